@@ -1,0 +1,187 @@
+"""Every exception asyncgraph raises.
+
+The tree::
+
+    Exception
+    ├── GraphRecursionError (RecursionError)  the run hit ``recursion_limit`` steps
+    ├── InvalidUpdateError                    a node's output cannot be applied to state
+    ├── InvalidGraphError (ValueError)        ``compile()`` / ``add_*`` found a bad graph
+    ├── InvalidInputError (ValueError)        bad input or config given to a run
+    ├── EmptyInputError                       a run got no input and has nothing to resume
+    ├── EmptyChannelError                     a channel was read before it got a value
+    ├── TaskNotFound                          a ``Send`` / goto names an unknown node
+    ├── NodeTimeoutError (TimeoutError)       a node overran its timeout
+    ├── CheckpointNotLatest                   a write was based on an old checkpoint
+    ├── CheckpointError                       a stored checkpoint cannot be read
+    └── GraphBubbleUp                         control flow, NOT an error:
+        ├── GraphInterrupt                      the run paused for a human (``interrupt()``)
+        │   └── NodeInterrupt                   (deprecated form of the same)
+        └── ParentCommand                       a node sent a ``Command`` to its parent graph
+
+Names match LangGraph's so ``except`` clauses keep working after migrating. An error
+raised by a user's node is re-raised as itself (never wrapped in an ``ExceptionGroup``),
+with a note naming the node and step (see ``exc.__notes__``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from enum import Enum
+from typing import Any
+
+from asyncgraph.types import Command, Interrupt
+
+__all__ = [
+    "CheckpointError",
+    "CheckpointNotLatest",
+    "EmptyChannelError",
+    "EmptyInputError",
+    "ErrorCode",
+    "GraphBubbleUp",
+    "GraphInterrupt",
+    "GraphRecursionError",
+    "InvalidGraphError",
+    "InvalidInputError",
+    "InvalidUpdateError",
+    "NodeInterrupt",
+    "NodeTimeoutError",
+    "ParentCommand",
+    "TaskNotFound",
+    "create_error_message",
+]
+
+
+class ErrorCode(Enum):
+    GRAPH_RECURSION_LIMIT = "GRAPH_RECURSION_LIMIT"
+    INVALID_CONCURRENT_GRAPH_UPDATE = "INVALID_CONCURRENT_GRAPH_UPDATE"
+    INVALID_GRAPH_NODE_RETURN_VALUE = "INVALID_GRAPH_NODE_RETURN_VALUE"
+    MULTIPLE_SUBGRAPHS = "MULTIPLE_SUBGRAPHS"
+    INVALID_CHAT_HISTORY = "INVALID_CHAT_HISTORY"
+
+
+def create_error_message(*, message: str, error_code: ErrorCode) -> str:
+    """Append the error code to ``message`` so users can search for it."""
+    return f"{message}\n(error code: {error_code.value})"
+
+
+class GraphRecursionError(RecursionError):
+    """The run took ``recursion_limit`` steps without finishing.
+
+    Raised before the step past the limit runs. Raise the limit with
+    ``config={"recursion_limit": n}`` if the graph is meant to loop that long; otherwise
+    look for a conditional edge that never routes to ``END``.
+    """
+
+    def __init__(self, limit: int | str, *, message: str | None = None) -> None:
+        self.limit = limit
+        if message is None:
+            message = create_error_message(
+                message=(
+                    f"Recursion limit of {limit} reached without hitting a stop condition. "
+                    "You can increase the limit by setting the `recursion_limit` config key."
+                ),
+                error_code=ErrorCode.GRAPH_RECURSION_LIMIT,
+            )
+        super().__init__(message)
+
+
+class InvalidUpdateError(Exception):
+    """A node's output could not be applied to the state.
+
+    Raised at the end of the step in which the bad write happened. Attributes say what:
+    ``key`` (the state key), ``nodes`` (the writers) and ``value`` where there is one.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        key: str | None = None,
+        nodes: Sequence[str] = (),
+        value: Any = None,
+        error_code: ErrorCode | None = None,
+    ) -> None:
+        self.key = key
+        self.nodes = tuple(nodes)
+        self.value = value
+        if error_code is not None:
+            message = create_error_message(message=message, error_code=error_code)
+        super().__init__(message)
+
+
+class InvalidGraphError(ValueError):
+    """The graph being built is malformed: raised by ``add_*`` and ``compile()``."""
+
+
+class InvalidInputError(ValueError):
+    """The input or config given to a run is malformed; nothing was run or stored."""
+
+
+class EmptyInputError(Exception):
+    """A run got ``None`` as input and its thread has nothing to resume."""
+
+
+class EmptyChannelError(Exception):
+    """A channel was read before anything was written to it."""
+
+
+class TaskNotFound(Exception):
+    """A ``Send`` or ``Command(goto=...)`` names a node that does not exist."""
+
+    def __init__(self, node: str, *, source: str | None = None, known: Sequence[str] = ()) -> None:
+        self.node = node
+        self.source = source
+        where = f" (from node '{source}')" if source else ""
+        super().__init__(
+            f"Unknown node '{node}'{where}; the graph's nodes are: {', '.join(sorted(known))}"
+        )
+
+
+class NodeTimeoutError(TimeoutError):
+    """A node ran past its ``timeout``; it was cancelled at the deadline."""
+
+    def __init__(self, node: str, timeout: float, *, attempts: int = 1) -> None:
+        self.node = node
+        self.timeout = timeout
+        self.attempts = attempts
+        tries = f" (attempt {attempts})" if attempts > 1 else ""
+        super().__init__(f"Node '{node}' timed out after {timeout:g}s{tries}")
+
+
+class CheckpointNotLatest(Exception):
+    """A write was attempted against a checkpoint that is no longer the thread's latest."""
+
+
+class CheckpointError(Exception):
+    """A stored checkpoint could not be read (corrupt, foreign, or from a newer schema).
+
+    The stored data is left untouched.
+    """
+
+
+class GraphBubbleUp(Exception):
+    """Base of the control-flow signals. Not errors: do not catch them in nodes."""
+
+
+class GraphInterrupt(GraphBubbleUp):
+    """The run paused for human input. Carries the :class:`~asyncgraph.types.Interrupt` s."""
+
+    def __init__(self, interrupts: Sequence[Interrupt] = ()) -> None:
+        super().__init__(interrupts)
+        self.interrupts = tuple(interrupts)
+
+
+class NodeInterrupt(GraphInterrupt):
+    """Deprecated: raise via :func:`~asyncgraph.types.interrupt` instead."""
+
+    def __init__(self, value: Any, id: str = "") -> None:
+        super().__init__([Interrupt(value=value, id=id)])
+
+
+class ParentCommand(GraphBubbleUp):
+    """A subgraph's node returned ``Command(graph=Command.PARENT)``; the parent handles it."""
+
+    args: tuple[Command[Any]]
+
+    def __init__(self, command: Command[Any]) -> None:
+        super().__init__(command)

@@ -1,0 +1,256 @@
+"""Public value types: what nodes return, what users pass, what the engine reports.
+
+Everything here is a plain value with no reference to the engine, so this module
+imports nothing heavy.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Hashable, Sequence
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    ClassVar,
+    Generic,
+    Literal,
+    NamedTuple,
+    TypeVar,
+)
+
+if TYPE_CHECKING:
+    from langchain_core.runnables import RunnableConfig
+
+__all__ = [
+    "All",
+    "CachePolicy",
+    "Command",
+    "Durability",
+    "Interrupt",
+    "Overwrite",
+    "PregelTask",
+    "RetryPolicy",
+    "Send",
+    "StateSnapshot",
+    "StreamMode",
+    "StreamWriter",
+    "TimeoutPolicy",
+    "default_retry_on",
+    "interrupt",
+]
+
+N = TypeVar("N", bound=Hashable)
+
+All = Literal["*"]
+"""Stands for "every node" in ``interrupt_before`` / ``interrupt_after``."""
+
+StreamMode = Literal["values", "updates", "checkpoints", "tasks", "debug", "messages", "custom"]
+"""What :meth:`astream` yields; see the README's streaming section."""
+
+Durability = Literal["sync", "async", "exit"]
+"""When checkpoints are written: before the next step starts (``sync``), while the next
+step runs (``async``, the default), or only when the run ends (``exit``)."""
+
+StreamWriter = Callable[[Any], None]
+"""Callable a node uses to emit ``stream_mode="custom"`` chunks."""
+
+
+def default_retry_on(exc: Exception) -> bool:
+    """Whether :class:`RetryPolicy` retries ``exc`` when the user gave no ``retry_on``.
+
+    Programming errors (``ValueError``, ``TypeError``, lookups, ...) are not retried;
+    connection errors and HTTP 5xx responses from httpx / requests are; any other
+    exception is retried.
+    """
+    if isinstance(exc, ConnectionError):
+        return True
+    if isinstance(
+        exc,
+        (
+            ValueError,
+            TypeError,
+            ArithmeticError,
+            ImportError,
+            LookupError,
+            NameError,
+            SyntaxError,
+            RuntimeError,
+            ReferenceError,
+            StopIteration,
+            StopAsyncIteration,
+            OSError,
+        ),
+    ):
+        return False
+    response = getattr(exc, "response", None)
+    status = getattr(response, "status_code", None)
+    module = type(exc).__module__
+    if status is not None and (module.startswith("httpx") or module.startswith("requests")):
+        return 500 <= int(status) < 600
+    return True
+
+
+class RetryPolicy(NamedTuple):
+    """How a failing node is retried.
+
+    The wait before attempt ``n + 1`` is ``min(initial_interval * backoff_factor**(n-1),
+    max_interval)`` seconds, plus up to one second of random jitter when ``jitter`` is set.
+    """
+
+    initial_interval: float = 0.5
+    backoff_factor: float = 2.0
+    max_interval: float = 128.0
+    max_attempts: int = 3
+    jitter: bool = True
+    retry_on: (
+        type[Exception] | Sequence[type[Exception]] | Callable[[Exception], bool]
+    ) = default_retry_on
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class TimeoutPolicy:
+    """A per-node deadline. ``run_timeout`` bounds one attempt, in seconds."""
+
+    run_timeout: float | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class CachePolicy:
+    """Accepted for compatibility; asyncgraph does not cache node results yet."""
+
+    key_func: Callable[..., str | bytes] | None = None
+    ttl: int | None = None
+
+
+@dataclasses.dataclass(slots=True)
+class Interrupt:
+    """A pause requested by :func:`interrupt`, surfaced to the caller.
+
+    Attributes:
+        value: what the node passed to ``interrupt()``, shown to the human.
+        id: identifies this interrupt when resuming several at once with
+            ``Command(resume={id: value, ...})``.
+    """
+
+    value: Any
+    id: str = ""
+
+
+class PregelTask(NamedTuple):
+    """A task of a step as reported by ``get_state()``: what will run, or what failed."""
+
+    id: str
+    name: str
+    path: tuple[Any, ...]
+    error: Exception | None = None
+    interrupts: tuple[Interrupt, ...] = ()
+    state: Any = None
+    result: Any = None
+
+
+class StateSnapshot(NamedTuple):
+    """A thread's state at one checkpoint, as returned by ``get_state()``."""
+
+    values: dict[str, Any] | Any
+    next: tuple[str, ...]
+    config: RunnableConfig
+    metadata: dict[str, Any] | None
+    created_at: str | None
+    parent_config: RunnableConfig | None
+    tasks: tuple[PregelTask, ...]
+    interrupts: tuple[Interrupt, ...] = ()
+
+
+class Send:
+    """A message to run ``node`` in the next step with ``arg`` as its input.
+
+    Returned from a conditional edge's path function (or in ``Command.goto``), it starts
+    one task per ``Send``; ``arg`` is that task's own input, not the graph state. This is
+    how map-reduce fan-out is written.
+    """
+
+    __slots__ = ("node", "arg")
+
+    node: str
+    arg: Any
+
+    def __init__(self, node: str, arg: Any) -> None:
+        self.node = node
+        self.arg = arg
+
+    def __hash__(self) -> int:
+        return hash((self.node, repr(self.arg)))
+
+    def __repr__(self) -> str:
+        return f"Send(node={self.node!r}, arg={self.arg!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Send) and self.node == other.node and self.arg == other.arg
+
+
+@dataclasses.dataclass(slots=True)
+class Overwrite:
+    """Wrap a node's value for a reducer key to replace the value instead of reducing."""
+
+    value: Any
+
+
+@dataclasses.dataclass(kw_only=True, slots=True)
+class Command(Generic[N]):
+    """What a node returns to update state and choose where to go in one value.
+
+    Attributes:
+        graph: ``None`` for the current graph, ``Command.PARENT`` for the parent graph.
+        update: state update, as a node would return it (dict, or list of pairs).
+        resume: value(s) for pending :func:`interrupt` calls; a dict maps interrupt ids
+            to values.
+        goto: node name(s) or :class:`Send` packets to run next.
+    """
+
+    graph: str | None = None
+    update: Any | None = None
+    resume: dict[str, Any] | Any | None = None
+    goto: Send | Sequence[Send | N] | N = ()
+
+    PARENT: ClassVar[Literal["__parent__"]] = "__parent__"
+
+    def __repr__(self) -> str:
+        shown = ", ".join(
+            f"{f}={getattr(self, f)!r}"
+            for f in ("graph", "update", "resume", "goto")
+            if getattr(self, f)
+        )
+        return f"Command({shown})"
+
+    def _update_as_tuples(self) -> Sequence[tuple[str, Any]]:
+        """The update as (key, value) pairs, for the engine."""
+        update = self.update
+        if update is None:
+            return ()
+        if isinstance(update, dict):
+            return list(update.items())
+        if isinstance(update, (list, tuple)) and all(
+            isinstance(t, tuple) and len(t) == 2 and isinstance(t[0], str) for t in update
+        ):
+            return list(update)
+        # An object state (dataclass / Pydantic): the engine maps it by field.
+        return [("__root__", update)]
+
+
+def interrupt(value: Any) -> Any:
+    """Pause the run here and surface ``value`` to the caller; return the human's answer.
+
+    The first time a node reaches ``interrupt()``, the run stops with the interrupt
+    recorded in the checkpoint (a checkpointer is required). Invoking the graph again
+    with ``Command(resume=answer)`` re-runs the node from its start and this call then
+    returns ``answer``. Several ``interrupt()`` calls in one node are matched to resume
+    values by their order.
+
+    Raises:
+        GraphInterrupt: the first time, to stop the run (not an error; do not catch it).
+        RuntimeError: when called outside a running node.
+    """
+    # Imported here: the engine imports this module, not the other way round.
+    from asyncgraph.pregel._context import interrupt_in_task
+
+    return interrupt_in_task(value)
