@@ -1,0 +1,1 @@
+"""Root test configuration. Each test folder keeps its own fixtures in its own conftest."""
