@@ -1,0 +1,430 @@
+"""Run every workload on LangGraph and on asyncgraph, side by side, in one go.
+
+Usage::
+
+    python -m bench                    # full run (about 10-15 minutes)
+    python -m bench --quick            # small sizes, few repeats (under ~2 minutes)
+    python -m bench --only chain,fanout
+    python -m bench --write-docs       # also rewrite docs/performance.md
+
+Each (workload, implementation) pair runs in its own fresh interpreter
+(``bench/_worker.py``) with a timeout; a failure or a missing API becomes a row
+with the error rather than aborting the run. Ratios are always
+``asyncgraph / baseline``, so smaller is better.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import shlex
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from bench._worker import RESULT_MARK
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = ROOT / "docs" / "performance.md"
+
+LG, AG, FLOOR = "langgraph", "asyncgraph", "floor"
+IMPL_LABEL = {LG: "LangGraph", AG: "asyncgraph", FLOOR: "floor"}
+
+
+@dataclass(frozen=True)
+class Target:
+    """``asyncgraph / base <= max_ratio`` is the goal for one metric."""
+
+    base: str
+    max_ratio: float
+
+    def describe(self) -> str:
+        return f"≤ {self.max_ratio:.3g}× {IMPL_LABEL[self.base]}"
+
+
+@dataclass(frozen=True)
+class Metric:
+    key: str
+    label: str
+    target: Target | None = None
+
+
+@dataclass(frozen=True)
+class Workload:
+    """One row group of the table: a worker kind run with fixed parameters."""
+
+    name: str
+    kind: str
+    title: str
+    metrics: tuple[Metric, ...]
+    quick: dict[str, Any] | None  # None: not part of --quick
+    full: dict[str, Any]
+    impls: tuple[str, ...] = (LG, AG)
+    timeout_s: float = 300.0
+
+
+_CHAIN = {"length": 100}
+_AGENT = {"latency": 0.05}
+_STREAM = {"tokens": 50}
+
+
+def _agent_workloads() -> list[Workload]:
+    out = []
+    variants = [
+        ("agent", "agent loop, hand-built graph"),
+        ("agent_toolnode", "agent loop, ToolNode + tools_condition"),
+        ("agent_react", "agent loop, create_react_agent"),
+    ]
+    for variant, title in variants:
+        hand_built = variant == "agent"
+        sizes = (100, 1000, 5000) if hand_built else (1000,)
+        quick_sizes = (100, 1000) if hand_built else (100,)
+        for n in sorted(set(sizes) | set(quick_sizes)):
+            # The goals are stated for many concurrent runs, where overhead dominates.
+            judged = hand_built and n >= 1000
+            repeats = 3 if n < 5000 else 2
+            out.append(
+                Workload(
+                    name=f"{variant}_n{n}",
+                    kind="agent",
+                    title=f"{title}, N={n} concurrent",
+                    metrics=(
+                        Metric("wall_s", "wall time, s (ideal 0.1)",
+                               Target(FLOOR, 1.3) if judged else None),
+                        Metric("cpu_ms_per_run", "CPU ms per run"),
+                        Metric("peak_rss_mb", "peak RSS, MB",
+                               Target(LG, 0.6) if judged else None),
+                    ),
+                    quick={**_AGENT, "variant": variant, "n": n, "repeats": 1}
+                    if n in quick_sizes
+                    else None,
+                    full={**_AGENT, "variant": variant, "n": n, "repeats": repeats}
+                    if n in sizes
+                    else None,
+                    impls=(LG, AG, FLOOR) if hand_built else (LG, AG),
+                    timeout_s=900.0 if n >= 5000 else 300.0,
+                )
+            )
+    return out
+
+
+WORKLOADS: list[Workload] = [
+    Workload(
+        "chain_async", "chain_async", "100-node chain, async nodes, ainvoke",
+        (Metric("us_per_step", "µs per node step", Target(LG, 0.1)),),
+        quick={**_CHAIN, "inner": 2, "warmup": 2, "repeats": 5},
+        full={**_CHAIN, "inner": 5, "warmup": 5, "repeats": 15},
+    ),
+    Workload(
+        "chain_sync", "chain_sync", "100-node chain, sync nodes, invoke",
+        (Metric("us_per_step", "µs per node step"),),
+        quick={**_CHAIN, "inner": 2, "warmup": 2, "repeats": 5},
+        full={**_CHAIN, "inner": 5, "warmup": 5, "repeats": 15},
+    ),
+    Workload(
+        "fanout", "fanout", "1,000-way Send fan-out + join, ainvoke",
+        (Metric("us_per_task", "µs per task", Target(LG, 0.125)),),
+        quick={"width": 1000, "warmup": 1, "repeats": 3},
+        full={"width": 1000, "warmup": 3, "repeats": 11},
+    ),
+    *_agent_workloads(),
+    Workload(
+        "import", "import", "from <pkg>.graph import StateGraph, fresh interpreter",
+        (Metric("import_ms", "ms", Target(LG, 0.5)),),
+        quick={"repeats": 3},
+        full={"repeats": 9},
+    ),
+    Workload(
+        "stream_events", "stream_events", "astream_events(v2), agent, 2×50 tokens",
+        (
+            Metric("ms_per_run", "ms per run", Target(LG, 1 / 3)),
+            Metric("items_per_run", "events per run"),
+        ),
+        quick={**_STREAM, "warmup": 3, "repeats": 3, "inner": 10},
+        full={**_STREAM, "warmup": 10, "repeats": 9, "inner": 30},
+    ),
+    Workload(
+        "stream_messages", "stream_messages", 'astream(stream_mode="messages"), agent, 2×50 tokens',
+        (
+            Metric("ms_per_run", "ms per run", Target(LG, 1 / 3)),
+            Metric("items_per_run", "chunks per run"),
+        ),
+        quick={**_STREAM, "warmup": 3, "repeats": 3, "inner": 10},
+        full={**_STREAM, "warmup": 10, "repeats": 9, "inner": 30},
+    ),
+]
+
+
+@dataclass
+class Outcome:
+    """What one worker reported (or why it did not)."""
+
+    metrics: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+    skipped: bool = False
+    seconds: float = 0.0
+
+
+def run_worker(w: Workload, impl: str, params: dict[str, Any], timeout: float) -> Outcome:
+    cmd = [sys.executable, "-m", "bench._worker", w.kind, impl, json.dumps(params)]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    t0 = time.perf_counter()
+    try:
+        proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return Outcome(error=f"timed out after {timeout:.0f} s", seconds=time.perf_counter() - t0)
+    seconds = time.perf_counter() - t0
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith(RESULT_MARK)]
+    if not lines:
+        tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        return Outcome(error=f"worker exited {proc.returncode}: {tail}", seconds=seconds)
+    data = json.loads(lines[-1][len(RESULT_MARK):])
+    if "error" in data:
+        return Outcome(error=data["error"], skipped=bool(data.get("skipped")), seconds=seconds,
+                       metrics={"traceback": data.get("traceback", "")})
+    return Outcome(metrics=data, seconds=seconds)
+
+
+# -- presentation -----------------------------------------------------------------------
+
+
+def _fmt(v: float | None) -> str:
+    if v is None:
+        return "—"
+    if v >= 100:
+        return f"{v:,.0f}"
+    if v >= 10:
+        return f"{v:.1f}"
+    if v >= 1:
+        return f"{v:.2f}"
+    return f"{v:.3f}"
+
+
+def _ratio(results: dict[str, Outcome], key: str, base: str) -> float | None:
+    a, b = results.get(AG), results.get(base)
+    if not a or not b or a.error or b.error:
+        return None
+    va, vb = a.metrics.get(key), b.metrics.get(key)
+    if va is None or not vb:
+        return None
+    return va / vb
+
+
+def _cell(o: Outcome | None, key: str) -> str:
+    if o is None:
+        return "—"
+    if o.error:
+        return "skipped" if o.skipped else "error"
+    return _fmt(o.metrics.get(key))
+
+
+def build_rows(all_results: list[tuple[Workload, dict[str, Outcome]]]) -> list[list[str]]:
+    rows = []
+    for w, res in all_results:
+        for m in w.metrics:
+            r_lg, r_floor = _ratio(res, m.key, LG), _ratio(res, m.key, FLOOR)
+            met = "—"
+            if m.target:
+                r = r_lg if m.target.base == LG else r_floor
+                met = "n/a" if r is None else ("yes" if r <= m.target.max_ratio else "no")
+            rows.append([
+                w.title, m.label,
+                _cell(res.get(LG), m.key), _cell(res.get(AG), m.key),
+                _cell(res.get(FLOOR), m.key) if FLOOR in w.impls else "—",
+                "—" if r_lg is None else f"{r_lg:.2f}×",
+                "—" if r_floor is None else f"{r_floor:.2f}×",
+                m.target.describe() if m.target else "—", met,
+            ])
+    return rows
+
+
+HEADER = ["workload", "metric", "LangGraph", "asyncgraph", "floor",
+          "ag/LG", "ag/floor", "target", "met"]
+
+
+def markdown_table(rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(HEADER) + " |",
+             "|" + "|".join(["---", "---"] + ["---:"] * 5 + ["---", "---"]) + "|"]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def text_table(rows: list[list[str]]) -> str:
+    widths = [max(len(str(x)) for x in col) for col in zip(HEADER, *rows)]
+    fmt = lambda r: "  ".join(str(c).ljust(wd) if i < 2 else str(c).rjust(wd)  # noqa: E731
+                              for i, (c, wd) in enumerate(zip(r, widths)))
+    return "\n".join([fmt(HEADER), fmt(["-" * wd for wd in widths]), *map(fmt, rows)])
+
+
+def problems(all_results: list[tuple[Workload, dict[str, Outcome]]]) -> list[str]:
+    out = []
+    for w, res in all_results:
+        for impl, o in res.items():
+            if o.error:
+                kind = "skipped" if o.skipped else "error"
+                out.append(f"{w.name} / {IMPL_LABEL[impl]} ({kind}): {o.error}")
+    return out
+
+
+def _version(dist: str) -> str:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def _git_commit() -> str:
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
+                              capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "asyncgraph"], cwd=ROOT,
+                               capture_output=True, text=True).stdout.strip()
+        return head + (" (asyncgraph/ has uncommitted changes)" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def machine_info() -> dict[str, str]:
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return {
+        "cpu": _cpu_model(),
+        "nproc": f"{usable} usable ({os.cpu_count()} online)",
+        "python": f"{platform.python_implementation()} {platform.python_version()}",
+        "os": platform.platform(),
+        "langgraph": _version("langgraph"),
+        "langchain-core": _version("langchain-core"),
+        "asyncgraph commit": _git_commit(),
+        "load average at start": " ".join(f"{x:.2f}" for x in os.getloadavg()),
+    }
+
+
+def write_docs(rows: list[list[str]], info: dict[str, str], command: str, mode: str,
+               notes: list[str]) -> None:
+    when = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    machine = "\n".join(f"- {k}: {v}" for k, v in info.items())
+    note_text = "\n".join(f"- {n}" for n in notes) if notes else "- none"
+    DOCS.write_text(f"""# Performance
+
+asyncgraph is measured against LangGraph by the benchmark in `bench/`: both
+libraries run the same graph-building code, each in its own fresh
+interpreter, one after the other on the same machine in the same invocation.
+Every ratio is asyncgraph divided by the baseline, so **smaller is better**.
+The *floor* column is the same agent dialogue driven by plain Python with no
+graph at all (langchain-core model and tool only): no orchestration can beat it.
+
+What each workload does, and how to run a subset, is in
+[`bench/README.md`](../bench/README.md).
+
+## Latest results ({mode} mode)
+
+Produced by:
+
+```
+{command}
+```
+
+{machine}
+- date: {when}
+
+{markdown_table(rows)}
+
+Cells read `error` when an implementation failed the workload and `skipped`
+when it does not provide the needed module yet; the reasons are listed here:
+
+{note_text}
+
+## Reading the numbers
+
+- Timings are medians over repeats taken after a warm-up; the agent rows use
+  a fake model that sleeps 50 ms per call, so 0.1 s is the ideal wall time for
+  one run and anything above it is orchestration and Python overhead spread
+  over N concurrent runs on one event loop.
+- Peak RSS is `ru_maxrss` of the worker process, which includes the
+  interpreter and the imported libraries (about 60–75 MB here), not only the
+  runs.
+- Numbers from a shared or busy machine drift by 10–20 % between runs; compare
+  ratios from the same invocation rather than absolute values across days.
+""")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true", help="small sizes and few repeats (< ~2 min)")
+    ap.add_argument("--only", default="", help="comma-separated workload names or name prefixes")
+    ap.add_argument("--impl", default="", help="comma-separated subset of langgraph,asyncgraph,floor")
+    ap.add_argument("--write-docs", action="store_true", help=f"rewrite {DOCS.relative_to(ROOT)}")
+    ap.add_argument("--json", metavar="PATH", help="also dump the raw results as JSON")
+    ap.add_argument("--list", action="store_true", help="list the workloads and exit")
+    args = ap.parse_args(argv)
+
+    mode = "quick" if args.quick else "full"
+    selected = [w for w in WORKLOADS if (w.quick if args.quick else w.full) is not None]
+    if args.list:
+        for w in selected:
+            print(f"{w.name:24} {w.title}")
+        return 0
+    if args.only:
+        wanted = [s.strip() for s in args.only.split(",") if s.strip()]
+        selected = [w for w in selected if any(w.name == s or w.name.startswith(s) for s in wanted)]
+        if not selected:
+            ap.error(f"--only {args.only!r} matches no workload (see --list)")
+    impls = [s.strip() for s in args.impl.split(",") if s.strip()] or [LG, AG, FLOOR]
+
+    info = machine_info()
+    command = "python -m bench " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
+    print(f"asyncgraph benchmark, {mode} mode: {command.strip()}")
+    for k, v in info.items():
+        print(f"  {k}: {v}")
+    print(flush=True)
+
+    started = time.perf_counter()
+    all_results: list[tuple[Workload, dict[str, Outcome]]] = []
+    for w in selected:
+        params = w.quick if args.quick else w.full
+        assert params is not None
+        timeout = min(w.timeout_s, 120.0) if args.quick else w.timeout_s
+        res: dict[str, Outcome] = {}
+        for impl in w.impls:
+            if impl not in impls:
+                continue
+            o = run_worker(w, impl, params, timeout)
+            res[impl] = o
+            shown = o.error or ", ".join(
+                f"{m.key}={_fmt(o.metrics.get(m.key))}" for m in w.metrics)
+            print(f"  {w.name:22} {IMPL_LABEL[impl]:10} {o.seconds:6.1f} s  {shown}", flush=True)
+        all_results.append((w, res))
+
+    rows = build_rows(all_results)
+    notes = problems(all_results)
+    print(f"\nfinished in {time.perf_counter() - started:.0f} s\n")
+    print(text_table(rows))
+    if notes:
+        print("\nproblems:")
+        for n in notes:
+            print(f"  {n}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(
+            {"mode": mode, "command": command, "machine": info,
+             "results": {w.name: {i: vars(o) for i, o in r.items()} for w, r in all_results}},
+            indent=2, default=str))
+    if args.write_docs:
+        write_docs(rows, info, command.strip(), mode, notes)
+        print(f"\nwrote {DOCS.relative_to(ROOT)}")
+    return 0
