@@ -7,8 +7,9 @@ hands the chosen answer to the provider subclass, which renders it as JSON or as
 server-sent event stream.
 
 Streams are written with ``Transfer-Encoding: chunked``, one HTTP chunk per event, flushed
-as it is written: a client sees each token when the server sends it, and keep-alive
-connections survive a streamed response, as with the real APIs.
+as it is written: a client sees each token when the server sends it. Connections close
+after each response unless ``keep_alive=True`` (then they survive streamed responses too,
+as with the real APIs).
 
 Stopping is complete: the accept loop ends, the listening socket closes, every open
 connection (idle keep-alive ones included) is shut down, and every thread is joined.
@@ -171,6 +172,10 @@ class WireServer:
         json_fragments: How many fragments streamed tool arguments are cut into.
         validate: Reject malformed requests the way the real API does (400 with the
             provider's error body). Turn off only to test a client's error handling.
+        keep_alive: Keep connections open between requests, as the real APIs do. Off by
+            default: LangChain caches one HTTP client per base URL for the whole process,
+            and each test's server has a new port, so pooled connections would outlive
+            the test's event loop and surface later as unclosed-socket warnings.
 
     The server is a context manager (``with AnthropicServer() as server:``) and can be
     started and stopped explicitly. Requests that find nothing scripted, and crashes of
@@ -189,11 +194,13 @@ class WireServer:
         token_delay: float = 0.0,
         json_fragments: int = 3,
         validate: bool = True,
+        keep_alive: bool = False,
     ) -> None:
         self.responder = responder
         self.token_delay = token_delay
         self.json_fragments = json_fragments
         self.validate = validate
+        self.keep_alive = keep_alive
         self._script: deque[ScriptItem] = deque(script)
         self._requests: list[RecordedRequest] = []
         self._problems: list[str] = []
@@ -323,7 +330,10 @@ class WireServer:
         raise NotImplementedError
 
     def _response_headers(self, request: RecordedRequest) -> dict[str, str]:
-        return {self.request_id_header: request.request_id}
+        headers = {self.request_id_header: request.request_id}
+        if not self.keep_alive:
+            headers["Connection"] = "close"  # http.server then closes after the response
+        return headers
 
     # -- the request path ------------------------------------------------------------
 

@@ -62,6 +62,14 @@ class AnthropicServer(WireServer):
     base_path = ""  # the SDK appends /v1/messages itself
     request_id_header = "request-id"
 
+    def chat_model(self, model: str = "claude-test", **kwargs: Any) -> Any:
+        """A ``ChatAnthropic`` pointed at this server, with ``max_retries=0`` so a
+        scripted error surfaces at once; ``kwargs`` override any setting."""
+        from langchain_anthropic import ChatAnthropic  # only the tests that use it pay for it
+
+        settings: dict[str, Any] = {"base_url": self.base_url, "api_key": "test-key", "max_retries": 0}
+        return ChatAnthropic(model=model, **(settings | kwargs))
+
     def _route(self, method: str, path: str) -> bool:
         return method == "POST" and path == "/v1/messages"
 

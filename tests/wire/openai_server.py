@@ -56,6 +56,21 @@ class OpenAIServer(WireServer):
     base_path = "/v1"
     request_id_header = "x-request-id"
 
+    def chat_model(self, model: str = "gpt-4o-mini", **kwargs: Any) -> Any:
+        """A ``ChatOpenAI`` pointed at this server, on Chat Completions, with
+        ``max_retries=0`` so a scripted error surfaces at once, and ``stream_usage=True``
+        as against the official endpoint; ``kwargs`` override any setting."""
+        from langchain_openai import ChatOpenAI  # only the tests that use it pay for it
+
+        settings: dict[str, Any] = {
+            "base_url": self.base_url,
+            "api_key": "test-key",
+            "max_retries": 0,
+            "use_responses_api": False,
+            "stream_usage": True,
+        }
+        return ChatOpenAI(model=model, **(settings | kwargs))
+
     def _route(self, method: str, path: str) -> bool:
         return method == "POST" and path == "/v1/chat/completions"
 
