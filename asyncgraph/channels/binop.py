@@ -1,0 +1,56 @@
+"""A channel that folds writes with a reducer, e.g. ``Annotated[list, operator.add]``."""
+
+from __future__ import annotations
+
+import collections.abc
+import typing
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from asyncgraph.channels.base import MISSING, BaseChannel
+from asyncgraph.types import Overwrite
+
+
+def _initial_value(typ: Any) -> Any:
+    """The reducer's starting value: ``typ()`` when the type can make an empty one."""
+    origin = typing.get_origin(typ) or typ
+    if origin in (collections.abc.Sequence, collections.abc.MutableSequence):
+        origin = list
+    elif origin in (collections.abc.Set, collections.abc.MutableSet):
+        origin = set
+    elif origin in (collections.abc.Mapping, collections.abc.MutableMapping):
+        origin = dict
+    try:
+        return origin()
+    except Exception:
+        return MISSING
+
+
+class BinaryOperatorAggregate(BaseChannel[Any, Any]):
+    """Combines each write into the value with ``operator(value, write)``.
+
+    Writes of one step are folded in the engine's order. ``Overwrite(v)`` replaces
+    the value with ``v`` instead of reducing.
+    """
+
+    __slots__ = ("operator",)
+
+    def __init__(self, typ: Any, operator: Callable[[Any, Any], Any], key: str = "") -> None:
+        super().__init__(typ, key)
+        self.operator = operator
+        self.value = _initial_value(typ)
+
+    def update(self, values: Sequence[Any]) -> bool:
+        if not values:
+            return False
+        value = self.value
+        op = self.operator
+        for v in values:
+            if type(v) is Overwrite:
+                value = v.value
+            elif value is MISSING:
+                value = v
+            else:
+                value = op(value, v)
+        self.value = value
+        return True

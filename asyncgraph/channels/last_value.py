@@ -1,0 +1,74 @@
+"""Channels that keep the last value written."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from asyncgraph.channels.base import MISSING, BaseChannel
+from asyncgraph.errors import ErrorCode, InvalidUpdateError
+from asyncgraph.types import Overwrite
+
+
+class LastValue(BaseChannel[Any, Any]):
+    """Keeps the last value; more than one write in a step is an error.
+
+    The default channel of a state key without a reducer.
+    """
+
+    __slots__ = ()
+
+    def update(self, values: Sequence[Any]) -> bool:
+        if not values:
+            return False
+        if len(values) != 1:
+            raise InvalidUpdateError(
+                f"At key '{self.key}': Can receive only one value per step. "
+                "Use an Annotated key to handle multiple values.",
+                key=self.key,
+                error_code=ErrorCode.INVALID_CONCURRENT_GRAPH_UPDATE,
+            )
+        value = values[-1]
+        # Overwrite (meant for reducer keys) is harmless here: take the value.
+        self.value = value.value if type(value) is Overwrite else value
+        return True
+
+
+class AnyValue(BaseChannel[Any, Any]):
+    """Keeps the last value; several writes in a step are allowed and assumed equal."""
+
+    __slots__ = ()
+
+    def update(self, values: Sequence[Any]) -> bool:
+        if not values:
+            if self.value is MISSING:
+                return False
+            self.value = MISSING
+            return True
+        self.value = values[-1]
+        return True
+
+
+class UntrackedValue(BaseChannel[Any, Any]):
+    """Keeps the last value but is never saved in checkpoints."""
+
+    __slots__ = ("guard",)
+
+    def __init__(self, typ: Any = Any, guard: bool = True, key: str = "") -> None:
+        super().__init__(typ, key)
+        self.guard = guard
+
+    def checkpoint(self) -> Any:
+        return MISSING
+
+    def update(self, values: Sequence[Any]) -> bool:
+        if not values:
+            return False
+        if self.guard and len(values) != 1:
+            raise InvalidUpdateError(
+                f"At key '{self.key}': UntrackedValue(guard=True) can receive only one "
+                "value per step.",
+                key=self.key,
+            )
+        self.value = values[-1]
+        return True

@@ -1,0 +1,214 @@
+"""Validation and lowering of a :class:`StateGraph` to an execution :class:`Plan`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from asyncgraph.channels.ephemeral_value import EphemeralValue
+from asyncgraph.channels.named_barrier_value import NamedBarrierValue
+from asyncgraph.channels.topic import Topic
+from asyncgraph.constants import END, START, TASKS
+from asyncgraph.errors import InvalidGraphError
+from asyncgraph.pregel._plan import (
+    BranchPlan,
+    NodePlan,
+    Plan,
+    branch_channel,
+    join_channel,
+)
+
+if TYPE_CHECKING:
+    from asyncgraph.graph.state import StateGraph
+    from asyncgraph.pregel.main import CompiledStateGraph
+
+
+def validate(graph: StateGraph[Any, Any, Any, Any], interrupt: Sequence[str] | None = None) -> None:
+    """Raise :class:`InvalidGraphError` naming the first problem found."""
+    known = set(graph.nodes) | {START}
+    has_entry = any(s == START for s, _ in graph.edges) or START in graph.branches
+    if not has_entry:
+        raise InvalidGraphError(
+            "Graph must have an entrypoint: add at least one edge from START to another node"
+        )
+    for source, target in sorted(graph.edges):
+        if source not in known:
+            raise InvalidGraphError(f"Found edge starting at unknown node '{source}'")
+        if target != END and target not in graph.nodes:
+            raise InvalidGraphError(f"Found edge ending at unknown node `{target}`")
+    for sources, target in sorted(graph.waiting_edges):
+        for s in sources:
+            if s not in known:
+                raise InvalidGraphError(f"Found edge starting at unknown node '{s}'")
+        if target != END and target not in graph.nodes:
+            raise InvalidGraphError(f"Found edge ending at unknown node `{target}`")
+    for source, branches in graph.branches.items():
+        if source not in known:
+            raise InvalidGraphError(f"Found edge starting at unknown node '{source}'")
+        for branch in branches.values():
+            if branch.path_map is not None:
+                for target in branch.path_map.values():
+                    if target != END and target not in graph.nodes:
+                        raise InvalidGraphError(
+                            f"At '{source}' node, '{branch.name}' branch found unknown target '{target}'"
+                        )
+    for node in graph.nodes.values():
+        for dest in node.destinations:
+            if dest != END and dest not in graph.nodes:
+                raise InvalidGraphError(
+                    f"Node '{node.name}' declares destination '{dest}', which is not a node"
+                )
+    for name in interrupt or ():
+        if name != "*" and name not in graph.nodes:
+            raise InvalidGraphError(f"Interrupt node `{name}` not found")
+
+
+def _interrupt_set(value: Any, graph: StateGraph[Any, Any, Any, Any]) -> frozenset[str]:
+    if value is None:
+        return frozenset()
+    if value == "*":
+        return frozenset(graph.nodes)
+    return frozenset(value)
+
+
+def lower(graph: StateGraph[Any, Any, Any, Any], *, name: str, interrupt_before: Any, interrupt_after: Any) -> Plan:
+    """Lower a validated graph to its plan."""
+    channels: dict[str, Any] = {}
+    for key, spec in graph.channels.items():
+        channels[key] = spec
+    channels[START] = EphemeralValue(Any, key=START)
+    channels[TASKS] = Topic(Any, key=TASKS)
+
+    # Every node that anything can lead to gets a trigger channel.
+    triggers: dict[str, list[str]] = {n: [] for n in graph.nodes}
+    after: dict[str, list[tuple[str, Any]]] = {n: [] for n in graph.nodes}
+    after[START] = []
+    for n in graph.nodes:
+        ch = branch_channel(n)
+        channels[ch] = EphemeralValue(Any, guard=False, key=ch)
+        triggers[n].append(ch)
+    # Static edges in the order they were added (stable write order).
+    seen_edges: set[tuple[str, str]] = set()
+    for source, target in graph._edge_order:
+        if (source, target) in seen_edges or (source, target) not in graph.edges:
+            continue
+        seen_edges.add((source, target))
+        if target != END:
+            after[source].append((branch_channel(target), None))
+    for sources, target in sorted(graph.waiting_edges):
+        ch = join_channel(sources, target)
+        channels[ch] = NamedBarrierValue(Any, names=set(sources), key=ch)
+        if target != END:
+            triggers[target].append(ch)
+        for s in sources:
+            after[s].append((ch, s))
+
+    branches: dict[str, tuple[BranchPlan, ...]] = {
+        source: tuple(BranchPlan(source, b.name, b.call, b.path_map) for b in specs.values())
+        for source, specs in graph.branches.items()
+    }
+    state_info = graph.schemas[graph.state_schema]
+    managed_all = tuple(graph.managed.items())
+
+    nodes: dict[str, NodePlan] = {}
+    nodes[START] = NodePlan(
+        name=START,
+        call=None,
+        triggers=(START,),
+        reads=(START,),
+        input_info=graph.schemas[graph.input_schema],
+        managed=(),
+        after=tuple(after[START]),
+        branches=branches.get(START, ()),
+        retry=None,
+        timeout=None,
+        metadata=None,
+        limit=None,
+        defer=False,
+        ends=(),
+    )
+    for n, spec in graph.nodes.items():
+        info = graph.schemas[spec.input_schema]
+        reads = tuple(k for k in info.keys if k in channels)
+        managed = tuple((k, m) for k, m in managed_all if k in info.fields)
+        nodes[n] = NodePlan(
+            name=n,
+            call=spec.call,
+            triggers=tuple(triggers[n]),
+            reads=reads,
+            input_info=info,
+            managed=managed,
+            after=tuple(after[n]),
+            branches=branches.get(n, ()),
+            retry=tuple(spec.retry_policy) if spec.retry_policy else None,
+            timeout=spec.timeout,
+            metadata=spec.metadata,
+            limit=spec.limit,
+            defer=spec.defer,
+            ends=spec.destinations,
+        )
+    trigger_to_nodes: dict[str, list[str]] = {}
+    for n, plan in nodes.items():
+        for t in plan.triggers:
+            trigger_to_nodes.setdefault(t, []).append(n)
+    return Plan(
+        name=name,
+        channels=channels,
+        nodes=nodes,
+        trigger_to_nodes={k: tuple(v) for k, v in trigger_to_nodes.items()},
+        node_order={n: i for i, n in enumerate(nodes)},
+        state_info=state_info,
+        input_info=graph.schemas[graph.input_schema],
+        output_info=graph.schemas[graph.output_schema],
+        state_keys=frozenset(graph.channels),
+        managed=dict(graph.managed),
+        interrupt_before=_interrupt_set(interrupt_before, graph),
+        interrupt_after=_interrupt_set(interrupt_after, graph),
+        ephemeral=frozenset(
+            k for k, ch in channels.items()
+            if isinstance(ch, EphemeralValue) or (isinstance(ch, Topic) and not ch.accumulate)
+        ),
+    )
+
+
+def compile_graph(
+    graph: StateGraph[Any, Any, Any, Any],
+    *,
+    checkpointer: Any,
+    store: Any,
+    interrupt_before: Any,
+    interrupt_after: Any,
+    debug: bool,
+    name: str | None,
+    limits: dict[str, int] | None,
+) -> CompiledStateGraph:
+    interrupts = [
+        *(interrupt_before if isinstance(interrupt_before, list) else ()),
+        *(interrupt_after if isinstance(interrupt_after, list) else ()),
+    ]
+    validate(graph, interrupts)
+    for node in graph.nodes.values():
+        if node.limit is not None and (limits is None or node.limit not in limits):
+            raise InvalidGraphError(
+                f"Node '{node.name}' uses limit '{node.limit}', which compile(limits=...) does not define"
+            )
+    plan = lower(
+        graph,
+        name=name or "LangGraph",
+        interrupt_before=interrupt_before,
+        interrupt_after=interrupt_after,
+    )
+    # The engine facade imports langchain-core's Runnable machinery: load it now, at
+    # compile time, rather than at ``import asyncgraph.graph``.
+    from asyncgraph.pregel.main import CompiledStateGraph
+
+    compiled = CompiledStateGraph(
+        plan=plan,
+        builder=graph,
+        checkpointer=checkpointer,
+        store=store,
+        debug=debug,
+        limits=limits,
+    )
+    graph.compiled = True
+    return compiled

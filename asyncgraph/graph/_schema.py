@@ -1,0 +1,203 @@
+"""State schemas (TypedDict, dataclass, Pydantic) lowered to channel specs.
+
+Pure: inspects type hints, makes no I/O. A key annotated ``Annotated[T, reducer]`` gets
+a :class:`BinaryOperatorAggregate`; ``Annotated[T, SomeChannel(...)]`` that channel;
+``RemainingSteps`` / ``IsLastStep`` a managed value; anything else a
+:class:`LastValue`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import typing
+from collections.abc import Callable, Mapping
+from typing import Annotated, Any, Literal, NotRequired, Required, get_args, get_origin
+
+from asyncgraph.channels.base import MISSING, BaseChannel
+from asyncgraph.channels.binop import BinaryOperatorAggregate
+from asyncgraph.channels.last_value import LastValue
+from asyncgraph.errors import InvalidGraphError, InvalidUpdateError
+from asyncgraph.managed import ManagedValue
+
+SchemaKind = Literal["dict", "dataclass", "pydantic"]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Field:
+    """One state key: its channel spec, or the managed value computed for it."""
+
+    name: str
+    channel: BaseChannel[Any, Any] | None
+    managed: type[ManagedValue] | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class SchemaInfo:
+    """A lowered schema: its keys in declaration order and how node input is built."""
+
+    schema: Any
+    kind: SchemaKind
+    fields: Mapping[str, Field]
+    defaults: Mapping[str, Any]
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        return tuple(self.fields)
+
+    def coerce(self, values: dict[str, Any], where: str) -> Any:
+        """Node input for ``values``: the dict itself, or an instance of the schema.
+
+        Raises:
+            InvalidUpdateError: a Pydantic schema rejected the values (names ``where``).
+        """
+        if self.kind == "dict":
+            return values
+        if self.kind == "pydantic":
+            try:
+                return self.schema(**values)
+            except Exception as exc:  # pydantic.ValidationError, kept generic: lazy import
+                raise InvalidUpdateError(
+                    f"State for {where} does not validate as {self.schema.__name__}: {exc}",
+                    value=values,
+                ) from exc
+        return self.schema(**{**self.defaults, **values})
+
+
+def _unwrap_required(tp: Any) -> Any:
+    while get_origin(tp) in (Required, NotRequired):
+        tp = get_args(tp)[0]
+    return tp
+
+
+def is_reducer(fn: Any) -> bool:
+    """Whether ``fn`` can be a reducer: a callable taking two positional arguments."""
+    if isinstance(fn, type) or not callable(fn):
+        return False
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):  # some builtins have no signature: trust them
+        return True
+    positional = [
+        p
+        for p in sig.parameters.values()
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+    ]
+    has_var = any(p.kind is p.VAR_POSITIONAL for p in sig.parameters.values())
+    return len(positional) >= 2 or has_var
+
+
+def _field_for(name: str, annotation: Any) -> Field:
+    annotation = _unwrap_required(annotation)
+    if get_origin(annotation) is Annotated:
+        typ, *meta = get_args(annotation)
+        typ = _unwrap_required(typ)
+        for item in reversed(meta):
+            if isinstance(item, type) and issubclass(item, ManagedValue):
+                return Field(name, None, item)
+            if isinstance(item, BaseChannel):
+                channel = item._empty()
+                channel.key = name
+                channel.value = item.value
+                return Field(name, channel)
+            if isinstance(item, type) and issubclass(item, BaseChannel):
+                channel = item(typ)
+                channel.key = name
+                return Field(name, channel)
+            if is_reducer(item):
+                return Field(name, BinaryOperatorAggregate(typ, item, key=name))
+        return Field(name, LastValue(typ, key=name))
+    return Field(name, LastValue(annotation, key=name))
+
+
+def _is_pydantic(schema: Any) -> bool:
+    return isinstance(schema, type) and any(
+        c.__module__.startswith("pydantic") and c.__name__ == "BaseModel" for c in schema.__mro__
+    )
+
+
+def is_schema(obj: Any) -> bool:
+    """Whether ``obj`` looks like a state schema class (TypedDict, dataclass, Pydantic)."""
+    if not isinstance(obj, type):
+        return False
+    return (
+        typing.is_typeddict(obj) or dataclasses.is_dataclass(obj) or _is_pydantic(obj)
+    )
+
+
+def lower_schema(schema: Any) -> SchemaInfo:
+    """Lower a schema class to its fields.
+
+    Raises:
+        InvalidGraphError: ``schema`` is not a TypedDict, dataclass or Pydantic model,
+            or its type hints cannot be resolved.
+    """
+    if schema is dict or schema is None:
+        return SchemaInfo(dict, "dict", {}, {})
+    if not is_schema(schema):
+        raise InvalidGraphError(
+            f"State schema must be a TypedDict, dataclass or Pydantic model, got {schema!r}"
+        )
+    try:
+        hints = typing.get_type_hints(schema, include_extras=True)
+    except Exception as exc:
+        raise InvalidGraphError(
+            f"Cannot resolve the type hints of state schema {schema.__name__}: {exc}"
+        ) from exc
+    defaults: dict[str, Any] = {}
+    kind: SchemaKind
+    if _is_pydantic(schema):
+        kind = "pydantic"
+        for fname, finfo in schema.model_fields.items():
+            if not finfo.is_required():
+                defaults[fname] = MISSING  # pydantic fills its own defaults
+        hints = {k: v for k, v in hints.items() if k in schema.model_fields}
+    elif dataclasses.is_dataclass(schema):
+        kind = "dataclass"
+        for f in dataclasses.fields(schema):
+            if f.default is not dataclasses.MISSING:
+                defaults[f.name] = f.default
+            elif f.default_factory is not dataclasses.MISSING:
+                defaults[f.name] = f.default_factory()
+        names = {f.name for f in dataclasses.fields(schema)}
+        hints = {k: v for k, v in hints.items() if k in names}
+    else:
+        kind = "dict"
+    fields = {name: _field_for(name, ann) for name, ann in hints.items()}
+    return SchemaInfo(schema, kind, fields, {k: v for k, v in defaults.items() if v is not MISSING})
+
+
+def object_to_updates(obj: Any, info: SchemaInfo | None) -> list[tuple[str, Any]] | None:
+    """(key, value) pairs for a node that returned a dataclass / Pydantic state object.
+
+    Returns ``None`` when ``obj`` is not such an object. Pydantic: the fields that were
+    set explicitly or differ from the default; dataclass: every field.
+    """
+    if _is_pydantic(type(obj)):
+        fields_set = obj.model_fields_set
+        out = []
+        for name, finfo in type(obj).model_fields.items():
+            value = getattr(obj, name)
+            if name in fields_set or (not finfo.is_required() and value != finfo.get_default(call_default_factory=True)):
+                out.append((name, value))
+        return out
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return [(f.name, getattr(obj, f.name)) for f in dataclasses.fields(obj)]
+    return None
+
+
+def first_param_schema(fn: Callable[..., Any]) -> Any:
+    """The schema class annotated on ``fn``'s first parameter, if any."""
+    try:
+        sig = inspect.signature(fn)
+        params = list(sig.parameters.values())
+        if not params:
+            return None
+        ann = params[0].annotation
+        if ann is inspect.Parameter.empty:
+            return None
+        if isinstance(ann, str):
+            ann = typing.get_type_hints(fn).get(params[0].name)
+        return ann if is_schema(ann) else None
+    except Exception:
+        return None

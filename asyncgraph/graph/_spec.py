@@ -1,0 +1,177 @@
+"""What the builder records about nodes and conditional edges. Pure data, no I/O.
+
+A callable is classified once, when it is added, so the engine never inspects
+signatures while running.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import inspect
+import sys
+import typing
+from collections.abc import Callable, Hashable, Sequence
+from typing import Any, Literal, get_args, get_origin
+
+from asyncgraph.constants import END
+from asyncgraph.types import CachePolicy, RetryPolicy
+
+CallKind = Literal["async", "sync", "runnable", "subgraph"]
+
+# Keyword arguments a node or path function may declare to receive run context.
+_INJECTABLE = ("config", "writer", "runtime", "store")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class CallSpec:
+    """How to call a user callable: its kind and which context arguments it takes."""
+
+    func: Any
+    kind: CallKind
+    inject: tuple[str, ...]  # subset of _INJECTABLE, passed as keywords
+    config_positional: bool  # takes (state, config) with config second and unnamed
+
+    @property
+    def wants_config(self) -> bool:
+        return self.config_positional or "config" in self.inject
+
+
+def _is_runnable(obj: Any) -> bool:
+    # Only consult langchain-core if it is already loaded: an object cannot be a
+    # Runnable otherwise, and importing it here would cost ~0.5 s of import time.
+    mod = sys.modules.get("langchain_core.runnables.base")
+    return mod is not None and isinstance(obj, mod.Runnable)
+
+
+def _is_async_callable(fn: Any) -> bool:
+    while isinstance(fn, functools.partial):
+        fn = fn.func
+    if inspect.iscoroutinefunction(fn):
+        return True
+    call = getattr(fn, "__call__", None)  # noqa: B004  (callable objects)
+    return call is not None and not inspect.isfunction(fn) and inspect.iscoroutinefunction(call)
+
+
+def classify(func: Any, *, what: str) -> CallSpec:
+    """Classify a node action or path function.
+
+    Raises:
+        TypeError: ``func`` is neither callable nor a Runnable (message names ``what``).
+    """
+    from asyncgraph.pregel._protocol import is_pregel  # the engine's marker check
+
+    if is_pregel(func):
+        return CallSpec(func, "subgraph", (), False)
+    if _is_runnable(func):
+        return CallSpec(func, "runnable", (), False)
+    if not callable(func):
+        raise TypeError(f"{what} must be a callable or a Runnable, got {func!r}")
+    kind: CallKind = "async" if _is_async_callable(func) else "sync"
+    inject: list[str] = []
+    config_positional = False
+    try:
+        params = list(inspect.signature(func).parameters.values())
+    except (TypeError, ValueError):
+        params = []
+    for i, p in enumerate(params):
+        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+            continue
+        if p.name in _INJECTABLE and i > 0:
+            if p.name == "config" and i == 1 and p.kind is not p.KEYWORD_ONLY:
+                config_positional = True
+            else:
+                inject.append(p.name)
+        elif i == 1 and p.default is p.empty and p.kind is not p.KEYWORD_ONLY:
+            # (state, cfg): a required second positional parameter gets the config.
+            config_positional = True
+    return CallSpec(func, kind, tuple(inject), config_positional)
+
+
+def infer_name(action: Any) -> str:
+    """A node's name from its action: the function's or Runnable's name."""
+    if _is_runnable(action) or hasattr(action, "get_name"):
+        try:
+            return str(action.get_name())
+        except Exception:
+            pass
+    name = getattr(action, "__name__", None)
+    if isinstance(name, str):
+        return name
+    raise ValueError(
+        f"Cannot infer a node name from {action!r}; pass it: add_node('name', action)"
+    )
+
+
+@dataclasses.dataclass(slots=True)
+class NodeSpec:
+    """A node as the user declared it."""
+
+    name: str
+    call: CallSpec
+    input_schema: Any
+    retry_policy: Sequence[RetryPolicy] | None
+    cache_policy: CachePolicy | None
+    timeout: float | None
+    metadata: dict[str, Any] | None
+    defer: bool
+    destinations: tuple[str, ...]  # from Command[Literal[...]] or destinations=
+    limit: str | None  # named concurrency limit (see Pregel.limits)
+
+
+@dataclasses.dataclass(slots=True)
+class BranchSpec:
+    """A conditional edge: a path function and an optional map of its results."""
+
+    name: str
+    call: CallSpec
+    path_map: dict[Hashable, str] | None
+
+    def targets(self) -> tuple[str, ...] | None:
+        """Every node this branch can lead to, if known statically (for drawing)."""
+        if self.path_map is not None:
+            return tuple(self.path_map.values())
+        ret = _return_literals(self.call.func)
+        return ret or None
+
+
+def _return_literals(func: Any) -> tuple[str, ...]:
+    try:
+        hints = typing.get_type_hints(func)
+    except Exception:
+        return ()
+    ret = hints.get("return")
+    if ret is None:
+        return ()
+    return _literal_strings(ret)
+
+
+def _literal_strings(tp: Any) -> tuple[str, ...]:
+    if get_origin(tp) is Literal:
+        return tuple(a for a in get_args(tp) if isinstance(a, str))
+    out: list[str] = []
+    for arg in get_args(tp):
+        out.extend(_literal_strings(arg))
+    return tuple(out)
+
+
+def command_destinations(func: Any) -> tuple[str, ...]:
+    """Destinations declared by a ``-> Command[Literal["a", "b"]]`` return annotation."""
+    try:
+        hints = typing.get_type_hints(func)
+    except Exception:
+        return ()
+    ret = hints.get("return")
+    if ret is None:
+        return ()
+    return tuple(d for d in _literal_strings(ret) if d) or ()
+
+
+def normalize_path_map(path_map: Any) -> dict[Hashable, str] | None:
+    if path_map is None:
+        return None
+    if isinstance(path_map, dict):
+        return {k: (END if v is None else v) for k, v in path_map.items()}
+    if isinstance(path_map, (list, tuple, set, frozenset)):
+        return {name: name for name in path_map}
+    raise TypeError(f"path_map must be a dict or a list of node names, got {path_map!r}")

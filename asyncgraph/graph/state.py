@@ -1,0 +1,362 @@
+"""``StateGraph``: the builder. Pure: records nodes and edges, validates, compiles.
+
+``compile()`` lowers the builder to an execution plan (``_compile.py``) and wraps it in
+a :class:`CompiledStateGraph` (the engine's facade, loaded on first compile for import
+time).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Sequence
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from asyncgraph.channels.base import BaseChannel
+from asyncgraph.constants import END, NS_END, NS_SEP, RESERVED, START
+from asyncgraph.errors import InvalidGraphError
+from asyncgraph.graph._schema import SchemaInfo, first_param_schema, lower_schema
+from asyncgraph.graph._spec import (
+    BranchSpec,
+    NodeSpec,
+    classify,
+    command_destinations,
+    infer_name,
+    normalize_path_map,
+)
+from asyncgraph.managed import ManagedValue
+from asyncgraph.types import All, CachePolicy, RetryPolicy
+
+if TYPE_CHECKING:
+    from asyncgraph.checkpoint.base import BaseCheckpointSaver
+    from asyncgraph.pregel.main import CompiledStateGraph
+
+__all__ = ["CompiledStateGraph", "StateGraph"]
+
+StateT = TypeVar("StateT")
+ContextT = TypeVar("ContextT")
+InputT = TypeVar("InputT")
+OutputT = TypeVar("OutputT")
+
+
+class StateGraph(Generic[StateT, ContextT, InputT, OutputT]):
+    """A graph of nodes that read and write a shared state.
+
+    Args:
+        state_schema: TypedDict, dataclass or Pydantic model. ``Annotated[T, reducer]``
+            keys combine writes with the reducer; other keys keep the last value.
+        context_schema: type of the run-scoped context passed as ``context=`` and read
+            through ``runtime.context``.
+        input_schema: keys accepted as input (default: the state schema).
+        output_schema: keys returned as output (default: the state schema).
+    """
+
+    def __init__(
+        self,
+        state_schema: type[StateT] | None = None,
+        context_schema: type[ContextT] | None = None,
+        *,
+        input_schema: type[InputT] | None = None,
+        output_schema: type[OutputT] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        # LangGraph 0.x spellings, still seen in the wild.
+        input_schema = input_schema or kwargs.pop("input", None)
+        output_schema = output_schema or kwargs.pop("output", None)
+        context_schema = context_schema or kwargs.pop("config_schema", None)
+        if kwargs:
+            raise TypeError(f"StateGraph() got unexpected arguments: {', '.join(kwargs)}")
+        if state_schema is None:
+            if input_schema is None or output_schema is None:
+                raise InvalidGraphError("StateGraph needs a state_schema")
+            state_schema = input_schema  # type: ignore[assignment]
+        self.nodes: dict[str, NodeSpec] = {}
+        self.edges: set[tuple[str, str]] = set()
+        self.waiting_edges: set[tuple[tuple[str, ...], str]] = set()
+        self.branches: dict[str, dict[str, BranchSpec]] = {}
+        self.channels: dict[str, BaseChannel[Any, Any]] = {}
+        self.managed: dict[str, type[ManagedValue]] = {}
+        self.schemas: dict[Any, SchemaInfo] = {}
+        self.state_schema = state_schema
+        self.context_schema = context_schema
+        self.input_schema = input_schema or state_schema
+        self.output_schema = output_schema or state_schema
+        self.compiled = False
+        self._edge_order: list[tuple[str, str]] = []
+        for schema in (state_schema, self.input_schema, self.output_schema):
+            self._add_schema(schema)
+
+    # -- schemas ---------------------------------------------------------------------
+
+    def _add_schema(self, schema: Any) -> SchemaInfo:
+        if schema in self.schemas:
+            return self.schemas[schema]
+        info = lower_schema(schema)
+        self.schemas[schema] = info
+        for name, field in info.fields.items():
+            if field.managed is not None:
+                self.managed.setdefault(name, field.managed)
+                continue
+            assert field.channel is not None
+            existing = self.channels.get(name)
+            if existing is None:
+                self.channels[name] = field.channel
+            elif type(existing) is not type(field.channel) and not _is_plain_last_value(field.channel):
+                if _is_plain_last_value(existing):
+                    self.channels[name] = field.channel
+                else:
+                    raise InvalidGraphError(
+                        f"State key '{name}' has conflicting channels in two schemas: "
+                        f"{existing!r} and {field.channel!r}"
+                    )
+        return info
+
+    # -- nodes -----------------------------------------------------------------------
+
+    def add_node(
+        self,
+        node: str | Callable[..., Any] | Any,
+        action: Callable[..., Any] | Any | None = None,
+        *,
+        defer: bool = False,
+        metadata: dict[str, Any] | None = None,
+        input_schema: type[Any] | None = None,
+        retry_policy: RetryPolicy | Sequence[RetryPolicy] | None = None,
+        cache_policy: CachePolicy | None = None,
+        destinations: dict[str, str] | tuple[str, ...] | None = None,
+        timeout: float | None = None,
+        limit: str | None = None,
+        **kwargs: Any,
+    ) -> StateGraph[StateT, ContextT, InputT, OutputT]:
+        """Add a node. ``add_node(fn)`` names it after the function.
+
+        Args:
+            node: the name, or the action itself (then its name is inferred).
+            action: a sync or async function taking the state (optionally ``config``,
+                ``writer``, ``runtime``), a langchain-core Runnable, or a compiled
+                graph (a subgraph).
+            retry_policy: retry the node on failure (see :class:`RetryPolicy`).
+            timeout: seconds one attempt may take before it is cancelled and
+                :class:`~asyncgraph.errors.NodeTimeoutError` raised (asyncgraph; LangGraph
+                spells this ``TimeoutPolicy``, also accepted via ``timeout=``).
+            limit: name of a concurrency limit shared across runs (see
+                ``compile(limits=...)``); asyncgraph only.
+            destinations: nodes a ``Command``-returning node may go to (for drawing).
+
+        Raises:
+            InvalidGraphError: the name is taken, reserved, or collides with a state key.
+        """
+        if "input" in kwargs:
+            input_schema = input_schema or kwargs.pop("input")
+        if "retry" in kwargs:
+            retry_policy = retry_policy or kwargs.pop("retry")
+        if kwargs:
+            raise TypeError(f"add_node() got unexpected arguments: {', '.join(kwargs)}")
+        if self.compiled:
+            raise InvalidGraphError("Cannot add a node to a graph that was already compiled")
+        if action is None:
+            action = node
+            name = infer_name(action)
+        else:
+            if not isinstance(node, str):
+                raise TypeError(f"Node name must be a string, got {node!r}")
+            name = node
+        if name in self.nodes:
+            raise InvalidGraphError(f"Node `{name}` already present.")
+        if name in RESERVED:
+            raise InvalidGraphError(f"Node `{name}` is reserved.")
+        for ch in (NS_SEP, NS_END):
+            if ch in name:
+                raise InvalidGraphError(f"'{ch}' is a reserved character and is not allowed in node names ({name!r}).")
+        if name in self.channels:
+            raise InvalidGraphError(f"'{name}' is already being used as a state key")
+        call = classify(action, what=f"Node '{name}'")
+        if input_schema is None and call.kind in ("async", "sync"):
+            inferred = first_param_schema(action)
+            if inferred is not None and inferred is not self.state_schema:
+                input_schema = inferred
+        if input_schema is not None:
+            self._add_schema(input_schema)
+            if name in self.channels:
+                raise InvalidGraphError(f"'{name}' is already being used as a state key")
+        if isinstance(retry_policy, RetryPolicy):
+            retry_policy = (retry_policy,)
+        if hasattr(timeout, "run_timeout"):  # TimeoutPolicy
+            timeout = timeout.run_timeout  # type: ignore[union-attr]
+        if timeout is not None and not (isinstance(timeout, (int, float)) and timeout > 0):
+            raise InvalidGraphError(f"Node '{name}': timeout must be a positive number of seconds, got {timeout!r}")
+        if isinstance(destinations, dict):
+            dests: tuple[str, ...] = tuple(destinations)
+        elif destinations is not None:
+            dests = tuple(destinations)
+        elif call.kind in ("async", "sync"):
+            dests = command_destinations(action)
+        else:
+            dests = ()
+        self.nodes[name] = NodeSpec(
+            name=name,
+            call=call,
+            input_schema=input_schema or self.state_schema,
+            retry_policy=retry_policy,
+            cache_policy=cache_policy,
+            timeout=float(timeout) if timeout is not None else None,
+            metadata=metadata,
+            defer=defer,
+            destinations=dests,
+            limit=limit,
+        )
+        return self
+
+    def add_sequence(
+        self, nodes: Sequence[Callable[..., Any] | tuple[str, Callable[..., Any]]]
+    ) -> StateGraph[StateT, ContextT, InputT, OutputT]:
+        """Add nodes chained by edges in the given order."""
+        if not nodes:
+            raise InvalidGraphError("add_sequence() needs at least one node")
+        previous: str | None = None
+        for item in nodes:
+            if isinstance(item, tuple):
+                name, action = item
+            else:
+                name, action = infer_name(item), item
+            self.add_node(name, action)
+            if previous is not None:
+                self.add_edge(previous, name)
+            previous = name
+        return self
+
+    # -- edges -----------------------------------------------------------------------
+
+    def add_edge(
+        self, start_key: str | list[str], end_key: str
+    ) -> StateGraph[StateT, ContextT, InputT, OutputT]:
+        """Run ``end_key`` after ``start_key``.
+
+        With a list of start nodes, ``end_key`` waits until all of them have run.
+        """
+        if self.compiled:
+            raise InvalidGraphError("Cannot add an edge to a graph that was already compiled")
+        if isinstance(start_key, str):
+            if start_key == END:
+                raise InvalidGraphError("END cannot be a start node")
+            if end_key == START:
+                raise InvalidGraphError("START cannot be an end node")
+            self.edges.add((start_key, end_key))
+            self._edge_order.append((start_key, end_key))
+            return self
+        starts = tuple(start_key)
+        if not starts:
+            raise InvalidGraphError("add_edge() got an empty list of start nodes")
+        for s in starts:
+            if s == END:
+                raise InvalidGraphError("END cannot be a start node")
+        if end_key == START:
+            raise InvalidGraphError("START cannot be an end node")
+        if len(starts) == 1:
+            return self.add_edge(starts[0], end_key)
+        self.waiting_edges.add((starts, end_key))
+        return self
+
+    def add_conditional_edges(
+        self,
+        source: str,
+        path: Callable[..., Hashable | Sequence[Hashable]] | Any,
+        path_map: dict[Hashable, str] | list[str] | None = None,
+    ) -> StateGraph[StateT, ContextT, InputT, OutputT]:
+        """After ``source`` runs, call ``path`` on the state to choose what runs next.
+
+        ``path`` returns a node name, ``END``, a :class:`~asyncgraph.types.Send`, or a
+        list of these. With ``path_map``, its results are keys looked up in the map.
+        """
+        if self.compiled:
+            raise InvalidGraphError("Cannot add an edge to a graph that was already compiled")
+        if source == END:
+            raise InvalidGraphError("END cannot be a start node")
+        call = classify(path, what=f"The path of the conditional edge from '{source}'")
+        name = getattr(path, "__name__", None) or "condition"
+        if call.kind == "runnable":
+            try:
+                name = path.get_name()
+            except Exception:
+                name = "condition"
+        if name == "<lambda>":
+            name = "condition"
+        branches = self.branches.setdefault(source, {})
+        if name in branches:
+            raise InvalidGraphError(
+                f"Branch with name `{name}` already exists for node `{source}`"
+            )
+        branches[name] = BranchSpec(name, call, normalize_path_map(path_map))
+        return self
+
+    def set_entry_point(self, key: str) -> StateGraph[StateT, ContextT, InputT, OutputT]:
+        """Same as ``add_edge(START, key)``."""
+        return self.add_edge(START, key)
+
+    def set_conditional_entry_point(
+        self, path: Callable[..., Any], path_map: dict[Hashable, str] | list[str] | None = None
+    ) -> StateGraph[StateT, ContextT, InputT, OutputT]:
+        """Same as ``add_conditional_edges(START, path, path_map)``."""
+        return self.add_conditional_edges(START, path, path_map)
+
+    def set_finish_point(self, key: str) -> StateGraph[StateT, ContextT, InputT, OutputT]:
+        """Same as ``add_edge(key, END)``."""
+        return self.add_edge(key, END)
+
+    # -- compile ---------------------------------------------------------------------
+
+    def validate(self, interrupt: Sequence[str] | None = None) -> StateGraph[StateT, ContextT, InputT, OutputT]:
+        """Check the graph is well formed; raises :class:`InvalidGraphError` if not."""
+        from asyncgraph.graph._compile import validate
+
+        validate(self, interrupt)
+        return self
+
+    def compile(
+        self,
+        checkpointer: BaseCheckpointSaver | bool | None = None,
+        *,
+        cache: Any = None,
+        store: Any = None,
+        interrupt_before: All | list[str] | None = None,
+        interrupt_after: All | list[str] | None = None,
+        debug: bool = False,
+        name: str | None = None,
+        limits: dict[str, int] | None = None,
+    ) -> CompiledStateGraph:
+        """Validate and return the runnable graph.
+
+        Args:
+            checkpointer: saver that gives threads memory; ``True`` inside a subgraph
+                means "use the parent's", ``False`` disables inheriting it.
+            interrupt_before / interrupt_after: node names (or ``"*"``) to pause at.
+            name: the graph's name in traces and ``astream_events``.
+            limits: asyncgraph only: ``{"limit name": max concurrent}`` for nodes added
+                with ``limit=``; shared by every run of this compiled graph.
+        """
+        from asyncgraph.graph._compile import compile_graph
+
+        return compile_graph(
+            self,
+            checkpointer=checkpointer,
+            store=store,
+            interrupt_before=interrupt_before,
+            interrupt_after=interrupt_after,
+            debug=debug,
+            name=name,
+            limits=limits,
+        )
+
+
+def _is_plain_last_value(channel: BaseChannel[Any, Any]) -> bool:
+    from asyncgraph.channels.last_value import LastValue
+
+    return type(channel) is LastValue
+
+
+def __getattr__(name: str) -> Any:
+    # CompiledStateGraph lives with the engine, which imports langchain-core's Runnable
+    # machinery; load it only when asked for (for import time).
+    if name == "CompiledStateGraph":
+        from asyncgraph.pregel.main import CompiledStateGraph
+
+        return CompiledStateGraph
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

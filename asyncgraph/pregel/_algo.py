@@ -1,0 +1,259 @@
+"""The superstep algorithm's pure parts: plan a step's tasks, apply its writes.
+
+No asyncio, no I/O. Values in, values out; unit-tested without an event loop.
+
+The model (bulk-synchronous parallel, as in Pregel and LangGraph):
+
+* Every piece of run state is a channel with a monotonically increasing version.
+* A node runs in step ``s`` when one of its trigger channels is available and has a
+  version newer than the one the node last saw (``RunState.seen``).
+* All tasks of a step read the state as it was at the start of the step; their writes
+  are applied together at the end of the step (the barrier), in a deterministic order
+  (:func:`task_sort_key`) that does not depend on which task finished first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from asyncgraph.channels.base import MISSING, BaseChannel
+from asyncgraph.channels.ephemeral_value import EphemeralValue
+from asyncgraph.channels.topic import Topic
+from asyncgraph.constants import TASKS
+from asyncgraph.errors import InvalidUpdateError
+from asyncgraph.pregel._plan import NodePlan, Plan
+
+PULL = 0  # a task started because a trigger channel changed
+PUSH = 1  # a task started by a Send packet
+
+
+class Task:
+    """One execution of one node in one step.
+
+    ``writes`` collects the (channel, value) pairs the task produced; they are applied
+    only at the end of the step, and only if the task succeeded.
+    """
+
+    __slots__ = (
+        "name",
+        "node",
+        "input",
+        "kind",
+        "index",
+        "triggers",
+        "writes",
+        "id",
+        "path",
+        "update",
+        "error",
+        "interrupts",
+        "done",
+        "resume",
+        "prior_interrupts",
+    )
+
+    def __init__(
+        self,
+        node: NodePlan,
+        input: Any,
+        kind: int,
+        index: int,
+        triggers: tuple[str, ...],
+    ) -> None:
+        self.name = node.name
+        self.node = node
+        self.input = input
+        self.kind = kind
+        self.index = index
+        self.triggers = triggers
+        self.writes: list[tuple[str, Any]] = []
+        self.id: str = ""  # set by the loop when it needs stable ids (checkpointing)
+        self.path: tuple[Any, ...] = ("__pregel_pull", node.name) if kind == PULL else ("__pregel_push", index)
+        self.update: Any = None  # what the node returned, for stream_mode="updates"
+        self.error: BaseException | None = None
+        self.interrupts: list[Any] = []
+        self.done = False
+        self.resume: list[Any] | None = None  # answers to its interrupt() calls, in order
+        self.prior_interrupts: list[Any] = []  # interrupts it raised before a resume
+
+    def __repr__(self) -> str:
+        return f"Task({self.name!r}, step-kind={'pull' if self.kind == PULL else 'push'})"
+
+
+def task_sort_key(task: Task) -> tuple[int, str, int]:
+    """Order in which a step's writes are applied: pull tasks by node name, then push
+    tasks by the order of their ``Send`` packets. Matches LangGraph's order."""
+    return (task.kind, task.name if task.kind == PULL else "", task.index)
+
+
+class RunState:
+    """The mutable state of one run between steps: channels, versions, what was seen.
+
+    Attributes:
+        channels: this run's channel objects (copies of the plan's specs).
+        versions: channel -> version (int), only for channels ever written.
+        seen: node -> {channel: version it was triggered at}.
+        live: ephemeral channels holding a value from the last step; they are emptied
+            at the next barrier unless written again.
+        updated: channels changed at the last barrier (None: unknown, check all nodes).
+    """
+
+    __slots__ = ("channels", "versions", "seen", "live", "updated", "step")
+
+    def __init__(self, plan: Plan, values: dict[str, Any] | None = None,
+                 versions: dict[str, Any] | None = None,
+                 seen: dict[str, dict[str, Any]] | None = None) -> None:
+        values = values or {}
+        self.channels: dict[str, BaseChannel[Any, Any]] = {
+            key: spec.from_checkpoint(values[key]) if key in values else spec.from_checkpoint(spec.value)
+            for key, spec in plan.channels.items()
+        }
+        self.versions: dict[str, Any] = dict(versions or {})
+        self.seen: dict[str, dict[str, Any]] = {k: dict(v) for k, v in (seen or {}).items()}
+        self.live: list[str] = [
+            k for k, ch in self.channels.items()
+            if isinstance(ch, (EphemeralValue, Topic)) and ch.is_available()
+        ]
+        self.updated: set[str] | None = None
+        self.step = 0
+
+    def values(self) -> dict[str, Any]:
+        """Checkpointable values of every channel that has one."""
+        out = {}
+        for key, ch in self.channels.items():
+            v = ch.checkpoint()
+            if v is not MISSING:
+                out[key] = v
+        return out
+
+
+def read_state(channels: dict[str, BaseChannel[Any, Any]], keys: Iterable[str]) -> dict[str, Any]:
+    """The values of ``keys`` that have one, as a new dict."""
+    out = {}
+    for k in keys:
+        ch = channels[k]
+        v = ch.value
+        if v is not MISSING and ch.is_available():
+            out[k] = v
+    return out
+
+
+def triggered_nodes(plan: Plan, run: RunState) -> list[NodePlan]:
+    """Nodes that must run in the next step, in node declaration order."""
+    versions = run.versions
+    channels = run.channels
+    seen_all = run.seen
+    if run.updated is None:
+        candidates: Iterable[str] = plan.nodes
+    else:
+        ordered: set[str] = set()
+        t2n = plan.trigger_to_nodes
+        for ch in run.updated:
+            ordered.update(t2n.get(ch, ()))
+        if not ordered:
+            return []
+        if len(ordered) == 1:
+            candidates = ordered
+        else:
+            order = plan.node_order
+            candidates = sorted(ordered, key=order.__getitem__)
+    out = []
+    for name in candidates:
+        node = plan.nodes[name]
+        seen = seen_all.get(name)
+        for t in node.triggers:
+            v = versions.get(t)
+            if v is None or not channels[t].is_available():
+                continue
+            if seen is None or v > seen.get(t, 0):
+                out.append(node)
+                break
+    return out
+
+
+def pending_sends(run: RunState) -> Sequence[Any]:
+    """The ``Send`` packets waiting in the tasks channel."""
+    ch = run.channels[TASKS]
+    v = ch.value
+    return v if v is not MISSING and v else ()
+
+
+def apply_writes(plan: Plan, run: RunState, tasks: Sequence[Task]) -> set[str]:
+    """Apply the writes of a finished step; returns the channels that changed.
+
+    Order: tasks sorted by :func:`task_sort_key`; within a task, write order. Records
+    which trigger versions each pulled node has now seen, consumes join barriers, and
+    empties ephemeral channels that were not written again.
+
+    Raises:
+        InvalidUpdateError: a channel rejected its writes; names the key and the nodes.
+    """
+    channels = run.channels
+    versions = run.versions
+    if len(tasks) > 1:
+        tasks = sorted(tasks, key=task_sort_key)
+    updated: set[str] = set()
+    # 1. Mark triggers as seen, consume barriers.
+    for task in tasks:
+        if task.kind != PULL or not task.triggers:
+            continue
+        seen = run.seen.get(task.name)
+        if seen is None:
+            seen = run.seen[task.name] = {}
+        for t in task.triggers:
+            if t in versions:
+                seen[t] = versions[t]
+            if channels[t].consume():
+                versions[t] = versions.get(t, 0) + 1
+                updated.add(t)
+    # 2. Group writes by channel, in task order.
+    grouped: dict[str, list[Any]] = {}
+    writers: dict[str, list[str]] = {}
+    for task in tasks:
+        for ch, value in task.writes:
+            lst = grouped.get(ch)
+            if lst is None:
+                grouped[ch] = [value]
+                writers[ch] = [task.name]
+            else:
+                lst.append(value)
+                writers[ch].append(task.name)
+    # 3. Update written channels.
+    for key, values in grouped.items():
+        ch = channels.get(key)
+        if ch is None:
+            raise InvalidUpdateError(
+                f"Node(s) {', '.join(sorted(set(writers[key])))} wrote to unknown key '{key}'",
+                key=key,
+                nodes=writers[key],
+            )
+        try:
+            changed = ch.update(values)
+        except InvalidUpdateError as exc:
+            raise InvalidUpdateError(
+                f"{exc.args[0]}\n(written by nodes: {', '.join(writers[key])})",
+                key=key,
+                nodes=writers[key],
+                value=values,
+            ) from None
+        except Exception as exc:
+            # A reducer raised: say where it happened and keep the original cause.
+            exc.add_note(
+                f"While applying writes to state key '{key}' from node(s) {', '.join(writers[key])}"
+            )
+            raise
+        if changed:
+            versions[key] = versions.get(key, 0) + 1
+            updated.add(key)
+    # 4. Ephemeral channels from the previous step that were not written again.
+    live = run.live
+    if live:
+        for key in live:
+            if key not in grouped and channels[key].update(()):
+                versions[key] = versions.get(key, 0) + 1
+                updated.add(key)
+    ephemeral = plan.ephemeral
+    run.live = [k for k in grouped if k in ephemeral]
+    run.updated = updated
+    return updated

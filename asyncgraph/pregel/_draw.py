@@ -1,0 +1,61 @@
+"""``get_graph()``: the compiled graph's structure as a langchain-core ``Graph``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langchain_core.runnables.graph import Graph
+
+from asyncgraph.constants import END, START
+
+
+def draw_graph(compiled: Any, *, xray: int | bool = False) -> Graph:
+    """Nodes: START, every node, END. Edges: plain ones solid, conditional ones dashed
+    (with their path-map key as label when it differs from the target)."""
+    builder = compiled.builder
+    graph = Graph()
+    nodes: dict[str, Any] = {}
+    nodes[START] = graph.add_node(None, START)
+    for name, spec in builder.nodes.items():
+        metadata = dict(spec.metadata or {})
+        nodes[name] = graph.add_node(None, name, metadata=metadata or None)
+    ends_used = False
+    edges: set[tuple[str, str, str | None, bool]] = set()
+    for s, t in builder._edge_order:
+        edges.add((s, t, None, False))
+    for sources, t in builder.waiting_edges:
+        for s in sources:
+            edges.add((s, t, None, False))
+    for s, branches in builder.branches.items():
+        for branch in branches.values():
+            targets = branch.targets()
+            if branch.path_map is not None:
+                for key, t in branch.path_map.items():
+                    label = str(key) if str(key) != t else None
+                    edges.add((s, t, label, True))
+            elif targets:
+                for t in targets:
+                    edges.add((s, t, None, True))
+            else:  # unknown: could go anywhere
+                for t in [*builder.nodes, END]:
+                    if t != s:
+                        edges.add((s, t, None, True))
+    for name, spec in builder.nodes.items():
+        for t in spec.destinations:
+            edges.add((name, t, None, True))
+    for s, t, label, conditional in sorted(edges, key=lambda e: (e[0], e[1], e[2] or "")):
+        if t == END:
+            ends_used = True
+    if ends_used:
+        nodes[END] = graph.add_node(None, END)
+    # Nodes with no way out end the run.
+    outgoing = {e[0] for e in edges}
+    for name in builder.nodes:
+        if name not in outgoing:
+            edges.add((name, END, None, False))
+            if END not in nodes:
+                nodes[END] = graph.add_node(None, END)
+    for s, t, label, conditional in sorted(edges, key=lambda e: (e[0], e[1], e[2] or "")):
+        if s in nodes and t in nodes:
+            graph.add_edge(nodes[s], nodes[t], label, conditional)
+    return graph

@@ -1,0 +1,375 @@
+"""The superstep loop.
+
+Invariant (bulk-synchronous parallel): in each step, every task reads the state as it
+was at the end of the previous step; no write is visible to any task of the same step;
+all writes are applied together at the barrier, in a fixed order. So a step's outcome
+does not depend on which task finished first.
+
+    load checkpoint (if any) -> apply input -> repeat:
+        plan tasks -> (interrupt before?) -> run them concurrently -> apply writes
+        -> stream values -> save checkpoint -> (interrupt after?)
+    until no task is triggered (done) or the step limit is hit (GraphRecursionError).
+
+Checkpointing, when a saver is configured: a checkpoint is saved after the input and
+after every step; each task's writes are saved as it finishes, so a failed or
+interrupted step resumes without re-running the tasks that completed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from typing import Any
+
+from asyncgraph.constants import CONF, END, START, TASKS
+from asyncgraph.errors import (
+    EmptyInputError,
+    GraphInterrupt,
+    GraphRecursionError,
+    InvalidInputError,
+    TaskNotFound,
+)
+from asyncgraph.pregel._algo import (
+    PULL,
+    PUSH,
+    RunState,
+    Task,
+    apply_writes,
+    pending_sends,
+    read_state,
+    triggered_nodes,
+)
+from asyncgraph.pregel._context import RunContext
+from asyncgraph.pregel._plan import Plan, branch_channel
+from asyncgraph.pregel._runner import run_step
+from asyncgraph.types import Command, Interrupt, Send
+
+INTERRUPT = "__interrupt__"
+RESUME = "__resume__"
+ERROR = "__error__"
+NO_WRITES = "__no_writes__"
+SPECIAL = frozenset({INTERRUPT, RESUME, ERROR, NO_WRITES})
+
+
+class RunOutcome:
+    """What a finished (or paused) run leaves behind for the facade."""
+
+    __slots__ = ("run", "interrupts", "config")
+
+    def __init__(self, run: RunState, interrupts: list[Interrupt], config: dict[str, Any] | None) -> None:
+        self.run = run
+        self.interrupts = interrupts
+        self.config = config  # the saver config of the last checkpoint, if any
+
+
+def output_values(plan: Plan, run: RunState) -> dict[str, Any]:
+    return read_state(run.channels, plan.output_info.keys or plan.state_keys)
+
+
+def _task_id(checkpoint_id: str | None, ns: str, step: int, name: str, kind: int, index: int) -> str:
+    raw = f"{checkpoint_id}|{ns}|{step}|{name}|{kind}|{index}".encode()
+    h = hashlib.blake2b(raw, digest_size=16).hexdigest()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:32]}"
+
+
+def prepare_tasks(rc: RunContext, run: RunState, step: int, with_ids: bool) -> list[Task]:
+    """The tasks of the next step: Send packets first (in order), then triggered nodes."""
+    plan = rc.plan
+    tasks: list[Task] = []
+    sends = pending_sends(run)
+    for i, packet in enumerate(sends):
+        node = plan.nodes.get(packet.node) if isinstance(packet, Send) else None
+        if node is None or node.call is None:
+            raise TaskNotFound(getattr(packet, "node", repr(packet)), known=[n for n in plan.nodes if n != START])
+        tasks.append(Task(node, packet.arg, PUSH, i, ()))
+    channels = run.channels
+    for node in triggered_nodes(plan, run):
+        if node.call is None:
+            inp: Any = channels[START].value
+        else:
+            inp = read_state(channels, node.reads)
+            for key, managed in node.managed:
+                inp[key] = managed.compute(step, rc.stop)
+        triggers = tuple(t for t in node.triggers if channels[t].is_available())
+        tasks.append(Task(node, inp, PULL, 0, triggers))
+    if with_ids:
+        for t in tasks:
+            t.id = _task_id(rc.checkpoint_id, rc.ns, step, t.name, t.kind, t.index)
+    return tasks
+
+
+class _Saver:
+    """The loop's view of the checkpointer: what to save, in which config, when."""
+
+    __slots__ = ("saver", "config", "thread_config", "parent_id", "pending", "inflight", "durability")
+
+    def __init__(self, saver: Any, config: dict[str, Any], durability: str) -> None:
+        self.saver = saver
+        conf = config.get(CONF) or {}
+        self.thread_config = {
+            CONF: {"thread_id": conf["thread_id"], "checkpoint_ns": conf.get("checkpoint_ns", "")}
+        }
+        self.config: dict[str, Any] | None = None  # config of the latest checkpoint
+        self.parent_id: str | None = None
+        self.pending: list[tuple[str, str, Any]] = []
+        self.inflight: asyncio.Task[Any] | None = None
+        self.durability = durability
+
+    async def flush(self) -> None:
+        t = self.inflight
+        if t is not None:
+            self.inflight = None
+            await t
+
+    async def put(self, rc: RunContext, run: RunState, step: int, source: str, updated: set[str] | None) -> None:
+        from asyncgraph.checkpoint.base import create_checkpoint
+
+        await self.flush()
+        versions = dict(run.versions)
+        new_versions = versions if updated is None else {k: versions[k] for k in updated if k in versions}
+        ckpt = create_checkpoint(
+            run.values(), versions, {k: dict(v) for k, v in run.seen.items()},
+            sorted(updated) if updated is not None else None,
+        )
+        metadata = {"source": source, "step": step, "parents": {}}
+        run_id = rc.run_id
+        if run_id is not None:
+            metadata["run_id"] = str(run_id)
+        cfg = self.config or {CONF: {**self.thread_config[CONF], **({"checkpoint_id": self.parent_id} if self.parent_id else {})}}
+        rc.checkpoint_id = ckpt["id"]
+        self.parent_id = ckpt["id"]
+        coro = self.saver.aput(cfg, ckpt, metadata, new_versions)
+        if self.durability == "async":
+            self.inflight = asyncio.ensure_future(self._finish(coro))
+        else:
+            self.config = await coro
+
+    async def _finish(self, coro: Any) -> None:
+        self.config = await coro
+
+    async def put_writes(self, task: Task, writes: list[tuple[str, Any]]) -> None:
+        await self.flush()
+        if self.config is None:
+            return
+        await self.saver.aput_writes(self.config, writes, task.id, str(task.path))
+
+
+def _apply_input(rc: RunContext, run: RunState, input: Any) -> None:
+    ch = run.channels[START]
+    ch.update([input])
+    run.versions[START] = run.versions.get(START, 0) + 1
+    run.live.append(START)
+    run.updated = {START}
+
+
+def _apply_command_goto(rc: RunContext, run: RunState, cmd: Command[Any]) -> None:
+    """``Command(update=..., goto=...)`` given as the run's input (no resume)."""
+    from asyncgraph.pregel._algo import apply_writes as _apply
+    from asyncgraph.pregel._runner import _command_writes
+
+    plan = rc.plan
+    start = Task(plan.nodes[START], None, PULL, 0, ())
+    _command_writes(plan, start, Command(update=cmd.update, goto=cmd.goto))
+    _apply(plan, run, [start])
+
+
+async def run_graph(rc: RunContext, input: Any, *, interrupt_before: frozenset[str], interrupt_after: frozenset[str]) -> RunOutcome:
+    """Run the graph to completion or until it pauses. See the module docstring."""
+    plan = rc.plan
+    config = rc.config
+    saver: _Saver | None = None
+    pending: list[tuple[str, str, Any]] = []
+    resuming = False
+    step = -1
+    if rc.saver is not None:
+        conf = config.get(CONF) or {}
+        if "thread_id" not in conf:
+            raise InvalidInputError(
+                "This graph has a checkpointer, so a run needs a thread: pass "
+                "config={'configurable': {'thread_id': ...}}"
+            )
+        saver = _Saver(rc.saver, config, rc.durability)
+        tup = await rc.saver.aget_tuple(config)
+    else:
+        tup = None
+    if tup is not None:
+        ckpt = tup.checkpoint
+        run = RunState(plan, ckpt["channel_values"], ckpt["channel_versions"], ckpt["versions_seen"])
+        step = int(tup.metadata.get("step", -1)) + 1
+        pending = list(tup.pending_writes or ())
+        assert saver is not None
+        saver.config = tup.config
+        saver.parent_id = ckpt["id"]
+        rc.checkpoint_id = ckpt["id"]
+        run.updated = None
+        if ckpt.get("updated_channels") is not None:
+            run.updated = set(ckpt["updated_channels"])
+    else:
+        run = RunState(plan)
+
+    if isinstance(input, Command):
+        if input.resume is not None:
+            if tup is None:
+                raise EmptyInputError("Command(resume=...) given but the thread has no checkpoint to resume")
+            resuming = True
+            rc.resume = input.resume
+        if input.update is not None or input.goto:
+            _apply_command_goto(rc, run, input)
+            if saver is not None:
+                await saver.put(rc, run, step, "input", run.updated)
+            step += 1
+            pending = []
+    elif input is None:
+        if tup is None:
+            raise EmptyInputError("Received no input for the graph and the thread has nothing to resume")
+        resuming = True
+    else:
+        _apply_input(rc, run, input)
+        pending = []
+        if saver is not None:
+            await saver.put(rc, run, step, "input", {START})
+        step += 1
+
+    # Recursion limit: the run may take ``limit`` steps after its input.
+    limit = config.get("recursion_limit", 10007)
+    if not isinstance(limit, int) or limit < 1:
+        raise InvalidInputError(f"recursion_limit must be a positive int, got {limit!r}")
+    rc.stop = step + limit
+    with_ids = saver is not None or rc.sink is not None and bool({"debug", "tasks"} & rc.sink.modes)
+    interrupts: list[Interrupt] = []
+    skip_before = resuming
+
+    while True:
+        run.step = step
+        tasks = prepare_tasks(rc, run, step, with_ids)
+        if not tasks:
+            break
+        if step >= rc.stop:
+            raise GraphRecursionError(limit)
+        if interrupt_before and not skip_before and any(t.name in interrupt_before for t in tasks):
+            interrupts = []
+            break
+        skip_before = False
+
+        # Tasks that finished before a previous failure / interrupt keep their writes.
+        to_run = tasks
+        if pending:
+            to_run = _restore_pending(rc, tasks, pending)
+            pending = []
+        if resuming and rc.resume is not None:
+            _assign_resume(rc, tasks)
+            rc.resume = None
+        resuming = False
+
+        on_done = _make_on_done(rc, saver) if (saver is not None or rc.sink is not None) else None
+        if to_run:
+            try:
+                await run_step(rc, run, to_run, step, on_done)
+            except BaseException:
+                if saver is not None:
+                    await saver.flush()
+                raise
+        step_interrupts = [i for t in tasks for i in t.interrupts]
+        if step_interrupts:
+            interrupts = step_interrupts
+            if saver is not None:
+                for t in tasks:
+                    if t.interrupts:
+                        writes: list[tuple[str, Any]] = [(INTERRUPT, list(t.interrupts))]
+                        if t.resume:
+                            writes.append((RESUME, list(t.resume)))
+                        await saver.put_writes(t, writes)
+            rc.emit("updates", {INTERRUPT: tuple(interrupts)})
+            break
+        updated = apply_writes(plan, run, tasks)
+        if rc.sink is not None and "values" in rc.sink.modes and (updated & set(plan.output_info.keys or plan.state_keys)):
+            rc.emit("values", output_values(plan, run))
+        if saver is not None and saver.durability != "exit":
+            await saver.put(rc, run, step, "loop", updated)
+        step += 1
+        if interrupt_after and any(t.name in interrupt_after for t in tasks):
+            break
+    else:  # pragma: no cover
+        pass
+    if saver is not None:
+        if saver.durability == "exit":
+            await saver.put(rc, run, step - 1, "loop", None)
+        await saver.flush()
+    return RunOutcome(run, interrupts, saver.config if saver is not None else None)
+
+
+def _make_on_done(rc: RunContext, saver: _Saver | None) -> Any:
+    sink = rc.sink
+    stream_updates = sink is not None and "updates" in sink.modes
+
+    async def on_done(task: Task) -> None:
+        if task.interrupts:
+            return  # saved with the step's other interrupts when the step ends
+        if stream_updates and task.name != START:
+            rc.emit("updates", {task.name: task.update})
+        if saver is not None and saver.durability != "exit":
+            writes = list(task.writes) or [(NO_WRITES, None)]
+            if task.resume:
+                writes.append((RESUME, list(task.resume)))
+            await saver.put_writes(task, writes)
+
+    return on_done
+
+
+def _restore_pending(rc: RunContext, tasks: list[Task], pending: list[tuple[str, str, Any]]) -> list[Task]:
+    """Give tasks that already finished their saved writes; return those left to run.
+
+    A task whose saved writes are an interrupt (or an error) runs again, with the
+    resume values it had already received.
+    """
+    by_task: dict[str, list[tuple[str, Any]]] = {}
+    for task_id, channel, value in pending:
+        by_task.setdefault(task_id, []).append((channel, value))
+    to_run = []
+    for t in tasks:
+        saved = by_task.get(t.id)
+        if saved is None:
+            to_run.append(t)
+            continue
+        chans = {c for c, _ in saved}
+        for c, v in saved:
+            if c == RESUME:
+                t.resume = list(v)
+            elif c == INTERRUPT:
+                t.prior_interrupts = list(v)
+        if chans & {INTERRUPT, ERROR} or (not (chans - SPECIAL) and NO_WRITES not in chans):
+            to_run.append(t)
+            continue
+        t.writes = [(c, v) for c, v in saved if c not in SPECIAL]
+        t.done = True
+        if t.name != START:
+            t.update = _update_from_writes(rc.plan, t.writes)
+    return to_run
+
+
+def _assign_resume(rc: RunContext, tasks: list[Task]) -> None:
+    """Hand the ``Command(resume=...)`` value(s) to the interrupted tasks.
+
+    A dict keyed by interrupt ids answers those interrupts; any other value answers
+    the pending interrupt of every waiting task.
+    """
+    resume = rc.resume
+    waiting = [t for t in tasks if t.prior_interrupts]
+    if isinstance(resume, dict) and resume and all(isinstance(k, str) for k in resume):
+        by_id = {i.id: t for t in waiting for i in t.prior_interrupts}
+        if any(k in by_id for k in resume):
+            for iid, value in resume.items():
+                t = by_id.get(iid)
+                if t is not None:
+                    t.resume = [*(t.resume or ()), value]
+            return
+    for t in waiting or tasks[:1]:
+        t.resume = [*(t.resume or ()), resume]
+
+
+def _update_from_writes(plan: Plan, writes: list[tuple[str, Any]]) -> dict[str, Any] | None:
+    upd = {k: v for k, v in writes if k in plan.state_keys}
+    return upd or None
+
+
+__all__ = ["RunOutcome", "output_values", "run_graph", "END", "branch_channel", "TASKS"]

@@ -1,0 +1,88 @@
+"""The execution plan: what the engine runs, lowered once at ``compile()``.
+
+Everything here is immutable after compile and shared by all runs of a graph; per-run
+state lives in :class:`asyncgraph.pregel._algo.RunState`.
+
+Channel naming (visible in checkpoints, kept compatible with LangGraph's layout):
+    ``__start__``           the run's input, read by the START task
+    ``<state key>``         one per state key
+    ``branch:to:<node>``    an edge into ``node`` fired
+    ``join:<a>+<b>:<node>`` barrier of ``add_edge(["a", "b"], node)``
+    ``__pregel_tasks``      ``Send`` packets for the next step
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Hashable, Mapping
+from typing import Any
+
+from asyncgraph.channels.base import BaseChannel
+from asyncgraph.graph._schema import SchemaInfo
+from asyncgraph.graph._spec import CallSpec
+from asyncgraph.managed import ManagedValue
+from asyncgraph.types import RetryPolicy
+
+
+def branch_channel(node: str) -> str:
+    return f"branch:to:{node}"
+
+
+def join_channel(sources: tuple[str, ...], target: str) -> str:
+    return f"join:{'+'.join(sources)}:{target}"
+
+
+@dataclasses.dataclass(frozen=True, slots=True, eq=False)
+class BranchPlan:
+    """A conditional edge out of a node."""
+
+    source: str
+    name: str
+    call: CallSpec
+    path_map: Mapping[Hashable, str] | None
+
+
+@dataclasses.dataclass(frozen=True, slots=True, eq=False)
+class NodePlan:
+    """One node, lowered.
+
+    Attributes:
+        triggers: channels whose update makes this node run in the next step.
+        reads: channels that make up the node's input.
+        after: static writes made after the node succeeds (its plain out-edges and
+            join memberships), as (channel, value) pairs.
+    """
+
+    name: str
+    call: CallSpec | None  # None only for the START task
+    triggers: tuple[str, ...]
+    reads: tuple[str, ...]
+    input_info: SchemaInfo
+    managed: tuple[tuple[str, type[ManagedValue]], ...]
+    after: tuple[tuple[str, Any], ...]
+    branches: tuple[BranchPlan, ...]
+    retry: tuple[RetryPolicy, ...] | None
+    timeout: float | None
+    metadata: Mapping[str, Any] | None
+    limit: str | None
+    defer: bool
+    ends: tuple[str, ...]
+
+
+@dataclasses.dataclass(frozen=True, slots=True, eq=False)
+class Plan:
+    """A compiled graph's execution plan."""
+
+    name: str
+    channels: Mapping[str, BaseChannel[Any, Any]]
+    nodes: Mapping[str, NodePlan]
+    trigger_to_nodes: Mapping[str, tuple[str, ...]]
+    node_order: Mapping[str, int]
+    state_info: SchemaInfo
+    input_info: SchemaInfo
+    output_info: SchemaInfo
+    state_keys: frozenset[str]
+    managed: Mapping[str, type[ManagedValue]]
+    interrupt_before: frozenset[str]
+    interrupt_after: frozenset[str]
+    ephemeral: frozenset[str]  # channels emptied at the barrier after the step they were written

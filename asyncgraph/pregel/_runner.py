@@ -1,0 +1,494 @@
+"""Runs one superstep's tasks concurrently and turns node outputs into writes.
+
+Policy for failures (the one boundary where they are translated):
+
+* A task that raises an ordinary exception fails the step: its still-running siblings
+  are cancelled, siblings that already finished keep their writes (the loop saves them
+  as pending writes), and the first exception is re-raised as itself, with a note naming
+  the node and step. Errors of other siblings that failed too are attached as notes
+  (never dropped), not wrapped in an ``ExceptionGroup``.
+* A task that calls ``interrupt()`` does not cancel its siblings: they run to the end,
+  and the loop then pauses the run with every interrupt collected.
+* A single task is awaited directly in the run's own asyncio task (no task object per
+  step); several tasks get one asyncio task each in a ``TaskGroup``.
+* A sync node runs in a worker thread so it never blocks the event loop, except when the
+  sync API drives the run and the step has only that task: nothing else can run on that
+  private loop then, so the thread hop (~90 µs) is skipped and the node runs in the
+  caller's thread with the loop marked as not running (``asyncio.run`` inside it works).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import functools
+import random
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from langchain_core.runnables.config import (
+    get_async_callback_manager_for_config,
+    var_child_runnable_config,
+)
+
+from asyncgraph.constants import END, START, TASKS
+from asyncgraph.errors import (
+    ErrorCode,
+    GraphBubbleUp,
+    GraphInterrupt,
+    InvalidInputError,
+    InvalidUpdateError,
+    NodeTimeoutError,
+    ParentCommand,
+    TaskNotFound,
+)
+from asyncgraph.graph._schema import object_to_updates
+from asyncgraph.graph._spec import CallSpec
+from asyncgraph.pregel._algo import PULL, RunState, Task
+from asyncgraph.pregel._context import RunContext, TaskContext, current_task
+from asyncgraph.pregel._plan import BranchPlan, Plan, branch_channel
+from asyncgraph.types import Command, RetryPolicy, Send
+
+_events = asyncio.events
+
+
+def _call_inline(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Call a sync function on the loop's thread as if no loop were running."""
+    loop = _events._get_running_loop()
+    _events._set_running_loop(None)
+    try:
+        return contextvars.copy_context().run(fn, *args, **kwargs)
+    finally:
+        _events._set_running_loop(loop)
+
+
+def _injected(tc: TaskContext, names: tuple[str, ...]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name in names:
+        if name == "config":
+            out["config"] = tc.config()
+        elif name == "writer":
+            from asyncgraph.pregel._context import stream_writer
+
+            out["writer"] = stream_writer()
+        elif name == "store":
+            out["store"] = tc.run.store
+        elif name == "runtime":
+            from asyncgraph.runtime import Runtime
+
+            out["runtime"] = Runtime(
+                context=tc.run.context, store=tc.run.store, stream_writer=_injected(tc, ("writer",))["writer"]
+            )
+    return out
+
+
+async def call_user(tc: TaskContext, call: CallSpec, arg: Any, *, inline_ok: bool, config: Any = None) -> Any:
+    """Call a node action or path function with what it asks for."""
+    kind = call.kind
+    fn = call.func
+    if kind == "runnable" or kind == "subgraph":
+        return await fn.ainvoke(arg, config if config is not None else tc.config())
+    args: tuple[Any, ...] = (arg,)
+    if call.config_positional:
+        args = (arg, config if config is not None else tc.config())
+    kwargs = _injected(tc, call.inject) if call.inject else None
+    if kind == "async":
+        return await (fn(*args, **kwargs) if kwargs else fn(*args))
+    if inline_ok:
+        return _call_inline(fn, *args, **(kwargs or {}))
+    loop = asyncio.get_running_loop()
+    ctx = contextvars.copy_context()
+    if kwargs:
+        return await loop.run_in_executor(None, functools.partial(ctx.run, fn, *args, **kwargs))
+    return await loop.run_in_executor(None, ctx.run, fn, *args)
+
+
+async def call_traced(tc: TaskContext, call: CallSpec, arg: Any, *, inline_ok: bool, name: str) -> Any:
+    """``call_user`` reported to callbacks as a child run named ``name``, when someone
+    listens; with config propagated to Runnables the callable invokes; else bare."""
+    rc = tc.run
+    if rc.run_manager is None:
+        if not rc.propagate:
+            return await call_user(tc, call, arg, inline_ok=inline_ok)
+        cfg = tc.config()
+        token = var_child_runnable_config.set(cfg)  # type: ignore[arg-type]
+        try:
+            return await call_user(tc, call, arg, inline_ok=inline_ok, config=cfg)
+        finally:
+            var_child_runnable_config.reset(token)
+    cfg = tc.config(callbacks=rc.run_manager.get_child(tag=f"graph:step:{tc.step}"))
+    if call.kind in ("runnable", "subgraph"):
+        if name != tc.task.name:
+            cfg["run_name"] = name
+        return await call_user(tc, call, arg, inline_ok=inline_ok, config=cfg)
+    cm = get_async_callback_manager_for_config(cfg)  # type: ignore[arg-type]
+    run_manager = await cm.on_chain_start(None, arg, name=name)
+    child = {**cfg, "callbacks": run_manager.get_child()}
+    token = var_child_runnable_config.set(child)  # type: ignore[arg-type]
+    try:
+        out = await call_user(tc, call, arg, inline_ok=inline_ok, config=child)
+    except BaseException as exc:
+        await run_manager.on_chain_error(exc)
+        raise
+    finally:
+        var_child_runnable_config.reset(token)
+    await run_manager.on_chain_end(out)
+    return out
+
+
+# -- node output -> writes --------------------------------------------------------
+
+
+def _check_dest(plan: Plan, dest: Any, source: str) -> str:
+    if dest == END:
+        return END
+    if not isinstance(dest, str) or dest not in plan.nodes or dest == START:
+        raise TaskNotFound(str(dest), source=source, known=[n for n in plan.nodes if n != START])
+    return dest
+
+
+def _goto_writes(plan: Plan, goto: Any, source: str, writes: list[tuple[str, Any]]) -> None:
+    items = goto if isinstance(goto, (list, tuple)) else (goto,)
+    for item in items:
+        if isinstance(item, Send):
+            _check_dest(plan, item.node, source)
+            writes.append((TASKS, item))
+        else:
+            dest = _check_dest(plan, item, source)
+            if dest != END:
+                writes.append((branch_channel(dest), None))
+
+
+def output_writes(plan: Plan, task: Task, result: Any) -> dict[str, Any] | None:
+    """Append the writes for a node's return value to ``task.writes``.
+
+    Returns the state update to stream (``{key: value}``), or None if there is none.
+
+    Raises:
+        InvalidUpdateError: not a dict / Command / state object, or an unknown key.
+        TaskNotFound: a ``Command.goto`` names a node that does not exist.
+    """
+    if result is None:
+        return None
+    writes = task.writes
+    if type(result) is dict:
+        pairs: Any = result.items()
+    elif isinstance(result, Command):
+        return _command_writes(plan, task, result)
+    elif isinstance(result, (list, tuple)) and result and all(isinstance(c, Command) for c in result):
+        update: dict[str, Any] = {}
+        for cmd in result:
+            part = _command_writes(plan, task, cmd)
+            if part:
+                update.update(part)
+        return update or None
+    elif isinstance(result, dict):
+        pairs = result.items()
+    else:
+        obj_pairs = object_to_updates(result, None)
+        if obj_pairs is None:
+            raise InvalidUpdateError(
+                f"Expected dict, got {result!r} (returned by node '{task.name}')",
+                nodes=(task.name,),
+                value=result,
+                error_code=ErrorCode.INVALID_GRAPH_NODE_RETURN_VALUE,
+            )
+        pairs = obj_pairs
+    keys = plan.state_keys
+    update = {}
+    for k, v in pairs:
+        if k not in keys:
+            raise InvalidUpdateError(
+                f"Node '{task.name}' returned unknown state key '{k}'; "
+                f"the state's keys are: {', '.join(sorted(keys))}",
+                key=k,
+                nodes=(task.name,),
+                value=v,
+            )
+        writes.append((k, v))
+        update[k] = v
+    return update
+
+
+def _command_writes(plan: Plan, task: Task, cmd: Command[Any]) -> dict[str, Any] | None:
+    if cmd.graph == Command.PARENT:
+        raise ParentCommand(cmd)
+    update: dict[str, Any] | None = None
+    if cmd.update is not None:
+        keys = plan.state_keys
+        update = {}
+        for k, v in cmd._update_as_tuples():
+            if k == "__root__":
+                pairs = object_to_updates(v, None)
+                if pairs is None:
+                    raise InvalidUpdateError(
+                        f"Command.update from node '{task.name}' must be a dict, got {v!r}",
+                        nodes=(task.name,),
+                        value=v,
+                    )
+                for k2, v2 in pairs:
+                    task.writes.append((k2, v2))
+                    update[k2] = v2
+                continue
+            if k not in keys:
+                raise InvalidUpdateError(
+                    f"Node '{task.name}' returned Command(update=...) with unknown state key "
+                    f"'{k}'; the state's keys are: {', '.join(sorted(keys))}",
+                    key=k,
+                    nodes=(task.name,),
+                    value=v,
+                )
+            task.writes.append((k, v))
+            update[k] = v
+    if cmd.goto:
+        _goto_writes(plan, cmd.goto, task.name, task.writes)
+    return update
+
+
+def input_writes(plan: Plan, task: Task) -> dict[str, Any]:
+    """Writes of the START task: the run's input mapped onto state keys."""
+    inp = task.input
+    info = plan.input_info
+    if isinstance(inp, dict):
+        known = set(info.keys) if info.fields else set(plan.state_keys)
+        unknown = [k for k in inp if k not in known]
+        if unknown:
+            raise InvalidInputError(
+                f"Input has key(s) {', '.join(map(repr, unknown))} that the graph's input "
+                f"schema does not declare; expected keys: {', '.join(sorted(known))}"
+            )
+        if info.kind == "pydantic":
+            # Validate (and coerce) through the model, but write only the keys given.
+            obj = info.coerce(dict(inp), "the graph input")
+            pairs = [(k, getattr(obj, k)) for k in inp]
+        else:
+            pairs = list(inp.items())
+    else:
+        pairs = object_to_updates(inp, info)  # type: ignore[assignment]
+        if pairs is None:
+            raise InvalidInputError(
+                f"Graph input must be a dict (or a {getattr(info.schema, '__name__', 'state')} "
+                f"instance), got {type(inp).__name__}: {inp!r}"
+            )
+    for k, v in pairs:
+        if k in plan.state_keys:
+            task.writes.append((k, v))
+    return dict(pairs)
+
+
+# -- branches ---------------------------------------------------------------------
+
+
+def _fresh_values(plan: Plan, run: RunState, task: Task) -> dict[str, Any]:
+    """The state after applying only this task's writes, for its conditional edges."""
+    keys = plan.state_info.keys or tuple(plan.state_keys)
+    channels = run.channels
+    written: dict[str, list[Any]] = {}
+    for k, v in task.writes:
+        if k in plan.state_keys:
+            written.setdefault(k, []).append(v)
+    out: dict[str, Any] = {}
+    for k in keys:
+        ch = channels.get(k)
+        if ch is None:
+            continue
+        if k in written:
+            ch = ch.copy()
+            ch.update(written[k])
+        if ch.is_available():
+            out[k] = ch.value
+    for k, m in plan.managed.items():
+        if k in plan.state_info.fields:
+            out[k] = m.compute(run.step, 0)
+    return out
+
+
+async def run_branch(tc: TaskContext, run: RunState, branch: BranchPlan) -> None:
+    plan = tc.run.plan
+    task = tc.task
+    values = _fresh_values(plan, run, task)
+    arg = plan.state_info.coerce(values, f"the conditional edge out of '{task.name}'")
+    result = await call_traced(tc, branch.call, arg, inline_ok=True, name=branch.name)
+    items = result if isinstance(result, (list, tuple)) else (result,)
+    for item in items:
+        if isinstance(item, Send):
+            _check_dest(plan, item.node, task.name)
+            task.writes.append((TASKS, item))
+            continue
+        dest = item
+        if branch.path_map is not None:
+            try:
+                dest = branch.path_map[item]
+            except (KeyError, TypeError):
+                raise InvalidUpdateError(
+                    f"Conditional edge '{branch.name}' out of node '{task.name}' returned "
+                    f"{item!r}, which is not in its path map (expected one of: "
+                    f"{', '.join(map(repr, branch.path_map))})",
+                    nodes=(task.name,),
+                    value=item,
+                ) from None
+        if dest is None:
+            dest = END
+        dest = _check_dest(plan, dest, task.name)
+        if dest != END:
+            task.writes.append((branch_channel(dest), None))
+
+
+# -- one task ---------------------------------------------------------------------
+
+
+def _should_retry(policy: RetryPolicy, exc: Exception) -> bool:
+    on = policy.retry_on
+    if isinstance(on, type):
+        return isinstance(exc, on)
+    if isinstance(on, (tuple, list)):
+        return isinstance(exc, tuple(on))
+    return bool(on(exc))  # type: ignore[operator]
+
+
+async def _run_node(tc: TaskContext, run: RunState, inline_ok: bool) -> Any:
+    task = tc.task
+    node = task.node
+    call = node.call
+    assert call is not None
+    timeout = node.timeout
+    arg = task.input
+    if task.kind == PULL:
+        arg = node.input_info.coerce(arg, f"node '{task.name}'")
+    if timeout is None:
+        return await call_traced(tc, call, arg, inline_ok=inline_ok, name=task.name)
+    try:
+        async with asyncio.timeout(timeout):
+            # A sync node cannot be interrupted inline: give it a thread so the
+            # deadline can at least stop waiting for it.
+            return await call_traced(tc, call, arg, inline_ok=False, name=task.name)
+    except TimeoutError as exc:
+        err = NodeTimeoutError(task.name, timeout)
+        if call.kind == "sync":
+            err.add_note(
+                f"'{task.name}' is a sync function: its thread cannot be interrupted and "
+                "keeps running until the function returns."
+            )
+        raise err from exc
+
+
+async def run_task(rc: RunContext, run: RunState, task: Task, step: int, inline_ok: bool) -> None:
+    """Run one task to completion: node (with retries), output writes, branches.
+
+    On success ``task.writes`` holds its writes and ``task.done`` is True. Raises the
+    node's exception (with a note naming node and step), or records interrupts.
+    """
+    tc = TaskContext(rc, task, step)
+    tc.resume_values = task.resume
+    token = current_task.set(tc)
+    try:
+        if task.node.call is None:  # the START task maps the input
+            task.update = input_writes(rc.plan, task)
+        else:
+            attempt = 0
+            while True:
+                attempt += 1
+                try:
+                    result = await _run_node(tc, run, inline_ok)
+                    break
+                except GraphBubbleUp:
+                    raise
+                except ParentCommand:
+                    raise
+                except Exception as exc:
+                    policies = task.node.retry
+                    policy = next((p for p in policies if _should_retry(p, exc)), None) if policies else None
+                    if policy is None or attempt >= policy.max_attempts:
+                        if policies and attempt > 1:
+                            exc.add_note(f"Node '{task.name}' failed after {attempt} attempts")
+                        raise
+                    task.writes.clear()
+                    tc.interrupt_idx = 0
+                    interval = min(
+                        policy.max_interval,
+                        policy.initial_interval * policy.backoff_factor ** (attempt - 1),
+                    )
+                    if policy.jitter:
+                        interval += random.uniform(0, 1)
+                    await asyncio.sleep(interval)
+            task.update = output_writes(rc.plan, task, result)
+        task.writes.extend(task.node.after)
+        for branch in task.node.branches:
+            await run_branch(tc, run, branch)
+        task.done = True
+    except GraphInterrupt as exc:
+        task.interrupts.extend(exc.interrupts)
+        task.writes.clear()
+    except ParentCommand as exc:
+        cmd = exc.args[0]
+        parent = rc.parent
+        if parent is None:
+            raise InvalidUpdateError(
+                f"Node '{task.name}' returned Command(graph=Command.PARENT) but the graph has no parent graph",
+                nodes=(task.name,),
+            ) from None
+        raise
+    except BaseException as exc:
+        if isinstance(exc, Exception) and not isinstance(exc, GraphBubbleUp):
+            exc.add_note(f"During task with name '{task.name}' at step {step}")
+        raise
+    finally:
+        current_task.reset(token)
+
+
+# -- one step ---------------------------------------------------------------------
+
+
+async def run_step(
+    rc: RunContext,
+    run: RunState,
+    tasks: Sequence[Task],
+    step: int,
+    on_done: Callable[[Task], Any] | None,
+) -> None:
+    """Run a step's tasks concurrently; see the module docstring for failure policy.
+
+    ``on_done(task)`` is called as each task finishes (successfully or interrupted),
+    in completion order: the loop streams its update and saves its writes.
+    """
+    if len(tasks) == 1:
+        task = tasks[0]
+        await run_task(rc, run, task, step, rc.inline_sync)
+        if on_done is not None:
+            r = on_done(task)
+            if r is not None:
+                await r
+        return
+    failures: list[tuple[Task, BaseException]] = []
+
+    async def one(task: Task) -> None:
+        try:
+            await run_task(rc, run, task, step, False)
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:
+            failures.append((task, exc))
+            raise
+        if on_done is not None:
+            r = on_done(task)
+            if r is not None:
+                await r
+
+    group: BaseExceptionGroup[BaseException] | None = None
+    try:
+        async with asyncio.TaskGroup() as tg:
+            for task in tasks:
+                tg.create_task(one(task))
+    except BaseExceptionGroup as eg:
+        group = eg
+    if group is None:
+        return
+    if not failures:  # only cancellations: let the group propagate as it is
+        raise group
+    # Raised outside the except block so the group does not become its __context__.
+    first_task, first = failures[0]
+    for other_task, other in failures[1:]:
+        first.add_note(
+            f"Node '{other_task.name}' also failed in step {step}: {type(other).__name__}: {other}"
+        )
+    raise first

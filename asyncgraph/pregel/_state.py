@@ -1,0 +1,161 @@
+"""Thread state: ``get_state``, ``get_state_history``, ``update_state``.
+
+Reads checkpoints through the graph's saver and rebuilds what would run next with the
+same planning code the loop uses, so ``next`` and ``tasks`` are exactly what a resume
+would do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+from asyncgraph.constants import CONF, START
+from asyncgraph.errors import InvalidInputError, InvalidUpdateError
+from asyncgraph.pregel._algo import PULL, RunState, Task, apply_writes, read_state
+from asyncgraph.pregel._context import RunContext, TaskContext, current_task
+from asyncgraph.pregel._loop import ERROR, INTERRUPT, SPECIAL, prepare_tasks
+from asyncgraph.pregel._runner import output_writes, run_branch
+from asyncgraph.types import Interrupt, PregelTask, StateSnapshot
+
+
+def _saver(graph: Any) -> Any:
+    saver = graph.checkpointer
+    if saver is None or saver is True or saver is False:
+        raise InvalidInputError("No checkpointer set: compile the graph with checkpointer=... to keep state")
+    return saver
+
+
+def _require_thread(config: Any) -> dict[str, Any]:
+    if not isinstance(config, dict) or "thread_id" not in (config.get(CONF) or {}):
+        raise InvalidInputError("Pass config={'configurable': {'thread_id': ...}} to address a thread")
+    return config
+
+
+def _snapshot(graph: Any, tup: Any) -> StateSnapshot:
+    plan = graph.plan
+    ckpt = tup.checkpoint
+    run = RunState(plan, ckpt["channel_values"], ckpt["channel_versions"], ckpt["versions_seen"])
+    step = int(tup.metadata.get("step", -1)) + 1
+    run.step = step
+    if ckpt.get("updated_channels") is not None:
+        run.updated = set(ckpt["updated_channels"])
+    rc = RunContext(graph, plan, tup.config)
+    rc.checkpoint_id = ckpt["id"]
+    rc.ns = (tup.config.get(CONF) or {}).get("checkpoint_ns", "")
+    rc.stop = step + 10007
+    tasks = prepare_tasks(rc, run, step, True)
+    by_task: dict[str, list[tuple[str, Any]]] = {}
+    for task_id, channel, value in tup.pending_writes or ():
+        by_task.setdefault(task_id, []).append((channel, value))
+    out_tasks = []
+    interrupts: list[Interrupt] = []
+    pending_names = []
+    for t in tasks:
+        saved = by_task.get(t.id, [])
+        err = next((v for c, v in saved if c == ERROR), None)
+        its = tuple(i for c, v in saved if c == INTERRUPT for i in v)
+        interrupts.extend(its)
+        result = None
+        done = any(c not in SPECIAL for c, _ in saved) or any(c == "__no_writes__" for c, _ in saved)
+        if done:
+            result = {c: v for c, v in saved if c in plan.state_keys} or None
+        else:
+            pending_names.append(t.name)
+        out_tasks.append(PregelTask(t.id, t.name, t.path, err if isinstance(err, Exception) else None, its, None, result))
+    values = read_state(run.channels, plan.state_info.keys or plan.state_keys)
+    return StateSnapshot(
+        values=values,
+        next=tuple(pending_names),
+        config=tup.config,
+        metadata=tup.metadata,
+        created_at=ckpt.get("ts"),
+        parent_config=tup.parent_config,
+        tasks=tuple(out_tasks),
+        interrupts=tuple(interrupts),
+    )
+
+
+async def aget_state(graph: Any, config: Any, *, subgraphs: bool = False) -> StateSnapshot:
+    saver = _saver(graph)
+    _require_thread(config)
+    tup = await saver.aget_tuple(config)
+    if tup is None:
+        return StateSnapshot({}, (), config, None, None, None, (), ())
+    return _snapshot(graph, tup)
+
+
+async def aget_state_history(graph: Any, config: Any, *, filter: Any = None, before: Any = None,
+                             limit: int | None = None) -> AsyncIterator[StateSnapshot]:
+    saver = _saver(graph)
+    _require_thread(config)
+    async for tup in saver.alist(config, filter=filter, before=before, limit=limit):
+        yield _snapshot(graph, tup)
+
+
+async def aupdate_state(graph: Any, config: Any, values: Any, as_node: str | None) -> Any:
+    """Apply ``values`` as if node ``as_node`` had returned them; save a new checkpoint.
+
+    Raises:
+        InvalidUpdateError: ``as_node`` is unknown, or cannot be inferred.
+    """
+    from asyncgraph.checkpoint.base import create_checkpoint
+
+    saver = _saver(graph)
+    _require_thread(config)
+    plan = graph.plan
+    tup = await saver.aget_tuple(config)
+    if tup is not None:
+        ckpt = tup.checkpoint
+        run = RunState(plan, ckpt["channel_values"], ckpt["channel_versions"], ckpt["versions_seen"])
+        step = int(tup.metadata.get("step", -1)) + 1
+        save_config = tup.config
+    else:
+        run = RunState(plan)
+        step = -1
+        save_config = {CONF: {"thread_id": config[CONF]["thread_id"], "checkpoint_ns": config[CONF].get("checkpoint_ns", "")}}
+    if as_node is None:
+        if tup is None:
+            as_node = START
+        else:
+            # The node that ran last (highest trigger version seen) is the writer.
+            last: dict[str, Any] = {
+                n: max(seen.values()) for n, seen in run.seen.items() if seen and n in plan.nodes
+            }
+            if not last:
+                as_node = START
+            else:
+                top = max(last.values())
+                names = [n for n, v in last.items() if v == top]
+                if len(names) > 1:
+                    raise InvalidUpdateError(
+                        f"Ambiguous update: nodes {', '.join(sorted(names))} ran last; pass as_node=..."
+                    )
+                as_node = names[0]
+    node = plan.nodes.get(as_node)
+    if node is None:
+        raise InvalidUpdateError(f"as_node '{as_node}' is not a node of this graph; nodes: {', '.join(plan.nodes)}")
+    task = Task(node, None, PULL, 0, ())
+    rc = RunContext(graph, plan, config)
+    rc.stop = step + 10007
+    run.step = step
+    if as_node == START:
+        task.input = values
+        from asyncgraph.pregel._runner import input_writes
+
+        input_writes(plan, task)
+    else:
+        output_writes(plan, task, values)
+    task.writes.extend(node.after)
+    tc = TaskContext(rc, task, step)
+    token = current_task.set(tc)
+    try:
+        for branch in node.branches:
+            await run_branch(tc, run, branch)
+    finally:
+        current_task.reset(token)
+    updated = apply_writes(plan, run, [task])
+    new = create_checkpoint(run.values(), dict(run.versions), {k: dict(v) for k, v in run.seen.items()}, sorted(updated))
+    metadata = {"source": "update", "step": step, "parents": {}}
+    new_versions = {k: run.versions[k] for k in updated if k in run.versions}
+    return await saver.aput(save_config, new, metadata, new_versions)

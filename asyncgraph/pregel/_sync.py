@@ -1,0 +1,125 @@
+"""The only sync-over-async bridge: the sync API drives the async engine.
+
+Each thread that calls the sync API gets one event loop, reused across calls (creating
+a loop per call costs ~100 µs). If the calling thread is already running a loop (sync
+API called from async code, or a nested ``invoke`` inside a node running inline), the
+work moves to a fresh loop on a helper thread instead, so it never deadlocks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+_local = threading.local()
+
+
+def _thread_loop() -> asyncio.AbstractEventLoop | None:
+    """This thread's reusable loop, or None if one is running here already."""
+    if asyncio.events._get_running_loop() is not None:
+        return None
+    loop: asyncio.AbstractEventLoop | None = getattr(_local, "loop", None)
+    if loop is None or loop.is_closed():
+        loop = asyncio.new_event_loop()
+        _local.loop = loop
+    elif loop.is_running():
+        return None
+    return loop
+
+
+def run_sync(make: Callable[[], Awaitable[T]]) -> T:
+    """Run the coroutine ``make()`` to completion from sync code and return its result."""
+    loop = _thread_loop()
+    if loop is not None:
+        return loop.run_until_complete(make())  # type: ignore[arg-type]
+    result: list[Any] = []
+
+    def target() -> None:
+        try:
+            result.append((True, asyncio.run(make())))  # type: ignore[arg-type]
+        except BaseException as exc:  # handed to the caller's thread
+            result.append((False, exc))
+
+    t = threading.Thread(target=target, name="asyncgraph-sync", daemon=True)
+    t.start()
+    t.join()
+    ok, value = result[0]
+    if ok:
+        return value  # type: ignore[no-any-return]
+    raise value
+
+
+_DONE = object()
+
+
+def iterate_sync(make: Callable[[], AsyncIterator[T]]) -> Iterator[T]:
+    """Iterate the async iterator ``make()`` from sync code, one item at a time.
+
+    Closing the returned generator early closes the async iterator (cancelling the
+    run behind it).
+    """
+    loop = _thread_loop()
+    if loop is not None:
+        agen = make()
+        try:
+            while True:
+                try:
+                    item = loop.run_until_complete(agen.__anext__())  # type: ignore[arg-type]
+                except StopAsyncIteration:
+                    return
+                yield item
+        finally:
+            aclose = getattr(agen, "aclose", None)
+            if aclose is not None and not loop.is_closed():
+                loop.run_until_complete(aclose())
+        return
+    # A loop is running in this thread: drive the iterator on a helper thread.
+    q: queue.Queue[Any] = queue.Queue(maxsize=64)
+    stop = threading.Event()
+
+    async def pump() -> None:
+        agen = make()
+        try:
+            async for item in agen:
+                while True:
+                    if stop.is_set():
+                        return
+                    try:
+                        q.put_nowait((True, item))
+                        break
+                    except queue.Full:
+                        await asyncio.sleep(0.001)
+        finally:
+            aclose = getattr(agen, "aclose", None)
+            if aclose is not None:
+                await aclose()
+
+    def target() -> None:
+        try:
+            asyncio.run(pump())
+            q.put((True, _DONE))
+        except BaseException as exc:
+            q.put((False, exc))
+
+    t = threading.Thread(target=target, name="asyncgraph-stream", daemon=True)
+    t.start()
+    try:
+        while True:
+            ok, item = q.get()
+            if not ok:
+                raise item
+            if item is _DONE:
+                return
+            yield item
+    finally:
+        stop.set()
+        while t.is_alive():
+            try:
+                q.get_nowait()
+            except queue.Empty:
+                t.join(0.01)

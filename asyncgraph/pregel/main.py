@@ -1,0 +1,396 @@
+"""The compiled graph: a langchain-core ``Runnable`` facade over the superstep loop.
+
+``ainvoke`` / ``astream`` are the implementation; ``invoke`` / ``stream`` drive them
+through :mod:`asyncgraph.pregel._sync`. ``batch`` / ``abatch`` / ``astream_events`` /
+``astream_log`` come from ``Runnable`` and work because this class reports its run to
+callbacks like any Runnable (only when someone listens).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator, Sequence
+from typing import Any
+
+from langchain_core.runnables import Runnable, RunnableConfig
+from langchain_core.runnables.config import (
+    ensure_config,
+    get_async_callback_manager_for_config,
+    merge_configs,
+)
+
+from asyncgraph.constants import CONF
+from asyncgraph.errors import GraphInterrupt, InvalidInputError
+from asyncgraph.pregel._context import RunContext, StreamSink, current_task
+from asyncgraph.pregel._loop import INTERRUPT, RunOutcome, output_values, run_graph
+from asyncgraph.pregel._plan import Plan
+from asyncgraph.pregel._protocol import PregelMarker
+from asyncgraph.pregel._sync import iterate_sync, run_sync
+from asyncgraph.types import All
+
+_STREAM_MODES = frozenset({"values", "updates", "custom", "messages", "debug", "checkpoints", "tasks"})
+
+
+def _tracing_enabled() -> bool:
+    """Whether LangSmith tracing is on (env or context), as langchain-core decides it."""
+    # langchain-core exposes this check only under a private name; it is the one its
+    # own callback manager uses, so we agree with it on when tracing is on.
+    from langchain_core.tracers.context import _tracing_v2_is_enabled
+
+    return bool(_tracing_v2_is_enabled())
+
+
+class Pregel(PregelMarker, Runnable[Any, Any]):
+    """A compiled graph. Build one with ``StateGraph(...).compile()``."""
+
+    def __init__(
+        self,
+        *,
+        plan: Plan,
+        builder: Any,
+        checkpointer: Any = None,
+        store: Any = None,
+        debug: bool = False,
+        limits: dict[str, int] | None = None,
+        config: RunnableConfig | None = None,
+    ) -> None:
+        self.plan = plan
+        self.builder = builder
+        self.checkpointer = checkpointer
+        self.store = store
+        self.debug = debug
+        self.limits = limits
+        self.config = config
+        self.name = plan.name
+        self.interrupt_before_nodes = sorted(plan.interrupt_before)
+        self.interrupt_after_nodes = sorted(plan.interrupt_after)
+
+    # -- Runnable plumbing -------------------------------------------------------------
+
+    def get_name(self, suffix: str | None = None, *, name: str | None = None) -> str:
+        base = name or self.name
+        return f"{base}{suffix}" if suffix else base
+
+    @property
+    def InputType(self) -> Any:  # noqa: N802
+        return self.builder.input_schema
+
+    @property
+    def OutputType(self) -> Any:  # noqa: N802
+        return self.builder.output_schema
+
+    def with_config(self, config: RunnableConfig | None = None, **kwargs: Any) -> Pregel:
+        """A copy of this graph whose runs default to ``config`` (merged with kwargs)."""
+        merged = merge_configs(self.config, config, kwargs)  # type: ignore[arg-type]
+        clone = type(self).__new__(type(self))
+        clone.__dict__.update(self.__dict__)
+        clone.config = merged
+        return clone
+
+    def copy(self, update: dict[str, Any] | None = None) -> Pregel:
+        clone = type(self).__new__(type(self))
+        clone.__dict__.update(self.__dict__)
+        clone.__dict__.update(update or {})
+        return clone
+
+    def get_graph(self, config: RunnableConfig | None = None, *, xray: int | bool = False) -> Any:
+        """The graph's structure as a langchain-core ``Graph`` (``draw_mermaid()`` ...)."""
+        from asyncgraph.pregel._draw import draw_graph
+
+        return draw_graph(self, xray=xray)
+
+    # -- running -----------------------------------------------------------------------
+
+    def _run_context(
+        self,
+        config: RunnableConfig | None,
+        *,
+        context: Any,
+        durability: str | None,
+        sink: StreamSink | None,
+    ) -> RunContext:
+        if config is not None and not isinstance(config, dict):
+            raise InvalidInputError(f"config must be a dict (RunnableConfig), got {type(config).__name__}")
+        if self.config:
+            config = merge_configs(self.config, config)
+        cfg: dict[str, Any] = dict(config) if config else {}
+        conf = cfg.get(CONF)
+        if conf is not None and not isinstance(conf, dict):
+            raise InvalidInputError(
+                f"config['configurable'] must be a dict, got {type(conf).__name__}: {conf!r}"
+            )
+        rc = RunContext(self, self.plan, cfg)
+        rc.sink = sink
+        rc.context = context
+        rc.store = self.store
+        rc.limits = self.limits
+        parent = current_task.get()
+        saver = self.checkpointer
+        if parent is not None:
+            rc.parent = parent
+            prun = parent.run
+            rc.ns = parent.task_ns
+            rc.ns_tuple = (*prun.ns_tuple, parent.task_ns.rsplit("|", 1)[-1])
+            if sink is None and prun.sink is not None:
+                # A subgraph streams into its parent's stream.
+                psink = prun.sink
+                if psink.subgraphs:
+                    rc.sink = psink
+                elif "messages" in psink.modes or "custom" in psink.modes:
+                    rc.sink = psink
+            if saver is None or saver is True:
+                saver = prun.saver
+            if context is None:
+                rc.context = prun.context
+            if rc.store is None:
+                rc.store = prun.store
+            # Inherit the parent's thread for a subgraph's checkpoints.
+            pconf = prun.config.get(CONF) or {}
+            if saver is not None and "thread_id" in pconf and not (conf or {}).get("thread_id"):
+                cfg[CONF] = {**(conf or {}), "thread_id": pconf["thread_id"], "checkpoint_ns": rc.ns}
+        if saver is False or saver is True:
+            saver = None
+        rc.saver = saver
+        if durability is not None:
+            if durability not in ("sync", "async", "exit"):
+                raise InvalidInputError(f"durability must be 'sync', 'async' or 'exit', got {durability!r}")
+            rc.durability = durability
+        if cfg.get("callbacks") or _tracing_enabled():
+            rc.callbacks = True  # replaced by the run manager's child in _arun
+        rc.propagate = bool(conf or cfg.get("tags") or cfg.get("metadata") or rc.callbacks)
+        rc.run_id = cfg.get("run_id")
+        return rc
+
+    async def _arun(
+        self,
+        rc: RunContext,
+        input: Any,
+        interrupt_before: All | Sequence[str] | None,
+        interrupt_after: All | Sequence[str] | None,
+    ) -> RunOutcome:
+        before = self.plan.interrupt_before if interrupt_before is None else _nodes(self.plan, interrupt_before)
+        after = self.plan.interrupt_after if interrupt_after is None else _nodes(self.plan, interrupt_after)
+        if rc.callbacks is None:
+            return await run_graph(rc, input, interrupt_before=before, interrupt_after=after)
+        cfg = ensure_config(rc.config)  # type: ignore[arg-type]
+        cm = get_async_callback_manager_for_config(cfg)
+        run_manager = await cm.on_chain_start(
+            None, input, name=cfg.get("run_name") or self.get_name(), run_id=cfg.pop("run_id", None)
+        )
+        rc.run_manager = run_manager
+        rc.callbacks = run_manager.get_child()
+        try:
+            outcome = await run_graph(rc, input, interrupt_before=before, interrupt_after=after)
+        except BaseException as exc:
+            await run_manager.on_chain_error(exc)
+            raise
+        await run_manager.on_chain_end(self._output(outcome))
+        return outcome
+
+    def _output(self, outcome: RunOutcome) -> Any:
+        out: Any = output_values(self.plan, outcome.run)
+        if outcome.interrupts:
+            out[INTERRUPT] = list(outcome.interrupts)
+        return out
+
+    async def ainvoke(
+        self,
+        input: Any,
+        config: RunnableConfig | None = None,
+        *,
+        context: Any = None,
+        stream_mode: str = "values",
+        output_keys: Any = None,
+        interrupt_before: All | Sequence[str] | None = None,
+        interrupt_after: All | Sequence[str] | None = None,
+        durability: str | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        """Run the graph and return its output state (a dict).
+
+        If the run paused (``interrupt()``), the dict also holds ``"__interrupt__"``.
+        """
+        if stream_mode != "values":
+            chunks = [c async for c in self.astream(input, config, context=context, stream_mode=stream_mode,
+                                                    interrupt_before=interrupt_before, interrupt_after=interrupt_after,
+                                                    durability=durability)]
+            return chunks
+        rc = self._run_context(config, context=context, durability=durability, sink=None)
+        outcome = await self._arun(rc, input, interrupt_before, interrupt_after)
+        return self._output(outcome)
+
+    def invoke(
+        self,
+        input: Any,
+        config: RunnableConfig | None = None,
+        *,
+        context: Any = None,
+        stream_mode: str = "values",
+        output_keys: Any = None,
+        interrupt_before: All | Sequence[str] | None = None,
+        interrupt_after: All | Sequence[str] | None = None,
+        durability: str | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        """Sync twin of :meth:`ainvoke` (a thin wrapper that drives it)."""
+
+        async def go() -> Any:
+            if stream_mode != "values":
+                return await self.ainvoke(input, config, context=context, stream_mode=stream_mode,
+                                          interrupt_before=interrupt_before, interrupt_after=interrupt_after,
+                                          durability=durability)
+            rc = self._run_context(config, context=context, durability=durability, sink=None)
+            rc.inline_sync = True
+            outcome = await self._arun(rc, input, interrupt_before, interrupt_after)
+            return self._output(outcome)
+
+        return run_sync(go)
+
+    async def astream(
+        self,
+        input: Any,
+        config: RunnableConfig | None = None,
+        *,
+        context: Any = None,
+        stream_mode: str | Sequence[str] | None = None,
+        output_keys: Any = None,
+        interrupt_before: All | Sequence[str] | None = None,
+        interrupt_after: All | Sequence[str] | None = None,
+        durability: str | None = None,
+        subgraphs: bool = False,
+        debug: bool | None = None,
+        _inline_sync: bool = False,
+        **kwargs: Any,
+    ) -> AsyncIterator[Any]:
+        """Stream the run. See the README for chunk shapes per ``stream_mode``.
+
+        With one mode, yields chunks; with a list of modes, ``(mode, chunk)``; with
+        ``subgraphs=True``, the namespace tuple comes first.
+        """
+        modes, single = _stream_modes(stream_mode if stream_mode is not None else self._default_stream_mode())
+        if debug or (debug is None and self.debug):
+            modes = modes | {"debug"}
+        loop = asyncio.get_running_loop()
+        sink = StreamSink(frozenset(modes), subgraphs, loop)
+        rc = self._run_context(config, context=context, durability=durability, sink=sink)
+        rc.inline_sync = _inline_sync
+        if "messages" in modes:
+            from asyncgraph.pregel._messages import attach_messages_handler
+
+            attach_messages_handler(rc)
+        buf = sink.buf
+        runner = asyncio.ensure_future(self._arun(rc, input, interrupt_before, interrupt_after))
+        runner.add_done_callback(lambda _: sink.wake())
+        try:
+            while True:
+                while buf:
+                    ns, mode, chunk = buf.popleft()
+                    if mode not in modes:
+                        continue
+                    if subgraphs:
+                        yield (ns, chunk) if single else (ns, mode, chunk)
+                    else:
+                        yield chunk if single else (mode, chunk)
+                if runner.done():
+                    if buf:
+                        continue
+                    break
+                sink.waiter = loop.create_future()
+                await sink.waiter
+                sink.waiter = None
+            outcome = runner.result()
+            if outcome.interrupts and "values" in modes:
+                chunk = {INTERRUPT: tuple(outcome.interrupts)}
+                if subgraphs:
+                    yield ((), chunk) if single else ((), "values", chunk)
+                else:
+                    yield chunk if single else ("values", chunk)
+        finally:
+            if not runner.done():
+                runner.cancel()
+                try:
+                    await runner
+                except BaseException:  # the cancellation we asked for, or the run's error
+                    pass
+
+    def stream(
+        self,
+        input: Any,
+        config: RunnableConfig | None = None,
+        **kwargs: Any,
+    ) -> Iterator[Any]:
+        """Sync twin of :meth:`astream` (a thin wrapper that drives it)."""
+        return iterate_sync(lambda: self.astream(input, config, _inline_sync=True, **kwargs))
+
+    def _default_stream_mode(self) -> str:
+        return "values"
+
+    # -- state (persistence) -----------------------------------------------------------
+
+    def get_state(self, config: RunnableConfig, *, subgraphs: bool = False) -> Any:
+        from asyncgraph.pregel import _state
+
+        return run_sync(lambda: _state.aget_state(self, config, subgraphs=subgraphs))
+
+    async def aget_state(self, config: RunnableConfig, *, subgraphs: bool = False) -> Any:
+        from asyncgraph.pregel import _state
+
+        return await _state.aget_state(self, config, subgraphs=subgraphs)
+
+    def get_state_history(self, config: RunnableConfig, *, filter: dict[str, Any] | None = None,
+                          before: RunnableConfig | None = None, limit: int | None = None) -> Iterator[Any]:
+        from asyncgraph.pregel import _state
+
+        return iterate_sync(lambda: _state.aget_state_history(self, config, filter=filter, before=before, limit=limit))
+
+    async def aget_state_history(self, config: RunnableConfig, *, filter: dict[str, Any] | None = None,
+                                 before: RunnableConfig | None = None, limit: int | None = None) -> AsyncIterator[Any]:
+        from asyncgraph.pregel import _state
+
+        async for s in _state.aget_state_history(self, config, filter=filter, before=before, limit=limit):
+            yield s
+
+    def update_state(self, config: RunnableConfig, values: Any, as_node: str | None = None) -> RunnableConfig:
+        from asyncgraph.pregel import _state
+
+        return run_sync(lambda: _state.aupdate_state(self, config, values, as_node))
+
+    async def aupdate_state(self, config: RunnableConfig, values: Any, as_node: str | None = None) -> RunnableConfig:
+        from asyncgraph.pregel import _state
+
+        return await _state.aupdate_state(self, config, values, as_node)
+
+
+class CompiledStateGraph(Pregel):
+    """What ``StateGraph.compile()`` returns."""
+
+    def _default_stream_mode(self) -> str:
+        return "updates"
+
+
+def _nodes(plan: Plan, value: All | Sequence[str]) -> frozenset[str]:
+    if value == "*":
+        return frozenset(n for n in plan.nodes if n != "__start__")
+    names = frozenset(value)
+    unknown = names - set(plan.nodes)
+    if unknown:
+        raise InvalidInputError(f"interrupt_before/after name unknown node(s): {', '.join(sorted(unknown))}")
+    return names
+
+
+def _stream_modes(mode: str | Sequence[str]) -> tuple[set[str], bool]:
+    if isinstance(mode, str):
+        modes, single = {mode}, True
+    else:
+        modes, single = set(mode), False
+        if not modes:
+            raise InvalidInputError("stream_mode list is empty")
+    bad = modes - _STREAM_MODES
+    if bad:
+        raise InvalidInputError(
+            f"Unknown stream_mode {', '.join(map(repr, sorted(bad)))}; expected one of {', '.join(sorted(_STREAM_MODES))}"
+        )
+    return modes, single
+
+
+__all__ = ["CompiledStateGraph", "Pregel", "GraphInterrupt"]
