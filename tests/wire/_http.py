@@ -27,9 +27,12 @@ from collections import deque
 from collections.abc import Iterable, Mapping
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from types import TracebackType
-from typing import Any, ClassVar, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 from .script import ErrorResponse, RecordedRequest, Reply, Responder, ScriptItem, as_reply
+
+if TYPE_CHECKING:
+    from langchain_core.language_models import BaseChatModel
 
 __all__ = ["ProviderError", "SSEWriter", "WireServer", "random_id"]
 
@@ -302,6 +305,12 @@ class WireServer:
         with self._lock:
             self._script.extend(items)
 
+    def chat_model(self, model: str | None = None, **kwargs: Any) -> BaseChatModel:
+        """The provider's LangChain chat model pointed at this server, with
+        ``max_retries=0`` so a scripted error surfaces at once; ``kwargs`` override any
+        setting. ``model`` defaults to ``claude-test`` / ``gpt-4o-mini``."""
+        raise NotImplementedError
+
     # -- provider hooks --------------------------------------------------------------
 
     def _route(self, method: str, path: str) -> bool:
@@ -449,7 +458,7 @@ class WireServer:
 
 def _read_body(handler: BaseHTTPRequestHandler) -> bytes:
     if handler.headers.get("Transfer-Encoding", "").lower() == "chunked":
-        parts = []
+        parts: list[bytes] = []
         while True:
             size = int(handler.rfile.readline().split(b";", 1)[0], 16)
             if size == 0:

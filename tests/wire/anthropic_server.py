@@ -36,10 +36,13 @@ import json
 import re
 from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._http import ProviderError, SSEWriter, WireServer, random_id
 from .script import ErrorResponse, RecordedRequest, Reply, split_json, split_tokens
+
+if TYPE_CHECKING:
+    from langchain_anthropic import ChatAnthropic
 
 __all__ = ["AnthropicServer", "validate_messages_request"]
 
@@ -62,13 +65,13 @@ class AnthropicServer(WireServer):
     base_path = ""  # the SDK appends /v1/messages itself
     request_id_header = "request-id"
 
-    def chat_model(self, model: str = "claude-test", **kwargs: Any) -> Any:
+    def chat_model(self, model: str | None = None, **kwargs: Any) -> ChatAnthropic:
         """A ``ChatAnthropic`` pointed at this server, with ``max_retries=0`` so a
         scripted error surfaces at once; ``kwargs`` override any setting."""
         from langchain_anthropic import ChatAnthropic  # only the tests that use it pay for it
 
         settings: dict[str, Any] = {"base_url": self.base_url, "api_key": "test-key", "max_retries": 0}
-        return ChatAnthropic(model=model, **(settings | kwargs))
+        return ChatAnthropic(**(settings | {"model": model or "claude-test"} | kwargs))
 
     def _route(self, method: str, path: str) -> bool:
         return method == "POST" and path == "/v1/messages"
@@ -122,10 +125,10 @@ class AnthropicServer(WireServer):
             # The API opens every tool_use block with an empty fragment.
             for fragment in ["", *split_json(call.args, self.json_fragments)]:
                 sse.pause()
-                delta = {"type": "input_json_delta", "partial_json": fragment}
-                _send(sse, "content_block_delta", {"index": index + offset, "delta": delta})
+                json_delta = {"type": "input_json_delta", "partial_json": fragment}
+                _send(sse, "content_block_delta", {"index": index + offset, "delta": json_delta})
             _send(sse, "content_block_stop", {"index": index + offset})
-        delta = {"stop_reason": _stop_reason(reply), "stop_sequence": None}
+        delta: dict[str, Any] = {"stop_reason": _stop_reason(reply), "stop_sequence": None}
         _send(sse, "message_delta", {"delta": delta, "usage": usage})
         _send(sse, "message_stop", {})
         sse.close()
@@ -171,9 +174,7 @@ def _usage(request: RecordedRequest, reply: Reply | None) -> dict[str, Any]:
     input_tokens = max(1, len(json.dumps(request.body.get("messages", []))) // 4)
     output_tokens = 0
     if reply is not None:
-        output_tokens = len(reply.tokens) + sum(
-            1 + len(json.dumps(dict(call.args))) // 4 for call in reply.tool_calls
-        )
+        output_tokens = len(reply.tokens) + sum(1 + len(json.dumps(dict(call.args))) // 4 for call in reply.tool_calls)
     return {
         "input_tokens": input_tokens,
         "cache_creation_input_tokens": 0,
@@ -252,7 +253,7 @@ def _validate_messages(messages: Any) -> None:
         if role == "system":
             _invalid(
                 f'messages.{i}.role: Unexpected role "system". The Messages API accepts a '
-                "top-level `system` parameter, not \"system\" as an input message role."
+                'top-level `system` parameter, not "system" as an input message role.'
             )
         if role not in ("user", "assistant"):
             _invalid(f"messages.{i}.role: Input should be 'user' or 'assistant'")
@@ -281,8 +282,7 @@ def _blocks(content: Any, i: int, *, is_last: bool, role: str) -> list[dict[str,
     empty = content == "" or content == [] or content is None
     if empty and not (is_last and role == "assistant"):
         _invalid(
-            f"messages.{i}: all messages must have non-empty content except for the "
-            "optional final assistant message"
+            f"messages.{i}: all messages must have non-empty content except for the optional final assistant message"
         )
     if isinstance(content, str):
         return [{"type": "text", "text": content}] if content else []
@@ -322,6 +322,5 @@ def _check_tool_results(blocks: list[dict[str, Any]], i: int, pending: list[str]
         )
     if results and [j for j, _ in results] != list(range(len(results))):
         _invalid(
-            f"messages.{i}: `tool_result` blocks must come first in the user message content, "
-            "before any other blocks."
+            f"messages.{i}: `tool_result` blocks must come first in the user message content, before any other blocks."
         )

@@ -31,10 +31,13 @@ import json
 import time
 from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._http import ProviderError, SSEWriter, WireServer, random_id
 from .script import ErrorResponse, RecordedRequest, Reply, split_json, split_tokens
+
+if TYPE_CHECKING:
+    from langchain_openai import ChatOpenAI
 
 __all__ = ["OpenAIServer", "validate_chat_request"]
 
@@ -56,7 +59,7 @@ class OpenAIServer(WireServer):
     base_path = "/v1"
     request_id_header = "x-request-id"
 
-    def chat_model(self, model: str = "gpt-4o-mini", **kwargs: Any) -> Any:
+    def chat_model(self, model: str | None = None, **kwargs: Any) -> ChatOpenAI:
         """A ``ChatOpenAI`` pointed at this server, on Chat Completions, with
         ``max_retries=0`` so a scripted error surfaces at once, and ``stream_usage=True``
         as against the official endpoint; ``kwargs`` override any setting."""
@@ -69,7 +72,7 @@ class OpenAIServer(WireServer):
             "use_responses_api": False,
             "stream_usage": True,
         }
-        return ChatOpenAI(model=model, **(settings | kwargs))
+        return ChatOpenAI(**(settings | {"model": model or "gpt-4o-mini"} | kwargs))
 
     def _route(self, method: str, path: str) -> bool:
         return method == "POST" and path == "/v1/chat/completions"
@@ -258,8 +261,7 @@ def validate_chat_request(body: Any, headers: Mapping[str, str]) -> None:
         _invalid("Invalid type for 'messages': expected an array.", param="messages", code="invalid_type")
     if not messages:
         _invalid(
-            "Invalid 'messages': empty array. Expected an array with minimum length 1, "
-            "but got an empty array instead.",
+            "Invalid 'messages': empty array. Expected an array with minimum length 1, but got an empty array instead.",
             param="messages",
             code="empty_array",
         )
@@ -341,7 +343,6 @@ def _validate_messages(messages: list[Any]) -> None:
 def _unanswered(opener: int | None, ids: list[str]) -> None:
     _invalid(
         "An assistant message with 'tool_calls' must be followed by tool messages responding "
-        "to each 'tool_call_id'. The following tool_call_ids did not have response messages: "
-        + ", ".join(ids),
+        "to each 'tool_call_id'. The following tool_call_ids did not have response messages: " + ", ".join(ids),
         param=f"messages.[{opener}].role",
     )

@@ -246,9 +246,7 @@ def _text_of(content: object) -> str:
         return content
     if isinstance(content, list):
         return "".join(
-            block.get("text", "")
-            for block in content
-            if isinstance(block, dict) and block.get("type") == "text"
+            block.get("text", "") for block in content if isinstance(block, dict) and block.get("type") == "text"
         )
     return ""
 

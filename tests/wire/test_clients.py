@@ -8,7 +8,8 @@ servers see what the clients put on the wire (tool results with the right ids).
 from __future__ import annotations
 
 import time
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, cast
 
 import anthropic
 import openai
@@ -28,21 +29,18 @@ def get_weather(city: str, unit: str = "celsius") -> str:
     return f"18 degrees {unit} and sunny in {city}"
 
 
-def _merge(chunks: list[AIMessageChunk]) -> AIMessageChunk:
-    merged = chunks[0]
+def _merge(chunks: Sequence[BaseMessage]) -> AIMessageChunk:
+    """Add up streamed chunks the way a graph's message reducer would see them."""
+    assert chunks and all(isinstance(chunk, AIMessageChunk) for chunk in chunks)
+    merged = cast(AIMessageChunk, chunks[0])
     for chunk in chunks[1:]:
-        merged += chunk
+        merged += cast(AIMessageChunk, chunk)
     return merged
 
 
-def _text_pieces(chunks: list[AIMessageChunk]) -> list[str]:
+def _text_pieces(chunks: Sequence[BaseMessage]) -> list[str]:
     """The text each chunk carried, whatever the provider's content shape."""
-    pieces = []
-    for chunk in chunks:
-        text = chunk.text if isinstance(chunk.text, str) else chunk.text()
-        if text:
-            pieces.append(text)
-    return pieces
+    return [str(chunk.text) for chunk in chunks if chunk.text]
 
 
 # -- plain text -------------------------------------------------------------------
@@ -68,7 +66,8 @@ async def test_ainvoke_returns_the_scripted_text(wire_server: WireServer) -> Non
     reply = await wire_server.chat_model().ainvoke([HumanMessage("hi")])
 
     assert reply.content == "Async hello."
-    assert wire_server.requests[0].model == ("claude-test" if isinstance(wire_server, AnthropicServer) else "gpt-4o-mini")
+    default_model = "claude-test" if isinstance(wire_server, AnthropicServer) else "gpt-4o-mini"
+    assert wire_server.requests[0].model == default_model
 
 
 async def test_astream_yields_each_scripted_token_in_order(wire_server: WireServer) -> None:
@@ -141,7 +140,7 @@ async def test_bind_tools_astream_assembles_arguments_from_fragments(wire_server
     model = wire_server.chat_model().bind_tools([get_weather])
     chunks = [chunk async for chunk in model.astream("Weather in SF?")]
 
-    fragments = [tc["args"] for chunk in chunks for tc in chunk.tool_call_chunks if tc["args"]]
+    fragments = [tc["args"] for chunk in chunks for tc in cast(AIMessageChunk, chunk).tool_call_chunks if tc["args"]]
     assert len(fragments) >= 3  # arguments really arrived in pieces
     merged = _merge(chunks)
     [call] = merged.tool_calls
@@ -258,7 +257,7 @@ async def test_sdk_retries_a_retryable_error_then_succeeds(wire_server: WireServ
 async def test_error_in_the_middle_of_a_stream_raises_after_partial_tokens(wire_server: WireServer) -> None:
     wire_server.push(ErrorResponse(529, "Overloaded", mid_stream=True, partial_text="Half a"))
 
-    received: list[AIMessageChunk] = []
+    received: list[BaseMessage] = []
     expected = anthropic.APIError if isinstance(wire_server, AnthropicServer) else openai.APIError
     with pytest.raises(expected, match="Overloaded"):
         async for chunk in wire_server.chat_model().astream("hi"):
