@@ -7,6 +7,7 @@ servers see what the clients put on the wire (tool results with the right ids).
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Sequence
 from typing import Any, cast
@@ -20,7 +21,7 @@ from langchain_core.tools import tool
 from ._http import WireServer
 from .anthropic_server import AnthropicServer
 from .openai_server import OpenAIServer
-from .script import ErrorResponse, Text, ToolCall, ToolCalls
+from .script import ErrorResponse, Text, ToolCall, ToolCalls, routed
 
 
 @tool
@@ -282,3 +283,35 @@ def test_openai_stream_usage_arrives_only_when_asked(openai_server: OpenAIServer
     first, second = openai_server.requests
     assert first.body["stream_options"] == {"include_usage": True}
     assert "stream_options" not in second.body
+
+
+# -- concurrent conversations -----------------------------------------------------------
+
+
+async def test_routed_responder_keeps_concurrent_conversations_apart(wire_server: WireServer) -> None:
+    cities = ["Paris", "Oslo", "Lima"]
+    wire_server.token_delay = 0.05
+    wire_server.responder = routed(
+        lambda request: request.first_user_text,
+        {
+            f"Weather in {city}?": [ToolCall("get_weather", {"city": city}), f"It is sunny in {city}, honestly."]
+            for city in cities
+        },
+    )
+    model = wire_server.chat_model().bind_tools([get_weather])
+
+    async def conversation(city: str) -> str:
+        history: list[BaseMessage] = [HumanMessage(f"Weather in {city}?")]
+        ai = _merge([chunk async for chunk in model.astream(history)])
+        [call] = ai.tool_calls
+        history += [ai, ToolMessage(await get_weather.ainvoke(call["args"]), tool_call_id=call["id"])]
+        final = _merge([chunk async for chunk in model.astream(history)])
+        return final.text
+
+    answers = await asyncio.gather(*(conversation(city) for city in cities))
+
+    assert answers == [f"It is sunny in {city}, honestly." for city in cities]
+    requests = wire_server.requests
+    assert len(requests) == 6
+    # All first turns were in flight together: none waited for another conversation.
+    assert all(len(r.messages) == 1 for r in requests[:3])
