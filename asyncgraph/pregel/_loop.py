@@ -279,7 +279,9 @@ async def run_graph(rc: RunContext, input: Any, *, interrupt_before: frozenset[s
                         if t.resume:
                             writes.append((RESUME, list(t.resume)))
                         await saver.put_writes(t, writes)
-            rc.emit("updates", {INTERRUPT: tuple(interrupts)})
+            # The step is not committed; the caller sees the writes of the tasks that
+            # finished (as LangGraph shows them), applied to a copy.
+            run = with_pending_applied(plan, run, [t for t in tasks if t.done])
             break
         updated = apply_writes(plan, run, tasks)
         if rc.sink is not None and "values" in rc.sink.modes and (updated & set(plan.output_info.keys or plan.state_keys)):
@@ -298,12 +300,23 @@ async def run_graph(rc: RunContext, input: Any, *, interrupt_before: frozenset[s
     return RunOutcome(run, interrupts, saver.config if saver is not None else None)
 
 
+def with_pending_applied(plan: Plan, run: RunState, done: list[Task]) -> RunState:
+    """A copy of ``run`` with the writes of ``done`` tasks applied (``run`` untouched)."""
+    if not done:
+        return run
+    shadow = RunState(plan, run.values(), run.versions, run.seen)
+    apply_writes(plan, shadow, done)
+    return shadow
+
+
 def _make_on_done(rc: RunContext, saver: _Saver | None) -> Any:
     sink = rc.sink
     stream_updates = sink is not None and "updates" in sink.modes
 
     async def on_done(task: Task) -> None:
         if task.interrupts:
+            if stream_updates:
+                rc.emit("updates", {INTERRUPT: tuple(task.interrupts)})
             return  # saved with the step's other interrupts when the step ends
         if stream_updates and task.name != START:
             rc.emit("updates", {task.name: task.update})

@@ -14,7 +14,7 @@ from asyncgraph.constants import CONF, START
 from asyncgraph.errors import InvalidInputError, InvalidUpdateError
 from asyncgraph.pregel._algo import PULL, RunState, Task, apply_writes, read_state
 from asyncgraph.pregel._context import RunContext, TaskContext, current_task
-from asyncgraph.pregel._loop import ERROR, INTERRUPT, SPECIAL, prepare_tasks
+from asyncgraph.pregel._loop import ERROR, INTERRUPT, NO_WRITES, SPECIAL, prepare_tasks, with_pending_applied
 from asyncgraph.pregel._runner import output_writes, run_branch
 from asyncgraph.types import Interrupt, PregelTask, StateSnapshot
 
@@ -32,7 +32,13 @@ def _require_thread(config: Any) -> dict[str, Any]:
     return config
 
 
-def _snapshot(graph: Any, tup: Any) -> StateSnapshot:
+def _snapshot(graph: Any, tup: Any, *, apply_pending: bool) -> StateSnapshot:
+    """The snapshot of one checkpoint.
+
+    ``apply_pending`` (the latest state): writes of tasks that already finished are
+    shown in ``values`` and those tasks left out of ``next``. History shows each
+    checkpoint as it was, with every task of its next step.
+    """
     plan = graph.plan
     ckpt = tup.checkpoint
     run = RunState(plan, ckpt["channel_values"], ckpt["channel_versions"], ckpt["versions_seen"])
@@ -50,23 +56,28 @@ def _snapshot(graph: Any, tup: Any) -> StateSnapshot:
         by_task.setdefault(task_id, []).append((channel, value))
     out_tasks = []
     interrupts: list[Interrupt] = []
-    pending_names = []
+    next_names = []
+    done_tasks = []
     for t in tasks:
         saved = by_task.get(t.id, [])
         err = next((v for c, v in saved if c == ERROR), None)
         its = tuple(i for c, v in saved if c == INTERRUPT for i in v)
         interrupts.extend(its)
         result = None
-        done = any(c not in SPECIAL for c, _ in saved) or any(c == "__no_writes__" for c, _ in saved)
+        done = not its and err is None and any(c not in SPECIAL or c == NO_WRITES for c, _ in saved)
         if done:
-            result = {c: v for c, v in saved if c in plan.state_keys} or None
-        else:
-            pending_names.append(t.name)
+            t.writes = [(c, v) for c, v in saved if c not in SPECIAL]
+            done_tasks.append(t)
+            result = {c: v for c, v in t.writes if c in plan.state_keys} or None
+        if not (apply_pending and done):
+            next_names.append(t.name)
         out_tasks.append(PregelTask(t.id, t.name, t.path, err if isinstance(err, Exception) else None, its, None, result))
+    if apply_pending:
+        run = with_pending_applied(plan, run, done_tasks)
     values = read_state(run.channels, plan.state_info.keys or plan.state_keys)
     return StateSnapshot(
         values=values,
-        next=tuple(pending_names),
+        next=tuple(next_names),
         config=tup.config,
         metadata=tup.metadata,
         created_at=ckpt.get("ts"),
@@ -82,7 +93,7 @@ async def aget_state(graph: Any, config: Any, *, subgraphs: bool = False) -> Sta
     tup = await saver.aget_tuple(config)
     if tup is None:
         return StateSnapshot({}, (), config, None, None, None, (), ())
-    return _snapshot(graph, tup)
+    return _snapshot(graph, tup, apply_pending=True)
 
 
 async def aget_state_history(graph: Any, config: Any, *, filter: Any = None, before: Any = None,
@@ -90,7 +101,7 @@ async def aget_state_history(graph: Any, config: Any, *, filter: Any = None, bef
     saver = _saver(graph)
     _require_thread(config)
     async for tup in saver.alist(config, filter=filter, before=before, limit=limit):
-        yield _snapshot(graph, tup)
+        yield _snapshot(graph, tup, apply_pending=False)
 
 
 async def aupdate_state(graph: Any, config: Any, values: Any, as_node: str | None) -> Any:
