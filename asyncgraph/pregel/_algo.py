@@ -99,7 +99,7 @@ class RunState:
         updated: channels changed at the last barrier (None: unknown, check all nodes).
     """
 
-    __slots__ = ("channels", "versions", "seen", "live", "updated", "step")
+    __slots__ = ("channels", "versions", "seen", "live", "updated", "step", "vmax")
 
     def __init__(self, plan: Plan, values: dict[str, Any] | None = None,
                  versions: dict[str, Any] | None = None,
@@ -117,6 +117,13 @@ class RunState:
         ]
         self.updated: set[str] | None = None
         self.step = 0
+        # Versions are run-wide: every channel changed at a barrier gets the same new
+        # version, greater than any before, so "which node ran last" is comparable.
+        self.vmax: int = max((v for v in self.versions.values() if isinstance(v, int)), default=0)
+
+    def next_version(self) -> int:
+        self.vmax += 1
+        return self.vmax
 
     def values(self) -> dict[str, Any]:
         """Checkpointable values of every channel that has one."""
@@ -194,6 +201,7 @@ def apply_writes(plan: Plan, run: RunState, tasks: Sequence[Task]) -> set[str]:
     if len(tasks) > 1:
         tasks = sorted(tasks, key=task_sort_key)
     updated: set[str] = set()
+    nv = run.vmax + 1
     # 1. Mark triggers as seen, consume barriers.
     for task in tasks:
         if task.kind != PULL or not task.triggers:
@@ -205,7 +213,7 @@ def apply_writes(plan: Plan, run: RunState, tasks: Sequence[Task]) -> set[str]:
             if t in versions:
                 seen[t] = versions[t]
             if channels[t].consume():
-                versions[t] = versions.get(t, 0) + 1
+                versions[t] = nv
                 updated.add(t)
     # 2. Group writes by channel, in task order.
     grouped: dict[str, list[Any]] = {}
@@ -244,16 +252,18 @@ def apply_writes(plan: Plan, run: RunState, tasks: Sequence[Task]) -> set[str]:
             )
             raise
         if changed:
-            versions[key] = versions.get(key, 0) + 1
+            versions[key] = nv
             updated.add(key)
     # 4. Ephemeral channels from the previous step that were not written again.
     live = run.live
     if live:
         for key in live:
             if key not in grouped and channels[key].update(()):
-                versions[key] = versions.get(key, 0) + 1
+                versions[key] = nv
                 updated.add(key)
     ephemeral = plan.ephemeral
     run.live = [k for k in grouped if k in ephemeral]
+    if updated:
+        run.vmax = nv
     run.updated = updated
     return updated

@@ -157,7 +157,7 @@ class _Saver:
 def _apply_input(rc: RunContext, run: RunState, input: Any) -> None:
     ch = run.channels[START]
     ch.update([input])
-    run.versions[START] = run.versions.get(START, 0) + 1
+    run.versions[START] = run.next_version()
     run.live.append(START)
     run.updated = {START}
 
@@ -180,6 +180,7 @@ async def run_graph(rc: RunContext, input: Any, *, interrupt_before: frozenset[s
     saver: _Saver | None = None
     pending: list[tuple[str, str, Any]] = []
     resuming = False
+    replay = False
     step = -1
     if rc.saver is not None:
         conf = config.get(CONF) or {}
@@ -196,7 +197,10 @@ async def run_graph(rc: RunContext, input: Any, *, interrupt_before: frozenset[s
         ckpt = tup.checkpoint
         run = RunState(plan, ckpt["channel_values"], ckpt["channel_versions"], ckpt["versions_seen"])
         step = int(tup.metadata.get("step", -1)) + 1
-        pending = list(tup.pending_writes or ())
+        # Replaying an explicitly chosen checkpoint re-executes its next step; only a
+        # resume of the thread's latest checkpoint reuses the writes saved there.
+        replay = bool(conf.get("checkpoint_id"))
+        pending = [] if replay else list(tup.pending_writes or ())
         assert saver is not None
         saver.config = tup.config
         saver.parent_id = ckpt["id"]
@@ -223,6 +227,11 @@ async def run_graph(rc: RunContext, input: Any, *, interrupt_before: frozenset[s
         if tup is None:
             raise EmptyInputError("Received no input for the graph and the thread has nothing to resume")
         resuming = True
+        if replay and saver is not None:
+            # Replaying a chosen checkpoint starts a new branch of the thread's history
+            # with a copy of it (source "fork"), as LangGraph does.
+            await saver.put(rc, run, step, "fork", run.updated)
+            step += 1
     else:
         _apply_input(rc, run, input)
         pending = []
