@@ -9,7 +9,7 @@ list and no per-message conversion.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import partial
 from operator import attrgetter
 from typing import Annotated, Any, Literal, TypeAlias, cast, overload
@@ -41,8 +41,9 @@ REMOVE_ALL_MESSAGES = "__remove_all__"
 follows the last such marker in that update.
 """
 
-Messages: TypeAlias = list[MessageLikeRepresentation] | MessageLikeRepresentation
-"""What either side of ``add_messages`` accepts: one message-like value or a list."""
+Messages: TypeAlias = Sequence[MessageLikeRepresentation] | MessageLikeRepresentation
+"""What either side of ``add_messages`` accepts: one message-like value or a list of them
+(only a ``list`` is taken as several messages: a tuple is a ``(role, content)`` pair)."""
 
 MessageFormat: TypeAlias = Literal["langchain-openai"]
 _FORMATS: tuple[MessageFormat | None, ...] = ("langchain-openai", None)
@@ -82,7 +83,7 @@ def _coerce(value: Messages) -> tuple[list[BaseMessage], bool]:
         True when some message came with an id of its own (or is a
         ``RemoveMessage``), i.e. when it may refer to an existing message.
     """
-    items = value if isinstance(value, list) else [value]
+    items: list[Any] = value if isinstance(value, list) else [value]
     # Fast path, the usual ``left``: a previous result, all plain messages with ids.
     # Both checks run at C speed (no Python frame per message).
     if _PLAIN_TYPES.issuperset(map(type, items)) and None not in map(_get_id, items):
@@ -91,7 +92,7 @@ def _coerce(value: Messages) -> tuple[list[BaseMessage], bool]:
     out: list[BaseMessage] | None = None
     had_ids = False
     for i, item in enumerate(items):
-        msg = item if type(item) in plain else _as_message(item)
+        msg: BaseMessage = item if type(item) in plain else _as_message(item)
         if msg is not item and out is None:
             out = items[:i]
         if msg.id is None:

@@ -400,9 +400,8 @@ def _check_tool_names(
 
 
 def _tool_name(tool: dict[str, Any]) -> str | None:
-    if "function" in tool:
-        return tool["function"].get("name")
-    return tool.get("name")
+    name = tool["function"].get("name") if "function" in tool else tool.get("name")
+    return name if isinstance(name, str) else None
 
 
 def _usage(

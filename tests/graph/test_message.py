@@ -101,7 +101,7 @@ def test_same_object_twice_without_id_is_one_message() -> None:
 
 def test_chunks_become_messages() -> None:
     chunk = AIMessageChunk(
-        "",
+        content="",
         id="c",
         tool_call_chunks=[{"name": "f", "args": '{"a": 1}', "id": "t", "index": 0}],
     )
@@ -237,7 +237,7 @@ def _build(spec: Any) -> Any:
         case "tool":
             return ToolMessage(text, tool_call_id="call", id=ident)
         case "chunk":
-            return AIMessageChunk(text, id=ident)
+            return AIMessageChunk(content=text, id=ident)
         case "str":
             return text
         case "tuple":

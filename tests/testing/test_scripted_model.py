@@ -6,7 +6,7 @@ import asyncio
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 from langchain_core.messages import (
@@ -83,7 +83,8 @@ def test_running_out_says_how_many_were_scripted() -> None:
     model = ScriptedChatModel(responses=["a", "b"])
     model.invoke("1")
     model.invoke("2")
-    with pytest.raises(ScriptExhaustedError, match=r"call #3: 2 response\(s\) were scripted") as info:
+    expected = r"call #3: 2 response\(s\) were scripted"
+    with pytest.raises(ScriptExhaustedError, match=expected) as info:
         model.invoke("3")
     assert (info.value.scripted, info.value.call) == (2, 3)
 
@@ -121,7 +122,8 @@ async def test_scripted_exception_in_stream() -> None:
 
 
 def test_missing_tool_call_ids_are_filled_per_call() -> None:
-    model = ScriptedChatModel(responses=[_calling("search", {"query": "q"}, call_id=None)], cycle=True)
+    no_id = _calling("search", {"query": "q"}, call_id=None)
+    model = ScriptedChatModel(responses=[no_id], cycle=True)
     first = model.invoke("x").tool_calls[0]["id"]
     second = model.invoke("x").tool_calls[0]["id"]
     assert first and second and first != second
@@ -242,7 +244,9 @@ async def test_astream_tool_calls_arrive_as_tool_call_chunks() -> None:
 @pytest.mark.parametrize(
     ("chunking", "expected"), [("char", ["h", "i", " ", "y", "o"]), ("message", ["hi yo"])]
 )
-def test_chunking_modes(chunking: str, expected: list[str]) -> None:
+def test_chunking_modes(
+    chunking: Literal["word", "char", "message"], expected: list[str]
+) -> None:
     model = ScriptedChatModel(responses=["hi yo"], chunking=chunking)
     assert [c.content for c in model.stream("x")] == expected
 
@@ -284,10 +288,12 @@ async def test_tokens_reach_a_graphs_messages_stream() -> None:
         return {"messages": [await model.ainvoke(state["messages"])]}
 
     graph = StateGraph(MessagesState).add_node("call", call).add_edge(START, "call").compile()
-    seen = [
-        chunk.content
-        async for chunk, _meta in graph.astream({"messages": [("user", "hi")]}, stream_mode="messages")
-    ]
+    stream = graph.astream(
+        # LangGraph's overloads want a typed input dict
+        {"messages": [("user", "hi")]},  # type: ignore[call-overload]
+        stream_mode="messages",
+    )
+    seen = [chunk.content async for chunk, _meta in stream]
     assert seen == ["hello ", "from ", "the ", "model"]
 
 
@@ -340,7 +346,8 @@ def test_tool_round_trip_conversation_is_recorded() -> None:
     first = bound.invoke(history)
     history += [first, ToolMessage("3", tool_call_id=first.tool_calls[0]["id"])]
     assert bound.invoke(history).content == "It is 3."
-    assert [type(m).__name__ for m in model.calls[1]] == ["HumanMessage", "AIMessage", "ToolMessage"]
+    kinds = [type(m).__name__ for m in model.calls[1]]
+    assert kinds == ["HumanMessage", "AIMessage", "ToolMessage"]
 
 
 # --- concurrency and timing -----------------------------------------------------------
