@@ -199,7 +199,10 @@ async def run_graph(rc: RunContext, input: Any, *, interrupt_before: frozenset[s
         step = int(tup.metadata.get("step", -1)) + 1
         # Replaying an explicitly chosen checkpoint re-executes its next step; only a
         # resume of the thread's latest checkpoint reuses the writes saved there.
-        replay = bool(conf.get("checkpoint_id"))
+        replay = False
+        if conf.get("checkpoint_id"):
+            latest = await rc.saver.aget_tuple(saver.thread_config)
+            replay = latest is not None and latest.checkpoint["id"] != ckpt["id"]
         pending = [] if replay else list(tup.pending_writes or ())
         assert saver is not None
         saver.config = tup.config
