@@ -247,7 +247,10 @@ def _stream(impl: str, p: Params, mode: str) -> Metrics:
                 token_count += chunk.type == "AIMessageChunk"
         # Two model calls of ``tokens`` chunks each (langchain-core may add one empty
         # closing chunk per call).
-        _check(2 * tokens <= token_count <= 2 * tokens + 2, f"{token_count} token chunks")
+        _check(
+            2 * tokens <= token_count <= 2 * tokens + 2,
+            f"expected {2 * tokens} streamed token chunks (two calls), got {token_count}",
+        )
         return count
 
     async def main() -> Metrics:
