@@ -1,6 +1,5 @@
 #!/usr/bin/env bash
-# The whole test suite (README's second command). Uses .venv if present.
+# The whole test suite (the README's second command). Sets up .venv on first use.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-[ -f .venv/bin/activate ] && . .venv/bin/activate
+. "$(dirname "$0")/_env.sh"
 exec python -m pytest -q "$@"
