@@ -24,26 +24,48 @@ Contract every saver keeps (the conformance suite in ``tests/checkpoint`` checks
   (a config) and ``limit``.
 - ``delete_thread`` removes every checkpoint and write of a thread, all namespaces.
 - A value that cannot be serialized raises ``TypeError`` naming the channel at ``put`` /
-  ``put_writes`` time; stored data that cannot be read raises
+  ``put_writes`` time, before anything is stored; stored data that cannot be read raises
   :class:`~asyncgraph.errors.CheckpointError` and leaves the data untouched.
+
+Beyond LangGraph's contract:
+
+- ``put_step`` / ``aput_step`` store a checkpoint together with writes in ONE transaction:
+  ``parent_writes`` are stored against the parent (the checkpoint named in ``config``,
+  i.e. the writes of the tasks that produced this checkpoint) and ``writes`` against the
+  new checkpoint (e.g. ``__interrupt__`` or error writes recorded with it). Each element
+  is ``(task_id, channel, value)``; ``idx`` counts per task in sequence order, exactly as
+  if ``put_writes`` were called once per task. Either everything is stored or nothing is.
+  The engine should prefer it over ``aput_writes`` + ``aput`` where it has both at hand.
+- ``list_threads`` reports every thread with its newest checkpoint id and count.
+- ``prune(thread_id, keep_last=N)`` keeps the newest N checkpoints of each namespace of a
+  thread (all threads when ``thread_id`` is None) with their writes, and deletes the rest.
+  Savers also take ``keep_last=N`` to do this after every ``put``. Pruning never removes
+  stored data a kept checkpoint still needs.
+- Linear storage (SQL savers and the in-memory saver): a list channel value that extends
+  the value at the parent checkpoint is stored as the appended items only. Items already
+  stored are treated as immutable: mutating a message object in place after it was
+  checkpointed is not detected (replace it instead, as ``add_messages`` does).
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterator, Sequence
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Literal, NamedTuple, TypedDict
+from typing import TYPE_CHECKING, Any, Callable, Literal, NamedTuple, TypedDict
 
 if TYPE_CHECKING:
     from langchain_core.runnables import RunnableConfig
 
 __all__ = [
+    "WRITES_IDX_MAP",
     "BaseCheckpointSaver",
     "Checkpoint",
     "CheckpointMetadata",
     "CheckpointTuple",
     "ChannelVersions",
     "PendingWrite",
+    "ThreadInfo",
     "create_checkpoint",
     "empty_checkpoint",
 ]
@@ -55,6 +77,10 @@ PendingWrite = tuple[str, str, Any]
 """(task_id, channel, value)."""
 
 CHECKPOINT_FORMAT = 1
+
+WRITES_IDX_MAP: dict[str, int] = {"__error__": -1, "__interrupt__": -3, "__resume__": -4}
+"""Special write channels: stored at a fixed negative ``idx``, and a second write of the
+same channel by the same task replaces the first instead of being ignored."""
 
 
 class Checkpoint(TypedDict):
@@ -84,6 +110,15 @@ class CheckpointTuple(NamedTuple):
     metadata: CheckpointMetadata
     parent_config: RunnableConfig | None = None
     pending_writes: list[PendingWrite] | None = None
+
+
+class ThreadInfo(NamedTuple):
+    """One thread as reported by ``list_threads``: newest first."""
+
+    thread_id: str
+    latest_checkpoint_id: str
+    checkpoints: int
+    """How many checkpoints the thread holds, over all namespaces."""
 
 
 def empty_checkpoint() -> Checkpoint:
@@ -182,10 +217,39 @@ class BaseCheckpointSaver:
     def delete_thread(self, thread_id: str) -> None:
         raise NotImplementedError
 
+    def put_step(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+        *,
+        parent_writes: Sequence[PendingWrite] = (),
+        writes: Sequence[PendingWrite] = (),
+    ) -> RunnableConfig:
+        """Store a checkpoint and writes atomically; see the module docstring.
+
+        This default is NOT atomic (writes, then the checkpoint); every asyncgraph saver
+        overrides it with a single transaction.
+        """
+        _put_writes_grouped(self.put_writes, config, parent_writes)
+        new_config = self.put(config, checkpoint, metadata, new_versions)
+        _put_writes_grouped(self.put_writes, new_config, writes)
+        return new_config
+
+    def list_threads(self, *, limit: int | None = None) -> list[ThreadInfo]:
+        """Every thread that has a checkpoint, most recently updated first."""
+        raise NotImplementedError
+
+    def prune(self, thread_id: str | None = None, *, keep_last: int) -> int:
+        """Keep the newest ``keep_last`` checkpoints per namespace; return how many went."""
+        raise NotImplementedError
+
     # -- async API -------------------------------------------------------------------
+    # Defaults run the sync method in a worker thread (for natively sync savers).
 
     async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
-        raise NotImplementedError
+        return await asyncio.to_thread(self.get_tuple, config)
 
     async def aget(self, config: RunnableConfig) -> Checkpoint | None:
         tup = await self.aget_tuple(config)
@@ -199,8 +263,10 @@ class BaseCheckpointSaver:
         before: RunnableConfig | None = None,
         limit: int | None = None,
     ) -> AsyncIterator[CheckpointTuple]:
-        raise NotImplementedError
-        yield  # pragma: no cover  (makes this an async generator)
+        items = self.list(config, filter=filter, before=before, limit=limit)
+        done = object()
+        while (item := await asyncio.to_thread(next, items, done)) is not done:
+            yield item  # type: ignore[misc]
 
     async def aput(
         self,
@@ -209,7 +275,7 @@ class BaseCheckpointSaver:
         metadata: CheckpointMetadata,
         new_versions: ChannelVersions,
     ) -> RunnableConfig:
-        raise NotImplementedError
+        return await asyncio.to_thread(self.put, config, checkpoint, metadata, new_versions)
 
     async def aput_writes(
         self,
@@ -218,10 +284,34 @@ class BaseCheckpointSaver:
         task_id: str,
         task_path: str = "",
     ) -> None:
-        raise NotImplementedError
+        await asyncio.to_thread(self.put_writes, config, writes, task_id, task_path)
 
     async def adelete_thread(self, thread_id: str) -> None:
-        raise NotImplementedError
+        await asyncio.to_thread(self.delete_thread, thread_id)
+
+    async def aput_step(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+        *,
+        parent_writes: Sequence[PendingWrite] = (),
+        writes: Sequence[PendingWrite] = (),
+    ) -> RunnableConfig:
+        """Async :meth:`put_step`: a checkpoint and writes in one transaction."""
+        return await asyncio.to_thread(
+            lambda: self.put_step(
+                config, checkpoint, metadata, new_versions,
+                parent_writes=parent_writes, writes=writes,
+            )
+        )
+
+    async def alist_threads(self, *, limit: int | None = None) -> list[ThreadInfo]:
+        return await asyncio.to_thread(lambda: self.list_threads(limit=limit))
+
+    async def aprune(self, thread_id: str | None = None, *, keep_last: int) -> int:
+        return await asyncio.to_thread(lambda: self.prune(thread_id, keep_last=keep_last))
 
     # -- versions --------------------------------------------------------------------
 
@@ -232,3 +322,13 @@ class BaseCheckpointSaver:
         if isinstance(current, int):
             return current + 1
         return int(str(current).split(".")[0]) + 1
+
+
+def _put_writes_grouped(
+    put_writes: Callable[..., None], config: RunnableConfig, writes: Sequence[PendingWrite]
+) -> None:
+    by_task: dict[str, list[tuple[str, Any]]] = {}
+    for task_id, channel, value in writes:
+        by_task.setdefault(task_id, []).append((channel, value))
+    for task_id, task_writes in by_task.items():
+        put_writes(config, task_writes, task_id)

@@ -1,0 +1,436 @@
+"""A typed msgpack encoding for checkpoint values (no pickle, ever).
+
+Plain data (None, bool, int, float, str, bytes, list, dict) is native msgpack. Every other
+supported type is a msgpack *extension* whose code says what it is, so a value reads back
+as the same type it was written as, never as a look-alike dict:
+
+====  =====================================================================
+code  payload (itself msgpack)
+====  =====================================================================
+1     tuple: [items]
+2     set: [items]
+3     frozenset: [items]
+4     datetime: [naive iso string, tz, fold]
+5     date: proleptic ordinal
+6     time: [naive iso string, tz, fold]
+7     timedelta: [days, seconds, microseconds]
+8     UUID: 16 bytes
+9     Decimal: str
+10    Enum: [module, qualname, value]
+11    Pydantic v2 model: [module, qualname, {field: value}, unset names?]
+12    dataclass: [module, qualname, {field: value}]
+13    named tuple: [module, qualname, [items]]
+14    langchain-core message: [class name, {field: value other than default}]
+15    Send: [node, arg]
+16    (unused: bytearray is native msgpack bin and reads back as bytes)
+17    exception: [module, qualname, args, str(exc)]
+18    int beyond 64 bits: decimal str
+19    subclass of dict/list/str/int: [module, qualname, base value]
+====  =====================================================================
+
+``tz`` is ``None`` (naive), ``["z", key]`` (``zoneinfo.ZoneInfo``) or
+``["o", seconds, name]`` (``datetime.timezone``). Classes are rebuilt only when their
+:class:`~asyncgraph.checkpoint.serde.Allowlist` allows them; writing an instance of a
+class that is not allowed is a ``TypeError`` at write time.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import decimal
+import enum
+import uuid
+import zoneinfo
+from typing import Any
+
+import ormsgpack
+import pydantic
+from pydantic_core import PydanticUndefined
+
+from asyncgraph.checkpoint.serde._allow import Allowlist, default_allowlist
+
+__all__ = ["MsgpackSerde", "StoredError"]
+
+_PACK_OPTS = (
+    ormsgpack.OPT_NON_STR_KEYS
+    | ormsgpack.OPT_PASSTHROUGH_BIG_INT
+    | ormsgpack.OPT_PASSTHROUGH_DATACLASS
+    | ormsgpack.OPT_PASSTHROUGH_DATETIME
+    | ormsgpack.OPT_PASSTHROUGH_ENUM
+    | ormsgpack.OPT_PASSTHROUGH_SUBCLASS
+    | ormsgpack.OPT_PASSTHROUGH_TUPLE
+    | ormsgpack.OPT_PASSTHROUGH_UUID
+)
+_UNPACK_OPTS = ormsgpack.OPT_NON_STR_KEYS
+
+TUPLE, SET, FROZENSET, DATETIME, DATE, TIME, TIMEDELTA, UUID, DECIMAL = range(1, 10)
+ENUM, PYDANTIC, DATACLASS, NAMEDTUPLE, MESSAGE, SEND, BYTEARRAY, EXCEPTION = range(10, 18)
+BIGINT, SUBCLASS = 18, 19
+
+
+class StoredError(Exception):
+    """Stands in for a stored exception whose class the allowlist does not cover.
+
+    Errors recorded by the engine (a node's failure) must always be storable, so an
+    exception of a class that is not allowed is stored by name and message and read
+    back as this. ``type_name`` is the original ``module.qualname``.
+    """
+
+    def __init__(self, type_name: str, message: str) -> None:
+        super().__init__(f"{type_name}: {message}")
+        self.type_name = type_name
+        self.message = message
+
+
+class _Failure:
+    """Carries the first real error out of ormsgpack, which replaces it with its own."""
+
+    __slots__ = ("error",)
+
+    def __init__(self) -> None:
+        self.error: BaseException | None = None
+
+
+class MsgpackSerde:
+    """The default checkpoint serializer: typed msgpack via ``ormsgpack``.
+
+    Args:
+        allowlist: classes that may be stored and rebuilt. Defaults to the process-wide
+            list that :func:`~asyncgraph.checkpoint.serde.allow` extends.
+
+    ``dumps`` raises ``TypeError`` naming the offending type (and where in the value it
+    sits) for anything it cannot encode faithfully. ``loads`` raises ``ValueError`` for
+    truncated data, unknown type codes and classes outside the allowlist.
+    """
+
+    def __init__(self, *, allowlist: Allowlist | None = None) -> None:
+        self.allowlist = allowlist or default_allowlist()
+        self._pydantic_defaults: dict[type, dict[str, Any]] = {}
+
+    # -- protocol ----------------------------------------------------------------------
+
+    def dumps(self, obj: Any) -> bytes:
+        failure = _Failure()
+
+        def default(value: Any) -> Any:
+            try:
+                return self._encode(value, default)
+            except BaseException as exc:
+                if failure.error is None:
+                    failure.error = exc
+                raise
+
+        try:
+            return ormsgpack.packb(obj, default=default, option=_PACK_OPTS)
+        except TypeError as exc:
+            cause = failure.error or exc
+            if isinstance(cause, TypeError):
+                raise TypeError(str(cause)) from None
+            raise cause from None
+
+    def loads(self, data: bytes) -> Any:
+        failure = _Failure()
+
+        def hook(code: int, payload: bytes) -> Any:
+            try:
+                return self._decode(code, payload, hook)
+            except BaseException as exc:
+                if failure.error is None:
+                    failure.error = exc
+                raise
+
+        try:
+            return ormsgpack.unpackb(data, ext_hook=hook, option=_UNPACK_OPTS)
+        except ValueError as exc:
+            cause = failure.error or exc
+            raise ValueError(str(cause)) from None
+
+    def dumps_typed(self, obj: Any) -> tuple[str, bytes]:
+        """LangGraph's serializer protocol, for code written against it."""
+        return "msgpack", self.dumps(obj)
+
+    def loads_typed(self, data: tuple[str, bytes]) -> Any:
+        kind, payload = data
+        if kind != "msgpack":
+            raise ValueError(f"unknown serialization type {kind!r}")
+        return self.loads(payload)
+
+    # -- encoding ----------------------------------------------------------------------
+
+    def _pack(self, value: Any, default: Any) -> bytes:
+        return ormsgpack.packb(value, default=default, option=_PACK_OPTS)
+
+    def _class_ref(self, cls: type) -> tuple[str, str]:
+        if not self.allowlist.allows(cls.__module__, cls.__qualname__):
+            raise TypeError(self.allowlist.not_allowed_message(cls))
+        return cls.__module__, cls.__qualname__
+
+    def _encode(self, obj: Any, default: Any) -> ormsgpack.Ext:
+        # Order matters: a StrEnum is a str and an Enum, a NamedTuple is a tuple, and a
+        # message is a Pydantic model; the most specific encoding is tried first.
+        cls = type(obj)
+        if cls is tuple:
+            return ormsgpack.Ext(TUPLE, self._pack(list(obj), default))
+        if isinstance(obj, pydantic.BaseModel):
+            return self._encode_model(obj, default)
+        if isinstance(obj, enum.Enum):
+            mod, qual = self._class_ref(cls)
+            return ormsgpack.Ext(ENUM, self._pack([mod, qual, obj.value], default))
+        if cls is set or cls is frozenset:
+            return ormsgpack.Ext(SET if cls is set else FROZENSET, self._pack(list(obj), default))
+        if cls is dt.datetime:
+            naive = obj.replace(tzinfo=None, fold=0).isoformat()
+            payload = [naive, _tz_spec(obj.tzinfo), obj.fold]
+            return ormsgpack.Ext(DATETIME, self._pack(payload, default))
+        if cls is dt.date:
+            return ormsgpack.Ext(DATE, self._pack(obj.toordinal(), default))
+        if cls is dt.time:
+            naive = obj.replace(tzinfo=None, fold=0).isoformat()
+            payload = [naive, _tz_spec(obj.tzinfo), obj.fold]
+            return ormsgpack.Ext(TIME, self._pack(payload, default))
+        if cls is dt.timedelta:
+            payload = [obj.days, obj.seconds, obj.microseconds]
+            return ormsgpack.Ext(TIMEDELTA, self._pack(payload, default))
+        if cls is uuid.UUID:
+            return ormsgpack.Ext(UUID, obj.bytes)
+        if cls is decimal.Decimal:
+            return ormsgpack.Ext(DECIMAL, str(obj).encode())
+        if cls is int:
+            return ormsgpack.Ext(BIGINT, str(obj).encode())
+        if _is_send(obj):
+            return ormsgpack.Ext(SEND, self._pack([obj.node, obj.arg], default))
+        if isinstance(obj, tuple) and hasattr(cls, "_fields"):
+            mod, qual = self._class_ref(cls)
+            return ormsgpack.Ext(NAMEDTUPLE, self._pack([mod, qual, list(obj)], default))
+        if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+            mod, qual = self._class_ref(cls)
+            fields = {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
+            return ormsgpack.Ext(DATACLASS, self._pack([mod, qual, fields], default))
+        if isinstance(obj, BaseException):
+            return self._encode_exception(obj, default)
+        for base in (dict, list, str, int, float, bytes):
+            if isinstance(obj, base):
+                mod, qual = self._class_ref(cls)
+                return ormsgpack.Ext(SUBCLASS, self._pack([mod, qual, base(obj)], default))
+        raise TypeError(
+            f"cannot store a value of type {cls.__module__}.{cls.__qualname__} in a "
+            "checkpoint: supported are JSON-like data, tuples, sets, bytes, datetimes, "
+            "UUIDs, Decimals, enums, dataclasses, named tuples, Pydantic models and "
+            "langchain-core messages"
+        )
+
+    def _encode_model(self, obj: pydantic.BaseModel, default: Any) -> ormsgpack.Ext:
+        cls = type(obj)
+        defaults = self._defaults_of(cls)
+        values = dict(obj.__dict__)
+        if obj.__pydantic_extra__:
+            values.update(obj.__pydantic_extra__)
+        if _is_message(cls):
+            # Messages are the bulk of most checkpoints: store only what is not a default.
+            kept = {k: v for k, v in values.items() if not _same(defaults, k, v)}
+            return ormsgpack.Ext(MESSAGE, self._pack([cls.__name__, kept], default))
+        mod, qual = self._class_ref(cls)
+        fields_set = obj.model_fields_set
+        kept = {k: v for k, v in values.items() if k in fields_set or not _same(defaults, k, v)}
+        unset = [k for k in kept if k not in fields_set]
+        payload: list[Any] = [mod, qual, kept]
+        if unset:
+            payload.append(unset)
+        return ormsgpack.Ext(PYDANTIC, self._pack(payload, default))
+
+    def _defaults_of(self, cls: type[pydantic.BaseModel]) -> dict[str, Any]:
+        found = self._pydantic_defaults.get(cls)
+        if found is None:
+            found = {}
+            for name, field in cls.model_fields.items():
+                if field.default_factory is not None:
+                    try:
+                        found[name] = field.default_factory()  # type: ignore[call-arg]
+                    except TypeError:  # a factory that wants the validated data
+                        continue
+                elif field.default is not PydanticUndefined:
+                    found[name] = field.default
+            self._pydantic_defaults[cls] = found
+        return found
+
+    def _encode_exception(self, exc: BaseException, default: Any) -> ormsgpack.Ext:
+        cls = type(exc)
+        mod, qual = cls.__module__, cls.__qualname__
+        try:
+            args: Any = self._pack(list(exc.args), default)
+        except TypeError:
+            args = None  # read back as StoredError carrying str(exc)
+        payload = [mod, qual, args, str(exc)]
+        return ormsgpack.Ext(EXCEPTION, self._pack(payload, default))
+
+    # -- decoding ----------------------------------------------------------------------
+
+    def _unpack(self, payload: bytes, hook: Any) -> Any:
+        return ormsgpack.unpackb(payload, ext_hook=hook, option=_UNPACK_OPTS)
+
+    def _decode(self, code: int, payload: bytes, hook: Any) -> Any:
+        if code == TUPLE:
+            return tuple(self._unpack(payload, hook))
+        if code == MESSAGE:
+            name, values = self._unpack(payload, hook)
+            cls = _message_class(name)
+            return cls.model_construct(**values)
+        if code == PYDANTIC:
+            mod, qual, values, *rest = self._unpack(payload, hook)
+            cls = self.allowlist.resolve(mod, qual)
+            if not issubclass(cls, pydantic.BaseModel):
+                raise ValueError(f"{mod}.{qual} is not a Pydantic model")
+            fields_set = set(values).difference(rest[0]) if rest else set(values)
+            return cls.model_construct(_fields_set=fields_set, **values)
+        if code == SET:
+            return set(self._unpack(payload, hook))
+        if code == FROZENSET:
+            return frozenset(self._unpack(payload, hook))
+        if code == DATETIME:
+            naive, tz, fold = self._unpack(payload, hook)
+            value = dt.datetime.fromisoformat(naive)
+            return value.replace(tzinfo=_tz_from_spec(tz), fold=fold)
+        if code == DATE:
+            return dt.date.fromordinal(self._unpack(payload, hook))
+        if code == TIME:
+            naive, tz, fold = self._unpack(payload, hook)
+            return dt.time.fromisoformat(naive).replace(tzinfo=_tz_from_spec(tz), fold=fold)
+        if code == TIMEDELTA:
+            days, seconds, micros = self._unpack(payload, hook)
+            return dt.timedelta(days=days, seconds=seconds, microseconds=micros)
+        if code == UUID:
+            return uuid.UUID(bytes=payload)
+        if code == DECIMAL:
+            return decimal.Decimal(payload.decode())
+        if code == BIGINT:
+            return int(payload.decode())
+        if code == BYTEARRAY:
+            return bytearray(payload)
+        if code == ENUM:
+            mod, qual, value = self._unpack(payload, hook)
+            cls = self.allowlist.resolve(mod, qual)
+            if not issubclass(cls, enum.Enum):
+                raise ValueError(f"{mod}.{qual} is not an Enum")
+            return cls(value)
+        if code == SEND:
+            from asyncgraph.types import Send
+
+            node, arg = self._unpack(payload, hook)
+            return Send(node, arg)
+        if code == NAMEDTUPLE:
+            mod, qual, items = self._unpack(payload, hook)
+            cls = self.allowlist.resolve(mod, qual)
+            if not (issubclass(cls, tuple) and hasattr(cls, "_make")):
+                raise ValueError(f"{mod}.{qual} is not a named tuple")
+            return cls._make(items)
+        if code == DATACLASS:
+            mod, qual, fields = self._unpack(payload, hook)
+            cls = self.allowlist.resolve(mod, qual)
+            if not dataclasses.is_dataclass(cls):
+                raise ValueError(f"{mod}.{qual} is not a dataclass")
+            # Set fields directly, as they were: no __init__ / __post_init__ re-run, and
+            # frozen or slotted classes work the same.
+            obj = cls.__new__(cls)
+            for name, value in fields.items():
+                object.__setattr__(obj, name, value)
+            return obj
+        if code == EXCEPTION:
+            return self._decode_exception(payload, hook)
+        if code == SUBCLASS:
+            mod, qual, value = self._unpack(payload, hook)
+            cls = self.allowlist.resolve(mod, qual)
+            return cls(value)
+        raise ValueError(f"unknown type code {code} in stored value")
+
+    def _decode_exception(self, payload: bytes, hook: Any) -> BaseException:
+        mod, qual, packed_args, message = self._unpack(payload, hook)
+        if packed_args is not None:
+            cls: type | None = None
+            if mod == "builtins":
+                cls = getattr(__import__("builtins"), qual, None)
+            elif self.allowlist.allows(mod, qual):
+                cls = self.allowlist.resolve(mod, qual)
+            if isinstance(cls, type) and issubclass(cls, BaseException):
+                try:
+                    return cls(*self._unpack(packed_args, hook))
+                except Exception:  # a constructor with its own signature: keep the text
+                    pass
+        return StoredError(f"{mod}.{qual}", message)
+
+
+def _same(defaults: dict[str, Any], key: str, value: Any) -> bool:
+    if key not in defaults:
+        return False
+    default = defaults[key]
+    if value is default:
+        return True
+    if type(value) is not type(default):
+        return False
+    try:
+        return bool(value == default)
+    except Exception:
+        return False
+
+
+def _tz_spec(tz: dt.tzinfo | None) -> list[Any] | None:
+    if tz is None:
+        return None
+    if isinstance(tz, zoneinfo.ZoneInfo):
+        return ["z", tz.key]
+    if isinstance(tz, dt.timezone):
+        offset = tz.utcoffset(None)
+        name = tz.tzname(None)
+        default_name = dt.timezone(offset).tzname(None)
+        return ["o", offset.total_seconds(), None if name == default_name else name]
+    raise TypeError(
+        f"cannot store a datetime with tzinfo of type {type(tz).__qualname__}: use "
+        "datetime.timezone or zoneinfo.ZoneInfo"
+    )
+
+
+def _tz_from_spec(spec: list[Any] | None) -> dt.tzinfo | None:
+    if spec is None:
+        return None
+    if spec[0] == "z":
+        return zoneinfo.ZoneInfo(spec[1])
+    if spec[0] == "o":
+        offset = dt.timedelta(seconds=spec[1])
+        if offset == dt.timedelta(0) and spec[2] is None:
+            return dt.timezone.utc
+        return dt.timezone(offset) if spec[2] is None else dt.timezone(offset, spec[2])
+    raise ValueError(f"unknown timezone encoding {spec[0]!r}")
+
+
+_MESSAGE_CLASSES: dict[str, type[pydantic.BaseModel]] = {}
+
+
+def _is_message(cls: type) -> bool:
+    if cls.__module__.startswith("langchain_core.messages"):
+        registered = _message_classes().get(cls.__name__)
+        return registered is cls
+    return False
+
+
+def _message_classes() -> dict[str, type[pydantic.BaseModel]]:
+    if not _MESSAGE_CLASSES:
+        # Imported on first use: langchain_core.messages is heavy at import time.
+        import langchain_core.messages as messages
+
+        for name in messages.__all__:
+            obj = getattr(messages, name, None)
+            if isinstance(obj, type) and issubclass(obj, messages.BaseMessage):
+                _MESSAGE_CLASSES[name] = obj
+    return _MESSAGE_CLASSES
+
+
+def _message_class(name: str) -> type[pydantic.BaseModel]:
+    cls = _message_classes().get(name)
+    if cls is None:
+        raise ValueError(f"unknown langchain-core message class {name!r}")
+    return cls
+
+
+def _is_send(obj: Any) -> bool:
+    cls = type(obj)
+    return cls.__name__ == "Send" and cls.__module__ == "asyncgraph.types"
