@@ -355,6 +355,14 @@ async def _run_node(tc: TaskContext, run: RunState, inline_ok: bool) -> Any:
     arg = task.input
     if task.kind == PULL:
         arg = node.input_info.coerce(arg, f"node '{task.name}'")
+    if node.limit is not None:
+        async with tc.run.limits.get(node.limit):
+            return await _run_node_timed(tc, call, arg, inline_ok, timeout)
+    return await _run_node_timed(tc, call, arg, inline_ok, timeout)
+
+
+async def _run_node_timed(tc: TaskContext, call: CallSpec, arg: Any, inline_ok: bool, timeout: float | None) -> Any:
+    task = tc.task
     if timeout is None:
         return await call_traced(tc, call, arg, inline_ok=inline_ok, name=task.name)
     try:

@@ -60,6 +60,9 @@ class Pregel(PregelMarker, Runnable[Any, Any]):
         self.store = store
         self.debug = debug
         self.limits = limits
+        from asyncgraph.pregel._limits import Limiters
+
+        self.limiters = Limiters(limits or {})
         self.config = config
         self.name = plan.name
         self.interrupt_before_nodes = sorted(plan.interrupt_before)
@@ -123,7 +126,7 @@ class Pregel(PregelMarker, Runnable[Any, Any]):
         rc.sink = sink
         rc.context = context
         rc.store = self.store
-        rc.limits = self.limits
+        rc.limits = self.limiters
         parent = current_task.get()
         saver = self.checkpointer
         if parent is not None:
