@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from asyncgraph.channels.base import MISSING, BaseChannel
+from asyncgraph.errors import InvalidUpdateError
 from asyncgraph.types import Overwrite
 
 
@@ -30,7 +31,7 @@ class BinaryOperatorAggregate(BaseChannel[Any, Any]):
     """Combines each write into the value with ``operator(value, write)``.
 
     Writes of one step are folded in the engine's order. ``Overwrite(v)`` replaces
-    the value with ``v`` instead of reducing.
+    the value with ``v`` and discards the step's other writes to the key.
     """
 
     __slots__ = ("operator",)
@@ -43,14 +44,20 @@ class BinaryOperatorAggregate(BaseChannel[Any, Any]):
     def update(self, values: Sequence[Any]) -> bool:
         if not values:
             return False
+        overwrites = [v for v in values if type(v) is Overwrite]
+        if overwrites:
+            # An Overwrite wins over the step's other writes to this key (LangGraph's
+            # semantics); two of them in one step cannot both win.
+            if len(overwrites) > 1:
+                raise InvalidUpdateError(
+                    f"At key '{self.key}': more than one Overwrite in the same step",
+                    key=self.key,
+                )
+            self.value = overwrites[0].value
+            return True
         value = self.value
         op = self.operator
         for v in values:
-            if type(v) is Overwrite:
-                value = v.value
-            elif value is MISSING:
-                value = v
-            else:
-                value = op(value, v)
+            value = v if value is MISSING else op(value, v)
         self.value = value
         return True
