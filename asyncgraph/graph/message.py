@@ -15,11 +15,17 @@ from operator import attrgetter
 from typing import Annotated, Any, Literal, TypeAlias, cast, overload
 
 from langchain_core.messages import (
+    AIMessage,
     AnyMessage,
     BaseMessage,
     BaseMessageChunk,
+    ChatMessage,
+    FunctionMessage,
+    HumanMessage,
     MessageLikeRepresentation,
     RemoveMessage,
+    SystemMessage,
+    ToolMessage,
     convert_to_messages,
     convert_to_openai_messages,
     message_chunk_to_message,
@@ -50,8 +56,16 @@ _FORMATS: tuple[MessageFormat | None, ...] = ("langchain-openai", None)
 
 # Concrete types known to be plain (non-chunk) messages. Checking ``type(m) in set``
 # is a hash lookup; ``isinstance`` against pydantic's ABC-based metaclass is slower and
-# runs once per message per step.
-_PLAIN_TYPES: set[type] = set()
+# runs once per message per step. Other message classes are added when first seen.
+_PLAIN_TYPES: set[type] = {
+    AIMessage,
+    ChatMessage,
+    FunctionMessage,
+    HumanMessage,
+    RemoveMessage,
+    SystemMessage,
+    ToolMessage,
+}
 
 
 _get_id = attrgetter("id")

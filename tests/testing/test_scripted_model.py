@@ -372,14 +372,16 @@ def test_concurrent_threads_each_take_one_response() -> None:
 
 
 async def test_many_concurrent_conversations_share_one_model() -> None:
-    model = ScriptedChatModel(respond=_echo, latency=0.05, record_calls=False)
+    n, latency = 300, 0.3
+    model = ScriptedChatModel(respond=_echo, latency=latency, record_calls=False)
     threads_before = threading.active_count()
     start = time.perf_counter()
-    replies = await asyncio.gather(*(model.ainvoke(f"user {i}") for i in range(1000)))
+    replies = await asyncio.gather(*(model.ainvoke(f"user {i}") for i in range(n)))
     elapsed = time.perf_counter() - start
-    assert [r.content for r in replies] == [f"echo: user {i}" for i in range(1000)]
-    # async latency is asyncio.sleep: the calls overlap and use no threads
-    assert elapsed < 10 * 0.05
+    assert [r.content for r in replies] == [f"echo: user {i}" for i in range(n)]
+    # Async latency is asyncio.sleep: the calls overlap (one after another would take
+    # n * latency = 90 s; a thread pool, several seconds) and start no threads.
+    assert elapsed < 5 * latency
     assert threading.active_count() == threads_before
 
 
