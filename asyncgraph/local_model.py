@@ -47,6 +47,7 @@ from asyncgraph._local._engine import (
     default_model_path,
     engine_key,
     events,
+    load_engine,
 )
 from asyncgraph._local._prompt import (
     OpenAITool,
@@ -123,6 +124,15 @@ class LocalChatModel(BaseChatModel):
             "seed": self.seed,
             "n_ctx": self.n_ctx,
         }
+
+    def load(self) -> None:
+        """Load the weights now instead of on the first call (idempotent, blocking).
+
+        Loading takes about half a second, during which xllamacpp holds the GIL, so every
+        thread of the process (the event loop's too) pauses. Call this at start-up, before
+        serving, to keep that pause out of the first request.
+        """
+        load_engine(engine_key(self.model_path, self.n_ctx, self.n_threads))
 
     def bind_tools(
         self,

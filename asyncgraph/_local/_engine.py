@@ -76,7 +76,7 @@ def engine_key(model_path: str | None, n_ctx: int, n_threads: int | None) -> Eng
     return (path, n_ctx, threads)
 
 
-def _load(key: EngineKey) -> _Engine:
+def load_engine(key: EngineKey) -> _Engine:
     """Return the engine for ``key``, loading it on first use. Thread-safe; blocking."""
     with _engines_lock:
         engine = _engines.get(key)
@@ -96,6 +96,9 @@ def _load(key: EngineKey) -> _Engine:
         params.cpuparams.n_threads = n_threads
         params.cpuparams_batch.n_threads = n_threads
         params.verbosity = -1  # errors only
+        # llama.cpp warm-up is an extra decode run while xllamacpp holds the GIL (it builds
+        # its server without releasing it); the first real request warms the caches instead.
+        params.warmup = False
         # A ".sock" host makes llama.cpp listen on a Unix socket instead of a TCP port.
         params.hostnames = [os.path.join(socket_dir, "llama.sock")]
         try:
@@ -158,7 +161,7 @@ def _generate_in_thread(
     token, or ends the wait for the model's turn at once.
     """
     try:
-        engine = _load(key)
+        engine = load_engine(key)
         engine.stops.add(stop)
         try:
             while not engine.turn.acquire(timeout=0.05):

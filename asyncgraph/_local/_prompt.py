@@ -113,8 +113,10 @@ _NAME = re.compile(r'"name":\s*"([^"]*)"')
 def parse_tool_call(raw: str) -> ToolCallChunk:
     """Read a constrained tool-call reply as a tool-call chunk with a fresh id.
 
-    A reply cut short (by ``max_tokens``) keeps its raw text as ``args``, so langchain
-    reports it in ``invalid_tool_calls`` rather than us inventing arguments.
+    A reply cut short (by ``max_tokens``) must end up in ``invalid_tool_calls``. langchain
+    repairs truncated JSON in chunk ``args`` into a dict and would report it as a valid
+    call with made-up arguments, so such a reply's raw text is passed as a JSON *string*
+    literal, which never parses to a dict.
     """
     call_id = f"call_{uuid.uuid4().hex[:24]}"
     try:
@@ -122,4 +124,5 @@ def parse_tool_call(raw: str) -> ToolCallChunk:
         return tool_call_chunk(name=parsed["name"], args=json.dumps(parsed["arguments"]), id=call_id, index=0)
     except (ValueError, KeyError, TypeError):
         match = _NAME.search(raw)
-        return tool_call_chunk(name=match.group(1) if match else None, args=raw, id=call_id, index=0)
+        name = match.group(1) if match else None
+        return tool_call_chunk(name=name, args=json.dumps(raw), id=call_id, index=0)
