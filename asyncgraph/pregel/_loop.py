@@ -254,6 +254,8 @@ async def run_graph(rc: RunContext, input: Any, *, interrupt_before: frozenset[s
     while True:
         run.step = step
         tasks = prepare_tasks(rc, run, step, with_ids)
+        if saver is not None and saver.durability != "exit" and _wants(rc, "checkpoints", "debug"):
+            await _emit_checkpoint(rc, saver, run, tasks, step - 1)
         if not tasks:
             break
         if step >= rc.stop:
@@ -273,11 +275,17 @@ async def run_graph(rc: RunContext, input: Any, *, interrupt_before: frozenset[s
             rc.resume = None
         resuming = False
 
-        on_done = _make_on_done(rc, saver) if (saver is not None or rc.sink is not None) else None
+        on_done = _make_on_done(rc, saver, step) if (saver is not None or rc.sink is not None) else None
+        if _wants(rc, "tasks", "debug"):
+            _emit_task_starts(rc, to_run, step)
         if to_run:
             try:
                 await run_step(rc, run, to_run, step, on_done)
-            except BaseException:
+            except BaseException as exc:
+                if _wants(rc, "tasks", "debug"):
+                    for t in to_run:
+                        if not t.done and not t.interrupts:
+                            _emit_task_result(rc, t, step, exc)
                 if saver is not None:
                     await saver.flush()
                 raise
@@ -312,6 +320,49 @@ async def run_graph(rc: RunContext, input: Any, *, interrupt_before: frozenset[s
     return RunOutcome(run, interrupts, saver.config if saver is not None else None)
 
 
+def _wants(rc: RunContext, *modes: str) -> bool:
+    sink = rc.sink
+    return sink is not None and any(m in sink.modes for m in modes)
+
+
+def _emit_debug(rc: RunContext, mode: str, kind: str, step: int, payload: dict[str, Any]) -> None:
+    """Emit a ``tasks`` / ``checkpoints`` chunk and its ``debug`` wrapper."""
+    rc.emit(mode, payload)
+    sink = rc.sink
+    if sink is not None and "debug" in sink.modes:
+        from datetime import datetime, timezone
+
+        rc.emit("debug", {"type": kind, "timestamp": datetime.now(timezone.utc).isoformat(),
+                          "step": step, "payload": payload})
+
+
+def _emit_task_starts(rc: RunContext, tasks: list[Task], step: int) -> None:
+    for t in tasks:
+        if t.name != START:
+            _emit_debug(rc, "tasks", "task", step,
+                        {"id": t.id, "name": t.name, "input": t.input, "triggers": t.triggers})
+
+
+def _emit_task_result(rc: RunContext, t: Task, step: int, error: BaseException | None = None) -> None:
+    if t.name != START:
+        _emit_debug(rc, "tasks", "task_result", step, {
+            "id": t.id, "name": t.name, "error": repr(error) if error is not None else None,
+            "result": t.update, "interrupts": list(t.interrupts)})
+
+
+async def _emit_checkpoint(rc: RunContext, saver: _Saver, run: RunState, tasks: list[Task], step: int) -> None:
+    await saver.flush()
+    cfg = saver.config
+    _emit_debug(rc, "checkpoints", "checkpoint", step, {
+        "config": cfg,
+        "parent_config": None,
+        "values": output_values(rc.plan, run),
+        "metadata": {"source": "loop" if step >= 0 else "input", "step": step},
+        "next": [t.name for t in tasks],
+        "tasks": [{"id": t.id, "name": t.name, "interrupts": (), "state": None} for t in tasks],
+    })
+
+
 def with_pending_applied(plan: Plan, run: RunState, done: list[Task]) -> RunState:
     """A copy of ``run`` with the writes of ``done`` tasks applied (``run`` untouched)."""
     if not done:
@@ -321,11 +372,14 @@ def with_pending_applied(plan: Plan, run: RunState, done: list[Task]) -> RunStat
     return shadow
 
 
-def _make_on_done(rc: RunContext, saver: _Saver | None) -> Any:
+def _make_on_done(rc: RunContext, saver: _Saver | None, step: int) -> Any:
     sink = rc.sink
     stream_updates = sink is not None and "updates" in sink.modes
+    stream_tasks = _wants(rc, "tasks", "debug")
 
     async def on_done(task: Task) -> None:
+        if stream_tasks:
+            _emit_task_result(rc, task, step)
         if task.interrupts:
             if stream_updates:
                 rc.emit("updates", {INTERRUPT: tuple(task.interrupts)})
