@@ -7,7 +7,7 @@ in one transaction; this class maps the public API onto them.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from asyncgraph.checkpoint._store import Op, Store
@@ -172,5 +172,15 @@ def drive(gen: Op, execute: Callable[[list[Any]], list[Any]]) -> Any:
         batch = next(gen)
         while True:
             batch = gen.send(execute(batch))
+    except StopIteration as stop:
+        return stop.value
+
+
+async def adrive(gen: Op, execute: Callable[[list[Any]], Awaitable[list[Any]]]) -> Any:
+    """Run an operation to completion with an async batch executor."""
+    try:
+        batch = next(gen)
+        while True:
+            batch = gen.send(await execute(batch))
     except StopIteration as stop:
         return stop.value

@@ -1,0 +1,98 @@
+"""PostgresSaver: checkpoints in PostgreSQL through psycopg 3, sync API.
+
+Usage mirrors LangGraph's::
+
+    with PostgresSaver.from_conn_string("postgresql://user@host/db") as saver:
+        saver.setup()  # once per database: creates or migrates the tables
+        graph = builder.compile(checkpointer=saver)
+
+Give it a ``psycopg_pool.ConnectionPool`` (operations from several threads then run in
+parallel, each on its own pooled connection, with no lock) or a single
+``psycopg.Connection`` (operations take turns on it). Each operation is one transaction,
+its statements pipelined. See :mod:`asyncgraph.checkpoint._sql` for the tables.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from asyncgraph.checkpoint._sql import POSTGRES
+from asyncgraph.checkpoint._sqlsaver import OpFn, SqlSaver, drive
+from asyncgraph.checkpoint._store import Store
+from asyncgraph.checkpoint.postgres._driver import execute, translate
+
+if TYPE_CHECKING:
+    import psycopg
+    import psycopg_pool
+
+__all__ = ["PostgresSaver"]
+
+
+class PostgresSaver(SqlSaver):
+    """A checkpointer backed by PostgreSQL (sync; async methods use a thread).
+
+    Args:
+        conn: a ``psycopg_pool.ConnectionPool`` or a ``psycopg.Connection``.
+        serde: the serializer; defaults to the safe msgpack one.
+        keep_last: keep only the newest N checkpoints per thread and namespace.
+    """
+
+    def __init__(
+        self,
+        conn: psycopg.Connection[Any] | psycopg_pool.ConnectionPool[Any],
+        *,
+        serde: Any = None,
+        keep_last: int | None = None,
+    ) -> None:
+        super().__init__(serde=serde)
+        self.conn = conn
+        self.lock = threading.Lock()  # only for a single connection
+        self._store = Store(POSTGRES, self.serde, keep_last=keep_last)
+        self._pooled = hasattr(conn, "getconn")
+
+    @classmethod
+    @contextmanager
+    def from_conn_string(
+        cls, conn_string: str, *, pool_size: int = 10, **kwargs: Any
+    ) -> Iterator[PostgresSaver]:
+        """A saver over a pool of up to ``pool_size`` connections, closed on exit."""
+        # Imported here: psycopg is an optional dependency.
+        from psycopg_pool import ConnectionPool
+
+        with ConnectionPool(
+            conn_string, min_size=1, max_size=pool_size, kwargs={"autocommit": True}
+        ) as pool:
+            yield cls(pool, **kwargs)
+
+    def setup(self) -> None:
+        """Create or migrate the tables; safe to call from several processes at once.
+
+        Raises:
+            CheckpointError: the database was written by a newer asyncgraph (it is left
+                untouched).
+        """
+        self._run(self._store.op_setup, write=True)
+
+    def _run(self, op: OpFn, *args: Any, write: bool = False) -> Any:
+        if self._pooled:
+            with self.conn.connection() as conn:  # type: ignore[union-attr]
+                return self._transaction(conn, op, args)
+        with self.lock:
+            return self._transaction(self.conn, op, args)
+
+    def _transaction(self, conn: Any, op: OpFn, args: tuple[Any, ...]) -> Any:
+        after: list[Any] = []
+        try:
+            with conn.transaction():
+                value = drive(op(after, *args), lambda batch: execute(conn, batch))
+        except Exception as exc:
+            translated = translate(exc)
+            if translated is exc:
+                raise
+            raise translated from exc
+        for callback in after:
+            callback()
+        return value

@@ -1,0 +1,101 @@
+"""AsyncPostgresSaver: checkpoints in PostgreSQL through psycopg 3's async API.
+
+Usage mirrors LangGraph's::
+
+    async with AsyncPostgresSaver.from_conn_string("postgresql://user@host/db") as saver:
+        await saver.setup()
+        graph = builder.compile(checkpointer=saver)
+
+There is no saver-wide lock: with a pool (what ``from_conn_string`` makes, or pass your
+own ``psycopg_pool.AsyncConnectionPool``) every operation takes its own connection, so
+concurrent threads are served in parallel, up to the pool size. With a single
+``psycopg.AsyncConnection`` operations take turns on it. Sync methods work from other
+threads and refuse, with a clear error, on the event loop's own thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any
+
+from asyncgraph.checkpoint._bridge import SyncOverAsync
+from asyncgraph.checkpoint._sql import POSTGRES
+from asyncgraph.checkpoint._sqlsaver import OpFn, SqlSaver, adrive
+from asyncgraph.checkpoint._store import Store
+from asyncgraph.checkpoint.postgres._driver import aexecute, translate
+
+if TYPE_CHECKING:
+    import psycopg
+    import psycopg_pool
+
+__all__ = ["AsyncPostgresSaver"]
+
+
+class AsyncPostgresSaver(SyncOverAsync, SqlSaver):
+    """A checkpointer backed by PostgreSQL, natively async.
+
+    Args:
+        conn: a ``psycopg_pool.AsyncConnectionPool`` or a ``psycopg.AsyncConnection``.
+        serde: the serializer; defaults to the safe msgpack one.
+        keep_last: keep only the newest N checkpoints per thread and namespace.
+    """
+
+    def __init__(
+        self,
+        conn: psycopg.AsyncConnection[Any] | psycopg_pool.AsyncConnectionPool[Any],
+        *,
+        serde: Any = None,
+        keep_last: int | None = None,
+    ) -> None:
+        super().__init__(serde=serde)
+        self.conn = conn
+        self.lock = asyncio.Lock()  # only for a single connection
+        self._store = Store(POSTGRES, self.serde, keep_last=keep_last)
+        self._pooled = hasattr(conn, "getconn")
+
+    @classmethod
+    @asynccontextmanager
+    async def from_conn_string(
+        cls, conn_string: str, *, pool_size: int = 10, **kwargs: Any
+    ) -> AsyncIterator[AsyncPostgresSaver]:
+        """A saver over a pool of up to ``pool_size`` connections, closed on exit."""
+        # Imported here: psycopg is an optional dependency.
+        from psycopg_pool import AsyncConnectionPool
+
+        async with AsyncConnectionPool(
+            conn_string, min_size=1, max_size=pool_size, kwargs={"autocommit": True}, open=False
+        ) as pool:
+            yield cls(pool, **kwargs)
+
+    async def setup(self) -> None:
+        """Create or migrate the tables; safe to call from several processes at once.
+
+        Raises:
+            CheckpointError: the database was written by a newer asyncgraph (it is left
+                untouched).
+        """
+        await self._arun(self._store.op_setup, write=True)
+
+    async def _arun(self, op: OpFn, *args: Any, write: bool = False) -> Any:
+        self._bind_loop()
+        if self._pooled:
+            async with self.conn.connection() as conn:  # type: ignore[union-attr]
+                return await self._transaction(conn, op, args)
+        async with self.lock:
+            return await self._transaction(self.conn, op, args)
+
+    async def _transaction(self, conn: Any, op: OpFn, args: tuple[Any, ...]) -> Any:
+        after: list[Any] = []
+        try:
+            async with conn.transaction():
+                value = await adrive(op(after, *args), lambda batch: aexecute(conn, batch))
+        except Exception as exc:
+            translated = translate(exc)
+            if translated is exc:
+                raise
+            raise translated from exc
+        for callback in after:
+            callback()
+        return value
