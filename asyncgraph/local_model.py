@@ -22,7 +22,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
+from langchain_core.callbacks import (
+    AsyncCallbackManagerForLLMRun,
+    CallbackManagerForLLMRun,
+)
 from langchain_core.language_models import LanguageModelInput
 from langchain_core.language_models.chat_models import (
     BaseChatModel,
@@ -155,10 +158,14 @@ class LocalChatModel(BaseChatModel):
         formatted = [convert_to_openai_tool(tool) for tool in tools]
         names = {tool["function"]["name"] for tool in formatted}
         if tool_choice not in _CHOICES and tool_choice not in names:
-            raise ValueError(f"tool_choice {tool_choice!r} is not one of the bound tools {sorted(names)}")
+            raise ValueError(
+                f"tool_choice {tool_choice!r} is not one of the bound tools {sorted(names)}"
+            )
         return super().bind(tools=formatted, tool_choice=tool_choice, **kwargs)
 
-    def _request(self, messages: list[BaseMessage], stop: list[str] | None, **kwargs: Any) -> _Reply:
+    def _request(
+        self, messages: list[BaseMessage], stop: list[str] | None, **kwargs: Any
+    ) -> _Reply:
         """Decide text or tool mode and build the request body."""
         tools: list[OpenAITool] = list(kwargs.get("tools") or [])
         tool_choice = kwargs.get("tool_choice")
@@ -170,7 +177,9 @@ class LocalChatModel(BaseChatModel):
             and tool_rounds_this_turn(messages) < self.max_tool_rounds
         )
         body: dict[str, Any] = {
-            "messages": chat_messages(messages, tool_prompt(tools) if tool_mode else None),
+            "messages": chat_messages(
+                messages, tool_prompt(tools) if tool_mode else None
+            ),
             "max_tokens": kwargs.get("max_tokens", self.max_tokens),
             "temperature": kwargs.get("temperature", self.temperature),
             "seed": kwargs.get("seed", self.seed),
@@ -224,7 +233,9 @@ class LocalChatModel(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        return await agenerate_from_stream(self._astream(messages, stop, run_manager, **kwargs))
+        return await agenerate_from_stream(
+            self._astream(messages, stop, run_manager, **kwargs)
+        )
 
     def _generate(
         self,
@@ -256,7 +267,8 @@ class _Reply:
         if isinstance(event, Failure):
             raise event.error
         if isinstance(event, Token):
-            if self.tool_mode:  # a call is only useful whole: it is emitted by last_chunk
+            # A tool call is only useful whole: last_chunk emits it.
+            if self.tool_mode:
                 self.tool_text.append(event.text)
                 return None
             return ChatGenerationChunk(message=AIMessageChunk(content=event.text))
@@ -267,7 +279,10 @@ class _Reply:
 
     def last_chunk(self) -> ChatGenerationChunk:
         """The closing chunk: finish reason, token usage, and the tool call if any."""
-        metadata = {"finish_reason": self.finish_reason, "model_name": Path(self.key[0]).stem}
+        metadata = {
+            "finish_reason": self.finish_reason,
+            "model_name": Path(self.key[0]).stem,
+        }
         usage = None
         if self.usage:
             usage = UsageMetadata(

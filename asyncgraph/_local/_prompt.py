@@ -9,10 +9,17 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
+from langchain_core.messages import (
+    AIMessage,
+    BaseMessage,
+    HumanMessage,
+    SystemMessage,
+    ToolMessage,
+)
 from langchain_core.messages.tool import ToolCallChunk, tool_call_chunk
 
-OpenAITool = dict[str, Any]  # {"type": "function", "function": {name, description, parameters}}
+# {"type": "function", "function": {"name", "description", "parameters"}}
+OpenAITool = dict[str, Any]
 
 
 def _text(message: BaseMessage) -> str:
@@ -22,7 +29,9 @@ def _text(message: BaseMessage) -> str:
 def _signature(tool: OpenAITool) -> str:
     function = tool["function"]
     properties = (function.get("parameters") or {}).get("properties", {})
-    args = ", ".join(f"{name}: {spec.get('type', 'any')}" for name, spec in properties.items())
+    args = ", ".join(
+        f"{name}: {spec.get('type', 'any')}" for name, spec in properties.items()
+    )
     line = f"- {function['name']}({args})"
     description = function.get("description")
     return f"{line}: {description}" if description else line
@@ -39,7 +48,9 @@ def tool_prompt(tools: Sequence[OpenAITool]) -> str:
 
 def _call_schema(tool: OpenAITool) -> dict[str, Any]:
     function = tool["function"]
-    parameters = dict(function.get("parameters") or {"type": "object", "properties": {}})
+    parameters = dict(
+        function.get("parameters") or {"type": "object", "properties": {}}
+    )
     # Without this a tiny model invents extra keys, which langchain tools then reject.
     parameters.setdefault("additionalProperties", False)
     return {
@@ -54,7 +65,11 @@ def tool_grammar(tools: Sequence[OpenAITool]) -> str:
     """An llguidance grammar whose only sentences are calls of one of ``tools``."""
     schema = {
         # Compact JSON: fewer tokens, and no room for the model to ramble in whitespace.
-        "x-guidance": {"whitespace_flexible": False, "item_separator": ", ", "key_separator": ": "},
+        "x-guidance": {
+            "whitespace_flexible": False,
+            "item_separator": ", ",
+            "key_separator": ": ",
+        },
         "anyOf": [_call_schema(tool) for tool in tools],
     }
     return "%llguidance {}\nstart: %json " + json.dumps(schema)
@@ -71,7 +86,9 @@ def tool_rounds_this_turn(messages: Sequence[BaseMessage]) -> int:
     return rounds
 
 
-def chat_messages(messages: Sequence[BaseMessage], system_extra: str | None) -> list[dict[str, str]]:
+def chat_messages(
+    messages: Sequence[BaseMessage], system_extra: str | None
+) -> list[dict[str, str]]:
     """Render langchain messages as the roles the model's chat template knows.
 
     SmolLM2's template has system/user/assistant only, so a tool call is shown as an
@@ -89,7 +106,10 @@ def chat_messages(messages: Sequence[BaseMessage], system_extra: str | None) -> 
             system_parts.append(_text(message))
         elif isinstance(message, AIMessage):
             parts = [_text(message)] if _text(message) else []
-            parts += [f"Calling {call['name']} with {json.dumps(call['args'])}." for call in message.tool_calls]
+            parts += [
+                f"Calling {call['name']} with {json.dumps(call['args'])}."
+                for call in message.tool_calls
+            ]
             rendered.append({"role": "assistant", "content": "\n".join(parts)})
         elif is_tool:
             result = f"{message.name or 'The tool'} returned: {_text(message)}"
@@ -121,7 +141,12 @@ def parse_tool_call(raw: str) -> ToolCallChunk:
     call_id = f"call_{uuid.uuid4().hex[:24]}"
     try:
         parsed = json.loads(raw)
-        return tool_call_chunk(name=parsed["name"], args=json.dumps(parsed["arguments"]), id=call_id, index=0)
+        return tool_call_chunk(
+            name=parsed["name"],
+            args=json.dumps(parsed["arguments"]),
+            id=call_id,
+            index=0,
+        )
     except (ValueError, KeyError, TypeError):
         match = _NAME.search(raw)
         name = match.group(1) if match else None

@@ -25,7 +25,9 @@ _MISSING = _missing_extra()
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     if _MISSING is None:
         return
-    skip = pytest.mark.skip(reason=f'the "local" extra is not installed ({_MISSING}): pip install "asyncgraph[local]"')
+    skip = pytest.mark.skip(
+        reason=f'the "local" extra is not installed ({_MISSING}): pip install "asyncgraph[local]"'
+    )
     for item in items:
         if "tests/local_model/" in str(item.path).replace("\\", "/"):
             item.add_marker(skip)

@@ -10,7 +10,9 @@ import asyncio
 import os
 import threading
 import time
+from collections.abc import AsyncGenerator, Generator
 from pathlib import Path
+from typing import cast
 
 import pytest
 from langchain_core.messages import AIMessage, AIMessageChunk, HumanMessage, ToolMessage
@@ -34,7 +36,9 @@ def calculator(expression: str) -> str:
 
 
 def _workers_alive() -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if t.name == WORKER_THREAD and t.is_alive()]
+    return [
+        t for t in threading.enumerate() if t.name == WORKER_THREAD and t.is_alive()
+    ]
 
 
 async def _wait_for_workers_to_exit(deadline: float) -> None:
@@ -54,8 +58,11 @@ async def test_generates_non_empty_text(model: LocalChatModel) -> None:
     assert reply.response_metadata["model_name"].startswith("SmolLM2-135M-Instruct")
 
 
-async def test_astream_yields_tokens_that_add_up_and_never_block_the_loop(model: LocalChatModel) -> None:
-    model.load()  # loading pauses every thread (xllamacpp holds the GIL); keep it out of the measurement
+async def test_astream_yields_tokens_that_add_up_and_never_block_the_loop(
+    model: LocalChatModel,
+) -> None:
+    # Loading pauses every thread (xllamacpp holds the GIL): keep it out of the measurement.
+    model.load()
     prompt = "Write a haiku about the sea."
     gaps: list[float] = []
     streaming = True
@@ -113,7 +120,10 @@ async def test_cancelling_the_consumer_stops_generation() -> None:
 
 async def test_breaking_out_of_the_stream_stops_generation() -> None:
     model = LocalChatModel(max_tokens=400)
-    stream = model.astream("Write a very long story about a castle.")
+    stream = cast(
+        AsyncGenerator[AIMessageChunk],
+        model.astream("Write a very long story about a castle."),
+    )
     async for chunk in stream:
         if chunk.content:
             break
@@ -122,7 +132,9 @@ async def test_breaking_out_of_the_stream_stops_generation() -> None:
     assert _workers_alive() == []
 
 
-async def test_concurrent_callers_take_turns_and_get_their_own_answers(model: LocalChatModel) -> None:
+async def test_concurrent_callers_take_turns_and_get_their_own_answers(
+    model: LocalChatModel,
+) -> None:
     prompts = ["Name a fruit.", "Name a color."]
     alone = [(await model.ainvoke(p)).content for p in prompts]
     together = await asyncio.gather(*(model.ainvoke(p) for p in prompts))
@@ -139,7 +151,9 @@ def test_sync_stream_and_invoke_agree(model: LocalChatModel) -> None:
 
 def test_closing_a_sync_stream_early_stops_generation() -> None:
     model = LocalChatModel(max_tokens=400)
-    stream = model.stream("Write a very long story about a ship.")
+    stream = cast(
+        Generator[AIMessageChunk], model.stream("Write a very long story about a ship.")
+    )
     next(stream)
     started = time.monotonic()
     stream.close()  # joins the worker, which stops at the next token
@@ -149,7 +163,9 @@ def test_closing_a_sync_stream_early_stops_generation() -> None:
 
 async def test_max_tokens_and_stop_sequences(model: LocalChatModel) -> None:
     short = await model.ainvoke("Tell me about the moon.", max_tokens=3)
-    assert short.usage_metadata is not None and short.usage_metadata["output_tokens"] == 3
+    assert (
+        short.usage_metadata is not None and short.usage_metadata["output_tokens"] == 3
+    )
     assert short.response_metadata["finish_reason"] == "length"
 
     full = str((await model.ainvoke("Say hello.")).content)
@@ -185,7 +201,9 @@ async def test_after_a_tool_result_it_answers_in_text(model: LocalChatModel) -> 
     with_tools = model.bind_tools([search])
     question = HumanMessage("Search the web for the weather in SF")
     call = await with_tools.ainvoke([question])
-    result = ToolMessage("Sunny, 18 C", tool_call_id=call.tool_calls[0]["id"], name="search")
+    result = ToolMessage(
+        "Sunny, 18 C", tool_call_id=call.tool_calls[0]["id"], name="search"
+    )
     answer = await with_tools.ainvoke([question, call, result])
     assert answer.tool_calls == [] and answer.invalid_tool_calls == []
     assert isinstance(answer.content, str) and answer.content.strip()
@@ -193,7 +211,9 @@ async def test_after_a_tool_result_it_answers_in_text(model: LocalChatModel) -> 
 
 
 async def test_a_tool_call_cut_short_is_reported_invalid(model: LocalChatModel) -> None:
-    reply = await model.bind_tools([search]).ainvoke("Search the web for the weather in SF", max_tokens=8)
+    reply = await model.bind_tools([search]).ainvoke(
+        "Search the web for the weather in SF", max_tokens=8
+    )
     assert reply.tool_calls == []
     [invalid] = reply.invalid_tool_calls
     assert invalid["name"] == "search"
@@ -217,12 +237,15 @@ def _listening_inet_inodes() -> set[str]:
         if path.exists():
             for line in path.read_text().splitlines()[1:]:
                 fields = line.split()
-                if fields[3] in ("0A", "07"):  # TCP LISTEN, or an unconnected UDP socket
+                # TCP LISTEN, or an unconnected (bound) UDP socket.
+                if fields[3] in ("0A", "07"):
                     inodes.add(fields[9])
     return inodes
 
 
-@pytest.mark.skipif(not Path("/proc/self/fd").exists(), reason="needs Linux /proc to list sockets")
+@pytest.mark.skipif(
+    not Path("/proc/self/fd").exists(), reason="needs Linux /proc to list sockets"
+)
 async def test_nothing_listens_on_a_network_port(model: LocalChatModel) -> None:
     await model.ainvoke("Hi", max_tokens=2)
     own_sockets = set()
