@@ -1,0 +1,14 @@
+"""Ready-made agent pieces: ``ToolNode``, ``tools_condition``, ``create_react_agent``."""
+
+from asyncgraph.prebuilt._injection import InjectedState, InjectedStore, ToolRuntime
+from asyncgraph.prebuilt._react_agent import create_react_agent
+from asyncgraph.prebuilt._tool_node import ToolNode, tools_condition
+
+__all__ = [
+    "InjectedState",
+    "InjectedStore",
+    "ToolNode",
+    "ToolRuntime",
+    "create_react_agent",
+    "tools_condition",
+]

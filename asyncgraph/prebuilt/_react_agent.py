@@ -1,0 +1,442 @@
+"""``create_react_agent``: a model that calls tools in a loop until it answers.
+
+The graph (node names as in LangGraph, so streams and checkpoints look the same)::
+
+    START -> [pre_model_hook] -> agent -> [post_model_hook] -> tools -> (back to the start)
+                                                            -> [generate_structured_response] -> END
+
+Everything that depends only on the arguments (the bound model, how the prompt is
+applied, which tools return directly) is decided here once; a model call does no
+inspection.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import typing
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Annotated, Any, NotRequired, TypedDict
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, BaseMessage, SystemMessage, ToolMessage
+from langchain_core.runnables import Runnable, RunnableBinding, RunnableConfig, RunnableSequence
+from langchain_core.tools import BaseTool
+from pydantic import BaseModel
+
+from asyncgraph.constants import END, START
+from asyncgraph.graph import StateGraph
+from asyncgraph.graph.message import add_messages
+from asyncgraph.managed import RemainingSteps
+from asyncgraph.prebuilt._tool_node import TOOL_CALL_WITH_CONTEXT, ToolNode
+from asyncgraph.types import Send
+
+if typing.TYPE_CHECKING:
+    from asyncgraph.pregel.main import CompiledStateGraph
+
+__all__ = [
+    "AgentState",
+    "AgentStatePydantic",
+    "AgentStateWithStructuredResponse",
+    "AgentStateWithStructuredResponsePydantic",
+    "create_react_agent",
+]
+
+NEED_MORE_STEPS = "Sorry, need more steps to process this request."
+
+
+class AgentState(TypedDict):
+    """The default state of :func:`create_react_agent`."""
+
+    messages: Annotated[Sequence[BaseMessage], add_messages]
+    remaining_steps: NotRequired[RemainingSteps]
+
+
+class AgentStatePydantic(BaseModel):
+    """:class:`AgentState` as a Pydantic model."""
+
+    messages: Annotated[Sequence[BaseMessage], add_messages]
+    remaining_steps: RemainingSteps = 25
+
+
+class AgentStateWithStructuredResponse(AgentState):
+    """:class:`AgentState` plus the ``response_format`` answer."""
+
+    structured_response: Any
+
+
+class AgentStateWithStructuredResponsePydantic(AgentStatePydantic):
+    """:class:`AgentStatePydantic` plus the ``response_format`` answer."""
+
+    structured_response: Any = None
+
+
+# -- reading the state (dict for TypedDict schemas, an object otherwise) -----------------
+
+
+def _get(state: Any, key: str, default: Any = None) -> Any:
+    if isinstance(state, dict):
+        return state.get(key, default)
+    return getattr(state, key, default)
+
+
+def _with_messages(state: Any, messages: list[BaseMessage]) -> Any:
+    if isinstance(state, dict):
+        return {**state, "messages": messages}
+    if isinstance(state, BaseModel):
+        return state.model_copy(update={"messages": messages})
+    if dataclasses.is_dataclass(state) and not isinstance(state, type):
+        return dataclasses.replace(state, messages=messages)
+    return state
+
+
+def _schema_keys(schema: Any) -> set[str]:
+    if isinstance(schema, type) and issubclass(schema, BaseModel):
+        return set(schema.model_fields)
+    if dataclasses.is_dataclass(schema):
+        return {f.name for f in dataclasses.fields(schema)}
+    return set(typing.get_type_hints(schema))
+
+
+def _extend_schema(schema: Any, extra: dict[str, Any]) -> Any:
+    """``schema`` with extra optional keys (e.g. ``llm_input_messages``) it lacks."""
+    missing = {k: tp for k, tp in extra.items() if k not in _schema_keys(schema)}
+    if not missing:
+        return schema
+    name = f"{schema.__name__}Extended"
+    if isinstance(schema, type) and issubclass(schema, BaseModel):
+        from pydantic import create_model
+
+        fields: Any = {k: (tp | None, None) for k, tp in missing.items()}
+        return create_model(name, __base__=schema, **fields)
+    if dataclasses.is_dataclass(schema):
+        return dataclasses.make_dataclass(
+            name, [(k, tp, dataclasses.field(default=None)) for k, tp in missing.items()], bases=(schema,)
+        )
+    hints = typing.get_type_hints(schema, include_extras=True)
+    return TypedDict(name, {**hints, **{k: NotRequired[tp] for k, tp in missing.items()}})  # type: ignore[operator]
+
+
+# -- the model and the prompt -----------------------------------------------------------
+
+
+def _tool_name(tool: Any) -> str | None:
+    if isinstance(tool, BaseTool):
+        return tool.name
+    if isinstance(tool, dict):
+        fn = tool.get("function")
+        return (fn or tool).get("name") if isinstance(fn or tool, dict) else None
+    return getattr(tool, "__name__", None)
+
+
+def _bound_tool_names(model: Any) -> set[str] | None:
+    """Names of the tools already bound to ``model``, or None if it has no tools bound."""
+    if isinstance(model, RunnableSequence):
+        for step in model.steps:
+            names = _bound_tool_names(step)
+            if names is not None:
+                return names
+        return None
+    if isinstance(model, RunnableBinding):
+        tools = model.kwargs.get("tools")
+        if tools is not None:
+            return {n for n in map(_tool_name, tools) if n}
+        return _bound_tool_names(model.bound)
+    return None
+
+
+def _bind_tools(model: Any, tools: list[Any]) -> Any:
+    if not tools:
+        return model
+    already = _bound_tool_names(model)
+    if already is None:
+        if not hasattr(model, "bind_tools"):
+            raise TypeError(
+                f"create_react_agent: the model {type(model).__name__} has no bind_tools(); "
+                "pass a chat model, or one you have bound the tools to yourself"
+            )
+        return model.bind_tools(tools)
+    wanted = {n for n in map(_tool_name, tools) if n}
+    if wanted - already:
+        raise ValueError(
+            "create_react_agent: the model is bound to tools "
+            f"{sorted(already)} but the agent was given {sorted(wanted)}; bind the same "
+            "tools, or pass the unbound model and let the agent bind them"
+        )
+    return model
+
+
+Prompt = SystemMessage | str | Callable[[Any], Any] | Runnable[Any, Any]
+
+
+def _prompt_applier(prompt: Prompt | None) -> Callable[[Any, list[BaseMessage], RunnableConfig], Any]:
+    """How to turn (state, messages) into the model's input. Returns a function whose
+    result may be awaitable (callable or Runnable prompts)."""
+    if prompt is None:
+        return lambda state, messages, config: messages
+    if isinstance(prompt, str):
+        prompt = SystemMessage(content=prompt)
+    if isinstance(prompt, SystemMessage):
+        system = prompt
+        return lambda state, messages, config: [system, *messages]
+    if isinstance(prompt, Runnable):
+        runnable = prompt
+        return lambda state, messages, config: runnable.ainvoke(_with_messages(state, messages), config)
+    if callable(prompt):
+        fn = prompt
+        return lambda state, messages, config: fn(_with_messages(state, messages))
+    raise TypeError(f"create_react_agent: prompt must be a str, SystemMessage, callable or Runnable, got {prompt!r}")
+
+
+def _check_history(messages: Sequence[BaseMessage]) -> None:
+    """Every tool call in the history must have its ToolMessage: providers reject the
+    conversation otherwise, with a less helpful message."""
+    answered = {m.tool_call_id for m in messages if isinstance(m, ToolMessage)}
+    missing = [
+        call
+        for m in messages
+        if isinstance(m, AIMessage) and m.tool_calls
+        for call in m.tool_calls
+        if call["id"] not in answered
+    ]
+    if missing:
+        raise ValueError(
+            "Found AIMessages with tool_calls that do not have a corresponding ToolMessage. "
+            f"Here are the first few of those tool calls: {missing[:3]}.\n\n"
+            "Every tool call (LLM requesting to call a tool) in the message history MUST have "
+            "a corresponding ToolMessage (result of a tool invocation to return to the LLM) - "
+            "this is required by most LLM providers."
+        )
+
+
+# -- the graph ----------------------------------------------------------------------------
+
+
+def create_react_agent(
+    model: Any,
+    tools: Sequence[BaseTool | Callable[..., Any] | dict[str, Any]] | ToolNode,
+    *,
+    prompt: Prompt | None = None,
+    response_format: Any = None,
+    pre_model_hook: Any = None,
+    post_model_hook: Any = None,
+    state_schema: Any = None,
+    context_schema: Any = None,
+    checkpointer: Any = None,
+    store: Any = None,
+    interrupt_before: list[str] | None = None,
+    interrupt_after: list[str] | None = None,
+    debug: bool = False,
+    version: str = "v2",
+    name: str | None = None,
+) -> CompiledStateGraph:
+    """A compiled graph that calls ``model`` and runs the tools it asks for, in a loop.
+
+    Args:
+        model: a chat model (its ``bind_tools`` is called unless tools are already
+            bound), or a callable ``(state, runtime) -> model`` choosing one per call
+            (it must return a model with the tools bound).
+        tools: tools or functions, or a :class:`ToolNode`. Provider tool dicts are bound
+            to the model but not run by the agent.
+        prompt: a ``str`` or ``SystemMessage`` put before the messages, or a callable /
+            Runnable taking the state and returning the model's input.
+        response_format: a schema (or ``(system prompt, schema)``); when the loop ends the
+            model is asked once more, with structured output, and the answer is stored in
+            ``structured_response``.
+        pre_model_hook: a node run before each model call; if it returns
+            ``llm_input_messages``, the model sees those instead of ``messages``.
+        post_model_hook: a node run after each model call.
+        state_schema: the state; it must have ``messages`` and ``remaining_steps`` keys.
+        version: ``"v2"`` (default) runs each tool call as its own ``tools`` task (one
+            stream update each); ``"v1"`` runs all calls of a message in one task.
+        name: the graph's name; also set as the ``name`` of the model's messages.
+
+    When the step budget (``recursion_limit``) would run out before the tools and the next
+    model call, the agent answers "Sorry, need more steps to process this request."
+    instead of calling tools, so the run ends cleanly.
+
+    Raises:
+        ValueError: the state schema lacks a required key, the model is bound to other
+            tools, or ``version`` is unknown.
+    """
+    if version not in ("v1", "v2"):
+        raise ValueError(f"create_react_agent: version must be 'v1' or 'v2', got {version!r}")
+    if state_schema is not None:
+        missing = {"messages", "remaining_steps"} - _schema_keys(state_schema)
+        if missing:
+            raise ValueError(f"Missing required key(s) {missing} in state_schema")
+    else:
+        state_schema = AgentStateWithStructuredResponse if response_format is not None else AgentState
+    if response_format is not None:
+        state_schema = _extend_schema(state_schema, {"structured_response": Any})
+    if pre_model_hook is not None:
+        state_schema = _extend_schema(state_schema, {"llm_input_messages": list})
+
+    if isinstance(tools, ToolNode):
+        tool_node: ToolNode | None = tools
+        model_tools: list[Any] = list(tools.tools_by_name.values())
+    else:
+        runnable_tools = [t for t in tools if not isinstance(t, dict)]
+        tool_node = ToolNode(runnable_tools) if runnable_tools else None
+        model_tools = list(tool_node.tools_by_name.values()) if tool_node else []
+        model_tools += [t for t in tools if isinstance(t, dict)]
+    return_direct = frozenset(
+        n for n, t in (tool_node.tools_by_name.items() if tool_node else ()) if t.return_direct
+    )
+
+    if isinstance(model, str):
+        try:
+            from langchain.chat_models import init_chat_model  # type: ignore[import-not-found]
+        except ImportError:
+            raise ImportError(
+                f"create_react_agent got the model name {model!r}; naming a model needs the "
+                "'langchain' package (init_chat_model). Pass a chat model object instead."
+            ) from None
+        model = init_chat_model(model)
+    dynamic = callable(model) and not isinstance(model, Runnable)
+    static_model = None if dynamic else _bind_tools(model, model_tools)
+    apply_prompt = _prompt_applier(prompt)
+    has_hook = pre_model_hook is not None
+
+    def needs_more_steps(state: Any, response: BaseMessage) -> bool:
+        calls = getattr(response, "tool_calls", None)
+        if not calls or tool_node is None:
+            return False
+        if _get(state, "is_last_step", False):
+            return True
+        remaining = _get(state, "remaining_steps")
+        if remaining is None:
+            return False
+        if all(c["name"] in return_direct for c in calls):
+            return remaining < 1
+        return remaining < 2
+
+    async def agent(state: Any, config: RunnableConfig) -> dict[str, Any]:
+        messages = _get(state, "messages")
+        if has_hook:
+            llm_input = _get(state, "llm_input_messages")
+            if llm_input:
+                messages = llm_input
+        _check_history(messages)
+        model_input = apply_prompt(state, messages, config)
+        if inspect.isawaitable(model_input):
+            model_input = await model_input
+        if static_model is not None:
+            chosen = static_model
+        else:
+            chosen = await _dynamic_model(model, state)
+        response = await chosen.ainvoke(model_input, config)
+        if name:
+            response.name = name
+        if needs_more_steps(state, response):
+            return {"messages": [AIMessage(id=response.id, content=NEED_MORE_STEPS)]}
+        return {"messages": [response]}
+
+    entry = "pre_model_hook" if has_hook else "agent"
+    finish = "generate_structured_response" if response_format is not None else END
+
+    def to_tools(state: Any, calls: list[Any]) -> Any:
+        if version == "v1":
+            return "tools"
+        return [Send("tools", {"__type": TOOL_CALL_WITH_CONTEXT, "tool_call": c, "state": state}) for c in calls]
+
+    def after_model(state: Any) -> Any:
+        messages = _get(state, "messages")
+        last = messages[-1] if messages else None
+        if not isinstance(last, AIMessage) or not last.tool_calls:
+            return finish
+        return to_tools(state, last.tool_calls)
+
+    def after_post_hook(state: Any) -> Any:
+        # The hook may have answered some calls itself, or replaced the AI message.
+        messages = _get(state, "messages")
+        answered: set[str] = set()
+        for m in reversed(messages):
+            if isinstance(m, AIMessage):
+                pending = [c for c in m.tool_calls if c["id"] not in answered]
+                if pending:
+                    return to_tools(state, pending)
+                break
+            if isinstance(m, ToolMessage):
+                answered.add(m.tool_call_id)
+        if messages and isinstance(messages[-1], ToolMessage):
+            return entry
+        return finish
+
+    def after_tools(state: Any) -> str:
+        for m in reversed(_get(state, "messages")):
+            if not isinstance(m, ToolMessage):
+                break
+            if m.name in return_direct:
+                return END
+        return entry
+
+    builder = StateGraph(state_schema, context_schema)
+    if has_hook:
+        builder.add_node("pre_model_hook", pre_model_hook)
+        builder.add_edge(START, "pre_model_hook")
+        builder.add_edge("pre_model_hook", "agent")
+    else:
+        builder.add_edge(START, "agent")
+    builder.add_node("agent", agent)
+    decide_from = "agent"
+    router = after_model
+    if post_model_hook is not None:
+        builder.add_node("post_model_hook", post_model_hook)
+        builder.add_edge("agent", "post_model_hook")
+        decide_from = "post_model_hook"
+        router = after_post_hook
+    if response_format is not None:
+        builder.add_node("generate_structured_response", _structured_response_node(model, static_model, response_format))
+        builder.add_edge("generate_structured_response", END)
+    if tool_node is None:
+        if post_model_hook is not None:
+            builder.add_edge("post_model_hook", finish)
+        else:
+            builder.add_edge("agent", finish)
+        return builder.compile(checkpointer, store=store, interrupt_before=interrupt_before,
+                               interrupt_after=interrupt_after, debug=debug, name=name)
+    builder.add_node("tools", tool_node)
+    targets = ["tools", finish] + ([entry] if post_model_hook is not None else [])
+    builder.add_conditional_edges(decide_from, router, path_map=targets)  # type: ignore[arg-type]
+    if return_direct:
+        builder.add_conditional_edges("tools", after_tools, path_map=[entry, END])
+    else:
+        builder.add_edge("tools", entry)
+    return builder.compile(checkpointer, store=store, interrupt_before=interrupt_before,
+                           interrupt_after=interrupt_after, debug=debug, name=name)
+
+
+async def _dynamic_model(select: Callable[..., Any], state: Any) -> Any:
+    from asyncgraph.runtime import get_runtime
+
+    chosen = select(state, get_runtime())
+    if inspect.isawaitable(chosen):
+        chosen = await chosen
+    return chosen
+
+
+def _structured_response_node(model: Any, static_model: Any, response_format: Any) -> Callable[..., Awaitable[Any]]:
+    system: SystemMessage | None = None
+    schema = response_format
+    if isinstance(response_format, tuple):
+        text, schema = response_format
+        system = SystemMessage(content=text)
+
+    async def generate_structured_response(state: Any, config: RunnableConfig) -> dict[str, Any]:
+        base = model if static_model is None else _unbound(model)
+        if callable(base) and not isinstance(base, Runnable):
+            base = await _dynamic_model(base, state)
+        structured = base.with_structured_output(schema)
+        messages = list(_get(state, "messages"))
+        if system is not None:
+            messages = [system, *messages]
+        return {"structured_response": await structured.ainvoke(messages, config)}
+
+    return generate_structured_response
+
+
+def _unbound(model: Any) -> Any:
+    while isinstance(model, RunnableBinding) and not isinstance(model, BaseChatModel):
+        model = model.bound
+    return model
