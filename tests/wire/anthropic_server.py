@@ -171,7 +171,7 @@ def _stop_reason(reply: Reply) -> str:
 
 def _usage(request: RecordedRequest, reply: Reply | None) -> dict[str, Any]:
     """Deterministic, plausible token counts (about four characters per token)."""
-    input_tokens = max(1, len(json.dumps(request.body.get("messages", []))) // 4)
+    input_tokens = max(1, len(json.dumps(request.messages)) // 4)
     output_tokens = 0
     if reply is not None:
         output_tokens = len(reply.tokens) + sum(1 + len(json.dumps(dict(call.args))) // 4 for call in reply.tool_calls)

@@ -45,7 +45,18 @@ Server API (both):
 - ``problems``: requests that found nothing scripted and server crashes. Teardown fails
   the test if there are any. A rejected (400) request is not a problem: the client raised.
 
-Outside these fixtures: ``with AnthropicServer(script=[...]) as server: ...``.
+The fixtures are visible only to tests under ``tests/wire/``. A test in another folder
+imports the servers and runs one itself::
+
+    from tests.wire import AnthropicServer, ToolCall
+
+    async def test_seed_agent() -> None:
+        with AnthropicServer(script=[ToolCall("get_weather", {"city": "Paris"}), "Sunny."]) as server:
+            graph = build_agent(server.chat_model().bind_tools([get_weather]))
+            ...
+
+``test_langgraph_oracle.py`` runs the seed agent (model node + ToolNode loop) on LangGraph
+through these servers: the reference for asyncgraph's own graph tests.
 """
 
 from __future__ import annotations

@@ -189,8 +189,8 @@ class _Chunker:
 
 
 def _include_usage(request: RecordedRequest) -> bool:
-    options = request.body.get("stream_options") or {}
-    return bool(options.get("include_usage"))
+    options = request.body.get("stream_options") if isinstance(request.body, dict) else None
+    return isinstance(options, dict) and bool(options.get("include_usage"))
 
 
 def _shell(request: RecordedRequest) -> dict[str, Any]:
@@ -211,7 +211,7 @@ def _finish_reason(reply: Reply) -> str:
 
 def _usage(request: RecordedRequest, reply: Reply) -> dict[str, Any]:
     """Deterministic, plausible token counts (about four characters per token)."""
-    prompt = max(1, len(json.dumps(request.body.get("messages", []))) // 4)
+    prompt = max(1, len(json.dumps(request.messages)) // 4)
     completion = len(reply.tokens) + sum(1 + len(json.dumps(dict(c.args))) // 4 for c in reply.tool_calls)
     return {
         "prompt_tokens": prompt,
