@@ -1,0 +1,588 @@
+"""Running graphs: run context, stream modes, subgraphs, Runnable nodes, sync/async
+bridging, batch, with_config, cancellation, callbacks-based event streams, drawing."""
+
+from __future__ import annotations
+
+import asyncio
+import operator
+import threading
+import time
+from typing import Annotated, Any, TypedDict
+
+import pytest
+from langchain_core.runnables import RunnableLambda
+
+from asyncgraph.config import get_config, get_stream_writer
+from asyncgraph.constants import END, START
+from asyncgraph.graph import StateGraph
+
+
+class State(TypedDict):
+    log: Annotated[list[str], operator.add]
+
+
+def visit(name: str) -> Any:
+    def run(state: State) -> dict[str, Any]:
+        return {"log": [name]}
+
+    return run
+
+
+def _chain(*names: str) -> Any:
+    g = StateGraph(State)
+    prev = START
+    for n in names:
+        g.add_node(n, visit(n))
+        g.add_edge(prev, n)
+        prev = n
+    return g.compile()
+
+
+# --- run context --------------------------------------------------------------------
+
+
+async def test_get_config_inside_nodes_has_langgraph_metadata() -> None:
+    seen: dict[str, dict[str, Any]] = {}
+
+    def record(name: str) -> Any:
+        def run(state: State) -> dict[str, Any]:
+            seen[name] = dict(get_config()["metadata"])
+            return {"log": [name]}
+
+        return run
+
+    g = StateGraph(State)
+    g.add_node("a", record("a"))
+    g.add_node("b", record("b"))
+    g.add_edge(START, "a")
+    g.add_edge("a", "b")
+    await g.compile().ainvoke({"log": []}, {"metadata": {"user": "u1"}, "tags": ["t"]})
+    a, b = seen["a"], seen["b"]
+    assert a["langgraph_node"] == "a" and b["langgraph_node"] == "b"
+    assert a["langgraph_step"] == 1 and b["langgraph_step"] == 2
+    assert a["langgraph_triggers"] == ("branch:to:a",)
+    assert a["langgraph_path"] == ("__pregel_pull", "a")
+    assert str(a["langgraph_checkpoint_ns"]).split(":")[0] == "a"
+    assert a["user"] == "u1"
+
+
+async def test_get_config_carries_tags_and_configurable() -> None:
+    seen: list[Any] = []
+
+    async def node(state: State) -> None:
+        cfg = get_config()
+        seen.append((cfg["tags"], cfg["configurable"]["user_id"]))
+
+    g = StateGraph(State)
+    g.add_node("n", node)
+    g.add_edge(START, "n")
+    await g.compile().ainvoke({"log": []}, {"tags": ["x"], "configurable": {"user_id": 7}})
+    assert seen == [(["x"], 7)]
+
+
+def test_get_config_outside_a_run() -> None:
+    with pytest.raises(RuntimeError):
+        get_config()
+
+
+def test_stream_writer_outside_a_run_is_a_noop() -> None:
+    get_stream_writer()({"ignored": True})
+
+
+async def test_node_taking_config_argument() -> None:
+    def node(state: State, config: Any) -> dict[str, Any]:
+        return {"log": [config["metadata"]["langgraph_node"]]}
+
+    g = StateGraph(State)
+    g.add_node("me", node)
+    g.add_edge(START, "me")
+    assert (await g.compile().ainvoke({"log": []}))["log"] == ["me"]
+
+
+# --- stream modes -------------------------------------------------------------------
+
+
+def _writer_graph() -> Any:
+    async def a(state: State) -> dict[str, Any]:
+        get_stream_writer()({"progress": "a"})
+        return {"log": ["a"]}
+
+    def b(state: State, writer: Any) -> dict[str, Any]:
+        writer({"progress": "b"})
+        return {"log": ["b"]}
+
+    g = StateGraph(State)
+    g.add_node("a", a)
+    g.add_node("b", b)
+    g.add_edge(START, "a")
+    g.add_edge("a", "b")
+    g.add_edge("b", END)
+    return g.compile()
+
+
+async def test_stream_values() -> None:
+    chunks = [c async for c in _writer_graph().astream({"log": ["in"]}, stream_mode="values")]
+    assert chunks == [{"log": ["in"]}, {"log": ["in", "a"]}, {"log": ["in", "a", "b"]}]
+
+
+async def test_stream_updates() -> None:
+    chunks = [c async for c in _writer_graph().astream({"log": []}, stream_mode="updates")]
+    assert chunks == [{"a": {"log": ["a"]}}, {"b": {"log": ["b"]}}]
+
+
+async def test_compiled_state_graph_streams_updates_by_default() -> None:
+    chunks = [c async for c in _writer_graph().astream({"log": []})]
+    assert chunks == [{"a": {"log": ["a"]}}, {"b": {"log": ["b"]}}]
+
+
+async def test_stream_custom() -> None:
+    chunks = [c async for c in _writer_graph().astream({"log": []}, stream_mode="custom")]
+    assert chunks == [{"progress": "a"}, {"progress": "b"}]
+
+
+async def test_stream_list_of_modes_yields_pairs_in_order() -> None:
+    chunks = [
+        c async for c in _writer_graph().astream({"log": []}, stream_mode=["updates", "custom", "values"])
+    ]
+    assert chunks == [
+        ("values", {"log": []}),
+        ("custom", {"progress": "a"}),
+        ("updates", {"a": {"log": ["a"]}}),
+        ("values", {"log": ["a"]}),
+        ("custom", {"progress": "b"}),
+        ("updates", {"b": {"log": ["b"]}}),
+        ("values", {"log": ["a", "b"]}),
+    ]
+
+
+async def test_stream_single_mode_in_a_list_still_yields_pairs() -> None:
+    chunks = [c async for c in _writer_graph().astream({"log": []}, stream_mode=["updates"])]
+    assert chunks == [("updates", {"a": {"log": ["a"]}}), ("updates", {"b": {"log": ["b"]}})]
+
+
+async def test_invoke_with_stream_mode_returns_the_chunks() -> None:
+    out = await _writer_graph().ainvoke({"log": []}, stream_mode="updates")
+    assert out == [{"a": {"log": ["a"]}}, {"b": {"log": ["b"]}}]
+
+
+def test_sync_stream() -> None:
+    it = _writer_graph().stream({"log": []}, stream_mode="updates")
+    assert next(it) == {"a": {"log": ["a"]}}
+    assert list(it) == [{"b": {"log": ["b"]}}]
+
+
+def test_sync_stream_delivers_each_step_as_it_finishes() -> None:
+    ran: list[str] = []
+
+    def step(name: str) -> Any:
+        def run(state: State) -> dict[str, Any]:
+            ran.append(name)
+            return {"log": [name]}
+
+        return run
+
+    g = StateGraph(State)
+    for n in ("a", "b", "c"):
+        g.add_node(n, step(n))
+    g.add_edge(START, "a")
+    g.add_edge("a", "b")
+    g.add_edge("b", "c")
+    it = g.compile().stream({"log": []}, stream_mode="updates")
+    assert next(it) == {"a": {"log": ["a"]}}
+    # The consumer sees a step's chunk before the run is two steps further on.
+    assert "c" not in ran
+    it.close()  # type: ignore[attr-defined]
+    assert "c" not in ran
+
+
+# --- subgraphs --------------------------------------------------------------------
+
+
+class SubState(TypedDict):
+    log: Annotated[list[str], operator.add]
+    inner_only: str
+
+
+def _parent_with_subgraph(schema: Any = State) -> Any:
+    def inner(state: Any) -> dict[str, Any]:
+        get_stream_writer()("from inner")
+        if schema is SubState:
+            return {"log": ["inner"], "inner_only": "x"}
+        return {"log": ["inner"]}
+
+    sub = StateGraph(schema)
+    sub.add_node("inner", inner)
+    sub.add_edge(START, "inner")
+    g = StateGraph(State)
+    g.add_node("before", visit("before"))
+    g.add_node("sub", sub.compile())
+    g.add_node("after", visit("after"))
+    g.add_edge(START, "before")
+    g.add_edge("before", "sub")
+    g.add_edge("sub", "after")
+    return g.compile()
+
+
+async def test_compiled_subgraph_as_a_node() -> None:
+    out = await _parent_with_subgraph().ainvoke({"log": ["in"]})
+    # The subgraph gets the parent's state, and its output is the node's update.
+    assert out == {"log": ["in", "before", "in", "before", "inner", "after"]}
+
+
+def test_compiled_subgraph_as_a_node_sync() -> None:
+    assert _parent_with_subgraph().invoke({"log": []})["log"] == ["before", "before", "inner", "after"]
+
+
+async def test_subgraph_keys_the_parent_lacks_stay_in_the_subgraph() -> None:
+    # A subgraph whose state has extra keys is added as a node (LangGraph's "shared
+    # keys" pattern): only the keys the parent knows flow back.
+    out = await _parent_with_subgraph(SubState).ainvoke({"log": []})
+    assert out == {"log": ["before", "before", "inner", "after"]}
+
+
+async def test_subgraphs_true_namespaces_chunks() -> None:
+    chunks = [
+        c async for c in _parent_with_subgraph().astream({"log": []}, stream_mode="updates", subgraphs=True)
+    ]
+    assert [(ns, list(upd)) for ns, upd in chunks if ns == ()] == [
+        ((), ["before"]),
+        ((), ["sub"]),
+        ((), ["after"]),
+    ]
+    inner = [(ns, upd) for ns, upd in chunks if ns != ()]
+    assert len(inner) == 1
+    ns, upd = inner[0]
+    assert len(ns) == 1 and ns[0].split(":")[0] == "sub"
+    assert upd == {"inner": {"log": ["inner"]}}
+    # The subgraph's chunk comes between the parent's "before" and "sub" updates.
+    assert chunks.index(inner[0]) == 1
+
+
+async def test_subgraphs_true_with_a_list_of_modes_yields_triples() -> None:
+    chunks = [
+        c
+        async for c in _parent_with_subgraph().astream(
+            {"log": []}, stream_mode=["updates", "values"], subgraphs=True
+        )
+    ]
+    assert all(len(c) == 3 for c in chunks)
+    assert chunks[0] == ((), "values", {"log": []})
+    assert {mode for ns, mode, _ in chunks if ns != ()} == {"updates", "values"}
+
+
+@pytest.mark.parametrize("modes", [["updates"], ["updates", "custom"], ["values", "custom"]])
+async def test_without_subgraphs_true_only_the_parent_state_is_streamed(modes: list[str]) -> None:
+    chunks = [c async for c in _parent_with_subgraph().astream({"log": []}, stream_mode=modes)]
+    updates = [chunk for mode, chunk in chunks if mode == "updates"]
+    values = [chunk for mode, chunk in chunks if mode == "values"]
+    for upd in updates:
+        assert set(upd) <= {"before", "sub", "after"}
+    if "updates" in modes:
+        assert [next(iter(u)) for u in updates] == ["before", "sub", "after"]
+    if "values" in modes:
+        assert values == [
+            {"log": []},
+            {"log": ["before"]},
+            {"log": ["before", "before", "inner"]},
+            {"log": ["before", "before", "inner", "after"]},
+        ]
+
+
+# --- Runnables, sync and async ----------------------------------------------------
+
+
+async def test_runnable_lambda_node() -> None:
+    g = StateGraph(State)
+    g.add_node("r", RunnableLambda(lambda s: {"log": [f"saw {len(s['log'])}"]}))
+    g.add_node("ar", RunnableLambda(lambda s: {"log": ["sync"]}, afunc=_async_log))
+    g.add_edge(START, "r")
+    g.add_edge("r", "ar")
+    assert (await g.compile().ainvoke({"log": ["x"]}))["log"] == ["x", "saw 1", "async"]
+
+
+async def _async_log(state: State) -> dict[str, Any]:
+    return {"log": ["async"]}
+
+
+def test_runnable_node_name_is_inferred() -> None:
+    g = StateGraph(State)
+    g.add_node(RunnableLambda(visit("r"), name="named"))
+    g.add_edge(START, "named")
+    assert g.compile().invoke({"log": []}) == {"log": ["r"]}
+
+
+async def test_sync_node_runs_in_a_thread_and_the_loop_keeps_ticking() -> None:
+    threads: list[int] = []
+
+    def blocking(state: State) -> dict[str, Any]:
+        threads.append(threading.get_ident())
+        time.sleep(0.3)
+        return {"log": ["blocking"]}
+
+    g = StateGraph(State)
+    g.add_node("blocking", blocking)
+    g.add_edge(START, "blocking")
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.01)
+            ticks += 1
+
+    t = asyncio.create_task(ticker())
+    try:
+        out = await g.compile().ainvoke({"log": []})
+    finally:
+        t.cancel()
+    assert out == {"log": ["blocking"]}
+    assert threads and threads[0] != threading.get_ident()
+    assert ticks >= 10
+
+
+async def test_parallel_sync_nodes_overlap() -> None:
+    def sleeper(name: str) -> Any:
+        def run(state: State) -> dict[str, Any]:
+            time.sleep(0.2)
+            return {"log": [name]}
+
+        return run
+
+    g = StateGraph(State)
+    for n in ("a", "b", "c"):
+        g.add_node(n, sleeper(n))
+        g.add_edge(START, n)
+    t0 = time.monotonic()
+    out = await g.compile().ainvoke({"log": []})
+    assert time.monotonic() - t0 < 0.5
+    assert out == {"log": ["a", "b", "c"]}
+
+
+def test_async_nodes_under_sync_invoke() -> None:
+    async def a(state: State) -> dict[str, Any]:
+        await asyncio.sleep(0.001)
+        return {"log": ["a"]}
+
+    g = StateGraph(State)
+    g.add_node("a", a)
+    g.add_node("b", visit("b"))
+    g.add_edge(START, "a")
+    g.add_edge("a", "b")
+    assert g.compile().invoke({"log": []}) == {"log": ["a", "b"]}
+
+
+async def test_sync_invoke_called_from_inside_an_event_loop() -> None:
+    assert _chain("a").invoke({"log": []}) == {"log": ["a"]}
+
+
+# --- batch and config -------------------------------------------------------------
+
+
+def _concurrency_probe() -> tuple[Any, list[int]]:
+    peak = [0, 0]  # current, max
+
+    async def work(state: State) -> dict[str, Any]:
+        peak[0] += 1
+        peak[1] = max(peak[1], peak[0])
+        await asyncio.sleep(0.02)
+        peak[0] -= 1
+        return {"log": [f"done {state['log'][0]}"]}
+
+    g = StateGraph(State)
+    g.add_node("work", work)
+    g.add_edge(START, "work")
+    return g.compile(), peak
+
+
+async def test_abatch_respects_max_concurrency_and_keeps_order() -> None:
+    graph, peak = _concurrency_probe()
+    inputs = [{"log": [str(i)]} for i in range(6)]
+    outs = await graph.abatch(inputs, {"max_concurrency": 2})
+    assert [o["log"][-1] for o in outs] == [f"done {i}" for i in range(6)]
+    assert peak[1] == 2
+
+
+def test_batch() -> None:
+    graph, peak = _concurrency_probe()
+    outs = graph.batch([{"log": ["0"]}, {"log": ["1"]}, {"log": ["2"]}], {"max_concurrency": 1})
+    assert [o["log"] for o in outs] == [["0", "done 0"], ["1", "done 1"], ["2", "done 2"]]
+    assert peak[1] == 1
+
+
+async def test_with_config_sets_run_defaults() -> None:
+    seen: list[Any] = []
+
+    def node(state: State) -> dict[str, Any]:
+        cfg = get_config()
+        seen.append((cfg["metadata"].get("team"), cfg["tags"]))
+        return {"log": ["n"]}
+
+    g = StateGraph(State)
+    for i in range(3):
+        g.add_node(f"n{i}", node)
+    g.add_edge(START, "n0")
+    g.add_edge("n0", "n1")
+    g.add_edge("n1", "n2")
+    graph = g.compile()
+    bound = graph.with_config({"metadata": {"team": "red"}, "tags": ["bound"]})
+    await bound.ainvoke({"log": []})
+    assert seen[0] == ("red", ["bound"])
+    limited = graph.with_config(recursion_limit=3)
+    from asyncgraph.errors import GraphRecursionError
+
+    with pytest.raises(GraphRecursionError):
+        await limited.ainvoke({"log": []})
+    # The original graph is unchanged.
+    assert (await graph.ainvoke({"log": []}))["log"] == ["n", "n", "n"]
+
+
+# --- cancellation -----------------------------------------------------------------
+
+
+def _slow_graph(started: asyncio.Event, cancelled: asyncio.Event) -> Any:
+    async def slow(state: State) -> dict[str, Any]:
+        started.set()
+        try:
+            await asyncio.sleep(10)
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+        return {"log": ["slow"]}
+
+    g = StateGraph(State)
+    g.add_node("slow", slow)
+    g.add_node("other", slow)
+    g.add_edge(START, "slow")
+    g.add_edge(START, "other")
+    return g.compile()
+
+
+def _other_tasks() -> set[asyncio.Task[Any]]:
+    return {t for t in asyncio.all_tasks() if t is not asyncio.current_task()}
+
+
+async def test_cancelling_ainvoke_cancels_the_nodes_and_leaves_no_tasks() -> None:
+    before = _other_tasks()
+    started, cancelled = asyncio.Event(), asyncio.Event()
+    run = asyncio.create_task(_slow_graph(started, cancelled).ainvoke({"log": []}))
+    await asyncio.wait_for(started.wait(), 2)
+    t0 = time.monotonic()
+    run.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await run
+    assert time.monotonic() - t0 < 1
+    assert cancelled.is_set()
+    await asyncio.sleep(0)
+    assert _other_tasks() - before == set()
+
+
+async def test_timeout_around_ainvoke() -> None:
+    before = _other_tasks()
+    started, cancelled = asyncio.Event(), asyncio.Event()
+    t0 = time.monotonic()
+    with pytest.raises(TimeoutError):
+        async with asyncio.timeout(0.05):
+            await _slow_graph(started, cancelled).ainvoke({"log": []})
+    assert time.monotonic() - t0 < 1
+    assert cancelled.is_set()
+    await asyncio.sleep(0)
+    assert _other_tasks() - before == set()
+
+
+async def test_breaking_out_of_astream_cancels_the_run() -> None:
+    before = _other_tasks()
+    started, cancelled = asyncio.Event(), asyncio.Event()
+
+    g = StateGraph(State)
+    g.add_node("first", visit("first"))
+    g.add_node("slow", _slow_graph(started, cancelled))
+    g.add_edge(START, "first")
+    g.add_edge("first", "slow")
+    stream = g.compile().astream({"log": []}, stream_mode="updates")
+    async for _chunk in stream:
+        await asyncio.wait_for(started.wait(), 2)
+        break
+    await stream.aclose()  # type: ignore[attr-defined]
+    assert cancelled.is_set()
+    await asyncio.sleep(0)
+    assert _other_tasks() - before == set()
+
+
+# --- callbacks-based streams ------------------------------------------------------
+
+
+async def test_astream_events_v2_reports_graph_and_nodes() -> None:
+    graph = _chain("a", "b")
+    events = [e async for e in graph.astream_events({"log": []}, version="v2")]
+    kinds = [(e["event"], e["name"]) for e in events]
+    assert kinds[0] == ("on_chain_start", "LangGraph")
+    assert kinds[-1] == ("on_chain_end", "LangGraph")
+    assert events[-1]["data"]["output"] == {"log": ["a", "b"]}
+    for node in ("a", "b"):
+        assert ("on_chain_start", node) in kinds
+        assert ("on_chain_end", node) in kinds
+    start_a = next(e for e in events if e["name"] == "a" and e["event"] == "on_chain_start")
+    assert start_a["metadata"]["langgraph_node"] == "a"
+    assert start_a["metadata"]["langgraph_step"] == 1
+    assert kinds.index(("on_chain_end", "a")) < kinds.index(("on_chain_start", "b"))
+    graph_streams = [e["data"]["chunk"] for e in events if e["event"] == "on_chain_stream" and e["name"] == "LangGraph"]
+    assert graph_streams == [{"a": {"log": ["a"]}}, {"b": {"log": ["b"]}}]
+
+
+async def test_astream_events_names_the_graph() -> None:
+    g = StateGraph(State)
+    g.add_node("a", visit("a"))
+    g.add_edge(START, "a")
+    events = [e async for e in g.compile(name="my_agent").astream_events({"log": []}, version="v2")]
+    assert events[0]["name"] == "my_agent"
+
+
+@pytest.mark.filterwarnings("ignore:.*astream_log is deprecated")
+async def test_astream_log_logs_nodes_and_final_output() -> None:
+    patches = [p async for p in _chain("a", "b").astream_log({"log": []})]
+    state = patches[0]
+    for p in patches[1:]:
+        state = state + p
+    run_log = state.state  # type: ignore[attr-defined]
+    assert {"a", "b"} <= set(run_log["logs"])
+    assert run_log["logs"]["a"]["final_output"] == {"log": ["a"]}
+    assert run_log["final_output"] is not None
+
+
+# --- drawing --------------------------------------------------------------------
+
+
+def _drawable() -> Any:
+    g = StateGraph(State)
+    g.add_node("agent", visit("agent"))
+    g.add_node("tools", visit("tools"))
+    g.add_edge(START, "agent")
+    g.add_conditional_edges("agent", lambda s: END, {"continue": "tools", "stop": END})
+    g.add_edge("tools", "agent")
+    return g.compile()
+
+
+def test_draw_mermaid() -> None:
+    text = _drawable().get_graph().draw_mermaid()
+    assert text.lstrip().startswith("---") or "graph TD" in text
+    assert "graph TD;" in text
+    for line in ("__start__ --> agent;", "tools --> agent;"):
+        assert line in text
+    assert "agent -. &nbsp;continue&nbsp; .-> tools;" in text
+    assert "agent -. &nbsp;stop&nbsp; .-> __end__;" in text
+
+
+def test_draw_ascii() -> None:
+    pytest.importorskip("grandalf")
+    art = _drawable().get_graph().draw_ascii()
+    for name in ("__start__", "agent", "tools", "__end__"):
+        assert name in art
+
+
+def test_get_graph_nodes_and_edges() -> None:
+    graph = _drawable().get_graph()
+    assert set(graph.nodes) == {"__start__", "agent", "tools", "__end__"}
+    edges = {(e.source, e.target, e.conditional) for e in graph.edges}
+    assert ("__start__", "agent", False) in edges
+    assert ("agent", "tools", True) in edges
+    assert ("agent", "__end__", True) in edges
