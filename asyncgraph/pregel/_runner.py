@@ -259,7 +259,10 @@ def input_writes(plan: Plan, task: Task) -> dict[str, Any]:
             )
         if info.kind == "pydantic":
             # Validate (and coerce) through the model, but write only the keys given.
-            obj = info.coerce(dict(inp), "the graph input")
+            try:
+                obj = info.coerce(dict(inp), "the graph input")
+            except InvalidUpdateError as exc:
+                raise InvalidInputError(str(exc)) from exc.__cause__
             pairs = [(k, getattr(obj, k)) for k in inp]
         else:
             pairs = list(inp.items())

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import queue
 import threading
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any, TypeVar
 
@@ -27,9 +28,17 @@ def _thread_loop() -> asyncio.AbstractEventLoop | None:
     if loop is None or loop.is_closed():
         loop = asyncio.new_event_loop()
         _local.loop = loop
+        # Close it when its thread goes away (or at exit for the main thread), so no
+        # loop or self-pipe socket is left for the garbage collector to complain about.
+        weakref.finalize(threading.current_thread(), _close_loop, loop)
     elif loop.is_running():
         return None
     return loop
+
+
+def _close_loop(loop: asyncio.AbstractEventLoop) -> None:
+    if not loop.is_running() and not loop.is_closed():
+        loop.close()
 
 
 def run_sync(make: Callable[[], Awaitable[T]]) -> T:
