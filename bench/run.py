@@ -2,10 +2,11 @@
 
 Usage::
 
-    python -m bench                    # full run (about 10-15 minutes)
+    python -m bench                    # full run (about 10 minutes)
     python -m bench --quick            # small sizes, few repeats (under ~2 minutes)
     python -m bench --only chain,fanout
     python -m bench --write-docs       # also rewrite docs/performance.md
+    python bench/run.py --quick        # the same, started as a script
 
 Each (workload, implementation) pair runs in its own fresh interpreter
 (``bench/_worker.py``) with a timeout; a failure or a missing API becomes a row
@@ -30,7 +31,10 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from bench._worker import RESULT_MARK
+if not __package__:  # started as a script, ``python bench/run.py``: make ``bench`` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench._worker import RESULT_MARK  # noqa: E402 - needs the path set just above
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs" / "performance.md"
@@ -454,3 +458,7 @@ def main(argv: list[str] | None = None) -> int:
         write_docs(rows, info, command.strip(), mode, notes)
         print(f"\nwrote {DOCS.relative_to(ROOT)}")
     return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
