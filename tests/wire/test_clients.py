@@ -290,7 +290,7 @@ def test_openai_stream_usage_arrives_only_when_asked(openai_server: OpenAIServer
 
 async def test_routed_responder_keeps_concurrent_conversations_apart(wire_server: WireServer) -> None:
     cities = ["Paris", "Oslo", "Lima"]
-    wire_server.token_delay = 0.05
+    wire_server.token_delay = 0.1  # keeps each first turn open while the others are sent
     wire_server.responder = routed(
         lambda request: request.first_user_text,
         {
