@@ -1,0 +1,333 @@
+"""create_react_agent: end to end on the scripted model, and differentially against LangGraph.
+
+The differential tests run the same scripted dialogue through LangGraph's
+``create_react_agent`` (the oracle) and ours, and compare the ``updates`` streams with
+message ids (random on both sides) left out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import warnings
+from typing import Annotated, Any, TypedDict
+
+import pytest
+from langchain_core.messages import (
+    AIMessage,
+    AIMessageChunk,
+    AnyMessage,
+    BaseMessage,
+    HumanMessage,
+    SystemMessage,
+    ToolMessage,
+)
+from langchain_core.runnables import RunnableLambda
+from langchain_core.tools import tool
+
+from asyncgraph.errors import GraphRecursionError
+from asyncgraph.graph.message import add_messages
+from asyncgraph.managed import RemainingSteps
+from asyncgraph.prebuilt import InjectedState, ToolNode, create_react_agent
+from asyncgraph.testing import ScriptedChatModel
+
+
+@tool
+async def search(query: str) -> str:
+    """Search the web."""
+    await asyncio.sleep(0.05 if query == "slow" else 0.0)
+    return f"results for {query}"
+
+
+@tool
+def add(a: int, b: int) -> int:
+    """Add two integers."""
+    return a + b
+
+
+@tool(return_direct=True)
+def final_answer(text: str) -> str:
+    """Answer the user directly."""
+    return text
+
+
+TOOLS = [search, add, final_answer]
+
+
+def call(name: str, args: dict[str, Any], id: str) -> dict[str, Any]:
+    return {"name": name, "args": args, "id": id, "type": "tool_call"}
+
+
+def calls(*items: dict[str, Any]) -> AIMessage:
+    return AIMessage("", tool_calls=list(items))
+
+
+def shape(message: BaseMessage) -> tuple[Any, ...]:
+    """What a user sees of a message, without the random id."""
+    if isinstance(message, ToolMessage):
+        return ("tool", message.content, message.name, message.tool_call_id, message.status)
+    if isinstance(message, AIMessage):
+        return ("ai", message.content, [(c["name"], c["args"], c["id"]) for c in message.tool_calls], message.name)
+    return (message.type, message.content)
+
+
+def shape_update(chunk: dict[str, Any]) -> list[tuple[str, Any]]:
+    out: list[tuple[str, Any]] = []
+    for node, update in chunk.items():
+        if isinstance(update, dict):
+            out.append((node, {k: [shape(m) for m in v] if isinstance(v, list) else v for k, v in update.items()}))
+        else:
+            out.append((node, update))
+    return out
+
+
+async def updates(agent: Any, input: Any, config: dict[str, Any] | None = None) -> list[Any]:
+    return [shape_update(c) async for c in agent.astream(input, config, stream_mode="updates")]
+
+
+def oracle(model: Any, tools: Any, **kwargs: Any) -> Any:
+    from langgraph.prebuilt import create_react_agent as lg_create_react_agent
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # LangGraph deprecates this name in favour of langchain's
+        return lg_create_react_agent(model, tools, **kwargs)
+
+
+Dialogue = list[Any]
+
+DIALOGUES: dict[str, Dialogue] = {
+    "one_round": [calls(call("search", {"query": "weather"}, "c1")), "It is sunny."],
+    "no_tools_needed": ["Hello there."],
+    "parallel_calls_finish_out_of_order": [
+        calls(call("search", {"query": "slow"}, "c1"), call("search", {"query": "fast"}, "c2")),
+        "Both done.",
+    ],
+    "two_rounds": [
+        calls(call("add", {"a": 1, "b": 2}, "c1")),
+        calls(call("add", {"a": 3, "b": 4}, "c2")),
+        "3 and 7.",
+    ],
+    "bad_arguments_and_unknown_tool": [
+        calls(call("add", {"a": "one"}, "c1"), call("nope", {}, "c2")),
+        "Sorry.",
+    ],
+    "return_direct": [calls(call("final_answer", {"text": "42"}, "c1"))],
+}
+
+
+@pytest.mark.parametrize("version", ["v1", "v2"])
+@pytest.mark.parametrize("dialogue", list(DIALOGUES))
+async def test_updates_stream_matches_langgraph(dialogue: str, version: str) -> None:
+    script = DIALOGUES[dialogue]
+    inp = {"messages": [HumanMessage("hi", id="h1")]}
+    model = ScriptedChatModel(responses=script, check_tool_names=False)
+    expected = await updates(oracle(model, TOOLS, prompt="Be brief.", version=version), inp)
+    model.reset()
+    got = await updates(create_react_agent(model, TOOLS, prompt="Be brief.", version=version), inp)
+    assert got == expected
+
+
+@pytest.mark.parametrize("limit", [2, 3, 4, 5, 6])
+async def test_running_out_of_steps_matches_langgraph(limit: int) -> None:
+    model = ScriptedChatModel(responses=[calls(call("search", {"query": "q"}, None))], cycle=True)  # type: ignore[arg-type]
+    inp = {"messages": [HumanMessage("loop forever", id="h1")]}
+
+    async def run(agent: Any) -> Any:
+        model.reset()
+        try:
+            chunks = await updates(agent, inp, {"recursion_limit": limit})
+        except Exception as exc:
+            return type(exc).__name__
+        return [(node, [m[:2] for m in u["messages"]]) for c in chunks for node, u in c]
+
+    expected = await run(oracle(model, [search]))
+    got = await run(create_react_agent(model, [search]))
+    assert got == expected
+    if limit % 2 == 0:
+        assert got[-1] == ("agent", [("ai", "Sorry, need more steps to process this request.")])
+    else:
+        assert got == GraphRecursionError.__name__
+
+
+async def test_tool_round_then_answer_with_ainvoke() -> None:
+    model = ScriptedChatModel(responses=[calls(call("search", {"query": "weather"}, "c1")), "It is sunny."])
+    agent = create_react_agent(model, [search])
+    assert set(agent.get_graph().nodes) == {"__start__", "agent", "tools", "__end__"}
+    out = await agent.ainvoke({"messages": [HumanMessage("weather?")]})
+    assert [shape(m)[:2] for m in out["messages"]] == [
+        ("human", "weather?"), ("ai", ""), ("tool", "results for weather"), ("ai", "It is sunny.")
+    ]
+    assert "remaining_steps" not in out
+
+
+async def test_messages_stream_yields_agent_tokens() -> None:
+    model = ScriptedChatModel(responses=[calls(call("search", {"query": "w"}, "c1")), "It is very sunny today."])
+    agent = create_react_agent(model, [search])
+    tokens: list[str] = []
+    tool_messages: list[str] = []
+    async for message, metadata in agent.astream({"messages": [HumanMessage("weather?")]}, stream_mode="messages"):
+        if isinstance(message, AIMessageChunk) and message.content:
+            assert metadata["langgraph_node"] == "agent"
+            tokens.append(str(message.content))
+        elif isinstance(message, ToolMessage):
+            assert metadata["langgraph_node"] == "tools"
+            tool_messages.append(str(message.content))
+    assert tokens == ["It ", "is ", "very ", "sunny ", "today."]
+    assert tool_messages == ["results for w"]
+
+
+async def test_messages_stream_matches_langgraph_node_sequence() -> None:
+    script = [calls(call("search", {"query": "w"}, "c1")), "It is very sunny today."]
+    inp = {"messages": [HumanMessage("weather?", id="h1")]}
+
+    async def run(agent: Any) -> list[tuple[str, str, Any]]:
+        model.reset()
+        return [
+            (type(m).__name__, meta["langgraph_node"], m.content)
+            async for m, meta in agent.astream(inp, stream_mode="messages")
+        ]
+
+    model = ScriptedChatModel(responses=script)
+    assert await run(create_react_agent(model, [search])) == await run(oracle(model, [search]))
+
+
+# -- model binding and prompts ----------------------------------------------------------------
+
+
+async def test_binds_tools_unless_already_bound() -> None:
+    model = ScriptedChatModel(responses=["ok"], cycle=True)
+    await updates(create_react_agent(model, [search, add]), {"messages": [HumanMessage("x")]})
+    assert [t.name for t in model.bound_tools] == ["search", "add"]
+    model.bound_tools.clear()
+    bound = model.bind_tools([search])
+    model.bound_tools.clear()
+    await updates(create_react_agent(bound, [search]), {"messages": [HumanMessage("x")]})
+    assert model.bound_tools == []  # not bound a second time
+    with pytest.raises(ValueError, match="bound to tools"):
+        create_react_agent(bound, [search, add])
+
+
+@pytest.mark.parametrize(
+    "prompt",
+    [
+        "You are terse.",
+        SystemMessage("You are terse."),
+        lambda state: [SystemMessage("You are terse."), *state["messages"]],
+        RunnableLambda(lambda state: [SystemMessage("You are terse."), *state["messages"]]),
+    ],
+    ids=["str", "system_message", "callable", "runnable"],
+)
+async def test_prompt_variants_put_the_system_message_first(prompt: Any) -> None:
+    model = ScriptedChatModel(responses=["ok"])
+    await updates(create_react_agent(model, [search], prompt=prompt), {"messages": [HumanMessage("hi")]})
+    (sent,) = model.calls
+    assert [(m.type, m.content) for m in sent] == [("system", "You are terse."), ("human", "hi")]
+
+
+async def test_async_callable_prompt() -> None:
+    async def prompt(state: Any) -> list[BaseMessage]:
+        return [SystemMessage("async"), *state["messages"]]
+
+    model = ScriptedChatModel(responses=["ok"])
+    await updates(create_react_agent(model, [], prompt=prompt), {"messages": [HumanMessage("hi")]})
+    assert model.calls[0][0].content == "async"
+
+
+async def test_name_is_set_on_model_messages() -> None:
+    model = ScriptedChatModel(responses=["ok"])
+    agent = create_react_agent(model, [search], name="helper")
+    (chunk,) = [c async for c in agent.astream({"messages": [HumanMessage("hi")]}, stream_mode="updates")]
+    assert chunk["agent"]["messages"][0].name == "helper"
+    assert agent.get_name() == "helper"
+
+
+async def test_history_with_unanswered_tool_calls_is_rejected() -> None:
+    agent = create_react_agent(ScriptedChatModel(responses=["ok"]), [search])
+    with pytest.raises(ValueError, match="do not have a corresponding ToolMessage"):
+        await updates(agent, {"messages": [calls(call("search", {"query": "x"}, "c9"))]})
+
+
+# -- state schema, hooks, structured output, memory ----------------------------------------------
+
+
+class CustomState(TypedDict):
+    messages: Annotated[list[AnyMessage], add_messages]
+    remaining_steps: RemainingSteps
+    user: str
+
+
+def test_state_schema_must_have_the_agent_keys() -> None:
+    class Bare(TypedDict):
+        user: str
+
+    with pytest.raises(ValueError, match="Missing required key"):
+        create_react_agent(ScriptedChatModel(responses=["x"]), [search], state_schema=Bare)
+
+
+async def test_custom_state_reaches_prompt_and_tools() -> None:
+    @tool
+    def greet(user: Annotated[str, InjectedState("user")]) -> str:
+        """Greet the user."""
+        return f"hello {user}"
+
+    model = ScriptedChatModel(responses=[calls(call("greet", {}, "c1")), "done"])
+    agent = create_react_agent(
+        model, [greet], state_schema=CustomState, prompt=lambda s: [SystemMessage(f"user={s['user']}"), *s["messages"]]
+    )
+    chunks = await updates(agent, {"messages": [HumanMessage("hi")], "user": "ann"})
+    assert chunks[1] == [("tools", {"messages": [("tool", "hello ann", "greet", "c1", "success")]})]
+    assert model.calls[0][0].content == "user=ann"
+
+
+async def test_hooks_match_langgraph_node_sequence() -> None:
+    def pre(state: Any) -> dict[str, Any]:
+        return {"llm_input_messages": state["messages"][-1:]}
+
+    def post(state: Any) -> dict[str, Any]:
+        return {"messages": []}
+
+    script = [calls(call("search", {"query": "a"}, "c1")), "done"]
+    inp = {"messages": [HumanMessage("hi", id="h1")]}
+    model = ScriptedChatModel(responses=script)
+    expected = await updates(oracle(model, [search], pre_model_hook=pre, post_model_hook=post), inp)
+    seen_by_oracle = [[shape(m) for m in c] for c in model.calls]
+    model.reset()
+    got = await updates(create_react_agent(model, [search], pre_model_hook=pre, post_model_hook=post), inp)
+    assert got == expected
+    assert [[shape(m) for m in c] for c in model.calls] == seen_by_oracle  # the model saw only the hook's input
+
+
+async def test_checkpointer_keeps_the_conversation_across_turns() -> None:
+    from asyncgraph.checkpoint.memory import InMemorySaver
+
+    model = ScriptedChatModel(responses=["first answer", "second answer"])
+    agent = create_react_agent(model, [search], checkpointer=InMemorySaver())
+    cfg = {"configurable": {"thread_id": "t1"}}
+    await updates(agent, {"messages": [HumanMessage("one")]}, cfg)
+    await updates(agent, {"messages": [HumanMessage("two")]}, cfg)
+    assert [m.content for m in model.calls[1]] == ["one", "first answer", "two"]
+    state = await agent.aget_state(cfg)
+    assert [m.content for m in state.values["messages"]][-1] == "second answer"
+
+
+async def test_tool_node_instance_is_used_as_is() -> None:
+    node = ToolNode([add], handle_tool_errors="nope")
+    model = ScriptedChatModel(responses=[calls(call("add", {"a": "x"}, "c1")), "ok"])
+    chunks = await updates(create_react_agent(model, node), {"messages": [HumanMessage("hi")]})
+    assert chunks[1] == [("tools", {"messages": [("tool", "nope", "add", "c1", "error")]})]
+
+
+async def test_concurrent_runs_share_one_agent() -> None:
+    def respond(messages: list[BaseMessage]) -> AIMessage | str:
+        if isinstance(messages[-1], ToolMessage):
+            return f"answer: {messages[-1].content}"
+        return calls(call("search", {"query": str(messages[-1].content)}, None))  # type: ignore[arg-type]
+
+    model = ScriptedChatModel(respond=respond, latency=0.05)
+    agent = create_react_agent(model, [search])
+    start = asyncio.get_running_loop().time()
+    results = await asyncio.gather(*(updates(agent, {"messages": [HumanMessage(f"q{i}")]}) for i in range(50)))
+    elapsed = asyncio.get_running_loop().time() - start
+    assert elapsed < 1.0, f"50 concurrent runs with two 50 ms model calls took {elapsed:.2f} s"
+    for i, chunks in enumerate(results):
+        assert chunks[-1] == [("agent", {"messages": [("ai", f"answer: results for q{i}", [], None)]})]
+
