@@ -24,6 +24,7 @@ from langchain_core.callbacks import (
 )
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, ToolMessage
+from langchain_core.messages.tool import ToolCallChunk, tool_call_chunk
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from langchain_core.tools import tool
 
@@ -46,7 +47,11 @@ def _wants_tool(messages: Sequence[BaseMessage]) -> bool:
 
 def _tool_call(messages: Sequence[BaseMessage]) -> dict[str, Any]:
     # The id depends on the conversation length so it is deterministic per run.
-    return {"name": TOOL_NAME, "args": {"query": "meaning"}, "id": f"call_{len(messages)}"}
+    return {
+        "name": TOOL_NAME,
+        "args": {"query": "meaning"},
+        "id": f"call_{len(messages)}",
+    }
 
 
 class FakeAgentModel(BaseChatModel):
@@ -104,16 +109,14 @@ class FakeAgentModel(BaseChatModel):
             text = "" if wants_tool else f"tok{i} "
             if last and not wants_tool:
                 text = FINAL_ANSWER
-            call_chunks = []
+            call_chunks: list[ToolCallChunk] = []
             if last and wants_tool:
                 call = _tool_call(messages)
+                args = '{"query": "meaning"}'
                 call_chunks = [
-                    {
-                        "name": call["name"],
-                        "args": '{"query": "meaning"}',
-                        "id": call["id"],
-                        "index": 0,
-                    }
+                    tool_call_chunk(
+                        name=call["name"], args=args, id=call["id"], index=0
+                    )
                 ]
             yield AIMessageChunk(
                 content=text,

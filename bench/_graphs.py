@@ -8,6 +8,7 @@ graph-building code. Nothing here measures anything; see ``bench/_worker.py``.
 from __future__ import annotations
 
 import importlib
+import itertools
 import operator
 from typing import Annotated, Any, TypedDict
 
@@ -58,7 +59,7 @@ def chain(pkg: str, length: int, *, sync: bool) -> Any:
     for name in names:
         builder.add_node(name, step)
     builder.add_edge(graph_mod.START, names[0])
-    for a, b in zip(names, names[1:]):
+    for a, b in itertools.pairwise(names):
         builder.add_edge(a, b)
     builder.add_edge(names[-1], graph_mod.END)
     return builder.compile()
@@ -111,12 +112,18 @@ def agent(pkg: str, model: FakeAgentModel) -> Any:
 
     async def call_tools(state: dict[str, Any]) -> dict[str, list[BaseMessage]]:
         last = state["messages"][-1]
-        outputs = [await tools_by_name[tc["name"]].ainvoke(tc) for tc in last.tool_calls]
+        outputs = [
+            await tools_by_name[tc["name"]].ainvoke(tc) for tc in last.tool_calls
+        ]
         return {"messages": outputs}
 
     def route(state: dict[str, Any]) -> str:
         last = state["messages"][-1]
-        return "tools" if isinstance(last, AIMessage) and last.tool_calls else graph_mod.END
+        return (
+            "tools"
+            if isinstance(last, AIMessage) and last.tool_calls
+            else graph_mod.END
+        )
 
     builder = graph_mod.StateGraph(graph_mod.MessagesState)
     builder.add_node("model", call_model)
@@ -150,7 +157,11 @@ def agent_react(pkg: str, model: FakeAgentModel) -> Any:
     return prebuilt.create_react_agent(model, TOOLS)
 
 
-AGENT_BUILDERS = {"agent": agent, "agent_toolnode": agent_toolnode, "agent_react": agent_react}
+AGENT_BUILDERS = {
+    "agent": agent,
+    "agent_toolnode": agent_toolnode,
+    "agent_react": agent_react,
+}
 
 
 async def floor_run(model: FakeAgentModel, question: str) -> list[BaseMessage]:

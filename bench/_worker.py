@@ -54,7 +54,11 @@ def _sample(repeats: int, once: Callable[[], float]) -> list[float]:
 
 
 def _summary(samples: list[float], key: str) -> Metrics:
-    return {key: statistics.median(samples), f"{key}_min": min(samples), f"{key}_n": len(samples)}
+    return {
+        key: statistics.median(samples),
+        f"{key}_min": min(samples),
+        f"{key}_n": len(samples),
+    }
 
 
 # -- 1, 2: a chain of trivial nodes --------------------------------------------------
@@ -122,7 +126,9 @@ def fanout(impl: str, p: Params) -> Metrics:
             out = await graph.ainvoke({"results": []})
             elapsed = time.perf_counter() - t0
             _check(out.get("total") == width, f"join saw {out.get('total')!r} results")
-            _check(sorted(out["results"]) == list(range(width)), "results list is wrong")
+            _check(
+                sorted(out["results"]) == list(range(width)), "results list is wrong"
+            )
             return elapsed / width * 1e6
 
         for _ in range(p["warmup"]):
@@ -210,7 +216,11 @@ def import_time(impl: str, p: Params) -> Metrics:
 
     def once() -> float:
         proc = subprocess.run(
-            [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
+            [sys.executable, "-c", code],
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
         if proc.returncode != 0:
             last = (proc.stderr.strip().splitlines() or ["?"])[-1]

@@ -31,10 +31,11 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-if not __package__:  # started as a script, ``python bench/run.py``: make ``bench`` importable
+if not __package__:
+    # Started as a script (``python bench/run.py``): make the ``bench`` package importable.
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._worker import RESULT_MARK  # noqa: E402 - needs the path set just above
+from bench._worker import RESULT_MARK
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs" / "performance.md"
@@ -70,7 +71,7 @@ class Workload:
     title: str
     metrics: tuple[Metric, ...]
     quick: dict[str, Any] | None  # None: not part of --quick
-    full: dict[str, Any]
+    full: dict[str, Any] | None  # None: quick mode only
     impls: tuple[str, ...] = (LG, AG)
     timeout_s: float = 300.0
     # Rounds (quick, full): each round runs every implementation once, in a rotating
@@ -105,11 +106,17 @@ def _agent_workloads() -> list[Workload]:
                     kind="agent",
                     title=f"{title}, N={n} concurrent",
                     metrics=(
-                        Metric("wall_s", "wall time, s (ideal 0.1)",
-                               Target(FLOOR, 1.3) if judged else None),
+                        Metric(
+                            "wall_s",
+                            "wall time, s (ideal 0.1)",
+                            Target(FLOOR, 1.3) if judged else None,
+                        ),
                         Metric("cpu_ms_per_run", "CPU ms per run"),
-                        Metric("peak_rss_mb", "peak RSS, MB",
-                               Target(LG, 0.6) if judged else None),
+                        Metric(
+                            "peak_rss_mb",
+                            "peak RSS, MB",
+                            Target(LG, 0.6) if judged else None,
+                        ),
                     ),
                     quick={**_AGENT, "variant": variant, "n": n, "repeats": 1}
                     if n in quick_sizes
@@ -127,32 +134,42 @@ def _agent_workloads() -> list[Workload]:
 
 WORKLOADS: list[Workload] = [
     Workload(
-        "chain_async", "chain_async", "100-node chain, async nodes, ainvoke",
+        "chain_async",
+        "chain_async",
+        "100-node chain, async nodes, ainvoke",
         (Metric("us_per_step", "µs per node step", Target(LG, 0.1)),),
         quick={**_CHAIN, "inner": 2, "warmup": 2, "repeats": 5},
         full={**_CHAIN, "inner": 5, "warmup": 5, "repeats": 5},
     ),
     Workload(
-        "chain_sync", "chain_sync", "100-node chain, sync nodes, invoke",
+        "chain_sync",
+        "chain_sync",
+        "100-node chain, sync nodes, invoke",
         (Metric("us_per_step", "µs per node step"),),
         quick={**_CHAIN, "inner": 2, "warmup": 2, "repeats": 5},
         full={**_CHAIN, "inner": 5, "warmup": 5, "repeats": 5},
     ),
     Workload(
-        "fanout", "fanout", "1,000-way Send fan-out + join, ainvoke",
+        "fanout",
+        "fanout",
+        "1,000-way Send fan-out + join, ainvoke",
         (Metric("us_per_task", "µs per task", Target(LG, 0.125)),),
         quick={"width": 1000, "warmup": 1, "repeats": 3},
         full={"width": 1000, "warmup": 3, "repeats": 4},
     ),
     *_agent_workloads(),
     Workload(
-        "import", "import", "from <pkg>.graph import StateGraph, fresh interpreter",
+        "import",
+        "import",
+        "from <pkg>.graph import StateGraph, fresh interpreter",
         (Metric("import_ms", "ms", Target(LG, 0.5)),),
         quick={"repeats": 3},
         full={"repeats": 3},
     ),
     Workload(
-        "stream_events", "stream_events", "astream_events(v2), agent, 2×50 tokens",
+        "stream_events",
+        "stream_events",
+        "astream_events(v2), agent, 2×50 tokens",
         (
             Metric("ms_per_run", "ms per run", Target(LG, 1 / 3)),
             Metric("items_per_run", "events per run"),
@@ -161,7 +178,9 @@ WORKLOADS: list[Workload] = [
         full={**_STREAM, "warmup": 10, "repeats": 3, "inner": 30},
     ),
     Workload(
-        "stream_messages", "stream_messages", 'astream(stream_mode="messages"), agent, 2×50 tokens',
+        "stream_messages",
+        "stream_messages",
+        'astream(stream_mode="messages"), agent, 2×50 tokens',
         (
             Metric("ms_per_run", "ms per run", Target(LG, 1 / 3)),
             Metric("items_per_run", "chunks per run"),
@@ -187,30 +206,57 @@ def combine(rounds: list[Outcome]) -> Outcome:
     seconds = sum(o.seconds for o in rounds)
     for o in rounds:
         if o.error:
-            return Outcome(metrics=o.metrics, error=o.error, skipped=o.skipped, seconds=seconds)
+            return Outcome(
+                metrics=o.metrics, error=o.error, skipped=o.skipped, seconds=seconds
+            )
     keys = [k for k, v in rounds[0].metrics.items() if isinstance(v, (int, float))]
-    merged: dict[str, Any] = {k: statistics.median(o.metrics[k] for o in rounds) for k in keys}
+    merged: dict[str, Any] = {
+        k: statistics.median(o.metrics[k] for o in rounds) for k in keys
+    }
     merged["rounds"] = [o.metrics for o in rounds]
     return Outcome(metrics=merged, seconds=seconds)
 
 
-def run_worker(w: Workload, impl: str, params: dict[str, Any], timeout: float) -> Outcome:
+def run_worker(
+    w: Workload, impl: str, params: dict[str, Any], timeout: float
+) -> Outcome:
     cmd = [sys.executable, "-m", "bench._worker", w.kind, impl, json.dumps(params)]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(
+            filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])
+        ),
+    }
     t0 = time.perf_counter()
     try:
-        proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+        proc = subprocess.run(
+            cmd,
+            check=False,
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
     except subprocess.TimeoutExpired:
-        return Outcome(error=f"timed out after {timeout:.0f} s", seconds=time.perf_counter() - t0)
+        return Outcome(
+            error=f"timed out after {timeout:.0f} s", seconds=time.perf_counter() - t0
+        )
     seconds = time.perf_counter() - t0
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith(RESULT_MARK)]
     if not lines:
         tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-        return Outcome(error=f"worker exited {proc.returncode}: {tail}", seconds=seconds)
-    data = json.loads(lines[-1][len(RESULT_MARK):])
+        return Outcome(
+            error=f"worker exited {proc.returncode}: {tail}", seconds=seconds
+        )
+    data = json.loads(lines[-1][len(RESULT_MARK) :])
     if "error" in data:
-        return Outcome(error=data["error"], skipped=bool(data.get("skipped")), seconds=seconds,
-                       metrics={"traceback": data.get("traceback", "")})
+        return Outcome(
+            error=data["error"],
+            skipped=bool(data.get("skipped")),
+            seconds=seconds,
+            metrics={"traceback": data.get("traceback", "")},
+        )
     return Outcome(metrics=data, seconds=seconds)
 
 
@@ -247,7 +293,9 @@ def _cell(o: Outcome | None, key: str) -> str:
     return _fmt(o.metrics.get(key))
 
 
-def build_rows(all_results: list[tuple[Workload, dict[str, Outcome]]]) -> list[list[str]]:
+def build_rows(
+    all_results: list[tuple[Workload, dict[str, Outcome]]],
+) -> list[list[str]]:
     rows = []
     for w, res in all_results:
         for m in w.metrics:
@@ -255,33 +303,57 @@ def build_rows(all_results: list[tuple[Workload, dict[str, Outcome]]]) -> list[l
             met = "—"
             if m.target:
                 r = r_lg if m.target.base == LG else r_floor
-                met = "n/a" if r is None else ("yes" if r <= m.target.max_ratio else "no")
-            rows.append([
-                w.title, m.label,
-                _cell(res.get(LG), m.key), _cell(res.get(AG), m.key),
-                _cell(res.get(FLOOR), m.key) if FLOOR in w.impls else "—",
-                "—" if r_lg is None else f"{r_lg:.2f}×",
-                "—" if r_floor is None else f"{r_floor:.2f}×",
-                m.target.describe() if m.target else "—", met,
-            ])
+                met = (
+                    "n/a" if r is None else ("yes" if r <= m.target.max_ratio else "no")
+                )
+            rows.append(
+                [
+                    w.title,
+                    m.label,
+                    _cell(res.get(LG), m.key),
+                    _cell(res.get(AG), m.key),
+                    _cell(res.get(FLOOR), m.key) if FLOOR in w.impls else "—",
+                    "—" if r_lg is None else f"{r_lg:.2f}×",
+                    "—" if r_floor is None else f"{r_floor:.2f}×",
+                    m.target.describe() if m.target else "—",
+                    met,
+                ]
+            )
     return rows
 
 
-HEADER = ["workload", "metric", "LangGraph", "asyncgraph", "floor",
-          "ag/LG", "ag/floor", "target", "met"]
+HEADER = [
+    "workload",
+    "metric",
+    "LangGraph",
+    "asyncgraph",
+    "floor",
+    "ag/LG",
+    "ag/floor",
+    "target",
+    "met",
+]
 
 
 def markdown_table(rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(HEADER) + " |",
-             "|" + "|".join(["---", "---"] + ["---:"] * 5 + ["---", "---"]) + "|"]
+    lines = [
+        "| " + " | ".join(HEADER) + " |",
+        "|" + "|".join(["---", "---"] + ["---:"] * 5 + ["---", "---"]) + "|",
+    ]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
     return "\n".join(lines)
 
 
 def text_table(rows: list[list[str]]) -> str:
     widths = [max(len(str(x)) for x in col) for col in zip(HEADER, *rows)]
-    fmt = lambda r: "  ".join(str(c).ljust(wd) if i < 2 else str(c).rjust(wd)  # noqa: E731
-                              for i, (c, wd) in enumerate(zip(r, widths)))
+
+    def fmt(r: list[str]) -> str:
+        # Text columns left-aligned, numbers right-aligned.
+        cells = zip(r, widths, strict=True)
+        return "  ".join(
+            c.ljust(wd) if i < 2 else c.rjust(wd) for i, (c, wd) in enumerate(cells)
+        )
+
     return "\n".join([fmt(HEADER), fmt(["-" * wd for wd in widths]), *map(fmt, rows)])
 
 
@@ -304,10 +376,20 @@ def _version(dist: str) -> str:
 
 def _git_commit() -> str:
     try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
-                              capture_output=True, text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "asyncgraph"], cwd=ROOT,
-                               capture_output=True, text=True).stdout.strip()
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "asyncgraph"],
+            check=False,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
         return head + (" (asyncgraph/ has uncommitted changes)" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
@@ -324,7 +406,11 @@ def _cpu_model() -> str:
 
 
 def machine_info() -> dict[str, str]:
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    usable = (
+        len(os.sched_getaffinity(0))
+        if hasattr(os, "sched_getaffinity")
+        else os.cpu_count()
+    )
     return {
         "cpu": _cpu_model(),
         "nproc": f"{usable} usable ({os.cpu_count()} online)",
@@ -337,8 +423,13 @@ def machine_info() -> dict[str, str]:
     }
 
 
-def write_docs(rows: list[list[str]], info: dict[str, str], command: str, mode: str,
-               notes: list[str]) -> None:
+def write_docs(
+    rows: list[list[str]],
+    info: dict[str, str],
+    command: str,
+    mode: str,
+    notes: list[str],
+) -> None:
     when = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     machine = "\n".join(f"- {k}: {v}" for k, v in info.items())
     note_text = "\n".join(f"- {n}" for n in notes) if notes else "- none"
@@ -391,11 +482,23 @@ when it does not provide the needed module yet; the reasons are listed here:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--quick", action="store_true", help="small sizes and few repeats (< ~2 min)")
-    ap.add_argument("--only", default="", help="comma-separated workload names or name prefixes")
-    ap.add_argument("--impl", default="", help="comma-separated subset of langgraph,asyncgraph,floor")
-    ap.add_argument("--write-docs", action="store_true", help=f"rewrite {DOCS.relative_to(ROOT)}")
+    ap = argparse.ArgumentParser(
+        prog="python -m bench", description=__doc__.split("\n\n")[0]
+    )
+    ap.add_argument(
+        "--quick", action="store_true", help="small sizes and few repeats (< ~2 min)"
+    )
+    ap.add_argument(
+        "--only", default="", help="comma-separated workload names or name prefixes"
+    )
+    ap.add_argument(
+        "--impl",
+        default="",
+        help="comma-separated subset of langgraph,asyncgraph,floor",
+    )
+    ap.add_argument(
+        "--write-docs", action="store_true", help=f"rewrite {DOCS.relative_to(ROOT)}"
+    )
     ap.add_argument("--json", metavar="PATH", help="also dump the raw results as JSON")
     ap.add_argument("--list", action="store_true", help="list the workloads and exit")
     args = ap.parse_args(argv)
@@ -408,13 +511,19 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.only:
         wanted = [s.strip() for s in args.only.split(",") if s.strip()]
-        selected = [w for w in selected if any(w.name == s or w.name.startswith(s) for s in wanted)]
+        selected = [
+            w
+            for w in selected
+            if any(w.name == s or w.name.startswith(s) for s in wanted)
+        ]
         if not selected:
             ap.error(f"--only {args.only!r} matches no workload (see --list)")
     impls = [s.strip() for s in args.impl.split(",") if s.strip()] or [LG, AG, FLOOR]
 
     info = machine_info()
-    command = "python -m bench " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
+    command = "python -m bench " + " ".join(
+        shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])
+    )
     print(f"asyncgraph benchmark, {mode} mode: {command.strip()}")
     for k, v in info.items():
         print(f"  {k}: {v}")
@@ -430,15 +539,19 @@ def main(argv: list[str] | None = None) -> int:
         order = [i for i in w.impls if i in impls]
         per_impl: dict[str, list[Outcome]] = {i: [] for i in order}
         for r in range(n_rounds):
-            for impl in order[r % len(order):] + order[: r % len(order)]:
+            for impl in order[r % len(order) :] + order[: r % len(order)]:
                 if any(o.error for o in per_impl[impl]):
                     continue  # a failure will not heal in the next round
                 o = run_worker(w, impl, params, timeout)
                 per_impl[impl].append(o)
                 shown = o.error or ", ".join(
-                    f"{m.key}={_fmt(o.metrics.get(m.key))}" for m in w.metrics)
-                print(f"  {w.name:22} {IMPL_LABEL[impl]:10} round {r + 1}/{n_rounds} "
-                      f"{o.seconds:6.1f} s  {shown}", flush=True)
+                    f"{m.key}={_fmt(o.metrics.get(m.key))}" for m in w.metrics
+                )
+                print(
+                    f"  {w.name:22} {IMPL_LABEL[impl]:10} round {r + 1}/{n_rounds} "
+                    f"{o.seconds:6.1f} s  {shown}",
+                    flush=True,
+                )
         all_results.append((w, {i: combine(os_) for i, os_ in per_impl.items() if os_}))
 
     rows = build_rows(all_results)
@@ -450,10 +563,21 @@ def main(argv: list[str] | None = None) -> int:
         for n in notes:
             print(f"  {n}")
     if args.json:
-        Path(args.json).write_text(json.dumps(
-            {"mode": mode, "command": command, "machine": info,
-             "results": {w.name: {i: vars(o) for i, o in r.items()} for w, r in all_results}},
-            indent=2, default=str))
+        Path(args.json).write_text(
+            json.dumps(
+                {
+                    "mode": mode,
+                    "command": command,
+                    "machine": info,
+                    "results": {
+                        w.name: {i: vars(o) for i, o in r.items()}
+                        for w, r in all_results
+                    },
+                },
+                indent=2,
+                default=str,
+            )
+        )
     if args.write_docs:
         write_docs(rows, info, command.strip(), mode, notes)
         print(f"\nwrote {DOCS.relative_to(ROOT)}")
