@@ -7,6 +7,7 @@ import operator
 from typing import Annotated, Any, Literal, TypedDict
 
 import pytest
+from langchain_core.runnables import RunnableConfig
 
 from asyncgraph.constants import END, START
 from asyncgraph.errors import InvalidUpdateError, TaskNotFound
@@ -112,7 +113,7 @@ async def test_async_path_function() -> None:
 
 
 def test_path_function_taking_config() -> None:
-    def route(state: State, config: Any) -> str:
+    def route(state: State, config: RunnableConfig) -> str:
         return str(config["configurable"]["target"])
 
     g = _graph("start", "a", "b")

@@ -10,11 +10,13 @@ import time
 from typing import Annotated, Any, TypedDict
 
 import pytest
-from langchain_core.runnables import RunnableLambda
+from langchain_core.runnables import RunnableConfig, RunnableLambda
 
 from asyncgraph.config import get_config, get_stream_writer
 from asyncgraph.constants import END, START
+from asyncgraph.errors import GraphRecursionError
 from asyncgraph.graph import StateGraph
+from asyncgraph.types import StreamWriter
 
 
 class State(TypedDict):
@@ -90,7 +92,7 @@ def test_stream_writer_outside_a_run_is_a_noop() -> None:
 
 
 async def test_node_taking_config_argument() -> None:
-    def node(state: State, config: Any) -> dict[str, Any]:
+    def node(state: State, config: RunnableConfig) -> dict[str, Any]:
         return {"log": [config["metadata"]["langgraph_node"]]}
 
     g = StateGraph(State)
@@ -107,7 +109,7 @@ def _writer_graph() -> Any:
         get_stream_writer()({"progress": "a"})
         return {"log": ["a"]}
 
-    def b(state: State, writer: Any) -> dict[str, Any]:
+    def b(state: State, writer: StreamWriter) -> dict[str, Any]:
         writer({"progress": "b"})
         return {"log": ["b"]}
 
@@ -414,7 +416,7 @@ async def test_with_config_sets_run_defaults() -> None:
 
     def node(state: State) -> dict[str, Any]:
         cfg = get_config()
-        seen.append((cfg["metadata"].get("team"), cfg["tags"]))
+        seen.append((cfg["metadata"].get("team"), cfg.get("tags")))
         return {"log": ["n"]}
 
     g = StateGraph(State)
@@ -428,8 +430,6 @@ async def test_with_config_sets_run_defaults() -> None:
     await bound.ainvoke({"log": []})
     assert seen[0] == ("red", ["bound"])
     limited = graph.with_config(recursion_limit=3)
-    from asyncgraph.errors import GraphRecursionError
-
     with pytest.raises(GraphRecursionError):
         await limited.ainvoke({"log": []})
     # The original graph is unchanged.
@@ -491,18 +491,29 @@ async def test_timeout_around_ainvoke() -> None:
 
 async def test_breaking_out_of_astream_cancels_the_run() -> None:
     before = _other_tasks()
-    started, cancelled = asyncio.Event(), asyncio.Event()
+    cancelled = asyncio.Event()
+
+    async def slow(state: State) -> dict[str, Any]:
+        get_stream_writer()("started")
+        try:
+            await asyncio.sleep(10)
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+        return {"log": ["slow"]}
 
     g = StateGraph(State)
     g.add_node("first", visit("first"))
-    g.add_node("slow", _slow_graph(started, cancelled))
+    g.add_node("slow", slow)
     g.add_edge(START, "first")
     g.add_edge("first", "slow")
-    stream = g.compile().astream({"log": []}, stream_mode="updates")
-    async for _chunk in stream:
-        await asyncio.wait_for(started.wait(), 2)
+    stream = g.compile().astream({"log": []}, stream_mode="custom")
+    t0 = time.monotonic()
+    async for chunk in stream:
+        assert chunk == "started"
         break
     await stream.aclose()  # type: ignore[attr-defined]
+    assert time.monotonic() - t0 < 1
     assert cancelled.is_set()
     await asyncio.sleep(0)
     assert _other_tasks() - before == set()
