@@ -20,12 +20,15 @@ same lineage position (unique key); either failure falls back to a snapshot.
 from __future__ import annotations
 
 import collections
+import datetime
+import operator
 import threading
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 import ormsgpack
+import pydantic
 
 from asyncgraph.checkpoint import _sql as S
 from asyncgraph.checkpoint._sql import DELTA, EMPTY, SNAPSHOT, Dialect
@@ -117,7 +120,7 @@ class _Body:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def pack(self) -> bytes:
-        row: list[Any] = [self.v, self.ts, self.versions, self.seen, self.updated, self.variants]
+        row: list[Any] = [self.v, _pack_ts(self.ts), self.versions, self.seen, self.updated, self.variants]
         if self.extra:
             row.append(self.extra)
         return ormsgpack.packb(row, option=ormsgpack.OPT_NON_STR_KEYS)
@@ -125,7 +128,28 @@ class _Body:
     @classmethod
     def unpack(cls, data: bytes) -> _Body:
         row = ormsgpack.unpackb(data, option=ormsgpack.OPT_NON_STR_KEYS)
+        row[1] = _unpack_ts(row[1])
         return cls(*row)
+
+
+_EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
+
+
+def _pack_ts(ts: str) -> Any:
+    """A UTC ISO timestamp as integer microseconds when that reads back identically."""
+    try:
+        when = datetime.datetime.fromisoformat(ts)
+    except (TypeError, ValueError):
+        return ts
+    if when.tzinfo is not datetime.timezone.utc or when.isoformat() != ts:
+        return ts
+    return (when - _EPOCH) // datetime.timedelta(microseconds=1)
+
+
+def _unpack_ts(value: Any) -> str:
+    if type(value) is int:
+        return (_EPOCH + datetime.timedelta(microseconds=value)).isoformat()
+    return value
 
 
 _CHECKPOINT_KEYS = frozenset(
@@ -514,8 +538,7 @@ class Store:
             and prev.items is not None
             and prev.lin is not None
             and prev.seq < self.max_deltas
-            and len(value) >= len(prev.items)
-            and value[: len(prev.items)] == prev.items  # identity first, per element
+            and _extends(value, prev.items)
         ):
             n = len(prev.items)
             data = self._encode(value[n:], f"channel {ch!r}")
@@ -666,6 +689,28 @@ class Store:
             )
 
         after.append(lambda: self.cache.retain(thread_id, ns, still_stored))
+
+
+def _extends(new: list[Any], old: list[Any]) -> bool:
+    """Whether ``new`` starts with the items of ``old``: by identity, else by equality."""
+    n = len(old)
+    if len(new) < n:
+        return False
+    if all(map(operator.is_, old, new)):  # the common case, at C speed
+        return True
+    for a, b in zip(old, new):
+        if a is b:
+            continue
+        if type(a) is not type(b):
+            return False
+        if isinstance(a, pydantic.BaseModel):
+            # Field-wise, as pydantic's __eq__ but without its per-call overhead (a
+            # thread reloaded from the database holds equal, not identical, messages).
+            if a.__dict__ != b.__dict__ or a.__pydantic_extra__ != b.__pydantic_extra__:
+                return False
+        elif a != b:
+            return False
+    return True
 
 
 class _Absent:

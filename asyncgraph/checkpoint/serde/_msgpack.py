@@ -20,7 +20,7 @@ code  payload (itself msgpack)
 11    Pydantic v2 model: [module, qualname, {field: value}, unset names?]
 12    dataclass: [module, qualname, {field: value}]
 13    named tuple: [module, qualname, [items]]
-14    langchain-core message: [class name, {field: value other than default}]
+14    langchain-core message: [class code or name, content, {other non-default fields}, id]
 15    Send: [node, arg]
 16    (unused: bytearray is native msgpack bin and reads back as bytes)
 17    exception: [module, qualname, args, str(exc)]
@@ -36,6 +36,7 @@ class that is not allowed is a ``TypeError`` at write time.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import datetime as dt
 import decimal
@@ -227,9 +228,13 @@ class MsgpackSerde:
         if obj.__pydantic_extra__:
             values.update(obj.__pydantic_extra__)
         if _is_message(cls):
-            # Messages are the bulk of most checkpoints: store only what is not a default.
+            # Messages are the bulk of most checkpoints: a small class code, content and
+            # id by position (a UUID id as 16 bytes), and only the non-default rest.
+            content = values.pop("content", None)
+            msg_id = values.pop("id", None)
             kept = {k: v for k, v in values.items() if not _same(defaults, k, v)}
-            return ormsgpack.Ext(MESSAGE, self._pack([cls.__name__, kept], default))
+            payload = [_MESSAGE_CODES.get(cls.__name__, cls.__name__), content, kept, _pack_id(msg_id)]
+            return ormsgpack.Ext(MESSAGE, self._pack(payload, default))
         mod, qual = self._class_ref(cls)
         fields_set = obj.model_fields_set
         kept = {k: v for k, v in values.items() if k in fields_set or not _same(defaults, k, v)}
@@ -273,16 +278,21 @@ class MsgpackSerde:
         if code == TUPLE:
             return tuple(self._unpack(payload, hook))
         if code == MESSAGE:
-            name, values = self._unpack(payload, hook)
-            cls = _message_class(name)
-            return cls.model_construct(**values)
+            name, content, values, msg_id = self._unpack(payload, hook)
+            cls = _message_class(_MESSAGE_NAMES[name] if type(name) is int else name)
+            values["content"] = content
+            values["id"] = _unpack_id(msg_id)
+            fields_set = set(values)
+            if msg_id is None:
+                fields_set.discard("id")
+            return _construct(cls, values, fields_set)
         if code == PYDANTIC:
             mod, qual, values, *rest = self._unpack(payload, hook)
             cls = self.allowlist.resolve(mod, qual)
             if not issubclass(cls, pydantic.BaseModel):
                 raise ValueError(f"{mod}.{qual} is not a Pydantic model")
             fields_set = set(values).difference(rest[0]) if rest else set(values)
-            return cls.model_construct(_fields_set=fields_set, **values)
+            return _construct(cls, values, fields_set)
         if code == SET:
             return set(self._unpack(payload, hook))
         if code == FROZENSET:
@@ -359,6 +369,55 @@ class MsgpackSerde:
         return StoredError(f"{mod}.{qual}", message)
 
 
+_Plan = tuple[tuple[tuple[str, bool, Any], ...], bool] | None
+_PLANS: dict[type, _Plan] = {}
+_IMMUTABLE = (type(None), bool, int, float, str, bytes, tuple, frozenset)
+
+
+def _construct(cls: type[pydantic.BaseModel], values: dict[str, Any], fields_set: set[str]) -> Any:
+    """``cls.model_construct(_fields_set=fields_set, **values)``, without its per-call cost.
+
+    ``model_construct`` inspects every default factory's signature on every call, which
+    made reading a long conversation ten times slower than it needs to be. The plan
+    (field defaults) is worked out once per class; classes with a post-init hook,
+    private attributes or data-dependent factories still go through ``model_construct``.
+    """
+    plan = _PLANS.get(cls, False)
+    if plan is False:
+        plan = _PLANS[cls] = _plan_for(cls)
+    if plan is None:
+        return cls.model_construct(_fields_set=fields_set, **values)
+    fields, extra_allowed = plan
+    field_values: dict[str, Any] = {}
+    for name, is_factory, default in fields:
+        if name in values:
+            field_values[name] = values.pop(name)
+        elif is_factory:
+            field_values[name] = default()
+        elif default is not PydanticUndefined:
+            field_values[name] = default if isinstance(default, _IMMUTABLE) else copy.deepcopy(default)
+    obj = cls.__new__(cls)
+    object.__setattr__(obj, "__dict__", field_values)
+    object.__setattr__(obj, "__pydantic_fields_set__", fields_set)
+    object.__setattr__(obj, "__pydantic_extra__", values if extra_allowed else None)
+    object.__setattr__(obj, "__pydantic_private__", None)
+    return obj
+
+
+def _plan_for(cls: type[pydantic.BaseModel]) -> _Plan:
+    if cls.__pydantic_root_model__ or cls.__pydantic_post_init__ or cls.__private_attributes__:
+        return None
+    fields = []
+    for name, field in cls.__pydantic_fields__.items():
+        if field.default_factory is not None:
+            if field.default_factory_takes_validated_data:
+                return None
+            fields.append((name, True, field.default_factory))
+        else:
+            fields.append((name, False, field.default))
+    return tuple(fields), cls.model_config.get("extra") == "allow"
+
+
 def _same(defaults: dict[str, Any], key: str, value: Any) -> bool:
     if key not in defaults:
         return False
@@ -403,6 +462,33 @@ def _tz_from_spec(spec: list[Any] | None) -> dt.tzinfo | None:
 
 
 _MESSAGE_CLASSES: dict[str, type[pydantic.BaseModel]] = {}
+
+# Stored codes of the message classes: append only, never reorder (data depends on it).
+_MESSAGE_NAMES = (
+    "",
+    "HumanMessage", "AIMessage", "SystemMessage", "ToolMessage", "FunctionMessage",
+    "ChatMessage", "RemoveMessage", "HumanMessageChunk", "AIMessageChunk",
+    "SystemMessageChunk", "ToolMessageChunk", "FunctionMessageChunk", "ChatMessageChunk",
+)
+_MESSAGE_CODES = {name: i for i, name in enumerate(_MESSAGE_NAMES) if name}
+
+
+def _pack_id(value: Any) -> Any:
+    """A canonical UUID string as its 16 bytes (ids are often 10% of a message)."""
+    if type(value) is str and len(value) == 36:
+        try:
+            parsed = uuid.UUID(value)
+        except ValueError:
+            return value
+        if str(parsed) == value:
+            return parsed.bytes
+    return value
+
+
+def _unpack_id(value: Any) -> Any:
+    if type(value) is bytes:
+        return str(uuid.UUID(bytes=value))
+    return value
 
 
 def _is_message(cls: type) -> bool:
