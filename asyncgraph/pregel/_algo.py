@@ -139,7 +139,9 @@ def read_state(channels: dict[str, BaseChannel[Any, Any]], keys: Iterable[str]) 
     """The values of ``keys`` that have one, as a new dict."""
     out = {}
     for k in keys:
-        ch = channels[k]
+        ch = channels.get(k)
+        if ch is None:  # a managed value (RemainingSteps ...): not stored state
+            continue
         v = ch.value
         if v is not MISSING and ch.is_available():
             out[k] = v

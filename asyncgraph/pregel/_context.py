@@ -37,7 +37,7 @@ class StreamSink:
     Each item is ``(namespace, mode, chunk)``.
     """
 
-    __slots__ = ("buf", "waiter", "modes", "subgraphs", "loop", "thread")
+    __slots__ = ("buf", "waiter", "modes", "subgraphs", "loop", "thread", "drained")
 
     def __init__(self, modes: frozenset[str], subgraphs: bool, loop: asyncio.AbstractEventLoop) -> None:
         self.buf: deque[tuple[tuple[str, ...], str, Any]] = deque()
@@ -46,6 +46,9 @@ class StreamSink:
         self.subgraphs = subgraphs
         self.loop = loop
         self.thread = threading.get_ident()
+        # Runs waiting for the consumer to take what they streamed (backpressure:
+        # a stream does not run ahead of its reader by more than one step).
+        self.drained: list[asyncio.Future[None]] = []
 
     def push(self, ns: tuple[str, ...], mode: str, chunk: Any) -> None:
         if threading.get_ident() != self.thread:
@@ -61,6 +64,42 @@ class StreamSink:
         w = self.waiter
         if w is not None and not w.done():
             w.set_result(None)
+
+    async def wait_drained(self) -> None:
+        """Wait until the consumer has taken every chunk pushed so far."""
+        if not self.buf:
+            return
+        fut = self.loop.create_future()
+        self.drained.append(fut)
+        self.wake()
+        await fut
+
+    def release(self) -> None:
+        """Called by the consumer when the buffer is empty."""
+        waiting = self.drained
+        if waiting:
+            self.drained = []
+            for fut in waiting:
+                if not fut.done():
+                    fut.set_result(None)
+
+
+class ChildSink:
+    """A subgraph's view of its parent's stream when ``subgraphs=False``: only
+    ``custom`` chunks pass through (tokens reach the parent through callbacks)."""
+
+    __slots__ = ("parent", "modes", "subgraphs")
+
+    def __init__(self, parent: StreamSink) -> None:
+        self.parent = parent
+        self.modes = parent.modes & {"custom"}
+        self.subgraphs = False
+
+    def push(self, ns: tuple[str, ...], mode: str, chunk: Any) -> None:
+        self.parent.push(ns, mode, chunk)
+
+    async def wait_drained(self) -> None:
+        await self.parent.wait_drained()
 
 
 class RunContext:

@@ -308,6 +308,8 @@ async def run_graph(rc: RunContext, input: Any, *, interrupt_before: frozenset[s
             rc.emit("values", output_values(plan, run))
         if saver is not None and saver.durability != "exit":
             await saver.put(rc, run, step, "loop", updated)
+        if rc.sink is not None:
+            await rc.sink.wait_drained()
         step += 1
         if interrupt_after and any(t.name in interrupt_after for t in tasks):
             break

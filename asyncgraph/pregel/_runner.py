@@ -86,7 +86,14 @@ async def call_user(tc: TaskContext, call: CallSpec, arg: Any, *, inline_ok: boo
     """Call a node action or path function with what it asks for."""
     kind = call.kind
     fn = call.func
-    if kind == "runnable" or kind == "subgraph":
+    if kind == "subgraph":
+        # The subgraph sees the parent state's keys it declares as input; its output
+        # is filtered to the parent's keys where the node's writes are made.
+        if isinstance(arg, dict):
+            sub_keys = fn.plan.input_info.keys or fn.plan.state_keys
+            arg = {k: v for k, v in arg.items() if k in sub_keys}
+        return await fn.ainvoke(arg, config if config is not None else tc.config())
+    if kind == "runnable":
         return await fn.ainvoke(arg, config if config is not None else tc.config())
     args: tuple[Any, ...] = (arg,)
     if call.config_positional:
@@ -422,6 +429,9 @@ async def run_task(rc: RunContext, run: RunState, task: Task, step: int, inline_
                     if policy.jitter:
                         interval += random.uniform(0, 1)
                     await asyncio.sleep(interval)
+            if task.node.call.kind == "subgraph" and type(result) is dict:
+                keys = rc.plan.state_keys
+                result = {k: v for k, v in result.items() if k in keys and k != "__interrupt__"}
             task.update = output_writes(rc.plan, task, result)
         task.writes.extend(task.node.after)
         for branch in task.node.branches:

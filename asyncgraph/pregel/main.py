@@ -21,7 +21,7 @@ from langchain_core.runnables.config import (
 
 from asyncgraph.constants import CONF
 from asyncgraph.errors import GraphInterrupt, InvalidInputError
-from asyncgraph.pregel._context import RunContext, StreamSink, current_task
+from asyncgraph.pregel._context import ChildSink, RunContext, StreamSink, current_task
 from asyncgraph.pregel._loop import INTERRUPT, RunOutcome, output_values, run_graph
 from asyncgraph.pregel._plan import Plan
 from asyncgraph.pregel._protocol import PregelMarker
@@ -139,8 +139,8 @@ class Pregel(PregelMarker, Runnable[Any, Any]):
                 psink = prun.sink
                 if psink.subgraphs:
                     rc.sink = psink
-                elif "messages" in psink.modes or "custom" in psink.modes:
-                    rc.sink = psink
+                elif "custom" in psink.modes:
+                    rc.sink = ChildSink(psink)  # type: ignore[assignment]
             if saver is None or saver is True:
                 saver = prun.saver
             if context is None:
@@ -298,6 +298,7 @@ class Pregel(PregelMarker, Runnable[Any, Any]):
                     if buf:
                         continue
                     break
+                sink.release()
                 sink.waiter = loop.create_future()
                 await sink.waiter
                 sink.waiter = None
