@@ -124,7 +124,7 @@ def _agent_workloads() -> list[Workload]:
                     full={**_AGENT, "variant": variant, "n": n, "repeats": repeats}
                     if n in sizes
                     else None,
-                    impls=(LG, AG, FLOOR) if hand_built else (LG, AG),
+                    impls=(LG, AG, FLOOR),
                     timeout_s=900.0 if n >= 5000 else 300.0,
                     rounds=(1, 3 if hand_built and n < 5000 else 2),
                 )
