@@ -7,6 +7,7 @@ callbacks) and pushes ``(message_chunk, metadata)`` to the run's stream.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 from uuid import UUID
 
@@ -34,6 +35,15 @@ class StreamMessagesHandler(BaseCallbackHandler):
         self.llm_runs: dict[UUID, tuple[tuple[str, ...], dict[str, Any], bool]] = {}
         self.node_runs: dict[UUID, tuple[tuple[str, ...], dict[str, Any]]] = {}
         self.seen: set[str] = set()
+
+    # These two make the handler a langchain-core streaming handler (a runtime-checked
+    # protocol): chat models called with ``ainvoke`` inside a node then stream their
+    # tokens instead of returning one message at the end.
+    def tap_output_aiter(self, run_id: UUID, output: AsyncIterator[Any]) -> AsyncIterator[Any]:
+        return output
+
+    def tap_output_iter(self, run_id: UUID, output: Iterator[Any]) -> Iterator[Any]:
+        return output
 
     def _emit(self, ns: tuple[str, ...], message: BaseMessage, metadata: dict[str, Any], dedupe: bool) -> None:
         mid = message.id

@@ -381,7 +381,8 @@ async def test_many_concurrent_conversations_share_one_model() -> None:
     assert [r.content for r in replies] == [f"echo: user {i}" for i in range(n)]
     # Async latency is asyncio.sleep: the calls overlap (one after another would take
     # n * latency = 90 s; a thread pool, several seconds) and start no threads.
-    assert elapsed < 5 * latency
+    # Generous bound (a loaded CI machine): far below the 90 s of one-by-one calls.
+    assert elapsed < n * latency / 10
     assert threading.active_count() == threads_before
 
 
