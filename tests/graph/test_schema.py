@@ -9,6 +9,7 @@ from typing import Annotated, Any, TypedDict
 
 import pydantic
 import pytest
+import typing_extensions
 
 from asyncgraph.constants import END, START
 from asyncgraph.errors import InvalidInputError, InvalidUpdateError
@@ -304,3 +305,33 @@ def test_explicit_input_schema_on_add_node() -> None:
     g.add_edge(START, "read")
     g.compile().invoke({"question": "q", "scratch": "x"})
     assert seen == [{"question": "q"}]
+
+
+# --- typing_extensions.TypedDict -----------------------------------------------------
+
+
+class ExtState(typing_extensions.TypedDict):
+    log: Annotated[list[str], operator.add]
+
+
+def test_typing_extensions_typeddict_state() -> None:
+    # Common in user code (and what pydantic recommends before Python 3.12).
+    g = StateGraph(ExtState)
+    g.add_node("a", lambda s: {"log": ["a"]})
+    g.add_edge(START, "a")
+    assert g.compile().invoke({"log": ["in"]}) == {"log": ["in", "a"]}
+
+
+def test_messages_state_is_a_usable_schema() -> None:
+    from langchain_core.messages import AIMessage, HumanMessage
+
+    from asyncgraph.graph import MessagesState
+
+    g = StateGraph(MessagesState)
+    g.add_node("reply", lambda s: {"messages": [AIMessage("hello", id="a1")]})
+    g.add_edge(START, "reply")
+    out = g.compile().invoke({"messages": [HumanMessage("hi", id="h1")]})
+    assert [(type(m).__name__, m.content) for m in out["messages"]] == [
+        ("HumanMessage", "hi"),
+        ("AIMessage", "hello"),
+    ]
