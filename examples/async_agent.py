@@ -24,7 +24,13 @@ import sys
 import time
 from typing import Annotated, Any, TypedDict
 
-from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, HumanMessage, ToolMessage
+from langchain_core.messages import (
+    AIMessage,
+    AIMessageChunk,
+    BaseMessage,
+    HumanMessage,
+    ToolMessage,
+)
 from langchain_core.tools import tool
 
 from asyncgraph.graph import END, StateGraph
@@ -101,7 +107,7 @@ def choose_model(kind: str, latency: float) -> tuple[str, Any]:
             model = LocalChatModel(max_tokens=48, max_tool_rounds=1)
             model.load()
             return "local", model
-        except Exception as exc:  # not installed, or the weights cannot load: fall back
+        except Exception as exc:  # noqa: BLE001  not installed, or the weights cannot load: fall back
             if kind == "local":
                 sys.exit(f"--model local is unavailable: {exc}")
     return "scripted", scripted_model(latency)

@@ -21,7 +21,10 @@ from langchain_core.tools import BaseTool, InjectedToolArg
 
 # langchain-core recognises "directly injected" parameter types (excluded from the model's
 # schema without an ``Annotated`` wrapper) by this base class; it has no public name.
-from langchain_core.tools.base import _DirectlyInjectedToolArg, get_all_basemodel_annotations
+from langchain_core.tools.base import (
+    _DirectlyInjectedToolArg,
+    get_all_basemodel_annotations,
+)
 
 from asyncgraph.types import StreamWriter
 

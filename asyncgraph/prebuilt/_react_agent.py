@@ -20,7 +20,12 @@ from typing import Annotated, Any, NotRequired, TypedDict
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, SystemMessage, ToolMessage
-from langchain_core.runnables import Runnable, RunnableBinding, RunnableConfig, RunnableSequence
+from langchain_core.runnables import (
+    Runnable,
+    RunnableBinding,
+    RunnableConfig,
+    RunnableSequence,
+)
 from langchain_core.tools import BaseTool
 from pydantic import BaseModel
 
@@ -111,7 +116,7 @@ def _extend_schema(schema: Any, extra: dict[str, Any]) -> Any:
         return create_model(name, __base__=schema, **fields)
     if dataclasses.is_dataclass(schema):
         return dataclasses.make_dataclass(
-            name, [(k, tp, dataclasses.field(default=None)) for k, tp in missing.items()], bases=(schema,)
+            name, [(k, tp, dataclasses.field(default=None)) for k, tp in missing.items()], bases=(typing.cast(type, schema),)
         )
     hints = typing.get_type_hints(schema, include_extras=True)
     return TypedDict(name, {**hints, **{k: NotRequired[tp] for k, tp in missing.items()}})  # type: ignore[operator]
@@ -371,7 +376,7 @@ def create_react_agent(
                 return END
         return entry
 
-    builder = StateGraph(state_schema, context_schema)
+    builder: StateGraph[Any, Any, Any, Any] = StateGraph(state_schema, context_schema)
     if has_hook:
         builder.add_node("pre_model_hook", pre_model_hook)
         builder.add_edge(START, "pre_model_hook")

@@ -24,14 +24,17 @@ from pydantic import BaseModel, ValidationError
 
 from asyncgraph.constants import END
 from asyncgraph.errors import GraphBubbleUp, GraphInterrupt
-from asyncgraph.prebuilt._injection import ToolRuntime, ToolSpec, analyze_tool, state_value
+from asyncgraph.prebuilt._injection import (
+    ToolRuntime,
+    ToolSpec,
+    analyze_tool,
+    state_value,
+)
 from asyncgraph.types import Command
 
 __all__ = ["ToolInvocationError", "ToolNode", "tools_condition"]
 
-ErrorHandler = Union[
-    bool, str, Callable[..., str], type[Exception], tuple[type[Exception], ...]
-]
+ErrorHandler = bool | str | Callable[..., str] | type[Exception] | tuple[type[Exception], ...]
 
 # Input of one tools task when an agent sends each tool call as its own task
 # (``create_react_agent(version="v2")``): the call and the state it was made in.
@@ -79,7 +82,7 @@ def _handler_types(handler: Callable[..., Any]) -> tuple[type[BaseException], ..
         return (Exception,)
     try:
         hints = typing.get_type_hints(handler)
-    except Exception:
+    except Exception:  # noqa: BLE001  (unresolvable hints: fall back to the raw annotation)
         hints = {}
     ann = hints.get(params[0].name, params[0].annotation)
     if ann is inspect.Parameter.empty or ann is Any:
@@ -125,7 +128,7 @@ class _ErrorPolicy:
         elif callable(spec):
             fn = spec
             self.catch = _handler_types(fn)
-            self.render = lambda exc: str(fn(exc))
+            self.render = lambda exc: str(fn(exc))  # type: ignore[call-arg]  # any callable
         else:
             raise TypeError(
                 "handle_tool_errors must be a bool, a str, an exception type, a tuple of "
@@ -218,7 +221,9 @@ class ToolNode(Runnable[Any, Any]):
         if not config.get("callbacks"):
             # Nobody listens: skip the callback manager (this is the hot path).
             return await self._run(input, config)
-        return await self._acall_with_config(self._run_traced, input, config)
+        # langchain-core passes the child config to a func taking ``config``; its type
+        # hints list only the run-manager forms.
+        return await self._acall_with_config(self._run_traced, input, config)  # type: ignore[arg-type]
 
     def invoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
         """Sync twin of :meth:`ainvoke`: drives it on the sync bridge."""
@@ -331,7 +336,7 @@ class ToolNode(Runnable[Any, Any]):
                 kwargs = {k: v for k, v in model_args.items() if k not in spec.hidden}
                 error = ToolInvocationError(name, kwargs, exc, spec.hidden)
             return self._error_message(error, call)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001  (handle_tool_errors decides; re-raised if not covered)
             return self._error_message(exc, call)
         if isinstance(output, (ToolMessage, Command)):
             return output
@@ -388,7 +393,7 @@ class ToolNode(Runnable[Any, Any]):
 class _RunInfo:
     """The run-scoped values some tools ask for, looked up once per node run."""
 
-    __slots__ = ("config", "node", "state", "store", "context", "writer")
+    __slots__ = ("config", "context", "node", "state", "store", "writer")
 
     def __init__(self, node: ToolNode, state: Any, config: RunnableConfig) -> None:
         from asyncgraph.config import get_stream_writer
@@ -444,6 +449,7 @@ def tools_condition(
     Raises:
         ValueError: no messages in ``state``.
     """
+    messages: Any
     if isinstance(state, list):
         messages = state
     elif isinstance(state, dict):

@@ -85,7 +85,7 @@ def assert_tool_result_turn(server: Any) -> None:
 async def test_ainvoke(wire_server: Any) -> None:
     script(wire_server)
     out = await build_app(wire_server).ainvoke(INPUTS)
-    human, ai, tool_msg, final = out["messages"]
+    _human, ai, tool_msg, final = out["messages"]
     assert isinstance(ai, AIMessage) and ai.tool_calls[0]["name"] == "search"
     assert isinstance(tool_msg, ToolMessage) and tool_msg.tool_call_id == ai.tool_calls[0]["id"]
     assert isinstance(final, AIMessage) and final.text == ANSWER

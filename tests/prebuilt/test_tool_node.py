@@ -14,7 +14,13 @@ from langchain_core.tools import InjectedToolCallId, tool
 from pydantic import BaseModel
 
 from asyncgraph.graph.message import add_messages
-from asyncgraph.prebuilt import InjectedState, InjectedStore, ToolNode, ToolRuntime, tools_condition
+from asyncgraph.prebuilt import (
+    InjectedState,
+    InjectedStore,
+    ToolNode,
+    ToolRuntime,
+    tools_condition,
+)
 
 
 @tool
