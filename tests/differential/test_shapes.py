@@ -429,3 +429,76 @@ async def test_node_error_is_the_same_exception_type() -> None:
     theirs, ours = await raised_by_both(build, {"log": [], "n": 0})
     assert type(theirs) is type(ours) is KeyError
     assert ours.args == theirs.args
+
+
+class Topic(TypedDict):
+    topic: str
+    jokes: Annotated[list[str], operator.add]
+
+
+async def test_send_to_a_subgraph_node() -> None:
+    def build(m: SimpleNamespace) -> Any:
+        send = m.types.Send
+        sub = m.graph.StateGraph(Topic)
+        sub.add_node("tell", lambda s: {"jokes": [f"sub:{s['topic']}"]})
+        sub.add_edge(START, "tell")
+        g = m.graph.StateGraph(Jokes)
+        g.add_node("sub", sub.compile())
+        g.add_conditional_edges(START, lambda s: [send("sub", {"topic": x}) for x in s["subjects"]])
+        return g.compile()
+
+    ours = await assert_same(build, {"subjects": ["x", "y"], "jokes": []})
+    assert ours.final["jokes"] == ["sub:x", "sub:y"]
+
+
+async def test_nested_subgraphs_in_parallel_with_a_node() -> None:
+    def build(m: SimpleNamespace) -> Any:
+        inner = m.graph.StateGraph(Log)
+        inner.add_node("deep", visit("deep"))
+        inner.add_edge(START, "deep")
+        middle = m.graph.StateGraph(Log)
+        middle.add_node("inner", inner.compile())
+        middle.add_node("mid", visit("mid"))
+        middle.add_edge(START, "inner")
+        middle.add_edge("inner", "mid")
+        g = _builder(m, "side")
+        g.add_node("middle", middle.compile())
+        g.add_edge(START, "middle")
+        g.add_edge(START, "side")
+        return g.compile()
+
+    await assert_same(build, {"log": [], "n": 0})
+
+
+async def test_subgraphs_true_stream_matches_with_namespaces_by_node_name() -> None:
+    from ._harness import PACKAGES, modules
+
+    def build(m: SimpleNamespace) -> Any:
+        inner = m.graph.StateGraph(Log)
+        inner.add_node("deep", visit("deep"))
+        inner.add_edge(START, "deep")
+        middle = m.graph.StateGraph(Log)
+        middle.add_node("inner", inner.compile())
+        middle.add_node("mid", visit("mid"))
+        middle.add_edge(START, "inner")
+        middle.add_edge("inner", "mid")
+        g = _builder(m, "first", "last")
+        g.add_node("middle", middle.compile())
+        g.add_edge(START, "first")
+        g.add_edge("first", "middle")
+        g.add_edge("middle", "last")
+        return g.compile()
+
+    seen = []
+    for pkg in PACKAGES:
+        graph = build(modules(pkg))
+        chunks = [
+            (tuple(part.split(":")[0] for part in ns), mode, chunk)
+            async for ns, mode, chunk in graph.astream(
+                {"log": [], "n": 0}, stream_mode=["updates", "values"], subgraphs=True
+            )
+        ]
+        seen.append(chunks)
+    oracle, ours = seen
+    assert ours == oracle
+    assert ((("middle", "inner"), "updates", {"deep": {"log": ["deep"]}})) in ours
