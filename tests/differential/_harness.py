@@ -45,7 +45,12 @@ def _comparable(x: Any) -> Any:
     from langchain_core.messages import BaseMessage
 
     if isinstance(x, BaseMessage):
-        return (type(x).__name__, x.content, x.id, getattr(x, "tool_calls", None) or None)
+        return (
+            type(x).__name__,
+            x.content,
+            x.id,
+            getattr(x, "tool_calls", None) or None,
+        )
     if type(x).__name__ == "Overwrite":  # LangGraph's carries an extra marker field
         return ("Overwrite", _comparable(x.value))
     if isinstance(x, dict):
@@ -55,13 +60,17 @@ def _comparable(x: Any) -> Any:
     return x
 
 
-async def observe(graph: Any, inp: Any, config: dict[str, Any] | None = None) -> Observed:
+async def observe(
+    graph: Any, inp: Any, config: dict[str, Any] | None = None
+) -> Observed:
     final = await graph.ainvoke(inp, config)
     values: list[Any] = []
     steps: list[list[str]] = []
     custom: list[Any] = []
     current: list[str] = []
-    async for mode, chunk in graph.astream(inp, config, stream_mode=["updates", "values", "custom"]):
+    async for mode, chunk in graph.astream(
+        inp, config, stream_mode=["updates", "values", "custom"]
+    ):
         if mode == "updates":
             current.append(repr(_comparable(chunk)))
         elif mode == "values":
@@ -110,13 +119,17 @@ async def assert_same(
         assert ours.steps == oracle.steps, "updates stream differs"
     else:
         flat = sorted(u for step in ours.steps for u in step)
-        assert flat == sorted(u for step in oracle.steps for u in step), "updates differ"
+        assert flat == sorted(u for step in oracle.steps for u in step), (
+            "updates differ"
+        )
     assert ours.custom == oracle.custom, "custom stream differs"
     return ours
 
 
 async def raised_by_both(
-    build: Callable[[types.SimpleNamespace], Any], inp: Any, config: dict[str, Any] | None = None
+    build: Callable[[types.SimpleNamespace], Any],
+    inp: Any,
+    config: dict[str, Any] | None = None,
 ) -> tuple[BaseException, BaseException]:
     """Run on both; each must raise. Returns (langgraph's, asyncgraph's) exception."""
     out: list[BaseException] = []
@@ -124,7 +137,7 @@ async def raised_by_both(
         graph = build(modules(pkg))
         try:
             await graph.ainvoke(inp, config)
-        except Exception as exc:  # the exception is the thing compared
+        except Exception as exc:  # noqa: BLE001  (the exception is what is compared)
             out.append(exc)
         else:
             raise AssertionError(f"{pkg} did not raise")

@@ -53,24 +53,51 @@ def specs(draw: st.DrawFn) -> Spec:
     names = tuple(f"n{i}" for i in range(n))
     is_async = tuple(draw(st.booleans()) for _ in names)
     writes_last = tuple(draw(st.integers(0, 3)) == 0 for _ in names)
-    entries = tuple(sorted(set(draw(st.lists(st.sampled_from(names), min_size=1, max_size=2)))))
+    entries = tuple(
+        sorted(set(draw(st.lists(st.sampled_from(names), min_size=1, max_size=2))))
+    )
     edges: set[tuple[str, str]] = set()
     joins: set[tuple[tuple[str, ...], str]] = set()
     branches: list[tuple[str, Branch]] = []
     for i, name in enumerate(names):
         later = names[i + 1 :]
         if later:
-            for target in draw(st.lists(st.sampled_from(later), max_size=2, unique=True)):
+            for target in draw(
+                st.lists(st.sampled_from(later), max_size=2, unique=True)
+            ):
                 edges.add((name, target))
         if draw(st.booleans()) and i >= 2:
-            sources = tuple(sorted(draw(st.lists(st.sampled_from(names[:i]), min_size=2, max_size=2, unique=True))))
+            sources = tuple(
+                sorted(
+                    draw(
+                        st.lists(
+                            st.sampled_from(names[:i]),
+                            min_size=2,
+                            max_size=2,
+                            unique=True,
+                        )
+                    )
+                )
+            )
             joins.add((sources, name))
         if draw(st.integers(0, 2)) == 0:
             pool = [*names, END]
-            targets = tuple(draw(st.lists(st.sampled_from(pool), min_size=1, max_size=3, unique=True)))
+            targets = tuple(
+                draw(
+                    st.lists(st.sampled_from(pool), min_size=1, max_size=3, unique=True)
+                )
+            )
             send = draw(st.booleans()) and END not in targets
             branches.append((name, Branch(targets, send, draw(st.integers(1, 3)))))
-    return Spec(names, is_async, writes_last, entries, tuple(sorted(edges)), tuple(sorted(joins)), tuple(branches))
+    return Spec(
+        names,
+        is_async,
+        writes_last,
+        entries,
+        tuple(sorted(edges)),
+        tuple(sorted(joins)),
+        tuple(branches),
+    )
 
 
 def _node(name: str, is_async: bool, writes_last: bool) -> Any:
@@ -96,11 +123,16 @@ def _path(m: SimpleNamespace, source: str, branch: Branch) -> Any:
         count = state["count"]
         if count > 12:  # bounds loops made by back edges
             return END
-        chosen = [t for k, t in enumerate(branch.targets) if (count + k) % branch.modulus == 0]
+        chosen = [
+            t for k, t in enumerate(branch.targets) if (count + k) % branch.modulus == 0
+        ]
         if not chosen:
             return END
         if branch.send:
-            return [m.types.Send(t, {"log": [f"sent by {source}"], "count": 0}) for t in chosen]
+            return [
+                m.types.Send(t, {"log": [f"sent by {source}"], "count": 0})
+                for t in chosen
+            ]
         return chosen
 
     return route
@@ -108,7 +140,9 @@ def _path(m: SimpleNamespace, source: str, branch: Branch) -> Any:
 
 def build(m: SimpleNamespace, spec: Spec) -> Any:
     g = m.graph.StateGraph(RState)
-    for name, is_async, last in zip(spec.names, spec.is_async, spec.writes_last, strict=True):
+    for name, is_async, last in zip(
+        spec.names, spec.is_async, spec.writes_last, strict=True
+    ):
         g.add_node(name, _node(name, is_async, last))
     for name in spec.entries:
         g.add_edge(START, name)
@@ -125,7 +159,7 @@ async def _outcome(pkg: str, spec: Spec) -> Any:
     graph = build(modules(pkg), spec)
     try:
         return await observe(graph, {"log": [], "count": 0}, {"recursion_limit": 25})
-    except Exception as exc:  # compared across engines by type
+    except Exception as exc:  # noqa: BLE001  (compared across engines by type)
         return type(exc).__name__
 
 

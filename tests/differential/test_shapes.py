@@ -81,7 +81,9 @@ async def test_conditional_branches_with_path_map(n: int) -> None:
     def build(m: SimpleNamespace) -> Any:
         g = _builder(m, "start", "left", "right")
         g.add_edge(START, "start")
-        g.add_conditional_edges("start", route, {"zero": "left", "one": "right", "other": END})
+        g.add_conditional_edges(
+            "start", route, {"zero": "left", "one": "right", "other": END}
+        )
         g.add_edge("left", END)
         g.add_edge("right", END)
         return g.compile()
@@ -159,7 +161,9 @@ async def test_send_fan_out_map_reduce() -> None:
         g = m.graph.StateGraph(Jokes)
         g.add_node("joke", joke)
         g.add_node("pick", pick)
-        g.add_conditional_edges(START, lambda s: [send("joke", {"s": x}) for x in s["subjects"]])
+        g.add_conditional_edges(
+            START, lambda s: [send("joke", {"s": x}) for x in s["subjects"]]
+        )
         g.add_edge("joke", "pick")
         return g.compile()
 
@@ -187,7 +191,9 @@ async def test_command_update_and_goto() -> None:
 
         def decide(state: Log) -> Any:
             target = "even" if state["n"] % 2 == 0 else "odd"
-            return command(update={"n": state["n"] + 10, "log": ["decide"]}, goto=target)
+            return command(
+                update={"n": state["n"] + 10, "log": ["decide"]}, goto=target
+            )
 
         g = _builder(m, "even", "odd")
         g.add_node("decide", decide, destinations=("even", "odd"))
@@ -287,7 +293,9 @@ async def test_messages_state_with_add_messages() -> None:
         g.add_node("agent", agent)
         g.add_node("edit", edit)
         g.add_edge(START, "agent")
-        g.add_conditional_edges("agent", lambda s: "agent" if len(s["messages"]) < 3 else "edit")
+        g.add_conditional_edges(
+            "agent", lambda s: "agent" if len(s["messages"]) < 3 else "edit"
+        )
         return g.compile()
 
     ours = await assert_same(build, {"messages": [HumanMessage("hi", id="h1")]})
@@ -396,7 +404,9 @@ async def test_recursion_limit_raises_in_both(limit: int) -> None:
         g.add_edge("loop", "loop")
         return g.compile()
 
-    theirs, ours = await raised_by_both(build, {"log": [], "n": 0}, {"recursion_limit": limit})
+    theirs, ours = await raised_by_both(
+        build, {"log": [], "n": 0}, {"recursion_limit": limit}
+    )
     assert type(theirs).__name__ == type(ours).__name__ == "GraphRecursionError"
     assert str(ours).splitlines()[0] == str(theirs).splitlines()[0]
 
@@ -444,7 +454,9 @@ async def test_send_to_a_subgraph_node() -> None:
         sub.add_edge(START, "tell")
         g = m.graph.StateGraph(Jokes)
         g.add_node("sub", sub.compile())
-        g.add_conditional_edges(START, lambda s: [send("sub", {"topic": x}) for x in s["subjects"]])
+        g.add_conditional_edges(
+            START, lambda s: [send("sub", {"topic": x}) for x in s["subjects"]]
+        )
         return g.compile()
 
     ours = await assert_same(build, {"subjects": ["x", "y"], "jokes": []})

@@ -72,7 +72,9 @@ def test_conditional_entry_point_counts_as_entry() -> None:
 
 def test_node_named_like_a_state_key() -> None:
     g = _graph()
-    with pytest.raises(InvalidGraphError, match="'x' is already being used as a state key"):
+    with pytest.raises(
+        InvalidGraphError, match="'x' is already being used as a state key"
+    ):
         g.add_node("x", node)
 
 
@@ -86,7 +88,9 @@ def test_reserved_node_names(name: str) -> None:
 @pytest.mark.parametrize("char", ["|", ":"])
 def test_reserved_characters_in_node_names(char: str) -> None:
     g = _graph()
-    with pytest.raises(InvalidGraphError, match=re.escape(f"'{char}' is a reserved character")):
+    with pytest.raises(
+        InvalidGraphError, match=re.escape(f"'{char}' is a reserved character")
+    ):
         g.add_node(f"a{char}b", node)
 
 
@@ -123,7 +127,10 @@ def test_path_map_to_unknown_node(path_map: Any) -> None:
     g = _graph("a")
     g.add_edge(START, "a")
     g.add_conditional_edges("a", lambda s: "go", path_map)
-    with pytest.raises(InvalidGraphError, match="'a' node, 'condition' branch found unknown target 'nowhere'"):
+    with pytest.raises(
+        InvalidGraphError,
+        match="'a' node, 'condition' branch found unknown target 'nowhere'",
+    ):
         g.compile()
 
 
@@ -140,7 +147,9 @@ def test_two_branches_with_the_same_name() -> None:
 @pytest.mark.parametrize("timeout", [0, -1, "5", float("nan")])
 def test_bad_timeout(timeout: Any) -> None:
     g = _graph()
-    with pytest.raises(InvalidGraphError, match="Node 'a': timeout must be a positive number"):
+    with pytest.raises(
+        InvalidGraphError, match="Node 'a': timeout must be a positive number"
+    ):
         g.add_node("a", node, timeout=timeout)
 
 

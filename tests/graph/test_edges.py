@@ -37,7 +37,9 @@ def _graph(*names: str) -> StateGraph[Any, Any, Any, Any]:
 # --- conditional edges -------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("n", "expected"), [(1, ["start", "small"]), (5, ["start", "big"])])
+@pytest.mark.parametrize(
+    ("n", "expected"), [(1, ["start", "small"]), (5, ["start", "big"])]
+)
 def test_path_returns_a_node_name(n: int, expected: list[str]) -> None:
     def route(state: State) -> str:
         return "small" if state["n"] < 3 else "big"
@@ -218,7 +220,9 @@ async def test_send_and_plain_edge_in_one_step() -> None:
     g = StateGraph(MapState)
     g.add_node("worker", lambda a: {"jokes": [f"w{a}"]})
     g.add_node("plain", lambda s: {"jokes": ["plain"]})
-    g.add_conditional_edges(START, lambda s: [Send("worker", 2), "plain", Send("worker", 1)])
+    g.add_conditional_edges(
+        START, lambda s: [Send("worker", 2), "plain", Send("worker", 1)]
+    )
     out = await g.compile().ainvoke({"subjects": []})
     # Pull tasks (by name) then push tasks (by Send order).
     assert out["jokes"] == ["plain", "w2", "w1"]

@@ -64,7 +64,9 @@ def _loop(calls: list[int]) -> Any:
 
 @pytest.mark.parametrize("limit", [2, 3, 5, 8])
 def test_recursion_limit_boundary_matches_langgraph(limit: int) -> None:
-    assert _chain(limit - 1).invoke({"n": 0}, {"recursion_limit": limit}) == {"n": limit - 1}
+    assert _chain(limit - 1).invoke({"n": 0}, {"recursion_limit": limit}) == {
+        "n": limit - 1
+    }
     with pytest.raises(GraphRecursionError) as info:
         _chain(limit).invoke({"n": 0}, {"recursion_limit": limit})
     assert f"Recursion limit of {limit} reached" in str(info.value)
@@ -172,7 +174,9 @@ def test_node_error_from_sync_invoke() -> None:
 async def test_node_error_in_stream_after_earlier_chunks() -> None:
     chunks: list[Any] = []
     with pytest.raises(Boom):
-        async for c in _failing_graph("exploder", parallel=False).astream({"n": 0}, stream_mode="updates"):
+        async for c in _failing_graph("exploder", parallel=False).astream(
+            {"n": 0}, stream_mode="updates"
+        ):
             chunks.append(c)
     assert chunks == [{"first": {"n": 1}}]
 

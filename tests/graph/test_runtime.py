@@ -78,7 +78,9 @@ async def test_get_config_carries_tags_and_configurable() -> None:
     g = StateGraph(State)
     g.add_node("n", node)
     g.add_edge(START, "n")
-    await g.compile().ainvoke({"log": []}, {"tags": ["x"], "configurable": {"user_id": 7}})
+    await g.compile().ainvoke(
+        {"log": []}, {"tags": ["x"], "configurable": {"user_id": 7}}
+    )
     assert seen == [(["x"], 7)]
 
 
@@ -123,12 +125,16 @@ def _writer_graph() -> Any:
 
 
 async def test_stream_values() -> None:
-    chunks = [c async for c in _writer_graph().astream({"log": ["in"]}, stream_mode="values")]
+    chunks = [
+        c async for c in _writer_graph().astream({"log": ["in"]}, stream_mode="values")
+    ]
     assert chunks == [{"log": ["in"]}, {"log": ["in", "a"]}, {"log": ["in", "a", "b"]}]
 
 
 async def test_stream_updates() -> None:
-    chunks = [c async for c in _writer_graph().astream({"log": []}, stream_mode="updates")]
+    chunks = [
+        c async for c in _writer_graph().astream({"log": []}, stream_mode="updates")
+    ]
     assert chunks == [{"a": {"log": ["a"]}}, {"b": {"log": ["b"]}}]
 
 
@@ -138,13 +144,18 @@ async def test_compiled_state_graph_streams_updates_by_default() -> None:
 
 
 async def test_stream_custom() -> None:
-    chunks = [c async for c in _writer_graph().astream({"log": []}, stream_mode="custom")]
+    chunks = [
+        c async for c in _writer_graph().astream({"log": []}, stream_mode="custom")
+    ]
     assert chunks == [{"progress": "a"}, {"progress": "b"}]
 
 
 async def test_stream_list_of_modes_yields_pairs_in_order() -> None:
     chunks = [
-        c async for c in _writer_graph().astream({"log": []}, stream_mode=["updates", "custom", "values"])
+        c
+        async for c in _writer_graph().astream(
+            {"log": []}, stream_mode=["updates", "custom", "values"]
+        )
     ]
     assert chunks == [
         ("values", {"log": []}),
@@ -158,8 +169,13 @@ async def test_stream_list_of_modes_yields_pairs_in_order() -> None:
 
 
 async def test_stream_single_mode_in_a_list_still_yields_pairs() -> None:
-    chunks = [c async for c in _writer_graph().astream({"log": []}, stream_mode=["updates"])]
-    assert chunks == [("updates", {"a": {"log": ["a"]}}), ("updates", {"b": {"log": ["b"]}})]
+    chunks = [
+        c async for c in _writer_graph().astream({"log": []}, stream_mode=["updates"])
+    ]
+    assert chunks == [
+        ("updates", {"a": {"log": ["a"]}}),
+        ("updates", {"b": {"log": ["b"]}}),
+    ]
 
 
 async def test_invoke_with_stream_mode_returns_the_chunks() -> None:
@@ -232,7 +248,12 @@ async def test_compiled_subgraph_as_a_node() -> None:
 
 
 def test_compiled_subgraph_as_a_node_sync() -> None:
-    assert _parent_with_subgraph().invoke({"log": []})["log"] == ["before", "before", "inner", "after"]
+    assert _parent_with_subgraph().invoke({"log": []})["log"] == [
+        "before",
+        "before",
+        "inner",
+        "after",
+    ]
 
 
 async def test_subgraph_keys_the_parent_lacks_stay_in_the_subgraph() -> None:
@@ -244,7 +265,10 @@ async def test_subgraph_keys_the_parent_lacks_stay_in_the_subgraph() -> None:
 
 async def test_subgraphs_true_namespaces_chunks() -> None:
     chunks = [
-        c async for c in _parent_with_subgraph().astream({"log": []}, stream_mode="updates", subgraphs=True)
+        c
+        async for c in _parent_with_subgraph().astream(
+            {"log": []}, stream_mode="updates", subgraphs=True
+        )
     ]
     assert [(ns, list(upd)) for ns, upd in chunks if ns == ()] == [
         ((), ["before"]),
@@ -272,9 +296,15 @@ async def test_subgraphs_true_with_a_list_of_modes_yields_triples() -> None:
     assert {mode for ns, mode, _ in chunks if ns != ()} == {"updates", "values"}
 
 
-@pytest.mark.parametrize("modes", [["updates"], ["updates", "custom"], ["values", "custom"]])
-async def test_without_subgraphs_true_only_the_parent_state_is_streamed(modes: list[str]) -> None:
-    chunks = [c async for c in _parent_with_subgraph().astream({"log": []}, stream_mode=modes)]
+@pytest.mark.parametrize(
+    "modes", [["updates"], ["updates", "custom"], ["values", "custom"]]
+)
+async def test_without_subgraphs_true_only_the_parent_state_is_streamed(
+    modes: list[str],
+) -> None:
+    chunks = [
+        c async for c in _parent_with_subgraph().astream({"log": []}, stream_mode=modes)
+    ]
     updates = [chunk for mode, chunk in chunks if mode == "updates"]
     values = [chunk for mode, chunk in chunks if mode == "values"]
     for upd in updates:
@@ -406,8 +436,14 @@ async def test_abatch_respects_max_concurrency_and_keeps_order() -> None:
 
 def test_batch() -> None:
     graph, peak = _concurrency_probe()
-    outs = graph.batch([{"log": ["0"]}, {"log": ["1"]}, {"log": ["2"]}], {"max_concurrency": 1})
-    assert [o["log"] for o in outs] == [["0", "done 0"], ["1", "done 1"], ["2", "done 2"]]
+    outs = graph.batch(
+        [{"log": ["0"]}, {"log": ["1"]}, {"log": ["2"]}], {"max_concurrency": 1}
+    )
+    assert [o["log"] for o in outs] == [
+        ["0", "done 0"],
+        ["1", "done 1"],
+        ["2", "done 2"],
+    ]
     assert peak[1] == 1
 
 
@@ -532,11 +568,17 @@ async def test_astream_events_v2_reports_graph_and_nodes() -> None:
     for node in ("a", "b"):
         assert ("on_chain_start", node) in kinds
         assert ("on_chain_end", node) in kinds
-    start_a = next(e for e in events if e["name"] == "a" and e["event"] == "on_chain_start")
+    start_a = next(
+        e for e in events if e["name"] == "a" and e["event"] == "on_chain_start"
+    )
     assert start_a["metadata"]["langgraph_node"] == "a"
     assert start_a["metadata"]["langgraph_step"] == 1
     assert kinds.index(("on_chain_end", "a")) < kinds.index(("on_chain_start", "b"))
-    graph_streams = [e["data"]["chunk"] for e in events if e["event"] == "on_chain_stream" and e["name"] == "LangGraph"]
+    graph_streams = [
+        e["data"]["chunk"]
+        for e in events
+        if e["event"] == "on_chain_stream" and e["name"] == "LangGraph"
+    ]
     assert graph_streams == [{"a": {"log": ["a"]}}, {"b": {"log": ["b"]}}]
 
 
@@ -544,7 +586,12 @@ async def test_astream_events_names_the_graph() -> None:
     g = StateGraph(State)
     g.add_node("a", visit("a"))
     g.add_edge(START, "a")
-    events = [e async for e in g.compile(name="my_agent").astream_events({"log": []}, version="v2")]
+    events = [
+        e
+        async for e in g.compile(name="my_agent").astream_events(
+            {"log": []}, version="v2"
+        )
+    ]
     assert events[0]["name"] == "my_agent"
 
 

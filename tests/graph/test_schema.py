@@ -254,7 +254,9 @@ def test_output_schema_filters_the_result() -> None:
 
 
 async def test_output_schema_filters_values_stream() -> None:
-    chunks = [c async for c in _io_graph().astream({"question": "q"}, stream_mode="values")]
+    chunks = [
+        c async for c in _io_graph().astream({"question": "q"}, stream_mode="values")
+    ]
     assert chunks[-1] == {"answer": "q?q?"}
     assert all(set(c) <= {"answer"} for c in chunks)
 
@@ -291,7 +293,10 @@ def test_private_state_passes_between_nodes_but_not_out() -> None:
     g.add_node("read", read)
     g.add_edge(START, "write")
     g.add_edge("write", "read")
-    assert g.compile().invoke({"question": "q"}) == {"question": "q", "answer": "s3cr3t"}
+    assert g.compile().invoke({"question": "q"}) == {
+        "question": "q",
+        "answer": "s3cr3t",
+    }
 
 
 def test_explicit_input_schema_on_add_node() -> None:

@@ -147,7 +147,9 @@ def test_join_waits_for_every_source_across_steps() -> None:
     plan = _plan(join=True)
     run = _started(plan, {})
     apply_writes(plan, run, [_pull(plan, run, START, [(branch_channel("a"), None)])])
-    a = _pull(plan, run, "a", list(plan.nodes["a"].after) + [(branch_channel("b"), None)])
+    a = _pull(
+        plan, run, "a", list(plan.nodes["a"].after) + [(branch_channel("b"), None)]
+    )
     apply_writes(plan, run, [a])
     # Only "a" has arrived at the join: "b" runs, "c" waits.
     assert _names(triggered_nodes(plan, run)) == ["b"]
@@ -219,7 +221,9 @@ def test_changed_channels_get_a_newer_version_and_are_reported() -> None:
     plan = _plan()
     run = _started(plan, {})
     before = dict(run.versions)
-    updated = apply_writes(plan, run, [_pull(plan, run, START, [("last", "x"), ("log", ["l"])])])
+    updated = apply_writes(
+        plan, run, [_pull(plan, run, START, [("last", "x"), ("log", ["l"])])]
+    )
     assert {"last", "log"} <= updated
     assert run.versions["last"] > before.get("last", 0)
     assert run.versions["log"] > before.get("log", 0)
@@ -234,7 +238,9 @@ def test_a_reducer_with_no_writes_keeps_its_version() -> None:
     run = _started(plan, {})
     apply_writes(plan, run, [_pull(plan, run, START, [("log", ["x"])])])
     version = run.versions["log"]
-    assert "log" not in apply_writes(plan, run, [_pull(plan, run, "a", [("last", "y")])])
+    assert "log" not in apply_writes(
+        plan, run, [_pull(plan, run, "a", [("last", "y")])]
+    )
     assert run.versions["log"] == version
 
 
@@ -278,7 +284,10 @@ def test_sends_are_queued_for_the_next_step_only() -> None:
 def test_concurrent_writes_to_a_last_value_key_name_key_and_nodes() -> None:
     plan = _plan()
     run = _started(plan, {})
-    tasks = [_pull(plan, run, "b", [("last", "from b")]), _pull(plan, run, "a", [("last", "from a")])]
+    tasks = [
+        _pull(plan, run, "b", [("last", "from b")]),
+        _pull(plan, run, "a", [("last", "from a")]),
+    ]
     with pytest.raises(InvalidUpdateError) as info:
         apply_writes(plan, run, tasks)
     err = info.value
