@@ -1,7 +1,6 @@
 """Public value types: what nodes return, what users pass, what the engine reports.
 
-Everything here is a plain value with no reference to the engine, so this module
-imports nothing heavy.
+Everything here is a plain value with no reference to the engine.
 """
 
 from __future__ import annotations
@@ -17,6 +16,11 @@ from typing import (
     NamedTuple,
     TypeVar,
 )
+
+# A tool that returns a Command must reach ToolNode as that Command, not as its text:
+# langchain-core passes through only ToolOutputMixin values. This costs ~0.2 s of
+# import time (langchain-core's message classes), which agent code loads anyway.
+from langchain_core.messages.tool import ToolOutputMixin
 
 if TYPE_CHECKING:
     from langchain_core.runnables import RunnableConfig
@@ -196,7 +200,7 @@ class Overwrite:
 
 
 @dataclasses.dataclass(kw_only=True, slots=True)
-class Command(Generic[N]):
+class Command(Generic[N], ToolOutputMixin):
     """What a node returns to update state and choose where to go in one value.
 
     Attributes:

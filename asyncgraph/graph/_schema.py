@@ -120,9 +120,17 @@ def is_schema(obj: Any) -> bool:
     """Whether ``obj`` looks like a state schema class (TypedDict, dataclass, Pydantic)."""
     if not isinstance(obj, type):
         return False
-    return (
-        typing.is_typeddict(obj) or dataclasses.is_dataclass(obj) or _is_pydantic(obj)
-    )
+    return _is_typeddict(obj) or dataclasses.is_dataclass(obj) or _is_pydantic(obj)
+
+
+def _is_typeddict(obj: Any) -> bool:
+    # typing_extensions.TypedDict (used by many libraries on 3.11) is a different class
+    # factory that typing.is_typeddict does not recognise.
+    if typing.is_typeddict(obj):
+        return True
+    import typing_extensions
+
+    return bool(typing_extensions.is_typeddict(obj))
 
 
 def lower_schema(schema: Any) -> SchemaInfo:

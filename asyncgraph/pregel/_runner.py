@@ -214,7 +214,7 @@ def output_writes(plan: Plan, task: Task, result: Any) -> dict[str, Any] | None:
             )
         writes.append((k, v))
         update[k] = v
-    return update
+    return update or None  # a node that wrote nothing streams None, as in LangGraph
 
 
 def _command_writes(plan: Plan, task: Task, cmd: Command[Any]) -> dict[str, Any] | None:
