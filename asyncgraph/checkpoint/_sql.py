@@ -48,7 +48,6 @@ SCHEMA_VERSION = 1
 class Dialect:
     name: str
     migrations: tuple[tuple[str, ...], ...]
-    lock_thread: str  # suffix that keeps a thread row alive until commit
     setup_lock: str | None
 
     def q(self, sql: str) -> str:
@@ -153,11 +152,10 @@ _POSTGRES_V1 = (
         PRIMARY KEY (tid, checkpoint_id, task_id, idx))""",
 )
 
-SQLITE = Dialect(name="sqlite", migrations=(_SQLITE_V1,), lock_thread="", setup_lock=None)
+SQLITE = Dialect(name="sqlite", migrations=(_SQLITE_V1,), setup_lock=None)
 POSTGRES = Dialect(
     name="postgres",
     migrations=(_POSTGRES_V1,),
-    lock_thread=" FOR SHARE",
     # Two processes running setup() at once must not both create the tables.
     setup_lock="SELECT pg_advisory_xact_lock(7320461921)",
 )
@@ -174,7 +172,6 @@ INSERT_THREAD = (
     "INSERT INTO asyncgraph_threads (thread_id, checkpoint_ns) VALUES (?, ?) "
     "ON CONFLICT (thread_id, checkpoint_ns) DO NOTHING"
 )
-LOCK_THREAD = "SELECT tid FROM asyncgraph_threads WHERE thread_id = ? AND checkpoint_ns = ?"
 
 _CKPT_COLS = "c.tid, c.checkpoint_id, c.parent_id, c.body, c.metadata, t.thread_id, t.checkpoint_ns"
 SELECT_CHECKPOINT = (

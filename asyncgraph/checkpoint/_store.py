@@ -381,9 +381,9 @@ class Store:
         meta = self._encode(metadata, "metadata")
         parent = self.cache.get(thread_id, ns, parent_id) if parent_id else None
 
-        first = [Stmt(d.q(S.INSERT_THREAD), (thread_id, ns))]
-        if d.lock_thread:
-            first.append(Stmt(d.q(S.LOCK_THREAD + d.lock_thread), (thread_id, ns), True))
+        # A cached parent means the thread's row exists (a concurrent delete_thread is
+        # caught below by the checkpoint insert finding no thread).
+        first = [] if parent is not None else [Stmt(d.q(S.INSERT_THREAD), (thread_id, ns))]
         if parent_id and parent is None:
             first.append(Stmt(d.q(S.SELECT_BODY), (thread_id, ns, d.id_in(parent_id)), True))
 
@@ -421,6 +421,13 @@ class Store:
         else:
             tail_results = yield tail
 
+        if not tail_results[0]:
+            # Every insert resolves the thread's row itself; none found it: the thread
+            # was deleted by a concurrent delete_thread between our statements.
+            raise CheckpointError(
+                f"thread {thread_id!r} was deleted while checkpoint {cid} was being stored; "
+                "nothing was stored"
+            )
         lost = [ch for ch, count in zip(planned, inserted) if not count]
         if lost:
             # A fork reused a version number, or a delta's predecessor is gone: store a
@@ -449,7 +456,8 @@ class Store:
         rows = [(task_id, ch, value) for ch, value in writes]
         stmts = self._write_stmts(thread_id, ns, cid, rows, "put_writes", task_path)
         if stmts:
-            yield [Stmt(self.d.q(S.INSERT_THREAD), (thread_id, ns)), *stmts]
+            # Writes belong to a stored checkpoint, so the thread's row exists.
+            yield stmts
 
     def op_delete_thread(self, after: After, thread_id: str) -> Op:
         q = self.d.q

@@ -20,9 +20,9 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from asyncgraph.checkpoint._sql import POSTGRES
-from asyncgraph.checkpoint._sqlsaver import OpFn, SqlSaver, drive
+from asyncgraph.checkpoint._sqlsaver import OpFn, SqlSaver
 from asyncgraph.checkpoint._store import Store
-from asyncgraph.checkpoint.postgres._driver import execute, translate
+from asyncgraph.checkpoint.postgres._driver import run, translated
 
 if TYPE_CHECKING:
     import psycopg
@@ -86,13 +86,12 @@ class PostgresSaver(SqlSaver):
     def _transaction(self, conn: Any, op: OpFn, args: tuple[Any, ...]) -> Any:
         after: list[Any] = []
         try:
-            with conn.transaction():
-                value = drive(op(after, *args), lambda batch: execute(conn, batch))
+            value = run(conn, op(after, *args))
         except Exception as exc:
-            translated = translate(exc)
-            if translated is exc:
+            clearer = translated(exc)
+            if clearer is exc:
                 raise
-            raise translated from exc
+            raise clearer from exc
         for callback in after:
             callback()
         return value

@@ -22,9 +22,9 @@ from typing import TYPE_CHECKING, Any
 
 from asyncgraph.checkpoint._bridge import SyncOverAsync
 from asyncgraph.checkpoint._sql import POSTGRES
-from asyncgraph.checkpoint._sqlsaver import OpFn, SqlSaver, adrive
+from asyncgraph.checkpoint._sqlsaver import OpFn, SqlSaver
 from asyncgraph.checkpoint._store import Store
-from asyncgraph.checkpoint.postgres._driver import aexecute, translate
+from asyncgraph.checkpoint.postgres._driver import arun, translated
 
 if TYPE_CHECKING:
     import psycopg
@@ -89,13 +89,12 @@ class AsyncPostgresSaver(SyncOverAsync, SqlSaver):
     async def _transaction(self, conn: Any, op: OpFn, args: tuple[Any, ...]) -> Any:
         after: list[Any] = []
         try:
-            async with conn.transaction():
-                value = await adrive(op(after, *args), lambda batch: aexecute(conn, batch))
+            value = await arun(conn, op(after, *args))
         except Exception as exc:
-            translated = translate(exc)
-            if translated is exc:
+            clearer = translated(exc)
+            if clearer is exc:
                 raise
-            raise translated from exc
+            raise clearer from exc
         for callback in after:
             callback()
         return value
