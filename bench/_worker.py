@@ -197,6 +197,8 @@ def agent(impl: str, p: Params) -> Metrics:
             "cpu_ms_per_run": statistics.median(cpus),
             "peak_rss_mb": _peak_rss_mb(),
             "baseline_rss_mb": baseline_rss,
+            # What the N concurrent runs added on top of the imports and warm-up.
+            "run_rss_mb": _peak_rss_mb() - baseline_rss,
         }
 
     return asyncio.run(main())
