@@ -2,7 +2,7 @@
 
 Usage::
 
-    python -m bench                    # full run (about 10 minutes)
+    python -m bench                    # full run (about 4-5 minutes)
     python -m bench --quick            # small sizes, few repeats (under ~2 minutes)
     python -m bench --only chain,fanout
     python -m bench --write-docs       # also rewrite docs/performance.md
@@ -496,7 +496,7 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m bench", description=__doc__.split("\n\n")[0]
     )
     ap.add_argument(
-        "--quick", action="store_true", help="small sizes and few repeats (< ~2 min)"
+        "--quick", action="store_true", help="small sizes and few repeats (about 40 s)"
     )
     ap.add_argument(
         "--only", default="", help="comma-separated workload names or name prefixes"
