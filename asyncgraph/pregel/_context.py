@@ -159,7 +159,7 @@ class RunContext:
 class TaskContext:
     """One running task: what ``get_config()``, ``interrupt()`` and writers see."""
 
-    __slots__ = ("run", "task", "step", "_config", "interrupt_idx", "resume_values")
+    __slots__ = ("run", "task", "step", "_config", "interrupt_idx", "resume_values", "traced")
 
     def __init__(self, run: RunContext, task: Task, step: int) -> None:
         self.run = run
@@ -168,6 +168,9 @@ class TaskContext:
         self._config: dict[str, Any] | None = None
         self.interrupt_idx = 0
         self.resume_values: list[Any] | None = None
+        # When someone listens: the config of code running inside this task's node
+        # run (callbacks = that run's child manager). Set by the runner.
+        self.traced: dict[str, Any] | None = None
 
     @property
     def task_ns(self) -> str:
@@ -201,7 +204,6 @@ class TaskContext:
             "callbacks": callbacks if callbacks is not None else run.callbacks,
             "recursion_limit": base.get("recursion_limit", 10007),
             "configurable": {**configurable, "checkpoint_ns": self.task_ns} if run.saver is not None or configurable else dict(configurable),
-            "run_name": task.name,
         }
         if base.get("max_concurrency") is not None:
             cfg["max_concurrency"] = base["max_concurrency"]

@@ -116,10 +116,16 @@ class _Saver:
         self.durability = durability
 
     async def flush(self) -> None:
+        """Wait for the checkpoint being saved in the background, if any.
+
+        Every caller waits for the same put: sibling tasks finishing together must all
+        see the new checkpoint's config before saving their writes against it.
+        """
         t = self.inflight
         if t is not None:
-            self.inflight = None
             await t
+            if self.inflight is t:
+                self.inflight = None
 
     async def put(self, rc: RunContext, run: RunState, step: int, source: str, updated: set[str] | None) -> None:
         from asyncgraph.checkpoint.base import create_checkpoint

@@ -95,6 +95,9 @@ class StreamMessagesHandler(BaseCallbackHandler):
             metadata
             and kwargs.get("name") == metadata.get(META_NODE)
             and not (tags and TAG_HIDDEN in tags)
+            # A Runnable used as a node runs inside the node's run under the same
+            # name: only the outer run is the node's.
+            and parent_run_id not in self.node_runs
         ):
             self.node_runs[run_id] = (_ns_of(metadata), dict(metadata))
             # Messages a node received as input were already streamed (or were input).

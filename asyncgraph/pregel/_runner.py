@@ -111,10 +111,16 @@ async def call_user(tc: TaskContext, call: CallSpec, arg: Any, *, inline_ok: boo
 
 
 async def call_traced(tc: TaskContext, call: CallSpec, arg: Any, *, inline_ok: bool, name: str) -> Any:
-    """``call_user`` reported to callbacks as a child run named ``name``, when someone
-    listens; with config propagated to Runnables the callable invokes; else bare."""
+    """``call_user`` with the config that code inside the task should see.
+
+    Nobody listening and no config to propagate: a bare call. When callbacks listen,
+    the task's node run is already open (``tc.traced``): the node's own callable runs
+    directly inside it, and a conditional edge's path function (``name`` differs from
+    the node's) gets a child run of its own, as in LangGraph's run tree.
+    """
     rc = tc.run
-    if rc.run_manager is None:
+    traced = tc.traced
+    if traced is None:
         if not rc.propagate:
             return await call_user(tc, call, arg, inline_ok=inline_ok)
         cfg = tc.config()
@@ -123,14 +129,15 @@ async def call_traced(tc: TaskContext, call: CallSpec, arg: Any, *, inline_ok: b
             return await call_user(tc, call, arg, inline_ok=inline_ok, config=cfg)
         finally:
             var_child_runnable_config.reset(token)
-    cfg = tc.config(callbacks=rc.run_manager.get_child(tag=f"graph:step:{tc.step}"))
-    if call.kind in ("runnable", "subgraph"):
-        if name != tc.task.name:
-            cfg["run_name"] = name
-        return await call_user(tc, call, arg, inline_ok=inline_ok, config=cfg)
-    cm = get_async_callback_manager_for_config(cfg)  # type: ignore[arg-type]
+    if name == tc.task.name:
+        token = var_child_runnable_config.set(traced)  # type: ignore[arg-type]
+        try:
+            return await call_user(tc, call, arg, inline_ok=inline_ok, config=traced)
+        finally:
+            var_child_runnable_config.reset(token)
+    cm = get_async_callback_manager_for_config(traced)  # type: ignore[arg-type]
     run_manager = await cm.on_chain_start(None, arg, name=name)
-    child = {**cfg, "callbacks": run_manager.get_child()}
+    child = {**traced, "callbacks": run_manager.get_child()}
     token = var_child_runnable_config.set(child)  # type: ignore[arg-type]
     try:
         out = await call_user(tc, call, arg, inline_ok=inline_ok, config=child)
@@ -141,6 +148,17 @@ async def call_traced(tc: TaskContext, call: CallSpec, arg: Any, *, inline_ok: b
         var_child_runnable_config.reset(token)
     await run_manager.on_chain_end(out)
     return out
+
+
+async def _open_node_run(tc: TaskContext) -> Any:
+    """Start the callbacks run of a task's node: one run named after the node that
+    contains the node's callable and its conditional edges."""
+    rc = tc.run
+    cfg = tc.config(callbacks=rc.run_manager.get_child(tag=f"graph:step:{tc.step}"))
+    cm = get_async_callback_manager_for_config(cfg)  # type: ignore[arg-type]
+    run_manager = await cm.on_chain_start(None, tc.task.input, name=tc.task.name)
+    tc.traced = {**cfg, "callbacks": run_manager.get_child()}
+    return run_manager
 
 
 # -- node output -> writes --------------------------------------------------------
@@ -390,6 +408,14 @@ async def _run_node_timed(tc: TaskContext, call: CallSpec, arg: Any, inline_ok: 
         raise err from exc
 
 
+async def _finish_writes(tc: TaskContext, run: RunState) -> None:
+    """After the node's own writes: its static out-edges, then its conditional edges."""
+    task = tc.task
+    task.writes.extend(task.node.after)
+    for branch in task.node.branches:
+        await run_branch(tc, run, branch)
+
+
 async def run_task(rc: RunContext, run: RunState, task: Task, step: int, inline_ok: bool) -> None:
     """Run one task to completion: node (with retries), output writes, branches.
 
@@ -399,19 +425,29 @@ async def run_task(rc: RunContext, run: RunState, task: Task, step: int, inline_
     tc = TaskContext(rc, task, step)
     tc.resume_values = task.resume
     token = current_task.set(tc)
+    node_run = None
     try:
+        if rc.run_manager is not None and task.node.call is not None:
+            node_run = await _open_node_run(tc)
+        result: Any = None
         if task.node.call is None:  # the START task maps the input
             task.update = input_writes(rc.plan, task)
+            await _finish_writes(tc, run)
         else:
+            # One attempt is the node, its output's validation and its conditional
+            # edges: a failure in any of them retries the whole (as LangGraph does).
             attempt = 0
             while True:
                 attempt += 1
                 try:
                     result = await _run_node(tc, run, inline_ok)
+                    if task.node.call.kind == "subgraph" and type(result) is dict:
+                        keys = rc.plan.state_keys
+                        result = {k: v for k, v in result.items() if k in keys and k != "__interrupt__"}
+                    task.update = output_writes(rc.plan, task, result)
+                    await _finish_writes(tc, run)
                     break
                 except GraphBubbleUp:
-                    raise
-                except ParentCommand:
                     raise
                 except Exception as exc:
                     policies = task.node.retry
@@ -421,6 +457,7 @@ async def run_task(rc: RunContext, run: RunState, task: Task, step: int, inline_
                             exc.add_note(f"Node '{task.name}' failed after {attempt} attempts")
                         raise
                     task.writes.clear()
+                    task.update = None
                     tc.interrupt_idx = 0
                     interval = min(
                         policy.max_interval,
@@ -429,21 +466,18 @@ async def run_task(rc: RunContext, run: RunState, task: Task, step: int, inline_
                     if policy.jitter:
                         interval += random.uniform(0, 1)
                     await asyncio.sleep(interval)
-            if task.node.call.kind == "subgraph" and type(result) is dict:
-                keys = rc.plan.state_keys
-                result = {k: v for k, v in result.items() if k in keys and k != "__interrupt__"}
-            task.update = output_writes(rc.plan, task, result)
-        task.writes.extend(task.node.after)
-        for branch in task.node.branches:
-            await run_branch(tc, run, branch)
         task.done = True
+        if node_run is not None:
+            await node_run.on_chain_end(result)
     except GraphInterrupt as exc:
         task.interrupts.extend(exc.interrupts)
         task.writes.clear()
+        if node_run is not None:
+            await node_run.on_chain_error(exc)
     except ParentCommand as exc:
-        cmd = exc.args[0]
-        parent = rc.parent
-        if parent is None:
+        if node_run is not None:
+            await node_run.on_chain_error(exc)
+        if rc.parent is None:
             raise InvalidUpdateError(
                 f"Node '{task.name}' returned Command(graph=Command.PARENT) but the graph has no parent graph",
                 nodes=(task.name,),
@@ -452,6 +486,8 @@ async def run_task(rc: RunContext, run: RunState, task: Task, step: int, inline_
     except BaseException as exc:
         if isinstance(exc, Exception) and not isinstance(exc, GraphBubbleUp):
             exc.add_note(f"During task with name '{task.name}' at step {step}")
+        if node_run is not None:
+            await node_run.on_chain_error(exc)
         raise
     finally:
         current_task.reset(token)
