@@ -44,13 +44,13 @@ class Task:
         "triggers",
         "writes",
         "id",
-        "path",
         "update",
         "error",
         "interrupts",
         "done",
         "resume",
         "prior_interrupts",
+        "fresh",
     )
 
     def __init__(
@@ -69,13 +69,20 @@ class Task:
         self.triggers = triggers
         self.writes: list[tuple[str, Any]] = []
         self.id: str = ""  # set by the loop when it needs stable ids (checkpointing)
-        self.path: tuple[Any, ...] = ("__pregel_pull", node.name) if kind == PULL else ("__pregel_push", index)
         self.update: Any = None  # what the node returned, for stream_mode="updates"
         self.error: BaseException | None = None
-        self.interrupts: list[Any] = []
+        self.interrupts: Sequence[Any] = ()  # set if it called interrupt()
         self.done = False
         self.resume: list[Any] | None = None  # answers to its interrupt() calls, in order
-        self.prior_interrupts: list[Any] = []  # interrupts it raised before a resume
+        self.prior_interrupts: Sequence[Any] = ()  # interrupts it raised before a resume
+        # State channels with only this task's writes applied (made for its conditional
+        # edges): in a step with no other task they are exactly the barrier's result.
+        self.fresh: dict[str, tuple[BaseChannel[Any, Any], bool]] | None = None
+
+    @property
+    def path(self) -> tuple[Any, ...]:
+        """LangGraph's task path: why the task exists (made on demand, rarely read)."""
+        return ("__pregel_pull", self.name) if self.kind == PULL else ("__pregel_push", self.index)
 
     def __repr__(self) -> str:
         return f"Task({self.name!r}, step-kind={'pull' if self.kind == PULL else 'push'})"
@@ -229,8 +236,19 @@ def apply_writes(plan: Plan, run: RunState, tasks: Sequence[Task]) -> set[str]:
             else:
                 lst.append(value)
                 writers[ch].append(task.name)
-    # 3. Update written channels.
+    # 3. Update written channels. A lone task's conditional edges already computed
+    # the result for the state keys it wrote: take those channels instead of
+    # running the reducers (e.g. add_messages) a second time.
+    fresh = tasks[0].fresh if len(tasks) == 1 else None
     for key, values in grouped.items():
+        if fresh is not None:
+            done = fresh.get(key)
+            if done is not None:
+                channels[key], changed = done
+                if changed:
+                    versions[key] = nv
+                    updated.add(key)
+                continue
         ch = channels.get(key)
         if ch is None:
             raise InvalidUpdateError(

@@ -308,22 +308,29 @@ def input_writes(plan: Plan, task: Task) -> dict[str, Any]:
 
 
 def _fresh_values(plan: Plan, run: RunState, task: Task) -> dict[str, Any]:
-    """The state after applying only this task's writes, for its conditional edges."""
+    """The state after applying only this task's writes, for its conditional edges.
+
+    The updated channel copies are kept on the task (``task.fresh``): the barrier
+    reuses them when the task is alone in its step.
+    """
     keys = plan.state_info.keys or tuple(plan.state_keys)
     channels = run.channels
-    written: dict[str, list[Any]] = {}
-    for k, v in task.writes:
-        if k in plan.state_keys:
-            written.setdefault(k, []).append(v)
+    fresh = task.fresh
+    if fresh is None:
+        written: dict[str, list[Any]] = {}
+        for k, v in task.writes:
+            if k in plan.state_keys:
+                written.setdefault(k, []).append(v)
+        fresh = {}
+        for k, vals in written.items():
+            ch = channels[k].copy()
+            fresh[k] = (ch, ch.update(vals))
+        task.fresh = fresh
     out: dict[str, Any] = {}
     for k in keys:
-        ch = channels.get(k)
-        if ch is None:
-            continue
-        if k in written:
-            ch = ch.copy()
-            ch.update(written[k])
-        if ch.is_available():
+        done = fresh.get(k)
+        ch = done[0] if done is not None else channels.get(k)
+        if ch is not None and ch.is_available():
             out[k] = ch.value
     for k, m in plan.managed.items():
         if k in plan.state_info.fields:
@@ -383,6 +390,18 @@ async def _run_node(tc: TaskContext, run: RunState, inline_ok: bool) -> Any:
     arg = task.input
     if task.kind == PULL:
         arg = node.input_info.coerce(arg, f"node '{task.name}'")
+    if (
+        timeout is None
+        and node.limit is None
+        and call.kind == "async"
+        and tc.traced is None
+        and not tc.run.propagate
+        and not call.inject
+        and not call.config_positional
+    ):
+        # The common case, kept to one await: every suspension of the node passes
+        # through each coroutine frame between it and the event loop.
+        return await call.func(arg)
     if node.limit is not None:
         async with tc.run.limits.get(node.limit):
             return await _run_node_timed(tc, call, arg, inline_ok, timeout)
@@ -458,6 +477,7 @@ async def run_task(rc: RunContext, run: RunState, task: Task, step: int, inline_
                         raise
                     task.writes.clear()
                     task.update = None
+                    task.fresh = None
                     tc.interrupt_idx = 0
                     interval = min(
                         policy.max_interval,
@@ -470,7 +490,7 @@ async def run_task(rc: RunContext, run: RunState, task: Task, step: int, inline_
         if node_run is not None:
             await node_run.on_chain_end(result)
     except GraphInterrupt as exc:
-        task.interrupts.extend(exc.interrupts)
+        task.interrupts = list(exc.interrupts)
         task.writes.clear()
         if node_run is not None:
             await node_run.on_chain_error(exc)
