@@ -60,8 +60,8 @@ class BlockingReport:
     """One stretch of time during which the event loop ran nothing else.
 
     Attributes:
-        duration: Seconds the loop did not answer the heartbeat. A lower bound: the block may
-            have begun up to ``threshold / 2`` before the heartbeat was posted.
+        duration: Seconds the loop did not answer the heartbeat, accurate to about
+            ``threshold / 2`` (the block may have begun before the heartbeat was posted).
         node: The graph node whose code held the loop (the innermost one when a subgraph runs
             inside a node), or None when the loop was blocked outside any graph node. Code of a
             node's conditional edges counts as the node's.
@@ -163,8 +163,8 @@ class BlockingWatchdog:
     thread, or, without ``on_block``, to the ``asyncgraph.watchdog`` logger as warnings; either
     way the latest 100 are kept in ``reports``.
 
-    A block shorter than ``threshold`` is never reported; one longer than ``1.5 * threshold`` is
-    always reported. A sync node that asyncgraph runs in a worker thread does not block the loop
+    A block shorter than ``threshold`` is never reported; one longer than about
+    ``1.5 * threshold`` reliably is (heartbeats are ``threshold / 2`` apart). A sync node that asyncgraph runs in a worker thread does not block the loop
     and is not reported. Time during which the loop is not running at all (between
     ``run_until_complete`` calls) is not a block.
 
@@ -229,7 +229,9 @@ class BlockingWatchdog:
     def __enter__(self) -> Self:
         return self.start()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop()
 
     def check(self) -> None:
@@ -263,7 +265,9 @@ class BlockingWatchdog:
             except RuntimeError:  # the loop was closed: nothing is left to watch
                 return
             sample: _Sample | None = None
-            while not answered.wait(threshold if sample is not None else max(posted + threshold - time.monotonic(), 0.0)):
+            while not answered.wait(
+                threshold if sample is not None else max(posted + threshold - time.monotonic(), 0.0)
+            ):
                 now = time.monotonic()
                 if not loop.is_running():
                     # A loop that is not running is idle, not blocked.
@@ -298,6 +302,9 @@ class BlockingWatchdog:
             return None
         try:
             return _sample_stack(frame)
+        except Exception:  # the loop's thread moved on under us: skip this one, keep watching
+            logger.debug("BlockingWatchdog could not sample the event loop's stack", exc_info=True)
+            return None
         finally:
             del frame  # no reference to the loop thread's frames outlives the sample
 
@@ -320,4 +327,3 @@ class BlockingWatchdog:
             on_block(report)
         except Exception:
             logger.exception("BlockingWatchdog on_block callback %r failed", on_block)
-
