@@ -1,1 +1,22 @@
-"""Root test configuration. Each test folder keeps its own fixtures in its own conftest."""
+"""Root test configuration. Each test folder keeps its own fixtures in its own conftest.
+
+Every async test runs under a :class:`~asyncgraph.testing.BlockingWatchdog`: a test
+whose code (library or test) blocks its event loop for more than 0.5 s fails, naming
+the node and line. A test that blocks on purpose is marked ``allow_blocking``.
+"""
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from asyncgraph.testing import BlockingWatchdog
+
+
+@pytest.fixture(autouse=True)
+async def _no_blocking_event_loop(request: pytest.FixtureRequest) -> AsyncIterator[None]:
+    if request.node.get_closest_marker("allow_blocking"):
+        yield
+        return
+    with BlockingWatchdog(threshold=0.5) as watchdog:
+        yield
+    watchdog.check()

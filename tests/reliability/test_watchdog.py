@@ -382,8 +382,8 @@ async def test_bad_arguments() -> None:
 
 @pytest.mark.slow
 def test_conftest_fixture_fails_a_blocking_test_unless_marked(tmp_path: Path) -> None:
-    """The fixture in this folder's conftest, as the whole suite would use it."""
-    shutil.copy(HERE.parent / "conftest.py", tmp_path / "conftest.py")
+    """The suite's root conftest fixture, run on a sample test module."""
+    shutil.copy(HERE.parent.parent / "conftest.py", tmp_path / "conftest.py")
     (tmp_path / "test_sample.py").write_text(
         "import asyncio, time\n"
         "import pytest\n"
@@ -413,6 +413,7 @@ def test_conftest_fixture_fails_a_blocking_test_unless_marked(tmp_path: Path) ->
     proc = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-W", "error",
          "-o", "asyncio_mode=auto", "-o", "asyncio_default_fixture_loop_scope=function",
+         "-o", "markers=allow_blocking: blocks on purpose",
          "--strict-markers", "--import-mode=importlib", str(tmp_path)],
         check=False, cwd=tmp_path, capture_output=True, text=True, timeout=120,
         env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
