@@ -293,6 +293,11 @@ async def run_graph(rc: RunContext, input: Any, *, interrupt_before: frozenset[s
                         if not t.done and not t.interrupts:
                             _emit_task_result(rc, t, step, exc)
                 if saver is not None:
+                    # The failed tasks' errors are kept with the step, so get_state()
+                    # shows what failed; a resume runs those tasks again.
+                    for t in to_run:
+                        if t.error is not None:
+                            await saver.put_writes(t, [(ERROR, t.error)])
                     await saver.flush()
                 raise
         step_interrupts = [i for t in tasks for i in t.interrupts]

@@ -505,6 +505,7 @@ async def run_task(rc: RunContext, run: RunState, task: Task, step: int, inline_
         raise
     except BaseException as exc:
         if isinstance(exc, Exception) and not isinstance(exc, GraphBubbleUp):
+            task.error = exc
             exc.add_note(f"During task with name '{task.name}' at step {step}")
         if node_run is not None:
             await node_run.on_chain_error(exc)
