@@ -432,7 +432,6 @@ def write_docs(
     notes: list[str],
 ) -> None:
     when = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    machine = "\n".join(f"- {k}: {v}" for k, v in info.items())
     if notes:
         note_text = (
             "Cells read `error` when an implementation failed the workload and "
@@ -441,7 +440,24 @@ def write_docs(
         )
     else:
         note_text = "Every workload ran to completion on every implementation."
-    DOCS.write_text(f"""# Performance
+    # Hand-written sections below the marker (soak, streaming floors) survive a rewrite.
+    kept = ""
+    if DOCS.exists():
+        old = DOCS.read_text()
+        at = old.find(KEEP_MARKER)
+        if at >= 0:
+            kept = "\n" + old[at:]
+    DOCS.write_text(kept and _generated_docs(rows, info, command, mode, note_text, when).rstrip() + "\n" + kept
+                    or _generated_docs(rows, info, command, mode, note_text, when))
+
+
+KEEP_MARKER = "<!-- bench --write-docs keeps everything below this line -->"
+
+
+def _generated_docs(rows: list[list[str]], info: dict[str, str], command: str, mode: str,
+                    note_text: str, when: str) -> str:
+    machine = "\n".join(f"- {k}: {v}" for k, v in info.items())
+    return (f"""# Performance
 
 asyncgraph is measured against LangGraph by the benchmark in `bench/`: both
 libraries run the same graph-building code, each in its own fresh
