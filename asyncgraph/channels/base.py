@@ -31,6 +31,8 @@ class _Missing:
 MISSING: Any = _Missing()
 """Marks a channel with no value (distinct from a stored ``None``)."""
 
+_CONFIG_SLOTS: dict[type, tuple[str, ...]] = {}
+
 
 class BaseChannel(Generic[Value, Update]):
     """Base of all channels.
@@ -59,11 +61,22 @@ class BaseChannel(Generic[Value, Update]):
         return self.from_checkpoint(self.checkpoint())
 
     def _empty(self) -> BaseChannel[Value, Update]:
-        new = object.__new__(type(self))
-        for cls in type(self).__mro__:
-            for slot in getattr(cls, "__slots__", ()):
-                if slot != "value" and hasattr(self, slot):
-                    object.__setattr__(new, slot, getattr(self, slot))
+        """A channel of the same kind and configuration, with no value.
+
+        Made for every channel of every run, so the slot list is computed once per class.
+        """
+        cls = type(self)
+        names = _CONFIG_SLOTS.get(cls)
+        if names is None:
+            names = _CONFIG_SLOTS[cls] = tuple(
+                slot
+                for klass in cls.__mro__
+                for slot in getattr(klass, "__slots__", ())
+                if slot != "value"
+            )
+        new = object.__new__(cls)
+        for slot in names:
+            object.__setattr__(new, slot, getattr(self, slot))
         new.value = MISSING
         return new
 

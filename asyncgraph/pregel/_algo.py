@@ -195,6 +195,11 @@ def pending_sends(run: RunState) -> Sequence[Any]:
     return v if v is not MISSING and v else ()
 
 
+def _writers(tasks: Sequence[Task], key: str) -> list[str]:
+    """The names of the tasks that wrote ``key`` (for error messages only)."""
+    return [t.name for t in tasks for ch, _ in t.writes if ch == key]
+
+
 def apply_writes(plan: Plan, run: RunState, tasks: Sequence[Task]) -> set[str]:
     """Apply the writes of a finished step; returns the channels that changed.
 
@@ -226,16 +231,13 @@ def apply_writes(plan: Plan, run: RunState, tasks: Sequence[Task]) -> set[str]:
                 updated.add(t)
     # 2. Group writes by channel, in task order.
     grouped: dict[str, list[Any]] = {}
-    writers: dict[str, list[str]] = {}
     for task in tasks:
         for ch, value in task.writes:
             lst = grouped.get(ch)
             if lst is None:
                 grouped[ch] = [value]
-                writers[ch] = [task.name]
             else:
                 lst.append(value)
-                writers[ch].append(task.name)
     # 3. Update written channels. A lone task's conditional edges already computed
     # the result for the state keys it wrote: take those channels instead of
     # running the reducers (e.g. add_messages) a second time.
@@ -251,24 +253,26 @@ def apply_writes(plan: Plan, run: RunState, tasks: Sequence[Task]) -> set[str]:
                 continue
         ch = channels.get(key)
         if ch is None:
+            nodes = _writers(tasks, key)
             raise InvalidUpdateError(
-                f"Node(s) {', '.join(sorted(set(writers[key])))} wrote to unknown key '{key}'",
+                f"Node(s) {', '.join(sorted(set(nodes)))} wrote to unknown key '{key}'",
                 key=key,
-                nodes=writers[key],
+                nodes=nodes,
             )
         try:
             changed = ch.update(values)
         except InvalidUpdateError as exc:
+            nodes = _writers(tasks, key)
             raise InvalidUpdateError(
-                f"{exc.args[0]}\n(written by nodes: {', '.join(writers[key])})",
+                f"{exc.args[0]}\n(written by nodes: {', '.join(nodes)})",
                 key=key,
-                nodes=writers[key],
+                nodes=nodes,
                 value=values,
             ) from None
         except Exception as exc:
             # A reducer raised: say where it happened and keep the original cause.
             exc.add_note(
-                f"While applying writes to state key '{key}' from node(s) {', '.join(writers[key])}"
+                f"While applying writes to state key '{key}' from node(s) {', '.join(_writers(tasks, key))}"
             )
             raise
         if changed:

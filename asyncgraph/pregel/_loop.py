@@ -257,10 +257,17 @@ async def run_graph(rc: RunContext, input: Any, *, interrupt_before: frozenset[s
     interrupts: list[Interrupt] = []
     skip_before = resuming
 
+    # What this run streams, decided once rather than at every step.
+    stream_checkpoints = saver is not None and saver.durability != "exit" and _wants(rc, "checkpoints", "debug")
+    stream_tasks = _wants(rc, "tasks", "debug")
+    stream_values = _wants(rc, "values")
+    output_keys = frozenset(plan.output_info.keys or plan.state_keys)
+    track = saver is not None or rc.sink is not None
+
     while True:
         run.step = step
         tasks = prepare_tasks(rc, run, step, with_ids)
-        if saver is not None and saver.durability != "exit" and _wants(rc, "checkpoints", "debug"):
+        if stream_checkpoints:
             await _emit_checkpoint(rc, saver, run, tasks, step - 1)
         if not tasks:
             break
@@ -281,14 +288,14 @@ async def run_graph(rc: RunContext, input: Any, *, interrupt_before: frozenset[s
             rc.resume = None
         resuming = False
 
-        on_done = _make_on_done(rc, saver, step) if (saver is not None or rc.sink is not None) else None
-        if _wants(rc, "tasks", "debug"):
+        on_done = _make_on_done(rc, saver, step) if track else None
+        if stream_tasks:
             _emit_task_starts(rc, to_run, step)
         if to_run:
             try:
                 await run_step(rc, run, to_run, step, on_done)
             except BaseException as exc:
-                if _wants(rc, "tasks", "debug"):
+                if stream_tasks:
                     for t in to_run:
                         if not t.done and not t.interrupts:
                             _emit_task_result(rc, t, step, exc)
@@ -300,9 +307,8 @@ async def run_graph(rc: RunContext, input: Any, *, interrupt_before: frozenset[s
                             await saver.put_writes(t, [(ERROR, t.error)])
                     await saver.flush()
                 raise
-        step_interrupts = [i for t in tasks for i in t.interrupts]
-        if step_interrupts:
-            interrupts = step_interrupts
+        if any(t.interrupts for t in tasks):
+            interrupts = [i for t in tasks for i in t.interrupts]
             if saver is not None:
                 for t in tasks:
                     if t.interrupts:
@@ -315,7 +321,7 @@ async def run_graph(rc: RunContext, input: Any, *, interrupt_before: frozenset[s
             run = with_pending_applied(plan, run, [t for t in tasks if t.done])
             break
         updated = apply_writes(plan, run, tasks)
-        if rc.sink is not None and "values" in rc.sink.modes and (updated & set(plan.output_info.keys or plan.state_keys)):
+        if stream_values and not output_keys.isdisjoint(updated):
             rc.emit("values", output_values(plan, run))
         if saver is not None and saver.durability != "exit":
             await saver.put(rc, run, step, "loop", updated)
