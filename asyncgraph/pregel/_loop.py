@@ -41,7 +41,7 @@ from asyncgraph.pregel._algo import (
 )
 from asyncgraph.pregel._context import RunContext
 from asyncgraph.pregel._plan import Plan, branch_channel
-from asyncgraph.pregel._runner import run_step
+from asyncgraph.pregel._runner import run_step, run_task
 from asyncgraph.types import Command, Interrupt, Send
 
 INTERRUPT = "__interrupt__"
@@ -293,7 +293,10 @@ async def run_graph(rc: RunContext, input: Any, *, interrupt_before: frozenset[s
             _emit_task_starts(rc, to_run, step)
         if to_run:
             try:
-                await run_step(rc, run, to_run, step, on_done)
+                if on_done is None and len(to_run) == 1:
+                    await run_task(rc, run, to_run[0], step, rc.inline_sync)  # one frame fewer
+                else:
+                    await run_step(rc, run, to_run, step, on_done)
             except BaseException as exc:
                 if stream_tasks:
                     for t in to_run:

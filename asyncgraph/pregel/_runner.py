@@ -459,7 +459,24 @@ async def run_task(rc: RunContext, run: RunState, task: Task, step: int, inline_
             while True:
                 attempt += 1
                 try:
-                    result = await _run_node(tc, run, inline_ok)
+                    node = task.node
+                    call = node.call
+                    if (
+                        call.kind == "async"
+                        and task.kind == PULL
+                        and node.input_info.kind == "dict"
+                        and node.timeout is None
+                        and node.limit is None
+                        and tc.traced is None
+                        and not rc.propagate
+                        and not call.inject
+                        and not call.config_positional
+                    ):
+                        # The common case, awaited right here: every suspension of the
+                        # node passes through each coroutine frame above it.
+                        result = await call.func(task.input)
+                    else:
+                        result = await _run_node(tc, run, inline_ok)
                     if task.node.call.kind == "subgraph" and type(result) is dict:
                         keys = rc.plan.state_keys
                         result = {k: v for k, v in result.items() if k in keys and k != "__interrupt__"}

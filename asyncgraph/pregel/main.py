@@ -219,7 +219,14 @@ class Pregel(PregelMarker, Runnable[Any, Any]):
                                                     durability=durability)]
             return chunks
         rc = self._run_context(config, context=context, durability=durability, sink=None)
-        outcome = await self._arun(rc, input, interrupt_before, interrupt_after)
+        if rc.callbacks is None and interrupt_before is None and interrupt_after is None:
+            # The common case without the _arun frame: an in-flight run keeps every
+            # coroutine frame between its node and the loop alive, thousands at once.
+            plan = self.plan
+            outcome = await run_graph(rc, input, interrupt_before=plan.interrupt_before,
+                                      interrupt_after=plan.interrupt_after)
+        else:
+            outcome = await self._arun(rc, input, interrupt_before, interrupt_after)
         return self._output(outcome)
 
     def invoke(
