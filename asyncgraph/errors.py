@@ -11,6 +11,7 @@ The tree::
     ├── EmptyChannelError                     a channel was read before it got a value
     ├── TaskNotFound                          a ``Send`` / goto names an unknown node
     ├── NodeTimeoutError (TimeoutError)       a node overran its timeout
+    ├── GraphTimeoutError (TimeoutError)      a run or one step overran its deadline
     ├── CheckpointNotLatest                   a write was based on an old checkpoint
     ├── CheckpointError                       a stored checkpoint cannot be read
     └── GraphBubbleUp                         control flow, NOT an error:
@@ -40,6 +41,7 @@ __all__ = [
     "GraphBubbleUp",
     "GraphInterrupt",
     "GraphRecursionError",
+    "GraphTimeoutError",
     "InvalidGraphError",
     "InvalidInputError",
     "InvalidUpdateError",
@@ -146,6 +148,22 @@ class NodeTimeoutError(TimeoutError):
         self.attempts = attempts
         tries = f" (attempt {attempts})" if attempts > 1 else ""
         super().__init__(f"Node '{node}' timed out after {timeout:g}s{tries}")
+
+
+class GraphTimeoutError(TimeoutError):
+    """A run (``invoke(..., timeout=s)``) or one step (``graph.step_timeout``) ran past
+    its deadline. The nodes still running were cancelled; with a checkpointer, tasks
+    that had finished keep their writes and ``invoke(None, config)`` resumes.
+    """
+
+    def __init__(self, timeout: float, *, step: int, nodes: tuple[str, ...], scope: str = "run") -> None:
+        self.timeout = timeout
+        self.step = step
+        self.nodes = nodes
+        self.scope = scope
+        running = f" (still running: {', '.join(repr(n) for n in nodes)})" if nodes else ""
+        what = "The run" if scope == "run" else f"Step {step}"
+        super().__init__(f"{what} exceeded its timeout of {timeout:g}s in step {step}{running}")
 
 
 class CheckpointNotLatest(Exception):

@@ -126,6 +126,9 @@ class RunContext:
         "limits",
         "durability",
         "run_id",
+        "step_timeout",
+        "current",
+        "step",
     )
 
     def __init__(self, graph: Any, plan: Plan, config: dict[str, Any]) -> None:
@@ -149,6 +152,9 @@ class RunContext:
         self.limits: Any = None
         self.durability = "async"
         self.run_id: Any = None
+        self.step_timeout: float | None = None
+        self.current: Any = ()  # tasks of the step running now (for timeout reports)
+        self.step = -1
 
     def emit(self, mode: str, chunk: Any) -> None:
         sink = self.sink

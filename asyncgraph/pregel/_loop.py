@@ -26,6 +26,7 @@ from asyncgraph.errors import (
     EmptyInputError,
     GraphInterrupt,
     GraphRecursionError,
+    GraphTimeoutError,
     InvalidInputError,
     TaskNotFound,
 )
@@ -293,7 +294,11 @@ async def run_graph(rc: RunContext, input: Any, *, interrupt_before: frozenset[s
             _emit_task_starts(rc, to_run, step)
         if to_run:
             try:
-                if on_done is None and len(to_run) == 1:
+                rc.current = to_run
+                rc.step = step
+                if rc.step_timeout is not None:
+                    await _run_step_with_timeout(rc, run, to_run, step, on_done)
+                elif on_done is None and len(to_run) == 1:
                     await run_task(rc, run, to_run[0], step, rc.inline_sync)  # one frame fewer
                 else:
                     await run_step(rc, run, to_run, step, on_done)
@@ -340,6 +345,20 @@ async def run_graph(rc: RunContext, input: Any, *, interrupt_before: frozenset[s
             await saver.put(rc, run, step - 1, "loop", None)
         await saver.flush()
     return RunOutcome(run, interrupts, saver.config if saver is not None else None)
+
+
+async def _run_step_with_timeout(rc: RunContext, run: RunState, tasks: list[Task], step: int, on_done: Any) -> None:
+    timeout = rc.step_timeout
+    assert timeout is not None
+    deadline = asyncio.timeout(timeout)
+    try:
+        async with deadline:
+            await run_step(rc, run, tasks, step, on_done)
+    except TimeoutError:
+        if not deadline.expired():
+            raise  # a node's own timeout (NodeTimeoutError), not the step's
+        running = tuple(t.name for t in tasks if not t.done and not t.interrupts)
+        raise GraphTimeoutError(timeout, step=step, nodes=running, scope="step") from None
 
 
 def _wants(rc: RunContext, *modes: str) -> bool:

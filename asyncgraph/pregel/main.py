@@ -20,7 +20,7 @@ from langchain_core.runnables.config import (
 )
 
 from asyncgraph.constants import CONF
-from asyncgraph.errors import GraphInterrupt, InvalidInputError
+from asyncgraph.errors import GraphInterrupt, GraphTimeoutError, InvalidInputError
 from asyncgraph.pregel._context import ChildSink, RunContext, StreamSink, current_task
 from asyncgraph.pregel._loop import INTERRUPT, RunOutcome, output_values, run_graph
 from asyncgraph.pregel._plan import Plan
@@ -65,6 +65,7 @@ class Pregel(PregelMarker, Runnable[Any, Any]):
         self.limiters = Limiters(limits or {})
         self.config = config
         self.name = plan.name
+        self.step_timeout: float | None = None  # LangGraph's per-superstep deadline, seconds
         self.interrupt_before_nodes = sorted(plan.interrupt_before)
         self.interrupt_after_nodes = sorted(plan.interrupt_after)
 
@@ -162,6 +163,7 @@ class Pregel(PregelMarker, Runnable[Any, Any]):
             rc.callbacks = True  # replaced by the run manager's child in _arun
         rc.propagate = bool(conf or cfg.get("tags") or cfg.get("metadata") or rc.callbacks)
         rc.run_id = cfg.get("run_id")
+        rc.step_timeout = self.step_timeout
         return rc
 
     async def _arun(
@@ -170,9 +172,12 @@ class Pregel(PregelMarker, Runnable[Any, Any]):
         input: Any,
         interrupt_before: All | Sequence[str] | None,
         interrupt_after: All | Sequence[str] | None,
+        timeout: float | None = None,
     ) -> RunOutcome:
         before = self.plan.interrupt_before if interrupt_before is None else _nodes(self.plan, interrupt_before)
         after = self.plan.interrupt_after if interrupt_after is None else _nodes(self.plan, interrupt_after)
+        if timeout is not None:
+            return await _with_deadline(rc, timeout, self._arun(rc, input, interrupt_before, interrupt_after))
         if rc.callbacks is None:
             return await run_graph(rc, input, interrupt_before=before, interrupt_after=after)
         cfg = ensure_config(rc.config)  # type: ignore[arg-type]
@@ -207,26 +212,29 @@ class Pregel(PregelMarker, Runnable[Any, Any]):
         interrupt_before: All | Sequence[str] | None = None,
         interrupt_after: All | Sequence[str] | None = None,
         durability: str | None = None,
+        timeout: float | None = None,
         **kwargs: Any,
     ) -> Any:
         """Run the graph and return its output state (a dict).
 
         If the run paused (``interrupt()``), the dict also holds ``"__interrupt__"``.
+        ``timeout`` (asyncgraph): seconds the whole run may take; past it the running
+        nodes are cancelled and :class:`~asyncgraph.errors.GraphTimeoutError` raised.
         """
         if stream_mode != "values":
             chunks = [c async for c in self.astream(input, config, context=context, stream_mode=stream_mode,
                                                     interrupt_before=interrupt_before, interrupt_after=interrupt_after,
-                                                    durability=durability)]
+                                                    durability=durability, timeout=timeout)]
             return chunks
         rc = self._run_context(config, context=context, durability=durability, sink=None)
-        if rc.callbacks is None and interrupt_before is None and interrupt_after is None:
+        if rc.callbacks is None and interrupt_before is None and interrupt_after is None and timeout is None:
             # The common case without the _arun frame: an in-flight run keeps every
             # coroutine frame between its node and the loop alive, thousands at once.
             plan = self.plan
             outcome = await run_graph(rc, input, interrupt_before=plan.interrupt_before,
                                       interrupt_after=plan.interrupt_after)
         else:
-            outcome = await self._arun(rc, input, interrupt_before, interrupt_after)
+            outcome = await self._arun(rc, input, interrupt_before, interrupt_after, timeout)
         return self._output(outcome)
 
     def invoke(
@@ -240,6 +248,7 @@ class Pregel(PregelMarker, Runnable[Any, Any]):
         interrupt_before: All | Sequence[str] | None = None,
         interrupt_after: All | Sequence[str] | None = None,
         durability: str | None = None,
+        timeout: float | None = None,
         **kwargs: Any,
     ) -> Any:
         """Sync twin of :meth:`ainvoke` (a thin wrapper that drives it)."""
@@ -248,10 +257,10 @@ class Pregel(PregelMarker, Runnable[Any, Any]):
             if stream_mode != "values":
                 return await self.ainvoke(input, config, context=context, stream_mode=stream_mode,
                                           interrupt_before=interrupt_before, interrupt_after=interrupt_after,
-                                          durability=durability)
+                                          durability=durability, timeout=timeout)
             rc = self._run_context(config, context=context, durability=durability, sink=None)
             rc.inline_sync = True
-            outcome = await self._arun(rc, input, interrupt_before, interrupt_after)
+            outcome = await self._arun(rc, input, interrupt_before, interrupt_after, timeout)
             return self._output(outcome)
 
         return run_sync(go)
@@ -269,6 +278,7 @@ class Pregel(PregelMarker, Runnable[Any, Any]):
         durability: str | None = None,
         subgraphs: bool = False,
         debug: bool | None = None,
+        timeout: float | None = None,
         _inline_sync: bool = False,
         **kwargs: Any,
     ) -> AsyncIterator[Any]:
@@ -289,7 +299,7 @@ class Pregel(PregelMarker, Runnable[Any, Any]):
 
             attach_messages_handler(rc)
         buf = sink.buf
-        runner = asyncio.ensure_future(self._arun(rc, input, interrupt_before, interrupt_after))
+        runner = asyncio.ensure_future(self._arun(rc, input, interrupt_before, interrupt_after, timeout))
         runner.add_done_callback(lambda _: sink.wake())
         try:
             while True:
@@ -370,6 +380,22 @@ class Pregel(PregelMarker, Runnable[Any, Any]):
         from asyncgraph.pregel import _state
 
         return await _state.aupdate_state(self, config, values, as_node)
+
+
+async def _with_deadline(rc: RunContext, timeout: float, coro: Any) -> RunOutcome:
+    """Run ``coro`` (a whole run) under a deadline; name what was running at expiry."""
+    if not (isinstance(timeout, (int, float)) and timeout > 0):
+        coro.close()
+        raise InvalidInputError(f"timeout must be a positive number of seconds, got {timeout!r}")
+    deadline = asyncio.timeout(timeout)
+    try:
+        async with deadline:
+            return await coro  # type: ignore[no-any-return]
+    except TimeoutError:
+        if not deadline.expired():
+            raise  # a node's or a step's own timeout
+        running = tuple(t.name for t in rc.current if not t.done and not t.interrupts)
+        raise GraphTimeoutError(timeout, step=rc.step, nodes=running) from None
 
 
 class CompiledStateGraph(Pregel):
