@@ -555,10 +555,18 @@ async def run_step(
                 await r
         return
     failures: list[tuple[Task, BaseException]] = []
+    # config["max_concurrency"]: at most that many of this step's tasks run at once
+    # (a 1,000-way Send fan-out need not open 1,000 model calls together).
+    limit = rc.config.get("max_concurrency")
+    gate = asyncio.Semaphore(limit) if isinstance(limit, int) and 0 < limit < len(tasks) else None
 
     async def one(task: Task) -> None:
         try:
-            await run_task(rc, run, task, step, False)
+            if gate is None:
+                await run_task(rc, run, task, step, False)
+            else:
+                async with gate:
+                    await run_task(rc, run, task, step, False)
         except asyncio.CancelledError:
             raise
         except BaseException as exc:

@@ -119,6 +119,9 @@ class Pregel(PregelMarker, Runnable[Any, Any]):
             config = merge_configs(self.config, config)
         cfg: dict[str, Any] = dict(config) if config else {}
         conf = cfg.get(CONF)
+        mc = cfg.get("max_concurrency")
+        if mc is not None and not (isinstance(mc, int) and not isinstance(mc, bool) and mc > 0):
+            raise InvalidInputError(f"config['max_concurrency'] must be a positive int, got {mc!r}")
         if conf is not None and not isinstance(conf, dict):
             raise InvalidInputError(
                 f"config['configurable'] must be a dict, got {type(conf).__name__}: {conf!r}"
