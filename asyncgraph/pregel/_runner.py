@@ -46,6 +46,9 @@ from asyncgraph.graph._schema import object_to_updates
 from asyncgraph.graph._spec import CallSpec
 from asyncgraph.pregel._algo import PULL, RunState, Task
 from asyncgraph.pregel._context import RunContext, TaskContext, current_task
+from asyncgraph.pregel._messages import StreamMessagesHandler
+
+_PASSTHROUGH_TAPS = (StreamMessagesHandler,)
 from asyncgraph.pregel._plan import BranchPlan, Plan, branch_channel
 from asyncgraph.types import Command, RetryPolicy, Send
 
@@ -148,6 +151,23 @@ async def call_traced(tc: TaskContext, call: CallSpec, arg: Any, *, inline_ok: b
         var_child_runnable_config.reset(token)
     await run_manager.on_chain_end(out)
     return out
+
+
+async def _stream_node_output(node_run: Any, result: Any) -> None:
+    """Report the node's output as its run's streamed output, so astream_events emits
+    ``on_chain_stream`` for the node and astream_log records it (as LangGraph does)."""
+    if result is None:
+        return
+    for handler in node_run.handlers:
+        tap = getattr(handler, "tap_output_aiter", None)
+        if tap is None or isinstance(handler, _PASSTHROUGH_TAPS):
+            continue
+
+        async def one() -> Any:
+            yield result
+
+        async for _ in tap(node_run.run_id, one()):
+            pass
 
 
 async def _open_node_run(tc: TaskContext) -> Any:
@@ -505,6 +525,7 @@ async def run_task(rc: RunContext, run: RunState, task: Task, step: int, inline_
                     await asyncio.sleep(interval)
         task.done = True
         if node_run is not None:
+            await _stream_node_output(node_run, result)
             await node_run.on_chain_end(result)
     except GraphInterrupt as exc:
         task.interrupts = list(exc.interrupts)
