@@ -51,6 +51,7 @@ class Task:
         "resume",
         "prior_interrupts",
         "fresh",
+        "resume_raw",
     )
 
     def __init__(
@@ -78,6 +79,9 @@ class Task:
         # State channels with only this task's writes applied (made for its conditional
         # edges): in a step with no other task they are exactly the barrier's result.
         self.fresh: dict[str, tuple[BaseChannel[Any, Any], bool]] | None = None
+        # The run's Command(resume=...) value when this task is being resumed: a
+        # subgraph run inside the task resumes its own interrupted tasks with it.
+        self.resume_raw: Any = None
 
     @property
     def path(self) -> tuple[Any, ...]:

@@ -221,6 +221,15 @@ async def run_graph(rc: RunContext, input: Any, *, interrupt_before: frozenset[s
     else:
         run = RunState(plan)
 
+    if (
+        rc.parent is not None
+        and rc.parent.task.resume_raw is not None
+        and tup is not None
+        and not isinstance(input, Command)
+    ):
+        # A subgraph whose parent task is being resumed: continue the subgraph's own
+        # interrupted run (same namespace) with the parent's answer, not its input.
+        input = Command(resume=rc.parent.task.resume_raw)
     if isinstance(input, Command):
         if input.resume is not None:
             if tup is None:
@@ -475,6 +484,8 @@ def _assign_resume(rc: RunContext, tasks: list[Task]) -> None:
     """
     resume = rc.resume
     waiting = [t for t in tasks if t.prior_interrupts]
+    for t in waiting:
+        t.resume_raw = resume
     if isinstance(resume, dict) and resume and all(isinstance(k, str) for k in resume):
         by_id = {i.id: t for t in waiting for i in t.prior_interrupts}
         if any(k in by_id for k in resume):

@@ -198,7 +198,10 @@ class Pregel(PregelMarker, Runnable[Any, Any]):
         await run_manager.on_chain_end(self._output(outcome))
         return outcome
 
-    def _output(self, outcome: RunOutcome) -> Any:
+    def _output(self, outcome: RunOutcome, rc: RunContext | None = None) -> Any:
+        if outcome.interrupts and rc is not None and rc.parent is not None:
+            # Inside a parent graph's task: the pause belongs to the parent run too.
+            raise GraphInterrupt(outcome.interrupts)
         out: Any = output_values(self.plan, outcome.run)
         if outcome.interrupts:
             out[INTERRUPT] = list(outcome.interrupts)
@@ -238,7 +241,7 @@ class Pregel(PregelMarker, Runnable[Any, Any]):
                                       interrupt_after=plan.interrupt_after)
         else:
             outcome = await self._arun(rc, input, interrupt_before, interrupt_after, timeout)
-        return self._output(outcome)
+        return self._output(outcome, rc)
 
     def invoke(
         self,
@@ -264,7 +267,7 @@ class Pregel(PregelMarker, Runnable[Any, Any]):
             rc = self._run_context(config, context=context, durability=durability, sink=None)
             rc.inline_sync = True
             outcome = await self._arun(rc, input, interrupt_before, interrupt_after, timeout)
-            return self._output(outcome)
+            return self._output(outcome, rc)
 
         return run_sync(go)
 
@@ -323,6 +326,8 @@ class Pregel(PregelMarker, Runnable[Any, Any]):
                 await sink.waiter
                 sink.waiter = None
             outcome = runner.result()
+            if outcome.interrupts and rc.parent is not None:
+                raise GraphInterrupt(outcome.interrupts)
             if outcome.interrupts and "values" in modes:
                 chunk = {INTERRUPT: tuple(outcome.interrupts)}
                 if subgraphs:

@@ -1,0 +1,204 @@
+"""Human-in-the-loop and time travel, run on LangGraph and asyncgraph side by side.
+
+Each scenario drives a thread through interrupts, resumes, state updates and replays
+with each library's in-memory saver, and compares everything a user sees: the values
+returned, ``next``, the interrupts' values, the state history (step, source, next)
+and which nodes executed how often. Interrupt ids differ by design and are not
+compared.
+"""
+
+from __future__ import annotations
+
+import importlib
+import operator
+from collections.abc import Callable
+from typing import Annotated, Any, TypedDict
+
+import pytest
+
+PACKAGES = ("langgraph", "asyncgraph")
+
+
+class S(TypedDict):
+    x: int
+    log: Annotated[list, operator.add]
+
+
+def _mods(pkg: str) -> tuple[Any, Any, Any]:
+    return (
+        importlib.import_module(f"{pkg}.graph"),
+        importlib.import_module(f"{pkg}.types"),
+        importlib.import_module(f"{pkg}.checkpoint.memory"),
+    )
+
+
+def _clean(value: Any) -> Any:
+    """Interrupts as their values (ids are implementation-specific)."""
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    if type(value).__name__ == "Interrupt":
+        return ("Interrupt", value.value)
+    return value
+
+
+def _history(app: Any, config: dict[str, Any]) -> list[tuple[Any, ...]]:
+    return [(h.metadata["step"], h.metadata["source"], h.next) for h in app.get_state_history(config)]
+
+
+def _both(scenario: Callable[[Any, Any, Any], list[Any]]) -> None:
+    lg, ag = (scenario(*_mods(pkg)) for pkg in PACKAGES)
+    assert _clean(ag) == _clean(lg)
+
+
+def test_interrupt_with_a_sibling_then_two_resumes() -> None:
+    def scenario(G: Any, T: Any, M: Any) -> list[Any]:
+        calls: list[str] = []
+
+        def a(s: S) -> dict[str, Any]:
+            calls.append("a")
+            return {"x": 1, "log": ["a"]}
+
+        def ask(s: S) -> dict[str, Any]:
+            calls.append("ask")
+            first = T.interrupt({"q": "ok?"})
+            second = T.interrupt({"q": "sure?"})
+            return {"log": [f"ans={first},{second}"]}
+
+        def b(s: S) -> dict[str, Any]:
+            calls.append("b")
+            return {"log": ["b"]}
+
+        g = G.StateGraph(S)
+        g.add_node("a", a)
+        g.add_node("ask", ask)
+        g.add_node("b", b)
+        g.add_edge(G.START, "a")
+        g.add_edge("a", "ask")
+        g.add_edge("a", "b")
+        app = g.compile(checkpointer=M.InMemorySaver())
+        cfg = {"configurable": {"thread_id": "1"}}
+        out = [app.invoke({"x": 0}, cfg)]
+        st = app.get_state(cfg)
+        out += [st.next, st.values, [i.value for i in st.interrupts]]
+        out.append(app.invoke(T.Command(resume="yes"), cfg))
+        out.append(app.invoke(T.Command(resume="sure"), cfg))
+        out += [calls, _history(app, cfg)]
+        app.update_state(cfg, {"x": 42}, as_node="b")
+        st = app.get_state(cfg)
+        out += [st.values, st.metadata["source"], st.metadata["step"], st.next]
+        return out
+
+    _both(scenario)
+
+
+def test_breakpoints_replay_and_fork() -> None:
+    def scenario(G: Any, T: Any, M: Any) -> list[Any]:
+        calls: list[str] = []
+
+        def a(s: S) -> dict[str, Any]:
+            calls.append("a")
+            return {"x": s["x"] + 1, "log": ["a"]}
+
+        def b(s: S) -> dict[str, Any]:
+            calls.append("b")
+            return {"x": s["x"] * 10, "log": ["b"]}
+
+        def c(s: S) -> dict[str, Any]:
+            calls.append("c")
+            return {"log": ["c"]}
+
+        g = G.StateGraph(S)
+        g.add_sequence([a, b, c])
+        g.add_edge(G.START, "a")
+        app = g.compile(checkpointer=M.InMemorySaver(), interrupt_before=["b"])
+        cfg = {"configurable": {"thread_id": "1"}}
+        out = [app.invoke({"x": 1}, cfg), app.get_state(cfg).next, app.invoke(None, cfg), list(calls)]
+        target = next(h for h in app.get_state_history(cfg) if h.next == ("b",))
+        calls.clear()
+        out += [app.invoke(None, target.config), list(calls)]
+        calls.clear()
+        forked = app.update_state(target.config, {"x": 100})
+        out += [app.get_state(forked).next, app.invoke(None, forked), list(calls), _history(app, cfg)]
+        return out
+
+    _both(scenario)
+
+
+def test_interrupt_after() -> None:
+    def scenario(G: Any, T: Any, M: Any) -> list[Any]:
+        g = G.StateGraph(S)
+        g.add_node("a", lambda s: {"x": s["x"] + 1})
+        g.add_node("b", lambda s: {"x": s["x"] * 10})
+        g.add_edge(G.START, "a")
+        g.add_edge("a", "b")
+        app = g.compile(checkpointer=M.InMemorySaver(), interrupt_after=["a"])
+        cfg = {"configurable": {"thread_id": "1"}}
+        return [app.invoke({"x": 1}, cfg), app.get_state(cfg).next, app.invoke(None, cfg), _history(app, cfg)]
+
+    _both(scenario)
+
+
+@pytest.mark.parametrize("resumes", [["yes"], ["yes", "again"]])
+def test_interrupt_inside_a_subgraph_is_resumed_from_the_parent(resumes: list[str]) -> None:
+    def scenario(G: Any, T: Any, M: Any) -> list[Any]:
+        calls: list[str] = []
+
+        def ask(s: S) -> dict[str, Any]:
+            calls.append("ask")
+            answers = [T.interrupt(f"question {i}") for i in range(len(resumes))]
+            return {"log": [f"sub:{'/'.join(answers)}"]}
+
+        def after(s: S) -> dict[str, Any]:
+            calls.append("after")
+            return {"log": ["after"]}
+
+        def pre(s: S) -> dict[str, Any]:
+            calls.append("pre")
+            return {"log": ["pre"]}
+
+        sub = G.StateGraph(S)
+        sub.add_node("ask", ask)
+        sub.add_node("after_sub", after)
+        sub.add_edge(G.START, "ask")
+        sub.add_edge("ask", "after_sub")
+        g = G.StateGraph(S)
+        g.add_node("pre", pre)
+        g.add_node("sub", sub.compile())
+        g.add_edge(G.START, "pre")
+        g.add_edge("pre", "sub")
+        app = g.compile(checkpointer=M.InMemorySaver())
+        cfg = {"configurable": {"thread_id": "1"}}
+        out = [app.invoke({"log": []}, cfg)]
+        for answer in resumes:
+            st = app.get_state(cfg)
+            out += [st.next, [i.value for i in st.interrupts]]
+            out.append(app.invoke(T.Command(resume=answer), cfg))
+        out.append(calls)
+        return out
+
+    _both(scenario)
+
+
+def test_two_parallel_interrupts_resumed_by_id() -> None:
+    def scenario(G: Any, T: Any, M: Any) -> list[Any]:
+        def left(s: S) -> dict[str, Any]:
+            return {"log": [f"left:{T.interrupt('L?')}"]}
+
+        def right(s: S) -> dict[str, Any]:
+            return {"log": [f"right:{T.interrupt('R?')}"]}
+
+        g = G.StateGraph(S)
+        g.add_node("left", left)
+        g.add_node("right", right)
+        g.add_edge(G.START, "left")
+        g.add_edge(G.START, "right")
+        app = g.compile(checkpointer=M.InMemorySaver())
+        cfg = {"configurable": {"thread_id": "1"}}
+        first = app.invoke({"log": []}, cfg)
+        pending = app.get_state(cfg).interrupts
+        answers = {i.id: f"answer to {i.value}" for i in pending}
+        return [first, sorted(i.value for i in pending), app.invoke(T.Command(resume=answers), cfg)]
+
+    _both(scenario)
