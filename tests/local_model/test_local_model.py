@@ -20,6 +20,11 @@ from langchain_core.tools import tool
 
 from asyncgraph.local_model import LocalChatModel
 
+# Loading the weights holds the GIL for ~0.5 s (xllamacpp does not release it), which
+# blocks any event loop in the process; that is a known, documented pause of the
+# model, not of asyncgraph. The watchdog (tests/conftest.py) would flag it.
+pytestmark = pytest.mark.allow_blocking
+
 WORKER_THREAD = "asyncgraph-local-model"
 
 
