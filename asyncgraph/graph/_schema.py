@@ -175,6 +175,50 @@ def lower_schema(schema: Any) -> SchemaInfo:
     return SchemaInfo(schema, kind, fields, {k: v for k, v in defaults.items() if v is not MISSING})
 
 
+_FIELD_VALIDATORS: dict[Any, dict[str, Any]] = {}
+
+
+def check_pydantic_writes(info: SchemaInfo, node: str, pairs: Any) -> None:
+    """Validate values a node wrote to plain (last-value) fields of a Pydantic state.
+
+    Called when the write is made, so the error names the node that wrote the bad
+    value rather than the next node that reads the state. Values are checked, not
+    replaced (the state keeps what the node returned, as in LangGraph). Reducer keys
+    are skipped: their updates are not of the field's type.
+
+    Raises:
+        InvalidUpdateError: naming the node, the key and the value.
+    """
+    schema = info.schema
+    validators = _FIELD_VALIDATORS.get(schema)
+    if validators is None:
+        from pydantic import TypeAdapter  # only Pydantic states get here
+
+        from asyncgraph.channels.last_value import LastValue
+
+        validators = {}
+        for name, finfo in schema.model_fields.items():
+            field = info.fields.get(name)
+            if field is not None and type(field.channel) is LastValue:
+                validators[name] = TypeAdapter(finfo.rebuild_annotation())
+        _FIELD_VALIDATORS[schema] = validators
+    for key, value in pairs:
+        adapter = validators.get(key)
+        if adapter is None:
+            continue
+        try:
+            adapter.validate_python(value)
+        except Exception as exc:  # pydantic.ValidationError
+            first = exc.errors()[0]["msg"] if hasattr(exc, "errors") else str(exc)
+            raise InvalidUpdateError(
+                f"Node '{node}' wrote {value!r} to '{key}', which "
+                f"{schema.__name__}.{key} rejects: {first}",
+                key=key,
+                nodes=(node,),
+                value=value,
+            ) from exc
+
+
 def object_to_updates(obj: Any, info: SchemaInfo | None) -> list[tuple[str, Any]] | None:
     """(key, value) pairs for a node that returned a dataclass / Pydantic state object.
 

@@ -42,7 +42,7 @@ from asyncgraph.errors import (
     ParentCommand,
     TaskNotFound,
 )
-from asyncgraph.graph._schema import object_to_updates
+from asyncgraph.graph._schema import check_pydantic_writes, object_to_updates
 from asyncgraph.graph._spec import CallSpec
 from asyncgraph.pregel._algo import PULL, RunState, Task
 from asyncgraph.pregel._context import RunContext, TaskContext, current_task
@@ -252,6 +252,8 @@ def output_writes(plan: Plan, task: Task, result: Any) -> dict[str, Any] | None:
             )
         writes.append((k, v))
         update[k] = v
+    if plan.state_info.kind == "pydantic" and update:
+        check_pydantic_writes(plan.state_info, task.name, update.items())
     return update or None  # a node that wrote nothing streams None, as in LangGraph
 
 
@@ -285,6 +287,8 @@ def _command_writes(plan: Plan, task: Task, cmd: Command[Any]) -> dict[str, Any]
                 )
             task.writes.append((k, v))
             update[k] = v
+    if update and plan.state_info.kind == "pydantic":
+        check_pydantic_writes(plan.state_info, task.name, update.items())
     if cmd.goto:
         _goto_writes(plan, cmd.goto, task.name, task.writes)
     return update

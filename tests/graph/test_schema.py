@@ -191,8 +191,10 @@ def test_pydantic_validation_error_names_the_node_and_keeps_the_cause() -> None:
     g.add_edge("bad", "reader")
     with pytest.raises(InvalidUpdateError) as info:
         g.compile().invoke({"n": 1})
-    assert "node 'reader'" in str(info.value)
-    assert "PState" in str(info.value)
+    # The node that wrote the bad value is blamed (not the next node reading state).
+    assert "Node 'bad'" in str(info.value) and "'not a number'" in str(info.value)
+    assert "PState.n" in str(info.value)
+    assert info.value.nodes == ("bad",) and info.value.key == "n"
     assert isinstance(info.value.__cause__, pydantic.ValidationError)
 
 
