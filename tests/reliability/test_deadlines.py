@@ -96,3 +96,32 @@ def test_sync_invoke_takes_the_deadline_too() -> None:
 async def test_a_bad_deadline_is_an_input_error(bad: Any) -> None:
     with pytest.raises(InvalidInputError, match="timeout"):
         await _graph([], []).ainvoke({"x": 0}, timeout=bad)
+
+
+async def test_retry_policy_retries_a_node_timeout_when_it_says_so() -> None:
+    from asyncgraph.types import RetryPolicy
+
+    attempts: list[int] = []
+
+    async def flaky(state: S) -> dict[str, int]:
+        attempts.append(1)
+        if len(attempts) < 3:
+            await asyncio.sleep(5)  # hangs: cut off by the node's timeout
+        return {"x": len(attempts)}
+
+    def build(policy: RetryPolicy) -> Any:
+        g = StateGraph(S)
+        g.add_node("flaky", flaky, timeout=0.05, retry_policy=policy)
+        g.add_edge(START, "flaky")
+        return g.compile()
+
+    retrying = RetryPolicy(retry_on=NodeTimeoutError, initial_interval=0, jitter=False, max_attempts=3)
+    assert await build(retrying).ainvoke({"x": 0}) == {"x": 3}
+    assert len(attempts) == 3
+
+    # The default policy does not retry timeouts (TimeoutError is an OSError), and the
+    # error says how many attempts were made.
+    attempts.clear()
+    with pytest.raises(NodeTimeoutError) as info:
+        await build(RetryPolicy(initial_interval=0, jitter=False)).ainvoke({"x": 0})
+    assert len(attempts) == 1 and info.value.node == "flaky"
