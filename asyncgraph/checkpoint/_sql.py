@@ -5,22 +5,26 @@ Tables (all names prefixed ``asyncgraph_`` so they never clash with LangGraph's)
 ``threads``
     One row per (thread_id, checkpoint_ns), giving it a small integer ``tid``: every
     other row carries the ``tid`` instead of the (often UUID-long) thread id.
+``names``
+    A dictionary of channel and node names, global to the database: checkpoint bodies
+    and blob keys carry the small integer ``id`` instead of the name. Rows are only
+    ever added (``INSERT ... ON CONFLICT DO NOTHING``), so a cached id never goes stale.
 ``checkpoints``
     One row per checkpoint: ``body`` is msgpack of everything but the channel values
-    (versions, versions seen, ts, and ``variants``, see below); ``metadata`` is the
-    serde encoding of the metadata.
+    (versions, versions seen, ts, and each channel's *location*, see below) with names
+    as ``names`` ids; ``metadata`` is the serde encoding of the metadata.
 ``blobs``
-    Channel values, stored only when a checkpoint names the channel in ``new_versions``.
-    Keyed for lookup by (tid, channel, version, variant); ``variant`` is 0 except when
-    a fork (a put whose parent is not the newest checkpoint) writes a version number the
-    thread already used, in which case the checkpoint body records the variant it wrote.
-    A row is a *snapshot* (the whole value), an *empty* marker (the channel has no
-    value at that version) or a *delta*: the items appended to a list since the
-    previous stored version. Deltas form *lineages*: a snapshot (``seq`` 0) followed by
-    deltas ``seq`` 1, 2, ... all keyed by the snapshot's (version, variant) as
-    ``lin_version, lin_variant``. The primary key is the lineage position, so loading a
-    list is one range scan; a unique lineage position also means two forks can never
-    append at the same place (the second one writes a snapshot instead).
+    Channel values, stored only when a checkpoint names the channel in ``new_versions``
+    and the channel has a value (an empty channel is recorded in the body alone).
+    A row is a *snapshot* (the whole value, ``seq`` 0) or a *delta* (the items appended
+    to a list since the previous stored version). Deltas form *lineages*: a snapshot
+    followed by deltas ``seq`` 1, 2, ... all keyed by the snapshot's (version key,
+    variant) as ``lin_version, lin_variant``. ``variant`` is 0 except when a fork (a put
+    whose parent is not the newest checkpoint) writes a version number the thread
+    already used. The checkpoint body names, per channel, the (lineage, seq) it reads,
+    so loading a list is one range scan of the primary key; a unique lineage position
+    also means two forks can never append at the same place (the second one writes a
+    snapshot instead).
 ``writes``
     Pending writes, keyed by (tid, checkpoint_id, task_id, idx).
 ``schema``
@@ -28,7 +32,8 @@ Tables (all names prefixed ``asyncgraph_`` so they never clash with LangGraph's)
     knows is refused, untouched.
 
 Checkpoint and task ids are stored as 16 raw bytes on SQLite when they are canonical
-UUID strings (they sort the same), as text otherwise.
+UUID strings (they sort the same), as text otherwise; a parent id is stored as the
+bytes it does not share with its child's id (see ``Dialect.parent_in``).
 """
 
 from __future__ import annotations
@@ -37,11 +42,11 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Dialect", "POSTGRES", "SQLITE", "SCHEMA_VERSION"]
+__all__ = ["POSTGRES", "SCHEMA_VERSION", "SQLITE", "Dialect"]
 
-SNAPSHOT, DELTA, EMPTY = 0, 1, 2
+SNAPSHOT, DELTA = 0, 1
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -71,6 +76,23 @@ class Dialect:
             if str(parsed) == value:
                 return parsed.bytes
         return value
+
+    def parent_in(self, parent: str, cid: Any) -> Any:
+        """A parent id as stored next to ``cid`` (as ``id_in`` gives it): 16-byte ids
+        share their leading (time) bytes, so only a count and the rest are stored."""
+        value = self.id_in(parent)
+        if type(value) is bytes and type(cid) is bytes and len(cid) == 16:
+            k = 0
+            while k < 15 and value[k] == cid[k]:
+                k += 1
+            return bytes((k,)) + value[k:]  # never 16 bytes long: see parent_out
+        return value
+
+    def parent_out(self, value: Any, cid: Any) -> str:
+        if isinstance(value, (bytes, memoryview)) and len(value) != 16:
+            value = bytes(value)
+            value = bytes(cid)[: value[0]] + value[1:]
+        return self.id_out(value)
 
     def id_out(self, value: Any) -> str:
         if isinstance(value, (bytes, memoryview)):
@@ -152,10 +174,55 @@ _POSTGRES_V1 = (
         PRIMARY KEY (tid, checkpoint_id, task_id, idx))""",
 )
 
-SQLITE = Dialect(name="sqlite", migrations=(_SQLITE_V1,), setup_lock=None)
+# Version 2 (names dictionary, locations in the body, no version index). A database
+# holding version 1 rows is converted by Store._migrate_v1 (the bodies are msgpack);
+# these statements replace the (empty) version 1 tables of a new database.
+_SQLITE_V2 = (
+    "DROP TABLE asyncgraph_blobs",
+    "DROP TABLE asyncgraph_checkpoints",
+    """CREATE TABLE asyncgraph_names (
+        name TEXT NOT NULL PRIMARY KEY,
+        id INTEGER NOT NULL) WITHOUT ROWID""",
+    """CREATE TABLE asyncgraph_checkpoints (
+        tid INTEGER NOT NULL,
+        checkpoint_id BLOB NOT NULL,
+        parent_id BLOB,
+        body BLOB NOT NULL,
+        metadata BLOB NOT NULL,
+        PRIMARY KEY (tid, checkpoint_id)) WITHOUT ROWID""",
+    """CREATE TABLE asyncgraph_blobs (
+        tid INTEGER NOT NULL,
+        channel INTEGER NOT NULL,
+        lin_version NOT NULL,
+        lin_variant INTEGER NOT NULL,
+        seq INTEGER NOT NULL,
+        kind INTEGER NOT NULL,
+        data BLOB,
+        PRIMARY KEY (tid, channel, lin_version, lin_variant, seq)) WITHOUT ROWID""",
+)
+
+_POSTGRES_V2 = (
+    "DROP TABLE asyncgraph_blobs",
+    "DROP TABLE asyncgraph_checkpoints",
+    """CREATE TABLE asyncgraph_names (
+        id INTEGER GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE)""",
+    _POSTGRES_V1[1],
+    """CREATE TABLE asyncgraph_blobs (
+        tid BIGINT NOT NULL,
+        channel INTEGER NOT NULL,
+        lin_version TEXT NOT NULL,
+        lin_variant INTEGER NOT NULL,
+        seq INTEGER NOT NULL,
+        kind SMALLINT NOT NULL,
+        data BYTEA,
+        PRIMARY KEY (tid, channel, lin_version, lin_variant, seq))""",
+)
+
+SQLITE = Dialect(name="sqlite", migrations=(_SQLITE_V1, _SQLITE_V2), setup_lock=None)
 POSTGRES = Dialect(
     name="postgres",
-    migrations=(_POSTGRES_V1,),
+    migrations=(_POSTGRES_V1, _POSTGRES_V2),
     # Two processes running setup() at once must not both create the tables.
     setup_lock="SELECT pg_advisory_xact_lock(7320461921)",
 )
@@ -186,30 +253,37 @@ SELECT_LATEST = (
 SELECT_LIST = f"SELECT {_CKPT_COLS} FROM asyncgraph_checkpoints c JOIN asyncgraph_threads t ON t.tid = c.tid"
 SELECT_BODY = f"SELECT body FROM asyncgraph_checkpoints WHERE tid = {_TID} AND checkpoint_id = ?"
 
-# One channel's value at one checkpoint: its row and, for a delta, the lineage before it.
+# One channel's value at one checkpoint: its lineage up to the position the body names.
 SELECT_VALUE = (
-    "SELECT l.seq, l.kind, l.data, b.lin_version, b.lin_variant, b.seq "
-    "FROM asyncgraph_blobs b JOIN asyncgraph_blobs l ON l.tid = b.tid AND l.channel = b.channel "
-    "AND l.lin_version = b.lin_version AND l.lin_variant = b.lin_variant AND l.seq <= b.seq "
-    "WHERE b.tid = ? AND b.channel = ? AND b.version = ? AND b.variant = ? ORDER BY l.seq"
+    "SELECT seq, kind, data FROM asyncgraph_blobs WHERE tid = ? AND channel = ? "
+    "AND lin_version = ? AND lin_variant = ? AND seq <= ? ORDER BY seq"
 )
 
-_BLOB_COLS = "tid, channel, lin_version, lin_variant, seq, version, variant, kind, data"
+INSERT_NAME = "INSERT INTO asyncgraph_names (name) VALUES (?) ON CONFLICT (name) DO NOTHING"
+# SQLite runs one writer at a time, so the next id is simply max + 1 (no second index).
+INSERT_NAME_SQLITE = (
+    "INSERT INTO asyncgraph_names (name, id) SELECT ?, coalesce(max(id), 0) + 1 "
+    "FROM asyncgraph_names WHERE true ON CONFLICT (name) DO NOTHING"
+)
+SELECT_NAMES = "SELECT id, name FROM asyncgraph_names"
+
+_BLOB_COLS = "tid, channel, lin_version, lin_variant, seq, kind, data"
 INSERT_BLOB = (
     f"INSERT INTO asyncgraph_blobs ({_BLOB_COLS}) "
-    "SELECT tid, ?, ?, ?, ?, ?, ?, ?, ? FROM asyncgraph_threads "
+    "SELECT tid, ?, ?, ?, ?, ?, ? FROM asyncgraph_threads "
     "WHERE thread_id = ? AND checkpoint_ns = ? ON CONFLICT DO NOTHING"
 )
 # A delta is stored only if the lineage entry it follows is still there.
 INSERT_DELTA = (
     f"INSERT INTO asyncgraph_blobs ({_BLOB_COLS}) "
-    "SELECT t.tid, ?, ?, ?, ?, ?, ?, ?, ? FROM asyncgraph_threads t "
+    "SELECT t.tid, ?, ?, ?, ?, ?, ? FROM asyncgraph_threads t "
     "WHERE t.thread_id = ? AND t.checkpoint_ns = ? AND EXISTS (SELECT 1 FROM asyncgraph_blobs p "
     "WHERE p.tid = t.tid AND p.channel = ? AND p.lin_version = ? AND p.lin_variant = ? "
     "AND p.seq = ?) ON CONFLICT DO NOTHING"
 )
 MAX_VARIANT = (
-    f"SELECT max(variant) FROM asyncgraph_blobs WHERE tid = {_TID} AND channel = ? AND version = ?"
+    f"SELECT max(lin_variant) FROM asyncgraph_blobs WHERE tid = {_TID} AND channel = ? "
+    "AND lin_version = ? AND seq = 0"
 )
 
 INSERT_CHECKPOINT = (
@@ -243,7 +317,7 @@ PRUNE_CHECKPOINTS = (
 )
 SELECT_KEPT_BODIES = f"SELECT body FROM asyncgraph_checkpoints WHERE tid = {_TID}"
 SELECT_BLOB_KEYS = (
-    "SELECT channel, lin_version, lin_variant, seq, version, variant "
+    "SELECT channel, lin_version, lin_variant, seq "
     f"FROM asyncgraph_blobs WHERE tid = {_TID}"
 )
 DELETE_BLOB = (
@@ -264,3 +338,15 @@ LIST_THREADS = (
     "JOIN asyncgraph_checkpoints c ON c.tid = t.tid GROUP BY t.thread_id "
     "ORDER BY max(c.checkpoint_id) DESC"
 )
+
+# Version 1 -> 2 conversion (see Store._migrate_v1).
+V1_SELECT_CHECKPOINTS = "SELECT tid, checkpoint_id, parent_id, body, metadata FROM asyncgraph_checkpoints"
+V1_SELECT_BLOBS = (
+    "SELECT tid, channel, lin_version, lin_variant, seq, version, variant, kind, data "
+    "FROM asyncgraph_blobs"
+)
+V2_INSERT_CHECKPOINT = (
+    "INSERT INTO asyncgraph_checkpoints (tid, checkpoint_id, parent_id, body, metadata) "
+    "VALUES (?, ?, ?, ?, ?)"
+)
+V2_INSERT_BLOB = f"INSERT INTO asyncgraph_blobs ({_BLOB_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?)"

@@ -20,23 +20,31 @@ same lineage position (unique key); either failure falls back to a snapshot.
 from __future__ import annotations
 
 import collections
-import datetime
 import operator
 import threading
 from collections.abc import Callable, Generator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import ormsgpack
 import pydantic
 
 from asyncgraph.checkpoint import _sql as S
-from asyncgraph.checkpoint._sql import DELTA, EMPTY, SNAPSHOT, Dialect
+from asyncgraph.checkpoint._body import (
+    INLINE_MAX,
+    INTERNED,
+    Body,
+    Loc,
+    Names,
+    plain,
+    unpack_ts,
+)
+from asyncgraph.checkpoint._sql import DELTA, SNAPSHOT, Dialect
 from asyncgraph.checkpoint.base import (
+    WRITES_IDX_MAP,
     Checkpoint,
     CheckpointTuple,
     ThreadInfo,
-    WRITES_IDX_MAP,
 )
 from asyncgraph.errors import CheckpointError
 
@@ -63,6 +71,7 @@ class _Chan(NamedTuple):
     lin: tuple[Any, int] | None = None  # (lin_version key, lin_variant) of its lineage
     seq: int = 0
     items: list[Any] | None = None  # a private copy of the list value, for prefix checks
+    inline: bytes | None = None  # a small value kept in the checkpoint body itself
 
 
 class _Cache:
@@ -109,49 +118,6 @@ class _Cache:
                 del self._data[key]
 
 
-@dataclass(slots=True)
-class _Body:
-    v: int
-    ts: str
-    versions: dict[str, Any]
-    seen: dict[str, dict[str, Any]]
-    updated: list[str] | None
-    variants: dict[str, int]
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def pack(self) -> bytes:
-        row: list[Any] = [self.v, _pack_ts(self.ts), self.versions, self.seen, self.updated, self.variants]
-        if self.extra:
-            row.append(self.extra)
-        return ormsgpack.packb(row, option=ormsgpack.OPT_NON_STR_KEYS)
-
-    @classmethod
-    def unpack(cls, data: bytes) -> _Body:
-        row = ormsgpack.unpackb(data, option=ormsgpack.OPT_NON_STR_KEYS)
-        row[1] = _unpack_ts(row[1])
-        return cls(*row)
-
-
-_EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
-
-
-def _pack_ts(ts: str) -> Any:
-    """A UTC ISO timestamp as integer microseconds when that reads back identically."""
-    try:
-        when = datetime.datetime.fromisoformat(ts)
-    except (TypeError, ValueError):
-        return ts
-    if when.tzinfo is not datetime.timezone.utc or when.isoformat() != ts:
-        return ts
-    return (when - _EPOCH) // datetime.timedelta(microseconds=1)
-
-
-def _unpack_ts(value: Any) -> str:
-    if type(value) is int:
-        return (_EPOCH + datetime.timedelta(microseconds=value)).isoformat()
-    return value
-
-
 _CHECKPOINT_KEYS = frozenset(
     {"v", "id", "ts", "channel_values", "channel_versions", "versions_seen", "updated_channels"}
 )
@@ -190,6 +156,7 @@ class Store:
         self.keep_last = keep_last
         self.max_deltas = max_deltas
         self.cache = _Cache()
+        self.names = Names()
         # Checkpoints pruned per thread since its blobs were last collected: collecting
         # reads the kept bodies, so it runs once enough garbage has built up.
         self._gc_debt: dict[tuple[str, str], int] = {}
@@ -213,8 +180,58 @@ class Store:
                 "(the database was left untouched)"
             )
         for version in range(current + 1, known + 1):
-            yield [Stmt(sql) for sql in d.migrations[version - 1]]
+            if version == 2 and current == 1:
+                yield from self._migrate_v1()
+            else:
+                yield [Stmt(sql) for sql in d.migrations[version - 1]]
             yield [Stmt(d.q(S.INSERT_SCHEMA), (version,))]
+
+    def _migrate_v1(self) -> Op:
+        """Convert a version 1 database (in the setup transaction, all in memory)."""
+        d = self.d
+        ckpts, blobs = yield [
+            Stmt(S.V1_SELECT_CHECKPOINTS, (), True),
+            Stmt(S.V1_SELECT_BLOBS, (), True),
+        ]
+        # (tid, channel, version key, variant) -> (lin, seq), None for an empty marker
+        where: dict[tuple[Any, ...], Any] = {}
+        for tid, ch, lin_v, lin_var, seq, version, variant, kind, _ in blobs:
+            where[(tid, ch, version, variant)] = None if kind == 2 else ((lin_v, lin_var), seq)
+        bodies = []
+        names: set[str] = {ch for _, ch, *_ in blobs}
+        for tid, cid, parent, raw, meta in ckpts:
+            v, ts, versions, seen, updated, variants, *extra = ormsgpack.unpackb(
+                bytes(raw), option=ormsgpack.OPT_NON_STR_KEYS
+            )
+            locs: dict[str, Loc] = {}
+            for ch, version in versions.items():
+                loc = where.get((tid, ch, d.vkey(version), variants.get(ch, 0)))
+                if loc is not None:
+                    locs[ch] = loc
+            body = Body(v, unpack_ts(ts, ""), versions, seen, updated, locs, *extra)
+            names.update(versions, seen, updated or ())
+            for vs in seen.values():
+                names.update(vs)
+            bodies.append(((tid, cid, parent, meta), body))
+        yield [Stmt(sql) for sql in d.migrations[1]]
+        ids: dict[str, int] = {}
+        if names:
+            _, rows = yield [
+                Stmt(d.q(S.INSERT_NAME_SQLITE if d.name == "sqlite" else S.INSERT_NAME), [(n,) for n in sorted(names)], many=True),
+                Stmt(d.q(S.SELECT_NAMES), (), True),
+            ]
+            ids = {name: i for i, name in rows}
+        stmts = []
+        if bodies:
+            rows = [(tid, cid, parent, body.pack(ids.__getitem__, d, d.id_out(cid)), meta)
+                    for (tid, cid, parent, meta), body in bodies]
+            stmts.append(Stmt(d.q(S.V2_INSERT_CHECKPOINT), rows, many=True))
+        kept = [(tid, ids[ch], lin_v, lin_var, seq, kind, data)
+                for tid, ch, lin_v, lin_var, seq, _, _, kind, data in blobs if kind != 2]
+        if kept:
+            stmts.append(Stmt(d.q(S.V2_INSERT_BLOB), kept, many=True))
+        if stmts:
+            yield stmts
 
     # -- reads -------------------------------------------------------------------------
 
@@ -262,7 +279,12 @@ class Store:
             return rows
         kept = []
         for row in rows:
-            meta = self._decode(row[4], row[5], d.id_out(row[1]), "metadata")
+            cid = d.id_out(row[1])
+            if len(row[4]):
+                meta = self._decode(row[4], row[5], cid, "metadata")
+            else:
+                body, _ = yield from self._load_body(after, row[3], row[5], cid)
+                meta = body.meta or {}
             if all(k in meta and meta[k] == v for k, v in filter.items()):
                 kept.append(row)
                 if limit is not None and len(kept) >= limit:
@@ -274,24 +296,27 @@ class Store:
         d = self.d
         tid, cid_db, parent_db, body_raw, meta_raw, thread_id, ns = row
         cid = d.id_out(cid_db)
-        body = self._decode_body(body_raw, thread_id, cid)
-        channels = list(body.versions.items())
+        body, ids = yield from self._load_body(after, body_raw, thread_id, cid)
+        channels = [
+            (ch, body.versions[ch], loc) for ch, loc in body.locs.items() if type(loc) is tuple
+        ]
         stmts = [
-            Stmt(
-                d.q(S.SELECT_VALUE),
-                (tid, ch, d.vkey(version), body.variants.get(ch, 0)),
-                fetch=True,
-            )
-            for ch, version in channels
+            Stmt(d.q(S.SELECT_VALUE), (tid, ids(ch), lin[0], lin[1], seq), fetch=True)
+            for ch, _, (lin, seq) in channels
         ]
         stmts.append(Stmt(d.q(S.SELECT_WRITES), (tid, cid_db), fetch=True))
         results = yield stmts
         values: dict[str, Any] = {}
-        chans: dict[str, _Chan] = {}
-        for (ch, version), lineage in zip(channels, results):
-            if not lineage:
-                continue  # never stored: the channel was not in new_versions
-            value, chan = self._assemble(ch, version, body.variants.get(ch, 0), lineage, thread_id, cid)
+        chans: dict[str, _Chan] = {
+            ch: _Chan(version, 0) for ch, version in body.versions.items() if ch not in body.locs
+        }
+        for ch, loc in body.locs.items():
+            if type(loc) is bytes:
+                version = body.versions[ch]
+                values[ch] = self._decode(loc, thread_id, cid, f"channel {ch!r}")
+                chans[ch] = _Chan(version, 0, inline=loc)
+        for (ch, version, (lin, seq)), lineage in zip(channels, results):
+            value, chan = self._assemble(ch, version, lin, seq, lineage, thread_id, cid)
             chans[ch] = chan
             if value is not _ABSENT:
                 values[ch] = value
@@ -309,8 +334,11 @@ class Store:
             "updated_channels": body.updated,
         }
         checkpoint.update(body.extra)
-        metadata = self._decode(meta_raw, thread_id, cid, "metadata")
-        parent = d.id_out(parent_db) if parent_db is not None else None
+        if body.meta is not None:
+            metadata = body.meta
+        else:
+            metadata = self._decode(meta_raw, thread_id, cid, "metadata")
+        parent = d.parent_out(parent_db, cid_db) if parent_db is not None else None
         if remember:
             after.append(lambda: self.cache.put(thread_id, ns, cid, chans))
         return CheckpointTuple(
@@ -325,20 +353,20 @@ class Store:
         self,
         ch: str,
         version: Any,
-        variant: int,
+        lin: tuple[Any, int],
+        target_seq: int,
         lineage: list[Sequence[Any]],
         thread_id: str,
         cid: str,
     ) -> tuple[Any, _Chan]:
-        lin_version, lin_variant, target_seq = lineage[0][3], lineage[0][4], lineage[0][5]
         if len(lineage) != target_seq + 1 or any(r[0] != i for i, r in enumerate(lineage)):
             raise CheckpointError(
                 f"thread {thread_id!r} checkpoint {cid}: the stored value of channel "
                 f"{ch!r} is incomplete (delta chain has gaps); the data was left untouched"
             )
+        lin_version, lin_variant = lin
+        variant = lin_variant
         first = lineage[0]
-        if first[1] == EMPTY:
-            return _ABSENT, _Chan(version, variant)
         if first[1] != SNAPSHOT:
             raise CheckpointError(
                 f"thread {thread_id!r} checkpoint {cid}: the stored value of channel {ch!r} "
@@ -378,7 +406,9 @@ class Store:
         d = self.d
         thread_id, ns, parent_id = parse_config(config)
         cid = checkpoint["id"]
-        meta = self._encode(metadata, "metadata")
+        cid_db = d.id_in(cid)
+        plain_meta = type(metadata) is dict and plain(metadata)
+        meta = b"" if plain_meta else self._encode(metadata, "metadata")
         parent = self.cache.get(thread_id, ns, parent_id) if parent_id else None
 
         # A cached parent means the thread's row exists (a concurrent delete_thread is
@@ -386,12 +416,20 @@ class Store:
         first = [] if parent is not None else [Stmt(d.q(S.INSERT_THREAD), (thread_id, ns))]
         if parent_id and parent is None:
             first.append(Stmt(d.q(S.SELECT_BODY), (thread_id, ns, d.id_in(parent_id)), True))
+        ids = yield from self._ids_for(
+            after, checkpoint, new_versions, metadata if plain_meta else None
+        )
 
         # Encode everything before touching the database: a TypeError leaves it as it was.
         values = checkpoint["channel_values"]
         planned: dict[str, tuple[Stmt, _Chan]] = {}
+        unstored: dict[str, _Chan] = {}  # no value, or one small enough for the body
         for ch, version in new_versions.items():
-            planned[ch] = self._plan_blob(thread_id, ns, ch, version, values, parent)
+            stmt, chan = self._plan_blob(thread_id, ns, ids(ch), ch, version, values, parent)
+            if stmt is None:
+                unstored[ch] = chan
+            else:
+                planned[ch] = (stmt, chan)
         write_stmts = [
             *self._write_stmts(thread_id, ns, parent_id, parent_writes, "put_step"),
             *self._write_stmts(thread_id, ns, cid, writes, "put_step"),
@@ -399,18 +437,22 @@ class Store:
 
         if parent_id and parent is None:
             results = yield first + [p[0] for p in planned.values()]
-            parent = self._parent_from_body(results[-1 - len(planned)], thread_id, parent_id)
+            parent = yield from self._parent_from_body(
+                after, results[-1 - len(planned)], thread_id, parent_id
+            )
             inserted = results[len(results) - len(planned) :]
             first = []
         else:
             inserted = None
 
         chans = self._inherit(checkpoint, new_versions, parent)
+        chans.update(unstored)
         chans.update({ch: p[1] for ch, p in planned.items()})
-        body = self._body(checkpoint, chans)
+        body = self._body(checkpoint, chans, metadata if plain_meta else None)
         ckpt_stmt = Stmt(
             d.q(S.INSERT_CHECKPOINT),
-            (d.id_in(cid), d.id_in(parent_id) if parent_id else None, body.pack(), meta,
+            (cid_db, d.parent_in(parent_id, cid_db) if parent_id else None,
+             body.pack(ids, d, cid), meta,
              thread_id, ns),
         )
         tail = [ckpt_stmt, *write_stmts, *self._retention_stmts(thread_id, ns)]
@@ -432,9 +474,9 @@ class Store:
         if lost:
             # A fork reused a version number, or a delta's predecessor is gone: store a
             # full snapshot under the next free variant, then fix the body.
-            yield from self._store_fallback(thread_id, ns, lost, new_versions, values, chans)
-            body = self._body(checkpoint, chans)
-            yield [Stmt(d.q(S.UPDATE_BODY), (body.pack(), thread_id, ns, d.id_in(cid)))]
+            yield from self._store_fallback(thread_id, ns, ids, lost, new_versions, values, chans)
+            body = self._body(checkpoint, chans, metadata if plain_meta else None)
+            yield [Stmt(d.q(S.UPDATE_BODY), (body.pack(ids, d, cid), thread_id, ns, d.id_in(cid)))]
 
         pruned = tail_results[-1] if self.keep_last else 0
         if pruned:
@@ -501,25 +543,93 @@ class Store:
                 f"{exc}; the data was left untouched"
             ) from exc
 
-    def _decode_body(self, data: bytes, thread_id: str, cid: str) -> _Body:
+    def _raw_body(self, data: bytes, thread_id: str, cid: str) -> list[Any]:
         try:
-            return _Body.unpack(bytes(data))
+            row = Body.raw(bytes(data))
+            Body.ids_of(row)  # checks the shape
+            return row
         except Exception as exc:
             raise CheckpointError(
                 f"thread {thread_id!r} checkpoint {cid}: cannot read the stored checkpoint "
                 f"record: {exc}; the data was left untouched"
             ) from exc
 
-    def _body(self, checkpoint: Checkpoint, chans: dict[str, _Chan]) -> _Body:
+    def _load_body(self, after: After, data: bytes, thread_id: str, cid: str) -> Op:
+        """Decode a body, reading the names dictionary first if it names unknown ids."""
+        row = self._raw_body(data, thread_id, cid)
+        known = self.names.names
+        local: dict[int, str] = {}
+        if not Body.ids_of(row) <= known.keys():
+            (rows,) = yield [Stmt(self.d.q(S.SELECT_NAMES), (), True)]
+            local = {i: name for i, name in rows}
+            after.append(lambda: self.names.learn(rows))
+
+        def name(i: int) -> str:
+            found = local[i] if i in local else known.get(i)
+            if found is None:
+                raise CheckpointError(
+                    f"thread {thread_id!r} checkpoint {cid}: the stored checkpoint record "
+                    f"names an unknown channel or node (id {i}); the data was left untouched"
+                )
+            return found
+
+        try:
+            body = Body.from_raw(row, name, self.d, cid)
+        except CheckpointError:
+            raise
+        except Exception as exc:
+            raise CheckpointError(
+                f"thread {thread_id!r} checkpoint {cid}: cannot read the stored checkpoint "
+                f"record: {exc}; the data was left untouched"
+            ) from exc
+        if not local:
+            return body, self.names.ids.__getitem__
+        return body, {n: i for i, n in local.items()}.__getitem__
+
+    def _ids_for(
+        self,
+        after: After,
+        checkpoint: Checkpoint,
+        new_versions: dict[str, Any],
+        meta: dict[str, Any] | None,
+    ) -> Op:
+        """The names dictionary ids for every name the put stores, inserting new names."""
+        needed = set(checkpoint["channel_versions"]) | set(new_versions) | set(meta or ())
+        if meta:
+            needed.update(v for v in meta.values() if type(v) is str and v in INTERNED)
+        for node, vs in checkpoint["versions_seen"].items():
+            needed.add(node)
+            needed.update(vs)
+        needed.update(checkpoint.get("updated_channels") or ())
+        known = self.names.ids
+        missing = sorted(n for n in needed if n not in known)  # sorted: no deadlocks
+        if not missing:
+            return known.__getitem__
+        for n in missing:
+            if type(n) is not str:
+                raise TypeError(f"cannot store checkpoint: channel/node name {n!r} is not a str")
+        d = self.d
+        _, rows = yield [
+            Stmt(d.q(S.INSERT_NAME_SQLITE if d.name == "sqlite" else S.INSERT_NAME), [(n,) for n in missing], many=True),
+            Stmt(d.q(S.SELECT_NAMES), (), True),
+        ]
+        local = {name: i for i, name in rows}
+        after.append(lambda: self.names.learn(rows))
+        return local.__getitem__
+
+    def _body(
+        self, checkpoint: Checkpoint, chans: dict[str, _Chan], meta: dict[str, Any] | None
+    ) -> Body:
         extra = {k: v for k, v in checkpoint.items() if k not in _CHECKPOINT_KEYS}
-        return _Body(
+        return Body(
             v=checkpoint["v"],
             ts=checkpoint["ts"],
             versions=dict(checkpoint["channel_versions"]),
             seen={k: dict(v) for k, v in checkpoint["versions_seen"].items()},
             updated=checkpoint.get("updated_channels"),
-            variants={ch: c.variant for ch, c in chans.items() if c.variant},
+            locs=_locs(chans),
             extra=extra,
+            meta=meta,
         )
 
     # -- helpers: channel values ----------------------------------------------------------
@@ -528,16 +638,17 @@ class Store:
         self,
         thread_id: str,
         ns: str,
+        ch_id: int,
         ch: str,
         version: Any,
         values: dict[str, Any],
         parent: dict[str, _Chan] | None,
-    ) -> tuple[Stmt, _Chan]:
+    ) -> tuple[Stmt | None, _Chan]:
+        """The insert storing a channel's new value (None: it has none) and its state."""
         d = self.d
         vkey = d.vkey(version)
         if ch not in values:
-            params = (ch, vkey, 0, 0, vkey, 0, EMPTY, None, thread_id, ns)
-            return Stmt(d.q(S.INSERT_BLOB), params), _Chan(version, 0)
+            return None, _Chan(version, 0)
         value = values[ch]
         prev = parent.get(ch) if parent else None
         if (
@@ -552,12 +663,14 @@ class Store:
             data = self._encode(value[n:], f"channel {ch!r}")
             lin_v, lin_var = prev.lin
             seq = prev.seq + 1
-            params = (ch, lin_v, lin_var, seq, vkey, 0, DELTA, data, thread_id, ns,
-                      ch, lin_v, lin_var, prev.seq)
+            params = (ch_id, lin_v, lin_var, seq, DELTA, data, thread_id, ns,
+                      ch_id, lin_v, lin_var, prev.seq)
             chan = _Chan(version, 0, prev.lin, seq, list(value))
             return Stmt(d.q(S.INSERT_DELTA), params), chan
         data = self._encode(value, f"channel {ch!r}")
-        params = (ch, vkey, 0, 0, vkey, 0, SNAPSHOT, data, thread_id, ns)
+        if len(data) <= INLINE_MAX:
+            return None, _Chan(version, 0, inline=data)
+        params = (ch_id, vkey, 0, 0, SNAPSHOT, data, thread_id, ns)
         items = list(value) if type(value) is list else None
         return Stmt(d.q(S.INSERT_BLOB), params), _Chan(version, 0, (vkey, 0), 0, items)
 
@@ -565,6 +678,7 @@ class Store:
         self,
         thread_id: str,
         ns: str,
+        ids: Callable[[str], int],
         lost: list[str],
         new_versions: dict[str, Any],
         values: dict[str, Any],
@@ -575,18 +689,14 @@ class Store:
             version = new_versions[ch]
             vkey = d.vkey(version)
             for _attempt in range(8):  # concurrent forks may race for the same variant
-                (rows,) = yield [Stmt(d.q(S.MAX_VARIANT), (thread_id, ns, ch, vkey), True)]
+                (rows,) = yield [Stmt(d.q(S.MAX_VARIANT), (thread_id, ns, ids(ch), vkey), True)]
                 top = rows[0][0] if rows else None
                 variant = 0 if top is None else top + 1
-                if ch in values:
-                    value = values[ch]
-                    data = self._encode(value, f"channel {ch!r}")
-                    kind = SNAPSHOT
-                    items = list(value) if type(value) is list else None
-                    chan = _Chan(version, variant, (vkey, variant), 0, items)
-                else:
-                    data, kind, chan = None, EMPTY, _Chan(version, variant)
-                params = (ch, vkey, variant, 0, vkey, variant, kind, data, thread_id, ns)
+                value = values[ch]  # lost inserts are of values: an empty channel has none
+                data = self._encode(value, f"channel {ch!r}")
+                items = list(value) if type(value) is list else None
+                chan = _Chan(version, variant, (vkey, variant), 0, items)
+                params = (ids(ch), vkey, variant, 0, SNAPSHOT, data, thread_id, ns)
                 (count,) = yield [Stmt(d.q(S.INSERT_BLOB), params)]
                 if count:
                     chans[ch] = chan
@@ -613,12 +723,21 @@ class Store:
         return chans
 
     def _parent_from_body(
-        self, rows: list[Any], thread_id: str, parent_id: str
-    ) -> dict[str, _Chan] | None:
+        self, after: After, rows: list[Any], thread_id: str, parent_id: str
+    ) -> Op:
         if not rows:
             return None
-        body = self._decode_body(rows[0][0], thread_id, parent_id)
-        return {ch: _Chan(v, body.variants.get(ch, 0)) for ch, v in body.versions.items()}
+        body, _ = yield from self._load_body(after, rows[0][0], thread_id, parent_id)
+        chans = {}
+        for ch, version in body.versions.items():
+            loc = body.locs.get(ch)
+            if loc is None:
+                chans[ch] = _Chan(version, 0)
+            elif type(loc) is bytes:
+                chans[ch] = _Chan(version, 0, inline=loc)
+            else:
+                chans[ch] = _Chan(version, loc[0][1], loc[0], loc[1])
+        return chans
 
     def _write_stmts(
         self,
@@ -672,31 +791,40 @@ class Store:
             Stmt(d.q(S.SELECT_KEPT_BODIES), (thread_id, ns), True),
             Stmt(d.q(S.SELECT_BLOB_KEYS), (thread_id, ns), True),
         ]
-        by_version = {(ch, ver, var): (lin_v, lin_var, seq)
-                      for ch, lin_v, lin_var, seq, ver, var in keys}
-        needed: dict[tuple[str, Any, int], int] = {}
+        needed: dict[tuple[int, Any, int], int] = {}
         for (raw,) in bodies:
-            body = _Body.unpack(bytes(raw))
-            for ch, version in body.versions.items():
-                hit = by_version.get((ch, d.vkey(version), body.variants.get(ch, 0)))
-                if hit is not None:
-                    lin = (ch, hit[0], hit[1])
-                    needed[lin] = max(needed.get(lin, -1), hit[2])
+            for ch_id, _, (lin_v, lin_var), seq in Body.raw_locs(Body.raw(bytes(raw)), d):
+                lin = (ch_id, lin_v, lin_var)
+                needed[lin] = max(needed.get(lin, -1), seq)
         doomed = [
             (thread_id, ns, ch, lin_v, lin_var, seq)
-            for ch, lin_v, lin_var, seq, _, _ in keys
+            for ch, lin_v, lin_var, seq in keys
             if seq > needed.get((ch, lin_v, lin_var), -1)
         ]
         if doomed:
             yield [Stmt(d.q(S.DELETE_BLOB), doomed, many=True)]
         # A cached state of a pruned checkpoint may point into a lineage tail just deleted.
 
+        ids = self.names.ids
+
         def still_stored(chans: dict[str, _Chan]) -> bool:
             return all(
-                c.lin is None or c.seq <= needed.get((ch, *c.lin), -1) for ch, c in chans.items()
+                c.lin is None or c.seq <= needed.get((ids.get(ch, -1), *c.lin), -1)
+                for ch, c in chans.items()
             )
 
         after.append(lambda: self.cache.retain(thread_id, ns, still_stored))
+
+
+def _locs(chans: dict[str, _Chan]) -> dict[str, Loc]:
+    """Each stored channel's location (inline value or lineage position) for a body."""
+    locs: dict[str, Loc] = {}
+    for ch, c in chans.items():
+        if c.inline is not None:
+            locs[ch] = c.inline
+        elif c.lin is not None:
+            locs[ch] = (c.lin, c.seq)
+    return locs
 
 
 def _extends(new: list[Any], old: list[Any]) -> bool:

@@ -26,7 +26,10 @@ SAVER_KINDS = [
     pytest.param("postgres_aio", marks=pytest.mark.postgres),
 ]
 
-_TABLES = "asyncgraph_threads, asyncgraph_checkpoints, asyncgraph_blobs, asyncgraph_writes"
+_TABLES = (
+    "asyncgraph_threads, asyncgraph_checkpoints, asyncgraph_blobs, asyncgraph_writes, "
+    "asyncgraph_names"
+)
 
 
 @pytest.fixture(scope="session")

@@ -60,7 +60,7 @@ def test_an_edited_list_starts_a_new_snapshot(db: str) -> None:
         parent = saver.get_tuple(cfg()).config
         c = create_checkpoint({"messages": edited}, {"messages": 4}, {}, ["messages"])
         saver.put(parent, c, {"step": 3}, {"messages": 4})
-        kind = saver.conn.execute("SELECT kind FROM asyncgraph_blobs WHERE version = 4")
+        kind = saver.conn.execute("SELECT kind FROM asyncgraph_blobs WHERE lin_version = 4")
         assert kind.fetchall() == [(0,)]  # a full snapshot, not a delta
         assert saver.get_tuple(cfg()).checkpoint["channel_values"]["messages"] == edited
 
@@ -84,9 +84,10 @@ def test_truncated_blob_is_a_checkpoint_error_and_data_is_untouched(db: str) -> 
 
 def test_unknown_type_tag_is_a_checkpoint_error_naming_the_channel(db: str) -> None:
     with SqliteSaver.from_conn_string(db) as saver:
-        c = create_checkpoint({"x": 1, "y": 2}, {"x": 1, "y": 1}, {}, None)
-        saver.put(cfg(), c, {}, {"x": 1, "y": 1})
-        saver.conn.execute("UPDATE asyncgraph_blobs SET data = X'd46300' WHERE channel = 'y'")
+        c = create_checkpoint({"x": 1, "y": "y" * 40}, {"x": 1, "y": 1}, {}, None)
+        saver.put(cfg(), c, {}, {"x": 1, "y": 1})  # "y" is long enough for a blob row
+        saver.conn.execute("UPDATE asyncgraph_blobs SET data = X'd46300' WHERE channel = "
+            "(SELECT id FROM asyncgraph_names WHERE name = 'y')")
         with pytest.raises(CheckpointError, match=rf"{c['id']}.*'y'.*unknown type code 99"):
             saver.get_tuple(cfg())
 
@@ -108,6 +109,35 @@ def test_a_newer_schema_is_refused_and_left_untouched(db: str) -> None:
         with pytest.raises(CheckpointError, match="version 99.*upgrade asyncgraph"):
             saver.get_tuple(cfg())
     assert list(sqlite3.connect(db).iterdump()) == dump_before
+
+
+def test_a_version_1_database_is_migrated_and_reads_back_the_same(tmp_path: Any) -> None:
+    # v1.db was written by the schema version 1 code (see data/make_v1_db.py), and
+    # v1_expected.pickle holds what that code read back from it.
+    import os
+    import pickle
+    import shutil
+
+    data = os.path.join(os.path.dirname(__file__), "data")
+    db = str(tmp_path / "v1.db")
+    shutil.copy(os.path.join(data, "v1.db"), db)
+    with open(os.path.join(data, "v1_expected.pickle"), "rb") as f:
+        expected = pickle.load(f)
+    with SqliteSaver.from_conn_string(db) as saver:
+        for thread_id, tuples in expected.items():
+            got = [tuple(t) for t in saver.list({"configurable": {"thread_id": thread_id}})]
+            assert got == tuples
+        version = saver.conn.execute("SELECT max(version) FROM asyncgraph_schema").fetchone()
+        assert version == (2,)
+        # The migrated lineage still takes deltas.
+        latest = saver.get_tuple(cfg())
+        msgs = latest.checkpoint["channel_values"]["messages"] + turn(9)
+        c = create_checkpoint({"messages": msgs}, {"messages": 9}, {}, ["messages"])
+        saver.put(latest.config, c, {"step": 9}, {"messages": 9})
+        assert saver.get_tuple(cfg()).checkpoint["channel_values"]["messages"] == msgs
+    with SqliteSaver.from_conn_string(db) as saver:  # reopening runs no migration again
+        got = [tuple(t) for t in saver.list({"configurable": {"thread_id": "t2"}})]
+        assert got == expected["t2"]
 
 
 def test_retention_collects_unneeded_blobs_but_keeps_lineages_in_use(db: str) -> None:
