@@ -11,7 +11,7 @@ import functools
 import inspect
 import sys
 import typing
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Hashable, Sequence
 from typing import Any, Literal, get_args, get_origin
 
 from asyncgraph.constants import END

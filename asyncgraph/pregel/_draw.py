@@ -19,7 +19,6 @@ def draw_graph(compiled: Any, *, xray: int | bool = False) -> Graph:
     for name, spec in builder.nodes.items():
         metadata = dict(spec.metadata or {})
         nodes[name] = graph.add_node(None, name, metadata=metadata or None)
-    ends_used = False
     edges: set[tuple[str, str, str | None, bool]] = set()
     for s, t in builder._edge_order:
         edges.add((s, t, None, False))
@@ -43,10 +42,7 @@ def draw_graph(compiled: Any, *, xray: int | bool = False) -> Graph:
     for name, spec in builder.nodes.items():
         for t in spec.destinations:
             edges.add((name, t, None, True))
-    for s, t, label, conditional in sorted(edges, key=lambda e: (e[0], e[1], e[2] or "")):
-        if t == END:
-            ends_used = True
-    if ends_used:
+    if any(e[1] == END for e in edges):
         nodes[END] = graph.add_node(None, END)
     # Nodes with no way out end the run.
     outgoing = {e[0] for e in edges}

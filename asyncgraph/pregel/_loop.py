@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+from datetime import UTC, datetime
 from typing import Any
 
-from asyncgraph.constants import CONF, END, START, TASKS
+from asyncgraph.constants import CONF, START
 from asyncgraph.errors import (
     EmptyInputError,
-    GraphInterrupt,
     GraphRecursionError,
     GraphTimeoutError,
     InvalidInputError,
@@ -41,8 +41,8 @@ from asyncgraph.pregel._algo import (
     triggered_nodes,
 )
 from asyncgraph.pregel._context import RunContext
-from asyncgraph.pregel._plan import Plan, branch_channel
-from asyncgraph.pregel._runner import run_step, run_task
+from asyncgraph.pregel._plan import Plan
+from asyncgraph.pregel._runner import _command_writes, run_step, run_task
 from asyncgraph.types import Command, Interrupt, Send
 
 INTERRUPT = "__interrupt__"
@@ -171,13 +171,10 @@ def _apply_input(rc: RunContext, run: RunState, input: Any) -> None:
 
 def _apply_command_goto(rc: RunContext, run: RunState, cmd: Command[Any]) -> None:
     """``Command(update=..., goto=...)`` given as the run's input (no resume)."""
-    from asyncgraph.pregel._algo import apply_writes as _apply
-    from asyncgraph.pregel._runner import _command_writes
-
     plan = rc.plan
     start = Task(plan.nodes[START], None, PULL, 0, ())
     _command_writes(plan, start, Command(update=cmd.update, goto=cmd.goto))
-    _apply(plan, run, [start])
+    apply_writes(plan, run, [start])
 
 
 async def run_graph(rc: RunContext, input: Any, *, interrupt_before: frozenset[str], interrupt_after: frozenset[str]) -> RunOutcome:
@@ -380,9 +377,7 @@ def _emit_debug(rc: RunContext, mode: str, kind: str, step: int, payload: dict[s
     rc.emit(mode, payload)
     sink = rc.sink
     if sink is not None and "debug" in sink.modes:
-        from datetime import datetime, timezone
-
-        rc.emit("debug", {"type": kind, "timestamp": datetime.now(timezone.utc).isoformat(),
+        rc.emit("debug", {"type": kind, "timestamp": datetime.now(UTC).isoformat(),
                           "step": step, "payload": payload})
 
 
@@ -503,4 +498,4 @@ def _update_from_writes(plan: Plan, writes: list[tuple[str, Any]]) -> dict[str, 
     return upd or None
 
 
-__all__ = ["RunOutcome", "output_values", "run_graph", "END", "branch_channel", "TASKS"]
+__all__ = ["RunOutcome", "output_values", "prepare_tasks", "run_graph", "with_pending_applied"]
