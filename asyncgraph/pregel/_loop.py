@@ -102,7 +102,7 @@ def prepare_tasks(rc: RunContext, run: RunState, step: int, with_ids: bool) -> l
 class _Saver:
     """The loop's view of the checkpointer: what to save, in which config, when."""
 
-    __slots__ = ("saver", "config", "thread_config", "parent_id", "pending", "inflight", "durability")
+    __slots__ = ("saver", "config", "thread_config", "parent_id", "deferred", "inflight", "durability")
 
     def __init__(self, saver: Any, config: dict[str, Any], durability: str) -> None:
         self.saver = saver
@@ -112,7 +112,9 @@ class _Saver:
         }
         self.config: dict[str, Any] | None = None  # config of the latest checkpoint
         self.parent_id: str | None = None
-        self.pending: list[tuple[str, str, Any]] = []
+        # durability="exit": the writes of the step in progress, saved with the final
+        # checkpoint (under task ids derived from it, so a resume matches them).
+        self.deferred: list[tuple[Task, int, list[tuple[str, Any]]]] = []
         self.inflight: asyncio.Task[Any] | None = None
         self.durability = durability
 
@@ -154,11 +156,26 @@ class _Saver:
     async def _finish(self, coro: Any) -> None:
         self.config = await coro
 
-    async def put_writes(self, task: Task, writes: list[tuple[str, Any]]) -> None:
+    async def put_writes(self, task: Task, writes: list[tuple[str, Any]], step: int) -> None:
+        if self.durability == "exit":
+            self.deferred.append((task, step, writes))
+            return
         await self.flush()
         if self.config is None:
             return
         await self.saver.aput_writes(self.config, writes, task.id, str(task.path))
+
+    async def finish_exit(self, rc: RunContext, run: RunState, step: int) -> None:
+        """durability="exit": save the one checkpoint of the run (the state after the
+        last committed step) and the writes of the step that did not commit."""
+        await self.put(rc, run, step - 1, "loop", None)
+        await self.flush()
+        if self.config is None:
+            return
+        for task, task_step, writes in self.deferred:
+            task.id = _task_id(rc.checkpoint_id, rc.ns, task_step, task.name, task.kind, task.index)
+            await self.saver.aput_writes(self.config, writes, task.id, str(task.path))
+        self.deferred.clear()
 
 
 def _apply_input(rc: RunContext, run: RunState, input: Any) -> None:
@@ -235,7 +252,7 @@ async def run_graph(rc: RunContext, input: Any, *, interrupt_before: frozenset[s
             rc.resume = input.resume
         if input.update is not None or input.goto:
             _apply_command_goto(rc, run, input)
-            if saver is not None:
+            if saver is not None and saver.durability != "exit":
                 await saver.put(rc, run, step, "input", run.updated)
             step += 1
             pending = []
@@ -243,7 +260,7 @@ async def run_graph(rc: RunContext, input: Any, *, interrupt_before: frozenset[s
         if tup is None:
             raise EmptyInputError("Received no input for the graph and the thread has nothing to resume")
         resuming = True
-        if replay and saver is not None:
+        if replay and saver is not None and saver.durability != "exit":
             # Replaying a chosen checkpoint starts a new branch of the thread's history
             # with a copy of it (source "fork"), as LangGraph does.
             await saver.put(rc, run, step, "fork", run.updated)
@@ -251,7 +268,7 @@ async def run_graph(rc: RunContext, input: Any, *, interrupt_before: frozenset[s
     else:
         _apply_input(rc, run, input)
         pending = []
-        if saver is not None:
+        if saver is not None and saver.durability != "exit":
             await saver.put(rc, run, step, "input", {START})
         step += 1
 
@@ -262,6 +279,7 @@ async def run_graph(rc: RunContext, input: Any, *, interrupt_before: frozenset[s
     rc.stop = step + limit
     with_ids = saver is not None or rc.sink is not None and bool({"debug", "tasks"} & rc.sink.modes)
     interrupts: list[Interrupt] = []
+    shown: RunState | None = None  # what the caller sees when the run pauses mid-step
     skip_before = resuming
 
     # What this run streams, decided once rather than at every step.
@@ -318,7 +336,9 @@ async def run_graph(rc: RunContext, input: Any, *, interrupt_before: frozenset[s
                     # shows what failed; a resume runs those tasks again.
                     for t in to_run:
                         if t.error is not None:
-                            await saver.put_writes(t, [(ERROR, t.error)])
+                            await saver.put_writes(t, [(ERROR, t.error)], step)
+                    if saver.durability == "exit":
+                        await saver.finish_exit(rc, run, step)
                     await saver.flush()
                 raise
         if any(t.interrupts for t in tasks):
@@ -329,12 +349,14 @@ async def run_graph(rc: RunContext, input: Any, *, interrupt_before: frozenset[s
                         writes: list[tuple[str, Any]] = [(INTERRUPT, list(t.interrupts))]
                         if t.resume:
                             writes.append((RESUME, list(t.resume)))
-                        await saver.put_writes(t, writes)
+                        await saver.put_writes(t, writes, step)
             # The step is not committed; the caller sees the writes of the tasks that
             # finished (as LangGraph shows them), applied to a copy.
-            run = with_pending_applied(plan, run, [t for t in tasks if t.done])
+            shown = with_pending_applied(plan, run, [t for t in tasks if t.done])
             break
         updated = apply_writes(plan, run, tasks)
+        if saver is not None and saver.deferred:
+            saver.deferred.clear()  # the step committed: its writes are in the state
         if stream_values and not output_keys.isdisjoint(updated):
             rc.emit("values", output_values(plan, run))
         if saver is not None and saver.durability != "exit":
@@ -348,9 +370,9 @@ async def run_graph(rc: RunContext, input: Any, *, interrupt_before: frozenset[s
         pass
     if saver is not None:
         if saver.durability == "exit":
-            await saver.put(rc, run, step - 1, "loop", None)
+            await saver.finish_exit(rc, run, step)
         await saver.flush()
-    return RunOutcome(run, interrupts, saver.config if saver is not None else None)
+    return RunOutcome(shown if shown is not None else run, interrupts, saver.config if saver is not None else None)
 
 
 async def _run_step_with_timeout(rc: RunContext, run: RunState, tasks: list[Task], step: int, on_done: Any) -> None:
@@ -431,11 +453,11 @@ def _make_on_done(rc: RunContext, saver: _Saver | None, step: int) -> Any:
             return  # saved with the step's other interrupts when the step ends
         if stream_updates and task.name != START:
             rc.emit("updates", {task.name: task.update})
-        if saver is not None and saver.durability != "exit":
+        if saver is not None:
             writes = list(task.writes) or [(NO_WRITES, None)]
             if task.resume:
                 writes.append((RESUME, list(task.resume)))
-            await saver.put_writes(task, writes)
+            await saver.put_writes(task, writes, step)
 
     return on_done
 

@@ -202,3 +202,52 @@ def test_two_parallel_interrupts_resumed_by_id() -> None:
         return [first, sorted(i.value for i in pending), app.invoke(T.Command(resume=answers), cfg)]
 
     _both(scenario)
+
+
+@pytest.mark.parametrize("durability", ["sync", "async", "exit"])
+def test_durability_modes_keep_the_same_history(durability: str) -> None:
+    def scenario(G: Any, T: Any, M: Any) -> list[Any]:
+        g = G.StateGraph(S)
+        g.add_node("a", lambda s: {"log": ["a"]})
+        g.add_node("b", lambda s: {"log": ["b"]})
+        g.add_edge(G.START, "a")
+        g.add_edge("a", "b")
+        app = g.compile(checkpointer=M.InMemorySaver())
+        cfg = {"configurable": {"thread_id": "1"}}
+        return [app.invoke({"log": []}, cfg, durability=durability), _history(app, cfg)]
+
+    _both(scenario)
+
+
+def test_exit_durability_saves_a_paused_step_for_the_resume() -> None:
+    def scenario(G: Any, T: Any, M: Any) -> list[Any]:
+        calls: list[str] = []
+
+        def a(s: S) -> dict[str, Any]:
+            calls.append("a")
+            return {"log": ["a"]}
+
+        def ask(s: S) -> dict[str, Any]:
+            calls.append("ask")
+            return {"log": [f"ask:{T.interrupt('?')}"]}
+
+        def sib(s: S) -> dict[str, Any]:
+            calls.append("sib")
+            return {"log": ["sib"]}
+
+        g = G.StateGraph(S)
+        g.add_node("a", a)
+        g.add_node("ask", ask)
+        g.add_node("sib", sib)
+        g.add_edge(G.START, "a")
+        g.add_edge("a", "ask")
+        g.add_edge("a", "sib")
+        app = g.compile(checkpointer=M.InMemorySaver())
+        cfg = {"configurable": {"thread_id": "1"}}
+        first = app.invoke({"log": []}, cfg, durability="exit")
+        nxt = app.get_state(cfg).next
+        second = app.invoke(T.Command(resume="yes"), cfg, durability="exit")
+        # The sibling that finished before the pause is not run again on resume.
+        return [first, nxt, second, calls, _history(app, cfg)]
+
+    _both(scenario)
