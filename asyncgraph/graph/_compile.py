@@ -74,8 +74,8 @@ def _interrupt_set(value: Any, graph: StateGraph[Any, Any, Any, Any]) -> frozens
 def lower(graph: StateGraph[Any, Any, Any, Any], *, name: str, interrupt_before: Any, interrupt_after: Any) -> Plan:
     """Lower a validated graph to its plan."""
     channels: dict[str, Any] = {}
-    for key, spec in graph.channels.items():
-        channels[key] = spec
+    for key, chan_spec in graph.channels.items():
+        channels[key] = chan_spec
     channels[START] = EphemeralValue(Any, key=START)
     channels[TASKS] = Topic(Any, key=TASKS)
 

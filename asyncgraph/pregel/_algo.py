@@ -236,10 +236,10 @@ def apply_writes(plan: Plan, run: RunState, tasks: Sequence[Task]) -> set[str]:
     # 2. Group writes by channel, in task order.
     grouped: dict[str, list[Any]] = {}
     for task in tasks:
-        for ch, value in task.writes:
-            lst = grouped.get(ch)
+        for chan, value in task.writes:
+            lst = grouped.get(chan)
             if lst is None:
-                grouped[ch] = [value]
+                grouped[chan] = [value]
             else:
                 lst.append(value)
     # 3. Update written channels. A lone task's conditional edges already computed

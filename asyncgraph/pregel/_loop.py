@@ -222,6 +222,7 @@ async def run_graph(rc: RunContext, input: Any, *, interrupt_before: frozenset[s
         # resume of the thread's latest checkpoint reuses the writes saved there.
         replay = False
         if conf.get("checkpoint_id"):
+            assert saver is not None
             latest = await rc.saver.aget_tuple(saver.thread_config)
             replay = latest is not None and latest.checkpoint["id"] != ckpt["id"]
         pending = [] if replay else list(tup.pending_writes or ())
@@ -293,6 +294,7 @@ async def run_graph(rc: RunContext, input: Any, *, interrupt_before: frozenset[s
         run.step = step
         tasks = prepare_tasks(rc, run, step, with_ids)
         if stream_checkpoints:
+            assert saver is not None
             await _emit_checkpoint(rc, saver, run, tasks, step - 1)
         if not tasks:
             break
@@ -507,9 +509,9 @@ def _assign_resume(rc: RunContext, tasks: list[Task]) -> None:
         by_id = {i.id: t for t in waiting for i in t.prior_interrupts}
         if any(k in by_id for k in resume):
             for iid, value in resume.items():
-                t = by_id.get(iid)
-                if t is not None:
-                    t.resume = [*(t.resume or ()), value]
+                answered = by_id.get(iid)
+                if answered is not None:
+                    answered.resume = [*(answered.resume or ()), value]
             return
     for t in waiting or tasks[:1]:
         t.resume = [*(t.resume or ()), resume]

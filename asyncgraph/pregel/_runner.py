@@ -353,9 +353,9 @@ def _fresh_values(plan: Plan, run: RunState, task: Task) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for k in keys:
         done = fresh.get(k)
-        ch = done[0] if done is not None else channels.get(k)
-        if ch is not None and ch.is_available():
-            out[k] = ch.value
+        chan = done[0] if done is not None else channels.get(k)
+        if chan is not None and chan.is_available():
+            out[k] = chan.value
     for k, m in plan.managed.items():
         if k in plan.state_info.fields:
             out[k] = m.compute(run.step, 0)
@@ -485,6 +485,7 @@ async def run_task(rc: RunContext, run: RunState, task: Task, step: int, inline_
                 try:
                     node = task.node
                     call = node.call
+                    assert call is not None  # only the START task has none
                     if (
                         call.kind == "async"
                         and task.kind == PULL

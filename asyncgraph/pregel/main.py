@@ -72,7 +72,7 @@ class Pregel(PregelMarker, Runnable[Any, Any]):
     # -- Runnable plumbing -------------------------------------------------------------
 
     def get_name(self, suffix: str | None = None, *, name: str | None = None) -> str:
-        base = name or self.name
+        base = name or self.name or "LangGraph"
         return f"{base}{suffix}" if suffix else base
 
     @property
