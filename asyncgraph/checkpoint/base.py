@@ -50,6 +50,7 @@ Beyond LangGraph's contract:
 from __future__ import annotations
 
 import asyncio
+import builtins  # the methods named `list` shadow the type inside the class
 from collections.abc import AsyncIterator, Iterator, Sequence
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Callable, Literal, NamedTuple, TypedDict
@@ -237,7 +238,7 @@ class BaseCheckpointSaver:
         _put_writes_grouped(self.put_writes, new_config, writes)
         return new_config
 
-    def list_threads(self, *, limit: int | None = None) -> list[ThreadInfo]:
+    def list_threads(self, *, limit: int | None = None) -> builtins.list[ThreadInfo]:
         """Every thread that has a checkpoint, most recently updated first."""
         raise NotImplementedError
 
@@ -307,7 +308,7 @@ class BaseCheckpointSaver:
             )
         )
 
-    async def alist_threads(self, *, limit: int | None = None) -> list[ThreadInfo]:
+    async def alist_threads(self, *, limit: int | None = None) -> builtins.list[ThreadInfo]:
         return await asyncio.to_thread(lambda: self.list_threads(limit=limit))
 
     async def aprune(self, thread_id: str | None = None, *, keep_last: int) -> int:
