@@ -102,8 +102,11 @@ def fanout(pkg: str, width: int) -> Any:
     return builder.compile()
 
 
-def agent(pkg: str, model: FakeAgentModel) -> Any:
-    """The two-call agent loop built by hand: model node, tool node, conditional edge."""
+def agent(pkg: str, model: FakeAgentModel, *, model_retry: Any = None) -> Any:
+    """The two-call agent loop built by hand: model node, tool node, conditional edge.
+
+    ``model_retry``: a ``RetryPolicy`` of ``pkg`` for the model node (the soak uses it).
+    """
     graph_mod, _ = _api(pkg)
     tools_by_name = {t.name: t for t in TOOLS}
 
@@ -126,7 +129,7 @@ def agent(pkg: str, model: FakeAgentModel) -> Any:
         )
 
     builder = graph_mod.StateGraph(graph_mod.MessagesState)
-    builder.add_node("model", call_model)
+    builder.add_node("model", call_model, retry_policy=model_retry)
     builder.add_node("tools", call_tools)
     builder.add_edge(graph_mod.START, "model")
     builder.add_conditional_edges("model", route, ["tools", graph_mod.END])

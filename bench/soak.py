@@ -118,33 +118,9 @@ def _flaky_model(latency: float, failure_rate: float, seed: int) -> Any:
 
 def _agent_with_retry(pkg: str, model: Any, max_attempts: int) -> Any:
     """``bench._graphs.agent`` with a ``RetryPolicy`` on the model node."""
-    from langchain_core.messages import AIMessage, BaseMessage
+    from bench._graphs import _from, agent
 
-    from bench._fake_model import TOOLS
-    from bench._graphs import _api, _from
-
-    graph_mod, _ = _api(pkg)
     types_mod = _from(f"{pkg}.types", "RetryPolicy")
-    tools_by_name = {t.name: t for t in TOOLS}
-
-    async def call_model(state: dict[str, Any]) -> dict[str, list[BaseMessage]]:
-        return {"messages": [await model.ainvoke(state["messages"])]}
-
-    async def call_tools(state: dict[str, Any]) -> dict[str, list[BaseMessage]]:
-        last = state["messages"][-1]
-        outputs = [
-            await tools_by_name[tc["name"]].ainvoke(tc) for tc in last.tool_calls
-        ]
-        return {"messages": outputs}
-
-    def route(state: dict[str, Any]) -> str:
-        last = state["messages"][-1]
-        return (
-            "tools"
-            if isinstance(last, AIMessage) and last.tool_calls
-            else graph_mod.END
-        )
-
     # No wait between attempts: LangGraph sleeps the policy's intervals for real, and
     # a wait would only add the same constant to both sides' latencies.
     retry = types_mod.RetryPolicy(
@@ -153,13 +129,7 @@ def _agent_with_retry(pkg: str, model: Any, max_attempts: int) -> Any:
         jitter=False,
         retry_on=ModelUnavailable,
     )
-    builder = graph_mod.StateGraph(graph_mod.MessagesState)
-    builder.add_node("model", call_model, retry_policy=retry)
-    builder.add_node("tools", call_tools)
-    builder.add_edge(graph_mod.START, "model")
-    builder.add_conditional_edges("model", route, ["tools", graph_mod.END])
-    builder.add_edge("tools", "model")
-    return builder.compile()
+    return agent(pkg, model, model_retry=retry)
 
 
 def soak(impl: str, p: dict[str, Any]) -> dict[str, Any]:
