@@ -86,6 +86,16 @@ class BaseChannel(Generic[Value, Update]):
         new.value = checkpoint
         return new
 
+    def new_run(self) -> BaseChannel[Value, Update] | None:
+        """This channel as a run with no checkpoint starts it, or None when it starts
+        empty: the engine then makes it (``from_checkpoint(MISSING)``) on first write.
+
+        Never shares a mutable starting value between runs.
+        """
+        if self.value is MISSING:
+            return None
+        return self.from_checkpoint(self.value)
+
     def checkpoint(self) -> Any:
         """The value to store in a checkpoint, ``MISSING`` if there is none."""
         return self.value

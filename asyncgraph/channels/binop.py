@@ -12,8 +12,9 @@ from asyncgraph.errors import InvalidUpdateError
 from asyncgraph.types import Overwrite
 
 
-def _initial_value(typ: Any) -> Any:
-    """The reducer's starting value: ``typ()`` when the type can make an empty one."""
+def _empty_factory(typ: Any) -> Callable[[], Any] | None:
+    """What makes the reducer's starting value (``typ()``), or None when the type
+    cannot make an empty one."""
     origin = typing.get_origin(typ) or typ
     if origin in (collections.abc.Sequence, collections.abc.MutableSequence):
         origin = list
@@ -22,9 +23,10 @@ def _initial_value(typ: Any) -> Any:
     elif origin in (collections.abc.Mapping, collections.abc.MutableMapping):
         origin = dict
     try:
-        return origin()
+        origin()
     except Exception:
-        return MISSING
+        return None
+    return origin  # type: ignore[no-any-return]
 
 
 class BinaryOperatorAggregate(BaseChannel[Any, Any]):
@@ -34,12 +36,23 @@ class BinaryOperatorAggregate(BaseChannel[Any, Any]):
     the value with ``v`` and discards the step's other writes to the key.
     """
 
-    __slots__ = ("operator",)
+    __slots__ = ("operator", "factory")
 
     def __init__(self, typ: Any, operator: Callable[[Any, Any], Any], key: str = "") -> None:
         super().__init__(typ, key)
         self.operator = operator
-        self.value = _initial_value(typ)
+        self.factory = _empty_factory(typ)
+        self.value = self.factory() if self.factory is not None else MISSING
+
+    def new_run(self) -> BinaryOperatorAggregate | None:
+        # A new starting value for every run: a reducer that extends its left side in
+        # place must not carry one run's values into the next.
+        factory = self.factory
+        if factory is None:
+            return None
+        new = self._empty()
+        new.value = factory()
+        return new  # type: ignore[return-value]
 
     def update(self, values: Sequence[Any]) -> bool:
         if not values:

@@ -28,6 +28,9 @@ class NamedBarrierValue(BaseChannel[Any, Any]):
         new.value = set(checkpoint) if checkpoint is not MISSING else set()
         return new  # type: ignore[return-value]
 
+    def new_run(self) -> None:
+        return None  # nobody has written yet: made on the first write
+
     def checkpoint(self) -> Any:
         return set(self.value) if self.value else MISSING
 

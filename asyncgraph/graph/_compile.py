@@ -147,6 +147,8 @@ def lower(graph: StateGraph[Any, Any, Any, Any], *, name: str, interrupt_before:
             defer=spec.defer,
             ends=spec.destinations,
         )
+    input_info = graph.schemas[graph.input_schema]
+    output_info = graph.schemas[graph.output_schema]
     trigger_to_nodes: dict[str, list[str]] = {}
     for n, plan in nodes.items():
         for t in plan.triggers:
@@ -158,8 +160,8 @@ def lower(graph: StateGraph[Any, Any, Any, Any], *, name: str, interrupt_before:
         trigger_to_nodes={k: tuple(v) for k, v in trigger_to_nodes.items()},
         node_order={n: i for i, n in enumerate(nodes)},
         state_info=state_info,
-        input_info=graph.schemas[graph.input_schema],
-        output_info=graph.schemas[graph.output_schema],
+        input_info=input_info,
+        output_info=output_info,
         state_keys=frozenset(graph.channels),
         managed=dict(graph.managed),
         interrupt_before=_interrupt_set(interrupt_before, graph),
@@ -168,6 +170,9 @@ def lower(graph: StateGraph[Any, Any, Any, Any], *, name: str, interrupt_before:
             k for k, ch in channels.items()
             if isinstance(ch, EphemeralValue) or (isinstance(ch, Topic) and not ch.accumulate)
         ),
+        initial=tuple((k, ch) for k, ch in channels.items() if ch.new_run() is not None),
+        output_keys=frozenset(output_info.keys or graph.channels),
+        input_keys=frozenset(input_info.keys if input_info.fields else graph.channels),
     )
 
 

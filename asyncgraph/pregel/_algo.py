@@ -110,27 +110,44 @@ class RunState:
         updated: channels changed at the last barrier (None: unknown, check all nodes).
     """
 
-    __slots__ = ("channels", "versions", "seen", "live", "updated", "step", "vmax")
+    __slots__ = ("plan", "channels", "versions", "seen", "live", "updated", "step", "vmax")
 
     def __init__(self, plan: Plan, values: dict[str, Any] | None = None,
                  versions: dict[str, Any] | None = None,
                  seen: dict[str, dict[str, Any]] | None = None) -> None:
-        values = values or {}
-        self.channels: dict[str, BaseChannel[Any, Any]] = {
-            key: spec.from_checkpoint(values[key]) if key in values else spec.from_checkpoint(spec.value)
-            for key, spec in plan.channels.items()
-        }
-        self.versions: dict[str, Any] = dict(versions or {})
-        self.seen: dict[str, dict[str, Any]] = {k: dict(v) for k, v in (seen or {}).items()}
-        self.live: list[str] = [
-            k for k, ch in self.channels.items()
-            if isinstance(ch, (EphemeralValue, Topic)) and ch.is_available()
-        ]
+        self.plan = plan
+        # Only channels that hold something exist; the rest are made on first write
+        # (``channel``), so a run does not allocate one object per edge up front.
+        channels: dict[str, BaseChannel[Any, Any]] = {key: spec.new_run() for key, spec in plan.initial}  # type: ignore[misc]
+        live: list[str] = []
+        if values:
+            specs = plan.channels
+            for key, value in values.items():
+                spec = specs.get(key)
+                if spec is not None:
+                    ch = channels[key] = spec.from_checkpoint(value)
+                    if isinstance(ch, (EphemeralValue, Topic)) and ch.is_available():
+                        live.append(key)
+        self.channels = channels
+        self.live = live
+        self.versions: dict[str, Any] = dict(versions) if versions else {}
+        self.seen: dict[str, dict[str, Any]] = {k: dict(v) for k, v in seen.items()} if seen else {}
         self.updated: set[str] | None = None
         self.step = 0
         # Versions are run-wide: every channel changed at a barrier gets the same new
         # version, greater than any before, so "which node ran last" is comparable.
         self.vmax: int = max((v for v in self.versions.values() if isinstance(v, int)), default=0)
+
+    def channel(self, key: str) -> BaseChannel[Any, Any]:
+        """The run's channel ``key``, made (empty) if nothing has written it yet.
+
+        Raises:
+            KeyError: the graph has no channel ``key``.
+        """
+        ch = self.channels.get(key)
+        if ch is None:
+            ch = self.channels[key] = self.plan.channels[key].from_checkpoint(MISSING)
+        return ch
 
     def next_version(self) -> int:
         self.vmax += 1
@@ -184,7 +201,10 @@ def triggered_nodes(plan: Plan, run: RunState) -> list[NodePlan]:
         seen = seen_all.get(name)
         for t in node.triggers:
             v = versions.get(t)
-            if v is None or not channels[t].is_available():
+            if v is None:
+                continue
+            ch = channels.get(t)
+            if ch is None or not ch.is_available():
                 continue
             if seen is None or v > seen.get(t, 0):
                 out.append(node)
@@ -194,7 +214,9 @@ def triggered_nodes(plan: Plan, run: RunState) -> list[NodePlan]:
 
 def pending_sends(run: RunState) -> Sequence[Any]:
     """The ``Send`` packets waiting in the tasks channel."""
-    ch = run.channels[TASKS]
+    ch = run.channels.get(TASKS)
+    if ch is None:
+        return ()
     v = ch.value
     return v if v is not MISSING and v else ()
 
@@ -230,7 +252,8 @@ def apply_writes(plan: Plan, run: RunState, tasks: Sequence[Task]) -> set[str]:
         for t in task.triggers:
             if t in versions:
                 seen[t] = versions[t]
-            if channels[t].consume():
+            ch = channels.get(t)
+            if ch is not None and ch.consume():
                 versions[t] = nv
                 updated.add(t)
     # 2. Group writes by channel, in task order.
@@ -257,12 +280,14 @@ def apply_writes(plan: Plan, run: RunState, tasks: Sequence[Task]) -> set[str]:
                 continue
         ch = channels.get(key)
         if ch is None:
-            nodes = _writers(tasks, key)
-            raise InvalidUpdateError(
-                f"Node(s) {', '.join(sorted(set(nodes)))} wrote to unknown key '{key}'",
-                key=key,
-                nodes=nodes,
-            )
+            if key not in plan.channels:
+                nodes = _writers(tasks, key)
+                raise InvalidUpdateError(
+                    f"Node(s) {', '.join(sorted(set(nodes)))} wrote to unknown key '{key}'",
+                    key=key,
+                    nodes=nodes,
+                )
+            ch = run.channel(key)
         try:
             changed = ch.update(values)
         except InvalidUpdateError as exc:

@@ -91,12 +91,32 @@ def prepare_tasks(rc: RunContext, run: RunState, step: int, with_ids: bool) -> l
             inp = read_state(channels, node.reads)
             for key, managed in node.managed:
                 inp[key] = managed.compute(step, rc.stop)
-        triggers = tuple(t for t in node.triggers if channels[t].is_available())
+        triggers = node.triggers
+        if len(triggers) > 1:
+            triggers = _available(channels, triggers)
         tasks.append(Task(node, inp, PULL, 0, triggers))
     if with_ids:
         for t in tasks:
             t.id = _task_id(rc.checkpoint_id, rc.ns, step, t.name, t.kind, t.index)
     return tasks
+
+
+def _names_any(tasks: list[Task], names: frozenset[str]) -> bool:
+    # Not a generator expression in run_graph: that would make ``names`` a cell, one
+    # more object held by every run in flight.
+    for t in tasks:
+        if t.name in names:
+            return True
+    return False
+
+
+def _available(channels: dict[str, Any], keys: tuple[str, ...]) -> tuple[str, ...]:
+    out = []
+    for k in keys:
+        ch = channels.get(k)
+        if ch is not None and ch.is_available():
+            out.append(k)
+    return tuple(out)
 
 
 class _Saver:
@@ -179,7 +199,7 @@ class _Saver:
 
 
 def _apply_input(rc: RunContext, run: RunState, input: Any) -> None:
-    ch = run.channels[START]
+    ch = run.channel(START)
     ch.update([input])
     run.versions[START] = run.next_version()
     run.live.append(START)
@@ -287,7 +307,7 @@ async def run_graph(rc: RunContext, input: Any, *, interrupt_before: frozenset[s
     stream_checkpoints = saver is not None and saver.durability != "exit" and _wants(rc, "checkpoints", "debug")
     stream_tasks = _wants(rc, "tasks", "debug")
     stream_values = _wants(rc, "values")
-    output_keys = frozenset(plan.output_info.keys or plan.state_keys)
+    output_keys = plan.output_keys
     track = saver is not None or rc.sink is not None
 
     while True:
@@ -300,7 +320,7 @@ async def run_graph(rc: RunContext, input: Any, *, interrupt_before: frozenset[s
             break
         if step >= rc.stop:
             raise GraphRecursionError(limit)
-        if interrupt_before and not skip_before and any(t.name in interrupt_before for t in tasks):
+        if interrupt_before and not skip_before and _names_any(tasks, interrupt_before):
             interrupts = []
             break
         skip_before = False
@@ -366,7 +386,7 @@ async def run_graph(rc: RunContext, input: Any, *, interrupt_before: frozenset[s
         if rc.sink is not None:
             await rc.sink.wait_drained()
         step += 1
-        if interrupt_after and any(t.name in interrupt_after for t in tasks):
+        if interrupt_after and _names_any(tasks, interrupt_after):
             break
     else:  # pragma: no cover
         pass

@@ -86,3 +86,8 @@ class Plan:
     interrupt_before: frozenset[str]
     interrupt_after: frozenset[str]
     ephemeral: frozenset[str]  # channels emptied at the barrier after the step they were written
+    # Channels a run without a checkpoint starts with (they have a starting value);
+    # every other channel is made when first written.
+    initial: tuple[tuple[str, BaseChannel[Any, Any]], ...]
+    output_keys: frozenset[str]  # the keys a ``values`` chunk and the output show
+    input_keys: frozenset[str]  # the keys a dict input may have

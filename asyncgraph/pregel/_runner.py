@@ -31,6 +31,7 @@ from langchain_core.runnables.config import (
     var_child_runnable_config,
 )
 
+from asyncgraph.channels.base import MISSING
 from asyncgraph.constants import END, START, TASKS
 from asyncgraph.errors import (
     ErrorCode,
@@ -299,7 +300,7 @@ def input_writes(plan: Plan, task: Task) -> dict[str, Any]:
     inp = task.input
     info = plan.input_info
     if isinstance(inp, dict):
-        known = set(info.keys) if info.fields else set(plan.state_keys)
+        known = plan.input_keys
         unknown = [k for k in inp if k not in known]
         if unknown:
             raise InvalidInputError(
@@ -347,7 +348,8 @@ def _fresh_values(plan: Plan, run: RunState, task: Task) -> dict[str, Any]:
                 written.setdefault(k, []).append(v)
         fresh = {}
         for k, vals in written.items():
-            ch = channels[k].copy()
+            ch = channels.get(k)
+            ch = ch.copy() if ch is not None else plan.channels[k].from_checkpoint(MISSING)
             fresh[k] = (ch, ch.update(vals))
         task.fresh = fresh
     out: dict[str, Any] = {}
@@ -394,6 +396,20 @@ async def run_branch(tc: TaskContext, run: RunState, branch: BranchPlan) -> None
 
 
 # -- one task ---------------------------------------------------------------------
+
+
+def _subgraph_output(plan: Plan, result: dict[str, Any]) -> dict[str, Any]:
+    keys = plan.state_keys
+    return {k: v for k, v in result.items() if k in keys and k != "__interrupt__"}
+
+
+def _retry_policy(policies: tuple[RetryPolicy, ...], exc: Exception) -> RetryPolicy | None:
+    # Helpers rather than comprehensions inside run_task, whose frame every run in
+    # flight holds: a comprehension would turn ``exc`` and ``keys`` into cell objects.
+    for p in policies:
+        if _should_retry(p, exc):
+            return p
+    return None
 
 
 def _should_retry(policy: RetryPolicy, exc: Exception) -> bool:
@@ -502,9 +518,8 @@ async def run_task(rc: RunContext, run: RunState, task: Task, step: int, inline_
                         result = await call.func(task.input)
                     else:
                         result = await _run_node(tc, run, inline_ok)
-                    if task.node.call.kind == "subgraph" and type(result) is dict:
-                        keys = rc.plan.state_keys
-                        result = {k: v for k, v in result.items() if k in keys and k != "__interrupt__"}
+                    if call.kind == "subgraph" and type(result) is dict:
+                        result = _subgraph_output(rc.plan, result)
                     task.update = output_writes(rc.plan, task, result)
                     await _finish_writes(tc, run)
                     break
@@ -512,7 +527,7 @@ async def run_task(rc: RunContext, run: RunState, task: Task, step: int, inline_
                     raise
                 except Exception as exc:
                     policies = task.node.retry
-                    policy = next((p for p in policies if _should_retry(p, exc)), None) if policies else None
+                    policy = _retry_policy(policies, exc) if policies else None
                     if policy is None or attempt >= policy.max_attempts:
                         if policies and attempt > 1:
                             exc.add_note(f"Node '{task.name}' failed after {attempt} attempts")

@@ -70,6 +70,21 @@ def test_binop_starts_from_the_types_empty_value() -> None:
     assert BinaryOperatorAggregate(dict, operator.or_).get() == {}
 
 
+def test_binop_new_run_starts_from_a_new_empty_value() -> None:
+    spec = BinaryOperatorAggregate(list, operator.add, key="log")
+    a, b = spec.new_run(), spec.new_run()
+    assert a is not None and b is not None
+    assert a.get() == [] and b.get() == []
+    assert a.value is not b.value and a.value is not spec.value
+
+
+def test_channels_without_a_starting_value_are_made_on_first_write() -> None:
+    assert LastValue(int, key="x").new_run() is None
+    assert EphemeralValue(key="e").new_run() is None
+    assert NamedBarrierValue(names={"a", "b"}, key="j").new_run() is None
+    assert BinaryOperatorAggregate(int, operator.add, key="n").new_run() is not None
+
+
 def test_binop_folds_every_write_of_a_step_in_order() -> None:
     ch = BinaryOperatorAggregate(list, operator.add, key="log")
     assert ch.update([["a"], ["b"]]) is True

@@ -124,6 +124,26 @@ def _writer_graph() -> Any:
     return g.compile()
 
 
+def _extend_in_place(left: list[int], right: list[int]) -> list[int]:
+    left.extend(right)
+    return left
+
+
+class InPlaceState(TypedDict):
+    xs: Annotated[list[int], _extend_in_place]
+
+
+def test_a_reducer_that_extends_in_place_does_not_leak_into_the_next_run() -> None:
+    # The reducer's starting value is made per run, not shared by every run of the
+    # graph: otherwise one run's values would show up in all later ones.
+    g = StateGraph(InPlaceState)
+    g.add_node("n", lambda s: {"xs": [1]})
+    g.add_edge(START, "n")
+    graph = g.compile()
+    assert graph.invoke({"xs": [0]}) == {"xs": [0, 1]}
+    assert graph.invoke({"xs": [5]}) == {"xs": [5, 1]}
+
+
 async def test_stream_values() -> None:
     chunks = [
         c async for c in _writer_graph().astream({"log": ["in"]}, stream_mode="values")

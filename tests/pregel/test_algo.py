@@ -60,7 +60,7 @@ def _started(plan: Plan, value: Any) -> RunState:
     """A run whose input has been written to the START channel (step -1)."""
     run = RunState(plan)
     apply_writes(plan, run, [Task(plan.nodes[START], None, PULL, 0, ())])
-    run.channels[START].update([value])
+    run.channel(START).update([value])
     run.versions[START] = 1
     run.live.append(START)
     run.updated = {START}
@@ -69,7 +69,7 @@ def _started(plan: Plan, value: Any) -> RunState:
 
 def _pull(plan: Plan, run: RunState, name: str, writes: list[tuple[str, Any]]) -> Task:
     node = plan.nodes[name]
-    triggers = tuple(t for t in node.triggers if run.channels[t].is_available())
+    triggers = tuple(t for t in node.triggers if run.channel(t).is_available())
     task = Task(node, None, PULL, 0, triggers)
     task.writes.extend(writes)
     return task
@@ -160,7 +160,7 @@ def test_join_waits_for_every_source_across_steps() -> None:
     apply_writes(plan, run, [c])
     # Running "c" consumed the barrier.
     join = next(k for k in plan.channels if k.startswith("join:"))
-    assert not run.channels[join].is_available()
+    assert not run.channel(join).is_available()
     assert triggered_nodes(plan, run) == []
 
 
@@ -196,7 +196,7 @@ def test_writes_apply_in_sorted_task_order_not_completion_order() -> None:
         _pull(plan, run, "a", [("log", ["a1"]), ("log", ["a2"])]),
     ]
     apply_writes(plan, run, tasks)
-    assert run.channels["log"].get() == ["a1", "a2", "b", "push0", "push1"]
+    assert run.channel("log").get() == ["a1", "a2", "b", "push0", "push1"]
 
 
 def test_order_does_not_depend_on_the_input_sequence() -> None:
@@ -210,7 +210,7 @@ def test_order_does_not_depend_on_the_input_sequence() -> None:
             _push(plan, "b", 0, [("log", ["p"])]),
         ]
         apply_writes(plan, run, [tasks[i] for i in order])
-        results.append(run.channels["log"].get())
+        results.append(run.channel("log").get())
     assert results == [["a", "c", "p"]] * 3
 
 
@@ -249,11 +249,11 @@ def test_ephemeral_triggers_reset_at_the_next_barrier() -> None:
     run = _started(plan, {})
     trigger = branch_channel("a")
     apply_writes(plan, run, [_pull(plan, run, START, [(trigger, None)])])
-    assert not run.channels[START].is_available()  # the input lasted one step
-    assert run.channels[trigger].is_available()
+    assert not run.channel(START).is_available()  # the input lasted one step
+    assert run.channel(trigger).is_available()
     version = run.versions[trigger]
     updated = apply_writes(plan, run, [_pull(plan, run, "a", [("last", "done")])])
-    assert not run.channels[trigger].is_available()
+    assert not run.channel(trigger).is_available()
     assert trigger in updated
     assert run.versions[trigger] > version
 
@@ -264,7 +264,7 @@ def test_ephemeral_trigger_written_again_stays() -> None:
     trigger = branch_channel("a")
     apply_writes(plan, run, [_pull(plan, run, START, [(trigger, None)])])
     apply_writes(plan, run, [_pull(plan, run, "a", [(trigger, None)])])
-    assert run.channels[trigger].is_available()
+    assert run.channel(trigger).is_available()
     assert _names(triggered_nodes(plan, run)) == ["a"]
 
 
