@@ -63,21 +63,24 @@ class BaseChannel(Generic[Value, Update]):
     def _empty(self) -> BaseChannel[Value, Update]:
         """A channel of the same kind and configuration, with no value.
 
-        Made for every channel of every run, so the slot list is computed once per class.
+        Made for channels of every run, so the list of configuration slots (those a
+        subclass adds to ``typ`` and ``key``) is computed once per class.
         """
         cls = type(self)
-        names = _CONFIG_SLOTS.get(cls)
-        if names is None:
-            names = _CONFIG_SLOTS[cls] = tuple(
+        extra = _CONFIG_SLOTS.get(cls)
+        if extra is None:
+            extra = _CONFIG_SLOTS[cls] = tuple(
                 slot
                 for klass in cls.__mro__
                 for slot in getattr(klass, "__slots__", ())
-                if slot != "value"
+                if slot not in ("typ", "key", "value")
             )
         new = object.__new__(cls)
-        for slot in names:
-            object.__setattr__(new, slot, getattr(self, slot))
+        new.typ = self.typ
+        new.key = self.key
         new.value = MISSING
+        for slot in extra:
+            object.__setattr__(new, slot, getattr(self, slot))
         return new
 
     def from_checkpoint(self, checkpoint: Any) -> BaseChannel[Value, Update]:

@@ -146,6 +146,13 @@ def lower(graph: StateGraph[Any, Any, Any, Any], *, name: str, interrupt_before:
             limit=spec.limit,
             defer=spec.defer,
             ends=spec.destinations,
+            fast=(
+                spec.call.bare
+                and spec.call.kind == "async"
+                and info.kind == "dict"
+                and spec.timeout is None
+                and spec.limit is None
+            ),
         )
     input_info = graph.schemas[graph.input_schema]
     output_info = graph.schemas[graph.output_schema]

@@ -31,6 +31,13 @@ class CallSpec:
     kind: CallKind
     inject: tuple[str, ...]  # subset of _INJECTABLE, passed as keywords
     config_positional: bool  # takes (state, config) with config second and unnamed
+    # A plain function called with the state alone (nothing injected): the engine
+    # calls these directly, without building a config for them.
+    bare: bool = dataclasses.field(init=False)
+
+    def __post_init__(self) -> None:
+        bare = self.kind in ("async", "sync") and not self.inject and not self.config_positional
+        object.__setattr__(self, "bare", bare)
 
     @property
     def wants_config(self) -> bool:

@@ -136,7 +136,9 @@ class RunState:
         self.step = 0
         # Versions are run-wide: every channel changed at a barrier gets the same new
         # version, greater than any before, so "which node ran last" is comparable.
-        self.vmax: int = max((v for v in self.versions.values() if isinstance(v, int)), default=0)
+        self.vmax: int = (
+            max((v for v in self.versions.values() if isinstance(v, int)), default=0) if versions else 0
+        )
 
     def channel(self, key: str) -> BaseChannel[Any, Any]:
         """The run's channel ``key``, made (empty) if nothing has written it yet.
@@ -181,20 +183,35 @@ def triggered_nodes(plan: Plan, run: RunState) -> list[NodePlan]:
     versions = run.versions
     channels = run.channels
     seen_all = run.seen
-    if run.updated is None:
+    updated = run.updated
+    if updated is None:
         candidates: Iterable[str] = plan.nodes
     else:
-        ordered: set[str] = set()
+        # Usually a single changed channel leads anywhere: take its nodes (already
+        # in declaration order) without building and sorting a set.
         t2n = plan.trigger_to_nodes
-        for ch in run.updated:
-            ordered.update(t2n.get(ch, ()))
-        if not ordered:
+        first: tuple[str, ...] | None = None
+        merged: set[str] | None = None
+        for key in updated:
+            names = t2n.get(key)
+            if not names:
+                continue
+            ch = channels.get(key)
+            if ch is None or not ch.is_available():
+                continue  # emptied at the barrier (its version moved): triggers nothing
+            if first is None:
+                first = names
+            else:
+                if merged is None:
+                    merged = set(first)
+                merged.update(names)
+        if first is None:
             return []
-        if len(ordered) == 1:
-            candidates = ordered
+        if merged is None:
+            candidates = first
         else:
             order = plan.node_order
-            candidates = sorted(ordered, key=order.__getitem__)
+            candidates = sorted(merged, key=order.__getitem__)
     out = []
     for name in candidates:
         node = plan.nodes[name]
@@ -315,7 +332,11 @@ def apply_writes(plan: Plan, run: RunState, tasks: Sequence[Task]) -> set[str]:
                 versions[key] = nv
                 updated.add(key)
     ephemeral = plan.ephemeral
-    run.live = [k for k in grouped if k in ephemeral]
+    live = []
+    for k in grouped:
+        if k in ephemeral:
+            live.append(k)
+    run.live = live
     if updated:
         run.vmax = nv
     run.updated = updated

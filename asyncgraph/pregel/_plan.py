@@ -67,6 +67,9 @@ class NodePlan:
     limit: str | None
     defer: bool
     ends: tuple[str, ...]
+    # An async function of the state alone, run with no timeout or limit: the
+    # runner awaits it directly (nothing to set up around the call).
+    fast: bool = False
 
 
 @dataclasses.dataclass(frozen=True, slots=True, eq=False)

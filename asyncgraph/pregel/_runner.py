@@ -66,6 +66,17 @@ def _call_inline(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         _events._set_running_loop(loop)
 
 
+def _call_path(fn: Callable[[Any], Any], arg: Any) -> Any:
+    """Call a sync path function on the loop's thread, the loop marked as not
+    running (so a nested sync ``invoke`` inside it works), in the task's context."""
+    loop = _events._get_running_loop()
+    _events._set_running_loop(None)
+    try:
+        return fn(arg)
+    finally:
+        _events._set_running_loop(loop)
+
+
 def _injected(tc: TaskContext, names: tuple[str, ...]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name in names:
@@ -364,12 +375,32 @@ def _fresh_values(plan: Plan, run: RunState, task: Task) -> dict[str, Any]:
     return out
 
 
-async def run_branch(tc: TaskContext, run: RunState, branch: BranchPlan) -> None:
+def branch_arg(tc: TaskContext, run: RunState, branch: BranchPlan) -> Any:
+    """What a conditional edge's path function receives: the state with only this
+    task's writes applied, as the state schema's type."""
     plan = tc.run.plan
-    task = tc.task
-    values = _fresh_values(plan, run, task)
-    arg = plan.state_info.coerce(values, f"the conditional edge out of '{task.name}'")
-    result = await call_traced(tc, branch.call, arg, inline_ok=True, name=branch.name)
+    values = _fresh_values(plan, run, tc.task)
+    return plan.state_info.coerce(values, f"the conditional edge out of '{tc.task.name}'")
+
+
+def bare_path(tc: TaskContext, call: CallSpec) -> bool:
+    """A sync path function of the state alone, nobody tracing: call it directly."""
+    return call.bare and call.kind == "sync" and tc.traced is None and not tc.run.propagate
+
+
+async def run_branch(tc: TaskContext, run: RunState, branch: BranchPlan) -> None:
+    """Evaluate one conditional edge of a finished task and add its writes."""
+    arg = branch_arg(tc, run, branch)
+    call = branch.call
+    if bare_path(tc, call):
+        result = _call_path(call.func, arg)
+    else:
+        result = await call_traced(tc, call, arg, inline_ok=True, name=branch.name)
+    branch_writes(tc.run.plan, tc.task, branch, result)
+
+
+def branch_writes(plan: Plan, task: Task, branch: BranchPlan, result: Any) -> None:
+    """Turn a path function's result (names, END, Sends) into the task's writes."""
     items = result if isinstance(result, (list, tuple)) else (result,)
     for item in items:
         if isinstance(item, Send):
@@ -467,12 +498,6 @@ async def _run_node_timed(tc: TaskContext, call: CallSpec, arg: Any, inline_ok: 
         raise err from exc
 
 
-async def _finish_writes(tc: TaskContext, run: RunState) -> None:
-    """After the node's own writes: its static out-edges, then its conditional edges."""
-    task = tc.task
-    task.writes.extend(task.node.after)
-    for branch in task.node.branches:
-        await run_branch(tc, run, branch)
 
 
 async def run_task(rc: RunContext, run: RunState, task: Task, step: int, inline_ok: bool) -> None:
@@ -491,7 +516,9 @@ async def run_task(rc: RunContext, run: RunState, task: Task, step: int, inline_
         result: Any = None
         if task.node.call is None:  # the START task maps the input
             task.update = input_writes(rc.plan, task)
-            await _finish_writes(tc, run)
+            task.writes.extend(task.node.after)
+            for branch in task.node.branches:
+                await run_branch(tc, run, branch)
         else:
             # One attempt is the node, its output's validation and its conditional
             # edges: a failure in any of them retries the whole (as LangGraph does).
@@ -502,17 +529,7 @@ async def run_task(rc: RunContext, run: RunState, task: Task, step: int, inline_
                     node = task.node
                     call = node.call
                     assert call is not None  # only the START task has none
-                    if (
-                        call.kind == "async"
-                        and task.kind == PULL
-                        and node.input_info.kind == "dict"
-                        and node.timeout is None
-                        and node.limit is None
-                        and tc.traced is None
-                        and not rc.propagate
-                        and not call.inject
-                        and not call.config_positional
-                    ):
+                    if node.fast and task.kind == PULL and tc.traced is None and not rc.propagate:
                         # The common case, awaited right here: every suspension of the
                         # node passes through each coroutine frame above it.
                         result = await call.func(task.input)
@@ -521,7 +538,17 @@ async def run_task(rc: RunContext, run: RunState, task: Task, step: int, inline_
                     if call.kind == "subgraph" and type(result) is dict:
                         result = _subgraph_output(rc.plan, result)
                     task.update = output_writes(rc.plan, task, result)
-                    await _finish_writes(tc, run)
+                    # Then the static out-edges, then the conditional edges (awaited
+                    # here, not in a helper coroutine: this is every step's path).
+                    task.writes.extend(node.after)
+                    for branch in node.branches:
+                        arg = branch_arg(tc, run, branch)
+                        path = branch.call
+                        if bare_path(tc, path):
+                            out = _call_path(path.func, arg)
+                        else:
+                            out = await call_traced(tc, path, arg, inline_ok=True, name=branch.name)
+                        branch_writes(rc.plan, task, branch, out)
                     break
                 except GraphBubbleUp:
                     raise
