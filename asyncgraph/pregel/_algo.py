@@ -14,7 +14,7 @@ The model (bulk-synchronous parallel, as in Pregel and LangGraph):
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from typing import Any
 
 from asyncgraph.channels.base import MISSING, BaseChannel
@@ -129,10 +129,10 @@ class RunState:
                     if isinstance(ch, (EphemeralValue, Topic)) and ch.is_available():
                         live.append(key)
         self.channels = channels
-        self.live = live
+        self.live: tuple[str, ...] = tuple(live)
         self.versions: dict[str, Any] = dict(versions) if versions else {}
         self.seen: dict[str, dict[str, Any]] = {k: dict(v) for k, v in seen.items()} if seen else {}
-        self.updated: set[str] | None = None
+        self.updated: Collection[str] | None = None
         self.step = 0
         # Versions are run-wide: every channel changed at a barrier gets the same new
         # version, greater than any before, so "which node ran last" is comparable.
@@ -243,8 +243,9 @@ def _writers(tasks: Sequence[Task], key: str) -> list[str]:
     return [t.name for t in tasks for ch, _ in t.writes if ch == key]
 
 
-def apply_writes(plan: Plan, run: RunState, tasks: Sequence[Task]) -> set[str]:
-    """Apply the writes of a finished step; returns the channels that changed.
+def apply_writes(plan: Plan, run: RunState, tasks: Sequence[Task]) -> dict[str, None]:
+    """Apply the writes of a finished step; returns the channels that changed (the
+    keys of a dict, in the order they changed).
 
     Order: tasks sorted by :func:`task_sort_key`; within a task, write order. Records
     which trigger versions each pulled node has now seen, consumes join barriers, and
@@ -257,7 +258,9 @@ def apply_writes(plan: Plan, run: RunState, tasks: Sequence[Task]) -> set[str]:
     versions = run.versions
     if len(tasks) > 1:
         tasks = sorted(tasks, key=task_sort_key)
-    updated: set[str] = set()
+    # An insertion-ordered set as a dict of str -> None: the collector does not track
+    # such a dict, and every run in flight holds its last one.
+    updated: dict[str, None] = {}
     nv = run.vmax + 1
     # 1. Mark triggers as seen, consume barriers.
     for task in tasks:
@@ -272,7 +275,7 @@ def apply_writes(plan: Plan, run: RunState, tasks: Sequence[Task]) -> set[str]:
             ch = channels.get(t)
             if ch is not None and ch.consume():
                 versions[t] = nv
-                updated.add(t)
+                updated[t] = None
     # 2. Group writes by channel, in task order.
     grouped: dict[str, list[Any]] = {}
     for task in tasks:
@@ -293,7 +296,7 @@ def apply_writes(plan: Plan, run: RunState, tasks: Sequence[Task]) -> set[str]:
                 channels[key], changed = done
                 if changed:
                     versions[key] = nv
-                    updated.add(key)
+                    updated[key] = None
                 continue
         ch = channels.get(key)
         if ch is None:
@@ -323,20 +326,24 @@ def apply_writes(plan: Plan, run: RunState, tasks: Sequence[Task]) -> set[str]:
             raise
         if changed:
             versions[key] = nv
-            updated.add(key)
-    # 4. Ephemeral channels from the previous step that were not written again.
-    live = run.live
-    if live:
-        for key in live:
-            if key not in grouped and channels[key].update(()):
-                versions[key] = nv
-                updated.add(key)
+            updated[key] = None
+    # 4. Ephemeral channels from the previous step that were not written again. An
+    # emptied EphemeralValue is dropped (made again when next written).
+    if run.live:
+        for key in run.live:
+            if key not in grouped:
+                ch = channels[key]
+                if ch.update(()):
+                    versions[key] = nv
+                    updated[key] = None
+                if type(ch) is EphemeralValue:
+                    del channels[key]
     ephemeral = plan.ephemeral
     live = []
     for k in grouped:
         if k in ephemeral:
             live.append(k)
-    run.live = live
+    run.live = tuple(live)  # a tuple of str: untracked by the collector
     if updated:
         run.vmax = nv
     run.updated = updated

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from datetime import UTC, datetime
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from asyncgraph.constants import CONF, START
@@ -57,7 +58,7 @@ class RunOutcome:
 
     __slots__ = ("run", "interrupts", "config")
 
-    def __init__(self, run: RunState, interrupts: list[Interrupt], config: dict[str, Any] | None) -> None:
+    def __init__(self, run: RunState, interrupts: Sequence[Interrupt], config: dict[str, Any] | None) -> None:
         self.run = run
         self.interrupts = interrupts
         self.config = config  # the saver config of the last checkpoint, if any
@@ -150,7 +151,7 @@ class _Saver:
             if self.inflight is t:
                 self.inflight = None
 
-    async def put(self, rc: RunContext, run: RunState, step: int, source: str, updated: set[str] | None) -> None:
+    async def put(self, rc: RunContext, run: RunState, step: int, source: str, updated: Collection[str] | None) -> None:
         from asyncgraph.checkpoint.base import create_checkpoint
 
         await self.flush()
@@ -202,8 +203,8 @@ def _apply_input(rc: RunContext, run: RunState, input: Any) -> None:
     ch = run.channel(START)
     ch.update([input])
     run.versions[START] = run.next_version()
-    run.live.append(START)
-    run.updated = {START}
+    run.live = (*run.live, START)
+    run.updated = (START,)
 
 
 def _apply_command_goto(rc: RunContext, run: RunState, cmd: Command[Any]) -> None:
@@ -219,7 +220,9 @@ async def run_graph(rc: RunContext, input: Any, *, interrupt_before: frozenset[s
     plan = rc.plan
     config = rc.config
     saver: _Saver | None = None
-    pending: list[tuple[str, str, Any]] = []
+    # Empty tuples, not lists, while nothing is pending: every run in flight holds
+    # these, and a list is one more object for the collector to track.
+    pending: Sequence[tuple[str, str, Any]] = ()
     resuming = False
     replay = False
     step = -1
@@ -276,7 +279,7 @@ async def run_graph(rc: RunContext, input: Any, *, interrupt_before: frozenset[s
             if saver is not None and saver.durability != "exit":
                 await saver.put(rc, run, step, "input", run.updated)
             step += 1
-            pending = []
+            pending = ()
     elif input is None:
         if tup is None:
             raise EmptyInputError("Received no input for the graph and the thread has nothing to resume")
@@ -288,7 +291,7 @@ async def run_graph(rc: RunContext, input: Any, *, interrupt_before: frozenset[s
             step += 1
     else:
         _apply_input(rc, run, input)
-        pending = []
+        pending = ()
         if saver is not None and saver.durability != "exit":
             await saver.put(rc, run, step, "input", {START})
         step += 1
@@ -299,7 +302,7 @@ async def run_graph(rc: RunContext, input: Any, *, interrupt_before: frozenset[s
         raise InvalidInputError(f"recursion_limit must be a positive int, got {limit!r}")
     rc.stop = step + limit
     with_ids = saver is not None or rc.sink is not None and bool({"debug", "tasks"} & rc.sink.modes)
-    interrupts: list[Interrupt] = []
+    interrupts: Sequence[Interrupt] = ()
     shown: RunState | None = None  # what the caller sees when the run pauses mid-step
     skip_before = resuming
 
@@ -321,7 +324,7 @@ async def run_graph(rc: RunContext, input: Any, *, interrupt_before: frozenset[s
         if step >= rc.stop:
             raise GraphRecursionError(limit)
         if interrupt_before and not skip_before and _names_any(tasks, interrupt_before):
-            interrupts = []
+            interrupts = ()
             break
         skip_before = False
 
@@ -329,7 +332,7 @@ async def run_graph(rc: RunContext, input: Any, *, interrupt_before: frozenset[s
         to_run = tasks
         if pending:
             to_run = _restore_pending(rc, tasks, pending)
-            pending = []
+            pending = ()
         if resuming and rc.resume is not None:
             _assign_resume(rc, tasks)
             rc.resume = None

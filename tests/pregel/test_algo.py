@@ -62,7 +62,7 @@ def _started(plan: Plan, value: Any) -> RunState:
     apply_writes(plan, run, [Task(plan.nodes[START], None, PULL, 0, ())])
     run.channel(START).update([value])
     run.versions[START] = 1
-    run.live.append(START)
+    run.live = (*run.live, START)
     run.updated = {START}
     return run
 
@@ -224,7 +224,7 @@ def test_changed_channels_get_a_newer_version_and_are_reported() -> None:
     updated = apply_writes(
         plan, run, [_pull(plan, run, START, [("last", "x"), ("log", ["l"])])]
     )
-    assert {"last", "log"} <= updated
+    assert {"last", "log"} <= updated.keys()
     assert run.versions["last"] > before.get("last", 0)
     assert run.versions["log"] > before.get("log", 0)
     v_last = run.versions["last"]
