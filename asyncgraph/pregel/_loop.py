@@ -43,7 +43,7 @@ from asyncgraph.pregel._algo import (
 )
 from asyncgraph.pregel._context import RunContext
 from asyncgraph.pregel._plan import Plan
-from asyncgraph.pregel._runner import _command_writes, run_step, run_task
+from asyncgraph.pregel._runner import _command_writes, input_writes, run_step, run_task
 from asyncgraph.types import Command, Interrupt, Send
 
 INTERRUPT = "__interrupt__"
@@ -207,6 +207,26 @@ def _apply_input(rc: RunContext, run: RunState, input: Any) -> None:
     run.updated = (START,)
 
 
+def _input_unobserved(rc: RunContext, saver: _Saver | None) -> bool:
+    """Whether the START task can be folded into applying the input: nothing saves,
+    traces or streams it, and it has no conditional edges to evaluate."""
+    if saver is not None or rc.callbacks is not None or rc.plan.nodes[START].branches:
+        return False
+    sink = rc.sink
+    return sink is None or sink.modes.isdisjoint(("values", "debug", "tasks", "checkpoints"))
+
+
+def _apply_input_as_start(rc: RunContext, run: RunState, input: Any) -> None:
+    """Apply what the START task would write for ``input`` (its state keys, then its
+    static out-edges) as the barrier of step 0. Raises as that task would."""
+    plan = rc.plan
+    node = plan.nodes[START]
+    start = Task(node, input, PULL, 0, ())
+    input_writes(plan, start)
+    start.writes.extend(node.after)
+    apply_writes(plan, run, (start,))
+
+
 def _apply_command_goto(rc: RunContext, run: RunState, cmd: Command[Any]) -> None:
     """``Command(update=..., goto=...)`` given as the run's input (no resume)."""
     plan = rc.plan
@@ -225,6 +245,7 @@ async def run_graph(rc: RunContext, input: Any, *, interrupt_before: frozenset[s
     pending: Sequence[tuple[str, str, Any]] = ()
     resuming = False
     replay = False
+    start_done = False  # the input was applied with the START task's writes
     step = -1
     if rc.saver is not None:
         conf = config.get(CONF) or {}
@@ -290,10 +311,17 @@ async def run_graph(rc: RunContext, input: Any, *, interrupt_before: frozenset[s
             await saver.put(rc, run, step, "fork", run.updated)
             step += 1
     else:
-        _apply_input(rc, run, input)
         pending = ()
-        if saver is not None and saver.durability != "exit":
-            await saver.put(rc, run, step, "input", {START})
+        if _input_unobserved(rc, saver):
+            # Nobody can observe the START task (no saver, no callbacks, no stream
+            # that shows it): apply its writes right away instead of running it as a
+            # step of its own. The first node still runs at step 1.
+            _apply_input_as_start(rc, run, input)
+            start_done = True
+        else:
+            _apply_input(rc, run, input)
+            if saver is not None and saver.durability != "exit":
+                await saver.put(rc, run, step, "input", {START})
         step += 1
 
     # Recursion limit: the run may take ``limit`` steps after its input.
@@ -301,6 +329,8 @@ async def run_graph(rc: RunContext, input: Any, *, interrupt_before: frozenset[s
     if not isinstance(limit, int) or limit < 1:
         raise InvalidInputError(f"recursion_limit must be a positive int, got {limit!r}")
     rc.stop = step + limit
+    if start_done:
+        step += 1
     with_ids = saver is not None or rc.sink is not None and bool({"debug", "tasks"} & rc.sink.modes)
     interrupts: Sequence[Interrupt] = ()
     shown: RunState | None = None  # what the caller sees when the run pauses mid-step
