@@ -102,9 +102,10 @@ def _driver(name: str, model: Any) -> Any:
     return run
 
 
-def measure(name: str, n: int, repeats: int, collector: bool) -> dict[str, Any]:
+def measure(name: str, n: int, repeats: int, collector: bool, freeze: bool = False) -> dict[str, Any]:
     """CPU ms per run over ``repeats`` batches of ``n`` concurrent runs (median), and
-    the collections the median batch triggered, per generation."""
+    the collections the median batch triggered, per generation. ``freeze``: call
+    ``gc.freeze()`` after warm-up, as a server may after start-up."""
     from bench._fake_model import FINAL_ANSWER, FakeAgentModel
 
     run = _driver(name, FakeAgentModel(latency=0.05))
@@ -122,6 +123,9 @@ def measure(name: str, n: int, repeats: int, collector: bool) -> dict[str, Any]:
     async def main() -> list[tuple[float, dict[int, list[float]]]]:
         for out in await asyncio.gather(*(run(i) for i in range(20))):
             assert len(out) == 4 and str(out[-1].content).endswith(FINAL_ANSWER), out
+        if freeze:
+            gc.collect()
+            gc.freeze()  # imports and warm-up leave the collector's view
         samples = []
         for _ in range(repeats):
             gc.collect()
@@ -150,10 +154,10 @@ def measure(name: str, n: int, repeats: int, collector: bool) -> dict[str, Any]:
 # -- the driver process ----------------------------------------------------------------
 
 
-def _spawn(name: str, n: int, repeats: int, collector: bool) -> dict[str, Any]:
+def _spawn(name: str, n: int, repeats: int, collector: bool, freeze: bool) -> dict[str, Any]:
     code = (
         "import json, sys; from bench.gap import measure; "
-        f"print({RESULT_MARK!r} + json.dumps(measure({name!r}, {n}, {repeats}, {collector})))"
+        f"print({RESULT_MARK!r} + json.dumps(measure({name!r}, {n}, {repeats}, {collector}, {freeze})))"
     )
     proc = subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=900, check=False
@@ -170,6 +174,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rounds", type=int, default=5, help="fresh workers per driver and GC mode")
     ap.add_argument("--repeats", type=int, default=3, help="batches per worker")
     ap.add_argument("--only", default=",".join(DRIVERS), help="comma-separated drivers")
+    ap.add_argument(
+        "--freeze", action="store_true", help="every driver calls gc.freeze() after its warm-up"
+    )
     ap.add_argument("--json", help="also write the raw results to this file")
     args = ap.parse_args(argv)
     drivers = [d for d in args.only.split(",") if d]
@@ -182,14 +189,15 @@ def main(argv: list[str] | None = None) -> int:
         order = drivers[r % len(drivers):] + drivers[: r % len(drivers)]
         for d in order:
             for mode in ("gc", "nogc"):
-                raw[d][mode].append(_spawn(d, args.n, args.repeats, mode == "gc"))
+                raw[d][mode].append(_spawn(d, args.n, args.repeats, mode == "gc", args.freeze))
         print(f"round {r + 1}/{args.rounds} done", file=sys.stderr, flush=True)
 
     def med(d: str, mode: str) -> float:
         return statistics.median(x["cpu_ms_per_run"] for x in raw[d][mode])
 
     base = "floor" if "floor" in drivers else drivers[0]
-    print(f"\nN = {args.n} concurrent runs, model latency 50 ms; CPU ms per run, median of {args.rounds} rounds")
+    frozen = ", gc.freeze() after warm-up" if args.freeze else ""
+    print(f"\nN = {args.n} concurrent runs, model latency 50 ms{frozen}; CPU ms per run, median of {args.rounds} rounds")
     print(f"{'driver':<11} {'GC on':>7} {'GC off':>7} {'GC cost':>8} {'on/' + base:>10} {'off/' + base:>10}"
           "   collections per batch (gen: count, ms), median round")
     for d in drivers:

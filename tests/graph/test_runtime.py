@@ -144,6 +144,19 @@ def test_a_reducer_that_extends_in_place_does_not_leak_into_the_next_run() -> No
     assert graph.invoke({"xs": [5]}) == {"xs": [5, 1]}
 
 
+def test_a_node_mutating_the_starting_list_in_place_does_not_leak_into_the_next_run() -> None:
+    def mutate(state: State) -> dict[str, Any]:
+        state["log"].append("mutated")  # in place, into the key's starting value
+        return {}
+
+    g = StateGraph(State)
+    g.add_node("n", mutate)
+    g.add_edge(START, "n")
+    graph = g.compile()
+    assert graph.invoke({}) == {"log": ["mutated"]}
+    assert graph.invoke({}) == {"log": ["mutated"]}
+
+
 async def test_stream_values() -> None:
     chunks = [
         c async for c in _writer_graph().astream({"log": ["in"]}, stream_mode="values")
