@@ -129,6 +129,14 @@ def lower(graph: StateGraph[Any, Any, Any, Any], *, name: str, interrupt_before:
     )
     for n, spec in graph.nodes.items():
         info = graph.schemas[spec.input_schema]
+        fast = (
+            spec.call.bare
+            and spec.call.kind == "async"
+            and info.kind == "dict"
+            and spec.timeout is None
+            and spec.limit is None
+        )
+        node_branches = branches.get(n, ())
         reads = tuple(k for k in info.keys if k in channels)
         managed = tuple((k, m) for k, m in managed_all if k in info.fields)
         nodes[n] = NodePlan(
@@ -139,19 +147,18 @@ def lower(graph: StateGraph[Any, Any, Any, Any], *, name: str, interrupt_before:
             input_info=info,
             managed=managed,
             after=tuple(after[n]),
-            branches=branches.get(n, ()),
+            branches=node_branches,
             retry=tuple(spec.retry_policy) if spec.retry_policy else None,
             timeout=spec.timeout,
             metadata=spec.metadata,
             limit=spec.limit,
             defer=spec.defer,
             ends=spec.destinations,
-            fast=(
-                spec.call.bare
-                and spec.call.kind == "async"
-                and info.kind == "dict"
-                and spec.timeout is None
-                and spec.limit is None
+            fast=fast,
+            inline=(
+                fast
+                and not spec.retry_policy
+                and all(b.call.bare and b.call.kind == "sync" for b in node_branches)
             ),
         )
     input_info = graph.schemas[graph.input_schema]

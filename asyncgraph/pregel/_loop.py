@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from collections.abc import Collection, Sequence
 from typing import Any
 
-from asyncgraph.constants import CONF, START
+from asyncgraph.constants import CONF, START, TASKS
 from asyncgraph.errors import (
     EmptyInputError,
     GraphRecursionError,
@@ -41,9 +41,16 @@ from asyncgraph.pregel._algo import (
     read_state,
     triggered_nodes,
 )
-from asyncgraph.pregel._context import RunContext
+from asyncgraph.pregel._context import RunContext, TaskContext, current_task
 from asyncgraph.pregel._plan import Plan
-from asyncgraph.pregel._runner import _command_writes, input_writes, run_step, run_task
+from asyncgraph.pregel._runner import (
+    _command_writes,
+    complete_inline,
+    input_writes,
+    run_step,
+    run_task,
+    settle_inline,
+)
 from asyncgraph.types import Command, Interrupt, Send
 
 INTERRUPT = "__interrupt__"
@@ -78,7 +85,7 @@ def prepare_tasks(rc: RunContext, run: RunState, step: int, with_ids: bool) -> l
     """The tasks of the next step: Send packets first (in order), then triggered nodes."""
     plan = rc.plan
     tasks: list[Task] = []
-    sends = pending_sends(run)
+    sends = pending_sends(run) if TASKS in run.channels else ()
     for i, packet in enumerate(sends):
         node = plan.nodes.get(packet.node) if isinstance(packet, Send) else None
         if node is None or node.call is None:
@@ -100,6 +107,13 @@ def prepare_tasks(rc: RunContext, run: RunState, step: int, with_ids: bool) -> l
         for t in tasks:
             t.id = _task_id(rc.checkpoint_id, rc.ns, step, t.name, t.kind, t.index)
     return tasks
+
+
+def _any_interrupted(tasks: list[Task]) -> bool:
+    for t in tasks:
+        if t.interrupts:
+            return True
+    return False
 
 
 def _names_any(tasks: list[Task], names: frozenset[str]) -> bool:
@@ -378,7 +392,22 @@ async def run_graph(rc: RunContext, input: Any, *, interrupt_before: frozenset[s
                 if rc.step_timeout is not None:
                     await _run_step_with_timeout(rc, run, to_run, step, on_done)
                 elif on_done is None and len(to_run) == 1:
-                    await run_task(rc, run, to_run[0], step, rc.inline_sync)  # one frame fewer
+                    task = to_run[0]
+                    if task.node.inline and task.kind == PULL and rc.run_manager is None and not rc.propagate:
+                        # The node is awaited in this frame: no run_task coroutine held
+                        # by every run in flight, one frame fewer on every resume.
+                        tc: TaskContext | None = TaskContext(rc, task, step)
+                        tc.resume_values = task.resume  # type: ignore[union-attr]
+                        token = current_task.set(tc)
+                        try:
+                            complete_inline(tc, run, await task.node.call.func(task.input))  # type: ignore[arg-type, union-attr]
+                        except BaseException as exc:
+                            settle_inline(rc, task, step, exc)
+                        finally:
+                            current_task.reset(token)
+                            tc = None  # not a stale task for the blocking watchdog to find
+                    else:
+                        await run_task(rc, run, task, step, rc.inline_sync)
                 else:
                     await run_step(rc, run, to_run, step, on_done)
             except BaseException as exc:
@@ -396,7 +425,7 @@ async def run_graph(rc: RunContext, input: Any, *, interrupt_before: frozenset[s
                         await saver.finish_exit(rc, run, step)
                     await saver.flush()
                 raise
-        if any(t.interrupts for t in tasks):
+        if _any_interrupted(tasks):
             interrupts = [i for t in tasks for i in t.interrupts]
             if saver is not None:
                 for t in tasks:

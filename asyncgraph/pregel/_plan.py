@@ -70,6 +70,9 @@ class NodePlan:
     # An async function of the state alone, run with no timeout or limit: the
     # runner awaits it directly (nothing to set up around the call).
     fast: bool = False
+    # ``fast``, no retry policy, and every conditional edge a sync function of the
+    # state alone: a lone task of this node runs inline in the loop's own frame.
+    inline: bool = False
 
 
 @dataclasses.dataclass(frozen=True, slots=True, eq=False)

@@ -599,6 +599,38 @@ async def run_task(rc: RunContext, run: RunState, task: Task, step: int, inline_
         current_task.reset(token)
 
 
+def complete_inline(tc: TaskContext, run: RunState, result: Any) -> None:
+    """The rest of an ``inline`` node's task once the node returned: its writes, its
+    static out-edges, its conditional edges (sync path functions, called directly)."""
+    rc = tc.run
+    plan = rc.plan
+    task = tc.task
+    node = task.node
+    task.update = output_writes(plan, task, result)
+    task.writes.extend(node.after)
+    for branch in node.branches:
+        branch_writes(plan, task, branch, _call_path(branch.call.func, branch_arg(tc, run, branch)))
+    task.done = True
+
+
+def settle_inline(rc: RunContext, task: Task, step: int, exc: BaseException) -> None:
+    """What ``run_task`` does with an exception from its task, for an ``inline`` one
+    (no retries, no callbacks): record an interrupt, else re-raise, naming the node."""
+    if isinstance(exc, GraphInterrupt):
+        task.interrupts = list(exc.interrupts)
+        task.writes.clear()
+        return
+    if isinstance(exc, ParentCommand) and rc.parent is None:
+        raise InvalidUpdateError(
+            f"Node '{task.name}' returned Command(graph=Command.PARENT) but the graph has no parent graph",
+            nodes=(task.name,),
+        ) from None
+    if isinstance(exc, Exception) and not isinstance(exc, GraphBubbleUp):
+        task.error = exc
+        exc.add_note(f"During task with name '{task.name}' at step {step}")
+    raise exc
+
+
 # -- one step ---------------------------------------------------------------------
 
 
