@@ -113,16 +113,21 @@ def test_a_newer_schema_is_refused_and_left_untouched(db: str) -> None:
 
 def test_a_version_1_database_is_migrated_and_reads_back_the_same(tmp_path: Any) -> None:
     # v1.db was written by the schema version 1 code (see data/make_v1_db.py), and
-    # v1_expected.pickle holds what that code read back from it.
+    # v1_expected.json holds what that code read back from it.
+    import importlib.util
     import os
-    import pickle
     import shutil
 
     data = os.path.join(os.path.dirname(__file__), "data")
     db = str(tmp_path / "v1.db")
     shutil.copy(os.path.join(data, "v1.db"), db)
-    with open(os.path.join(data, "v1_expected.pickle"), "rb") as f:
-        expected = pickle.load(f)
+    spec = importlib.util.spec_from_file_location("expected_json", os.path.join(data, "expected_json.py"))
+    assert spec is not None and spec.loader is not None
+    codec = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(codec)
+    with open(os.path.join(data, "v1_expected.json"), encoding="utf-8") as f:
+        expected = codec.load_expected(f)
+    assert expected["t1"] and expected["t2"]
     with SqliteSaver.from_conn_string(db) as saver:
         for thread_id, tuples in expected.items():
             got = [tuple(t) for t in saver.list({"configurable": {"thread_id": thread_id}})]

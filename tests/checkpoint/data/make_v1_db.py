@@ -1,20 +1,21 @@
-"""Writes ``v1.db`` (checkpoint schema version 1) and ``v1_expected.pickle``.
+"""Writes ``v1.db`` (checkpoint schema version 1) and ``v1_expected.json``.
 
 Run with asyncgraph at commit 759a485 (the last one writing schema version 1) on the
 path: ``PYTHONPATH=<checkout> python tests/checkpoint/data/make_v1_db.py``. The expected
-file holds what that version read back: ``list()`` of every thread, as plain tuples.
+file holds what that version read back: ``list()`` of every thread, as plain tuples,
+written with ``expected_json`` (a pickle of messages breaks when langchain-core changes).
 """
 
 from __future__ import annotations
 
 import os
-import pickle
 import sqlite3
 
 from langchain_core.messages import AIMessage, HumanMessage
 
 from asyncgraph.checkpoint.base import create_checkpoint
 from asyncgraph.checkpoint.sqlite import SqliteSaver
+from expected_json import dump_expected  # beside this script
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -54,8 +55,8 @@ def main() -> None:
         for t in ("t1", "t2")
     }
     conn.close()
-    with open(os.path.join(HERE, "v1_expected.pickle"), "wb") as f:
-        pickle.dump(expected, f)
+    with open(os.path.join(HERE, "v1_expected.json"), "w", encoding="utf-8") as f:
+        dump_expected(expected, f)
 
 
 if __name__ == "__main__":
