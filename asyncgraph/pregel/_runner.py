@@ -538,17 +538,10 @@ async def run_task(rc: RunContext, run: RunState, task: Task, step: int, inline_
                     if call.kind == "subgraph" and type(result) is dict:
                         result = _subgraph_output(rc.plan, result)
                     task.update = output_writes(rc.plan, task, result)
-                    # Then the static out-edges, then the conditional edges (awaited
-                    # here, not in a helper coroutine: this is every step's path).
+                    # Then the static out-edges, then the conditional edges.
                     task.writes.extend(node.after)
                     for branch in node.branches:
-                        arg = branch_arg(tc, run, branch)
-                        path = branch.call
-                        if bare_path(tc, path):
-                            out = _call_path(path.func, arg)
-                        else:
-                            out = await call_traced(tc, path, arg, inline_ok=True, name=branch.name)
-                        branch_writes(rc.plan, task, branch, out)
+                        await run_branch(tc, run, branch)
                     break
                 except GraphBubbleUp:
                     raise
