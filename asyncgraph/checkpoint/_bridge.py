@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import builtins  # the methods named `list` shadow the type inside the class
 from collections.abc import Coroutine, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -113,7 +114,7 @@ class SyncOverAsync:
     def delete_thread(self, thread_id: str) -> None:
         self._sync("delete_thread", self.adelete_thread(thread_id))  # type: ignore[attr-defined]
 
-    def list_threads(self, *, limit: int | None = None) -> list[ThreadInfo]:
+    def list_threads(self, *, limit: int | None = None) -> builtins.list[ThreadInfo]:
         return self._sync("list_threads", self.alist_threads(limit=limit))  # type: ignore[attr-defined]
 
     def prune(self, thread_id: str | None = None, *, keep_last: int) -> int:

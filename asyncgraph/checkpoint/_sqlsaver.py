@@ -7,6 +7,7 @@ in one transaction; this class maps the public API onto them.
 from __future__ import annotations
 
 import asyncio
+import builtins  # the methods named `list` shadow the type inside the class
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -96,7 +97,7 @@ class SqlSaver(BaseCheckpointSaver):
     def delete_thread(self, thread_id: str) -> None:
         self._run(self._store.op_delete_thread, str(thread_id), write=True)
 
-    def list_threads(self, *, limit: int | None = None) -> list[ThreadInfo]:
+    def list_threads(self, *, limit: int | None = None) -> builtins.list[ThreadInfo]:
         return self._run(self._store.op_list_threads, limit)
 
     def prune(self, thread_id: str | None = None, *, keep_last: int) -> int:
@@ -159,7 +160,7 @@ class SqlSaver(BaseCheckpointSaver):
     async def adelete_thread(self, thread_id: str) -> None:
         await self._arun(self._store.op_delete_thread, str(thread_id), write=True)
 
-    async def alist_threads(self, *, limit: int | None = None) -> list[ThreadInfo]:
+    async def alist_threads(self, *, limit: int | None = None) -> builtins.list[ThreadInfo]:
         return await self._arun(self._store.op_list_threads, limit)
 
     async def aprune(self, thread_id: str | None = None, *, keep_last: int) -> int:

@@ -24,7 +24,7 @@ import operator
 import threading
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import ormsgpack
 import pydantic
@@ -48,6 +48,9 @@ from asyncgraph.checkpoint.base import (
 )
 from asyncgraph.errors import CheckpointError
 
+if TYPE_CHECKING:
+    from langchain_core.runnables import RunnableConfig
+
 __all__ = ["Op", "Stmt", "Store"]
 
 
@@ -60,7 +63,7 @@ class Stmt:
 
 
 Op = Generator[list[Stmt], list[Any], Any]
-After = list[Callable[[], None]]
+After = list[Callable[[], object]]  # run after the commit; return values are ignored
 
 
 class _Chan(NamedTuple):
@@ -134,7 +137,7 @@ def parse_config(config: Any) -> tuple[str, str, str | None]:
     return str(thread_id), conf.get("checkpoint_ns") or "", conf.get("checkpoint_id")
 
 
-def make_config(thread_id: str, ns: str, cid: str) -> dict[str, Any]:
+def make_config(thread_id: str, ns: str, cid: str) -> RunnableConfig:
     return {"configurable": {"thread_id": thread_id, "checkpoint_ns": ns, "checkpoint_id": cid}}
 
 
@@ -663,8 +666,8 @@ class Store:
             data = self._encode(value[n:], f"channel {ch!r}")
             lin_v, lin_var = prev.lin
             seq = prev.seq + 1
-            params = (ch_id, lin_v, lin_var, seq, DELTA, data, thread_id, ns,
-                      ch_id, lin_v, lin_var, prev.seq)
+            params: tuple[Any, ...] = (ch_id, lin_v, lin_var, seq, DELTA, data, thread_id, ns,
+                                       ch_id, lin_v, lin_var, prev.seq)
             chan = _Chan(version, 0, prev.lin, seq, list(value))
             return Stmt(d.q(S.INSERT_DELTA), params), chan
         data = self._encode(value, f"channel {ch!r}")

@@ -8,7 +8,7 @@ time).
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Sequence
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 from asyncgraph.channels.base import BaseChannel
 from asyncgraph.constants import END, NS_END, NS_SEP, RESERVED, START
@@ -26,6 +26,8 @@ from asyncgraph.managed import ManagedValue
 from asyncgraph.types import All, CachePolicy, RetryPolicy
 
 if TYPE_CHECKING:
+    from langchain_core.runnables import Runnable
+
     from asyncgraph.checkpoint.base import BaseCheckpointSaver
     from asyncgraph.pregel.main import CompiledStateGraph
 
@@ -175,7 +177,7 @@ class StateGraph(Generic[StateT, ContextT, InputT, OutputT]):
             raise InvalidGraphError(f"'{name}' is already being used as a state key")
         call = classify(action, what=f"Node '{name}'")
         if input_schema is None and call.kind in ("async", "sync"):
-            inferred = first_param_schema(action)
+            inferred = first_param_schema(cast("Callable[..., Any]", action))  # classify() checked it
             if inferred is not None and inferred is not self.state_schema:
                 input_schema = inferred
         if input_schema is not None:
@@ -279,7 +281,7 @@ class StateGraph(Generic[StateT, ContextT, InputT, OutputT]):
         name = getattr(path, "__name__", None) or "condition"
         if call.kind == "runnable":
             try:
-                name = path.get_name()
+                name = cast("Runnable[Any, Any]", path).get_name()
             except Exception:
                 name = "condition"
         if name == "<lambda>":

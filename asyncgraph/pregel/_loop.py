@@ -546,7 +546,7 @@ def _make_on_done(rc: RunContext, saver: _Saver | None, step: int) -> Any:
     return on_done
 
 
-def _restore_pending(rc: RunContext, tasks: list[Task], pending: list[tuple[str, str, Any]]) -> list[Task]:
+def _restore_pending(rc: RunContext, tasks: list[Task], pending: Sequence[tuple[str, str, Any]]) -> list[Task]:
     """Give tasks that already finished their saved writes; return those left to run.
 
     A task whose saved writes are an interrupt (or an error) runs again, with the

@@ -7,7 +7,7 @@ callbacks) and pushes ``(message_chunk, metadata)`` to the run's stream.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator
 from typing import Any
 from uuid import UUID
 
@@ -61,7 +61,7 @@ class StreamMessagesHandler(BaseCallbackHandler):
         if metadata and META_NODE in metadata and not (tags and (TAG_NOSTREAM in tags or TAG_HIDDEN in tags)):
             self.llm_runs[run_id] = (_ns_of(metadata), dict(metadata), False)
 
-    def on_llm_new_token(self, token: str, *, chunk: Any = None, run_id: UUID,
+    def on_llm_new_token(self, token: str | list[str | dict[str, Any]], *, chunk: Any = None, run_id: UUID,
                          parent_run_id: UUID | None = None, **kwargs: Any) -> Any:
         info = self.llm_runs.get(run_id)
         if info is None or not isinstance(chunk, ChatGenerationChunk):
@@ -121,6 +121,7 @@ def _messages_in(value: Any) -> list[BaseMessage]:
     if isinstance(value, BaseMessage):
         return [value]
     out: list[BaseMessage] = []
+    values: Iterable[Any]
     if isinstance(value, dict):
         values = value.values()
     elif isinstance(value, (list, tuple)):

@@ -271,7 +271,9 @@ class Pregel(PregelMarker, Runnable[Any, Any]):
 
         return run_sync(go)
 
-    async def astream(
+    # Mirrors LangGraph's astream: ``subgraphs: bool`` does not accept the ``None`` that
+    # Runnable.astream's ``**kwargs: Any | None`` allows.
+    async def astream(  # type: ignore[override]
         self,
         input: Any,
         config: RunnableConfig | None = None,

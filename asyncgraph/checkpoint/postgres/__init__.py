@@ -17,7 +17,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from asyncgraph.checkpoint._sql import POSTGRES
 from asyncgraph.checkpoint._sqlsaver import OpFn, SqlSaver
@@ -78,7 +78,8 @@ class PostgresSaver(SqlSaver):
 
     def _run(self, op: OpFn, *args: Any, write: bool = False) -> Any:
         if self._pooled:
-            with self.conn.connection() as conn:  # type: ignore[union-attr]
+            pool = cast("psycopg_pool.ConnectionPool[Any]", self.conn)  # _pooled: it has getconn()
+            with pool.connection() as conn:
                 return self._transaction(conn, op, args)
         with self.lock:
             return self._transaction(self.conn, op, args)

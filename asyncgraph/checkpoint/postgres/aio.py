@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from asyncgraph.checkpoint._bridge import SyncOverAsync
 from asyncgraph.checkpoint._sql import POSTGRES
@@ -81,7 +81,8 @@ class AsyncPostgresSaver(SyncOverAsync, SqlSaver):
     async def _arun(self, op: OpFn, *args: Any, write: bool = False) -> Any:
         self._bind_loop()
         if self._pooled:
-            async with self.conn.connection() as conn:  # type: ignore[union-attr]
+            pool = cast("psycopg_pool.AsyncConnectionPool[Any]", self.conn)  # _pooled: it has getconn()
+            async with pool.connection() as conn:
                 return await self._transaction(conn, op, args)
         async with self.lock:
             return await self._transaction(self.conn, op, args)

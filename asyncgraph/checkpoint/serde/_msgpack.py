@@ -43,7 +43,7 @@ import decimal
 import enum
 import uuid
 import zoneinfo
-from typing import Any
+from typing import Any, Literal
 
 import ormsgpack
 import pydantic
@@ -210,7 +210,9 @@ class MsgpackSerde:
             return ormsgpack.Ext(DATACLASS, self._pack([mod, qual, fields], default))
         if isinstance(obj, BaseException):
             return self._encode_exception(obj, default)
-        for base in (dict, list, str, int, float, bytes):
+        # Plain ``type``: mypy would otherwise check ``base(obj)`` for every pair of the six.
+        bases: tuple[type, ...] = (dict, list, str, int, float, bytes)
+        for base in bases:
             if isinstance(obj, base):
                 mod, qual = self._class_ref(cls)
                 return ormsgpack.Ext(SUBCLASS, self._pack([mod, qual, base(obj)], default))
@@ -233,13 +235,13 @@ class MsgpackSerde:
             content = values.pop("content", None)
             msg_id = values.pop("id", None)
             kept = {k: v for k, v in values.items() if not _same(defaults, k, v)}
-            payload = [_MESSAGE_CODES.get(cls.__name__, cls.__name__), content, kept, _pack_id(msg_id)]
+            payload: list[Any] = [_MESSAGE_CODES.get(cls.__name__, cls.__name__), content, kept, _pack_id(msg_id)]
             return ormsgpack.Ext(MESSAGE, self._pack(payload, default))
         mod, qual = self._class_ref(cls)
         fields_set = obj.model_fields_set
         kept = {k: v for k, v in values.items() if k in fields_set or not _same(defaults, k, v)}
         unset = [k for k in kept if k not in fields_set]
-        payload: list[Any] = [mod, qual, kept]
+        payload = [mod, qual, kept]
         if unset:
             payload.append(unset)
         return ormsgpack.Ext(PYDANTIC, self._pack(payload, default))
@@ -279,13 +281,13 @@ class MsgpackSerde:
             return tuple(self._unpack(payload, hook))
         if code == MESSAGE:
             name, content, values, msg_id = self._unpack(payload, hook)
-            cls = _message_class(_MESSAGE_NAMES[name] if type(name) is int else name)
+            msg_cls = _message_class(_MESSAGE_NAMES[name] if type(name) is int else name)
             values["content"] = content
             values["id"] = _unpack_id(msg_id)
             fields_set = set(values)
             if msg_id is None:
                 fields_set.discard("id")
-            return _construct(cls, values, fields_set)
+            return _construct(msg_cls, values, fields_set)
         if code == PYDANTIC:
             mod, qual, values, *rest = self._unpack(payload, hook)
             cls = self.allowlist.resolve(mod, qual)
@@ -382,7 +384,7 @@ def _construct(cls: type[pydantic.BaseModel], values: dict[str, Any], fields_set
     (field defaults) is worked out once per class; classes with a post-init hook,
     private attributes or data-dependent factories still go through ``model_construct``.
     """
-    plan = _PLANS.get(cls, False)
+    plan: _Plan | Literal[False] = _PLANS.get(cls, False)  # False: not planned yet
     if plan is False:
         plan = _PLANS[cls] = _plan_for(cls)
     if plan is None:
