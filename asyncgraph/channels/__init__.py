@@ -3,8 +3,8 @@
 from asyncgraph.channels.base import BaseChannel
 from asyncgraph.channels.binop import BinaryOperatorAggregate
 from asyncgraph.channels.ephemeral_value import EphemeralValue
-from asyncgraph.channels.last_value import AnyValue, LastValue, UntrackedValue
-from asyncgraph.channels.named_barrier_value import NamedBarrierValue
+from asyncgraph.channels.last_value import AnyValue, LastValue, LastValueAfterFinish, UntrackedValue
+from asyncgraph.channels.named_barrier_value import NamedBarrierValue, NamedBarrierValueAfterFinish
 from asyncgraph.channels.topic import Topic
 
 __all__ = [
@@ -13,7 +13,9 @@ __all__ = [
     "BinaryOperatorAggregate",
     "EphemeralValue",
     "LastValue",
+    "LastValueAfterFinish",
     "NamedBarrierValue",
+    "NamedBarrierValueAfterFinish",
     "Topic",
     "UntrackedValue",
 ]

@@ -72,3 +72,59 @@ class UntrackedValue(BaseChannel[Any, Any]):
             )
         self.value = values[-1]
         return True
+
+
+class LastValueAfterFinish(BaseChannel[Any, Any]):
+    """Keeps the last value written, but is available only once the run would
+    otherwise end (``finish``); the task it triggers consumes it.
+
+    The trigger of a deferred node (``add_node(..., defer=True)``): writes arriving in
+    several steps trigger the node once, after every other task has run. Its
+    checkpoint is ``(value, finished)``.
+    """
+
+    __slots__ = ("finished",)
+
+    def __init__(self, typ: Any = Any, key: str = "") -> None:
+        super().__init__(typ, key)
+        self.finished = False
+
+    def from_checkpoint(self, checkpoint: Any) -> LastValueAfterFinish:
+        new: LastValueAfterFinish = self._empty()  # type: ignore[assignment]
+        new.finished = False
+        if checkpoint is not MISSING:
+            new.value, new.finished = checkpoint
+        return new
+
+    def checkpoint(self) -> Any:
+        return MISSING if self.value is MISSING else (self.value, self.finished)
+
+    def get(self) -> Any:
+        if not self.is_available():
+            from asyncgraph.errors import EmptyChannelError
+
+            raise EmptyChannelError(self.key)
+        return self.value
+
+    def is_available(self) -> bool:
+        return self.finished and self.value is not MISSING
+
+    def update(self, values: Sequence[Any]) -> bool:
+        if not values:
+            return False
+        self.value = values[-1]
+        self.finished = False  # a new write waits for the next finish
+        return True
+
+    def consume(self) -> bool:
+        if not self.finished:
+            return False
+        self.value = MISSING
+        self.finished = False
+        return True
+
+    def finish(self) -> bool:
+        if self.finished or self.value is MISSING:
+            return False
+        self.finished = True
+        return True

@@ -64,3 +64,46 @@ class NamedBarrierValue(BaseChannel[Any, Any]):
             self.value = set()
             return True
         return False
+
+
+class NamedBarrierValueAfterFinish(NamedBarrierValue):
+    """A join barrier into a deferred node: once each of ``names`` has written, it
+    opens only when the run would otherwise end (``finish``). Its checkpoint is
+    ``(names seen, finished)``."""
+
+    __slots__ = ("finished",)
+
+    def __init__(self, typ: Any = Any, names: set[str] | frozenset[str] = frozenset(), key: str = "") -> None:
+        super().__init__(typ, names, key)
+        self.finished = False
+
+    def from_checkpoint(self, checkpoint: Any) -> NamedBarrierValueAfterFinish:
+        new: NamedBarrierValueAfterFinish = self._empty()  # type: ignore[assignment]
+        new.value, new.finished = (set(checkpoint[0]), checkpoint[1]) if checkpoint is not MISSING else (set(), False)
+        return new
+
+    def checkpoint(self) -> Any:
+        return (set(self.value), self.finished) if self.value else MISSING
+
+    def get(self) -> Any:
+        if not self.is_available():
+            from asyncgraph.errors import EmptyChannelError
+
+            raise EmptyChannelError(self.key)
+        return None
+
+    def is_available(self) -> bool:
+        return self.finished and self.value == self.names
+
+    def consume(self) -> bool:
+        if not self.is_available():
+            return False
+        self.value = set()
+        self.finished = False
+        return True
+
+    def finish(self) -> bool:
+        if self.finished or self.value != self.names:
+            return False
+        self.finished = True
+        return True

@@ -6,7 +6,8 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from asyncgraph.channels.ephemeral_value import EphemeralValue
-from asyncgraph.channels.named_barrier_value import NamedBarrierValue
+from asyncgraph.channels.last_value import LastValueAfterFinish
+from asyncgraph.channels.named_barrier_value import NamedBarrierValue, NamedBarrierValueAfterFinish
 from asyncgraph.channels.topic import Topic
 from asyncgraph.constants import END, START, TASKS
 from asyncgraph.errors import InvalidGraphError
@@ -83,9 +84,11 @@ def lower(graph: StateGraph[Any, Any, Any, Any], *, name: str, interrupt_before:
     triggers: dict[str, list[str]] = {n: [] for n in graph.nodes}
     after: dict[str, list[tuple[str, Any]]] = {n: [] for n in graph.nodes}
     after[START] = []
-    for n in graph.nodes:
+    for n, spec in graph.nodes.items():
         ch = branch_channel(n)
-        channels[ch] = EphemeralValue(Any, guard=False, key=ch)
+        # A deferred node's trigger holds its writes until the run would otherwise
+        # end; any other node's lasts the one step after it was written.
+        channels[ch] = LastValueAfterFinish(Any, key=ch) if spec.defer else EphemeralValue(Any, guard=False, key=ch)
         triggers[n].append(ch)
     # Static edges in the order they were added (stable write order).
     seen_edges: set[tuple[str, str]] = set()
@@ -97,7 +100,9 @@ def lower(graph: StateGraph[Any, Any, Any, Any], *, name: str, interrupt_before:
             after[source].append((branch_channel(target), None))
     for sources, target in sorted(graph.waiting_edges):
         ch = join_channel(sources, target)
-        channels[ch] = NamedBarrierValue(Any, names=set(sources), key=ch)
+        deferred = target in graph.nodes and graph.nodes[target].defer
+        barrier = NamedBarrierValueAfterFinish if deferred else NamedBarrierValue
+        channels[ch] = barrier(Any, names=set(sources), key=ch)
         if target != END:
             triggers[target].append(ch)
         for s in sources:
@@ -185,6 +190,7 @@ def lower(graph: StateGraph[Any, Any, Any, Any], *, name: str, interrupt_before:
             if isinstance(ch, EphemeralValue) or (isinstance(ch, Topic) and not ch.accumulate)
         ),
         initial=tuple((k, ch) for k, ch in channels.items() if ch.new_run() is not None),
+        deferred=any(spec.defer for spec in graph.nodes.values()),
         output_keys=frozenset(output_info.keys or graph.channels),
         input_keys=frozenset(input_info.keys if input_info.fields else graph.channels),
     )

@@ -154,11 +154,6 @@ class StateGraph(Generic[StateT, ContextT, InputT, OutputT]):
             raise TypeError(f"add_node() got unexpected arguments: {', '.join(kwargs)}")
         if self.compiled:
             raise InvalidGraphError("Cannot add a node to a graph that was already compiled")
-        if defer:
-            raise InvalidGraphError(
-                "add_node(defer=True) is not supported by asyncgraph yet; "
-                "use a join edge add_edge([...], node) to wait for branches"
-            )
         if action is None:
             action = node
             name = infer_name(action)

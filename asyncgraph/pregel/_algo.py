@@ -344,7 +344,14 @@ def apply_writes(plan: Plan, run: RunState, tasks: Sequence[Task]) -> dict[str, 
         if k in ephemeral:
             live.append(k)
     run.live = tuple(live)  # a tuple of str: untracked by the collector
+    run.updated = updated
+    if plan.deferred and not triggered_nodes(plan, run) and not pending_sends(run):
+        # Nothing would run next: the run would end here. Deferred nodes' triggers
+        # that were written open now (and run in the next step), as in LangGraph.
+        for key, ch in channels.items():
+            if ch.finish():
+                versions[key] = nv
+                updated[key] = None
     if updated:
         run.vmax = nv
-    run.updated = updated
     return updated

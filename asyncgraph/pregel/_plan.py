@@ -95,5 +95,8 @@ class Plan:
     # Channels a run without a checkpoint starts with (they have a starting value);
     # every other channel is made when first written.
     initial: tuple[tuple[str, BaseChannel[Any, Any]], ...]
+    # Some node is deferred: when a step leaves nothing to run, the barrier calls
+    # ``finish()`` on the channels, which may open deferred nodes' triggers.
+    deferred: bool
     output_keys: frozenset[str]  # the keys a ``values`` chunk and the output show
     input_keys: frozenset[str]  # the keys a dict input may have

@@ -12,7 +12,9 @@ from asyncgraph.channels import (
     BinaryOperatorAggregate,
     EphemeralValue,
     LastValue,
+    LastValueAfterFinish,
     NamedBarrierValue,
+    NamedBarrierValueAfterFinish,
     Topic,
 )
 from asyncgraph.channels.base import MISSING, BaseChannel
@@ -233,6 +235,45 @@ def test_barrier_get_before_open_is_empty() -> None:
         ch.get()
 
 
+# --- deferred triggers: available only after finish ---------------------------------
+
+
+def test_last_value_after_finish_opens_on_finish_and_closes_on_consume() -> None:
+    ch = LastValueAfterFinish(key="branch:to:d")
+    assert not ch.finish()  # nothing written: nothing to open
+    assert ch.update([None])
+    assert not ch.is_available()  # written, but the run has not reached its end
+    with pytest.raises(EmptyChannelError):
+        ch.get()
+    assert ch.finish() and ch.is_available() and ch.get() is None
+    assert not ch.finish()  # already open
+    assert ch.consume() and not ch.is_available()
+    assert ch.checkpoint() is MISSING
+
+
+def test_last_value_after_finish_a_new_write_waits_for_the_next_finish() -> None:
+    ch = LastValueAfterFinish(key="t")
+    ch.update(["a"])
+    ch.finish()
+    ch.update(["b"])
+    assert not ch.is_available()
+    ch.finish()
+    assert ch.get() == "b"
+    restored = ch.from_checkpoint(ch.checkpoint())
+    assert restored.is_available() and restored.get() == "b"
+
+
+def test_barrier_after_finish_needs_every_name_then_the_finish() -> None:
+    ch = NamedBarrierValueAfterFinish(str, names={"a", "b"}, key="join")
+    ch.update(["a"])
+    assert not ch.finish()  # incomplete: the finish does not open it
+    ch.update(["b"])
+    assert not ch.is_available()
+    assert ch.finish() and ch.is_available()
+    assert ch.consume() and not ch.is_available()
+    assert ch.checkpoint() is MISSING
+
+
 # --- checkpoint / from_checkpoint ----------------------------------------------------
 
 
@@ -245,10 +286,12 @@ def _channels() -> list[tuple[BaseChannel[Any, Any], list[Any]]]:
         (Topic(int, accumulate=True, key="tpa"), [1, [2]]),
         (EphemeralValue(str, key="ev"), ["x"]),
         (NamedBarrierValue(str, names={"a", "b"}, key="nb"), ["a"]),
+        (LastValueAfterFinish(str, key="lvf"), ["x"]),
+        (NamedBarrierValueAfterFinish(str, names={"a", "b"}, key="nbf"), ["a", "b"]),
     ]
 
 
-@pytest.mark.parametrize("index", range(6))
+@pytest.mark.parametrize("index", range(8))
 def test_checkpoint_round_trip_restores_value_and_kind(index: int) -> None:
     ch, writes = _channels()[index]
     ch.update(writes)
@@ -262,7 +305,7 @@ def test_checkpoint_round_trip_restores_value_and_kind(index: int) -> None:
         assert restored.get() == ch.get()
 
 
-@pytest.mark.parametrize("index", range(6))
+@pytest.mark.parametrize("index", range(8))
 def test_restored_channel_is_independent_of_the_original(index: int) -> None:
     ch, writes = _channels()[index]
     ch.update(writes)
@@ -274,7 +317,7 @@ def test_restored_channel_is_independent_of_the_original(index: int) -> None:
 
 
 # A reducer channel (index 1) starts with its type's empty value instead.
-@pytest.mark.parametrize("index", [0, 2, 3, 4, 5])
+@pytest.mark.parametrize("index", [0, 2, 3, 4, 5, 6, 7])
 def test_empty_channel_checkpoints_as_missing(index: int) -> None:
     ch, _ = _channels()[index]
     assert ch.checkpoint() is MISSING
