@@ -120,7 +120,14 @@ class TimeoutPolicy:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class CachePolicy:
-    """Accepted for compatibility; asyncgraph does not cache node results yet."""
+    """Cache a node's results (``add_node(..., cache_policy=...)``; the graph needs
+    ``compile(cache=...)``).
+
+    Attributes:
+        key_func: maps the node's input to the cache key (``str`` or ``bytes``);
+            by default the serialized input is the key.
+        ttl: seconds a result stays valid; None keeps it until the cache is cleared.
+    """
 
     key_func: Callable[..., str | bytes] | None = None
     ttl: int | None = None

@@ -160,6 +160,7 @@ def lower(graph: StateGraph[Any, Any, Any, Any], *, name: str, interrupt_before:
             defer=spec.defer,
             ends=spec.destinations,
             fast=fast,
+            cache=spec.cache_policy,
             inline=(
                 fast
                 and not spec.retry_policy
@@ -191,6 +192,7 @@ def lower(graph: StateGraph[Any, Any, Any, Any], *, name: str, interrupt_before:
         ),
         initial=tuple((k, ch) for k, ch in channels.items() if ch.new_run() is not None),
         deferred=any(spec.defer for spec in graph.nodes.values()),
+        cached=any(spec.cache_policy is not None for spec in graph.nodes.values()),
         output_keys=frozenset(output_info.keys or graph.channels),
         input_keys=frozenset(input_info.keys if input_info.fields else graph.channels),
     )
@@ -201,6 +203,7 @@ def compile_graph(
     *,
     checkpointer: Any,
     store: Any,
+    cache: Any,
     interrupt_before: Any,
     interrupt_after: Any,
     debug: bool,
@@ -232,6 +235,7 @@ def compile_graph(
         builder=graph,
         checkpointer=checkpointer,
         store=store,
+        cache=cache,
         debug=debug,
         limits=limits,
     )

@@ -330,6 +330,9 @@ class StateGraph(Generic[StateT, ContextT, InputT, OutputT]):
             checkpointer: saver that gives threads memory; ``True`` inside a subgraph
                 means "use the parent's", ``False`` disables inheriting it.
             interrupt_before / interrupt_after: node names (or ``"*"``) to pause at.
+            cache: where nodes added with ``cache_policy=`` keep their results, e.g.
+                ``asyncgraph.cache.memory.InMemoryCache()``; subgraphs use their
+                parent's when they have none.
             name: the graph's name in traces and ``astream_events``.
             limits: asyncgraph only: ``{"limit name": max concurrent}`` for nodes added
                 with ``limit=``; shared by every run of this compiled graph.
@@ -340,6 +343,7 @@ class StateGraph(Generic[StateT, ContextT, InputT, OutputT]):
             self,
             checkpointer=checkpointer,
             store=store,
+            cache=cache,
             interrupt_before=interrupt_before,
             interrupt_after=interrupt_after,
             debug=debug,

@@ -52,6 +52,8 @@ class Task:
         "prior_interrupts",
         "fresh",
         "resume_raw",
+        "cache_key",
+        "cached",
     )
 
     def __init__(
@@ -82,6 +84,10 @@ class Task:
         # The run's Command(resume=...) value when this task is being resumed: a
         # subgraph run inside the task resumes its own interrupted tasks with it.
         self.resume_raw: Any = None
+        # Node result caching: this task's (namespace, key), and whether its writes
+        # came from the cache instead of running the node.
+        self.cache_key: Any = None
+        self.cached = False
 
     @property
     def path(self) -> tuple[Any, ...]:

@@ -119,6 +119,7 @@ class RunContext:
         "inline_sync",
         "context",
         "store",
+        "cache",
         "saver",
         "checkpoint_id",
         "resume",
@@ -145,6 +146,7 @@ class RunContext:
         self.inline_sync = False  # sync API driving: single sync tasks may run inline
         self.context: Any = None
         self.store: Any = None
+        self.cache: Any = None  # node result cache (compile(cache=...)), or the parent's
         self.saver: Any = None
         self.checkpoint_id: str | None = None
         self.resume: Any = None  # Command(resume=...) value(s) for this run

@@ -41,6 +41,7 @@ from asyncgraph.pregel._algo import (
     read_state,
     triggered_nodes,
 )
+from asyncgraph.pregel._cache import store_results, take_cached
 from asyncgraph.pregel._context import RunContext, TaskContext, current_task
 from asyncgraph.pregel._plan import Plan
 from asyncgraph.pregel._runner import (
@@ -383,6 +384,14 @@ async def run_graph(rc: RunContext, input: Any, *, interrupt_before: frozenset[s
         resuming = False
 
         on_done = _make_on_done(rc, saver, step) if track else None
+        if plan.cached and rc.cache is not None and to_run:
+            # Tasks whose node result is cached take their writes from the cache.
+            ran = to_run
+            to_run = await take_cached(rc, plan, ran)
+            if on_done is not None and len(to_run) < len(ran):
+                for t in ran:
+                    if t.cached:
+                        await on_done(t)
         if stream_tasks:
             _emit_task_starts(rc, to_run, step)
         if to_run:
@@ -438,6 +447,8 @@ async def run_graph(rc: RunContext, input: Any, *, interrupt_before: frozenset[s
             # finished (as LangGraph shows them), applied to a copy.
             shown = with_pending_applied(plan, run, [t for t in tasks if t.done])
             break
+        if plan.cached and rc.cache is not None:
+            await store_results(rc, to_run)
         updated = apply_writes(plan, run, tasks)
         if saver is not None and saver.deferred:
             saver.deferred.clear()  # the step committed: its writes are in the state
@@ -536,7 +547,10 @@ def _make_on_done(rc: RunContext, saver: _Saver | None, step: int) -> Any:
                 rc.emit("updates", {INTERRUPT: tuple(task.interrupts)})
             return  # saved with the step's other interrupts when the step ends
         if stream_updates and task.name != START:
-            rc.emit("updates", {task.name: task.update})
+            if task.cached:
+                rc.emit("updates", {task.name: task.update, "__metadata__": {"cached": True}})
+            else:
+                rc.emit("updates", {task.name: task.update})
         if saver is not None:
             writes = list(task.writes) or [(NO_WRITES, None)]
             if task.resume:

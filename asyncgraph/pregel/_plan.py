@@ -21,7 +21,7 @@ from asyncgraph.channels.base import BaseChannel
 from asyncgraph.graph._schema import SchemaInfo
 from asyncgraph.graph._spec import CallSpec
 from asyncgraph.managed import ManagedValue
-from asyncgraph.types import RetryPolicy
+from asyncgraph.types import CachePolicy, RetryPolicy
 
 
 def branch_channel(node: str) -> str:
@@ -70,6 +70,7 @@ class NodePlan:
     # An async function of the state alone, run with no timeout or limit: the
     # runner awaits it directly (nothing to set up around the call).
     fast: bool = False
+    cache: CachePolicy | None = None  # skip the node when its input was seen before
     # ``fast``, no retry policy, and every conditional edge a sync function of the
     # state alone: a lone task of this node runs inline in the loop's own frame.
     inline: bool = False
@@ -98,5 +99,6 @@ class Plan:
     # Some node is deferred: when a step leaves nothing to run, the barrier calls
     # ``finish()`` on the channels, which may open deferred nodes' triggers.
     deferred: bool
+    cached: bool  # some node has a cache policy
     output_keys: frozenset[str]  # the keys a ``values`` chunk and the output show
     input_keys: frozenset[str]  # the keys a dict input may have

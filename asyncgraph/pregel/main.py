@@ -50,6 +50,7 @@ class Pregel(PregelMarker, Runnable[Any, Any]):
         builder: Any,
         checkpointer: Any = None,
         store: Any = None,
+        cache: Any = None,
         debug: bool = False,
         limits: dict[str, int] | None = None,
         config: RunnableConfig | None = None,
@@ -58,6 +59,7 @@ class Pregel(PregelMarker, Runnable[Any, Any]):
         self.builder = builder
         self.checkpointer = checkpointer
         self.store = store
+        self.cache = cache
         self.debug = debug
         self.limits = limits
         from asyncgraph.pregel._limits import Limiters
@@ -97,6 +99,28 @@ class Pregel(PregelMarker, Runnable[Any, Any]):
         clone.__dict__.update(update or {})
         return clone
 
+    def _cache_namespaces(self, nodes: Sequence[str] | None) -> list[tuple[str, ...]]:
+        from asyncgraph.pregel._cache import namespace
+
+        unknown = set(nodes or ()) - set(self.plan.nodes)
+        if unknown:
+            raise InvalidInputError(f"clear_cache: unknown node(s) {', '.join(sorted(unknown))}")
+        return [
+            namespace(node)
+            for name, node in self.plan.nodes.items()
+            if node.cache is not None and (nodes is None or name in nodes)
+        ]
+
+    def clear_cache(self, nodes: Sequence[str] | None = None) -> None:
+        """Forget the cached results of ``nodes`` (default: every cached node)."""
+        if self.cache is not None:
+            self.cache.clear(self._cache_namespaces(nodes))
+
+    async def aclear_cache(self, nodes: Sequence[str] | None = None) -> None:
+        """Async twin of :meth:`clear_cache`."""
+        if self.cache is not None:
+            await self.cache.aclear(self._cache_namespaces(nodes))
+
     def get_graph(self, config: RunnableConfig | None = None, *, xray: int | bool = False) -> Any:
         """The graph's structure as a langchain-core ``Graph`` (``draw_mermaid()`` ...)."""
         from asyncgraph.pregel._draw import draw_graph
@@ -130,6 +154,7 @@ class Pregel(PregelMarker, Runnable[Any, Any]):
         rc.sink = sink
         rc.context = context
         rc.store = self.store
+        rc.cache = self.cache
         rc.limits = self.limiters
         parent = current_task.get()
         saver = self.checkpointer
@@ -151,6 +176,8 @@ class Pregel(PregelMarker, Runnable[Any, Any]):
                 rc.context = prun.context
             if rc.store is None:
                 rc.store = prun.store
+            if rc.cache is None:
+                rc.cache = prun.cache
             # Inherit the parent's thread for a subgraph's checkpoints.
             pconf = prun.config.get(CONF) or {}
             if saver is not None and "thread_id" in pconf and not (conf or {}).get("thread_id"):
