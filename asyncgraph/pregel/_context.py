@@ -120,6 +120,7 @@ class RunContext:
         "context",
         "store",
         "cache",
+        "out_select",
         "saver",
         "checkpoint_id",
         "resume",
@@ -147,6 +148,8 @@ class RunContext:
         self.context: Any = None
         self.store: Any = None
         self.cache: Any = None  # node result cache (compile(cache=...)), or the parent's
+        # output_keys= of the call: (keys, one bare key given), or None for the schema's
+        self.out_select: tuple[tuple[str, ...], bool] | None = None
         self.saver: Any = None
         self.checkpoint_id: str | None = None
         self.resume: Any = None  # Command(resume=...) value(s) for this run

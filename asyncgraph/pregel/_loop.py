@@ -76,6 +76,28 @@ def output_values(plan: Plan, run: RunState) -> dict[str, Any]:
     return read_state(run.channels, plan.output_info.keys or plan.state_keys)
 
 
+def selected_values(rc: RunContext, run: RunState) -> Any:
+    """The output or a ``values`` chunk under the call's ``output_keys``: a dict of
+    those keys in that order, or the bare value when one key was given as a str."""
+    assert rc.out_select is not None
+    keys, single = rc.out_select
+    values = read_state(run.channels, keys)
+    return values.get(keys[0]) if single else values
+
+
+def selected_update(rc: RunContext, update: Any) -> Any:
+    """A node's ``updates`` chunk under the call's ``output_keys`` (None when the node
+    wrote none of them)."""
+    assert rc.out_select is not None
+    keys, single = rc.out_select
+    if not update:
+        return None
+    if single:
+        return update.get(keys[0])
+    picked = {k: v for k, v in update.items() if k in keys}
+    return picked or None
+
+
 def _task_id(checkpoint_id: str | None, ns: str, step: int, name: str, kind: int, index: int) -> str:
     raw = f"{checkpoint_id}|{ns}|{step}|{name}|{kind}|{index}".encode()
     h = hashlib.blake2b(raw, digest_size=16).hexdigest()
@@ -355,7 +377,7 @@ async def run_graph(rc: RunContext, input: Any, *, interrupt_before: frozenset[s
     stream_checkpoints = saver is not None and saver.durability != "exit" and _wants(rc, "checkpoints", "debug")
     stream_tasks = _wants(rc, "tasks", "debug")
     stream_values = _wants(rc, "values")
-    output_keys = plan.output_keys
+    output_keys = plan.output_keys if rc.out_select is None else frozenset(rc.out_select[0])
     track = saver is not None or rc.sink is not None
 
     while True:
@@ -453,7 +475,7 @@ async def run_graph(rc: RunContext, input: Any, *, interrupt_before: frozenset[s
         if saver is not None and saver.deferred:
             saver.deferred.clear()  # the step committed: its writes are in the state
         if stream_values and not output_keys.isdisjoint(updated):
-            rc.emit("values", output_values(plan, run))
+            rc.emit("values", output_values(plan, run) if rc.out_select is None else selected_values(rc, run))
         if saver is not None and saver.durability != "exit":
             await saver.put(rc, run, step, "loop", updated)
         if rc.sink is not None:
@@ -547,10 +569,11 @@ def _make_on_done(rc: RunContext, saver: _Saver | None, step: int) -> Any:
                 rc.emit("updates", {INTERRUPT: tuple(task.interrupts)})
             return  # saved with the step's other interrupts when the step ends
         if stream_updates and task.name != START:
+            update = task.update if rc.out_select is None else selected_update(rc, task.update)
             if task.cached:
-                rc.emit("updates", {task.name: task.update, "__metadata__": {"cached": True}})
+                rc.emit("updates", {task.name: update, "__metadata__": {"cached": True}})
             else:
-                rc.emit("updates", {task.name: task.update})
+                rc.emit("updates", {task.name: update})
         if saver is not None:
             writes = list(task.writes) or [(NO_WRITES, None)]
             if task.resume:
@@ -618,4 +641,4 @@ def _update_from_writes(plan: Plan, writes: list[tuple[str, Any]]) -> dict[str, 
     return upd or None
 
 
-__all__ = ["RunOutcome", "output_values", "prepare_tasks", "run_graph", "with_pending_applied"]
+__all__ = ["RunOutcome", "output_values", "prepare_tasks", "run_graph", "selected_update", "selected_values", "with_pending_applied"]

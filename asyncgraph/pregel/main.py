@@ -22,7 +22,7 @@ from langchain_core.runnables.config import (
 from asyncgraph.constants import CONF
 from asyncgraph.errors import GraphInterrupt, GraphTimeoutError, InvalidInputError
 from asyncgraph.pregel._context import ChildSink, RunContext, StreamSink, current_task
-from asyncgraph.pregel._loop import INTERRUPT, RunOutcome, output_values, run_graph
+from asyncgraph.pregel._loop import INTERRUPT, RunOutcome, output_values, run_graph, selected_values
 from asyncgraph.pregel._plan import Plan
 from asyncgraph.pregel._protocol import PregelMarker
 from asyncgraph.pregel._sync import iterate_sync, run_sync
@@ -136,6 +136,7 @@ class Pregel(PregelMarker, Runnable[Any, Any]):
         context: Any,
         durability: str | None,
         sink: StreamSink | None,
+        output_keys: Any = None,
     ) -> RunContext:
         if config is not None and not isinstance(config, dict):
             raise InvalidInputError(f"config must be a dict (RunnableConfig), got {type(config).__name__}")
@@ -151,6 +152,8 @@ class Pregel(PregelMarker, Runnable[Any, Any]):
                 f"config['configurable'] must be a dict, got {type(conf).__name__}: {conf!r}"
             )
         rc = RunContext(self, self.plan, cfg)
+        if output_keys is not None:
+            rc.out_select = self._output_selection(output_keys)
         rc.sink = sink
         rc.context = context
         rc.store = self.store
@@ -225,11 +228,30 @@ class Pregel(PregelMarker, Runnable[Any, Any]):
         await run_manager.on_chain_end(self._output(outcome))
         return outcome
 
+    def _output_selection(self, output_keys: str | Sequence[str]) -> tuple[tuple[str, ...], bool]:
+        """``output_keys`` of a call: the keys, and whether one bare key was given (the
+        output and ``values`` chunks are then that key's value, not a dict)."""
+        single = isinstance(output_keys, str)
+        keys = (output_keys,) if single else tuple(output_keys)  # type: ignore[arg-type]
+        known = self.plan.state_keys
+        unknown = [k for k in keys if k not in known]
+        if unknown or not keys:
+            raise InvalidInputError(
+                f"output_keys names {', '.join(map(repr, unknown)) or 'no key'}, not a key of the "
+                f"graph's state; its keys are: {', '.join(sorted(known))}"
+            )
+        return keys, single  # type: ignore[return-value]
+
     def _output(self, outcome: RunOutcome, rc: RunContext | None = None) -> Any:
         if outcome.interrupts and rc is not None and rc.parent is not None:
             # Inside a parent graph's task: the pause belongs to the parent run too.
             raise GraphInterrupt(outcome.interrupts)
-        out: Any = output_values(self.plan, outcome.run)
+        if rc is not None and rc.out_select is not None:
+            out = selected_values(rc, outcome.run)
+            if rc.out_select[1]:
+                return out
+        else:
+            out = output_values(self.plan, outcome.run)
         if outcome.interrupts:
             out[INTERRUPT] = list(outcome.interrupts)
         return out
@@ -256,10 +278,11 @@ class Pregel(PregelMarker, Runnable[Any, Any]):
         """
         if stream_mode != "values":
             chunks = [c async for c in self.astream(input, config, context=context, stream_mode=stream_mode,
+                                                    output_keys=output_keys,
                                                     interrupt_before=interrupt_before, interrupt_after=interrupt_after,
                                                     durability=durability, timeout=timeout)]
             return chunks
-        rc = self._run_context(config, context=context, durability=durability, sink=None)
+        rc = self._run_context(config, context=context, durability=durability, sink=None, output_keys=output_keys)
         if rc.callbacks is None and interrupt_before is None and interrupt_after is None and timeout is None:
             # The common case without the _arun frame: an in-flight run keeps every
             # coroutine frame between its node and the loop alive, thousands at once.
@@ -289,9 +312,11 @@ class Pregel(PregelMarker, Runnable[Any, Any]):
         async def go() -> Any:
             if stream_mode != "values":
                 return await self.ainvoke(input, config, context=context, stream_mode=stream_mode,
+                                          output_keys=output_keys,
                                           interrupt_before=interrupt_before, interrupt_after=interrupt_after,
                                           durability=durability, timeout=timeout)
-            rc = self._run_context(config, context=context, durability=durability, sink=None)
+            rc = self._run_context(config, context=context, durability=durability, sink=None,
+                                   output_keys=output_keys)
             rc.inline_sync = True
             outcome = await self._arun(rc, input, interrupt_before, interrupt_after, timeout)
             return self._output(outcome, rc)
@@ -327,7 +352,7 @@ class Pregel(PregelMarker, Runnable[Any, Any]):
             modes = modes | {"debug"}
         loop = asyncio.get_running_loop()
         sink = StreamSink(frozenset(modes), subgraphs, loop)
-        rc = self._run_context(config, context=context, durability=durability, sink=sink)
+        rc = self._run_context(config, context=context, durability=durability, sink=sink, output_keys=output_keys)
         rc.inline_sync = _inline_sync
         if "messages" in modes:
             from asyncgraph.pregel._messages import attach_messages_handler
