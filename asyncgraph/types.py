@@ -30,6 +30,7 @@ __all__ = [
     "CachePolicy",
     "Command",
     "Durability",
+    "GraphOutput",
     "Interrupt",
     "Overwrite",
     "PregelTask",
@@ -44,6 +45,7 @@ __all__ = [
 ]
 
 N = TypeVar("N", bound=Hashable)
+OutputT = TypeVar("OutputT")
 
 All = Literal["*"]
 """Stands for "every node" in ``interrupt_before`` / ``interrupt_after``."""
@@ -131,6 +133,52 @@ class CachePolicy:
 
     key_func: Callable[..., str | bytes] | None = None
     ttl: int | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class GraphOutput(Generic[OutputT]):
+    """What ``invoke()`` / ``ainvoke()`` return with ``version="v2"``.
+
+    Attributes:
+        value: the output state (a dict, or the key's value with ``output_keys="key"``).
+        interrupts: the interrupts the run paused on, if it paused.
+
+    ``out["key"]`` and ``"key" in out`` read ``value`` (and ``"__interrupt__"`` reads
+    ``interrupts``), as the v1 dict allowed; they warn, since they are only there to
+    ease the switch.
+    """
+
+    value: OutputT
+    interrupts: tuple[Any, ...] = ()
+
+    def __getitem__(self, key: str) -> Any:
+        _warn_dict_access()
+        if key == "__interrupt__":
+            return self.interrupts
+        if isinstance(self.value, dict):
+            return self.value[key]
+        try:
+            return getattr(self.value, key)
+        except AttributeError:
+            raise KeyError(key) from None
+
+    def __contains__(self, key: object) -> bool:
+        _warn_dict_access()
+        if key == "__interrupt__":
+            return bool(self.interrupts)
+        if isinstance(self.value, dict):
+            return key in self.value
+        return isinstance(key, str) and hasattr(self.value, key)
+
+
+def _warn_dict_access() -> None:
+    import warnings
+
+    warnings.warn(
+        "GraphOutput is not a dict: read result.value (the output) and result.interrupts",
+        DeprecationWarning,
+        stacklevel=3,
+    )
 
 
 @dataclasses.dataclass(slots=True)

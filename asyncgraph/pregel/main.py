@@ -26,7 +26,7 @@ from asyncgraph.pregel._loop import INTERRUPT, RunOutcome, output_values, run_gr
 from asyncgraph.pregel._plan import Plan
 from asyncgraph.pregel._protocol import PregelMarker
 from asyncgraph.pregel._sync import iterate_sync, run_sync
-from asyncgraph.types import All
+from asyncgraph.types import All, GraphOutput
 
 _STREAM_MODES = frozenset({"values", "updates", "custom", "messages", "debug", "checkpoints", "tasks"})
 
@@ -242,16 +242,27 @@ class Pregel(PregelMarker, Runnable[Any, Any]):
             )
         return keys, single  # type: ignore[return-value]
 
-    def _output(self, outcome: RunOutcome, rc: RunContext | None = None) -> Any:
+    def _interrupt_values(self, outcome: RunOutcome, rc: RunContext) -> dict[str, Any]:
+        """The ``values`` chunk of a paused run: its state, plus ``__interrupt__``."""
+        values = output_values(self.plan, outcome.run) if rc.out_select is None else selected_values(rc, outcome.run)
+        if not isinstance(values, dict):
+            values = {}
+        return {**values, INTERRUPT: tuple(outcome.interrupts)}
+
+    def _output(self, outcome: RunOutcome, rc: RunContext | None = None, *, v2: bool = False) -> Any:
         if outcome.interrupts and rc is not None and rc.parent is not None:
             # Inside a parent graph's task: the pause belongs to the parent run too.
+            # Streamed with subgraphs=True, the subgraph's values chunk comes first.
+            rc.emit("values", self._interrupt_values(outcome, rc))
             raise GraphInterrupt(outcome.interrupts)
         if rc is not None and rc.out_select is not None:
             out = selected_values(rc, outcome.run)
-            if rc.out_select[1]:
+            if rc.out_select[1] and not v2:
                 return out
         else:
             out = output_values(self.plan, outcome.run)
+        if v2:
+            return GraphOutput(value=out, interrupts=tuple(outcome.interrupts))
         if outcome.interrupts:
             out[INTERRUPT] = list(outcome.interrupts)
         return out
@@ -268,19 +279,23 @@ class Pregel(PregelMarker, Runnable[Any, Any]):
         interrupt_after: All | Sequence[str] | None = None,
         durability: str | None = None,
         timeout: float | None = None,
+        version: str = "v1",
         **kwargs: Any,
     ) -> Any:
         """Run the graph and return its output state (a dict).
 
         If the run paused (``interrupt()``), the dict also holds ``"__interrupt__"``.
+        With ``version="v2"`` the result is a :class:`~asyncgraph.types.GraphOutput`
+        (``.value``, ``.interrupts``) instead.
         ``timeout`` (asyncgraph): seconds the whole run may take; past it the running
         nodes are cancelled and :class:`~asyncgraph.errors.GraphTimeoutError` raised.
         """
+        v2 = _stream_version(version)
         if stream_mode != "values":
             chunks = [c async for c in self.astream(input, config, context=context, stream_mode=stream_mode,
                                                     output_keys=output_keys,
                                                     interrupt_before=interrupt_before, interrupt_after=interrupt_after,
-                                                    durability=durability, timeout=timeout)]
+                                                    durability=durability, timeout=timeout, version=version)]
             return chunks
         rc = self._run_context(config, context=context, durability=durability, sink=None, output_keys=output_keys)
         if rc.callbacks is None and interrupt_before is None and interrupt_after is None and timeout is None:
@@ -291,7 +306,7 @@ class Pregel(PregelMarker, Runnable[Any, Any]):
                                       interrupt_after=plan.interrupt_after)
         else:
             outcome = await self._arun(rc, input, interrupt_before, interrupt_after, timeout)
-        return self._output(outcome, rc)
+        return self._output(outcome, rc, v2=v2)
 
     def invoke(
         self,
@@ -305,21 +320,23 @@ class Pregel(PregelMarker, Runnable[Any, Any]):
         interrupt_after: All | Sequence[str] | None = None,
         durability: str | None = None,
         timeout: float | None = None,
+        version: str = "v1",
         **kwargs: Any,
     ) -> Any:
         """Sync twin of :meth:`ainvoke` (a thin wrapper that drives it)."""
+        v2 = _stream_version(version)
 
         async def go() -> Any:
             if stream_mode != "values":
                 return await self.ainvoke(input, config, context=context, stream_mode=stream_mode,
                                           output_keys=output_keys,
                                           interrupt_before=interrupt_before, interrupt_after=interrupt_after,
-                                          durability=durability, timeout=timeout)
+                                          durability=durability, timeout=timeout, version=version)
             rc = self._run_context(config, context=context, durability=durability, sink=None,
                                    output_keys=output_keys)
             rc.inline_sync = True
             outcome = await self._arun(rc, input, interrupt_before, interrupt_after, timeout)
-            return self._output(outcome, rc)
+            return self._output(outcome, rc, v2=v2)
 
         return run_sync(go)
 
@@ -339,14 +356,18 @@ class Pregel(PregelMarker, Runnable[Any, Any]):
         subgraphs: bool = False,
         debug: bool | None = None,
         timeout: float | None = None,
+        version: str = "v1",
         _inline_sync: bool = False,
         **kwargs: Any,
     ) -> AsyncIterator[Any]:
         """Stream the run. See the README for chunk shapes per ``stream_mode``.
 
         With one mode, yields chunks; with a list of modes, ``(mode, chunk)``; with
-        ``subgraphs=True``, the namespace tuple comes first.
+        ``subgraphs=True``, the namespace tuple comes first. With ``version="v2"``
+        every item is a dict ``{"type": mode, "ns": namespace, "data": chunk}``, and
+        ``values`` items also carry ``"interrupts"`` (the pause's, else ``()``).
         """
+        v2 = _stream_version(version)
         modes, single = _stream_modes(stream_mode if stream_mode is not None else self._default_stream_mode())
         if debug or (debug is None and self.debug):
             modes = modes | {"debug"}
@@ -367,7 +388,9 @@ class Pregel(PregelMarker, Runnable[Any, Any]):
                     ns, mode, chunk = buf.popleft()
                     if mode not in modes:
                         continue
-                    if subgraphs:
+                    if v2:
+                        yield _v2_item(ns, mode, chunk)
+                    elif subgraphs:
                         yield (ns, chunk) if single else (ns, mode, chunk)
                     else:
                         yield chunk if single else (mode, chunk)
@@ -383,8 +406,10 @@ class Pregel(PregelMarker, Runnable[Any, Any]):
             if outcome.interrupts and rc.parent is not None:
                 raise GraphInterrupt(outcome.interrupts)
             if outcome.interrupts and "values" in modes:
-                chunk = {INTERRUPT: tuple(outcome.interrupts)}
-                if subgraphs:
+                chunk = self._interrupt_values(outcome, rc)
+                if v2:
+                    yield _v2_item((), "values", chunk)
+                elif subgraphs:
                     yield ((), chunk) if single else ((), "values", chunk)
                 else:
                     yield chunk if single else ("values", chunk)
@@ -465,6 +490,27 @@ class CompiledStateGraph(Pregel):
 
     def _default_stream_mode(self) -> str:
         return "updates"
+
+
+def _stream_version(version: str) -> bool:
+    """Whether ``version`` asks for the v2 output shapes; anything else is an error."""
+    if version == "v2":
+        return True
+    if version != "v1":
+        raise InvalidInputError(f"version must be 'v1' or 'v2', got {version!r}")
+    return False
+
+
+def _v2_item(ns: tuple[str, ...], mode: str, chunk: Any) -> dict[str, Any]:
+    """A stream chunk in the v2 shape. A paused run's ``values`` chunk carries its
+    interrupts in ``interrupts`` rather than under ``"__interrupt__"``."""
+    if mode != "values":
+        return {"type": mode, "ns": ns, "data": chunk}
+    interrupts: tuple[Any, ...] = ()
+    if isinstance(chunk, dict) and INTERRUPT in chunk:
+        interrupts = tuple(chunk[INTERRUPT])
+        chunk = {k: v for k, v in chunk.items() if k != INTERRUPT}
+    return {"type": mode, "ns": ns, "data": chunk, "interrupts": interrupts}
 
 
 def _nodes(plan: Plan, value: All | Sequence[str]) -> frozenset[str]:
