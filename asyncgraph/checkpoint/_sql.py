@@ -34,19 +34,35 @@ Tables (all names prefixed ``asyncgraph_`` so they never clash with LangGraph's)
 Checkpoint and task ids are stored as 16 raw bytes on SQLite when they are canonical
 UUID strings (they sort the same), as text otherwise; a parent id is stored as the
 bytes it does not share with its child's id (see ``Dialect.parent_in``).
+
+:class:`Stmt` (one statement and its parameters) and :data:`Op` (an operation: a generator
+of statement batches) are what :mod:`._store` and its helpers :mod:`._delta` and
+:mod:`._migrate` yield to a driver; they are defined here, below all three.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["POSTGRES", "SCHEMA_VERSION", "SQLITE", "Dialect"]
+__all__ = ["POSTGRES", "SCHEMA_VERSION", "SQLITE", "Dialect", "Op", "Stmt"]
 
 SNAPSHOT, DELTA = 0, 1
 
 SCHEMA_VERSION = 2
+
+
+@dataclass(frozen=True, slots=True)
+class Stmt:
+    sql: str
+    params: Sequence[Any] = ()
+    fetch: bool = False
+    many: bool = False
+
+
+Op = Generator[list[Stmt], list[Any], Any]
 
 
 @dataclass(frozen=True)
@@ -175,7 +191,7 @@ _POSTGRES_V1 = (
 )
 
 # Version 2 (names dictionary, locations in the body, no version index). A database
-# holding version 1 rows is converted by Store._migrate_v1 (the bodies are msgpack);
+# holding version 1 rows is converted by _migrate._migrate_v1 (the bodies are msgpack);
 # these statements replace the (empty) version 1 tables of a new database.
 _SQLITE_V2 = (
     "DROP TABLE asyncgraph_blobs",
@@ -339,7 +355,7 @@ LIST_THREADS = (
     "ORDER BY max(c.checkpoint_id) DESC"
 )
 
-# Version 1 -> 2 conversion (see Store._migrate_v1).
+# Version 1 -> 2 conversion (see _migrate._migrate_v1).
 V1_SELECT_CHECKPOINTS = "SELECT tid, checkpoint_id, parent_id, body, metadata FROM asyncgraph_checkpoints"
 V1_SELECT_BLOBS = (
     "SELECT tid, channel, lin_version, lin_variant, seq, version, variant, kind, data "

@@ -15,31 +15,24 @@ wrote or read per thread (:class:`_Cache`). A miss only costs space (a snapshot 
 written instead), never correctness: a delta is inserted only if the lineage entry it
 follows exists (checked in the same statement), and two writers cannot append at the
 same lineage position (unique key); either failure falls back to a snapshot.
+
+Split out to keep this module to the operations: how one channel value is stored
+(snapshot, delta or inline) is in :mod:`._delta`, the conversion of a schema version 1
+database in :mod:`._migrate`, and :class:`Stmt` and :data:`Op` in :mod:`._sql`.
 """
 
 from __future__ import annotations
 
 import collections
-import operator
 import threading
-from collections.abc import Callable, Generator, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, NamedTuple
-
-import ormsgpack
-import pydantic
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from asyncgraph.checkpoint import _sql as S
-from asyncgraph.checkpoint._body import (
-    INLINE_MAX,
-    INTERNED,
-    Body,
-    Loc,
-    Names,
-    plain,
-    unpack_ts,
-)
-from asyncgraph.checkpoint._sql import DELTA, SNAPSHOT, Dialect
+from asyncgraph.checkpoint._body import INTERNED, Body, Names, plain
+from asyncgraph.checkpoint._delta import _Chan, _locs, _plan_blob, _store_fallback
+from asyncgraph.checkpoint._migrate import _migrate_v1
+from asyncgraph.checkpoint._sql import SNAPSHOT, Dialect, Op, Stmt
 from asyncgraph.checkpoint.base import (
     WRITES_IDX_MAP,
     Checkpoint,
@@ -54,27 +47,7 @@ if TYPE_CHECKING:
 __all__ = ["Op", "Stmt", "Store"]
 
 
-@dataclass(frozen=True, slots=True)
-class Stmt:
-    sql: str
-    params: Sequence[Any] = ()
-    fetch: bool = False
-    many: bool = False
-
-
-Op = Generator[list[Stmt], list[Any], Any]
 After = list[Callable[[], object]]  # run after the commit; return values are ignored
-
-
-class _Chan(NamedTuple):
-    """Where a channel's value at one checkpoint is stored, and (lists) what it was."""
-
-    version: Any
-    variant: int
-    lin: tuple[Any, int] | None = None  # (lin_version key, lin_variant) of its lineage
-    seq: int = 0
-    items: list[Any] | None = None  # a private copy of the list value, for prefix checks
-    inline: bytes | None = None  # a small value kept in the checkpoint body itself
 
 
 class _Cache:
@@ -184,57 +157,10 @@ class Store:
             )
         for version in range(current + 1, known + 1):
             if version == 2 and current == 1:
-                yield from self._migrate_v1()
+                yield from _migrate_v1(d)
             else:
                 yield [Stmt(sql) for sql in d.migrations[version - 1]]
             yield [Stmt(d.q(S.INSERT_SCHEMA), (version,))]
-
-    def _migrate_v1(self) -> Op:
-        """Convert a version 1 database (in the setup transaction, all in memory)."""
-        d = self.d
-        ckpts, blobs = yield [
-            Stmt(S.V1_SELECT_CHECKPOINTS, (), True),
-            Stmt(S.V1_SELECT_BLOBS, (), True),
-        ]
-        # (tid, channel, version key, variant) -> (lin, seq), None for an empty marker
-        where: dict[tuple[Any, ...], Any] = {}
-        for tid, ch, lin_v, lin_var, seq, version, variant, kind, _ in blobs:
-            where[(tid, ch, version, variant)] = None if kind == 2 else ((lin_v, lin_var), seq)
-        bodies = []
-        names: set[str] = {ch for _, ch, *_ in blobs}
-        for tid, cid, parent, raw, meta in ckpts:
-            v, ts, versions, seen, updated, variants, *extra = ormsgpack.unpackb(
-                bytes(raw), option=ormsgpack.OPT_NON_STR_KEYS
-            )
-            locs: dict[str, Loc] = {}
-            for ch, version in versions.items():
-                loc = where.get((tid, ch, d.vkey(version), variants.get(ch, 0)))
-                if loc is not None:
-                    locs[ch] = loc
-            body = Body(v, unpack_ts(ts, ""), versions, seen, updated, locs, *extra)
-            names.update(versions, seen, updated or ())
-            for vs in seen.values():
-                names.update(vs)
-            bodies.append(((tid, cid, parent, meta), body))
-        yield [Stmt(sql) for sql in d.migrations[1]]
-        ids: dict[str, int] = {}
-        if names:
-            _, rows = yield [
-                Stmt(d.q(S.INSERT_NAME_SQLITE if d.name == "sqlite" else S.INSERT_NAME), [(n,) for n in sorted(names)], many=True),
-                Stmt(d.q(S.SELECT_NAMES), (), True),
-            ]
-            ids = {name: i for i, name in rows}
-        stmts = []
-        if bodies:
-            rows = [(tid, cid, parent, body.pack(ids.__getitem__, d, d.id_out(cid)), meta)
-                    for (tid, cid, parent, meta), body in bodies]
-            stmts.append(Stmt(d.q(S.V2_INSERT_CHECKPOINT), rows, many=True))
-        kept = [(tid, ids[ch], lin_v, lin_var, seq, kind, data)
-                for tid, ch, lin_v, lin_var, seq, _, _, kind, data in blobs if kind != 2]
-        if kept:
-            stmts.append(Stmt(d.q(S.V2_INSERT_BLOB), kept, many=True))
-        if stmts:
-            yield stmts
 
     # -- reads -------------------------------------------------------------------------
 
@@ -428,7 +354,10 @@ class Store:
         planned: dict[str, tuple[Stmt, _Chan]] = {}
         unstored: dict[str, _Chan] = {}  # no value, or one small enough for the body
         for ch, version in new_versions.items():
-            stmt, chan = self._plan_blob(thread_id, ns, ids(ch), ch, version, values, parent)
+            stmt, chan = _plan_blob(
+                d, self._encode, self.max_deltas,
+                thread_id, ns, ids(ch), ch, version, values, parent,
+            )
             if stmt is None:
                 unstored[ch] = chan
             else:
@@ -477,7 +406,9 @@ class Store:
         if lost:
             # A fork reused a version number, or a delta's predecessor is gone: store a
             # full snapshot under the next free variant, then fix the body.
-            yield from self._store_fallback(thread_id, ns, ids, lost, new_versions, values, chans)
+            yield from _store_fallback(
+                d, self._encode, thread_id, ns, ids, lost, new_versions, values, chans
+            )
             body = self._body(checkpoint, chans, metadata if plain_meta else None)
             yield [Stmt(d.q(S.UPDATE_BODY), (body.pack(ids, d, cid), thread_id, ns, d.id_in(cid)))]
 
@@ -637,79 +568,6 @@ class Store:
 
     # -- helpers: channel values ----------------------------------------------------------
 
-    def _plan_blob(
-        self,
-        thread_id: str,
-        ns: str,
-        ch_id: int,
-        ch: str,
-        version: Any,
-        values: dict[str, Any],
-        parent: dict[str, _Chan] | None,
-    ) -> tuple[Stmt | None, _Chan]:
-        """The insert storing a channel's new value (None: it has none) and its state."""
-        d = self.d
-        vkey = d.vkey(version)
-        if ch not in values:
-            return None, _Chan(version, 0)
-        value = values[ch]
-        prev = parent.get(ch) if parent else None
-        if (
-            type(value) is list
-            and prev is not None
-            and prev.items is not None
-            and prev.lin is not None
-            and prev.seq < self.max_deltas
-            and _extends(value, prev.items)
-        ):
-            n = len(prev.items)
-            data = self._encode(value[n:], f"channel {ch!r}")
-            lin_v, lin_var = prev.lin
-            seq = prev.seq + 1
-            params: tuple[Any, ...] = (ch_id, lin_v, lin_var, seq, DELTA, data, thread_id, ns,
-                                       ch_id, lin_v, lin_var, prev.seq)
-            chan = _Chan(version, 0, prev.lin, seq, list(value))
-            return Stmt(d.q(S.INSERT_DELTA), params), chan
-        data = self._encode(value, f"channel {ch!r}")
-        if len(data) <= INLINE_MAX:
-            return None, _Chan(version, 0, inline=data)
-        params = (ch_id, vkey, 0, 0, SNAPSHOT, data, thread_id, ns)
-        items = list(value) if type(value) is list else None
-        return Stmt(d.q(S.INSERT_BLOB), params), _Chan(version, 0, (vkey, 0), 0, items)
-
-    def _store_fallback(
-        self,
-        thread_id: str,
-        ns: str,
-        ids: Callable[[str], int],
-        lost: list[str],
-        new_versions: dict[str, Any],
-        values: dict[str, Any],
-        chans: dict[str, _Chan],
-    ) -> Op:
-        d = self.d
-        for ch in lost:
-            version = new_versions[ch]
-            vkey = d.vkey(version)
-            for _attempt in range(8):  # concurrent forks may race for the same variant
-                (rows,) = yield [Stmt(d.q(S.MAX_VARIANT), (thread_id, ns, ids(ch), vkey), True)]
-                top = rows[0][0] if rows else None
-                variant = 0 if top is None else top + 1
-                value = values[ch]  # lost inserts are of values: an empty channel has none
-                data = self._encode(value, f"channel {ch!r}")
-                items = list(value) if type(value) is list else None
-                chan = _Chan(version, variant, (vkey, variant), 0, items)
-                params = (ids(ch), vkey, variant, 0, SNAPSHOT, data, thread_id, ns)
-                (count,) = yield [Stmt(d.q(S.INSERT_BLOB), params)]
-                if count:
-                    chans[ch] = chan
-                    break
-            else:
-                raise CheckpointError(
-                    f"thread {thread_id!r}: could not store channel {ch!r} (version "
-                    f"{version}) after 8 attempts; concurrent writers keep colliding"
-                )
-
     def _inherit(
         self,
         checkpoint: Checkpoint,
@@ -817,39 +675,6 @@ class Store:
             )
 
         after.append(lambda: self.cache.retain(thread_id, ns, still_stored))
-
-
-def _locs(chans: dict[str, _Chan]) -> dict[str, Loc]:
-    """Each stored channel's location (inline value or lineage position) for a body."""
-    locs: dict[str, Loc] = {}
-    for ch, c in chans.items():
-        if c.inline is not None:
-            locs[ch] = c.inline
-        elif c.lin is not None:
-            locs[ch] = (c.lin, c.seq)
-    return locs
-
-
-def _extends(new: list[Any], old: list[Any]) -> bool:
-    """Whether ``new`` starts with the items of ``old``: by identity, else by equality."""
-    n = len(old)
-    if len(new) < n:
-        return False
-    if all(map(operator.is_, old, new)):  # the common case, at C speed
-        return True
-    for a, b in zip(old, new):
-        if a is b:
-            continue
-        if type(a) is not type(b):
-            return False
-        if isinstance(a, pydantic.BaseModel):
-            # Field-wise, as pydantic's __eq__ but without its per-call overhead (a
-            # thread reloaded from the database holds equal, not identical, messages).
-            if a.__dict__ != b.__dict__ or a.__pydantic_extra__ != b.__pydantic_extra__:
-                return False
-        elif a != b:
-            return False
-    return True
 
 
 class _Absent:

@@ -1,0 +1,142 @@
+"""How a put stores one channel value: a blob snapshot, a list delta, or inline.
+
+:class:`_Chan` records where a channel's value at one checkpoint is stored; the store
+caches these per thread so that a list extending its parent's value is stored as a
+delta holding only the new items (see :mod:`asyncgraph.checkpoint._store`). The
+functions here plan those inserts and retry a lost one as a snapshot; they are split
+out of the store's module to keep it to its operations, and take what they used from
+``Store`` (the dialect, its ``_encode``, ``max_deltas``) as arguments.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import pydantic
+
+from asyncgraph.checkpoint import _sql as S
+from asyncgraph.checkpoint._body import INLINE_MAX, Loc
+from asyncgraph.checkpoint._sql import DELTA, SNAPSHOT, Dialect, Op, Stmt
+from asyncgraph.errors import CheckpointError
+
+
+class _Chan(NamedTuple):
+    """Where a channel's value at one checkpoint is stored, and (lists) what it was."""
+
+    version: Any
+    variant: int
+    lin: tuple[Any, int] | None = None  # (lin_version key, lin_variant) of its lineage
+    seq: int = 0
+    items: list[Any] | None = None  # a private copy of the list value, for prefix checks
+    inline: bytes | None = None  # a small value kept in the checkpoint body itself
+
+
+def _plan_blob(
+    d: Dialect,
+    encode: Callable[[Any, str], bytes],
+    max_deltas: int,
+    thread_id: str,
+    ns: str,
+    ch_id: int,
+    ch: str,
+    version: Any,
+    values: dict[str, Any],
+    parent: dict[str, _Chan] | None,
+) -> tuple[Stmt | None, _Chan]:
+    """The insert storing a channel's new value (None: it has none) and its state."""
+    vkey = d.vkey(version)
+    if ch not in values:
+        return None, _Chan(version, 0)
+    value = values[ch]
+    prev = parent.get(ch) if parent else None
+    if (
+        type(value) is list
+        and prev is not None
+        and prev.items is not None
+        and prev.lin is not None
+        and prev.seq < max_deltas
+        and _extends(value, prev.items)
+    ):
+        n = len(prev.items)
+        data = encode(value[n:], f"channel {ch!r}")
+        lin_v, lin_var = prev.lin
+        seq = prev.seq + 1
+        params: tuple[Any, ...] = (ch_id, lin_v, lin_var, seq, DELTA, data, thread_id, ns,
+                                   ch_id, lin_v, lin_var, prev.seq)
+        chan = _Chan(version, 0, prev.lin, seq, list(value))
+        return Stmt(d.q(S.INSERT_DELTA), params), chan
+    data = encode(value, f"channel {ch!r}")
+    if len(data) <= INLINE_MAX:
+        return None, _Chan(version, 0, inline=data)
+    params = (ch_id, vkey, 0, 0, SNAPSHOT, data, thread_id, ns)
+    items = list(value) if type(value) is list else None
+    return Stmt(d.q(S.INSERT_BLOB), params), _Chan(version, 0, (vkey, 0), 0, items)
+
+
+def _store_fallback(
+    d: Dialect,
+    encode: Callable[[Any, str], bytes],
+    thread_id: str,
+    ns: str,
+    ids: Callable[[str], int],
+    lost: list[str],
+    new_versions: dict[str, Any],
+    values: dict[str, Any],
+    chans: dict[str, _Chan],
+) -> Op:
+    for ch in lost:
+        version = new_versions[ch]
+        vkey = d.vkey(version)
+        for _attempt in range(8):  # concurrent forks may race for the same variant
+            (rows,) = yield [Stmt(d.q(S.MAX_VARIANT), (thread_id, ns, ids(ch), vkey), True)]
+            top = rows[0][0] if rows else None
+            variant = 0 if top is None else top + 1
+            value = values[ch]  # lost inserts are of values: an empty channel has none
+            data = encode(value, f"channel {ch!r}")
+            items = list(value) if type(value) is list else None
+            chan = _Chan(version, variant, (vkey, variant), 0, items)
+            params = (ids(ch), vkey, variant, 0, SNAPSHOT, data, thread_id, ns)
+            (count,) = yield [Stmt(d.q(S.INSERT_BLOB), params)]
+            if count:
+                chans[ch] = chan
+                break
+        else:
+            raise CheckpointError(
+                f"thread {thread_id!r}: could not store channel {ch!r} (version "
+                f"{version}) after 8 attempts; concurrent writers keep colliding"
+            )
+
+
+def _locs(chans: dict[str, _Chan]) -> dict[str, Loc]:
+    """Each stored channel's location (inline value or lineage position) for a body."""
+    locs: dict[str, Loc] = {}
+    for ch, c in chans.items():
+        if c.inline is not None:
+            locs[ch] = c.inline
+        elif c.lin is not None:
+            locs[ch] = (c.lin, c.seq)
+    return locs
+
+
+def _extends(new: list[Any], old: list[Any]) -> bool:
+    """Whether ``new`` starts with the items of ``old``: by identity, else by equality."""
+    n = len(old)
+    if len(new) < n:
+        return False
+    if all(map(operator.is_, old, new)):  # the common case, at C speed
+        return True
+    for a, b in zip(old, new):
+        if a is b:
+            continue
+        if type(a) is not type(b):
+            return False
+        if isinstance(a, pydantic.BaseModel):
+            # Field-wise, as pydantic's __eq__ but without its per-call overhead (a
+            # thread reloaded from the database holds equal, not identical, messages).
+            if a.__dict__ != b.__dict__ or a.__pydantic_extra__ != b.__pydantic_extra__:
+                return False
+        elif a != b:
+            return False
+    return True
