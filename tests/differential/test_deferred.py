@@ -28,8 +28,8 @@ def visit(name: str) -> Any:
     return run
 
 
-def uneven_branches(m: SimpleNamespace) -> Any:
-    """a -> (b -> b_2, c) -> d: d waits for the longer branch."""
+def _uneven(m: SimpleNamespace, *, join: bool) -> Any:
+    """a -> (b -> b_2, c) -> d, d deferred; into d by two edges or one waiting edge."""
     g = m.graph.StateGraph(Agg)
     for n in ("a", "b", "b_2", "c"):
         g.add_node(n, visit(n))
@@ -38,10 +38,18 @@ def uneven_branches(m: SimpleNamespace) -> Any:
     g.add_edge("a", "b")
     g.add_edge("a", "c")
     g.add_edge("b", "b_2")
-    g.add_edge("b_2", "d")
-    g.add_edge("c", "d")
+    if join:
+        g.add_edge(["b_2", "c"], "d")
+    else:
+        g.add_edge("b_2", "d")
+        g.add_edge("c", "d")
     g.add_edge("d", m.graph.END)
     return g
+
+
+def uneven_branches(m: SimpleNamespace) -> Any:
+    """d waits for the longer branch."""
+    return _uneven(m, join=False)
 
 
 def in_a_loop(m: SimpleNamespace) -> Any:
@@ -77,17 +85,7 @@ def map_reduce(m: SimpleNamespace) -> Any:
 
 def join_into_deferred(m: SimpleNamespace) -> Any:
     """A waiting edge into a deferred node: complete, then held until the end."""
-    g = m.graph.StateGraph(Agg)
-    for n in ("a", "b", "b_2", "c"):
-        g.add_node(n, visit(n))
-    g.add_node("d", visit("d"), defer=True)
-    g.add_edge(m.graph.START, "a")
-    g.add_edge("a", "b")
-    g.add_edge("a", "c")
-    g.add_edge("b", "b_2")
-    g.add_edge(["b_2", "c"], "d")
-    g.add_edge("d", m.graph.END)
-    return g
+    return _uneven(m, join=True)
 
 
 def from_start(m: SimpleNamespace) -> Any:
