@@ -129,6 +129,12 @@ class CachePolicy:
         key_func: maps the node's input to the cache key (``str`` or ``bytes``);
             by default the serialized input is the key.
         ttl: seconds a result stays valid; None keeps it until the cache is cleared.
+
+    A hit replays everything the task wrote, as LangGraph does: its state update, and
+    also the choices its conditional edges made and the ``Send`` packets they sent. So
+    a conditional edge out of a cached node should decide from what the node read and
+    wrote, not from other state that may have changed since. Results are stored
+    before the next step starts, so a later run (or a later step) always sees them.
     """
 
     key_func: Callable[..., str | bytes] | None = None
