@@ -274,6 +274,7 @@ class Pregel(PregelMarker, Runnable[Any, Any]):
         *,
         context: Any = None,
         stream_mode: str = "values",
+        print_mode: str | Sequence[str] = (),
         output_keys: Any = None,
         interrupt_before: All | Sequence[str] | None = None,
         interrupt_after: All | Sequence[str] | None = None,
@@ -293,10 +294,19 @@ class Pregel(PregelMarker, Runnable[Any, Any]):
         v2 = _stream_version(version)
         if stream_mode != "values":
             chunks = [c async for c in self.astream(input, config, context=context, stream_mode=stream_mode,
-                                                    output_keys=output_keys,
+                                                    print_mode=print_mode, output_keys=output_keys,
                                                     interrupt_before=interrupt_before, interrupt_after=interrupt_after,
                                                     durability=durability, timeout=timeout, version=version)]
             return chunks
+        if print_mode:
+            # Printing needs the run's stream: the output is its last values chunk.
+            latest: Any = None
+            async for latest in self.astream(input, config, context=context, stream_mode="values",
+                                             print_mode=print_mode, output_keys=output_keys,
+                                             interrupt_before=interrupt_before, interrupt_after=interrupt_after,
+                                             durability=durability, timeout=timeout, version=version):
+                pass
+            return _output_from_values_chunk(latest, v2)
         rc = self._run_context(config, context=context, durability=durability, sink=None, output_keys=output_keys)
         if rc.callbacks is None and interrupt_before is None and interrupt_after is None and timeout is None:
             # The common case without the _arun frame: an in-flight run keeps every
@@ -315,6 +325,7 @@ class Pregel(PregelMarker, Runnable[Any, Any]):
         *,
         context: Any = None,
         stream_mode: str = "values",
+        print_mode: str | Sequence[str] = (),
         output_keys: Any = None,
         interrupt_before: All | Sequence[str] | None = None,
         interrupt_after: All | Sequence[str] | None = None,
@@ -327,9 +338,9 @@ class Pregel(PregelMarker, Runnable[Any, Any]):
         v2 = _stream_version(version)
 
         async def go() -> Any:
-            if stream_mode != "values":
+            if stream_mode != "values" or print_mode:
                 return await self.ainvoke(input, config, context=context, stream_mode=stream_mode,
-                                          output_keys=output_keys,
+                                          print_mode=print_mode, output_keys=output_keys,
                                           interrupt_before=interrupt_before, interrupt_after=interrupt_after,
                                           durability=durability, timeout=timeout, version=version)
             rc = self._run_context(config, context=context, durability=durability, sink=None,
@@ -349,6 +360,7 @@ class Pregel(PregelMarker, Runnable[Any, Any]):
         *,
         context: Any = None,
         stream_mode: str | Sequence[str] | None = None,
+        print_mode: str | Sequence[str] = (),
         output_keys: Any = None,
         interrupt_before: All | Sequence[str] | None = None,
         interrupt_after: All | Sequence[str] | None = None,
@@ -366,16 +378,19 @@ class Pregel(PregelMarker, Runnable[Any, Any]):
         ``subgraphs=True``, the namespace tuple comes first. With ``version="v2"``
         every item is a dict ``{"type": mode, "ns": namespace, "data": chunk}``, and
         ``values`` items also carry ``"interrupts"`` (the pause's, else ``()``).
+        ``print_mode``: modes whose chunks are also printed to stdout, for debugging;
+        what is yielded does not change.
         """
         v2 = _stream_version(version)
         modes, single = _stream_modes(stream_mode if stream_mode is not None else self._default_stream_mode())
         if debug or (debug is None and self.debug):
             modes = modes | {"debug"}
+        printing = frozenset(_stream_modes(print_mode)[0]) if print_mode else frozenset()
         loop = asyncio.get_running_loop()
-        sink = StreamSink(frozenset(modes), subgraphs, loop)
+        sink = StreamSink(frozenset(modes | printing), subgraphs, loop)
         rc = self._run_context(config, context=context, durability=durability, sink=sink, output_keys=output_keys)
         rc.inline_sync = _inline_sync
-        if "messages" in modes:
+        if "messages" in modes or "messages" in printing:
             from asyncgraph.pregel._messages import attach_messages_handler
 
             attach_messages_handler(rc)
@@ -386,6 +401,8 @@ class Pregel(PregelMarker, Runnable[Any, Any]):
             while True:
                 while buf:
                     ns, mode, chunk = buf.popleft()
+                    if mode in printing:
+                        _print_chunk(ns, mode, chunk)
                     if mode not in modes:
                         continue
                     if v2:
@@ -405,6 +422,8 @@ class Pregel(PregelMarker, Runnable[Any, Any]):
             outcome = runner.result()
             if outcome.interrupts and rc.parent is not None:
                 raise GraphInterrupt(outcome.interrupts)
+            if outcome.interrupts and "values" in printing:
+                _print_chunk((), "values", self._interrupt_values(outcome, rc))
             if outcome.interrupts and "values" in modes:
                 chunk = self._interrupt_values(outcome, rc)
                 if v2:
@@ -490,6 +509,24 @@ class CompiledStateGraph(Pregel):
 
     def _default_stream_mode(self) -> str:
         return "updates"
+
+
+def _print_chunk(ns: tuple[str, ...], mode: str, chunk: Any) -> None:
+    """``print_mode``: one chunk on stdout, its mode in bold, a subgraph's namespace
+    after it."""
+    where = f" \033[1;33m[graph={ns}]\033[0m" if ns else ""
+    print(f"\033[1m[{mode}]\033[0m{where} {chunk}", flush=True)
+
+
+def _output_from_values_chunk(chunk: Any, v2: bool) -> Any:
+    """What ``invoke`` returns, from the run's last ``values`` chunk."""
+    if v2:
+        if isinstance(chunk, dict) and "interrupts" in chunk and "data" in chunk:
+            return GraphOutput(value=chunk["data"], interrupts=tuple(chunk["interrupts"]))
+        return GraphOutput(value=chunk)
+    if isinstance(chunk, dict) and INTERRUPT in chunk:
+        return {**chunk, INTERRUPT: list(chunk[INTERRUPT])}
+    return chunk
 
 
 def _stream_version(version: str) -> bool:

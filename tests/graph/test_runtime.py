@@ -677,3 +677,21 @@ def test_get_graph_nodes_and_edges() -> None:
     assert ("__start__", "agent", False) in edges
     assert ("agent", "tools", True) in edges
     assert ("agent", "__end__", True) in edges
+
+
+def test_print_mode_prints_chunks_without_changing_what_is_returned(capsys: Any) -> None:
+    graph = _chain("a", "b")
+    assert list(graph.stream({"log": []}, stream_mode="updates", print_mode="values")) == [
+        {"a": {"log": ["a"]}},
+        {"b": {"log": ["b"]}},
+    ]
+    printed = capsys.readouterr().out.splitlines()
+    assert [line.split("\x1b[0m ", 1)[1] for line in printed] == [
+        "{'log': []}",
+        "{'log': ['a']}",
+        "{'log': ['a', 'b']}",
+    ]
+    assert all("[values]" in line for line in printed)
+    assert graph.invoke({"log": []}, print_mode=["updates"]) == graph.invoke({"log": []})
+    printed = capsys.readouterr().out.splitlines()
+    assert len(printed) == 2 and all("[updates]" in line for line in printed)
