@@ -368,7 +368,10 @@ async def run_graph(rc: RunContext, input: Any, *, interrupt_before: frozenset[s
     rc.stop = step + limit
     if start_done:
         step += 1
-    with_ids = saver is not None or rc.sink is not None and bool({"debug", "tasks"} & rc.sink.modes)
+    # Task ids cost a hash per task: made when something shows them (checkpoints, the
+    # debug / tasks streams, and subgraph namespaces "node:<task id>" in a stream).
+    sink = rc.sink
+    with_ids = saver is not None or sink is not None and (sink.subgraphs or bool({"debug", "tasks"} & sink.modes))
     interrupts: Sequence[Interrupt] = ()
     shown: RunState | None = None  # what the caller sees when the run pauses mid-step
     skip_before = resuming
