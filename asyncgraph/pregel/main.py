@@ -292,6 +292,8 @@ class Pregel(PregelMarker, Runnable[Any, Any]):
         nodes are cancelled and :class:`~asyncgraph.errors.GraphTimeoutError` raised.
         """
         v2 = _stream_version(version)
+        if kwargs:
+            durability = _extra_kwargs("ainvoke", kwargs, durability)
         if stream_mode != "values":
             chunks = [c async for c in self.astream(input, config, context=context, stream_mode=stream_mode,
                                                     print_mode=print_mode, output_keys=output_keys,
@@ -336,6 +338,8 @@ class Pregel(PregelMarker, Runnable[Any, Any]):
     ) -> Any:
         """Sync twin of :meth:`ainvoke` (a thin wrapper that drives it)."""
         v2 = _stream_version(version)
+        if kwargs:
+            durability = _extra_kwargs("invoke", kwargs, durability)
 
         async def go() -> Any:
             if stream_mode != "values" or print_mode:
@@ -382,6 +386,8 @@ class Pregel(PregelMarker, Runnable[Any, Any]):
         what is yielded does not change.
         """
         v2 = _stream_version(version)
+        if kwargs:
+            durability = _extra_kwargs("stream" if _inline_sync else "astream", kwargs, durability)
         modes, single = _stream_modes(stream_mode if stream_mode is not None else self._default_stream_mode())
         if debug or (debug is None and self.debug):
             modes = modes | {"debug"}
@@ -509,6 +515,38 @@ class CompiledStateGraph(Pregel):
 
     def _default_stream_mode(self) -> str:
         return "updates"
+
+
+# Keyword arguments LangGraph's invoke/stream also take, beyond the named ones.
+_LANGGRAPH_EXTRAS = frozenset({"checkpoint_during", "control", "debug", "subgraphs"})
+
+
+def _extra_kwargs(method: str, kwargs: dict[str, Any], durability: str | None) -> str | None:
+    """Check the keyword arguments a run method got beyond its named ones; returns the
+    durability they imply.
+
+    LangGraph ignores unknown ones; a misspelled ``stream_mod=`` then changes nothing,
+    silently. Here it is a ``TypeError``. Of LangGraph's extras, ``checkpoint_during``
+    (deprecated there too) maps to ``durability``; ``control`` (cooperative drain) is
+    not supported and says so.
+    """
+    import warnings
+
+    unknown = sorted(set(kwargs) - _LANGGRAPH_EXTRAS)
+    if unknown:
+        raise TypeError(f"{method}() got unexpected keyword argument(s): {', '.join(map(repr, unknown))}")
+    if kwargs.get("control") is not None:
+        warnings.warn("asyncgraph does not support control= (cooperative drain); it is ignored", stacklevel=3)
+    during = kwargs.get("checkpoint_during")
+    if during is not None:
+        warnings.warn(
+            "checkpoint_during is deprecated: use durability='async' (True) or 'exit' (False)",
+            DeprecationWarning,
+            stacklevel=3,
+        )
+        if durability is None:
+            return "async" if during else "exit"
+    return durability
 
 
 def _print_chunk(ns: tuple[str, ...], mode: str, chunk: Any) -> None:

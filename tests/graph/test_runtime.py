@@ -695,3 +695,28 @@ def test_print_mode_prints_chunks_without_changing_what_is_returned(capsys: Any)
     assert graph.invoke({"log": []}, print_mode=["updates"]) == graph.invoke({"log": []})
     printed = capsys.readouterr().out.splitlines()
     assert len(printed) == 2 and all("[updates]" in line for line in printed)
+
+
+async def test_a_misspelled_keyword_argument_is_an_error_not_ignored() -> None:
+    graph = _chain("a")
+    with pytest.raises(TypeError, match="invoke\\(\\) got unexpected keyword argument\\(s\\): 'stream_mod'"):
+        graph.invoke({"log": []}, stream_mod="updates")
+    with pytest.raises(TypeError, match="astream\\(\\) got unexpected keyword argument\\(s\\): 'foo'"):
+        async for _ in graph.astream({"log": []}, foo=1):
+            pass
+    # LangGraph's own extras are taken: subgraphs/debug have no effect on invoke's output.
+    assert graph.invoke({"log": []}, subgraphs=True, debug=False) == {"log": ["a"]}
+
+
+def test_checkpoint_during_maps_to_durability_with_a_deprecation_warning() -> None:
+    from asyncgraph.checkpoint.memory import InMemorySaver
+
+    g = StateGraph(State)
+    g.add_node("a", visit("a"))
+    g.add_edge(START, "a")
+    graph = g.compile(checkpointer=InMemorySaver())
+    cfg: RunnableConfig = {"configurable": {"thread_id": "t"}}
+    with pytest.warns(DeprecationWarning, match="durability='async' \\(True\\) or 'exit' \\(False\\)"):
+        graph.invoke({"log": []}, cfg, checkpoint_during=False)
+    # durability="exit": one checkpoint for the whole run instead of one per step.
+    assert len(list(graph.get_state_history(cfg))) == 1
