@@ -50,6 +50,8 @@ __all__ = [
     "ParentCommand",
     "TaskNotFound",
     "create_error_message",
+    "is_invalid_resume",
+    "mark_invalid_resume",
 ]
 
 
@@ -203,3 +205,21 @@ class ParentCommand(GraphBubbleUp):
 
     def __init__(self, command: Command[Any]) -> None:
         super().__init__(command)
+
+
+_INVALID_RESUME = "asyncgraph: invalid resume value"
+
+
+def mark_invalid_resume(exc: BaseException, interrupt_id: str, value: Any) -> None:
+    """Note on ``exc`` that a ``Command(resume=...)`` answer failed the interrupt's
+    ``response_schema``; :func:`is_invalid_resume` finds the note."""
+    exc.add_note(
+        f"{_INVALID_RESUME}: the answer to interrupt {value!r} (id {interrupt_id}) does not match "
+        "its response_schema. The interrupt is still pending: resume again with a valid value."
+    )
+
+
+def is_invalid_resume(exc: BaseException) -> bool:
+    """Whether ``exc`` is an answer to ``interrupt(..., response_schema=...)`` that did
+    not validate (the run can be resumed again with a corrected value)."""
+    return any(note.startswith(_INVALID_RESUME) for note in getattr(exc, "__notes__", ()))

@@ -195,10 +195,13 @@ class Interrupt:
         value: what the node passed to ``interrupt()``, shown to the human.
         id: identifies this interrupt when resuming several at once with
             ``Command(resume={id: value, ...})``.
+        response_schema: the JSON Schema of the answer expected, if the node gave
+            ``interrupt(..., response_schema=...)``, for clients to render a form.
     """
 
     value: Any
     id: str = ""
+    response_schema: dict[str, Any] | None = None
 
 
 class PregelTask(NamedTuple):
@@ -302,7 +305,7 @@ class Command(Generic[N], ToolOutputMixin):
         return [("__root__", update)]
 
 
-def interrupt(value: Any) -> Any:
+def interrupt(value: Any, *, response_schema: Any = None) -> Any:
     """Pause the run here and surface ``value`` to the caller; return the human's answer.
 
     The first time a node reaches ``interrupt()``, the run stops with the interrupt
@@ -311,11 +314,47 @@ def interrupt(value: Any) -> Any:
     returns ``answer``. Several ``interrupt()`` calls in one node are matched to resume
     values by their order.
 
+    Args:
+        value: what to show the human.
+        response_schema: the shape of the expected answer, shown to clients as the
+            interrupt's ``response_schema`` (JSON Schema). A JSON Schema ``dict`` is
+            passed on as it is; a Pydantic model, ``TypedDict`` or dataclass is turned
+            into JSON Schema and also validates the answer, and this call then returns
+            the validated object.
+
     Raises:
         GraphInterrupt: the first time, to stop the run (not an error; do not catch it).
+        pydantic.ValidationError: the answer does not match ``response_schema``. The
+            interrupt stays pending, so it can be answered again;
+            :func:`asyncgraph.errors.is_invalid_resume` recognizes this error.
         RuntimeError: when called outside a running node.
     """
     # Imported here: the engine imports this module, not the other way round.
     from asyncgraph.pregel._context import interrupt_in_task
 
-    return interrupt_in_task(value)
+    if response_schema is None:
+        return interrupt_in_task(value, None, None)
+    schema, adapter = _response_schema(response_schema)
+    return interrupt_in_task(value, schema, adapter)
+
+
+def _response_schema(spec: Any) -> tuple[dict[str, Any], Any]:
+    """The JSON Schema of ``interrupt(response_schema=spec)`` and, for a type, the
+    pydantic ``TypeAdapter`` that validates answers."""
+    if isinstance(spec, dict):
+        return spec, None
+    if isinstance(spec, type):
+        from pydantic import TypeAdapter
+
+        try:
+            adapter = TypeAdapter(spec)
+            return adapter.json_schema(), adapter
+        except Exception as exc:
+            raise TypeError(
+                f"interrupt(response_schema=...) takes a JSON Schema dict, a Pydantic model, "
+                f"a TypedDict or a dataclass; {spec.__qualname__} cannot be used: {exc}"
+            ) from exc
+    raise TypeError(
+        "interrupt(response_schema=...) takes a JSON Schema dict, a Pydantic model, a TypedDict "
+        f"or a dataclass, got {type(spec).__name__}: {spec!r}"
+    )

@@ -230,7 +230,7 @@ class TaskContext:
 current_task: ContextVar[TaskContext | None] = ContextVar("asyncgraph_task", default=None)
 
 
-def interrupt_in_task(value: Any) -> Any:
+def interrupt_in_task(value: Any, schema: dict[str, Any] | None, adapter: Any) -> Any:
     """Implementation of :func:`asyncgraph.types.interrupt`."""
     tc = current_task.get()
     if tc is None:
@@ -239,8 +239,17 @@ def interrupt_in_task(value: Any) -> Any:
     tc.interrupt_idx += 1
     resume = tc.resume_values
     if resume is not None and idx < len(resume):
-        return resume[idx]
-    raise GraphInterrupt([Interrupt(value=value, id=interrupt_id(tc, idx))])
+        answer = resume[idx]
+        if adapter is None:
+            return answer
+        try:
+            return adapter.validate_python(answer)
+        except Exception as exc:
+            from asyncgraph.errors import mark_invalid_resume
+
+            mark_invalid_resume(exc, interrupt_id(tc, idx), value)
+            raise
+    raise GraphInterrupt([Interrupt(value=value, id=interrupt_id(tc, idx), response_schema=schema)])
 
 
 def interrupt_id(tc: TaskContext, idx: int) -> str:

@@ -228,3 +228,23 @@ def test_unsupported_timezone_is_refused_not_converted() -> None:
 
     with pytest.raises(TypeError, match="tzinfo"):
         MsgpackSerde().dumps(dt.datetime(2020, 1, 1, tzinfo=Odd()))
+
+
+def test_a_dataclass_stored_before_a_field_was_added_reads_back_with_its_default() -> None:
+    import dataclasses
+
+    from asyncgraph.checkpoint.serde import MsgpackSerde
+    from asyncgraph.types import Interrupt
+
+    # What an older asyncgraph stored: an Interrupt without ``response_schema``.
+    @dataclasses.dataclass
+    class OldInterrupt:
+        value: object
+        id: str = ""
+
+    OldInterrupt.__module__, OldInterrupt.__qualname__ = Interrupt.__module__, Interrupt.__qualname__
+    serde = MsgpackSerde()
+    restored = serde.loads_typed(serde.dumps_typed(OldInterrupt(value="v", id="i")))
+    assert type(restored) is Interrupt
+    assert restored == Interrupt(value="v", id="i")
+    assert restored.response_schema is None

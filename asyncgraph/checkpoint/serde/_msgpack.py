@@ -346,6 +346,13 @@ class MsgpackSerde:
             obj = cls.__new__(cls)
             for name, value in fields.items():
                 object.__setattr__(obj, name, value)
+            # A field added to the class after the value was stored takes its default.
+            for f in dataclasses.fields(cls):
+                if f.name not in fields:
+                    if f.default is not dataclasses.MISSING:
+                        object.__setattr__(obj, f.name, f.default)
+                    elif f.default_factory is not dataclasses.MISSING:
+                        object.__setattr__(obj, f.name, f.default_factory())
             return obj
         if code == EXCEPTION:
             return self._decode_exception(payload, hook)
