@@ -39,6 +39,7 @@ __all__ = [
     "EmptyInputError",
     "ErrorCode",
     "GraphBubbleUp",
+    "GraphDrained",
     "GraphInterrupt",
     "GraphRecursionError",
     "GraphTimeoutError",
@@ -181,6 +182,15 @@ class CheckpointError(Exception):
 
 class GraphBubbleUp(Exception):
     """Base of the control-flow signals. Not errors: do not catch them in nodes."""
+
+
+class GraphDrained(GraphBubbleUp):
+    """The run stopped at a step boundary because its ``RunControl`` asked it to
+    drain. What finished is checkpointed: ``invoke(None, config)`` resumes it."""
+
+    def __init__(self, reason: str = "shutdown") -> None:
+        self.reason = reason
+        super().__init__(f"Graph drained: {reason}")
 
 
 class GraphInterrupt(GraphBubbleUp):

@@ -120,6 +120,7 @@ class RunContext:
         "context",
         "store",
         "cache",
+        "control",
         "out_select",
         "saver",
         "checkpoint_id",
@@ -148,6 +149,7 @@ class RunContext:
         self.context: Any = None
         self.store: Any = None
         self.cache: Any = None  # node result cache (compile(cache=...)), or the parent's
+        self.control: Any = None  # RunControl of the call (or the parent's): drain requests
         # output_keys= of the call: (keys, one bare key given), or None for the schema's
         self.out_select: tuple[tuple[str, ...], bool] | None = None
         self.saver: Any = None

@@ -26,6 +26,7 @@ from typing import Any
 from asyncgraph.constants import CONF, START, TASKS
 from asyncgraph.errors import (
     EmptyInputError,
+    GraphDrained,
     GraphRecursionError,
     GraphTimeoutError,
     InvalidInputError,
@@ -283,6 +284,7 @@ async def run_graph(rc: RunContext, input: Any, *, interrupt_before: frozenset[s
     resuming = False
     replay = False
     start_done = False  # the input was applied with the START task's writes
+    drained: str | None = None  # why the run stopped early, when its RunControl asked
     step = -1
     if rc.saver is not None:
         conf = config.get(CONF) or {}
@@ -397,6 +399,12 @@ async def run_graph(rc: RunContext, input: Any, *, interrupt_before: frozenset[s
             interrupts = ()
             break
         skip_before = False
+        control = rc.control
+        if control is not None and control.drain_requested:
+            # Stop before the next step (after the breakpoint check: a resume passes
+            # the step's breakpoints, so draining here does not skip one).
+            drained = control.drain_reason or "shutdown"
+            break
 
         # Tasks that finished before a previous failure / interrupt keep their writes.
         to_run = tasks
@@ -492,6 +500,8 @@ async def run_graph(rc: RunContext, input: Any, *, interrupt_before: frozenset[s
         if saver.durability == "exit":
             await saver.finish_exit(rc, run, step)
         await saver.flush()
+    if drained is not None:
+        raise GraphDrained(drained)
     return RunOutcome(shown if shown is not None else run, interrupts, saver.config if saver is not None else None)
 
 

@@ -92,7 +92,10 @@ def _injected(tc: TaskContext, names: tuple[str, ...]) -> dict[str, Any]:
             from asyncgraph.runtime import Runtime
 
             out["runtime"] = Runtime(
-                context=tc.run.context, store=tc.run.store, stream_writer=_injected(tc, ("writer",))["writer"]
+                context=tc.run.context,
+                store=tc.run.store,
+                stream_writer=_injected(tc, ("writer",))["writer"],
+                control=tc.run.control,
             )
     return out
 

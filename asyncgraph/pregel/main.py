@@ -137,6 +137,7 @@ class Pregel(PregelMarker, Runnable[Any, Any]):
         durability: str | None,
         sink: StreamSink | None,
         output_keys: Any = None,
+        control: Any = None,
     ) -> RunContext:
         if config is not None and not isinstance(config, dict):
             raise InvalidInputError(f"config must be a dict (RunnableConfig), got {type(config).__name__}")
@@ -158,6 +159,7 @@ class Pregel(PregelMarker, Runnable[Any, Any]):
         rc.context = context
         rc.store = self.store
         rc.cache = self.cache
+        rc.control = control
         rc.limits = self.limiters
         parent = current_task.get()
         saver = self.checkpointer
@@ -181,6 +183,8 @@ class Pregel(PregelMarker, Runnable[Any, Any]):
                 rc.store = prun.store
             if rc.cache is None:
                 rc.cache = prun.cache
+            if rc.control is None:
+                rc.control = prun.control
             # Inherit the parent's thread for a subgraph's checkpoints.
             pconf = prun.config.get(CONF) or {}
             if saver is not None and "thread_id" in pconf and not (conf or {}).get("thread_id"):
@@ -281,6 +285,7 @@ class Pregel(PregelMarker, Runnable[Any, Any]):
         durability: str | None = None,
         timeout: float | None = None,
         version: str = "v1",
+        control: Any = None,
         **kwargs: Any,
     ) -> Any:
         """Run the graph and return its output state (a dict).
@@ -298,7 +303,8 @@ class Pregel(PregelMarker, Runnable[Any, Any]):
             chunks = [c async for c in self.astream(input, config, context=context, stream_mode=stream_mode,
                                                     print_mode=print_mode, output_keys=output_keys,
                                                     interrupt_before=interrupt_before, interrupt_after=interrupt_after,
-                                                    durability=durability, timeout=timeout, version=version)]
+                                                    durability=durability, timeout=timeout, version=version,
+                                                    control=control)]
             return chunks
         if print_mode:
             # Printing needs the run's stream: the output is its last values chunk.
@@ -306,10 +312,12 @@ class Pregel(PregelMarker, Runnable[Any, Any]):
             async for latest in self.astream(input, config, context=context, stream_mode="values",
                                              print_mode=print_mode, output_keys=output_keys,
                                              interrupt_before=interrupt_before, interrupt_after=interrupt_after,
-                                             durability=durability, timeout=timeout, version=version):
+                                             durability=durability, timeout=timeout, version=version,
+                                             control=control):
                 pass
             return _output_from_values_chunk(latest, v2)
-        rc = self._run_context(config, context=context, durability=durability, sink=None, output_keys=output_keys)
+        rc = self._run_context(config, context=context, durability=durability, sink=None, output_keys=output_keys,
+                               control=control)
         if rc.callbacks is None and interrupt_before is None and interrupt_after is None and timeout is None:
             # The common case without the _arun frame: an in-flight run keeps every
             # coroutine frame between its node and the loop alive, thousands at once.
@@ -334,6 +342,7 @@ class Pregel(PregelMarker, Runnable[Any, Any]):
         durability: str | None = None,
         timeout: float | None = None,
         version: str = "v1",
+        control: Any = None,
         **kwargs: Any,
     ) -> Any:
         """Sync twin of :meth:`ainvoke` (a thin wrapper that drives it)."""
@@ -346,9 +355,10 @@ class Pregel(PregelMarker, Runnable[Any, Any]):
                 return await self.ainvoke(input, config, context=context, stream_mode=stream_mode,
                                           print_mode=print_mode, output_keys=output_keys,
                                           interrupt_before=interrupt_before, interrupt_after=interrupt_after,
-                                          durability=durability, timeout=timeout, version=version)
+                                          durability=durability, timeout=timeout, version=version,
+                                          control=control)
             rc = self._run_context(config, context=context, durability=durability, sink=None,
-                                   output_keys=output_keys)
+                                   output_keys=output_keys, control=control)
             rc.inline_sync = True
             outcome = await self._arun(rc, input, interrupt_before, interrupt_after, timeout)
             return self._output(outcome, rc, v2=v2)
@@ -373,6 +383,7 @@ class Pregel(PregelMarker, Runnable[Any, Any]):
         debug: bool | None = None,
         timeout: float | None = None,
         version: str = "v1",
+        control: Any = None,
         _inline_sync: bool = False,
         **kwargs: Any,
     ) -> AsyncIterator[Any]:
@@ -394,7 +405,8 @@ class Pregel(PregelMarker, Runnable[Any, Any]):
         printing = frozenset(_stream_modes(print_mode)[0]) if print_mode else frozenset()
         loop = asyncio.get_running_loop()
         sink = StreamSink(frozenset(modes | printing), subgraphs, loop)
-        rc = self._run_context(config, context=context, durability=durability, sink=sink, output_keys=output_keys)
+        rc = self._run_context(config, context=context, durability=durability, sink=sink, output_keys=output_keys,
+                               control=control)
         rc.inline_sync = _inline_sync
         if "messages" in modes or "messages" in printing:
             from asyncgraph.pregel._messages import attach_messages_handler
@@ -518,7 +530,7 @@ class CompiledStateGraph(Pregel):
 
 
 # Keyword arguments LangGraph's invoke/stream also take, beyond the named ones.
-_LANGGRAPH_EXTRAS = frozenset({"checkpoint_during", "control", "debug", "subgraphs"})
+_LANGGRAPH_EXTRAS = frozenset({"checkpoint_during", "debug", "subgraphs"})
 
 
 def _extra_kwargs(method: str, kwargs: dict[str, Any], durability: str | None) -> str | None:
@@ -527,16 +539,13 @@ def _extra_kwargs(method: str, kwargs: dict[str, Any], durability: str | None) -
 
     LangGraph ignores unknown ones; a misspelled ``stream_mod=`` then changes nothing,
     silently. Here it is a ``TypeError``. Of LangGraph's extras, ``checkpoint_during``
-    (deprecated there too) maps to ``durability``; ``control`` (cooperative drain) is
-    not supported and says so.
+    (deprecated there too) maps to ``durability``.
     """
     import warnings
 
     unknown = sorted(set(kwargs) - _LANGGRAPH_EXTRAS)
     if unknown:
         raise TypeError(f"{method}() got unexpected keyword argument(s): {', '.join(map(repr, unknown))}")
-    if kwargs.get("control") is not None:
-        warnings.warn("asyncgraph does not support control= (cooperative drain); it is ignored", stacklevel=3)
     during = kwargs.get("checkpoint_during")
     if during is not None:
         warnings.warn(
