@@ -249,6 +249,12 @@ def _writers(tasks: Sequence[Task], key: str) -> list[str]:
     return [t.name for t in tasks for ch, _ in t.writes if ch == key]
 
 
+def update_from_writes(plan: Plan, writes: Sequence[tuple[str, Any]]) -> dict[str, Any] | None:
+    """The state update a task's writes make (its ``updates`` chunk), or None."""
+    upd = {k: v for k, v in writes if k in plan.state_keys}
+    return upd or None
+
+
 def apply_writes(plan: Plan, run: RunState, tasks: Sequence[Task]) -> dict[str, None]:
     """Apply the writes of a finished step; returns the channels that changed (the
     keys of a dict, in the order they changed).

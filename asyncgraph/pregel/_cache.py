@@ -15,7 +15,7 @@ from typing import Any
 
 from asyncgraph.cache.base import FullKey, Namespace
 from asyncgraph.checkpoint.serde import default_serde
-from asyncgraph.pregel._algo import Task
+from asyncgraph.pregel._algo import Task, update_from_writes
 from asyncgraph.pregel._context import RunContext
 from asyncgraph.pregel._plan import NodePlan, Plan
 
@@ -85,8 +85,7 @@ async def take_cached(rc: RunContext, plan: Plan, tasks: list[Task]) -> list[Tas
             left.append(t)
             continue
         t.writes = [(channel, value) for channel, value in writes]
-        upd = {k: v for k, v in t.writes if k in plan.state_keys}
-        t.update = upd or None
+        t.update = update_from_writes(plan, t.writes)
         t.done = True
         t.cached = True
     return left

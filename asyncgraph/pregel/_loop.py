@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from collections.abc import Collection, Sequence
 from typing import Any
 
-from asyncgraph.constants import CONF, START, TASKS
+from asyncgraph.constants import CONF, START
 from asyncgraph.errors import (
     EmptyInputError,
     GraphDrained,
@@ -41,6 +41,7 @@ from asyncgraph.pregel._algo import (
     pending_sends,
     read_state,
     triggered_nodes,
+    update_from_writes,
 )
 from asyncgraph.pregel._cache import store_results, take_cached
 from asyncgraph.pregel._context import RunContext, TaskContext, current_task
@@ -77,10 +78,12 @@ def output_values(plan: Plan, run: RunState) -> dict[str, Any]:
     return read_state(run.channels, plan.output_info.keys or plan.state_keys)
 
 
-def selected_values(rc: RunContext, run: RunState) -> Any:
-    """The output or a ``values`` chunk under the call's ``output_keys``: a dict of
-    those keys in that order, or the bare value when one key was given as a str."""
-    assert rc.out_select is not None
+def state_values(rc: RunContext, run: RunState) -> Any:
+    """The output or a ``values`` chunk: the output schema's keys, or under the call's
+    ``output_keys`` a dict of those keys in that order (the bare value when one key
+    was given as a str)."""
+    if rc.out_select is None:
+        return output_values(rc.plan, run)
     keys, single = rc.out_select
     values = read_state(run.channels, keys)
     return values.get(keys[0]) if single else values
@@ -109,7 +112,7 @@ def prepare_tasks(rc: RunContext, run: RunState, step: int, with_ids: bool) -> l
     """The tasks of the next step: Send packets first (in order), then triggered nodes."""
     plan = rc.plan
     tasks: list[Task] = []
-    sends = pending_sends(run) if TASKS in run.channels else ()
+    sends = pending_sends(run)
     for i, packet in enumerate(sends):
         node = plan.nodes.get(packet.node) if isinstance(packet, Send) else None
         if node is None or node.call is None:
@@ -486,7 +489,7 @@ async def run_graph(rc: RunContext, input: Any, *, interrupt_before: frozenset[s
         if saver is not None and saver.deferred:
             saver.deferred.clear()  # the step committed: its writes are in the state
         if stream_values and not output_keys.isdisjoint(updated):
-            rc.emit("values", output_values(plan, run) if rc.out_select is None else selected_values(rc, run))
+            rc.emit("values", state_values(rc, run))
         if saver is not None and saver.durability != "exit":
             await saver.put(rc, run, step, "loop", updated)
         if rc.sink is not None:
@@ -623,7 +626,7 @@ def _restore_pending(rc: RunContext, tasks: list[Task], pending: Sequence[tuple[
         t.writes = [(c, v) for c, v in saved if c not in SPECIAL]
         t.done = True
         if t.name != START:
-            t.update = _update_from_writes(rc.plan, t.writes)
+            t.update = update_from_writes(rc.plan, t.writes)
     return to_run
 
 
@@ -649,9 +652,4 @@ def _assign_resume(rc: RunContext, tasks: list[Task]) -> None:
         t.resume = [*(t.resume or ()), resume]
 
 
-def _update_from_writes(plan: Plan, writes: list[tuple[str, Any]]) -> dict[str, Any] | None:
-    upd = {k: v for k, v in writes if k in plan.state_keys}
-    return upd or None
-
-
-__all__ = ["RunOutcome", "output_values", "prepare_tasks", "run_graph", "selected_update", "selected_values", "with_pending_applied"]
+__all__ = ["RunOutcome", "output_values", "prepare_tasks", "run_graph", "selected_update", "state_values", "with_pending_applied"]

@@ -56,25 +56,22 @@ from asyncgraph.types import Command, RetryPolicy, Send
 _events = asyncio.events
 
 
+def _call_path(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Call a sync function on the loop's thread, the loop marked as not running (so
+    a nested sync ``invoke`` inside it works), in the caller's context. Sync path
+    functions of the state alone are called this way."""
+    loop = _events._get_running_loop()
+    _events._set_running_loop(None)
+    try:
+        return fn(*args, **kwargs)
+    finally:
+        _events._set_running_loop(loop)
+
+
 def _call_inline(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    """Call a sync function on the loop's thread as if no loop were running."""
-    loop = _events._get_running_loop()
-    _events._set_running_loop(None)
-    try:
-        return contextvars.copy_context().run(fn, *args, **kwargs)
-    finally:
-        _events._set_running_loop(loop)
-
-
-def _call_path(fn: Callable[[Any], Any], arg: Any) -> Any:
-    """Call a sync path function on the loop's thread, the loop marked as not
-    running (so a nested sync ``invoke`` inside it works), in the task's context."""
-    loop = _events._get_running_loop()
-    _events._set_running_loop(None)
-    try:
-        return fn(arg)
-    finally:
-        _events._set_running_loop(loop)
+    """Call a sync node on the loop's thread as if no loop were running, in a copy of
+    the context (as a worker thread would run it)."""
+    return _call_path(contextvars.copy_context().run, fn, *args, **kwargs)
 
 
 def _injected(tc: TaskContext, names: tuple[str, ...]) -> dict[str, Any]:

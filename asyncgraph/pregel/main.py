@@ -22,7 +22,7 @@ from langchain_core.runnables.config import (
 from asyncgraph.constants import CONF
 from asyncgraph.errors import GraphInterrupt, GraphTimeoutError, InvalidInputError
 from asyncgraph.pregel._context import ChildSink, RunContext, StreamSink, current_task
-from asyncgraph.pregel._loop import INTERRUPT, RunOutcome, output_values, run_graph, selected_values
+from asyncgraph.pregel._loop import INTERRUPT, RunOutcome, output_values, run_graph, state_values
 from asyncgraph.pregel._plan import Plan
 from asyncgraph.pregel._protocol import PregelMarker
 from asyncgraph.pregel._sync import iterate_sync, run_sync
@@ -248,7 +248,7 @@ class Pregel(PregelMarker, Runnable[Any, Any]):
 
     def _interrupt_values(self, outcome: RunOutcome, rc: RunContext) -> dict[str, Any]:
         """The ``values`` chunk of a paused run: its state, plus ``__interrupt__``."""
-        values = output_values(self.plan, outcome.run) if rc.out_select is None else selected_values(rc, outcome.run)
+        values = state_values(rc, outcome.run)
         if not isinstance(values, dict):
             values = {}
         return {**values, INTERRUPT: tuple(outcome.interrupts)}
@@ -259,12 +259,12 @@ class Pregel(PregelMarker, Runnable[Any, Any]):
             # Streamed with subgraphs=True, the subgraph's values chunk comes first.
             rc.emit("values", self._interrupt_values(outcome, rc))
             raise GraphInterrupt(outcome.interrupts)
-        if rc is not None and rc.out_select is not None:
-            out = selected_values(rc, outcome.run)
-            if rc.out_select[1] and not v2:
-                return out
-        else:
+        if rc is None:
             out = output_values(self.plan, outcome.run)
+        else:
+            out = state_values(rc, outcome.run)
+            if rc.out_select is not None and rc.out_select[1] and not v2:
+                return out
         if v2:
             return GraphOutput(value=out, interrupts=tuple(outcome.interrupts))
         if outcome.interrupts:
@@ -299,23 +299,16 @@ class Pregel(PregelMarker, Runnable[Any, Any]):
         v2 = _stream_version(version)
         if kwargs:
             durability = _extra_kwargs("ainvoke", kwargs, durability)
-        if stream_mode != "values":
+        if stream_mode != "values" or print_mode:
             chunks = [c async for c in self.astream(input, config, context=context, stream_mode=stream_mode,
                                                     print_mode=print_mode, output_keys=output_keys,
                                                     interrupt_before=interrupt_before, interrupt_after=interrupt_after,
                                                     durability=durability, timeout=timeout, version=version,
                                                     control=control)]
-            return chunks
-        if print_mode:
+            if stream_mode != "values":
+                return chunks
             # Printing needs the run's stream: the output is its last values chunk.
-            latest: Any = None
-            async for latest in self.astream(input, config, context=context, stream_mode="values",
-                                             print_mode=print_mode, output_keys=output_keys,
-                                             interrupt_before=interrupt_before, interrupt_after=interrupt_after,
-                                             durability=durability, timeout=timeout, version=version,
-                                             control=control):
-                pass
-            return _output_from_values_chunk(latest, v2)
+            return _output_from_values_chunk(chunks[-1] if chunks else None, v2)
         rc = self._run_context(config, context=context, durability=durability, sink=None, output_keys=output_keys,
                                control=control)
         if rc.callbacks is None and interrupt_before is None and interrupt_after is None and timeout is None:
@@ -440,10 +433,11 @@ class Pregel(PregelMarker, Runnable[Any, Any]):
             outcome = runner.result()
             if outcome.interrupts and rc.parent is not None:
                 raise GraphInterrupt(outcome.interrupts)
-            if outcome.interrupts and "values" in printing:
-                _print_chunk((), "values", self._interrupt_values(outcome, rc))
-            if outcome.interrupts and "values" in modes:
+            if outcome.interrupts and ("values" in modes or "values" in printing):
                 chunk = self._interrupt_values(outcome, rc)
+                if "values" in printing:
+                    _print_chunk((), "values", chunk)
+            if outcome.interrupts and "values" in modes:
                 if v2:
                     yield _v2_item((), "values", chunk)
                 elif subgraphs:
