@@ -55,6 +55,8 @@ from collections.abc import AsyncIterator, Iterator, Sequence
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Callable, Literal, NamedTuple, TypedDict
 
+from asyncgraph.checkpoint.serde.base import SerializerProtocol
+
 if TYPE_CHECKING:
     from langchain_core.runnables import RunnableConfig
 
@@ -66,6 +68,7 @@ __all__ = [
     "CheckpointTuple",
     "ChannelVersions",
     "PendingWrite",
+    "SerializerProtocol",
     "ThreadInfo",
     "create_checkpoint",
     "empty_checkpoint",

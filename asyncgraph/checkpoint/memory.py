@@ -10,12 +10,14 @@ event loop: every operation is CPU-only and takes microseconds, less than a thre
 from __future__ import annotations
 
 import sqlite3
-from typing import Any
+from collections import defaultdict
+from contextlib import ExitStack
+from typing import Any, Callable
 
 from asyncgraph.checkpoint._sqlsaver import OpFn
 from asyncgraph.checkpoint.sqlite import SqliteSaver
 
-__all__ = ["InMemorySaver", "MemorySaver"]
+__all__ = ["InMemorySaver", "MemorySaver", "PersistentDict"]
 
 
 class InMemorySaver(SqliteSaver):
@@ -26,7 +28,16 @@ class InMemorySaver(SqliteSaver):
         keep_last: keep only the newest N checkpoints per thread and namespace.
     """
 
-    def __init__(self, *, serde: Any = None, keep_last: int | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        serde: Any = None,
+        keep_last: int | None = None,
+        factory: Callable[..., Any] | None = None,
+    ) -> None:
+        # LangGraph's saver takes ``factory`` to build its storage dicts; this one keeps
+        # its data in SQLite, so the factory is not used yet.
+        self.stack = ExitStack()
         conn = sqlite3.connect(":memory:", check_same_thread=False, isolation_level=None)
         super().__init__(conn, serde=serde, keep_last=keep_last, synchronous="OFF")
 
@@ -44,6 +55,20 @@ class InMemorySaver(SqliteSaver):
 
     async def _arun(self, op: OpFn, *args: Any, write: bool = False) -> Any:
         return self._run(op, *args, write=write)
+
+
+class PersistentDict(defaultdict):  # type: ignore[type-arg]
+    """LangGraph's file-backed storage dict, accepted as an ``InMemorySaver`` factory."""
+
+    def __init__(self, *args: Any, filename: str, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.filename = filename
+
+    def sync(self) -> None:
+        """Nothing to flush: the data lives in the saver."""
+
+    def close(self) -> None:
+        """Nothing to release."""
 
 
 MemorySaver = InMemorySaver
