@@ -26,6 +26,7 @@ import os
 import sys
 import _thread
 from types import ModuleType
+from typing import Any
 
 __all__ = ["ENV_VAR", "LangGraphAliasError", "install_as_langgraph", "is_installed"]
 
@@ -95,9 +96,10 @@ class LangGraphAliasFinder:
                 "missing). The real langgraph is not used as a fallback.",
                 name=fullname,
             ) from None
+        loader: Any = _SameModuleLoader(module)
         return importlib.machinery.ModuleSpec(
             fullname,
-            _SameModuleLoader(module),
+            loader,
             is_package=hasattr(module, "__path__"),
         )
 

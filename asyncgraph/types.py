@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 __all__ = [
     "All",
     "CachePolicy",
+    "Checkpointer",
     "Command",
     "Durability",
     "GraphOutput",
@@ -40,8 +41,10 @@ __all__ = [
     "StreamMode",
     "StreamWriter",
     "TimeoutPolicy",
+    "TracePolicy",
     "default_retry_on",
     "interrupt",
+    "omit_payload",
 ]
 
 N = TypeVar("N", bound=Hashable)
@@ -358,3 +361,48 @@ def _response_schema(spec: Any) -> tuple[dict[str, Any], Any]:
         "interrupt(response_schema=...) takes a JSON Schema dict, a Pydantic model, a TypedDict "
         f"or a dataclass, got {type(spec).__name__}: {spec!r}"
     )
+
+
+@dataclasses.dataclass(kw_only=True, slots=True, frozen=True)
+class TracePolicy:
+    """What a node's own trace run records (``add_node(..., trace_policy=...)``).
+
+    ``process_inputs`` / ``process_outputs`` receive the node's input / output value and
+    return what the trace shows instead (to leave out or shorten large payloads such as
+    a message history); they never change what the node receives or returns. Runs the
+    node starts itself, and the graph's own run, are not affected. Not a way to redact
+    secrets from every run: use the tracer's own hiding options for that.
+    """
+
+    process_inputs: Callable[[Any], Any] | None = None
+    process_outputs: Callable[[Any], Any] | None = None
+
+
+def omit_payload(_value: Any) -> dict[str, Any]:
+    """A :class:`TracePolicy` processor that records an empty payload, keeping the
+    node's trace run and its timing but none of its data."""
+    return {}
+
+
+if TYPE_CHECKING:
+    from typing import TypeAlias
+
+    from asyncgraph.checkpoint.base import BaseCheckpointSaver
+
+    Checkpointer: TypeAlias = None | bool | BaseCheckpointSaver
+    """A subgraph's ``compile(checkpointer=...)``: a saver, ``True`` (its own
+    persistence), ``False`` (none, even under a parent that has one), ``None`` (the
+    parent's)."""
+else:
+
+    def __getattr__(name: str) -> Any:
+        # ``Checkpointer`` is made on first use: it names BaseCheckpointSaver, and
+        # loading the checkpoint package (and its serializer) here would tax every
+        # import of this module.
+        if name == "Checkpointer":
+            from asyncgraph.checkpoint.base import BaseCheckpointSaver
+
+            alias = None | bool | BaseCheckpointSaver
+            globals()["Checkpointer"] = alias
+            return alias
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Iterator, Sequence
-from typing import Any
+from typing import Any, Generic
 
 from langchain_core.runnables import Runnable, RunnableConfig
+from typing_extensions import TypeVar
 from langchain_core.runnables.config import (
     ensure_config,
     get_async_callback_manager_for_config,
@@ -40,7 +41,15 @@ def _tracing_enabled() -> bool:
     return bool(_tracing_v2_is_enabled())
 
 
-class Pregel(PregelMarker, Runnable[Any, Any]):
+# LangGraph's type parameters, with its defaults, so Pregel[S] / CompiledStateGraph[S, C, I, O]
+# written by libraries at import time work; informational here.
+StateT = TypeVar("StateT", default=Any)
+ContextT = TypeVar("ContextT", default=None)
+InputT = TypeVar("InputT", default=StateT)
+OutputT = TypeVar("OutputT", default=StateT)
+
+
+class Pregel(PregelMarker, Runnable[Any, Any], Generic[StateT, ContextT, InputT, OutputT]):
     """A compiled graph. Build one with ``StateGraph(...).compile()``."""
 
     def __init__(
@@ -85,7 +94,9 @@ class Pregel(PregelMarker, Runnable[Any, Any]):
     def OutputType(self) -> Any:  # noqa: N802
         return self.builder.output_schema
 
-    def with_config(self, config: RunnableConfig | None = None, **kwargs: Any) -> Pregel:
+    def with_config(
+        self, config: RunnableConfig | None = None, **kwargs: Any
+    ) -> Pregel[StateT, ContextT, InputT, OutputT]:
         """A copy of this graph whose runs default to ``config`` (merged with kwargs)."""
         merged = merge_configs(self.config, config, kwargs)  # type: ignore[arg-type]
         clone = type(self).__new__(type(self))
@@ -93,7 +104,7 @@ class Pregel(PregelMarker, Runnable[Any, Any]):
         clone.config = merged
         return clone
 
-    def copy(self, update: dict[str, Any] | None = None) -> Pregel:
+    def copy(self, update: dict[str, Any] | None = None) -> Pregel[StateT, ContextT, InputT, OutputT]:
         clone = type(self).__new__(type(self))
         clone.__dict__.update(self.__dict__)
         clone.__dict__.update(update or {})
@@ -516,7 +527,7 @@ async def _with_deadline(rc: RunContext, timeout: float, coro: Any) -> RunOutcom
         raise GraphTimeoutError(timeout, step=rc.step, nodes=running) from None
 
 
-class CompiledStateGraph(Pregel):
+class CompiledStateGraph(Pregel[StateT, ContextT, InputT, OutputT]):
     """What ``StateGraph.compile()`` returns."""
 
     def _default_stream_mode(self) -> str:
