@@ -70,4 +70,8 @@ for suite in "${suites[@]}"; do
     tail -1 "$work/results/$suite-$mode.log" >&2
   done
 done
+# What their code imports from langgraph that asyncgraph does not have (static, by AST).
+lc="$work/src/langchain-$LANGCHAIN"; sv="$work/src/langgraph_supervisor-$SUPERVISOR"
+PYTHONPATH="$root" "$venv/bin/python" "$root/tests/ecosystem/missing_names.py" \
+  "$lc/langchain" "$lc/tests/unit_tests/agents" "$sv/langgraph_supervisor" "$sv/tests" || true
 exec "$venv/bin/python" "$root/tests/ecosystem/compare.py" "$work/results" "${suites[@]}"

@@ -61,9 +61,22 @@ def _results(path: Path) -> tuple[dict[str, tuple[str, str]], dict[str, str]]:
     return tests, collect_errors
 
 
+def _session_error(log: Path) -> str:
+    """Why a run collected nothing (a conftest failed to import): its first error line."""
+    if not log.exists():
+        return "no results (the run did not start)"
+    lines = log.read_text(errors="replace").splitlines()
+    for line in lines:
+        if line.startswith("E ") and re.search(r"\w(Error|Exception)\b", line):
+            return _NOISE[-1][0].sub(" ", line[1:].strip())[:180]
+    return next((ln for ln in lines if "rror" in ln), "no tests collected")[:180]
+
+
 def compare(results: Path, suite: str, top: int = 15) -> tuple[int, int]:
     base, _ = _results(results / f"{suite}-langgraph.xml")
     ours, collect_errors = _results(results / f"{suite}-asyncgraph.xml")
+    if not ours and not collect_errors:
+        collect_errors[""] = _session_error(results / f"{suite}-asyncgraph.log")
     passing = sorted(t for t, (status, _) in base.items() if status == "passed")
     passed = 0
     causes: Counter[str] = Counter()
