@@ -7,6 +7,7 @@ takes no ``config`` argument, in a run nobody traces, costs one ContextVar set/r
 from __future__ import annotations
 
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from contextvars import ContextVar
@@ -172,7 +173,7 @@ class RunContext:
 class TaskContext:
     """One running task: what ``get_config()``, ``interrupt()`` and writers see."""
 
-    __slots__ = ("run", "task", "step", "_config", "interrupt_idx", "resume_values", "traced")
+    __slots__ = ("run", "task", "step", "_config", "interrupt_idx", "resume_values", "traced", "attempt", "started")
 
     def __init__(self, run: RunContext, task: Task, step: int) -> None:
         self.run = run
@@ -184,6 +185,10 @@ class TaskContext:
         # When someone listens: the config of code running inside this task's node
         # run (callbacks = that run's child manager). Set by the runner.
         self.traced: dict[str, Any] | None = None
+        # For Runtime.execution_info: the node attempt (set by the retry loop) and
+        # when the first one started.
+        self.attempt = 1
+        self.started = time.time()
 
     @property
     def task_ns(self) -> str:

@@ -202,8 +202,10 @@ async def test_binds_tools_unless_already_bound() -> None:
     model.bound_tools.clear()
     await updates(create_react_agent(bound, [search]), {"messages": [HumanMessage("x")]})
     assert model.bound_tools == []  # not bound a second time
-    with pytest.raises(ValueError, match="bound to tools"):
+    with pytest.raises(ValueError, match="must match. Got 2 tools, expected 1"):
         create_react_agent(bound, [search, add])
+    with pytest.raises(ValueError, match="Missing tools '{'add'}' in the model"):
+        create_react_agent(bound, [add])
 
 
 @pytest.mark.parametrize(
