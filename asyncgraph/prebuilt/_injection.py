@@ -13,10 +13,10 @@ built (:func:`analyze_tool`), so running a tool never inspects its signature.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
 import types
 import typing
-from typing import Annotated, Any, Generic, TypeVar, Union, get_args, get_origin
+from collections.abc import Mapping
+from typing import Annotated, Any, Generic, Union, get_args, get_origin
 
 from langchain_core.runnables import RunnableConfig
 from langchain_core.tools import BaseTool, InjectedToolArg
@@ -28,14 +28,17 @@ from langchain_core.tools.base import (
     _is_injected_arg_type,
     get_all_basemodel_annotations,
 )
+from typing_extensions import TypeVar
 
 from asyncgraph.runtime import ExecutionInfo, ServerInfo
 from asyncgraph.types import StreamWriter
 
 __all__ = ["InjectedState", "InjectedStore", "ToolRuntime", "ToolSpec", "analyze_tool"]
 
-StateT = TypeVar("StateT")
-ContextT = TypeVar("ContextT")
+# Defaults as in LangGraph, so ``ToolRuntime[MyContext]`` works (typing_extensions: 3.11
+# has no TypeVar defaults).
+StateT = TypeVar("StateT", default=dict)
+ContextT = TypeVar("ContextT", default=None)
 
 
 class InjectedState(InjectedToolArg):

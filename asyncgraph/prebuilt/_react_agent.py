@@ -425,6 +425,10 @@ def create_react_agent(
     def after_tools(state: Any) -> str:
         for m in reversed(_get(state, "messages")):
             if not isinstance(m, ToolMessage):
+                # With one task per call (v2), a sibling task may have run the
+                # return_direct tool: this task's edge sees only its own answer.
+                if isinstance(m, AIMessage) and any(c["name"] in return_direct for c in m.tool_calls):
+                    return END
                 break
             if m.name in return_direct:
                 return END
