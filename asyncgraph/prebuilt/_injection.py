@@ -35,10 +35,13 @@ from asyncgraph.types import StreamWriter
 
 __all__ = ["InjectedState", "InjectedStore", "ToolRuntime", "ToolSpec", "analyze_tool"]
 
-# Defaults as in LangGraph, so ``ToolRuntime[MyContext]`` works (typing_extensions: 3.11
-# has no TypeVar defaults).
-StateT = TypeVar("StateT", default=dict)
-ContextT = TypeVar("ContextT", default=None)
+# Defaulted, so ``ToolRuntime[MyContext]`` works as in LangGraph (typing_extensions: 3.11
+# has no TypeVar defaults). LangGraph's defaults are ``dict`` and ``None``; a bare
+# ``ToolRuntime`` parameter then makes pydantic warn ("Expected `none`") whenever the run
+# has a context, because langchain-core dumps the tool's validated arguments. ``Any``
+# keeps that quiet.
+StateT = TypeVar("StateT", default=Any)
+ContextT = TypeVar("ContextT", default=Any)
 
 
 class InjectedState(InjectedToolArg):
