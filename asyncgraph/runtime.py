@@ -185,19 +185,24 @@ class Runtime(Generic[ContextT]):
 
 
 class _FromTask:
-    __slots__ = ("tc",)
+    """The task a Runtime was built for, with what may change after that moment (the
+    attempt being retried, the run's checkpoint moving on)."""
+
+    __slots__ = ("tc", "attempt", "checkpoint_id")
 
     def __init__(self, tc: TaskContext) -> None:
         self.tc = tc
+        self.attempt = tc.attempt
+        self.checkpoint_id = tc.run.checkpoint_id
 
 
-def _lazy_slot(cls: type, name: str, resolve: Callable[[TaskContext], Any]) -> None:
+def _lazy_slot(cls: type, name: str, resolve: Callable[[_FromTask], Any]) -> None:
     slot = cls.__dict__[name]
 
     def get(self: Any) -> Any:
         value = slot.__get__(self, cls)
         if type(value) is _FromTask:
-            value = resolve(value.tc)
+            value = resolve(value)
             slot.__set__(self, value)
         return value
 
@@ -214,7 +219,8 @@ def _configurable(tc: TaskContext) -> dict[str, Any]:
         run = run.parent.run
 
 
-def _execution_info(tc: TaskContext) -> ExecutionInfo:
+def _execution_info(src: _FromTask) -> ExecutionInfo:
+    tc = src.tc
     run = tc.run
     task = tc.task
     task_id = task.id
@@ -223,26 +229,23 @@ def _execution_info(tc: TaskContext) -> ExecutionInfo:
         # would have had.
         from asyncgraph.pregel._loop import _task_id
 
-        task_id = _task_id(run.checkpoint_id, run.ns, tc.step, task.name, task.kind, task.index)
+        task_id = _task_id(src.checkpoint_id, run.ns, tc.step, task.name, task.kind, task.index)
     own = f"{task.name}{NS_END}{task_id}"
     thread_id = _configurable(tc).get("thread_id")
-    root = run
-    while root.parent is not None:
-        root = root.parent.run
-    run_id = root.config.get("run_id")
+    run_id = run.config.get("run_id")  # a subgraph's run has none, as in LangGraph
     return ExecutionInfo(
-        checkpoint_id=run.checkpoint_id or "",
+        checkpoint_id=src.checkpoint_id or "",
         checkpoint_ns=f"{run.ns}{NS_SEP}{own}" if run.ns else own,
         task_id=task_id,
         thread_id=None if thread_id is None else str(thread_id),
         run_id=None if run_id is None else str(run_id),
-        node_attempt=tc.attempt,
+        node_attempt=src.attempt,
         node_first_attempt_time=tc.started,
     )
 
 
-def _server_info(tc: TaskContext) -> ServerInfo | None:
-    conf = _configurable(tc)
+def _server_info(src: _FromTask) -> ServerInfo | None:
+    conf = _configurable(src.tc)
     assistant_id = conf.get("assistant_id")
     graph_id = conf.get("graph_id")
     user = conf.get("langgraph_auth_user")
