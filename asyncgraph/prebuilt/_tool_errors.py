@@ -165,9 +165,9 @@ class ErrorPolicy:
             self.catch = spec
             self.render = _default_error_content
         elif callable(spec):
-            fn = spec
+            fn: Callable[[BaseException], str] = spec  # type: ignore[assignment]  # any callable
             self.catch = _infer_handled_types(fn)
-            self.render = lambda exc: fn(exc)  # type: ignore[call-arg]  # any callable
+            self.render = fn
         else:
             raise TypeError(
                 "handle_tool_errors must be a bool, a str, an exception type, a tuple of "

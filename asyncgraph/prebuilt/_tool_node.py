@@ -477,7 +477,7 @@ class ToolNode(Runnable[Any, Any]):
                     f"'{self._messages_key}' key as ToolNode input, got: {update} for tool '{call['name']}'"
                 )
             command = copy.deepcopy(command)
-            messages = command.update.get(self._messages_key, [])
+            messages = command.update.get(self._messages_key, []) if isinstance(command.update, dict) else []
         elif isinstance(update, list):
             if kind != "list":
                 raise ValueError(
