@@ -376,3 +376,19 @@ def test_langgraph_supervisor_can_rebuild_a_tool_node_from_its_settings() -> Non
     assert (copy.name, copy.tags, copy._handle_tool_errors, copy._messages_key) == ("my_tools", ["t"], handler, "chat")
     default = ToolNode([add])
     assert ToolNode([add], handle_tool_errors=default._handle_tool_errors)._handle_tool_errors is default._handle_tool_errors
+
+
+def test_an_async_only_interceptor_is_not_skipped_under_sync_invoke() -> None:
+    # LangGraph's sync path ignores awrap_tool_call when no wrap_tool_call is given, so the
+    # interceptor silently does not run; asyncgraph runs it (README's differences table).
+    used: dict[str, list[str]] = {"langgraph": [], "asyncgraph": []}
+    for name in used:
+        pkg = _pkg(name)
+
+        async def awrap(request: Any, execute: Callable[[Any], Any], seen: list[str] = used[name]) -> Any:
+            seen.append(request.tool_call["id"])
+            return await execute(request)
+
+        out = _graph(pkg, pkg.prebuilt.ToolNode([add], awrap_tool_call=awrap)).invoke({"messages": [_ai(("add", {"a": 1, "b": 2}))]})
+        assert _answers(out) == [("c0", "3", "success")]
+    assert used == {"langgraph": [], "asyncgraph": ["c0"]}
