@@ -162,7 +162,9 @@ class ToolNode(Runnable[Any, Any]):
             Exception: a tool's error that ``handle_tool_errors`` does not cover; when
                 several tools fail, the first in call order, with the others as notes.
         """
-        return await self._ainvoke(input, config, sync=_sync_api_drives())
+        # Which interceptor runs depends on the API only when both are given.
+        both = self._wrap_tool_call is not None and self._awrap_tool_call is not None
+        return await self._ainvoke(input, config, sync=both and _sync_api_drives())
 
     def invoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
         """Sync twin of :meth:`ainvoke`: drives it on the sync bridge (a sync
