@@ -154,7 +154,9 @@ class ToolNode(Runnable[Any, Any]):
         base = name or self.name or "tools"
         return f"{base}{suffix}" if suffix else base
 
-    async def ainvoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
+    async def ainvoke(
+        self, input: Any, config: RunnableConfig | None = None, *, _sync: bool | None = None, **kwargs: Any
+    ) -> Any:
         """Run the tool calls of ``input``; see the class docstring for shapes.
 
         Raises:
@@ -162,24 +164,16 @@ class ToolNode(Runnable[Any, Any]):
             Exception: a tool's error that ``handle_tool_errors`` does not cover; when
                 several tools fail, the first in call order, with the others as notes.
         """
-        # Which interceptor runs depends on the API only when both are given.
-        both = self._wrap_tool_call is not None and self._awrap_tool_call is not None
-        return await self._ainvoke(input, config, sync=both and _sync_api_drives())
-
-    def invoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
-        """Sync twin of :meth:`ainvoke`: drives it on the sync bridge (a sync
-        ``wrap_tool_call`` is preferred to an async one)."""
-        from asyncgraph.pregel._sync import run_sync
-
-        return run_sync(lambda: self._ainvoke(input, config, sync=True))
-
-    async def _ainvoke(self, input: Any, config: RunnableConfig | None, sync: bool) -> Any:
+        if _sync is None:
+            # Which interceptor runs depends on the API only when both are given.
+            _sync = self._wrap_tool_call is not None and self._awrap_tool_call is not None and _sync_api_drives()
         config = ensure_config(config)
         if self.tags:
             config["tags"] = [*config.get("tags", ()), *self.tags]
         if not config.get("callbacks"):
             # Nobody listens: skip the callback manager (this is the hot path).
-            return await self._run(input, config, sync)
+            return await self._run(input, config, _sync)
+        sync = _sync
 
         async def traced(input: Any, config: RunnableConfig) -> Any:
             return await self._run(input, config, sync)
@@ -187,6 +181,13 @@ class ToolNode(Runnable[Any, Any]):
         # langchain-core passes the child config to a func taking ``config``; its type
         # hints list only the run-manager forms.
         return await self._acall_with_config(traced, input, config)  # type: ignore[arg-type]
+
+    def invoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
+        """Sync twin of :meth:`ainvoke`: drives it on the sync bridge (a sync
+        ``wrap_tool_call`` is preferred to an async one)."""
+        from asyncgraph.pregel._sync import run_sync
+
+        return run_sync(lambda: self.ainvoke(input, config, _sync=True))
 
     # -- input -------------------------------------------------------------------------
 
@@ -227,7 +228,11 @@ class ToolNode(Runnable[Any, Any]):
         calls, state, kind = self._parse(input, config)
         info = _RunInfo(self, config) if self._needs_run_info else None
         if len(calls) == 1:
-            outputs = [await self._one(calls[0], state, kind, config, info, sync)]
+            call = calls[0]
+            if self._wrapped:
+                outputs = [await self._one(call, state, kind, config, info, sync)]
+            else:
+                outputs = [await self._execute(call, self._tools_by_name.get(call["name"]), state, None, config, kind, info)]
         else:
             outputs = await self._all(calls, state, kind, config, info, sync)
         return self._combine(outputs, kind)
@@ -351,6 +356,8 @@ class ToolNode(Runnable[Any, Any]):
                 if is_invalid_resume(exc) or exc.title != spec.schema_title:
                     raise
                 raise ToolInvocationError(name, exc, call["args"], model_errors(exc, spec.hidden)) from exc
+            if type(output) is ToolMessage and type(output.content) is str:
+                return output  # the common answer, already valid
             return self._normalize(output, call, kind)
         except GraphBubbleUp:
             raise
