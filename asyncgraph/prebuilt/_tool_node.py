@@ -564,18 +564,25 @@ def _sync_api_drives() -> bool:
 
 
 def _read_state(config: RunnableConfig) -> Any:
-    """The graph state for calls sent without one (``Send("tools", [call])``), read
-    through the config as LangGraph's engine offers it; ``{}`` when it does not."""
+    """The graph state for calls sent without one (``Send("tools", [call])``): what the
+    node would read if an edge triggered it now. Read through the config when a caller
+    put LangGraph's hooks there, else from the running graph; ``{}`` outside a graph."""
     conf = config.get(CONF) or {}
     read_state = conf.get("__pregel_read_state")
     if read_state is not None:
         return read_state()
     read = conf.get("__pregel_read")
-    if read is None:
+    if read is not None:
+        # LangGraph's read is functools.partial(local_read, scratchpad, channels, ...).
+        channels = read.args[1]
+        return read(list(channels), True)
+    from asyncgraph.pregel._algo import read_state as read_channels
+    from asyncgraph.pregel._context import current_task
+
+    tc = current_task.get()
+    if tc is None or tc.run.run_state is None:
         return {}
-    # LangGraph's read is functools.partial(local_read, scratchpad, channels, ...).
-    channels = read.args[1]
-    return read(list(channels), True)
+    return read_channels(tc.run.run_state.channels, tc.task.node.reads)
 
 
 class _RunInfo:

@@ -133,6 +133,7 @@ class RunContext:
         "step_timeout",
         "current",
         "step",
+        "run_state",
     )
 
     def __init__(self, graph: Any, plan: Plan, config: dict[str, Any]) -> None:
@@ -163,6 +164,9 @@ class RunContext:
         self.step_timeout: float | None = None
         self.current: Any = ()  # tasks of the step running now (for timeout reports)
         self.step = -1
+        # The run's channels (RunState), for nodes that read the state themselves: a
+        # ToolNode sent a bare list of tool calls (Send("tools", [call])).
+        self.run_state: Any = None
 
     def emit(self, mode: str, chunk: Any) -> None:
         sink = self.sink

@@ -392,3 +392,38 @@ def test_an_async_only_interceptor_is_not_skipped_under_sync_invoke() -> None:
         out = _graph(pkg, pkg.prebuilt.ToolNode([add], awrap_tool_call=awrap)).invoke({"messages": [_ai(("add", {"a": 1, "b": 2}))]})
         assert _answers(out) == [("c0", "3", "success")]
     assert used == {"langgraph": [], "asyncgraph": ["c0"]}
+
+
+async def test_calls_sent_without_state_read_it_from_the_graph(pkg: Any) -> None:
+    # LangChain's create_agent sends each call as Send("tools", [call]): the tools node
+    # then reads the state itself, for InjectedState, ToolRuntime and interceptors.
+    seen: dict[str, Any] = {}
+
+    @tool
+    def whoami(user: Annotated[str, pkg.prebuilt.InjectedState("user")], runtime: pkg.prebuilt.ToolRuntime) -> str:
+        """Who is asking."""
+        seen["runtime_keys"] = sorted(runtime.state)
+        return user
+
+    def record(request: Any, execute: Callable[[Any], Any]) -> Any:
+        seen["request_user"] = request.state["user"]
+        return execute(request)
+
+    class State(TypedDict, total=False):
+        messages: Annotated[list[AnyMessage], pkg.message.add_messages]
+        user: str
+
+    def model(state: State) -> dict[str, Any]:
+        return {"messages": [_ai(("whoami", {}))]}
+
+    def route(state: State) -> list[Any]:
+        return [pkg.types.Send("tools", [call]) for call in state["messages"][-1].tool_calls]
+
+    builder = pkg.graph.StateGraph(State)
+    builder.add_node("model", model)
+    builder.add_node("tools", pkg.prebuilt.ToolNode([whoami], wrap_tool_call=record))
+    builder.add_edge(pkg.graph.START, "model")
+    builder.add_conditional_edges("model", route, ["tools"])
+    out = await builder.compile().ainvoke({"messages": [], "user": "ann"})
+    assert _answers(out) == [("c0", "ann", "success")]
+    assert seen == {"runtime_keys": ["messages", "user"], "request_user": "ann"}
