@@ -219,23 +219,35 @@ def _configurable(tc: TaskContext) -> dict[str, Any]:
         run = run.parent.run
 
 
+def _task_id(tc: TaskContext, checkpoint_id: str | None) -> str:
+    task = tc.task
+    if task.id:
+        return str(task.id)
+    # Runs without a checkpointer plan tasks without ids; give it the id the task
+    # would have had.
+    from asyncgraph.pregel._loop import _task_id as planned_id
+
+    return planned_id(checkpoint_id, tc.run.ns, tc.step, task.name, task.kind, task.index)
+
+
+def _namespace(tc: TaskContext, task_id: str) -> str:
+    """``parent_node:id|...|node:id``: the task's namespace with every level's task id
+    (a run without a checkpointer leaves the ids out of its own namespaces)."""
+    own = f"{tc.task.name}{NS_END}{task_id}"
+    parent = tc.run.parent
+    if parent is None:
+        return own
+    return f"{_namespace(parent, _task_id(parent, parent.run.checkpoint_id))}{NS_SEP}{own}"
+
+
 def _execution_info(src: _FromTask) -> ExecutionInfo:
     tc = src.tc
-    run = tc.run
-    task = tc.task
-    task_id = task.id
-    if not task_id:
-        # Runs without a checkpointer plan tasks without ids; give it the id the task
-        # would have had.
-        from asyncgraph.pregel._loop import _task_id
-
-        task_id = _task_id(src.checkpoint_id, run.ns, tc.step, task.name, task.kind, task.index)
-    own = f"{task.name}{NS_END}{task_id}"
+    task_id = _task_id(tc, src.checkpoint_id)
     thread_id = _configurable(tc).get("thread_id")
-    run_id = run.config.get("run_id")  # a subgraph's run has none, as in LangGraph
+    run_id = tc.run.config.get("run_id")  # a subgraph's run has none, as in LangGraph
     return ExecutionInfo(
         checkpoint_id=src.checkpoint_id or "",
-        checkpoint_ns=f"{run.ns}{NS_SEP}{own}" if run.ns else own,
+        checkpoint_ns=_namespace(tc, task_id),
         task_id=task_id,
         thread_id=None if thread_id is None else str(thread_id),
         run_id=None if run_id is None else str(run_id),
