@@ -7,6 +7,7 @@ takes no ``config`` argument, in a run nobody traces, costs one ContextVar set/r
 from __future__ import annotations
 
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from contextvars import ContextVar
@@ -132,6 +133,7 @@ class RunContext:
         "step_timeout",
         "current",
         "step",
+        "run_state",
     )
 
     def __init__(self, graph: Any, plan: Plan, config: dict[str, Any]) -> None:
@@ -162,6 +164,9 @@ class RunContext:
         self.step_timeout: float | None = None
         self.current: Any = ()  # tasks of the step running now (for timeout reports)
         self.step = -1
+        # The run's channels (RunState), for nodes that read the state themselves: a
+        # ToolNode sent a bare list of tool calls (Send("tools", [call])).
+        self.run_state: Any = None
 
     def emit(self, mode: str, chunk: Any) -> None:
         sink = self.sink
@@ -172,7 +177,7 @@ class RunContext:
 class TaskContext:
     """One running task: what ``get_config()``, ``interrupt()`` and writers see."""
 
-    __slots__ = ("run", "task", "step", "_config", "interrupt_idx", "resume_values", "traced")
+    __slots__ = ("run", "task", "step", "_config", "interrupt_idx", "resume_values", "traced", "attempt", "started")
 
     def __init__(self, run: RunContext, task: Task, step: int) -> None:
         self.run = run
@@ -184,6 +189,10 @@ class TaskContext:
         # When someone listens: the config of code running inside this task's node
         # run (callbacks = that run's child manager). Set by the runner.
         self.traced: dict[str, Any] | None = None
+        # For Runtime.execution_info: the node attempt (set by the retry loop) and
+        # when the first one started.
+        self.attempt = 1
+        self.started = time.time()
 
     @property
     def task_ns(self) -> str:

@@ -321,6 +321,7 @@ async def run_graph(rc: RunContext, input: Any, *, interrupt_before: frozenset[s
             run.updated = set(ckpt["updated_channels"])
     else:
         run = RunState(plan)
+    rc.run_state = run
 
     if (
         rc.parent is not None

@@ -86,14 +86,10 @@ def _injected(tc: TaskContext, names: tuple[str, ...]) -> dict[str, Any]:
         elif name == "store":
             out["store"] = tc.run.store
         elif name == "runtime":
-            from asyncgraph.runtime import Runtime
+            from asyncgraph.pregel._context import stream_writer
+            from asyncgraph.runtime import task_runtime
 
-            out["runtime"] = Runtime(
-                context=tc.run.context,
-                store=tc.run.store,
-                stream_writer=_injected(tc, ("writer",))["writer"],
-                control=tc.run.control,
-            )
+            out["runtime"] = task_runtime(tc, stream_writer())
     return out
 
 
@@ -232,10 +228,12 @@ def output_writes(plan: Plan, task: Task, result: Any) -> dict[str, Any] | None:
         pairs: Any = result.items()
     elif isinstance(result, Command):
         return _command_writes(plan, task, result)
-    elif isinstance(result, (list, tuple)) and result and all(isinstance(c, Command) for c in result):
+    elif isinstance(result, (list, tuple)) and result and any(isinstance(c, Command) for c in result):
+        # Commands mixed with plain updates (a ToolNode's output when some tools
+        # returned a Command): each plain item is an update of its own, as in LangGraph.
         update: dict[str, Any] = {}
         for cmd in result:
-            part = _command_writes(plan, task, cmd)
+            part = _command_writes(plan, task, cmd if isinstance(cmd, Command) else Command(update=cmd))
             if part:
                 update.update(part)
         return update or None
@@ -525,6 +523,7 @@ async def run_task(rc: RunContext, run: RunState, task: Task, step: int, inline_
             attempt = 0
             while True:
                 attempt += 1
+                tc.attempt = attempt
                 try:
                     node = task.node
                     call = node.call
