@@ -27,6 +27,7 @@ from asyncgraph.pregel._loop import INTERRUPT, RunOutcome, output_values, run_gr
 from asyncgraph.pregel._plan import Plan
 from asyncgraph.pregel._protocol import PregelMarker
 from asyncgraph.pregel._sync import iterate_sync, run_sync
+from asyncgraph.runtime import coerce_context
 from asyncgraph.types import All, GraphOutput
 
 _STREAM_MODES = frozenset({"values", "updates", "custom", "messages", "debug", "checkpoints", "tasks"})
@@ -167,7 +168,7 @@ class Pregel(PregelMarker, Runnable[Any, Any], Generic[StateT, ContextT, InputT,
         if output_keys is not None:
             rc.out_select = self._output_selection(output_keys)
         rc.sink = sink
-        rc.context = context
+        rc.context = coerce_context(getattr(self.builder, "context_schema", None), context)
         rc.store = self.store
         rc.cache = self.cache
         rc.control = control

@@ -917,3 +917,33 @@ def test_execution_info_names_the_checkpoint_the_step_started_from() -> None:
         step_of = {s.config["configurable"]["checkpoint_id"]: s.metadata["step"] for s in graph.get_state_history(config)}
         steps[pkg] = [(name, step_of.get(rt.execution_info.checkpoint_id)) for name, rt in seen if name != "inner"]
     assert steps["asyncgraph"] == steps["langgraph"] == [("node", 1)]
+
+
+@pytest.mark.parametrize("impl", ["asyncgraph", "langgraph"])
+async def test_a_context_dict_reaches_nodes_as_the_dataclass_context_schema(impl: str) -> None:
+    import dataclasses
+
+    if impl == "asyncgraph":
+        from asyncgraph.graph import StateGraph as SG
+        from asyncgraph.runtime import Runtime as RT
+    else:
+        from langgraph.graph import StateGraph as SG  # type: ignore[no-redef]
+        from langgraph.runtime import Runtime as RT  # type: ignore[no-redef,assignment]
+
+    @dataclasses.dataclass
+    class Ctx:
+        user: str
+        limit: int = 3
+
+    class S(TypedDict):
+        out: str
+
+    def node(state: S, runtime: RT[Ctx]) -> dict[str, str]:
+        ctx = runtime.context
+        return {"out": f"{type(ctx).__name__}:{ctx.user}:{ctx.limit}"}
+
+    g = SG(S, context_schema=Ctx)
+    g.add_node("node", node)
+    g.add_edge(START, "node")
+    app = g.compile()
+    assert await app.ainvoke({"out": ""}, context={"user": "ada"}) == {"out": "Ctx:ada:3"}
