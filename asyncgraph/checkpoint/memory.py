@@ -38,6 +38,8 @@ from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import ExitStack
 from typing import TYPE_CHECKING, Any
 
+from ormsgpack import packb as _packb
+
 from asyncgraph.checkpoint.base import (
     WRITES_IDX_MAP,
     BaseCheckpointSaver,
@@ -49,6 +51,7 @@ from asyncgraph.checkpoint.base import (
     ThreadInfo,
 )
 from asyncgraph.checkpoint.serde import MsgpackSerde
+from asyncgraph.checkpoint.serde._msgpack import _PACK_OPTS
 from asyncgraph.errors import CheckpointError
 
 if TYPE_CHECKING:
@@ -60,7 +63,10 @@ RAW = "raw"
 """Type tag of an immutable scalar kept as itself (default serializer only)."""
 _EMPTY = ("empty", b"")
 _SCALARS = frozenset({int, float, str, bytes, bool, type(None)})
+_WRITE = "the write to {name!r} by task {task}"
 _VARIANTS = "__asyncgraph_blob_keys__"
+_UNVERSIONED = "__asyncgraph_unversioned__"
+"""Private key in a stored checkpoint: channels with a value but no version."""
 """Private key in a stored checkpoint: channels whose value sits under a variant key."""
 
 Typed = tuple[str, Any]
@@ -153,13 +159,29 @@ class InMemorySaver(BaseCheckpointSaver):
 
     # -- encoding -------------------------------------------------------------------------
 
-    def _dump(self, value: Any, what: Callable[[], str]) -> Typed:
-        if self._raw and type(value) in _SCALARS:
-            return (RAW, value)
+    def _dump(self, value: Any, what: str, name: Any = None, task: Any = None) -> Typed:
+        """Encode a value; a TypeError names it (``what`` formatted with name and task)."""
+        if self._raw:
+            if type(value) in _SCALARS:
+                return (RAW, value)
         try:
             return self.serde.dumps_typed(value)  # type: ignore[no-any-return]
         except TypeError as exc:
-            raise TypeError(f"cannot store {what()}: {exc}") from None
+            raise TypeError(f"cannot store {what.format(name=name, task=task)}: {exc}") from None
+
+    def _dump_plain(self, value: Any, what: str) -> Typed:
+        """Encode a value that is usually plain data (checkpoint records, metadata).
+
+        With the default serializer, plain data (dicts, lists, str, numbers) is packed in
+        one C call: the same bytes its ``dumps`` makes, without its per-call set-up.
+        Anything else is refused by the packer and goes through the serializer.
+        """
+        if self._raw:
+            try:
+                return ("msgpack", _packb(value, option=_PACK_OPTS))
+            except TypeError:
+                pass
+        return self._dump(value, what)
 
     def _load(self, data: Typed, thread_id: str, cid: str, what: str) -> Any:
         if data[0] == RAW:
@@ -178,9 +200,8 @@ class InMemorySaver(BaseCheckpointSaver):
         ns: str,
         cid: str | None,
         writes: Sequence[PendingWrite],
-        task_path: str = "",
     ) -> builtins.list[tuple[tuple[str, int], tuple[str, str, Typed, str]]]:
-        """Encoded writes, ``idx`` counted per task in order (special channels fixed)."""
+        """Encoded writes of several tasks, ``idx`` counted per task in order."""
         if not writes:
             return []
         if not cid:
@@ -190,8 +211,8 @@ class InMemorySaver(BaseCheckpointSaver):
         for task_id, ch, value in writes:
             idx = counters.get(task_id, 0)
             counters[task_id] = idx + 1
-            enc = self._dump(value, lambda: f"the write to {ch!r} by task {task_id}")
-            rows.append(((task_id, WRITES_IDX_MAP.get(ch, idx)), (task_id, ch, enc, task_path)))
+            enc = self._dump(value, _WRITE, ch, task_id)
+            rows.append(((task_id, WRITES_IDX_MAP.get(ch, idx)), (task_id, ch, enc, "")))
         return rows
 
     # -- sync API -------------------------------------------------------------------------
@@ -220,6 +241,10 @@ class InMemorySaver(BaseCheckpointSaver):
             key = (thread_id, ns, ch, tuple(variants[ch]) if variants and ch in variants else version)
             data = blobs.get(key)
             if data is not None and data[0] != "empty":
+                values[ch] = self._load(data, thread_id, cid, f"channel {ch!r}")
+        for ch in skeleton.pop(_UNVERSIONED, ()):
+            data = blobs.get((thread_id, ns, ch, ("", cid)))
+            if data is not None:
                 values[ch] = self._load(data, thread_id, cid, f"channel {ch!r}")
         checkpoint = {**skeleton, "channel_values": values}
         metadata = self._load(rec[1], thread_id, cid, "metadata")
@@ -329,7 +354,7 @@ class InMemorySaver(BaseCheckpointSaver):
                 }
         for ch, version in new_versions.items():
             if ch in values:
-                enc = self._dump(values[ch], lambda: f"channel {ch!r}")
+                enc = self._dump(values[ch], "channel {name!r}", ch)
             else:
                 enc = _EMPTY
             key = (thread_id, ns, ch, version)
@@ -347,14 +372,21 @@ class InMemorySaver(BaseCheckpointSaver):
             elif variants and ch in variants:
                 del variants[ch]
             new_blobs.append((key, enc))
-        skeleton = {k: v for k, v in checkpoint.items() if k != "channel_values"}
+        skeleton = dict(checkpoint)
+        skeleton.pop("channel_values", None)
+        versions = checkpoint["channel_versions"]
+        if not values.keys() <= versions.keys():
+            # Values of channels without a version (say an aggregate's initial value in
+            # an input checkpoint) belong to this checkpoint alone.
+            unversioned = [ch for ch in values if ch not in versions]
+            for ch in unversioned:
+                enc = self._dump(values[ch], "channel {name!r}", ch)
+                new_blobs.append(((thread_id, ns, ch, ("", cid)), enc))
+            skeleton[_UNVERSIONED] = unversioned
         if variants:
             skeleton[_VARIANTS] = {ch: builtins.list(k) for ch, k in variants.items()}
-        try:
-            skeleton_t = self.serde.dumps_typed(skeleton)
-        except TypeError as exc:
-            raise TypeError(f"cannot store checkpoint {cid}: {exc}") from None
-        meta_t = self._dump(metadata, lambda: "the checkpoint's metadata")
+        skeleton_t = self._dump_plain(skeleton, "checkpoint " + str(cid))
+        meta_t = self._dump_plain(metadata, "the checkpoint's metadata")
         parent_rows = self._write_rows(thread_id, ns, parent_id, parent_writes)
         own_rows = self._write_rows(thread_id, ns, cid, writes)
 
@@ -393,7 +425,14 @@ class InMemorySaver(BaseCheckpointSaver):
         thread_id, ns, cid = _parse(config)
         if not cid:
             raise ValueError('put_writes needs config["configurable"]["checkpoint_id"]')
-        rows = self._write_rows(thread_id, ns, cid, [(task_id, ch, v) for ch, v in writes], task_path)
+        raw = self._raw
+        rows = []
+        for idx, (ch, value) in enumerate(writes):
+            if raw and type(value) in _SCALARS:
+                enc: Typed = (RAW, value)
+            else:
+                enc = self._dump(value, _WRITE, ch, task_id)
+            rows.append(((task_id, WRITES_IDX_MAP.get(ch, idx)), (task_id, ch, enc, task_path)))
         if rows:
             with self._lock:
                 self._store_writes(thread_id, ns, cid, rows)
@@ -493,6 +532,8 @@ class InMemorySaver(BaseCheckpointSaver):
             variants = skeleton.get(_VARIANTS) or {}
             for ch, version in skeleton["channel_versions"].items():
                 needed.add((thread_id, ns, ch, tuple(variants[ch]) if ch in variants else version))
+            for ch in skeleton.get(_UNVERSIONED, ()):
+                needed.add((thread_id, ns, ch, ("", cid)))
         keys = self._blob_keys.get(thread_id, set())
         for key in [k for k in keys if k[1] == ns and k not in needed]:
             self.blobs.pop(key, None)
