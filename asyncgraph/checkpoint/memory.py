@@ -169,7 +169,7 @@ class InMemorySaver(BaseCheckpointSaver):
         except TypeError as exc:
             raise TypeError(f"cannot store {what.format(name=name, task=task)}: {exc}") from None
 
-    def _dump_plain(self, value: Any, what: str) -> Typed:
+    def _dump_plain(self, value: Any, what: str, name: Any = None) -> Typed:
         """Encode a value that is usually plain data (checkpoint records, metadata).
 
         With the default serializer, plain data (dicts, lists, str, numbers) is packed in
@@ -181,7 +181,7 @@ class InMemorySaver(BaseCheckpointSaver):
                 return ("msgpack", _packb(value, option=_PACK_OPTS))
             except TypeError:
                 pass
-        return self._dump(value, what)
+        return self._dump(value, what, name)
 
     def _load(self, data: Typed, thread_id: str, cid: str, what: str) -> Any:
         if data[0] == RAW:
@@ -292,20 +292,27 @@ class InMemorySaver(BaseCheckpointSaver):
                         ids = [wanted_id] if wanted_id in chain else []
                     else:
                         ids = builtins.list(chain)
-                    found.extend((cid, t, ns, chain[cid]) for cid in ids)
+                    found.extend((cid, t, ns, chain) for cid in ids)
         found.sort(key=lambda x: x[0], reverse=True)
         count = 0
-        for cid, t, ns, rec in found:
+        for cid, t, ns, chain in found:
             if limit is not None and count >= limit:
                 return
             if before_id and cid >= before_id:
                 continue
-            if filter:
-                meta = self._load(rec[1], t, cid, "metadata")
-                if not all(k in meta and meta[k] == v for k, v in filter.items()):
+            with self._lock:
+                # Read each one as it is now: one pruned or deleted since the listing
+                # started is skipped, never read half-collected.
+                rec = chain.get(cid)
+                if rec is None:
                     continue
+                if filter:
+                    meta = self._load(rec[1], t, cid, "metadata")
+                    if not all(k in meta and meta[k] == v for k, v in filter.items()):
+                        continue
+                tup = self._tuple(t, ns, cid, rec)
             count += 1
-            yield self._tuple(t, ns, cid, rec)
+            yield tup
 
     def put(
         self,
@@ -352,9 +359,14 @@ class InMemorySaver(BaseCheckpointSaver):
                     ch: key for ch, key in inherited.items()
                     if ch not in new_versions and versions.get(ch) == key[0]
                 }
+        raw = self._raw
         for ch, version in new_versions.items():
             if ch in values:
-                enc = self._dump(values[ch], "channel {name!r}", ch)
+                value = values[ch]
+                if raw and type(value) in _SCALARS:
+                    enc: Typed = (RAW, value)
+                else:
+                    enc = self._dump(value, "channel {name!r}", ch)
             else:
                 enc = _EMPTY
             key = (thread_id, ns, ch, version)
@@ -385,10 +397,10 @@ class InMemorySaver(BaseCheckpointSaver):
             skeleton[_UNVERSIONED] = unversioned
         if variants:
             skeleton[_VARIANTS] = {ch: builtins.list(k) for ch, k in variants.items()}
-        skeleton_t = self._dump_plain(skeleton, "checkpoint " + str(cid))
+        skeleton_t = self._dump_plain(skeleton, "checkpoint {name}", cid)
         meta_t = self._dump_plain(metadata, "the checkpoint's metadata")
-        parent_rows = self._write_rows(thread_id, ns, parent_id, parent_writes)
-        own_rows = self._write_rows(thread_id, ns, cid, writes)
+        parent_rows = self._write_rows(thread_id, ns, parent_id, parent_writes) if parent_writes else None
+        own_rows = self._write_rows(thread_id, ns, cid, writes) if writes else None
 
         with self._lock:
             blob_keys = self._blob_keys.get(thread_id)
