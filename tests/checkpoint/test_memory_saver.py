@@ -107,6 +107,30 @@ async def test_async_runs_call_the_sync_methods_on_the_loop_thread() -> None:
     assert saver.put_threads == {threading.get_ident()}  # no thread hop per operation
 
 
+def test_put_step_goes_through_overridden_put_and_put_writes() -> None:
+    seen: list[str] = []
+
+    class Spy(InMemorySaver):
+        def put(self, config: Any, checkpoint: Any, metadata: Any, new_versions: Any) -> Any:
+            seen.append("put")
+            return super().put(config, checkpoint, metadata, new_versions)
+
+        def put_writes(self, config: Any, writes: Any, task_id: str, task_path: str = "") -> None:
+            seen.append(f"writes {task_id}")
+            super().put_writes(config, writes, task_id, task_path)
+
+    saver = Spy()
+    parent = saver.put(cfg(), create_checkpoint({"x": 1}, {"x": 1}, {}, ["x"]), {"step": 0}, {"x": 1})
+    seen.clear()
+    new = saver.put_step(
+        parent, create_checkpoint({"x": 2}, {"x": 2}, {}, ["x"]), {"step": 1}, {"x": 2},
+        parent_writes=[("t1", "x", 2)], writes=[("t2", "__interrupt__", "ask")],
+    )
+    assert seen == ["writes t1", "put", "writes t2"]
+    assert saver.get_tuple(parent).pending_writes == [("t1", "x", 2)]  # type: ignore[union-attr]
+    assert saver.get_tuple(new).pending_writes == [("t2", "__interrupt__", "ask")]  # type: ignore[union-attr]
+
+
 class NoPendingSaver(InMemorySaver):
     def get_tuple(self, config: Any) -> Any:
         tup = super().get_tuple(config)
