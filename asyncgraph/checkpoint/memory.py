@@ -219,18 +219,19 @@ class InMemorySaver(BaseCheckpointSaver):
 
     def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
         thread_id, ns, cid = _parse(config)
-        namespaces = self.storage.get(thread_id)
-        chain = namespaces.get(ns) if namespaces else None
-        if not chain:
-            return None
-        if cid:
-            rec = chain.get(cid)
-            if rec is None:
+        with self._lock:  # a sync caller in another thread may be pruning this thread
+            namespaces = self.storage.get(thread_id)
+            chain = namespaces.get(ns) if namespaces else None
+            if not chain:
                 return None
-        else:
-            cid = next(reversed(chain))
-            rec = chain[cid]
-        return self._tuple(thread_id, ns, cid, rec)
+            if cid:
+                rec = chain.get(cid)
+                if rec is None:
+                    return None
+            else:
+                cid = next(reversed(chain))
+                rec = chain[cid]
+            return self._tuple(thread_id, ns, cid, rec)
 
     def _tuple(self, thread_id: str, ns: str, cid: str, rec: Record) -> CheckpointTuple:
         skeleton = self._load(rec[0], thread_id, cid, "checkpoint")
