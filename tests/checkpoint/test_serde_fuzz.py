@@ -392,7 +392,7 @@ def test_a_crafted_sqlite_cache_row_is_refused_on_a_cache_hit(tmp_path: Path, ma
         hostile = blob(ext(19, ["asyncgraph.pregel.main", "asyncio.subprocess.subprocess.Popen",
                                 ["touch", str(marker)]]))
         cache._conn.execute("UPDATE asyncgraph_cache SET value = ?", (hostile,))
-        with GUARD.watch(), pytest.raises(ValueError, match="Popen"):
+        with GUARD.watch(), pytest.raises(ValueError, match=r"\['node'\], key 'k'.*Popen"):
             cache.get([(("node",), "k")])
     finally:
         cache.close()
@@ -481,3 +481,58 @@ def test_fuzzed_payloads_never_reach_outside_the_allowlist(payload: Any) -> None
     assert not [c for c in CALLS if c.startswith("NotRegistered")]
     assert not [c for c in CALLS if "__init__" in c or "__new__" in c or "update" in c], CALLS
     _check_types(value, s.allowlist)
+
+
+# -- a saver reading a database an attacker wrote to ----------------------------------------
+
+
+def test_a_sqlite_saver_reading_overwritten_rows_never_runs_anything(tmp_path: Path, marker: Path) -> None:
+    import shutil
+    import sqlite3
+    from typing import TypedDict
+
+    from asyncgraph.checkpoint.sqlite import SqliteSaver
+    from asyncgraph.graph import START, StateGraph
+
+    class State(TypedDict):
+        messages: list[Any]
+        count: int
+
+    builder = StateGraph(State)
+    builder.add_node("a", lambda s: {"messages": [AIMessage("ok")], "count": s["count"] + 1})
+    builder.add_edge(START, "a")
+    config = {"configurable": {"thread_id": "t"}}
+    hostile = blob(ext(19, ["asyncgraph.pregel.main", "asyncio.subprocess.subprocess.Popen",
+                            ["touch", str(marker)]]))
+    original = tmp_path / "db.sqlite"
+    with SqliteSaver.from_conn_string(str(original)) as saver:
+        graph = builder.compile(checkpointer=saver)
+        graph.invoke({"messages": [HumanMessage("hi")], "count": 0}, config)
+        graph.get_state(config)  # imports what get_state itself needs, before the guard
+    # Whatever the schema: overwrite one blob column at a time (values, writes, metadata,
+    # bodies...) in a copy of the database, and read the thread back.
+    conn = sqlite3.connect(original)
+    tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+    columns = [(t, r[1]) for t in tables for r in conn.execute(f"PRAGMA table_info({t})")]
+    conn.close()
+    tried = 0
+    for n, (table, column) in enumerate(columns):
+        copy = tmp_path / f"copy{n}.sqlite"
+        shutil.copy(original, copy)
+        conn = sqlite3.connect(copy)
+        changed = conn.execute(
+            f"UPDATE OR IGNORE {table} SET {column} = ? WHERE typeof({column}) = 'blob'",
+            (hostile,),
+        ).rowcount
+        conn.commit()
+        conn.close()
+        if not changed:
+            continue
+        tried += 1
+        with SqliteSaver.from_conn_string(str(copy)) as saver:
+            graph = builder.compile(checkpointer=saver)
+            with GUARD.watch(), contextlib.suppress(Exception):
+                graph.get_state(config)
+                list(graph.get_state_history(config))
+    assert tried >= 2
+    assert not marker.exists()

@@ -27,7 +27,7 @@ import re
 import sys
 import threading
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Literal
 
 __all__ = ["Allowlist", "allow", "default_allowlist"]
 
@@ -122,9 +122,8 @@ class Allowlist:
                     self._classes[(item.__module__, item.__qualname__)] = item
                 elif isinstance(item, str) and _DOTTED.match(item.rstrip(".")):
                     self._packages.add(item.rstrip("."))
-                elif _is_name_pair(item):
-                    module, qualname = item  # type: ignore[misc]
-                    self._names.add((module, qualname))
+                elif isinstance(item, tuple) and _is_name_pair(item):
+                    self._names.add((item[0], item[1]))
                 else:
                     raise TypeError(
                         "allow() takes classes, (module, qualname) pairs or package names, "
@@ -150,11 +149,11 @@ class Allowlist:
                 f"if you stored it, call asyncgraph.checkpoint.serde.allow({qualname}) (or "
                 f"allow({module!r}) for the whole module) before reading this checkpoint"
             )
-        if found is True:
-            return import_class(module, qualname)
-        return found
+        if isinstance(found, type):
+            return found
+        return import_class(module, qualname)
 
-    def _find(self, name: Name) -> type | bool | None:
+    def _find(self, name: Name) -> type | Literal[True] | None:
         """The registered class, True (allowed by name or package: import it), or None."""
         module, qualname = name
         if "<locals>" in qualname:

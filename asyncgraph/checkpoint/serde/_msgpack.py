@@ -287,7 +287,20 @@ class MsgpackSerde:
         except TypeError:
             args = None  # read back as StoredError carrying str(exc)
         payload = [mod, qual, args, str(exc)]
+        if args is not None and self._rebuildable(mod, qual):
+            # Attributes too, so reading back needs no __init__ (which may rebuild the
+            # message from the arguments, or want other ones).
+            try:
+                payload.append(self._pack(dict(getattr(exc, "__dict__", {})), default))
+            except TypeError:
+                pass
         return ormsgpack.Ext(EXCEPTION, self._pack(payload, default))
+
+    def _rebuildable(self, mod: str, qual: str) -> bool:
+        if mod == "builtins":
+            cls = vars(builtins).get(qual)
+            return isinstance(cls, type) and issubclass(cls, Exception)
+        return self.allowlist.allows(mod, qual)
 
     # -- decoding ----------------------------------------------------------------------
 
@@ -381,7 +394,7 @@ class MsgpackSerde:
         raise ValueError(f"unknown type code {code} in stored value")
 
     def _decode_exception(self, payload: bytes, hook: Any) -> BaseException:
-        mod, qual, packed_args, message = self._unpack(payload, hook)
+        mod, qual, packed_args, message, *rest = self._unpack(payload, hook)
         if type(mod) is not str or type(qual) is not str:
             raise ValueError(f"malformed stored exception {mod!r}, {qual!r}")
         if type(message) is not str:
@@ -398,9 +411,18 @@ class MsgpackSerde:
                 if not issubclass(cls, BaseException):
                     raise ValueError(f"{mod}.{qual} is not an exception class")
             if cls is not None:
-                args = self._unpack(packed_args, hook)
-                try:
-                    return cls(*_list(args, qual))  # type: ignore[no-any-return]
+                args = _list(self._unpack(packed_args, hook), qual)
+                if rest and type(rest[0]) is bytes:
+                    attrs = self._unpack(rest[0], hook)
+                    notes = attrs.pop("__notes__", None) if type(attrs) is dict else None
+                    attrs = _fields(attrs, qual)
+                    if notes is not None:  # from add_note(): a list of strings
+                        if type(notes) is not list or not all(type(n) is str for n in notes):
+                            raise ValueError(f"malformed stored {qual}: bad __notes__")
+                        attrs["__notes__"] = notes
+                    return _new_exception(cls, args, attrs)
+                try:  # stored by an older version: through the constructor
+                    return cls(*args)  # type: ignore[no-any-return]
                 except Exception:  # a constructor with its own signature: keep the text
                     pass
         name = f"{mod}.{qual}" if mod else qual
@@ -557,6 +579,19 @@ def _message_class(name: Any) -> type[pydantic.BaseModel]:
     return cls
 
 
+def _new_exception(cls: type[BaseException], args: list[Any], attrs: dict[str, Any]) -> BaseException:
+    """An exception of ``cls`` with these args and attributes; ``cls.__init__`` and a
+    ``__new__`` of its own never run (the builtin base's ``__new__`` does)."""
+    base = next(b for b in cls.__mro__ if b.__module__ == "builtins")
+    if cls.__module__ == "builtins":
+        exc = cls(*args)
+    else:
+        exc = base.__new__(cls, *args)  # type: ignore[call-overload]
+        exc.args = tuple(args)
+    vars(exc).update(attrs)  # no property setters run
+    return exc
+
+
 def _list(value: Any, what: str) -> list[Any]:
     if type(value) is not list:
         raise ValueError(f"malformed stored {what}: expected a list, got {type(value).__name__}")
@@ -573,7 +608,7 @@ def _fields(value: Any, what: str) -> dict[str, Any]:
     return value
 
 
-def _new_subclass(cls: type, value: Any) -> Any:
+def _new_subclass(cls: Any, value: Any) -> Any:
     """An instance of the builtin subclass ``cls`` holding ``value``, built with the
     builtin's own ``__new__`` and methods: ``cls.__new__``/``__init__`` never run."""
     base = type(value)
