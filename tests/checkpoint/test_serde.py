@@ -503,3 +503,40 @@ def test_a_saver_with_the_encrypted_serializer_stores_no_plaintext(tmp_path: Any
         assert graph.get_state(config).values == {"text": "PRIVATE CONFIDENTIAL"}
     stored = b"".join(p.read_bytes() for p in tmp_path.iterdir())
     assert b"PRIVATE" not in stored and b"CONFIDENTIAL" not in stored
+
+
+class Versioned(NamedTuple):
+    a: Any
+    b: Any = "added later"
+
+
+class Loud(Exception):
+    def __init__(self, *args: Any) -> None:
+        raise AssertionError("__init__ must not run when reading")
+
+
+allow(Versioned, Loud)
+
+
+def test_a_named_tuple_stored_before_a_field_was_added_reads_back_with_its_default() -> None:
+    import ormsgpack
+
+    old = ormsgpack.packb(ormsgpack.Ext(13, ormsgpack.packb([__name__, "Versioned", [1]])))
+    assert MsgpackSerde().loads(old) == Versioned(1, "added later")
+    too_long = ormsgpack.packb(ormsgpack.Ext(13, ormsgpack.packb([__name__, "Versioned", [1, 2, 3]])))
+    with pytest.raises(ValueError, match="3 items for 2 fields"):
+        MsgpackSerde().loads(too_long)
+
+
+def test_stored_exceptions_of_allowed_classes_are_rebuilt_without_init() -> None:
+    import ormsgpack
+
+    err = Loud.__new__(Loud)
+    err.args = ("boom",)
+    back = roundtrip(err)
+    assert type(back) is Loud and back.args == ("boom",)
+    # the format of older versions (no attributes) is read the same way
+    old = ormsgpack.packb(ormsgpack.Ext(17, ormsgpack.packb(
+        [__name__, "Loud", ormsgpack.packb(["old"]), "old"])))
+    back = MsgpackSerde().loads(old)
+    assert type(back) is Loud and back.args == ("old",)

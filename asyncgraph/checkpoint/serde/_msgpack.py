@@ -33,11 +33,11 @@ code  payload (itself msgpack)
 
 Stored bytes are untrusted input (anyone who can write a row controls them), so reading
 never calls into a class the :class:`~asyncgraph.checkpoint.serde.Allowlist` does not
-allow, and rebuilds allowed ones without their constructors wherever the type allows it:
-Pydantic models and dataclasses get their fields set directly, builtin subclasses are made
-with the builtin's own ``__new__``. Only enums (``cls(value)``), named tuples
-(``cls._make``) and exceptions (``cls(*args)``) go through the class, and only allowed
-ones. Writing an instance of a class that is not allowed is a ``TypeError`` at write time;
+allow, and rebuilds allowed ones without running their code: Pydantic models,
+dataclasses and exceptions get their fields or attributes set directly, builtin
+subclasses and named tuples are made with the builtin's own ``__new__``. Only enums
+(``cls(value)``) and builtin exceptions (``ValueError(*args)``) are called, and an allowed
+class's own field default factories and Pydantic ``model_post_init``. Writing an instance of a class that is not allowed is a ``TypeError`` at write time;
 reading one is a ``ValueError`` naming it.
 """
 
@@ -364,9 +364,9 @@ class MsgpackSerde:
         if code == NAMEDTUPLE:
             mod, qual, items = self._unpack(payload, hook)
             cls = self.allowlist.resolve(mod, qual)
-            if not (issubclass(cls, tuple) and hasattr(cls, "_make")):
+            if not (issubclass(cls, tuple) and hasattr(cls, "_fields")):
                 raise ValueError(f"{mod}.{qual} is not a named tuple")
-            return cls._make(_list(items, qual))
+            return _new_namedtuple(cls, _list(items, qual))
         if code == DATACLASS:
             mod, qual, fields = self._unpack(payload, hook)
             cls = self.allowlist.resolve(mod, qual)
@@ -412,18 +412,18 @@ class MsgpackSerde:
                     raise ValueError(f"{mod}.{qual} is not an exception class")
             if cls is not None:
                 args = _list(self._unpack(packed_args, hook), qual)
+                attrs: Any = {}  # stored by an older version: no attributes
                 if rest and type(rest[0]) is bytes:
                     attrs = self._unpack(rest[0], hook)
-                    notes = attrs.pop("__notes__", None) if type(attrs) is dict else None
-                    attrs = _fields(attrs, qual)
-                    if notes is not None:  # from add_note(): a list of strings
-                        if type(notes) is not list or not all(type(n) is str for n in notes):
-                            raise ValueError(f"malformed stored {qual}: bad __notes__")
-                        attrs["__notes__"] = notes
+                notes = attrs.pop("__notes__", None) if type(attrs) is dict else None
+                attrs = _fields(attrs, qual)
+                if notes is not None:  # from add_note(): a list of strings
+                    if type(notes) is not list or not all(type(n) is str for n in notes):
+                        raise ValueError(f"malformed stored {qual}: bad __notes__")
+                    attrs["__notes__"] = notes
+                try:
                     return _new_exception(cls, args, attrs)
-                try:  # stored by an older version: through the constructor
-                    return cls(*args)  # type: ignore[no-any-return]
-                except Exception:  # a constructor with its own signature: keep the text
+                except TypeError:  # a builtin's own argument rules: keep the text
                     pass
         name = f"{mod}.{qual}" if mod else qual
         return StoredError(name, message)
@@ -590,6 +590,21 @@ def _new_exception(cls: type[BaseException], args: list[Any], attrs: dict[str, A
         exc.args = tuple(args)
     vars(exc).update(attrs)  # no property setters run
     return exc
+
+
+def _new_namedtuple(cls: Any, items: list[Any]) -> Any:
+    """``cls(*items)`` without calling into the class; a field added after the value was
+    stored takes its default."""
+    fields = cls._fields
+    if len(items) < len(fields):
+        defaults = getattr(cls, "_field_defaults", {})
+        missing = fields[len(items) :]
+        if not all(f in defaults for f in missing):
+            raise ValueError(f"stored {cls.__qualname__} lacks fields {list(missing)}")
+        items = [*items, *(defaults[f] for f in missing)]
+    elif len(items) > len(fields):
+        raise ValueError(f"stored {cls.__qualname__} has {len(items)} items for {len(fields)} fields")
+    return tuple.__new__(cls, items)
 
 
 def _list(value: Any, what: str) -> list[Any]:
