@@ -540,3 +540,18 @@ def test_stored_exceptions_of_allowed_classes_are_rebuilt_without_init() -> None
         [__name__, "Loud", ormsgpack.packb(["old"]), "old"])))
     back = MsgpackSerde().loads(old)
     assert type(back) is Loud and back.args == ("old",)
+
+
+def test_a_package_entry_allows_its_own_classes_and_no_walk_out_of_them() -> None:
+    import ormsgpack
+
+    package = __name__.rpartition(".")[0]
+    serde = MsgpackSerde(allowlist=Allowlist([package]))
+    assert serde.loads(serde.dumps(ByName(v=4))) == ByName(v=4)
+
+    def model(qualname: str) -> bytes:
+        return ormsgpack.packb(ormsgpack.Ext(11, ormsgpack.packb([__name__, qualname, {}])))
+
+    for qualname in ["pydantic.BaseModel", "ByName.__class__", "ByName.__base__", "Any"]:
+        with pytest.raises(ValueError, match="is not a class defined in"):
+            serde.loads(model(qualname))

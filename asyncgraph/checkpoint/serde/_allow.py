@@ -105,7 +105,8 @@ class Allowlist:
         self._lock = threading.Lock()
         self._classes: dict[Name, type] = {}
         self._names: set[Name] = set()
-        self._packages: set[str] = set()
+        # Replaced, never mutated, so readers on other threads iterate a stable tuple.
+        self._packages: tuple[str, ...] = ()
         self._inherit = inherit
         self._trust_defaults = trust_defaults
         self.add(*items)
@@ -121,7 +122,7 @@ class Allowlist:
                 if isinstance(item, type):
                     self._classes[(item.__module__, item.__qualname__)] = item
                 elif isinstance(item, str) and _DOTTED.match(item.rstrip(".")):
-                    self._packages.add(item.rstrip("."))
+                    self._packages = (*self._packages, item.rstrip("."))
                 elif isinstance(item, tuple) and _is_name_pair(item):
                     self._names.add((item[0], item[1]))
                 else:
