@@ -555,3 +555,18 @@ def test_a_package_entry_allows_its_own_classes_and_no_walk_out_of_them() -> Non
     for qualname in ["pydantic.BaseModel", "ByName.__class__", "ByName.__base__", "Any"]:
         with pytest.raises(ValueError, match="is not a class defined in"):
             serde.loads(model(qualname))
+
+
+def test_what_users_keep_from_langchain_core_round_trips_without_registration() -> None:
+    from langchain_core.agents import AgentAction, AgentFinish, AgentStep
+
+    text = AIMessage("hello").text  # a str subclass in langchain-core 1.x
+    values = [
+        text,
+        AgentAction("search", {"q": "x"}, "log"),
+        AgentFinish({"output": "done"}, "log"),
+        AgentStep(action=AgentAction("t", "in", "l"), observation="seen"),
+    ]
+    back = roundtrip(values)
+    assert [type(v) for v in back] == [type(v) for v in values]
+    assert back == values

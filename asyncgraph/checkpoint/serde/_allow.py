@@ -4,9 +4,10 @@ Stored data names classes by module and qualified name, and whoever can write a 
 checkpoint database or of a cache file controls those names. Rebuilding a class from a name
 therefore follows three rules:
 
-- The name must be on the allowlist: the built-in trusted set (langchain-core messages and
-  ``Document``, asyncgraph's own value types and errors, ``OrderedDict``/``Counter``), the
-  classes a user registered with :func:`allow`, or a package a user registered by name.
+- The name must be on the allowlist: the built-in trusted set (langchain-core messages,
+  ``Document``, ``TextAccessor`` and agent actions, asyncgraph's own value types and
+  errors, ``OrderedDict``/``Counter``), the classes a user registered with
+  :func:`allow`, or a package a user registered by name.
 - A registered class is found by its name in the registry; nothing is imported. A class
   allowed by package (or by a ``(module, qualname)`` pair) is imported and looked up by
   walking class ``__dict__``\\ s only, never through modules, functions or descriptors,
@@ -37,10 +38,18 @@ Name = tuple[str, str]
 # *defined* in these modules count (not what they import).
 _OWN_MODULES = ("asyncgraph.types", "asyncgraph.errors")
 
-# Other trusted classes, by name.
+# Other trusted classes, by name: plain data that users keep in state. Names a given
+# langchain-core version lacks are skipped.
 _TRUSTED_NAMES: frozenset[Name] = frozenset(
     {
         ("langchain_core.documents.base", "Document"),
+        # what ``message.text`` returns: a str subclass
+        ("langchain_core.messages.base", "TextAccessor"),
+        # the state of agent-executor style graphs
+        ("langchain_core.agents", "AgentAction"),
+        ("langchain_core.agents", "AgentActionMessageLog"),
+        ("langchain_core.agents", "AgentFinish"),
+        ("langchain_core.agents", "AgentStep"),
         ("collections", "OrderedDict"),
         ("collections", "Counter"),
     }
@@ -77,7 +86,10 @@ def _build_trusted() -> dict[Name, type]:
             if isinstance(obj, type) and obj.__module__ == module_name:
                 found[(module_name, obj.__qualname__)] = obj
     for module_name, qualname in _TRUSTED_NAMES:
-        found[(module_name, qualname)] = import_class(module_name, qualname)
+        try:
+            found[(module_name, qualname)] = import_class(module_name, qualname)
+        except LookupError:
+            continue
     return found
 
 
