@@ -117,33 +117,55 @@ def _apply(actual: Any, op: str, operand: Any) -> bool:
 def compile_filter(filter: dict[str, Any] | None) -> Predicate | None:
     """A predicate over stored values, or None for "everything matches".
 
-    Plain equality on a top-level key (the common case) compiles to a direct lookup.
+    Conditions on top-level keys against scalars (the common case) compile to direct
+    lookups; everything else goes through the general matcher.
     """
     if not filter:
         return None
-    checks: list[Predicate] = []
-    for key, cond in filter.items():
-        path = tuple(key.split("."))
-        if len(path) == 1 and isinstance(cond, str):
-            checks.append(_str_eq(key, cond))
-        else:
-            checks.append(_general(path, cond))
+    checks = [_compile_one(key, cond) for key, cond in filter.items()]
     if len(checks) == 1:
         return checks[0]
-    return lambda value: all(check(value) for check in checks)
+    if len(checks) == 2:
+        first, second = checks
+        return lambda value: first(value) and second(value)
+
+    def all_of(value: dict[str, Any]) -> bool:
+        for check in checks:
+            if not check(value):
+                return False
+        return True
+
+    return all_of
+
+
+def _compile_one(key: str, cond: Any) -> Predicate:
+    if "." not in key:
+        if type(cond) is str:
+            return _str_eq(key, cond)
+        if type(cond) is dict and len(cond) == 1:
+            ((op, operand),) = cond.items()
+            if op in _ORDER and _is_number(operand):
+                return _num_order(key, _ORDER[op], operand)
+    path = tuple(key.split("."))
+
+    def check(value: dict[str, Any]) -> bool:
+        return _matches(_field(value, path), cond)
+
+    return check
 
 
 def _str_eq(key: str, cond: str) -> Predicate:
     def check(value: dict[str, Any]) -> bool:
         v = value.get(key)
-        return v == cond and isinstance(v, str)
+        return v == cond and type(v) is str
 
     return check
 
 
-def _general(path: tuple[str, ...], cond: Any) -> Predicate:
+def _num_order(key: str, compare: Callable[[Any, Any], bool], operand: float) -> Predicate:
     def check(value: dict[str, Any]) -> bool:
-        return _matches(_field(value, path), cond)
+        v = value.get(key)
+        return (type(v) is int or type(v) is float) and compare(v, operand)
 
     return check
 

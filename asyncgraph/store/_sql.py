@@ -30,7 +30,15 @@ from datetime import datetime, timezone
 from typing import Any
 
 from asyncgraph.store._filter import compile_filter, pushable, sql_conditions, validate_filter
-from asyncgraph.store._vectors import Indexer, Vectors, best_score, from_blob, to_blob, top
+from asyncgraph.store._vectors import (
+    Indexer,
+    Vectors,
+    best_score,
+    from_blob,
+    normalize,
+    to_blob,
+    top,
+)
 from asyncgraph.store.base._types import (
     GetOp,
     Item,
@@ -542,7 +550,7 @@ class SqlCore:
             expires = self.d.ts(now + ttl * 60.0) if ttl is not None else None
             upserts.append((prefix, key, _dumps(namespace, key, op.value), ts, ts, expires, ttl))
             if vectors is not None:
-                vector_rows += [(prefix, key, f, self.vector_store(v)) for f, v in vectors[n]]
+                vector_rows += [(prefix, key, f, self.vector_store(normalize(v))) for f, v in vectors[n]]
         stmts: list[Stmt] = []
         if self.indexer is not None or deletes:
             # An item's old vectors go with it: deleted, or replaced by a new put's.

@@ -1,6 +1,8 @@
 """Semantic search: what to embed for a put, and ranking by cosine similarity.
 
-Vectors are normalized once, when stored, so a similarity is one dot product. An item
+Query vectors are normalized once; a stored vector's norm is computed once (SQL stores
+keep it normalized, the in-memory store on first use), so a similarity is one dot
+product and one multiplication. An item
 with several vectors (several fields, or a ``[*]`` path) scores as its best vector.
 Items that match the search but have no vector (put with ``index=False``, or before
 the store had an index) come after the ranked ones, with ``score=None``.
@@ -23,10 +25,10 @@ from typing import Any, TypeVar
 from asyncgraph.store.base._types import IndexConfig, PutOp
 from asyncgraph.store.base.embed import ensure_embeddings, get_text_at_path, tokenize_path
 
-__all__ = ["Indexer", "from_blob", "normalize", "top", "to_blob"]
+__all__ = ["Indexer", "best_score", "from_blob", "inverse_norm", "normalize", "top", "to_blob"]
 
 T = TypeVar("T")
-Vectors = list[tuple[str, list[float]]]  # (field name, normalized vector)
+Vectors = list[tuple[str, list[float]]]  # (field name, vector)
 
 
 def normalize(vector: Sequence[float]) -> list[float]:
@@ -47,7 +49,14 @@ def from_blob(blob: bytes | memoryview) -> list[float]:
     return values.tolist()
 
 
+def inverse_norm(vector: Sequence[float]) -> float:
+    """1 / |vector|, or 0.0 for a zero vector (whose similarity is then 0)."""
+    norm = math.sqrt(sum(map(mul, vector, vector)))
+    return 1.0 / norm if norm else 0.0
+
+
 def best_score(query: list[float], vectors: Iterable[list[float]]) -> float:
+    """The best similarity of normalized ``vectors`` to the normalized ``query``."""
     return max(sum(map(mul, query, v)) for v in vectors)
 
 
@@ -74,15 +83,30 @@ class Indexer:
         self.embeddings = ensure_embeddings(config.get("embed"))
         fields = config.get("fields") or ["$"]
         self.fields = [(f, ["$"] if f == "$" else tokenize_path(f)) for f in fields]
+        # The common case, top-level keys, read without the general path walker.
+        simple = all(len(t) == 1 and t[0] != "$" and t[0][0] not in "[{*" for _, t in self.fields)
+        self._simple_keys = [f for f, _ in self.fields] if simple else None
 
     def texts(self, op: PutOp) -> list[tuple[str, str]]:
         """(field name, text) pairs to embed for a put (none for ``index=False``)."""
-        if op.value is None or op.index is False:
+        return self.texts_of(op.value, op.index)
+
+    def texts_of(self, value: Any, index: Any) -> list[tuple[str, str]]:
+        if value is None or index is False:
             return []
-        paths = self.fields if op.index is None else [(p, tokenize_path(p)) for p in op.index]
+        if index is None and self._simple_keys is not None:
+            out0: list[tuple[str, str]] = []
+            for name in self._simple_keys:
+                found = value.get(name)
+                if type(found) is str:
+                    out0.append((name, found))
+                elif found is not None:
+                    out0 += [(name, t) for t in get_text_at_path(value, [name])]
+            return out0
+        paths = self.fields if index is None else [(p, tokenize_path(p)) for p in index]
         out: list[tuple[str, str]] = []
         for name, tokens in paths:
-            found = get_text_at_path(op.value, tokens)
+            found = get_text_at_path(value, tokens)
             if len(found) == 1:
                 out.append((name, found[0]))
             else:
@@ -104,10 +128,10 @@ class Indexer:
             raise ValueError(
                 f"The embedding function returned {len(vectors)} vectors for {want} texts"
             )
-        normal = [self._check(v) for v in vectors]
+        checked = [self._check(v) for v in vectors]
         out: list[Vectors] = [[] for _ in range(count)]
         for n, field, t in refs:
-            out[n].append((field, normal[t]))
+            out[n].append((field, checked[t]))
         return out
 
     def _check(self, vector: Sequence[float]) -> list[float]:
@@ -116,10 +140,36 @@ class Indexer:
                 f"The embedding function returned a vector of {len(vector)} dimensions; the "
                 f"store's index config says dims={self.dims}"
             )
-        return normalize(vector)
+        return vector if type(vector) is list else list(vector)
+
+    def _pair(self, texts: list[tuple[str, str]], vectors: list[list[float]]) -> Vectors:
+        if len(vectors) != len(texts):
+            raise ValueError(
+                f"The embedding function returned {len(vectors)} vectors for {len(texts)} texts"
+            )
+        return [(field, self._check(v)) for (field, _), v in zip(texts, vectors, strict=True)]
+
+    def embed_one(self, value: Any, index: Any) -> Vectors:
+        """The vectors of one put (the single-put fast path of :meth:`embed_puts`)."""
+        texts = self.texts_of(value, index)
+        if not texts:
+            return []
+        if len(texts) == 1:  # written out: this is on every put's path
+            field, text = texts[0]
+            vectors = self.embeddings.embed_documents([text])
+            if len(vectors) == 1:
+                return [(field, self._check(vectors[0]))]
+            return self._pair(texts, vectors)  # raises
+        return self._pair(texts, self.embeddings.embed_documents([t for _, t in texts]))
+
+    async def aembed_one(self, value: Any, index: Any) -> Vectors:
+        texts = self.texts_of(value, index)
+        if not texts:
+            return []
+        return self._pair(texts, await self.embeddings.aembed_documents([t for _, t in texts]))
 
     def embed_puts(self, puts: Sequence[PutOp]) -> list[Vectors]:
-        """The normalized vectors of each put, in order."""
+        """The vectors of each put, in order (as returned: not normalized)."""
         texts, refs = self._plan(puts)
         vectors = self.embeddings.embed_documents(texts) if texts else []
         return self._assemble(len(puts), refs, vectors, len(texts))
@@ -130,7 +180,10 @@ class Indexer:
         return self._assemble(len(puts), refs, vectors, len(texts))
 
     def embed_queries(self, queries: Iterable[str]) -> dict[str, list[float]]:
-        return {q: self._check(self.embeddings.embed_query(q)) for q in dict.fromkeys(queries)}
+        """Normalized query vectors by query text."""
+        return {
+            q: normalize(self._check(self.embeddings.embed_query(q))) for q in dict.fromkeys(queries)
+        }
 
     async def aembed_queries(self, queries: Iterable[str]) -> dict[str, list[float]]:
         distinct = list(dict.fromkeys(queries))
@@ -138,4 +191,4 @@ class Indexer:
             vectors: list[Any] = [await self.embeddings.aembed_query(distinct[0])]
         else:
             vectors = await asyncio.gather(*(self.embeddings.aembed_query(q) for q in distinct))
-        return {q: self._check(v) for q, v in zip(distinct, vectors, strict=True)}
+        return {q: normalize(self._check(v)) for q, v in zip(distinct, vectors, strict=True)}

@@ -17,15 +17,17 @@ from __future__ import annotations
 import concurrent.futures
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from operator import mul
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Literal
 
 from asyncgraph.store._filter import Predicate, compile_filter, validate_filter
 from asyncgraph.store._ttl import Sweeper, interval_seconds
-from asyncgraph.store._vectors import Indexer, Vectors, best_score, top
+from asyncgraph.store._vectors import Indexer, Vectors, inverse_norm, top
 from asyncgraph.store.base._store import BaseStore
 from asyncgraph.store.base._types import (
+    NOT_PROVIDED,
     GetOp,
     IndexConfig,
     Item,
@@ -36,7 +38,10 @@ from asyncgraph.store.base._types import (
     Result,
     SearchItem,
     SearchOp,
+    NotProvided,
     TTLConfig,
+    validate_labels,
+    validate_namespace,
     validate_op_namespace,
     validate_value,
 )
@@ -69,7 +74,9 @@ class InMemoryStore(BaseStore):
 
     def __init__(self, *, index: IndexConfig | None = None, ttl: TTLConfig | None = None) -> None:
         self._data: dict[tuple[str, ...], dict[str, Item]] = {}
-        self._vectors: dict[tuple[str, ...], dict[str, dict[str, list[float]]]] = {}
+        # [namespace][key][field] = [vector, 1/|vector| (None until first needed)]
+        self._vectors: dict[tuple[str, ...], dict[str, dict[str, list[Any]]]] = {}
+        self._checked: set[tuple[str, ...]] = set()  # namespaces known to be valid for put
         self._expiry: dict[Address, list[float]] = {}  # [expires_at (epoch s), ttl minutes]
         self._lock = threading.RLock()
         self._indexer = Indexer(index) if index else None
@@ -106,6 +113,68 @@ class InMemoryStore(BaseStore):
             vectors = await indexer.aembed_puts(list(puts.values())) if indexer else None
             self._write(puts, vectors)
         return results
+
+    # -- single-op fast paths (same results as the batch path, without building ops) -------
+
+    def get(
+        self, namespace: tuple[str, ...], key: str, *, refresh_ttl: bool | None = None
+    ) -> Item | None:
+        if type(namespace) is not tuple or type(key) is not str or self._expiry:
+            return super().get(namespace, key, refresh_ttl=refresh_ttl)
+        if namespace not in self._checked:
+            validate_labels(namespace)
+        items = self._data.get(namespace)
+        return items.get(key) if items is not None else None
+
+    async def aget(
+        self, namespace: tuple[str, ...], key: str, *, refresh_ttl: bool | None = None
+    ) -> Item | None:
+        return self.get(namespace, key, refresh_ttl=refresh_ttl)
+
+    def _fast_put(self, namespace: Any, key: Any, value: Any, ttl: Any) -> Any:
+        """The ttl to store if the put can take the fast path, else ``NOT_PROVIDED``."""
+        if type(namespace) is not tuple or type(key) is not str or type(value) is not dict:
+            return NOT_PROVIDED
+        if namespace not in self._checked:
+            validate_namespace(namespace)
+            self._checked.add(namespace)
+        if ttl is NOT_PROVIDED or isinstance(ttl, NotProvided):
+            return self.ttl_config.get("default_ttl") if self.ttl_config else None
+        return ttl
+
+    def put(
+        self,
+        namespace: tuple[str, ...],
+        key: str,
+        value: Mapping[str, Any],
+        index: Literal[False] | list[str] | None = None,
+        *,
+        ttl: float | None | NotProvided = NOT_PROVIDED,
+    ) -> None:
+        stored_ttl = self._fast_put(namespace, key, value, ttl)
+        if stored_ttl is NOT_PROVIDED:
+            return super().put(namespace, key, value, index, ttl=ttl)
+        indexer = self._indexer
+        vectors = indexer.embed_one(value, index) if indexer is not None else None
+        with self._lock:
+            self._write_one(namespace, key, value, vectors, stored_ttl, time.time())
+
+    async def aput(
+        self,
+        namespace: tuple[str, ...],
+        key: str,
+        value: Mapping[str, Any],
+        index: Literal[False] | list[str] | None = None,
+        *,
+        ttl: float | None | NotProvided = NOT_PROVIDED,
+    ) -> None:
+        stored_ttl = self._fast_put(namespace, key, value, ttl)
+        if stored_ttl is NOT_PROVIDED:
+            return await super().aput(namespace, key, value, index, ttl=ttl)
+        indexer = self._indexer
+        vectors = await indexer.aembed_one(value, index) if indexer is not None else None
+        with self._lock:
+            self._write_one(namespace, key, value, vectors, stored_ttl, time.time())
 
     # -- reads -----------------------------------------------------------------------------
 
@@ -186,10 +255,18 @@ class InMemoryStore(BaseStore):
             scored: list[tuple[float, Item]] = []
             unscored: list[Item] = []
             for item, vectors in search.candidates:
-                if vectors:
-                    scored.append((best_score(q, vectors.values()), item))
-                else:
+                if not vectors:
                     unscored.append(item)
+                    continue
+                best = -2.0
+                for entry in vectors.values():
+                    inverse = entry[1]
+                    if inverse is None:
+                        inverse = entry[1] = inverse_norm(entry[0])
+                    score = sum(map(mul, q, entry[0])) * inverse
+                    if score > best:
+                        best = score
+                scored.append((best, item))
             start, end = max(op.offset, 0), max(op.offset, 0) + max(op.limit, 0)
             best = top(scored, end)
             page: list[tuple[float | None, Item]] = list(best[start:end])
@@ -213,34 +290,55 @@ class InMemoryStore(BaseStore):
     # -- writes ----------------------------------------------------------------------------
 
     def _write(self, puts: dict[Address, PutOp], vectors: list[Vectors] | None) -> None:
-        now_ts = time.time()
-        now = datetime.fromtimestamp(now_ts, timezone.utc)
+        now = time.time()
         with self._lock:
             for n, ((namespace, key), op) in enumerate(puts.items()):
-                items = self._data.get(namespace)
                 if op.value is None:
+                    items = self._data.get(namespace)
                     if items is not None and items.pop(key, None) is not None and not items:
                         del self._data[namespace]
                     self._drop_vectors(namespace, key)
                     self._expiry.pop((namespace, key), None)
-                    continue
-                if items is None:
-                    items = self._data[namespace] = {}
-                old = items.get(key)
-                items[key] = Item(
-                    value=dict(op.value),
-                    key=key,
-                    namespace=namespace,
-                    created_at=old.created_at if old is not None else now,
-                    updated_at=now,
-                )
-                self._drop_vectors(namespace, key)
-                if vectors is not None and vectors[n]:
-                    self._vectors.setdefault(namespace, {})[key] = dict(vectors[n])
-                if op.ttl is not None:
-                    self._expiry[(namespace, key)] = [now_ts + op.ttl * 60.0, op.ttl]
                 else:
-                    self._expiry.pop((namespace, key), None)
+                    v = vectors[n] if vectors is not None else None
+                    self._write_one(namespace, key, op.value, v, op.ttl, now)
+
+    def _write_one(
+        self,
+        namespace: tuple[str, ...],
+        key: str,
+        value: Mapping[str, Any],
+        vectors: Vectors | None,
+        ttl: float | None,
+        now: float,
+    ) -> None:
+        """Store one item (under the lock)."""
+        items = self._data.get(namespace)
+        if items is None:
+            items = self._data[namespace] = {}
+        stamp = datetime.fromtimestamp(now, timezone.utc)
+        old = items.get(key)
+        item = _new(Item)
+        item.value = dict(value)
+        item.key = key
+        item.namespace = namespace
+        item.created_at = old.created_at if old is not None else stamp
+        item.updated_at = stamp
+        items[key] = item
+        if vectors:
+            entries: dict[str, list[Any]] = {}
+            for field, vector in vectors:
+                entries[field] = [vector, None]
+            by_key = self._vectors.get(namespace)
+            if by_key is None:
+                by_key = self._vectors[namespace] = {}
+            by_key[key] = entries
+        elif self._vectors:
+            self._drop_vectors(namespace, key)
+        if ttl is not None:
+            self._expiry[(namespace, key)] = [now + ttl * 60.0, ttl]
+        elif self._expiry:
+            self._expiry.pop((namespace, key), None)
 
     def _drop_vectors(self, namespace: tuple[str, ...], key: str) -> None:
         vectors = self._vectors.get(namespace)
@@ -274,6 +372,9 @@ class InMemoryStore(BaseStore):
     def stop_ttl_sweeper(self, timeout: float | None = None) -> bool:
         """Stop the sweeper thread; True once it has ended."""
         return self._sweeper.stop(timeout)
+
+
+_new = object.__new__  # builds an Item without re-checking fields this module just made
 
 
 def _found(item: Item, score: float | None) -> SearchItem:
