@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Callable, Generator, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -63,6 +63,7 @@ class Stmt:
     params: Sequence[Any] = ()
     fetch: bool = False
     many: bool = False
+    consume: Callable[[Iterable[Any]], Any] | None = None  # reads the cursor instead of fetchall
 
 
 Run = Generator[list[Stmt], list[Any], list[Result]]
@@ -99,7 +100,7 @@ SQLITE = Dialect(
             created_at REAL NOT NULL, updated_at REAL NOT NULL,
             expires_at REAL, ttl_minutes REAL,
             PRIMARY KEY (prefix, key))""",
-        "CREATE INDEX IF NOT EXISTS ag_store_updated ON ag_store (updated_at)",
+        "CREATE INDEX IF NOT EXISTS ag_store_recent ON ag_store (updated_at, prefix, key)",
         """CREATE INDEX IF NOT EXISTS ag_store_expires ON ag_store (expires_at)
             WHERE expires_at IS NOT NULL""",
         """CREATE TABLE IF NOT EXISTS ag_store_vectors (
@@ -117,7 +118,7 @@ POSTGRES = Dialect(
             created_at TIMESTAMPTZ NOT NULL, updated_at TIMESTAMPTZ NOT NULL,
             expires_at TIMESTAMPTZ, ttl_minutes DOUBLE PRECISION,
             PRIMARY KEY (prefix, key))""",
-        "CREATE INDEX IF NOT EXISTS ag_store_updated ON ag_store (updated_at)",
+        "CREATE INDEX IF NOT EXISTS ag_store_recent ON ag_store (updated_at, prefix, key)",
         """CREATE INDEX IF NOT EXISTS ag_store_expires ON ag_store (expires_at)
             WHERE expires_at IS NOT NULL""",
         """CREATE TABLE IF NOT EXISTS ag_store_vectors (
@@ -129,7 +130,7 @@ POSTGRES = Dialect(
 )
 
 _COLUMNS = "s.prefix, s.key, s.value, s.created_at, s.updated_at, s.ttl_minutes"
-_ORDER = "ORDER BY s.updated_at DESC, s.prefix, s.key"
+_ORDER = "ORDER BY s.updated_at DESC, s.prefix DESC, s.key DESC"  # ag_store_recent, backwards
 
 
 def ns_text(namespace: tuple[str, ...]) -> str:
@@ -300,6 +301,39 @@ class SqlCore:
             return None
         return self.d.q("(s.expires_at IS NULL OR s.expires_at > ?)"), [self.d.ts(now)]
 
+    # -- single get / put without the batch machinery (the common calls) -------------------
+
+    def get_stmt(self, namespace: tuple[str, ...], key: str) -> Stmt:
+        return Stmt(self._get_one, (ns_text(namespace), key), fetch=True)
+
+    def refresh_one(self, row: Row) -> Stmt:
+        return self._refresh_stmt([(row[0], row[1])], time.time())
+
+    def put_stmt(self, namespace: tuple[str, ...], key: str, value: Any, ttl: float | None) -> Stmt:
+        now = time.time()
+        ts = self.d.ts(now)
+        expires = self.d.ts(now + ttl * 60.0) if ttl is not None else None
+        row = (ns_text(namespace), key, _dumps(namespace, key, value), ts, ts, expires, ttl)
+        return Stmt(self._upsert, row)
+
+    def fast_item(self, row: Row) -> Item:
+        """An Item from a row, built without re-validating what the database returned."""
+        item = _new(Item)
+        value = row[2]
+        item.value = value if type(value) is dict else json.loads(value)
+        item.key = row[1]
+        item.namespace = tuple(row[0].split("."))
+        created = row[3]
+        if type(created) is float:
+            created = datetime.fromtimestamp(created, timezone.utc)
+        item.created_at = created
+        updated = row[4]
+        if updated == row[3]:
+            item.updated_at = created
+        else:
+            item.updated_at = datetime.fromtimestamp(updated, timezone.utc) if type(updated) is float else updated
+        return item
+
     def _item(self, row: Row, cls: type[Item] = Item) -> Any:
         d = self.d
         if cls is SearchItem:
@@ -334,7 +368,12 @@ class SqlCore:
         params: list[Any] = []
         if op.namespace_prefix:
             text = ns_text(op.namespace_prefix)
-            conds.append(self.d.q("(s.prefix = ? OR (s.prefix >= ? AND s.prefix < ?))"))
+            # SQLite has no statistics to choose a plan: a one-label prefix is taken to be
+            # broad, and the rows are read newest first (the unary + keeps SQLite off the
+            # key index, so the page ends the scan early); a deeper one is taken to be
+            # narrow, read through the key index and sorted.
+            col = "+s.prefix" if self.d.name == "sqlite" and len(op.namespace_prefix) == 1 else "s.prefix"
+            conds.append(self.d.q(f"({col} = ? OR ({col} >= ? AND {col} < ?))"))
             params += [text, text + ".", text + "/"]  # "/" sorts right after "."
         if alive:
             conds.append(alive[0])
@@ -367,11 +406,31 @@ class SqlCore:
                 sql = f"SELECT {_COLUMNS} FROM ag_store s{where} {_ORDER} LIMIT ? OFFSET ?"
                 stmt = Stmt(self.d.q(sql), (*params, limit, offset), fetch=True)
             else:
-                stmt = Stmt(self.d.q(f"SELECT {_COLUMNS} FROM ag_store s{where} {_ORDER}"), params, fetch=True)
+                loads = self.d.value_out
+                check = predicate
+                assert check is not None
+
+                def scan(cursor: Iterable[Row]) -> list[Row]:
+                    """The page's rows, values decoded, reading no further than needed."""
+                    page: list[Row] = []
+                    skip, want = offset, limit
+                    if want == 0:
+                        return page
+                    for r in cursor:
+                        value = loads(r[2])
+                        if check(value):
+                            if skip:
+                                skip -= 1
+                                continue
+                            page.append((r[0], r[1], value, *r[3:]))
+                            if len(page) == want:
+                                break
+                    return page
+
+                sql = f"SELECT {_COLUMNS} FROM ag_store s{where} {_ORDER}"
+                stmt = Stmt(self.d.q(sql), params, fetch=True, consume=scan)
 
             def on_plain(rows: list[Row]) -> None:
-                if predicate is not None:
-                    rows = [r for r in rows if predicate(self.d.value_out(r[2]))][offset : offset + limit]
                 results[i] = [self._item(r, SearchItem) for r in rows]
                 if op.refresh_ttl:
                     touched.extend((r[0], r[1]) for r in rows if r[5] is not None)
@@ -403,7 +462,7 @@ class SqlCore:
             scored = top(((best_score(query, vs), a) for a, vs in vectors.items()), offset + limit)
             page: list[tuple[tuple[str, str], float | None]] = [(a, s) for s, a in scored[offset:]]
             if len(page) < limit and unscored:
-                rest = sorted(unscored, key=lambda a: (-_epoch(unscored[a]), a))
+                rest = sorted(unscored, key=lambda a: (_epoch(unscored[a]), a), reverse=True)
                 skip = max(offset - len(vectors), 0)
                 page += [(a, None) for a in rest[skip : skip + limit - len(page)]]
             def on_page(rows: list[Any]) -> None:
@@ -432,7 +491,7 @@ class SqlCore:
         join = f"FROM ag_store s JOIN {table} v ON v.prefix = s.prefix AND v.key = s.key{where}"
         sql = (
             f"SELECT {_COLUMNS}, max({self.vector_score}) AS score {q(join)} "
-            f"GROUP BY s.prefix, s.key ORDER BY score DESC, s.updated_at DESC, s.prefix, s.key "
+            f"GROUP BY s.prefix, s.key ORDER BY score DESC, s.updated_at DESC, s.prefix DESC, s.key DESC "
             + q("LIMIT ? OFFSET ?")
         )
         stmt = Stmt(sql, (self.vector_param(query), *params, limit, offset), fetch=True)
@@ -584,6 +643,9 @@ class SqlCore:
             ),
         ]
         return len(rows[1])
+
+
+_new = object.__new__
 
 
 def _many(sql: str, rows: list[Any]) -> Stmt:

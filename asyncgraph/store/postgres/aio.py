@@ -35,7 +35,8 @@ async def aexecute_pg(conn: Any, batch: list[Stmt]) -> list[Any]:
         stmt = batch[0]
         cur = conn.cursor(row_factory=tuple_row)
         await cur.execute(stmt.sql, stmt.params)
-        return [await cur.fetchall() if stmt.fetch else None]
+        rows = await cur.fetchall() if stmt.fetch else None
+        return [stmt.consume(rows) if stmt.consume is not None else rows]
     async with conn.pipeline() as pipeline, conn.transaction():
         cursors = []
         for stmt in batch:
@@ -46,7 +47,8 @@ async def aexecute_pg(conn: Any, batch: list[Stmt]) -> list[Any]:
                 await cur.execute(stmt.sql, stmt.params)
             cursors.append(cur)
         await pipeline.sync()
-        return [await c.fetchall() if s.fetch else None for c, s in zip(cursors, batch, strict=True)]
+        out = [await c.fetchall() if s.fetch else None for c, s in zip(cursors, batch, strict=True)]
+        return [s.consume(r) if s.consume is not None else r for s, r in zip(batch, out, strict=True)]
 
 
 class AsyncPostgresStore(AsyncBridge, SqlStore):
@@ -147,6 +149,13 @@ class AsyncPostgresStore(AsyncBridge, SqlStore):
                     "ag_store_pgvectors", PGVECTOR_SCORE, vector_literal, "%s::vector"
                 )
         self.is_setup = True
+
+    async def _aexecute(self, batch: list[Stmt]) -> list[Any]:
+        self._bind_loop()
+        async with self._connection() as conn:
+            if not self.is_setup:
+                await self._setup_on(conn)
+            return await aexecute_pg(conn, batch)
 
     async def abatch(self, ops: Iterable[Op]) -> list[Result]:
         prep = await self._aprepare(ops)

@@ -64,7 +64,8 @@ def execute_pg(conn: Any, batch: list[Stmt]) -> list[Any]:
         stmt = batch[0]
         cur = conn.cursor(row_factory=tuple_row)
         cur.execute(stmt.sql, stmt.params)
-        return [cur.fetchall() if stmt.fetch else None]
+        rows = cur.fetchall() if stmt.fetch else None
+        return [stmt.consume(rows) if stmt.consume is not None else rows]
     with conn.pipeline() as pipeline, conn.transaction():
         cursors = []
         for stmt in batch:
@@ -75,7 +76,8 @@ def execute_pg(conn: Any, batch: list[Stmt]) -> list[Any]:
                 cur.execute(stmt.sql, stmt.params)
             cursors.append(cur)
         pipeline.sync()
-        return [c.fetchall() if s.fetch else None for c, s in zip(cursors, batch, strict=True)]
+        out = [c.fetchall() if s.fetch else None for c, s in zip(cursors, batch, strict=True)]
+        return [s.consume(r) if s.consume is not None else r for s, r in zip(batch, out, strict=True)]
 
 
 class PostgresStore(SqlStore):
@@ -178,6 +180,27 @@ class PostgresStore(SqlStore):
     def _enable_pgvector(self) -> None:
         self.pgvector = True
         self._core.use_db_vectors("ag_store_pgvectors", PGVECTOR_SCORE, vector_literal, "%s::vector")
+
+    _sync_native = True
+
+    def _execute(self, batch: list[Stmt]) -> list[Any]:
+        with self._connection() as conn:
+            if not self.is_setup:
+                self._setup_on(conn)
+            return execute_pg(conn, batch)
+
+    def _fetch_row(self, sql: str, params: tuple[Any, ...]) -> Any:
+        from psycopg.rows import tuple_row
+
+        with self._connection() as conn:
+            if not self.is_setup:
+                self._setup_on(conn)
+            if not conn.autocommit:
+                rows = execute_pg(conn, [Stmt(sql, params, fetch=True)])[0]
+                return rows[0] if rows else None
+            cur = conn.cursor(row_factory=tuple_row)
+            cur.execute(sql, params)
+            return cur.fetchone()
 
     def batch(self, ops: Iterable[Op]) -> list[Result]:
         prep = self._prepare(ops)

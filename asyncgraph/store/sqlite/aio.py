@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
-from asyncgraph.store._sql import SQLITE
+from asyncgraph.store._sql import SQLITE, Stmt
 from asyncgraph.store._sqlstore import AsyncBridge, SqlStore, drive
 from asyncgraph.store._ttl import AsyncSweeper, interval_seconds
 from asyncgraph.store.base._types import IndexConfig, Op, Result, TTLConfig
@@ -89,6 +89,11 @@ class AsyncSqliteStore(AsyncBridge, SqlStore):
 
                 await self._in_thread(run)
                 self.is_setup = True
+
+    async def _aexecute(self, batch: list[Stmt]) -> list[Any]:
+        if not self.is_setup:
+            await self.setup()
+        return await self._in_thread(lambda raw: execute_sqlite(raw, batch))  # type: ignore[no-any-return]
 
     async def abatch(self, ops: Iterable[Op]) -> list[Result]:
         prep = await self._aprepare(ops)

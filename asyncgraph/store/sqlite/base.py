@@ -61,7 +61,10 @@ def execute_sqlite(conn: sqlite3.Connection, batch: list[Stmt]) -> list[Any]:
                 out.append(None)
             else:
                 cur.execute(stmt.sql, stmt.params)
-                out.append(cur.fetchall() if stmt.fetch else None)
+                if stmt.consume is not None:
+                    out.append(stmt.consume(cur))
+                else:
+                    out.append(cur.fetchall() if stmt.fetch else None)
         if atomic:
             cur.execute("COMMIT")
     except BaseException:
@@ -122,6 +125,20 @@ class SqliteStore(SqlStore):
             self.conn.isolation_level = None
             setup_sqlite(self.conn)
             self.is_setup = True
+
+    _sync_native = True
+
+    def _execute(self, batch: list[Stmt]) -> list[Any]:
+        with self.lock:
+            if not self.is_setup:
+                self._setup_locked()
+            return execute_sqlite(self.conn, batch)
+
+    def _fetch_row(self, sql: str, params: tuple[Any, ...]) -> Any:
+        with self.lock:
+            if not self.is_setup:
+                self._setup_locked()
+            return self.conn.execute(sql, params).fetchone()
 
     def batch(self, ops: Iterable[Op]) -> list[Result]:
         prep = self._prepare(ops)
