@@ -77,6 +77,7 @@ class InMemoryStore(BaseStore):
         # [namespace][key][field] = [vector, 1/|vector| (None until first needed)]
         self._vectors: dict[tuple[str, ...], dict[str, dict[str, list[Any]]]] = {}
         self._checked: set[tuple[str, ...]] = set()  # namespaces known to be valid for put
+        self._labels_ok: set[tuple[str, ...]] = set()  # ... and for reads
         self._expiry: dict[Address, list[float]] = {}  # [expires_at (epoch s), ttl minutes]
         self._lock = threading.RLock()
         self._indexer = Indexer(index) if index else None
@@ -121,8 +122,9 @@ class InMemoryStore(BaseStore):
     ) -> Item | None:
         if type(namespace) is not tuple or type(key) is not str or self._expiry:
             return super().get(namespace, key, refresh_ttl=refresh_ttl)
-        if namespace not in self._checked:
+        if namespace not in self._labels_ok:
             validate_labels(namespace)
+            self._labels_ok.add(namespace)
         items = self._data.get(namespace)
         return items.get(key) if items is not None else None
 
@@ -285,7 +287,7 @@ class InMemoryStore(BaseStore):
                 results[search.index] = [_found(item, None) for item, _ in page]
 
     def _list_namespaces(self, op: ListNamespacesOp) -> list[tuple[str, ...]]:
-        return list_namespaces(list(self._data), op)
+        return list_namespaces([ns for ns, items in self._data.items() if items], op)
 
     # -- writes ----------------------------------------------------------------------------
 
@@ -294,9 +296,11 @@ class InMemoryStore(BaseStore):
         with self._lock:
             for n, ((namespace, key), op) in enumerate(puts.items()):
                 if op.value is None:
+                    # An emptied namespace keeps its place in _data, so search order
+                    # (namespace insertion order) stays LangGraph's; listings skip it.
                     items = self._data.get(namespace)
-                    if items is not None and items.pop(key, None) is not None and not items:
-                        del self._data[namespace]
+                    if items is not None:
+                        items.pop(key, None)
                     self._drop_vectors(namespace, key)
                     self._expiry.pop((namespace, key), None)
                 else:
@@ -356,8 +360,6 @@ class InMemoryStore(BaseStore):
                 items = self._data.get(namespace)
                 if items is not None:
                     items.pop(key, None)
-                    if not items:
-                        del self._data[namespace]
                 self._drop_vectors(namespace, key)
                 del self._expiry[(namespace, key)]
         return len(expired)
