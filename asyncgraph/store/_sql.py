@@ -368,11 +368,14 @@ class SqlCore:
         params: list[Any] = []
         if op.namespace_prefix:
             text = ns_text(op.namespace_prefix)
-            # SQLite has no statistics to choose a plan: a one-label prefix is taken to be
-            # broad, and the rows are read newest first (the unary + keeps SQLite off the
-            # key index, so the page ends the scan early); a deeper one is taken to be
-            # narrow, read through the key index and sorted.
-            col = "+s.prefix" if self.d.name == "sqlite" and len(op.namespace_prefix) == 1 else "s.prefix"
+            # The planners rarely know how many rows a prefix covers (SQLite keeps no
+            # statistics; Postgres has none until ANALYZE runs). A one-label prefix is
+            # taken to be broad: its rows are read newest first through ag_store_recent,
+            # and the scan ends with the page (the expression keeps the planner off the
+            # key index). A deeper prefix is taken to be narrow: key index, then sort.
+            col = "s.prefix"
+            if len(op.namespace_prefix) == 1:
+                col = "+s.prefix" if self.d.name == "sqlite" else "(s.prefix || '')"
             conds.append(self.d.q(f"({col} = ? OR ({col} >= ? AND {col} < ?))"))
             params += [text, text + ".", text + "/"]  # "/" sorts right after "."
         if alive:
