@@ -240,6 +240,7 @@ def _sqlite_cond(path: list[str], op: str, operand: Any) -> tuple[str, list[Any]
 
 def _pg_cond(path: list[str], op: str, operand: Any) -> tuple[str, list[Any]]:
     field = "(value #> %s::text[])"
+    args: list[Any]
     if op in ("$eq", "$ne"):
         if operand is None:
             text, args = f"coalesce({field} = 'null'::jsonb, true)", [path]

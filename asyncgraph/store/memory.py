@@ -270,8 +270,8 @@ class InMemoryStore(BaseStore):
                         best = score
                 scored.append((best, item))
             start, end = max(op.offset, 0), max(op.offset, 0) + max(op.limit, 0)
-            best = top(scored, end)
-            page: list[tuple[float | None, Item]] = list(best[start:end])
+            ranked = top(scored, end)
+            page: list[tuple[float | None, Item]] = list(ranked[start:end])
             if len(page) < end - start and unscored:
                 skip = max(start - len(scored), 0)
                 page.extend((None, item) for item in unscored[skip : skip + end - start - len(page)])

@@ -36,7 +36,7 @@ async def aexecute_pg(conn: Any, batch: list[Stmt]) -> list[Any]:
         cur = conn.cursor(row_factory=tuple_row)
         await cur.execute(stmt.sql, stmt.params)
         rows = await cur.fetchall() if stmt.fetch else None
-        return [stmt.consume(rows) if stmt.consume is not None else rows]
+        return [stmt.consume(rows) if stmt.consume is not None and rows is not None else rows]
     async with conn.pipeline() as pipeline, conn.transaction():
         cursors = []
         for stmt in batch:
@@ -48,7 +48,7 @@ async def aexecute_pg(conn: Any, batch: list[Stmt]) -> list[Any]:
             cursors.append(cur)
         await pipeline.sync()
         out = [await c.fetchall() if s.fetch else None for c, s in zip(cursors, batch, strict=True)]
-        return [s.consume(r) if s.consume is not None else r for s, r in zip(batch, out, strict=True)]
+        return [s.consume(r) if s.consume is not None and r is not None else r for s, r in zip(batch, out, strict=True)]
 
 
 class AsyncPostgresStore(AsyncBridge, SqlStore):

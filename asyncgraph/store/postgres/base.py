@@ -65,7 +65,7 @@ def execute_pg(conn: Any, batch: list[Stmt]) -> list[Any]:
         cur = conn.cursor(row_factory=tuple_row)
         cur.execute(stmt.sql, stmt.params)
         rows = cur.fetchall() if stmt.fetch else None
-        return [stmt.consume(rows) if stmt.consume is not None else rows]
+        return [stmt.consume(rows) if stmt.consume is not None and rows is not None else rows]
     with conn.pipeline() as pipeline, conn.transaction():
         cursors = []
         for stmt in batch:
@@ -77,7 +77,7 @@ def execute_pg(conn: Any, batch: list[Stmt]) -> list[Any]:
             cursors.append(cur)
         pipeline.sync()
         out = [c.fetchall() if s.fetch else None for c, s in zip(cursors, batch, strict=True)]
-        return [s.consume(r) if s.consume is not None else r for s, r in zip(batch, out, strict=True)]
+        return [s.consume(r) if s.consume is not None and r is not None else r for s, r in zip(batch, out, strict=True)]
 
 
 class PostgresStore(SqlStore):
