@@ -449,3 +449,47 @@ async def test_sync_call_on_the_loop_of_an_async_store_is_refused(make_store: St
         with pytest.raises(asyncio.InvalidStateError, match="aget"):
             store.get(("a",), "k")
         assert await asyncio.to_thread(store.get, ("a",), "k") is not None
+
+
+# -- database-side vector scoring (the sqlite-vec / pgvector path) ----------------------
+
+
+def test_database_scored_search_matches_python_ranking(tmp_path: Any) -> None:
+    """The SQL path that sqlite-vec and pgvector use (score in SQL, best vector per item,
+    unscored items after) gives the same pages as the Python ranking. A Python cosine
+    stands in for the extension, which this interpreter may not be able to load."""
+    import sqlite3
+
+    from asyncgraph.store._vectors import from_blob, to_blob
+    from asyncgraph.store.sqlite import SqliteStore
+
+    def cosine(a: bytes, b: bytes) -> float:
+        x, y = from_blob(a), from_blob(b)
+        dot = sum(p * q for p, q in zip(x, y, strict=True))
+        norm = (sum(p * p for p in x) * sum(q * q for q in y)) ** 0.5
+        return 1.0 - dot / norm if norm else 1.0
+
+    pages = []
+    for db_scored in (False, True):
+        conn = sqlite3.connect(str(tmp_path / f"{db_scored}.db"), check_same_thread=False)
+        conn.create_function("vec_distance_cosine", 2, cosine, deterministic=True)
+        store = SqliteStore(conn, index=index(fields=["text", "alt"]))
+        store.setup()
+        if db_scored:
+            store._core.use_db_vectors("ag_store_vectors", "1.0 - vec_distance_cosine(v.embedding, ?)", to_blob)
+        for key, text in DOCS.items():
+            store.put(("docs", key[0]), key, {"text": text, "alt": key, "len": len(text)})
+        store.put(("docs", "x"), "plain", {"text": "pets that purr"}, index=False)
+        page = []
+        for query, flt, limit, offset in [
+            ("pets that purr", None, 3, 0),
+            ("pets that purr", None, 4, 3),
+            ("interest rates", {"len": {"$gt": 30}}, 10, 0),
+            ("stocks", None, 10, 5),
+        ]:
+            found = store.search(("docs",), query=query, filter=flt, limit=limit, offset=offset)
+            page.append([(r.key, None if r.score is None else round(r.score, 5)) for r in found])
+        pages.append(page)
+        conn.close()
+    assert pages[0] == pages[1]
+    assert pages[0][1][-1] == ("plain", None)  # the unscored item fills the short page

@@ -23,7 +23,8 @@ from asyncgraph.store._sql import SQLITE, Stmt
 from asyncgraph.store._sqlstore import AsyncBridge, SqlStore, drive
 from asyncgraph.store._ttl import AsyncSweeper, interval_seconds
 from asyncgraph.store.base._types import IndexConfig, Op, Result, TTLConfig
-from asyncgraph.store.sqlite.base import execute_sqlite, setup_sqlite
+from asyncgraph.store._vectors import to_blob
+from asyncgraph.store.sqlite.base import SQLITE_VEC_SCORE, execute_sqlite, load_sqlite_vec, setup_sqlite
 
 if TYPE_CHECKING:
     import aiosqlite
@@ -83,11 +84,13 @@ class AsyncSqliteStore(AsyncBridge, SqlStore):
         async with self.lock:
             if not self.is_setup:
 
-                def run(raw: Any) -> None:
+                def run(raw: Any) -> bool:
                     raw.isolation_level = None
                     setup_sqlite(raw)
+                    return self._indexer is not None and load_sqlite_vec(raw)
 
-                await self._in_thread(run)
+                if await self._in_thread(run):
+                    self._core.use_db_vectors("ag_store_vectors", SQLITE_VEC_SCORE, to_blob)
                 self.is_setup = True
 
     async def _aexecute(self, batch: list[Stmt]) -> list[Any]:

@@ -9,7 +9,8 @@ The tables (see :mod:`asyncgraph.store._sql`) are created on first use; ``setup(
 also be called explicitly. The database runs in WAL mode with ``synchronous=NORMAL``
 (a committed write survives a process crash). One connection does all the work, under a
 lock; a batch that writes more than one statement is one transaction. Semantic search
-ranks in SQL with sqlite-vec when it is installed, else in Python.
+ranks in SQL with sqlite-vec when it is installed and the interpreter's sqlite3 can load
+extensions, else in Python.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from typing import Any
 from asyncgraph.store._sql import SQLITE, Stmt
 from asyncgraph.store._sqlstore import SqlStore, drive
 from asyncgraph.store._ttl import Sweeper, interval_seconds
+from asyncgraph.store._vectors import to_blob
 from asyncgraph.store.base._types import IndexConfig, Op, Result, TTLConfig
 
 __all__ = ["SqliteStore"]
@@ -45,6 +47,27 @@ def setup_sqlite(conn: sqlite3.Connection) -> None:
     except BaseException:
         conn.execute("ROLLBACK")
         raise
+
+
+SQLITE_VEC_SCORE = "1.0 - vec_distance_cosine(v.embedding, ?)"
+
+
+def load_sqlite_vec(conn: sqlite3.Connection) -> bool:
+    """Load the sqlite-vec extension if it is installed and this interpreter's sqlite3
+    can load extensions; whether it is now available."""
+    try:
+        import sqlite_vec  # type: ignore[import-not-found,import-untyped,unused-ignore]
+    except ImportError:
+        return False
+    try:
+        conn.enable_load_extension(True)
+        try:
+            sqlite_vec.load(conn)
+        finally:
+            conn.enable_load_extension(False)
+    except (AttributeError, sqlite3.Error):  # a build without extension loading
+        return False
+    return True
 
 
 def execute_sqlite(conn: sqlite3.Connection, batch: list[Stmt]) -> list[Any]:
@@ -124,6 +147,8 @@ class SqliteStore(SqlStore):
         if not self.is_setup:
             self.conn.isolation_level = None
             setup_sqlite(self.conn)
+            if self._indexer is not None and load_sqlite_vec(self.conn):
+                self._core.use_db_vectors("ag_store_vectors", SQLITE_VEC_SCORE, to_blob)
             self.is_setup = True
 
     _sync_native = True
