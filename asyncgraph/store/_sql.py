@@ -452,7 +452,7 @@ class SqlCore:
         stmt = Stmt(self.d.q(sql), params, fetch=True)
 
         def on_candidates(rows: list[Any]) -> None:
-            vectors: dict[tuple[str, str], list[list[float]]] = {}
+            vectors: dict[tuple[str, str], list[Sequence[float]]] = {}
             unscored: dict[tuple[str, str], Any] = {}
             for r in rows:
                 if predicate is not None and not predicate(self.d.value_out(r[4])):

@@ -1,8 +1,8 @@
 """Semantic search: what to embed for a put, and ranking by cosine similarity.
 
-Query vectors are normalized once; a stored vector's norm is computed once (SQL stores
-keep it normalized, the in-memory store on first use), so a similarity is one dot
-product and one multiplication. An item
+Query vectors are normalized once; a stored vector is normalized once (SQL stores
+store it so, the in-memory store on first use), so a similarity is one
+``math.dist`` call: for unit vectors, cos = 1 - |q - v|^2 / 2. An item
 with several vectors (several fields, or a ``[*]`` path) scores as its best vector.
 Items that match the search but have no vector (put with ``index=False``, or before
 the store had an index) come after the ranked ones, with ``score=None``.
@@ -43,10 +43,10 @@ def to_blob(vector: Sequence[float]) -> bytes:
     return array("f", vector).tobytes()
 
 
-def from_blob(blob: bytes | memoryview) -> list[float]:
+def from_blob(blob: bytes | memoryview) -> Sequence[float]:
     values = array("f")
     values.frombytes(blob)
-    return values.tolist()
+    return values
 
 
 def inverse_norm(vector: Sequence[float]) -> float:
@@ -55,9 +55,13 @@ def inverse_norm(vector: Sequence[float]) -> float:
     return 1.0 / norm if norm else 0.0
 
 
-def best_score(query: list[float], vectors: Iterable[list[float]]) -> float:
-    """The best similarity of normalized ``vectors`` to the normalized ``query``."""
-    return max(sum(map(mul, query, v)) for v in vectors)
+def best_score(query: Sequence[float], vectors: Iterable[Sequence[float]]) -> float:
+    """The best similarity of normalized ``vectors`` to the normalized ``query``.
+
+    For unit vectors cos = 1 - |q - v|^2 / 2, and ``math.dist`` is one C loop (several
+    times faster than a dot product in Python). A zero vector scores 0.
+    """
+    return max(1.0 - math.dist(query, v) ** 2 / 2.0 if any(v) else 0.0 for v in vectors)
 
 
 def top(scored: Iterable[tuple[float, T]], n: int) -> list[tuple[float, T]]:

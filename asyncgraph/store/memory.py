@@ -18,13 +18,13 @@ import concurrent.futures
 import threading
 import time
 from collections.abc import Iterable, Mapping
-from operator import mul
+from math import dist
 from datetime import datetime, timezone
 from typing import Any, Literal
 
 from asyncgraph.store._filter import Predicate, compile_filter, validate_filter
 from asyncgraph.store._ttl import Sweeper, interval_seconds
-from asyncgraph.store._vectors import Indexer, Vectors, inverse_norm, top
+from asyncgraph.store._vectors import Indexer, Vectors, inverse_norm, normalize, top
 from asyncgraph.store.base._store import BaseStore
 from asyncgraph.store.base._types import (
     NOT_PROVIDED,
@@ -74,7 +74,7 @@ class InMemoryStore(BaseStore):
 
     def __init__(self, *, index: IndexConfig | None = None, ttl: TTLConfig | None = None) -> None:
         self._data: dict[tuple[str, ...], dict[str, Item]] = {}
-        # [namespace][key][field] = [vector, 1/|vector| (None until first needed)]
+        # [namespace][key][field] = [vector, unit vector (None until first needed, False if 0)]
         self._vectors: dict[tuple[str, ...], dict[str, dict[str, list[Any]]]] = {}
         self._checked: set[tuple[str, ...]] = set()  # namespaces known to be valid for put
         self._labels_ok: set[tuple[str, ...]] = set()  # ... and for reads
@@ -262,10 +262,11 @@ class InMemoryStore(BaseStore):
                     continue
                 best = -2.0
                 for entry in vectors.values():
-                    inverse = entry[1]
-                    if inverse is None:
-                        inverse = entry[1] = inverse_norm(entry[0])
-                    score = sum(map(mul, q, entry[0])) * inverse
+                    unit = entry[1]
+                    if unit is None:  # first search since the put: normalize once
+                        unit = entry[1] = normalize(entry[0]) if inverse_norm(entry[0]) else False
+                    # For unit vectors, cos = 1 - |q - v|^2 / 2; math.dist is one C loop.
+                    score = 1.0 - dist(q, unit) ** 2 / 2.0 if unit else 0.0
                     if score > best:
                         best = score
                 scored.append((best, item))
