@@ -493,3 +493,27 @@ def test_database_scored_search_matches_python_ranking(tmp_path: Any) -> None:
         conn.close()
     assert pages[0] == pages[1]
     assert pages[0][1][-1] == ("plain", None)  # the unscored item fills the short page
+
+
+@pytest.mark.postgres
+def test_postgres_store_on_a_connection_pool(store_pg_dsn: str) -> None:
+    from asyncgraph.store.postgres import PostgresStore
+    from tests.store.conftest import _truncate
+
+    _truncate(store_pg_dsn)
+    with PostgresStore.from_conn_string(store_pg_dsn, pool_config={"min_size": 1, "max_size": 2}) as store:
+        store.put(("pool",), "k", {"v": 1})
+        assert store.get(("pool",), "k").value == {"v": 1}  # type: ignore[union-attr]
+        assert [r.key for r in store.search(("pool",), filter={"v": 1})] == ["k"]
+
+
+@pytest.mark.postgres
+async def test_async_postgres_store_on_a_connection_pool(store_pg_dsn: str) -> None:
+    from asyncgraph.store.postgres import AsyncPostgresStore
+    from tests.store.conftest import _truncate
+
+    _truncate(store_pg_dsn)
+    async with AsyncPostgresStore.from_conn_string(store_pg_dsn, pool_config={"min_size": 1, "max_size": 2}) as store:
+        await store.aput(("pool",), "k", {"v": 1})
+        assert (await store.aget(("pool",), "k")).value == {"v": 1}  # type: ignore[union-attr]
+        assert [r.key for r in await store.asearch(("pool",), filter={"v": 1})] == ["k"]
