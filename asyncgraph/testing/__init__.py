@@ -2,5 +2,12 @@
 
 from asyncgraph.pregel._watchdog import BlockingReport, BlockingWatchdog
 from asyncgraph.testing._chat_model import ScriptedChatModel, ScriptExhaustedError
+from asyncgraph.testing._embeddings import DeterministicEmbeddings
 
-__all__ = ["BlockingReport", "BlockingWatchdog", "ScriptExhaustedError", "ScriptedChatModel"]
+__all__ = [
+    "BlockingReport",
+    "BlockingWatchdog",
+    "DeterministicEmbeddings",
+    "ScriptExhaustedError",
+    "ScriptedChatModel",
+]
