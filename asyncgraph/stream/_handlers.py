@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 from contextvars import ContextVar, Token
-from dataclasses import dataclass
+from dataclasses import dataclass, is_dataclass
 from typing import Any, Callable
 from uuid import UUID, uuid4
 
@@ -51,7 +51,7 @@ def _messages_in(value: Any) -> list[BaseMessage]:
         return _messages_in(update)
     if isinstance(value, dict):
         value = list(value.values())
-    elif hasattr(value, "__dict__") and not isinstance(value, (list, tuple)):
+    elif is_dataclass(value) or hasattr(type(value), "model_fields"):
         value = list(vars(value).values())
     if not isinstance(value, (list, tuple)):
         return []
@@ -185,7 +185,7 @@ class ToolsV3Handler(BaseCallbackHandler):
             payload["input"] = inputs
         write(Carried("tools", payload))
 
-    def _end(self, run_id: UUID, payload: dict[str, Any] | None) -> None:
+    def _end(self, run_id: UUID, event: str | None, key: str = "", value: Any = None) -> None:
         info = self.calls.pop(run_id, None)
         if info is None:
             return
@@ -194,14 +194,14 @@ class ToolsV3Handler(BaseCallbackHandler):
             _tool_call_writer.reset(token)
         except ValueError:  # ended in another context than it started in
             pass
-        if payload is not None:
-            write(Carried("tools", {**payload, "tool_call_id": call_id}))
+        if event is not None:
+            write(Carried("tools", {"event": event, "tool_call_id": call_id, key: value}))
 
     def on_tool_end(self, output: Any, *, run_id: UUID, **kw: Any) -> Any:
-        self._end(run_id, {"event": "tool-finished", "output": output})
+        self._end(run_id, "tool-finished", "output", output)
 
     def on_tool_error(self, error: BaseException, *, run_id: UUID, **kw: Any) -> Any:
         from asyncgraph.errors import GraphDrained, GraphInterrupt
 
         paused = isinstance(error, (GraphInterrupt, GraphDrained))
-        self._end(run_id, None if paused else {"event": "tool-error", "message": str(error)})
+        self._end(run_id, None if paused else "tool-error", "message", str(error))
