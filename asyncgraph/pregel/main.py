@@ -483,7 +483,7 @@ class Pregel(PregelMarker, Runnable[Any, Any], Generic[StateT, ContextT, InputT,
 
             reject_owned_kwargs(kwargs)
             return stream_events_v3(self, input, config, transformers=transformers, **kwargs)
-        return super().stream_events(input, config, version=version, **kwargs)  # type: ignore[arg-type]
+        return super().stream_events(input, config, version=version, **kwargs)  # type: ignore[call-overload]
 
     def astream_events(self, input: Any, config: RunnableConfig | None = None, *, version: str = "v2",
                        transformers: Sequence[Any] | None = None, **kwargs: Any) -> Any:
@@ -493,7 +493,7 @@ class Pregel(PregelMarker, Runnable[Any, Any], Generic[StateT, ContextT, InputT,
 
             reject_owned_kwargs(kwargs)
             return astream_events_v3(self, input, config, transformers=transformers, **kwargs)
-        return super().astream_events(input, config, version=version, **kwargs)  # type: ignore[arg-type]
+        return super().astream_events(input, config, version=version, **kwargs)  # type: ignore[call-overload]
 
     def _default_stream_mode(self) -> str:
         return "values"
@@ -584,6 +584,13 @@ def _extra_kwargs(method: str, kwargs: dict[str, Any], durability: str | None) -
         if durability is None:
             return "async" if during else "exit"
     return durability
+
+
+def _normalize_stream_transformer_factories(specs: Sequence[Any] | None) -> list[Any]:
+    """LangGraph's private name for checking ``transformers=`` (used by its tests)."""
+    from asyncgraph.stream._run import normalize_factories
+
+    return normalize_factories(specs)
 
 
 def _print_chunk(ns: tuple[str, ...], mode: str, chunk: Any) -> None:

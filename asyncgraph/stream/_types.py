@@ -125,7 +125,8 @@ class StreamTransformer(ABC):
         # Kept on the instance lazily so subclasses need not call super().__init__().
         tasks: set[asyncio.Task[Any]] | None = self.__dict__.get("_stream_scheduled_tasks")
         if tasks is None:
-            tasks = self._stream_scheduled_tasks = set()
+            tasks = set()
+            self._stream_scheduled_tasks: set[asyncio.Task[Any]] = tasks
         return tasks
 
 
