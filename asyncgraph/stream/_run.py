@@ -116,25 +116,56 @@ def _relabel(part: dict[str, Any], user_custom: bool) -> dict[str, Any] | None:
     return part if user_custom else None
 
 
+class _SyncParts:
+    """The engine's v2 parts with carried events relabelled; closing it stops the run."""
+
+    def __init__(self, inner: Iterator[Any], user_custom: bool) -> None:
+        self._inner, self._user_custom = inner, user_custom
+
+    def __iter__(self) -> _SyncParts:
+        return self
+
+    def __next__(self) -> Any:
+        while True:
+            out = _relabel(next(self._inner), self._user_custom)
+            if out is not None:
+                return out
+
+    def close(self) -> None:
+        close = getattr(self._inner, "close", None)
+        if close is not None:
+            close()
+
+
+class _AsyncParts:
+    """Async :class:`_SyncParts` (a plain iterator object, not an async generator, so an
+    abandoned run leaves only the engine's own generator to finalize)."""
+
+    def __init__(self, inner: AsyncIterator[Any], user_custom: bool) -> None:
+        self._inner, self._user_custom = inner, user_custom
+
+    def __aiter__(self) -> _AsyncParts:
+        return self
+
+    async def __anext__(self) -> Any:
+        while True:
+            out = _relabel(await self._inner.__anext__(), self._user_custom)
+            if out is not None:
+                return out
+
+    async def aclose(self) -> None:
+        aclose = getattr(self._inner, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+
 def stream_events_v3(graph: Any, input: Any, config: RunnableConfig | None, *, transformers: Any = None,
                      **kwargs: Any) -> GraphRunStream:
     """The sync v3 run stream of ``graph`` (nothing runs until it is read)."""
     mux = _build_mux(graph, transformers, is_async=False)
     cfg, modes, user_custom = _prepare(graph, config, mux)
-
-    def parts() -> Iterator[Any]:
-        it = graph.stream(input, cfg, stream_mode=modes, subgraphs=True, version="v2", **kwargs)
-        try:
-            for part in it:
-                out = _relabel(part, user_custom)
-                if out is not None:
-                    yield out
-        finally:
-            close = getattr(it, "close", None)
-            if close is not None:
-                close()  # stopping early stops the run
-
-    return GraphRunStream(parts(), mux)
+    inner = graph.stream(input, cfg, stream_mode=modes, subgraphs=True, version="v2", **kwargs)
+    return GraphRunStream(_SyncParts(inner, user_custom), mux)
 
 
 async def astream_events_v3(graph: Any, input: Any, config: RunnableConfig | None, *, transformers: Any = None,
@@ -142,15 +173,5 @@ async def astream_events_v3(graph: Any, input: Any, config: RunnableConfig | Non
     """The async v3 run stream of ``graph`` (nothing runs until it is read)."""
     mux = _build_mux(graph, transformers, is_async=True)
     cfg, modes, user_custom = _prepare(graph, config, mux)
-
-    async def parts() -> AsyncIterator[Any]:
-        it = graph.astream(input, cfg, stream_mode=modes, subgraphs=True, version="v2", **kwargs)
-        try:
-            async for part in it:
-                out = _relabel(part, user_custom)
-                if out is not None:
-                    yield out
-        finally:
-            await it.aclose()  # stopping early stops the run
-
-    return AsyncGraphRunStream(parts(), mux)
+    inner = graph.astream(input, cfg, stream_mode=modes, subgraphs=True, version="v2", **kwargs)
+    return AsyncGraphRunStream(_AsyncParts(inner, user_custom), mux)
