@@ -217,12 +217,36 @@ def _status_from_exception(err: BaseException) -> tuple[SubgraphStatus, str | No
     return "failed", str(err)
 
 
+def _error_message(error: Any) -> str:
+    """A task result's error as its message. The engine's ``tasks`` stream reports the
+    error as its ``repr`` (``"ValueError('boom')"``) where LangGraph passes the exception;
+    both give ``"boom"`` here."""
+    if isinstance(error, BaseException) or not isinstance(error, str):
+        return str(error)
+    import ast
+
+    try:
+        call = ast.parse(error, mode="eval").body
+    except SyntaxError:
+        return error
+    if (
+        isinstance(call, ast.Call)
+        and isinstance(call.func, ast.Name)
+        and len(call.args) == 1
+        and not call.keywords
+        and isinstance(call.args[0], ast.Constant)
+        and isinstance(call.args[0].value, str)
+    ):
+        return call.args[0].value
+    return error
+
+
 def _terminal_from_result(result: dict[str, Any]) -> tuple[SubgraphStatus, str | None]:
     # An interrupted task reports its interrupts (and may carry an error too).
     if result.get("interrupts"):
         return "interrupted", None
     if result.get("error"):
-        return "failed", str(result["error"])
+        return "failed", _error_message(result["error"])
     return "completed", None
 
 

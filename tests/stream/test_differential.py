@@ -303,3 +303,31 @@ def test_failing_node_fails_output_and_projections() -> None:
             run.output  # noqa: B018 - the property drives the run
         seen[pkg] = (first, str(err.value))
     assert seen["asyncgraph"] == seen["langgraph"]
+
+
+def test_failing_subgraph_marks_its_handle_and_lifecycle() -> None:
+    seen = {}
+    for pkg in PACKAGES:
+        m = mods(pkg)
+
+        def boom(s: S) -> dict[str, Any]:
+            raise RuntimeError("subgraph explosion")
+
+        sub = m.graph.StateGraph(S)
+        sub.add_node("boom", boom)
+        sub.add_edge(m.graph.START, "boom")
+        g = m.graph.StateGraph(S)
+        g.add_node("sub", sub.compile())
+        g.add_edge(m.graph.START, "sub")
+        g = g.compile()
+        run = g.stream_events({"xs": []}, version="v3")
+        handle = next(iter(run.subgraphs))
+        with pytest.raises(RuntimeError, match="subgraph explosion"):
+            handle.output  # noqa: B018 - the property drives the run
+        got: list[Any] = []
+        with pytest.raises(RuntimeError, match="subgraph explosion"):
+            for item in g.stream_events({"xs": []}, version="v3").lifecycle:
+                got.append(item)
+        seen[pkg] = (handle.status, handle.error, _lifecycle(got))
+    assert seen["asyncgraph"] == seen["langgraph"]
+    assert seen["asyncgraph"][:2] == ("failed", "subgraph explosion")
