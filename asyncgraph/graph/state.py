@@ -323,6 +323,7 @@ class StateGraph(Generic[StateT, ContextT, InputT, OutputT]):
         debug: bool = False,
         name: str | None = None,
         limits: dict[str, int] | None = None,
+        transformers: Sequence[Any] | None = None,
     ) -> CompiledStateGraph:
         """Validate and return the runnable graph.
 
@@ -336,10 +337,12 @@ class StateGraph(Generic[StateT, ContextT, InputT, OutputT]):
             name: the graph's name in traces and ``astream_events``.
             limits: asyncgraph only: ``{"limit name": max concurrent}`` for nodes added
                 with ``limit=``; shared by every run of this compiled graph.
+            transformers: stream transformer factories every ``stream_events(version="v3")``
+                run of this graph registers (LangGraph's ``stream_transformers``).
         """
         from asyncgraph.graph._compile import compile_graph
 
-        return compile_graph(
+        compiled = compile_graph(
             self,
             checkpointer=checkpointer,
             store=store,
@@ -350,6 +353,11 @@ class StateGraph(Generic[StateT, ContextT, InputT, OutputT]):
             name=name,
             limits=limits,
         )
+        if transformers:
+            from asyncgraph.stream._run import normalize_factories
+
+            compiled.stream_transformers = tuple(normalize_factories(transformers))
+        return compiled
 
 
 def _is_plain_last_value(channel: BaseChannel[Any, Any]) -> bool:

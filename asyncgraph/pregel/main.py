@@ -473,6 +473,29 @@ class Pregel(PregelMarker, Runnable[Any, Any], Generic[StateT, ContextT, InputT,
         """Sync twin of :meth:`astream` (a thin wrapper that drives it)."""
         return iterate_sync(lambda: self.astream(input, config, _inline_sync=True, **kwargs))
 
+    # v3 streaming lives in asyncgraph.stream, a layer over astream(); v1/v2 are Runnable's.
+    stream_transformers: tuple[Any, ...] = ()  # compile(transformers=...)
+
+    def stream_events(self, input: Any, config: RunnableConfig | None = None, *, version: str = "v2",
+                      transformers: Sequence[Any] | None = None, **kwargs: Any) -> Any:
+        """With ``version="v3"``, a :class:`~asyncgraph.stream.GraphRunStream`."""
+        if version == "v3":
+            from asyncgraph.stream._run import reject_owned_kwargs, stream_events_v3
+
+            reject_owned_kwargs(kwargs)
+            return stream_events_v3(self, input, config, transformers=transformers, **kwargs)
+        return super().stream_events(input, config, version=version, **kwargs)  # type: ignore[call-overload]
+
+    def astream_events(self, input: Any, config: RunnableConfig | None = None, *, version: str = "v2",
+                       transformers: Sequence[Any] | None = None, **kwargs: Any) -> Any:
+        """With ``version="v3"``, a coroutine giving an :class:`~asyncgraph.stream.AsyncGraphRunStream`."""
+        if version == "v3":
+            from asyncgraph.stream._run import astream_events_v3, reject_owned_kwargs
+
+            reject_owned_kwargs(kwargs)
+            return astream_events_v3(self, input, config, transformers=transformers, **kwargs)
+        return super().astream_events(input, config, version=version, **kwargs)  # type: ignore[call-overload]
+
     def _default_stream_mode(self) -> str:
         return "values"
 
@@ -562,6 +585,13 @@ def _extra_kwargs(method: str, kwargs: dict[str, Any], durability: str | None) -
         if durability is None:
             return "async" if during else "exit"
     return durability
+
+
+def _normalize_stream_transformer_factories(specs: Sequence[Any] | None) -> list[Any]:
+    """LangGraph's private name for checking ``transformers=`` (used by its tests)."""
+    from asyncgraph.stream._run import normalize_factories
+
+    return normalize_factories(specs)
 
 
 def _print_chunk(ns: tuple[str, ...], mode: str, chunk: Any) -> None:
