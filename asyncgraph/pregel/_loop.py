@@ -244,7 +244,11 @@ def _apply_input(rc: RunContext, run: RunState, input: Any) -> None:
     ch = run.channel(START)
     ch.update([input])
     run.versions[START] = run.next_version()
-    run.live = (*run.live, START)
+    if START not in run.live:
+        # A thread whose last input never reached its first step (the START task
+        # failed, or the run was cancelled or killed before it) still holds that
+        # input: the new one replaces it, and START stays listed once.
+        run.live = (*run.live, START)
     run.updated = (START,)
 
 
