@@ -152,6 +152,15 @@ def _names_any(tasks: list[Task], names: frozenset[str]) -> bool:
     return False
 
 
+def _blocks_loop(rc: RunContext, tasks: list[Task]) -> bool:
+    """Whether running ``tasks`` holds the event loop: a lone sync node under the
+    sync API runs inline on the loop's thread (see ``_runner``)."""
+    if not rc.inline_sync or len(tasks) != 1:
+        return False
+    call = tasks[0].node.call
+    return call is not None and call.kind == "sync"
+
+
 def _available(channels: dict[str, Any], keys: tuple[str, ...]) -> tuple[str, ...]:
     out = []
     for k in keys:
@@ -434,6 +443,11 @@ async def run_graph(rc: RunContext, input: Any, *, interrupt_before: frozenset[s
                         await on_done(t)
         if stream_tasks:
             _emit_task_starts(rc, to_run, step)
+        if saver is not None and saver.inflight is not None and _blocks_loop(rc, to_run):
+            # durability="async": the previous checkpoint is saved in the background,
+            # but a sync node run inline holds the loop until it returns. Save it first,
+            # so a crash inside the node still shows the node as next.
+            await saver.flush()
         if to_run:
             try:
                 rc.current = to_run
