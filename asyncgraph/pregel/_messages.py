@@ -16,6 +16,7 @@ from langchain_core.messages import BaseMessage
 from langchain_core.outputs import ChatGenerationChunk, LLMResult
 
 from asyncgraph.constants import NS_SEP, TAG_HIDDEN, TAG_NOSTREAM
+from asyncgraph.errors import StreamClosedError
 from asyncgraph.pregel._context import META_NODE, META_NS, RunContext
 
 
@@ -53,7 +54,11 @@ class StreamMessagesHandler(BaseCallbackHandler):
             self.seen.add(mid)
         sink = self.rc.sink
         if sink is not None:
-            sink.push(ns, "messages", (message, metadata))
+            try:
+                sink.push(ns, "messages", (message, metadata))
+            except StreamClosedError:
+                pass  # nobody reads: the node learns it from its own stream writes
+
 
     def on_chat_model_start(self, serialized: Any, messages: Any, *, run_id: UUID,
                             parent_run_id: UUID | None = None, tags: list[str] | None = None,

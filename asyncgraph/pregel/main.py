@@ -400,7 +400,9 @@ class Pregel(PregelMarker, Runnable[Any, Any]):
         sink = StreamSink(frozenset(modes | printing), subgraphs, loop)
         rc = self._run_context(config, context=context, durability=durability, sink=sink, output_keys=output_keys,
                                control=control)
-        rc.inline_sync = _inline_sync
+        # A sync node run inline would hold the loop, so the reader could not take its
+        # custom chunks or tokens until it returned: those streams run it in a thread.
+        rc.inline_sync = _inline_sync and not ("custom" in sink.modes or "messages" in sink.modes)
         if "messages" in modes or "messages" in printing:
             from asyncgraph.pregel._messages import attach_messages_handler
 
@@ -412,6 +414,7 @@ class Pregel(PregelMarker, Runnable[Any, Any]):
             while True:
                 while buf:
                     ns, mode, chunk = buf.popleft()
+                    sink.taken()
                     if mode in printing:
                         _print_chunk(ns, mode, chunk)
                     if mode not in modes:
@@ -445,6 +448,7 @@ class Pregel(PregelMarker, Runnable[Any, Any]):
                 else:
                     yield chunk if single else ("values", chunk)
         finally:
+            sink.close()
             if not runner.done():
                 runner.cancel()
                 try:
