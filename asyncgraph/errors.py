@@ -16,6 +16,7 @@ The tree::
     ├── CheckpointError                       a stored checkpoint cannot be read
     ├── StreamClosedError (RuntimeError)      a node wrote to a stream nobody reads any more
     └── GraphBubbleUp                         control flow, NOT an error:
+        ├── GraphDrained                        the run stopped at a step boundary (drain)
         ├── GraphInterrupt                      the run paused for a human (``interrupt()``)
         │   └── NodeInterrupt                   (deprecated form of the same)
         └── ParentCommand                       a node sent a ``Command`` to its parent graph

@@ -22,6 +22,8 @@ from typing import (
 # import time (langchain-core's message classes), which agent code loads anyway.
 from langchain_core.messages.tool import ToolOutputMixin
 
+from asyncgraph.constants import INTERRUPT, ROOT
+
 if TYPE_CHECKING:
     from langchain_core.runnables import RunnableConfig
 
@@ -159,7 +161,7 @@ class GraphOutput(Generic[OutputT]):
 
     def __getitem__(self, key: str) -> Any:
         _warn_dict_access()
-        if key == "__interrupt__":
+        if key == INTERRUPT:
             return self.interrupts
         if isinstance(self.value, dict):
             return self.value[key]
@@ -170,7 +172,7 @@ class GraphOutput(Generic[OutputT]):
 
     def __contains__(self, key: object) -> bool:
         _warn_dict_access()
-        if key == "__interrupt__":
+        if key == INTERRUPT:
             return bool(self.interrupts)
         if isinstance(self.value, dict):
             return key in self.value
@@ -302,7 +304,7 @@ class Command(Generic[N], ToolOutputMixin):
         ):
             return list(update)
         # An object state (dataclass / Pydantic): the engine maps it by field.
-        return [("__root__", update)]
+        return [(ROOT, update)]
 
 
 def interrupt(value: Any, *, response_schema: Any = None) -> Any:

@@ -20,6 +20,8 @@ from typing import Any
 from asyncgraph.channels.base import MISSING, BaseChannel
 from asyncgraph.channels.ephemeral_value import EphemeralValue
 from asyncgraph.channels.topic import Topic
+from asyncgraph.constants import PULL as PULL_PATH
+from asyncgraph.constants import PUSH as PUSH_PATH
 from asyncgraph.constants import TASKS
 from asyncgraph.errors import InvalidUpdateError
 from asyncgraph.pregel._plan import NodePlan, Plan
@@ -92,7 +94,7 @@ class Task:
     @property
     def path(self) -> tuple[Any, ...]:
         """LangGraph's task path: why the task exists (made on demand, rarely read)."""
-        return ("__pregel_pull", self.name) if self.kind == PULL else ("__pregel_push", self.index)
+        return (PULL_PATH, self.name) if self.kind == PULL else (PUSH_PATH, self.index)
 
     def __repr__(self) -> str:
         return f"Task({self.name!r}, step-kind={'pull' if self.kind == PULL else 'push'})"

@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from collections.abc import Collection, Sequence
 from typing import Any
 
-from asyncgraph.constants import CONF, START
+from asyncgraph.constants import CONF, ERROR, INTERRUPT, METADATA, NO_WRITES, RESUME, START
 from asyncgraph.errors import (
     EmptyInputError,
     GraphDrained,
@@ -56,10 +56,6 @@ from asyncgraph.pregel._runner import (
 )
 from asyncgraph.types import Command, Interrupt, Send
 
-INTERRUPT = "__interrupt__"
-RESUME = "__resume__"
-ERROR = "__error__"
-NO_WRITES = "__no_writes__"
 SPECIAL = frozenset({INTERRUPT, RESUME, ERROR, NO_WRITES})
 
 
@@ -605,7 +601,7 @@ def _make_on_done(rc: RunContext, saver: _Saver | None, step: int) -> Any:
         if stream_updates and task.name != START:
             update = task.update if rc.out_select is None else selected_update(rc, task.update)
             if task.cached:
-                rc.emit("updates", {task.name: update, "__metadata__": {"cached": True}})
+                rc.emit("updates", {task.name: update, METADATA: {"cached": True}})
             else:
                 rc.emit("updates", {task.name: update})
         if saver is not None:

@@ -18,6 +18,7 @@ from collections.abc import Hashable, Mapping
 from typing import Any
 
 from asyncgraph.channels.base import BaseChannel
+from asyncgraph.constants import BRANCH_PREFIX
 from asyncgraph.graph._schema import SchemaInfo
 from asyncgraph.graph._spec import CallSpec
 from asyncgraph.managed import ManagedValue
@@ -25,7 +26,7 @@ from asyncgraph.types import CachePolicy, RetryPolicy
 
 
 def branch_channel(node: str) -> str:
-    return f"branch:to:{node}"
+    return BRANCH_PREFIX + node
 
 
 def join_channel(sources: tuple[str, ...], target: str) -> str:

@@ -32,7 +32,7 @@ from langchain_core.runnables.config import (
 )
 
 from asyncgraph.channels.base import MISSING
-from asyncgraph.constants import END, START, TASKS
+from asyncgraph.constants import END, INTERRUPT, ROOT, START, TASKS
 from asyncgraph.errors import (
     ErrorCode,
     GraphBubbleUp,
@@ -277,7 +277,7 @@ def _command_writes(plan: Plan, task: Task, cmd: Command[Any]) -> dict[str, Any]
         keys = plan.state_keys
         update = {}
         for k, v in cmd._update_as_tuples():
-            if k == "__root__":
+            if k == ROOT:
                 pairs = object_to_updates(v, None)
                 if pairs is None:
                     raise InvalidUpdateError(
@@ -431,7 +431,7 @@ def branch_writes(plan: Plan, task: Task, branch: BranchPlan, result: Any) -> No
 
 def _subgraph_output(plan: Plan, result: dict[str, Any]) -> dict[str, Any]:
     keys = plan.state_keys
-    return {k: v for k, v in result.items() if k in keys and k != "__interrupt__"}
+    return {k: v for k, v in result.items() if k in keys and k != INTERRUPT}
 
 
 def _retry_policy(policies: tuple[RetryPolicy, ...], exc: Exception) -> RetryPolicy | None:

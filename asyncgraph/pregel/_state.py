@@ -14,7 +14,8 @@ from asyncgraph.constants import CONF, START
 from asyncgraph.errors import InvalidInputError, InvalidUpdateError
 from asyncgraph.pregel._algo import PULL, RunState, Task, apply_writes, read_state
 from asyncgraph.pregel._context import RunContext, TaskContext, current_task
-from asyncgraph.pregel._loop import ERROR, INTERRUPT, NO_WRITES, SPECIAL, prepare_tasks, with_pending_applied
+from asyncgraph.constants import ERROR, INTERRUPT, NO_WRITES
+from asyncgraph.pregel._loop import SPECIAL, prepare_tasks, with_pending_applied
 from asyncgraph.pregel._runner import output_writes, run_branch
 from asyncgraph.types import Interrupt, PregelTask, StateSnapshot
 

@@ -19,10 +19,10 @@ from langchain_core.runnables.config import (
     merge_configs,
 )
 
-from asyncgraph.constants import CONF
+from asyncgraph.constants import CONF, INTERRUPT, START
 from asyncgraph.errors import GraphInterrupt, GraphTimeoutError, InvalidInputError
 from asyncgraph.pregel._context import ChildSink, RunContext, StreamSink, current_task
-from asyncgraph.pregel._loop import INTERRUPT, RunOutcome, output_values, run_graph, state_values
+from asyncgraph.pregel._loop import RunOutcome, output_values, run_graph, state_values
 from asyncgraph.pregel._plan import Plan
 from asyncgraph.pregel._protocol import PregelMarker
 from asyncgraph.pregel._sync import iterate_sync, run_sync
@@ -597,7 +597,7 @@ def _v2_item(ns: tuple[str, ...], mode: str, chunk: Any) -> dict[str, Any]:
 
 def _nodes(plan: Plan, value: All | Sequence[str]) -> frozenset[str]:
     if value == "*":
-        return frozenset(n for n in plan.nodes if n != "__start__")
+        return frozenset(n for n in plan.nodes if n != START)
     names = frozenset(value)
     unknown = names - set(plan.nodes)
     if unknown:
