@@ -30,9 +30,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from asyncgraph.types import Command, Interrupt
+from asyncgraph._interrupt import Interrupt
+
+if TYPE_CHECKING:
+    from asyncgraph.types import Command
 
 __all__ = [
     "CheckpointError",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Generic, TypeVar
 
+from asyncgraph._context import get_task_context, stream_writer
 from asyncgraph.types import StreamWriter
 
 ContextT = TypeVar("ContextT")
@@ -66,8 +67,6 @@ class Runtime(Generic[ContextT]):
 
 def get_runtime(context_schema: type[ContextT] | None = None) -> Runtime[ContextT]:
     """The :class:`Runtime` of the node running now."""
-    from asyncgraph.pregel._context import get_task_context, stream_writer
-
     tc = get_task_context()
     return Runtime(
         context=tc.run.context, store=tc.run.store, stream_writer=stream_writer(), control=tc.run.control

@@ -22,6 +22,8 @@ from typing import (
 # import time (langchain-core's message classes), which agent code loads anyway.
 from langchain_core.messages.tool import ToolOutputMixin
 
+from asyncgraph._context import interrupt_in_task
+from asyncgraph._interrupt import Interrupt
 from asyncgraph.constants import INTERRUPT, ROOT
 
 if TYPE_CHECKING:
@@ -189,23 +191,6 @@ def _warn_dict_access() -> None:
     )
 
 
-@dataclasses.dataclass(slots=True)
-class Interrupt:
-    """A pause requested by :func:`interrupt`, surfaced to the caller.
-
-    Attributes:
-        value: what the node passed to ``interrupt()``, shown to the human.
-        id: identifies this interrupt when resuming several at once with
-            ``Command(resume={id: value, ...})``.
-        response_schema: the JSON Schema of the answer expected, if the node gave
-            ``interrupt(..., response_schema=...)``, for clients to render a form.
-    """
-
-    value: Any
-    id: str = ""
-    response_schema: dict[str, Any] | None = None
-
-
 class PregelTask(NamedTuple):
     """A task of a step as reported by ``get_state()``: what will run, or what failed."""
 
@@ -331,9 +316,6 @@ def interrupt(value: Any, *, response_schema: Any = None) -> Any:
             :func:`asyncgraph.errors.is_invalid_resume` recognizes this error.
         RuntimeError: when called outside a running node.
     """
-    # Imported here: the engine imports this module, not the other way round.
-    from asyncgraph.pregel._context import interrupt_in_task
-
     if response_schema is None:
         return interrupt_in_task(value, None, None)
     schema, adapter = _response_schema(response_schema)

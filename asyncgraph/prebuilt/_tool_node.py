@@ -397,7 +397,7 @@ class _RunInfo:
 
     def __init__(self, node: ToolNode, state: Any, config: RunnableConfig) -> None:
         from asyncgraph.config import get_stream_writer
-        from asyncgraph.pregel._context import current_task
+        from asyncgraph._context import current_task
 
         tc = current_task.get()
         self.node = node

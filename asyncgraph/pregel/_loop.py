@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from collections.abc import Collection, Sequence
 from typing import Any
 
+from asyncgraph.checkpoint.base import create_checkpoint
 from asyncgraph.constants import CONF, ERROR, INTERRUPT, METADATA, NO_WRITES, RESUME, START
 from asyncgraph.errors import (
     EmptyInputError,
@@ -44,7 +45,8 @@ from asyncgraph.pregel._algo import (
     update_from_writes,
 )
 from asyncgraph.pregel._cache import store_results, take_cached
-from asyncgraph.pregel._context import RunContext, TaskContext, current_task
+from asyncgraph._context import TaskContext, current_task
+from asyncgraph.pregel._context import RunContext
 from asyncgraph.pregel._plan import Plan
 from asyncgraph.pregel._runner import (
     _command_writes,
@@ -198,8 +200,6 @@ class _Saver:
                 self.inflight = None
 
     async def put(self, rc: RunContext, run: RunState, step: int, source: str, updated: Collection[str] | None) -> None:
-        from asyncgraph.checkpoint.base import create_checkpoint
-
         await self.flush()
         versions = dict(run.versions)
         new_versions = versions if updated is None else {k: versions[k] for k in updated if k in versions}

@@ -17,7 +17,8 @@ from langchain_core.outputs import ChatGenerationChunk, LLMResult
 
 from asyncgraph.constants import NS_SEP, TAG_HIDDEN, TAG_NOSTREAM
 from asyncgraph.errors import StreamClosedError
-from asyncgraph.pregel._context import META_NODE, META_NS, RunContext
+from asyncgraph._context import META_NODE, META_NS
+from asyncgraph.pregel._context import RunContext
 
 
 def _ns_of(metadata: dict[str, Any]) -> tuple[str, ...]:

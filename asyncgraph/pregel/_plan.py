@@ -19,8 +19,8 @@ from typing import Any
 
 from asyncgraph.channels.base import BaseChannel
 from asyncgraph.constants import BRANCH_PREFIX
-from asyncgraph.graph._schema import SchemaInfo
-from asyncgraph.graph._spec import CallSpec
+from asyncgraph.pregel._schema import SchemaInfo
+from asyncgraph.pregel._spec import CallSpec
 from asyncgraph.managed import ManagedValue
 from asyncgraph.types import CachePolicy, RetryPolicy
 

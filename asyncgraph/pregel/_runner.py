@@ -43,14 +43,16 @@ from asyncgraph.errors import (
     ParentCommand,
     TaskNotFound,
 )
-from asyncgraph.graph._schema import check_pydantic_writes, object_to_updates
-from asyncgraph.graph._spec import CallSpec
+from asyncgraph.pregel._schema import check_pydantic_writes, object_to_updates
+from asyncgraph.pregel._spec import CallSpec
 from asyncgraph.pregel._algo import PULL, RunState, Task
-from asyncgraph.pregel._context import RunContext, TaskContext, current_task
+from asyncgraph._context import TaskContext, current_task, stream_writer
+from asyncgraph.pregel._context import RunContext
 from asyncgraph.pregel._messages import StreamMessagesHandler
 
 _PASSTHROUGH_TAPS = (StreamMessagesHandler,)
 from asyncgraph.pregel._plan import BranchPlan, Plan, branch_channel
+from asyncgraph.runtime import Runtime
 from asyncgraph.types import Command, RetryPolicy, Send
 
 _events = asyncio.events
@@ -80,14 +82,10 @@ def _injected(tc: TaskContext, names: tuple[str, ...]) -> dict[str, Any]:
         if name == "config":
             out["config"] = tc.config()
         elif name == "writer":
-            from asyncgraph.pregel._context import stream_writer
-
             out["writer"] = stream_writer()
         elif name == "store":
             out["store"] = tc.run.store
         elif name == "runtime":
-            from asyncgraph.runtime import Runtime
-
             out["runtime"] = Runtime(
                 context=tc.run.context,
                 store=tc.run.store,

@@ -10,13 +10,15 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
+from asyncgraph.checkpoint.base import create_checkpoint
 from asyncgraph.constants import CONF, START
 from asyncgraph.errors import InvalidInputError, InvalidUpdateError
 from asyncgraph.pregel._algo import PULL, RunState, Task, apply_writes, read_state
-from asyncgraph.pregel._context import RunContext, TaskContext, current_task
+from asyncgraph._context import TaskContext, current_task
+from asyncgraph.pregel._context import RunContext
 from asyncgraph.constants import ERROR, INTERRUPT, NO_WRITES
 from asyncgraph.pregel._loop import SPECIAL, prepare_tasks, with_pending_applied
-from asyncgraph.pregel._runner import output_writes, run_branch
+from asyncgraph.pregel._runner import input_writes, output_writes, run_branch
 from asyncgraph.types import Interrupt, PregelTask, StateSnapshot
 
 
@@ -111,8 +113,6 @@ async def aupdate_state(graph: Any, config: Any, values: Any, as_node: str | Non
     Raises:
         InvalidUpdateError: ``as_node`` is unknown, or cannot be inferred.
     """
-    from asyncgraph.checkpoint.base import create_checkpoint
-
     saver = _saver(graph)
     _require_thread(config)
     plan = graph.plan
@@ -153,8 +153,6 @@ async def aupdate_state(graph: Any, config: Any, values: Any, as_node: str | Non
     run.step = step
     if as_node == START:
         task.input = values
-        from asyncgraph.pregel._runner import input_writes
-
         input_writes(plan, task)
     else:
         output_writes(plan, task, values)

@@ -21,7 +21,14 @@ from langchain_core.runnables.config import (
 
 from asyncgraph.constants import CONF, INTERRUPT, START
 from asyncgraph.errors import GraphInterrupt, GraphTimeoutError, InvalidInputError
-from asyncgraph.pregel._context import ChildSink, RunContext, StreamSink, current_task
+from asyncgraph._context import current_task
+from asyncgraph.pregel import _state
+from asyncgraph.pregel._cache import namespace
+from asyncgraph.pregel._context import RunContext
+from asyncgraph.pregel._draw import draw_graph
+from asyncgraph.pregel._limits import Limiters
+from asyncgraph.pregel._messages import attach_messages_handler
+from asyncgraph.pregel._stream import ChildSink, StreamSink
 from asyncgraph.pregel._loop import RunOutcome, output_values, run_graph, state_values
 from asyncgraph.pregel._plan import Plan
 from asyncgraph.pregel._protocol import PregelMarker
@@ -62,8 +69,6 @@ class Pregel(PregelMarker, Runnable[Any, Any]):
         self.cache = cache
         self.debug = debug
         self.limits = limits
-        from asyncgraph.pregel._limits import Limiters
-
         self.limiters = Limiters(limits or {})
         self.config = config
         self.name = plan.name
@@ -100,8 +105,6 @@ class Pregel(PregelMarker, Runnable[Any, Any]):
         return clone
 
     def _cache_namespaces(self, nodes: Sequence[str] | None) -> list[tuple[str, ...]]:
-        from asyncgraph.pregel._cache import namespace
-
         unknown = set(nodes or ()) - set(self.plan.nodes)
         if unknown:
             raise InvalidInputError(f"clear_cache: unknown node(s) {', '.join(sorted(unknown))}")
@@ -123,8 +126,6 @@ class Pregel(PregelMarker, Runnable[Any, Any]):
 
     def get_graph(self, config: RunnableConfig | None = None, *, xray: int | bool = False) -> Any:
         """The graph's structure as a langchain-core ``Graph`` (``draw_mermaid()`` ...)."""
-        from asyncgraph.pregel._draw import draw_graph
-
         return draw_graph(self, xray=xray)
 
     # -- running -----------------------------------------------------------------------
@@ -404,8 +405,6 @@ class Pregel(PregelMarker, Runnable[Any, Any]):
         # custom chunks or tokens until it returned: those streams run it in a thread.
         rc.inline_sync = _inline_sync and not ("custom" in sink.modes or "messages" in sink.modes)
         if "messages" in modes or "messages" in printing:
-            from asyncgraph.pregel._messages import attach_messages_handler
-
             attach_messages_handler(rc)
         buf = sink.buf
         runner = asyncio.ensure_future(self._arun(rc, input, interrupt_before, interrupt_after, timeout))
@@ -471,36 +470,24 @@ class Pregel(PregelMarker, Runnable[Any, Any]):
     # -- state (persistence) -----------------------------------------------------------
 
     def get_state(self, config: RunnableConfig, *, subgraphs: bool = False) -> Any:
-        from asyncgraph.pregel import _state
-
         return run_sync(lambda: _state.aget_state(self, config, subgraphs=subgraphs))
 
     async def aget_state(self, config: RunnableConfig, *, subgraphs: bool = False) -> Any:
-        from asyncgraph.pregel import _state
-
         return await _state.aget_state(self, config, subgraphs=subgraphs)
 
     def get_state_history(self, config: RunnableConfig, *, filter: dict[str, Any] | None = None,
                           before: RunnableConfig | None = None, limit: int | None = None) -> Iterator[Any]:
-        from asyncgraph.pregel import _state
-
         return iterate_sync(lambda: _state.aget_state_history(self, config, filter=filter, before=before, limit=limit))
 
     async def aget_state_history(self, config: RunnableConfig, *, filter: dict[str, Any] | None = None,
                                  before: RunnableConfig | None = None, limit: int | None = None) -> AsyncIterator[Any]:
-        from asyncgraph.pregel import _state
-
         async for s in _state.aget_state_history(self, config, filter=filter, before=before, limit=limit):
             yield s
 
     def update_state(self, config: RunnableConfig, values: Any, as_node: str | None = None) -> RunnableConfig:
-        from asyncgraph.pregel import _state
-
         return run_sync(lambda: _state.aupdate_state(self, config, values, as_node))
 
     async def aupdate_state(self, config: RunnableConfig, values: Any, as_node: str | None = None) -> RunnableConfig:
-        from asyncgraph.pregel import _state
-
         return await _state.aupdate_state(self, config, values, as_node)
 
 

@@ -18,7 +18,7 @@ import pytest
 from asyncgraph.config import get_stream_writer
 from asyncgraph.errors import StreamClosedError
 from asyncgraph.graph import END, START, StateGraph
-from asyncgraph.pregel._context import STREAM_BUFFER
+from asyncgraph.pregel._stream import STREAM_BUFFER
 
 N = STREAM_BUFFER * 6
 
