@@ -14,6 +14,7 @@ from collections.abc import Callable
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
+from asyncgraph._ids import InterruptId
 from asyncgraph._interrupt import Interrupt
 from asyncgraph.constants import CONF, NS_END, NS_SEP
 from asyncgraph.errors import GraphInterrupt, mark_invalid_resume
@@ -113,9 +114,9 @@ def interrupt_in_task(value: Any, schema: dict[str, Any] | None, adapter: Any) -
     raise GraphInterrupt([Interrupt(value=value, id=interrupt_id(tc, idx), response_schema=schema)])
 
 
-def interrupt_id(tc: TaskContext, idx: int) -> str:
+def interrupt_id(tc: TaskContext, idx: int) -> InterruptId:
     raw = f"{tc.task_ns}|{tc.task.name}|{tc.task.index}|{idx}".encode()
-    return hashlib.blake2b(raw, digest_size=16).hexdigest()
+    return InterruptId(hashlib.blake2b(raw, digest_size=16).hexdigest())
 
 
 def get_task_context() -> TaskContext:

@@ -23,6 +23,7 @@ from typing import (
 from langchain_core.messages.tool import ToolOutputMixin
 
 from asyncgraph._context import interrupt_in_task
+from asyncgraph._ids import CheckpointId, InterruptId, TaskId, ThreadId
 from asyncgraph._interrupt import Interrupt
 from asyncgraph.constants import INTERRUPT, ROOT
 
@@ -30,6 +31,10 @@ if TYPE_CHECKING:
     from langchain_core.runnables import RunnableConfig
 
 __all__ = [
+    "CheckpointId",
+    "InterruptId",
+    "TaskId",
+    "ThreadId",
     "All",
     "CachePolicy",
     "Command",

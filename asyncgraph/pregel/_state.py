@@ -13,12 +13,21 @@ from typing import Any
 from asyncgraph.checkpoint.base import create_checkpoint
 from asyncgraph.constants import CONF, START
 from asyncgraph.errors import InvalidInputError, InvalidUpdateError
-from asyncgraph.pregel._algo import PULL, RunState, Task, apply_writes, read_state
+from asyncgraph.pregel._algo import (
+    PULL,
+    SPECIAL,
+    RunState,
+    Task,
+    apply_writes,
+    prepare_tasks,
+    read_state,
+    with_pending_applied,
+)
 from asyncgraph._context import TaskContext, current_task
 from asyncgraph.pregel._context import RunContext
 from asyncgraph.constants import ERROR, INTERRUPT, NO_WRITES
-from asyncgraph.pregel._loop import SPECIAL, prepare_tasks, with_pending_applied
-from asyncgraph.pregel._runner import input_writes, output_writes, run_branch
+from asyncgraph.pregel._runner import run_branch
+from asyncgraph.pregel._writes import input_writes, output_writes
 from asyncgraph.types import Interrupt, PregelTask, StateSnapshot
 
 
@@ -53,7 +62,7 @@ def _snapshot(graph: Any, tup: Any, *, apply_pending: bool) -> StateSnapshot:
     rc.checkpoint_id = ckpt["id"]
     rc.ns = (tup.config.get(CONF) or {}).get("checkpoint_ns", "")
     rc.stop = step + 10007
-    tasks = prepare_tasks(rc, run, step, True)
+    tasks = prepare_tasks(plan, run, step, stop=rc.stop, checkpoint_id=rc.checkpoint_id, ns=rc.ns, with_ids=True)
     by_task: dict[str, list[tuple[str, Any]]] = {}
     for task_id, channel, value in tup.pending_writes or ():
         by_task.setdefault(task_id, []).append((channel, value))

@@ -1,7 +1,15 @@
-"""Streaming: where a run's chunks go and how the reader gets them.
+"""Streaming: where a run's chunks go, what they look like, how the reader gets them.
 
-The sink (:class:`StreamSink`) is the buffer between the run and its reader, with its
-bounds; :class:`ChildSink` is a subgraph's view of its parent's stream.
+* :class:`StreamSink`, the buffer between a run and its reader, with its bounds;
+  :class:`ChildSink`, a subgraph's view of its parent's stream.
+* The emitters the loop calls: ``values`` / ``updates`` chunks, ``tasks`` /
+  ``checkpoints`` and their ``debug`` wrappers.
+* The reader's side: :func:`shape` turns ``(namespace, mode, chunk)`` into what
+  ``astream`` yields (v1 tuples or v2 dicts), :func:`print_chunk` is ``print_mode``.
+
+``stream_mode="messages"`` (tokens) is a callback handler, in ``_messages``. A new
+stream mode: add its name to ``STREAM_MODES``, emit it from the loop or the runner
+through ``RunContext.emit``, and shape it here if it needs a shape of its own.
 """
 
 from __future__ import annotations
@@ -9,9 +17,22 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections import deque
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from asyncgraph.errors import StreamClosedError
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from asyncgraph.constants import INTERRUPT, START
+from asyncgraph.errors import InvalidInputError, StreamClosedError
+from asyncgraph.pregel._algo import RunState, Task, read_state
+from asyncgraph.types import GraphOutput
+
+if TYPE_CHECKING:
+    from asyncgraph.pregel._context import RunContext
+    from asyncgraph.pregel._plan import Plan
+    from asyncgraph.pregel._saving import Saver
+
+STREAM_MODES = frozenset({"values", "updates", "custom", "messages", "debug", "checkpoints", "tasks"})
 
 # Chunks a stream holds for its reader before a producer on another thread (a sync node
 # in a worker thread, a sync chat model's token callbacks) waits for the reader.
@@ -142,3 +163,123 @@ class ChildSink:
 
     async def wait_drained(self) -> None:
         await self.parent.wait_drained()
+
+
+# -- emitters: what the loop streams --------------------------------------------
+
+
+def output_values(plan: Plan, run: RunState) -> dict[str, Any]:
+    return read_state(run.channels, plan.output_info.keys or plan.state_keys)
+
+
+def state_values(rc: RunContext, run: RunState) -> Any:
+    """The output or a ``values`` chunk: the output schema's keys, or under the call's
+    ``output_keys`` a dict of those keys in that order (the bare value when one key
+    was given as a str)."""
+    if rc.out_select is None:
+        return output_values(rc.plan, run)
+    keys, single = rc.out_select
+    values = read_state(run.channels, keys)
+    return values.get(keys[0]) if single else values
+
+
+def selected_update(rc: RunContext, update: Any) -> Any:
+    """A node's ``updates`` chunk under the call's ``output_keys`` (None when the node
+    wrote none of them)."""
+    assert rc.out_select is not None
+    keys, single = rc.out_select
+    if not update:
+        return None
+    if single:
+        return update.get(keys[0])
+    picked = {k: v for k, v in update.items() if k in keys}
+    return picked or None
+
+
+def wants(rc: RunContext, *modes: str) -> bool:
+    sink = rc.sink
+    return sink is not None and any(m in sink.modes for m in modes)
+
+
+def emit_debug(rc: RunContext, mode: str, kind: str, step: int, payload: dict[str, Any]) -> None:
+    """Emit a ``tasks`` / ``checkpoints`` chunk and its ``debug`` wrapper."""
+    rc.emit(mode, payload)
+    sink = rc.sink
+    if sink is not None and "debug" in sink.modes:
+        rc.emit("debug", {"type": kind, "timestamp": datetime.now(UTC).isoformat(),
+                          "step": step, "payload": payload})
+
+
+def emit_task_starts(rc: RunContext, tasks: list[Task], step: int) -> None:
+    for t in tasks:
+        if t.name != START:
+            emit_debug(rc, "tasks", "task", step,
+                        {"id": t.id, "name": t.name, "input": t.input, "triggers": t.triggers})
+
+
+def emit_task_result(rc: RunContext, t: Task, step: int, error: BaseException | None = None) -> None:
+    if t.name != START:
+        emit_debug(rc, "tasks", "task_result", step, {
+            "id": t.id, "name": t.name, "error": repr(error) if error is not None else None,
+            "result": t.update, "interrupts": list(t.interrupts)})
+
+
+async def emit_checkpoint(rc: RunContext, saver: Saver, run: RunState, tasks: list[Task], step: int) -> None:
+    await saver.flush()
+    cfg = saver.config
+    emit_debug(rc, "checkpoints", "checkpoint", step, {
+        "config": cfg,
+        "parent_config": None,
+        "values": output_values(rc.plan, run),
+        "metadata": {"source": "loop" if step >= 0 else "input", "step": step},
+        "next": [t.name for t in tasks],
+        "tasks": [{"id": t.id, "name": t.name, "interrupts": (), "state": None} for t in tasks],
+    })
+
+
+# -- the reader's side ------------------------------------------------------------
+
+
+def stream_modes(mode: str | Sequence[str]) -> tuple[set[str], bool]:
+    if isinstance(mode, str):
+        modes, single = {mode}, True
+    else:
+        modes, single = set(mode), False
+        if not modes:
+            raise InvalidInputError("stream_mode list is empty")
+    bad = modes - STREAM_MODES
+    if bad:
+        raise InvalidInputError(
+            f"Unknown stream_mode {', '.join(map(repr, sorted(bad)))}; expected one of {', '.join(sorted(STREAM_MODES))}"
+        )
+    return modes, single
+
+
+def v2_item(ns: tuple[str, ...], mode: str, chunk: Any) -> dict[str, Any]:
+    """A stream chunk in the v2 shape. A paused run's ``values`` chunk carries its
+    interrupts in ``interrupts`` rather than under ``"__interrupt__"``."""
+    if mode != "values":
+        return {"type": mode, "ns": ns, "data": chunk}
+    interrupts: tuple[Any, ...] = ()
+    if isinstance(chunk, dict) and INTERRUPT in chunk:
+        interrupts = tuple(chunk[INTERRUPT])
+        chunk = {k: v for k, v in chunk.items() if k != INTERRUPT}
+    return {"type": mode, "ns": ns, "data": chunk, "interrupts": interrupts}
+
+
+def print_chunk(ns: tuple[str, ...], mode: str, chunk: Any) -> None:
+    """``print_mode``: one chunk on stdout, its mode in bold, a subgraph's namespace
+    after it."""
+    where = f" \033[1;33m[graph={ns}]\033[0m" if ns else ""
+    print(f"\033[1m[{mode}]\033[0m{where} {chunk}", flush=True)
+
+
+def output_from_values_chunk(chunk: Any, v2: bool) -> Any:
+    """What ``invoke`` returns, from the run's last ``values`` chunk."""
+    if v2:
+        if isinstance(chunk, dict) and "interrupts" in chunk and "data" in chunk:
+            return GraphOutput(value=chunk["data"], interrupts=tuple(chunk["interrupts"]))
+        return GraphOutput(value=chunk)
+    if isinstance(chunk, dict) and INTERRUPT in chunk:
+        return {**chunk, INTERRUPT: list(chunk[INTERRUPT])}
+    return chunk

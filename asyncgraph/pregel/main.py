@@ -28,14 +28,22 @@ from asyncgraph.pregel._context import RunContext
 from asyncgraph.pregel._draw import draw_graph
 from asyncgraph.pregel._limits import Limiters
 from asyncgraph.pregel._messages import attach_messages_handler
-from asyncgraph.pregel._stream import ChildSink, StreamSink
-from asyncgraph.pregel._loop import RunOutcome, output_values, run_graph, state_values
+from asyncgraph.pregel._loop import RunOutcome, run_graph
+from asyncgraph.pregel._stream import (
+    ChildSink,
+    StreamSink,
+    output_from_values_chunk,
+    output_values,
+    print_chunk,
+    state_values,
+    stream_modes,
+    v2_item,
+)
 from asyncgraph.pregel._plan import Plan
 from asyncgraph.pregel._protocol import PregelMarker
 from asyncgraph.pregel._sync import iterate_sync, run_sync
 from asyncgraph.types import All, GraphOutput
 
-_STREAM_MODES = frozenset({"values", "updates", "custom", "messages", "debug", "checkpoints", "tasks"})
 
 
 def _tracing_enabled() -> bool:
@@ -309,7 +317,7 @@ class Pregel(PregelMarker, Runnable[Any, Any]):
             if stream_mode != "values":
                 return chunks
             # Printing needs the run's stream: the output is its last values chunk.
-            return _output_from_values_chunk(chunks[-1] if chunks else None, v2)
+            return output_from_values_chunk(chunks[-1] if chunks else None, v2)
         rc = self._run_context(config, context=context, durability=durability, sink=None, output_keys=output_keys,
                                control=control)
         if rc.callbacks is None and interrupt_before is None and interrupt_after is None and timeout is None:
@@ -393,10 +401,10 @@ class Pregel(PregelMarker, Runnable[Any, Any]):
         v2 = _stream_version(version)
         if kwargs:
             durability = _extra_kwargs("stream" if _inline_sync else "astream", kwargs, durability)
-        modes, single = _stream_modes(stream_mode if stream_mode is not None else self._default_stream_mode())
+        modes, single = stream_modes(stream_mode if stream_mode is not None else self._default_stream_mode())
         if debug or (debug is None and self.debug):
             modes = modes | {"debug"}
-        printing = frozenset(_stream_modes(print_mode)[0]) if print_mode else frozenset()
+        printing = frozenset(stream_modes(print_mode)[0]) if print_mode else frozenset()
         loop = asyncio.get_running_loop()
         sink = StreamSink(frozenset(modes | printing), subgraphs, loop)
         rc = self._run_context(config, context=context, durability=durability, sink=sink, output_keys=output_keys,
@@ -415,11 +423,11 @@ class Pregel(PregelMarker, Runnable[Any, Any]):
                     ns, mode, chunk = buf.popleft()
                     sink.taken()
                     if mode in printing:
-                        _print_chunk(ns, mode, chunk)
+                        print_chunk(ns, mode, chunk)
                     if mode not in modes:
                         continue
                     if v2:
-                        yield _v2_item(ns, mode, chunk)
+                        yield v2_item(ns, mode, chunk)
                     elif subgraphs:
                         yield (ns, chunk) if single else (ns, mode, chunk)
                     else:
@@ -438,10 +446,10 @@ class Pregel(PregelMarker, Runnable[Any, Any]):
             if outcome.interrupts and ("values" in modes or "values" in printing):
                 chunk = self._interrupt_values(outcome, rc)
                 if "values" in printing:
-                    _print_chunk((), "values", chunk)
+                    print_chunk((), "values", chunk)
             if outcome.interrupts and "values" in modes:
                 if v2:
-                    yield _v2_item((), "values", chunk)
+                    yield v2_item((), "values", chunk)
                 elif subgraphs:
                     yield ((), chunk) if single else ((), "values", chunk)
                 else:
@@ -543,24 +551,6 @@ def _extra_kwargs(method: str, kwargs: dict[str, Any], durability: str | None) -
     return durability
 
 
-def _print_chunk(ns: tuple[str, ...], mode: str, chunk: Any) -> None:
-    """``print_mode``: one chunk on stdout, its mode in bold, a subgraph's namespace
-    after it."""
-    where = f" \033[1;33m[graph={ns}]\033[0m" if ns else ""
-    print(f"\033[1m[{mode}]\033[0m{where} {chunk}", flush=True)
-
-
-def _output_from_values_chunk(chunk: Any, v2: bool) -> Any:
-    """What ``invoke`` returns, from the run's last ``values`` chunk."""
-    if v2:
-        if isinstance(chunk, dict) and "interrupts" in chunk and "data" in chunk:
-            return GraphOutput(value=chunk["data"], interrupts=tuple(chunk["interrupts"]))
-        return GraphOutput(value=chunk)
-    if isinstance(chunk, dict) and INTERRUPT in chunk:
-        return {**chunk, INTERRUPT: list(chunk[INTERRUPT])}
-    return chunk
-
-
 def _stream_version(version: str) -> bool:
     """Whether ``version`` asks for the v2 output shapes; anything else is an error."""
     if version == "v2":
@@ -568,18 +558,6 @@ def _stream_version(version: str) -> bool:
     if version != "v1":
         raise InvalidInputError(f"version must be 'v1' or 'v2', got {version!r}")
     return False
-
-
-def _v2_item(ns: tuple[str, ...], mode: str, chunk: Any) -> dict[str, Any]:
-    """A stream chunk in the v2 shape. A paused run's ``values`` chunk carries its
-    interrupts in ``interrupts`` rather than under ``"__interrupt__"``."""
-    if mode != "values":
-        return {"type": mode, "ns": ns, "data": chunk}
-    interrupts: tuple[Any, ...] = ()
-    if isinstance(chunk, dict) and INTERRUPT in chunk:
-        interrupts = tuple(chunk[INTERRUPT])
-        chunk = {k: v for k, v in chunk.items() if k != INTERRUPT}
-    return {"type": mode, "ns": ns, "data": chunk, "interrupts": interrupts}
 
 
 def _nodes(plan: Plan, value: All | Sequence[str]) -> frozenset[str]:
@@ -590,21 +568,6 @@ def _nodes(plan: Plan, value: All | Sequence[str]) -> frozenset[str]:
     if unknown:
         raise InvalidInputError(f"interrupt_before/after name unknown node(s): {', '.join(sorted(unknown))}")
     return names
-
-
-def _stream_modes(mode: str | Sequence[str]) -> tuple[set[str], bool]:
-    if isinstance(mode, str):
-        modes, single = {mode}, True
-    else:
-        modes, single = set(mode), False
-        if not modes:
-            raise InvalidInputError("stream_mode list is empty")
-    bad = modes - _STREAM_MODES
-    if bad:
-        raise InvalidInputError(
-            f"Unknown stream_mode {', '.join(map(repr, sorted(bad)))}; expected one of {', '.join(sorted(_STREAM_MODES))}"
-        )
-    return modes, single
 
 
 __all__ = ["CompiledStateGraph", "Pregel", "GraphInterrupt"]
