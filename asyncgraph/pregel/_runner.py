@@ -1,4 +1,4 @@
-"""Runs one superstep's tasks concurrently and turns node outputs into writes.
+"""Runs one superstep's tasks: inline, in a worker thread, or concurrently in a TaskGroup.
 
 Policy for failures (the one boundary where they are translated):
 
@@ -11,6 +11,10 @@ Policy for failures (the one boundary where they are translated):
   and the loop then pauses the run with every interrupt collected.
 * A single task is awaited directly in the run's own asyncio task (no task object per
   step); several tasks get one asyncio task each in a ``TaskGroup``.
+* One way to finish a task: ``write_output`` when its node returned, ``settle`` when it
+  raised. The loop awaits a lone plain async node itself (``complete_inline``: one
+  coroutine frame fewer for every run in flight); it ends through the same two
+  functions. ``tests/pregel/test_task_paths.py`` checks both ways behave the same.
 * A sync node runs in a worker thread so it never blocks the event loop, except when the
   sync API drives the run and the step has only that task: nothing else can run on that
   private loop then, so the thread hop (~90 µs) is skipped and the node runs in the
@@ -42,7 +46,7 @@ from asyncgraph.errors import (
 )
 from asyncgraph.pregel._algo import PULL, RunState, Task
 from asyncgraph.pregel._context import RunContext
-from asyncgraph.pregel._messages import StreamMessagesHandler
+from asyncgraph.pregel._stream import StreamMessagesHandler
 from asyncgraph.pregel._plan import BranchPlan, Plan
 from asyncgraph.pregel._spec import CallSpec
 from asyncgraph.pregel._writes import branch_writes, fresh_values, input_writes, output_writes
@@ -327,9 +331,7 @@ async def run_task(rc: RunContext, run: RunState, task: Task, step: int, inline_
                         result = await _run_node(tc, run, inline_ok)
                     if call.kind == "subgraph" and type(result) is dict:
                         result = _subgraph_output(rc.plan, result)
-                    task.update = output_writes(rc.plan, task, result)
-                    # Then the static out-edges, then the conditional edges.
-                    task.writes.extend(node.after)
+                    write_output(rc.plan, task, result)
                     for branch in node.branches:
                         await run_branch(tc, run, branch)
                     break
@@ -357,48 +359,40 @@ async def run_task(rc: RunContext, run: RunState, task: Task, step: int, inline_
         if node_run is not None:
             await _stream_node_output(node_run, result)
             await node_run.on_chain_end(result)
-    except GraphInterrupt as exc:
-        task.interrupts = list(exc.interrupts)
-        task.writes.clear()
-        if node_run is not None:
-            await node_run.on_chain_error(exc)
-    except ParentCommand as exc:
-        if node_run is not None:
-            await node_run.on_chain_error(exc)
-        if rc.parent is None:
-            raise InvalidUpdateError(
-                f"Node '{task.name}' returned Command(graph=Command.PARENT) but the graph has no parent graph",
-                nodes=(task.name,),
-            ) from None
-        raise
     except BaseException as exc:
-        if isinstance(exc, Exception) and not isinstance(exc, GraphBubbleUp):
-            task.error = exc
-            exc.add_note(f"During task with name '{task.name}' at step {step}")
-        if node_run is not None:
-            await node_run.on_chain_error(exc)
-        raise
+        try:
+            settle(rc, task, step, exc)  # an interrupt is recorded, anything else raised
+        finally:
+            if node_run is not None:
+                await node_run.on_chain_error(exc)
     finally:
         current_task.reset(token)
 
 
-def complete_inline(tc: TaskContext, run: RunState, result: Any) -> None:
-    """The rest of an ``inline`` node's task once the node returned: its writes, its
-    static out-edges, its conditional edges (sync path functions, called directly)."""
-    rc = tc.run
-    plan = rc.plan
-    task = tc.task
-    node = task.node
+def write_output(plan: Plan, task: Task, result: Any) -> None:
+    """A node returned ``result``: the task's writes, then its static out-edges (its
+    conditional edges come next). Both ways of running a task end with this."""
     task.update = output_writes(plan, task, result)
-    task.writes.extend(node.after)
-    for branch in node.branches:
+    task.writes.extend(task.node.after)
+
+
+def complete_inline(tc: TaskContext, run: RunState, result: Any) -> None:
+    """The rest of an ``inline`` node's task once the node returned (the loop awaited
+    the node itself): what ``run_task`` does after a node returns, for a node whose
+    conditional edges are all sync functions of the state (called directly)."""
+    plan = tc.run.plan
+    task = tc.task
+    write_output(plan, task, result)
+    for branch in task.node.branches:
         branch_writes(plan, task, branch, _call_path(branch.call.func, branch_arg(tc, run, branch)))
     task.done = True
 
 
-def settle_inline(rc: RunContext, task: Task, step: int, exc: BaseException) -> None:
-    """What ``run_task`` does with an exception from its task, for an ``inline`` one
-    (no retries, no callbacks): record an interrupt, else re-raise, naming the node."""
+def settle(rc: RunContext, task: Task, step: int, exc: BaseException) -> None:
+    """What becomes of a task that raised ``exc``, however it ran: an ``interrupt()`` is
+    recorded on the task (its writes dropped); anything else is raised, an error with a
+    note naming the node and step, a parent ``Command`` in a graph with no parent as an
+    ``InvalidUpdateError``."""
     if isinstance(exc, GraphInterrupt):
         task.interrupts = list(exc.interrupts)
         task.writes.clear()

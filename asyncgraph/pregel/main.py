@@ -27,11 +27,11 @@ from asyncgraph.pregel._cache import namespace
 from asyncgraph.pregel._context import RunContext
 from asyncgraph.pregel._draw import draw_graph
 from asyncgraph.pregel._limits import Limiters
-from asyncgraph.pregel._messages import attach_messages_handler
 from asyncgraph.pregel._loop import RunOutcome, run_graph
 from asyncgraph.pregel._stream import (
     ChildSink,
     StreamSink,
+    attach_messages_handler,
     output_from_values_chunk,
     output_values,
     print_chunk,
