@@ -21,7 +21,7 @@ resumes without re-running the tasks that completed.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from typing import Any
 
 from asyncgraph._context import TaskContext, current_task
@@ -88,7 +88,7 @@ async def run_graph(rc: RunContext, input: Any, *, interrupt_before: frozenset[s
         if to_run:
             on_done = loop.begin(to_run)  # what observes each task as it finishes
             try:
-                if on_done is None and len(to_run) == 1 and _inline(rc, to_run[0]):
+                if on_done is None and len(to_run) == 1 and loop.inline and _inline(to_run[0]):
                     # A lone plain node, awaited in this frame: every run in flight
                     # holds one coroutine frame fewer (see _runner.complete_inline).
                     task = to_run[0]
@@ -107,20 +107,29 @@ async def run_graph(rc: RunContext, input: Any, *, interrupt_before: frozenset[s
             except BaseException as exc:
                 await loop.failed(to_run, exc)
                 raise
-        if loop.paused(tasks):  # interrupt(): the step does not commit
+        if _paused(tasks):  # interrupt(): the step does not commit
             await loop.save_interrupts(tasks)
             break
-        await loop.commit(tasks, to_run)  # the barrier, then the observers
+        updated = loop.barrier(tasks)  # apply every write of the step
+        if loop.observed:
+            await loop.observe(to_run, updated)  # cache, values stream, checkpoint, reader
+        loop.step += 1
         if interrupt_after and _names_any(tasks, interrupt_after):
             break
     return await loop.finish()
 
 
-def _inline(rc: RunContext, task: Task) -> bool:
-    """A plain async node (see ``NodePlan.inline``) that nobody traces, with no step
-    deadline: ``_runner.complete_inline`` / ``settle`` finish its task."""
-    return (task.node.inline and task.kind == PULL and rc.run_manager is None and not rc.propagate
-            and rc.step_timeout is None)
+def _inline(task: Task) -> bool:
+    """A plain async node (see ``NodePlan.inline``), pulled by a trigger: the loop
+    awaits it itself and ``_runner.complete_inline`` / ``settle`` finish its task."""
+    return task.node.inline and task.kind == PULL
+
+
+def _paused(tasks: list[Task]) -> bool:
+    for t in tasks:
+        if t.interrupts:
+            return True
+    return False
 
 
 def _names_any(tasks: list[Task], names: frozenset[str]) -> bool:
@@ -138,7 +147,8 @@ class _Loop:
 
     __slots__ = ("rc", "plan_", "run", "saver", "step", "pending", "resuming", "skip_before",
                  "drained", "interrupts", "shown", "with_ids", "track", "cached",
-                 "stream_checkpoints", "stream_tasks", "stream_values", "output_keys", "before", "limit")
+                 "stream_checkpoints", "stream_tasks", "stream_values", "output_keys", "before", "limit",
+                 "observed", "inline")
 
     def __init__(self, rc: RunContext, interrupt_before: frozenset[str]) -> None:
         self.rc = rc
@@ -260,6 +270,10 @@ class _Loop:
         self.stream_values = wants(rc, "values")
         self.output_keys = plan.output_keys if rc.out_select is None else frozenset(rc.out_select[0])
         self.track = saver is not None or sink is not None
+        self.observed = self.track or self.cached  # someone to tell after each step
+        # A lone plain node may be awaited by the loop itself: nobody traces the run and
+        # no step deadline applies.
+        self.inline = rc.run_manager is None and not rc.propagate and rc.step_timeout is None
 
     def _input_unobserved(self) -> bool:
         """Whether the START task can be folded into applying the input: nothing saves,
@@ -275,8 +289,10 @@ class _Loop:
     def plan(self) -> list[Task]:
         rc = self.rc
         self.run.step = self.step
+        if not self.with_ids:
+            return prepare_tasks(self.plan_, self.run, self.step, stop=rc.stop)
         return prepare_tasks(self.plan_, self.run, self.step, stop=rc.stop, checkpoint_id=rc.checkpoint_id,
-                             ns=rc.ns, with_ids=self.with_ids)
+                             ns=rc.ns, with_ids=True)
 
     async def emit_checkpoint(self, tasks: list[Task]) -> None:
         assert self.saver is not None
@@ -304,6 +320,8 @@ class _Loop:
     def ready(self, tasks: list[Task]) -> list[Task]:
         """The tasks left to run: those that finished before a failure or pause keep
         their saved writes; interrupted tasks get the run's resume value."""
+        if not (self.pending or self.resuming or self.stream_tasks):
+            return tasks
         to_run = tasks
         if self.pending:
             to_run = restore_pending(self.plan_, tasks, self.pending)
@@ -340,22 +358,25 @@ class _Loop:
         rc = self.rc
         rc.current = to_run  # for a run deadline's report
         rc.step = self.step
-        return self.on_done()
+        return _make_on_done(rc, self.saver, self.step) if self.track else None
 
-    async def run_tasks(self, to_run: list[Task], on_done: Any) -> None:
+    def run_tasks(self, to_run: list[Task], on_done: Any) -> Awaitable[None]:
+        """Run the step's tasks (``_runner``); returns the runner's awaitable itself,
+        not a coroutine of its own: one frame fewer for every run in flight."""
         rc = self.rc
+        if rc.step_timeout is not None:
+            aw = _run_step_with_timeout(rc, self.run, to_run, self.step, on_done)
+        elif on_done is None and len(to_run) == 1:
+            aw = run_task(rc, self.run, to_run[0], self.step, rc.inline_sync)
+        else:
+            aw = run_step(rc, self.run, to_run, self.step, on_done)
         saver = self.saver
         if saver is not None and saver.inflight is not None and _blocks_loop(rc, to_run):
             # durability="async": the previous checkpoint is saved in the background,
             # but a sync node run inline holds the loop until it returns. Save it first,
             # so a crash inside the node still shows the node as next.
-            await saver.flush()
-        if rc.step_timeout is not None:
-            await _run_step_with_timeout(rc, self.run, to_run, self.step, on_done)
-        elif on_done is None and len(to_run) == 1:
-            await run_task(rc, self.run, to_run[0], self.step, rc.inline_sync)
-        else:
-            await run_step(rc, self.run, to_run, self.step, on_done)
+            return _after(saver.flush(), aw)
+        return aw
 
     async def failed(self, to_run: list[Task], exc: BaseException) -> None:
         """The step failed: report the tasks that did not finish, keep the errors with
@@ -373,12 +394,6 @@ class _Loop:
                 await saver.finish_exit(self.rc, self.run, self.step)
             await saver.flush()
 
-    def paused(self, tasks: list[Task]) -> bool:
-        for t in tasks:
-            if t.interrupts:
-                return True
-        return False
-
     async def save_interrupts(self, tasks: list[Task]) -> None:
         """The step paused: save each interrupt with the task that raised it. The
         caller sees the writes of the tasks that finished (as LangGraph shows them),
@@ -394,23 +409,28 @@ class _Loop:
                     await saver.put_writes(t, writes, self.step)
         self.shown = with_pending_applied(self.plan_, self.run, [t for t in tasks if t.done])
 
-    async def commit(self, tasks: list[Task], to_run: list[Task]) -> None:
-        """The barrier: apply every write of the step; then stream the new values, save
-        the checkpoint and wait for the stream's reader (one step of backpressure)."""
-        rc = self.rc
-        if self.cached:
-            await store_results(rc, to_run)
+    def barrier(self, tasks: list[Task]) -> dict[str, None]:
+        """Apply every write of the step; returns the channels that changed."""
         updated = apply_writes(self.plan_, self.run, tasks)
         saver = self.saver
         if saver is not None and saver.deferred:
             saver.deferred.clear()  # the step committed: its writes are in the state
+        return updated
+
+    async def observe(self, to_run: list[Task], updated: dict[str, None]) -> None:
+        """Tell the observers about a committed step: the node cache stores results, the
+        stream gets the new values, the saver the checkpoint; then wait for the stream's
+        reader (a run stays at most one step ahead of it)."""
+        rc = self.rc
+        if self.cached:
+            await store_results(rc, to_run)
         if self.stream_values and not self.output_keys.isdisjoint(updated):
             rc.emit("values", state_values(rc, self.run))
+        saver = self.saver
         if saver is not None and saver.durability != "exit":
             await saver.put(rc, self.run, self.step, "loop", updated)
         if rc.sink is not None:
             await rc.sink.wait_drained()
-        self.step += 1
 
     async def finish(self) -> RunOutcome:
         saver = self.saver
@@ -422,6 +442,11 @@ class _Loop:
             raise GraphDrained(self.drained)
         run = self.shown if self.shown is not None else self.run
         return RunOutcome(run, self.interrupts, saver.config if saver is not None else None)
+
+
+async def _after(first: Awaitable[None], then: Awaitable[None]) -> None:
+    await first
+    await then
 
 
 def _blocks_loop(rc: RunContext, tasks: list[Task]) -> bool:
