@@ -12,13 +12,15 @@ import dataclasses
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Generic, TypedDict, TypeVar
 
+from asyncgraph._context import get_task_context, stream_writer
 from asyncgraph.constants import CONF, NS_END, NS_SEP
+from asyncgraph.pregel._algo import task_id as planned_task_id
 from asyncgraph.types import StreamWriter
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
-    from asyncgraph.pregel._context import TaskContext
+    from asyncgraph._context import TaskContext
 
 ContextT = TypeVar("ContextT")
 
@@ -225,9 +227,7 @@ def _task_id(tc: TaskContext, checkpoint_id: str | None) -> str:
         return str(task.id)
     # Runs without a checkpointer plan tasks without ids; give it the id the task
     # would have had.
-    from asyncgraph.pregel._loop import _task_id as planned_id
-
-    return planned_id(checkpoint_id, tc.run.ns, tc.step, task.name, task.kind, task.index)
+    return planned_task_id(checkpoint_id, tc.run.ns, tc.step, task.name, task.kind, task.index)
 
 
 def _namespace(tc: TaskContext, task_id: str) -> str:
@@ -312,6 +312,4 @@ def get_runtime(context_schema: type[ContextT] | None = None) -> Runtime[Context
     Raises:
         RuntimeError: called outside a running node.
     """
-    from asyncgraph.pregel._context import get_task_context, stream_writer
-
     return task_runtime(get_task_context(), stream_writer())

@@ -55,7 +55,7 @@ def _current_runtime(config: RunnableConfig) -> Any:
     runtime = config.get(CONF, {}).get(_RUNTIME_KEY)
     if runtime is not None:
         return runtime
-    from asyncgraph.pregel._context import current_task
+    from asyncgraph._context import current_task
 
     if current_task.get() is None:
         return None

@@ -12,9 +12,12 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 from asyncgraph.channels.base import BaseChannel
 from asyncgraph.constants import END, NS_END, NS_SEP, RESERVED, START
+from asyncgraph.channels.last_value import LastValue
 from asyncgraph.errors import InvalidGraphError
-from asyncgraph.graph._schema import SchemaInfo, first_param_schema, lower_schema
-from asyncgraph.graph._spec import (
+from asyncgraph.graph._compile import compile_graph
+from asyncgraph.graph._compile import validate as validate_graph
+from asyncgraph.pregel._schema import SchemaInfo, first_param_schema, lower_schema
+from asyncgraph.pregel._spec import (
     BranchSpec,
     NodeSpec,
     classify,
@@ -307,9 +310,7 @@ class StateGraph(Generic[StateT, ContextT, InputT, OutputT]):
 
     def validate(self, interrupt: Sequence[str] | None = None) -> StateGraph[StateT, ContextT, InputT, OutputT]:
         """Check the graph is well formed; raises :class:`InvalidGraphError` if not."""
-        from asyncgraph.graph._compile import validate
-
-        validate(self, interrupt)
+        validate_graph(self, interrupt)
         return self
 
     def compile(
@@ -340,8 +341,6 @@ class StateGraph(Generic[StateT, ContextT, InputT, OutputT]):
             transformers: stream transformer factories every ``stream_events(version="v3")``
                 run of this graph registers (LangGraph's ``stream_transformers``).
         """
-        from asyncgraph.graph._compile import compile_graph
-
         compiled = compile_graph(
             self,
             checkpointer=checkpointer,
@@ -361,8 +360,6 @@ class StateGraph(Generic[StateT, ContextT, InputT, OutputT]):
 
 
 def _is_plain_last_value(channel: BaseChannel[Any, Any]) -> bool:
-    from asyncgraph.channels.last_value import LastValue
-
     return type(channel) is LastValue
 
 

@@ -32,6 +32,7 @@ from langchain_core.tools import BaseTool
 from langchain_core.tools import tool as create_tool
 from pydantic import BaseModel, ValidationError
 
+from asyncgraph._context import current_task, noop_writer, stream_writer
 from asyncgraph.constants import CONF, END
 from asyncgraph.errors import GraphBubbleUp, GraphInterrupt, is_invalid_resume
 from asyncgraph.graph.message import REMOVE_ALL_MESSAGES
@@ -46,6 +47,7 @@ from asyncgraph.prebuilt._tool_errors import (
     model_errors,
     msg_content_output,
 )
+from asyncgraph.runtime import task_runtime
 from asyncgraph.types import Command, Send
 
 __all__ = ["ToolNode", "tools_condition"]
@@ -552,7 +554,6 @@ class ToolNode(Runnable[Any, Any]):
 
 def _sync_api_drives() -> bool:
     """Whether the graph running this node was started by sync ``invoke`` / ``stream``."""
-    from asyncgraph.pregel._context import current_task
 
     tc = current_task.get()
     if tc is None:
@@ -577,7 +578,6 @@ def _read_state(config: RunnableConfig) -> Any:
         channels = read.args[1]
         return read(list(channels), True)
     from asyncgraph.pregel._algo import read_state as read_channels
-    from asyncgraph.pregel._context import current_task
 
     tc = current_task.get()
     if tc is None or tc.run.run_state is None:
@@ -597,8 +597,6 @@ class _RunInfo:
         self.config = config
         runtime = (config.get(CONF) or {}).get("__pregel_runtime")
         if runtime is None:
-            from asyncgraph.pregel._context import current_task, stream_writer
-            from asyncgraph.runtime import task_runtime
 
             tc = current_task.get()
             if tc is not None:
@@ -608,7 +606,6 @@ class _RunInfo:
     def tool_runtime(self, call_id: str | None, state: Any) -> ToolRuntime[Any, Any]:
         rt = self.runtime
         if rt is None:
-            from asyncgraph.pregel._context import noop_writer
 
             return ToolRuntime(
                 state=state,

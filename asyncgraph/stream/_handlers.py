@@ -22,7 +22,7 @@ from langchain_core.tracers._streaming import _V2StreamingCallbackHandler
 
 from asyncgraph.config import get_stream_writer
 from asyncgraph.constants import NS_SEP, TAG_HIDDEN, TAG_NOSTREAM
-from asyncgraph.pregel._context import META_NODE, META_NS
+from asyncgraph._context import META_NODE, META_NS
 
 
 @dataclass(frozen=True, slots=True)

@@ -61,6 +61,7 @@ import ormsgpack
 import pydantic
 from pydantic_core import PydanticUndefined
 
+from asyncgraph._send import Send
 from asyncgraph.checkpoint.serde._allow import Allowlist, default_allowlist
 
 __all__ = ["MsgpackSerde", "StoredError"]
@@ -357,8 +358,6 @@ class MsgpackSerde:
                 raise ValueError(f"{mod}.{qual} is not an Enum")
             return cls(value)
         if code == SEND:
-            from asyncgraph.types import Send
-
             node, arg = self._unpack(payload, hook)
             return Send(node, arg)
         if code == NAMEDTUPLE:
