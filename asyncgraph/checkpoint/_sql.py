@@ -70,6 +70,10 @@ class Dialect:
     name: str
     migrations: tuple[tuple[str, ...], ...]
     setup_lock: str | None
+    thread_xact_lock: str | None = None
+    """Taken first by every write transaction on a thread (one parameter: the thread
+    id), so writes and pruning of one thread never interleave; None where the database
+    already runs one writer at a time (SQLite)."""
 
     def q(self, sql: str) -> str:
         """Placeholders are written ``?``; psycopg wants ``%s``."""
@@ -235,12 +239,21 @@ _POSTGRES_V2 = (
         PRIMARY KEY (tid, channel, lin_version, lin_variant, seq))""",
 )
 
+# Seeds of the two advisory lock key spaces over thread ids: the saver's own per-write
+# lock and ``saver.thread_lock()`` (a run holding the latter writes under the former).
+THREAD_XACT_SEED = 7320461922
+THREAD_LOCK_SEED = 7320461923
+THREAD_LOCK = f"SELECT pg_advisory_lock(hashtextextended(%s, {THREAD_LOCK_SEED}))"
+THREAD_TRY_LOCK = f"SELECT pg_try_advisory_lock(hashtextextended(%s, {THREAD_LOCK_SEED}))"
+THREAD_UNLOCK = f"SELECT pg_advisory_unlock(hashtextextended(%s, {THREAD_LOCK_SEED}))"
+
 SQLITE = Dialect(name="sqlite", migrations=(_SQLITE_V1, _SQLITE_V2), setup_lock=None)
 POSTGRES = Dialect(
     name="postgres",
     migrations=(_POSTGRES_V1, _POSTGRES_V2),
     # Two processes running setup() at once must not both create the tables.
     setup_lock="SELECT pg_advisory_xact_lock(7320461921)",
+    thread_xact_lock=f"SELECT pg_advisory_xact_lock(hashtextextended(?, {THREAD_XACT_SEED}))",
 )
 
 # -- statements (placeholders as ?, see Dialect.q) ------------------------------------

@@ -36,6 +36,7 @@ from asyncgraph.checkpoint._sql import SNAPSHOT, Dialect, Op, Stmt
 from asyncgraph.checkpoint.base import (
     WRITES_IDX_MAP,
     Checkpoint,
+    check_thread_id,
     CheckpointTuple,
     ThreadInfo,
 )
@@ -107,7 +108,8 @@ def parse_config(config: Any) -> tuple[str, str, str | None]:
             'a checkpointer needs config["configurable"]["thread_id"]; pass e.g. '
             '{"configurable": {"thread_id": "1"}}'
         )
-    return str(thread_id), conf.get("checkpoint_ns") or "", conf.get("checkpoint_id")
+    ns = conf.get("checkpoint_ns") or ""
+    return check_thread_id(thread_id, ns), ns, conf.get("checkpoint_id")
 
 
 def make_config(thread_id: str, ns: str, cid: str) -> RunnableConfig:
@@ -175,66 +177,104 @@ class Store:
             return None
         return (yield from self.op_load(after, rows[0], remember=True))
 
-    def op_list_rows(
+    def op_list_page(
         self,
         after: After,
         config: Any,
         filter: dict[str, Any] | None,
-        before: Any,
+        before_id: str | None,
         limit: int | None,
+        page: int,
     ) -> Op:
+        """One page of ``list``, newest first, read and loaded in one transaction (one
+        snapshot): ``(tuples, cursor)``, ``cursor`` being the id to continue before, or
+        None when nothing is left. ``limit`` counts what is left to return."""
         d = self.d
         where, params = [], []
         conf = (config or {}).get("configurable") or {}
         if conf.get("thread_id") is not None:
             where.append("t.thread_id = ?")
-            params.append(str(conf["thread_id"]))
+            params.append(check_thread_id(conf["thread_id"], conf.get("checkpoint_ns") or ""))
         if "checkpoint_ns" in conf and conf["checkpoint_ns"] is not None:
             where.append("t.checkpoint_ns = ?")
             params.append(conf["checkpoint_ns"])
         if conf.get("checkpoint_id"):
             where.append("c.checkpoint_id = ?")
             params.append(d.id_in(conf["checkpoint_id"]))
-        before_id = ((before or {}).get("configurable") or {}).get("checkpoint_id")
         if before_id:
             where.append("c.checkpoint_id < ?")
             params.append(d.id_in(before_id))
         sql = S.SELECT_LIST + (" WHERE " + " AND ".join(where) if where else "")
-        sql += " ORDER BY c.checkpoint_id DESC"
-        if limit is not None and not filter:
-            sql += f" LIMIT {int(limit)}"
+        want = page if limit is None or filter else min(page, limit)
+        sql += f" ORDER BY c.checkpoint_id DESC LIMIT {int(want)}"
         (rows,) = yield [Stmt(d.q(sql), tuple(params), True)]
-        if not filter:
-            return rows
-        kept = []
-        for row in rows:
-            cid = d.id_out(row[1])
-            if len(row[4]):
-                meta = self._decode(row[4], row[5], cid, "metadata")
-            else:
-                body, _ = yield from self._load_body(after, row[3], row[5], cid)
-                meta = body.meta or {}
-            if all(k in meta and meta[k] == v for k, v in filter.items()):
-                kept.append(row)
-                if limit is not None and len(kept) >= limit:
-                    break
-        return kept
+        cursor = d.id_out(rows[-1][1]) if len(rows) == want and rows else None
+        if filter:
+            kept = []
+            for row in rows:
+                cid = d.id_out(row[1])
+                if len(row[4]):
+                    meta = self._decode(row[4], row[5], cid, "metadata")
+                else:
+                    body, _ = yield from self._load_body(after, row[3], row[5], cid)
+                    meta = body.meta or {}
+                if all(k in meta and meta[k] == v for k, v in filter.items()):
+                    kept.append(row)
+                    if limit is not None and len(kept) >= limit:
+                        cursor = None
+                        break
+            rows = kept
+        if limit is not None and len(rows) >= limit:
+            cursor = None
+        tuples = yield from self.op_load_many(after, rows)
+        return tuples, cursor
 
     def op_load(self, after: After, row: Sequence[Any], *, remember: bool = False) -> Op:
         """The full tuple for a checkpoint row (as selected by ``_CKPT_COLS``)."""
+        (tup,) = yield from self.op_load_many(after, [row], remember=remember)
+        return tup
+
+    def op_load_many(
+        self, after: After, rows: Sequence[Sequence[Any]], *, remember: bool = False
+    ) -> Op:
+        """The full tuples for checkpoint rows: every value and write in one batch."""
+        d = self.d
+        parsed = []
+        stmts: list[Stmt] = []
+        for row in rows:
+            tid, cid_db, parent_db, body_raw, meta_raw, thread_id, ns = row
+            cid = d.id_out(cid_db)
+            body, ids = yield from self._load_body(after, body_raw, thread_id, cid)
+            channels = [
+                (ch, body.versions[ch], loc) for ch, loc in body.locs.items() if type(loc) is tuple
+            ]
+            first = len(stmts)
+            stmts.extend(
+                Stmt(d.q(S.SELECT_VALUE), (tid, ids(ch), lin[0], lin[1], seq), fetch=True)
+                for ch, _, (lin, seq) in channels
+            )
+            stmts.append(Stmt(d.q(S.SELECT_WRITES), (tid, cid_db), fetch=True))
+            parsed.append((row, cid, body, channels, first))
+        results = (yield stmts) if stmts else []
+        out = []
+        for row, cid, body, channels, first in parsed:
+            n = len(channels)
+            out.append(self._tuple(after, row, cid, body, channels,
+                                   results[first : first + n + 1], remember))
+        return out
+
+    def _tuple(
+        self,
+        after: After,
+        row: Sequence[Any],
+        cid: str,
+        body: Body,
+        channels: list[Any],
+        results: list[Any],
+        remember: bool,
+    ) -> CheckpointTuple:
         d = self.d
         tid, cid_db, parent_db, body_raw, meta_raw, thread_id, ns = row
-        cid = d.id_out(cid_db)
-        body, ids = yield from self._load_body(after, body_raw, thread_id, cid)
-        channels = [
-            (ch, body.versions[ch], loc) for ch, loc in body.locs.items() if type(loc) is tuple
-        ]
-        stmts = [
-            Stmt(d.q(S.SELECT_VALUE), (tid, ids(ch), lin[0], lin[1], seq), fetch=True)
-            for ch, _, (lin, seq) in channels
-        ]
-        stmts.append(Stmt(d.q(S.SELECT_WRITES), (tid, cid_db), fetch=True))
-        results = yield stmts
         values: dict[str, Any] = {}
         chans: dict[str, _Chan] = {
             ch: _Chan(version, 0) for ch, version in body.versions.items() if ch not in body.locs
@@ -342,12 +382,14 @@ class Store:
 
         # A cached parent means the thread's row exists (a concurrent delete_thread is
         # caught below by the checkpoint insert finding no thread).
-        first = [] if parent is not None else [Stmt(d.q(S.INSERT_THREAD), (thread_id, ns))]
+        first = self._lock(thread_id)
+        if parent is None:
+            first.append(Stmt(d.q(S.INSERT_THREAD), (thread_id, ns)))
+        ids = yield from self._ids_for(
+            after, checkpoint, new_versions, metadata if plain_meta else None, first
+        )
         if parent_id and parent is None:
             first.append(Stmt(d.q(S.SELECT_BODY), (thread_id, ns, d.id_in(parent_id)), True))
-        ids = yield from self._ids_for(
-            after, checkpoint, new_versions, metadata if plain_meta else None
-        )
 
         # Encode everything before touching the database: a TypeError leaves it as it was.
         values = checkpoint["channel_values"]
@@ -433,11 +475,12 @@ class Store:
         stmts = self._write_stmts(thread_id, ns, cid, rows, "put_writes", task_path)
         if stmts:
             # Writes belong to a stored checkpoint, so the thread's row exists.
-            yield stmts
+            yield self._lock(thread_id) + stmts
 
     def op_delete_thread(self, after: After, thread_id: str) -> Op:
         q = self.d.q
         yield [
+            *self._lock(thread_id),
             *(Stmt(q(S.DELETE_THREAD.format(table=t)), (thread_id,))
               for t in ("writes", "blobs", "checkpoints")),
             Stmt(q(S.DELETE_THREAD_ROWS), (thread_id,)),
@@ -454,11 +497,16 @@ class Store:
             (rows,) = yield [Stmt(d.q(S.SELECT_NAMESPACES), (thread_id,), True)]
             pairs = [(thread_id, ns) for (ns,) in rows]
         total = 0
-        for t, ns in pairs:
-            res = yield self._retention_stmts(t, ns, keep_last)
+        for t, ns in sorted(pairs):  # sorted: thread locks in one order, no deadlocks
+            res = yield self._lock(t) + self._retention_stmts(t, ns, keep_last)
             total += res[-1]
             yield from self._collect(after, t, ns)
         return total
+
+    def _lock(self, thread_id: str) -> list[Stmt]:
+        """The statement serializing this transaction with other writers of the thread."""
+        sql = self.d.thread_xact_lock
+        return [] if sql is None else [Stmt(self.d.q(sql), (thread_id,), True)]
 
     # -- helpers: encoding ---------------------------------------------------------------
 
@@ -526,8 +574,12 @@ class Store:
         checkpoint: Checkpoint,
         new_versions: dict[str, Any],
         meta: dict[str, Any] | None,
+        first: list[Stmt],
     ) -> Op:
-        """The names dictionary ids for every name the put stores, inserting new names."""
+        """The names dictionary ids for every name the put stores, inserting new names.
+
+        When names must be inserted, the statements of ``first`` go in the same batch,
+        ahead of them, and ``first`` is emptied."""
         needed = set(checkpoint["channel_versions"]) | set(new_versions) | set(meta or ())
         if meta:
             needed.update(v for v in meta.values() if type(v) is str and v in INTERNED)
@@ -543,7 +595,10 @@ class Store:
             if type(n) is not str:
                 raise TypeError(f"cannot store checkpoint: channel/node name {n!r} is not a str")
         d = self.d
-        _, rows = yield [
+        head = list(first)
+        first.clear()
+        *_, rows = yield [
+            *head,
             Stmt(d.q(S.INSERT_NAME_SQLITE if d.name == "sqlite" else S.INSERT_NAME), [(n,) for n in missing], many=True),
             Stmt(d.q(S.SELECT_NAMES), (), True),
         ]
