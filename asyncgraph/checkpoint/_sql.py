@@ -47,7 +47,7 @@ from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["POSTGRES", "SCHEMA_VERSION", "SQLITE", "Dialect", "Op", "Stmt"]
+__all__ = ["POSTGRES", "SCHEMA_VERSION", "SQLITE", "Dialect", "Last", "Op", "Stmt"]
 
 SNAPSHOT, DELTA = 0, 1
 
@@ -63,6 +63,14 @@ class Stmt:
 
 
 Op = Generator[list[Stmt], list[Any], Any]
+
+
+class Last(list[Stmt]):
+    """A batch after which the operation yields nothing more, whatever its results: a
+    driver may send ``COMMIT`` with it (PostgreSQL: one round trip fewer). The
+    operation may still raise after it, but only when nothing was stored."""
+
+    __slots__ = ()
 
 
 @dataclass(frozen=True)

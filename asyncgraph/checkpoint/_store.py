@@ -32,7 +32,7 @@ from asyncgraph.checkpoint import _sql as S
 from asyncgraph.checkpoint._body import INTERNED, Body, Names, plain
 from asyncgraph.checkpoint._delta import _Chan, _locs, _plan_blob, _store_fallback
 from asyncgraph.checkpoint._migrate import _migrate_v1
-from asyncgraph.checkpoint._sql import SNAPSHOT, Dialect, Op, Stmt
+from asyncgraph.checkpoint._sql import SNAPSHOT, Dialect, Last, Op, Stmt
 from asyncgraph.checkpoint.base import (
     WRITES_IDX_MAP,
     Checkpoint,
@@ -255,7 +255,7 @@ class Store:
             )
             stmts.append(Stmt(d.q(S.SELECT_WRITES), (tid, cid_db), fetch=True))
             parsed.append((row, cid, body, channels, first))
-        results = (yield stmts) if stmts else []
+        results = (yield Last(stmts)) if stmts else []
         out = []
         for row, cid, body, channels, first in parsed:
             n = len(channels)
@@ -303,6 +303,7 @@ class Store:
             "updated_channels": body.updated,
         }
         checkpoint.update(body.extra)
+        metadata: Any
         if body.meta is not None:
             metadata = body.meta
         else:
@@ -431,7 +432,9 @@ class Store:
         )
         tail = [ckpt_stmt, *write_stmts, *self._retention_stmts(thread_id, ns)]
         if inserted is None:
-            results = yield first + [p[0] for p in planned.values()] + tail
+            batch = first + [p[0] for p in planned.values()] + tail
+            # Nothing can be lost (no blob insert) and nothing collected: the last batch.
+            results = yield Last(batch) if not planned and not self.keep_last else batch
             inserted = results[len(first) : len(first) + len(planned)]
             tail_results = results[len(first) + len(planned) :]
         else:
@@ -475,16 +478,16 @@ class Store:
         stmts = self._write_stmts(thread_id, ns, cid, rows, "put_writes", task_path)
         if stmts:
             # Writes belong to a stored checkpoint, so the thread's row exists.
-            yield self._lock(thread_id) + stmts
+            yield Last(self._lock(thread_id) + stmts)
 
     def op_delete_thread(self, after: After, thread_id: str) -> Op:
         q = self.d.q
-        yield [
+        yield Last([
             *self._lock(thread_id),
             *(Stmt(q(S.DELETE_THREAD.format(table=t)), (thread_id,))
               for t in ("writes", "blobs", "checkpoints")),
             Stmt(q(S.DELETE_THREAD_ROWS), (thread_id,)),
-        ]
+        ])
         after.append(lambda: self.cache.drop_thread(thread_id))
 
     def op_prune(self, after: After, thread_id: str | None, keep_last: int) -> Op:

@@ -51,12 +51,19 @@ async def assert_unlocked(saver_kind: str, request: pytest.FixtureRequest, tmp_p
         dsn = request.getfixturevalue("pg_dsn")
         db = dsn.rsplit("/", 1)[1]
         async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as other:
-            cur = await other.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = %s "
-                "AND state LIKE 'idle in transaction%%'", (db,)
-            )
-            assert (await cur.fetchone()) == (0,)
-            await other.execute("SET lock_timeout = '2s'")
+            # A session whose client closed it mid-query (a cancelled operation on a
+            # pooled connection) may take the loaded server a moment to end.
+            for _ in range(100):
+                cur = await other.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = %s "
+                    "AND state LIKE 'idle in transaction%%'", (db,)
+                )
+                if (await cur.fetchone()) == (0,):
+                    break
+                await asyncio.sleep(0.1)
+            else:
+                raise AssertionError("a session stays idle in a transaction")
+            await other.execute("SET lock_timeout = '10s'")
             async with other.transaction(force_rollback=True):
                 await other.execute("LOCK TABLE asyncgraph_threads, asyncgraph_checkpoints, "
                                     "asyncgraph_blobs, asyncgraph_writes IN EXCLUSIVE MODE")

@@ -1,8 +1,9 @@
 """Running store operations on psycopg connections (sync and async).
 
 One operation is one transaction. Each batch of statements travels in pipeline mode:
-``BEGIN`` goes with the first batch, so a typical put is two round trips (its batch,
-then ``COMMIT``) however many statements it has. A batch carrying more than
+``BEGIN`` goes with the first batch, and ``COMMIT`` with a batch the operation marks
+as its last (:class:`~asyncgraph.checkpoint._sql.Last`), so a put of small values or a
+put_writes is ONE round trip however many statements it has. A batch carrying more than
 :data:`PIPELINE_MAX` bytes of parameters is sent statement by statement instead: in
 pipeline mode libpq and the server can each wait for the other while a large value is
 in flight (psycopg 3.3 hangs forever from ~16 MB on).
@@ -27,6 +28,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from asyncgraph.checkpoint._sqlsaver import Op, adrive, drive
+from asyncgraph.checkpoint._sql import Last
 from asyncgraph.checkpoint._store import Stmt
 from asyncgraph.errors import CheckpointError
 
@@ -36,6 +38,7 @@ PIPELINE_MAX = 1 << 20
 DEFAULT_TIMEOUT = 300.0
 """Seconds a PostgreSQL saver operation may take before it is abandoned (``timeout=``)."""
 
+_COMMIT = Stmt("COMMIT")
 _BEGIN = ("BEGIN", "BEGIN ISOLATION LEVEL REPEATABLE READ")
 
 
@@ -64,12 +67,17 @@ def run(conn: Any, gen: Op, *, snapshot: bool = False, timeout: float | None = N
     from psycopg.rows import tuple_row
 
     pending = [Stmt(_BEGIN[snapshot])] if conn.autocommit else []
+    committed = False
 
     def execute(batch: list[Stmt]) -> list[Any]:
+        nonlocal committed
         stmts = pending + batch
         skip = len(pending)
         pending.clear()
         if _size(batch) <= PIPELINE_MAX:
+            if type(batch) is Last and conn.autocommit:
+                stmts.append(_COMMIT)  # in the same round trip
+                committed = True
             with conn.pipeline() as pipeline:
                 cursors = [_sync_exec(conn.cursor(row_factory=tuple_row, binary=True), s)
                            for s in stmts]
@@ -80,12 +88,12 @@ def run(conn: Any, gen: Op, *, snapshot: bool = False, timeout: float | None = N
             for s in stmts:
                 cur = _sync_exec(conn.cursor(row_factory=tuple_row, binary=True), s)
                 out.append(cur.fetchall() if s.fetch else cur.rowcount)
-        return out[skip:]
+        return out[skip : skip + len(batch)]
 
     watchdog = _Watchdog(conn, timeout) if timeout is not None else None
     try:
         value = drive(gen, execute)
-        if not pending:  # the transaction was opened (an operation may yield nothing)
+        if not pending and not committed:  # opened (an operation may yield nothing)
             if conn.autocommit:
                 conn.execute("COMMIT")
             else:
@@ -161,12 +169,17 @@ async def arun(conn: Any, gen: Op, *, snapshot: bool = False) -> Any:
     from psycopg.rows import tuple_row
 
     pending = [Stmt(_BEGIN[snapshot])] if conn.autocommit else []
+    committed = False
 
     async def execute(batch: list[Stmt]) -> list[Any]:
+        nonlocal committed
         stmts = pending + batch
         skip = len(pending)
         pending.clear()
         if _size(batch) <= PIPELINE_MAX:
+            if type(batch) is Last and conn.autocommit:
+                stmts.append(_COMMIT)  # in the same round trip
+                committed = True
             async with conn.pipeline() as pipeline:
                 cursors = []
                 for s in stmts:
@@ -182,11 +195,11 @@ async def arun(conn: Any, gen: Op, *, snapshot: bool = False) -> Any:
                 cur = conn.cursor(row_factory=tuple_row, binary=True)
                 await _async_exec(cur, s)
                 out.append(await cur.fetchall() if s.fetch else cur.rowcount)
-        return out[skip:]
+        return out[skip : skip + len(batch)]
 
     try:
         value = await adrive(gen, execute)
-        if not pending:
+        if not pending and not committed:
             if conn.autocommit:
                 await conn.execute("COMMIT")
             else:
