@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import threading
 import time
-import uuid
 
 _lock = threading.Lock()
 _last = 0
@@ -29,4 +28,5 @@ def time_ordered_id() -> str:
     clock_seq = (rand >> 48) & 0x3FFF | 0x8000
     node = rand & 0xFFFFFFFFFFFF
     value = (time_high << 96) | (time_mid << 80) | (0x6000 | time_low) << 64 | clock_seq << 48 | node
-    return str(uuid.UUID(int=value))
+    h = f"{value:032x}"  # what str(uuid.UUID(int=value)) gives, without the object
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"

@@ -42,7 +42,7 @@ of statement batches) are what :mod:`._store` and its helpers :mod:`._delta` and
 
 from __future__ import annotations
 
-import uuid
+import re
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -73,6 +73,13 @@ class Last(list[Stmt]):
     __slots__ = ()
 
 
+# The lower-case 8-4-4-4-12 form str(uuid.UUID(...)) gives: only those ids are stored as
+# 16 bytes on SQLite, since only they read back as the same string.
+_CANONICAL_UUID = re.compile(
+    "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+).fullmatch
+
+
 @dataclass(frozen=True)
 class Dialect:
     name: str
@@ -96,13 +103,8 @@ class Dialect:
         return f"s:{version}"
 
     def id_in(self, value: str) -> Any:
-        if self.name == "sqlite" and len(value) == 36:
-            try:
-                parsed = uuid.UUID(value)
-            except ValueError:
-                return value
-            if str(parsed) == value:
-                return parsed.bytes
+        if self.name == "sqlite" and len(value) == 36 and _CANONICAL_UUID(value):
+            return bytes.fromhex(value.replace("-", ""))
         return value
 
     def parent_in(self, parent: str, cid: Any) -> Any:
@@ -124,7 +126,10 @@ class Dialect:
 
     def id_out(self, value: Any) -> str:
         if isinstance(value, (bytes, memoryview)):
-            return str(uuid.UUID(bytes=bytes(value)))
+            if len(value) != 16:
+                raise ValueError(f"a stored id is {len(value)} bytes long, not 16")
+            h = value.hex()
+            return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
         return value
 
 

@@ -583,6 +583,18 @@ class Store:
 
         When names must be inserted, the statements of ``first`` go in the same batch,
         ahead of them, and ``first`` is emptied."""
+        known = self.names.ids
+        # The common case, checked at C speed: every name is known already.
+        if (
+            known.keys() >= checkpoint["channel_versions"].keys()
+            and known.keys() >= new_versions.keys()
+            and (not meta or (known.keys() >= meta.keys() and all(
+                type(v) is not str or v not in INTERNED or v in known for v in meta.values())))
+            and all(node in known and known.keys() >= vs.keys()
+                    for node, vs in checkpoint["versions_seen"].items())
+            and all(ch in known for ch in checkpoint.get("updated_channels") or ())
+        ):
+            return known.__getitem__
         needed = set(checkpoint["channel_versions"]) | set(new_versions) | set(meta or ())
         if meta:
             needed.update(v for v in meta.values() if type(v) is str and v in INTERNED)
@@ -590,7 +602,6 @@ class Store:
             needed.add(node)
             needed.update(vs)
         needed.update(checkpoint.get("updated_channels") or ())
-        known = self.names.ids
         missing = sorted(n for n in needed if n not in known)  # sorted: no deadlocks
         if not missing:
             return known.__getitem__
@@ -612,12 +623,16 @@ class Store:
     def _body(
         self, checkpoint: Checkpoint, chans: dict[str, _Chan], meta: dict[str, Any] | None
     ) -> Body:
-        extra = {k: v for k, v in checkpoint.items() if k not in _CHECKPOINT_KEYS}
+        # No copies: the body is packed right away, and packing only reads them.
+        extra = (
+            {k: v for k, v in checkpoint.items() if k not in _CHECKPOINT_KEYS}
+            if len(checkpoint) > len(_CHECKPOINT_KEYS) else {}
+        )
         return Body(
             v=checkpoint["v"],
             ts=checkpoint["ts"],
-            versions=dict(checkpoint["channel_versions"]),
-            seen={k: dict(v) for k, v in checkpoint["versions_seen"].items()},
+            versions=checkpoint["channel_versions"],
+            seen=checkpoint["versions_seen"],
             updated=checkpoint.get("updated_channels"),
             locs=_locs(chans),
             extra=extra,
@@ -674,12 +689,17 @@ class Store:
         d = self.d
         stmts = []
         counters: dict[str, int] = {}
+        cid_db = d.id_in(cid)
+        task_dbs: dict[str, Any] = {}
         for task_id, ch, value in rows:
             idx = counters.get(task_id, 0)
             counters[task_id] = idx + 1
             special = WRITES_IDX_MAP.get(ch)
             data = self._encode(value, f"the write to {ch!r} by task {task_id}")
-            params = (d.id_in(cid), d.id_in(task_id), idx if special is None else special, ch,
+            task_db = task_dbs.get(task_id)
+            if task_db is None:
+                task_db = task_dbs[task_id] = d.id_in(task_id)
+            params = (cid_db, task_db, idx if special is None else special, ch,
                       task_path, data, thread_id, ns)
             stmts.append(Stmt(d.q(S.INSERT_WRITE if special is None else S.UPSERT_WRITE), params))
         return stmts
