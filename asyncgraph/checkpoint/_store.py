@@ -237,30 +237,48 @@ class Store:
     def op_load_many(
         self, after: After, rows: Sequence[Sequence[Any]], *, remember: bool = False
     ) -> Op:
-        """The full tuples for checkpoint rows: every value and write in one batch."""
+        """The full tuples for checkpoint rows: every value and write in one batch.
+
+        Checkpoints of one thread share their list lineages (a history page reads the
+        same message deltas over and over): each lineage is fetched and decoded ONCE per
+        call, up to the furthest position any of the rows needs, and each checkpoint's
+        list is a new list over the shared items. So the tuples of one call may share
+        list items (messages), never lists or other values."""
         d = self.d
         parsed = []
-        stmts: list[Stmt] = []
+        groups: dict[tuple[Any, int, Any], int] = {}  # (tid, channel id, lineage) -> max seq
         for row in rows:
             tid, cid_db, parent_db, body_raw, meta_raw, thread_id, ns = row
             cid = d.id_out(cid_db)
             body, ids = yield from self._load_body(after, body_raw, thread_id, cid)
-            channels = [
-                (ch, body.versions[ch], loc) for ch, loc in body.locs.items() if type(loc) is tuple
-            ]
-            first = len(stmts)
-            stmts.extend(
-                Stmt(d.q(S.SELECT_VALUE), (tid, ids(ch), lin[0], lin[1], seq), fetch=True)
-                for ch, _, (lin, seq) in channels
-            )
-            stmts.append(Stmt(d.q(S.SELECT_WRITES), (tid, cid_db), fetch=True))
-            parsed.append((row, cid, body, channels, first))
+            channels = []
+            for ch, loc in body.locs.items():
+                if type(loc) is tuple:
+                    (lin, seq) = loc
+                    key = (tid, ids(ch), lin)
+                    if groups.get(key, -1) < seq:
+                        groups[key] = seq
+                    channels.append((ch, body.versions[ch], key, seq))
+            parsed.append((row, cid, body, channels))
+        keys = list(groups)
+        stmts = [
+            Stmt(d.q(S.SELECT_VALUE), (tid, ch_id, lin[0], lin[1], groups[key]), fetch=True)
+            for key in keys
+            for tid, ch_id, lin in (key,)
+        ]
+        stmts += [Stmt(d.q(S.SELECT_WRITES), (row[0], row[1]), fetch=True) for row in rows]
         results = (yield Last(stmts)) if stmts else []
+        lineages = {key: _Lineage(rows_) for key, rows_ in zip(keys, results)}
         out = []
-        for row, cid, body, channels, first in parsed:
-            n = len(channels)
-            out.append(self._tuple(after, row, cid, body, channels,
-                                   results[first : first + n + 1], remember))
+        for i, (row, cid, body, channels) in enumerate(parsed):
+            assembled = []
+            for ch, version, key, seq in channels:
+                value, chan = self._assemble(
+                    ch, version, key[2], seq, lineages[key], row[5], cid, remember
+                )
+                assembled.append((ch, value, chan))
+            out.append(self._tuple(after, row, cid, body, assembled,
+                                   results[len(keys) + i], remember))
         return out
 
     def _tuple(
@@ -269,8 +287,8 @@ class Store:
         row: Sequence[Any],
         cid: str,
         body: Body,
-        channels: list[Any],
-        results: list[Any],
+        assembled: list[tuple[str, Any, _Chan]],
+        write_rows: list[Any],
         remember: bool,
     ) -> CheckpointTuple:
         d = self.d
@@ -284,14 +302,12 @@ class Store:
                 version = body.versions[ch]
                 values[ch] = self._decode(loc, thread_id, cid, f"channel {ch!r}")
                 chans[ch] = _Chan(version, 0, inline=loc)
-        for (ch, version, (lin, seq)), lineage in zip(channels, results):
-            value, chan = self._assemble(ch, version, lin, seq, lineage, thread_id, cid)
+        for ch, value, chan in assembled:
             chans[ch] = chan
-            if value is not _ABSENT:
-                values[ch] = value
+            values[ch] = value
         writes = [
             (d.id_out(task_id), channel, self._decode(data, thread_id, cid, f"write to {channel}"))
-            for task_id, channel, data in results[-1]
+            for task_id, channel, data in write_rows
         ]
         checkpoint: dict[str, Any] = {
             "v": body.v,
@@ -325,35 +341,34 @@ class Store:
         version: Any,
         lin: tuple[Any, int],
         target_seq: int,
-        lineage: list[Sequence[Any]],
+        lineage: _Lineage,
         thread_id: str,
         cid: str,
+        remember: bool,
     ) -> tuple[Any, _Chan]:
-        if len(lineage) != target_seq + 1 or any(r[0] != i for i, r in enumerate(lineage)):
+        """A channel's value at ``target_seq`` of its lineage, and its cache state."""
+        rows = lineage.rows
+        if len(rows) <= target_seq or lineage.contiguous() < target_seq:
             raise CheckpointError(
                 f"thread {thread_id!r} checkpoint {cid}: the stored value of channel "
                 f"{ch!r} is incomplete (delta chain has gaps); the data was left untouched"
             )
-        lin_version, lin_variant = lin
-        variant = lin_variant
-        first = lineage[0]
-        if first[1] != SNAPSHOT:
+        if rows[0][1] != SNAPSHOT:
             raise CheckpointError(
                 f"thread {thread_id!r} checkpoint {cid}: the stored value of channel {ch!r} "
                 "does not start with a snapshot; the data was left untouched"
             )
-        value = self._decode(first[2], thread_id, cid, f"channel {ch!r}")
-        if target_seq == 0:
-            items = list(value) if type(value) is list else None
-            return value, _Chan(version, variant, (lin_version, lin_variant), 0, items)
-        if type(value) is not list:
+        if target_seq == 0 and not lineage.is_list(self, thread_id, cid, ch):
+            # Not a list: decoded for each checkpoint, so no two share a mutable value.
+            value = self._decode(rows[0][2], thread_id, cid, f"channel {ch!r}")
+            return value, _Chan(version, lin[1], lin, 0, None)
+        if not lineage.is_list(self, thread_id, cid, ch):
             raise CheckpointError(
                 f"thread {thread_id!r} checkpoint {cid}: channel {ch!r} has list deltas "
                 "stored on top of a non-list value; the data was left untouched"
             )
-        for r in lineage[1:]:
-            value.extend(self._decode(r[2], thread_id, cid, f"channel {ch!r}"))
-        chan = _Chan(version, variant, (lin_version, lin_variant), target_seq, list(value))
+        value = lineage.prefix(self, target_seq, thread_id, cid, ch)
+        chan = _Chan(version, lin[1], lin, target_seq, list(value) if remember else None)
         return value, chan
 
     def op_list_threads(self, after: After, limit: int | None) -> Op:
@@ -755,8 +770,41 @@ class Store:
         after.append(lambda: self.cache.retain(thread_id, ns, still_stored))
 
 
-class _Absent:
-    __slots__ = ()
+class _Lineage:
+    """The fetched rows of one lineage, decoded incrementally and only once."""
 
+    __slots__ = ("_contiguous", "_ends", "_items", "_list", "rows")
 
-_ABSENT = _Absent()
+    def __init__(self, rows: list[Sequence[Any]]) -> None:
+        self.rows = rows
+        self._contiguous: int | None = None
+        self._list: bool | None = None
+        self._items: list[Any] = []
+        self._ends: list[int] = []  # item count after each decoded seq
+
+    def contiguous(self) -> int:
+        """The greatest seq such that seqs 0..it are all present."""
+        if self._contiguous is None:
+            n = -1
+            for i, r in enumerate(self.rows):
+                if r[0] != i:
+                    break
+                n = i
+            self._contiguous = n
+        return self._contiguous
+
+    def is_list(self, store: Store, thread_id: str, cid: str, ch: str) -> bool:
+        if self._list is None:
+            value = store._decode(self.rows[0][2], thread_id, cid, f"channel {ch!r}")
+            self._list = type(value) is list
+            if self._list:
+                self._items = value
+                self._ends = [len(value)]
+        return self._list
+
+    def prefix(self, store: Store, seq: int, thread_id: str, cid: str, ch: str) -> list[Any]:
+        while len(self._ends) <= seq:
+            r = self.rows[len(self._ends)]
+            self._items.extend(store._decode(r[2], thread_id, cid, f"channel {ch!r}"))
+            self._ends.append(len(self._items))
+        return self._items[: self._ends[seq]]

@@ -25,7 +25,14 @@ from asyncgraph.checkpoint._sql import POSTGRES
 from asyncgraph.checkpoint._sqlsaver import OpFn, SqlSaver
 from asyncgraph.checkpoint._store import Store
 from asyncgraph.checkpoint.base import check_thread_id
-from asyncgraph.checkpoint.postgres._driver import DEFAULT_TIMEOUT, run, translated
+from asyncgraph.checkpoint.postgres._driver import (
+    BACKSTOP,
+    DEFAULT_TIMEOUT,
+    connection_kwargs,
+    run,
+    timeout_error,
+    translated,
+)
 from asyncgraph.checkpoint.postgres._lock import PgThreadLock
 
 if TYPE_CHECKING:
@@ -71,7 +78,7 @@ class PostgresSaver(SqlSaver):
         from psycopg_pool import ConnectionPool
 
         with ConnectionPool(
-            conn_string, min_size=1, max_size=pool_size, kwargs={"autocommit": True}
+            conn_string, min_size=1, max_size=pool_size, kwargs=connection_kwargs(kwargs.get("timeout", DEFAULT_TIMEOUT))
         ) as pool:
             yield cls(pool, **kwargs)
 
@@ -103,7 +110,7 @@ class PostgresSaver(SqlSaver):
         try:
             value = run(conn, op(after, *args), snapshot=not write, timeout=self.timeout)
         except Exception as exc:
-            clearer = translated(exc)
+            clearer = translated(timeout_error(self.timeout, exc))
             if clearer is exc:
                 raise
             raise clearer from exc

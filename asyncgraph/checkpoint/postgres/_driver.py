@@ -38,6 +38,34 @@ PIPELINE_MAX = 1 << 20
 DEFAULT_TIMEOUT = 300.0
 """Seconds a PostgreSQL saver operation may take before it is abandoned (``timeout=``)."""
 
+BACKSTOP = 5.0
+"""Seconds the client waits beyond ``timeout`` before abandoning an operation itself:
+normally the server's ``statement_timeout`` (set on connections the saver opens) ends
+it first, cleanly. Abandoned by the client, a transaction whose ``COMMIT`` was already
+sent may still commit."""
+
+
+def connection_kwargs(timeout: float | None) -> dict[str, Any]:
+    """Connection settings for the pools the savers open: autocommit, and the server
+    cancels any statement (lock waits included) running longer than ``timeout``."""
+    kwargs: dict[str, Any] = {"autocommit": True}
+    if timeout is not None:
+        kwargs["options"] = f"-c statement_timeout={max(1, int(timeout * 1000))}"
+    return kwargs
+
+
+def timeout_error(timeout: float | None, exc: BaseException) -> BaseException:
+    """``TimeoutError`` for a statement the server cancelled on its timeout, else ``exc``."""
+    import psycopg.errors
+
+    if isinstance(exc, psycopg.errors.QueryCanceled):
+        return TimeoutError(
+            f"a checkpoint operation took longer than {timeout} s (the saver's timeout=, "
+            f"enforced by the server): it was rolled back, nothing was stored ({exc})"
+        )
+    return exc
+
+
 _COMMIT = Stmt("COMMIT")
 _BEGIN = ("BEGIN", "BEGIN ISOLATION LEVEL REPEATABLE READ")
 
@@ -90,7 +118,7 @@ def run(conn: Any, gen: Op, *, snapshot: bool = False, timeout: float | None = N
                 out.append(cur.fetchall() if s.fetch else cur.rowcount)
         return out[skip : skip + len(batch)]
 
-    watchdog = _Watchdog(conn, timeout) if timeout is not None else None
+    watchdog = _Watchdog(conn, timeout + BACKSTOP) if timeout is not None else None
     try:
         value = drive(gen, execute)
         if not pending and not committed:  # opened (an operation may yield nothing)
@@ -103,7 +131,8 @@ def run(conn: Any, gen: Op, *, snapshot: bool = False, timeout: float | None = N
         if watchdog is not None and watchdog.fired:
             raise TimeoutError(
                 f"a checkpoint operation took longer than {timeout} s (the saver's "
-                "timeout=); it was abandoned and its connection closed, nothing was stored"
+                "timeout=) and the server did not end it: it was abandoned and its "
+                "connection shut down (a COMMIT already sent may still take effect)"
             ) from exc
         raise
     finally:

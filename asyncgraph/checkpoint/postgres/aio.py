@@ -26,7 +26,14 @@ from asyncgraph.checkpoint._sql import POSTGRES
 from asyncgraph.checkpoint._sqlsaver import OpFn, SqlSaver
 from asyncgraph.checkpoint._store import Store
 from asyncgraph.checkpoint.base import check_thread_id
-from asyncgraph.checkpoint.postgres._driver import DEFAULT_TIMEOUT, arun, translated
+from asyncgraph.checkpoint.postgres._driver import (
+    BACKSTOP,
+    DEFAULT_TIMEOUT,
+    connection_kwargs,
+    arun,
+    timeout_error,
+    translated,
+)
 from asyncgraph.checkpoint.postgres._lock import PgThreadLock
 
 if TYPE_CHECKING:
@@ -72,7 +79,7 @@ class AsyncPostgresSaver(SyncOverAsync, SqlSaver):
         from psycopg_pool import AsyncConnectionPool
 
         async with AsyncConnectionPool(
-            conn_string, min_size=1, max_size=pool_size, kwargs={"autocommit": True}, open=False
+            conn_string, min_size=1, max_size=pool_size, kwargs=connection_kwargs(kwargs.get("timeout", DEFAULT_TIMEOUT)), open=False
         ) as pool:
             yield cls(pool, **kwargs)
 
@@ -88,7 +95,7 @@ class AsyncPostgresSaver(SyncOverAsync, SqlSaver):
     async def _arun(self, op: OpFn, *args: Any, write: bool = False) -> Any:
         self._bind_loop()
         try:
-            async with asyncio.timeout(self.timeout):
+            async with asyncio.timeout(None if self.timeout is None else self.timeout + BACKSTOP):
                 if self._pooled:
                     pool = cast("psycopg_pool.AsyncConnectionPool[Any]", self.conn)  # _pooled: it has getconn()
                     async with pool.connection() as conn:
@@ -98,8 +105,8 @@ class AsyncPostgresSaver(SyncOverAsync, SqlSaver):
         except TimeoutError as exc:
             raise TimeoutError(
                 f"a checkpoint operation took longer than {self.timeout} s (the saver's "
-                "timeout=); it was abandoned, its transaction rolled back or its "
-                "connection closed: nothing was stored"
+                "timeout=) and the server did not end it: it was abandoned and its "
+                "connection closed (a COMMIT already sent may still take effect)"
             ) from exc
 
     def thread_lock(self, thread_id: str, *, timeout: float | None = None) -> ThreadLock:
@@ -113,7 +120,7 @@ class AsyncPostgresSaver(SyncOverAsync, SqlSaver):
         try:
             value = await arun(conn, op(after, *args), snapshot=not write)
         except Exception as exc:
-            clearer = translated(exc)
+            clearer = translated(timeout_error(self.timeout, exc))
             if clearer is exc:
                 raise
             raise clearer from exc
