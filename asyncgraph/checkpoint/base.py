@@ -45,6 +45,8 @@ Beyond LangGraph's contract:
   the value at the parent checkpoint is stored as the appended items only. Items already
   stored are treated as immutable: mutating a message object in place after it was
   checkpointed is not detected (replace it instead, as ``add_messages`` does).
+  Checkpoints returned by one ``list`` call (one page of history) may share list items
+  (messages) with each other, never lists or other values.
 """
 
 from __future__ import annotations
