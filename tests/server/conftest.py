@@ -1,0 +1,48 @@
+"""The dev server on 127.0.0.1 (a free port), in the test's event loop, and an SDK client."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+from langgraph_sdk import get_client
+
+from asyncgraph.server import create_app
+
+APP = Path(__file__).parent / "app" / "langgraph.json"
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[str]:
+    app = create_app(APP, max_body_bytes=64 * 1024)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    srv = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    task = asyncio.create_task(srv.serve(sockets=[sock]))
+    for _ in range(200):
+        if srv.started:
+            break
+        await asyncio.sleep(0.01)
+    assert srv.started, "the test server did not start"
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        srv.should_exit = True
+        await asyncio.wait_for(task, 10)
+        sock.close()
+
+
+@pytest.fixture
+async def client(server: str) -> Any:
+    c = get_client(url=server)
+    try:
+        yield c
+    finally:
+        await c.aclose() if hasattr(c, "aclose") else await c.http.client.aclose()
