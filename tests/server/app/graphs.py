@@ -45,6 +45,8 @@ class Slow(TypedDict):
 
 
 async def step(state: Slow) -> dict[str, Any]:
+    if "boom" in state.get("steps", []):
+        raise ValueError("boom requested by the input")
     # Long enough for a test to cancel or double-text it, bounded.
     for _ in range(50):
         await asyncio.sleep(0.02)
