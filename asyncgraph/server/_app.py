@@ -319,7 +319,8 @@ async def run_join_stream(request: Request) -> Response:
     last = request.headers.get("last-event-id", "")
     if last and not last.isdigit():
         raise ApiError(422, f"Last-Event-ID {last!r} is not an event id of this run")
-    modes = request.query_params.getlist("stream_mode")
+    # The SDK sends `stream_mode=` (empty) when none is chosen: that means all of them.
+    modes = [m for m in request.query_params.getlist("stream_mode") if m]
     return _stream_response(
         request, run, after=int(last or 0), modes=_event_filter(modes),
         cancel_on_disconnect=_flag(request.query_params.get("cancel_on_disconnect")),
