@@ -8,7 +8,7 @@ from typing import Any
 
 from typing_extensions import TypedDict
 
-from asyncgraph.config import get_stream_writer
+from asyncgraph.config import get_store, get_stream_writer
 from asyncgraph.graph import END, START, MessagesState, StateGraph
 from asyncgraph.testing import ScriptedChatModel
 from asyncgraph.types import interrupt
@@ -74,3 +74,14 @@ def make_graph(config: dict[str, Any]) -> Any:
 
 
 ENV_SEEN = os.environ.get("ASYNCGRAPH_TEST_ENV")
+
+
+async def remember(state: MessagesState) -> dict[str, Any]:
+    await get_store().aput(("memories",), "last", {"text": state["messages"][-1].content})
+    return {}
+
+
+_remember = StateGraph(MessagesState)
+_remember.add_node("remember", remember)
+_remember.add_edge(START, "remember")
+remember_graph = _remember.compile()
