@@ -63,9 +63,10 @@ class RunService:
         if command is not None and not isinstance(command, dict):
             raise ApiError(422, "'command' must be an object with resume / update / goto")
         temporary = thread_id is None
-        if temporary:
+        thread: dict[str, Any] | None
+        if thread_id is None:
             thread = await self.services.create_thread({"metadata": {}})
-            thread_id = thread["thread_id"]
+            thread_id = str(thread["thread_id"])
         else:
             thread = await self.storage.get_thread(thread_id)
             if thread is None:
@@ -249,8 +250,8 @@ class Worker:
                 await stream_task
             await self._finish_cancelled(run, self.queue.abort_requested(run_id) or "interrupt", graph)
             return
-        if (exc := stream_task.exception()) is not None:
-            await self._finish_error(run, exc, graph)
+        if (failure := stream_task.exception()) is not None:
+            await self._finish_error(run, failure, graph)
             return
         state = await graph.aget_state({"configurable": {"thread_id": thread_id}})
         output = to_jsonable(state.values)
