@@ -1,0 +1,116 @@
+"""Streaming runs through langgraph-sdk against ``asyncgraph dev`` (its own process).
+
+    PYTHONPATH=$PWD python bench/server_bench.py --runs 200 --concurrency 100
+
+Starts ``python -m asyncgraph dev`` on a free loopback port serving bench/server_app
+(the seed agent on a scripted model with 50 ms latency), then streams N runs on new
+threads with C at a time, and reports time to first event (the ``metadata`` event,
+measured from the request) p50/p99 and completed runs per second. No comparison with
+``langgraph dev`` yet (issue #15 asks for one: next step).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from langgraph_sdk import get_client
+
+APP = Path(__file__).parent / "server_app" / "langgraph.json"
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def _one(client, first: list[float], errors: list[str]) -> None:
+    thread = await client.threads.create()
+    t0 = time.perf_counter()
+    seen_first = False
+    async for part in client.runs.stream(
+        thread["thread_id"], "agent", input={"messages": [{"role": "user", "content": "hi"}]},
+        stream_mode=["values", "messages-tuple"],
+    ):
+        if not seen_first:
+            first.append(time.perf_counter() - t0)
+            seen_first = True
+        if part.event == "error":
+            errors.append(str(part.data))
+
+
+async def bench(url: str, runs: int, concurrency: int) -> dict[str, float]:
+    client = get_client(url=url, timeout=120)
+    first: list[float] = []
+    errors: list[str] = []
+    sem = asyncio.Semaphore(concurrency)
+
+    async def guarded() -> None:
+        async with sem:
+            await _one(client, first, errors)
+
+    await _one(client, [], errors)  # warm up: imports, first compile
+    t0 = time.perf_counter()
+    await asyncio.gather(*(guarded() for _ in range(runs)))
+    elapsed = time.perf_counter() - t0
+    if errors:
+        raise SystemExit(f"{len(errors)} runs failed, first: {errors[0]}")
+    first.sort()
+    return {
+        "runs": runs,
+        "concurrency": concurrency,
+        "ttfe_p50_ms": 1000 * statistics.median(first),
+        "ttfe_p99_ms": 1000 * first[min(len(first) - 1, int(0.99 * len(first)))],
+        "runs_per_s": runs / elapsed,
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", type=int, default=200)
+    ap.add_argument("--concurrency", type=int, default=100)
+    args = ap.parse_args()
+    port = _free_port()
+    env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "asyncgraph", "dev", "--config", str(APP), "--port", str(port)],
+        env=env, stdout=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        import httpx
+
+        for _ in range(300):
+            try:
+                if httpx.get(f"{url}/ok", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.05)
+        else:
+            raise SystemExit("asyncgraph dev did not start")
+        result = asyncio.run(bench(url, args.runs, args.concurrency))
+        print(
+            f"asyncgraph dev  runs={result['runs']} concurrency={result['concurrency']}  "
+            f"time to first event p50={result['ttfe_p50_ms']:.1f} ms p99={result['ttfe_p99_ms']:.1f} ms  "
+            f"throughput={result['runs_per_s']:.1f} runs/s"
+        )
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+if __name__ == "__main__":
+    main()
