@@ -20,6 +20,7 @@ USAGE = """\
 usage: python -m asyncgraph run SCRIPT.py [ARGS...]
        python -m asyncgraph run -m MODULE [ARGS...]
        asyncgraph dev [--config langgraph.json] [--host 127.0.0.1] [--port 2024]
+                      [--data-dir .asyncgraph | --in-memory]
 
 Runs SCRIPT (or MODULE, as `python -m` would) with install_as_langgraph() active:
 every `import langgraph...` in the process loads asyncgraph's module of the same path.
@@ -34,6 +35,9 @@ def _dev(args: list[str]) -> int:
     parser.add_argument("--config", default="langgraph.json", help="path of langgraph.json")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=2024)
+    parser.add_argument("--data-dir", default=".asyncgraph",
+                        help="directory of the SQLite files (default: .asyncgraph)")
+    parser.add_argument("--in-memory", action="store_true", help="keep nothing on disk")
     opts = parser.parse_args(args)
     try:
         from asyncgraph.server import ConfigError, run_dev
@@ -41,7 +45,8 @@ def _dev(args: list[str]) -> int:
         print(f"asyncgraph dev needs the server extra (pip install 'asyncgraph[server]'): {exc}", file=sys.stderr)
         return 2
     try:
-        run_dev(opts.config, host=opts.host, port=opts.port)
+        run_dev(opts.config, host=opts.host, port=opts.port,
+                data_dir=None if opts.in_memory else opts.data_dir)
     except ConfigError as exc:
         print(f"asyncgraph dev: {exc}", file=sys.stderr)
         return 2

@@ -25,6 +25,7 @@ __all__ = ["create_app", "run_dev"]
 def create_app(
     config: str | os.PathLike[str] | ServerConfig = "langgraph.json",
     *,
+    data_dir: str | os.PathLike[str] | None = None,
     storage: Storage | None = None,
     queue: RunQueue | None = None,
     checkpointer: Any = None,
@@ -36,10 +37,13 @@ def create_app(
 
     Args:
         config: Path of ``langgraph.json`` (or a parsed :class:`ServerConfig`).
-        storage: Where assistants, threads, runs and events live (default: memory).
+        data_dir: Keep everything in SQLite files in this directory (``server.sqlite`` for
+            assistants/threads/runs/events, ``checkpoints.sqlite``, ``store.sqlite``), so a
+            restart keeps threads and their state. ``None``: everything in memory.
+        storage: Where assistants, threads, runs and events live (overrides ``data_dir``).
         queue: The run queue (default: in-process).
-        checkpointer: The graphs' checkpointer (default: ``InMemorySaver``).
-        store: The long-term store behind ``/store`` (default: ``InMemoryStore``).
+        checkpointer: The graphs' checkpointer (overrides ``data_dir``).
+        store: The long-term store behind ``/store`` (overrides ``data_dir``).
         workers: How many worker loops claim runs (each runs many runs concurrently).
 
     Raises:
@@ -50,36 +54,64 @@ def create_app(
 
     cfg = config if isinstance(config, ServerConfig) else load_config(config)
     cfg.apply_environment()
-    registry = GraphRegistry(
-        cfg,
-        checkpointer=checkpointer if checkpointer is not None else InMemorySaver(),
-        store=store if store is not None else InMemoryStore(),
-    )
+    registry = GraphRegistry(cfg, checkpointer=checkpointer, store=store)
     registry.load_all()
     services = Services(storage or MemoryStorage(), registry)
     runs = RunService(services, queue or InProcessQueue())
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        await services.ensure_system_assistants()
-        tasks = [asyncio.create_task(Worker(runs).serve()) for _ in range(max(1, workers))]
-        try:
-            yield
-        finally:
-            for t in tasks:
-                t.cancel()
-            for t in tasks:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await t
+        async with contextlib.AsyncExitStack() as stack:
+            if data_dir is not None:
+                # Imported here: the SQLite back ends need the optional aiosqlite.
+                from asyncgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+                from asyncgraph.server._sqlite_storage import SqliteStorage
+                from asyncgraph.store.sqlite.aio import AsyncSqliteStore
+
+                root = Path(data_dir)
+                root.mkdir(parents=True, exist_ok=True)
+                if storage is None:
+                    sql_storage = await SqliteStorage.open(str(root / "server.sqlite"))
+                    stack.push_async_callback(sql_storage.close)
+                    services.storage = sql_storage
+                if checkpointer is None:
+                    registry.checkpointer = await stack.enter_async_context(
+                        AsyncSqliteSaver.from_conn_string(str(root / "checkpoints.sqlite"))
+                    )
+                if store is None:
+                    registry.store = await stack.enter_async_context(
+                        AsyncSqliteStore.from_conn_string(str(root / "store.sqlite"))
+                    )
+            if registry.checkpointer is None:
+                registry.checkpointer = InMemorySaver()
+            if registry.store is None:
+                registry.store = InMemoryStore()
+            await services.ensure_system_assistants()
+            await runs.recover()
+            tasks = [asyncio.create_task(Worker(runs).serve()) for _ in range(max(1, workers))]
+            try:
+                yield
+            finally:
+                for t in tasks:
+                    t.cancel()
+                for t in tasks:
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await t
 
     return build_app(services, runs, lifespan=lifespan, max_body_bytes=max_body_bytes)
 
 
-def run_dev(config: str = "langgraph.json", *, host: str = "127.0.0.1", port: int = 2024) -> None:
+def run_dev(
+    config: str = "langgraph.json",
+    *,
+    host: str = "127.0.0.1",
+    port: int = 2024,
+    data_dir: str | None = ".asyncgraph",
+) -> None:
     """Serve ``config`` until interrupted (``asyncgraph dev``)."""
     import uvicorn
 
-    Path(".asyncgraph").mkdir(exist_ok=True)
-    app = create_app(config)
-    print(f"asyncgraph dev: serving {config} on http://{host}:{port} (memory storage)", flush=True)
+    app = create_app(config, data_dir=data_dir)
+    where = f"SQLite files in {data_dir}/" if data_dir else "memory"
+    print(f"asyncgraph dev: serving {config} on http://{host}:{port} (storage: {where})", flush=True)
     uvicorn.run(app, host=host, port=port, log_level="warning")

@@ -20,7 +20,7 @@ from asyncgraph.server._queue import RunQueue
 from asyncgraph.server._serialize import to_jsonable
 from asyncgraph.server._services import Services
 from asyncgraph.server._state import copy_checkpoints
-from asyncgraph.server._storage import now
+from asyncgraph.server._storage import Storage, now
 from asyncgraph.types import Command
 
 __all__ = ["RunService", "Worker"]
@@ -45,8 +45,31 @@ class RunService:
 
     def __init__(self, services: Services, queue: RunQueue) -> None:
         self.services = services
-        self.storage = services.storage
         self.queue = queue
+
+    @property
+    def storage(self) -> Storage:
+        return self.services.storage
+
+    async def recover(self) -> None:
+        """After a restart: re-enqueue pending runs; runs cut off mid-way end as errors.
+
+        (The in-process queue cannot resume a half-done run safely; the PostgreSQL back end
+        re-delivers it to resume from its last checkpoint.)
+        """
+        for run in await self.storage.list_runs():
+            if run["status"] == "pending":
+                await self.queue.enqueue(run["run_id"])
+            elif run["status"] == "running":
+                err = {"error": "ServerRestarted", "message": "the server stopped while the run was running"}
+                await self.storage.append_event(run["run_id"], "error", err)
+                await self.storage.close_events(run["run_id"])
+                run.update(status="error", error=err, updated_at=now())
+                await self.storage.put_run(run)
+                thread = await self.storage.get_thread(run["thread_id"])
+                if thread is not None and thread["status"] == "busy":
+                    thread["status"] = "error"
+                    await self.storage.put_thread(thread)
 
     async def create(self, thread_id: str | None, body: dict[str, Any]) -> dict[str, Any]:
         """Validate ``body``, apply the multitask strategy, store and enqueue the run."""
@@ -174,9 +197,12 @@ class Worker:
     def __init__(self, runs: RunService) -> None:
         self.runs = runs
         self.services = runs.services
-        self.storage = runs.storage
         self.queue = runs.queue
         self._thread_locks: dict[str, asyncio.Lock] = {}
+
+    @property
+    def storage(self) -> Storage:
+        return self.services.storage
 
     async def serve(self) -> None:
         """Claim and execute runs until cancelled; each run in its own task."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -17,9 +18,9 @@ from asyncgraph.server import create_app
 APP = Path(__file__).parent / "app" / "langgraph.json"
 
 
-@pytest.fixture
-async def server() -> AsyncIterator[str]:
-    app = create_app(APP, max_body_bytes=64 * 1024)
+@contextlib.asynccontextmanager
+async def serve(app: Any) -> AsyncIterator[str]:
+    """Run ``app`` on uvicorn on 127.0.0.1 (a free port) in this event loop; yield its URL."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
@@ -37,6 +38,14 @@ async def server() -> AsyncIterator[str]:
         srv.should_exit = True
         await asyncio.wait_for(task, 10)
         sock.close()
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+async def server(request: Any, tmp_path: Path) -> AsyncIterator[str]:
+    """The test app on each storage back end: in memory, and SQLite files in tmp_path."""
+    data_dir = tmp_path / "data" if request.param == "sqlite" else None
+    async with serve(create_app(APP, max_body_bytes=64 * 1024, data_dir=data_dir)) as url:
+        yield url
 
 
 @pytest.fixture
