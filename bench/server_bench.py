@@ -1,6 +1,6 @@
 """Streaming runs through langgraph-sdk against ``asyncgraph dev`` (its own process).
 
-    PYTHONPATH=$PWD python bench/server_bench.py --runs 200 --concurrency 100
+    PYTHONPATH=$PWD python bench/server_bench.py --runs 200 --concurrency 100 [--storage memory]
 
 Starts ``python -m asyncgraph dev`` on a free loopback port serving bench/server_app
 (the seed agent on a scripted model with 50 ms latency), then streams N runs on new
@@ -18,6 +18,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -78,11 +79,15 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=200)
     ap.add_argument("--concurrency", type=int, default=100)
+    ap.add_argument("--storage", choices=["sqlite", "memory"], default="sqlite",
+                    help="dev's default (SQLite files, here in a temporary directory) or --in-memory")
     args = ap.parse_args()
+    tmp = tempfile.TemporaryDirectory(prefix="asyncgraph-server-bench-")
+    storage_args = ["--in-memory"] if args.storage == "memory" else ["--data-dir", tmp.name]
     port = _free_port()
     env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "asyncgraph", "dev", "--config", str(APP), "--port", str(port)],
+        [sys.executable, "-m", "asyncgraph", "dev", "--config", str(APP), "--port", str(port), *storage_args],
         env=env, stdout=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}"
@@ -99,7 +104,7 @@ def main() -> None:
             raise SystemExit("asyncgraph dev did not start")
         result = asyncio.run(bench(url, args.runs, args.concurrency))
         print(
-            f"asyncgraph dev  runs={result['runs']} concurrency={result['concurrency']}  "
+            f"asyncgraph dev ({args.storage})  runs={result['runs']} concurrency={result['concurrency']}  "
             f"time to first event p50={result['ttfe_p50_ms']:.1f} ms p99={result['ttfe_p99_ms']:.1f} ms  "
             f"throughput={result['runs_per_s']:.1f} runs/s"
         )
@@ -110,6 +115,7 @@ def main() -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+        tmp.cleanup()
 
 
 if __name__ == "__main__":
