@@ -210,7 +210,7 @@ async def _sse(
         async for ev in runs.storage.read_events(run_id, after):
             if modes is not None and ev.event.split("|", 1)[0] not in modes:
                 continue
-            yield {"event": ev.event, "data": dumps(ev.data), "id": str(ev.seq)}
+            yield {"event": ev.event, "data": ev.data, "id": str(ev.seq)}
         finished = True
     finally:
         if not finished and cancel_on_disconnect:

@@ -17,7 +17,7 @@ from typing import Any
 
 from asyncgraph.server._errors import ApiError, not_found
 from asyncgraph.server._queue import RunQueue
-from asyncgraph.server._serialize import to_jsonable
+from asyncgraph.server._serialize import dumps, to_jsonable
 from asyncgraph.server._services import Services
 from asyncgraph.server._state import copy_checkpoints
 from asyncgraph.server._storage import Storage, now
@@ -62,7 +62,7 @@ class RunService:
                 await self.queue.enqueue(run["run_id"])
             elif run["status"] == "running":
                 err = {"error": "ServerRestarted", "message": "the server stopped while the run was running"}
-                await self.storage.append_event(run["run_id"], "error", err)
+                await self.storage.append_event(run["run_id"], "error", dumps(err))
                 await self.storage.close_events(run["run_id"])
                 run.update(status="error", error=err, updated_at=now())
                 await self.storage.put_run(run)
@@ -180,12 +180,14 @@ class RunService:
         error: Any = None
         async for ev in self.storage.read_events(run_id):
             if ev.event == "values":
-                last_values = ev.data
+                last_values = ev
             elif ev.event == "error":
-                error = ev.data
+                error = ev.value()
         run = await self.storage.get_run(run_id)
         if run is None:
-            return {"__error__": error} if error is not None else last_values
+            if error is not None:
+                return {"__error__": error}
+            return last_values.value() if last_values is not None else None
         if run["status"] == "error":
             return {"__error__": run.get("error")}
         return run.get("output")
@@ -253,7 +255,7 @@ class Worker:
         kw = run["kwargs"]
         assistant = await self.services.get_assistant(run["assistant_id"])
         config = self._config(run, assistant)
-        await self.storage.append_event(run_id, "metadata", {"run_id": run_id, "attempt": 1})
+        await self.storage.append_event(run_id, "metadata", dumps({"run_id": run_id, "attempt": 1}))
         try:
             graph = await self.services.graphs.get(assistant["graph_id"], config)
         except Exception as exc:
@@ -342,12 +344,12 @@ class Worker:
                 chunk = [message, meta]
             if ns:
                 event = f"{event}|{'|'.join(ns)}"
-            await self.storage.append_event(run_id, event, to_jsonable(chunk))
+            await self.storage.append_event(run_id, event, dumps(chunk))
             await self.queue.heartbeat(run_id)
 
     async def _finish_error(self, run: dict[str, Any], exc: BaseException, graph: Any) -> None:
         err = {"error": type(exc).__name__, "message": str(exc)}
-        await self.storage.append_event(run["run_id"], "error", err)
+        await self.storage.append_event(run["run_id"], "error", dumps(err))
         await self._set_run(run["run_id"], status="error", error=err)
         await self._complete_thread(run, graph, "error")
 

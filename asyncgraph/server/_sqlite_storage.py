@@ -132,7 +132,7 @@ class SqliteStorage(Storage):
             cond = self._cond[run_id] = asyncio.Condition()
         return cond
 
-    async def append_event(self, run_id: str, event: str, data: Any) -> int:
+    async def append_event(self, run_id: str, event: str, data: str) -> int:
         seq = self._seq.get(run_id)
         if seq is None:
             async with self.conn.execute(
@@ -144,7 +144,7 @@ class SqliteStorage(Storage):
         self._seq[run_id] = seq
         await self.conn.execute(
             "INSERT INTO ag_server_events (run_id, seq, event, data) VALUES (?, ?, ?, ?)",
-            (run_id, seq, event, dumps(data)),
+            (run_id, seq, event, data),
         )
         cond = self._condition(run_id)
         async with cond:
@@ -171,7 +171,7 @@ class SqliteStorage(Storage):
             ) as cur:
                 rows = await cur.fetchall()
             for seq, event, data in rows:
-                yield RunEvent(seq, event, json.loads(data))
+                yield RunEvent(seq, event, data)
                 pos = seq
             if rows:
                 continue
