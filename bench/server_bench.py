@@ -5,7 +5,8 @@
 Starts ``python -m asyncgraph dev`` on a free loopback port serving bench/server_app
 (the seed agent on a scripted model with 50 ms latency), then streams N runs on new
 threads with C at a time, and reports time to first event (the ``metadata`` event,
-measured from the request) p50/p99 and completed runs per second. No comparison with
+measured from the request) p50/p99, completed runs per second, and the server process's
+CPU time per run (which a busy machine disturbs less than wall-clock numbers). No comparison with
 ``langgraph dev`` yet (issue #15 asks for one: next step).
 """
 
@@ -26,6 +27,12 @@ from langgraph_sdk import get_client
 
 APP = Path(__file__).parent / "server_app" / "langgraph.json"
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process ``pid`` (Linux /proc): robust to a busy machine."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _free_port() -> int:
@@ -102,11 +109,14 @@ def main() -> None:
                 time.sleep(0.05)
         else:
             raise SystemExit("asyncgraph dev did not start")
+        cpu0 = _cpu_seconds(proc.pid)
         result = asyncio.run(bench(url, args.runs, args.concurrency))
+        # Includes the one warm-up run.
+        server_cpu_ms = 1000 * (_cpu_seconds(proc.pid) - cpu0) / (args.runs + 1)
         print(
             f"asyncgraph dev ({args.storage})  runs={result['runs']} concurrency={result['concurrency']}  "
             f"time to first event p50={result['ttfe_p50_ms']:.1f} ms p99={result['ttfe_p99_ms']:.1f} ms  "
-            f"throughput={result['runs_per_s']:.1f} runs/s"
+            f"throughput={result['runs_per_s']:.1f} runs/s  server CPU {server_cpu_ms:.1f} ms/run"
         )
     finally:
         proc.terminate()
