@@ -46,6 +46,7 @@ class RunService:
     def __init__(self, services: Services, queue: RunQueue) -> None:
         self.services = services
         self.queue = queue
+        self._admission: dict[str, asyncio.Lock] = {}
 
     @property
     def storage(self) -> Storage:
@@ -97,45 +98,49 @@ class RunService:
                     thread = await self.services.create_thread({}, thread_id=thread_id)
                 else:
                     raise not_found("thread", thread_id)
-        inflight = [r for r in await self.storage.list_runs(thread_id) if r["status"] in INFLIGHT]
-        if inflight and strategy == "reject":
-            raise ApiError(409, f"thread {thread_id!r} is busy with run {inflight[0]['run_id']!r} (multitask_strategy='reject')")
-        if inflight and strategy in ("interrupt", "rollback"):
-            for r in inflight:
-                await self.cancel(thread_id, r["run_id"], action=strategy)
-        metadata = body.get("metadata") or {}
-        thread["metadata"].setdefault("graph_id", assistant["graph_id"])
-        thread["metadata"].setdefault("assistant_id", assistant["assistant_id"])
-        thread["updated_at"] = now()
-        await self.storage.put_thread(thread)
-        run_id = str(uuid.uuid4())
-        ts = now()
-        run = {
-            "run_id": run_id,
-            "thread_id": thread_id,
-            "assistant_id": assistant["assistant_id"],
-            "created_at": ts,
-            "updated_at": ts,
-            "status": "pending",
-            "metadata": metadata,
-            "multitask_strategy": strategy,
-            "kwargs": {
-                "input": body.get("input"),
-                "command": command,
-                "config": body.get("config") or {},
-                "context": body.get("context") or {},
-                "stream_mode": modes,
-                "stream_subgraphs": bool(body.get("stream_subgraphs")),
-                "interrupt_before": body.get("interrupt_before"),
-                "interrupt_after": body.get("interrupt_after"),
-                "checkpoint": body.get("checkpoint") or ({"checkpoint_id": body["checkpoint_id"]} if body.get("checkpoint_id") else None),
-                "temporary": temporary,
-                "on_completion": body.get("on_completion") or ("delete" if temporary else "keep"),
-                "durability": body.get("durability"),
-            },
-        }
-        await self.storage.put_run(run)
-        await self.queue.enqueue(run_id)
+        # Checking for runs in flight and adding this one is one step per thread, so two
+        # requests at once cannot both pass a 'reject'. (In-process; the PostgreSQL back end
+        # will lock the thread's row.)
+        async with self._admission.setdefault(thread_id, asyncio.Lock()):
+            inflight = [r for r in await self.storage.list_runs(thread_id) if r["status"] in INFLIGHT]
+            if inflight and strategy == "reject":
+                raise ApiError(409, f"thread {thread_id!r} is busy with run {inflight[0]['run_id']!r} (multitask_strategy='reject')")
+            if inflight and strategy in ("interrupt", "rollback"):
+                for r in inflight:
+                    await self.cancel(thread_id, r["run_id"], action=strategy)
+            metadata = body.get("metadata") or {}
+            thread["metadata"].setdefault("graph_id", assistant["graph_id"])
+            thread["metadata"].setdefault("assistant_id", assistant["assistant_id"])
+            thread["updated_at"] = now()
+            await self.storage.put_thread(thread)
+            run_id = str(uuid.uuid4())
+            ts = now()
+            run = {
+                "run_id": run_id,
+                "thread_id": thread_id,
+                "assistant_id": assistant["assistant_id"],
+                "created_at": ts,
+                "updated_at": ts,
+                "status": "pending",
+                "metadata": metadata,
+                "multitask_strategy": strategy,
+                "kwargs": {
+                    "input": body.get("input"),
+                    "command": command,
+                    "config": body.get("config") or {},
+                    "context": body.get("context") or {},
+                    "stream_mode": modes,
+                    "stream_subgraphs": bool(body.get("stream_subgraphs")),
+                    "interrupt_before": body.get("interrupt_before"),
+                    "interrupt_after": body.get("interrupt_after"),
+                    "checkpoint": body.get("checkpoint") or ({"checkpoint_id": body["checkpoint_id"]} if body.get("checkpoint_id") else None),
+                    "temporary": temporary,
+                    "on_completion": body.get("on_completion") or ("delete" if temporary else "keep"),
+                    "durability": body.get("durability"),
+                },
+            }
+            await self.storage.put_run(run)
+            await self.queue.enqueue(run_id)
         return run
 
     async def get(self, thread_id: str, run_id: str) -> dict[str, Any]:

@@ -17,6 +17,13 @@ from asyncgraph.server import create_app
 
 APP = Path(__file__).parent / "app" / "langgraph.json"
 
+# Import everything the test app needs now, outside any event loop: a cold import inside a
+# test's loop can take long enough under load to trip the blocking watchdog.
+create_app(APP)
+import asyncgraph.checkpoint.sqlite.aio  # noqa: E402,F401
+import asyncgraph.server._sqlite_storage  # noqa: E402,F401
+import asyncgraph.store.sqlite.aio  # noqa: E402,F401
+
 
 @contextlib.asynccontextmanager
 async def serve(app: Any) -> AsyncIterator[str]:
@@ -54,4 +61,4 @@ async def client(server: str) -> Any:
     try:
         yield c
     finally:
-        await c.aclose() if hasattr(c, "aclose") else await c.http.client.aclose()
+        await c.aclose()

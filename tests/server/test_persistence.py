@@ -12,8 +12,10 @@ HI = {"messages": [{"role": "user", "content": "hi"}]}
 
 
 async def test_restart_keeps_everything(tmp_path):
-    async with serve(create_app(APP, data_dir=tmp_path)) as url:
-        client = get_client(url=url)
+    # Clients are closed explicitly: an httpx client left to the garbage collector reports
+    # through the unraisable hook, whose traceback formatting can trip Python 3.11's AST
+    # recursion counter mid-parse (SystemError at a later ast.parse).
+    async with serve(create_app(APP, data_dir=tmp_path)) as url, get_client(url=url) as client:
         a = await client.assistants.create("agent", name="kept")
         tid = (await client.threads.create(metadata={"k": "v"}))["thread_id"]
         await client.runs.wait(tid, a["assistant_id"], input=HI)
@@ -21,8 +23,7 @@ async def test_restart_keeps_everything(tmp_path):
         await client.store.put_item(["n"], "k", {"v": 1})
         events = [(p.id, p.event) async for p in client.runs.join_stream(tid, run_id)]
     assert {p.name for p in tmp_path.iterdir()} >= {"server.sqlite", "checkpoints.sqlite", "store.sqlite"}
-    async with serve(create_app(APP, data_dir=tmp_path)) as url:
-        client = get_client(url=url)
+    async with serve(create_app(APP, data_dir=tmp_path)) as url, get_client(url=url) as client:
         assert (await client.assistants.get(a["assistant_id"]))["name"] == "kept"
         thread = await client.threads.get(tid)
         assert thread["metadata"]["k"] == "v" and thread["status"] == "idle"

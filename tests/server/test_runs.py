@@ -153,3 +153,15 @@ async def test_double_texting_reject_enqueue_interrupt_rollback(client):
     history = await client.threads.get_history(tid, limit=50)
     assert all(s["metadata"].get("run_id") != doomed["run_id"] for s in history)
     assert (await client.threads.get_state(tid))["values"]["steps"] == ["d", "done"]
+
+
+async def test_concurrent_rejects_admit_one_run(client):
+    tid = (await client.threads.create())["thread_id"]
+    results = await asyncio.gather(
+        *(client.runs.create(tid, "slow", input={"steps": []}, multitask_strategy="reject") for _ in range(5)),
+        return_exceptions=True,
+    )
+    admitted = [r for r in results if isinstance(r, dict)]
+    assert len(admitted) == 1
+    assert all(isinstance(r, ConflictError) for r in results if not isinstance(r, dict))
+    await client.runs.join(tid, admitted[0]["run_id"])

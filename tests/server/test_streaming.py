@@ -74,9 +74,11 @@ async def test_reconnect_mid_run_misses_nothing(client):
     tid = (await client.threads.create())["thread_id"]
     run = await client.runs.create(tid, "slow", input={"steps": []}, stream_mode=["values", "debug"])
     seen = []
-    async for p in client.runs.join_stream(tid, run["run_id"]):
+    stream = client.runs.join_stream(tid, run["run_id"])
+    async for p in stream:
         seen.append(p)
-        break  # the connection drops here
+        break
+    await stream.aclose()  # the connection drops here
     assert (await client.runs.get(tid, run["run_id"]))["status"] in ("pending", "running")
     rest = [p async for p in client.runs.join_stream(tid, run["run_id"], last_event_id=seen[-1].id)]
     all_ids = [int(p.id) for p in seen + rest]
