@@ -158,7 +158,7 @@ async def test_double_texting_reject_enqueue_interrupt_rollback(client):
 async def test_concurrent_rejects_admit_one_run(client):
     tid = (await client.threads.create())["thread_id"]
     results = await asyncio.gather(
-        *(client.runs.create(tid, "slow", input={"steps": []}, multitask_strategy="reject") for _ in range(5)),
+        *(client.runs.create(tid, "slow", input={"steps": []}, multitask_strategy="reject") for _ in range(20)),
         return_exceptions=True,
     )
     admitted = [r for r in results if isinstance(r, dict)]
