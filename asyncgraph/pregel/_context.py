@@ -29,6 +29,7 @@ class RunContext:
         "ns_tuple",
         "stop",
         "inline_sync",
+        "sync_api",
         "context",
         "store",
         "cache",
@@ -59,6 +60,9 @@ class RunContext:
         self.ns_tuple: tuple[str, ...] = ()  # namespace as streamed with subgraphs=True
         self.stop = 0
         self.inline_sync = False  # sync API driving: single sync tasks may run inline
+        # Started by sync invoke / stream (or a subgraph of such a run): Runnable nodes
+        # then run their sync path, as in LangGraph.
+        self.sync_api = False
         self.context: Any = None
         self.store: Any = None
         self.cache: Any = None  # node result cache (compile(cache=...)), or the parent's

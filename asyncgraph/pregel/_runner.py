@@ -106,7 +106,15 @@ async def call_user(tc: TaskContext, call: CallSpec, arg: Any, *, inline_ok: boo
             arg = {k: v for k, v in arg.items() if k in sub_keys}
         return await fn.ainvoke(arg, config if config is not None else tc.config())
     if kind == "runnable":
-        return await fn.ainvoke(arg, config if config is not None else tc.config())
+        cfg = config if config is not None else tc.config()
+        if tc.run.sync_api and not getattr(fn, "async_native", False):
+            # Started by sync invoke / stream: the Runnable's sync path, as in LangGraph
+            # (a Runnable may implement the two differently, or only one of them). In a
+            # worker thread, where nothing holds the loop and the code sees no running
+            # loop, as under LangGraph's sync API.
+            ctx = contextvars.copy_context()
+            return await asyncio.get_running_loop().run_in_executor(None, ctx.run, fn.invoke, arg, cfg)
+        return await fn.ainvoke(arg, cfg)
     args: tuple[Any, ...] = (arg,)
     if call.config_positional:
         args = (arg, config if config is not None else tc.config())
