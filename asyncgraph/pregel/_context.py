@@ -132,6 +132,9 @@ class RunContext:
         "step_timeout",
         "current",
         "step",
+        "ckpt",
+        "pending_writes",
+        "pending_origin",
     )
 
     def __init__(self, graph: Any, plan: Plan, config: dict[str, Any]) -> None:
@@ -162,6 +165,12 @@ class RunContext:
         self.step_timeout: float | None = None
         self.current: Any = ()  # tasks of the step running now (for timeout reports)
         self.step = -1
+        # For calls made by running tasks (asyncgraph.pregel._call): the loop's
+        # checkpoint writer, the writes saved against the checkpoint this run resumed
+        # (or replays), and for a replay that checkpoint's (id, next step).
+        self.ckpt: Any = None
+        self.pending_writes: Any = ()
+        self.pending_origin: tuple[str, int] | None = None
 
     def emit(self, mode: str, chunk: Any) -> None:
         sink = self.sink
@@ -172,7 +181,7 @@ class RunContext:
 class TaskContext:
     """One running task: what ``get_config()``, ``interrupt()`` and writers see."""
 
-    __slots__ = ("run", "task", "step", "_config", "interrupt_idx", "resume_values", "traced")
+    __slots__ = ("run", "task", "step", "_config", "interrupt_idx", "resume_values", "traced", "calls")
 
     def __init__(self, run: RunContext, task: Task, step: int) -> None:
         self.run = run
@@ -184,6 +193,7 @@ class TaskContext:
         # When someone listens: the config of code running inside this task's node
         # run (callbacks = that run's child manager). Set by the runner.
         self.traced: dict[str, Any] | None = None
+        self.calls: Any = None  # the calls this task made (asyncgraph.pregel._call)
 
     @property
     def task_ns(self) -> str:

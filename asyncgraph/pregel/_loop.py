@@ -251,7 +251,8 @@ def _apply_input(rc: RunContext, run: RunState, input: Any) -> None:
 def _input_unobserved(rc: RunContext, saver: _Saver | None) -> bool:
     """Whether the START task can be folded into applying the input: nothing saves,
     traces or streams it, and it has no conditional edges to evaluate."""
-    if saver is not None or rc.callbacks is not None or rc.plan.nodes[START].branches:
+    start = rc.plan.nodes.get(START)
+    if saver is not None or rc.callbacks is not None or start is None or start.branches:
         return False
     sink = rc.sink
     return sink is None or sink.modes.isdisjoint(("values", "debug", "tasks", "checkpoints"))
@@ -296,7 +297,7 @@ async def run_graph(rc: RunContext, input: Any, *, interrupt_before: frozenset[s
                 "This graph has a checkpointer, so a run needs a thread: pass "
                 "config={'configurable': {'thread_id': ...}}"
             )
-        saver = _Saver(rc.saver, config, rc.durability)
+        saver = rc.ckpt = _Saver(rc.saver, config, rc.durability)
         tup = await rc.saver.aget_tuple(config)
     else:
         tup = None
@@ -312,6 +313,9 @@ async def run_graph(rc: RunContext, input: Any, *, interrupt_before: frozenset[s
             latest = await rc.saver.aget_tuple(saver.thread_config)
             replay = latest is not None and latest.checkpoint["id"] != ckpt["id"]
         pending = [] if replay else list(tup.pending_writes or ())
+        rc.pending_writes = list(tup.pending_writes or ())  # for calls (pregel/_call.py)
+        if replay:
+            rc.pending_origin = (ckpt["id"], step)
         assert saver is not None
         saver.config = tup.config
         saver.parent_id = ckpt["id"]

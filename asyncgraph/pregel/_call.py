@@ -1,0 +1,421 @@
+"""Calls made from inside a running task: what a ``@task`` function does when called.
+
+The functional API (:mod:`asyncgraph.func`) is built on this. A call made by a running
+task (an entrypoint, a graph node, or another call) becomes a *call task*: it starts
+right away, concurrently with its caller, and its result arrives through a future.
+
+Resume semantics (the point of it all): the N-th call made by a task has an id derived
+from that task's place in the run (never from timing), so the same code calling again
+after a pause or a crash finds what the earlier attempt saved under that id:
+
+* a result (``__return__``) is handed back without calling the function again;
+* an interrupt is run again, with the answers it already had plus the new one;
+* an error, or nothing at all, is run again.
+
+A call's result is saved as a pending write of the step as soon as the call finishes,
+so a process killed right after it loses nothing that finished.
+
+Engine hook: the loop sets ``RunContext.ckpt`` (its checkpoint writer) and
+``RunContext.pending_writes`` (the writes saved against the checkpoint it resumes);
+``TaskContext.calls`` holds a task's :class:`Calls` once it makes its first call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import functools
+import random
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from asyncgraph.errors import GraphBubbleUp, GraphInterrupt
+from asyncgraph.pregel._algo import PUSH, Task
+from asyncgraph.pregel._context import RunContext, TaskContext, current_task
+from asyncgraph.pregel._plan import NodePlan
+from asyncgraph.types import CachePolicy, RetryPolicy
+
+RETURN = "__return__"
+INTERRUPT = "__interrupt__"
+RESUME = "__resume__"
+ERROR = "__error__"
+CALL_TRIGGERS = ("__pregel_push",)
+
+
+class TaskSpec:
+    """A function that runs as a call task (what ``@task`` makes)."""
+
+    __slots__ = ("func", "name", "is_async", "retry", "cache", "node")
+
+    def __init__(
+        self,
+        func: Callable[..., Any],
+        name: str,
+        is_async: bool,
+        retry: Sequence[RetryPolicy],
+        cache: CachePolicy | None,
+    ) -> None:
+        from asyncgraph.graph._schema import SchemaInfo
+
+        self.func = func
+        self.name = name
+        self.is_async = is_async
+        self.retry = tuple(retry)
+        self.cache = cache
+        # The engine's view of it (a Task needs a node): no channels, no edges.
+        self.node = NodePlan(
+            name=name, call=None, triggers=(), reads=(),
+            input_info=SchemaInfo(None, "dict", {}, {}), managed=(), after=(), branches=(),
+            retry=self.retry or None, timeout=None, metadata=None, limit=None, defer=False, ends=(),
+        )
+
+
+class Calls:
+    """The calls one running task has made: how many, and those still running.
+
+    ``loop`` is the run's event loop: a sync caller running in a worker thread hands its
+    calls to it.
+    """
+
+    __slots__ = ("tc", "loop", "count", "running", "answered", "interrupts")
+
+    def __init__(self, tc: TaskContext, loop: asyncio.AbstractEventLoop) -> None:
+        self.tc = tc
+        self.loop = loop
+        self.count = 0
+        self.running: set[asyncio.Future[Any]] = set()
+        self.answered = False  # the caller's plain resume answer went to its calls
+        self.interrupts: list[Any] = []  # raised by calls that ended with an interrupt
+
+    async def join(self, cancel: bool = False) -> None:
+        """Wait for (or cancel) the calls still running. Their errors stay with their
+        futures (the caller saw them, or chose not to look); interrupts are collected."""
+        while self.running:
+            pending = list(self.running)
+            if cancel:
+                for f in pending:
+                    f.cancel()
+            await asyncio.wait(pending)
+            self.running.difference_update(pending)
+
+
+def call(spec: TaskSpec, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """Start ``spec.func(*args, **kwargs)`` as a call task of the running task.
+
+    Returns an ``asyncio.Future`` when called on the run's loop (``await`` it, or pass it
+    to ``asyncio.gather``), else, for a sync caller in a worker thread, a
+    ``concurrent.futures.Future`` (``.result()`` waits).
+
+    Raises:
+        RuntimeError: not called from inside a running entrypoint, node or task.
+    """
+    tc = current_task.get()
+    if tc is None:
+        raise RuntimeError(
+            f"Task '{spec.name}' was called outside of a running entrypoint or graph node; "
+            "call @task functions from inside an @entrypoint (or a StateGraph node)"
+        )
+    calls = tc.calls
+    running = asyncio.events._get_running_loop()
+    if calls is None:
+        if running is None:
+            raise RuntimeError(
+                f"Task '{spec.name}' was called from a thread the run does not know; call it "
+                "from the entrypoint's (or node's) own thread"
+            )
+        calls = tc.calls = Calls(tc, running)
+    idx = calls.count
+    calls.count += 1
+    if running is calls.loop:
+        return start(calls, spec, idx, args, kwargs)
+    return asyncio.run_coroutine_threadsafe(_start_and_wait(calls, spec, idx, args, kwargs), calls.loop)
+
+
+async def _start_and_wait(calls: Calls, spec: TaskSpec, idx: int, args: Any, kwargs: Any) -> Any:
+    return await start(calls, spec, idx, args, kwargs)
+
+
+def _call_task(tc: TaskContext, spec: TaskSpec, idx: int, args: Any, kwargs: Any) -> Task:
+    """The engine task of the ``idx``-th call of ``tc``: its id depends only on the
+    caller's place in the run and ``idx``, so a resumed caller finds it again."""
+    from asyncgraph.pregel._loop import _task_id
+
+    parent = tc.task
+    # The index of a call task is a path of call numbers (a str): it is only ever
+    # formatted into ids and paths, never sorted, since call tasks never reach a barrier.
+    path = f"{parent.name}~{parent.kind}~{parent.index}/{idx}"
+    t = Task(spec.node, (args, kwargs), PUSH, path, CALL_TRIGGERS)  # type: ignore[arg-type]
+    rc = tc.run
+    if parent.id:
+        t.id = _task_id(rc.checkpoint_id, rc.ns, tc.step, spec.name, PUSH, path)  # type: ignore[arg-type]
+    return t
+
+
+def _saved(rc: RunContext, task: Task) -> list[tuple[str, Any]] | None:
+    """What an earlier attempt of this call saved: under its id, or (replaying an older
+    checkpoint, which starts a fork with new ids) under the id it had there."""
+    pending = rc.pending_writes
+    if not pending or not task.id:
+        return None
+    ids = {task.id}
+    origin = rc.pending_origin
+    if origin is not None:
+        from asyncgraph.pregel._loop import _task_id
+
+        ckpt_id, step = origin
+        ids.add(_task_id(ckpt_id, rc.ns, step, task.name, PUSH, task.index))
+    found = [(c, v) for tid, c, v in pending if tid in ids]
+    return found or None
+
+
+def start(calls: Calls, spec: TaskSpec, idx: int, args: Any, kwargs: Any) -> asyncio.Future[Any]:
+    """Start (or find the saved outcome of) a call; runs on the run's loop."""
+    tc = calls.tc
+    rc = tc.run
+    task = _call_task(tc, spec, idx, args, kwargs)
+    saved = _saved(rc, task)
+    resume: list[Any] | None = None
+    if saved is not None:
+        for c, v in saved:
+            if c == RETURN:
+                fut = calls.loop.create_future()
+                fut.set_result(v)
+                return fut
+        prior = [i for c, v in saved if c == INTERRUPT for i in v]
+        resume = [a for c, v in saved if c == RESUME for a in v] or None
+        if prior:
+            answer = _answer_for(calls, prior)
+            if answer is not _NO_ANSWER:
+                resume = [*(resume or ()), answer]
+                task.resume_raw = tc.task.resume_raw
+    task.resume = resume
+    sub = TaskContext(rc, task, tc.step)
+    sub.resume_values = resume
+    # The new asyncio task runs in a copy of the caller's context; _run sets its own
+    # task context inside that copy.
+    fut = calls.loop.create_task(_run(sub, spec, args, kwargs, calls))
+    calls.running.add(fut)
+    fut.add_done_callback(calls.running.discard)
+    return fut
+
+
+_NO_ANSWER = object()
+
+
+def _answer_for(calls: Calls, prior: list[Any]) -> Any:
+    """The answer a resumed caller got for an interrupt raised inside one of its calls.
+
+    The loop handed the ``Command(resume=...)`` value to the waiting task, the caller;
+    it belongs to the call that raised the interrupt, so it moves there, out of the
+    caller's own answers (those its own ``interrupt()`` calls take, in order).
+    """
+    tc = calls.tc
+    raw = tc.task.resume_raw
+    if raw is None:
+        return _NO_ANSWER
+    answers = tc.resume_values
+    if isinstance(raw, dict) and raw and all(isinstance(k, str) for k in raw):
+        ids = [i.id for i in prior]
+        hit = [k for k in ids if k in raw]
+        if hit:
+            value = raw[hit[-1]]
+            _remove(answers, value)
+            return value
+        if any(k in _interrupt_ids(tc) for k in raw):
+            return _NO_ANSWER  # answers for other interrupts, not this call's
+    if not calls.answered:
+        calls.answered = True
+        _remove(answers, raw)
+    return raw
+
+
+def _interrupt_ids(tc: TaskContext) -> set[str]:
+    return {i.id for i in tc.task.prior_interrupts}
+
+
+def _remove(answers: list[Any] | None, value: Any) -> None:
+    if answers:
+        for i in range(len(answers) - 1, -1, -1):
+            if answers[i] is value:
+                del answers[i]
+                return
+
+
+def _retry_delay(policy: RetryPolicy, attempt: int) -> float:
+    interval = min(policy.max_interval, policy.initial_interval * policy.backoff_factor ** (attempt - 1))
+    if policy.jitter:
+        interval += random.uniform(0, 1)
+    return float(interval)
+
+
+async def _run(sub: TaskContext, spec: TaskSpec, args: Any, kwargs: Any, caller: Calls) -> Any:
+    """Run one call task: the function (with retries), then save and stream its result."""
+    from asyncgraph.pregel._runner import _retry_policy
+
+    current_task.set(sub)
+    rc = sub.run
+    task = sub.task
+    ckpt = rc.ckpt
+    streams = rc.sink is not None
+    if streams:
+        _emit_start(rc, task)
+    policies = spec.retry or tuple(getattr(rc.graph, "call_retry", None) or ())
+    cache_key = _cache_key(rc, spec, args, kwargs)
+    if cache_key is not None:
+        hit = (await rc.cache.aget([cache_key])).get(cache_key)
+        if hit is not None:
+            result = hit[0]
+            task.done = True
+            task.update = result
+            if ckpt is not None:
+                await ckpt.put_writes(task, [(RETURN, result)], sub.step)
+            if streams:
+                rc.emit("updates", {spec.name: result, "__metadata__": {"cached": True}})
+                _emit_result(rc, task, None)
+            return result
+    attempt = 0
+    try:
+        while True:
+            attempt += 1
+            try:
+                if spec.is_async:
+                    result = await spec.func(*args, **kwargs)
+                else:
+                    ctx = contextvars.copy_context()
+                    result = await asyncio.get_running_loop().run_in_executor(
+                        None, functools.partial(ctx.run, spec.func, *args, **kwargs)
+                    )
+                if sub.calls is not None:
+                    await sub.calls.join()
+                break
+            except GraphBubbleUp:
+                raise
+            except Exception as exc:
+                policy = _retry_policy(policies, exc) if policies else None
+                if policy is None or attempt >= policy.max_attempts:
+                    if policies and attempt > 1:
+                        exc.add_note(f"Task '{spec.name}' failed after {attempt} attempts")
+                    raise
+                sub.interrupt_idx = 0
+                if sub.calls is not None:
+                    await sub.calls.join(cancel=True)
+                    sub.calls = None
+                await asyncio.sleep(_retry_delay(policy, attempt))
+    except GraphInterrupt as exc:
+        if sub.calls is not None:
+            await sub.calls.join()
+            exc = merge_interrupts(exc, sub.calls.interrupts)
+        task.interrupts = list(exc.interrupts)
+        caller.interrupts.extend(task.interrupts)
+        if ckpt is not None:
+            writes: list[tuple[str, Any]] = [(INTERRUPT, list(task.interrupts))]
+            if task.resume:
+                writes.append((RESUME, list(task.resume)))
+            await ckpt.put_writes(task, writes, sub.step)
+        if streams:
+            _emit_result(rc, task, None)
+        raise exc from None
+    except BaseException as exc:
+        if sub.calls is not None:
+            await sub.calls.join(cancel=True)
+        if isinstance(exc, Exception) and not isinstance(exc, GraphBubbleUp):
+            task.error = exc
+            if ckpt is not None:
+                await ckpt.put_writes(task, [(ERROR, exc)], sub.step)
+            if streams:
+                _emit_result(rc, task, exc)
+        raise
+    task.done = True
+    task.update = result
+    if ckpt is not None:
+        await ckpt.put_writes(task, [(RETURN, result)], sub.step)
+    if cache_key is not None:
+        policy = spec.cache or rc.graph.call_cache
+        await rc.cache.aset({cache_key: ([result], policy.ttl)})
+    if streams:
+        rc.emit("updates", {spec.name: result})
+        _emit_result(rc, task, None)
+    return result
+
+
+def merge_interrupts(exc: GraphInterrupt, more: Sequence[Any]) -> GraphInterrupt:
+    """``exc`` plus the interrupts of other calls that paused, each once."""
+    seen = {i.id for i in exc.interrupts}
+    extra = []
+    for i in more:
+        if i.id not in seen:
+            seen.add(i.id)
+            extra.append(i)
+    return GraphInterrupt((*exc.interrupts, *extra)) if extra else exc
+
+
+def cache_namespace(spec: TaskSpec) -> tuple[str, ...]:
+    """Where a task's cached results live: its name and its function's qualified name."""
+    fn = spec.func
+    ident = f"{getattr(fn, '__module__', None) or '?'}.{getattr(fn, '__qualname__', type(fn).__name__)}"
+    return ("asyncgraph:task", spec.name, ident)
+
+
+def _cache_key(rc: RunContext, spec: TaskSpec, args: Any, kwargs: Any) -> Any:
+    """The cache key of a call, or None when it is not cached.
+
+    Raises:
+        TypeError: the arguments cannot be serialized for the default key, or
+            ``key_func`` returned something other than str / bytes.
+    """
+    policy = spec.cache or getattr(rc.graph, "call_cache", None)
+    if policy is None or rc.cache is None:
+        return None
+    import hashlib
+
+    if policy.key_func is not None:
+        raw = policy.key_func(*args, **kwargs)
+        if isinstance(raw, str):
+            raw = raw.encode()
+        if not isinstance(raw, bytes):
+            raise TypeError(f"CachePolicy.key_func of task '{spec.name}' returned {type(raw).__name__}; "
+                            "it must return str or bytes")
+    else:
+        from asyncgraph.pregel._cache import _KEY_SERDE
+
+        try:
+            _, raw = _KEY_SERDE.dumps_typed((list(args), kwargs))
+        except Exception as exc:
+            raise TypeError(
+                f"Task '{spec.name}' has a cache policy, but its arguments cannot be serialized to "
+                f"make a cache key ({type(exc).__name__}: {exc}); give the policy a key_func"
+            ) from exc
+    return (cache_namespace(spec), hashlib.blake2b(raw, digest_size=16).hexdigest())
+
+
+def _emit_start(rc: RunContext, task: Task) -> None:
+    from asyncgraph.pregel._loop import _emit_debug
+
+    sink = rc.sink
+    if sink is not None and not sink.modes.isdisjoint(("tasks", "debug")):
+        _emit_debug(rc, "tasks", "task", rc.step,
+                    {"id": task.id, "name": task.name, "input": task.input, "triggers": task.triggers})
+
+
+def _emit_result(rc: RunContext, task: Task, error: BaseException | None) -> None:
+    from asyncgraph.pregel._loop import _emit_debug
+
+    sink = rc.sink
+    if sink is not None and not sink.modes.isdisjoint(("tasks", "debug")):
+        _emit_debug(rc, "tasks", "task_result", rc.step, {
+            "id": task.id, "name": task.name, "error": repr(error) if error is not None else None,
+            "result": [(RETURN, task.update)] if error is None and not task.interrupts else [],
+            "interrupts": list(task.interrupts)})
+
+
+async def join_calls(tc: TaskContext, *, cancel: bool = False) -> list[Any]:
+    """Wait for (or cancel) the calls ``tc`` left running; returns the interrupts
+    they raised (a caller that paused while other calls ran pauses for them too)."""
+    calls = tc.calls
+    if calls is None:
+        return []
+    await calls.join(cancel=cancel)
+    return calls.interrupts
+
+
+__all__ = ["TaskSpec", "Calls", "call", "join_calls"]
