@@ -171,12 +171,6 @@ class _Body:
             if self.is_async:
                 result = await (self.func(value, **kwargs) if kwargs else self.func(value))
             else:
-                from asyncgraph.pregel._call import Calls
-
-                # The function runs in a worker thread; its task calls come back to
-                # this loop, so the task's calls must know it.
-                if tc.calls is None:
-                    tc.calls = Calls(tc, asyncio.get_running_loop())
                 ctx = contextvars.copy_context()
                 result = await asyncio.get_running_loop().run_in_executor(
                     None, functools.partial(ctx.run, self.func, value, **(kwargs or {}))

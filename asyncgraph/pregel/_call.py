@@ -23,9 +23,11 @@ Engine hook: the loop sets ``RunContext.ckpt`` (its checkpoint writer) and
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextvars
 import functools
 import random
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -116,18 +118,17 @@ def call(spec: TaskSpec, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
             "call @task functions from inside an @entrypoint (or a StateGraph node)"
         )
     calls = tc.calls
-    running = asyncio.events._get_running_loop()
     if calls is None:
-        if running is None:
-            raise RuntimeError(
-                f"Task '{spec.name}' was called from a thread the run does not know; call it "
-                "from the entrypoint's (or node's) own thread"
-            )
-        calls = tc.calls = Calls(tc, running)
+        calls = tc.calls = Calls(tc, tc.run.loop)
     idx = calls.count
     calls.count += 1
+    running = asyncio.events._get_running_loop()
     if running is calls.loop:
         return start(calls, spec, idx, args, kwargs)
+    if calls.loop._thread_id == threading.get_ident():  # type: ignore[attr-defined]
+        # A sync node the sync API runs inline, on the loop's own thread: the loop
+        # waits for it, so the call runs right here.
+        return _run_inline(calls, spec, idx, args, kwargs)
     return asyncio.run_coroutine_threadsafe(_start_and_wait(calls, spec, idx, args, kwargs), calls.loop)
 
 
@@ -168,8 +169,8 @@ def _saved(rc: RunContext, task: Task) -> list[tuple[str, Any]] | None:
     return found or None
 
 
-def start(calls: Calls, spec: TaskSpec, idx: int, args: Any, kwargs: Any) -> asyncio.Future[Any]:
-    """Start (or find the saved outcome of) a call; runs on the run's loop."""
+def _prepare(calls: Calls, spec: TaskSpec, idx: int, args: Any, kwargs: Any) -> tuple[TaskContext, Any]:
+    """The call's task context, and its saved result (``_NO_ANSWER`` if none)."""
     tc = calls.tc
     rc = tc.run
     task = _call_task(tc, spec, idx, args, kwargs)
@@ -178,9 +179,7 @@ def start(calls: Calls, spec: TaskSpec, idx: int, args: Any, kwargs: Any) -> asy
     if saved is not None:
         for c, v in saved:
             if c == RETURN:
-                fut = calls.loop.create_future()
-                fut.set_result(v)
-                return fut
+                return tc, v
         prior = [i for c, v in saved if c == INTERRUPT for i in v]
         resume = [a for c, v in saved if c == RESUME for a in v] or None
         if prior:
@@ -191,12 +190,64 @@ def start(calls: Calls, spec: TaskSpec, idx: int, args: Any, kwargs: Any) -> asy
     task.resume = resume
     sub = TaskContext(rc, task, tc.step)
     sub.resume_values = resume
+    return sub, _NO_ANSWER
+
+
+def start(calls: Calls, spec: TaskSpec, idx: int, args: Any, kwargs: Any) -> asyncio.Future[Any]:
+    """Start (or find the saved result of) a call; runs on the run's loop."""
+    sub, saved = _prepare(calls, spec, idx, args, kwargs)
+    if saved is not _NO_ANSWER:
+        fut = calls.loop.create_future()
+        fut.set_result(saved)
+        return fut
     # The new asyncio task runs in a copy of the caller's context; _run sets its own
     # task context inside that copy.
     fut = calls.loop.create_task(_run(sub, spec, args, kwargs, calls))
     calls.running.add(fut)
     fut.add_done_callback(calls.running.discard)
     return fut
+
+
+def _run_inline(calls: Calls, spec: TaskSpec, idx: int, args: Any, kwargs: Any) -> concurrent.futures.Future[Any]:
+    """Run a sync call in the caller's thread (the loop is blocked by the caller); its
+    result is saved and streamed once the loop runs again."""
+    if spec.is_async:
+        raise RuntimeError(
+            f"Task '{spec.name}' is async: a sync node run by the sync API cannot call it; "
+            "run the graph with ainvoke / astream, or make the task sync"
+        )
+    out: concurrent.futures.Future[Any] = concurrent.futures.Future()
+    sub, saved = _prepare(calls, spec, idx, args, kwargs)
+    if saved is not _NO_ANSWER:
+        out.set_result(saved)
+        return out
+    token = current_task.set(sub)
+    try:
+        result = spec.func(*args, **kwargs)
+    except BaseException as exc:  # handed to the future, as a running call would
+        if isinstance(exc, GraphInterrupt):
+            sub.task.interrupts = list(exc.interrupts)
+            calls.interrupts.extend(exc.interrupts)
+        out.set_exception(exc)
+        calls.loop.call_soon(_settle_later, calls, sub, spec, None, exc)
+        return out
+    finally:
+        current_task.reset(token)
+    out.set_result(result)
+    calls.loop.call_soon(_settle_later, calls, sub, spec, result, None)
+    return out
+
+
+def _settle_later(calls: Calls, sub: TaskContext, spec: TaskSpec, result: Any, exc: BaseException | None) -> None:
+    fut = calls.loop.create_task(_settle(sub, spec, result, exc, None))
+    calls.running.add(fut)  # a caller that joins its calls waits for the save too
+    _background.add(fut)
+    fut.add_done_callback(_background.discard)
+    fut.add_done_callback(calls.running.discard)
+
+
+# Saves of inline calls in flight (kept alive until done).
+_background: set[asyncio.Future[Any]] = set()
 
 
 _NO_ANSWER = object()
@@ -249,64 +300,93 @@ def _retry_delay(policy: RetryPolicy, attempt: int) -> float:
 
 
 async def _run(sub: TaskContext, spec: TaskSpec, args: Any, kwargs: Any, caller: Calls) -> Any:
-    """Run one call task: the function (with retries), then save and stream its result."""
-    from asyncgraph.pregel._runner import _retry_policy
-
+    """Run one call task: the function (with retries), then save and stream its outcome."""
     current_task.set(sub)
     rc = sub.run
-    task = sub.task
-    ckpt = rc.ckpt
-    streams = rc.sink is not None
-    if streams:
-        _emit_start(rc, task)
-    policies = spec.retry or tuple(getattr(rc.graph, "call_retry", None) or ())
+    if rc.sink is not None:
+        _emit_start(rc, sub.task)
     cache_key = _cache_key(rc, spec, args, kwargs)
     if cache_key is not None:
         hit = (await rc.cache.aget([cache_key])).get(cache_key)
         if hit is not None:
-            result = hit[0]
-            task.done = True
-            task.update = result
-            if ckpt is not None:
-                await ckpt.put_writes(task, [(RETURN, result)], sub.step)
-            if streams:
-                rc.emit("updates", {spec.name: result, "__metadata__": {"cached": True}})
-                _emit_result(rc, task, None)
-            return result
-    attempt = 0
+            await _settle(sub, spec, hit[0], None, None, cached=True)
+            return hit[0]
     try:
-        while True:
-            attempt += 1
-            try:
-                if spec.is_async:
-                    result = await spec.func(*args, **kwargs)
-                else:
-                    ctx = contextvars.copy_context()
-                    result = await asyncio.get_running_loop().run_in_executor(
-                        None, functools.partial(ctx.run, spec.func, *args, **kwargs)
-                    )
-                if sub.calls is not None:
-                    await sub.calls.join()
-                break
-            except GraphBubbleUp:
-                raise
-            except Exception as exc:
-                policy = _retry_policy(policies, exc) if policies else None
-                if policy is None or attempt >= policy.max_attempts:
-                    if policies and attempt > 1:
-                        exc.add_note(f"Task '{spec.name}' failed after {attempt} attempts")
-                    raise
-                sub.interrupt_idx = 0
-                if sub.calls is not None:
-                    await sub.calls.join(cancel=True)
-                    sub.calls = None
-                await asyncio.sleep(_retry_delay(policy, attempt))
+        result = await _execute(sub, spec, args, kwargs)
     except GraphInterrupt as exc:
         if sub.calls is not None:
             await sub.calls.join()
             exc = merge_interrupts(exc, sub.calls.interrupts)
+        caller.interrupts.extend(exc.interrupts)
+        await _settle(sub, spec, None, exc, None)
+        raise exc from None
+    except BaseException as exc:
+        if sub.calls is not None:
+            await sub.calls.join(cancel=True)
+        await _settle(sub, spec, None, exc, None)
+        raise
+    await _settle(sub, spec, result, None, cache_key)
+    return result
+
+
+async def _execute(sub: TaskContext, spec: TaskSpec, args: Any, kwargs: Any) -> Any:
+    """Call the function, retrying as its policy (or the entrypoint's) says."""
+    from asyncgraph.pregel._runner import _retry_policy
+
+    rc = sub.run
+    policies = spec.retry or tuple(getattr(rc.graph, "call_retry", None) or ())
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            if spec.is_async:
+                result = await spec.func(*args, **kwargs)
+            else:
+                ctx = contextvars.copy_context()
+                result = await asyncio.get_running_loop().run_in_executor(
+                    None, functools.partial(ctx.run, spec.func, *args, **kwargs)
+                )
+            if sub.calls is not None:
+                await sub.calls.join()
+            return result
+        except GraphBubbleUp:
+            raise
+        except Exception as exc:
+            policy = _retry_policy(policies, exc) if policies else None
+            if policy is None or attempt >= policy.max_attempts:
+                if policies and attempt > 1:
+                    exc.add_note(f"Task '{spec.name}' failed after {attempt} attempts")
+                raise
+            sub.interrupt_idx = 0
+            if sub.calls is not None:
+                await sub.calls.join(cancel=True)
+                sub.calls = None
+            await asyncio.sleep(_retry_delay(policy, attempt))
+
+
+async def _settle(sub: TaskContext, spec: TaskSpec, result: Any, exc: BaseException | None,
+                  cache_key: Any, cached: bool = False) -> None:
+    """Save a finished call's outcome as a pending write of its step, and stream it."""
+    rc = sub.run
+    task = sub.task
+    ckpt = rc.ckpt
+    streams = rc.sink is not None
+    if exc is None:
+        task.done = True
+        task.update = result
+        if ckpt is not None:
+            await ckpt.put_writes(task, [(RETURN, result)], sub.step)
+        if cache_key is not None:
+            policy = spec.cache or rc.graph.call_cache
+            await rc.cache.aset({cache_key: ([result], policy.ttl)})
+        if streams:
+            chunk = {spec.name: result}
+            if cached:
+                chunk["__metadata__"] = {"cached": True}
+            rc.emit("updates", chunk)
+            _emit_result(rc, task, None)
+    elif isinstance(exc, GraphInterrupt):
         task.interrupts = list(exc.interrupts)
-        caller.interrupts.extend(task.interrupts)
         if ckpt is not None:
             writes: list[tuple[str, Any]] = [(INTERRUPT, list(task.interrupts))]
             if task.resume:
@@ -314,28 +394,12 @@ async def _run(sub: TaskContext, spec: TaskSpec, args: Any, kwargs: Any, caller:
             await ckpt.put_writes(task, writes, sub.step)
         if streams:
             _emit_result(rc, task, None)
-        raise exc from None
-    except BaseException as exc:
-        if sub.calls is not None:
-            await sub.calls.join(cancel=True)
-        if isinstance(exc, Exception) and not isinstance(exc, GraphBubbleUp):
-            task.error = exc
-            if ckpt is not None:
-                await ckpt.put_writes(task, [(ERROR, exc)], sub.step)
-            if streams:
-                _emit_result(rc, task, exc)
-        raise
-    task.done = True
-    task.update = result
-    if ckpt is not None:
-        await ckpt.put_writes(task, [(RETURN, result)], sub.step)
-    if cache_key is not None:
-        policy = spec.cache or rc.graph.call_cache
-        await rc.cache.aset({cache_key: ([result], policy.ttl)})
-    if streams:
-        rc.emit("updates", {spec.name: result})
-        _emit_result(rc, task, None)
-    return result
+    elif isinstance(exc, Exception) and not isinstance(exc, GraphBubbleUp):
+        task.error = exc
+        if ckpt is not None:
+            await ckpt.put_writes(task, [(ERROR, exc)], sub.step)
+        if streams:
+            _emit_result(rc, task, exc)
 
 
 def merge_interrupts(exc: GraphInterrupt, more: Sequence[Any]) -> GraphInterrupt:

@@ -135,6 +135,7 @@ class RunContext:
         "ckpt",
         "pending_writes",
         "pending_origin",
+        "loop",
     )
 
     def __init__(self, graph: Any, plan: Plan, config: dict[str, Any]) -> None:
@@ -171,6 +172,7 @@ class RunContext:
         self.ckpt: Any = None
         self.pending_writes: Any = ()
         self.pending_origin: tuple[str, int] | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None  # the loop the run runs on
 
     def emit(self, mode: str, chunk: Any) -> None:
         sink = self.sink

@@ -281,6 +281,7 @@ async def run_graph(rc: RunContext, input: Any, *, interrupt_before: frozenset[s
     """Run the graph to completion or until it pauses. See the module docstring."""
     plan = rc.plan
     config = rc.config
+    rc.loop = asyncio.get_running_loop()  # for calls from worker threads (pregel/_call.py)
     saver: _Saver | None = None
     # Empty tuples, not lists, while nothing is pending: every run in flight holds
     # these, and a list is one more object for the collector to track.
