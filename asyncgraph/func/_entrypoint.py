@@ -67,15 +67,19 @@ class EntrypointGraph(Pregel):
 
         graph = Graph()
         start = graph.add_node(None, START)
-        node = graph.add_node(None, self.name)
+        node = graph.add_node(None, self.plan.name)
         end = graph.add_node(None, END)
         graph.add_edge(start, node)
-        graph.add_edge(node, end)
+        graph.add_edge(node, end, conditional=True)
         return graph
 
     def _run_context(self, config: Any, *, output_keys: Any = None, **kwargs: Any) -> Any:
         # The output, ``values`` and ``updates`` chunks are the return value itself.
-        return super()._run_context(config, output_keys=END if output_keys is None else output_keys, **kwargs)
+        rc = super()._run_context(config, output_keys=END if output_keys is None else output_keys, **kwargs)
+        sink = rc.sink
+        if sink is not None and not sink.modes.isdisjoint(("tasks", "debug", "checkpoints")):
+            rc.sink = _Sink(sink, rc.ns_tuple, self.plan.name)
+        return rc
 
     def _output(self, outcome: Any, rc: Any = None, *, v2: bool = False) -> Any:
         if outcome.interrupts and not v2 and (rc is None or rc.parent is None):
@@ -110,10 +114,45 @@ class EntrypointGraph(Pregel):
     async def aupdate_state(self, config: Any, values: Any, as_node: str | None = None) -> Any:
         """Save ``values`` as if the function had returned it (``entrypoint.final``
         splits the return value from what ``previous`` will be)."""
-        return await super().aupdate_state(config, _writes(values), as_node or self.name)
+        return await super().aupdate_state(config, _writes(values), as_node or self.plan.name)
 
     def update_state(self, config: Any, values: Any, as_node: str | None = None) -> Any:
         return run_sync(lambda: self.aupdate_state(config, values, as_node))
+
+
+class _Sink:
+    """The run's stream as the entrypoint shows it: in ``tasks`` / ``checkpoints`` /
+    ``debug`` chunks of its own run, the input and output are the function's argument and
+    return value, not the channels that carry them."""
+
+    __slots__ = ("inner", "ns", "name")
+
+    def __init__(self, inner: Any, ns: tuple[str, ...], name: str) -> None:
+        self.inner = inner
+        self.ns = ns
+        self.name = name
+
+    def __getattr__(self, attr: str) -> Any:
+        return getattr(self.inner, attr)
+
+    def push(self, ns: tuple[str, ...], mode: str, chunk: Any) -> None:
+        if ns == self.ns and isinstance(chunk, dict):
+            if mode == "debug" and isinstance(chunk.get("payload"), dict):
+                chunk = {**chunk, "payload": self._payload(chunk["payload"])}
+            elif mode in ("tasks", "checkpoints"):
+                chunk = self._payload(chunk)
+        self.inner.push(ns, mode, chunk)
+
+    def _payload(self, p: dict[str, Any]) -> dict[str, Any]:
+        p = dict(p)
+        if "values" in p and isinstance(p["values"], dict):
+            p["values"] = p["values"].get(END)
+        if p.get("name") == self.name:
+            if isinstance(p.get("input"), dict) and START in p["input"]:
+                p["input"] = p["input"][START]
+            if isinstance(p.get("result"), dict) and END in p["result"]:
+                p["result"] = {END: p["result"][END]}
+        return p
 
 
 def _snapshot_value(snap: Any) -> Any:

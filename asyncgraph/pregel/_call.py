@@ -468,7 +468,7 @@ def _emit_result(rc: RunContext, task: Task, error: BaseException | None) -> Non
     if sink is not None and not sink.modes.isdisjoint(("tasks", "debug")):
         _emit_debug(rc, "tasks", "task_result", rc.step, {
             "id": task.id, "name": task.name, "error": repr(error) if error is not None else None,
-            "result": [(RETURN, task.update)] if error is None and not task.interrupts else [],
+            "result": {RETURN: task.update} if error is None and not task.interrupts else {},
             "interrupts": list(task.interrupts)})
 
 
