@@ -179,7 +179,7 @@ def _prepare(calls: Calls, spec: TaskSpec, idx: int, args: Any, kwargs: Any) -> 
     if saved is not None:
         for c, v in saved:
             if c == RETURN:
-                return tc, v
+                return TaskContext(rc, task, tc.step), v
         prior = [i for c, v in saved if c == INTERRUPT for i in v]
         resume = [a for c, v in saved if c == RESUME for a in v] or None
         if prior:
@@ -197,6 +197,13 @@ def start(calls: Calls, spec: TaskSpec, idx: int, args: Any, kwargs: Any) -> asy
     """Start (or find the saved result of) a call; runs on the run's loop."""
     sub, saved = _prepare(calls, spec, idx, args, kwargs)
     if saved is not _NO_ANSWER:
+        rc = sub.run
+        if rc.sink is not None:  # shown as started, as LangGraph does, not as run
+            _emit_start(rc, sub.task)
+        if rc.pending_origin is not None and rc.ckpt is not None:
+            # Replaying an older checkpoint: the run is a fork with new task ids; the
+            # result goes with it, so resuming the fork reuses it too.
+            _background_save(calls, rc.ckpt.put_writes(sub.task, [(RETURN, saved)], sub.step))
         fut = calls.loop.create_future()
         fut.set_result(saved)
         return fut
@@ -239,7 +246,11 @@ def _run_inline(calls: Calls, spec: TaskSpec, idx: int, args: Any, kwargs: Any) 
 
 
 def _settle_later(calls: Calls, sub: TaskContext, spec: TaskSpec, result: Any, exc: BaseException | None) -> None:
-    fut = calls.loop.create_task(_settle(sub, spec, result, exc, None))
+    _background_save(calls, _settle(sub, spec, result, exc, None))
+
+
+def _background_save(calls: Calls, coro: Any) -> None:
+    fut = calls.loop.create_task(coro)
     calls.running.add(fut)  # a caller that joins its calls waits for the save too
     _background.add(fut)
     fut.add_done_callback(_background.discard)
@@ -392,8 +403,6 @@ async def _settle(sub: TaskContext, spec: TaskSpec, result: Any, exc: BaseExcept
             if task.resume:
                 writes.append((RESUME, list(task.resume)))
             await ckpt.put_writes(task, writes, sub.step)
-        if streams:
-            _emit_result(rc, task, None)
     elif isinstance(exc, Exception) and not isinstance(exc, GraphBubbleUp):
         task.error = exc
         if ckpt is not None:

@@ -296,6 +296,130 @@ def resume_by_id(m: Any) -> list[Any]:
     return out
 
 
-SYNC = [sync_basic, previous_and_final, interrupt_in_entrypoint, interrupt_in_task, task_calls_task,
+def _strip(chunk: Any) -> Any:
+    """A tasks / checkpoints / debug chunk without ids, timestamps and configs, and
+    without the engine-level shapes of interrupts in them (checked with the graph API)."""
+    if isinstance(chunk, dict):
+        return {k: _strip(v) for k, v in chunk.items()
+                if k not in ("id", "timestamp", "config", "parent_config", "parents")
+                and not (k in ("interrupts", "result") and chunk.get("name") == "wf" and chunk.get("interrupts"))
+                and not (k == "interrupts" and "state" in chunk)}
+    if isinstance(chunk, (list, tuple)):
+        return type(chunk)(_strip(v) for v in chunk)
+    return chunk
+
+
+def debug_modes(m: Any) -> list[Any]:
+    @m.task
+    def inc(x: int) -> int:
+        return x + 1
+
+    @m.task
+    def ask(x: int) -> Any:
+        return m.interrupt(x)
+
+    @m.entrypoint(checkpointer=m.InMemorySaver())
+    def wf(x: int) -> Any:
+        return ask(inc(x).result()).result()
+
+    out = []
+    for i, mode in enumerate(["tasks", "checkpoints", "debug"]):
+        cfg = {"configurable": {"thread_id": f"m{i}"}}
+        out.append([_strip(c) for c in wf.stream(1, cfg, stream_mode=mode)])
+        out.append([_strip(c) for c in wf.stream(m.Command(resume="r"), cfg, stream_mode=mode)])
+    out.append(list(wf.stream(5, {"configurable": {"thread_id": "v2"}}, version="v2")))
+    out.append(wf.invoke(m.Command(resume=6), {"configurable": {"thread_id": "v2"}}, version="v2"))
+    return out
+
+
+def concurrent_interrupts(m: Any) -> list[Any]:
+    ran: list[Any] = []
+
+    @m.task
+    def ask(q: str) -> Any:
+        ran.append(q)
+        return m.interrupt(q)
+
+    @m.entrypoint(checkpointer=m.InMemorySaver())
+    def wf(x: int) -> Any:
+        futs = [ask("a"), ask("b")]
+        return [f.result() for f in futs]
+
+    out: list[Any] = [wf.invoke(1, CFG)]
+    snap = wf.get_state(CFG)
+    out.append(sorted(i.value for i in snap.interrupts))
+    answers = {i.id: f"ans-{i.value}" for i in snap.interrupts}
+    out.append(wf.invoke(m.Command(resume=answers), CFG))
+    out.append(sorted(ran))
+    return out
+
+
+def graph_node_calls_tasks(m: Any) -> list[Any]:
+    import importlib
+    from typing import TypedDict
+
+    g = importlib.import_module(f"{m.name}.graph")
+    ran: list[Any] = []
+
+    class S(TypedDict):
+        a: int
+
+    @m.task
+    def double(x: int) -> int:
+        ran.append(x)
+        return 2 * x
+
+    def node(s: S) -> dict:
+        v = double(s["a"]).result()
+        w = m.interrupt("more?")
+        return {"a": v + w}
+
+    b = g.StateGraph(S)
+    b.add_node("node", node)
+    b.add_edge(g.START, "node")
+    app = b.compile(checkpointer=m.InMemorySaver())
+    out = [app.invoke({"a": 3}, CFG), app.invoke(m.Command(resume=1), CFG), list(ran)]
+    return out
+
+
+def exit_durability(m: Any) -> list[Any]:
+    ran: list[Any] = []
+
+    @m.task
+    def inc(x: int) -> int:
+        ran.append(x)
+        return x + 1
+
+    @m.entrypoint(checkpointer=m.InMemorySaver())
+    def wf(x: int) -> Any:
+        return [inc(x).result(), m.interrupt("q")]
+
+    out = [wf.invoke(1, CFG, durability="exit"), wf.invoke(m.Command(resume="z"), CFG, durability="exit")]
+    out.append(len(list(wf.get_state_history(CFG))))
+    out.append(list(ran))
+    return out
+
+
+def nested_entrypoint(m: Any) -> list[Any]:
+    ran: list[Any] = []
+
+    @m.task
+    def pre(x: int) -> int:
+        ran.append(x)
+        return x + 1
+
+    @m.entrypoint()
+    def child(x: int) -> int:
+        return pre(x).result() + m.interrupt("child?")
+
+    @m.entrypoint(checkpointer=m.InMemorySaver())
+    def parent(x: int) -> int:
+        return child.invoke(x) * 2
+
+    return [parent.invoke(1, CFG), parent.invoke(m.Command(resume=10), CFG), list(ran)]
+
+
+SYNC = [debug_modes, graph_node_calls_tasks, exit_durability, nested_entrypoint,
+        sync_basic, previous_and_final, interrupt_in_entrypoint, interrupt_in_task, task_calls_task,
         injected, failing_task, no_checkpointer, resume_by_id]
 ASYNC = [async_gather]
