@@ -50,6 +50,8 @@ class EntrypointGraph(Pregel):
     # entrypoint's policies to them too).
     call_retry: tuple[RetryPolicy, ...] = ()
     call_cache: CachePolicy | None = None
+    _types: tuple[Any, Any] = (Any, Any)  # the function's input and output types
+    context_schema: Any = None
 
     def _default_stream_mode(self) -> str:
         return "updates"
@@ -78,7 +80,7 @@ class EntrypointGraph(Pregel):
         rc = super()._run_context(config, output_keys=END if output_keys is None else output_keys, **kwargs)
         sink = rc.sink
         if sink is not None and not sink.modes.isdisjoint(("tasks", "debug", "checkpoints")):
-            rc.sink = _Sink(sink, rc.ns_tuple, self.plan.name)
+            rc.sink = _Sink(sink, rc.ns_tuple, self.plan.name)  # type: ignore[assignment]
         return rc
 
     def _output(self, outcome: Any, rc: Any = None, *, v2: bool = False) -> Any:
@@ -229,7 +231,10 @@ class _Body:
 
 
 def _types(func: Callable[..., Any], first: str) -> tuple[Any, Any, Any]:
-    sig = inspect.signature(func)
+    try:  # string annotations (``from __future__ import annotations``) resolved
+        sig = inspect.signature(func, eval_str=True)
+    except Exception:
+        sig = inspect.signature(func)
     param = sig.parameters[first]
     input_type = param.annotation if param.annotation is not inspect.Signature.empty else Any
     ret = sig.return_annotation
@@ -308,8 +313,8 @@ def _build(decorator: entrypoint[Any], func: Callable[..., Any]) -> EntrypointGr
     graph = EntrypointGraph(plan=plan, builder=None, checkpointer=decorator.checkpointer,
                             store=decorator.store, cache=decorator.cache)
     graph.name = "LangGraph"  # LangGraph's name for a compiled entrypoint
-    graph._types = (input_type, output_type)  # type: ignore[attr-defined]
-    graph.context_schema = decorator.context_schema  # type: ignore[attr-defined]
+    graph._types = (input_type, output_type)
+    graph.context_schema = decorator.context_schema
     graph.call_retry = retry
     graph.call_cache = decorator.cache_policy
     return graph

@@ -119,7 +119,9 @@ def call(spec: TaskSpec, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         )
     calls = tc.calls
     if calls is None:
-        calls = tc.calls = Calls(tc, tc.run.loop)
+        loop = tc.run.loop
+        assert loop is not None  # set by the loop before any task runs
+        calls = tc.calls = Calls(tc, loop)
     idx = calls.count
     calls.count += 1
     running = asyncio.events._get_running_loop()
