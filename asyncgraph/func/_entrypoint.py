@@ -310,6 +310,7 @@ def _build(decorator: entrypoint[Any], func: Callable[..., Any]) -> EntrypointGr
         output_keys=frozenset((END,)),
         input_keys=frozenset(),
     )
+    _allow_declared(input_type, output_type, save_type, decorator.context_schema)
     graph = EntrypointGraph(plan=plan, builder=None, checkpointer=decorator.checkpointer,
                             store=decorator.store, cache=decorator.cache)
     graph.name = "LangGraph"  # LangGraph's name for a compiled entrypoint
@@ -318,6 +319,27 @@ def _build(decorator: entrypoint[Any], func: Callable[..., Any]) -> EntrypointGr
     graph.call_retry = retry
     graph.call_cache = decorator.cache_policy
     return graph
+
+
+def _allow_declared(*types: Any) -> None:
+    """Let the checkpoint serializer store the classes the function's signature declares
+    (its input, output and saved value: a Pydantic model, a dataclass, an enum), as
+    LangGraph's entrypoint does; other classes still need ``serde.allow``."""
+    import enum
+
+    from asyncgraph.checkpoint.serde import allow
+
+    found: list[type] = []
+    stack = list(types)
+    while stack:
+        tp = stack.pop()
+        if isinstance(tp, type):
+            if dataclasses.is_dataclass(tp) or issubclass(tp, enum.Enum) or hasattr(tp, "model_fields"):
+                found.append(tp)
+        else:
+            stack.extend(a for a in get_args(tp) if a is not None)
+    if found:
+        allow(*found)
 
 
 class entrypoint(Generic[ContextT]):  # noqa: N801  (LangGraph's name)

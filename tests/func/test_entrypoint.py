@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from langchain_core.runnables import Runnable
+from pydantic import BaseModel
 
 from asyncgraph.checkpoint.memory import InMemorySaver
 from asyncgraph.func import entrypoint, task
@@ -151,3 +152,22 @@ def test_a_nested_entrypoint_pauses_once_and_keeps_its_task_results() -> None:
     assert [i.value for i in out["__interrupt__"]] == ["child?"]
     assert parent.invoke(Command(resume=10), cfg()) == 24
     assert ran == [1]
+
+
+class Essay(BaseModel):
+    text: str
+
+
+def test_classes_in_the_signature_can_be_checkpointed() -> None:
+    @task
+    def polish(e: Essay) -> Essay:
+        return Essay(text=e.text.upper())
+
+    @entrypoint(checkpointer=InMemorySaver())
+    def wf(e: Essay) -> Essay:
+        done = polish(e).result()
+        interrupt("ok?")
+        return done
+
+    wf.invoke(Essay(text="hi"), cfg())
+    assert wf.invoke(Command(resume=True), cfg()) == Essay(text="HI")
