@@ -316,6 +316,12 @@ async def _run(sub: TaskContext, spec: TaskSpec, args: Any, kwargs: Any, caller:
     """Run one call task: the function (with retries), then save and stream its outcome."""
     current_task.set(sub)
     rc = sub.run
+    if rc.propagate:
+        # Code inside the call (a chat model streaming tokens, a tracer) sees the call's
+        # own config: its name, step and namespace in the metadata.
+        from langchain_core.runnables.config import var_child_runnable_config
+
+        var_child_runnable_config.set(sub.config())  # type: ignore[arg-type]
     if rc.sink is not None:
         _emit_start(rc, sub.task)
     cache_key = _cache_key(rc, spec, args, kwargs)

@@ -422,4 +422,25 @@ def nested_entrypoint(m: Any) -> list[Any]:
 SYNC = [debug_modes, graph_node_calls_tasks, exit_durability, nested_entrypoint,
         sync_basic, previous_and_final, interrupt_in_entrypoint, interrupt_in_task, task_calls_task,
         injected, failing_task, no_checkpointer, resume_by_id]
-ASYNC = [async_gather]
+async def messages_mode(m: Any) -> list[Any]:
+    from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
+    from langchain_core.messages import AIMessage
+
+    model = GenericFakeChatModel(messages=iter([AIMessage("hello big world"), AIMessage("bye now")]))
+
+    @m.task
+    async def call_model(q: str) -> str:
+        return (await model.ainvoke(q)).content
+
+    @m.entrypoint()
+    async def wf(q: str) -> str:
+        first = await call_model(q)
+        return first + " / " + (await model.ainvoke(first)).content
+
+    out = []
+    async for chunk, meta in wf.astream("hi", stream_mode="messages"):
+        out.append((chunk.content, meta["langgraph_node"], meta["langgraph_step"], meta["langgraph_triggers"]))
+    return out
+
+
+ASYNC = [async_gather, messages_mode]
