@@ -64,6 +64,25 @@ class EntrypointGraph(Pregel):
     def OutputType(self) -> Any:  # noqa: N802
         return self._types[1]
 
+    def get_context_jsonschema(self) -> dict[str, Any] | None:
+        """The JSON schema of ``context_schema`` (a Pydantic model, TypedDict or
+        dataclass), or None when the entrypoint declares none.
+
+        Raises:
+            ValueError: the context schema is none of those.
+        """
+        ctx = self.context_schema
+        if ctx is None:
+            return None
+        from pydantic import BaseModel, TypeAdapter  # for import time: rarely needed
+        from typing_extensions import is_typeddict
+
+        if isinstance(ctx, type) and issubclass(ctx, BaseModel):
+            return ctx.model_json_schema()
+        if is_typeddict(ctx) or dataclasses.is_dataclass(ctx):
+            return TypeAdapter(ctx).json_schema()
+        raise ValueError(f"context_schema must be a Pydantic model, TypedDict or dataclass, got {ctx!r}")
+
     def get_graph(self, config: Any = None, *, xray: int | bool = False) -> Any:
         from langchain_core.runnables.graph import Graph
 
@@ -84,6 +103,9 @@ class EntrypointGraph(Pregel):
         return rc
 
     def _output(self, outcome: Any, rc: Any = None, *, v2: bool = False) -> Any:
+        if rc is None and not outcome.interrupts:  # the run's output, as tracers see it
+            latest = super()._output(outcome, None)
+            return latest.get(END) if isinstance(latest, dict) else latest
         if outcome.interrupts and not v2 and (rc is None or rc.parent is None):
             latest = super()._output(outcome, None)
             value = latest.get(END) if isinstance(latest, dict) else None

@@ -149,8 +149,8 @@ def _call_task(tc: TaskContext, spec: TaskSpec, idx: int, args: Any, kwargs: Any
     path = f"{parent.name}~{parent.kind}~{parent.index}/{idx}"
     t = Task(spec.node, (args, kwargs), PUSH, path, CALL_TRIGGERS)  # type: ignore[arg-type]
     rc = tc.run
-    if parent.id:
-        t.id = _task_id(rc.checkpoint_id, rc.ns, tc.step, spec.name, PUSH, path)  # type: ignore[arg-type]
+    # Always an id, with or without a saver: it tells the interrupts of calls apart.
+    t.id = _task_id(rc.checkpoint_id, rc.ns, tc.step, spec.name, PUSH, path)  # type: ignore[arg-type]
     return t
 
 
@@ -158,17 +158,21 @@ def _saved(rc: RunContext, task: Task) -> list[tuple[str, Any]] | None:
     """What an earlier attempt of this call saved: under its id, or (replaying an older
     checkpoint, which starts a fork with new ids) under the id it had there."""
     pending = rc.pending_writes
-    if not pending or not task.id:
+    if not pending:
         return None
-    ids = {task.id}
+    if not isinstance(pending, dict):  # indexed by task id once, on first use
+        by_id: dict[str, list[tuple[str, Any]]] = {}
+        for tid, c, v in pending:
+            by_id.setdefault(tid, []).append((c, v))
+        pending = rc.pending_writes = by_id
+    found = pending.get(task.id)
     origin = rc.pending_origin
-    if origin is not None:
+    if found is None and origin is not None:
         from asyncgraph.pregel._loop import _task_id
 
         ckpt_id, step = origin
-        ids.add(_task_id(ckpt_id, rc.ns, step, task.name, PUSH, task.index))
-    found = [(c, v) for tid, c, v in pending if tid in ids]
-    return found or None
+        found = pending.get(_task_id(ckpt_id, rc.ns, step, task.name, PUSH, task.index))  # type: ignore[arg-type]
+    return found
 
 
 def _prepare(calls: Calls, spec: TaskSpec, idx: int, args: Any, kwargs: Any) -> tuple[TaskContext, Any]:
@@ -316,12 +320,21 @@ async def _run(sub: TaskContext, spec: TaskSpec, args: Any, kwargs: Any, caller:
     """Run one call task: the function (with retries), then save and stream its outcome."""
     current_task.set(sub)
     rc = sub.run
+    run_manager = None
     if rc.propagate:
         # Code inside the call (a chat model streaming tokens, a tracer) sees the call's
-        # own config: its name, step and namespace in the metadata.
+        # own config: its name, step and namespace in the metadata; with callbacks, the
+        # call is a run of its own inside its caller's run.
         from langchain_core.runnables.config import var_child_runnable_config
 
-        var_child_runnable_config.set(sub.config())  # type: ignore[arg-type]
+        traced = caller.tc.traced
+        if traced is not None:
+            from langchain_core.runnables.config import get_async_callback_manager_for_config
+
+            cm = get_async_callback_manager_for_config(traced)  # type: ignore[arg-type]
+            run_manager = await cm.on_chain_start(None, _inputs(spec, args, kwargs), name=spec.name)
+            sub.traced = sub.config(callbacks=run_manager.get_child())
+        var_child_runnable_config.set(sub.traced or sub.config())  # type: ignore[arg-type]
     if rc.sink is not None:
         _emit_start(rc, sub.task)
     cache_key = _cache_key(rc, spec, args, kwargs)
@@ -329,6 +342,8 @@ async def _run(sub: TaskContext, spec: TaskSpec, args: Any, kwargs: Any, caller:
         hit = (await rc.cache.aget([cache_key])).get(cache_key)
         if hit is not None:
             await _settle(sub, spec, hit[0], None, None, cached=True)
+            if run_manager is not None:
+                await run_manager.on_chain_end(hit[0])
             return hit[0]
     try:
         result = await _execute(sub, spec, args, kwargs)
@@ -338,14 +353,38 @@ async def _run(sub: TaskContext, spec: TaskSpec, args: Any, kwargs: Any, caller:
             exc = merge_interrupts(exc, sub.calls.interrupts)
         caller.interrupts.extend(exc.interrupts)
         await _settle(sub, spec, None, exc, None)
+        if run_manager is not None:
+            await run_manager.on_chain_error(exc)
         raise exc from None
     except BaseException as exc:
         if sub.calls is not None:
             await sub.calls.join(cancel=True)
         await _settle(sub, spec, None, exc, None)
+        if run_manager is not None:
+            await run_manager.on_chain_error(exc)
         raise
     await _settle(sub, spec, result, None, cache_key)
+    if run_manager is not None:
+        await run_manager.on_chain_end(result)
     return result
+
+
+def _inputs(spec: TaskSpec, args: Any, kwargs: Any) -> dict[str, Any]:
+    """A call's arguments by parameter name, as its traced run shows them."""
+    import inspect
+
+    try:
+        bound = inspect.signature(spec.func).bind_partial(*args, **kwargs)
+    except (TypeError, ValueError):
+        return {"args": list(args), **kwargs}
+    bound.apply_defaults()
+    out = dict(bound.arguments)
+    out.pop("self", None)
+    out.pop("cls", None)
+    for name, p in bound.signature.parameters.items():
+        if p.kind is p.VAR_KEYWORD and name in out:
+            out.update(out.pop(name))
+    return out
 
 
 async def _execute(sub: TaskContext, spec: TaskSpec, args: Any, kwargs: Any) -> Any:

@@ -239,3 +239,47 @@ def test_a_sync_node_run_inline_cannot_call_an_async_task() -> None:
     graph.add_edge(START, "node")
     with pytest.raises(RuntimeError, match="Task 'aincr' is async"):
         graph.compile().invoke({"a": 1})
+
+
+def test_without_a_checkpointer_concurrent_interrupts_are_all_reported() -> None:
+    @task
+    def ask(q: str) -> Any:
+        return interrupt(q)
+
+    @entrypoint()
+    def wf(x: int) -> list[Any]:
+        futs = [ask("a"), ask("b")]
+        return [f.result() for f in futs]
+
+    out = wf.invoke(1)
+    assert sorted(i.value for i in out["__interrupt__"]) == ["a", "b"]
+    assert len({i.id for i in out["__interrupt__"]}) == 2
+
+
+async def test_each_call_is_a_traced_run_inside_the_entrypoints_run() -> None:
+    from langchain_core.tracers.base import BaseTracer
+
+    class Tracer(BaseTracer):
+        def __init__(self) -> None:
+            super().__init__()
+            self.runs: list[Any] = []
+
+        def _persist_run(self, run: Any) -> None:
+            self.runs.append(run)
+
+    @task()
+    async def mapper(item: int, suffix: str = "!") -> str:
+        return f"{item}{suffix}"
+
+    @entrypoint(checkpointer=InMemorySaver())
+    async def graph(items: list[int]) -> list[str]:
+        return list(await asyncio.gather(*[mapper(i) for i in items]))
+
+    tracer = Tracer()
+    assert await graph.ainvoke([1, 2], {**cfg(), "callbacks": [tracer]}) == ["1!", "2!"]
+    (root,) = tracer.runs
+    assert root.outputs == {"output": ["1!", "2!"]}
+    (node,) = root.child_runs
+    assert node.name == "graph"
+    calls = sorted((r.name, r.inputs["item"], r.inputs["suffix"], r.outputs["output"]) for r in node.child_runs)
+    assert calls == [("mapper", 1, "!", "1!"), ("mapper", 2, "!", "2!")]
