@@ -293,6 +293,9 @@ def _build(decorator: entrypoint[Any], func: Callable[..., Any]) -> EntrypointGr
     }
     state = SchemaInfo(None, "dict", {END: Field(END, channels[END]), PREVIOUS: Field(PREVIOUS, channels[PREVIOUS])}, {})
     retry = decorator.retry_policy
+    from asyncgraph.pregel._call import timeout_seconds
+
+    timeout = timeout_seconds(decorator.timeout, name, "Node", body.is_async)
     node = NodePlan(
         name=name,
         call=CallSpec(body, "async", (), False),
@@ -303,14 +306,14 @@ def _build(decorator: entrypoint[Any], func: Callable[..., Any]) -> EntrypointGr
         after=(),
         branches=(),
         retry=retry or None,
-        timeout=None,
+        timeout=timeout,
         metadata=None,
         limit=None,
         defer=False,
         ends=(),
-        fast=True,
+        fast=timeout is None,
         cache=decorator.cache_policy,
-        inline=not retry,
+        inline=not retry and timeout is None,
     )
     plan = Plan(
         name=name,
@@ -380,6 +383,8 @@ class entrypoint(Generic[ContextT]):  # noqa: N801  (LangGraph's name)
         context_schema: the type of ``invoke(..., context=...)``.
         cache_policy: cache the entrypoint's (and its tasks') results by input.
         retry_policy: retry the function (and tasks without their own policy).
+        timeout: seconds (or a ``timedelta`` / ``TimeoutPolicy``) one attempt of an async
+            function may take; past it, ``NodeTimeoutError``.
     """
 
     def __init__(
@@ -390,6 +395,7 @@ class entrypoint(Generic[ContextT]):  # noqa: N801  (LangGraph's name)
         context_schema: type[ContextT] | None = None,
         cache_policy: CachePolicy | None = None,
         retry_policy: RetryPolicy | Sequence[RetryPolicy] | None = None,
+        timeout: Any = None,
         **kwargs: Any,
     ) -> None:
         import warnings
@@ -408,6 +414,7 @@ class entrypoint(Generic[ContextT]):  # noqa: N801  (LangGraph's name)
         self.cache = cache
         self.context_schema = context_schema
         self.cache_policy = cache_policy
+        self.timeout = timeout
         self.retry_policy: tuple[RetryPolicy, ...] = (
             () if retry_policy is None
             else (retry_policy,) if isinstance(retry_policy, RetryPolicy)

@@ -7,7 +7,7 @@ import inspect
 from collections.abc import Callable, Sequence
 from typing import Any, Generic, ParamSpec, TypeVar, overload
 
-from asyncgraph.pregel._call import TaskSpec, call
+from asyncgraph.pregel._call import TaskSpec, call, timeout_seconds
 from asyncgraph.types import CachePolicy, RetryPolicy
 
 P = ParamSpec("P")
@@ -37,15 +37,17 @@ class _TaskFunction(Generic[P, T]):
     """What ``@task`` returns: calling it inside a run starts the function as a call task
     and returns a future of its result."""
 
-    def __init__(self, func: Callable[..., Any], *, name: str | None,
-                 retry_policy: Sequence[RetryPolicy], cache_policy: CachePolicy | None) -> None:
+    def __init__(self, func: Callable[..., Any], *, name: str | None, retry_policy: Sequence[RetryPolicy],
+                 cache_policy: CachePolicy | None, timeout: Any = None) -> None:
         if inspect.isgeneratorfunction(func) or inspect.isasyncgenfunction(func):
             raise NotImplementedError("Generators are not supported in the Functional API.")
         self.func = func
         self.retry_policy = retry_policy
         self.cache_policy = cache_policy
         self.name = name or _name_of(func)
-        self._spec = TaskSpec(func, self.name, _is_async(func), retry_policy, cache_policy)
+        is_async = _is_async(func)
+        self.timeout = timeout_seconds(timeout, self.name, "Task", is_async)
+        self._spec = TaskSpec(func, self.name, is_async, retry_policy, cache_policy, self.timeout)
         functools.update_wrapper(self, func)
         if name is not None:
             self.__name__ = name
@@ -87,6 +89,7 @@ def task(
     name: str | None = None,
     retry_policy: RetryPolicy | Sequence[RetryPolicy] | None = None,
     cache_policy: CachePolicy | None = None,
+    timeout: Any = None,
     **kwargs: Any,
 ) -> Callable[[Callable[P, T]], _TaskFunction[P, T]]: ...
 
@@ -97,6 +100,7 @@ def task(
     name: str | None = None,
     retry_policy: RetryPolicy | Sequence[RetryPolicy] | None = None,
     cache_policy: CachePolicy | None = None,
+    timeout: Any = None,
     **kwargs: Any,
 ) -> Any:
     """Make a function a task: called inside an ``@entrypoint`` (or a graph node), it
@@ -111,10 +115,13 @@ def task(
         name: the task's name in streams and checkpoints (default: the function's).
         retry_policy: one policy or several, as for graph nodes.
         cache_policy: cache results by arguments (the entrypoint needs ``cache=``).
+        timeout: seconds (or a ``timedelta`` / ``TimeoutPolicy``) one attempt of an async
+            task may take; past it, ``NodeTimeoutError`` (retried if the policy says so).
 
     Raises:
         NotImplementedError: the function is a generator.
         TypeError: an unknown keyword argument.
+        ValueError: ``timeout`` on a sync function.
     """
     unknown = set(kwargs) - {"retry"}
     if unknown:
@@ -128,7 +135,7 @@ def task(
     policies = _policies(retry_policy)
 
     def decorator(func: Callable[..., Any]) -> _TaskFunction[Any, Any]:
-        return _TaskFunction(func, name=name, retry_policy=policies, cache_policy=cache_policy)
+        return _TaskFunction(func, name=name, retry_policy=policies, cache_policy=cache_policy, timeout=timeout)
 
     if __func_or_none__ is not None:
         return decorator(__func_or_none__)

@@ -31,7 +31,7 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from asyncgraph.errors import GraphBubbleUp, GraphInterrupt
+from asyncgraph.errors import GraphBubbleUp, GraphInterrupt, NodeTimeoutError
 from asyncgraph.pregel._algo import PUSH, Task
 from asyncgraph.pregel._context import RunContext, TaskContext, current_task
 from asyncgraph.pregel._plan import NodePlan
@@ -47,7 +47,7 @@ CALL_TRIGGERS = ("__pregel_push",)
 class TaskSpec:
     """A function that runs as a call task (what ``@task`` makes)."""
 
-    __slots__ = ("func", "name", "is_async", "retry", "cache", "node")
+    __slots__ = ("func", "name", "is_async", "retry", "cache", "timeout", "node")
 
     def __init__(
         self,
@@ -56,9 +56,11 @@ class TaskSpec:
         is_async: bool,
         retry: Sequence[RetryPolicy],
         cache: CachePolicy | None,
+        timeout: float | None = None,
     ) -> None:
         from asyncgraph.graph._schema import SchemaInfo
 
+        self.timeout = timeout  # seconds per attempt (async functions only)
         self.func = func
         self.name = name
         self.is_async = is_async
@@ -397,7 +399,13 @@ async def _execute(sub: TaskContext, spec: TaskSpec, args: Any, kwargs: Any) -> 
     while True:
         attempt += 1
         try:
-            if spec.is_async:
+            if spec.timeout is not None:
+                try:
+                    async with asyncio.timeout(spec.timeout):
+                        result = await spec.func(*args, **kwargs)
+                except TimeoutError as exc:
+                    raise NodeTimeoutError(spec.name, spec.timeout, attempts=attempt) from exc
+            elif spec.is_async:
                 result = await spec.func(*args, **kwargs)
             else:
                 ctx = contextvars.copy_context()
@@ -538,4 +546,28 @@ async def join_calls(tc: TaskContext, *, cancel: bool = False) -> list[Any]:
     return calls.interrupts
 
 
-__all__ = ["TaskSpec", "Calls", "call", "join_calls"]
+def timeout_seconds(timeout: Any, name: str, kind: str, is_async: bool) -> float | None:
+    """A ``timeout=`` argument (seconds, ``timedelta`` or ``TimeoutPolicy``) in seconds.
+
+    Raises:
+        ValueError: a timeout on a sync function (it cannot be cancelled), or not a
+            positive duration.
+    """
+    import datetime
+
+    if timeout is None:
+        return None
+    if hasattr(timeout, "run_timeout"):  # TimeoutPolicy
+        timeout = timeout.run_timeout
+        if timeout is None:
+            return None
+    if isinstance(timeout, datetime.timedelta):
+        timeout = timeout.total_seconds()
+    if not is_async:
+        raise ValueError(f"timeout is supported only for async functions; {kind} {name!r} is sync.")
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
+        raise ValueError(f"{kind} {name!r}: timeout must be a positive number of seconds, got {timeout!r}")
+    return float(timeout)
+
+
+__all__ = ["TaskSpec", "Calls", "call", "join_calls", "timeout_seconds"]

@@ -283,3 +283,27 @@ async def test_each_call_is_a_traced_run_inside_the_entrypoints_run() -> None:
     assert node.name == "graph"
     calls = sorted((r.name, r.inputs["item"], r.inputs["suffix"], r.outputs["output"]) for r in node.child_runs)
     assert calls == [("mapper", 1, "!", "1!"), ("mapper", 2, "!", "2!")]
+
+
+async def test_timeouts_bound_async_tasks_and_are_refused_on_sync_ones() -> None:
+    from asyncgraph.errors import NodeTimeoutError
+
+    @task(timeout=0.05)
+    async def stuck(x: int) -> int:
+        await asyncio.sleep(10)
+        return x
+
+    @entrypoint()
+    async def wf(x: int) -> int:
+        return await stuck(x)
+
+    with pytest.raises(NodeTimeoutError, match="'stuck' timed out after 0.05s"):
+        await wf.ainvoke(1)
+
+    def blocking(x: int) -> int:
+        return x
+
+    with pytest.raises(ValueError, match="Task 'blocking' is sync"):
+        task(timeout=1)(blocking)
+    with pytest.raises(ValueError, match="Node 'blocking' is sync"):
+        entrypoint(timeout=1)(blocking)
