@@ -365,9 +365,12 @@ async def _run(sub: TaskContext, spec: TaskSpec, args: Any, kwargs: Any, caller:
         if run_manager is not None:
             await run_manager.on_chain_error(exc)
         raise
-    await _settle(sub, spec, result, None, cache_key)
     if run_manager is not None:
+        from asyncgraph.pregel._runner import _stream_node_output
+
+        await _stream_node_output(run_manager, result)
         await run_manager.on_chain_end(result)
+    await _settle(sub, spec, result, None, cache_key)
     return result
 
 
