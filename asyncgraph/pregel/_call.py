@@ -323,10 +323,11 @@ async def _run(sub: TaskContext, spec: TaskSpec, args: Any, kwargs: Any, caller:
     current_task.set(sub)
     rc = sub.run
     run_manager = None
-    if rc.propagate:
-        # Code inside the call (a chat model streaming tokens, a tracer) sees the call's
-        # own config: its name, step and namespace in the metadata; with callbacks, the
-        # call is a run of its own inside its caller's run.
+    if rc.callbacks is not None:
+        # Someone listens: code inside the call (a chat model streaming tokens, a
+        # tracer) sees the call's own config (its name, step and namespace in the
+        # metadata), and with a traced caller the call is a run of its own inside the
+        # caller's run. Otherwise the caller's config, inherited, is all it needs.
         from langchain_core.runnables.config import var_child_runnable_config
 
         traced = caller.tc.traced
