@@ -15,8 +15,11 @@ after a pause or a crash finds what the earlier attempt saved under that id:
 A call's result is saved as a pending write of the step as soon as the call finishes,
 so a process killed right after it loses nothing that finished.
 
-Engine hook: the loop sets ``RunContext.ckpt`` (its checkpoint writer) and
-``RunContext.pending_writes`` (the writes saved against the checkpoint it resumes);
+Engine hook (what the loop provides): ``RunContext.loop`` (the run's event loop, for
+calls made from worker threads), ``RunContext.ckpt`` (the loop's checkpoint writer,
+whose ``put_writes(task, writes, step)`` saves a pending write), ``RunContext.pending_writes``
+(the writes saved against the checkpoint the run loaded) and, when the run replays an
+older checkpoint, ``RunContext.pending_origin`` (that checkpoint's id and next step).
 ``TaskContext.calls`` holds a task's :class:`Calls` once it makes its first call.
 """
 
@@ -190,6 +193,7 @@ def _prepare(calls: Calls, spec: TaskSpec, idx: int, args: Any, kwargs: Any) -> 
                 return TaskContext(rc, task, tc.step), v
         prior = [i for c, v in saved if c == INTERRUPT for i in v]
         resume = [a for c, v in saved if c == RESUME for a in v] or None
+        task.prior_interrupts = prior
         if prior:
             answer = _answer_for(calls, prior)
             if answer is not _NO_ANSWER:

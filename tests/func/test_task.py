@@ -307,3 +307,24 @@ async def test_timeouts_bound_async_tasks_and_are_refused_on_sync_ones() -> None
         task(timeout=1)(blocking)
     with pytest.raises(ValueError, match="Node 'blocking' is sync"):
         entrypoint(timeout=1)(blocking)
+
+
+def test_answering_one_of_two_paused_calls_by_id_leaves_the_other_waiting() -> None:
+    @task
+    def ask(q: str) -> Any:
+        return interrupt(q)
+
+    @task
+    def both() -> list[Any]:
+        futs = [ask("a"), ask("b")]
+        return [f.result() for f in futs]
+
+    @entrypoint(checkpointer=InMemorySaver())
+    def wf(x: int) -> list[Any]:
+        return both().result()
+
+    wf.invoke(1, cfg())
+    by_value = {i.value: i.id for i in wf.get_state(cfg()).interrupts}
+    out = wf.invoke(Command(resume={by_value["a"]: "A"}), cfg())
+    assert [i.value for i in out["__interrupt__"]] == ["b"]
+    assert wf.invoke(Command(resume={by_value["b"]: "B"}), cfg()) == ["A", "B"]
