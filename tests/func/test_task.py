@@ -328,3 +328,41 @@ def test_answering_one_of_two_paused_calls_by_id_leaves_the_other_waiting() -> N
     out = wf.invoke(Command(resume={by_value["a"]: "A"}), cfg())
     assert [i.value for i in out["__interrupt__"]] == ["b"]
     assert wf.invoke(Command(resume={by_value["b"]: "B"}), cfg()) == ["A", "B"]
+
+
+async def test_graph_nodes_call_tasks_and_a_resume_reuses_their_results() -> None:
+    from typing import TypedDict
+
+    from asyncgraph.graph import START, StateGraph
+
+    class S(TypedDict):
+        a: int
+
+    ran: list[str] = []
+
+    @task
+    def sync_double(x: int) -> int:
+        ran.append("sync")
+        return 2 * x
+
+    @task
+    async def async_inc(x: int) -> int:
+        ran.append("async")
+        return x + 1
+
+    def sync_node(s: S) -> dict[str, int]:  # runs in a worker thread under ainvoke
+        return {"a": sync_double(s["a"]).result() + interrupt("more?")}
+
+    async def async_node(s: S) -> dict[str, int]:
+        return {"a": await async_inc(s["a"])}
+
+    graph = StateGraph(S)
+    graph.add_node("sync_node", sync_node)
+    graph.add_node("async_node", async_node)
+    graph.add_edge(START, "async_node")
+    graph.add_edge("async_node", "sync_node")
+    app = graph.compile(checkpointer=InMemorySaver())
+    out = await app.ainvoke({"a": 1}, cfg())
+    assert [i.value for i in out["__interrupt__"]] == ["more?"]
+    assert await app.ainvoke(Command(resume=100), cfg()) == {"a": 104}
+    assert ran == ["async", "sync"]
