@@ -314,7 +314,7 @@ async def run_graph(rc: RunContext, input: Any, *, interrupt_before: frozenset[s
             latest = await rc.saver.aget_tuple(saver.thread_config)
             replay = latest is not None and latest.checkpoint["id"] != ckpt["id"]
         pending = [] if replay else list(tup.pending_writes or ())
-        rc.pending_writes = list(tup.pending_writes or ())  # for calls (pregel/_call.py)
+        rc.pending_writes = tup.pending_writes or ()  # for calls (pregel/_call.py)
         if replay:
             rc.pending_origin = (ckpt["id"], step)
         assert saver is not None
