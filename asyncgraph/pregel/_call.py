@@ -37,7 +37,9 @@ from typing import Any
 from asyncgraph.errors import GraphBubbleUp, GraphInterrupt, NodeTimeoutError
 from asyncgraph.pregel._algo import PUSH, Task
 from asyncgraph.pregel._context import RunContext, TaskContext, current_task
+from asyncgraph.pregel._loop import _emit_debug, _task_id
 from asyncgraph.pregel._plan import NodePlan
+from asyncgraph.pregel._runner import _retry_policy, _stream_node_output
 from asyncgraph.types import CachePolicy, RetryPolicy
 
 RETURN = "__return__"
@@ -84,12 +86,15 @@ class Calls:
     calls to it.
     """
 
-    __slots__ = ("tc", "loop", "count", "running", "answered", "interrupts")
+    __slots__ = ("tc", "loop", "count", "running", "answered", "interrupts", "prefix")
 
     def __init__(self, tc: TaskContext, loop: asyncio.AbstractEventLoop) -> None:
         self.tc = tc
         self.loop = loop
         self.count = 0
+        # The caller's place in the run, the stem of its calls' paths (and so ids).
+        parent = tc.task
+        self.prefix = f"{parent.name}~{parent.kind}~{parent.index}/"
         self.running: set[asyncio.Future[Any]] = set()
         self.answered = False  # the caller's plain resume answer went to its calls
         self.interrupts: list[Any] = []  # raised by calls that ended with an interrupt
@@ -143,16 +148,14 @@ async def _start_and_wait(calls: Calls, spec: TaskSpec, idx: int, args: Any, kwa
     return await start(calls, spec, idx, args, kwargs)
 
 
-def _call_task(tc: TaskContext, spec: TaskSpec, idx: int, args: Any, kwargs: Any) -> Task:
-    """The engine task of the ``idx``-th call of ``tc``: its id depends only on the
+def _call_task(calls: Calls, spec: TaskSpec, idx: int, args: Any, kwargs: Any) -> Task:
+    """The engine task of the ``idx``-th call of ``calls.tc``: its id depends only on the
     caller's place in the run and ``idx``, so a resumed caller finds it again."""
-    from asyncgraph.pregel._loop import _task_id
-
-    parent = tc.task
     # The index of a call task is a path of call numbers (a str): it is only ever
     # formatted into ids and paths, never sorted, since call tasks never reach a barrier.
-    path = f"{parent.name}~{parent.kind}~{parent.index}/{idx}"
+    path = f"{calls.prefix}{idx}"
     t = Task(spec.node, (args, kwargs), PUSH, path, CALL_TRIGGERS)  # type: ignore[arg-type]
+    tc = calls.tc
     rc = tc.run
     # Always an id, with or without a saver: it tells the interrupts of calls apart.
     t.id = _task_id(rc.checkpoint_id, rc.ns, tc.step, spec.name, PUSH, path)  # type: ignore[arg-type]
@@ -173,8 +176,6 @@ def _saved(rc: RunContext, task: Task) -> list[tuple[str, Any]] | None:
     found = pending.get(task.id)
     origin = rc.pending_origin
     if found is None and origin is not None:
-        from asyncgraph.pregel._loop import _task_id
-
         ckpt_id, step = origin
         found = pending.get(_task_id(ckpt_id, rc.ns, step, task.name, PUSH, task.index))  # type: ignore[arg-type]
     return found
@@ -184,7 +185,7 @@ def _prepare(calls: Calls, spec: TaskSpec, idx: int, args: Any, kwargs: Any) -> 
     """The call's task context, and its saved result (``_NO_ANSWER`` if none)."""
     tc = calls.tc
     rc = tc.run
-    task = _call_task(tc, spec, idx, args, kwargs)
+    task = _call_task(calls, spec, idx, args, kwargs)
     saved = _saved(rc, task)
     resume: list[Any] | None = None
     if saved is not None:
@@ -371,8 +372,6 @@ async def _run(sub: TaskContext, spec: TaskSpec, args: Any, kwargs: Any, caller:
             await run_manager.on_chain_error(exc)
         raise
     if run_manager is not None:
-        from asyncgraph.pregel._runner import _stream_node_output
-
         await _stream_node_output(run_manager, result)
         await run_manager.on_chain_end(result)
     await _settle(sub, spec, result, None, cache_key)
@@ -399,8 +398,6 @@ def _inputs(spec: TaskSpec, args: Any, kwargs: Any) -> dict[str, Any]:
 
 async def _execute(sub: TaskContext, spec: TaskSpec, args: Any, kwargs: Any) -> Any:
     """Call the function, retrying as its policy (or the entrypoint's) says."""
-    from asyncgraph.pregel._runner import _retry_policy
-
     rc = sub.run
     policies = spec.retry or tuple(getattr(rc.graph, "call_retry", None) or ())
     attempt = 0
@@ -525,8 +522,6 @@ def _cache_key(rc: RunContext, spec: TaskSpec, args: Any, kwargs: Any) -> Any:
 
 
 def _emit_start(rc: RunContext, task: Task) -> None:
-    from asyncgraph.pregel._loop import _emit_debug
-
     sink = rc.sink
     if sink is not None and not sink.modes.isdisjoint(("tasks", "debug")):
         _emit_debug(rc, "tasks", "task", rc.step,
@@ -534,8 +529,6 @@ def _emit_start(rc: RunContext, task: Task) -> None:
 
 
 def _emit_result(rc: RunContext, task: Task, error: BaseException | None) -> None:
-    from asyncgraph.pregel._loop import _emit_debug
-
     sink = rc.sink
     if sink is not None and not sink.modes.isdisjoint(("tasks", "debug")):
         _emit_debug(rc, "tasks", "task_result", rc.step, {
