@@ -9,9 +9,9 @@ API is ``async`` (``AsyncSqliteSaver``, async entrypoint and tasks, ``ainvoke``)
 second task touches SIGNAL, then blocks forever so the parent can SIGKILL the process
 while it runs) or ``resume`` (``invoke(None, config)``; print the result as JSON).
 
-The workflow: ``fetch`` (finishes), then ``slow`` (killed in the first process), then
-an ``interrupt()`` is not used: ``finish`` runs last. Every task execution appends its
-name to SIDE_EFFECTS (fsynced), so the parent counts executions across processes.
+The workflow calls ``fetch`` (finishes before the kill), then ``slow`` (killed while it
+runs in the first process), then ``finish``. Every task execution appends its name to
+SIDE_EFFECTS (fsynced), so the parent counts executions across processes.
 """
 
 from __future__ import annotations
