@@ -141,11 +141,31 @@ def call(spec: TaskSpec, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         # A sync node the sync API runs inline, on the loop's own thread: the loop
         # waits for it, so the call runs right here.
         return _run_inline(calls, spec, idx, args, kwargs)
-    return asyncio.run_coroutine_threadsafe(_start_and_wait(calls, spec, idx, args, kwargs), calls.loop)
+    # A sync caller in a worker thread: the call starts on the loop; its outcome comes
+    # back through a thread-safe future.
+    out: concurrent.futures.Future[Any] = concurrent.futures.Future()
+    calls.loop.call_soon_threadsafe(_start_for_thread, out, calls, spec, idx, args, kwargs)
+    return out
 
 
-async def _start_and_wait(calls: Calls, spec: TaskSpec, idx: int, args: Any, kwargs: Any) -> Any:
-    return await start(calls, spec, idx, args, kwargs)
+def _start_for_thread(out: concurrent.futures.Future[Any], calls: Calls, spec: TaskSpec, idx: int,
+                      args: Any, kwargs: Any) -> None:
+    try:
+        fut = start(calls, spec, idx, args, kwargs)
+    except BaseException as exc:  # handed to the waiting thread
+        out.set_exception(exc)
+        return
+    fut.add_done_callback(functools.partial(_pass_outcome, out))
+
+
+def _pass_outcome(out: concurrent.futures.Future[Any], fut: asyncio.Future[Any]) -> None:
+    if fut.cancelled():
+        out.cancel()
+        out.set_running_or_notify_cancel()
+    elif (exc := fut.exception()) is not None:
+        out.set_exception(exc)
+    else:
+        out.set_result(fut.result())
 
 
 def _call_task(calls: Calls, spec: TaskSpec, idx: int, args: Any, kwargs: Any) -> Task:
