@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from asyncgraph._context import get_task_context, stream_writer
 from asyncgraph.types import StreamWriter
 
 __all__ = ["get_config", "get_store", "get_stream_writer"]
@@ -15,8 +16,6 @@ def get_config() -> dict[str, Any]:
     Raises:
         RuntimeError: called outside a running node.
     """
-    from asyncgraph.pregel._context import get_task_context
-
     return get_task_context().config()
 
 
@@ -25,13 +24,9 @@ def get_stream_writer() -> StreamWriter:
 
     Outside a run, or when nobody streams ``custom``, it is a no-op.
     """
-    from asyncgraph.pregel._context import stream_writer
-
     return stream_writer()
 
 
 def get_store() -> Any:
     """The store passed to ``compile(store=...)``, for the node running now."""
-    from asyncgraph.pregel._context import get_task_context
-
     return get_task_context().run.store

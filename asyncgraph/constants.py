@@ -20,10 +20,42 @@ TASKS: Final = "__pregel_tasks"
 """Channel that carries :class:`~asyncgraph.types.Send` packets to the next step."""
 
 CONF: Final = "configurable"
+"""The config key of run-specific settings (thread_id, checkpoint_ns ...)."""
+
+# Reserved channel names. Each one is also a key of pending writes in a checkpoint, so
+# the strings are LangGraph's and must not change.
+INTERRUPT: Final = "__interrupt__"
+"""Pending write of a task that called ``interrupt()``; key of a paused run's output."""
+
+RESUME: Final = "__resume__"
+"""Pending write holding the answers a resumed task has received."""
+
+ERROR: Final = "__error__"
+"""Pending write of a task that failed (``get_state().tasks[i].error``)."""
+
+NO_WRITES: Final = "__no_writes__"
+"""Pending write of a task that finished without writing anything."""
+
+INPUT: Final = "__input__"
+ROOT: Final = "__root__"
+"""``Command(update=...)`` key whose value is the whole update (not a state key)."""
+
+COPY: Final = "__copy__"
+
+PULL: Final = "__pregel_pull"
+"""First element of the path of a task started by a trigger channel."""
+
+PUSH: Final = "__pregel_push"
+"""First element of the path of a task started by a ``Send``."""
+
+METADATA: Final = "__metadata__"
+"""Key of an ``updates`` chunk carrying facts about the task (``{"cached": True}``)."""
+
+BRANCH_PREFIX: Final = "branch:to:"
+"""Prefix of the channel that triggers a node reached by an edge (``branch:to:node``)."""
 
 # Reserved names: a node may not be called any of these.
-RESERVED: Final = frozenset({START, END, TASKS, "__interrupt__", "__error__", "__resume__",
-                             "__input__", "__root__", "__copy__", "__no_writes__"})
+RESERVED: Final = frozenset({START, END, TASKS, INTERRUPT, ERROR, RESUME, INPUT, ROOT, COPY, NO_WRITES})
 
 NS_SEP: Final = "|"
 """Separates the levels of a checkpoint namespace (parent|child)."""

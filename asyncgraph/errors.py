@@ -14,7 +14,9 @@ The tree::
     ├── GraphTimeoutError (TimeoutError)      a run or one step overran its deadline
     ├── CheckpointNotLatest                   a write was based on an old checkpoint
     ├── CheckpointError                       a stored checkpoint cannot be read
+    ├── StreamClosedError (RuntimeError)      a node wrote to a stream nobody reads any more
     └── GraphBubbleUp                         control flow, NOT an error:
+        ├── GraphDrained                        the run stopped at a step boundary (drain)
         ├── GraphInterrupt                      the run paused for a human (``interrupt()``)
         │   └── NodeInterrupt                   (deprecated form of the same)
         └── ParentCommand                       a node sent a ``Command`` to its parent graph
@@ -28,9 +30,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from asyncgraph.types import Command, Interrupt
+from asyncgraph._interrupt import Interrupt
+
+if TYPE_CHECKING:
+    from asyncgraph.types import Command
 
 __all__ = [
     "CheckpointError",
@@ -49,6 +54,7 @@ __all__ = [
     "NodeInterrupt",
     "NodeTimeoutError",
     "ParentCommand",
+    "StreamClosedError",
     "TaskNotFound",
     "create_error_message",
     "is_invalid_resume",
@@ -178,6 +184,17 @@ class CheckpointError(Exception):
 
     The stored data is left untouched.
     """
+
+
+class StreamClosedError(RuntimeError):
+    """Raised in a node running in a worker thread (a sync node) when it writes to the
+    run's stream (``get_stream_writer()``, chat-model tokens) after the reader went away:
+    the stream was closed or abandoned and the run is being cancelled. A thread cannot be
+    cancelled, so this stops the node at its next write instead of letting it produce
+    for nobody."""
+
+    def __init__(self, message: str = "The stream's reader has gone away; the run is being cancelled") -> None:
+        super().__init__(message)
 
 
 class GraphBubbleUp(Exception):

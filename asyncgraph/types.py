@@ -22,12 +22,23 @@ from typing import (
 # import time (langchain-core's message classes), which agent code loads anyway.
 from langchain_core.messages.tool import ToolOutputMixin
 
+from asyncgraph._context import interrupt_in_task
+from asyncgraph._ids import CheckpointId, InterruptId, TaskId, ThreadId
+from asyncgraph._interrupt import Interrupt
+from asyncgraph._send import Send
+from asyncgraph.constants import INTERRUPT, ROOT
+
 if TYPE_CHECKING:
     from langchain_core.runnables import RunnableConfig
 
 __all__ = [
+    "CheckpointId",
+    "InterruptId",
+    "TaskId",
+    "ThreadId",
     "All",
     "CachePolicy",
+    "Checkpointer",
     "Command",
     "Durability",
     "GraphOutput",
@@ -40,8 +51,10 @@ __all__ = [
     "StreamMode",
     "StreamWriter",
     "TimeoutPolicy",
+    "TracePolicy",
     "default_retry_on",
     "interrupt",
+    "omit_payload",
 ]
 
 N = TypeVar("N", bound=Hashable)
@@ -159,7 +172,7 @@ class GraphOutput(Generic[OutputT]):
 
     def __getitem__(self, key: str) -> Any:
         _warn_dict_access()
-        if key == "__interrupt__":
+        if key == INTERRUPT:
             return self.interrupts
         if isinstance(self.value, dict):
             return self.value[key]
@@ -170,7 +183,7 @@ class GraphOutput(Generic[OutputT]):
 
     def __contains__(self, key: object) -> bool:
         _warn_dict_access()
-        if key == "__interrupt__":
+        if key == INTERRUPT:
             return bool(self.interrupts)
         if isinstance(self.value, dict):
             return key in self.value
@@ -185,23 +198,6 @@ def _warn_dict_access() -> None:
         DeprecationWarning,
         stacklevel=3,
     )
-
-
-@dataclasses.dataclass(slots=True)
-class Interrupt:
-    """A pause requested by :func:`interrupt`, surfaced to the caller.
-
-    Attributes:
-        value: what the node passed to ``interrupt()``, shown to the human.
-        id: identifies this interrupt when resuming several at once with
-            ``Command(resume={id: value, ...})``.
-        response_schema: the JSON Schema of the answer expected, if the node gave
-            ``interrupt(..., response_schema=...)``, for clients to render a form.
-    """
-
-    value: Any
-    id: str = ""
-    response_schema: dict[str, Any] | None = None
 
 
 class PregelTask(NamedTuple):
@@ -227,33 +223,6 @@ class StateSnapshot(NamedTuple):
     parent_config: RunnableConfig | None
     tasks: tuple[PregelTask, ...]
     interrupts: tuple[Interrupt, ...] = ()
-
-
-class Send:
-    """A message to run ``node`` in the next step with ``arg`` as its input.
-
-    Returned from a conditional edge's path function (or in ``Command.goto``), it starts
-    one task per ``Send``; ``arg`` is that task's own input, not the graph state. This is
-    how map-reduce fan-out is written.
-    """
-
-    __slots__ = ("node", "arg")
-
-    node: str
-    arg: Any
-
-    def __init__(self, node: str, arg: Any) -> None:
-        self.node = node
-        self.arg = arg
-
-    def __hash__(self) -> int:
-        return hash((self.node, repr(self.arg)))
-
-    def __repr__(self) -> str:
-        return f"Send(node={self.node!r}, arg={self.arg!r})"
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Send) and self.node == other.node and self.arg == other.arg
 
 
 @dataclasses.dataclass(slots=True)
@@ -302,7 +271,7 @@ class Command(Generic[N], ToolOutputMixin):
         ):
             return list(update)
         # An object state (dataclass / Pydantic): the engine maps it by field.
-        return [("__root__", update)]
+        return [(ROOT, update)]
 
 
 def interrupt(value: Any, *, response_schema: Any = None) -> Any:
@@ -329,9 +298,6 @@ def interrupt(value: Any, *, response_schema: Any = None) -> Any:
             :func:`asyncgraph.errors.is_invalid_resume` recognizes this error.
         RuntimeError: when called outside a running node.
     """
-    # Imported here: the engine imports this module, not the other way round.
-    from asyncgraph.pregel._context import interrupt_in_task
-
     if response_schema is None:
         return interrupt_in_task(value, None, None)
     schema, adapter = _response_schema(response_schema)
@@ -358,3 +324,48 @@ def _response_schema(spec: Any) -> tuple[dict[str, Any], Any]:
         "interrupt(response_schema=...) takes a JSON Schema dict, a Pydantic model, a TypedDict "
         f"or a dataclass, got {type(spec).__name__}: {spec!r}"
     )
+
+
+@dataclasses.dataclass(kw_only=True, slots=True, frozen=True)
+class TracePolicy:
+    """What a node's own trace run records (``add_node(..., trace_policy=...)``).
+
+    ``process_inputs`` / ``process_outputs`` receive the node's input / output value and
+    return what the trace shows instead (to leave out or shorten large payloads such as
+    a message history); they never change what the node receives or returns. Runs the
+    node starts itself, and the graph's own run, are not affected. Not a way to redact
+    secrets from every run: use the tracer's own hiding options for that.
+    """
+
+    process_inputs: Callable[[Any], Any] | None = None
+    process_outputs: Callable[[Any], Any] | None = None
+
+
+def omit_payload(_value: Any) -> dict[str, Any]:
+    """A :class:`TracePolicy` processor that records an empty payload, keeping the
+    node's trace run and its timing but none of its data."""
+    return {}
+
+
+if TYPE_CHECKING:
+    from typing import TypeAlias
+
+    from asyncgraph.checkpoint.base import BaseCheckpointSaver
+
+    Checkpointer: TypeAlias = None | bool | BaseCheckpointSaver
+    """A subgraph's ``compile(checkpointer=...)``: a saver, ``True`` (its own
+    persistence), ``False`` (none, even under a parent that has one), ``None`` (the
+    parent's)."""
+else:
+
+    def __getattr__(name: str) -> Any:
+        # ``Checkpointer`` is made on first use: it names BaseCheckpointSaver, and
+        # loading the checkpoint package (and its serializer) here would tax every
+        # import of this module.
+        if name == "Checkpointer":
+            from asyncgraph.checkpoint.base import BaseCheckpointSaver
+
+            alias = None | bool | BaseCheckpointSaver
+            globals()["Checkpointer"] = alias
+            return alias
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -73,6 +73,8 @@ GOALS: dict[str, tuple[float | None, float | None]] = {
 }
 LENGTH = 20
 QUICK = {"runs": 15, "warmup": 3, "repeats": 3, "rounds": 1}
+# Database savers cost 10-50x more per step: fewer runs keep the quick mode short.
+QUICK_DB = {"runs": 5, "warmup": 2}
 FULL = {"runs": 100, "warmup": 10, "repeats": 5, "rounds": 3}
 PG_URL = "postgresql://root@127.0.0.1:5432/postgres"
 
@@ -295,7 +297,10 @@ def main(argv: list[str] | None = None) -> int:
                 if any("error" in o for o in results[saver][impl]):
                     continue
                 t0 = time.perf_counter()
-                out = _spawn(impl, saver, params, timeout)
+                p = params
+                if args.quick and not args.runs and saver not in ("none", "memory"):
+                    p = {**params, **QUICK_DB}
+                out = _spawn(impl, saver, p, timeout)
                 results[saver][impl].append(out)
                 shown = out.get("error") or f"cpu {_fmt(out['cpu_us'])} µs, wall {_fmt(out['wall_us'])} µs per step"
                 print(f"  {saver:13} {impl:10} round {r + 1}/{n_rounds} {time.perf_counter() - t0:5.1f} s  {shown}",

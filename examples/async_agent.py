@@ -8,7 +8,7 @@ imports and it runs there too): an async ``call_model`` node, a ``ToolNode`` and
 ``should_continue`` edge.
 
 The model: ``ChatAnthropic`` when ``ANTHROPIC_API_KEY`` is set; otherwise, offline, the
-embedded SmolLM2 model (``asyncgraph.local_model``, if installed; at most one tool round
+embedded SmolLM2 model (``asyncgraph.models``, if installed; at most one tool round
 per user turn); otherwise a scripted fake model that answers with realistic latency. The
 concurrency demo uses the chosen model if it is remote, else the scripted model with
 ~50 ms per call (the embedded model runs one generation at a time, so it cannot show
@@ -102,7 +102,7 @@ def choose_model(kind: str, latency: float) -> tuple[str, Any]:
         sys.exit("--model anthropic needs ANTHROPIC_API_KEY")
     if kind in ("auto", "local"):
         try:
-            from asyncgraph.local_model import LocalChatModel
+            from asyncgraph.models import LocalChatModel
 
             model = LocalChatModel(max_tokens=48, max_tool_rounds=1)
             model.load()

@@ -66,7 +66,19 @@ class SqliteCache(BaseCache):
                     )
                     continue
                 found[(ns, key)] = (row[0], row[1])
-        return {k: self.serde.loads_typed(blob) for k, blob in found.items()}
+        return {k: self._decode(k, blob) for k, blob in found.items()}
+
+    def _decode(self, full_key: FullKey, blob: tuple[str, bytes]) -> Any:
+        # The file is outside the process: a row may be corrupt or written by someone else.
+        # The serde refuses anything outside its allowlist; say which row it was.
+        try:
+            return self.serde.loads_typed(blob)
+        except ValueError as exc:
+            ns, key = full_key
+            raise ValueError(
+                f"cannot read the cached value for namespace {list(ns)!r}, key {key!r} in "
+                f"{self.path}: {exc}; clear() the namespace to recompute it"
+            ) from None
 
     def set(self, pairs: Mapping[FullKey, tuple[Any, int | None]]) -> None:
         now = time.time()

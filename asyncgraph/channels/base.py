@@ -12,10 +12,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Generic, TypeVar
 
+from typing_extensions import TypeVar as DefaultTypeVar
+
 from asyncgraph.errors import EmptyChannelError
 
 Value = TypeVar("Value")
 Update = TypeVar("Update")
+# LangGraph types channels as BaseChannel[Value, Update, Checkpoint]; libraries subscript it
+# with three arguments at import time, so the third exists, defaulted.
+Checkpoint = DefaultTypeVar("Checkpoint", default=Any)
 
 
 class _Missing:
@@ -34,7 +39,7 @@ MISSING: Any = _Missing()
 _CONFIG_SLOTS: dict[type, tuple[str, ...]] = {}
 
 
-class BaseChannel(Generic[Value, Update]):
+class BaseChannel(Generic[Value, Update, Checkpoint]):
     """Base of all channels.
 
     Subclasses keep their state in ``value`` (``MISSING`` when empty) and implement

@@ -34,46 +34,6 @@ class LastValue(BaseChannel[Any, Any]):
         return True
 
 
-class AnyValue(BaseChannel[Any, Any]):
-    """Keeps the last value; several writes in a step are allowed and assumed equal."""
-
-    __slots__ = ()
-
-    def update(self, values: Sequence[Any]) -> bool:
-        if not values:
-            if self.value is MISSING:
-                return False
-            self.value = MISSING
-            return True
-        self.value = values[-1]
-        return True
-
-
-class UntrackedValue(BaseChannel[Any, Any]):
-    """Keeps the last value but is never saved in checkpoints."""
-
-    __slots__ = ("guard",)
-
-    def __init__(self, typ: Any = Any, guard: bool = True, key: str = "") -> None:
-        super().__init__(typ, key)
-        self.guard = guard
-
-    def checkpoint(self) -> Any:
-        return MISSING
-
-    def update(self, values: Sequence[Any]) -> bool:
-        if not values:
-            return False
-        if self.guard and len(values) != 1:
-            raise InvalidUpdateError(
-                f"At key '{self.key}': UntrackedValue(guard=True) can receive only one "
-                "value per step.",
-                key=self.key,
-            )
-        self.value = values[-1]
-        return True
-
-
 class LastValueAfterFinish(BaseChannel[Any, Any]):
     """Keeps the last value written, but is available only once the run would
     otherwise end (``finish``); the task it triggers consumes it.

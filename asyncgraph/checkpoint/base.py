@@ -53,7 +53,9 @@ import asyncio
 import builtins  # the methods named `list` shadow the type inside the class
 from collections.abc import AsyncIterator, Iterator, Sequence
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Callable, Literal, NamedTuple, TypedDict
+from typing import TYPE_CHECKING, Any, Callable, Generic, Literal, NamedTuple, TypedDict
+
+from typing_extensions import TypeVar
 
 from asyncgraph.checkpoint.serde.base import SerializerProtocol
 
@@ -162,7 +164,12 @@ def _new_id() -> str:
     return time_ordered_id()
 
 
-class BaseCheckpointSaver:
+# The type of channel versions, as in LangGraph's BaseCheckpointSaver[V] (libraries write
+# BaseCheckpointSaver[str]); informational here.
+VersionT = TypeVar("VersionT", default=Any)
+
+
+class BaseCheckpointSaver(Generic[VersionT]):
     """Base class of all savers. Subclasses implement the sync and/or async methods.
 
     The engine calls only the async methods (``aget_tuple``, ``aput``, ``aput_writes``);

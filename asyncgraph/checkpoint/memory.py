@@ -1,75 +1,746 @@
-"""InMemorySaver: checkpoints kept in memory for the life of the process.
+"""InMemorySaver: checkpoints kept in process memory, in plain Python dictionaries.
 
-It is the SQLite saver over a private in-memory database, so it behaves exactly like the
-persistent savers (serialization, linear storage, retention, errors) and tests written
-against it hold for them. Values are serialized on ``put``: later changes to the objects
-a node returned never leak into stored checkpoints. Its async methods run inline on the
-event loop: every operation is CPU-only and takes microseconds, less than a thread hop.
+The layout is LangGraph's, so code that looks inside keeps working:
+
+- ``storage[thread_id][checkpoint_ns][checkpoint_id] = (checkpoint, metadata, parent_id)``
+  where ``checkpoint`` is the serialized checkpoint without its channel values;
+- ``blobs[(thread_id, checkpoint_ns, channel, version)]`` holds one channel value, stored
+  once by the checkpoint that changed it and shared by its descendants;
+- ``writes[(thread_id, checkpoint_ns, checkpoint_id)][(task_id, idx)] =
+  (task_id, channel, value, task_path)``.
+
+Stored values are ``(type tag, payload)`` pairs from the serializer, made on ``put``, so
+later changes to the objects a node returned never reach a stored checkpoint and every
+read returns fresh objects. With the default serializer an immutable scalar (``int``,
+``float``, ``str``, ``bytes``, ``bool``, ``None``) is kept as itself under the tag
+``"raw"``: nothing could change it, so encoding it would only cost time.
+
+Beyond LangGraph's saver (the contract is in :mod:`asyncgraph.checkpoint.base`): forks
+that reuse a channel version keep both branches exact (the second value is stored under
+a variant key), ``keep_last=N``, ``put_step``, ``list_threads`` and ``prune``.
+
+Every operation is CPU-only and takes microseconds, so the async methods run inline on
+the event loop; each calls its sync twin, so a subclass overriding ``put``,
+``put_writes`` or ``get_tuple`` changes what the engine does, as with LangGraph's.
+``PersistentDict`` as the factory keeps the data in a file, written by ``sync()`` and on
+exit, read back when the saver is made again; the file holds only serializer output,
+never pickles.
 """
 
 from __future__ import annotations
 
-import sqlite3
+import asyncio
+import builtins  # the methods named `list` shadow the type inside the class
+import os
+import threading
 from collections import defaultdict
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import ExitStack
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any
 
-from asyncgraph.checkpoint._sqlsaver import OpFn
-from asyncgraph.checkpoint.sqlite import SqliteSaver
+from ormsgpack import packb as _packb
+
+from asyncgraph.checkpoint.base import (
+    WRITES_IDX_MAP,
+    BaseCheckpointSaver,
+    ChannelVersions,
+    Checkpoint,
+    CheckpointMetadata,
+    CheckpointTuple,
+    PendingWrite,
+    ThreadInfo,
+)
+from asyncgraph.checkpoint.serde import MsgpackSerde
+from asyncgraph.checkpoint.serde._msgpack import _PACK_OPTS
+from asyncgraph.errors import CheckpointError
+
+if TYPE_CHECKING:
+    from langchain_core.runnables import RunnableConfig
 
 __all__ = ["InMemorySaver", "MemorySaver", "PersistentDict"]
 
+RAW = "raw"
+"""Type tag of an immutable scalar kept as itself (default serializer only)."""
+_EMPTY = ("empty", b"")
+_SCALARS = frozenset({int, float, str, bytes, bool, type(None)})
+_WRITE = "the write to {name!r} by task {task}"
+_VARIANTS = "__asyncgraph_blob_keys__"
+_UNVERSIONED = "__asyncgraph_unversioned__"
+"""Private key in a stored checkpoint: channels with a value but no version."""
+"""Private key in a stored checkpoint: channels whose value sits under a variant key."""
 
-class InMemorySaver(SqliteSaver):
+Typed = tuple[str, Any]
+Record = tuple[Typed, Typed, "str | None"]
+
+
+def _parse(config: Any) -> tuple[str, str, str | None]:
+    conf = (config or {}).get("configurable") or {}
+    thread_id = conf.get("thread_id")
+    if thread_id is None:
+        raise ValueError(
+            'a checkpointer needs config["configurable"]["thread_id"]; pass e.g. '
+            '{"configurable": {"thread_id": "1"}}'
+        )
+    return str(thread_id), conf.get("checkpoint_ns") or "", conf.get("checkpoint_id")
+
+
+def _config(thread_id: str, ns: str, cid: str) -> RunnableConfig:
+    return {"configurable": {"thread_id": thread_id, "checkpoint_ns": ns, "checkpoint_id": cid}}
+
+
+def _same(a: Typed, b: Typed) -> bool:
+    return a[0] == b[0] and type(a[1]) is type(b[1]) and a[1] == b[1]
+
+
+class InMemorySaver(BaseCheckpointSaver):
     """A checkpointer that keeps everything in process memory.
 
     Args:
         serde: the serializer; defaults to the safe msgpack one.
+        factory: builds ``storage``, ``writes`` and ``blobs`` (``defaultdict``); pass
+            ``functools.partial(PersistentDict, filename=...)`` to keep them in a file.
         keep_last: keep only the newest N checkpoints per thread and namespace.
     """
+
+    storage: defaultdict[str, dict[str, dict[str, Record]]]
+    writes: defaultdict[tuple[str, str, str], dict[tuple[str, int], tuple[str, str, Typed, str]]]
+    blobs: dict[tuple[str, str, str, Any], Typed]
 
     def __init__(
         self,
         *,
         serde: Any = None,
+        factory: Callable[..., Any] = defaultdict,
         keep_last: int | None = None,
-        factory: Callable[..., Any] | None = None,
     ) -> None:
-        # LangGraph's saver takes ``factory`` to build its storage dicts; this one keeps
-        # its data in SQLite, so the factory is not used yet.
+        super().__init__(serde=serde)
+        if keep_last is not None and keep_last < 1:
+            raise ValueError(f"keep_last must be at least 1, got {keep_last}")
+        self.keep_last = keep_last
+        self._raw = type(self.serde) is MsgpackSerde
+        self._lock = threading.RLock()  # the sync API may be used from several threads
+        self.storage = factory(_ns_dict)
+        self.writes = factory(dict)
+        self.blobs = factory()
         self.stack = ExitStack()
-        conn = sqlite3.connect(":memory:", check_same_thread=False, isolation_level=None)
-        super().__init__(conn, serde=serde, keep_last=keep_last, synchronous="OFF")
+        for name in ("storage", "writes", "blobs"):
+            d = getattr(self, name)
+            if isinstance(d, PersistentDict):
+                d.use_section(name)
+            if hasattr(d, "__exit__"):
+                self.stack.enter_context(d)
+        # Per thread: the keys of its blobs and writes, so deleting or pruning a thread
+        # never scans the other threads' data.
+        self._blob_keys: dict[str, set[tuple[str, str, str, Any]]] = {}
+        self._write_keys: dict[str, set[tuple[str, str, str]]] = {}
+        # (thread, ns, checkpoint id) -> {channel: blob key version} for checkpoints that
+        # read a channel from a variant key (forks that reused a version).
+        self._variants: dict[tuple[str, str, str], dict[str, Any]] = {}
+        self._debt: dict[tuple[str, str], int] = {}
+        if self.storage or self.blobs or self.writes:
+            self._reindex()
+
+    # -- context management ---------------------------------------------------------------
 
     def __enter__(self) -> InMemorySaver:
+        self.stack.__enter__()
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        return None
+    def __exit__(self, *exc: Any) -> bool | None:
+        return self.stack.__exit__(*exc)
 
     async def __aenter__(self) -> InMemorySaver:
+        self.stack.__enter__()
         return self
 
-    async def __aexit__(self, *exc: object) -> None:
-        return None
+    async def __aexit__(self, *exc: Any) -> bool | None:
+        # Closing may write a PersistentDict's file: not on the event loop.
+        return await asyncio.to_thread(self.stack.__exit__, *exc)
 
-    async def _arun(self, op: OpFn, *args: Any, write: bool = False) -> Any:
-        return self._run(op, *args, write=write)
+    # -- encoding -------------------------------------------------------------------------
+
+    def _dump(self, value: Any, what: str, name: Any = None, task: Any = None) -> Typed:
+        """Encode a value; a TypeError names it (``what`` formatted with name and task)."""
+        if self._raw:
+            if type(value) in _SCALARS:
+                return (RAW, value)
+        try:
+            return self.serde.dumps_typed(value)  # type: ignore[no-any-return]
+        except TypeError as exc:
+            raise TypeError(f"cannot store {what.format(name=name, task=task)}: {exc}") from None
+
+    def _dump_plain(self, value: Any, what: str, name: Any = None) -> Typed:
+        """Encode a value that is usually plain data (checkpoint records, metadata).
+
+        With the default serializer, plain data (dicts, lists, str, numbers) is packed in
+        one C call: the same bytes its ``dumps`` makes, without its per-call set-up.
+        Anything else is refused by the packer and goes through the serializer.
+        """
+        if self._raw:
+            try:
+                return ("msgpack", _packb(value, option=_PACK_OPTS))
+            except TypeError:
+                pass
+        return self._dump(value, what, name)
+
+    def _load(self, data: Typed, thread_id: str, cid: str, what: str) -> Any:
+        if data[0] == RAW:
+            return data[1]
+        try:
+            return self.serde.loads_typed(data)
+        except Exception as exc:
+            raise CheckpointError(
+                f"thread {thread_id!r} checkpoint {cid}: cannot read the stored {what}: "
+                f"{exc}; the data was left untouched"
+            ) from exc
+
+    def _write_rows(
+        self,
+        thread_id: str,
+        ns: str,
+        cid: str | None,
+        writes: Sequence[PendingWrite],
+    ) -> builtins.list[tuple[tuple[str, int], tuple[str, str, Typed, str]]]:
+        """Encoded writes of several tasks, ``idx`` counted per task in order."""
+        if not writes:
+            return []
+        if not cid:
+            raise ValueError('writes need config["configurable"]["checkpoint_id"]')
+        rows = []
+        counters: dict[str, int] = {}
+        for task_id, ch, value in writes:
+            idx = counters.get(task_id, 0)
+            counters[task_id] = idx + 1
+            enc = self._dump(value, _WRITE, ch, task_id)
+            rows.append(((task_id, WRITES_IDX_MAP.get(ch, idx)), (task_id, ch, enc, "")))
+        return rows
+
+    # -- sync API -------------------------------------------------------------------------
+
+    def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        thread_id, ns, cid = _parse(config)
+        with self._lock:  # a sync caller in another thread may be pruning this thread
+            namespaces = self.storage.get(thread_id)
+            chain = namespaces.get(ns) if namespaces else None
+            if not chain:
+                return None
+            if cid:
+                rec = chain.get(cid)
+                if rec is None:
+                    return None
+            else:
+                cid = next(reversed(chain))
+                rec = chain[cid]
+            return self._tuple(thread_id, ns, cid, rec)
+
+    def _tuple(self, thread_id: str, ns: str, cid: str, rec: Record) -> CheckpointTuple:
+        skeleton = self._load(rec[0], thread_id, cid, "checkpoint")
+        variants = skeleton.pop(_VARIANTS, None)
+        blobs = self.blobs
+        values = {}
+        for ch, version in skeleton["channel_versions"].items():
+            key = (thread_id, ns, ch, tuple(variants[ch]) if variants and ch in variants else version)
+            data = blobs.get(key)
+            if data is not None and data[0] != "empty":
+                values[ch] = self._load(data, thread_id, cid, f"channel {ch!r}")
+        for ch in skeleton.pop(_UNVERSIONED, ()):
+            data = blobs.get((thread_id, ns, ch, ("", cid)))
+            if data is not None:
+                values[ch] = self._load(data, thread_id, cid, f"channel {ch!r}")
+        checkpoint = {**skeleton, "channel_values": values}
+        metadata = self._load(rec[1], thread_id, cid, "metadata")
+        stored = self.writes.get((thread_id, ns, cid))
+        pending = []
+        if stored:
+            # The order of the SQL savers: by task path, task id, idx.
+            for (task_id, _), (_, ch, data, _) in sorted(
+                stored.items(), key=lambda kv: (kv[1][3], kv[0][0], kv[0][1])
+            ):
+                pending.append((task_id, ch, self._load(data, thread_id, cid, f"write to {ch}")))
+        parent = rec[2]
+        return CheckpointTuple(
+            config=_config(thread_id, ns, cid),
+            checkpoint=checkpoint,  # type: ignore[arg-type]
+            metadata=metadata,
+            parent_config=_config(thread_id, ns, parent) if parent else None,
+            pending_writes=pending,
+        )
+
+    def list(
+        self,
+        config: RunnableConfig | None,
+        *,
+        filter: dict[str, Any] | None = None,
+        before: RunnableConfig | None = None,
+        limit: int | None = None,
+    ) -> Iterator[CheckpointTuple]:
+        conf = (config or {}).get("configurable") or {}
+        before_id = ((before or {}).get("configurable") or {}).get("checkpoint_id")
+        with self._lock:
+            if conf.get("thread_id") is not None:
+                thread_id = str(conf["thread_id"])
+                threads = [thread_id] if thread_id in self.storage else []
+            else:
+                threads = builtins.list(self.storage)
+            wanted_ns = conf.get("checkpoint_ns")
+            wanted_id = conf.get("checkpoint_id")
+            found: builtins.list[tuple[str, str, str, dict[str, Record]]] = []
+            for t in threads:
+                for ns, chain in self.storage[t].items():
+                    if wanted_ns is not None and ns != wanted_ns:
+                        continue
+                    if wanted_id:
+                        ids = [wanted_id] if wanted_id in chain else []
+                    else:
+                        ids = builtins.list(chain)
+                    found.extend((cid, t, ns, chain) for cid in ids)
+        found.sort(key=lambda x: x[0], reverse=True)
+        count = 0
+        for cid, t, ns, chain in found:
+            if limit is not None and count >= limit:
+                return
+            if before_id and cid >= before_id:
+                continue
+            with self._lock:
+                # Read each one as it is now: one pruned or deleted since the listing
+                # started is skipped, never read half-collected.
+                rec = chain.get(cid)
+                if rec is None:
+                    continue
+                if filter:
+                    meta = self._load(rec[1], t, cid, "metadata")
+                    if not all(k in meta and meta[k] == v for k, v in filter.items()):
+                        continue
+                tup = self._tuple(t, ns, cid, rec)
+            count += 1
+            yield tup
+
+    def put(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        return self._put(config, checkpoint, metadata, new_versions, (), ())
+
+    def put_step(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+        *,
+        parent_writes: Sequence[PendingWrite] = (),
+        writes: Sequence[PendingWrite] = (),
+    ) -> RunnableConfig:
+        cls = type(self)
+        if cls.put is not InMemorySaver.put or cls.put_writes is not InMemorySaver.put_writes:
+            # A subclass that overrides put / put_writes (as LangGraph's tests do) sees
+            # every checkpoint and write through them, in put_step's order.
+            return super().put_step(
+                config, checkpoint, metadata, new_versions,
+                parent_writes=parent_writes, writes=writes,
+            )
+        return self._put(config, checkpoint, metadata, new_versions, parent_writes, writes)
+
+    def _put(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+        parent_writes: Sequence[PendingWrite],
+        writes: Sequence[PendingWrite],
+    ) -> RunnableConfig:
+        thread_id, ns, parent_id = _parse(config)
+        cid = checkpoint["id"]
+        # Encode everything before storing anything: a TypeError leaves the saver as it was.
+        values = checkpoint["channel_values"]
+        blobs = self.blobs
+        new_blobs: builtins.list[tuple[tuple[str, str, str, Any], Typed]] = []
+        variants: dict[str, Any] | None = None
+        if parent_id and self._variants:
+            inherited = self._variants.get((thread_id, ns, parent_id))
+            if inherited:
+                versions = checkpoint["channel_versions"]
+                variants = {
+                    ch: key for ch, key in inherited.items()
+                    if ch not in new_versions and versions.get(ch) == key[0]
+                }
+        raw = self._raw
+        for ch, version in new_versions.items():
+            if ch in values:
+                value = values[ch]
+                if raw and type(value) in _SCALARS:
+                    enc: Typed = (RAW, value)
+                else:
+                    enc = self._dump(value, "channel {name!r}", ch)
+            else:
+                enc = _EMPTY
+            key: tuple[str, str, str, Any] = (thread_id, ns, ch, version)
+            old = blobs.get(key)
+            if old is not None and not _same(old, enc):
+                # A fork reused this version for another value: a variant key.
+                n = 1
+                while (old := blobs.get(key := (thread_id, ns, ch, (version, n)))) is not None:
+                    if _same(old, enc):
+                        break
+                    n += 1
+                if variants is None:
+                    variants = {}
+                variants[ch] = (version, n)
+            elif variants and ch in variants:
+                del variants[ch]
+            new_blobs.append((key, enc))
+        skeleton = dict(checkpoint)
+        skeleton.pop("channel_values", None)
+        versions = checkpoint["channel_versions"]
+        if not values.keys() <= versions.keys():
+            # Values of channels without a version (say an aggregate's initial value in
+            # an input checkpoint) belong to this checkpoint alone.
+            unversioned = [ch for ch in values if ch not in versions]
+            for ch in unversioned:
+                enc = self._dump(values[ch], "channel {name!r}", ch)
+                new_blobs.append(((thread_id, ns, ch, ("", cid)), enc))
+            skeleton[_UNVERSIONED] = unversioned
+        if variants:
+            skeleton[_VARIANTS] = {ch: builtins.list(k) for ch, k in variants.items()}
+        skeleton_t = self._dump_plain(skeleton, "checkpoint {name}", cid)
+        meta_t = self._dump_plain(metadata, "the checkpoint's metadata")
+        parent_rows = self._write_rows(thread_id, ns, parent_id, parent_writes) if parent_writes else None
+        own_rows = self._write_rows(thread_id, ns, cid, writes) if writes else None
+
+        with self._lock:
+            blob_keys = self._blob_keys.get(thread_id)
+            if blob_keys is None:
+                blob_keys = self._blob_keys[thread_id] = set()
+            for key, enc in new_blobs:
+                blobs[key] = enc
+                blob_keys.add(key)
+            chain = self.storage[thread_id][ns]
+            last = next(reversed(chain)) if chain else None
+            chain[cid] = (skeleton_t, meta_t, parent_id)
+            if last is not None and cid < last:
+                # Stored out of order (an explicit old id): keep the chain sorted by id.
+                ordered = sorted(chain.items())
+                chain.clear()
+                chain.update(ordered)
+            if variants:
+                self._variants[(thread_id, ns, cid)] = variants
+            if parent_rows:
+                self._store_writes(thread_id, ns, parent_id, parent_rows)  # type: ignore[arg-type]
+            if own_rows:
+                self._store_writes(thread_id, ns, cid, own_rows)
+            if self.keep_last and len(chain) > self.keep_last:
+                self._prune_chain(thread_id, ns, chain, self.keep_last, collect=False)
+        return _config(thread_id, ns, cid)
+
+    def put_writes(
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str = "",
+    ) -> None:
+        thread_id, ns, cid = _parse(config)
+        if not cid:
+            raise ValueError('put_writes needs config["configurable"]["checkpoint_id"]')
+        raw = self._raw
+        rows = []
+        for idx, (ch, value) in enumerate(writes):
+            if raw and type(value) in _SCALARS:
+                enc: Typed = (RAW, value)
+            else:
+                enc = self._dump(value, _WRITE, ch, task_id)
+            rows.append(((task_id, WRITES_IDX_MAP.get(ch, idx)), (task_id, ch, enc, task_path)))
+        if rows:
+            with self._lock:
+                self._store_writes(thread_id, ns, cid, rows)
+
+    def _store_writes(
+        self,
+        thread_id: str,
+        ns: str,
+        cid: str,
+        rows: builtins.list[tuple[tuple[str, int], tuple[str, str, Typed, str]]],
+    ) -> None:
+        outer = (thread_id, ns, cid)
+        stored = self.writes.get(outer)
+        if stored is None:
+            self.writes[outer] = dict(rows)
+            keys = self._write_keys.get(thread_id)
+            if keys is None:
+                keys = self._write_keys[thread_id] = set()
+            keys.add(outer)
+            return
+        for inner, row in rows:
+            # A retried task writes the same (task, idx) again: the first one stays.
+            # Special writes (error, interrupt, resume) replace.
+            if inner[1] < 0 or inner not in stored:
+                stored[inner] = row
+
+    def delete_thread(self, thread_id: str) -> None:
+        thread_id = str(thread_id)
+        with self._lock:
+            self.storage.pop(thread_id, None)
+            for key in self._blob_keys.pop(thread_id, ()):
+                self.blobs.pop(key, None)
+            for outer in self._write_keys.pop(thread_id, ()):
+                self.writes.pop(outer, None)
+            for vkey in [k for k in self._variants if k[0] == thread_id]:
+                del self._variants[vkey]
+            for dkey in [k for k in self._debt if k[0] == thread_id]:
+                del self._debt[dkey]
+
+    def list_threads(self, *, limit: int | None = None) -> builtins.list[ThreadInfo]:
+        with self._lock:
+            infos = []
+            for thread_id, namespaces in self.storage.items():
+                newest, count = "", 0
+                for chain in namespaces.values():
+                    if chain:
+                        newest = max(newest, next(reversed(chain)))
+                        count += len(chain)
+                if count:
+                    infos.append(ThreadInfo(thread_id, newest, count))
+        infos.sort(key=lambda info: info.latest_checkpoint_id, reverse=True)
+        return infos if limit is None else infos[:limit]
+
+    def prune(self, thread_id: str | None = None, *, keep_last: int) -> int:
+        if keep_last < 1:
+            raise ValueError(f"keep_last must be at least 1, got {keep_last}")
+        removed = 0
+        with self._lock:
+            threads = builtins.list(self.storage) if thread_id is None else [str(thread_id)]
+            for t in threads:
+                namespaces = self.storage.get(t)
+                for ns, chain in builtins.list((namespaces or {}).items()):
+                    removed += self._prune_chain(t, ns, chain, keep_last, collect=True)
+        return removed
+
+    def _prune_chain(
+        self, thread_id: str, ns: str, chain: dict[str, Record], keep: int, *, collect: bool
+    ) -> int:
+        """Drop all but the newest ``keep`` checkpoints of a chain, with their writes."""
+        doomed = builtins.list(chain)[: max(len(chain) - keep, 0)]
+        write_keys = self._write_keys.get(thread_id, set())
+        for cid in doomed:
+            del chain[cid]
+            outer = (thread_id, ns, cid)
+            if self.writes.pop(outer, None) is not None:
+                write_keys.discard(outer)
+            self._variants.pop(outer, None)
+        if collect:
+            self._collect(thread_id, ns, chain)
+            self._debt.pop((thread_id, ns), None)
+        elif doomed:
+            # Finding the blobs nobody needs reads the kept checkpoints: do it once enough
+            # garbage has built up, not after every put.
+            key = (thread_id, ns)
+            debt = self._debt.get(key, 0) + len(doomed)
+            if debt >= max(16, self.keep_last or 0):
+                self._collect(thread_id, ns, chain)
+                debt = 0
+            self._debt[key] = debt
+        return len(doomed)
+
+    def _collect(self, thread_id: str, ns: str, chain: dict[str, Record]) -> None:
+        """Delete the blobs of (thread, ns) that no remaining checkpoint reads."""
+        needed = set()
+        for cid, rec in chain.items():
+            skeleton = self._load(rec[0], thread_id, cid, "checkpoint")
+            variants = skeleton.get(_VARIANTS) or {}
+            for ch, version in skeleton["channel_versions"].items():
+                needed.add((thread_id, ns, ch, tuple(variants[ch]) if ch in variants else version))
+            for ch in skeleton.get(_UNVERSIONED, ()):
+                needed.add((thread_id, ns, ch, ("", cid)))
+        keys = self._blob_keys.get(thread_id, set())
+        for key in [k for k in keys if k[1] == ns and k not in needed]:
+            self.blobs.pop(key, None)
+            keys.discard(key)
+
+    def _reindex(self) -> None:
+        """Rebuild the per-thread indexes from data loaded from a file."""
+        for key in self.blobs:
+            self._blob_keys.setdefault(key[0], set()).add(key)
+        for outer in self.writes:
+            self._write_keys.setdefault(outer[0], set()).add(outer)
+        for t, namespaces in self.storage.items():
+            for ns, chain in namespaces.items():
+                for cid, rec in chain.items():
+                    skeleton = self._load(rec[0], t, cid, "checkpoint")
+                    if skeleton.get(_VARIANTS):
+                        self._variants[(t, ns, cid)] = {
+                            ch: tuple(k) for ch, k in skeleton[_VARIANTS].items()
+                        }
+
+    # -- async API: the sync methods, inline (no I/O, microseconds) ------------------------
+
+    async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        return self.get_tuple(config)
+
+    async def alist(
+        self,
+        config: RunnableConfig | None,
+        *,
+        filter: dict[str, Any] | None = None,
+        before: RunnableConfig | None = None,
+        limit: int | None = None,
+    ) -> AsyncIterator[CheckpointTuple]:
+        for item in self.list(config, filter=filter, before=before, limit=limit):
+            yield item
+
+    async def aput(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        return self.put(config, checkpoint, metadata, new_versions)
+
+    async def aput_writes(
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str = "",
+    ) -> None:
+        self.put_writes(config, writes, task_id, task_path)
+
+    async def aput_step(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+        *,
+        parent_writes: Sequence[PendingWrite] = (),
+        writes: Sequence[PendingWrite] = (),
+    ) -> RunnableConfig:
+        return self.put_step(
+            config, checkpoint, metadata, new_versions, parent_writes=parent_writes, writes=writes
+        )
+
+    async def adelete_thread(self, thread_id: str) -> None:
+        self.delete_thread(thread_id)
+
+    async def alist_threads(self, *, limit: int | None = None) -> builtins.list[ThreadInfo]:
+        return self.list_threads(limit=limit)
+
+    async def aprune(self, thread_id: str | None = None, *, keep_last: int) -> int:
+        return self.prune(thread_id, keep_last=keep_last)
 
 
-class PersistentDict(defaultdict):  # type: ignore[type-arg]
-    """LangGraph's file-backed storage dict, accepted as an ``InMemorySaver`` factory."""
-
-    def __init__(self, *args: Any, filename: str, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.filename = filename
-
-    def sync(self) -> None:
-        """Nothing to flush: the data lives in the saver."""
-
-    def close(self) -> None:
-        """Nothing to release."""
+def _ns_dict() -> defaultdict[str, dict[str, Record]]:
+    return defaultdict(dict)
 
 
 MemorySaver = InMemorySaver
 """LangGraph's older name for :class:`InMemorySaver`."""
+
+
+# -- PersistentDict ----------------------------------------------------------------------
+
+
+class PersistentDict(defaultdict):  # type: ignore[type-arg]
+    """A ``defaultdict`` kept in a file: read when made, written by ``sync()`` and ``close()``.
+
+    Use it as the saver's factory, ``InMemorySaver(factory=partial(PersistentDict,
+    filename="checkpoints.bin"))``: the saver's three dictionaries share the file, each
+    in its own section. The file is written atomically (a temporary file renamed over
+    it) with the safe checkpoint serializer: it never holds pickles, and reading it
+    never runs code. Keys may be strings, numbers or tuples of them.
+    """
+
+    def __init__(self, *args: Any, filename: str, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.filename = filename
+        self.section = "data"
+        self.load()
+
+    def use_section(self, name: str) -> None:
+        """Keep this dict under ``name`` in the file (reloading that section)."""
+        self.clear()
+        self.section = name
+        self.load()
+
+    def load(self) -> None:
+        """Merge the file's data for this section into the dict (nothing if absent)."""
+        sections = _read_sections(self.filename)
+        for key, value in sections.get(self.section, ()):
+            self[key] = self._adopt(_from_plain(value))
+
+    def _adopt(self, value: Any) -> Any:
+        # A loaded nested dict becomes what the default factory makes, as before saving.
+        if type(value) is dict and self.default_factory is not None:
+            made = self.default_factory()
+            if isinstance(made, dict):
+                made.update(value)
+                return made
+        return value
+
+    def sync(self) -> None:
+        """Write the dict to the file now."""
+        sections = _read_sections(self.filename)
+        sections[self.section] = [[k, _to_plain(v)] for k, v in self.items()]
+        data = _FILE_SERDE.dumps({"format": 1, "sections": sections})
+        tmp = f"{self.filename}.tmp"
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.filename)
+
+    def close(self) -> None:
+        """Write the dict to the file; the data stays readable in memory."""
+        self.sync()
+
+    def __enter__(self) -> PersistentDict:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+_FILE_SERDE = MsgpackSerde()
+
+
+def _read_sections(filename: str) -> dict[str, Any]:
+    try:
+        with open(filename, "rb") as f:
+            raw = f.read()
+    except FileNotFoundError:
+        return {}
+    if not raw:
+        return {}
+    try:
+        data = _FILE_SERDE.loads(raw)
+        if type(data) is not dict or data.get("format") != 1:
+            raise ValueError("not a PersistentDict file")
+        sections = data["sections"]
+        if type(sections) is not dict:
+            raise ValueError("not a PersistentDict file")
+        return sections
+    except Exception as exc:
+        raise CheckpointError(
+            f"cannot read {filename!r} as a PersistentDict file: {exc}; the file was left "
+            "untouched"
+        ) from exc
+
+
+def _to_plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {"d": [[k, _to_plain(v)] for k, v in value.items()]}
+    return value
+
+
+def _from_plain(value: Any) -> Any:
+    if type(value) is dict and set(value) == {"d"}:
+        return {_key(k): _from_plain(v) for k, v in value["d"]}
+    return value
+
+
+def _key(k: Any) -> Any:
+    return tuple(k) if type(k) is list else k

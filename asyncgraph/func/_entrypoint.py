@@ -22,10 +22,10 @@ from asyncgraph.channels.ephemeral_value import EphemeralValue
 from asyncgraph.channels.last_value import LastValue
 from asyncgraph.constants import END, START
 from asyncgraph.errors import GraphInterrupt
-from asyncgraph.graph._schema import Field, SchemaInfo
-from asyncgraph.graph._spec import CallSpec
+from asyncgraph._context import TaskContext, current_task, stream_writer
 from asyncgraph.pregel._call import join_calls, merge_interrupts
-from asyncgraph.pregel._context import TaskContext, current_task, stream_writer
+from asyncgraph.pregel._schema import Field, SchemaInfo
+from asyncgraph.pregel._spec import CallSpec
 from asyncgraph.pregel._plan import NodePlan, Plan
 from asyncgraph.pregel._sync import iterate_sync, run_sync
 from asyncgraph.pregel.main import Pregel
@@ -114,7 +114,7 @@ class EntrypointGraph(Pregel):
         return super()._output(outcome, rc, v2=v2)
 
     def _interrupt_values(self, outcome: Any, rc: Any) -> Any:
-        from asyncgraph.pregel._loop import state_values
+        from asyncgraph.pregel._stream import state_values
 
         value = state_values(rc, outcome.run)
         ints = tuple(outcome.interrupts)

@@ -12,9 +12,12 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 from asyncgraph.channels.base import BaseChannel
 from asyncgraph.constants import END, NS_END, NS_SEP, RESERVED, START
+from asyncgraph.channels.last_value import LastValue
 from asyncgraph.errors import InvalidGraphError
-from asyncgraph.graph._schema import SchemaInfo, first_param_schema, lower_schema
-from asyncgraph.graph._spec import (
+from asyncgraph.graph._compile import compile_graph
+from asyncgraph.graph._compile import validate as validate_graph
+from asyncgraph.pregel._schema import SchemaInfo, first_param_schema, lower_schema
+from asyncgraph.pregel._spec import (
     BranchSpec,
     NodeSpec,
     classify,
@@ -307,9 +310,7 @@ class StateGraph(Generic[StateT, ContextT, InputT, OutputT]):
 
     def validate(self, interrupt: Sequence[str] | None = None) -> StateGraph[StateT, ContextT, InputT, OutputT]:
         """Check the graph is well formed; raises :class:`InvalidGraphError` if not."""
-        from asyncgraph.graph._compile import validate
-
-        validate(self, interrupt)
+        validate_graph(self, interrupt)
         return self
 
     def compile(
@@ -323,6 +324,7 @@ class StateGraph(Generic[StateT, ContextT, InputT, OutputT]):
         debug: bool = False,
         name: str | None = None,
         limits: dict[str, int] | None = None,
+        transformers: Sequence[Any] | None = None,
     ) -> CompiledStateGraph:
         """Validate and return the runnable graph.
 
@@ -336,10 +338,10 @@ class StateGraph(Generic[StateT, ContextT, InputT, OutputT]):
             name: the graph's name in traces and ``astream_events``.
             limits: asyncgraph only: ``{"limit name": max concurrent}`` for nodes added
                 with ``limit=``; shared by every run of this compiled graph.
+            transformers: stream transformer factories every ``stream_events(version="v3")``
+                run of this graph registers (LangGraph's ``stream_transformers``).
         """
-        from asyncgraph.graph._compile import compile_graph
-
-        return compile_graph(
+        compiled = compile_graph(
             self,
             checkpointer=checkpointer,
             store=store,
@@ -350,11 +352,14 @@ class StateGraph(Generic[StateT, ContextT, InputT, OutputT]):
             name=name,
             limits=limits,
         )
+        if transformers:
+            from asyncgraph.stream._run import normalize_factories
+
+            compiled.stream_transformers = tuple(normalize_factories(transformers))
+        return compiled
 
 
 def _is_plain_last_value(channel: BaseChannel[Any, Any]) -> bool:
-    from asyncgraph.channels.last_value import LastValue
-
     return type(channel) is LastValue
 
 

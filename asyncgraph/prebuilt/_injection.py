@@ -13,8 +13,10 @@ built (:func:`analyze_tool`), so running a tool never inspects its signature.
 from __future__ import annotations
 
 import dataclasses
+import types
+import typing
 from collections.abc import Mapping
-from typing import Any, Generic, TypeVar, get_args, get_origin
+from typing import Annotated, Any, Generic, Union, get_args, get_origin
 
 from langchain_core.runnables import RunnableConfig
 from langchain_core.tools import BaseTool, InjectedToolArg
@@ -23,15 +25,23 @@ from langchain_core.tools import BaseTool, InjectedToolArg
 # schema without an ``Annotated`` wrapper) by this base class; it has no public name.
 from langchain_core.tools.base import (
     _DirectlyInjectedToolArg,
+    _is_injected_arg_type,
     get_all_basemodel_annotations,
 )
+from typing_extensions import TypeVar
 
+from asyncgraph.runtime import ExecutionInfo, ServerInfo
 from asyncgraph.types import StreamWriter
 
 __all__ = ["InjectedState", "InjectedStore", "ToolRuntime", "ToolSpec", "analyze_tool"]
 
-StateT = TypeVar("StateT")
-ContextT = TypeVar("ContextT")
+# Defaulted, so ``ToolRuntime[MyContext]`` works as in LangGraph (typing_extensions: 3.11
+# has no TypeVar defaults). LangGraph's defaults are ``dict`` and ``None``; a bare
+# ``ToolRuntime`` parameter then makes pydantic warn ("Expected `none`") whenever the run
+# has a context, because langchain-core dumps the tool's validated arguments. ``Any``
+# keeps that quiet.
+StateT = TypeVar("StateT", default=Any)
+ContextT = TypeVar("ContextT", default=Any)
 
 
 class InjectedState(InjectedToolArg):
@@ -63,6 +73,8 @@ class InjectedStore(InjectedToolArg):
 class ToolRuntime(_DirectlyInjectedToolArg, Generic[ContextT, StateT]):
     """What a tool parameter typed ``ToolRuntime`` receives (hidden from the model).
 
+    A parameter named ``runtime`` receives it too, whatever its annotation.
+
     Attributes:
         state: the graph state as the tools node sees it.
         context: the run's context (``invoke(..., context=...)``).
@@ -71,6 +83,8 @@ class ToolRuntime(_DirectlyInjectedToolArg, Generic[ContextT, StateT]):
         tool_call_id: id of the tool call being answered.
         store: the graph's store, or ``None``.
         tools: every tool of the ``ToolNode`` running this call.
+        execution_info: the tools task's :class:`~asyncgraph.runtime.ExecutionInfo`.
+        server_info: :class:`~asyncgraph.runtime.ServerInfo`, or None.
     """
 
     state: StateT
@@ -80,6 +94,13 @@ class ToolRuntime(_DirectlyInjectedToolArg, Generic[ContextT, StateT]):
     tool_call_id: str | None
     store: Any
     tools: list[BaseTool] = dataclasses.field(default_factory=list)
+    execution_info: ExecutionInfo | None = None
+    server_info: ServerInfo | None = None
+
+    def emit_output_delta(self, delta: Any) -> None:
+        """Stream a partial output of this call on the ``tools`` stream mode. asyncgraph
+        does not have that stream mode yet, so this does nothing (as in LangGraph when
+        nobody streams ``tools``)."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -89,10 +110,13 @@ class ToolSpec:
     Attributes:
         tool: the tool.
         state_args: ``(parameter, state key or None for the whole state)`` pairs.
+        optional_state: state parameters with a default: left out (so the default
+            applies) when the state lacks their key.
         store_args: parameters that receive the store.
         runtime_args: parameters that receive a :class:`ToolRuntime`.
-        hidden: every injected parameter name (also ``InjectedToolCallId`` ones): left out
-            of the arguments quoted back to the model in error messages.
+        hidden: every injected parameter name (also ``InjectedToolCallId`` ones): values
+            the model sends for them are dropped, and they are left out of the errors
+            quoted back to the model.
         schema_title: the title of the tool's argument model; a pydantic
             ``ValidationError`` with this title means the model sent bad arguments.
         return_direct: the agent stops after this tool answers.
@@ -100,6 +124,7 @@ class ToolSpec:
 
     tool: BaseTool
     state_args: tuple[tuple[str, str | None], ...]
+    optional_state: frozenset[str]
     store_args: tuple[str, ...]
     runtime_args: tuple[str, ...]
     hidden: frozenset[str]
@@ -108,17 +133,30 @@ class ToolSpec:
 
     @property
     def injects(self) -> bool:
-        return bool(self.state_args or self.store_args or self.runtime_args)
+        return bool(self.state_args or self.store_args or self.runtime_args or self.hidden)
 
 
-def _is_runtime_type(tp: Any) -> bool:
-    cls = get_origin(tp) or tp
-    return isinstance(cls, type) and issubclass(cls, ToolRuntime)
+def _find(tp: Any, kind: type) -> Any:
+    """The ``kind`` marker (instance or class) in annotation ``tp``, looking through
+    ``Annotated`` and unions, or None."""
+    if isinstance(tp, kind) or (isinstance(tp, type) and issubclass(tp, kind)):
+        return tp
+    origin = get_origin(tp)
+    if origin is not None and isinstance(origin, type) and issubclass(origin, kind):
+        return origin
+    if origin is Annotated or origin is Union or origin is types.UnionType:
+        for arg in get_args(tp):
+            found = _find(arg, kind)
+            if found is not None:
+                return found
+    return None
 
 
 def analyze_tool(tool: BaseTool) -> ToolSpec:
-    """Find the injected parameters of ``tool``."""
+    """Find the injected parameters of ``tool``, from its argument schema and, for a
+    tool made from a function, the function's annotations."""
     state_args: list[tuple[str, str | None]] = []
+    optional: set[str] = set()
     store_args: list[str] = []
     runtime_args: list[str] = []
     hidden: set[str] = set()
@@ -126,56 +164,42 @@ def analyze_tool(tool: BaseTool) -> ToolSpec:
     title: str | None = None
     if schema is not None and not isinstance(schema, Mapping):
         title = getattr(schema, "__name__", None)
-        for name, tp in get_all_basemodel_annotations(tool.get_input_schema()).items():
-            if _is_runtime_type(tp):
-                runtime_args.append(name)
-                hidden.add(name)
-                continue
-            for meta in get_args(tp)[1:]:
-                if meta is InjectedState:
-                    state_args.append((name, None))
-                elif isinstance(meta, InjectedState):
-                    state_args.append((name, meta.field))
-                elif meta is InjectedStore or isinstance(meta, InjectedStore):
-                    store_args.append(name)
-                elif not (
-                    isinstance(meta, InjectedToolArg)
-                    or (isinstance(meta, type) and issubclass(meta, InjectedToolArg))
-                ):
-                    continue
-                hidden.add(name)
-                break
+    full_schema = tool.get_input_schema()
+    annotations: dict[str, Any] = {}
+    func = getattr(tool, "func", None) or getattr(tool, "coroutine", None)
+    if func is not None:
+        try:
+            annotations.update(typing.get_type_hints(func, include_extras=True))
+        except Exception:  # noqa: BLE001  (unresolvable hints: the schema still tells)
+            pass
+        annotations.pop("return", None)
+    annotations.update(get_all_basemodel_annotations(full_schema))
+    fields = getattr(full_schema, "model_fields", {})
+    for name, tp in annotations.items():
+        if _is_injected_arg_type(tp):
+            hidden.add(name)
+        if name == "runtime" or _find(tp, ToolRuntime) is not None:
+            runtime_args.append(name)
+            hidden.add(name)
+            continue
+        state = _find(tp, InjectedState)
+        if state is not None:
+            key = state.field if isinstance(state, InjectedState) else None
+            state_args.append((name, key))
+            hidden.add(name)
+            info = fields.get(name)
+            if key and info is not None and not info.is_required():
+                optional.add(name)
+        elif _find(tp, InjectedStore) is not None:
+            store_args.append(name)
+            hidden.add(name)
     return ToolSpec(
         tool=tool,
         state_args=tuple(state_args),
+        optional_state=frozenset(optional),
         store_args=tuple(store_args),
         runtime_args=tuple(runtime_args),
         hidden=frozenset(hidden),
         schema_title=title,
         return_direct=bool(getattr(tool, "return_direct", False)),
     )
-
-
-def state_value(state: Any, key: str | None, tool_name: str) -> Any:
-    """The injected value for ``InjectedState(key)`` from the state the node received.
-
-    Raises:
-        KeyError: the state has no ``key`` (message names the tool).
-    """
-    if key is None:
-        return state
-    if isinstance(state, Mapping):
-        try:
-            return state[key]
-        except KeyError:
-            raise KeyError(
-                f"Tool '{tool_name}' asks for state key {key!r} (InjectedState), but the state "
-                f"has only: {', '.join(map(repr, state))}"
-            ) from None
-    try:
-        return getattr(state, key)
-    except AttributeError:
-        raise KeyError(
-            f"Tool '{tool_name}' asks for state key {key!r} (InjectedState), but the state "
-            f"{type(state).__name__} has no such field"
-        ) from None

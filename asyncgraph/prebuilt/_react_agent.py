@@ -16,7 +16,7 @@ import dataclasses
 import inspect
 import typing
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Annotated, Any, NotRequired, TypedDict
+from typing import Annotated, Any, NotRequired, TypedDict, TypeVar
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, SystemMessage, ToolMessage
@@ -150,28 +150,82 @@ def _bound_tool_names(model: Any) -> set[str] | None:
     return None
 
 
-def _bind_tools(model: Any, tools: list[Any]) -> Any:
-    if not tools:
-        return model
-    already = _bound_tool_names(model)
-    if already is None:
-        if not hasattr(model, "bind_tools"):
-            raise TypeError(
-                f"create_react_agent: the model {type(model).__name__} has no bind_tools(); "
-                "pass a chat model, or one you have bound the tools to yourself"
-            )
-        return model.bind_tools(tools)
-    wanted = {n for n in map(_tool_name, tools) if n}
-    if wanted - already:
+def _first_model_step(model: Any) -> Any:
+    """The chat model (or binding) step of a ``RunnableSequence``; ``model`` otherwise."""
+    if isinstance(model, RunnableSequence):
+        return next((s for s in model.steps if isinstance(s, (RunnableBinding, BaseChatModel))), model)
+    return model
+
+
+def _should_bind_tools(model: Any, tools: Sequence[BaseTool], num_builtin: int = 0) -> bool:
+    """Whether ``tools`` still have to be bound to ``model``: False when the model (or
+    its model step) is already bound to exactly these tools (plus ``num_builtin``
+    provider tools).
+
+    Raises:
+        ValueError: the model is bound to a different number of tools, or lacks some.
+    """
+    model = _first_model_step(model)
+    if not isinstance(model, RunnableBinding) or "tools" not in model.kwargs:
+        return True
+    bound = model.kwargs["tools"]
+    if len(tools) != len(bound) - num_builtin:
         raise ValueError(
-            "create_react_agent: the model is bound to tools "
-            f"{sorted(already)} but the agent was given {sorted(wanted)}; bind the same "
-            "tools, or pass the unbound model and let the agent bind them"
+            "Number of tools in the model.bind_tools() and tools passed to create_react_agent "
+            f"must match. Got {len(tools)} tools, expected {len(bound) - num_builtin}"
+        )
+    bound_names = {n for n in map(_tool_name, bound) if n}
+    missing = {t.name for t in tools} - bound_names
+    if missing:
+        raise ValueError(f"Missing tools '{missing}' in the model.bind_tools()")
+    return False
+
+
+def _get_model(model: Any) -> BaseChatModel:
+    """The chat model inside a binding (``model.bind_tools(...)``) or a sequence.
+
+    Raises:
+        TypeError: there is no chat model in ``model``.
+    """
+    model = _first_model_step(model)
+    if isinstance(model, RunnableBinding):
+        model = model.bound
+    if not isinstance(model, BaseChatModel):
+        raise TypeError(
+            "Expected `model` to be a ChatModel or RunnableBinding (e.g. model.bind_tools(...)), "
+            f"got {type(model)}"
         )
     return model
 
 
+def _bind_tools(model: Any, tools: list[Any]) -> Any:
+    if not tools:
+        return model
+    runnable = [t for t in tools if isinstance(t, BaseTool)]
+    if not _should_bind_tools(model, runnable, num_builtin=len(tools) - len(runnable)):
+        return model
+    if _bound_tool_names(model) is not None:
+        return model  # bound inside a binding we cannot see through: keep the user's
+    if not hasattr(model, "bind_tools"):
+        raise TypeError(
+            f"create_react_agent: the model {type(model).__name__} has no bind_tools(); "
+            "pass a chat model, or one you have bound the tools to yourself"
+        )
+    return model.bind_tools(tools)
+
+
 Prompt = SystemMessage | str | Callable[[Any], Any] | Runnable[Any, Any]
+"""What ``create_react_agent(prompt=...)`` takes."""
+
+StructuredResponse = dict | BaseModel
+"""What ``create_react_agent(response_format=...)`` stores in ``structured_response``."""
+
+StructuredResponseSchema = dict | type[BaseModel]
+"""What ``create_react_agent(response_format=...)`` takes (or a ``(prompt, schema)`` pair)."""
+
+StateSchema = TypeVar("StateSchema", bound=AgentState | AgentStatePydantic)
+StateSchemaType = type[StateSchema]
+"""A state schema for ``create_react_agent(state_schema=...)``."""
 
 
 def _prompt_applier(prompt: Prompt | None) -> Callable[[Any, list[BaseMessage], RunnableConfig], Any]:
@@ -193,7 +247,7 @@ def _prompt_applier(prompt: Prompt | None) -> Callable[[Any, list[BaseMessage], 
     raise TypeError(f"create_react_agent: prompt must be a str, SystemMessage, callable or Runnable, got {prompt!r}")
 
 
-def _check_history(messages: Sequence[BaseMessage]) -> None:
+def _validate_chat_history(messages: Sequence[BaseMessage]) -> None:
     """Every tool call in the history must have its ToolMessage: providers reject the
     conversation otherwise, with a less helpful message."""
     answered = {m.tool_call_id for m in messages if isinstance(m, ToolMessage)}
@@ -322,7 +376,7 @@ def create_react_agent(
             llm_input = _get(state, "llm_input_messages")
             if llm_input:
                 messages = llm_input
-        _check_history(messages)
+        _validate_chat_history(messages)
         model_input = apply_prompt(state, messages, config)
         if inspect.isawaitable(model_input):
             model_input = await model_input
@@ -371,6 +425,10 @@ def create_react_agent(
     def after_tools(state: Any) -> str:
         for m in reversed(_get(state, "messages")):
             if not isinstance(m, ToolMessage):
+                # With one task per call (v2), a sibling task may have run the
+                # return_direct tool: this task's edge sees only its own answer.
+                if isinstance(m, AIMessage) and any(c["name"] in return_direct for c in m.tool_calls):
+                    return END
                 break
             if m.name in return_direct:
                 return END

@@ -4,136 +4,60 @@ Every call of one message runs concurrently: async tools on the event loop, sync
 in worker threads (langchain-core's ``BaseTool.ainvoke`` moves a sync tool to the loop's
 executor), so a slow tool never blocks other runs. Results come back in call order,
 whatever order the tools finish in.
+
+Interceptors (``wrap_tool_call`` / ``awrap_tool_call``) see each call as a
+:class:`~asyncgraph.prebuilt.tool_node.ToolCallRequest`. A sync interceptor runs in a
+worker thread; the ``execute`` it calls runs the tool on the event loop and waits.
 """
 
 from __future__ import annotations
 
 import asyncio
-import inspect
-import types
-import typing
+import contextvars
+import copy
 from collections.abc import Callable, Sequence
-from typing import Any, Literal, Union, get_args, get_origin
+from typing import Any, Literal
 
-from langchain_core.messages import AIMessage, AnyMessage, ToolCall, ToolMessage
+from langchain_core.messages import (
+    AIMessage,
+    AnyMessage,
+    RemoveMessage,
+    ToolCall,
+    ToolMessage,
+    convert_to_messages,
+)
 from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.runnables.config import ensure_config
-from langchain_core.tools import BaseTool, ToolException
+from langchain_core.tools import BaseTool
 from langchain_core.tools import tool as create_tool
 from pydantic import BaseModel, ValidationError
 
-from asyncgraph.constants import END
-from asyncgraph.errors import GraphBubbleUp, GraphInterrupt
-from asyncgraph.prebuilt._injection import (
-    ToolRuntime,
-    ToolSpec,
-    analyze_tool,
-    state_value,
+from asyncgraph._context import current_task, noop_writer, stream_writer
+from asyncgraph.constants import CONF, END
+from asyncgraph.errors import GraphBubbleUp, GraphInterrupt, is_invalid_resume
+from asyncgraph.graph.message import REMOVE_ALL_MESSAGES
+from asyncgraph.prebuilt._injection import ToolRuntime, ToolSpec, analyze_tool
+from asyncgraph.prebuilt._tool_call import AsyncToolCallWrapper, ToolCallRequest, ToolCallWrapper
+from asyncgraph.prebuilt._tool_errors import (
+    INVALID_TOOL_NAME_ERROR_TEMPLATE,
+    ErrorHandler,
+    ErrorPolicy,
+    ToolInvocationError,
+    _default_handle_tool_errors,
+    model_errors,
+    msg_content_output,
 )
-from asyncgraph.types import Command
+from asyncgraph.runtime import task_runtime
+from asyncgraph.types import Command, Send
 
-__all__ = ["ToolInvocationError", "ToolNode", "tools_condition"]
-
-ErrorHandler = bool | str | Callable[..., str] | type[Exception] | tuple[type[Exception], ...]
+__all__ = ["ToolNode", "tools_condition"]
 
 # Input of one tools task when an agent sends each tool call as its own task
 # (``create_react_agent(version="v2")``): the call and the state it was made in.
 TOOL_CALL_WITH_CONTEXT = "tool_call_with_context"
 
-
-class ToolInvocationError(ToolException):
-    """The model called a tool with arguments its schema rejects.
-
-    By default :class:`ToolNode` answers the model with this error's message (so it can
-    retry) instead of raising it.
-
-    Attributes:
-        tool_name: the tool called.
-        tool_kwargs: the arguments the model sent (injected ones left out).
-        source: the ``ValidationError`` raised by the tool's argument schema.
-    """
-
-    def __init__(self, tool_name: str, tool_kwargs: dict[str, Any], source: ValidationError, hidden: frozenset[str]) -> None:
-        self.tool_name = tool_name
-        self.tool_kwargs = tool_kwargs
-        self.source = source
-        problems = "\n".join(
-            f"{'.'.join(map(str, e['loc']))}: {e['msg']}"
-            for e in source.errors()
-            if not (e["loc"] and e["loc"][0] in hidden)
-        )
-        super().__init__(
-            f"Error invoking tool '{tool_name}' with kwargs {tool_kwargs} with error:\n"
-            f" {problems}\n Please fix the error and try again."
-        )
-
-
-def _default_error_content(exc: BaseException) -> str:
-    return f"Error: {exc!r}\n Please fix your mistakes."
-
-
-def _handler_types(handler: Callable[..., Any]) -> tuple[type[BaseException], ...]:
-    """The exception types a handler callable accepts, from its first parameter's annotation."""
-    try:
-        params = list(inspect.signature(handler).parameters.values())
-    except (TypeError, ValueError):
-        return (Exception,)
-    if not params:
-        return (Exception,)
-    try:
-        hints = typing.get_type_hints(handler)
-    except Exception:  # noqa: BLE001  (unresolvable hints: fall back to the raw annotation)
-        hints = {}
-    ann = hints.get(params[0].name, params[0].annotation)
-    if ann is inspect.Parameter.empty or ann is Any:
-        return (Exception,)
-    members = get_args(ann) if get_origin(ann) in (Union, types.UnionType) else (ann,)
-    out = tuple(t for t in members if isinstance(t, type) and issubclass(t, BaseException))
-    if not out:
-        raise ValueError(
-            f"handle_tool_errors callable {handler!r}: its first parameter is annotated "
-            f"{ann!r}; annotate it with exception type(s), or leave it unannotated to "
-            "handle every exception"
-        )
-    return out
-
-
-class _ErrorPolicy:
-    """``handle_tool_errors`` turned into one decision: raise, or the error text."""
-
-    __slots__ = ("catch", "render")
-
-    def __init__(self, spec: ErrorHandler | None) -> None:
-        self.catch: tuple[type[BaseException], ...]
-        self.render: Callable[[BaseException], str]
-        if spec is None:  # LangGraph's default: bad arguments are answered, the rest raise
-            self.catch = (ToolInvocationError,)
-            self.render = str
-        elif spec is True:
-            self.catch = (Exception,)
-            self.render = _default_error_content
-        elif spec is False:
-            self.catch = ()
-            self.render = str
-        elif isinstance(spec, str):
-            text = spec
-            self.catch = (Exception,)
-            self.render = lambda _exc: text
-        elif isinstance(spec, type) and issubclass(spec, BaseException):
-            self.catch = (spec,)
-            self.render = _default_error_content
-        elif isinstance(spec, tuple) and all(isinstance(t, type) and issubclass(t, BaseException) for t in spec):
-            self.catch = spec
-            self.render = _default_error_content
-        elif callable(spec):
-            fn = spec
-            self.catch = _handler_types(fn)
-            self.render = lambda exc: str(fn(exc))  # type: ignore[call-arg]  # any callable
-        else:
-            raise TypeError(
-                "handle_tool_errors must be a bool, a str, an exception type, a tuple of "
-                f"exception types or a callable; got {spec!r}"
-            )
+Output = ToolMessage | Command[Any] | list[ToolMessage | Command[Any]]
+Kind = Literal["list", "dict", "tool_calls"]
 
 
 def _as_tool(obj: BaseTool | Callable[..., Any]) -> BaseTool:
@@ -148,10 +72,12 @@ class ToolNode(Runnable[Any, Any]):
     """A graph node that runs the tool calls of the latest ``AIMessage``.
 
     Input: the graph state (a dict with ``messages_key``, or a dataclass / Pydantic
-    object with that field), a list of messages, or a list of tool calls. Output: one
-    ``ToolMessage`` per call, in call order, as ``{messages_key: [...]}`` for a state and as
-    a list for a list. When a tool returns a :class:`~asyncgraph.types.Command`, the
-    output is a list of ``Command`` s (plain results are wrapped in one each).
+    object with that field), a list of messages, a list of tool calls (``Send("tools",
+    [call])``: the state then comes from the graph), or a ``ToolCallWithContext``.
+    Output: one ``ToolMessage`` per call, in call order, as ``{messages_key: [...]}``
+    (a list for a list of messages). When a tool returns a
+    :class:`~asyncgraph.types.Command`, the output is a list of ``Command`` s and
+    updates (parent-graph ``Send`` s of all calls merged into one ``Command``).
 
     Args:
         tools: ``BaseTool`` s, or functions (made into tools with ``@tool``).
@@ -169,8 +95,13 @@ class ToolNode(Runnable[Any, Any]):
             - ``False``: every exception propagates.
 
             A call to a tool that does not exist always gets an error ``ToolMessage``
-            naming the available tools.
+            naming the available tools. An interrupt always propagates.
         messages_key: the state key holding the messages.
+        wrap_tool_call: a sync interceptor ``(request, execute) -> ToolMessage |
+            Command`` around every call (retries, caching, rewriting the call, answering
+            without running the tool). Runs in a worker thread.
+        awrap_tool_call: its async twin. Under ``ainvoke`` it is used when given;
+            under sync ``invoke`` the sync one is preferred.
     """
 
     name: str | None
@@ -181,22 +112,40 @@ class ToolNode(Runnable[Any, Any]):
         *,
         name: str = "tools",
         tags: list[str] | None = None,
-        handle_tool_errors: ErrorHandler | None = None,
+        handle_tool_errors: ErrorHandler | None = _default_handle_tool_errors,
         messages_key: str = "messages",
+        wrap_tool_call: ToolCallWrapper | None = None,
+        awrap_tool_call: AsyncToolCallWrapper | None = None,
     ) -> None:
         self.name = name
         self.tags = list(tags) if tags else None
-        self.messages_key = messages_key
-        self.handle_tool_errors = handle_tool_errors
-        self._errors = _ErrorPolicy(handle_tool_errors)
+        self._messages_key = messages_key
+        self._handle_tool_errors = handle_tool_errors
+        self._errors = ErrorPolicy(handle_tool_errors)
+        self._wrap_tool_call = wrap_tool_call
+        self._awrap_tool_call = awrap_tool_call
         specs: dict[str, ToolSpec] = {}
         for obj in tools:
             tool = _as_tool(obj)
             specs[tool.name] = analyze_tool(tool)
         self._specs = specs
-        self.tools_by_name: dict[str, BaseTool] = {n: s.tool for n, s in specs.items()}
-        self._unknown_suffix = f" is not a valid tool, try one of [{', '.join(specs)}]."
-        self._needs_run_info = any(s.store_args or s.runtime_args for s in specs.values())
+        self._tools_by_name: dict[str, BaseTool] = {n: s.tool for n, s in specs.items()}
+        self._wrapped = wrap_tool_call is not None or awrap_tool_call is not None
+        self._needs_run_info = self._wrapped or any(s.store_args or s.runtime_args for s in specs.values())
+        self._needs_state = self._wrapped or any(s.state_args or s.runtime_args for s in specs.values())
+
+    @property
+    def tools_by_name(self) -> dict[str, BaseTool]:
+        """The node's tools by name."""
+        return self._tools_by_name
+
+    @property
+    def messages_key(self) -> str:
+        return self._messages_key
+
+    @property
+    def handle_tool_errors(self) -> ErrorHandler | None:
+        return self._handle_tool_errors
 
     def __repr__(self) -> str:
         return f"ToolNode(tools=[{', '.join(self._specs)}], name={self.name!r})"
@@ -207,7 +156,9 @@ class ToolNode(Runnable[Any, Any]):
         base = name or self.name or "tools"
         return f"{base}{suffix}" if suffix else base
 
-    async def ainvoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
+    async def ainvoke(
+        self, input: Any, config: RunnableConfig | None = None, *, _sync: bool | None = None, **kwargs: Any
+    ) -> Any:
         """Run the tool calls of ``input``; see the class docstring for shapes.
 
         Raises:
@@ -215,46 +166,53 @@ class ToolNode(Runnable[Any, Any]):
             Exception: a tool's error that ``handle_tool_errors`` does not cover; when
                 several tools fail, the first in call order, with the others as notes.
         """
+        if _sync is None:
+            # Which interceptor runs depends on the API only when both are given.
+            _sync = self._wrap_tool_call is not None and self._awrap_tool_call is not None and _sync_api_drives()
         config = ensure_config(config)
         if self.tags:
             config["tags"] = [*config.get("tags", ()), *self.tags]
         if not config.get("callbacks"):
             # Nobody listens: skip the callback manager (this is the hot path).
-            return await self._run(input, config)
+            return await self._run(input, config, _sync)
+        sync = _sync
+
+        async def traced(input: Any, config: RunnableConfig) -> Any:
+            return await self._run(input, config, sync)
+
         # langchain-core passes the child config to a func taking ``config``; its type
         # hints list only the run-manager forms.
-        return await self._acall_with_config(self._run_traced, input, config)  # type: ignore[arg-type]
+        return await self._acall_with_config(traced, input, config)  # type: ignore[arg-type]
 
     def invoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
-        """Sync twin of :meth:`ainvoke`: drives it on the sync bridge."""
+        """Sync twin of :meth:`ainvoke`: drives it on the sync bridge (a sync
+        ``wrap_tool_call`` is preferred to an async one)."""
         from asyncgraph.pregel._sync import run_sync
 
-        return run_sync(lambda: self.ainvoke(input, config, **kwargs))
+        return run_sync(lambda: self.ainvoke(input, config, _sync=True))
 
-    async def _run_traced(self, input: Any, config: RunnableConfig) -> Any:
-        return await self._run(input, config)
+    # -- input -------------------------------------------------------------------------
 
-    # -- running -----------------------------------------------------------------------
-
-    def _calls_and_state(self, input: Any) -> tuple[list[ToolCall], Any, Literal["list", "dict"]]:
-        if isinstance(input, dict) and input.get("__type") == TOOL_CALL_WITH_CONTEXT:
-            return [input["tool_call"]], input["state"], "dict"
+    def _parse(self, input: Any, config: RunnableConfig) -> tuple[list[ToolCall], Any, Kind]:
+        """The calls to run, the state they were made in, and the input's shape."""
         if isinstance(input, list):
             if input and isinstance(input[-1], dict) and input[-1].get("type") == "tool_call":
-                return list(input), input, "list"
+                return list(input), _read_state(config) if self._needs_state else {}, "tool_calls"
             return self._last_ai_calls(input), input, "list"
         if isinstance(input, dict):
-            messages = input.get(self.messages_key)
+            if input.get("__type") == TOOL_CALL_WITH_CONTEXT:
+                return [input["tool_call"]], input["state"], "tool_calls"
+            messages = input.get(self._messages_key)
             if messages is None:
                 raise ValueError(
-                    f"ToolNode got a state without the messages key {self.messages_key!r}; "
+                    f"ToolNode got a state without the messages key {self._messages_key!r}; "
                     f"its keys are {', '.join(map(repr, input))}"
                 )
         else:
-            messages = getattr(input, self.messages_key, None)
+            messages = getattr(input, self._messages_key, None)
             if messages is None:
                 raise ValueError(
-                    f"ToolNode input must be a state with a {self.messages_key!r} key or "
+                    f"ToolNode input must be a state with a {self._messages_key!r} key or "
                     f"field, or a list of messages; got {type(input).__name__}"
                 )
         return self._last_ai_calls(messages), input, "dict"
@@ -263,27 +221,33 @@ class ToolNode(Runnable[Any, Any]):
     def _last_ai_calls(messages: Sequence[AnyMessage]) -> list[ToolCall]:
         for message in reversed(messages):
             if isinstance(message, AIMessage):
-                return message.tool_calls
+                return list(message.tool_calls)
         raise ValueError("ToolNode found no AIMessage in its input, so no tool calls to run")
 
-    async def _run(self, input: Any, config: RunnableConfig) -> Any:
-        calls, state, kind = self._calls_and_state(input)
-        run_info = _RunInfo(self, state, config) if self._needs_run_info else None
-        if len(calls) == 1:
-            outputs = [await self._call(calls[0], state, config, run_info)]
-        else:
-            outputs = await self._call_all(calls, state, config, run_info)
-        return self._combine(outputs, calls, kind)
+    # -- running -----------------------------------------------------------------------
 
-    async def _call_all(
-        self, calls: list[ToolCall], state: Any, config: RunnableConfig, run_info: _RunInfo | None
-    ) -> list[ToolMessage | Command[Any]]:
+    async def _run(self, input: Any, config: RunnableConfig, sync: bool) -> Any:
+        calls, state, kind = self._parse(input, config)
+        info = _RunInfo(self, config) if self._needs_run_info else None
+        if len(calls) == 1:
+            call = calls[0]
+            if self._wrapped:
+                outputs = [await self._one(call, state, kind, config, info, sync)]
+            else:
+                outputs = [await self._execute(call, self._tools_by_name.get(call["name"]), state, None, config, kind, info)]
+        else:
+            outputs = await self._all(calls, state, kind, config, info, sync)
+        return self._combine(outputs, kind)
+
+    async def _all(
+        self, calls: list[ToolCall], state: Any, kind: Kind, config: RunnableConfig, info: _RunInfo | None, sync: bool
+    ) -> list[Output]:
         """Run calls concurrently. An interrupt in one call lets the others finish; an
         error cancels them, and the first error in call order is raised."""
 
         async def one(call: ToolCall) -> Any:
             try:
-                return await self._call(call, state, config, run_info)
+                return await self._one(call, state, kind, config, info, sync)
             except GraphInterrupt as signal:
                 return signal
 
@@ -301,121 +265,367 @@ class ToolNode(Runnable[Any, Any]):
             raise GraphInterrupt(interrupts)
         return outputs
 
-    async def _call(
-        self, call: ToolCall, state: Any, config: RunnableConfig, run_info: _RunInfo | None
-    ) -> ToolMessage | Command[Any]:
-        name = call["name"]
-        spec = self._specs.get(name)
-        if spec is None:
+    async def _one(
+        self, call: ToolCall, state: Any, kind: Kind, config: RunnableConfig, info: _RunInfo | None, sync: bool
+    ) -> Output:
+        tool = self._tools_by_name.get(call["name"])
+        if not self._wrapped:
+            return await self._execute(call, tool, state, None, config, kind, info)
+        assert info is not None  # built whenever there is an interceptor
+        request = ToolCallRequest(tool_call=call, tool=tool, state=state, runtime=info.tool_runtime(call["id"], state))
+        wrap = self._wrap_tool_call
+        try:
+            if wrap is not None and (sync or self._awrap_tool_call is None):
+                return await self._call_sync_wrapper(wrap, request, kind, config, info)
+
+            async def execute(req: ToolCallRequest) -> Any:
+                return await self._execute_request(req, kind, config, info)
+
+            awrap = self._awrap_tool_call
+            assert awrap is not None
+            return await awrap(request, execute)
+        except GraphBubbleUp:
+            raise
+        except Exception as exc:  # noqa: BLE001  (handle_tool_errors decides; re-raised if not covered)
+            if is_invalid_resume(exc):
+                raise
             return ToolMessage(
-                f"Error: {name}{self._unknown_suffix}",
+                content=self._errors.answer_wrapper(exc),
+                name=call["name"],
+                tool_call_id=call["id"],
+                status="error",
+            )
+
+    async def _call_sync_wrapper(
+        self, wrap: ToolCallWrapper, request: ToolCallRequest, kind: Kind, config: RunnableConfig, info: _RunInfo
+    ) -> Any:
+        """A sync interceptor, in a worker thread; its ``execute`` runs the call on the
+        event loop and waits for it (so async tools work under sync interceptors)."""
+        loop = asyncio.get_running_loop()
+
+        def execute(req: ToolCallRequest) -> Any:
+            return asyncio.run_coroutine_threadsafe(self._execute_request(req, kind, config, info), loop).result()
+
+        ctx = contextvars.copy_context()
+        return await loop.run_in_executor(None, ctx.run, wrap, request, execute)
+
+    async def _execute_request(self, req: ToolCallRequest, kind: Kind, config: RunnableConfig, info: _RunInfo) -> Output:
+        runtime = req.runtime
+        state = runtime.state if isinstance(runtime, ToolRuntime) else req.state
+        return await self._execute(req.tool_call, req.tool, state, runtime, config, kind, info)
+
+    async def _execute(
+        self,
+        call: ToolCall,
+        tool: BaseTool | None,
+        state: Any,
+        runtime: ToolRuntime[Any, Any] | None,
+        config: RunnableConfig,
+        kind: Kind,
+        info: _RunInfo | None,
+    ) -> Output:
+        """Run one call: inject what the tool asks for, run it, check its answer, and
+        turn errors into error messages as ``handle_tool_errors`` says."""
+        name = call["name"]
+        if tool is None:
+            if name not in self._tools_by_name:
+                return ToolMessage(
+                    INVALID_TOOL_NAME_ERROR_TEMPLATE.format(
+                        requested_tool=name, available_tools=", ".join(self._tools_by_name)
+                    ),
+                    name=name,
+                    tool_call_id=call["id"],
+                    status="error",
+                )
+            raise TypeError(f"Tool {name} is not registered with ToolNode")
+        spec = self._specs.get(name)
+        if spec is None or spec.tool is not tool:
+            spec = analyze_tool(tool)  # a tool an interceptor put in the request
+        if spec.injects:
+            call_args: dict[str, Any] = {
+                **call,
+                "args": self._inject(spec, call, state, runtime, info),
+                "type": "tool_call",
+            }
+        elif call.get("type") != "tool_call":
+            call_args = {**call, "type": "tool_call"}
+        else:
+            call_args = call  # type: ignore[assignment]
+        try:
+            try:
+                output = await tool.ainvoke(call_args, config)
+            except ValidationError as exc:
+                if is_invalid_resume(exc) or exc.title != spec.schema_title:
+                    raise
+                raise ToolInvocationError(name, exc, call["args"], model_errors(exc, spec.hidden)) from exc
+            if type(output) is ToolMessage and type(output.content) is str:
+                return output  # the common answer, already valid
+            return self._normalize(output, call, kind)
+        except GraphBubbleUp:
+            raise
+        except Exception as exc:  # noqa: BLE001  (handle_tool_errors decides; re-raised if not covered)
+            if is_invalid_resume(exc):
+                raise
+            return ToolMessage(
+                content=self._errors.answer(exc),
                 name=name,
                 tool_call_id=call["id"],
                 status="error",
             )
-        model_args = call["args"]
-        if spec.injects:
-            args = dict(model_args)
-            for param, key in spec.state_args:
-                args[param] = state_value(state, key, name)
-            if run_info is not None:
+
+    def _inject(
+        self, spec: ToolSpec, call: ToolCall, state: Any, runtime: ToolRuntime[Any, Any] | None, info: _RunInfo | None
+    ) -> dict[str, Any]:
+        """The call's arguments with the injected ones filled in. Values the model sent
+        for injected parameters are dropped (a model must not forge them)."""
+        args = {k: v for k, v in call["args"].items() if k not in spec.hidden}
+        if spec.state_args:
+            args.update(self._state_args(spec, state, call["name"]))
+        if spec.store_args or spec.runtime_args:
+            if runtime is None:
+                if info is None:  # a tool an interceptor added: look the run up now
+                    info = _RunInfo(self, {})
+                runtime = info.tool_runtime(call["id"], state)
+            if spec.store_args:
+                if runtime.store is None:
+                    raise ValueError(
+                        f"Tool '{call['name']}' takes the store (InjectedStore) but the graph has "
+                        "none: compile the graph with a store (compile(store=...))."
+                    )
                 for param in spec.store_args:
-                    args[param] = run_info.store
-                for param in spec.runtime_args:
-                    args[param] = run_info.runtime(call["id"])
-            call = {**call, "args": args}
-        if call.get("type") != "tool_call":
-            call = {**call, "type": "tool_call"}
-        try:
-            output = await spec.tool.ainvoke(call, config)
-        except GraphBubbleUp:
-            raise
-        except ValidationError as exc:
-            error: Exception = exc
-            if exc.title == spec.schema_title:
-                kwargs = {k: v for k, v in model_args.items() if k not in spec.hidden}
-                error = ToolInvocationError(name, kwargs, exc, spec.hidden)
-            return self._error_message(error, call)
-        except Exception as exc:  # noqa: BLE001  (handle_tool_errors decides; re-raised if not covered)
-            return self._error_message(exc, call)
-        if isinstance(output, (ToolMessage, Command)):
-            return output
-        # A tool whose own invoke returns something else (a custom BaseTool).
-        return ToolMessage(content=_content(output), name=name, tool_call_id=call["id"])
+                    args[param] = runtime.store
+            for param in spec.runtime_args:
+                args[param] = runtime
+        return args
 
-    def _error_message(self, exc: Exception, call: ToolCall) -> ToolMessage:
-        policy = self._errors
-        if not isinstance(exc, policy.catch):
-            raise exc
-        return ToolMessage(
-            content=policy.render(exc),
-            name=call["name"],
-            tool_call_id=call["id"],
-            status="error",
-        )
-
-    def _combine(
-        self, outputs: list[ToolMessage | Command[Any]], calls: list[ToolCall], kind: str
-    ) -> Any:
-        if not any(isinstance(o, Command) for o in outputs):
-            return outputs if kind == "list" else {self.messages_key: outputs}
-        combined: list[Any] = []
-        for output, call in zip(outputs, calls, strict=True):
-            if isinstance(output, Command):
-                self._check_command(output, call, kind)
-                combined.append(output)
+    def _state_args(self, spec: ToolSpec, state: Any, tool_name: str) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if isinstance(state, list):
+            keys = [key for _, key in spec.state_args]
+            if keys[0] is None or keys == [self._messages_key]:
+                state = {self._messages_key: state}
             else:
-                update = [output] if kind == "list" else {self.messages_key: [output]}
-                combined.append(Command(update=update))
+                raise ValueError(
+                    f"Invalid input to ToolNode. Tool {tool_name} requires graph state dict as input. "
+                    f"State should contain fields {', '.join(k for k in keys if k)}."
+                )
+        if isinstance(state, dict):
+            for param, key in spec.state_args:
+                if key is None:
+                    out[param] = state
+                elif key in state:
+                    out[param] = state[key]
+                elif param not in spec.optional_state:
+                    raise KeyError(
+                        f"Tool '{tool_name}' asks for state key {key!r} (InjectedState), but the "
+                        f"state has only: {', '.join(map(repr, state))}"
+                    )
+        else:
+            for param, key in spec.state_args:
+                if key is None:
+                    out[param] = state
+                elif hasattr(state, key):
+                    out[param] = getattr(state, key)
+                elif param not in spec.optional_state:
+                    raise AttributeError(
+                        f"Tool '{tool_name}' asks for state field {key!r} (InjectedState), but the "
+                        f"state {type(state).__name__} has no such field"
+                    )
+        return out
+
+    # -- output ------------------------------------------------------------------------
+
+    def _normalize(self, output: Any, call: ToolCall, kind: Kind) -> Output:
+        """Check a tool's answer: a ToolMessage (content made valid), a Command, or a
+        list of them answering the call exactly once."""
+        if isinstance(output, ToolMessage):
+            output.content = msg_content_output(output.content)  # type: ignore[assignment]
+            return output
+        if isinstance(output, Command):
+            return self._check_command(output, call, kind)
+        if isinstance(output, list):
+            if all(isinstance(o, (Command, ToolMessage)) for o in output):
+                return self._check_list(output, call, kind)
+            raise TypeError(
+                f"Tool {call['name']} returned a list with invalid element types: expected all Command or ToolMessage"
+            )
+        raise TypeError(f"Tool {call['name']} returned unexpected type: {type(output)}")
+
+    def _check_list(self, output: list[Any], call: ToolCall, kind: Kind) -> list[ToolMessage | Command[Any]]:
+        call_id = call["id"]
+        answers = 0
+        for item in output:
+            if isinstance(item, ToolMessage):
+                answers += item.tool_call_id == call_id
+            elif isinstance(item.update, dict):
+                for m in item.update.get(self._messages_key, ()):
+                    answers += isinstance(m, ToolMessage) and m.tool_call_id == call_id
+        if answers != 1:
+            raise ValueError(
+                f"Tool {call['name']} returned a list with {answers} messages bound to tool_call_id "
+                f"{call_id!r}; expected exactly one terminating ToolMessage."
+            )
+        checked: list[ToolMessage | Command[Any]] = []
+        for item in output:
+            if isinstance(item, Command):
+                checked.append(self._check_command(item, call, kind, require_answer=False))
+            else:
+                item.content = msg_content_output(item.content)
+                checked.append(item)
+        return checked
+
+    def _check_command(
+        self, command: Command[Any], call: ToolCall, kind: Kind, *, require_answer: bool = True
+    ) -> Command[Any]:
+        """A Command from a tool must answer its call with a ToolMessage (else the
+        conversation has a tool call without a result and the next model call fails),
+        unless it goes to the parent graph. Its messages are given the tool's name."""
+        update = command.update
+        if isinstance(update, dict):
+            if kind == "list":
+                raise ValueError(
+                    "Tools can provide a dict in Command.update only when using dict with "
+                    f"'{self._messages_key}' key as ToolNode input, got: {update} for tool '{call['name']}'"
+                )
+            command = copy.deepcopy(command)
+            messages = command.update.get(self._messages_key, []) if isinstance(command.update, dict) else []
+        elif isinstance(update, list):
+            if kind != "list":
+                raise ValueError(
+                    "Tools can provide a list of messages in Command.update only when using list of "
+                    f"messages as ToolNode input, got: {update} for tool '{call['name']}'"
+                )
+            command = copy.deepcopy(command)
+            messages = command.update
+        else:
+            return command
+        messages = convert_to_messages(messages)
+        if messages == [RemoveMessage(id=REMOVE_ALL_MESSAGES)]:
+            return command
+        answered = False
+        for m in messages:
+            if isinstance(m, ToolMessage) and m.tool_call_id == call["id"]:
+                m.name = call["name"]
+                answered = True
+        if require_answer and command.graph is None and not answered:
+            example = (
+                '`Command(update={"messages": [ToolMessage("Success", tool_call_id=tool_call_id), ...]}, ...)`'
+                if kind == "dict"
+                else '`Command(update=[ToolMessage("Success", tool_call_id=tool_call_id), ...], ...)`'
+            )
+            raise ValueError(
+                f"Expected to have a matching ToolMessage in Command.update for tool '{call['name']}', "
+                f"got: {messages}. Every tool call (LLM requesting to call a tool) in the message "
+                "history MUST have a corresponding ToolMessage. You can fix it by modifying the "
+                f"tool to return {example} (take the id with an InjectedToolCallId parameter)."
+            )
+        return command
+
+    def _combine(self, outputs: list[Output], kind: Kind) -> Any:
+        flat: list[ToolMessage | Command[Any]] = []
+        for output in outputs:
+            if isinstance(output, list):
+                flat.extend(output)
+            else:
+                flat.append(output)
+        if not any(isinstance(o, Command) for o in flat):
+            return flat if kind == "list" else {self._messages_key: flat}
+        combined: list[Any] = []
+        parent_sends: list[Send] | None = None
+        for output in flat:
+            if isinstance(output, Command):
+                goto = output.goto
+                if (
+                    output.graph is Command.PARENT
+                    and isinstance(goto, list)
+                    and all(isinstance(s, Send) for s in goto)
+                ):
+                    # Sends to the parent from several calls: one Command, so the parent
+                    # runs them all.
+                    parent_sends = [*(parent_sends or ()), *goto]
+                else:
+                    combined.append(output)
+            else:
+                combined.append([output] if kind == "list" else {self._messages_key: [output]})
+        if parent_sends is not None:
+            combined.append(Command(graph=Command.PARENT, goto=parent_sends))
         return combined
 
-    def _check_command(self, command: Command[Any], call: ToolCall, kind: str) -> None:
-        """A Command from a tool must answer its call with a ToolMessage (else the
-        conversation has a tool call without a result and the next model call fails)."""
-        if command.graph == Command.PARENT:
-            return
-        update = command.update
-        if kind == "dict":
-            messages = update.get(self.messages_key) if isinstance(update, dict) else getattr(update, self.messages_key, None)
-        else:
-            messages = update
-        if not isinstance(messages, (list, tuple)):
-            messages = [messages] if messages is not None else []
-        if not any(isinstance(m, ToolMessage) and m.tool_call_id == call["id"] for m in messages):
-            raise ValueError(
-                f"Tool '{call['name']}' returned a Command whose update has no ToolMessage "
-                f"answering tool call {call['id']!r} under {self.messages_key!r}; got "
-                f"update={update!r}. Add ToolMessage(..., tool_call_id=<the call id>) "
-                "(take the id with an InjectedToolCallId parameter)."
-            )
+
+def _sync_api_drives() -> bool:
+    """Whether the graph running this node was started by sync ``invoke`` / ``stream``."""
+
+    tc = current_task.get()
+    if tc is None:
+        return False
+    run = tc.run
+    while run.parent is not None:
+        run = run.parent.run
+    return bool(run.inline_sync)
+
+
+def _read_state(config: RunnableConfig) -> Any:
+    """The graph state for calls sent without one (``Send("tools", [call])``): what the
+    node would read if an edge triggered it now. Read through the config when a caller
+    put LangGraph's hooks there, else from the running graph; ``{}`` outside a graph."""
+    conf = config.get(CONF) or {}
+    read_state = conf.get("__pregel_read_state")
+    if read_state is not None:
+        return read_state()
+    read = conf.get("__pregel_read")
+    if read is not None:
+        # LangGraph's read is functools.partial(local_read, scratchpad, channels, ...).
+        channels = read.args[1]
+        return read(list(channels), True)
+    from asyncgraph.pregel._algo import read_state as read_channels
+
+    tc = current_task.get()
+    if tc is None or tc.run.run_state is None:
+        return {}
+    return read_channels(tc.run.run_state.channels, tc.task.node.reads)
 
 
 class _RunInfo:
-    """The run-scoped values some tools ask for, looked up once per node run."""
+    """The run-scoped values tools and interceptors ask for, looked up once per node
+    run: from ``configurable["__pregel_runtime"]`` when a caller put a runtime there,
+    else from the running task."""
 
-    __slots__ = ("config", "context", "node", "state", "store", "writer")
+    __slots__ = ("config", "node", "runtime")
 
-    def __init__(self, node: ToolNode, state: Any, config: RunnableConfig) -> None:
-        from asyncgraph.config import get_stream_writer
-        from asyncgraph.pregel._context import current_task
-
-        tc = current_task.get()
+    def __init__(self, node: ToolNode, config: RunnableConfig) -> None:
         self.node = node
-        self.state = state
         self.config = config
-        self.store = tc.run.store if tc is not None else None
-        self.context = tc.run.context if tc is not None else None
-        self.writer = get_stream_writer()
+        runtime = (config.get(CONF) or {}).get("__pregel_runtime")
+        if runtime is None:
 
-    def runtime(self, call_id: str | None) -> ToolRuntime[Any, Any]:
+            tc = current_task.get()
+            if tc is not None:
+                runtime = task_runtime(tc, stream_writer())
+        self.runtime = runtime
+
+    def tool_runtime(self, call_id: str | None, state: Any) -> ToolRuntime[Any, Any]:
+        rt = self.runtime
+        if rt is None:
+
+            return ToolRuntime(
+                state=state,
+                context=None,
+                config=self.config,
+                stream_writer=noop_writer,
+                tool_call_id=call_id,
+                store=None,
+                tools=list(self.node.tools_by_name.values()),
+            )
         return ToolRuntime(
-            state=self.state,
-            context=self.context,
+            state=state,
+            context=rt.context,
             config=self.config,
-            stream_writer=self.writer,
+            stream_writer=rt.stream_writer,
             tool_call_id=call_id,
-            store=self.store,
+            store=rt.store,
             tools=list(self.node.tools_by_name.values()),
+            execution_info=getattr(rt, "execution_info", None),
+            server_info=getattr(rt, "server_info", None),
         )
 
 
@@ -425,17 +635,6 @@ def _in_call_order(eg: BaseExceptionGroup[Any], tasks: list[asyncio.Task[Any]]) 
         if t.done() and not t.cancelled() and t.exception() is not None:
             errors.append(t.exception())  # type: ignore[arg-type]
     return errors or list(eg.exceptions)
-
-
-def _content(output: Any) -> Any:
-    if isinstance(output, (str, list)):
-        return output
-    import json
-
-    try:
-        return json.dumps(output, ensure_ascii=False)
-    except (TypeError, ValueError):
-        return str(output)
 
 
 def tools_condition(

@@ -14,15 +14,20 @@ The model (bulk-synchronous parallel, as in Pregel and LangGraph):
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Collection, Iterable, Sequence
 from typing import Any
 
 from asyncgraph.channels.base import MISSING, BaseChannel
 from asyncgraph.channels.ephemeral_value import EphemeralValue
 from asyncgraph.channels.topic import Topic
-from asyncgraph.constants import TASKS
-from asyncgraph.errors import InvalidUpdateError
+from asyncgraph.constants import PULL as PULL_PATH
+from asyncgraph.constants import PUSH as PUSH_PATH
+from asyncgraph.constants import ERROR, INTERRUPT, NO_WRITES, RESUME, START, TASKS
+from asyncgraph.errors import InvalidUpdateError, TaskNotFound
 from asyncgraph.pregel._plan import NodePlan, Plan
+from asyncgraph._ids import TaskId
+from asyncgraph.types import Send
 
 PULL = 0  # a task started because a trigger channel changed
 PUSH = 1  # a task started by a Send packet
@@ -71,7 +76,7 @@ class Task:
         self.index = index
         self.triggers = triggers
         self.writes: list[tuple[str, Any]] = []
-        self.id: str = ""  # set by the loop when it needs stable ids (checkpointing)
+        self.id: TaskId = TaskId("")  # set by the loop when it needs stable ids (checkpointing)
         self.update: Any = None  # what the node returned, for stream_mode="updates"
         self.error: BaseException | None = None
         self.interrupts: Sequence[Any] = ()  # set if it called interrupt()
@@ -92,7 +97,7 @@ class Task:
     @property
     def path(self) -> tuple[Any, ...]:
         """LangGraph's task path: why the task exists (made on demand, rarely read)."""
-        return ("__pregel_pull", self.name) if self.kind == PULL else ("__pregel_push", self.index)
+        return (PULL_PATH, self.name) if self.kind == PULL else (PUSH_PATH, self.index)
 
     def __repr__(self) -> str:
         return f"Task({self.name!r}, step-kind={'pull' if self.kind == PULL else 'push'})"
@@ -367,3 +372,141 @@ def apply_writes(plan: Plan, run: RunState, tasks: Sequence[Task]) -> dict[str, 
     if updated:
         run.vmax = nv
     return updated
+
+
+# -- planning a step, applying the input, resuming ----------------------------------
+
+# Pending writes that are not channel writes: they record how a task ended.
+SPECIAL = frozenset({INTERRUPT, RESUME, ERROR, NO_WRITES})
+
+
+def task_id(checkpoint_id: str | None, ns: str, step: int, name: str, kind: int, index: int) -> TaskId:
+    """A task's stable id: the same checkpoint, namespace, step and task give the same
+    id, so a resume finds the writes saved under it."""
+    raw = f"{checkpoint_id}|{ns}|{step}|{name}|{kind}|{index}".encode()
+    h = hashlib.blake2b(raw, digest_size=16).hexdigest()
+    return TaskId(f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:32]}")
+
+
+def prepare_tasks(
+    plan: Plan, run: RunState, step: int, *, stop: int,
+    checkpoint_id: str | None = None, ns: str = "", with_ids: bool = False,
+) -> list[Task]:
+    """The tasks of step ``step``: one per pending ``Send`` packet (in packet order),
+    then one per triggered node (in declaration order).
+
+    Each pull task's input is the state it reads (managed values computed for ``step``
+    against the run's last step ``stop``). ``with_ids``: give each task its stable id.
+
+    Raises:
+        TaskNotFound: a ``Send`` names a node the graph does not have.
+    """
+    tasks: list[Task] = []
+    for i, packet in enumerate(pending_sends(run)):
+        node = plan.nodes.get(packet.node) if isinstance(packet, Send) else None
+        if node is None or node.call is None:
+            raise TaskNotFound(getattr(packet, "node", repr(packet)), known=[n for n in plan.nodes if n != START])
+        tasks.append(Task(node, packet.arg, PUSH, i, ()))
+    channels = run.channels
+    for node in triggered_nodes(plan, run):
+        if node.call is None:
+            inp: Any = channels[START].value
+        else:
+            inp = read_state(channels, node.reads)
+            for key, managed in node.managed:
+                inp[key] = managed.compute(step, stop)
+        triggers = node.triggers
+        if len(triggers) > 1:
+            triggers = _available(channels, triggers)
+        tasks.append(Task(node, inp, PULL, 0, triggers))
+    if with_ids:
+        for t in tasks:
+            t.id = task_id(checkpoint_id, ns, step, t.name, t.kind, t.index)
+    return tasks
+
+
+def _available(channels: dict[str, Any], keys: tuple[str, ...]) -> tuple[str, ...]:
+    out = []
+    for k in keys:
+        ch = channels.get(k)
+        if ch is not None and ch.is_available():
+            out.append(k)
+    return tuple(out)
+
+
+def apply_input(run: RunState, input: Any) -> None:
+    """Write the run's input to the START channel, to be mapped onto the state by the
+    START task in the next step.
+
+    A thread whose last input never reached its first step (the START task failed, or
+    the run was cancelled or killed before it) still holds that input: the new one
+    replaces it.
+    """
+    run.channel(START).update([input])
+    run.versions[START] = run.next_version()
+    if START not in run.live:
+        run.live = (*run.live, START)
+    run.updated = (START,)
+
+
+def with_pending_applied(plan: Plan, run: RunState, done: Sequence[Task]) -> RunState:
+    """A copy of ``run`` with the writes of ``done`` tasks applied (``run`` untouched):
+    what a paused step shows (``get_state``, the output of an interrupted run)."""
+    if not done:
+        return run
+    shadow = RunState(plan, run.values(), run.versions, run.seen)
+    apply_writes(plan, shadow, done)
+    return shadow
+
+
+def restore_pending(plan: Plan, tasks: Sequence[Task], pending: Sequence[tuple[str, str, Any]]) -> list[Task]:
+    """Give the tasks that finished before a failure or pause their saved writes
+    (``pending``: ``(task id, channel, value)``); return the tasks left to run.
+
+    A task whose saved writes are an interrupt or an error runs again, keeping the
+    resume values it had already received.
+    """
+    by_task: dict[str, list[tuple[str, Any]]] = {}
+    for tid, channel, value in pending:
+        by_task.setdefault(tid, []).append((channel, value))
+    to_run = []
+    for t in tasks:
+        saved = by_task.get(t.id)
+        if saved is None:
+            to_run.append(t)
+            continue
+        chans = {c for c, _ in saved}
+        for c, v in saved:
+            if c == RESUME:
+                t.resume = list(v)
+            elif c == INTERRUPT:
+                t.prior_interrupts = list(v)
+        if chans & {INTERRUPT, ERROR} or (not (chans - SPECIAL) and NO_WRITES not in chans):
+            to_run.append(t)
+            continue
+        t.writes = [(c, v) for c, v in saved if c not in SPECIAL]
+        t.done = True
+        if t.name != START:
+            t.update = update_from_writes(plan, t.writes)
+    return to_run
+
+
+def assign_resume(tasks: Sequence[Task], resume: Any) -> None:
+    """Hand a ``Command(resume=...)`` value to the interrupted tasks.
+
+    A dict keyed by interrupt ids answers those interrupts; any other value answers
+    the pending interrupt of every waiting task (or, when none waits, the first task).
+    """
+    waiting = [t for t in tasks if t.prior_interrupts]
+    for t in waiting:
+        t.resume_raw = resume
+    if isinstance(resume, dict) and resume and all(isinstance(k, str) for k in resume):
+        by_id = {i.id: t for t in waiting for i in t.prior_interrupts}
+        if any(k in by_id for k in resume):
+            for iid, value in resume.items():
+                answered = by_id.get(iid)
+                if answered is not None:
+                    answered.resume = [*(answered.resume or ()), value]
+            return
+    for t in waiting or tasks[:1]:
+        t.resume = [*(t.resume or ()), resume]

@@ -34,12 +34,14 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from asyncgraph._context import TaskContext, current_task
 from asyncgraph.errors import GraphBubbleUp, GraphInterrupt, NodeTimeoutError
-from asyncgraph.pregel._algo import PUSH, Task
-from asyncgraph.pregel._context import RunContext, TaskContext, current_task
-from asyncgraph.pregel._loop import _emit_debug, _task_id
+from asyncgraph.pregel._algo import PUSH, Task, task_id
+from asyncgraph.pregel._context import RunContext
 from asyncgraph.pregel._plan import NodePlan
 from asyncgraph.pregel._runner import _retry_policy, _stream_node_output
+from asyncgraph.pregel._schema import SchemaInfo
+from asyncgraph.pregel._stream import emit_debug
 from asyncgraph.types import CachePolicy, RetryPolicy
 
 RETURN = "__return__"
@@ -63,8 +65,6 @@ class TaskSpec:
         cache: CachePolicy | None,
         timeout: float | None = None,
     ) -> None:
-        from asyncgraph.graph._schema import SchemaInfo
-
         self.timeout = timeout  # seconds per attempt (async functions only)
         self.func = func
         self.name = name
@@ -178,7 +178,7 @@ def _call_task(calls: Calls, spec: TaskSpec, idx: int, args: Any, kwargs: Any) -
     tc = calls.tc
     rc = tc.run
     # Always an id, with or without a saver: it tells the interrupts of calls apart.
-    t.id = _task_id(rc.checkpoint_id, rc.ns, tc.step, spec.name, PUSH, path)  # type: ignore[arg-type]
+    t.id = task_id(rc.checkpoint_id, rc.ns, tc.step, spec.name, PUSH, path)  # type: ignore[arg-type]
     return t
 
 
@@ -197,7 +197,7 @@ def _saved(rc: RunContext, task: Task) -> list[tuple[str, Any]] | None:
     origin = rc.pending_origin
     if found is None and origin is not None:
         ckpt_id, step = origin
-        found = pending.get(_task_id(ckpt_id, rc.ns, step, task.name, PUSH, task.index))  # type: ignore[arg-type]
+        found = pending.get(task_id(ckpt_id, rc.ns, step, task.name, PUSH, task.index))  # type: ignore[arg-type]
     return found
 
 
@@ -544,14 +544,14 @@ def _cache_key(rc: RunContext, spec: TaskSpec, args: Any, kwargs: Any) -> Any:
 def _emit_start(rc: RunContext, task: Task) -> None:
     sink = rc.sink
     if sink is not None and not sink.modes.isdisjoint(("tasks", "debug")):
-        _emit_debug(rc, "tasks", "task", rc.step,
+        emit_debug(rc, "tasks", "task", rc.step,
                     {"id": task.id, "name": task.name, "input": task.input, "triggers": task.triggers})
 
 
 def _emit_result(rc: RunContext, task: Task, error: BaseException | None) -> None:
     sink = rc.sink
     if sink is not None and not sink.modes.isdisjoint(("tasks", "debug")):
-        _emit_debug(rc, "tasks", "task_result", rc.step, {
+        emit_debug(rc, "tasks", "task_result", rc.step, {
             "id": task.id, "name": task.name, "error": repr(error) if error is not None else None,
             "result": {RETURN: task.update} if error is None and not task.interrupts else {},
             "interrupts": list(task.interrupts)})

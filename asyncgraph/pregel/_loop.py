@@ -6,61 +6,58 @@ all writes are applied together at the barrier, in a fixed order. So a step's ou
 does not depend on which task finished first.
 
     load checkpoint (if any) -> apply input -> repeat:
-        plan tasks -> (interrupt before?) -> run them concurrently -> apply writes
-        -> stream values -> save checkpoint -> (interrupt after?)
-    until no task is triggered (done) or the step limit is hit (GraphRecursionError).
+        plan tasks -> (stop? done, breakpoint, drain, step limit) -> run them
+        concurrently -> (paused by interrupt()?) -> apply writes at the barrier
+        -> tell the observers (stream sink, saver) -> (breakpoint after?)
 
-Checkpointing, when a saver is configured: a checkpoint is saved after the input and
-after every step; each task's writes are saved as it finishes, so a failed or
-interrupted step resumes without re-running the tasks that completed.
+:func:`run_graph` is that loop. The decisions are pure functions in ``_algo`` (what runs,
+what the barrier does) and ``_writes`` (what a task writes); running tasks is
+``_runner``'s; :class:`_Loop` holds what changes from step to step and talks to the
+observers. Checkpointing, when a saver is configured: a checkpoint after the input and
+after every step, and each task's writes as it finishes, so a failed or interrupted step
+resumes without re-running the tasks that completed.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
-from datetime import UTC, datetime
-from collections.abc import Collection, Sequence
+from collections.abc import Awaitable, Sequence
 from typing import Any
 
-from asyncgraph.constants import CONF, START
+from asyncgraph._context import TaskContext, current_task
+from asyncgraph.constants import CONF, ERROR, INTERRUPT, METADATA, NO_WRITES, RESUME, START
 from asyncgraph.errors import (
     EmptyInputError,
     GraphDrained,
     GraphRecursionError,
     GraphTimeoutError,
     InvalidInputError,
-    TaskNotFound,
 )
 from asyncgraph.pregel._algo import (
     PULL,
-    PUSH,
     RunState,
     Task,
+    apply_input,
     apply_writes,
-    pending_sends,
-    read_state,
-    triggered_nodes,
-    update_from_writes,
+    assign_resume,
+    prepare_tasks,
+    restore_pending,
+    with_pending_applied,
 )
 from asyncgraph.pregel._cache import store_results, take_cached
-from asyncgraph.pregel._context import RunContext, TaskContext, current_task
-from asyncgraph.pregel._plan import Plan
-from asyncgraph.pregel._runner import (
-    _command_writes,
-    complete_inline,
-    input_writes,
-    run_step,
-    run_task,
-    settle_inline,
+from asyncgraph.pregel._context import RunContext
+from asyncgraph.pregel._runner import complete_inline, run_step, run_task, settle
+from asyncgraph.pregel._saving import Saver
+from asyncgraph.pregel._stream import (
+    emit_checkpoint,
+    emit_task_result,
+    emit_task_starts,
+    selected_update,
+    state_values,
+    wants,
 )
-from asyncgraph.types import Command, Interrupt, Send
-
-INTERRUPT = "__interrupt__"
-RESUME = "__resume__"
-ERROR = "__error__"
-NO_WRITES = "__no_writes__"
-SPECIAL = frozenset({INTERRUPT, RESUME, ERROR, NO_WRITES})
+from asyncgraph.pregel._writes import command_writes, input_writes
+from asyncgraph.types import Command, Interrupt
 
 
 class RunOutcome:
@@ -74,69 +71,61 @@ class RunOutcome:
         self.config = config  # the saver config of the last checkpoint, if any
 
 
-def output_values(plan: Plan, run: RunState) -> dict[str, Any]:
-    return read_state(run.channels, plan.output_info.keys or plan.state_keys)
+async def run_graph(rc: RunContext, input: Any, *, interrupt_before: frozenset[str], interrupt_after: frozenset[str]) -> RunOutcome:
+    """Run the graph to completion or until it pauses. See the module docstring."""
+    loop = _Loop(rc, interrupt_before)
+    await loop.start(input)
+    run = loop.run
+    while True:
+        tasks = loop.plan()
+        if loop.stream_checkpoints:
+            await loop.emit_checkpoint(tasks)
+        if loop.stops_before(tasks):  # done, a breakpoint, a drain request
+            break
+        to_run = loop.ready(tasks)  # finished earlier, resumed, ...
+        if loop.cached and to_run:
+            to_run = await loop.take_cached(to_run)  # ... or cached: no need to run
+        if to_run:
+            on_done = loop.begin(to_run)  # what observes each task as it finishes
+            try:
+                if on_done is None and len(to_run) == 1 and loop.inline and _inline(to_run[0]):
+                    # A lone plain node, awaited in this frame: every run in flight
+                    # holds one coroutine frame fewer (see _runner.complete_inline).
+                    task = to_run[0]
+                    tc: TaskContext | None = TaskContext(rc, task, loop.step)
+                    tc.resume_values = task.resume  # type: ignore[union-attr]
+                    token = current_task.set(tc)
+                    try:
+                        complete_inline(tc, run, await task.node.call.func(task.input))  # type: ignore[arg-type, union-attr]
+                    except BaseException as exc:
+                        settle(rc, task, loop.step, exc)
+                    finally:
+                        current_task.reset(token)
+                        tc = None  # not a stale task for the blocking watchdog to find
+                else:
+                    await loop.run_tasks(to_run, on_done)
+            except BaseException as exc:
+                await loop.failed(to_run, exc)
+                raise
+        if _paused(tasks):  # interrupt(): the step does not commit
+            await loop.save_interrupts(tasks)
+            break
+        updated = loop.barrier(tasks)  # apply every write of the step
+        if loop.observed:
+            await loop.observe(to_run, updated)  # cache, values stream, checkpoint, reader
+        loop.step += 1
+        if interrupt_after and _names_any(tasks, interrupt_after):
+            break
+    return await loop.finish()
 
 
-def state_values(rc: RunContext, run: RunState) -> Any:
-    """The output or a ``values`` chunk: the output schema's keys, or under the call's
-    ``output_keys`` a dict of those keys in that order (the bare value when one key
-    was given as a str)."""
-    if rc.out_select is None:
-        return output_values(rc.plan, run)
-    keys, single = rc.out_select
-    values = read_state(run.channels, keys)
-    return values.get(keys[0]) if single else values
+def _inline(task: Task) -> bool:
+    """A plain async node (see ``NodePlan.inline``), pulled by a trigger: the loop
+    awaits it itself and ``_runner.complete_inline`` / ``settle`` finish its task."""
+    return task.node.inline and task.kind == PULL
 
 
-def selected_update(rc: RunContext, update: Any) -> Any:
-    """A node's ``updates`` chunk under the call's ``output_keys`` (None when the node
-    wrote none of them)."""
-    assert rc.out_select is not None
-    keys, single = rc.out_select
-    if not update:
-        return None
-    if single:
-        return update.get(keys[0])
-    picked = {k: v for k, v in update.items() if k in keys}
-    return picked or None
-
-
-def _task_id(checkpoint_id: str | None, ns: str, step: int, name: str, kind: int, index: int) -> str:
-    raw = f"{checkpoint_id}|{ns}|{step}|{name}|{kind}|{index}".encode()
-    h = hashlib.blake2b(raw, digest_size=16).hexdigest()
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:32]}"
-
-
-def prepare_tasks(rc: RunContext, run: RunState, step: int, with_ids: bool) -> list[Task]:
-    """The tasks of the next step: Send packets first (in order), then triggered nodes."""
-    plan = rc.plan
-    tasks: list[Task] = []
-    sends = pending_sends(run)
-    for i, packet in enumerate(sends):
-        node = plan.nodes.get(packet.node) if isinstance(packet, Send) else None
-        if node is None or node.call is None:
-            raise TaskNotFound(getattr(packet, "node", repr(packet)), known=[n for n in plan.nodes if n != START])
-        tasks.append(Task(node, packet.arg, PUSH, i, ()))
-    channels = run.channels
-    for node in triggered_nodes(plan, run):
-        if node.call is None:
-            inp: Any = channels[START].value
-        else:
-            inp = read_state(channels, node.reads)
-            for key, managed in node.managed:
-                inp[key] = managed.compute(step, rc.stop)
-        triggers = node.triggers
-        if len(triggers) > 1:
-            triggers = _available(channels, triggers)
-        tasks.append(Task(node, inp, PULL, 0, triggers))
-    if with_ids:
-        for t in tasks:
-            t.id = _task_id(rc.checkpoint_id, rc.ns, step, t.name, t.kind, t.index)
-    return tasks
-
-
-def _any_interrupted(tasks: list[Task]) -> bool:
+def _paused(tasks: list[Task]) -> bool:
     for t in tasks:
         if t.interrupts:
             return True
@@ -152,365 +141,326 @@ def _names_any(tasks: list[Task], names: frozenset[str]) -> bool:
     return False
 
 
-def _available(channels: dict[str, Any], keys: tuple[str, ...]) -> tuple[str, ...]:
-    out = []
-    for k in keys:
-        ch = channels.get(k)
-        if ch is not None and ch.is_available():
-            out.append(k)
-    return tuple(out)
+class _Loop:
+    """What the loop owns while a run goes: the run state, the step, what is pending
+    from a previous run of the thread, and the observers (saver, stream sink)."""
 
+    __slots__ = ("rc", "plan_", "run", "saver", "step", "pending", "resuming", "skip_before",
+                 "drained", "interrupts", "shown", "with_ids", "track", "cached",
+                 "stream_checkpoints", "stream_tasks", "stream_values", "output_keys", "before", "limit",
+                 "observed", "inline")
 
-class _Saver:
-    """The loop's view of the checkpointer: what to save, in which config, when."""
+    def __init__(self, rc: RunContext, interrupt_before: frozenset[str]) -> None:
+        self.rc = rc
+        self.plan_ = rc.plan
+        self.run: RunState = None  # type: ignore[assignment]  # set by start()
+        self.saver: Saver | None = None
+        self.step = -1
+        # Empty tuples, not lists, while nothing is pending: every run in flight holds
+        # these, and a list is one more object for the collector to track.
+        self.pending: Sequence[tuple[str, str, Any]] = ()
+        self.resuming = False
+        self.skip_before = False
+        self.drained: str | None = None  # why the run stopped early, when asked to drain
+        self.interrupts: Sequence[Interrupt] = ()
+        self.shown: RunState | None = None  # what the caller sees when the run pauses mid-step
+        self.before = interrupt_before
+        self.cached = self.plan_.cached and rc.cache is not None
 
-    __slots__ = ("saver", "config", "thread_config", "parent_id", "deferred", "inflight", "durability")
+    # -- the start: checkpoint, input -----------------------------------------------
 
-    def __init__(self, saver: Any, config: dict[str, Any], durability: str) -> None:
-        self.saver = saver
+    async def start(self, input: Any) -> None:
+        """Load the thread's checkpoint (if any) and apply the input: a new input, a
+        ``Command``, or None to resume."""
+        rc = self.rc
+        plan = self.plan_
+        config = rc.config
         conf = config.get(CONF) or {}
-        self.thread_config = {
-            CONF: {"thread_id": conf["thread_id"], "checkpoint_ns": conf.get("checkpoint_ns", "")}
-        }
-        self.config: dict[str, Any] | None = None  # config of the latest checkpoint
-        self.parent_id: str | None = None
-        # durability="exit": the writes of the step in progress, saved with the final
-        # checkpoint (under task ids derived from it, so a resume matches them).
-        self.deferred: list[tuple[Task, int, list[tuple[str, Any]]]] = []
-        self.inflight: asyncio.Task[Any] | None = None
-        self.durability = durability
-
-    async def flush(self) -> None:
-        """Wait for the checkpoint being saved in the background, if any.
-
-        Every caller waits for the same put: sibling tasks finishing together must all
-        see the new checkpoint's config before saving their writes against it.
-        """
-        t = self.inflight
-        if t is not None:
-            await t
-            if self.inflight is t:
-                self.inflight = None
-
-    async def put(self, rc: RunContext, run: RunState, step: int, source: str, updated: Collection[str] | None) -> None:
-        from asyncgraph.checkpoint.base import create_checkpoint
-
-        await self.flush()
-        versions = dict(run.versions)
-        new_versions = versions if updated is None else {k: versions[k] for k in updated if k in versions}
-        ckpt = create_checkpoint(
-            run.values(), versions, {k: dict(v) for k, v in run.seen.items()},
-            sorted(updated) if updated is not None else None,
-        )
-        metadata = {"source": source, "step": step, "parents": {}}
-        run_id = rc.run_id
-        if run_id is not None:
-            metadata["run_id"] = str(run_id)
-        cfg = self.config or {CONF: {**self.thread_config[CONF], **({"checkpoint_id": self.parent_id} if self.parent_id else {})}}
-        rc.checkpoint_id = ckpt["id"]
-        self.parent_id = ckpt["id"]
-        coro = self.saver.aput(cfg, ckpt, metadata, new_versions)
-        if self.durability == "async":
-            self.inflight = asyncio.ensure_future(self._finish(coro))
-        else:
-            self.config = await coro
-
-    async def _finish(self, coro: Any) -> None:
-        self.config = await coro
-
-    async def put_writes(self, task: Task, writes: list[tuple[str, Any]], step: int) -> None:
-        if self.durability == "exit":
-            self.deferred.append((task, step, writes))
-            return
-        await self.flush()
-        if self.config is None:
-            return
-        await self.saver.aput_writes(self.config, writes, task.id, str(task.path))
-
-    async def finish_exit(self, rc: RunContext, run: RunState, step: int) -> None:
-        """durability="exit": save the one checkpoint of the run (the state after the
-        last committed step) and the writes of the step that did not commit."""
-        await self.put(rc, run, step - 1, "loop", None)
-        await self.flush()
-        if self.config is None:
-            return
-        for task, task_step, writes in self.deferred:
-            task.id = _task_id(rc.checkpoint_id, rc.ns, task_step, task.name, task.kind, task.index)
-            await self.saver.aput_writes(self.config, writes, task.id, str(task.path))
-        self.deferred.clear()
-
-
-def _apply_input(rc: RunContext, run: RunState, input: Any) -> None:
-    ch = run.channel(START)
-    ch.update([input])
-    run.versions[START] = run.next_version()
-    run.live = (*run.live, START)
-    run.updated = (START,)
-
-
-def _input_unobserved(rc: RunContext, saver: _Saver | None) -> bool:
-    """Whether the START task can be folded into applying the input: nothing saves,
-    traces or streams it, and it has no conditional edges to evaluate."""
-    start = rc.plan.nodes.get(START)
-    if saver is not None or rc.callbacks is not None or start is None or start.branches:
-        return False
-    sink = rc.sink
-    return sink is None or sink.modes.isdisjoint(("values", "debug", "tasks", "checkpoints"))
-
-
-def _apply_input_as_start(rc: RunContext, run: RunState, input: Any) -> None:
-    """Apply what the START task would write for ``input`` (its state keys, then its
-    static out-edges) as the barrier of step 0. Raises as that task would."""
-    plan = rc.plan
-    node = plan.nodes[START]
-    start = Task(node, input, PULL, 0, ())
-    input_writes(plan, start)
-    start.writes.extend(node.after)
-    apply_writes(plan, run, (start,))
-
-
-def _apply_command_goto(rc: RunContext, run: RunState, cmd: Command[Any]) -> None:
-    """``Command(update=..., goto=...)`` given as the run's input (no resume)."""
-    plan = rc.plan
-    start = Task(plan.nodes[START], None, PULL, 0, ())
-    _command_writes(plan, start, Command(update=cmd.update, goto=cmd.goto))
-    apply_writes(plan, run, [start])
-
-
-async def run_graph(rc: RunContext, input: Any, *, interrupt_before: frozenset[str], interrupt_after: frozenset[str]) -> RunOutcome:
-    """Run the graph to completion or until it pauses. See the module docstring."""
-    plan = rc.plan
-    config = rc.config
-    rc.loop = asyncio.get_running_loop()  # for calls from worker threads (pregel/_call.py)
-    saver: _Saver | None = None
-    # Empty tuples, not lists, while nothing is pending: every run in flight holds
-    # these, and a list is one more object for the collector to track.
-    pending: Sequence[tuple[str, str, Any]] = ()
-    resuming = False
-    replay = False
-    start_done = False  # the input was applied with the START task's writes
-    drained: str | None = None  # why the run stopped early, when its RunControl asked
-    step = -1
-    if rc.saver is not None:
-        conf = config.get(CONF) or {}
-        if "thread_id" not in conf:
-            raise InvalidInputError(
-                "This graph has a checkpointer, so a run needs a thread: pass "
-                "config={'configurable': {'thread_id': ...}}"
-            )
-        saver = rc.ckpt = _Saver(rc.saver, config, rc.durability)
-        tup = await rc.saver.aget_tuple(config)
-    else:
         tup = None
-    if tup is not None:
-        ckpt = tup.checkpoint
-        run = RunState(plan, ckpt["channel_values"], ckpt["channel_versions"], ckpt["versions_seen"])
-        step = int(tup.metadata.get("step", -1)) + 1
-        # Replaying an explicitly chosen checkpoint re-executes its next step; only a
-        # resume of the thread's latest checkpoint reuses the writes saved there.
         replay = False
-        if conf.get("checkpoint_id"):
+        rc.loop = asyncio.get_running_loop()  # for calls from worker threads (_call.py)
+        if rc.saver is not None:
+            if "thread_id" not in conf:
+                raise InvalidInputError(
+                    "This graph has a checkpointer, so a run needs a thread: pass "
+                    "config={'configurable': {'thread_id': ...}}"
+                )
+            self.saver = rc.ckpt = Saver(rc.saver, config, rc.durability)
+            tup = await rc.saver.aget_tuple(config)
+        saver = self.saver
+        if tup is not None:
             assert saver is not None
-            latest = await rc.saver.aget_tuple(saver.thread_config)
-            replay = latest is not None and latest.checkpoint["id"] != ckpt["id"]
-        pending = [] if replay else list(tup.pending_writes or ())
-        rc.pending_writes = tup.pending_writes or ()  # for calls (pregel/_call.py)
-        if replay:
-            rc.pending_origin = (ckpt["id"], step)
-        assert saver is not None
-        saver.config = tup.config
-        saver.parent_id = ckpt["id"]
-        rc.checkpoint_id = ckpt["id"]
-        run.updated = None
-        if ckpt.get("updated_channels") is not None:
-            run.updated = set(ckpt["updated_channels"])
-    else:
-        run = RunState(plan)
-
-    if (
-        rc.parent is not None
-        and rc.parent.task.resume_raw is not None
-        and tup is not None
-        and not isinstance(input, Command)
-    ):
-        # A subgraph whose parent task is being resumed: continue the subgraph's own
-        # interrupted run (same namespace) with the parent's answer, not its input.
-        input = Command(resume=rc.parent.task.resume_raw)
-    if isinstance(input, Command):
-        if input.resume is not None:
-            if tup is None:
-                raise EmptyInputError("Command(resume=...) given but the thread has no checkpoint to resume")
-            resuming = True
-            rc.resume = input.resume
-        if input.update is not None or input.goto:
-            _apply_command_goto(rc, run, input)
-            if saver is not None and saver.durability != "exit":
-                await saver.put(rc, run, step, "input", run.updated)
-            step += 1
-            pending = ()
-    elif input is None:
-        if tup is None:
-            raise EmptyInputError("Received no input for the graph and the thread has nothing to resume")
-        resuming = True
-        if replay and saver is not None and saver.durability != "exit":
-            # Replaying a chosen checkpoint starts a new branch of the thread's history
-            # with a copy of it (source "fork"), as LangGraph does.
-            await saver.put(rc, run, step, "fork", run.updated)
-            step += 1
-    else:
-        pending = ()
-        if _input_unobserved(rc, saver):
-            # Nobody can observe the START task (no saver, no callbacks, no stream
-            # that shows it): apply its writes right away instead of running it as a
-            # step of its own. The first node still runs at step 1.
-            _apply_input_as_start(rc, run, input)
-            start_done = True
+            ckpt = tup.checkpoint
+            run = RunState(plan, ckpt["channel_values"], ckpt["channel_versions"], ckpt["versions_seen"])
+            self.step = int(tup.metadata.get("step", -1)) + 1
+            # Replaying an explicitly chosen checkpoint re-executes its next step; only a
+            # resume of the thread's latest checkpoint reuses the writes saved there.
+            if conf.get("checkpoint_id"):
+                latest = await rc.saver.aget_tuple(saver.thread_config)
+                replay = latest is not None and latest.checkpoint["id"] != ckpt["id"]
+            self.pending = () if replay else list(tup.pending_writes or ())
+            rc.pending_writes = tup.pending_writes or ()  # calls find their results here
+            if replay:
+                rc.pending_origin = (ckpt["id"], self.step)
+            saver.config = tup.config
+            saver.parent_id = ckpt["id"]
+            rc.checkpoint_id = ckpt["id"]
+            run.updated = None if ckpt.get("updated_channels") is None else set(ckpt["updated_channels"])
         else:
-            _apply_input(rc, run, input)
-            if saver is not None and saver.durability != "exit":
-                await saver.put(rc, run, step, "input", {START})
-        step += 1
+            run = RunState(plan)
+        self.run = rc.run_state = run
+        saves_input = saver is not None and saver.durability != "exit"
+        if rc.parent is not None and rc.parent.task.resume_raw is not None and tup is not None and not isinstance(input, Command):
+            # A subgraph whose parent task is being resumed: continue the subgraph's own
+            # interrupted run (same namespace) with the parent's answer, not its input.
+            input = Command(resume=rc.parent.task.resume_raw)
+        start_done = False  # the input was applied with the START task's writes
+        if isinstance(input, Command):
+            if input.resume is not None:
+                if tup is None:
+                    raise EmptyInputError("Command(resume=...) given but the thread has no checkpoint to resume")
+                self.resuming = True
+                rc.resume = input.resume
+            if input.update is not None or input.goto:
+                start = Task(plan.nodes[START], None, PULL, 0, ())
+                command_writes(plan, start, Command(update=input.update, goto=input.goto))
+                apply_writes(plan, run, [start])
+                if saves_input:
+                    await saver.put(rc, run, self.step, "input", run.updated)  # type: ignore[union-attr]
+                self.step += 1
+                self.pending = ()
+        elif input is None:
+            if tup is None:
+                raise EmptyInputError("Received no input for the graph and the thread has nothing to resume")
+            self.resuming = True
+            if replay and saves_input:
+                # Replaying a chosen checkpoint starts a new branch of the thread's history
+                # with a copy of it (source "fork"), as LangGraph does.
+                await saver.put(rc, run, self.step, "fork", run.updated)  # type: ignore[union-attr]
+                self.step += 1
+        else:
+            self.pending = ()
+            if self._input_unobserved():
+                # Nobody can observe the START task (no saver, no callbacks, no stream
+                # that shows it): apply its writes right away instead of running it as a
+                # step of its own. The first node still runs at step 1.
+                node = plan.nodes[START]
+                start = Task(node, input, PULL, 0, ())
+                input_writes(plan, start)
+                start.writes.extend(node.after)
+                apply_writes(plan, run, (start,))
+                start_done = True
+            else:
+                apply_input(run, input)
+                if saves_input:
+                    await saver.put(rc, run, self.step, "input", {START})  # type: ignore[union-attr]
+            self.step += 1
+        # Recursion limit: the run may take ``limit`` steps after its input.
+        limit = config.get("recursion_limit", 10007)
+        if not isinstance(limit, int) or limit < 1:
+            raise InvalidInputError(f"recursion_limit must be a positive int, got {limit!r}")
+        rc.stop = self.step + limit
+        self.limit = limit
+        if start_done:
+            self.step += 1
+        self.skip_before = self.resuming
+        # Task ids cost a hash per task: made when something shows them (checkpoints, the
+        # debug / tasks streams, and subgraph namespaces "node:<task id>" in a stream).
+        sink = rc.sink
+        self.with_ids = saver is not None or sink is not None and (sink.subgraphs or bool({"debug", "tasks"} & sink.modes))
+        # What this run streams, decided once rather than at every step.
+        self.stream_checkpoints = saves_input and wants(rc, "checkpoints", "debug")
+        self.stream_tasks = wants(rc, "tasks", "debug")
+        self.stream_values = wants(rc, "values")
+        self.output_keys = plan.output_keys if rc.out_select is None else frozenset(rc.out_select[0])
+        self.track = saver is not None or sink is not None
+        self.observed = self.track or self.cached  # someone to tell after each step
+        # A lone plain node may be awaited by the loop itself: nobody traces the run and
+        # no step deadline applies.
+        self.inline = rc.run_manager is None and not rc.propagate and rc.step_timeout is None
 
-    # Recursion limit: the run may take ``limit`` steps after its input.
-    limit = config.get("recursion_limit", 10007)
-    if not isinstance(limit, int) or limit < 1:
-        raise InvalidInputError(f"recursion_limit must be a positive int, got {limit!r}")
-    rc.stop = step + limit
-    if start_done:
-        step += 1
-    # Task ids cost a hash per task: made when something shows them (checkpoints, the
-    # debug / tasks streams, and subgraph namespaces "node:<task id>" in a stream).
-    sink = rc.sink
-    with_ids = saver is not None or sink is not None and (sink.subgraphs or bool({"debug", "tasks"} & sink.modes))
-    interrupts: Sequence[Interrupt] = ()
-    shown: RunState | None = None  # what the caller sees when the run pauses mid-step
-    skip_before = resuming
+    def _input_unobserved(self) -> bool:
+        """Whether the START task can be folded into applying the input: nothing saves,
+        traces or streams it, and it has no conditional edges to evaluate."""
+        rc = self.rc
+        start = self.plan_.nodes.get(START)  # an entrypoint's plan has no START node
+        if self.saver is not None or rc.callbacks is not None or start is None or start.branches:
+            return False
+        sink = rc.sink
+        return sink is None or sink.modes.isdisjoint(("values", "debug", "tasks", "checkpoints"))
 
-    # What this run streams, decided once rather than at every step.
-    stream_checkpoints = saver is not None and saver.durability != "exit" and _wants(rc, "checkpoints", "debug")
-    stream_tasks = _wants(rc, "tasks", "debug")
-    stream_values = _wants(rc, "values")
-    output_keys = plan.output_keys if rc.out_select is None else frozenset(rc.out_select[0])
-    track = saver is not None or rc.sink is not None
+    # -- one step ---------------------------------------------------------------------
 
-    while True:
-        run.step = step
-        tasks = prepare_tasks(rc, run, step, with_ids)
-        if stream_checkpoints:
-            assert saver is not None
-            await _emit_checkpoint(rc, saver, run, tasks, step - 1)
+    def plan(self) -> list[Task]:
+        rc = self.rc
+        self.run.step = self.step
+        if not self.with_ids:
+            return prepare_tasks(self.plan_, self.run, self.step, stop=rc.stop)
+        return prepare_tasks(self.plan_, self.run, self.step, stop=rc.stop, checkpoint_id=rc.checkpoint_id,
+                             ns=rc.ns, with_ids=True)
+
+    async def emit_checkpoint(self, tasks: list[Task]) -> None:
+        assert self.saver is not None
+        await emit_checkpoint(self.rc, self.saver, self.run, tasks, self.step - 1)
+
+    def stops_before(self, tasks: list[Task]) -> bool:
+        """Whether the run ends before this step: nothing to run, a breakpoint before one
+        of its nodes, or a drain request. Raises at the step limit."""
         if not tasks:
-            break
-        if step >= rc.stop:
-            raise GraphRecursionError(limit)
-        if interrupt_before and not skip_before and _names_any(tasks, interrupt_before):
-            interrupts = ()
-            break
-        skip_before = False
+            return True
+        rc = self.rc
+        if self.step >= rc.stop:
+            raise GraphRecursionError(self.limit)
+        if self.before and not self.skip_before and _names_any(tasks, self.before):
+            return True
+        self.skip_before = False
         control = rc.control
         if control is not None and control.drain_requested:
             # Stop before the next step (after the breakpoint check: a resume passes
             # the step's breakpoints, so draining here does not skip one).
-            drained = control.drain_reason or "shutdown"
-            break
+            self.drained = control.drain_reason or "shutdown"
+            return True
+        return False
 
-        # Tasks that finished before a previous failure / interrupt keep their writes.
+    def ready(self, tasks: list[Task]) -> list[Task]:
+        """The tasks left to run: those that finished before a failure or pause keep
+        their saved writes; interrupted tasks get the run's resume value."""
+        if not (self.pending or self.resuming or self.stream_tasks):
+            return tasks
         to_run = tasks
-        if pending:
-            to_run = _restore_pending(rc, tasks, pending)
-            pending = ()
-        if resuming and rc.resume is not None:
-            _assign_resume(rc, tasks)
+        if self.pending:
+            to_run = restore_pending(self.plan_, tasks, self.pending)
+            self.pending = ()
+        rc = self.rc
+        if self.resuming and rc.resume is not None:
+            assign_resume(tasks, rc.resume)
             rc.resume = None
-        resuming = False
+        self.resuming = False
+        if self.stream_tasks and not self.cached:
+            emit_task_starts(rc, to_run, self.step)
+        return to_run
 
-        on_done = _make_on_done(rc, saver, step) if track else None
-        if plan.cached and rc.cache is not None and to_run:
-            # Tasks whose node result is cached take their writes from the cache.
-            ran = to_run
-            to_run = await take_cached(rc, plan, ran)
-            if on_done is not None and len(to_run) < len(ran):
-                for t in ran:
-                    if t.cached:
-                        await on_done(t)
-        if stream_tasks:
-            _emit_task_starts(rc, to_run, step)
-        if to_run:
-            try:
-                rc.current = to_run
-                rc.step = step
-                if rc.step_timeout is not None:
-                    await _run_step_with_timeout(rc, run, to_run, step, on_done)
-                elif on_done is None and len(to_run) == 1:
-                    task = to_run[0]
-                    if task.node.inline and task.kind == PULL and rc.run_manager is None and not rc.propagate:
-                        # The node is awaited in this frame: no run_task coroutine held
-                        # by every run in flight, one frame fewer on every resume.
-                        tc: TaskContext | None = TaskContext(rc, task, step)
-                        tc.resume_values = task.resume  # type: ignore[union-attr]
-                        token = current_task.set(tc)
-                        try:
-                            complete_inline(tc, run, await task.node.call.func(task.input))  # type: ignore[arg-type, union-attr]
-                        except BaseException as exc:
-                            settle_inline(rc, task, step, exc)
-                        finally:
-                            current_task.reset(token)
-                            tc = None  # not a stale task for the blocking watchdog to find
-                    else:
-                        await run_task(rc, run, task, step, rc.inline_sync)
-                else:
-                    await run_step(rc, run, to_run, step, on_done)
-            except BaseException as exc:
-                if stream_tasks:
-                    for t in to_run:
-                        if not t.done and not t.interrupts:
-                            _emit_task_result(rc, t, step, exc)
-                if saver is not None:
-                    # The failed tasks' errors are kept with the step, so get_state()
-                    # shows what failed; a resume runs those tasks again.
-                    for t in to_run:
-                        if t.error is not None:
-                            await saver.put_writes(t, [(ERROR, t.error)], step)
-                    if saver.durability == "exit":
-                        await saver.finish_exit(rc, run, step)
-                    await saver.flush()
-                raise
-        if _any_interrupted(tasks):
-            interrupts = [i for t in tasks for i in t.interrupts]
-            if saver is not None:
-                for t in tasks:
-                    if t.interrupts:
-                        writes: list[tuple[str, Any]] = [(INTERRUPT, list(t.interrupts))]
-                        if t.resume:
-                            writes.append((RESUME, list(t.resume)))
-                        await saver.put_writes(t, writes, step)
-            # The step is not committed; the caller sees the writes of the tasks that
-            # finished (as LangGraph shows them), applied to a copy.
-            shown = with_pending_applied(plan, run, [t for t in tasks if t.done])
-            break
-        if plan.cached and rc.cache is not None:
-            await store_results(rc, to_run)
-        updated = apply_writes(plan, run, tasks)
+    async def take_cached(self, to_run: list[Task]) -> list[Task]:
+        """Tasks whose node result is cached take their writes from the cache."""
+        rc = self.rc
+        left = await take_cached(rc, self.plan_, to_run)
+        on_done = self.on_done()
+        if on_done is not None and len(left) < len(to_run):
+            for t in to_run:
+                if t.cached:
+                    await on_done(t)
+        if self.stream_tasks:
+            emit_task_starts(rc, left, self.step)
+        return left
+
+    def on_done(self) -> Any:
+        """What runs as each task finishes (stream its update, save its writes), or
+        None when nobody observes tasks."""
+        return _make_on_done(self.rc, self.saver, self.step) if self.track else None
+
+    def begin(self, to_run: list[Task]) -> Any:
+        """The step starts running ``to_run``; returns :meth:`on_done`."""
+        rc = self.rc
+        rc.current = to_run  # for a run deadline's report
+        rc.step = self.step
+        return _make_on_done(rc, self.saver, self.step) if self.track else None
+
+    def run_tasks(self, to_run: list[Task], on_done: Any) -> Awaitable[None]:
+        """Run the step's tasks (``_runner``); returns the runner's awaitable itself,
+        not a coroutine of its own: one frame fewer for every run in flight."""
+        rc = self.rc
+        if rc.step_timeout is not None:
+            aw = _run_step_with_timeout(rc, self.run, to_run, self.step, on_done)
+        elif on_done is None and len(to_run) == 1:
+            aw = run_task(rc, self.run, to_run[0], self.step, rc.inline_sync)
+        else:
+            aw = run_step(rc, self.run, to_run, self.step, on_done)
+        saver = self.saver
+        if saver is not None and saver.inflight is not None and _blocks_loop(rc, to_run):
+            # durability="async": the previous checkpoint is saved in the background,
+            # but a sync node run inline holds the loop until it returns. Save it first,
+            # so a crash inside the node still shows the node as next.
+            return _after(saver.flush(), aw)
+        return aw
+
+    async def failed(self, to_run: list[Task], exc: BaseException) -> None:
+        """The step failed: report the tasks that did not finish, keep the errors with
+        the step (``get_state()`` shows them; a resume runs those tasks again)."""
+        if self.stream_tasks:
+            for t in to_run:
+                if not t.done and not t.interrupts:
+                    emit_task_result(self.rc, t, self.step, exc)
+        saver = self.saver
+        if saver is not None:
+            for t in to_run:
+                if t.error is not None:
+                    await saver.put_writes(t, [(ERROR, t.error)], self.step)
+            if saver.durability == "exit":
+                await saver.finish_exit(self.rc, self.run, self.step)
+            await saver.flush()
+
+    async def save_interrupts(self, tasks: list[Task]) -> None:
+        """The step paused: save each interrupt with the task that raised it. The
+        caller sees the writes of the tasks that finished (as LangGraph shows them),
+        applied to a copy: the step is not committed."""
+        self.interrupts = [i for t in tasks for i in t.interrupts]
+        saver = self.saver
+        if saver is not None:
+            for t in tasks:
+                if t.interrupts:
+                    writes: list[tuple[str, Any]] = [(INTERRUPT, list(t.interrupts))]
+                    if t.resume:
+                        writes.append((RESUME, list(t.resume)))
+                    await saver.put_writes(t, writes, self.step)
+        self.shown = with_pending_applied(self.plan_, self.run, [t for t in tasks if t.done])
+
+    def barrier(self, tasks: list[Task]) -> dict[str, None]:
+        """Apply every write of the step; returns the channels that changed."""
+        updated = apply_writes(self.plan_, self.run, tasks)
+        saver = self.saver
         if saver is not None and saver.deferred:
             saver.deferred.clear()  # the step committed: its writes are in the state
-        if stream_values and not output_keys.isdisjoint(updated):
-            rc.emit("values", state_values(rc, run))
+        return updated
+
+    async def observe(self, to_run: list[Task], updated: dict[str, None]) -> None:
+        """Tell the observers about a committed step: the node cache stores results, the
+        stream gets the new values, the saver the checkpoint; then wait for the stream's
+        reader (a run stays at most one step ahead of it)."""
+        rc = self.rc
+        if self.cached:
+            await store_results(rc, to_run)
+        if self.stream_values and not self.output_keys.isdisjoint(updated):
+            rc.emit("values", state_values(rc, self.run))
+        saver = self.saver
         if saver is not None and saver.durability != "exit":
-            await saver.put(rc, run, step, "loop", updated)
+            await saver.put(rc, self.run, self.step, "loop", updated)
         if rc.sink is not None:
             await rc.sink.wait_drained()
-        step += 1
-        if interrupt_after and _names_any(tasks, interrupt_after):
-            break
-    else:  # pragma: no cover
-        pass
-    if saver is not None:
-        if saver.durability == "exit":
-            await saver.finish_exit(rc, run, step)
-        await saver.flush()
-    if drained is not None:
-        raise GraphDrained(drained)
-    return RunOutcome(shown if shown is not None else run, interrupts, saver.config if saver is not None else None)
+
+    async def finish(self) -> RunOutcome:
+        saver = self.saver
+        if saver is not None:
+            if saver.durability == "exit":
+                await saver.finish_exit(self.rc, self.run, self.step)
+            await saver.flush()
+        if self.drained is not None:
+            raise GraphDrained(self.drained)
+        run = self.shown if self.shown is not None else self.run
+        return RunOutcome(run, self.interrupts, saver.config if saver is not None else None)
+
+
+async def _after(first: Awaitable[None], then: Awaitable[None]) -> None:
+    await first
+    await then
+
+
+def _blocks_loop(rc: RunContext, tasks: list[Task]) -> bool:
+    """Whether running ``tasks`` holds the event loop: a lone sync node under the
+    sync API runs inline on the loop's thread (see ``_runner``)."""
+    if not rc.inline_sync or len(tasks) != 1:
+        return False
+    call = tasks[0].node.call
+    return call is not None and call.kind == "sync"
 
 
 async def _run_step_with_timeout(rc: RunContext, run: RunState, tasks: list[Task], step: int, on_done: Any) -> None:
@@ -527,64 +477,14 @@ async def _run_step_with_timeout(rc: RunContext, run: RunState, tasks: list[Task
         raise GraphTimeoutError(timeout, step=step, nodes=running, scope="step") from None
 
 
-def _wants(rc: RunContext, *modes: str) -> bool:
-    sink = rc.sink
-    return sink is not None and any(m in sink.modes for m in modes)
-
-
-def _emit_debug(rc: RunContext, mode: str, kind: str, step: int, payload: dict[str, Any]) -> None:
-    """Emit a ``tasks`` / ``checkpoints`` chunk and its ``debug`` wrapper."""
-    rc.emit(mode, payload)
-    sink = rc.sink
-    if sink is not None and "debug" in sink.modes:
-        rc.emit("debug", {"type": kind, "timestamp": datetime.now(UTC).isoformat(),
-                          "step": step, "payload": payload})
-
-
-def _emit_task_starts(rc: RunContext, tasks: list[Task], step: int) -> None:
-    for t in tasks:
-        if t.name != START:
-            _emit_debug(rc, "tasks", "task", step,
-                        {"id": t.id, "name": t.name, "input": t.input, "triggers": t.triggers})
-
-
-def _emit_task_result(rc: RunContext, t: Task, step: int, error: BaseException | None = None) -> None:
-    if t.name != START:
-        _emit_debug(rc, "tasks", "task_result", step, {
-            "id": t.id, "name": t.name, "error": repr(error) if error is not None else None,
-            "result": t.update, "interrupts": list(t.interrupts)})
-
-
-async def _emit_checkpoint(rc: RunContext, saver: _Saver, run: RunState, tasks: list[Task], step: int) -> None:
-    await saver.flush()
-    cfg = saver.config
-    _emit_debug(rc, "checkpoints", "checkpoint", step, {
-        "config": cfg,
-        "parent_config": None,
-        "values": output_values(rc.plan, run),
-        "metadata": {"source": "loop" if step >= 0 else "input", "step": step},
-        "next": [t.name for t in tasks],
-        "tasks": [{"id": t.id, "name": t.name, "interrupts": (), "state": None} for t in tasks],
-    })
-
-
-def with_pending_applied(plan: Plan, run: RunState, done: list[Task]) -> RunState:
-    """A copy of ``run`` with the writes of ``done`` tasks applied (``run`` untouched)."""
-    if not done:
-        return run
-    shadow = RunState(plan, run.values(), run.versions, run.seen)
-    apply_writes(plan, shadow, done)
-    return shadow
-
-
-def _make_on_done(rc: RunContext, saver: _Saver | None, step: int) -> Any:
+def _make_on_done(rc: RunContext, saver: Saver | None, step: int) -> Any:
     sink = rc.sink
     stream_updates = sink is not None and "updates" in sink.modes
-    stream_tasks = _wants(rc, "tasks", "debug")
+    stream_tasks = wants(rc, "tasks", "debug")
 
     async def on_done(task: Task) -> None:
         if stream_tasks:
-            _emit_task_result(rc, task, step)
+            emit_task_result(rc, task, step)
         if task.interrupts:
             if stream_updates:
                 rc.emit("updates", {INTERRUPT: tuple(task.interrupts)})
@@ -592,7 +492,7 @@ def _make_on_done(rc: RunContext, saver: _Saver | None, step: int) -> Any:
         if stream_updates and task.name != START:
             update = task.update if rc.out_select is None else selected_update(rc, task.update)
             if task.cached:
-                rc.emit("updates", {task.name: update, "__metadata__": {"cached": True}})
+                rc.emit("updates", {task.name: update, METADATA: {"cached": True}})
             else:
                 rc.emit("updates", {task.name: update})
         if saver is not None:
@@ -604,57 +504,4 @@ def _make_on_done(rc: RunContext, saver: _Saver | None, step: int) -> Any:
     return on_done
 
 
-def _restore_pending(rc: RunContext, tasks: list[Task], pending: Sequence[tuple[str, str, Any]]) -> list[Task]:
-    """Give tasks that already finished their saved writes; return those left to run.
-
-    A task whose saved writes are an interrupt (or an error) runs again, with the
-    resume values it had already received.
-    """
-    by_task: dict[str, list[tuple[str, Any]]] = {}
-    for task_id, channel, value in pending:
-        by_task.setdefault(task_id, []).append((channel, value))
-    to_run = []
-    for t in tasks:
-        saved = by_task.get(t.id)
-        if saved is None:
-            to_run.append(t)
-            continue
-        chans = {c for c, _ in saved}
-        for c, v in saved:
-            if c == RESUME:
-                t.resume = list(v)
-            elif c == INTERRUPT:
-                t.prior_interrupts = list(v)
-        if chans & {INTERRUPT, ERROR} or (not (chans - SPECIAL) and NO_WRITES not in chans):
-            to_run.append(t)
-            continue
-        t.writes = [(c, v) for c, v in saved if c not in SPECIAL]
-        t.done = True
-        if t.name != START:
-            t.update = update_from_writes(rc.plan, t.writes)
-    return to_run
-
-
-def _assign_resume(rc: RunContext, tasks: list[Task]) -> None:
-    """Hand the ``Command(resume=...)`` value(s) to the interrupted tasks.
-
-    A dict keyed by interrupt ids answers those interrupts; any other value answers
-    the pending interrupt of every waiting task.
-    """
-    resume = rc.resume
-    waiting = [t for t in tasks if t.prior_interrupts]
-    for t in waiting:
-        t.resume_raw = resume
-    if isinstance(resume, dict) and resume and all(isinstance(k, str) for k in resume):
-        by_id = {i.id: t for t in waiting for i in t.prior_interrupts}
-        if any(k in by_id for k in resume):
-            for iid, value in resume.items():
-                answered = by_id.get(iid)
-                if answered is not None:
-                    answered.resume = [*(answered.resume or ()), value]
-            return
-    for t in waiting or tasks[:1]:
-        t.resume = [*(t.resume or ()), resume]
-
-
-__all__ = ["RunOutcome", "output_values", "prepare_tasks", "run_graph", "selected_update", "state_values", "with_pending_applied"]
+__all__ = ["RunOutcome", "run_graph"]

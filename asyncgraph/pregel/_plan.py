@@ -18,14 +18,15 @@ from collections.abc import Hashable, Mapping
 from typing import Any
 
 from asyncgraph.channels.base import BaseChannel
-from asyncgraph.graph._schema import SchemaInfo
-from asyncgraph.graph._spec import CallSpec
+from asyncgraph.constants import BRANCH_PREFIX
+from asyncgraph.pregel._schema import SchemaInfo
+from asyncgraph.pregel._spec import CallSpec
 from asyncgraph.managed import ManagedValue
 from asyncgraph.types import CachePolicy, RetryPolicy
 
 
 def branch_channel(node: str) -> str:
-    return f"branch:to:{node}"
+    return BRANCH_PREFIX + node
 
 
 def join_channel(sources: tuple[str, ...], target: str) -> str:

@@ -1,4 +1,4 @@
-"""Runs one superstep's tasks concurrently and turns node outputs into writes.
+"""Runs one superstep's tasks: inline, in a worker thread, or concurrently in a TaskGroup.
 
 Policy for failures (the one boundary where they are translated):
 
@@ -11,6 +11,10 @@ Policy for failures (the one boundary where they are translated):
   and the loop then pauses the run with every interrupt collected.
 * A single task is awaited directly in the run's own asyncio task (no task object per
   step); several tasks get one asyncio task each in a ``TaskGroup``.
+* One way to finish a task: ``write_output`` when its node returned, ``settle`` when it
+  raised. The loop awaits a lone plain async node itself (``complete_inline``: one
+  coroutine frame fewer for every run in flight); it ends through the same two
+  functions. ``tests/pregel/test_task_paths.py`` checks both ways behave the same.
 * A sync node runs in a worker thread so it never blocks the event loop, except when the
   sync API drives the run and the step has only that task: nothing else can run on that
   private loop then, so the thread hop (~90 µs) is skipped and the node runs in the
@@ -31,27 +35,25 @@ from langchain_core.runnables.config import (
     var_child_runnable_config,
 )
 
-from asyncgraph.channels.base import MISSING
-from asyncgraph.constants import END, START, TASKS
+from asyncgraph._context import TaskContext, current_task, stream_writer
+from asyncgraph.constants import INTERRUPT
 from asyncgraph.errors import (
-    ErrorCode,
     GraphBubbleUp,
     GraphInterrupt,
-    InvalidInputError,
     InvalidUpdateError,
     NodeTimeoutError,
     ParentCommand,
-    TaskNotFound,
 )
-from asyncgraph.graph._schema import check_pydantic_writes, object_to_updates
-from asyncgraph.graph._spec import CallSpec
 from asyncgraph.pregel._algo import PULL, RunState, Task
-from asyncgraph.pregel._context import RunContext, TaskContext, current_task
-from asyncgraph.pregel._messages import StreamMessagesHandler
+from asyncgraph.pregel._context import RunContext
+from asyncgraph.pregel._stream import StreamMessagesHandler
+from asyncgraph.pregel._plan import BranchPlan, Plan
+from asyncgraph.pregel._spec import CallSpec
+from asyncgraph.pregel._writes import branch_writes, fresh_values, input_writes, output_writes
+from asyncgraph.runtime import task_runtime
+from asyncgraph.types import RetryPolicy
 
 _PASSTHROUGH_TAPS = (StreamMessagesHandler,)
-from asyncgraph.pregel._plan import BranchPlan, Plan, branch_channel
-from asyncgraph.types import Command, RetryPolicy, Send
 
 _events = asyncio.events
 
@@ -80,20 +82,11 @@ def _injected(tc: TaskContext, names: tuple[str, ...]) -> dict[str, Any]:
         if name == "config":
             out["config"] = tc.config()
         elif name == "writer":
-            from asyncgraph.pregel._context import stream_writer
-
             out["writer"] = stream_writer()
         elif name == "store":
             out["store"] = tc.run.store
         elif name == "runtime":
-            from asyncgraph.runtime import Runtime
-
-            out["runtime"] = Runtime(
-                context=tc.run.context,
-                store=tc.run.store,
-                stream_writer=_injected(tc, ("writer",))["writer"],
-                control=tc.run.control,
-            )
+            out["runtime"] = task_runtime(tc, stream_writer())
     return out
 
 
@@ -193,193 +186,16 @@ async def _open_node_run(tc: TaskContext) -> Any:
     return run_manager
 
 
-# -- node output -> writes --------------------------------------------------------
-
-
-def _check_dest(plan: Plan, dest: Any, source: str) -> str:
-    if dest == END:
-        return END
-    if not isinstance(dest, str) or dest not in plan.nodes or dest == START:
-        raise TaskNotFound(str(dest), source=source, known=[n for n in plan.nodes if n != START])
-    return dest
-
-
-def _goto_writes(plan: Plan, goto: Any, source: str, writes: list[tuple[str, Any]]) -> None:
-    items = goto if isinstance(goto, (list, tuple)) else (goto,)
-    for item in items:
-        if isinstance(item, Send):
-            _check_dest(plan, item.node, source)
-            writes.append((TASKS, item))
-        else:
-            dest = _check_dest(plan, item, source)
-            if dest != END:
-                writes.append((branch_channel(dest), None))
-
-
-def output_writes(plan: Plan, task: Task, result: Any) -> dict[str, Any] | None:
-    """Append the writes for a node's return value to ``task.writes``.
-
-    Returns the state update to stream (``{key: value}``), or None if there is none.
-
-    Raises:
-        InvalidUpdateError: not a dict / Command / state object, or an unknown key.
-        TaskNotFound: a ``Command.goto`` names a node that does not exist.
-    """
-    if result is None:
-        return None
-    writes = task.writes
-    if type(result) is dict:
-        pairs: Any = result.items()
-    elif isinstance(result, Command):
-        return _command_writes(plan, task, result)
-    elif isinstance(result, (list, tuple)) and result and all(isinstance(c, Command) for c in result):
-        update: dict[str, Any] = {}
-        for cmd in result:
-            part = _command_writes(plan, task, cmd)
-            if part:
-                update.update(part)
-        return update or None
-    elif isinstance(result, dict):
-        pairs = result.items()
-    else:
-        obj_pairs = object_to_updates(result, None)
-        if obj_pairs is None:
-            raise InvalidUpdateError(
-                f"Expected dict, got {result!r} (returned by node '{task.name}')",
-                nodes=(task.name,),
-                value=result,
-                error_code=ErrorCode.INVALID_GRAPH_NODE_RETURN_VALUE,
-            )
-        pairs = obj_pairs
-    keys = plan.state_keys
-    update = {}
-    for k, v in pairs:
-        if k not in keys:
-            raise InvalidUpdateError(
-                f"Node '{task.name}' returned unknown state key '{k}'; "
-                f"the state's keys are: {', '.join(sorted(keys))}",
-                key=k,
-                nodes=(task.name,),
-                value=v,
-            )
-        writes.append((k, v))
-        update[k] = v
-    if plan.state_info.kind == "pydantic" and update:
-        check_pydantic_writes(plan.state_info, task.name, update.items())
-    return update or None  # a node that wrote nothing streams None, as in LangGraph
-
-
-def _command_writes(plan: Plan, task: Task, cmd: Command[Any]) -> dict[str, Any] | None:
-    if cmd.graph == Command.PARENT:
-        raise ParentCommand(cmd)
-    update: dict[str, Any] | None = None
-    if cmd.update is not None:
-        keys = plan.state_keys
-        update = {}
-        for k, v in cmd._update_as_tuples():
-            if k == "__root__":
-                pairs = object_to_updates(v, None)
-                if pairs is None:
-                    raise InvalidUpdateError(
-                        f"Command.update from node '{task.name}' must be a dict, got {v!r}",
-                        nodes=(task.name,),
-                        value=v,
-                    )
-                for k2, v2 in pairs:
-                    task.writes.append((k2, v2))
-                    update[k2] = v2
-                continue
-            if k not in keys:
-                raise InvalidUpdateError(
-                    f"Node '{task.name}' returned Command(update=...) with unknown state key "
-                    f"'{k}'; the state's keys are: {', '.join(sorted(keys))}",
-                    key=k,
-                    nodes=(task.name,),
-                    value=v,
-                )
-            task.writes.append((k, v))
-            update[k] = v
-    if update and plan.state_info.kind == "pydantic":
-        check_pydantic_writes(plan.state_info, task.name, update.items())
-    if cmd.goto:
-        _goto_writes(plan, cmd.goto, task.name, task.writes)
-    return update
-
-
-def input_writes(plan: Plan, task: Task) -> dict[str, Any]:
-    """Writes of the START task: the run's input mapped onto state keys."""
-    inp = task.input
-    info = plan.input_info
-    if isinstance(inp, dict):
-        known = plan.input_keys
-        unknown = [k for k in inp if k not in known]
-        if unknown:
-            raise InvalidInputError(
-                f"Input has key(s) {', '.join(map(repr, unknown))} that the graph's input "
-                f"schema does not declare; expected keys: {', '.join(sorted(known))}"
-            )
-        if info.kind == "pydantic":
-            # Validate (and coerce) through the model, but write only the keys given.
-            try:
-                obj = info.coerce(dict(inp), "the graph input")
-            except InvalidUpdateError as exc:
-                raise InvalidInputError(str(exc)) from exc.__cause__
-            pairs = [(k, getattr(obj, k)) for k in inp]
-        else:
-            pairs = list(inp.items())
-    else:
-        pairs = object_to_updates(inp, info)  # type: ignore[assignment]
-        if pairs is None:
-            raise InvalidInputError(
-                f"Graph input must be a dict (or a {getattr(info.schema, '__name__', 'state')} "
-                f"instance), got {type(inp).__name__}: {inp!r}"
-            )
-    for k, v in pairs:
-        if k in plan.state_keys:
-            task.writes.append((k, v))
-    return dict(pairs)
-
-
 # -- branches ---------------------------------------------------------------------
 
 
-def _fresh_values(plan: Plan, run: RunState, task: Task) -> dict[str, Any]:
-    """The state after applying only this task's writes, for its conditional edges.
-
-    The updated channel copies are kept on the task (``task.fresh``): the barrier
-    reuses them when the task is alone in its step.
-    """
-    keys = plan.state_info.keys or tuple(plan.state_keys)
-    channels = run.channels
-    fresh = task.fresh
-    if fresh is None:
-        written: dict[str, list[Any]] = {}
-        for k, v in task.writes:
-            if k in plan.state_keys:
-                written.setdefault(k, []).append(v)
-        fresh = {}
-        for k, vals in written.items():
-            ch = channels.get(k)
-            ch = ch.copy() if ch is not None else plan.channels[k].from_checkpoint(MISSING)
-            fresh[k] = (ch, ch.update(vals))
-        task.fresh = fresh
-    out: dict[str, Any] = {}
-    for k in keys:
-        done = fresh.get(k)
-        chan = done[0] if done is not None else channels.get(k)
-        if chan is not None and chan.is_available():
-            out[k] = chan.value
-    for k, m in plan.managed.items():
-        if k in plan.state_info.fields:
-            out[k] = m.compute(run.step, 0)
-    return out
 
 
 def branch_arg(tc: TaskContext, run: RunState, branch: BranchPlan) -> Any:
     """What a conditional edge's path function receives: the state with only this
     task's writes applied, as the state schema's type."""
     plan = tc.run.plan
-    values = _fresh_values(plan, run, tc.task)
+    values = fresh_values(plan, run, tc.task)
     return plan.state_info.coerce(values, f"the conditional edge out of '{tc.task.name}'")
 
 
@@ -399,39 +215,12 @@ async def run_branch(tc: TaskContext, run: RunState, branch: BranchPlan) -> None
     branch_writes(tc.run.plan, tc.task, branch, result)
 
 
-def branch_writes(plan: Plan, task: Task, branch: BranchPlan, result: Any) -> None:
-    """Turn a path function's result (names, END, Sends) into the task's writes."""
-    items = result if isinstance(result, (list, tuple)) else (result,)
-    for item in items:
-        if isinstance(item, Send):
-            _check_dest(plan, item.node, task.name)
-            task.writes.append((TASKS, item))
-            continue
-        dest = item
-        if branch.path_map is not None:
-            try:
-                dest = branch.path_map[item]
-            except (KeyError, TypeError):
-                raise InvalidUpdateError(
-                    f"Conditional edge '{branch.name}' out of node '{task.name}' returned "
-                    f"{item!r}, which is not in its path map (expected one of: "
-                    f"{', '.join(map(repr, branch.path_map))})",
-                    nodes=(task.name,),
-                    value=item,
-                ) from None
-        if dest is None:
-            dest = END
-        dest = _check_dest(plan, dest, task.name)
-        if dest != END:
-            task.writes.append((branch_channel(dest), None))
-
-
 # -- one task ---------------------------------------------------------------------
 
 
 def _subgraph_output(plan: Plan, result: dict[str, Any]) -> dict[str, Any]:
     keys = plan.state_keys
-    return {k: v for k, v in result.items() if k in keys and k != "__interrupt__"}
+    return {k: v for k, v in result.items() if k in keys and k != INTERRUPT}
 
 
 def _retry_policy(policies: tuple[RetryPolicy, ...], exc: Exception) -> RetryPolicy | None:
@@ -525,6 +314,7 @@ async def run_task(rc: RunContext, run: RunState, task: Task, step: int, inline_
             attempt = 0
             while True:
                 attempt += 1
+                tc.attempt = attempt
                 try:
                     node = task.node
                     call = node.call
@@ -537,9 +327,7 @@ async def run_task(rc: RunContext, run: RunState, task: Task, step: int, inline_
                         result = await _run_node(tc, run, inline_ok)
                     if call.kind == "subgraph" and type(result) is dict:
                         result = _subgraph_output(rc.plan, result)
-                    task.update = output_writes(rc.plan, task, result)
-                    # Then the static out-edges, then the conditional edges.
-                    task.writes.extend(node.after)
+                    write_output(rc.plan, task, result)
                     for branch in node.branches:
                         await run_branch(tc, run, branch)
                     break
@@ -567,48 +355,40 @@ async def run_task(rc: RunContext, run: RunState, task: Task, step: int, inline_
         if node_run is not None:
             await _stream_node_output(node_run, result)
             await node_run.on_chain_end(result)
-    except GraphInterrupt as exc:
-        task.interrupts = list(exc.interrupts)
-        task.writes.clear()
-        if node_run is not None:
-            await node_run.on_chain_error(exc)
-    except ParentCommand as exc:
-        if node_run is not None:
-            await node_run.on_chain_error(exc)
-        if rc.parent is None:
-            raise InvalidUpdateError(
-                f"Node '{task.name}' returned Command(graph=Command.PARENT) but the graph has no parent graph",
-                nodes=(task.name,),
-            ) from None
-        raise
     except BaseException as exc:
-        if isinstance(exc, Exception) and not isinstance(exc, GraphBubbleUp):
-            task.error = exc
-            exc.add_note(f"During task with name '{task.name}' at step {step}")
-        if node_run is not None:
-            await node_run.on_chain_error(exc)
-        raise
+        try:
+            settle(rc, task, step, exc)  # an interrupt is recorded, anything else raised
+        finally:
+            if node_run is not None:
+                await node_run.on_chain_error(exc)
     finally:
         current_task.reset(token)
 
 
-def complete_inline(tc: TaskContext, run: RunState, result: Any) -> None:
-    """The rest of an ``inline`` node's task once the node returned: its writes, its
-    static out-edges, its conditional edges (sync path functions, called directly)."""
-    rc = tc.run
-    plan = rc.plan
-    task = tc.task
-    node = task.node
+def write_output(plan: Plan, task: Task, result: Any) -> None:
+    """A node returned ``result``: the task's writes, then its static out-edges (its
+    conditional edges come next). Both ways of running a task end with this."""
     task.update = output_writes(plan, task, result)
-    task.writes.extend(node.after)
-    for branch in node.branches:
+    task.writes.extend(task.node.after)
+
+
+def complete_inline(tc: TaskContext, run: RunState, result: Any) -> None:
+    """The rest of an ``inline`` node's task once the node returned (the loop awaited
+    the node itself): what ``run_task`` does after a node returns, for a node whose
+    conditional edges are all sync functions of the state (called directly)."""
+    plan = tc.run.plan
+    task = tc.task
+    write_output(plan, task, result)
+    for branch in task.node.branches:
         branch_writes(plan, task, branch, _call_path(branch.call.func, branch_arg(tc, run, branch)))
     task.done = True
 
 
-def settle_inline(rc: RunContext, task: Task, step: int, exc: BaseException) -> None:
-    """What ``run_task`` does with an exception from its task, for an ``inline`` one
-    (no retries, no callbacks): record an interrupt, else re-raise, naming the node."""
+def settle(rc: RunContext, task: Task, step: int, exc: BaseException) -> None:
+    """What becomes of a task that raised ``exc``, however it ran: an ``interrupt()`` is
+    recorded on the task (its writes dropped); anything else is raised, an error with a
+    note naming the node and step, a parent ``Command`` in a graph with no parent as an
+    ``InvalidUpdateError``."""
     if isinstance(exc, GraphInterrupt):
         task.interrupts = list(exc.interrupts)
         task.writes.clear()

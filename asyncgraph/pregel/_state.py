@@ -10,12 +10,24 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
+from asyncgraph.checkpoint.base import create_checkpoint
 from asyncgraph.constants import CONF, START
 from asyncgraph.errors import InvalidInputError, InvalidUpdateError
-from asyncgraph.pregel._algo import PULL, RunState, Task, apply_writes, read_state
-from asyncgraph.pregel._context import RunContext, TaskContext, current_task
-from asyncgraph.pregel._loop import ERROR, INTERRUPT, NO_WRITES, SPECIAL, prepare_tasks, with_pending_applied
-from asyncgraph.pregel._runner import output_writes, run_branch
+from asyncgraph.pregel._algo import (
+    PULL,
+    SPECIAL,
+    RunState,
+    Task,
+    apply_writes,
+    prepare_tasks,
+    read_state,
+    with_pending_applied,
+)
+from asyncgraph._context import TaskContext, current_task
+from asyncgraph.pregel._context import RunContext
+from asyncgraph.constants import ERROR, INTERRUPT, NO_WRITES
+from asyncgraph.pregel._runner import run_branch
+from asyncgraph.pregel._writes import input_writes, output_writes
 from asyncgraph.types import Interrupt, PregelTask, StateSnapshot
 
 
@@ -50,7 +62,7 @@ def _snapshot(graph: Any, tup: Any, *, apply_pending: bool) -> StateSnapshot:
     rc.checkpoint_id = ckpt["id"]
     rc.ns = (tup.config.get(CONF) or {}).get("checkpoint_ns", "")
     rc.stop = step + 10007
-    tasks = prepare_tasks(rc, run, step, True)
+    tasks = prepare_tasks(plan, run, step, stop=rc.stop, checkpoint_id=rc.checkpoint_id, ns=rc.ns, with_ids=True)
     by_task: dict[str, list[tuple[str, Any]]] = {}
     for task_id, channel, value in tup.pending_writes or ():
         by_task.setdefault(task_id, []).append((channel, value))
@@ -110,8 +122,6 @@ async def aupdate_state(graph: Any, config: Any, values: Any, as_node: str | Non
     Raises:
         InvalidUpdateError: ``as_node`` is unknown, or cannot be inferred.
     """
-    from asyncgraph.checkpoint.base import create_checkpoint
-
     saver = _saver(graph)
     _require_thread(config)
     plan = graph.plan
@@ -152,8 +162,6 @@ async def aupdate_state(graph: Any, config: Any, values: Any, as_node: str | Non
     run.step = step
     if as_node == START:
         task.input = values
-        from asyncgraph.pregel._runner import input_writes
-
         input_writes(plan, task)
     else:
         output_writes(plan, task, values)

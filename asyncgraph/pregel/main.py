@@ -10,25 +10,42 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Iterator, Sequence
-from typing import Any
+from typing import Any, Generic
 
 from langchain_core.runnables import Runnable, RunnableConfig
+from typing_extensions import TypeVar
 from langchain_core.runnables.config import (
     ensure_config,
     get_async_callback_manager_for_config,
     merge_configs,
 )
 
-from asyncgraph.constants import CONF
+from asyncgraph.constants import CONF, INTERRUPT, START
 from asyncgraph.errors import GraphInterrupt, GraphTimeoutError, InvalidInputError
-from asyncgraph.pregel._context import ChildSink, RunContext, StreamSink, current_task
-from asyncgraph.pregel._loop import INTERRUPT, RunOutcome, output_values, run_graph, state_values
+from asyncgraph._context import current_task
+from asyncgraph.pregel import _state
+from asyncgraph.pregel._cache import namespace
+from asyncgraph.pregel._context import RunContext
+from asyncgraph.pregel._draw import draw_graph
+from asyncgraph.pregel._limits import Limiters
+from asyncgraph.pregel._loop import RunOutcome, run_graph
+from asyncgraph.pregel._stream import (
+    ChildSink,
+    StreamSink,
+    attach_messages_handler,
+    output_from_values_chunk,
+    output_values,
+    print_chunk,
+    state_values,
+    stream_modes,
+    v2_item,
+)
 from asyncgraph.pregel._plan import Plan
 from asyncgraph.pregel._protocol import PregelMarker
 from asyncgraph.pregel._sync import iterate_sync, run_sync
+from asyncgraph.runtime import coerce_context
 from asyncgraph.types import All, GraphOutput
 
-_STREAM_MODES = frozenset({"values", "updates", "custom", "messages", "debug", "checkpoints", "tasks"})
 
 
 def _tracing_enabled() -> bool:
@@ -40,7 +57,15 @@ def _tracing_enabled() -> bool:
     return bool(_tracing_v2_is_enabled())
 
 
-class Pregel(PregelMarker, Runnable[Any, Any]):
+# LangGraph's type parameters, with its defaults, so Pregel[S] / CompiledStateGraph[S, C, I, O]
+# written by libraries at import time work; informational here.
+StateT = TypeVar("StateT", default=Any)
+ContextT = TypeVar("ContextT", default=None)
+InputT = TypeVar("InputT", default=StateT)
+OutputT = TypeVar("OutputT", default=StateT)
+
+
+class Pregel(PregelMarker, Runnable[Any, Any], Generic[StateT, ContextT, InputT, OutputT]):
     """A compiled graph. Build one with ``StateGraph(...).compile()``."""
 
     def __init__(
@@ -62,8 +87,6 @@ class Pregel(PregelMarker, Runnable[Any, Any]):
         self.cache = cache
         self.debug = debug
         self.limits = limits
-        from asyncgraph.pregel._limits import Limiters
-
         self.limiters = Limiters(limits or {})
         self.config = config
         self.name = plan.name
@@ -85,7 +108,9 @@ class Pregel(PregelMarker, Runnable[Any, Any]):
     def OutputType(self) -> Any:  # noqa: N802
         return self.builder.output_schema
 
-    def with_config(self, config: RunnableConfig | None = None, **kwargs: Any) -> Pregel:
+    def with_config(
+        self, config: RunnableConfig | None = None, **kwargs: Any
+    ) -> Pregel[StateT, ContextT, InputT, OutputT]:
         """A copy of this graph whose runs default to ``config`` (merged with kwargs)."""
         merged = merge_configs(self.config, config, kwargs)  # type: ignore[arg-type]
         clone = type(self).__new__(type(self))
@@ -93,15 +118,13 @@ class Pregel(PregelMarker, Runnable[Any, Any]):
         clone.config = merged
         return clone
 
-    def copy(self, update: dict[str, Any] | None = None) -> Pregel:
+    def copy(self, update: dict[str, Any] | None = None) -> Pregel[StateT, ContextT, InputT, OutputT]:
         clone = type(self).__new__(type(self))
         clone.__dict__.update(self.__dict__)
         clone.__dict__.update(update or {})
         return clone
 
     def _cache_namespaces(self, nodes: Sequence[str] | None) -> list[tuple[str, ...]]:
-        from asyncgraph.pregel._cache import namespace
-
         unknown = set(nodes or ()) - set(self.plan.nodes)
         if unknown:
             raise InvalidInputError(f"clear_cache: unknown node(s) {', '.join(sorted(unknown))}")
@@ -123,8 +146,6 @@ class Pregel(PregelMarker, Runnable[Any, Any]):
 
     def get_graph(self, config: RunnableConfig | None = None, *, xray: int | bool = False) -> Any:
         """The graph's structure as a langchain-core ``Graph`` (``draw_mermaid()`` ...)."""
-        from asyncgraph.pregel._draw import draw_graph
-
         return draw_graph(self, xray=xray)
 
     # -- running -----------------------------------------------------------------------
@@ -156,7 +177,7 @@ class Pregel(PregelMarker, Runnable[Any, Any]):
         if output_keys is not None:
             rc.out_select = self._output_selection(output_keys)
         rc.sink = sink
-        rc.context = context
+        rc.context = coerce_context(getattr(self.builder, "context_schema", None), context)
         rc.store = self.store
         rc.cache = self.cache
         rc.control = control
@@ -308,7 +329,7 @@ class Pregel(PregelMarker, Runnable[Any, Any]):
             if stream_mode != "values":
                 return chunks
             # Printing needs the run's stream: the output is its last values chunk.
-            return _output_from_values_chunk(chunks[-1] if chunks else None, v2)
+            return output_from_values_chunk(chunks[-1] if chunks else None, v2)
         rc = self._run_context(config, context=context, durability=durability, sink=None, output_keys=output_keys,
                                control=control)
         if rc.callbacks is None and interrupt_before is None and interrupt_after is None and timeout is None:
@@ -392,18 +413,18 @@ class Pregel(PregelMarker, Runnable[Any, Any]):
         v2 = _stream_version(version)
         if kwargs:
             durability = _extra_kwargs("stream" if _inline_sync else "astream", kwargs, durability)
-        modes, single = _stream_modes(stream_mode if stream_mode is not None else self._default_stream_mode())
+        modes, single = stream_modes(stream_mode if stream_mode is not None else self._default_stream_mode())
         if debug or (debug is None and self.debug):
             modes = modes | {"debug"}
-        printing = frozenset(_stream_modes(print_mode)[0]) if print_mode else frozenset()
+        printing = frozenset(stream_modes(print_mode)[0]) if print_mode else frozenset()
         loop = asyncio.get_running_loop()
         sink = StreamSink(frozenset(modes | printing), subgraphs, loop)
         rc = self._run_context(config, context=context, durability=durability, sink=sink, output_keys=output_keys,
                                control=control)
-        rc.inline_sync = _inline_sync
+        # A sync node run inline would hold the loop, so the reader could not take its
+        # custom chunks or tokens until it returned: those streams run it in a thread.
+        rc.inline_sync = _inline_sync and not ("custom" in sink.modes or "messages" in sink.modes)
         if "messages" in modes or "messages" in printing:
-            from asyncgraph.pregel._messages import attach_messages_handler
-
             attach_messages_handler(rc)
         buf = sink.buf
         runner = asyncio.ensure_future(self._arun(rc, input, interrupt_before, interrupt_after, timeout))
@@ -412,12 +433,13 @@ class Pregel(PregelMarker, Runnable[Any, Any]):
             while True:
                 while buf:
                     ns, mode, chunk = buf.popleft()
+                    sink.taken()
                     if mode in printing:
-                        _print_chunk(ns, mode, chunk)
+                        print_chunk(ns, mode, chunk)
                     if mode not in modes:
                         continue
                     if v2:
-                        yield _v2_item(ns, mode, chunk)
+                        yield v2_item(ns, mode, chunk)
                     elif subgraphs:
                         yield (ns, chunk) if single else (ns, mode, chunk)
                     else:
@@ -436,15 +458,16 @@ class Pregel(PregelMarker, Runnable[Any, Any]):
             if outcome.interrupts and ("values" in modes or "values" in printing):
                 chunk = self._interrupt_values(outcome, rc)
                 if "values" in printing:
-                    _print_chunk((), "values", chunk)
+                    print_chunk((), "values", chunk)
             if outcome.interrupts and "values" in modes:
                 if v2:
-                    yield _v2_item((), "values", chunk)
+                    yield v2_item((), "values", chunk)
                 elif subgraphs:
                     yield ((), chunk) if single else ((), "values", chunk)
                 else:
                     yield chunk if single else ("values", chunk)
         finally:
+            sink.close()
             if not runner.done():
                 runner.cancel()
                 try:
@@ -461,42 +484,53 @@ class Pregel(PregelMarker, Runnable[Any, Any]):
         """Sync twin of :meth:`astream` (a thin wrapper that drives it)."""
         return iterate_sync(lambda: self.astream(input, config, _inline_sync=True, **kwargs))
 
+    # v3 streaming lives in asyncgraph.stream, a layer over astream(); v1/v2 are Runnable's.
+    stream_transformers: tuple[Any, ...] = ()  # compile(transformers=...)
+
+    def stream_events(self, input: Any, config: RunnableConfig | None = None, *, version: str = "v2",
+                      transformers: Sequence[Any] | None = None, **kwargs: Any) -> Any:
+        """With ``version="v3"``, a :class:`~asyncgraph.stream.GraphRunStream`."""
+        if version == "v3":
+            from asyncgraph.stream._run import reject_owned_kwargs, stream_events_v3
+
+            reject_owned_kwargs(kwargs)
+            return stream_events_v3(self, input, config, transformers=transformers, **kwargs)
+        return super().stream_events(input, config, version=version, **kwargs)  # type: ignore[call-overload]
+
+    def astream_events(self, input: Any, config: RunnableConfig | None = None, *, version: str = "v2",
+                       transformers: Sequence[Any] | None = None, **kwargs: Any) -> Any:
+        """With ``version="v3"``, a coroutine giving an :class:`~asyncgraph.stream.AsyncGraphRunStream`."""
+        if version == "v3":
+            from asyncgraph.stream._run import astream_events_v3, reject_owned_kwargs
+
+            reject_owned_kwargs(kwargs)
+            return astream_events_v3(self, input, config, transformers=transformers, **kwargs)
+        return super().astream_events(input, config, version=version, **kwargs)  # type: ignore[call-overload]
+
     def _default_stream_mode(self) -> str:
         return "values"
 
     # -- state (persistence) -----------------------------------------------------------
 
     def get_state(self, config: RunnableConfig, *, subgraphs: bool = False) -> Any:
-        from asyncgraph.pregel import _state
-
         return run_sync(lambda: _state.aget_state(self, config, subgraphs=subgraphs))
 
     async def aget_state(self, config: RunnableConfig, *, subgraphs: bool = False) -> Any:
-        from asyncgraph.pregel import _state
-
         return await _state.aget_state(self, config, subgraphs=subgraphs)
 
     def get_state_history(self, config: RunnableConfig, *, filter: dict[str, Any] | None = None,
                           before: RunnableConfig | None = None, limit: int | None = None) -> Iterator[Any]:
-        from asyncgraph.pregel import _state
-
         return iterate_sync(lambda: _state.aget_state_history(self, config, filter=filter, before=before, limit=limit))
 
     async def aget_state_history(self, config: RunnableConfig, *, filter: dict[str, Any] | None = None,
                                  before: RunnableConfig | None = None, limit: int | None = None) -> AsyncIterator[Any]:
-        from asyncgraph.pregel import _state
-
         async for s in _state.aget_state_history(self, config, filter=filter, before=before, limit=limit):
             yield s
 
     def update_state(self, config: RunnableConfig, values: Any, as_node: str | None = None) -> RunnableConfig:
-        from asyncgraph.pregel import _state
-
         return run_sync(lambda: _state.aupdate_state(self, config, values, as_node))
 
     async def aupdate_state(self, config: RunnableConfig, values: Any, as_node: str | None = None) -> RunnableConfig:
-        from asyncgraph.pregel import _state
-
         return await _state.aupdate_state(self, config, values, as_node)
 
 
@@ -516,7 +550,7 @@ async def _with_deadline(rc: RunContext, timeout: float, coro: Any) -> RunOutcom
         raise GraphTimeoutError(timeout, step=rc.step, nodes=running) from None
 
 
-class CompiledStateGraph(Pregel):
+class CompiledStateGraph(Pregel[StateT, ContextT, InputT, OutputT]):
     """What ``StateGraph.compile()`` returns."""
 
     def _default_stream_mode(self) -> str:
@@ -552,22 +586,11 @@ def _extra_kwargs(method: str, kwargs: dict[str, Any], durability: str | None) -
     return durability
 
 
-def _print_chunk(ns: tuple[str, ...], mode: str, chunk: Any) -> None:
-    """``print_mode``: one chunk on stdout, its mode in bold, a subgraph's namespace
-    after it."""
-    where = f" \033[1;33m[graph={ns}]\033[0m" if ns else ""
-    print(f"\033[1m[{mode}]\033[0m{where} {chunk}", flush=True)
+def _normalize_stream_transformer_factories(specs: Sequence[Any] | None) -> list[Any]:
+    """LangGraph's private name for checking ``transformers=`` (used by its tests)."""
+    from asyncgraph.stream._run import normalize_factories
 
-
-def _output_from_values_chunk(chunk: Any, v2: bool) -> Any:
-    """What ``invoke`` returns, from the run's last ``values`` chunk."""
-    if v2:
-        if isinstance(chunk, dict) and "interrupts" in chunk and "data" in chunk:
-            return GraphOutput(value=chunk["data"], interrupts=tuple(chunk["interrupts"]))
-        return GraphOutput(value=chunk)
-    if isinstance(chunk, dict) and INTERRUPT in chunk:
-        return {**chunk, INTERRUPT: list(chunk[INTERRUPT])}
-    return chunk
+    return normalize_factories(specs)
 
 
 def _stream_version(version: str) -> bool:
@@ -579,41 +602,14 @@ def _stream_version(version: str) -> bool:
     return False
 
 
-def _v2_item(ns: tuple[str, ...], mode: str, chunk: Any) -> dict[str, Any]:
-    """A stream chunk in the v2 shape. A paused run's ``values`` chunk carries its
-    interrupts in ``interrupts`` rather than under ``"__interrupt__"``."""
-    if mode != "values":
-        return {"type": mode, "ns": ns, "data": chunk}
-    interrupts: tuple[Any, ...] = ()
-    if isinstance(chunk, dict) and INTERRUPT in chunk:
-        interrupts = tuple(chunk[INTERRUPT])
-        chunk = {k: v for k, v in chunk.items() if k != INTERRUPT}
-    return {"type": mode, "ns": ns, "data": chunk, "interrupts": interrupts}
-
-
 def _nodes(plan: Plan, value: All | Sequence[str]) -> frozenset[str]:
     if value == "*":
-        return frozenset(n for n in plan.nodes if n != "__start__")
+        return frozenset(n for n in plan.nodes if n != START)
     names = frozenset(value)
     unknown = names - set(plan.nodes)
     if unknown:
         raise InvalidInputError(f"interrupt_before/after name unknown node(s): {', '.join(sorted(unknown))}")
     return names
-
-
-def _stream_modes(mode: str | Sequence[str]) -> tuple[set[str], bool]:
-    if isinstance(mode, str):
-        modes, single = {mode}, True
-    else:
-        modes, single = set(mode), False
-        if not modes:
-            raise InvalidInputError("stream_mode list is empty")
-    bad = modes - _STREAM_MODES
-    if bad:
-        raise InvalidInputError(
-            f"Unknown stream_mode {', '.join(map(repr, sorted(bad)))}; expected one of {', '.join(sorted(_STREAM_MODES))}"
-        )
-    return modes, single
 
 
 __all__ = ["CompiledStateGraph", "Pregel", "GraphInterrupt"]

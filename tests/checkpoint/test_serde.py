@@ -248,3 +248,325 @@ def test_a_dataclass_stored_before_a_field_was_added_reads_back_with_its_default
     assert type(restored) is Interrupt
     assert restored == Interrupt(value="v", id="i")
     assert restored.response_schema is None
+
+
+# -- the trusted set -------------------------------------------------------------------
+
+
+def test_documents_and_own_types_round_trip_without_registration() -> None:
+    from langchain_core.documents import Document
+
+    from asyncgraph.errors import GraphRecursionError
+    from asyncgraph.types import Overwrite
+
+    doc = Document("text", metadata={"source": "a", "page": 2}, id="d1")
+    back = roundtrip([doc, Overwrite([1])])
+    assert type(back[0]) is Document and back[0] == doc
+    assert back[1] == Overwrite([1])
+    original = GraphRecursionError(25)
+    original.add_note("in step 25")
+    err = roundtrip(original)
+    assert type(err) is GraphRecursionError and str(err) == str(original)
+    assert err.__notes__ == ["in step 25"]
+
+
+def test_exceptions_come_back_with_their_attributes_without_init() -> None:
+    from asyncgraph.errors import NodeTimeoutError
+
+    err = roundtrip(NodeTimeoutError("fetch", 1.5, attempts=3))
+    assert type(err) is NodeTimeoutError
+    assert (err.node, err.timeout, err.attempts) == ("fetch", 1.5, 3)
+    assert str(err) == str(NodeTimeoutError("fetch", 1.5, attempts=3))
+
+
+def test_other_langchain_core_classes_are_not_trusted() -> None:
+    from langchain_core.outputs import ChatGeneration
+
+    with pytest.raises(TypeError, match=r"allow\(ChatGeneration\)"):
+        MsgpackSerde().dumps(ChatGeneration(message=AIMessage("x")))
+
+
+def test_every_trusted_name_resolves_to_its_class() -> None:
+    from asyncgraph.checkpoint.serde._allow import import_class, trusted_classes
+
+    trusted = trusted_classes()
+    assert ("langchain_core.documents.base", "Document") in trusted
+    assert ("asyncgraph.types", "Interrupt") in trusted
+    assert not any(m.startswith("langchain_core.callbacks") for m, _ in trusted)
+    for (module, qualname), cls in trusted.items():
+        assert (cls.__module__, cls.__qualname__) == (module, qualname)
+        assert import_class(module, qualname) is cls
+
+
+def test_stored_error_keeps_the_original_class_name() -> None:
+    back = roundtrip(StoredError("myapp.errors.Boom", "it broke"))
+    assert type(back) is StoredError
+    assert (back.type_name, back.message) == ("myapp.errors.Boom", "it broke")
+
+
+class Tags(dict[str, int]):
+    pass
+
+
+class Name(str):
+    pass
+
+
+allow(Tags, Name)
+
+
+def test_builtin_subclasses_round_trip_with_their_class() -> None:
+    import collections
+
+    values = [
+        Tags(a=1), Name("n"), collections.OrderedDict([("b", 1), ("a", 2)]),
+        collections.Counter("hello"),
+    ]
+    back = roundtrip(values)
+    assert [type(v) for v in back] == [type(v) for v in values]
+    assert back == values
+    assert list(back[2]) == ["b", "a"]
+
+
+# -- registering classes ---------------------------------------------------------------
+
+
+class ByName(pydantic.BaseModel):
+    v: int = 0
+
+
+def test_a_class_can_be_allowed_by_module_and_qualname() -> None:
+    serde = MsgpackSerde(allowlist=Allowlist([(__name__, "ByName")]))
+    assert serde.loads(serde.dumps(ByName(v=2))) == ByName(v=2)
+
+
+def test_allow_rejects_what_it_cannot_use() -> None:
+    for bad in [3, ("only-one",), ("a b", "c"), "", None]:
+        with pytest.raises(TypeError, match="allow"):
+            Allowlist([bad])  # type: ignore[list-item]
+
+
+# -- LangGraph's serializer API --------------------------------------------------------
+
+
+def test_json_plus_serializer_uses_langgraph_type_tags() -> None:
+    from asyncgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
+
+    serde = JsonPlusSerializer()
+    assert serde.dumps_typed(None) == ("null", b"")
+    assert serde.dumps_typed(b"raw") == ("bytes", b"raw")
+    assert serde.loads_typed(serde.dumps_typed(bytearray(b"x"))) == bytearray(b"x")
+    value = {"m": [HumanMessage("hi", id="1")], "p": Point(1)}
+    tag, data = serde.dumps_typed(value)
+    assert tag == "msgpack" and serde.loads_typed((tag, data)) == value
+    assert serde.loads(serde.dumps(value)) == value  # the savers' untyped calls
+
+
+def test_json_plus_serializer_never_pickles() -> None:
+    import pickle
+
+    from asyncgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
+
+    with pytest.raises(ValueError, match="never pickles"):
+        JsonPlusSerializer(pickle_fallback=True)
+    with pytest.raises(ValueError, match="never unpickles"):
+        JsonPlusSerializer().loads_typed(("pickle", pickle.dumps(1)))
+    with pytest.raises(ValueError, match="JSON format"):
+        JsonPlusSerializer().loads_typed(("json", b"{}"))
+    with pytest.raises(ValueError, match="no mode that rebuilds any class"):
+        JsonPlusSerializer(allowed_msgpack_modules=True)
+
+
+def test_json_plus_serializer_maps_allowed_msgpack_modules() -> None:
+    from asyncgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
+
+    # None: LangGraph's strict mode, the built-in trusted set only.
+    strict = JsonPlusSerializer(allowed_msgpack_modules=None)
+    assert strict.loads(strict.dumps([HumanMessage("x")])) == [HumanMessage("x")]
+    with pytest.raises(TypeError, match="Point"):
+        strict.dumps(Point(1))  # registered process-wide, but not for this serializer
+    listed = JsonPlusSerializer(allowed_msgpack_modules=[Unregistered, (__name__, "ByName")])
+    both = [Unregistered(a=1), ByName(v=1), Point(2)]
+    assert listed.loads(listed.dumps(both)) == both
+    with pytest.raises(TypeError, match="Unregistered"):
+        JsonPlusSerializer().dumps(Unregistered(a=1))
+    wider = JsonPlusSerializer().with_msgpack_allowlist([Unregistered])
+    assert wider.loads(wider.dumps(Unregistered(a=3))) == Unregistered(a=3)
+    assert wider.with_msgpack_allowlist([Unregistered]) is wider
+
+
+def test_serializer_compat_adds_typed_methods() -> None:
+    from asyncgraph.checkpoint.serde.base import (
+        SerializerCompat,
+        SerializerProtocol,
+        maybe_add_typed_methods,
+    )
+
+    serde = MsgpackSerde()
+    assert maybe_add_typed_methods(serde) is serde
+
+    class Untyped:
+        def dumps(self, obj: Any) -> bytes:
+            return repr(obj).encode()
+
+        def loads(self, data: bytes) -> Any:
+            return data.decode()
+
+    wrapped = maybe_add_typed_methods(Untyped())
+    assert isinstance(wrapped, SerializerCompat) and isinstance(wrapped, SerializerProtocol)
+    assert wrapped.loads_typed(wrapped.dumps_typed(12)) == "12"
+
+
+AES_KEY = b"0123456789abcdef"
+
+
+def test_encrypted_serializer_round_trips_and_hides_the_data() -> None:
+    from asyncgraph.checkpoint.serde.encrypted import EncryptedSerializer
+
+    serde = EncryptedSerializer.from_pycryptodome_aes(key=AES_KEY)
+    value = {"secret": "TOPSECRET", "m": HumanMessage("hi", id="1")}
+    tag, data = serde.dumps_typed(value)
+    assert tag == "msgpack+aes" and b"TOPSECRET" not in data
+    assert serde.loads_typed((tag, data)) == value
+    raw = serde.dumps(value)
+    assert b"TOPSECRET" not in raw and serde.loads(raw) == value
+    assert serde.loads_typed(serde.dumps_typed(None)) is None
+
+
+def test_encrypted_serializer_refuses_tampered_data_and_wrong_keys() -> None:
+    from asyncgraph.checkpoint.serde.encrypted import EncryptedSerializer
+
+    serde = EncryptedSerializer.from_pycryptodome_aes(key=AES_KEY)
+    tag, data = serde.dumps_typed({"a": 1})
+    flipped = data[:-1] + bytes([data[-1] ^ 1])
+    with pytest.raises(ValueError, match="MAC"):
+        serde.loads_typed((tag, flipped))
+    other = EncryptedSerializer.from_pycryptodome_aes(key=b"f" * 32)
+    with pytest.raises(ValueError, match="MAC"):
+        other.loads_typed((tag, data))
+
+
+def test_encrypted_serializer_reads_plaintext_written_before_unless_told_not_to() -> None:
+    from asyncgraph.checkpoint.serde.encrypted import EncryptedSerializer
+
+    plain = MsgpackSerde()
+    serde = EncryptedSerializer.from_pycryptodome_aes(key=AES_KEY)
+    assert serde.loads(plain.dumps({"old": 1})) == {"old": 1}
+    assert serde.loads_typed(plain.dumps_typed({"old": 1})) == {"old": 1}
+    strict = EncryptedSerializer(serde.cipher, allow_plaintext=False)
+    with pytest.raises(ValueError, match="unencrypted"):
+        strict.loads(plain.dumps({"old": 1}))
+    assert strict.loads(strict.dumps({"new": 1})) == {"new": 1}
+
+
+def test_encrypted_serializer_key_from_the_environment_and_checks(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from Crypto.Cipher import AES
+
+    from asyncgraph.checkpoint.serde.encrypted import EncryptedSerializer
+
+    monkeypatch.delenv("ASYNCGRAPH_AES_KEY", raising=False)
+    monkeypatch.delenv("LANGGRAPH_AES_KEY", raising=False)
+    with pytest.raises(ValueError, match="no AES key"):
+        EncryptedSerializer.from_pycryptodome_aes()
+    monkeypatch.setenv("LANGGRAPH_AES_KEY", "k" * 24)
+    env = EncryptedSerializer.from_pycryptodome_aes()
+    assert EncryptedSerializer.from_pycryptodome_aes(key=b"k" * 24).loads(env.dumps(5)) == 5
+    with pytest.raises(ValueError, match="16, 24 or 32"):
+        EncryptedSerializer.from_pycryptodome_aes(key=b"short")
+    with pytest.raises(ValueError, match="authenticated"):
+        EncryptedSerializer.from_pycryptodome_aes(key=AES_KEY, mode=AES.MODE_CBC)
+    gcm = EncryptedSerializer.from_pycryptodome_aes(key=AES_KEY, mode=AES.MODE_GCM)
+    assert gcm.loads(gcm.dumps([1, 2])) == [1, 2]
+
+
+def test_a_saver_with_the_encrypted_serializer_stores_no_plaintext(tmp_path: Any) -> None:
+    from typing import TypedDict
+
+    from asyncgraph.checkpoint.serde.encrypted import EncryptedSerializer
+    from asyncgraph.checkpoint.sqlite import SqliteSaver
+    from asyncgraph.graph import START, StateGraph
+
+    class State(TypedDict):
+        text: str
+
+    builder = StateGraph(State)
+    builder.add_node("a", lambda s: {"text": s["text"] + " CONFIDENTIAL"})
+    builder.add_edge(START, "a")
+    path = tmp_path / "enc.db"
+    serde = EncryptedSerializer.from_pycryptodome_aes(key=AES_KEY)
+    config = {"configurable": {"thread_id": "t"}}
+    with SqliteSaver.from_conn_string(str(path), serde=serde) as saver:
+        graph = builder.compile(checkpointer=saver)
+        assert graph.invoke({"text": "PRIVATE"}, config) == {"text": "PRIVATE CONFIDENTIAL"}
+        assert graph.get_state(config).values == {"text": "PRIVATE CONFIDENTIAL"}
+    stored = b"".join(p.read_bytes() for p in tmp_path.iterdir())
+    assert b"PRIVATE" not in stored and b"CONFIDENTIAL" not in stored
+
+
+class Versioned(NamedTuple):
+    a: Any
+    b: Any = "added later"
+
+
+class Loud(Exception):
+    def __init__(self, *args: Any) -> None:
+        raise AssertionError("__init__ must not run when reading")
+
+
+allow(Versioned, Loud)
+
+
+def test_a_named_tuple_stored_before_a_field_was_added_reads_back_with_its_default() -> None:
+    import ormsgpack
+
+    old = ormsgpack.packb(ormsgpack.Ext(13, ormsgpack.packb([__name__, "Versioned", [1]])))
+    assert MsgpackSerde().loads(old) == Versioned(1, "added later")
+    too_long = ormsgpack.packb(ormsgpack.Ext(13, ormsgpack.packb([__name__, "Versioned", [1, 2, 3]])))
+    with pytest.raises(ValueError, match="3 items for 2 fields"):
+        MsgpackSerde().loads(too_long)
+
+
+def test_stored_exceptions_of_allowed_classes_are_rebuilt_without_init() -> None:
+    import ormsgpack
+
+    err = Loud.__new__(Loud)
+    err.args = ("boom",)
+    back = roundtrip(err)
+    assert type(back) is Loud and back.args == ("boom",)
+    # the format of older versions (no attributes) is read the same way
+    old = ormsgpack.packb(ormsgpack.Ext(17, ormsgpack.packb(
+        [__name__, "Loud", ormsgpack.packb(["old"]), "old"])))
+    back = MsgpackSerde().loads(old)
+    assert type(back) is Loud and back.args == ("old",)
+
+
+def test_a_package_entry_allows_its_own_classes_and_no_walk_out_of_them() -> None:
+    import ormsgpack
+
+    package = __name__.rpartition(".")[0]
+    serde = MsgpackSerde(allowlist=Allowlist([package]))
+    assert serde.loads(serde.dumps(ByName(v=4))) == ByName(v=4)
+
+    def model(qualname: str) -> bytes:
+        return ormsgpack.packb(ormsgpack.Ext(11, ormsgpack.packb([__name__, qualname, {}])))
+
+    for qualname in ["pydantic.BaseModel", "ByName.__class__", "ByName.__base__", "Any"]:
+        with pytest.raises(ValueError, match="is not a class defined in"):
+            serde.loads(model(qualname))
+
+
+def test_what_users_keep_from_langchain_core_round_trips_without_registration() -> None:
+    from langchain_core.agents import AgentAction, AgentFinish, AgentStep
+
+    text = AIMessage("hello").text  # a str subclass in langchain-core 1.x
+    values = [
+        text,
+        AgentAction("search", {"q": "x"}, "log"),
+        AgentFinish({"output": "done"}, "log"),
+        AgentStep(action=AgentAction("t", "in", "l"), observation="seen"),
+    ]
+    back = roundtrip(values)
+    assert [type(v) for v in back] == [type(v) for v in values]
+    assert back == values

@@ -720,3 +720,230 @@ def test_checkpoint_during_maps_to_durability_with_a_deprecation_warning() -> No
         graph.invoke({"log": []}, cfg, checkpoint_during=False)
     # durability="exit": one checkpoint for the whole run instead of one per step.
     assert len(list(graph.get_state_history(cfg))) == 1
+
+
+# --- Runtime: execution_info, server_info, merge / override --------------------------------
+
+
+def _capture_graph(pkg: str, seen: list[Any], *, fail_first: int = 0, checkpointer: bool = False) -> Any:
+    """START -> sub (a subgraph: START -> inner) -> node, for LangGraph or asyncgraph;
+    every node records its runtime."""
+    import importlib
+
+    graph_mod = importlib.import_module(f"{pkg}.graph")
+    types_mod = importlib.import_module(f"{pkg}.types")
+    runtime_mod = importlib.import_module(f"{pkg}.runtime")
+    Runtime = runtime_mod.Runtime
+    attempts = {"n": 0}
+
+    def record(name: str) -> Any:
+        def run(state: State, runtime: Runtime) -> dict[str, Any]:  # type: ignore[valid-type]
+            seen.append((name, runtime))
+            if name == "node" and attempts["n"] < fail_first:
+                attempts["n"] += 1
+                raise ConnectionError("try again")  # retried by the default retry_on
+            return {"log": [name]}
+
+        return run
+
+    inner = graph_mod.StateGraph(State)
+    inner.add_node("inner", record("inner"))
+    inner.add_edge(graph_mod.START, "inner")
+    outer = graph_mod.StateGraph(State)
+    outer.add_node("sub", inner.compile())
+    outer.add_node(
+        "node",
+        record("node"),
+        retry_policy=types_mod.RetryPolicy(max_attempts=3, initial_interval=0.001, jitter=False),
+    )
+    outer.add_edge(graph_mod.START, "sub")
+    outer.add_edge("sub", "node")
+    saver = importlib.import_module(f"{pkg}.checkpoint.memory").InMemorySaver() if checkpointer else None
+    return outer.compile(checkpointer=saver)
+
+
+def _info_shape(name: str, runtime: Any) -> tuple[Any, ...]:
+    info = runtime.execution_info
+    ns = info.checkpoint_ns.split("|")
+    return (
+        name,
+        [part.split(":")[0] for part in ns],
+        ns[-1] == f"{name}:{info.task_id}" and all(len(part.split(":")[1]) == 36 for part in ns),
+        info.thread_id,
+        info.run_id,
+        info.node_attempt,
+        isinstance(info.node_first_attempt_time, float),
+        bool(info.checkpoint_id),
+    )
+
+
+@pytest.mark.parametrize("checkpointer", [True, False])
+def test_execution_info_matches_langgraph(checkpointer: bool) -> None:
+    config: RunnableConfig = {"configurable": {"thread_id": "t-1"}, "run_id": "00000000-0000-0000-0000-00000000002a"}  # type: ignore[typeddict-item]
+    shapes = {}
+    for pkg in ("langgraph", "asyncgraph"):
+        seen: list[Any] = []
+        _capture_graph(pkg, seen, fail_first=2, checkpointer=checkpointer).invoke({"log": []}, config)
+        shapes[pkg] = [_info_shape(name, rt) for name, rt in seen]
+        # Retries: the attempt counts up, the first attempt's time stays.
+        times = {rt.execution_info.node_first_attempt_time for name, rt in seen if name == "node"}
+        assert len(times) == 1
+    if not checkpointer:
+        # Without a checkpointer asyncgraph has no checkpoint id (LangGraph makes one).
+        for rows in shapes.values():
+            rows[:] = [r[:-1] for r in rows]
+    assert shapes["asyncgraph"] == shapes["langgraph"]
+    assert [s[5] for s in shapes["asyncgraph"] if s[0] == "node"] == [1, 2, 3]
+
+
+def test_server_info_from_the_configurable() -> None:
+    from asyncgraph.runtime import ServerInfo
+
+    class User:
+        identity = "ann"
+
+    seen: list[Any] = []
+    graph = _capture_graph("asyncgraph", seen)
+    graph.invoke({"log": []})
+    assert {rt.server_info for _, rt in seen} == {None}
+    seen.clear()
+    user = User()
+    graph.invoke({"log": []}, {"configurable": {"assistant_id": "asst", "graph_id": "g", "langgraph_auth_user": user}})
+    assert {rt.server_info for _, rt in seen} == {ServerInfo(assistant_id="asst", graph_id="g", user=user)}
+    seen.clear()
+    graph.invoke({"log": []}, {"configurable": {"langgraph_auth_user": {"no": "identity"}}})
+    assert {rt.server_info for _, rt in seen} == {None}
+
+
+def test_get_runtime_inside_a_node_has_the_execution_info() -> None:
+    from asyncgraph.runtime import get_runtime
+
+    seen: dict[str, Any] = {}
+
+    def node(state: State) -> dict[str, Any]:
+        seen["info"] = get_runtime().execution_info
+        return {"log": ["n"]}
+
+    g = StateGraph(State)
+    g.add_node("n", node)
+    g.add_edge(START, "n")
+    g.compile().invoke({"log": []})
+    assert seen["info"].checkpoint_ns == f"n:{seen['info'].task_id}"
+
+
+def test_runtime_override_merge_and_patch() -> None:
+    import dataclasses
+
+    from asyncgraph.runtime import ExecutionInfo, RunControl, Runtime, ServerInfo
+
+    info = ExecutionInfo(checkpoint_id="c", checkpoint_ns="n:1", task_id="1")
+    assert (info.thread_id, info.run_id, info.node_attempt, info.node_first_attempt_time) == (None, None, 1, None)
+    assert info.patch(node_attempt=2).node_attempt == 2 and info.node_attempt == 1
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        info.task_id = "2"  # type: ignore[misc]
+    control = RunControl()
+    base = Runtime(context={"a": 1}, control=control, execution_info=info)
+    assert base.override(context={"b": 2}).context == {"b": 2} and base.context == {"a": 1}
+    merged = base.merge(Runtime(context=None, server_info=ServerInfo(assistant_id="x", graph_id="y")))
+    assert merged.context == {"a": 1} and merged.control is control and merged.execution_info is info
+    assert merged.server_info == ServerInfo(assistant_id="x", graph_id="y")
+    assert base.patch_execution_info(node_attempt=3).execution_info.node_attempt == 3  # type: ignore[union-attr]
+    with pytest.raises(RuntimeError, match="execution_info"):
+        Runtime().patch_execution_info(node_attempt=2)
+    with pytest.raises(TypeError):
+        Runtime({"a": 1})  # type: ignore[misc]  # keyword-only, as in LangGraph
+
+
+def test_a_nodes_runtime_copies_and_compares_like_a_dataclass() -> None:
+    import dataclasses
+
+    seen: list[Any] = []
+    _capture_graph("asyncgraph", seen).invoke({"log": []})
+    runtime = seen[-1][1]
+    copy = dataclasses.replace(runtime, context="new")
+    assert copy.execution_info == runtime.execution_info and copy.context == "new"
+    assert copy == runtime.override(context="new")
+    assert "execution_info=ExecutionInfo(" in repr(runtime)
+
+
+@pytest.mark.parametrize(
+    ("schema_kind", "context", "expected"),
+    [
+        ("dataclass", {"api_key": "k"}, ("k", 30)),
+        ("pydantic", {"api_key": "k", "timeout": 5}, ("k", 5)),
+        ("typeddict", {"api_key": "k", "timeout": 5}, {"api_key": "k", "timeout": 5}),
+        ("dataclass", None, None),
+    ],
+)
+def test_coerce_context_turns_a_dict_into_the_context_schema(schema_kind: str, context: Any, expected: Any) -> None:
+    import dataclasses
+
+    from pydantic import BaseModel
+
+    from asyncgraph.runtime import coerce_context
+
+    @dataclasses.dataclass
+    class DC:
+        api_key: str
+        timeout: int = 30
+
+    class PM(BaseModel):
+        api_key: str
+        timeout: int = 30
+
+    class TD(TypedDict):
+        api_key: str
+        timeout: int
+
+    schema = {"dataclass": DC, "pydantic": PM, "typeddict": TD}[schema_kind]
+    out = coerce_context(schema, context)
+    if isinstance(expected, tuple):
+        assert isinstance(out, schema) and (out.api_key, out.timeout) == expected
+    else:
+        assert out == expected
+    with pytest.raises(TypeError):
+        coerce_context(DC, {"timeout": 1})
+    instance = DC(api_key="x")
+    assert coerce_context(DC, instance) is instance
+
+
+def test_execution_info_names_the_checkpoint_the_step_started_from() -> None:
+    steps = {}
+    for pkg in ("langgraph", "asyncgraph"):
+        seen: list[Any] = []
+        graph = _capture_graph(pkg, seen, checkpointer=True)
+        config: RunnableConfig = {"configurable": {"thread_id": "t"}}
+        graph.invoke({"log": []}, config)
+        step_of = {s.config["configurable"]["checkpoint_id"]: s.metadata["step"] for s in graph.get_state_history(config)}
+        steps[pkg] = [(name, step_of.get(rt.execution_info.checkpoint_id)) for name, rt in seen if name != "inner"]
+    assert steps["asyncgraph"] == steps["langgraph"] == [("node", 1)]
+
+
+@pytest.mark.parametrize("impl", ["asyncgraph", "langgraph"])
+async def test_a_context_dict_reaches_nodes_as_the_dataclass_context_schema(impl: str) -> None:
+    import dataclasses
+
+    if impl == "asyncgraph":
+        from asyncgraph.graph import StateGraph as SG
+        from asyncgraph.runtime import Runtime as RT
+    else:
+        from langgraph.graph import StateGraph as SG  # type: ignore[no-redef]
+        from langgraph.runtime import Runtime as RT  # type: ignore[no-redef,assignment]
+
+    @dataclasses.dataclass
+    class Ctx:
+        user: str
+        limit: int = 3
+
+    class S(TypedDict):
+        out: str
+
+    def node(state: S, runtime: RT[Ctx]) -> dict[str, str]:
+        ctx = runtime.context
+        return {"out": f"{type(ctx).__name__}:{ctx.user}:{ctx.limit}"}
+
+    g = SG(S, context_schema=Ctx)
+    g.add_node("node", node)
+    g.add_edge(START, "node")
+    app = g.compile()
+    assert await app.ainvoke({"out": ""}, context={"user": "ada"}) == {"out": "Ctx:ada:3"}

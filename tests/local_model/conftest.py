@@ -6,7 +6,7 @@ import importlib.util
 
 import pytest
 
-from asyncgraph.local_model import LocalChatModel, default_model_path
+from asyncgraph.models.local import LocalChatModel, default_model_path
 
 
 def _missing_extra() -> str | None:

@@ -18,7 +18,7 @@ import pytest
 from langchain_core.messages import AIMessage, AIMessageChunk, HumanMessage, ToolMessage
 from langchain_core.tools import tool
 
-from asyncgraph.local_model import LocalChatModel
+from asyncgraph.models.local import LocalChatModel
 
 # Loading the weights holds the GIL for ~0.5 s (xllamacpp does not release it), which
 # blocks any event loop in the process; that is a known, documented pause of the

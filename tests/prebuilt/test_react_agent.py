@@ -24,6 +24,10 @@ from langchain_core.messages import (
 from langchain_core.runnables import RunnableLambda
 from langchain_core.tools import tool
 
+# The oracle, imported with the module: a first import inside an async test blocks the
+# event loop long enough for the blocking watchdog to fail the test on a loaded machine.
+from langgraph.prebuilt import create_react_agent as lg_create_react_agent
+
 from asyncgraph.errors import GraphRecursionError
 from asyncgraph.graph.message import add_messages
 from asyncgraph.managed import RemainingSteps
@@ -85,8 +89,6 @@ async def updates(agent: Any, input: Any, config: dict[str, Any] | None = None) 
 
 
 def oracle(model: Any, tools: Any, **kwargs: Any) -> Any:
-    from langgraph.prebuilt import create_react_agent as lg_create_react_agent
-
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # LangGraph deprecates this name in favour of langchain's
         return lg_create_react_agent(model, tools, **kwargs)
@@ -111,6 +113,12 @@ DIALOGUES: dict[str, Dialogue] = {
         "Sorry.",
     ],
     "return_direct": [calls(call("final_answer", {"text": "42"}, "c1"))],
+    # With one task per call (v2), the normal tool's task must also see that its
+    # sibling returned directly.
+    "return_direct_beside_a_normal_tool": [
+        calls(call("final_answer", {"text": "42"}, "c1"), call("add", {"a": 1, "b": 2}, "c2")),
+        "unused",
+    ],
 }
 
 
@@ -202,8 +210,10 @@ async def test_binds_tools_unless_already_bound() -> None:
     model.bound_tools.clear()
     await updates(create_react_agent(bound, [search]), {"messages": [HumanMessage("x")]})
     assert model.bound_tools == []  # not bound a second time
-    with pytest.raises(ValueError, match="bound to tools"):
+    with pytest.raises(ValueError, match="must match. Got 2 tools, expected 1"):
         create_react_agent(bound, [search, add])
+    with pytest.raises(ValueError, match="Missing tools '{'add'}' in the model"):
+        create_react_agent(bound, [add])
 
 
 @pytest.mark.parametrize(
@@ -317,17 +327,75 @@ async def test_tool_node_instance_is_used_as_is() -> None:
 
 
 async def test_concurrent_runs_share_one_agent() -> None:
+    # The runs overlap: every run's tool call is in flight at the same moment (the tool
+    # waits until all 50 have arrived), so one slow run never holds the others back.
+    arrived = 0
+    everyone_here = asyncio.Event()
+
+    @tool("search")
+    async def gated_search(query: str) -> str:
+        """Search the web."""
+        nonlocal arrived
+        arrived += 1
+        if arrived == 50:
+            everyone_here.set()
+        await asyncio.wait_for(everyone_here.wait(), timeout=30)
+        return f"results for {query}"
+
     def respond(messages: list[BaseMessage]) -> AIMessage | str:
         if isinstance(messages[-1], ToolMessage):
             return f"answer: {messages[-1].content}"
         return calls(call("search", {"query": str(messages[-1].content)}, None))  # type: ignore[arg-type]
 
     model = ScriptedChatModel(respond=respond, latency=0.05)
-    agent = create_react_agent(model, [search])
-    start = asyncio.get_running_loop().time()
+    agent = create_react_agent(model, [gated_search])
     results = await asyncio.gather(*(updates(agent, {"messages": [HumanMessage(f"q{i}")]}) for i in range(50)))
-    elapsed = asyncio.get_running_loop().time() - start
-    assert elapsed < 1.0, f"50 concurrent runs with two 50 ms model calls took {elapsed:.2f} s"
+    assert arrived == 50
     for i, chunks in enumerate(results):
         assert chunks[-1] == [("agent", {"messages": [("ai", f"answer: results for q{i}", [], None)]})]
 
+
+# -- LangGraph's chat_agent_executor helpers (langgraph-supervisor imports them) -------------
+
+
+def test_should_bind_tools_and_get_model() -> None:
+    from asyncgraph.prebuilt.chat_agent_executor import _get_model, _should_bind_tools
+
+    model = ScriptedChatModel(responses=["ok"])
+    assert _should_bind_tools(model, [search])
+    assert _should_bind_tools(model | RunnableLambda(lambda m: m), [search])
+    bound = model.bind_tools([search])
+    assert not _should_bind_tools(bound, [search])
+    assert not _should_bind_tools(bound | RunnableLambda(lambda m: m), [search])
+    assert not _should_bind_tools(model.bind_tools([search, {"type": "web_search"}]), [search], num_builtin=1)
+    with pytest.raises(ValueError, match="must match"):
+        _should_bind_tools(bound, [])
+    with pytest.raises(ValueError, match="Missing tools"):
+        _should_bind_tools(bound, [add])
+    assert _get_model(model) is model
+    assert _get_model(bound) is model
+    assert _get_model(bound | RunnableLambda(lambda m: m)) is model
+    with pytest.raises(TypeError, match="Expected `model` to be a ChatModel"):
+        _get_model(RunnableLambda(lambda m: m))
+
+
+def test_validate_chat_history_rejects_unanswered_tool_calls() -> None:
+    from asyncgraph.prebuilt.chat_agent_executor import _validate_chat_history
+
+    _validate_chat_history([HumanMessage("hi"), calls(call("add", {}, "c1")), ToolMessage("3", tool_call_id="c1")])
+    with pytest.raises(ValueError, match="do not have a corresponding ToolMessage"):
+        _validate_chat_history([HumanMessage("hi"), calls(call("add", {}, "c1"), call("add", {}, "c2")), ToolMessage("3", tool_call_id="c1")])
+
+
+def test_chat_agent_executor_type_names() -> None:
+    from pydantic import BaseModel
+
+    from asyncgraph.prebuilt import chat_agent_executor as cae
+
+    class Answer(BaseModel):
+        text: str
+
+    assert isinstance(Answer(text="x"), cae.StructuredResponse) and isinstance({}, cae.StructuredResponse)
+    assert cae.StructuredResponseSchema == dict | type[BaseModel]
+    for name in ("Prompt", "StateSchemaType", "ToolCallWithContext", "AgentState"):
+        assert hasattr(cae, name)

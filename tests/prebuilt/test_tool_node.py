@@ -201,9 +201,11 @@ async def test_list_of_messages_in_list_of_tool_messages_out(ai_calls: Any) -> N
     assert isinstance(out, list) and [m.content for m in out] == ["5"]
 
 
-async def test_direct_tool_calls_input() -> None:
+async def test_direct_tool_calls_input_answers_as_a_state_update() -> None:
+    # A list of tool calls is what an agent sends to its tools node (Send("tools", [call])):
+    # the answer is a state update, as in LangGraph 1.2.
     out = await ToolNode([add]).ainvoke([{"name": "add", "args": {"a": 1, "b": 1}, "id": "x", "type": "tool_call"}])
-    assert [(m.content, m.tool_call_id) for m in out] == [("2", "x")]
+    assert [(m.content, m.tool_call_id) for m in out["messages"]] == [("2", "x")]
 
 
 async def test_last_ai_message_is_found_behind_later_messages(ai_calls: Any) -> None:

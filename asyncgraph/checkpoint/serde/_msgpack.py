@@ -22,25 +22,37 @@ code  payload (itself msgpack)
 13    named tuple: [module, qualname, [items]]
 14    langchain-core message: [class code or name, content, {other non-default fields}, id]
 15    Send: [node, arg]
-16    (unused: bytearray is native msgpack bin and reads back as bytes)
-17    exception: [module, qualname, args, str(exc)]
+16    (never written: bytearray is native msgpack bin and reads back as bytes)
+17    exception: [module, qualname, packed args or None, str(exc)]
 18    int beyond 64 bits: decimal str
-19    subclass of dict/list/str/int: [module, qualname, base value]
+19    subclass of dict/list/str/int/float/bytes: [module, qualname, base value]
 ====  =====================================================================
 
 ``tz`` is ``None`` (naive), ``["z", key]`` (``zoneinfo.ZoneInfo``) or
-``["o", seconds, name]`` (``datetime.timezone``). Classes are rebuilt only when their
-:class:`~asyncgraph.checkpoint.serde.Allowlist` allows them; writing an instance of a
-class that is not allowed is a ``TypeError`` at write time.
+``["o", seconds, name]`` (``datetime.timezone``).
+
+Stored bytes are untrusted input (anyone who can write a row controls them), so reading
+never calls into a class the :class:`~asyncgraph.checkpoint.serde.Allowlist` does not
+allow, and rebuilds allowed ones without running their code: Pydantic models,
+dataclasses and exceptions get their fields or attributes set directly, builtin
+subclasses and named tuples are made with the builtin's own ``__new__``. Only enums
+(``cls(value)``) and builtin exceptions (``ValueError(*args)``) are called, and an allowed
+class's own field default factories and Pydantic ``model_post_init``. Writing an instance of a class that is not allowed is a ``TypeError`` at write time;
+reading one is a ``ValueError`` naming it.
 """
 
 from __future__ import annotations
 
+import builtins
+import collections
 import copy
 import dataclasses
 import datetime as dt
 import decimal
 import enum
+import importlib.util
+import os
+import re
 import uuid
 import zoneinfo
 from typing import Any, Literal
@@ -49,6 +61,7 @@ import ormsgpack
 import pydantic
 from pydantic_core import PydanticUndefined
 
+from asyncgraph._send import Send
 from asyncgraph.checkpoint.serde._allow import Allowlist, default_allowlist
 
 __all__ = ["MsgpackSerde", "StoredError"]
@@ -66,8 +79,11 @@ _PACK_OPTS = (
 _UNPACK_OPTS = ormsgpack.OPT_NON_STR_KEYS
 
 TUPLE, SET, FROZENSET, DATETIME, DATE, TIME, TIMEDELTA, UUID, DECIMAL = range(1, 10)
-ENUM, PYDANTIC, DATACLASS, NAMEDTUPLE, MESSAGE, SEND, BYTEARRAY, EXCEPTION = range(10, 18)
-BIGINT, SUBCLASS = 18, 19
+ENUM, PYDANTIC, DATACLASS, NAMEDTUPLE, MESSAGE, SEND = range(10, 16)
+EXCEPTION, BIGINT, SUBCLASS = 17, 18, 19
+
+# The builtins a stored subclass may derive from; the stored value has exactly this type.
+_SUBCLASS_BASES: tuple[type, ...] = (dict, list, str, int, float, bytes)
 
 
 class StoredError(Exception):
@@ -262,6 +278,9 @@ class MsgpackSerde:
         return found
 
     def _encode_exception(self, exc: BaseException, default: Any) -> ormsgpack.Ext:
+        if type(exc) is StoredError:  # keeps standing in for the original class
+            mod, _, qual = exc.type_name.rpartition(".")
+            return ormsgpack.Ext(EXCEPTION, self._pack([mod, qual, None, exc.message], default))
         cls = type(exc)
         mod, qual = cls.__module__, cls.__qualname__
         try:
@@ -269,7 +288,20 @@ class MsgpackSerde:
         except TypeError:
             args = None  # read back as StoredError carrying str(exc)
         payload = [mod, qual, args, str(exc)]
+        if args is not None and self._rebuildable(mod, qual):
+            # Attributes too, so reading back needs no __init__ (which may rebuild the
+            # message from the arguments, or want other ones).
+            try:
+                payload.append(self._pack(dict(getattr(exc, "__dict__", {})), default))
+            except TypeError:
+                pass
         return ormsgpack.Ext(EXCEPTION, self._pack(payload, default))
+
+    def _rebuildable(self, mod: str, qual: str) -> bool:
+        if mod == "builtins":
+            cls = vars(builtins).get(qual)
+            return isinstance(cls, type) and issubclass(cls, Exception)
+        return self.allowlist.allows(mod, qual)
 
     # -- decoding ----------------------------------------------------------------------
 
@@ -278,10 +310,11 @@ class MsgpackSerde:
 
     def _decode(self, code: int, payload: bytes, hook: Any) -> Any:
         if code == TUPLE:
-            return tuple(self._unpack(payload, hook))
+            return tuple(_list(self._unpack(payload, hook), "tuple"))
         if code == MESSAGE:
             name, content, values, msg_id = self._unpack(payload, hook)
-            msg_cls = _message_class(_MESSAGE_NAMES[name] if type(name) is int else name)
+            msg_cls = _message_class(name)
+            values = _fields(values, msg_cls.__name__)
             values["content"] = content
             values["id"] = _unpack_id(msg_id)
             fields_set = set(values)
@@ -293,12 +326,13 @@ class MsgpackSerde:
             cls = self.allowlist.resolve(mod, qual)
             if not issubclass(cls, pydantic.BaseModel):
                 raise ValueError(f"{mod}.{qual} is not a Pydantic model")
-            fields_set = set(values).difference(rest[0]) if rest else set(values)
+            values = _fields(values, qual)
+            fields_set = set(values).difference(_list(rest[0], qual)) if rest else set(values)
             return _construct(cls, values, fields_set)
         if code == SET:
-            return set(self._unpack(payload, hook))
+            return set(_list(self._unpack(payload, hook), "set"))
         if code == FROZENSET:
-            return frozenset(self._unpack(payload, hook))
+            return frozenset(_list(self._unpack(payload, hook), "frozenset"))
         if code == DATETIME:
             naive, tz, fold = self._unpack(payload, hook)
             value = dt.datetime.fromisoformat(naive)
@@ -317,8 +351,6 @@ class MsgpackSerde:
             return decimal.Decimal(payload.decode())
         if code == BIGINT:
             return int(payload.decode())
-        if code == BYTEARRAY:
-            return bytearray(payload)
         if code == ENUM:
             mod, qual, value = self._unpack(payload, hook)
             cls = self.allowlist.resolve(mod, qual)
@@ -326,24 +358,23 @@ class MsgpackSerde:
                 raise ValueError(f"{mod}.{qual} is not an Enum")
             return cls(value)
         if code == SEND:
-            from asyncgraph.types import Send
-
             node, arg = self._unpack(payload, hook)
             return Send(node, arg)
         if code == NAMEDTUPLE:
             mod, qual, items = self._unpack(payload, hook)
             cls = self.allowlist.resolve(mod, qual)
-            if not (issubclass(cls, tuple) and hasattr(cls, "_make")):
+            if not (issubclass(cls, tuple) and hasattr(cls, "_fields")):
                 raise ValueError(f"{mod}.{qual} is not a named tuple")
-            return cls._make(items)
+            return _new_namedtuple(cls, _list(items, qual))
         if code == DATACLASS:
             mod, qual, fields = self._unpack(payload, hook)
             cls = self.allowlist.resolve(mod, qual)
             if not dataclasses.is_dataclass(cls):
                 raise ValueError(f"{mod}.{qual} is not a dataclass")
+            fields = _fields(fields, qual)
             # Set fields directly, as they were: no __init__ / __post_init__ re-run, and
             # frozen or slotted classes work the same.
-            obj = cls.__new__(cls)
+            obj = object.__new__(cls)
             for name, value in fields.items():
                 object.__setattr__(obj, name, value)
             # A field added to the class after the value was stored takes its default.
@@ -358,24 +389,43 @@ class MsgpackSerde:
             return self._decode_exception(payload, hook)
         if code == SUBCLASS:
             mod, qual, value = self._unpack(payload, hook)
-            cls = self.allowlist.resolve(mod, qual)
-            return cls(value)
+            return _new_subclass(self.allowlist.resolve(mod, qual), value)
         raise ValueError(f"unknown type code {code} in stored value")
 
     def _decode_exception(self, payload: bytes, hook: Any) -> BaseException:
-        mod, qual, packed_args, message = self._unpack(payload, hook)
-        if packed_args is not None:
-            cls: type | None = None
+        mod, qual, packed_args, message, *rest = self._unpack(payload, hook)
+        if type(mod) is not str or type(qual) is not str:
+            raise ValueError(f"malformed stored exception {mod!r}, {qual!r}")
+        if type(message) is not str:
+            message = repr(message)
+        if type(packed_args) is bytes:
+            cls: Any = None
             if mod == "builtins":
-                cls = getattr(__import__("builtins"), qual, None)
+                # Only the builtin exception classes themselves; not SystemExit and co.
+                cls = vars(builtins).get(qual)
+                if not (isinstance(cls, type) and issubclass(cls, Exception)):
+                    cls = None
             elif self.allowlist.allows(mod, qual):
                 cls = self.allowlist.resolve(mod, qual)
-            if isinstance(cls, type) and issubclass(cls, BaseException):
+                if not issubclass(cls, BaseException):
+                    raise ValueError(f"{mod}.{qual} is not an exception class")
+            if cls is not None:
+                args = _list(self._unpack(packed_args, hook), qual)
+                attrs: Any = {}  # stored by an older version: no attributes
+                if rest and type(rest[0]) is bytes:
+                    attrs = self._unpack(rest[0], hook)
+                notes = attrs.pop("__notes__", None) if type(attrs) is dict else None
+                attrs = _fields(attrs, qual)
+                if notes is not None:  # from add_note(): a list of strings
+                    if type(notes) is not list or not all(type(n) is str for n in notes):
+                        raise ValueError(f"malformed stored {qual}: bad __notes__")
+                    attrs["__notes__"] = notes
                 try:
-                    return cls(*self._unpack(packed_args, hook))
-                except Exception:  # a constructor with its own signature: keep the text
+                    return _new_exception(cls, args, attrs)
+                except TypeError:  # a builtin's own argument rules: keep the text
                     pass
-        return StoredError(f"{mod}.{qual}", message)
+        name = f"{mod}.{qual}" if mod else qual
+        return StoredError(name, message)
 
 
 _Plan = tuple[tuple[tuple[str, bool, Any], ...], bool] | None
@@ -461,7 +511,7 @@ def _tz_from_spec(spec: list[Any] | None) -> dt.tzinfo | None:
     if spec is None:
         return None
     if spec[0] == "z":
-        return zoneinfo.ZoneInfo(spec[1])
+        return _zone(spec[1])
     if spec[0] == "o":
         offset = dt.timedelta(seconds=spec[1])
         if offset == dt.timedelta(0) and spec[2] is None:
@@ -519,11 +569,106 @@ def _message_classes() -> dict[str, type[pydantic.BaseModel]]:
     return _MESSAGE_CLASSES
 
 
-def _message_class(name: str) -> type[pydantic.BaseModel]:
-    cls = _message_classes().get(name)
+def _message_class(name: Any) -> type[pydantic.BaseModel]:
+    if type(name) is int and 0 < name < len(_MESSAGE_NAMES):
+        name = _MESSAGE_NAMES[name]
+    cls = _message_classes().get(name) if type(name) is str else None
     if cls is None:
         raise ValueError(f"unknown langchain-core message class {name!r}")
     return cls
+
+
+def _new_exception(cls: type[BaseException], args: list[Any], attrs: dict[str, Any]) -> BaseException:
+    """An exception of ``cls`` with these args and attributes; ``cls.__init__`` and a
+    ``__new__`` of its own never run (the builtin base's ``__new__`` does)."""
+    base = next(b for b in cls.__mro__ if b.__module__ == "builtins")
+    if cls.__module__ == "builtins":
+        exc = cls(*args)
+    else:
+        exc = base.__new__(cls, *args)  # type: ignore[call-overload]
+        exc.args = tuple(args)
+    vars(exc).update(attrs)  # no property setters run
+    return exc
+
+
+def _new_namedtuple(cls: Any, items: list[Any]) -> Any:
+    """``cls(*items)`` without calling into the class; a field added after the value was
+    stored takes its default."""
+    fields = cls._fields
+    if len(items) < len(fields):
+        defaults = getattr(cls, "_field_defaults", {})
+        missing = fields[len(items) :]
+        if not all(f in defaults for f in missing):
+            raise ValueError(f"stored {cls.__qualname__} lacks fields {list(missing)}")
+        items = [*items, *(defaults[f] for f in missing)]
+    elif len(items) > len(fields):
+        raise ValueError(f"stored {cls.__qualname__} has {len(items)} items for {len(fields)} fields")
+    return tuple.__new__(cls, items)
+
+
+def _list(value: Any, what: str) -> list[Any]:
+    if type(value) is not list:
+        raise ValueError(f"malformed stored {what}: expected a list, got {type(value).__name__}")
+    return value
+
+
+def _fields(value: Any, what: str) -> dict[str, Any]:
+    """A stored field mapping: string keys, none of them a dunder name."""
+    if type(value) is not dict:
+        raise ValueError(f"malformed stored {what}: expected a field mapping")
+    for key in value:
+        if type(key) is not str or (key.startswith("__") and key.endswith("__")):
+            raise ValueError(f"malformed stored {what}: field name {key!r} is not allowed")
+    return value
+
+
+def _new_subclass(cls: Any, value: Any) -> Any:
+    """An instance of the builtin subclass ``cls`` holding ``value``, built with the
+    builtin's own ``__new__`` and methods: ``cls.__new__``/``__init__`` never run."""
+    base = type(value)
+    name = f"{cls.__module__}.{cls.__qualname__}"
+    if base not in _SUBCLASS_BASES or not issubclass(cls, base) or issubclass(cls, enum.Enum):
+        raise ValueError(f"{name} is not a subclass of the stored {base.__name__}")
+    try:
+        if base is dict:
+            if issubclass(cls, collections.OrderedDict):
+                obj = collections.OrderedDict.__new__(cls)
+                for key, item in value.items():
+                    collections.OrderedDict.__setitem__(obj, key, item)
+                return obj
+            obj = dict.__new__(cls)
+            dict.update(obj, value)
+            return obj
+        if base is list:
+            obj = list.__new__(cls)
+            list.extend(obj, value)
+            return obj
+        return base.__new__(cls, value)
+    except TypeError as exc:  # e.g. a C base other than the builtin (defaultdict)
+        raise ValueError(f"cannot rebuild {name} from a stored {base.__name__}: {exc}") from None
+
+
+# A time zone key is a relative path below the tz database; ZoneInfo itself refuses ``..``
+# and absolute paths, but an unknown key makes it fall back to importing the tzdata
+# package machinery. Keys are checked against the database first.
+_TZ_KEY = re.compile(r"[A-Za-z0-9_+\-]{1,40}(/[A-Za-z0-9_+\-]{1,40}){0,3}\Z")
+_known_zones: set[str] = set()
+_tzdata: list[bool] = []
+
+
+def _zone(key: Any) -> zoneinfo.ZoneInfo:
+    if key not in _known_zones:
+        if type(key) is not str or not _TZ_KEY.match(key):
+            raise ValueError(f"malformed stored time zone key {key!r}")
+        in_tzpath = any(os.path.isfile(os.path.join(root, key)) for root in zoneinfo.TZPATH)
+        if not _tzdata:
+            _tzdata.append(importlib.util.find_spec("tzdata") is not None)
+        if not (in_tzpath or _tzdata[0]):
+            raise ValueError(f"unknown time zone {key!r} in stored value")
+        zone = zoneinfo.ZoneInfo(key)
+        _known_zones.add(key)
+        return zone
+    return zoneinfo.ZoneInfo(key)
 
 
 def _is_send(obj: Any) -> bool:

@@ -30,7 +30,7 @@ from types import FrameType, TracebackType
 from typing import Self
 
 import asyncgraph
-from asyncgraph.pregel._context import TaskContext
+from asyncgraph._context import TaskContext
 
 __all__ = ["BlockingReport", "BlockingWatchdog"]
 

@@ -15,6 +15,7 @@ from collections.abc import Hashable, Sequence
 from typing import Any, Literal, get_args, get_origin
 
 from asyncgraph.constants import END
+from asyncgraph.pregel._protocol import is_pregel
 from asyncgraph.types import CachePolicy, RetryPolicy
 
 CallKind = Literal["async", "sync", "runnable", "subgraph"]
@@ -66,8 +67,6 @@ def classify(func: Any, *, what: str) -> CallSpec:
     Raises:
         TypeError: ``func`` is neither callable nor a Runnable (message names ``what``).
     """
-    from asyncgraph.pregel._protocol import is_pregel  # the engine's marker check
-
     if is_pregel(func):
         return CallSpec(func, "subgraph", (), False)
     if _is_runnable(func):

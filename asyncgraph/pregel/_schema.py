@@ -194,8 +194,6 @@ def check_pydantic_writes(info: SchemaInfo, node: str, pairs: Any) -> None:
     if validators is None:
         from pydantic import TypeAdapter  # only Pydantic states get here
 
-        from asyncgraph.channels.last_value import LastValue
-
         validators = {}
         for name, finfo in schema.model_fields.items():
             field = info.fields.get(name)

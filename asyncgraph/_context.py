@@ -1,0 +1,146 @@
+"""The running task, found through a ContextVar: what ``get_config()``,
+``get_stream_writer()``, ``get_runtime()`` and ``interrupt()`` see inside a node.
+
+It sits below ``types`` (whose ``interrupt()`` it implements) and above ``errors``; the
+engine (``pregel``) sets it for each task it runs. Nothing here builds a langchain-core
+config unless someone asks for it: a node that takes no ``config`` argument, in a run
+nobody traces, costs one ContextVar set/reset.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, Any
+
+from asyncgraph._ids import InterruptId
+from asyncgraph._interrupt import Interrupt
+from asyncgraph.constants import CONF, NS_END, NS_SEP
+from asyncgraph.errors import GraphInterrupt, mark_invalid_resume
+
+if TYPE_CHECKING:
+    from asyncgraph.pregel._algo import Task
+    from asyncgraph.pregel._context import RunContext
+
+# Metadata keys LangGraph users and tracing tools read; keep the names.
+META_NODE = "langgraph_node"
+META_STEP = "langgraph_step"
+META_TRIGGERS = "langgraph_triggers"
+META_PATH = "langgraph_path"
+META_NS = "langgraph_checkpoint_ns"
+
+
+class TaskContext:
+    """One running task: what ``get_config()``, ``interrupt()`` and writers see."""
+
+    __slots__ = ("run", "task", "step", "_config", "interrupt_idx", "resume_values", "traced", "attempt", "started", "calls")
+
+    def __init__(self, run: RunContext, task: Task, step: int) -> None:
+        self.run = run
+        self.task = task
+        self.step = step
+        self._config: dict[str, Any] | None = None
+        self.interrupt_idx = 0
+        self.resume_values: list[Any] | None = None
+        # When someone listens: the config of code running inside this task's node
+        # run (callbacks = that run's child manager). Set by the runner.
+        self.traced: dict[str, Any] | None = None
+        # For Runtime.execution_info: the node attempt (set by the retry loop) and
+        # when the first one started.
+        self.attempt = 1
+        self.started = time.time()
+        self.calls: Any = None  # the calls this task made (pregel/_call.py)
+
+    @property
+    def task_ns(self) -> str:
+        """This task's checkpoint namespace: ``parent_ns|node:task_id``."""
+        own = f"{self.task.name}{NS_END}{self.task.id}" if self.task.id else self.task.name
+        return f"{self.run.ns}{NS_SEP}{own}" if self.run.ns else own
+
+    def config(self, callbacks: Any = None) -> dict[str, Any]:
+        """The langchain-core config this task's node (and its children) runs with."""
+        cfg = self._config
+        if cfg is not None and callbacks is None:
+            return cfg
+        run = self.run
+        base = run.config
+        task = self.task
+        metadata = dict(base.get("metadata") or ())
+        configurable = base.get(CONF) or {}
+        for k, v in configurable.items():
+            if not k.startswith("__") and isinstance(v, (str, int, float, bool)) and k not in metadata:
+                metadata[k] = v
+        metadata[META_STEP] = self.step
+        metadata[META_NODE] = task.name
+        metadata[META_TRIGGERS] = task.triggers
+        metadata[META_PATH] = task.path
+        metadata[META_NS] = self.task_ns
+        if task.node.metadata:
+            metadata.update(task.node.metadata)
+        cfg = {
+            "tags": list(base.get("tags") or ()),
+            "metadata": metadata,
+            "callbacks": callbacks if callbacks is not None else run.callbacks,
+            "recursion_limit": base.get("recursion_limit", 10007),
+            "configurable": {**configurable, "checkpoint_ns": self.task_ns} if run.saver is not None or configurable else dict(configurable),
+        }
+        if base.get("max_concurrency") is not None:
+            cfg["max_concurrency"] = base["max_concurrency"]
+        if callbacks is None:
+            self._config = cfg
+        return cfg
+
+    def writer(self, chunk: Any) -> None:
+        """``stream_mode="custom"`` writer for this task."""
+        self.run.emit("custom", chunk)
+
+
+current_task: ContextVar[TaskContext | None] = ContextVar("asyncgraph_task", default=None)
+
+
+def interrupt_in_task(value: Any, schema: dict[str, Any] | None, adapter: Any) -> Any:
+    """Implementation of :func:`asyncgraph.types.interrupt`."""
+    tc = current_task.get()
+    if tc is None:
+        raise RuntimeError("interrupt() was called outside of a running graph node")
+    idx = tc.interrupt_idx
+    tc.interrupt_idx += 1
+    resume = tc.resume_values
+    if resume is not None and idx < len(resume):
+        answer = resume[idx]
+        if adapter is None:
+            return answer
+        try:
+            return adapter.validate_python(answer)
+        except Exception as exc:
+            mark_invalid_resume(exc, interrupt_id(tc, idx), value)
+            raise
+    raise GraphInterrupt([Interrupt(value=value, id=interrupt_id(tc, idx), response_schema=schema)])
+
+
+def interrupt_id(tc: TaskContext, idx: int) -> InterruptId:
+    raw = f"{tc.task_ns}|{tc.task.name}|{tc.task.index}|{idx}".encode()
+    return InterruptId(hashlib.blake2b(raw, digest_size=16).hexdigest())
+
+
+def get_task_context() -> TaskContext:
+    tc = current_task.get()
+    if tc is None:
+        raise RuntimeError("Called get_config outside of a runnable context")
+    return tc
+
+
+def noop_writer(chunk: Any) -> None:
+    """The stream writer outside a run, or when nobody streams ``custom``."""
+
+
+def stream_writer() -> Callable[[Any], None]:
+    tc = current_task.get()
+    if tc is None:
+        return noop_writer
+    sink = tc.run.sink
+    if sink is None or "custom" not in sink.modes:
+        return noop_writer
+    return tc.writer

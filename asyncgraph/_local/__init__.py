@@ -1,1 +1,0 @@
-"""Private implementation of `asyncgraph.local_model`."""

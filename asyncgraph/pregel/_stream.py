@@ -1,0 +1,434 @@
+"""Streaming: where a run's chunks go, what they look like, how the reader gets them.
+
+* :class:`StreamSink`, the buffer between a run and its reader, with its bounds;
+  :class:`ChildSink`, a subgraph's view of its parent's stream.
+* The emitters the loop calls: ``values`` / ``updates`` chunks, ``tasks`` /
+  ``checkpoints`` and their ``debug`` wrappers.
+* The reader's side: :func:`shape` turns ``(namespace, mode, chunk)`` into what
+  ``astream`` yields (v1 tuples or v2 dicts), :func:`print_chunk` is ``print_mode``.
+
+* ``stream_mode="messages"``: :class:`StreamMessagesHandler`, a callback handler that
+  forwards chat-model tokens and messages returned by nodes.
+
+A new stream mode: add its name to ``STREAM_MODES``, emit it from the loop or the runner
+through ``RunContext.emit``, and shape it here if it needs a shape of its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections import deque
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
+
+from langchain_core.callbacks import BaseCallbackHandler
+from langchain_core.messages import BaseMessage
+from langchain_core.outputs import ChatGenerationChunk, LLMResult
+
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from datetime import UTC, datetime
+
+from asyncgraph._context import META_NODE, META_NS
+from asyncgraph.constants import INTERRUPT, NS_SEP, START, TAG_HIDDEN, TAG_NOSTREAM
+from asyncgraph.errors import InvalidInputError, StreamClosedError
+from asyncgraph.pregel._algo import RunState, Task, read_state
+from asyncgraph.types import GraphOutput
+
+if TYPE_CHECKING:
+    from asyncgraph.pregel._context import RunContext
+    from asyncgraph.pregel._plan import Plan
+    from asyncgraph.pregel._saving import Saver
+
+STREAM_MODES = frozenset({"values", "updates", "custom", "messages", "debug", "checkpoints", "tasks"})
+
+# Chunks a stream holds for its reader before a producer on another thread (a sync node
+# in a worker thread, a sync chat model's token callbacks) waits for the reader.
+STREAM_BUFFER = 1024
+
+
+class StreamSink:
+    """Where a run's stream chunks go: a buffer the consumer drains.
+
+    ``push`` may be called from any thread; chunks keep the order they were pushed in.
+    Each item is ``(namespace, mode, chunk)``.
+
+    Bounds: a producer on another thread (a sync node in a worker thread) waits while
+    ``maxsize`` chunks are waiting for the reader, and gets
+    :class:`~asyncgraph.errors.StreamClosedError` once the reader has gone away (the
+    thread cannot be cancelled, so its next write stops it). Code on the event loop's
+    thread (async nodes) cannot wait inside a sync ``push``: its chunks are bounded by
+    the step, since the run does not start the next step until the reader took them.
+    """
+
+    __slots__ = ("buf", "waiter", "modes", "subgraphs", "loop", "thread", "drained",
+                 "maxsize", "closed", "cond", "transit", "blocked")
+
+    def __init__(self, modes: frozenset[str], subgraphs: bool, loop: asyncio.AbstractEventLoop,
+                 maxsize: int = STREAM_BUFFER) -> None:
+        self.buf: deque[tuple[tuple[str, ...], str, Any]] = deque()
+        self.waiter: asyncio.Future[None] | None = None
+        self.modes = modes
+        self.subgraphs = subgraphs
+        self.loop = loop
+        self.thread = threading.get_ident()
+        # Runs waiting for the consumer to take what they streamed (backpressure:
+        # a stream does not run ahead of its reader by more than one step).
+        self.drained: list[asyncio.Future[None]] = []
+        self.maxsize = maxsize
+        self.closed = False
+        # Producers on other threads: chunks on their way to the loop (``transit``)
+        # and producers waiting for room (``blocked``), both guarded by ``cond``.
+        self.cond = threading.Condition()
+        self.transit = 0
+        self.blocked = 0
+
+    def push(self, ns: tuple[str, ...], mode: str, chunk: Any) -> None:
+        if threading.get_ident() != self.thread:
+            self._push_from_thread(ns, mode, chunk)
+        else:
+            self._push(ns, mode, chunk)
+
+    def _push(self, ns: tuple[str, ...], mode: str, chunk: Any) -> None:
+        self.buf.append((ns, mode, chunk))
+        self.wake()
+
+    def _push_from_thread(self, ns: tuple[str, ...], mode: str, chunk: Any) -> None:
+        cond = self.cond
+        with cond:
+            while not self.closed and len(self.buf) + self.transit >= self.maxsize:
+                self.blocked += 1
+                try:
+                    # Woken by ``taken``; the timeout only guards against a wake-up
+                    # that raced with this producer's check.
+                    cond.wait(0.05)
+                finally:
+                    self.blocked -= 1
+            if self.closed:
+                raise StreamClosedError()
+            self.transit += 1
+        try:
+            self.loop.call_soon_threadsafe(self._arrive, ns, mode, chunk)
+        except RuntimeError:  # the loop is closed: nobody reads any more
+            raise StreamClosedError() from None
+
+    def _arrive(self, ns: tuple[str, ...], mode: str, chunk: Any) -> None:
+        with self.cond:
+            self.transit -= 1
+        self._push(ns, mode, chunk)
+
+    def taken(self) -> None:
+        """Called by the consumer after it took chunks: lets waiting producers go on."""
+        if self.blocked:
+            with self.cond:
+                self.cond.notify_all()
+
+    def close(self) -> None:
+        """The reader has gone away: producers on other threads get
+        :class:`~asyncgraph.errors.StreamClosedError` from now on."""
+        with self.cond:
+            self.closed = True
+            self.cond.notify_all()
+
+    def wake(self) -> None:
+        w = self.waiter
+        if w is not None and not w.done():
+            w.set_result(None)
+
+    async def wait_drained(self) -> None:
+        """Wait until the consumer has taken every chunk pushed so far."""
+        if not self.buf:
+            return
+        fut = self.loop.create_future()
+        self.drained.append(fut)
+        self.wake()
+        await fut
+
+    def release(self) -> None:
+        """Called by the consumer when the buffer is empty."""
+        self.taken()
+        waiting = self.drained
+        if waiting:
+            self.drained = []
+            for fut in waiting:
+                if not fut.done():
+                    fut.set_result(None)
+
+
+class ChildSink:
+    """A subgraph's view of its parent's stream when ``subgraphs=False``: only
+    ``custom`` chunks pass through (tokens reach the parent through callbacks)."""
+
+    __slots__ = ("parent", "modes", "subgraphs")
+
+    def __init__(self, parent: StreamSink) -> None:
+        self.parent = parent
+        self.modes = parent.modes & {"custom"}
+        self.subgraphs = False
+
+    def push(self, ns: tuple[str, ...], mode: str, chunk: Any) -> None:
+        self.parent.push(ns, mode, chunk)
+
+    async def wait_drained(self) -> None:
+        await self.parent.wait_drained()
+
+
+# -- emitters: what the loop streams --------------------------------------------
+
+
+def output_values(plan: Plan, run: RunState) -> dict[str, Any]:
+    return read_state(run.channels, plan.output_info.keys or plan.state_keys)
+
+
+def state_values(rc: RunContext, run: RunState) -> Any:
+    """The output or a ``values`` chunk: the output schema's keys, or under the call's
+    ``output_keys`` a dict of those keys in that order (the bare value when one key
+    was given as a str)."""
+    if rc.out_select is None:
+        return output_values(rc.plan, run)
+    keys, single = rc.out_select
+    values = read_state(run.channels, keys)
+    return values.get(keys[0]) if single else values
+
+
+def selected_update(rc: RunContext, update: Any) -> Any:
+    """A node's ``updates`` chunk under the call's ``output_keys`` (None when the node
+    wrote none of them)."""
+    assert rc.out_select is not None
+    keys, single = rc.out_select
+    if not update:
+        return None
+    if single:
+        return update.get(keys[0])
+    picked = {k: v for k, v in update.items() if k in keys}
+    return picked or None
+
+
+def wants(rc: RunContext, *modes: str) -> bool:
+    sink = rc.sink
+    return sink is not None and any(m in sink.modes for m in modes)
+
+
+def emit_debug(rc: RunContext, mode: str, kind: str, step: int, payload: dict[str, Any]) -> None:
+    """Emit a ``tasks`` / ``checkpoints`` chunk and its ``debug`` wrapper."""
+    rc.emit(mode, payload)
+    sink = rc.sink
+    if sink is not None and "debug" in sink.modes:
+        rc.emit("debug", {"type": kind, "timestamp": datetime.now(UTC).isoformat(),
+                          "step": step, "payload": payload})
+
+
+def emit_task_starts(rc: RunContext, tasks: list[Task], step: int) -> None:
+    for t in tasks:
+        if t.name != START:
+            emit_debug(rc, "tasks", "task", step,
+                        {"id": t.id, "name": t.name, "input": t.input, "triggers": t.triggers})
+
+
+def emit_task_result(rc: RunContext, t: Task, step: int, error: BaseException | None = None) -> None:
+    if t.name != START:
+        emit_debug(rc, "tasks", "task_result", step, {
+            "id": t.id, "name": t.name, "error": repr(error) if error is not None else None,
+            "result": t.update, "interrupts": list(t.interrupts)})
+
+
+async def emit_checkpoint(rc: RunContext, saver: Saver, run: RunState, tasks: list[Task], step: int) -> None:
+    await saver.flush()
+    cfg = saver.config
+    emit_debug(rc, "checkpoints", "checkpoint", step, {
+        "config": cfg,
+        "parent_config": None,
+        "values": output_values(rc.plan, run),
+        "metadata": {"source": "loop" if step >= 0 else "input", "step": step},
+        "next": [t.name for t in tasks],
+        "tasks": [{"id": t.id, "name": t.name, "interrupts": (), "state": None} for t in tasks],
+    })
+
+
+# -- the reader's side ------------------------------------------------------------
+
+
+def stream_modes(mode: str | Sequence[str]) -> tuple[set[str], bool]:
+    if isinstance(mode, str):
+        modes, single = {mode}, True
+    else:
+        modes, single = set(mode), False
+        if not modes:
+            raise InvalidInputError("stream_mode list is empty")
+    bad = modes - STREAM_MODES
+    if bad:
+        raise InvalidInputError(
+            f"Unknown stream_mode {', '.join(map(repr, sorted(bad)))}; expected one of {', '.join(sorted(STREAM_MODES))}"
+        )
+    return modes, single
+
+
+def v2_item(ns: tuple[str, ...], mode: str, chunk: Any) -> dict[str, Any]:
+    """A stream chunk in the v2 shape. A paused run's ``values`` chunk carries its
+    interrupts in ``interrupts`` rather than under ``"__interrupt__"``."""
+    if mode != "values":
+        return {"type": mode, "ns": ns, "data": chunk}
+    interrupts: tuple[Any, ...] = ()
+    if isinstance(chunk, dict) and INTERRUPT in chunk:
+        interrupts = tuple(chunk[INTERRUPT])
+        chunk = {k: v for k, v in chunk.items() if k != INTERRUPT}
+    return {"type": mode, "ns": ns, "data": chunk, "interrupts": interrupts}
+
+
+def print_chunk(ns: tuple[str, ...], mode: str, chunk: Any) -> None:
+    """``print_mode``: one chunk on stdout, its mode in bold, a subgraph's namespace
+    after it."""
+    where = f" \033[1;33m[graph={ns}]\033[0m" if ns else ""
+    print(f"\033[1m[{mode}]\033[0m{where} {chunk}", flush=True)
+
+
+def output_from_values_chunk(chunk: Any, v2: bool) -> Any:
+    """What ``invoke`` returns, from the run's last ``values`` chunk."""
+    if v2:
+        if isinstance(chunk, dict) and "interrupts" in chunk and "data" in chunk:
+            return GraphOutput(value=chunk["data"], interrupts=tuple(chunk["interrupts"]))
+        return GraphOutput(value=chunk)
+    if isinstance(chunk, dict) and INTERRUPT in chunk:
+        return {**chunk, INTERRUPT: list(chunk[INTERRUPT])}
+    return chunk
+
+
+# -- stream_mode="messages" ---------------------------------------------------------
+
+
+def _ns_of(metadata: dict[str, Any]) -> tuple[str, ...]:
+    ns = metadata.get(META_NS) or ""
+    parts = tuple(ns.split(NS_SEP)) if ns else ()
+    return parts[:-1]  # drop the node's own task: chunks belong to the graph it ran in
+
+
+class StreamMessagesHandler(BaseCallbackHandler):
+    """Pushes chat-model tokens and messages returned by nodes to a run's stream."""
+
+    run_inline = True  # called in the callback's own thread/loop, in order
+
+    def __init__(self, rc: RunContext) -> None:
+        self.rc = rc
+        self.llm_runs: dict[UUID, tuple[tuple[str, ...], dict[str, Any], bool]] = {}
+        self.node_runs: dict[UUID, tuple[tuple[str, ...], dict[str, Any]]] = {}
+        self.seen: set[str] = set()
+
+    # These two make the handler a langchain-core streaming handler (a runtime-checked
+    # protocol): chat models called with ``ainvoke`` inside a node then stream their
+    # tokens instead of returning one message at the end.
+    def tap_output_aiter(self, run_id: UUID, output: AsyncIterator[Any]) -> AsyncIterator[Any]:
+        return output
+
+    def tap_output_iter(self, run_id: UUID, output: Iterator[Any]) -> Iterator[Any]:
+        return output
+
+    def _emit(self, ns: tuple[str, ...], message: BaseMessage, metadata: dict[str, Any], dedupe: bool) -> None:
+        mid = message.id
+        if dedupe and mid is not None:
+            if mid in self.seen:
+                return
+            self.seen.add(mid)
+        sink = self.rc.sink
+        if sink is not None:
+            try:
+                sink.push(ns, "messages", (message, metadata))
+            except StreamClosedError:
+                pass  # nobody reads: the node learns it from its own stream writes
+
+
+    def on_chat_model_start(self, serialized: Any, messages: Any, *, run_id: UUID,
+                            parent_run_id: UUID | None = None, tags: list[str] | None = None,
+                            metadata: dict[str, Any] | None = None, **kwargs: Any) -> Any:
+        if metadata and META_NODE in metadata and not (tags and (TAG_NOSTREAM in tags or TAG_HIDDEN in tags)):
+            self.llm_runs[run_id] = (_ns_of(metadata), dict(metadata), False)
+
+    def on_llm_new_token(self, token: str | list[str | dict[str, Any]], *, chunk: Any = None, run_id: UUID,
+                         parent_run_id: UUID | None = None, **kwargs: Any) -> Any:
+        info = self.llm_runs.get(run_id)
+        if info is None or not isinstance(chunk, ChatGenerationChunk):
+            return
+        ns, meta, _ = info
+        self.llm_runs[run_id] = (ns, meta, True)
+        self._emit(ns, chunk.message, meta, dedupe=False)
+
+    def on_llm_end(self, response: LLMResult, *, run_id: UUID, parent_run_id: UUID | None = None, **kwargs: Any) -> Any:
+        info = self.llm_runs.pop(run_id, None)
+        if info is None:
+            return
+        ns, meta, streamed = info
+        gens = response.generations
+        if gens and gens[0]:
+            msg = getattr(gens[0][0], "message", None)
+            if isinstance(msg, BaseMessage):
+                if streamed:
+                    if msg.id is not None:
+                        self.seen.add(msg.id)
+                else:
+                    self._emit(ns, msg, meta, dedupe=True)
+
+    def on_llm_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> Any:
+        self.llm_runs.pop(run_id, None)
+
+    def on_chain_start(self, serialized: Any, inputs: Any, *, run_id: UUID,
+                       parent_run_id: UUID | None = None, tags: list[str] | None = None,
+                       metadata: dict[str, Any] | None = None, **kwargs: Any) -> Any:
+        if (
+            metadata
+            and kwargs.get("name") == metadata.get(META_NODE)
+            and not (tags and TAG_HIDDEN in tags)
+            # A Runnable used as a node runs inside the node's run under the same
+            # name: only the outer run is the node's.
+            and parent_run_id not in self.node_runs
+        ):
+            self.node_runs[run_id] = (_ns_of(metadata), dict(metadata))
+            # Messages a node received as input were already streamed (or were input).
+            for msg in _messages_in(inputs):
+                if msg.id is not None:
+                    self.seen.add(msg.id)
+
+    def on_chain_end(self, outputs: Any, *, run_id: UUID, **kwargs: Any) -> Any:
+        info = self.node_runs.pop(run_id, None)
+        if info is None:
+            return
+        ns, meta = info
+        for msg in _messages_in(outputs):
+            self._emit(ns, msg, meta, dedupe=True)
+
+    def on_chain_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> Any:
+        self.node_runs.pop(run_id, None)
+
+
+def _messages_in(value: Any) -> list[BaseMessage]:
+    if isinstance(value, BaseMessage):
+        return [value]
+    out: list[BaseMessage] = []
+    values: Iterable[Any]
+    if isinstance(value, dict):
+        values = value.values()
+    elif isinstance(value, (list, tuple)):
+        values = value
+    else:
+        update = getattr(value, "update", None)  # Command
+        return _messages_in(update) if isinstance(update, (dict, list)) else []
+    for v in values:
+        if isinstance(v, BaseMessage):
+            out.append(v)
+        elif isinstance(v, (list, tuple)):
+            out.extend(m for m in v if isinstance(m, BaseMessage))
+    return out
+
+
+def attach_messages_handler(rc: RunContext) -> None:
+    """Add a :class:`StreamMessagesHandler` to the run's callbacks."""
+    handler = StreamMessagesHandler(rc)
+    callbacks = rc.config.get("callbacks")
+    if callbacks is None:
+        callbacks = [handler]
+    elif isinstance(callbacks, list):
+        callbacks = [*callbacks, handler]
+    else:
+        callbacks = callbacks.copy()
+        callbacks.add_handler(handler, inherit=True)
+    rc.config = {**rc.config, "callbacks": callbacks}
+    rc.callbacks = True
+    rc.propagate = True

@@ -1,0 +1,227 @@
+"""Node output -> writes: what a task's return value, ``Command``, conditional-edge
+result or the run's input writes to which channels. Pure: values in, writes appended to
+the task; no asyncio, no I/O (unit-tested without an event loop).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from asyncgraph.channels.base import MISSING
+from asyncgraph.constants import END, ROOT, START, TASKS
+from asyncgraph.errors import (
+    ErrorCode,
+    InvalidInputError,
+    InvalidUpdateError,
+    ParentCommand,
+    TaskNotFound,
+)
+from asyncgraph.pregel._algo import RunState, Task
+from asyncgraph.pregel._plan import BranchPlan, Plan, branch_channel
+from asyncgraph.pregel._schema import check_pydantic_writes, object_to_updates
+from asyncgraph.types import Command, Send
+
+
+def _check_dest(plan: Plan, dest: Any, source: str) -> str:
+    if dest == END:
+        return END
+    if not isinstance(dest, str) or dest not in plan.nodes or dest == START:
+        raise TaskNotFound(str(dest), source=source, known=[n for n in plan.nodes if n != START])
+    return dest
+
+
+def _goto_writes(plan: Plan, goto: Any, source: str, writes: list[tuple[str, Any]]) -> None:
+    items = goto if isinstance(goto, (list, tuple)) else (goto,)
+    for item in items:
+        if isinstance(item, Send):
+            _check_dest(plan, item.node, source)
+            writes.append((TASKS, item))
+        else:
+            dest = _check_dest(plan, item, source)
+            if dest != END:
+                writes.append((branch_channel(dest), None))
+
+
+def output_writes(plan: Plan, task: Task, result: Any) -> dict[str, Any] | None:
+    """Append the writes for a node's return value to ``task.writes``.
+
+    Returns the state update to stream (``{key: value}``), or None if there is none.
+
+    Raises:
+        InvalidUpdateError: not a dict / Command / state object, or an unknown key.
+        TaskNotFound: a ``Command.goto`` names a node that does not exist.
+    """
+    if result is None:
+        return None
+    writes = task.writes
+    if type(result) is dict:
+        pairs: Any = result.items()
+    elif isinstance(result, Command):
+        return command_writes(plan, task, result)
+    elif isinstance(result, (list, tuple)) and result and any(isinstance(c, Command) for c in result):
+        # Commands mixed with plain updates (a ToolNode's output when some tools
+        # returned a Command): each plain item is an update of its own, as in LangGraph.
+        update: dict[str, Any] = {}
+        for cmd in result:
+            part = command_writes(plan, task, cmd if isinstance(cmd, Command) else Command(update=cmd))
+            if part:
+                update.update(part)
+        return update or None
+    elif isinstance(result, dict):
+        pairs = result.items()
+    else:
+        obj_pairs = object_to_updates(result, None)
+        if obj_pairs is None:
+            raise InvalidUpdateError(
+                f"Expected dict, got {result!r} (returned by node '{task.name}')",
+                nodes=(task.name,),
+                value=result,
+                error_code=ErrorCode.INVALID_GRAPH_NODE_RETURN_VALUE,
+            )
+        pairs = obj_pairs
+    keys = plan.state_keys
+    update = {}
+    for k, v in pairs:
+        if k not in keys:
+            raise InvalidUpdateError(
+                f"Node '{task.name}' returned unknown state key '{k}'; "
+                f"the state's keys are: {', '.join(sorted(keys))}",
+                key=k,
+                nodes=(task.name,),
+                value=v,
+            )
+        writes.append((k, v))
+        update[k] = v
+    if plan.state_info.kind == "pydantic" and update:
+        check_pydantic_writes(plan.state_info, task.name, update.items())
+    return update or None  # a node that wrote nothing streams None, as in LangGraph
+
+
+def command_writes(plan: Plan, task: Task, cmd: Command[Any]) -> dict[str, Any] | None:
+    if cmd.graph == Command.PARENT:
+        raise ParentCommand(cmd)
+    update: dict[str, Any] | None = None
+    if cmd.update is not None:
+        keys = plan.state_keys
+        update = {}
+        for k, v in cmd._update_as_tuples():
+            if k == ROOT:
+                pairs = object_to_updates(v, None)
+                if pairs is None:
+                    raise InvalidUpdateError(
+                        f"Command.update from node '{task.name}' must be a dict, got {v!r}",
+                        nodes=(task.name,),
+                        value=v,
+                    )
+                for k2, v2 in pairs:
+                    task.writes.append((k2, v2))
+                    update[k2] = v2
+                continue
+            if k not in keys:
+                raise InvalidUpdateError(
+                    f"Node '{task.name}' returned Command(update=...) with unknown state key "
+                    f"'{k}'; the state's keys are: {', '.join(sorted(keys))}",
+                    key=k,
+                    nodes=(task.name,),
+                    value=v,
+                )
+            task.writes.append((k, v))
+            update[k] = v
+    if update and plan.state_info.kind == "pydantic":
+        check_pydantic_writes(plan.state_info, task.name, update.items())
+    if cmd.goto:
+        _goto_writes(plan, cmd.goto, task.name, task.writes)
+    return update
+
+
+def input_writes(plan: Plan, task: Task) -> dict[str, Any]:
+    """Writes of the START task: the run's input mapped onto state keys."""
+    inp = task.input
+    info = plan.input_info
+    if isinstance(inp, dict):
+        known = plan.input_keys
+        unknown = [k for k in inp if k not in known]
+        if unknown:
+            raise InvalidInputError(
+                f"Input has key(s) {', '.join(map(repr, unknown))} that the graph's input "
+                f"schema does not declare; expected keys: {', '.join(sorted(known))}"
+            )
+        if info.kind == "pydantic":
+            # Validate (and coerce) through the model, but write only the keys given.
+            try:
+                obj = info.coerce(dict(inp), "the graph input")
+            except InvalidUpdateError as exc:
+                raise InvalidInputError(str(exc)) from exc.__cause__
+            pairs = [(k, getattr(obj, k)) for k in inp]
+        else:
+            pairs = list(inp.items())
+    else:
+        pairs = object_to_updates(inp, info)  # type: ignore[assignment]
+        if pairs is None:
+            raise InvalidInputError(
+                f"Graph input must be a dict (or a {getattr(info.schema, '__name__', 'state')} "
+                f"instance), got {type(inp).__name__}: {inp!r}"
+            )
+    for k, v in pairs:
+        if k in plan.state_keys:
+            task.writes.append((k, v))
+    return dict(pairs)
+
+
+def fresh_values(plan: Plan, run: RunState, task: Task) -> dict[str, Any]:
+    """The state after applying only this task's writes, for its conditional edges.
+
+    The updated channel copies are kept on the task (``task.fresh``): the barrier
+    reuses them when the task is alone in its step.
+    """
+    keys = plan.state_info.keys or tuple(plan.state_keys)
+    channels = run.channels
+    fresh = task.fresh
+    if fresh is None:
+        written: dict[str, list[Any]] = {}
+        for k, v in task.writes:
+            if k in plan.state_keys:
+                written.setdefault(k, []).append(v)
+        fresh = {}
+        for k, vals in written.items():
+            ch = channels.get(k)
+            ch = ch.copy() if ch is not None else plan.channels[k].from_checkpoint(MISSING)
+            fresh[k] = (ch, ch.update(vals))
+        task.fresh = fresh
+    out: dict[str, Any] = {}
+    for k in keys:
+        done = fresh.get(k)
+        chan = done[0] if done is not None else channels.get(k)
+        if chan is not None and chan.is_available():
+            out[k] = chan.value
+    for k, m in plan.managed.items():
+        if k in plan.state_info.fields:
+            out[k] = m.compute(run.step, 0)
+    return out
+
+
+def branch_writes(plan: Plan, task: Task, branch: BranchPlan, result: Any) -> None:
+    """Turn a path function's result (names, END, Sends) into the task's writes."""
+    items = result if isinstance(result, (list, tuple)) else (result,)
+    for item in items:
+        if isinstance(item, Send):
+            _check_dest(plan, item.node, task.name)
+            task.writes.append((TASKS, item))
+            continue
+        dest = item
+        if branch.path_map is not None:
+            try:
+                dest = branch.path_map[item]
+            except (KeyError, TypeError):
+                raise InvalidUpdateError(
+                    f"Conditional edge '{branch.name}' out of node '{task.name}' returned "
+                    f"{item!r}, which is not in its path map (expected one of: "
+                    f"{', '.join(map(repr, branch.path_map))})",
+                    nodes=(task.name,),
+                    value=item,
+                ) from None
+        if dest is None:
+            dest = END
+        dest = _check_dest(plan, dest, task.name)
+        if dest != END:
+            task.writes.append((branch_channel(dest), None))

@@ -1,0 +1,1 @@
+"""Long-term memory shared across threads: see :mod:`asyncgraph.store.base`."""

@@ -1,0 +1,241 @@
+"""PostgresStore: the store in PostgreSQL through psycopg 3.
+
+Usage mirrors LangGraph's::
+
+    with PostgresStore.from_conn_string("postgresql://...", index={...}) as store:
+        store.setup()   # optional: runs on first use anyway
+        graph = builder.compile(store=store)
+
+A batch is one statement in autocommit mode when it can be, else one pipelined
+transaction (one round trip per dependent step). Vectors are stored portably (float32
+bytes) and ranked in Python, so semantic search works on any server. ``setup()`` also
+detects pgvector (``CREATE EXTENSION vector``) and, when the server has it, stores
+vectors as ``vector(dims)`` with an HNSW index and ranks them in SQL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypedDict
+
+from asyncgraph.store._sql import POSTGRES, Stmt
+from asyncgraph.store._sqlstore import SqlStore, drive
+from asyncgraph.store._ttl import Sweeper, interval_seconds
+from asyncgraph.store.base._types import IndexConfig, Op, Result, TTLConfig
+
+__all__ = ["PoolConfig", "PostgresStore"]
+
+PGVECTOR_SCORE = "1.0 - (v.embedding <=> %s::vector)"
+
+
+class PoolConfig(TypedDict, total=False):
+    """Connection pool settings for ``from_conn_string(pool_config=...)``."""
+
+    min_size: int
+    max_size: int
+    kwargs: dict[str, Any]
+
+
+def vector_literal(vector: list[float]) -> str:
+    return "[" + ",".join(map(repr, vector)) + "]"
+
+
+def pgvector_schema(dims: int) -> tuple[str, ...]:
+    return (
+        f"""CREATE TABLE IF NOT EXISTS ag_store_pgvectors (
+            prefix TEXT COLLATE "C" NOT NULL, key TEXT NOT NULL, field TEXT NOT NULL,
+            embedding vector({int(dims)}) NOT NULL,
+            PRIMARY KEY (prefix, key, field),
+            FOREIGN KEY (prefix, key) REFERENCES ag_store (prefix, key) ON DELETE CASCADE)""",
+        """CREATE INDEX IF NOT EXISTS ag_store_pgvectors_hnsw ON ag_store_pgvectors
+            USING hnsw (embedding vector_cosine_ops)""",
+    )
+
+
+def execute_pg(conn: Any, batch: list[Stmt]) -> list[Any]:
+    """Run one batch on a sync psycopg connection (see the module docstring)."""
+    from psycopg.rows import tuple_row
+
+    if len(batch) == 1 and not batch[0].many and conn.autocommit:
+        stmt = batch[0]
+        cur = conn.cursor(row_factory=tuple_row)
+        cur.execute(stmt.sql, stmt.params)
+        rows = cur.fetchall() if stmt.fetch else None
+        return [stmt.consume(rows) if stmt.consume is not None and rows is not None else rows]
+    with conn.pipeline() as pipeline, conn.transaction():
+        cursors = []
+        for stmt in batch:
+            cur = conn.cursor(row_factory=tuple_row)
+            if stmt.many:
+                cur.executemany(stmt.sql, stmt.params)
+            else:
+                cur.execute(stmt.sql, stmt.params)
+            cursors.append(cur)
+        pipeline.sync()
+        out = [c.fetchall() if s.fetch else None for c, s in zip(cursors, batch, strict=True)]
+        return [s.consume(r) if s.consume is not None and r is not None else r for s, r in zip(batch, out, strict=True)]
+
+
+class PostgresStore(SqlStore):
+    """A store backed by PostgreSQL (sync; the async methods use a thread).
+
+    Args:
+        conn: a psycopg ``Connection`` (autocommit recommended, as LangGraph requires)
+            or a ``ConnectionPool``.
+        index: semantic search config (``embed``, ``dims``, ``fields``).
+        ttl: TTL config (``default_ttl``, ``refresh_on_read``, ``sweep_interval_minutes``).
+    """
+
+    def __init__(
+        self,
+        conn: Any,
+        *,
+        pipe: Any = None,
+        deserializer: Any = None,
+        index: IndexConfig | None = None,
+        ttl: TTLConfig | None = None,
+    ) -> None:
+        if deserializer is not None:
+            raise NotImplementedError("PostgresStore(deserializer=...) is not supported")
+        self.conn = conn
+        self.lock = threading.Lock()
+        self.is_setup = False
+        self.pgvector = False
+        self._configure(POSTGRES, index, ttl)
+        self._sweeper = Sweeper()
+
+    @classmethod
+    @contextmanager
+    def from_conn_string(
+        cls,
+        conn_string: str,
+        *,
+        pipeline: bool = False,
+        pool_config: PoolConfig | None = None,
+        index: IndexConfig | None = None,
+        ttl: TTLConfig | None = None,
+    ) -> Iterator[PostgresStore]:
+        """Connect (or open a pool, with ``pool_config``); close on exit."""
+        # Imported here: psycopg is an optional dependency.
+        from psycopg import Connection
+
+        if pool_config is not None:
+            from psycopg_pool import ConnectionPool
+
+            kwargs = {"autocommit": True, **(pool_config.get("kwargs") or {})}
+            with ConnectionPool(
+                conn_string,
+                min_size=pool_config.get("min_size", 1),
+                max_size=pool_config.get("max_size"),
+                kwargs=kwargs,
+                open=True,
+            ) as pool:
+                yield cls(pool, index=index, ttl=ttl)
+            return
+        with Connection.connect(conn_string, autocommit=True) as conn:
+            yield cls(conn, index=index, ttl=ttl)
+
+    @contextmanager
+    def _connection(self) -> Iterator[Any]:
+        if hasattr(self.conn, "connection") and not hasattr(self.conn, "cursor"):
+            with self.conn.connection() as conn:  # a pool
+                yield conn
+        else:
+            with self.lock:
+                yield self.conn
+
+    def setup(self) -> None:
+        """Create the tables if needed (and use pgvector when the server has it)."""
+        with self._connection() as conn:
+            self._setup_on(conn)
+
+    def _setup_on(self, conn: Any) -> None:
+        if self.is_setup:
+            return
+        with conn.transaction():
+            cur = conn.cursor()
+            cur.execute("SELECT pg_advisory_xact_lock(726373)")
+            for sql in POSTGRES.schema:
+                cur.execute(sql)
+        if self._indexer is not None:
+            self._use_pgvector(conn)
+        self.is_setup = True
+
+    def _use_pgvector(self, conn: Any) -> None:
+        assert self._indexer is not None
+        cur = conn.cursor()
+        cur.execute("SELECT 1 FROM pg_available_extensions WHERE name = 'vector'")
+        if cur.fetchone() is None:
+            return
+        with conn.transaction():
+            cur.execute("CREATE EXTENSION IF NOT EXISTS vector")
+            for sql in pgvector_schema(self._indexer.dims):
+                cur.execute(sql)
+        self._enable_pgvector()
+
+    def _enable_pgvector(self) -> None:
+        self.pgvector = True
+        self._core.use_db_vectors("ag_store_pgvectors", PGVECTOR_SCORE, vector_literal, "%s::vector")
+
+    _sync_native = True
+
+    def _execute(self, batch: list[Stmt]) -> list[Any]:
+        with self._connection() as conn:
+            if not self.is_setup:
+                self._setup_on(conn)
+            return execute_pg(conn, batch)
+
+    def _fetch_row(self, sql: str, params: tuple[Any, ...]) -> Any:
+        from psycopg.rows import tuple_row
+
+        with self._connection() as conn:
+            if not self.is_setup:
+                self._setup_on(conn)
+            if not conn.autocommit:
+                rows = execute_pg(conn, [Stmt(sql, params, fetch=True)])[0]
+                return rows[0] if rows else None
+            cur = conn.cursor(row_factory=tuple_row)
+            cur.execute(sql, params)
+            return cur.fetchone()
+
+    def batch(self, ops: Iterable[Op]) -> list[Result]:
+        prep = self._prepare(ops)
+        with self._connection() as conn:
+            if not self.is_setup:
+                self._setup_on(conn)
+            return drive(self._core.run(prep), lambda batch: execute_pg(conn, batch))
+
+    async def abatch(self, ops: Iterable[Op]) -> list[Result]:
+        prep = await self._aprepare(ops)
+
+        def run() -> list[Result]:
+            with self._connection() as conn:
+                if not self.is_setup:
+                    self._setup_on(conn)
+                return drive(self._core.run(prep), lambda batch: execute_pg(conn, batch))
+
+        return await asyncio.to_thread(run)
+
+    # -- TTL -------------------------------------------------------------------------------
+
+    def sweep_ttl(self) -> int:
+        """Delete the expired items now; returns how many were deleted."""
+        with self._connection() as conn:
+            if not self.is_setup:
+                self._setup_on(conn)
+            return drive(self._core.sweep(), lambda batch: execute_pg(conn, batch))
+
+    def start_ttl_sweeper(
+        self, sweep_interval_minutes: int | None = None
+    ) -> concurrent.futures.Future[None]:
+        """Sweep in a background thread every ``sweep_interval_minutes`` (default: the
+        ttl config's, else 5); the returned future completes when the sweeper stops."""
+        return self._sweeper.start(self.sweep_ttl, interval_seconds(self.ttl_config, sweep_interval_minutes))
+
+    def stop_ttl_sweeper(self, timeout: float | None = None) -> bool:
+        """Stop the sweeper thread; True once it has ended."""
+        return self._sweeper.stop(timeout)

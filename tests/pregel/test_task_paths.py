@@ -1,0 +1,142 @@
+"""The two ways a task runs behave the same.
+
+A lone plain async node, in a run nobody observes task by task, is awaited by the loop
+itself (``_loop.run_graph`` -> ``_runner.complete_inline``); every other task goes through
+``_runner.run_task``. Both end through ``write_output`` and ``settle``. Each test runs the
+same graph both ways (a tag in the config sends it the general way), checks which way it
+took (the node looks at the frame awaiting it), and compares what a user sees: output,
+errors and their notes, interrupts, cancellation. Retries always take the general way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Callable
+from typing import Any, TypedDict
+
+import pytest
+
+from asyncgraph.errors import InvalidUpdateError
+from asyncgraph.graph import END, START, StateGraph
+from asyncgraph.types import Command, RetryPolicy, interrupt
+
+INLINE = "run_graph"  # the frame awaiting the node on the inline way
+WAYS = {"inline": None, "general": {"tags": ["general way"]}}
+
+
+class S(TypedDict):
+    x: int
+    route: str
+
+
+def _graph(body: Callable[[S], Any], seen: list[str], retry: RetryPolicy | None = None) -> Any:
+    async def node(state: S) -> Any:
+        caller = sys._getframe(1).f_code.co_name
+        seen.append("inline" if caller == INLINE else "general")
+        return await body(state)
+
+    g = StateGraph(S)
+    g.add_node("n", node, retry_policy=retry)
+    g.add_edge(START, "n")
+    g.add_conditional_edges("n", lambda s: s.get("route", "end"), {"end": END, "again": "n"})
+    return g.compile()
+
+
+async def _both(body: Callable[[S], Any], inp: Any, retry: RetryPolicy | None = None) -> dict[str, Any]:
+    """Run the graph both ways; returns way -> (result or exception)."""
+    out: dict[str, Any] = {}
+    for way, config in WAYS.items():
+        seen: list[str] = []
+        try:
+            out[way] = await _graph(body, seen, retry).ainvoke(inp, config)
+        except Exception as exc:
+            out[way] = exc
+        expected = "general" if retry is not None else way
+        assert seen and set(seen) == {expected}, (way, seen)
+    return out
+
+
+async def test_same_output_and_edges() -> None:
+    async def body(state: S) -> dict[str, Any]:
+        return {"x": state["x"] + 1}
+
+    out = await _both(body, {"x": 1})
+    assert out["inline"] == out["general"] == {"x": 2}
+
+
+async def test_same_error_and_notes() -> None:
+    async def body(state: S) -> dict[str, Any]:
+        raise ValueError("bad input")
+
+    out = await _both(body, {"x": 1})
+    inline, general = out["inline"], out["general"]
+    assert type(inline) is type(general) is ValueError
+    assert str(inline) == str(general) == "bad input"
+    assert inline.__notes__ == general.__notes__ == ["During task with name 'n' at step 1"]
+
+
+async def test_same_error_for_a_bad_return_value() -> None:
+    async def body(state: S) -> Any:
+        return {"nope": 1}
+
+    out = await _both(body, {"x": 1})
+    assert type(out["inline"]) is type(out["general"]) is InvalidUpdateError
+    assert str(out["inline"]) == str(out["general"])
+    assert out["inline"].__notes__ == out["general"].__notes__
+
+
+async def test_same_error_for_a_parent_command_without_a_parent() -> None:
+    async def body(state: S) -> Any:
+        return Command(graph=Command.PARENT, update={"x": 0})
+
+    out = await _both(body, {"x": 1})
+    assert type(out["inline"]) is type(out["general"]) is InvalidUpdateError
+    assert str(out["inline"]) == str(out["general"])
+
+
+async def test_same_interrupt() -> None:
+    async def body(state: S) -> dict[str, Any]:
+        return {"x": interrupt({"question": state["x"]})}
+
+    out = await _both(body, {"x": 1})
+    assert out["inline"] == out["general"]
+    [pause] = out["inline"]["__interrupt__"]
+    assert pause.value == {"question": 1}
+
+
+async def test_retries_take_the_general_way_and_succeed_alike() -> None:
+    attempts: list[int] = []
+
+    async def body(state: S) -> dict[str, Any]:
+        attempts.append(1)
+        if len(attempts) % 3:
+            raise ConnectionError("flaky")
+        return {"x": 7}
+
+    out = await _both(body, {"x": 1}, RetryPolicy(initial_interval=0.0, jitter=False))
+    assert out["inline"] == out["general"] == {"x": 7}
+    assert len(attempts) == 6
+
+
+@pytest.mark.parametrize("way", list(WAYS))
+async def test_same_cancellation(way: str) -> None:
+    started = asyncio.Event()
+    cleaned: list[str] = []
+
+    async def body(state: S) -> dict[str, Any]:
+        started.set()
+        try:
+            await asyncio.sleep(30)
+        finally:
+            cleaned.append("finally ran")
+        return {}
+
+    seen: list[str] = []
+    run = asyncio.ensure_future(_graph(body, seen).ainvoke({"x": 1}, WAYS[way]))
+    await started.wait()
+    run.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await run
+    assert seen == [way]
+    assert cleaned == ["finally ran"]
