@@ -161,6 +161,7 @@ def lower(graph: StateGraph[Any, Any, Any, Any], *, name: str, interrupt_before:
             ends=spec.destinations,
             fast=fast,
             cache=spec.cache_policy,
+            trace_policy=spec.trace_policy,
             inline=(
                 fast
                 and not spec.retry_policy

@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
+import logging
 import random
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -56,6 +57,9 @@ from asyncgraph.types import RetryPolicy
 _PASSTHROUGH_TAPS = (StreamMessagesHandler,)
 
 _events = asyncio.events
+
+
+logger = logging.getLogger(__name__)
 
 
 def _call_path(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -175,13 +179,28 @@ async def _stream_node_output(node_run: Any, result: Any) -> None:
             pass
 
 
+def _trace_payload(process: Callable[[Any], Any] | None, value: Any, node: str) -> Any:
+    """What a node's trace run records for ``value`` under its ``TracePolicy``. A
+    processor that raises is logged and the value recorded as it is: tracing never
+    changes how the run goes."""
+    if process is None:
+        return value
+    try:
+        return process(value)
+    except Exception:  # noqa: BLE001  (a tracing aid must not fail the run)
+        logger.exception("trace_policy processor of node %r raised; recording the payload unchanged", node)
+        return value
+
+
 async def _open_node_run(tc: TaskContext) -> Any:
     """Start the callbacks run of a task's node: one run named after the node that
     contains the node's callable and its conditional edges."""
     rc = tc.run
     cfg = tc.config(callbacks=rc.run_manager.get_child(tag=f"graph:step:{tc.step}"))
     cm = get_async_callback_manager_for_config(cfg)  # type: ignore[arg-type]
-    run_manager = await cm.on_chain_start(None, tc.task.input, name=tc.task.name)
+    policy = tc.task.node.trace_policy
+    recorded = tc.task.input if policy is None else _trace_payload(policy.process_inputs, tc.task.input, tc.task.name)
+    run_manager = await cm.on_chain_start(None, recorded, name=tc.task.name)
     tc.traced = {**cfg, "callbacks": run_manager.get_child()}
     return run_manager
 
@@ -354,7 +373,10 @@ async def run_task(rc: RunContext, run: RunState, task: Task, step: int, inline_
         task.done = True
         if node_run is not None:
             await _stream_node_output(node_run, result)
-            await node_run.on_chain_end(result)
+            policy = task.node.trace_policy
+            await node_run.on_chain_end(
+                result if policy is None else _trace_payload(policy.process_outputs, result, task.name)
+            )
     except BaseException as exc:
         try:
             settle(rc, task, step, exc)  # an interrupt is recorded, anything else raised
