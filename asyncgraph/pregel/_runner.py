@@ -373,9 +373,9 @@ async def run_task(rc: RunContext, run: RunState, task: Task, step: int, inline_
         task.done = True
         if node_run is not None:
             await _stream_node_output(node_run, result)
-            policy = task.node.trace_policy
+            trace = task.node.trace_policy
             await node_run.on_chain_end(
-                result if policy is None else _trace_payload(policy.process_outputs, result, task.name)
+                result if trace is None else _trace_payload(trace.process_outputs, result, task.name)
             )
     except BaseException as exc:
         try:
