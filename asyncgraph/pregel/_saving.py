@@ -4,13 +4,37 @@ each durability mode (see the README's "Durability modes")."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Collection
+import types
+from collections.abc import Collection, Generator
 from typing import Any
 
 from asyncgraph.checkpoint.base import create_checkpoint
 from asyncgraph.constants import CONF
 from asyncgraph.pregel._algo import RunState, Task, task_id
 from asyncgraph.pregel._context import RunContext
+
+
+@types.coroutine
+def _resume(coro: Any, first: Any) -> Generator[Any, Any, Any]:
+    """Go on with a coroutine that was started by hand (``send``) and suspended on
+    ``first``: what ``await coro`` would have done from there, inside a task."""
+    out = first
+    while True:
+        try:
+            sent = yield out
+        except GeneratorExit:
+            coro.close()
+            raise
+        except BaseException as exc:
+            try:
+                out = coro.throw(exc)
+            except StopIteration as done:
+                return done.value
+        else:
+            try:
+                out = coro.send(sent)
+            except StopIteration as done:
+                return done.value
 
 
 class Saver:
@@ -60,13 +84,24 @@ class Saver:
         rc.checkpoint_id = ckpt["id"]
         self.parent_id = ckpt["id"]
         coro = self.saver.aput(cfg, ckpt, metadata, new_versions)
-        if self.durability == "async":
-            self.inflight = asyncio.ensure_future(self._finish(coro))
-        else:
+        if self.durability != "async":
             self.config = await coro
+            return
+        # In the background, but started right here: a saver whose put needs no I/O
+        # (the in-memory one) finishes before the first suspension, and a task and
+        # two turns of the event loop per step would buy nothing.
+        if type(coro) is not types.CoroutineType:
+            self.inflight = asyncio.ensure_future(self._finish(coro))
+            return
+        try:
+            first = coro.send(None)
+        except StopIteration as done:
+            self.config = done.value
+            return
+        self.inflight = asyncio.ensure_future(self._finish(_resume(coro, first)))
 
-    async def _finish(self, coro: Any) -> None:
-        self.config = await coro
+    async def _finish(self, aw: Any) -> None:
+        self.config = await aw
 
     async def put_writes(self, task: Task, writes: list[tuple[str, Any]], step: int) -> None:
         if self.durability == "exit":
