@@ -413,8 +413,10 @@ class _Loop:
         """Apply every write of the step; returns the channels that changed."""
         updated = apply_writes(self.plan_, self.run, tasks)
         saver = self.saver
-        if saver is not None and saver.deferred:
-            saver.deferred.clear()  # the step committed: its writes are in the state
+        if saver is not None:
+            saver.stepped = tasks  # whose versions_seen changed
+            if saver.deferred:
+                saver.deferred.clear()  # the step committed: its writes are in the state
         return updated
 
     async def observe(self, to_run: list[Task], updated: dict[str, None]) -> None:

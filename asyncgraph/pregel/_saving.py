@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import types
-from collections.abc import Collection, Generator
+from collections.abc import Collection, Generator, Sequence
 from typing import Any
 
-from asyncgraph.checkpoint.base import create_checkpoint
+from asyncgraph._context import META_NODE, META_NS, META_PATH, META_STEP, META_TRIGGERS
+from asyncgraph.channels.base import MISSING
+from asyncgraph.checkpoint._ids import id_and_ts
+from asyncgraph.checkpoint.base import CHECKPOINT_FORMAT, Checkpoint
 from asyncgraph.constants import CONF
 from asyncgraph.pregel._algo import RunState, Task, task_id
 from asyncgraph.pregel._context import RunContext
@@ -37,10 +40,49 @@ def _resume(coro: Any, first: Any) -> Generator[Any, Any, Any]:
                 return done.value
 
 
+def saved_values(run: RunState, versions: dict[str, Any]) -> dict[str, Any]:
+    """The values a checkpoint stores: those of the channels that have a version (a
+    channel never written holds its initial value, made again on load)."""
+    out = {}
+    for key, ch in run.channels.items():
+        if key in versions:
+            v = ch.checkpoint()
+            if v is not MISSING:
+                out[key] = v
+    return out
+
+
+# Configurable keys that address a checkpoint or describe a task, not the user's run.
+_NOT_METADATA = frozenset({
+    "thread_id", "checkpoint_id", "checkpoint_ns", "checkpoint_map", META_STEP, META_NODE,
+    META_TRIGGERS, META_PATH, META_NS,
+})
+
+
+def user_metadata(config: dict[str, Any]) -> dict[str, Any]:
+    """What a run's checkpoints carry in their metadata besides source and step, as in
+    LangGraph: the run's ``metadata`` and then its ``configurable`` values that are
+    strings, numbers or booleans (no private ``__`` keys, no checkpoint address). The
+    NUL character is removed from strings (PostgreSQL's text cannot hold it)."""
+    out: dict[str, Any] = {}
+    for obj in (config.get("metadata"), config.get(CONF)):
+        if not obj:
+            continue
+        for k, v in obj.items():
+            if k in out or k in _NOT_METADATA or k.startswith("__"):
+                continue
+            if isinstance(v, str):
+                out[k] = v.replace("\x00", "")
+            elif isinstance(v, (int, float, bool)):
+                out[k] = v
+    return out
+
+
 class Saver:
     """The loop's view of the checkpointer: what to save, in which config, when."""
 
-    __slots__ = ("saver", "config", "thread_config", "parent_id", "deferred", "inflight", "durability")
+    __slots__ = ("saver", "config", "thread_config", "parent_id", "deferred", "inflight", "durability",
+                 "extra", "seen", "stepped")
 
     def __init__(self, saver: Any, config: dict[str, Any], durability: str) -> None:
         self.saver = saver
@@ -55,6 +97,28 @@ class Saver:
         self.deferred: list[tuple[Task, int, list[tuple[str, Any]]]] = []
         self.inflight: asyncio.Task[Any] | None = None
         self.durability = durability
+        self.extra = user_metadata(config)
+        # versions_seen as last saved: node -> a copy of its dict, never changed once
+        # saved; after a step only the dicts of the nodes that ran (``stepped``, set at
+        # the barrier) are copied again.
+        self.seen: dict[str, dict[str, Any]] | None = None
+        self.stepped: Sequence[Task] | None = None
+
+    def _seen(self, run: RunState) -> dict[str, dict[str, Any]]:
+        last = self.seen
+        stepped = self.stepped
+        self.stepped = None
+        if last is None or stepped is None:
+            seen = {k: v.copy() for k, v in run.seen.items()}
+        else:
+            seen = last.copy()
+            current = run.seen
+            for task in stepped:
+                mine = current.get(task.name)
+                if mine is not None:
+                    seen[task.name] = mine.copy()
+        self.seen = seen
+        return seen
 
     async def flush(self) -> None:
         """Wait for the checkpoint being saved in the background, if any.
@@ -69,20 +133,31 @@ class Saver:
                 self.inflight = None
 
     async def put(self, rc: RunContext, run: RunState, step: int, source: str, updated: Collection[str] | None) -> None:
-        await self.flush()
-        versions = dict(run.versions)
+        if self.inflight is not None:
+            await self.flush()
+        versions = run.versions.copy()  # the run goes on changing its own
         new_versions = versions if updated is None else {k: versions[k] for k in updated if k in versions}
-        ckpt = create_checkpoint(
-            run.values(), versions, {k: dict(v) for k, v in run.seen.items()},
-            sorted(updated) if updated is not None else None,
-        )
+        cid, ts = id_and_ts()
+        ckpt: Checkpoint = {
+            "v": CHECKPOINT_FORMAT,
+            "id": cid,
+            "ts": ts,
+            "channel_values": saved_values(run, versions),
+            "channel_versions": versions,
+            "versions_seen": self._seen(run),
+            "updated_channels": sorted(updated) if updated is not None else None,
+        }
         metadata = {"source": source, "step": step, "parents": {}}
         run_id = rc.run_id
         if run_id is not None:
             metadata["run_id"] = str(run_id)
+        if self.extra:
+            for k, v in self.extra.items():
+                if k not in metadata:
+                    metadata[k] = v
         cfg = self.config or {CONF: {**self.thread_config[CONF], **({"checkpoint_id": self.parent_id} if self.parent_id else {})}}
-        rc.checkpoint_id = ckpt["id"]
-        self.parent_id = ckpt["id"]
+        rc.checkpoint_id = cid
+        self.parent_id = cid
         coro = self.saver.aput(cfg, ckpt, metadata, new_versions)
         if self.durability != "async":
             self.config = await coro
