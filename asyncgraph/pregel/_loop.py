@@ -493,9 +493,11 @@ def _make_on_done(rc: RunContext, saver: Saver | None, step: int) -> Any:
             else:
                 rc.emit("updates", {task.name: update})
         if saver is not None:
-            writes = list(task.writes) or [(NO_WRITES, None)]
+            writes = task.writes  # final: the task is done
+            if not writes:
+                writes = [(NO_WRITES, None)]
             if task.resume:
-                writes.append((RESUME, list(task.resume)))
+                writes = [*writes, (RESUME, list(task.resume))]
             await saver.put_writes(task, writes, step)
 
     return on_done

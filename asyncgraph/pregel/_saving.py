@@ -4,6 +4,7 @@ each durability mode (see the README's "Durability modes")."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import types
 from collections.abc import Collection, Generator, Sequence
 from typing import Any
@@ -13,7 +14,9 @@ from asyncgraph.channels.base import MISSING
 from asyncgraph.checkpoint._ids import id_and_ts
 from asyncgraph.checkpoint.base import CHECKPOINT_FORMAT, Checkpoint
 from asyncgraph.constants import CONF
-from asyncgraph.pregel._algo import RunState, Task, task_id
+from asyncgraph.constants import PULL as PULL_PATH
+from asyncgraph.constants import PUSH as PUSH_PATH
+from asyncgraph.pregel._algo import PULL, RunState, Task, task_id
 from asyncgraph.pregel._context import RunContext
 
 
@@ -76,6 +79,12 @@ def user_metadata(config: dict[str, Any]) -> dict[str, Any]:
             elif isinstance(v, (int, float, bool)):
                 out[k] = v
     return out
+
+
+@functools.lru_cache(maxsize=4096)
+def _path_text(kind: int, name: str, index: int) -> str:
+    """``str(task.path)``, the task path savers store with writes; made once per node."""
+    return str((PULL_PATH, name) if kind == PULL else (PUSH_PATH, index))
 
 
 class Saver:
@@ -182,10 +191,11 @@ class Saver:
         if self.durability == "exit":
             self.deferred.append((task, step, writes))
             return
-        await self.flush()
+        if self.inflight is not None:
+            await self.flush()
         if self.config is None:
             return
-        await self.saver.aput_writes(self.config, writes, task.id, str(task.path))
+        await self.saver.aput_writes(self.config, writes, task.id, _path_text(task.kind, task.name, task.index))
 
     async def finish_exit(self, rc: RunContext, run: RunState, step: int) -> None:
         """durability="exit": save the one checkpoint of the run (the state after the
@@ -196,5 +206,5 @@ class Saver:
             return
         for task, task_step, writes in self.deferred:
             task.id = task_id(rc.checkpoint_id, rc.ns, task_step, task.name, task.kind, task.index)
-            await self.saver.aput_writes(self.config, writes, task.id, str(task.path))
+            await self.saver.aput_writes(self.config, writes, task.id, _path_text(task.kind, task.name, task.index))
         self.deferred.clear()
