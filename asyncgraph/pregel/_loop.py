@@ -418,8 +418,10 @@ class _Loop:
         """Apply every write of the step; returns the channels that changed."""
         updated = apply_writes(self.plan_, self.run, tasks)
         saver = self.saver
-        if saver is not None and saver.deferred:
-            saver.deferred.clear()  # the step committed: its writes are in the state
+        if saver is not None:
+            saver.stepped = tasks  # whose versions_seen changed
+            if saver.deferred:
+                saver.deferred.clear()  # the step committed: its writes are in the state
         return updated
 
     async def observe(self, to_run: list[Task], updated: dict[str, None]) -> None:
@@ -496,9 +498,11 @@ def _make_on_done(rc: RunContext, saver: Saver | None, step: int) -> Any:
             else:
                 rc.emit("updates", {task.name: update})
         if saver is not None:
-            writes = list(task.writes) or [(NO_WRITES, None)]
+            writes = task.writes  # final: the task is done
+            if not writes:
+                writes = [(NO_WRITES, None)]
             if task.resume:
-                writes.append((RESUME, list(task.resume)))
+                writes = [*writes, (RESUME, list(task.resume))]
             await saver.put_writes(task, writes, step)
 
     return on_done

@@ -27,6 +27,7 @@ from asyncgraph._context import TaskContext, current_task
 from asyncgraph.pregel._context import RunContext
 from asyncgraph.constants import ERROR, INTERRUPT, NO_WRITES
 from asyncgraph.pregel._runner import run_branch
+from asyncgraph.pregel._saving import saved_values, user_metadata
 from asyncgraph.pregel._writes import input_writes, output_writes
 from asyncgraph.types import Interrupt, PregelTask, StateSnapshot
 
@@ -112,6 +113,10 @@ async def aget_state_history(graph: Any, config: Any, *, filter: Any = None, bef
                              limit: int | None = None) -> AsyncIterator[StateSnapshot]:
     saver = _saver(graph)
     _require_thread(config)
+    conf = config[CONF]
+    if "checkpoint_ns" not in conf:
+        # The graph's own history, as in LangGraph: not its subgraphs' checkpoints.
+        config = {**config, CONF: {**conf, "checkpoint_ns": ""}}
     async for tup in saver.alist(config, filter=filter, before=before, limit=limit):
         yield _snapshot(graph, tup, apply_pending=False)
 
@@ -174,7 +179,11 @@ async def aupdate_state(graph: Any, config: Any, values: Any, as_node: str | Non
     finally:
         current_task.reset(token)
     updated = apply_writes(plan, run, [task])
-    new = create_checkpoint(run.values(), dict(run.versions), {k: dict(v) for k, v in run.seen.items()}, sorted(updated))
-    metadata = {"source": "update", "step": step, "parents": {}}
+    versions = dict(run.versions)
+    new = create_checkpoint(saved_values(run, versions), versions, {k: dict(v) for k, v in run.seen.items()}, sorted(updated))
+    metadata: dict[str, Any] = {"source": "update", "step": step, "parents": {}}
+    for k, v in user_metadata(config).items():
+        if k not in metadata:
+            metadata[k] = v
     new_versions = {k: run.versions[k] for k in updated if k in run.versions}
     return await saver.aput(save_config, new, metadata, new_versions)
