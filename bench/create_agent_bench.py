@@ -1,0 +1,126 @@
+"""LangChain's ``create_agent``: N concurrent runs on LangGraph, then on asyncgraph.
+
+Usage (needs LangChain 1.x in the interpreter; ``bash scripts/ecosystem.sh`` builds a venv
+that has it, and ``pip install 'asyncgraph[ecosystem]'`` adds it to yours)::
+
+    python -m bench.create_agent_bench                       # N = 1000, 3 rounds
+    python -m bench.create_agent_bench --n 200 --rounds 1    # quick
+    /tmp/asyncgraph-ecosystem/venv/bin/python -m bench.create_agent_bench
+
+The agent is the one a LangChain user writes: ``create_agent(model, tools=[search])``, a
+model that calls the tool once and then answers (asyncgraph.testing's scripted model, 50 ms
+per call, as in ``python -m bench``), every run on its own ``thread_id`` with an
+``InMemorySaver``. The same code runs on both: the asyncgraph worker calls
+``asyncgraph.install_as_langgraph()`` before importing LangChain, so LangChain's own
+``langgraph`` imports resolve to asyncgraph. Each (library, round) runs in a fresh
+interpreter, rounds alternate the order. Reported: runs per second (N / wall time) and
+process CPU ms per run; the goal (issue #14) is asyncgraph >= 3x LangGraph's throughput.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+MARK = "@@RESULT@@"
+GOAL = 3.0
+
+
+def _worker(impl: str, n: int) -> dict[str, Any]:
+    if impl == "asyncgraph":
+        import asyncgraph
+
+        asyncgraph.install_as_langgraph()
+    from langchain.agents import create_agent
+    from langchain_core.messages import AIMessage, ToolMessage
+    from langchain_core.tools import tool
+    from langgraph.checkpoint.memory import InMemorySaver
+
+    from asyncgraph.testing import ScriptedChatModel
+
+    @tool
+    def search(query: str) -> str:
+        """Search the web."""
+        return f"results for {query}"
+
+    def respond(messages: list[Any]) -> Any:
+        last = messages[-1]
+        if isinstance(last, ToolMessage):
+            return f"answer: {last.content}"
+        return AIMessage(content="", tool_calls=[{"name": "search", "args": {"query": str(last.content)}, "id": "c1"}])
+
+    model = ScriptedChatModel(respond=respond, latency=0.05)
+    agent = create_agent(model, tools=[search], checkpointer=InMemorySaver())
+    engine = type(agent).__module__.split(".")[0]
+
+    async def one(i: int) -> None:
+        out = await agent.ainvoke({"messages": [("user", f"q{i}")]}, {"configurable": {"thread_id": f"t{i}"}})
+        if out["messages"][-1].content != f"answer: results for q{i}":
+            raise AssertionError(f"run {i} ended with {out['messages'][-1].content!r}")
+
+    async def main() -> tuple[float, float]:
+        await asyncio.gather(*(one(-1 - i) for i in range(20)))  # warm-up
+        c0, t0 = time.process_time(), time.perf_counter()
+        await asyncio.gather(*(one(i) for i in range(n)))
+        return time.perf_counter() - t0, time.process_time() - c0
+
+    wall, cpu = asyncio.run(main())
+    return {"engine": engine, "runs_per_s": n / wall, "wall_s": wall, "cpu_ms_per_run": cpu / n * 1e3}
+
+
+def _spawn(impl: str, n: int) -> dict[str, Any]:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    for var in ("LANGSMITH_TRACING", "LANGCHAIN_TRACING_V2", "ASYNCGRAPH_AS_LANGGRAPH"):
+        env.pop(var, None)
+    proc = subprocess.run([sys.executable, "-m", "bench.create_agent_bench", "--worker", impl, str(n)],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=900, check=False)
+    for line in proc.stdout.splitlines():
+        if line.startswith(MARK):
+            return json.loads(line[len(MARK):])  # type: ignore[no-any-return]
+    tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+    raise SystemExit(f"{impl} worker failed ({proc.returncode}): {tail}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--n", type=int, default=1000, help="concurrent runs (default 1000)")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--worker", nargs=2, metavar=("IMPL", "N"), help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.worker:
+        impl, n = args.worker
+        print(MARK + json.dumps(_worker(impl, int(n))), flush=True)
+        return 0
+    results: dict[str, list[dict[str, Any]]] = {"langgraph": [], "asyncgraph": []}
+    for r in range(args.rounds):
+        order = ("langgraph", "asyncgraph") if r % 2 == 0 else ("asyncgraph", "langgraph")
+        for impl in order:
+            res = _spawn(impl, args.n)
+            if res["engine"] != impl:
+                raise SystemExit(f"the {impl} worker ran on {res['engine']}")
+            results[impl].append(res)
+    lg = statistics.median(x["runs_per_s"] for x in results["langgraph"])
+    ag = statistics.median(x["runs_per_s"] for x in results["asyncgraph"])
+    lg_cpu = statistics.median(x["cpu_ms_per_run"] for x in results["langgraph"])
+    ag_cpu = statistics.median(x["cpu_ms_per_run"] for x in results["asyncgraph"])
+    print(f"create_agent, N={args.n} concurrent runs, {args.rounds} round(s), medians")
+    print("| library | runs/s | CPU ms per run |")
+    print("|---|---:|---:|")
+    print(f"| LangGraph | {lg:,.0f} | {lg_cpu:.2f} |")
+    print(f"| asyncgraph | {ag:,.0f} | {ag_cpu:.2f} |")
+    ratio = ag / lg
+    print(f"throughput ag/LG: {ratio:.2f}x (goal >= {GOAL:.0f}x: {'met' if ratio >= GOAL else 'not met'})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
