@@ -56,6 +56,7 @@ __all__ = [
     "ParentCommand",
     "StreamClosedError",
     "TaskNotFound",
+    "UndeclaredKeyWarning",
     "create_error_message",
     "is_invalid_resume",
     "mark_invalid_resume",
@@ -126,6 +127,11 @@ class InvalidGraphError(ValueError):
 
 class InvalidInputError(ValueError):
     """The input or config given to a run is malformed; nothing was run or stored."""
+
+
+class UndeclaredKeyWarning(UserWarning):
+    """Input or a node's update named a key the graph does not declare; it was dropped
+    (as LangGraph drops it). ``compile(strict=True)`` makes this an error."""
 
 
 class EmptyInputError(Exception):

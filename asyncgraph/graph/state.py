@@ -325,6 +325,7 @@ class StateGraph(Generic[StateT, ContextT, InputT, OutputT]):
         name: str | None = None,
         limits: dict[str, int] | None = None,
         transformers: Sequence[Any] | None = None,
+        strict: bool = False,
     ) -> CompiledStateGraph:
         """Validate and return the runnable graph.
 
@@ -340,6 +341,11 @@ class StateGraph(Generic[StateT, ContextT, InputT, OutputT]):
                 with ``limit=``; shared by every run of this compiled graph.
             transformers: stream transformer factories every ``stream_events(version="v3")``
                 run of this graph registers (LangGraph's ``stream_transformers``).
+            strict: asyncgraph only. By default, as in LangGraph, input keys the input
+                schema does not declare and node writes to keys the state does not
+                declare are dropped; asyncgraph also warns (``UndeclaredKeyWarning``,
+                naming the node and key). ``strict=True`` makes them errors
+                (``InvalidInputError`` / ``InvalidUpdateError``).
         """
         compiled = compile_graph(
             self,
@@ -351,6 +357,7 @@ class StateGraph(Generic[StateT, ContextT, InputT, OutputT]):
             debug=debug,
             name=name,
             limits=limits,
+            strict=strict,
         )
         if transformers:
             from asyncgraph.stream._run import normalize_factories

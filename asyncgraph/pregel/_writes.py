@@ -5,6 +5,7 @@ the task; no asyncio, no I/O (unit-tested without an event loop).
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 from asyncgraph.channels.base import MISSING
@@ -15,6 +16,7 @@ from asyncgraph.errors import (
     InvalidUpdateError,
     ParentCommand,
     TaskNotFound,
+    UndeclaredKeyWarning,
 )
 from asyncgraph.pregel._algo import RunState, Task
 from asyncgraph.pregel._plan import BranchPlan, Plan, branch_channel
@@ -83,18 +85,22 @@ def output_writes(plan: Plan, task: Task, result: Any) -> dict[str, Any] | None:
     update = {}
     for k, v in pairs:
         if k not in keys:
-            raise InvalidUpdateError(
-                f"Node '{task.name}' returned unknown state key '{k}'; "
-                f"the state's keys are: {', '.join(sorted(keys))}",
-                key=k,
-                nodes=(task.name,),
-                value=v,
-            )
+            _undeclared(plan, task.name, k, v, "returned")
+            continue
         writes.append((k, v))
         update[k] = v
     if plan.state_info.kind == "pydantic" and update:
         check_pydantic_writes(plan.state_info, task.name, update.items())
     return update or None  # a node that wrote nothing streams None, as in LangGraph
+
+
+def _undeclared(plan: Plan, node: str, key: str, value: Any, what: str) -> None:
+    """A node wrote ``key``, which the state does not declare: an error under
+    ``compile(strict=True)``, else a warning (the write is dropped, as in LangGraph)."""
+    message = f"Node '{node}' {what} unknown state key '{key}'; the state's keys are: {', '.join(sorted(plan.state_keys))}"
+    if plan.strict:
+        raise InvalidUpdateError(message, key=key, nodes=(node,), value=value)
+    warnings.warn(f"{message} (dropped; compile(strict=True) makes this an error)", UndeclaredKeyWarning, stacklevel=2)
 
 
 def command_writes(plan: Plan, task: Task, cmd: Command[Any]) -> dict[str, Any] | None:
@@ -118,13 +124,8 @@ def command_writes(plan: Plan, task: Task, cmd: Command[Any]) -> dict[str, Any] 
                     update[k2] = v2
                 continue
             if k not in keys:
-                raise InvalidUpdateError(
-                    f"Node '{task.name}' returned Command(update=...) with unknown state key "
-                    f"'{k}'; the state's keys are: {', '.join(sorted(keys))}",
-                    key=k,
-                    nodes=(task.name,),
-                    value=v,
-                )
+                _undeclared(plan, task.name, k, v, "returned Command(update=...) with")
+                continue
             task.writes.append((k, v))
             update[k] = v
     if update and plan.state_info.kind == "pydantic":
@@ -142,10 +143,14 @@ def input_writes(plan: Plan, task: Task) -> dict[str, Any]:
         known = plan.input_keys
         unknown = [k for k in inp if k not in known]
         if unknown:
-            raise InvalidInputError(
+            message = (
                 f"Input has key(s) {', '.join(map(repr, unknown))} that the graph's input "
                 f"schema does not declare; expected keys: {', '.join(sorted(known))}"
             )
+            if plan.strict:
+                raise InvalidInputError(message)
+            warnings.warn(f"{message} (dropped; compile(strict=True) makes this an error)", UndeclaredKeyWarning, stacklevel=2)
+            inp = {k: v for k, v in inp.items() if k in known}
         if info.kind == "pydantic":
             # Validate (and coerce) through the model, but write only the keys given.
             try:
