@@ -147,7 +147,8 @@ class StateGraph(Generic[StateT, ContextT, InputT, OutputT]):
             destinations: nodes a ``Command``-returning node may go to (for drawing).
 
         Raises:
-            InvalidGraphError: the name is taken, reserved, or collides with a state key.
+            InvalidGraphError: the name is taken or reserved (a state key of the same name is
+                fine, as in LangGraph 1.x).
         """
         if "input" in kwargs:
             input_schema = input_schema or kwargs.pop("input")
@@ -171,8 +172,6 @@ class StateGraph(Generic[StateT, ContextT, InputT, OutputT]):
         for ch in (NS_SEP, NS_END):
             if ch in name:
                 raise InvalidGraphError(f"'{ch}' is a reserved character and is not allowed in node names ({name!r}).")
-        if name in self.channels:
-            raise InvalidGraphError(f"'{name}' is already being used as a state key")
         call = classify(action, what=f"Node '{name}'")
         if input_schema is None and call.kind in ("async", "sync"):
             inferred = first_param_schema(cast("Callable[..., Any]", action))  # classify() checked it
@@ -180,8 +179,6 @@ class StateGraph(Generic[StateT, ContextT, InputT, OutputT]):
                 input_schema = inferred
         if input_schema is not None:
             self._add_schema(input_schema)
-            if name in self.channels:
-                raise InvalidGraphError(f"'{name}' is already being used as a state key")
         if isinstance(retry_policy, RetryPolicy):
             retry_policy = (retry_policy,)
         if hasattr(timeout, "run_timeout"):  # TimeoutPolicy
