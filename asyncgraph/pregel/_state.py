@@ -7,11 +7,11 @@ would do.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from asyncgraph.checkpoint.base import create_checkpoint
-from asyncgraph.constants import CONF, START
+from asyncgraph.constants import CONF, END, START
 from asyncgraph.errors import InvalidInputError, InvalidUpdateError
 from asyncgraph.pregel._algo import (
     PULL,
@@ -28,7 +28,9 @@ from asyncgraph.pregel._context import RunContext
 from asyncgraph.constants import ERROR, INTERRUPT, NO_WRITES
 from asyncgraph.pregel._runner import run_branch
 from asyncgraph.pregel._writes import input_writes, output_writes
-from asyncgraph.types import Interrupt, PregelTask, StateSnapshot
+from asyncgraph.types import Interrupt, PregelTask, StateSnapshot, StateUpdate
+
+COPY = "__copy__"  # update_state(as_node=COPY): fork the checkpoint
 
 
 def _saver(graph: Any) -> Any:
@@ -119,11 +121,37 @@ async def aget_state_history(graph: Any, config: Any, *, filter: Any = None, bef
 async def aupdate_state(graph: Any, config: Any, values: Any, as_node: str | None) -> Any:
     """Apply ``values`` as if node ``as_node`` had returned them; save a new checkpoint.
 
+    ``as_node="__copy__"`` saves a copy of the checkpoint (a fork: same values, same
+    parent); ``values=None`` with ``as_node=END`` finishes the pending step without
+    running it (its tasks count as run, with no writes).
+
     Raises:
         InvalidUpdateError: ``as_node`` is unknown, or cannot be inferred.
     """
+    return await abulk_update_state(graph, config, [[StateUpdate(values, as_node)]])
+
+
+async def abulk_update_state(graph: Any, config: Any, supersteps: Sequence[Sequence[Any]]) -> Any:
+    """Apply each superstep's updates together, as the tasks of one step would be, and
+    save one checkpoint per superstep; returns the last checkpoint's config.
+
+    Raises:
+        InvalidInputError: no supersteps, or a superstep with no updates.
+        InvalidUpdateError: an update names an unknown node, or several updates of
+            one superstep leave ``as_node`` out.
+    """
     saver = _saver(graph)
     _require_thread(config)
+    if not supersteps:
+        raise InvalidInputError("No supersteps provided")
+    if any(len(u) == 0 for u in supersteps):
+        raise InvalidInputError("No updates provided")
+    for updates in supersteps:
+        config = await _update_superstep(graph, saver, config, [StateUpdate(*u) for u in updates])
+    return config
+
+
+async def _update_superstep(graph: Any, saver: Any, config: Any, updates: list[StateUpdate]) -> Any:
     plan = graph.plan
     tup = await saver.aget_tuple(config)
     if tup is not None:
@@ -133,8 +161,51 @@ async def aupdate_state(graph: Any, config: Any, values: Any, as_node: str | Non
         save_config = tup.config
     else:
         run = RunState(plan)
-        step = -1
+        step = 0
         save_config = {CONF: {"thread_id": config[CONF]["thread_id"], "checkpoint_ns": config[CONF].get("checkpoint_ns", "")}}
+    first = updates[0]
+    if first.as_node == COPY:
+        if len(updates) > 1:
+            raise InvalidUpdateError("Cannot copy a checkpoint with multiple updates")
+        if tup is None:
+            raise InvalidUpdateError("Cannot copy a non-existent checkpoint")
+        copy = create_checkpoint(
+            run.values(), dict(run.versions), {k: dict(v) for k, v in run.seen.items()},
+            tup.checkpoint.get("updated_channels") or [],
+        )
+        parent = tup.parent_config or {CONF: {k: v for k, v in tup.config[CONF].items() if k != "checkpoint_id"}}
+        metadata = {"source": "fork", "step": step, "parents": tup.metadata.get("parents", {})}
+        new_config = await saver.aput(parent, copy, metadata, {})
+        if isinstance(first.values, list) and first.values:
+            return await _update_superstep(graph, saver, new_config, [StateUpdate(*u) for u in first.values])
+        return new_config
+    rc = RunContext(graph, plan, config)
+    rc.stop = step + 10007
+    run.step = step
+    if first.values is None and first.as_node == END:
+        if len(updates) > 1:
+            raise InvalidUpdateError("Cannot apply multiple updates when clearing state")
+        tasks = prepare_tasks(plan, run, step, stop=rc.stop) if tup is not None else []
+        for t in tasks:
+            t.writes = []
+    else:
+        if len(updates) > 1 and any(u.as_node is None for u in updates):
+            raise InvalidUpdateError("as_node is required when applying multiple updates")
+        tasks = []
+        for i, u in enumerate(updates):
+            tasks.append(await _update_task(rc, run, tup, u, step, i))
+    updated = apply_writes(plan, run, tasks)
+    new = create_checkpoint(run.values(), dict(run.versions), {k: dict(v) for k, v in run.seen.items()}, sorted(updated))
+    metadata = {"source": "update", "step": step, "parents": {}}
+    new_versions = {k: run.versions[k] for k in updated if k in run.versions}
+    return await saver.aput(save_config, new, metadata, new_versions)
+
+
+async def _update_task(rc: RunContext, run: RunState, tup: Any, update: StateUpdate, step: int, index: int) -> Task:
+    """The task of one update: ``values`` written as node ``as_node`` would write them
+    (inferred, when None, as the node that ran last), its edges taken."""
+    plan = rc.plan
+    values, as_node = update.values, update.as_node
     if as_node is None:
         if tup is None:
             as_node = START
@@ -156,10 +227,7 @@ async def aupdate_state(graph: Any, config: Any, values: Any, as_node: str | Non
     node = plan.nodes.get(as_node)
     if node is None:
         raise InvalidUpdateError(f"as_node '{as_node}' is not a node of this graph; nodes: {', '.join(plan.nodes)}")
-    task = Task(node, None, PULL, 0, ())
-    rc = RunContext(graph, plan, config)
-    rc.stop = step + 10007
-    run.step = step
+    task = Task(node, None, PULL, index, ())
     if as_node == START:
         task.input = values
         input_writes(plan, task)
@@ -173,8 +241,4 @@ async def aupdate_state(graph: Any, config: Any, values: Any, as_node: str | Non
             await run_branch(tc, run, branch)
     finally:
         current_task.reset(token)
-    updated = apply_writes(plan, run, [task])
-    new = create_checkpoint(run.values(), dict(run.versions), {k: dict(v) for k, v in run.seen.items()}, sorted(updated))
-    metadata = {"source": "update", "step": step, "parents": {}}
-    new_versions = {k: run.versions[k] for k in updated if k in run.versions}
-    return await saver.aput(save_config, new, metadata, new_versions)
+    return task

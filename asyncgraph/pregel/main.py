@@ -44,7 +44,7 @@ from asyncgraph.pregel._plan import Plan
 from asyncgraph.pregel._protocol import PregelMarker
 from asyncgraph.pregel._sync import iterate_sync, run_sync
 from asyncgraph.runtime import coerce_context
-from asyncgraph.types import All, GraphOutput
+from asyncgraph.types import All, GraphOutput, StateUpdate
 
 
 
@@ -532,6 +532,14 @@ class Pregel(PregelMarker, Runnable[Any, Any], Generic[StateT, ContextT, InputT,
 
     async def aupdate_state(self, config: RunnableConfig, values: Any, as_node: str | None = None) -> RunnableConfig:
         return await _state.aupdate_state(self, config, values, as_node)
+
+    def bulk_update_state(self, config: RunnableConfig, supersteps: Sequence[Sequence[StateUpdate]]) -> RunnableConfig:
+        """Apply several updates: each superstep's updates (``StateUpdate(values,
+        as_node)``) together, as one step's tasks, one checkpoint per superstep."""
+        return run_sync(lambda: _state.abulk_update_state(self, config, supersteps))
+
+    async def abulk_update_state(self, config: RunnableConfig, supersteps: Sequence[Sequence[StateUpdate]]) -> RunnableConfig:
+        return await _state.abulk_update_state(self, config, supersteps)
 
 
 async def _with_deadline(rc: RunContext, timeout: float, coro: Any) -> RunOutcome:
