@@ -42,6 +42,7 @@ from asyncgraph.errors import (
     GraphBubbleUp,
     GraphInterrupt,
     InvalidUpdateError,
+    NodeCancelledError,
     NodeTimeoutError,
     ParentCommand,
 )
@@ -320,12 +321,18 @@ async def run_task(rc: RunContext, run: RunState, task: Task, step: int, inline_
                     node = task.node
                     call = node.call
                     assert call is not None  # only the START task has none
-                    if node.fast and task.kind == PULL and tc.traced is None and not rc.propagate:
-                        # The common case, awaited right here: every suspension of the
-                        # node passes through each coroutine frame above it.
-                        result = await call.func(task.input)
-                    else:
-                        result = await _run_node(tc, run, inline_ok)
+                    try:
+                        if node.fast and task.kind == PULL and tc.traced is None and not rc.propagate:
+                            # The common case, awaited right here: every suspension of
+                            # the node passes through each coroutine frame above it.
+                            result = await call.func(task.input)
+                        else:
+                            result = await _run_node(tc, run, inline_ok)
+                    except asyncio.CancelledError as cancel:
+                        own = own_cancel(task, cancel)
+                        if own is cancel:
+                            raise
+                        raise own from cancel
                     if call.kind == "subgraph" and type(result) is dict:
                         result = _subgraph_output(rc.plan, result)
                     write_output(rc.plan, task, result)
@@ -347,7 +354,8 @@ async def run_task(rc: RunContext, run: RunState, task: Task, step: int, inline_
                     raise
                 except Exception as exc:
                     policies = task.node.retry
-                    policy = _retry_policy(policies, exc) if policies else None
+                    # A node's own CancelledError is not retried (as in LangGraph).
+                    policy = _retry_policy(policies, exc) if policies and type(exc) is not NodeCancelledError else None
                     if policy is None or attempt >= policy.max_attempts:
                         if policies and attempt > 1:
                             exc.add_note(f"Node '{task.name}' failed after {attempt} attempts")
@@ -406,9 +414,24 @@ def _command_for(tc: TaskContext, exc: ParentCommand) -> Command[Any] | None:
     return Command(update=cmd.update, goto=cmd.goto, resume=cmd.resume)
 
 
+def own_cancel(task: Task, cancel: asyncio.CancelledError) -> BaseException:
+    """What a ``CancelledError`` out of a node's call becomes: itself when this asyncio
+    task is being cancelled (a caller, deadline or failed sibling: real cancellation),
+    else a :class:`NodeCancelledError`, the node's own failure."""
+    current = asyncio.current_task()
+    if current is None or current.cancelling():
+        return cancel
+    return NodeCancelledError(task.name)
+
+
 def settle_inline(tc: TaskContext, run: RunState, exc: BaseException) -> None:
     """``settle`` for a task the loop awaited itself (see ``complete_inline``); a
     ``Command`` a subgraph inside it sent to this graph completes the task."""
+    if isinstance(exc, asyncio.CancelledError):
+        own = own_cancel(tc.task, exc)
+        if own is not exc:
+            own.__cause__ = exc
+            exc = own
     if isinstance(exc, ParentCommand):
         cmd = _command_for(tc, exc)
         if cmd is not None:
