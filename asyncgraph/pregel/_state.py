@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from asyncgraph.checkpoint.base import create_checkpoint
-from asyncgraph.constants import CONF, END, START
+from asyncgraph.constants import CONF, END, NS_END, NS_SEP, START
 from asyncgraph.errors import InvalidInputError, InvalidUpdateError
 from asyncgraph.pregel._algo import (
     PULL,
@@ -38,6 +38,63 @@ def _saver(graph: Any) -> Any:
     if saver is None or saver is True or saver is False:
         raise InvalidInputError("No checkpointer set: compile the graph with checkpointer=... to keep state")
     return saver
+
+
+def subgraphs_of(graph: Any, namespace: str | None = None, recurse: bool = False) -> list[tuple[str, Any]]:
+    """``(name, graph)`` of the subgraphs added as nodes of ``graph`` (with ``recurse``,
+    theirs too, named ``parent|child``); ``namespace`` keeps only that one (and, with
+    ``recurse``, a nested one such as ``"a|b"``)."""
+    out: list[tuple[str, Any]] = []
+    for name, node in graph.plan.nodes.items():
+        if node.call is None or node.call.kind != "subgraph":
+            continue
+        if namespace == name:
+            return [(name, node.call.func)]
+        if namespace is None:
+            out.append((name, node.call.func))
+        elif not namespace.startswith(name + NS_SEP):
+            continue
+        if recurse:
+            rest = None if namespace is None else namespace[len(name) + 1:]
+            out.extend((f"{name}{NS_SEP}{n}", g) for n, g in subgraphs_of(node.call.func, rest, recurse))
+    return out
+
+
+def _graph_for(graph: Any, config: Any) -> Any:
+    """The (sub)graph a config's ``checkpoint_ns`` (``node:task_id|...``) addresses: a
+    subgraph's checkpoint is read and written with the subgraph's own plan."""
+    ns = (config.get(CONF) or {}).get("checkpoint_ns") or ""
+    target = graph
+    for part in ns.split(NS_SEP) if ns else ():
+        node = target.plan.nodes.get(part.split(NS_END, 1)[0])
+        if node is None or node.call is None or node.call.kind != "subgraph":
+            return graph  # not a subgraph node (e.g. one invoked inside a function)
+        target = node.call.func
+    return target
+
+
+async def _with_subgraph_states(graph: Any, saver: Any, snapshot: StateSnapshot, recurse: bool) -> StateSnapshot:
+    """``snapshot`` with each subgraph task's ``state``: the subgraph's snapshot (with
+    ``recurse``, when it has a checkpoint) or else the config that addresses it."""
+    conf = snapshot.config[CONF]
+    ns = conf.get("checkpoint_ns") or ""
+    tasks = []
+    changed = False
+    for t in snapshot.tasks:
+        node = graph.plan.nodes.get(t.name)
+        if node is not None and node.call is not None and node.call.kind == "subgraph":
+            own = f"{t.name}{NS_END}{t.id}"
+            child_config = {CONF: {"thread_id": conf["thread_id"], "checkpoint_ns": f"{ns}{NS_SEP}{own}" if ns else own}}
+            state: Any = child_config
+            if recurse:
+                child = node.call.func
+                tup = await saver.aget_tuple(child_config)
+                if tup is not None:
+                    state = await _with_subgraph_states(child, saver, _snapshot(child, tup, apply_pending=True), True)
+            t = t._replace(state=state)
+            changed = True
+        tasks.append(t)
+    return snapshot._replace(tasks=tuple(tasks)) if changed else snapshot
 
 
 def _require_thread(config: Any) -> dict[str, Any]:
@@ -107,15 +164,17 @@ async def aget_state(graph: Any, config: Any, *, subgraphs: bool = False) -> Sta
     tup = await saver.aget_tuple(config)
     if tup is None:
         return StateSnapshot({}, (), config, None, None, None, (), ())
-    return _snapshot(graph, tup, apply_pending=True)
+    graph = _graph_for(graph, config)
+    return await _with_subgraph_states(graph, saver, _snapshot(graph, tup, apply_pending=True), subgraphs)
 
 
 async def aget_state_history(graph: Any, config: Any, *, filter: Any = None, before: Any = None,
                              limit: int | None = None) -> AsyncIterator[StateSnapshot]:
     saver = _saver(graph)
     _require_thread(config)
+    graph = _graph_for(graph, config)
     async for tup in saver.alist(config, filter=filter, before=before, limit=limit):
-        yield _snapshot(graph, tup, apply_pending=False)
+        yield await _with_subgraph_states(graph, saver, _snapshot(graph, tup, apply_pending=False), False)
 
 
 async def aupdate_state(graph: Any, config: Any, values: Any, as_node: str | None) -> Any:
@@ -146,6 +205,7 @@ async def abulk_update_state(graph: Any, config: Any, supersteps: Sequence[Seque
         raise InvalidInputError("No supersteps provided")
     if any(len(u) == 0 for u in supersteps):
         raise InvalidInputError("No updates provided")
+    graph = _graph_for(graph, config)
     for updates in supersteps:
         config = await _update_superstep(graph, saver, config, [StateUpdate(*u) for u in updates])
     return config

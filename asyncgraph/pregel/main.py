@@ -518,6 +518,15 @@ class Pregel(PregelMarker, Runnable[Any, Any], Generic[StateT, ContextT, InputT,
     async def aget_state(self, config: RunnableConfig, *, subgraphs: bool = False) -> Any:
         return await _state.aget_state(self, config, subgraphs=subgraphs)
 
+    def get_subgraphs(self, *, namespace: str | None = None, recurse: bool = False) -> Iterator[tuple[str, Any]]:
+        """The subgraphs added as nodes: ``(name, compiled graph)``; ``recurse`` adds
+        theirs (named ``parent|child``); ``namespace`` selects one."""
+        yield from _state.subgraphs_of(self, namespace, recurse)
+
+    async def aget_subgraphs(self, *, namespace: str | None = None, recurse: bool = False) -> AsyncIterator[tuple[str, Any]]:
+        for item in _state.subgraphs_of(self, namespace, recurse):
+            yield item
+
     def get_state_history(self, config: RunnableConfig, *, filter: dict[str, Any] | None = None,
                           before: RunnableConfig | None = None, limit: int | None = None) -> Iterator[Any]:
         return iterate_sync(lambda: _state.aget_state_history(self, config, filter=filter, before=before, limit=limit))

@@ -309,3 +309,47 @@ def test_update_state_copy_and_clear() -> None:
         return out
 
     _both(scenario)
+
+
+def test_subgraph_state_through_the_parent() -> None:
+    # get_subgraphs, get_state(subgraphs=True) down two levels, and get_state /
+    # get_state_history / the resume addressed by a subgraph checkpoint's config.
+    def scenario(G: Any, T: Any, M: Any) -> list[Any]:
+        def step_a(s: S) -> dict[str, Any]:
+            return {"log": ["a"]}
+
+        def ask(s: S) -> dict[str, Any]:
+            return {"log": [T.interrupt("q?")]}
+
+        inner = G.StateGraph(S)
+        inner.add_node("step_a", step_a)
+        inner.add_node("ask", ask)
+        inner.add_edge(G.START, "step_a")
+        inner.add_edge("step_a", "ask")
+        mid = G.StateGraph(S)
+        mid.add_node("inner", inner.compile(checkpointer=True))
+        mid.add_edge(G.START, "inner")
+        g = G.StateGraph(S)
+        g.add_node("r", lambda s: {"log": ["r"]})
+        g.add_node("mid", mid.compile())
+        g.add_edge(G.START, "r")
+        g.add_edge("r", "mid")
+        app = g.compile(checkpointer=M.InMemorySaver())
+        out: list[Any] = [
+            [n for n, _ in app.get_subgraphs(**kw)]
+            for kw in ({}, {"recurse": True}, {"namespace": "mid|inner"}, {"namespace": "mid|inner", "recurse": True})
+        ]
+        config = {"configurable": {"thread_id": "1"}}
+        app.invoke({"x": 0, "log": []}, config)
+        flat = app.get_state(config)
+        out.append([(t.name, sorted(t.state["configurable"])) for t in flat.tasks])
+        deep = app.get_state(config, subgraphs=True)
+        mid_state = deep.tasks[0].state
+        inner_state = mid_state.tasks[0].state
+        out += [mid_state.values, mid_state.next, inner_state.values, inner_state.next]
+        sub = app.get_state(inner_state.config)
+        out += [sub.values, sub.next, [h.next for h in app.get_state_history(inner_state.config)]]
+        out.append(app.invoke(T.Command(resume="answer"), config))
+        return out
+
+    _both(scenario)
