@@ -286,4 +286,4 @@ def push_message(message: MessageLikeRepresentation | BaseMessageChunk, *, state
     stream_message(tc, msg)
     if state_key:
         tc.task.writes.append((state_key, msg))
-    return msg
+    return cast(AnyMessage, msg)

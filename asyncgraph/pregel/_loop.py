@@ -98,7 +98,7 @@ async def run_graph(rc: RunContext, input: Any, *, interrupt_before: frozenset[s
                     try:
                         complete_inline(tc, run, await task.node.call.func(task.input))  # type: ignore[arg-type, union-attr]
                     except BaseException as exc:
-                        settle_inline(tc, run, exc)
+                        settle_inline(tc, run, exc)  # type: ignore[arg-type]
                     finally:
                         current_task.reset(token)
                         tc = None  # not a stale task for the blocking watchdog to find

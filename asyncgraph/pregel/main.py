@@ -101,6 +101,23 @@ class Pregel(PregelMarker, Runnable[Any, Any], Generic[StateT, ContextT, InputT,
         return f"{base}{suffix}" if suffix else base
 
     @property
+    def nodes(self) -> dict[str, Any]:
+        """The graph's nodes by name, each a Runnable of the node's action alone
+        (:class:`~asyncgraph.pregel._read.PregelNode`)."""
+        nodes = self.__dict__.get("_nodes")
+        if nodes is None:
+            from asyncgraph.pregel._read import PregelNode
+
+            specs = self.builder.nodes if self.builder is not None else {}
+            nodes = {
+                name: PregelNode(plan, specs[name].call.func)
+                for name, plan in self.plan.nodes.items()
+                if name in specs
+            }
+            self.__dict__["_nodes"] = nodes
+        return nodes
+
+    @property
     def InputType(self) -> Any:  # noqa: N802
         return self.builder.input_schema
 
