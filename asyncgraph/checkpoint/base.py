@@ -72,6 +72,7 @@ __all__ = [
     "PendingWrite",
     "SerializerProtocol",
     "ThreadInfo",
+    "copy_checkpoint",
     "create_checkpoint",
     "empty_checkpoint",
 ]
@@ -137,6 +138,18 @@ def empty_checkpoint() -> Checkpoint:
         versions_seen={},
         updated_channels=None,
     )
+
+
+def copy_checkpoint(checkpoint: Checkpoint) -> Checkpoint:
+    """A copy of ``checkpoint`` (same id) whose maps can be changed without touching
+    the original's; the values themselves are shared."""
+    copy = dict(checkpoint)
+    copy["channel_values"] = dict(checkpoint["channel_values"])
+    copy["channel_versions"] = dict(checkpoint["channel_versions"])
+    copy["versions_seen"] = {k: dict(v) for k, v in checkpoint["versions_seen"].items()}
+    if "pending_sends" in checkpoint:
+        copy["pending_sends"] = list(checkpoint["pending_sends"])  # type: ignore[typeddict-item]
+    return copy  # type: ignore[return-value]
 
 
 def create_checkpoint(
