@@ -8,7 +8,8 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
-from asyncgraph.channels.base import MISSING
+from asyncgraph.channels.base import MISSING, BaseChannel
+from asyncgraph.channels.binop import BinaryOperatorAggregate
 from asyncgraph.constants import END, ROOT, START, TASKS
 from asyncgraph.errors import (
     ErrorCode,
@@ -156,7 +157,15 @@ def input_writes(plan: Plan, task: Task) -> dict[str, Any]:
             try:
                 obj = info.coerce(dict(inp), "the graph input")
             except InvalidUpdateError as exc:
-                raise InvalidInputError(str(exc)) from exc.__cause__
+                # A reducer key's input is an update, not a value: ``("user", "hi")``
+                # for an ``add_messages`` list. Validate what the reducer makes of it.
+                folded = _reduced_input(plan, inp)
+                try:
+                    obj = info.coerce(folded, "the graph input") if folded is not None else None
+                except InvalidUpdateError:
+                    obj = None
+                if obj is None:
+                    raise InvalidInputError(str(exc)) from exc.__cause__
             pairs = [(k, getattr(obj, k)) for k in inp]
         else:
             pairs = list(inp.items())
@@ -171,6 +180,21 @@ def input_writes(plan: Plan, task: Task) -> dict[str, Any]:
         if k in plan.state_keys:
             task.writes.append((k, v))
     return dict(pairs)
+
+
+def _reduced_input(plan: Plan, inp: dict[str, Any]) -> dict[str, Any] | None:
+    """``inp`` with each reducer key's value folded into that channel's starting value
+    (what the state will hold), or None when no key has a reducer."""
+    out = dict(inp)
+    folded = False
+    for k, v in inp.items():
+        spec = plan.channels.get(k)
+        if isinstance(spec, BinaryOperatorAggregate):
+            ch: BaseChannel[Any, Any] = spec.new_run() or spec.copy()
+            ch.update([v])
+            out[k] = ch.get()
+            folded = True
+    return out if folded else None
 
 
 def fresh_values(plan: Plan, run: RunState, task: Task) -> dict[str, Any]:

@@ -10,10 +10,12 @@ from typing import Annotated, Any, TypedDict
 import pydantic
 import pytest
 import typing_extensions
+from langchain_core.messages import AnyMessage
 
 from asyncgraph.constants import END, START
 from asyncgraph.errors import InvalidInputError, InvalidUpdateError, UndeclaredKeyWarning
 from asyncgraph.graph import StateGraph
+from asyncgraph.graph.message import add_messages
 from asyncgraph.types import Overwrite
 
 # --- TypedDict -------------------------------------------------------------------------
@@ -358,3 +360,24 @@ def test_messages_state_is_a_usable_schema() -> None:
         ("HumanMessage", "hi"),
         ("AIMessage", "hello"),
     ]
+
+
+def test_pydantic_state_takes_reducer_input_as_an_update() -> None:
+    # ("user", "hi") is not a message, but it is a valid add_messages update: the
+    # input validates as what the reducer makes of it (as in LangGraph).
+    class Chat(pydantic.BaseModel):
+        messages: Annotated[list[AnyMessage], add_messages]
+        n: int = 0
+
+    def count(state: Chat) -> dict[str, Any]:
+        return {"n": len(state.messages)}
+
+    g = StateGraph(Chat)
+    g.add_node("count", count)
+    g.add_edge(START, "count")
+    app = g.compile()
+    out = app.invoke({"messages": [("user", "hi"), {"role": "ai", "content": "yo"}]})
+    assert [(m.type, m.content) for m in out["messages"]] == [("human", "hi"), ("ai", "yo")]
+    assert out["n"] == 2
+    with pytest.raises(InvalidInputError, match="Chat"):
+        app.invoke({"messages": [], "n": "not a number"})
