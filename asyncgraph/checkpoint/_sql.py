@@ -42,12 +42,12 @@ of statement batches) are what :mod:`._store` and its helpers :mod:`._delta` and
 
 from __future__ import annotations
 
-import uuid
+import re
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["POSTGRES", "SCHEMA_VERSION", "SQLITE", "Dialect", "Op", "Stmt"]
+__all__ = ["POSTGRES", "SCHEMA_VERSION", "SQLITE", "Dialect", "Last", "Op", "Stmt"]
 
 SNAPSHOT, DELTA = 0, 1
 
@@ -65,11 +65,30 @@ class Stmt:
 Op = Generator[list[Stmt], list[Any], Any]
 
 
+class Last(list[Stmt]):
+    """A batch after which the operation yields nothing more, whatever its results: a
+    driver may send ``COMMIT`` with it (PostgreSQL: one round trip fewer). The
+    operation may still raise after it, but only when nothing was stored."""
+
+    __slots__ = ()
+
+
+# The lower-case 8-4-4-4-12 form str(uuid.UUID(...)) gives: only those ids are stored as
+# 16 bytes on SQLite, since only they read back as the same string.
+_CANONICAL_UUID = re.compile(
+    "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+).fullmatch
+
+
 @dataclass(frozen=True)
 class Dialect:
     name: str
     migrations: tuple[tuple[str, ...], ...]
     setup_lock: str | None
+    thread_xact_lock: str | None = None
+    """Taken first by every write transaction on a thread (one parameter: the thread
+    id), so writes and pruning of one thread never interleave; None where the database
+    already runs one writer at a time (SQLite)."""
 
     def q(self, sql: str) -> str:
         """Placeholders are written ``?``; psycopg wants ``%s``."""
@@ -84,13 +103,8 @@ class Dialect:
         return f"s:{version}"
 
     def id_in(self, value: str) -> Any:
-        if self.name == "sqlite" and len(value) == 36:
-            try:
-                parsed = uuid.UUID(value)
-            except ValueError:
-                return value
-            if str(parsed) == value:
-                return parsed.bytes
+        if self.name == "sqlite" and len(value) == 36 and _CANONICAL_UUID(value):
+            return bytes.fromhex(value.replace("-", ""))
         return value
 
     def parent_in(self, parent: str, cid: Any) -> Any:
@@ -112,7 +126,10 @@ class Dialect:
 
     def id_out(self, value: Any) -> str:
         if isinstance(value, (bytes, memoryview)):
-            return str(uuid.UUID(bytes=bytes(value)))
+            if len(value) != 16:
+                raise ValueError(f"a stored id is {len(value)} bytes long, not 16")
+            h = value.hex()
+            return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
         return value
 
 
@@ -235,12 +252,21 @@ _POSTGRES_V2 = (
         PRIMARY KEY (tid, channel, lin_version, lin_variant, seq))""",
 )
 
+# Seeds of the two advisory lock key spaces over thread ids: the saver's own per-write
+# lock and ``saver.thread_lock()`` (a run holding the latter writes under the former).
+THREAD_XACT_SEED = 7320461922
+THREAD_LOCK_SEED = 7320461923
+THREAD_LOCK = f"SELECT pg_advisory_lock(hashtextextended(%s, {THREAD_LOCK_SEED}))"
+THREAD_TRY_LOCK = f"SELECT pg_try_advisory_lock(hashtextextended(%s, {THREAD_LOCK_SEED}))"
+THREAD_UNLOCK = f"SELECT pg_advisory_unlock(hashtextextended(%s, {THREAD_LOCK_SEED}))"
+
 SQLITE = Dialect(name="sqlite", migrations=(_SQLITE_V1, _SQLITE_V2), setup_lock=None)
 POSTGRES = Dialect(
     name="postgres",
     migrations=(_POSTGRES_V1, _POSTGRES_V2),
     # Two processes running setup() at once must not both create the tables.
     setup_lock="SELECT pg_advisory_xact_lock(7320461921)",
+    thread_xact_lock=f"SELECT pg_advisory_xact_lock(hashtextextended(?, {THREAD_XACT_SEED}))",
 )
 
 # -- statements (placeholders as ?, see Dialect.q) ------------------------------------

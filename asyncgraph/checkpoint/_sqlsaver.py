@@ -20,12 +20,17 @@ from asyncgraph.checkpoint.base import (
     CheckpointTuple,
     PendingWrite,
     ThreadInfo,
+    check_thread_id,
 )
 
 if TYPE_CHECKING:
     from langchain_core.runnables import RunnableConfig
 
 OpFn = Callable[..., Op]
+
+LIST_PAGE = 100
+"""Checkpoints ``list`` reads and loads per transaction: a page is one snapshot, and
+memory stays bounded however long the history."""
 
 
 class SqlSaver(BaseCheckpointSaver):
@@ -55,9 +60,16 @@ class SqlSaver(BaseCheckpointSaver):
         before: RunnableConfig | None = None,
         limit: int | None = None,
     ) -> Iterator[CheckpointTuple]:
-        rows = self._run(self._store.op_list_rows, config, filter, before, limit)
-        for row in rows:
-            yield self._run(self._store.op_load, row)
+        before_id = ((before or {}).get("configurable") or {}).get("checkpoint_id")
+        while True:
+            page, before_id = self._run(
+                self._store.op_list_page, config, filter, before_id, limit, LIST_PAGE
+            )
+            yield from page
+            if before_id is None:
+                return
+            if limit is not None:
+                limit -= len(page)
 
     def put(
         self,
@@ -95,13 +107,13 @@ class SqlSaver(BaseCheckpointSaver):
         self._run(self._store.op_put_writes, config, writes, task_id, task_path, write=True)
 
     def delete_thread(self, thread_id: str) -> None:
-        self._run(self._store.op_delete_thread, str(thread_id), write=True)
+        self._run(self._store.op_delete_thread, check_thread_id(thread_id), write=True)
 
     def list_threads(self, *, limit: int | None = None) -> builtins.list[ThreadInfo]:
         return self._run(self._store.op_list_threads, limit)
 
     def prune(self, thread_id: str | None = None, *, keep_last: int) -> int:
-        return self._run(self._store.op_prune, thread_id, keep_last, write=True)
+        return self._run(self._store.op_prune, _tid(thread_id), keep_last, write=True)
 
     # -- async ---------------------------------------------------------------------------
 
@@ -116,9 +128,17 @@ class SqlSaver(BaseCheckpointSaver):
         before: RunnableConfig | None = None,
         limit: int | None = None,
     ) -> AsyncIterator[CheckpointTuple]:
-        rows = await self._arun(self._store.op_list_rows, config, filter, before, limit)
-        for row in rows:
-            yield await self._arun(self._store.op_load, row)
+        before_id = ((before or {}).get("configurable") or {}).get("checkpoint_id")
+        while True:
+            page, before_id = await self._arun(
+                self._store.op_list_page, config, filter, before_id, limit, LIST_PAGE
+            )
+            for tup in page:
+                yield tup
+            if before_id is None:
+                return
+            if limit is not None:
+                limit -= len(page)
 
     async def aput(
         self,
@@ -158,13 +178,17 @@ class SqlSaver(BaseCheckpointSaver):
         )
 
     async def adelete_thread(self, thread_id: str) -> None:
-        await self._arun(self._store.op_delete_thread, str(thread_id), write=True)
+        await self._arun(self._store.op_delete_thread, check_thread_id(thread_id), write=True)
 
     async def alist_threads(self, *, limit: int | None = None) -> builtins.list[ThreadInfo]:
         return await self._arun(self._store.op_list_threads, limit)
 
     async def aprune(self, thread_id: str | None = None, *, keep_last: int) -> int:
-        return await self._arun(self._store.op_prune, thread_id, keep_last, write=True)
+        return await self._arun(self._store.op_prune, _tid(thread_id), keep_last, write=True)
+
+
+def _tid(thread_id: str | None) -> str | None:
+    return None if thread_id is None else check_thread_id(thread_id)
 
 
 def drive(gen: Op, execute: Callable[[list[Any]], list[Any]]) -> Any:

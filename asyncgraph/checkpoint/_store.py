@@ -32,10 +32,11 @@ from asyncgraph.checkpoint import _sql as S
 from asyncgraph.checkpoint._body import INTERNED, Body, Names, plain
 from asyncgraph.checkpoint._delta import _Chan, _locs, _plan_blob, _store_fallback
 from asyncgraph.checkpoint._migrate import _migrate_v1
-from asyncgraph.checkpoint._sql import SNAPSHOT, Dialect, Op, Stmt
+from asyncgraph.checkpoint._sql import SNAPSHOT, Dialect, Last, Op, Stmt
 from asyncgraph.checkpoint.base import (
     WRITES_IDX_MAP,
     Checkpoint,
+    check_thread_id,
     CheckpointTuple,
     ThreadInfo,
 )
@@ -107,7 +108,8 @@ def parse_config(config: Any) -> tuple[str, str, str | None]:
             'a checkpointer needs config["configurable"]["thread_id"]; pass e.g. '
             '{"configurable": {"thread_id": "1"}}'
         )
-    return str(thread_id), conf.get("checkpoint_ns") or "", conf.get("checkpoint_id")
+    ns = conf.get("checkpoint_ns") or ""
+    return check_thread_id(thread_id, ns), ns, conf.get("checkpoint_id")
 
 
 def make_config(thread_id: str, ns: str, cid: str) -> RunnableConfig:
@@ -175,66 +177,122 @@ class Store:
             return None
         return (yield from self.op_load(after, rows[0], remember=True))
 
-    def op_list_rows(
+    def op_list_page(
         self,
         after: After,
         config: Any,
         filter: dict[str, Any] | None,
-        before: Any,
+        before_id: str | None,
         limit: int | None,
+        page: int,
     ) -> Op:
+        """One page of ``list``, newest first, read and loaded in one transaction (one
+        snapshot): ``(tuples, cursor)``, ``cursor`` being the id to continue before, or
+        None when nothing is left. ``limit`` counts what is left to return."""
         d = self.d
         where, params = [], []
         conf = (config or {}).get("configurable") or {}
         if conf.get("thread_id") is not None:
             where.append("t.thread_id = ?")
-            params.append(str(conf["thread_id"]))
+            params.append(check_thread_id(conf["thread_id"], conf.get("checkpoint_ns") or ""))
         if "checkpoint_ns" in conf and conf["checkpoint_ns"] is not None:
             where.append("t.checkpoint_ns = ?")
             params.append(conf["checkpoint_ns"])
         if conf.get("checkpoint_id"):
             where.append("c.checkpoint_id = ?")
             params.append(d.id_in(conf["checkpoint_id"]))
-        before_id = ((before or {}).get("configurable") or {}).get("checkpoint_id")
         if before_id:
             where.append("c.checkpoint_id < ?")
             params.append(d.id_in(before_id))
         sql = S.SELECT_LIST + (" WHERE " + " AND ".join(where) if where else "")
-        sql += " ORDER BY c.checkpoint_id DESC"
-        if limit is not None and not filter:
-            sql += f" LIMIT {int(limit)}"
+        want = page if limit is None or filter else min(page, limit)
+        sql += f" ORDER BY c.checkpoint_id DESC LIMIT {int(want)}"
         (rows,) = yield [Stmt(d.q(sql), tuple(params), True)]
-        if not filter:
-            return rows
-        kept = []
-        for row in rows:
-            cid = d.id_out(row[1])
-            if len(row[4]):
-                meta = self._decode(row[4], row[5], cid, "metadata")
-            else:
-                body, _ = yield from self._load_body(after, row[3], row[5], cid)
-                meta = body.meta or {}
-            if all(k in meta and meta[k] == v for k, v in filter.items()):
-                kept.append(row)
-                if limit is not None and len(kept) >= limit:
-                    break
-        return kept
+        cursor = d.id_out(rows[-1][1]) if len(rows) == want and rows else None
+        if filter:
+            kept = []
+            for row in rows:
+                cid = d.id_out(row[1])
+                if len(row[4]):
+                    meta = self._decode(row[4], row[5], cid, "metadata")
+                else:
+                    body, _ = yield from self._load_body(after, row[3], row[5], cid)
+                    meta = body.meta or {}
+                if all(k in meta and meta[k] == v for k, v in filter.items()):
+                    kept.append(row)
+                    if limit is not None and len(kept) >= limit:
+                        cursor = None
+                        break
+            rows = kept
+        if limit is not None and len(rows) >= limit:
+            cursor = None
+        tuples = yield from self.op_load_many(after, rows)
+        return tuples, cursor
 
     def op_load(self, after: After, row: Sequence[Any], *, remember: bool = False) -> Op:
         """The full tuple for a checkpoint row (as selected by ``_CKPT_COLS``)."""
+        (tup,) = yield from self.op_load_many(after, [row], remember=remember)
+        return tup
+
+    def op_load_many(
+        self, after: After, rows: Sequence[Sequence[Any]], *, remember: bool = False
+    ) -> Op:
+        """The full tuples for checkpoint rows: every value and write in one batch.
+
+        Checkpoints of one thread share their list lineages (a history page reads the
+        same message deltas over and over): each lineage is fetched and decoded ONCE per
+        call, up to the furthest position any of the rows needs, and each checkpoint's
+        list is a new list over the shared items. So the tuples of one call may share
+        list items (messages), never lists or other values."""
+        d = self.d
+        parsed = []
+        groups: dict[tuple[Any, int, Any], int] = {}  # (tid, channel id, lineage) -> max seq
+        for row in rows:
+            tid, cid_db, parent_db, body_raw, meta_raw, thread_id, ns = row
+            cid = d.id_out(cid_db)
+            body, ids = yield from self._load_body(after, body_raw, thread_id, cid)
+            channels = []
+            for ch, loc in body.locs.items():
+                if type(loc) is tuple:
+                    (lin, seq) = loc
+                    key = (tid, ids(ch), lin)
+                    if groups.get(key, -1) < seq:
+                        groups[key] = seq
+                    channels.append((ch, body.versions[ch], key, seq))
+            parsed.append((row, cid, body, channels))
+        keys = list(groups)
+        stmts = [
+            Stmt(d.q(S.SELECT_VALUE), (tid, ch_id, lin[0], lin[1], groups[key]), fetch=True)
+            for key in keys
+            for tid, ch_id, lin in (key,)
+        ]
+        stmts += [Stmt(d.q(S.SELECT_WRITES), (row[0], row[1]), fetch=True) for row in rows]
+        results = (yield Last(stmts)) if stmts else []
+        lineages = {key: _Lineage(rows_) for key, rows_ in zip(keys, results)}
+        out = []
+        for i, (row, cid, body, channels) in enumerate(parsed):
+            assembled = []
+            for ch, version, key, seq in channels:
+                value, chan = self._assemble(
+                    ch, version, key[2], seq, lineages[key], row[5], cid, remember
+                )
+                assembled.append((ch, value, chan))
+            out.append(self._tuple(after, row, cid, body, assembled,
+                                   results[len(keys) + i], remember))
+        return out
+
+    def _tuple(
+        self,
+        after: After,
+        row: Sequence[Any],
+        cid: str,
+        body: Body,
+        assembled: list[tuple[str, Any, _Chan]],
+        write_rows: list[Any],
+        remember: bool,
+    ) -> CheckpointTuple:
         d = self.d
         tid, cid_db, parent_db, body_raw, meta_raw, thread_id, ns = row
-        cid = d.id_out(cid_db)
-        body, ids = yield from self._load_body(after, body_raw, thread_id, cid)
-        channels = [
-            (ch, body.versions[ch], loc) for ch, loc in body.locs.items() if type(loc) is tuple
-        ]
-        stmts = [
-            Stmt(d.q(S.SELECT_VALUE), (tid, ids(ch), lin[0], lin[1], seq), fetch=True)
-            for ch, _, (lin, seq) in channels
-        ]
-        stmts.append(Stmt(d.q(S.SELECT_WRITES), (tid, cid_db), fetch=True))
-        results = yield stmts
         values: dict[str, Any] = {}
         chans: dict[str, _Chan] = {
             ch: _Chan(version, 0) for ch, version in body.versions.items() if ch not in body.locs
@@ -244,14 +302,12 @@ class Store:
                 version = body.versions[ch]
                 values[ch] = self._decode(loc, thread_id, cid, f"channel {ch!r}")
                 chans[ch] = _Chan(version, 0, inline=loc)
-        for (ch, version, (lin, seq)), lineage in zip(channels, results):
-            value, chan = self._assemble(ch, version, lin, seq, lineage, thread_id, cid)
+        for ch, value, chan in assembled:
             chans[ch] = chan
-            if value is not _ABSENT:
-                values[ch] = value
+            values[ch] = value
         writes = [
             (d.id_out(task_id), channel, self._decode(data, thread_id, cid, f"write to {channel}"))
-            for task_id, channel, data in results[-1]
+            for task_id, channel, data in write_rows
         ]
         checkpoint: dict[str, Any] = {
             "v": body.v,
@@ -263,6 +319,7 @@ class Store:
             "updated_channels": body.updated,
         }
         checkpoint.update(body.extra)
+        metadata: Any
         if body.meta is not None:
             metadata = body.meta
         else:
@@ -284,35 +341,34 @@ class Store:
         version: Any,
         lin: tuple[Any, int],
         target_seq: int,
-        lineage: list[Sequence[Any]],
+        lineage: _Lineage,
         thread_id: str,
         cid: str,
+        remember: bool,
     ) -> tuple[Any, _Chan]:
-        if len(lineage) != target_seq + 1 or any(r[0] != i for i, r in enumerate(lineage)):
+        """A channel's value at ``target_seq`` of its lineage, and its cache state."""
+        rows = lineage.rows
+        if len(rows) <= target_seq or lineage.contiguous() < target_seq:
             raise CheckpointError(
                 f"thread {thread_id!r} checkpoint {cid}: the stored value of channel "
                 f"{ch!r} is incomplete (delta chain has gaps); the data was left untouched"
             )
-        lin_version, lin_variant = lin
-        variant = lin_variant
-        first = lineage[0]
-        if first[1] != SNAPSHOT:
+        if rows[0][1] != SNAPSHOT:
             raise CheckpointError(
                 f"thread {thread_id!r} checkpoint {cid}: the stored value of channel {ch!r} "
                 "does not start with a snapshot; the data was left untouched"
             )
-        value = self._decode(first[2], thread_id, cid, f"channel {ch!r}")
-        if target_seq == 0:
-            items = list(value) if type(value) is list else None
-            return value, _Chan(version, variant, (lin_version, lin_variant), 0, items)
-        if type(value) is not list:
+        if target_seq == 0 and not lineage.is_list(self, thread_id, cid, ch):
+            # Not a list: decoded for each checkpoint, so no two share a mutable value.
+            value = self._decode(rows[0][2], thread_id, cid, f"channel {ch!r}")
+            return value, _Chan(version, lin[1], lin, 0, None)
+        if not lineage.is_list(self, thread_id, cid, ch):
             raise CheckpointError(
                 f"thread {thread_id!r} checkpoint {cid}: channel {ch!r} has list deltas "
                 "stored on top of a non-list value; the data was left untouched"
             )
-        for r in lineage[1:]:
-            value.extend(self._decode(r[2], thread_id, cid, f"channel {ch!r}"))
-        chan = _Chan(version, variant, (lin_version, lin_variant), target_seq, list(value))
+        value = lineage.prefix(self, target_seq, thread_id, cid, ch)
+        chan = _Chan(version, lin[1], lin, target_seq, list(value) if remember else None)
         return value, chan
 
     def op_list_threads(self, after: After, limit: int | None) -> Op:
@@ -342,12 +398,14 @@ class Store:
 
         # A cached parent means the thread's row exists (a concurrent delete_thread is
         # caught below by the checkpoint insert finding no thread).
-        first = [] if parent is not None else [Stmt(d.q(S.INSERT_THREAD), (thread_id, ns))]
+        first = self._lock(thread_id)
+        if parent is None:
+            first.append(Stmt(d.q(S.INSERT_THREAD), (thread_id, ns)))
+        ids = yield from self._ids_for(
+            after, checkpoint, new_versions, metadata if plain_meta else None, first
+        )
         if parent_id and parent is None:
             first.append(Stmt(d.q(S.SELECT_BODY), (thread_id, ns, d.id_in(parent_id)), True))
-        ids = yield from self._ids_for(
-            after, checkpoint, new_versions, metadata if plain_meta else None
-        )
 
         # Encode everything before touching the database: a TypeError leaves it as it was.
         values = checkpoint["channel_values"]
@@ -389,7 +447,9 @@ class Store:
         )
         tail = [ckpt_stmt, *write_stmts, *self._retention_stmts(thread_id, ns)]
         if inserted is None:
-            results = yield first + [p[0] for p in planned.values()] + tail
+            batch = first + [p[0] for p in planned.values()] + tail
+            # Nothing can be lost (no blob insert) and nothing collected: the last batch.
+            results = yield Last(batch) if not planned and not self.keep_last else batch
             inserted = results[len(first) : len(first) + len(planned)]
             tail_results = results[len(first) + len(planned) :]
         else:
@@ -433,15 +493,16 @@ class Store:
         stmts = self._write_stmts(thread_id, ns, cid, rows, "put_writes", task_path)
         if stmts:
             # Writes belong to a stored checkpoint, so the thread's row exists.
-            yield stmts
+            yield Last(self._lock(thread_id) + stmts)
 
     def op_delete_thread(self, after: After, thread_id: str) -> Op:
         q = self.d.q
-        yield [
+        yield Last([
+            *self._lock(thread_id),
             *(Stmt(q(S.DELETE_THREAD.format(table=t)), (thread_id,))
               for t in ("writes", "blobs", "checkpoints")),
             Stmt(q(S.DELETE_THREAD_ROWS), (thread_id,)),
-        ]
+        ])
         after.append(lambda: self.cache.drop_thread(thread_id))
 
     def op_prune(self, after: After, thread_id: str | None, keep_last: int) -> Op:
@@ -454,11 +515,16 @@ class Store:
             (rows,) = yield [Stmt(d.q(S.SELECT_NAMESPACES), (thread_id,), True)]
             pairs = [(thread_id, ns) for (ns,) in rows]
         total = 0
-        for t, ns in pairs:
-            res = yield self._retention_stmts(t, ns, keep_last)
+        for t, ns in sorted(pairs):  # sorted: thread locks in one order, no deadlocks
+            res = yield self._lock(t) + self._retention_stmts(t, ns, keep_last)
             total += res[-1]
             yield from self._collect(after, t, ns)
         return total
+
+    def _lock(self, thread_id: str) -> list[Stmt]:
+        """The statement serializing this transaction with other writers of the thread."""
+        sql = self.d.thread_xact_lock
+        return [] if sql is None else [Stmt(self.d.q(sql), (thread_id,), True)]
 
     # -- helpers: encoding ---------------------------------------------------------------
 
@@ -526,8 +592,24 @@ class Store:
         checkpoint: Checkpoint,
         new_versions: dict[str, Any],
         meta: dict[str, Any] | None,
+        first: list[Stmt],
     ) -> Op:
-        """The names dictionary ids for every name the put stores, inserting new names."""
+        """The names dictionary ids for every name the put stores, inserting new names.
+
+        When names must be inserted, the statements of ``first`` go in the same batch,
+        ahead of them, and ``first`` is emptied."""
+        known = self.names.ids
+        # The common case, checked at C speed: every name is known already.
+        if (
+            known.keys() >= checkpoint["channel_versions"].keys()
+            and known.keys() >= new_versions.keys()
+            and (not meta or (known.keys() >= meta.keys() and all(
+                type(v) is not str or v not in INTERNED or v in known for v in meta.values())))
+            and all(node in known and known.keys() >= vs.keys()
+                    for node, vs in checkpoint["versions_seen"].items())
+            and all(ch in known for ch in checkpoint.get("updated_channels") or ())
+        ):
+            return known.__getitem__
         needed = set(checkpoint["channel_versions"]) | set(new_versions) | set(meta or ())
         if meta:
             needed.update(v for v in meta.values() if type(v) is str and v in INTERNED)
@@ -535,7 +617,6 @@ class Store:
             needed.add(node)
             needed.update(vs)
         needed.update(checkpoint.get("updated_channels") or ())
-        known = self.names.ids
         missing = sorted(n for n in needed if n not in known)  # sorted: no deadlocks
         if not missing:
             return known.__getitem__
@@ -543,7 +624,10 @@ class Store:
             if type(n) is not str:
                 raise TypeError(f"cannot store checkpoint: channel/node name {n!r} is not a str")
         d = self.d
-        _, rows = yield [
+        head = list(first)
+        first.clear()
+        *_, rows = yield [
+            *head,
             Stmt(d.q(S.INSERT_NAME_SQLITE if d.name == "sqlite" else S.INSERT_NAME), [(n,) for n in missing], many=True),
             Stmt(d.q(S.SELECT_NAMES), (), True),
         ]
@@ -554,12 +638,16 @@ class Store:
     def _body(
         self, checkpoint: Checkpoint, chans: dict[str, _Chan], meta: dict[str, Any] | None
     ) -> Body:
-        extra = {k: v for k, v in checkpoint.items() if k not in _CHECKPOINT_KEYS}
+        # No copies: the body is packed right away, and packing only reads them.
+        extra = (
+            {k: v for k, v in checkpoint.items() if k not in _CHECKPOINT_KEYS}
+            if len(checkpoint) > len(_CHECKPOINT_KEYS) else {}
+        )
         return Body(
             v=checkpoint["v"],
             ts=checkpoint["ts"],
-            versions=dict(checkpoint["channel_versions"]),
-            seen={k: dict(v) for k, v in checkpoint["versions_seen"].items()},
+            versions=checkpoint["channel_versions"],
+            seen=checkpoint["versions_seen"],
             updated=checkpoint.get("updated_channels"),
             locs=_locs(chans),
             extra=extra,
@@ -616,12 +704,17 @@ class Store:
         d = self.d
         stmts = []
         counters: dict[str, int] = {}
+        cid_db = d.id_in(cid)
+        task_dbs: dict[str, Any] = {}
         for task_id, ch, value in rows:
             idx = counters.get(task_id, 0)
             counters[task_id] = idx + 1
             special = WRITES_IDX_MAP.get(ch)
             data = self._encode(value, f"the write to {ch!r} by task {task_id}")
-            params = (d.id_in(cid), d.id_in(task_id), idx if special is None else special, ch,
+            task_db = task_dbs.get(task_id)
+            if task_db is None:
+                task_db = task_dbs[task_id] = d.id_in(task_id)
+            params = (cid_db, task_db, idx if special is None else special, ch,
                       task_path, data, thread_id, ns)
             stmts.append(Stmt(d.q(S.INSERT_WRITE if special is None else S.UPSERT_WRITE), params))
         return stmts
@@ -677,8 +770,41 @@ class Store:
         after.append(lambda: self.cache.retain(thread_id, ns, still_stored))
 
 
-class _Absent:
-    __slots__ = ()
+class _Lineage:
+    """The fetched rows of one lineage, decoded incrementally and only once."""
 
+    __slots__ = ("_contiguous", "_ends", "_items", "_list", "rows")
 
-_ABSENT = _Absent()
+    def __init__(self, rows: list[Sequence[Any]]) -> None:
+        self.rows = rows
+        self._contiguous: int | None = None
+        self._list: bool | None = None
+        self._items: list[Any] = []
+        self._ends: list[int] = []  # item count after each decoded seq
+
+    def contiguous(self) -> int:
+        """The greatest seq such that seqs 0..it are all present."""
+        if self._contiguous is None:
+            n = -1
+            for i, r in enumerate(self.rows):
+                if r[0] != i:
+                    break
+                n = i
+            self._contiguous = n
+        return self._contiguous
+
+    def is_list(self, store: Store, thread_id: str, cid: str, ch: str) -> bool:
+        if self._list is None:
+            value = store._decode(self.rows[0][2], thread_id, cid, f"channel {ch!r}")
+            self._list = type(value) is list
+            if self._list:
+                self._items = value
+                self._ends = [len(value)]
+        return self._list
+
+    def prefix(self, store: Store, seq: int, thread_id: str, cid: str, ch: str) -> list[Any]:
+        while len(self._ends) <= seq:
+            r = self.rows[len(self._ends)]
+            self._items.extend(store._decode(r[2], thread_id, cid, f"channel {ch!r}"))
+            self._ends.append(len(self._items))
+        return self._items[: self._ends[seq]]

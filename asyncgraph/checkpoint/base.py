@@ -45,6 +45,8 @@ Beyond LangGraph's contract:
   the value at the parent checkpoint is stored as the appended items only. Items already
   stored are treated as immutable: mutating a message object in place after it was
   checkpointed is not detected (replace it instead, as ``add_messages`` does).
+  Checkpoints returned by one ``list`` call (one page of history) may share list items
+  (messages) with each other, never lists or other values.
 """
 
 from __future__ import annotations
@@ -62,6 +64,8 @@ from asyncgraph.checkpoint.serde.base import SerializerProtocol
 if TYPE_CHECKING:
     from langchain_core.runnables import RunnableConfig
 
+    from asyncgraph.checkpoint._locks import ThreadLock
+
 __all__ = [
     "WRITES_IDX_MAP",
     "BaseCheckpointSaver",
@@ -72,7 +76,8 @@ __all__ = [
     "PendingWrite",
     "SerializerProtocol",
     "ThreadInfo",
-    "copy_checkpoint",
+    "MAX_ID_BYTES",
+    "check_thread_id",
     "create_checkpoint",
     "empty_checkpoint",
 ]
@@ -88,6 +93,48 @@ CHECKPOINT_FORMAT = 1
 WRITES_IDX_MAP: dict[str, int] = {"__error__": -1, "__interrupt__": -3, "__resume__": -4}
 """Special write channels: stored at a fixed negative ``idx``, and a second write of the
 same channel by the same task replaces the first instead of being ignored."""
+
+
+MAX_ID_BYTES = 1024
+"""The longest ``thread_id`` (and, separately, ``checkpoint_ns``) a saver accepts, in
+UTF-8 bytes: PostgreSQL cannot index much more than twice this, and every back end
+keeps the same limit so a thread that works on one works on all."""
+
+
+def check_thread_id(thread_id: Any, ns: Any = "") -> str:
+    """``thread_id`` as the str savers store, or ``ValueError`` if no back end can.
+
+    A thread id (and a checkpoint namespace) must be at most :data:`MAX_ID_BYTES` long
+    in UTF-8, must not contain a NUL character, and must be encodable as UTF-8. Savers
+    call this before touching the database, so a bad id never half-writes anything.
+    """
+    tid = str(thread_id)
+    for what, value in (("thread_id", tid), ("checkpoint_ns", ns)):
+        if type(value) is not str or (value.isascii() and len(value) <= MAX_ID_BYTES
+                                      and "\x00" not in value):
+            continue
+        if "\x00" in value:
+            raise ValueError(
+                f"{what} {_clip(value)} contains a NUL character (\\x00), which no "
+                "checkpoint database can store; use another id"
+            )
+        try:
+            size = len(value.encode("utf-8"))
+        except UnicodeEncodeError as exc:
+            raise ValueError(
+                f"{what} {_clip(value)} is not valid Unicode text ({exc.reason}); use another id"
+            ) from None
+        if size > MAX_ID_BYTES:
+            raise ValueError(
+                f"{what} is {size} bytes long in UTF-8 ({_clip(value)}); checkpoint savers "
+                f"accept at most {MAX_ID_BYTES} bytes (MAX_ID_BYTES): use a shorter id, "
+                "e.g. a hash of this one"
+            )
+    return tid
+
+
+def _clip(value: str) -> str:
+    return repr(value) if len(value) <= 40 else repr(value[:40]) + "..."
 
 
 class Checkpoint(TypedDict):
@@ -138,18 +185,6 @@ def empty_checkpoint() -> Checkpoint:
         versions_seen={},
         updated_channels=None,
     )
-
-
-def copy_checkpoint(checkpoint: Checkpoint) -> Checkpoint:
-    """A copy of ``checkpoint`` (same id) whose maps can be changed without touching
-    the original's; the values themselves are shared."""
-    copy = dict(checkpoint)
-    copy["channel_values"] = dict(checkpoint["channel_values"])
-    copy["channel_versions"] = dict(checkpoint["channel_versions"])
-    copy["versions_seen"] = {k: dict(v) for k, v in checkpoint["versions_seen"].items()}
-    if "pending_sends" in checkpoint:
-        copy["pending_sends"] = list(checkpoint["pending_sends"])  # type: ignore[typeddict-item]
-    return copy  # type: ignore[return-value]
 
 
 def create_checkpoint(
@@ -264,6 +299,28 @@ class BaseCheckpointSaver(Generic[VersionT]):
     def list_threads(self, *, limit: int | None = None) -> builtins.list[ThreadInfo]:
         """Every thread that has a checkpoint, most recently updated first."""
         raise NotImplementedError
+
+    def thread_lock(self, thread_id: str, *, timeout: float | None = None) -> ThreadLock:
+        """An opt-in lock on one thread, for ``async with`` or ``with``.
+
+        Savers do not lock threads by themselves: concurrent runs on one thread all
+        run, every put is atomic, and the thread's latest checkpoint is the last one
+        written. Hold this lock around a run to have one run per thread at a time::
+
+            async with saver.thread_lock(thread_id, timeout=30):
+                await graph.ainvoke(inputs, config)
+
+        This default excludes holders in this process using this saver object; the
+        PostgreSQL savers exclude holders in every process using the database. The lock
+        is not reentrant.
+
+        Raises:
+            TimeoutError: on entering, if another holder kept it ``timeout`` seconds.
+            ValueError: the thread id cannot be stored (see :func:`check_thread_id`).
+        """
+        from asyncgraph.checkpoint._locks import ThreadLock, local_locks
+
+        return ThreadLock(local_locks(self), check_thread_id(thread_id), timeout)
 
     def prune(self, thread_id: str | None = None, *, keep_last: int) -> int:
         """Keep the newest ``keep_last`` checkpoints per namespace; return how many went."""

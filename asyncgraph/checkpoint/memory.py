@@ -49,6 +49,7 @@ from asyncgraph.checkpoint.base import (
     CheckpointTuple,
     PendingWrite,
     ThreadInfo,
+    check_thread_id,
 )
 from asyncgraph.checkpoint.serde import MsgpackSerde
 from asyncgraph.checkpoint.serde._msgpack import _PACK_OPTS
@@ -81,7 +82,8 @@ def _parse(config: Any) -> tuple[str, str, str | None]:
             'a checkpointer needs config["configurable"]["thread_id"]; pass e.g. '
             '{"configurable": {"thread_id": "1"}}'
         )
-    return str(thread_id), conf.get("checkpoint_ns") or "", conf.get("checkpoint_id")
+    ns = conf.get("checkpoint_ns") or ""
+    return check_thread_id(thread_id, ns), ns, conf.get("checkpoint_id")
 
 
 def _config(thread_id: str, ns: str, cid: str) -> RunnableConfig:
@@ -481,7 +483,7 @@ class InMemorySaver(BaseCheckpointSaver):
                 stored[inner] = row
 
     def delete_thread(self, thread_id: str) -> None:
-        thread_id = str(thread_id)
+        thread_id = check_thread_id(thread_id)
         with self._lock:
             self.storage.pop(thread_id, None)
             for key in self._blob_keys.pop(thread_id, ()):

@@ -163,6 +163,7 @@ def lower(
             ends=spec.destinations,
             fast=fast,
             cache=spec.cache_policy,
+            trace_policy=spec.trace_policy,
             inline=(
                 fast
                 and not spec.retry_policy

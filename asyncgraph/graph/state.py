@@ -26,7 +26,7 @@ from asyncgraph.pregel._spec import (
     normalize_path_map,
 )
 from asyncgraph.managed import ManagedValue
-from asyncgraph.types import All, CachePolicy, RetryPolicy
+from asyncgraph.types import All, CachePolicy, RetryPolicy, TracePolicy
 
 if TYPE_CHECKING:
     from langchain_core.runnables import Runnable
@@ -129,6 +129,7 @@ class StateGraph(Generic[StateT, ContextT, InputT, OutputT]):
         destinations: dict[str, str] | tuple[str, ...] | None = None,
         timeout: float | None = None,
         limit: str | None = None,
+        trace_policy: TracePolicy | None = None,
         **kwargs: Any,
     ) -> StateGraph[StateT, ContextT, InputT, OutputT]:
         """Add a node. ``add_node(fn)`` names it after the function.
@@ -145,6 +146,9 @@ class StateGraph(Generic[StateT, ContextT, InputT, OutputT]):
             limit: name of a concurrency limit shared across runs (see
                 ``compile(limits=...)``); asyncgraph only.
             destinations: nodes a ``Command``-returning node may go to (for drawing).
+            trace_policy: what the node's own trace run records
+                (:class:`~asyncgraph.types.TracePolicy`: transform or omit its inputs and
+                outputs); the value the node receives and returns is unchanged.
 
         Raises:
             InvalidGraphError: the name is taken or reserved (a state key of the same name is
@@ -204,6 +208,7 @@ class StateGraph(Generic[StateT, ContextT, InputT, OutputT]):
             defer=defer,
             destinations=dests,
             limit=limit,
+            trace_policy=trace_policy,
         )
         return self
 

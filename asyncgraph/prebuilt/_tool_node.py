@@ -184,6 +184,10 @@ class ToolNode(Runnable[Any, Any]):
         # hints list only the run-manager forms.
         return await self._acall_with_config(traced, input, config)  # type: ignore[arg-type]
 
+    # The engine may call ainvoke even in a run started by sync invoke: the sync path is
+    # only a bridge to the async one (a sync ``wrap_tool_call`` is still preferred there).
+    async_native = True
+
     def invoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
         """Sync twin of :meth:`ainvoke`: drives it on the sync bridge (a sync
         ``wrap_tool_call`` is preferred to an async one)."""
@@ -554,14 +558,8 @@ class ToolNode(Runnable[Any, Any]):
 
 def _sync_api_drives() -> bool:
     """Whether the graph running this node was started by sync ``invoke`` / ``stream``."""
-
     tc = current_task.get()
-    if tc is None:
-        return False
-    run = tc.run
-    while run.parent is not None:
-        run = run.parent.run
-    return bool(run.inline_sync)
+    return tc is not None and tc.run.sync_api
 
 
 def _read_state(config: RunnableConfig) -> Any:

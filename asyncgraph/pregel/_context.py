@@ -5,6 +5,7 @@ The task context (what a running node sees) is :mod:`asyncgraph._context`.
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING, Any
 
 from asyncgraph.pregel._stream import StreamSink
@@ -29,6 +30,7 @@ class RunContext:
         "ns_tuple",
         "stop",
         "inline_sync",
+        "sync_api",
         "context",
         "store",
         "cache",
@@ -45,6 +47,10 @@ class RunContext:
         "current",
         "step",
         "run_state",
+        "ckpt",
+        "pending_writes",
+        "pending_origin",
+        "loop",
     )
 
     def __init__(self, graph: Any, plan: Plan, config: dict[str, Any]) -> None:
@@ -59,6 +65,9 @@ class RunContext:
         self.ns_tuple: tuple[str, ...] = ()  # namespace as streamed with subgraphs=True
         self.stop = 0
         self.inline_sync = False  # sync API driving: single sync tasks may run inline
+        # Started by sync invoke / stream (or a subgraph of such a run): Runnable nodes
+        # then run their sync path, as in LangGraph.
+        self.sync_api = False
         self.context: Any = None
         self.store: Any = None
         self.cache: Any = None  # node result cache (compile(cache=...)), or the parent's
@@ -78,6 +87,13 @@ class RunContext:
         # The run's channels (RunState), for nodes that read the state themselves: a
         # ToolNode sent a bare list of tool calls (Send("tools", [call])).
         self.run_state: Any = None
+        # For calls made by running tasks (pregel/_call.py): the loop's Saver, the
+        # writes saved against the checkpoint this run resumed (or replays), for a
+        # replay that checkpoint's (id, next step), and the event loop the run runs on.
+        self.ckpt: Any = None
+        self.pending_writes: Any = ()
+        self.pending_origin: tuple[str, int] | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
 
     def emit(self, mode: str, chunk: Any) -> None:
         sink = self.sink

@@ -178,13 +178,14 @@ class _Loop:
         conf = config.get(CONF) or {}
         tup = None
         replay = False
+        rc.loop = asyncio.get_running_loop()  # for calls from worker threads (_call.py)
         if rc.saver is not None:
             if "thread_id" not in conf:
                 raise InvalidInputError(
                     "This graph has a checkpointer, so a run needs a thread: pass "
                     "config={'configurable': {'thread_id': ...}}"
                 )
-            self.saver = Saver(rc.saver, config, rc.durability)
+            self.saver = rc.ckpt = Saver(rc.saver, config, rc.durability)
             tup = await rc.saver.aget_tuple(config)
         saver = self.saver
         if tup is not None:
@@ -198,6 +199,9 @@ class _Loop:
                 latest = await rc.saver.aget_tuple(saver.thread_config)
                 replay = latest is not None and latest.checkpoint["id"] != ckpt["id"]
             self.pending = () if replay else list(tup.pending_writes or ())
+            rc.pending_writes = tup.pending_writes or ()  # calls find their results here
+            if replay:
+                rc.pending_origin = (ckpt["id"], self.step)
             saver.config = tup.config
             saver.parent_id = ckpt["id"]
             rc.checkpoint_id = ckpt["id"]
@@ -279,7 +283,8 @@ class _Loop:
         """Whether the START task can be folded into applying the input: nothing saves,
         traces or streams it, and it has no conditional edges to evaluate."""
         rc = self.rc
-        if self.saver is not None or rc.callbacks is not None or self.plan_.nodes[START].branches:
+        start = self.plan_.nodes.get(START)  # an entrypoint's plan has no START node
+        if self.saver is not None or rc.callbacks is not None or start is None or start.branches:
             return False
         sink = rc.sink
         return sink is None or sink.modes.isdisjoint(("values", "debug", "tasks", "checkpoints"))
@@ -413,8 +418,10 @@ class _Loop:
         """Apply every write of the step; returns the channels that changed."""
         updated = apply_writes(self.plan_, self.run, tasks)
         saver = self.saver
-        if saver is not None and saver.deferred:
-            saver.deferred.clear()  # the step committed: its writes are in the state
+        if saver is not None:
+            saver.stepped = tasks  # whose versions_seen changed
+            if saver.deferred:
+                saver.deferred.clear()  # the step committed: its writes are in the state
         return updated
 
     async def observe(self, to_run: list[Task], updated: dict[str, None]) -> None:
@@ -491,9 +498,11 @@ def _make_on_done(rc: RunContext, saver: Saver | None, step: int) -> Any:
             else:
                 rc.emit("updates", {task.name: update})
         if saver is not None:
-            writes = list(task.writes) or [(NO_WRITES, None)]
+            writes = task.writes  # final: the task is done
+            if not writes:
+                writes = [(NO_WRITES, None)]
             if task.resume:
-                writes.append((RESUME, list(task.resume)))
+                writes = [*writes, (RESUME, list(task.resume))]
             await saver.put_writes(task, writes, step)
 
     return on_done

@@ -22,7 +22,7 @@ from asyncgraph.constants import BRANCH_PREFIX
 from asyncgraph.pregel._schema import SchemaInfo
 from asyncgraph.pregel._spec import CallSpec
 from asyncgraph.managed import ManagedValue
-from asyncgraph.types import CachePolicy, RetryPolicy
+from asyncgraph.types import CachePolicy, RetryPolicy, TracePolicy
 
 
 def branch_channel(node: str) -> str:
@@ -75,6 +75,8 @@ class NodePlan:
     # ``fast``, no retry policy, and every conditional edge a sync function of the
     # state alone: a lone task of this node runs inline in the loop's own frame.
     inline: bool = False
+    # What the node's own trace run records (its inputs / outputs, transformed).
+    trace_policy: TracePolicy | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True, eq=False)

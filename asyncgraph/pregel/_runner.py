@@ -27,6 +27,7 @@ import asyncio
 import contextvars
 import dataclasses
 import functools
+import logging
 import random
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -58,6 +59,9 @@ from asyncgraph.types import Command, RetryPolicy
 _PASSTHROUGH_TAPS = (StreamMessagesHandler,)
 
 _events = asyncio.events
+
+
+logger = logging.getLogger(__name__)
 
 
 def _call_path(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -104,7 +108,15 @@ async def call_user(tc: TaskContext, call: CallSpec, arg: Any, *, inline_ok: boo
             arg = {k: v for k, v in arg.items() if k in sub_keys}
         return await fn.ainvoke(arg, config if config is not None else tc.config())
     if kind == "runnable":
-        return await fn.ainvoke(arg, config if config is not None else tc.config())
+        cfg = config if config is not None else tc.config()
+        if tc.run.sync_api and not getattr(fn, "async_native", False):
+            # Started by sync invoke / stream: the Runnable's sync path, as in LangGraph
+            # (a Runnable may implement the two differently, or only one of them). In a
+            # worker thread, where nothing holds the loop and the code sees no running
+            # loop, as under LangGraph's sync API.
+            ctx = contextvars.copy_context()
+            return await asyncio.get_running_loop().run_in_executor(None, ctx.run, fn.invoke, arg, cfg)
+        return await fn.ainvoke(arg, cfg)
     args: tuple[Any, ...] = (arg,)
     if call.config_positional:
         args = (arg, config if config is not None else tc.config())
@@ -177,13 +189,28 @@ async def _stream_node_output(node_run: Any, result: Any) -> None:
             pass
 
 
+def _trace_payload(process: Callable[[Any], Any] | None, value: Any, node: str) -> Any:
+    """What a node's trace run records for ``value`` under its ``TracePolicy``. A
+    processor that raises is logged and the value recorded as it is: tracing never
+    changes how the run goes."""
+    if process is None:
+        return value
+    try:
+        return process(value)
+    except Exception:  # noqa: BLE001  (a tracing aid must not fail the run)
+        logger.exception("trace_policy processor of node %r raised; recording the payload unchanged", node)
+        return value
+
+
 async def _open_node_run(tc: TaskContext) -> Any:
     """Start the callbacks run of a task's node: one run named after the node that
     contains the node's callable and its conditional edges."""
     rc = tc.run
     cfg = tc.config(callbacks=rc.run_manager.get_child(tag=f"graph:step:{tc.step}"))
     cm = get_async_callback_manager_for_config(cfg)  # type: ignore[arg-type]
-    run_manager = await cm.on_chain_start(None, tc.task.input, name=tc.task.name)
+    policy = tc.task.node.trace_policy
+    recorded = tc.task.input if policy is None else _trace_payload(policy.process_inputs, tc.task.input, tc.task.name)
+    run_manager = await cm.on_chain_start(None, recorded, name=tc.task.name)
     tc.traced = {**cfg, "callbacks": run_manager.get_child()}
     return run_manager
 
@@ -374,7 +401,10 @@ async def run_task(rc: RunContext, run: RunState, task: Task, step: int, inline_
         task.done = True
         if node_run is not None:
             await _stream_node_output(node_run, result)
-            await node_run.on_chain_end(result)
+            tracing = task.node.trace_policy
+            await node_run.on_chain_end(
+                result if tracing is None else _trace_payload(tracing.process_outputs, result, task.name)
+            )
     except BaseException as exc:
         try:
             settle(rc, task, step, exc)  # an interrupt is recorded, anything else raised

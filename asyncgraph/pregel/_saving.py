@@ -4,19 +4,94 @@ each durability mode (see the README's "Durability modes")."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Collection
+import functools
+import types
+from collections.abc import Collection, Generator, Sequence
 from typing import Any
 
-from asyncgraph.checkpoint.base import create_checkpoint
+from asyncgraph._context import META_NODE, META_NS, META_PATH, META_STEP, META_TRIGGERS
+from asyncgraph.channels.base import MISSING
+from asyncgraph.checkpoint._ids import id_and_ts
+from asyncgraph.checkpoint.base import CHECKPOINT_FORMAT, Checkpoint
 from asyncgraph.constants import CONF
-from asyncgraph.pregel._algo import RunState, Task, task_id
+from asyncgraph.constants import PULL as PULL_PATH
+from asyncgraph.constants import PUSH as PUSH_PATH
+from asyncgraph.pregel._algo import PULL, RunState, Task, task_id
 from asyncgraph.pregel._context import RunContext
+
+
+@types.coroutine
+def _resume(coro: Any, first: Any) -> Generator[Any, Any, Any]:
+    """Go on with a coroutine that was started by hand (``send``) and suspended on
+    ``first``: what ``await coro`` would have done from there, inside a task."""
+    out = first
+    while True:
+        try:
+            sent = yield out
+        except GeneratorExit:
+            coro.close()
+            raise
+        except BaseException as exc:
+            try:
+                out = coro.throw(exc)
+            except StopIteration as done:
+                return done.value
+        else:
+            try:
+                out = coro.send(sent)
+            except StopIteration as done:
+                return done.value
+
+
+def saved_values(run: RunState, versions: dict[str, Any]) -> dict[str, Any]:
+    """The values a checkpoint stores: those of the channels that have a version (a
+    channel never written holds its initial value, made again on load)."""
+    out = {}
+    for key, ch in run.channels.items():
+        if key in versions:
+            v = ch.checkpoint()
+            if v is not MISSING:
+                out[key] = v
+    return out
+
+
+# Configurable keys that address a checkpoint or describe a task, not the user's run.
+_NOT_METADATA = frozenset({
+    "thread_id", "checkpoint_id", "checkpoint_ns", "checkpoint_map", META_STEP, META_NODE,
+    META_TRIGGERS, META_PATH, META_NS,
+})
+
+
+def user_metadata(config: dict[str, Any]) -> dict[str, Any]:
+    """What a run's checkpoints carry in their metadata besides source and step, as in
+    LangGraph: the run's ``metadata`` and then its ``configurable`` values that are
+    strings, numbers or booleans (no private ``__`` keys, no checkpoint address). The
+    NUL character is removed from strings (PostgreSQL's text cannot hold it)."""
+    out: dict[str, Any] = {}
+    for obj in (config.get("metadata"), config.get(CONF)):
+        if not obj:
+            continue
+        for k, v in obj.items():
+            if k in out or k in _NOT_METADATA or k.startswith("__"):
+                continue
+            if isinstance(v, str):
+                out[k] = v.replace("\x00", "")
+            elif isinstance(v, (int, float, bool)):
+                out[k] = v
+    return out
+
+
+@functools.lru_cache(maxsize=4096)
+def _path_text(kind: int, name: str, index: int) -> str:
+    """``str(task.path)``, the task path savers store with writes; made once per node."""
+    return str((PULL_PATH, name) if kind == PULL else (PUSH_PATH, index))
 
 
 class Saver:
     """The loop's view of the checkpointer: what to save, in which config, when."""
 
-    __slots__ = ("saver", "config", "thread_config", "parent_id", "deferred", "inflight", "durability")
+    __slots__ = ("saver", "config", "thread_config", "parent_id", "deferred", "inflight", "durability",
+                 "extra", "seen", "stepped")
 
     def __init__(self, saver: Any, config: dict[str, Any], durability: str) -> None:
         self.saver = saver
@@ -31,6 +106,28 @@ class Saver:
         self.deferred: list[tuple[Task, int, list[tuple[str, Any]]]] = []
         self.inflight: asyncio.Task[Any] | None = None
         self.durability = durability
+        self.extra = user_metadata(config)
+        # versions_seen as last saved: node -> a copy of its dict, never changed once
+        # saved; after a step only the dicts of the nodes that ran (``stepped``, set at
+        # the barrier) are copied again.
+        self.seen: dict[str, dict[str, Any]] | None = None
+        self.stepped: Sequence[Task] | None = None
+
+    def _seen(self, run: RunState) -> dict[str, dict[str, Any]]:
+        last = self.seen
+        stepped = self.stepped
+        self.stepped = None
+        if last is None or stepped is None:
+            seen = {k: v.copy() for k, v in run.seen.items()}
+        else:
+            seen = last.copy()
+            current = run.seen
+            for task in stepped:
+                mine = current.get(task.name)
+                if mine is not None:
+                    seen[task.name] = mine.copy()
+        self.seen = seen
+        return seen
 
     async def flush(self) -> None:
         """Wait for the checkpoint being saved in the background, if any.
@@ -45,37 +142,60 @@ class Saver:
                 self.inflight = None
 
     async def put(self, rc: RunContext, run: RunState, step: int, source: str, updated: Collection[str] | None) -> None:
-        await self.flush()
-        versions = dict(run.versions)
+        if self.inflight is not None:
+            await self.flush()
+        versions = run.versions.copy()  # the run goes on changing its own
         new_versions = versions if updated is None else {k: versions[k] for k in updated if k in versions}
-        ckpt = create_checkpoint(
-            run.values(), versions, {k: dict(v) for k, v in run.seen.items()},
-            sorted(updated) if updated is not None else None,
-        )
+        cid, ts = id_and_ts()
+        ckpt: Checkpoint = {
+            "v": CHECKPOINT_FORMAT,
+            "id": cid,
+            "ts": ts,
+            "channel_values": saved_values(run, versions),
+            "channel_versions": versions,
+            "versions_seen": self._seen(run),
+            "updated_channels": sorted(updated) if updated is not None else None,
+        }
         metadata = {"source": source, "step": step, "parents": {}}
         run_id = rc.run_id
         if run_id is not None:
             metadata["run_id"] = str(run_id)
+        if self.extra:
+            for k, v in self.extra.items():
+                if k not in metadata:
+                    metadata[k] = v
         cfg = self.config or {CONF: {**self.thread_config[CONF], **({"checkpoint_id": self.parent_id} if self.parent_id else {})}}
-        rc.checkpoint_id = ckpt["id"]
-        self.parent_id = ckpt["id"]
+        rc.checkpoint_id = cid
+        self.parent_id = cid
         coro = self.saver.aput(cfg, ckpt, metadata, new_versions)
-        if self.durability == "async":
-            self.inflight = asyncio.ensure_future(self._finish(coro))
-        else:
+        if self.durability != "async":
             self.config = await coro
+            return
+        # In the background, but started right here: a saver whose put needs no I/O
+        # (the in-memory one) finishes before the first suspension, and a task and
+        # two turns of the event loop per step would buy nothing.
+        if type(coro) is not types.CoroutineType:
+            self.inflight = asyncio.ensure_future(self._finish(coro))
+            return
+        try:
+            first = coro.send(None)
+        except StopIteration as done:
+            self.config = done.value
+            return
+        self.inflight = asyncio.ensure_future(self._finish(_resume(coro, first)))
 
-    async def _finish(self, coro: Any) -> None:
-        self.config = await coro
+    async def _finish(self, aw: Any) -> None:
+        self.config = await aw
 
     async def put_writes(self, task: Task, writes: list[tuple[str, Any]], step: int) -> None:
         if self.durability == "exit":
             self.deferred.append((task, step, writes))
             return
-        await self.flush()
+        if self.inflight is not None:
+            await self.flush()
         if self.config is None:
             return
-        await self.saver.aput_writes(self.config, writes, task.id, str(task.path))
+        await self.saver.aput_writes(self.config, writes, task.id, _path_text(task.kind, task.name, task.index))
 
     async def finish_exit(self, rc: RunContext, run: RunState, step: int) -> None:
         """durability="exit": save the one checkpoint of the run (the state after the
@@ -86,5 +206,5 @@ class Saver:
             return
         for task, task_step, writes in self.deferred:
             task.id = task_id(rc.checkpoint_id, rc.ns, task_step, task.name, task.kind, task.index)
-            await self.saver.aput_writes(self.config, writes, task.id, str(task.path))
+            await self.saver.aput_writes(self.config, writes, task.id, _path_text(task.kind, task.name, task.index))
         self.deferred.clear()

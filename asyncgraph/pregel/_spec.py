@@ -16,7 +16,7 @@ from typing import Any, Literal, get_args, get_origin
 
 from asyncgraph.constants import END
 from asyncgraph.pregel._protocol import is_pregel
-from asyncgraph.types import CachePolicy, RetryPolicy
+from asyncgraph.types import CachePolicy, RetryPolicy, TracePolicy
 
 CallKind = Literal["async", "sync", "runnable", "subgraph"]
 
@@ -123,6 +123,7 @@ class NodeSpec:
     defer: bool
     destinations: tuple[str, ...]  # from Command[Literal[...]] or destinations=
     limit: str | None  # named concurrency limit (see Pregel.limits)
+    trace_policy: TracePolicy | None = None  # what the node's own trace run records
 
 
 @dataclasses.dataclass(slots=True)

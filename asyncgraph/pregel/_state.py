@@ -27,6 +27,7 @@ from asyncgraph._context import TaskContext, current_task
 from asyncgraph.pregel._context import RunContext
 from asyncgraph.constants import ERROR, INTERRUPT, NO_WRITES
 from asyncgraph.pregel._runner import run_branch
+from asyncgraph.pregel._saving import saved_values, user_metadata
 from asyncgraph.pregel._writes import input_writes, output_writes
 from asyncgraph.types import Interrupt, PregelTask, StateSnapshot, StateUpdate
 
@@ -173,6 +174,10 @@ async def aget_state_history(graph: Any, config: Any, *, filter: Any = None, bef
     saver = _saver(graph)
     _require_thread(config)
     graph = _graph_for(graph, config)
+    conf = config[CONF]
+    if "checkpoint_ns" not in conf:
+        # The graph's own history, as in LangGraph: not its subgraphs' checkpoints.
+        config = {**config, CONF: {**conf, "checkpoint_ns": ""}}
     async for tup in saver.alist(config, filter=filter, before=before, limit=limit):
         yield await _with_subgraph_states(graph, saver, _snapshot(graph, tup, apply_pending=False), False)
 
@@ -229,12 +234,13 @@ async def _update_superstep(graph: Any, saver: Any, config: Any, updates: list[S
             raise InvalidUpdateError("Cannot copy a checkpoint with multiple updates")
         if tup is None:
             raise InvalidUpdateError("Cannot copy a non-existent checkpoint")
+        versions = dict(run.versions)
         copy = create_checkpoint(
-            run.values(), dict(run.versions), {k: dict(v) for k, v in run.seen.items()},
+            saved_values(run, versions), versions, {k: dict(v) for k, v in run.seen.items()},
             tup.checkpoint.get("updated_channels") or [],
         )
         parent = tup.parent_config or {CONF: {k: v for k, v in tup.config[CONF].items() if k != "checkpoint_id"}}
-        metadata = {"source": "fork", "step": step, "parents": tup.metadata.get("parents", {})}
+        metadata: dict[str, Any] = {"source": "fork", "step": step, "parents": tup.metadata.get("parents", {})}
         new_config = await saver.aput(parent, copy, metadata, {})
         if isinstance(first.values, list) and first.values:
             return await _update_superstep(graph, saver, new_config, [StateUpdate(*u) for u in first.values])
@@ -255,8 +261,12 @@ async def _update_superstep(graph: Any, saver: Any, config: Any, updates: list[S
         for i, u in enumerate(updates):
             tasks.append(await _update_task(rc, run, tup, u, step, i))
     updated = apply_writes(plan, run, tasks)
-    new = create_checkpoint(run.values(), dict(run.versions), {k: dict(v) for k, v in run.seen.items()}, sorted(updated))
+    versions = dict(run.versions)
+    new = create_checkpoint(saved_values(run, versions), versions, {k: dict(v) for k, v in run.seen.items()}, sorted(updated))
     metadata = {"source": "update", "step": step, "parents": {}}
+    for k, v in user_metadata(config).items():
+        if k not in metadata:
+            metadata[k] = v
     new_versions = {k: run.versions[k] for k in updated if k in run.versions}
     return await saver.aput(save_config, new, metadata, new_versions)
 

@@ -9,6 +9,7 @@ callbacks like any Runnable (only when someone listens).
 from __future__ import annotations
 
 import asyncio
+from contextvars import ContextVar
 from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any, Generic
 
@@ -46,6 +47,11 @@ from asyncgraph.pregel._sync import iterate_sync, run_sync
 from asyncgraph.runtime import coerce_context
 from asyncgraph.types import All, GraphOutput, StateUpdate
 
+
+
+# Set by the sync wrappers in the task that drives the run: Runnable nodes then run their
+# sync path, as in LangGraph (see RunContext.sync_api).
+_sync_call: ContextVar[bool] = ContextVar("asyncgraph_sync_call", default=False)
 
 
 def _tracing_enabled() -> bool:
@@ -201,9 +207,12 @@ class Pregel(PregelMarker, Runnable[Any, Any], Generic[StateT, ContextT, InputT,
         rc.limits = self.limiters
         parent = current_task.get()
         saver = self.checkpointer
+        if parent is None:
+            rc.sync_api = _sync_call.get()
         if parent is not None:
             rc.parent = parent
             prun = parent.run
+            rc.sync_api = prun.sync_api
             rc.ns = parent.task_ns
             rc.ns_tuple = (*prun.ns_tuple, parent.task_ns.rsplit("|", 1)[-1])
             if sink is None and prun.sink is not None:
@@ -382,6 +391,7 @@ class Pregel(PregelMarker, Runnable[Any, Any], Generic[StateT, ContextT, InputT,
             durability = _extra_kwargs("invoke", kwargs, durability)
 
         async def go() -> Any:
+            _sync_call.set(True)  # this task's context only: runs started here are sync-driven
             if stream_mode != "values" or print_mode:
                 return await self.ainvoke(input, config, context=context, stream_mode=stream_mode,
                                           print_mode=print_mode, output_keys=output_keys,
@@ -441,6 +451,7 @@ class Pregel(PregelMarker, Runnable[Any, Any], Generic[StateT, ContextT, InputT,
         # A sync node run inline would hold the loop, so the reader could not take its
         # custom chunks or tokens until it returned: those streams run it in a thread.
         rc.inline_sync = _inline_sync and not ("custom" in sink.modes or "messages" in sink.modes)
+        rc.sync_api = rc.sync_api or _inline_sync
         if "messages" in modes or "messages" in printing:
             attach_messages_handler(rc)
         buf = sink.buf

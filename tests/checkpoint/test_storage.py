@@ -232,3 +232,23 @@ async def test_postgres_serves_concurrent_threads_in_parallel_without_a_global_l
             tg.create_task(saver._arun(stuck))
             elapsed = tg.create_task(quick())
         assert elapsed.result() < 0.5
+
+
+def test_checkpoints_listed_together_share_no_list_or_mutable_value(db: str) -> None:
+    """A history page decodes each stored delta once and builds every checkpoint's list
+    over the same items: the lists (and non-list values) must still be separate."""
+    with SqliteSaver.from_conn_string(db) as saver:
+        config, msgs = cfg(), []
+        for i in range(5):
+            msgs = msgs + turn(i)
+            c = create_checkpoint({"messages": msgs, "meta": {"turn": i}},
+                                  {"messages": i + 1, "meta": 1}, {}, ["messages"])
+            new = {"messages": i + 1, "meta": 1} if i == 0 else {"messages": i + 1}
+            config = saver.put(config, c, {"step": i}, new)
+        listed = list(saver.list(cfg()))
+        assert [len(t.checkpoint["channel_values"]["messages"]) for t in listed] == [10, 8, 6, 4, 2]
+        newest, older = (t.checkpoint["channel_values"] for t in listed[:2])
+        newest["messages"].append("extra")
+        newest["meta"]["turn"] = 99
+        assert len(older["messages"]) == 8 and older["meta"] == {"turn": 0}
+        assert older["messages"] == msgs[:8]

@@ -9,7 +9,8 @@ Usage mirrors LangGraph's::
 Give it a ``psycopg_pool.ConnectionPool`` (operations from several threads then run in
 parallel, each on its own pooled connection, with no lock) or a single
 ``psycopg.Connection`` (operations take turns on it). Each operation is one transaction,
-its statements pipelined. See :mod:`asyncgraph.checkpoint._sql` for the tables.
+its statements pipelined. Writes to one thread are serialized by a transaction advisory
+lock; reads see one snapshot. No operation waits longer than ``timeout``. See :mod:`asyncgraph.checkpoint._sql` for the tables.
 """
 
 from __future__ import annotations
@@ -19,10 +20,20 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, cast
 
+from asyncgraph.checkpoint._locks import ThreadLock, local_locks
 from asyncgraph.checkpoint._sql import POSTGRES
 from asyncgraph.checkpoint._sqlsaver import OpFn, SqlSaver
 from asyncgraph.checkpoint._store import Store
-from asyncgraph.checkpoint.postgres._driver import run, translated
+from asyncgraph.checkpoint.base import check_thread_id
+from asyncgraph.checkpoint.postgres._driver import (
+    BACKSTOP,
+    DEFAULT_TIMEOUT,
+    connection_kwargs,
+    run,
+    timeout_error,
+    translated,
+)
+from asyncgraph.checkpoint.postgres._lock import PgThreadLock
 
 if TYPE_CHECKING:
     import psycopg
@@ -38,6 +49,8 @@ class PostgresSaver(SqlSaver):
         conn: a ``psycopg_pool.ConnectionPool`` or a ``psycopg.Connection``.
         serde: the serializer; defaults to the safe msgpack one.
         keep_last: keep only the newest N checkpoints per thread and namespace.
+        timeout: seconds after which an operation is abandoned with ``TimeoutError``
+            (its connection is shut down, nothing is stored); None waits forever.
     """
 
     def __init__(
@@ -46,9 +59,11 @@ class PostgresSaver(SqlSaver):
         *,
         serde: Any = None,
         keep_last: int | None = None,
+        timeout: float | None = DEFAULT_TIMEOUT,
     ) -> None:
         super().__init__(serde=serde)
         self.conn = conn
+        self.timeout = timeout
         self.lock = threading.Lock()  # only for a single connection
         self._store = Store(POSTGRES, self.serde, keep_last=keep_last)
         self._pooled = hasattr(conn, "getconn")
@@ -63,7 +78,7 @@ class PostgresSaver(SqlSaver):
         from psycopg_pool import ConnectionPool
 
         with ConnectionPool(
-            conn_string, min_size=1, max_size=pool_size, kwargs={"autocommit": True}
+            conn_string, min_size=1, max_size=pool_size, kwargs=connection_kwargs(kwargs.get("timeout", DEFAULT_TIMEOUT))
         ) as pool:
             yield cls(pool, **kwargs)
 
@@ -79,17 +94,23 @@ class PostgresSaver(SqlSaver):
     def _run(self, op: OpFn, *args: Any, write: bool = False) -> Any:
         if self._pooled:
             pool = cast("psycopg_pool.ConnectionPool[Any]", self.conn)  # _pooled: it has getconn()
-            with pool.connection() as conn:
-                return self._transaction(conn, op, args)
+            with pool.connection(timeout=self.timeout) as conn:
+                return self._transaction(conn, op, args, write)
         with self.lock:
-            return self._transaction(self.conn, op, args)
+            return self._transaction(self.conn, op, args, write)
 
-    def _transaction(self, conn: Any, op: OpFn, args: tuple[Any, ...]) -> Any:
+    def thread_lock(self, thread_id: str, *, timeout: float | None = None) -> ThreadLock:
+        """An opt-in lock on one thread, held across processes (a session advisory lock
+        on a connection kept for as long as it is held); see
+        :meth:`BaseCheckpointSaver.thread_lock`."""
+        return PgThreadLock(self, local_locks(self), check_thread_id(thread_id), timeout)
+
+    def _transaction(self, conn: Any, op: OpFn, args: tuple[Any, ...], write: bool) -> Any:
         after: list[Any] = []
         try:
-            value = run(conn, op(after, *args))
+            value = run(conn, op(after, *args), snapshot=not write, timeout=self.timeout)
         except Exception as exc:
-            clearer = translated(exc)
+            clearer = translated(timeout_error(self.timeout, exc))
             if clearer is exc:
                 raise
             raise clearer from exc

@@ -1,60 +1,267 @@
 """Running store operations on psycopg connections (sync and async).
 
-A whole operation runs in pipeline mode: ``BEGIN`` travels with the first batch and
-``COMMIT`` with the end of the pipeline, so a typical put is two round trips however
-many statements it has. Each batch is synced once, when its results are needed.
+One operation is one transaction. Each batch of statements travels in pipeline mode:
+``BEGIN`` goes with the first batch, and ``COMMIT`` with a batch the operation marks
+as its last (:class:`~asyncgraph.checkpoint._sql.Last`), so a put of small values or a
+put_writes is ONE round trip however many statements it has. A batch carrying more than
+:data:`PIPELINE_MAX` bytes of parameters is sent statement by statement instead: in
+pipeline mode libpq and the server can each wait for the other while a large value is
+in flight (psycopg 3.3 hangs forever from ~16 MB on).
+
+Reads (``snapshot=True``) run at ``REPEATABLE READ``: an operation that reads in several
+batches (a checkpoint row, then its values) sees one snapshot, however other writers
+prune or extend the thread meanwhile. Writes stay ``READ COMMITTED`` and serialize per
+thread through the advisory lock the store takes first (see ``Dialect.thread_xact_lock``).
+
+If the transaction fails or the caller is cancelled, it is rolled back when the
+connection can still talk; a connection left mid-query is closed, so no pool ever gets
+back a connection inside a transaction (psycopg's pools discard closed connections).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+import os
+import socket
+import threading
+from collections.abc import Sequence
 from typing import Any
 
 from asyncgraph.checkpoint._sqlsaver import Op, adrive, drive
+from asyncgraph.checkpoint._sql import Last
 from asyncgraph.checkpoint._store import Stmt
 from asyncgraph.errors import CheckpointError
 
+PIPELINE_MAX = 1 << 20
+"""Bytes of parameters above which a batch is not pipelined (see the module docstring)."""
 
-def run(conn: Any, gen: Op) -> Any:
+DEFAULT_TIMEOUT = 300.0
+"""Seconds a PostgreSQL saver operation may take before it is abandoned (``timeout=``)."""
+
+BACKSTOP = 5.0
+"""Seconds the client waits beyond ``timeout`` before abandoning an operation itself:
+normally the server's ``statement_timeout`` (set on connections the saver opens) ends
+it first, cleanly. Abandoned by the client, a transaction whose ``COMMIT`` was already
+sent may still commit."""
+
+
+def connection_kwargs(timeout: float | None) -> dict[str, Any]:
+    """Connection settings for the pools the savers open: autocommit, and the server
+    cancels any statement (lock waits included) running longer than ``timeout``."""
+    kwargs: dict[str, Any] = {"autocommit": True}
+    if timeout is not None:
+        kwargs["options"] = f"-c statement_timeout={max(1, int(timeout * 1000))}"
+    return kwargs
+
+
+def timeout_error(timeout: float | None, exc: BaseException) -> BaseException:
+    """``TimeoutError`` for a statement the server cancelled on its timeout, else ``exc``."""
+    import psycopg.errors
+
+    if isinstance(exc, psycopg.errors.QueryCanceled):
+        return TimeoutError(
+            f"a checkpoint operation took longer than {timeout} s (the saver's timeout=, "
+            f"enforced by the server): it was rolled back, nothing was stored ({exc})"
+        )
+    return exc
+
+
+_COMMIT = Stmt("COMMIT")
+_BEGIN = ("BEGIN", "BEGIN ISOLATION LEVEL REPEATABLE READ")
+
+
+def _size(batch: Sequence[Stmt]) -> int:
+    total = 0
+    for stmt in batch:
+        rows = stmt.params if stmt.many else (stmt.params,)
+        for row in rows:
+            for p in row:
+                if isinstance(p, (bytes, bytearray, memoryview, str)):
+                    total += len(p)
+    return total
+
+
+def _results(cursors: list[Any], batch: Sequence[Stmt]) -> list[Any]:
+    return [c.fetchall() if s.fetch else c.rowcount for c, s in zip(cursors, batch)]
+
+
+def run(conn: Any, gen: Op, *, snapshot: bool = False, timeout: float | None = None) -> Any:
+    """Run ``gen`` as one transaction on a sync connection; see the module docstring.
+
+    Raises:
+        TimeoutError: the operation took longer than ``timeout`` seconds; the connection
+            was shut down (a pool replaces it).
+    """
     from psycopg.rows import tuple_row
 
-    with conn.pipeline() as pipeline, conn.transaction():
+    pending = [Stmt(_BEGIN[snapshot])] if conn.autocommit else []
+    committed = False
 
-        def execute(batch: list[Stmt]) -> list[Any]:
-            cursors = []
-            for stmt in batch:
-                cur = conn.cursor(row_factory=tuple_row)
-                if stmt.many:
-                    cur.executemany(stmt.sql, stmt.params)
-                else:
-                    cur.execute(stmt.sql, stmt.params)
-                cursors.append(cur)
-            pipeline.sync()
-            return [c.fetchall() if s.fetch else c.rowcount for c, s in zip(cursors, batch)]
+    def execute(batch: list[Stmt]) -> list[Any]:
+        nonlocal committed
+        stmts = pending + batch
+        skip = len(pending)
+        pending.clear()
+        if _size(batch) <= PIPELINE_MAX:
+            if type(batch) is Last and conn.autocommit:
+                stmts.append(_COMMIT)  # in the same round trip
+                committed = True
+            with conn.pipeline() as pipeline:
+                cursors = [_sync_exec(conn.cursor(row_factory=tuple_row, binary=True), s)
+                           for s in stmts]
+                pipeline.sync()
+                out = _results(cursors, stmts)
+        else:
+            out = []
+            for s in stmts:
+                cur = _sync_exec(conn.cursor(row_factory=tuple_row, binary=True), s)
+                out.append(cur.fetchall() if s.fetch else cur.rowcount)
+        return out[skip : skip + len(batch)]
 
-        return drive(gen, execute)
+    watchdog = _Watchdog(conn, timeout + BACKSTOP) if timeout is not None else None
+    try:
+        value = drive(gen, execute)
+        if not pending and not committed:  # opened (an operation may yield nothing)
+            if conn.autocommit:
+                conn.execute("COMMIT")
+            else:
+                conn.commit()
+    except BaseException as exc:
+        _rollback(conn)
+        if watchdog is not None and watchdog.fired:
+            raise TimeoutError(
+                f"a checkpoint operation took longer than {timeout} s (the saver's "
+                "timeout=) and the server did not end it: it was abandoned and its "
+                "connection shut down (a COMMIT already sent may still take effect)"
+            ) from exc
+        raise
+    finally:
+        if watchdog is not None:
+            watchdog.cancel()
+    return value
 
 
-async def arun(conn: Any, gen: Op) -> Any:
+def _sync_exec(cur: Any, stmt: Stmt) -> Any:
+    if stmt.many:
+        cur.executemany(stmt.sql, stmt.params)
+    else:
+        cur.execute(stmt.sql, stmt.params)
+    return cur
+
+
+def _rollback(conn: Any) -> None:
+    from psycopg.pq import TransactionStatus
+
+    status = conn.info.transaction_status
+    if status in (TransactionStatus.INTRANS, TransactionStatus.INERROR):
+        try:
+            conn.rollback() if not conn.autocommit else conn.execute("ROLLBACK")
+            return
+        except Exception:
+            pass
+    if status != TransactionStatus.IDLE:
+        conn.close()
+
+
+class _Watchdog:
+    """Shuts a sync connection's socket down after ``timeout`` s, which makes whatever
+    psycopg is blocked on (a read, a write, a pipeline sync) fail at once."""
+
+    def __init__(self, conn: Any, timeout: float) -> None:
+        self.fired = False
+        self._conn = conn
+        self._timer = threading.Timer(timeout, self._fire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _fire(self) -> None:
+        self.fired = True
+        try:
+            # A duplicate descriptor of the same socket: shutting it down ends the
+            # connection for psycopg too, and closing it leaves psycopg's own fd alone.
+            s = socket.socket(fileno=os.dup(self._conn.pgconn.socket))
+        except Exception:
+            return
+        try:
+            s.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        finally:
+            s.close()
+
+    def cancel(self) -> None:
+        self._timer.cancel()
+
+
+async def arun(conn: Any, gen: Op, *, snapshot: bool = False) -> Any:
+    """Run ``gen`` as one transaction on an async connection; see the module docstring."""
     from psycopg.rows import tuple_row
 
-    async with conn.pipeline() as pipeline, conn.transaction():
+    pending = [Stmt(_BEGIN[snapshot])] if conn.autocommit else []
+    committed = False
 
-        async def execute(batch: list[Stmt]) -> list[Any]:
-            cursors = []
-            for stmt in batch:
-                cur = conn.cursor(row_factory=tuple_row)
-                if stmt.many:
-                    await cur.executemany(stmt.sql, stmt.params)
-                else:
-                    await cur.execute(stmt.sql, stmt.params)
-                cursors.append(cur)
-            await pipeline.sync()
-            return [
-                await c.fetchall() if s.fetch else c.rowcount for c, s in zip(cursors, batch)
-            ]
+    async def execute(batch: list[Stmt]) -> list[Any]:
+        nonlocal committed
+        stmts = pending + batch
+        skip = len(pending)
+        pending.clear()
+        if _size(batch) <= PIPELINE_MAX:
+            if type(batch) is Last and conn.autocommit:
+                stmts.append(_COMMIT)  # in the same round trip
+                committed = True
+            async with conn.pipeline() as pipeline:
+                cursors = []
+                for s in stmts:
+                    cur = conn.cursor(row_factory=tuple_row, binary=True)
+                    await _async_exec(cur, s)
+                    cursors.append(cur)
+                await pipeline.sync()
+                out = [await c.fetchall() if s.fetch else c.rowcount
+                       for c, s in zip(cursors, stmts)]
+        else:
+            out = []
+            for s in stmts:
+                cur = conn.cursor(row_factory=tuple_row, binary=True)
+                await _async_exec(cur, s)
+                out.append(await cur.fetchall() if s.fetch else cur.rowcount)
+        return out[skip : skip + len(batch)]
 
-        return await adrive(gen, execute)
+    try:
+        value = await adrive(gen, execute)
+        if not pending and not committed:
+            if conn.autocommit:
+                await conn.execute("COMMIT")
+            else:
+                await conn.commit()
+    except BaseException:
+        await _arollback(conn)
+        raise
+    return value
+
+
+async def _async_exec(cur: Any, stmt: Stmt) -> None:
+    if stmt.many:
+        await cur.executemany(stmt.sql, stmt.params)
+    else:
+        await cur.execute(stmt.sql, stmt.params)
+
+
+async def _arollback(conn: Any) -> None:
+    """Leave ``conn`` idle outside any transaction, or closed."""
+    from psycopg.pq import TransactionStatus
+
+    status = conn.info.transaction_status
+    if status in (TransactionStatus.INTRANS, TransactionStatus.INERROR):
+        try:
+            # Shielded: a second cancel must not leave the rollback half sent.
+            await asyncio.shield(
+                conn.rollback() if not conn.autocommit else conn.execute("ROLLBACK")
+            )
+            return
+        except BaseException:
+            pass
+    if conn.info.transaction_status != TransactionStatus.IDLE:
+        await conn.close()
 
 
 def translated(exc: BaseException) -> BaseException:
@@ -67,6 +274,3 @@ def translated(exc: BaseException) -> BaseException:
             f"saver.setup() (or `await saver.setup()`) once before using it ({exc})"
         )
     return exc
-
-
-Runner = Callable[[Any, Op], Any]

@@ -21,10 +21,20 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, cast
 
 from asyncgraph.checkpoint._bridge import SyncOverAsync
+from asyncgraph.checkpoint._locks import ThreadLock, local_locks
 from asyncgraph.checkpoint._sql import POSTGRES
 from asyncgraph.checkpoint._sqlsaver import OpFn, SqlSaver
 from asyncgraph.checkpoint._store import Store
-from asyncgraph.checkpoint.postgres._driver import arun, translated
+from asyncgraph.checkpoint.base import check_thread_id
+from asyncgraph.checkpoint.postgres._driver import (
+    BACKSTOP,
+    DEFAULT_TIMEOUT,
+    connection_kwargs,
+    arun,
+    timeout_error,
+    translated,
+)
+from asyncgraph.checkpoint.postgres._lock import PgThreadLock
 
 if TYPE_CHECKING:
     import psycopg
@@ -40,6 +50,8 @@ class AsyncPostgresSaver(SyncOverAsync, SqlSaver):
         conn: a ``psycopg_pool.AsyncConnectionPool`` or a ``psycopg.AsyncConnection``.
         serde: the serializer; defaults to the safe msgpack one.
         keep_last: keep only the newest N checkpoints per thread and namespace.
+        timeout: seconds after which an operation is abandoned with ``TimeoutError``
+            (its connection is closed, nothing is stored); None waits forever.
     """
 
     def __init__(
@@ -48,9 +60,11 @@ class AsyncPostgresSaver(SyncOverAsync, SqlSaver):
         *,
         serde: Any = None,
         keep_last: int | None = None,
+        timeout: float | None = DEFAULT_TIMEOUT,
     ) -> None:
         super().__init__(serde=serde)
         self.conn = conn
+        self.timeout = timeout
         self.lock = asyncio.Lock()  # only for a single connection
         self._store = Store(POSTGRES, self.serde, keep_last=keep_last)
         self._pooled = hasattr(conn, "getconn")
@@ -65,7 +79,7 @@ class AsyncPostgresSaver(SyncOverAsync, SqlSaver):
         from psycopg_pool import AsyncConnectionPool
 
         async with AsyncConnectionPool(
-            conn_string, min_size=1, max_size=pool_size, kwargs={"autocommit": True}, open=False
+            conn_string, min_size=1, max_size=pool_size, kwargs=connection_kwargs(kwargs.get("timeout", DEFAULT_TIMEOUT)), open=False
         ) as pool:
             yield cls(pool, **kwargs)
 
@@ -80,19 +94,33 @@ class AsyncPostgresSaver(SyncOverAsync, SqlSaver):
 
     async def _arun(self, op: OpFn, *args: Any, write: bool = False) -> Any:
         self._bind_loop()
-        if self._pooled:
-            pool = cast("psycopg_pool.AsyncConnectionPool[Any]", self.conn)  # _pooled: it has getconn()
-            async with pool.connection() as conn:
-                return await self._transaction(conn, op, args)
-        async with self.lock:
-            return await self._transaction(self.conn, op, args)
+        try:
+            async with asyncio.timeout(None if self.timeout is None else self.timeout + BACKSTOP):
+                if self._pooled:
+                    pool = cast("psycopg_pool.AsyncConnectionPool[Any]", self.conn)  # _pooled: it has getconn()
+                    async with pool.connection() as conn:
+                        return await self._transaction(conn, op, args, write)
+                async with self.lock:
+                    return await self._transaction(self.conn, op, args, write)
+        except TimeoutError as exc:
+            raise TimeoutError(
+                f"a checkpoint operation took longer than {self.timeout} s (the saver's "
+                "timeout=) and the server did not end it: it was abandoned and its "
+                "connection closed (a COMMIT already sent may still take effect)"
+            ) from exc
 
-    async def _transaction(self, conn: Any, op: OpFn, args: tuple[Any, ...]) -> Any:
+    def thread_lock(self, thread_id: str, *, timeout: float | None = None) -> ThreadLock:
+        """An opt-in lock on one thread, held across processes (a session advisory lock
+        on a connection kept for as long as it is held); see
+        :meth:`BaseCheckpointSaver.thread_lock`."""
+        return PgThreadLock(self, local_locks(self), check_thread_id(thread_id), timeout)
+
+    async def _transaction(self, conn: Any, op: OpFn, args: tuple[Any, ...], write: bool) -> Any:
         after: list[Any] = []
         try:
-            value = await arun(conn, op(after, *args))
+            value = await arun(conn, op(after, *args), snapshot=not write)
         except Exception as exc:
-            clearer = translated(exc)
+            clearer = translated(timeout_error(self.timeout, exc))
             if clearer is exc:
                 raise
             raise clearer from exc

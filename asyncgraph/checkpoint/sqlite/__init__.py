@@ -69,9 +69,17 @@ class SqliteSaver(SqlSaver):
         """
         conn = sqlite3.connect(conn_string, check_same_thread=False, isolation_level=None)
         try:
-            yield cls(conn, **kwargs)
-        finally:
+            saver = cls(conn, **kwargs)
+        except BaseException:
             conn.close()
+            raise
+        try:
+            yield saver
+        finally:
+            # Under the lock: an operation still running in a worker thread (a run the
+            # caller abandoned) must not find its connection closed under it (a crash).
+            with saver.lock:
+                conn.close()
 
     def setup(self) -> None:
         """Create or migrate the tables. Runs automatically before the first operation.
@@ -99,23 +107,34 @@ class SqliteSaver(SqlSaver):
             return self._transaction(op, args, write=write)
 
     def _transaction(self, op: OpFn, args: tuple[Any, ...], *, write: bool) -> Any:
-        after: list[Any] = []
-        cur = self.conn.cursor()
-        # IMMEDIATE takes the write lock up front, so a busy database fails fast at
-        # BEGIN (after busy_timeout) instead of deadlocking halfway through.
-        cur.execute("BEGIN IMMEDIATE" if write else "BEGIN")
-        try:
-            value = drive(op(after, *args), lambda batch: _execute(cur, batch))
-            cur.execute("COMMIT")
-        except BaseException:
-            if self.conn.in_transaction:
-                cur.execute("ROLLBACK")
-            raise
-        finally:
-            cur.close()
-        for callback in after:
-            callback()
-        return value
+        return transaction(self.conn, op, args, write=write)
+
+
+def transaction(conn: sqlite3.Connection, op: OpFn, args: tuple[Any, ...], *, write: bool) -> Any:
+    """Run one store operation as one transaction on ``conn``, in the calling thread.
+
+    Everything happens here: ``BEGIN``, every batch, ``COMMIT`` (or ``ROLLBACK`` on any
+    error), then the operation's ``after`` callbacks. The async saver runs this whole
+    function in aiosqlite's thread in one hop, so cancelling the caller can never leave
+    a transaction half done: the function finishes regardless, as one unit.
+    """
+    after: list[Any] = []
+    cur = conn.cursor()
+    # IMMEDIATE takes the write lock up front, so a busy database fails fast at
+    # BEGIN (after busy_timeout) instead of deadlocking halfway through.
+    cur.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+    try:
+        value = drive(op(after, *args), lambda batch: _execute(cur, batch))
+        cur.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.rollback()
+        raise
+    finally:
+        cur.close()
+    for callback in after:
+        callback()
+    return value
 
 
 def _execute(cur: sqlite3.Cursor, batch: list[Stmt]) -> list[Any]:

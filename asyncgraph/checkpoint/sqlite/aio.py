@@ -6,8 +6,8 @@ Usage mirrors LangGraph's::
         graph = builder.compile(checkpointer=saver)
 
 Same storage, pragmas and guarantees as :class:`~asyncgraph.checkpoint.sqlite.SqliteSaver`
-(the two can share a database file). Operations are serialized on one connection; each
-is one transaction. Sync methods work from other threads and refuse, with a clear
+(the two can share a database file). Each operation is one transaction, run as one
+unit in aiosqlite's thread (one thread hop per operation, whatever its statements). Sync methods work from other threads and refuse, with a clear
 error, on the event loop's own thread.
 """
 
@@ -20,9 +20,9 @@ from typing import TYPE_CHECKING, Any
 
 from asyncgraph.checkpoint._bridge import SyncOverAsync
 from asyncgraph.checkpoint._sql import SQLITE
-from asyncgraph.checkpoint._sqlsaver import OpFn, SqlSaver, adrive
-from asyncgraph.checkpoint._store import Stmt, Store
-from asyncgraph.checkpoint.sqlite import Synchronous
+from asyncgraph.checkpoint._sqlsaver import OpFn, SqlSaver
+from asyncgraph.checkpoint._store import Store
+from asyncgraph.checkpoint.sqlite import Synchronous, transaction
 
 if TYPE_CHECKING:
     import aiosqlite
@@ -53,7 +53,7 @@ class AsyncSqliteSaver(SyncOverAsync, SqlSaver):
         if synchronous not in ("OFF", "NORMAL", "FULL", "EXTRA"):
             raise ValueError(f"synchronous must be OFF, NORMAL, FULL or EXTRA, not {synchronous!r}")
         self.conn = conn
-        self.lock = asyncio.Lock()
+        self.lock = asyncio.Lock()  # LangGraph's saver has one; this one does not need it
         self._store = Store(SQLITE, self.serde, keep_last=keep_last)
         self._synchronous = synchronous
         self._is_setup = False
@@ -75,52 +75,29 @@ class AsyncSqliteSaver(SyncOverAsync, SqlSaver):
             CheckpointError: the database was written by a newer asyncgraph.
         """
         self._bind_loop()
-        async with self.lock:
-            await self._setup_locked()
+        await self.conn._execute(self._setup_in_thread)
 
-    async def _setup_locked(self) -> None:
+    def _setup_in_thread(self) -> None:
         if self._is_setup:
             return
-        conn = self.conn
+        conn = self.conn._conn
         if conn.in_transaction:
-            await conn.commit()
-        # Every operation opens its transaction with an explicit BEGIN, so this works
-        # whatever the connection's isolation_level (which aiosqlite cannot change).
+            conn.commit()
+        # Every operation opens its transaction with an explicit BEGIN.
+        conn.isolation_level = None
         for pragma in ("journal_mode=WAL", f"synchronous={self._synchronous}", "busy_timeout=10000"):
-            await (await conn.execute(f"PRAGMA {pragma}")).close()
-        await self._transaction(self._store.op_setup, (), write=True)
+            conn.execute(f"PRAGMA {pragma}").close()
+        transaction(conn, self._store.op_setup, (), write=True)
         self._is_setup = True
 
     async def _arun(self, op: OpFn, *args: Any, write: bool = False) -> Any:
+        # One hop to aiosqlite's thread runs the whole transaction there (BEGIN, every
+        # statement, COMMIT or ROLLBACK): its queue serializes operations, and a
+        # cancelled caller cannot split a transaction (the unit runs to its end).
         self._bind_loop()
-        async with self.lock:
-            await self._setup_locked()
-            return await self._transaction(op, args, write=write)
+        return await self.conn._execute(self._unit, op, args, write)
 
-    async def _transaction(self, op: OpFn, args: tuple[Any, ...], *, write: bool) -> Any:
-        after: list[Any] = []
-        conn = self.conn
-        await conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
-        try:
-            value = await adrive(op(after, *args), self._execute)
-            await conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                await conn.execute("ROLLBACK")
-            raise
-        for callback in after:
-            callback()
-        return value
-
-    async def _execute(self, batch: list[Stmt]) -> list[Any]:
-        results: list[Any] = []
-        for stmt in batch:
-            if stmt.many:
-                cur = await self.conn.executemany(stmt.sql, stmt.params)
-            else:
-                cur = await self.conn.execute(stmt.sql, stmt.params)
-            try:
-                results.append(await cur.fetchall() if stmt.fetch else cur.rowcount)
-            finally:
-                await cur.close()
-        return results
+    def _unit(self, op: OpFn, args: tuple[Any, ...], write: bool) -> Any:
+        if not self._is_setup:
+            self._setup_in_thread()
+        return transaction(self.conn._conn, op, args, write=write)

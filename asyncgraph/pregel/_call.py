@@ -1,0 +1,594 @@
+"""Calls made from inside a running task: what a ``@task`` function does when called.
+
+The functional API (:mod:`asyncgraph.func`) is built on this. A call made by a running
+task (an entrypoint, a graph node, or another call) becomes a *call task*: it starts
+right away, concurrently with its caller, and its result arrives through a future.
+
+Resume semantics (the point of it all): the N-th call made by a task has an id derived
+from that task's place in the run (never from timing), so the same code calling again
+after a pause or a crash finds what the earlier attempt saved under that id:
+
+* a result (``__return__``) is handed back without calling the function again;
+* an interrupt is run again, with the answers it already had plus the new one;
+* an error, or nothing at all, is run again.
+
+A call's result is saved as a pending write of the step as soon as the call finishes,
+so a process killed right after it loses nothing that finished.
+
+Engine hook (what the loop provides): ``RunContext.loop`` (the run's event loop, for
+calls made from worker threads), ``RunContext.ckpt`` (the loop's checkpoint writer,
+whose ``put_writes(task, writes, step)`` saves a pending write), ``RunContext.pending_writes``
+(the writes saved against the checkpoint the run loaded) and, when the run replays an
+older checkpoint, ``RunContext.pending_origin`` (that checkpoint's id and next step).
+``TaskContext.calls`` holds a task's :class:`Calls` once it makes its first call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextvars
+import functools
+import random
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from asyncgraph._context import TaskContext, current_task
+from asyncgraph.errors import GraphBubbleUp, GraphInterrupt, NodeTimeoutError
+from asyncgraph.pregel._algo import PUSH, Task, task_id
+from asyncgraph.pregel._context import RunContext
+from asyncgraph.pregel._plan import NodePlan
+from asyncgraph.pregel._runner import _retry_policy, _stream_node_output
+from asyncgraph.pregel._schema import SchemaInfo
+from asyncgraph.pregel._stream import emit_debug
+from asyncgraph.types import CachePolicy, RetryPolicy
+
+RETURN = "__return__"
+INTERRUPT = "__interrupt__"
+RESUME = "__resume__"
+ERROR = "__error__"
+CALL_TRIGGERS = ("__pregel_push",)
+
+
+class TaskSpec:
+    """A function that runs as a call task (what ``@task`` makes)."""
+
+    __slots__ = ("func", "name", "is_async", "retry", "cache", "timeout", "node")
+
+    def __init__(
+        self,
+        func: Callable[..., Any],
+        name: str,
+        is_async: bool,
+        retry: Sequence[RetryPolicy],
+        cache: CachePolicy | None,
+        timeout: float | None = None,
+    ) -> None:
+        self.timeout = timeout  # seconds per attempt (async functions only)
+        self.func = func
+        self.name = name
+        self.is_async = is_async
+        self.retry = tuple(retry)
+        self.cache = cache
+        # The engine's view of it (a Task needs a node): no channels, no edges.
+        self.node = NodePlan(
+            name=name, call=None, triggers=(), reads=(),
+            input_info=SchemaInfo(None, "dict", {}, {}), managed=(), after=(), branches=(),
+            retry=self.retry or None, timeout=None, metadata=None, limit=None, defer=False, ends=(),
+        )
+
+
+class Calls:
+    """The calls one running task has made: how many, and those still running.
+
+    ``loop`` is the run's event loop: a sync caller running in a worker thread hands its
+    calls to it.
+    """
+
+    __slots__ = ("tc", "loop", "count", "running", "answered", "interrupts", "prefix")
+
+    def __init__(self, tc: TaskContext, loop: asyncio.AbstractEventLoop) -> None:
+        self.tc = tc
+        self.loop = loop
+        self.count = 0
+        # The caller's place in the run, the stem of its calls' paths (and so ids).
+        parent = tc.task
+        self.prefix = f"{parent.name}~{parent.kind}~{parent.index}/"
+        self.running: set[asyncio.Future[Any]] = set()
+        self.answered = False  # the caller's plain resume answer went to its calls
+        self.interrupts: list[Any] = []  # raised by calls that ended with an interrupt
+
+    async def join(self, cancel: bool = False) -> None:
+        """Wait for (or cancel) the calls still running. Their errors stay with their
+        futures (the caller saw them, or chose not to look); interrupts are collected."""
+        while self.running:
+            pending = list(self.running)
+            if cancel:
+                for f in pending:
+                    f.cancel()
+            await asyncio.wait(pending)
+            self.running.difference_update(pending)
+
+
+def call(spec: TaskSpec, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """Start ``spec.func(*args, **kwargs)`` as a call task of the running task.
+
+    Returns an ``asyncio.Future`` when called on the run's loop (``await`` it, or pass it
+    to ``asyncio.gather``), else, for a sync caller in a worker thread, a
+    ``concurrent.futures.Future`` (``.result()`` waits).
+
+    Raises:
+        RuntimeError: not called from inside a running entrypoint, node or task.
+    """
+    tc = current_task.get()
+    if tc is None:
+        raise RuntimeError(
+            f"Task '{spec.name}' was called outside of a running entrypoint or graph node; "
+            "call @task functions from inside an @entrypoint (or a StateGraph node)"
+        )
+    calls = tc.calls
+    if calls is None:
+        loop = tc.run.loop
+        assert loop is not None  # set by the loop before any task runs
+        calls = tc.calls = Calls(tc, loop)
+    idx = calls.count
+    calls.count += 1
+    running = asyncio.events._get_running_loop()
+    if running is calls.loop:
+        return start(calls, spec, idx, args, kwargs)
+    if calls.loop._thread_id == threading.get_ident():  # type: ignore[attr-defined]
+        # A sync node the sync API runs inline, on the loop's own thread: the loop
+        # waits for it, so the call runs right here.
+        return _run_inline(calls, spec, idx, args, kwargs)
+    # A sync caller in a worker thread: the call starts on the loop; its outcome comes
+    # back through a thread-safe future.
+    out: concurrent.futures.Future[Any] = concurrent.futures.Future()
+    calls.loop.call_soon_threadsafe(_start_for_thread, out, calls, spec, idx, args, kwargs)
+    return out
+
+
+def _start_for_thread(out: concurrent.futures.Future[Any], calls: Calls, spec: TaskSpec, idx: int,
+                      args: Any, kwargs: Any) -> None:
+    try:
+        fut = start(calls, spec, idx, args, kwargs)
+    except BaseException as exc:  # handed to the waiting thread
+        out.set_exception(exc)
+        return
+    fut.add_done_callback(functools.partial(_pass_outcome, out))
+
+
+def _pass_outcome(out: concurrent.futures.Future[Any], fut: asyncio.Future[Any]) -> None:
+    if fut.cancelled():
+        out.cancel()
+        out.set_running_or_notify_cancel()
+    elif (exc := fut.exception()) is not None:
+        out.set_exception(exc)
+    else:
+        out.set_result(fut.result())
+
+
+def _call_task(calls: Calls, spec: TaskSpec, idx: int, args: Any, kwargs: Any) -> Task:
+    """The engine task of the ``idx``-th call of ``calls.tc``: its id depends only on the
+    caller's place in the run and ``idx``, so a resumed caller finds it again."""
+    # The index of a call task is a path of call numbers (a str): it is only ever
+    # formatted into ids and paths, never sorted, since call tasks never reach a barrier.
+    path = f"{calls.prefix}{idx}"
+    t = Task(spec.node, (args, kwargs), PUSH, path, CALL_TRIGGERS)  # type: ignore[arg-type]
+    tc = calls.tc
+    rc = tc.run
+    # Always an id, with or without a saver: it tells the interrupts of calls apart.
+    t.id = task_id(rc.checkpoint_id, rc.ns, tc.step, spec.name, PUSH, path)  # type: ignore[arg-type]
+    return t
+
+
+def _saved(rc: RunContext, task: Task) -> list[tuple[str, Any]] | None:
+    """What an earlier attempt of this call saved: under its id, or (replaying an older
+    checkpoint, which starts a fork with new ids) under the id it had there."""
+    pending = rc.pending_writes
+    if not pending:
+        return None
+    if not isinstance(pending, dict):  # indexed by task id once, on first use
+        by_id: dict[str, list[tuple[str, Any]]] = {}
+        for tid, c, v in pending:
+            by_id.setdefault(tid, []).append((c, v))
+        pending = rc.pending_writes = by_id
+    found = pending.get(task.id)
+    origin = rc.pending_origin
+    if found is None and origin is not None:
+        ckpt_id, step = origin
+        found = pending.get(task_id(ckpt_id, rc.ns, step, task.name, PUSH, task.index))  # type: ignore[arg-type]
+    return found
+
+
+def _prepare(calls: Calls, spec: TaskSpec, idx: int, args: Any, kwargs: Any) -> tuple[TaskContext, Any]:
+    """The call's task context, and its saved result (``_NO_ANSWER`` if none)."""
+    tc = calls.tc
+    rc = tc.run
+    task = _call_task(calls, spec, idx, args, kwargs)
+    saved = _saved(rc, task)
+    resume: list[Any] | None = None
+    if saved is not None:
+        for c, v in saved:
+            if c == RETURN:
+                return TaskContext(rc, task, tc.step), v
+        prior = [i for c, v in saved if c == INTERRUPT for i in v]
+        resume = [a for c, v in saved if c == RESUME for a in v] or None
+        task.prior_interrupts = prior
+        if prior:
+            answer = _answer_for(calls, prior)
+            if answer is not _NO_ANSWER:
+                resume = [*(resume or ()), answer]
+                task.resume_raw = tc.task.resume_raw
+    task.resume = resume
+    sub = TaskContext(rc, task, tc.step)
+    sub.resume_values = resume
+    return sub, _NO_ANSWER
+
+
+def start(calls: Calls, spec: TaskSpec, idx: int, args: Any, kwargs: Any) -> asyncio.Future[Any]:
+    """Start (or find the saved result of) a call; runs on the run's loop."""
+    sub, saved = _prepare(calls, spec, idx, args, kwargs)
+    if saved is not _NO_ANSWER:
+        rc = sub.run
+        if rc.sink is not None:  # shown as started, as LangGraph does, not as run
+            _emit_start(rc, sub.task)
+        if rc.pending_origin is not None and rc.ckpt is not None:
+            # Replaying an older checkpoint: the run is a fork with new task ids; the
+            # result goes with it, so resuming the fork reuses it too.
+            _background_save(calls, rc.ckpt.put_writes(sub.task, [(RETURN, saved)], sub.step))
+        fut = calls.loop.create_future()
+        fut.set_result(saved)
+        return fut
+    # The new asyncio task runs in a copy of the caller's context; _run sets its own
+    # task context inside that copy.
+    fut = calls.loop.create_task(_run(sub, spec, args, kwargs, calls))
+    calls.running.add(fut)
+    fut.add_done_callback(calls.running.discard)
+    return fut
+
+
+def _run_inline(calls: Calls, spec: TaskSpec, idx: int, args: Any, kwargs: Any) -> concurrent.futures.Future[Any]:
+    """Run a sync call in the caller's thread (the loop is blocked by the caller); its
+    result is saved and streamed once the loop runs again."""
+    if spec.is_async:
+        raise RuntimeError(
+            f"Task '{spec.name}' is async: a sync node run by the sync API cannot call it; "
+            "run the graph with ainvoke / astream, or make the task sync"
+        )
+    out: concurrent.futures.Future[Any] = concurrent.futures.Future()
+    sub, saved = _prepare(calls, spec, idx, args, kwargs)
+    if saved is not _NO_ANSWER:
+        out.set_result(saved)
+        return out
+    token = current_task.set(sub)
+    try:
+        result = spec.func(*args, **kwargs)
+    except BaseException as exc:  # handed to the future, as a running call would
+        if isinstance(exc, GraphInterrupt):
+            sub.task.interrupts = list(exc.interrupts)
+            calls.interrupts.extend(exc.interrupts)
+        out.set_exception(exc)
+        calls.loop.call_soon(_settle_later, calls, sub, spec, None, exc)
+        return out
+    finally:
+        current_task.reset(token)
+    out.set_result(result)
+    calls.loop.call_soon(_settle_later, calls, sub, spec, result, None)
+    return out
+
+
+def _settle_later(calls: Calls, sub: TaskContext, spec: TaskSpec, result: Any, exc: BaseException | None) -> None:
+    _background_save(calls, _settle(sub, spec, result, exc, None))
+
+
+def _background_save(calls: Calls, coro: Any) -> None:
+    fut = calls.loop.create_task(coro)
+    calls.running.add(fut)  # a caller that joins its calls waits for the save too
+    _background.add(fut)
+    fut.add_done_callback(_background.discard)
+    fut.add_done_callback(calls.running.discard)
+
+
+# Saves of inline calls in flight (kept alive until done).
+_background: set[asyncio.Future[Any]] = set()
+
+
+_NO_ANSWER = object()
+
+
+def _answer_for(calls: Calls, prior: list[Any]) -> Any:
+    """The answer a resumed caller got for an interrupt raised inside one of its calls.
+
+    The loop handed the ``Command(resume=...)`` value to the waiting task, the caller;
+    it belongs to the call that raised the interrupt, so it moves there, out of the
+    caller's own answers (those its own ``interrupt()`` calls take, in order).
+    """
+    tc = calls.tc
+    raw = tc.task.resume_raw
+    if raw is None:
+        return _NO_ANSWER
+    answers = tc.resume_values
+    if isinstance(raw, dict) and raw and all(isinstance(k, str) for k in raw):
+        ids = [i.id for i in prior]
+        hit = [k for k in ids if k in raw]
+        if hit:
+            value = raw[hit[-1]]
+            _remove(answers, value)
+            return value
+        if any(k in _interrupt_ids(tc) for k in raw):
+            return _NO_ANSWER  # answers for other interrupts, not this call's
+    if not calls.answered:
+        calls.answered = True
+        _remove(answers, raw)
+    return raw
+
+
+def _interrupt_ids(tc: TaskContext) -> set[str]:
+    return {i.id for i in tc.task.prior_interrupts}
+
+
+def _remove(answers: list[Any] | None, value: Any) -> None:
+    if answers:
+        for i in range(len(answers) - 1, -1, -1):
+            if answers[i] is value:
+                del answers[i]
+                return
+
+
+def _retry_delay(policy: RetryPolicy, attempt: int) -> float:
+    interval = min(policy.max_interval, policy.initial_interval * policy.backoff_factor ** (attempt - 1))
+    if policy.jitter:
+        interval += random.uniform(0, 1)
+    return float(interval)
+
+
+async def _run(sub: TaskContext, spec: TaskSpec, args: Any, kwargs: Any, caller: Calls) -> Any:
+    """Run one call task: the function (with retries), then save and stream its outcome."""
+    current_task.set(sub)
+    rc = sub.run
+    run_manager = None
+    if rc.callbacks is not None:
+        # Someone listens: code inside the call (a chat model streaming tokens, a
+        # tracer) sees the call's own config (its name, step and namespace in the
+        # metadata), and with a traced caller the call is a run of its own inside the
+        # caller's run. Otherwise the caller's config, inherited, is all it needs.
+        from langchain_core.runnables.config import var_child_runnable_config
+
+        traced = caller.tc.traced
+        if traced is not None:
+            from langchain_core.runnables.config import get_async_callback_manager_for_config
+
+            cm = get_async_callback_manager_for_config(traced)  # type: ignore[arg-type]
+            run_manager = await cm.on_chain_start(None, _inputs(spec, args, kwargs), name=spec.name)
+            sub.traced = sub.config(callbacks=run_manager.get_child())
+        var_child_runnable_config.set(sub.traced or sub.config())  # type: ignore[arg-type]
+    if rc.sink is not None:
+        _emit_start(rc, sub.task)
+    cache_key = _cache_key(rc, spec, args, kwargs)
+    if cache_key is not None:
+        hit = (await rc.cache.aget([cache_key])).get(cache_key)
+        if hit is not None:
+            await _settle(sub, spec, hit[0], None, None, cached=True)
+            if run_manager is not None:
+                await run_manager.on_chain_end(hit[0])
+            return hit[0]
+    try:
+        result = await _execute(sub, spec, args, kwargs)
+    except GraphInterrupt as exc:
+        if sub.calls is not None:
+            await sub.calls.join()
+            exc = merge_interrupts(exc, sub.calls.interrupts)
+        caller.interrupts.extend(exc.interrupts)
+        await _settle(sub, spec, None, exc, None)
+        if run_manager is not None:
+            await run_manager.on_chain_error(exc)
+        raise exc from None
+    except BaseException as exc:
+        if sub.calls is not None:
+            await sub.calls.join(cancel=True)
+        await _settle(sub, spec, None, exc, None)
+        if run_manager is not None:
+            await run_manager.on_chain_error(exc)
+        raise
+    if run_manager is not None:
+        await _stream_node_output(run_manager, result)
+        await run_manager.on_chain_end(result)
+    await _settle(sub, spec, result, None, cache_key)
+    return result
+
+
+def _inputs(spec: TaskSpec, args: Any, kwargs: Any) -> dict[str, Any]:
+    """A call's arguments by parameter name, as its traced run shows them."""
+    import inspect
+
+    try:
+        bound = inspect.signature(spec.func).bind_partial(*args, **kwargs)
+    except (TypeError, ValueError):
+        return {"args": list(args), **kwargs}
+    bound.apply_defaults()
+    out = dict(bound.arguments)
+    out.pop("self", None)
+    out.pop("cls", None)
+    for name, p in bound.signature.parameters.items():
+        if p.kind is p.VAR_KEYWORD and name in out:
+            out.update(out.pop(name))
+    return out
+
+
+async def _execute(sub: TaskContext, spec: TaskSpec, args: Any, kwargs: Any) -> Any:
+    """Call the function, retrying as its policy (or the entrypoint's) says."""
+    rc = sub.run
+    policies = spec.retry or tuple(getattr(rc.graph, "call_retry", None) or ())
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            if spec.timeout is not None:
+                try:
+                    async with asyncio.timeout(spec.timeout):
+                        result = await spec.func(*args, **kwargs)
+                except TimeoutError as exc:
+                    raise NodeTimeoutError(spec.name, spec.timeout, attempts=attempt) from exc
+            elif spec.is_async:
+                result = await spec.func(*args, **kwargs)
+            else:
+                ctx = contextvars.copy_context()
+                result = await asyncio.get_running_loop().run_in_executor(
+                    None, functools.partial(ctx.run, spec.func, *args, **kwargs)
+                )
+            if sub.calls is not None:
+                await sub.calls.join()
+            return result
+        except GraphBubbleUp:
+            raise
+        except Exception as exc:
+            policy = _retry_policy(policies, exc) if policies else None
+            if policy is None or attempt >= policy.max_attempts:
+                if policies and attempt > 1:
+                    exc.add_note(f"Task '{spec.name}' failed after {attempt} attempts")
+                raise
+            sub.interrupt_idx = 0
+            if sub.calls is not None:
+                await sub.calls.join(cancel=True)
+                sub.calls = None
+            await asyncio.sleep(_retry_delay(policy, attempt))
+
+
+async def _settle(sub: TaskContext, spec: TaskSpec, result: Any, exc: BaseException | None,
+                  cache_key: Any, cached: bool = False) -> None:
+    """Save a finished call's outcome as a pending write of its step, and stream it."""
+    rc = sub.run
+    task = sub.task
+    ckpt = rc.ckpt
+    streams = rc.sink is not None
+    if exc is None:
+        task.done = True
+        task.update = result
+        if ckpt is not None:
+            await ckpt.put_writes(task, [(RETURN, result)], sub.step)
+        if cache_key is not None:
+            policy = spec.cache or rc.graph.call_cache
+            await rc.cache.aset({cache_key: ([result], policy.ttl)})
+        if streams:
+            chunk = {spec.name: result}
+            if cached:
+                chunk["__metadata__"] = {"cached": True}
+            rc.emit("updates", chunk)
+            _emit_result(rc, task, None)
+    elif isinstance(exc, GraphInterrupt):
+        task.interrupts = list(exc.interrupts)
+        if ckpt is not None:
+            writes: list[tuple[str, Any]] = [(INTERRUPT, list(task.interrupts))]
+            if task.resume:
+                writes.append((RESUME, list(task.resume)))
+            await ckpt.put_writes(task, writes, sub.step)
+    elif isinstance(exc, Exception) and not isinstance(exc, GraphBubbleUp):
+        task.error = exc
+        if ckpt is not None:
+            await ckpt.put_writes(task, [(ERROR, exc)], sub.step)
+        if streams:
+            _emit_result(rc, task, exc)
+
+
+def merge_interrupts(exc: GraphInterrupt, more: Sequence[Any]) -> GraphInterrupt:
+    """``exc`` plus the interrupts of other calls that paused, each once."""
+    seen = {i.id for i in exc.interrupts}
+    extra = []
+    for i in more:
+        if i.id not in seen:
+            seen.add(i.id)
+            extra.append(i)
+    return GraphInterrupt((*exc.interrupts, *extra)) if extra else exc
+
+
+def cache_namespace(spec: TaskSpec) -> tuple[str, ...]:
+    """Where a task's cached results live: its name and its function's qualified name."""
+    fn = spec.func
+    ident = f"{getattr(fn, '__module__', None) or '?'}.{getattr(fn, '__qualname__', type(fn).__name__)}"
+    return ("asyncgraph:task", spec.name, ident)
+
+
+def _cache_key(rc: RunContext, spec: TaskSpec, args: Any, kwargs: Any) -> Any:
+    """The cache key of a call, or None when it is not cached.
+
+    Raises:
+        TypeError: the arguments cannot be serialized for the default key, or
+            ``key_func`` returned something other than str / bytes.
+    """
+    policy = spec.cache or getattr(rc.graph, "call_cache", None)
+    if policy is None or rc.cache is None:
+        return None
+    import hashlib
+
+    if policy.key_func is not None:
+        raw = policy.key_func(*args, **kwargs)
+        if isinstance(raw, str):
+            raw = raw.encode()
+        if not isinstance(raw, bytes):
+            raise TypeError(f"CachePolicy.key_func of task '{spec.name}' returned {type(raw).__name__}; "
+                            "it must return str or bytes")
+    else:
+        from asyncgraph.pregel._cache import _KEY_SERDE
+
+        try:
+            _, raw = _KEY_SERDE.dumps_typed((list(args), kwargs))
+        except Exception as exc:
+            raise TypeError(
+                f"Task '{spec.name}' has a cache policy, but its arguments cannot be serialized to "
+                f"make a cache key ({type(exc).__name__}: {exc}); give the policy a key_func"
+            ) from exc
+    return (cache_namespace(spec), hashlib.blake2b(raw, digest_size=16).hexdigest())
+
+
+def _emit_start(rc: RunContext, task: Task) -> None:
+    sink = rc.sink
+    if sink is not None and not sink.modes.isdisjoint(("tasks", "debug")):
+        emit_debug(rc, "tasks", "task", rc.step,
+                    {"id": task.id, "name": task.name, "input": task.input, "triggers": task.triggers})
+
+
+def _emit_result(rc: RunContext, task: Task, error: BaseException | None) -> None:
+    sink = rc.sink
+    if sink is not None and not sink.modes.isdisjoint(("tasks", "debug")):
+        emit_debug(rc, "tasks", "task_result", rc.step, {
+            "id": task.id, "name": task.name, "error": repr(error) if error is not None else None,
+            "result": {RETURN: task.update} if error is None and not task.interrupts else {},
+            "interrupts": list(task.interrupts)})
+
+
+async def join_calls(tc: TaskContext, *, cancel: bool = False) -> list[Any]:
+    """Wait for (or cancel) the calls ``tc`` left running; returns the interrupts
+    they raised (a caller that paused while other calls ran pauses for them too)."""
+    calls = tc.calls
+    if calls is None:
+        return []
+    await calls.join(cancel=cancel)
+    return calls.interrupts
+
+
+def timeout_seconds(timeout: Any, name: str, kind: str, is_async: bool) -> float | None:
+    """A ``timeout=`` argument (seconds, ``timedelta`` or ``TimeoutPolicy``) in seconds.
+
+    Raises:
+        ValueError: a timeout on a sync function (it cannot be cancelled), or not a
+            positive duration.
+    """
+    import datetime
+
+    if timeout is None:
+        return None
+    if hasattr(timeout, "run_timeout"):  # TimeoutPolicy
+        timeout = timeout.run_timeout
+        if timeout is None:
+            return None
+    if isinstance(timeout, datetime.timedelta):
+        timeout = timeout.total_seconds()
+    if not is_async:
+        raise ValueError(f"timeout is supported only for async functions; {kind} {name!r} is sync.")
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
+        raise ValueError(f"{kind} {name!r}: timeout must be a positive number of seconds, got {timeout!r}")
+    return float(timeout)
+
+
+__all__ = ["TaskSpec", "Calls", "call", "join_calls", "timeout_seconds"]

@@ -1,0 +1,390 @@
+"""Runs: creation with the double-texting rules, and the worker that carries them out.
+
+A run record goes to :class:`Storage` as ``pending`` and its id to the :class:`RunQueue`.
+A :class:`Worker` claims it, runs the graph (one run at a time per thread), appends each
+stream chunk to the run's event log, and leaves the run ``success``, ``error``,
+``interrupted`` (cancelled) or deleted (rolled back). Readers (SSE, ``wait``, ``join``)
+follow the event log, never the worker, so they can come and go.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from typing import Any
+
+from asyncgraph.server._errors import ApiError, not_found
+from asyncgraph.server._queue import RunQueue
+from asyncgraph.server._serialize import dumps, to_jsonable
+from asyncgraph.server._services import Services
+from asyncgraph.server._state import copy_checkpoints
+from asyncgraph.server._storage import Storage, now
+from asyncgraph.types import Command
+
+__all__ = ["RunService", "Worker"]
+
+log = logging.getLogger("asyncgraph.server")
+
+STREAM_MODES = {"values", "updates", "messages", "messages-tuple", "custom", "debug", "tasks", "checkpoints"}
+MULTITASK = ("reject", "interrupt", "rollback", "enqueue")
+INFLIGHT = ("pending", "running")
+
+
+def _modes(stream_mode: Any) -> list[str]:
+    modes = [stream_mode] if isinstance(stream_mode, str) else list(stream_mode or ["values"])
+    bad = [m for m in modes if m not in STREAM_MODES]
+    if bad:
+        raise ApiError(422, f"stream_mode {bad[0]!r} is not supported (supported: {', '.join(sorted(STREAM_MODES))})")
+    return modes
+
+
+class RunService:
+    """Creates, reads, cancels and awaits runs."""
+
+    def __init__(self, services: Services, queue: RunQueue) -> None:
+        self.services = services
+        self.queue = queue
+        self._admission: dict[str, asyncio.Lock] = {}
+
+    @property
+    def storage(self) -> Storage:
+        return self.services.storage
+
+    async def recover(self) -> None:
+        """After a restart: re-enqueue pending runs; runs cut off mid-way end as errors.
+
+        (The in-process queue cannot resume a half-done run safely; the PostgreSQL back end
+        re-delivers it to resume from its last checkpoint.)
+        """
+        for run in await self.storage.list_runs():
+            if run["status"] == "pending":
+                await self.queue.enqueue(run["run_id"])
+            elif run["status"] == "running":
+                err = {"error": "ServerRestarted", "message": "the server stopped while the run was running"}
+                await self.storage.append_event(run["run_id"], "error", dumps(err))
+                await self.storage.close_events(run["run_id"])
+                run.update(status="error", error=err, updated_at=now())
+                await self.storage.put_run(run)
+                thread = await self.storage.get_thread(run["thread_id"])
+                if thread is not None and thread["status"] == "busy":
+                    thread["status"] = "error"
+                    await self.storage.put_thread(thread)
+
+    async def create(self, thread_id: str | None, body: dict[str, Any]) -> dict[str, Any]:
+        """Validate ``body``, apply the multitask strategy, store and enqueue the run."""
+        if "assistant_id" not in body:
+            raise ApiError(422, "'assistant_id' is required")
+        assistant = await self.services.get_assistant(str(body["assistant_id"]))
+        modes = _modes(body.get("stream_mode"))
+        strategy = body.get("multitask_strategy") or "enqueue"
+        if strategy not in MULTITASK:
+            raise ApiError(422, f"multitask_strategy {strategy!r} is not one of {', '.join(MULTITASK)}")
+        if body.get("input") is not None and body.get("command") is not None:
+            raise ApiError(422, "give 'input' or 'command', not both")
+        command = body.get("command")
+        if command is not None and not isinstance(command, dict):
+            raise ApiError(422, "'command' must be an object with resume / update / goto")
+        temporary = thread_id is None
+        thread: dict[str, Any] | None
+        if thread_id is None:
+            thread = await self.services.create_thread({"metadata": {}})
+            thread_id = str(thread["thread_id"])
+        else:
+            thread = await self.storage.get_thread(thread_id)
+            if thread is None:
+                if body.get("if_not_exists") == "create":
+                    thread = await self.services.create_thread({}, thread_id=thread_id)
+                else:
+                    raise not_found("thread", thread_id)
+        # Checking for runs in flight and adding this one is one step per thread, so two
+        # requests at once cannot both pass a 'reject'. (In-process; the PostgreSQL back end
+        # will lock the thread's row.)
+        async with self._admission.setdefault(thread_id, asyncio.Lock()):
+            inflight = [r for r in await self.storage.list_runs(thread_id) if r["status"] in INFLIGHT]
+            if inflight and strategy == "reject":
+                raise ApiError(409, f"thread {thread_id!r} is busy with run {inflight[0]['run_id']!r} (multitask_strategy='reject')")
+            if inflight and strategy in ("interrupt", "rollback"):
+                for r in inflight:
+                    await self.cancel(thread_id, r["run_id"], action=strategy)
+            metadata = body.get("metadata") or {}
+            thread["metadata"].setdefault("graph_id", assistant["graph_id"])
+            thread["metadata"].setdefault("assistant_id", assistant["assistant_id"])
+            thread["updated_at"] = now()
+            await self.storage.put_thread(thread)
+            run_id = str(uuid.uuid4())
+            ts = now()
+            run = {
+                "run_id": run_id,
+                "thread_id": thread_id,
+                "assistant_id": assistant["assistant_id"],
+                "created_at": ts,
+                "updated_at": ts,
+                "status": "pending",
+                "metadata": metadata,
+                "multitask_strategy": strategy,
+                "kwargs": {
+                    "input": body.get("input"),
+                    "command": command,
+                    "config": body.get("config") or {},
+                    "context": body.get("context") or {},
+                    "stream_mode": modes,
+                    "stream_subgraphs": bool(body.get("stream_subgraphs")),
+                    "interrupt_before": body.get("interrupt_before"),
+                    "interrupt_after": body.get("interrupt_after"),
+                    "checkpoint": body.get("checkpoint") or ({"checkpoint_id": body["checkpoint_id"]} if body.get("checkpoint_id") else None),
+                    "temporary": temporary,
+                    "on_completion": body.get("on_completion") or ("delete" if temporary else "keep"),
+                    "durability": body.get("durability"),
+                },
+            }
+            await self.storage.put_run(run)
+            await self.queue.enqueue(run_id)
+        return run
+
+    async def get(self, thread_id: str, run_id: str) -> dict[str, Any]:
+        run = await self.storage.get_run(run_id)
+        if run is None or run["thread_id"] != thread_id:
+            raise not_found("run", run_id)
+        return run
+
+    async def list(self, thread_id: str, *, limit: int, offset: int, status: str | None) -> list[dict[str, Any]]:
+        await self.services.get_thread(thread_id)
+        runs = [r for r in await self.storage.list_runs(thread_id) if status is None or r["status"] == status]
+        runs.sort(key=lambda r: r["created_at"], reverse=True)
+        return runs[offset : offset + limit]
+
+    async def cancel(self, thread_id: str, run_id: str, *, action: str = "interrupt") -> None:
+        if action not in ("interrupt", "rollback"):
+            raise ApiError(422, f"action {action!r} is not 'interrupt' or 'rollback'")
+        run = await self.get(thread_id, run_id)
+        if run["status"] not in INFLIGHT:
+            return
+        await self.queue.abort(run_id, action)  # type: ignore[arg-type]
+
+    async def delete(self, thread_id: str, run_id: str) -> None:
+        run = await self.get(thread_id, run_id)
+        if run["status"] in INFLIGHT:
+            raise ApiError(409, f"run {run_id!r} is {run['status']}: cancel it before deleting")
+        await self.storage.delete_run(run_id)
+
+    async def wait_done(self, run_id: str) -> dict[str, Any] | None:
+        """Follow the event log to its end; return the final run record (None if deleted)."""
+        async for _ in self.storage.read_events(run_id):
+            pass
+        return await self.storage.get_run(run_id)
+
+    async def result(self, run_id: str) -> Any:
+        """What ``wait`` / ``join`` answer: the final values, or ``{"__error__": ...}``.
+
+        A stateless run's record is gone once its thread is deleted, so the answer is also
+        taken from the event log (its last ``values`` event or its ``error``).
+        """
+        last_values: Any = None
+        error: Any = None
+        async for ev in self.storage.read_events(run_id):
+            if ev.event == "values":
+                last_values = ev
+            elif ev.event == "error":
+                error = ev.value()
+        run = await self.storage.get_run(run_id)
+        if run is None:
+            if error is not None:
+                return {"__error__": error}
+            return last_values.value() if last_values is not None else None
+        if run["status"] == "error":
+            return {"__error__": run.get("error")}
+        return run.get("output")
+
+
+class Worker:
+    """Claims runs from the queue and executes them, one at a time per thread."""
+
+    def __init__(self, runs: RunService) -> None:
+        self.runs = runs
+        self.services = runs.services
+        self.queue = runs.queue
+        self._thread_locks: dict[str, asyncio.Lock] = {}
+
+    @property
+    def storage(self) -> Storage:
+        return self.services.storage
+
+    async def serve(self) -> None:
+        """Claim and execute runs until cancelled; each run in its own task."""
+        async with asyncio.TaskGroup() as tg:
+            while True:
+                run_id = await self.queue.claim()
+                tg.create_task(self._execute_logged(run_id))
+
+    async def _execute_logged(self, run_id: str) -> None:
+        try:
+            await self.execute(run_id)
+        except Exception:
+            log.exception("run %s failed in the worker", run_id)
+
+    async def execute(self, run_id: str) -> None:
+        run = await self.storage.get_run(run_id)
+        if run is None:
+            return
+        lock = self._thread_locks.setdefault(run["thread_id"], asyncio.Lock())
+        async with lock:
+            try:
+                await self._execute(run_id)
+            finally:
+                await self.storage.close_events(run_id)
+                await self.queue.done(run_id)
+
+    async def _set_run(self, run_id: str, **fields: Any) -> dict[str, Any] | None:
+        run = await self.storage.get_run(run_id)
+        if run is None:
+            return None
+        run.update(fields, updated_at=now())
+        await self.storage.put_run(run)
+        return run
+
+    async def _execute(self, run_id: str) -> None:
+        run = await self.storage.get_run(run_id)
+        if run is None or run["status"] != "pending":
+            return
+        thread_id = run["thread_id"]
+        if (action := self.queue.abort_requested(run_id)) is not None:
+            await self._finish_cancelled(run, action)
+            return
+        run = await self._set_run(run_id, status="running") or run
+        thread = await self.storage.get_thread(thread_id)
+        if thread is not None:
+            thread["status"] = "busy"
+            await self.storage.put_thread(thread)
+        kw = run["kwargs"]
+        assistant = await self.services.get_assistant(run["assistant_id"])
+        config = self._config(run, assistant)
+        await self.storage.append_event(run_id, "metadata", dumps({"run_id": run_id, "attempt": 1}))
+        try:
+            graph = await self.services.graphs.get(assistant["graph_id"], config)
+        except Exception as exc:
+            await self._finish_error(run, exc, None)
+            return
+        graph_input: Any = kw["input"]
+        if kw.get("command"):
+            graph_input = Command(**kw["command"])
+        stream_task = asyncio.create_task(self._stream(run, graph, graph_input, config))
+        abort_task = asyncio.create_task(self.queue.wait_abort(run_id))
+        try:
+            await asyncio.wait({stream_task, abort_task}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            abort_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await abort_task
+        if not stream_task.done():
+            stream_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await stream_task
+            await self._finish_cancelled(run, self.queue.abort_requested(run_id) or "interrupt", graph)
+            return
+        if (failure := stream_task.exception()) is not None:
+            await self._finish_error(run, failure, graph)
+            return
+        state = await graph.aget_state({"configurable": {"thread_id": thread_id}})
+        output = to_jsonable(state.values)
+        if state.interrupts and isinstance(output, dict):
+            output["__interrupt__"] = to_jsonable(list(state.interrupts))
+        await self._set_run(run_id, status="success", output=output)
+        await self._complete_thread(run, graph, None)
+
+    def _config(self, run: dict[str, Any], assistant: dict[str, Any]) -> dict[str, Any]:
+        kw = run["kwargs"]
+        base = assistant.get("config") or {}
+        user = kw.get("config") or {}
+        configurable = {**base.get("configurable", {}), **user.get("configurable", {})}
+        configurable.update(
+            thread_id=run["thread_id"],
+            run_id=run["run_id"],
+            assistant_id=assistant["assistant_id"],
+            graph_id=assistant["graph_id"],
+        )
+        for k, v in (kw.get("checkpoint") or {}).items():
+            if k in ("checkpoint_id", "checkpoint_ns", "checkpoint_map") and v is not None:
+                configurable[k] = v
+        config = {**base, **user, "configurable": configurable}
+        config["metadata"] = {
+            **base.get("metadata", {}),
+            **user.get("metadata", {}),
+            **run["metadata"],
+            "run_id": run["run_id"],
+            "thread_id": run["thread_id"],
+            "assistant_id": assistant["assistant_id"],
+            "graph_id": assistant["graph_id"],
+        }
+        return config
+
+    async def _stream(self, run: dict[str, Any], graph: Any, graph_input: Any, config: dict[str, Any]) -> None:
+        kw = run["kwargs"]
+        run_id = run["run_id"]
+        requested = kw["stream_mode"]
+        engine_modes = sorted({"messages" if m == "messages-tuple" else m for m in requested})
+        subgraphs = kw["stream_subgraphs"]
+        assistant = await self.services.get_assistant(run["assistant_id"])
+        context = {**(assistant.get("context") or {}), **(kw.get("context") or {})} or None
+        extra: dict[str, Any] = {}
+        if kw.get("durability"):
+            extra["durability"] = kw["durability"]
+        async for item in graph.astream(
+            graph_input,
+            config,
+            context=context,
+            stream_mode=engine_modes,
+            subgraphs=True,
+            interrupt_before=kw.get("interrupt_before"),
+            interrupt_after=kw.get("interrupt_after"),
+            **extra,
+        ):
+            ns, mode, chunk = item
+            if ns and not subgraphs:
+                continue
+            event = mode
+            if mode == "messages":
+                message, meta = chunk
+                chunk = [message, meta]
+            if ns:
+                event = f"{event}|{'|'.join(ns)}"
+            await self.storage.append_event(run_id, event, dumps(chunk))
+            await self.queue.heartbeat(run_id)
+
+    async def _finish_error(self, run: dict[str, Any], exc: BaseException, graph: Any) -> None:
+        err = {"error": type(exc).__name__, "message": str(exc)}
+        await self.storage.append_event(run["run_id"], "error", dumps(err))
+        await self._set_run(run["run_id"], status="error", error=err)
+        await self._complete_thread(run, graph, "error")
+
+    async def _finish_cancelled(self, run: dict[str, Any], action: str, graph: Any = None) -> None:
+        run_id, thread_id = run["run_id"], run["thread_id"]
+        if action == "rollback":
+            await self.storage.delete_run(run_id)
+            saver = self.services.checkpointer
+            scratch = f"__rollback__{run_id}"
+            await copy_checkpoints(saver, thread_id, scratch, skip_run_id=run_id)
+            await saver.adelete_thread(thread_id)
+            await copy_checkpoints(saver, scratch, thread_id)
+            await saver.adelete_thread(scratch)
+        else:
+            await self._set_run(run_id, status="interrupted")
+        await self._complete_thread(run, graph, None)
+
+    async def _complete_thread(self, run: dict[str, Any], graph: Any, status: str | None) -> None:
+        thread_id = run["thread_id"]
+        thread = await self.storage.get_thread(thread_id)
+        if thread is None:
+            return
+        if run["kwargs"].get("on_completion") == "delete":
+            await self.storage.delete_thread(thread_id)
+            await self.services.checkpointer.adelete_thread(thread_id)
+            return
+        thread["status"] = "idle"
+        await self.storage.put_thread(thread)
+        if graph is not None:
+            await self.services.refresh_thread(thread_id, graph, status=status)
+        elif status is not None:
+            thread["status"] = status
+            await self.storage.put_thread(thread)

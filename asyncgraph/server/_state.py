@@ -1,0 +1,92 @@
+"""StateSnapshot -> the API's ``ThreadState`` dict, and checkpoint copies between threads."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from asyncgraph.server._serialize import to_jsonable
+
+__all__ = ["copy_checkpoints", "empty_state", "snapshot_to_dict"]
+
+
+def _checkpoint(config: Any) -> dict[str, Any] | None:
+    if not config:
+        return None
+    c = config.get("configurable", {})
+    return {
+        "thread_id": c.get("thread_id"),
+        "checkpoint_ns": c.get("checkpoint_ns", ""),
+        "checkpoint_id": c.get("checkpoint_id"),
+        "checkpoint_map": c.get("checkpoint_map"),
+    }
+
+
+def snapshot_to_dict(snap: Any) -> dict[str, Any]:
+    tasks = []
+    for t in getattr(snap, "tasks", ()) or ():
+        state = getattr(t, "state", None)
+        tasks.append(
+            {
+                "id": t.id,
+                "name": t.name,
+                "error": repr(t.error) if getattr(t, "error", None) else None,
+                "interrupts": to_jsonable(list(getattr(t, "interrupts", ()) or ())),
+                "checkpoint": _checkpoint(state) if isinstance(state, dict) else None,
+                "state": snapshot_to_dict(state) if hasattr(state, "values") else None,
+                "result": to_jsonable(getattr(t, "result", None)),
+            }
+        )
+    return {
+        "values": to_jsonable(snap.values),
+        "next": list(snap.next),
+        "checkpoint": _checkpoint(snap.config),
+        "metadata": to_jsonable(snap.metadata or {}),
+        "created_at": snap.created_at,
+        "parent_checkpoint": _checkpoint(snap.parent_config),
+        "tasks": tasks,
+        "interrupts": to_jsonable(list(getattr(snap, "interrupts", ()) or ())),
+    }
+
+
+def empty_state(thread_id: str) -> dict[str, Any]:
+    return {
+        "values": {},
+        "next": [],
+        "checkpoint": None,
+        "metadata": {},
+        "created_at": None,
+        "parent_checkpoint": None,
+        "tasks": [],
+        "interrupts": [],
+    }
+
+
+async def copy_checkpoints(
+    saver: Any, source: str, target: str, *, skip_run_id: str | None = None
+) -> None:
+    """Put ``source``'s checkpoints (oldest first) into thread ``target``.
+
+    With ``skip_run_id``, checkpoints written by that run are left out (rollback).
+    """
+    tuples = [t async for t in saver.alist({"configurable": {"thread_id": source}})]
+    tuples.reverse()
+    for t in tuples:
+        if skip_run_id is not None and (t.metadata or {}).get("run_id") == skip_run_id:
+            continue
+        conf = t.config["configurable"]
+        parent = (t.parent_config or {}).get("configurable", {})
+        put_config = {
+            "configurable": {
+                "thread_id": target,
+                "checkpoint_ns": conf.get("checkpoint_ns", ""),
+                **({"checkpoint_id": parent["checkpoint_id"]} if parent.get("checkpoint_id") else {}),
+            }
+        }
+        new_config = await saver.aput(
+            put_config, t.checkpoint, t.metadata, dict(t.checkpoint.get("channel_versions", {}))
+        )
+        writes: dict[str, list[tuple[str, Any]]] = {}
+        for task_id, channel, value in t.pending_writes or ():
+            writes.setdefault(task_id, []).append((channel, value))
+        for task_id, ws in writes.items():
+            await saver.aput_writes(new_config, ws, task_id)

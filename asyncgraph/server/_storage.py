@@ -1,0 +1,206 @@
+"""The server's storage interface (assistants, threads, runs, run events) and its memory back end.
+
+Services talk only to :class:`Storage`; the dev server uses :class:`MemoryStorage`. The
+PostgreSQL back end (next step, see docs/server.md) implements the same methods on tables,
+with run events in an events table and NOTIFY carrying the sequence number.
+
+Records are plain dicts in the wire shape of the LangGraph Server API (``Assistant``,
+``Thread``, ``Run``), so the HTTP layer serializes them as they are.
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+import ormsgpack
+
+__all__ = ["MemoryStorage", "RunEvent", "Storage", "now"]
+
+EVENT_GRACE_SECONDS = 60.0
+"""How long a deleted run's events stay readable by clients already following them."""
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat()
+
+
+@dataclass(frozen=True, slots=True)
+class RunEvent:
+    """One stream event of a run; ``seq`` counts from 1 per run and is the SSE event id.
+
+    ``data`` is the payload as JSON text, encoded once by the worker and sent as it is.
+    """
+
+    seq: int
+    event: str
+    data: str
+
+    def value(self) -> Any:
+        """The payload, decoded."""
+        return json.loads(self.data)
+
+
+def _copy(record: dict[str, Any]) -> dict[str, Any]:
+    # Records hold JSON data only; a msgpack round trip copies them several times faster
+    # than copy.deepcopy.
+    return ormsgpack.unpackb(ormsgpack.packb(record))  # type: ignore[no-any-return]
+
+
+class Storage(abc.ABC):
+    """Where the server keeps its records. Every method is safe to call concurrently."""
+
+    # assistants
+    @abc.abstractmethod
+    async def put_assistant(self, assistant: dict[str, Any]) -> None: ...
+    @abc.abstractmethod
+    async def get_assistant(self, assistant_id: str) -> dict[str, Any] | None: ...
+    @abc.abstractmethod
+    async def delete_assistant(self, assistant_id: str) -> bool: ...
+    @abc.abstractmethod
+    async def list_assistants(self) -> list[dict[str, Any]]: ...
+
+    # threads
+    @abc.abstractmethod
+    async def put_thread(self, thread: dict[str, Any]) -> None: ...
+    @abc.abstractmethod
+    async def get_thread(self, thread_id: str) -> dict[str, Any] | None: ...
+    @abc.abstractmethod
+    async def delete_thread(self, thread_id: str) -> bool: ...
+    @abc.abstractmethod
+    async def list_threads(self) -> list[dict[str, Any]]: ...
+
+    # runs
+    @abc.abstractmethod
+    async def put_run(self, run: dict[str, Any]) -> None: ...
+    @abc.abstractmethod
+    async def get_run(self, run_id: str) -> dict[str, Any] | None: ...
+    @abc.abstractmethod
+    async def delete_run(self, run_id: str) -> bool: ...
+    @abc.abstractmethod
+    async def list_runs(self, thread_id: str | None = None) -> list[dict[str, Any]]: ...
+
+    # run events
+    @abc.abstractmethod
+    async def append_event(self, run_id: str, event: str, data: str) -> int:
+        """Store one event (``data`` is JSON text) and wake its readers; return its ``seq``."""
+
+    @abc.abstractmethod
+    async def close_events(self, run_id: str) -> None:
+        """Mark the run's event log complete: readers stop after the last event."""
+
+    @abc.abstractmethod
+    def read_events(self, run_id: str, after: int = 0) -> AsyncIterator[RunEvent]:
+        """Events with ``seq > after``, then the ones still to come, until the log closes."""
+
+
+class MemoryStorage(Storage):
+    """Everything in dicts: for ``asyncgraph dev`` and tests. Lost when the process exits."""
+
+    def __init__(self) -> None:
+        self._assistants: dict[str, dict[str, Any]] = {}
+        self._threads: dict[str, dict[str, Any]] = {}
+        self._runs: dict[str, dict[str, Any]] = {}
+        self._events: dict[str, list[RunEvent]] = {}
+        self._closed: set[str] = set()
+        self._cond: dict[str, asyncio.Condition] = {}
+
+    # Copies in and out, as a database would: a caller mutating a record changes nothing stored.
+    async def put_assistant(self, assistant: dict[str, Any]) -> None:
+        self._assistants[assistant["assistant_id"]] = _copy(assistant)
+
+    async def get_assistant(self, assistant_id: str) -> dict[str, Any] | None:
+        a = self._assistants.get(assistant_id)
+        return _copy(a) if a is not None else None
+
+    async def delete_assistant(self, assistant_id: str) -> bool:
+        return self._assistants.pop(assistant_id, None) is not None
+
+    async def list_assistants(self) -> list[dict[str, Any]]:
+        return [_copy(a) for a in self._assistants.values()]
+
+    async def put_thread(self, thread: dict[str, Any]) -> None:
+        self._threads[thread["thread_id"]] = _copy(thread)
+
+    async def get_thread(self, thread_id: str) -> dict[str, Any] | None:
+        t = self._threads.get(thread_id)
+        return _copy(t) if t is not None else None
+
+    async def delete_thread(self, thread_id: str) -> bool:
+        for run_id in [r for r, run in self._runs.items() if run["thread_id"] == thread_id]:
+            await self.delete_run(run_id)
+        return self._threads.pop(thread_id, None) is not None
+
+    async def list_threads(self) -> list[dict[str, Any]]:
+        return [_copy(t) for t in self._threads.values()]
+
+    async def put_run(self, run: dict[str, Any]) -> None:
+        self._runs[run["run_id"]] = _copy(run)
+
+    async def get_run(self, run_id: str) -> dict[str, Any] | None:
+        r = self._runs.get(run_id)
+        return _copy(r) if r is not None else None
+
+    async def delete_run(self, run_id: str) -> bool:
+        # Readers may still be draining the log (a stateless run deletes itself when it
+        # ends): close it now, drop it a little later.
+        self._closed.add(run_id)
+        cond = self._condition(run_id)
+        async with cond:
+            cond.notify_all()
+        asyncio.get_running_loop().call_later(EVENT_GRACE_SECONDS, self._drop_events, run_id)
+        return self._runs.pop(run_id, None) is not None
+
+    def _drop_events(self, run_id: str) -> None:
+        if run_id not in self._runs:
+            self._events.pop(run_id, None)
+            self._closed.discard(run_id)
+            self._cond.pop(run_id, None)
+
+    async def list_runs(self, thread_id: str | None = None) -> list[dict[str, Any]]:
+        return [
+            _copy(r)
+            for r in self._runs.values()
+            if thread_id is None or r["thread_id"] == thread_id
+        ]
+
+    def _condition(self, run_id: str) -> asyncio.Condition:
+        cond = self._cond.get(run_id)
+        if cond is None:
+            cond = self._cond[run_id] = asyncio.Condition()
+        return cond
+
+    async def append_event(self, run_id: str, event: str, data: str) -> int:
+        log = self._events.setdefault(run_id, [])
+        seq = len(log) + 1
+        log.append(RunEvent(seq, event, data))
+        cond = self._condition(run_id)
+        async with cond:
+            cond.notify_all()
+        return seq
+
+    async def close_events(self, run_id: str) -> None:
+        self._closed.add(run_id)
+        cond = self._condition(run_id)
+        async with cond:
+            cond.notify_all()
+
+    async def read_events(self, run_id: str, after: int = 0) -> AsyncIterator[RunEvent]:
+        cond = self._condition(run_id)
+        pos = max(after, 0)
+        while True:
+            log = self._events.get(run_id, [])
+            while pos < len(log):
+                yield log[pos]
+                pos += 1
+            if run_id in self._closed or (run_id not in self._runs and run_id not in self._events):
+                return
+            async with cond:
+                log = self._events.get(run_id, [])
+                if pos >= len(log) and run_id not in self._closed:
+                    await cond.wait()

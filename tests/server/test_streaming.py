@@ -1,0 +1,107 @@
+"""SSE streaming: event names per stream mode, subgraph namespaces, ids, Last-Event-ID replay."""
+
+from __future__ import annotations
+
+import asyncio
+
+HI = {"messages": [{"role": "user", "content": "hi"}]}
+
+
+async def test_stream_modes_event_names_and_payloads(client):
+    tid = (await client.threads.create())["thread_id"]
+    parts = [
+        p
+        async for p in client.runs.stream(
+            tid, "agent", input=HI, stream_mode=["values", "updates", "messages-tuple", "custom", "debug"]
+        )
+    ]
+    events = [p.event for p in parts]
+    assert events[0] == "metadata" and parts[0].data["run_id"]
+    assert set(events) == {"metadata", "values", "updates", "messages", "custom", "debug"}
+    assert next(p.data for p in parts if p.event == "custom") == {"progress": "calling model"}
+    updates = [p.data for p in parts if p.event == "updates"]
+    assert updates[0]["agent"]["messages"][0]["content"] == "hello from the seed agent"
+    tokens = [p.data for p in parts if p.event == "messages"]
+    chunk, meta = tokens[0]
+    assert chunk["type"] == "AIMessageChunk" and meta["langgraph_node"] == "agent"
+    assert "".join(t[0]["content"] for t in tokens) == "hello from the seed agent"
+    assert {p.data["type"] for p in parts if p.event == "debug"} >= {"checkpoint", "task", "task_result"}
+    # Event ids count up from 1: what Last-Event-ID refers to.
+    assert [int(p.id) for p in parts] == list(range(1, len(parts) + 1))
+
+
+async def test_single_mode_default_is_values(client):
+    events = [p.event async for p in client.runs.stream(None, "agent", input=HI)]
+    assert events == ["metadata", "values", "values"]
+
+
+async def test_subgraph_events_carry_namespace(client):
+    parts = [
+        p async for p in client.runs.stream(None, "parent", input=HI, stream_mode="updates", stream_subgraphs=True)
+    ]
+    names = [p.event for p in parts]
+    assert "updates" in names
+    sub = [n for n in names if n.startswith("updates|child:")]
+    assert sub, names
+    without = [p.event async for p in client.runs.stream(None, "parent", input=HI, stream_mode="updates")]
+    assert all("|" not in n for n in without)
+
+
+async def test_on_run_created_and_join_stream_filters_modes(client):
+    tid = (await client.threads.create())["thread_id"]
+    created = []
+    async for _ in client.runs.stream(
+        tid, "agent", input=HI, stream_mode=["values", "updates"], on_run_created=created.append
+    ):
+        pass
+    assert created[0]["thread_id"] == tid
+    rid = created[0]["run_id"]
+    replay = [p.event async for p in client.runs.join_stream(tid, rid, stream_mode="updates")]
+    assert replay == ["metadata", "updates"]
+
+
+async def test_last_event_id_replays_only_later_events(client):
+    tid = (await client.threads.create())["thread_id"]
+    run = await client.runs.create(tid, "agent", input=HI, stream_mode=["values", "updates"])
+    full = [p async for p in client.runs.join_stream(tid, run["run_id"])]
+    assert len(full) >= 4
+    tail = [p async for p in client.runs.join_stream(tid, run["run_id"], last_event_id=full[1].id)]
+    assert [(p.id, p.event, p.data) for p in tail] == [(p.id, p.event, p.data) for p in full[2:]]
+
+
+async def test_reconnect_mid_run_misses_nothing(client):
+    """A client drops after the first event of a running run and comes back with its id."""
+    tid = (await client.threads.create())["thread_id"]
+    run = await client.runs.create(tid, "slow", input={"steps": []}, stream_mode=["values", "debug"])
+    seen = []
+    stream = client.runs.join_stream(tid, run["run_id"])
+    async for p in stream:
+        seen.append(p)
+        break
+    await stream.aclose()  # the connection drops here
+    assert (await client.runs.get(tid, run["run_id"]))["status"] in ("pending", "running")
+    rest = [p async for p in client.runs.join_stream(tid, run["run_id"], last_event_id=seen[-1].id)]
+    all_ids = [int(p.id) for p in seen + rest]
+    assert all_ids == list(range(1, len(all_ids) + 1))
+    assert rest[-1].event == "debug" or rest[-1].event == "values"
+    assert (await client.runs.get(tid, run["run_id"]))["status"] == "success"
+
+
+async def test_stream_disconnect_cancels_by_default(client, server):
+    import httpx
+
+    tid = (await client.threads.create())["thread_id"]
+    async with httpx.AsyncClient(base_url=server, timeout=10) as http:
+        async with http.stream(
+            "POST", f"/threads/{tid}/runs/stream", json={"assistant_id": "slow", "input": {"steps": []}}
+        ) as res:
+            assert res.headers["content-type"].startswith("text/event-stream")
+            rid = res.headers["content-location"].rsplit("/", 1)[-1]
+            async for line in res.aiter_lines():
+                if line.startswith("event: metadata"):
+                    break
+    for _ in range(300):
+        if (await client.runs.get(tid, rid))["status"] not in ("pending", "running"):
+            break
+        await asyncio.sleep(0.01)
+    assert (await client.runs.get(tid, rid))["status"] == "interrupted"

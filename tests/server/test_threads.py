@@ -1,0 +1,74 @@
+"""Threads, their state and history, through langgraph_sdk."""
+
+from __future__ import annotations
+
+import pytest
+from langgraph_sdk.errors import ConflictError, NotFoundError
+
+HI = {"messages": [{"role": "user", "content": "hi"}]}
+
+
+async def test_crud_search_count(client):
+    t = await client.threads.create(metadata={"user": "ann"})
+    assert t["status"] == "idle"
+    assert (await client.threads.get(t["thread_id"]))["metadata"] == {"user": "ann"}
+    with pytest.raises(ConflictError):
+        await client.threads.create(thread_id=t["thread_id"])
+    assert (await client.threads.create(thread_id=t["thread_id"], if_exists="do_nothing"))["thread_id"] == t["thread_id"]
+    await client.threads.update(t["thread_id"], metadata={"tag": 1})
+    assert (await client.threads.get(t["thread_id"]))["metadata"] == {"user": "ann", "tag": 1}
+    await client.threads.create(metadata={"user": "bob"})
+    assert [x["thread_id"] for x in await client.threads.search(metadata={"user": "ann"})] == [t["thread_id"]]
+    assert await client.threads.count(metadata={"user": "bob"}) == 1
+    assert await client.threads.count(status="idle") == 2
+    await client.threads.delete(t["thread_id"])
+    with pytest.raises(NotFoundError):
+        await client.threads.get(t["thread_id"])
+
+
+async def test_state_after_run_and_values_on_thread(client):
+    t = await client.threads.create()
+    tid = t["thread_id"]
+    empty = await client.threads.get_state(tid)
+    assert empty["values"] == {} and empty["next"] == []
+    await client.runs.wait(tid, "agent", input=HI)
+    state = await client.threads.get_state(tid)
+    assert [m["type"] for m in state["values"]["messages"]] == ["human", "ai"]
+    assert state["next"] == [] and state["checkpoint"]["checkpoint_id"]
+    thread = await client.threads.get(tid)
+    assert thread["status"] == "idle"
+    assert thread["values"]["messages"][-1]["content"] == "hello from the seed agent"
+    assert thread["metadata"]["graph_id"] == "agent"
+
+
+async def test_update_state_history_and_time_travel(client):
+    tid = (await client.threads.create())["thread_id"]
+    await client.runs.wait(tid, "agent", input=HI)
+    history = await client.threads.get_history(tid)
+    assert len(history) >= 3
+    first_two = history[-2]  # after the input is written
+    res = await client.threads.update_state(tid, {"messages": [{"role": "user", "content": "added"}]}, as_node="agent")
+    assert res["checkpoint"]["checkpoint_id"]
+    state = await client.threads.get_state(tid)
+    assert state["values"]["messages"][-1]["content"] == "added"
+    # Read an old checkpoint both ways the SDK offers.
+    cid = first_two["checkpoint"]["checkpoint_id"]
+    old = await client.threads.get_state(tid, checkpoint_id=cid)
+    assert old["checkpoint"]["checkpoint_id"] == cid
+    old2 = await client.threads.get_state(tid, checkpoint={"checkpoint_id": cid, "checkpoint_ns": ""})
+    assert old2["values"] == old["values"]
+    assert len(await client.threads.get_history(tid, limit=2)) == 2
+
+
+async def test_copy_thread(client):
+    tid = (await client.threads.create(metadata={"a": 1}))["thread_id"]
+    await client.runs.wait(tid, "agent", input=HI)
+    copy = await client.threads.copy(tid)
+    assert copy["thread_id"] != tid
+    src_state = await client.threads.get_state(tid)
+    new_state = await client.threads.get_state(copy["thread_id"])
+    assert new_state["values"] == src_state["values"]
+    # The copy goes on independently.
+    await client.runs.wait(copy["thread_id"], "agent", input=HI)
+    assert len((await client.threads.get_state(copy["thread_id"]))["values"]["messages"]) == 4
+    assert len((await client.threads.get_state(tid))["values"]["messages"]) == 2
