@@ -11,10 +11,12 @@ The tree::
     ├── EmptyChannelError                     a channel was read before it got a value
     ├── TaskNotFound                          a ``Send`` / goto names an unknown node
     ├── NodeTimeoutError (TimeoutError)       a node overran its timeout
+    ├── NodeCancelledError                    a node raised ``asyncio.CancelledError`` itself
     ├── GraphTimeoutError (TimeoutError)      a run or one step overran its deadline
     ├── CheckpointNotLatest                   a write was based on an old checkpoint
     ├── CheckpointError                       a stored checkpoint cannot be read
     ├── StreamClosedError (RuntimeError)      a node wrote to a stream nobody reads any more
+    ├── UndeclaredKeyWarning (UserWarning)    a warning: an undeclared key was dropped
     └── GraphBubbleUp                         control flow, NOT an error:
         ├── GraphDrained                        the run stopped at a step boundary (drain)
         ├── GraphInterrupt                      the run paused for a human (``interrupt()``)
@@ -51,11 +53,13 @@ __all__ = [
     "InvalidGraphError",
     "InvalidInputError",
     "InvalidUpdateError",
+    "NodeCancelledError",
     "NodeInterrupt",
     "NodeTimeoutError",
     "ParentCommand",
     "StreamClosedError",
     "TaskNotFound",
+    "UndeclaredKeyWarning",
     "create_error_message",
     "is_invalid_resume",
     "mark_invalid_resume",
@@ -128,6 +132,11 @@ class InvalidInputError(ValueError):
     """The input or config given to a run is malformed; nothing was run or stored."""
 
 
+class UndeclaredKeyWarning(UserWarning):
+    """Input or a node's update named a key the graph does not declare; it was dropped
+    (as LangGraph drops it). ``compile(strict=True)`` makes this an error."""
+
+
 class EmptyInputError(Exception):
     """A run got ``None`` as input and its thread has nothing to resume."""
 
@@ -157,6 +166,19 @@ class NodeTimeoutError(TimeoutError):
         self.attempts = attempts
         tries = f" (attempt {attempts})" if attempts > 1 else ""
         super().__init__(f"Node '{node}' timed out after {timeout:g}s{tries}")
+
+
+class NodeCancelledError(Exception):
+    """A node's own code raised ``asyncio.CancelledError`` (nobody cancelled the run).
+
+    Cancellation from outside (the caller, a deadline, a failed sibling) stays
+    cancellation; a ``CancelledError`` a node raises on its own is its failure, retried
+    and reported like any other error (``__cause__`` is the original).
+    """
+
+    def __init__(self, node: str, message: str | None = None) -> None:
+        self.node = node
+        super().__init__(message or f"Node '{node}' raised asyncio.CancelledError")
 
 
 class GraphTimeoutError(TimeoutError):

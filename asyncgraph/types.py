@@ -44,6 +44,7 @@ __all__ = [
     "GraphOutput",
     "Interrupt",
     "Overwrite",
+    "StateUpdate",
     "PregelTask",
     "RetryPolicy",
     "Send",
@@ -230,6 +231,15 @@ class Overwrite:
     """Wrap a node's value for a reducer key to replace the value instead of reducing."""
 
     value: Any
+
+
+class StateUpdate(NamedTuple):
+    """One update of ``bulk_update_state``: ``values`` written as node ``as_node``
+    would write them (``update_state``'s arguments)."""
+
+    values: dict[str, Any] | None
+    as_node: str | None = None
+    task_id: str | None = None
 
 
 @dataclasses.dataclass(kw_only=True, slots=True)

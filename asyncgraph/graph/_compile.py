@@ -72,7 +72,9 @@ def _interrupt_set(value: Any, graph: StateGraph[Any, Any, Any, Any]) -> frozens
     return frozenset(value)
 
 
-def lower(graph: StateGraph[Any, Any, Any, Any], *, name: str, interrupt_before: Any, interrupt_after: Any) -> Plan:
+def lower(
+    graph: StateGraph[Any, Any, Any, Any], *, name: str, interrupt_before: Any, interrupt_after: Any, strict: bool = False
+) -> Plan:
     """Lower a validated graph to its plan."""
     channels: dict[str, Any] = {}
     for key, chan_spec in graph.channels.items():
@@ -196,6 +198,7 @@ def lower(graph: StateGraph[Any, Any, Any, Any], *, name: str, interrupt_before:
         cached=any(spec.cache_policy is not None for spec in graph.nodes.values()),
         output_keys=frozenset(output_info.keys or graph.channels),
         input_keys=frozenset(input_info.keys if input_info.fields else graph.channels),
+        strict=strict,
     )
 
 
@@ -210,6 +213,7 @@ def compile_graph(
     debug: bool,
     name: str | None,
     limits: dict[str, int] | None,
+    strict: bool = False,
 ) -> CompiledStateGraph:
     interrupts = [
         *(interrupt_before if isinstance(interrupt_before, list) else ()),
@@ -226,6 +230,7 @@ def compile_graph(
         name=name or "LangGraph",
         interrupt_before=interrupt_before,
         interrupt_after=interrupt_after,
+        strict=strict,
     )
     # The engine facade imports langchain-core's Runnable machinery: load it now, at
     # compile time, rather than at ``import asyncgraph.graph``.

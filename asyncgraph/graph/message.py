@@ -38,6 +38,7 @@ __all__ = [
     "Messages",
     "MessagesState",
     "add_messages",
+    "push_message",
 ]
 
 REMOVE_ALL_MESSAGES = "__remove_all__"
@@ -260,3 +261,29 @@ class MessagesState(TypedDict):
     """A state with one key, ``messages``, merged with ``add_messages``."""
 
     messages: Annotated[list[AnyMessage], add_messages]
+
+
+def push_message(message: MessageLikeRepresentation | BaseMessageChunk, *, state_key: str | None = "messages") -> AnyMessage:
+    """Send ``message`` from inside a node: it is streamed at once in ``messages`` mode
+    (as a chat model's message would be) and, unless ``state_key`` is None, written to
+    that state key with the node's other writes at the end of the step.
+
+    Returns the message (converted to a message object).
+
+    Raises:
+        ValueError: the message has no ``id`` (the stream and the reducer need one).
+        RuntimeError: called outside a running node.
+    """
+    from asyncgraph._context import current_task
+    from asyncgraph.pregel._stream import push_message as stream_message
+
+    tc = current_task.get()
+    if tc is None:
+        raise RuntimeError("push_message() was called outside of a running graph node")
+    msg = convert_to_messages([message])[0]
+    if msg.id is None:
+        raise ValueError("Message ID is required")
+    stream_message(tc, msg)
+    if state_key:
+        tc.task.writes.append((state_key, msg))
+    return cast(AnyMessage, msg)

@@ -151,7 +151,8 @@ class StateGraph(Generic[StateT, ContextT, InputT, OutputT]):
                 outputs); the value the node receives and returns is unchanged.
 
         Raises:
-            InvalidGraphError: the name is taken, reserved, or collides with a state key.
+            InvalidGraphError: the name is taken or reserved (a state key of the same name is
+                fine, as in LangGraph 1.x).
         """
         if "input" in kwargs:
             input_schema = input_schema or kwargs.pop("input")
@@ -175,8 +176,6 @@ class StateGraph(Generic[StateT, ContextT, InputT, OutputT]):
         for ch in (NS_SEP, NS_END):
             if ch in name:
                 raise InvalidGraphError(f"'{ch}' is a reserved character and is not allowed in node names ({name!r}).")
-        if name in self.channels:
-            raise InvalidGraphError(f"'{name}' is already being used as a state key")
         call = classify(action, what=f"Node '{name}'")
         if input_schema is None and call.kind in ("async", "sync"):
             inferred = first_param_schema(cast("Callable[..., Any]", action))  # classify() checked it
@@ -184,8 +183,6 @@ class StateGraph(Generic[StateT, ContextT, InputT, OutputT]):
                 input_schema = inferred
         if input_schema is not None:
             self._add_schema(input_schema)
-            if name in self.channels:
-                raise InvalidGraphError(f"'{name}' is already being used as a state key")
         if isinstance(retry_policy, RetryPolicy):
             retry_policy = (retry_policy,)
         if hasattr(timeout, "run_timeout"):  # TimeoutPolicy
@@ -330,6 +327,7 @@ class StateGraph(Generic[StateT, ContextT, InputT, OutputT]):
         name: str | None = None,
         limits: dict[str, int] | None = None,
         transformers: Sequence[Any] | None = None,
+        strict: bool = False,
     ) -> CompiledStateGraph:
         """Validate and return the runnable graph.
 
@@ -345,6 +343,11 @@ class StateGraph(Generic[StateT, ContextT, InputT, OutputT]):
                 with ``limit=``; shared by every run of this compiled graph.
             transformers: stream transformer factories every ``stream_events(version="v3")``
                 run of this graph registers (LangGraph's ``stream_transformers``).
+            strict: asyncgraph only. By default, as in LangGraph, input keys the input
+                schema does not declare and node writes to keys the state does not
+                declare are dropped; asyncgraph also warns (``UndeclaredKeyWarning``,
+                naming the node and key). ``strict=True`` makes them errors
+                (``InvalidInputError`` / ``InvalidUpdateError``).
         """
         compiled = compile_graph(
             self,
@@ -356,6 +359,7 @@ class StateGraph(Generic[StateT, ContextT, InputT, OutputT]):
             debug=debug,
             name=name,
             limits=limits,
+            strict=strict,
         )
         if transformers:
             from asyncgraph.stream._run import normalize_factories

@@ -408,16 +408,16 @@ def create_react_agent(
 
     def after_post_hook(state: Any) -> Any:
         # The hook may have answered some calls itself, or replaced the AI message.
+        # A call counts as answered when any ToolMessage in the history carries its
+        # id (as in LangGraph: a model that reuses a call id does not loop forever).
         messages = _get(state, "messages")
-        answered: set[str] = set()
+        answered = {m.tool_call_id for m in messages if isinstance(m, ToolMessage)}
         for m in reversed(messages):
             if isinstance(m, AIMessage):
                 pending = [c for c in m.tool_calls if c["id"] not in answered]
                 if pending:
                     return to_tools(state, pending)
                 break
-            if isinstance(m, ToolMessage):
-                answered.add(m.tool_call_id)
         if messages and isinstance(messages[-1], ToolMessage):
             return entry
         return finish

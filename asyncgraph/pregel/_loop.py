@@ -46,7 +46,7 @@ from asyncgraph.pregel._algo import (
 )
 from asyncgraph.pregel._cache import store_results, take_cached
 from asyncgraph.pregel._context import RunContext
-from asyncgraph.pregel._runner import complete_inline, run_step, run_task, settle
+from asyncgraph.pregel._runner import complete_inline, run_step, run_task, settle_inline
 from asyncgraph.pregel._saving import Saver
 from asyncgraph.pregel._stream import (
     emit_checkpoint,
@@ -98,7 +98,7 @@ async def run_graph(rc: RunContext, input: Any, *, interrupt_before: frozenset[s
                     try:
                         complete_inline(tc, run, await task.node.call.func(task.input))  # type: ignore[arg-type, union-attr]
                     except BaseException as exc:
-                        settle(rc, task, loop.step, exc)
+                        settle_inline(tc, run, exc)  # type: ignore[arg-type]
                     finally:
                         current_task.reset(token)
                         tc = None  # not a stale task for the blocking watchdog to find
@@ -121,7 +121,7 @@ async def run_graph(rc: RunContext, input: Any, *, interrupt_before: frozenset[s
 
 def _inline(task: Task) -> bool:
     """A plain async node (see ``NodePlan.inline``), pulled by a trigger: the loop
-    awaits it itself and ``_runner.complete_inline`` / ``settle`` finish its task."""
+    awaits it itself and ``_runner.complete_inline`` / ``settle_inline`` finish its task."""
     return task.node.inline and task.kind == PULL
 
 

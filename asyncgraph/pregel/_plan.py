@@ -105,3 +105,7 @@ class Plan:
     cached: bool  # some node has a cache policy
     output_keys: frozenset[str]  # the keys a ``values`` chunk and the output show
     input_keys: frozenset[str]  # the keys a dict input may have
+    # compile(strict=True): an undeclared input key or a node's write to a key the state
+    # does not declare is an error; by default it is dropped with a warning (LangGraph
+    # drops it silently).
+    strict: bool = False

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import dataclasses
 import functools
 import logging
 import random
@@ -42,6 +43,7 @@ from asyncgraph.errors import (
     GraphBubbleUp,
     GraphInterrupt,
     InvalidUpdateError,
+    NodeCancelledError,
     NodeTimeoutError,
     ParentCommand,
 )
@@ -52,7 +54,7 @@ from asyncgraph.pregel._plan import BranchPlan, Plan
 from asyncgraph.pregel._spec import CallSpec
 from asyncgraph.pregel._writes import branch_writes, fresh_values, input_writes, output_writes
 from asyncgraph.runtime import task_runtime
-from asyncgraph.types import RetryPolicy
+from asyncgraph.types import Command, RetryPolicy
 
 _PASSTHROUGH_TAPS = (StreamMessagesHandler,)
 
@@ -346,23 +348,41 @@ async def run_task(rc: RunContext, run: RunState, task: Task, step: int, inline_
                     node = task.node
                     call = node.call
                     assert call is not None  # only the START task has none
-                    if node.fast and task.kind == PULL and tc.traced is None and not rc.propagate:
-                        # The common case, awaited right here: every suspension of the
-                        # node passes through each coroutine frame above it.
-                        result = await call.func(task.input)
-                    else:
-                        result = await _run_node(tc, run, inline_ok)
+                    try:
+                        if node.fast and task.kind == PULL and tc.traced is None and not rc.propagate:
+                            # The common case, awaited right here: every suspension of
+                            # the node passes through each coroutine frame above it.
+                            result = await call.func(task.input)
+                        else:
+                            result = await _run_node(tc, run, inline_ok)
+                    except asyncio.CancelledError as cancel:
+                        own = own_cancel(task, cancel)
+                        if own is cancel:
+                            raise
+                        raise own from cancel
                     if call.kind == "subgraph" and type(result) is dict:
                         result = _subgraph_output(rc.plan, result)
                     write_output(rc.plan, task, result)
                     for branch in node.branches:
                         await run_branch(tc, run, branch)
                     break
+                except ParentCommand as pc:
+                    # A subgraph run inside this task sent a Command to this graph:
+                    # it is this task's output (LangGraph's multi-agent handoff).
+                    cmd = _command_for(tc, pc)
+                    if cmd is None:
+                        raise
+                    result = cmd
+                    write_output(rc.plan, task, cmd)
+                    for branch in task.node.branches:
+                        await run_branch(tc, run, branch)
+                    break
                 except GraphBubbleUp:
                     raise
                 except Exception as exc:
                     policies = task.node.retry
-                    policy = _retry_policy(policies, exc) if policies else None
+                    # A node's own CancelledError is not retried (as in LangGraph).
+                    policy = _retry_policy(policies, exc) if policies and type(exc) is not NodeCancelledError else None
                     if policy is None or attempt >= policy.max_attempts:
                         if policies and attempt > 1:
                             exc.add_note(f"Node '{task.name}' failed after {attempt} attempts")
@@ -414,6 +434,42 @@ def complete_inline(tc: TaskContext, run: RunState, result: Any) -> None:
     task.done = True
 
 
+def _command_for(tc: TaskContext, exc: ParentCommand) -> Command[Any] | None:
+    """The command of ``exc`` when a graph run inside task ``tc`` addressed it to the
+    graph ``tc`` runs in (``settle`` named the task when it bubbled out), as a command
+    for this graph; else None (it is for a graph further up)."""
+    cmd = exc.args[0]
+    if cmd.graph != tc.task_ns:
+        return None
+    return Command(update=cmd.update, goto=cmd.goto, resume=cmd.resume)
+
+
+def own_cancel(task: Task, cancel: asyncio.CancelledError) -> BaseException:
+    """What a ``CancelledError`` out of a node's call becomes: itself when this asyncio
+    task is being cancelled (a caller, deadline or failed sibling: real cancellation),
+    else a :class:`NodeCancelledError`, the node's own failure."""
+    current = asyncio.current_task()
+    if current is None or current.cancelling():
+        return cancel
+    return NodeCancelledError(task.name)
+
+
+def settle_inline(tc: TaskContext, run: RunState, exc: BaseException) -> None:
+    """``settle`` for a task the loop awaited itself (see ``complete_inline``); a
+    ``Command`` a subgraph inside it sent to this graph completes the task."""
+    if isinstance(exc, asyncio.CancelledError):
+        own = own_cancel(tc.task, exc)
+        if own is not exc:
+            own.__cause__ = exc
+            exc = own
+    if isinstance(exc, ParentCommand):
+        cmd = _command_for(tc, exc)
+        if cmd is not None:
+            complete_inline(tc, run, cmd)
+            return
+    settle(tc.run, tc.task, tc.step, exc)
+
+
 def settle(rc: RunContext, task: Task, step: int, exc: BaseException) -> None:
     """What becomes of a task that raised ``exc``, however it ran: an ``interrupt()`` is
     recorded on the task (its writes dropped); anything else is raised, an error with a
@@ -423,11 +479,16 @@ def settle(rc: RunContext, task: Task, step: int, exc: BaseException) -> None:
         task.interrupts = list(exc.interrupts)
         task.writes.clear()
         return
-    if isinstance(exc, ParentCommand) and rc.parent is None:
-        raise InvalidUpdateError(
-            f"Node '{task.name}' returned Command(graph=Command.PARENT) but the graph has no parent graph",
-            nodes=(task.name,),
-        ) from None
+    if isinstance(exc, ParentCommand) and exc.args[0].graph == Command.PARENT:
+        parent = rc.parent
+        if parent is None:
+            raise InvalidUpdateError(
+                f"Node '{task.name}' returned Command(graph=Command.PARENT) but the graph has no parent graph",
+                nodes=(task.name,),
+            ) from None
+        # Address it to the parent's task this graph runs in: that task takes it as
+        # its own output, whatever code (a node function, a tool) lies in between.
+        raise ParentCommand(dataclasses.replace(exc.args[0], graph=parent.task_ns)) from None
     if isinstance(exc, Exception) and not isinstance(exc, GraphBubbleUp):
         task.error = exc
         exc.add_note(f"During task with name '{task.name}' at step {step}")

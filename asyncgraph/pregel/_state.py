@@ -7,11 +7,11 @@ would do.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from asyncgraph.checkpoint.base import create_checkpoint
-from asyncgraph.constants import CONF, START
+from asyncgraph.constants import CONF, END, NS_END, NS_SEP, START
 from asyncgraph.errors import InvalidInputError, InvalidUpdateError
 from asyncgraph.pregel._algo import (
     PULL,
@@ -29,7 +29,9 @@ from asyncgraph.constants import ERROR, INTERRUPT, NO_WRITES
 from asyncgraph.pregel._runner import run_branch
 from asyncgraph.pregel._saving import saved_values, user_metadata
 from asyncgraph.pregel._writes import input_writes, output_writes
-from asyncgraph.types import Interrupt, PregelTask, StateSnapshot
+from asyncgraph.types import Interrupt, PregelTask, StateSnapshot, StateUpdate
+
+COPY = "__copy__"  # update_state(as_node=COPY): fork the checkpoint
 
 
 def _saver(graph: Any) -> Any:
@@ -37,6 +39,63 @@ def _saver(graph: Any) -> Any:
     if saver is None or saver is True or saver is False:
         raise InvalidInputError("No checkpointer set: compile the graph with checkpointer=... to keep state")
     return saver
+
+
+def subgraphs_of(graph: Any, namespace: str | None = None, recurse: bool = False) -> list[tuple[str, Any]]:
+    """``(name, graph)`` of the subgraphs added as nodes of ``graph`` (with ``recurse``,
+    theirs too, named ``parent|child``); ``namespace`` keeps only that one (and, with
+    ``recurse``, a nested one such as ``"a|b"``)."""
+    out: list[tuple[str, Any]] = []
+    for name, node in graph.plan.nodes.items():
+        if node.call is None or node.call.kind != "subgraph":
+            continue
+        if namespace == name:
+            return [(name, node.call.func)]
+        if namespace is None:
+            out.append((name, node.call.func))
+        elif not namespace.startswith(name + NS_SEP):
+            continue
+        if recurse:
+            rest = None if namespace is None else namespace[len(name) + 1:]
+            out.extend((f"{name}{NS_SEP}{n}", g) for n, g in subgraphs_of(node.call.func, rest, recurse))
+    return out
+
+
+def _graph_for(graph: Any, config: Any) -> Any:
+    """The (sub)graph a config's ``checkpoint_ns`` (``node:task_id|...``) addresses: a
+    subgraph's checkpoint is read and written with the subgraph's own plan."""
+    ns = (config.get(CONF) or {}).get("checkpoint_ns") or ""
+    target = graph
+    for part in ns.split(NS_SEP) if ns else ():
+        node = target.plan.nodes.get(part.split(NS_END, 1)[0])
+        if node is None or node.call is None or node.call.kind != "subgraph":
+            return graph  # not a subgraph node (e.g. one invoked inside a function)
+        target = node.call.func
+    return target
+
+
+async def _with_subgraph_states(graph: Any, saver: Any, snapshot: StateSnapshot, recurse: bool) -> StateSnapshot:
+    """``snapshot`` with each subgraph task's ``state``: the subgraph's snapshot (with
+    ``recurse``, when it has a checkpoint) or else the config that addresses it."""
+    conf = snapshot.config[CONF]
+    ns = conf.get("checkpoint_ns") or ""
+    tasks = []
+    changed = False
+    for t in snapshot.tasks:
+        node = graph.plan.nodes.get(t.name)
+        if node is not None and node.call is not None and node.call.kind == "subgraph":
+            own = f"{t.name}{NS_END}{t.id}"
+            child_config = {CONF: {"thread_id": conf["thread_id"], "checkpoint_ns": f"{ns}{NS_SEP}{own}" if ns else own}}
+            state: Any = child_config
+            if recurse:
+                child = node.call.func
+                tup = await saver.aget_tuple(child_config)
+                if tup is not None:
+                    state = await _with_subgraph_states(child, saver, _snapshot(child, tup, apply_pending=True), True)
+            t = t._replace(state=state)
+            changed = True
+        tasks.append(t)
+    return snapshot._replace(tasks=tuple(tasks)) if changed else snapshot
 
 
 def _require_thread(config: Any) -> dict[str, Any]:
@@ -106,29 +165,58 @@ async def aget_state(graph: Any, config: Any, *, subgraphs: bool = False) -> Sta
     tup = await saver.aget_tuple(config)
     if tup is None:
         return StateSnapshot({}, (), config, None, None, None, (), ())
-    return _snapshot(graph, tup, apply_pending=True)
+    graph = _graph_for(graph, config)
+    return await _with_subgraph_states(graph, saver, _snapshot(graph, tup, apply_pending=True), subgraphs)
 
 
 async def aget_state_history(graph: Any, config: Any, *, filter: Any = None, before: Any = None,
                              limit: int | None = None) -> AsyncIterator[StateSnapshot]:
     saver = _saver(graph)
     _require_thread(config)
+    graph = _graph_for(graph, config)
     conf = config[CONF]
     if "checkpoint_ns" not in conf:
         # The graph's own history, as in LangGraph: not its subgraphs' checkpoints.
         config = {**config, CONF: {**conf, "checkpoint_ns": ""}}
     async for tup in saver.alist(config, filter=filter, before=before, limit=limit):
-        yield _snapshot(graph, tup, apply_pending=False)
+        yield await _with_subgraph_states(graph, saver, _snapshot(graph, tup, apply_pending=False), False)
 
 
 async def aupdate_state(graph: Any, config: Any, values: Any, as_node: str | None) -> Any:
     """Apply ``values`` as if node ``as_node`` had returned them; save a new checkpoint.
 
+    ``as_node="__copy__"`` saves a copy of the checkpoint (a fork: same values, same
+    parent); ``values=None`` with ``as_node=END`` finishes the pending step without
+    running it (its tasks count as run, with no writes).
+
     Raises:
         InvalidUpdateError: ``as_node`` is unknown, or cannot be inferred.
     """
+    return await abulk_update_state(graph, config, [[StateUpdate(values, as_node)]])
+
+
+async def abulk_update_state(graph: Any, config: Any, supersteps: Sequence[Sequence[Any]]) -> Any:
+    """Apply each superstep's updates together, as the tasks of one step would be, and
+    save one checkpoint per superstep; returns the last checkpoint's config.
+
+    Raises:
+        InvalidInputError: no supersteps, or a superstep with no updates.
+        InvalidUpdateError: an update names an unknown node, or several updates of
+            one superstep leave ``as_node`` out.
+    """
     saver = _saver(graph)
     _require_thread(config)
+    if not supersteps:
+        raise InvalidInputError("No supersteps provided")
+    if any(len(u) == 0 for u in supersteps):
+        raise InvalidInputError("No updates provided")
+    graph = _graph_for(graph, config)
+    for updates in supersteps:
+        config = await _update_superstep(graph, saver, config, [StateUpdate(*u) for u in updates])
+    return config
+
+
+async def _update_superstep(graph: Any, saver: Any, config: Any, updates: list[StateUpdate]) -> Any:
     plan = graph.plan
     tup = await saver.aget_tuple(config)
     if tup is not None:
@@ -138,8 +226,56 @@ async def aupdate_state(graph: Any, config: Any, values: Any, as_node: str | Non
         save_config = tup.config
     else:
         run = RunState(plan)
-        step = -1
+        step = 0
         save_config = {CONF: {"thread_id": config[CONF]["thread_id"], "checkpoint_ns": config[CONF].get("checkpoint_ns", "")}}
+    first = updates[0]
+    if first.as_node == COPY:
+        if len(updates) > 1:
+            raise InvalidUpdateError("Cannot copy a checkpoint with multiple updates")
+        if tup is None:
+            raise InvalidUpdateError("Cannot copy a non-existent checkpoint")
+        versions = dict(run.versions)
+        copy = create_checkpoint(
+            saved_values(run, versions), versions, {k: dict(v) for k, v in run.seen.items()},
+            tup.checkpoint.get("updated_channels") or [],
+        )
+        parent = tup.parent_config or {CONF: {k: v for k, v in tup.config[CONF].items() if k != "checkpoint_id"}}
+        metadata: dict[str, Any] = {"source": "fork", "step": step, "parents": tup.metadata.get("parents", {})}
+        new_config = await saver.aput(parent, copy, metadata, {})
+        if isinstance(first.values, list) and first.values:
+            return await _update_superstep(graph, saver, new_config, [StateUpdate(*u) for u in first.values])
+        return new_config
+    rc = RunContext(graph, plan, config)
+    rc.stop = step + 10007
+    run.step = step
+    if first.values is None and first.as_node == END:
+        if len(updates) > 1:
+            raise InvalidUpdateError("Cannot apply multiple updates when clearing state")
+        tasks = prepare_tasks(plan, run, step, stop=rc.stop) if tup is not None else []
+        for t in tasks:
+            t.writes = []
+    else:
+        if len(updates) > 1 and any(u.as_node is None for u in updates):
+            raise InvalidUpdateError("as_node is required when applying multiple updates")
+        tasks = []
+        for i, u in enumerate(updates):
+            tasks.append(await _update_task(rc, run, tup, u, step, i))
+    updated = apply_writes(plan, run, tasks)
+    versions = dict(run.versions)
+    new = create_checkpoint(saved_values(run, versions), versions, {k: dict(v) for k, v in run.seen.items()}, sorted(updated))
+    metadata = {"source": "update", "step": step, "parents": {}}
+    for k, v in user_metadata(config).items():
+        if k not in metadata:
+            metadata[k] = v
+    new_versions = {k: run.versions[k] for k in updated if k in run.versions}
+    return await saver.aput(save_config, new, metadata, new_versions)
+
+
+async def _update_task(rc: RunContext, run: RunState, tup: Any, update: StateUpdate, step: int, index: int) -> Task:
+    """The task of one update: ``values`` written as node ``as_node`` would write them
+    (inferred, when None, as the node that ran last), its edges taken."""
+    plan = rc.plan
+    values, as_node = update.values, update.as_node
     if as_node is None:
         if tup is None:
             as_node = START
@@ -161,10 +297,7 @@ async def aupdate_state(graph: Any, config: Any, values: Any, as_node: str | Non
     node = plan.nodes.get(as_node)
     if node is None:
         raise InvalidUpdateError(f"as_node '{as_node}' is not a node of this graph; nodes: {', '.join(plan.nodes)}")
-    task = Task(node, None, PULL, 0, ())
-    rc = RunContext(graph, plan, config)
-    rc.stop = step + 10007
-    run.step = step
+    task = Task(node, None, PULL, index, ())
     if as_node == START:
         task.input = values
         input_writes(plan, task)
@@ -178,12 +311,4 @@ async def aupdate_state(graph: Any, config: Any, values: Any, as_node: str | Non
             await run_branch(tc, run, branch)
     finally:
         current_task.reset(token)
-    updated = apply_writes(plan, run, [task])
-    versions = dict(run.versions)
-    new = create_checkpoint(saved_values(run, versions), versions, {k: dict(v) for k, v in run.seen.items()}, sorted(updated))
-    metadata: dict[str, Any] = {"source": "update", "step": step, "parents": {}}
-    for k, v in user_metadata(config).items():
-        if k not in metadata:
-            metadata[k] = v
-    new_versions = {k: run.versions[k] for k in updated if k in run.versions}
-    return await saver.aput(save_config, new, metadata, new_versions)
+    return task

@@ -418,6 +418,21 @@ def _messages_in(value: Any) -> list[BaseMessage]:
     return out
 
 
+def push_message(tc: Any, message: BaseMessage) -> None:
+    """Stream ``message`` in ``messages`` mode from the task ``tc`` (a TaskContext), as
+    if a chat model inside it had produced it: every listening messages handler of the
+    run (and of the graphs above it) gets it once."""
+    callbacks = tc.config().get("callbacks")
+    handlers = getattr(callbacks, "handlers", callbacks) or ()
+    metadata = tc.config()["metadata"]
+    ns = _ns_of(metadata)
+    for handler in handlers:
+        if isinstance(handler, StreamMessagesHandler):
+            handler._emit(ns, message, metadata, dedupe=False)
+            if message.id is not None:
+                handler.seen.add(message.id)  # not again when the node returns it
+
+
 def attach_messages_handler(rc: RunContext) -> None:
     """Add a :class:`StreamMessagesHandler` to the run's callbacks."""
     handler = StreamMessagesHandler(rc)

@@ -9,6 +9,7 @@ work moves to a fresh loop on a helper thread instead, so it never deadlocks.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import queue
 import threading
 import weakref
@@ -54,7 +55,9 @@ def run_sync(make: Callable[[], Awaitable[T]]) -> T:
         except BaseException as exc:  # handed to the caller's thread
             result.append((False, exc))
 
-    t = threading.Thread(target=target, name="asyncgraph-sync", daemon=True)
+    # The caller's context goes along: a graph invoked inside a running node (a sync
+    # node under sync ``invoke`` runs on the loop's thread) is that node's subgraph.
+    t = threading.Thread(target=contextvars.copy_context().run, args=(target,), name="asyncgraph-sync", daemon=True)
     t.start()
     t.join()
     ok, value = result[0]

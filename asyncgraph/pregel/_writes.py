@@ -5,9 +5,11 @@ the task; no asyncio, no I/O (unit-tested without an event loop).
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
-from asyncgraph.channels.base import MISSING
+from asyncgraph.channels.base import MISSING, BaseChannel
+from asyncgraph.channels.binop import BinaryOperatorAggregate
 from asyncgraph.constants import END, ROOT, START, TASKS
 from asyncgraph.errors import (
     ErrorCode,
@@ -15,6 +17,7 @@ from asyncgraph.errors import (
     InvalidUpdateError,
     ParentCommand,
     TaskNotFound,
+    UndeclaredKeyWarning,
 )
 from asyncgraph.pregel._algo import RunState, Task
 from asyncgraph.pregel._plan import BranchPlan, Plan, branch_channel
@@ -83,18 +86,22 @@ def output_writes(plan: Plan, task: Task, result: Any) -> dict[str, Any] | None:
     update = {}
     for k, v in pairs:
         if k not in keys:
-            raise InvalidUpdateError(
-                f"Node '{task.name}' returned unknown state key '{k}'; "
-                f"the state's keys are: {', '.join(sorted(keys))}",
-                key=k,
-                nodes=(task.name,),
-                value=v,
-            )
+            _undeclared(plan, task.name, k, v, "returned")
+            continue
         writes.append((k, v))
         update[k] = v
     if plan.state_info.kind == "pydantic" and update:
         check_pydantic_writes(plan.state_info, task.name, update.items())
     return update or None  # a node that wrote nothing streams None, as in LangGraph
+
+
+def _undeclared(plan: Plan, node: str, key: str, value: Any, what: str) -> None:
+    """A node wrote ``key``, which the state does not declare: an error under
+    ``compile(strict=True)``, else a warning (the write is dropped, as in LangGraph)."""
+    message = f"Node '{node}' {what} unknown state key '{key}'; the state's keys are: {', '.join(sorted(plan.state_keys))}"
+    if plan.strict:
+        raise InvalidUpdateError(message, key=key, nodes=(node,), value=value)
+    warnings.warn(f"{message} (dropped; compile(strict=True) makes this an error)", UndeclaredKeyWarning, stacklevel=2)
 
 
 def command_writes(plan: Plan, task: Task, cmd: Command[Any]) -> dict[str, Any] | None:
@@ -118,13 +125,8 @@ def command_writes(plan: Plan, task: Task, cmd: Command[Any]) -> dict[str, Any] 
                     update[k2] = v2
                 continue
             if k not in keys:
-                raise InvalidUpdateError(
-                    f"Node '{task.name}' returned Command(update=...) with unknown state key "
-                    f"'{k}'; the state's keys are: {', '.join(sorted(keys))}",
-                    key=k,
-                    nodes=(task.name,),
-                    value=v,
-                )
+                _undeclared(plan, task.name, k, v, "returned Command(update=...) with")
+                continue
             task.writes.append((k, v))
             update[k] = v
     if update and plan.state_info.kind == "pydantic":
@@ -142,16 +144,28 @@ def input_writes(plan: Plan, task: Task) -> dict[str, Any]:
         known = plan.input_keys
         unknown = [k for k in inp if k not in known]
         if unknown:
-            raise InvalidInputError(
+            message = (
                 f"Input has key(s) {', '.join(map(repr, unknown))} that the graph's input "
                 f"schema does not declare; expected keys: {', '.join(sorted(known))}"
             )
+            if plan.strict:
+                raise InvalidInputError(message)
+            warnings.warn(f"{message} (dropped; compile(strict=True) makes this an error)", UndeclaredKeyWarning, stacklevel=2)
+            inp = {k: v for k, v in inp.items() if k in known}
         if info.kind == "pydantic":
             # Validate (and coerce) through the model, but write only the keys given.
             try:
                 obj = info.coerce(dict(inp), "the graph input")
             except InvalidUpdateError as exc:
-                raise InvalidInputError(str(exc)) from exc.__cause__
+                # A reducer key's input is an update, not a value: ``("user", "hi")``
+                # for an ``add_messages`` list. Validate what the reducer makes of it.
+                folded = _reduced_input(plan, inp)
+                try:
+                    obj = info.coerce(folded, "the graph input") if folded is not None else None
+                except InvalidUpdateError:
+                    obj = None
+                if obj is None:
+                    raise InvalidInputError(str(exc)) from exc.__cause__
             pairs = [(k, getattr(obj, k)) for k in inp]
         else:
             pairs = list(inp.items())
@@ -166,6 +180,21 @@ def input_writes(plan: Plan, task: Task) -> dict[str, Any]:
         if k in plan.state_keys:
             task.writes.append((k, v))
     return dict(pairs)
+
+
+def _reduced_input(plan: Plan, inp: dict[str, Any]) -> dict[str, Any] | None:
+    """``inp`` with each reducer key's value folded into that channel's starting value
+    (what the state will hold), or None when no key has a reducer."""
+    out = dict(inp)
+    folded = False
+    for k, v in inp.items():
+        spec = plan.channels.get(k)
+        if isinstance(spec, BinaryOperatorAggregate):
+            ch: BaseChannel[Any, Any] = spec.new_run() or spec.copy()
+            ch.update([v])
+            out[k] = ch.get()
+            folded = True
+    return out if folded else None
 
 
 def fresh_values(plan: Plan, run: RunState, task: Task) -> dict[str, Any]:

@@ -45,7 +45,7 @@ from asyncgraph.pregel._plan import Plan
 from asyncgraph.pregel._protocol import PregelMarker
 from asyncgraph.pregel._sync import iterate_sync, run_sync
 from asyncgraph.runtime import coerce_context
-from asyncgraph.types import All, GraphOutput
+from asyncgraph.types import All, GraphOutput, StateUpdate
 
 
 
@@ -105,6 +105,23 @@ class Pregel(PregelMarker, Runnable[Any, Any], Generic[StateT, ContextT, InputT,
     def get_name(self, suffix: str | None = None, *, name: str | None = None) -> str:
         base = name or self.name or "LangGraph"
         return f"{base}{suffix}" if suffix else base
+
+    @property
+    def nodes(self) -> dict[str, Any]:
+        """The graph's nodes by name, each a Runnable of the node's action alone
+        (:class:`~asyncgraph.pregel._read.PregelNode`)."""
+        nodes = self.__dict__.get("_nodes")
+        if nodes is None:
+            from asyncgraph.pregel._read import PregelNode
+
+            specs = self.builder.nodes if self.builder is not None else {}
+            nodes = {
+                name: PregelNode(plan, specs[name].call.func)
+                for name, plan in self.plan.nodes.items()
+                if name in specs
+            }
+            self.__dict__["_nodes"] = nodes
+        return nodes
 
     @property
     def InputType(self) -> Any:  # noqa: N802
@@ -529,6 +546,15 @@ class Pregel(PregelMarker, Runnable[Any, Any], Generic[StateT, ContextT, InputT,
     async def aget_state(self, config: RunnableConfig, *, subgraphs: bool = False) -> Any:
         return await _state.aget_state(self, config, subgraphs=subgraphs)
 
+    def get_subgraphs(self, *, namespace: str | None = None, recurse: bool = False) -> Iterator[tuple[str, Any]]:
+        """The subgraphs added as nodes: ``(name, compiled graph)``; ``recurse`` adds
+        theirs (named ``parent|child``); ``namespace`` selects one."""
+        yield from _state.subgraphs_of(self, namespace, recurse)
+
+    async def aget_subgraphs(self, *, namespace: str | None = None, recurse: bool = False) -> AsyncIterator[tuple[str, Any]]:
+        for item in _state.subgraphs_of(self, namespace, recurse):
+            yield item
+
     def get_state_history(self, config: RunnableConfig, *, filter: dict[str, Any] | None = None,
                           before: RunnableConfig | None = None, limit: int | None = None) -> Iterator[Any]:
         return iterate_sync(lambda: _state.aget_state_history(self, config, filter=filter, before=before, limit=limit))
@@ -543,6 +569,14 @@ class Pregel(PregelMarker, Runnable[Any, Any], Generic[StateT, ContextT, InputT,
 
     async def aupdate_state(self, config: RunnableConfig, values: Any, as_node: str | None = None) -> RunnableConfig:
         return await _state.aupdate_state(self, config, values, as_node)
+
+    def bulk_update_state(self, config: RunnableConfig, supersteps: Sequence[Sequence[StateUpdate]]) -> RunnableConfig:
+        """Apply several updates: each superstep's updates (``StateUpdate(values,
+        as_node)``) together, as one step's tasks, one checkpoint per superstep."""
+        return run_sync(lambda: _state.abulk_update_state(self, config, supersteps))
+
+    async def abulk_update_state(self, config: RunnableConfig, supersteps: Sequence[Sequence[StateUpdate]]) -> RunnableConfig:
+        return await _state.abulk_update_state(self, config, supersteps)
 
 
 async def _with_deadline(rc: RunContext, timeout: float, coro: Any) -> RunOutcome:

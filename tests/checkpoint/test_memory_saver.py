@@ -294,3 +294,17 @@ async def test_concurrent_runs_on_one_saver_keep_threads_apart() -> None:
     for i in range(20):
         assert (await graph.aget_state(cfg(str(i)))).values["log"] == [str(i), "a", "b"]
     assert len(await saver.alist_threads()) == 20
+
+
+def test_copy_checkpoint_shares_no_maps_with_the_original() -> None:
+    from asyncgraph.checkpoint.base import create_checkpoint
+    from asyncgraph.pregel._checkpoint import copy_checkpoint
+    original = create_checkpoint({"a": [1]}, {"a": 1}, {"n": {"a": 1}}, ["a"])
+    copy = copy_checkpoint(original)
+    assert copy == original and copy["id"] == original["id"]
+    copy["channel_values"]["b"] = 2
+    copy["channel_versions"]["a"] = 2
+    copy["versions_seen"]["n"]["a"] = 2
+    assert original["channel_values"] == {"a": [1]}
+    assert original["channel_versions"] == {"a": 1}
+    assert original["versions_seen"] == {"n": {"a": 1}}

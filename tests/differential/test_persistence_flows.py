@@ -251,3 +251,105 @@ def test_exit_durability_saves_a_paused_step_for_the_resume() -> None:
         return [first, nxt, second, calls, _history(app, cfg)]
 
     _both(scenario)
+
+
+def _two_step(G: Any, M: Any) -> Any:
+    def a(s: S) -> dict[str, Any]:
+        return {"log": ["a"]}
+
+    def b(s: S) -> dict[str, Any]:
+        return {"log": ["b"]}
+
+    g = G.StateGraph(S)
+    g.add_node("a", a)
+    g.add_node("b", b)
+    g.add_edge(G.START, "a")
+    g.add_edge("a", "b")
+    return g.compile(checkpointer=M.InMemorySaver(), interrupt_before=["b"])
+
+
+def test_bulk_update_state_applies_each_superstep_as_one_step() -> None:
+    def scenario(G: Any, T: Any, M: Any) -> list[Any]:
+        app = _two_step(G, M)
+        config = {"configurable": {"thread_id": "1"}}
+        app.bulk_update_state(
+            config,
+            [
+                [T.StateUpdate({"log": ["x"]}, "a"), T.StateUpdate({"x": 3}, "b")],
+                [T.StateUpdate({"log": ["y"]}, "a")],
+            ],
+        )
+        state = app.get_state(config)
+        out: list[Any] = [state.values, state.next, _history(app, config)]
+        out.append(app.invoke(None, config))
+        for bad in ([], [[]], [[T.StateUpdate({"x": 1}), T.StateUpdate({"x": 2})]]):
+            try:
+                app.bulk_update_state(config, bad)
+            except ValueError as exc:  # InvalidUpdateError is not one: keep the class
+                out.append(("ValueError", str(exc)))
+            except Exception as exc:
+                out.append((type(exc).__name__, str(exc)))
+        return out
+
+    _both(scenario)
+
+
+def test_update_state_copy_and_clear() -> None:
+    def scenario(G: Any, T: Any, M: Any) -> list[Any]:
+        app = _two_step(G, M)
+        config = {"configurable": {"thread_id": "1"}}
+        app.invoke({"x": 0, "log": []}, config)
+        before = app.get_state(config)
+        copied = app.get_state(app.update_state(config, None, as_node="__copy__"))
+        out: list[Any] = [copied.values, copied.next, copied.metadata["source"], copied.metadata["step"]]
+        out.append(copied.parent_config == before.parent_config)
+        cleared = app.get_state(app.update_state(config, None, as_node=G.END))
+        out += [cleared.values, cleared.next, _history(app, config)]
+        out.append(app.invoke(None, config))
+        return out
+
+    _both(scenario)
+
+
+def test_subgraph_state_through_the_parent() -> None:
+    # get_subgraphs, get_state(subgraphs=True) down two levels, and get_state /
+    # get_state_history / the resume addressed by a subgraph checkpoint's config.
+    def scenario(G: Any, T: Any, M: Any) -> list[Any]:
+        def step_a(s: S) -> dict[str, Any]:
+            return {"log": ["a"]}
+
+        def ask(s: S) -> dict[str, Any]:
+            return {"log": [T.interrupt("q?")]}
+
+        inner = G.StateGraph(S)
+        inner.add_node("step_a", step_a)
+        inner.add_node("ask", ask)
+        inner.add_edge(G.START, "step_a")
+        inner.add_edge("step_a", "ask")
+        mid = G.StateGraph(S)
+        mid.add_node("inner", inner.compile(checkpointer=True))
+        mid.add_edge(G.START, "inner")
+        g = G.StateGraph(S)
+        g.add_node("r", lambda s: {"log": ["r"]})
+        g.add_node("mid", mid.compile())
+        g.add_edge(G.START, "r")
+        g.add_edge("r", "mid")
+        app = g.compile(checkpointer=M.InMemorySaver())
+        out: list[Any] = [
+            [n for n, _ in app.get_subgraphs(**kw)]
+            for kw in ({}, {"recurse": True}, {"namespace": "mid|inner"}, {"namespace": "mid|inner", "recurse": True})
+        ]
+        config = {"configurable": {"thread_id": "1"}}
+        app.invoke({"x": 0, "log": []}, config)
+        flat = app.get_state(config)
+        out.append([(t.name, sorted(t.state["configurable"])) for t in flat.tasks])
+        deep = app.get_state(config, subgraphs=True)
+        mid_state = deep.tasks[0].state
+        inner_state = mid_state.tasks[0].state
+        out += [mid_state.values, mid_state.next, inner_state.values, inner_state.next]
+        sub = app.get_state(inner_state.config)
+        out += [sub.values, sub.next, [h.next for h in app.get_state_history(inner_state.config)]]
+        out.append(app.invoke(T.Command(resume="answer"), config))
+        return out
+
+    _both(scenario)

@@ -70,12 +70,19 @@ def test_conditional_entry_point_counts_as_entry() -> None:
     assert g.compile().invoke({"x": 1}) == {"x": 2}
 
 
-def test_node_named_like_a_state_key() -> None:
-    g = _graph()
-    with pytest.raises(
-        InvalidGraphError, match="'x' is already being used as a state key"
-    ):
-        g.add_node("x", node)
+def test_node_named_like_a_state_key_runs_and_pauses_like_any_node() -> None:
+    # LangGraph 1.x accepts a node named after a state key (its trigger channel is
+    # not the key's channel); so does asyncgraph, breakpoints and resume included.
+    from asyncgraph.checkpoint.memory import InMemorySaver
+
+    g = _graph("x")
+    g.add_edge(START, "x")
+    assert g.compile().invoke({"x": 1}) == {"x": 2}
+    app = g.compile(checkpointer=InMemorySaver(), interrupt_before=["x"])
+    config = {"configurable": {"thread_id": "t"}}
+    assert app.invoke({"x": 1}, config) == {"x": 1}
+    assert app.get_state(config).next == ("x",)
+    assert app.invoke(None, config) == {"x": 2}
 
 
 @pytest.mark.parametrize("name", [START, END, "__pregel_tasks", "__interrupt__"])

@@ -12,6 +12,7 @@ import pytest
 
 from asyncgraph.constants import END, START
 from asyncgraph.errors import (
+    UndeclaredKeyWarning,
     EmptyInputError,
     GraphRecursionError,
     InvalidInputError,
@@ -26,7 +27,7 @@ class State(TypedDict):
     last: str
 
 
-def _chain(length: int, calls: list[str] | None = None) -> Any:
+def _chain(length: int, calls: list[str] | None = None, strict: bool = False) -> Any:
     g = StateGraph(State)
     prev = START
     for i in range(length):
@@ -41,7 +42,7 @@ def _chain(length: int, calls: list[str] | None = None) -> Any:
         g.add_edge(prev, name)
         prev = name
     g.add_edge(prev, END)
-    return g.compile()
+    return g.compile(strict=strict)
 
 
 def _loop(calls: list[int]) -> Any:
@@ -253,9 +254,15 @@ async def test_non_dict_input(value: Any) -> None:
         await _chain(1).ainvoke(value)
 
 
-async def test_input_with_unknown_keys_names_them() -> None:
+async def test_input_with_unknown_keys_is_dropped_with_a_warning_naming_them() -> None:
+    # As in LangGraph the key is dropped; asyncgraph also says so.
+    with pytest.warns(UndeclaredKeyWarning, match="'bogus'.*strict=True"):
+        assert await _chain(1).ainvoke({"n": 1, "bogus": 2}) == {"n": 2}
+
+
+async def test_input_with_unknown_keys_names_them_when_strict() -> None:
     with pytest.raises(InvalidInputError, match="'bogus'"):
-        await _chain(1).ainvoke({"n": 1, "bogus": 2})
+        await _chain(1, strict=True).ainvoke({"n": 1, "bogus": 2})
 
 
 async def test_no_input_without_checkpointer() -> None:
@@ -266,7 +273,7 @@ async def test_no_input_without_checkpointer() -> None:
 async def test_bad_input_runs_no_node() -> None:
     calls: list[str] = []
     with pytest.raises(InvalidInputError):
-        await _chain(2, calls).ainvoke({"bogus": 1})
+        await _chain(2, calls, strict=True).ainvoke({"bogus": 1})
     assert calls == []
 
 

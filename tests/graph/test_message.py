@@ -300,3 +300,35 @@ def test_differential_inputs_cover_the_interesting_cases() -> None:
     assert sum(1 for o in merged if len(o) > 3) > 20
     assert any(o == [] for o in merged)
     assert any(m[2] == "<fresh>" for o in merged for m in o)
+
+
+def test_push_message_streams_at_once_and_writes_the_key() -> None:
+    from langchain_core.messages import AIMessage, HumanMessage
+    from asyncgraph.graph import START, StateGraph
+    from asyncgraph.graph.message import MessagesState, push_message
+
+    def chat(state: MessagesState) -> None:
+        with pytest.raises(ValueError, match="Message ID is required"):
+            push_message(AIMessage(content="no id"))
+        push_message(AIMessage(content="First", id="1"))
+        push_message(HumanMessage(content="Second", id="2"))
+        push_message(AIMessage(content="only streamed", id="3"), state_key=None)
+
+    builder = StateGraph(MessagesState)
+    builder.add_node(chat)
+    builder.add_edge(START, "chat")
+    streamed, values = [], None
+    for mode, chunk in builder.compile().stream({"messages": []}, stream_mode=["messages", "values"]):
+        if mode == "messages":
+            streamed.append((chunk[0].id, chunk[1]["langgraph_node"]))
+        else:
+            values = chunk
+    assert streamed == [("1", "chat"), ("2", "chat"), ("3", "chat")]
+    assert values is not None and [m.id for m in values["messages"]] == ["1", "2"]
+
+
+def test_push_message_outside_a_node_is_an_error() -> None:
+    from asyncgraph.graph.message import push_message
+
+    with pytest.raises(RuntimeError, match="outside of a running graph node"):
+        push_message(("user", "hi"))

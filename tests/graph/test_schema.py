@@ -10,10 +10,12 @@ from typing import Annotated, Any, TypedDict
 import pydantic
 import pytest
 import typing_extensions
+from langchain_core.messages import AnyMessage
 
 from asyncgraph.constants import END, START
-from asyncgraph.errors import InvalidInputError, InvalidUpdateError
+from asyncgraph.errors import InvalidInputError, InvalidUpdateError, UndeclaredKeyWarning
 from asyncgraph.graph import StateGraph
+from asyncgraph.graph.message import add_messages
 from asyncgraph.types import Overwrite
 
 # --- TypedDict -------------------------------------------------------------------------
@@ -103,13 +105,23 @@ def test_overwrite_wins_over_sibling_writes_of_the_same_step() -> None:
     assert g.compile().invoke({"log": ["in"]})["log"] == ["over"]
 
 
-def test_unknown_key_returned_by_a_node_is_an_error() -> None:
-    # Deliberate difference: LangGraph silently drops the key.
+def test_unknown_key_returned_by_a_node_is_dropped_with_a_warning() -> None:
+    # As in LangGraph the key is dropped (the rest of the update applies); asyncgraph
+    # also warns, naming the node and the key.
+    g = StateGraph(Counter)
+    g.add_node("writer", lambda s: {"last": "ok", "typo": 1})
+    g.add_edge(START, "writer")
+    with pytest.warns(UndeclaredKeyWarning, match="'writer'.*'typo'"):
+        out = g.compile().invoke({})
+    assert out["last"] == "ok" and "typo" not in out
+
+
+def test_unknown_key_returned_by_a_node_is_an_error_when_strict() -> None:
     g = StateGraph(Counter)
     g.add_node("writer", lambda s: {"last": "ok", "typo": 1})
     g.add_edge(START, "writer")
     with pytest.raises(InvalidUpdateError) as info:
-        g.compile().invoke({})
+        g.compile(strict=True).invoke({})
     assert info.value.key == "typo"
     assert info.value.nodes == ("writer",)
     assert "writer" in str(info.value) and "'typo'" in str(info.value)
@@ -235,7 +247,7 @@ class Private(TypedDict):
     secret: str
 
 
-def _io_graph() -> Any:
+def _io_graph(strict: bool = False) -> Any:
     def plan(state: In) -> dict[str, Any]:
         return {"scratch": state["question"] + "?"}
 
@@ -248,7 +260,7 @@ def _io_graph() -> Any:
     g.add_edge(START, "plan")
     g.add_edge("plan", "respond")
     g.add_edge("respond", END)
-    return g.compile()
+    return g.compile(strict=strict)
 
 
 def test_output_schema_filters_the_result() -> None:
@@ -263,10 +275,16 @@ async def test_output_schema_filters_values_stream() -> None:
     assert all(set(c) <= {"answer"} for c in chunks)
 
 
-def test_input_schema_rejects_keys_outside_it() -> None:
-    # Deliberate difference: LangGraph drops 'answer' here without a word.
+def test_input_schema_drops_keys_outside_it_with_a_warning() -> None:
+    # LangGraph drops 'answer' here without a word; asyncgraph drops it and warns.
+    with pytest.warns(UndeclaredKeyWarning, match="'answer'"):
+        out = _io_graph().invoke({"question": "q", "answer": "injected"})
+    assert out == {"answer": "q?q?"}
+
+
+def test_input_schema_rejects_keys_outside_it_when_strict() -> None:
     with pytest.raises(InvalidInputError, match="'answer'"):
-        _io_graph().invoke({"question": "q", "answer": "injected"})
+        _io_graph(strict=True).invoke({"question": "q", "answer": "injected"})
 
 
 def test_node_input_schema_from_annotation_sees_only_its_keys() -> None:
@@ -342,3 +360,24 @@ def test_messages_state_is_a_usable_schema() -> None:
         ("HumanMessage", "hi"),
         ("AIMessage", "hello"),
     ]
+
+
+def test_pydantic_state_takes_reducer_input_as_an_update() -> None:
+    # ("user", "hi") is not a message, but it is a valid add_messages update: the
+    # input validates as what the reducer makes of it (as in LangGraph).
+    class Chat(pydantic.BaseModel):
+        messages: Annotated[list[AnyMessage], add_messages]
+        n: int = 0
+
+    def count(state: Chat) -> dict[str, Any]:
+        return {"n": len(state.messages)}
+
+    g = StateGraph(Chat)
+    g.add_node("count", count)
+    g.add_edge(START, "count")
+    app = g.compile()
+    out = app.invoke({"messages": [("user", "hi"), {"role": "ai", "content": "yo"}]})
+    assert [(m.type, m.content) for m in out["messages"]] == [("human", "hi"), ("ai", "yo")]
+    assert out["n"] == 2
+    with pytest.raises(InvalidInputError, match="Chat"):
+        app.invoke({"messages": [], "n": "not a number"})

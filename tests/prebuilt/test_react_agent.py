@@ -399,3 +399,19 @@ def test_chat_agent_executor_type_names() -> None:
     assert cae.StructuredResponseSchema == dict | type[BaseModel]
     for name in ("Prompt", "StateSchemaType", "ToolCallWithContext", "AgentState"):
         assert hasattr(cae, name)
+
+
+async def test_post_hook_router_counts_a_reused_call_id_as_answered() -> None:
+    # A model that asks again with a call id the history already answered: the call
+    # is not run again (LangGraph's rule), so the agent finishes instead of looping.
+    def post(state: Any) -> dict[str, Any]:
+        return {}
+
+    script = [calls(call("search", {"query": "a"}, "c1")), calls(call("search", {"query": "a"}, "c1"))]
+    inp = {"messages": [HumanMessage("hi", id="h1")]}
+    model = ScriptedChatModel(responses=script)
+    expected = await updates(oracle(model, [search], post_model_hook=post), inp)
+    model.reset()
+    got = await updates(create_react_agent(model, [search], post_model_hook=post), inp)
+    assert got == expected
+    assert len(model.calls) == 2

@@ -15,7 +15,7 @@ import pytest
 import asyncgraph.pregel._algo as algo_module
 import asyncgraph.pregel._writes as writes_module
 from asyncgraph.constants import END, ERROR, INTERRUPT, NO_WRITES, RESUME, START, TASKS
-from asyncgraph.errors import InvalidInputError, InvalidUpdateError, TaskNotFound
+from asyncgraph.errors import InvalidInputError, InvalidUpdateError, TaskNotFound, UndeclaredKeyWarning
 from asyncgraph.graph import StateGraph
 from asyncgraph.pregel._algo import (
     PULL,
@@ -48,7 +48,7 @@ def _route(state: Any) -> str:
     return "a"
 
 
-def _plan() -> Plan:
+def _plan(strict: bool = False) -> Plan:
     """START -> a -> b, and a conditional edge out of b with a path map."""
     g = StateGraph(State)
     g.add_node("a", _noop)
@@ -56,7 +56,7 @@ def _plan() -> Plan:
     g.add_edge(START, "a")
     g.add_edge("a", "b")
     g.add_conditional_edges("b", _route, {"again": "a", "stop": END})
-    plan: Plan = g.compile().plan
+    plan: Plan = g.compile(strict=strict).plan
     return plan
 
 
@@ -200,8 +200,16 @@ def test_with_pending_applied_leaves_the_run_untouched() -> None:
 # --- node output -> writes -------------------------------------------------------------
 
 
-def test_output_writes_names_an_unknown_key_and_the_node() -> None:
+def test_output_writes_drops_an_unknown_key_with_a_warning() -> None:
     plan = _plan()
+    task = Task(plan.nodes["a"], {}, PULL, 0, ())
+    with pytest.warns(UndeclaredKeyWarning, match="'a'.*'typo'"):
+        assert output_writes(plan, task, {"typo": 1}) is None
+    assert task.writes == []
+
+
+def test_output_writes_names_an_unknown_key_and_the_node_when_strict() -> None:
+    plan = _plan(strict=True)
     task = Task(plan.nodes["a"], {}, PULL, 0, ())
     with pytest.raises(InvalidUpdateError, match="'a'.*'typo'"):
         output_writes(plan, task, {"typo": 1})
@@ -225,8 +233,8 @@ def test_a_path_result_missing_from_the_path_map_names_edge_and_value() -> None:
         branch_writes(plan, task, branch, "maybe")
 
 
-def test_input_with_an_undeclared_key_is_refused() -> None:
-    plan = _plan()
+def test_input_with_an_undeclared_key_is_refused_when_strict() -> None:
+    plan = _plan(strict=True)
     start = Task(plan.nodes[START], {"nope": 1}, PULL, 0, ())
     with pytest.raises(InvalidInputError, match="'nope'"):
         input_writes(plan, start)

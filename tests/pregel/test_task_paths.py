@@ -78,7 +78,7 @@ async def test_same_error_and_notes() -> None:
 
 async def test_same_error_for_a_bad_return_value() -> None:
     async def body(state: S) -> Any:
-        return {"nope": 1}
+        return 5
 
     out = await _both(body, {"x": 1})
     assert type(out["inline"]) is type(out["general"]) is InvalidUpdateError
