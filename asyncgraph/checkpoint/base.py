@@ -78,6 +78,7 @@ __all__ = [
     "ThreadInfo",
     "MAX_ID_BYTES",
     "check_thread_id",
+    "copy_checkpoint",
     "create_checkpoint",
     "empty_checkpoint",
 ]
@@ -185,6 +186,26 @@ def empty_checkpoint() -> Checkpoint:
         versions_seen={},
         updated_channels=None,
     )
+
+
+def copy_checkpoint(checkpoint: Checkpoint) -> Checkpoint:
+    """A copy of ``checkpoint`` whose dicts can be changed without touching the original.
+
+    The channel values themselves are shared, not copied: savers serialize them.
+    """
+    copied = Checkpoint(
+        v=checkpoint["v"],
+        id=checkpoint["id"],
+        ts=checkpoint["ts"],
+        channel_values=dict(checkpoint["channel_values"]),
+        channel_versions=dict(checkpoint["channel_versions"]),
+        versions_seen={node: dict(seen) for node, seen in checkpoint["versions_seen"].items()},
+        updated_channels=checkpoint.get("updated_channels"),
+    )
+    for key, value in checkpoint.items():  # keys a newer format or another library added
+        if key not in copied:
+            copied[key] = value  # type: ignore[literal-required]
+    return copied
 
 
 def create_checkpoint(
