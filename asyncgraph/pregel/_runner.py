@@ -405,6 +405,8 @@ async def run_task(rc: RunContext, run: RunState, task: Task, step: int, inline_
             await node_run.on_chain_end(
                 result if tracing is None else _trace_payload(tracing.process_outputs, result, task.name)
             )
+    except GeneratorExit:
+        raise  # closed unfinished (its loop is gone): nothing can be awaited any more
     except BaseException as exc:
         try:
             settle(rc, task, step, exc)  # an interrupt is recorded, anything else raised

@@ -273,6 +273,10 @@ class Pregel(PregelMarker, Runnable[Any, Any], Generic[StateT, ContextT, InputT,
         rc.callbacks = run_manager.get_child()
         try:
             outcome = await run_graph(rc, input, interrupt_before=before, interrupt_after=after)
+        except GeneratorExit:
+            # The run's coroutine was closed without being finished (its loop is gone, or
+            # it is being garbage-collected): nothing can be awaited any more.
+            raise
         except BaseException as exc:
             await run_manager.on_chain_error(exc)
             raise
