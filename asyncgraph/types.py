@@ -319,21 +319,20 @@ def _response_schema(spec: Any) -> tuple[dict[str, Any], Any]:
     pydantic ``TypeAdapter`` that validates answers."""
     if isinstance(spec, dict):
         return spec, None
-    if isinstance(spec, type):
-        from pydantic import TypeAdapter
+    # Any other type form pydantic can validate (a model, TypedDict, dataclass, or an
+    # annotated union of them, as LangChain's human-in-the-loop middleware passes), as in
+    # LangGraph.
+    from pydantic import TypeAdapter
 
-        try:
-            adapter = TypeAdapter(spec)
-            return adapter.json_schema(), adapter
-        except Exception as exc:
-            raise TypeError(
-                f"interrupt(response_schema=...) takes a JSON Schema dict, a Pydantic model, "
-                f"a TypedDict or a dataclass; {spec.__qualname__} cannot be used: {exc}"
-            ) from exc
-    raise TypeError(
-        "interrupt(response_schema=...) takes a JSON Schema dict, a Pydantic model, a TypedDict "
-        f"or a dataclass, got {type(spec).__name__}: {spec!r}"
-    )
+    try:
+        adapter = TypeAdapter(spec)
+        return adapter.json_schema(), adapter
+    except Exception as exc:
+        raise TypeError(
+            "interrupt(response_schema=...) takes a JSON Schema dict or a type pydantic can "
+            f"validate (a Pydantic model, a TypedDict, a dataclass, a union of them); "
+            f"{getattr(spec, '__qualname__', None) or repr(spec)} cannot be used: {exc}"
+        ) from exc
 
 
 @dataclasses.dataclass(kw_only=True, slots=True, frozen=True)
