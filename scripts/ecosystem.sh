@@ -63,9 +63,12 @@ for suite in "${suites[@]}"; do
     fi
     flag=0; [ "$mode" = asyncgraph ] && flag=1
     echo "== $suite on $mode" >&2
+    # --tb=native: pytest's own traceback rendering parses source with ast, which on
+    # CPython 3.11 can crash the whole run (SystemError: AST constructor recursion depth
+    # mismatch) after a finalizer formatted a traceback; the native one does not parse.
     (cd "$dir" && ASYNCGRAPH_AS_LANGGRAPH=$flag "$venv/bin/python" -m pytest "${tests[@]}" "$@" \
        -q -p no:cacheprovider -o addopts="--snapshot-warn-unused" \
-       --disable-socket --allow-unix-socket --timeout=120 \
+       --disable-socket --allow-unix-socket --timeout=120 --tb=native \
        --junitxml="$work/results/$suite-$mode.xml" >"$work/results/$suite-$mode.log" 2>&1) || true
     tail -1 "$work/results/$suite-$mode.log" >&2
   done
