@@ -23,6 +23,9 @@ The tree::
         │   └── NodeInterrupt                   (deprecated form of the same)
         └── ParentCommand                       a node sent a ``Command`` to its parent graph
 
+Not an exception: ``NodeError``, the failure (node name + exception) handed to a node's
+``error_handler`` (``add_node(..., error_handler=...)``).
+
 Names match LangGraph's so ``except`` clauses keep working after migrating. An error
 raised by a user's node is re-raised as itself (never wrapped in an ``ExceptionGroup``),
 with a note naming the node and step (see ``exc.__notes__``).
@@ -31,6 +34,7 @@ with a note naming the node and step (see ``exc.__notes__``).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
@@ -54,6 +58,7 @@ __all__ = [
     "InvalidInputError",
     "InvalidUpdateError",
     "NodeCancelledError",
+    "NodeError",
     "NodeInterrupt",
     "NodeTimeoutError",
     "ParentCommand",
@@ -166,6 +171,20 @@ class NodeTimeoutError(TimeoutError):
         self.attempts = attempts
         tries = f" (attempt {attempts})" if attempts > 1 else ""
         super().__init__(f"Node '{node}' timed out after {timeout:g}s{tries}")
+
+
+@dataclass(frozen=True, slots=True)
+class NodeError:
+    """What a node's ``error_handler`` is told about the failure it handles.
+
+    A handler asks for it with a parameter annotated ``NodeError``.
+    """
+
+    node: str
+    """The name of the node that failed."""
+
+    error: BaseException
+    """The exception the node raised."""
 
 
 class NodeCancelledError(Exception):

@@ -40,3 +40,15 @@ def test_drawn_tree_matches_the_classes() -> None:
         assert parent in bases or (extra in bases and parent == "Exception"), (name, parent, bases)
         if extra is not None:
             assert issubclass(cls, getattr(builtins, extra)), (name, extra)
+
+
+def test_node_error_is_a_frozen_value_not_an_exception() -> None:
+    failure = errors.NodeError(node="fetch", error=KeyError("user_id"))
+    assert failure.node == "fetch" and isinstance(failure.error, KeyError)
+    assert not isinstance(failure, BaseException)
+    try:
+        failure.node = "other"  # type: ignore[misc]
+    except AttributeError:
+        pass
+    else:
+        raise AssertionError("NodeError must be immutable")
