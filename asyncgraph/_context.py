@@ -35,7 +35,8 @@ META_NS = "langgraph_checkpoint_ns"
 class TaskContext:
     """One running task: what ``get_config()``, ``interrupt()`` and writers see."""
 
-    __slots__ = ("run", "task", "step", "_config", "interrupt_idx", "resume_values", "traced", "attempt", "started", "calls")
+    __slots__ = ("run", "task", "step", "_config", "interrupt_idx", "resume_values", "traced", "attempt", "started", "calls",
+                 "progress")
 
     def __init__(self, run: RunContext, task: Task, step: int) -> None:
         self.run = run
@@ -52,6 +53,9 @@ class TaskContext:
         self.attempt = 1
         self.started = time.time()
         self.calls: Any = None  # the calls this task made (pregel/_call.py)
+        # While an attempt runs under an idle timeout: called with heartbeat=True
+        # (runtime.heartbeat()) or False (streamed output) to push the deadline on.
+        self.progress: Callable[[bool], None] | None = None
 
     @property
     def task_ns(self) -> str:
@@ -94,7 +98,24 @@ class TaskContext:
 
     def writer(self, chunk: Any) -> None:
         """``stream_mode="custom"`` writer for this task."""
+        progress = self.progress
+        if progress is not None:
+            progress(False)
         self.run.emit("custom", chunk)
+
+    def chunk_progress(self, chunk: Any) -> None:
+        """The stream writer when nobody streams ``custom``: the chunk is dropped, but
+        counts as progress for an idle timeout."""
+        progress = self.progress
+        if progress is not None:
+            progress(False)
+
+    def heartbeat(self) -> None:
+        """``runtime.heartbeat()``: the node is making progress (pushes an idle
+        timeout's deadline on; nothing otherwise)."""
+        progress = self.progress
+        if progress is not None:
+            progress(True)
 
 
 current_task: ContextVar[TaskContext | None] = ContextVar("asyncgraph_task", default=None)
@@ -142,5 +163,6 @@ def stream_writer() -> Callable[[Any], None]:
         return noop_writer
     sink = tc.run.sink
     if sink is None or "custom" not in sink.modes:
-        return noop_writer
+        # Nobody reads the chunks, but under an idle timeout writing one is progress.
+        return noop_writer if tc.progress is None else tc.chunk_progress
     return tc.writer

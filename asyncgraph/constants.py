@@ -33,6 +33,10 @@ RESUME: Final = "__resume__"
 ERROR: Final = "__error__"
 """Pending write of a task that failed (``get_state().tasks[i].error``)."""
 
+ERROR_SOURCE: Final = "__error_source_node__"
+"""Pending write next to ``ERROR`` when the failed task's node has an error handler:
+the handler took the failure over, so a resume runs the handler, not the node."""
+
 NO_WRITES: Final = "__no_writes__"
 """Pending write of a task that finished without writing anything."""
 

@@ -36,7 +36,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from asyncgraph._interrupt import Interrupt
 
@@ -163,14 +163,58 @@ class TaskNotFound(Exception):
 
 
 class NodeTimeoutError(TimeoutError):
-    """A node ran past its ``timeout``; it was cancelled at the deadline."""
+    """A node attempt ran past one of its timeouts; it was cancelled at the deadline.
 
-    def __init__(self, node: str, timeout: float, *, attempts: int = 1) -> None:
+    The default :class:`~asyncgraph.types.RetryPolicy` retries it (as LangGraph's does).
+
+    Attributes:
+        node: the node (or task) that timed out.
+        kind: ``"run"`` (its ``run_timeout``) or ``"idle"`` (no progress for
+            ``idle_timeout`` seconds).
+        timeout: the timeout that fired, in seconds.
+        run_timeout / idle_timeout: the node's configured timeouts (None if unset).
+        elapsed: seconds the attempt had run.
+    """
+
+    def __init__(
+        self,
+        node: str,
+        elapsed: float,
+        *,
+        kind: Literal["run", "idle"] | None = None,
+        idle_timeout: float | None = None,
+        run_timeout: float | None = None,
+        attempts: int = 1,
+    ) -> None:
+        legacy = kind is None
+        if legacy:  # NodeTimeoutError(node, timeout): the run timeout fired
+            kind = "run"
+            run_timeout = elapsed if run_timeout is None else run_timeout
+        if kind == "idle":
+            if idle_timeout is None:
+                raise ValueError("NodeTimeoutError(kind='idle') needs idle_timeout")
+            timeout = idle_timeout
+            what = f"exceeded its idle timeout of {idle_timeout:g}s without making progress"
+        elif kind == "run":
+            if run_timeout is None:
+                raise ValueError("NodeTimeoutError(kind='run') needs run_timeout")
+            timeout = run_timeout
+            what = f"exceeded its run timeout of {run_timeout:g}s"
+        else:
+            raise ValueError(f"kind must be 'run' or 'idle', got {kind!r}")
         self.node = node
+        self.kind = kind
         self.timeout = timeout
+        self.run_timeout = run_timeout
+        self.idle_timeout = idle_timeout
+        self.elapsed = elapsed
         self.attempts = attempts
-        tries = f" (attempt {attempts})" if attempts > 1 else ""
-        super().__init__(f"Node '{node}' timed out after {timeout:g}s{tries}")
+        if legacy:
+            tries = f" (attempt {attempts})" if attempts > 1 else ""
+            super().__init__(f"Node '{node}' timed out after {timeout:g}s{tries}")
+        else:
+            tries = f", attempt {attempts}" if attempts > 1 else ""
+            super().__init__(f"Node '{node}' {what} (elapsed: {elapsed:.3f}s{tries})")
 
 
 @dataclass(frozen=True, slots=True)

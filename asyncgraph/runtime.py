@@ -280,6 +280,7 @@ def task_runtime(tc: TaskContext, stream_writer: StreamWriter) -> Runtime[Any]:
         context=run.context,
         store=run.store,
         stream_writer=stream_writer,
+        heartbeat=tc.heartbeat,
         execution_info=pending,  # type: ignore[arg-type]  # resolved on first read
         server_info=pending,  # type: ignore[arg-type]
         control=run.control,

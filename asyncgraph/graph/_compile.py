@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import dataclasses
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from asyncgraph.channels.ephemeral_value import EphemeralValue
@@ -11,6 +12,7 @@ from asyncgraph.channels.named_barrier_value import NamedBarrierValue, NamedBarr
 from asyncgraph.channels.topic import Topic
 from asyncgraph.constants import END, START, TASKS
 from asyncgraph.errors import InvalidGraphError
+from asyncgraph.pregel._spec import NodeSpec
 from asyncgraph.pregel._plan import (
     BranchPlan,
     NodePlan,
@@ -22,6 +24,62 @@ from asyncgraph.pregel._plan import (
 if TYPE_CHECKING:
     from asyncgraph.graph.state import StateGraph
     from asyncgraph.pregel.main import CompiledStateGraph
+
+
+ERROR_HANDLER_PREFIX = "__error_handler__"
+"""``add_node(name, ..., error_handler=h)`` adds ``h`` as the node ``__error_handler__<name>``."""
+DEFAULT_ERROR_HANDLER = "__default_error_handler__"
+"""The node ``set_node_defaults(error_handler=h)`` adds at compile time."""
+
+
+def with_defaults(graph: StateGraph[Any, Any, Any, Any]) -> dict[str, NodeSpec]:
+    """The graph's nodes with ``set_node_defaults()`` applied (the builder's own specs
+    are left as they are): a node's own setting wins; retry and timeout defaults apply
+    to every node, cache and error-handler defaults to ordinary nodes only.
+
+    Raises:
+        InvalidGraphError: a default error handler is set and a node is already named
+            ``__default_error_handler__``.
+    """
+    d = graph.node_defaults
+    if d.retry_policy is None and d.cache_policy is None and d.error_handler is None and d.timeout is None:
+        return graph.nodes
+    specs: dict[str, NodeSpec] = {}
+    default_handler: str | None = None
+    if d.error_handler is not None:
+        if DEFAULT_ERROR_HANDLER in graph.nodes:
+            raise InvalidGraphError(
+                f"set_node_defaults(error_handler=...) adds the node `{DEFAULT_ERROR_HANDLER}`, "
+                "but the graph already has a node of that name"
+            )
+        default_handler = DEFAULT_ERROR_HANDLER
+        specs[DEFAULT_ERROR_HANDLER] = NodeSpec(
+            name=DEFAULT_ERROR_HANDLER,
+            call=d.error_handler,
+            input_schema=graph.state_schema,
+            retry_policy=None,
+            cache_policy=None,
+            timeout=None,
+            metadata=None,
+            defer=False,
+            destinations=(),
+            limit=None,
+            is_error_handler=True,
+        )
+    for name, spec in graph.nodes.items():
+        ordinary = not spec.is_error_handler
+        specs[name] = dataclasses.replace(
+            spec,
+            retry_policy=spec.retry_policy or d.retry_policy,
+            timeout=spec.timeout or d.timeout,
+            cache_policy=spec.cache_policy or (d.cache_policy if ordinary else None),
+            error_handler=spec.error_handler or (default_handler if ordinary else None),
+        )
+    # The default handler takes the retry and timeout defaults too.
+    if default_handler is not None:
+        h = specs.pop(DEFAULT_ERROR_HANDLER)
+        specs[DEFAULT_ERROR_HANDLER] = dataclasses.replace(h, retry_policy=d.retry_policy, timeout=d.timeout)
+    return specs
 
 
 def validate(graph: StateGraph[Any, Any, Any, Any], interrupt: Sequence[str] | None = None) -> None:
@@ -76,6 +134,7 @@ def lower(
     graph: StateGraph[Any, Any, Any, Any], *, name: str, interrupt_before: Any, interrupt_after: Any, strict: bool = False
 ) -> Plan:
     """Lower a validated graph to its plan."""
+    specs = with_defaults(graph)
     channels: dict[str, Any] = {}
     for key, chan_spec in graph.channels.items():
         channels[key] = chan_spec
@@ -83,10 +142,10 @@ def lower(
     channels[TASKS] = Topic(Any, key=TASKS)
 
     # Every node that anything can lead to gets a trigger channel.
-    triggers: dict[str, list[str]] = {n: [] for n in graph.nodes}
-    after: dict[str, list[tuple[str, Any]]] = {n: [] for n in graph.nodes}
+    triggers: dict[str, list[str]] = {n: [] for n in specs}
+    after: dict[str, list[tuple[str, Any]]] = {n: [] for n in specs}
     after[START] = []
-    for n, spec in graph.nodes.items():
+    for n, spec in specs.items():
         ch = branch_channel(n)
         # A deferred node's trigger holds its writes until the run would otherwise
         # end; any other node's lasts the one step after it was written.
@@ -102,7 +161,7 @@ def lower(
             after[source].append((branch_channel(target), None))
     for sources, target in sorted(graph.waiting_edges):
         ch = join_channel(sources, target)
-        deferred = target in graph.nodes and graph.nodes[target].defer
+        deferred = target in specs and specs[target].defer
         barrier = NamedBarrierValueAfterFinish if deferred else NamedBarrierValue
         channels[ch] = barrier(Any, names=set(sources), key=ch)
         if target != END:
@@ -134,13 +193,14 @@ def lower(
         defer=False,
         ends=(),
     )
-    for n, spec in graph.nodes.items():
+    for n, spec in specs.items():
         info = graph.schemas[spec.input_schema]
+        timeout = spec.timeout
         fast = (
             spec.call.bare
             and spec.call.kind == "async"
             and info.kind == "dict"
-            and spec.timeout is None
+            and timeout is None
             and spec.limit is None
         )
         node_branches = branches.get(n, ())
@@ -156,7 +216,11 @@ def lower(
             after=tuple(after[n]),
             branches=node_branches,
             retry=tuple(spec.retry_policy) if spec.retry_policy else None,
-            timeout=spec.timeout,
+            timeout=timeout.run_timeout if timeout is not None else None,  # type: ignore[arg-type]  # coerced
+            idle_timeout=timeout.idle_timeout if timeout is not None else None,  # type: ignore[arg-type]
+            progress_auto=timeout is None or timeout.refresh_on == "auto",
+            error_handler=spec.error_handler,
+            is_error_handler=spec.is_error_handler,
             metadata=spec.metadata,
             limit=spec.limit,
             defer=spec.defer,
@@ -167,6 +231,7 @@ def lower(
             inline=(
                 fast
                 and not spec.retry_policy
+                and spec.error_handler is None
                 and all(b.call.bare and b.call.kind == "sync" for b in node_branches)
             ),
         )
@@ -194,8 +259,8 @@ def lower(
             if isinstance(ch, EphemeralValue) or (isinstance(ch, Topic) and not ch.accumulate)
         ),
         initial=tuple((k, ch) for k, ch in channels.items() if ch.new_run() is not None),
-        deferred=any(spec.defer for spec in graph.nodes.values()),
-        cached=any(spec.cache_policy is not None for spec in graph.nodes.values()),
+        deferred=any(spec.defer for spec in specs.values()),
+        cached=any(spec.cache_policy is not None for spec in specs.values()),
         output_keys=frozenset(output_info.keys or graph.channels),
         input_keys=frozenset(input_info.keys if input_info.fields else graph.channels),
         strict=strict,

@@ -7,18 +7,22 @@ time).
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 from collections.abc import Callable, Hashable, Sequence
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 from asyncgraph.channels.base import BaseChannel
 from asyncgraph.constants import END, NS_END, NS_SEP, RESERVED, START
 from asyncgraph.channels.last_value import LastValue
 from asyncgraph.errors import InvalidGraphError
-from asyncgraph.graph._compile import compile_graph
+from asyncgraph.graph._compile import ERROR_HANDLER_PREFIX, compile_graph
 from asyncgraph.graph._compile import validate as validate_graph
 from asyncgraph.pregel._schema import SchemaInfo, first_param_schema, lower_schema
 from asyncgraph.pregel._spec import (
     BranchSpec,
+    CallSpec,
     NodeSpec,
     classify,
     command_destinations,
@@ -26,7 +30,7 @@ from asyncgraph.pregel._spec import (
     normalize_path_map,
 )
 from asyncgraph.managed import ManagedValue
-from asyncgraph.types import All, CachePolicy, RetryPolicy, TracePolicy
+from asyncgraph.types import All, CachePolicy, RetryPolicy, TimeoutPolicy, TracePolicy
 
 if TYPE_CHECKING:
     from langchain_core.runnables import Runnable
@@ -35,6 +39,19 @@ if TYPE_CHECKING:
     from asyncgraph.pregel.main import CompiledStateGraph
 
 __all__ = ["CompiledStateGraph", "StateGraph"]
+
+
+
+@dataclasses.dataclass(slots=True)
+class NodeDefaults:
+    """What ``set_node_defaults()`` set: applied at ``compile()`` to every node that did
+    not set its own (retry and timeout also to error handlers; cache and error handler
+    to ordinary nodes only)."""
+
+    retry_policy: tuple[RetryPolicy, ...] | None = None
+    cache_policy: CachePolicy | None = None
+    error_handler: CallSpec | None = None
+    timeout: TimeoutPolicy | None = None
 
 StateT = TypeVar("StateT")
 ContextT = TypeVar("ContextT")
@@ -86,6 +103,7 @@ class StateGraph(Generic[StateT, ContextT, InputT, OutputT]):
         self.output_schema = output_schema or state_schema
         self.compiled = False
         self._edge_order: list[tuple[str, str]] = []
+        self.node_defaults = NodeDefaults()
         for schema in (state_schema, self.input_schema, self.output_schema):
             self._add_schema(schema)
 
@@ -126,8 +144,9 @@ class StateGraph(Generic[StateT, ContextT, InputT, OutputT]):
         input_schema: type[Any] | None = None,
         retry_policy: RetryPolicy | Sequence[RetryPolicy] | None = None,
         cache_policy: CachePolicy | None = None,
+        error_handler: Callable[..., Any] | Any | None = None,
         destinations: dict[str, str] | tuple[str, ...] | None = None,
-        timeout: float | None = None,
+        timeout: float | timedelta | TimeoutPolicy | None = None,
         limit: str | None = None,
         trace_policy: TracePolicy | None = None,
         **kwargs: Any,
@@ -140,9 +159,17 @@ class StateGraph(Generic[StateT, ContextT, InputT, OutputT]):
                 ``writer``, ``runtime``), a langchain-core Runnable, or a compiled
                 graph (a subgraph).
             retry_policy: retry the node on failure (see :class:`RetryPolicy`).
-            timeout: seconds one attempt may take before it is cancelled and
-                :class:`~asyncgraph.errors.NodeTimeoutError` raised (asyncgraph; LangGraph
-                spells this ``TimeoutPolicy``, also accepted via ``timeout=``).
+            error_handler: a function (or Runnable) that takes over when the node
+                fails after its retries: it is called with the node's input (and, if it
+                has a parameter ``error``, the :class:`~asyncgraph.errors.NodeError`), in
+                the same step, and its return value (an update or a ``Command``) is
+                written in the node's place. It runs as the node
+                ``__error_handler__<name>``; the failed node's edges are not followed.
+                If the handler fails too, the run fails. See the README.
+            timeout: how long one attempt may take: seconds, a ``timedelta`` (both mean
+                ``run_timeout``) or a :class:`~asyncgraph.types.TimeoutPolicy` (with an
+                ``idle_timeout``). A late attempt is cancelled and
+                :class:`~asyncgraph.errors.NodeTimeoutError` raised.
             limit: name of a concurrency limit shared across runs (see
                 ``compile(limits=...)``); asyncgraph only.
             destinations: nodes a ``Command``-returning node may go to (for drawing).
@@ -185,10 +212,25 @@ class StateGraph(Generic[StateT, ContextT, InputT, OutputT]):
             self._add_schema(input_schema)
         if isinstance(retry_policy, RetryPolicy):
             retry_policy = (retry_policy,)
-        if hasattr(timeout, "run_timeout"):  # TimeoutPolicy
-            timeout = timeout.run_timeout  # type: ignore[union-attr]
-        if timeout is not None and not (isinstance(timeout, (int, float)) and timeout > 0):
-            raise InvalidGraphError(f"Node '{name}': timeout must be a positive number of seconds, got {timeout!r}")
+        policy = _timeout_policy(timeout, f"Node '{name}'")
+        handler_name: str | None = None
+        if error_handler is not None:
+            handler_name = ERROR_HANDLER_PREFIX + name
+            if handler_name in self.nodes:
+                raise InvalidGraphError(f"Node `{handler_name}` (the error handler of '{name}') already present.")
+            self.nodes[handler_name] = NodeSpec(
+                name=handler_name,
+                call=_handler_call(error_handler, f"The error_handler of node '{name}'"),
+                input_schema=input_schema or self.state_schema,
+                retry_policy=None,
+                cache_policy=None,
+                timeout=None,
+                metadata=None,
+                defer=False,
+                destinations=(),
+                limit=None,
+                is_error_handler=True,
+            )
         if isinstance(destinations, dict):
             dests: tuple[str, ...] = tuple(destinations)
         elif destinations is not None:
@@ -203,13 +245,47 @@ class StateGraph(Generic[StateT, ContextT, InputT, OutputT]):
             input_schema=input_schema or self.state_schema,
             retry_policy=retry_policy,
             cache_policy=cache_policy,
-            timeout=float(timeout) if timeout is not None else None,
+            timeout=policy,
             metadata=metadata,
             defer=defer,
             destinations=dests,
             limit=limit,
             trace_policy=trace_policy,
+            error_handler=handler_name,
         )
+        return self
+
+    def set_node_defaults(
+        self,
+        *,
+        retry_policy: RetryPolicy | Sequence[RetryPolicy] | None = None,
+        cache_policy: CachePolicy | None = None,
+        error_handler: Callable[..., Any] | Any | None = None,
+        timeout: float | timedelta | TimeoutPolicy | None = None,
+    ) -> StateGraph[StateT, ContextT, InputT, OutputT]:
+        """Policies for every node that does not set its own; applied at ``compile()``,
+        so the call may come before or after ``add_node``. Not inherited by subgraphs.
+
+        ``retry_policy`` and ``timeout`` also apply to error handlers; ``cache_policy``
+        and ``error_handler`` only to ordinary nodes (a handler never handles its own
+        failure, nor another handler's: a failing handler fails the run). The default
+        handler runs as the node ``__default_error_handler__``. An argument left None
+        keeps what an earlier call set.
+
+        Raises:
+            InvalidGraphError: the graph was compiled already, or a value is invalid.
+        """
+        if self.compiled:
+            raise InvalidGraphError("Cannot set node defaults on a graph that was already compiled")
+        defaults = self.node_defaults
+        if retry_policy is not None:
+            defaults.retry_policy = (retry_policy,) if isinstance(retry_policy, RetryPolicy) else tuple(retry_policy)
+        if cache_policy is not None:
+            defaults.cache_policy = cache_policy
+        if error_handler is not None:
+            defaults.error_handler = _handler_call(error_handler, "The default error_handler (set_node_defaults)")
+        if timeout is not None:
+            defaults.timeout = _timeout_policy(timeout, "set_node_defaults()")
         return self
 
     def add_sequence(
@@ -366,6 +442,40 @@ class StateGraph(Generic[StateT, ContextT, InputT, OutputT]):
 
             compiled.stream_transformers = tuple(normalize_factories(transformers))
         return compiled
+
+
+def _timeout_policy(value: Any, who: str) -> TimeoutPolicy | None:
+    """``timeout=`` as a TimeoutPolicy; a bad value is an error naming ``who``."""
+    try:
+        return TimeoutPolicy.coerce(value)
+    except (TypeError, ValueError) as exc:
+        raise InvalidGraphError(f"{who}: {exc}") from None
+
+
+def _handler_call(handler: Any, what: str) -> CallSpec:
+    """Classify an error handler; its signature must be ``(state)`` plus parameters the
+    engine fills (``error``, ``config``, ``runtime``, ``writer``, ``store``)."""
+    call = classify(handler, what=what, error_handler=True)
+    if call.kind not in ("sync", "async"):
+        return call
+    try:
+        params = list(inspect.signature(handler).parameters.values())
+    except (TypeError, ValueError):
+        return call
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    if not positional and not any(p.kind is p.VAR_POSITIONAL for p in params):
+        raise TypeError(f"{what} must take the state as its first parameter: {handler!r} takes none")
+    for i, p in enumerate(params[1:], 1):
+        if p.default is not p.empty or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+            continue
+        if p.name in call.inject or (i == 1 and call.config_positional):
+            continue
+        raise TypeError(
+            f"{what} has a required parameter {p.name!r} the engine cannot fill: a handler "
+            "takes the state, then optionally error (the NodeError), config, runtime, "
+            "writer or store"
+        )
+    return call
 
 
 def _is_plain_last_value(channel: BaseChannel[Any, Any]) -> bool:

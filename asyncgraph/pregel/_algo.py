@@ -23,8 +23,8 @@ from asyncgraph.channels.ephemeral_value import EphemeralValue
 from asyncgraph.channels.topic import Topic
 from asyncgraph.constants import PULL as PULL_PATH
 from asyncgraph.constants import PUSH as PUSH_PATH
-from asyncgraph.constants import ERROR, INTERRUPT, NO_WRITES, RESUME, START, TASKS
-from asyncgraph.errors import InvalidUpdateError, TaskNotFound
+from asyncgraph.constants import ERROR, ERROR_SOURCE, INTERRUPT, NO_WRITES, RESUME, START, TASKS
+from asyncgraph.errors import InvalidUpdateError, NodeError, TaskNotFound
 from asyncgraph.pregel._plan import NodePlan, Plan
 from asyncgraph._ids import TaskId
 from asyncgraph.types import Send
@@ -59,6 +59,8 @@ class Task:
         "resume_raw",
         "cache_key",
         "cached",
+        "handles",
+        "failure",
     )
 
     def __init__(
@@ -93,6 +95,11 @@ class Task:
         # came from the cache instead of running the node.
         self.cache_key: Any = None
         self.cached = False
+        # An error handler's task took this task over (see ``to_error_handler``): the
+        # failed node's name (its triggers count as seen, its writes' place in the
+        # barrier's order is kept) and the failure the handler receives.
+        self.handles: str | None = None
+        self.failure: NodeError | None = None
 
     @property
     def path(self) -> tuple[Any, ...]:
@@ -105,8 +112,43 @@ class Task:
 
 def task_sort_key(task: Task) -> tuple[int, str, int]:
     """Order in which a step's writes are applied: pull tasks by node name, then push
-    tasks by the order of their ``Send`` packets. Matches LangGraph's order."""
-    return (task.kind, task.name if task.kind == PULL else "", task.index)
+    tasks by the order of their ``Send`` packets. Matches LangGraph's order. An error
+    handler's writes take the failed task's place."""
+    return (task.kind, (task.handles or task.name) if task.kind == PULL else "", task.index)
+
+
+def handler_task_id(failed_id: str, handler: str) -> TaskId:
+    """The id of the error handler task that takes over the failed task ``failed_id``
+    (stable, so a resume finds the handler's saved writes)."""
+    if not failed_id:
+        return TaskId("")
+    h = hashlib.blake2b(f"{failed_id}|{handler}".encode(), digest_size=16).hexdigest()
+    return TaskId(f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:32]}")
+
+
+def to_error_handler(plan: Plan, task: Task, error: BaseException) -> None:
+    """Turn the failed ``task`` into the task of its node's error handler, in place:
+    the handler gets the node's input and ``NodeError(node, error)``; what the failed
+    attempts wrote is dropped. The task keeps its kind, index and triggers (the failed
+    node's triggers count as seen at the barrier), and gets the handler's own id."""
+    handler = task.node.error_handler
+    assert handler is not None
+    failed = task.name
+    task.handles = failed
+    task.failure = NodeError(failed, error)
+    task.name = handler
+    task.node = plan.nodes[handler]
+    task.id = handler_task_id(task.id, handler)
+    task.writes = []
+    task.update = None
+    task.fresh = None
+    task.error = None
+    task.interrupts = ()
+    task.resume = None
+    task.prior_interrupts = ()
+    task.resume_raw = None
+    task.cache_key = None
+    task.cached = False
 
 
 class RunState:
@@ -283,9 +325,10 @@ def apply_writes(plan: Plan, run: RunState, tasks: Sequence[Task]) -> dict[str, 
     for task in tasks:
         if task.kind != PULL or not task.triggers:
             continue
-        seen = run.seen.get(task.name)
+        name = task.handles or task.name
+        seen = run.seen.get(name)
         if seen is None:
-            seen = run.seen[task.name] = {}
+            seen = run.seen[name] = {}
         for t in task.triggers:
             if t in versions:
                 seen[t] = versions[t]
@@ -377,7 +420,7 @@ def apply_writes(plan: Plan, run: RunState, tasks: Sequence[Task]) -> dict[str, 
 # -- planning a step, applying the input, resuming ----------------------------------
 
 # Pending writes that are not channel writes: they record how a task ended.
-SPECIAL = frozenset({INTERRUPT, RESUME, ERROR, NO_WRITES})
+SPECIAL = frozenset({INTERRUPT, RESUME, ERROR, ERROR_SOURCE, NO_WRITES})
 
 
 def task_id(checkpoint_id: str | None, ns: str, step: int, name: str, kind: int, index: int) -> TaskId:
@@ -464,7 +507,9 @@ def restore_pending(plan: Plan, tasks: Sequence[Task], pending: Sequence[tuple[s
     (``pending``: ``(task id, channel, value)``); return the tasks left to run.
 
     A task whose saved writes are an interrupt or an error runs again, keeping the
-    resume values it had already received.
+    resume values it had already received. A failed task that its node's error handler
+    took over (an ``ERROR_SOURCE`` write) becomes that handler's task again, with the
+    saved error: the handler, not the node, runs again unless it had finished.
     """
     by_task: dict[str, list[tuple[str, Any]]] = {}
     for tid, channel, value in pending:
@@ -476,6 +521,14 @@ def restore_pending(plan: Plan, tasks: Sequence[Task], pending: Sequence[tuple[s
             to_run.append(t)
             continue
         chans = {c for c, _ in saved}
+        if ERROR_SOURCE in chans and t.node.error_handler is not None:
+            error = next((v for c, v in saved if c == ERROR), None)
+            to_error_handler(plan, t, error if isinstance(error, BaseException) else _SavedError(error))
+            saved = by_task.get(t.id)
+            if saved is None:
+                to_run.append(t)
+                continue
+            chans = {c for c, _ in saved}
         for c, v in saved:
             if c == RESUME:
                 t.resume = list(v)
@@ -489,6 +542,11 @@ def restore_pending(plan: Plan, tasks: Sequence[Task], pending: Sequence[tuple[s
         if t.name != START:
             t.update = update_from_writes(plan, t.writes)
     return to_run
+
+
+class _SavedError(Exception):
+    """A failure read back from a checkpoint that its serializer could not restore as
+    an exception (it saved a description): what a resumed error handler receives."""
 
 
 def assign_resume(tasks: Sequence[Task], resume: Any) -> None:

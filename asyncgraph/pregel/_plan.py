@@ -77,6 +77,15 @@ class NodePlan:
     inline: bool = False
     # What the node's own trace run records (its inputs / outputs, transformed).
     trace_policy: TracePolicy | None = None
+    # The node that takes over when this one fails after its retries (its
+    # ``error_handler``), and whether this node is such a handler.
+    error_handler: str | None = None
+    is_error_handler: bool = False
+    # TimeoutPolicy.idle_timeout: seconds an attempt may go without progress
+    # (``timeout`` is the run timeout); progress_auto: streamed output counts as
+    # progress, not only ``runtime.heartbeat()``.
+    idle_timeout: float | None = None
+    progress_auto: bool = True
 
 
 @dataclasses.dataclass(frozen=True, slots=True, eq=False)

@@ -38,7 +38,7 @@ from langchain_core.runnables.config import (
 )
 
 from asyncgraph._context import TaskContext, current_task, stream_writer
-from asyncgraph.constants import INTERRUPT
+from asyncgraph.constants import ERROR, ERROR_SOURCE, INTERRUPT
 from asyncgraph.errors import (
     GraphBubbleUp,
     GraphInterrupt,
@@ -47,9 +47,9 @@ from asyncgraph.errors import (
     NodeTimeoutError,
     ParentCommand,
 )
-from asyncgraph.pregel._algo import PULL, RunState, Task
+from asyncgraph.pregel._algo import PULL, RunState, Task, to_error_handler
 from asyncgraph.pregel._context import RunContext
-from asyncgraph.pregel._stream import StreamMessagesHandler
+from asyncgraph.pregel._stream import StreamMessagesHandler, emit_task_result, wants
 from asyncgraph.pregel._plan import BranchPlan, Plan
 from asyncgraph.pregel._spec import CallSpec
 from asyncgraph.pregel._writes import branch_writes, fresh_values, input_writes, output_writes
@@ -87,6 +87,8 @@ def _injected(tc: TaskContext, names: tuple[str, ...]) -> dict[str, Any]:
     for name in names:
         if name == "config":
             out["config"] = tc.config()
+        elif name == "error":
+            out["error"] = tc.task.failure  # None unless the task is an error handler's
         elif name == "writer":
             out["writer"] = stream_writer()
         elif name == "store":
@@ -281,6 +283,7 @@ async def _run_node(tc: TaskContext, run: RunState, inline_ok: bool) -> Any:
         arg = node.input_info.coerce(arg, f"node '{task.name}'")
     if (
         timeout is None
+        and node.idle_timeout is None
         and node.limit is None
         and call.kind == "async"
         and tc.traced is None
@@ -293,27 +296,77 @@ async def _run_node(tc: TaskContext, run: RunState, inline_ok: bool) -> Any:
         return await call.func(arg)
     if node.limit is not None:
         async with tc.run.limits.get(node.limit):
-            return await _run_node_timed(tc, call, arg, inline_ok, timeout)
-    return await _run_node_timed(tc, call, arg, inline_ok, timeout)
+            return await _run_node_timed(tc, call, arg, inline_ok)
+    return await _run_node_timed(tc, call, arg, inline_ok)
 
 
-async def _run_node_timed(tc: TaskContext, call: CallSpec, arg: Any, inline_ok: bool, timeout: float | None) -> Any:
+async def _run_node_timed(tc: TaskContext, call: CallSpec, arg: Any, inline_ok: bool) -> Any:
+    """One attempt under the node's timeouts: a deadline ``run_timeout`` after the
+    start, and one ``idle_timeout`` after the last progress the node reported
+    (``runtime.heartbeat()``, and with ``refresh_on="auto"`` its streamed chunks)."""
     task = tc.task
-    if timeout is None:
+    node = task.node
+    run_timeout = node.timeout
+    idle = node.idle_timeout
+    if run_timeout is None and idle is None:
         return await call_traced(tc, call, arg, inline_ok=inline_ok, name=task.name)
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    run_deadline = start + run_timeout if run_timeout is not None else float("inf")
+    first = min(start + idle, run_deadline) if idle is not None else run_deadline
+    scope = asyncio.timeout_at(first)
+    if idle is not None:
+        tc.progress = _Progress(loop, scope, idle, run_deadline, node.progress_auto)
     try:
-        async with asyncio.timeout(timeout):
+        async with scope:
             # A sync node cannot be interrupted inline: give it a thread so the
             # deadline can at least stop waiting for it.
             return await call_traced(tc, call, arg, inline_ok=False, name=task.name)
     except TimeoutError as exc:
-        err = NodeTimeoutError(task.name, timeout)
+        if not scope.expired():
+            raise  # the node's own TimeoutError, not its deadline
+        now = loop.time()
+        kind = "run" if now >= run_deadline else "idle"
+        err = NodeTimeoutError(task.name, now - start, kind=kind, run_timeout=run_timeout, idle_timeout=idle)
         if call.kind == "sync":
             err.add_note(
                 f"'{task.name}' is a sync function: its thread cannot be interrupted and "
                 "keeps running until the function returns."
             )
         raise err from exc
+    finally:
+        tc.progress = None
+
+
+class _Progress:
+    """Moves an attempt's idle deadline on when the node shows progress; callable from
+    the node's worker thread too."""
+
+    __slots__ = ("loop", "scope", "idle", "run_deadline", "auto")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, scope: asyncio.Timeout, idle: float, run_deadline: float, auto: bool) -> None:
+        self.loop = loop
+        self.scope = scope
+        self.idle = idle
+        self.run_deadline = run_deadline
+        self.auto = auto  # streamed output counts, not only heartbeats
+
+    def __call__(self, heartbeat: bool = True) -> None:
+        if not heartbeat and not self.auto:
+            return
+        if _events._get_running_loop() is self.loop:
+            self._refresh()
+        else:
+            self.loop.call_soon_threadsafe(self._refresh)
+
+    def _refresh(self) -> None:
+        scope = self.scope
+        if scope.expired():
+            return
+        try:
+            scope.reschedule(min(self.loop.time() + self.idle, self.run_deadline))
+        except RuntimeError:
+            pass  # the attempt's scope has closed already
 
 
 
@@ -386,7 +439,16 @@ async def run_task(rc: RunContext, run: RunState, task: Task, step: int, inline_
                     if policy is None or attempt >= policy.max_attempts:
                         if policies and attempt > 1:
                             exc.add_note(f"Node '{task.name}' failed after {attempt} attempts")
-                        raise
+                        if task.node.error_handler is None:
+                            raise
+                        # The node's error handler takes the task over, in this step.
+                        node_run = await _hand_over(tc, task, exc, node_run)
+                        tc = TaskContext(rc, task, step)
+                        current_task.set(tc)
+                        if node_run is not None:
+                            node_run = await _open_node_run(tc)
+                        attempt = 0
+                        continue
                     task.writes.clear()
                     task.update = None
                     task.fresh = None
@@ -415,6 +477,27 @@ async def run_task(rc: RunContext, run: RunState, task: Task, step: int, inline_
                 await node_run.on_chain_error(exc)
     finally:
         current_task.reset(token)
+
+
+async def _hand_over(tc: TaskContext, task: Task, exc: Exception, node_run: Any) -> Any:
+    """The node of ``task`` failed for good and has an error handler: report the
+    failure (``tasks`` stream, the node's trace run), save it with the marker that a
+    handler took it over (so a resume runs the handler, not the node), then turn the
+    task into the handler's (``_algo.to_error_handler``). Returns ``node_run``, now
+    closed (the caller opens the handler's own run when it is not None)."""
+    rc = tc.run
+    step = tc.step
+    if wants(rc, "tasks", "debug"):
+        emit_task_result(rc, task, step, exc)
+    saver = rc.ckpt
+    if saver is not None:
+        failed = Task(task.node, task.input, task.kind, task.index, task.triggers)
+        failed.id = task.id
+        await saver.put_writes(failed, [(ERROR, exc), (ERROR_SOURCE, task.name)], step)
+    if node_run is not None:
+        await node_run.on_chain_error(exc)
+    to_error_handler(rc.plan, task, exc)
+    return node_run
 
 
 def write_output(plan: Plan, task: Task, result: Any) -> None:

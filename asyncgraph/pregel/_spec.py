@@ -16,12 +16,15 @@ from typing import Any, Literal, get_args, get_origin
 
 from asyncgraph.constants import END
 from asyncgraph.pregel._protocol import is_pregel
-from asyncgraph.types import CachePolicy, RetryPolicy, TracePolicy
+from asyncgraph.types import CachePolicy, RetryPolicy, TimeoutPolicy, TracePolicy
 
 CallKind = Literal["async", "sync", "runnable", "subgraph"]
 
 # Keyword arguments a node or path function may declare to receive run context.
 _INJECTABLE = ("config", "writer", "runtime", "store")
+# An error handler's ``error`` parameter receives the NodeError it handles (any other
+# node gets it only when annotated ``NodeError``, and then receives None).
+ERROR_PARAM = "error"
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -30,7 +33,7 @@ class CallSpec:
 
     func: Any
     kind: CallKind
-    inject: tuple[str, ...]  # subset of _INJECTABLE, passed as keywords
+    inject: tuple[str, ...]  # names from _INJECTABLE (and ERROR_PARAM), passed as keywords
     config_positional: bool  # takes (state, config) with config second and unnamed
     # A plain function called with the state alone (nothing injected): the engine
     # calls these directly, without building a config for them.
@@ -61,8 +64,11 @@ def _is_async_callable(fn: Any) -> bool:
     return call is not None and not inspect.isfunction(fn) and inspect.iscoroutinefunction(call)
 
 
-def classify(func: Any, *, what: str) -> CallSpec:
+def classify(func: Any, *, what: str, error_handler: bool = False) -> CallSpec:
     """Classify a node action or path function.
+
+    ``error_handler``: ``func`` handles another node's failure, so a parameter named
+    ``error`` receives the :class:`~asyncgraph.errors.NodeError` whatever its annotation.
 
     Raises:
         TypeError: ``func`` is neither callable nor a Runnable (message names ``what``).
@@ -83,7 +89,9 @@ def classify(func: Any, *, what: str) -> CallSpec:
     for i, p in enumerate(params):
         if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
             continue
-        if p.name in _INJECTABLE and i > 0:
+        if p.name == ERROR_PARAM and i > 0 and (error_handler or _is_node_error(p.annotation)):
+            inject.append(p.name)
+        elif p.name in _INJECTABLE and i > 0:
             if p.name == "config" and i == 1 and p.kind is not p.KEYWORD_ONLY:
                 config_positional = True
             else:
@@ -92,6 +100,12 @@ def classify(func: Any, *, what: str) -> CallSpec:
             # (state, cfg): a required second positional parameter gets the config.
             config_positional = True
     return CallSpec(func, kind, tuple(inject), config_positional)
+
+
+def _is_node_error(annotation: Any) -> bool:
+    if isinstance(annotation, str):
+        return annotation.rsplit(".", 1)[-1] in ("NodeError", "NodeError | None", "Optional[NodeError]")
+    return getattr(annotation, "__name__", None) == "NodeError" and "errors" in getattr(annotation, "__module__", "")
 
 
 def infer_name(action: Any) -> str:
@@ -118,12 +132,15 @@ class NodeSpec:
     input_schema: Any
     retry_policy: Sequence[RetryPolicy] | None
     cache_policy: CachePolicy | None
-    timeout: float | None
+    timeout: TimeoutPolicy | None
     metadata: dict[str, Any] | None
     defer: bool
     destinations: tuple[str, ...]  # from Command[Literal[...]] or destinations=
     limit: str | None  # named concurrency limit (see Pregel.limits)
     trace_policy: TracePolicy | None = None  # what the node's own trace run records
+    # The node (``__error_handler__<name>``) that takes over when this node fails.
+    error_handler: str | None = None
+    is_error_handler: bool = False  # this node is some node's error handler
 
 
 @dataclasses.dataclass(slots=True)

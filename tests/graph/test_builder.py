@@ -155,7 +155,7 @@ def test_two_branches_with_the_same_name() -> None:
 def test_bad_timeout(timeout: Any) -> None:
     g = _graph()
     with pytest.raises(
-        InvalidGraphError, match="Node 'a': timeout must be a positive number"
+        InvalidGraphError, match="Node 'a': run_timeout must be"
     ):
         g.add_node("a", node, timeout=timeout)
 

@@ -119,9 +119,14 @@ async def test_retry_policy_retries_a_node_timeout_when_it_says_so() -> None:
     assert await build(retrying).ainvoke({"x": 0}) == {"x": 3}
     assert len(attempts) == 3
 
-    # The default policy does not retry timeouts (TimeoutError is an OSError), and the
-    # error says how many attempts were made.
+    # The default policy retries timeouts too (as LangGraph's does, although
+    # NodeTimeoutError is a TimeoutError, which is an OSError).
+    attempts.clear()
+    assert await build(RetryPolicy(initial_interval=0, jitter=False)).ainvoke({"x": 0}) == {"x": 3}
+    assert len(attempts) == 3
+
+    # Out of attempts: the error names the node.
     attempts.clear()
     with pytest.raises(NodeTimeoutError) as info:
-        await build(RetryPolicy(initial_interval=0, jitter=False)).ainvoke({"x": 0})
-    assert len(attempts) == 1 and info.value.node == "flaky"
+        await build(RetryPolicy(initial_interval=0, jitter=False, max_attempts=2)).ainvoke({"x": 0})
+    assert len(attempts) == 2 and info.value.node == "flaky" and info.value.kind == "run"
