@@ -29,6 +29,7 @@ import dataclasses
 import functools
 import logging
 import random
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -371,6 +372,16 @@ class _Progress:
 
 
 
+async def _backoff(rc: RunContext, interval: float) -> None:
+    """Wait ``interval`` seconds before a retry. Under the sync API the wait is a
+    ``time.sleep`` in a worker thread (what LangGraph's sync API does, so code that
+    patches ``time.sleep`` in tests sees it), which leaves the loop free."""
+    if rc.sync_api:
+        await asyncio.get_running_loop().run_in_executor(None, time.sleep, interval)
+    else:
+        await asyncio.sleep(interval)
+
+
 async def run_task(rc: RunContext, run: RunState, task: Task, step: int, inline_ok: bool) -> None:
     """Run one task to completion: node (with retries), output writes, branches.
 
@@ -459,7 +470,7 @@ async def run_task(rc: RunContext, run: RunState, task: Task, step: int, inline_
                     )
                     if policy.jitter:
                         interval += random.uniform(0, 1)
-                    await asyncio.sleep(interval)
+                    await _backoff(rc, interval)
         task.done = True
         if node_run is not None:
             await _stream_node_output(node_run, result)
