@@ -33,6 +33,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.runnables.config import (
     get_async_callback_manager_for_config,
     var_child_runnable_config,
@@ -316,12 +317,15 @@ async def _run_node_timed(tc: TaskContext, call: CallSpec, arg: Any, inline_ok: 
     run_deadline = start + run_timeout if run_timeout is not None else float("inf")
     first = min(start + idle, run_deadline) if idle is not None else run_deadline
     scope = asyncio.timeout_at(first)
+    progress = None
     if idle is not None:
-        tc.progress = _Progress(loop, scope, idle, run_deadline, node.progress_auto)
+        progress = tc.progress = _Progress(loop, scope, idle, run_deadline, node.progress_auto)
     try:
         async with scope:
             # A sync node cannot be interrupted inline: give it a thread so the
             # deadline can at least stop waiting for it.
+            if progress is not None and progress.auto:
+                return await _call_watched(tc, call, arg, progress)
             return await call_traced(tc, call, arg, inline_ok=False, name=task.name)
     except TimeoutError as exc:
         if not scope.expired():
@@ -337,6 +341,46 @@ async def _run_node_timed(tc: TaskContext, call: CallSpec, arg: Any, inline_ok: 
         raise err from exc
     finally:
         tc.progress = None
+
+
+async def _call_watched(tc: TaskContext, call: CallSpec, arg: Any, progress: _Progress) -> Any:
+    """Call the node with a callback handler in its config that counts every callback
+    event inside it (a chat model's tokens, a tool's start...) as progress."""
+    cfg = tc.traced if tc.traced is not None else tc.config()
+    cfg = {**cfg, "callbacks": _plus_handler(cfg.get("callbacks"), _ProgressHandler(progress))}
+    token = var_child_runnable_config.set(cfg)  # type: ignore[arg-type]
+    try:
+        return await call_user(tc, call, arg, inline_ok=False, config=cfg)
+    finally:
+        var_child_runnable_config.reset(token)
+
+
+def _plus_handler(callbacks: Any, handler: Any) -> Any:
+    if callbacks is None:
+        return [handler]
+    if isinstance(callbacks, list):
+        return [*callbacks, handler]
+    manager = callbacks.copy()
+    manager.add_handler(handler, inherit=True)
+    return manager
+
+
+class _ProgressHandler(BaseCallbackHandler):
+    """Any callback event of a node's run is progress for its idle timeout."""
+
+    run_inline = True  # called on the caller's thread, never queued
+
+    def __init__(self, progress: _Progress) -> None:
+        self.progress = progress
+
+    def _seen(self, *args: Any, **kwargs: Any) -> None:
+        self.progress(False)
+
+    on_llm_start = on_chat_model_start = on_llm_new_token = on_llm_end = on_llm_error = _seen
+    on_chain_start = on_chain_end = on_chain_error = _seen
+    on_tool_start = on_tool_end = on_tool_error = _seen
+    on_retriever_start = on_retriever_end = on_retriever_error = _seen
+    on_text = on_retry = on_custom_event = _seen
 
 
 class _Progress:

@@ -346,3 +346,23 @@ def test_to_error_handler_drops_the_failed_attempts_writes() -> None:
     t.writes.append(("foo", "partial"))
     to_error_handler(plan, t, KeyError("k"))
     assert t.writes == [] and t.node is plan.nodes["__error_handler__bad"] and t.id == ""
+
+
+async def test_callback_events_inside_the_node_are_progress() -> None:
+    from langchain_core.runnables import RunnableLambda
+
+    async def step(i: int) -> int:
+        await asyncio.sleep(0.04)
+        return i
+
+    inner = RunnableLambda(step)
+
+    async def chain(state: State) -> State:
+        for i in range(6):  # 0.24 s in all, never 0.1 s without a callback event
+            await inner.ainvoke(i)
+        return {"foo": "done", "log": []}
+
+    out = await _timed(chain, TimeoutPolicy(idle_timeout=0.1)).ainvoke({"foo": "", "log": []})
+    assert out["foo"] == "done"
+    with pytest.raises(NodeTimeoutError, match="idle"):
+        await _timed(chain, TimeoutPolicy(idle_timeout=0.1, refresh_on="heartbeat")).ainvoke({"foo": "", "log": []})
