@@ -12,7 +12,7 @@ from asyncgraph.channels.named_barrier_value import NamedBarrierValue, NamedBarr
 from asyncgraph.channels.topic import Topic
 from asyncgraph.constants import END, START, TASKS
 from asyncgraph.errors import InvalidGraphError
-from asyncgraph.pregel._spec import NodeSpec
+from asyncgraph.pregel._spec import NodeSpec, is_sync_target, sync_timeout_unsupported
 from asyncgraph.pregel._plan import (
     BranchPlan,
     NodePlan,
@@ -196,6 +196,8 @@ def lower(
     for n, spec in specs.items():
         info = graph.schemas[spec.input_schema]
         timeout = spec.timeout
+        if timeout is not None and is_sync_target(spec.call.func):
+            raise InvalidGraphError(sync_timeout_unsupported(n).args[0])
         fast = (
             spec.call.bare
             and spec.call.kind == "async"

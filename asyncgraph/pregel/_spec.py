@@ -108,6 +108,32 @@ def _is_node_error(annotation: Any) -> bool:
     return getattr(annotation, "__name__", None) == "NodeError" and "errors" in getattr(annotation, "__module__", "")
 
 
+_SYNC_TIMEOUT = (
+    "Node timeouts are only supported for async nodes: a sync function runs in a thread, "
+    "which cannot be cancelled."
+)
+
+
+def sync_timeout_unsupported(name: str, *, kind: Literal["Node", "Task"] = "Node") -> ValueError:
+    """The error for ``timeout=`` on the sync node or task ``name`` (LangGraph's words)."""
+    return ValueError(f"{_SYNC_TIMEOUT} {kind} {name!r} is sync.")
+
+
+def is_sync_target(func: Any) -> bool:
+    """Whether ``func`` (a node's callable or Runnable) can only run synchronously: a
+    plain sync function, or a Runnable made of sync functions only (a
+    ``RunnableLambda`` or ``RunnableCallable`` without an async function). Other
+    Runnables may have an async path and a subgraph is async: neither is refused."""
+    if is_pregel(func):
+        return False
+    if _is_runnable(func):
+        if not hasattr(func, "func") or not hasattr(type(func), "ainvoke"):
+            return False
+        afunc = getattr(func, "afunc", None)  # RunnableLambda: absent when sync-only
+        return afunc is None and not _is_async_callable(func.func)
+    return callable(func) and not _is_async_callable(func)
+
+
 def infer_name(action: Any) -> str:
     """A node's name from its action: the function's or Runnable's name."""
     if _is_runnable(action) or hasattr(action, "get_name"):

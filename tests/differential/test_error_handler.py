@@ -197,9 +197,12 @@ def test_handler_resumes_not_the_node(how: str) -> None:
 
         g = m.graph.StateGraph(State)
         g.add_node("node", node, error_handler=handler)
-        g.add_node("ok", _append("ok"))
         g.add_edge(m.graph.START, "node")
-        g.add_edge(m.graph.START, "ok")
+        if how == "interrupt":
+            # A sibling finishes in the paused step (with a crash, whether LangGraph
+            # saves a sibling's writes depends on timing).
+            g.add_node("ok", _append("ok"))
+            g.add_edge(m.graph.START, "ok")
         app = g.compile(checkpointer=_saver(m))
         cfg = {"configurable": {"thread_id": "t"}}
         first: Any

@@ -161,10 +161,31 @@ def test_bad_timeout(timeout: Any) -> None:
 
 
 def test_timeout_policy_is_accepted() -> None:
+    async def anode(state: State) -> State:
+        return node(state)
+
     g = _graph()
-    g.add_node("a", node, timeout=TimeoutPolicy(run_timeout=2))
+    g.add_node("a", anode, timeout=TimeoutPolicy(run_timeout=2))
     g.add_edge(START, "a")
     assert g.compile().invoke({"x": 0}) == {"x": 1}
+
+
+def test_a_timeout_on_a_sync_node_is_refused_at_compile() -> None:
+    # As in LangGraph: the engine could stop waiting, but not stop the thread.
+    from langchain_core.runnables import RunnableLambda
+
+    for action in (node, RunnableLambda(node)):
+        g = _graph()
+        g.add_node("a", action, timeout=1)
+        g.add_edge(START, "a")
+        with pytest.raises(InvalidGraphError, match="only supported for async nodes.*Node 'a' is sync"):
+            g.compile()
+    g = _graph()
+    g.add_node("a", node)
+    g.add_edge(START, "a")
+    g.set_node_defaults(timeout=1)  # a default applies to the sync node too
+    with pytest.raises(InvalidGraphError, match="Node 'a' is sync"):
+        g.compile()
 
 
 def test_action_that_is_not_callable() -> None:
