@@ -6,7 +6,6 @@ Everything here is a plain value with no reference to the engine.
 from __future__ import annotations
 
 import dataclasses
-from datetime import timedelta
 from collections.abc import Callable, Hashable, Sequence
 from typing import (
     TYPE_CHECKING,
@@ -27,6 +26,7 @@ from asyncgraph._context import interrupt_in_task
 from asyncgraph._ids import CheckpointId, InterruptId, TaskId, ThreadId
 from asyncgraph._interrupt import Interrupt
 from asyncgraph._send import Send
+from asyncgraph._timeout_policy import TimeoutPolicy
 from asyncgraph.constants import INTERRUPT, ROOT
 
 if TYPE_CHECKING:
@@ -128,64 +128,6 @@ class RetryPolicy(NamedTuple):
     retry_on: (
         type[Exception] | Sequence[type[Exception]] | Callable[[Exception], bool]
     ) = default_retry_on
-
-
-def _timeout_seconds(value: Any, field: str) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, timedelta):
-        seconds = value.total_seconds()
-    elif isinstance(value, (int, float)) and not isinstance(value, bool):
-        seconds = float(value)
-    else:
-        raise TypeError(f"{field} must be a number of seconds or a timedelta, got {value!r}")
-    if not seconds > 0:
-        raise ValueError(f"{field} must be greater than 0, got {value!r}")
-    return seconds
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class TimeoutPolicy:
-    """How long one attempt of a node may take (``add_node(..., timeout=...)``).
-
-    A plain number or ``timedelta`` given as ``timeout=`` means ``run_timeout``. When a
-    timeout fires, the attempt is cancelled and :class:`~asyncgraph.errors.NodeTimeoutError`
-    raised; the node's retry policy decides whether it runs again.
-
-    Attributes:
-        run_timeout: seconds one attempt may take in all (never extended).
-        idle_timeout: seconds one attempt may go without showing progress. Progress is
-            ``runtime.heartbeat()`` and, with ``refresh_on="auto"``, anything the node
-            streams (``get_stream_writer()`` chunks, chat model tokens and other
-            callback events of the node's run).
-        refresh_on: ``"auto"`` (progress as above) or ``"heartbeat"`` (only
-            ``runtime.heartbeat()`` counts).
-    """
-
-    run_timeout: float | timedelta | None = None
-    idle_timeout: float | timedelta | None = None
-    refresh_on: Literal["auto", "heartbeat"] = "auto"
-
-    @classmethod
-    def coerce(cls, value: float | timedelta | TimeoutPolicy | None) -> TimeoutPolicy | None:
-        """``value`` as a policy with both timeouts in float seconds (None: no timeout).
-
-        Raises:
-            ValueError: a timeout is not greater than 0, or ``refresh_on`` is unknown.
-        """
-        if value is None:
-            return None
-        if not isinstance(value, TimeoutPolicy):
-            value = cls(run_timeout=value)
-        if value.refresh_on not in ("auto", "heartbeat"):
-            raise ValueError(f"refresh_on must be 'auto' or 'heartbeat', got {value.refresh_on!r}")
-        run = _timeout_seconds(value.run_timeout, "run_timeout")
-        idle = _timeout_seconds(value.idle_timeout, "idle_timeout")
-        if run is None and idle is None:
-            return None
-        if (run is None or type(value.run_timeout) is float) and (idle is None or type(value.idle_timeout) is float):
-            return value  # already coerced (frozen: safe to share)
-        return cls(run_timeout=run, idle_timeout=idle, refresh_on=value.refresh_on)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -61,6 +61,7 @@ class Task:
         "cached",
         "handles",
         "failure",
+        "timeout",
     )
 
     def __init__(
@@ -100,6 +101,8 @@ class Task:
         # barrier's order is kept) and the failure the handler receives.
         self.handles: str | None = None
         self.failure: NodeError | None = None
+        # ``Send(..., timeout=...)``: this task's TimeoutPolicy, instead of its node's.
+        self.timeout: Any = None
 
     @property
     def path(self) -> tuple[Any, ...]:
@@ -449,7 +452,9 @@ def prepare_tasks(
         node = plan.nodes.get(packet.node) if isinstance(packet, Send) else None
         if node is None or node.call is None:
             raise TaskNotFound(getattr(packet, "node", repr(packet)), known=[n for n in plan.nodes if n != START])
-        tasks.append(Task(node, packet.arg, PUSH, i, ()))
+        task = Task(node, packet.arg, PUSH, i, ())
+        task.timeout = packet.timeout
+        tasks.append(task)
     channels = run.channels
     for node in triggered_nodes(plan, run):
         if node.call is None:

@@ -53,7 +53,7 @@ from asyncgraph.pregel._algo import PULL, RunState, Task, to_error_handler
 from asyncgraph.pregel._context import RunContext
 from asyncgraph.pregel._stream import StreamMessagesHandler, emit_task_result, wants
 from asyncgraph.pregel._plan import BranchPlan, Plan
-from asyncgraph.pregel._spec import CallSpec
+from asyncgraph.pregel._spec import CallSpec, is_sync_target, sync_timeout_unsupported
 from asyncgraph.pregel._writes import branch_writes, fresh_values, input_writes, output_writes
 from asyncgraph.runtime import task_runtime
 from asyncgraph.types import Command, RetryPolicy
@@ -286,6 +286,7 @@ async def _run_node(tc: TaskContext, run: RunState, inline_ok: bool) -> Any:
     if (
         timeout is None
         and node.idle_timeout is None
+        and task.timeout is None
         and node.limit is None
         and call.kind == "async"
         and tc.traced is None
@@ -308,10 +309,16 @@ async def _run_node_timed(tc: TaskContext, call: CallSpec, arg: Any, inline_ok: 
     (``runtime.heartbeat()``, and with ``refresh_on="auto"`` its streamed chunks)."""
     task = tc.task
     node = task.node
-    run_timeout = node.timeout
-    idle = node.idle_timeout
+    policy = task.timeout  # Send(..., timeout=...) overrides the node's
+    if policy is None:
+        run_timeout, idle, auto = node.timeout, node.idle_timeout, node.progress_auto
+    else:
+        run_timeout, idle, auto = policy.run_timeout, policy.idle_timeout, policy.refresh_on == "auto"
     if run_timeout is None and idle is None:
         return await call_traced(tc, call, arg, inline_ok=inline_ok, name=task.name)
+    if policy is not None and is_sync_target(call.func):
+        # compile() refuses node timeouts on sync nodes; a Send's is seen only now.
+        raise sync_timeout_unsupported(task.name)
     loop = asyncio.get_running_loop()
     start = loop.time()
     run_deadline = start + run_timeout if run_timeout is not None else float("inf")
@@ -319,7 +326,7 @@ async def _run_node_timed(tc: TaskContext, call: CallSpec, arg: Any, inline_ok: 
     scope = asyncio.timeout_at(first)
     progress = None
     if idle is not None:
-        progress = tc.progress = _Progress(loop, scope, idle, run_deadline, node.progress_auto)
+        progress = tc.progress = _Progress(loop, scope, idle, run_deadline, auto)
     try:
         async with scope:
             # A sync node cannot be interrupted inline: give it a thread so the

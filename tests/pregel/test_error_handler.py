@@ -366,3 +366,44 @@ async def test_callback_events_inside_the_node_are_progress() -> None:
     assert out["foo"] == "done"
     with pytest.raises(NodeTimeoutError, match="idle"):
         await _timed(chain, TimeoutPolicy(idle_timeout=0.1, refresh_on="heartbeat")).ainvoke({"foo": "", "log": []})
+
+
+async def test_a_send_timeout_overrides_the_nodes() -> None:
+    from asyncgraph.types import Send
+
+    async def slow(arg: dict[str, float]) -> State:
+        await asyncio.sleep(arg["sleep"])
+        return {"foo": "done", "log": []}
+
+    def build(send_timeout: Any) -> Any:
+        g = StateGraph(State)
+        g.add_node("slow", slow, timeout=TimeoutPolicy(idle_timeout=1.0))
+        g.add_conditional_edges(START, lambda s: [Send("slow", {"sleep": 0.2}, timeout=send_timeout)])
+        return g.compile()
+
+    with pytest.raises(NodeTimeoutError) as info:
+        await build(TimeoutPolicy(idle_timeout=0.05)).ainvoke({"foo": "", "log": []})
+    assert (info.value.node, info.value.kind, info.value.idle_timeout) == ("slow", "idle", 0.05)
+    assert (await build(None).ainvoke({"foo": "", "log": []}))["foo"] == "done"
+
+    def sync_node(arg: Any) -> State:
+        return {"foo": "sync", "log": []}
+
+    g = StateGraph(State)
+    g.add_node("sync_node", sync_node)
+    g.add_conditional_edges(START, lambda s: [Send("sync_node", {}, timeout=1)])
+    with pytest.raises(ValueError, match="only supported for async nodes.*'sync_node' is sync"):
+        await g.compile().ainvoke({"foo": "", "log": []})
+
+
+def test_a_send_timeout_is_checked_and_saved() -> None:
+    from asyncgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
+    from asyncgraph.types import Send
+
+    with pytest.raises(ValueError, match="greater than 0"):
+        Send("n", {}, timeout=0)
+    serde = JsonPlusSerializer()
+    for packet in (Send("n", {"x": 1}, timeout=TimeoutPolicy(run_timeout=1, idle_timeout=2)), Send("n", 1)):
+        back = serde.loads_typed(serde.dumps_typed(packet))
+        assert back == packet and back.timeout == packet.timeout
+    assert Send("n", 1, timeout=timedelta(seconds=3)).timeout == TimeoutPolicy(run_timeout=3.0)

@@ -21,7 +21,7 @@ code  payload (itself msgpack)
 12    dataclass: [module, qualname, {field: value}]
 13    named tuple: [module, qualname, [items]]
 14    langchain-core message: [class code or name, content, {other non-default fields}, id]
-15    Send: [node, arg]
+15    Send: [node, arg] or [node, arg, [run_timeout, idle_timeout, refresh_on]]
 16    (never written: bytearray is native msgpack bin and reads back as bytes)
 17    exception: [module, qualname, packed args or None, str(exc)]
 18    int beyond 64 bits: decimal str
@@ -62,6 +62,7 @@ import pydantic
 from pydantic_core import PydanticUndefined
 
 from asyncgraph._send import Send
+from asyncgraph._timeout_policy import TimeoutPolicy
 from asyncgraph.checkpoint.serde._allow import Allowlist, default_allowlist
 
 __all__ = ["MsgpackSerde", "StoredError"]
@@ -216,7 +217,11 @@ class MsgpackSerde:
         if cls is int:
             return ormsgpack.Ext(BIGINT, str(obj).encode())
         if _is_send(obj):
-            return ormsgpack.Ext(SEND, self._pack([obj.node, obj.arg], default))
+            fields = [obj.node, obj.arg]
+            timeout = getattr(obj, "timeout", None)
+            if timeout is not None:
+                fields.append([timeout.run_timeout, timeout.idle_timeout, timeout.refresh_on])
+            return ormsgpack.Ext(SEND, self._pack(fields, default))
         if isinstance(obj, tuple) and hasattr(cls, "_fields"):
             mod, qual = self._class_ref(cls)
             return ormsgpack.Ext(NAMEDTUPLE, self._pack([mod, qual, list(obj)], default))
@@ -358,7 +363,10 @@ class MsgpackSerde:
                 raise ValueError(f"{mod}.{qual} is not an Enum")
             return cls(value)
         if code == SEND:
-            node, arg = self._unpack(payload, hook)
+            node, arg, *timeout = self._unpack(payload, hook)
+            if timeout:
+                run, idle, refresh = timeout[0]
+                return Send(node, arg, timeout=TimeoutPolicy(run_timeout=run, idle_timeout=idle, refresh_on=refresh))
             return Send(node, arg)
         if code == NAMEDTUPLE:
             mod, qual, items = self._unpack(payload, hook)
