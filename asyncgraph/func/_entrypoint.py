@@ -293,9 +293,9 @@ def _build(decorator: entrypoint[Any], func: Callable[..., Any]) -> EntrypointGr
     }
     state = SchemaInfo(None, "dict", {END: Field(END, channels[END]), PREVIOUS: Field(PREVIOUS, channels[PREVIOUS])}, {})
     retry = decorator.retry_policy
-    from asyncgraph.pregel._call import timeout_seconds
+    from asyncgraph.pregel._call import timeout_policy
 
-    timeout = timeout_seconds(decorator.timeout, name, "Node", body.is_async)
+    timeout = timeout_policy(decorator.timeout, name, "Node", body.is_async)
     node = NodePlan(
         name=name,
         call=CallSpec(body, "async", (), False),
@@ -306,7 +306,9 @@ def _build(decorator: entrypoint[Any], func: Callable[..., Any]) -> EntrypointGr
         after=(),
         branches=(),
         retry=retry or None,
-        timeout=timeout,
+        timeout=timeout.run_timeout if timeout is not None else None,  # type: ignore[arg-type]  # coerced
+        idle_timeout=timeout.idle_timeout if timeout is not None else None,  # type: ignore[arg-type]
+        progress_auto=timeout is None or timeout.refresh_on == "auto",
         metadata=None,
         limit=None,
         defer=False,

@@ -7,7 +7,7 @@ import inspect
 from collections.abc import Callable, Sequence
 from typing import Any, Generic, ParamSpec, TypeVar, overload
 
-from asyncgraph.pregel._call import TaskSpec, call, timeout_seconds
+from asyncgraph.pregel._call import TaskSpec, call, timeout_policy
 from asyncgraph.types import CachePolicy, RetryPolicy
 
 P = ParamSpec("P")
@@ -46,7 +46,7 @@ class _TaskFunction(Generic[P, T]):
         self.cache_policy = cache_policy
         self.name = name or _name_of(func)
         is_async = _is_async(func)
-        self.timeout = timeout_seconds(timeout, self.name, "Task", is_async)
+        self.timeout = timeout_policy(timeout, self.name, "Task", is_async)
         self._spec = TaskSpec(func, self.name, is_async, retry_policy, cache_policy, self.timeout)
         functools.update_wrapper(self, func)
         if name is not None:

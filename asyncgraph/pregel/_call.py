@@ -32,17 +32,18 @@ import functools
 import random
 import threading
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Literal
 
 from asyncgraph._context import TaskContext, current_task
-from asyncgraph.errors import GraphBubbleUp, GraphInterrupt, NodeTimeoutError
+from asyncgraph.errors import GraphBubbleUp, GraphInterrupt
 from asyncgraph.pregel._algo import PUSH, Task, task_id
 from asyncgraph.pregel._context import RunContext
 from asyncgraph.pregel._plan import NodePlan
-from asyncgraph.pregel._runner import _retry_policy, _stream_node_output
+from asyncgraph.pregel._runner import _retry_policy, _stream_node_output, with_timeouts
 from asyncgraph.pregel._schema import SchemaInfo
 from asyncgraph.pregel._stream import emit_debug
-from asyncgraph.types import CachePolicy, RetryPolicy
+from asyncgraph.pregel._spec import sync_timeout_unsupported
+from asyncgraph.types import CachePolicy, RetryPolicy, TimeoutPolicy
 
 RETURN = "__return__"
 INTERRUPT = "__interrupt__"
@@ -65,7 +66,7 @@ class TaskSpec:
         cache: CachePolicy | None,
         timeout: float | None = None,
     ) -> None:
-        self.timeout = timeout  # seconds per attempt (async functions only)
+        self.timeout = timeout  # TimeoutPolicy of one attempt (async functions only)
         self.func = func
         self.name = name
         self.is_async = is_async
@@ -425,11 +426,11 @@ async def _execute(sub: TaskContext, spec: TaskSpec, args: Any, kwargs: Any) -> 
         attempt += 1
         try:
             if spec.timeout is not None:
-                try:
-                    async with asyncio.timeout(spec.timeout):
-                        result = await spec.func(*args, **kwargs)
-                except TimeoutError as exc:
-                    raise NodeTimeoutError(spec.name, spec.timeout, attempts=attempt) from exc
+                policy = spec.timeout
+                result = await with_timeouts(
+                    sub, spec.name, policy.run_timeout, policy.idle_timeout, policy.refresh_on == "auto",
+                    lambda _progress: spec.func(*args, **kwargs), attempts=attempt,
+                )
             elif spec.is_async:
                 result = await spec.func(*args, **kwargs)
             else:
@@ -567,28 +568,17 @@ async def join_calls(tc: TaskContext, *, cancel: bool = False) -> list[Any]:
     return calls.interrupts
 
 
-def timeout_seconds(timeout: Any, name: str, kind: str, is_async: bool) -> float | None:
-    """A ``timeout=`` argument (seconds, ``timedelta`` or ``TimeoutPolicy``) in seconds.
+def timeout_policy(timeout: Any, name: str, kind: Literal["Node", "Task"], is_async: bool) -> TimeoutPolicy | None:
+    """A ``timeout=`` argument (seconds, ``timedelta`` or ``TimeoutPolicy``) as a policy.
 
     Raises:
-        ValueError: a timeout on a sync function (it cannot be cancelled), or not a
-            positive duration.
+        ValueError: a timeout on a sync function (it cannot be cancelled), or a timeout
+            that is not greater than 0.
     """
-    import datetime
-
-    if timeout is None:
-        return None
-    if hasattr(timeout, "run_timeout"):  # TimeoutPolicy
-        timeout = timeout.run_timeout
-        if timeout is None:
-            return None
-    if isinstance(timeout, datetime.timedelta):
-        timeout = timeout.total_seconds()
-    if not is_async:
-        raise ValueError(f"timeout is supported only for async functions; {kind} {name!r} is sync.")
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
-        raise ValueError(f"{kind} {name!r}: timeout must be a positive number of seconds, got {timeout!r}")
-    return float(timeout)
+    policy = TimeoutPolicy.coerce(timeout)
+    if policy is not None and not is_async:
+        raise sync_timeout_unsupported(name, kind=kind)
+    return policy
 
 
-__all__ = ["TaskSpec", "Calls", "call", "join_calls", "timeout_seconds"]
+__all__ = ["TaskSpec", "Calls", "call", "join_calls", "timeout_policy"]

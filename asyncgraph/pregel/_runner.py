@@ -30,7 +30,7 @@ import functools
 import logging
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from langchain_core.callbacks import BaseCallbackHandler
@@ -304,9 +304,7 @@ async def _run_node(tc: TaskContext, run: RunState, inline_ok: bool) -> Any:
 
 
 async def _run_node_timed(tc: TaskContext, call: CallSpec, arg: Any, inline_ok: bool) -> Any:
-    """One attempt under the node's timeouts: a deadline ``run_timeout`` after the
-    start, and one ``idle_timeout`` after the last progress the node reported
-    (``runtime.heartbeat()``, and with ``refresh_on="auto"`` its streamed chunks)."""
+    """One attempt of the node under its timeouts (a ``Send``'s override them)."""
     task = tc.task
     node = task.node
     policy = task.timeout  # Send(..., timeout=...) overrides the node's
@@ -319,6 +317,31 @@ async def _run_node_timed(tc: TaskContext, call: CallSpec, arg: Any, inline_ok: 
     if policy is not None and is_sync_target(call.func):
         # compile() refuses node timeouts on sync nodes; a Send's is seen only now.
         raise sync_timeout_unsupported(task.name)
+
+    def attempt(progress: _Progress | None) -> Awaitable[Any]:
+        if progress is not None and progress.auto:
+            return _call_watched(tc, call, arg, progress)
+        return call_traced(tc, call, arg, inline_ok=False, name=task.name)
+
+    return await with_timeouts(tc, task.name, run_timeout, idle, auto, attempt)
+
+
+async def with_timeouts(
+    tc: TaskContext,
+    name: str,
+    run_timeout: float | None,
+    idle: float | None,
+    auto: bool,
+    attempt: Callable[[_Progress | None], Awaitable[Any]],
+    *,
+    attempts: int = 1,
+) -> Any:
+    """Await ``attempt(progress)`` under a deadline ``run_timeout`` seconds after the
+    start and one ``idle`` seconds after the last progress reported through ``tc``
+    (``runtime.heartbeat()``; with ``auto`` also streamed chunks and, when ``attempt``
+    wires ``progress`` into callbacks, callback events). A deadline cancels the attempt
+    and raises :class:`NodeTimeoutError` naming ``name``; a ``TimeoutError`` of the
+    code's own passes through unchanged."""
     loop = asyncio.get_running_loop()
     start = loop.time()
     run_deadline = start + run_timeout if run_timeout is not None else float("inf")
@@ -329,25 +352,18 @@ async def _run_node_timed(tc: TaskContext, call: CallSpec, arg: Any, inline_ok: 
         progress = tc.progress = _Progress(loop, scope, idle, run_deadline, auto)
     try:
         async with scope:
-            # A sync node cannot be interrupted inline: give it a thread so the
-            # deadline can at least stop waiting for it.
-            if progress is not None and progress.auto:
-                return await _call_watched(tc, call, arg, progress)
-            return await call_traced(tc, call, arg, inline_ok=False, name=task.name)
+            return await attempt(progress)
     except TimeoutError as exc:
         if not scope.expired():
-            raise  # the node's own TimeoutError, not its deadline
+            raise  # the code's own TimeoutError, not its deadline
         now = loop.time()
         kind = "run" if now >= run_deadline else "idle"
-        err = NodeTimeoutError(task.name, now - start, kind=kind, run_timeout=run_timeout, idle_timeout=idle)
-        if call.kind == "sync":
-            err.add_note(
-                f"'{task.name}' is a sync function: its thread cannot be interrupted and "
-                "keeps running until the function returns."
-            )
-        raise err from exc
+        raise NodeTimeoutError(
+            name, now - start, kind=kind, run_timeout=run_timeout, idle_timeout=idle, attempts=attempts
+        ) from exc
     finally:
-        tc.progress = None
+        if progress is not None:
+            tc.progress = None
 
 
 async def _call_watched(tc: TaskContext, call: CallSpec, arg: Any, progress: _Progress) -> Any:

@@ -127,11 +127,29 @@ def is_sync_target(func: Any) -> bool:
     if is_pregel(func):
         return False
     if _is_runnable(func):
-        if not hasattr(func, "func") or not hasattr(type(func), "ainvoke"):
+        parts = _runnable_parts(func)
+        if parts is not None:  # a composite: sync if any part is
+            return any(is_sync_target(p) for p in parts)
+        if not hasattr(func, "func"):
             return False
         afunc = getattr(func, "afunc", None)  # RunnableLambda: absent when sync-only
         return afunc is None and not _is_async_callable(func.func)
     return callable(func) and not _is_async_callable(func)
+
+
+def _runnable_parts(runnable: Any) -> Sequence[Any] | None:
+    """The Runnables a langchain-core composite runs (a ``with_config`` binding, a
+    sequence, a parallel map), or None for a leaf."""
+    bound = getattr(runnable, "bound", None)
+    if bound is not None and _is_runnable(bound):
+        return (bound,)
+    steps = getattr(runnable, "steps__", None)  # RunnableParallel
+    if isinstance(steps, dict):
+        return tuple(steps.values())
+    steps = getattr(runnable, "steps", None)  # RunnableSequence
+    if isinstance(steps, list):
+        return tuple(steps)
+    return None
 
 
 def infer_name(action: Any) -> str:

@@ -297,7 +297,7 @@ async def test_timeouts_bound_async_tasks_and_are_refused_on_sync_ones() -> None
     async def wf(x: int) -> int:
         return await stuck(x)
 
-    with pytest.raises(NodeTimeoutError, match="'stuck' timed out after 0.05s"):
+    with pytest.raises(NodeTimeoutError, match="'stuck' exceeded its run timeout of 0.05s"):
         await wf.ainvoke(1)
 
     def blocking(x: int) -> int:

@@ -407,3 +407,64 @@ def test_a_send_timeout_is_checked_and_saved() -> None:
         back = serde.loads_typed(serde.dumps_typed(packet))
         assert back == packet and back.timeout == packet.timeout
     assert Send("n", 1, timeout=timedelta(seconds=3)).timeout == TimeoutPolicy(run_timeout=3.0)
+
+
+def test_is_sync_target_looks_inside_composites() -> None:
+    from langchain_core.runnables import RunnableLambda, RunnableParallel
+
+    from asyncgraph._internal._runnable import RunnableCallable
+    from asyncgraph._internal._timeout import is_sync_target
+
+    def s(x: int) -> int:
+        return x
+
+    async def a(x: int) -> int:
+        return x
+
+    sync = [s, RunnableLambda(s), RunnableLambda(s).with_config(tags=["t"]), RunnableCallable(s),
+            RunnableParallel(x=RunnableLambda(s), y=RunnableLambda(a)), RunnableLambda(a) | RunnableLambda(s)]
+    not_sync = [a, RunnableLambda(a), RunnableLambda(a).with_config(tags=["t"]), RunnableCallable(s, a),
+                RunnableCallable(None, a), RunnableParallel(y=RunnableLambda(a))]
+    assert [is_sync_target(x) for x in sync] == [True] * len(sync)
+    assert [is_sync_target(x) for x in not_sync] == [False] * len(not_sync)
+
+
+async def test_functional_api_idle_timeouts() -> None:
+    from asyncgraph.func import entrypoint, task
+
+    @task(timeout=TimeoutPolicy(idle_timeout=0.05))
+    async def stuck(x: int) -> int:
+        await asyncio.sleep(1)
+        return x
+
+    @task(timeout=TimeoutPolicy(idle_timeout=0.1))
+    async def beating(x: int) -> int:
+        for _ in range(5):
+            await asyncio.sleep(0.04)
+            get_stream_writer()(x)
+        return x + 1
+
+    @entrypoint()
+    async def wf(x: int) -> int:
+        return await beating(x)
+
+    @entrypoint()
+    async def wf_stuck(x: int) -> int:
+        return await stuck(x)
+
+    @entrypoint(timeout=TimeoutPolicy(idle_timeout=0.05))
+    async def idle_entry(x: int) -> int:
+        await asyncio.sleep(1)
+        return x
+
+    assert await wf.ainvoke(1) == 2
+    with pytest.raises(NodeTimeoutError) as info:
+        await wf_stuck.ainvoke(1)
+    assert (info.value.node, info.value.kind) == ("stuck", "idle")
+    with pytest.raises(NodeTimeoutError, match="idle"):
+        await idle_entry.ainvoke(1)
+    with pytest.raises(ValueError, match="only supported for async nodes.*Task 'sync_task' is sync"):
+
+        @task(timeout=TimeoutPolicy(idle_timeout=1))
+        def sync_task(x: int) -> int:
+            return x
