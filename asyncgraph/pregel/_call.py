@@ -64,9 +64,9 @@ class TaskSpec:
         is_async: bool,
         retry: Sequence[RetryPolicy],
         cache: CachePolicy | None,
-        timeout: float | None = None,
+        timeout: TimeoutPolicy | None = None,
     ) -> None:
-        self.timeout = timeout  # TimeoutPolicy of one attempt (async functions only)
+        self.timeout = timeout  # one attempt's (async functions only), coerced
         self.func = func
         self.name = name
         self.is_async = is_async
@@ -426,9 +426,9 @@ async def _execute(sub: TaskContext, spec: TaskSpec, args: Any, kwargs: Any) -> 
         attempt += 1
         try:
             if spec.timeout is not None:
-                policy = spec.timeout
+                limits = spec.timeout
                 result = await with_timeouts(
-                    sub, spec.name, policy.run_timeout, policy.idle_timeout, policy.refresh_on == "auto",
+                    sub, spec.name, limits.run_timeout, limits.idle_timeout, limits.refresh_on == "auto",  # type: ignore[arg-type]  # coerced: floats
                     lambda _progress: spec.func(*args, **kwargs), attempts=attempt,
                 )
             elif spec.is_async:

@@ -72,11 +72,6 @@ class NodePlan:
     # runner awaits it directly (nothing to set up around the call).
     fast: bool = False
     cache: CachePolicy | None = None  # skip the node when its input was seen before
-    # ``fast``, no retry policy, and every conditional edge a sync function of the
-    # state alone: a lone task of this node runs inline in the loop's own frame.
-    inline: bool = False
-    # What the node's own trace run records (its inputs / outputs, transformed).
-    trace_policy: TracePolicy | None = None
     # The node that takes over when this one fails after its retries (its
     # ``error_handler``), and whether this node is such a handler.
     error_handler: str | None = None
@@ -86,6 +81,11 @@ class NodePlan:
     # progress, not only ``runtime.heartbeat()``.
     idle_timeout: float | None = None
     progress_auto: bool = True
+    # ``fast``, no retry policy, and every conditional edge a sync function of the
+    # state alone: a lone task of this node runs inline in the loop's own frame.
+    inline: bool = False
+    # What the node's own trace run records (its inputs / outputs, transformed).
+    trace_policy: TracePolicy | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True, eq=False)

@@ -31,7 +31,7 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from typing import Any, Literal
 
 from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.runnables.config import (
@@ -357,7 +357,7 @@ async def with_timeouts(
         if not scope.expired():
             raise  # the code's own TimeoutError, not its deadline
         now = loop.time()
-        kind = "run" if now >= run_deadline else "idle"
+        kind: Literal["run", "idle"] = "run" if now >= run_deadline else "idle"
         raise NodeTimeoutError(
             name, now - start, kind=kind, run_timeout=run_timeout, idle_timeout=idle, attempts=attempts
         ) from exc

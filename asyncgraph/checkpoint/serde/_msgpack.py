@@ -217,11 +217,11 @@ class MsgpackSerde:
         if cls is int:
             return ormsgpack.Ext(BIGINT, str(obj).encode())
         if _is_send(obj):
-            fields = [obj.node, obj.arg]
+            packet = [obj.node, obj.arg]
             timeout = getattr(obj, "timeout", None)
             if timeout is not None:
-                fields.append([timeout.run_timeout, timeout.idle_timeout, timeout.refresh_on])
-            return ormsgpack.Ext(SEND, self._pack(fields, default))
+                packet.append([timeout.run_timeout, timeout.idle_timeout, timeout.refresh_on])
+            return ormsgpack.Ext(SEND, self._pack(packet, default))
         if isinstance(obj, tuple) and hasattr(cls, "_fields"):
             mod, qual = self._class_ref(cls)
             return ormsgpack.Ext(NAMEDTUPLE, self._pack([mod, qual, list(obj)], default))
