@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 ContextT = TypeVar("ContextT")
 
-__all__ = ["ExecutionInfo", "RunControl", "Runtime", "ServerInfo", "get_runtime"]
+__all__ = ["DEFAULT_RUNTIME", "ExecutionInfo", "RunControl", "Runtime", "ServerInfo", "get_runtime"]
 
 
 def _noop(chunk: Any) -> None:
@@ -270,6 +270,11 @@ def _server_info(src: _FromTask) -> ServerInfo | None:
 
 _lazy_slot(Runtime, "execution_info", _execution_info)
 _lazy_slot(Runtime, "server_info", _server_info)
+
+
+DEFAULT_RUNTIME: Runtime[Any] = Runtime()
+"""The runtime of code run outside a graph: no context, store, stream or execution info
+(``heartbeat()`` and the stream writer do nothing)."""
 
 
 def task_runtime(tc: TaskContext, stream_writer: StreamWriter) -> Runtime[Any]:

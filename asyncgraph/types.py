@@ -46,6 +46,7 @@ __all__ = [
     "Interrupt",
     "Overwrite",
     "StateUpdate",
+    "PregelExecutableTask",
     "PregelTask",
     "RetryPolicy",
     "Send",
@@ -207,6 +208,37 @@ class PregelTask(NamedTuple):
     interrupts: tuple[Interrupt, ...] = ()
     state: Any = None
     result: Any = None
+
+
+@dataclasses.dataclass(frozen=True)
+class PregelExecutableTask:
+    """A task as LangGraph's step runner describes one, for code written against that
+    runner (type annotations, test doubles). asyncgraph's engine keeps its own task
+    type internal and never hands these out.
+
+    Attributes:
+        name: the node. input: what it receives. proc: the node's Runnable.
+        writes: where the task's (channel, value) writes are collected.
+        config: the config it runs with. triggers: the channels that started it.
+        retry_policy: its retry policies. cache_key: its cache key, if cached.
+        id: the task id. path: why it exists (LangGraph's task path).
+        writers / subgraphs: LangGraph's writer Runnables and subgraphs of the node.
+        timeout: its :class:`TimeoutPolicy`, if any.
+    """
+
+    name: str
+    input: Any
+    proc: Any
+    writes: Any
+    config: Any
+    triggers: Sequence[str]
+    retry_policy: Sequence[RetryPolicy]
+    cache_key: Any
+    id: str
+    path: tuple[Any, ...]
+    writers: Sequence[Any] = ()
+    subgraphs: Sequence[Any] = ()
+    timeout: TimeoutPolicy | None = None
 
 
 class StateSnapshot(NamedTuple):
