@@ -136,7 +136,7 @@ def _names_any(tasks: list[Task], names: frozenset[str]) -> bool:
     # Not a generator expression in run_graph: that would make ``names`` a cell, one
     # more object held by every run in flight.
     for t in tasks:
-        if t.name in names:
+        if t.name in names or t.handles in names:  # an error handler ran for a node named
             return True
     return False
 

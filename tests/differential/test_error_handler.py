@@ -282,3 +282,22 @@ def test_handler_names_in_the_graph() -> None:
         g.add_edge(m.graph.START, "a")
         names[pkg] = sorted(g.nodes)
     assert names["asyncgraph"] == names["langgraph"] == ["__error_handler__a", "a"]
+
+
+@pytest.mark.parametrize("pause_after", ["bad", "__error_handler__bad"])
+def test_interrupt_after_the_failed_node_or_its_handler(pause_after: str) -> None:
+    seen = {}
+    for pkg in PACKAGES:
+        m = modules(pkg)
+        g = m.graph.StateGraph(State)
+        g.add_node("bad", _failing(), error_handler=lambda s: {"log": ["h"]})
+        g.add_node("next", _append("next"))
+        g.add_edge(m.graph.START, "bad")
+        g.add_edge("__error_handler__bad", "next")  # the handler's own edge is followed
+        app = g.compile(checkpointer=_saver(m), interrupt_after=[pause_after])
+        cfg = {"configurable": {"thread_id": "t"}}
+        paused = app.invoke({"foo": "", "log": []}, cfg)
+        nxt = app.get_state(cfg).next
+        seen[pkg] = (paused, nxt, app.invoke(None, cfg))
+    assert seen["asyncgraph"] == seen["langgraph"]
+    assert seen["asyncgraph"][1] == ("next",)
