@@ -16,7 +16,7 @@ from asyncgraph.checkpoint.base import CHECKPOINT_FORMAT, Checkpoint
 from asyncgraph.constants import CONF
 from asyncgraph.constants import PULL as PULL_PATH
 from asyncgraph.constants import PUSH as PUSH_PATH
-from asyncgraph.pregel._algo import PULL, RunState, Task, task_id
+from asyncgraph.pregel._algo import PULL, RunState, Task, handler_task_id, task_id
 from asyncgraph.pregel._context import RunContext
 
 
@@ -205,6 +205,9 @@ class Saver:
         if self.config is None:
             return
         for task, task_step, writes in self.deferred:
-            task.id = task_id(rc.checkpoint_id, rc.ns, task_step, task.name, task.kind, task.index)
+            # The ids the resumed run will look for (an error handler's derives from
+            # the id of the task it took over).
+            tid = task_id(rc.checkpoint_id, rc.ns, task_step, task.handles or task.name, task.kind, task.index)
+            task.id = handler_task_id(tid, task.name) if task.handles else tid
             await self.saver.aput_writes(self.config, writes, task.id, _path_text(task.kind, task.name, task.index))
         self.deferred.clear()

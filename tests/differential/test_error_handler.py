@@ -172,8 +172,9 @@ def _history(app: Any, cfg: dict[str, Any]) -> list[Any]:
     return out
 
 
+@pytest.mark.parametrize("durability", ["sync", "exit"])
 @pytest.mark.parametrize("how", ["crash", "interrupt"])
-def test_handler_resumes_not_the_node(how: str) -> None:
+def test_handler_resumes_not_the_node(how: str, durability: str) -> None:
     """The handler crashes (or calls interrupt()) and the run is resumed: the handler
     runs again, the failed node does not. Outputs, state and history match."""
     seen = {}
@@ -208,14 +209,14 @@ def test_handler_resumes_not_the_node(how: str) -> None:
         first: Any
         if how == "crash":
             with pytest.raises(RuntimeError, match="handler crash"):
-                app.invoke({"foo": "", "log": []}, cfg)
+                app.invoke({"foo": "", "log": []}, cfg, durability=durability)
             first = None
             crash[0] = False
-            resumed = list(app.stream(None, cfg, stream_mode="updates"))
+            resumed = list(app.stream(None, cfg, stream_mode="updates", durability=durability))
         else:
-            first = app.invoke({"foo": "", "log": []}, cfg)
+            first = app.invoke({"foo": "", "log": []}, cfg, durability=durability)
             first = {k: v for k, v in first.items() if k != "__interrupt__"}
-            resumed = list(app.stream(m.types.Command(resume="yes"), cfg, stream_mode="updates"))
+            resumed = list(app.stream(m.types.Command(resume="yes"), cfg, stream_mode="updates", durability=durability))
         # LangGraph also replays the writes restored from the checkpoint as updates
         # marked cached (asyncgraph does not, for any resume): compare the rest.
         resumed = [c for c in resumed if "__metadata__" not in c]

@@ -468,3 +468,21 @@ async def test_functional_api_idle_timeouts() -> None:
         @task(timeout=TimeoutPolicy(idle_timeout=1))
         def sync_task(x: int) -> int:
             return x
+
+
+@pytest.mark.parametrize("durability", ["sync", "async", "exit"])
+async def test_a_paused_handler_is_saved_under_the_id_a_resume_looks_for(durability: str) -> None:
+    from asyncgraph.constants import INTERRUPT
+    from asyncgraph.pregel._algo import handler_task_id
+
+    def handler(state: State) -> State:
+        return {"foo": interrupt("why?"), "log": []}
+
+    saver = InMemorySaver()
+    app = _graph(error_handler=handler).compile(checkpointer=saver)
+    cfg = {"configurable": {"thread_id": "1"}}
+    await app.ainvoke({"foo": "", "log": []}, cfg, durability=durability)
+    writes = saver.get_tuple(cfg).pending_writes  # type: ignore[union-attr]
+    (failed_id,) = {tid for tid, c, _ in writes if c == ERROR_SOURCE}
+    assert {tid for tid, c, _ in writes if c == INTERRUPT} == {handler_task_id(failed_id, "__error_handler__bad")}
+    assert (await app.ainvoke(Command(resume="because"), cfg, durability=durability))["foo"] == "because"
