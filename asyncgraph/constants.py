@@ -58,6 +58,12 @@ METADATA: Final = "__metadata__"
 BRANCH_PREFIX: Final = "branch:to:"
 """Prefix of the channel that triggers a node reached by an edge (``branch:to:node``)."""
 
+ERROR_HANDLER_PREFIX: Final = "__error_handler__"
+"""``add_node(name, ..., error_handler=h)`` adds ``h`` as the node ``__error_handler__<name>``."""
+
+DEFAULT_ERROR_HANDLER: Final = "__default_error_handler__"
+"""The node ``set_node_defaults(error_handler=h)`` adds at compile time."""
+
 # Reserved names: a node may not be called any of these.
 RESERVED: Final = frozenset({START, END, TASKS, INTERRUPT, ERROR, RESUME, INPUT, ROOT, COPY, NO_WRITES})
 

@@ -10,7 +10,7 @@ from asyncgraph.channels.ephemeral_value import EphemeralValue
 from asyncgraph.channels.last_value import LastValueAfterFinish
 from asyncgraph.channels.named_barrier_value import NamedBarrierValue, NamedBarrierValueAfterFinish
 from asyncgraph.channels.topic import Topic
-from asyncgraph.constants import END, START, TASKS
+from asyncgraph.constants import DEFAULT_ERROR_HANDLER, END, START, TASKS
 from asyncgraph.errors import InvalidGraphError
 from asyncgraph.pregel._spec import NodeSpec, is_sync_target, sync_timeout_unsupported
 from asyncgraph.pregel._plan import (
@@ -24,12 +24,6 @@ from asyncgraph.pregel._plan import (
 if TYPE_CHECKING:
     from asyncgraph.graph.state import StateGraph
     from asyncgraph.pregel.main import CompiledStateGraph
-
-
-ERROR_HANDLER_PREFIX = "__error_handler__"
-"""``add_node(name, ..., error_handler=h)`` adds ``h`` as the node ``__error_handler__<name>``."""
-DEFAULT_ERROR_HANDLER = "__default_error_handler__"
-"""The node ``set_node_defaults(error_handler=h)`` adds at compile time."""
 
 
 def with_defaults(graph: StateGraph[Any, Any, Any, Any]) -> dict[str, NodeSpec]:

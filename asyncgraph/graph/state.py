@@ -14,10 +14,10 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 from asyncgraph.channels.base import BaseChannel
-from asyncgraph.constants import END, NS_END, NS_SEP, RESERVED, START
+from asyncgraph.constants import END, ERROR_HANDLER_PREFIX, NS_END, NS_SEP, RESERVED, START
 from asyncgraph.channels.last_value import LastValue
 from asyncgraph.errors import InvalidGraphError
-from asyncgraph.graph._compile import ERROR_HANDLER_PREFIX, compile_graph
+from asyncgraph.graph._compile import compile_graph
 from asyncgraph.graph._compile import validate as validate_graph
 from asyncgraph.pregel._schema import SchemaInfo, first_param_schema, lower_schema
 from asyncgraph.pregel._spec import (

@@ -6,7 +6,7 @@ from typing import Any
 
 from langchain_core.runnables.graph import Graph
 
-from asyncgraph.constants import END, START
+from asyncgraph.constants import DEFAULT_ERROR_HANDLER, END, START
 
 
 def draw_graph(compiled: Any, *, xray: int | bool = False) -> Graph:
@@ -19,6 +19,10 @@ def draw_graph(compiled: Any, *, xray: int | bool = False) -> Graph:
     for name, spec in builder.nodes.items():
         metadata = dict(spec.metadata or {})
         nodes[name] = graph.add_node(None, name, metadata=metadata or None)
+    handlers = {name for name, spec in builder.nodes.items() if spec.is_error_handler}
+    defaults = getattr(builder, "node_defaults", None)
+    if defaults is not None and defaults.error_handler is not None:  # added at compile
+        nodes[DEFAULT_ERROR_HANDLER] = graph.add_node(None, DEFAULT_ERROR_HANDLER)
     edges: set[tuple[str, str, str | None, bool]] = set()
     for s, t in builder._edge_order:
         edges.add((s, t, None, False))
@@ -47,7 +51,9 @@ def draw_graph(compiled: Any, *, xray: int | bool = False) -> Graph:
     # Nodes with no way out end the run.
     outgoing = {e[0] for e in edges}
     for name in builder.nodes:
-        if name not in outgoing:
+        # An error handler with no edges of its own is drawn on its own (it is reached
+        # by a failure, and goes where its Command says).
+        if name not in outgoing and name not in handlers:
             edges.add((name, END, None, False))
             if END not in nodes:
                 nodes[END] = graph.add_node(None, END)

@@ -302,3 +302,17 @@ def test_interrupt_after_the_failed_node_or_its_handler(pause_after: str) -> Non
         seen[pkg] = (paused, nxt, app.invoke(None, cfg))
     assert seen["asyncgraph"] == seen["langgraph"]
     assert seen["asyncgraph"][1] == ("next",)
+
+
+def test_drawing_shows_handlers_on_their_own() -> None:
+    drawn = {}
+    for pkg in PACKAGES:
+        m = modules(pkg)
+        g = m.graph.StateGraph(State)
+        g.add_node("bad", _failing(), error_handler=lambda s: {})
+        g.set_node_defaults(error_handler=lambda s: {})
+        g.add_edge(m.graph.START, "bad")
+        drawing = g.compile().get_graph()
+        drawn[pkg] = (sorted(drawing.nodes), sorted((e.source, e.target) for e in drawing.edges))
+    assert drawn["asyncgraph"] == drawn["langgraph"]
+    assert "__default_error_handler__" in drawn["asyncgraph"][0]
