@@ -9,7 +9,8 @@ contract they rely on:
   loop); without a sync function ``invoke`` is a ``TypeError``.
 - Keyword parameters named ``config``, ``runtime``, ``writer``, ``store`` or
   ``previous`` are filled from the run (the node's :class:`~asyncgraph.runtime.Runtime`),
-  unless the caller passed them. A parameter that cannot be filled takes its default,
+  unless the caller passed them; ``error`` gets the ``NodeError`` when the callable is
+  a node's error handler (None otherwise). A parameter that cannot be filled takes its default,
   or is a ``ValueError`` naming it when it has none.
 - Extra keyword arguments given to the constructor are passed on every call;
   ``explode_args=True`` takes the input as ``(args, kwargs)``.
@@ -35,6 +36,7 @@ from langchain_core.runnables.config import (
     run_in_executor,
 )
 
+from asyncgraph._context import current_task
 from asyncgraph.constants import CONF
 
 __all__ = ["RunnableCallable", "RunnableLike"]
@@ -43,7 +45,7 @@ RunnableLike: TypeAlias = _LCRunnableLike
 """Anything a graph accepts as a node: a Runnable or a (sync or async) callable."""
 
 _RUNTIME_KEY = "__pregel_runtime"  # where LangGraph's engine puts the Runtime
-_INJECTABLE = ("config", "runtime", "writer", "store", "previous")
+_INJECTABLE = ("config", "runtime", "writer", "store", "previous", "error")
 # Runtime attribute that fills each injectable parameter (config and runtime are special).
 _RUNTIME_ATTR = {"writer": "stream_writer", "store": "store", "previous": "previous"}
 _KINDS = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
@@ -62,6 +64,12 @@ def _current_runtime(config: RunnableConfig) -> Any:
     from asyncgraph.runtime import get_runtime
 
     return get_runtime()
+
+
+def _current_failure() -> Any:
+    """The ``NodeError`` an error handler's task handles (None in any other task)."""
+    tc = current_task.get()
+    return None if tc is None else tc.task.failure
 
 
 class RunnableCallable(Runnable[Any, Any]):
@@ -127,6 +135,8 @@ class RunnableCallable(Runnable[Any, Any]):
             value: Any = _MISSING
             if kw == "config":
                 value = config
+            elif kw == "error":
+                value = _current_failure()
             elif runtime is not None:
                 value = runtime if kw == "runtime" else getattr(runtime, _RUNTIME_ATTR[kw], _MISSING)
             if value is _MISSING:

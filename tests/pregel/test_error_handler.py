@@ -486,3 +486,13 @@ async def test_a_paused_handler_is_saved_under_the_id_a_resume_looks_for(durabil
     (failed_id,) = {tid for tid, c, _ in writes if c == ERROR_SOURCE}
     assert {tid for tid, c, _ in writes if c == INTERRUPT} == {handler_task_id(failed_id, "__error_handler__bad")}
     assert (await app.ainvoke(Command(resume="because"), cfg, durability=durability))["foo"] == "because"
+
+
+async def test_a_runnable_callable_handler_gets_the_error() -> None:
+    from asyncgraph._internal._runnable import RunnableCallable
+
+    async def handle(state: State, error: NodeError | None = None) -> State:
+        return {"foo": f"{error.node}: {error.error}" if error else "no error", "log": []}
+
+    out = await _graph(error_handler=RunnableCallable(None, handle)).compile().ainvoke({"foo": "", "log": []})
+    assert out["foo"] == "bad: boom"
