@@ -29,6 +29,7 @@ from langchain_core.runnables import (
 from langchain_core.tools import BaseTool
 from pydantic import BaseModel
 
+from asyncgraph._internal._runnable import RunnableCallable
 from asyncgraph.constants import END, START
 from asyncgraph.graph import StateGraph
 from asyncgraph.graph.message import add_messages
@@ -242,8 +243,16 @@ def _prompt_applier(prompt: Prompt | None) -> Callable[[Any, list[BaseMessage], 
         runnable = prompt
         return lambda state, messages, config: runnable.ainvoke(_with_messages(state, messages), config)
     if callable(prompt):
+        # Called as LangGraph calls it: parameters named config / store / runtime /
+        # writer are filled from the run.
         fn = prompt
-        return lambda state, messages, config: fn(_with_messages(state, messages))
+        injected = RunnableCallable(fn, name="Prompt", trace=False)
+
+        def apply(state: Any, messages: list[BaseMessage], config: RunnableConfig) -> Any:
+            args, kwargs = injected._call_args(_with_messages(state, messages), config, {})
+            return fn(*args, **kwargs)
+
+        return apply
     raise TypeError(f"create_react_agent: prompt must be a str, SystemMessage, callable or Runnable, got {prompt!r}")
 
 
