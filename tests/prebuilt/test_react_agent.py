@@ -456,3 +456,22 @@ def test_drawing_lists_edges_in_langgraphs_order(hook: bool, response_format: An
     ours = create_react_agent(ScriptedChatModel(responses=["x"]), [add], **kwargs)
     theirs = oracle(ScriptedChatModel(responses=["x"]), [add], **kwargs)
     assert ours.get_graph().draw_mermaid(with_styles=False) == theirs.get_graph().draw_mermaid(with_styles=False)
+
+
+def test_prompt_returning_a_prompt_template_is_run_on_the_state() -> None:
+    def prompt(state: dict[str, Any]) -> Any:
+        return SystemMessage("Be brief.") + state["messages"]  # a ChatPromptTemplate
+
+    model = ScriptedChatModel(responses=["ok"])
+    create_react_agent(model, [add], prompt=prompt).invoke({"messages": [HumanMessage("hi")]})
+    assert [m.content for m in model.calls[0]] == ["Be brief.", "hi"]
+
+
+def test_llm_input_messages_is_not_part_of_the_output() -> None:
+    def hook(state: dict[str, Any]) -> dict[str, Any]:
+        return {"llm_input_messages": [HumanMessage("rewritten")]}
+
+    model = ScriptedChatModel(responses=["ok"])
+    out = create_react_agent(model, [], pre_model_hook=hook).invoke({"messages": [HumanMessage("hi")]})
+    assert set(out) == {"messages"}
+    assert [m.content for m in model.calls[0]] == ["rewritten"]
