@@ -134,6 +134,17 @@ def _is_typeddict(obj: Any) -> bool:
     return bool(typing_extensions.is_typeddict(obj))
 
 
+def _annotated_class(obj: Any) -> bool:
+    """A plain class with annotated attributes: LangGraph takes it as a schema of dict
+    state (nodes get a dict; the class is never instantiated)."""
+    if not isinstance(obj, type):
+        return False
+    try:
+        return bool(typing.get_type_hints(obj))
+    except Exception:
+        return False
+
+
 def lower_schema(schema: Any) -> SchemaInfo:
     """Lower a schema class to its fields.
 
@@ -143,7 +154,7 @@ def lower_schema(schema: Any) -> SchemaInfo:
     """
     if schema is dict or schema is None:
         return SchemaInfo(dict, "dict", {}, {})
-    if not is_schema(schema):
+    if not is_schema(schema) and not _annotated_class(schema):
         raise InvalidGraphError(
             f"State schema must be a TypedDict, dataclass or Pydantic model, got {schema!r}"
         )

@@ -155,7 +155,7 @@ def input_writes(plan: Plan, task: Task) -> dict[str, Any]:
         if info.kind == "pydantic":
             # Validate (and coerce) through the model, but write only the keys given.
             try:
-                obj = info.coerce(dict(inp), "the graph input")
+                obj = info.coerce(_with_reducer_starts(plan, inp), "the graph input")
             except InvalidUpdateError as exc:
                 # A reducer key's input is an update, not a value: ``("user", "hi")``
                 # for an ``add_messages`` list. Validate what the reducer makes of it.
@@ -180,6 +180,22 @@ def input_writes(plan: Plan, task: Task) -> dict[str, Any]:
         if k in plan.state_keys:
             task.writes.append((k, v))
     return dict(pairs)
+
+
+def _with_reducer_starts(plan: Plan, inp: dict[str, Any]) -> dict[str, Any]:
+    """``inp`` plus, for each reducer key it leaves out, that channel's starting value: a
+    required ``Annotated[list, add]`` field need not be in the input (its channel starts
+    as ``[]``), as in LangGraph. Only the keys of ``inp`` are written."""
+    out = dict(inp)
+    for k in plan.input_keys:
+        if k in out:
+            continue
+        spec = plan.channels.get(k)
+        if isinstance(spec, BinaryOperatorAggregate):
+            ch: BaseChannel[Any, Any] = spec.new_run() or spec.copy()
+            if ch.is_available():
+                out[k] = ch.get()
+    return out
 
 
 def _reduced_input(plan: Plan, inp: dict[str, Any]) -> dict[str, Any] | None:

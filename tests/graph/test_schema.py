@@ -381,3 +381,59 @@ def test_pydantic_state_takes_reducer_input_as_an_update() -> None:
     assert out["n"] == 2
     with pytest.raises(InvalidInputError, match="Chat"):
         app.invoke({"messages": [], "n": "not a number"})
+
+
+class _PlainAnnotated:
+    log: Annotated[list[str], operator.add]
+    name: str
+
+
+def test_a_plain_annotated_class_is_a_dict_state_schema() -> None:
+    seen: list[Any] = []
+
+    def node(state: Any) -> dict[str, Any]:
+        seen.append(state)
+        return {"log": ["node"], "name": "done"}
+
+    g = StateGraph(_PlainAnnotated)
+    g.add_node("node", node)
+    g.add_edge(START, "node")
+    assert g.compile().invoke({"log": ["in"]}) == {"log": ["in", "node"], "name": "done"}
+    assert seen == [{"log": ["in"]}]  # a dict, never an instance of the class
+
+
+def test_a_class_without_annotations_is_still_refused() -> None:
+    class Empty:
+        pass
+
+    with pytest.raises(ValueError, match="State schema must be a TypedDict"):
+        StateGraph(Empty)
+
+
+def test_pydantic_input_may_leave_out_a_required_reducer_key() -> None:
+    class State(pydantic.BaseModel):
+        log: Annotated[list[str], operator.add]
+        name: str = "anon"
+
+    seen: list[Any] = []
+
+    def node(state: State) -> dict[str, Any]:
+        seen.append(state.log)
+        return {"log": ["node"]}
+
+    g = StateGraph(State)
+    g.add_node("node", node)
+    g.add_edge(START, "node")
+    assert g.compile().invoke({"name": "x"})["log"] == ["node"]
+    assert seen == [[]]  # the reducer channel's starting value
+
+
+def test_pydantic_input_missing_a_required_plain_key_still_fails() -> None:
+    class State(pydantic.BaseModel):
+        name: str
+
+    g = StateGraph(State)
+    g.add_node("node", lambda s: {})
+    g.add_edge(START, "node")
+    with pytest.raises(InvalidInputError, match="name"):
+        g.compile().invoke({})
