@@ -153,7 +153,7 @@ def input_writes(plan: Plan, task: Task) -> dict[str, Any]:
             warnings.warn(f"{message} (dropped; compile(strict=True) makes this an error)", UndeclaredKeyWarning, stacklevel=2)
             inp = {k: v for k, v in inp.items() if k in known}
         if info.kind == "pydantic":
-            # Validate (and coerce) through the model, but write only the keys given.
+            # Validate through the model (only the keys given are written).
             try:
                 obj = info.coerce(_with_reducer_starts(plan, inp), "the graph input")
             except InvalidUpdateError as exc:
@@ -166,7 +166,10 @@ def input_writes(plan: Plan, task: Task) -> dict[str, Any]:
                     obj = None
                 if obj is None:
                     raise InvalidInputError(str(exc)) from exc.__cause__
-            pairs = [(k, getattr(obj, k)) for k in inp]
+            # The input is checked, but written as given, as LangGraph does: nodes get it
+            # validated when their input is built, so a validator runs once per read,
+            # never on a value it already transformed.
+            pairs = list(inp.items())
         else:
             pairs = list(inp.items())
     else:

@@ -437,3 +437,26 @@ def test_pydantic_input_missing_a_required_plain_key_still_fails() -> None:
     g.add_edge(START, "node")
     with pytest.raises(InvalidInputError, match="name"):
         g.compile().invoke({})
+
+
+def test_pydantic_validators_run_once_per_read_of_the_input() -> None:
+    class State(pydantic.BaseModel):
+        name: str
+        count: int = 0
+
+        @pydantic.field_validator("name", mode="after")
+        @classmethod
+        def title(cls, value: str) -> str:
+            return "Dr. " + value
+
+    seen: list[tuple[str, int]] = []
+
+    def node(state: State) -> dict[str, Any]:
+        seen.append((state.name, state.count))
+        return {}
+
+    g = StateGraph(State)
+    g.add_node("node", node)
+    g.add_edge(START, "node")
+    g.compile().invoke({"name": "Who", "count": "3"})
+    assert seen == [("Dr. Who", 3)]  # not "Dr. Dr. Who": the input is stored as given
