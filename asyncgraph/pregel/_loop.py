@@ -115,6 +115,7 @@ async def run_graph(rc: RunContext, input: Any, *, interrupt_before: frozenset[s
             await loop.observe(to_run, updated)  # cache, values stream, checkpoint, reader
         loop.step += 1
         if interrupt_after and _names_any(tasks, interrupt_after):
+            loop.at_breakpoint()
             break
     return await loop.finish()
 
@@ -318,6 +319,7 @@ class _Loop:
         if self.step >= rc.stop:
             raise GraphRecursionError(self.limit)
         if self.before and not self.skip_before and _names_any(tasks, self.before):
+            self.at_breakpoint()
             return True
         self.skip_before = False
         control = rc.control
@@ -327,6 +329,13 @@ class _Loop:
             self.drained = control.drain_reason or "shutdown"
             return True
         return False
+
+    def at_breakpoint(self) -> None:
+        """The run pauses at an ``interrupt_before`` / ``interrupt_after`` node: the
+        top graph's ``updates`` stream says so with an empty ``__interrupt__``."""
+        rc = self.rc
+        if rc.parent is None and wants(rc, "updates"):
+            rc.emit("updates", {INTERRUPT: ()})
 
     def ready(self, tasks: list[Task]) -> list[Task]:
         """The tasks left to run: those that finished before a failure or pause keep

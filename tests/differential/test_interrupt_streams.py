@@ -69,3 +69,31 @@ def test_values_stream_marks_the_interrupt_and_restarts_from_the_saved_state() -
 def test_resume_shows_finished_siblings_as_cached_updates() -> None:
     _, resumed, _ = _scenario("asyncgraph", "updates")
     assert resumed[0] == {"sibling": {"v": ["sibling"]}, "__metadata__": {"cached": True}}
+
+
+def _breakpoint_scenario(pkg: str, where: str) -> list[Any]:
+    G = importlib.import_module(f"{pkg}.graph")
+    M = importlib.import_module(f"{pkg}.checkpoint.memory")
+
+    def a(s: S) -> dict[str, Any]:
+        return {"v": ["a"]}
+
+    def b(s: S) -> dict[str, Any]:
+        return {"v": ["b"]}
+
+    g = G.StateGraph(S)
+    g.add_node("a", a)
+    g.add_node("b", b)
+    g.add_edge(G.START, "a")
+    g.add_edge("a", "b")
+    app = g.compile(checkpointer=M.InMemorySaver(), **{where: ["b" if where == "interrupt_before" else "a"]})
+    config = {"configurable": {"thread_id": "t"}}
+    modes = ["values", "updates"]
+    return [list(app.stream({"v": ["in"]}, config, stream_mode=modes)), list(app.stream(None, config, stream_mode=modes))]
+
+
+@pytest.mark.parametrize("where", ["interrupt_before", "interrupt_after"])
+def test_a_breakpoint_streams_an_empty_interrupt_update(where: str) -> None:
+    expected, got = (_breakpoint_scenario(pkg, where) for pkg in PACKAGES)
+    assert got == expected
+    assert got[0][-1] == ("updates", {"__interrupt__": ()})
