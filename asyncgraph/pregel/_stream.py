@@ -237,9 +237,9 @@ async def emit_checkpoint(rc: RunContext, saver: Saver, run: RunState, tasks: li
     cfg = saver.config
     emit_debug(rc, "checkpoints", "checkpoint", step, {
         "config": cfg,
-        "parent_config": None,
+        "parent_config": saver.parent_config,
         "values": output_values(rc.plan, run),
-        "metadata": {"source": "loop" if step >= 0 else "input", "step": step},
+        "metadata": {"source": "loop" if step >= 0 else "input", "step": step, "parents": {}},
         "next": [t.name for t in tasks],
         "tasks": [{"id": t.id, "name": t.name, "interrupts": (), "state": None} for t in tasks],
     })
