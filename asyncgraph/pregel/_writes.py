@@ -165,7 +165,13 @@ def input_writes(plan: Plan, task: Task) -> dict[str, Any]:
                 except InvalidUpdateError:
                     obj = None
                 if obj is None:
-                    raise InvalidInputError(str(exc)) from exc.__cause__
+                    cause = exc.__cause__
+                    if cause is not None and type(cause).__name__ == "ValidationError":
+                        # Pydantic's own error, as LangGraph raises it (code catches
+                        # ``pydantic.ValidationError``), with a note saying where.
+                        cause.add_note(f"(the graph input, validated as {info.schema.__name__})")
+                        raise cause from None
+                    raise InvalidInputError(str(exc)) from cause
             # The input is checked, but written as given, as LangGraph does: nodes get it
             # validated when their input is built, so a validator runs once per read,
             # never on a value it already transformed.

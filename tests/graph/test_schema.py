@@ -210,12 +210,15 @@ def test_pydantic_validation_error_names_the_node_and_keeps_the_cause() -> None:
     assert isinstance(info.value.__cause__, pydantic.ValidationError)
 
 
-def test_pydantic_invalid_graph_input_is_an_input_error() -> None:
+def test_pydantic_invalid_graph_input_raises_pydantics_error() -> None:
+    calls: list[Any] = []
     g = StateGraph(PState)
-    g.add_node("a", lambda s: None)
+    g.add_node("a", lambda s: calls.append(s))
     g.add_edge(START, "a")
-    with pytest.raises(InvalidInputError):
+    with pytest.raises(pydantic.ValidationError) as info:  # as LangGraph raises it
         g.compile().invoke({"n": "not a number"})
+    assert "the graph input, validated as PState" in info.value.__notes__[0]
+    assert calls == []
 
 
 def test_pydantic_node_may_return_a_model() -> None:
@@ -379,7 +382,7 @@ def test_pydantic_state_takes_reducer_input_as_an_update() -> None:
     out = app.invoke({"messages": [("user", "hi"), {"role": "ai", "content": "yo"}]})
     assert [(m.type, m.content) for m in out["messages"]] == [("human", "hi"), ("ai", "yo")]
     assert out["n"] == 2
-    with pytest.raises(InvalidInputError, match="Chat"):
+    with pytest.raises(pydantic.ValidationError, match="Chat"):
         app.invoke({"messages": [], "n": "not a number"})
 
 
@@ -435,7 +438,7 @@ def test_pydantic_input_missing_a_required_plain_key_still_fails() -> None:
     g = StateGraph(State)
     g.add_node("node", lambda s: {})
     g.add_edge(START, "node")
-    with pytest.raises(InvalidInputError, match="name"):
+    with pytest.raises(pydantic.ValidationError, match="name"):
         g.compile().invoke({})
 
 
