@@ -250,37 +250,38 @@ async def test_idle_timeout_fires_without_progress() -> None:
 
 
 async def test_heartbeats_and_chunks_keep_an_idle_node_alive() -> None:
+    # 0.8 s in all, progress every 0.1 s: only a refreshed 0.4 s idle timeout lets it end.
     async def beats(state: State, runtime: Runtime[Any]) -> State:
         for _ in range(8):
-            await asyncio.sleep(0.03)
+            await asyncio.sleep(0.1)
             runtime.heartbeat()
         return {"foo": "done", "log": []}
 
     async def writes(state: State) -> State:
         write = get_stream_writer()
         for i in range(8):
-            await asyncio.sleep(0.03)
+            await asyncio.sleep(0.1)
             write(i)
         return {"foo": "done", "log": []}
 
     for node in (beats, writes):
-        out = await _timed(node, TimeoutPolicy(idle_timeout=0.1)).ainvoke({"foo": "", "log": []})
+        out = await _timed(node, TimeoutPolicy(idle_timeout=0.4)).ainvoke({"foo": "", "log": []})
         assert out["foo"] == "done"
     # refresh_on="heartbeat": chunks are not progress.
     with pytest.raises(NodeTimeoutError, match="idle"):
-        await _timed(writes, TimeoutPolicy(idle_timeout=0.1, refresh_on="heartbeat")).ainvoke({"foo": "", "log": []})
+        await _timed(writes, TimeoutPolicy(idle_timeout=0.4, refresh_on="heartbeat")).ainvoke({"foo": "", "log": []})
 
 
 async def test_the_run_timeout_is_not_extended_by_heartbeats() -> None:
     async def beats(state: State, runtime: Runtime[Any]) -> State:
-        for _ in range(20):
+        for _ in range(40):
             await asyncio.sleep(0.02)
             runtime.heartbeat()
         return state
 
     with pytest.raises(NodeTimeoutError) as info:
-        await _timed(beats, TimeoutPolicy(run_timeout=0.1, idle_timeout=0.05)).ainvoke({"foo": "", "log": []})
-    assert info.value.kind == "run" and info.value.timeout == 0.1
+        await _timed(beats, TimeoutPolicy(run_timeout=0.2, idle_timeout=1.0)).ainvoke({"foo": "", "log": []})
+    assert info.value.kind == "run" and info.value.timeout == 0.2
 
 
 async def test_a_nodes_own_timeout_error_is_not_a_node_timeout() -> None:
@@ -352,20 +353,20 @@ async def test_callback_events_inside_the_node_are_progress() -> None:
     from langchain_core.runnables import RunnableLambda
 
     async def step(i: int) -> int:
-        await asyncio.sleep(0.04)
+        await asyncio.sleep(0.1)
         return i
 
     inner = RunnableLambda(step)
 
     async def chain(state: State) -> State:
-        for i in range(6):  # 0.24 s in all, never 0.1 s without a callback event
+        for i in range(6):  # 0.6 s in all, never 0.35 s without a callback event
             await inner.ainvoke(i)
         return {"foo": "done", "log": []}
 
-    out = await _timed(chain, TimeoutPolicy(idle_timeout=0.1)).ainvoke({"foo": "", "log": []})
+    out = await _timed(chain, TimeoutPolicy(idle_timeout=0.35)).ainvoke({"foo": "", "log": []})
     assert out["foo"] == "done"
     with pytest.raises(NodeTimeoutError, match="idle"):
-        await _timed(chain, TimeoutPolicy(idle_timeout=0.1, refresh_on="heartbeat")).ainvoke({"foo": "", "log": []})
+        await _timed(chain, TimeoutPolicy(idle_timeout=0.35, refresh_on="heartbeat")).ainvoke({"foo": "", "log": []})
 
 
 async def test_a_send_timeout_overrides_the_nodes() -> None:
@@ -437,10 +438,10 @@ async def test_functional_api_idle_timeouts() -> None:
         await asyncio.sleep(1)
         return x
 
-    @task(timeout=TimeoutPolicy(idle_timeout=0.1))
+    @task(timeout=TimeoutPolicy(idle_timeout=0.35))
     async def beating(x: int) -> int:
-        for _ in range(5):
-            await asyncio.sleep(0.04)
+        for _ in range(6):  # 0.6 s in all, a chunk every 0.1 s
+            await asyncio.sleep(0.1)
             get_stream_writer()(x)
         return x + 1
 
