@@ -25,6 +25,7 @@ from collections.abc import Awaitable, Sequence
 from typing import Any
 
 from asyncgraph._context import TaskContext, current_task
+from asyncgraph.callbacks import GraphInterruptEvent, GraphResumeEvent, dispatch, graph_handlers
 from asyncgraph.constants import CONF, ERROR, INTERRUPT, METADATA, NO_WRITES, RESUME, START
 from asyncgraph.errors import (
     EmptyInputError,
@@ -115,7 +116,7 @@ async def run_graph(rc: RunContext, input: Any, *, interrupt_before: frozenset[s
             await loop.observe(to_run, updated)  # cache, values stream, checkpoint, reader
         loop.step += 1
         if interrupt_after and _names_any(tasks, interrupt_after):
-            loop.at_breakpoint()
+            loop.at_breakpoint("interrupt_after")
             break
     return await loop.finish()
 
@@ -149,7 +150,7 @@ class _Loop:
     __slots__ = ("rc", "plan_", "run", "saver", "step", "pending", "resuming", "skip_before",
                  "drained", "interrupts", "shown", "with_ids", "track", "cached",
                  "stream_checkpoints", "stream_tasks", "stream_values", "output_keys", "before", "limit",
-                 "observed", "inline")
+                 "observed", "inline", "lifecycle", "paused_at")
 
     def __init__(self, rc: RunContext, interrupt_before: frozenset[str]) -> None:
         self.rc = rc
@@ -167,6 +168,8 @@ class _Loop:
         self.shown: RunState | None = None  # what the caller sees when the run pauses mid-step
         self.before = interrupt_before
         self.cached = self.plan_.cached and rc.cache is not None
+        self.lifecycle: list[Any] = []  # graph lifecycle handlers (asyncgraph.callbacks)
+        self.paused_at: str | None = None  # the breakpoint the run stopped at
 
     # -- the start: checkpoint, input -----------------------------------------------
 
@@ -285,6 +288,12 @@ class _Loop:
             # A run that continues the thread (resume, Command, replay) first shows the
             # state it continues from, as LangGraph does.
             rc.emit("values", state_values(rc, run))
+        callbacks = config.get("callbacks")
+        if callbacks:
+            self.lifecycle = graph_handlers(callbacks)
+            if self.lifecycle and tup is not None and (input is None or isinstance(input, Command)):
+                await dispatch(self.lifecycle, GraphResumeEvent(
+                    rc.run_id, "pending", rc.checkpoint_id or "", rc.ns_tuple))
 
     def _input_unobserved(self) -> bool:
         """Whether the START task can be folded into applying the input: nothing saves,
@@ -319,7 +328,7 @@ class _Loop:
         if self.step >= rc.stop:
             raise GraphRecursionError(self.limit)
         if self.before and not self.skip_before and _names_any(tasks, self.before):
-            self.at_breakpoint()
+            self.at_breakpoint("interrupt_before")
             return True
         self.skip_before = False
         control = rc.control
@@ -330,10 +339,11 @@ class _Loop:
             return True
         return False
 
-    def at_breakpoint(self) -> None:
+    def at_breakpoint(self, kind: str) -> None:
         """The run pauses at an ``interrupt_before`` / ``interrupt_after`` node: the
         top graph's ``updates`` stream says so with an empty ``__interrupt__``."""
         rc = self.rc
+        self.paused_at = kind
         if rc.parent is None and wants(rc, "updates"):
             rc.emit("updates", {INTERRUPT: ()})
 
@@ -473,6 +483,11 @@ class _Loop:
             await saver.flush()
         if self.drained is not None:
             raise GraphDrained(self.drained)
+        if self.lifecycle and self.rc.parent is None and (self.interrupts or self.paused_at):
+            rc = self.rc
+            await dispatch(self.lifecycle, GraphInterruptEvent(
+                rc.run_id, self.paused_at or "pending", rc.checkpoint_id or "", rc.ns_tuple,  # type: ignore[arg-type]
+                tuple(self.interrupts)))
         run = self.shown if self.shown is not None else self.run
         return RunOutcome(run, self.interrupts, saver.config if saver is not None else None)
 
