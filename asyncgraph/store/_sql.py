@@ -23,6 +23,7 @@ taken once per batch.
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Callable, Generator, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -62,10 +63,16 @@ except ImportError:  # pragma: no cover - an install without it
 __all__ = ["POSTGRES", "SQLITE", "Dialect", "Prepared", "SqlCore", "Stmt", "loads"]
 
 
-def loads(text: str | bytes) -> Any:
-    """A stored JSON value, parsed. orjson when it can; json for what orjson refuses
-    (integers beyond 64 bits, lone surrogates), so both read back what json wrote."""
-    if _fast_loads is not None:
+# orjson turns an integer of more than 64 bits into a float, silently. json.dumps writes
+# no float with 19 digits in a row (17 significant digits at most), so a run of 19 digits
+# is an integer orjson may not keep exact (or digits inside a string): json reads it.
+_LONG_DIGITS = re.compile(r"[0-9]{19}")
+
+
+def loads(text: str) -> Any:
+    """A stored JSON value, parsed: orjson when it reads it exactly as json would, else
+    json (integers of 19 digits or more, and what orjson refuses: lone surrogates)."""
+    if _fast_loads is not None and _LONG_DIGITS.search(text) is None:
         try:
             return _fast_loads(text)
         except ValueError:
