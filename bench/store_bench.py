@@ -12,8 +12,10 @@ which needs an interpreter whose ``sqlite3`` can load extensions). Where the mac
 lacks it (here: both), the SQL stores run put/get/filter without an index on both sides
 and semantic search is timed for asyncgraph only, on a second, indexed store. ``put`` is timed over the last
 1,000 items, put one at a time into a store already holding the others (filled in
-batches, untimed). Implementations run one after the other, never in parallel, in
-rotating order over ``--rounds`` rounds; the table shows medians.
+batches, untimed). Each op's time is the median over 10 consecutive runs of its calls
+(``timed``), so a run preempted by other work on the machine does not move it.
+Implementations run one after the other, never in parallel, in rotating order over
+``--rounds`` rounds; the table shows medians.
 
 Run: ``python bench/store_bench.py [--n 10000] [--rounds 2] [--only memory,sqlite] [--floor]``.
 ``--floor`` adds the driver alone (``sqlite3`` / ``psycopg`` running asyncgraph's put and
@@ -96,20 +98,24 @@ def open_store(impl: str, backend: str, n: int, dsn: str, path: str) -> Any:
     return mod.PostgresStore.from_conn_string(dsn)
 
 
-def timed(fn: Any, count: int, budget: float) -> float:
-    """Seconds per call: ``count`` calls, or fewer if ``budget`` seconds run out. The
-    clock is read every 16 calls, not around each: a get from memory takes about as
-    long as reading it."""
-    done = 0
+def timed(fn: Any, count: int, budget: float, chunks: int = 10) -> float:
+    """Seconds per call: ``fn(0)`` ... ``fn(count - 1)`` in ``chunks`` consecutive runs,
+    the median of the runs' means (on a loaded machine a run preempted by another process
+    does not move it); fewer runs if ``budget`` seconds run out, at least one."""
+    size = max(1, count // chunks)
+    means: list[float] = []
     start = time.perf_counter()
-    while done < count:
-        stop = min(count, done + 16)
-        for i in range(done, stop):
-            fn(i)
-        done = stop
+    i = 0
+    while i < count:
+        stop = min(count, i + size)
+        t0 = time.perf_counter()
+        for j in range(i, stop):
+            fn(j)
+        means.append((time.perf_counter() - t0) / (stop - i))
+        i = stop
         if time.perf_counter() - start > budget:
             break
-    return (time.perf_counter() - start) / done
+    return statistics.median(means)
 
 
 def floor(backend: str, n: int, dsn: str) -> dict[str, Any]:
@@ -138,11 +144,11 @@ def floor(backend: str, n: int, dsn: str) -> dict[str, Any]:
         gc.collect()
         if backend == "sqlite":
             out["put"] = timed(lambda i: conn.execute(upsert, rows[i]), timed_puts, 1e9)
-            out["get"] = timed(lambda i: conn.execute(get_one, keys[i]).fetchone(), len(keys), 5.0)
+            out["get"] = timed(lambda i: conn.execute(get_one, keys[i % 2000]).fetchone(), 10_000, 5.0)
         else:
             cur = conn.cursor()
             out["put"] = timed(lambda i: cur.execute(upsert, rows[i]), timed_puts, 1e9)
-            out["get"] = timed(lambda i: cur.execute(get_one, keys[i]).fetchone(), len(keys), 5.0)
+            out["get"] = timed(lambda i: cur.execute(get_one, keys[i % 2000]).fetchone(), 10_000, 5.0)
     return out
 
 
@@ -169,10 +175,12 @@ def worker(impl: str, backend: str, n: int, dsn: str) -> dict[str, Any]:
                 store.batch([put_op(ns[i % 10], f"k{i}", value(i)) for i in range(start, stop)])
             base = n - timed_puts
             gc.collect()
-            out["put"] = timed(lambda i: store.put(ns[(base + i) % 10], f"k{base + i}", value(base + i)), timed_puts, 1e9)
+            # Arguments made beforehand: the put is timed, not building its value.
+            puts = [(ns[(base + i) % 10], f"k{base + i}", value(base + i)) for i in range(timed_puts)]
+            out["put"] = timed(lambda i: store.put(*puts[i]), timed_puts, 1e9)
             keys = [(ns[i % 10], f"k{i}") for i in (rng.randrange(n) for _ in range(2000))]
             assert store.get(*keys[0]) is not None
-            out["get"] = timed(lambda i: store.get(*keys[i]), len(keys), 5.0)
+            out["get"] = timed(lambda i: store.get(*keys[i % 2000]), 10_000, 5.0)
             flt = {"cat": "c3", "i": {"$gte": n // 2}}
             found = store.search(("users",), filter=flt, limit=10)
             assert len(found) == 10 and all(r.value["cat"] == "c3" for r in found), found
