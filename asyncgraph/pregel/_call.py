@@ -31,6 +31,7 @@ import contextvars
 import functools
 import random
 import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -390,8 +391,11 @@ def start(calls: Calls, spec: TaskSpec, sub: TaskContext, saved: Any, args: Any,
 
 
 def _run_inline(calls: Calls, spec: TaskSpec, idx: int, args: Any, kwargs: Any) -> concurrent.futures.Future[Any]:
-    """Run a sync call in the caller's thread (the loop is blocked by the caller); its
-    result is saved and streamed once the loop runs again."""
+    """Run a sync call in the caller's thread: the loop's own, blocked by the caller (a
+    sync node the sync API runs inline), so nothing here may wait for the loop. The
+    cache lookup (the cache's sync API) and retries (``_after_failure``, the rules of
+    ``_execute``) happen here; the outcome is saved and streamed by ``_settle`` as soon
+    as the loop runs again."""
     if spec.is_async:
         raise RuntimeError(
             f"Task '{spec.name}' is async: a sync node run by the sync API cannot call it; "
@@ -402,25 +406,54 @@ def _run_inline(calls: Calls, spec: TaskSpec, idx: int, args: Any, kwargs: Any) 
     if saved is not _NO_ANSWER:
         out.set_result(saved)
         return out
+    rc = sub.run
+    if rc.sink is not None:
+        _emit_start(rc, sub.task)
+    cache_key = _cache_key(rc, spec, args, kwargs)
+    if cache_key is not None:
+        hit = rc.cache.get([cache_key]).get(cache_key)
+        if hit is not None:
+            _settle_inline(calls, sub, spec, hit[0], None, None, cached=True)
+            out.set_result(hit[0])
+            return out
+    policies = _policies_for(rc, spec)
     token = current_task.set(sub)
     try:
-        result = spec.func(*args, **kwargs)
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                result = spec.func(*args, **kwargs)
+                break
+            except GraphBubbleUp:
+                raise
+            except Exception as exc:
+                delay = _after_failure(spec, policies, exc, attempt)
+                if delay is None:
+                    raise
+                sub.interrupt_idx = 0
+                sub.calls = None  # its calls ran inline, to the end: the retry calls again
+                time.sleep(delay)
     except BaseException as exc:  # handed to the future, as a running call would
         if isinstance(exc, GraphInterrupt):
-            sub.task.interrupts = list(exc.interrupts)
             calls.interrupts.extend(exc.interrupts)
+        _settle_inline(calls, sub, spec, None, exc, None)
         out.set_exception(exc)
-        calls.loop.call_soon(_settle_later, calls, sub, spec, None, exc)
         return out
     finally:
         current_task.reset(token)
+    _settle_inline(calls, sub, spec, result, None, cache_key)
     out.set_result(result)
-    calls.loop.call_soon(_settle_later, calls, sub, spec, result, None)
     return out
 
 
-def _settle_later(calls: Calls, sub: TaskContext, spec: TaskSpec, result: Any, exc: BaseException | None) -> None:
-    _background_save(calls, _settle(sub, spec, result, exc, None))
+def _settle_inline(calls: Calls, sub: TaskContext, spec: TaskSpec, result: Any, exc: BaseException | None,
+                   cache_key: Any, cached: bool = False) -> None:
+    """``_settle`` for a call run inline: recorded and streamed now, in order with what
+    its caller streams next; saved as soon as the loop runs again."""
+    _record(sub, result, exc)
+    _show(sub, spec, result, exc, cached)
+    calls.loop.call_soon(_background_save, calls, _save(sub, spec, result, exc, cache_key))
 
 
 def _background_save(calls: Calls, coro: Any) -> None:
@@ -562,8 +595,7 @@ async def _execute(sub: TaskContext, spec: TaskSpec, args: Any, kwargs: Any, job
     """Call the function, retrying as its policy (or the entrypoint's) says. A sync
     function runs off the loop (``Offload``); ``job`` is its first attempt if the
     caller's thread prepared it (and may be running it already)."""
-    rc = sub.run
-    policies = spec.retry or tuple(getattr(rc.graph, "call_retry", None) or ())
+    policies = _policies_for(sub.run, spec)
     attempt = 0
     while True:
         attempt += 1
@@ -587,52 +619,89 @@ async def _execute(sub: TaskContext, spec: TaskSpec, args: Any, kwargs: Any, job
         except GraphBubbleUp:
             raise
         except Exception as exc:
-            policy = _retry_policy(policies, exc) if policies else None
-            if policy is None or attempt >= policy.max_attempts:
-                if policies and attempt > 1:
-                    exc.add_note(f"Task '{spec.name}' failed after {attempt} attempts")
+            delay = _after_failure(spec, policies, exc, attempt)
+            if delay is None:
                 raise
             sub.interrupt_idx = 0
             if sub.calls is not None:
                 await sub.calls.join(cancel=True)
                 sub.calls = None
-            await asyncio.sleep(_retry_delay(policy, attempt))
+            await asyncio.sleep(delay)
+
+
+def _policies_for(rc: RunContext, spec: TaskSpec) -> tuple[RetryPolicy, ...]:
+    """The task's retry policies, else the entrypoint's."""
+    return spec.retry or tuple(getattr(rc.graph, "call_retry", None) or ())
+
+
+def _after_failure(spec: TaskSpec, policies: tuple[RetryPolicy, ...], exc: Exception, attempt: int) -> float | None:
+    """Attempt ``attempt`` of a call failed with ``exc``: seconds to wait before the
+    next one, or None when the policies say to give up (after more than one attempt,
+    ``exc`` then gets a note saying how many ran)."""
+    policy = _retry_policy(policies, exc) if policies else None
+    if policy is None or attempt >= policy.max_attempts:
+        if policies and attempt > 1:
+            exc.add_note(f"Task '{spec.name}' failed after {attempt} attempts")
+        return None
+    return _retry_delay(policy, attempt)
 
 
 async def _settle(sub: TaskContext, spec: TaskSpec, result: Any, exc: BaseException | None,
                   cache_key: Any, cached: bool = False) -> None:
-    """Save a finished call's outcome as a pending write of its step, and stream it."""
-    rc = sub.run
+    """Save a finished call's outcome as a pending write of its step, then stream it."""
+    _record(sub, result, exc)
+    await _save(sub, spec, result, exc, cache_key)
+    _show(sub, spec, result, exc, cached)
+
+
+def _record(sub: TaskContext, result: Any, exc: BaseException | None) -> None:
+    """The call's outcome, on its engine task."""
     task = sub.task
-    ckpt = rc.ckpt
-    streams = rc.sink is not None
     if exc is None:
         task.done = True
         task.update = result
+    elif isinstance(exc, GraphInterrupt):
+        task.interrupts = list(exc.interrupts)
+    elif isinstance(exc, Exception) and not isinstance(exc, GraphBubbleUp):
+        task.error = exc
+
+
+async def _save(sub: TaskContext, spec: TaskSpec, result: Any, exc: BaseException | None, cache_key: Any) -> None:
+    """The recorded outcome as a pending write of the call's step (and in the cache)."""
+    rc = sub.run
+    task = sub.task
+    ckpt = rc.ckpt
+    if exc is None:
         if ckpt is not None:
             await ckpt.put_writes(task, [(RETURN, result)], sub.step)
         if cache_key is not None:
             policy = spec.cache or rc.graph.call_cache
             await rc.cache.aset({cache_key: ([result], policy.ttl)})
-        if streams:
-            chunk = {spec.name: result}
-            if cached:
-                chunk["__metadata__"] = {"cached": True}
-            rc.emit("updates", chunk)
-            _emit_result(rc, task, None)
     elif isinstance(exc, GraphInterrupt):
-        task.interrupts = list(exc.interrupts)
         if ckpt is not None:
             writes: list[tuple[str, Any]] = [(INTERRUPT, list(task.interrupts))]
             if task.resume:
                 writes.append((RESUME, list(task.resume)))
             await ckpt.put_writes(task, writes, sub.step)
-    elif isinstance(exc, Exception) and not isinstance(exc, GraphBubbleUp):
-        task.error = exc
-        if ckpt is not None:
-            await ckpt.put_writes(task, [(ERROR, exc)], sub.step)
-        if streams:
-            _emit_result(rc, task, exc)
+    elif task.error is not None and ckpt is not None:
+        await ckpt.put_writes(task, [(ERROR, exc)], sub.step)
+
+
+def _show(sub: TaskContext, spec: TaskSpec, result: Any, exc: BaseException | None, cached: bool) -> None:
+    """Stream the recorded outcome: the ``updates`` chunk and the task's result (none
+    for a result taken from the cache, as in LangGraph)."""
+    rc = sub.run
+    if rc.sink is None:
+        return
+    if exc is None:
+        chunk = {spec.name: result}
+        if cached:
+            chunk["__metadata__"] = {"cached": True}
+        rc.emit("updates", chunk)
+        if not cached:
+            _emit_result(rc, sub.task, None)
+    elif sub.task.error is not None:
+        _emit_result(rc, sub.task, exc)
 
 
 def merge_interrupts(exc: GraphInterrupt, more: Sequence[Any]) -> GraphInterrupt:
