@@ -394,8 +394,8 @@ def _run_inline(calls: Calls, spec: TaskSpec, idx: int, args: Any, kwargs: Any) 
     """Run a sync call in the caller's thread: the loop's own, blocked by the caller (a
     sync node the sync API runs inline), so nothing here may wait for the loop. The
     cache lookup (the cache's sync API) and retries (``_after_failure``, the rules of
-    ``_execute``) happen here; the outcome is saved and streamed by ``_settle`` as soon
-    as the loop runs again."""
+    ``_execute``) happen here; the outcome is recorded and streamed at once and saved
+    as soon as the loop runs again (``_settle_inline``)."""
     if spec.is_async:
         raise RuntimeError(
             f"Task '{spec.name}' is async: a sync node run by the sync API cannot call it; "
