@@ -55,6 +55,7 @@ from asyncgraph.store.base._types import (
 )
 from asyncgraph.store.memory import list_namespaces
 
+_fast_loads: Callable[[str], Any] | None
 try:  # orjson comes with langchain-core (through langsmith); it parses values ~5x faster
     from orjson import loads as _fast_loads
 except ImportError:  # pragma: no cover - an install without it
