@@ -107,7 +107,7 @@ class SqlStore(BaseStore):
             return None
         if row[5] is not None and self._refresh(refresh_ttl):
             self._execute([self._core.refresh_one(row)])
-        return self._core.fast_item(row)
+        return self._core.fast_item(row, namespace)
 
     async def aget(
         self, namespace: tuple[str, ...], key: str, *, refresh_ttl: bool | None = None
@@ -120,7 +120,7 @@ class SqlStore(BaseStore):
             return None
         if rows[0][5] is not None and self._refresh(refresh_ttl):
             await self._aexecute([self._core.refresh_one(rows[0])])
-        return self._core.fast_item(rows[0])
+        return self._core.fast_item(rows[0], namespace)
 
     def put(
         self,
