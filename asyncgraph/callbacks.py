@@ -74,7 +74,7 @@ class GraphCallbackHandler(BaseCallbackHandler):
         """The run resumed from a checkpoint."""
 
 
-def graph_handlers(callbacks: Any) -> list[GraphCallbackHandler]:
+def graph_handlers(callbacks: Any) -> list[BaseCallbackHandler]:
     """The graph lifecycle handlers among ``callbacks`` (a list, a manager or None)."""
     if callbacks is None:
         return []
@@ -82,7 +82,7 @@ def graph_handlers(callbacks: Any) -> list[GraphCallbackHandler]:
     return [h for h in handlers if isinstance(h, GraphCallbackHandler)]
 
 
-async def dispatch(handlers: Sequence[GraphCallbackHandler], event: GraphLifecycleEvent) -> None:
+async def dispatch(handlers: Sequence[BaseCallbackHandler], event: GraphLifecycleEvent) -> None:
     """Tell every handler about ``event``, with langchain-core's rules for handler errors."""
     name = "on_interrupt" if isinstance(event, GraphInterruptEvent) else "on_resume"
     await ahandle_event(list(handlers), name, None, event)
