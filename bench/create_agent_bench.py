@@ -35,7 +35,7 @@ MARK = "@@RESULT@@"
 GOAL = 3.0
 
 
-def _worker(impl: str, n: int) -> dict[str, Any]:
+def _worker(impl: str, n: int, saver: bool = True) -> dict[str, Any]:
     if impl == "asyncgraph":
         import asyncgraph
 
@@ -59,7 +59,7 @@ def _worker(impl: str, n: int) -> dict[str, Any]:
         return AIMessage(content="", tool_calls=[{"name": "search", "args": {"query": str(last.content)}, "id": "c1"}])
 
     model = ScriptedChatModel(respond=respond, latency=0.05, record_calls=False)
-    agent = create_agent(model, tools=[search], checkpointer=InMemorySaver())
+    agent = create_agent(model, tools=[search], checkpointer=InMemorySaver() if saver else None)
     engine = "floor" if impl == "floor" else type(agent).__module__.split(".")[0]
     run = _floor_run(agent, search) if impl == "floor" else agent.ainvoke
 
@@ -108,11 +108,11 @@ def _floor_run(agent: Any, tool: Any) -> Any:
     return run
 
 
-def _spawn(impl: str, n: int) -> dict[str, Any]:
+def _spawn(impl: str, n: int, saver: bool) -> dict[str, Any]:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
     for var in ("LANGSMITH_TRACING", "LANGCHAIN_TRACING_V2", "ASYNCGRAPH_AS_LANGGRAPH"):
         env.pop(var, None)
-    proc = subprocess.run([sys.executable, "-m", "bench.create_agent_bench", "--worker", impl, str(n)],
+    proc = subprocess.run([sys.executable, "-m", "bench.create_agent_bench", "--worker", impl, str(n), *([] if saver else ["--no-saver"])],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=900, check=False)
     for line in proc.stdout.splitlines():
         if line.startswith(MARK):
@@ -127,24 +127,27 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--floor", action="store_true",
                     help="also run the floor: LangChain's node code called directly, no engine")
+    ap.add_argument("--no-saver", action="store_true",
+                    help="the agent without its checkpointer (the floor never has one)")
     ap.add_argument("--worker", nargs=2, metavar=("IMPL", "N"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.worker:
         impl, n = args.worker
-        print(MARK + json.dumps(_worker(impl, int(n))), flush=True)
+        print(MARK + json.dumps(_worker(impl, int(n), not args.no_saver)), flush=True)
         return 0
     impls = ("langgraph", "asyncgraph", "floor") if args.floor else ("langgraph", "asyncgraph")
     results: dict[str, list[dict[str, Any]]] = {impl: [] for impl in impls}
     for r in range(args.rounds):
         for impl in impls if r % 2 == 0 else impls[::-1]:
-            res = _spawn(impl, args.n)
+            res = _spawn(impl, args.n, not args.no_saver)
             if res["engine"] != impl:
                 raise SystemExit(f"the {impl} worker ran on {res['engine']}")
             results[impl].append(res)
     rate = {impl: statistics.median(x["runs_per_s"] for x in results[impl]) for impl in impls}
     cpu = {impl: statistics.median(x["cpu_ms_per_run"] for x in results[impl]) for impl in impls}
     names = {"langgraph": "LangGraph", "asyncgraph": "asyncgraph", "floor": "floor (no engine)"}
-    print(f"create_agent, N={args.n} concurrent runs, {args.rounds} round(s), medians")
+    saver_text = "no checkpointer" if args.no_saver else "InMemorySaver"
+    print(f"create_agent ({saver_text}), N={args.n} concurrent runs, {args.rounds} round(s), medians")
     print("| library | runs/s | CPU ms per run |")
     print("|---|---:|---:|")
     for impl in impls:
