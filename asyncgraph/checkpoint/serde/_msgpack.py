@@ -120,7 +120,7 @@ class _Hook:
 
     __slots__ = ("method", "failure")
 
-    def __init__(self, method: Callable[[Any, Any], Any]) -> None:
+    def __init__(self, method: Callable[..., Any]) -> None:
         self.method = method
         self.failure = _Failure()
 
