@@ -5,6 +5,8 @@ that has it, and ``pip install 'asyncgraph[ecosystem]'`` adds it to yours)::
 
     python -m bench.create_agent_bench                       # N = 1000, 3 rounds
     python -m bench.create_agent_bench --n 200 --rounds 1    # quick
+    python -m bench.create_agent_bench --floor               # also the no-engine floor
+    python -m bench.create_agent_bench --floor --no-saver    # the agent without a checkpointer
     /tmp/asyncgraph-ecosystem/venv/bin/python -m bench.create_agent_bench
 
 The agent is the one a LangChain user writes: ``create_agent(model, tools=[search])``, a
@@ -15,6 +17,9 @@ per call, as in ``python -m bench``), every run on its own ``thread_id`` with an
 ``langgraph`` imports resolve to asyncgraph. Each (library, round) runs in a fresh
 interpreter, rounds alternate the order. Reported: runs per second (N / wall time) and
 process CPU ms per run; the goal (issue #14) is asyncgraph >= 3x LangGraph's throughput.
+``--floor`` also runs the agent's own work with no engine (see ``_floor_run``): the most any
+engine can reach is the floor's throughput over LangGraph's. The worker runs the code of the
+checkout it is started from (its root goes first on ``PYTHONPATH``), not an installed copy.
 """
 
 from __future__ import annotations
