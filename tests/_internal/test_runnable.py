@@ -123,3 +123,21 @@ async def test_as_a_conditional_edge_its_sync_path_runs_on_the_loop_thread(with_
     g2.add_node("n", RunnableCallable(lambda s: {"seen": threading.get_ident()}, trace=False))
     g2.add_edge(START, "n")
     assert (await g2.compile().ainvoke({"x": 1}))["seen"] != loop_thread
+
+
+async def test_a_given_config_reaches_the_function_as_it_is() -> None:
+    # As in LangGraph: the config the engine (or a caller) passes is not copied per call.
+    seen: list[Any] = []
+
+    def f(state: Any, config: Any) -> None:
+        seen.append(config)
+
+    async def af(state: Any, config: Any) -> None:
+        seen.append(config)
+
+    cfg: Any = {"configurable": {"k": 1}}
+    RunnableCallable(f, trace=False).invoke(1, cfg)
+    await RunnableCallable(f, af, trace=False).ainvoke(1, cfg)
+    assert seen[0] is cfg and seen[1] is cfg
+    RunnableCallable(f, trace=False).invoke(1)  # without one, a complete default config
+    assert seen[2]["configurable"] == {} and seen[2]["tags"] == []
