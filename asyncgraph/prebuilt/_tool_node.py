@@ -169,9 +169,10 @@ class ToolNode(Runnable[Any, Any]):
         if _sync is None:
             # Which interceptor runs depends on the API only when both are given.
             _sync = self._wrap_tool_call is not None and self._awrap_tool_call is not None and _sync_api_drives()
-        config = ensure_config(config)
+        if config is None:
+            config = ensure_config()
         if self.tags:
-            config["tags"] = [*config.get("tags", ()), *self.tags]
+            config = {**config, "tags": [*config.get("tags", ()), *self.tags]}
         if not config.get("callbacks"):
             # Nobody listens: skip the callback manager (this is the hot path).
             return await self._run(input, config, _sync)
