@@ -33,6 +33,7 @@ from langchain_core.tools import tool as create_tool
 from pydantic import BaseModel, ValidationError
 
 from asyncgraph._context import current_task, noop_writer, stream_writer
+from asyncgraph._sync import run_sync
 from asyncgraph.constants import CONF, END
 from asyncgraph.errors import GraphBubbleUp, GraphInterrupt, is_invalid_resume
 from asyncgraph.graph.message import REMOVE_ALL_MESSAGES
@@ -191,8 +192,6 @@ class ToolNode(Runnable[Any, Any]):
     def invoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
         """Sync twin of :meth:`ainvoke`: drives it on the sync bridge (a sync
         ``wrap_tool_call`` is preferred to an async one)."""
-        from asyncgraph.pregel._sync import run_sync
-
         return run_sync(lambda: self.ainvoke(input, config, _sync=True))
 
     # -- input -------------------------------------------------------------------------
@@ -578,9 +577,9 @@ def _read_state(config: RunnableConfig) -> Any:
     from asyncgraph.pregel._algo import read_state as read_channels
 
     tc = current_task.get()
-    if tc is None or tc.run.run_state is None:
+    if tc is None or tc.run.progress.run_state is None:
         return {}
-    return read_channels(tc.run.run_state.channels, tc.task.node.reads)
+    return read_channels(tc.run.progress.run_state.channels, tc.task.node.reads)
 
 
 class _RunInfo:

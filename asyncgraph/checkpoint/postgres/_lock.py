@@ -19,6 +19,7 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
+from asyncgraph._async import in_thread
 from asyncgraph.checkpoint._locks import LocalThreadLocks, ThreadLock, lock_timeout_error
 from asyncgraph.checkpoint._sql import THREAD_TRY_LOCK, THREAD_UNLOCK
 
@@ -60,7 +61,7 @@ class PgThreadLock(ThreadLock):
     async def _aenter(self) -> None:
         saver = self._saver
         if not hasattr(saver, "_bind_loop"):  # the sync saver, used from async code
-            await asyncio.to_thread(self._enter)  # short: polls, never blocks long
+            await in_thread(self._enter)  # short: polls, never blocks long
             return
         state = _state(saver)
         started = time.monotonic()
@@ -85,7 +86,7 @@ class PgThreadLock(ThreadLock):
     async def _aexit(self) -> None:
         saver = self._saver
         if not hasattr(saver, "_bind_loop"):
-            await asyncio.to_thread(self._exit)
+            await in_thread(self._exit)
             return
         state = _state(saver)
         async with state.alock:
