@@ -28,7 +28,7 @@ from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.messages import BaseMessage
 from langchain_core.outputs import ChatGenerationChunk, LLMResult
 
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Iterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Coroutine, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 
 from asyncgraph._context import META_NODE, META_NS
@@ -305,7 +305,7 @@ def shape_item(shape: Shape, ns: tuple[str, ...], mode: str, chunk: Any) -> Any:
 
 
 async def consume(sink: StreamSink, run: Coroutine[Any, Any, Any], shape: Shape,
-                  paused_values: Callable[[Any], Any]) -> AsyncIterator[Any]:
+                  paused_values: Callable[[Any], Any]) -> AsyncGenerator[Any, None]:
     """The reader's loop: run ``run`` (the whole run, returning its outcome) as a task
     and yield what it pushes to ``sink``, shaped, until it ends.
 

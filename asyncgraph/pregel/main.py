@@ -9,6 +9,7 @@ callbacks like any Runnable (only when someone listens).
 from __future__ import annotations
 
 import asyncio
+from contextlib import aclosing
 from contextvars import ContextVar
 from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any, Generic
@@ -479,8 +480,11 @@ class Pregel(PregelMarker, Runnable[Any, Any], Generic[StateT, ContextT, InputT,
                                messages="messages" in sink.modes)
         run = self._arun(rc, input, interrupt_before, interrupt_after, timeout)
         shape = Shape(frozenset(modes), printing, single, subgraphs, v2)
-        async for item in consume(sink, run, shape, lambda outcome: self._paused_values(outcome, rc)):
-            yield item
+        # Closed here when the reader leaves (not left to the loop's finalizer, which a
+        # sync stream's loop may never run): that cancels the run and closes the sink.
+        async with aclosing(consume(sink, run, shape, lambda outcome: self._paused_values(outcome, rc))) as items:
+            async for item in items:
+                yield item
 
     def _paused_values(self, outcome: RunOutcome, rc: RunContext) -> Any:
         """The last ``values`` chunk of a stream whose run paused (None: it did not)."""
