@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -49,39 +48,115 @@ class RunProgress:
         self.loop: asyncio.AbstractEventLoop | None = None
 
 
-@dataclass(frozen=True, slots=True, eq=False)
-class RunContext:
-    """One run's configuration, shared by its tasks. Frozen: built once, before the run;
-    :meth:`replace` makes a changed copy (sharing :attr:`progress`)."""
+class _RunFields:
+    """:class:`RunContext`'s fields, writable: a RunContext is built as one of these,
+    then becomes a RunContext (same layout) and can no longer be changed. Plain slot
+    stores cost a tenth of a frozen dataclass's ``object.__setattr__`` per field, and a
+    run builds one per (sub)graph run."""
+
+    __slots__ = ("graph", "plan", "config", "propagate", "callbacks", "run_manager", "sink", "ns", "ns_tuple",
+                 "inline_sync", "sync_api", "context", "store", "cache", "control", "out_select", "saver",
+                 "parent", "limits", "durability", "run_id", "step_timeout", "progress")
 
     graph: Any
     plan: Plan
     config: dict[str, Any]
     # Set var_child_runnable_config for nodes' children (someone traces, or the config
     # carries what a child must see).
-    propagate: bool = False
-    callbacks: Any = None  # parent callbacks (manager or list) when someone listens
-    run_manager: Any = None  # the graph run's callback run manager
-    sink: Any = None  # the StreamSink (or a subgraph's view of its parent's), or None
-    ns: str = ""  # checkpoint namespace of this (sub)graph run, "" at the root
-    ns_tuple: tuple[str, ...] = ()  # namespace as streamed with subgraphs=True
-    inline_sync: bool = False  # sync API driving: single sync tasks may run inline
+    propagate: bool
+    callbacks: Any  # parent callbacks (manager or list) when someone listens
+    run_manager: Any  # the graph run's callback run manager
+    sink: Any  # the StreamSink (or a subgraph's view of its parent's), or None
+    ns: str  # checkpoint namespace of this (sub)graph run, "" at the root
+    ns_tuple: tuple[str, ...]  # namespace as streamed with subgraphs=True
+    inline_sync: bool  # sync API driving: single sync tasks may run inline
     # Started by sync invoke / stream (or a subgraph of such a run): Runnable nodes
     # then run their sync path, as in LangGraph.
-    sync_api: bool = False
-    context: Any = None
-    store: Any = None
-    cache: Any = None  # node result cache (compile(cache=...)), or the parent's
-    control: Any = None  # RunControl of the call (or the parent's): drain requests
+    sync_api: bool
+    context: Any
+    store: Any
+    cache: Any  # node result cache (compile(cache=...)), or the parent's
+    control: Any  # RunControl of the call (or the parent's): drain requests
     # output_keys= of the call: (keys, one bare key given), or None for the schema's
-    out_select: tuple[tuple[str, ...], bool] | None = None
-    saver: Any = None  # the checkpointer (BaseCheckpointSaver), or None
-    parent: TaskContext | None = None  # the parent graph's task running this subgraph
-    limits: Any = None
-    durability: str = "async"
-    run_id: Any = None
-    step_timeout: float | None = None
-    progress: RunProgress = field(default_factory=RunProgress)
+    out_select: tuple[tuple[str, ...], bool] | None
+    saver: Any  # the checkpointer (BaseCheckpointSaver), or None
+    parent: TaskContext | None  # the parent graph's task running this subgraph
+    limits: Any
+    durability: str
+    run_id: Any
+    step_timeout: float | None
+    progress: RunProgress  # what changes while the run goes: the loop's
+
+
+class RunContext(_RunFields):
+    """One run's configuration, shared by its tasks. Frozen: built once, before the run
+    (assigning raises ``dataclasses.FrozenInstanceError``); :meth:`replace` makes a
+    changed copy, sharing :attr:`progress`."""
+
+    __slots__ = ()
+
+    def __new__(
+        cls,
+        graph: Any,
+        plan: Plan,
+        config: dict[str, Any],
+        *,
+        propagate: bool = False,
+        callbacks: Any = None,
+        run_manager: Any = None,
+        sink: Any = None,
+        ns: str = "",
+        ns_tuple: tuple[str, ...] = (),
+        inline_sync: bool = False,
+        sync_api: bool = False,
+        context: Any = None,
+        store: Any = None,
+        cache: Any = None,
+        control: Any = None,
+        out_select: tuple[tuple[str, ...], bool] | None = None,
+        saver: Any = None,
+        parent: TaskContext | None = None,
+        limits: Any = None,
+        durability: str = "async",
+        run_id: Any = None,
+        step_timeout: float | None = None,
+        progress: RunProgress | None = None,
+    ) -> RunContext:
+        rc = _RunFields()
+        rc.graph = graph
+        rc.plan = plan
+        rc.config = config
+        rc.propagate = propagate
+        rc.callbacks = callbacks
+        rc.run_manager = run_manager
+        rc.sink = sink
+        rc.ns = ns
+        rc.ns_tuple = ns_tuple
+        rc.inline_sync = inline_sync
+        rc.sync_api = sync_api
+        rc.context = context
+        rc.store = store
+        rc.cache = cache
+        rc.control = control
+        rc.out_select = out_select
+        rc.saver = saver
+        rc.parent = parent
+        rc.limits = limits
+        rc.durability = durability
+        rc.run_id = run_id
+        rc.step_timeout = step_timeout
+        rc.progress = RunProgress() if progress is None else progress
+        rc.__class__ = cls  # from now on frozen
+        return rc  # type: ignore[return-value]
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise dataclasses.FrozenInstanceError(
+            f"RunContext is the run's configuration, frozen once built: cannot assign {name!r}"
+            " (per-step state lives in RunContext.progress, written by the loop)"
+        )
+
+    def __delattr__(self, name: str) -> None:
+        raise dataclasses.FrozenInstanceError(f"RunContext is frozen: cannot delete {name!r}")
 
     def emit(self, mode: str, chunk: Any) -> None:
         sink = self.sink
@@ -90,7 +165,9 @@ class RunContext:
 
     def replace(self, **changes: Any) -> RunContext:
         """A copy with ``changes``; the copy shares this run's :attr:`progress`."""
-        return dataclasses.replace(self, **changes)
+        fields = {name: getattr(self, name) for name in _RunFields.__slots__}
+        fields.update(changes)
+        return RunContext(**fields)
 
 
 __all__ = ["RunContext", "RunProgress"]
