@@ -33,7 +33,7 @@ from langchain_core.tools import tool as create_tool
 from pydantic import BaseModel, ValidationError
 
 from asyncgraph._context import current_task, noop_writer, stream_writer
-from asyncgraph._sync import run_sync
+from asyncgraph._sync import run_on_loop, run_sync
 from asyncgraph.constants import CONF, END
 from asyncgraph.errors import GraphBubbleUp, GraphInterrupt, is_invalid_resume
 from asyncgraph.graph.message import REMOVE_ALL_MESSAGES
@@ -307,7 +307,8 @@ class ToolNode(Runnable[Any, Any]):
         loop = asyncio.get_running_loop()
 
         def execute(req: ToolCallRequest) -> Any:
-            return asyncio.run_coroutine_threadsafe(self._execute_request(req, kind, config, info), loop).result()
+            return run_on_loop(loop, self._execute_request(req, kind, config, info), "ToolNode's execute()",
+                               "an async wrap_tool_call")
 
         ctx = contextvars.copy_context()
         return await loop.run_in_executor(None, ctx.run, wrap, request, execute)
