@@ -143,11 +143,12 @@ def _names_any(tasks: list[Task], names: frozenset[str]) -> bool:
 
 class _Loop:
     """What the loop owns while a run goes: the run state, the step, what is pending
-    from a previous run of the thread, and the observers (saver, stream sink)."""
+    from a previous run of the thread, and the observers (saver, stream sink). The part
+    tasks may read is ``rc.progress`` (:class:`~asyncgraph.pregel._context.RunProgress`),
+    written here only; the run's configuration (``rc``) is frozen."""
 
     __slots__ = ("rc", "plan_", "progress", "run", "saver", "step", "stop", "resume", "pending", "resuming",
-                 "skip_before",
-                 "drained", "interrupts", "shown", "with_ids", "track", "cached",
+                 "skip_before", "drained", "interrupts", "shown", "with_ids", "track", "cached",
                  "stream_checkpoints", "stream_tasks", "stream_values", "output_keys", "before", "limit",
                  "observed", "inline")
 
