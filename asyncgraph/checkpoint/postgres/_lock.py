@@ -20,6 +20,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from asyncgraph._async import in_thread
+from asyncgraph._sync import run_on_loop
 from asyncgraph.checkpoint._locks import LocalThreadLocks, ThreadLock, lock_timeout_error
 from asyncgraph.checkpoint._sql import THREAD_TRY_LOCK, THREAD_UNLOCK
 
@@ -141,7 +142,7 @@ class PgThreadLock(ThreadLock):
     def _enter(self) -> None:
         saver: Any = self._saver
         if hasattr(saver, "_bind_loop"):  # the async saver, used from a worker thread
-            saver._sync("thread_lock", self._aenter())
+            run_on_loop(saver._loop, self._aenter(), f"{type(saver).__name__}.thread_lock()", _ASYNC_INSTEAD)
             return
         state = _state(saver)
         started = time.monotonic()
@@ -166,7 +167,7 @@ class PgThreadLock(ThreadLock):
     def _exit(self) -> None:
         saver: Any = self._saver
         if hasattr(saver, "_bind_loop"):
-            saver._sync("thread_lock", self._aexit())
+            run_on_loop(saver._loop, self._aexit(), f"{type(saver).__name__}.thread_lock()", _ASYNC_INSTEAD)
             return
         state = _state(saver)
         with state.tlock:
@@ -226,3 +227,6 @@ def _select(conn: Any, sql: str, thread_id: str) -> Any:
     if not conn.autocommit:
         conn.commit()
     return value
+
+
+_ASYNC_INSTEAD = "`async with saver.thread_lock(...)`"
