@@ -113,3 +113,12 @@ def test_every_cache_has_both_sides_of_every_declared_method(cls: type) -> None:
     for name in CACHE_METHODS:
         assert callable(getattr(cls, name))
         assert inspect.iscoroutinefunction(getattr(cls, f"a{name}")), (cls, name)
+
+
+@pytest.mark.parametrize("cls", SAVERS, ids=lambda c: c.__name__)
+def test_no_saver_has_an_async_method_without_its_sync_twin(cls: type) -> None:
+    for name in dir(cls):
+        if name.startswith("a") and not name.startswith("_"):
+            method = getattr(cls, name)
+            if inspect.iscoroutinefunction(method) or inspect.isasyncgenfunction(method):
+                assert callable(getattr(cls, name[1:], None)), (cls, name)
