@@ -15,11 +15,11 @@ after a pause or a crash finds what the earlier attempt saved under that id:
 A call's result is saved as a pending write of the step as soon as the call finishes,
 so a process killed right after it loses nothing that finished.
 
-Engine hook (what the loop provides): ``RunContext.loop`` (the run's event loop, for
-calls made from worker threads), ``RunContext.ckpt`` (the loop's checkpoint writer,
-whose ``put_writes(task, writes, step)`` saves a pending write), ``RunContext.pending_writes``
+Engine hook (what the loop provides): ``RunContext.progress.loop`` (the run's event loop, for
+calls made from worker threads), ``progress.ckpt`` (the loop's checkpoint writer,
+whose ``put_writes(task, writes, step)`` saves a pending write), ``progress.pending_writes``
 (the writes saved against the checkpoint the run loaded) and, when the run replays an
-older checkpoint, ``RunContext.pending_origin`` (that checkpoint's id and next step).
+older checkpoint, ``progress.pending_origin`` (that checkpoint's id and next step).
 ``TaskContext.calls`` holds a task's :class:`Calls` once it makes its first call.
 """
 
@@ -130,7 +130,7 @@ def call(spec: TaskSpec, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         )
     calls = tc.calls
     if calls is None:
-        loop = tc.run.loop
+        loop = tc.run.progress.loop
         assert loop is not None  # set by the loop before any task runs
         calls = tc.calls = Calls(tc, loop)
     idx = calls.count
@@ -319,23 +319,24 @@ def _call_task(calls: Calls, spec: TaskSpec, idx: int, args: Any, kwargs: Any) -
     tc = calls.tc
     rc = tc.run
     # Always an id, with or without a saver: it tells the interrupts of calls apart.
-    t.id = task_id(rc.checkpoint_id, rc.ns, tc.step, spec.name, PUSH, path)  # type: ignore[arg-type]
+    t.id = task_id(rc.progress.checkpoint_id, rc.ns, tc.step, spec.name, PUSH, path)  # type: ignore[arg-type]
     return t
 
 
 def _saved(rc: RunContext, task: Task) -> list[tuple[str, Any]] | None:
     """What an earlier attempt of this call saved: under its id, or (replaying an older
     checkpoint, which starts a fork with new ids) under the id it had there."""
-    pending = rc.pending_writes
+    progress = rc.progress
+    pending = progress.pending_writes
     if not pending:
         return None
     if not isinstance(pending, dict):  # indexed by task id once, on first use
         by_id: dict[str, list[tuple[str, Any]]] = {}
         for tid, c, v in pending:
             by_id.setdefault(tid, []).append((c, v))
-        pending = rc.pending_writes = by_id
+        pending = progress.pending_writes = by_id
     found = pending.get(task.id)
-    origin = rc.pending_origin
+    origin = progress.pending_origin
     if found is None and origin is not None:
         ckpt_id, step = origin
         found = pending.get(task_id(ckpt_id, rc.ns, step, task.name, PUSH, task.index))  # type: ignore[arg-type]
@@ -375,10 +376,10 @@ def start(calls: Calls, spec: TaskSpec, sub: TaskContext, saved: Any, args: Any,
         rc = sub.run
         if rc.sink is not None:  # shown as started, as LangGraph does, not as run
             _emit_start(rc, sub.task)
-        if rc.pending_origin is not None and rc.ckpt is not None:
+        if rc.progress.pending_origin is not None and rc.progress.ckpt is not None:
             # Replaying an older checkpoint: the run is a fork with new task ids; the
             # result goes with it, so resuming the fork reuses it too.
-            _background_save(calls, rc.ckpt.put_writes(sub.task, [(RETURN, saved)], sub.step))
+            _background_save(calls, rc.progress.ckpt.put_writes(sub.task, [(RETURN, saved)], sub.step))
         fut = calls.loop.create_future()
         fut.set_result(saved)
         return fut
@@ -670,7 +671,7 @@ async def _save(sub: TaskContext, spec: TaskSpec, result: Any, exc: BaseExceptio
     """The recorded outcome as a pending write of the call's step (and in the cache)."""
     rc = sub.run
     task = sub.task
-    ckpt = rc.ckpt
+    ckpt = rc.progress.ckpt
     if exc is None:
         if ckpt is not None:
             await ckpt.put_writes(task, [(RETURN, result)], sub.step)
@@ -757,14 +758,14 @@ def _cache_key(rc: RunContext, spec: TaskSpec, args: Any, kwargs: Any) -> Any:
 def _emit_start(rc: RunContext, task: Task) -> None:
     sink = rc.sink
     if sink is not None and not sink.modes.isdisjoint(("tasks", "debug")):
-        emit_debug(rc, "tasks", "task", rc.step,
+        emit_debug(rc, "tasks", "task", rc.progress.step,
                     {"id": task.id, "name": task.name, "input": task.input, "triggers": task.triggers})
 
 
 def _emit_result(rc: RunContext, task: Task, error: BaseException | None) -> None:
     sink = rc.sink
     if sink is not None and not sink.modes.isdisjoint(("tasks", "debug")):
-        emit_debug(rc, "tasks", "task_result", rc.step, {
+        emit_debug(rc, "tasks", "task_result", rc.progress.step, {
             "id": task.id, "name": task.name, "error": repr(error) if error is not None else None,
             "result": {RETURN: task.update} if error is None and not task.interrupts else {},
             "interrupts": list(task.interrupts)})

@@ -167,7 +167,7 @@ class Saver:
                     metadata[k] = v
         cfg = self.config or {CONF: {**self.thread_config[CONF], **({"checkpoint_id": self.parent_id} if self.parent_id else {})}}
         self.parent_config = cfg if self.parent_id else None
-        rc.checkpoint_id = cid
+        rc.progress.checkpoint_id = cid
         self.parent_id = cid
         coro = self.saver.aput(cfg, ckpt, metadata, new_versions)
         if self.durability != "async":
@@ -207,6 +207,6 @@ class Saver:
         if self.config is None:
             return
         for task, task_step, writes in self.deferred:
-            task.id = task_id(rc.checkpoint_id, rc.ns, task_step, task.name, task.kind, task.index)
+            task.id = task_id(rc.progress.checkpoint_id, rc.ns, task_step, task.name, task.kind, task.index)
             await self.saver.aput_writes(self.config, writes, task.id, _path_text(task.kind, task.name, task.index))
         self.deferred.clear()

@@ -18,7 +18,6 @@ use it), and ``store.pgvector`` tells which it is.
 
 from __future__ import annotations
 
-import asyncio
 import concurrent.futures
 import logging
 import threading
@@ -26,6 +25,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypedDict
 
+from asyncgraph._async import in_thread
 from asyncgraph.store._sql import POSTGRES, Stmt
 from asyncgraph.store._sqlstore import SqlStore, drive
 from asyncgraph.store._ttl import Sweeper, interval_seconds
@@ -275,7 +275,7 @@ class PostgresStore(SqlStore):
                     self._setup_on(conn)
                 return drive(self._core.run(prep), lambda batch: execute_pg(conn, batch))
 
-        return await asyncio.to_thread(run)
+        return await in_thread(run)
 
     # -- TTL -------------------------------------------------------------------------------
 
