@@ -36,7 +36,7 @@ class TaskContext:
     """One running task: what ``get_config()``, ``interrupt()`` and writers see."""
 
     __slots__ = ("run", "task", "step", "_config", "interrupt_idx", "resume_values", "traced", "attempt", "started", "calls",
-                 "progress")
+                 "on_progress")
 
     def __init__(self, run: RunContext, task: Task, step: int) -> None:
         self.run = run
@@ -55,7 +55,7 @@ class TaskContext:
         self.calls: Any = None  # the calls this task made (pregel/_call.py)
         # While an attempt runs under an idle timeout: called with heartbeat=True
         # (runtime.heartbeat()) or False (streamed output) to push the deadline on.
-        self.progress: Callable[[bool], None] | None = None
+        self.on_progress: Callable[[bool], None] | None = None
 
     @property
     def task_ns(self) -> str:
@@ -98,7 +98,7 @@ class TaskContext:
 
     def writer(self, chunk: Any) -> None:
         """``stream_mode="custom"`` writer for this task."""
-        progress = self.progress
+        progress = self.on_progress
         if progress is not None:
             progress(False)
         self.run.emit("custom", chunk)
@@ -106,14 +106,14 @@ class TaskContext:
     def chunk_progress(self, chunk: Any) -> None:
         """The stream writer when nobody streams ``custom``: the chunk is dropped, but
         counts as progress for an idle timeout."""
-        progress = self.progress
+        progress = self.on_progress
         if progress is not None:
             progress(False)
 
     def heartbeat(self) -> None:
         """``runtime.heartbeat()``: the node is making progress (pushes an idle
         timeout's deadline on; nothing otherwise)."""
-        progress = self.progress
+        progress = self.on_progress
         if progress is not None:
             progress(True)
 
@@ -164,5 +164,5 @@ def stream_writer() -> Callable[[Any], None]:
     sink = tc.run.sink
     if sink is None or "custom" not in sink.modes:
         # Nobody reads the chunks, but under an idle timeout writing one is progress.
-        return noop_writer if tc.progress is None else tc.chunk_progress
+        return noop_writer if tc.on_progress is None else tc.chunk_progress
     return tc.writer

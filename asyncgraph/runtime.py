@@ -195,7 +195,7 @@ class _FromTask:
     def __init__(self, tc: TaskContext) -> None:
         self.tc = tc
         self.attempt = tc.attempt
-        self.checkpoint_id = tc.run.checkpoint_id
+        self.checkpoint_id = tc.run.progress.checkpoint_id
 
 
 def _lazy_slot(cls: type, name: str, resolve: Callable[[_FromTask], Any]) -> None:
@@ -237,7 +237,7 @@ def _namespace(tc: TaskContext, task_id: str) -> str:
     parent = tc.run.parent
     if parent is None:
         return own
-    return f"{_namespace(parent, _task_id(parent, parent.run.checkpoint_id))}{NS_SEP}{own}"
+    return f"{_namespace(parent, _task_id(parent, parent.run.progress.checkpoint_id))}{NS_SEP}{own}"
 
 
 def _execution_info(src: _FromTask) -> ExecutionInfo:

@@ -5,6 +5,8 @@ that has it, and ``pip install 'asyncgraph[ecosystem]'`` adds it to yours)::
 
     python -m bench.create_agent_bench                       # N = 1000, 3 rounds
     python -m bench.create_agent_bench --n 200 --rounds 1    # quick
+    python -m bench.create_agent_bench --floor               # also the no-engine floor
+    python -m bench.create_agent_bench --floor --no-saver    # the agent without a checkpointer
     /tmp/asyncgraph-ecosystem/venv/bin/python -m bench.create_agent_bench
 
 The agent is the one a LangChain user writes: ``create_agent(model, tools=[search])``, a
@@ -15,6 +17,9 @@ per call, as in ``python -m bench``), every run on its own ``thread_id`` with an
 ``langgraph`` imports resolve to asyncgraph. Each (library, round) runs in a fresh
 interpreter, rounds alternate the order. Reported: runs per second (N / wall time) and
 process CPU ms per run; the goal (issue #14) is asyncgraph >= 3x LangGraph's throughput.
+``--floor`` also runs the agent's own work with no engine (see ``_floor_run``): the most any
+engine can reach is the floor's throughput over LangGraph's. The worker runs the code of the
+checkout it is started from (its root goes first on ``PYTHONPATH``), not an installed copy.
 """
 
 from __future__ import annotations
@@ -35,7 +40,7 @@ MARK = "@@RESULT@@"
 GOAL = 3.0
 
 
-def _worker(impl: str, n: int) -> dict[str, Any]:
+def _worker(impl: str, n: int, saver: bool = True) -> dict[str, Any]:
     if impl == "asyncgraph":
         import asyncgraph
 
@@ -58,12 +63,13 @@ def _worker(impl: str, n: int) -> dict[str, Any]:
             return f"answer: {last.content}"
         return AIMessage(content="", tool_calls=[{"name": "search", "args": {"query": str(last.content)}, "id": "c1"}])
 
-    model = ScriptedChatModel(respond=respond, latency=0.05)
-    agent = create_agent(model, tools=[search], checkpointer=InMemorySaver())
-    engine = type(agent).__module__.split(".")[0]
+    model = ScriptedChatModel(respond=respond, latency=0.05, record_calls=False)
+    agent = create_agent(model, tools=[search], checkpointer=InMemorySaver() if saver else None)
+    engine = "floor" if impl == "floor" else type(agent).__module__.split(".")[0]
+    run = _floor_run(agent, search) if impl == "floor" else agent.ainvoke
 
     async def one(i: int) -> None:
-        out = await agent.ainvoke({"messages": [("user", f"q{i}")]}, {"configurable": {"thread_id": f"t{i}"}})
+        out = await run({"messages": [("user", f"q{i}")]}, {"configurable": {"thread_id": f"t{i}"}})
         if out["messages"][-1].content != f"answer: results for q{i}":
             raise AssertionError(f"run {i} ended with {out['messages'][-1].content!r}")
 
@@ -77,11 +83,41 @@ def _worker(impl: str, n: int) -> dict[str, Any]:
     return {"engine": engine, "runs_per_s": n / wall, "wall_s": wall, "cpu_ms_per_run": cpu / n * 1e3}
 
 
-def _spawn(impl: str, n: int) -> dict[str, Any]:
+def _floor_run(agent: Any, tool: Any) -> Any:
+    """The agent's own work with no engine: what a run costs if the graph cost nothing.
+
+    LangChain's model-node function (the one ``create_agent`` hands the graph, with its
+    middleware chain, model binding and model call), then the tool through its own
+    ``ainvoke`` (what any tool node ends up calling), then the model node again, the
+    messages merged with ``add_messages`` and the routing done inline. No checkpoint, no
+    channels, no tasks, no callbacks or config merging beyond what LangChain and
+    langchain-core do themselves: a lower bound for any engine.
+    """
+    from langgraph.graph.message import add_messages
+    from langgraph.runtime import Runtime
+
+    model_node = agent.builder.nodes["model"].runnable.afunc  # LangChain's amodel_node
+
+    async def run(inputs: dict[str, Any], config: dict[str, Any]) -> dict[str, Any]:
+        state: dict[str, Any] = {"messages": add_messages([], inputs["messages"])}
+        runtime = Runtime(context=None, store=None)
+        while True:
+            for command in await model_node(state, runtime):
+                state["messages"] = add_messages(state["messages"], command.update["messages"])
+            calls = state["messages"][-1].tool_calls
+            if not calls:
+                return state
+            results = [await tool.ainvoke({**call, "type": "tool_call"}) for call in calls]
+            state["messages"] = add_messages(state["messages"], results)
+
+    return run
+
+
+def _spawn(impl: str, n: int, saver: bool) -> dict[str, Any]:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
     for var in ("LANGSMITH_TRACING", "LANGCHAIN_TRACING_V2", "ASYNCGRAPH_AS_LANGGRAPH"):
         env.pop(var, None)
-    proc = subprocess.run([sys.executable, "-m", "bench.create_agent_bench", "--worker", impl, str(n)],
+    proc = subprocess.run([sys.executable, "-m", "bench.create_agent_bench", "--worker", impl, str(n), *([] if saver else ["--no-saver"])],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=900, check=False)
     for line in proc.stdout.splitlines():
         if line.startswith(MARK):
@@ -94,31 +130,39 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", type=int, default=1000, help="concurrent runs (default 1000)")
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--floor", action="store_true",
+                    help="also run the floor: LangChain's node code called directly, no engine")
+    ap.add_argument("--no-saver", action="store_true",
+                    help="the agent without its checkpointer (the floor never has one)")
     ap.add_argument("--worker", nargs=2, metavar=("IMPL", "N"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.worker:
         impl, n = args.worker
-        print(MARK + json.dumps(_worker(impl, int(n))), flush=True)
+        print(MARK + json.dumps(_worker(impl, int(n), not args.no_saver)), flush=True)
         return 0
-    results: dict[str, list[dict[str, Any]]] = {"langgraph": [], "asyncgraph": []}
+    impls = ("langgraph", "asyncgraph", "floor") if args.floor else ("langgraph", "asyncgraph")
+    results: dict[str, list[dict[str, Any]]] = {impl: [] for impl in impls}
     for r in range(args.rounds):
-        order = ("langgraph", "asyncgraph") if r % 2 == 0 else ("asyncgraph", "langgraph")
-        for impl in order:
-            res = _spawn(impl, args.n)
+        for impl in impls if r % 2 == 0 else impls[::-1]:
+            res = _spawn(impl, args.n, not args.no_saver)
             if res["engine"] != impl:
                 raise SystemExit(f"the {impl} worker ran on {res['engine']}")
             results[impl].append(res)
-    lg = statistics.median(x["runs_per_s"] for x in results["langgraph"])
-    ag = statistics.median(x["runs_per_s"] for x in results["asyncgraph"])
-    lg_cpu = statistics.median(x["cpu_ms_per_run"] for x in results["langgraph"])
-    ag_cpu = statistics.median(x["cpu_ms_per_run"] for x in results["asyncgraph"])
-    print(f"create_agent, N={args.n} concurrent runs, {args.rounds} round(s), medians")
+    rate = {impl: statistics.median(x["runs_per_s"] for x in results[impl]) for impl in impls}
+    cpu = {impl: statistics.median(x["cpu_ms_per_run"] for x in results[impl]) for impl in impls}
+    names = {"langgraph": "LangGraph", "asyncgraph": "asyncgraph", "floor": "floor (no engine)"}
+    saver_text = "no checkpointer" if args.no_saver else "InMemorySaver"
+    print(f"create_agent ({saver_text}), N={args.n} concurrent runs, {args.rounds} round(s), medians")
     print("| library | runs/s | CPU ms per run |")
     print("|---|---:|---:|")
-    print(f"| LangGraph | {lg:,.0f} | {lg_cpu:.2f} |")
-    print(f"| asyncgraph | {ag:,.0f} | {ag_cpu:.2f} |")
-    ratio = ag / lg
+    for impl in impls:
+        print(f"| {names[impl]} | {rate[impl]:,.0f} | {cpu[impl]:.2f} |")
+    ratio = rate["asyncgraph"] / rate["langgraph"]
     print(f"throughput ag/LG: {ratio:.2f}x (goal >= {GOAL:.0f}x: {'met' if ratio >= GOAL else 'not met'})")
+    if args.floor:
+        print(f"floor/LG (the most any engine can reach): {rate['floor'] / rate['langgraph']:.2f}x; "
+              f"CPU ms per run the engine adds: LangGraph {cpu['langgraph'] - cpu['floor']:.2f}, "
+              f"asyncgraph {cpu['asyncgraph'] - cpu['floor']:.2f}")
     return 0
 
 

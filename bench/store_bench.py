@@ -12,10 +12,14 @@ which needs an interpreter whose ``sqlite3`` can load extensions). Where the mac
 lacks it (here: both), the SQL stores run put/get/filter without an index on both sides
 and semantic search is timed for asyncgraph only, on a second, indexed store. ``put`` is timed over the last
 1,000 items, put one at a time into a store already holding the others (filled in
-batches, untimed). Implementations run one after the other, never in parallel, in
-rotating order over ``--rounds`` rounds; the table shows medians.
+batches, untimed). Each op's time is the median over 10 consecutive runs of its calls
+(``timed``), so a run preempted by other work on the machine does not move it.
+Implementations run one after the other, never in parallel, in rotating order over
+``--rounds`` rounds; the table shows medians.
 
-Run: ``python bench/store_bench.py [--n 10000] [--rounds 2] [--only memory,sqlite]``.
+Run: ``python bench/store_bench.py [--n 10000] [--rounds 2] [--only memory,sqlite] [--floor]``.
+``--floor`` adds the driver alone (``sqlite3`` / ``psycopg`` running asyncgraph's put and
+get statements with their parameters ready): the least a store over that database costs.
 """
 
 from __future__ import annotations
@@ -94,20 +98,65 @@ def open_store(impl: str, backend: str, n: int, dsn: str, path: str) -> Any:
     return mod.PostgresStore.from_conn_string(dsn)
 
 
-def timed(fn: Any, count: int, budget: float) -> float:
-    """Seconds per call: ``count`` calls, or fewer if ``budget`` seconds run out."""
-    done = 0
+def timed(fn: Any, count: int, budget: float, chunks: int = 10) -> float:
+    """Seconds per call: ``fn(0)`` ... ``fn(count - 1)`` in ``chunks`` consecutive runs,
+    the median of the runs' means (on a loaded machine a run preempted by another process
+    does not move it); fewer runs if ``budget`` seconds run out, at least one."""
+    size = max(1, count // chunks)
+    means: list[float] = []
     start = time.perf_counter()
-    while done < count:
-        fn(done)
-        done += 1
-        if time.perf_counter() - start > budget and done >= 3:
+    i = 0
+    while i < count:
+        stop = min(count, i + size)
+        t0 = time.perf_counter()
+        for j in range(i, stop):
+            fn(j)
+        means.append((time.perf_counter() - t0) / (stop - i))
+        i = stop
+        if time.perf_counter() - start > budget:
             break
-    return (time.perf_counter() - start) / done
+    return statistics.median(means)
+
+
+def floor(backend: str, n: int, dsn: str) -> dict[str, Any]:
+    """The driver alone (``sqlite3`` / ``psycopg``): asyncgraph's own put and get
+    statements, parameters ready, on the connection of an asyncgraph store filled the
+    same way. What a store could cost with no code of its own."""
+    import gc
+
+    from asyncgraph.store.base import PutOp
+
+    rng = random.Random(1)
+    ns = [("users", f"u{j}", "memories") for j in range(10)]
+    out: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory() as tmp, open_store("asyncgraph", backend, n, dsn, os.path.join(tmp, "s.db")) as store:
+        store.setup()
+        timed_puts = min(1000, n)
+        for start in range(0, n - timed_puts, 500):
+            stop = min(n - timed_puts, start + 500)
+            store.batch([PutOp(ns[i % 10], f"k{i}", value(i)) for i in range(start, stop)])
+        base = n - timed_puts
+        rows = [store._core.put_stmt(ns[(base + i) % 10], f"k{base + i}", value(base + i), None).params
+                for i in range(timed_puts)]
+        upsert, get_one = store._core._upsert, store._core._get_one
+        keys = [(".".join(ns[i % 10]), f"k{i}") for i in (rng.randrange(n) for _ in range(2000))]
+        conn = store.conn
+        gc.collect()
+        if backend == "sqlite":
+            out["put"] = timed(lambda i: conn.execute(upsert, rows[i]), timed_puts, 1e9)
+            out["get"] = timed(lambda i: conn.execute(get_one, keys[i % 2000]).fetchone(), 10_000, 5.0)
+        else:
+            cur = conn.cursor()
+            out["put"] = timed(lambda i: cur.execute(upsert, rows[i]), timed_puts, 1e9)
+            out["get"] = timed(lambda i: cur.execute(get_one, keys[i % 2000]).fetchone(), 10_000, 5.0)
+    return out
 
 
 def worker(impl: str, backend: str, n: int, dsn: str) -> dict[str, Any]:
     import gc
+
+    if impl == "floor":
+        return floor(backend, n, dsn)
 
     rng = random.Random(1)
     ns = [("users", f"u{j}", "memories") for j in range(10)]
@@ -126,10 +175,12 @@ def worker(impl: str, backend: str, n: int, dsn: str) -> dict[str, Any]:
                 store.batch([put_op(ns[i % 10], f"k{i}", value(i)) for i in range(start, stop)])
             base = n - timed_puts
             gc.collect()
-            out["put"] = timed(lambda i: store.put(ns[(base + i) % 10], f"k{base + i}", value(base + i)), timed_puts, 1e9)
+            # Arguments made beforehand: the put is timed, not building its value.
+            puts = [(ns[(base + i) % 10], f"k{base + i}", value(base + i)) for i in range(timed_puts)]
+            out["put"] = timed(lambda i: store.put(*puts[i]), timed_puts, 1e9)
             keys = [(ns[i % 10], f"k{i}") for i in (rng.randrange(n) for _ in range(2000))]
             assert store.get(*keys[0]) is not None
-            out["get"] = timed(lambda i: store.get(*keys[i]), len(keys), 5.0)
+            out["get"] = timed(lambda i: store.get(*keys[i % 2000]), 10_000, 5.0)
             flt = {"cat": "c3", "i": {"$gte": n // 2}}
             found = store.search(("users",), filter=flt, limit=10)
             assert len(found) == 10 and all(r.value["cat"] == "c3" for r in found), found
@@ -219,6 +270,8 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=10_000)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--only", default="memory,sqlite,postgres")
+    parser.add_argument("--floor", action="store_true",
+                        help="also time the bare driver running asyncgraph's put/get statements (SQL back ends)")
     parser.add_argument("--worker", nargs=4, metavar=("IMPL", "BACKEND", "N", "DSN"))
     args = parser.parse_args()
     if args.worker:
@@ -230,6 +283,8 @@ def main() -> None:
     for r in range(args.rounds):
         for backend in backends:
             impls = ["langgraph", "asyncgraph"] if r % 2 == 0 else ["asyncgraph", "langgraph"]
+            if args.floor and backend != "memory":
+                impls.append("floor")
             for impl in impls:
                 result = run_one(impl, backend, args.n)
                 if "error" in result:
@@ -239,8 +294,9 @@ def main() -> None:
                     rows.setdefault((backend, op), {}).setdefault(impl, []).append(sec)
                 print(f"round {r + 1} {backend} {impl}: " + ", ".join(f"{k} {fmt(v)}" for k, v in result.items()), file=sys.stderr)
     print(f"\nN = {args.n:,} items, {DIMS}-dim vectors, medians of {args.rounds} rounds\n")
-    print("| back end | op | LangGraph | asyncgraph | ratio | met (≤ 1/3) |")
-    print("|---|---|---|---|---|---|")
+    extra = " driver alone | floor / LangGraph |" if args.floor else ""
+    print("| back end | op | LangGraph | asyncgraph | ratio | met (≤ 1/3) |" + extra)
+    print("|---|---|---|---|---|---|" + ("---|---|" if args.floor else ""))
     for backend in backends:
         for op in OPS:
             cell = rows.get((backend, op), {})
@@ -248,7 +304,11 @@ def main() -> None:
             ag = statistics.median(cell["asyncgraph"]) if cell.get("asyncgraph") else None
             ratio = f"{ag / lg:.3f}" if lg and ag else "—"
             met = ("yes" if ag / lg <= TARGET else "no") if lg and ag else "—"
-            print(f"| {backend} | {op} | {fmt(lg)} | {fmt(ag)} | {ratio} | {met} |")
+            line = f"| {backend} | {op} | {fmt(lg)} | {fmt(ag)} | {ratio} | {met} |"
+            if args.floor:
+                fl = statistics.median(cell["floor"]) if cell.get("floor") else None
+                line += f" {fmt(fl)} | {f'{fl / lg:.3f}' if fl and lg else '—'} |"
+            print(line)
 
 
 if __name__ == "__main__":

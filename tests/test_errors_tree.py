@@ -52,3 +52,12 @@ def test_node_error_is_a_frozen_value_not_an_exception() -> None:
         pass
     else:
         raise AssertionError("NodeError must be immutable")
+
+
+def test_deprecation_categories_say_since_and_until_when() -> None:
+    from asyncgraph.warnings import LangGraphDeprecatedSinceV05, LangGraphDeprecatedSinceV10
+
+    w = LangGraphDeprecatedSinceV10("`x` is deprecated. Use `y`.")
+    assert isinstance(w, DeprecationWarning)
+    assert str(w) == "`x` is deprecated. Use `y`. Deprecated in LangGraph V1.0 to be removed in V2.0."
+    assert LangGraphDeprecatedSinceV05("old").since == (0, 5)

@@ -160,9 +160,13 @@ class RunnableCallable(Runnable[Any, Any]):
                 f"No synchronous function provided to {self.get_name()!r}: give it one, "
                 "or call it through the async API (ainvoke, astream ...)."
             )
-        config = ensure_config(config)
+        if config is None:
+            # A given config is used as it is (the engine passes a complete one), as
+            # LangGraph does: ensure_config would copy it on every call.
+            config = ensure_config()
         args, kw = self._call_args(input, config, kwargs)
         if self.trace and config.get("callbacks"):
+            config = ensure_config(config)
             manager = get_callback_manager_for_config(self._tagged(config))
             run = manager.on_chain_start(None, input, name=config.get("run_name") or self.get_name())
             try:
@@ -179,13 +183,15 @@ class RunnableCallable(Runnable[Any, Any]):
         return ret
 
     async def ainvoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
-        config = ensure_config(config)
+        if config is None:
+            config = ensure_config()
         if self.afunc is None:
             # A sync function never runs on the event loop (asyncgraph's rule for sync
             # nodes); the thread sees the caller's context variables.
             return await run_in_executor(config, self.invoke, input, config, **kwargs)
         args, kw = self._call_args(input, config, kwargs)
         if self.trace and config.get("callbacks"):
+            config = ensure_config(config)
             manager = get_async_callback_manager_for_config(self._tagged(config))
             run = await manager.on_chain_start(None, input, name=config.get("run_name") or self.get_name())
             try:

@@ -8,10 +8,10 @@ with the same msgpack serde as the checkpointers.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from asyncgraph._async import async_twin
 from asyncgraph.checkpoint.serde import MsgpackSerde, default_serde
 
 Namespace = tuple[str, ...]
@@ -37,14 +37,15 @@ class BaseCache:
         """Drop the given namespaces, or everything."""
         raise NotImplementedError
 
-    async def aget(self, keys: Sequence[FullKey]) -> dict[FullKey, Any]:
-        return await asyncio.to_thread(self.get, keys)
-
-    async def aset(self, pairs: Mapping[FullKey, tuple[Any, int | None]]) -> None:
-        await asyncio.to_thread(self.set, pairs)
-
-    async def aclear(self, namespaces: Sequence[Namespace] | None = None) -> None:
-        await asyncio.to_thread(self.clear, namespaces)
+    # The async API, derived from the sync one (CACHE_METHODS): each runs its sync
+    # method in a worker thread unless a subclass overrides it.
+    aget = async_twin(get)
+    aset = async_twin(set)
+    aclear = async_twin(clear)
 
 
-__all__ = ["BaseCache", "FullKey", "Namespace"]
+CACHE_METHODS = ("get", "set", "clear")
+"""The cache API, declared once: the sync names; each has its async twin ``"a" + name``."""
+
+
+__all__ = ["CACHE_METHODS", "BaseCache", "FullKey", "Namespace"]

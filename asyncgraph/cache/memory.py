@@ -7,6 +7,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from asyncgraph._async import async_twin
 from asyncgraph.cache.base import BaseCache, FullKey, Namespace
 
 
@@ -55,14 +56,10 @@ class InMemoryCache(BaseCache):
                 for ns in namespaces:
                     self._data.pop(ns, None)
 
-    async def aget(self, keys: Sequence[FullKey]) -> dict[FullKey, Any]:
-        return self.get(keys)
-
-    async def aset(self, pairs: Mapping[FullKey, tuple[Any, int | None]]) -> None:
-        self.set(pairs)
-
-    async def aclear(self, namespaces: Sequence[Namespace] | None = None) -> None:
-        self.clear(namespaces)
+    # No I/O to wait for: the async twins call this class's sync methods inline.
+    aget = async_twin(BaseCache.get, inline=True)
+    aset = async_twin(BaseCache.set, inline=True)
+    aclear = async_twin(BaseCache.clear, inline=True)
 
 
 __all__ = ["InMemoryCache"]

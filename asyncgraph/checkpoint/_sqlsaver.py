@@ -1,25 +1,25 @@
 """The saver methods every SQL backend shares: each is one :class:`Store` operation.
 
 A backend provides ``_run`` (sync) and/or ``_arun`` (async), which execute an operation
-in one transaction; this class maps the public API onto them.
+in one transaction; this class maps the public API onto them, both sides from one
+description per method (``SqlSaver._op_<name>``).
 """
 
 from __future__ import annotations
 
-import asyncio
-import builtins  # the methods named `list` shadow the type inside the class
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
+from asyncgraph._async import in_thread
 from asyncgraph.checkpoint._store import Op, Store
 from asyncgraph.checkpoint.base import (
+    SAVER_METHODS,
     BaseCheckpointSaver,
     ChannelVersions,
     Checkpoint,
     CheckpointMetadata,
     CheckpointTuple,
     PendingWrite,
-    ThreadInfo,
     check_thread_id,
 )
 
@@ -34,23 +34,69 @@ memory stays bounded however long the history."""
 
 
 class SqlSaver(BaseCheckpointSaver):
+    """Each method of :data:`~asyncgraph.checkpoint.base.SAVER_METHODS` is one Store
+    operation. The ``_op_<name>`` methods say which and with what arguments; both the
+    sync side (through ``_run``) and the async side (through ``_arun``) are made from
+    them, below the class."""
+
     _store: Store
 
     def _run(self, op: OpFn, *args: Any, write: bool = False) -> Any:
         raise NotImplementedError
 
     async def _arun(self, op: OpFn, *args: Any, write: bool = False) -> Any:
-        return await asyncio.to_thread(lambda: self._run(op, *args, write=write))
+        return await in_thread(lambda: self._run(op, *args, write=write))
 
     @property
     def keep_last(self) -> int | None:
         """Checkpoints kept per thread and namespace after each put (None: all)."""
         return self._store.keep_last
 
-    # -- sync ----------------------------------------------------------------------------
+    # -- the operations ------------------------------------------------------------------
 
-    def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
-        return self._run(self._store.op_get_tuple, config)
+    def _op_get_tuple(self, config: RunnableConfig) -> _Call:
+        return self._store.op_get_tuple, (config,), False
+
+    def _op_put(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> _Call:
+        return self._store.op_put, (config, checkpoint, metadata, new_versions), True
+
+    def _op_put_step(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+        *,
+        parent_writes: Sequence[PendingWrite] = (),
+        writes: Sequence[PendingWrite] = (),
+    ) -> _Call:
+        return self._store.op_put, (config, checkpoint, metadata, new_versions, parent_writes, writes), True
+
+    def _op_put_writes(
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str = "",
+    ) -> _Call:
+        return self._store.op_put_writes, (config, writes, task_id, task_path), True
+
+    def _op_delete_thread(self, thread_id: str) -> _Call:
+        return self._store.op_delete_thread, (check_thread_id(thread_id),), True
+
+    def _op_list_threads(self, *, limit: int | None = None) -> _Call:
+        return self._store.op_list_threads, (limit,), False
+
+    def _op_prune(self, thread_id: str | None = None, *, keep_last: int) -> _Call:
+        return self._store.op_prune, (_tid(thread_id), keep_last), True
+
+    # ``list`` reads page by page (one operation each), so it is written out per side.
 
     def list(
         self,
@@ -60,65 +106,14 @@ class SqlSaver(BaseCheckpointSaver):
         before: RunnableConfig | None = None,
         limit: int | None = None,
     ) -> Iterator[CheckpointTuple]:
-        before_id = ((before or {}).get("configurable") or {}).get("checkpoint_id")
+        before_id = _before_id(before)
         while True:
-            page, before_id = self._run(
-                self._store.op_list_page, config, filter, before_id, limit, LIST_PAGE
-            )
+            page, before_id = self._run(self._store.op_list_page, config, filter, before_id, limit, LIST_PAGE)
             yield from page
             if before_id is None:
                 return
             if limit is not None:
                 limit -= len(page)
-
-    def put(
-        self,
-        config: RunnableConfig,
-        checkpoint: Checkpoint,
-        metadata: CheckpointMetadata,
-        new_versions: ChannelVersions,
-    ) -> RunnableConfig:
-        return self._run(
-            self._store.op_put, config, checkpoint, metadata, new_versions, write=True
-        )
-
-    def put_step(
-        self,
-        config: RunnableConfig,
-        checkpoint: Checkpoint,
-        metadata: CheckpointMetadata,
-        new_versions: ChannelVersions,
-        *,
-        parent_writes: Sequence[PendingWrite] = (),
-        writes: Sequence[PendingWrite] = (),
-    ) -> RunnableConfig:
-        return self._run(
-            self._store.op_put, config, checkpoint, metadata, new_versions,
-            parent_writes, writes, write=True,
-        )
-
-    def put_writes(
-        self,
-        config: RunnableConfig,
-        writes: Sequence[tuple[str, Any]],
-        task_id: str,
-        task_path: str = "",
-    ) -> None:
-        self._run(self._store.op_put_writes, config, writes, task_id, task_path, write=True)
-
-    def delete_thread(self, thread_id: str) -> None:
-        self._run(self._store.op_delete_thread, check_thread_id(thread_id), write=True)
-
-    def list_threads(self, *, limit: int | None = None) -> builtins.list[ThreadInfo]:
-        return self._run(self._store.op_list_threads, limit)
-
-    def prune(self, thread_id: str | None = None, *, keep_last: int) -> int:
-        return self._run(self._store.op_prune, _tid(thread_id), keep_last, write=True)
-
-    # -- async ---------------------------------------------------------------------------
-
-    async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
-        return await self._arun(self._store.op_get_tuple, config)
 
     async def alist(
         self,
@@ -128,11 +123,9 @@ class SqlSaver(BaseCheckpointSaver):
         before: RunnableConfig | None = None,
         limit: int | None = None,
     ) -> AsyncIterator[CheckpointTuple]:
-        before_id = ((before or {}).get("configurable") or {}).get("checkpoint_id")
+        before_id = _before_id(before)
         while True:
-            page, before_id = await self._arun(
-                self._store.op_list_page, config, filter, before_id, limit, LIST_PAGE
-            )
+            page, before_id = await self._arun(self._store.op_list_page, config, filter, before_id, limit, LIST_PAGE)
             for tup in page:
                 yield tup
             if before_id is None:
@@ -140,51 +133,38 @@ class SqlSaver(BaseCheckpointSaver):
             if limit is not None:
                 limit -= len(page)
 
-    async def aput(
-        self,
-        config: RunnableConfig,
-        checkpoint: Checkpoint,
-        metadata: CheckpointMetadata,
-        new_versions: ChannelVersions,
-    ) -> RunnableConfig:
-        return await self._arun(
-            self._store.op_put, config, checkpoint, metadata, new_versions, write=True
-        )
 
-    async def aput_step(
-        self,
-        config: RunnableConfig,
-        checkpoint: Checkpoint,
-        metadata: CheckpointMetadata,
-        new_versions: ChannelVersions,
-        *,
-        parent_writes: Sequence[PendingWrite] = (),
-        writes: Sequence[PendingWrite] = (),
-    ) -> RunnableConfig:
-        return await self._arun(
-            self._store.op_put, config, checkpoint, metadata, new_versions,
-            parent_writes, writes, write=True,
-        )
+_Call = tuple[OpFn, tuple[Any, ...], bool]
+"""An operation, its arguments, and whether it writes."""
 
-    async def aput_writes(
-        self,
-        config: RunnableConfig,
-        writes: Sequence[tuple[str, Any]],
-        task_id: str,
-        task_path: str = "",
-    ) -> None:
-        await self._arun(
-            self._store.op_put_writes, config, writes, task_id, task_path, write=True
-        )
 
-    async def adelete_thread(self, thread_id: str) -> None:
-        await self._arun(self._store.op_delete_thread, check_thread_id(thread_id), write=True)
+def _sql_methods(name: str) -> tuple[Callable[..., Any], Callable[..., Any]]:
+    """The sync and async method ``name`` of :class:`SqlSaver`, from ``_op_<name>``."""
+    build = getattr(SqlSaver, f"_op_{name}")
 
-    async def alist_threads(self, *, limit: int | None = None) -> builtins.list[ThreadInfo]:
-        return await self._arun(self._store.op_list_threads, limit)
+    def sync(self: SqlSaver, /, *args: Any, **kwargs: Any) -> Any:
+        op, op_args, write = build(self, *args, **kwargs)
+        return self._run(op, *op_args, write=write)
 
-    async def aprune(self, thread_id: str | None = None, *, keep_last: int) -> int:
-        return await self._arun(self._store.op_prune, _tid(thread_id), keep_last, write=True)
+    async def asyn(self: SqlSaver, /, *args: Any, **kwargs: Any) -> Any:
+        op, op_args, write = build(self, *args, **kwargs)
+        return await self._arun(op, *op_args, write=write)
+
+    sync.__name__ = sync.__qualname__ = name
+    asyn.__name__ = asyn.__qualname__ = f"a{name}"
+    sync.__doc__ = asyn.__doc__ = getattr(BaseCheckpointSaver, name).__doc__
+    return sync, asyn
+
+
+for _name, _iterates in SAVER_METHODS.items():
+    if not _iterates:
+        _sync_method, _async_method = _sql_methods(_name)
+        setattr(SqlSaver, _name, _sync_method)
+        setattr(SqlSaver, f"a{_name}", _async_method)
+
+
+def _before_id(before: RunnableConfig | None) -> str | None:
+    return ((before or {}).get("configurable") or {}).get("checkpoint_id")
 
 
 def _tid(thread_id: str | None) -> str | None:

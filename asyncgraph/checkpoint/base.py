@@ -51,7 +51,6 @@ Beyond LangGraph's contract:
 
 from __future__ import annotations
 
-import asyncio
 import builtins  # the methods named `list` shadow the type inside the class
 from collections.abc import AsyncIterator, Iterator, Sequence
 from datetime import datetime, timezone
@@ -59,6 +58,7 @@ from typing import TYPE_CHECKING, Any, Callable, Generic, Literal, NamedTuple, T
 
 from typing_extensions import TypeVar
 
+from asyncgraph._async import async_iter_twin, async_twin
 from asyncgraph.checkpoint.serde.base import SerializerProtocol
 
 if TYPE_CHECKING:
@@ -77,6 +77,7 @@ __all__ = [
     "SerializerProtocol",
     "ThreadInfo",
     "MAX_ID_BYTES",
+    "SAVER_METHODS",
     "check_thread_id",
     "copy_checkpoint",
     "create_checkpoint",
@@ -233,6 +234,23 @@ def _new_id() -> str:
     return time_ordered_id()
 
 
+SAVER_METHODS: dict[str, bool] = {
+    "get_tuple": False,
+    "list": True,
+    "put": False,
+    "put_writes": False,
+    "put_step": False,
+    "delete_thread": False,
+    "list_threads": False,
+    "prune": False,
+}
+"""The saver API, declared once: each method's sync name (its async twin is ``"a" +
+name``), and whether it returns an iterator (its twin an async iterator). The sync
+signatures are :class:`BaseCheckpointSaver`'s; every other side (the async defaults
+below them, ``checkpoint/_bridge``'s mixins, the SQL savers) is made from this table,
+and ``tests/checkpoint/test_saver_surface.py`` checks every saver against it."""
+
+
 # The type of channel versions, as in LangGraph's BaseCheckpointSaver[V] (libraries write
 # BaseCheckpointSaver[str]); informational here.
 VersionT = TypeVar("VersionT", default=Any)
@@ -348,72 +366,22 @@ class BaseCheckpointSaver(Generic[VersionT]):
         raise NotImplementedError
 
     # -- async API -------------------------------------------------------------------
-    # Defaults run the sync method in a worker thread (for natively sync savers).
+    # Derived from the sync declarations above (SAVER_METHODS): by default each runs its
+    # sync method in a worker thread, for natively sync savers. A natively async saver
+    # overrides these and gets its sync side from checkpoint/_bridge.SyncOverAsync.
 
-    async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
-        return await asyncio.to_thread(self.get_tuple, config)
+    aget_tuple = async_twin(get_tuple)
+    alist = async_iter_twin(list)
+    aput = async_twin(put)
+    aput_writes = async_twin(put_writes)
+    aput_step = async_twin(put_step)
+    adelete_thread = async_twin(delete_thread)
+    alist_threads = async_twin(list_threads)
+    aprune = async_twin(prune)
 
     async def aget(self, config: RunnableConfig) -> Checkpoint | None:
         tup = await self.aget_tuple(config)
         return tup.checkpoint if tup else None
-
-    async def alist(
-        self,
-        config: RunnableConfig | None,
-        *,
-        filter: dict[str, Any] | None = None,
-        before: RunnableConfig | None = None,
-        limit: int | None = None,
-    ) -> AsyncIterator[CheckpointTuple]:
-        items = self.list(config, filter=filter, before=before, limit=limit)
-        done = object()
-        while (item := await asyncio.to_thread(next, items, done)) is not done:
-            yield item  # type: ignore[misc]
-
-    async def aput(
-        self,
-        config: RunnableConfig,
-        checkpoint: Checkpoint,
-        metadata: CheckpointMetadata,
-        new_versions: ChannelVersions,
-    ) -> RunnableConfig:
-        return await asyncio.to_thread(self.put, config, checkpoint, metadata, new_versions)
-
-    async def aput_writes(
-        self,
-        config: RunnableConfig,
-        writes: Sequence[tuple[str, Any]],
-        task_id: str,
-        task_path: str = "",
-    ) -> None:
-        await asyncio.to_thread(self.put_writes, config, writes, task_id, task_path)
-
-    async def adelete_thread(self, thread_id: str) -> None:
-        await asyncio.to_thread(self.delete_thread, thread_id)
-
-    async def aput_step(
-        self,
-        config: RunnableConfig,
-        checkpoint: Checkpoint,
-        metadata: CheckpointMetadata,
-        new_versions: ChannelVersions,
-        *,
-        parent_writes: Sequence[PendingWrite] = (),
-        writes: Sequence[PendingWrite] = (),
-    ) -> RunnableConfig:
-        """Async :meth:`put_step`: a checkpoint and writes in one transaction."""
-        return await asyncio.to_thread(
-            lambda: self.put_step(
-                config, checkpoint, metadata, new_versions,
-                parent_writes=parent_writes, writes=writes,
-            )
-        )
-
-    async def alist_threads(self, *, limit: int | None = None) -> builtins.list[ThreadInfo]:
-        return await asyncio.to_thread(lambda: self.list_threads(limit=limit))
-
-    async def aprune(self, thread_id: str | None = None, *, keep_last: int) -> int:
-        return await asyncio.to_thread(lambda: self.prune(thread_id, keep_last=keep_last))
 
     # -- versions --------------------------------------------------------------------
 

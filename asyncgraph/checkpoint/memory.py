@@ -29,17 +29,18 @@ never pickles.
 
 from __future__ import annotations
 
-import asyncio
 import builtins  # the methods named `list` shadow the type inside the class
 import os
 import threading
 from collections import defaultdict
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack
 from typing import TYPE_CHECKING, Any
 
 from ormsgpack import packb as _packb
 
+from asyncgraph._async import in_thread
+from asyncgraph.checkpoint._bridge import InlineAsync
 from asyncgraph.checkpoint.base import (
     WRITES_IDX_MAP,
     BaseCheckpointSaver,
@@ -94,8 +95,9 @@ def _same(a: Typed, b: Typed) -> bool:
     return a[0] == b[0] and type(a[1]) is type(b[1]) and a[1] == b[1]
 
 
-class InMemorySaver(BaseCheckpointSaver):
-    """A checkpointer that keeps everything in process memory.
+class InMemorySaver(InlineAsync, BaseCheckpointSaver):
+    """A checkpointer that keeps everything in process memory. Its async API is its
+    sync methods called inline (:class:`InlineAsync`: no I/O, microseconds).
 
     Args:
         serde: the serializer; defaults to the safe msgpack one.
@@ -157,7 +159,7 @@ class InMemorySaver(BaseCheckpointSaver):
 
     async def __aexit__(self, *exc: Any) -> bool | None:
         # Closing may write a PersistentDict's file: not on the event loop.
-        return await asyncio.to_thread(self.stack.__exit__, *exc)
+        return await in_thread(self.stack.__exit__, *exc)
 
     # -- encoding -------------------------------------------------------------------------
 
@@ -576,63 +578,6 @@ class InMemorySaver(BaseCheckpointSaver):
                         self._variants[(t, ns, cid)] = {
                             ch: tuple(k) for ch, k in skeleton[_VARIANTS].items()
                         }
-
-    # -- async API: the sync methods, inline (no I/O, microseconds) ------------------------
-
-    async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
-        return self.get_tuple(config)
-
-    async def alist(
-        self,
-        config: RunnableConfig | None,
-        *,
-        filter: dict[str, Any] | None = None,
-        before: RunnableConfig | None = None,
-        limit: int | None = None,
-    ) -> AsyncIterator[CheckpointTuple]:
-        for item in self.list(config, filter=filter, before=before, limit=limit):
-            yield item
-
-    async def aput(
-        self,
-        config: RunnableConfig,
-        checkpoint: Checkpoint,
-        metadata: CheckpointMetadata,
-        new_versions: ChannelVersions,
-    ) -> RunnableConfig:
-        return self.put(config, checkpoint, metadata, new_versions)
-
-    async def aput_writes(
-        self,
-        config: RunnableConfig,
-        writes: Sequence[tuple[str, Any]],
-        task_id: str,
-        task_path: str = "",
-    ) -> None:
-        self.put_writes(config, writes, task_id, task_path)
-
-    async def aput_step(
-        self,
-        config: RunnableConfig,
-        checkpoint: Checkpoint,
-        metadata: CheckpointMetadata,
-        new_versions: ChannelVersions,
-        *,
-        parent_writes: Sequence[PendingWrite] = (),
-        writes: Sequence[PendingWrite] = (),
-    ) -> RunnableConfig:
-        return self.put_step(
-            config, checkpoint, metadata, new_versions, parent_writes=parent_writes, writes=writes
-        )
-
-    async def adelete_thread(self, thread_id: str) -> None:
-        self.delete_thread(thread_id)
-
-    async def alist_threads(self, *, limit: int | None = None) -> builtins.list[ThreadInfo]:
-        return self.list_threads(limit=limit)
-
-    async def aprune(self, thread_id: str | None = None, *, keep_last: int) -> int:
-        return self.prune(thread_id, keep_last=keep_last)
 
 
 def _ns_dict() -> defaultdict[str, dict[str, Record]]:

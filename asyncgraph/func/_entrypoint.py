@@ -27,7 +27,7 @@ from asyncgraph.pregel._call import join_calls, merge_interrupts
 from asyncgraph.pregel._schema import Field, SchemaInfo
 from asyncgraph.pregel._spec import CallSpec
 from asyncgraph.pregel._plan import NodePlan, Plan
-from asyncgraph.pregel._sync import iterate_sync, run_sync
+from asyncgraph._sync import iterate_sync, run_sync
 from asyncgraph.pregel.main import Pregel
 from asyncgraph.types import CachePolicy, RetryPolicy
 
@@ -99,7 +99,7 @@ class EntrypointGraph(Pregel):
         rc = super()._run_context(config, output_keys=END if output_keys is None else output_keys, **kwargs)
         sink = rc.sink
         if sink is not None and not sink.modes.isdisjoint(("tasks", "debug", "checkpoints")):
-            rc.sink = _Sink(sink, rc.ns_tuple, self.plan.name)  # type: ignore[assignment]
+            rc = rc.replace(sink=_Sink(sink, rc.ns_tuple, self.plan.name))
         return rc
 
     def _output(self, outcome: Any, rc: Any = None, *, v2: bool = False) -> Any:

@@ -39,8 +39,8 @@ class _TaskFunction(Generic[P, T]):
 
     def __init__(self, func: Callable[..., Any], *, name: str | None, retry_policy: Sequence[RetryPolicy],
                  cache_policy: CachePolicy | None, timeout: Any = None) -> None:
-        if inspect.isgeneratorfunction(func) or inspect.isasyncgenfunction(func):
-            raise NotImplementedError("Generators are not supported in the Functional API.")
+        # A generator function is accepted, as LangGraph does: its result is the
+        # generator object, unstarted (one a checkpointer cannot save).
         self.func = func
         self.retry_policy = retry_policy
         self.cache_policy = cache_policy
@@ -118,8 +118,10 @@ def task(
         timeout: seconds (or a ``timedelta`` / ``TimeoutPolicy``) one attempt of an async
             task may take; past it, ``NodeTimeoutError`` (retried if the policy says so).
 
+    A generator function's result is its generator object, unstarted, as in LangGraph
+    (a checkpointer cannot save it: use it in runs without one, or return a list).
+
     Raises:
-        NotImplementedError: the function is a generator.
         TypeError: an unknown keyword argument.
         ValueError: ``timeout`` on a sync function.
     """

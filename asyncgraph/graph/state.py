@@ -25,6 +25,7 @@ from asyncgraph.pregel._spec import (
     CallSpec,
     NodeSpec,
     classify,
+    classify_path,
     command_destinations,
     infer_name,
     normalize_path_map,
@@ -353,9 +354,9 @@ class StateGraph(Generic[StateT, ContextT, InputT, OutputT]):
             raise InvalidGraphError("Cannot add an edge to a graph that was already compiled")
         if source == END:
             raise InvalidGraphError("END cannot be a start node")
-        call = classify(path, what=f"The path of the conditional edge from '{source}'")
+        call = classify_path(path, what=f"The path of the conditional edge from '{source}'")
         name = getattr(path, "__name__", None) or "condition"
-        if call.kind == "runnable":
+        if call.kind == "runnable" or call.func is not path:
             try:
                 name = cast("Runnable[Any, Any]", path).get_name()
             except Exception:

@@ -33,6 +33,7 @@ from langchain_core.tools import tool as create_tool
 from pydantic import BaseModel, ValidationError
 
 from asyncgraph._context import current_task, noop_writer, stream_writer
+from asyncgraph._sync import run_on_loop, run_sync
 from asyncgraph.constants import CONF, END
 from asyncgraph.errors import GraphBubbleUp, GraphInterrupt, is_invalid_resume
 from asyncgraph.graph.message import REMOVE_ALL_MESSAGES
@@ -169,9 +170,10 @@ class ToolNode(Runnable[Any, Any]):
         if _sync is None:
             # Which interceptor runs depends on the API only when both are given.
             _sync = self._wrap_tool_call is not None and self._awrap_tool_call is not None and _sync_api_drives()
-        config = ensure_config(config)
+        if config is None:
+            config = ensure_config()
         if self.tags:
-            config["tags"] = [*config.get("tags", ()), *self.tags]
+            config = {**config, "tags": [*config.get("tags", ()), *self.tags]}
         if not config.get("callbacks"):
             # Nobody listens: skip the callback manager (this is the hot path).
             return await self._run(input, config, _sync)
@@ -191,8 +193,6 @@ class ToolNode(Runnable[Any, Any]):
     def invoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
         """Sync twin of :meth:`ainvoke`: drives it on the sync bridge (a sync
         ``wrap_tool_call`` is preferred to an async one)."""
-        from asyncgraph.pregel._sync import run_sync
-
         return run_sync(lambda: self.ainvoke(input, config, _sync=True))
 
     # -- input -------------------------------------------------------------------------
@@ -308,7 +308,8 @@ class ToolNode(Runnable[Any, Any]):
         loop = asyncio.get_running_loop()
 
         def execute(req: ToolCallRequest) -> Any:
-            return asyncio.run_coroutine_threadsafe(self._execute_request(req, kind, config, info), loop).result()
+            return run_on_loop(loop, self._execute_request(req, kind, config, info), "ToolNode's execute()",
+                               "an async wrap_tool_call")
 
         ctx = contextvars.copy_context()
         return await loop.run_in_executor(None, ctx.run, wrap, request, execute)
@@ -578,9 +579,9 @@ def _read_state(config: RunnableConfig) -> Any:
     from asyncgraph.pregel._algo import read_state as read_channels
 
     tc = current_task.get()
-    if tc is None or tc.run.run_state is None:
+    if tc is None or tc.run.progress.run_state is None:
         return {}
-    return read_channels(tc.run.run_state.channels, tc.task.node.reads)
+    return read_channels(tc.run.progress.run_state.channels, tc.task.node.reads)
 
 
 class _RunInfo:

@@ -15,11 +15,11 @@ after a pause or a crash finds what the earlier attempt saved under that id:
 A call's result is saved as a pending write of the step as soon as the call finishes,
 so a process killed right after it loses nothing that finished.
 
-Engine hook (what the loop provides): ``RunContext.loop`` (the run's event loop, for
-calls made from worker threads), ``RunContext.ckpt`` (the loop's checkpoint writer,
-whose ``put_writes(task, writes, step)`` saves a pending write), ``RunContext.pending_writes``
+Engine hook (what the loop provides): ``RunContext.progress.loop`` (the run's event loop, for
+calls made from worker threads), ``progress.ckpt`` (the loop's checkpoint writer,
+whose ``put_writes(task, writes, step)`` saves a pending write), ``progress.pending_writes``
 (the writes saved against the checkpoint the run loaded) and, when the run replays an
-older checkpoint, ``RunContext.pending_origin`` (that checkpoint's id and next step).
+older checkpoint, ``progress.pending_origin`` (that checkpoint's id and next step).
 ``TaskContext.calls`` holds a task's :class:`Calls` once it makes its first call.
 """
 
@@ -31,6 +31,7 @@ import contextvars
 import functools
 import random
 import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
@@ -130,36 +131,176 @@ def call(spec: TaskSpec, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         )
     calls = tc.calls
     if calls is None:
-        loop = tc.run.loop
+        loop = tc.run.progress.loop
         assert loop is not None  # set by the loop before any task runs
         calls = tc.calls = Calls(tc, loop)
     idx = calls.count
     calls.count += 1
     running = asyncio.events._get_running_loop()
     if running is calls.loop:
-        return start(calls, spec, idx, args, kwargs)
+        sub, saved = _prepare(calls, spec, idx, args, kwargs)
+        return start(calls, spec, sub, saved, args, kwargs)
     if calls.loop._thread_id == threading.get_ident():  # type: ignore[attr-defined]
         # A sync node the sync API runs inline, on the loop's own thread: the loop
         # waits for it, so the call runs right here.
         return _run_inline(calls, spec, idx, args, kwargs)
     # A sync caller in a worker thread: the call starts on the loop; its outcome comes
-    # back through a thread-safe future.
-    out: concurrent.futures.Future[Any] = concurrent.futures.Future()
-    calls.loop.call_soon_threadsafe(_start_for_thread, out, calls, spec, idx, args, kwargs)
+    # back through a thread-safe future. Its id and saved result are found here, in the
+    # caller's thread, in the order of its calls (the caller's own resume answers,
+    # which its interrupt() calls also take, stay with this thread).
+    sub, saved = _prepare(calls, spec, idx, args, kwargs)
+    job = None
+    if saved is _NO_ANSWER and not spec.is_async and _runs_unobserved(sub.run, spec):
+        # Nothing has to happen on the loop before the function runs (no start event,
+        # tracer or cache lookup), so its first attempt can start before the loop sees
+        # the call: in a worker, or here, if the caller asks for the result first.
+        ctx = contextvars.copy_context()
+        ctx.run(current_task.set, sub)
+        job = Offload(calls.loop, ctx, spec.func, args, kwargs)
+    out = CallFuture(job)
+    calls.loop.call_soon_threadsafe(_start_for_thread, out, calls, spec, sub, saved, args, kwargs, job)
     return out
 
 
-def _start_for_thread(out: concurrent.futures.Future[Any], calls: Calls, spec: TaskSpec, idx: int,
-                      args: Any, kwargs: Any) -> None:
+def _runs_unobserved(rc: RunContext, spec: TaskSpec) -> bool:
+    """Whether ``_run`` does nothing before calling the function: nobody traces the run,
+    no stream shows task starts, and no cache policy applies."""
+    if rc.callbacks is not None:
+        return False
+    sink = rc.sink
+    if sink is not None and not sink.modes.isdisjoint(("tasks", "debug")):
+        return False
+    return rc.cache is None or (spec.cache is None and getattr(rc.graph, "call_cache", None) is None)
+
+
+def _start_for_thread(out: CallFuture, calls: Calls, spec: TaskSpec, sub: TaskContext, saved: Any,
+                      args: Any, kwargs: Any, job: Offload | None) -> None:
     try:
-        fut = start(calls, spec, idx, args, kwargs)
+        fut = start(calls, spec, sub, saved, args, kwargs, job)
     except BaseException as exc:  # handed to the waiting thread
+        if job is not None:
+            job.drop()
         out.set_exception(exc)
         return
-    fut.add_done_callback(functools.partial(_pass_outcome, out))
+    fut.add_done_callback(functools.partial(_pass_outcome, out, job))
 
 
-def _pass_outcome(out: concurrent.futures.Future[Any], fut: asyncio.Future[Any]) -> None:
+_PENDING, _CLAIMED, _DONE, _DROPPED = "pending", "claimed", "done", "dropped"
+
+
+class Offload:
+    """One attempt of a sync function, run off the loop by whichever thread claims it
+    first: a worker of the loop's default executor, or the caller's thread if it asks
+    for the result before any worker started the attempt (:class:`CallFuture`). The
+    second saves the two thread switches of a trip through the executor.
+
+    The outcome (value or exception) goes back to the loop; :meth:`outcome` is where
+    the loop waits for it, and hands the attempt to a worker if no thread claimed it.
+    """
+
+    __slots__ = ("loop", "ctx", "fn", "args", "kwargs", "lock", "state", "ok", "value", "waiter")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, ctx: contextvars.Context, fn: Callable[..., Any],
+                 args: Any, kwargs: Any) -> None:
+        self.loop = loop
+        self.ctx = ctx
+        self.fn = fn
+        self.args = args
+        self.kwargs = kwargs
+        self.lock = threading.Lock()
+        self.state = _PENDING
+        self.ok = False
+        self.value: Any = None
+        self.waiter: asyncio.Future[Any] | None = None
+
+    def claim(self) -> bool:
+        """Take the attempt (from any thread); False if another thread has it."""
+        with self.lock:
+            if self.state is not _PENDING:
+                return False
+            self.state = _CLAIMED
+            return True
+
+    def run(self) -> None:
+        """Run the claimed attempt in this thread and hand its outcome to the loop."""
+        try:
+            value, ok = self.ctx.run(self.fn, *self.args, **self.kwargs), True
+        except BaseException as exc:  # the loop raises it where it waits
+            value, ok = exc, False
+        with self.lock:
+            self.state, self.ok, self.value = _DONE, ok, value
+            waiter = self.waiter
+        if waiter is not None:
+            self.loop.call_soon_threadsafe(_deliver, waiter)
+
+    def run_if_unclaimed(self) -> None:
+        if self.claim():
+            self.run()
+
+    def drop(self) -> None:
+        """Make sure the attempt never runs if no thread has claimed it yet."""
+        with self.lock:
+            if self.state is _PENDING:
+                self.state = _DROPPED
+
+    async def outcome(self) -> Any:
+        """The attempt's return value (or its exception, raised), on the loop. If no
+        thread has claimed it yet, a worker of the default executor is asked to.
+
+        Cancelled while no thread has claimed it, the attempt never runs.
+        """
+        loop = self.loop
+        with self.lock:
+            done = self.state is _DONE
+            if not done:
+                waiter = self.waiter = loop.create_future()
+                pending = self.state is _PENDING
+        if not done:
+            if pending:
+                loop.run_in_executor(None, self.run_if_unclaimed)
+            try:
+                await waiter
+            except asyncio.CancelledError:
+                self.drop()
+                raise
+        if self.ok:
+            return self.value
+        raise self.value
+
+
+def _deliver(waiter: asyncio.Future[Any]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
+
+
+class CallFuture(concurrent.futures.Future):  # type: ignore[type-arg]
+    """What a sync caller in a worker thread gets from a call. Asked for its result (or
+    exception) without a timeout before any worker started the call's first attempt,
+    it runs that attempt right here, in the caller's thread, which would otherwise
+    only wait; the loop still saves, streams and retries it (``_run``)."""
+
+    def __init__(self, job: Offload | None = None) -> None:
+        super().__init__()
+        self._job = job
+
+    def _help(self, timeout: float | None) -> None:
+        job = self._job
+        if job is not None and timeout is None and not self.done():
+            self._job = None
+            job.run_if_unclaimed()
+
+    def result(self, timeout: float | None = None) -> Any:
+        self._help(timeout)
+        return super().result(timeout)
+
+    def exception(self, timeout: float | None = None) -> BaseException | None:
+        self._help(timeout)
+        return super().exception(timeout)
+
+
+def _pass_outcome(out: concurrent.futures.Future[Any], job: Offload | None, fut: asyncio.Future[Any]) -> None:
+    if job is not None:
+        job.drop()  # the call ended (cancelled before its first attempt, say): nobody runs it now
     if fut.cancelled():
         out.cancel()
         out.set_running_or_notify_cancel()
@@ -179,23 +320,24 @@ def _call_task(calls: Calls, spec: TaskSpec, idx: int, args: Any, kwargs: Any) -
     tc = calls.tc
     rc = tc.run
     # Always an id, with or without a saver: it tells the interrupts of calls apart.
-    t.id = task_id(rc.checkpoint_id, rc.ns, tc.step, spec.name, PUSH, path)  # type: ignore[arg-type]
+    t.id = task_id(rc.progress.checkpoint_id, rc.ns, tc.step, spec.name, PUSH, path)  # type: ignore[arg-type]
     return t
 
 
 def _saved(rc: RunContext, task: Task) -> list[tuple[str, Any]] | None:
     """What an earlier attempt of this call saved: under its id, or (replaying an older
     checkpoint, which starts a fork with new ids) under the id it had there."""
-    pending = rc.pending_writes
+    progress = rc.progress
+    pending = progress.pending_writes
     if not pending:
         return None
     if not isinstance(pending, dict):  # indexed by task id once, on first use
         by_id: dict[str, list[tuple[str, Any]]] = {}
         for tid, c, v in pending:
             by_id.setdefault(tid, []).append((c, v))
-        pending = rc.pending_writes = by_id
+        pending = progress.pending_writes = by_id
     found = pending.get(task.id)
-    origin = rc.pending_origin
+    origin = progress.pending_origin
     if found is None and origin is not None:
         ckpt_id, step = origin
         found = pending.get(task_id(ckpt_id, rc.ns, step, task.name, PUSH, task.index))  # type: ignore[arg-type]
@@ -227,31 +369,35 @@ def _prepare(calls: Calls, spec: TaskSpec, idx: int, args: Any, kwargs: Any) -> 
     return sub, _NO_ANSWER
 
 
-def start(calls: Calls, spec: TaskSpec, idx: int, args: Any, kwargs: Any) -> asyncio.Future[Any]:
-    """Start (or find the saved result of) a call; runs on the run's loop."""
-    sub, saved = _prepare(calls, spec, idx, args, kwargs)
+def start(calls: Calls, spec: TaskSpec, sub: TaskContext, saved: Any, args: Any, kwargs: Any,
+          job: Offload | None = None) -> asyncio.Future[Any]:
+    """Start a call (or hand back its saved result) prepared by ``_prepare``; runs on the
+    run's loop. ``job``: the call's first attempt, if it may already be running."""
     if saved is not _NO_ANSWER:
         rc = sub.run
         if rc.sink is not None:  # shown as started, as LangGraph does, not as run
             _emit_start(rc, sub.task)
-        if rc.pending_origin is not None and rc.ckpt is not None:
+        if rc.progress.pending_origin is not None and rc.progress.ckpt is not None:
             # Replaying an older checkpoint: the run is a fork with new task ids; the
             # result goes with it, so resuming the fork reuses it too.
-            _background_save(calls, rc.ckpt.put_writes(sub.task, [(RETURN, saved)], sub.step))
+            _background_save(calls, rc.progress.ckpt.put_writes(sub.task, [(RETURN, saved)], sub.step))
         fut = calls.loop.create_future()
         fut.set_result(saved)
         return fut
     # The new asyncio task runs in a copy of the caller's context; _run sets its own
     # task context inside that copy.
-    fut = calls.loop.create_task(_run(sub, spec, args, kwargs, calls))
+    fut = calls.loop.create_task(_run(sub, spec, args, kwargs, calls, job))
     calls.running.add(fut)
     fut.add_done_callback(calls.running.discard)
     return fut
 
 
 def _run_inline(calls: Calls, spec: TaskSpec, idx: int, args: Any, kwargs: Any) -> concurrent.futures.Future[Any]:
-    """Run a sync call in the caller's thread (the loop is blocked by the caller); its
-    result is saved and streamed once the loop runs again."""
+    """Run a sync call in the caller's thread: the loop's own, blocked by the caller (a
+    sync node the sync API runs inline), so nothing here may wait for the loop. The
+    cache lookup (the cache's sync API) and retries (``_after_failure``, the rules of
+    ``_execute``) happen here; the outcome is recorded and streamed at once and saved
+    as soon as the loop runs again (``_settle_inline``)."""
     if spec.is_async:
         raise RuntimeError(
             f"Task '{spec.name}' is async: a sync node run by the sync API cannot call it; "
@@ -262,25 +408,54 @@ def _run_inline(calls: Calls, spec: TaskSpec, idx: int, args: Any, kwargs: Any) 
     if saved is not _NO_ANSWER:
         out.set_result(saved)
         return out
+    rc = sub.run
+    if rc.sink is not None:
+        _emit_start(rc, sub.task)
+    cache_key = _cache_key(rc, spec, args, kwargs)
+    if cache_key is not None:
+        hit = rc.cache.get([cache_key]).get(cache_key)
+        if hit is not None:
+            _settle_inline(calls, sub, spec, hit[0], None, None, cached=True)
+            out.set_result(hit[0])
+            return out
+    policies = _policies_for(rc, spec)
     token = current_task.set(sub)
     try:
-        result = spec.func(*args, **kwargs)
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                result = spec.func(*args, **kwargs)
+                break
+            except GraphBubbleUp:
+                raise
+            except Exception as exc:
+                delay = _after_failure(spec, policies, exc, attempt)
+                if delay is None:
+                    raise
+                sub.interrupt_idx = 0
+                sub.calls = None  # its calls ran inline, to the end: the retry calls again
+                time.sleep(delay)
     except BaseException as exc:  # handed to the future, as a running call would
         if isinstance(exc, GraphInterrupt):
-            sub.task.interrupts = list(exc.interrupts)
             calls.interrupts.extend(exc.interrupts)
+        _settle_inline(calls, sub, spec, None, exc, None)
         out.set_exception(exc)
-        calls.loop.call_soon(_settle_later, calls, sub, spec, None, exc)
         return out
     finally:
         current_task.reset(token)
+    _settle_inline(calls, sub, spec, result, None, cache_key)
     out.set_result(result)
-    calls.loop.call_soon(_settle_later, calls, sub, spec, result, None)
     return out
 
 
-def _settle_later(calls: Calls, sub: TaskContext, spec: TaskSpec, result: Any, exc: BaseException | None) -> None:
-    _background_save(calls, _settle(sub, spec, result, exc, None))
+def _settle_inline(calls: Calls, sub: TaskContext, spec: TaskSpec, result: Any, exc: BaseException | None,
+                   cache_key: Any, cached: bool = False) -> None:
+    """``_settle`` for a call run inline: recorded and streamed now, in order with what
+    its caller streams next; saved as soon as the loop runs again."""
+    _record(sub, result, exc)
+    _show(sub, spec, result, exc, cached)
+    calls.loop.call_soon(_background_save, calls, _save(sub, spec, result, exc, cache_key))
 
 
 def _background_save(calls: Calls, coro: Any) -> None:
@@ -344,7 +519,8 @@ def _retry_delay(policy: RetryPolicy, attempt: int) -> float:
     return float(interval)
 
 
-async def _run(sub: TaskContext, spec: TaskSpec, args: Any, kwargs: Any, caller: Calls) -> Any:
+async def _run(sub: TaskContext, spec: TaskSpec, args: Any, kwargs: Any, caller: Calls,
+               job: Offload | None = None) -> Any:
     """Run one call task: the function (with retries), then save and stream its outcome."""
     current_task.set(sub)
     rc = sub.run
@@ -375,7 +551,7 @@ async def _run(sub: TaskContext, spec: TaskSpec, args: Any, kwargs: Any, caller:
                 await run_manager.on_chain_end(hit[0])
             return hit[0]
     try:
-        result = await _execute(sub, spec, args, kwargs)
+        result = await _execute(sub, spec, args, kwargs, job)
     except GraphInterrupt as exc:
         if sub.calls is not None:
             await sub.calls.join()
@@ -417,10 +593,11 @@ def _inputs(spec: TaskSpec, args: Any, kwargs: Any) -> dict[str, Any]:
     return out
 
 
-async def _execute(sub: TaskContext, spec: TaskSpec, args: Any, kwargs: Any) -> Any:
-    """Call the function, retrying as its policy (or the entrypoint's) says."""
-    rc = sub.run
-    policies = spec.retry or tuple(getattr(rc.graph, "call_retry", None) or ())
+async def _execute(sub: TaskContext, spec: TaskSpec, args: Any, kwargs: Any, job: Offload | None = None) -> Any:
+    """Call the function, retrying as its policy (or the entrypoint's) says. A sync
+    function runs off the loop (``Offload``); ``job`` is its first attempt if the
+    caller's thread prepared it (and may be running it already)."""
+    policies = _policies_for(sub.run, spec)
     attempt = 0
     while True:
         attempt += 1
@@ -434,62 +611,99 @@ async def _execute(sub: TaskContext, spec: TaskSpec, args: Any, kwargs: Any) -> 
             elif spec.is_async:
                 result = await spec.func(*args, **kwargs)
             else:
-                ctx = contextvars.copy_context()
-                result = await asyncio.get_running_loop().run_in_executor(
-                    None, functools.partial(ctx.run, spec.func, *args, **kwargs)
-                )
+                if job is None:
+                    job = Offload(asyncio.get_running_loop(), contextvars.copy_context(), spec.func, args, kwargs)
+                attempt_job, job = job, None
+                result = await attempt_job.outcome()
             if sub.calls is not None:
                 await sub.calls.join()
             return result
         except GraphBubbleUp:
             raise
         except Exception as exc:
-            policy = _retry_policy(policies, exc) if policies else None
-            if policy is None or attempt >= policy.max_attempts:
-                if policies and attempt > 1:
-                    exc.add_note(f"Task '{spec.name}' failed after {attempt} attempts")
+            delay = _after_failure(spec, policies, exc, attempt)
+            if delay is None:
                 raise
             sub.interrupt_idx = 0
             if sub.calls is not None:
                 await sub.calls.join(cancel=True)
                 sub.calls = None
-            await asyncio.sleep(_retry_delay(policy, attempt))
+            await asyncio.sleep(delay)
+
+
+def _policies_for(rc: RunContext, spec: TaskSpec) -> tuple[RetryPolicy, ...]:
+    """The task's retry policies, else the entrypoint's."""
+    return spec.retry or tuple(getattr(rc.graph, "call_retry", None) or ())
+
+
+def _after_failure(spec: TaskSpec, policies: tuple[RetryPolicy, ...], exc: Exception, attempt: int) -> float | None:
+    """Attempt ``attempt`` of a call failed with ``exc``: seconds to wait before the
+    next one, or None when the policies say to give up (after more than one attempt,
+    ``exc`` then gets a note saying how many ran)."""
+    policy = _retry_policy(policies, exc) if policies else None
+    if policy is None or attempt >= policy.max_attempts:
+        if policies and attempt > 1:
+            exc.add_note(f"Task '{spec.name}' failed after {attempt} attempts")
+        return None
+    return _retry_delay(policy, attempt)
 
 
 async def _settle(sub: TaskContext, spec: TaskSpec, result: Any, exc: BaseException | None,
                   cache_key: Any, cached: bool = False) -> None:
-    """Save a finished call's outcome as a pending write of its step, and stream it."""
-    rc = sub.run
+    """Save a finished call's outcome as a pending write of its step, then stream it."""
+    _record(sub, result, exc)
+    await _save(sub, spec, result, exc, cache_key)
+    _show(sub, spec, result, exc, cached)
+
+
+def _record(sub: TaskContext, result: Any, exc: BaseException | None) -> None:
+    """The call's outcome, on its engine task."""
     task = sub.task
-    ckpt = rc.ckpt
-    streams = rc.sink is not None
     if exc is None:
         task.done = True
         task.update = result
+    elif isinstance(exc, GraphInterrupt):
+        task.interrupts = list(exc.interrupts)
+    elif isinstance(exc, Exception) and not isinstance(exc, GraphBubbleUp):
+        task.error = exc
+
+
+async def _save(sub: TaskContext, spec: TaskSpec, result: Any, exc: BaseException | None, cache_key: Any) -> None:
+    """The recorded outcome as a pending write of the call's step (and in the cache)."""
+    rc = sub.run
+    task = sub.task
+    ckpt = rc.progress.ckpt
+    if exc is None:
         if ckpt is not None:
             await ckpt.put_writes(task, [(RETURN, result)], sub.step)
         if cache_key is not None:
             policy = spec.cache or rc.graph.call_cache
             await rc.cache.aset({cache_key: ([result], policy.ttl)})
-        if streams:
-            chunk = {spec.name: result}
-            if cached:
-                chunk["__metadata__"] = {"cached": True}
-            rc.emit("updates", chunk)
-            _emit_result(rc, task, None)
     elif isinstance(exc, GraphInterrupt):
-        task.interrupts = list(exc.interrupts)
         if ckpt is not None:
             writes: list[tuple[str, Any]] = [(INTERRUPT, list(task.interrupts))]
             if task.resume:
                 writes.append((RESUME, list(task.resume)))
             await ckpt.put_writes(task, writes, sub.step)
-    elif isinstance(exc, Exception) and not isinstance(exc, GraphBubbleUp):
-        task.error = exc
-        if ckpt is not None:
-            await ckpt.put_writes(task, [(ERROR, exc)], sub.step)
-        if streams:
-            _emit_result(rc, task, exc)
+    elif task.error is not None and ckpt is not None:
+        await ckpt.put_writes(task, [(ERROR, exc)], sub.step)
+
+
+def _show(sub: TaskContext, spec: TaskSpec, result: Any, exc: BaseException | None, cached: bool) -> None:
+    """Stream the recorded outcome: the ``updates`` chunk and the task's result (none
+    for a result taken from the cache, as in LangGraph)."""
+    rc = sub.run
+    if rc.sink is None:
+        return
+    if exc is None:
+        chunk = {spec.name: result}
+        if cached:
+            chunk["__metadata__"] = {"cached": True}
+        rc.emit("updates", chunk)
+        if not cached:
+            _emit_result(rc, sub.task, None)
+    elif sub.task.error is not None:
+        _emit_result(rc, sub.task, exc)
 
 
 def merge_interrupts(exc: GraphInterrupt, more: Sequence[Any]) -> GraphInterrupt:
@@ -545,14 +759,14 @@ def _cache_key(rc: RunContext, spec: TaskSpec, args: Any, kwargs: Any) -> Any:
 def _emit_start(rc: RunContext, task: Task) -> None:
     sink = rc.sink
     if sink is not None and not sink.modes.isdisjoint(("tasks", "debug")):
-        emit_debug(rc, "tasks", "task", rc.step,
+        emit_debug(rc, "tasks", "task", rc.progress.step,
                     {"id": task.id, "name": task.name, "input": task.input, "triggers": task.triggers})
 
 
 def _emit_result(rc: RunContext, task: Task, error: BaseException | None) -> None:
     sink = rc.sink
     if sink is not None and not sink.modes.isdisjoint(("tasks", "debug")):
-        emit_debug(rc, "tasks", "task_result", rc.step, {
+        emit_debug(rc, "tasks", "task_result", rc.progress.step, {
             "id": task.id, "name": task.name, "error": repr(error) if error is not None else None,
             "result": {RETURN: task.update} if error is None and not task.interrupts else {},
             "interrupts": list(task.interrupts)})

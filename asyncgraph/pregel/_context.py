@@ -1,4 +1,12 @@
-"""The run context: one object per run that its tasks share.
+"""The run context: what one run's tasks share.
+
+Two objects, by who may change them:
+
+* :class:`RunContext`, the run's configuration: frozen, built once by
+  ``main.Pregel._run_context`` before the run starts (assigning to it raises).
+* :class:`RunProgress`, what changes while the run goes (the checkpoint it stands on,
+  the step, the tasks running). The loop (``_loop._Loop``) owns and writes it; tasks read
+  it through ``RunContext.progress``.
 
 The task context (what a running node sees) is :mod:`asyncgraph._context`.
 """
@@ -6,96 +14,160 @@ The task context (what a running node sees) is :mod:`asyncgraph._context`.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from typing import TYPE_CHECKING, Any
-
-from asyncgraph.pregel._stream import StreamSink
 
 if TYPE_CHECKING:
     from asyncgraph._context import TaskContext
+    from asyncgraph.pregel._algo import RunState, Task
     from asyncgraph.pregel._plan import Plan
+    from asyncgraph.pregel._saving import Saver
 
 
-class RunContext:
-    """Everything about one run that its tasks share. Built once per run."""
+class RunProgress:
+    """The part of a run that changes as it goes. Written by the loop (and by the saver
+    it drives) only; tasks, ``_call`` and the run deadline read it."""
 
-    __slots__ = (
-        "graph",
-        "plan",
-        "config",
-        "propagate",
-        "callbacks",
-        "run_manager",
-        "sink",
-        "ns",
-        "ns_tuple",
-        "stop",
-        "inline_sync",
-        "sync_api",
-        "context",
-        "store",
-        "cache",
-        "control",
-        "out_select",
-        "saver",
-        "checkpoint_id",
-        "resume",
-        "parent",
-        "limits",
-        "durability",
-        "run_id",
-        "step_timeout",
-        "current",
-        "step",
-        "run_state",
-        "ckpt",
-        "pending_writes",
-        "pending_origin",
-        "loop",
-    )
+    __slots__ = ("checkpoint_id", "step", "current", "run_state", "ckpt", "pending_writes", "pending_origin",
+                 "loop")
 
-    def __init__(self, graph: Any, plan: Plan, config: dict[str, Any]) -> None:
-        self.graph = graph
-        self.plan = plan
-        self.config = config
-        self.propagate = False  # set var_child_runnable_config for nodes' children
-        self.callbacks: Any = None  # parent callbacks (manager or list) when someone listens
-        self.run_manager: Any = None  # the graph run's callback run manager
-        self.sink: StreamSink | None = None
-        self.ns = ""  # checkpoint namespace of this (sub)graph run, "" at the root
-        self.ns_tuple: tuple[str, ...] = ()  # namespace as streamed with subgraphs=True
-        self.stop = 0
-        self.inline_sync = False  # sync API driving: single sync tasks may run inline
-        # Started by sync invoke / stream (or a subgraph of such a run): Runnable nodes
-        # then run their sync path, as in LangGraph.
-        self.sync_api = False
-        self.context: Any = None
-        self.store: Any = None
-        self.cache: Any = None  # node result cache (compile(cache=...)), or the parent's
-        self.control: Any = None  # RunControl of the call (or the parent's): drain requests
-        # output_keys= of the call: (keys, one bare key given), or None for the schema's
-        self.out_select: tuple[tuple[str, ...], bool] | None = None
-        self.saver: Any = None
-        self.checkpoint_id: str | None = None
-        self.resume: Any = None  # Command(resume=...) value(s) for this run
-        self.parent: TaskContext | None = None
-        self.limits: Any = None
-        self.durability = "async"
-        self.run_id: Any = None
-        self.step_timeout: float | None = None
-        self.current: Any = ()  # tasks of the step running now (for timeout reports)
-        self.step = -1
+    def __init__(self) -> None:
+        self.checkpoint_id: str | None = None  # the checkpoint the current step started from
+        self.step = -1  # the step running now (for a run deadline's report)
+        self.current: Any = ()  # tasks of the step running now (for a run deadline's report)
         # The run's channels (RunState), for nodes that read the state themselves: a
         # ToolNode sent a bare list of tool calls (Send("tools", [call])).
-        self.run_state: Any = None
+        self.run_state: RunState | None = None
         # For calls made by running tasks (pregel/_call.py): the loop's Saver, the
-        # writes saved against the checkpoint this run resumed (or replays), for a
-        # replay that checkpoint's (id, next step), and the event loop the run runs on.
-        self.ckpt: Any = None
+        # writes saved against the checkpoint this run resumed (or replays; _call indexes
+        # them by task id on first use), for a replay that checkpoint's (id, next step),
+        # and the event loop the run runs on.
+        self.ckpt: Saver | None = None
         self.pending_writes: Any = ()
         self.pending_origin: tuple[str, int] | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
+
+
+class _RunFields:
+    """:class:`RunContext`'s fields, writable: a RunContext is built as one of these,
+    then becomes a RunContext (same layout) and can no longer be changed. Plain slot
+    stores cost a tenth of a frozen dataclass's ``object.__setattr__`` per field, and a
+    run builds one per (sub)graph run."""
+
+    __slots__ = ("graph", "plan", "config", "propagate", "callbacks", "run_manager", "sink", "ns", "ns_tuple",
+                 "inline_sync", "sync_api", "context", "store", "cache", "control", "out_select", "saver",
+                 "parent", "limits", "durability", "run_id", "step_timeout", "progress")
+
+    graph: Any
+    plan: Plan
+    config: dict[str, Any]
+    # Set var_child_runnable_config for nodes' children (someone traces, or the config
+    # carries what a child must see).
+    propagate: bool
+    callbacks: Any  # parent callbacks (manager or list) when someone listens
+    run_manager: Any  # the graph run's callback run manager
+    sink: Any  # the StreamSink (or a subgraph's view of its parent's), or None
+    ns: str  # checkpoint namespace of this (sub)graph run, "" at the root
+    ns_tuple: tuple[str, ...]  # namespace as streamed with subgraphs=True
+    inline_sync: bool  # sync API driving: single sync tasks may run inline
+    # Started by sync invoke / stream (or a subgraph of such a run): Runnable nodes
+    # then run their sync path, as in LangGraph.
+    sync_api: bool
+    context: Any
+    store: Any
+    cache: Any  # node result cache (compile(cache=...)), or the parent's
+    control: Any  # RunControl of the call (or the parent's): drain requests
+    # output_keys= of the call: (keys, one bare key given), or None for the schema's
+    out_select: tuple[tuple[str, ...], bool] | None
+    saver: Any  # the checkpointer (BaseCheckpointSaver), or None
+    parent: TaskContext | None  # the parent graph's task running this subgraph
+    limits: Any
+    durability: str
+    run_id: Any
+    step_timeout: float | None
+    progress: RunProgress  # what changes while the run goes: the loop's
+
+
+class RunContext(_RunFields):
+    """One run's configuration, shared by its tasks. Frozen: built once, before the run
+    (assigning raises ``dataclasses.FrozenInstanceError``); :meth:`replace` makes a
+    changed copy, sharing :attr:`progress`."""
+
+    __slots__ = ()
+
+    def __new__(
+        cls,
+        graph: Any,
+        plan: Plan,
+        config: dict[str, Any],
+        *,
+        propagate: bool = False,
+        callbacks: Any = None,
+        run_manager: Any = None,
+        sink: Any = None,
+        ns: str = "",
+        ns_tuple: tuple[str, ...] = (),
+        inline_sync: bool = False,
+        sync_api: bool = False,
+        context: Any = None,
+        store: Any = None,
+        cache: Any = None,
+        control: Any = None,
+        out_select: tuple[tuple[str, ...], bool] | None = None,
+        saver: Any = None,
+        parent: TaskContext | None = None,
+        limits: Any = None,
+        durability: str = "async",
+        run_id: Any = None,
+        step_timeout: float | None = None,
+        progress: RunProgress | None = None,
+    ) -> RunContext:
+        rc = _RunFields()
+        rc.graph = graph
+        rc.plan = plan
+        rc.config = config
+        rc.propagate = propagate
+        rc.callbacks = callbacks
+        rc.run_manager = run_manager
+        rc.sink = sink
+        rc.ns = ns
+        rc.ns_tuple = ns_tuple
+        rc.inline_sync = inline_sync
+        rc.sync_api = sync_api
+        rc.context = context
+        rc.store = store
+        rc.cache = cache
+        rc.control = control
+        rc.out_select = out_select
+        rc.saver = saver
+        rc.parent = parent
+        rc.limits = limits
+        rc.durability = durability
+        rc.run_id = run_id
+        rc.step_timeout = step_timeout
+        rc.progress = RunProgress() if progress is None else progress
+        rc.__class__ = cls  # from now on frozen
+        return rc  # type: ignore[return-value]
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise dataclasses.FrozenInstanceError(
+            f"RunContext is the run's configuration, frozen once built: cannot assign {name!r}"
+            " (per-step state lives in RunContext.progress, written by the loop)"
+        )
+
+    def __delattr__(self, name: str) -> None:
+        raise dataclasses.FrozenInstanceError(f"RunContext is frozen: cannot delete {name!r}")
 
     def emit(self, mode: str, chunk: Any) -> None:
         sink = self.sink
         if sink is not None and mode in sink.modes:
             sink.push(self.ns_tuple, mode, chunk)
+
+    def replace(self, **changes: Any) -> RunContext:
+        """A copy with ``changes``; the copy shares this run's :attr:`progress`."""
+        fields = {name: getattr(self, name) for name in _RunFields.__slots__}
+        fields.update(changes)
+        return RunContext(**fields)
+
+
+__all__ = ["RunContext", "RunProgress"]

@@ -25,6 +25,7 @@ from collections.abc import Awaitable, Sequence
 from typing import Any
 
 from asyncgraph._context import TaskContext, current_task
+from asyncgraph.callbacks import GraphInterruptEvent, GraphResumeEvent, dispatch, graph_handlers
 from asyncgraph.constants import CONF, ERROR, INTERRUPT, METADATA, NO_WRITES, RESUME, START
 from asyncgraph.errors import (
     EmptyInputError,
@@ -115,7 +116,7 @@ async def run_graph(rc: RunContext, input: Any, *, interrupt_before: frozenset[s
             await loop.observe(to_run, updated)  # cache, values stream, checkpoint, reader
         loop.step += 1
         if interrupt_after and _names_any(tasks, interrupt_after):
-            loop.at_breakpoint()
+            loop.at_breakpoint("interrupt_after")
             break
     return await loop.finish()
 
@@ -144,19 +145,24 @@ def _names_any(tasks: list[Task], names: frozenset[str]) -> bool:
 
 class _Loop:
     """What the loop owns while a run goes: the run state, the step, what is pending
-    from a previous run of the thread, and the observers (saver, stream sink)."""
+    from a previous run of the thread, and the observers (saver, stream sink). The part
+    tasks may read is ``rc.progress`` (:class:`~asyncgraph.pregel._context.RunProgress`),
+    written here only; the run's configuration (``rc``) is frozen."""
 
-    __slots__ = ("rc", "plan_", "run", "saver", "step", "pending", "resuming", "skip_before",
-                 "drained", "interrupts", "shown", "with_ids", "track", "cached",
+    __slots__ = ("rc", "plan_", "progress", "run", "saver", "step", "stop", "resume", "pending", "resuming",
+                 "skip_before", "drained", "interrupts", "shown", "with_ids", "track", "cached",
                  "stream_checkpoints", "stream_tasks", "stream_values", "output_keys", "before", "limit",
-                 "observed", "inline")
+                 "observed", "inline", "lifecycle", "paused_at")
 
     def __init__(self, rc: RunContext, interrupt_before: frozenset[str]) -> None:
         self.rc = rc
         self.plan_ = rc.plan
+        self.progress = rc.progress  # what tasks may read of the loop's state
         self.run: RunState = None  # type: ignore[assignment]  # set by start()
         self.saver: Saver | None = None
         self.step = -1
+        self.stop = 0  # the first step the run may not take (recursion limit)
+        self.resume: Any = None  # Command(resume=...) value(s) for this run
         # Empty tuples, not lists, while nothing is pending: every run in flight holds
         # these, and a list is one more object for the collector to track.
         self.pending: Sequence[tuple[str, str, Any]] = ()
@@ -167,6 +173,8 @@ class _Loop:
         self.shown: RunState | None = None  # what the caller sees when the run pauses mid-step
         self.before = interrupt_before
         self.cached = self.plan_.cached and rc.cache is not None
+        self.lifecycle: list[Any] = []  # graph lifecycle handlers (asyncgraph.callbacks)
+        self.paused_at: str | None = None  # the breakpoint the run stopped at
 
     # -- the start: checkpoint, input -----------------------------------------------
 
@@ -174,19 +182,20 @@ class _Loop:
         """Load the thread's checkpoint (if any) and apply the input: a new input, a
         ``Command``, or None to resume."""
         rc = self.rc
+        progress = self.progress
         plan = self.plan_
         config = rc.config
         conf = config.get(CONF) or {}
         tup = None
         replay = False
-        rc.loop = asyncio.get_running_loop()  # for calls from worker threads (_call.py)
+        progress.loop = asyncio.get_running_loop()  # for calls from worker threads (_call.py)
         if rc.saver is not None:
             if "thread_id" not in conf:
                 raise InvalidInputError(
                     "This graph has a checkpointer, so a run needs a thread: pass "
                     "config={'configurable': {'thread_id': ...}}"
                 )
-            self.saver = rc.ckpt = Saver(rc.saver, config, rc.durability)
+            self.saver = progress.ckpt = Saver(rc.saver, config, rc.durability)
             tup = await rc.saver.aget_tuple(config)
         saver = self.saver
         if tup is not None:
@@ -200,16 +209,16 @@ class _Loop:
                 latest = await rc.saver.aget_tuple(saver.thread_config)
                 replay = latest is not None and latest.checkpoint["id"] != ckpt["id"]
             self.pending = () if replay else list(tup.pending_writes or ())
-            rc.pending_writes = tup.pending_writes or ()  # calls find their results here
+            progress.pending_writes = tup.pending_writes or ()  # calls find their results here
             if replay:
-                rc.pending_origin = (ckpt["id"], self.step)
+                progress.pending_origin = (ckpt["id"], self.step)
             saver.config = tup.config
             saver.parent_id = ckpt["id"]
-            rc.checkpoint_id = ckpt["id"]
+            progress.checkpoint_id = ckpt["id"]
             run.updated = None if ckpt.get("updated_channels") is None else set(ckpt["updated_channels"])
         else:
             run = RunState(plan)
-        self.run = rc.run_state = run
+        self.run = progress.run_state = run
         saves_input = saver is not None and saver.durability != "exit"
         if rc.parent is not None and rc.parent.task.resume_raw is not None and tup is not None and not isinstance(input, Command):
             # A subgraph whose parent task is being resumed: continue the subgraph's own
@@ -221,7 +230,7 @@ class _Loop:
                 if tup is None:
                     raise EmptyInputError("Command(resume=...) given but the thread has no checkpoint to resume")
                 self.resuming = True
-                rc.resume = input.resume
+                self.resume = input.resume
             if input.update is not None or input.goto:
                 start = Task(plan.nodes[START], None, PULL, 0, ())
                 command_writes(plan, start, Command(update=input.update, goto=input.goto))
@@ -260,7 +269,7 @@ class _Loop:
         limit = config.get("recursion_limit", 10007)
         if not isinstance(limit, int) or limit < 1:
             raise InvalidInputError(f"recursion_limit must be a positive int, got {limit!r}")
-        rc.stop = self.step + limit
+        self.stop = self.step + limit
         self.limit = limit
         if start_done:
             self.step += 1
@@ -285,6 +294,12 @@ class _Loop:
             # A run that continues the thread (resume, Command, replay) first shows the
             # state it continues from, as LangGraph does.
             rc.emit("values", state_values(rc, run))
+        callbacks = config.get("callbacks")
+        if callbacks:
+            self.lifecycle = graph_handlers(callbacks)
+            if self.lifecycle and tup is not None and (input is None or isinstance(input, Command)):
+                await dispatch(self.lifecycle, GraphResumeEvent(
+                    rc.run_id, "pending", rc.progress.checkpoint_id or "", rc.ns_tuple))
 
     def _input_unobserved(self) -> bool:
         """Whether the START task can be folded into applying the input: nothing saves,
@@ -299,12 +314,11 @@ class _Loop:
     # -- one step ---------------------------------------------------------------------
 
     def plan(self) -> list[Task]:
-        rc = self.rc
         self.run.step = self.step
         if not self.with_ids:
-            return prepare_tasks(self.plan_, self.run, self.step, stop=rc.stop)
-        return prepare_tasks(self.plan_, self.run, self.step, stop=rc.stop, checkpoint_id=rc.checkpoint_id,
-                             ns=rc.ns, with_ids=True)
+            return prepare_tasks(self.plan_, self.run, self.step, stop=self.stop)
+        return prepare_tasks(self.plan_, self.run, self.step, stop=self.stop,
+                             checkpoint_id=self.progress.checkpoint_id, ns=self.rc.ns, with_ids=True)
 
     async def emit_checkpoint(self, tasks: list[Task]) -> None:
         assert self.saver is not None
@@ -315,14 +329,13 @@ class _Loop:
         of its nodes, or a drain request. Raises at the step limit."""
         if not tasks:
             return True
-        rc = self.rc
-        if self.step >= rc.stop:
+        if self.step >= self.stop:
             raise GraphRecursionError(self.limit)
         if self.before and not self.skip_before and _names_any(tasks, self.before):
-            self.at_breakpoint()
+            self.at_breakpoint("interrupt_before")
             return True
         self.skip_before = False
-        control = rc.control
+        control = self.rc.control
         if control is not None and control.drain_requested:
             # Stop before the next step (after the breakpoint check: a resume passes
             # the step's breakpoints, so draining here does not skip one).
@@ -330,10 +343,11 @@ class _Loop:
             return True
         return False
 
-    def at_breakpoint(self) -> None:
+    def at_breakpoint(self, kind: str) -> None:
         """The run pauses at an ``interrupt_before`` / ``interrupt_after`` node: the
         top graph's ``updates`` stream says so with an empty ``__interrupt__``."""
         rc = self.rc
+        self.paused_at = kind
         if rc.parent is None and wants(rc, "updates"):
             rc.emit("updates", {INTERRUPT: ()})
 
@@ -354,12 +368,12 @@ class _Loop:
                     if t.done and t.name != START:
                         update = t.update if rc.out_select is None else selected_update(rc, t.update)
                         rc.emit("updates", {t.name: update, METADATA: {"cached": True}})
-        if self.resuming and rc.resume is not None:
-            assign_resume(tasks, rc.resume)
-            rc.resume = None
+        if self.resuming and self.resume is not None:
+            assign_resume(tasks, self.resume)
+            self.resume = None
         self.resuming = False
         if self.stream_tasks and not self.cached:
-            emit_task_starts(rc, to_run, self.step)
+            emit_task_starts(self.rc, to_run, self.step)
         return to_run
 
     async def take_cached(self, to_run: list[Task]) -> list[Task]:
@@ -382,10 +396,10 @@ class _Loop:
 
     def begin(self, to_run: list[Task]) -> Any:
         """The step starts running ``to_run``; returns :meth:`on_done`."""
-        rc = self.rc
-        rc.current = to_run  # for a run deadline's report
-        rc.step = self.step
-        return _make_on_done(rc, self.saver, self.step) if self.track else None
+        progress = self.progress
+        progress.current = to_run  # for a run deadline's report
+        progress.step = self.step
+        return _make_on_done(self.rc, self.saver, self.step) if self.track else None
 
     def run_tasks(self, to_run: list[Task], on_done: Any) -> Awaitable[None]:
         """Run the step's tasks (``_runner``); returns the runner's awaitable itself,
@@ -473,6 +487,11 @@ class _Loop:
             await saver.flush()
         if self.drained is not None:
             raise GraphDrained(self.drained)
+        if self.lifecycle and self.rc.parent is None and (self.interrupts or self.paused_at):
+            rc = self.rc
+            await dispatch(self.lifecycle, GraphInterruptEvent(
+                rc.run_id, self.paused_at or "pending", rc.progress.checkpoint_id or "", rc.ns_tuple,  # type: ignore[arg-type]
+                tuple(self.interrupts)))
         run = self.shown if self.shown is not None else self.run
         return RunOutcome(run, self.interrupts, saver.config if saver is not None else None)
 
@@ -520,7 +539,8 @@ def _make_on_done(rc: RunContext, saver: Saver | None, step: int) -> Any:
             if stream_values:
                 # The state as the step found it, with the interrupt (a bare
                 # ``output_keys`` selection shows the interrupt alone).
-                values = state_values(rc, rc.run_state)
+                run = rc.progress.run_state
+                values = state_values(rc, run) if run is not None else None
                 interrupts = tuple(task.interrupts)
                 rc.emit("values", {**values, INTERRUPT: interrupts} if isinstance(values, dict)
                         else {INTERRUPT: interrupts})

@@ -349,7 +349,7 @@ async def with_timeouts(
     scope = asyncio.timeout_at(first)
     progress = None
     if idle is not None:
-        progress = tc.progress = _Progress(loop, scope, idle, run_deadline, auto)
+        progress = tc.on_progress = _Progress(loop, scope, idle, run_deadline, auto)
     try:
         async with scope:
             return await attempt(progress)
@@ -363,7 +363,7 @@ async def with_timeouts(
         ) from exc
     finally:
         if progress is not None:
-            tc.progress = None
+            tc.on_progress = None
 
 
 async def _call_watched(tc: TaskContext, call: CallSpec, arg: Any, progress: _Progress) -> Any:
@@ -567,7 +567,7 @@ async def _hand_over(tc: TaskContext, task: Task, exc: Exception, node_run: Any)
     step = tc.step
     if wants(rc, "tasks", "debug"):
         emit_task_result(rc, task, step, exc)
-    saver = rc.ckpt
+    saver = rc.progress.ckpt
     if saver is not None:
         failed = Task(task.node, task.input, task.kind, task.index, task.triggers)
         failed.id = task.id

@@ -167,7 +167,7 @@ class Saver:
                     metadata[k] = v
         cfg = self.config or {CONF: {**self.thread_config[CONF], **({"checkpoint_id": self.parent_id} if self.parent_id else {})}}
         self.parent_config = cfg if self.parent_id else None
-        rc.checkpoint_id = cid
+        rc.progress.checkpoint_id = cid
         self.parent_id = cid
         coro = self.saver.aput(cfg, ckpt, metadata, new_versions)
         if self.durability != "async":
@@ -209,7 +209,7 @@ class Saver:
         for task, task_step, writes in self.deferred:
             # The ids the resumed run will look for (an error handler's derives from
             # the id of the task it took over).
-            tid = task_id(rc.checkpoint_id, rc.ns, task_step, task.handles or task.name, task.kind, task.index)
+            tid = task_id(rc.progress.checkpoint_id, rc.ns, task_step, task.handles or task.name, task.kind, task.index)
             task.id = handler_task_id(tid, task.name) if task.handles else tid
             await self.saver.aput_writes(self.config, writes, task.id, _path_text(task.kind, task.name, task.index))
         self.deferred.clear()

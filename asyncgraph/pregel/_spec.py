@@ -152,6 +152,29 @@ def _runnable_parts(runnable: Any) -> Sequence[Any] | None:
     return None
 
 
+def classify_path(func: Any, *, what: str) -> CallSpec:
+    """Classify a conditional edge's path function (see :func:`classify`).
+
+    A Runnable with only a sync path, LangGraph's ``RunnableCallable(fn)`` (how
+    LangChain's ``create_agent`` builds its edges), is called through its sync
+    ``invoke`` on the event loop's thread, like any sync path function here and like
+    LangGraph's routing: its ``ainvoke`` would hop to a worker thread on every step.
+    """
+    call = classify(func, what=what)
+    if call.kind == "runnable" and getattr(func, "afunc", True) is None and getattr(func, "func", None) is not None:
+        invoke = func.invoke
+
+        def path(state: Any, config: Any) -> Any:
+            return invoke(state, config)
+
+        try:  # for drawing: the targets a ``-> Literal[...]`` annotation declares
+            path.__annotations__ = {"return": typing.get_type_hints(func.func).get("return", Any)}
+        except Exception:  # noqa: BLE001  (an unresolvable annotation only costs the drawing)
+            pass
+        return CallSpec(path, "sync", (), True)
+    return call
+
+
 def infer_name(action: Any) -> str:
     """A node's name from its action: the function's or Runnable's name."""
     if _is_runnable(action) or hasattr(action, "get_name"):

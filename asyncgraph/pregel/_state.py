@@ -118,11 +118,9 @@ def _snapshot(graph: Any, tup: Any, *, apply_pending: bool) -> StateSnapshot:
     run.step = step
     if ckpt.get("updated_channels") is not None:
         run.updated = set(ckpt["updated_channels"])
-    rc = RunContext(graph, plan, tup.config)
-    rc.checkpoint_id = ckpt["id"]
-    rc.ns = (tup.config.get(CONF) or {}).get("checkpoint_ns", "")
-    rc.stop = step + 10007
-    tasks = prepare_tasks(plan, run, step, stop=rc.stop, checkpoint_id=rc.checkpoint_id, ns=rc.ns, with_ids=True)
+    rc = RunContext(graph, plan, tup.config, ns=(tup.config.get(CONF) or {}).get("checkpoint_ns", ""))
+    rc.progress.checkpoint_id = ckpt["id"]
+    tasks = prepare_tasks(plan, run, step, stop=step + 10007, checkpoint_id=ckpt["id"], ns=rc.ns, with_ids=True)
     by_task: dict[str, list[tuple[str, Any]]] = {}
     for task_id, channel, value in tup.pending_writes or ():
         by_task.setdefault(task_id, []).append((channel, value))
@@ -246,12 +244,11 @@ async def _update_superstep(graph: Any, saver: Any, config: Any, updates: list[S
             return await _update_superstep(graph, saver, new_config, [StateUpdate(*u) for u in first.values])
         return new_config
     rc = RunContext(graph, plan, config)
-    rc.stop = step + 10007
     run.step = step
     if first.values is None and first.as_node == END:
         if len(updates) > 1:
             raise InvalidUpdateError("Cannot apply multiple updates when clearing state")
-        tasks = prepare_tasks(plan, run, step, stop=rc.stop) if tup is not None else []
+        tasks = prepare_tasks(plan, run, step, stop=step + 10007) if tup is not None else []
         for t in tasks:
             t.writes = []
     else:

@@ -4,11 +4,13 @@
   :class:`ChildSink`, a subgraph's view of its parent's stream.
 * The emitters the loop calls: ``values`` / ``updates`` chunks, ``tasks`` /
   ``checkpoints`` and their ``debug`` wrappers.
-* The reader's side: :func:`shape` turns ``(namespace, mode, chunk)`` into what
-  ``astream`` yields (v1 tuples or v2 dicts), :func:`print_chunk` is ``print_mode``.
-
+* The reader's side: :func:`consume` is ``astream``'s loop (runs the run, hands its
+  chunks to the reader, cancels the run when the reader leaves); :func:`shape_item`
+  turns ``(namespace, mode, chunk)`` into what ``astream`` yields (v1 tuples or v2
+  dicts); :func:`print_chunk` is ``print_mode``.
 * ``stream_mode="messages"``: :class:`StreamMessagesHandler`, a callback handler that
-  forwards chat-model tokens and messages returned by nodes.
+  forwards chat-model tokens and messages returned by nodes
+  (:func:`with_messages_handler` adds it to a run's config).
 
 A new stream mode: add its name to ``STREAM_MODES``, emit it from the loop or the runner
 through ``RunContext.emit``, and shape it here if it needs a shape of its own.
@@ -19,14 +21,14 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections import deque
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 from uuid import UUID
 
 from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.messages import BaseMessage
 from langchain_core.outputs import ChatGenerationChunk, LLMResult
 
-from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Coroutine, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 
 from asyncgraph._context import META_NODE, META_NS
@@ -282,6 +284,69 @@ def print_chunk(ns: tuple[str, ...], mode: str, chunk: Any) -> None:
     print(f"\033[1m[{mode}]\033[0m{where} {chunk}", flush=True)
 
 
+class Shape(NamedTuple):
+    """What the reader of one ``astream`` call asked for: which modes it gets, which are
+    printed, and the shape of its items (see :func:`consume`)."""
+
+    modes: frozenset[str]
+    printing: frozenset[str]
+    single: bool  # one mode given as a str: bare chunks, no mode in the item
+    subgraphs: bool  # the namespace comes first
+    v2: bool  # v2 dicts instead of tuples
+
+
+def shape_item(shape: Shape, ns: tuple[str, ...], mode: str, chunk: Any) -> Any:
+    """One chunk as ``astream`` yields it."""
+    if shape.v2:
+        return v2_item(ns, mode, chunk)
+    if shape.subgraphs:
+        return (ns, chunk) if shape.single else (ns, mode, chunk)
+    return chunk if shape.single else (mode, chunk)
+
+
+async def consume(sink: StreamSink, run: Coroutine[Any, Any, Any], shape: Shape,
+                  after: Callable[[Any], None]) -> AsyncGenerator[Any, None]:
+    """The reader's loop: run ``run`` (the whole run, returning its outcome) as a task
+    and yield what it pushes to ``sink``, shaped, until it ends.
+
+    ``after(outcome)`` sees how the run ended once every chunk is out; it may raise (a
+    paused subgraph's pause is its parent's). Leaving the loop early cancels the run and
+    waits for it.
+    """
+    loop = sink.loop
+    buf = sink.buf
+    modes = shape.modes
+    printing = shape.printing
+    runner = asyncio.ensure_future(run)
+    runner.add_done_callback(lambda _: sink.wake())
+    try:
+        while True:
+            while buf:
+                ns, mode, chunk = buf.popleft()
+                sink.taken()
+                if mode in printing:
+                    print_chunk(ns, mode, chunk)
+                if mode in modes:
+                    yield shape_item(shape, ns, mode, chunk)
+            if runner.done():
+                if buf:
+                    continue
+                break
+            sink.release()
+            sink.waiter = loop.create_future()
+            await sink.waiter
+            sink.waiter = None
+        after(runner.result())
+    finally:
+        sink.close()
+        if not runner.done():
+            runner.cancel()
+            try:
+                await runner
+            except BaseException:  # the cancellation we asked for, or the run's error
+                pass
+
+
 def output_from_values_chunk(chunk: Any, v2: bool) -> Any:
     """What ``invoke`` returns, from the run's last ``values`` chunk."""
     if v2:
@@ -307,12 +372,12 @@ class StreamMessagesHandler(BaseCallbackHandler):
 
     run_inline = True  # called in the callback's own thread/loop, in order
 
-    def __init__(self, rc: RunContext) -> None:
-        self.rc = rc
-        # Without ``subgraphs=True`` the stream shows the models of its own graph's nodes
-        # only: a subgraph's tokens stay in the subgraph (its own stream() shows them).
-        sink = rc.sink
-        self.own_depth: int | None = None if sink is None or sink.subgraphs else len(rc.ns_tuple)
+    def __init__(self, sink: StreamSink, own_depth: int | None = None) -> None:
+        self.sink = sink
+        # Without ``subgraphs=True`` a stream shows the models of its own graph's nodes
+        # only (``own_depth``: that graph's namespace depth): a subgraph's tokens stay in
+        # the subgraph (its own stream() shows them). None: every depth.
+        self.own_depth = own_depth
         self.llm_runs: dict[UUID, tuple[tuple[str, ...], dict[str, Any], bool]] = {}
         self.node_runs: dict[UUID, tuple[tuple[str, ...], dict[str, Any]]] = {}
         self.seen: set[str] = set()
@@ -332,12 +397,10 @@ class StreamMessagesHandler(BaseCallbackHandler):
             if mid in self.seen:
                 return
             self.seen.add(mid)
-        sink = self.rc.sink
-        if sink is not None:
-            try:
-                sink.push(ns, "messages", (message, metadata))
-            except StreamClosedError:
-                pass  # nobody reads: the node learns it from its own stream writes
+        try:
+            self.sink.push(ns, "messages", (message, metadata))
+        except StreamClosedError:
+            pass  # nobody reads: the node learns it from its own stream writes
 
 
     def on_chat_model_start(self, serialized: Any, messages: Any, *, run_id: UUID,
@@ -443,10 +506,11 @@ def push_message(tc: Any, message: BaseMessage) -> None:
                 handler.seen.add(message.id)  # not again when the node returns it
 
 
-def attach_messages_handler(rc: RunContext) -> None:
-    """Add a :class:`StreamMessagesHandler` to the run's callbacks."""
-    handler = StreamMessagesHandler(rc)
-    callbacks = rc.config.get("callbacks")
+def with_messages_handler(config: dict[str, Any], sink: StreamSink, ns_depth: int) -> dict[str, Any]:
+    """``config`` with a :class:`StreamMessagesHandler` pushing to ``sink`` added to its
+    callbacks (a run that streams ``messages``; ``ns_depth``: its graph's namespace depth)."""
+    handler = StreamMessagesHandler(sink, None if sink.subgraphs else ns_depth)
+    callbacks = config.get("callbacks")
     if callbacks is None:
         callbacks = [handler]
     elif isinstance(callbacks, list):
@@ -454,6 +518,4 @@ def attach_messages_handler(rc: RunContext) -> None:
     else:
         callbacks = callbacks.copy()
         callbacks.add_handler(handler, inherit=True)
-    rc.config = {**rc.config, "callbacks": callbacks}
-    rc.callbacks = True
-    rc.propagate = True
+    return {**config, "callbacks": callbacks}

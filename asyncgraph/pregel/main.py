@@ -1,7 +1,7 @@
 """The compiled graph: a langchain-core ``Runnable`` facade over the superstep loop.
 
 ``ainvoke`` / ``astream`` are the implementation; ``invoke`` / ``stream`` drive them
-through :mod:`asyncgraph.pregel._sync`. ``batch`` / ``abatch`` / ``astream_events`` /
+through :mod:`asyncgraph._sync`. ``batch`` / ``abatch`` / ``astream_events`` /
 ``astream_log`` come from ``Runnable`` and work because this class reports its run to
 callbacks like any Runnable (only when someone listens).
 """
@@ -9,6 +9,7 @@ callbacks like any Runnable (only when someone listens).
 from __future__ import annotations
 
 import asyncio
+from contextlib import aclosing
 from contextvars import ContextVar
 from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any, Generic
@@ -32,18 +33,18 @@ from asyncgraph.pregel._limits import Limiters
 from asyncgraph.pregel._loop import RunOutcome, run_graph
 from asyncgraph.pregel._stream import (
     ChildSink,
+    Shape,
     StreamSink,
-    attach_messages_handler,
+    consume,
     output_from_values_chunk,
     output_values,
-    print_chunk,
     state_values,
     stream_modes,
-    v2_item,
+    with_messages_handler,
 )
 from asyncgraph.pregel._plan import Plan
 from asyncgraph.pregel._protocol import PregelMarker
-from asyncgraph.pregel._sync import iterate_sync, run_sync
+from asyncgraph._sync import iterate_sync, run_sync
 from asyncgraph.runtime import coerce_context
 from asyncgraph.types import All, GraphOutput, StateUpdate
 
@@ -182,7 +183,17 @@ class Pregel(PregelMarker, Runnable[Any, Any], Generic[StateT, ContextT, InputT,
         sink: StreamSink | None,
         output_keys: Any = None,
         control: Any = None,
+        inline_sync: bool = False,
+        sync_api: bool = False,
+        messages: bool = False,
     ) -> RunContext:
+        """The run's configuration, checked and decided once (see ``RunContext``).
+
+        ``inline_sync``: the sync API drives the run, so a lone sync node may run on the
+        loop's thread. ``sync_api``: started by the sync API (Runnable nodes run their sync
+        path; also when a parent run or ``invoke`` says so). ``messages``: the run streams ``messages``, so a
+        ``StreamMessagesHandler`` joins its callbacks.
+        """
         if config is not None and not isinstance(config, dict):
             raise InvalidInputError(f"config must be a dict (RunnableConfig), got {type(config).__name__}")
         if self.config:
@@ -196,59 +207,73 @@ class Pregel(PregelMarker, Runnable[Any, Any], Generic[StateT, ContextT, InputT,
             raise InvalidInputError(
                 f"config['configurable'] must be a dict, got {type(conf).__name__}: {conf!r}"
             )
-        rc = RunContext(self, self.plan, cfg)
-        if output_keys is not None:
-            rc.out_select = self._output_selection(output_keys)
-        rc.sink = sink
-        rc.context = coerce_context(getattr(self.builder, "context_schema", None), context)
-        rc.store = self.store
-        rc.cache = self.cache
-        rc.control = control
-        rc.limits = self.limiters
+        if durability is None:
+            durability = "async"
+        elif durability not in ("sync", "async", "exit"):
+            raise InvalidInputError(f"durability must be 'sync', 'async' or 'exit', got {durability!r}")
+        out_select = None if output_keys is None else self._output_selection(output_keys)
+        ctx = coerce_context(getattr(self.builder, "context_schema", None), context)
+        store, cache, saver = self.store, self.cache, self.checkpointer
         parent = current_task.get()
-        saver = self.checkpointer
+        ns = ""
+        ns_tuple: tuple[str, ...] = ()
+        run_sink: Any = sink
         if parent is None:
-            rc.sync_api = _sync_call.get()
-        if parent is not None:
-            rc.parent = parent
+            sync_api = sync_api or _sync_call.get()
+        else:
             prun = parent.run
-            rc.sync_api = prun.sync_api
-            rc.ns = parent.task_ns
-            rc.ns_tuple = (*prun.ns_tuple, parent.task_ns.rsplit("|", 1)[-1])
+            sync_api = sync_api or prun.sync_api
+            ns = parent.task_ns
+            ns_tuple = (*prun.ns_tuple, ns.rsplit("|", 1)[-1])
             if sink is None and prun.sink is not None:
                 # A subgraph streams into its parent's stream.
                 psink = prun.sink
                 if psink.subgraphs:
-                    rc.sink = psink
+                    run_sink = psink
                 elif "custom" in psink.modes:
-                    rc.sink = ChildSink(psink)  # type: ignore[assignment]
+                    run_sink = ChildSink(psink)
             if saver is None or saver is True:
                 saver = prun.saver
             if context is None:
-                rc.context = prun.context
-            if rc.store is None:
-                rc.store = prun.store
-            if rc.cache is None:
-                rc.cache = prun.cache
-            if rc.control is None:
-                rc.control = prun.control
+                ctx = prun.context
+            if store is None:
+                store = prun.store
+            if cache is None:
+                cache = prun.cache
+            if control is None:
+                control = prun.control
             # Inherit the parent's thread for a subgraph's checkpoints.
             pconf = prun.config.get(CONF) or {}
             if saver is not None and "thread_id" in pconf and not (conf or {}).get("thread_id"):
-                cfg[CONF] = {**(conf or {}), "thread_id": pconf["thread_id"], "checkpoint_ns": rc.ns}
+                cfg[CONF] = {**(conf or {}), "thread_id": pconf["thread_id"], "checkpoint_ns": ns}
         if saver is False or saver is True:
             saver = None
-        rc.saver = saver
-        if durability is not None:
-            if durability not in ("sync", "async", "exit"):
-                raise InvalidInputError(f"durability must be 'sync', 'async' or 'exit', got {durability!r}")
-            rc.durability = durability
-        if cfg.get("callbacks") or _tracing_enabled():
-            rc.callbacks = True  # replaced by the run manager's child in _arun
-        rc.propagate = bool(conf or cfg.get("tags") or cfg.get("metadata") or rc.callbacks)
-        rc.run_id = cfg.get("run_id")
-        rc.step_timeout = self.step_timeout
-        return rc
+        if messages:
+            assert sink is not None
+            cfg = with_messages_handler(cfg, sink, len(ns_tuple))
+        # True until _arun replaces it with the run manager's child.
+        callbacks = True if cfg.get("callbacks") or _tracing_enabled() else None
+        return RunContext(
+            self, self.plan, cfg,
+            propagate=bool(conf or cfg.get("tags") or cfg.get("metadata") or callbacks),
+            callbacks=callbacks,
+            sink=run_sink,
+            ns=ns,
+            ns_tuple=ns_tuple,
+            inline_sync=inline_sync,
+            sync_api=sync_api,
+            context=ctx,
+            store=store,
+            cache=cache,
+            control=control,
+            out_select=out_select,
+            saver=saver,
+            parent=parent,
+            limits=self.limiters,
+            durability=durability,
+            run_id=cfg.get("run_id"),
+            step_timeout=self.step_timeout,
+        )
 
     async def _arun(
         self,
@@ -269,8 +294,7 @@ class Pregel(PregelMarker, Runnable[Any, Any], Generic[StateT, ContextT, InputT,
         run_manager = await cm.on_chain_start(
             None, input, name=cfg.get("run_name") or self.get_name(), run_id=cfg.pop("run_id", None)
         )
-        rc.run_manager = run_manager
-        rc.callbacks = run_manager.get_child()
+        rc = rc.replace(run_manager=run_manager, callbacks=run_manager.get_child())
         try:
             outcome = await run_graph(rc, input, interrupt_before=before, interrupt_after=after)
         except GeneratorExit:
@@ -394,8 +418,7 @@ class Pregel(PregelMarker, Runnable[Any, Any], Generic[StateT, ContextT, InputT,
                                           durability=durability, timeout=timeout, version=version,
                                           control=control)
             rc = self._run_context(config, context=context, durability=durability, sink=None,
-                                   output_keys=output_keys, control=control)
-            rc.inline_sync = True
+                                   output_keys=output_keys, control=control, inline_sync=True)
             outcome = await self._arun(rc, input, interrupt_before, interrupt_after, timeout)
             return self._output(outcome, rc, v2=v2)
 
@@ -439,53 +462,26 @@ class Pregel(PregelMarker, Runnable[Any, Any], Generic[StateT, ContextT, InputT,
         if debug or (debug is None and self.debug):
             modes = modes | {"debug"}
         printing = frozenset(stream_modes(print_mode)[0]) if print_mode else frozenset()
-        loop = asyncio.get_running_loop()
-        sink = StreamSink(frozenset(modes | printing), subgraphs, loop)
-        rc = self._run_context(config, context=context, durability=durability, sink=sink, output_keys=output_keys,
-                               control=control)
+        sink = StreamSink(frozenset(modes | printing), subgraphs, asyncio.get_running_loop())
         # A sync node run inline would hold the loop, so the reader could not take its
         # custom chunks or tokens until it returned: those streams run it in a thread.
-        rc.inline_sync = _inline_sync and not ("custom" in sink.modes or "messages" in sink.modes)
-        rc.sync_api = rc.sync_api or _inline_sync
-        if "messages" in modes or "messages" in printing:
-            attach_messages_handler(rc)
-        buf = sink.buf
-        runner = asyncio.ensure_future(self._arun(rc, input, interrupt_before, interrupt_after, timeout))
-        runner.add_done_callback(lambda _: sink.wake())
-        try:
-            while True:
-                while buf:
-                    ns, mode, chunk = buf.popleft()
-                    sink.taken()
-                    if mode in printing:
-                        print_chunk(ns, mode, chunk)
-                    if mode not in modes:
-                        continue
-                    if v2:
-                        yield v2_item(ns, mode, chunk)
-                    elif subgraphs:
-                        yield (ns, chunk) if single else (ns, mode, chunk)
-                    else:
-                        yield chunk if single else (mode, chunk)
-                if runner.done():
-                    if buf:
-                        continue
-                    break
-                sink.release()
-                sink.waiter = loop.create_future()
-                await sink.waiter
-                sink.waiter = None
-            outcome = runner.result()
-            if outcome.interrupts and rc.parent is not None:
-                raise GraphInterrupt(outcome.interrupts)
-        finally:
-            sink.close()
-            if not runner.done():
-                runner.cancel()
-                try:
-                    await runner
-                except BaseException:  # the cancellation we asked for, or the run's error
-                    pass
+        rc = self._run_context(config, context=context, durability=durability, sink=sink, output_keys=output_keys,
+                               control=control, sync_api=_inline_sync,
+                               inline_sync=_inline_sync and not ("custom" in sink.modes or "messages" in sink.modes),
+                               messages="messages" in sink.modes)
+        run = self._arun(rc, input, interrupt_before, interrupt_after, timeout)
+        shape = Shape(frozenset(modes), printing, single, subgraphs, v2)
+        # Closed here when the reader leaves (not left to the loop's finalizer, which a
+        # sync stream's loop may never run): that cancels the run and closes the sink.
+        async with aclosing(consume(sink, run, shape, lambda outcome: self._after_stream(outcome, rc))) as items:
+            async for item in items:
+                yield item
+
+    def _after_stream(self, outcome: RunOutcome, rc: RunContext) -> None:
+        """A streamed subgraph run that paused: the pause is its parent run's too (its
+        ``values`` chunks with the interrupt were streamed as it paused)."""
+        if outcome.interrupts and rc.parent is not None:
+            raise GraphInterrupt(outcome.interrupts)
 
     def stream(
         self,
@@ -575,8 +571,9 @@ async def _with_deadline(rc: RunContext, timeout: float, coro: Any) -> RunOutcom
     except TimeoutError:
         if not deadline.expired():
             raise  # a node's or a step's own timeout
-        running = tuple(t.name for t in rc.current if not t.done and not t.interrupts)
-        raise GraphTimeoutError(timeout, step=rc.step, nodes=running) from None
+        progress = rc.progress
+        running = tuple(t.name for t in progress.current if not t.done and not t.interrupts)
+        raise GraphTimeoutError(timeout, step=progress.step, nodes=running) from None
 
 
 class CompiledStateGraph(Pregel[StateT, ContextT, InputT, OutputT]):

@@ -7,9 +7,11 @@ import asyncio
 from collections.abc import Awaitable, Callable, Generator, Iterable, Mapping
 from typing import Any, Literal, TypeVar
 
+from asyncgraph._sync import run_on_loop
 from asyncgraph.store._sql import Dialect, Prepared, SqlCore, Stmt
 from asyncgraph.store._vectors import Indexer, to_blob
 from asyncgraph.store.base._store import BaseStore
+from asyncgraph.store.base.batch import _ASYNC_INSTEAD
 from asyncgraph.store.base._types import (
     NOT_PROVIDED,
     IndexConfig,
@@ -107,7 +109,7 @@ class SqlStore(BaseStore):
             return None
         if row[5] is not None and self._refresh(refresh_ttl):
             self._execute([self._core.refresh_one(row)])
-        return self._core.fast_item(row)
+        return self._core.fast_item(row, namespace)
 
     async def aget(
         self, namespace: tuple[str, ...], key: str, *, refresh_ttl: bool | None = None
@@ -120,7 +122,7 @@ class SqlStore(BaseStore):
             return None
         if rows[0][5] is not None and self._refresh(refresh_ttl):
             await self._aexecute([self._core.refresh_one(rows[0])])
-        return self._core.fast_item(rows[0])
+        return self._core.fast_item(rows[0], namespace)
 
     def put(
         self,
@@ -208,21 +210,5 @@ class AsyncBridge:
             self._loop = asyncio.get_running_loop()
 
     def batch(self, ops: Iterable[Op]) -> list[Result]:
-        try:
-            running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
-        loop = self._loop
-        if running is not None and (loop is None or running is loop):
-            raise asyncio.InvalidStateError(
-                f"Synchronous call to {type(self).__name__} on its event loop's thread, where "
-                "it would deadlock: await the async method instead (for example "
-                "`await store.aget(...)` for `store.get(...)`)"
-            )
-        if loop is None or loop.is_closed():
-            raise RuntimeError(
-                f"{type(self).__name__} runs on the event loop it is used from, and it has "
-                "none yet: call its async methods inside the loop first"
-            )
-        coro = self.abatch(ops)  # type: ignore[attr-defined]
-        return asyncio.run_coroutine_threadsafe(coro, loop).result()  # type: ignore[no-any-return]
+        return run_on_loop(self._loop, self.abatch(ops), f"Synchronous call to {type(self).__name__}",  # type: ignore[attr-defined]
+                           _ASYNC_INSTEAD, error=asyncio.InvalidStateError)

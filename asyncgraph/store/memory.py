@@ -153,13 +153,18 @@ class InMemoryStore(BaseStore):
         *,
         ttl: float | None | NotProvided = NOT_PROVIDED,
     ) -> None:
-        stored_ttl = self._fast_put(namespace, key, value, ttl)
-        if stored_ttl is NOT_PROVIDED:
+        # The fast path, written out (``_fast_put``): this is every put's path.
+        if type(namespace) is not tuple or type(key) is not str or type(value) is not dict:
             return super().put(namespace, key, value, index, ttl=ttl)
+        if namespace not in self._checked:
+            validate_namespace(namespace)
+            self._checked.add(namespace)
+        if ttl is NOT_PROVIDED or isinstance(ttl, NotProvided):
+            ttl = self.ttl_config.get("default_ttl") if self.ttl_config else None
         indexer = self._indexer
         vectors = indexer.embed_one(value, index) if indexer is not None else None
         with self._lock:
-            self._write_one(namespace, key, value, vectors, stored_ttl, time.time())
+            self._write_one(namespace, key, value, vectors, ttl, time.time())
 
     async def aput(
         self,
@@ -321,7 +326,7 @@ class InMemoryStore(BaseStore):
         items = self._data.get(namespace)
         if items is None:
             items = self._data[namespace] = {}
-        stamp = datetime.fromtimestamp(now, timezone.utc)
+        stamp = _from_epoch(now, _UTC)
         old = items.get(key)
         item = _new(Item)
         item.value = dict(value)
@@ -331,9 +336,7 @@ class InMemoryStore(BaseStore):
         item.updated_at = stamp
         items[key] = item
         if vectors:
-            entries: dict[str, list[Any]] = {}
-            for field, vector in vectors:
-                entries[field] = [vector, None]
+            entries = {field: [vector, None] for field, vector in vectors}
             by_key = self._vectors.get(namespace)
             if by_key is None:
                 by_key = self._vectors[namespace] = {}
@@ -378,6 +381,8 @@ class InMemoryStore(BaseStore):
 
 
 _new = object.__new__  # builds an Item without re-checking fields this module just made
+_from_epoch = datetime.fromtimestamp
+_UTC = timezone.utc
 
 
 def _found(item: Item, score: float | None) -> SearchItem:

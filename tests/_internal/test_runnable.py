@@ -90,3 +90,54 @@ def test_patch_configurable_copies_and_merges() -> None:
     assert base["configurable"]["thread_id"] == "1"
     assert patch_configurable(None, {"a": 1}) == {"configurable": {"a": 1}}
     assert patch_configurable({"tags": []}, {"a": 1}) == {"tags": [], "configurable": {"a": 1}}
+
+
+@pytest.mark.parametrize("with_config", [False, True])
+async def test_as_a_conditional_edge_its_sync_path_runs_on_the_loop_thread(with_config: bool) -> None:
+    # LangChain's create_agent routes with RunnableCallable(fn): called on the loop's
+    # thread like any sync path function (as LangGraph does), not hopped to a worker
+    # thread on every step; it still gets the runtime and the run's config.
+    loop_thread = threading.get_ident()
+    seen: list[Any] = []
+
+    def route(state: S, runtime: Runtime, config: Any) -> str:
+        seen.append((threading.get_ident(), runtime.context, config["configurable"].get("thread_id")))
+        return "b" if state["x"] > 0 else "c"
+
+    g: Any = StateGraph(S, context_schema=dict)
+    g.add_node("a", lambda s: {"x": s["x"]})
+    g.add_node("b", lambda s: {"seen": "b"})
+    g.add_node("c", lambda s: {"seen": "c"})
+    g.add_edge(START, "a")
+    g.add_conditional_edges("a", RunnableCallable(route, trace=False), ["b", "c"])
+    app = g.compile()
+    cfg: Any = {"configurable": {"thread_id": "t1"}} if with_config else None
+    assert (await app.ainvoke({"x": 1}, cfg, context={"u": 1}))["seen"] == "b"
+    assert (await app.ainvoke({"x": 0}, cfg, context={"u": 1}))["seen"] == "c"
+    thread_id = "t1" if with_config else None
+    assert seen == [(loop_thread, {"u": 1}, thread_id)] * 2
+    # The sync API still works (the path then runs in the caller's thread).
+    assert (await asyncio.to_thread(app.invoke, {"x": 1}, cfg, context={"u": 1}))["seen"] == "b"
+    # As a node, a sync-only RunnableCallable still runs off the loop.
+    g2: Any = StateGraph(S)
+    g2.add_node("n", RunnableCallable(lambda s: {"seen": threading.get_ident()}, trace=False))
+    g2.add_edge(START, "n")
+    assert (await g2.compile().ainvoke({"x": 1}))["seen"] != loop_thread
+
+
+async def test_a_given_config_reaches_the_function_as_it_is() -> None:
+    # As in LangGraph: the config the engine (or a caller) passes is not copied per call.
+    seen: list[Any] = []
+
+    def f(state: Any, config: Any) -> None:
+        seen.append(config)
+
+    async def af(state: Any, config: Any) -> None:
+        seen.append(config)
+
+    cfg: Any = {"configurable": {"k": 1}}
+    RunnableCallable(f, trace=False).invoke(1, cfg)
+    await RunnableCallable(f, af, trace=False).ainvoke(1, cfg)
+    assert seen[0] is cfg and seen[1] is cfg
+    RunnableCallable(f, trace=False).invoke(1)  # without one, a complete default config
+    assert seen[2]["configurable"] == {} and seen[2]["tags"] == []

@@ -16,18 +16,24 @@ from asyncgraph.testing import ScriptedChatModel
 PACKAGES = ("langgraph", "asyncgraph")
 
 
-def _nested_graph(pkg: str) -> Any:
-    G = importlib.import_module(f"{pkg}.graph")
+def _model_graph(G: Any) -> tuple[Any, Any]:
+    """A one-node graph whose node calls a scripted model; and that node's function."""
     model = ScriptedChatModel(responses=["three word answer"], cycle=True)
 
     def call(state: Any) -> dict[str, Any]:
         return {"messages": [model.invoke(state["messages"])]}
 
-    sub = G.StateGraph(G.MessagesState)
-    sub.add_node("call", call)
-    sub.add_edge(G.START, "call")
+    g = G.StateGraph(G.MessagesState)
+    g.add_node("call", call)
+    g.add_edge(G.START, "call")
+    return g.compile(), call
+
+
+def _nested_graph(pkg: str) -> Any:
+    G = importlib.import_module(f"{pkg}.graph")
+    sub, call = _model_graph(G)
     parent = G.StateGraph(G.MessagesState)
-    parent.add_node("inner", sub.compile())
+    parent.add_node("inner", sub)
     parent.add_node("top", call)
     parent.add_edge(G.START, "inner")
     parent.add_edge("inner", "top")
@@ -36,15 +42,7 @@ def _nested_graph(pkg: str) -> Any:
 
 def _streamed_inside_a_node(pkg: str) -> tuple[Any, list[str]]:
     G = importlib.import_module(f"{pkg}.graph")
-    model = ScriptedChatModel(responses=["three word answer"], cycle=True)
-
-    def call(state: Any) -> dict[str, Any]:
-        return {"messages": [model.invoke(state["messages"])]}
-
-    inner = G.StateGraph(G.MessagesState)
-    inner.add_node("call", call)
-    inner.add_edge(G.START, "call")
-    inner_app = inner.compile()
+    inner_app, _ = _model_graph(G)
     seen_inside: list[str] = []
 
     def node(state: Any, config: RunnableConfig) -> dict[str, Any]:

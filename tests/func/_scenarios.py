@@ -419,7 +419,62 @@ def nested_entrypoint(m: Any) -> list[Any]:
     return [parent.invoke(1, CFG), parent.invoke(m.Command(resume=10), CFG), list(ran)]
 
 
-SYNC = [debug_modes, graph_node_calls_tasks, exit_durability, nested_entrypoint,
+def _call_events(chunks: list[Any], node: str) -> list[Any]:
+    """A node's calls' stream events, in order (the node's own task events and update
+    are left out: where they fall relative to each other is the engine's business)."""
+    out = []
+    for mode, chunk in chunks:
+        if mode == "tasks":
+            if chunk["name"] != node:
+                out.append((mode, {k: v for k, v in chunk.items() if k in ("name", "input", "result", "error")}))
+        elif node not in chunk:
+            out.append((mode, chunk))
+    return out
+
+
+def graph_node_task_retry_and_cache(m: Any) -> list[Any]:
+    # A sync node under sync invoke calls tasks with a retry policy and a cache policy:
+    # the node's calls run where it runs (asyncgraph: inline on the loop's thread).
+    import importlib
+    from typing import TypedDict
+
+    g = importlib.import_module(f"{m.name}.graph")
+    cache_mod = importlib.import_module(f"{m.name}.cache.memory")
+    typ = importlib.import_module(f"{m.name}.types")
+    ran: list[Any] = []
+
+    class S(TypedDict):
+        a: int
+
+    @m.task(retry_policy=m.RetryPolicy(max_attempts=3, initial_interval=0.001, jitter=False))
+    def flaky(x: int) -> int:
+        ran.append(("flaky", x))
+        if len([r for r in ran if r[0] == "flaky"]) == 1:
+            raise ConnectionError("once")
+        return x + 1
+
+    @m.task(cache_policy=typ.CachePolicy())
+    def cached(x: int) -> int:
+        ran.append(("cached", x))
+        return x * 10
+
+    def node(s: S) -> dict:
+        return {"a": cached(flaky(s["a"]).result()).result()}
+
+    b = g.StateGraph(S)
+    b.add_node("node", node)
+    b.add_edge(g.START, "node")
+    app = b.compile(checkpointer=m.InMemorySaver(), cache=cache_mod.InMemoryCache())
+    out: list[Any] = []
+    for thread in ("a", "b"):
+        chunks = list(app.stream({"a": 1}, {"configurable": {"thread_id": thread}}, stream_mode=["tasks", "updates"]))
+        out.append(_call_events(chunks, "node"))
+        out.append(app.get_state({"configurable": {"thread_id": thread}}).values)
+    out.append(list(ran))
+    return out
+
+
+SYNC = [debug_modes, graph_node_calls_tasks, exit_durability, nested_entrypoint, graph_node_task_retry_and_cache,
         sync_basic, previous_and_final, interrupt_in_entrypoint, interrupt_in_task, task_calls_task,
         injected, failing_task, no_checkpointer, resume_by_id]
 async def messages_mode(m: Any) -> list[Any]:
@@ -443,4 +498,27 @@ async def messages_mode(m: Any) -> list[Any]:
     return out
 
 
-ASYNC = [async_gather, messages_mode]
+
+async def cached_call_stream(m: Any) -> list[Any]:
+    # A call answered from the cache streams its update (marked cached), no task result.
+    cache_mod = importlib.import_module(f"{m.name}.cache.memory")
+    typ = importlib.import_module(f"{m.name}.types")
+    ran: list[Any] = []
+
+    @m.task(cache_policy=typ.CachePolicy())
+    async def slow(x: int) -> int:
+        ran.append(x)
+        return x * 2
+
+    @m.entrypoint(checkpointer=m.InMemorySaver(), cache=cache_mod.InMemoryCache())
+    async def wf(x: int) -> int:
+        return await slow(x)
+
+    out: list[Any] = []
+    for thread in ("a", "b"):
+        chunks = [c async for c in wf.astream(3, {"configurable": {"thread_id": thread}}, stream_mode=["tasks", "updates"])]
+        out.append(_call_events(chunks, "wf"))
+    out.append(list(ran))
+    return out
+
+ASYNC = [cached_call_stream, async_gather, messages_mode]

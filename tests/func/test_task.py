@@ -28,14 +28,29 @@ def test_calling_a_task_outside_a_run_names_it() -> None:
         lonely(1)
 
 
-def test_generators_are_rejected() -> None:
+def test_generator_entrypoints_are_rejected_and_generator_tasks_return_the_generator() -> None:
+    # LangGraph's behaviour: an entrypoint may not be a generator; a task may, and its
+    # result is the generator object (fine without a checkpointer, unsavable with one).
     def gen(x: int) -> Any:
         yield x
+        yield x + 1
 
     with pytest.raises(NotImplementedError, match="Generators"):
-        task(gen)
-    with pytest.raises(NotImplementedError, match="Generators"):
         entrypoint()(gen)
+    gen_task = task(gen)
+
+    @entrypoint()
+    def wf(x: int) -> list[int]:
+        return list(gen_task(x).result())
+
+    assert wf.invoke(1) == [1, 2]
+
+    @entrypoint(checkpointer=InMemorySaver())
+    def saved(x: int) -> list[int]:
+        return list(gen_task(x).result())
+
+    with pytest.raises(TypeError, match="generator"):
+        saved.invoke(1, cfg())
 
 
 def test_name_renames_the_task_not_the_function() -> None:

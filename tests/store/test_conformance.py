@@ -53,6 +53,20 @@ async def test_put_get_round_trip(make_store: StoreFactory) -> None:
         assert item.dict()["namespace"] == ["users", "u1"]
 
 
+async def test_values_beyond_the_fast_parser_come_back_intact(make_store: StoreFactory) -> None:
+    # Integers past 64 bits and non-ASCII text: the SQL stores parse values with orjson
+    # when it can and fall back to json for what it refuses.
+    async with make_store() as store:
+        value = {"big": 2**70 + 1, "neg": -(2**65) - 3, "text": "héllo ✓ 日本", "f": 0.1, "list": [2**64 + 7, 1],
+                 "u64": 2**64 - 1, "digits": "12345678901234567890123"}
+        await store.aput(("a",), "k", value)
+        item = await store.aget(("a",), "k")
+        assert item is not None and item.value == value
+        assert type(item.value["big"]) is int and item.value["big"] == 2**70 + 1
+        found = await store.asearch(("a",), filter={"text": "héllo ✓ 日本"})
+        assert [r.value for r in found] == [value]
+
+
 async def test_overwrite_keeps_created_at(make_store: StoreFactory) -> None:
     async with make_store() as store:
         await store.aput(("a",), "k", {"v": 1})

@@ -19,6 +19,8 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
+from asyncgraph._async import in_thread
+from asyncgraph._sync import run_on_loop
 from asyncgraph.checkpoint._locks import LocalThreadLocks, ThreadLock, lock_timeout_error
 from asyncgraph.checkpoint._sql import THREAD_TRY_LOCK, THREAD_UNLOCK
 
@@ -60,7 +62,7 @@ class PgThreadLock(ThreadLock):
     async def _aenter(self) -> None:
         saver = self._saver
         if not hasattr(saver, "_bind_loop"):  # the sync saver, used from async code
-            await asyncio.to_thread(self._enter)  # short: polls, never blocks long
+            await in_thread(self._enter)  # short: polls, never blocks long
             return
         state = _state(saver)
         started = time.monotonic()
@@ -85,7 +87,7 @@ class PgThreadLock(ThreadLock):
     async def _aexit(self) -> None:
         saver = self._saver
         if not hasattr(saver, "_bind_loop"):
-            await asyncio.to_thread(self._exit)
+            await in_thread(self._exit)
             return
         state = _state(saver)
         async with state.alock:
@@ -140,7 +142,7 @@ class PgThreadLock(ThreadLock):
     def _enter(self) -> None:
         saver: Any = self._saver
         if hasattr(saver, "_bind_loop"):  # the async saver, used from a worker thread
-            saver._sync("thread_lock", self._aenter())
+            run_on_loop(saver._loop, self._aenter(), f"{type(saver).__name__}.thread_lock()", _ASYNC_INSTEAD)
             return
         state = _state(saver)
         started = time.monotonic()
@@ -165,7 +167,7 @@ class PgThreadLock(ThreadLock):
     def _exit(self) -> None:
         saver: Any = self._saver
         if hasattr(saver, "_bind_loop"):
-            saver._sync("thread_lock", self._aexit())
+            run_on_loop(saver._loop, self._aexit(), f"{type(saver).__name__}.thread_lock()", _ASYNC_INSTEAD)
             return
         state = _state(saver)
         with state.tlock:
@@ -225,3 +227,6 @@ def _select(conn: Any, sql: str, thread_id: str) -> Any:
     if not conn.autocommit:
         conn.commit()
     return value
+
+
+_ASYNC_INSTEAD = "`async with saver.thread_lock(...)`"

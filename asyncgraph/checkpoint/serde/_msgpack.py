@@ -55,6 +55,7 @@ import os
 import re
 import uuid
 import zoneinfo
+from collections.abc import Callable
 from typing import Any, Literal
 
 import ormsgpack
@@ -110,6 +111,29 @@ class _Failure:
         self.error: BaseException | None = None
 
 
+class _Hook:
+    """ormsgpack's ``default`` (or ``ext_hook``) for one ``dumps`` (``loads``) call: it
+    passes itself to nested packing and records the first real error in ``failure``.
+
+    A class, not a closure: a nested function that refers to itself is a reference
+    cycle, garbage only the cyclic collector frees, one per checkpoint value saved.
+    """
+
+    __slots__ = ("method", "failure")
+
+    def __init__(self, method: Callable[..., Any]) -> None:
+        self.method = method
+        self.failure = _Failure()
+
+    def __call__(self, *args: Any) -> Any:
+        try:
+            return self.method(*args, self)
+        except BaseException as exc:
+            if self.failure.error is None:
+                self.failure.error = exc
+            raise
+
+
 class MsgpackSerde:
     """The default checkpoint serializer: typed msgpack via ``ormsgpack``.
 
@@ -129,39 +153,21 @@ class MsgpackSerde:
     # -- protocol ----------------------------------------------------------------------
 
     def dumps(self, obj: Any) -> bytes:
-        failure = _Failure()
-
-        def default(value: Any) -> Any:
-            try:
-                return self._encode(value, default)
-            except BaseException as exc:
-                if failure.error is None:
-                    failure.error = exc
-                raise
-
+        default = _Hook(self._encode)
         try:
             return ormsgpack.packb(obj, default=default, option=_PACK_OPTS)
         except TypeError as exc:
-            cause = failure.error or exc
+            cause = default.failure.error or exc
             if isinstance(cause, TypeError):
                 raise TypeError(str(cause)) from None
             raise cause from None
 
     def loads(self, data: bytes) -> Any:
-        failure = _Failure()
-
-        def hook(code: int, payload: bytes) -> Any:
-            try:
-                return self._decode(code, payload, hook)
-            except BaseException as exc:
-                if failure.error is None:
-                    failure.error = exc
-                raise
-
+        hook = _Hook(self._decode)
         try:
             return ormsgpack.unpackb(data, ext_hook=hook, option=_UNPACK_OPTS)
         except ValueError as exc:
-            cause = failure.error or exc
+            cause = hook.failure.error or exc
             raise ValueError(str(cause)) from None
 
     def dumps_typed(self, obj: Any) -> tuple[str, bytes]:

@@ -15,6 +15,7 @@ import weakref
 from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 
+from asyncgraph._sync import run_on_loop
 from asyncgraph.store.base._store import BaseStore
 from asyncgraph.store.base._types import NOT_PROVIDED, NotProvided, Op, PutOp, Result
 
@@ -96,17 +97,11 @@ class AsyncBatchedBaseStore(BaseStore):
         return await self._submit(self._list_op(prefix, suffix, max_depth, limit, offset))
 
     def batch(self, ops: Iterable[Op]) -> list[Result]:
-        try:
-            running = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
-        if running is self._loop:
-            raise asyncio.InvalidStateError(
-                f"Synchronous call to {type(self).__name__} on its own event loop's thread, "
-                "where it would deadlock: await the async method instead (for example "
-                "`await store.aget(...)` for `store.get(...)`)"
-            )
-        return asyncio.run_coroutine_threadsafe(self.abatch(list(ops)), self._loop).result()
+        return run_on_loop(self._loop, self.abatch(list(ops)), f"Synchronous call to {type(self).__name__}",
+                           _ASYNC_INSTEAD, error=asyncio.InvalidStateError)
+
+
+_ASYNC_INSTEAD = "the async method (for example `await store.aget(...)` for `store.get(...)`)"
 
 
 def dedupe_ops(ops: list[Op]) -> tuple[list[int], list[Op]]:

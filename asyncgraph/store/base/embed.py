@@ -9,7 +9,6 @@ missing paths and ``None`` give nothing.
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import inspect
 import json
@@ -17,6 +16,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from langchain_core.embeddings import Embeddings
+
+from asyncgraph._async import in_thread
 
 __all__ = [
     "AEmbeddingsFunc",
@@ -68,7 +69,7 @@ class EmbeddingsLambda(Embeddings):
 
     async def aembed_documents(self, texts: list[str]) -> list[list[float]]:
         if self.afunc is None:
-            return await asyncio.to_thread(self.embed_documents, texts)
+            return await in_thread(self.embed_documents, texts)
         return await self.afunc(texts)
 
     async def aembed_query(self, text: str) -> list[float]:

@@ -21,7 +21,15 @@ from asyncgraph.store._sql import POSTGRES, Stmt
 from asyncgraph.store._sqlstore import AsyncBridge, SqlStore, adrive
 from asyncgraph.store._ttl import AsyncSweeper, interval_seconds
 from asyncgraph.store.base._types import IndexConfig, Op, Result, TTLConfig
-from asyncgraph.store.postgres.base import PGVECTOR_SCORE, PoolConfig, pgvector_schema, vector_literal
+from asyncgraph.store.postgres.base import (
+    PGVECTOR_PROBE,
+    PGVECTOR_SCORE,
+    PoolConfig,
+    choose_vectors,
+    pgvector_setup,
+    report_vectors,
+    vector_literal,
+)
 
 __all__ = ["AsyncPostgresStore"]
 
@@ -137,18 +145,31 @@ class AsyncPostgresStore(AsyncBridge, SqlStore):
             for sql in POSTGRES.schema:
                 await cur.execute(sql)
         if self._indexer is not None:
-            cur = conn.cursor()
-            await cur.execute("SELECT 1 FROM pg_available_extensions WHERE name = 'vector'")
-            if await cur.fetchone() is not None:
-                async with conn.transaction():
-                    await cur.execute("CREATE EXTENSION IF NOT EXISTS vector")
-                    for sql in pgvector_schema(self._indexer.dims):
-                        await cur.execute(sql)
-                self.pgvector = True
-                self._core.use_db_vectors(
-                    "ag_store_pgvectors", PGVECTOR_SCORE, vector_literal, "%s::vector"
-                )
+            await self._use_pgvector(conn)
         self.is_setup = True
+
+    async def _use_pgvector(self, conn: Any) -> None:
+        """Choose where vectors go (:func:`~asyncgraph.store.postgres.base.choose_vectors`)
+        and say so in the log."""
+        import psycopg  # for import time: psycopg is an optional dependency
+
+        assert self._indexer is not None
+        cur = conn.cursor()
+        await cur.execute(PGVECTOR_PROBE)
+        probe = await cur.fetchone()
+        mode, why = choose_vectors(*probe)
+        if mode == "create":
+            try:
+                async with conn.transaction():
+                    for sql in pgvector_setup(self._indexer.dims):
+                        await cur.execute(sql)
+                mode = "pgvector"
+            except psycopg.Error as exc:
+                mode, why = "portable", f"creating the pgvector extension failed ({exc})".strip()
+        report_vectors(mode, why, probe[0])
+        if mode == "pgvector":
+            self.pgvector = True
+            self._core.use_db_vectors("ag_store_pgvectors", PGVECTOR_SCORE, vector_literal, "%s::vector")
 
     async def _aexecute(self, batch: list[Stmt]) -> list[Any]:
         self._bind_loop()

@@ -10,18 +10,22 @@ A batch is one statement in autocommit mode when it can be, else one pipelined
 transaction (one round trip per dependent step). Vectors are stored portably (float32
 bytes) and ranked in Python, so semantic search works on any server. ``setup()`` also
 detects pgvector (``CREATE EXTENSION vector``) and, when the server has it, stores
-vectors as ``vector(dims)`` with an HNSW index and ranks them in SQL.
+vectors as ``vector(dims)`` with an HNSW index and ranks them in SQL. A database keeps
+its first choice (:func:`choose_vectors`); the choice and its reason are logged on the
+``asyncgraph.store`` logger (a warning when the server has pgvector and the store cannot
+use it), and ``store.pgvector`` tells which it is.
 """
 
 from __future__ import annotations
 
-import asyncio
 import concurrent.futures
+import logging
 import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypedDict
 
+from asyncgraph._async import in_thread
 from asyncgraph.store._sql import POSTGRES, Stmt
 from asyncgraph.store._sqlstore import SqlStore, drive
 from asyncgraph.store._ttl import Sweeper, interval_seconds
@@ -30,6 +34,50 @@ from asyncgraph.store.base._types import IndexConfig, Op, Result, TTLConfig
 __all__ = ["PoolConfig", "PostgresStore"]
 
 PGVECTOR_SCORE = "1.0 - (v.embedding <=> %s::vector)"
+
+logger = logging.getLogger("asyncgraph.store")
+
+# What setup() reads to choose where vectors go (see choose_vectors).
+PGVECTOR_PROBE = """SELECT
+    EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'vector'),
+    to_regclass('ag_store_pgvectors') IS NOT NULL,
+    EXISTS (SELECT 1 FROM ag_store_vectors)"""
+
+
+def choose_vectors(available: bool, has_table: bool, portable_rows: bool) -> tuple[str, str]:
+    """Where an indexed store keeps its vectors, from what :data:`PGVECTOR_PROBE` read:
+    ``("pgvector", why)`` (the database chose it before), ``("create", why)`` (try to
+    create the extension and its table now) or ``("portable", why)``.
+
+    A database keeps the choice it made first: one that already holds portable vectors
+    stays portable when the server gains pgvector (ranking only the pgvector table would
+    lose every item embedded before).
+    """
+    if has_table:
+        return "pgvector", "this database's store already keeps its vectors with pgvector"
+    if not available:
+        return "portable", "the server has no pgvector extension (pg_available_extensions)"
+    if portable_rows:
+        return "portable", (
+            "the server has pgvector, but this database already holds vectors stored "
+            "portably (table ag_store_vectors); they stay where they are"
+        )
+    return "create", "the server has pgvector"
+
+
+def pgvector_setup(dims: int) -> tuple[str, ...]:
+    """The statements that switch a new database to pgvector, in one transaction."""
+    return ("SELECT pg_advisory_xact_lock(726373)", "CREATE EXTENSION IF NOT EXISTS vector", *pgvector_schema(dims))
+
+
+def report_vectors(mode: str, why: str, available: bool) -> None:
+    """Log the choice: a warning when the server has pgvector and the store does not
+    use it, else at INFO."""
+    if mode == "pgvector":
+        logger.info("PostgresStore: vectors ranked in SQL with pgvector (%s)", why)
+    else:
+        level = logging.WARNING if available else logging.INFO
+        logger.log(level, "PostgresStore: vectors stored portably and ranked in Python: %s", why)
 
 
 class PoolConfig(TypedDict, total=False):
@@ -166,16 +214,25 @@ class PostgresStore(SqlStore):
         self.is_setup = True
 
     def _use_pgvector(self, conn: Any) -> None:
+        """Choose where vectors go (:func:`choose_vectors`) and say so in the log."""
+        import psycopg  # for import time: psycopg is an optional dependency
+
         assert self._indexer is not None
         cur = conn.cursor()
-        cur.execute("SELECT 1 FROM pg_available_extensions WHERE name = 'vector'")
-        if cur.fetchone() is None:
-            return
-        with conn.transaction():
-            cur.execute("CREATE EXTENSION IF NOT EXISTS vector")
-            for sql in pgvector_schema(self._indexer.dims):
-                cur.execute(sql)
-        self._enable_pgvector()
+        cur.execute(PGVECTOR_PROBE)
+        probe = cur.fetchone()
+        mode, why = choose_vectors(*probe)
+        if mode == "create":
+            try:
+                with conn.transaction():
+                    for sql in pgvector_setup(self._indexer.dims):
+                        cur.execute(sql)
+                mode = "pgvector"
+            except psycopg.Error as exc:
+                mode, why = "portable", f"creating the pgvector extension failed ({exc})".strip()
+        report_vectors(mode, why, probe[0])
+        if mode == "pgvector":
+            self._enable_pgvector()
 
     def _enable_pgvector(self) -> None:
         self.pgvector = True
@@ -218,7 +275,7 @@ class PostgresStore(SqlStore):
                     self._setup_on(conn)
                 return drive(self._core.run(prep), lambda batch: execute_pg(conn, batch))
 
-        return await asyncio.to_thread(run)
+        return await in_thread(run)
 
     # -- TTL -------------------------------------------------------------------------------
 

@@ -15,7 +15,6 @@ extensions, else in Python.
 
 from __future__ import annotations
 
-import asyncio
 import concurrent.futures
 import sqlite3
 import threading
@@ -23,6 +22,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from asyncgraph._async import in_thread
 from asyncgraph.store._sql import SQLITE, Stmt
 from asyncgraph.store._sqlstore import SqlStore, drive
 from asyncgraph.store._ttl import Sweeper, interval_seconds
@@ -182,7 +182,7 @@ class SqliteStore(SqlStore):
                     self._setup_locked()
                 return drive(self._core.run(prep), lambda batch: execute_sqlite(self.conn, batch))
 
-        return await asyncio.to_thread(run)
+        return await in_thread(run)
 
     # -- TTL -------------------------------------------------------------------------------
 
