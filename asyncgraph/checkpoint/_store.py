@@ -706,7 +706,9 @@ class Store:
         counters: dict[str, int] = {}
         cid_db = d.id_in(cid)
         task_dbs: dict[str, Any] = {}
-        for task_id, ch, value in rows:
+        for row in rows:
+            task_id, ch, value = row[0], row[1], row[2]
+            path = row[3] if len(row) > 3 else task_path
             idx = counters.get(task_id, 0)
             counters[task_id] = idx + 1
             special = WRITES_IDX_MAP.get(ch)
@@ -715,7 +717,7 @@ class Store:
             if task_db is None:
                 task_db = task_dbs[task_id] = d.id_in(task_id)
             params = (cid_db, task_db, idx if special is None else special, ch,
-                      task_path, data, thread_id, ns)
+                      path, data, thread_id, ns)
             stmts.append(Stmt(d.q(S.INSERT_WRITE if special is None else S.UPSERT_WRITE), params))
         return stmts
 
