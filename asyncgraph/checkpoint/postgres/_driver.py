@@ -244,7 +244,9 @@ def run(conn: Any, gen: Op, *, snapshot: bool = False, timeout: float | None = N
     try:
         value = drive(gen, execute)
         if not pending and not committed:  # opened (an operation may yield nothing)
-            if conn.autocommit:
+            if client is not None:
+                client.execute("COMMIT")
+            elif conn.autocommit:
                 conn.execute("COMMIT")
             else:
                 conn.commit()
@@ -363,7 +365,9 @@ async def arun(conn: Any, gen: Op, *, snapshot: bool = False) -> Any:
     try:
         value = await adrive(gen, execute)
         if not pending and not committed:
-            if conn.autocommit:
+            if client is not None:
+                await client.execute("COMMIT")
+            elif conn.autocommit:
                 await conn.execute("COMMIT")
             else:
                 await conn.commit()
