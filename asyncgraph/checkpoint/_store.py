@@ -387,7 +387,16 @@ class Store:
         new_versions: dict[str, Any],
         parent_writes: Sequence[tuple[str, str, Any]] = (),
         writes: Sequence[tuple[str, str, Any]] = (),
+        *,
+        fast: bool = False,
     ) -> Op:
+        """Store a checkpoint (and writes, see ``put_step``).
+
+        ``fast``: speculate that every value insert stores its row (no fork reused the
+        version, no delta predecessor was pruned meanwhile), so the whole put, COMMIT
+        included, can go in one batch. If one cannot, the database raises and the
+        transaction is rolled back, nothing stored: the caller runs the put again
+        without ``fast`` (the PostgreSQL savers do: ``postgres._driver.speculation_failed``)."""
         d = self.d
         thread_id, ns, parent_id = parse_config(config)
         cid = checkpoint["id"]
@@ -414,7 +423,7 @@ class Store:
         for ch, version in new_versions.items():
             stmt, chan = _plan_blob(
                 d, self._encode, self.max_deltas,
-                thread_id, ns, ids(ch), ch, version, values, parent,
+                thread_id, ns, ids(ch), ch, version, values, parent, fast,
             )
             if stmt is None:
                 unstored[ch] = chan
@@ -434,6 +443,9 @@ class Store:
             first = []
         else:
             inserted = None
+        # The last batch when nothing can be lost (no value insert, or a speculative put:
+        # an insert that cannot store raises) and nothing is to be collected.
+        final = (fast or not planned) and not self.keep_last
 
         chans = self._inherit(checkpoint, new_versions, parent)
         chans.update(unstored)
@@ -448,12 +460,11 @@ class Store:
         tail = [ckpt_stmt, *write_stmts, *self._retention_stmts(thread_id, ns)]
         if inserted is None:
             batch = first + [p[0] for p in planned.values()] + tail
-            # Nothing can be lost (no blob insert) and nothing collected: the last batch.
-            results = yield Last(batch) if not planned and not self.keep_last else batch
+            results = yield Last(batch) if final else batch
             inserted = results[len(first) : len(first) + len(planned)]
             tail_results = results[len(first) + len(planned) :]
         else:
-            tail_results = yield tail
+            tail_results = yield Last(tail) if final and fast else tail
 
         if not tail_results[0]:
             # Every insert resolves the thread's row itself; none found it: the thread

@@ -402,6 +402,15 @@ async def _arollback(conn: Any) -> None:
         await conn.close()
 
 
+def speculation_failed(exc: BaseException) -> bool:
+    """Whether ``exc`` ended a speculative put (``Store.op_put(fast=True)``): one of its
+    value inserts could not store its row; it was rolled back and must be run again
+    the careful way."""
+    import psycopg.errors
+
+    return isinstance(exc, (psycopg.errors.UniqueViolation, psycopg.errors.NotNullViolation))
+
+
 def translated(exc: BaseException) -> BaseException:
     """A clearer error for a database that was never set up."""
     import psycopg.errors
