@@ -610,15 +610,17 @@ class Store:
         When names must be inserted, the statements of ``first`` go in the same batch,
         ahead of them, and ``first`` is emptied."""
         known = self.names.ids
+        names = known.keys()
+        seen = checkpoint["versions_seen"]
         # The common case, checked at C speed: every name is known already.
         if (
-            known.keys() >= checkpoint["channel_versions"].keys()
-            and known.keys() >= new_versions.keys()
-            and (not meta or (known.keys() >= meta.keys() and all(
+            names >= checkpoint["channel_versions"].keys()
+            and names >= new_versions.keys()
+            and (not meta or (names >= meta.keys() and all(
                 type(v) is not str or v not in INTERNED or v in known for v in meta.values())))
-            and all(node in known and known.keys() >= vs.keys()
-                    for node, vs in checkpoint["versions_seen"].items())
-            and all(ch in known for ch in checkpoint.get("updated_channels") or ())
+            and names >= seen.keys()
+            and names >= set().union(*seen.values())
+            and names >= set(checkpoint.get("updated_channels") or ())
         ):
             return known.__getitem__
         needed = set(checkpoint["channel_versions"]) | set(new_versions) | set(meta or ())
