@@ -244,8 +244,8 @@ class Saver:
         if self.steps and self._finishes_step(task):
             # Saved with the step's checkpoint (see the class docstring).
             path = _path_text(task.kind, task.name, task.index)
-            tid = task.id
-            held = [(tid, ch, value, path) for ch, value in writes]
+            tid: str = task.id
+            held: list[tuple[str, str, Any, str]] = [(tid, ch, value, path) for ch, value in writes]
             if self.held is None:
                 self.held = held
             else:
