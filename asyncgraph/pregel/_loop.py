@@ -112,9 +112,9 @@ async def run_graph(rc: RunContext, input: Any, *, interrupt_before: frozenset[s
             break
         try:
             updated = loop.barrier(tasks)  # apply every write of the step
-        except BaseException:
+        except BaseException as exc:
             if loop.saver is not None:
-                await loop.saver.spill()  # the writes held for the checkpoint
+                await loop.saver.spill(exc)  # the writes held for the checkpoint
             raise
         if loop.observed:
             await loop.observe(to_run, updated)  # cache, values stream, checkpoint, reader

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import types
+import weakref
 from collections.abc import Collection, Generator, Sequence
 from typing import Any
 
@@ -87,7 +88,7 @@ def _path_text(kind: int, name: str, index: int) -> str:
     return str((PULL_PATH, name) if kind == PULL else (PUSH_PATH, index))
 
 
-_STEP_OK: dict[type, bool] = {}
+_STEP_OK: weakref.WeakKeyDictionary[type, bool] = weakref.WeakKeyDictionary()
 
 
 def _definer(cls: type, name: str) -> type | None:
@@ -273,21 +274,28 @@ class Saver:
                 return False
         return mine
 
-    async def spill(self) -> None:
-        """The step's checkpoint will not be saved (its barrier failed): save the held
-        writes on their own, as pending writes of the step."""
+    async def spill(self, cause: BaseException) -> None:
+        """The step's checkpoint will not be saved (its barrier raised ``cause``): save
+        the held writes on their own, as pending writes of the step. A failure to save
+        them is noted on ``cause``, which the run raises, never hidden or put in its place."""
         held = self.held
         if held is None:
             return
         self.held = None
-        await self.flush()
-        if self.config is None:
-            return
-        by_task: dict[tuple[str, str], list[tuple[str, Any]]] = {}
-        for tid, ch, value, path in held:
-            by_task.setdefault((tid, path), []).append((ch, value))
-        for (tid, path), writes in by_task.items():
-            await self.saver.aput_writes(self.config, writes, tid, path)
+        try:
+            await self.flush()
+            if self.config is None:
+                return
+            by_task: dict[tuple[str, str], list[tuple[str, Any]]] = {}
+            for tid, ch, value, path in held:
+                by_task.setdefault((tid, path), []).append((ch, value))
+            for (tid, path), writes in by_task.items():
+                await self.saver.aput_writes(self.config, writes, tid, path)
+        except Exception as exc:
+            cause.add_note(
+                f"The writes of the step's last finished task could not be saved either "
+                f"({type(exc).__name__}: {exc}): a resume runs that task again."
+            )
 
     async def finish_exit(self, rc: RunContext, run: RunState, step: int) -> None:
         """durability="exit": save the one checkpoint of the run (the state after the

@@ -204,3 +204,32 @@ async def test_writes_held_for_a_checkpoint_are_saved_when_the_barrier_fails() -
         await g.compile(checkpointer=saver).ainvoke({"x": 0}, cfg)
     tup = await saver.aget_tuple(cfg)
     assert sorted(v for _, ch, v in tup.pending_writes if ch == "x") == [1, 2]
+
+
+async def test_a_failure_to_save_held_writes_is_noted_on_the_barrier_s_error() -> None:
+    from asyncgraph.errors import InvalidUpdateError
+
+    class Broken(CallLog):
+        async def aput_writes(self, config: Any, writes: Any, task_id: str, task_path: str = "") -> None:
+            if "'b'" in task_path:  # b finishes the step: its writes are the held ones
+                raise OSError("disk full")
+            await super().aput_writes(config, writes, task_id, task_path)
+
+        async def aput_step(self, *args: Any, **kwargs: Any) -> Any:
+            return await super().aput_step(*args, **kwargs)
+
+    async def a(state: Both) -> dict[str, int]:
+        return {"x": 1}
+
+    async def b(state: Both) -> dict[str, int]:
+        await asyncio.sleep(0.01)
+        return {"x": 2}
+
+    g = StateGraph(Both)
+    g.add_node("a", a)
+    g.add_node("b", b)
+    g.add_edge(START, "a")
+    g.add_edge(START, "b")
+    with pytest.raises(InvalidUpdateError) as info:  # the barrier's error, not the saver's
+        await g.compile(checkpointer=Broken()).ainvoke({"x": 0}, {"configurable": {"thread_id": "t"}})
+    assert any("disk full" in note for note in info.value.__notes__)
