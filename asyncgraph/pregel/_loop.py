@@ -111,7 +111,12 @@ async def run_graph(rc: RunContext, input: Any, *, interrupt_before: frozenset[s
         if _paused(tasks):  # interrupt(): the step does not commit
             await loop.save_interrupts(tasks)
             break
-        updated = loop.barrier(tasks)  # apply every write of the step
+        try:
+            updated = loop.barrier(tasks)  # apply every write of the step
+        except BaseException as exc:
+            if loop.saver is not None:
+                await loop.saver.spill(exc)  # the writes held for the checkpoint
+            raise
         if loop.observed:
             await loop.observe(to_run, updated)  # cache, values stream, checkpoint, reader
         loop.step += 1
@@ -195,7 +200,7 @@ class _Loop:
                     "This graph has a checkpointer, so a run needs a thread: pass "
                     "config={'configurable': {'thread_id': ...}}"
                 )
-            self.saver = progress.ckpt = Saver(rc.saver, config, rc.durability)
+            self.saver = progress.ckpt = Saver(rc.saver, config, rc.durability, rc)
             tup = await rc.saver.aget_tuple(config)
         saver = self.saver
         if tup is not None:
