@@ -51,6 +51,7 @@ class RunContext:
         "pending_writes",
         "pending_origin",
         "loop",
+        "replay",
     )
 
     def __init__(self, graph: Any, plan: Plan, config: dict[str, Any]) -> None:
@@ -94,6 +95,9 @@ class RunContext:
         self.pending_writes: Any = ()
         self.pending_origin: tuple[str, int] | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
+        # While the root run replays an earlier checkpoint: which subgraph checkpoints
+        # its subgraphs start from (pregel/_nested.ReplayBound), shared by them all.
+        self.replay: Any = None
 
     def emit(self, mode: str, chunk: Any) -> None:
         sink = self.sink

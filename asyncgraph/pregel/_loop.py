@@ -46,6 +46,7 @@ from asyncgraph.pregel._algo import (
 )
 from asyncgraph.pregel._cache import store_results, take_cached
 from asyncgraph.pregel._context import RunContext
+from asyncgraph.pregel._nested import address, load, replay_bound
 from asyncgraph.pregel._runner import complete_inline, run_step, run_task, settle_inline
 from asyncgraph.pregel._saving import Saver
 from asyncgraph.pregel._stream import (
@@ -178,6 +179,7 @@ class _Loop:
         conf = config.get(CONF) or {}
         tup = None
         replay = False
+        fresh = False  # a subgraph's state from before a replayed checkpoint
         rc.loop = asyncio.get_running_loop()  # for calls from worker threads (_call.py)
         if rc.saver is not None:
             if "thread_id" not in conf:
@@ -185,8 +187,10 @@ class _Loop:
                     "This graph has a checkpointer, so a run needs a thread: pass "
                     "config={'configurable': {'thread_id': ...}}"
                 )
+            config = rc.config = address(rc, config)
+            conf = config[CONF]
             self.saver = rc.ckpt = Saver(rc.saver, config, rc.durability)
-            tup = await rc.saver.aget_tuple(config)
+            tup, fresh = await load(rc, rc.saver, config)
         saver = self.saver
         if tup is not None:
             assert saver is not None
@@ -202,6 +206,8 @@ class _Loop:
             rc.pending_writes = tup.pending_writes or ()  # calls find their results here
             if replay:
                 rc.pending_origin = (ckpt["id"], self.step)
+            if rc.parent is None and conf.get("checkpoint_id") and not (isinstance(input, Command) and input.resume is not None):
+                rc.replay = replay_bound(tup)  # time travel: what its subgraphs start from
             saver.config = tup.config
             saver.parent_id = ckpt["id"]
             rc.checkpoint_id = ckpt["id"]
@@ -210,10 +216,14 @@ class _Loop:
             run = RunState(plan)
         self.run = rc.run_state = run
         saves_input = saver is not None and saver.durability != "exit"
-        if rc.parent is not None and rc.parent.task.resume_raw is not None and tup is not None and not isinstance(input, Command):
+        if rc.parent is not None and rc.parent.task.resume_raw is not None and tup is not None and not fresh and not isinstance(input, Command):
             # A subgraph whose parent task is being resumed: continue the subgraph's own
             # interrupted run (same namespace) with the parent's answer, not its input.
             input = Command(resume=rc.parent.task.resume_raw)
+        elif rc.parent is not None and tup is not None and conf.get("checkpoint_id") and not isinstance(input, Command):
+            # A subgraph checkpoint that the root's config addressed (checkpoint_map):
+            # the subgraph goes on from it, as a replay of the root goes on from its own.
+            input = None
         start_done = False  # the input was applied with the START task's writes
         if isinstance(input, Command):
             if input.resume is not None:

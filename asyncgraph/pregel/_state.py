@@ -25,6 +25,7 @@ from asyncgraph.pregel._algo import (
 )
 from asyncgraph._context import TaskContext, current_task
 from asyncgraph.pregel._context import RunContext
+from asyncgraph.pregel._nested import MAP, own_namespace, with_map
 from asyncgraph.constants import ERROR, INTERRUPT, NO_WRITES
 from asyncgraph.pregel._runner import run_branch
 from asyncgraph.pregel._saving import saved_values, user_metadata
@@ -67,6 +68,8 @@ def _graph_for(graph: Any, config: Any) -> Any:
     ns = (config.get(CONF) or {}).get("checkpoint_ns") or ""
     target = graph
     for part in ns.split(NS_SEP) if ns else ():
+        if part.isdigit():
+            continue  # the n-th graph run of one task (pregel/_nested.child_namespace)
         node = target.plan.nodes.get(part.split(NS_END, 1)[0])
         if node is None or node.call is None or node.call.kind != "subgraph":
             return graph  # not a subgraph node (e.g. one invoked inside a function)
@@ -84,14 +87,22 @@ async def _with_subgraph_states(graph: Any, saver: Any, snapshot: StateSnapshot,
     for t in snapshot.tasks:
         node = graph.plan.nodes.get(t.name)
         if node is not None and node.call is not None and node.call.kind == "subgraph":
+            child = node.call.func
             own = f"{t.name}{NS_END}{t.id}"
-            child_config = {CONF: {"thread_id": conf["thread_id"], "checkpoint_ns": f"{ns}{NS_SEP}{own}" if ns else own}}
+            child_ns = f"{ns}{NS_SEP}{own}" if ns else own
+            if child.checkpointer is True:
+                child_ns = own_namespace(child_ns)
+            cmap = {**(conf.get(MAP) or {}), ns: conf["checkpoint_id"]} if conf.get("checkpoint_id") else {}
+            child_config = {CONF: {"thread_id": conf["thread_id"], "checkpoint_ns": child_ns}}
             state: Any = child_config
             if recurse:
-                child = node.call.func
                 tup = await saver.aget_tuple(child_config)
                 if tup is not None:
-                    state = await _with_subgraph_states(child, saver, _snapshot(child, tup, apply_pending=True), True)
+                    snap = _snapshot(child, tup, apply_pending=True)
+                    if cmap:
+                        snap = snap._replace(config=with_map(snap.config, cmap),
+                                             parent_config=snap.parent_config and with_map(snap.parent_config, cmap))
+                    state = await _with_subgraph_states(child, saver, snap, True)
             t = t._replace(state=state)
             changed = True
         tasks.append(t)
@@ -211,9 +222,11 @@ async def abulk_update_state(graph: Any, config: Any, supersteps: Sequence[Seque
     if any(len(u) == 0 for u in supersteps):
         raise InvalidInputError("No updates provided")
     graph = _graph_for(graph, config)
+    cmap = (config.get(CONF) or {}).get(MAP)
     for updates in supersteps:
         config = await _update_superstep(graph, saver, config, [StateUpdate(*u) for u in updates])
-    return config
+    # A subgraph's fork leads a run of the root graph back to it, as its snapshot did.
+    return with_map(config, cmap) if cmap else config
 
 
 async def _update_superstep(graph: Any, saver: Any, config: Any, updates: list[StateUpdate]) -> Any:

@@ -21,7 +21,7 @@ from langchain_core.runnables.config import (
     merge_configs,
 )
 
-from asyncgraph.constants import CONF, INTERRUPT, START
+from asyncgraph.constants import CONF, INTERRUPT, NS_SEP, START
 from asyncgraph.errors import GraphInterrupt, GraphTimeoutError, InvalidInputError
 from asyncgraph._context import current_task
 from asyncgraph.pregel import _state
@@ -30,6 +30,7 @@ from asyncgraph.pregel._context import RunContext
 from asyncgraph.pregel._draw import draw_graph
 from asyncgraph.pregel._limits import Limiters
 from asyncgraph.pregel._loop import RunOutcome, run_graph
+from asyncgraph.pregel._nested import child_namespace
 from asyncgraph.pregel._stream import (
     ChildSink,
     StreamSink,
@@ -213,8 +214,10 @@ class Pregel(PregelMarker, Runnable[Any, Any], Generic[StateT, ContextT, InputT,
             rc.parent = parent
             prun = parent.run
             rc.sync_api = prun.sync_api
-            rc.ns = parent.task_ns
-            rc.ns_tuple = (*prun.ns_tuple, parent.task_ns.rsplit("|", 1)[-1])
+            rc.ns = child_namespace(parent.task_ns, parent.subgraph_calls)
+            parent.subgraph_calls += 1
+            rc.ns_tuple = (*prun.ns_tuple, *rc.ns[len(prun.ns) + 1 if prun.ns else 0:].split(NS_SEP))
+            rc.replay = prun.replay
             if sink is None and prun.sink is not None:
                 # A subgraph streams into its parent's stream.
                 psink = prun.sink
