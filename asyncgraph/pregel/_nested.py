@@ -9,7 +9,8 @@ its parent's thread and saves under a namespace of its own:
 - a task that runs several graphs gives the second one ``node:task_id|1`` and so on,
   so they never read each other's checkpoints;
 - a subgraph compiled with ``checkpointer=True`` drops the task ids (``node``): one
-  history per thread, so its state accumulates from one run to the next.
+  history per thread, so its state accumulates from one run to the next (its stream
+  chunks and its tasks' namespaces drop them too, as in LangGraph).
 
 Which checkpoint a run starts from (:func:`address`, :func:`load`):
 
@@ -37,9 +38,12 @@ def own_namespace(ns: str) -> str:
     return NS_SEP.join(part.split(NS_END, 1)[0] for part in ns.split(NS_SEP)) if ns else ns
 
 
-def child_namespace(task_ns: str, calls: int) -> str:
-    """The namespace of the ``calls``-th (from 0) graph run inside a task."""
-    return task_ns if calls == 0 else f"{task_ns}{NS_SEP}{calls}"
+def child_namespace(task_ns: str, calls: int, own: bool = False) -> str:
+    """The namespace of the ``calls``-th (from 0) graph run inside a task; with
+    ``own`` (a ``checkpointer=True`` subgraph), without task ids: its checkpoints,
+    its stream chunks and its tasks' namespaces are the same in every run."""
+    ns = task_ns if calls == 0 else f"{task_ns}{NS_SEP}{calls}"
+    return own_namespace(ns) if own else ns
 
 
 class ReplayBound:
@@ -93,7 +97,7 @@ def address(rc: Any, config: dict[str, Any]) -> dict[str, Any]:
     pconf = parent.run.config.get(CONF) or {}
     if conf.get("thread_id") != pconf.get("thread_id"):
         return config  # a thread of its own
-    ns = own_namespace(rc.ns) if rc.graph.checkpointer is True else rc.ns
+    ns = rc.ns
     new = {k: v for k, v in conf.items() if k != "checkpoint_id"}
     new["checkpoint_ns"] = ns
     cid = (conf.get(MAP) or {}).get(ns)

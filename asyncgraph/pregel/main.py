@@ -214,9 +214,9 @@ class Pregel(PregelMarker, Runnable[Any, Any], Generic[StateT, ContextT, InputT,
             rc.parent = parent
             prun = parent.run
             rc.sync_api = prun.sync_api
-            rc.ns = child_namespace(parent.task_ns, parent.subgraph_calls)
+            rc.ns = child_namespace(parent.task_ns, parent.subgraph_calls, self.checkpointer is True)
             parent.subgraph_calls += 1
-            rc.ns_tuple = (*prun.ns_tuple, *rc.ns[len(prun.ns) + 1 if prun.ns else 0:].split(NS_SEP))
+            rc.ns_tuple = tuple(rc.ns.split(NS_SEP))
             rc.replay = prun.replay
             if sink is None and prun.sink is not None:
                 # A subgraph streams into its parent's stream.

@@ -254,3 +254,35 @@ def test_each_graph_a_node_runs_keeps_its_own_state() -> None:
         return [seen, _layout(app)]
 
     _both(scenario)
+
+
+def test_stateful_subgraph_streams_and_runs_under_its_own_namespace() -> None:
+    """A checkpointer=True subgraph's namespace has no task ids anywhere: its stream
+    chunks, its tasks' checkpoint_ns, and a stateless subgraph nested in it."""
+
+    def scenario(G: Any, T: Any, M: Any) -> list[Any]:
+        C = importlib.import_module(G.__name__.split(".")[0] + ".config")
+        seen: list[Any] = []
+
+        def node(s: Sub) -> dict[str, Any]:
+            seen.append(_ns(C.get_config()["configurable"]["checkpoint_ns"]))
+            return {"value": ["x"]}
+
+        deep = G.StateGraph(Sub).add_node("deep", node).add_edge(G.START, "deep").compile()
+        inner = (
+            G.StateGraph(Sub)
+            .add_node("n", node)
+            .add_node("deep_sub", deep)
+            .add_edge(G.START, "n")
+            .add_edge("n", "deep_sub")
+            .compile(checkpointer=True)
+        )
+        app = G.StateGraph(Sub).add_node("inner", inner).add_edge(G.START, "inner").compile(
+            checkpointer=M.InMemorySaver()
+        )
+        config = {"configurable": {"thread_id": "t"}}
+        chunks = [(tuple(p if ":" not in p else p.split(":")[0] + ":<id>" for p in ns), c)
+                  for ns, c in app.stream({"value": []}, config, subgraphs=True)]
+        return [chunks, seen, _layout(app)]
+
+    _both(scenario)
