@@ -25,9 +25,11 @@ Which checkpoint a run starts from (:func:`address`, :func:`load`):
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from asyncgraph.constants import CONF, NS_END, NS_SEP
+from asyncgraph.pregel._protocol import is_pregel
 
 MAP = "checkpoint_map"  # namespace -> checkpoint id, in a subgraph snapshot's config
 
@@ -127,3 +129,43 @@ def with_map(config: dict[str, Any], cmap: dict[str, str]) -> dict[str, Any]:
     if not ns or "checkpoint_id" not in conf:
         return config
     return {**config, CONF: {**conf, MAP: {**cmap, ns: conf["checkpoint_id"]}}}
+
+
+def node_graph(node: Any) -> Any:
+    """The compiled graph a node runs: a subgraph node's, or one that the node's
+    function refers to (a closure variable or a global it names) and so presumably
+    invokes, as LangGraph finds them; None for other nodes."""
+    call = node.call
+    if call is None:
+        return None
+    if call.kind == "subgraph":
+        return call.func
+    return _referenced_graph(call.func)
+
+
+def _referenced_graph(fn: Any) -> Any:
+    for _ in range(8):  # through partials, decorators and Runnable wrappers
+        if isinstance(fn, functools.partial):
+            fn = fn.func
+        elif hasattr(fn, "__wrapped__"):
+            fn = fn.__wrapped__
+        elif getattr(fn, "__code__", None) is None and callable(getattr(fn, "func", None)):
+            fn = fn.func  # RunnableCallable / RunnableLambda
+        else:
+            break
+    code = getattr(fn, "__code__", None)
+    if code is None:
+        return None
+    for cell in getattr(fn, "__closure__", None) or ():
+        try:
+            value = cell.cell_contents
+        except ValueError:  # an empty cell
+            continue
+        if is_pregel(value):
+            return value
+    names = getattr(fn, "__globals__", None) or {}
+    for name in code.co_names:
+        value = names.get(name)
+        if is_pregel(value):
+            return value
+    return None

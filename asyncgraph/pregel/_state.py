@@ -25,7 +25,7 @@ from asyncgraph.pregel._algo import (
 )
 from asyncgraph._context import TaskContext, current_task
 from asyncgraph.pregel._context import RunContext
-from asyncgraph.pregel._nested import MAP, own_namespace, with_map
+from asyncgraph.pregel._nested import MAP, node_graph, own_namespace, with_map
 from asyncgraph.constants import ERROR, INTERRUPT, NO_WRITES
 from asyncgraph.pregel._runner import run_branch
 from asyncgraph.pregel._saving import saved_values, user_metadata
@@ -48,17 +48,18 @@ def subgraphs_of(graph: Any, namespace: str | None = None, recurse: bool = False
     ``recurse``, a nested one such as ``"a|b"``)."""
     out: list[tuple[str, Any]] = []
     for name, node in graph.plan.nodes.items():
-        if node.call is None or node.call.kind != "subgraph":
+        sub = node_graph(node)
+        if sub is None or sub is graph:
             continue
         if namespace == name:
-            return [(name, node.call.func)]
+            return [(name, sub)]
         if namespace is None:
-            out.append((name, node.call.func))
+            out.append((name, sub))
         elif not namespace.startswith(name + NS_SEP):
             continue
         if recurse:
             rest = None if namespace is None else namespace[len(name) + 1:]
-            out.extend((f"{name}{NS_SEP}{n}", g) for n, g in subgraphs_of(node.call.func, rest, recurse))
+            out.extend((f"{name}{NS_SEP}{n}", g) for n, g in subgraphs_of(sub, rest, recurse))
     return out
 
 
@@ -71,9 +72,10 @@ def _graph_for(graph: Any, config: Any) -> Any:
         if part.isdigit():
             continue  # the n-th graph run of one task (pregel/_nested.child_namespace)
         node = target.plan.nodes.get(part.split(NS_END, 1)[0])
-        if node is None or node.call is None or node.call.kind != "subgraph":
-            return graph  # not a subgraph node (e.g. one invoked inside a function)
-        target = node.call.func
+        sub = None if node is None else node_graph(node)
+        if sub is None:
+            return graph  # not a node that runs a graph we can find
+        target = sub
     return target
 
 
@@ -86,8 +88,8 @@ async def _with_subgraph_states(graph: Any, saver: Any, snapshot: StateSnapshot,
     changed = False
     for t in snapshot.tasks:
         node = graph.plan.nodes.get(t.name)
-        if node is not None and node.call is not None and node.call.kind == "subgraph":
-            child = node.call.func
+        child = None if node is None else node_graph(node)
+        if child is not None and child is not graph:
             own = f"{t.name}{NS_END}{t.id}"
             child_ns = f"{ns}{NS_SEP}{own}" if ns else own
             if child.checkpointer is True:

@@ -286,3 +286,49 @@ def test_stateful_subgraph_streams_and_runs_under_its_own_namespace() -> None:
         return [chunks, seen, _layout(app)]
 
     _both(scenario)
+
+
+def _graph_in_a_function_scenario(checkpointer: Any) -> Callable[[Any, Any, Any], list[Any]]:
+    def scenario(G: Any, T: Any, M: Any) -> list[Any]:
+        class Inner(TypedDict):
+            bar: str
+            baz: str
+
+        class Outer(TypedDict):
+            foo: str
+
+        inner = (
+            G.StateGraph(Inner)
+            .add_node("ask", lambda s: {"baz": T.interrupt("baz?")})
+            .add_node("join", lambda s: {"bar": s["bar"] + s["baz"]})
+            .add_edge(G.START, "ask")
+            .add_edge("ask", "join")
+            .compile(checkpointer=checkpointer)
+        )
+
+        def call_inner(s: Outer) -> dict[str, Any]:
+            return {"foo": inner.invoke({"bar": s["foo"]})["bar"]}
+
+        app = (
+            G.StateGraph(Outer)
+            .add_node("first", lambda s: {"foo": "hi " + s["foo"]})
+            .add_node("call_inner", call_inner)
+            .add_edge(G.START, "first")
+            .add_edge("first", "call_inner")
+            .compile(checkpointer=M.InMemorySaver())
+        )
+        config = {"configurable": {"thread_id": "t"}}
+        out: list[Any] = [[name for name, _ in app.get_subgraphs()], app.invoke({"foo": "foo"}, config)]
+        sub = app.get_state(config, subgraphs=True).tasks[0].state
+        out.append((sub.values, sub.next, _ns(sub.config["configurable"]["checkpoint_ns"])))
+        out.append(app.invoke(T.Command(resume="baz"), config))
+        return out
+
+    return scenario
+
+
+def test_graph_invoked_inside_a_node_function_is_its_subgraph() -> None:
+    """A graph that a node's function invokes is one of its subgraphs: listed by
+    get_subgraphs, its paused state shown by get_state(subgraphs=True)."""
+    _both(_graph_in_a_function_scenario(None))
+    _both(_graph_in_a_function_scenario(True))
