@@ -332,3 +332,40 @@ def test_graph_invoked_inside_a_node_function_is_its_subgraph() -> None:
     get_subgraphs, its paused state shown by get_state(subgraphs=True)."""
     _both(_graph_in_a_function_scenario(None))
     _both(_graph_in_a_function_scenario(True))
+
+
+def test_two_graphs_a_sync_node_runs_stream_before_its_update() -> None:
+    """A sync node that runs a checkpointer=True graph and then a stateless one:
+    streamed with subgraphs=True, their chunks come first, each under its own
+    namespace (the second run of the task numbered ``|1``), then the node's update;
+    the stateful one's counter accumulates over the parent's runs."""
+
+    def scenario(G: Any, T: Any, M: Any) -> list[Any]:
+        class Counted(TypedDict):
+            n: Annotated[int, operator.add]
+
+        class Top(TypedDict):
+            total: int
+
+        kept = G.StateGraph(Counted).add_node("add2", lambda s: {"n": 2}).add_edge(G.START, "add2").compile(
+            checkpointer=True
+        )
+        fresh = G.StateGraph(Counted).add_node("add3", lambda s: {"n": 3}).add_edge(G.START, "add3").compile()
+
+        def both(s: Top) -> dict[str, Any]:
+            first = kept.invoke({"n": s["total"]})
+            return {"total": fresh.invoke({"n": first["n"]})["n"]}
+
+        app = G.StateGraph(Top).add_node("both", both).add_edge(G.START, "both").compile(
+            checkpointer=M.InMemorySaver()
+        )
+        config = {"configurable": {"thread_id": "t"}}
+        out: list[Any] = []
+        for _ in range(2):
+            out.append([
+                (tuple(p if ":" not in p else p.split(":")[0] + ":<id>" for p in ns), c)
+                for ns, c in app.stream({"total": 0}, config, subgraphs=True, stream_mode="updates")
+            ])
+        return out
+
+    _both(scenario)
