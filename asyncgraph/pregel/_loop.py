@@ -237,6 +237,8 @@ class _Loop:
                 apply_writes(plan, run, [start])
                 if saves_input:
                     await saver.put(rc, run, self.step, "input", run.updated)  # type: ignore[union-attr]
+                elif saver is not None:
+                    saver.skip(rc)
                 self.step += 1
                 self.pending = ()
         elif input is None:
@@ -264,6 +266,8 @@ class _Loop:
                 apply_input(run, input)
                 if saves_input:
                     await saver.put(rc, run, self.step, "input", {START})  # type: ignore[union-attr]
+                elif saver is not None:
+                    saver.skip(rc)
             self.step += 1
         # Recursion limit: the run may take ``limit`` steps after its input.
         limit = config.get("recursion_limit", 10007)
@@ -444,21 +448,32 @@ class _Loop:
         if self.stream_values and not self.output_keys.isdisjoint(updated):
             rc.emit("values", state_values(rc, self.run))
         saver = self.saver
-        if saver is not None and saver.durability != "exit":
-            await saver.put(rc, self.run, self.step, "loop", updated)
+        if saver is not None:
+            if saver.durability != "exit":
+                await saver.put(rc, self.run, self.step, "loop", updated)
+            else:
+                saver.skip(rc)
         if rc.sink is not None:
             await rc.sink.wait_drained()
 
     async def finish(self) -> RunOutcome:
         saver = self.saver
         if saver is not None:
-            if saver.durability == "exit":
+            if saver.durability == "exit" and self._keeps_exit_checkpoint():
                 await saver.finish_exit(self.rc, self.run, self.step)
             await saver.flush()
         if self.drained is not None:
             raise GraphDrained(self.drained)
         run = self.shown if self.shown is not None else self.run
         return RunOutcome(run, self.interrupts, saver.config if saver is not None else None)
+
+
+    def _keeps_exit_checkpoint(self) -> bool:
+        """durability="exit": whether the run's one checkpoint is worth saving. A
+        subgraph that finished keeps nothing unless it keeps its state from run to run
+        (``checkpointer=True``), as in LangGraph; one that paused must resume."""
+        rc = self.rc
+        return rc.parent is None or bool(self.interrupts) or self.drained is not None or rc.graph.checkpointer is True
 
 
 async def _after(first: Awaitable[None], then: Awaitable[None]) -> None:

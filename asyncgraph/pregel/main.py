@@ -246,6 +246,8 @@ class Pregel(PregelMarker, Runnable[Any, Any], Generic[StateT, ContextT, InputT,
             if durability not in ("sync", "async", "exit"):
                 raise InvalidInputError(f"durability must be 'sync', 'async' or 'exit', got {durability!r}")
             rc.durability = durability
+        elif parent is not None:
+            rc.durability = parent.run.durability  # a subgraph saves as its parent does
         if cfg.get("callbacks") or _tracing_enabled():
             rc.callbacks = True  # replaced by the run manager's child in _arun
         rc.propagate = bool(conf or cfg.get("tags") or cfg.get("metadata") or rc.callbacks)

@@ -369,3 +369,46 @@ def test_two_graphs_a_sync_node_runs_stream_before_its_update() -> None:
         return out
 
     _both(scenario)
+
+
+def _exit_durability_scenario(kind: str) -> Callable[[Any, Any, Any], list[Any]]:
+    def scenario(G: Any, T: Any, M: Any) -> list[Any]:
+        class Inner(TypedDict):
+            value: Annotated[list[str], operator.add]
+
+        def second(s: Inner) -> dict[str, Any]:
+            if kind == "asks":
+                return {"value": [f"b:{T.interrupt('b?')}"]}
+            return {"value": ["b"]}
+
+        inner = (
+            G.StateGraph(Inner)
+            .add_node("first", lambda s: {"value": ["a"]})
+            .add_node("second", second)
+            .add_edge(G.START, "first")
+            .add_edge("first", "second")
+            .compile(checkpointer=True if kind == "kept" else None)
+        )
+        app = (
+            G.StateGraph(Inner)
+            .add_node("inner", inner)
+            .add_edge(G.START, "inner")
+            .add_conditional_edges("inner", lambda s: "inner" if len(s["value"]) < 6 else G.END)
+            .compile(checkpointer=M.InMemorySaver())
+        )
+        config = {"configurable": {"thread_id": "t"}}
+        out: list[Any] = [app.invoke({"value": []}, config, durability="exit"), _layout(app)]
+        if kind == "asks":
+            out.append(app.invoke(T.Command(resume="x"), config, durability="exit"))
+            out.append(_layout(app))
+        return out
+
+    return scenario
+
+
+def test_exit_durability_is_inherited_by_subgraphs() -> None:
+    """durability="exit" reaches subgraphs: one that finishes saves nothing (unless
+    it keeps its state, checkpointer=True); one that pauses saves what it needs to
+    resume."""
+    for kind in ("fresh", "kept", "asks"):
+        _both(_exit_durability_scenario(kind))
