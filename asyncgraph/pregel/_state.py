@@ -272,9 +272,20 @@ async def _update_superstep(graph: Any, saver: Any, config: Any, updates: list[S
     else:
         if len(updates) > 1 and any(u.as_node is None for u in updates):
             raise InvalidUpdateError("as_node is required when applying multiple updates")
+        # The checkpoint's own next tasks, before the updates change the state: an
+        # update made as one of them is kept as that task's writes on the checkpoint,
+        # so its history shows what the task "returned", as in LangGraph.
+        pending = [] if tup is None else prepare_tasks(
+            plan, run, step, stop=rc.stop, checkpoint_id=tup.checkpoint["id"],
+            ns=(tup.config.get(CONF) or {}).get("checkpoint_ns", ""), with_ids=True)
         tasks = []
         for i, u in enumerate(updates):
-            tasks.append(await _update_task(rc, run, tup, u, step, i))
+            task, own = await _update_task(rc, run, tup, u, step, i)
+            tasks.append(task)
+            match = next((t for t in pending if t.name == task.name), None)
+            if match is not None:
+                pending.remove(match)
+                await saver.aput_writes(tup.config, own or [(NO_WRITES, None)], match.id, str(match.path))
     updated = apply_writes(plan, run, tasks)
     versions = dict(run.versions)
     new = create_checkpoint(saved_values(run, versions), versions, {k: dict(v) for k, v in run.seen.items()}, sorted(updated))
@@ -286,9 +297,11 @@ async def _update_superstep(graph: Any, saver: Any, config: Any, updates: list[S
     return await saver.aput(save_config, new, metadata, new_versions)
 
 
-async def _update_task(rc: RunContext, run: RunState, tup: Any, update: StateUpdate, step: int, index: int) -> Task:
+async def _update_task(rc: RunContext, run: RunState, tup: Any, update: StateUpdate, step: int,
+                       index: int) -> tuple[Task, list[tuple[str, Any]]]:
     """The task of one update: ``values`` written as node ``as_node`` would write them
-    (inferred, when None, as the node that ran last), its edges taken."""
+    (inferred, when None, as the node that ran last), its edges taken; and the writes
+    of the values alone."""
     plan = rc.plan
     values, as_node = update.values, update.as_node
     if as_node is None:
@@ -318,6 +331,7 @@ async def _update_task(rc: RunContext, run: RunState, tup: Any, update: StateUpd
         input_writes(plan, task)
     else:
         output_writes(plan, task, values)
+    own = list(task.writes)
     task.writes.extend(node.after)
     tc = TaskContext(rc, task, step)
     token = current_task.set(tc)
@@ -326,4 +340,4 @@ async def _update_task(rc: RunContext, run: RunState, tup: Any, update: StateUpd
             await run_branch(tc, run, branch)
     finally:
         current_task.reset(token)
-    return task
+    return task, own
