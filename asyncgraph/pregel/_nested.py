@@ -121,7 +121,7 @@ async def load(rc: Any, saver: Any, config: dict[str, Any]) -> tuple[Any, bool]:
     return None, True
 
 
-def with_map(config: dict[str, Any], cmap: dict[str, str]) -> dict[str, Any]:
+def with_map(config: Any, cmap: dict[str, str]) -> Any:
     """``config`` (of a subgraph checkpoint) with the ``checkpoint_map`` that leads a
     run of the root graph back to it: ``cmap`` (its ancestors') plus its own entry."""
     conf = config.get(CONF) or {}
