@@ -25,6 +25,21 @@ from langchain_core.messages.tool import ToolOutputMixin
 from asyncgraph._context import interrupt_in_task
 from asyncgraph._ids import CheckpointId, InterruptId, TaskId, ThreadId
 from asyncgraph._interrupt import Interrupt
+from asyncgraph._payloads import (
+    CheckpointPayload,
+    CheckpointStreamPart,
+    CheckpointTask,
+    CustomStreamPart,
+    DebugPayload,
+    DebugStreamPart,
+    MessagesStreamPart,
+    StreamPart,
+    TaskPayload,
+    TaskResultPayload,
+    TasksStreamPart,
+    UpdatesStreamPart,
+    ValuesStreamPart,
+)
 from asyncgraph._send import Send
 from asyncgraph.constants import INTERRUPT, ROOT
 
@@ -38,6 +53,20 @@ __all__ = [
     "ThreadId",
     "All",
     "CachePolicy",
+    "CheckpointPayload",
+    "CheckpointStreamPart",
+    "CheckpointTask",
+    "CustomStreamPart",
+    "DebugPayload",
+    "DebugStreamPart",
+    "MessagesStreamPart",
+    "StreamPart",
+    "TaskPayload",
+    "TaskResultPayload",
+    "TasksStreamPart",
+    "UpdatesStreamPart",
+    "ValuesStreamPart",
+    "ensure_valid_checkpointer",
     "Checkpointer",
     "Command",
     "Durability",
@@ -354,6 +383,19 @@ def omit_payload(_value: Any) -> dict[str, Any]:
     """A :class:`TracePolicy` processor that records an empty payload, keeping the
     node's trace run and its timing but none of its data."""
     return {}
+
+
+def ensure_valid_checkpointer(checkpointer: Any) -> Any:
+    """``checkpointer`` if it is what ``compile(checkpointer=...)`` takes (a saver,
+    True, False or None); a ``TypeError`` naming what it got otherwise."""
+    if checkpointer is None or checkpointer is True or checkpointer is False:
+        return checkpointer
+    if hasattr(checkpointer, "aget_tuple") and hasattr(checkpointer, "aput"):
+        return checkpointer
+    raise TypeError(
+        "Invalid checkpointer: expected a checkpoint saver (BaseCheckpointSaver, e.g. "
+        f"InMemorySaver()), True, False or None; got {type(checkpointer).__name__}."
+    )
 
 
 if TYPE_CHECKING:

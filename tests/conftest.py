@@ -5,11 +5,21 @@ whose code (library or test) blocks its event loop for more than 0.5 s fails, na
 the node and line. A test that blocks on purpose is marked ``allow_blocking``.
 """
 
+import contextlib
+import importlib
 from collections.abc import AsyncIterator
 
 import pytest
 
 from asyncgraph.testing import BlockingWatchdog
+
+# The differential tests import LangGraph (the oracle) inside async tests. A first import
+# takes over 0.5 s on a loaded machine and the watchdog would blame the test for it: import
+# the oracle's modules once, here, before any loop runs.
+for _module in ("langgraph.graph", "langgraph.types", "langgraph.checkpoint.memory", "langgraph.func",
+                "langgraph.prebuilt", "langgraph.store.memory", "langgraph.pregel"):
+    with contextlib.suppress(ImportError):
+        importlib.import_module(_module)
 
 
 @pytest.fixture(autouse=True)

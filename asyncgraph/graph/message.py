@@ -157,9 +157,10 @@ def _merge(left: Messages, right: Messages) -> tuple[list[BaseMessage], bool]:
         i = position.get(msg_id)
         if i is None:
             if isinstance(msg, RemoveMessage):
+                # The opening words are LangGraph's, for code that matches on them.
                 err = (
-                    f"RemoveMessage(id={msg_id!r}): a message with that ID doesn't "
-                    "exist in the list, so it cannot be removed."
+                    f"Attempting to delete a message with an ID that doesn't exist "
+                    f"(RemoveMessage(id={msg_id!r})): no message in the list has that ID."
                 )
                 raise ValueError(err)
             position[msg_id] = len(merged)

@@ -26,7 +26,7 @@ from asyncgraph.pregel._spec import (
     normalize_path_map,
 )
 from asyncgraph.managed import ManagedValue
-from asyncgraph.types import All, CachePolicy, RetryPolicy, TracePolicy
+from asyncgraph.types import All, CachePolicy, RetryPolicy, TracePolicy, ensure_valid_checkpointer
 
 if TYPE_CHECKING:
     from langchain_core.runnables import Runnable
@@ -351,7 +351,7 @@ class StateGraph(Generic[StateT, ContextT, InputT, OutputT]):
         """
         compiled = compile_graph(
             self,
-            checkpointer=checkpointer,
+            checkpointer=ensure_valid_checkpointer(checkpointer),
             store=store,
             cache=cache,
             interrupt_before=interrupt_before,

@@ -29,6 +29,7 @@ from langchain_core.runnables import (
 from langchain_core.tools import BaseTool
 from pydantic import BaseModel
 
+from asyncgraph._internal._runnable import RunnableCallable
 from asyncgraph.constants import END, START
 from asyncgraph.graph import StateGraph
 from asyncgraph.graph.message import add_messages
@@ -242,8 +243,22 @@ def _prompt_applier(prompt: Prompt | None) -> Callable[[Any, list[BaseMessage], 
         runnable = prompt
         return lambda state, messages, config: runnable.ainvoke(_with_messages(state, messages), config)
     if callable(prompt):
+        # Called as LangGraph calls it: parameters named config / store / runtime /
+        # writer are filled from the run.
         fn = prompt
-        return lambda state, messages, config: fn(_with_messages(state, messages))
+        injected = RunnableCallable(fn, name="Prompt", trace=False)
+
+        async def apply(state: Any, messages: list[BaseMessage], config: RunnableConfig) -> Any:
+            value = _with_messages(state, messages)
+            args, kwargs = injected._call_args(value, config, {})
+            out = fn(*args, **kwargs)
+            if inspect.isawaitable(out):
+                out = await out
+            if isinstance(out, Runnable):  # e.g. ``SystemMessage(...) + messages``, a prompt template
+                out = await out.ainvoke(value, config)
+            return out
+
+        return apply
     raise TypeError(f"create_react_agent: prompt must be a str, SystemMessage, callable or Runnable, got {prompt!r}")
 
 
@@ -328,8 +343,9 @@ def create_react_agent(
         state_schema = AgentStateWithStructuredResponse if response_format is not None else AgentState
     if response_format is not None:
         state_schema = _extend_schema(state_schema, {"structured_response": Any})
-    if pre_model_hook is not None:
-        state_schema = _extend_schema(state_schema, {"llm_input_messages": list})
+    # The model node also reads ``llm_input_messages`` (what a pre-model hook wants the
+    # model to see): a key of that node's input, not of the graph's state or output.
+    agent_input = _extend_schema(state_schema, {"llm_input_messages": list}) if pre_model_hook is not None else None
 
     if isinstance(tools, ToolNode):
         tool_node: ToolNode | None = tools
@@ -441,7 +457,7 @@ def create_react_agent(
         builder.add_edge("pre_model_hook", "agent")
     else:
         builder.add_edge(START, "agent")
-    builder.add_node("agent", agent)
+    builder.add_node("agent", agent, input_schema=agent_input)
     decide_from = "agent"
     router = after_model
     if post_model_hook is not None:

@@ -51,7 +51,22 @@ def draw_graph(compiled: Any, *, xray: int | bool = False) -> Graph:
             edges.add((name, END, None, False))
             if END not in nodes:
                 nodes[END] = graph.add_node(None, END)
-    for s, t, label, conditional in sorted(edges, key=lambda e: (e[0], e[1], e[2] or "")):
+    for s, t, label, conditional in _drawing_order(edges):
         if s in nodes and t in nodes:
             graph.add_edge(nodes[s], nodes[t], label, conditional)
     return graph
+
+
+def _drawing_order(
+    edges: set[tuple[str, str, str | None, bool]],
+) -> list[tuple[str, str, str | None, bool]]:
+    """LangGraph's order, so drawings (and snapshot tests of them) match: plain edges out of
+    START first, then the rest sorted, then plain edges into END."""
+
+    def key(e: tuple[str, str, str | None, bool]) -> tuple[str, str, bool, str]:
+        return (e[0], e[1], e[3], e[2] or "")
+
+    first = sorted((e for e in edges if e[0] == START and not e[3]), key=key)
+    last = sorted((e for e in edges if e[1] == END and not e[3]), key=key)
+    middle = sorted((e for e in edges if e not in first and e not in last), key=key)
+    return first + middle + last

@@ -116,6 +116,7 @@ async def run_graph(rc: RunContext, input: Any, *, interrupt_before: frozenset[s
             await loop.observe(to_run, updated)  # cache, values stream, checkpoint, reader
         loop.step += 1
         if interrupt_after and _names_any(tasks, interrupt_after):
+            loop.at_breakpoint()
             break
     return await loop.finish()
 
@@ -292,6 +293,12 @@ class _Loop:
         # A lone plain node may be awaited by the loop itself: nobody traces the run and
         # no step deadline applies.
         self.inline = rc.run_manager is None and not rc.propagate and rc.step_timeout is None
+        if self.stream_values and tup is not None and tup.checkpoint["channel_versions"] and (
+            input is None or isinstance(input, Command)
+        ):
+            # A run that continues the thread (resume, Command, replay) first shows the
+            # state it continues from, as LangGraph does.
+            rc.emit("values", state_values(rc, run))
 
     def _input_unobserved(self) -> bool:
         """Whether the START task can be folded into applying the input: nothing saves,
@@ -326,6 +333,7 @@ class _Loop:
         if self.step >= rc.stop:
             raise GraphRecursionError(self.limit)
         if self.before and not self.skip_before and _names_any(tasks, self.before):
+            self.at_breakpoint()
             return True
         self.skip_before = False
         control = rc.control
@@ -336,16 +344,30 @@ class _Loop:
             return True
         return False
 
+    def at_breakpoint(self) -> None:
+        """The run pauses at an ``interrupt_before`` / ``interrupt_after`` node: the
+        top graph's ``updates`` stream says so with an empty ``__interrupt__``."""
+        rc = self.rc
+        if rc.parent is None and wants(rc, "updates"):
+            rc.emit("updates", {INTERRUPT: ()})
+
     def ready(self, tasks: list[Task]) -> list[Task]:
         """The tasks left to run: those that finished before a failure or pause keep
         their saved writes; interrupted tasks get the run's resume value."""
         if not (self.pending or self.resuming or self.stream_tasks):
             return tasks
         to_run = tasks
+        rc = self.rc
         if self.pending:
             to_run = restore_pending(self.plan_, tasks, self.pending)
             self.pending = ()
-        rc = self.rc
+            if len(to_run) < len(tasks) and wants(rc, "updates"):
+                # Tasks that finished before the pause or failure keep their saved
+                # writes; the stream shows them again, marked as such.
+                for t in tasks:
+                    if t.done and t.name != START:
+                        update = t.update if rc.out_select is None else selected_update(rc, t.update)
+                        rc.emit("updates", {t.name: update, METADATA: {"cached": True}})
         if self.resuming and rc.resume is not None:
             assign_resume(tasks, rc.resume)
             rc.resume = None
@@ -426,7 +448,11 @@ class _Loop:
                     if t.resume:
                         writes.append((RESUME, list(t.resume)))
                     await saver.put_writes(t, writes, self.step)
-        self.shown = with_pending_applied(self.plan_, self.run, [t for t in tasks if t.done])
+        done = [t for t in tasks if t.done]
+        self.shown = with_pending_applied(self.plan_, self.run, done)
+        if self.stream_values and done and not self.output_keys.isdisjoint(c for t in done for c, _ in t.writes):
+            # The state with the finished tasks' writes, as get_state() shows it.
+            self.rc.emit("values", state_values(self.rc, self.shown))
 
     def barrier(self, tasks: list[Task]) -> dict[str, None]:
         """Apply every write of the step; returns the channels that changed."""
@@ -507,6 +533,7 @@ async def _run_step_with_timeout(rc: RunContext, run: RunState, tasks: list[Task
 def _make_on_done(rc: RunContext, saver: Saver | None, step: int) -> Any:
     sink = rc.sink
     stream_updates = sink is not None and "updates" in sink.modes
+    stream_values = sink is not None and "values" in sink.modes
     stream_tasks = wants(rc, "tasks", "debug")
 
     async def on_done(task: Task) -> None:
@@ -515,6 +542,13 @@ def _make_on_done(rc: RunContext, saver: Saver | None, step: int) -> Any:
         if task.interrupts:
             if stream_updates:
                 rc.emit("updates", {INTERRUPT: tuple(task.interrupts)})
+            if stream_values:
+                # The state as the step found it, with the interrupt (a bare
+                # ``output_keys`` selection shows the interrupt alone).
+                values = state_values(rc, rc.run_state)
+                interrupts = tuple(task.interrupts)
+                rc.emit("values", {**values, INTERRUPT: interrupts} if isinstance(values, dict)
+                        else {INTERRUPT: interrupts})
             return  # saved with the step's other interrupts when the step ends
         if stream_updates and task.name != START:
             update = task.update if rc.out_select is None else selected_update(rc, task.update)

@@ -90,7 +90,7 @@ def _path_text(kind: int, name: str, index: int) -> str:
 class Saver:
     """The loop's view of the checkpointer: what to save, in which config, when."""
 
-    __slots__ = ("saver", "config", "thread_config", "parent_id", "deferred", "inflight", "durability",
+    __slots__ = ("saver", "config", "parent_config", "thread_config", "parent_id", "deferred", "inflight", "durability",
                  "extra", "seen", "stepped", "exit_id")
 
     def __init__(self, saver: Any, config: dict[str, Any], durability: str) -> None:
@@ -100,6 +100,7 @@ class Saver:
             CONF: {"thread_id": conf["thread_id"], "checkpoint_ns": conf.get("checkpoint_ns", "")}
         }
         self.config: dict[str, Any] | None = None  # config of the latest checkpoint
+        self.parent_config: dict[str, Any] | None = None  # and of the one before it
         self.parent_id: str | None = None
         # durability="exit": the writes of the step in progress, saved with the final
         # checkpoint (under task ids derived from it, so a resume matches them).
@@ -169,6 +170,7 @@ class Saver:
                 if k not in metadata:
                     metadata[k] = v
         cfg = self.config or {CONF: {**self.thread_config[CONF], **({"checkpoint_id": self.parent_id} if self.parent_id else {})}}
+        self.parent_config = cfg if self.parent_id else None
         rc.checkpoint_id = cid
         self.parent_id = cid
         coro = self.saver.aput(cfg, ckpt, metadata, new_versions)

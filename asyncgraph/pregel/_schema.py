@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal, NotRequired, Required, get_args, get
 
 from asyncgraph.channels.base import MISSING, BaseChannel
 from asyncgraph.channels.binop import BinaryOperatorAggregate
+from asyncgraph.checkpoint.serde._allow import allow
 from asyncgraph.channels.last_value import LastValue
 from asyncgraph.errors import InvalidGraphError, InvalidUpdateError
 from asyncgraph.managed import ManagedValue
@@ -133,6 +134,17 @@ def _is_typeddict(obj: Any) -> bool:
     return bool(typing_extensions.is_typeddict(obj))
 
 
+def _annotated_class(obj: Any) -> bool:
+    """A plain class with annotated attributes: LangGraph takes it as a schema of dict
+    state (nodes get a dict; the class is never instantiated)."""
+    if not isinstance(obj, type):
+        return False
+    try:
+        return bool(typing.get_type_hints(obj))
+    except Exception:
+        return False
+
+
 def lower_schema(schema: Any) -> SchemaInfo:
     """Lower a schema class to its fields.
 
@@ -142,7 +154,7 @@ def lower_schema(schema: Any) -> SchemaInfo:
     """
     if schema is dict or schema is None:
         return SchemaInfo(dict, "dict", {}, {})
-    if not is_schema(schema):
+    if not is_schema(schema) and not _annotated_class(schema):
         raise InvalidGraphError(
             f"State schema must be a TypedDict, dataclass or Pydantic model, got {schema!r}"
         )
@@ -172,7 +184,42 @@ def lower_schema(schema: Any) -> SchemaInfo:
     else:
         kind = "dict"
     fields = {name: _field_for(name, ann) for name, ann in hints.items()}
+    _allow_declared(schema, hints.values())
     return SchemaInfo(schema, kind, fields, {k: v for k, v in defaults.items() if v is not MISSING})
+
+
+def _allow_declared(schema: Any, annotations: Any) -> None:
+    """The checkpoint serializer may rebuild the classes a graph declares for its state:
+    the schema itself when it is a Pydantic model or dataclass, and those named in its
+    fields' annotations. The graph builds instances of them from its input anyway, and
+    LangGraph stores them without registration (a Pydantic state's ``Send`` argument is
+    one), so a graph that works there works here. Other classes still need ``allow()``."""
+    seen: set[Any] = set()
+
+    def walk(tp: Any, depth: int) -> None:
+        if depth > 8 or tp in seen:
+            return
+        try:
+            seen.add(tp)
+        except TypeError:  # an unhashable annotation argument (e.g. a Field in Annotated)
+            return
+        if isinstance(tp, type):
+            if _is_pydantic(tp) or dataclasses.is_dataclass(tp):
+                allow(tp)
+                try:
+                    nested = typing.get_type_hints(tp).values()
+                except Exception:  # unresolvable hints: the class itself is enough
+                    return
+                for ann in nested:
+                    walk(ann, depth + 1)
+            return
+        for arg in get_args(tp):
+            walk(arg, depth + 1)
+
+    if _is_pydantic(schema) or dataclasses.is_dataclass(schema):
+        allow(schema)
+    for ann in annotations:
+        walk(ann, 0)
 
 
 _FIELD_VALIDATORS: dict[Any, dict[str, Any]] = {}

@@ -154,7 +154,7 @@ class StreamSink:
 
 class ChildSink:
     """A subgraph's view of its parent's stream when ``subgraphs=False``: only
-    ``custom`` chunks pass through (tokens reach the parent through callbacks)."""
+    ``custom`` chunks pass through."""
 
     __slots__ = ("parent", "modes", "subgraphs")
 
@@ -234,9 +234,9 @@ async def emit_checkpoint(rc: RunContext, saver: Saver, run: RunState, tasks: li
     cfg = saver.config
     emit_debug(rc, "checkpoints", "checkpoint", step, {
         "config": cfg,
-        "parent_config": None,
+        "parent_config": saver.parent_config,
         "values": output_values(rc.plan, run),
-        "metadata": {"source": "loop" if step >= 0 else "input", "step": step},
+        "metadata": {"source": "loop" if step >= 0 else "input", "step": step, "parents": {}},
         "next": [t.name for t in tasks],
         "tasks": [{"id": t.id, "name": t.name, "interrupts": (), "state": None} for t in tasks],
     })
@@ -306,6 +306,10 @@ class StreamMessagesHandler(BaseCallbackHandler):
 
     def __init__(self, rc: RunContext) -> None:
         self.rc = rc
+        # Without ``subgraphs=True`` the stream shows the models of its own graph's nodes
+        # only: a subgraph's tokens stay in the subgraph (its own stream() shows them).
+        sink = rc.sink
+        self.own_depth: int | None = None if sink is None or sink.subgraphs else len(rc.ns_tuple)
         self.llm_runs: dict[UUID, tuple[tuple[str, ...], dict[str, Any], bool]] = {}
         self.node_runs: dict[UUID, tuple[tuple[str, ...], dict[str, Any]]] = {}
         self.seen: set[str] = set()
@@ -337,7 +341,10 @@ class StreamMessagesHandler(BaseCallbackHandler):
                             parent_run_id: UUID | None = None, tags: list[str] | None = None,
                             metadata: dict[str, Any] | None = None, **kwargs: Any) -> Any:
         if metadata and META_NODE in metadata and not (tags and (TAG_NOSTREAM in tags or TAG_HIDDEN in tags)):
-            self.llm_runs[run_id] = (_ns_of(metadata), dict(metadata), False)
+            ns = _ns_of(metadata)
+            if self.own_depth is not None and len(ns) > self.own_depth:
+                return
+            self.llm_runs[run_id] = (ns, dict(metadata), False)
 
     def on_llm_new_token(self, token: str | list[str | dict[str, Any]], *, chunk: Any = None, run_id: UUID,
                          parent_run_id: UUID | None = None, **kwargs: Any) -> Any:
@@ -377,7 +384,10 @@ class StreamMessagesHandler(BaseCallbackHandler):
             # name: only the outer run is the node's.
             and parent_run_id not in self.node_runs
         ):
-            self.node_runs[run_id] = (_ns_of(metadata), dict(metadata))
+            ns = _ns_of(metadata)
+            if self.own_depth is not None and ns:
+                return  # a subgraph's node (LangGraph shows those only with subgraphs=True)
+            self.node_runs[run_id] = (ns, dict(metadata))
             # Messages a node received as input were already streamed (or were input).
             for msg in _messages_in(inputs):
                 if msg.id is not None:

@@ -153,9 +153,9 @@ def input_writes(plan: Plan, task: Task) -> dict[str, Any]:
             warnings.warn(f"{message} (dropped; compile(strict=True) makes this an error)", UndeclaredKeyWarning, stacklevel=2)
             inp = {k: v for k, v in inp.items() if k in known}
         if info.kind == "pydantic":
-            # Validate (and coerce) through the model, but write only the keys given.
+            # Validate through the model (only the keys given are written).
             try:
-                obj = info.coerce(dict(inp), "the graph input")
+                obj = info.coerce(_with_reducer_starts(plan, inp), "the graph input")
             except InvalidUpdateError as exc:
                 # A reducer key's input is an update, not a value: ``("user", "hi")``
                 # for an ``add_messages`` list. Validate what the reducer makes of it.
@@ -165,8 +165,17 @@ def input_writes(plan: Plan, task: Task) -> dict[str, Any]:
                 except InvalidUpdateError:
                     obj = None
                 if obj is None:
-                    raise InvalidInputError(str(exc)) from exc.__cause__
-            pairs = [(k, getattr(obj, k)) for k in inp]
+                    cause = exc.__cause__
+                    if cause is not None and type(cause).__name__ == "ValidationError":
+                        # Pydantic's own error, as LangGraph raises it (code catches
+                        # ``pydantic.ValidationError``), with a note saying where.
+                        cause.add_note(f"(the graph input, validated as {info.schema.__name__})")
+                        raise cause from None
+                    raise InvalidInputError(str(exc)) from cause
+            # The input is checked, but written as given, as LangGraph does: nodes get it
+            # validated when their input is built, so a validator runs once per read,
+            # never on a value it already transformed.
+            pairs = list(inp.items())
         else:
             pairs = list(inp.items())
     else:
@@ -180,6 +189,22 @@ def input_writes(plan: Plan, task: Task) -> dict[str, Any]:
         if k in plan.state_keys:
             task.writes.append((k, v))
     return dict(pairs)
+
+
+def _with_reducer_starts(plan: Plan, inp: dict[str, Any]) -> dict[str, Any]:
+    """``inp`` plus, for each reducer key it leaves out, that channel's starting value: a
+    required ``Annotated[list, add]`` field need not be in the input (its channel starts
+    as ``[]``), as in LangGraph. Only the keys of ``inp`` are written."""
+    out = dict(inp)
+    for k in plan.input_keys:
+        if k in out:
+            continue
+        spec = plan.channels.get(k)
+        if isinstance(spec, BinaryOperatorAggregate):
+            ch: BaseChannel[Any, Any] = spec.new_run() or spec.copy()
+            if ch.is_available():
+                out[k] = ch.get()
+    return out
 
 
 def _reduced_input(plan: Plan, inp: dict[str, Any]) -> dict[str, Any] | None:

@@ -302,18 +302,9 @@ class Pregel(PregelMarker, Runnable[Any, Any], Generic[StateT, ContextT, InputT,
             )
         return keys, single  # type: ignore[return-value]
 
-    def _interrupt_values(self, outcome: RunOutcome, rc: RunContext) -> dict[str, Any]:
-        """The ``values`` chunk of a paused run: its state, plus ``__interrupt__``."""
-        values = state_values(rc, outcome.run)
-        if not isinstance(values, dict):
-            values = {}
-        return {**values, INTERRUPT: tuple(outcome.interrupts)}
-
     def _output(self, outcome: RunOutcome, rc: RunContext | None = None, *, v2: bool = False) -> Any:
         if outcome.interrupts and rc is not None and rc.parent is not None:
             # Inside a parent graph's task: the pause belongs to the parent run too.
-            # Streamed with subgraphs=True, the subgraph's values chunk comes first.
-            rc.emit("values", self._interrupt_values(outcome, rc))
             raise GraphInterrupt(outcome.interrupts)
         if rc is None:
             out = output_values(self.plan, outcome.run)
@@ -492,17 +483,6 @@ class Pregel(PregelMarker, Runnable[Any, Any], Generic[StateT, ContextT, InputT,
             outcome = runner.result()
             if outcome.interrupts and rc.parent is not None:
                 raise GraphInterrupt(outcome.interrupts)
-            if outcome.interrupts and ("values" in modes or "values" in printing):
-                chunk = self._interrupt_values(outcome, rc)
-                if "values" in printing:
-                    print_chunk((), "values", chunk)
-            if outcome.interrupts and "values" in modes:
-                if v2:
-                    yield v2_item((), "values", chunk)
-                elif subgraphs:
-                    yield ((), chunk) if single else ((), "values", chunk)
-                else:
-                    yield chunk if single else ("values", chunk)
         finally:
             sink.close()
             if not runner.done():

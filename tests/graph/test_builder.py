@@ -245,3 +245,24 @@ def test_set_entry_and_finish_point_are_edges() -> None:
     g.set_finish_point("a")
     assert (START, "a") in g.edges and ("a", END) in g.edges
     assert g.compile().invoke({"x": 4}) == {"x": 5}
+
+
+def test_compile_rejects_something_that_is_not_a_checkpointer() -> None:
+    from asyncgraph.graph import START, StateGraph
+
+    class S(TypedDict):
+        x: int
+
+    g = StateGraph(S)
+    g.add_node("a", lambda s: {})
+    g.add_edge(START, "a")
+    with pytest.raises(TypeError, match="Invalid checkpointer.*got str"):
+        g.compile(checkpointer="memory")  # type: ignore[arg-type]
+
+
+def test_stream_part_types_are_importable_and_subscriptable() -> None:
+    from asyncgraph.types import CheckpointPayload, StreamPart, ValuesStreamPart
+
+    assert ValuesStreamPart.__required_keys__ >= {"type", "ns", "data", "interrupts"}
+    assert CheckpointPayload[dict].__origin__ is CheckpointPayload  # type: ignore[attr-defined]
+    assert StreamPart.__name__ == "StreamPart"

@@ -210,12 +210,15 @@ def test_pydantic_validation_error_names_the_node_and_keeps_the_cause() -> None:
     assert isinstance(info.value.__cause__, pydantic.ValidationError)
 
 
-def test_pydantic_invalid_graph_input_is_an_input_error() -> None:
+def test_pydantic_invalid_graph_input_raises_pydantics_error() -> None:
+    calls: list[Any] = []
     g = StateGraph(PState)
-    g.add_node("a", lambda s: None)
+    g.add_node("a", lambda s: calls.append(s))
     g.add_edge(START, "a")
-    with pytest.raises(InvalidInputError):
+    with pytest.raises(pydantic.ValidationError) as info:  # as LangGraph raises it
         g.compile().invoke({"n": "not a number"})
+    assert "the graph input, validated as PState" in info.value.__notes__[0]
+    assert calls == []
 
 
 def test_pydantic_node_may_return_a_model() -> None:
@@ -379,5 +382,84 @@ def test_pydantic_state_takes_reducer_input_as_an_update() -> None:
     out = app.invoke({"messages": [("user", "hi"), {"role": "ai", "content": "yo"}]})
     assert [(m.type, m.content) for m in out["messages"]] == [("human", "hi"), ("ai", "yo")]
     assert out["n"] == 2
-    with pytest.raises(InvalidInputError, match="Chat"):
+    with pytest.raises(pydantic.ValidationError, match="Chat"):
         app.invoke({"messages": [], "n": "not a number"})
+
+
+class _PlainAnnotated:
+    log: Annotated[list[str], operator.add]
+    name: str
+
+
+def test_a_plain_annotated_class_is_a_dict_state_schema() -> None:
+    seen: list[Any] = []
+
+    def node(state: Any) -> dict[str, Any]:
+        seen.append(state)
+        return {"log": ["node"], "name": "done"}
+
+    g = StateGraph(_PlainAnnotated)
+    g.add_node("node", node)
+    g.add_edge(START, "node")
+    assert g.compile().invoke({"log": ["in"]}) == {"log": ["in", "node"], "name": "done"}
+    assert seen == [{"log": ["in"]}]  # a dict, never an instance of the class
+
+
+def test_a_class_without_annotations_is_still_refused() -> None:
+    class Empty:
+        pass
+
+    with pytest.raises(ValueError, match="State schema must be a TypedDict"):
+        StateGraph(Empty)
+
+
+def test_pydantic_input_may_leave_out_a_required_reducer_key() -> None:
+    class State(pydantic.BaseModel):
+        log: Annotated[list[str], operator.add]
+        name: str = "anon"
+
+    seen: list[Any] = []
+
+    def node(state: State) -> dict[str, Any]:
+        seen.append(state.log)
+        return {"log": ["node"]}
+
+    g = StateGraph(State)
+    g.add_node("node", node)
+    g.add_edge(START, "node")
+    assert g.compile().invoke({"name": "x"})["log"] == ["node"]
+    assert seen == [[]]  # the reducer channel's starting value
+
+
+def test_pydantic_input_missing_a_required_plain_key_still_fails() -> None:
+    class State(pydantic.BaseModel):
+        name: str
+
+    g = StateGraph(State)
+    g.add_node("node", lambda s: {})
+    g.add_edge(START, "node")
+    with pytest.raises(pydantic.ValidationError, match="name"):
+        g.compile().invoke({})
+
+
+def test_pydantic_validators_run_once_per_read_of_the_input() -> None:
+    class State(pydantic.BaseModel):
+        name: str
+        count: int = 0
+
+        @pydantic.field_validator("name", mode="after")
+        @classmethod
+        def title(cls, value: str) -> str:
+            return "Dr. " + value
+
+    seen: list[tuple[str, int]] = []
+
+    def node(state: State) -> dict[str, Any]:
+        seen.append((state.name, state.count))
+        return {}
+
+    g = StateGraph(State)
+    g.add_node("node", node)
+    g.add_edge(START, "node")
+    g.compile().invoke({"name": "Who", "count": "3"})
+    assert seen == [("Dr. Who", 3)]  # not "Dr. Dr. Who": the input is stored as given

@@ -415,3 +415,63 @@ async def test_post_hook_router_counts_a_reused_call_id_as_answered() -> None:
     got = await updates(create_react_agent(model, [search], post_model_hook=post), inp)
     assert got == expected
     assert len(model.calls) == 2
+
+
+def test_callable_prompt_gets_config_and_store_from_the_run() -> None:
+    from asyncgraph.store.memory import InMemoryStore
+
+    store = InMemoryStore()
+    store.put(("profile", "u1"), "name", {"text": "The user is Ada."})
+    seen: list[Any] = []
+
+    def prompt(state: dict[str, Any], config: dict[str, Any], *, store: Any) -> list[BaseMessage]:
+        user = config["configurable"]["user_id"]
+        seen.append(user)
+        return [SystemMessage(store.get(("profile", user), "name").value["text"]), *state["messages"]]
+
+    model = ScriptedChatModel(responses=["Hi Ada."])
+    agent = create_react_agent(model, [add], prompt=prompt, store=store)
+    out = agent.invoke({"messages": [HumanMessage("hi")]}, {"configurable": {"user_id": "u1"}})
+    assert seen == ["u1"]
+    assert out["messages"][-1].content == "Hi Ada."
+    assert [m.content for m in model.calls[0]] == ["The user is Ada.", "hi"]
+
+
+@pytest.mark.parametrize("response_format", [None, "schema"])
+@pytest.mark.parametrize("hook", [False, True])
+def test_drawing_lists_edges_in_langgraphs_order(hook: bool, response_format: Any) -> None:
+    from pydantic import BaseModel
+
+    class Answer(BaseModel):
+        text: str
+
+    def pre_model_hook(state: dict[str, Any]) -> dict[str, Any]:
+        return {}
+
+    kwargs: dict[str, Any] = {}
+    if hook:
+        kwargs["pre_model_hook"] = pre_model_hook
+    if response_format:
+        kwargs["response_format"] = Answer
+    ours = create_react_agent(ScriptedChatModel(responses=["x"]), [add], **kwargs)
+    theirs = oracle(ScriptedChatModel(responses=["x"]), [add], **kwargs)
+    assert ours.get_graph().draw_mermaid(with_styles=False) == theirs.get_graph().draw_mermaid(with_styles=False)
+
+
+def test_prompt_returning_a_prompt_template_is_run_on_the_state() -> None:
+    def prompt(state: dict[str, Any]) -> Any:
+        return SystemMessage("Be brief.") + state["messages"]  # a ChatPromptTemplate
+
+    model = ScriptedChatModel(responses=["ok"])
+    create_react_agent(model, [add], prompt=prompt).invoke({"messages": [HumanMessage("hi")]})
+    assert [m.content for m in model.calls[0]] == ["Be brief.", "hi"]
+
+
+def test_llm_input_messages_is_not_part_of_the_output() -> None:
+    def hook(state: dict[str, Any]) -> dict[str, Any]:
+        return {"llm_input_messages": [HumanMessage("rewritten")]}
+
+    model = ScriptedChatModel(responses=["ok"])
+    out = create_react_agent(model, [], pre_model_hook=hook).invoke({"messages": [HumanMessage("hi")]})
+    assert set(out) == {"messages"}
+    assert [m.content for m in model.calls[0]] == ["rewritten"]
