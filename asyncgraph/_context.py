@@ -35,7 +35,7 @@ META_NS = "langgraph_checkpoint_ns"
 class TaskContext:
     """One running task: what ``get_config()``, ``interrupt()`` and writers see."""
 
-    __slots__ = ("run", "task", "step", "_config", "interrupt_idx", "resume_values", "traced", "attempt", "started", "calls")
+    __slots__ = ("run", "task", "step", "_config", "interrupt_idx", "resume_values", "traced", "attempt", "started", "calls", "subgraph_calls")
 
     def __init__(self, run: RunContext, task: Task, step: int) -> None:
         self.run = run
@@ -52,6 +52,7 @@ class TaskContext:
         self.attempt = 1
         self.started = time.time()
         self.calls: Any = None  # the calls this task made (pregel/_call.py)
+        self.subgraph_calls = 0  # graph runs started inside this task (their namespaces)
 
     @property
     def task_ns(self) -> str:

@@ -133,7 +133,7 @@ class Saver:
     """
 
     __slots__ = ("saver", "config", "parent_config", "thread_config", "parent_id", "deferred", "inflight",
-                 "durability", "extra", "seen", "stepped", "rc", "held", "steps")
+                 "durability", "extra", "seen", "stepped", "rc", "held", "steps", "exit_id")
 
     def __init__(self, saver: Any, config: dict[str, Any], durability: str, rc: RunContext | None = None) -> None:
         self.saver = saver
@@ -159,6 +159,7 @@ class Saver:
         # the barrier) are copied again.
         self.seen: dict[str, dict[str, Any]] | None = None
         self.stepped: Sequence[Task] | None = None
+        self.exit_id: tuple[str, str] | None = None  # see skip()
 
     def _seen(self, run: RunState) -> dict[str, dict[str, Any]]:
         last = self.seen
@@ -193,7 +194,10 @@ class Saver:
             await self.flush()
         versions = run.versions.copy()  # the run goes on changing its own
         new_versions = versions if updated is None else {k: versions[k] for k in updated if k in versions}
-        cid, ts = id_and_ts()
+        if self.exit_id is not None:
+            (cid, ts), self.exit_id = self.exit_id, None
+        else:
+            cid, ts = id_and_ts()
         ckpt: Checkpoint = {
             "v": CHECKPOINT_FORMAT,
             "id": cid,
@@ -236,6 +240,14 @@ class Saver:
             self.config = done.value
             return
         self.inflight = asyncio.ensure_future(self._finish(_resume(coro, first)))
+
+    def skip(self, rc: RunContext) -> None:
+        """durability="exit": a checkpoint that is not saved still gets its id now.
+        The next step's task ids derive from it, and so do the namespaces of the
+        subgraphs those tasks run; the exit checkpoint is saved under the last one, so
+        a resume finds both the tasks' writes and their subgraphs' checkpoints."""
+        self.exit_id = id_and_ts()
+        rc.progress.checkpoint_id = self.exit_id[0]
 
     async def _finish(self, aw: Any) -> None:
         self.config = await aw
