@@ -36,7 +36,7 @@ class TaskContext:
     """One running task: what ``get_config()``, ``interrupt()`` and writers see."""
 
     __slots__ = ("run", "task", "step", "_config", "interrupt_idx", "resume_values", "traced", "attempt", "started", "calls",
-                 "on_progress")
+                 "subgraph_calls", "on_progress")
 
     def __init__(self, run: RunContext, task: Task, step: int) -> None:
         self.run = run
@@ -53,6 +53,7 @@ class TaskContext:
         self.attempt = 1
         self.started = time.time()
         self.calls: Any = None  # the calls this task made (pregel/_call.py)
+        self.subgraph_calls = 0  # graph runs started inside this task (their namespaces)
         # While an attempt runs under an idle timeout: called with heartbeat=True
         # (runtime.heartbeat()) or False (streamed output) to push the deadline on.
         self.on_progress: Callable[[bool], None] | None = None

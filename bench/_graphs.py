@@ -102,10 +102,11 @@ def fanout(pkg: str, width: int) -> Any:
     return builder.compile()
 
 
-def agent(pkg: str, model: FakeAgentModel, *, model_retry: Any = None) -> Any:
+def agent(pkg: str, model: FakeAgentModel, *, model_retry: Any = None, checkpointer: Any = None) -> Any:
     """The two-call agent loop built by hand: model node, tool node, conditional edge.
 
     ``model_retry``: a ``RetryPolicy`` of ``pkg`` for the model node (the soak uses it).
+    ``checkpointer``: compiled with this saver (``bench.savers_load``).
     """
     graph_mod, _ = _api(pkg)
     tools_by_name = {t.name: t for t in TOOLS}
@@ -134,7 +135,7 @@ def agent(pkg: str, model: FakeAgentModel, *, model_retry: Any = None) -> Any:
     builder.add_edge(graph_mod.START, "model")
     builder.add_conditional_edges("model", route, ["tools", graph_mod.END])
     builder.add_edge("tools", "model")
-    return builder.compile()
+    return builder.compile(checkpointer=checkpointer)
 
 
 def agent_toolnode(pkg: str, model: FakeAgentModel) -> Any:

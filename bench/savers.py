@@ -54,7 +54,7 @@ if not __package__:
 from bench._worker import RESULT_MARK
 
 ROOT = Path(__file__).resolve().parent.parent
-LG, AG = "langgraph", "asyncgraph"
+LG, AG, FLOOR = "langgraph", "asyncgraph", "floor"
 SAVERS = ("none", "memory", "sqlite_tmpfs", "sqlite_disk", "postgres")
 TITLES = {
     "none": "no checkpointer",
@@ -186,9 +186,117 @@ def measure(impl: str, saver: str, p: dict[str, Any]) -> dict[str, Any]:
     return asyncio.run(main())
 
 
+# -- the floor: the same I/O with no graph ----------------------------------------------
+
+_FLOOR_BODY = bytes(range(256)) + bytes(44)  # a checkpoint row of about asyncgraph's size
+
+
+async def _floor_sqlite(where: str, p: dict[str, Any]) -> tuple[list[float], list[float]]:
+    """Per chain run, what asyncgraph's SQLite saver does, by hand: one read, then per
+    step one transaction (one aiosqlite thread hop) inserting a checkpoint row and the
+    step's two writes (WAL, synchronous=NORMAL)."""
+    import aiosqlite
+
+    async with aiosqlite.connect(f"{where}/floor.db", isolation_level=None) as conn:
+        for pragma in ("journal_mode=WAL", "synchronous=NORMAL"):
+            await conn.execute(f"PRAGMA {pragma}")
+        await conn.execute("CREATE TABLE ckpt (tid TEXT, id INTEGER, body BLOB, PRIMARY KEY (tid, id)) WITHOUT ROWID")
+        await conn.execute("CREATE TABLE writes (tid TEXT, id INTEGER, idx INTEGER, data BLOB, "
+                           "PRIMARY KEY (tid, id, idx)) WITHOUT ROWID")
+        raw = conn._conn
+
+        def step(tid: str, i: int) -> None:
+            cur = raw.cursor()
+            cur.execute("BEGIN IMMEDIATE")
+            cur.execute("INSERT INTO ckpt VALUES (?, ?, ?)", (tid, i, _FLOOR_BODY))
+            cur.execute("INSERT INTO writes VALUES (?, ?, 0, ?)", (tid, i, b"\x05"))
+            cur.execute("INSERT INTO writes VALUES (?, ?, 1, ?)", (tid, i, b"\xc0"))
+            cur.execute("COMMIT")
+
+        def latest(tid: str) -> Any:
+            return raw.execute("SELECT body FROM ckpt WHERE tid = ? ORDER BY id DESC LIMIT 1", (tid,)).fetchall()
+
+        return await _floor_batches(p, lambda tid: conn._execute(latest, tid),
+                                    lambda tid, i: conn._execute(step, tid, i))
+
+
+async def _floor_postgres(pg_url: str, p: dict[str, Any]) -> tuple[list[float], list[float]]:
+    """The same on PostgreSQL through a pool, each transaction one query string
+    (BEGIN, the per-thread advisory lock, three inserts, COMMIT): one round trip."""
+    import psycopg
+    from psycopg_pool import AsyncConnectionPool
+
+    async with _postgres_db(pg_url, "floor") as url:
+        async with AsyncConnectionPool(url, min_size=1, max_size=10, kwargs={"autocommit": True}, open=False) as pool:
+            async with pool.connection() as conn:
+                await conn.execute("CREATE TABLE ckpt (tid TEXT, id INTEGER, body BYTEA, PRIMARY KEY (tid, id))")
+                await conn.execute("CREATE TABLE writes (tid TEXT, id INTEGER, idx INTEGER, data BYTEA, "
+                                   "PRIMARY KEY (tid, id, idx))")
+            body = "'\\x" + _FLOOR_BODY.hex() + "'::bytea"
+
+            async def latest(tid: str) -> Any:
+                async with pool.connection() as conn:
+                    cur = await conn.execute(
+                        "SELECT body FROM ckpt WHERE tid = %s ORDER BY id DESC LIMIT 1", (tid,))
+                    return await cur.fetchall()
+
+            async def step(tid: str, i: int) -> None:
+                async with pool.connection() as conn:
+                    cur = psycopg.AsyncClientCursor(conn)
+                    await cur.execute(
+                        f"BEGIN; SELECT pg_advisory_xact_lock(hashtextextended('{tid}', 1)); "
+                        f"INSERT INTO ckpt VALUES ('{tid}', {i}, {body}); "
+                        f"INSERT INTO writes VALUES ('{tid}', {i}, 0, '\\x05'::bytea); "
+                        f"INSERT INTO writes VALUES ('{tid}', {i}, 1, '\\xc0'::bytea); COMMIT")
+
+            return await _floor_batches(p, latest, step)
+
+
+async def _floor_batches(p: dict[str, Any], latest: Any, step: Any) -> tuple[list[float], list[float]]:
+    prefix = uuid.uuid4().hex[:8]
+    counter = itertools.count()
+
+    async def batch(n: int) -> None:
+        for _ in range(n):
+            tid = f"{prefix}-{next(counter)}"
+            await latest(tid)
+            for i in range(LENGTH + 2):  # the input, START and the 20 nodes
+                await step(tid, i)
+
+    await batch(p["warmup"])
+    cpus, walls = [], []
+    for _ in range(p["repeats"]):
+        gc.collect()
+        c0, t0 = time.process_time(), time.perf_counter()
+        await batch(p["runs"])
+        walls.append((time.perf_counter() - t0) / (p["runs"] * LENGTH) * 1e6)
+        cpus.append((time.process_time() - c0) / (p["runs"] * LENGTH) * 1e6)
+    return cpus, walls
+
+
+def measure_floor(saver: str, p: dict[str, Any]) -> dict[str, Any]:
+    """The floor of a database saver row: its I/O per node step with no graph."""
+
+    async def main() -> tuple[list[float], list[float]]:
+        if saver == "postgres":
+            return await _floor_postgres(p["pg_url"], p)
+        where = tempfile.mkdtemp(prefix="bench-floor-", dir="/dev/shm" if saver == "sqlite_tmpfs" else "/var/tmp")
+        try:
+            return await _floor_sqlite(where, p)
+        finally:
+            shutil.rmtree(where, ignore_errors=True)
+
+    cpus, walls = asyncio.run(main())
+    return {"cpu_us": statistics.median(cpus), "cpu_us_min": min(cpus),
+            "wall_us": statistics.median(walls), "wall_us_min": min(walls), "n": len(cpus)}
+
+
 def _worker_main(impl: str, saver: str, params: str) -> int:
     try:
-        result = measure(impl, saver, json.loads(params))
+        if impl == FLOOR:
+            result = measure_floor(saver, json.loads(params))
+        else:
+            result = measure(impl, saver, json.loads(params))
     except ImportError as exc:
         result = {"skipped": True, "error": f"{type(exc).__name__}: {exc}"}
     except BaseException as exc:  # noqa: BLE001 - every failure becomes a table cell
@@ -232,7 +340,8 @@ def _median(rounds: list[dict[str, Any]], key: str) -> float | None:
 
 def table(results: dict[str, dict[str, list[dict[str, Any]]]], markdown: bool) -> str:
     header = ["checkpointer", "LG CPU µs", "ag CPU µs", "ag/LG CPU", "LG wall µs",
-              "ag wall µs", "ag/LG wall", "goal", "met"]
+              "ag wall µs", "ag/LG wall", "goal", "met", "floor CPU µs", "floor wall µs",
+              "ag/floor CPU", "ag/floor wall"]
     rows = []
     for saver, per in results.items():
         lg_c, ag_c = _median(per.get(LG, []), "cpu_us"), _median(per.get(AG, []), "cpu_us")
@@ -248,12 +357,16 @@ def table(results: dict[str, dict[str, list[dict[str, Any]]]], markdown: bool) -
             met = "n/a"
         else:
             met = "yes" if all(r <= g for r, g in checks if g is not None and r is not None) else "no"
+        fl_c, fl_w = _median(per.get(FLOOR, []), "cpu_us"), _median(per.get(FLOOR, []), "wall_us")
         rows.append([
             TITLES[saver], _fmt(lg_c), _fmt(ag_c), "—" if rc is None else f"{rc:.3f}×",
             _fmt(lg_w), _fmt(ag_w), "—" if rw is None else f"{rw:.3f}×", goal or "—", met,
+            _fmt(fl_c), _fmt(fl_w),
+            "—" if fl_c is None or ag_c is None else f"{ag_c / fl_c:.2f}×",
+            "—" if fl_w is None or ag_w is None else f"{ag_w / fl_w:.2f}×",
         ])
     if markdown:
-        lines = ["| " + " | ".join(header) + " |", "|---|" + "---:|" * 6 + "---|---|"]
+        lines = ["| " + " | ".join(header) + " |", "|---|" + "---:|" * 6 + "---|---|" + "---:|" * 4]
         return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])
     widths = [max(len(x) for x in col) for col in zip(header, *rows)]
     fmt = lambda r: "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))  # noqa: E731
@@ -267,7 +380,9 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.savers", description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="fewer runs and one round (about a minute)")
     ap.add_argument("--only", default=",".join(SAVERS), help=f"comma-separated subset of {','.join(SAVERS)}")
-    ap.add_argument("--impl", default=f"{LG},{AG}", help="comma-separated subset of langgraph,asyncgraph")
+    ap.add_argument("--impl", default=f"{LG},{AG},{FLOOR}",
+                    help="comma-separated subset of langgraph,asyncgraph,floor (floor: the database "
+                         "savers' I/O with no graph)")
     ap.add_argument("--runs", type=int, help="ainvoke calls (new threads) per timed repeat")
     ap.add_argument("--rounds", type=int, help="fresh workers per saver and library")
     ap.add_argument("--pg", default=PG_URL, help="server URL; a database is created per worker")
@@ -276,7 +391,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     savers = [s for s in args.only.split(",") if s]
     impls = [s for s in args.impl.split(",") if s]
-    bad = (set(savers) - set(SAVERS)) | (set(impls) - {LG, AG})
+    bad = (set(savers) - set(SAVERS)) | (set(impls) - {LG, AG, FLOOR})
     if bad:
         ap.error(f"unknown name(s) {sorted(bad)}")
     params = dict(QUICK if args.quick else FULL, pg_url=args.pg)
@@ -294,6 +409,8 @@ def main(argv: list[str] | None = None) -> int:
         for saver in savers:
             order = impls[r % len(impls):] + impls[: r % len(impls)]
             for impl in order:
+                if impl == FLOOR and saver in ("none", "memory"):
+                    continue
                 if any("error" in o for o in results[saver][impl]):
                     continue
                 t0 = time.perf_counter()

@@ -22,6 +22,20 @@ from asyncgraph.checkpoint._sql import DELTA, SNAPSHOT, Dialect, Op, Stmt
 from asyncgraph.errors import CheckpointError
 
 
+# The inserts of a speculative put (``Store.op_put(fast=True)``): a row that cannot be
+# stored is an error (unique violation; for a delta whose predecessor is gone, its kind
+# is NULL: a not-null violation) that aborts the transaction, instead of a row count of
+# 0 the put must read before it may commit.
+INSERT_BLOB_STRICT = S.INSERT_BLOB.removesuffix(" ON CONFLICT DO NOTHING")
+INSERT_DELTA_STRICT = (
+    "INSERT INTO asyncgraph_blobs (tid, channel, lin_version, lin_variant, seq, kind, data) "
+    "SELECT t.tid, ?, ?, ?, ?, (SELECT ? FROM asyncgraph_blobs p WHERE p.tid = t.tid "
+    "AND p.channel = ? AND p.lin_version = ? AND p.lin_variant = ? AND p.seq = ?), ? "
+    "FROM asyncgraph_threads t WHERE t.thread_id = ? AND t.checkpoint_ns = ?"
+)
+assert INSERT_BLOB_STRICT != S.INSERT_BLOB
+
+
 class _Chan(NamedTuple):
     """Where a channel's value at one checkpoint is stored, and (lists) what it was."""
 
@@ -44,8 +58,13 @@ def _plan_blob(
     version: Any,
     values: dict[str, Any],
     parent: dict[str, _Chan] | None,
+    strict: bool = False,
 ) -> tuple[Stmt | None, _Chan]:
-    """The insert storing a channel's new value (None: it has none) and its state."""
+    """The insert storing a channel's new value (None: it has none) and its state.
+
+    ``strict``: an insert that cannot store its row (the key is taken, a delta's
+    predecessor is gone) raises instead of storing nothing (see ``Store.op_put``'s
+    ``fast``)."""
     vkey = d.vkey(version)
     if ch not in values:
         return None, _Chan(version, 0)
@@ -63,16 +82,21 @@ def _plan_blob(
         data = encode(value[n:], f"channel {ch!r}")
         lin_v, lin_var = prev.lin
         seq = prev.seq + 1
-        params: tuple[Any, ...] = (ch_id, lin_v, lin_var, seq, DELTA, data, thread_id, ns,
-                                   ch_id, lin_v, lin_var, prev.seq)
         chan = _Chan(version, 0, prev.lin, seq, list(value))
+        if strict:
+            params: tuple[Any, ...] = (ch_id, lin_v, lin_var, seq, DELTA, ch_id, lin_v, lin_var,
+                                       prev.seq, data, thread_id, ns)
+            return Stmt(d.q(INSERT_DELTA_STRICT), params), chan
+        params = (ch_id, lin_v, lin_var, seq, DELTA, data, thread_id, ns,
+                  ch_id, lin_v, lin_var, prev.seq)
         return Stmt(d.q(S.INSERT_DELTA), params), chan
     data = encode(value, f"channel {ch!r}")
     if len(data) <= INLINE_MAX:
         return None, _Chan(version, 0, inline=data)
     params = (ch_id, vkey, 0, 0, SNAPSHOT, data, thread_id, ns)
     items = list(value) if type(value) is list else None
-    return Stmt(d.q(S.INSERT_BLOB), params), _Chan(version, 0, (vkey, 0), 0, items)
+    sql = INSERT_BLOB_STRICT if strict else S.INSERT_BLOB
+    return Stmt(d.q(sql), params), _Chan(version, 0, (vkey, 0), 0, items)
 
 
 def _store_fallback(

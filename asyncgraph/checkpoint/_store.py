@@ -387,7 +387,16 @@ class Store:
         new_versions: dict[str, Any],
         parent_writes: Sequence[tuple[str, str, Any]] = (),
         writes: Sequence[tuple[str, str, Any]] = (),
+        *,
+        fast: bool = False,
     ) -> Op:
+        """Store a checkpoint (and writes, see ``put_step``).
+
+        ``fast``: speculate that every value insert stores its row (no fork reused the
+        version, no delta predecessor was pruned meanwhile), so the whole put, COMMIT
+        included, can go in one batch. If one cannot, the database raises and the
+        transaction is rolled back, nothing stored: the caller runs the put again
+        without ``fast`` (the PostgreSQL savers do: ``postgres._driver.speculation_failed``)."""
         d = self.d
         thread_id, ns, parent_id = parse_config(config)
         cid = checkpoint["id"]
@@ -414,7 +423,7 @@ class Store:
         for ch, version in new_versions.items():
             stmt, chan = _plan_blob(
                 d, self._encode, self.max_deltas,
-                thread_id, ns, ids(ch), ch, version, values, parent,
+                thread_id, ns, ids(ch), ch, version, values, parent, fast,
             )
             if stmt is None:
                 unstored[ch] = chan
@@ -434,6 +443,9 @@ class Store:
             first = []
         else:
             inserted = None
+        # The last batch when nothing can be lost (no value insert, or a speculative put:
+        # an insert that cannot store raises) and nothing is to be collected.
+        final = (fast or not planned) and not self.keep_last
 
         chans = self._inherit(checkpoint, new_versions, parent)
         chans.update(unstored)
@@ -448,12 +460,11 @@ class Store:
         tail = [ckpt_stmt, *write_stmts, *self._retention_stmts(thread_id, ns)]
         if inserted is None:
             batch = first + [p[0] for p in planned.values()] + tail
-            # Nothing can be lost (no blob insert) and nothing collected: the last batch.
-            results = yield Last(batch) if not planned and not self.keep_last else batch
+            results = yield Last(batch) if final else batch
             inserted = results[len(first) : len(first) + len(planned)]
             tail_results = results[len(first) + len(planned) :]
         else:
-            tail_results = yield tail
+            tail_results = yield Last(tail) if final and fast else tail
 
         if not tail_results[0]:
             # Every insert resolves the thread's row itself; none found it: the thread
@@ -599,15 +610,17 @@ class Store:
         When names must be inserted, the statements of ``first`` go in the same batch,
         ahead of them, and ``first`` is emptied."""
         known = self.names.ids
+        names = known.keys()
+        seen = checkpoint["versions_seen"]
         # The common case, checked at C speed: every name is known already.
         if (
-            known.keys() >= checkpoint["channel_versions"].keys()
-            and known.keys() >= new_versions.keys()
-            and (not meta or (known.keys() >= meta.keys() and all(
+            names >= checkpoint["channel_versions"].keys()
+            and names >= new_versions.keys()
+            and (not meta or (names >= meta.keys() and all(
                 type(v) is not str or v not in INTERNED or v in known for v in meta.values())))
-            and all(node in known and known.keys() >= vs.keys()
-                    for node, vs in checkpoint["versions_seen"].items())
-            and all(ch in known for ch in checkpoint.get("updated_channels") or ())
+            and names >= seen.keys()
+            and names >= set().union(*seen.values())
+            and names >= set(checkpoint.get("updated_channels") or ())
         ):
             return known.__getitem__
         needed = set(checkpoint["channel_versions"]) | set(new_versions) | set(meta or ())
@@ -706,7 +719,9 @@ class Store:
         counters: dict[str, int] = {}
         cid_db = d.id_in(cid)
         task_dbs: dict[str, Any] = {}
-        for task_id, ch, value in rows:
+        for row in rows:
+            task_id, ch, value = row[0], row[1], row[2]
+            path = row[3] if len(row) > 3 else task_path
             idx = counters.get(task_id, 0)
             counters[task_id] = idx + 1
             special = WRITES_IDX_MAP.get(ch)
@@ -715,7 +730,7 @@ class Store:
             if task_db is None:
                 task_db = task_dbs[task_id] = d.id_in(task_id)
             params = (cid_db, task_db, idx if special is None else special, ch,
-                      task_path, data, thread_id, ns)
+                      path, data, thread_id, ns)
             stmts.append(Stmt(d.q(S.INSERT_WRITE if special is None else S.UPSERT_WRITE), params))
         return stmts
 

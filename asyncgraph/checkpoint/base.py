@@ -33,7 +33,8 @@ Beyond LangGraph's contract:
   ``parent_writes`` are stored against the parent (the checkpoint named in ``config``,
   i.e. the writes of the tasks that produced this checkpoint) and ``writes`` against the
   new checkpoint (e.g. ``__interrupt__`` or error writes recorded with it). Each element
-  is ``(task_id, channel, value)``; ``idx`` counts per task in sequence order, exactly as
+  is ``(task_id, channel, value)`` or ``(task_id, channel, value, task_path)`` (the
+  engine sends the latter; the path is ``put_writes``'s); ``idx`` counts per task in sequence order, exactly as
   if ``put_writes`` were called once per task. Either everything is stored or nothing is.
   The engine should prefer it over ``aput_writes`` + ``aput`` where it has both at hand.
 - ``list_threads`` reports every thread with its newest checkpoint id and count.
@@ -398,7 +399,10 @@ def _put_writes_grouped(
     put_writes: Callable[..., None], config: RunnableConfig, writes: Sequence[PendingWrite]
 ) -> None:
     by_task: dict[str, list[tuple[str, Any]]] = {}
-    for task_id, channel, value in writes:
-        by_task.setdefault(task_id, []).append((channel, value))
+    paths: dict[str, str] = {}
+    for w in writes:
+        by_task.setdefault(w[0], []).append((w[1], w[2]))
+        if len(w) > 3:
+            paths[w[0]] = w[3]
     for task_id, task_writes in by_task.items():
-        put_writes(config, task_writes, task_id)
+        put_writes(config, task_writes, task_id, paths.get(task_id, ""))

@@ -212,11 +212,16 @@ class InMemorySaver(InlineAsync, BaseCheckpointSaver):
             raise ValueError('writes need config["configurable"]["checkpoint_id"]')
         rows = []
         counters: dict[str, int] = {}
-        for task_id, ch, value in writes:
+        raw = self._raw
+        for w in writes:
+            task_id, ch, value = w[0], w[1], w[2]
             idx = counters.get(task_id, 0)
             counters[task_id] = idx + 1
-            enc = self._dump(value, _WRITE, ch, task_id)
-            rows.append(((task_id, WRITES_IDX_MAP.get(ch, idx)), (task_id, ch, enc, "")))
+            if raw and type(value) in _SCALARS:
+                enc: Typed = (RAW, value)
+            else:
+                enc = self._dump(value, _WRITE, ch, task_id)
+            rows.append(((task_id, WRITES_IDX_MAP.get(ch, idx)), (task_id, ch, enc, w[3] if len(w) > 3 else "")))
         return rows
 
     # -- sync API -------------------------------------------------------------------------

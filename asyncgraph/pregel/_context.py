@@ -29,7 +29,7 @@ class RunProgress:
     it drives) only; tasks, ``_call`` and the run deadline read it."""
 
     __slots__ = ("checkpoint_id", "step", "current", "run_state", "ckpt", "pending_writes", "pending_origin",
-                 "loop")
+                 "loop", "replay")
 
     def __init__(self) -> None:
         self.checkpoint_id: str | None = None  # the checkpoint the current step started from
@@ -46,6 +46,9 @@ class RunProgress:
         self.pending_writes: Any = ()
         self.pending_origin: tuple[str, int] | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
+        # While the root run replays an earlier checkpoint: which subgraph checkpoints
+        # its subgraphs start from (pregel/_nested.ReplayBound), shared by them all.
+        self.replay: Any = None
 
 
 class _RunFields:

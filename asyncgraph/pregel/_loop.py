@@ -47,6 +47,7 @@ from asyncgraph.pregel._algo import (
 )
 from asyncgraph.pregel._cache import store_results, take_cached
 from asyncgraph.pregel._context import RunContext
+from asyncgraph.pregel._nested import load, replay_bound
 from asyncgraph.pregel._runner import complete_inline, run_step, run_task, settle_inline
 from asyncgraph.pregel._saving import Saver
 from asyncgraph.pregel._stream import (
@@ -111,7 +112,12 @@ async def run_graph(rc: RunContext, input: Any, *, interrupt_before: frozenset[s
         if _paused(tasks):  # interrupt(): the step does not commit
             await loop.save_interrupts(tasks)
             break
-        updated = loop.barrier(tasks)  # apply every write of the step
+        try:
+            updated = loop.barrier(tasks)  # apply every write of the step
+        except BaseException as exc:
+            if loop.saver is not None:
+                await loop.saver.spill(exc)  # the writes held for the checkpoint
+            raise
         if loop.observed:
             await loop.observe(to_run, updated)  # cache, values stream, checkpoint, reader
         loop.step += 1
@@ -188,6 +194,7 @@ class _Loop:
         conf = config.get(CONF) or {}
         tup = None
         replay = False
+        fresh = False  # a subgraph's state from before a replayed checkpoint
         progress.loop = asyncio.get_running_loop()  # for calls from worker threads (_call.py)
         if rc.saver is not None:
             if "thread_id" not in conf:
@@ -195,8 +202,8 @@ class _Loop:
                     "This graph has a checkpointer, so a run needs a thread: pass "
                     "config={'configurable': {'thread_id': ...}}"
                 )
-            self.saver = progress.ckpt = Saver(rc.saver, config, rc.durability)
-            tup = await rc.saver.aget_tuple(config)
+            self.saver = progress.ckpt = Saver(rc.saver, config, rc.durability, rc)
+            tup, fresh = await load(rc, rc.saver, config)
         saver = self.saver
         if tup is not None:
             assert saver is not None
@@ -212,6 +219,8 @@ class _Loop:
             progress.pending_writes = tup.pending_writes or ()  # calls find their results here
             if replay:
                 progress.pending_origin = (ckpt["id"], self.step)
+            if rc.parent is None and conf.get("checkpoint_id") and not (isinstance(input, Command) and input.resume is not None):
+                progress.replay = replay_bound(tup)  # time travel: what its subgraphs start from
             saver.config = tup.config
             saver.parent_id = ckpt["id"]
             progress.checkpoint_id = ckpt["id"]
@@ -220,10 +229,14 @@ class _Loop:
             run = RunState(plan)
         self.run = progress.run_state = run
         saves_input = saver is not None and saver.durability != "exit"
-        if rc.parent is not None and rc.parent.task.resume_raw is not None and tup is not None and not isinstance(input, Command):
+        if rc.parent is not None and rc.parent.task.resume_raw is not None and tup is not None and not fresh and not isinstance(input, Command):
             # A subgraph whose parent task is being resumed: continue the subgraph's own
             # interrupted run (same namespace) with the parent's answer, not its input.
             input = Command(resume=rc.parent.task.resume_raw)
+        elif rc.parent is not None and tup is not None and conf.get("checkpoint_id") and not isinstance(input, Command):
+            # A subgraph checkpoint that the root's config addressed (checkpoint_map):
+            # the subgraph goes on from it, as a replay of the root goes on from its own.
+            input = None
         start_done = False  # the input was applied with the START task's writes
         if isinstance(input, Command):
             if input.resume is not None:
@@ -237,6 +250,8 @@ class _Loop:
                 apply_writes(plan, run, [start])
                 if saves_input:
                     await saver.put(rc, run, self.step, "input", run.updated)  # type: ignore[union-attr]
+                elif saver is not None:
+                    saver.skip(rc)
                 self.step += 1
                 self.pending = ()
         elif input is None:
@@ -264,6 +279,8 @@ class _Loop:
                 apply_input(run, input)
                 if saves_input:
                     await saver.put(rc, run, self.step, "input", {START})  # type: ignore[union-attr]
+                elif saver is not None:
+                    saver.skip(rc)
             self.step += 1
         # Recursion limit: the run may take ``limit`` steps after its input.
         limit = config.get("recursion_limit", 10007)
@@ -474,15 +491,18 @@ class _Loop:
         if self.stream_values and not self.output_keys.isdisjoint(updated):
             rc.emit("values", state_values(rc, self.run))
         saver = self.saver
-        if saver is not None and saver.durability != "exit":
-            await saver.put(rc, self.run, self.step, "loop", updated)
+        if saver is not None:
+            if saver.durability != "exit":
+                await saver.put(rc, self.run, self.step, "loop", updated)
+            else:
+                saver.skip(rc)
         if rc.sink is not None:
             await rc.sink.wait_drained()
 
     async def finish(self) -> RunOutcome:
         saver = self.saver
         if saver is not None:
-            if saver.durability == "exit":
+            if saver.durability == "exit" and self._keeps_exit_checkpoint():
                 await saver.finish_exit(self.rc, self.run, self.step)
             await saver.flush()
         if self.drained is not None:
@@ -494,6 +514,14 @@ class _Loop:
                 tuple(self.interrupts)))
         run = self.shown if self.shown is not None else self.run
         return RunOutcome(run, self.interrupts, saver.config if saver is not None else None)
+
+
+    def _keeps_exit_checkpoint(self) -> bool:
+        """durability="exit": whether the run's one checkpoint is worth saving. A
+        subgraph that finished keeps nothing unless it keeps its state from run to run
+        (``checkpointer=True``), as in LangGraph; one that paused must resume."""
+        rc = self.rc
+        return rc.parent is None or bool(self.interrupts) or self.drained is not None or rc.graph.checkpointer is True
 
 
 async def _after(first: Awaitable[None], then: Awaitable[None]) -> None:

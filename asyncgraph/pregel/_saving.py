@@ -6,13 +6,14 @@ from __future__ import annotations
 import asyncio
 import functools
 import types
+import weakref
 from collections.abc import Collection, Generator, Sequence
 from typing import Any
 
 from asyncgraph._context import META_NODE, META_NS, META_PATH, META_STEP, META_TRIGGERS
 from asyncgraph.channels.base import MISSING
 from asyncgraph.checkpoint._ids import id_and_ts
-from asyncgraph.checkpoint.base import CHECKPOINT_FORMAT, Checkpoint
+from asyncgraph.checkpoint.base import CHECKPOINT_FORMAT, BaseCheckpointSaver, Checkpoint
 from asyncgraph.constants import CONF
 from asyncgraph.constants import PULL as PULL_PATH
 from asyncgraph.constants import PUSH as PUSH_PATH
@@ -87,14 +88,59 @@ def _path_text(kind: int, name: str, index: int) -> str:
     return str((PULL_PATH, name) if kind == PULL else (PUSH_PATH, index))
 
 
+_STEP_OK: weakref.WeakKeyDictionary[type, bool] = weakref.WeakKeyDictionary()
+
+
+def _definer(cls: type, name: str) -> type | None:
+    for klass in cls.__mro__:
+        if name in klass.__dict__:
+            return klass
+    return None
+
+
+def takes_steps(saver: Any) -> bool:
+    """Whether the engine may hand ``saver`` a checkpoint and the writes before it in one
+    ``aput_step`` call: the saver's own ``aput_step`` (not the non-atomic default), from
+    a class that also provides the ``aput`` and ``aput_writes`` it has. A subclass that
+    overrides ``aput`` or ``aput_writes`` (to watch what is saved, as LangGraph's tests
+    do) is called through them instead."""
+    cls = type(saver)
+    ok = _STEP_OK.get(cls)
+    if ok is None:
+        step = _definer(cls, "aput_step")
+        put = _definer(cls, "aput")
+        writes = _definer(cls, "aput_writes")
+        ok = (
+            step is not None and step is not BaseCheckpointSaver
+            and put is not None and writes is not None
+            and issubclass(step, put) and issubclass(step, writes)
+        )
+        _STEP_OK[cls] = ok
+    return ok
+
+
 class Saver:
-    """The loop's view of the checkpointer: what to save, in which config, when."""
+    """The loop's view of the checkpointer: what to save, in which config, when.
 
-    __slots__ = ("saver", "config", "parent_config", "thread_config", "parent_id", "deferred", "inflight", "durability",
-                 "extra", "seen", "stepped")
+    One call per step: the writes of the task that finishes a step (the only task of a
+    one-node step) are not saved on their own but held and saved with the step's
+    checkpoint, in one ``aput_step`` call (one transaction, one round trip or thread
+    hop). They reach the database exactly when the checkpoint does: a crash before that
+    runs the node again on resume, as one during a separate write would. Writes of
+    tasks that finish while siblings still run are saved at once, so a failing or
+    paused sibling never costs them. Savers without their own ``aput_step`` get
+    ``aput_writes`` then ``aput``, as before.
+    """
 
-    def __init__(self, saver: Any, config: dict[str, Any], durability: str) -> None:
+    __slots__ = ("saver", "config", "parent_config", "thread_config", "parent_id", "deferred", "inflight",
+                 "durability", "extra", "seen", "stepped", "rc", "held", "steps", "exit_id")
+
+    def __init__(self, saver: Any, config: dict[str, Any], durability: str, rc: RunContext | None = None) -> None:
         self.saver = saver
+        self.rc = rc
+        # Writes of the task that finished the step, saved with the step's checkpoint.
+        self.held: list[tuple[str, str, Any, str]] | None = None
+        self.steps = rc is not None and durability != "exit" and takes_steps(saver)
         conf = config.get(CONF) or {}
         self.thread_config = {
             CONF: {"thread_id": conf["thread_id"], "checkpoint_ns": conf.get("checkpoint_ns", "")}
@@ -113,6 +159,7 @@ class Saver:
         # the barrier) are copied again.
         self.seen: dict[str, dict[str, Any]] | None = None
         self.stepped: Sequence[Task] | None = None
+        self.exit_id: tuple[str, str] | None = None  # see skip()
 
     def _seen(self, run: RunState) -> dict[str, dict[str, Any]]:
         last = self.seen
@@ -147,7 +194,10 @@ class Saver:
             await self.flush()
         versions = run.versions.copy()  # the run goes on changing its own
         new_versions = versions if updated is None else {k: versions[k] for k in updated if k in versions}
-        cid, ts = id_and_ts()
+        if self.exit_id is not None:
+            (cid, ts), self.exit_id = self.exit_id, None
+        else:
+            cid, ts = id_and_ts()
         ckpt: Checkpoint = {
             "v": CHECKPOINT_FORMAT,
             "id": cid,
@@ -169,7 +219,12 @@ class Saver:
         self.parent_config = cfg if self.parent_id else None
         rc.progress.checkpoint_id = cid
         self.parent_id = cid
-        coro = self.saver.aput(cfg, ckpt, metadata, new_versions)
+        held = self.held
+        if held is not None:
+            self.held = None
+            coro = self.saver.aput_step(cfg, ckpt, metadata, new_versions, parent_writes=held)
+        else:
+            coro = self.saver.aput(cfg, ckpt, metadata, new_versions)
         if self.durability != "async":
             self.config = await coro
             return
@@ -186,6 +241,14 @@ class Saver:
             return
         self.inflight = asyncio.ensure_future(self._finish(_resume(coro, first)))
 
+    def skip(self, rc: RunContext) -> None:
+        """durability="exit": a checkpoint that is not saved still gets its id now.
+        The next step's task ids derive from it, and so do the namespaces of the
+        subgraphs those tasks run; the exit checkpoint is saved under the last one, so
+        a resume finds both the tasks' writes and their subgraphs' checkpoints."""
+        self.exit_id = id_and_ts()
+        rc.progress.checkpoint_id = self.exit_id[0]
+
     async def _finish(self, aw: Any) -> None:
         self.config = await aw
 
@@ -193,11 +256,60 @@ class Saver:
         if self.durability == "exit":
             self.deferred.append((task, step, writes))
             return
+        if self.steps and self._finishes_step(task):
+            # Saved with the step's checkpoint (see the class docstring).
+            path = _path_text(task.kind, task.name, task.index)
+            tid: str = task.id
+            held: list[tuple[str, str, Any, str]] = [(tid, ch, value, path) for ch, value in writes]
+            if self.held is None:
+                self.held = held
+            else:
+                self.held.extend(held)
+            return
         if self.inflight is not None:
             await self.flush()
         if self.config is None:
             return
         await self.saver.aput_writes(self.config, writes, task.id, _path_text(task.kind, task.name, task.index))
+
+    def _finishes_step(self, task: Task) -> bool:
+        """Whether ``task`` finished (not interrupted, not failed) and is the last of
+        its step's tasks to do so: the step's checkpoint comes next."""
+        if not task.done or task.interrupts or task.error is not None:
+            return False
+        current = self.rc.progress.current  # type: ignore[union-attr]  # steps: rc is set
+        if len(current) == 1:
+            return current[0] is task
+        mine = False
+        for t in current:
+            if t is task:
+                mine = True
+            elif not t.done:
+                return False
+        return mine
+
+    async def spill(self, cause: BaseException) -> None:
+        """The step's checkpoint will not be saved (its barrier raised ``cause``): save
+        the held writes on their own, as pending writes of the step. A failure to save
+        them is noted on ``cause``, which the run raises, never hidden or put in its place."""
+        held = self.held
+        if held is None:
+            return
+        self.held = None
+        try:
+            await self.flush()
+            if self.config is None:
+                return
+            by_task: dict[tuple[str, str], list[tuple[str, Any]]] = {}
+            for tid, ch, value, path in held:
+                by_task.setdefault((tid, path), []).append((ch, value))
+            for (tid, path), writes in by_task.items():
+                await self.saver.aput_writes(self.config, writes, tid, path)
+        except Exception as exc:
+            cause.add_note(
+                f"The writes of the step's last finished task could not be saved either "
+                f"({type(exc).__name__}: {exc}): a resume runs that task again."
+            )
 
     async def finish_exit(self, rc: RunContext, run: RunState, step: int) -> None:
         """durability="exit": save the one checkpoint of the run (the state after the

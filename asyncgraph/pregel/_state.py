@@ -25,6 +25,7 @@ from asyncgraph.pregel._algo import (
 )
 from asyncgraph._context import TaskContext, current_task
 from asyncgraph.pregel._context import RunContext
+from asyncgraph.pregel._nested import MAP, node_graph, own_namespace, with_map
 from asyncgraph.constants import ERROR, INTERRUPT, NO_WRITES
 from asyncgraph.pregel._runner import run_branch
 from asyncgraph.pregel._saving import saved_values, user_metadata
@@ -47,17 +48,18 @@ def subgraphs_of(graph: Any, namespace: str | None = None, recurse: bool = False
     ``recurse``, a nested one such as ``"a|b"``)."""
     out: list[tuple[str, Any]] = []
     for name, node in graph.plan.nodes.items():
-        if node.call is None or node.call.kind != "subgraph":
+        sub = node_graph(node)
+        if sub is None or sub is graph:
             continue
         if namespace == name:
-            return [(name, node.call.func)]
+            return [(name, sub)]
         if namespace is None:
-            out.append((name, node.call.func))
+            out.append((name, sub))
         elif not namespace.startswith(name + NS_SEP):
             continue
         if recurse:
             rest = None if namespace is None else namespace[len(name) + 1:]
-            out.extend((f"{name}{NS_SEP}{n}", g) for n, g in subgraphs_of(node.call.func, rest, recurse))
+            out.extend((f"{name}{NS_SEP}{n}", g) for n, g in subgraphs_of(sub, rest, recurse))
     return out
 
 
@@ -67,10 +69,13 @@ def _graph_for(graph: Any, config: Any) -> Any:
     ns = (config.get(CONF) or {}).get("checkpoint_ns") or ""
     target = graph
     for part in ns.split(NS_SEP) if ns else ():
+        if part.isdigit():
+            continue  # the n-th graph run of one task (pregel/_nested.child_namespace)
         node = target.plan.nodes.get(part.split(NS_END, 1)[0])
-        if node is None or node.call is None or node.call.kind != "subgraph":
-            return graph  # not a subgraph node (e.g. one invoked inside a function)
-        target = node.call.func
+        sub = None if node is None else node_graph(node)
+        if sub is None:
+            return graph  # not a node that runs a graph we can find
+        target = sub
     return target
 
 
@@ -83,15 +88,23 @@ async def _with_subgraph_states(graph: Any, saver: Any, snapshot: StateSnapshot,
     changed = False
     for t in snapshot.tasks:
         node = graph.plan.nodes.get(t.name)
-        if node is not None and node.call is not None and node.call.kind == "subgraph":
+        child = None if node is None else node_graph(node)
+        if child is not None and child is not graph:
             own = f"{t.name}{NS_END}{t.id}"
-            child_config = {CONF: {"thread_id": conf["thread_id"], "checkpoint_ns": f"{ns}{NS_SEP}{own}" if ns else own}}
+            child_ns = f"{ns}{NS_SEP}{own}" if ns else own
+            if child.checkpointer is True:
+                child_ns = own_namespace(child_ns)
+            cmap = {**(conf.get(MAP) or {}), ns: conf["checkpoint_id"]} if conf.get("checkpoint_id") else {}
+            child_config = {CONF: {"thread_id": conf["thread_id"], "checkpoint_ns": child_ns}}
             state: Any = child_config
             if recurse:
-                child = node.call.func
                 tup = await saver.aget_tuple(child_config)
                 if tup is not None:
-                    state = await _with_subgraph_states(child, saver, _snapshot(child, tup, apply_pending=True), True)
+                    snap = _snapshot(child, tup, apply_pending=True)
+                    if cmap:
+                        snap = snap._replace(config=with_map(snap.config, cmap),
+                                             parent_config=snap.parent_config and with_map(snap.parent_config, cmap))
+                    state = await _with_subgraph_states(child, saver, snap, True)
             t = t._replace(state=state)
             changed = True
         tasks.append(t)
@@ -209,9 +222,11 @@ async def abulk_update_state(graph: Any, config: Any, supersteps: Sequence[Seque
     if any(len(u) == 0 for u in supersteps):
         raise InvalidInputError("No updates provided")
     graph = _graph_for(graph, config)
+    cmap = (config.get(CONF) or {}).get(MAP)
     for updates in supersteps:
         config = await _update_superstep(graph, saver, config, [StateUpdate(*u) for u in updates])
-    return config
+    # A subgraph's fork leads a run of the root graph back to it, as its snapshot did.
+    return with_map(config, cmap) if cmap else config
 
 
 async def _update_superstep(graph: Any, saver: Any, config: Any, updates: list[StateUpdate]) -> Any:
@@ -254,9 +269,20 @@ async def _update_superstep(graph: Any, saver: Any, config: Any, updates: list[S
     else:
         if len(updates) > 1 and any(u.as_node is None for u in updates):
             raise InvalidUpdateError("as_node is required when applying multiple updates")
+        # The checkpoint's own next tasks, before the updates change the state: an
+        # update made as one of them is kept as that task's writes on the checkpoint,
+        # so its history shows what the task "returned", as in LangGraph.
+        pending = [] if tup is None else prepare_tasks(
+            plan, run, step, stop=step + 10007, checkpoint_id=tup.checkpoint["id"],
+            ns=(tup.config.get(CONF) or {}).get("checkpoint_ns", ""), with_ids=True)
         tasks = []
         for i, u in enumerate(updates):
-            tasks.append(await _update_task(rc, run, tup, u, step, i))
+            task, own = await _update_task(rc, run, tup, u, step, i)
+            tasks.append(task)
+            match = next((t for t in pending if t.name == task.name), None)
+            if match is not None:
+                pending.remove(match)
+                await saver.aput_writes(tup.config, own or [(NO_WRITES, None)], match.id, str(match.path))
     updated = apply_writes(plan, run, tasks)
     versions = dict(run.versions)
     new = create_checkpoint(saved_values(run, versions), versions, {k: dict(v) for k, v in run.seen.items()}, sorted(updated))
@@ -268,9 +294,11 @@ async def _update_superstep(graph: Any, saver: Any, config: Any, updates: list[S
     return await saver.aput(save_config, new, metadata, new_versions)
 
 
-async def _update_task(rc: RunContext, run: RunState, tup: Any, update: StateUpdate, step: int, index: int) -> Task:
+async def _update_task(rc: RunContext, run: RunState, tup: Any, update: StateUpdate, step: int,
+                       index: int) -> tuple[Task, list[tuple[str, Any]]]:
     """The task of one update: ``values`` written as node ``as_node`` would write them
-    (inferred, when None, as the node that ran last), its edges taken."""
+    (inferred, when None, as the node that ran last), its edges taken; and the writes
+    of the values alone."""
     plan = rc.plan
     values, as_node = update.values, update.as_node
     if as_node is None:
@@ -300,6 +328,7 @@ async def _update_task(rc: RunContext, run: RunState, tup: Any, update: StateUpd
         input_writes(plan, task)
     else:
         output_writes(plan, task, values)
+    own = list(task.writes)
     task.writes.extend(node.after)
     tc = TaskContext(rc, task, step)
     token = current_task.set(tc)
@@ -308,4 +337,4 @@ async def _update_task(rc: RunContext, run: RunState, tup: Any, update: StateUpd
             await run_branch(tc, run, branch)
     finally:
         current_task.reset(token)
-    return task
+    return task, own

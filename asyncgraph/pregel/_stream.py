@@ -64,7 +64,7 @@ class StreamSink:
     """
 
     __slots__ = ("buf", "waiter", "modes", "subgraphs", "loop", "thread", "drained",
-                 "maxsize", "closed", "cond", "transit", "blocked")
+                 "maxsize", "closed", "cond", "blocked")
 
     def __init__(self, modes: frozenset[str], subgraphs: bool, loop: asyncio.AbstractEventLoop,
                  maxsize: int = STREAM_BUFFER) -> None:
@@ -79,10 +79,8 @@ class StreamSink:
         self.drained: list[asyncio.Future[None]] = []
         self.maxsize = maxsize
         self.closed = False
-        # Producers on other threads: chunks on their way to the loop (``transit``)
-        # and producers waiting for room (``blocked``), both guarded by ``cond``.
+        # Producers on other threads waiting for room (``blocked``), guarded by ``cond``.
         self.cond = threading.Condition()
-        self.transit = 0
         self.blocked = 0
 
     def push(self, ns: tuple[str, ...], mode: str, chunk: Any) -> None:
@@ -98,7 +96,7 @@ class StreamSink:
     def _push_from_thread(self, ns: tuple[str, ...], mode: str, chunk: Any) -> None:
         cond = self.cond
         with cond:
-            while not self.closed and len(self.buf) + self.transit >= self.maxsize:
+            while not self.closed and len(self.buf) >= self.maxsize:
                 self.blocked += 1
                 try:
                     # Woken by ``taken``; the timeout only guards against a wake-up
@@ -108,16 +106,14 @@ class StreamSink:
                     self.blocked -= 1
             if self.closed:
                 raise StreamClosedError()
-            self.transit += 1
+            # Into the buffer at once, not when the loop gets to it: a sync node run
+            # inline holds the loop while a graph it invokes streams from a helper
+            # thread, and those chunks come before the node's own update.
+            self.buf.append((ns, mode, chunk))
         try:
-            self.loop.call_soon_threadsafe(self._arrive, ns, mode, chunk)
+            self.loop.call_soon_threadsafe(self.wake)
         except RuntimeError:  # the loop is closed: nobody reads any more
             raise StreamClosedError() from None
-
-    def _arrive(self, ns: tuple[str, ...], mode: str, chunk: Any) -> None:
-        with self.cond:
-            self.transit -= 1
-        self._push(ns, mode, chunk)
 
     def taken(self) -> None:
         """Called by the consumer after it took chunks: lets waiting producers go on."""
@@ -138,8 +134,9 @@ class StreamSink:
             w.set_result(None)
 
     async def wait_drained(self) -> None:
-        """Wait until the consumer has taken every chunk pushed so far."""
-        if not self.buf:
+        """Wait until the consumer has taken every chunk pushed so far (not from a
+        run on another thread's loop: its producer is bounded in ``push``)."""
+        if not self.buf or threading.get_ident() != self.thread:
             return
         fut = self.loop.create_future()
         self.drained.append(fut)

@@ -22,7 +22,7 @@ from langchain_core.runnables.config import (
     merge_configs,
 )
 
-from asyncgraph.constants import CONF, INTERRUPT, START
+from asyncgraph.constants import CONF, INTERRUPT, NS_SEP, START
 from asyncgraph.errors import GraphInterrupt, GraphTimeoutError, InvalidInputError
 from asyncgraph._context import current_task
 from asyncgraph.pregel import _state
@@ -31,6 +31,7 @@ from asyncgraph.pregel._context import RunContext
 from asyncgraph.pregel._draw import draw_graph
 from asyncgraph.pregel._limits import Limiters
 from asyncgraph.pregel._loop import RunOutcome, run_graph
+from asyncgraph.pregel._nested import address, child_namespace
 from asyncgraph.pregel._stream import (
     ChildSink,
     Shape,
@@ -208,7 +209,9 @@ class Pregel(PregelMarker, Runnable[Any, Any], Generic[StateT, ContextT, InputT,
                 f"config['configurable'] must be a dict, got {type(conf).__name__}: {conf!r}"
             )
         if durability is None:
-            durability = "async"
+            # A subgraph saves as its parent run does.
+            outer = current_task.get()
+            durability = outer.run.durability if outer is not None else "async"
         elif durability not in ("sync", "async", "exit"):
             raise InvalidInputError(f"durability must be 'sync', 'async' or 'exit', got {durability!r}")
         out_select = None if output_keys is None else self._output_selection(output_keys)
@@ -223,8 +226,9 @@ class Pregel(PregelMarker, Runnable[Any, Any], Generic[StateT, ContextT, InputT,
         else:
             prun = parent.run
             sync_api = sync_api or prun.sync_api
-            ns = parent.task_ns
-            ns_tuple = (*prun.ns_tuple, ns.rsplit("|", 1)[-1])
+            ns = child_namespace(parent.task_ns, parent.subgraph_calls, self.checkpointer is True)
+            parent.subgraph_calls += 1
+            ns_tuple = tuple(ns.split(NS_SEP))
             if sink is None and prun.sink is not None:
                 # A subgraph streams into its parent's stream.
                 psink = prun.sink
@@ -251,9 +255,13 @@ class Pregel(PregelMarker, Runnable[Any, Any], Generic[StateT, ContextT, InputT,
         if messages:
             assert sink is not None
             cfg = with_messages_handler(cfg, sink, len(ns_tuple))
+        if saver is not None:
+            # Where the run's checkpoints are: its own namespace, and the checkpoint a
+            # checkpoint_map names for it (pregel/_nested.py).
+            cfg = address(parent, ns, cfg)
         # True until _arun replaces it with the run manager's child.
         callbacks = True if cfg.get("callbacks") or _tracing_enabled() else None
-        return RunContext(
+        rc = RunContext(
             self, self.plan, cfg,
             propagate=bool(conf or cfg.get("tags") or cfg.get("metadata") or callbacks),
             callbacks=callbacks,
@@ -274,6 +282,9 @@ class Pregel(PregelMarker, Runnable[Any, Any], Generic[StateT, ContextT, InputT,
             run_id=cfg.get("run_id"),
             step_timeout=self.step_timeout,
         )
+        if parent is not None:
+            rc.progress.replay = parent.run.progress.replay  # one bound for the whole replay
+        return rc
 
     async def _arun(
         self,

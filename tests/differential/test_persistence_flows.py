@@ -353,3 +353,33 @@ def test_subgraph_state_through_the_parent() -> None:
         return out
 
     _both(scenario)
+
+
+def test_update_as_a_pending_task_shows_as_its_result_in_history() -> None:
+    """update_state(as_node=X) while X is one of the checkpoint's next tasks: the
+    history shows the update as that task's result on the checkpoint (plain update,
+    and a __copy__ fork updated as __start__)."""
+
+    def scenario(G: Any, T: Any, M: Any) -> list[Any]:
+        app = (
+            G.StateGraph(S)
+            .add_node("a", lambda s: {"log": ["a"]})
+            .add_node("b", lambda s: {"log": ["b"]})
+            .add_node("c", lambda s: {"log": ["c"]})
+            .add_edge(G.START, "a")
+            .add_edge("a", "b")
+            .add_edge("a", "c")
+            .compile(checkpointer=M.InMemorySaver(), interrupt_before=["b"])
+        )
+        config = {"configurable": {"thread_id": "t"}}
+        app.invoke({"x": 0, "log": []}, config)
+        app.update_state(config, {"log": ["B"]}, as_node="b")
+        first = [s for s in app.get_state_history(config) if s.metadata["source"] == "input"][0]
+        fork = app.update_state(first.config, [T.StateUpdate({"x": 5, "log": ["*"]}, "__start__")], as_node="__copy__")
+        app.invoke(None, fork)
+        return [
+            (h.metadata["source"], h.metadata["step"], h.values, [(t.name, t.result) for t in h.tasks])
+            for h in app.get_state_history(config)
+        ]
+
+    _both(scenario)

@@ -31,6 +31,7 @@ from asyncgraph.checkpoint.postgres._driver import (
     connection_kwargs,
     run,
     timeout_error,
+    speculation_failed,
     translated,
 )
 from asyncgraph.checkpoint.postgres._lock import PgThreadLock
@@ -108,7 +109,17 @@ class PostgresSaver(SqlSaver):
     def _transaction(self, conn: Any, op: OpFn, args: tuple[Any, ...], write: bool) -> Any:
         after: list[Any] = []
         try:
-            value = run(conn, op(after, *args), snapshot=not write, timeout=self.timeout)
+            if op == self._store.op_put:
+                # One round trip, COMMIT included; the careful way if it cannot be.
+                try:
+                    value = run(conn, op(after, *args, fast=True), timeout=self.timeout)
+                except Exception as exc:
+                    if not speculation_failed(exc):
+                        raise
+                    after = []
+                    value = run(conn, op(after, *args), timeout=self.timeout)
+            else:
+                value = run(conn, op(after, *args), snapshot=not write, timeout=self.timeout)
         except Exception as exc:
             clearer = translated(timeout_error(self.timeout, exc))
             if clearer is exc:

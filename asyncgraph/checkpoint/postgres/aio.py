@@ -32,6 +32,7 @@ from asyncgraph.checkpoint.postgres._driver import (
     connection_kwargs,
     arun,
     timeout_error,
+    speculation_failed,
     translated,
 )
 from asyncgraph.checkpoint.postgres._lock import PgThreadLock
@@ -118,7 +119,17 @@ class AsyncPostgresSaver(SyncOverAsync, SqlSaver):
     async def _transaction(self, conn: Any, op: OpFn, args: tuple[Any, ...], write: bool) -> Any:
         after: list[Any] = []
         try:
-            value = await arun(conn, op(after, *args), snapshot=not write)
+            if op == self._store.op_put:
+                # One round trip, COMMIT included; the careful way if it cannot be.
+                try:
+                    value = await arun(conn, op(after, *args, fast=True))
+                except Exception as exc:
+                    if not speculation_failed(exc):
+                        raise
+                    after = []
+                    value = await arun(conn, op(after, *args))
+            else:
+                value = await arun(conn, op(after, *args), snapshot=not write)
         except Exception as exc:
             clearer = translated(timeout_error(self.timeout, exc))
             if clearer is exc:

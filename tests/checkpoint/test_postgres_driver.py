@@ -1,0 +1,69 @@
+"""The PostgreSQL driver's one-query-string path (``postgres/_driver.py``): parameters
+bound on the client must read back exactly, whatever characters they hold, and a
+speculative put that cannot store its values must fall back without losing anything."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from asyncgraph.checkpoint.postgres._driver import _bind, _script
+from asyncgraph.checkpoint._sql import Stmt
+
+pytestmark = pytest.mark.postgres
+
+VALUES: list[Any] = [
+    "plain", "", "it's", "back\\slash\\'", "ünïcödé ✓ 🎉", "line\nbreak\ttab", "%s %% ?",
+    "$$dollar$$", "--comment", "/* c */", b"", b"\x00\x01'\\\xff", bytes(range(256)),
+    0, 1, -1, -(2**63), 2**63 - 1, None,
+]
+
+
+@pytest.mark.parametrize("value", VALUES, ids=repr)
+def test_a_bound_literal_reads_back_exactly(pg_dsn: str, value: Any) -> None:
+    import psycopg
+
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:
+        (got,) = conn.execute(_bind("SELECT %s", (value,))).fetchone()  # type: ignore[misc]
+    assert got == value and type(got) is type(value)
+
+
+def test_a_script_keeps_each_statement_s_results(pg_dsn: str) -> None:
+    import psycopg
+
+    from asyncgraph.checkpoint.postgres._driver import _script_results
+
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:
+        conn.execute("CREATE TEMP TABLE t (a int PRIMARY KEY, b text)")
+        cur = psycopg.ClientCursor(conn)
+        stmts = [
+            Stmt("BEGIN"),
+            Stmt("INSERT INTO t VALUES (%s, %s)", [(1, "a'"), (2, None), (3, "c")], many=True),
+            Stmt("INSERT INTO t VALUES (%s, %s) ON CONFLICT DO NOTHING", (1, "x")),
+            Stmt("SELECT a, b FROM t ORDER BY a", (), fetch=True),
+            Stmt("COMMIT"),
+        ]
+        cur.execute(_script(cur, stmts))
+        assert _script_results(cur, stmts) == [0, 3, 0, [(1, "a'"), (2, None), (3, "c")], 0]
+
+
+async def test_a_fork_reusing_a_version_falls_back_and_keeps_both_branches(pg_dsn: str) -> None:
+    # The speculative one-round-trip put hits the version the first branch stored: the
+    # database refuses it, and the careful put stores the fork under a variant.
+    from asyncgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+
+    async with AsyncPostgresSaver.from_conn_string(pg_dsn) as saver:
+        await saver.setup()
+        cfg = {"configurable": {"thread_id": "fork-fallback", "checkpoint_ns": ""}}
+
+        def ckpt(cid: str, value: list[str], version: int) -> dict[str, Any]:
+            return {"v": 1, "id": cid, "ts": "2026-01-01T00:00:00+00:00",
+                    "channel_values": {"log": value}, "channel_versions": {"log": version},
+                    "versions_seen": {}, "updated_channels": ["log"]}
+
+        root = await saver.aput(cfg, ckpt("1f000000-0000-6000-8000-000000000001", ["a"], 1), {}, {"log": 1})
+        one = await saver.aput(root, ckpt("1f000000-0000-6000-8000-000000000002", ["a", "b"], 2), {}, {"log": 2})
+        two = await saver.aput(root, ckpt("1f000000-0000-6000-8000-000000000003", ["a", "c"], 2), {}, {"log": 2})
+        assert (await saver.aget_tuple(one)).checkpoint["channel_values"]["log"] == ["a", "b"]
+        assert (await saver.aget_tuple(two)).checkpoint["channel_values"]["log"] == ["a", "c"]
