@@ -16,6 +16,7 @@ from asyncgraph.channels.last_value import LastValue
 from asyncgraph.errors import InvalidGraphError
 from asyncgraph.graph._compile import compile_graph
 from asyncgraph.graph._compile import validate as validate_graph
+from asyncgraph.graph._fields import _get_channel, _get_node_name, _is_field_channel, _warn_invalid_state_schema  # noqa: F401  (LangGraph's private names)
 from asyncgraph.pregel._schema import SchemaInfo, first_param_schema, lower_schema
 from asyncgraph.pregel._spec import (
     BranchSpec,

@@ -411,6 +411,8 @@ def prepare_tasks(
     for node in triggered_nodes(plan, run):
         if node.call is None:
             inp: Any = channels[START].value
+        elif node.read is not None:  # a low-level graph's node
+            inp = node.read(channels)
         else:
             inp = read_state(channels, node.reads)
             for key, managed in node.managed:
@@ -436,12 +438,19 @@ def _available(channels: dict[str, Any], keys: tuple[str, ...]) -> tuple[str, ..
 
 def apply_input(run: RunState, input: Any) -> None:
     """Write the run's input to the START channel, to be mapped onto the state by the
-    START task in the next step.
+    START task in the next step (a low-level graph's input goes to its input channels).
 
     A thread whose last input never reached its first step (the START task failed, or
     the run was cancelled or killed before it) still holds that input: the new one
     replaces it.
     """
+    io = run.plan.io
+    if io is not None:
+        # A low-level graph: the input is written straight to its input channels.
+        task = Task(io.input_node, input, PUSH, 0, ())
+        task.writes = io.input_writes(input)
+        apply_writes(run.plan, run, (task,))
+        return
     run.channel(START).update([input])
     run.versions[START] = run.next_version()
     if START not in run.live:

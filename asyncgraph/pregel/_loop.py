@@ -253,7 +253,7 @@ class _Loop:
             else:
                 apply_input(run, input)
                 if saves_input:
-                    await saver.put(rc, run, self.step, "input", {START})  # type: ignore[union-attr]
+                    await saver.put(rc, run, self.step, "input", run.updated)  # type: ignore[union-attr]
             self.step += 1
         # Recursion limit: the run may take ``limit`` steps after its input.
         limit = config.get("recursion_limit", 10007)
@@ -508,4 +508,9 @@ def _make_on_done(rc: RunContext, saver: Saver | None, step: int) -> Any:
     return on_done
 
 
-__all__ = ["RunOutcome", "run_graph"]
+__all__ = ["AsyncPregelLoop", "PregelLoop", "RunOutcome", "SyncPregelLoop", "run_graph"]
+
+
+# LangGraph's names for its loop classes (one per sync/async API there; one loop here),
+# for code that refers to them, e.g. a check that no loop outlives its run.
+PregelLoop = SyncPregelLoop = AsyncPregelLoop = _Loop

@@ -87,7 +87,8 @@ def is_reducer(fn: Any) -> bool:
     return len(positional) >= 2 or has_var
 
 
-def _field_for(name: str, annotation: Any) -> Field:
+def field_for(name: str, annotation: Any) -> Field:
+    """The field of state key ``name: annotation``: its channel or managed value."""
     annotation = _unwrap_required(annotation)
     if get_origin(annotation) is Annotated:
         typ, *meta = get_args(annotation)
@@ -96,9 +97,11 @@ def _field_for(name: str, annotation: Any) -> Field:
             if isinstance(item, type) and issubclass(item, ManagedValue):
                 return Field(name, None, item)
             if isinstance(item, BaseChannel):
-                channel = item._empty()
+                with_type = getattr(item, "with_type", None)  # DeltaChannel: takes T
+                channel = with_type(typ) if with_type is not None else item._empty()
                 channel.key = name
-                channel.value = item.value
+                if with_type is None:
+                    channel.value = item.value
                 return Field(name, channel)
             if isinstance(item, type) and issubclass(item, BaseChannel):
                 channel = item(typ)
@@ -171,7 +174,7 @@ def lower_schema(schema: Any) -> SchemaInfo:
         hints = {k: v for k, v in hints.items() if k in names}
     else:
         kind = "dict"
-    fields = {name: _field_for(name, ann) for name, ann in hints.items()}
+    fields = {name: field_for(name, ann) for name, ann in hints.items()}
     return SchemaInfo(schema, kind, fields, {k: v for k, v in defaults.items() if v is not MISSING})
 
 
@@ -251,3 +254,21 @@ def first_param_schema(fn: Callable[..., Any]) -> Any:
         return ann if is_schema(ann) else None
     except Exception:
         return None
+
+
+def context_jsonschema(schema: Any) -> dict[str, Any] | None:
+    """The JSON schema of a graph's ``context_schema`` (a Pydantic model, TypedDict or
+    dataclass), or None when there is none.
+
+    Raises:
+        ValueError: ``schema`` is none of those kinds.
+    """
+    if schema is None:
+        return None
+    from pydantic import TypeAdapter  # for import time: rarely needed
+
+    if _is_pydantic(schema):
+        return schema.model_json_schema()  # type: ignore[no-any-return]
+    if _is_typeddict(schema) or dataclasses.is_dataclass(schema):
+        return TypeAdapter(schema).json_schema()
+    raise ValueError(f"context_schema must be a Pydantic model, TypedDict or dataclass, got {schema!r}")

@@ -54,6 +54,9 @@ def output_writes(plan: Plan, task: Task, result: Any) -> dict[str, Any] | None:
         InvalidUpdateError: not a dict / Command / state object, or an unknown key.
         TaskNotFound: a ``Command.goto`` names a node that does not exist.
     """
+    write = task.node.write
+    if write is not None:  # a low-level graph's node: its writers decide
+        return write(task, result)
     if result is None:
         return None
     writes = task.writes

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any, Generic
 
 from langchain_core.runnables import Runnable, RunnableConfig
+from pydantic import BaseModel
 from typing_extensions import TypeVar
 from langchain_core.runnables.config import (
     ensure_config,
@@ -29,6 +30,8 @@ from asyncgraph.pregel._cache import namespace
 from asyncgraph.pregel._context import RunContext
 from asyncgraph.pregel._draw import draw_graph
 from asyncgraph.pregel._limits import Limiters
+from asyncgraph.pregel._lowlevel import LowLevelGraph, lower_pregel_kwargs
+from asyncgraph.pregel._schema import context_jsonschema
 from asyncgraph.pregel._loop import RunOutcome, run_graph
 from asyncgraph.pregel._stream import (
     ChildSink,
@@ -77,15 +80,29 @@ class Pregel(PregelMarker, Runnable[Any, Any], Generic[StateT, ContextT, InputT,
     def __init__(
         self,
         *,
-        plan: Plan,
-        builder: Any,
+        plan: Plan | None = None,
+        builder: Any = None,
         checkpointer: Any = None,
         store: Any = None,
         cache: Any = None,
-        debug: bool = False,
+        debug: bool | None = False,
         limits: dict[str, int] | None = None,
         config: RunnableConfig | None = None,
+        **lowlevel: Any,
     ) -> None:
+        """``StateGraph.compile()`` passes ``plan`` and ``builder``. Without them this
+        is LangGraph's low-level constructor: ``nodes``, ``channels``,
+        ``input_channels``, ``output_channels`` and the other keywords of
+        :func:`~asyncgraph.pregel._lowlevel.lower_pregel`, plus ``stream_mode``
+        (the default of ``stream``) and ``step_timeout``."""
+        stream_mode = lowlevel.pop("stream_mode", None)
+        step_timeout = lowlevel.pop("step_timeout", None)
+        if plan is None:
+            plan, builder = lower_pregel_kwargs(lowlevel)
+            self.__dict__["_nodes"] = builder.nodes
+        elif lowlevel:
+            raise TypeError(f"Pregel() got unexpected keyword argument(s): {', '.join(map(repr, lowlevel))}")
+        debug = bool(debug)
         self.plan = plan
         self.builder = builder
         self.checkpointer = checkpointer
@@ -96,7 +113,9 @@ class Pregel(PregelMarker, Runnable[Any, Any], Generic[StateT, ContextT, InputT,
         self.limiters = Limiters(limits or {})
         self.config = config
         self.name = plan.name
-        self.step_timeout: float | None = None  # LangGraph's per-superstep deadline, seconds
+        self.step_timeout: float | None = step_timeout  # LangGraph's per-superstep deadline, seconds
+        if stream_mode is not None:
+            self.stream_mode = stream_mode
         self.interrupt_before_nodes = sorted(plan.interrupt_before)
         self.interrupt_after_nodes = sorted(plan.interrupt_after)
 
@@ -199,6 +218,8 @@ class Pregel(PregelMarker, Runnable[Any, Any], Generic[StateT, ContextT, InputT,
         rc = RunContext(self, self.plan, cfg)
         if output_keys is not None:
             rc.out_select = self._output_selection(output_keys)
+        elif self.plan.io is not None:  # a low-level graph's stream: its stream channels
+            rc.out_select = self.plan.io.stream
         rc.sink = sink
         rc.context = coerce_context(getattr(self.builder, "context_schema", None), context)
         rc.store = self.store
@@ -350,6 +371,8 @@ class Pregel(PregelMarker, Runnable[Any, Any], Generic[StateT, ContextT, InputT,
         v2 = _stream_version(version)
         if kwargs:
             durability = _extra_kwargs("ainvoke", kwargs, durability)
+        if output_keys is None and self.plan.io is not None:
+            output_keys = self.plan.io.output_channels  # a low-level graph's output
         if stream_mode != "values" or print_mode:
             chunks = [c async for c in self.astream(input, config, context=context, stream_mode=stream_mode,
                                                     print_mode=print_mode, output_keys=output_keys,
@@ -393,6 +416,8 @@ class Pregel(PregelMarker, Runnable[Any, Any], Generic[StateT, ContextT, InputT,
         v2 = _stream_version(version)
         if kwargs:
             durability = _extra_kwargs("invoke", kwargs, durability)
+        if output_keys is None and self.plan.io is not None:
+            output_keys = self.plan.io.output_channels  # a low-level graph's output
 
         async def go() -> Any:
             _sync_call.set(True)  # this task's context only: runs started here are sync-driven
@@ -540,7 +565,23 @@ class Pregel(PregelMarker, Runnable[Any, Any], Generic[StateT, ContextT, InputT,
         return super().astream_events(input, config, version=version, **kwargs)  # type: ignore[call-overload]
 
     def _default_stream_mode(self) -> str:
-        return "values"
+        return self.__dict__.get("stream_mode", "values")
+
+    # -- schemas -------------------------------------------------------------------------
+
+    def get_input_schema(self, config: RunnableConfig | None = None) -> type[BaseModel]:
+        if isinstance(self.builder, LowLevelGraph):
+            return self.builder.model(self.get_name("Input"), self.builder.input_channels)
+        return super().get_input_schema(config)
+
+    def get_output_schema(self, config: RunnableConfig | None = None) -> type[BaseModel]:
+        if isinstance(self.builder, LowLevelGraph):
+            return self.builder.model(self.get_name("Output"), self.builder.output_channels)
+        return super().get_output_schema(config)
+
+    def get_context_jsonschema(self) -> dict[str, Any] | None:
+        """The JSON schema of the graph's ``context_schema``, or None without one."""
+        return context_jsonschema(getattr(self.builder, "context_schema", None))
 
     # -- state (persistence) -----------------------------------------------------------
 
