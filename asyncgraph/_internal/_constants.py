@@ -35,12 +35,23 @@ from asyncgraph.constants import (
 __all__ = [
     "CACHE_NS_WRITES",
     "CONF",
+    "CONFIG_KEY_CACHE",
+    "CONFIG_KEY_CALL",
+    "CONFIG_KEY_CHECKPOINTER",
     "CONFIG_KEY_CHECKPOINT_ID",
     "CONFIG_KEY_CHECKPOINT_MAP",
     "CONFIG_KEY_CHECKPOINT_NS",
     "CONFIG_KEY_NODE_FINISHED",
+    "CONFIG_KEY_DURABILITY",
+    "CONFIG_KEY_READ",
+    "CONFIG_KEY_RESUMING",
     "CONFIG_KEY_RUNTIME",
+    "CONFIG_KEY_SCRATCHPAD",
+    "CONFIG_KEY_SEND",
+    "CONFIG_KEY_STREAM",
+    "CONFIG_KEY_TASK_ID",
     "CONFIG_KEY_THREAD_ID",
+    "CONFIG_KEY_TIMED_ATTEMPT_OBSERVER",
     "ERROR",
     "INPUT",
     "INTERRUPT",
@@ -78,6 +89,17 @@ CONFIG_KEY_CHECKPOINT_ID: Final = "checkpoint_id"
 CONFIG_KEY_CHECKPOINT_NS: Final = "checkpoint_ns"
 CONFIG_KEY_CHECKPOINT_MAP: Final = "checkpoint_map"
 CONFIG_KEY_RUNTIME: Final = "__pregel_runtime"
+CONFIG_KEY_SEND: Final = "__pregel_send"
+CONFIG_KEY_READ: Final = "__pregel_read"
+CONFIG_KEY_CALL: Final = "__pregel_call"
+CONFIG_KEY_CHECKPOINTER: Final = "__pregel_checkpointer"
+CONFIG_KEY_STREAM: Final = "__pregel_stream"
+CONFIG_KEY_CACHE: Final = "__pregel_cache"
+CONFIG_KEY_RESUMING: Final = "__pregel_resuming"
+CONFIG_KEY_TASK_ID: Final = "__pregel_task_id"
+CONFIG_KEY_SCRATCHPAD: Final = "__pregel_scratchpad"
+CONFIG_KEY_DURABILITY: Final = "__pregel_durability"
+CONFIG_KEY_TIMED_ATTEMPT_OBSERVER: Final = "__pregel_timed_attempt_observer"
 CONFIG_KEY_NODE_FINISHED: Final = "__pregel_node_finished"
 """LangGraph calls a callable under this key with each finished node's name; asyncgraph
 does not (observe node ends with ``stream_mode="tasks"`` or callbacks instead)."""

@@ -119,9 +119,10 @@ class RunState:
         live: ephemeral channels holding a value from the last step; they are emptied
             at the next barrier unless written again.
         updated: channels changed at the last barrier (None: unknown, check all nodes).
+        floor: the highest version before this run's first step.
     """
 
-    __slots__ = ("plan", "channels", "versions", "seen", "live", "updated", "step", "vmax")
+    __slots__ = ("plan", "channels", "versions", "seen", "live", "updated", "step", "vmax", "floor")
 
     def __init__(self, plan: Plan, values: dict[str, Any] | None = None,
                  versions: dict[str, Any] | None = None,
@@ -150,6 +151,9 @@ class RunState:
         self.vmax: int = (
             max((v for v in self.versions.values() if isinstance(v, int)), default=0) if versions else 0
         )
+        # Versions above this one were made by this run's steps (not by its input):
+        # a low-level graph's output is what those steps wrote.
+        self.floor = self.vmax
 
     def channel(self, key: str) -> BaseChannel[Any, Any]:
         """The run's channel ``key``, made (empty) if nothing has written it yet.
@@ -450,6 +454,7 @@ def apply_input(run: RunState, input: Any) -> None:
         task = Task(io.input_node, input, PUSH, 0, ())
         task.writes = io.input_writes(input)
         apply_writes(run.plan, run, (task,))
+        run.floor = run.vmax
         return
     run.channel(START).update([input])
     run.versions[START] = run.next_version()

@@ -115,6 +115,7 @@ async def run_graph(rc: RunContext, input: Any, *, interrupt_before: frozenset[s
             await loop.observe(to_run, updated)  # cache, values stream, checkpoint, reader
         loop.step += 1
         if interrupt_after and _names_any(tasks, interrupt_after):
+            loop.breakpoint()
             break
     return await loop.finish()
 
@@ -312,6 +313,7 @@ class _Loop:
         if self.step >= rc.stop:
             raise GraphRecursionError(self.limit)
         if self.before and not self.skip_before and _names_any(tasks, self.before):
+            self.breakpoint()
             return True
         self.skip_before = False
         control = rc.control
@@ -321,6 +323,13 @@ class _Loop:
             self.drained = control.drain_reason or "shutdown"
             return True
         return False
+
+    def breakpoint(self) -> None:
+        """The run stops at an ``interrupt_before`` / ``interrupt_after`` breakpoint:
+        the ``updates`` stream says so with ``{"__interrupt__": ()}``, as LangGraph's."""
+        sink = self.rc.sink
+        if sink is not None and "updates" in sink.modes:
+            self.rc.emit("updates", {INTERRUPT: ()})
 
     def ready(self, tasks: list[Task]) -> list[Task]:
         """The tasks left to run: those that finished before a failure or pause keep

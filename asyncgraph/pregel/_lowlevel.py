@@ -49,13 +49,14 @@ from asyncgraph._internal._runnable import RunnableCallable
 from asyncgraph.channels.base import BaseChannel
 from asyncgraph.channels.ephemeral_value import EphemeralValue
 from asyncgraph.channels.topic import Topic
-from asyncgraph.constants import INPUT, RESERVED, TASKS
+from asyncgraph.constants import INPUT, INTERRUPT, RESERVED, TASKS
 from asyncgraph.errors import EmptyInputError
+from asyncgraph.pregel._algo import read_state
 from asyncgraph.pregel._plan import NodePlan, Plan
 from asyncgraph.pregel._read import PregelNode as _NodeView
 from asyncgraph.pregel._schema import Field, SchemaInfo
 from asyncgraph.pregel._spec import CallSpec, _is_async_callable
-from asyncgraph.types import All, CachePolicy, RetryPolicy, Send
+from asyncgraph.types import All, CachePolicy, GraphOutput, RetryPolicy, Send
 
 __all__ = [
     "PASSTHROUGH",
@@ -69,6 +70,7 @@ __all__ = [
     "PregelNode",
     "lower_pregel",
     "lower_pregel_kwargs",
+    "lowlevel_output",
 ]
 
 logger = logging.getLogger(__name__)
@@ -239,12 +241,6 @@ class PregelNode(_NodeView):
 
     def __repr__(self) -> str:
         return f"PregelNode(channels={self.channels!r}, triggers={self.triggers!r}, writers={self.writers!r})"
-
-    def copy(self, update: Mapping[str, Any] | None = None) -> PregelNode:
-        new = copy.copy(self)
-        for k, v in (update or {}).items():
-            setattr(new, k, v)
-        return new
 
     def write_entries(self) -> list[ChannelWrite]:
         return self.writers
@@ -568,8 +564,7 @@ def lower_pregel(
         if isinstance(node, NodeBuilder):
             node = node.build()
         if isinstance(node, PregelNode):
-            node = node.copy()
-            node.name = n
+            node = node.copy({"name": n})
         built[n] = node  # type: ignore[assignment]
     given = dict(channels or {})
     if TASKS in given and not isinstance(given[TASKS], Topic):
@@ -695,3 +690,22 @@ def lower_pregel_kwargs(kwargs: dict[str, Any]) -> tuple[Plan, LowLevelGraph]:
     for k in _IGNORED:
         kwargs.pop(k, None)
     return lower_pregel(**kwargs)
+
+
+def lowlevel_output(rc: Any, run: Any, interrupts: Sequence[Any], v2: bool) -> Any:
+    """A low-level graph run's output, as LangGraph's ``invoke`` makes it: the output
+    channels (``rc.out_select``) as the run's steps left them, or None when no step
+    of this run wrote any of them (a value from an earlier run of the thread is not
+    this run's output). A pause adds ``__interrupt__``; ``v2`` gives a
+    :class:`~asyncgraph.types.GraphOutput`."""
+    keys, single = rc.out_select
+    versions = run.versions
+    out: Any = None
+    if any(isinstance(versions.get(k), int) and versions[k] > run.floor for k in keys):
+        values = read_state(run.channels, keys)
+        out = values.get(keys[0]) if single else values
+    if v2:
+        return GraphOutput(value=out, interrupts=tuple(interrupts))
+    if interrupts:
+        return {**out, INTERRUPT: list(interrupts)} if isinstance(out, dict) else {INTERRUPT: list(interrupts)}
+    return out

@@ -30,7 +30,7 @@ from asyncgraph.pregel._cache import namespace
 from asyncgraph.pregel._context import RunContext
 from asyncgraph.pregel._draw import draw_graph
 from asyncgraph.pregel._limits import Limiters
-from asyncgraph.pregel._lowlevel import LowLevelGraph, lower_pregel_kwargs
+from asyncgraph.pregel._lowlevel import LowLevelGraph, lower_pregel_kwargs, lowlevel_output
 from asyncgraph.pregel._schema import context_jsonschema
 from asyncgraph.pregel._loop import RunOutcome, run_graph
 from asyncgraph.pregel._stream import (
@@ -331,6 +331,8 @@ class Pregel(PregelMarker, Runnable[Any, Any], Generic[StateT, ContextT, InputT,
             # Streamed with subgraphs=True, the subgraph's values chunk comes first.
             rc.emit("values", self._interrupt_values(outcome, rc))
             raise GraphInterrupt(outcome.interrupts)
+        if self.plan.io is not None and rc is not None:
+            return lowlevel_output(rc, outcome.run, outcome.interrupts, v2)
         if rc is None:
             out = output_values(self.plan, outcome.run)
         else:
