@@ -326,9 +326,10 @@ class _Loop:
 
     def breakpoint(self) -> None:
         """The run stops at an ``interrupt_before`` / ``interrupt_after`` breakpoint:
-        the ``updates`` stream says so with ``{"__interrupt__": ()}``, as LangGraph's."""
+        the ``updates`` stream says so with ``{"__interrupt__": ()}``, as LangGraph's
+        (in the root graph's namespace: LangGraph reports a subgraph's pause there)."""
         sink = self.rc.sink
-        if sink is not None and "updates" in sink.modes:
+        if sink is not None and "updates" in sink.modes and self.rc.parent is None:
             self.rc.emit("updates", {INTERRUPT: ()})
 
     def ready(self, tasks: list[Task]) -> list[Task]:

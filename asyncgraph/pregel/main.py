@@ -341,7 +341,7 @@ class Pregel(PregelMarker, Runnable[Any, Any], Generic[StateT, ContextT, InputT,
                 return out
         if v2:
             return GraphOutput(value=out, interrupts=tuple(outcome.interrupts))
-        if outcome.interrupts:
+        if outcome.interrupts and rc is not None:  # (tracers see the state alone)
             out[INTERRUPT] = list(outcome.interrupts)
         return out
 
