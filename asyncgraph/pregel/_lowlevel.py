@@ -431,15 +431,20 @@ def _read_many(names: tuple[str, ...], mapper: Callable[[Any], Any] | None) -> C
 
 def _writer(writers: Sequence[ChannelWrite]) -> Callable[[Any, Any], Any]:
     """The node's ``NodePlan.write``: its output -> the task's writes; returns the
-    update its ``updates`` chunk shows ({channel: value} of what it wrote)."""
+    update its ``updates`` chunk shows: ``{channel: value}`` of what it wrote, or, when
+    it wrote some channel more than once, one such dict per write (as LangGraph's)."""
 
-    def write(task: Any, output: Any) -> dict[str, Any] | None:
+    def write(task: Any, output: Any) -> dict[str, Any] | list[dict[str, Any]] | None:
         writes: list[tuple[str, Any]] = []
         for w in writers:
             writes.extend(w.assemble(output))
         task.writes.extend(writes)
-        update = {c: v for c, v in writes if c != TASKS}
-        return update or None
+        if not writes:
+            return None
+        update = dict(writes)
+        if len(update) < len(writes):
+            return [{c: v} for c, v in writes]
+        return update
 
     return write
 

@@ -20,7 +20,10 @@ from asyncgraph.channels.last_value import LastValue
 from asyncgraph.errors import InvalidGraphError, InvalidUpdateError
 from asyncgraph.managed import ManagedValue
 
-SchemaKind = Literal["dict", "dataclass", "pydantic"]
+SchemaKind = Literal["dict", "dataclass", "pydantic", "root"]
+
+ROOT_KEY = "__root__"
+"""The one channel of a root state (``StateGraph(Annotated[list, operator.add])``)."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -53,6 +56,8 @@ class SchemaInfo:
         """
         if self.kind == "dict":
             return values
+        if self.kind == "root":  # the state is one value, not a dict of keys
+            return values.get(ROOT_KEY)
         if self.kind == "pydantic":
             try:
                 return self.schema(**values)
@@ -137,7 +142,9 @@ def _is_typeddict(obj: Any) -> bool:
 
 
 def lower_schema(schema: Any) -> SchemaInfo:
-    """Lower a schema class to its fields.
+    """Lower a schema class to its fields. A type that is not a schema class (``list``,
+    ``list[str]``, ``Annotated[int, operator.add]``) is a root state: one field,
+    ``__root__``, and nodes read and return the value itself.
 
     Raises:
         InvalidGraphError: ``schema`` is not a TypedDict, dataclass or Pydantic model,
@@ -145,6 +152,12 @@ def lower_schema(schema: Any) -> SchemaInfo:
     """
     if schema is dict or schema is None:
         return SchemaInfo(dict, "dict", {}, {})
+    if not is_schema(schema) and (
+        (isinstance(schema, type) and not hasattr(schema, "__annotations__")) or typing.get_origin(schema) is not None
+    ):
+        # A root state: one value, e.g. ``StateGraph(Annotated[list, operator.add])``
+        # (its reducer combines the nodes' return values) or ``StateGraph(list[str])``.
+        return SchemaInfo(schema, "root", {ROOT_KEY: field_for(ROOT_KEY, schema)}, {})
     if not is_schema(schema):
         raise InvalidGraphError(
             f"State schema must be a TypedDict, dataclass or Pydantic model, got {schema!r}"

@@ -125,6 +125,20 @@ class NodeSpec:
     limit: str | None  # named concurrency limit (see Pregel.limits)
     trace_policy: TracePolicy | None = None  # what the node's own trace run records
 
+    @property
+    def runnable(self) -> Any:
+        """The node's action as a Runnable (LangGraph's ``StateNodeSpec.runnable``):
+        a Runnable or subgraph as given, a function as a ``RunnableLambda`` whose
+        ``func`` (sync) or ``afunc`` (async) is that function. The engine does not
+        call it (it calls the function itself)."""
+        # langchain-core loads only when asked (import time of the builder).
+        from langchain_core.runnables import RunnableLambda
+
+        func = self.call.func
+        if self.call.kind in ("runnable", "subgraph"):
+            return func
+        return RunnableLambda(func, name=self.name)
+
 
 @dataclasses.dataclass(slots=True)
 class BranchSpec:

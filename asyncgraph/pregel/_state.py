@@ -28,6 +28,7 @@ from asyncgraph.pregel._context import RunContext
 from asyncgraph.constants import ERROR, INTERRUPT, NO_WRITES
 from asyncgraph.pregel._runner import run_branch
 from asyncgraph.pregel._saving import saved_values, user_metadata
+from asyncgraph.pregel._schema import ROOT_KEY
 from asyncgraph.pregel._writes import input_writes, output_writes
 from asyncgraph.types import Interrupt, PregelTask, StateSnapshot, StateUpdate
 
@@ -39,6 +40,31 @@ def _saver(graph: Any) -> Any:
     if saver is None or saver is True or saver is False:
         raise InvalidInputError("No checkpointer set: compile the graph with checkpointer=... to keep state")
     return saver
+
+
+def task_result(plan: Any, writes: Sequence[tuple[str, Any]]) -> dict[str, Any] | None:
+    """A finished task's ``PregelTask.result``: ``{key: value}`` of its state writes;
+    a key written more than once shows ``{"$writes": [value, ...]}`` (LangGraph's form)."""
+    result: dict[str, Any] = {}
+    for c, v in writes:
+        if c not in plan.state_keys:
+            continue
+        if c in result:
+            prior = result[c]
+            if isinstance(prior, _Repeated):
+                prior["$writes"].append(v)
+            else:
+                result[c] = _Repeated({"$writes": [prior, v]})
+        else:
+            result[c] = v
+    for c, v in result.items():
+        if isinstance(v, _Repeated):
+            result[c] = dict(v)
+    return result or None
+
+
+class _Repeated(dict):  # type: ignore[type-arg]
+    """Marks a ``$writes`` entry being built (a written value may itself be such a dict)."""
 
 
 def subgraphs_of(graph: Any, namespace: str | None = None, recurse: bool = False) -> list[tuple[str, Any]]:
@@ -140,13 +166,17 @@ def _snapshot(graph: Any, tup: Any, *, apply_pending: bool) -> StateSnapshot:
         if done:
             t.writes = [(c, v) for c, v in saved if c not in SPECIAL]
             done_tasks.append(t)
-            result = {c: v for c, v in t.writes if c in plan.state_keys} or None
+            result = task_result(plan, t.writes)
+            if result is not None and plan.state_info.kind == "root":
+                result = result.get(ROOT_KEY)
         if not (apply_pending and done):
             next_names.append(t.name)
         out_tasks.append(PregelTask(t.id, t.name, t.path, err if isinstance(err, Exception) else None, its, None, result))
     if apply_pending:
         run = with_pending_applied(plan, run, done_tasks)
-    values = read_state(run.channels, plan.state_info.keys or plan.state_keys)
+    values: Any = read_state(run.channels, plan.state_info.keys or plan.state_keys)
+    if plan.state_info.kind == "root":  # a root state (StateGraph(list[str])): its value
+        values = values.get(ROOT_KEY)
     return StateSnapshot(
         values=values,
         next=tuple(next_names),

@@ -198,6 +198,9 @@ def selected_update(rc: RunContext, update: Any) -> Any:
     keys, single = rc.out_select
     if not update:
         return None
+    if isinstance(update, list):  # several updates (a list of Commands): each one
+        picked = [p for p in (selected_update(rc, u) for u in update) if p is not None]
+        return picked if len(picked) > 1 else picked[0] if picked else None
     if single:
         return update.get(keys[0])
     picked = {k: v for k, v in update.items() if k in keys}

@@ -31,7 +31,7 @@ from asyncgraph.pregel._context import RunContext
 from asyncgraph.pregel._draw import draw_graph
 from asyncgraph.pregel._limits import Limiters
 from asyncgraph.pregel._lowlevel import LowLevelGraph, lower_pregel_kwargs, lowlevel_output
-from asyncgraph.pregel._schema import context_jsonschema
+from asyncgraph.pregel._schema import ROOT_KEY, context_jsonschema
 from asyncgraph.pregel._loop import RunOutcome, run_graph
 from asyncgraph.pregel._stream import (
     ChildSink,
@@ -220,6 +220,8 @@ class Pregel(PregelMarker, Runnable[Any, Any], Generic[StateT, ContextT, InputT,
             rc.out_select = self._output_selection(output_keys)
         elif self.plan.io is not None:  # a low-level graph's stream: its stream channels
             rc.out_select = self.plan.io.stream
+        elif self.plan.state_info.kind == "root":  # a root state: its value, bare
+            rc.out_select = ((ROOT_KEY,), True)
         rc.sink = sink
         rc.context = coerce_context(getattr(self.builder, "context_schema", None), context)
         rc.store = self.store
@@ -338,7 +340,9 @@ class Pregel(PregelMarker, Runnable[Any, Any], Generic[StateT, ContextT, InputT,
         else:
             out = state_values(rc, outcome.run)
             if rc.out_select is not None and rc.out_select[1] and not v2:
-                return out
+                # One bare value (a root state, output_keys="key"): a pause shows as
+                # LangGraph's {"__interrupt__": [...]} instead.
+                return {INTERRUPT: list(outcome.interrupts)} if outcome.interrupts else out
         if v2:
             return GraphOutput(value=out, interrupts=tuple(outcome.interrupts))
         if outcome.interrupts and rc is not None:  # (tracers see the state alone)
