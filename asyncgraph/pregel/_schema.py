@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import types
 import typing
 from collections.abc import Callable, Mapping
 from typing import Annotated, Any, Literal, NotRequired, Required, get_args, get_origin
@@ -285,3 +286,49 @@ def context_jsonschema(schema: Any) -> dict[str, Any] | None:
     if _is_typeddict(schema) or dataclasses.is_dataclass(schema):
         return TypeAdapter(schema).json_schema()
     raise ValueError(f"context_schema must be a Pydantic model, TypedDict or dataclass, got {schema!r}")
+
+
+def state_jsonschema(info: SchemaInfo, name: str) -> dict[str, Any]:
+    """The JSON schema of a graph's input or output (``info``, its lowered schema), as
+    LangGraph gives it: a Pydantic model's or a TypedDict's own schema; for a root state
+    the value's type (titled ``name``); otherwise (a dataclass) an object of the state
+    keys' types, each optional with its default unless the field has none."""
+    from pydantic import RootModel, TypeAdapter, create_model  # for import time: rarely needed
+
+    schema = info.schema
+    if info.kind == "pydantic":
+        return schema.model_json_schema()  # type: ignore[no-any-return]
+    if isinstance(schema, type) and _is_typeddict(schema):
+        return TypeAdapter(schema).json_schema()
+    if info.kind == "root":
+        field = info.fields[ROOT_KEY]
+        typ = field.channel.UpdateType if field.channel is not None else Any
+        root = create_model(name, __base__=RootModel[typ], root=(typ, None))  # type: ignore[call-overload, valid-type]
+        return root.model_json_schema()  # type: ignore[no-any-return]
+    required = set()
+    if dataclasses.is_dataclass(schema):
+        for f in dataclasses.fields(schema):
+            no_default = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+            # Required: no default and None not allowed, or an explicit ``default=...``.
+            if (no_default and not _admits_none(f.type)) or f.default is Ellipsis:
+                required.add(f.name)
+    defs: dict[str, Any] = {}
+    for key, field in info.fields.items():
+        if field.channel is None:
+            continue  # a managed value: not part of the input
+        typ = field.channel.UpdateType
+        default = info.defaults.get(key)
+        defs[key] = (typ, ...) if key in required else (typ, None if default is Ellipsis else default)
+    return create_model(name, **defs).model_json_schema()  # type: ignore[call-overload, no-any-return]
+
+
+def _admits_none(tp: Any) -> bool:
+    """Whether the annotation ``tp`` allows None (``X | None``, ``Optional[X]``, ``Any``)."""
+    if isinstance(tp, str):
+        return "None" in tp or "Optional" in tp
+    tp = _unwrap_required(tp)
+    if get_origin(tp) is Annotated:
+        return _admits_none(get_args(tp)[0])
+    if tp is Any or tp is None or tp is type(None):
+        return True
+    return any(_admits_none(a) for a in get_args(tp)) if get_origin(tp) in (typing.Union, types.UnionType) else False

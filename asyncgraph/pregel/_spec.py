@@ -104,6 +104,8 @@ def infer_name(action: Any) -> str:
     name = getattr(action, "__name__", None)
     if isinstance(name, str):
         return name
+    if callable(action):  # a callable object: its class's name, as LangGraph names it
+        return type(action).__name__
     raise ValueError(
         f"Cannot infer a node name from {action!r}; pass it: add_node('name', action)"
     )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from contextvars import ContextVar
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from typing import Any, Generic
 
 from langchain_core.runnables import Runnable, RunnableConfig
@@ -31,7 +31,7 @@ from asyncgraph.pregel._context import RunContext
 from asyncgraph.pregel._draw import draw_graph
 from asyncgraph.pregel._limits import Limiters
 from asyncgraph.pregel._lowlevel import LowLevelGraph, lower_pregel_kwargs, lowlevel_output
-from asyncgraph.pregel._schema import ROOT_KEY, context_jsonschema
+from asyncgraph.pregel._schema import ROOT_KEY, context_jsonschema, state_jsonschema
 from asyncgraph.pregel._loop import RunOutcome, run_graph
 from asyncgraph.pregel._stream import (
     ChildSink,
@@ -141,6 +141,12 @@ class Pregel(PregelMarker, Runnable[Any, Any], Generic[StateT, ContextT, InputT,
             }
             self.__dict__["_nodes"] = nodes
         return nodes
+
+    @property
+    def channels(self) -> Mapping[str, Any]:
+        """The graph's channels by name (state keys, edge triggers, ``__pregel_tasks``):
+        the plan's channel specs, read-only; a run works on copies."""
+        return self.plan.channels
 
     @property
     def InputType(self) -> Any:  # noqa: N802
@@ -584,6 +590,26 @@ class Pregel(PregelMarker, Runnable[Any, Any], Generic[StateT, ContextT, InputT,
         if isinstance(self.builder, LowLevelGraph):
             return self.builder.model(self.get_name("Output"), self.builder.output_channels)
         return super().get_output_schema(config)
+
+    def get_input_jsonschema(self, config: RunnableConfig | None = None) -> dict[str, Any]:
+        info = self._schema_info("input_schema")
+        if info is None:
+            return super().get_input_jsonschema(config)
+        return state_jsonschema(info, self.get_name("Input"))
+
+    def get_output_jsonschema(self, config: RunnableConfig | None = None) -> dict[str, Any]:
+        info = self._schema_info("output_schema")
+        if info is None:
+            return super().get_output_jsonschema(config)
+        return state_jsonschema(info, self.get_name("Output"))
+
+    def _schema_info(self, which: str) -> Any:
+        """A StateGraph's lowered input or output schema (None for other graphs)."""
+        schemas = getattr(self.builder, "schemas", None)
+        schema = getattr(self.builder, which, None)
+        if not isinstance(schemas, dict) or schema not in schemas or schema is dict:
+            return None
+        return schemas[schema]
 
     def get_context_jsonschema(self) -> dict[str, Any] | None:
         """The JSON schema of the graph's ``context_schema``, or None without one."""
