@@ -45,6 +45,7 @@ __all__ = [
     "Interrupt",
     "Overwrite",
     "StateUpdate",
+    "PregelExecutableTask",
     "PregelTask",
     "RetryPolicy",
     "Send",
@@ -199,6 +200,31 @@ def _warn_dict_access() -> None:
         DeprecationWarning,
         stacklevel=3,
     )
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class PregelExecutableTask:
+    """LangGraph's description of a task about to run: its node (``proc``), input,
+    config, the writes it collects, triggers and policies.
+
+    asyncgraph's engine plans and runs tasks with its own ``pregel._algo.Task``; this
+    value type exists for code that builds or inspects LangGraph's form (tests of
+    retry helpers, custom runners).
+    """
+
+    name: str
+    input: Any
+    proc: Any
+    writes: Any
+    config: Any
+    triggers: Sequence[str]
+    retry_policy: Sequence[RetryPolicy]
+    cache_key: Any
+    id: str
+    path: tuple[Any, ...]
+    writers: Sequence[Any] = ()
+    subgraphs: Sequence[Any] = ()
+    timeout: TimeoutPolicy | None = None
 
 
 class PregelTask(NamedTuple):
