@@ -564,13 +564,10 @@ def lower_pregel(
             input, a name is reserved, or an interrupt names an unknown node.
         TypeError: a node is neither a ``PregelNode`` nor a ``NodeBuilder``.
     """
-    built: dict[str, PregelNode] = {}
-    for n, node in nodes.items():
-        if isinstance(node, NodeBuilder):
-            node = node.build()
-        if isinstance(node, PregelNode):
-            node = node.copy({"name": n})
-        built[n] = node  # type: ignore[assignment]
+    built: dict[str, Any] = {}
+    for n, given_node in nodes.items():
+        node: Any = given_node.build() if isinstance(given_node, NodeBuilder) else given_node
+        built[n] = node.copy({"name": n}) if isinstance(node, PregelNode) else node
     given = dict(channels or {})
     if TASKS in given and not isinstance(given[TASKS], Topic):
         raise ValueError(f"Channel '{TASKS}' is reserved and cannot be used in the graph.")

@@ -199,8 +199,8 @@ def selected_update(rc: RunContext, update: Any) -> Any:
     if not update:
         return None
     if isinstance(update, list):  # several updates (a list of Commands): each one
-        picked = [p for p in (selected_update(rc, u) for u in update) if p is not None]
-        return picked if len(picked) > 1 else picked[0] if picked else None
+        parts = [p for p in (selected_update(rc, u) for u in update) if p is not None]
+        return parts if len(parts) > 1 else parts[0] if parts else None
     if single:
         return update.get(keys[0])
     picked = {k: v for k, v in update.items() if k in keys}

@@ -584,12 +584,12 @@ class Pregel(PregelMarker, Runnable[Any, Any], Generic[StateT, ContextT, InputT,
     def get_input_schema(self, config: RunnableConfig | None = None) -> type[BaseModel]:
         if isinstance(self.builder, LowLevelGraph):
             return self.builder.model(self.get_name("Input"), self.builder.input_channels)
-        return super().get_input_schema(config)
+        return super().get_input_schema(config)  # type: ignore[return-value]  # (pydantic v1 models too)
 
     def get_output_schema(self, config: RunnableConfig | None = None) -> type[BaseModel]:
         if isinstance(self.builder, LowLevelGraph):
             return self.builder.model(self.get_name("Output"), self.builder.output_channels)
-        return super().get_output_schema(config)
+        return super().get_output_schema(config)  # type: ignore[return-value]  # (pydantic v1 models too)
 
     def get_input_jsonschema(self, config: RunnableConfig | None = None) -> dict[str, Any]:
         info = self._schema_info("input_schema")
