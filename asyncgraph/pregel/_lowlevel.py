@@ -35,12 +35,13 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import datetime
 import logging
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
-from langchain_core.runnables import Runnable
+from langchain_core.runnables import Runnable, RunnableBinding, RunnableLambda, RunnableParallel, RunnableSequence
 from langchain_core.runnables.base import coerce_to_runnable
 from langchain_core.utils.pydantic import create_model_v2
 from pydantic import BaseModel
@@ -56,7 +57,7 @@ from asyncgraph.pregel._plan import NodePlan, Plan
 from asyncgraph.pregel._read import PregelNode as _NodeView
 from asyncgraph.pregel._schema import Field, SchemaInfo
 from asyncgraph.pregel._spec import CallSpec, _is_async_callable
-from asyncgraph.types import All, CachePolicy, GraphOutput, RetryPolicy, Send
+from asyncgraph.types import All, CachePolicy, GraphOutput, RetryPolicy, Send, TimeoutPolicy
 
 __all__ = [
     "PASSTHROUGH",
@@ -200,6 +201,9 @@ class PregelNode(_NodeView):
         bound: what the node runs (default: its input, unchanged).
         retry_policy / cache_policy: as on a ``StateGraph`` node.
         tags / metadata: passed to the node's run in callbacks and tracing.
+        timeout: seconds (or a ``timedelta``, or ``TimeoutPolicy(run_timeout=...)``)
+            one attempt of the node may take; past it the attempt fails with
+            :class:`~asyncgraph.errors.NodeTimeoutError`. Only for async nodes.
     """
 
     def __init__(
@@ -215,8 +219,10 @@ class PregelNode(_NodeView):
         retry_policy: RetryPolicy | Sequence[RetryPolicy] | None = None,
         cache_policy: CachePolicy | None = None,
         subgraphs: Sequence[Any] | None = None,
+        timeout: float | datetime.timedelta | TimeoutPolicy | None = None,
     ) -> None:
         self.name = ""
+        self.timeout = _seconds(timeout)
         self.channels = channels  # type: ignore[assignment]
         self.triggers = list(triggers)
         self.mapper = mapper
@@ -257,7 +263,8 @@ class NodeBuilder:
     5 to ``y`` and a mapped output to ``z``.
     """
 
-    __slots__ = ("_channels", "_triggers", "_tags", "_metadata", "_writes", "_bound", "_retry_policy", "_cache_policy")
+    __slots__ = ("_channels", "_triggers", "_tags", "_metadata", "_writes", "_bound", "_retry_policy",
+                 "_cache_policy", "_timeout")
 
     def __init__(self) -> None:
         self._channels: str | list[str] = []
@@ -268,6 +275,7 @@ class NodeBuilder:
         self._bound: Runnable[Any, Any] | None = None
         self._retry_policy: list[RetryPolicy] = []
         self._cache_policy: CachePolicy | None = None
+        self._timeout: float | None = None
 
     def subscribe_only(self, channel: str) -> NodeBuilder:
         """Be triggered by ``channel`` alone and take its value as input.
@@ -338,6 +346,15 @@ class NodeBuilder:
         self._cache_policy = policy
         return self
 
+    def set_timeout(self, timeout: float | datetime.timedelta | TimeoutPolicy | None) -> NodeBuilder:
+        """Limit each attempt of the node to ``timeout`` (see :class:`PregelNode`).
+
+        Raises:
+            ValueError: not a positive duration.
+        """
+        self._timeout = _seconds(timeout)
+        return self
+
     def build(self) -> PregelNode:
         """The node."""
         return PregelNode(
@@ -349,7 +366,43 @@ class NodeBuilder:
             bound=self._bound,
             retry_policy=list(self._retry_policy),
             cache_policy=self._cache_policy,
+            timeout=self._timeout,
         )
+
+
+def _seconds(timeout: float | datetime.timedelta | TimeoutPolicy | None) -> float | None:
+    """A node timeout in seconds (None: no limit).
+
+    Raises:
+        ValueError: zero, negative or not a duration.
+    """
+    if isinstance(timeout, TimeoutPolicy):
+        timeout = timeout.run_timeout
+    if timeout is None:
+        return None
+    if isinstance(timeout, datetime.timedelta):
+        timeout = timeout.total_seconds()
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
+        raise ValueError(f"A node timeout must be a number of seconds greater than 0, got {timeout!r}")
+    return float(timeout)
+
+
+def _is_async(runnable: Any) -> bool:
+    """Whether ``runnable`` runs natively async (so a deadline can cancel it): an async
+    function, or a Runnable whose every step has an async implementation."""
+    if isinstance(runnable, RunnableCallable):
+        return runnable.afunc is not None
+    if isinstance(runnable, RunnableLambda):
+        return hasattr(runnable, "afunc")
+    if isinstance(runnable, RunnableSequence):
+        return all(_is_async(step) for step in runnable.steps)
+    if isinstance(runnable, RunnableParallel):
+        return all(_is_async(step) for step in runnable.steps__.values())
+    if isinstance(runnable, RunnableBinding):
+        return _is_async(runnable.bound)
+    if isinstance(runnable, Runnable):
+        return type(runnable).ainvoke is not Runnable.ainvoke
+    return _is_async_callable(runnable)
 
 
 # -- the run's input and output -----------------------------------------------------
@@ -585,6 +638,12 @@ def lower_pregel(
 
     plans: dict[str, NodePlan] = {}
     for n, node in built.items():
+        timeout = getattr(node, "timeout", None)
+        if timeout is not None and not _is_async(node.bound):
+            raise ValueError(
+                f"Timeouts are only supported for async nodes; node {n!r} is sync (a sync "
+                "function cannot be cancelled): make its steps async functions"
+            )
         reads = (node.channels,) if isinstance(node.channels, str) else tuple(node.channels)
         read = _read_one(node.channels, node.mapper) if isinstance(node.channels, str) else _read_many(reads, node.mapper)
         metadata = dict(node.metadata) if node.metadata else None
@@ -598,7 +657,7 @@ def lower_pregel(
             after=(),
             branches=(),
             retry=node.retry_policy or default_retry,
-            timeout=None,
+            timeout=timeout,
             metadata=metadata,
             limit=None,
             defer=False,

@@ -260,3 +260,31 @@ def test_validation_errors() -> None:
                      input_channels="b", output_channels="b")
         with pytest.raises(ValueError):
             m.NodeBuilder().subscribe_to("a").subscribe_only("b")
+
+
+def test_node_timeout() -> None:
+    import asyncio
+
+    from asyncgraph.channels import LastValue
+    from asyncgraph.errors import NodeTimeoutError
+    from asyncgraph.pregel import NodeBuilder, Pregel
+
+    async def slow(x: int) -> int:
+        await asyncio.sleep(x)
+        return x
+
+    def build(timeout: Any) -> Any:
+        node = NodeBuilder().subscribe_only("a").do(slow).set_timeout(timeout).write_to("b")
+        return Pregel(nodes={"n": node}, channels={"a": LastValue(float), "b": LastValue(float)},
+                      input_channels="a", output_channels="b")
+
+    app = build(0.2)
+    assert asyncio.run(app.ainvoke(0)) == 0
+    with pytest.raises(NodeTimeoutError):
+        asyncio.run(app.ainvoke(5))
+    with pytest.raises(ValueError, match="greater than 0"):
+        build(0)
+    sync_node = NodeBuilder().subscribe_only("a").do(lambda x: x).set_timeout(1).write_to("b")
+    with pytest.raises(ValueError, match="only supported for async nodes"):
+        Pregel(nodes={"n": sync_node}, channels={"a": LastValue(int), "b": LastValue(int)},
+               input_channels="a", output_channels="b")
