@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from asyncgraph.channels.base import MISSING, BaseChannel
-from asyncgraph.errors import InvalidUpdateError
+from asyncgraph.errors import ErrorCode, InvalidUpdateError
 from asyncgraph.types import Overwrite
 
 __all__ = ["BinaryOperatorAggregate"]
@@ -91,8 +91,9 @@ class BinaryOperatorAggregate(BaseChannel[Any, Any]):
             # semantics); two of them in one step cannot both win.
             if len(overwrites) > 1:
                 raise InvalidUpdateError(
-                    f"At key '{self.key}': more than one Overwrite in the same step",
+                    f"At key '{self.key}': Can receive only one Overwrite value per super-step.",
                     key=self.key,
+                    error_code=ErrorCode.INVALID_CONCURRENT_GRAPH_UPDATE,
                 )
             self.value = overwrites[0]
             return True

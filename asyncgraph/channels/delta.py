@@ -146,7 +146,7 @@ class DeltaChannel(BaseChannel[Any, Any]):
             if is_ow:
                 if overwrite is not None:
                     raise InvalidUpdateError(
-                        f"At key '{self.key}': can receive only one Overwrite value per step.",
+                        f"At key '{self.key}': Can receive only one Overwrite value per super-step.",
                         key=self.key,
                         error_code=ErrorCode.INVALID_CONCURRENT_GRAPH_UPDATE,
                     )

@@ -495,11 +495,12 @@ def _make_on_done(rc: RunContext, saver: Saver | None, step: int) -> Any:
     stream_tasks = wants(rc, "tasks", "debug")
 
     async def on_done(task: Task) -> None:
-        if stream_tasks:
-            emit_task_result(rc, task, step)
+        # The task's update is streamed before its task result, as in LangGraph.
         if task.interrupts:
             if stream_updates:
                 rc.emit("updates", {INTERRUPT: tuple(task.interrupts)})
+            if stream_tasks:
+                emit_task_result(rc, task, step)
             return  # saved with the step's other interrupts when the step ends
         if stream_updates and task.name != START:
             update = task.update if rc.out_select is None else selected_update(rc, task.update)
@@ -507,6 +508,8 @@ def _make_on_done(rc: RunContext, saver: Saver | None, step: int) -> Any:
                 rc.emit("updates", {task.name: update, METADATA: {"cached": True}})
             else:
                 rc.emit("updates", {task.name: update})
+        if stream_tasks:
+            emit_task_result(rc, task, step)
         if saver is not None:
             writes = task.writes  # final: the task is done
             if not writes:

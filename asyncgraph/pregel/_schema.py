@@ -115,6 +115,11 @@ def field_for(name: str, annotation: Any) -> Field:
                 return Field(name, channel)
             if is_reducer(item):
                 return Field(name, BinaryOperatorAggregate(typ, item, key=name))
+            if callable(item) and not isinstance(item, type):
+                raise InvalidGraphError(
+                    f"Invalid reducer for state key '{name}': {getattr(item, '__name__', item)!r} "
+                    f"takes {_signature(item)}; a reducer takes two arguments (current value, update)"
+                )
         return Field(name, LastValue(typ, key=name))
     return Field(name, LastValue(annotation, key=name))
 
@@ -332,3 +337,10 @@ def _admits_none(tp: Any) -> bool:
     if tp is Any or tp is None or tp is type(None):
         return True
     return any(_admits_none(a) for a in get_args(tp)) if get_origin(tp) in (typing.Union, types.UnionType) else False
+
+
+def _signature(fn: Any) -> str:
+    try:
+        return str(inspect.signature(fn))
+    except (TypeError, ValueError):
+        return "an unknown signature"

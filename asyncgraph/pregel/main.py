@@ -102,6 +102,14 @@ class Pregel(PregelMarker, Runnable[Any, Any], Generic[StateT, ContextT, InputT,
             self.__dict__["_nodes"] = builder.nodes
         elif lowlevel:
             raise TypeError(f"Pregel() got unexpected keyword argument(s): {', '.join(map(repr, lowlevel))}")
+        if checkpointer not in (None, True, False) and not (
+            hasattr(checkpointer, "aget_tuple") or hasattr(checkpointer, "get_tuple")
+        ):
+            raise TypeError(
+                f"Invalid checkpointer provided: {type(checkpointer).__name__} is not a checkpoint "
+                "saver. Pass a saver (InMemorySaver, SqliteSaver, PostgresSaver ...), True / False "
+                "(a subgraph: use / do not use the parent's), or None."
+            )
         debug = bool(debug)
         self.plan = plan
         self.builder = builder

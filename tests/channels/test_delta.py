@@ -47,7 +47,7 @@ def test_an_overwrite_replaces_the_value_and_two_are_an_error() -> None:
     assert ch.get() == [9]
     assert ch.update([{"__overwrite__": None}]) is True  # the dict form; None: empty
     assert ch.get() == []
-    with pytest.raises(InvalidUpdateError, match="only one Overwrite"):
+    with pytest.raises(InvalidUpdateError, match="only one Overwrite value per super-step"):
         ch.update([Overwrite([1]), Overwrite([2])])
 
 
