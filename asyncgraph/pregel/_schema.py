@@ -194,6 +194,9 @@ def lower_schema(schema: Any) -> SchemaInfo:
     else:
         kind = "dict"
     fields = {name: field_for(name, ann) for name, ann in hints.items()}
+    if kind == "dict" and list(fields) == [ROOT_KEY]:
+        # A TypedDict whose one key is ``__root__``: a root state, as in LangGraph.
+        return SchemaInfo(schema, "root", fields, {})
     return SchemaInfo(schema, kind, fields, {k: v for k, v in defaults.items() if v is not MISSING})
 
 

@@ -9,6 +9,7 @@ import types
 from typing import Annotated, Any
 
 import pytest
+from typing_extensions import TypedDict
 
 PACKAGES = ("langgraph", "asyncgraph")
 
@@ -50,6 +51,18 @@ def _plain(m: Any) -> Any:
     return b.compile(checkpointer=m.InMemorySaver())
 
 
+class RootKey(TypedDict):
+    __root__: Annotated[list, operator.add]
+
+
+def _root_key(m: Any) -> Any:
+    # A TypedDict whose only key is __root__ is a root state too.
+    b = m.graph.StateGraph(RootKey)
+    b.add_node("n", lambda s: [len(s)])
+    b.add_edge(m.graph.START, "n")
+    return b.compile(checkpointer=m.InMemorySaver())
+
+
 def _interrupting(m: Any) -> Any:
     def ask(state: list) -> list:
         return [m.types.interrupt("why?")]
@@ -60,7 +73,11 @@ def _interrupting(m: Any) -> Any:
     return b.compile(checkpointer=m.InMemorySaver())
 
 
-@pytest.mark.parametrize("build,inp", [(_fan_out, ["x"]), (_commands, ""), (_plain, ["q"])], ids=["fan_out", "commands", "plain"])
+@pytest.mark.parametrize(
+    "build,inp",
+    [(_fan_out, ["x"]), (_commands, ""), (_plain, ["q"]), (_root_key, ["r"])],
+    ids=["fan_out", "commands", "plain", "root_key"],
+)
 def test_output_streams_and_state(build: Any, inp: Any) -> None:
     seen = {}
     for pkg in PACKAGES:
