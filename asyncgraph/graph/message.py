@@ -158,8 +158,8 @@ def _merge(left: Messages, right: Messages) -> tuple[list[BaseMessage], bool]:
         if i is None:
             if isinstance(msg, RemoveMessage):
                 err = (
-                    f"RemoveMessage(id={msg_id!r}): a message with that ID doesn't "
-                    "exist in the list, so it cannot be removed."
+                    f"Attempting to delete a message with an ID that doesn't exist ({msg_id!r}): "
+                    f"RemoveMessage(id={msg_id!r}) names no message in the list."
                 )
                 raise ValueError(err)
             position[msg_id] = len(merged)

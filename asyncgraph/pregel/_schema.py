@@ -150,7 +150,8 @@ def _is_typeddict(obj: Any) -> bool:
 def lower_schema(schema: Any) -> SchemaInfo:
     """Lower a schema class to its fields. A type that is not a schema class (``list``,
     ``list[str]``, ``Annotated[int, operator.add]``) is a root state: one field,
-    ``__root__``, and nodes read and return the value itself.
+    ``__root__``, and nodes read and return the value itself. A plain class with
+    annotations is read like a TypedDict (its values are dicts), as LangGraph does.
 
     Raises:
         InvalidGraphError: ``schema`` is not a TypedDict, dataclass or Pydantic model,
@@ -164,7 +165,7 @@ def lower_schema(schema: Any) -> SchemaInfo:
         # A root state: one value, e.g. ``StateGraph(Annotated[list, operator.add])``
         # (its reducer combines the nodes' return values) or ``StateGraph(list[str])``.
         return SchemaInfo(schema, "root", {ROOT_KEY: field_for(ROOT_KEY, schema)}, {})
-    if not is_schema(schema):
+    if not is_schema(schema) and not isinstance(schema, type):
         raise InvalidGraphError(
             f"State schema must be a TypedDict, dataclass or Pydantic model, got {schema!r}"
         )

@@ -103,3 +103,18 @@ def test_interrupt_and_resume() -> None:
         done = graph.invoke(m.types.Command(resume="because"), cfg)
         seen[pkg] = ([i.value for i in paused["__interrupt__"]], list(paused), done)
     assert seen["asyncgraph"] == seen["langgraph"]
+
+
+class PlainClass:
+    info: Annotated[list, operator.add]
+
+
+def test_a_plain_annotated_class_is_a_dict_state() -> None:
+    seen = {}
+    for pkg in PACKAGES:
+        m = _m(pkg)
+        b = m.graph.StateGraph(PlainClass)
+        b.add_node("n", lambda s: {"info": [len(s["info"])]})
+        b.add_edge(m.graph.START, "n")
+        seen[pkg] = b.compile().invoke({"info": ["a"]})
+    assert seen["asyncgraph"] == seen["langgraph"] == {"info": ["a", 1]}
