@@ -258,6 +258,31 @@ def _writers(tasks: Sequence[Task], key: str) -> list[str]:
     return [t.name for t in tasks for ch, _ in t.writes if ch == key]
 
 
+def task_result(plan: Plan, writes: Sequence[tuple[str, Any]]) -> dict[str, Any] | None:
+    """A finished task's ``PregelTask.result``: ``{key: value}`` of its state writes;
+    a key written more than once shows ``{"$writes": [value, ...]}`` (LangGraph's form)."""
+    result: dict[str, Any] = {}
+    for c, v in writes:
+        if c not in plan.state_keys:
+            continue
+        if c in result:
+            prior = result[c]
+            if isinstance(prior, _Repeated):
+                prior["$writes"].append(v)
+            else:
+                result[c] = _Repeated({"$writes": [prior, v]})
+        else:
+            result[c] = v
+    for c, v in result.items():
+        if isinstance(v, _Repeated):
+            result[c] = dict(v)
+    return result or None
+
+
+class _Repeated(dict):  # type: ignore[type-arg]
+    """Marks a ``$writes`` entry being built (a written value may itself be such a dict)."""
+
+
 def update_from_writes(plan: Plan, writes: Sequence[tuple[str, Any]]) -> dict[str, Any] | None:
     """The state update a task's writes make (its ``updates`` chunk), or None."""
     upd = {k: v for k, v in writes if k in plan.state_keys}

@@ -14,6 +14,7 @@ from asyncgraph.checkpoint.base import create_checkpoint
 from asyncgraph.constants import CONF, END, NS_END, NS_SEP, START
 from asyncgraph.errors import InvalidInputError, InvalidUpdateError
 from asyncgraph.pregel._algo import (
+    task_result,
     PULL,
     SPECIAL,
     RunState,
@@ -40,31 +41,6 @@ def _saver(graph: Any) -> Any:
     if saver is None or saver is True or saver is False:
         raise InvalidInputError("No checkpointer set: compile the graph with checkpointer=... to keep state")
     return saver
-
-
-def task_result(plan: Any, writes: Sequence[tuple[str, Any]]) -> dict[str, Any] | None:
-    """A finished task's ``PregelTask.result``: ``{key: value}`` of its state writes;
-    a key written more than once shows ``{"$writes": [value, ...]}`` (LangGraph's form)."""
-    result: dict[str, Any] = {}
-    for c, v in writes:
-        if c not in plan.state_keys:
-            continue
-        if c in result:
-            prior = result[c]
-            if isinstance(prior, _Repeated):
-                prior["$writes"].append(v)
-            else:
-                result[c] = _Repeated({"$writes": [prior, v]})
-        else:
-            result[c] = v
-    for c, v in result.items():
-        if isinstance(v, _Repeated):
-            result[c] = dict(v)
-    return result or None
-
-
-class _Repeated(dict):  # type: ignore[type-arg]
-    """Marks a ``$writes`` entry being built (a written value may itself be such a dict)."""
 
 
 def subgraphs_of(graph: Any, namespace: str | None = None, recurse: bool = False) -> list[tuple[str, Any]]:

@@ -32,7 +32,7 @@ from datetime import UTC, datetime
 from asyncgraph._context import META_NODE, META_NS
 from asyncgraph.constants import INTERRUPT, NS_SEP, START, TAG_HIDDEN, TAG_NOSTREAM
 from asyncgraph.errors import InvalidInputError, StreamClosedError
-from asyncgraph.pregel._algo import RunState, Task, read_state
+from asyncgraph.pregel._algo import RunState, Task, read_state, task_result
 from asyncgraph.types import GraphOutput
 
 if TYPE_CHECKING:
@@ -232,7 +232,9 @@ def emit_task_result(rc: RunContext, t: Task, step: int, error: BaseException | 
     if t.name != START:
         emit_debug(rc, "tasks", "task_result", step, {
             "id": t.id, "name": t.name, "error": repr(error) if error is not None else None,
-            "result": t.update, "interrupts": list(t.interrupts)})
+            # Several updates (a key written twice): the writes, repeats as {"$writes": [...]}.
+            "result": task_result(rc.plan, t.writes) if isinstance(t.update, list) else t.update,
+            "interrupts": list(t.interrupts)})
 
 
 async def emit_checkpoint(rc: RunContext, saver: Saver, run: RunState, tasks: list[Task], step: int) -> None:

@@ -73,7 +73,9 @@ def output_writes(plan: Plan, task: Task, result: Any) -> dict[str, Any] | None:
         parts = []
         for cmd in result:
             part = command_writes(plan, task, cmd if isinstance(cmd, Command) else Command(update=cmd))
-            if part:
+            if isinstance(part, list):
+                parts.extend(part)
+            elif part:
                 parts.append(part)
         if len(parts) > 1:
             return parts  # type: ignore[return-value]
@@ -119,8 +121,9 @@ def _root_writes(plan: Plan, task: Task, result: Any) -> dict[str, Any] | None:
     for item in parts:
         if isinstance(item, Command):
             update = command_writes(plan, task, item)
-            if update and ROOT_KEY in update:
-                shown.append(update[ROOT_KEY])
+            for part in update if isinstance(update, list) else [update] if update else []:
+                if ROOT_KEY in part:
+                    shown.append(part[ROOT_KEY])
         elif item is not None:
             task.writes.append((ROOT_KEY, item))
             shown.append(item)
@@ -142,10 +145,14 @@ def command_writes(plan: Plan, task: Task, cmd: Command[Any]) -> dict[str, Any] 
     if cmd.graph == Command.PARENT:
         raise ParentCommand(cmd)
     update: dict[str, Any] | None = None
+    repeated: list[tuple[str, Any]] | None = None
     if cmd.update is not None:
         keys = plan.state_keys
         update = {}
-        for k, v in cmd._update_as_tuples():
+        pairs = cmd._update_as_tuples()
+        if len({k for k, _ in pairs}) < len(pairs):
+            repeated = [(k, v) for k, v in pairs if k in keys]
+        for k, v in pairs:
             if k == ROOT and ROOT not in keys:
                 pairs = object_to_updates(v, None)
                 if pairs is None:
@@ -167,6 +174,10 @@ def command_writes(plan: Plan, task: Task, cmd: Command[Any]) -> dict[str, Any] 
         check_pydantic_writes(plan.state_info, task.name, update.items())
     if cmd.goto:
         _goto_writes(plan, cmd.goto, task.name, task.writes)
+    if update is not None and repeated:
+        # A key written twice (update=[("k", 1), ("k", 2)]): one update per write, as
+        # LangGraph streams them.
+        return [{k: v} for k, v in repeated]  # type: ignore[return-value]
     return update
 
 

@@ -122,3 +122,27 @@ def test_schema_and_checkpointer_errors() -> None:
         b.add_edge(g.START, "x")
         with pytest.raises(TypeError, match="Invalid checkpointer provided"):
             b.compile(checkpointer=NotASaver())
+
+
+class Joined(TypedDict):
+    foo: Annotated[str, lambda a, b: ", ".join(x for x in (a, b) if x)]
+
+
+def test_a_key_written_twice_by_one_node() -> None:
+    seen = {}
+    for pkg in PACKAGES:
+        g = importlib.import_module(f"{pkg}.graph")
+        t = importlib.import_module(f"{pkg}.types")
+        mem = importlib.import_module(f"{pkg}.checkpoint.memory")
+        b = g.StateGraph(Joined)
+        b.add_node("one", lambda s: t.Command(update=[("foo", "a"), ("foo", "b")]))
+        b.add_edge(g.START, "one")
+        graph = b.compile(checkpointer=mem.InMemorySaver())
+        cfg = {"configurable": {"thread_id": "1"}}
+        chunks = [
+            (mode, {k: v for k, v in data.items() if k != "id"} if mode == "tasks" else data)
+            for mode, data in graph.stream({"foo": "in"}, cfg, stream_mode=["updates", "tasks"])
+        ]
+        history = [[(x.name, x.result) for x in s.tasks] for s in graph.get_state_history(cfg)]
+        seen[pkg] = (chunks, history, graph.get_state(cfg).values)
+    assert seen["asyncgraph"] == seen["langgraph"]
