@@ -142,6 +142,9 @@ def _undeclared(plan: Plan, node: str, key: str, value: Any, what: str) -> None:
 
 
 def command_writes(plan: Plan, task: Task, cmd: Command[Any]) -> dict[str, Any] | None:
+    """Append a ``Command``'s writes (its update, then its ``goto``) to ``task.writes``;
+    return the update its ``updates`` chunk shows (a list of one-key dicts when the
+    update writes a key more than once)."""
     if cmd.graph == Command.PARENT:
         raise ParentCommand(cmd)
     update: dict[str, Any] | None = None
@@ -149,10 +152,10 @@ def command_writes(plan: Plan, task: Task, cmd: Command[Any]) -> dict[str, Any] 
     if cmd.update is not None:
         keys = plan.state_keys
         update = {}
-        pairs = cmd._update_as_tuples()
-        if len({k for k, _ in pairs}) < len(pairs):
-            repeated = [(k, v) for k, v in pairs if k in keys]
-        for k, v in pairs:
+        items = cmd._update_as_tuples()
+        if len({k for k, _ in items}) < len(items):
+            repeated = [(k, v) for k, v in items if k in keys]
+        for k, v in items:
             if k == ROOT and ROOT not in keys:
                 pairs = object_to_updates(v, None)
                 if pairs is None:
