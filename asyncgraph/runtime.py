@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 ContextT = TypeVar("ContextT")
 
-__all__ = ["ExecutionInfo", "RunControl", "Runtime", "ServerInfo", "get_runtime"]
+__all__ = ["DEFAULT_RUNTIME", "ExecutionInfo", "RunControl", "Runtime", "ServerInfo", "get_runtime"]
 
 
 def _noop(chunk: Any) -> None:
@@ -304,6 +304,12 @@ def coerce_context(schema: Any, context: Any) -> Any:
     if isinstance(schema, type) and issubclass(schema, BaseModel):
         return schema(**context)
     return context
+
+
+DEFAULT_RUNTIME: Runtime[Any] = Runtime()
+"""A runtime with nothing set (no context, store or previous value; writers that drop
+what they are given): the base that ``override`` builds a node's runtime on outside a
+graph run."""
 
 
 def get_runtime(context_schema: type[ContextT] | None = None) -> Runtime[ContextT]:

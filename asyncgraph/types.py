@@ -74,6 +74,7 @@ __all__ = [
     "Interrupt",
     "Overwrite",
     "StateUpdate",
+    "PregelExecutableTask",
     "PregelTask",
     "RetryPolicy",
     "Send",
@@ -228,6 +229,31 @@ def _warn_dict_access() -> None:
         DeprecationWarning,
         stacklevel=3,
     )
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class PregelExecutableTask:
+    """LangGraph's description of a task about to run: its node (``proc``), input,
+    config, the writes it collects, triggers and policies.
+
+    asyncgraph's engine plans and runs tasks with its own ``pregel._algo.Task``; this
+    value type exists for code that builds or inspects LangGraph's form (tests of
+    retry helpers, custom runners).
+    """
+
+    name: str
+    input: Any
+    proc: Any
+    writes: Any
+    config: Any
+    triggers: Sequence[str]
+    retry_policy: Sequence[RetryPolicy]
+    cache_key: Any
+    id: str
+    path: tuple[Any, ...]
+    writers: Sequence[Any] = ()
+    subgraphs: Sequence[Any] = ()
+    timeout: TimeoutPolicy | None = None
 
 
 class PregelTask(NamedTuple):
@@ -388,13 +414,12 @@ def omit_payload(_value: Any) -> dict[str, Any]:
 def ensure_valid_checkpointer(checkpointer: Any) -> Any:
     """``checkpointer`` if it is what ``compile(checkpointer=...)`` takes (a saver,
     True, False or None); a ``TypeError`` naming what it got otherwise."""
-    if checkpointer is None or checkpointer is True or checkpointer is False:
-        return checkpointer
-    if hasattr(checkpointer, "aget_tuple") and hasattr(checkpointer, "aput"):
+    if checkpointer in (None, True, False) or hasattr(checkpointer, "aget_tuple") or hasattr(checkpointer, "get_tuple"):
         return checkpointer
     raise TypeError(
-        "Invalid checkpointer: expected a checkpoint saver (BaseCheckpointSaver, e.g. "
-        f"InMemorySaver()), True, False or None; got {type(checkpointer).__name__}."
+        f"Invalid checkpointer provided: {type(checkpointer).__name__} is not a checkpoint "
+        "saver. Pass a saver (InMemorySaver, SqliteSaver, PostgresSaver ...), True / False "
+        "(a subgraph: use / do not use the parent's), or None."
     )
 
 
