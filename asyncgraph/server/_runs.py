@@ -286,11 +286,14 @@ class Worker:
         if (failure := stream_task.exception()) is not None:
             await self._finish_error(run, failure, graph)
             return
-        state = await graph.aget_state({"configurable": {"thread_id": thread_id}})
+        await self._finish_success(run, graph)
+
+    async def _finish_success(self, run: dict[str, Any], graph: Any) -> None:
+        state = await graph.aget_state({"configurable": {"thread_id": run["thread_id"]}})
         output = to_jsonable(state.values)
         if state.interrupts and isinstance(output, dict):
             output["__interrupt__"] = to_jsonable(list(state.interrupts))
-        await self._set_run(run_id, status="success", output=output)
+        await self._set_run(run["run_id"], status="success", output=output)
         await self._complete_thread(run, graph, None)
 
     def _config(self, run: dict[str, Any], assistant: dict[str, Any]) -> dict[str, Any]:
@@ -361,15 +364,18 @@ class Worker:
     async def _finish_cancelled(self, run: dict[str, Any], action: str, graph: Any = None) -> None:
         run_id, thread_id = run["run_id"], run["thread_id"]
         if action == "rollback":
-            await self.storage.delete_run(run_id)
+            # The run's record goes last: on PostgreSQL, deleting it ends this attempt's
+            # fence, and the checkpoint rewrite and thread update are fenced writes.
             saver = self.services.checkpointer
             scratch = f"__rollback__{run_id}"
             await copy_checkpoints(saver, thread_id, scratch, skip_run_id=run_id)
             await saver.adelete_thread(thread_id)
             await copy_checkpoints(saver, scratch, thread_id)
             await saver.adelete_thread(scratch)
-        else:
-            await self._set_run(run_id, status="interrupted")
+            await self._complete_thread(run, graph, None)
+            await self.storage.delete_run(run_id)
+            return
+        await self._set_run(run_id, status="interrupted")
         await self._complete_thread(run, graph, None)
 
     async def _complete_thread(self, run: dict[str, Any], graph: Any, status: str | None) -> None:
