@@ -21,8 +21,9 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextvars import ContextVar
+from datetime import datetime
 from typing import Any
 
 from asyncgraph.server._serialize import dumps
@@ -58,6 +59,10 @@ CREATE TABLE IF NOT EXISTS ag_run_events (
     run_id text NOT NULL, seq integer NOT NULL, event text NOT NULL, data text NOT NULL,
     PRIMARY KEY (run_id, seq)
 );
+CREATE TABLE IF NOT EXISTS ag_crons (
+    id text PRIMARY KEY, next_run timestamptz, enabled boolean NOT NULL, doc jsonb NOT NULL
+);
+CREATE INDEX IF NOT EXISTS ag_crons_due ON ag_crons (next_run) WHERE enabled;
 CREATE TABLE IF NOT EXISTS ag_run_closed (
     run_id text PRIMARY KEY, deleted_at timestamptz
 );
@@ -176,6 +181,16 @@ class PostgresStorage(Storage):
             row = await cur.fetchone()
         return None if row is None else row[0]
 
+    @contextlib.asynccontextmanager
+    async def thread_admission(self, thread_id: str) -> AsyncIterator[None]:
+        """A session advisory lock on the thread, seen by every API process."""
+        async with self.pool.connection() as conn:
+            await conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (f"ag_thread:{thread_id}",))
+            try:
+                yield
+            finally:
+                await conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (f"ag_thread:{thread_id}",))
+
     # ---- records ------------------------------------------------------------------------
     async def _get(self, table: str, ident: str) -> dict[str, Any] | None:
         async with self.pool.connection() as conn:
@@ -226,6 +241,43 @@ class PostgresStorage(Storage):
 
     async def list_threads(self) -> list[dict[str, Any]]:
         return await self._all("SELECT doc FROM ag_threads")
+
+    async def put_cron(self, cron: dict[str, Any]) -> None:
+        async with self.pool.connection() as conn:
+            await self._put_cron(conn, cron)
+
+    async def _put_cron(self, conn: Any, cron: dict[str, Any]) -> None:
+        await conn.execute(
+            "INSERT INTO ag_crons (id, next_run, enabled, doc) VALUES (%s, %s, %s, %s::jsonb)"
+            " ON CONFLICT (id) DO UPDATE SET next_run = EXCLUDED.next_run,"
+            " enabled = EXCLUDED.enabled, doc = EXCLUDED.doc",
+            (cron["cron_id"], cron.get("next_run_date"), bool(cron.get("enabled")), dumps(cron)),
+        )
+
+    async def get_cron(self, cron_id: str) -> dict[str, Any] | None:
+        return await self._get("ag_crons", cron_id)
+
+    async def delete_cron(self, cron_id: str) -> bool:
+        async with self.pool.connection() as conn:
+            cur = await conn.execute("DELETE FROM ag_crons WHERE id = %s", (cron_id,))
+            return bool(cur.rowcount)
+
+    async def list_crons(self) -> list[dict[str, Any]]:
+        return await self._all("SELECT doc FROM ag_crons")
+
+    async def claim_due_crons(
+        self, at: datetime, next_after: Callable[[dict[str, Any], datetime], str | None]
+    ) -> list[dict[str, Any]]:
+        """Due crons, locked and moved on in one transaction: each firing goes to one process."""
+        async with self.pool.connection() as conn, conn.transaction():
+            cur = await conn.execute(
+                "SELECT doc FROM ag_crons WHERE enabled AND next_run <= %s FOR UPDATE SKIP LOCKED", (at,)
+            )
+            due = [_doc(r[0]) for r in await cur.fetchall()]
+            for cron in due:
+                cron["next_run_date"] = next_after(cron, at)
+                await self._put_cron(conn, cron)
+        return due
 
     async def put_run(self, run: dict[str, Any]) -> None:
         async with self.fence() as conn:

@@ -99,9 +99,9 @@ class RunService:
                 else:
                     raise not_found("thread", thread_id)
         # Checking for runs in flight and adding this one is one step per thread, so two
-        # requests at once cannot both pass a 'reject'. (In-process; the PostgreSQL back end
-        # will lock the thread's row.)
-        async with self._admission.setdefault(thread_id, asyncio.Lock()):
+        # requests at once cannot both pass a 'reject': a lock in this process, and the
+        # storage's own across processes (PostgreSQL: an advisory lock).
+        async with self._admission.setdefault(thread_id, asyncio.Lock()), self.storage.thread_admission(thread_id):
             inflight = [r for r in await self.storage.list_runs(thread_id) if r["status"] in INFLIGHT]
             if inflight and strategy == "reject":
                 raise ApiError(409, f"thread {thread_id!r} is busy with run {inflight[0]['run_id']!r} (multitask_strategy='reject')")

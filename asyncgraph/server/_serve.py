@@ -26,6 +26,7 @@ from starlette.applications import Starlette
 
 from asyncgraph.server._app import MAX_BODY_BYTES, build_app
 from asyncgraph.server._config import ServerConfig, load_config
+from asyncgraph.server._crons import CronScheduler
 from asyncgraph.server._graphs import GraphRegistry
 from asyncgraph.server._pg_queue import (
     QUEUE_NAME,
@@ -81,8 +82,11 @@ def create_serve_app(
     database_url: str,
     *,
     max_body_bytes: int = MAX_BODY_BYTES,
+    cron_interval: float = 1.0,
 ) -> Starlette:
     """The API process as an ASGI app: runs go to procrastinate, workers run them.
+
+    Every API process also runs the cron scheduler (a due cron fires in one of them).
 
     Raises:
         ConfigError: ``langgraph.json`` or one of its graphs cannot be loaded.
@@ -101,7 +105,13 @@ def create_serve_app(
             services.storage = storage
             runs.queue = ProcrastinateQueue(papp, storage)
             await services.ensure_system_assistants()
-            yield
+            scheduler = asyncio.create_task(CronScheduler(runs, interval=cron_interval).serve())
+            try:
+                yield
+            finally:
+                scheduler.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await scheduler
 
     return build_app(services, runs, lifespan=lifespan, max_body_bytes=max_body_bytes)
 

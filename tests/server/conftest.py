@@ -168,7 +168,7 @@ def pg_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PgCluster]:
 
 
 RESET_SQL = """
-TRUNCATE ag_threads, ag_runs, ag_run_events, ag_run_closed, ag_store, ag_store_vectors;
+TRUNCATE ag_threads, ag_runs, ag_run_events, ag_run_closed, ag_crons, ag_store, ag_store_vectors;
 DELETE FROM ag_assistants WHERE doc->'metadata'->>'created_by' IS DISTINCT FROM 'system';
 """
 

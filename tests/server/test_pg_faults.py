@@ -131,3 +131,28 @@ async def test_fence_refuses_writes_of_an_old_attempt(pg_cluster: PgCluster) -> 
         assert (await storage.get_run("fence-run"))["status"] == "success"  # type: ignore[index]
         assert await storage.get_thread("fence-thread") is None
         await storage.delete_run("fence-run")
+
+
+async def test_due_crons_are_claimed_by_one_process_only(pg_cluster: PgCluster) -> None:
+    """Two API processes' schedulers claiming at once never both get a cron (the running
+    ``serve`` process claims too: all three sets must be disjoint)."""
+    from datetime import datetime, timedelta, timezone
+
+    from asyncgraph.server._crons import next_run_after
+
+    past = (datetime.now(timezone.utc) - timedelta(seconds=5)).isoformat()
+    async with PostgresStorage.open(pg_cluster.dsn, max_size=4, listen=False) as a, \
+            PostgresStorage.open(pg_cluster.dsn, max_size=4, listen=False) as b:
+        ids = [f"claim-{i}" for i in range(30)]
+        for cid in ids:
+            await a.put_cron({"cron_id": cid, "schedule": "0 0 1 1 *", "enabled": True, "next_run_date": past,
+                              "thread_id": "no-such-thread", "assistant_id": "agent", "payload": {}})
+        now = datetime.now(timezone.utc)
+        got_a, got_b = await asyncio.gather(a.claim_due_crons(now, next_run_after), b.claim_due_crons(now, next_run_after))
+        ids_a = {c["cron_id"] for c in got_a}
+        ids_b = {c["cron_id"] for c in got_b}
+        assert not ids_a & ids_b
+        # Claimed crons moved on to their next date (next 1 January): nothing is due again.
+        assert await a.claim_due_crons(now, next_run_after) == []
+        for cid in ids:
+            await a.delete_cron(cid)
