@@ -45,7 +45,8 @@ def _tz(name: str | None) -> Any:
 def next_run_after(cron: dict[str, Any], after: datetime) -> str | None:
     """The ISO time of ``cron``'s first firing strictly after ``after``, or None past its end."""
     # Imported here: croniter comes with the server extra (procrastinate needs it too).
-    from croniter import croniter
+    # It ships no type stubs.
+    from croniter import croniter  # type: ignore[import-untyped,unused-ignore]
 
     start = after.astimezone(_tz(cron.get("timezone")))
     nxt: datetime = croniter(cron["schedule"], start).get_next(datetime)
@@ -56,7 +57,7 @@ def next_run_after(cron: dict[str, Any], after: datetime) -> str | None:
 
 
 def _check_schedule(schedule: Any) -> str:
-    from croniter import croniter
+    from croniter import croniter  # type: ignore[import-untyped,unused-ignore]  # no stubs
 
     if not isinstance(schedule, str) or not croniter.is_valid(schedule):
         raise ApiError(422, f"schedule {schedule!r} is not a valid cron expression")

@@ -101,6 +101,7 @@ class PostgresStorage(Storage):
         self.conninfo = conninfo
         self._waiters: dict[str, set[asyncio.Event]] = {}
         self._listener: asyncio.Task[None] | None = None
+        self._admissions = asyncio.Semaphore(max(1, pool.max_size // 2))
 
     @classmethod
     @contextlib.asynccontextmanager
@@ -183,8 +184,12 @@ class PostgresStorage(Storage):
 
     @contextlib.asynccontextmanager
     async def thread_admission(self, thread_id: str) -> AsyncIterator[None]:
-        """A session advisory lock on the thread, seen by every API process."""
-        async with self.pool.connection() as conn:
+        """A session advisory lock on the thread, seen by every API process.
+
+        It holds a pool connection while the admission takes others: the semaphore keeps
+        enough of the pool free for those, or concurrent admissions would starve each other.
+        """
+        async with self._admissions, self.pool.connection() as conn:
             await conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (f"ag_thread:{thread_id}",))
             try:
                 yield
@@ -203,12 +208,33 @@ class PostgresStorage(Storage):
             cur = await conn.execute(sql, args)
             return [_doc(r[0]) for r in await cur.fetchall()]
 
+    async def _fenced_one(self, conn: Any, sql: str, args: dict[str, Any]) -> Any:
+        """Run ``sql`` (whose write is guarded by ``EXISTS (SELECT 1 FROM fence)``) under the
+        current fence in one statement, one round trip; raise :class:`FencedOut` if refused.
+
+        Without a fence, the guard is always true.
+        """
+        fence = FENCE.get()
+        run_id, attempt = fence if fence is not None else (None, None)
+        if fence is None:
+            query = "WITH fence AS (SELECT 1) " + sql
+        else:
+            query = "WITH fence AS (SELECT 1 FROM ag_runs WHERE id = %(f_run)s AND attempt = %(f_attempt)s FOR SHARE) " + sql
+        cur = await conn.execute(query, {**args, "f_run": run_id, "f_attempt": attempt})
+        row = await cur.fetchone()
+        if row is None and fence is not None:
+            cur = await conn.execute("SELECT attempt FROM ag_runs WHERE id = %s", (run_id,))
+            current = await cur.fetchone()
+            raise FencedOut(run_id, attempt, None if current is None else current[0])  # type: ignore[arg-type]
+        return row
+
     async def _put(self, table: str, ident: str, doc: dict[str, Any]) -> None:
-        async with self.fence() as conn:
-            await conn.execute(
-                f"INSERT INTO {table} (id, doc) VALUES (%s, %s::jsonb)"
-                " ON CONFLICT (id) DO UPDATE SET doc = EXCLUDED.doc",
-                (ident, dumps(doc)),
+        async with self.pool.connection() as conn:
+            await self._fenced_one(
+                conn,
+                f"INSERT INTO {table} (id, doc) SELECT %(id)s, %(doc)s::jsonb WHERE EXISTS (SELECT 1 FROM fence)"
+                " ON CONFLICT (id) DO UPDATE SET doc = EXCLUDED.doc RETURNING 1",
+                {"id": ident, "doc": dumps(doc)},
             )
 
     async def put_assistant(self, assistant: dict[str, Any]) -> None:
@@ -280,11 +306,13 @@ class PostgresStorage(Storage):
         return due
 
     async def put_run(self, run: dict[str, Any]) -> None:
-        async with self.fence() as conn:
-            await conn.execute(
-                "INSERT INTO ag_runs (id, thread_id, doc) VALUES (%s, %s, %s::jsonb)"
-                " ON CONFLICT (id) DO UPDATE SET doc = EXCLUDED.doc",
-                (run["run_id"], run["thread_id"], dumps(run)),
+        async with self.pool.connection() as conn:
+            await self._fenced_one(
+                conn,
+                "INSERT INTO ag_runs (id, thread_id, doc) SELECT %(id)s, %(tid)s, %(doc)s::jsonb"
+                " WHERE EXISTS (SELECT 1 FROM fence)"
+                " ON CONFLICT (id) DO UPDATE SET doc = EXCLUDED.doc RETURNING 1",
+                {"id": run["run_id"], "tid": run["thread_id"], "doc": dumps(run)},
             )
 
     async def get_run(self, run_id: str) -> dict[str, Any] | None:
@@ -320,18 +348,18 @@ class PostgresStorage(Storage):
 
     # ---- run events ---------------------------------------------------------------------
     async def append_event(self, run_id: str, event: str, data: str) -> int:
-        async with self.fence() as conn:
-            cur = await conn.execute(
-                "INSERT INTO ag_run_events (run_id, seq, event, data)"
-                " SELECT %s, COALESCE(MAX(seq), 0) + 1, %s, %s FROM ag_run_events WHERE run_id = %s"
-                " RETURNING seq",
-                (run_id, event, data, run_id),
+        # One statement: fence check, insert with the next seq, NOTIFY (sent at commit).
+        async with self.pool.connection() as conn:
+            row = await self._fenced_one(
+                conn,
+                ", ins AS (INSERT INTO ag_run_events (run_id, seq, event, data)"
+                " SELECT %(run)s, (SELECT COALESCE(MAX(seq), 0) + 1 FROM ag_run_events WHERE run_id = %(run)s),"
+                " %(event)s, %(data)s WHERE EXISTS (SELECT 1 FROM fence)"
+                " RETURNING seq)"
+                " SELECT seq, pg_notify(%(channel)s, %(run)s || ' ' || seq) FROM ins",
+                {"run": run_id, "event": event, "data": data, "channel": CHANNEL},
             )
-            row = await cur.fetchone()
-            assert row is not None
-            seq = int(row[0])
-            await conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, f"{run_id} {seq}"))
-        return seq
+        return int(row[0])
 
     async def close_events(self, run_id: str) -> None:
         async with self.fence() as conn:

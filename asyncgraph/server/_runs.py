@@ -100,8 +100,10 @@ class RunService:
                     raise not_found("thread", thread_id)
         # Checking for runs in flight and adding this one is one step per thread, so two
         # requests at once cannot both pass a 'reject': a lock in this process, and the
-        # storage's own across processes (PostgreSQL: an advisory lock).
-        async with self._admission.setdefault(thread_id, asyncio.Lock()), self.storage.thread_admission(thread_id):
+        # storage's own across processes (PostgreSQL: an advisory lock). 'enqueue' needs
+        # neither check nor lock across processes.
+        shared = self.storage.thread_admission(thread_id) if strategy != "enqueue" else contextlib.nullcontext()
+        async with self._admission.setdefault(thread_id, asyncio.Lock()), shared:
             inflight = [r for r in await self.storage.list_runs(thread_id) if r["status"] in INFLIGHT]
             if inflight and strategy == "reject":
                 raise ApiError(409, f"thread {thread_id!r} is busy with run {inflight[0]['run_id']!r} (multitask_strategy='reject')")

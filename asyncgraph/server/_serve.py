@@ -60,6 +60,7 @@ async def _backends(database_url: str, registry: GraphRegistry, *, listen: bool)
     async with contextlib.AsyncExitStack() as stack:
         storage = await stack.enter_async_context(PostgresStorage.open(database_url, listen=listen))
         saver = await stack.enter_async_context(FencedPostgresSaver.from_conn_string(database_url))
+        assert isinstance(saver, FencedPostgresSaver)  # from_conn_string builds cls
         saver.storage = storage
         store = await stack.enter_async_context(
             AsyncPostgresStore.from_conn_string(database_url, pool_config={"min_size": 1, "max_size": 10})
