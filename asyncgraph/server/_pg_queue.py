@@ -39,14 +39,12 @@ QUEUE_NAME = "asyncgraph_runs"
 TASK_NAME = "asyncgraph.server.run"
 
 
-def make_procrastinate_app(conninfo: str, *, max_size: int = 4) -> Any:
-    """A procrastinate ``App`` on ``conninfo`` (not opened yet)."""
+def make_procrastinate_app() -> Any:
+    """A procrastinate ``App``, to open on the process's pool (``app.open_async(pool)``)."""
     # Imported here: procrastinate is the server extra's, and only serve/worker need it.
     import procrastinate
 
-    return procrastinate.App(
-        connector=procrastinate.PsycopgConnector(conninfo=conninfo, min_size=1, max_size=max_size)
-    )
+    return procrastinate.App(connector=procrastinate.PsycopgConnector())
 
 
 async def ensure_queue_schema(app: Any, pool: Any) -> None:
@@ -74,7 +72,7 @@ class FencedPostgresSaver(AsyncPostgresSaver):
         if FENCE.get() is None or self.storage is None:
             yield
             return
-        async with self.storage.fence():
+        async with self.storage.nested(), self.storage.fence():
             yield
 
     async def aput(self, config: Any, checkpoint: Any, metadata: Any, new_versions: Any) -> Any:

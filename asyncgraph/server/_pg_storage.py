@@ -29,7 +29,7 @@ from typing import Any
 from asyncgraph.server._serialize import dumps
 from asyncgraph.server._storage import RunEvent, Storage
 
-__all__ = ["FENCE", "FencedOut", "PostgresStorage"]
+__all__ = ["FENCE", "FencedOut", "PostgresStorage", "open_pool"]
 
 log = logging.getLogger("asyncgraph.server")
 
@@ -69,6 +69,22 @@ CREATE TABLE IF NOT EXISTS ag_run_closed (
 """
 
 
+async def _autocommit(conn: Any) -> None:
+    await conn.set_autocommit(True)
+
+
+def open_pool(conninfo: str, *, max_size: int = 20) -> Any:
+    """A psycopg pool of autocommit connections, shared by everything a process opens on
+    the database (server records, checkpoints, store, procrastinate): one pool per process
+    keeps the connection count low. Autocommit is set by ``configure``, not by the
+    connection kwargs, because procrastinate opens its LISTEN connection from those kwargs
+    and sets autocommit itself."""
+    # Imported here: psycopg is an optional dependency (the postgres extra).
+    from psycopg_pool import AsyncConnectionPool
+
+    return AsyncConnectionPool(conninfo, min_size=2, max_size=max_size, configure=_autocommit, open=False)
+
+
 class FencedOut(Exception):
     """A worker wrote for an attempt of a run that is no longer current.
 
@@ -101,18 +117,18 @@ class PostgresStorage(Storage):
         self.conninfo = conninfo
         self._waiters: dict[str, set[asyncio.Event]] = {}
         self._listener: asyncio.Task[None] | None = None
-        self._admissions = asyncio.Semaphore(max(1, pool.max_size // 2))
+        self._nested = asyncio.Semaphore(max(1, pool.max_size // 2))
 
     @classmethod
     @contextlib.asynccontextmanager
-    async def open(cls, conninfo: str, *, max_size: int = 20, listen: bool = True) -> AsyncIterator[PostgresStorage]:
-        """Open a pool (and, with ``listen``, the NOTIFY listener); create the tables."""
-        # Imported here: psycopg is an optional dependency (the postgres extra).
-        from psycopg_pool import AsyncConnectionPool
-
-        async with AsyncConnectionPool(
-            conninfo, min_size=1, max_size=max_size, kwargs={"autocommit": True}, open=False
-        ) as pool:
+    async def open(
+        cls, conninfo: str, *, pool: Any = None, max_size: int = 20, listen: bool = True
+    ) -> AsyncIterator[PostgresStorage]:
+        """Use ``pool`` (or open one, see :func:`open_pool`), start the NOTIFY listener
+        with ``listen``, and create the tables."""
+        async with contextlib.AsyncExitStack() as stack:
+            if pool is None:
+                pool = await stack.enter_async_context(open_pool(conninfo, max_size=max_size))
             storage = cls(pool, conninfo)
             await storage.setup()
             if listen:
@@ -124,6 +140,14 @@ class PostgresStorage(Storage):
                     storage._listener.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await storage._listener
+
+    @contextlib.asynccontextmanager
+    async def nested(self) -> AsyncIterator[None]:
+        """Held around work that keeps one pool connection while taking another (an
+        admission lock, a fenced checkpoint write): at most half the pool does that at
+        once, so the rest stays free for the inner acquisitions and nothing starves."""
+        async with self._nested:
+            yield
 
     async def setup(self) -> None:
         """Create the tables; safe when several processes start at once."""
@@ -186,10 +210,9 @@ class PostgresStorage(Storage):
     async def thread_admission(self, thread_id: str) -> AsyncIterator[None]:
         """A session advisory lock on the thread, seen by every API process.
 
-        It holds a pool connection while the admission takes others: the semaphore keeps
-        enough of the pool free for those, or concurrent admissions would starve each other.
+        It holds a pool connection while the admission takes others (see :meth:`nested`).
         """
-        async with self._admissions, self.pool.connection() as conn:
+        async with self.nested(), self.pool.connection() as conn:
             await conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (f"ag_thread:{thread_id}",))
             try:
                 yield

@@ -38,7 +38,7 @@ from asyncgraph.server._pg_queue import (
     make_procrastinate_app,
     recover_stalled,
 )
-from asyncgraph.server._pg_storage import FENCE, FencedOut, PostgresStorage
+from asyncgraph.server._pg_storage import FENCE, FencedOut, PostgresStorage, open_pool
 from asyncgraph.server._queue import InProcessQueue
 from asyncgraph.server._runs import RunService, Worker
 from asyncgraph.server._serialize import dumps
@@ -52,29 +52,33 @@ log = logging.getLogger("asyncgraph.server")
 
 
 @contextlib.asynccontextmanager
-async def _backends(database_url: str, registry: GraphRegistry, *, listen: bool) -> AsyncIterator[tuple[PostgresStorage, Any]]:
-    """Storage, checkpointer and store on ``database_url``; the procrastinate app, opened."""
+async def _backends(
+    database_url: str, registry: GraphRegistry, *, listen: bool, pool_size: int
+) -> AsyncIterator[tuple[PostgresStorage, Any]]:
+    """Storage, checkpointer, store and the procrastinate app on one pool of ``database_url``."""
     # Imported here: psycopg is an optional dependency (the postgres extra).
     from asyncgraph.store.postgres.aio import AsyncPostgresStore
 
     async with contextlib.AsyncExitStack() as stack:
-        storage = await stack.enter_async_context(PostgresStorage.open(database_url, listen=listen))
-        saver = await stack.enter_async_context(FencedPostgresSaver.from_conn_string(database_url))
-        assert isinstance(saver, FencedPostgresSaver)  # from_conn_string builds cls
+        pool = await stack.enter_async_context(open_pool(database_url, max_size=pool_size))
+        storage = await stack.enter_async_context(PostgresStorage.open(database_url, pool=pool, listen=listen))
+        saver = FencedPostgresSaver(pool)
         saver.storage = storage
-        store = await stack.enter_async_context(
-            AsyncPostgresStore.from_conn_string(database_url, pool_config={"min_size": 1, "max_size": 10})
-        )
-        async with storage.pool.connection() as conn, conn.transaction():
-            # One process at a time creates the savers' tables.
-            await conn.execute("SELECT pg_advisory_xact_lock(hashtext('asyncgraph_server_savers'))")
-            await saver.setup()
-            await store.setup()
+        store = AsyncPostgresStore(pool)
+        async with pool.connection() as conn:
+            # One process at a time creates the savers' tables (a session lock: the
+            # setups below run on other connections of the pool).
+            await conn.execute("SELECT pg_advisory_lock(hashtext('asyncgraph_server_savers'))")
+            try:
+                await saver.setup()
+                await store.setup()
+            finally:
+                await conn.execute("SELECT pg_advisory_unlock(hashtext('asyncgraph_server_savers'))")
         registry.checkpointer = saver
         registry.store = store
-        app = make_procrastinate_app(database_url)
-        await stack.enter_async_context(app.open_async())
-        await ensure_queue_schema(app, storage.pool)
+        app = make_procrastinate_app()
+        await stack.enter_async_context(app.open_async(pool))
+        await ensure_queue_schema(app, pool)
         yield storage, app
 
 
@@ -84,6 +88,7 @@ def create_serve_app(
     *,
     max_body_bytes: int = MAX_BODY_BYTES,
     cron_interval: float = 1.0,
+    pool_size: int = 20,
 ) -> Starlette:
     """The API process as an ASGI app: runs go to procrastinate, workers run them.
 
@@ -102,7 +107,7 @@ def create_serve_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        async with _backends(database_url, registry, listen=True) as (storage, papp):
+        async with _backends(database_url, registry, listen=True, pool_size=pool_size) as (storage, papp):
             services.storage = storage
             runs.queue = ProcrastinateQueue(papp, storage)
             await services.ensure_system_assistants()
@@ -231,6 +236,7 @@ async def run_worker_async(
     heartbeat: float = 1.0,
     stall_after: float = 3.0,
     name: str | None = None,
+    pool_size: int = 20,
 ) -> None:
     """Run graphs for ``serve`` until SIGINT/SIGTERM (``asyncgraph worker``).
 
@@ -239,12 +245,14 @@ async def run_worker_async(
         heartbeat: seconds between this worker's heartbeats.
         stall_after: a worker silent for this many seconds is taken for dead and its runs
             are re-delivered (keep it a few heartbeats long).
+        pool_size: database connections of this process (records, checkpoints, store and
+            queue share them).
     """
     cfg = config if isinstance(config, ServerConfig) else load_config(config)
     cfg.apply_environment()
     registry = GraphRegistry(cfg, checkpointer=None, store=None)
     registry.load_all()
-    async with _backends(database_url, registry, listen=False) as (storage, papp):
+    async with _backends(database_url, registry, listen=False, pool_size=pool_size) as (storage, papp):
         services = Services(storage, registry)
         await services.ensure_system_assistants()
         queue = ProcrastinateQueue(papp, storage)
