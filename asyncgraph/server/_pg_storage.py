@@ -417,8 +417,8 @@ class PostgresStorage(Storage):
                 for seq, event, data in rows:
                     yield RunEvent(seq, event, data)
                     pos = seq
-                if rows:
-                    continue
+                # Wait for the next NOTIFY (one that came during the read has set `wake`
+                # already): one query per batch of events, not one more to find none.
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(POLL_SECONDS):
                         await wake.wait()
