@@ -83,7 +83,7 @@ class PgCluster:
         self.workers = [self._spawn(f"worker{i}", []) for i in range(workers)]
 
     def _spawn(self, name: str, extra: list[str]) -> subprocess.Popen[bytes]:
-        command = "serve" if name == "serve" else "worker"
+        command = "serve" if name.startswith("serve") else "worker"
         if command == "worker":
             # Quick failure detection for the fault tests (a dead worker's runs move on
             # after about 2 s); the defaults are for production.
@@ -91,6 +91,12 @@ class PgCluster:
         args = [sys.executable, "-m", "asyncgraph", command, "--database-url", self.dsn, "--config", str(APP), *extra]
         out = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 (closed with the process)
         return subprocess.Popen(args, env=self.env, stdout=out, stderr=subprocess.STDOUT, cwd=APP.parent)
+
+    def add_serve(self) -> tuple[subprocess.Popen[bytes], str]:
+        """Another API process on the same database; the caller stops it."""
+        port = _free_port()
+        proc = self._spawn(f"serve{port}", ["--port", str(port)])
+        return proc, f"http://127.0.0.1:{port}"
 
     def add_worker(self) -> subprocess.Popen[bytes]:
         proc = self._spawn(f"worker{len(self.workers)}", [])
