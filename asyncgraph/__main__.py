@@ -1,7 +1,9 @@
 """``python -m asyncgraph run app.py [args]`` / ``python -m asyncgraph run -m pkg.mod [args]``.
 
-Also ``asyncgraph dev [--config langgraph.json] [--host H] [--port 2024]``: the dev server
-(:mod:`asyncgraph.server`, needs the ``server`` extra).
+Also ``asyncgraph dev [--config langgraph.json] [--host H] [--port 2024]``: the dev server,
+and ``asyncgraph serve`` / ``asyncgraph worker --database-url postgresql://...``: the same
+API on PostgreSQL with runs carried by worker processes (:mod:`asyncgraph.server`, needs
+the ``server`` extra).
 
 Runs a script or module with ``install_as_langgraph()`` active, so an application (and
 every library it uses) that imports ``langgraph`` runs on asyncgraph without a code
@@ -21,10 +23,15 @@ usage: python -m asyncgraph run SCRIPT.py [ARGS...]
        python -m asyncgraph run -m MODULE [ARGS...]
        asyncgraph dev [--config langgraph.json] [--host 127.0.0.1] [--port 2024]
                       [--data-dir .asyncgraph | --in-memory]
+       asyncgraph serve --database-url postgresql://... [--config langgraph.json]
+                        [--host 127.0.0.1] [--port 2024]
+       asyncgraph worker --database-url postgresql://... [--config langgraph.json]
+                         [--concurrency 100]
 
 Runs SCRIPT (or MODULE, as `python -m` would) with install_as_langgraph() active:
 every `import langgraph...` in the process loads asyncgraph's module of the same path.
-`dev` serves the graphs of langgraph.json over the LangGraph Server API (in memory).
+`dev` serves the graphs of langgraph.json over the LangGraph Server API (one process).
+`serve` is the API on PostgreSQL; runs are carried by `worker` processes (any number).
 """
 
 
@@ -53,6 +60,48 @@ def _dev(args: list[str]) -> int:
     return 0
 
 
+def _serve_or_worker(command: str, args: list[str]) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog=f"asyncgraph {command}",
+        description="The LangGraph Server API on PostgreSQL" if command == "serve"
+        else "Run the graphs of `asyncgraph serve` (PostgreSQL + procrastinate)",
+    )
+    parser.add_argument("--database-url", default=os.environ.get("DATABASE_URI") or os.environ.get("DATABASE_URL"),
+                        help="postgresql://... (default: $DATABASE_URI or $DATABASE_URL)")
+    parser.add_argument("--config", default="langgraph.json", help="path of langgraph.json")
+    if command == "serve":
+        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--port", type=int, default=2024)
+        parser.add_argument("--max-body-bytes", type=int, default=10 * 1024 * 1024)
+    else:
+        parser.add_argument("--concurrency", type=int, default=100, help="runs carried at once")
+        parser.add_argument("--heartbeat", type=float, default=1.0, help="seconds between heartbeats")
+        parser.add_argument("--stall-after", type=float, default=3.0,
+                            help="seconds without a heartbeat after which a worker's runs are re-delivered")
+    opts = parser.parse_args(args)
+    if not opts.database_url:
+        parser.error("--database-url is required (or set DATABASE_URI)")
+    try:
+        from asyncgraph.server import ConfigError
+        from asyncgraph.server._serve import run_serve, run_worker
+    except ImportError as exc:  # the server or postgres extra is not installed
+        print(f"asyncgraph {command} needs the server extra (pip install 'asyncgraph[server]'): {exc}", file=sys.stderr)
+        return 2
+    try:
+        if command == "serve":
+            run_serve(opts.config, opts.database_url, host=opts.host, port=opts.port,
+                      max_body_bytes=opts.max_body_bytes)
+        else:
+            run_worker(opts.config, opts.database_url, concurrency=opts.concurrency,
+                       heartbeat=opts.heartbeat, stall_after=opts.stall_after)
+    except ConfigError as exc:
+        print(f"asyncgraph {command}: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if not args or args[0] in ("-h", "--help"):
@@ -60,6 +109,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args[0] == "dev":
         return _dev(args[1:])
+    if args[0] in ("serve", "worker"):
+        return _serve_or_worker(args[0], args[1:])
     if args[0] != "run" or len(args) < 2:
         print(USAGE, end="", file=sys.stderr)
         return 2

@@ -272,11 +272,6 @@ _lazy_slot(Runtime, "execution_info", _execution_info)
 _lazy_slot(Runtime, "server_info", _server_info)
 
 
-DEFAULT_RUNTIME: Runtime[Any] = Runtime()
-"""The runtime of code run outside a graph: no context, store, stream or execution info
-(``heartbeat()`` and the stream writer do nothing)."""
-
-
 def task_runtime(tc: TaskContext, stream_writer: StreamWriter) -> Runtime[Any]:
     """The Runtime of the task ``tc`` (built by the engine for a ``runtime`` parameter)."""
     run = tc.run
@@ -310,6 +305,12 @@ def coerce_context(schema: Any, context: Any) -> Any:
     if isinstance(schema, type) and issubclass(schema, BaseModel):
         return schema(**context)
     return context
+
+
+DEFAULT_RUNTIME: Runtime[Any] = Runtime()
+"""A runtime with nothing set (no context, store or previous value; writers that drop
+what they are given): the base that ``override`` builds a node's runtime on outside a
+graph run."""
 
 
 def get_runtime(context_schema: type[ContextT] | None = None) -> Runtime[ContextT]:

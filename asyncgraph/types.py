@@ -227,32 +227,14 @@ def _warn_dict_access() -> None:
     )
 
 
-class PregelTask(NamedTuple):
-    """A task of a step as reported by ``get_state()``: what will run, or what failed."""
-
-    id: str
-    name: str
-    path: tuple[Any, ...]
-    error: Exception | None = None
-    interrupts: tuple[Interrupt, ...] = ()
-    state: Any = None
-    result: Any = None
-
-
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, slots=True)
 class PregelExecutableTask:
-    """A task as LangGraph's step runner describes one, for code written against that
-    runner (type annotations, test doubles). asyncgraph's engine keeps its own task
-    type internal and never hands these out.
+    """LangGraph's description of a task about to run: its node (``proc``), input,
+    config, the writes it collects, triggers and policies.
 
-    Attributes:
-        name: the node. input: what it receives. proc: the node's Runnable.
-        writes: where the task's (channel, value) writes are collected.
-        config: the config it runs with. triggers: the channels that started it.
-        retry_policy: its retry policies. cache_key: its cache key, if cached.
-        id: the task id. path: why it exists (LangGraph's task path).
-        writers / subgraphs: LangGraph's writer Runnables and subgraphs of the node.
-        timeout: its :class:`TimeoutPolicy`, if any.
+    asyncgraph's engine plans and runs tasks with its own ``pregel._algo.Task``; this
+    value type exists for code that builds or inspects LangGraph's form (tests of
+    retry helpers, custom runners).
     """
 
     name: str
@@ -268,6 +250,18 @@ class PregelExecutableTask:
     writers: Sequence[Any] = ()
     subgraphs: Sequence[Any] = ()
     timeout: TimeoutPolicy | None = None
+
+
+class PregelTask(NamedTuple):
+    """A task of a step as reported by ``get_state()``: what will run, or what failed."""
+
+    id: str
+    name: str
+    path: tuple[Any, ...]
+    error: Exception | None = None
+    interrupts: tuple[Interrupt, ...] = ()
+    state: Any = None
+    result: Any = None
 
 
 class StateSnapshot(NamedTuple):
@@ -416,13 +410,12 @@ def omit_payload(_value: Any) -> dict[str, Any]:
 def ensure_valid_checkpointer(checkpointer: Any) -> Any:
     """``checkpointer`` if it is what ``compile(checkpointer=...)`` takes (a saver,
     True, False or None); a ``TypeError`` naming what it got otherwise."""
-    if checkpointer is None or checkpointer is True or checkpointer is False:
-        return checkpointer
-    if hasattr(checkpointer, "aget_tuple") and hasattr(checkpointer, "aput"):
+    if checkpointer in (None, True, False) or hasattr(checkpointer, "aget_tuple") or hasattr(checkpointer, "get_tuple"):
         return checkpointer
     raise TypeError(
-        "Invalid checkpointer: expected a checkpoint saver (BaseCheckpointSaver, e.g. "
-        f"InMemorySaver()), True, False or None; got {type(checkpointer).__name__}."
+        f"Invalid checkpointer provided: {type(checkpointer).__name__} is not a checkpoint "
+        "saver. Pass a saver (InMemorySaver, SqliteSaver, PostgresSaver ...), True / False "
+        "(a subgraph: use / do not use the parent's), or None."
     )
 
 

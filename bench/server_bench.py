@@ -1,12 +1,16 @@
 """Streaming runs through langgraph-sdk against ``asyncgraph dev`` (its own process).
 
     PYTHONPATH=$PWD python bench/server_bench.py --runs 200 --concurrency 100 [--storage memory]
+    PYTHONPATH=$PWD python bench/server_bench.py --storage postgres --workers 2   # serve + workers
 
 Starts ``python -m asyncgraph dev`` on a free loopback port serving bench/server_app
 (the seed agent on a scripted model with 50 ms latency), then streams N runs on new
 threads with C at a time, and reports time to first event (the ``metadata`` event,
 measured from the request) p50/p99, completed runs per second, and the server process's
-CPU time per run (which a busy machine disturbs less than wall-clock numbers). No comparison with
+CPU time per run (which a busy machine disturbs less than wall-clock numbers). With
+``--storage postgres`` it creates a scratch database on $ASYNCGRAPH_TEST_PG's server (default
+root@127.0.0.1:5432), starts ``asyncgraph serve`` and ``--workers`` ``asyncgraph worker``
+processes on it, reports the CPU of all of them per run, and drops the database after. No comparison with
 ``langgraph dev`` yet (issue #15 asks for one: next step).
 """
 
@@ -86,17 +90,39 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=200)
     ap.add_argument("--concurrency", type=int, default=100)
-    ap.add_argument("--storage", choices=["sqlite", "memory"], default="sqlite",
-                    help="dev's default (SQLite files, here in a temporary directory) or --in-memory")
+    ap.add_argument("--storage", choices=["sqlite", "memory", "postgres"], default="sqlite",
+                    help="dev's default (SQLite files, here in a temporary directory), --in-memory, "
+                    "or serve + workers on PostgreSQL")
+    ap.add_argument("--workers", type=int, default=2, help="worker processes (postgres only)")
     args = ap.parse_args()
     tmp = tempfile.TemporaryDirectory(prefix="asyncgraph-server-bench-")
-    storage_args = ["--in-memory"] if args.storage == "memory" else ["--data-dir", tmp.name]
     port = _free_port()
     env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "asyncgraph", "dev", "--config", str(APP), "--port", str(port), *storage_args],
-        env=env, stdout=subprocess.DEVNULL,
-    )
+    procs: list[subprocess.Popen[bytes]] = []
+    admin = None
+    db = f"asyncgraph_bench_{os.getpid()}"
+    if args.storage == "postgres":
+        import psycopg
+
+        admin_dsn = os.environ.get("ASYNCGRAPH_TEST_PG", "postgresql://root@127.0.0.1:5432/postgres")
+        admin = psycopg.connect(admin_dsn, autocommit=True)
+        admin.execute(f"CREATE DATABASE {db}")
+        dsn = admin_dsn.rsplit("/", 1)[0] + "/" + db
+        base = [sys.executable, "-m", "asyncgraph"]
+        common = ["--database-url", dsn, "--config", str(APP)]
+        procs.append(subprocess.Popen([*base, "serve", *common, "--port", str(port)], env=env, stdout=subprocess.DEVNULL))
+        procs += [
+            subprocess.Popen([*base, "worker", *common], env=env, stdout=subprocess.DEVNULL)
+            for _ in range(args.workers)
+        ]
+        label = f"asyncgraph serve + {args.workers} workers (postgres)"
+    else:
+        storage_args = ["--in-memory"] if args.storage == "memory" else ["--data-dir", tmp.name]
+        procs.append(subprocess.Popen(
+            [sys.executable, "-m", "asyncgraph", "dev", "--config", str(APP), "--port", str(port), *storage_args],
+            env=env, stdout=subprocess.DEVNULL,
+        ))
+        label = f"asyncgraph dev ({args.storage})"
     url = f"http://127.0.0.1:{port}"
     try:
         import httpx
@@ -108,24 +134,31 @@ def main() -> None:
             except httpx.HTTPError:
                 time.sleep(0.05)
         else:
-            raise SystemExit("asyncgraph dev did not start")
-        cpu0 = _cpu_seconds(proc.pid)
+            raise SystemExit("the server did not start")
+        if args.storage == "postgres":
+            time.sleep(3)  # the workers finish starting (no readiness endpoint)
+        cpu0 = sum(_cpu_seconds(p.pid) for p in procs)
         result = asyncio.run(bench(url, args.runs, args.concurrency))
         # Includes the one warm-up run.
-        server_cpu_ms = 1000 * (_cpu_seconds(proc.pid) - cpu0) / (args.runs + 1)
+        server_cpu_ms = 1000 * (sum(_cpu_seconds(p.pid) for p in procs) - cpu0) / (args.runs + 1)
         print(
-            f"asyncgraph dev ({args.storage})  runs={result['runs']} concurrency={result['concurrency']}  "
+            f"{label}  runs={result['runs']} concurrency={result['concurrency']}  "
             f"time to first event p50={result['ttfe_p50_ms']:.1f} ms p99={result['ttfe_p99_ms']:.1f} ms  "
             f"throughput={result['runs_per_s']:.1f} runs/s  server CPU {server_cpu_ms:.1f} ms/run"
         )
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
         tmp.cleanup()
+        if admin is not None:
+            admin.execute(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
+            admin.close()
 
 
 if __name__ == "__main__":

@@ -8,8 +8,27 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from asyncgraph.channels.base import MISSING, BaseChannel
-from asyncgraph.errors import InvalidUpdateError
+from asyncgraph.errors import ErrorCode, InvalidUpdateError
 from asyncgraph.types import Overwrite
+
+__all__ = ["BinaryOperatorAggregate"]
+
+_OVERWRITE = "__overwrite__"  # LangGraph's key of the dict form of Overwrite
+
+
+def _get_overwrite(value: Any) -> tuple[bool, Any]:
+    """Whether ``value`` is an overwrite, and the value it sets: ``(True, v)`` for
+    ``Overwrite(v)``, for its dict form ``{"__overwrite__": v}`` and for the form JSON
+    leaves of it (``{"type": "__overwrite__", "value": v}``, e.g. an update sent
+    through an HTTP API); ``(False, None)`` for anything else."""
+    if type(value) is Overwrite or isinstance(value, Overwrite):
+        return True, value.value
+    if type(value) is dict or isinstance(value, dict):
+        if len(value) == 1 and _OVERWRITE in value:
+            return True, value[_OVERWRITE]
+        if value.get("type") == _OVERWRITE and "value" in value:
+            return True, value["value"]
+    return False, None
 
 
 def _empty_factory(typ: Any) -> Callable[[], Any] | None:
@@ -32,8 +51,9 @@ def _empty_factory(typ: Any) -> Callable[[], Any] | None:
 class BinaryOperatorAggregate(BaseChannel[Any, Any]):
     """Combines each write into the value with ``operator(value, write)``.
 
-    Writes of one step are folded in the engine's order. ``Overwrite(v)`` replaces
-    the value with ``v`` and discards the step's other writes to the key.
+    Writes of one step are folded in the engine's order. ``Overwrite(v)`` (or its
+    dict forms, see :func:`_get_overwrite`) replaces the value with ``v`` and
+    discards the step's other writes to the key.
     """
 
     __slots__ = ("operator", "factory")
@@ -57,16 +77,25 @@ class BinaryOperatorAggregate(BaseChannel[Any, Any]):
     def update(self, values: Sequence[Any]) -> bool:
         if not values:
             return False
-        overwrites = [v for v in values if type(v) is Overwrite]
+        overwrites = None
+        for v in values:
+            if isinstance(v, (Overwrite, dict)):
+                is_ow, ov = _get_overwrite(v)
+                if is_ow:
+                    if overwrites is None:
+                        overwrites = [ov]
+                    else:
+                        overwrites.append(ov)
         if overwrites:
             # An Overwrite wins over the step's other writes to this key (LangGraph's
             # semantics); two of them in one step cannot both win.
             if len(overwrites) > 1:
                 raise InvalidUpdateError(
-                    f"At key '{self.key}': more than one Overwrite in the same step",
+                    f"At key '{self.key}': Can receive only one Overwrite value per super-step.",
                     key=self.key,
+                    error_code=ErrorCode.INVALID_CONCURRENT_GRAPH_UPDATE,
                 )
-            self.value = overwrites[0].value
+            self.value = overwrites[0]
             return True
         value = self.value
         op = self.operator

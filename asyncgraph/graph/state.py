@@ -19,6 +19,7 @@ from asyncgraph.channels.last_value import LastValue
 from asyncgraph.errors import InvalidGraphError
 from asyncgraph.graph._compile import compile_graph
 from asyncgraph.graph._compile import validate as validate_graph
+from asyncgraph.graph._fields import _get_channel, _get_node_name, _is_field_channel, _warn_invalid_state_schema  # noqa: F401  (LangGraph's private names)
 from asyncgraph.pregel._schema import SchemaInfo, first_param_schema, lower_schema
 from asyncgraph.pregel._spec import (
     BranchSpec,
@@ -31,7 +32,7 @@ from asyncgraph.pregel._spec import (
     normalize_path_map,
 )
 from asyncgraph.managed import ManagedValue
-from asyncgraph.types import All, CachePolicy, RetryPolicy, TimeoutPolicy, TracePolicy, ensure_valid_checkpointer
+from asyncgraph.types import All, CachePolicy, RetryPolicy, TimeoutPolicy, TracePolicy
 
 if TYPE_CHECKING:
     from langchain_core.runnables import Runnable
@@ -428,7 +429,7 @@ class StateGraph(Generic[StateT, ContextT, InputT, OutputT]):
         """
         compiled = compile_graph(
             self,
-            checkpointer=ensure_valid_checkpointer(checkpointer),
+            checkpointer=checkpointer,
             store=store,
             cache=cache,
             interrupt_before=interrupt_before,

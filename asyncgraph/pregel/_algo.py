@@ -164,9 +164,10 @@ class RunState:
         live: ephemeral channels holding a value from the last step; they are emptied
             at the next barrier unless written again.
         updated: channels changed at the last barrier (None: unknown, check all nodes).
+        floor: the highest version before this run's first step.
     """
 
-    __slots__ = ("plan", "channels", "versions", "seen", "live", "updated", "step", "vmax")
+    __slots__ = ("plan", "channels", "versions", "seen", "live", "updated", "step", "vmax", "floor")
 
     def __init__(self, plan: Plan, values: dict[str, Any] | None = None,
                  versions: dict[str, Any] | None = None,
@@ -195,6 +196,9 @@ class RunState:
         self.vmax: int = (
             max((v for v in self.versions.values() if isinstance(v, int)), default=0) if versions else 0
         )
+        # Versions above this one were made by this run's steps (not by its input):
+        # a low-level graph's output is what those steps wrote.
+        self.floor = self.vmax
 
     def channel(self, key: str) -> BaseChannel[Any, Any]:
         """The run's channel ``key``, made (empty) if nothing has written it yet.
@@ -297,6 +301,31 @@ def pending_sends(run: RunState) -> Sequence[Any]:
 def _writers(tasks: Sequence[Task], key: str) -> list[str]:
     """The names of the tasks that wrote ``key`` (for error messages only)."""
     return [t.name for t in tasks for ch, _ in t.writes if ch == key]
+
+
+def task_result(plan: Plan, writes: Sequence[tuple[str, Any]]) -> dict[str, Any] | None:
+    """A finished task's ``PregelTask.result``: ``{key: value}`` of its state writes;
+    a key written more than once shows ``{"$writes": [value, ...]}`` (LangGraph's form)."""
+    result: dict[str, Any] = {}
+    for c, v in writes:
+        if c not in plan.state_keys:
+            continue
+        if c in result:
+            prior = result[c]
+            if isinstance(prior, _Repeated):
+                prior["$writes"].append(v)
+            else:
+                result[c] = _Repeated({"$writes": [prior, v]})
+        else:
+            result[c] = v
+    for c, v in result.items():
+        if isinstance(v, _Repeated):
+            result[c] = dict(v)
+    return result or None
+
+
+class _Repeated(dict):  # type: ignore[type-arg]
+    """Marks a ``$writes`` entry being built (a written value may itself be such a dict)."""
 
 
 def update_from_writes(plan: Plan, writes: Sequence[tuple[str, Any]]) -> dict[str, Any] | None:
@@ -459,6 +488,8 @@ def prepare_tasks(
     for node in triggered_nodes(plan, run):
         if node.call is None:
             inp: Any = channels[START].value
+        elif node.read is not None:  # a low-level graph's node
+            inp = node.read(channels)
         else:
             inp = read_state(channels, node.reads)
             for key, managed in node.managed:
@@ -484,12 +515,20 @@ def _available(channels: dict[str, Any], keys: tuple[str, ...]) -> tuple[str, ..
 
 def apply_input(run: RunState, input: Any) -> None:
     """Write the run's input to the START channel, to be mapped onto the state by the
-    START task in the next step.
+    START task in the next step (a low-level graph's input goes to its input channels).
 
     A thread whose last input never reached its first step (the START task failed, or
     the run was cancelled or killed before it) still holds that input: the new one
     replaces it.
     """
+    io = run.plan.io
+    if io is not None:
+        # A low-level graph: the input is written straight to its input channels.
+        task = Task(io.input_node, input, PUSH, 0, ())
+        task.writes = io.input_writes(input)
+        apply_writes(run.plan, run, (task,))
+        run.floor = run.vmax
+        return
     run.channel(START).update([input])
     run.versions[START] = run.next_version()
     if START not in run.live:

@@ -278,7 +278,7 @@ class _Loop:
             else:
                 apply_input(run, input)
                 if saves_input:
-                    await saver.put(rc, run, self.step, "input", {START})  # type: ignore[union-attr]
+                    await saver.put(rc, run, self.step, "input", run.updated)  # type: ignore[union-attr]
                 elif saver is not None:
                     saver.skip(rc)
             self.step += 1
@@ -559,8 +559,7 @@ def _make_on_done(rc: RunContext, saver: Saver | None, step: int) -> Any:
     stream_tasks = wants(rc, "tasks", "debug")
 
     async def on_done(task: Task) -> None:
-        if stream_tasks:
-            emit_task_result(rc, task, step)
+        # The task's update is streamed before its task result, as in LangGraph.
         if task.interrupts:
             if stream_updates:
                 rc.emit("updates", {INTERRUPT: tuple(task.interrupts)})
@@ -572,6 +571,8 @@ def _make_on_done(rc: RunContext, saver: Saver | None, step: int) -> Any:
                 interrupts = tuple(task.interrupts)
                 rc.emit("values", {**values, INTERRUPT: interrupts} if isinstance(values, dict)
                         else {INTERRUPT: interrupts})
+            if stream_tasks:
+                emit_task_result(rc, task, step)
             return  # saved with the step's other interrupts when the step ends
         if stream_updates and task.name != START:
             update = task.update if rc.out_select is None else selected_update(rc, task.update)
@@ -579,6 +580,8 @@ def _make_on_done(rc: RunContext, saver: Saver | None, step: int) -> Any:
                 rc.emit("updates", {task.name: update, METADATA: {"cached": True}})
             else:
                 rc.emit("updates", {task.name: update})
+        if stream_tasks:
+            emit_task_result(rc, task, step)
         if saver is not None:
             writes = task.writes  # final: the task is done
             if not writes:
@@ -590,4 +593,9 @@ def _make_on_done(rc: RunContext, saver: Saver | None, step: int) -> Any:
     return on_done
 
 
-__all__ = ["RunOutcome", "run_graph"]
+__all__ = ["AsyncPregelLoop", "PregelLoop", "RunOutcome", "SyncPregelLoop", "run_graph"]
+
+
+# LangGraph's names for its loop classes (one per sync/async API there; one loop here),
+# for code that refers to them, e.g. a check that no loop outlives its run.
+PregelLoop = SyncPregelLoop = AsyncPregelLoop = _Loop

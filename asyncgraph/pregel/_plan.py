@@ -14,7 +14,7 @@ Channel naming (visible in checkpoints, kept compatible with LangGraph's layout)
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Hashable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from typing import Any
 
 from asyncgraph.channels.base import BaseChannel
@@ -86,6 +86,12 @@ class NodePlan:
     inline: bool = False
     # What the node's own trace run records (its inputs / outputs, transformed).
     trace_policy: TracePolicy | None = None
+    # Low-level graphs (pregel/_lowlevel.py): the node's input made from the run's
+    # channels (instead of a dict of ``reads``), and its output turned into the task's
+    # writes (instead of a state update); ``write(task, output)`` returns the update
+    # its ``updates`` chunk shows.
+    read: Callable[[Mapping[str, BaseChannel[Any, Any]]], Any] | None = None
+    write: Callable[[Any, Any], Any] | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True, eq=False)
@@ -118,3 +124,6 @@ class Plan:
     # does not declare is an error; by default it is dropped with a warning (LangGraph
     # drops it silently).
     strict: bool = False
+    # A low-level graph's input and output channels (``_lowlevel.GraphIO``); None for
+    # a StateGraph, whose input goes through the START task.
+    io: Any = None

@@ -7,6 +7,7 @@ any graph run (no state channels are read or written).
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -35,6 +36,13 @@ class PregelNode(Runnable[Any, Any]):
 
     def __repr__(self) -> str:
         return f"PregelNode({self.name!r}, bound={self.bound!r})"
+
+    def copy(self, update: Mapping[str, Any] | None = None) -> PregelNode:
+        """A shallow copy of this node with the attributes in ``update`` replaced."""
+        new = copy.copy(self)
+        for k, v in (update or {}).items():
+            setattr(new, k, v)
+        return new
 
     def invoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
         return self.bound.invoke(input, config, **kwargs)

@@ -722,3 +722,18 @@ async def run_step(
             f"Node '{other_task.name}' also failed in step {step}: {type(other).__name__}: {other}"
         )
     raise first
+
+
+class PregelRunner:
+    """LangGraph's name for what runs a step's tasks. Here that is :func:`run_step`;
+    a ``PregelRunner`` runs steps of one run with it (the engine calls the function)."""
+
+    __slots__ = ("rc", "run")
+
+    def __init__(self, rc: RunContext, run: RunState) -> None:
+        self.rc = rc
+        self.run = run
+
+    async def tick(self, tasks: Sequence[Task], step: int, on_done: Callable[[Task], Any] | None = None) -> None:
+        """Run ``tasks`` as step ``step`` (see :func:`run_step`)."""
+        await run_step(self.rc, self.run, tasks, step, on_done)

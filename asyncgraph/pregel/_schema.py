@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import types
 import typing
 from collections.abc import Callable, Mapping
 from typing import Annotated, Any, Literal, NotRequired, Required, get_args, get_origin
@@ -21,7 +22,10 @@ from asyncgraph.channels.last_value import LastValue
 from asyncgraph.errors import InvalidGraphError, InvalidUpdateError
 from asyncgraph.managed import ManagedValue
 
-SchemaKind = Literal["dict", "dataclass", "pydantic"]
+SchemaKind = Literal["dict", "dataclass", "pydantic", "root"]
+
+ROOT_KEY = "__root__"
+"""The one channel of a root state (``StateGraph(Annotated[list, operator.add])``)."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -54,6 +58,8 @@ class SchemaInfo:
         """
         if self.kind == "dict":
             return values
+        if self.kind == "root":  # the state is one value, not a dict of keys
+            return values.get(ROOT_KEY)
         if self.kind == "pydantic":
             try:
                 return self.schema(**values)
@@ -88,7 +94,8 @@ def is_reducer(fn: Any) -> bool:
     return len(positional) >= 2 or has_var
 
 
-def _field_for(name: str, annotation: Any) -> Field:
+def field_for(name: str, annotation: Any) -> Field:
+    """The field of state key ``name: annotation``: its channel or managed value."""
     annotation = _unwrap_required(annotation)
     if get_origin(annotation) is Annotated:
         typ, *meta = get_args(annotation)
@@ -97,9 +104,11 @@ def _field_for(name: str, annotation: Any) -> Field:
             if isinstance(item, type) and issubclass(item, ManagedValue):
                 return Field(name, None, item)
             if isinstance(item, BaseChannel):
-                channel = item._empty()
+                with_type = getattr(item, "with_type", None)  # DeltaChannel: takes T
+                channel = with_type(typ) if with_type is not None else item._empty()
                 channel.key = name
-                channel.value = item.value
+                if with_type is None:
+                    channel.value = item.value
                 return Field(name, channel)
             if isinstance(item, type) and issubclass(item, BaseChannel):
                 channel = item(typ)
@@ -107,6 +116,11 @@ def _field_for(name: str, annotation: Any) -> Field:
                 return Field(name, channel)
             if is_reducer(item):
                 return Field(name, BinaryOperatorAggregate(typ, item, key=name))
+            if callable(item) and not isinstance(item, type):
+                raise InvalidGraphError(
+                    f"Invalid reducer for state key '{name}': {getattr(item, '__name__', item)!r} "
+                    f"takes {_signature(item)}; a reducer takes two arguments (current value, update)"
+                )
         return Field(name, LastValue(typ, key=name))
     return Field(name, LastValue(annotation, key=name))
 
@@ -134,19 +148,11 @@ def _is_typeddict(obj: Any) -> bool:
     return bool(typing_extensions.is_typeddict(obj))
 
 
-def _annotated_class(obj: Any) -> bool:
-    """A plain class with annotated attributes: LangGraph takes it as a schema of dict
-    state (nodes get a dict; the class is never instantiated)."""
-    if not isinstance(obj, type):
-        return False
-    try:
-        return bool(typing.get_type_hints(obj))
-    except Exception:
-        return False
-
-
 def lower_schema(schema: Any) -> SchemaInfo:
-    """Lower a schema class to its fields.
+    """Lower a schema class to its fields. A type that is not a schema class (``list``,
+    ``list[str]``, ``Annotated[int, operator.add]``) is a root state: one field,
+    ``__root__``, and nodes read and return the value itself. A plain class with
+    annotations is read like a TypedDict (its values are dicts), as LangGraph does.
 
     Raises:
         InvalidGraphError: ``schema`` is not a TypedDict, dataclass or Pydantic model,
@@ -154,7 +160,13 @@ def lower_schema(schema: Any) -> SchemaInfo:
     """
     if schema is dict or schema is None:
         return SchemaInfo(dict, "dict", {}, {})
-    if not is_schema(schema) and not _annotated_class(schema):
+    if not is_schema(schema) and (
+        (isinstance(schema, type) and not hasattr(schema, "__annotations__")) or typing.get_origin(schema) is not None
+    ):
+        # A root state: one value, e.g. ``StateGraph(Annotated[list, operator.add])``
+        # (its reducer combines the nodes' return values) or ``StateGraph(list[str])``.
+        return SchemaInfo(schema, "root", {ROOT_KEY: field_for(ROOT_KEY, schema)}, {})
+    if not is_schema(schema) and not isinstance(schema, type):
         raise InvalidGraphError(
             f"State schema must be a TypedDict, dataclass or Pydantic model, got {schema!r}"
         )
@@ -183,7 +195,10 @@ def lower_schema(schema: Any) -> SchemaInfo:
         hints = {k: v for k, v in hints.items() if k in names}
     else:
         kind = "dict"
-    fields = {name: _field_for(name, ann) for name, ann in hints.items()}
+    fields = {name: field_for(name, ann) for name, ann in hints.items()}
+    if kind == "dict" and list(fields) == [ROOT_KEY]:
+        # A TypedDict whose one key is ``__root__``: a root state, as in LangGraph.
+        return SchemaInfo(schema, "root", fields, {})
     _allow_declared(schema, hints.values())
     return SchemaInfo(schema, kind, fields, {k: v for k, v in defaults.items() if v is not MISSING})
 
@@ -298,3 +313,74 @@ def first_param_schema(fn: Callable[..., Any]) -> Any:
         return ann if is_schema(ann) else None
     except Exception:
         return None
+
+
+def context_jsonschema(schema: Any) -> dict[str, Any] | None:
+    """The JSON schema of a graph's ``context_schema`` (a Pydantic model, TypedDict or
+    dataclass), or None when there is none.
+
+    Raises:
+        ValueError: ``schema`` is none of those kinds.
+    """
+    if schema is None:
+        return None
+    from pydantic import TypeAdapter  # for import time: rarely needed
+
+    if _is_pydantic(schema):
+        return schema.model_json_schema()  # type: ignore[no-any-return]
+    if _is_typeddict(schema) or dataclasses.is_dataclass(schema):
+        return TypeAdapter(schema).json_schema()
+    raise ValueError(f"context_schema must be a Pydantic model, TypedDict or dataclass, got {schema!r}")
+
+
+def state_jsonschema(info: SchemaInfo, name: str) -> dict[str, Any]:
+    """The JSON schema of a graph's input or output (``info``, its lowered schema), as
+    LangGraph gives it: a Pydantic model's or a TypedDict's own schema; for a root state
+    the value's type (titled ``name``); otherwise (a dataclass) an object of the state
+    keys' types, each optional with its default unless the field has none."""
+    from pydantic import RootModel, TypeAdapter, create_model  # for import time: rarely needed
+
+    schema = info.schema
+    if info.kind == "pydantic":
+        return schema.model_json_schema()  # type: ignore[no-any-return]
+    if isinstance(schema, type) and _is_typeddict(schema):
+        return TypeAdapter(schema).json_schema()
+    if info.kind == "root":
+        field = info.fields[ROOT_KEY]
+        typ = field.channel.UpdateType if field.channel is not None else Any
+        root = create_model(name, __base__=RootModel[typ], root=(typ, None))  # type: ignore[call-overload, valid-type]
+        return root.model_json_schema()  # type: ignore[no-any-return]
+    required = set()
+    if dataclasses.is_dataclass(schema):
+        for f in dataclasses.fields(schema):
+            no_default = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+            # Required: no default and None not allowed, or an explicit ``default=...``.
+            if (no_default and not _admits_none(f.type)) or f.default is Ellipsis:
+                required.add(f.name)
+    defs: dict[str, Any] = {}
+    for key, field in info.fields.items():
+        if field.channel is None:
+            continue  # a managed value: not part of the input
+        typ = field.channel.UpdateType
+        default = info.defaults.get(key)
+        defs[key] = (typ, ...) if key in required else (typ, None if default is Ellipsis else default)
+    return create_model(name, **defs).model_json_schema()  # type: ignore[call-overload, no-any-return]
+
+
+def _admits_none(tp: Any) -> bool:
+    """Whether the annotation ``tp`` allows None (``X | None``, ``Optional[X]``, ``Any``)."""
+    if isinstance(tp, str):
+        return "None" in tp or "Optional" in tp
+    tp = _unwrap_required(tp)
+    if get_origin(tp) is Annotated:
+        return _admits_none(get_args(tp)[0])
+    if tp is Any or tp is None or tp is type(None):
+        return True
+    return any(_admits_none(a) for a in get_args(tp)) if get_origin(tp) in (typing.Union, types.UnionType) else False
+
+
+def _signature(fn: Any) -> str:
+    try:
+        return str(inspect.signature(fn))
+    except (TypeError, ValueError):
+        return "an unknown signature"

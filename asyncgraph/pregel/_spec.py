@@ -185,6 +185,8 @@ def infer_name(action: Any) -> str:
     name = getattr(action, "__name__", None)
     if isinstance(name, str):
         return name
+    if callable(action):  # a callable object: its class's name, as LangGraph names it
+        return type(action).__name__
     raise ValueError(
         f"Cannot infer a node name from {action!r}; pass it: add_node('name', action)"
     )
@@ -208,6 +210,20 @@ class NodeSpec:
     # The node (``__error_handler__<name>``) that takes over when this node fails.
     error_handler: str | None = None
     is_error_handler: bool = False  # this node is some node's error handler
+
+    @property
+    def runnable(self) -> Any:
+        """The node's action as a Runnable (LangGraph's ``StateNodeSpec.runnable``):
+        a Runnable or subgraph as given, a function as a ``RunnableLambda`` whose
+        ``func`` (sync) or ``afunc`` (async) is that function. The engine does not
+        call it (it calls the function itself)."""
+        # langchain-core loads only when asked (import time of the builder).
+        from langchain_core.runnables import RunnableLambda
+
+        func = self.call.func
+        if self.call.kind in ("runnable", "subgraph"):
+            return func
+        return RunnableLambda(func, name=self.name)
 
 
 @dataclasses.dataclass(slots=True)

@@ -14,6 +14,7 @@ from asyncgraph.checkpoint.base import create_checkpoint
 from asyncgraph.constants import CONF, END, NS_END, NS_SEP, START
 from asyncgraph.errors import InvalidInputError, InvalidUpdateError
 from asyncgraph.pregel._algo import (
+    task_result,
     PULL,
     SPECIAL,
     RunState,
@@ -29,6 +30,7 @@ from asyncgraph.pregel._nested import MAP, node_graph, own_namespace, with_map
 from asyncgraph.constants import ERROR, INTERRUPT, NO_WRITES
 from asyncgraph.pregel._runner import run_branch
 from asyncgraph.pregel._saving import saved_values, user_metadata
+from asyncgraph.pregel._schema import ROOT_KEY
 from asyncgraph.pregel._writes import input_writes, output_writes
 from asyncgraph.types import Interrupt, PregelTask, StateSnapshot, StateUpdate
 
@@ -151,13 +153,17 @@ def _snapshot(graph: Any, tup: Any, *, apply_pending: bool) -> StateSnapshot:
         if done:
             t.writes = [(c, v) for c, v in saved if c not in SPECIAL]
             done_tasks.append(t)
-            result = {c: v for c, v in t.writes if c in plan.state_keys} or None
+            result = task_result(plan, t.writes)
+            if result is not None and plan.state_info.kind == "root":
+                result = result.get(ROOT_KEY)
         if not (apply_pending and done):
             next_names.append(t.name)
         out_tasks.append(PregelTask(t.id, t.name, t.path, err if isinstance(err, Exception) else None, its, None, result))
     if apply_pending:
         run = with_pending_applied(plan, run, done_tasks)
-    values = read_state(run.channels, plan.state_info.keys or plan.state_keys)
+    values: Any = read_state(run.channels, plan.state_info.keys or plan.state_keys)
+    if plan.state_info.kind == "root":  # a root state (StateGraph(list[str])): its value
+        values = values.get(ROOT_KEY)
     return StateSnapshot(
         values=values,
         next=tuple(next_names),

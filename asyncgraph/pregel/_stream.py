@@ -34,7 +34,7 @@ from datetime import UTC, datetime
 from asyncgraph._context import META_NODE, META_NS
 from asyncgraph.constants import INTERRUPT, NS_SEP, START, TAG_HIDDEN, TAG_NOSTREAM
 from asyncgraph.errors import InvalidInputError, StreamClosedError
-from asyncgraph.pregel._algo import RunState, Task, read_state
+from asyncgraph.pregel._algo import RunState, Task, read_state, task_result
 from asyncgraph.types import GraphOutput
 
 if TYPE_CHECKING:
@@ -197,6 +197,9 @@ def selected_update(rc: RunContext, update: Any) -> Any:
     keys, single = rc.out_select
     if not update:
         return None
+    if isinstance(update, list):  # several updates (a list of Commands): each one
+        parts = [p for p in (selected_update(rc, u) for u in update) if p is not None]
+        return parts if len(parts) > 1 else parts[0] if parts else None
     if single:
         return update.get(keys[0])
     picked = {k: v for k, v in update.items() if k in keys}
@@ -228,7 +231,9 @@ def emit_task_result(rc: RunContext, t: Task, step: int, error: BaseException | 
     if t.name != START:
         emit_debug(rc, "tasks", "task_result", step, {
             "id": t.id, "name": t.name, "error": repr(error) if error is not None else None,
-            "result": t.update, "interrupts": list(t.interrupts)})
+            # Several updates (a key written twice): the writes, repeats as {"$writes": [...]}.
+            "result": task_result(rc.plan, t.writes) if isinstance(t.update, list) else t.update,
+            "interrupts": list(t.interrupts)})
 
 
 async def emit_checkpoint(rc: RunContext, saver: Saver, run: RunState, tasks: list[Task], step: int) -> None:

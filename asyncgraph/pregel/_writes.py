@@ -21,7 +21,7 @@ from asyncgraph.errors import (
 )
 from asyncgraph.pregel._algo import RunState, Task
 from asyncgraph.pregel._plan import BranchPlan, Plan, branch_channel
-from asyncgraph.pregel._schema import check_pydantic_writes, object_to_updates
+from asyncgraph.pregel._schema import ROOT_KEY, check_pydantic_writes, object_to_updates
 from asyncgraph.types import Command, Send
 
 
@@ -54,22 +54,32 @@ def output_writes(plan: Plan, task: Task, result: Any) -> dict[str, Any] | None:
         InvalidUpdateError: not a dict / Command / state object, or an unknown key.
         TaskNotFound: a ``Command.goto`` names a node that does not exist.
     """
+    write = task.node.write
+    if write is not None:  # a low-level graph's node: its writers decide
+        return write(task, result)
     if result is None:
         return None
     writes = task.writes
+    if plan.state_info.kind == "root":
+        return _root_writes(plan, task, result)
     if type(result) is dict:
         pairs: Any = result.items()
     elif isinstance(result, Command):
         return command_writes(plan, task, result)
     elif isinstance(result, (list, tuple)) and result and any(isinstance(c, Command) for c in result):
         # Commands mixed with plain updates (a ToolNode's output when some tools
-        # returned a Command): each plain item is an update of its own, as in LangGraph.
-        update: dict[str, Any] = {}
+        # returned a Command): each plain item is an update of its own, as in LangGraph,
+        # whose ``updates`` chunk then lists them.
+        parts = []
         for cmd in result:
             part = command_writes(plan, task, cmd if isinstance(cmd, Command) else Command(update=cmd))
-            if part:
-                update.update(part)
-        return update or None
+            if isinstance(part, list):
+                parts.extend(part)
+            elif part:
+                parts.append(part)
+        if len(parts) > 1:
+            return parts  # type: ignore[return-value]
+        return parts[0] if parts else None
     elif isinstance(result, dict):
         pairs = result.items()
     else:
@@ -95,6 +105,33 @@ def output_writes(plan: Plan, task: Task, result: Any) -> dict[str, Any] | None:
     return update or None  # a node that wrote nothing streams None, as in LangGraph
 
 
+def _root_writes(plan: Plan, task: Task, result: Any) -> dict[str, Any] | None:
+    """A root state's writes (``StateGraph(Annotated[list, add])``): the return value is
+    the update of its one channel; a ``Command``, or a list holding Commands, makes
+    one update per item. The ``updates`` chunk shows the value (a list of them when
+    there are several)."""
+    if isinstance(result, Command):
+        parts: list[Any] = [result]
+    elif isinstance(result, (list, tuple)) and any(isinstance(c, Command) for c in result):
+        parts = list(result)
+    else:
+        task.writes.append((ROOT_KEY, result))
+        return {ROOT_KEY: result}
+    shown = []
+    for item in parts:
+        if isinstance(item, Command):
+            update = command_writes(plan, task, item)
+            for part in update if isinstance(update, list) else [update] if update else []:
+                if ROOT_KEY in part:
+                    shown.append(part[ROOT_KEY])
+        elif item is not None:
+            task.writes.append((ROOT_KEY, item))
+            shown.append(item)
+    if not shown:
+        return None
+    return {ROOT_KEY: shown[0] if len(shown) == 1 else shown}
+
+
 def _undeclared(plan: Plan, node: str, key: str, value: Any, what: str) -> None:
     """A node wrote ``key``, which the state does not declare: an error under
     ``compile(strict=True)``, else a warning (the write is dropped, as in LangGraph)."""
@@ -105,14 +142,21 @@ def _undeclared(plan: Plan, node: str, key: str, value: Any, what: str) -> None:
 
 
 def command_writes(plan: Plan, task: Task, cmd: Command[Any]) -> dict[str, Any] | None:
+    """Append a ``Command``'s writes (its update, then its ``goto``) to ``task.writes``;
+    return the update its ``updates`` chunk shows (a list of one-key dicts when the
+    update writes a key more than once)."""
     if cmd.graph == Command.PARENT:
         raise ParentCommand(cmd)
     update: dict[str, Any] | None = None
+    repeated: list[tuple[str, Any]] | None = None
     if cmd.update is not None:
         keys = plan.state_keys
         update = {}
-        for k, v in cmd._update_as_tuples():
-            if k == ROOT:
+        items = cmd._update_as_tuples()
+        if len({k for k, _ in items}) < len(items):
+            repeated = [(k, v) for k, v in items if k in keys]
+        for k, v in items:
+            if k == ROOT and ROOT not in keys:
                 pairs = object_to_updates(v, None)
                 if pairs is None:
                     raise InvalidUpdateError(
@@ -133,6 +177,10 @@ def command_writes(plan: Plan, task: Task, cmd: Command[Any]) -> dict[str, Any] 
         check_pydantic_writes(plan.state_info, task.name, update.items())
     if cmd.goto:
         _goto_writes(plan, cmd.goto, task.name, task.writes)
+    if update is not None and repeated:
+        # A key written twice (update=[("k", 1), ("k", 2)]): one update per write, as
+        # LangGraph streams them.
+        return [{k: v} for k, v in repeated]  # type: ignore[return-value]
     return update
 
 
@@ -140,6 +188,9 @@ def input_writes(plan: Plan, task: Task) -> dict[str, Any]:
     """Writes of the START task: the run's input mapped onto state keys."""
     inp = task.input
     info = plan.input_info
+    if info.kind == "root":  # a root state: the input is its value
+        task.writes.append((ROOT_KEY, inp))
+        return {ROOT_KEY: inp}
     if isinstance(inp, dict):
         known = plan.input_keys
         unknown = [k for k in inp if k not in known]

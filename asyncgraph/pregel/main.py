@@ -11,10 +11,11 @@ from __future__ import annotations
 import asyncio
 from contextlib import aclosing
 from contextvars import ContextVar
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from typing import Any, Generic
 
 from langchain_core.runnables import Runnable, RunnableConfig
+from pydantic import BaseModel
 from typing_extensions import TypeVar
 from langchain_core.runnables.config import (
     ensure_config,
@@ -30,6 +31,8 @@ from asyncgraph.pregel._cache import namespace
 from asyncgraph.pregel._context import RunContext
 from asyncgraph.pregel._draw import draw_graph
 from asyncgraph.pregel._limits import Limiters
+from asyncgraph.pregel._lowlevel import LowLevelGraph, lower_pregel_kwargs, lowlevel_output
+from asyncgraph.pregel._schema import ROOT_KEY, context_jsonschema, state_jsonschema
 from asyncgraph.pregel._loop import RunOutcome, run_graph
 from asyncgraph.pregel._nested import address, child_namespace
 from asyncgraph.pregel._stream import (
@@ -47,7 +50,7 @@ from asyncgraph.pregel._plan import Plan
 from asyncgraph.pregel._protocol import PregelMarker
 from asyncgraph._sync import iterate_sync, run_sync
 from asyncgraph.runtime import coerce_context
-from asyncgraph.types import All, GraphOutput, StateUpdate
+from asyncgraph.types import All, GraphOutput, StateUpdate, ensure_valid_checkpointer
 
 
 
@@ -79,15 +82,30 @@ class Pregel(PregelMarker, Runnable[Any, Any], Generic[StateT, ContextT, InputT,
     def __init__(
         self,
         *,
-        plan: Plan,
-        builder: Any,
+        plan: Plan | None = None,
+        builder: Any = None,
         checkpointer: Any = None,
         store: Any = None,
         cache: Any = None,
-        debug: bool = False,
+        debug: bool | None = False,
         limits: dict[str, int] | None = None,
         config: RunnableConfig | None = None,
+        **lowlevel: Any,
     ) -> None:
+        """``StateGraph.compile()`` passes ``plan`` and ``builder``. Without them this
+        is LangGraph's low-level constructor: ``nodes``, ``channels``,
+        ``input_channels``, ``output_channels`` and the other keywords of
+        :func:`~asyncgraph.pregel._lowlevel.lower_pregel`, plus ``stream_mode``
+        (the default of ``stream``) and ``step_timeout``."""
+        stream_mode = lowlevel.pop("stream_mode", None)
+        step_timeout = lowlevel.pop("step_timeout", None)
+        if plan is None:
+            plan, builder = lower_pregel_kwargs(lowlevel)
+            self.__dict__["_nodes"] = builder.nodes
+        elif lowlevel:
+            raise TypeError(f"Pregel() got unexpected keyword argument(s): {', '.join(map(repr, lowlevel))}")
+        ensure_valid_checkpointer(checkpointer)
+        debug = bool(debug)
         self.plan = plan
         self.builder = builder
         self.checkpointer = checkpointer
@@ -98,7 +116,9 @@ class Pregel(PregelMarker, Runnable[Any, Any], Generic[StateT, ContextT, InputT,
         self.limiters = Limiters(limits or {})
         self.config = config
         self.name = plan.name
-        self.step_timeout: float | None = None  # LangGraph's per-superstep deadline, seconds
+        self.step_timeout: float | None = step_timeout  # LangGraph's per-superstep deadline, seconds
+        if stream_mode is not None:
+            self.stream_mode = stream_mode
         self.interrupt_before_nodes = sorted(plan.interrupt_before)
         self.interrupt_after_nodes = sorted(plan.interrupt_after)
 
@@ -124,6 +144,12 @@ class Pregel(PregelMarker, Runnable[Any, Any], Generic[StateT, ContextT, InputT,
             }
             self.__dict__["_nodes"] = nodes
         return nodes
+
+    @property
+    def channels(self) -> Mapping[str, Any]:
+        """The graph's channels by name (state keys, edge triggers, ``__pregel_tasks``):
+        the plan's channel specs, read-only; a run works on copies."""
+        return self.plan.channels
 
     @property
     def InputType(self) -> Any:  # noqa: N802
@@ -214,7 +240,14 @@ class Pregel(PregelMarker, Runnable[Any, Any], Generic[StateT, ContextT, InputT,
             durability = outer.run.durability if outer is not None else "async"
         elif durability not in ("sync", "async", "exit"):
             raise InvalidInputError(f"durability must be 'sync', 'async' or 'exit', got {durability!r}")
-        out_select = None if output_keys is None else self._output_selection(output_keys)
+        if output_keys is not None:
+            out_select = self._output_selection(output_keys)
+        elif self.plan.io is not None:  # a low-level graph's stream: its stream channels
+            out_select = self.plan.io.stream
+        elif self.plan.state_info.kind == "root":  # a root state: its value, bare
+            out_select = ((ROOT_KEY,), True)
+        else:
+            out_select = None
         ctx = coerce_context(getattr(self.builder, "context_schema", None), context)
         store, cache, saver = self.store, self.cache, self.checkpointer
         parent = current_task.get()
@@ -336,15 +369,19 @@ class Pregel(PregelMarker, Runnable[Any, Any], Generic[StateT, ContextT, InputT,
         if outcome.interrupts and rc is not None and rc.parent is not None:
             # Inside a parent graph's task: the pause belongs to the parent run too.
             raise GraphInterrupt(outcome.interrupts)
+        if self.plan.io is not None and rc is not None:
+            return lowlevel_output(rc, outcome.run, outcome.interrupts, v2)
         if rc is None:
             out = output_values(self.plan, outcome.run)
         else:
             out = state_values(rc, outcome.run)
             if rc.out_select is not None and rc.out_select[1] and not v2:
-                return out
+                # One bare value (a root state, output_keys="key"): a pause shows as
+                # LangGraph's {"__interrupt__": [...]} instead.
+                return {INTERRUPT: list(outcome.interrupts)} if outcome.interrupts else out
         if v2:
             return GraphOutput(value=out, interrupts=tuple(outcome.interrupts))
-        if outcome.interrupts:
+        if outcome.interrupts and rc is not None:  # (tracers see the state alone)
             out[INTERRUPT] = list(outcome.interrupts)
         return out
 
@@ -376,6 +413,8 @@ class Pregel(PregelMarker, Runnable[Any, Any], Generic[StateT, ContextT, InputT,
         v2 = _stream_version(version)
         if kwargs:
             durability = _extra_kwargs("ainvoke", kwargs, durability)
+        if output_keys is None and self.plan.io is not None:
+            output_keys = self.plan.io.output_channels  # a low-level graph's output
         if stream_mode != "values" or print_mode:
             chunks = [c async for c in self.astream(input, config, context=context, stream_mode=stream_mode,
                                                     print_mode=print_mode, output_keys=output_keys,
@@ -419,6 +458,8 @@ class Pregel(PregelMarker, Runnable[Any, Any], Generic[StateT, ContextT, InputT,
         v2 = _stream_version(version)
         if kwargs:
             durability = _extra_kwargs("invoke", kwargs, durability)
+        if output_keys is None and self.plan.io is not None:
+            output_keys = self.plan.io.output_channels  # a low-level graph's output
 
         async def go() -> Any:
             _sync_call.set(True)  # this task's context only: runs started here are sync-driven
@@ -527,7 +568,43 @@ class Pregel(PregelMarker, Runnable[Any, Any], Generic[StateT, ContextT, InputT,
         return super().astream_events(input, config, version=version, **kwargs)  # type: ignore[call-overload]
 
     def _default_stream_mode(self) -> str:
-        return "values"
+        return self.__dict__.get("stream_mode", "values")
+
+    # -- schemas -------------------------------------------------------------------------
+
+    def get_input_schema(self, config: RunnableConfig | None = None) -> type[BaseModel]:
+        if isinstance(self.builder, LowLevelGraph):
+            return self.builder.model(self.get_name("Input"), self.builder.input_channels)
+        return super().get_input_schema(config)  # type: ignore[return-value]  # (pydantic v1 models too)
+
+    def get_output_schema(self, config: RunnableConfig | None = None) -> type[BaseModel]:
+        if isinstance(self.builder, LowLevelGraph):
+            return self.builder.model(self.get_name("Output"), self.builder.output_channels)
+        return super().get_output_schema(config)  # type: ignore[return-value]  # (pydantic v1 models too)
+
+    def get_input_jsonschema(self, config: RunnableConfig | None = None) -> dict[str, Any]:
+        info = self._schema_info("input_schema")
+        if info is None:
+            return super().get_input_jsonschema(config)
+        return state_jsonschema(info, self.get_name("Input"))
+
+    def get_output_jsonschema(self, config: RunnableConfig | None = None) -> dict[str, Any]:
+        info = self._schema_info("output_schema")
+        if info is None:
+            return super().get_output_jsonschema(config)
+        return state_jsonschema(info, self.get_name("Output"))
+
+    def _schema_info(self, which: str) -> Any:
+        """A StateGraph's lowered input or output schema (None for other graphs)."""
+        schemas = getattr(self.builder, "schemas", None)
+        schema = getattr(self.builder, which, None)
+        if not isinstance(schemas, dict) or schema not in schemas or schema is dict:
+            return None
+        return schemas[schema]
+
+    def get_context_jsonschema(self) -> dict[str, Any] | None:
+        """The JSON schema of the graph's ``context_schema``, or None without one."""
+        return context_jsonschema(getattr(self.builder, "context_schema", None))
 
     # -- state (persistence) -----------------------------------------------------------
 

@@ -1,9 +1,12 @@
-"""An HTTP server speaking the LangGraph Server API, on asyncgraph (``asyncgraph dev``).
+"""An HTTP server speaking the LangGraph Server API, on asyncgraph.
 
 Layers: the HTTP API (:mod:`._app`, Starlette + sse-starlette) calls services
-(:mod:`._services`, :mod:`._runs`), which use two interfaces: :class:`Storage`
-(assistants, threads, runs, run events) and :class:`RunQueue` (enqueue, claim, heartbeat,
-abort). ``dev`` uses memory storage and an in-process queue; see docs/server.md.
+(:mod:`._services`, :mod:`._runs`, :mod:`._crons`), which use two interfaces:
+:class:`Storage` (assistants, threads, runs, run events, crons) and :class:`RunQueue`
+(enqueue, claim, heartbeat, abort). ``asyncgraph dev`` uses memory or SQLite storage and an
+in-process queue; ``asyncgraph serve`` / ``asyncgraph worker`` (:mod:`._serve`, imported on
+demand: it needs psycopg and procrastinate) use PostgreSQL storage and procrastinate jobs.
+See docs/server.md.
 """
 
 from asyncgraph.server._config import ConfigError, ServerConfig, load_config

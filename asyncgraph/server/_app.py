@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from asyncgraph.server._crons import CronService
 from asyncgraph.server._errors import ApiError
 from asyncgraph.server._runs import RunService
 from asyncgraph.server._serialize import dumps
@@ -88,7 +89,7 @@ async def info(request: Request) -> Response:
         {
             "version": __version__,
             "server": "asyncgraph",
-            "flags": {"assistants": True, "crons": False, "langsmith": False},
+            "flags": {"assistants": True, "crons": True, "langsmith": False},
         }
     )
 
@@ -328,6 +329,31 @@ async def run_join_stream(request: Request) -> Response:
     )
 
 
+# ---- crons -----------------------------------------------------------------------------
+def _crons(request: Request) -> CronService:
+    return request.app.state.crons  # type: ignore[no-any-return]
+
+
+async def crons_create(request: Request) -> Response:
+    return _Json(await _crons(request).create(request.path_params.get("thread_id"), await _body(request)))
+
+
+async def crons_search(request: Request) -> Response:
+    return _Json(await _crons(request).search(await _body(request, required=False)))
+
+
+async def crons_count(request: Request) -> Response:
+    return _Json(await _crons(request).count(await _body(request, required=False)))
+
+
+async def cron_item(request: Request) -> Response:
+    crons, cid = _crons(request), _p(request, "cron_id")
+    if request.method == "PATCH":
+        return _Json(await crons.update(cid, await _body(request)))
+    await crons.delete(cid)
+    return Response(status_code=204)
+
+
 def routes() -> list[Route]:
     return [
         Route("/ok", ok, methods=["GET"]),
@@ -355,6 +381,11 @@ def routes() -> list[Route]:
         Route("/threads/{thread_id}/runs/{run_id}/cancel", run_cancel, methods=["POST"]),
         Route("/threads/{thread_id}/runs/{run_id}/join", run_join, methods=["GET"]),
         Route("/threads/{thread_id}/runs/{run_id}/stream", run_join_stream, methods=["GET"]),
+        Route("/threads/{thread_id}/runs/crons", crons_create, methods=["POST"]),
+        Route("/runs/crons", crons_create, methods=["POST"]),
+        Route("/runs/crons/search", crons_search, methods=["POST"]),
+        Route("/runs/crons/count", crons_count, methods=["POST"]),
+        Route("/runs/crons/{cron_id}", cron_item, methods=["PATCH", "DELETE"]),
         Route("/runs", runs_create, methods=["POST"]),
         Route("/runs/stream", runs_stream, methods=["POST"]),
         Route("/runs/wait", runs_wait, methods=["POST"]),
@@ -386,5 +417,6 @@ def build_app(services: Services, runs: RunService, *, lifespan: Any = None,
     )
     app.state.services = services
     app.state.runs = runs
+    app.state.crons = CronService(runs)
     app.state.max_body_bytes = max_body_bytes
     return app

@@ -13,6 +13,7 @@ from starlette.applications import Starlette
 
 from asyncgraph.server._app import MAX_BODY_BYTES, build_app
 from asyncgraph.server._config import ServerConfig, load_config
+from asyncgraph.server._crons import CronScheduler
 from asyncgraph.server._graphs import GraphRegistry
 from asyncgraph.server._queue import InProcessQueue, RunQueue
 from asyncgraph.server._runs import RunService, Worker
@@ -32,6 +33,7 @@ def create_app(
     store: Any = None,
     workers: int = 1,
     max_body_bytes: int = MAX_BODY_BYTES,
+    cron_interval: float = 1.0,
 ) -> Starlette:
     """The dev server as an ASGI app: graphs from ``config``, in-process workers.
 
@@ -45,6 +47,7 @@ def create_app(
         checkpointer: The graphs' checkpointer (overrides ``data_dir``).
         store: The long-term store behind ``/store`` (overrides ``data_dir``).
         workers: How many worker loops claim runs (each runs many runs concurrently).
+        cron_interval: Seconds between the cron scheduler's checks for due crons.
 
     Raises:
         ConfigError: ``langgraph.json`` or one of its graphs cannot be loaded.
@@ -89,6 +92,7 @@ def create_app(
             await services.ensure_system_assistants()
             await runs.recover()
             tasks = [asyncio.create_task(Worker(runs).serve()) for _ in range(max(1, workers))]
+            tasks.append(asyncio.create_task(CronScheduler(runs, interval=cron_interval).serve()))
             try:
                 yield
             finally:

@@ -99,9 +99,11 @@ class RunService:
                 else:
                     raise not_found("thread", thread_id)
         # Checking for runs in flight and adding this one is one step per thread, so two
-        # requests at once cannot both pass a 'reject'. (In-process; the PostgreSQL back end
-        # will lock the thread's row.)
-        async with self._admission.setdefault(thread_id, asyncio.Lock()):
+        # requests at once cannot both pass a 'reject': a lock in this process, and the
+        # storage's own across processes (PostgreSQL: an advisory lock). 'enqueue' needs
+        # neither check nor lock across processes.
+        shared = self.storage.thread_admission(thread_id) if strategy != "enqueue" else contextlib.nullcontext()
+        async with self._admission.setdefault(thread_id, asyncio.Lock()), shared:
             inflight = [r for r in await self.storage.list_runs(thread_id) if r["status"] in INFLIGHT]
             if inflight and strategy == "reject":
                 raise ApiError(409, f"thread {thread_id!r} is busy with run {inflight[0]['run_id']!r} (multitask_strategy='reject')")
@@ -286,11 +288,14 @@ class Worker:
         if (failure := stream_task.exception()) is not None:
             await self._finish_error(run, failure, graph)
             return
-        state = await graph.aget_state({"configurable": {"thread_id": thread_id}})
+        await self._finish_success(run, graph)
+
+    async def _finish_success(self, run: dict[str, Any], graph: Any) -> None:
+        state = await graph.aget_state({"configurable": {"thread_id": run["thread_id"]}})
         output = to_jsonable(state.values)
         if state.interrupts and isinstance(output, dict):
             output["__interrupt__"] = to_jsonable(list(state.interrupts))
-        await self._set_run(run_id, status="success", output=output)
+        await self._set_run(run["run_id"], status="success", output=output)
         await self._complete_thread(run, graph, None)
 
     def _config(self, run: dict[str, Any], assistant: dict[str, Any]) -> dict[str, Any]:
@@ -361,15 +366,18 @@ class Worker:
     async def _finish_cancelled(self, run: dict[str, Any], action: str, graph: Any = None) -> None:
         run_id, thread_id = run["run_id"], run["thread_id"]
         if action == "rollback":
-            await self.storage.delete_run(run_id)
+            # The run's record goes last: on PostgreSQL, deleting it ends this attempt's
+            # fence, and the checkpoint rewrite and thread update are fenced writes.
             saver = self.services.checkpointer
             scratch = f"__rollback__{run_id}"
             await copy_checkpoints(saver, thread_id, scratch, skip_run_id=run_id)
             await saver.adelete_thread(thread_id)
             await copy_checkpoints(saver, scratch, thread_id)
             await saver.adelete_thread(scratch)
-        else:
-            await self._set_run(run_id, status="interrupted")
+            await self._complete_thread(run, graph, None)
+            await self.storage.delete_run(run_id)
+            return
+        await self._set_run(run_id, status="interrupted")
         await self._complete_thread(run, graph, None)
 
     async def _complete_thread(self, run: dict[str, Any], graph: Any, status: str | None) -> None:

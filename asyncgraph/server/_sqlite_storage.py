@@ -27,6 +27,7 @@ CREATE TABLE IF NOT EXISTS ag_server_events (
     PRIMARY KEY (run_id, seq)
 );
 CREATE TABLE IF NOT EXISTS ag_server_closed (run_id TEXT PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS ag_server_crons (id TEXT PRIMARY KEY, doc TEXT NOT NULL);
 """
 
 
@@ -96,6 +97,20 @@ class SqliteStorage(Storage):
 
     async def list_threads(self) -> list[dict[str, Any]]:
         return await self._all("SELECT doc FROM ag_server_threads")
+
+    async def put_cron(self, cron: dict[str, Any]) -> None:
+        await self.conn.execute(
+            "INSERT OR REPLACE INTO ag_server_crons (id, doc) VALUES (?, ?)", (cron["cron_id"], dumps(cron))
+        )
+
+    async def get_cron(self, cron_id: str) -> dict[str, Any] | None:
+        return await self._get("ag_server_crons", cron_id)
+
+    async def delete_cron(self, cron_id: str) -> bool:
+        return await self._delete("ag_server_crons", cron_id)
+
+    async def list_crons(self) -> list[dict[str, Any]]:
+        return await self._all("SELECT doc FROM ag_server_crons")
 
     async def put_run(self, run: dict[str, Any]) -> None:
         await self.conn.execute(

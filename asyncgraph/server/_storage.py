@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import contextlib
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -85,6 +86,41 @@ class Storage(abc.ABC):
     @abc.abstractmethod
     async def list_runs(self, thread_id: str | None = None) -> list[dict[str, Any]]: ...
 
+    # crons
+    @abc.abstractmethod
+    async def put_cron(self, cron: dict[str, Any]) -> None: ...
+    @abc.abstractmethod
+    async def get_cron(self, cron_id: str) -> dict[str, Any] | None: ...
+    @abc.abstractmethod
+    async def delete_cron(self, cron_id: str) -> bool: ...
+    @abc.abstractmethod
+    async def list_crons(self) -> list[dict[str, Any]]: ...
+
+    async def claim_due_crons(
+        self, at: datetime, next_after: Callable[[dict[str, Any], datetime], str | None]
+    ) -> list[dict[str, Any]]:
+        """The enabled crons due at ``at``, each moved on to ``next_after(cron, at)``.
+
+        A cron is returned to one caller only. This default is for back ends used by one
+        process (no two callers at once); shared back ends claim atomically.
+        """
+        due = []
+        for cron in await self.list_crons():
+            when = cron.get("next_run_date")
+            if cron.get("enabled") and when and datetime.fromisoformat(when) <= at:
+                cron["next_run_date"] = next_after(cron, at)
+                await self.put_cron(cron)
+                due.append(cron)
+        return due
+
+    def thread_admission(self, thread_id: str) -> contextlib.AbstractAsyncContextManager[None]:
+        """Held while a run is admitted to ``thread_id`` (in-flight check + insert).
+
+        The caller already serializes admissions within its process; back ends shared by
+        several processes override this with a lock they all see.
+        """
+        return contextlib.nullcontext()
+
     # run events
     @abc.abstractmethod
     async def append_event(self, run_id: str, event: str, data: str) -> int:
@@ -106,6 +142,7 @@ class MemoryStorage(Storage):
         self._assistants: dict[str, dict[str, Any]] = {}
         self._threads: dict[str, dict[str, Any]] = {}
         self._runs: dict[str, dict[str, Any]] = {}
+        self._crons: dict[str, dict[str, Any]] = {}
         self._events: dict[str, list[RunEvent]] = {}
         self._closed: set[str] = set()
         self._cond: dict[str, asyncio.Condition] = {}
@@ -138,6 +175,19 @@ class MemoryStorage(Storage):
 
     async def list_threads(self) -> list[dict[str, Any]]:
         return [_copy(t) for t in self._threads.values()]
+
+    async def put_cron(self, cron: dict[str, Any]) -> None:
+        self._crons[cron["cron_id"]] = _copy(cron)
+
+    async def get_cron(self, cron_id: str) -> dict[str, Any] | None:
+        c = self._crons.get(cron_id)
+        return _copy(c) if c is not None else None
+
+    async def delete_cron(self, cron_id: str) -> bool:
+        return self._crons.pop(cron_id, None) is not None
+
+    async def list_crons(self) -> list[dict[str, Any]]:
+        return [_copy(c) for c in self._crons.values()]
 
     async def put_run(self, run: dict[str, Any]) -> None:
         self._runs[run["run_id"]] = _copy(run)

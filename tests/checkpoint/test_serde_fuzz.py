@@ -47,6 +47,15 @@ _FORBIDDEN_PREFIXES = (
     "exec", "compile", "open", "builtins.input", "webbrowser.", "code.", "cpython.run_",
 )
 _TZ_ROOTS = tuple(str(Path(p)) + os.sep for p in zoneinfo.TZPATH)
+try:
+    # zoneinfo falls back to the tzdata package (installed with e.g. python-dateutil 4, a
+    # dependency of the server extra's procrastinate): reading its files is reading time
+    # zone data too. Imported now so the decoder's fallback imports nothing new.
+    import tzdata.zoneinfo
+
+    _TZ_ROOTS += (str(Path(tzdata.zoneinfo.__file__).parent) + os.sep,)
+except ImportError:
+    pass
 
 
 class _Refused(Exception):

@@ -334,3 +334,12 @@ def test_push_message_outside_a_node_is_an_error() -> None:
 
     with pytest.raises(RuntimeError, match="outside of a running graph node"):
         push_message(("user", "hi"))
+
+
+def test_removing_an_unknown_id_names_it_as_langgraph_does() -> None:
+    from langchain_core.messages import HumanMessage, RemoveMessage
+
+    from asyncgraph.graph.message import add_messages
+
+    with pytest.raises(ValueError, match="Attempting to delete a message with an ID that doesn't exist \\('2'\\)"):
+        add_messages([HumanMessage("a", id="1")], [RemoveMessage(id="2")])

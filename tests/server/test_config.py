@@ -27,7 +27,7 @@ def test_env_and_dependencies_are_applied(monkeypatch):
     monkeypatch.delenv("ASYNCGRAPH_TEST_ENV", raising=False)
     monkeypatch.setattr(sys, "path", list(sys.path))
     cfg = load_config(APP)
-    assert sorted(cfg.graphs) == ["agent", "factory", "hitl", "parent", "remember", "slow"]
+    assert sorted(cfg.graphs) == ["agent", "factory", "hitl", "parent", "remember", "slow", "steps"]
     cfg.apply_environment()
     assert os.environ["ASYNCGRAPH_TEST_ENV"] == "from-langgraph-json"
     assert str(APP.parent.resolve()) in sys.path

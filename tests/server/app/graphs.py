@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import operator
 import os
-from typing import Any
+from typing import Annotated, Any
 
 from typing_extensions import TypedDict
 
@@ -85,3 +86,29 @@ _remember = StateGraph(MessagesState)
 _remember.add_node("remember", remember)
 _remember.add_edge(START, "remember")
 remember_graph = _remember.compile()
+
+
+class Steps(TypedDict):
+    log: Annotated[list[str], operator.add]
+    hold: float
+
+
+def _steps_node(name: str, *, slow: bool = False) -> Any:
+    async def node(state: Steps) -> dict[str, Any]:
+        # The pid tells the fault tests which worker process runs the node.
+        get_stream_writer()({"node": name, "pid": os.getpid()})
+        if slow:
+            await asyncio.sleep(state.get("hold", 0.0))
+        return {"log": [name]}
+
+    return node
+
+
+_steps = StateGraph(Steps)
+_steps.add_node("first", _steps_node("first"))
+_steps.add_node("second", _steps_node("second", slow=True))
+_steps.add_node("third", _steps_node("third"))
+_steps.add_edge(START, "first")
+_steps.add_edge("first", "second")
+_steps.add_edge("second", "third")
+steps = _steps.compile()

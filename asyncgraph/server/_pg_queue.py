@@ -1,0 +1,206 @@
+"""Runs as procrastinate jobs on PostgreSQL, and the fenced checkpointer the workers use.
+
+The API process :meth:`ProcrastinateQueue.enqueue` s a run as a job of task
+:data:`TASK_NAME` on queue :data:`QUEUE_NAME`, with procrastinate's ``lock`` set to the
+thread, so the runs of one thread execute one at a time, in order, across all workers.
+Workers claim jobs through LISTEN/NOTIFY, send heartbeats, and :func:`recover_stalled`
+(running in every worker) re-delivers the jobs of a worker whose heartbeat stopped: the
+run resumes from its last checkpoint (see :mod:`asyncgraph.server._serve`). Cancellation
+is procrastinate's abort: a NOTIFY that makes the worker cancel the job's task.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+from asyncgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+from asyncgraph.server._pg_storage import FENCE, PostgresStorage
+from asyncgraph.server._queue import AbortAction, RunQueue
+from asyncgraph.server._serialize import dumps
+from asyncgraph.server._storage import now
+
+__all__ = [
+    "QUEUE_NAME",
+    "TASK_NAME",
+    "FencedPostgresSaver",
+    "ProcrastinateQueue",
+    "ensure_queue_schema",
+    "make_procrastinate_app",
+    "recover_stalled",
+]
+
+log = logging.getLogger("asyncgraph.server")
+
+QUEUE_NAME = "asyncgraph_runs"
+TASK_NAME = "asyncgraph.server.run"
+
+
+def make_procrastinate_app() -> Any:
+    """A procrastinate ``App``, to open on the process's pool (``app.open_async(pool)``)."""
+    # Imported here: procrastinate is the server extra's, and only serve/worker need it.
+    import procrastinate
+
+    return procrastinate.App(connector=procrastinate.PsycopgConnector())
+
+
+async def ensure_queue_schema(app: Any, pool: Any) -> None:
+    """Install procrastinate's tables once, even when several processes start together."""
+    async with pool.connection() as conn, conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock(hashtext('asyncgraph_server_queue_schema'))")
+        cur = await conn.execute("SELECT to_regclass('procrastinate_jobs') IS NOT NULL")
+        row = await cur.fetchone()
+        if not (row and row[0]):
+            await app.schema_manager.apply_schema_async()
+
+
+class FencedPostgresSaver(AsyncPostgresSaver):
+    """:class:`AsyncPostgresSaver` whose writes are fenced by the current run's attempt.
+
+    Inside a worker's run (:data:`FENCE` set) each checkpoint or pending-writes write
+    happens while a transaction of ``storage`` holds the run's fence, so a worker whose run
+    was taken over writes nothing (:class:`FencedOut`). Elsewhere it is the plain saver.
+    """
+
+    storage: PostgresStorage | None = None
+
+    @contextlib.asynccontextmanager
+    async def _fenced(self) -> AsyncIterator[None]:
+        if FENCE.get() is None or self.storage is None:
+            yield
+            return
+        async with self.storage.nested(), self.storage.fence():
+            yield
+
+    async def aput(self, config: Any, checkpoint: Any, metadata: Any, new_versions: Any) -> Any:
+        async with self._fenced():
+            return await super().aput(config, checkpoint, metadata, new_versions)
+
+    async def aput_step(
+        self,
+        config: Any,
+        checkpoint: Any,
+        metadata: Any,
+        new_versions: Any,
+        *,
+        parent_writes: Sequence[Any] = (),
+        writes: Sequence[Any] = (),
+    ) -> Any:
+        async with self._fenced():
+            return await super().aput_step(
+                config, checkpoint, metadata, new_versions, parent_writes=parent_writes, writes=writes
+            )
+
+    async def aput_writes(self, config: Any, writes: Sequence[tuple[str, Any]], task_id: str, task_path: str = "") -> None:
+        async with self._fenced():
+            await super().aput_writes(config, writes, task_id, task_path)
+
+
+class ProcrastinateQueue(RunQueue):
+    """The API side of the run queue on procrastinate: enqueue and abort.
+
+    Workers do not use :meth:`claim` / :meth:`heartbeat` / :meth:`wait_abort`: the
+    procrastinate worker claims jobs, keeps the heartbeat and cancels an aborted job's task.
+    """
+
+    def __init__(self, app: Any, storage: PostgresStorage) -> None:
+        self.app = app
+        self.storage = storage
+
+    async def enqueue(self, run_id: str) -> None:
+        run = await self.storage.get_run(run_id)
+        if run is None:
+            return
+        deferrer = self.app.configure_task(TASK_NAME, queue=QUEUE_NAME, lock=f"thread:{run['thread_id']}")
+        job_id = await deferrer.defer_async(run_id=run_id)
+        await self.storage.set_job(run_id, job_id)
+
+    async def abort(self, run_id: str, action: AbortAction) -> None:
+        # The action is read by whichever worker runs (or will claim) the run.
+        await self.storage.request_abort(run_id, action)
+        job_id = await self.storage.get_job(run_id)
+        if job_id is None:
+            return  # not deferred yet: the worker sees the abort when it claims the run
+        jm = self.app.job_manager
+        if await jm.cancel_job_by_id_async(job_id):
+            # It was still waiting: no worker will ever start it, so finish it here.
+            await finish_unstarted(self.storage, run_id, action)
+        else:
+            await jm.cancel_job_by_id_async(job_id, abort=True)
+
+    async def claim(self) -> str:
+        raise NotImplementedError("procrastinate's worker claims runs")
+
+    async def heartbeat(self, run_id: str) -> None:
+        return None
+
+    def abort_requested(self, run_id: str) -> AbortAction | None:
+        raise NotImplementedError("procrastinate's worker reports aborts by cancelling the run's task")
+
+    async def wait_abort(self, run_id: str) -> AbortAction:
+        raise NotImplementedError("procrastinate's worker reports aborts by cancelling the run's task")
+
+    async def done(self, run_id: str) -> None:
+        return None
+
+
+async def finish_unstarted(storage: PostgresStorage, run_id: str, action: str) -> None:
+    """End a run no worker is running: deleted (rollback) or ``interrupted``, log closed.
+
+    Takes a new attempt first, so a worker that may still hold an old one is fenced out.
+    """
+    claimed = await storage.claim_run(run_id)
+    if claimed is None:
+        return
+    run, attempt = claimed
+    token = FENCE.set((run_id, attempt))
+    try:
+        if action == "rollback":
+            await storage.delete_run(run_id)
+            return
+        run.update(status="interrupted", updated_at=now())
+        await storage.put_run(run)
+        await storage.close_events(run_id)
+        thread = await storage.get_thread(run["thread_id"])
+        if thread is not None and thread["status"] == "busy":
+            thread.update(status="idle", updated_at=now())
+            await storage.put_thread(thread)
+    finally:
+        FENCE.reset(token)
+
+
+async def recover_stalled(app: Any, storage: PostgresStorage, *, stall_after: float, every: float) -> None:
+    """Forever: give the jobs of workers whose heartbeat is older than ``stall_after``
+    seconds back to the queue, and wake the workers (procrastinate only notifies inserts).
+
+    Every worker runs this; two retrying the same job is harmless (the second fails).
+    """
+    from procrastinate import jobs as pjobs
+
+    jm = app.job_manager
+    while True:
+        await asyncio.sleep(every)
+        try:
+            stalled = await jm.get_stalled_jobs(queue=QUEUE_NAME, task_name=TASK_NAME, seconds_since_heartbeat=stall_after)
+            for job in stalled:
+                try:
+                    await jm.retry_job(job)
+                except Exception:
+                    continue  # another worker took care of it
+                run_id = job.task_kwargs.get("run_id")
+                log.warning("run %s: its worker stopped sending heartbeats; re-delivering it", run_id)
+                if await jm.get_job_status_async(job.id) == pjobs.Status.FAILED:
+                    # procrastinate fails (instead of retrying) a job whose abort was asked.
+                    action = await storage.abort_action(run_id) or "interrupt"
+                    await finish_unstarted(storage, run_id, action)
+                    continue
+                async with storage.pool.connection() as conn:
+                    payload = dumps({"type": "job_inserted", "job_id": job.id})
+                    await conn.execute("SELECT pg_notify(%s, %s)", (f"procrastinate_queue_v1#{QUEUE_NAME}", payload))
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("recovering stalled runs failed; trying again")

@@ -1,0 +1,455 @@
+"""PostgreSQL back end of :class:`Storage`, for ``asyncgraph serve`` and ``asyncgraph worker``.
+
+Records are JSON documents keyed by id, beside the checkpoints in the same database. Run
+events are rows ``(run_id, seq, event, data)``; each insert sends ``NOTIFY ag_run_events``
+with ``"<run_id> <seq>"`` (``"<run_id> close"`` when the log ends), and every API process
+LISTENs on one connection and wakes the SSE readers of that run, which read the rows after
+the last id they sent. A lost notification (a dropped listener connection) costs at most
+:data:`POLL_SECONDS` of latency: readers also poll.
+
+Fencing: a worker runs a run as attempt N (``ag_runs.attempt``, raised by :meth:`claim_run`).
+While :data:`FENCE` holds ``(run_id, N)`` every write of this storage, and of the fenced
+checkpointer, first takes a share lock on the run's row and checks that the attempt is still
+N, in the write's own transaction; claiming a new attempt updates that row, so it waits for
+writes in flight and every later write of the old attempt fails with :class:`FencedOut`.
+A worker that lost its run (a zombie) therefore cannot overwrite the newer attempt's work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextvars import ContextVar
+from datetime import datetime
+from typing import Any
+
+from asyncgraph.server._serialize import dumps
+from asyncgraph.server._storage import RunEvent, Storage
+
+__all__ = ["FENCE", "FencedOut", "PostgresStorage", "open_pool"]
+
+log = logging.getLogger("asyncgraph.server")
+
+CHANNEL = "ag_run_events"
+POLL_SECONDS = 1.0
+"""Readers re-read a run's events at least this often, even without a notification."""
+
+EVENT_GRACE_SECONDS = 60
+"""How long a deleted run's events stay readable by clients already following them."""
+
+FENCE: ContextVar[tuple[str, int] | None] = ContextVar("asyncgraph_server_fence", default=None)
+"""``(run_id, attempt)`` of the run the current task executes, in a worker; None elsewhere."""
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS ag_assistants (id text PRIMARY KEY, doc jsonb NOT NULL);
+CREATE TABLE IF NOT EXISTS ag_threads (id text PRIMARY KEY, doc jsonb NOT NULL);
+CREATE TABLE IF NOT EXISTS ag_runs (
+    id text PRIMARY KEY,
+    thread_id text NOT NULL,
+    doc jsonb NOT NULL,
+    attempt integer NOT NULL DEFAULT 0,
+    job_id bigint,
+    abort text
+);
+CREATE INDEX IF NOT EXISTS ag_runs_thread ON ag_runs (thread_id);
+CREATE TABLE IF NOT EXISTS ag_run_events (
+    run_id text NOT NULL, seq integer NOT NULL, event text NOT NULL, data text NOT NULL,
+    PRIMARY KEY (run_id, seq)
+);
+CREATE TABLE IF NOT EXISTS ag_crons (
+    id text PRIMARY KEY, next_run timestamptz, enabled boolean NOT NULL, doc jsonb NOT NULL
+);
+CREATE INDEX IF NOT EXISTS ag_crons_due ON ag_crons (next_run) WHERE enabled;
+CREATE TABLE IF NOT EXISTS ag_run_closed (
+    run_id text PRIMARY KEY, deleted_at timestamptz
+);
+"""
+
+
+async def _autocommit(conn: Any) -> None:
+    await conn.set_autocommit(True)
+
+
+def open_pool(conninfo: str, *, max_size: int = 20) -> Any:
+    """A psycopg pool of autocommit connections, shared by everything a process opens on
+    the database (server records, checkpoints, store, procrastinate): one pool per process
+    keeps the connection count low. Autocommit is set by ``configure``, not by the
+    connection kwargs, because procrastinate opens its LISTEN connection from those kwargs
+    and sets autocommit itself."""
+    # Imported here: psycopg is an optional dependency (the postgres extra).
+    from psycopg_pool import AsyncConnectionPool
+
+    return AsyncConnectionPool(conninfo, min_size=2, max_size=max_size, configure=_autocommit, open=False)
+
+
+class FencedOut(Exception):
+    """A worker wrote for an attempt of a run that is no longer current.
+
+    Raised when another worker took the run over (this one was thought dead) or the run
+    was deleted. The writing worker must stop working on the run; nothing was written.
+    """
+
+    def __init__(self, run_id: str, attempt: int, current: int | None) -> None:
+        self.run_id = run_id
+        self.attempt = attempt
+        self.current = current
+        now = "deleted" if current is None else f"at attempt {current}"
+        super().__init__(f"run {run_id!r}: attempt {attempt} is fenced out (the run is {now})")
+
+
+def _doc(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else json.loads(value)  # type: ignore[no-any-return]
+
+
+class PostgresStorage(Storage):
+    """Server records and run events in PostgreSQL, over a psycopg 3 connection pool.
+
+    Args:
+        pool: a ``psycopg_pool.AsyncConnectionPool`` whose connections are in autocommit.
+        conninfo: where to open the LISTEN connection (the pool's database).
+    """
+
+    def __init__(self, pool: Any, conninfo: str) -> None:
+        self.pool = pool
+        self.conninfo = conninfo
+        self._waiters: dict[str, set[asyncio.Event]] = {}
+        self._listener: asyncio.Task[None] | None = None
+        self._nested = asyncio.Semaphore(max(1, pool.max_size // 2))
+
+    @classmethod
+    @contextlib.asynccontextmanager
+    async def open(
+        cls, conninfo: str, *, pool: Any = None, max_size: int = 20, listen: bool = True
+    ) -> AsyncIterator[PostgresStorage]:
+        """Use ``pool`` (or open one, see :func:`open_pool`), start the NOTIFY listener
+        with ``listen``, and create the tables."""
+        async with contextlib.AsyncExitStack() as stack:
+            if pool is None:
+                pool = await stack.enter_async_context(open_pool(conninfo, max_size=max_size))
+            storage = cls(pool, conninfo)
+            await storage.setup()
+            if listen:
+                storage._listener = asyncio.create_task(storage._listen())
+            try:
+                yield storage
+            finally:
+                if storage._listener is not None:
+                    storage._listener.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await storage._listener
+
+    @contextlib.asynccontextmanager
+    async def nested(self) -> AsyncIterator[None]:
+        """Held around work that keeps one pool connection while taking another (an
+        admission lock, a fenced checkpoint write): at most half the pool does that at
+        once, so the rest stays free for the inner acquisitions and nothing starves."""
+        async with self._nested:
+            yield
+
+    async def setup(self) -> None:
+        """Create the tables; safe when several processes start at once."""
+        async with self.pool.connection() as conn, conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock(hashtext('asyncgraph_server_schema'))")
+            await conn.execute(_SCHEMA)
+
+    # ---- fencing --------------------------------------------------------------------------
+    @contextlib.asynccontextmanager
+    async def fence(self) -> AsyncIterator[Any]:
+        """A transaction that holds the current run's fence (see the module docstring).
+
+        Yields the connection; without :data:`FENCE` it is just a transaction.
+
+        Raises:
+            FencedOut: the run has a newer attempt, or was deleted.
+        """
+        fence = FENCE.get()
+        async with self.pool.connection() as conn, conn.transaction():
+            if fence is not None:
+                run_id, attempt = fence
+                cur = await conn.execute("SELECT attempt FROM ag_runs WHERE id = %s FOR SHARE", (run_id,))
+                row = await cur.fetchone()
+                if row is None or row[0] != attempt:
+                    raise FencedOut(run_id, attempt, None if row is None else row[0])
+            yield conn
+
+    async def claim_run(self, run_id: str) -> tuple[dict[str, Any], int] | None:
+        """Start a new attempt of ``run_id`` if it is still to be done; its record and attempt."""
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(
+                "UPDATE ag_runs SET attempt = attempt + 1 WHERE id = %s"
+                " AND doc->>'status' IN ('pending', 'running') RETURNING doc, attempt",
+                (run_id,),
+            )
+            row = await cur.fetchone()
+        return None if row is None else (_doc(row[0]), int(row[1]))
+
+    async def set_job(self, run_id: str, job_id: int) -> None:
+        async with self.pool.connection() as conn:
+            await conn.execute("UPDATE ag_runs SET job_id = %s WHERE id = %s", (job_id, run_id))
+
+    async def get_job(self, run_id: str) -> int | None:
+        async with self.pool.connection() as conn:
+            cur = await conn.execute("SELECT job_id FROM ag_runs WHERE id = %s", (run_id,))
+            row = await cur.fetchone()
+        return None if row is None else row[0]
+
+    async def request_abort(self, run_id: str, action: str) -> None:
+        async with self.pool.connection() as conn:
+            await conn.execute("UPDATE ag_runs SET abort = %s WHERE id = %s", (action, run_id))
+
+    async def abort_action(self, run_id: str) -> str | None:
+        async with self.pool.connection() as conn:
+            cur = await conn.execute("SELECT abort FROM ag_runs WHERE id = %s", (run_id,))
+            row = await cur.fetchone()
+        return None if row is None else row[0]
+
+    @contextlib.asynccontextmanager
+    async def thread_admission(self, thread_id: str) -> AsyncIterator[None]:
+        """A session advisory lock on the thread, seen by every API process.
+
+        It holds a pool connection while the admission takes others (see :meth:`nested`).
+        """
+        async with self.nested(), self.pool.connection() as conn:
+            await conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (f"ag_thread:{thread_id}",))
+            try:
+                yield
+            finally:
+                await conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (f"ag_thread:{thread_id}",))
+
+    # ---- records ------------------------------------------------------------------------
+    async def _get(self, table: str, ident: str) -> dict[str, Any] | None:
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(f"SELECT doc FROM {table} WHERE id = %s", (ident,))
+            row = await cur.fetchone()
+        return None if row is None else _doc(row[0])
+
+    async def _all(self, sql: str, args: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(sql, args)
+            return [_doc(r[0]) for r in await cur.fetchall()]
+
+    async def _fenced_one(self, conn: Any, sql: str, args: dict[str, Any]) -> Any:
+        """Run ``sql`` (whose write is guarded by ``EXISTS (SELECT 1 FROM fence)``) under the
+        current fence in one statement, one round trip; raise :class:`FencedOut` if refused.
+
+        Without a fence, the guard is always true.
+        """
+        fence = FENCE.get()
+        run_id, attempt = fence if fence is not None else (None, None)
+        if fence is None:
+            query = "WITH fence AS (SELECT 1) " + sql
+        else:
+            query = "WITH fence AS (SELECT 1 FROM ag_runs WHERE id = %(f_run)s AND attempt = %(f_attempt)s FOR SHARE) " + sql
+        cur = await conn.execute(query, {**args, "f_run": run_id, "f_attempt": attempt})
+        row = await cur.fetchone()
+        if row is None and fence is not None:
+            cur = await conn.execute("SELECT attempt FROM ag_runs WHERE id = %s", (run_id,))
+            current = await cur.fetchone()
+            raise FencedOut(run_id, attempt, None if current is None else current[0])  # type: ignore[arg-type]
+        return row
+
+    async def _put(self, table: str, ident: str, doc: dict[str, Any]) -> None:
+        async with self.pool.connection() as conn:
+            await self._fenced_one(
+                conn,
+                f"INSERT INTO {table} (id, doc) SELECT %(id)s, %(doc)s::jsonb WHERE EXISTS (SELECT 1 FROM fence)"
+                " ON CONFLICT (id) DO UPDATE SET doc = EXCLUDED.doc RETURNING 1",
+                {"id": ident, "doc": dumps(doc)},
+            )
+
+    async def put_assistant(self, assistant: dict[str, Any]) -> None:
+        await self._put("ag_assistants", assistant["assistant_id"], assistant)
+
+    async def get_assistant(self, assistant_id: str) -> dict[str, Any] | None:
+        return await self._get("ag_assistants", assistant_id)
+
+    async def delete_assistant(self, assistant_id: str) -> bool:
+        async with self.pool.connection() as conn:
+            cur = await conn.execute("DELETE FROM ag_assistants WHERE id = %s", (assistant_id,))
+            return bool(cur.rowcount)
+
+    async def list_assistants(self) -> list[dict[str, Any]]:
+        return await self._all("SELECT doc FROM ag_assistants")
+
+    async def put_thread(self, thread: dict[str, Any]) -> None:
+        await self._put("ag_threads", thread["thread_id"], thread)
+
+    async def get_thread(self, thread_id: str) -> dict[str, Any] | None:
+        return await self._get("ag_threads", thread_id)
+
+    async def delete_thread(self, thread_id: str) -> bool:
+        async with self.fence() as conn:
+            cur = await conn.execute("DELETE FROM ag_runs WHERE thread_id = %s RETURNING id", (thread_id,))
+            for (run_id,) in await cur.fetchall():
+                await self._mark_deleted(conn, run_id)
+            cur = await conn.execute("DELETE FROM ag_threads WHERE id = %s", (thread_id,))
+            return bool(cur.rowcount)
+
+    async def list_threads(self) -> list[dict[str, Any]]:
+        return await self._all("SELECT doc FROM ag_threads")
+
+    async def put_cron(self, cron: dict[str, Any]) -> None:
+        async with self.pool.connection() as conn:
+            await self._put_cron(conn, cron)
+
+    async def _put_cron(self, conn: Any, cron: dict[str, Any]) -> None:
+        await conn.execute(
+            "INSERT INTO ag_crons (id, next_run, enabled, doc) VALUES (%s, %s, %s, %s::jsonb)"
+            " ON CONFLICT (id) DO UPDATE SET next_run = EXCLUDED.next_run,"
+            " enabled = EXCLUDED.enabled, doc = EXCLUDED.doc",
+            (cron["cron_id"], cron.get("next_run_date"), bool(cron.get("enabled")), dumps(cron)),
+        )
+
+    async def get_cron(self, cron_id: str) -> dict[str, Any] | None:
+        return await self._get("ag_crons", cron_id)
+
+    async def delete_cron(self, cron_id: str) -> bool:
+        async with self.pool.connection() as conn:
+            cur = await conn.execute("DELETE FROM ag_crons WHERE id = %s", (cron_id,))
+            return bool(cur.rowcount)
+
+    async def list_crons(self) -> list[dict[str, Any]]:
+        return await self._all("SELECT doc FROM ag_crons")
+
+    async def claim_due_crons(
+        self, at: datetime, next_after: Callable[[dict[str, Any], datetime], str | None]
+    ) -> list[dict[str, Any]]:
+        """Due crons, locked and moved on in one transaction: each firing goes to one process."""
+        async with self.pool.connection() as conn, conn.transaction():
+            cur = await conn.execute(
+                "SELECT doc FROM ag_crons WHERE enabled AND next_run <= %s FOR UPDATE SKIP LOCKED", (at,)
+            )
+            due = [_doc(r[0]) for r in await cur.fetchall()]
+            for cron in due:
+                cron["next_run_date"] = next_after(cron, at)
+                await self._put_cron(conn, cron)
+        return due
+
+    async def put_run(self, run: dict[str, Any]) -> None:
+        async with self.pool.connection() as conn:
+            await self._fenced_one(
+                conn,
+                "INSERT INTO ag_runs (id, thread_id, doc) SELECT %(id)s, %(tid)s, %(doc)s::jsonb"
+                " WHERE EXISTS (SELECT 1 FROM fence)"
+                " ON CONFLICT (id) DO UPDATE SET doc = EXCLUDED.doc RETURNING 1",
+                {"id": run["run_id"], "tid": run["thread_id"], "doc": dumps(run)},
+            )
+
+    async def get_run(self, run_id: str) -> dict[str, Any] | None:
+        return await self._get("ag_runs", run_id)
+
+    async def _mark_deleted(self, conn: Any, run_id: str) -> None:
+        # Readers following the log stop; the rows go a little later (drop_deleted_events).
+        await conn.execute(
+            "INSERT INTO ag_run_closed (run_id, deleted_at) VALUES (%s, now())"
+            " ON CONFLICT (run_id) DO UPDATE SET deleted_at = now()",
+            (run_id,),
+        )
+        await conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, f"{run_id} close"))
+
+    async def delete_run(self, run_id: str) -> bool:
+        async with self.fence() as conn:
+            cur = await conn.execute("DELETE FROM ag_runs WHERE id = %s", (run_id,))
+            gone = bool(cur.rowcount)
+            await self._mark_deleted(conn, run_id)
+            await conn.execute(
+                "DELETE FROM ag_run_events WHERE run_id IN (SELECT run_id FROM ag_run_closed"
+                f" WHERE deleted_at < now() - interval '{EVENT_GRACE_SECONDS} seconds')"
+            )
+            await conn.execute(
+                f"DELETE FROM ag_run_closed WHERE deleted_at < now() - interval '{EVENT_GRACE_SECONDS} seconds'"
+            )
+        return gone
+
+    async def list_runs(self, thread_id: str | None = None) -> list[dict[str, Any]]:
+        if thread_id is None:
+            return await self._all("SELECT doc FROM ag_runs")
+        return await self._all("SELECT doc FROM ag_runs WHERE thread_id = %s", (thread_id,))
+
+    # ---- run events ---------------------------------------------------------------------
+    async def append_event(self, run_id: str, event: str, data: str) -> int:
+        # One statement: fence check, insert with the next seq, NOTIFY (sent at commit).
+        async with self.pool.connection() as conn:
+            row = await self._fenced_one(
+                conn,
+                ", ins AS (INSERT INTO ag_run_events (run_id, seq, event, data)"
+                " SELECT %(run)s, (SELECT COALESCE(MAX(seq), 0) + 1 FROM ag_run_events WHERE run_id = %(run)s),"
+                " %(event)s, %(data)s WHERE EXISTS (SELECT 1 FROM fence)"
+                " RETURNING seq)"
+                " SELECT seq, pg_notify(%(channel)s, %(run)s || ' ' || seq) FROM ins",
+                {"run": run_id, "event": event, "data": data, "channel": CHANNEL},
+            )
+        return int(row[0])
+
+    async def close_events(self, run_id: str) -> None:
+        async with self.fence() as conn:
+            await conn.execute(
+                "INSERT INTO ag_run_closed (run_id) VALUES (%s) ON CONFLICT DO NOTHING", (run_id,)
+            )
+            await conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, f"{run_id} close"))
+
+    async def read_events(self, run_id: str, after: int = 0) -> AsyncIterator[RunEvent]:
+        pos = max(after, 0)
+        waiters = self._waiters.setdefault(run_id, set())
+        wake = asyncio.Event()
+        waiters.add(wake)
+        try:
+            while True:
+                wake.clear()
+                async with self.pool.connection() as conn:
+                    cur = await conn.execute(
+                        "SELECT seq, event, data FROM ag_run_events WHERE run_id = %s AND seq > %s ORDER BY seq",
+                        (run_id, pos),
+                    )
+                    rows = await cur.fetchall()
+                    if not rows:
+                        cur = await conn.execute(
+                            "SELECT EXISTS (SELECT 1 FROM ag_run_closed WHERE run_id = %s),"
+                            " EXISTS (SELECT 1 FROM ag_runs WHERE id = %s)",
+                            (run_id, run_id),
+                        )
+                        closed, exists = await cur.fetchone()  # type: ignore[misc]
+                        if closed or (not exists and pos == 0):
+                            return
+                for seq, event, data in rows:
+                    yield RunEvent(seq, event, data)
+                    pos = seq
+                # Wait for the next NOTIFY (one that came during the read has set `wake`
+                # already): one query per batch of events, not one more to find none.
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(POLL_SECONDS):
+                        await wake.wait()
+        finally:
+            waiters.discard(wake)
+            if not waiters:
+                self._waiters.pop(run_id, None)
+
+    def _wake(self, run_id: str | None) -> None:
+        if run_id is None:
+            for waiters in self._waiters.values():
+                for w in waiters:
+                    w.set()
+            return
+        for w in self._waiters.get(run_id, ()):
+            w.set()
+
+    async def _listen(self) -> None:
+        """Relay NOTIFYs to local readers; reconnect (waking everyone) if the link drops."""
+        import psycopg
+
+        while True:
+            try:
+                async with await psycopg.AsyncConnection.connect(self.conninfo, autocommit=True) as conn:
+                    await conn.execute(f"LISTEN {CHANNEL}")
+                    self._wake(None)  # anything sent while we were not listening
+                    async for note in conn.notifies():
+                        self._wake(note.payload.split(" ", 1)[0])
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("event listener lost its connection (%s); reconnecting", exc)
+                self._wake(None)
+                await asyncio.sleep(0.5)

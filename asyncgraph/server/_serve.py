@@ -1,0 +1,285 @@
+"""``asyncgraph serve`` (API processes) and ``asyncgraph worker`` (run processes) on PostgreSQL.
+
+Both open the same back ends on one database: :class:`PostgresStorage` for the server's
+records and run events, :class:`FencedPostgresSaver` for checkpoints,
+``AsyncPostgresStore`` for ``/store``, and procrastinate for the run queue. ``serve`` runs
+the HTTP API (the same code as ``dev``) and only enqueues and aborts; ``worker`` runs the
+graphs. Start any number of each, on any number of machines.
+
+A worker runs a run as attempt N (see the fencing notes in :mod:`._pg_storage`). When a
+worker dies, :func:`recover_stalled` in another worker re-delivers the job; the new attempt
+finds the checkpoints the run already wrote and continues from the last one (input
+``None``), so nodes that finished are not run again and the run's event log goes on where
+it stopped (clients following it see a second ``metadata`` event with the new attempt).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from collections.abc import AsyncIterator
+from typing import Any
+
+from starlette.applications import Starlette
+
+from asyncgraph.server._app import MAX_BODY_BYTES, build_app
+from asyncgraph.server._config import ServerConfig, load_config
+from asyncgraph.server._crons import CronScheduler
+from asyncgraph.server._graphs import GraphRegistry
+from asyncgraph.server._pg_queue import (
+    QUEUE_NAME,
+    TASK_NAME,
+    FencedPostgresSaver,
+    ProcrastinateQueue,
+    ensure_queue_schema,
+    finish_unstarted,
+    make_procrastinate_app,
+    recover_stalled,
+)
+from asyncgraph.server._pg_storage import FENCE, FencedOut, PostgresStorage, open_pool
+from asyncgraph.server._queue import InProcessQueue
+from asyncgraph.server._runs import RunService, Worker
+from asyncgraph.server._serialize import dumps
+from asyncgraph.server._services import Services
+from asyncgraph.server._storage import MemoryStorage
+from asyncgraph.types import Command
+
+__all__ = ["PgWorker", "create_serve_app", "run_serve", "run_worker", "run_worker_async"]
+
+log = logging.getLogger("asyncgraph.server")
+
+
+@contextlib.asynccontextmanager
+async def _backends(
+    database_url: str, registry: GraphRegistry, *, listen: bool, pool_size: int
+) -> AsyncIterator[tuple[PostgresStorage, Any]]:
+    """Storage, checkpointer, store and the procrastinate app on one pool of ``database_url``."""
+    # Imported here: psycopg is an optional dependency (the postgres extra).
+    from asyncgraph.store.postgres.aio import AsyncPostgresStore
+
+    async with contextlib.AsyncExitStack() as stack:
+        pool = await stack.enter_async_context(open_pool(database_url, max_size=pool_size))
+        storage = await stack.enter_async_context(PostgresStorage.open(database_url, pool=pool, listen=listen))
+        saver = FencedPostgresSaver(pool)
+        saver.storage = storage
+        store = AsyncPostgresStore(pool)
+        async with pool.connection() as conn:
+            # One process at a time creates the savers' tables (a session lock: the
+            # setups below run on other connections of the pool).
+            await conn.execute("SELECT pg_advisory_lock(hashtext('asyncgraph_server_savers'))")
+            try:
+                await saver.setup()
+                await store.setup()
+            finally:
+                await conn.execute("SELECT pg_advisory_unlock(hashtext('asyncgraph_server_savers'))")
+        registry.checkpointer = saver
+        registry.store = store
+        app = make_procrastinate_app()
+        await stack.enter_async_context(app.open_async(pool))
+        await ensure_queue_schema(app, pool)
+        yield storage, app
+
+
+def create_serve_app(
+    config: str | os.PathLike[str] | ServerConfig,
+    database_url: str,
+    *,
+    max_body_bytes: int = MAX_BODY_BYTES,
+    cron_interval: float = 1.0,
+    pool_size: int = 20,
+) -> Starlette:
+    """The API process as an ASGI app: runs go to procrastinate, workers run them.
+
+    Every API process also runs the cron scheduler (a due cron fires in one of them).
+
+    Raises:
+        ConfigError: ``langgraph.json`` or one of its graphs cannot be loaded.
+    """
+    cfg = config if isinstance(config, ServerConfig) else load_config(config)
+    cfg.apply_environment()
+    registry = GraphRegistry(cfg, checkpointer=None, store=None)
+    registry.load_all()
+    # Placeholders until the lifespan opens the database (as dev does with data_dir).
+    services = Services(MemoryStorage(), registry)
+    runs = RunService(services, InProcessQueue())
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        async with _backends(database_url, registry, listen=True, pool_size=pool_size) as (storage, papp):
+            services.storage = storage
+            runs.queue = ProcrastinateQueue(papp, storage)
+            await services.ensure_system_assistants()
+            scheduler = asyncio.create_task(CronScheduler(runs, interval=cron_interval).serve())
+            try:
+                yield
+            finally:
+                scheduler.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await scheduler
+
+    return build_app(services, runs, lifespan=lifespan, max_body_bytes=max_body_bytes)
+
+
+def run_serve(
+    config: str, database_url: str, *, host: str = "127.0.0.1", port: int = 2024,
+    max_body_bytes: int = MAX_BODY_BYTES,
+) -> None:
+    """Serve ``config``'s API until interrupted (``asyncgraph serve``)."""
+    import uvicorn
+
+    app = create_serve_app(config, database_url, max_body_bytes=max_body_bytes)
+    print(f"asyncgraph serve: {config} on http://{host}:{port} (PostgreSQL; runs need `asyncgraph worker`)", flush=True)
+    uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+class PgWorker(Worker):
+    """Executes runs handed over by procrastinate, each as a fenced attempt."""
+
+    @property
+    def storage(self) -> PostgresStorage:
+        storage = self.services.storage
+        assert isinstance(storage, PostgresStorage)
+        return storage
+
+    async def run_job(self, context: Any, run_id: str) -> None:
+        """The procrastinate task: claim a new attempt of ``run_id`` and carry it out."""
+        from procrastinate.job_context import AbortReason
+
+        try:
+            claimed = await self.storage.claim_run(run_id)
+        except asyncio.CancelledError:
+            if context.abort_reason() != AbortReason.USER_REQUEST:
+                raise
+            _uncancel()
+            await finish_unstarted(self.storage, run_id, await self.storage.abort_action(run_id) or "interrupt")
+            return
+        if claimed is None:
+            return  # finished, cancelled or deleted before this delivery
+        run, attempt = claimed
+        token = FENCE.set((run_id, attempt))
+        try:
+            await self._attempt(context, run, attempt)
+        except FencedOut as exc:
+            log.warning("%s; this worker stops working on it", exc)
+        finally:
+            FENCE.reset(token)
+
+    async def _resumable(self, run: dict[str, Any]) -> bool:
+        """Did an earlier attempt of this run already write a checkpoint to go on from?"""
+        tup = await self.services.checkpointer.aget_tuple(
+            {"configurable": {"thread_id": run["thread_id"], "checkpoint_ns": ""}}
+        )
+        return tup is not None and (tup.metadata or {}).get("run_id") == run["run_id"]
+
+    async def _attempt(self, context: Any, run: dict[str, Any], attempt: int) -> None:
+        from procrastinate.job_context import AbortReason
+
+        run_id = run["run_id"]
+        graph: Any = None
+        try:
+            if (action := await self.storage.abort_action(run_id)) is not None:
+                await self._finish_cancelled(run, action)
+                return
+            # The thread is busy before the run says it is running (clients poll either).
+            thread = await self.storage.get_thread(run["thread_id"])
+            if thread is not None:
+                thread["status"] = "busy"
+                await self.storage.put_thread(thread)
+            run = await self._set_run(run_id, status="running") or run
+            assistant = await self.services.get_assistant(run["assistant_id"])
+            config = self._config(run, assistant)
+            await self.storage.append_event(run_id, "metadata", dumps({"run_id": run_id, "attempt": attempt}))
+            try:
+                graph = await self.services.graphs.get(assistant["graph_id"], config)
+            except Exception as exc:
+                await self._finish_error(run, exc, None)
+                return
+            kw = run["kwargs"]
+            graph_input: Any = Command(**kw["command"]) if kw.get("command") else kw["input"]
+            if attempt > 1 and await self._resumable(run):
+                # Go on from the last checkpoint: finished nodes keep their writes.
+                graph_input = None
+                for key in ("checkpoint_id", "checkpoint_map"):
+                    config["configurable"].pop(key, None)
+            try:
+                await self._stream(run, graph, graph_input, config)
+            except FencedOut:
+                raise
+            except Exception as exc:
+                await self._finish_error(run, exc, graph)
+                return
+            await self._finish_success(run, graph)
+        except asyncio.CancelledError:
+            if context.abort_reason() != AbortReason.USER_REQUEST:
+                raise  # the worker is shutting down: the job is re-delivered
+            _uncancel()
+            await self._finish_cancelled(run, await self.storage.abort_action(run_id) or "interrupt", graph)
+        finally:
+            with contextlib.suppress(FencedOut):
+                await self.storage.close_events(run_id)
+
+
+def _uncancel() -> None:
+    # The cancellation was procrastinate's abort, handled here; later awaits must not see it.
+    task = asyncio.current_task()
+    if task is not None:
+        task.uncancel()
+
+
+async def run_worker_async(
+    config: str | os.PathLike[str] | ServerConfig,
+    database_url: str,
+    *,
+    concurrency: int = 100,
+    heartbeat: float = 1.0,
+    stall_after: float = 3.0,
+    name: str | None = None,
+    pool_size: int = 20,
+) -> None:
+    """Run graphs for ``serve`` until SIGINT/SIGTERM (``asyncgraph worker``).
+
+    Args:
+        concurrency: how many runs this process carries at once.
+        heartbeat: seconds between this worker's heartbeats.
+        stall_after: a worker silent for this many seconds is taken for dead and its runs
+            are re-delivered (keep it a few heartbeats long).
+        pool_size: database connections of this process (records, checkpoints, store and
+            queue share them).
+    """
+    cfg = config if isinstance(config, ServerConfig) else load_config(config)
+    cfg.apply_environment()
+    registry = GraphRegistry(cfg, checkpointer=None, store=None)
+    registry.load_all()
+    async with _backends(database_url, registry, listen=False, pool_size=pool_size) as (storage, papp):
+        services = Services(storage, registry)
+        await services.ensure_system_assistants()
+        queue = ProcrastinateQueue(papp, storage)
+        worker = PgWorker(RunService(services, queue))
+        papp.task(name=TASK_NAME, queue=QUEUE_NAME, pass_context=True)(worker.run_job)
+        recovery = asyncio.create_task(
+            recover_stalled(papp, storage, stall_after=stall_after, every=min(0.5, heartbeat))
+        )
+        try:
+            await papp.run_worker_async(
+                queues=[QUEUE_NAME],
+                name=name or f"asyncgraph-worker-{os.getpid()}",
+                concurrency=concurrency,
+                update_heartbeat_interval=heartbeat,
+                stalled_worker_timeout=max(stall_after * 10, 30.0),
+                fetch_job_polling_interval=1.0,
+                abort_job_polling_interval=1.0,
+                delete_jobs="successful",
+            )
+        finally:
+            recovery.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await recovery
+
+
+def run_worker(config: str, database_url: str, **kwargs: Any) -> None:
+    """``asyncgraph worker``: :func:`run_worker_async` in a new event loop."""
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    print(f"asyncgraph worker {os.getpid()}: running the graphs of {config} (PostgreSQL)", flush=True)
+    asyncio.run(run_worker_async(config, database_url, **kwargs))

@@ -1,0 +1,208 @@
+"""``serve`` + workers on PostgreSQL under faults: a worker killed or frozen mid-run.
+
+The cluster (``pg_cluster`` in conftest) runs its workers with a 0.5 s heartbeat and takes
+a worker silent for 2 s for dead, so a dead worker's run moves on within about 3 s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+from typing import Any
+
+import pytest
+from langgraph_sdk import get_client
+
+from asyncgraph.server._pg_storage import FENCE, FencedOut, PostgresStorage
+
+from tests.server.conftest import PgCluster
+
+pytestmark = pytest.mark.postgres
+
+
+async def _client(url: str) -> Any:
+    # Built in a thread: loading the CA bundle for httpx blocks for a while on a busy machine.
+    return await asyncio.to_thread(get_client, url=url)
+
+
+def _worker(cluster: PgCluster, pid: int) -> Any:
+    return next(w for w in cluster.workers if w.pid == pid)
+
+
+async def _replace(cluster: PgCluster, proc: Any) -> None:
+    """Put a fresh worker in place of ``proc`` so later tests still have two."""
+    cluster.workers.remove(proc)
+    cluster.add_worker()
+    await asyncio.to_thread(cluster.wait_ready)
+
+
+async def test_sigkill_worker_mid_run_another_resumes_from_checkpoint(pg_cluster: PgCluster) -> None:
+    async with await _client(pg_cluster.url) as client:
+        tid = (await client.threads.create())["thread_id"]
+        parts = []
+        killed_at = done_at = 0.0
+        victim = None
+        async for p in client.runs.stream(
+            tid, "steps", input={"log": [], "hold": 0.5}, stream_mode=["values", "custom"]
+        ):
+            parts.append(p)
+            if p.event == "custom" and p.data["node"] == "second" and victim is None:
+                victim = _worker(pg_cluster, p.data["pid"])
+                victim.send_signal(signal.SIGKILL)
+                killed_at = time.monotonic()
+        done_at = time.monotonic()
+        assert victim is not None
+        victim.wait(5)
+
+        # Another worker finished it, quickly, and the client's stream simply went on.
+        assert done_at - killed_at < 5.0, f"the run took {done_at - killed_at:.1f} s to finish after the kill"
+        custom = [p.data for p in parts if p.event == "custom"]
+        assert [c["node"] for c in custom] == ["first", "second", "second", "third"]
+        assert custom[2]["pid"] != victim.pid and custom[3]["pid"] == custom[2]["pid"]
+        assert [p.data["attempt"] for p in parts if p.event == "metadata"] == [1, 2]
+        assert [int(p.id) for p in parts] == list(range(1, len(parts) + 1))
+        # From its checkpoint: 'first' finished before the kill and was not run again.
+        assert parts[-1].event == "values" and parts[-1].data["log"] == ["first", "second", "third"]
+        state = await client.threads.get_state(tid)
+        assert state["values"]["log"] == ["first", "second", "third"]
+        run = (await client.runs.list(tid))[0]
+        assert run["status"] == "success"
+        assert (await client.threads.get(tid))["status"] == "idle"
+        # Replaying the whole log gives the same events.
+        replay = [(p.id, p.event) async for p in client.runs.join_stream(tid, run["run_id"])]
+        assert replay == [(p.id, p.event) for p in parts]
+    await _replace(pg_cluster, victim)
+
+
+@pytest.mark.slow
+async def test_frozen_worker_is_fenced_out_when_it_wakes(pg_cluster: PgCluster) -> None:
+    """SIGSTOP a worker mid-node: another takes the run over; when the first one wakes
+    up and finishes its node, none of its writes land (checkpoints, events, records)."""
+    async with await _client(pg_cluster.url) as client:
+        tid = (await client.threads.create())["thread_id"]
+        run = await client.runs.create(tid, "steps", input={"log": [], "hold": 1.5}, stream_mode=["custom", "values"])
+        frozen = None
+        async for p in client.runs.join_stream(tid, run["run_id"]):
+            if p.event == "custom" and p.data["node"] == "second" and frozen is None:
+                frozen = _worker(pg_cluster, p.data["pid"])
+                frozen.send_signal(signal.SIGSTOP)
+        assert frozen is not None
+        try:
+            result = await client.runs.join(tid, run["run_id"])
+            assert result["log"] == ["first", "second", "third"]
+            events = [(p.event, p.data) async for p in client.runs.join_stream(tid, run["run_id"])]
+        finally:
+            frozen.send_signal(signal.SIGCONT)
+        # Let the zombie finish its node and try to write.
+        await asyncio.sleep(2.5)
+        assert (await client.threads.get_state(tid))["values"]["log"] == ["first", "second", "third"]
+        history = await client.threads.get_history(tid, limit=50)
+        assert [len(s["values"].get("log", [])) for s in history] == sorted(
+            (len(s["values"].get("log", [])) for s in history), reverse=True
+        )
+        assert [(p.event, p.data) async for p in client.runs.join_stream(tid, run["run_id"])] == events
+        assert (await client.runs.get(tid, run["run_id"]))["status"] == "success"
+    frozen.kill()
+    frozen.wait(5)
+    await _replace(pg_cluster, frozen)
+
+
+async def test_fence_refuses_writes_of_an_old_attempt(pg_cluster: PgCluster) -> None:
+    """The storage-level contract the workers rely on."""
+    async with PostgresStorage.open(pg_cluster.dsn, max_size=2, listen=False) as storage:
+        run = {"run_id": "fence-run", "thread_id": "fence-thread", "status": "pending"}
+        await storage.put_run(run)
+        _, first = await storage.claim_run("fence-run")  # type: ignore[misc]
+        _, second = await storage.claim_run("fence-run")  # type: ignore[misc]
+        assert (first, second) == (1, 2)
+        token = FENCE.set(("fence-run", first))
+        try:
+            with pytest.raises(FencedOut, match="attempt 1 is fenced out .*at attempt 2"):
+                await storage.append_event("fence-run", "values", "{}")
+            with pytest.raises(FencedOut):
+                await storage.put_run({**run, "status": "success"})
+            with pytest.raises(FencedOut):
+                await storage.put_thread({"thread_id": "fence-thread", "status": "idle"})
+        finally:
+            FENCE.reset(token)
+        token = FENCE.set(("fence-run", second))
+        try:
+            assert await storage.append_event("fence-run", "values", "{}") == 1
+            await storage.put_run({**run, "status": "success"})
+        finally:
+            FENCE.reset(token)
+        assert (await storage.get_run("fence-run"))["status"] == "success"  # type: ignore[index]
+        assert await storage.get_thread("fence-thread") is None
+        await storage.delete_run("fence-run")
+
+
+async def test_due_crons_are_claimed_by_one_process_only(pg_cluster: PgCluster) -> None:
+    """Two API processes' schedulers claiming at once never both get a cron (the running
+    ``serve`` process claims too: all three sets must be disjoint)."""
+    from datetime import datetime, timedelta, timezone
+
+    from asyncgraph.server._crons import next_run_after
+
+    past = (datetime.now(timezone.utc) - timedelta(seconds=5)).isoformat()
+    async with PostgresStorage.open(pg_cluster.dsn, max_size=4, listen=False) as a, \
+            PostgresStorage.open(pg_cluster.dsn, max_size=4, listen=False) as b:
+        ids = [f"claim-{i}" for i in range(30)]
+        for cid in ids:
+            await a.put_cron({"cron_id": cid, "schedule": "0 0 1 1 *", "enabled": True, "next_run_date": past,
+                              "thread_id": "no-such-thread", "assistant_id": "agent", "payload": {}})
+        now = datetime.now(timezone.utc)
+        got_a, got_b = await asyncio.gather(a.claim_due_crons(now, next_run_after), b.claim_due_crons(now, next_run_after))
+        ids_a = {c["cron_id"] for c in got_a}
+        ids_b = {c["cron_id"] for c in got_b}
+        assert not ids_a & ids_b
+        # Claimed crons moved on to their next date (next 1 January): nothing is due again.
+        assert await a.claim_due_crons(now, next_run_after) == []
+        for cid in ids:
+            await a.delete_cron(cid)
+
+
+@pytest.mark.slow
+async def test_two_api_processes_share_runs_streams_and_crons(pg_cluster: PgCluster) -> None:
+    """A run created through one API process streams, replays and cancels through another
+    (events reach it by NOTIFY), and a cron fires once per second with both schedulers on."""
+    import httpx
+
+    other, other_url = pg_cluster.add_serve()
+    try:
+        for _ in range(300):
+            try:
+                if (await asyncio.to_thread(httpx.get, f"{other_url}/ok", timeout=1)).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            await asyncio.sleep(0.1)
+        async with await _client(pg_cluster.url) as a, await _client(other_url) as b:
+            tid = (await a.threads.create())["thread_id"]
+            run = await a.runs.create(tid, "steps", input={"log": [], "hold": 0.3}, stream_mode=["values", "custom"])
+            via_b = [(p.id, p.event, p.data) async for p in b.runs.join_stream(tid, run["run_id"])]
+            via_a = [(p.id, p.event, p.data) async for p in a.runs.join_stream(tid, run["run_id"])]
+            assert via_a == via_b and via_b[-1][2]["log"] == ["first", "second", "third"]
+            slow = await a.runs.create(tid, "steps", input={"log": [], "hold": 5.0})
+            for _ in range(200):
+                if (await b.runs.get(tid, slow["run_id"]))["status"] == "running":
+                    break
+                await asyncio.sleep(0.05)
+            await b.runs.cancel(tid, slow["run_id"], wait=True)
+            assert (await a.runs.get(tid, slow["run_id"]))["status"] == "interrupted"
+
+            ctid = (await a.threads.create())["thread_id"]
+            started = time.monotonic()
+            cron = await b.crons.create_for_thread(ctid, "agent", input={"messages": [{"role": "user", "content": "hi"}]},
+                                                   schedule="* * * * * *")
+            await asyncio.sleep(3.0)
+            await a.crons.delete(cron["cron_id"])
+            elapsed = time.monotonic() - started
+            await asyncio.sleep(1.0)
+            fired = len(await a.runs.list(ctid, limit=100))
+            # Once per second, not once per second per process.
+            assert 1 <= fired <= int(elapsed) + 1, (fired, elapsed)
+    finally:
+        other.send_signal(signal.SIGTERM)
+        await asyncio.to_thread(other.wait, 10)
