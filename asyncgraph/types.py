@@ -24,6 +24,7 @@ from langchain_core.messages.tool import ToolOutputMixin
 
 from asyncgraph._context import interrupt_in_task
 from asyncgraph._ids import CheckpointId, InterruptId, TaskId, ThreadId
+from asyncgraph import _payloads
 from asyncgraph._interrupt import Interrupt
 from asyncgraph._payloads import (
     CheckpointPayload,
@@ -54,19 +55,7 @@ __all__ = [
     "ThreadId",
     "All",
     "CachePolicy",
-    "CheckpointPayload",
-    "CheckpointStreamPart",
-    "CheckpointTask",
-    "CustomStreamPart",
-    "DebugPayload",
-    "DebugStreamPart",
-    "MessagesStreamPart",
-    "StreamPart",
-    "TaskPayload",
-    "TaskResultPayload",
-    "TasksStreamPart",
-    "UpdatesStreamPart",
-    "ValuesStreamPart",
+    *_payloads.__all__,  # the stream chunk shapes (asyncgraph/_payloads.py)
     "ensure_valid_checkpointer",
     "Checkpointer",
     "Command",
