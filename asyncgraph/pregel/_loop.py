@@ -179,7 +179,7 @@ class _Loop:
         self.shown: RunState | None = None  # what the caller sees when the run pauses mid-step
         self.before = interrupt_before
         self.cached = self.plan_.cached and rc.cache is not None
-        self.lifecycle: list[Any] = []  # graph lifecycle handlers (asyncgraph.callbacks)
+        self.lifecycle: Sequence[Any] = ()  # graph lifecycle handlers (asyncgraph.callbacks)
         self.paused_at: str | None = None  # the breakpoint the run stopped at
 
     # -- the start: checkpoint, input -----------------------------------------------

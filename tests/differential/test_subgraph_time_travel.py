@@ -15,6 +15,8 @@ import operator
 from collections.abc import Callable
 from typing import Annotated, Any, TypedDict
 
+from tests.differential.test_persistence_flows import _clean, _mods
+
 PACKAGES = ("langgraph", "asyncgraph")
 
 
@@ -24,25 +26,6 @@ class Sub(TypedDict):
 
 class Parent(TypedDict):
     results: Annotated[list[str], operator.add]
-
-
-def _mods(pkg: str) -> tuple[Any, Any, Any]:
-    return (
-        importlib.import_module(f"{pkg}.graph"),
-        importlib.import_module(f"{pkg}.types"),
-        importlib.import_module(f"{pkg}.checkpoint.memory"),
-    )
-
-
-def _clean(value: Any) -> Any:
-    """Interrupts as their values (ids are implementation-specific)."""
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
-    if type(value).__name__ == "Interrupt":
-        return ("Interrupt", value.value)
-    return value
 
 
 def _ns(ns: str) -> str:
