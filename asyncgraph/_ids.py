@@ -1,11 +1,14 @@
 """``NewType`` ids: str at run time, kept apart by the type checker. Public through
-:mod:`asyncgraph.types`; defined here, below every module that makes them."""
+:mod:`asyncgraph.types`; defined here, below every module that makes them. Also the
+fast uuid4 string that ``add_messages`` gives a message without an id."""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
 from typing import NewType
 
-__all__ = ["CheckpointId", "InterruptId", "TaskId", "ThreadId"]
+__all__ = ["CheckpointId", "InterruptId", "TaskId", "ThreadId", "uuid4_str"]
 
 
 TaskId = NewType("TaskId", str)
@@ -16,3 +19,43 @@ ThreadId = NewType("ThreadId", str)
 """A conversation thread (``config["configurable"]["thread_id"]``)."""
 InterruptId = NewType("InterruptId", str)
 """Identifies one ``interrupt()`` call, for ``Command(resume={id: value})``."""
+
+# -- uuid4 strings ----------------------------------------------------------------------
+# ``str(uuid.uuid4())`` makes one ``os.urandom`` call and a UUID object per id: 2-10 us,
+# the largest single cost of an agent run's reducer (every message gets an id). The
+# same bits (os.urandom, version 4, RFC 4122 variant) come here from one urandom call per
+# 256 ids. ``next()`` on a list iterator is atomic under the GIL, so two threads never
+# get the same value; a forked child draws a fresh batch (the parent's would repeat).
+
+_BATCH = 256
+_VERSION_MASK = ~((0xF000 << 64) | (0xC000 << 48))
+_VERSION_BITS = (0x4000 << 64) | (0x8000 << 48)
+
+
+def _batch() -> Iterator[int]:
+    raw = os.urandom(16 * _BATCH)
+    return iter([int.from_bytes(raw[i : i + 16], "big") for i in range(0, 16 * _BATCH, 16)])
+
+
+_ints = _batch()
+
+
+def _reseed() -> None:
+    global _ints
+    _ints = _batch()
+
+
+if hasattr(os, "register_at_fork"):  # (not on Windows: no fork there)
+    os.register_at_fork(after_in_child=_reseed)
+
+
+def uuid4_str() -> str:
+    """A random (version 4) UUID as its canonical 36-character string."""
+    global _ints
+    try:
+        n = next(_ints)
+    except StopIteration:
+        _ints = _batch()
+        n = next(_ints)
+    h = "%032x" % ((n & _VERSION_MASK) | _VERSION_BITS)
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"

@@ -8,7 +8,6 @@ list and no per-message conversion.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Sequence
 from functools import partial
 from operator import attrgetter
@@ -31,6 +30,8 @@ from langchain_core.messages import (
     message_chunk_to_message,
 )
 from typing_extensions import TypedDict
+
+from asyncgraph._ids import uuid4_str
 
 __all__ = [
     "REMOVE_ALL_MESSAGES",
@@ -72,10 +73,6 @@ _PLAIN_TYPES: set[type] = {
 _get_id = attrgetter("id")
 
 
-def _new_id() -> str:
-    return str(uuid.uuid4())
-
-
 def _as_message(value: Any) -> BaseMessage:
     """Coerce one message-like value (message, chunk, dict, tuple, str) to a message."""
     if isinstance(value, BaseMessage):
@@ -111,7 +108,7 @@ def _coerce(value: Messages) -> tuple[list[BaseMessage], bool]:
         if msg is not item and out is None:
             out = items[:i]
         if msg.id is None:
-            msg.id = _new_id()
+            msg.id = uuid4_str()
         else:
             had_ids = True
         if out is not None:
