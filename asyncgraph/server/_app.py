@@ -19,8 +19,16 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from asyncgraph.server._auth import (
+    AuthMiddleware,
+    AuthPolicy,
+    authorize,
+    matches,
+    owned_metadata,
+    stamp_user,
+)
 from asyncgraph.server._crons import CronService
-from asyncgraph.server._errors import ApiError
+from asyncgraph.server._errors import ApiError, not_found
 from asyncgraph.server._runs import RunService
 from asyncgraph.server._serialize import dumps
 from asyncgraph.server._services import Services
@@ -77,6 +85,44 @@ def _flag(value: str | None) -> bool:
     return (value or "").lower() in ("1", "true", "yes")
 
 
+async def _visible_thread(request: Request, tid: str, verb: str, **value: Any) -> None:
+    """Authorize ``verb`` (the auth action) on thread ``tid`` with ``value``; a thread the
+    handler's filter hides is 404."""
+    where = await authorize(request, "threads", verb, {"thread_id": tid, **value})
+    if where and not matches(where, (await _svc(request).get_thread(tid))["metadata"]):
+        raise not_found("thread", tid)
+
+
+async def _visible_assistant(request: Request, aid: str, action: str, value: dict[str, Any] | None = None) -> None:
+    where = await authorize(request, "assistants", action, value if value is not None else {"assistant_id": aid})
+    if where and not matches(where, (await _svc(request).get_assistant(aid))["metadata"]):
+        raise not_found("assistant", aid)
+
+
+async def _create_run_allowed(request: Request, tid: str | None, body: dict[str, Any]) -> dict[str, Any]:
+    """Authorize creating a run (``threads.create_run``) and stamp the caller into its
+    config; returns what a thread the run creates needs in its metadata."""
+    if request.app.state.auth is None:
+        stamp_user(request, body)  # (drops client-sent auth keys)
+        return {}
+    if body.get("metadata") is None:
+        body["metadata"] = {}
+    value = {
+        "thread_id": tid, "assistant_id": body.get("assistant_id"), "run_id": None, "status": "pending",
+        "metadata": body["metadata"], "prevent_insert_if_inflight": True,
+        "multitask_strategy": body.get("multitask_strategy"), "if_not_exists": body.get("if_not_exists"),
+        "after_seconds": body.get("after_seconds"), "kwargs": body,
+    }
+    where = await authorize(request, "threads", "create_run", value)
+    body["metadata"] = value.get("metadata") or {}
+    if where and tid is not None:
+        thread = await _svc(request).storage.get_thread(tid)
+        if thread is not None and not matches(where, thread["metadata"]):
+            raise not_found("thread", tid)
+    stamp_user(request, body)
+    return owned_metadata(where)
+
+
 # ---- system ----------------------------------------------------------------------------
 async def ok(request: Request) -> Response:
     return _Json({"ok": True})
@@ -96,90 +142,131 @@ async def info(request: Request) -> Response:
 
 # ---- assistants ------------------------------------------------------------------------
 async def assistants_create(request: Request) -> Response:
-    return _Json(await _svc(request).create_assistant(await _body(request)))
+    body = await _body(request)
+    await authorize(request, "assistants", "create", body)
+    return _Json(await _svc(request).create_assistant(body))
 
 
 async def assistants_search(request: Request) -> Response:
-    return _Json(await _svc(request).search_assistants(await _body(request, required=False)))
+    body = await _body(request, required=False)
+    where = await authorize(request, "assistants", "search", body)
+    return _Json(await _svc(request).search_assistants(body, where=where))
 
 
 async def assistants_count(request: Request) -> Response:
-    return _Json(await _svc(request).count_assistants(await _body(request, required=False)))
+    body = await _body(request, required=False)
+    where = await authorize(request, "assistants", "search", body)
+    return _Json(await _svc(request).count_assistants(body, where=where))
 
 
 async def assistant_item(request: Request) -> Response:
     svc, aid = _svc(request), _p(request, "assistant_id")
     if request.method == "GET":
+        await _visible_assistant(request, aid, "read")
         return _Json(await svc.get_assistant(aid))
     if request.method == "PATCH":
-        return _Json(await svc.update_assistant(aid, await _body(request)))
+        body = await _body(request)
+        await _visible_assistant(request, aid, "update", {"assistant_id": aid, **body})
+        return _Json(await svc.update_assistant(aid, body))
+    await _visible_assistant(request, aid, "delete")
     await svc.delete_assistant(aid)
     return Response(status_code=204)
 
 
 async def assistant_graph(request: Request) -> Response:
+    aid = _p(request, "assistant_id")
+    await _visible_assistant(request, aid, "read")
     xray_raw = request.query_params.get("xray", "false")
     xray: int | bool = int(xray_raw) if xray_raw.isdigit() else _flag(xray_raw)
-    return _Json(await _svc(request).get_graph_drawing(_p(request, "assistant_id"), xray))
+    return _Json(await _svc(request).get_graph_drawing(aid, xray))
 
 
 async def assistant_schemas(request: Request) -> Response:
-    return _Json(await _svc(request).get_schemas(_p(request, "assistant_id")))
+    aid = _p(request, "assistant_id")
+    await _visible_assistant(request, aid, "read")
+    return _Json(await _svc(request).get_schemas(aid))
 
 
 # ---- threads ---------------------------------------------------------------------------
 async def threads_create(request: Request) -> Response:
-    return _Json(await _svc(request).create_thread(await _body(request, required=False)))
+    body = await _body(request, required=False)
+    if request.app.state.auth is not None:
+        if body.get("metadata") is None:
+            body["metadata"] = {}
+        where = await authorize(request, "threads", "create", body)
+        existing = await _svc(request).storage.get_thread(body["thread_id"]) if body.get("thread_id") else None
+        if existing is not None and where and not matches(where, existing["metadata"]):
+            # Someone else's thread id: answer as for any taken id, showing nothing of it.
+            raise ApiError(409, f"thread {body['thread_id']!r} already exists")
+    return _Json(await _svc(request).create_thread(body))
 
 
 async def threads_search(request: Request) -> Response:
-    return _Json(await _svc(request).search_threads(await _body(request, required=False)))
+    body = await _body(request, required=False)
+    where = await authorize(request, "threads", "search", body)
+    return _Json(await _svc(request).search_threads(body, where=where))
 
 
 async def threads_count(request: Request) -> Response:
-    return _Json(await _svc(request).count_threads(await _body(request, required=False)))
+    body = await _body(request, required=False)
+    where = await authorize(request, "threads", "search", body)
+    return _Json(await _svc(request).count_threads(body, where=where))
 
 
 async def thread_item(request: Request) -> Response:
     svc, tid = _svc(request), _p(request, "thread_id")
     if request.method == "GET":
+        await _visible_thread(request, tid, "read")
         return _Json(await svc.get_thread(tid))
     if request.method == "PATCH":
-        return _Json(await svc.update_thread(tid, await _body(request)))
+        body = await _body(request)
+        await _visible_thread(request, tid, "update", metadata=body.get("metadata"))
+        return _Json(await svc.update_thread(tid, body))
+    await _visible_thread(request, tid, "delete")
     await svc.delete_thread(tid)
     return Response(status_code=204)
 
 
 async def thread_copy(request: Request) -> Response:
-    return _Json(await _svc(request).copy_thread(_p(request, "thread_id")))
+    tid = _p(request, "thread_id")
+    await _visible_thread(request, tid, "read")
+    return _Json(await _svc(request).copy_thread(tid))
 
 
 async def thread_state(request: Request) -> Response:
     svc, tid = _svc(request), _p(request, "thread_id")
     if request.method == "POST":
-        return _Json(await svc.update_state(tid, await _body(request)))
+        body = await _body(request)
+        await _visible_thread(request, tid, "update")
+        return _Json(await svc.update_state(tid, body))
+    await _visible_thread(request, tid, "read")
     subgraphs = _flag(request.query_params.get("subgraphs"))
     return _Json(await svc.get_state(tid, None, subgraphs))
 
 
 async def thread_state_at(request: Request) -> Response:
     svc, tid = _svc(request), _p(request, "thread_id")
+    await _visible_thread(request, tid, "read")
     subgraphs = _flag(request.query_params.get("subgraphs"))
     cid = _p(request, "checkpoint_id")
     return _Json(await svc.get_state(tid, {"checkpoint_id": cid}, subgraphs))
 
 
 async def thread_state_checkpoint(request: Request) -> Response:
+    tid = _p(request, "thread_id")
     body = await _body(request)
     checkpoint = body.get("checkpoint")
     if not isinstance(checkpoint, dict):
         raise ApiError(422, "'checkpoint' must be an object with a checkpoint_id")
-    return _Json(await _svc(request).get_state(_p(request, "thread_id"), checkpoint, bool(body.get("subgraphs"))))
+    await _visible_thread(request, tid, "read")
+    return _Json(await _svc(request).get_state(tid, checkpoint, bool(body.get("subgraphs"))))
 
 
 async def thread_history(request: Request) -> Response:
+    tid = _p(request, "thread_id")
     body = await _body(request, required=False)
-    return _Json(await _svc(request).get_history(_p(request, "thread_id"), body))
+    await _visible_thread(request, tid, "read")
+    return _Json(await _svc(request).get_history(tid, body))
 
 
 # ---- runs ------------------------------------------------------------------------------
@@ -229,9 +316,14 @@ def _stream_response(request: Request, run: dict[str, Any], *, after: int, modes
     )
 
 
+async def _create_run(request: Request, tid: str | None, body: dict[str, Any]) -> dict[str, Any]:
+    owner = await _create_run_allowed(request, tid, body)
+    return await _runs(request).create(tid, body, thread_metadata=owner)
+
+
 async def runs_create(request: Request) -> Response:
     tid = request.path_params.get("thread_id")
-    run = await _runs(request).create(tid, await _body(request))
+    run = await _create_run(request, tid, await _body(request))
     return _Json(run, headers=_location_headers(run, tid is None))
 
 
@@ -239,7 +331,7 @@ async def runs_stream(request: Request) -> Response:
     tid = request.path_params.get("thread_id")
     body = await _body(request)
     on_disconnect = body.get("on_disconnect") or "cancel"
-    run = await _runs(request).create(tid, body)
+    run = await _create_run(request, tid, body)
     return _stream_response(
         request, run, after=0, modes=None,
         cancel_on_disconnect=on_disconnect == "cancel",
@@ -249,7 +341,7 @@ async def runs_stream(request: Request) -> Response:
 
 async def runs_wait(request: Request) -> Response:
     tid = request.path_params.get("thread_id")
-    run = await _runs(request).create(tid, await _body(request))
+    run = await _create_run(request, tid, await _body(request))
     result = await _runs(request).result(run["run_id"])
     return _Json(result, headers=_location_headers(run, tid is None))
 
@@ -262,11 +354,12 @@ async def runs_batch(request: Request) -> Response:
         raise ApiError(400, f"request body is not valid JSON: {exc}") from exc
     if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
         raise ApiError(422, "request body must be a list of run objects")
-    return _Json([await _runs(request).create(None, item) for item in items])
+    return _Json([await _create_run(request, None, item) for item in items])
 
 
 async def runs_list(request: Request) -> Response:
     q = request.query_params
+    await _visible_thread(request, _p(request, "thread_id"), "read")
     return _Json(
         await _runs(request).list(
             _p(request, "thread_id"), limit=int(q.get("limit", 10)), offset=int(q.get("offset", 0)),
@@ -278,14 +371,18 @@ async def runs_list(request: Request) -> Response:
 async def run_item(request: Request) -> Response:
     runs, tid, rid = _runs(request), _p(request, "thread_id"), _p(request, "run_id")
     if request.method == "GET":
+        await _visible_thread(request, tid, "read", run_id=rid)
         return _Json(await runs.get(tid, rid))
+    await _visible_thread(request, tid, "delete", run_id=rid)
     await runs.delete(tid, rid)
     return Response(status_code=204)
 
 
 async def run_cancel(request: Request) -> Response:
     runs, tid, rid = _runs(request), _p(request, "thread_id"), _p(request, "run_id")
-    await runs.cancel(tid, rid, action=request.query_params.get("action", "interrupt"))
+    action = request.query_params.get("action", "interrupt")
+    await _visible_thread(request, tid, "update", run_id=rid, action=action)
+    await runs.cancel(tid, rid, action=action)
     if _flag(request.query_params.get("wait")):
         await runs.wait_done(rid)
         return Response(status_code=204)
@@ -299,23 +396,34 @@ async def runs_cancel_many(request: Request) -> Response:
     candidates = await runs.storage.list_runs(body.get("thread_id"))
     wanted = body.get("run_ids")
     status = body.get("status")
+    where = await authorize(request, "threads", "update", {"thread_id": body.get("thread_id"), "action": action})
+    allowed: dict[str, bool] = {}
     for r in candidates:
         if wanted and r["run_id"] not in wanted:
             continue
         if status in ("pending", "running") and r["status"] != status:
             continue
+        if where:
+            tid = r["thread_id"]
+            if tid not in allowed:
+                thread = await runs.storage.get_thread(tid)
+                allowed[tid] = thread is not None and matches(where, thread["metadata"])
+            if not allowed[tid]:
+                continue
         await runs.cancel(r["thread_id"], r["run_id"], action=action)
     return Response(status_code=204)
 
 
 async def run_join(request: Request) -> Response:
     runs, tid, rid = _runs(request), _p(request, "thread_id"), _p(request, "run_id")
+    await _visible_thread(request, tid, "read", run_id=rid)
     await runs.get(tid, rid)
     return _Json(await runs.result(rid))
 
 
 async def run_join_stream(request: Request) -> Response:
     runs, tid, rid = _runs(request), _p(request, "thread_id"), _p(request, "run_id")
+    await _visible_thread(request, tid, "read", run_id=rid)
     run = await runs.get(tid, rid)
     last = request.headers.get("last-event-id", "")
     if last and not last.isdigit():
@@ -335,21 +443,45 @@ def _crons(request: Request) -> CronService:
 
 
 async def crons_create(request: Request) -> Response:
-    return _Json(await _crons(request).create(request.path_params.get("thread_id"), await _body(request)))
+    tid = request.path_params.get("thread_id")
+    body = await _body(request)
+    if request.app.state.auth is not None:
+        if body.get("metadata") is None:
+            body["metadata"] = {}
+        await authorize(request, "crons", "create", body)
+        if tid is not None:  # a cron runs on the thread: the caller must be allowed to
+            await _create_run_allowed(request, tid, body)
+    stamp_user(request, body)  # its runs run as the user who made it
+    return _Json(await _crons(request).create(tid, body))
 
 
 async def crons_search(request: Request) -> Response:
-    return _Json(await _crons(request).search(await _body(request, required=False)))
+    body = await _body(request, required=False)
+    where = await authorize(request, "crons", "search", body)
+    return _Json(await _crons(request).search(body, where=where))
 
 
 async def crons_count(request: Request) -> Response:
-    return _Json(await _crons(request).count(await _body(request, required=False)))
+    body = await _body(request, required=False)
+    where = await authorize(request, "crons", "search", body)
+    return _Json(await _crons(request).count(body, where=where))
+
+
+async def _visible_cron(request: Request, cid: str, action: str, value: dict[str, Any]) -> None:
+    where = await authorize(request, "crons", action, value)
+    if where:
+        cron = await _runs(request).storage.get_cron(cid)
+        if cron is None or not matches(where, cron.get("metadata")):
+            raise not_found("cron", cid)
 
 
 async def cron_item(request: Request) -> Response:
     crons, cid = _crons(request), _p(request, "cron_id")
     if request.method == "PATCH":
-        return _Json(await crons.update(cid, await _body(request)))
+        body = await _body(request)
+        await _visible_cron(request, cid, "update", {"cron_id": cid, **body})
+        return _Json(await crons.update(cid, body))
+    await _visible_cron(request, cid, "delete", {"cron_id": cid})
     await crons.delete(cid)
     return Response(status_code=204)
 
@@ -397,7 +529,7 @@ def routes() -> list[Route]:
 
 async def _api_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ApiError)
-    return _Json({"detail": exc.detail}, status_code=exc.status)
+    return _Json({"detail": exc.detail}, status_code=exc.status, headers=exc.headers)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -407,14 +539,19 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 
 def build_app(services: Services, runs: RunService, *, lifespan: Any = None,
-              max_body_bytes: int = MAX_BODY_BYTES) -> Starlette:
+              max_body_bytes: int = MAX_BODY_BYTES, auth: AuthPolicy | None = None) -> Starlette:
+    """The API over ``services`` and ``runs``; ``auth``: the custom auth policy (see
+    :mod:`asyncgraph.server._auth`), None for an open server."""
     from starlette.exceptions import HTTPException
+    from starlette.middleware import Middleware
 
     app = Starlette(
         routes=routes(),
         exception_handlers={ApiError: _api_error, HTTPException: _http_error},
         lifespan=lifespan,
+        middleware=[Middleware(AuthMiddleware, policy=auth)] if auth is not None else None,
     )
+    app.state.auth = auth
     app.state.services = services
     app.state.runs = runs
     app.state.crons = CronService(runs)

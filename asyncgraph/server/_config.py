@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ConfigError", "GraphSpec", "ServerConfig", "load_config"]
+__all__ = ["ConfigError", "GraphSpec", "ServerConfig", "load_config", "load_variable"]
 
 
 class ConfigError(ValueError):
@@ -36,41 +36,42 @@ class GraphSpec:
 
     def load_object(self) -> Any:
         """Import the module and return the named variable (not yet compiled)."""
-        module_ref, sep, attr = self.location.rpartition(":")
-        if not sep or not module_ref or not attr:
-            raise ConfigError(
-                f"graph {self.graph_id!r}: {self.location!r} must look like './file.py:variable'"
-            )
-        if module_ref.endswith(".py") or "/" in module_ref:
-            path = (self.base_dir / module_ref).resolve()
-            if not path.is_file():
-                raise ConfigError(f"graph {self.graph_id!r}: file {str(path)!r} does not exist")
-            name = f"_asyncgraph_server_graph_{self.graph_id}_{abs(hash(str(path)))}"
-            spec = importlib.util.spec_from_file_location(name, path)
-            if spec is None or spec.loader is None:
-                raise ConfigError(f"graph {self.graph_id!r}: cannot import {str(path)!r}")
-            module = importlib.util.module_from_spec(spec)
-            sys.modules[name] = module
-            try:
-                spec.loader.exec_module(module)
-            except Exception as exc:
-                sys.modules.pop(name, None)
-                raise ConfigError(
-                    f"graph {self.graph_id!r}: importing {str(path)!r} failed: {exc!r}"
-                ) from exc
-        else:
-            try:
-                module = importlib.import_module(module_ref)
-            except Exception as exc:
-                raise ConfigError(
-                    f"graph {self.graph_id!r}: importing module {module_ref!r} failed: {exc!r}"
-                ) from exc
+        return load_variable(f"graph {self.graph_id!r}", self.location, self.base_dir, f"graph_{self.graph_id}")
+
+
+def load_variable(label: str, location: str, base_dir: Path, module_tag: str) -> Any:
+    """The variable ``location`` names (``"./file.py:name"`` or ``"package.module:name"``).
+
+    ``label`` says in errors what the entry is (``graph 'agent'``, ``auth``); a file is
+    imported as the module ``_asyncgraph_server_<module_tag>_<hash of its path>``.
+    """
+    module_ref, sep, attr = location.rpartition(":")
+    if not sep or not module_ref or not attr:
+        raise ConfigError(f"{label}: {location!r} must look like './file.py:variable'")
+    if module_ref.endswith(".py") or "/" in module_ref:
+        path = (base_dir / module_ref).resolve()
+        if not path.is_file():
+            raise ConfigError(f"{label}: file {str(path)!r} does not exist")
+        name = f"_asyncgraph_server_{module_tag}_{abs(hash(str(path)))}"
+        spec = importlib.util.spec_from_file_location(name, path)
+        if spec is None or spec.loader is None:
+            raise ConfigError(f"{label}: cannot import {str(path)!r}")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
         try:
-            return getattr(module, attr)
-        except AttributeError:
-            raise ConfigError(
-                f"graph {self.graph_id!r}: {module_ref!r} has no variable {attr!r}"
-            ) from None
+            spec.loader.exec_module(module)
+        except Exception as exc:
+            sys.modules.pop(name, None)
+            raise ConfigError(f"{label}: importing {str(path)!r} failed: {exc!r}") from exc
+    else:
+        try:
+            module = importlib.import_module(module_ref)
+        except Exception as exc:
+            raise ConfigError(f"{label}: importing module {module_ref!r} failed: {exc!r}") from exc
+    try:
+        return getattr(module, attr)
+    except AttributeError:
+        raise ConfigError(f"{label}: {module_ref!r} has no variable {attr!r}") from None
 
 
 @dataclass

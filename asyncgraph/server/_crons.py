@@ -17,6 +17,7 @@ import uuid
 from datetime import datetime, timezone
 from typing import Any
 
+from asyncgraph.server._auth import Filter, matches
 from asyncgraph.server._errors import ApiError, not_found
 from asyncgraph.server._runs import MULTITASK, RunService
 from asyncgraph.server._storage import now
@@ -135,7 +136,8 @@ class CronService:
         if not await self.storage.delete_cron(cron_id):
             raise not_found("cron", cron_id)
 
-    async def search(self, body: dict[str, Any]) -> list[dict[str, Any]]:
+    async def search(self, body: dict[str, Any], *, where: Filter | None = None) -> list[dict[str, Any]]:
+        """``where``: the caller's auth filter; what it hides is not found."""
         items = [
             c
             for c in await self.storage.list_crons()
@@ -143,6 +145,7 @@ class CronService:
             and (not body.get("thread_id") or c["thread_id"] == body["thread_id"])
             and (body.get("enabled") is None or c["enabled"] == body["enabled"])
             and all(c["metadata"].get(k) == v for k, v in (body.get("metadata") or {}).items())
+            and matches(where, c["metadata"])
         ]
         sort_by = body.get("sort_by") or "created_at"
         items.sort(key=lambda c: str(c.get(sort_by, "")), reverse=(body.get("sort_order") or "desc") == "desc")
@@ -152,8 +155,8 @@ class CronService:
             out = [{k: v for k, v in c.items() if k in select} for c in out]
         return out
 
-    async def count(self, body: dict[str, Any]) -> int:
-        return len(await self.search({**body, "limit": 1 << 30, "offset": 0, "select": None}))
+    async def count(self, body: dict[str, Any], *, where: Filter | None = None) -> int:
+        return len(await self.search({**body, "limit": 1 << 30, "offset": 0, "select": None}, where=where))
 
 
 class CronScheduler:

@@ -12,6 +12,7 @@ from typing import Any
 from starlette.applications import Starlette
 
 from asyncgraph.server._app import MAX_BODY_BYTES, build_app
+from asyncgraph.server._auth import load_auth
 from asyncgraph.server._config import ServerConfig, load_config
 from asyncgraph.server._crons import CronScheduler
 from asyncgraph.server._graphs import GraphRegistry
@@ -102,7 +103,7 @@ def create_app(
                     with contextlib.suppress(asyncio.CancelledError):
                         await t
 
-    return build_app(services, runs, lifespan=lifespan, max_body_bytes=max_body_bytes)
+    return build_app(services, runs, lifespan=lifespan, max_body_bytes=max_body_bytes, auth=load_auth(cfg))
 
 
 def run_dev(

@@ -12,9 +12,10 @@ class ApiError(Exception):
     message of its typed errors (``NotFoundError``, ``ConflictError``...).
     """
 
-    def __init__(self, status: int, detail: str) -> None:
+    def __init__(self, status: int, detail: str, *, headers: dict[str, str] | None = None) -> None:
         self.status = status
         self.detail = detail
+        self.headers = headers  # extra response headers (an auth refusal's WWW-Authenticate)
         super().__init__(f"{status}: {detail}")
 
 

@@ -72,8 +72,14 @@ class RunService:
                     thread["status"] = "error"
                     await self.storage.put_thread(thread)
 
-    async def create(self, thread_id: str | None, body: dict[str, Any]) -> dict[str, Any]:
-        """Validate ``body``, apply the multitask strategy, store and enqueue the run."""
+    async def create(
+        self, thread_id: str | None, body: dict[str, Any], *, thread_metadata: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """Validate ``body``, apply the multitask strategy, store and enqueue the run.
+
+        ``thread_metadata``: the metadata of a thread this run creates (stateless, or
+        ``if_not_exists="create"``): what keeps it visible to the caller under auth.
+        """
         if "assistant_id" not in body:
             raise ApiError(422, "'assistant_id' is required")
         assistant = await self.services.get_assistant(str(body["assistant_id"]))
@@ -89,13 +95,15 @@ class RunService:
         temporary = thread_id is None
         thread: dict[str, Any] | None
         if thread_id is None:
-            thread = await self.services.create_thread({"metadata": {}})
+            thread = await self.services.create_thread({"metadata": dict(thread_metadata or {})})
             thread_id = str(thread["thread_id"])
         else:
             thread = await self.storage.get_thread(thread_id)
             if thread is None:
                 if body.get("if_not_exists") == "create":
-                    thread = await self.services.create_thread({}, thread_id=thread_id)
+                    thread = await self.services.create_thread(
+                        {"metadata": dict(thread_metadata or {})}, thread_id=thread_id
+                    )
                 else:
                     raise not_found("thread", thread_id)
         # Checking for runs in flight and adding this one is one step per thread, so two

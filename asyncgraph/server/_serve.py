@@ -25,6 +25,7 @@ from typing import Any
 from starlette.applications import Starlette
 
 from asyncgraph.server._app import MAX_BODY_BYTES, build_app
+from asyncgraph.server._auth import load_auth
 from asyncgraph.server._config import ServerConfig, load_config
 from asyncgraph.server._crons import CronScheduler
 from asyncgraph.server._graphs import GraphRegistry
@@ -119,7 +120,7 @@ def create_serve_app(
                 with contextlib.suppress(asyncio.CancelledError):
                     await scheduler
 
-    return build_app(services, runs, lifespan=lifespan, max_body_bytes=max_body_bytes)
+    return build_app(services, runs, lifespan=lifespan, max_body_bytes=max_body_bytes, auth=load_auth(cfg))
 
 
 def run_serve(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from asyncgraph.server._auth import Filter, matches
 from asyncgraph.server._errors import ApiError, not_found
 from asyncgraph.server._graphs import GraphRegistry, system_assistant_id
 from asyncgraph.server._serialize import to_jsonable
@@ -124,18 +125,20 @@ class Services:
         a = await self.get_assistant(assistant_id)
         await self.storage.delete_assistant(a["assistant_id"])
 
-    async def search_assistants(self, body: dict[str, Any]) -> list[dict[str, Any]]:
+    async def search_assistants(self, body: dict[str, Any], *, where: Filter | None = None) -> list[dict[str, Any]]:
+        """``where``: the caller's auth filter; what it hides is not found."""
         items = [
             a
             for a in await self.storage.list_assistants()
             if _matches(a["metadata"], body.get("metadata"))
+            and matches(where, a["metadata"])
             and (not body.get("graph_id") or a["graph_id"] == body["graph_id"])
             and (not body.get("name") or body["name"].lower() in (a.get("name") or "").lower())
         ]
         return _page(items, body, "created_at")
 
-    async def count_assistants(self, body: dict[str, Any]) -> int:
-        return len(await self.search_assistants({**body, "limit": 1 << 30, "offset": 0}))
+    async def count_assistants(self, body: dict[str, Any], *, where: Filter | None = None) -> int:
+        return len(await self.search_assistants({**body, "limit": 1 << 30, "offset": 0}, where=where))
 
     async def assistant_graph(self, assistant_id: str) -> Any:
         a = await self.get_assistant(assistant_id)
@@ -204,21 +207,23 @@ class Services:
         await self.storage.delete_thread(thread_id)
         await self.checkpointer.adelete_thread(thread_id)
 
-    async def search_threads(self, body: dict[str, Any]) -> list[dict[str, Any]]:
+    async def search_threads(self, body: dict[str, Any], *, where: Filter | None = None) -> list[dict[str, Any]]:
+        """``where``: the caller's auth filter; what it hides is not found."""
         ids = body.get("ids")
         values = body.get("values") or {}
         items = [
             t
             for t in await self.storage.list_threads()
             if _matches(t["metadata"], body.get("metadata"))
+            and matches(where, t["metadata"])
             and (not body.get("status") or t["status"] == body["status"])
             and (not ids or t["thread_id"] in ids)
             and (not values or _matches(t.get("values") or {}, values))
         ]
         return _page(items, body, "created_at")
 
-    async def count_threads(self, body: dict[str, Any]) -> int:
-        return len(await self.search_threads({**body, "limit": 1 << 30, "offset": 0}))
+    async def count_threads(self, body: dict[str, Any], *, where: Filter | None = None) -> int:
+        return len(await self.search_threads({**body, "limit": 1 << 30, "offset": 0}, where=where))
 
     async def copy_thread(self, thread_id: str) -> dict[str, Any]:
         src = await self.get_thread(thread_id)

@@ -9,6 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from asyncgraph.server._auth import authorize
 from asyncgraph.server._errors import ApiError
 
 __all__ = ["store_routes"]
@@ -21,6 +22,21 @@ def _namespace(value: Any, field: str) -> tuple[str, ...]:
         if not label or "." in label:
             raise ApiError(422, f"{field!r}: label {label!r} must be non-empty and contain no '.'")
     return tuple(value)
+
+
+async def _allowed(request: Request, action: str, value: dict[str, Any], field: str = "namespace") -> tuple[str, ...] | None:
+    """Run the store's auth handler, which may rewrite ``value[field]`` (scope a user's items
+    under their own namespace); return the namespace to use."""
+    if request.app.state.auth is None:
+        return value[field]  # type: ignore[no-any-return]
+    where = await authorize(request, "store", action, value)
+    if where:
+        raise ApiError(500, f"the auth handler for store.{action} returned a filter; store handlers allow, deny "
+                            "or rewrite value['namespace']")
+    ns = value.get(field)
+    if ns is None:
+        return None
+    return _namespace(list(ns), field)
 
 
 def _item(item: Any) -> dict[str, Any]:
@@ -50,6 +66,7 @@ def store_routes(read_body: Callable[..., Any], json_response: type[Response]) -
             if not key:
                 raise ApiError(422, "query parameter 'key' is required")
             ns = tuple(p for p in ns_raw.split(".") if p)
+            ns = await _allowed(request, "get", {"namespace": ns, "key": key}) or ()
             refresh = request.query_params.get("refresh_ttl")
             item = await store.aget(ns, key, refresh_ttl=None if refresh is None else refresh.lower() == "true")
             if item is None:
@@ -69,14 +86,20 @@ def store_routes(read_body: Callable[..., Any], json_response: type[Response]) -
                 kwargs["index"] = body["index"]
             if "ttl" in body:
                 kwargs["ttl"] = body["ttl"]
+            ns = await _allowed(request, "put", {"namespace": ns, "key": key, "value": value,
+                                                 "index": body.get("index"), "ttl": body.get("ttl")}) or ()
             await store.aput(ns, key, value, **kwargs)
         else:
+            ns = await _allowed(request, "delete", {"namespace": ns, "key": key}) or ()
             await store.adelete(ns, key)
         return Response(status_code=204)
 
     async def search(request: Request) -> Response:
         body = await read_body(request, required=False)
         ns = _namespace(body.get("namespace_prefix") or [], "namespace_prefix") if body.get("namespace_prefix") else ()
+        ns = await _allowed(request, "search", {"namespace": ns, "filter": body.get("filter"),
+                                                "limit": body.get("limit"), "offset": body.get("offset"),
+                                                "query": body.get("query")}) or ()
         found = await _store(request).asearch(
             ns,
             query=body.get("query"),
@@ -89,8 +112,12 @@ def store_routes(read_body: Callable[..., Any], json_response: type[Response]) -
 
     async def namespaces(request: Request) -> Response:
         body = await read_body(request, required=False)
+        prefix = await _allowed(request, "list_namespaces", {
+            "namespace": tuple(body["prefix"]) if body.get("prefix") else (), "suffix": body.get("suffix"),
+            "max_depth": body.get("max_depth"), "limit": body.get("limit"), "offset": body.get("offset"),
+        })
         found = await _store(request).alist_namespaces(
-            prefix=tuple(body["prefix"]) if body.get("prefix") else None,
+            prefix=prefix or None,
             suffix=tuple(body["suffix"]) if body.get("suffix") else None,
             max_depth=body.get("max_depth"),
             limit=int(body.get("limit") or 100),
