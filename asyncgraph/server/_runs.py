@@ -89,6 +89,9 @@ class RunService:
             raise ApiError(422, f"multitask_strategy {strategy!r} is not one of {', '.join(MULTITASK)}")
         if body.get("input") is not None and body.get("command") is not None:
             raise ApiError(422, "give 'input' or 'command', not both")
+        webhook = body.get("webhook")
+        if webhook is not None and not (isinstance(webhook, str) and webhook.startswith(("http://", "https://"))):
+            raise ApiError(422, f"'webhook' must be an http(s) URL, got {webhook!r}")
         command = body.get("command")
         if command is not None and not isinstance(command, dict):
             raise ApiError(422, "'command' must be an object with resume / update / goto")
@@ -147,6 +150,7 @@ class RunService:
                     "temporary": temporary,
                     "on_completion": body.get("on_completion") or ("delete" if temporary else "keep"),
                     "durability": body.get("durability"),
+                    "webhook": webhook,
                 },
             }
             await self.storage.put_run(run)
@@ -216,6 +220,7 @@ class Worker:
         self.services = runs.services
         self.queue = runs.queue
         self._thread_locks: dict[str, asyncio.Lock] = {}
+        self.webhooks = WebhookSender()
 
     @property
     def storage(self) -> Storage:
@@ -389,6 +394,15 @@ class Worker:
         await self._complete_thread(run, graph, None)
 
     async def _complete_thread(self, run: dict[str, Any], graph: Any, status: str | None) -> None:
+        await self._update_thread(run, graph, status)
+        if run["kwargs"].get("webhook"):
+            final = await self.storage.get_run(run["run_id"]) or run
+            thread = await self.storage.get_thread(run["thread_id"])
+            self.webhooks.send(run["kwargs"]["webhook"], {
+                **final, "values": final.get("output") if thread is None else thread.get("values"),
+            })
+
+    async def _update_thread(self, run: dict[str, Any], graph: Any, status: str | None) -> None:
         thread_id = run["thread_id"]
         thread = await self.storage.get_thread(thread_id)
         if thread is None:
@@ -404,3 +418,50 @@ class Worker:
         elif status is not None:
             thread["status"] = status
             await self.storage.put_thread(thread)
+
+
+class WebhookSender:
+    """POSTs a finished run (its record and the thread's values) to the run's ``webhook``.
+
+    Sent in the background, so a slow receiver delays neither the run's stream nor the next
+    run; a refused or failed delivery is retried three times (after 1, 2 and 4 s), then
+    logged. What is still being delivered when the worker stops is logged as lost.
+    """
+
+    ATTEMPTS = 4
+    TIMEOUT = 10.0
+
+    def __init__(self) -> None:
+        self._pending: set[asyncio.Task[None]] = set()
+
+    def send(self, url: str, payload: dict[str, Any]) -> None:
+        task = asyncio.get_running_loop().create_task(self._deliver(url, dumps(payload)))
+        self._pending.add(task)  # held until done: a task nobody references may be collected
+        task.add_done_callback(self._pending.discard)
+
+    async def _deliver(self, url: str, body: str) -> None:
+        import httpx  # (import time: only workers that send webhooks pay for it)
+
+        delay = 1.0
+        try:
+            async with httpx.AsyncClient(timeout=self.TIMEOUT) as http:
+                for attempt in range(1, self.ATTEMPTS + 1):
+                    try:
+                        r = await http.post(url, content=body, headers={"content-type": "application/json"})
+                        if r.status_code < 400:
+                            return
+                        problem = f"HTTP {r.status_code}"
+                    except httpx.HTTPError as exc:
+                        problem = f"{type(exc).__name__}: {exc}"
+                    if attempt < self.ATTEMPTS:
+                        await asyncio.sleep(delay)
+                        delay *= 2
+            log.warning("webhook %s: not delivered after %d attempts (%s)", url, self.ATTEMPTS, problem)
+        except asyncio.CancelledError:
+            log.warning("webhook %s: the worker stopped before it was delivered", url)
+            raise
+
+    async def drain(self, timeout: float = 5.0) -> None:
+        """Wait (at most ``timeout`` s) for the deliveries under way."""
+        if self._pending:
+            await asyncio.wait(set(self._pending), timeout=timeout)

@@ -196,16 +196,26 @@ def backend(request: Any) -> tuple[str, PgCluster | None]:
 
 
 @pytest.fixture
-async def server(backend: tuple[str, PgCluster | None], tmp_path: Path) -> AsyncIterator[str]:
+def dev_app(backend: tuple[str, PgCluster | None], tmp_path: Path) -> Any:
+    # A sync fixture: loading the graphs' modules is blocking work, done outside the
+    # test's event loop (under load it could trip the blocking watchdog there).
+    kind, cluster = backend
+    if cluster is not None:
+        return None
+    data_dir = tmp_path / "data" if kind == "sqlite" else None
+    return create_app(APP, max_body_bytes=64 * 1024, data_dir=data_dir)
+
+
+@pytest.fixture
+async def server(backend: tuple[str, PgCluster | None], dev_app: Any) -> AsyncIterator[str]:
     """The test app on each back end: dev in memory, dev on SQLite files in tmp_path, and
     ``serve`` + 2 workers on PostgreSQL."""
-    kind, cluster = backend
+    _, cluster = backend
     if cluster is not None:
         await reset_pg(cluster.dsn)
         yield cluster.url
         return
-    data_dir = tmp_path / "data" if kind == "sqlite" else None
-    async with serve(create_app(APP, max_body_bytes=64 * 1024, data_dir=data_dir)) as url:
+    async with serve(dev_app) as url:
         yield url
 
 

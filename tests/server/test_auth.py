@@ -23,12 +23,15 @@ from tests.server.conftest import serve
 
 APP = Path(__file__).parent / "app_auth" / "langgraph.json"
 
-create_app(APP)  # import the app's modules outside any event loop (see conftest)
+
+@pytest.fixture
+def app() -> Any:
+    return create_app(APP)  # (outside the event loop: it imports the app's modules)
 
 
 @pytest.fixture
-async def url() -> AsyncIterator[str]:
-    async with serve(create_app(APP)) as u:
+async def url(app: Any) -> AsyncIterator[str]:
+    async with serve(app) as u:
         yield u
 
 
