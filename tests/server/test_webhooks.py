@@ -37,7 +37,7 @@ class Receiver:
         return Starlette(routes=[Route("/hook", self.hook, methods=["POST"])])
 
 
-@pytest.mark.parametrize("backend", ["memory"], indirect=True)
+@pytest.mark.parametrize("backend", ["memory", pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True)
 async def test_a_finished_run_is_posted_to_its_webhook(client: Any) -> None:
     receiver = Receiver()
     async with serve(receiver.app()) as hook_url:
