@@ -1,17 +1,22 @@
-"""Streaming runs through langgraph-sdk against ``asyncgraph dev`` (its own process).
+"""Streaming runs through langgraph-sdk against asyncgraph's server and ``langgraph dev``.
 
     PYTHONPATH=$PWD python bench/server_bench.py --runs 200 --concurrency 100 [--storage memory]
     PYTHONPATH=$PWD python bench/server_bench.py --storage postgres --workers 2   # serve + workers
+    PYTHONPATH=$PWD python bench/server_bench.py --storage memory --against-langgraph-dev /tmp/lgdev-venv
 
 Starts ``python -m asyncgraph dev`` on a free loopback port serving bench/server_app
 (the seed agent on a scripted model with 50 ms latency), then streams N runs on new
 threads with C at a time, and reports time to first event (the ``metadata`` event,
-measured from the request) p50/p99, completed runs per second, and the server process's
+measured from the request) p50/p99, completed runs per second, and the server processes'
 CPU time per run (which a busy machine disturbs less than wall-clock numbers). With
 ``--storage postgres`` it creates a scratch database on $ASYNCGRAPH_TEST_PG's server (default
 root@127.0.0.1:5432), starts ``asyncgraph serve`` and ``--workers`` ``asyncgraph worker``
-processes on it, reports the CPU of all of them per run, and drops the database after. No comparison with
-``langgraph dev`` yet (issue #15 asks for one: next step).
+processes on it, reports the CPU of all of them per run, and drops the database after.
+
+``--against-langgraph-dev VENV``: then the same runs against ``langgraph dev`` (in memory,
+no reload), started from VENV (a venv with ``langgraph-cli[inmem]``: kept apart from the
+project's, it is a black-box oracle), serving the same file built with LangGraph
+(``BENCH_GRAPH_LIB=langgraph``), and prints the ratios.
 """
 
 from __future__ import annotations
@@ -86,6 +91,87 @@ async def bench(url: str, runs: int, concurrency: int) -> dict[str, float]:
     }
 
 
+def _tree_cpu_seconds(pid: int) -> float:
+    """CPU of ``pid`` and its descendants (``langgraph dev`` runs its server in a child)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    total, todo = 0.0, [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            total += _cpu_seconds(p)
+        except OSError:
+            pass
+        todo += children.get(p, [])
+    return total
+
+
+def _wait_ok(url: str, procs: list[subprocess.Popen[bytes]], seconds: float = 90) -> None:
+    import httpx
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if any(p.poll() is not None for p in procs):
+            raise SystemExit(f"the server at {url} exited while starting")
+        try:
+            if httpx.get(f"{url}/ok", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise SystemExit(f"the server at {url} did not start in {seconds} s")
+
+
+def _measure(label: str, url: str, procs: list[subprocess.Popen[bytes]], args: argparse.Namespace) -> dict[str, float]:
+    cpu0 = sum(_tree_cpu_seconds(p.pid) for p in procs)
+    result = asyncio.run(bench(url, args.runs, args.concurrency))
+    # Includes the one warm-up run.
+    result["server_cpu_ms"] = 1000 * (sum(_tree_cpu_seconds(p.pid) for p in procs) - cpu0) / (args.runs + 1)
+    print(
+        f"{label}  runs={result['runs']} concurrency={result['concurrency']}  "
+        f"time to first event p50={result['ttfe_p50_ms']:.1f} ms p99={result['ttfe_p99_ms']:.1f} ms  "
+        f"throughput={result['runs_per_s']:.1f} runs/s  server CPU {result['server_cpu_ms']:.1f} ms/run",
+        flush=True,
+    )
+    return result
+
+
+def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
+    for proc in procs:
+        proc.terminate()
+    for proc in procs:
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _langgraph_dev(venv: str, args: argparse.Namespace) -> dict[str, float]:
+    port = _free_port()
+    env = {**os.environ, "BENCH_GRAPH_LIB": "langgraph", "LANGSMITH_TRACING": "false",
+           "LANGGRAPH_CLI_NO_ANALYTICS": "1"}
+    env.pop("PYTHONPATH", None)
+    cli = str(Path(venv) / "bin" / "langgraph")
+    proc = subprocess.Popen(
+        [cli, "dev", "--config", str(APP), "--port", str(port), "--no-browser", "--no-reload",
+         *(["--n-jobs-per-worker", str(args.langgraph_dev_jobs)] if args.langgraph_dev_jobs else [])],
+        env=env, cwd=APP.parent, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        _wait_ok(url, [proc])
+        jobs = f", {args.langgraph_dev_jobs} jobs" if args.langgraph_dev_jobs else ", its default jobs"
+        return _measure(f"langgraph dev (memory{jobs})", url, [proc], args)
+    finally:
+        _stop([proc])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=200)
@@ -94,6 +180,10 @@ def main() -> None:
                     help="dev's default (SQLite files, here in a temporary directory), --in-memory, "
                     "or serve + workers on PostgreSQL")
     ap.add_argument("--workers", type=int, default=2, help="worker processes (postgres only)")
+    ap.add_argument("--against-langgraph-dev", metavar="VENV",
+                    help="also run langgraph dev from this venv (langgraph-cli[inmem]) and compare")
+    ap.add_argument("--langgraph-dev-jobs", type=int, default=None,
+                    help="langgraph dev's --n-jobs-per-worker (its default runs few runs at once)")
     args = ap.parse_args()
     tmp = tempfile.TemporaryDirectory(prefix="asyncgraph-server-bench-")
     port = _free_port()
@@ -125,40 +215,23 @@ def main() -> None:
         label = f"asyncgraph dev ({args.storage})"
     url = f"http://127.0.0.1:{port}"
     try:
-        import httpx
-
-        for _ in range(300):
-            try:
-                if httpx.get(f"{url}/ok", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.05)
-        else:
-            raise SystemExit("the server did not start")
+        _wait_ok(url, procs)
         if args.storage == "postgres":
             time.sleep(3)  # the workers finish starting (no readiness endpoint)
-        cpu0 = sum(_cpu_seconds(p.pid) for p in procs)
-        result = asyncio.run(bench(url, args.runs, args.concurrency))
-        # Includes the one warm-up run.
-        server_cpu_ms = 1000 * (sum(_cpu_seconds(p.pid) for p in procs) - cpu0) / (args.runs + 1)
-        print(
-            f"{label}  runs={result['runs']} concurrency={result['concurrency']}  "
-            f"time to first event p50={result['ttfe_p50_ms']:.1f} ms p99={result['ttfe_p99_ms']:.1f} ms  "
-            f"throughput={result['runs_per_s']:.1f} runs/s  server CPU {server_cpu_ms:.1f} ms/run"
-        )
+        ours = _measure(label, url, procs, args)
     finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        _stop(procs)
         tmp.cleanup()
         if admin is not None:
             admin.execute(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
             admin.close()
+    if args.against_langgraph_dev:
+        theirs = _langgraph_dev(args.against_langgraph_dev, args)
+        print(
+            f"asyncgraph / langgraph dev: throughput {ours['runs_per_s'] / theirs['runs_per_s']:.2f}x, "
+            f"time to first event p99 {ours['ttfe_p99_ms'] / theirs['ttfe_p99_ms']:.2f}x, "
+            f"server CPU per run {ours['server_cpu_ms'] / theirs['server_cpu_ms']:.2f}x"
+        )
 
 
 if __name__ == "__main__":
