@@ -296,7 +296,7 @@ async def _sse(
     finished = False
     try:
         async for ev in runs.storage.read_events(run_id, after):
-            if modes is not None and ev.event.split("|", 1)[0] not in modes:
+            if modes is not None and ev.event.split("|", 1)[0].split("/", 1)[0] not in modes:
                 continue
             yield {"event": ev.event, "data": ev.data, "id": str(ev.seq)}
         finished = True

@@ -15,6 +15,8 @@ import logging
 import uuid
 from typing import Any
 
+from langchain_core.messages import BaseMessageChunk
+
 from asyncgraph.server._errors import ApiError, not_found
 from asyncgraph.server._queue import RunQueue
 from asyncgraph.server._serialize import dumps, to_jsonable
@@ -348,6 +350,8 @@ class Worker:
         extra: dict[str, Any] = {}
         if kw.get("durability"):
             extra["durability"] = kw["durability"]
+        tuples = "messages-tuple" in requested
+        protocol = _MessagesProtocol() if "messages" in requested else None
         async for item in graph.astream(
             graph_input,
             config,
@@ -361,13 +365,16 @@ class Worker:
             ns, mode, chunk = item
             if ns and not subgraphs:
                 continue
-            event = mode
+            suffix = f"|{'|'.join(ns)}" if ns else ""
             if mode == "messages":
                 message, meta = chunk
-                chunk = [message, meta]
-            if ns:
-                event = f"{event}|{'|'.join(ns)}"
-            await self.storage.append_event(run_id, event, dumps(chunk))
+                if protocol is not None:
+                    for event, data in protocol.events(message, meta):
+                        await self.storage.append_event(run_id, event + suffix, dumps(data))
+                if tuples:
+                    await self.storage.append_event(run_id, "messages" + suffix, dumps([message, meta]))
+            else:
+                await self.storage.append_event(run_id, mode + suffix, dumps(chunk))
             await self.queue.heartbeat(run_id)
 
     async def _finish_error(self, run: dict[str, Any], exc: BaseException, graph: Any) -> None:
@@ -465,3 +472,28 @@ class WebhookSender:
         """Wait (at most ``timeout`` s) for the deliveries under way."""
         if self._pending:
             await asyncio.wait(set(self._pending), timeout=timeout)
+
+
+class _MessagesProtocol:
+    """``stream_mode="messages"`` as LangGraph's server sends it (``messages-tuple`` is the
+    engine's pairs as they are): ``messages/metadata`` once per message id, then each token
+    as ``messages/partial`` holding the message accumulated so far, and a message that
+    arrives whole as ``messages/complete``."""
+
+    def __init__(self) -> None:
+        self._acc: dict[str, Any] = {}
+
+    def events(self, message: Any, meta: dict[str, Any]) -> list[tuple[str, Any]]:
+        mid = getattr(message, "id", None) or f"run-{id(message)}"
+        out: list[tuple[str, Any]] = []
+        if mid not in self._acc:
+            out.append(("messages/metadata", {mid: {"metadata": meta}}))
+            self._acc[mid] = None
+        if isinstance(message, BaseMessageChunk):
+            acc = self._acc[mid]
+            acc = message if acc is None else acc + message
+            self._acc[mid] = acc
+            out.append(("messages/partial", [acc]))
+        else:
+            out.append(("messages/complete", [message]))
+        return out

@@ -105,3 +105,22 @@ async def test_stream_disconnect_cancels_by_default(client, server):
             break
         await asyncio.sleep(0.01)
     assert (await client.runs.get(tid, rid))["status"] == "interrupted"
+
+
+async def test_messages_mode_sends_metadata_then_growing_partials(client):
+    tid = (await client.threads.create())["thread_id"]
+    parts = [p async for p in client.runs.stream(tid, "agent", input=HI, stream_mode="messages")]
+    names = [p.event for p in parts]
+    assert names[0] == "metadata"
+    assert names[1] == "messages/metadata" and set(names[2:]) <= {"messages/partial", "messages/complete"}
+    [(mid, info)] = parts[1].data.items()
+    assert info["metadata"]["langgraph_node"] == "agent"
+    partials = [p.data[0] for p in parts if p.event == "messages/partial"]
+    assert len(partials) > 1 and {m["id"] for m in partials} == {mid}
+    # Each partial holds the whole message so far: the last one is the full answer.
+    contents = [m["content"] for m in partials]
+    assert all(later.startswith(earlier) for earlier, later in zip(contents, contents[1:]))
+    assert contents[-1] == "hello from the seed agent"
+    # messages-tuple keeps the engine's (chunk, metadata) pairs under the event "messages".
+    both = [p.event async for p in client.runs.stream(tid, "agent", input=HI, stream_mode=["messages", "messages-tuple"])]
+    assert "messages" in both and "messages/partial" in both
