@@ -181,6 +181,29 @@ async def assistant_graph(request: Request) -> Response:
     return _Json(await _svc(request).get_graph_drawing(aid, xray))
 
 
+async def assistant_versions(request: Request) -> Response:
+    aid = _p(request, "assistant_id")
+    body = await _body(request, required=False)
+    await _visible_assistant(request, aid, "read")
+    return _Json(await _svc(request).assistant_versions(aid, body))
+
+
+async def assistant_latest(request: Request) -> Response:
+    aid = _p(request, "assistant_id")
+    body = await _body(request)
+    if not isinstance(body.get("version"), int) or isinstance(body.get("version"), bool):
+        raise ApiError(422, f"'version' must be an integer, got {body.get('version')!r}")
+    await _visible_assistant(request, aid, "update", {"assistant_id": aid, **body})
+    return _Json(await _svc(request).set_latest(aid, body["version"]))
+
+
+async def assistant_subgraphs(request: Request) -> Response:
+    aid = _p(request, "assistant_id")
+    await _visible_assistant(request, aid, "read")
+    namespace = request.path_params.get("namespace")
+    return _Json(await _svc(request).get_subgraphs(aid, namespace, _flag(request.query_params.get("recurse"))))
+
+
 async def assistant_schemas(request: Request) -> Response:
     aid = _p(request, "assistant_id")
     await _visible_assistant(request, aid, "read")
@@ -496,6 +519,10 @@ def routes() -> list[Route]:
         Route("/assistants/{assistant_id}", assistant_item, methods=["GET", "PATCH", "DELETE"]),
         Route("/assistants/{assistant_id}/graph", assistant_graph, methods=["GET"]),
         Route("/assistants/{assistant_id}/schemas", assistant_schemas, methods=["GET"]),
+        Route("/assistants/{assistant_id}/versions", assistant_versions, methods=["POST"]),
+        Route("/assistants/{assistant_id}/latest", assistant_latest, methods=["POST"]),
+        Route("/assistants/{assistant_id}/subgraphs", assistant_subgraphs, methods=["GET"]),
+        Route("/assistants/{assistant_id}/subgraphs/{namespace}", assistant_subgraphs, methods=["GET"]),
         Route("/threads", threads_create, methods=["POST"]),
         Route("/threads/search", threads_search, methods=["POST"]),
         Route("/threads/count", threads_count, methods=["POST"]),

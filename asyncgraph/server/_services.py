@@ -25,6 +25,21 @@ def _matches(meta: dict[str, Any], want: dict[str, Any] | None) -> bool:
     return all(meta.get(k) == v for k, v in (want or {}).items())
 
 
+VERSIONED = ("graph_id", "config", "context", "metadata", "name", "description", "version")
+"""The fields an assistant version keeps (``set_latest`` brings them back)."""
+
+
+def _public(assistant: dict[str, Any]) -> dict[str, Any]:
+    """An assistant as the API shows it: without its stored versions."""
+    return {k: v for k, v in assistant.items() if k != "_versions"}
+
+
+def _version(assistant: dict[str, Any]) -> dict[str, Any]:
+    snap = {k: assistant[k] for k in VERSIONED if k in assistant}
+    snap.update(assistant_id=assistant["assistant_id"], created_at=assistant["updated_at"])
+    return snap
+
+
 def _page(items: list[dict[str, Any]], body: dict[str, Any], default_sort: str) -> list[dict[str, Any]]:
     sort_by = body.get("sort_by") or default_sort
     reverse = (body.get("sort_order") or "desc") == "desc"
@@ -70,6 +85,10 @@ class Services:
                 )
 
     async def get_assistant(self, assistant_id: str) -> dict[str, Any]:
+        return _public(await self._assistant(assistant_id))
+
+    async def _assistant(self, assistant_id: str) -> dict[str, Any]:
+        """The stored record, versions included; a graph id names its system assistant."""
         a = await self.storage.get_assistant(assistant_id)
         if a is None and assistant_id in self.graphs.graph_ids:
             a = await self.storage.get_assistant(system_assistant_id(assistant_id))
@@ -89,7 +108,7 @@ class Services:
         existing = await self.storage.get_assistant(aid)
         if existing is not None:
             if body.get("if_exists") == "do_nothing":
-                return existing
+                return _public(existing)
             raise ApiError(409, f"assistant {aid!r} already exists")
         ts = now()
         a = {
@@ -104,11 +123,14 @@ class Services:
             "created_at": ts,
             "updated_at": ts,
         }
+        a["_versions"] = [_version(a)]
         await self.storage.put_assistant(a)
-        return a
+        return _public(a)
 
     async def update_assistant(self, assistant_id: str, body: dict[str, Any]) -> dict[str, Any]:
-        a = await self.get_assistant(assistant_id)
+        """A new version with ``body``'s changes; it becomes the latest."""
+        a = await self._assistant(assistant_id)
+        versions = a.get("_versions") or [_version(a)]
         if "graph_id" in body:
             a["graph_id"] = self._check_graph(body["graph_id"])
         for key in ("config", "context", "name", "description"):
@@ -116,19 +138,41 @@ class Services:
                 a[key] = body[key]
         if "metadata" in body:
             a["metadata"] = {**a["metadata"], **(body["metadata"] or {})}
-        a["version"] += 1
+        a["version"] = max(v["version"] for v in versions) + 1
+        a["updated_at"] = now()
+        a["_versions"] = [*versions, _version(a)]
+        await self.storage.put_assistant(a)
+        return _public(a)
+
+    async def assistant_versions(self, assistant_id: str, body: dict[str, Any]) -> list[dict[str, Any]]:
+        """Every version, newest first (``metadata`` filters, ``limit`` / ``offset`` page)."""
+        a = await self._assistant(assistant_id)
+        found = [v for v in a.get("_versions") or [_version(a)] if _matches(v.get("metadata") or {}, body.get("metadata"))]
+        found.sort(key=lambda v: v["version"], reverse=True)
+        offset = int(body.get("offset") or 0)
+        return found[offset : offset + int(body.get("limit") or 10)]
+
+    async def set_latest(self, assistant_id: str, version: Any) -> dict[str, Any]:
+        """Make ``version`` the assistant's current one (what new runs use)."""
+        a = await self._assistant(assistant_id)
+        versions = a.get("_versions") or [_version(a)]
+        chosen = next((v for v in versions if v["version"] == version), None)
+        if chosen is None:
+            have = ", ".join(str(v["version"]) for v in versions)
+            raise ApiError(404, f"assistant {assistant_id!r} has no version {version!r} (versions: {have})")
+        a.update({k: chosen[k] for k in VERSIONED if k in chosen})
         a["updated_at"] = now()
         await self.storage.put_assistant(a)
-        return a
+        return _public(a)
 
     async def delete_assistant(self, assistant_id: str) -> None:
-        a = await self.get_assistant(assistant_id)
+        a = await self._assistant(assistant_id)
         await self.storage.delete_assistant(a["assistant_id"])
 
     async def search_assistants(self, body: dict[str, Any], *, where: Filter | None = None) -> list[dict[str, Any]]:
         """``where``: the caller's auth filter; what it hides is not found."""
         items = [
-            a
+            _public(a)
             for a in await self.storage.list_assistants()
             if _matches(a["metadata"], body.get("metadata"))
             and matches(where, a["metadata"])
@@ -150,23 +194,13 @@ class Services:
 
     async def get_schemas(self, assistant_id: str) -> dict[str, Any]:
         a = await self.get_assistant(assistant_id)
+        return _schemas(a["graph_id"], await self.assistant_graph(assistant_id))
+
+    async def get_subgraphs(self, assistant_id: str, namespace: str | None, recurse: bool) -> dict[str, Any]:
+        """``{namespace: schemas}`` of the subgraphs added as nodes (``recurse``: theirs too)."""
+        a = await self.get_assistant(assistant_id)
         graph = await self.assistant_graph(assistant_id)
-
-        def schema(name: str) -> Any:
-            fn = getattr(graph, name, None)
-            try:
-                return to_jsonable(fn()) if fn is not None else None
-            except Exception:
-                return None
-
-        return {
-            "graph_id": a["graph_id"],
-            "input_schema": schema("get_input_jsonschema"),
-            "output_schema": schema("get_output_jsonschema"),
-            "state_schema": schema("get_input_jsonschema"),
-            "config_schema": schema("get_config_jsonschema"),
-            "context_schema": schema("get_context_jsonschema"),
-        }
+        return {ns: _schemas(a["graph_id"], sub) for ns, sub in graph.get_subgraphs(namespace=namespace, recurse=recurse)}
 
     # ---- threads ----------------------------------------------------------------------
     async def get_thread(self, thread_id: str) -> dict[str, Any]:
@@ -311,3 +345,23 @@ class Services:
         t["status"] = status
         t["updated_at"] = now()
         await self.storage.put_thread(t)
+
+
+def _schemas(graph_id: str, graph: Any) -> dict[str, Any]:
+    """The JSON schemas ``get_schemas`` answers with (None where the graph has none)."""
+
+    def schema(name: str) -> Any:
+        fn = getattr(graph, name, None)
+        try:
+            return to_jsonable(fn()) if fn is not None else None
+        except Exception:
+            return None
+
+    return {
+        "graph_id": graph_id,
+        "input_schema": schema("get_input_jsonschema"),
+        "output_schema": schema("get_output_jsonschema"),
+        "state_schema": schema("get_input_jsonschema"),
+        "config_schema": schema("get_config_jsonschema"),
+        "context_schema": schema("get_context_jsonschema"),
+    }

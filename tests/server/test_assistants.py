@@ -53,3 +53,30 @@ async def test_get_graph_and_schemas(client):
     schemas = await client.assistants.get_schemas("agent")
     assert schemas["graph_id"] == "agent"
     assert "messages" in str(schemas["input_schema"])
+
+
+async def test_versions_and_set_latest(client):
+    a = await client.assistants.create("agent", name="v1", config={"configurable": {"k": 1}})
+    aid = a["assistant_id"]
+    await client.assistants.update(aid, name="v2", config={"configurable": {"k": 2}})
+    await client.assistants.update(aid, name="v3")
+    versions = await client.assistants.get_versions(aid)
+    assert [(v["version"], v["name"]) for v in versions] == [(3, "v3"), (2, "v2"), (1, "v1")]
+    assert versions[2]["config"] == {"configurable": {"k": 1}}
+    back = await client.assistants.set_latest(aid, 1)
+    assert (back["version"], back["name"], back["config"]) == (1, "v1", {"configurable": {"k": 1}})
+    assert (await client.assistants.get(aid))["name"] == "v1"
+    assert "_versions" not in back and all("_versions" not in x for x in await client.assistants.search())
+    # A later update is a new version after the highest, not version 2 again.
+    assert (await client.assistants.update(aid, name="v4"))["version"] == 4
+    with pytest.raises(NotFoundError):
+        await client.assistants.set_latest(aid, 9)
+    assert len(await client.assistants.get_versions(aid, limit=2)) == 2
+
+
+async def test_subgraphs(client):
+    subs = await client.assistants.get_subgraphs("parent")
+    assert list(subs) == ["child"]
+    assert subs["child"]["input_schema"]["type"] == "object"
+    assert await client.assistants.get_subgraphs("agent") == {}
+    assert list(await client.assistants.get_subgraphs("parent", namespace="child")) == ["child"]
