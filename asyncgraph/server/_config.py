@@ -84,6 +84,34 @@ class ServerConfig:
     dependencies: list[str] = field(default_factory=list)
     raw: dict[str, Any] = field(default_factory=dict)
 
+    def store_options(self) -> dict[str, Any]:
+        """``store`` of ``langgraph.json`` as keyword arguments of a store (``index``,
+        ``ttl``), with ``index.embed`` resolved: a ``"./file.py:function"`` (an embedding
+        function or ``Embeddings`` object) is imported; a ``"provider:model"`` string is left
+        to the store (it needs the ``langchain`` package)."""
+        section = self.raw.get("store")
+        if section is None:
+            return {}
+        if not isinstance(section, dict):
+            raise ConfigError("'store' must be an object with 'index' and/or 'ttl'")
+        out: dict[str, Any] = {}
+        index = section.get("index")
+        if index is not None:
+            if not isinstance(index, dict) or not isinstance(index.get("dims"), int) or "embed" not in index:
+                raise ConfigError(
+                    f"store.index must be an object with 'embed' and an integer 'dims', got {index!r}"
+                )
+            index = dict(index)
+            embed = index["embed"]
+            if isinstance(embed, str) and (embed.startswith((".", "/")) or ".py:" in embed):
+                index["embed"] = load_variable("store.index.embed", embed, self.base_dir, "store_embed")
+            out["index"] = index
+        if section.get("ttl") is not None:
+            if not isinstance(section["ttl"], dict):
+                raise ConfigError(f"store.ttl must be an object, got {section['ttl']!r}")
+            out["ttl"] = section["ttl"]
+        return out
+
     def apply_environment(self) -> None:
         """Export ``env`` (without overriding what is set) and put ``dependencies`` on sys.path."""
         for key, value in self.env.items():

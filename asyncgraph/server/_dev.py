@@ -58,6 +58,7 @@ def create_app(
 
     cfg = config if isinstance(config, ServerConfig) else load_config(config)
     cfg.apply_environment()
+    store_options = cfg.store_options()  # (checked now: a bad store section fails at start)
     registry = GraphRegistry(cfg, checkpointer=checkpointer, store=store)
     registry.load_all()
     services = Services(storage or MemoryStorage(), registry)
@@ -84,12 +85,12 @@ def create_app(
                     )
                 if store is None:
                     registry.store = await stack.enter_async_context(
-                        AsyncSqliteStore.from_conn_string(str(root / "store.sqlite"))
+                        AsyncSqliteStore.from_conn_string(str(root / "store.sqlite"), **store_options)
                     )
             if registry.checkpointer is None:
                 registry.checkpointer = InMemorySaver()
             if registry.store is None:
-                registry.store = InMemoryStore()
+                registry.store = InMemoryStore(**store_options)
             await services.ensure_system_assistants()
             await runs.recover()
             tasks = [asyncio.create_task(Worker(runs).serve()) for _ in range(max(1, workers))]

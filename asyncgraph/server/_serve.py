@@ -65,7 +65,7 @@ async def _backends(
         storage = await stack.enter_async_context(PostgresStorage.open(database_url, pool=pool, listen=listen))
         saver = FencedPostgresSaver(pool)
         saver.storage = storage
-        store = AsyncPostgresStore(pool)
+        store = AsyncPostgresStore(pool, **registry.config.store_options())
         async with pool.connection() as conn:
             # One process at a time creates the savers' tables (a session lock: the
             # setups below run on other connections of the pool).

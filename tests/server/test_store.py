@@ -37,3 +37,46 @@ async def test_graph_nodes_share_the_server_store(client):
     await client.runs.wait(None, "remember", input={"messages": [{"role": "user", "content": "note this"}]})
     item = await client.store.get_item(["memories"], "last")
     assert item["value"] == {"text": "note this"}
+
+
+async def test_store_index_from_langgraph_json_ranks_by_meaning(tmp_path):
+    import json
+
+    from langgraph_sdk import get_client
+
+    from asyncgraph.server import create_app
+    from tests.server.conftest import APP, serve
+
+    (tmp_path / "embed.py").write_text(
+        "from asyncgraph.testing import DeterministicEmbeddings\nembeddings = DeterministicEmbeddings(dims=64)\n"
+    )
+    config = json.loads(APP.read_text())
+    config["graphs"] = {k: str(APP.parent / v.removeprefix("./")) for k, v in config["graphs"].items()}
+    config["dependencies"] = [str(APP.parent)]
+    config["store"] = {"index": {"embed": "./embed.py:embeddings", "dims": 64, "fields": ["text"]}}
+    (tmp_path / "langgraph.json").write_text(json.dumps(config))
+    async with serve(create_app(tmp_path / "langgraph.json")) as url, get_client(url=url) as client:
+        await client.store.put_item(["m"], "a", {"text": "the cat sat on the mat"})
+        await client.store.put_item(["m"], "b", {"text": "stock prices fell sharply today"})
+        found = await client.store.search_items(["m"], query="a cat on a mat")
+        assert [i["key"] for i in found["items"]] == ["a", "b"]
+        assert found["items"][0]["score"] > found["items"][1]["score"]
+
+
+def test_a_bad_store_index_fails_at_start(tmp_path):
+    import json
+
+    from asyncgraph.server import create_app
+    from asyncgraph.server._config import ConfigError, load_config
+    from tests.server.conftest import APP
+
+    config = json.loads(APP.read_text())
+    config["graphs"] = {"agent": str(APP.parent / "graphs.py") + ":agent"}
+    config["dependencies"] = [str(APP.parent)]
+    for store, message in [({"index": {"embed": "./nope.py:e", "dims": 8}}, "does not exist"),
+                           ({"index": {"embed": "x:y"}}, "integer 'dims'"),
+                           ([1], "'store' must be an object")]:
+        config["store"] = store
+        (tmp_path / "langgraph.json").write_text(json.dumps(config))
+        with pytest.raises(ConfigError, match=message):
+            create_app(load_config(tmp_path / "langgraph.json"))
