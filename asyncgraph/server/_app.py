@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from asyncgraph import __version__
 from asyncgraph.server._auth import (
     AuthMiddleware,
     AuthPolicy,
@@ -29,6 +30,7 @@ from asyncgraph.server._auth import (
 )
 from asyncgraph.server._crons import CronService
 from asyncgraph.server._errors import ApiError, not_found
+from asyncgraph.server._openapi import openapi_document
 from asyncgraph.server._runs import RunService
 from asyncgraph.server._serialize import dumps
 from asyncgraph.server._services import Services
@@ -129,8 +131,6 @@ async def ok(request: Request) -> Response:
 
 
 async def info(request: Request) -> Response:
-    from asyncgraph import __version__
-
     return _Json(
         {
             "version": __version__,
@@ -138,6 +138,10 @@ async def info(request: Request) -> Response:
             "flags": {"assistants": True, "crons": True, "langsmith": False},
         }
     )
+
+
+async def openapi(request: Request) -> Response:
+    return _Json(openapi_document([r for r in request.app.routes if isinstance(r, Route)], __version__))
 
 
 # ---- assistants ------------------------------------------------------------------------
@@ -513,6 +517,7 @@ def routes() -> list[Route]:
     return [
         Route("/ok", ok, methods=["GET"]),
         Route("/info", info, methods=["GET"]),
+        Route("/openapi.json", openapi, methods=["GET"]),
         Route("/assistants", assistants_create, methods=["POST"]),
         Route("/assistants/search", assistants_search, methods=["POST"]),
         Route("/assistants/count", assistants_count, methods=["POST"]),

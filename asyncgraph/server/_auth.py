@@ -37,7 +37,7 @@ log = logging.getLogger("asyncgraph.server")
 Filter = dict[str, Any]
 """A handler's metadata filter: ``{key: value}``, ``{key: {"$eq": v}}``, ``{key: {"$contains": v or [v, ...]}}``."""
 
-PUBLIC_PATHS = frozenset({"/ok", "/info"})
+PUBLIC_PATHS = frozenset({"/ok", "/info", "/openapi.json"})
 """Answered without authentication (health checks)."""
 
 _SCOPE_KEY = "asyncgraph.auth_user"
