@@ -50,10 +50,10 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-async def _one(client, first: list[float], errors: list[str]) -> None:
+async def _one(client, first: list[float], errors: list[str], content: list[float] | None = None) -> None:
     thread = await client.threads.create()
     t0 = time.perf_counter()
-    seen_first = False
+    seen_first = seen_content = False
     async for part in client.runs.stream(
         thread["thread_id"], "agent", input={"messages": [{"role": "user", "content": "hi"}]},
         stream_mode=["values", "messages-tuple"],
@@ -61,6 +61,10 @@ async def _one(client, first: list[float], errors: list[str]) -> None:
         if not seen_first:
             first.append(time.perf_counter() - t0)
             seen_first = True
+        if not seen_content and part.event != "metadata" and content is not None:
+            # The first event the graph produced (the input's values): the run has started.
+            content.append(time.perf_counter() - t0)
+            seen_content = True
         if part.event == "error":
             errors.append(str(part.data))
 
@@ -68,12 +72,13 @@ async def _one(client, first: list[float], errors: list[str]) -> None:
 async def bench(url: str, runs: int, concurrency: int) -> dict[str, float]:
     client = get_client(url=url, timeout=120)
     first: list[float] = []
+    content: list[float] = []
     errors: list[str] = []
     sem = asyncio.Semaphore(concurrency)
 
     async def guarded() -> None:
         async with sem:
-            await _one(client, first, errors)
+            await _one(client, first, errors, content)
 
     await _one(client, [], errors)  # warm up: imports, first compile
     t0 = time.perf_counter()
@@ -82,7 +87,10 @@ async def bench(url: str, runs: int, concurrency: int) -> dict[str, float]:
     if errors:
         raise SystemExit(f"{len(errors)} runs failed, first: {errors[0]}")
     first.sort()
+    content.sort()
     return {
+        "tfv_p50_ms": 1000 * statistics.median(content),
+        "tfv_p99_ms": 1000 * content[min(len(content) - 1, int(0.99 * len(content)))],
         "runs": runs,
         "concurrency": concurrency,
         "ttfe_p50_ms": 1000 * statistics.median(first),
@@ -135,6 +143,7 @@ def _measure(label: str, url: str, procs: list[subprocess.Popen[bytes]], args: a
     print(
         f"{label}  runs={result['runs']} concurrency={result['concurrency']}  "
         f"time to first event p50={result['ttfe_p50_ms']:.1f} ms p99={result['ttfe_p99_ms']:.1f} ms  "
+        f"first values event p50={result['tfv_p50_ms']:.1f} ms p99={result['tfv_p99_ms']:.1f} ms  "
         f"throughput={result['runs_per_s']:.1f} runs/s  server CPU {result['server_cpu_ms']:.1f} ms/run",
         flush=True,
     )
@@ -230,6 +239,7 @@ def main() -> None:
         print(
             f"asyncgraph / langgraph dev: throughput {ours['runs_per_s'] / theirs['runs_per_s']:.2f}x, "
             f"time to first event p99 {ours['ttfe_p99_ms'] / theirs['ttfe_p99_ms']:.2f}x, "
+            f"first values event p99 {ours['tfv_p99_ms'] / theirs['tfv_p99_ms']:.2f}x, "
             f"server CPU per run {ours['server_cpu_ms'] / theirs['server_cpu_ms']:.2f}x"
         )
 

@@ -156,6 +156,9 @@ class RunService:
                 },
             }
             await self.storage.put_run(run)
+            # The stream's first event, at once: the client learns the run id before a
+            # worker picks the run up (a later attempt after a worker died adds its own).
+            await self.storage.append_event(run_id, "metadata", dumps({"run_id": run_id, "attempt": 1}))
             await self.queue.enqueue(run_id)
         return run
 
@@ -277,7 +280,6 @@ class Worker:
         kw = run["kwargs"]
         assistant = await self.services.get_assistant(run["assistant_id"])
         config = self._config(run, assistant)
-        await self.storage.append_event(run_id, "metadata", dumps({"run_id": run_id, "attempt": 1}))
         try:
             graph = await self.services.graphs.get(assistant["graph_id"], config)
         except Exception as exc:

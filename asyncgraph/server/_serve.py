@@ -191,7 +191,8 @@ class PgWorker(Worker):
             run = await self._set_run(run_id, status="running") or run
             assistant = await self.services.get_assistant(run["assistant_id"])
             config = self._config(run, assistant)
-            await self.storage.append_event(run_id, "metadata", dumps({"run_id": run_id, "attempt": attempt}))
+            if attempt > 1:  # (the first attempt's was sent when the run was created)
+                await self.storage.append_event(run_id, "metadata", dumps({"run_id": run_id, "attempt": attempt}))
             try:
                 graph = await self.services.graphs.get(assistant["graph_id"], config)
             except Exception as exc:
