@@ -199,6 +199,10 @@ class Pregel(PregelMarker, Runnable[Any, Any], Generic[StateT, ContextT, InputT,
         """The graph's structure as a langchain-core ``Graph`` (``draw_mermaid()`` ...)."""
         return draw_graph(self, xray=xray)
 
+    async def aget_graph(self, config: RunnableConfig | None = None, *, xray: int | bool = False) -> Any:
+        """:meth:`get_graph` (drawing does no I/O: nothing to await)."""
+        return draw_graph(self, xray=xray)
+
     # -- running -----------------------------------------------------------------------
 
     def _run_context(
