@@ -92,7 +92,7 @@ def draw_graph(compiled: Any, *, xray: int | bool = False) -> Graph:
     graph = Drawing()
     runnables = _node_runnables(compiled)
     for name, node in plan.nodes.items():
-        graph.add_node(runnables.get(name), name, metadata=_metadata(compiled, name, node, runnables.get(name), trace))
+        graph.add_node(runnables.get(name), name, metadata=_metadata(compiled, name, node, trace))
     if START not in plan.nodes:  # a low-level graph: its input starts the first nodes
         graph.add_node(None, START)
         for name in trace.first:
@@ -310,7 +310,7 @@ def _node_runnables(compiled: Any) -> dict[str, Any]:
     return out
 
 
-def _metadata(compiled: Any, name: str, node: NodePlan, runnable: Any, trace: _Trace) -> dict[str, Any] | None:
+def _metadata(compiled: Any, name: str, node: NodePlan, trace: _Trace) -> dict[str, Any] | None:
     metadata = dict(node.metadata or {})
     if name in trace.deferred:
         metadata["defer"] = True
@@ -318,9 +318,6 @@ def _metadata(compiled: Any, name: str, node: NodePlan, runnable: Any, trace: _T
     after = name in compiled.plan.interrupt_after
     if before or after:
         metadata["__interrupt"] = ",".join(w for w, on in (("before", before), ("after", after)) if on)
-    tools = getattr(runnable, "tools_by_name", None)
-    if isinstance(tools, Mapping) and tools:
-        metadata["__tools"] = list(tools)
     return metadata or None
 
 
