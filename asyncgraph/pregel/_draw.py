@@ -65,19 +65,18 @@ class Drawing(Graph):
         return out
 
 
-# Our classes whose module is not where LangGraph keeps its class of that name.
-_LANGGRAPH_MODULES = {
-    "asyncgraph.pregel.main.CompiledStateGraph": "langgraph.graph.state",
-    "asyncgraph.prebuilt._tool_node.ToolNode": "langgraph.prebuilt.tool_node",
+# Our classes that LangGraph keeps elsewhere (or under another name); the rest are at
+# the same path in both packages.
+_LANGGRAPH_IDS = {
+    "asyncgraph.pregel.main.CompiledStateGraph": ["langgraph", "graph", "state", "CompiledStateGraph"],
+    "asyncgraph.prebuilt._tool_node.ToolNode": ["langgraph", "prebuilt", "tool_node", "ToolNode"],
+    "asyncgraph.func._entrypoint.EntrypointGraph": ["langgraph", "pregel", "main", "Pregel"],
 }
 
 
 def _langgraph_id(cls: type, ident: list[str]) -> list[str]:
-    for klass in cls.__mro__:
-        module = _LANGGRAPH_MODULES.get(f"{klass.__module__}.{klass.__qualname__}")
-        if module is not None:
-            return [*module.split("."), cls.__name__]
-    return ["langgraph", *ident[1:]]
+    found = _LANGGRAPH_IDS.get(f"{cls.__module__}.{cls.__qualname__}")
+    return list(found) if found is not None else ["langgraph", *ident[1:]]
 
 
 def draw_graph(compiled: Any, *, xray: int | bool = False) -> Graph:
@@ -145,18 +144,20 @@ def _declared_writes(compiled: Any) -> dict[str, tuple[tuple[str, str | None], .
         destinations = getattr(spec, "destinations", None)
         if destinations:
             labels = getattr(spec, "destination_labels", None) or {}
-            found.extend((_target(d), labels.get(d)) for d in destinations)
+            found.extend((d, labels.get(d)) for d in destinations)
         for branch in (branches.get(name) or {}).values():
             ends = branch_ends(branch.path_map, branch.call.func)
             if ends:
-                found.extend((_target(t), str(key)) for key, t in ends.items())
-        if found:
-            out[name] = tuple(found)
+                found.extend((t, str(key)) for key, t in ends.items())
+        # A ``Literal`` naming no node is not checked at compile: it is not drawn.
+        targets = tuple(
+            (END if t == END else branch_channel(t), label)
+            for t, label in found
+            if t == END or (t in compiled.plan.nodes and t != START)
+        )
+        if targets:
+            out[name] = targets
     return out
-
-
-def _target(node: str) -> str:
-    return END if node == END else branch_channel(node)
 
 
 def branch_ends(path_map: Mapping[Hashable, str] | None, path: Any) -> Mapping[Hashable, str] | None:
@@ -218,7 +219,10 @@ def _simulate(plan: Plan, declared: Mapping[str, tuple[tuple[str, str | None], .
         for src, written in marks.items():
             for chan, conditional, label in written:
                 writers.setdefault(chan, set()).add((src, conditional, label))
-        apply_writes(plan, run, tasks)
+        try:
+            apply_writes(plan, run, tasks)
+        except Exception:  # noqa: BLE001  (a low-level reducer refusing no value: stop here)
+            break
         nodes = triggered_nodes(plan, run)
         for node in nodes:
             explained = False
@@ -265,6 +269,7 @@ def _run(
             node.write(task, None)
         except Exception:  # noqa: BLE001  (a writer that needs a real value: no writes)
             pass
+        task.writes[:] = [w for w in task.writes if w[0] in plan.channels]
     chosen: dict[str, str | None] = {}
     if first:
         for target, label in declared:

@@ -467,3 +467,52 @@ def test_deferred_node_is_marked() -> None:
 async def test_aget_graph_is_get_graph() -> None:
     app = fan_out_and_join(modules("asyncgraph"))
     assert (await app.aget_graph()).to_json() == app.get_graph().to_json()
+
+
+def test_an_entrypoint_subgraph_is_named_as_langgraph_names_it() -> None:
+    theirs, ours = (_drawn(pkg, "entrypoint_subgraph", False)[0] for pkg in PACKAGES)
+    assert ours == theirs
+
+
+@case
+def entrypoint_subgraph(m: Any) -> Any:
+    g = m.graph.StateGraph(dict)
+    g.add_node("wf", entrypoint(m))
+    g.add_edge(m.graph.START, "wf")
+    return g.compile()
+
+
+def test_a_literal_naming_no_node_is_not_drawn() -> None:
+    # LangGraph refuses this graph at compile; asyncgraph runs it (the path function
+    # never returns "ghost") and draws it without that target.
+    ag = modules("asyncgraph")
+
+    def route(state: State) -> Literal["b", "ghost"]:
+        return "b"
+
+    g = ag.graph.StateGraph(State)
+    _nodes(g, "a", "b")
+    g.add_edge(ag.graph.START, "a")
+    g.add_conditional_edges("a", route)
+    assert _edges(g.compile().get_graph()) == [
+        ("__start__", "a", False, None),
+        ("a", "b", True, None),
+        ("b", "__end__", False, None),
+    ]
+
+
+def test_a_low_level_reducer_that_refuses_no_value_does_not_break_the_drawing() -> None:
+    # LangGraph's drawing raises here (the reducer is given None); asyncgraph draws as
+    # far as it got.
+    from asyncgraph.channels import BinaryOperatorAggregate, LastValue
+    from asyncgraph.pregel import NodeBuilder, Pregel
+
+    one = NodeBuilder().subscribe_only("a").do(lambda x: x).write_to("b")
+    two = NodeBuilder().subscribe_to("b").do(lambda x: x).write_to("c")
+    app = Pregel(
+        nodes={"one": one, "two": two},
+        channels={"a": LastValue(int), "b": BinaryOperatorAggregate(int, operator.add), "c": LastValue(int)},
+        input_channels="a",
+        output_channels="c",
+    )
+    assert _edges(app.get_graph()) == [("__start__", "one", False, None), ("one", "__end__", True, None)]
