@@ -319,8 +319,9 @@ def _metadata(compiled: Any, name: str, node: NodePlan, trace: _Trace) -> dict[s
     metadata = dict(node.metadata or {})
     if name in trace.deferred:
         metadata["defer"] = True
-    before = name in compiled.plan.interrupt_before
-    after = name in compiled.plan.interrupt_after
+    # As LangGraph's: a "*" (all nodes) given at compile marks none.
+    before = compiled.interrupt_before_nodes != "*" and name in compiled.plan.interrupt_before
+    after = compiled.interrupt_after_nodes != "*" and name in compiled.plan.interrupt_after
     if before or after:
         metadata["__interrupt"] = ",".join(w for w, on in (("before", before), ("after", after)) if on)
     return metadata or None

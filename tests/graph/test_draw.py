@@ -262,6 +262,15 @@ def interrupts_and_metadata(m: Any) -> Any:
 
 
 @case
+def interrupt_everywhere_marks_nothing(m: Any) -> Any:
+    g = m.graph.StateGraph(State)
+    _nodes(g, "a", "b")
+    g.add_edge(m.graph.START, "a")
+    g.add_edge("a", "b")
+    return g.compile(interrupt_before="*", interrupt_after=["b"])
+
+
+@case
 def error_handlers_stand_alone(m: Any) -> Any:
     g = m.graph.StateGraph(State)
     _nodes(g, "a")
