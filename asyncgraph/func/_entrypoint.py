@@ -83,17 +83,6 @@ class EntrypointGraph(Pregel):
             return TypeAdapter(ctx).json_schema()
         raise ValueError(f"context_schema must be a Pydantic model, TypedDict or dataclass, got {ctx!r}")
 
-    def get_graph(self, config: Any = None, *, xray: int | bool = False) -> Any:
-        from langchain_core.runnables.graph import Graph
-
-        graph = Graph()
-        start = graph.add_node(None, START)
-        node = graph.add_node(None, self.plan.name)
-        end = graph.add_node(None, END)
-        graph.add_edge(start, node)
-        graph.add_edge(node, end, conditional=True)
-        return graph
-
     def _run_context(self, config: Any, *, output_keys: Any = None, **kwargs: Any) -> Any:
         # The output, ``values`` and ``updates`` chunks are the return value itself.
         rc = super()._run_context(config, output_keys=END if output_keys is None else output_keys, **kwargs)

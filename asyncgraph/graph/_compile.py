@@ -306,5 +306,10 @@ def compile_graph(
         debug=debug,
         limits=limits,
     )
+    # LangGraph's attributes keep a "*" as given (so its drawing marks no node).
+    if interrupt_before == "*":
+        compiled.interrupt_before_nodes = "*"
+    if interrupt_after == "*":
+        compiled.interrupt_after_nodes = "*"
     graph.compiled = True
     return compiled

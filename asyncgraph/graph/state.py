@@ -233,8 +233,10 @@ class StateGraph(Generic[StateT, ContextT, InputT, OutputT]):
                 limit=None,
                 is_error_handler=True,
             )
+        labels: dict[str, str] | None = None
         if isinstance(destinations, dict):
             dests: tuple[str, ...] = tuple(destinations)
+            labels = dict(destinations)
         elif destinations is not None:
             dests = tuple(destinations)
         elif call.kind in ("async", "sync"):
@@ -253,6 +255,7 @@ class StateGraph(Generic[StateT, ContextT, InputT, OutputT]):
             destinations=dests,
             limit=limit,
             trace_policy=trace_policy,
+            destination_labels=labels,
             error_handler=handler_name,
         )
         return self

@@ -16,7 +16,7 @@ from typing import Any, Literal, get_args, get_origin
 
 from asyncgraph.constants import END
 from asyncgraph.pregel._protocol import is_pregel
-from asyncgraph.types import CachePolicy, RetryPolicy, TimeoutPolicy, TracePolicy
+from asyncgraph.types import CachePolicy, Command, RetryPolicy, TimeoutPolicy, TracePolicy
 
 CallKind = Literal["async", "sync", "runnable", "subgraph"]
 
@@ -210,6 +210,8 @@ class NodeSpec:
     # The node (``__error_handler__<name>``) that takes over when this node fails.
     error_handler: str | None = None
     is_error_handler: bool = False  # this node is some node's error handler
+    # ``destinations={"node": "label"}``: the labels its drawn edges carry.
+    destination_labels: dict[str, str] | None = None
 
     @property
     def runnable(self) -> Any:
@@ -234,44 +236,29 @@ class BranchSpec:
     call: CallSpec
     path_map: dict[Hashable, str] | None
 
-    def targets(self) -> tuple[str, ...] | None:
-        """Every node this branch can lead to, if known statically (for drawing)."""
-        if self.path_map is not None:
-            return tuple(self.path_map.values())
-        ret = _return_literals(self.call.func)
-        return ret or None
-
-
-def _return_literals(func: Any) -> tuple[str, ...]:
-    try:
-        hints = typing.get_type_hints(func)
-    except Exception:
-        return ()
-    ret = hints.get("return")
-    if ret is None:
-        return ()
-    return _literal_strings(ret)
-
-
-def _literal_strings(tp: Any) -> tuple[str, ...]:
-    if get_origin(tp) is Literal:
-        return tuple(a for a in get_args(tp) if isinstance(a, str))
-    out: list[str] = []
-    for arg in get_args(tp):
-        out.extend(_literal_strings(arg))
-    return tuple(out)
-
 
 def command_destinations(func: Any) -> tuple[str, ...]:
-    """Destinations declared by a ``-> Command[Literal["a", "b"]]`` return annotation."""
+    """Destinations declared by a ``-> Command[Literal["a", "b"]]`` return annotation
+    (also as one member of a ``typing.Union``), as LangGraph reads them: other
+    annotations declare none."""
+    target = func
+    call = getattr(func, "__call__", None)  # noqa: B004  (a callable object: its method)
+    if not inspect.isfunction(func) and not inspect.ismethod(func):
+        if not inspect.ismethod(call):
+            return ()
+        target = call
     try:
-        hints = typing.get_type_hints(func)
-    except Exception:
+        ret = typing.get_type_hints(target).get("return")
+    except Exception:  # noqa: BLE001  (an unresolvable annotation declares nothing)
         return ()
-    ret = hints.get("return")
-    if ret is None:
+    if get_origin(ret) is typing.Union:
+        ret = next((a for a in get_args(ret) if get_origin(a) is Command), None)
+    if ret is None or get_origin(ret) is not Command:
         return ()
-    return tuple(d for d in _literal_strings(ret) if d) or ()
+    args = get_args(ret)
+    if not args or get_origin(args[0]) is not Literal:
+        return ()
+    return tuple(str(d) for d in get_args(args[0]))
 
 
 def normalize_path_map(path_map: Any) -> dict[Hashable, str] | None:

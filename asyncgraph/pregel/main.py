@@ -119,8 +119,8 @@ class Pregel(PregelMarker, Runnable[Any, Any], Generic[StateT, ContextT, InputT,
         self.step_timeout: float | None = step_timeout  # LangGraph's per-superstep deadline, seconds
         if stream_mode is not None:
             self.stream_mode = stream_mode
-        self.interrupt_before_nodes = sorted(plan.interrupt_before)
-        self.interrupt_after_nodes = sorted(plan.interrupt_after)
+        self.interrupt_before_nodes: All | list[str] = sorted(plan.interrupt_before)
+        self.interrupt_after_nodes: All | list[str] = sorted(plan.interrupt_after)
 
     # -- Runnable plumbing -------------------------------------------------------------
 
@@ -197,6 +197,10 @@ class Pregel(PregelMarker, Runnable[Any, Any], Generic[StateT, ContextT, InputT,
 
     def get_graph(self, config: RunnableConfig | None = None, *, xray: int | bool = False) -> Any:
         """The graph's structure as a langchain-core ``Graph`` (``draw_mermaid()`` ...)."""
+        return draw_graph(self, xray=xray)
+
+    async def aget_graph(self, config: RunnableConfig | None = None, *, xray: int | bool = False) -> Any:
+        """:meth:`get_graph` (drawing does no I/O: nothing to await)."""
         return draw_graph(self, xray=xray)
 
     # -- running -----------------------------------------------------------------------
