@@ -106,8 +106,9 @@ class Task:
 
     @property
     def path(self) -> tuple[Any, ...]:
-        """LangGraph's task path: why the task exists (made on demand, rarely read)."""
-        return (PULL_PATH, self.name) if self.kind == PULL else (PUSH_PATH, self.index)
+        """LangGraph's task path: why the task exists (made on demand, rarely read). A
+        ``Send`` task's ends with False, as LangGraph's does (not a ``@task`` call)."""
+        return (PULL_PATH, self.name) if self.kind == PULL else (PUSH_PATH, self.index, False)
 
     def __repr__(self) -> str:
         return f"Task({self.name!r}, step-kind={'pull' if self.kind == PULL else 'push'})"
@@ -536,6 +537,40 @@ def apply_input(run: RunState, input: Any) -> None:
     run.updated = (START,)
 
 
+def apply_null_writes(plan: Plan, run: RunState, writes: Sequence[tuple[str, Any]]) -> dict[str, None]:
+    """Apply writes that belong to no task (a ``Command`` continuing a thread) to
+    ``run`` between steps: no trigger counts as seen and no ephemeral channel is
+    emptied, so the step they precede still runs what it would have, plus what they
+    trigger. Adds the changed channels to ``run.updated``; returns them.
+
+    Raises:
+        InvalidUpdateError: a channel rejected its writes, or a key is unknown.
+    """
+    grouped: dict[str, list[Any]] = {}
+    for chan, value in writes:
+        grouped.setdefault(chan, []).append(value)
+    nv = run.vmax + 1
+    changed: dict[str, None] = {}
+    for key, values in grouped.items():
+        if key not in plan.channels:
+            raise InvalidUpdateError(f"Command update wrote to unknown key '{key}'", key=key, nodes=[])
+        try:
+            if run.channel(key).update(values):
+                run.versions[key] = nv
+                changed[key] = None
+        except InvalidUpdateError as exc:
+            raise InvalidUpdateError(f"{exc.args[0]}\n(written by the Command input)", key=key, nodes=[],
+                                     value=values) from None
+    if changed:
+        run.vmax = nv
+        live = [k for k in changed if k in plan.ephemeral and k not in run.live]
+        if live:
+            run.live = (*run.live, *live)
+        if run.updated is not None:
+            run.updated = {**dict.fromkeys(run.updated), **changed}
+    return changed
+
+
 def with_pending_applied(plan: Plan, run: RunState, done: Sequence[Task]) -> RunState:
     """A copy of ``run`` with the writes of ``done`` tasks applied (``run`` untouched):
     what a paused step shows (``get_state``, the output of an interrupted run)."""
@@ -589,26 +624,46 @@ def restore_pending(plan: Plan, tasks: Sequence[Task], pending: Sequence[tuple[s
 
 
 class _SavedError(Exception):
-    """A failure read back from a checkpoint that its serializer could not restore as
-    an exception (it saved a description): what a resumed error handler receives."""
+    """A failure read back from a checkpoint, where it is saved as its repr (as in
+    LangGraph): what a resumed error handler receives."""
+
+
+def is_resume_map(resume: Any) -> bool:
+    """Whether a ``Command(resume=...)`` value answers interrupts by id: a dict whose
+    keys all look like interrupt ids (32 hex digits), as LangGraph decides it."""
+    return isinstance(resume, dict) and all(
+        isinstance(k, str) and len(k) == 32 and all(c in _HEX for c in k) for k in resume
+    )
+
+
+_HEX = frozenset("0123456789abcdef")
+
+
+def unanswered_interrupts(pending: Iterable[tuple[str, str, Any]]) -> int:
+    """How many tasks of a checkpoint's pending writes wait on an interrupt that no
+    resume value has reached yet (a task that got answers and paused again counts
+    as answered, as LangGraph counts it)."""
+    paused = {tid for tid, c, _ in pending if c == INTERRUPT}
+    answered = {tid for tid, c, _ in pending if c == RESUME}
+    return len(paused - answered)
 
 
 def assign_resume(tasks: Sequence[Task], resume: Any) -> None:
     """Hand a ``Command(resume=...)`` value to the interrupted tasks.
 
-    A dict keyed by interrupt ids answers those interrupts; any other value answers
-    the pending interrupt of every waiting task (or, when none waits, the first task).
+    A resume map (:func:`is_resume_map`) answers the interrupts it names, and no
+    other; any other value answers the pending interrupt of every waiting task (or,
+    when none waits, the first task).
     """
     waiting = [t for t in tasks if t.prior_interrupts]
     for t in waiting:
         t.resume_raw = resume
-    if isinstance(resume, dict) and resume and all(isinstance(k, str) for k in resume):
+    if is_resume_map(resume):
         by_id = {i.id: t for t in waiting for i in t.prior_interrupts}
-        if any(k in by_id for k in resume):
-            for iid, value in resume.items():
-                answered = by_id.get(iid)
-                if answered is not None:
-                    answered.resume = [*(answered.resume or ()), value]
-            return
+        for iid, value in resume.items():
+            answered = by_id.get(iid)
+            if answered is not None:
+                answered.resume = [*(answered.resume or ()), value]
+        return
     for t in waiting or tasks[:1]:
         t.resume = [*(t.resume or ()), resume]

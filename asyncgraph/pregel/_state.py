@@ -7,15 +7,17 @@ would do.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from typing import Any
 
 from asyncgraph.checkpoint.base import create_checkpoint
-from asyncgraph.constants import CONF, END, NS_END, NS_SEP, START
+from asyncgraph.constants import CONF, END, INPUT, NS_END, NS_SEP, NULL_TASK_ID, START
 from asyncgraph.errors import InvalidInputError, InvalidUpdateError
 from asyncgraph.pregel._algo import (
     task_result,
     PULL,
+    apply_input,
+    apply_null_writes,
     SPECIAL,
     RunState,
     Task,
@@ -149,16 +151,25 @@ def _snapshot(graph: Any, tup: Any, *, apply_pending: bool) -> StateSnapshot:
         its = tuple(i for c, v in saved if c == INTERRUPT for i in v)
         interrupts.extend(its)
         result = None
-        done = not its and err is None and any(c not in SPECIAL or c == NO_WRITES for c, _ in saved)
+        writes = [(c, v) for c, v in saved if c not in SPECIAL]
+        done = not its and err is None and (bool(writes) or any(c == NO_WRITES for c, _ in saved))
         if done:
-            t.writes = [(c, v) for c, v in saved if c not in SPECIAL]
+            t.writes = writes
             done_tasks.append(t)
-            result = task_result(plan, t.writes)
-            if result is not None and plan.state_info.kind == "root":
-                result = result.get(ROOT_KEY)
+        if any(c != ERROR and c != INTERRUPT for c, _ in saved):
+            # As LangGraph shows it: any write but a failure or a pause (a resume value
+            # too) makes a result, ``{}`` when none is to a state key.
+            result = task_result(plan, writes)
+            if plan.state_info.kind == "root":
+                result = None if result is None else result.get(ROOT_KEY)
+            elif result is None:
+                result = {}
         if not (apply_pending and done):
             next_names.append(t.name)
-        out_tasks.append(PregelTask(t.id, t.name, t.path, err if isinstance(err, Exception) else None, its, None, result))
+        out_tasks.append(PregelTask(t.id, t.name, t.path, err, its, None, result))
+    null = [(c, v) for tid, c, v in tup.pending_writes or () if tid == NULL_TASK_ID]
+    if null:  # a Command that continued this checkpoint: in its values, not in next
+        apply_null_writes(plan, run, null)
     if apply_pending:
         run = with_pending_applied(plan, run, done_tasks)
     values: Any = read_state(run.channels, plan.state_info.keys or plan.state_keys)
@@ -264,6 +275,8 @@ async def _update_superstep(graph: Any, saver: Any, config: Any, updates: list[S
         if isinstance(first.values, list) and first.values:
             return await _update_superstep(graph, saver, new_config, [StateUpdate(*u) for u in first.values])
         return new_config
+    if first.as_node == INPUT:
+        return await _update_as_input(saver, config, tup, run, step, save_config, updates)
     rc = RunContext(graph, plan, config)
     run.step = step
     if first.values is None and first.as_node == END:
@@ -290,14 +303,35 @@ async def _update_superstep(graph: Any, saver: Any, config: Any, updates: list[S
                 pending.remove(match)
                 await saver.aput_writes(tup.config, own or [(NO_WRITES, None)], match.id, str(match.path))
     updated = apply_writes(plan, run, tasks)
+    return await _put(saver, config, save_config, run, updated, "update", step)
+
+
+async def _put(saver: Any, config: Any, save_config: Any, run: RunState, updated: Iterable[str],
+               source: str, step: int) -> Any:
+    """Save ``run`` as the thread's next checkpoint (``updated``: the channels that
+    changed since the one it follows)."""
     versions = dict(run.versions)
     new = create_checkpoint(saved_values(run, versions), versions, {k: dict(v) for k, v in run.seen.items()}, sorted(updated))
-    metadata = {"source": "update", "step": step, "parents": {}}
+    metadata = {"source": source, "step": step, "parents": {}}
     for k, v in user_metadata(config).items():
         if k not in metadata:
             metadata[k] = v
-    new_versions = {k: run.versions[k] for k in updated if k in run.versions}
+    new_versions = {k: versions[k] for k in updated if k in versions}
     return await saver.aput(save_config, new, metadata, new_versions)
+
+
+async def _update_as_input(saver: Any, config: Any, tup: Any, run: RunState, step: int, save_config: Any,
+                           updates: list[StateUpdate]) -> Any:
+    """``as_node="__input__"``: ``values`` become the thread's next input, saved as a run
+    saves its input (source ``"input"``, step -1 on a new thread): the START task (or,
+    in a low-level graph, the nodes its input channels trigger) runs next."""
+    if len(updates) > 1:
+        raise InvalidUpdateError("Cannot apply multiple updates when updating as input")
+    values = updates[0].values
+    if values is None:
+        raise InvalidUpdateError("An update as '__input__' needs values: None is no input")
+    apply_input(run, values)
+    return await _put(saver, config, save_config, run, run.updated or (), "input", step if tup is not None else -1)
 
 
 async def _update_task(rc: RunContext, run: RunState, tup: Any, update: StateUpdate, step: int,

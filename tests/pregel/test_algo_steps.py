@@ -25,6 +25,7 @@ from asyncgraph.pregel._algo import (
     apply_input,
     apply_writes,
     assign_resume,
+    unanswered_interrupts,
     prepare_tasks,
     restore_pending,
     task_id,
@@ -172,11 +173,36 @@ def test_a_task_that_wrote_nothing_is_done_and_an_interrupted_one_runs_again() -
 def test_a_resume_dict_answers_interrupts_by_id() -> None:
     plan = _plan()
     a, b = _two_tasks(plan)
-    a.prior_interrupts = [Interrupt("q1", id="i1")]
-    b.prior_interrupts = [Interrupt("q2", id="i2")]
-    assign_resume([a, b], {"i2": "two"})
+    i1, i2 = "1" * 32, "2" * 32
+    a.prior_interrupts = [Interrupt("q1", id=i1)]
+    b.prior_interrupts = [Interrupt("q2", id=i2)]
+    assign_resume([a, b], {i2: "two"})
     assert a.resume is None and b.resume == ["two"]
-    assert a.resume_raw == b.resume_raw == {"i2": "two"}
+    assert a.resume_raw == b.resume_raw == {i2: "two"}
+
+
+def test_a_resume_map_naming_no_waiting_interrupt_answers_nobody() -> None:
+    # As in LangGraph: a map of interrupt ids is never handed out as a plain value.
+    plan = _plan()
+    a, b = _two_tasks(plan)
+    a.prior_interrupts = [Interrupt("q1", id="1" * 32)]
+    assign_resume([a, b], {"f" * 32: "elsewhere"})
+    assert a.resume is None and b.resume is None
+
+
+def test_a_dict_whose_keys_are_not_interrupt_ids_is_a_plain_value() -> None:
+    plan = _plan()
+    a, b = _two_tasks(plan)
+    a.prior_interrupts = [Interrupt("q1", id="1" * 32)]
+    assign_resume([a, b], {"answer": "yes"})
+    assert a.resume == [{"answer": "yes"}] and b.resume is None
+
+
+def test_tasks_waiting_unanswered_are_counted_per_task() -> None:
+    ask = Interrupt("q", id="1" * 32)
+    assert unanswered_interrupts([("a", INTERRUPT, [ask]), ("b", INTERRUPT, [ask])]) == 2
+    # a task that was answered and paused again counts as answered (LangGraph's count)
+    assert unanswered_interrupts([("a", INTERRUPT, [ask]), ("a", RESUME, ["x"]), ("b", INTERRUPT, [ask])]) == 1
 
 
 def test_a_plain_resume_value_answers_every_waiting_task() -> None:
