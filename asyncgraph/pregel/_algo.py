@@ -130,7 +130,7 @@ def handler_task_id(failed_id: str, handler: str) -> TaskId:
     return TaskId(f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:32]}")
 
 
-def to_error_handler(plan: Plan, task: Task, error: BaseException) -> None:
+def to_error_handler(plan: Plan, task: Task, error: Any) -> None:
     """Turn the failed ``task`` into the task of its node's error handler, in place:
     the handler gets the node's input and ``NodeError(node, error)``; what the failed
     attempts wrote is dropped. The task keeps its kind, index and triggers (the failed
@@ -602,7 +602,9 @@ def restore_pending(plan: Plan, tasks: Sequence[Task], pending: Sequence[tuple[s
         chans = {c for c, _ in saved}
         if ERROR_SOURCE in chans and t.node.error_handler is not None:
             error = next((v for c, v in saved if c == ERROR), None)
-            to_error_handler(plan, t, error if isinstance(error, BaseException) else _SavedError(error))
+            # The failure as saved (its repr, as LangGraph saves it): what LangGraph's
+            # resumed handler receives too.
+            to_error_handler(plan, t, error)
             saved = by_task.get(t.id)
             if saved is None:
                 to_run.append(t)
@@ -623,11 +625,6 @@ def restore_pending(plan: Plan, tasks: Sequence[Task], pending: Sequence[tuple[s
     return to_run
 
 
-class _SavedError(Exception):
-    """A failure read back from a checkpoint, where it is saved as its repr (as in
-    LangGraph): what a resumed error handler receives."""
-
-
 def is_resume_map(resume: Any) -> bool:
     """Whether a ``Command(resume=...)`` value answers interrupts by id: a dict whose
     keys all look like interrupt ids (32 hex digits), as LangGraph decides it."""
@@ -640,12 +637,18 @@ _HEX = frozenset("0123456789abcdef")
 
 
 def unanswered_interrupts(pending: Iterable[tuple[str, str, Any]]) -> int:
-    """How many tasks of a checkpoint's pending writes wait on an interrupt that no
-    resume value has reached yet (a task that got answers and paused again counts
-    as answered, as LangGraph counts it)."""
-    paused = {tid for tid, c, _ in pending if c == INTERRUPT}
-    answered = {tid for tid, c, _ in pending if c == RESUME}
-    return len(paused - answered)
+    """How many interrupts of a checkpoint's pending writes no resume value has reached
+    yet, counted as LangGraph counts them: each paused task by the id of its first
+    interrupt (one interrupt saved by a task and by its caller counts once), and a
+    task that got answers and paused again as answered."""
+    first: dict[str, str] = {}
+    answered: set[str] = set()
+    for tid, c, v in pending:
+        if c == INTERRUPT and v:
+            first[tid] = getattr(v[0], "id", "")
+        elif c == RESUME:
+            answered.add(tid)
+    return len(set(first.values()) - {first[t] for t in answered if t in first})
 
 
 def assign_resume(tasks: Sequence[Task], resume: Any) -> None:

@@ -194,7 +194,10 @@ async def aget_state(graph: Any, config: Any, *, subgraphs: bool = False) -> Sta
     if tup is None:
         return StateSnapshot({}, (), config, None, None, None, (), ())
     graph = _graph_for(graph, config)
-    return await _with_subgraph_states(graph, saver, _snapshot(graph, tup, apply_pending=True), subgraphs)
+    # A checkpoint chosen by id is shown as it was saved, as in LangGraph: the writes of
+    # its tasks that finished are not applied (the thread's latest state applies them).
+    apply = "checkpoint_id" not in (config.get(CONF) or {})
+    return await _with_subgraph_states(graph, saver, _snapshot(graph, tup, apply_pending=apply), subgraphs)
 
 
 async def aget_state_history(graph: Any, config: Any, *, filter: Any = None, before: Any = None,

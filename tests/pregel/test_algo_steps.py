@@ -198,11 +198,13 @@ def test_a_dict_whose_keys_are_not_interrupt_ids_is_a_plain_value() -> None:
     assert a.resume == [{"answer": "yes"}] and b.resume is None
 
 
-def test_tasks_waiting_unanswered_are_counted_per_task() -> None:
-    ask = Interrupt("q", id="1" * 32)
-    assert unanswered_interrupts([("a", INTERRUPT, [ask]), ("b", INTERRUPT, [ask])]) == 2
-    # a task that was answered and paused again counts as answered (LangGraph's count)
-    assert unanswered_interrupts([("a", INTERRUPT, [ask]), ("a", RESUME, ["x"]), ("b", INTERRUPT, [ask])]) == 1
+def test_unanswered_interrupts_are_counted_as_langgraph_counts_them() -> None:
+    one, two = Interrupt("q1", id="1" * 32), Interrupt("q2", id="2" * 32)
+    assert unanswered_interrupts([("a", INTERRUPT, [one]), ("b", INTERRUPT, [two])]) == 2
+    # one interrupt saved by a task and by its caller counts once
+    assert unanswered_interrupts([("a", INTERRUPT, [one]), ("caller", INTERRUPT, [one])]) == 1
+    # a task that was answered and paused again counts as answered
+    assert unanswered_interrupts([("a", INTERRUPT, [one]), ("a", RESUME, ["x"]), ("b", INTERRUPT, [two])]) == 1
 
 
 def test_a_plain_resume_value_answers_every_waiting_task() -> None:
