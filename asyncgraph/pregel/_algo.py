@@ -585,8 +585,8 @@ def restore_pending(plan: Plan, tasks: Sequence[Task], pending: Sequence[tuple[s
     """Give the tasks that finished before a failure or pause their saved writes
     (``pending``: ``(task id, channel, value)``); return the tasks left to run.
 
-    A task whose saved writes are an interrupt or an error runs again, keeping the
-    resume values it had already received. A failed task that its node's error handler
+    A task whose saved writes are only an interrupt, or an error, runs again, keeping
+    the resume values it had already received. A failed task that its node's error handler
     took over (an ``ERROR_SOURCE`` write) becomes that handler's task again, with the
     saved error: the handler, not the node, runs again unless it had finished.
     """
@@ -615,7 +615,9 @@ def restore_pending(plan: Plan, tasks: Sequence[Task], pending: Sequence[tuple[s
                 t.resume = list(v)
             elif c == INTERRUPT:
                 t.prior_interrupts = list(v)
-        if chans & {INTERRUPT, ERROR} or (not (chans - SPECIAL) and NO_WRITES not in chans):
+        # Finished: it saved writes (or none, marked). A task that paused and was
+        # answered later keeps its old interrupt next to them; it is done (LangGraph).
+        if ERROR in chans or (not (chans - SPECIAL) and NO_WRITES not in chans):
             to_run.append(t)
             continue
         t.writes = [(c, v) for c, v in saved if c not in SPECIAL]
@@ -639,14 +641,15 @@ _HEX = frozenset("0123456789abcdef")
 def unanswered_interrupts(pending: Iterable[tuple[str, str, Any]]) -> int:
     """How many interrupts of a checkpoint's pending writes no resume value has reached
     yet, counted as LangGraph counts them: each paused task by the id of its first
-    interrupt (one interrupt saved by a task and by its caller counts once), and a
-    task that got answers and paused again as answered."""
+    interrupt (one interrupt saved by a task and by its caller counts once); a task
+    that got answers (and maybe paused again) or finished since counts as answered."""
     first: dict[str, str] = {}
     answered: set[str] = set()
     for tid, c, v in pending:
-        if c == INTERRUPT and v:
-            first[tid] = getattr(v[0], "id", "")
-        elif c == RESUME:
+        if c == INTERRUPT:
+            if v:
+                first[tid] = getattr(v[0], "id", "")
+        elif c != ERROR:
             answered.add(tid)
     return len(set(first.values()) - {first[t] for t in answered if t in first})
 
