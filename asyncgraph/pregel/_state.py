@@ -274,7 +274,10 @@ async def _update_superstep(graph: Any, saver: Any, config: Any, updates: list[S
         )
         parent = tup.parent_config or {CONF: {k: v for k, v in tup.config[CONF].items() if k != "checkpoint_id"}}
         metadata: dict[str, Any] = {"source": "fork", "step": step, "parents": tup.metadata.get("parents", {})}
-        new_config = await saver.aput(parent, copy, metadata, {})
+        # Every channel's value goes with the copy (not only the changed ones, as for a
+        # step): it is saved under the source's parent, and a value the source had under
+        # a version a fork reused must reach the saver, which keeps it apart.
+        new_config = await saver.aput(parent, copy, metadata, versions)
         if isinstance(first.values, list) and first.values:
             return await _update_superstep(graph, saver, new_config, [StateUpdate(*u) for u in first.values])
         return new_config
