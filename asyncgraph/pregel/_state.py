@@ -156,9 +156,9 @@ def _snapshot(graph: Any, tup: Any, *, apply_pending: bool) -> StateSnapshot:
         if done:
             t.writes = writes
             done_tasks.append(t)
-        if any(c != ERROR and c != INTERRUPT for c, _ in saved):
-            # As LangGraph shows it: any write but a failure or a pause (a resume value
-            # too) makes a result, ``{}`` when none is to a state key.
+        if writes or any(c == NO_WRITES for c, _ in saved):
+            # The task finished (maybe after pausing): its result, ``{}`` when it wrote
+            # no state key, as LangGraph shows it.
             result = task_result(plan, writes)
             if plan.state_info.kind == "root":
                 result = None if result is None else result.get(ROOT_KEY)
