@@ -205,6 +205,9 @@ class _Loop:
                     "This graph has a checkpointer, so a run needs a thread: pass "
                     "config={'configurable': {'thread_id': ...}}"
                 )
+            if not isinstance(conf["thread_id"], str):  # a UUID, an int: saved as text, as in LangGraph
+                conf = {**conf, "thread_id": str(conf["thread_id"])}
+                config = {**config, CONF: conf}
             self.saver = progress.ckpt = Saver(rc.saver, config, rc.durability, rc)
             tup, fresh = await load(rc, rc.saver, config)
         saver = self.saver

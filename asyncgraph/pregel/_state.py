@@ -116,8 +116,16 @@ async def _with_subgraph_states(graph: Any, saver: Any, snapshot: StateSnapshot,
 
 
 def _require_thread(config: Any) -> dict[str, Any]:
+    """``config``, its thread id as text (a UUID or an int is saved as its ``str``).
+
+    Raises:
+        InvalidInputError: ``config`` names no thread.
+    """
     if not isinstance(config, dict) or "thread_id" not in (config.get(CONF) or {}):
         raise InvalidInputError("Pass config={'configurable': {'thread_id': ...}} to address a thread")
+    conf = config[CONF]
+    if not isinstance(conf["thread_id"], str):
+        return {**config, CONF: {**conf, "thread_id": str(conf["thread_id"])}}
     return config
 
 
@@ -189,7 +197,7 @@ def _snapshot(graph: Any, tup: Any, *, apply_pending: bool) -> StateSnapshot:
 
 async def aget_state(graph: Any, config: Any, *, subgraphs: bool = False) -> StateSnapshot:
     saver = _saver(graph)
-    _require_thread(config)
+    config = _require_thread(config)
     tup = await saver.aget_tuple(config)
     if tup is None:
         return StateSnapshot({}, (), config, None, None, None, (), ())
@@ -203,7 +211,7 @@ async def aget_state(graph: Any, config: Any, *, subgraphs: bool = False) -> Sta
 async def aget_state_history(graph: Any, config: Any, *, filter: Any = None, before: Any = None,
                              limit: int | None = None) -> AsyncIterator[StateSnapshot]:
     saver = _saver(graph)
-    _require_thread(config)
+    config = _require_thread(config)
     graph = _graph_for(graph, config)
     conf = config[CONF]
     if "checkpoint_ns" not in conf:
@@ -236,7 +244,7 @@ async def abulk_update_state(graph: Any, config: Any, supersteps: Sequence[Seque
             one superstep leave ``as_node`` out.
     """
     saver = _saver(graph)
-    _require_thread(config)
+    config = _require_thread(config)
     if not supersteps:
         raise InvalidInputError("No supersteps provided")
     if any(len(u) == 0 for u in supersteps):
@@ -270,7 +278,7 @@ async def _update_superstep(graph: Any, saver: Any, config: Any, updates: list[S
         versions = dict(run.versions)
         copy = create_checkpoint(
             saved_values(run, versions), versions, {k: dict(v) for k, v in run.seen.items()},
-            tup.checkpoint.get("updated_channels") or [],
+            tup.checkpoint.get("updated_channels"),
         )
         parent = tup.parent_config or {CONF: {k: v for k, v in tup.config[CONF].items() if k != "checkpoint_id"}}
         metadata: dict[str, Any] = {"source": "fork", "step": step, "parents": tup.metadata.get("parents", {})}
@@ -288,9 +296,21 @@ async def _update_superstep(graph: Any, saver: Any, config: Any, updates: list[S
     if first.values is None and first.as_node == END:
         if len(updates) > 1:
             raise InvalidUpdateError("Cannot apply multiple updates when clearing state")
-        tasks = prepare_tasks(plan, run, step, stop=step + 10007) if tup is not None else []
+        tasks = [] if tup is None else prepare_tasks(
+            plan, run, step, stop=step + 10007, checkpoint_id=tup.checkpoint["id"],
+            ns=(tup.config.get(CONF) or {}).get("checkpoint_ns", ""), with_ids=True)
+        # Tasks that finished keep their writes; the rest count as run, with none.
+        saved: dict[str, list[tuple[str, Any]]] = {}
+        null: list[tuple[str, Any]] = []
+        for tid, c, v in tup.pending_writes or () if tup is not None else ():
+            if tid == NULL_TASK_ID:
+                null.append((c, v))
+            elif c not in SPECIAL:
+                saved.setdefault(tid, []).append((c, v))
+        if null:
+            apply_null_writes(plan, run, null)
         for t in tasks:
-            t.writes = []
+            t.writes = saved.get(t.id, [])
     else:
         if len(updates) > 1 and any(u.as_node is None for u in updates):
             raise InvalidUpdateError("as_node is required when applying multiple updates")
@@ -317,7 +337,10 @@ async def _put(saver: Any, config: Any, save_config: Any, run: RunState, updated
     """Save ``run`` as the thread's next checkpoint (``updated``: the channels that
     changed since the one it follows)."""
     versions = dict(run.versions)
-    new = create_checkpoint(saved_values(run, versions), versions, {k: dict(v) for k, v in run.seen.items()}, sorted(updated))
+    # No list of updated channels (LangGraph leaves it out too): what runs next is
+    # planned from every node's versions, so a task pending before the update (say
+    # behind a breakpoint) is still next, whatever the update changed.
+    new = create_checkpoint(saved_values(run, versions), versions, {k: dict(v) for k, v in run.seen.items()}, None)
     metadata = {"source": source, "step": step, "parents": {}}
     for k, v in user_metadata(config).items():
         if k not in metadata:

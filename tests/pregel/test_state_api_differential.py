@@ -359,3 +359,95 @@ def test_a_task_that_wrote_nothing_shows_an_empty_result_in_history() -> None:
 
     history = _both(scenario)
     assert history[2]["tasks"][0][4] == {}
+
+
+# -- update_state on a paused step -------------------------------------------------------
+
+
+@pytest.mark.parametrize("durability", ["sync", "exit"])
+def test_clearing_a_paused_step_keeps_the_writes_of_its_finished_tasks(durability: str) -> None:
+    def scenario(m: Any) -> Any:
+        def pauses(s: Any) -> Any:
+            m.types.interrupt("why")
+            return {"my_key": " two"}
+
+        graph = (
+            m.graph.StateGraph(Log)
+            .add_node("one", lambda s: {"my_key": " one"})
+            .add_node("two", pauses)
+            .add_edge("__start__", "one")
+            .add_edge("__start__", "two")
+            .compile(checkpointer=m.memory.InMemorySaver())
+        )
+        graph.invoke({"my_key": "v"}, _cfg(), durability=durability)
+        graph.update_state(_cfg(), None, as_node="__end__")
+        return _snap(graph.get_state(_cfg()))
+
+    cleared = _both(scenario)
+    assert cleared["values"] == {"my_key": "v one"} and cleared["next"] == []
+
+
+class Docs(TypedDict):
+    query: str
+    docs: Annotated[list[str], operator.add]
+    answer: str
+
+
+def test_an_update_before_a_join_breakpoint_keeps_the_join_next() -> None:
+    def scenario(m: Any) -> Any:
+        w = m.graph.StateGraph(Docs)
+        w.add_node("rewrite", lambda s: {"query": "q"})
+        w.add_node("analyze", lambda s: {"query": "a"})
+        w.add_node("one", lambda s: {"docs": ["d1"]})
+        w.add_node("two", lambda s: {"docs": ["d2"]})
+        w.add_node("qa", lambda s: {"answer": ",".join(s["docs"])})
+        w.add_edge("__start__", "rewrite")
+        w.add_edge("rewrite", "analyze")
+        w.add_edge("analyze", "one")
+        w.add_edge("rewrite", "two")
+        w.add_edge(["one", "two"], "qa")
+        graph = w.compile(checkpointer=m.memory.InMemorySaver(), interrupt_before=["qa"])
+        graph.invoke({"query": "w"}, _cfg())
+        graph.update_state(_cfg(), {"docs": ["d5"]})
+        return _snap(graph.get_state(_cfg())), graph.invoke(None, _cfg())
+
+    snap, out = _both(scenario)
+    assert snap["next"] == ["qa"] and out["answer"] == "d2,d1,d5"
+
+
+def test_a_thread_id_that_is_not_text_is_kept_as_its_text() -> None:
+    import uuid
+
+    tid = uuid.UUID(int=7)
+
+    def scenario(m: Any) -> Any:
+        saver = m.memory.InMemorySaver()
+        graph = _agent_tool_on(m, saver)
+        graph.invoke({"foo": "in"}, {"configurable": {"thread_id": tid}})
+        return ([c.config["configurable"]["thread_id"] for c in saver.list(None)],
+                _snap(graph.get_state({"configurable": {"thread_id": tid}})))
+
+    ids, snap = _both(scenario)
+    assert set(ids) == {str(tid)} and snap["values"] == {"foo": "tool"}
+
+
+def _agent_tool_on(m: Any, saver: Any) -> Any:
+    return (
+        m.graph.StateGraph(Foo)
+        .add_node("agent", lambda s: {"foo": "agent"})
+        .add_node("tool", lambda s: {"foo": "tool"})
+        .add_edge("__start__", "agent")
+        .add_edge("agent", "tool")
+        .compile(checkpointer=saver)
+    )
+
+
+def test_stream_with_debug_prints_and_yields_what_it_would_without(capsys: pytest.CaptureFixture[str]) -> None:
+    def scenario(m: Any) -> Any:
+        graph = _agent_tool_on(m, m.memory.InMemorySaver())
+        chunks = list(graph.stream({"foo": "in"}, _cfg(), debug=True))
+        printed = capsys.readouterr().out
+        return chunks, ["[updates]" in printed, "[values]" in printed]
+
+    chunks, printed = _both(scenario)
+    assert chunks == [{"agent": {"foo": "agent"}}, {"tool": {"foo": "tool"}}] and printed == [True, True]
