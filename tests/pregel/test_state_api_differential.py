@@ -451,3 +451,39 @@ def test_stream_with_debug_prints_and_yields_what_it_would_without(capsys: pytes
 
     chunks, printed = _both(scenario)
     assert chunks == [{"agent": {"foo": "agent"}}, {"tool": {"foo": "tool"}}] and printed == [True, True]
+
+
+def test_task_results_stream_as_langgraph_streams_them() -> None:
+    def scenario(m: Any) -> Any:
+        def asks(s: Any) -> Any:
+            m.types.interrupt("q")
+            return {"foo": "y"}
+
+        def bad(s: Any) -> Any:
+            raise ValueError("boom")
+
+        graph = (
+            m.graph.StateGraph(Foo)
+            .add_node("quiet", lambda s: None)
+            .add_node("loud", lambda s: {"foo": "x"})
+            .add_node("asks", asks)
+            .add_edge("__start__", "quiet")
+            .add_edge("quiet", "loud")
+            .add_edge("loud", "asks")
+            .compile(checkpointer=m.memory.InMemorySaver())
+        )
+        seen = []
+        for chunk in graph.stream({"foo": "in"}, _cfg("1"), stream_mode="tasks"):
+            if "result" in chunk:
+                seen.append((chunk["name"], chunk["error"], chunk["result"],
+                             [{k: v for k, v in i.items() if k != "id"} for i in chunk["interrupts"]]))
+        failing = m.graph.StateGraph(Foo).add_node("bad", bad).add_edge("__start__", "bad").compile()
+        errors = []
+        with pytest.raises(ValueError):
+            for chunk in failing.stream({"foo": "in"}, stream_mode="tasks"):
+                if "error" in chunk:
+                    errors.append(chunk["error"])
+        return seen, [(type(e).__name__, str(e)) for e in errors]
+
+    seen, errors = _both(scenario)
+    assert seen[0] == ("quiet", None, {}, []) and errors == [("ValueError", "boom")]
