@@ -41,6 +41,10 @@ NO_WRITES: Final = "__no_writes__"
 """Pending write of a task that finished without writing anything."""
 
 INPUT: Final = "__input__"
+
+NULL_TASK_ID: Final = "00000000-0000-0000-0000-000000000000"
+"""Task id of pending writes that belong to no task: a ``Command(update=..., goto=...)``
+that continued a thread, applied before the step it continues (as LangGraph keeps them)."""
 ROOT: Final = "__root__"
 """``Command(update=...)`` key whose value is the whole update (not a state key)."""
 

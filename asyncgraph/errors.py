@@ -227,8 +227,10 @@ class NodeError:
     node: str
     """The name of the node that failed."""
 
-    error: BaseException
-    """The exception the node raised."""
+    error: BaseException | Any
+    """The exception the node raised; for a handler resumed from a checkpoint (the run
+    stopped while it ran), the failure as the checkpoint saved it: its repr, a string,
+    as in LangGraph."""
 
 
 class NodeCancelledError(Exception):

@@ -26,6 +26,7 @@ from asyncgraph.constants import (
     NO_WRITES,
     NS_END,
     NS_SEP,
+    NULL_TASK_ID,
     PULL,
     PUSH,
     RESUME,
@@ -80,9 +81,6 @@ CACHE_NS_WRITES: Final = "__pregel_ns_writes"
 OVERWRITE: Final = "__overwrite__"
 """Key of the dict form of :class:`~asyncgraph.types.Overwrite`: ``{"__overwrite__": v}``
 (and the ``"type"`` of its JSON-erased form ``{"type": "__overwrite__", "value": v}``)."""
-
-NULL_TASK_ID: Final = "00000000-0000-0000-0000-000000000000"
-"""Task id of writes that belong to no task (``update_state`` of a whole step)."""
 
 CONFIG_KEY_THREAD_ID: Final = "thread_id"
 CONFIG_KEY_CHECKPOINT_ID: Final = "checkpoint_id"

@@ -106,8 +106,9 @@ class Task:
 
     @property
     def path(self) -> tuple[Any, ...]:
-        """LangGraph's task path: why the task exists (made on demand, rarely read)."""
-        return (PULL_PATH, self.name) if self.kind == PULL else (PUSH_PATH, self.index)
+        """LangGraph's task path: why the task exists (made on demand, rarely read). A
+        ``Send`` task's ends with False, as LangGraph's does (not a ``@task`` call)."""
+        return (PULL_PATH, self.name) if self.kind == PULL else (PUSH_PATH, self.index, False)
 
     def __repr__(self) -> str:
         return f"Task({self.name!r}, step-kind={'pull' if self.kind == PULL else 'push'})"
@@ -129,7 +130,7 @@ def handler_task_id(failed_id: str, handler: str) -> TaskId:
     return TaskId(f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:32]}")
 
 
-def to_error_handler(plan: Plan, task: Task, error: BaseException) -> None:
+def to_error_handler(plan: Plan, task: Task, error: Any) -> None:
     """Turn the failed ``task`` into the task of its node's error handler, in place:
     the handler gets the node's input and ``NodeError(node, error)``; what the failed
     attempts wrote is dropped. The task keeps its kind, index and triggers (the failed
@@ -536,6 +537,40 @@ def apply_input(run: RunState, input: Any) -> None:
     run.updated = (START,)
 
 
+def apply_null_writes(plan: Plan, run: RunState, writes: Sequence[tuple[str, Any]]) -> dict[str, None]:
+    """Apply writes that belong to no task (a ``Command`` continuing a thread) to
+    ``run`` between steps: no trigger counts as seen and no ephemeral channel is
+    emptied, so the step they precede still runs what it would have, plus what they
+    trigger. Adds the changed channels to ``run.updated``; returns them.
+
+    Raises:
+        InvalidUpdateError: a channel rejected its writes, or a key is unknown.
+    """
+    grouped: dict[str, list[Any]] = {}
+    for chan, value in writes:
+        grouped.setdefault(chan, []).append(value)
+    nv = run.vmax + 1
+    changed: dict[str, None] = {}
+    for key, values in grouped.items():
+        if key not in plan.channels:
+            raise InvalidUpdateError(f"Command update wrote to unknown key '{key}'", key=key, nodes=[])
+        try:
+            if run.channel(key).update(values):
+                run.versions[key] = nv
+                changed[key] = None
+        except InvalidUpdateError as exc:
+            raise InvalidUpdateError(f"{exc.args[0]}\n(written by the Command input)", key=key, nodes=[],
+                                     value=values) from None
+    if changed:
+        run.vmax = nv
+        live = [k for k in changed if k in plan.ephemeral and k not in run.live]
+        if live:
+            run.live = (*run.live, *live)
+        if run.updated is not None:
+            run.updated = {**dict.fromkeys(run.updated), **changed}
+    return changed
+
+
 def with_pending_applied(plan: Plan, run: RunState, done: Sequence[Task]) -> RunState:
     """A copy of ``run`` with the writes of ``done`` tasks applied (``run`` untouched):
     what a paused step shows (``get_state``, the output of an interrupted run)."""
@@ -550,8 +585,8 @@ def restore_pending(plan: Plan, tasks: Sequence[Task], pending: Sequence[tuple[s
     """Give the tasks that finished before a failure or pause their saved writes
     (``pending``: ``(task id, channel, value)``); return the tasks left to run.
 
-    A task whose saved writes are an interrupt or an error runs again, keeping the
-    resume values it had already received. A failed task that its node's error handler
+    A task whose saved writes are only an interrupt, or an error, runs again, keeping
+    the resume values it had already received. A failed task that its node's error handler
     took over (an ``ERROR_SOURCE`` write) becomes that handler's task again, with the
     saved error: the handler, not the node, runs again unless it had finished.
     """
@@ -567,7 +602,9 @@ def restore_pending(plan: Plan, tasks: Sequence[Task], pending: Sequence[tuple[s
         chans = {c for c, _ in saved}
         if ERROR_SOURCE in chans and t.node.error_handler is not None:
             error = next((v for c, v in saved if c == ERROR), None)
-            to_error_handler(plan, t, error if isinstance(error, BaseException) else _SavedError(error))
+            # The failure as saved (its repr, as LangGraph saves it): what LangGraph's
+            # resumed handler receives too.
+            to_error_handler(plan, t, error)
             saved = by_task.get(t.id)
             if saved is None:
                 to_run.append(t)
@@ -578,7 +615,9 @@ def restore_pending(plan: Plan, tasks: Sequence[Task], pending: Sequence[tuple[s
                 t.resume = list(v)
             elif c == INTERRUPT:
                 t.prior_interrupts = list(v)
-        if chans & {INTERRUPT, ERROR} or (not (chans - SPECIAL) and NO_WRITES not in chans):
+        # Finished: it saved writes (or none, marked). A task that paused and was
+        # answered later keeps its old interrupt next to them; it is done (LangGraph).
+        if ERROR in chans or (not (chans - SPECIAL) and NO_WRITES not in chans):
             to_run.append(t)
             continue
         t.writes = [(c, v) for c, v in saved if c not in SPECIAL]
@@ -588,27 +627,49 @@ def restore_pending(plan: Plan, tasks: Sequence[Task], pending: Sequence[tuple[s
     return to_run
 
 
-class _SavedError(Exception):
-    """A failure read back from a checkpoint that its serializer could not restore as
-    an exception (it saved a description): what a resumed error handler receives."""
+def is_resume_map(resume: Any) -> bool:
+    """Whether a ``Command(resume=...)`` value answers interrupts by id: a dict whose
+    keys all look like interrupt ids (32 hex digits), as LangGraph decides it."""
+    return isinstance(resume, dict) and all(
+        isinstance(k, str) and len(k) == 32 and all(c in _HEX for c in k) for k in resume
+    )
+
+
+_HEX = frozenset("0123456789abcdef")
+
+
+def unanswered_interrupts(pending: Iterable[tuple[str, str, Any]]) -> int:
+    """How many interrupts of a checkpoint's pending writes no resume value has reached
+    yet, counted as LangGraph counts them: each paused task by the id of its first
+    interrupt (one interrupt saved by a task and by its caller counts once); a task
+    that got answers (and maybe paused again) or finished since counts as answered."""
+    first: dict[str, str] = {}
+    answered: set[str] = set()
+    for tid, c, v in pending:
+        if c == INTERRUPT:
+            if v:
+                first[tid] = getattr(v[0], "id", "")
+        elif c != ERROR:
+            answered.add(tid)
+    return len(set(first.values()) - {first[t] for t in answered if t in first})
 
 
 def assign_resume(tasks: Sequence[Task], resume: Any) -> None:
     """Hand a ``Command(resume=...)`` value to the interrupted tasks.
 
-    A dict keyed by interrupt ids answers those interrupts; any other value answers
-    the pending interrupt of every waiting task (or, when none waits, the first task).
+    A resume map (:func:`is_resume_map`) answers the interrupts it names, and no
+    other; any other value answers the pending interrupt of every waiting task (or,
+    when none waits, the first task).
     """
     waiting = [t for t in tasks if t.prior_interrupts]
     for t in waiting:
         t.resume_raw = resume
-    if isinstance(resume, dict) and resume and all(isinstance(k, str) for k in resume):
+    if is_resume_map(resume):
         by_id = {i.id: t for t in waiting for i in t.prior_interrupts}
-        if any(k in by_id for k in resume):
-            for iid, value in resume.items():
-                answered = by_id.get(iid)
-                if answered is not None:
-                    answered.resume = [*(answered.resume or ()), value]
-            return
+        for iid, value in resume.items():
+            answered = by_id.get(iid)
+            if answered is not None:
+                answered.resume = [*(answered.resume or ()), value]
+        return
     for t in waiting or tasks[:1]:
         t.resume = [*(t.resume or ()), resume]

@@ -686,7 +686,7 @@ async def _save(sub: TaskContext, spec: TaskSpec, result: Any, exc: BaseExceptio
                 writes.append((RESUME, list(task.resume)))
             await ckpt.put_writes(task, writes, sub.step)
     elif task.error is not None and ckpt is not None:
-        await ckpt.put_writes(task, [(ERROR, exc)], sub.step)
+        await ckpt.put_writes(task, [(ERROR, repr(exc))], sub.step)  # as LangGraph stores it
 
 
 def _show(sub: TaskContext, spec: TaskSpec, result: Any, exc: BaseException | None, cached: bool) -> None:

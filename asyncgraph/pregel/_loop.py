@@ -26,7 +26,7 @@ from typing import Any
 
 from asyncgraph._context import TaskContext, current_task
 from asyncgraph.callbacks import GraphInterruptEvent, GraphResumeEvent, dispatch, graph_handlers
-from asyncgraph.constants import CONF, ERROR, INTERRUPT, METADATA, NO_WRITES, RESUME, START
+from asyncgraph.constants import CONF, ERROR, INTERRUPT, METADATA, NO_WRITES, NULL_TASK_ID, RESUME, START
 from asyncgraph.errors import (
     EmptyInputError,
     GraphDrained,
@@ -39,10 +39,13 @@ from asyncgraph.pregel._algo import (
     RunState,
     Task,
     apply_input,
+    apply_null_writes,
     apply_writes,
     assign_resume,
+    is_resume_map,
     prepare_tasks,
     restore_pending,
+    unanswered_interrupts,
     with_pending_applied,
 )
 from asyncgraph.pregel._cache import store_results, take_cached
@@ -202,6 +205,9 @@ class _Loop:
                     "This graph has a checkpointer, so a run needs a thread: pass "
                     "config={'configurable': {'thread_id': ...}}"
                 )
+            if not isinstance(conf["thread_id"], str):  # a UUID, an int: saved as text, as in LangGraph
+                conf = {**conf, "thread_id": str(conf["thread_id"])}
+                config = {**config, CONF: conf}
             self.saver = progress.ckpt = Saver(rc.saver, config, rc.durability, rc)
             tup, fresh = await load(rc, rc.saver, config)
         saver = self.saver
@@ -225,6 +231,10 @@ class _Loop:
             saver.parent_id = ckpt["id"]
             progress.checkpoint_id = ckpt["id"]
             run.updated = None if ckpt.get("updated_channels") is None else set(ckpt["updated_channels"])
+            if self.pending:
+                null = [(c, v) for tid, c, v in self.pending if tid == NULL_TASK_ID]
+                if null:  # a Command that continued this checkpoint, applied again
+                    apply_null_writes(plan, run, null)
         else:
             run = RunState(plan)
         self.run = progress.run_state = run
@@ -242,9 +252,25 @@ class _Loop:
             if input.resume is not None:
                 if tup is None:
                     raise EmptyInputError("Command(resume=...) given but the thread has no checkpoint to resume")
+                if rc.parent is None and not is_resume_map(input.resume) and unanswered_interrupts(self.pending) > 1:
+                    raise RuntimeError(
+                        "When there are multiple pending interrupts, you must specify the interrupt id when "
+                        "resuming: pass Command(resume={interrupt.id: value, ...}) (get_state(config).interrupts "
+                        "lists them)"
+                    )
                 self.resuming = True
                 self.resume = input.resume
-            if input.update is not None or input.goto:
+            if (input.update is not None or input.goto) and tup is not None and tup.checkpoint["channel_versions"]:
+                # Continuing the thread: the update and goto are applied before the step
+                # the checkpoint stopped at, which then runs (its interrupted tasks, its
+                # tasks behind a breakpoint) with what they trigger; no checkpoint of
+                # their own, as in LangGraph.
+                start = Task(plan.nodes[START], None, PULL, 0, ())
+                command_writes(plan, start, Command(update=input.update, goto=input.goto))
+                apply_null_writes(plan, run, start.writes)
+                await saver.put_null_writes(start.writes)  # type: ignore[union-attr]
+                self.resuming = True
+            elif input.update is not None or input.goto:
                 start = Task(plan.nodes[START], None, PULL, 0, ())
                 command_writes(plan, start, Command(update=input.update, goto=input.goto))
                 apply_writes(plan, run, [start])
@@ -447,7 +473,9 @@ class _Loop:
         if saver is not None:
             for t in to_run:
                 if t.error is not None:
-                    await saver.put_writes(t, [(ERROR, t.error)], self.step)
+                    # Saved as its repr, the form LangGraph's checkpoints hold (and
+                    # get_state().tasks[i].error shows): a string any saver can keep.
+                    await saver.put_writes(t, [(ERROR, repr(t.error))], self.step)
             if saver.durability == "exit":
                 await saver.finish_exit(self.rc, self.run, self.step)
             await saver.flush()

@@ -571,7 +571,7 @@ async def _hand_over(tc: TaskContext, task: Task, exc: Exception, node_run: Any)
     if saver is not None:
         failed = Task(task.node, task.input, task.kind, task.index, task.triggers)
         failed.id = task.id
-        await saver.put_writes(failed, [(ERROR, exc), (ERROR_SOURCE, task.name)], step)
+        await saver.put_writes(failed, [(ERROR, repr(exc)), (ERROR_SOURCE, task.name)], step)
     if node_run is not None:
         await node_run.on_chain_error(exc)
     to_error_handler(rc.plan, task, exc)

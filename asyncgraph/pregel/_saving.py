@@ -14,7 +14,7 @@ from asyncgraph._context import META_NODE, META_NS, META_PATH, META_STEP, META_T
 from asyncgraph.channels.base import MISSING
 from asyncgraph.checkpoint._ids import id_and_ts
 from asyncgraph.checkpoint.base import CHECKPOINT_FORMAT, BaseCheckpointSaver, Checkpoint
-from asyncgraph.constants import CONF
+from asyncgraph.constants import CONF, NULL_TASK_ID
 from asyncgraph.constants import PULL as PULL_PATH
 from asyncgraph.constants import PUSH as PUSH_PATH
 from asyncgraph.pregel._algo import PULL, RunState, Task, handler_task_id, task_id
@@ -271,6 +271,16 @@ class Saver:
         if self.config is None:
             return
         await self.saver.aput_writes(self.config, writes, task.id, _path_text(task.kind, task.name, task.index))
+
+    async def put_null_writes(self, writes: list[tuple[str, Any]]) -> None:
+        """Save writes that belong to no task (a ``Command`` continuing the thread) with
+        the checkpoint they follow: a resume of that checkpoint applies them again.
+        durability="exit" saves nothing here: the run's one checkpoint holds them."""
+        if self.durability == "exit" or self.config is None:
+            return
+        if self.inflight is not None:
+            await self.flush()
+        await self.saver.aput_writes(self.config, writes, NULL_TASK_ID, "")
 
     def _finishes_step(self, task: Task) -> bool:
         """Whether ``task`` finished (not interrupted, not failed) and is the last of

@@ -7,15 +7,17 @@ would do.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from typing import Any
 
 from asyncgraph.checkpoint.base import create_checkpoint
-from asyncgraph.constants import CONF, END, NS_END, NS_SEP, START
+from asyncgraph.constants import CONF, END, INPUT, NS_END, NS_SEP, NULL_TASK_ID, START
 from asyncgraph.errors import InvalidInputError, InvalidUpdateError
 from asyncgraph.pregel._algo import (
     task_result,
     PULL,
+    apply_input,
+    apply_null_writes,
     SPECIAL,
     RunState,
     Task,
@@ -114,8 +116,16 @@ async def _with_subgraph_states(graph: Any, saver: Any, snapshot: StateSnapshot,
 
 
 def _require_thread(config: Any) -> dict[str, Any]:
+    """``config``, its thread id as text (a UUID or an int is saved as its ``str``).
+
+    Raises:
+        InvalidInputError: ``config`` names no thread.
+    """
     if not isinstance(config, dict) or "thread_id" not in (config.get(CONF) or {}):
         raise InvalidInputError("Pass config={'configurable': {'thread_id': ...}} to address a thread")
+    conf = config[CONF]
+    if not isinstance(conf["thread_id"], str):
+        return {**config, CONF: {**conf, "thread_id": str(conf["thread_id"])}}
     return config
 
 
@@ -149,16 +159,25 @@ def _snapshot(graph: Any, tup: Any, *, apply_pending: bool) -> StateSnapshot:
         its = tuple(i for c, v in saved if c == INTERRUPT for i in v)
         interrupts.extend(its)
         result = None
-        done = not its and err is None and any(c not in SPECIAL or c == NO_WRITES for c, _ in saved)
+        writes = [(c, v) for c, v in saved if c not in SPECIAL]
+        done = not its and err is None and (bool(writes) or any(c == NO_WRITES for c, _ in saved))
         if done:
-            t.writes = [(c, v) for c, v in saved if c not in SPECIAL]
+            t.writes = writes
             done_tasks.append(t)
-            result = task_result(plan, t.writes)
-            if result is not None and plan.state_info.kind == "root":
-                result = result.get(ROOT_KEY)
+        if writes or any(c == NO_WRITES for c, _ in saved):
+            # The task finished (maybe after pausing): its result, ``{}`` when it wrote
+            # no state key, as LangGraph shows it.
+            result = task_result(plan, writes)
+            if plan.state_info.kind == "root":
+                result = None if result is None else result.get(ROOT_KEY)
+            elif result is None:
+                result = {}
         if not (apply_pending and done):
             next_names.append(t.name)
-        out_tasks.append(PregelTask(t.id, t.name, t.path, err if isinstance(err, Exception) else None, its, None, result))
+        out_tasks.append(PregelTask(t.id, t.name, t.path, err, its, None, result))
+    null = [(c, v) for tid, c, v in tup.pending_writes or () if tid == NULL_TASK_ID]
+    if null:  # a Command that continued this checkpoint: in its values, not in next
+        apply_null_writes(plan, run, null)
     if apply_pending:
         run = with_pending_applied(plan, run, done_tasks)
     values: Any = read_state(run.channels, plan.state_info.keys or plan.state_keys)
@@ -178,18 +197,21 @@ def _snapshot(graph: Any, tup: Any, *, apply_pending: bool) -> StateSnapshot:
 
 async def aget_state(graph: Any, config: Any, *, subgraphs: bool = False) -> StateSnapshot:
     saver = _saver(graph)
-    _require_thread(config)
+    config = _require_thread(config)
     tup = await saver.aget_tuple(config)
     if tup is None:
         return StateSnapshot({}, (), config, None, None, None, (), ())
     graph = _graph_for(graph, config)
-    return await _with_subgraph_states(graph, saver, _snapshot(graph, tup, apply_pending=True), subgraphs)
+    # A checkpoint chosen by id is shown as it was saved, as in LangGraph: the writes of
+    # its tasks that finished are not applied (the thread's latest state applies them).
+    apply = "checkpoint_id" not in (config.get(CONF) or {})
+    return await _with_subgraph_states(graph, saver, _snapshot(graph, tup, apply_pending=apply), subgraphs)
 
 
 async def aget_state_history(graph: Any, config: Any, *, filter: Any = None, before: Any = None,
                              limit: int | None = None) -> AsyncIterator[StateSnapshot]:
     saver = _saver(graph)
-    _require_thread(config)
+    config = _require_thread(config)
     graph = _graph_for(graph, config)
     conf = config[CONF]
     if "checkpoint_ns" not in conf:
@@ -222,7 +244,7 @@ async def abulk_update_state(graph: Any, config: Any, supersteps: Sequence[Seque
             one superstep leave ``as_node`` out.
     """
     saver = _saver(graph)
-    _require_thread(config)
+    config = _require_thread(config)
     if not supersteps:
         raise InvalidInputError("No supersteps provided")
     if any(len(u) == 0 for u in supersteps):
@@ -256,22 +278,39 @@ async def _update_superstep(graph: Any, saver: Any, config: Any, updates: list[S
         versions = dict(run.versions)
         copy = create_checkpoint(
             saved_values(run, versions), versions, {k: dict(v) for k, v in run.seen.items()},
-            tup.checkpoint.get("updated_channels") or [],
+            tup.checkpoint.get("updated_channels"),
         )
         parent = tup.parent_config or {CONF: {k: v for k, v in tup.config[CONF].items() if k != "checkpoint_id"}}
         metadata: dict[str, Any] = {"source": "fork", "step": step, "parents": tup.metadata.get("parents", {})}
-        new_config = await saver.aput(parent, copy, metadata, {})
+        # Every channel's value goes with the copy (not only the changed ones, as for a
+        # step): it is saved under the source's parent, and a value the source had under
+        # a version a fork reused must reach the saver, which keeps it apart.
+        new_config = await saver.aput(parent, copy, metadata, versions)
         if isinstance(first.values, list) and first.values:
             return await _update_superstep(graph, saver, new_config, [StateUpdate(*u) for u in first.values])
         return new_config
+    if first.as_node == INPUT:
+        return await _update_as_input(saver, config, tup, run, step, save_config, updates)
     rc = RunContext(graph, plan, config)
     run.step = step
     if first.values is None and first.as_node == END:
         if len(updates) > 1:
             raise InvalidUpdateError("Cannot apply multiple updates when clearing state")
-        tasks = prepare_tasks(plan, run, step, stop=step + 10007) if tup is not None else []
+        tasks = [] if tup is None else prepare_tasks(
+            plan, run, step, stop=step + 10007, checkpoint_id=tup.checkpoint["id"],
+            ns=(tup.config.get(CONF) or {}).get("checkpoint_ns", ""), with_ids=True)
+        # Tasks that finished keep their writes; the rest count as run, with none.
+        saved: dict[str, list[tuple[str, Any]]] = {}
+        null: list[tuple[str, Any]] = []
+        for tid, c, v in tup.pending_writes or () if tup is not None else ():
+            if tid == NULL_TASK_ID:
+                null.append((c, v))
+            elif c not in SPECIAL:
+                saved.setdefault(tid, []).append((c, v))
+        if null:
+            apply_null_writes(plan, run, null)
         for t in tasks:
-            t.writes = []
+            t.writes = saved.get(t.id, [])
     else:
         if len(updates) > 1 and any(u.as_node is None for u in updates):
             raise InvalidUpdateError("as_node is required when applying multiple updates")
@@ -290,14 +329,38 @@ async def _update_superstep(graph: Any, saver: Any, config: Any, updates: list[S
                 pending.remove(match)
                 await saver.aput_writes(tup.config, own or [(NO_WRITES, None)], match.id, str(match.path))
     updated = apply_writes(plan, run, tasks)
+    return await _put(saver, config, save_config, run, updated, "update", step)
+
+
+async def _put(saver: Any, config: Any, save_config: Any, run: RunState, updated: Iterable[str],
+               source: str, step: int) -> Any:
+    """Save ``run`` as the thread's next checkpoint (``updated``: the channels that
+    changed since the one it follows)."""
     versions = dict(run.versions)
-    new = create_checkpoint(saved_values(run, versions), versions, {k: dict(v) for k, v in run.seen.items()}, sorted(updated))
-    metadata = {"source": "update", "step": step, "parents": {}}
+    # No list of updated channels (LangGraph leaves it out too): what runs next is
+    # planned from every node's versions, so a task pending before the update (say
+    # behind a breakpoint) is still next, whatever the update changed.
+    new = create_checkpoint(saved_values(run, versions), versions, {k: dict(v) for k, v in run.seen.items()}, None)
+    metadata = {"source": source, "step": step, "parents": {}}
     for k, v in user_metadata(config).items():
         if k not in metadata:
             metadata[k] = v
-    new_versions = {k: run.versions[k] for k in updated if k in run.versions}
+    new_versions = {k: versions[k] for k in updated if k in versions}
     return await saver.aput(save_config, new, metadata, new_versions)
+
+
+async def _update_as_input(saver: Any, config: Any, tup: Any, run: RunState, step: int, save_config: Any,
+                           updates: list[StateUpdate]) -> Any:
+    """``as_node="__input__"``: ``values`` become the thread's next input, saved as a run
+    saves its input (source ``"input"``, step -1 on a new thread): the START task (or,
+    in a low-level graph, the nodes its input channels trigger) runs next."""
+    if len(updates) > 1:
+        raise InvalidUpdateError("Cannot apply multiple updates when updating as input")
+    values = updates[0].values
+    if values is None:
+        raise InvalidUpdateError("An update as '__input__' needs values: None is no input")
+    apply_input(run, values)
+    return await _put(saver, config, save_config, run, run.updated or (), "input", step if tup is not None else -1)
 
 
 async def _update_task(rc: RunContext, run: RunState, tup: Any, update: StateUpdate, step: int,

@@ -19,6 +19,7 @@ through ``RunContext.emit``, and shape it here if it needs a shape of its own.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import threading
 from collections import deque
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -229,11 +230,14 @@ def emit_task_starts(rc: RunContext, tasks: list[Task], step: int) -> None:
 
 def emit_task_result(rc: RunContext, t: Task, step: int, error: BaseException | None = None) -> None:
     if t.name != START:
+        # As LangGraph streams it: the exception itself, ``{}`` for no state writes
+        # (a failure, a pause, a node that returned nothing), interrupts as dicts.
+        result = task_result(rc.plan, t.writes) if isinstance(t.update, list) else t.update
         emit_debug(rc, "tasks", "task_result", step, {
-            "id": t.id, "name": t.name, "error": repr(error) if error is not None else None,
+            "id": t.id, "name": t.name, "error": error,
             # Several updates (a key written twice): the writes, repeats as {"$writes": [...]}.
-            "result": task_result(rc.plan, t.writes) if isinstance(t.update, list) else t.update,
-            "interrupts": list(t.interrupts)})
+            "result": {} if result is None else result,
+            "interrupts": [dataclasses.asdict(i) for i in t.interrupts]})
 
 
 async def emit_checkpoint(rc: RunContext, saver: Saver, run: RunState, tasks: list[Task], step: int) -> None:

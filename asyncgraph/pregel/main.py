@@ -515,8 +515,10 @@ class Pregel(PregelMarker, Runnable[Any, Any], Generic[StateT, ContextT, InputT,
         if kwargs:
             durability = _extra_kwargs("stream" if _inline_sync else "astream", kwargs, durability)
         modes, single = stream_modes(stream_mode if stream_mode is not None else self._default_stream_mode())
-        if debug or (debug is None and self.debug):
-            modes = modes | {"debug"}
+        if debug or self.debug:
+            # As in LangGraph: the run's updates and values are printed; what is
+            # yielded does not change.
+            print_mode = ["updates", "values"]
         printing = frozenset(stream_modes(print_mode)[0]) if print_mode else frozenset()
         sink = StreamSink(frozenset(modes | printing), subgraphs, asyncio.get_running_loop())
         # A sync node run inline would hold the loop, so the reader could not take its

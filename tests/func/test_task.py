@@ -106,7 +106,7 @@ async def test_interrupts_in_concurrent_tasks_pause_the_run_together() -> None:
     assert sorted(ran) == ["a", "a", "b", "b"]
 
 
-def test_a_plain_resume_value_answers_every_waiting_task() -> None:
+def test_several_waiting_tasks_are_answered_by_interrupt_id() -> None:
     @task
     def ask(q: str) -> Any:
         return (q, interrupt(q))
@@ -117,7 +117,11 @@ def test_a_plain_resume_value_answers_every_waiting_task() -> None:
         return [f.result() for f in futs]
 
     wf.invoke(1, cfg())
-    assert wf.invoke(Command(resume="yes"), cfg()) == [("a", "yes"), ("b", "yes")]
+    # As LangGraph: one plain value for several pending interrupts is refused.
+    with pytest.raises(RuntimeError, match="multiple pending interrupts"):
+        wf.invoke(Command(resume="yes"), cfg())
+    answers = {i.id: f"yes-{i.value}" for i in wf.get_state(cfg()).interrupts}
+    assert wf.invoke(Command(resume=answers), cfg()) == [("a", "yes-a"), ("b", "yes-b")]
 
 
 def test_an_answer_meant_for_a_task_is_not_taken_by_the_entrypoints_own_interrupt() -> None:

@@ -25,6 +25,7 @@ from asyncgraph.pregel._algo import (
     apply_input,
     apply_writes,
     assign_resume,
+    unanswered_interrupts,
     prepare_tasks,
     restore_pending,
     task_id,
@@ -172,11 +173,38 @@ def test_a_task_that_wrote_nothing_is_done_and_an_interrupted_one_runs_again() -
 def test_a_resume_dict_answers_interrupts_by_id() -> None:
     plan = _plan()
     a, b = _two_tasks(plan)
-    a.prior_interrupts = [Interrupt("q1", id="i1")]
-    b.prior_interrupts = [Interrupt("q2", id="i2")]
-    assign_resume([a, b], {"i2": "two"})
+    i1, i2 = "1" * 32, "2" * 32
+    a.prior_interrupts = [Interrupt("q1", id=i1)]
+    b.prior_interrupts = [Interrupt("q2", id=i2)]
+    assign_resume([a, b], {i2: "two"})
     assert a.resume is None and b.resume == ["two"]
-    assert a.resume_raw == b.resume_raw == {"i2": "two"}
+    assert a.resume_raw == b.resume_raw == {i2: "two"}
+
+
+def test_a_resume_map_naming_no_waiting_interrupt_answers_nobody() -> None:
+    # As in LangGraph: a map of interrupt ids is never handed out as a plain value.
+    plan = _plan()
+    a, b = _two_tasks(plan)
+    a.prior_interrupts = [Interrupt("q1", id="1" * 32)]
+    assign_resume([a, b], {"f" * 32: "elsewhere"})
+    assert a.resume is None and b.resume is None
+
+
+def test_a_dict_whose_keys_are_not_interrupt_ids_is_a_plain_value() -> None:
+    plan = _plan()
+    a, b = _two_tasks(plan)
+    a.prior_interrupts = [Interrupt("q1", id="1" * 32)]
+    assign_resume([a, b], {"answer": "yes"})
+    assert a.resume == [{"answer": "yes"}] and b.resume is None
+
+
+def test_unanswered_interrupts_are_counted_as_langgraph_counts_them() -> None:
+    one, two = Interrupt("q1", id="1" * 32), Interrupt("q2", id="2" * 32)
+    assert unanswered_interrupts([("a", INTERRUPT, [one]), ("b", INTERRUPT, [two])]) == 2
+    # one interrupt saved by a task and by its caller counts once
+    assert unanswered_interrupts([("a", INTERRUPT, [one]), ("caller", INTERRUPT, [one])]) == 1
+    # a task that was answered and paused again counts as answered
+    assert unanswered_interrupts([("a", INTERRUPT, [one]), ("a", RESUME, ["x"]), ("b", INTERRUPT, [two])]) == 1
 
 
 def test_a_plain_resume_value_answers_every_waiting_task() -> None:
