@@ -49,7 +49,7 @@ from asyncgraph.pregel._cache import store_results, take_cached
 from asyncgraph.pregel._context import RunContext
 from asyncgraph.pregel._nested import load, replay_bound
 from asyncgraph.pregel._runner import complete_inline, run_step, run_task, settle_inline
-from asyncgraph.pregel._saving import Saver
+from asyncgraph.pregel._saving import Saver, saver_config
 from asyncgraph.pregel._stream import (
     emit_checkpoint,
     emit_task_result,
@@ -203,7 +203,7 @@ class _Loop:
                     "config={'configurable': {'thread_id': ...}}"
                 )
             self.saver = progress.ckpt = Saver(rc.saver, config, rc.durability, rc)
-            tup, fresh = await load(rc, rc.saver, config)
+            tup, fresh = await load(rc, rc.saver, saver_config(config))
         saver = self.saver
         if tup is not None:
             assert saver is not None

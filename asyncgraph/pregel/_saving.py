@@ -82,6 +82,17 @@ def user_metadata(config: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def saver_config(config: dict[str, Any]) -> dict[str, Any]:
+    """``config`` as savers see it: the thread id as text. Savers key threads by string,
+    so an int thread id given by the caller is passed on as its text (as LangGraph
+    does), and a saver that keys its own bookkeeping by the config's value sees one
+    thread, not ``1`` then ``"1"``."""
+    conf = config[CONF]
+    if isinstance(conf["thread_id"], str):
+        return config
+    return {**config, CONF: {**conf, "thread_id": str(conf["thread_id"])}}
+
+
 @functools.lru_cache(maxsize=4096)
 def _path_text(kind: int, name: str, index: int) -> str:
     """``str(task.path)``, the task path savers store with writes; made once per node."""
@@ -141,7 +152,7 @@ class Saver:
         # Writes of the task that finished the step, saved with the step's checkpoint.
         self.held: list[tuple[str, str, Any, str]] | None = None
         self.steps = rc is not None and durability != "exit" and takes_steps(saver)
-        conf = config.get(CONF) or {}
+        conf = saver_config(config)[CONF]
         self.thread_config = {
             CONF: {"thread_id": conf["thread_id"], "checkpoint_ns": conf.get("checkpoint_ns", "")}
         }

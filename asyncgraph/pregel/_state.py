@@ -116,6 +116,9 @@ async def _with_subgraph_states(graph: Any, saver: Any, snapshot: StateSnapshot,
 def _require_thread(config: Any) -> dict[str, Any]:
     if not isinstance(config, dict) or "thread_id" not in (config.get(CONF) or {}):
         raise InvalidInputError("Pass config={'configurable': {'thread_id': ...}} to address a thread")
+    conf = config[CONF]
+    if not isinstance(conf["thread_id"], str):  # savers see the text, as the run's puts do
+        return {**config, CONF: {**conf, "thread_id": str(conf["thread_id"])}}
     return config
 
 
@@ -178,7 +181,7 @@ def _snapshot(graph: Any, tup: Any, *, apply_pending: bool) -> StateSnapshot:
 
 async def aget_state(graph: Any, config: Any, *, subgraphs: bool = False) -> StateSnapshot:
     saver = _saver(graph)
-    _require_thread(config)
+    config = _require_thread(config)
     tup = await saver.aget_tuple(config)
     if tup is None:
         return StateSnapshot({}, (), config, None, None, None, (), ())
@@ -189,7 +192,7 @@ async def aget_state(graph: Any, config: Any, *, subgraphs: bool = False) -> Sta
 async def aget_state_history(graph: Any, config: Any, *, filter: Any = None, before: Any = None,
                              limit: int | None = None) -> AsyncIterator[StateSnapshot]:
     saver = _saver(graph)
-    _require_thread(config)
+    config = _require_thread(config)
     graph = _graph_for(graph, config)
     conf = config[CONF]
     if "checkpoint_ns" not in conf:
@@ -222,7 +225,7 @@ async def abulk_update_state(graph: Any, config: Any, supersteps: Sequence[Seque
             one superstep leave ``as_node`` out.
     """
     saver = _saver(graph)
-    _require_thread(config)
+    config = _require_thread(config)
     if not supersteps:
         raise InvalidInputError("No supersteps provided")
     if any(len(u) == 0 for u in supersteps):
