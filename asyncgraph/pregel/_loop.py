@@ -65,12 +65,16 @@ from asyncgraph.types import Command, Interrupt
 class RunOutcome:
     """What a finished (or paused) run leaves behind for the facade."""
 
-    __slots__ = ("run", "interrupts", "config")
+    __slots__ = ("run", "interrupts", "config", "paused")
 
-    def __init__(self, run: RunState, interrupts: Sequence[Interrupt], config: dict[str, Any] | None) -> None:
+    def __init__(self, run: RunState, interrupts: Sequence[Interrupt], config: dict[str, Any] | None,
+                 paused: bool = False) -> None:
         self.run = run
         self.interrupts = interrupts
         self.config = config  # the saver config of the last checkpoint, if any
+        # Paused: on interrupts, at a breakpoint, or in a task whose subgraph did. A
+        # subgraph's pause is its parent task's (main.Pregel raises GraphInterrupt).
+        self.paused = paused
 
 
 async def run_graph(rc: RunContext, input: Any, *, interrupt_before: frozenset[str], interrupt_after: frozenset[str]) -> RunOutcome:
@@ -109,7 +113,7 @@ async def run_graph(rc: RunContext, input: Any, *, interrupt_before: frozenset[s
             except BaseException as exc:
                 await loop.failed(to_run, exc)
                 raise
-        if _paused(tasks):  # interrupt(): the step does not commit
+        if _paused(tasks):  # interrupt() or a subgraph's breakpoint: the step does not commit
             await loop.save_interrupts(tasks)
             break
         try:
@@ -134,8 +138,10 @@ def _inline(task: Task) -> bool:
 
 
 def _paused(tasks: list[Task]) -> bool:
+    """Whether a task of the finished step paused: it called ``interrupt()``, or (not
+    done, no interrupts, no error raised) a subgraph it ran stopped at a breakpoint."""
     for t in tasks:
-        if t.interrupts:
+        if t.interrupts or not t.done:
             return True
     return False
 
@@ -158,7 +164,7 @@ class _Loop:
     __slots__ = ("rc", "plan_", "progress", "run", "saver", "step", "stop", "resume", "pending", "resuming",
                  "skip_before", "drained", "interrupts", "shown", "with_ids", "track", "cached",
                  "stream_checkpoints", "stream_tasks", "stream_values", "output_keys", "before", "limit",
-                 "observed", "inline", "lifecycle", "paused_at")
+                 "observed", "inline", "lifecycle", "paused_at", "sub_paused")
 
     def __init__(self, rc: RunContext, interrupt_before: frozenset[str]) -> None:
         self.rc = rc
@@ -181,6 +187,7 @@ class _Loop:
         self.cached = self.plan_.cached and rc.cache is not None
         self.lifecycle: Sequence[Any] = ()  # graph lifecycle handlers (asyncgraph.callbacks)
         self.paused_at: str | None = None  # the breakpoint the run stopped at
+        self.sub_paused = False  # a task's subgraph stopped at a breakpoint of its own
 
     # -- the start: checkpoint, input -----------------------------------------------
 
@@ -229,10 +236,15 @@ class _Loop:
             run = RunState(plan)
         self.run = progress.run_state = run
         saves_input = saver is not None and saver.durability != "exit"
-        if rc.parent is not None and rc.parent.task.resume_raw is not None and tup is not None and not fresh and not isinstance(input, Command):
+        parent = rc.parent
+        if parent is not None and tup is not None and not fresh and not isinstance(input, Command) and (
+            parent.task.resume_raw is not None or parent.run.progress.resumed_step == parent.step
+        ):
             # A subgraph whose parent task is being resumed: continue the subgraph's own
-            # interrupted run (same namespace) with the parent's answer, not its input.
-            input = Command(resume=rc.parent.task.resume_raw)
+            # paused run (same namespace), with the parent's answer if it has one, not
+            # with its input.
+            raw = parent.task.resume_raw
+            input = None if raw is None else Command(resume=raw)
         elif rc.parent is not None and tup is not None and conf.get("checkpoint_id") and not isinstance(input, Command):
             # A subgraph checkpoint that the root's config addressed (checkpoint_map):
             # the subgraph goes on from it, as a replay of the root goes on from its own.
@@ -385,9 +397,11 @@ class _Loop:
                     if t.done and t.name != START:
                         update = t.update if rc.out_select is None else selected_update(rc, t.update)
                         rc.emit("updates", {t.name: update, METADATA: {"cached": True}})
-        if self.resuming and self.resume is not None:
-            assign_resume(tasks, self.resume)
-            self.resume = None
+        if self.resuming:
+            self.progress.resumed_step = self.step
+            if self.resume is not None:
+                assign_resume(tasks, self.resume)
+                self.resume = None
         self.resuming = False
         if self.stream_tasks and not self.cached:
             emit_task_starts(self.rc, to_run, self.step)
@@ -457,6 +471,12 @@ class _Loop:
         caller sees the writes of the tasks that finished (as LangGraph shows them),
         applied to a copy: the step is not committed."""
         self.interrupts = [i for t in tasks for i in t.interrupts]
+        if not all(t.done or t.interrupts for t in tasks):
+            # A subgraph stopped at its breakpoint: nothing is saved for its task (a
+            # resume runs it again, and the subgraph goes on from its checkpoint).
+            self.sub_paused = True
+            if not self.interrupts and self.rc.parent is None and wants(self.rc, "updates"):
+                self.rc.emit("updates", {INTERRUPT: ()})
         saver = self.saver
         if saver is not None:
             for t in tasks:
@@ -513,7 +533,8 @@ class _Loop:
                 rc.run_id, self.paused_at or "pending", rc.progress.checkpoint_id or "", rc.ns_tuple,  # type: ignore[arg-type]
                 tuple(self.interrupts)))
         run = self.shown if self.shown is not None else self.run
-        return RunOutcome(run, self.interrupts, saver.config if saver is not None else None)
+        paused = bool(self.interrupts) or self.paused_at is not None or self.sub_paused
+        return RunOutcome(run, self.interrupts, saver.config if saver is not None else None, paused)
 
 
     def _keeps_exit_checkpoint(self) -> bool:
@@ -521,7 +542,8 @@ class _Loop:
         subgraph that finished keeps nothing unless it keeps its state from run to run
         (``checkpointer=True``), as in LangGraph; one that paused must resume."""
         rc = self.rc
-        return rc.parent is None or bool(self.interrupts) or self.drained is not None or rc.graph.checkpointer is True
+        return (rc.parent is None or bool(self.interrupts) or self.paused_at is not None or self.sub_paused
+                or self.drained is not None or rc.graph.checkpointer is True)
 
 
 async def _after(first: Awaitable[None], then: Awaitable[None]) -> None:
@@ -560,6 +582,8 @@ def _make_on_done(rc: RunContext, saver: Saver | None, step: int) -> Any:
 
     async def on_done(task: Task) -> None:
         # The task's update is streamed before its task result, as in LangGraph.
+        if not task.done and not task.interrupts:
+            return  # its subgraph stopped at a breakpoint: nothing to show or save
         if task.interrupts:
             if stream_updates:
                 rc.emit("updates", {INTERRUPT: tuple(task.interrupts)})
