@@ -19,6 +19,7 @@ from asyncgraph.constants import PULL as PULL_PATH
 from asyncgraph.constants import PUSH as PUSH_PATH
 from asyncgraph.pregel._algo import PULL, RunState, Task, handler_task_id, task_id
 from asyncgraph.pregel._context import RunContext
+from asyncgraph.pregel._nested import ancestors
 
 
 @types.coroutine
@@ -144,7 +145,7 @@ class Saver:
     """
 
     __slots__ = ("saver", "config", "parent_config", "thread_config", "parent_id", "deferred", "inflight",
-                 "durability", "extra", "seen", "stepped", "rc", "held", "steps", "exit_id")
+                 "durability", "extra", "seen", "stepped", "rc", "held", "steps", "exit_id", "parents")
 
     def __init__(self, saver: Any, config: dict[str, Any], durability: str, rc: RunContext | None = None) -> None:
         self.saver = saver
@@ -171,6 +172,9 @@ class Saver:
         self.seen: dict[str, dict[str, Any]] | None = None
         self.stepped: Sequence[Task] | None = None
         self.exit_id: tuple[str, str] | None = None  # see skip()
+        # A subgraph run's: the checkpoint of each enclosing run, by namespace; saved
+        # as the checkpoints' metadata["parents"] (_nested.ancestors).
+        self.parents: dict[str, str] = {} if rc is None else ancestors(rc, config)
 
     def _seen(self, run: RunState) -> dict[str, dict[str, Any]]:
         last = self.seen
@@ -218,7 +222,7 @@ class Saver:
             "versions_seen": self._seen(run),
             "updated_channels": sorted(updated) if updated is not None else None,
         }
-        metadata = {"source": source, "step": step, "parents": {}}
+        metadata = {"source": source, "step": step, "parents": self.parents.copy() if self.parents else {}}
         run_id = rc.run_id
         if run_id is not None:
             metadata["run_id"] = str(run_id)
@@ -324,8 +328,12 @@ class Saver:
 
     async def finish_exit(self, rc: RunContext, run: RunState, step: int) -> None:
         """durability="exit": save the one checkpoint of the run (the state after the
-        last committed step) and the writes of the step that did not commit."""
-        await self.put(rc, run, step - 1, "loop", None)
+        last committed step) and the writes of the step that did not commit. A run
+        that committed nothing since the checkpoint it loaded (a resume that paused
+        again in its first step) saves no copy of it: the writes go with that one, under
+        the task ids (and subgraph namespaces) the next resume derives from it again."""
+        if self.exit_id is not None or self.config is None:
+            await self.put(rc, run, step - 1, "loop", None)
         await self.flush()
         if self.config is None:
             return

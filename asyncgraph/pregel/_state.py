@@ -26,7 +26,7 @@ from asyncgraph.pregel._algo import (
 )
 from asyncgraph._context import TaskContext, current_task
 from asyncgraph.pregel._context import RunContext
-from asyncgraph.pregel._nested import MAP, node_graph, own_namespace, with_map
+from asyncgraph.pregel._nested import MAP, node_graph, task_state, with_map
 from asyncgraph.constants import ERROR, INTERRUPT, NO_WRITES
 from asyncgraph.pregel._runner import run_branch
 from asyncgraph.pregel._saving import saved_values, user_metadata
@@ -92,12 +92,8 @@ async def _with_subgraph_states(graph: Any, saver: Any, snapshot: StateSnapshot,
         node = graph.plan.nodes.get(t.name)
         child = None if node is None else node_graph(node)
         if child is not None and child is not graph:
-            own = f"{t.name}{NS_END}{t.id}"
-            child_ns = f"{ns}{NS_SEP}{own}" if ns else own
-            if child.checkpointer is True:
-                child_ns = own_namespace(child_ns)
             cmap = {**(conf.get(MAP) or {}), ns: conf["checkpoint_id"]} if conf.get("checkpoint_id") else {}
-            child_config = {CONF: {"thread_id": conf["thread_id"], "checkpoint_ns": child_ns}}
+            child_config = task_state(conf["thread_id"], ns, t.name, t.id, child)
             state: Any = child_config
             if recurse:
                 tup = await saver.aget_tuple(child_config)
@@ -167,13 +163,18 @@ def _snapshot(graph: Any, tup: Any, *, apply_pending: bool) -> StateSnapshot:
     values: Any = read_state(run.channels, plan.state_info.keys or plan.state_keys)
     if plan.state_info.kind == "root":  # a root state (StateGraph(list[str])): its value
         values = values.get(ROOT_KEY)
+    config, parent_config = tup.config, tup.parent_config
+    parents = tup.metadata.get("parents") if tup.metadata else None
+    if parents:  # a subgraph's checkpoint: the map that leads a run of the root to it
+        config = with_map(config, parents)
+        parent_config = parent_config and with_map(parent_config, parents)
     return StateSnapshot(
         values=values,
         next=tuple(next_names),
-        config=tup.config,
+        config=config,
         metadata=tup.metadata,
         created_at=ckpt.get("ts"),
-        parent_config=tup.parent_config,
+        parent_config=parent_config,
         tasks=tuple(out_tasks),
         interrupts=tuple(interrupts),
     )
