@@ -296,7 +296,9 @@ async def _update_superstep(graph: Any, saver: Any, config: Any, updates: list[S
     updated = apply_writes(plan, run, tasks)
     versions = dict(run.versions)
     new = create_checkpoint(saved_values(run, versions), versions, {k: dict(v) for k, v in run.seen.items()}, sorted(updated))
-    metadata = {"source": "update", "step": step, "parents": {}}
+    # A subgraph's update keeps the enclosing runs' checkpoints of the one it updates.
+    parents = tup.metadata.get("parents") if tup is not None and tup.metadata else None
+    metadata = {"source": "update", "step": step, "parents": dict(parents) if parents else {}}
     for k, v in user_metadata(config).items():
         if k not in metadata:
             metadata[k] = v
