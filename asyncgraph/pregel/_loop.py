@@ -270,10 +270,14 @@ class _Loop:
             if tup is None:
                 raise EmptyInputError("Received no input for the graph and the thread has nothing to resume")
             self.resuming = True
-            if replay and saves_input:
+            if replay and saver is not None:
                 # Replaying a chosen checkpoint starts a new branch of the thread's history
-                # with a copy of it (source "fork"), as LangGraph does.
-                await saver.put(rc, run, self.step, "fork", run.updated)  # type: ignore[union-attr]
+                # with a copy of it (source "fork"), as LangGraph does; under
+                # durability="exit" the copy is the one saved at the end if no step commits.
+                if saves_input:
+                    await saver.put(rc, run, self.step, "fork", run.updated)
+                else:
+                    saver.skip(rc, "fork")
                 self.step += 1
         else:
             self.pending = ()

@@ -145,7 +145,7 @@ class Saver:
     """
 
     __slots__ = ("saver", "config", "parent_config", "thread_config", "parent_id", "deferred", "inflight",
-                 "durability", "extra", "seen", "stepped", "rc", "held", "steps", "exit_id", "parents")
+                 "durability", "extra", "seen", "stepped", "rc", "held", "steps", "exit_id", "exit_source", "parents")
 
     def __init__(self, saver: Any, config: dict[str, Any], durability: str, rc: RunContext | None = None) -> None:
         self.saver = saver
@@ -172,6 +172,7 @@ class Saver:
         self.seen: dict[str, dict[str, Any]] | None = None
         self.stepped: Sequence[Task] | None = None
         self.exit_id: tuple[str, str] | None = None  # see skip()
+        self.exit_source = "loop"  # and the source it is saved with
         # A subgraph run's: the checkpoint of each enclosing run, by namespace; saved
         # as the checkpoints' metadata["parents"] (_nested.ancestors).
         self.parents: dict[str, str] = {} if rc is None else ancestors(rc, config)
@@ -256,12 +257,13 @@ class Saver:
             return
         self.inflight = asyncio.ensure_future(self._finish(_resume(coro, first)))
 
-    def skip(self, rc: RunContext) -> None:
+    def skip(self, rc: RunContext, source: str = "loop") -> None:
         """durability="exit": a checkpoint that is not saved still gets its id now.
         The next step's task ids derive from it, and so do the namespaces of the
         subgraphs those tasks run; the exit checkpoint is saved under the last one, so
         a resume finds both the tasks' writes and their subgraphs' checkpoints."""
         self.exit_id = id_and_ts()
+        self.exit_source = source
         rc.progress.checkpoint_id = self.exit_id[0]
 
     async def _finish(self, aw: Any) -> None:
@@ -333,7 +335,7 @@ class Saver:
         again in its first step) saves no copy of it: the writes go with that one, under
         the task ids (and subgraph namespaces) the next resume derives from it again."""
         if self.exit_id is not None or self.config is None:
-            await self.put(rc, run, step - 1, "loop", None)
+            await self.put(rc, run, step - 1, self.exit_source, None)
         await self.flush()
         if self.config is None:
             return
