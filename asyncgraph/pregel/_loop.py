@@ -531,7 +531,7 @@ class _Loop:
             await saver.flush()
         if self.drained is not None:
             raise GraphDrained(self.drained)
-        if self.lifecycle and self.rc.parent is None and (self.interrupts or self.paused_at):
+        if self.lifecycle and self.rc.parent is None and (self.interrupts or self.paused_at or self.sub_paused):
             rc = self.rc
             await dispatch(self.lifecycle, GraphInterruptEvent(
                 rc.run_id, self.paused_at or "pending", rc.progress.checkpoint_id or "", rc.ns_tuple,  # type: ignore[arg-type]

@@ -130,3 +130,29 @@ def test_a_root_breakpoint_before_a_paused_subgraph_like_langgraph(durability: s
     ours = run("asyncgraph")
     assert ours == run("langgraph")
     assert ours[2][-1]["log"].endswith(" join")
+
+
+def test_lifecycle_callbacks_of_a_subgraph_pause_like_langgraph() -> None:
+    # The root reports the pause (no interrupts, status "pending"); the resume is
+    # reported by the root and by the subgraph that goes on from its checkpoint.
+    def events(pkg: str) -> list[Any]:
+        m = modules(pkg)
+        callbacks = __import__(f"{pkg}.callbacks", fromlist=["GraphCallbackHandler"])
+        saver = __import__(f"{pkg}.checkpoint.memory", fromlist=["InMemorySaver"]).InMemorySaver()
+        seen: list[Any] = []
+
+        class Recorder(callbacks.GraphCallbackHandler):  # type: ignore[misc,name-defined]
+            def on_interrupt(self, e: Any) -> None:
+                seen.append(("interrupt", e.status, e.checkpoint_ns, e.interrupts))
+
+            def on_resume(self, e: Any) -> None:
+                seen.append(("resume", e.status, e.checkpoint_ns))
+
+        app = _graph(m, "before", saver)
+        config = {"configurable": {"thread_id": "t"}, "callbacks": [Recorder()]}
+        outs = [app.invoke({"log": ""}, config), app.invoke(None, config)]
+        return _plain([outs, seen])
+
+    ours = events("asyncgraph")
+    assert ours == events("langgraph")
+    assert ours[1][0] == ("interrupt", "pending", (), ())
