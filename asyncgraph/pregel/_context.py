@@ -29,7 +29,7 @@ class RunProgress:
     it drives) only; tasks, ``_call`` and the run deadline read it."""
 
     __slots__ = ("checkpoint_id", "step", "current", "run_state", "ckpt", "pending_writes", "pending_origin",
-                 "loop", "replay")
+                 "loop", "replay", "resumed_step")
 
     def __init__(self) -> None:
         self.checkpoint_id: str | None = None  # the checkpoint the current step started from
@@ -49,6 +49,10 @@ class RunProgress:
         # While the root run replays an earlier checkpoint: which subgraph checkpoints
         # its subgraphs start from (pregel/_nested.ReplayBound), shared by them all.
         self.replay: Any = None
+        # The step a resumed run (input None or ``Command(resume=...)``) runs first: a
+        # subgraph run by one of its tasks continues its own saved run, whatever input
+        # the task gives it (pregel/_loop.py, ``start``).
+        self.resumed_step = -1
 
 
 class _RunFields:

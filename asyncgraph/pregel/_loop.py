@@ -52,7 +52,7 @@ from asyncgraph.pregel._cache import store_results, take_cached
 from asyncgraph.pregel._context import RunContext
 from asyncgraph.pregel._nested import load, replay_bound
 from asyncgraph.pregel._runner import complete_inline, run_step, run_task, settle_inline
-from asyncgraph.pregel._saving import Saver
+from asyncgraph.pregel._saving import Saver, saver_config
 from asyncgraph.pregel._stream import (
     emit_checkpoint,
     emit_task_result,
@@ -68,12 +68,16 @@ from asyncgraph.types import Command, Interrupt
 class RunOutcome:
     """What a finished (or paused) run leaves behind for the facade."""
 
-    __slots__ = ("run", "interrupts", "config")
+    __slots__ = ("run", "interrupts", "config", "paused")
 
-    def __init__(self, run: RunState, interrupts: Sequence[Interrupt], config: dict[str, Any] | None) -> None:
+    def __init__(self, run: RunState, interrupts: Sequence[Interrupt], config: dict[str, Any] | None,
+                 paused: bool = False) -> None:
         self.run = run
         self.interrupts = interrupts
         self.config = config  # the saver config of the last checkpoint, if any
+        # Paused: on interrupts, at a breakpoint, or in a task whose subgraph did. A
+        # subgraph's pause is its parent task's (main.Pregel raises GraphInterrupt).
+        self.paused = paused
 
 
 async def run_graph(rc: RunContext, input: Any, *, interrupt_before: frozenset[str], interrupt_after: frozenset[str]) -> RunOutcome:
@@ -112,7 +116,7 @@ async def run_graph(rc: RunContext, input: Any, *, interrupt_before: frozenset[s
             except BaseException as exc:
                 await loop.failed(to_run, exc)
                 raise
-        if _paused(tasks):  # interrupt(): the step does not commit
+        if _paused(tasks):  # interrupt() or a subgraph's breakpoint: the step does not commit
             await loop.save_interrupts(tasks)
             break
         try:
@@ -137,8 +141,10 @@ def _inline(task: Task) -> bool:
 
 
 def _paused(tasks: list[Task]) -> bool:
+    """Whether a task of the finished step paused: it called ``interrupt()``, or (not
+    done, no interrupts, no error raised) a subgraph it ran stopped at a breakpoint."""
     for t in tasks:
-        if t.interrupts:
+        if t.interrupts or not t.done:
             return True
     return False
 
@@ -161,7 +167,7 @@ class _Loop:
     __slots__ = ("rc", "plan_", "progress", "run", "saver", "step", "stop", "resume", "pending", "resuming",
                  "skip_before", "drained", "interrupts", "shown", "with_ids", "track", "cached",
                  "stream_checkpoints", "stream_tasks", "stream_values", "output_keys", "before", "limit",
-                 "observed", "inline", "lifecycle", "paused_at")
+                 "observed", "inline", "lifecycle", "paused_at", "sub_paused")
 
     def __init__(self, rc: RunContext, interrupt_before: frozenset[str]) -> None:
         self.rc = rc
@@ -184,6 +190,7 @@ class _Loop:
         self.cached = self.plan_.cached and rc.cache is not None
         self.lifecycle: Sequence[Any] = ()  # graph lifecycle handlers (asyncgraph.callbacks)
         self.paused_at: str | None = None  # the breakpoint the run stopped at
+        self.sub_paused = False  # a task's subgraph stopped at a breakpoint of its own
 
     # -- the start: checkpoint, input -----------------------------------------------
 
@@ -209,7 +216,7 @@ class _Loop:
                 conf = {**conf, "thread_id": str(conf["thread_id"])}
                 config = {**config, CONF: conf}
             self.saver = progress.ckpt = Saver(rc.saver, config, rc.durability, rc)
-            tup, fresh = await load(rc, rc.saver, config)
+            tup, fresh = await load(rc, rc.saver, saver_config(config))
         saver = self.saver
         if tup is not None:
             assert saver is not None
@@ -239,10 +246,15 @@ class _Loop:
             run = RunState(plan)
         self.run = progress.run_state = run
         saves_input = saver is not None and saver.durability != "exit"
-        if rc.parent is not None and rc.parent.task.resume_raw is not None and tup is not None and not fresh and not isinstance(input, Command):
+        parent = rc.parent
+        if parent is not None and tup is not None and not fresh and not isinstance(input, Command) and (
+            parent.task.resume_raw is not None or parent.run.progress.resumed_step == parent.step
+        ):
             # A subgraph whose parent task is being resumed: continue the subgraph's own
-            # interrupted run (same namespace) with the parent's answer, not its input.
-            input = Command(resume=rc.parent.task.resume_raw)
+            # paused run (same namespace), with the parent's answer if it has one, not
+            # with its input.
+            raw = parent.task.resume_raw
+            input = None if raw is None else Command(resume=raw)
         elif rc.parent is not None and tup is not None and conf.get("checkpoint_id") and not isinstance(input, Command):
             # A subgraph checkpoint that the root's config addressed (checkpoint_map):
             # the subgraph goes on from it, as a replay of the root goes on from its own.
@@ -284,10 +296,14 @@ class _Loop:
             if tup is None:
                 raise EmptyInputError("Received no input for the graph and the thread has nothing to resume")
             self.resuming = True
-            if replay and saves_input:
+            if replay and saver is not None:
                 # Replaying a chosen checkpoint starts a new branch of the thread's history
-                # with a copy of it (source "fork"), as LangGraph does.
-                await saver.put(rc, run, self.step, "fork", run.updated)  # type: ignore[union-attr]
+                # with a copy of it (source "fork"), as LangGraph does; under
+                # durability="exit" the copy is the one saved at the end if no step commits.
+                if saves_input:
+                    await saver.put(rc, run, self.step, "fork", run.updated)
+                else:
+                    saver.skip(rc, "fork")
                 self.step += 1
         else:
             self.pending = ()
@@ -322,7 +338,7 @@ class _Loop:
         sink = rc.sink
         self.with_ids = saver is not None or sink is not None and (sink.subgraphs or bool({"debug", "tasks"} & sink.modes))
         # What this run streams, decided once rather than at every step.
-        self.stream_checkpoints = saves_input and wants(rc, "checkpoints", "debug")
+        self.stream_checkpoints = saver is not None and wants(rc, "checkpoints", "debug")
         self.stream_tasks = wants(rc, "tasks", "debug")
         self.stream_values = wants(rc, "values")
         self.output_keys = plan.output_keys if rc.out_select is None else frozenset(rc.out_select[0])
@@ -411,9 +427,11 @@ class _Loop:
                     if t.done and t.name != START:
                         update = t.update if rc.out_select is None else selected_update(rc, t.update)
                         rc.emit("updates", {t.name: update, METADATA: {"cached": True}})
-        if self.resuming and self.resume is not None:
-            assign_resume(tasks, self.resume)
-            self.resume = None
+        if self.resuming:
+            self.progress.resumed_step = self.step
+            if self.resume is not None:
+                assign_resume(tasks, self.resume)
+                self.resume = None
         self.resuming = False
         if self.stream_tasks and not self.cached:
             emit_task_starts(self.rc, to_run, self.step)
@@ -485,6 +503,12 @@ class _Loop:
         caller sees the writes of the tasks that finished (as LangGraph shows them),
         applied to a copy: the step is not committed."""
         self.interrupts = [i for t in tasks for i in t.interrupts]
+        if not all(t.done or t.interrupts for t in tasks):
+            # A subgraph stopped at its breakpoint: nothing is saved for its task (a
+            # resume runs it again, and the subgraph goes on from its checkpoint).
+            self.sub_paused = True
+            if not self.interrupts and self.rc.parent is None and wants(self.rc, "updates"):
+                self.rc.emit("updates", {INTERRUPT: ()})
         saver = self.saver
         if saver is not None:
             for t in tasks:
@@ -535,13 +559,14 @@ class _Loop:
             await saver.flush()
         if self.drained is not None:
             raise GraphDrained(self.drained)
-        if self.lifecycle and self.rc.parent is None and (self.interrupts or self.paused_at):
+        if self.lifecycle and self.rc.parent is None and (self.interrupts or self.paused_at or self.sub_paused):
             rc = self.rc
             await dispatch(self.lifecycle, GraphInterruptEvent(
                 rc.run_id, self.paused_at or "pending", rc.progress.checkpoint_id or "", rc.ns_tuple,  # type: ignore[arg-type]
                 tuple(self.interrupts)))
         run = self.shown if self.shown is not None else self.run
-        return RunOutcome(run, self.interrupts, saver.config if saver is not None else None)
+        paused = bool(self.interrupts) or self.paused_at is not None or self.sub_paused
+        return RunOutcome(run, self.interrupts, saver.config if saver is not None else None, paused)
 
 
     def _keeps_exit_checkpoint(self) -> bool:
@@ -549,7 +574,8 @@ class _Loop:
         subgraph that finished keeps nothing unless it keeps its state from run to run
         (``checkpointer=True``), as in LangGraph; one that paused must resume."""
         rc = self.rc
-        return rc.parent is None or bool(self.interrupts) or self.drained is not None or rc.graph.checkpointer is True
+        return (rc.parent is None or bool(self.interrupts) or self.paused_at is not None or self.sub_paused
+                or self.drained is not None or rc.graph.checkpointer is True)
 
 
 async def _after(first: Awaitable[None], then: Awaitable[None]) -> None:
@@ -588,6 +614,8 @@ def _make_on_done(rc: RunContext, saver: Saver | None, step: int) -> Any:
 
     async def on_done(task: Task) -> None:
         # The task's update is streamed before its task result, as in LangGraph.
+        if not task.done and not task.interrupts:
+            return  # its subgraph stopped at a breakpoint: nothing to show or save
         if task.interrupts:
             if stream_updates:
                 rc.emit("updates", {INTERRUPT: tuple(task.interrupts)})

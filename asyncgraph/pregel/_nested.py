@@ -119,6 +119,33 @@ async def load(rc: Any, saver: Any, config: dict[str, Any]) -> tuple[Any, bool]:
     return None, True
 
 
+def ancestors(rc: Any, config: dict[str, Any]) -> dict[str, str]:
+    """The checkpoint of each enclosing graph run, by namespace, that a subgraph run
+    saving with ``config`` runs under (LangGraph's ``metadata["parents"]``): its
+    parent's, at the step running the subgraph, and the parent's own ancestors. Empty
+    for the root, or for a subgraph on a thread of its own."""
+    parent = rc.parent
+    if parent is None:
+        return {}
+    prc = parent.run
+    outer = prc.progress.ckpt  # the parent's Saver
+    cid = prc.progress.checkpoint_id
+    pconf = prc.config.get(CONF) or {}
+    if outer is None or cid is None or (config.get(CONF) or {}).get("thread_id") != pconf.get("thread_id"):
+        return {}
+    return {**outer.parents, prc.ns: cid}
+
+
+def task_state(thread_id: Any, ns: str, task_name: str, task_id: str, child: Any) -> dict[str, Any]:
+    """A subgraph task's ``state`` in a snapshot or a ``debug`` checkpoint: the config
+    that addresses the checkpoints of the subgraph run inside it."""
+    own = f"{task_name}{NS_END}{task_id}"
+    child_ns = f"{ns}{NS_SEP}{own}" if ns else own
+    if child.checkpointer is True:
+        child_ns = own_namespace(child_ns)
+    return {CONF: {"thread_id": thread_id, "checkpoint_ns": child_ns}}
+
+
 def with_map(config: Any, cmap: dict[str, str]) -> Any:
     """``config`` (of a subgraph checkpoint) with the ``checkpoint_map`` that leads a
     run of the root graph back to it: ``cmap`` (its ancestors') plus its own entry."""

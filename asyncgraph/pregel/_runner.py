@@ -44,7 +44,6 @@ from asyncgraph.constants import ERROR, ERROR_SOURCE, INTERRUPT
 from asyncgraph.errors import (
     GraphBubbleUp,
     GraphInterrupt,
-    InvalidUpdateError,
     NodeCancelledError,
     NodeTimeoutError,
     ParentCommand,
@@ -636,8 +635,8 @@ def settle_inline(tc: TaskContext, run: RunState, exc: BaseException) -> None:
 def settle(rc: RunContext, task: Task, step: int, exc: BaseException) -> None:
     """What becomes of a task that raised ``exc``, however it ran: an ``interrupt()`` is
     recorded on the task (its writes dropped); anything else is raised, an error with a
-    note naming the node and step, a parent ``Command`` in a graph with no parent as an
-    ``InvalidUpdateError``."""
+    note naming the node and step, a parent ``Command`` in a graph with no parent as
+    itself, with a note."""
     if isinstance(exc, GraphInterrupt):
         task.interrupts = list(exc.interrupts)
         task.writes.clear()
@@ -645,10 +644,13 @@ def settle(rc: RunContext, task: Task, step: int, exc: BaseException) -> None:
     if isinstance(exc, ParentCommand) and exc.args[0].graph == Command.PARENT:
         parent = rc.parent
         if parent is None:
-            raise InvalidUpdateError(
-                f"Node '{task.name}' returned Command(graph=Command.PARENT) but the graph has no parent graph",
-                nodes=(task.name,),
-            ) from None
+            # Out of the root run as itself (as LangGraph does): a caller that runs
+            # this graph by hand may handle the command.
+            exc.add_note(
+                f"Node '{task.name}' at step {step} returned Command(graph=Command.PARENT) "
+                "but the graph has no parent graph"
+            )
+            raise exc
         # Address it to the parent's task this graph runs in: that task takes it as
         # its own output, whatever code (a node function, a tool) lies in between.
         raise ParentCommand(dataclasses.replace(exc.args[0], graph=parent.task_ns)) from None

@@ -19,6 +19,7 @@ from asyncgraph.constants import PULL as PULL_PATH
 from asyncgraph.constants import PUSH as PUSH_PATH
 from asyncgraph.pregel._algo import PULL, RunState, Task, handler_task_id, task_id
 from asyncgraph.pregel._context import RunContext
+from asyncgraph.pregel._nested import ancestors
 
 
 @types.coroutine
@@ -82,6 +83,17 @@ def user_metadata(config: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def saver_config(config: dict[str, Any]) -> dict[str, Any]:
+    """``config`` as savers see it: the thread id as text. Savers key threads by string,
+    so an int thread id given by the caller is passed on as its text (as LangGraph
+    does), and a saver that keys its own bookkeeping by the config's value sees one
+    thread, not ``1`` then ``"1"``."""
+    conf = config[CONF]
+    if isinstance(conf["thread_id"], str):
+        return config
+    return {**config, CONF: {**conf, "thread_id": str(conf["thread_id"])}}
+
+
 @functools.lru_cache(maxsize=4096)
 def _path_text(kind: int, name: str, index: int) -> str:
     """``str(task.path)``, the task path savers store with writes; made once per node."""
@@ -133,7 +145,7 @@ class Saver:
     """
 
     __slots__ = ("saver", "config", "parent_config", "thread_config", "parent_id", "deferred", "inflight",
-                 "durability", "extra", "seen", "stepped", "rc", "held", "steps", "exit_id")
+                 "durability", "extra", "seen", "stepped", "rc", "held", "steps", "exit_id", "exit_source", "parents")
 
     def __init__(self, saver: Any, config: dict[str, Any], durability: str, rc: RunContext | None = None) -> None:
         self.saver = saver
@@ -141,7 +153,7 @@ class Saver:
         # Writes of the task that finished the step, saved with the step's checkpoint.
         self.held: list[tuple[str, str, Any, str]] | None = None
         self.steps = rc is not None and durability != "exit" and takes_steps(saver)
-        conf = config.get(CONF) or {}
+        conf = saver_config(config)[CONF]
         self.thread_config = {
             CONF: {"thread_id": conf["thread_id"], "checkpoint_ns": conf.get("checkpoint_ns", "")}
         }
@@ -160,6 +172,10 @@ class Saver:
         self.seen: dict[str, dict[str, Any]] | None = None
         self.stepped: Sequence[Task] | None = None
         self.exit_id: tuple[str, str] | None = None  # see skip()
+        self.exit_source = "loop"  # and the source it is saved with
+        # A subgraph run's: the checkpoint of each enclosing run, by namespace; saved
+        # as the checkpoints' metadata["parents"] (_nested.ancestors).
+        self.parents: dict[str, str] = {} if rc is None else ancestors(rc, config)
 
     def _seen(self, run: RunState) -> dict[str, dict[str, Any]]:
         last = self.seen
@@ -207,7 +223,7 @@ class Saver:
             "versions_seen": self._seen(run),
             "updated_channels": sorted(updated) if updated is not None else None,
         }
-        metadata = {"source": source, "step": step, "parents": {}}
+        metadata = {"source": source, "step": step, "parents": self.parents.copy() if self.parents else {}}
         run_id = rc.run_id
         if run_id is not None:
             metadata["run_id"] = str(run_id)
@@ -241,12 +257,13 @@ class Saver:
             return
         self.inflight = asyncio.ensure_future(self._finish(_resume(coro, first)))
 
-    def skip(self, rc: RunContext) -> None:
+    def skip(self, rc: RunContext, source: str = "loop") -> None:
         """durability="exit": a checkpoint that is not saved still gets its id now.
         The next step's task ids derive from it, and so do the namespaces of the
         subgraphs those tasks run; the exit checkpoint is saved under the last one, so
         a resume finds both the tasks' writes and their subgraphs' checkpoints."""
         self.exit_id = id_and_ts()
+        self.exit_source = source
         rc.progress.checkpoint_id = self.exit_id[0]
 
     async def _finish(self, aw: Any) -> None:
@@ -323,8 +340,12 @@ class Saver:
 
     async def finish_exit(self, rc: RunContext, run: RunState, step: int) -> None:
         """durability="exit": save the one checkpoint of the run (the state after the
-        last committed step) and the writes of the step that did not commit."""
-        await self.put(rc, run, step - 1, "loop", None)
+        last committed step) and the writes of the step that did not commit. A run
+        that committed nothing since the checkpoint it loaded (a resume that paused
+        again in its first step) saves no copy of it: the writes go with that one, under
+        the task ids (and subgraph namespaces) the next resume derives from it again."""
+        if self.exit_id is not None or self.config is None:
+            await self.put(rc, run, step - 1, self.exit_source, None)
         await self.flush()
         if self.config is None:
             return

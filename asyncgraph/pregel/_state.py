@@ -28,7 +28,7 @@ from asyncgraph.pregel._algo import (
 )
 from asyncgraph._context import TaskContext, current_task
 from asyncgraph.pregel._context import RunContext
-from asyncgraph.pregel._nested import MAP, node_graph, own_namespace, with_map
+from asyncgraph.pregel._nested import MAP, node_graph, task_state, with_map
 from asyncgraph.constants import ERROR, INTERRUPT, NO_WRITES
 from asyncgraph.pregel._runner import run_branch
 from asyncgraph.pregel._saving import saved_values, user_metadata
@@ -94,12 +94,8 @@ async def _with_subgraph_states(graph: Any, saver: Any, snapshot: StateSnapshot,
         node = graph.plan.nodes.get(t.name)
         child = None if node is None else node_graph(node)
         if child is not None and child is not graph:
-            own = f"{t.name}{NS_END}{t.id}"
-            child_ns = f"{ns}{NS_SEP}{own}" if ns else own
-            if child.checkpointer is True:
-                child_ns = own_namespace(child_ns)
             cmap = {**(conf.get(MAP) or {}), ns: conf["checkpoint_id"]} if conf.get("checkpoint_id") else {}
-            child_config = {CONF: {"thread_id": conf["thread_id"], "checkpoint_ns": child_ns}}
+            child_config = task_state(conf["thread_id"], ns, t.name, t.id, child)
             state: Any = child_config
             if recurse:
                 tup = await saver.aget_tuple(child_config)
@@ -124,7 +120,7 @@ def _require_thread(config: Any) -> dict[str, Any]:
     if not isinstance(config, dict) or "thread_id" not in (config.get(CONF) or {}):
         raise InvalidInputError("Pass config={'configurable': {'thread_id': ...}} to address a thread")
     conf = config[CONF]
-    if not isinstance(conf["thread_id"], str):
+    if not isinstance(conf["thread_id"], str):  # savers see the text, as the run's puts do
         return {**config, CONF: {**conf, "thread_id": str(conf["thread_id"])}}
     return config
 
@@ -183,13 +179,18 @@ def _snapshot(graph: Any, tup: Any, *, apply_pending: bool) -> StateSnapshot:
     values: Any = read_state(run.channels, plan.state_info.keys or plan.state_keys)
     if plan.state_info.kind == "root":  # a root state (StateGraph(list[str])): its value
         values = values.get(ROOT_KEY)
+    config, parent_config = tup.config, tup.parent_config
+    parents = tup.metadata.get("parents") if tup.metadata else None
+    if parents:  # a subgraph's checkpoint: the map that leads a run of the root to it
+        config = with_map(config, parents)
+        parent_config = parent_config and with_map(parent_config, parents)
     return StateSnapshot(
         values=values,
         next=tuple(next_names),
-        config=tup.config,
+        config=config,
         metadata=tup.metadata,
         created_at=ckpt.get("ts"),
-        parent_config=tup.parent_config,
+        parent_config=parent_config,
         tasks=tuple(out_tasks),
         interrupts=tuple(interrupts),
     )
@@ -329,19 +330,21 @@ async def _update_superstep(graph: Any, saver: Any, config: Any, updates: list[S
                 pending.remove(match)
                 await saver.aput_writes(tup.config, own or [(NO_WRITES, None)], match.id, str(match.path))
     updated = apply_writes(plan, run, tasks)
-    return await _put(saver, config, save_config, run, updated, "update", step)
+    return await _put(saver, config, save_config, run, updated, "update", step, tup)
 
 
 async def _put(saver: Any, config: Any, save_config: Any, run: RunState, updated: Iterable[str],
-               source: str, step: int) -> Any:
+               source: str, step: int, tup: Any) -> Any:
     """Save ``run`` as the thread's next checkpoint (``updated``: the channels that
-    changed since the one it follows)."""
+    changed since ``tup``, the one it follows, if any)."""
     versions = dict(run.versions)
     # No list of updated channels (LangGraph leaves it out too): what runs next is
     # planned from every node's versions, so a task pending before the update (say
     # behind a breakpoint) is still next, whatever the update changed.
     new = create_checkpoint(saved_values(run, versions), versions, {k: dict(v) for k, v in run.seen.items()}, None)
-    metadata = {"source": source, "step": step, "parents": {}}
+    # A subgraph's update keeps the enclosing runs' checkpoints of the one it updates.
+    parents = tup.metadata.get("parents") if tup is not None and tup.metadata else None
+    metadata = {"source": source, "step": step, "parents": dict(parents) if parents else {}}
     for k, v in user_metadata(config).items():
         if k not in metadata:
             metadata[k] = v
@@ -360,7 +363,7 @@ async def _update_as_input(saver: Any, config: Any, tup: Any, run: RunState, ste
     if values is None:
         raise InvalidUpdateError("An update as '__input__' needs values: None is no input")
     apply_input(run, values)
-    return await _put(saver, config, save_config, run, run.updated or (), "input", step if tup is not None else -1)
+    return await _put(saver, config, save_config, run, run.updated or (), "input", step if tup is not None else -1, tup)
 
 
 async def _update_task(rc: RunContext, run: RunState, tup: Any, update: StateUpdate, step: int,

@@ -33,9 +33,10 @@ from collections.abc import AsyncGenerator, AsyncIterator, Callable, Coroutine, 
 from datetime import UTC, datetime
 
 from asyncgraph._context import META_NODE, META_NS
-from asyncgraph.constants import INTERRUPT, NS_SEP, START, TAG_HIDDEN, TAG_NOSTREAM
+from asyncgraph.constants import CONF, INTERRUPT, NS_SEP, START, TAG_HIDDEN, TAG_NOSTREAM
 from asyncgraph.errors import InvalidInputError, StreamClosedError
 from asyncgraph.pregel._algo import RunState, Task, read_state, task_result
+from asyncgraph.pregel._nested import node_graph, task_state, with_map
 from asyncgraph.types import GraphOutput
 
 if TYPE_CHECKING:
@@ -241,15 +242,33 @@ def emit_task_result(rc: RunContext, t: Task, step: int, error: BaseException | 
 
 
 async def emit_checkpoint(rc: RunContext, saver: Saver, run: RunState, tasks: list[Task], step: int) -> None:
-    await saver.flush()
-    cfg = saver.config
+    """The ``checkpoints`` / ``debug`` event of the checkpoint a step starts from: its
+    config (with a subgraph's ``checkpoint_map``, as its snapshot has), and for each
+    task running a subgraph the config of that subgraph's checkpoints. Under
+    ``durability="exit"`` the checkpoint is not saved yet: its id is the one it will be
+    saved under if it is the run's last, and it has no parent config (LangGraph's too)."""
+    if saver.durability == "exit":
+        cfg: Any = {CONF: {**saver.thread_config[CONF], "checkpoint_id": rc.progress.checkpoint_id}}
+        parent_cfg = None
+    else:
+        await saver.flush()
+        cfg, parent_cfg = saver.config, saver.parent_config
+    parents = saver.parents
+    if parents:
+        cfg = with_map(cfg, parents)
+        parent_cfg = parent_cfg and with_map(parent_cfg, parents)
+    thread_id = saver.thread_config[CONF]["thread_id"]
+    states = []
+    for t in tasks:
+        child = node_graph(t.node)
+        states.append(None if child is None or child is rc.graph else task_state(thread_id, rc.ns, t.name, t.id, child))
     emit_debug(rc, "checkpoints", "checkpoint", step, {
         "config": cfg,
-        "parent_config": saver.parent_config,
+        "parent_config": parent_cfg,
         "values": output_values(rc.plan, run),
-        "metadata": {"source": "loop" if step >= 0 else "input", "step": step, "parents": {}},
+        "metadata": {"source": "loop" if step >= 0 else "input", "step": step, "parents": dict(parents)},
         "next": [t.name for t in tasks],
-        "tasks": [{"id": t.id, "name": t.name, "interrupts": (), "state": None} for t in tasks],
+        "tasks": [{"id": t.id, "name": t.name, "interrupts": (), "state": s} for t, s in zip(tasks, states)],
     })
 
 

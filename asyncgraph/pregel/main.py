@@ -370,7 +370,7 @@ class Pregel(PregelMarker, Runnable[Any, Any], Generic[StateT, ContextT, InputT,
         return keys, single  # type: ignore[return-value]
 
     def _output(self, outcome: RunOutcome, rc: RunContext | None = None, *, v2: bool = False) -> Any:
-        if outcome.interrupts and rc is not None and rc.parent is not None:
+        if outcome.paused and rc is not None and rc.parent is not None:
             # Inside a parent graph's task: the pause belongs to the parent run too.
             raise GraphInterrupt(outcome.interrupts)
         if self.plan.io is not None and rc is not None:
@@ -538,7 +538,7 @@ class Pregel(PregelMarker, Runnable[Any, Any], Generic[StateT, ContextT, InputT,
     def _after_stream(self, outcome: RunOutcome, rc: RunContext) -> None:
         """A streamed subgraph run that paused: the pause is its parent run's too (its
         ``values`` chunks with the interrupt were streamed as it paused)."""
-        if outcome.interrupts and rc.parent is not None:
+        if outcome.paused and rc.parent is not None:
             raise GraphInterrupt(outcome.interrupts)
 
     def stream(

@@ -17,7 +17,7 @@ from typing import Any, TypedDict
 
 import pytest
 
-from asyncgraph.errors import InvalidUpdateError
+from asyncgraph.errors import InvalidUpdateError, ParentCommand
 from asyncgraph.graph import END, START, StateGraph
 from asyncgraph.types import Command, RetryPolicy, interrupt
 
@@ -91,8 +91,11 @@ async def test_same_error_for_a_parent_command_without_a_parent() -> None:
         return Command(graph=Command.PARENT, update={"x": 0})
 
     out = await _both(body, {"x": 1})
-    assert type(out["inline"]) is type(out["general"]) is InvalidUpdateError
-    assert str(out["inline"]) == str(out["general"])
+    # Out of the root as itself (as in LangGraph), with a note naming the node.
+    assert type(out["inline"]) is type(out["general"]) is ParentCommand
+    assert out["inline"].args[0].update == out["general"].args[0].update == {"x": 0}
+    assert out["inline"].__notes__ == out["general"].__notes__
+    assert "'n'" in out["inline"].__notes__[0]
 
 
 async def test_same_interrupt() -> None:
