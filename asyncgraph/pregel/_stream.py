@@ -35,7 +35,7 @@ from asyncgraph._context import META_NODE, META_NS
 from asyncgraph.constants import INTERRUPT, NS_SEP, START, TAG_HIDDEN, TAG_NOSTREAM
 from asyncgraph.errors import InvalidInputError, StreamClosedError
 from asyncgraph.pregel._algo import RunState, Task, read_state, task_result
-from asyncgraph.types import GraphOutput
+from asyncgraph.types import Command, GraphOutput
 
 if TYPE_CHECKING:
     from asyncgraph.pregel._context import RunContext
@@ -412,7 +412,13 @@ class StreamMessagesHandler(BaseCallbackHandler):
             ns = _ns_of(metadata)
             if self.own_depth is not None and len(ns) > self.own_depth:
                 return
-            self.llm_runs[run_id] = (ns, dict(metadata), False)
+            meta = dict(metadata)
+            # The model run's own tags, as LangGraph shows them (not the internal
+            # "seq:step:N" of a RunnableSequence's steps).
+            user_tags = [t for t in tags if not t.startswith("seq:step")] if tags else None
+            if user_tags:
+                meta["tags"] = user_tags
+            self.llm_runs[run_id] = (ns, meta, False)
 
     def on_llm_new_token(self, token: str | list[str | dict[str, Any]], *, chunk: Any = None, run_id: UUID,
                          parent_run_id: UUID | None = None, **kwargs: Any) -> Any:
@@ -490,6 +496,8 @@ def _messages_in(value: Any) -> list[BaseMessage]:
             out.append(v)
         elif isinstance(v, (list, tuple)):
             out.extend(m for m in v if isinstance(m, BaseMessage))
+        elif isinstance(v, Command):  # a node returned a list of Commands
+            out.extend(_messages_in(v))
     return out
 
 

@@ -25,7 +25,7 @@ from langchain_core.runnables.config import (
 
 from asyncgraph.constants import CONF, INTERRUPT, NS_SEP, START
 from asyncgraph.errors import GraphInterrupt, GraphTimeoutError, InvalidInputError
-from asyncgraph._context import current_task
+from asyncgraph._context import current_task, run_metadata
 from asyncgraph.pregel import _state
 from asyncgraph.pregel._cache import namespace
 from asyncgraph.pregel._context import RunContext
@@ -334,7 +334,12 @@ class Pregel(PregelMarker, Runnable[Any, Any], Generic[StateT, ContextT, InputT,
         if rc.callbacks is None:
             return await run_graph(rc, input, interrupt_before=before, interrupt_after=after)
         cfg = ensure_config(rc.config)  # type: ignore[arg-type]
+        # LangGraph's run metadata: not the ``configurable`` entries ensure_config
+        # copies (``model``): those are the chat model's own, in its own run.
+        cfg["metadata"] = run_metadata(rc.config)
         cm = get_async_callback_manager_for_config(cfg)
+        if "ls_integration" not in cm.metadata:
+            cm.add_metadata({"ls_integration": "langgraph"})
         run_manager = await cm.on_chain_start(
             None, input, name=cfg.get("run_name") or self.get_name(), run_id=cfg.pop("run_id", None)
         )
