@@ -35,6 +35,7 @@ from asyncgraph._context import META_NODE, META_NS
 from asyncgraph.constants import INTERRUPT, NS_SEP, START, TAG_HIDDEN, TAG_NOSTREAM
 from asyncgraph.errors import InvalidInputError, StreamClosedError
 from asyncgraph.pregel._algo import RunState, Task, read_state, task_result
+from asyncgraph.pregel._schema import SchemaInfo
 from asyncgraph.types import Command, GraphOutput
 
 if TYPE_CHECKING:
@@ -295,12 +296,58 @@ class Shape(NamedTuple):
     single: bool  # one mode given as a str: bare chunks, no mode in the item
     subgraphs: bool  # the namespace comes first
     v2: bool  # v2 dicts instead of tuples
+    # v2 only: the graph's output / state as its schema's type (see ``v2_mapper``),
+    # for the streamed graph's own ``values`` items and checkpoint payloads.
+    out_map: Callable[[dict[str, Any]], Any] | None = None
+    state_map: Callable[[dict[str, Any]], Any] | None = None
+
+
+def v2_mapper(info: SchemaInfo) -> Callable[[dict[str, Any]], Any] | None:
+    """How v2 items show a state dict of a schema ``info``: an instance of a Pydantic
+    model (built as LangGraph builds it, so a value it rejects is its ValidationError)
+    or of a dataclass; None for a TypedDict or a root state (the dict / value as is)."""
+    if info.kind == "pydantic":
+        schema = info.schema
+        return lambda values: schema(**values)
+    if info.kind == "dataclass":
+        return lambda values: info.coerce(values, "a v2 stream item")
+    return None
+
+
+def _mapped_v2(shape: Shape, mode: str, item: dict[str, Any]) -> dict[str, Any]:
+    """A v2 item of the streamed graph itself with its state dicts as the schema's type."""
+    data = item["data"]
+    if mode == "values":
+        if shape.out_map is not None and isinstance(data, dict):
+            item["data"] = shape.out_map(data)
+        return item
+    state_map = shape.state_map
+    if state_map is None or mode not in ("checkpoints", "debug") or not isinstance(data, dict):
+        return item
+    if mode == "debug":
+        inner = data.get("payload")
+        if data.get("type") == "checkpoint" and isinstance(inner, dict):
+            item["data"] = {**data, "payload": _mapped_values(inner, state_map)}
+    else:
+        item["data"] = _mapped_values(data, state_map)
+    return item
+
+
+def _mapped_values(payload: dict[str, Any], state_map: Callable[[dict[str, Any]], Any]) -> dict[str, Any]:
+    # Not the input's checkpoint: the state may still miss required keys there.
+    values = payload.get("values")
+    if not isinstance(values, dict) or START in payload.get("next", ()):
+        return payload
+    return {**payload, "values": state_map(values)}
 
 
 def shape_item(shape: Shape, ns: tuple[str, ...], mode: str, chunk: Any) -> Any:
     """One chunk as ``astream`` yields it."""
     if shape.v2:
-        return v2_item(ns, mode, chunk)
+        item = v2_item(ns, mode, chunk)
+        if ns or (shape.out_map is None and shape.state_map is None):
+            return item  # a subgraph's chunks keep their dicts: its schema may differ
+        return _mapped_v2(shape, mode, item)
     if shape.subgraphs:
         return (ns, chunk) if shape.single else (ns, mode, chunk)
     return chunk if shape.single else (mode, chunk)

@@ -42,6 +42,7 @@ from asyncgraph.pregel._stream import (
     consume,
     output_from_values_chunk,
     output_values,
+    v2_mapper,
     state_values,
     stream_modes,
     with_messages_handler,
@@ -385,10 +386,22 @@ class Pregel(PregelMarker, Runnable[Any, Any], Generic[StateT, ContextT, InputT,
                 # LangGraph's {"__interrupt__": [...]} instead.
                 return {INTERRUPT: list(outcome.interrupts)} if outcome.interrupts else out
         if v2:
+            out_map = self._v2_mappers(rc, v2)[0] if rc is not None else None
+            if out_map is not None:
+                out = out_map(out)
             return GraphOutput(value=out, interrupts=tuple(outcome.interrupts))
         if outcome.interrupts and rc is not None:  # (tracers see the state alone)
             out[INTERRUPT] = list(outcome.interrupts)
         return out
+
+    def _v2_mappers(self, rc: RunContext, v2: bool) -> tuple[Any, Any]:
+        """How v2 output shows this graph's output and state (``v2_mapper``): as LangGraph
+        does, instances of a Pydantic / dataclass output and state schema, unless the
+        call selected its own ``output_keys`` or the graph is a low-level one."""
+        plan = self.plan
+        if not v2 or rc.out_select is not None or plan.io is not None:
+            return None, None
+        return v2_mapper(plan.output_info), v2_mapper(plan.state_info)
 
     async def ainvoke(
         self,
@@ -527,7 +540,7 @@ class Pregel(PregelMarker, Runnable[Any, Any], Generic[StateT, ContextT, InputT,
                                inline_sync=_inline_sync and not ("custom" in sink.modes or "messages" in sink.modes),
                                messages="messages" in sink.modes)
         run = self._arun(rc, input, interrupt_before, interrupt_after, timeout)
-        shape = Shape(frozenset(modes), printing, single, subgraphs, v2)
+        shape = Shape(frozenset(modes), printing, single, subgraphs, v2, *self._v2_mappers(rc, v2))
         # Closed here when the reader leaves (not left to the loop's finalizer, which a
         # sync stream's loop may never run): that cancels the run and closes the sink.
         async with aclosing(consume(sink, run, shape, lambda outcome: self._after_stream(outcome, rc))) as items:
