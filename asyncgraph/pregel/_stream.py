@@ -36,6 +36,7 @@ from asyncgraph.constants import INTERRUPT, NS_SEP, START, TAG_HIDDEN, TAG_NOSTR
 from asyncgraph.errors import InvalidInputError, StreamClosedError
 from asyncgraph.pregel._algo import RunState, Task, read_state, task_result
 from asyncgraph.pregel._schema import SchemaInfo
+from asyncgraph.stream._handlers import ToolsV3Handler
 from asyncgraph.types import Command, GraphOutput
 
 if TYPE_CHECKING:
@@ -43,7 +44,7 @@ if TYPE_CHECKING:
     from asyncgraph.pregel._plan import Plan
     from asyncgraph.pregel._saving import Saver
 
-STREAM_MODES = frozenset({"values", "updates", "custom", "messages", "debug", "checkpoints", "tasks"})
+STREAM_MODES = frozenset({"values", "updates", "custom", "messages", "debug", "checkpoints", "tasks", "tools"})
 
 # Chunks a stream holds for its reader before a producer on another thread (a sync node
 # in a worker thread, a sync chat model's token callbacks) waits for the reader.
@@ -566,7 +567,25 @@ def push_message(tc: Any, message: BaseMessage) -> None:
 def with_messages_handler(config: dict[str, Any], sink: StreamSink, ns_depth: int) -> dict[str, Any]:
     """``config`` with a :class:`StreamMessagesHandler` pushing to ``sink`` added to its
     callbacks (a run that streams ``messages``; ``ns_depth``: its graph's namespace depth)."""
-    handler = StreamMessagesHandler(sink, None if sink.subgraphs else ns_depth)
+    return _with_handler(config, StreamMessagesHandler(sink, None if sink.subgraphs else ns_depth))
+
+
+def with_tools_handler(config: dict[str, Any], sink: StreamSink, ns: tuple[str, ...]) -> dict[str, Any]:
+    """``config`` with a tool-call handler pushing ``stream_mode="tools"`` events
+    (``tool-started`` / ``tool-output-delta`` / ``tool-finished`` / ``tool-error``) to
+    ``sink``: a run that streams ``tools``; ``ns``: its graph's namespace (without
+    ``subgraphs=True`` only its own tools report)."""
+
+    def push(item: tuple[tuple[str, ...], str, Any]) -> None:
+        try:
+            sink.push(*item)
+        except StreamClosedError:
+            pass  # nobody reads: the tool learns it from its own stream writes
+
+    return _with_handler(config, ToolsV3Handler(push, sink.subgraphs, parent_ns=ns or None))
+
+
+def _with_handler(config: dict[str, Any], handler: BaseCallbackHandler) -> dict[str, Any]:
     callbacks = config.get("callbacks")
     if callbacks is None:
         callbacks = [handler]

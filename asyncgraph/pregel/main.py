@@ -46,6 +46,7 @@ from asyncgraph.pregel._stream import (
     state_values,
     stream_modes,
     with_messages_handler,
+    with_tools_handler,
 )
 from asyncgraph.pregel._plan import Plan
 from asyncgraph.pregel._protocol import PregelMarker
@@ -214,6 +215,7 @@ class Pregel(PregelMarker, Runnable[Any, Any], Generic[StateT, ContextT, InputT,
         inline_sync: bool = False,
         sync_api: bool = False,
         messages: bool = False,
+        tools: bool = False,
     ) -> RunContext:
         """The run's configuration, checked and decided once (see ``RunContext``).
 
@@ -289,6 +291,9 @@ class Pregel(PregelMarker, Runnable[Any, Any], Generic[StateT, ContextT, InputT,
         if messages:
             assert sink is not None
             cfg = with_messages_handler(cfg, sink, len(ns_tuple))
+        if tools:
+            assert sink is not None
+            cfg = with_tools_handler(cfg, sink, ns_tuple)
         if saver is not None:
             # Where the run's checkpoints are: its own namespace, and the checkpoint a
             # checkpoint_map names for it (pregel/_nested.py).
@@ -538,7 +543,7 @@ class Pregel(PregelMarker, Runnable[Any, Any], Generic[StateT, ContextT, InputT,
         rc = self._run_context(config, context=context, durability=durability, sink=sink, output_keys=output_keys,
                                control=control, sync_api=_inline_sync,
                                inline_sync=_inline_sync and not ("custom" in sink.modes or "messages" in sink.modes),
-                               messages="messages" in sink.modes)
+                               messages="messages" in sink.modes, tools="tools" in sink.modes)
         run = self._arun(rc, input, interrupt_before, interrupt_after, timeout)
         shape = Shape(frozenset(modes), printing, single, subgraphs, v2, *self._v2_mappers(rc, v2))
         # Closed here when the reader leaves (not left to the loop's finalizer, which a
