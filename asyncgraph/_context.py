@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
-from asyncgraph._ids import InterruptId
+from asyncgraph._ids import InterruptId, task_id
 from asyncgraph._interrupt import Interrupt
 from asyncgraph.constants import CONF, NS_END, NS_SEP
 from asyncgraph.errors import GraphInterrupt, mark_invalid_resume
@@ -30,6 +30,26 @@ META_STEP = "langgraph_step"
 META_TRIGGERS = "langgraph_triggers"
 META_PATH = "langgraph_path"
 META_NS = "langgraph_checkpoint_ns"
+# The ``configurable`` entries a node's run metadata repeats (when set and not in the
+# metadata already), as LangGraph does; the others reach only LangSmith's tracer
+# (``tracing_metadata``), so a secret in ``configurable`` is not streamed.
+META_FROM_CONFIGURABLE = ("thread_id", "checkpoint_id", "checkpoint_ns", "task_id", "run_id",
+                          "assistant_id", "graph_id")
+
+
+def run_metadata(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The metadata of a graph run's callbacks run (and the base of its nodes'): the
+    config's ``metadata`` and the ``META_FROM_CONFIGURABLE`` entries of its
+    ``configurable`` that are set."""
+    metadata = dict(config.get("metadata") or ())
+    configurable = config.get(CONF)
+    if configurable:
+        for k in META_FROM_CONFIGURABLE:
+            if k not in metadata:
+                v = configurable.get(k)
+                if v:
+                    metadata[k] = v
+    return metadata
 
 
 class TaskContext:
@@ -60,8 +80,17 @@ class TaskContext:
 
     @property
     def task_ns(self) -> str:
-        """This task's checkpoint namespace: ``parent_ns|node:task_id``."""
-        own = f"{self.task.name}{NS_END}{self.task.id}" if self.task.id else self.task.name
+        """This task's checkpoint namespace: ``parent_ns|node:task_id``.
+
+        A run that made no task ids (nothing saves or shows them) makes this task's
+        here, when its namespace is first asked for (its config, an interrupt, a
+        subgraph run): it is the id the loop would have given it.
+        """
+        task = self.task
+        if not task.id:
+            run = self.run
+            task.id = task_id(run.progress.checkpoint_id, run.ns, self.step, task.name, task.kind, task.index)
+        own = f"{task.name}{NS_END}{task.id}"
         return f"{self.run.ns}{NS_SEP}{own}" if self.run.ns else own
 
     def config(self, callbacks: Any = None) -> dict[str, Any]:
@@ -72,16 +101,13 @@ class TaskContext:
         run = self.run
         base = run.config
         task = self.task
-        metadata = dict(base.get("metadata") or ())
         configurable = base.get(CONF) or {}
-        for k, v in configurable.items():
-            if not k.startswith("__") and isinstance(v, (str, int, float, bool)) and k not in metadata:
-                metadata[k] = v
+        metadata = run_metadata(base)
         metadata[META_STEP] = self.step
         metadata[META_NODE] = task.name
         metadata[META_TRIGGERS] = task.triggers
         metadata[META_PATH] = task.path
-        metadata[META_NS] = self.task_ns
+        metadata[META_NS] = ns = self.task_ns
         if task.node.metadata:
             metadata.update(task.node.metadata)
         cfg = {
@@ -89,7 +115,7 @@ class TaskContext:
             "metadata": metadata,
             "callbacks": callbacks if callbacks is not None else run.callbacks,
             "recursion_limit": base.get("recursion_limit", 10007),
-            "configurable": {**configurable, "checkpoint_ns": self.task_ns} if run.saver is not None or configurable else dict(configurable),
+            "configurable": {**configurable, "checkpoint_ns": ns},
         }
         if base.get("max_concurrency") is not None:
             cfg["max_concurrency"] = base["max_concurrency"]

@@ -4,11 +4,12 @@ fast uuid4 string that ``add_messages`` gives a message without an id."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Iterator
 from typing import NewType
 
-__all__ = ["CheckpointId", "InterruptId", "TaskId", "ThreadId", "uuid4_str"]
+__all__ = ["CheckpointId", "InterruptId", "TaskId", "ThreadId", "task_id", "uuid4_str"]
 
 
 TaskId = NewType("TaskId", str)
@@ -59,3 +60,11 @@ def uuid4_str() -> str:
         n = next(_ints)
     h = "%032x" % ((n & _VERSION_MASK) | _VERSION_BITS)
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def task_id(checkpoint_id: str | None, ns: str, step: int, name: str, kind: int, index: int) -> TaskId:
+    """A task's stable id: the same checkpoint, namespace, step and task give the same
+    id, so a resume finds the writes saved under it."""
+    raw = f"{checkpoint_id}|{ns}|{step}|{name}|{kind}|{index}".encode()
+    h = hashlib.blake2b(raw, digest_size=16).hexdigest()
+    return TaskId(f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:32]}")

@@ -164,7 +164,11 @@ def lower(
             after[s].append((ch, s))
 
     branches: dict[str, tuple[BranchPlan, ...]] = {
-        source: tuple(BranchPlan(source, b.name, b.call, b.path_map) for b in specs.values())
+        source: tuple(
+            BranchPlan(source, b.name, b.call, b.path_map,
+                       graph.schemas[b.input_schema] if b.input_schema is not None else None)
+            for b in specs.values()
+        )
         for source, specs in graph.branches.items()
     }
     state_info = graph.schemas[graph.state_schema]

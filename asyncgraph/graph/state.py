@@ -372,7 +372,14 @@ class StateGraph(Generic[StateT, ContextT, InputT, OutputT]):
             raise InvalidGraphError(
                 f"Branch with name `{name}` already exists for node `{source}`"
             )
-        branches[name] = BranchSpec(name, call, normalize_path_map(path_map))
+        input_schema = None
+        if call.kind in ("async", "sync") and call.func is path:
+            input_schema = first_param_schema(path)
+            if input_schema is self.state_schema:
+                input_schema = None
+            elif input_schema is not None:
+                self._add_schema(input_schema)
+        branches[name] = BranchSpec(name, call, normalize_path_map(path_map), input_schema)
         return self
 
     def set_entry_point(self, key: str) -> StateGraph[StateT, ContextT, InputT, OutputT]:

@@ -30,6 +30,7 @@ from langchain_core.tools.base import (
 )
 from typing_extensions import TypeVar
 
+from asyncgraph.pregel._tools import _tool_call_writer
 from asyncgraph.runtime import ExecutionInfo, ServerInfo
 from asyncgraph.types import StreamWriter
 
@@ -98,9 +99,11 @@ class ToolRuntime(_DirectlyInjectedToolArg, Generic[ContextT, StateT]):
     server_info: ServerInfo | None = None
 
     def emit_output_delta(self, delta: Any) -> None:
-        """Stream a partial output of this call on the ``tools`` stream mode. asyncgraph
-        does not have that stream mode yet, so this does nothing (as in LangGraph when
-        nobody streams ``tools``)."""
+        """Stream a partial output of this call as a ``tool-output-delta`` event of the
+        ``tools`` stream mode; nothing when nobody streams ``tools``."""
+        writer = _tool_call_writer.get()
+        if writer is not None:
+            writer(delta)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

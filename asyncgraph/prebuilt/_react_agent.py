@@ -35,6 +35,7 @@ from asyncgraph.graph import StateGraph
 from asyncgraph.graph.message import add_messages
 from asyncgraph.managed import RemainingSteps
 from asyncgraph.prebuilt._tool_node import TOOL_CALL_WITH_CONTEXT, ToolNode
+from asyncgraph.runtime import get_runtime
 from asyncgraph.types import Send
 
 if typing.TYPE_CHECKING:
@@ -229,24 +230,41 @@ StateSchemaType = type[StateSchema]
 """A state schema for ``create_react_agent(state_schema=...)``."""
 
 
-def _prompt_applier(prompt: Prompt | None) -> Callable[[Any, list[BaseMessage], RunnableConfig], Any]:
-    """How to turn (state, messages) into the model's input. Returns a function whose
-    result may be awaitable (callable or Runnable prompts)."""
+def _prompt_appliers(prompt: Prompt | None) -> tuple[Callable[[Any, list[BaseMessage], RunnableConfig], Any],
+                                                     Callable[[Any, list[BaseMessage], RunnableConfig], Any]]:
+    """How to turn (state, messages) into the model's input: the sync way and the async
+    way (whose result may be awaitable: callable or Runnable prompts)."""
     if prompt is None:
-        return lambda state, messages, config: messages
+        def passthrough(state: Any, messages: list[BaseMessage], config: RunnableConfig) -> Any:
+            return messages
+
+        return passthrough, passthrough
     if isinstance(prompt, str):
         prompt = SystemMessage(content=prompt)
     if isinstance(prompt, SystemMessage):
         system = prompt
-        return lambda state, messages, config: [system, *messages]
+
+        def with_system(state: Any, messages: list[BaseMessage], config: RunnableConfig) -> Any:
+            return [system, *messages]
+
+        return with_system, with_system
     if isinstance(prompt, Runnable):
         runnable = prompt
-        return lambda state, messages, config: runnable.ainvoke(_with_messages(state, messages), config)
+        return (lambda state, messages, config: runnable.invoke(_with_messages(state, messages), config),
+                lambda state, messages, config: runnable.ainvoke(_with_messages(state, messages), config))
     if callable(prompt):
         # Called as LangGraph calls it: parameters named config / store / runtime /
         # writer are filled from the run.
         fn = prompt
         injected = RunnableCallable(fn, name="Prompt", trace=False)
+
+        def apply_sync(state: Any, messages: list[BaseMessage], config: RunnableConfig) -> Any:
+            value = _with_messages(state, messages)
+            args, kwargs = injected._call_args(value, config, {})
+            out = _not_awaitable(fn(*args, **kwargs), "prompt", fn)
+            if isinstance(out, Runnable):  # e.g. ``SystemMessage(...) + messages``, a prompt template
+                out = out.invoke(value, config)
+            return out
 
         async def apply(state: Any, messages: list[BaseMessage], config: RunnableConfig) -> Any:
             value = _with_messages(state, messages)
@@ -254,12 +272,26 @@ def _prompt_applier(prompt: Prompt | None) -> Callable[[Any, list[BaseMessage], 
             out = fn(*args, **kwargs)
             if inspect.isawaitable(out):
                 out = await out
-            if isinstance(out, Runnable):  # e.g. ``SystemMessage(...) + messages``, a prompt template
+            if isinstance(out, Runnable):
                 out = await out.ainvoke(value, config)
             return out
 
-        return apply
+        return apply_sync, apply
     raise TypeError(f"create_react_agent: prompt must be a str, SystemMessage, callable or Runnable, got {prompt!r}")
+
+
+def _not_awaitable(value: Any, what: str, fn: Any) -> Any:
+    """``value``, returned by the user's ``fn`` in the agent's sync path; an awaitable
+    there (an async ``fn``) is a ``TypeError`` saying to run the agent asynchronously."""
+    if inspect.isawaitable(value):
+        close = getattr(value, "close", None)
+        if close is not None:
+            close()  # a coroutine never awaited: no "was never awaited" warning
+        raise TypeError(
+            f"create_react_agent: the {what} {getattr(fn, '__name__', fn)!r} is async, but the "
+            "agent was run synchronously; use ainvoke / astream"
+        )
+    return value
 
 
 def _validate_chat_history(messages: Sequence[BaseMessage]) -> None:
@@ -370,7 +402,7 @@ def create_react_agent(
         model = init_chat_model(model)
     dynamic = callable(model) and not isinstance(model, Runnable)
     static_model = None if dynamic else _bind_tools(model, model_tools)
-    apply_prompt = _prompt_applier(prompt)
+    apply_prompt_sync, apply_prompt = _prompt_appliers(prompt)
     has_hook = pre_model_hook is not None
 
     def needs_more_steps(state: Any, response: BaseMessage) -> bool:
@@ -386,26 +418,39 @@ def create_react_agent(
             return remaining < 1
         return remaining < 2
 
-    async def agent(state: Any, config: RunnableConfig) -> dict[str, Any]:
+    def model_messages(state: Any) -> list[BaseMessage]:
         messages = _get(state, "messages")
         if has_hook:
             llm_input = _get(state, "llm_input_messages")
             if llm_input:
                 messages = llm_input
         _validate_chat_history(messages)
-        model_input = apply_prompt(state, messages, config)
-        if inspect.isawaitable(model_input):
-            model_input = await model_input
-        if static_model is not None:
-            chosen = static_model
-        else:
-            chosen = await _dynamic_model(model, state)
-        response = await chosen.ainvoke(model_input, config)
+        return messages  # type: ignore[no-any-return]
+
+    def model_answer(state: Any, response: Any) -> dict[str, Any]:
         if name:
             response.name = name
         if needs_more_steps(state, response):
             return {"messages": [AIMessage(id=response.id, content=NEED_MORE_STEPS)]}
         return {"messages": [response]}
+
+    # The model node, as in LangGraph: a sync function (what sync ``invoke`` / ``stream``
+    # run, in a worker thread) and an async one.
+    def call_model(state: Any, config: RunnableConfig) -> dict[str, Any]:
+        messages = model_messages(state)
+        model_input = apply_prompt_sync(state, messages, config)
+        chosen = static_model if static_model is not None else _dynamic_model_sync(model, state)
+        return model_answer(state, chosen.invoke(model_input, config))
+
+    async def acall_model(state: Any, config: RunnableConfig) -> dict[str, Any]:
+        messages = model_messages(state)
+        model_input = apply_prompt(state, messages, config)
+        if inspect.isawaitable(model_input):
+            model_input = await model_input
+        chosen = static_model if static_model is not None else await _dynamic_model(model, state)
+        return model_answer(state, await chosen.ainvoke(model_input, config))
+
+    agent = RunnableCallable(call_model, acall_model, name="agent", trace=False)
 
     entry = "pre_model_hook" if has_hook else "agent"
     finish = "generate_structured_response" if response_format is not None else END
@@ -487,12 +532,14 @@ def create_react_agent(
 
 
 async def _dynamic_model(select: Callable[..., Any], state: Any) -> Any:
-    from asyncgraph.runtime import get_runtime
-
     chosen = select(state, get_runtime())
     if inspect.isawaitable(chosen):
         chosen = await chosen
     return chosen
+
+
+def _dynamic_model_sync(select: Callable[..., Any], state: Any) -> Any:
+    return _not_awaitable(select(state, get_runtime()), "model function", select)
 
 
 def _structured_response_node(model: Any, static_model: Any, response_format: Any) -> Callable[..., Awaitable[Any]]:

@@ -26,7 +26,7 @@ from asyncgraph.constants import PUSH as PUSH_PATH
 from asyncgraph.constants import ERROR, ERROR_SOURCE, INTERRUPT, NO_WRITES, RESUME, START, TASKS
 from asyncgraph.errors import InvalidUpdateError, NodeError, TaskNotFound
 from asyncgraph.pregel._plan import NodePlan, Plan
-from asyncgraph._ids import TaskId
+from asyncgraph._ids import TaskId, task_id
 from asyncgraph.types import Send
 
 PULL = 0  # a task started because a trigger channel changed
@@ -454,14 +454,6 @@ def apply_writes(plan: Plan, run: RunState, tasks: Sequence[Task]) -> dict[str, 
 
 # Pending writes that are not channel writes: they record how a task ended.
 SPECIAL = frozenset({INTERRUPT, RESUME, ERROR, ERROR_SOURCE, NO_WRITES})
-
-
-def task_id(checkpoint_id: str | None, ns: str, step: int, name: str, kind: int, index: int) -> TaskId:
-    """A task's stable id: the same checkpoint, namespace, step and task give the same
-    id, so a resume finds the writes saved under it."""
-    raw = f"{checkpoint_id}|{ns}|{step}|{name}|{kind}|{index}".encode()
-    h = hashlib.blake2b(raw, digest_size=16).hexdigest()
-    return TaskId(f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:32]}")
 
 
 def prepare_tasks(

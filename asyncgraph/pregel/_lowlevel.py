@@ -41,7 +41,7 @@ import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
-from langchain_core.runnables import Runnable, RunnableBinding, RunnableLambda, RunnableParallel, RunnableSequence
+from langchain_core.runnables import Runnable
 from langchain_core.runnables.base import coerce_to_runnable
 from langchain_core.utils.pydantic import create_model_v2
 from pydantic import BaseModel
@@ -56,7 +56,7 @@ from asyncgraph.pregel._algo import read_state
 from asyncgraph.pregel._plan import NodePlan, Plan
 from asyncgraph.pregel._read import PregelNode as _NodeView
 from asyncgraph.pregel._schema import Field, SchemaInfo
-from asyncgraph.pregel._spec import CallSpec, _is_async_callable
+from asyncgraph.pregel._spec import CallSpec, _is_async_callable, is_sync_target, sync_timeout_unsupported
 from asyncgraph.types import All, CachePolicy, GraphOutput, RetryPolicy, Send, TimeoutPolicy
 
 __all__ = [
@@ -201,8 +201,9 @@ class PregelNode(_NodeView):
         bound: what the node runs (default: its input, unchanged).
         retry_policy / cache_policy: as on a ``StateGraph`` node.
         tags / metadata: passed to the node's run in callbacks and tracing.
-        timeout: seconds (or a ``timedelta``, or ``TimeoutPolicy(run_timeout=...)``)
-            one attempt of the node may take; past it the attempt fails with
+        timeout: seconds (or a ``timedelta``) one attempt of the node may take, or a
+            :class:`~asyncgraph.types.TimeoutPolicy` (a run and / or an idle timeout,
+            as on a ``StateGraph`` node); past it the attempt fails with
             :class:`~asyncgraph.errors.NodeTimeoutError`. Only for async nodes.
     """
 
@@ -222,7 +223,7 @@ class PregelNode(_NodeView):
         timeout: float | datetime.timedelta | TimeoutPolicy | None = None,
     ) -> None:
         self.name = ""
-        self.timeout = _seconds(timeout)
+        self.timeout = TimeoutPolicy.coerce(timeout)
         self.channels = channels  # type: ignore[assignment]
         self.triggers = list(triggers)
         self.mapper = mapper
@@ -275,7 +276,7 @@ class NodeBuilder:
         self._bound: Runnable[Any, Any] | None = None
         self._retry_policy: list[RetryPolicy] = []
         self._cache_policy: CachePolicy | None = None
-        self._timeout: float | None = None
+        self._timeout: TimeoutPolicy | None = None
 
     def subscribe_only(self, channel: str) -> NodeBuilder:
         """Be triggered by ``channel`` alone and take its value as input.
@@ -352,7 +353,7 @@ class NodeBuilder:
         Raises:
             ValueError: not a positive duration.
         """
-        self._timeout = _seconds(timeout)
+        self._timeout = TimeoutPolicy.coerce(timeout)
         return self
 
     def build(self) -> PregelNode:
@@ -368,41 +369,6 @@ class NodeBuilder:
             cache_policy=self._cache_policy,
             timeout=self._timeout,
         )
-
-
-def _seconds(timeout: float | datetime.timedelta | TimeoutPolicy | None) -> float | None:
-    """A node timeout in seconds (None: no limit).
-
-    Raises:
-        ValueError: zero, negative or not a duration.
-    """
-    if isinstance(timeout, TimeoutPolicy):
-        timeout = timeout.run_timeout
-    if timeout is None:
-        return None
-    if isinstance(timeout, datetime.timedelta):
-        timeout = timeout.total_seconds()
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
-        raise ValueError(f"A node timeout must be a number of seconds greater than 0, got {timeout!r}")
-    return float(timeout)
-
-
-def _is_async(runnable: Any) -> bool:
-    """Whether ``runnable`` runs natively async (so a deadline can cancel it): an async
-    function, or a Runnable whose every step has an async implementation."""
-    if isinstance(runnable, RunnableCallable):
-        return runnable.afunc is not None
-    if isinstance(runnable, RunnableLambda):
-        return hasattr(runnable, "afunc")
-    if isinstance(runnable, RunnableSequence):
-        return all(_is_async(step) for step in runnable.steps)
-    if isinstance(runnable, RunnableParallel):
-        return all(_is_async(step) for step in runnable.steps__.values())
-    if isinstance(runnable, RunnableBinding):
-        return _is_async(runnable.bound)
-    if isinstance(runnable, Runnable):
-        return type(runnable).ainvoke is not Runnable.ainvoke
-    return _is_async_callable(runnable)
 
 
 # -- the run's input and output -----------------------------------------------------
@@ -638,12 +604,9 @@ def lower_pregel(
 
     plans: dict[str, NodePlan] = {}
     for n, node in built.items():
-        timeout = getattr(node, "timeout", None)
-        if timeout is not None and not _is_async(node.bound):
-            raise ValueError(
-                f"Timeouts are only supported for async nodes; node {n!r} is sync (a sync "
-                "function cannot be cancelled): make its steps async functions"
-            )
+        timeout = TimeoutPolicy.coerce(getattr(node, "timeout", None))
+        if timeout is not None and is_sync_target(node.bound):
+            raise sync_timeout_unsupported(n)
         reads = (node.channels,) if isinstance(node.channels, str) else tuple(node.channels)
         read = _read_one(node.channels, node.mapper) if isinstance(node.channels, str) else _read_many(reads, node.mapper)
         metadata = dict(node.metadata) if node.metadata else None
@@ -657,7 +620,9 @@ def lower_pregel(
             after=(),
             branches=(),
             retry=node.retry_policy or default_retry,
-            timeout=timeout,
+            timeout=timeout.run_timeout if timeout is not None else None,  # type: ignore[arg-type]  # coerced
+            idle_timeout=timeout.idle_timeout if timeout is not None else None,  # type: ignore[arg-type]
+            progress_auto=timeout is None or timeout.refresh_on == "auto",
             metadata=metadata,
             limit=None,
             defer=False,

@@ -41,6 +41,8 @@ class BranchPlan:
     name: str
     call: CallSpec
     path_map: Mapping[Hashable, str] | None
+    # The path function's own input schema (see ``BranchSpec.input_schema``), lowered.
+    input_info: SchemaInfo | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True, eq=False)

@@ -225,10 +225,14 @@ async def _open_node_run(tc: TaskContext) -> Any:
 
 def branch_arg(tc: TaskContext, run: RunState, branch: BranchPlan) -> Any:
     """What a conditional edge's path function receives: the state with only this
-    task's writes applied, as the state schema's type."""
+    task's writes applied, as the state schema's type (or as the schema annotated on
+    the function, with that schema's keys)."""
     plan = tc.run.plan
-    values = fresh_values(plan, run, tc.task)
-    return plan.state_info.coerce(values, f"the conditional edge out of '{tc.task.name}'")
+    info = branch.input_info
+    if info is None:
+        return plan.state_info.coerce(fresh_values(plan, run, tc.task), f"the conditional edge out of '{tc.task.name}'")
+    values = fresh_values(plan, run, tc.task, info.keys)
+    return info.coerce(values, f"the conditional edge out of '{tc.task.name}'")
 
 
 def bare_path(tc: TaskContext, call: CallSpec) -> bool:

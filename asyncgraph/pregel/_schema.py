@@ -282,15 +282,16 @@ def check_pydantic_writes(info: SchemaInfo, node: str, pairs: Any) -> None:
 def object_to_updates(obj: Any, info: SchemaInfo | None) -> list[tuple[str, Any]] | None:
     """(key, value) pairs for a node that returned a dataclass / Pydantic state object.
 
-    Returns ``None`` when ``obj`` is not such an object. Pydantic: the fields that were
-    set explicitly or differ from the default; dataclass: every field.
+    Returns ``None`` when ``obj`` is not such an object. Pydantic: every field but those
+    that are None by default and were left so (LangGraph's rule: a field with a default
+    factory counts, whatever its value); dataclass: every field.
     """
     if _is_pydantic(type(obj)):
         fields_set = obj.model_fields_set
         out = []
         for name, finfo in type(obj).model_fields.items():
             value = getattr(obj, name)
-            if name in fields_set or (not finfo.is_required() and value != finfo.get_default(call_default_factory=True)):
+            if value is not None or finfo.default is not None or name in fields_set:
                 out.append((name, value))
         return out
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):

@@ -235,6 +235,9 @@ class BranchSpec:
     name: str
     call: CallSpec
     path_map: dict[Hashable, str] | None
+    # The schema annotated on the path function's first parameter, when it is not the
+    # state schema: the function sees those keys only, as that type.
+    input_schema: Any = None
 
 
 def command_destinations(func: Any) -> tuple[str, ...]:

@@ -37,14 +37,16 @@ from asyncgraph.constants import CONF, INTERRUPT, NS_SEP, START, TAG_HIDDEN, TAG
 from asyncgraph.errors import InvalidInputError, StreamClosedError
 from asyncgraph.pregel._algo import RunState, Task, read_state, task_result
 from asyncgraph.pregel._nested import node_graph, task_state, with_map
-from asyncgraph.types import GraphOutput
+from asyncgraph.pregel._schema import SchemaInfo
+from asyncgraph.stream._handlers import ToolsV3Handler
+from asyncgraph.types import Command, GraphOutput
 
 if TYPE_CHECKING:
     from asyncgraph.pregel._context import RunContext
     from asyncgraph.pregel._plan import Plan
     from asyncgraph.pregel._saving import Saver
 
-STREAM_MODES = frozenset({"values", "updates", "custom", "messages", "debug", "checkpoints", "tasks"})
+STREAM_MODES = frozenset({"values", "updates", "custom", "messages", "debug", "checkpoints", "tasks", "tools"})
 
 # Chunks a stream holds for its reader before a producer on another thread (a sync node
 # in a worker thread, a sync chat model's token callbacks) waits for the reader.
@@ -318,12 +320,58 @@ class Shape(NamedTuple):
     single: bool  # one mode given as a str: bare chunks, no mode in the item
     subgraphs: bool  # the namespace comes first
     v2: bool  # v2 dicts instead of tuples
+    # v2 only: the graph's output / state as its schema's type (see ``v2_mapper``),
+    # for the streamed graph's own ``values`` items and checkpoint payloads.
+    out_map: Callable[[dict[str, Any]], Any] | None = None
+    state_map: Callable[[dict[str, Any]], Any] | None = None
+
+
+def v2_mapper(info: SchemaInfo) -> Callable[[dict[str, Any]], Any] | None:
+    """How v2 items show a state dict of a schema ``info``: an instance of a Pydantic
+    model (built as LangGraph builds it, so a value it rejects is its ValidationError)
+    or of a dataclass; None for a TypedDict or a root state (the dict / value as is)."""
+    if info.kind == "pydantic":
+        schema = info.schema
+        return lambda values: schema(**values)
+    if info.kind == "dataclass":
+        return lambda values: info.coerce(values, "a v2 stream item")
+    return None
+
+
+def _mapped_v2(shape: Shape, mode: str, item: dict[str, Any]) -> dict[str, Any]:
+    """A v2 item of the streamed graph itself with its state dicts as the schema's type."""
+    data = item["data"]
+    if mode == "values":
+        if shape.out_map is not None and isinstance(data, dict):
+            item["data"] = shape.out_map(data)
+        return item
+    state_map = shape.state_map
+    if state_map is None or mode not in ("checkpoints", "debug") or not isinstance(data, dict):
+        return item
+    if mode == "debug":
+        inner = data.get("payload")
+        if data.get("type") == "checkpoint" and isinstance(inner, dict):
+            item["data"] = {**data, "payload": _mapped_values(inner, state_map)}
+    else:
+        item["data"] = _mapped_values(data, state_map)
+    return item
+
+
+def _mapped_values(payload: dict[str, Any], state_map: Callable[[dict[str, Any]], Any]) -> dict[str, Any]:
+    # Not the input's checkpoint: the state may still miss required keys there.
+    values = payload.get("values")
+    if not isinstance(values, dict) or START in payload.get("next", ()):
+        return payload
+    return {**payload, "values": state_map(values)}
 
 
 def shape_item(shape: Shape, ns: tuple[str, ...], mode: str, chunk: Any) -> Any:
     """One chunk as ``astream`` yields it."""
     if shape.v2:
-        return v2_item(ns, mode, chunk)
+        item = v2_item(ns, mode, chunk)
+        if ns or (shape.out_map is None and shape.state_map is None):
+            return item  # a subgraph's chunks keep their dicts: its schema may differ
+        return _mapped_v2(shape, mode, item)
     if shape.subgraphs:
         return (ns, chunk) if shape.single else (ns, mode, chunk)
     return chunk if shape.single else (mode, chunk)
@@ -435,7 +483,13 @@ class StreamMessagesHandler(BaseCallbackHandler):
             ns = _ns_of(metadata)
             if self.own_depth is not None and len(ns) > self.own_depth:
                 return
-            self.llm_runs[run_id] = (ns, dict(metadata), False)
+            meta = dict(metadata)
+            # The model run's own tags, as LangGraph shows them (not the internal
+            # "seq:step:N" of a RunnableSequence's steps).
+            user_tags = [t for t in tags if not t.startswith("seq:step")] if tags else None
+            if user_tags:
+                meta["tags"] = user_tags
+            self.llm_runs[run_id] = (ns, meta, False)
 
     def on_llm_new_token(self, token: str | list[str | dict[str, Any]], *, chunk: Any = None, run_id: UUID,
                          parent_run_id: UUID | None = None, **kwargs: Any) -> Any:
@@ -513,6 +567,8 @@ def _messages_in(value: Any) -> list[BaseMessage]:
             out.append(v)
         elif isinstance(v, (list, tuple)):
             out.extend(m for m in v if isinstance(m, BaseMessage))
+        elif isinstance(v, Command):  # a node returned a list of Commands
+            out.extend(_messages_in(v))
     return out
 
 
@@ -534,7 +590,25 @@ def push_message(tc: Any, message: BaseMessage) -> None:
 def with_messages_handler(config: dict[str, Any], sink: StreamSink, ns_depth: int) -> dict[str, Any]:
     """``config`` with a :class:`StreamMessagesHandler` pushing to ``sink`` added to its
     callbacks (a run that streams ``messages``; ``ns_depth``: its graph's namespace depth)."""
-    handler = StreamMessagesHandler(sink, None if sink.subgraphs else ns_depth)
+    return _with_handler(config, StreamMessagesHandler(sink, None if sink.subgraphs else ns_depth))
+
+
+def with_tools_handler(config: dict[str, Any], sink: StreamSink, ns: tuple[str, ...]) -> dict[str, Any]:
+    """``config`` with a tool-call handler pushing ``stream_mode="tools"`` events
+    (``tool-started`` / ``tool-output-delta`` / ``tool-finished`` / ``tool-error``) to
+    ``sink``: a run that streams ``tools``; ``ns``: its graph's namespace (without
+    ``subgraphs=True`` only its own tools report)."""
+
+    def push(item: tuple[tuple[str, ...], str, Any]) -> None:
+        try:
+            sink.push(*item)
+        except StreamClosedError:
+            pass  # nobody reads: the tool learns it from its own stream writes
+
+    return _with_handler(config, ToolsV3Handler(push, sink.subgraphs, parent_ns=ns or None))
+
+
+def _with_handler(config: dict[str, Any], handler: BaseCallbackHandler) -> dict[str, Any]:
     callbacks = config.get("callbacks")
     if callbacks is None:
         callbacks = [handler]

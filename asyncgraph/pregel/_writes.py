@@ -6,6 +6,7 @@ the task; no asyncio, no I/O (unit-tested without an event loop).
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from typing import Any
 
 from asyncgraph.channels.base import MISSING, BaseChannel
@@ -273,13 +274,18 @@ def _reduced_input(plan: Plan, inp: dict[str, Any]) -> dict[str, Any] | None:
     return out if folded else None
 
 
-def fresh_values(plan: Plan, run: RunState, task: Task) -> dict[str, Any]:
-    """The state after applying only this task's writes, for its conditional edges.
+def fresh_values(plan: Plan, run: RunState, task: Task, keys: Sequence[str] | None = None) -> dict[str, Any]:
+    """The state after applying only this task's writes, for its conditional edges:
+    the state schema's keys, or ``keys`` (with the managed values among them).
 
     The updated channel copies are kept on the task (``task.fresh``): the barrier
     reuses them when the task is alone in its step.
     """
-    keys = plan.state_info.keys or tuple(plan.state_keys)
+    fields = plan.state_info.fields
+    if keys is None:
+        keys = plan.state_info.keys or tuple(plan.state_keys)
+    else:
+        fields = dict.fromkeys(keys)  # type: ignore[assignment]
     channels = run.channels
     fresh = task.fresh
     if fresh is None:
@@ -300,7 +306,7 @@ def fresh_values(plan: Plan, run: RunState, task: Task) -> dict[str, Any]:
         if chan is not None and chan.is_available():
             out[k] = chan.value
     for k, m in plan.managed.items():
-        if k in plan.state_info.fields:
+        if k in fields:
             out[k] = m.compute(run.step, 0)
     return out
 

@@ -25,7 +25,7 @@ from langchain_core.runnables.config import (
 
 from asyncgraph.constants import CONF, INTERRUPT, NS_SEP, START
 from asyncgraph.errors import GraphInterrupt, GraphTimeoutError, InvalidInputError
-from asyncgraph._context import current_task
+from asyncgraph._context import current_task, run_metadata
 from asyncgraph.pregel import _state
 from asyncgraph.pregel._cache import namespace
 from asyncgraph.pregel._context import RunContext
@@ -42,9 +42,11 @@ from asyncgraph.pregel._stream import (
     consume,
     output_from_values_chunk,
     output_values,
+    v2_mapper,
     state_values,
     stream_modes,
     with_messages_handler,
+    with_tools_handler,
 )
 from asyncgraph.pregel._plan import Plan
 from asyncgraph.pregel._protocol import PregelMarker
@@ -217,6 +219,7 @@ class Pregel(PregelMarker, Runnable[Any, Any], Generic[StateT, ContextT, InputT,
         inline_sync: bool = False,
         sync_api: bool = False,
         messages: bool = False,
+        tools: bool = False,
     ) -> RunContext:
         """The run's configuration, checked and decided once (see ``RunContext``).
 
@@ -292,6 +295,9 @@ class Pregel(PregelMarker, Runnable[Any, Any], Generic[StateT, ContextT, InputT,
         if messages:
             assert sink is not None
             cfg = with_messages_handler(cfg, sink, len(ns_tuple))
+        if tools:
+            assert sink is not None
+            cfg = with_tools_handler(cfg, sink, ns_tuple)
         if saver is not None:
             # Where the run's checkpoints are: its own namespace, and the checkpoint a
             # checkpoint_map names for it (pregel/_nested.py).
@@ -338,7 +344,12 @@ class Pregel(PregelMarker, Runnable[Any, Any], Generic[StateT, ContextT, InputT,
         if rc.callbacks is None:
             return await run_graph(rc, input, interrupt_before=before, interrupt_after=after)
         cfg = ensure_config(rc.config)  # type: ignore[arg-type]
+        # LangGraph's run metadata: not the ``configurable`` entries ensure_config
+        # copies (``model``): those are the chat model's own, in its own run.
+        cfg["metadata"] = run_metadata(rc.config)
         cm = get_async_callback_manager_for_config(cfg)
+        if "ls_integration" not in cm.metadata:
+            cm.add_metadata({"ls_integration": "langgraph"})
         run_manager = await cm.on_chain_start(
             None, input, name=cfg.get("run_name") or self.get_name(), run_id=cfg.pop("run_id", None)
         )
@@ -384,10 +395,22 @@ class Pregel(PregelMarker, Runnable[Any, Any], Generic[StateT, ContextT, InputT,
                 # LangGraph's {"__interrupt__": [...]} instead.
                 return {INTERRUPT: list(outcome.interrupts)} if outcome.interrupts else out
         if v2:
+            out_map = self._v2_mappers(rc, v2)[0] if rc is not None else None
+            if out_map is not None:
+                out = out_map(out)
             return GraphOutput(value=out, interrupts=tuple(outcome.interrupts))
         if outcome.interrupts and rc is not None:  # (tracers see the state alone)
             out[INTERRUPT] = list(outcome.interrupts)
         return out
+
+    def _v2_mappers(self, rc: RunContext, v2: bool) -> tuple[Any, Any]:
+        """How v2 output shows this graph's output and state (``v2_mapper``): as LangGraph
+        does, instances of a Pydantic / dataclass output and state schema, unless the
+        call selected its own ``output_keys`` or the graph is a low-level one."""
+        plan = self.plan
+        if not v2 or rc.out_select is not None or plan.io is not None:
+            return None, None
+        return v2_mapper(plan.output_info), v2_mapper(plan.state_info)
 
     async def ainvoke(
         self,
@@ -526,9 +549,9 @@ class Pregel(PregelMarker, Runnable[Any, Any], Generic[StateT, ContextT, InputT,
         rc = self._run_context(config, context=context, durability=durability, sink=sink, output_keys=output_keys,
                                control=control, sync_api=_inline_sync,
                                inline_sync=_inline_sync and not ("custom" in sink.modes or "messages" in sink.modes),
-                               messages="messages" in sink.modes)
+                               messages="messages" in sink.modes, tools="tools" in sink.modes)
         run = self._arun(rc, input, interrupt_before, interrupt_after, timeout)
-        shape = Shape(frozenset(modes), printing, single, subgraphs, v2)
+        shape = Shape(frozenset(modes), printing, single, subgraphs, v2, *self._v2_mappers(rc, v2))
         # Closed here when the reader leaves (not left to the loop's finalizer, which a
         # sync stream's loop may never run): that cancels the run and closes the sink.
         async with aclosing(consume(sink, run, shape, lambda outcome: self._after_stream(outcome, rc))) as items:

@@ -288,3 +288,46 @@ def test_node_timeout() -> None:
     with pytest.raises(ValueError, match="only supported for async nodes"):
         Pregel(nodes={"n": sync_node}, channels={"a": LastValue(int), "b": LastValue(int)},
                input_channels="a", output_channels="b")
+
+
+def test_node_timeout_policy_idle_and_sync_refusals_match_langgraph() -> None:
+    """``set_timeout(TimeoutPolicy(idle_timeout=...))`` on a low-level node: an async
+    node that goes quiet too long times out; a node with a sync step (wrapped, or one
+    branch of a parallel step) is refused when the graph is built."""
+    import asyncio
+
+    from langchain_core.runnables import RunnableLambda, RunnableParallel
+
+    async def quiet(x: int) -> int:
+        await asyncio.sleep(0.3)
+        return x + 1
+
+    def sync_step(x: int) -> int:
+        return x + 1
+
+    def outcome(m: types.SimpleNamespace, step: Any) -> str:
+        policy = m.types.TimeoutPolicy(idle_timeout=0.05)
+        try:
+            app = m.Pregel(
+                nodes={"n": m.NodeBuilder().subscribe_only("a").do(step).set_timeout(policy).write_to("b")},
+                channels={"a": m.EphemeralValue(int), "b": m.LastValue(object)},
+                input_channels="a", output_channels="b",
+            )
+        except ValueError as exc:
+            return "refused: " + ("sync" if "only supported for async nodes" in str(exc) else str(exc))
+        try:
+            return f"ran: {asyncio.run(app.ainvoke(1))}"
+        except m.errors.NodeTimeoutError:
+            return "timed out"
+
+    steps = {
+        "async function": lambda: quiet,
+        "async lambda": lambda: RunnableLambda(quiet),
+        "wrapped sync lambda": lambda: RunnableLambda(sync_step).with_config(tags=["t"]),
+        "sync function": lambda: sync_step,
+        "parallel with a sync branch": lambda: RunnableParallel(s=RunnableLambda(sync_step), a=RunnableLambda(quiet)),
+    }
+    seen = {pkg: {name: outcome(_m(pkg), make()) for name, make in steps.items()} for pkg in PACKAGES}
+    assert seen["asyncgraph"] == seen["langgraph"]
+    assert seen["asyncgraph"]["async function"] == "timed out"
+    assert seen["asyncgraph"]["sync function"] == "refused: sync"

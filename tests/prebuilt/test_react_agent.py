@@ -475,3 +475,34 @@ def test_llm_input_messages_is_not_part_of_the_output() -> None:
     out = create_react_agent(model, [], pre_model_hook=hook).invoke({"messages": [HumanMessage("hi")]})
     assert set(out) == {"messages"}
     assert [m.content for m in model.calls[0]] == ["rewritten"]
+
+
+def test_model_node_has_a_sync_function_like_langgraphs() -> None:
+    """``agent.nodes["agent"].bound.func`` is the model node's sync function (code
+    inspects it), and sync ``stream`` runs it: same updates as LangGraph's."""
+    import inspect
+
+    def prompt(state: Any) -> list[BaseMessage]:
+        return [SystemMessage("be brief"), *state["messages"]]
+
+    script = [calls(call("add", {"a": 1, "b": 2}, "c1")), "3."]
+    ours = create_react_agent(ScriptedChatModel(responses=list(script)), TOOLS, prompt=prompt)
+    theirs = oracle(ScriptedChatModel(responses=list(script)), TOOLS, prompt=prompt)
+    func = ours.nodes["agent"].bound.func
+    assert callable(func) and not inspect.iscoroutinefunction(func)
+    inspect.getclosurevars(func)
+    inp = {"messages": [HumanMessage("add 1 and 2")]}
+    got = [shape_update(c) for c in ours.stream(inp, stream_mode="updates")]
+    want = [shape_update(c) for c in theirs.stream(inp, stream_mode="updates")]
+    assert got == want
+
+
+def test_async_prompt_under_sync_invoke_says_to_use_ainvoke() -> None:
+    async def prompt(state: Any) -> list[BaseMessage]:
+        return list(state["messages"])
+
+    agent = create_react_agent(ScriptedChatModel(responses=["hi"]), TOOLS, prompt=prompt)
+    with pytest.raises(TypeError, match="async.*ainvoke"):
+        agent.invoke({"messages": [HumanMessage("hello")]})
+    out = asyncio.run(agent.ainvoke({"messages": [HumanMessage("hello")]}))
+    assert out["messages"][-1].content == "hi"

@@ -7,7 +7,9 @@ therefore follows three rules:
 - The name must be on the allowlist: the built-in trusted set (langchain-core messages,
   ``Document``, ``TextAccessor`` and agent actions, asyncgraph's own value types and
   errors, ``OrderedDict``/``Counter``), the classes a user registered with
-  :func:`allow`, or a package a user registered by name.
+  :func:`allow`, or a package a user registered by name. A class defined inside a
+  function counts only when registered as a class (a graph registers the classes its
+  state declares); the last one registered under a name is the one rebuilt.
 - A registered class is found by its name in the registry; nothing is imported. A class
   allowed by package (or by a ``(module, qualname)`` pair) is imported and looked up by
   walking class ``__dict__``\\ s only, never through modules, functions or descriptors,
@@ -169,11 +171,14 @@ class Allowlist:
     def _find(self, name: Name) -> type | Literal[True] | None:
         """The registered class, True (allowed by name or package: import it), or None."""
         module, qualname = name
-        if "<locals>" in qualname:
-            return None  # a class defined inside a function cannot be imported back
         found = self._classes.get(name)
         if found is not None:
             return found
+        if "<locals>" in qualname:
+            # A class defined inside a function cannot be imported: only one registered
+            # as a class object (a graph registers the classes its state declares when
+            # it is built) is found again, by name.
+            return self._inherit._find(name) if self._inherit is not None else None
         if name in self._names or _under(module, self._packages):
             return True
         if self._inherit is not None:
@@ -189,7 +194,8 @@ class Allowlist:
             return (
                 f"{cls.__module__}.{cls.__qualname__} is defined inside a function, so it "
                 "cannot be imported back when the checkpoint is read; define it at module "
-                "level"
+                f"level, or register it with asyncgraph.checkpoint.serde.allow({cls.__qualname__.rsplit('.', 1)[-1]}) "
+                "in every process that reads the checkpoint"
             )
         return (
             f"{cls.__module__}.{cls.__qualname__} is not in the checkpoint serializer's "
