@@ -1,4 +1,6 @@
-"""How a put stores one channel value: a blob snapshot, a list delta, or inline.
+"""How a put stores one channel value: a blob snapshot, a list delta, or inline; the
+cache of those states per thread (:class:`_Cache`) and the decoding of a fetched
+lineage (:class:`_Lineage`).
 
 :class:`_Chan` records where a channel's value at one checkpoint is stored; the store
 caches these per thread so that a list extending its parent's value is stored as a
@@ -10,8 +12,10 @@ out of the store's module to keep it to its operations, and take what they used 
 
 from __future__ import annotations
 
+import collections
 import operator
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 import pydantic
@@ -59,15 +63,16 @@ def _plan_blob(
     values: dict[str, Any],
     parent: dict[str, _Chan] | None,
     strict: bool = False,
-) -> tuple[Stmt | None, _Chan]:
-    """The insert storing a channel's new value (None: it has none) and its state.
+) -> tuple[Stmt | None, _Chan, bytes]:
+    """The insert storing a channel's new value (None: it has none), its state, and the
+    bytes the insert stores (empty when none).
 
     ``strict``: an insert that cannot store its row (the key is taken, a delta's
     predecessor is gone) raises instead of storing nothing (see ``Store.op_put``'s
     ``fast``)."""
     vkey = d.vkey(version)
     if ch not in values:
-        return None, _Chan(version, 0)
+        return None, _Chan(version, 0), b""
     value = values[ch]
     prev = parent.get(ch) if parent else None
     if (
@@ -86,17 +91,17 @@ def _plan_blob(
         if strict:
             params: tuple[Any, ...] = (ch_id, lin_v, lin_var, seq, DELTA, ch_id, lin_v, lin_var,
                                        prev.seq, data, thread_id, ns)
-            return Stmt(d.q(INSERT_DELTA_STRICT), params), chan
+            return Stmt(d.q(INSERT_DELTA_STRICT), params), chan, data
         params = (ch_id, lin_v, lin_var, seq, DELTA, data, thread_id, ns,
                   ch_id, lin_v, lin_var, prev.seq)
-        return Stmt(d.q(S.INSERT_DELTA), params), chan
+        return Stmt(d.q(S.INSERT_DELTA), params), chan, data
     data = encode(value, f"channel {ch!r}")
     if len(data) <= INLINE_MAX:
-        return None, _Chan(version, 0, inline=data)
+        return None, _Chan(version, 0, inline=data), b""
     params = (ch_id, vkey, 0, 0, SNAPSHOT, data, thread_id, ns)
     items = list(value) if type(value) is list else None
     sql = INSERT_BLOB_STRICT if strict else S.INSERT_BLOB
-    return Stmt(d.q(sql), params), _Chan(version, 0, (vkey, 0), 0, items)
+    return Stmt(d.q(sql), params), _Chan(version, 0, (vkey, 0), 0, items), data
 
 
 def _store_fallback(
@@ -164,3 +169,87 @@ def _extends(new: list[Any], old: list[Any]) -> bool:
         elif a != b:
             return False
     return True
+
+
+class _Cache:
+    """Channel states of the last few checkpoints per thread, LRU over threads."""
+
+    def __init__(self, threads: int = 1024, per_thread: int = 3) -> None:
+        self._threads = threads
+        self._per_thread = per_thread
+        self._lock = threading.Lock()  # sync savers may be used from several threads
+        self._data: collections.OrderedDict[tuple[str, str], dict[str, dict[str, _Chan]]] = (
+            collections.OrderedDict()
+        )
+
+    def get(self, thread_id: str, ns: str, cid: str) -> dict[str, _Chan] | None:
+        with self._lock:
+            entries = self._data.get((thread_id, ns))
+            return None if entries is None else entries.get(cid)
+
+    def put(self, thread_id: str, ns: str, cid: str, chans: dict[str, _Chan]) -> None:
+        with self._lock:
+            key = (thread_id, ns)
+            entries = self._data.get(key)
+            if entries is None:
+                entries = self._data[key] = {}
+                if len(self._data) > self._threads:
+                    self._data.popitem(last=False)
+            else:
+                self._data.move_to_end(key)
+            entries.pop(cid, None)
+            entries[cid] = chans
+            while len(entries) > self._per_thread:
+                del entries[next(iter(entries))]
+
+    def retain(self, thread_id: str, ns: str, keep: Callable[[dict[str, _Chan]], bool]) -> None:
+        with self._lock:
+            entries = self._data.get((thread_id, ns))
+            if entries:
+                for cid in [c for c, chans in entries.items() if not keep(chans)]:
+                    del entries[cid]
+
+    def drop_thread(self, thread_id: str) -> None:
+        with self._lock:
+            for key in [k for k in self._data if k[0] == thread_id]:
+                del self._data[key]
+
+
+class _Lineage:
+    """The fetched rows of one lineage, decoded incrementally and only once."""
+
+    __slots__ = ("_contiguous", "_ends", "_items", "_list", "rows")
+
+    def __init__(self, rows: list[Sequence[Any]]) -> None:
+        self.rows = rows
+        self._contiguous: int | None = None
+        self._list: bool | None = None
+        self._items: list[Any] = []
+        self._ends: list[int] = []  # item count after each decoded seq
+
+    def contiguous(self) -> int:
+        """The greatest seq such that seqs 0..it are all present."""
+        if self._contiguous is None:
+            n = -1
+            for i, r in enumerate(self.rows):
+                if r[0] != i:
+                    break
+                n = i
+            self._contiguous = n
+        return self._contiguous
+
+    def is_list(self, store: Any, thread_id: str, cid: str, ch: str) -> bool:
+        if self._list is None:
+            value = store._decode(self.rows[0][2], thread_id, cid, f"channel {ch!r}")
+            self._list = type(value) is list
+            if self._list:
+                self._items = value
+                self._ends = [len(value)]
+        return self._list
+
+    def prefix(self, store: Any, seq: int, thread_id: str, cid: str, ch: str) -> list[Any]:
+        while len(self._ends) <= seq:
+            r = self.rows[len(self._ends)]
+            self._items.extend(store._decode(r[2], thread_id, cid, f"channel {ch!r}"))
+            self._ends.append(len(self._items))
+        return self._items[: self._ends[seq]]

@@ -1,0 +1,123 @@
+"""Pending writes stored as a reference to the value row that holds the same bytes.
+
+A step's writes are applied into the checkpoint the step ends with: the message a node
+returns is stored once as the node's pending write (against the checkpoint it ran from)
+and again in the new checkpoint's value (a list delta, or a snapshot). When both go in
+one transaction (``Store.op_put`` with ``parent_writes``), a write whose encoding is a
+byte range of a value row inserted by the same put is stored as a reference to that
+range instead: :data:`MARK` then ``[channel id, lin_version, lin_variant, seq, start,
+end]`` in msgpack. Reading it back gives the very same bytes, so the same value.
+
+Only with the default serializer: its output is msgpack, which never starts with the
+byte ``0xc1`` (msgpack leaves it unused), so a stored write is a reference exactly when
+it starts with :data:`MARK`. A referenced row belongs to a checkpoint newer than the
+write's own, so retention (which keeps the newest checkpoints) keeps it as long as the
+write; the blob collector (``Store._collect``) counts references as well, so an
+overwritten checkpoint can never take a referenced row with it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import ormsgpack
+
+from asyncgraph.checkpoint import _sql as S
+from asyncgraph.checkpoint._sql import Dialect, Op, Stmt
+from asyncgraph.errors import CheckpointError
+
+__all__ = ["MARK", "MIN_SIZE", "RefTarget", "find", "parse", "resolve"]
+
+MARK = b"\xc1"
+MIN_SIZE = 48
+"""Writes shorter than this are stored as they are (a reference is about 20 bytes)."""
+
+RefTarget = tuple[int, Any, int, int]
+"""A value row of the same thread: (channel id, lin_version, lin_variant, seq)."""
+
+
+def find(data: bytes, candidates: Sequence[tuple[bytes, RefTarget]]) -> bytes | None:
+    """A reference to the first candidate row holding ``data`` as a byte range, or None."""
+    if len(data) < MIN_SIZE:
+        return None
+    for row_data, target in candidates:
+        start = row_data.find(data)
+        if start >= 0:
+            return MARK + ormsgpack.packb([*target, start, start + len(data)])
+    return None
+
+
+def parse(data: bytes) -> tuple[RefTarget, int, int]:
+    """The target row and byte range of a stored reference (``data`` starts with MARK).
+
+    Raises:
+        ValueError: ``data`` is not a well-formed reference.
+    """
+    fields = ormsgpack.unpackb(data[1:])
+    if type(fields) is not list or len(fields) != 6:
+        raise ValueError("malformed value reference")
+    ch_id, lin_v, lin_var, seq, start, end = fields
+    if not all(type(x) is int for x in (ch_id, lin_var, seq, start, end)) or not 0 <= start <= end:
+        raise ValueError("malformed value reference")
+    return (ch_id, lin_v, lin_var, seq), start, end
+
+
+def resolve(
+    d: Dialect,
+    rows: Sequence[Sequence[Any]],
+    write_results: list[list[Any]],
+    lineages: dict[tuple[Any, int, Any], Any],
+) -> Op:
+    """Replace, in place, each write stored as a reference by the bytes it refers to:
+    from the value rows already fetched (``lineages``: the store's ``_Lineage`` per
+    (tid, channel id, lineage)), else read in one more batch. ``rows`` are checkpoint
+    rows and ``write_results`` their write rows, as ``Store.op_load_many`` has them.
+
+    On PostgreSQL that batch may come after the load's last one was committed (a read
+    sends ``COMMIT`` with what it expects to be its last batch): a referred row pruned in
+    between (only a checkpoint newer than the one being read can hold it, and pruning
+    removes the oldest first) then raises ``CheckpointError``, never gives other data."""
+    found: dict[tuple[Any, RefTarget], Any] = {}
+    wanted: list[tuple[Any, RefTarget]] = []
+    places = []
+    for row, write_rows in zip(rows, write_results):
+        for j, (task_id, channel, data) in enumerate(write_rows):
+            if not data or data[:1] != MARK:
+                continue
+            cid = d.id_out(row[1])
+            try:
+                target, start, end = parse(bytes(data))
+            except Exception as exc:
+                raise CheckpointError(
+                    f"thread {row[5]!r} checkpoint {cid}: cannot read the stored write "
+                    f"to {channel}: {exc}; the data was left untouched"
+                ) from exc
+            key = (row[0], target)
+            places.append((write_rows, j, key, start, end, row[5], cid, channel))
+            if key in found:
+                continue
+            lineage = lineages.get((row[0], target[0], (target[1], target[2])))
+            fetched = lineage.rows if lineage is not None else ()
+            seq = target[3]
+            if seq < len(fetched) and fetched[seq][0] == seq:
+                found[key] = fetched[seq][2]
+            else:
+                found[key] = None
+                wanted.append(key)
+    if wanted:
+        results = yield [
+            Stmt(d.q(S.SELECT_BLOB_DATA), (tid, *target), fetch=True)
+            for tid, target in wanted
+        ]
+        for key, got in zip(wanted, results):
+            found[key] = got[0][0] if got else None
+    for write_rows, j, key, start, end, thread_id, cid, channel in places:
+        data = found[key]
+        if data is None or len(data) < end:
+            raise CheckpointError(
+                f"thread {thread_id!r} checkpoint {cid}: the stored write to {channel} "
+                "refers to a stored value that is gone; the data was left untouched"
+            )
+        task_id, channel, _ = write_rows[j]
+        write_rows[j] = (task_id, channel, bytes(data)[start:end])
