@@ -20,9 +20,12 @@ from typing import Any, NamedTuple
 
 import pydantic
 
+from asyncgraph.checkpoint import _refs
 from asyncgraph.checkpoint import _sql as S
 from asyncgraph.checkpoint._body import INLINE_MAX, Loc
 from asyncgraph.checkpoint._sql import DELTA, SNAPSHOT, Dialect, Op, Stmt
+from asyncgraph.checkpoint._refs import RefTarget
+from asyncgraph.constants import START
 from asyncgraph.errors import CheckpointError
 
 
@@ -39,6 +42,28 @@ INSERT_DELTA_STRICT = (
 )
 assert INSERT_BLOB_STRICT != S.INSERT_BLOB
 
+# The same for a row that is a reference to another (see _refs): stored only if the row
+# referred to is still there (non-strict: or nothing is stored; strict: or it raises).
+_REFERRED = ("EXISTS (SELECT 1 FROM asyncgraph_blobs r WHERE r.tid = {t}.tid AND "
+             "r.channel = ? AND r.lin_version = ? AND r.lin_variant = ? AND r.seq = ?)")
+_INSERT_BLOB_REF = S.INSERT_BLOB.replace(
+    " ON CONFLICT", " AND " + _REFERRED.format(t="asyncgraph_threads") + " ON CONFLICT")
+_INSERT_DELTA_REF = S.INSERT_DELTA.replace(
+    " ON CONFLICT", " AND " + _REFERRED.format(t="t") + " ON CONFLICT")
+_INSERT_BLOB_REF_STRICT = (
+    "INSERT INTO asyncgraph_blobs (tid, channel, lin_version, lin_variant, seq, kind, data) "
+    "SELECT t.tid, ?, ?, ?, ?, (SELECT ? WHERE " + _REFERRED.format(t="t") + "), ? "
+    "FROM asyncgraph_threads t WHERE t.thread_id = ? AND t.checkpoint_ns = ?"
+)
+_INSERT_DELTA_REF_STRICT = INSERT_DELTA_STRICT.replace(
+    "AND p.seq = ?)", "AND p.seq = ? AND " + _REFERRED.format(t="t") + ")")
+assert _INSERT_BLOB_REF != S.INSERT_BLOB and _INSERT_DELTA_REF != S.INSERT_DELTA
+assert _INSERT_DELTA_REF_STRICT != INSERT_DELTA_STRICT
+
+_SOURCE_MAX = 1 << 18
+"""The longest ``__start__`` value whose bytes a put keeps (in the cache) for the next
+put's values to refer to."""
+
 
 class _Chan(NamedTuple):
     """Where a channel's value at one checkpoint is stored, and (lists) what it was."""
@@ -49,6 +74,7 @@ class _Chan(NamedTuple):
     seq: int = 0
     items: list[Any] | None = None  # a private copy of the list value, for prefix checks
     inline: bytes | None = None  # a small value kept in the checkpoint body itself
+    data: bytes | None = None  # the row's bytes, for the next put to refer to (START only)
 
 
 def _plan_blob(
@@ -63,16 +89,21 @@ def _plan_blob(
     values: dict[str, Any],
     parent: dict[str, _Chan] | None,
     strict: bool = False,
-) -> tuple[Stmt | None, _Chan, bytes]:
-    """The insert storing a channel's new value (None: it has none), its state, and the
-    bytes the insert stores (empty when none).
+    source: tuple[bytes, RefTarget] | None = None,
+) -> tuple[Stmt | None, _Chan, tuple[bytes, RefTarget] | None]:
+    """The insert storing a channel's new value (None: it has none), its state, and
+    where its bytes can be referred to from (None: nowhere): the row's own bytes and
+    key, or those of the row it refers to.
 
     ``strict``: an insert that cannot store its row (the key is taken, a delta's
-    predecessor is gone) raises instead of storing nothing (see ``Store.op_put``'s
-    ``fast``)."""
-    vkey = d.vkey(version)
+    predecessor is gone, the row it refers to is gone) raises instead of storing
+    nothing (see ``Store.op_put``'s ``fast``).
+
+    ``source``: the bytes and key of a row of this thread (the input checkpoint's
+    ``__start__`` value); a value whose bytes are a range of it is stored as a
+    reference to that range (see :mod:`._refs`), inserted only if that row still exists."""
     if ch not in values:
-        return None, _Chan(version, 0), b""
+        return None, _Chan(version, 0), None
     value = values[ch]
     prev = parent.get(ch) if parent else None
     if (
@@ -88,20 +119,37 @@ def _plan_blob(
         lin_v, lin_var = prev.lin
         seq = prev.seq + 1
         chan = _Chan(version, 0, prev.lin, seq, list(value))
-        if strict:
-            params: tuple[Any, ...] = (ch_id, lin_v, lin_var, seq, DELTA, ch_id, lin_v, lin_var,
-                                       prev.seq, data, thread_id, ns)
-            return Stmt(d.q(INSERT_DELTA_STRICT), params), chan, data
-        params = (ch_id, lin_v, lin_var, seq, DELTA, data, thread_id, ns,
-                  ch_id, lin_v, lin_var, prev.seq)
-        return Stmt(d.q(S.INSERT_DELTA), params), chan, data
-    data = encode(value, f"channel {ch!r}")
-    if len(data) <= INLINE_MAX:
-        return None, _Chan(version, 0, inline=data), b""
-    params = (ch_id, vkey, 0, 0, SNAPSHOT, data, thread_id, ns)
-    items = list(value) if type(value) is list else None
-    sql = INSERT_BLOB_STRICT if strict else S.INSERT_BLOB
-    return Stmt(d.q(sql), params), _Chan(version, 0, (vkey, 0), 0, items), data
+        kind: Any = DELTA
+    else:
+        data = encode(value, f"channel {ch!r}")
+        if len(data) <= INLINE_MAX:
+            return None, _Chan(version, 0, inline=data), None
+        lin_v, lin_var, seq = d.vkey(version), 0, 0
+        items = list(value) if type(value) is list else None
+        chan = _Chan(version, 0, (lin_v, 0), 0, items)
+        kind = SNAPSHOT
+    here: RefTarget = (ch_id, lin_v, lin_var, seq)
+    ref = _refs.find(data, (source,)) if source is not None else None
+    stored = data if ref is None else ref
+    pred = () if kind == SNAPSHOT else (ch_id, lin_v, lin_var, seq - 1)
+    if ref is None:
+        guard: tuple[Any, ...] = ()
+        sql = {(SNAPSHOT, False): S.INSERT_BLOB, (SNAPSHOT, True): INSERT_BLOB_STRICT,
+               (DELTA, False): S.INSERT_DELTA, (DELTA, True): INSERT_DELTA_STRICT}[kind, strict]
+    else:
+        guard = source[1]  # type: ignore[index]  # ref is None without a source
+        sql = {(SNAPSHOT, False): _INSERT_BLOB_REF, (SNAPSHOT, True): _INSERT_BLOB_REF_STRICT,
+               (DELTA, False): _INSERT_DELTA_REF, (DELTA, True): _INSERT_DELTA_REF_STRICT}[kind, strict]
+    if strict and (pred or guard):
+        # The kind is NULL (a not-null violation) when the predecessor or the row
+        # referred to is gone.
+        params: tuple[Any, ...] = (ch_id, lin_v, lin_var, seq, kind, *pred, *guard,
+                                   stored, thread_id, ns)
+    else:
+        params = (ch_id, lin_v, lin_var, seq, kind, stored, thread_id, ns, *pred, *guard)
+    if ch == START and kind == SNAPSHOT and ref is None and len(data) <= _SOURCE_MAX:
+        chan = chan._replace(data=data)
+    return Stmt(d.q(sql), params), chan, (data, here) if ref is None else source
 
 
 def _store_fallback(

@@ -65,43 +65,51 @@ def parse(data: bytes) -> tuple[RefTarget, int, int]:
 
 def resolve(
     d: Dialect,
-    rows: Sequence[Sequence[Any]],
-    write_results: list[list[Any]],
-    lineages: dict[tuple[Any, int, Any], Any],
+    tables: Sequence[tuple[Any, str, str, str, list[Any]]],
+    fetched: dict[tuple[Any, int, Any], list[Any]],
 ) -> Op:
-    """Replace, in place, each write stored as a reference by the bytes it refers to:
-    from the value rows already fetched (``lineages``: the store's ``_Lineage`` per
-    (tid, channel id, lineage)), else read in one more batch. ``rows`` are checkpoint
-    rows and ``write_results`` their write rows, as ``Store.op_load_many`` has them.
+    """Replace, in place, each stored row that is a reference by the bytes it refers
+    to: from the rows already fetched, else read in one more batch.
 
-    On PostgreSQL that batch may come after the load's last one was committed (a read
-    sends ``COMMIT`` with what it expects to be its last batch): a referred row pruned in
-    between (only a checkpoint newer than the one being read can hold it, and pruning
-    removes the oldest first) then raises ``CheckpointError``, never gives other data."""
+    Args:
+        tables: ``(tid, thread_id, checkpoint id, what, rows)``: fetched rows whose
+            third column is the stored bytes (writes ``(task_id, channel, data)``, value
+            rows ``(seq, kind, data)``); ``what`` names them in errors (``{}``: the
+            second column).
+        fetched: value rows already read, by (tid, channel id, (lin_version,
+            lin_variant)), from seq 0 on.
+
+    On PostgreSQL the extra batch may come after the load's last one was committed (a
+    read sends ``COMMIT`` with what it expects to be its last batch): a row referred to
+    that was deleted in between raises ``CheckpointError``, never gives other data.
+
+    Raises:
+        CheckpointError: a reference is malformed, or the row it refers to is gone.
+    """
     found: dict[tuple[Any, RefTarget], Any] = {}
     wanted: list[tuple[Any, RefTarget]] = []
     places = []
-    for row, write_rows in zip(rows, write_results):
-        for j, (task_id, channel, data) in enumerate(write_rows):
+    for tid, thread_id, cid, what, rows in tables:
+        for j, row in enumerate(rows):
+            data = row[2]
             if not data or data[:1] != MARK:
                 continue
-            cid = d.id_out(row[1])
             try:
                 target, start, end = parse(bytes(data))
             except Exception as exc:
                 raise CheckpointError(
-                    f"thread {row[5]!r} checkpoint {cid}: cannot read the stored write "
-                    f"to {channel}: {exc}; the data was left untouched"
+                    f"thread {thread_id!r} checkpoint {cid}: cannot read the stored "
+                    f"{what.format(row[1])}: "
+                    f"{exc}; the data was left untouched"
                 ) from exc
-            key = (row[0], target)
-            places.append((write_rows, j, key, start, end, row[5], cid, channel))
+            key = (tid, target)
+            places.append((rows, j, key, start, end, thread_id, cid, what.format(row[1])))
             if key in found:
                 continue
-            lineage = lineages.get((row[0], target[0], (target[1], target[2])))
-            fetched = lineage.rows if lineage is not None else ()
+            have = fetched.get((tid, target[0], (target[1], target[2]))) or ()
             seq = target[3]
-            if seq < len(fetched) and fetched[seq][0] == seq:
-                found[key] = fetched[seq][2]
+            if seq < len(have) and have[seq][0] == seq:
+                found[key] = have[seq][2]
             else:
                 found[key] = None
                 wanted.append(key)
@@ -112,12 +120,12 @@ def resolve(
         ]
         for key, got in zip(wanted, results):
             found[key] = got[0][0] if got else None
-    for write_rows, j, key, start, end, thread_id, cid, channel in places:
+    for rows, j, key, start, end, thread_id, cid, what in places:
         data = found[key]
-        if data is None or len(data) < end:
+        if data is None or len(data) < end or data[:1] == MARK:
             raise CheckpointError(
-                f"thread {thread_id!r} checkpoint {cid}: the stored write to {channel} "
-                "refers to a stored value that is gone; the data was left untouched"
+                f"thread {thread_id!r} checkpoint {cid}: the stored {what} refers to a "
+                "stored value that is gone; the data was left untouched"
             )
-        task_id, channel, _ = write_rows[j]
-        write_rows[j] = (task_id, channel, bytes(data)[start:end])
+        row = rows[j]
+        rows[j] = (row[0], row[1], bytes(data)[start:end])

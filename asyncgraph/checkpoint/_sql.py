@@ -361,6 +361,10 @@ SELECT_BLOB_DATA = (
 SELECT_WRITE_REFS = (
     f"SELECT data FROM asyncgraph_writes WHERE tid = {_TID} AND substr(data, 1, 1) = ?"
 )
+SELECT_BLOB_REFS = (
+    "SELECT channel, lin_version, lin_variant, seq, data "
+    f"FROM asyncgraph_blobs WHERE tid = {_TID} AND substr(data, 1, 1) = ?"
+)
 SELECT_WRITES = (
     "SELECT task_id, channel, data FROM asyncgraph_writes WHERE tid = ? AND checkpoint_id = ? "
     "ORDER BY task_path, task_id, idx"

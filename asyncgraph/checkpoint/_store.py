@@ -41,6 +41,7 @@ from asyncgraph.checkpoint.base import (
     CheckpointTuple,
     ThreadInfo,
 )
+from asyncgraph.constants import START
 from asyncgraph.errors import CheckpointError
 
 if TYPE_CHECKING:
@@ -230,7 +231,13 @@ class Store:
         results = (yield Last(stmts)) if stmts else []
         lineages = {key: _Lineage(rows_) for key, rows_ in zip(keys, results)}
         if self.refs:
-            yield from _refs.resolve(self.d, rows, results[len(keys):], lineages)
+            # Before anything is decoded: rows stored as references (see _refs).
+            newest = {row[0]: (row[5], cid) for row, cid, _, _ in reversed(parsed)}
+            tables = [(row[0], row[5], cid, "write to {}", results[len(keys) + i])
+                      for i, (row, cid, _, _) in enumerate(parsed)]
+            tables += [(key[0], *newest[key[0]], "value", results[i])
+                       for i, key in enumerate(keys)]
+            yield from _refs.resolve(self.d, tables, dict(zip(keys, results)))
         out = []
         for i, (row, cid, body, channels) in enumerate(parsed):
             assembled = []
@@ -387,18 +394,22 @@ class Store:
         targets: dict[str, list[tuple[bytes, RefTarget]]] | None = (
             {} if parent_writes and self.refs else None
         )
+        # Values may refer to the bytes of the input checkpoint's __start__ value (the
+        # input message the first step appends to the state), if this put follows it.
+        src = parent.get(START) if parent and self.refs and START in new_versions else None
+        source = (src.data, (ids(START), *src.lin, src.seq)) if src and src.data and src.lin else None
         for ch, version in new_versions.items():
-            ch_id = ids(ch)
-            stmt, chan, data = _plan_blob(
+            stmt, chan, target = _plan_blob(
                 d, self._encode, self.max_deltas,
-                thread_id, ns, ch_id, ch, version, values, parent, fast,
+                thread_id, ns, ids(ch), ch, version, values, parent, fast,
+                source if ch != START else None,
             )
             if stmt is None:
                 unstored[ch] = chan
             else:
                 planned[ch] = (stmt, chan)
-                if targets is not None and len(data) >= _refs.MIN_SIZE and chan.lin is not None:
-                    targets[ch] = [(data, (ch_id, chan.lin[0], chan.lin[1], chan.seq))]
+                if targets is not None and target is not None:
+                    targets[ch] = [target]
         referring: list[tuple[str, Stmt]] = []  # (channel, the write's fix-up if lost)
         write_stmts = [
             *self._write_stmts(thread_id, ns, parent_id, parent_writes, "put_step",
@@ -745,22 +756,29 @@ class Store:
     def _collect(self, after: After, thread_id: str, ns: str) -> Op:
         """Delete the blobs no remaining checkpoint of (thread, ns) needs."""
         d = self.d
-        bodies, keys, refs = yield [
+        bodies, keys, write_refs, value_refs = yield [
             Stmt(d.q(S.SELECT_KEPT_BODIES), (thread_id, ns), True),
             Stmt(d.q(S.SELECT_BLOB_KEYS), (thread_id, ns), True),
             Stmt(d.q(S.SELECT_WRITE_REFS), (thread_id, ns, _refs.MARK), True),
+            Stmt(d.q(S.SELECT_BLOB_REFS), (thread_id, ns, _refs.MARK), True),
         ]
         needed: dict[tuple[int, Any, int], int] = {}
+
+        def need(ch_id: int, lin_v: Any, lin_var: int, seq: int) -> None:
+            lin = (ch_id, lin_v, lin_var)
+            needed[lin] = max(needed.get(lin, -1), seq)
+
         for (raw,) in bodies:
             for ch_id, _, (lin_v, lin_var), seq in Body.raw_locs(Body.raw(bytes(raw)), d):
-                lin = (ch_id, lin_v, lin_var)
-                needed[lin] = max(needed.get(lin, -1), seq)
+                need(ch_id, lin_v, lin_var, seq)
         if self.refs:
-            # Rows that kept writes refer to stay too (see _refs).
-            for (raw,) in refs:
-                (ch_id, lin_v, lin_var, seq), _, _ = _refs.parse(bytes(raw))
-                lin = (ch_id, lin_v, lin_var)
-                needed[lin] = max(needed.get(lin, -1), seq)
+            # Rows referred to by kept writes, and by kept value rows, stay too (see
+            # _refs; a row referred to is never itself a reference: one pass).
+            for (raw,) in write_refs:
+                need(*_refs.parse(bytes(raw))[0])
+            for ch_id, lin_v, lin_var, seq, raw in value_refs:
+                if seq <= needed.get((ch_id, lin_v, lin_var), -1):
+                    need(*_refs.parse(bytes(raw))[0])
         doomed = [
             (thread_id, ns, ch, lin_v, lin_var, seq)
             for ch, lin_v, lin_var, seq in keys

@@ -140,3 +140,61 @@ def test_a_write_whose_referred_row_is_gone_is_a_checkpoint_error(tmp_path: Any)
         with pytest.raises(CheckpointError, match="write to m.*gone.*untouched"):
             saver.get_tuple(parent)
         assert saver.conn.execute("SELECT * FROM asyncgraph_writes").fetchall() == before
+
+
+async def _final_messages(saver: Any, turns: int) -> list[Any]:
+    graph = _chat(saver)
+    config = {"configurable": {"thread_id": "conv"}}
+    for i in range(turns):
+        await graph.ainvoke({"messages": [HumanMessage(f"question {i} " * 20, id=f"h{i}")]}, config)
+    return (await graph.aget_state(config)).values["messages"]
+
+
+@pytest.mark.parametrize("saver_kind", SQL_KINDS, indirect=True)
+async def test_retention_keeps_the_input_rows_later_values_refer_to(make_saver: Any) -> None:
+    """Each human message is stored once, in its input checkpoint's ``__start__`` row,
+    and the state's list refers to it; pruning those input checkpoints (keep_last) and
+    collecting their rows must keep what the kept state refers to."""
+    async with make_saver(keep_last=2) as saver:
+        got = await _final_messages(saver, 12)  # 36 checkpoints: rows are collected
+        await saver.aprune("conv", keep_last=2)
+        again = (await saver.aget_tuple({"configurable": {"thread_id": "conv"}}))
+    expected = await _final_messages(InMemorySaver(), 12)
+    assert got == expected
+    assert again.checkpoint["channel_values"]["messages"] == expected
+
+
+def _execute(saver_kind: str, request: Any, tmp_path: Any, sql: str) -> list[Any]:
+    """``sql`` on the test's database, through a connection of its own."""
+    if saver_kind.startswith("sqlite"):
+        conn = sqlite3.connect(str(tmp_path / "checkpoints.db"), isolation_level=None)
+        try:
+            return conn.execute(sql).fetchall()
+        finally:
+            conn.close()
+    import psycopg
+
+    with psycopg.connect(request.getfixturevalue("pg_dsn"), autocommit=True) as pg:
+        cur = pg.execute(sql)
+        return cur.fetchall() if cur.description else []
+
+
+@pytest.mark.parametrize("saver_kind", SQL_KINDS, indirect=True)
+async def test_a_value_whose_input_row_is_gone_is_stored_as_it_is(
+    make_saver: Any, saver_kind: str, request: Any, tmp_path: Any,
+) -> None:
+    """The input checkpoint's ``__start__`` row was deleted (say by another process
+    pruning the thread) after this process cached it: the next put must not refer to
+    it, and stores its value itself, and so its write."""
+    base = {"configurable": {"thread_id": "t", "checkpoint_ns": ""}}
+    async with make_saver() as saver:
+        msg = _long("q")
+        first = create_checkpoint({"__start__": {"m": msg}}, {"__start__": 1}, {}, None)
+        parent = await saver.aput(base, first, {}, {"__start__": 1})
+        _execute(saver_kind, request, tmp_path, "DELETE FROM asyncgraph_blobs")
+        child = create_checkpoint({"m": msg}, {"__start__": 2, "m": 2}, {}, ["m"])
+        await saver.aput_step(parent, child, {}, {"__start__": 2, "m": 2},
+                              parent_writes=[("task", "m", msg)])
+        assert (await saver.aget_tuple(base)).checkpoint["channel_values"] == {"m": msg}
+    sizes = _execute(saver_kind, request, tmp_path, "SELECT length(data) FROM asyncgraph_writes")
+    assert sizes[0][0] > 100  # not a reference
