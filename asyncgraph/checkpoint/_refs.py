@@ -33,6 +33,8 @@ MARK = b"\xc1"
 MIN_SIZE = 48
 """Writes shorter than this are stored as they are (a reference is about 20 bytes)."""
 
+_IN_MAX = 500  # lineage versions per statement when reading rows referred to
+
 RefTarget = tuple[int, Any, int, int]
 """A value row of the same thread: (channel id, lin_version, lin_variant, seq)."""
 
@@ -114,12 +116,22 @@ def resolve(
                 found[key] = None
                 wanted.append(key)
     if wanted:
-        results = yield [
-            Stmt(d.q(S.SELECT_BLOB_DATA), (tid, *target), fetch=True)
-            for tid, target in wanted
-        ]
-        for key, got in zip(wanted, results):
-            found[key] = got[0][0] if got else None
+        # One statement per (thread, channel, variant, seq), the lineage versions as a
+        # list: the input rows a long thread's list refers to are many such rows.
+        groups: dict[tuple[Any, int, int, int], list[Any]] = {}
+        for tid, (ch_id, lin_v, lin_var, seq) in wanted:
+            groups.setdefault((tid, ch_id, lin_var, seq), []).append(lin_v)
+        stmts, heads = [], []
+        for (tid, ch_id, lin_var, seq), versions in groups.items():
+            for i in range(0, len(versions), _IN_MAX):
+                chunk = versions[i : i + _IN_MAX]
+                sql = S.SELECT_BLOBS_DATA.format(", ".join("?" * len(chunk)))
+                stmts.append(Stmt(d.q(sql), (tid, ch_id, lin_var, seq, *chunk), fetch=True))
+                heads.append((tid, ch_id, lin_var, seq))
+        results = yield stmts
+        for (tid, ch_id, lin_var, seq), got in zip(heads, results):
+            for lin_v, data in got:
+                found[(tid, (ch_id, lin_v, lin_var, seq))] = data
     for rows, j, key, start, end, thread_id, cid, what in places:
         data = found[key]
         if data is None or len(data) < end or data[:1] == MARK:

@@ -354,9 +354,9 @@ UNREF_WRITE = (
     f"UPDATE asyncgraph_writes SET data = ? WHERE tid = {_TID} AND checkpoint_id = ? "
     "AND task_id = ? AND idx = ? AND data = ?"
 )
-SELECT_BLOB_DATA = (
-    "SELECT data FROM asyncgraph_blobs WHERE tid = ? AND channel = ? AND lin_version = ? "
-    "AND lin_variant = ? AND seq = ?"
+SELECT_BLOBS_DATA = (  # {}: one placeholder per lineage version
+    "SELECT lin_version, data FROM asyncgraph_blobs WHERE tid = ? AND channel = ? "
+    "AND lin_variant = ? AND seq = ? AND lin_version IN ({})"
 )
 SELECT_WRITE_REFS = (
     f"SELECT data FROM asyncgraph_writes WHERE tid = {_TID} AND substr(data, 1, 1) = ?"
