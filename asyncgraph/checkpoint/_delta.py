@@ -60,9 +60,10 @@ _INSERT_DELTA_REF_STRICT = INSERT_DELTA_STRICT.replace(
 assert _INSERT_BLOB_REF != S.INSERT_BLOB and _INSERT_DELTA_REF != S.INSERT_DELTA
 assert _INSERT_DELTA_REF_STRICT != INSERT_DELTA_STRICT
 
-_SOURCE_MAX = 1 << 18
-"""The longest ``__start__`` value whose bytes a put keeps (in the cache) for the next
-put's values to refer to."""
+_SOURCE_MAX = 1 << 14
+"""The longest ``__start__`` value whose bytes a put keeps (in the cache, so at most
+this much per cached thread) for the next put's values to refer to; a longer input is
+stored again by the state it is applied to."""
 
 
 class _Chan(NamedTuple):

@@ -27,7 +27,7 @@ from asyncgraph.checkpoint import _sql as S
 from asyncgraph.checkpoint._sql import Dialect, Op, Stmt
 from asyncgraph.errors import CheckpointError
 
-__all__ = ["MARK", "MIN_SIZE", "RefTarget", "find", "parse", "resolve"]
+__all__ = ["MARK", "MIN_SIZE", "RefTarget", "find", "parse", "resolve", "target_of"]
 
 MARK = b"\xc1"
 MIN_SIZE = 48
@@ -63,6 +63,15 @@ def parse(data: bytes) -> tuple[RefTarget, int, int]:
     if not all(type(x) is int for x in (ch_id, lin_var, seq, start, end)) or not 0 <= start <= end:
         raise ValueError("malformed value reference")
     return (ch_id, lin_v, lin_var, seq), start, end
+
+
+def target_of(data: Any) -> RefTarget:
+    """The row a stored reference names, for the blob collector: a malformed one (it
+    cannot be read back anyway, and says so when read) names no row (channel id -1)."""
+    try:
+        return parse(bytes(data))[0]
+    except Exception:  # noqa: BLE001  (any malformed bytes)
+        return (-1, None, 0, 0)
 
 
 def resolve(

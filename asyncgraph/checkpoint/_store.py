@@ -775,10 +775,10 @@ class Store:
             # Rows referred to by kept writes, and by kept value rows, stay too (see
             # _refs; a row referred to is never itself a reference: one pass).
             for (raw,) in write_refs:
-                need(*_refs.parse(bytes(raw))[0])
+                need(*_refs.target_of(raw))
             for ch_id, lin_v, lin_var, seq, raw in value_refs:
                 if seq <= needed.get((ch_id, lin_v, lin_var), -1):
-                    need(*_refs.parse(bytes(raw))[0])
+                    need(*_refs.target_of(raw))
         doomed = [
             (thread_id, ns, ch, lin_v, lin_var, seq)
             for ch, lin_v, lin_var, seq in keys
