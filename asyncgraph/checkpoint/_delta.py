@@ -1,4 +1,6 @@
-"""How a put stores one channel value: a blob snapshot, a list delta, or inline.
+"""How a put stores one channel value: a blob snapshot, a list delta, or inline; the
+cache of those states per thread (:class:`_Cache`) and the decoding of a fetched
+lineage (:class:`_Lineage`).
 
 :class:`_Chan` records where a channel's value at one checkpoint is stored; the store
 caches these per thread so that a list extending its parent's value is stored as a
@@ -10,15 +12,20 @@ out of the store's module to keep it to its operations, and take what they used 
 
 from __future__ import annotations
 
+import collections
 import operator
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 import pydantic
 
+from asyncgraph.checkpoint import _refs
 from asyncgraph.checkpoint import _sql as S
 from asyncgraph.checkpoint._body import INLINE_MAX, Loc
 from asyncgraph.checkpoint._sql import DELTA, SNAPSHOT, Dialect, Op, Stmt
+from asyncgraph.checkpoint._refs import RefTarget
+from asyncgraph.constants import START
 from asyncgraph.errors import CheckpointError
 
 
@@ -35,6 +42,29 @@ INSERT_DELTA_STRICT = (
 )
 assert INSERT_BLOB_STRICT != S.INSERT_BLOB
 
+# The same for a row that is a reference to another (see _refs): stored only if the row
+# referred to is still there (non-strict: or nothing is stored; strict: or it raises).
+_REFERRED = ("EXISTS (SELECT 1 FROM asyncgraph_blobs r WHERE r.tid = {t}.tid AND "
+             "r.channel = ? AND r.lin_version = ? AND r.lin_variant = ? AND r.seq = ?)")
+_INSERT_BLOB_REF = S.INSERT_BLOB.replace(
+    " ON CONFLICT", " AND " + _REFERRED.format(t="asyncgraph_threads") + " ON CONFLICT")
+_INSERT_DELTA_REF = S.INSERT_DELTA.replace(
+    " ON CONFLICT", " AND " + _REFERRED.format(t="t") + " ON CONFLICT")
+_INSERT_BLOB_REF_STRICT = (
+    "INSERT INTO asyncgraph_blobs (tid, channel, lin_version, lin_variant, seq, kind, data) "
+    "SELECT t.tid, ?, ?, ?, ?, (SELECT ? WHERE " + _REFERRED.format(t="t") + "), ? "
+    "FROM asyncgraph_threads t WHERE t.thread_id = ? AND t.checkpoint_ns = ?"
+)
+_INSERT_DELTA_REF_STRICT = INSERT_DELTA_STRICT.replace(
+    "AND p.seq = ?)", "AND p.seq = ? AND " + _REFERRED.format(t="t") + ")")
+assert _INSERT_BLOB_REF != S.INSERT_BLOB and _INSERT_DELTA_REF != S.INSERT_DELTA
+assert _INSERT_DELTA_REF_STRICT != INSERT_DELTA_STRICT
+
+_SOURCE_MAX = 1 << 14
+"""The longest ``__start__`` value whose bytes a put keeps (in the cache, so at most
+this much per cached thread) for the next put's values to refer to; a longer input is
+stored again by the state it is applied to."""
+
 
 class _Chan(NamedTuple):
     """Where a channel's value at one checkpoint is stored, and (lists) what it was."""
@@ -45,6 +75,7 @@ class _Chan(NamedTuple):
     seq: int = 0
     items: list[Any] | None = None  # a private copy of the list value, for prefix checks
     inline: bytes | None = None  # a small value kept in the checkpoint body itself
+    data: bytes | None = None  # the row's bytes, for the next put to refer to (START only)
 
 
 def _plan_blob(
@@ -59,15 +90,21 @@ def _plan_blob(
     values: dict[str, Any],
     parent: dict[str, _Chan] | None,
     strict: bool = False,
-) -> tuple[Stmt | None, _Chan]:
-    """The insert storing a channel's new value (None: it has none) and its state.
+    source: tuple[bytes, RefTarget] | None = None,
+) -> tuple[Stmt | None, _Chan, tuple[bytes, RefTarget] | None]:
+    """The insert storing a channel's new value (None: it has none), its state, and
+    where its bytes can be referred to from (None: nowhere): the row's own bytes and
+    key, or those of the row it refers to.
 
     ``strict``: an insert that cannot store its row (the key is taken, a delta's
-    predecessor is gone) raises instead of storing nothing (see ``Store.op_put``'s
-    ``fast``)."""
-    vkey = d.vkey(version)
+    predecessor is gone, the row it refers to is gone) raises instead of storing
+    nothing (see ``Store.op_put``'s ``fast``).
+
+    ``source``: the bytes and key of a row of this thread (the input checkpoint's
+    ``__start__`` value); a value whose bytes are a range of it is stored as a
+    reference to that range (see :mod:`._refs`), inserted only if that row still exists."""
     if ch not in values:
-        return None, _Chan(version, 0)
+        return None, _Chan(version, 0), None
     value = values[ch]
     prev = parent.get(ch) if parent else None
     if (
@@ -83,20 +120,37 @@ def _plan_blob(
         lin_v, lin_var = prev.lin
         seq = prev.seq + 1
         chan = _Chan(version, 0, prev.lin, seq, list(value))
-        if strict:
-            params: tuple[Any, ...] = (ch_id, lin_v, lin_var, seq, DELTA, ch_id, lin_v, lin_var,
-                                       prev.seq, data, thread_id, ns)
-            return Stmt(d.q(INSERT_DELTA_STRICT), params), chan
-        params = (ch_id, lin_v, lin_var, seq, DELTA, data, thread_id, ns,
-                  ch_id, lin_v, lin_var, prev.seq)
-        return Stmt(d.q(S.INSERT_DELTA), params), chan
-    data = encode(value, f"channel {ch!r}")
-    if len(data) <= INLINE_MAX:
-        return None, _Chan(version, 0, inline=data)
-    params = (ch_id, vkey, 0, 0, SNAPSHOT, data, thread_id, ns)
-    items = list(value) if type(value) is list else None
-    sql = INSERT_BLOB_STRICT if strict else S.INSERT_BLOB
-    return Stmt(d.q(sql), params), _Chan(version, 0, (vkey, 0), 0, items)
+        kind: Any = DELTA
+    else:
+        data = encode(value, f"channel {ch!r}")
+        if len(data) <= INLINE_MAX:
+            return None, _Chan(version, 0, inline=data), None
+        lin_v, lin_var, seq = d.vkey(version), 0, 0
+        items = list(value) if type(value) is list else None
+        chan = _Chan(version, 0, (lin_v, 0), 0, items)
+        kind = SNAPSHOT
+    here: RefTarget = (ch_id, lin_v, lin_var, seq)
+    ref = _refs.find(data, (source,)) if source is not None else None
+    stored = data if ref is None else ref
+    pred = () if kind == SNAPSHOT else (ch_id, lin_v, lin_var, seq - 1)
+    if ref is None:
+        guard: tuple[Any, ...] = ()
+        sql = {(SNAPSHOT, False): S.INSERT_BLOB, (SNAPSHOT, True): INSERT_BLOB_STRICT,
+               (DELTA, False): S.INSERT_DELTA, (DELTA, True): INSERT_DELTA_STRICT}[kind, strict]
+    else:
+        guard = source[1]  # type: ignore[index]  # ref is None without a source
+        sql = {(SNAPSHOT, False): _INSERT_BLOB_REF, (SNAPSHOT, True): _INSERT_BLOB_REF_STRICT,
+               (DELTA, False): _INSERT_DELTA_REF, (DELTA, True): _INSERT_DELTA_REF_STRICT}[kind, strict]
+    if strict and (pred or guard):
+        # The kind is NULL (a not-null violation) when the predecessor or the row
+        # referred to is gone.
+        params: tuple[Any, ...] = (ch_id, lin_v, lin_var, seq, kind, *pred, *guard,
+                                   stored, thread_id, ns)
+    else:
+        params = (ch_id, lin_v, lin_var, seq, kind, stored, thread_id, ns, *pred, *guard)
+    if ch == START and kind == SNAPSHOT and ref is None and len(data) <= _SOURCE_MAX:
+        chan = chan._replace(data=data)
+    return Stmt(d.q(sql), params), chan, (data, here) if ref is None else source
 
 
 def _store_fallback(
@@ -164,3 +218,87 @@ def _extends(new: list[Any], old: list[Any]) -> bool:
         elif a != b:
             return False
     return True
+
+
+class _Cache:
+    """Channel states of the last few checkpoints per thread, LRU over threads."""
+
+    def __init__(self, threads: int = 1024, per_thread: int = 3) -> None:
+        self._threads = threads
+        self._per_thread = per_thread
+        self._lock = threading.Lock()  # sync savers may be used from several threads
+        self._data: collections.OrderedDict[tuple[str, str], dict[str, dict[str, _Chan]]] = (
+            collections.OrderedDict()
+        )
+
+    def get(self, thread_id: str, ns: str, cid: str) -> dict[str, _Chan] | None:
+        with self._lock:
+            entries = self._data.get((thread_id, ns))
+            return None if entries is None else entries.get(cid)
+
+    def put(self, thread_id: str, ns: str, cid: str, chans: dict[str, _Chan]) -> None:
+        with self._lock:
+            key = (thread_id, ns)
+            entries = self._data.get(key)
+            if entries is None:
+                entries = self._data[key] = {}
+                if len(self._data) > self._threads:
+                    self._data.popitem(last=False)
+            else:
+                self._data.move_to_end(key)
+            entries.pop(cid, None)
+            entries[cid] = chans
+            while len(entries) > self._per_thread:
+                del entries[next(iter(entries))]
+
+    def retain(self, thread_id: str, ns: str, keep: Callable[[dict[str, _Chan]], bool]) -> None:
+        with self._lock:
+            entries = self._data.get((thread_id, ns))
+            if entries:
+                for cid in [c for c, chans in entries.items() if not keep(chans)]:
+                    del entries[cid]
+
+    def drop_thread(self, thread_id: str) -> None:
+        with self._lock:
+            for key in [k for k in self._data if k[0] == thread_id]:
+                del self._data[key]
+
+
+class _Lineage:
+    """The fetched rows of one lineage, decoded incrementally and only once."""
+
+    __slots__ = ("_contiguous", "_ends", "_items", "_list", "rows")
+
+    def __init__(self, rows: list[Sequence[Any]]) -> None:
+        self.rows = rows
+        self._contiguous: int | None = None
+        self._list: bool | None = None
+        self._items: list[Any] = []
+        self._ends: list[int] = []  # item count after each decoded seq
+
+    def contiguous(self) -> int:
+        """The greatest seq such that seqs 0..it are all present."""
+        if self._contiguous is None:
+            n = -1
+            for i, r in enumerate(self.rows):
+                if r[0] != i:
+                    break
+                n = i
+            self._contiguous = n
+        return self._contiguous
+
+    def is_list(self, store: Any, thread_id: str, cid: str, ch: str) -> bool:
+        if self._list is None:
+            value = store._decode(self.rows[0][2], thread_id, cid, f"channel {ch!r}")
+            self._list = type(value) is list
+            if self._list:
+                self._items = value
+                self._ends = [len(value)]
+        return self._list
+
+    def prefix(self, store: Any, seq: int, thread_id: str, cid: str, ch: str) -> list[Any]:
+        while len(self._ends) <= seq:
+            r = self.rows[len(self._ends)]
+            self._items.extend(store._decode(r[2], thread_id, cid, f"channel {ch!r}"))
+            self._ends.append(len(self._items))
+        return self._items[: self._ends[seq]]

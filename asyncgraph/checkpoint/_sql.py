@@ -28,7 +28,8 @@ Tables (all names prefixed ``asyncgraph_`` so they never clash with LangGraph's)
 ``writes``
     Pending writes, keyed by (tid, checkpoint_id, task_id, idx).
 ``schema``
-    One row per applied migration; a database whose version is newer than this code
+    One row per applied migration (version 3: pending writes may be stored as
+    references to a value row, see :mod:`._refs`); a database whose version is newer than this code
     knows is refused, untouched.
 
 Checkpoint and task ids are stored as 16 raw bytes on SQLite when they are canonical
@@ -51,7 +52,7 @@ __all__ = ["POSTGRES", "SCHEMA_VERSION", "SQLITE", "Dialect", "Last", "Op", "Stm
 
 SNAPSHOT, DELTA = 0, 1
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -252,6 +253,11 @@ _POSTGRES_V2 = (
         PRIMARY KEY (tid, channel, lin_version, lin_variant, seq))""",
 )
 
+# Version 3: a pending write may be stored as a reference to a value row (see _refs).
+# No table changes; the version makes an older asyncgraph, which would fail to read such
+# a write, refuse the database as a whole (untouched) instead.
+_V3 = ("SELECT 1",)
+
 # Seeds of the two advisory lock key spaces over thread ids: the saver's own per-write
 # lock and ``saver.thread_lock()`` (a run holding the latter writes under the former).
 THREAD_XACT_SEED = 7320461922
@@ -260,10 +266,10 @@ THREAD_LOCK = f"SELECT pg_advisory_lock(hashtextextended(%s, {THREAD_LOCK_SEED})
 THREAD_TRY_LOCK = f"SELECT pg_try_advisory_lock(hashtextextended(%s, {THREAD_LOCK_SEED}))"
 THREAD_UNLOCK = f"SELECT pg_advisory_unlock(hashtextextended(%s, {THREAD_LOCK_SEED}))"
 
-SQLITE = Dialect(name="sqlite", migrations=(_SQLITE_V1, _SQLITE_V2), setup_lock=None)
+SQLITE = Dialect(name="sqlite", migrations=(_SQLITE_V1, _SQLITE_V2, _V3), setup_lock=None)
 POSTGRES = Dialect(
     name="postgres",
-    migrations=(_POSTGRES_V1, _POSTGRES_V2),
+    migrations=(_POSTGRES_V1, _POSTGRES_V2, _V3),
     # Two processes running setup() at once must not both create the tables.
     setup_lock="SELECT pg_advisory_xact_lock(7320461921)",
     thread_xact_lock=f"SELECT pg_advisory_xact_lock(hashtextextended(?, {THREAD_XACT_SEED}))",
@@ -343,6 +349,22 @@ _WRITE_INSERT = (
 )
 INSERT_WRITE = _WRITE_INSERT + "DO NOTHING"
 UPSERT_WRITE = _WRITE_INSERT + "DO UPDATE SET channel = excluded.channel, data = excluded.data"
+# A write stored as a reference (see _refs) stored as the bytes it refers to.
+UNREF_WRITE = (
+    f"UPDATE asyncgraph_writes SET data = ? WHERE tid = {_TID} AND checkpoint_id = ? "
+    "AND task_id = ? AND idx = ? AND data = ?"
+)
+SELECT_BLOBS_DATA = (  # {}: one placeholder per lineage version
+    "SELECT lin_version, data FROM asyncgraph_blobs WHERE tid = ? AND channel = ? "
+    "AND lin_variant = ? AND seq = ? AND lin_version IN ({})"
+)
+SELECT_WRITE_REFS = (
+    f"SELECT data FROM asyncgraph_writes WHERE tid = {_TID} AND substr(data, 1, 1) = ?"
+)
+SELECT_BLOB_REFS = (
+    "SELECT channel, lin_version, lin_variant, seq, data "
+    f"FROM asyncgraph_blobs WHERE tid = {_TID} AND substr(data, 1, 1) = ?"
+)
 SELECT_WRITES = (
     "SELECT task_id, channel, data FROM asyncgraph_writes WHERE tid = ? AND checkpoint_id = ? "
     "ORDER BY task_path, task_id, idx"

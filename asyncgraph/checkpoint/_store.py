@@ -11,7 +11,7 @@ pipeline round trip.
 Linear storage: a list value that extends the list stored at the parent checkpoint is
 stored as a delta holding only the new items. To decide that without reading the parent
 back, the store keeps a small cache of the channel states of the last checkpoints it
-wrote or read per thread (:class:`_Cache`). A miss only costs space (a snapshot is
+wrote or read per thread (:class:`._delta._Cache`). A miss only costs space (a snapshot is
 written instead), never correctness: a delta is inserted only if the lineage entry it
 follows exists (checked in the same statement), and two writers cannot append at the
 same lineage position (unique key); either failure falls back to a snapshot.
@@ -23,16 +23,17 @@ database in :mod:`._migrate`, and :class:`Stmt` and :data:`Op` in :mod:`._sql`.
 
 from __future__ import annotations
 
-import collections
-import threading
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from asyncgraph.checkpoint import _refs
 from asyncgraph.checkpoint import _sql as S
 from asyncgraph.checkpoint._body import INTERNED, Body, Names, plain
-from asyncgraph.checkpoint._delta import _Chan, _locs, _plan_blob, _store_fallback
+from asyncgraph.checkpoint._delta import _Cache, _Chan, _Lineage, _locs, _plan_blob, _store_fallback
 from asyncgraph.checkpoint._migrate import _migrate_v1
+from asyncgraph.checkpoint._refs import RefTarget
 from asyncgraph.checkpoint._sql import SNAPSHOT, Dialect, Last, Op, Stmt
+from asyncgraph.checkpoint.serde import MsgpackSerde
 from asyncgraph.checkpoint.base import (
     WRITES_IDX_MAP,
     Checkpoint,
@@ -40,6 +41,7 @@ from asyncgraph.checkpoint.base import (
     CheckpointTuple,
     ThreadInfo,
 )
+from asyncgraph.constants import START
 from asyncgraph.errors import CheckpointError
 
 if TYPE_CHECKING:
@@ -49,50 +51,6 @@ __all__ = ["Op", "Stmt", "Store"]
 
 
 After = list[Callable[[], object]]  # run after the commit; return values are ignored
-
-
-class _Cache:
-    """Channel states of the last few checkpoints per thread, LRU over threads."""
-
-    def __init__(self, threads: int = 1024, per_thread: int = 3) -> None:
-        self._threads = threads
-        self._per_thread = per_thread
-        self._lock = threading.Lock()  # sync savers may be used from several threads
-        self._data: collections.OrderedDict[tuple[str, str], dict[str, dict[str, _Chan]]] = (
-            collections.OrderedDict()
-        )
-
-    def get(self, thread_id: str, ns: str, cid: str) -> dict[str, _Chan] | None:
-        with self._lock:
-            entries = self._data.get((thread_id, ns))
-            return None if entries is None else entries.get(cid)
-
-    def put(self, thread_id: str, ns: str, cid: str, chans: dict[str, _Chan]) -> None:
-        with self._lock:
-            key = (thread_id, ns)
-            entries = self._data.get(key)
-            if entries is None:
-                entries = self._data[key] = {}
-                if len(self._data) > self._threads:
-                    self._data.popitem(last=False)
-            else:
-                self._data.move_to_end(key)
-            entries.pop(cid, None)
-            entries[cid] = chans
-            while len(entries) > self._per_thread:
-                del entries[next(iter(entries))]
-
-    def retain(self, thread_id: str, ns: str, keep: Callable[[dict[str, _Chan]], bool]) -> None:
-        with self._lock:
-            entries = self._data.get((thread_id, ns))
-            if entries:
-                for cid in [c for c, chans in entries.items() if not keep(chans)]:
-                    del entries[cid]
-
-    def drop_thread(self, thread_id: str) -> None:
-        with self._lock:
-            for key in [k for k in self._data if k[0] == thread_id]:
-                del self._data[key]
 
 
 _CHECKPOINT_KEYS = frozenset(
@@ -131,6 +89,9 @@ class Store:
             raise ValueError(f"keep_last must be at least 1, got {keep_last}")
         self.d = dialect
         self.serde = serde
+        # Writes may be stored as references (see _refs): the default serializer's
+        # output never starts with the reference mark.
+        self.refs = type(serde) is MsgpackSerde
         self.keep_last = keep_last
         self.max_deltas = max_deltas
         self.cache = _Cache()
@@ -269,6 +230,14 @@ class Store:
         stmts += [Stmt(d.q(S.SELECT_WRITES), (row[0], row[1]), fetch=True) for row in rows]
         results = (yield Last(stmts)) if stmts else []
         lineages = {key: _Lineage(rows_) for key, rows_ in zip(keys, results)}
+        if self.refs:
+            # Before anything is decoded: rows stored as references (see _refs).
+            newest = {row[0]: (row[5], cid) for row, cid, _, _ in reversed(parsed)}
+            tables = [(row[0], row[5], cid, "write to {}", results[len(keys) + i])
+                      for i, (row, cid, _, _) in enumerate(parsed)]
+            tables += [(key[0], *newest[key[0]], "value", results[i])
+                       for i, key in enumerate(keys)]
+            yield from _refs.resolve(self.d, tables, dict(zip(keys, results)))
         out = []
         for i, (row, cid, body, channels) in enumerate(parsed):
             assembled = []
@@ -420,17 +389,31 @@ class Store:
         values = checkpoint["channel_values"]
         planned: dict[str, tuple[Stmt, _Chan]] = {}
         unstored: dict[str, _Chan] = {}  # no value, or one small enough for the body
+        # The writes that produced this checkpoint may be stored as references to the
+        # value rows this put inserts (see _refs): channel -> [(row bytes, row key)].
+        targets: dict[str, list[tuple[bytes, RefTarget]]] | None = (
+            {} if parent_writes and self.refs else None
+        )
+        # Values may refer to the bytes of the input checkpoint's __start__ value (the
+        # input message the first step appends to the state), if this put follows it.
+        src = parent.get(START) if parent and self.refs and START in new_versions else None
+        source = (src.data, (ids(START), *src.lin, src.seq)) if src and src.data and src.lin else None
         for ch, version in new_versions.items():
-            stmt, chan = _plan_blob(
+            stmt, chan, target = _plan_blob(
                 d, self._encode, self.max_deltas,
                 thread_id, ns, ids(ch), ch, version, values, parent, fast,
+                source if ch != START else None,
             )
             if stmt is None:
                 unstored[ch] = chan
             else:
                 planned[ch] = (stmt, chan)
+                if targets is not None and target is not None:
+                    targets[ch] = [target]
+        referring: list[tuple[str, Stmt]] = []  # (channel, the write's fix-up if lost)
         write_stmts = [
-            *self._write_stmts(thread_id, ns, parent_id, parent_writes, "put_step"),
+            *self._write_stmts(thread_id, ns, parent_id, parent_writes, "put_step",
+                               targets=targets, referring=referring),
             *self._write_stmts(thread_id, ns, cid, writes, "put_step"),
         ]
 
@@ -476,12 +459,16 @@ class Store:
         lost = [ch for ch, count in zip(planned, inserted) if not count]
         if lost:
             # A fork reused a version number, or a delta's predecessor is gone: store a
-            # full snapshot under the next free variant, then fix the body.
+            # full snapshot under the next free variant, then fix the body, and store
+            # the writes that referred to the row that was not inserted as they are.
             yield from _store_fallback(
                 d, self._encode, thread_id, ns, ids, lost, new_versions, values, chans
             )
             body = self._body(checkpoint, chans, metadata if plain_meta else None)
-            yield [Stmt(d.q(S.UPDATE_BODY), (body.pack(ids, d, cid), thread_id, ns, d.id_in(cid)))]
+            yield [
+                Stmt(d.q(S.UPDATE_BODY), (body.pack(ids, d, cid), thread_id, ns, d.id_in(cid))),
+                *(fix for ch, fix in referring if ch in lost),
+            ]
 
         pruned = tail_results[-1] if self.keep_last else 0
         if pruned:
@@ -709,7 +696,13 @@ class Store:
         rows: Sequence[tuple[str, str, Any]],
         what: str,
         task_path: str = "",
+        *,
+        targets: dict[str, list[tuple[bytes, RefTarget]]] | None = None,
+        referring: list[tuple[str, Stmt]] | None = None,
     ) -> list[Stmt]:
+        """The inserts of writes. With ``targets``, a write whose bytes a value row of
+        the same channel holds is stored as a reference to them (see :mod:`._refs`);
+        ``referring`` gets, for each, the statement storing it as it is instead."""
         if not rows:
             return []
         if not cid:
@@ -729,6 +722,13 @@ class Store:
             task_db = task_dbs.get(task_id)
             if task_db is None:
                 task_db = task_dbs[task_id] = d.id_in(task_id)
+            if targets and special is None and ch in targets:
+                ref = _refs.find(data, targets[ch])
+                if ref is not None:
+                    assert referring is not None
+                    referring.append((ch, Stmt(d.q(S.UNREF_WRITE), (
+                        data, thread_id, ns, cid_db, task_db, idx, ref))))
+                    data = ref
             params = (cid_db, task_db, idx if special is None else special, ch,
                       path, data, thread_id, ns)
             stmts.append(Stmt(d.q(S.INSERT_WRITE if special is None else S.UPSERT_WRITE), params))
@@ -756,15 +756,29 @@ class Store:
     def _collect(self, after: After, thread_id: str, ns: str) -> Op:
         """Delete the blobs no remaining checkpoint of (thread, ns) needs."""
         d = self.d
-        bodies, keys = yield [
+        bodies, keys, write_refs, value_refs = yield [
             Stmt(d.q(S.SELECT_KEPT_BODIES), (thread_id, ns), True),
             Stmt(d.q(S.SELECT_BLOB_KEYS), (thread_id, ns), True),
+            Stmt(d.q(S.SELECT_WRITE_REFS), (thread_id, ns, _refs.MARK), True),
+            Stmt(d.q(S.SELECT_BLOB_REFS), (thread_id, ns, _refs.MARK), True),
         ]
         needed: dict[tuple[int, Any, int], int] = {}
+
+        def need(ch_id: int, lin_v: Any, lin_var: int, seq: int) -> None:
+            lin = (ch_id, lin_v, lin_var)
+            needed[lin] = max(needed.get(lin, -1), seq)
+
         for (raw,) in bodies:
             for ch_id, _, (lin_v, lin_var), seq in Body.raw_locs(Body.raw(bytes(raw)), d):
-                lin = (ch_id, lin_v, lin_var)
-                needed[lin] = max(needed.get(lin, -1), seq)
+                need(ch_id, lin_v, lin_var, seq)
+        if self.refs:
+            # Rows referred to by kept writes, and by kept value rows, stay too (see
+            # _refs; a row referred to is never itself a reference: one pass).
+            for (raw,) in write_refs:
+                need(*_refs.target_of(raw))
+            for ch_id, lin_v, lin_var, seq, raw in value_refs:
+                if seq <= needed.get((ch_id, lin_v, lin_var), -1):
+                    need(*_refs.target_of(raw))
         doomed = [
             (thread_id, ns, ch, lin_v, lin_var, seq)
             for ch, lin_v, lin_var, seq in keys
@@ -783,43 +797,3 @@ class Store:
             )
 
         after.append(lambda: self.cache.retain(thread_id, ns, still_stored))
-
-
-class _Lineage:
-    """The fetched rows of one lineage, decoded incrementally and only once."""
-
-    __slots__ = ("_contiguous", "_ends", "_items", "_list", "rows")
-
-    def __init__(self, rows: list[Sequence[Any]]) -> None:
-        self.rows = rows
-        self._contiguous: int | None = None
-        self._list: bool | None = None
-        self._items: list[Any] = []
-        self._ends: list[int] = []  # item count after each decoded seq
-
-    def contiguous(self) -> int:
-        """The greatest seq such that seqs 0..it are all present."""
-        if self._contiguous is None:
-            n = -1
-            for i, r in enumerate(self.rows):
-                if r[0] != i:
-                    break
-                n = i
-            self._contiguous = n
-        return self._contiguous
-
-    def is_list(self, store: Store, thread_id: str, cid: str, ch: str) -> bool:
-        if self._list is None:
-            value = store._decode(self.rows[0][2], thread_id, cid, f"channel {ch!r}")
-            self._list = type(value) is list
-            if self._list:
-                self._items = value
-                self._ends = [len(value)]
-        return self._list
-
-    def prefix(self, store: Store, seq: int, thread_id: str, cid: str, ch: str) -> list[Any]:
-        while len(self._ends) <= seq:
-            r = self.rows[len(self._ends)]
-            self._items.extend(store._decode(r[2], thread_id, cid, f"channel {ch!r}"))
-            self._ends.append(len(self._items))
-        return self._items[: self._ends[seq]]

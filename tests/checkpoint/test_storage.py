@@ -133,7 +133,7 @@ def test_a_version_1_database_is_migrated_and_reads_back_the_same(tmp_path: Any)
             got = [tuple(t) for t in saver.list({"configurable": {"thread_id": thread_id}})]
             assert got == tuples
         version = saver.conn.execute("SELECT max(version) FROM asyncgraph_schema").fetchone()
-        assert version == (2,)
+        assert version == (3,)
         # The migrated lineage still takes deltas.
         latest = saver.get_tuple(cfg())
         msgs = latest.checkpoint["channel_values"]["messages"] + turn(9)
