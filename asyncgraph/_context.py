@@ -89,8 +89,10 @@ class TaskContext:
             "metadata": metadata,
             "callbacks": callbacks if callbacks is not None else run.callbacks,
             "recursion_limit": base.get("recursion_limit", 10007),
-            "configurable": {**configurable, "checkpoint_ns": self.task_ns} if run.saver is not None or configurable else dict(configurable),
+            "configurable": {**configurable, "checkpoint_ns": self.task_ns} if run.saver is not None or configurable else {},
         }
+        # LangGraph's CONFIG_KEY_DURABILITY: nodes that read it find the run's mode.
+        cfg["configurable"]["__pregel_durability"] = run.durability
         if base.get("max_concurrency") is not None:
             cfg["max_concurrency"] = base["max_concurrency"]
         if callbacks is None:

@@ -7,7 +7,10 @@ so, which is also the name stored in checkpoints).
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from typing import Any
+
+from asyncgraph.warnings import LangGraphDeprecatedSinceV10
 
 __all__ = ["Interrupt"]
 
@@ -27,6 +30,12 @@ class Interrupt:
     value: Any
     id: str = ""
     response_schema: dict[str, Any] | None = None
+
+    @property
+    def interrupt_id(self) -> str:
+        """Deprecated name of :attr:`id` (warns)."""
+        warnings.warn("`interrupt_id` is deprecated. Use `id` instead.", LangGraphDeprecatedSinceV10, stacklevel=2)
+        return self.id
 
 
 # Its public home: the module users import it from and checkpoints store it under.
