@@ -117,7 +117,8 @@ def map_debug_task_results(
     for channel, value in writes:
         if channel == INTERRUPT:
             for item in value if isinstance(value, Sequence) else (value,):
-                interrupts.append(dataclasses.asdict(item) if dataclasses.is_dataclass(item) else item)
+                is_instance = dataclasses.is_dataclass(item) and not isinstance(item, type)
+                interrupts.append(dataclasses.asdict(item) if is_instance else item)
     yield {
         "id": task.id,
         "name": task.name,

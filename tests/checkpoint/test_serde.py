@@ -387,8 +387,8 @@ def test_json_plus_serializer_never_pickles() -> None:
         JsonPlusSerializer(pickle_fallback=True)
     with pytest.raises(ValueError, match="never unpickles"):
         JsonPlusSerializer().loads_typed(("pickle", pickle.dumps(1)))
-    with pytest.raises(ValueError, match="JSON format"):
-        JsonPlusSerializer().loads_typed(("json", b"{}"))
+    with pytest.raises(ValueError, match="malformed JSON"):
+        JsonPlusSerializer().loads_typed(("json", b"{"))
     # LangGraph's "rebuild any class" mode: the process-wide allowlist, nothing more.
     assert JsonPlusSerializer(allowed_msgpack_modules=True).allowlist is JsonPlusSerializer().allowlist
 
@@ -650,3 +650,57 @@ def test_the_warned_sets_are_the_serializers_own() -> None:
     assert jsonplus._warned_unregistered_types is _allow._warned_unregistered_types
     MsgpackSerde().dumps(_Blocked(name="z"))
     assert (__name__, "_Blocked") in jsonplus._warned_unregistered_types
+
+
+def _lc2(module: list[str], name: str, **body: Any) -> dict[str, Any]:
+    return {"lc": 2, "type": "constructor", "id": [*module, name], **body}
+
+
+def test_old_langgraph_json_values_read_without_importing_what_they_name(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import json
+
+    from langchain_core.load import dumpd
+
+    from asyncgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
+
+    stored = {
+        "msg": dumpd(HumanMessage("hi", id="m1")),  # LangChain's lc:1 form
+        "when": _lc2(["datetime"], "datetime", args=["2024-05-01T10:00:00+00:00"]),
+        "id": _lc2(["uuid"], "UUID", args=["6ba7b831-9dad-11d1-80b4-00c04fd430c8"]),
+        "tags": _lc2(["builtins"], "set", args=[["a", "b"]]),
+        "send": _lc2(["langgraph", "types"], "Send", args=["node", {"x": 1}]),
+        "point": _lc2([__name__], "Point", kwargs={"x": 3, "y": [1]}),
+        "popen": _lc2(["subprocess"], "Popen", args=[["touch", "/tmp/never"]]),
+        "model": _lc2(["myapp", "models"], "Secret", kwargs={"a": 1}),
+    }
+    for serde in (JsonPlusSerializer(), JsonPlusSerializer(allowed_json_modules=True)):
+        back = serde.loads_typed(("json", json.dumps(stored).encode()))
+        assert back["msg"] == HumanMessage("hi", id="m1")
+        assert back["when"] == dt.datetime(2024, 5, 1, 10, tzinfo=dt.timezone.utc)
+        assert back["id"] == uuid.UUID("6ba7b831-9dad-11d1-80b4-00c04fd430c8")
+        assert back["tags"] == {"a", "b"}
+        assert back["send"] == Send("node", {"x": 1})
+        assert type(back["point"]) is Point and back["point"].x == 3
+        # Not allowed: the stored arguments, never the class.
+        assert back["popen"] == ["touch", "/tmp/never"] and back["model"] == {"a": 1}
+    assert "Blocked deserialization of subprocess.Popen" in caplog.text
+
+
+def test_pre_0_6_interrupts_get_langgraphs_id_from_their_namespace() -> None:
+    import json
+
+    from asyncgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
+
+    legacy = _lc2(["langgraph", "types"], "Interrupt",
+                  kwargs={"value": "q", "resumable": True, "ns": ["a:1", "b:2"], "when": "during"})
+    back = JsonPlusSerializer().loads_typed(("json", json.dumps(legacy).encode()))
+    assert back == Interrupt.from_ns("q", "a:1|b:2") == Interrupt(value="q", ns=["a:1", "b:2"])
+    # LangGraph's own id for the same interrupt.
+    from langgraph.types import Interrupt as Theirs
+
+    assert back.id == Theirs.from_ns("q", "a:1|b:2").id
+    assert Interrupt(value="q", id="given", ns=["x"]).id == "given"
+    with pytest.raises(TypeError, match="nope"):
+        Interrupt(value="q", nope=1)

@@ -13,8 +13,9 @@ the allowlist:
 ``allowed_msgpack_modules=True``            the process-wide allowlist: there is no mode
                                             that rebuilds any class a checkpoint names
 ``pickle_fallback=True``                    refused: asyncgraph never pickles or unpickles
-``allowed_json_modules``                    accepted and unused: the JSON format of old
-                                            LangGraph checkpoints is never revived
+``allowed_json_modules``                    accepted and unused: a class named in the JSON
+                                            format of old LangGraph checkpoints is rebuilt
+                                            only if the allowlist allows it
 ==========================================  ==============================================
 
 A class outside the allowlist is read back as its stored data with a warning logged
@@ -23,8 +24,10 @@ instead); ``_warned_unregistered_types`` and ``_warned_blocked_types`` are the s
 classes already warned about (see :mod:`asyncgraph.checkpoint.serde._allow`).
 
 Type tags follow LangGraph's: ``"null"`` for None, ``"bytes"``/``"bytearray"`` for raw
-bytes, ``"msgpack"`` for everything else. ``"json"`` and ``"pickle"`` rows are refused
-with an error that says why.
+bytes, ``"msgpack"`` for everything else. ``"json"`` rows (LangGraph's format before
+msgpack) are read without importing the classes they name (see
+:mod:`asyncgraph.checkpoint.serde._legacy_json`); ``"pickle"`` rows are refused with an
+error that says why.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ from asyncgraph.checkpoint.serde._allow import (  # noqa: F401  (LangGraph's pri
     _warned_unregistered_types,
     default_allowlist,
 )
+from asyncgraph.checkpoint.serde._legacy_json import loads_json
 from asyncgraph.checkpoint.serde._msgpack import MsgpackSerde
 
 __all__ = ["JsonPlusSerializer"]
@@ -134,9 +138,6 @@ class JsonPlusSerializer(MsgpackSerde):
                 "data (it would run whatever code the stored bytes name)"
             )
         if kind == "json":
-            raise ValueError(
-                "cannot read a value in the JSON format of older LangGraph checkpoints: "
-                "asyncgraph does not revive LangChain JSON constructors"
-            )
+            return loads_json(payload, self.allowlist)
         raise ValueError(f"unknown serialization type {kind!r}")
 
