@@ -149,7 +149,9 @@ def _snapshot(graph: Any, tup: Any, *, apply_pending: bool) -> StateSnapshot:
         its = tuple(i for c, v in saved if c == INTERRUPT for i in v)
         interrupts.extend(its)
         result = None
-        done = not its and err is None and any(c not in SPECIAL or c == NO_WRITES for c, _ in saved)
+        # Finished: it wrote (or recorded writing nothing). A task resumed after an
+        # interrupt keeps its interrupt beside the writes it made when resumed.
+        done = err is None and any(c not in SPECIAL or c == NO_WRITES for c, _ in saved)
         if done:
             t.writes = [(c, v) for c, v in saved if c not in SPECIAL]
             done_tasks.append(t)
