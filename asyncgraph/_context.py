@@ -117,6 +117,8 @@ class TaskContext:
             "recursion_limit": base.get("recursion_limit", 10007),
             "configurable": {**configurable, "checkpoint_ns": ns},
         }
+        # LangGraph's CONFIG_KEY_DURABILITY: nodes that read it find the run's mode.
+        cfg["configurable"]["__pregel_durability"] = run.durability
         if base.get("max_concurrency") is not None:
             cfg["max_concurrency"] = base["max_concurrency"]
         if callbacks is None:

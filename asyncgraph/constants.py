@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Final
+import warnings
+from typing import Any, Final
+
+from asyncgraph.warnings import LangGraphDeprecatedSinceV10, _import_path
 
 START: Final = "__start__"
 """The virtual node whose edges say where a run begins."""
@@ -76,3 +79,30 @@ NS_SEP: Final = "|"
 
 NS_END: Final = ":"
 """Separates a namespace level's node name from its task id."""
+
+
+def __getattr__(name: str) -> Any:
+    # LangGraph 0.x exported Send and Interrupt here, and its private constants; both
+    # still import, with a deprecation warning naming the new home.
+    if name in ("Send", "Interrupt"):
+        warnings.warn(
+            f"Importing {name} from {_import_path(__name__)} is deprecated. Please use "
+            f"'from {_import_path('asyncgraph.types')} import {name}' instead.",
+            LangGraphDeprecatedSinceV10,
+            stacklevel=2,
+        )
+        from asyncgraph import types
+
+        return getattr(types, name)
+    if not name.startswith("__"):
+        from asyncgraph._internal import _constants
+
+        if name in _constants.__all__:
+            warnings.warn(
+                f"Importing {name} from {_import_path(__name__)} is deprecated. This constant "
+                "is now private and should not be used directly.",
+                LangGraphDeprecatedSinceV10,
+                stacklevel=2,
+            )
+            return getattr(_constants, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

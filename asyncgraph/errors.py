@@ -33,12 +33,14 @@ with a note naming the node and step (see ``exc.__notes__``).
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
 from typing import TYPE_CHECKING, Any, Literal
 
 from asyncgraph._interrupt import Interrupt
+from asyncgraph.warnings import LangGraphDeprecatedSinceV10, _import_path
 
 if TYPE_CHECKING:
     from asyncgraph.types import Command
@@ -309,6 +311,11 @@ class NodeInterrupt(GraphInterrupt):
     """Deprecated: raise via :func:`~asyncgraph.types.interrupt` instead."""
 
     def __init__(self, value: Any, id: str = "") -> None:
+        warnings.warn(
+            f"NodeInterrupt is deprecated. Please use `{_import_path('asyncgraph.types')}.interrupt` instead.",
+            LangGraphDeprecatedSinceV10,
+            stacklevel=2,
+        )
         super().__init__([Interrupt(value=value, id=id)])
 
 

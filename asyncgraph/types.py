@@ -6,6 +6,7 @@ Everything here is a plain value with no reference to the engine.
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from collections.abc import Callable, Hashable, Sequence
 from typing import (
     TYPE_CHECKING,
@@ -44,6 +45,7 @@ from asyncgraph._payloads import (
 from asyncgraph._send import Send
 from asyncgraph._timeout_policy import TimeoutPolicy
 from asyncgraph.constants import INTERRUPT, ROOT
+from asyncgraph.warnings import LangGraphDeprecatedSinceV11
 
 if TYPE_CHECKING:
     from langchain_core.runnables import RunnableConfig
@@ -187,7 +189,7 @@ class GraphOutput(Generic[OutputT]):
     interrupts: tuple[Any, ...] = ()
 
     def __getitem__(self, key: str) -> Any:
-        _warn_dict_access()
+        _warn_dict_access("`result[key]`")
         if key == INTERRUPT:
             return self.interrupts
         if isinstance(self.value, dict):
@@ -198,7 +200,7 @@ class GraphOutput(Generic[OutputT]):
             raise KeyError(key) from None
 
     def __contains__(self, key: object) -> bool:
-        _warn_dict_access()
+        _warn_dict_access("`key in result`")
         if key == INTERRUPT:
             return bool(self.interrupts)
         if isinstance(self.value, dict):
@@ -206,12 +208,11 @@ class GraphOutput(Generic[OutputT]):
         return isinstance(key, str) and hasattr(self.value, key)
 
 
-def _warn_dict_access() -> None:
-    import warnings
-
+def _warn_dict_access(how: str) -> None:
     warnings.warn(
-        "GraphOutput is not a dict: read result.value (the output) and result.interrupts",
-        DeprecationWarning,
+        f"Accessing GraphOutput via {how} is deprecated. Use `result.value` to access the "
+        "output value directly, or `result.interrupts` for interrupts.",
+        LangGraphDeprecatedSinceV11,
         stacklevel=3,
     )
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import collections.abc
 import copy
+import sys
 import typing
+import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -43,6 +45,11 @@ class DeltaChannel(BaseChannel[Any, Any]):
     however the writes are batched: ``reducer(reducer(v, xs), ys) == reducer(v, xs + ys)``
     (writes from several steps may be replayed in one call, see :meth:`replay_writes`).
     An empty channel starts from ``typ()`` (an empty list for ``list``).
+
+    A message written without an id (a message object, or a message dict such as
+    ``{"role": "user", "content": "hi"}`` in a written list, which becomes a message)
+    gets a new id before the reducer sees it, as in LangGraph, so every read of the
+    stored value shows the same id.
 
     ``Overwrite(v)`` (or its dict forms) among a step's writes replaces the value with
     ``v`` (``typ()`` for ``None``); the step's other writes are dropped, and two
@@ -156,10 +163,41 @@ class DeltaChannel(BaseChannel[Any, Any]):
             self.value = copy.copy(ov) if ov is not None else self._start()
             return True
         base = self._start() if self.value is MISSING else self.value
-        self.value = self.reducer(base, list(values))
+        self.value = self.reducer(base, [_with_message_ids(v) for v in values])
         return True
 
     def get(self) -> Any:
         if self.value is MISSING:
             raise EmptyChannelError(self.key)
         return self.value
+
+
+def _with_message_ids(value: Any) -> Any:
+    """``value`` with an id on each message in it that has none: a message object gets
+    one in place; a message dict in a list becomes a message (in a new list)."""
+    messages = sys.modules.get("langchain_core.messages")
+    if isinstance(value, list):
+        if not any(isinstance(v, dict) and ("role" in v or "type" in v) for v in value):
+            if messages is not None:
+                for v in value:
+                    if isinstance(v, messages.BaseMessage) and not v.id:
+                        v.id = str(uuid.uuid4())
+            return value
+        # Message dicts come over the wire (the server API); loaded only then, for
+        # import time.
+        from langchain_core.messages import BaseMessage, convert_to_messages
+
+        out = []
+        for v in value:
+            if isinstance(v, dict) and ("role" in v or "type" in v):
+                try:
+                    v = convert_to_messages([v])[0]
+                except (ValueError, NotImplementedError):
+                    pass  # not a message after all: the reducer sees it as written
+            if isinstance(v, BaseMessage) and not v.id:
+                v.id = str(uuid.uuid4())
+            out.append(v)
+        return out
+    if messages is not None and isinstance(value, messages.BaseMessage) and not value.id:
+        value.id = str(uuid.uuid4())
+    return value

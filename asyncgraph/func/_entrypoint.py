@@ -30,6 +30,7 @@ from asyncgraph.pregel._plan import NodePlan, Plan
 from asyncgraph._sync import iterate_sync, run_sync
 from asyncgraph.pregel.main import Pregel
 from asyncgraph.types import CachePolicy, RetryPolicy
+from asyncgraph.warnings import LangGraphDeprecatedSinceV05, LangGraphDeprecatedSinceV10, _renamed
 
 PREVIOUS = "__previous__"
 _INJECTABLE = ("config", "previous", "runtime", "writer", "store")
@@ -389,16 +390,14 @@ class entrypoint(Generic[ContextT]):  # noqa: N801  (LangGraph's name)
         timeout: Any = None,
         **kwargs: Any,
     ) -> None:
-        import warnings
-
         unknown = set(kwargs) - {"config_schema", "retry"}
         if unknown:
             raise TypeError(f"entrypoint() got unexpected keyword argument(s): {', '.join(sorted(unknown))}")
         if "config_schema" in kwargs:
-            warnings.warn("`config_schema` is deprecated: use `context_schema`", DeprecationWarning, stacklevel=2)
+            _renamed("config_schema", "context_schema", LangGraphDeprecatedSinceV10)
             context_schema = context_schema or kwargs["config_schema"]
         if "retry" in kwargs:
-            warnings.warn("`retry` is deprecated: use `retry_policy`", DeprecationWarning, stacklevel=2)
+            _renamed("retry", "retry_policy", LangGraphDeprecatedSinceV05)
             retry_policy = retry_policy or kwargs["retry"]
         self.checkpointer = checkpointer
         self.store = store

@@ -9,6 +9,7 @@ from typing import Any, Generic, ParamSpec, TypeVar, overload
 
 from asyncgraph.pregel._call import TaskSpec, call, timeout_policy
 from asyncgraph.types import CachePolicy, RetryPolicy
+from asyncgraph.warnings import LangGraphDeprecatedSinceV05, _renamed
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -129,9 +130,7 @@ def task(
     if unknown:
         raise TypeError(f"task() got unexpected keyword argument(s): {', '.join(sorted(unknown))}")
     if "retry" in kwargs:
-        import warnings
-
-        warnings.warn("`retry` is deprecated: use `retry_policy`", DeprecationWarning, stacklevel=2)
+        _renamed("retry", "retry_policy", LangGraphDeprecatedSinceV05)
         if retry_policy is None:
             retry_policy = kwargs["retry"]
     policies = _policies(retry_policy)

@@ -8,6 +8,7 @@ list and no per-message conversion.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 from functools import partial
 from operator import attrgetter
@@ -32,10 +33,13 @@ from langchain_core.messages import (
 from typing_extensions import TypedDict
 
 from asyncgraph._ids import uuid4_str
+from asyncgraph.graph.state import StateGraph
+from asyncgraph.warnings import LangGraphDeprecatedSinceV10
 
 __all__ = [
     "REMOVE_ALL_MESSAGES",
     "AnyMessage",
+    "MessageGraph",
     "Messages",
     "MessagesState",
     "add_messages",
@@ -296,6 +300,24 @@ class MessagesState(TypedDict):
     """A state with one key, ``messages``, merged with ``add_messages``."""
 
     messages: Annotated[list[AnyMessage], add_messages]
+
+
+class MessageGraph(StateGraph):
+    """Deprecated (warns): a graph whose whole state is one list of messages.
+
+    Nodes take the list and return a message or a list of them, merged with
+    :func:`add_messages`; ``invoke`` takes and returns the list. Use a
+    ``StateGraph(MessagesState)`` (a ``messages`` key) instead.
+    """
+
+    def __init__(self) -> None:
+        warnings.warn(
+            "MessageGraph is deprecated in LangGraph v1.0.0, to be removed in v2.0.0. Please use "
+            "StateGraph with a `messages` key instead.",
+            LangGraphDeprecatedSinceV10,
+            stacklevel=2,
+        )
+        super().__init__(Annotated[list[AnyMessage], add_messages])  # type: ignore[arg-type]
 
 
 def push_message(message: MessageLikeRepresentation | BaseMessageChunk, *, state_key: str | None = "messages") -> AnyMessage:

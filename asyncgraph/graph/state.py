@@ -33,6 +33,7 @@ from asyncgraph.pregel._spec import (
 )
 from asyncgraph.managed import ManagedValue
 from asyncgraph.types import All, CachePolicy, RetryPolicy, TimeoutPolicy, TracePolicy
+from asyncgraph.warnings import LangGraphDeprecatedSinceV05, LangGraphDeprecatedSinceV10, _renamed
 
 if TYPE_CHECKING:
     from langchain_core.runnables import Runnable
@@ -82,10 +83,16 @@ class StateGraph(Generic[StateT, ContextT, InputT, OutputT]):
         output_schema: type[OutputT] | None = None,
         **kwargs: Any,
     ) -> None:
-        # LangGraph 0.x spellings, still seen in the wild.
-        input_schema = input_schema or kwargs.pop("input", None)
-        output_schema = output_schema or kwargs.pop("output", None)
-        context_schema = context_schema or kwargs.pop("config_schema", None)
+        # LangGraph's older spellings, still seen in the wild.
+        if "config_schema" in kwargs:
+            _renamed("config_schema", "context_schema", LangGraphDeprecatedSinceV10)
+            context_schema = context_schema or kwargs.pop("config_schema")
+        if "input" in kwargs:
+            _renamed("input", "input_schema", LangGraphDeprecatedSinceV05)
+            input_schema = input_schema or kwargs.pop("input")
+        if "output" in kwargs:
+            _renamed("output", "output_schema", LangGraphDeprecatedSinceV05)
+            output_schema = output_schema or kwargs.pop("output")
         if kwargs:
             raise TypeError(f"StateGraph() got unexpected arguments: {', '.join(kwargs)}")
         if state_schema is None:
@@ -183,10 +190,12 @@ class StateGraph(Generic[StateT, ContextT, InputT, OutputT]):
             InvalidGraphError: the name is taken or reserved (a state key of the same name is
                 fine, as in LangGraph 1.x).
         """
-        if "input" in kwargs:
-            input_schema = input_schema or kwargs.pop("input")
         if "retry" in kwargs:
+            _renamed("retry", "retry_policy", LangGraphDeprecatedSinceV05)
             retry_policy = retry_policy or kwargs.pop("retry")
+        if "input" in kwargs:
+            _renamed("input", "input_schema", LangGraphDeprecatedSinceV05)
+            input_schema = input_schema or kwargs.pop("input")
         if kwargs:
             raise TypeError(f"add_node() got unexpected arguments: {', '.join(kwargs)}")
         if self.compiled:

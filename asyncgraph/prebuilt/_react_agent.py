@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import typing
+import warnings
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Annotated, Any, NotRequired, TypedDict, TypeVar
 
@@ -37,6 +38,7 @@ from asyncgraph.managed import RemainingSteps
 from asyncgraph.prebuilt._tool_node import TOOL_CALL_WITH_CONTEXT, ToolNode
 from asyncgraph.runtime import get_runtime
 from asyncgraph.types import Send
+from asyncgraph.warnings import LangGraphDeprecatedSinceV10
 
 if typing.TYPE_CHECKING:
     from asyncgraph.pregel.main import CompiledStateGraph
@@ -335,6 +337,7 @@ def create_react_agent(
     debug: bool = False,
     version: str = "v2",
     name: str | None = None,
+    **deprecated_kwargs: Any,
 ) -> CompiledStateGraph:
     """A compiled graph that calls ``model`` and runs the tools it asks for, in a loop.
 
@@ -361,10 +364,23 @@ def create_react_agent(
     model call, the agent answers "Sorry, need more steps to process this request."
     instead of calling tools, so the run ends cleanly.
 
+    ``config_schema=`` is the deprecated name of ``context_schema`` (warns).
+
     Raises:
         ValueError: the state schema lacks a required key, the model is bound to other
             tools, or ``version`` is unknown.
+        TypeError: an unknown keyword argument.
     """
+    if "config_schema" in deprecated_kwargs:
+        warnings.warn(
+            "`config_schema` is deprecated and will be removed. Please use `context_schema` instead.",
+            LangGraphDeprecatedSinceV10,
+            stacklevel=2,
+        )
+        config_schema = deprecated_kwargs.pop("config_schema")
+        context_schema = context_schema if context_schema is not None else config_schema
+    if deprecated_kwargs:
+        raise TypeError(f"create_react_agent() got unexpected keyword arguments: {deprecated_kwargs}")
     if version not in ("v1", "v2"):
         raise ValueError(f"create_react_agent: version must be 'v1' or 'v2', got {version!r}")
     if state_schema is not None:

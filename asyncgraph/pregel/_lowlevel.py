@@ -37,7 +37,6 @@ import copy
 import dataclasses
 import datetime
 import logging
-import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
@@ -58,6 +57,7 @@ from asyncgraph.pregel._read import PregelNode as _NodeView
 from asyncgraph.pregel._schema import Field, SchemaInfo
 from asyncgraph.pregel._spec import CallSpec, _is_async_callable, is_sync_target, sync_timeout_unsupported
 from asyncgraph.types import All, CachePolicy, GraphOutput, RetryPolicy, Send, TimeoutPolicy
+from asyncgraph.warnings import LangGraphDeprecatedSinceV10, _renamed
 
 __all__ = [
     "PASSTHROUGH",
@@ -708,7 +708,7 @@ def lower_pregel_kwargs(kwargs: dict[str, Any]) -> tuple[Plan, LowLevelGraph]:
     if missing:
         raise TypeError(f"Pregel() missing required keyword argument(s): {', '.join(map(repr, missing))}")
     if "config_type" in kwargs:
-        warnings.warn("config_type is deprecated: use context_schema", DeprecationWarning, stacklevel=3)
+        _renamed("config_type", "context_schema", LangGraphDeprecatedSinceV10, stacklevel=4)
         config_type = kwargs.pop("config_type")
         kwargs.setdefault("context_schema", config_type)
     if kwargs.pop("node_error_handler_map", None):

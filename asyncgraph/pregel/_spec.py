@@ -9,8 +9,11 @@ from __future__ import annotations
 import dataclasses
 import functools
 import inspect
+import re
 import sys
+import types
 import typing
+import warnings
 from collections.abc import Hashable, Sequence
 from typing import Any, Literal, get_args, get_origin
 
@@ -92,6 +95,14 @@ def classify(func: Any, *, what: str, error_handler: bool = False) -> CallSpec:
         if p.name == ERROR_PARAM and i > 0 and (error_handler or _is_node_error(p.annotation)):
             inject.append(p.name)
         elif p.name in _INJECTABLE and i > 0:
+            if p.name == "config" and not _is_config_annotation(p.annotation):
+                warnings.warn(
+                    "The 'config' parameter should be typed as 'RunnableConfig' or "
+                    f"'RunnableConfig | None', not '{p.annotation}'. ({what}: it still "
+                    "receives the config.)",
+                    UserWarning,
+                    stacklevel=3,
+                )
             if p.name == "config" and i == 1 and p.kind is not p.KEYWORD_ONLY:
                 config_positional = True
             else:
@@ -100,6 +111,19 @@ def classify(func: Any, *, what: str, error_handler: bool = False) -> CallSpec:
             # (state, cfg): a required second positional parameter gets the config.
             config_positional = True
     return CallSpec(func, kind, tuple(inject), config_positional)
+
+
+def _is_config_annotation(annotation: Any) -> bool:
+    """Whether a ``config`` parameter's annotation is ``RunnableConfig`` (or optional),
+    or absent. String annotations (``from __future__ import annotations``) count by name."""
+    if annotation is inspect.Parameter.empty:
+        return True
+    if isinstance(annotation, str):
+        bare = re.sub(r"[\w.]*\.", "", annotation.replace(" ", "").replace("'", "").replace('"', ""))
+        return bare in ("RunnableConfig", "Optional[RunnableConfig]", "RunnableConfig|None", "None|RunnableConfig")
+    args = get_args(annotation) if get_origin(annotation) in (typing.Union, types.UnionType) else (annotation,)
+    names = [getattr(a, "__name__", None) for a in args if a is not type(None)]
+    return names == ["RunnableConfig"]
 
 
 def _is_node_error(annotation: Any) -> bool:

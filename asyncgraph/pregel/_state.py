@@ -156,7 +156,9 @@ def _snapshot(graph: Any, tup: Any, *, apply_pending: bool) -> StateSnapshot:
         interrupts.extend(its)
         result = None
         writes = [(c, v) for c, v in saved if c not in SPECIAL]
-        done = not its and err is None and (bool(writes) or any(c == NO_WRITES for c, _ in saved))
+        # Finished: it wrote (or recorded writing nothing). A task resumed after an
+        # interrupt keeps its interrupt beside the writes it made when resumed.
+        done = err is None and (bool(writes) or any(c == NO_WRITES for c, _ in saved))
         if done:
             t.writes = writes
             done_tasks.append(t)

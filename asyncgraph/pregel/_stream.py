@@ -38,6 +38,7 @@ from asyncgraph.errors import InvalidInputError, StreamClosedError
 from asyncgraph.pregel._algo import RunState, Task, read_state, task_result
 from asyncgraph.pregel._nested import node_graph, task_state, with_map
 from asyncgraph.pregel._schema import SchemaInfo
+from asyncgraph.pregel.debug import task_metadata
 from asyncgraph.stream._handlers import ToolsV3Handler
 from asyncgraph.types import Command, GraphOutput
 
@@ -225,10 +226,14 @@ def emit_debug(rc: RunContext, mode: str, kind: str, step: int, payload: dict[st
 
 
 def emit_task_starts(rc: RunContext, tasks: list[Task], step: int) -> None:
+    metadata, tags = rc.config.get("metadata"), rc.config.get("tags")
     for t in tasks:
         if t.name != START:
-            emit_debug(rc, "tasks", "task", step,
-                        {"id": t.id, "name": t.name, "input": t.input, "triggers": t.triggers})
+            payload = {"id": t.id, "name": t.name, "input": t.input, "triggers": t.triggers}
+            md = task_metadata(metadata, tags, t.node.metadata)
+            if md is not None:
+                payload["metadata"] = md
+            emit_debug(rc, "tasks", "task", step, payload)
 
 
 def emit_task_result(rc: RunContext, t: Task, step: int, error: BaseException | None = None) -> None:

@@ -9,13 +9,14 @@ callbacks like any Runnable (only when someone listens).
 from __future__ import annotations
 
 import asyncio
+import warnings
 from contextlib import aclosing
 from contextvars import ContextVar
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
-from typing import Any, Generic
+from typing import Any, Generic, get_type_hints
 
 from langchain_core.runnables import Runnable, RunnableConfig
-from pydantic import BaseModel
+from pydantic import BaseModel, create_model
 from typing_extensions import TypeVar
 from langchain_core.runnables.config import (
     ensure_config,
@@ -53,6 +54,7 @@ from asyncgraph.pregel._protocol import PregelMarker
 from asyncgraph._sync import iterate_sync, run_sync
 from asyncgraph.runtime import coerce_context
 from asyncgraph.types import All, GraphOutput, StateUpdate, ensure_valid_checkpointer
+from asyncgraph.warnings import LangGraphDeprecatedSinceV10, _renamed
 
 
 
@@ -631,9 +633,40 @@ class Pregel(PregelMarker, Runnable[Any, Any], Generic[StateT, ContextT, InputT,
             return None
         return schemas[schema]
 
+    @property
+    def context_schema(self) -> Any:
+        """The type of ``invoke(..., context=...)`` the graph declares, or None."""
+        return getattr(self.builder, "context_schema", None)
+
     def get_context_jsonschema(self) -> dict[str, Any] | None:
         """The JSON schema of the graph's ``context_schema``, or None without one."""
         return context_jsonschema(getattr(self.builder, "context_schema", None))
+
+    def config_schema(self, *, include: Sequence[str] | None = None) -> type[BaseModel]:
+        """Deprecated (warns): a Pydantic model of the config, whose ``configurable``
+        field is the ``context_schema``. Use :meth:`get_context_jsonschema`."""
+        warnings.warn(
+            "`config_schema` is deprecated. Use `get_context_jsonschema` for the relevant schema instead.",
+            LangGraphDeprecatedSinceV10,
+            stacklevel=2,
+        )
+        return self._config_model(include)
+
+    def get_config_jsonschema(self, *, include: Sequence[str] | None = None) -> dict[str, Any]:
+        """Deprecated (warns): the JSON schema of :meth:`config_schema`'s model."""
+        warnings.warn(
+            "`get_config_jsonschema` is deprecated. Use `get_context_jsonschema` instead.",
+            LangGraphDeprecatedSinceV10,
+            stacklevel=2,
+        )
+        return self._config_model(include).model_json_schema()
+
+    def _config_model(self, include: Sequence[str] | None) -> type[BaseModel]:
+        hints = get_type_hints(RunnableConfig)
+        fields: dict[str, Any] = {k: (hints[k], None) for k in include or () if k in hints and k != CONF}
+        if self.context_schema is not None:
+            fields[CONF] = (self.context_schema, None)
+        return create_model(self.get_name("Config"), **fields)
 
     # -- state (persistence) -----------------------------------------------------------
 
@@ -712,18 +745,12 @@ def _extra_kwargs(method: str, kwargs: dict[str, Any], durability: str | None) -
     silently. Here it is a ``TypeError``. Of LangGraph's extras, ``checkpoint_during``
     (deprecated there too) maps to ``durability``.
     """
-    import warnings
-
     unknown = sorted(set(kwargs) - _LANGGRAPH_EXTRAS)
     if unknown:
         raise TypeError(f"{method}() got unexpected keyword argument(s): {', '.join(map(repr, unknown))}")
     during = kwargs.get("checkpoint_during")
     if during is not None:
-        warnings.warn(
-            "checkpoint_during is deprecated: use durability='async' (True) or 'exit' (False)",
-            DeprecationWarning,
-            stacklevel=3,
-        )
+        _renamed("checkpoint_during", "durability", LangGraphDeprecatedSinceV10, stacklevel=4)
         if durability is None:
             return "async" if during else "exit"
     return durability

@@ -7,6 +7,7 @@ Runs live in :mod:`asyncgraph.server._runs`. Nothing here knows about HTTP; erro
 from __future__ import annotations
 
 import uuid
+import warnings
 from typing import Any
 
 from asyncgraph.server._auth import Filter, matches
@@ -15,6 +16,7 @@ from asyncgraph.server._graphs import GraphRegistry, system_assistant_id
 from asyncgraph.server._serialize import to_jsonable
 from asyncgraph.server._state import copy_checkpoints, empty_state, snapshot_to_dict
 from asyncgraph.server._storage import Storage, now
+from asyncgraph.warnings import LangGraphDeprecationWarning
 
 __all__ = ["Services"]
 
@@ -353,7 +355,11 @@ def _schemas(graph_id: str, graph: Any) -> dict[str, Any]:
     def schema(name: str) -> Any:
         fn = getattr(graph, name, None)
         try:
-            return to_jsonable(fn()) if fn is not None else None
+            # The config schema is deprecated (it warns) but still part of the API's
+            # answer; the caller did not ask for a deprecated name.
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", LangGraphDeprecationWarning)
+                return to_jsonable(fn()) if fn is not None else None
         except Exception:
             return None
 

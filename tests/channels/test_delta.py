@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import operator
-from typing import Annotated, TypedDict
+from typing import Annotated, Any, TypedDict
 
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage, RemoveMessage
@@ -119,3 +119,32 @@ def test_a_state_key_accumulates_across_runs_of_a_thread() -> None:
     assert graph.get_state(cfg).values["files"] == {"f1": "1", "f2": "2", "f3": "3"}
     # The type comes from the annotation: an empty channel starts from dict().
     assert graph.builder.channels["files"].typ is dict
+
+
+def _append(value: list[Any], writes: list[Any]) -> list[Any]:
+    out = list(value)
+    for w in writes:
+        out.extend(w) if isinstance(w, list) else out.append(w)
+    return out
+
+
+def test_messages_written_without_an_id_get_one_before_the_reducer() -> None:
+    ch = DeltaChannel(_append).from_checkpoint(MISSING)
+    given = [{"role": "user", "content": "hi"}, AIMessage("kept", id="a1"), {"kind": "not a message"}]
+    bare = HumanMessage("bare")
+    ch.update([given, bare, 7])
+    first, second, other, third, seven = ch.get()
+    assert isinstance(first, HumanMessage) and first.id  # a message dict became a message
+    assert second.id == "a1" and other == {"kind": "not a message"} and seven == 7
+    assert third is bare and bare.id  # a message object gets its id in place
+    assert given[0] == {"role": "user", "content": "hi"}  # the written list is unchanged
+
+
+def test_delta_channel_message_ids_are_stored_so_every_read_shows_the_same_one() -> None:
+    State = TypedDict("State", {"messages": Annotated[list, DeltaChannel(_append)]})  # type: ignore[misc]  # noqa: UP013
+    app = StateGraph(State).add_node("n", lambda s: {}).add_edge(START, "n").compile(checkpointer=InMemorySaver())
+    config: Any = {"configurable": {"thread_id": "t"}}
+    app.invoke({"messages": [{"role": "user", "content": "hi"}]}, config)
+    ids = {app.get_state(config).values["messages"][0].id for _ in range(3)}
+    assert len(ids) == 1 and None not in ids
+    assert isinstance(app.get_state(config).values["messages"][0], HumanMessage)

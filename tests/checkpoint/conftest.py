@@ -192,3 +192,16 @@ class _Thread:
                 self.config = {"configurable": conf}
                 return
         raise KeyError(checkpoint_id)
+
+
+@pytest.fixture(autouse=True)
+def _rearm_serde_warnings() -> Iterator[None]:
+    """The serializer warns once per class per process; each test starts re-armed."""
+    from asyncgraph.checkpoint.serde import _allow
+
+    sets = (_allow._warned_unregistered_types, _allow._warned_blocked_types, _allow._warned_unreconstructable_types)
+    for s in sets:
+        s.clear()
+    yield
+    for s in sets:
+        s.clear()

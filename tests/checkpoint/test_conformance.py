@@ -236,14 +236,18 @@ async def test_unserializable_value_is_a_type_error_naming_channel_and_type(save
     assert (await saver.aget_tuple(first)).pending_writes == []
 
 
-async def test_unregistered_class_is_refused_at_write_time_with_the_fix(saver: Any) -> None:
+async def test_an_unregistered_class_is_stored_with_a_warning_and_read_back_as_its_data(
+    saver: Any, caplog: pytest.LogCaptureFixture
+) -> None:
     @dataclasses.dataclass
     class Local:
         a: int
 
     c = ckpt({"x": Local(1)})
-    with pytest.raises(TypeError, match="inside a function"):
-        await saver.aput(cfg(), c, {"source": "loop", "step": 0}, {"x": 1})
+    stored = await saver.aput(cfg(), c, {"source": "loop", "step": 0}, {"x": 1})
+    assert "inside a function" in caplog.text
+    assert (await saver.aget_tuple(stored)).checkpoint["channel_values"]["x"] == {"a": 1}
+    assert "Blocked deserialization" in caplog.text
 
 
 async def test_missing_thread_id_is_a_clear_error(saver: Any) -> None:

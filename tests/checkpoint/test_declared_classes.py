@@ -9,6 +9,7 @@ import pytest
 from pydantic import BaseModel
 
 from asyncgraph.checkpoint.memory import InMemorySaver
+from asyncgraph.checkpoint.serde import MsgpackSerde
 from asyncgraph.graph import START, StateGraph
 from asyncgraph.types import Send
 
@@ -55,7 +56,14 @@ def test_declared_pydantic_state_and_nested_models_round_trip() -> None:
     assert isinstance(restored, _Profile) and restored.depth == _Depth(n=3)
 
 
-def test_a_model_the_graph_does_not_declare_still_needs_allow() -> None:
+def test_a_model_the_graph_does_not_declare_still_needs_allow(caplog: pytest.LogCaptureFixture) -> None:
     app = _graph(InMemorySaver())
+    config = {"configurable": {"thread_id": "t"}}
+    app.invoke({"extra": _Undeclared()}, config)  # the run goes on: warned, stored
+    assert "Storing unregistered type" in caplog.text and "_Undeclared" in caplog.text
+    # Read back, it is its stored fields, not the class (never imported from a row).
+    assert type(app.get_state(config).values["extra"]) is dict
+    assert "Blocked deserialization" in caplog.text
+    strict = _graph(InMemorySaver(serde=MsgpackSerde(strict=True)))
     with pytest.raises(TypeError, match="_Undeclared is not in the checkpoint serializer's allowlist"):
-        app.invoke({"extra": _Undeclared()}, {"configurable": {"thread_id": "t"}})
+        strict.invoke({"extra": _Undeclared()}, config)

@@ -180,24 +180,37 @@ def test_an_unknown_type_is_a_type_error_naming_it() -> None:
         MsgpackSerde().dumps({"a": [Opaque()]})
 
 
-def test_an_unallowed_class_is_refused_at_write_with_the_fix() -> None:
-    with pytest.raises(TypeError, match=r"allow\(Unregistered\)"):
-        MsgpackSerde().dumps(Unregistered(a=1))
+def test_an_unallowed_class_is_stored_with_a_warning_and_read_back_as_its_data(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    serde = MsgpackSerde()
+    data = serde.dumps([Unregistered(a=1), Unregistered(a=2)])
+    assert caplog.text.count("Storing unregistered type") == 1  # once per class
+    assert "allow(Unregistered)" in caplog.text
+    assert serde.loads(data) == [{"a": 1}, {"a": 2}]
+    assert caplog.text.count(f"Blocked deserialization of {__name__}.Unregistered") == 1
     private = MsgpackSerde(allowlist=Allowlist([Unregistered]))
-    assert private.loads(private.dumps(Unregistered(a=1))) == Unregistered(a=1)
+    assert private.loads(data) == [Unregistered(a=1), Unregistered(a=2)]
 
 
-def test_reading_a_class_outside_the_allowlist_is_refused_without_importing_it() -> None:
+def test_a_strict_serializer_refuses_an_unallowed_class_at_write_with_the_fix() -> None:
+    with pytest.raises(TypeError, match=r"allow\(Unregistered\)"):
+        MsgpackSerde(strict=True).dumps(Unregistered(a=1))
+
+
+def test_reading_a_class_outside_the_allowlist_never_imports_it(caplog: pytest.LogCaptureFixture) -> None:
     permissive = MsgpackSerde(allowlist=Allowlist(["os"]))
-    strict = MsgpackSerde(allowlist=Allowlist())
 
     @dataclasses.dataclass
     class Fake:
-        pass
+        arg: str
 
     Fake.__module__, Fake.__qualname__ = "os", "system"
+    data = permissive.dumps(Fake("ls"))
     with pytest.raises(ValueError, match="not in the checkpoint serializer's allowlist"):
-        strict.loads(permissive.dumps(Fake()))
+        MsgpackSerde(allowlist=Allowlist(), strict=True).loads(data)
+    assert MsgpackSerde(allowlist=Allowlist()).loads(data) == {"arg": "ls"}
+    assert "Blocked deserialization of os.system" in caplog.text
 
 
 def test_exceptions_read_back_as_themselves_or_as_stored_error() -> None:
@@ -283,7 +296,10 @@ def test_other_langchain_core_classes_are_not_trusted() -> None:
     from langchain_core.outputs import ChatGeneration
 
     with pytest.raises(TypeError, match=r"allow\(ChatGeneration\)"):
-        MsgpackSerde().dumps(ChatGeneration(message=AIMessage("x")))
+        MsgpackSerde(strict=True).dumps(ChatGeneration(message=AIMessage("x")))
+    serde = MsgpackSerde()
+    back = serde.loads(serde.dumps(ChatGeneration(message=AIMessage("x"))))
+    assert type(back) is dict and back["message"] == AIMessage("x")
 
 
 def test_every_trusted_name_resolves_to_its_class() -> None:
@@ -371,10 +387,10 @@ def test_json_plus_serializer_never_pickles() -> None:
         JsonPlusSerializer(pickle_fallback=True)
     with pytest.raises(ValueError, match="never unpickles"):
         JsonPlusSerializer().loads_typed(("pickle", pickle.dumps(1)))
-    with pytest.raises(ValueError, match="JSON format"):
-        JsonPlusSerializer().loads_typed(("json", b"{}"))
-    with pytest.raises(ValueError, match="no mode that rebuilds any class"):
-        JsonPlusSerializer(allowed_msgpack_modules=True)
+    with pytest.raises(ValueError, match="malformed JSON"):
+        JsonPlusSerializer().loads_typed(("json", b"{"))
+    # LangGraph's "rebuild any class" mode: the process-wide allowlist, nothing more.
+    assert JsonPlusSerializer(allowed_msgpack_modules=True).allowlist is JsonPlusSerializer().allowlist
 
 
 def test_json_plus_serializer_maps_allowed_msgpack_modules() -> None:
@@ -383,16 +399,19 @@ def test_json_plus_serializer_maps_allowed_msgpack_modules() -> None:
     # None: LangGraph's strict mode, the built-in trusted set only.
     strict = JsonPlusSerializer(allowed_msgpack_modules=None)
     assert strict.loads(strict.dumps([HumanMessage("x")])) == [HumanMessage("x")]
+    # registered process-wide, but not for this serializer: blocked, read as its data
+    assert strict.loads(strict.dumps(Point(1))) == {"x": 1, "y": ()}
     with pytest.raises(TypeError, match="Point"):
-        strict.dumps(Point(1))  # registered process-wide, but not for this serializer
+        JsonPlusSerializer(allowed_msgpack_modules=None, strict=True).dumps(Point(1))
     listed = JsonPlusSerializer(allowed_msgpack_modules=[Unregistered, (__name__, "ByName")])
     both = [Unregistered(a=1), ByName(v=1), Point(2)]
     assert listed.loads(listed.dumps(both)) == both
     with pytest.raises(TypeError, match="Unregistered"):
-        JsonPlusSerializer().dumps(Unregistered(a=1))
-    wider = JsonPlusSerializer().with_msgpack_allowlist([Unregistered])
+        JsonPlusSerializer(strict=True).dumps(Unregistered(a=1))
+    wider = JsonPlusSerializer(strict=True).with_msgpack_allowlist([Unregistered])
     assert wider.loads(wider.dumps(Unregistered(a=3))) == Unregistered(a=3)
     assert wider.with_msgpack_allowlist([Unregistered]) is wider
+    assert wider.strict
 
 
 def test_serializer_compat_adds_typed_methods() -> None:
@@ -552,9 +571,11 @@ def test_a_package_entry_allows_its_own_classes_and_no_walk_out_of_them() -> Non
     def model(qualname: str) -> bytes:
         return ormsgpack.packb(ormsgpack.Ext(11, ormsgpack.packb([__name__, qualname, {}])))
 
+    strict = MsgpackSerde(allowlist=Allowlist([package]), strict=True)
     for qualname in ["pydantic.BaseModel", "ByName.__class__", "ByName.__base__", "Any"]:
         with pytest.raises(ValueError, match="is not a class defined in"):
-            serde.loads(model(qualname))
+            strict.loads(model(qualname))
+        assert serde.loads(model(qualname)) == {}  # not rebuilt: the stored fields
 
 
 def test_what_users_keep_from_langchain_core_round_trips_without_registration() -> None:
@@ -591,3 +612,95 @@ def test_dumps_and_loads_leave_no_cyclic_garbage() -> None:
         assert gc.collect() == 0
     finally:
         gc.enable()
+
+
+class _Blocked(pydantic.BaseModel):
+    name: str
+    tags: list[str] = []
+
+
+def test_a_blocked_model_reads_back_as_on_langgraph_in_strict_mode(caplog: pytest.LogCaptureFixture) -> None:
+    from langgraph.checkpoint.serde import jsonplus as theirs
+
+    from asyncgraph.checkpoint.serde import jsonplus as ours
+
+    value = {"m": _Blocked(name="x", tags=["a"]), "n": [1, 2]}
+    results = []
+    for module in (theirs, ours):
+        module._warned_blocked_types.clear()
+        serde = module.JsonPlusSerializer(allowed_msgpack_modules=None)
+        caplog.clear()
+        for _ in range(2):
+            results.append(serde.loads_typed(serde.dumps_typed(value)))
+        # Warned once per class, and the class is in the module's dedup set.
+        assert caplog.text.count("Blocked deserialization") == 1
+        assert (__name__, "_Blocked") in module._warned_blocked_types
+    assert results[0] == results[2] == {"m": {"name": "x", "tags": ["a"]}, "n": [1, 2]}
+    # Clearing the set re-arms the warning.
+    ours._warned_blocked_types.clear()
+    caplog.clear()
+    ours.JsonPlusSerializer(allowed_msgpack_modules=None).loads(ours.JsonPlusSerializer().dumps(_Blocked(name="y")))
+    assert "Blocked deserialization" in caplog.text
+
+
+def test_the_warned_sets_are_the_serializers_own() -> None:
+    from asyncgraph.checkpoint.serde import _allow, jsonplus
+
+    assert jsonplus._warned_blocked_types is _allow._warned_blocked_types
+    assert jsonplus._warned_unregistered_types is _allow._warned_unregistered_types
+    MsgpackSerde().dumps(_Blocked(name="z"))
+    assert (__name__, "_Blocked") in jsonplus._warned_unregistered_types
+
+
+def _lc2(module: list[str], name: str, **body: Any) -> dict[str, Any]:
+    return {"lc": 2, "type": "constructor", "id": [*module, name], **body}
+
+
+def test_old_langgraph_json_values_read_without_importing_what_they_name(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import json
+
+    from langchain_core.load import dumpd
+
+    from asyncgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
+
+    stored = {
+        "msg": dumpd(HumanMessage("hi", id="m1")),  # LangChain's lc:1 form
+        "when": _lc2(["datetime"], "datetime", args=["2024-05-01T10:00:00+00:00"]),
+        "id": _lc2(["uuid"], "UUID", args=["6ba7b831-9dad-11d1-80b4-00c04fd430c8"]),
+        "tags": _lc2(["builtins"], "set", args=[["a", "b"]]),
+        "send": _lc2(["langgraph", "types"], "Send", args=["node", {"x": 1}]),
+        "point": _lc2([__name__], "Point", kwargs={"x": 3, "y": [1]}),
+        "popen": _lc2(["subprocess"], "Popen", args=[["touch", "/tmp/never"]]),
+        "model": _lc2(["myapp", "models"], "Secret", kwargs={"a": 1}),
+    }
+    for serde in (JsonPlusSerializer(), JsonPlusSerializer(allowed_json_modules=True)):
+        back = serde.loads_typed(("json", json.dumps(stored).encode()))
+        assert back["msg"] == HumanMessage("hi", id="m1")
+        assert back["when"] == dt.datetime(2024, 5, 1, 10, tzinfo=dt.timezone.utc)
+        assert back["id"] == uuid.UUID("6ba7b831-9dad-11d1-80b4-00c04fd430c8")
+        assert back["tags"] == {"a", "b"}
+        assert back["send"] == Send("node", {"x": 1})
+        assert type(back["point"]) is Point and back["point"].x == 3
+        # Not allowed: the stored arguments, never the class.
+        assert back["popen"] == ["touch", "/tmp/never"] and back["model"] == {"a": 1}
+    assert "Blocked deserialization of subprocess.Popen" in caplog.text
+
+
+def test_pre_0_6_interrupts_get_langgraphs_id_from_their_namespace() -> None:
+    import json
+
+    from asyncgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
+
+    legacy = _lc2(["langgraph", "types"], "Interrupt",
+                  kwargs={"value": "q", "resumable": True, "ns": ["a:1", "b:2"], "when": "during"})
+    back = JsonPlusSerializer().loads_typed(("json", json.dumps(legacy).encode()))
+    assert back == Interrupt.from_ns("q", "a:1|b:2") == Interrupt(value="q", ns=["a:1", "b:2"])
+    # LangGraph's own id for the same interrupt.
+    from langgraph.types import Interrupt as Theirs
+
+    assert back.id == Theirs.from_ns("q", "a:1|b:2").id
+    assert Interrupt(value="q", id="given", ns=["x"]).id == "given"
+    with pytest.raises(TypeError, match="nope"):
+        Interrupt(value="q", nope=1)

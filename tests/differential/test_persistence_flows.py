@@ -383,3 +383,34 @@ def test_update_as_a_pending_task_shows_as_its_result_in_history() -> None:
         ]
 
     _both(scenario)
+
+
+def _resumed_history(pkg: str) -> list[Any]:
+    g = importlib.import_module(f"{pkg}.graph")
+    t = importlib.import_module(f"{pkg}.types")
+    mem = importlib.import_module(f"{pkg}.checkpoint.memory")
+
+    class S(TypedDict, total=False):
+        a: int
+        answer: str
+
+    def ask(s: S) -> S:
+        return {"answer": t.interrupt("question?")}
+
+    b = g.StateGraph(S)
+    b.add_node("first", lambda s: {"a": 1})
+    b.add_node("ask", ask)
+    b.add_edge(g.START, "first")
+    b.add_edge("first", "ask")
+    app = b.compile(checkpointer=mem.InMemorySaver())
+    cfg: Any = {"configurable": {"thread_id": "1"}}
+    app.invoke({"a": 0}, cfg)
+    app.invoke(t.Command(resume="yes"), cfg)
+    return [(s.next, [(x.name, x.result, [i.value for i in x.interrupts]) for x in s.tasks])
+            for s in app.get_state_history(cfg)]
+
+
+def test_a_resumed_tasks_result_shows_in_history_beside_its_interrupt() -> None:
+    ours = _resumed_history("asyncgraph")
+    assert ours == _resumed_history("langgraph")
+    assert (("ask",), [("ask", {"answer": "yes"}, ["question?"])]) in ours

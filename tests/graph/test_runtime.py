@@ -716,7 +716,7 @@ def test_checkpoint_during_maps_to_durability_with_a_deprecation_warning() -> No
     g.add_edge(START, "a")
     graph = g.compile(checkpointer=InMemorySaver())
     cfg: RunnableConfig = {"configurable": {"thread_id": "t"}}
-    with pytest.warns(DeprecationWarning, match="durability='async' \\(True\\) or 'exit' \\(False\\)"):
+    with pytest.warns(DeprecationWarning, match="`checkpoint_during` is deprecated.*Please use `durability`"):
         graph.invoke({"log": []}, cfg, checkpoint_during=False)
     # durability="exit": one checkpoint for the whole run instead of one per step.
     assert len(list(graph.get_state_history(cfg))) == 1

@@ -9,6 +9,8 @@ from typing import Any, TypedDict
 import pytest
 
 from asyncgraph.errors import NodeCancelledError
+from langchain_core.runnables import RunnableConfig
+
 from asyncgraph.graph import START, StateGraph
 from asyncgraph.types import RetryPolicy
 
@@ -32,7 +34,7 @@ def _sync_own_cancel(state: S) -> dict[str, Any]:
     raise asyncio.CancelledError()
 
 
-async def _own_cancel_with_config(state: S, config: Any) -> dict[str, Any]:
+async def _own_cancel_with_config(state: S, config: RunnableConfig) -> dict[str, Any]:
     raise asyncio.CancelledError()
 
 

@@ -6,6 +6,8 @@ import asyncio
 import inspect
 from typing import Any, TypedDict
 
+from langchain_core.runnables import RunnableConfig
+
 from asyncgraph.graph import START, StateGraph
 
 
@@ -16,7 +18,7 @@ class S(TypedDict):
 def test_nodes_run_their_action_alone() -> None:
     offset = 1
 
-    def add(state: S, config: Any) -> dict[str, Any]:
+    def add(state: S, config: RunnableConfig) -> dict[str, Any]:
         assert isinstance(config, dict)
         return {"x": state["x"] + offset}
 

@@ -16,16 +16,28 @@ therefore follows three rules:
   and it must report exactly the stored ``__module__`` and ``__qualname__``. So
   ``("asyncgraph.pregel.main", "asyncio.subprocess.subprocess.Popen")`` is refused twice:
   it is not on the list, and the walk would pass through modules.
-- A class outside the list is a ``LookupError`` naming it (``ValueError`` out of ``loads``),
-  never a look-alike dict.
+- A class outside the list is never imported or called. By default (as LangGraph's
+  serializer does with a class outside its allowlist) the value is read back as the data
+  stored for it (a model's or dataclass's fields as a dict, an enum's value, a named
+  tuple's items as a list, a builtin subclass's base value) and a warning is logged once
+  per class. A strict serializer raises ``LookupError`` naming it (``ValueError`` out of
+  ``loads``) instead.
 
-The serializer refuses at write time to store an instance of a class it would later refuse
-to read, so a missing entry shows up on the first ``put``, not after a restart.
+Storing an instance of a class that is not allowed logs a warning once per class (it will
+not read back as itself); a strict serializer refuses it at write time, so a missing entry
+shows up on the first ``put``, not after a restart.
+
+The warnings go to the ``asyncgraph.checkpoint.serde`` logger. The classes already warned
+about are kept in ``_warned_unregistered_types`` (stored while not allowed) and
+``_warned_blocked_types`` (read while not allowed), LangGraph's names for its sets,
+importable from ``asyncgraph.checkpoint.serde.jsonplus``; clearing them re-arms the
+warnings. Each holds at most ``_MAX_WARNED_TYPES`` names.
 """
 
 from __future__ import annotations
 
 import importlib
+import logging
 import re
 import sys
 import threading
@@ -56,6 +68,25 @@ _TRUSTED_NAMES: frozenset[Name] = frozenset(
         ("collections", "Counter"),
     }
 )
+
+logger = logging.getLogger("asyncgraph.checkpoint.serde")
+
+# Classes already warned about, by (module, qualname). Bounded: a program that makes
+# classes at run time cannot grow them (or the log) without limit.
+_MAX_WARNED_TYPES = 1000
+_warned_unregistered_types: set[tuple[str, str]] = set()
+_warned_blocked_types: set[tuple[str, str]] = set()
+_warned_unreconstructable_types: set[tuple[str, str]] = set()
+
+
+def warn_once(seen: set[tuple[str, str]], name: tuple[str, str], message: str, *args: object) -> None:
+    """Log ``message % args`` as a warning unless ``name`` is in ``seen`` (or ``seen`` is
+    full); then remember ``name``."""
+    if name in seen or len(seen) >= _MAX_WARNED_TYPES:
+        return
+    seen.add(name)
+    logger.warning(message, *args)
+
 
 _DOTTED = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*\Z")
 

@@ -37,8 +37,11 @@ allow, and rebuilds allowed ones without running their code: Pydantic models,
 dataclasses and exceptions get their fields or attributes set directly, builtin
 subclasses and named tuples are made with the builtin's own ``__new__``. Only enums
 (``cls(value)``) and builtin exceptions (``ValueError(*args)``) are called, and an allowed
-class's own field default factories and Pydantic ``model_post_init``. Writing an instance of a class that is not allowed is a ``TypeError`` at write time;
-reading one is a ``ValueError`` naming it.
+class's own field default factories and Pydantic ``model_post_init``.
+
+A class that is not allowed is stored with a warning and read back as its stored data,
+with a warning (see :mod:`asyncgraph.checkpoint.serde._allow`); with ``strict=True``
+storing one is a ``TypeError`` and reading one a ``ValueError`` naming it.
 """
 
 from __future__ import annotations
@@ -64,7 +67,14 @@ from pydantic_core import PydanticUndefined
 
 from asyncgraph._send import Send
 from asyncgraph._timeout_policy import TimeoutPolicy
-from asyncgraph.checkpoint.serde._allow import Allowlist, default_allowlist
+from asyncgraph.checkpoint.serde._allow import (
+    Allowlist,
+    _warned_blocked_types,
+    _warned_unreconstructable_types,
+    _warned_unregistered_types,
+    default_allowlist,
+    warn_once,
+)
 
 __all__ = ["MsgpackSerde", "StoredError"]
 
@@ -140,14 +150,18 @@ class MsgpackSerde:
     Args:
         allowlist: classes that may be stored and rebuilt. Defaults to the process-wide
             list that :func:`~asyncgraph.checkpoint.serde.allow` extends.
+        strict: a class outside the allowlist is an error (``TypeError`` when storing,
+            ``ValueError`` when reading) instead of a logged warning and, when reading,
+            its stored data.
 
     ``dumps`` raises ``TypeError`` naming the offending type (and where in the value it
     sits) for anything it cannot encode faithfully. ``loads`` raises ``ValueError`` for
-    truncated data, unknown type codes and classes outside the allowlist.
+    truncated data and unknown type codes.
     """
 
-    def __init__(self, *, allowlist: Allowlist | None = None) -> None:
+    def __init__(self, *, allowlist: Allowlist | None = None, strict: bool = False) -> None:
         self.allowlist = allowlist or default_allowlist()
+        self.strict = strict
         self._pydantic_defaults: dict[type, dict[str, Any]] = {}
 
     # -- protocol ----------------------------------------------------------------------
@@ -186,9 +200,48 @@ class MsgpackSerde:
         return ormsgpack.packb(value, default=default, option=_PACK_OPTS)
 
     def _class_ref(self, cls: type) -> tuple[str, str]:
-        if not self.allowlist.allows(cls.__module__, cls.__qualname__):
-            raise TypeError(self.allowlist.not_allowed_message(cls))
-        return cls.__module__, cls.__qualname__
+        name = cls.__module__, cls.__qualname__
+        if not self.allowlist.allows(*name):
+            if self.strict:
+                raise TypeError(self.allowlist.not_allowed_message(cls))
+            warn_once(
+                _warned_unregistered_types,
+                name,
+                "Storing unregistered type %s.%s in a checkpoint: it will be read back as its "
+                "stored data, not as %s, until it is allowed. %s",
+                *name,
+                cls.__qualname__,
+                self.allowlist.not_allowed_message(cls),
+            )
+        return name
+
+    def _class_for(self, mod: Any, qual: Any) -> type | None:
+        """The allowed class stored as ``mod.qual``, or None: read the stored data instead
+        (warned once per class). Strict: ``LookupError`` instead of None."""
+        if type(mod) is not str or type(qual) is not str:
+            raise ValueError(f"malformed class reference {mod!r}, {qual!r}")
+        if self.strict:
+            return self.allowlist.resolve(mod, qual)
+        if not self.allowlist.allows(mod, qual):
+            warn_once(
+                _warned_blocked_types,
+                (mod, qual),
+                "Blocked deserialization of %s.%s: not in the checkpoint serializer's allowlist, "
+                "so it is read back as its stored data. Allow it with "
+                "asyncgraph.checkpoint.serde.allow(%s) or allowed_msgpack_modules=[(%r, %r)].",
+                mod, qual, qual, mod, qual,
+            )
+            return None
+        try:
+            return self.allowlist.resolve(mod, qual)
+        except LookupError as exc:  # allowed, but gone or moved since it was stored
+            warn_once(
+                _warned_unreconstructable_types,
+                (mod, qual),
+                "Could not rebuild %s.%s from a checkpoint (%s); reading its stored data instead.",
+                mod, qual, exc,
+            )
+            return None
 
     def _encode(self, obj: Any, default: Any) -> ormsgpack.Ext:
         # Order matters: a StrEnum is a str and an Enum, a NamedTuple is a tuple, and a
@@ -334,7 +387,9 @@ class MsgpackSerde:
             return _construct(msg_cls, values, fields_set)
         if code == PYDANTIC:
             mod, qual, values, *rest = self._unpack(payload, hook)
-            cls = self.allowlist.resolve(mod, qual)
+            cls = self._class_for(mod, qual)
+            if cls is None:
+                return _fields(values, qual)
             if not issubclass(cls, pydantic.BaseModel):
                 raise ValueError(f"{mod}.{qual} is not a Pydantic model")
             values = _fields(values, qual)
@@ -364,7 +419,9 @@ class MsgpackSerde:
             return int(payload.decode())
         if code == ENUM:
             mod, qual, value = self._unpack(payload, hook)
-            cls = self.allowlist.resolve(mod, qual)
+            cls = self._class_for(mod, qual)
+            if cls is None:
+                return value
             if not issubclass(cls, enum.Enum):
                 raise ValueError(f"{mod}.{qual} is not an Enum")
             return cls(value)
@@ -376,13 +433,17 @@ class MsgpackSerde:
             return Send(node, arg)
         if code == NAMEDTUPLE:
             mod, qual, items = self._unpack(payload, hook)
-            cls = self.allowlist.resolve(mod, qual)
+            cls = self._class_for(mod, qual)
+            if cls is None:
+                return _list(items, qual)
             if not (issubclass(cls, tuple) and hasattr(cls, "_fields")):
                 raise ValueError(f"{mod}.{qual} is not a named tuple")
             return _new_namedtuple(cls, _list(items, qual))
         if code == DATACLASS:
             mod, qual, fields = self._unpack(payload, hook)
-            cls = self.allowlist.resolve(mod, qual)
+            cls = self._class_for(mod, qual)
+            if cls is None:
+                return _fields(fields, qual)
             if not dataclasses.is_dataclass(cls):
                 raise ValueError(f"{mod}.{qual} is not a dataclass")
             fields = _fields(fields, qual)
@@ -403,7 +464,8 @@ class MsgpackSerde:
             return self._decode_exception(payload, hook)
         if code == SUBCLASS:
             mod, qual, value = self._unpack(payload, hook)
-            return _new_subclass(self.allowlist.resolve(mod, qual), value)
+            cls = self._class_for(mod, qual)
+            return value if cls is None else _new_subclass(cls, value)
         raise ValueError(f"unknown type code {code} in stored value")
 
     def _decode_exception(self, payload: bytes, hook: Any) -> BaseException:
@@ -420,8 +482,8 @@ class MsgpackSerde:
                 if not (isinstance(cls, type) and issubclass(cls, Exception)):
                     cls = None
             elif self.allowlist.allows(mod, qual):
-                cls = self.allowlist.resolve(mod, qual)
-                if not issubclass(cls, BaseException):
+                cls = self.allowlist.resolve(mod, qual) if self.strict else self._class_for(mod, qual)
+                if cls is not None and not issubclass(cls, BaseException):
                     raise ValueError(f"{mod}.{qual} is not an exception class")
             if cls is not None:
                 args = _list(self._unpack(packed_args, hook), qual)

@@ -10,15 +10,24 @@ the allowlist:
 ``allowed_msgpack_modules=None``            the built-in trusted set only (LangGraph's
                                             strict mode)
 ``allowed_msgpack_modules=[Cls, (m, q)]``   those classes on top of the process-wide list
-``allowed_msgpack_modules=True``            refused: there is no "allow everything" mode
+``allowed_msgpack_modules=True``            the process-wide allowlist: there is no mode
+                                            that rebuilds any class a checkpoint names
 ``pickle_fallback=True``                    refused: asyncgraph never pickles or unpickles
-``allowed_json_modules``                    accepted and unused: the JSON format of old
-                                            LangGraph checkpoints is never revived
+``allowed_json_modules``                    accepted and unused: a class named in the JSON
+                                            format of old LangGraph checkpoints is rebuilt
+                                            only if the allowlist allows it
 ==========================================  ==============================================
 
+A class outside the allowlist is read back as its stored data with a warning logged
+once per class, as LangGraph does in its strict mode (``strict=True``: an error
+instead); ``_warned_unregistered_types`` and ``_warned_blocked_types`` are the sets of
+classes already warned about (see :mod:`asyncgraph.checkpoint.serde._allow`).
+
 Type tags follow LangGraph's: ``"null"`` for None, ``"bytes"``/``"bytearray"`` for raw
-bytes, ``"msgpack"`` for everything else. ``"json"`` and ``"pickle"`` rows are refused
-with an error that says why.
+bytes, ``"msgpack"`` for everything else. ``"json"`` rows (LangGraph's format before
+msgpack) are read without importing the classes they name (see
+:mod:`asyncgraph.checkpoint.serde._legacy_json`); ``"pickle"`` rows are refused with an
+error that says why.
 """
 
 from __future__ import annotations
@@ -26,7 +35,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, Literal
 
-from asyncgraph.checkpoint.serde._allow import Allowlist, default_allowlist
+from asyncgraph.checkpoint.serde._allow import (  # noqa: F401  (LangGraph's private names)
+    Allowlist,
+    _warned_blocked_types,
+    _warned_unreconstructable_types,
+    _warned_unregistered_types,
+    default_allowlist,
+)
+from asyncgraph.checkpoint.serde._legacy_json import loads_json
 from asyncgraph.checkpoint.serde._msgpack import MsgpackSerde
 
 __all__ = ["JsonPlusSerializer"]
@@ -56,9 +72,12 @@ class JsonPlusSerializer(MsgpackSerde):
         pickle_fallback: must be False; True raises ``ValueError`` (never pickles).
         allowed_json_modules: accepted for compatibility and unused.
         allowed_msgpack_modules: extra classes (or ``(module, qualname)`` pairs) to allow;
-            ``None`` for the built-in trusted set only; ``True`` raises ``ValueError``.
+            ``None`` for the built-in trusted set only; ``True`` for the process-wide
+            allowlist (as when not given).
         allowlist: an :class:`~asyncgraph.checkpoint.serde.Allowlist` to use as is
             (asyncgraph's own way; exclusive with ``allowed_msgpack_modules``).
+        strict: a class outside the allowlist is an error when stored or read, instead
+            of a warning (and its stored data when read).
     """
 
     def __init__(
@@ -68,26 +87,20 @@ class JsonPlusSerializer(MsgpackSerde):
         allowed_json_modules: Iterable[tuple[str, ...]] | Literal[True] | None = None,
         allowed_msgpack_modules: AllowedMsgpackModules | Literal[True] | None = _UNSET,
         allowlist: Allowlist | None = None,
+        strict: bool = False,
     ) -> None:
         if pickle_fallback:
             raise ValueError(_NO_PICKLE)
-        if allowed_msgpack_modules is True:
-            raise ValueError(
-                "JsonPlusSerializer(allowed_msgpack_modules=True) is not supported: "
-                "asyncgraph has no mode that rebuilds any class a checkpoint names. Pass "
-                "the classes you store, allowed_msgpack_modules=[MyModel, ...], or "
-                "register them once with asyncgraph.checkpoint.serde.allow(MyModel)"
-            )
         if allowlist is not None and allowed_msgpack_modules is not _UNSET:
             raise TypeError("pass either allowlist= or allowed_msgpack_modules=, not both")
         if allowlist is None:
-            if allowed_msgpack_modules is _UNSET:
+            if allowed_msgpack_modules is _UNSET or allowed_msgpack_modules is True:
                 allowlist = default_allowlist()
             elif allowed_msgpack_modules is None:
                 allowlist = Allowlist()
             else:
                 allowlist = Allowlist(allowed_msgpack_modules, inherit=default_allowlist())
-        super().__init__(allowlist=allowlist)
+        super().__init__(allowlist=allowlist, strict=strict)
         self.pickle_fallback = False
         self.allowed_json_modules = allowed_json_modules
 
@@ -98,7 +111,7 @@ class JsonPlusSerializer(MsgpackSerde):
         names = [(e.__module__, e.__qualname__) if isinstance(e, type) else e for e in extra]
         if all(isinstance(n, tuple) and self.allowlist.allows(*n) for n in names):
             return self
-        return JsonPlusSerializer(allowlist=merged)
+        return JsonPlusSerializer(allowlist=merged, strict=self.strict)
 
     def dumps_typed(self, obj: Any) -> tuple[str, bytes]:
         if obj is None:
@@ -125,9 +138,6 @@ class JsonPlusSerializer(MsgpackSerde):
                 "data (it would run whatever code the stored bytes name)"
             )
         if kind == "json":
-            raise ValueError(
-                "cannot read a value in the JSON format of older LangGraph checkpoints: "
-                "asyncgraph does not revive LangChain JSON constructors"
-            )
+            return loads_json(payload, self.allowlist)
         raise ValueError(f"unknown serialization type {kind!r}")
 
