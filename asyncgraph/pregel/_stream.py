@@ -31,7 +31,7 @@ from langchain_core.outputs import ChatGenerationChunk, LLMResult
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Coroutine, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 
-from asyncgraph._context import META_NODE, META_NS
+from asyncgraph._context import META_NODE, META_NS, META_PATH, META_STEP, META_TRIGGERS
 from asyncgraph.constants import INTERRUPT, NS_SEP, START, TAG_HIDDEN, TAG_NOSTREAM
 from asyncgraph.errors import InvalidInputError, StreamClosedError
 from asyncgraph.pregel._algo import RunState, Task, read_state, task_result
@@ -134,9 +134,11 @@ class StreamSink:
             w.set_result(None)
 
     async def wait_drained(self) -> None:
-        """Wait until the consumer has taken every chunk pushed so far (not from a
-        run on another thread's loop: its producer is bounded in ``push``)."""
-        if not self.buf or threading.get_ident() != self.thread:
+        """Wait until the consumer has taken every chunk pushed so far. Not from a run
+        on another thread's loop (its producer is bounded in ``push``), nor from one on
+        a private loop of the reader's thread (a sync ``invoke`` inside a sync node run
+        inline: the reader's loop waits for that node, so it cannot take them yet)."""
+        if not self.buf or threading.get_ident() != self.thread or asyncio.get_running_loop() is not self.loop:
             return
         fut = self.loop.create_future()
         self.drained.append(fut)
@@ -220,11 +222,37 @@ def emit_debug(rc: RunContext, mode: str, kind: str, step: int, payload: dict[st
                           "step": step, "payload": payload})
 
 
+# Keys of a task's config metadata a ``tasks`` chunk leaves out: the engine's own (the
+# chunk and its namespace say them already), as LangGraph.
+_TASK_META_OMIT = frozenset({
+    "thread_id", "checkpoint_id", "checkpoint_ns", "checkpoint_map", META_STEP, META_NODE,
+    META_TRIGGERS, META_PATH, META_NS,
+})
+
+
+def task_start_payload(rc: RunContext, t: Task) -> dict[str, Any]:
+    """A ``tasks`` start chunk. Its ``metadata`` is the user's part of the task's config
+    metadata (the run's metadata, the node's metadata, and the run's tags but
+    ``seq:step:*``), as LangGraph: LangChain's v3 subagent
+    projection reads ``lc_agent_name`` there."""
+    payload: dict[str, Any] = {"id": t.id, "name": t.name, "input": t.input, "triggers": t.triggers}
+    base = rc.config
+    md = {k: v for k, v in (base.get("metadata") or {}).items() if k not in _TASK_META_OMIT}
+    node_md = t.node.metadata
+    if node_md:
+        md.update((k, v) for k, v in node_md.items() if k not in _TASK_META_OMIT)
+    tags = [tag for tag in base.get("tags") or () if not tag.startswith("seq:step")]
+    if tags:
+        md["tags"] = tags
+    if md:
+        payload["metadata"] = md
+    return payload
+
+
 def emit_task_starts(rc: RunContext, tasks: list[Task], step: int) -> None:
     for t in tasks:
         if t.name != START:
-            emit_debug(rc, "tasks", "task", step,
-                        {"id": t.id, "name": t.name, "input": t.input, "triggers": t.triggers})
+            emit_debug(rc, "tasks", "task", step, task_start_payload(rc, t))
 
 
 def emit_task_result(rc: RunContext, t: Task, step: int, error: BaseException | None = None) -> None:
