@@ -2,11 +2,16 @@
 
 Two cases:
 
-* :func:`run_sync` / :func:`iterate_sync`: the sync API drives the async engine. Each
-  thread that calls the sync API gets one event loop, reused across calls (creating a
-  loop per call costs ~100 µs). If the calling thread is already running a loop (sync
-  API called from async code, or a nested ``invoke`` inside a node running inline), the
-  work moves to a fresh loop on a helper thread instead, so it never deadlocks.
+* :func:`run_sync` / :func:`iterate_sync`: the sync API drives the async engine, in the
+  calling thread (as LangGraph's sync API runs in it). Each thread that calls the sync API
+  gets one event loop, reused across calls (creating a loop per call costs ~100 µs). If
+  the calling thread is already running a loop (sync API called from async code or a
+  Jupyter cell, or a nested ``invoke`` inside a node running inline), that loop is set
+  aside for the call: a private loop runs here with the running one unset, and the
+  running one is put back before the call returns (or, for an iterator, before each item
+  is handed out). The caller's loop waits for the call either way, as a sync call makes
+  it; no helper thread, so no thread to join (which a blocking-call detector such as
+  ``blockbuster`` reports as a lock taken on the event loop).
 * :func:`run_on_loop` / :func:`sync_twin`: an object bound to one event loop (an
   async-native saver or store: its connection lives on that loop) serves sync calls
   from other threads by submitting to its loop and waiting. Called on that loop's own
@@ -18,8 +23,6 @@ The other direction (async code over sync code) is :mod:`asyncgraph._async`.
 from __future__ import annotations
 
 import asyncio
-import contextvars
-import queue
 import threading
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
@@ -27,22 +30,29 @@ from typing import Any, TypeVar
 
 T = TypeVar("T")
 
+_events = asyncio.events
 _local = threading.local()
+_SPARES = 4  # idle private loops kept per thread (one per level of nesting in practice)
 
 
 def _thread_loop() -> asyncio.AbstractEventLoop | None:
     """This thread's reusable loop, or None if one is running here already."""
-    if asyncio.events._get_running_loop() is not None:
+    if _events._get_running_loop() is not None:
         return None
     loop: asyncio.AbstractEventLoop | None = getattr(_local, "loop", None)
     if loop is None or loop.is_closed():
-        loop = asyncio.new_event_loop()
+        loop = _new_loop()
         _local.loop = loop
-        # Close it when its thread goes away (or at exit for the main thread), so no
-        # loop or self-pipe socket is left for the garbage collector to complain about.
-        weakref.finalize(threading.current_thread(), _close_loop, loop)
     elif loop.is_running():
         return None
+    return loop
+
+
+def _new_loop() -> asyncio.AbstractEventLoop:
+    loop = asyncio.new_event_loop()
+    # Closed when its thread goes away (or at exit for the main thread), so no loop or
+    # self-pipe socket is left for the garbage collector to complain about.
+    weakref.finalize(threading.current_thread(), _close_loop, loop)
     return loop
 
 
@@ -51,28 +61,50 @@ def _close_loop(loop: asyncio.AbstractEventLoop) -> None:
         loop.close()
 
 
+def _take_private() -> asyncio.AbstractEventLoop:
+    """An idle loop of this thread's spares (or a new one) for a call made while a loop
+    runs in this thread."""
+    spares: list[asyncio.AbstractEventLoop] | None = getattr(_local, "spares", None)
+    while spares:
+        loop = spares.pop()
+        if not loop.is_closed():
+            return loop
+    return _new_loop()
+
+
+def _give_back(loop: asyncio.AbstractEventLoop) -> None:
+    spares: list[asyncio.AbstractEventLoop] | None = getattr(_local, "spares", None)
+    if spares is None:
+        spares = _local.spares = []
+    if len(spares) < _SPARES and not loop.is_closed():
+        spares.append(loop)
+    else:
+        _close_loop(loop)
+
+
+def _run_here(loop: asyncio.AbstractEventLoop, aw: Awaitable[T]) -> T:
+    """``loop.run_until_complete(aw)`` in this thread, with the loop running here (if
+    any) unset for the call and put back after."""
+    outer = _events._get_running_loop()
+    if outer is None:
+        return loop.run_until_complete(aw)
+    _events._set_running_loop(None)
+    try:
+        return loop.run_until_complete(aw)
+    finally:
+        _events._set_running_loop(outer)
+
+
 def run_sync(make: Callable[[], Awaitable[T]]) -> T:
     """Run the coroutine ``make()`` to completion from sync code and return its result."""
     loop = _thread_loop()
     if loop is not None:
         return loop.run_until_complete(make())  # type: ignore[arg-type]
-    result: list[Any] = []
-
-    def target() -> None:
-        try:
-            result.append((True, asyncio.run(make())))  # type: ignore[arg-type]
-        except BaseException as exc:  # handed to the caller's thread
-            result.append((False, exc))
-
-    # The caller's context goes along: a graph invoked inside a running node (a sync
-    # node under sync ``invoke`` runs on the loop's thread) is that node's subgraph.
-    t = threading.Thread(target=contextvars.copy_context().run, args=(target,), name="asyncgraph-sync", daemon=True)
-    t.start()
-    t.join()
-    ok, value = result[0]
-    if ok:
-        return value  # type: ignore[no-any-return]
-    raise value
+    loop = _take_private()
+    try:
+        return _run_here(loop, make())
+    finally:
+        _give_back(loop)
 
 
 _DONE = object()
@@ -82,68 +114,26 @@ def iterate_sync(make: Callable[[], AsyncIterator[T]]) -> Iterator[T]:
     """Iterate the async iterator ``make()`` from sync code, one item at a time.
 
     Closing the returned generator early closes the async iterator (cancelling the
-    run behind it).
+    run behind it). Between items, the caller's own running loop (if any) is in place.
     """
     loop = _thread_loop()
-    if loop is not None:
-        agen = make()
-        try:
-            while True:
-                try:
-                    item = loop.run_until_complete(agen.__anext__())  # type: ignore[arg-type]
-                except StopAsyncIteration:
-                    return
-                yield item
-        finally:
-            aclose = getattr(agen, "aclose", None)
-            if aclose is not None and not loop.is_closed():
-                loop.run_until_complete(aclose())
-        return
-    # A loop is running in this thread: drive the iterator on a helper thread.
-    q: queue.Queue[Any] = queue.Queue(maxsize=64)
-    stop = threading.Event()
-
-    async def pump() -> None:
-        agen = make()
-        try:
-            async for item in agen:
-                while True:
-                    if stop.is_set():
-                        return
-                    try:
-                        q.put_nowait((True, item))
-                        break
-                    except queue.Full:
-                        await asyncio.sleep(0.001)
-        finally:
-            aclose = getattr(agen, "aclose", None)
-            if aclose is not None:
-                await aclose()
-
-    def target() -> None:
-        try:
-            asyncio.run(pump())
-            q.put((True, _DONE))
-        except BaseException as exc:
-            q.put((False, exc))
-
-    t = threading.Thread(target=target, name="asyncgraph-stream", daemon=True)
-    t.start()
+    private = loop is None
+    if loop is None:
+        loop = _take_private()
+    agen = make()
     try:
         while True:
-            ok, item = q.get()
-            if not ok:
-                raise item
-            if item is _DONE:
+            try:
+                item = _run_here(loop, agen.__anext__())
+            except StopAsyncIteration:
                 return
             yield item
     finally:
-        stop.set()
-        while t.is_alive():
-            try:
-                q.get_nowait()
-            except queue.Empty:
-                t.join(0.01)
+        aclose = getattr(agen, "aclose", None)
+        if aclose is not None and not loop.is_closed() and not loop.is_running():
+            _run_here(loop, aclose())
+        if private:
+            _give_back(loop)
 
 
 def run_on_loop(
@@ -164,7 +154,10 @@ def run_on_loop(
         running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
     except RuntimeError:
         running = None
-    if running is not None and (loop is None or running is loop):
+    # The loop's own thread, running it or having set it aside for a nested sync call
+    # (:func:`run_sync`): it cannot serve the call until this thread returns.
+    here = running is not None and (loop is None or running is loop)
+    if here or (loop is not None and getattr(loop, "_thread_id", None) == threading.get_ident()):
         coro.close()
         raise error(
             f"{what} blocks, and was called from the event loop's thread, where it would "

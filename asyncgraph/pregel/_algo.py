@@ -577,8 +577,8 @@ def restore_pending(plan: Plan, tasks: Sequence[Task], pending: Sequence[tuple[s
     """Give the tasks that finished before a failure or pause their saved writes
     (``pending``: ``(task id, channel, value)``); return the tasks left to run.
 
-    A task whose saved writes are only an interrupt, or an error, runs again, keeping
-    the resume values it had already received. A failed task that its node's error handler
+    A task whose saved writes are only an interrupt or an error runs again, keeping the
+    resume values it had already received. A failed task that its node's error handler
     took over (an ``ERROR_SOURCE`` write) becomes that handler's task again, with the
     saved error: the handler, not the node, runs again unless it had finished.
     """
@@ -607,9 +607,10 @@ def restore_pending(plan: Plan, tasks: Sequence[Task], pending: Sequence[tuple[s
                 t.resume = list(v)
             elif c == INTERRUPT:
                 t.prior_interrupts = list(v)
-        # Finished: it saved writes (or none, marked). A task that paused and was
-        # answered later keeps its old interrupt next to them; it is done (LangGraph).
-        if ERROR in chans or (not (chans - SPECIAL) and NO_WRITES not in chans):
+        # Finished: it saved what it wrote (or that it wrote nothing). An interrupt or
+        # error saved by an earlier attempt does not count once a later one finished
+        # (a resumed task that completed while a sibling paused again), as LangGraph.
+        if not (chans - SPECIAL) and NO_WRITES not in chans:
             to_run.append(t)
             continue
         t.writes = [(c, v) for c, v in saved if c not in SPECIAL]

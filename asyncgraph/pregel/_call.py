@@ -42,7 +42,7 @@ from asyncgraph.pregel._context import RunContext
 from asyncgraph.pregel._plan import NodePlan
 from asyncgraph.pregel._runner import _retry_policy, _stream_node_output, with_timeouts
 from asyncgraph.pregel._schema import SchemaInfo
-from asyncgraph.pregel._stream import emit_debug
+from asyncgraph.pregel._stream import emit_debug, task_start_payload
 from asyncgraph.pregel._spec import sync_timeout_unsupported
 from asyncgraph.types import CachePolicy, RetryPolicy, TimeoutPolicy
 
@@ -759,8 +759,7 @@ def _cache_key(rc: RunContext, spec: TaskSpec, args: Any, kwargs: Any) -> Any:
 def _emit_start(rc: RunContext, task: Task) -> None:
     sink = rc.sink
     if sink is not None and not sink.modes.isdisjoint(("tasks", "debug")):
-        emit_debug(rc, "tasks", "task", rc.progress.step,
-                    {"id": task.id, "name": task.name, "input": task.input, "triggers": task.triggers})
+        emit_debug(rc, "tasks", "task", rc.progress.step, task_start_payload(rc, task))
 
 
 def _emit_result(rc: RunContext, task: Task, error: BaseException | None) -> None:

@@ -11,10 +11,12 @@ from collections.abc import Collection, Generator, Sequence
 from typing import Any
 
 from asyncgraph._context import META_NODE, META_NS, META_PATH, META_STEP, META_TRIGGERS
+from asyncgraph._send import Send
 from asyncgraph.channels.base import MISSING
+from asyncgraph.channels.untracked_value import UntrackedValue
 from asyncgraph.checkpoint._ids import id_and_ts
 from asyncgraph.checkpoint.base import CHECKPOINT_FORMAT, BaseCheckpointSaver, Checkpoint
-from asyncgraph.constants import CONF, NULL_TASK_ID
+from asyncgraph.constants import CONF, NULL_TASK_ID, TASKS
 from asyncgraph.constants import PULL as PULL_PATH
 from asyncgraph.constants import PUSH as PUSH_PATH
 from asyncgraph.pregel._algo import PULL, RunState, Task, handler_task_id, task_id
@@ -62,6 +64,27 @@ _NOT_METADATA = frozenset({
     "thread_id", "checkpoint_id", "checkpoint_ns", "checkpoint_map", META_STEP, META_NODE,
     META_TRIGGERS, META_PATH, META_NS,
 })
+
+
+def untracked_channels(channels: Any) -> frozenset[str]:
+    """The names of ``channels``' UntrackedValue channels (a few isinstance checks,
+    once per run with a checkpointer)."""
+    return frozenset(k for k, ch in channels.items() if isinstance(ch, UntrackedValue))
+
+
+def without_untracked(writes: list[tuple[str, Any]], untracked: frozenset[str]) -> list[tuple[str, Any]]:
+    """``writes`` as a checkpoint keeps them: no write to an UntrackedValue channel, and
+    no untracked key in a ``Send``'s dict argument (often the whole state), as LangGraph."""
+    out: list[tuple[str, Any]] = []
+    for ch, value in writes:
+        if ch in untracked:
+            continue
+        if ch == TASKS and isinstance(value, Send) and isinstance(value.arg, dict) \
+                and not untracked.isdisjoint(value.arg):
+            arg = {k: v for k, v in value.arg.items() if k not in untracked}
+            value = Send(value.node, arg, timeout=value.timeout)
+        out.append((ch, value))
+    return out
 
 
 def user_metadata(config: dict[str, Any]) -> dict[str, Any]:
@@ -145,7 +168,8 @@ class Saver:
     """
 
     __slots__ = ("saver", "config", "parent_config", "thread_config", "parent_id", "deferred", "inflight",
-                 "durability", "extra", "seen", "stepped", "rc", "held", "steps", "exit_id", "exit_source", "parents")
+                 "durability", "extra", "seen", "stepped", "rc", "held", "steps", "exit_id", "exit_source", "parents",
+                 "untracked")
 
     def __init__(self, saver: Any, config: dict[str, Any], durability: str, rc: RunContext | None = None) -> None:
         self.saver = saver
@@ -176,6 +200,8 @@ class Saver:
         # A subgraph run's: the checkpoint of each enclosing run, by namespace; saved
         # as the checkpoints' metadata["parents"] (_nested.ancestors).
         self.parents: dict[str, str] = {} if rc is None else ancestors(rc, config)
+        # UntrackedValue channels: their writes are never saved (empty for most graphs).
+        self.untracked = untracked_channels(rc.plan.channels) if rc is not None else frozenset()
 
     def _seen(self, run: RunState) -> dict[str, dict[str, Any]]:
         last = self.seen
@@ -270,6 +296,10 @@ class Saver:
         self.config = await aw
 
     async def put_writes(self, task: Task, writes: list[tuple[str, Any]], step: int) -> None:
+        if self.untracked:
+            writes = without_untracked(writes, self.untracked)
+            if not writes:
+                return  # only untracked values: saved as not run, so a resume runs it again
         if self.durability == "exit":
             self.deferred.append((task, step, writes))
             return

@@ -212,11 +212,15 @@ def _allow_declared(schema: Any, annotations: Any) -> None:
     seen: set[Any] = set()
 
     def walk(tp: Any, depth: int) -> None:
-        if depth > 8 or tp in seen:
+        if depth > 8:
             return
         try:
+            if tp in seen:
+                return
             seen.add(tp)
-        except TypeError:  # an unhashable annotation argument (e.g. a Field in Annotated)
+        except TypeError:  # unhashable: Annotated metadata (a Field, LangChain's OmitFromSchema)
+            for arg in get_args(tp)[:1]:  # Annotated[X, ...]: X is still declared
+                walk(arg, depth + 1)
             return
         if isinstance(tp, type):
             if _is_pydantic(tp) or dataclasses.is_dataclass(tp):

@@ -22,15 +22,14 @@ import asyncio
 import dataclasses
 import threading
 from collections import deque
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Coroutine, Iterable, Iterator, Sequence
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 from uuid import UUID
 
 from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.messages import BaseMessage
 from langchain_core.outputs import ChatGenerationChunk, LLMResult
-
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Coroutine, Iterable, Iterator, Sequence
-from datetime import UTC, datetime
 
 from asyncgraph._context import META_NODE, META_NS
 from asyncgraph.constants import CONF, INTERRUPT, NS_SEP, START, TAG_HIDDEN, TAG_NOSTREAM
@@ -139,9 +138,11 @@ class StreamSink:
             w.set_result(None)
 
     async def wait_drained(self) -> None:
-        """Wait until the consumer has taken every chunk pushed so far (not from a
-        run on another thread's loop: its producer is bounded in ``push``)."""
-        if not self.buf or threading.get_ident() != self.thread:
+        """Wait until the consumer has taken every chunk pushed so far. Not from a run
+        on another thread's loop (its producer is bounded in ``push``), nor from one on
+        a private loop of the reader's thread (a sync ``invoke`` inside a sync node run
+        inline: the reader's loop waits for that node, so it cannot take them yet)."""
+        if not self.buf or threading.get_ident() != self.thread or asyncio.get_running_loop() is not self.loop:
             return
         fut = self.loop.create_future()
         self.drained.append(fut)
@@ -225,15 +226,23 @@ def emit_debug(rc: RunContext, mode: str, kind: str, step: int, payload: dict[st
                           "step": step, "payload": payload})
 
 
+# Keys of a task's config metadata a ``tasks`` chunk leaves out: the engine's own (the
+# chunk and its namespace say them already), as LangGraph.
+def task_start_payload(rc: RunContext, t: Task) -> dict[str, Any]:
+    """A ``tasks`` start chunk. Its ``metadata`` is the user's part of the task's config
+    metadata (the run's, then the node's, and the run's tags but ``seq:step:*``), as
+    LangGraph: LangChain's v3 subagent projection reads ``lc_agent_name`` there."""
+    payload: dict[str, Any] = {"id": t.id, "name": t.name, "input": t.input, "triggers": t.triggers}
+    md = task_metadata(rc.config.get("metadata"), rc.config.get("tags"), t.node.metadata)
+    if md is not None:
+        payload["metadata"] = md
+    return payload
+
+
 def emit_task_starts(rc: RunContext, tasks: list[Task], step: int) -> None:
-    metadata, tags = rc.config.get("metadata"), rc.config.get("tags")
     for t in tasks:
         if t.name != START:
-            payload = {"id": t.id, "name": t.name, "input": t.input, "triggers": t.triggers}
-            md = task_metadata(metadata, tags, t.node.metadata)
-            if md is not None:
-                payload["metadata"] = md
-            emit_debug(rc, "tasks", "task", step, payload)
+            emit_debug(rc, "tasks", "task", step, task_start_payload(rc, t))
 
 
 def emit_task_result(rc: RunContext, t: Task, step: int, error: BaseException | None = None) -> None:

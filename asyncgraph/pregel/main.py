@@ -22,6 +22,7 @@ from langchain_core.runnables.config import (
     ensure_config,
     get_async_callback_manager_for_config,
     merge_configs,
+    var_child_runnable_config,
 )
 
 from asyncgraph.constants import CONF, INTERRUPT, NS_SEP, START
@@ -235,6 +236,15 @@ class Pregel(PregelMarker, Runnable[Any, Any], Generic[StateT, ContextT, InputT,
         if self.config:
             config = merge_configs(self.config, config)
         cfg: dict[str, Any] = dict(config) if config else {}
+        outer_cfg = var_child_runnable_config.get()
+        if outer_cfg:
+            # Invoked inside a running Runnable (a tool, a node): its metadata comes
+            # along under the run's own, as langchain-core's ensure_config merges it
+            # (LangChain's subagent projection names a nested agent by it).
+            inherited = outer_cfg.get("metadata")
+            if inherited:
+                own = cfg.get("metadata")
+                cfg["metadata"] = {**inherited, **own} if own else dict(inherited)
         conf = cfg.get(CONF)
         mc = cfg.get("max_concurrency")
         if mc is not None and not (isinstance(mc, int) and not isinstance(mc, bool) and mc > 0):

@@ -80,3 +80,63 @@ def test_in_a_graph_it_is_read_within_the_run_and_never_saved_as_in_langgraph() 
     assert paused == {"count": 7, "xs": ["a"]}
     assert "count" not in state and "count" not in stored and "count" not in stored_after
     assert resumed == {"xs": ["a", None]}  # the resumed run starts without it
+
+
+class _Handle:
+    """A live resource (a lock inside): no serializer can store it."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.lock = threading.Lock()
+
+
+def _run_with_handle(lib: str) -> list[Any]:
+    """An unserializable value in an UntrackedValue channel, written by a task whose
+    writes are saved as pending writes (a sibling pauses) and carried by a Send whose
+    argument is the whole state: nothing of it reaches the saver."""
+    if lib == "langgraph":
+        from langgraph.channels.untracked_value import UntrackedValue as UV
+        from langgraph.checkpoint.memory import InMemorySaver
+        from langgraph.graph import START, StateGraph
+        from langgraph.types import Command, Send, interrupt
+    else:
+        from asyncgraph.channels.untracked_value import UntrackedValue as UV  # type: ignore[assignment]
+        from asyncgraph.checkpoint.memory import InMemorySaver  # type: ignore[assignment]
+        from asyncgraph.graph import START, StateGraph  # type: ignore[assignment]
+        from asyncgraph.types import Command, Send, interrupt  # type: ignore[assignment]
+
+    class S(TypedDict, total=False):
+        handle: Annotated[Any, UV]
+        xs: Annotated[list[Any], operator.add]
+
+    def opener(s: S) -> Any:
+        return {"handle": _Handle(), "xs": ["opened"]}
+
+    def asker(s: S) -> Any:
+        return {"xs": [interrupt("go?")]}
+
+    def use(s: S) -> Any:
+        return {"xs": [type(s.get("handle")).__name__]}
+
+    g: Any = StateGraph(S)
+    g.add_node("opener", opener)
+    g.add_node("asker", asker)
+    g.add_node("use", use)
+    g.add_edge(START, "opener")
+    g.add_edge(START, "asker")
+    g.add_conditional_edges("opener", lambda s: [Send("use", s)], ["use"])
+    app = g.compile(checkpointer=InMemorySaver())
+    cfg: Any = {"configurable": {"thread_id": "t"}}
+    first = app.invoke({"xs": []}, cfg)
+    saved = app.checkpointer.get_tuple(cfg)
+    written = sorted({w[1] for w in saved.pending_writes})
+    final = app.invoke(Command(resume="yes"), cfg)
+    return [sorted(first["xs"]), written, sorted(final["xs"]), "handle" in app.get_state(cfg).values]
+
+
+def test_an_unserializable_untracked_value_never_reaches_the_saver_as_in_langgraph() -> None:
+    ours = _run_with_handle("asyncgraph")
+    assert ours == _run_with_handle("langgraph")
+    assert "handle" not in ours[1]
+    assert ours[3] is False

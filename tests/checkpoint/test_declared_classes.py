@@ -67,3 +67,36 @@ def test_a_model_the_graph_does_not_declare_still_needs_allow(caplog: pytest.Log
     strict = _graph(InMemorySaver(serde=MsgpackSerde(strict=True)))
     with pytest.raises(TypeError, match="_Undeclared is not in the checkpoint serializer's allowlist"):
         strict.invoke({"extra": _Undeclared()}, config)
+
+
+class _Unhashable:
+    """Annotation metadata that cannot be hashed (as LangChain's ``OmitFromSchema``)."""
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Unhashable)
+
+
+class _Inner(BaseModel):
+    v: int = 0
+
+
+def test_unhashable_annotation_metadata_builds_and_still_allows_the_class() -> None:
+    from typing_extensions import TypedDict
+
+    class State(TypedDict, total=False):
+        inner: Annotated[_Inner, _Unhashable()]
+        out: int
+
+    def node(state: State) -> dict[str, Any]:
+        return {"out": state["inner"].v}
+
+    g = StateGraph(State)
+    g.add_node("node", node)
+    g.add_edge(START, "node")
+    saver = InMemorySaver()
+    app = g.compile(checkpointer=saver)
+    config = {"configurable": {"thread_id": "t"}}
+    assert app.invoke({"inner": _Inner(v=4)}, config) == {"inner": _Inner(v=4), "out": 4}
+    assert app.get_state(config).values["inner"] == _Inner(v=4)

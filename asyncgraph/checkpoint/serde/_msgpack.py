@@ -249,6 +249,9 @@ class MsgpackSerde:
         cls = type(obj)
         if cls is tuple:
             return ormsgpack.Ext(TUPLE, self._pack(list(obj), default))
+        plan = _MESSAGE_PLANS.get(cls)
+        if plan is not None:  # a langchain-core message seen before: the bulk of most checkpoints
+            return self._encode_message(obj, plan, default)
         if isinstance(obj, pydantic.BaseModel):
             return self._encode_model(obj, default)
         if isinstance(obj, enum.Enum):
@@ -306,17 +309,12 @@ class MsgpackSerde:
     def _encode_model(self, obj: pydantic.BaseModel, default: Any) -> ormsgpack.Ext:
         cls = type(obj)
         defaults = self._defaults_of(cls)
+        if _is_message(cls):
+            plan = _MESSAGE_PLANS[cls] = (_MESSAGE_CODES.get(cls.__name__, cls.__name__), defaults)
+            return self._encode_message(obj, plan, default)
         values = dict(obj.__dict__)
         if obj.__pydantic_extra__:
             values.update(obj.__pydantic_extra__)
-        if _is_message(cls):
-            # Messages are the bulk of most checkpoints: a small class code, content and
-            # id by position (a UUID id as 16 bytes), and only the non-default rest.
-            content = values.pop("content", None)
-            msg_id = values.pop("id", None)
-            kept = {k: v for k, v in values.items() if not _same(defaults, k, v)}
-            payload: list[Any] = [_MESSAGE_CODES.get(cls.__name__, cls.__name__), content, kept, _pack_id(msg_id)]
-            return ormsgpack.Ext(MESSAGE, self._pack(payload, default))
         mod, qual = self._class_ref(cls)
         fields_set = obj.model_fields_set
         kept = {k: v for k, v in values.items() if k in fields_set or not _same(defaults, k, v)}
@@ -325,6 +323,27 @@ class MsgpackSerde:
         if unset:
             payload.append(unset)
         return ormsgpack.Ext(PYDANTIC, self._pack(payload, default))
+
+    def _encode_message(self, obj: Any, plan: tuple[Any, dict[str, Any]], default: Any) -> ormsgpack.Ext:
+        """A langchain-core message: a small class code, content and id by position (a
+        UUID id as 16 bytes), and only the fields that differ from their defaults."""
+        code, defaults = plan
+        kept = {}
+        for k, v in obj.__dict__.items():
+            if k == "content" or k == "id":
+                continue
+            if k in defaults:
+                d = defaults[k]
+                if v is d or (type(v) is type(d) and _equal(v, d)):
+                    continue
+            kept[k] = v
+        extra = obj.__pydantic_extra__
+        if extra:
+            for k, v in extra.items():
+                if not _same(defaults, k, v):
+                    kept[k] = v
+        payload = [code, obj.content, kept, _pack_id(obj.id)]
+        return ormsgpack.Ext(MESSAGE, self._pack(payload, default))
 
     def _defaults_of(self, cls: type[pydantic.BaseModel]) -> dict[str, Any]:
         found = self._pydantic_defaults.get(cls)
@@ -553,6 +572,13 @@ def _plan_for(cls: type[pydantic.BaseModel]) -> _Plan:
     return tuple(fields), cls.model_config.get("extra") == "allow"
 
 
+def _equal(value: Any, default: Any) -> bool:
+    try:
+        return bool(value == default)
+    except Exception:
+        return False
+
+
 def _same(defaults: dict[str, Any], key: str, value: Any) -> bool:
     if key not in defaults:
         return False
@@ -608,15 +634,30 @@ _MESSAGE_NAMES = (
 _MESSAGE_CODES = {name: i for i, name in enumerate(_MESSAGE_NAMES) if name}
 
 
+# The class code and field defaults of each message class met (see _encode_message).
+_MESSAGE_PLANS: dict[type, tuple[Any, dict[str, Any]]] = {}
+# Message ids as packed (a message is saved again with every checkpoint of its thread);
+# cleared when full.
+_PACKED_IDS: dict[str, Any] = {}
+_PACKED_IDS_MAX = 8192
+
+
 def _pack_id(value: Any) -> Any:
     """A canonical UUID string as its 16 bytes (ids are often 10% of a message)."""
     if type(value) is str and len(value) == 36:
+        packed = _PACKED_IDS.get(value)
+        if packed is not None:
+            return packed
         try:
             parsed = uuid.UUID(value)
         except ValueError:
-            return value
-        if str(parsed) == value:
-            return parsed.bytes
+            packed = value
+        else:
+            packed = parsed.bytes if str(parsed) == value else value
+        if len(_PACKED_IDS) >= _PACKED_IDS_MAX:
+            _PACKED_IDS.clear()
+        _PACKED_IDS[value] = packed
+        return packed
     return value
 
 
