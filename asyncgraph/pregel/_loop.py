@@ -296,7 +296,7 @@ class _Loop:
         sink = rc.sink
         self.with_ids = saver is not None or sink is not None and (sink.subgraphs or bool({"debug", "tasks"} & sink.modes))
         # What this run streams, decided once rather than at every step.
-        self.stream_checkpoints = saves_input and wants(rc, "checkpoints", "debug")
+        self.stream_checkpoints = saver is not None and wants(rc, "checkpoints", "debug")
         self.stream_tasks = wants(rc, "tasks", "debug")
         self.stream_values = wants(rc, "values")
         self.output_keys = plan.output_keys if rc.out_select is None else frozenset(rc.out_select[0])
@@ -339,7 +339,7 @@ class _Loop:
 
     async def emit_checkpoint(self, tasks: list[Task]) -> None:
         assert self.saver is not None
-        await emit_checkpoint(self.rc, self.saver, self.run, tasks, self.step - 1)
+        await emit_checkpoint(self.rc, self.saver, self.run, tasks, self.step - 1, self.pending)
 
     def stops_before(self, tasks: list[Task]) -> bool:
         """Whether the run ends before this step: nothing to run, a breakpoint before one

@@ -19,6 +19,7 @@ through ``RunContext.emit``, and shape it here if it needs a shape of its own.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import threading
 from collections import deque
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -32,9 +33,9 @@ from collections.abc import AsyncGenerator, AsyncIterator, Callable, Coroutine, 
 from datetime import UTC, datetime
 
 from asyncgraph._context import META_NODE, META_NS
-from asyncgraph.constants import INTERRUPT, NS_SEP, START, TAG_HIDDEN, TAG_NOSTREAM
+from asyncgraph.constants import CONF, ERROR, INTERRUPT, NS_SEP, START, TAG_HIDDEN, TAG_NOSTREAM
 from asyncgraph.errors import InvalidInputError, StreamClosedError
-from asyncgraph.pregel._algo import RunState, Task, read_state, task_result
+from asyncgraph.pregel._algo import SPECIAL, RunState, Task, read_state, task_result
 from asyncgraph.types import GraphOutput
 
 if TYPE_CHECKING:
@@ -232,21 +233,49 @@ def emit_task_result(rc: RunContext, t: Task, step: int, error: BaseException | 
         emit_debug(rc, "tasks", "task_result", step, {
             "id": t.id, "name": t.name, "error": repr(error) if error is not None else None,
             # Several updates (a key written twice): the writes, repeats as {"$writes": [...]}.
-            "result": task_result(rc.plan, t.writes) if isinstance(t.update, list) else t.update,
-            "interrupts": list(t.interrupts)})
+            "result": task_result(rc.plan, t.writes) if isinstance(t.update, list) else {} if t.update is None else t.update,
+            "interrupts": [dataclasses.asdict(i) for i in t.interrupts]})  # plain dicts, as LangGraph's
 
 
-async def emit_checkpoint(rc: RunContext, saver: Saver, run: RunState, tasks: list[Task], step: int) -> None:
+async def emit_checkpoint(rc: RunContext, saver: Saver, run: RunState, tasks: list[Task], step: int,
+                          pending: Sequence[tuple[str, str, Any]] = ()) -> None:
+    """The ``checkpoints`` chunk of a step about to run. ``pending``: the writes saved
+    with the checkpoint a resumed run starts from (its tasks show their interrupts,
+    results and errors, as ``get_state()`` does)."""
     await saver.flush()
-    cfg = saver.config
+    cfg, parent = saver.config, saver.parent_config
+    if saver.exit_id is not None:
+        # durability="exit": the step's checkpoint is not saved, but it has its id (the
+        # last one is the id the run's checkpoint is saved under), as LangGraph shows it.
+        conf = saver.thread_config[CONF]
+        cfg = {CONF: {**conf, "thread_id": str(conf["thread_id"]), "checkpoint_id": saver.exit_id[0]}}
+        parent = None
+    saved: dict[str, list[tuple[str, Any]]] = {}
+    for task_id, channel, value in pending:
+        saved.setdefault(task_id, []).append((channel, value))
     emit_debug(rc, "checkpoints", "checkpoint", step, {
         "config": cfg,
-        "parent_config": saver.parent_config,
+        "parent_config": parent,
         "values": output_values(rc.plan, run),
         "metadata": {"source": "loop" if step >= 0 else "input", "step": step, "parents": {}},
         "next": [t.name for t in tasks],
-        "tasks": [{"id": t.id, "name": t.name, "interrupts": (), "state": None} for t in tasks],
+        "tasks": [_task_entry(rc, t, saved.get(t.id)) for t in tasks],
     })
+
+
+def _task_entry(rc: RunContext, t: Task, writes: list[tuple[str, Any]] | None) -> dict[str, Any]:
+    if not writes:
+        return {"id": t.id, "name": t.name, "interrupts": (), "state": None}
+    error = next((v for c, v in writes if c == ERROR), None)
+    if error is not None:
+        return {"id": t.id, "name": t.name, "error": error, "state": None}
+    entry: dict[str, Any] = {"id": t.id, "name": t.name}
+    result = task_result(rc.plan, [(c, v) for c, v in writes if c not in SPECIAL])
+    if result:
+        entry["result"] = result
+    entry["interrupts"] = tuple(dataclasses.asdict(i) for c, v in writes if c == INTERRUPT for i in v)
+    entry["state"] = None
+    return entry
 
 
 # -- the reader's side ------------------------------------------------------------
