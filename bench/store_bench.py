@@ -19,7 +19,9 @@ Implementations run one after the other, never in parallel, in rotating order ov
 
 Run: ``python bench/store_bench.py [--n 10000] [--rounds 2] [--only memory,sqlite] [--floor]``.
 ``--floor`` adds the driver alone (``sqlite3`` / ``psycopg`` running asyncgraph's put and
-get statements with their parameters ready): the least a store over that database costs.
+get statements with their parameters ready): the least a store over that database costs;
+for PostgreSQL also one level down, libpq alone (``conn.pgconn``: statements prepared once,
+binary results, the row not even decoded), the least any Python client can spend.
 """
 
 from __future__ import annotations
@@ -146,9 +148,30 @@ def floor(backend: str, n: int, dsn: str) -> dict[str, Any]:
             out["put"] = timed(lambda i: conn.execute(upsert, rows[i]), timed_puts, 1e9)
             out["get"] = timed(lambda i: conn.execute(get_one, keys[i % 2000]).fetchone(), 10_000, 5.0)
         else:
+            # Through psycopg's cursor (prepared after 5 runs, psycopg's default), and one
+            # level down through libpq (statement prepared once, binary results, row left
+            # undecoded): the least any client of this server can spend per statement.
             cur = conn.cursor()
-            out["put"] = timed(lambda i: cur.execute(upsert, rows[i]), timed_puts, 1e9)
+            half = timed_puts // 2
+            out["put"] = timed(lambda i: cur.execute(upsert, rows[i]), half, 1e9)
             out["get"] = timed(lambda i: cur.execute(get_one, keys[i % 2000]).fetchone(), 10_000, 5.0)
+            pgconn = conn.pgconn
+            numbered = [sql.replace("%s", "${}").format(*range(1, sql.count("%s") + 1)) for sql in (upsert, get_one)]
+            pgconn.prepare(b"floor_put", numbered[0].encode())
+            pgconn.prepare(b"floor_get", numbered[1].encode())
+            put_args = [[None if v is None else str(v).encode() for v in row] for row in rows]
+            get_args = [[p.encode() for p in k] for k in keys]
+
+            def put_raw(i: int) -> None:
+                res = pgconn.exec_prepared(b"floor_put", put_args[half + i])
+                assert res.status == 1, res.error_message  # COMMAND_OK
+
+            def get_raw(i: int) -> None:
+                res = pgconn.exec_prepared(b"floor_get", get_args[i % 2000], result_format=1)
+                assert res.status == 2 and res.ntuples == 1, res.error_message  # TUPLES_OK
+
+            out["put_libpq"] = timed(put_raw, timed_puts - half, 1e9)
+            out["get_libpq"] = timed(get_raw, 10_000, 5.0)
     return out
 
 
@@ -294,9 +317,9 @@ def main() -> None:
                     rows.setdefault((backend, op), {}).setdefault(impl, []).append(sec)
                 print(f"round {r + 1} {backend} {impl}: " + ", ".join(f"{k} {fmt(v)}" for k, v in result.items()), file=sys.stderr)
     print(f"\nN = {args.n:,} items, {DIMS}-dim vectors, medians of {args.rounds} rounds\n")
-    extra = " driver alone | floor / LangGraph |" if args.floor else ""
+    extra = " driver alone | floor / LangGraph | libpq alone | libpq / LangGraph |" if args.floor else ""
     print("| back end | op | LangGraph | asyncgraph | ratio | met (≤ 1/3) |" + extra)
-    print("|---|---|---|---|---|---|" + ("---|---|" if args.floor else ""))
+    print("|---|---|---|---|---|---|" + ("---|---|---|---|" if args.floor else ""))
     for backend in backends:
         for op in OPS:
             cell = rows.get((backend, op), {})
@@ -306,8 +329,10 @@ def main() -> None:
             met = ("yes" if ag / lg <= TARGET else "no") if lg and ag else "—"
             line = f"| {backend} | {op} | {fmt(lg)} | {fmt(ag)} | {ratio} | {met} |"
             if args.floor:
-                fl = statistics.median(cell["floor"]) if cell.get("floor") else None
-                line += f" {fmt(fl)} | {f'{fl / lg:.3f}' if fl and lg else '—'} |"
+                for kind in ("floor", "libpq"):
+                    src = cell if kind == "floor" else rows.get((backend, f"{op}_libpq"), {})
+                    fl = statistics.median(src["floor"]) if src.get("floor") else None
+                    line += f" {fmt(fl)} | {f'{fl / lg:.3f}' if fl and lg else '—'} |"
             print(line)
 
 

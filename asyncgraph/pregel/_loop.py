@@ -381,7 +381,7 @@ class _Loop:
 
     async def emit_checkpoint(self, tasks: list[Task]) -> None:
         assert self.saver is not None
-        await emit_checkpoint(self.rc, self.saver, self.run, tasks, self.step - 1)
+        await emit_checkpoint(self.rc, self.saver, self.run, tasks, self.step - 1, self.pending)
 
     def stops_before(self, tasks: list[Task]) -> bool:
         """Whether the run ends before this step: nothing to run, a breakpoint before one

@@ -32,9 +32,9 @@ from langchain_core.messages import BaseMessage
 from langchain_core.outputs import ChatGenerationChunk, LLMResult
 
 from asyncgraph._context import META_NODE, META_NS
-from asyncgraph.constants import CONF, INTERRUPT, NS_SEP, START, TAG_HIDDEN, TAG_NOSTREAM
+from asyncgraph.constants import CONF, ERROR, INTERRUPT, NS_SEP, START, TAG_HIDDEN, TAG_NOSTREAM
 from asyncgraph.errors import InvalidInputError, StreamClosedError
-from asyncgraph.pregel._algo import RunState, Task, read_state, task_result
+from asyncgraph.pregel._algo import SPECIAL, RunState, Task, read_state, task_result
 from asyncgraph.pregel._nested import node_graph, task_state, with_map
 from asyncgraph.pregel._schema import SchemaInfo
 from asyncgraph.pregel.debug import task_metadata
@@ -254,15 +254,18 @@ def emit_task_result(rc: RunContext, t: Task, step: int, error: BaseException | 
             "id": t.id, "name": t.name, "error": error,
             # Several updates (a key written twice): the writes, repeats as {"$writes": [...]}.
             "result": {} if result is None else result,
-            "interrupts": [dataclasses.asdict(i) for i in t.interrupts]})
+            "interrupts": [dataclasses.asdict(i) for i in t.interrupts]})  # plain dicts, as LangGraph's
 
 
-async def emit_checkpoint(rc: RunContext, saver: Saver, run: RunState, tasks: list[Task], step: int) -> None:
+async def emit_checkpoint(rc: RunContext, saver: Saver, run: RunState, tasks: list[Task], step: int,
+                          pending: Sequence[tuple[str, str, Any]] = ()) -> None:
     """The ``checkpoints`` / ``debug`` event of the checkpoint a step starts from: its
     config (with a subgraph's ``checkpoint_map``, as its snapshot has), and for each
     task running a subgraph the config of that subgraph's checkpoints. Under
     ``durability="exit"`` the checkpoint is not saved yet: its id is the one it will be
-    saved under if it is the run's last, and it has no parent config (LangGraph's too)."""
+    saved under if it is the run's last, and it has no parent config (LangGraph's too).
+    ``pending``: the writes saved with the checkpoint a resumed run starts from (its
+    tasks show their interrupts, results and errors, as ``get_state()`` does)."""
     if saver.durability == "exit":
         cfg: Any = {CONF: {**saver.thread_config[CONF], "checkpoint_id": rc.progress.checkpoint_id}}
         parent_cfg = None
@@ -278,14 +281,32 @@ async def emit_checkpoint(rc: RunContext, saver: Saver, run: RunState, tasks: li
     for t in tasks:
         child = node_graph(t.node)
         states.append(None if child is None or child is rc.graph else task_state(thread_id, rc.ns, t.name, t.id, child))
+    saved: dict[str, list[tuple[str, Any]]] = {}
+    for task_id, channel, value in pending:
+        saved.setdefault(task_id, []).append((channel, value))
     emit_debug(rc, "checkpoints", "checkpoint", step, {
         "config": cfg,
         "parent_config": parent_cfg,
         "values": output_values(rc.plan, run),
         "metadata": {"source": "loop" if step >= 0 else "input", "step": step, "parents": dict(parents)},
         "next": [t.name for t in tasks],
-        "tasks": [{"id": t.id, "name": t.name, "interrupts": (), "state": s} for t, s in zip(tasks, states)],
+        "tasks": [_task_entry(rc, t, saved.get(t.id), state) for t, state in zip(tasks, states)],
     })
+
+
+def _task_entry(rc: RunContext, t: Task, writes: list[tuple[str, Any]] | None, state: Any) -> dict[str, Any]:
+    if not writes:
+        return {"id": t.id, "name": t.name, "interrupts": (), "state": state}
+    error = next((v for c, v in writes if c == ERROR), None)
+    if error is not None:
+        return {"id": t.id, "name": t.name, "error": error, "state": state}
+    entry: dict[str, Any] = {"id": t.id, "name": t.name}
+    result = task_result(rc.plan, [(c, v) for c, v in writes if c not in SPECIAL])
+    if result:
+        entry["result"] = result
+    entry["interrupts"] = tuple(dataclasses.asdict(i) for c, v in writes if c == INTERRUPT for i in v)
+    entry["state"] = state
+    return entry
 
 
 # -- the reader's side ------------------------------------------------------------

@@ -23,7 +23,6 @@ taken once per batch.
 from __future__ import annotations
 
 import json
-import re
 import time
 from collections.abc import Callable, Generator, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -41,6 +40,7 @@ from asyncgraph.store._vectors import (
     top,
 )
 from asyncgraph.store.base._types import (
+    Epoch,
     GetOp,
     Item,
     ListNamespacesOp,
@@ -55,7 +55,7 @@ from asyncgraph.store.base._types import (
 )
 from asyncgraph.store.memory import list_namespaces
 
-_fast_loads: Callable[[str], Any] | None
+_fast_loads: Callable[[str | bytes], Any] | None
 try:  # orjson comes with langchain-core (through langsmith); it parses values ~5x faster
     from orjson import loads as _fast_loads
 except ImportError:  # pragma: no cover - an install without it
@@ -64,20 +64,44 @@ except ImportError:  # pragma: no cover - an install without it
 __all__ = ["POSTGRES", "SQLITE", "Dialect", "Prepared", "SqlCore", "Stmt", "loads"]
 
 
-# orjson turns an integer of more than 64 bits into a float, silently. json.dumps writes
-# no float with 19 digits in a row (17 significant digits at most), so a run of 19 digits
-# is an integer orjson may not keep exact (or digits inside a string): json reads it.
-_LONG_DIGITS = re.compile(r"[0-9]{19}")
+# orjson reads an integer that does not fit 64 bits (below -2**63 or above 2**64 - 1) as
+# a float, silently: any such float has a magnitude of at least 2**63.
+_BIG = float(2**63)
 
 
-def loads(text: str) -> Any:
+def _may_have_lost_int(value: Any) -> bool:
+    """Whether a value orjson parsed holds a float of magnitude 2**63 or more: either a
+    real float (json.dumps writes those with an exponent) or an integer orjson could
+    not keep. Walking the parsed value visits each node once (a long string is one
+    node), which costs less than scanning the text for digit runs."""
+    stack = [value]
+    while stack:
+        node = stack.pop()
+        for x in node.values() if type(node) is dict else node:
+            kind = type(x)
+            if kind is float:
+                if x >= _BIG or x <= -_BIG:
+                    return True
+            elif kind is dict or kind is list:
+                stack.append(x)
+    return False
+
+
+def loads(text: str | bytes) -> Any:
     """A stored JSON value, parsed: orjson when it reads it exactly as json would, else
-    json (integers of 19 digits or more, and what orjson refuses: lone surrogates)."""
-    if _fast_loads is not None and _LONG_DIGITS.search(text) is None:
+    json (a value orjson may have read an integer of it as a float, and what orjson
+    refuses: lone surrogates, numbers beyond a double's range)."""
+    if _fast_loads is not None:
         try:
-            return _fast_loads(text)
+            value = _fast_loads(text)
         except ValueError:
             pass
+        else:
+            if type(value) is not dict and type(value) is not list:
+                if type(value) is not float or -_BIG < value < _BIG:
+                    return value
+            elif not _may_have_lost_int(value):
+                return value
     return json.loads(text)
 
 
@@ -342,7 +366,8 @@ class SqlCore:
 
     def fast_item(self, row: Row, namespace: tuple[str, ...] | None = None) -> Item:
         """An Item from a row, built without re-validating what the database returned
-        (``namespace``: the row's, as a tuple of labels, if the caller has it)."""
+        (``namespace``: the row's, as a tuple of labels, if the caller has it). SQLite's
+        epoch seconds become datetimes only when read (:class:`Epoch`)."""
         item = _new(Item)
         value = row[2]
         item.value = value if type(value) is dict else loads(value)
@@ -350,13 +375,13 @@ class SqlCore:
         item.namespace = namespace if namespace is not None else tuple(row[0].split("."))
         created = row[3]
         if type(created) is float:
-            created = datetime.fromtimestamp(created, timezone.utc)
-        item.created_at = created
+            created = Epoch(created)
+        item._created = created
         updated = row[4]
         if updated == row[3]:
-            item.updated_at = created
+            item._updated = created
         else:
-            item.updated_at = datetime.fromtimestamp(updated, timezone.utc) if type(updated) is float else updated
+            item._updated = Epoch(updated) if type(updated) is float else updated
         return item
 
     def _item(self, row: Row, cls: type[Item] = Item) -> Any:

@@ -90,6 +90,8 @@ class Indexer:
         # The common case, top-level keys, read without the general path walker.
         simple = all(len(t) == 1 and t[0] != "$" and t[0][0] not in "[{*" for _, t in self.fields)
         self._simple_keys = [f for f, _ in self.fields] if simple else None
+        # ... and the commonest of all, one top-level key (embed_one's fast path).
+        self._single_key = self._simple_keys[0] if self._simple_keys and len(self._simple_keys) == 1 else None
 
     def texts(self, op: PutOp) -> list[tuple[str, str]]:
         """(field name, text) pairs to embed for a put (none for ``index=False``)."""
@@ -155,10 +157,21 @@ class Indexer:
 
     def embed_one(self, value: Any, index: Any) -> Vectors:
         """The vectors of one put (the single-put fast path of :meth:`embed_puts`)."""
+        name = self._single_key
+        if name is not None and index is None:  # written out: this is on every put's path
+            text = value.get(name)
+            if type(text) is str:
+                vectors = self.embeddings.embed_documents([text])
+                if len(vectors) == 1:
+                    vector = vectors[0]
+                    if type(vector) is not list or len(vector) != self.dims:
+                        vector = self._check(vector)
+                    return [(name, vector)]
+                return self._pair([(name, text)], vectors)  # raises
         texts = self.texts_of(value, index)
         if not texts:
             return []
-        if len(texts) == 1:  # written out: this is on every put's path
+        if len(texts) == 1:
             field, text = texts[0]
             vectors = self.embeddings.embed_documents([text])
             if len(vectors) == 1:

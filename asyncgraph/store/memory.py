@@ -19,7 +19,6 @@ import threading
 import time
 from collections.abc import Iterable, Mapping
 from math import dist
-from datetime import datetime, timezone
 from typing import Any, Literal
 
 from asyncgraph.store._filter import Predicate, compile_filter, validate_filter
@@ -28,6 +27,7 @@ from asyncgraph.store._vectors import Indexer, Vectors, inverse_norm, normalize,
 from asyncgraph.store.base._store import BaseStore
 from asyncgraph.store.base._types import (
     NOT_PROVIDED,
+    Epoch,
     GetOp,
     IndexConfig,
     Item,
@@ -163,8 +163,12 @@ class InMemoryStore(BaseStore):
             ttl = self.ttl_config.get("default_ttl") if self.ttl_config else None
         indexer = self._indexer
         vectors = indexer.embed_one(value, index) if indexer is not None else None
-        with self._lock:
+        lock = self._lock
+        lock.acquire()  # not ``with``: its __exit__ call costs a tenth of this put
+        try:
             self._write_one(namespace, key, value, vectors, ttl, time.time())
+        finally:
+            lock.release()
 
     async def aput(
         self,
@@ -326,17 +330,21 @@ class InMemoryStore(BaseStore):
         items = self._data.get(namespace)
         if items is None:
             items = self._data[namespace] = {}
-        stamp = _from_epoch(now, _UTC)
+        stamp = Epoch(now)  # a datetime only when read (see Epoch)
         old = items.get(key)
         item = _new(Item)
         item.value = dict(value)
         item.key = key
         item.namespace = namespace
-        item.created_at = old.created_at if old is not None else stamp
-        item.updated_at = stamp
+        item._created = old._created if old is not None else stamp
+        item._updated = stamp
         items[key] = item
         if vectors:
-            entries = {field: [vector, None] for field, vector in vectors}
+            if len(vectors) == 1:
+                field, vector = vectors[0]
+                entries = {field: [vector, None]}
+            else:
+                entries = {field: [vector, None] for field, vector in vectors}
             by_key = self._vectors.get(namespace)
             if by_key is None:
                 by_key = self._vectors[namespace] = {}
@@ -381,12 +389,17 @@ class InMemoryStore(BaseStore):
 
 
 _new = object.__new__  # builds an Item without re-checking fields this module just made
-_from_epoch = datetime.fromtimestamp
-_UTC = timezone.utc
 
 
 def _found(item: Item, score: float | None) -> SearchItem:
-    return SearchItem(item.namespace, item.key, item.value, item.created_at, item.updated_at, score)
+    found = _new(SearchItem)
+    found.namespace = item.namespace
+    found.key = item.key
+    found.value = item.value
+    found._created = item._created  # timestamps stay unbuilt until read
+    found._updated = item._updated
+    found.score = score
+    return found
 
 
 def _matches(condition: MatchCondition, namespace: tuple[str, ...]) -> bool:

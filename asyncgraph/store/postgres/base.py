@@ -30,6 +30,7 @@ from asyncgraph.store._sql import POSTGRES, Stmt
 from asyncgraph.store._sqlstore import SqlStore, drive
 from asyncgraph.store._ttl import Sweeper, interval_seconds
 from asyncgraph.store.base._types import IndexConfig, Op, Result, TTLConfig
+from asyncgraph.store.postgres._libpq import UNAVAILABLE, OneRowReader
 
 __all__ = ["PoolConfig", "PostgresStore"]
 
@@ -150,9 +151,11 @@ class PostgresStore(SqlStore):
         if deserializer is not None:
             raise NotImplementedError("PostgresStore(deserializer=...) is not supported")
         self.conn = conn
+        self._is_pool = hasattr(conn, "connection") and not hasattr(conn, "cursor")
         self.lock = threading.Lock()
         self.is_setup = False
         self.pgvector = False
+        self._get_reader: OneRowReader | None = None
         self._configure(POSTGRES, index, ttl)
         self._sweeper = Sweeper()
 
@@ -189,8 +192,8 @@ class PostgresStore(SqlStore):
 
     @contextmanager
     def _connection(self) -> Iterator[Any]:
-        if hasattr(self.conn, "connection") and not hasattr(self.conn, "cursor"):
-            with self.conn.connection() as conn:  # a pool
+        if self._is_pool:
+            with self.conn.connection() as conn:
                 yield conn
         else:
             with self.lock:
@@ -247,17 +250,34 @@ class PostgresStore(SqlStore):
             return execute_pg(conn, batch)
 
     def _fetch_row(self, sql: str, params: tuple[Any, ...]) -> Any:
-        from psycopg.rows import tuple_row
+        if self._is_pool:
+            with self.conn.connection() as conn:
+                return self._fetch_row_on(conn, sql, params)
+        lock = self.lock
+        lock.acquire()  # not ``with``, nor _connection(): a get's own time is small
+        try:
+            return self._fetch_row_on(self.conn, sql, params)
+        finally:
+            lock.release()
 
-        with self._connection() as conn:
-            if not self.is_setup:
-                self._setup_on(conn)
-            if not conn.autocommit:
-                rows = execute_pg(conn, [Stmt(sql, params, fetch=True)])[0]
-                return rows[0] if rows else None
-            cur = conn.cursor(row_factory=tuple_row)
-            cur.execute(sql, params)
-            return cur.fetchone()
+    def _fetch_row_on(self, conn: Any, sql: str, params: tuple[Any, ...]) -> Any:
+        if not self.is_setup:
+            self._setup_on(conn)
+        if sql is self._core._get_one:  # the get: through libpq when it can (_libpq)
+            reader = self._get_reader
+            if reader is None:
+                reader = self._get_reader = OneRowReader(sql)
+            row = reader.fetch_one(conn, params)
+            if row is not UNAVAILABLE:
+                return row
+        from psycopg.rows import tuple_row  # for import time: psycopg is optional
+
+        if not conn.autocommit:
+            rows = execute_pg(conn, [Stmt(sql, params, fetch=True)])[0]
+            return rows[0] if rows else None
+        cur = conn.cursor(row_factory=tuple_row)
+        cur.execute(sql, params)
+        return cur.fetchone()
 
     def batch(self, ops: Iterable[Op]) -> list[Result]:
         prep = self._prepare(ops)
