@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import uuid
 from collections.abc import Iterator
 from typing import NewType
 
@@ -27,6 +28,8 @@ InterruptId = NewType("InterruptId", str)
 # same bits (os.urandom, version 4, RFC 4122 variant) come here from one urandom call per
 # 256 ids. ``next()`` on a list iterator is atomic under the GIL, so two threads never
 # get the same value; a forked child draws a fresh batch (the parent's would repeat).
+# Tests that patch ``uuid.uuid4`` for deterministic ids (LangGraph's own suite does) are
+# honoured: while it is patched, ids come from it.
 
 _BATCH = 256
 _VERSION_MASK = ~((0xF000 << 64) | (0xC000 << 48))
@@ -50,8 +53,13 @@ if hasattr(os, "register_at_fork"):  # (not on Windows: no fork there)
     os.register_at_fork(after_in_child=_reseed)
 
 
+_UUID4 = uuid.uuid4
+
+
 def uuid4_str() -> str:
     """A random (version 4) UUID as its canonical 36-character string."""
+    if uuid.uuid4 is not _UUID4:  # patched (a test's deterministic ids): use it
+        return str(uuid.uuid4())
     global _ints
     try:
         n = next(_ints)

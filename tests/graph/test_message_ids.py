@@ -56,3 +56,11 @@ def test_a_forked_child_does_not_repeat_the_parents_ids() -> None:
     os.waitpid(pid, 0)
     assert len(child_ids) == 300
     assert not parent_ids & child_ids
+
+
+def test_a_patched_uuid4_gives_the_ids(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Tests make ids deterministic by patching uuid.uuid4 (LangGraph's suite does).
+    fixed = iter(uuid.UUID(f"00000000-0000-4000-8000-{i:012}") for i in range(10))
+    monkeypatch.setattr(uuid, "uuid4", lambda: next(fixed))
+    merged = add_messages([HumanMessage("a")], [AIMessage("b")])
+    assert [m.id for m in merged] == ["00000000-0000-4000-8000-000000000000", "00000000-0000-4000-8000-000000000001"]
