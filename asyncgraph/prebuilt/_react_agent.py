@@ -17,7 +17,7 @@ import inspect
 import typing
 import warnings
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Annotated, Any, NotRequired, TypedDict, TypeVar
+from typing import Annotated, Any, TypeVar
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, SystemMessage, ToolMessage
@@ -29,6 +29,7 @@ from langchain_core.runnables import (
 )
 from langchain_core.tools import BaseTool
 from pydantic import BaseModel
+from typing_extensions import NotRequired, TypedDict  # (Pydantic reads these on Python 3.11)
 
 from asyncgraph._internal._runnable import RunnableCallable
 from asyncgraph.constants import END, START

@@ -506,3 +506,22 @@ def test_async_prompt_under_sync_invoke_says_to_use_ainvoke() -> None:
         agent.invoke({"messages": [HumanMessage("hello")]})
     out = asyncio.run(agent.ainvoke({"messages": [HumanMessage("hello")]}))
     assert out["messages"][-1].content == "hi"
+
+
+def test_agent_state_has_a_json_schema() -> None:
+    # Pydantic refuses typing.TypedDict before Python 3.12; the prebuilt state must be
+    # readable (LangGraph's is), for get_input_jsonschema and the server's /schemas.
+    from langchain_core.tools import tool
+
+    from asyncgraph.prebuilt import create_react_agent
+    from asyncgraph.testing import ScriptedChatModel
+
+    @tool
+    def lookup(q: str) -> str:
+        """Look q up."""
+        return q
+
+    agent = create_react_agent(ScriptedChatModel(responses=["x"]), [lookup])
+    schema = agent.get_input_jsonschema()
+    assert schema["title"] == "AgentState" and "messages" in schema["properties"]
+    assert agent.get_output_jsonschema()["required"] == ["messages"]
