@@ -47,15 +47,18 @@ def _resume(coro: Any, first: Any) -> Generator[Any, Any, Any]:
                 return done.value
 
 
-def saved_values(run: RunState, versions: dict[str, Any]) -> dict[str, Any]:
+def saved_values(run: RunState, versions: dict[str, Any], untracked: frozenset[str] = frozenset()) -> dict[str, Any]:
     """The values a checkpoint stores: those of the channels that have a version (a
-    channel never written holds its initial value, made again on load)."""
+    channel never written holds its initial value, made again on load). ``untracked``:
+    the UntrackedValue channels, whose keys pending ``Send`` arguments do not keep."""
     out = {}
     for key, ch in run.channels.items():
         if key in versions:
             v = ch.checkpoint()
             if v is not MISSING:
                 out[key] = v
+    if untracked and isinstance(out.get(TASKS), list):
+        out[TASKS] = [v for _, v in without_untracked([(TASKS, send) for send in out[TASKS]], untracked)]
     return out
 
 
@@ -244,7 +247,7 @@ class Saver:
             "v": CHECKPOINT_FORMAT,
             "id": cid,
             "ts": ts,
-            "channel_values": saved_values(run, versions),
+            "channel_values": saved_values(run, versions, self.untracked),
             "channel_versions": versions,
             "versions_seen": self._seen(run),
             "updated_channels": sorted(updated) if updated is not None else None,
