@@ -252,10 +252,9 @@ class Saver:
             "versions_seen": self._seen(run),
             "updated_channels": sorted(updated) if updated is not None else None,
         }
+        # (A run id reaches the metadata only through the run's own metadata or
+        # configurable, as in LangGraph: the callbacks' run id is not the thread's.)
         metadata = {"source": source, "step": step, "parents": self.parents.copy() if self.parents else {}}
-        run_id = rc.run_id
-        if run_id is not None:
-            metadata["run_id"] = str(run_id)
         if self.extra:
             for k, v in self.extra.items():
                 if k not in metadata:
