@@ -384,6 +384,23 @@ class PostgresStorage(Storage):
             )
         return int(row[0])
 
+    async def append_events(self, run_id: str, events: list[tuple[str, str]]) -> int:
+        # As append_event, for many: one statement, one NOTIFY carrying the last seq.
+        async with self.pool.connection() as conn:
+            row = await self._fenced_one(
+                conn,
+                ", base AS (SELECT COALESCE(MAX(seq), 0) AS s FROM ag_run_events WHERE run_id = %(run)s)"
+                ", ins AS (INSERT INTO ag_run_events (run_id, seq, event, data)"
+                " SELECT %(run)s, base.s + e.n, e.event, e.data"
+                " FROM base, unnest(%(events)s::text[], %(datas)s::text[]) WITH ORDINALITY AS e(event, data, n)"
+                " WHERE EXISTS (SELECT 1 FROM fence) RETURNING seq)"
+                " SELECT last, pg_notify(%(channel)s, %(run)s || ' ' || last)"
+                " FROM (SELECT MAX(seq) AS last FROM ins) m WHERE last IS NOT NULL",
+                {"run": run_id, "events": [e for e, _ in events], "datas": [d for _, d in events],
+                 "channel": CHANNEL},
+            )
+        return int(row[0])
+
     async def close_events(self, run_id: str) -> None:
         async with self.fence() as conn:
             await conn.execute(
@@ -391,7 +408,7 @@ class PostgresStorage(Storage):
             )
             await conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, f"{run_id} close"))
 
-    async def read_events(self, run_id: str, after: int = 0) -> AsyncIterator[RunEvent]:
+    async def read_event_batches(self, run_id: str, after: int = 0) -> AsyncIterator[list[RunEvent]]:
         pos = max(after, 0)
         waiters = self._waiters.setdefault(run_id, set())
         wake = asyncio.Event()
@@ -414,9 +431,9 @@ class PostgresStorage(Storage):
                         closed, exists = await cur.fetchone()  # type: ignore[misc]
                         if closed or (not exists and pos == 0):
                             return
-                for seq, event, data in rows:
-                    yield RunEvent(seq, event, data)
-                    pos = seq
+                if rows:
+                    pos = rows[-1][0]
+                    yield [RunEvent(seq, event, data) for seq, event, data in rows]
                 # Wait for the next NOTIFY (one that came during the read has set `wake`
                 # already): one query per batch of events, not one more to find none.
                 with contextlib.suppress(TimeoutError):

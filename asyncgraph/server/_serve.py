@@ -44,7 +44,7 @@ from asyncgraph.server._queue import InProcessQueue
 from asyncgraph.server._runs import RunService, Worker
 from asyncgraph.server._serialize import dumps
 from asyncgraph.server._services import Services
-from asyncgraph.server._storage import MemoryStorage
+from asyncgraph.server._storage import MemoryStorage, now
 from asyncgraph.types import Command
 
 __all__ = ["PgWorker", "create_serve_app", "run_serve", "run_worker", "run_worker_async"]
@@ -188,7 +188,8 @@ class PgWorker(Worker):
             if thread is not None:
                 thread["status"] = "busy"
                 await self.storage.put_thread(thread)
-            run = await self._set_run(run_id, status="running") or run
+            run.update(status="running", updated_at=now())  # (the record claim_run returned)
+            await self.storage.put_run(run)
             assistant = await self.services.get_assistant(run["assistant_id"])
             config = self._config(run, assistant)
             if attempt > 1:  # (the first attempt's was sent when the run was created)
@@ -206,7 +207,7 @@ class PgWorker(Worker):
                 for key in ("checkpoint_id", "checkpoint_map"):
                     config["configurable"].pop(key, None)
             try:
-                await self._stream(run, graph, graph_input, config)
+                await self._stream(run, graph, graph_input, config, assistant)
             except FencedOut:
                 raise
             except Exception as exc:
