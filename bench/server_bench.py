@@ -288,7 +288,10 @@ def main() -> None:
         admin.execute(f"CREATE DATABASE {db}")
         dsn = admin_dsn.rsplit("/", 1)[0] + "/" + db
         base = [sys.executable, "-m", "asyncgraph"]
-        common = ["--database-url", dsn, "--config", str(APP)]
+        # PostgreSQL allows 100 connections here, shared with whatever else uses it: the
+        # processes split about 60 between them.
+        pool = str(max(4, min(20, 60 // (args.workers + 1))))
+        common = ["--database-url", dsn, "--config", str(APP), "--pool-size", pool]
         procs.append(subprocess.Popen([*base, "serve", *common, "--port", str(port)], env=env, stdout=subprocess.DEVNULL))
         procs += [
             subprocess.Popen([*base, "worker", *common], env=env, stdout=subprocess.DEVNULL)

@@ -125,12 +125,12 @@ def create_serve_app(
 
 def run_serve(
     config: str, database_url: str, *, host: str = "127.0.0.1", port: int = 2024,
-    max_body_bytes: int = MAX_BODY_BYTES,
+    max_body_bytes: int = MAX_BODY_BYTES, pool_size: int = 20,
 ) -> None:
     """Serve ``config``'s API until interrupted (``asyncgraph serve``)."""
     import uvicorn
 
-    app = create_serve_app(config, database_url, max_body_bytes=max_body_bytes)
+    app = create_serve_app(config, database_url, max_body_bytes=max_body_bytes, pool_size=pool_size)
     print(f"asyncgraph serve: {config} on http://{host}:{port} (PostgreSQL; runs need `asyncgraph worker`)", flush=True)
     uvicorn.run(app, host=host, port=port, log_level="warning")
 
