@@ -341,6 +341,23 @@ class PostgresStorage(Storage):
                 {"id": run["run_id"], "tid": run["thread_id"], "doc": dumps(run)},
             )
 
+    async def update_run(self, run_id: str, fields: dict[str, Any]) -> dict[str, Any] | None:
+        # One fenced statement; the fence's FencedOut also covers a run deleted meanwhile.
+        async with self.pool.connection() as conn:
+            if FENCE.get() is None:
+                cur = await conn.execute(
+                    "UPDATE ag_runs SET doc = doc || %s::jsonb WHERE id = %s RETURNING doc", (dumps(fields), run_id)
+                )
+                row = await cur.fetchone()
+            else:
+                row = await self._fenced_one(
+                    conn,
+                    "UPDATE ag_runs SET doc = doc || %(patch)s::jsonb WHERE id = %(id)s"
+                    " AND EXISTS (SELECT 1 FROM fence) RETURNING doc",
+                    {"id": run_id, "patch": dumps(fields)},
+                )
+        return None if row is None else _doc(row[0])
+
     async def get_run(self, run_id: str) -> dict[str, Any] | None:
         return await self._get("ag_runs", run_id)
 
@@ -405,11 +422,15 @@ class PostgresStorage(Storage):
         return int(row[0])
 
     async def close_events(self, run_id: str) -> None:
-        async with self.fence() as conn:
-            await conn.execute(
-                "INSERT INTO ag_run_closed (run_id) VALUES (%s) ON CONFLICT DO NOTHING", (run_id,)
+        # One fenced statement (one round trip): mark the log closed, NOTIFY its readers.
+        async with self.pool.connection() as conn:
+            await self._fenced_one(
+                conn,
+                ", ins AS (INSERT INTO ag_run_closed (run_id) SELECT %(run)s WHERE EXISTS (SELECT 1 FROM fence)"
+                " ON CONFLICT DO NOTHING)"
+                " SELECT pg_notify(%(channel)s, %(run)s || ' close') WHERE EXISTS (SELECT 1 FROM fence)",
+                {"run": run_id, "channel": CHANNEL},
             )
-            await conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, f"{run_id} close"))
 
     async def read_event_batches(self, run_id: str, after: int = 0) -> AsyncIterator[list[RunEvent]]:
         pos = max(after, 0)

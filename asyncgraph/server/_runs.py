@@ -263,12 +263,7 @@ class Worker:
                 await self.queue.done(run_id)
 
     async def _set_run(self, run_id: str, **fields: Any) -> dict[str, Any] | None:
-        run = await self.storage.get_run(run_id)
-        if run is None:
-            return None
-        run.update(fields, updated_at=now())
-        await self.storage.put_run(run)
-        return run
+        return await self.storage.update_run(run_id, {**fields, "updated_at": now()})
 
     async def _execute(self, run_id: str, run: dict[str, Any] | None = None) -> None:
         if run is None:

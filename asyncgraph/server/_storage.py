@@ -86,6 +86,16 @@ class Storage(abc.ABC):
     @abc.abstractmethod
     async def list_runs(self, thread_id: str | None = None) -> list[dict[str, Any]]: ...
 
+    async def update_run(self, run_id: str, fields: dict[str, Any]) -> dict[str, Any] | None:
+        """Set top-level ``fields`` of the run's record; the new record (None: no such run).
+        Back ends override this to do it in one round trip."""
+        run = await self.get_run(run_id)
+        if run is None:
+            return None
+        run.update(fields)
+        await self.put_run(run)
+        return run
+
     # crons
     @abc.abstractmethod
     async def put_cron(self, cron: dict[str, Any]) -> None: ...
