@@ -210,15 +210,17 @@ def _wait_ok(url: str, procs: list[subprocess.Popen[bytes]], seconds: float = 90
 
 
 def _measure(label: str, url: str, procs: list[subprocess.Popen[bytes]], args: argparse.Namespace) -> dict[str, float]:
-    cpu0 = sum(_tree_cpu_seconds(p.pid) for p in procs)
+    cpu0 = [_tree_cpu_seconds(p.pid) for p in procs]
     result = bench(url, args.runs, args.concurrency, args.clients)
     # Includes the warm-up run of each client.
-    result["server_cpu_ms"] = 1000 * (sum(_tree_cpu_seconds(p.pid) for p in procs) - cpu0) / (args.runs + args.clients)
+    per_proc = [1000 * (_tree_cpu_seconds(p.pid) - c0) / (args.runs + args.clients) for p, c0 in zip(procs, cpu0)]
+    result["server_cpu_ms"] = sum(per_proc)
+    split = f" (API {per_proc[0]:.1f} + workers {sum(per_proc[1:]):.1f})" if len(procs) > 1 else ""
     print(
         f"{label}  runs={result['runs']} concurrency={result['concurrency']}  "
         f"time to first event p50={result['ttfe_p50_ms']:.1f} ms p99={result['ttfe_p99_ms']:.1f} ms  "
         f"first values event p50={result['tfv_p50_ms']:.1f} ms p99={result['tfv_p99_ms']:.1f} ms  "
-        f"throughput={result['runs_per_s']:.1f} runs/s  server CPU {result['server_cpu_ms']:.1f} ms/run  "
+        f"throughput={result['runs_per_s']:.1f} runs/s  server CPU {result['server_cpu_ms']:.1f} ms/run{split}  "
         f"client CPU {result['client_cpu_ms']:.1f} ms/run ({result['clients']} client processes)",
         flush=True,
     )
