@@ -17,6 +17,25 @@ processes on it, reports the CPU of all of them per run, and drops the database 
 no reload), started from VENV (a venv with ``langgraph-cli[inmem]``: kept apart from the
 project's, it is a black-box oracle), serving the same file built with LangGraph
 (``BENCH_GRAPH_LIB=langgraph``), and prints the ratios.
+
+``--clients K``: K client processes share the runs and the concurrency. One process parsing
+the SSE streams through langgraph-sdk costs 7-13 ms of CPU per run (more than the dev
+server), and above 100 streams httpx's default pool (100 connections) queues requests in the
+client: keep at most 100 streams per client process.
+
+Measured 2026-12-07 on the shared 2-core box (docs/performance.md, "Server"; compare
+within one invocation, CPU per run is the steadier number):
+
+    --runs 300 --concurrency 100 --storage memory --against-langgraph-dev /tmp/lgdev-venv
+      asyncgraph dev 101.9 runs/s, TTFE p50/p99 185/474 ms, server CPU 7.5 ms/run
+      langgraph dev   11.4 runs/s, TTFE p50/p99 8402/9101 ms, server CPU 42.8 ms/run
+      -> throughput 8.9x, server CPU per run 0.17x
+    --runs 1000 --concurrency 500 --clients 5 ... --langgraph-dev-jobs 500
+      asyncgraph dev 91.1 runs/s (6.1 ms/run), langgraph dev 27.7 runs/s (26.7 ms/run)
+      -> throughput 3.3x, server CPU per run 0.23x
+    --runs 300 --concurrency 100 --storage postgres --workers 1 / 2 / 4
+      41.6 / 34.3 / 24.5 runs/s; server CPU 22.7 / 25.4 / 27.7 ms/run (API ~9 + workers);
+      the 2 cores are full with one worker (client, API, worker and PostgreSQL share them)
 """
 
 from __future__ import annotations
