@@ -71,6 +71,9 @@ def _serve_or_worker(command: str, args: list[str]) -> int:
     parser.add_argument("--database-url", default=os.environ.get("DATABASE_URI") or os.environ.get("DATABASE_URL"),
                         help="postgresql://... (default: $DATABASE_URI or $DATABASE_URL)")
     parser.add_argument("--config", default="langgraph.json", help="path of langgraph.json")
+    parser.add_argument("--pool-size", type=int, default=20,
+                        help="database connections of this process (mind PostgreSQL's max_connections "
+                        "across all serve and worker processes)")
     if command == "serve":
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--port", type=int, default=2024)
@@ -92,10 +95,10 @@ def _serve_or_worker(command: str, args: list[str]) -> int:
     try:
         if command == "serve":
             run_serve(opts.config, opts.database_url, host=opts.host, port=opts.port,
-                      max_body_bytes=opts.max_body_bytes)
+                      max_body_bytes=opts.max_body_bytes, pool_size=opts.pool_size)
         else:
             run_worker(opts.config, opts.database_url, concurrency=opts.concurrency,
-                       heartbeat=opts.heartbeat, stall_after=opts.stall_after)
+                       heartbeat=opts.heartbeat, stall_after=opts.stall_after, pool_size=opts.pool_size)
     except ConfigError as exc:
         print(f"asyncgraph {command}: {exc}", file=sys.stderr)
         return 2

@@ -17,12 +17,32 @@ processes on it, reports the CPU of all of them per run, and drops the database 
 no reload), started from VENV (a venv with ``langgraph-cli[inmem]``: kept apart from the
 project's, it is a black-box oracle), serving the same file built with LangGraph
 (``BENCH_GRAPH_LIB=langgraph``), and prints the ratios.
+
+``--clients K``: K client processes share the runs and the concurrency. One process parsing
+the SSE streams through langgraph-sdk costs 7-13 ms of CPU per run (more than the dev
+server), and above 100 streams httpx's default pool (100 connections) queues requests in the
+client: keep at most 100 streams per client process.
+
+Measured 2026-12-07 on the shared 2-core box (docs/performance.md, "Server"; compare
+within one invocation, CPU per run is the steadier number):
+
+    --runs 300 --concurrency 100 --storage memory --against-langgraph-dev /tmp/lgdev-venv
+      asyncgraph dev 101.9 runs/s, TTFE p50/p99 185/474 ms, server CPU 7.5 ms/run
+      langgraph dev   11.4 runs/s, TTFE p50/p99 8402/9101 ms, server CPU 42.8 ms/run
+      -> throughput 8.9x, server CPU per run 0.17x
+    --runs 1000 --concurrency 500 --clients 5 ... --langgraph-dev-jobs 500
+      asyncgraph dev 91.1 runs/s (6.1 ms/run), langgraph dev 27.7 runs/s (26.7 ms/run)
+      -> throughput 3.3x, server CPU per run 0.23x
+    --runs 300 --concurrency 100 --storage postgres --workers 1 / 2 / 4
+      41.6 / 34.3 / 24.5 runs/s; server CPU 22.7 / 25.4 / 27.7 ms/run (API ~9 + workers);
+      the 2 cores are full with one worker (client, API, worker and PostgreSQL share them)
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import socket
 import statistics
@@ -31,6 +51,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from langgraph_sdk import get_client
 
@@ -69,7 +90,13 @@ async def _one(client, first: list[float], errors: list[str], content: list[floa
             errors.append(str(part.data))
 
 
-async def bench(url: str, runs: int, concurrency: int) -> dict[str, float]:
+async def _drive(url: str, runs: int, concurrency: int, go: Any = None) -> dict[str, Any]:
+    """Stream ``runs`` runs, ``concurrency`` at a time, from this process.
+
+    ``go``: awaited after the warm-up run and before the timed runs (a child client waits
+    for its parent's start signal there). Returns the raw latencies, the wall time and
+    this process's CPU time of the timed part.
+    """
     client = get_client(url=url, timeout=120)
     first: list[float] = []
     content: list[float] = []
@@ -80,23 +107,89 @@ async def bench(url: str, runs: int, concurrency: int) -> dict[str, float]:
         async with sem:
             await _one(client, first, errors, content)
 
-    await _one(client, [], errors)  # warm up: imports, first compile
+    await _one(client, [], errors)  # warm up: imports, first compile, the connection pool
+    if go is not None:
+        await go()
+    cpu0 = time.process_time()
     t0 = time.perf_counter()
     await asyncio.gather(*(guarded() for _ in range(runs)))
     elapsed = time.perf_counter() - t0
+    return {"first": first, "content": content, "errors": errors, "elapsed": elapsed,
+            "client_cpu": time.process_time() - cpu0, "t0": t0}
+
+
+def _pct(values: list[float], q: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, int(q * len(values)))]
+
+
+def _summary(first: list[float], content: list[float], errors: list[str], elapsed: float,
+             client_cpu: float, runs: int, concurrency: int, clients: int) -> dict[str, float]:
     if errors:
         raise SystemExit(f"{len(errors)} runs failed, first: {errors[0]}")
-    first.sort()
-    content.sort()
     return {
-        "tfv_p50_ms": 1000 * statistics.median(content),
-        "tfv_p99_ms": 1000 * content[min(len(content) - 1, int(0.99 * len(content)))],
         "runs": runs,
         "concurrency": concurrency,
+        "clients": clients,
         "ttfe_p50_ms": 1000 * statistics.median(first),
-        "ttfe_p99_ms": 1000 * first[min(len(first) - 1, int(0.99 * len(first)))],
+        "ttfe_p99_ms": 1000 * _pct(first, 0.99),
+        "tfv_p50_ms": 1000 * statistics.median(content),
+        "tfv_p99_ms": 1000 * _pct(content, 0.99),
         "runs_per_s": runs / elapsed,
+        "client_cpu_ms": 1000 * client_cpu / runs,
     }
+
+
+def bench(url: str, runs: int, concurrency: int, clients: int = 1) -> dict[str, float]:
+    """``runs`` streamed runs, ``concurrency`` at once, from ``clients`` client processes.
+
+    One Python process parsing 100-500 SSE streams through langgraph-sdk spends more CPU
+    per run than the server does, so with several client processes the load (and the
+    latencies measured) is the server's, not the client's event loop's. Each child gets
+    an equal share of the runs and of the concurrency, warms up, waits for the common
+    start, and reports its raw latencies; throughput is all runs over the wall time from
+    the start to the last child's end.
+    """
+    if clients <= 1:
+        r = asyncio.run(_drive(url, runs, concurrency))
+        return _summary(r["first"], r["content"], r["errors"], r["elapsed"], r["client_cpu"], runs, concurrency, 1)
+    shares = [runs // clients + (i < runs % clients) for i in range(clients)]
+    concs = [max(1, concurrency // clients + (i < concurrency % clients)) for i in range(clients)]
+    children = [
+        subprocess.Popen(
+            [sys.executable, __file__, "--client-child", url, str(n), str(c)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        )
+        for n, c in zip(shares, concs)
+    ]
+    for child in children:  # each says "ready" after its warm-up run
+        assert child.stdout is not None
+        if child.stdout.readline().strip() != "ready":
+            raise SystemExit("a client process failed to start")
+    t0 = time.perf_counter()
+    for child in children:
+        assert child.stdin is not None
+        child.stdin.write("go\n")
+        child.stdin.flush()
+    results = []
+    for child in children:
+        out, _ = child.communicate()
+        results.append(json.loads(out))
+    elapsed = time.perf_counter() - t0
+    first = [x for r in results for x in r["first"]]
+    content = [x for r in results for x in r["content"]]
+    errors = [x for r in results for x in r["errors"]]
+    cpu = sum(r["client_cpu"] for r in results)
+    return _summary(first, content, errors, elapsed, cpu, runs, concurrency, clients)
+
+
+def _client_child(url: str, runs: int, concurrency: int) -> None:
+    async def go() -> None:
+        print("ready", flush=True)
+        await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
+
+    result = asyncio.run(_drive(url, runs, concurrency, go))
+    print(json.dumps(result), flush=True)
 
 
 def _tree_cpu_seconds(pid: int) -> float:
@@ -136,15 +229,18 @@ def _wait_ok(url: str, procs: list[subprocess.Popen[bytes]], seconds: float = 90
 
 
 def _measure(label: str, url: str, procs: list[subprocess.Popen[bytes]], args: argparse.Namespace) -> dict[str, float]:
-    cpu0 = sum(_tree_cpu_seconds(p.pid) for p in procs)
-    result = asyncio.run(bench(url, args.runs, args.concurrency))
-    # Includes the one warm-up run.
-    result["server_cpu_ms"] = 1000 * (sum(_tree_cpu_seconds(p.pid) for p in procs) - cpu0) / (args.runs + 1)
+    cpu0 = [_tree_cpu_seconds(p.pid) for p in procs]
+    result = bench(url, args.runs, args.concurrency, args.clients)
+    # Includes the warm-up run of each client.
+    per_proc = [1000 * (_tree_cpu_seconds(p.pid) - c0) / (args.runs + args.clients) for p, c0 in zip(procs, cpu0)]
+    result["server_cpu_ms"] = sum(per_proc)
+    split = f" (API {per_proc[0]:.1f} + workers {sum(per_proc[1:]):.1f})" if len(procs) > 1 else ""
     print(
         f"{label}  runs={result['runs']} concurrency={result['concurrency']}  "
         f"time to first event p50={result['ttfe_p50_ms']:.1f} ms p99={result['ttfe_p99_ms']:.1f} ms  "
         f"first values event p50={result['tfv_p50_ms']:.1f} ms p99={result['tfv_p99_ms']:.1f} ms  "
-        f"throughput={result['runs_per_s']:.1f} runs/s  server CPU {result['server_cpu_ms']:.1f} ms/run",
+        f"throughput={result['runs_per_s']:.1f} runs/s  server CPU {result['server_cpu_ms']:.1f} ms/run{split}  "
+        f"client CPU {result['client_cpu_ms']:.1f} ms/run ({result['clients']} client processes)",
         flush=True,
     )
     return result
@@ -182,12 +278,17 @@ def _langgraph_dev(venv: str, args: argparse.Namespace) -> dict[str, float]:
 
 
 def main() -> None:
+    if len(sys.argv) == 5 and sys.argv[1] == "--client-child":
+        _client_child(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
+        return
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=200)
     ap.add_argument("--concurrency", type=int, default=100)
     ap.add_argument("--storage", choices=["sqlite", "memory", "postgres"], default="sqlite",
                     help="dev's default (SQLite files, here in a temporary directory), --in-memory, "
                     "or serve + workers on PostgreSQL")
+    ap.add_argument("--clients", type=int, default=1,
+                    help="client processes sharing the runs and the concurrency (see bench())")
     ap.add_argument("--workers", type=int, default=2, help="worker processes (postgres only)")
     ap.add_argument("--against-langgraph-dev", metavar="VENV",
                     help="also run langgraph dev from this venv (langgraph-cli[inmem]) and compare")
@@ -208,7 +309,10 @@ def main() -> None:
         admin.execute(f"CREATE DATABASE {db}")
         dsn = admin_dsn.rsplit("/", 1)[0] + "/" + db
         base = [sys.executable, "-m", "asyncgraph"]
-        common = ["--database-url", dsn, "--config", str(APP)]
+        # PostgreSQL allows 100 connections here, shared with whatever else uses it: the
+        # processes split about 60 between them.
+        pool = str(max(4, min(20, 60 // (args.workers + 1))))
+        common = ["--database-url", dsn, "--config", str(APP), "--pool-size", pool]
         procs.append(subprocess.Popen([*base, "serve", *common, "--port", str(port)], env=env, stdout=subprocess.DEVNULL))
         procs += [
             subprocess.Popen([*base, "worker", *common], env=env, stdout=subprocess.DEVNULL)

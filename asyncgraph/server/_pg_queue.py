@@ -110,11 +110,13 @@ class ProcrastinateQueue(RunQueue):
         self.app = app
         self.storage = storage
 
-    async def enqueue(self, run_id: str) -> None:
-        run = await self.storage.get_run(run_id)
-        if run is None:
-            return
-        deferrer = self.app.configure_task(TASK_NAME, queue=QUEUE_NAME, lock=f"thread:{run['thread_id']}")
+    async def enqueue(self, run_id: str, thread_id: str | None = None) -> None:
+        if thread_id is None:
+            run = await self.storage.get_run(run_id)
+            if run is None:
+                return
+            thread_id = run["thread_id"]
+        deferrer = self.app.configure_task(TASK_NAME, queue=QUEUE_NAME, lock=f"thread:{thread_id}")
         job_id = await deferrer.defer_async(run_id=run_id)
         await self.storage.set_job(run_id, job_id)
 

@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
 from collections.abc import AsyncIterator, Callable
 from contextvars import ContextVar
 from datetime import datetime
@@ -35,6 +36,7 @@ log = logging.getLogger("asyncgraph.server")
 
 CHANNEL = "ag_run_events"
 POLL_SECONDS = 1.0
+_ALL = math.inf
 """Readers re-read a run's events at least this often, even without a notification."""
 
 EVENT_GRACE_SECONDS = 60
@@ -116,6 +118,7 @@ class PostgresStorage(Storage):
         self.pool = pool
         self.conninfo = conninfo
         self._waiters: dict[str, set[asyncio.Event]] = {}
+        self._notified: dict[str, float] = {}  # run id -> the highest seq NOTIFYed to its readers
         self._listener: asyncio.Task[None] | None = None
         self._nested = asyncio.Semaphore(max(1, pool.max_size // 2))
 
@@ -338,6 +341,23 @@ class PostgresStorage(Storage):
                 {"id": run["run_id"], "tid": run["thread_id"], "doc": dumps(run)},
             )
 
+    async def update_run(self, run_id: str, fields: dict[str, Any]) -> dict[str, Any] | None:
+        # One fenced statement; the fence's FencedOut also covers a run deleted meanwhile.
+        async with self.pool.connection() as conn:
+            if FENCE.get() is None:
+                cur = await conn.execute(
+                    "UPDATE ag_runs SET doc = doc || %s::jsonb WHERE id = %s RETURNING doc", (dumps(fields), run_id)
+                )
+                row = await cur.fetchone()
+            else:
+                row = await self._fenced_one(
+                    conn,
+                    "UPDATE ag_runs SET doc = doc || %(patch)s::jsonb WHERE id = %(id)s"
+                    " AND EXISTS (SELECT 1 FROM fence) RETURNING doc",
+                    {"id": run_id, "patch": dumps(fields)},
+                )
+        return None if row is None else _doc(row[0])
+
     async def get_run(self, run_id: str) -> dict[str, Any] | None:
         return await self._get("ag_runs", run_id)
 
@@ -384,57 +404,95 @@ class PostgresStorage(Storage):
             )
         return int(row[0])
 
-    async def close_events(self, run_id: str) -> None:
-        async with self.fence() as conn:
-            await conn.execute(
-                "INSERT INTO ag_run_closed (run_id) VALUES (%s) ON CONFLICT DO NOTHING", (run_id,)
+    async def append_events(self, run_id: str, events: list[tuple[str, str]]) -> int:
+        # As append_event, for many: one statement, one NOTIFY carrying the last seq.
+        async with self.pool.connection() as conn:
+            row = await self._fenced_one(
+                conn,
+                ", base AS (SELECT COALESCE(MAX(seq), 0) AS s FROM ag_run_events WHERE run_id = %(run)s)"
+                ", ins AS (INSERT INTO ag_run_events (run_id, seq, event, data)"
+                " SELECT %(run)s, base.s + e.n, e.event, e.data"
+                " FROM base, unnest(%(events)s::text[], %(datas)s::text[]) WITH ORDINALITY AS e(event, data, n)"
+                " WHERE EXISTS (SELECT 1 FROM fence) RETURNING seq)"
+                " SELECT last, pg_notify(%(channel)s, %(run)s || ' ' || last)"
+                " FROM (SELECT MAX(seq) AS last FROM ins) m WHERE last IS NOT NULL",
+                {"run": run_id, "events": [e for e, _ in events], "datas": [d for _, d in events],
+                 "channel": CHANNEL},
             )
-            await conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, f"{run_id} close"))
+        return int(row[0])
 
-    async def read_events(self, run_id: str, after: int = 0) -> AsyncIterator[RunEvent]:
+    async def close_events(self, run_id: str) -> None:
+        # One fenced statement (one round trip): mark the log closed, NOTIFY its readers.
+        async with self.pool.connection() as conn:
+            await self._fenced_one(
+                conn,
+                ", ins AS (INSERT INTO ag_run_closed (run_id) SELECT %(run)s WHERE EXISTS (SELECT 1 FROM fence)"
+                " ON CONFLICT DO NOTHING)"
+                " SELECT pg_notify(%(channel)s, %(run)s || ' close') WHERE EXISTS (SELECT 1 FROM fence)",
+                {"run": run_id, "channel": CHANNEL},
+            )
+
+    async def read_event_batches(self, run_id: str, after: int = 0) -> AsyncIterator[list[RunEvent]]:
         pos = max(after, 0)
         waiters = self._waiters.setdefault(run_id, set())
         wake = asyncio.Event()
         waiters.add(wake)
+        loop = asyncio.get_running_loop()
         try:
             while True:
                 wake.clear()
                 async with self.pool.connection() as conn:
+                    # One statement, so one snapshot and one round trip: the rows after
+                    # `pos`, and whether the log is closed (then every row of it is in this
+                    # snapshot too) or the run gone.
                     cur = await conn.execute(
-                        "SELECT seq, event, data FROM ag_run_events WHERE run_id = %s AND seq > %s ORDER BY seq",
-                        (run_id, pos),
+                        "SELECT EXISTS (SELECT 1 FROM ag_run_closed WHERE run_id = %(run)s),"
+                        " EXISTS (SELECT 1 FROM ag_runs WHERE id = %(run)s), e.seq, e.event, e.data"
+                        " FROM (SELECT 1) one LEFT JOIN LATERAL (SELECT seq, event, data FROM ag_run_events"
+                        " WHERE run_id = %(run)s AND seq > %(pos)s ORDER BY seq) e ON true",
+                        {"run": run_id, "pos": pos},
                     )
                     rows = await cur.fetchall()
-                    if not rows:
-                        cur = await conn.execute(
-                            "SELECT EXISTS (SELECT 1 FROM ag_run_closed WHERE run_id = %s),"
-                            " EXISTS (SELECT 1 FROM ag_runs WHERE id = %s)",
-                            (run_id, run_id),
-                        )
-                        closed, exists = await cur.fetchone()  # type: ignore[misc]
-                        if closed or (not exists and pos == 0):
-                            return
-                for seq, event, data in rows:
-                    yield RunEvent(seq, event, data)
-                    pos = seq
-                # Wait for the next NOTIFY (one that came during the read has set `wake`
-                # already): one query per batch of events, not one more to find none.
+                closed, exists = rows[0][0], rows[0][1]
+                if rows[0][2] is not None:
+                    pos = rows[-1][2]
+                    yield [RunEvent(seq, event, data) for _, _, seq, event, data in rows]
+                    if closed:
+                        return
+                elif closed or (not exists and pos == 0):
+                    return
+                # Wait for a NOTIFY of an event after `pos` (one that came during the read
+                # has set `wake` already; one of events this read got is skipped): one query
+                # per batch of events, none to find nothing new. Read anyway every
+                # POLL_SECONDS.
+                deadline = loop.time() + POLL_SECONDS
                 with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(POLL_SECONDS):
-                        await wake.wait()
+                    async with asyncio.timeout_at(deadline):
+                        while True:
+                            await wake.wait()
+                            if self._notified.get(run_id, _ALL) > pos:
+                                break
+                            wake.clear()
         finally:
             waiters.discard(wake)
             if not waiters:
                 self._waiters.pop(run_id, None)
+                self._notified.pop(run_id, None)
 
-    def _wake(self, run_id: str | None) -> None:
+    def _wake(self, run_id: str | None, seq: float = math.inf) -> None:
+        """Wake the readers of ``run_id`` (all runs: None) about events up to ``seq``
+        (infinity: anything, the log's end)."""
         if run_id is None:
+            self._notified.clear()
             for waiters in self._waiters.values():
                 for w in waiters:
                     w.set()
             return
-        for w in self._waiters.get(run_id, ()):
-            w.set()
+        if run_id in self._waiters:
+            if seq > self._notified.get(run_id, 0):
+                self._notified[run_id] = seq
+            for w in self._waiters[run_id]:
+                w.set()
 
     async def _listen(self) -> None:
         """Relay NOTIFYs to local readers; reconnect (waking everyone) if the link drops."""
@@ -446,7 +504,8 @@ class PostgresStorage(Storage):
                     await conn.execute(f"LISTEN {CHANNEL}")
                     self._wake(None)  # anything sent while we were not listening
                     async for note in conn.notifies():
-                        self._wake(note.payload.split(" ", 1)[0])
+                        run_id, _, tail = note.payload.partition(" ")
+                        self._wake(run_id, int(tail) if tail.isdigit() else math.inf)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:

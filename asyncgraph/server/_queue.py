@@ -21,8 +21,8 @@ AbortAction = Literal["interrupt", "rollback"]
 
 class RunQueue(abc.ABC):
     @abc.abstractmethod
-    async def enqueue(self, run_id: str) -> None:
-        """Make ``run_id`` available to a worker."""
+    async def enqueue(self, run_id: str, thread_id: str | None = None) -> None:
+        """Make ``run_id`` available to a worker (``thread_id``: its thread, if known)."""
 
     @abc.abstractmethod
     async def claim(self) -> str:
@@ -57,7 +57,7 @@ class InProcessQueue(RunQueue):
         self._aborts: dict[str, AbortAction] = {}
         self._abort_events: dict[str, asyncio.Event] = {}
 
-    async def enqueue(self, run_id: str) -> None:
+    async def enqueue(self, run_id: str, thread_id: str | None = None) -> None:
         self._queue.put_nowait(run_id)
 
     async def claim(self) -> str:

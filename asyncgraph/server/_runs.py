@@ -117,7 +117,10 @@ class RunService:
         # neither check nor lock across processes.
         shared = self.storage.thread_admission(thread_id) if strategy != "enqueue" else contextlib.nullcontext()
         async with self._admission.setdefault(thread_id, asyncio.Lock()), shared:
-            inflight = [r for r in await self.storage.list_runs(thread_id) if r["status"] in INFLIGHT]
+            # ('enqueue' admits the run whatever is in flight: no need to look.)
+            inflight = [] if strategy == "enqueue" else [
+                r for r in await self.storage.list_runs(thread_id) if r["status"] in INFLIGHT
+            ]
             if inflight and strategy == "reject":
                 raise ApiError(409, f"thread {thread_id!r} is busy with run {inflight[0]['run_id']!r} (multitask_strategy='reject')")
             if inflight and strategy in ("interrupt", "rollback"):
@@ -159,7 +162,7 @@ class RunService:
             # The stream's first event, at once: the client learns the run id before a
             # worker picks the run up (a later attempt after a worker died adds its own).
             await self.storage.append_event(run_id, "metadata", dumps({"run_id": run_id, "attempt": 1}))
-            await self.queue.enqueue(run_id)
+            await self.queue.enqueue(run_id, thread_id)
         return run
 
     async def get(self, thread_id: str, run_id: str) -> dict[str, Any]:
@@ -249,30 +252,30 @@ class Worker:
         if run is None:
             return
         lock = self._thread_locks.setdefault(run["thread_id"], asyncio.Lock())
+        # A free lock is taken without yielding to the loop: the record just read is still
+        # current. After waiting for the thread's earlier run it is read again.
+        fresh = run if not lock.locked() else None
         async with lock:
             try:
-                await self._execute(run_id)
+                await self._execute(run_id, fresh)
             finally:
                 await self.storage.close_events(run_id)
                 await self.queue.done(run_id)
 
     async def _set_run(self, run_id: str, **fields: Any) -> dict[str, Any] | None:
-        run = await self.storage.get_run(run_id)
-        if run is None:
-            return None
-        run.update(fields, updated_at=now())
-        await self.storage.put_run(run)
-        return run
+        return await self.storage.update_run(run_id, {**fields, "updated_at": now()})
 
-    async def _execute(self, run_id: str) -> None:
-        run = await self.storage.get_run(run_id)
+    async def _execute(self, run_id: str, run: dict[str, Any] | None = None) -> None:
+        if run is None:
+            run = await self.storage.get_run(run_id)
         if run is None or run["status"] != "pending":
             return
         thread_id = run["thread_id"]
         if (action := self.queue.abort_requested(run_id)) is not None:
             await self._finish_cancelled(run, action)
             return
-        run = await self._set_run(run_id, status="running") or run
+        run.update(status="running", updated_at=now())  # (no await since it was read)
+        await self.storage.put_run(run)
         thread = await self.storage.get_thread(thread_id)
         if thread is not None:
             thread["status"] = "busy"
@@ -288,7 +291,7 @@ class Worker:
         graph_input: Any = kw["input"]
         if kw.get("command"):
             graph_input = Command(**kw["command"])
-        stream_task = asyncio.create_task(self._stream(run, graph, graph_input, config))
+        stream_task = asyncio.create_task(self._stream(run, graph, graph_input, config, assistant))
         abort_task = asyncio.create_task(self.queue.wait_abort(run_id))
         try:
             await asyncio.wait({stream_task, abort_task}, return_when=asyncio.FIRST_COMPLETED)
@@ -313,7 +316,7 @@ class Worker:
         if state.interrupts and isinstance(output, dict):
             output["__interrupt__"] = to_jsonable(list(state.interrupts))
         await self._set_run(run["run_id"], status="success", output=output)
-        await self._complete_thread(run, graph, None)
+        await self._complete_thread(run, graph, None, state)
 
     def _config(self, run: dict[str, Any], assistant: dict[str, Any]) -> dict[str, Any]:
         kw = run["kwargs"]
@@ -341,29 +344,41 @@ class Worker:
         }
         return config
 
-    async def _stream(self, run: dict[str, Any], graph: Any, graph_input: Any, config: dict[str, Any]) -> None:
+    async def _stream(self, run: dict[str, Any], graph: Any, graph_input: Any, config: dict[str, Any],
+                      assistant: dict[str, Any] | None = None) -> None:
         kw = run["kwargs"]
         run_id = run["run_id"]
         requested = kw["stream_mode"]
         engine_modes = sorted({"messages" if m == "messages-tuple" else m for m in requested})
         subgraphs = kw["stream_subgraphs"]
-        assistant = await self.services.get_assistant(run["assistant_id"])
+        if assistant is None:
+            assistant = await self.services.get_assistant(run["assistant_id"])
         context = {**(assistant.get("context") or {}), **(kw.get("context") or {})} or None
         extra: dict[str, Any] = {}
         if kw.get("durability"):
             extra["durability"] = kw["durability"]
         tuples = "messages-tuple" in requested
         protocol = _MessagesProtocol() if "messages" in requested else None
-        async for item in graph.astream(
-            graph_input,
-            config,
-            context=context,
-            stream_mode=engine_modes,
-            subgraphs=True,
-            interrupt_before=kw.get("interrupt_before"),
-            interrupt_after=kw.get("interrupt_after"),
-            **extra,
-        ):
+        events = _EventWriter(self.storage, run_id)
+        try:
+            await self._relay(graph.astream(
+                graph_input,
+                config,
+                context=context,
+                stream_mode=engine_modes,
+                subgraphs=True,
+                interrupt_before=kw.get("interrupt_before"),
+                interrupt_after=kw.get("interrupt_after"),
+                **extra,
+            ), events, run_id, subgraphs, tuples, protocol)
+        finally:
+            # What the graph streamed before it ended (or was cancelled) is in the log
+            # before the run's end is.
+            await events.drain()
+
+    async def _relay(self, stream: Any, events: _EventWriter, run_id: str, subgraphs: bool, tuples: bool,
+                     protocol: _MessagesProtocol | None) -> None:
+        async for item in stream:
             ns, mode, chunk = item
             if ns and not subgraphs:
                 continue
@@ -372,11 +387,11 @@ class Worker:
                 message, meta = chunk
                 if protocol is not None:
                     for event, data in protocol.events(message, meta):
-                        await self.storage.append_event(run_id, event + suffix, dumps(data))
+                        events.add(event + suffix, dumps(data))
                 if tuples:
-                    await self.storage.append_event(run_id, "messages" + suffix, dumps([message, meta]))
+                    events.add("messages" + suffix, dumps([message, meta]))
             else:
-                await self.storage.append_event(run_id, mode + suffix, dumps(chunk))
+                events.add(mode + suffix, dumps(chunk))
             await self.queue.heartbeat(run_id)
 
     async def _finish_error(self, run: dict[str, Any], exc: BaseException, graph: Any) -> None:
@@ -402,8 +417,9 @@ class Worker:
         await self._set_run(run_id, status="interrupted")
         await self._complete_thread(run, graph, None)
 
-    async def _complete_thread(self, run: dict[str, Any], graph: Any, status: str | None) -> None:
-        await self._update_thread(run, graph, status)
+    async def _complete_thread(self, run: dict[str, Any], graph: Any, status: str | None, state: Any = None) -> None:
+        """``state``: the graph's latest state, if the caller has it already."""
+        await self._update_thread(run, graph, status, state)
         if run["kwargs"].get("webhook"):
             final = await self.storage.get_run(run["run_id"]) or run
             thread = await self.storage.get_thread(run["thread_id"])
@@ -411,7 +427,7 @@ class Worker:
                 **final, "values": final.get("output") if thread is None else thread.get("values"),
             })
 
-    async def _update_thread(self, run: dict[str, Any], graph: Any, status: str | None) -> None:
+    async def _update_thread(self, run: dict[str, Any], graph: Any, status: str | None, state: Any = None) -> None:
         thread_id = run["thread_id"]
         thread = await self.storage.get_thread(thread_id)
         if thread is None:
@@ -421,12 +437,47 @@ class Worker:
             await self.services.checkpointer.adelete_thread(thread_id)
             return
         thread["status"] = "idle"
-        await self.storage.put_thread(thread)
         if graph is not None:
-            await self.services.refresh_thread(thread_id, graph, status=status)
-        elif status is not None:
+            # One write: the thread idle, with the run's values and interrupts.
+            await self.services.refresh_thread(thread_id, graph, status=status, thread=thread, state=state)
+            return
+        await self.storage.put_thread(thread)
+        if status is not None:
             thread["status"] = status
             await self.storage.put_thread(thread)
+
+
+class _EventWriter:
+    """Appends a run's events to its log in order, in as few storage calls as the back end
+    allows: while one write is under way the next events gather and leave together in the
+    next (on PostgreSQL one round trip per batch, not per event)."""
+
+    def __init__(self, storage: Storage, run_id: str) -> None:
+        self._storage = storage
+        self._run_id = run_id
+        self._pending: list[tuple[str, str]] = []
+        self._task: asyncio.Task[None] | None = None
+
+    def add(self, event: str, data: str) -> None:
+        """Queue one event; raises what made an earlier write fail (``FencedOut``, ...)."""
+        task = self._task
+        if task is not None and task.done():
+            self._task = None
+            task.result()
+        self._pending.append((event, data))
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._flush())
+
+    async def _flush(self) -> None:
+        while self._pending:
+            batch, self._pending = self._pending, []
+            await self._storage.append_events(self._run_id, batch)
+
+    async def drain(self) -> None:
+        """Wait until every event added is written (raises a write's failure)."""
+        task, self._task = self._task, None
+        if task is not None:
+            await task
 
 
 class WebhookSender:

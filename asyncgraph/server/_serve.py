@@ -44,7 +44,7 @@ from asyncgraph.server._queue import InProcessQueue
 from asyncgraph.server._runs import RunService, Worker
 from asyncgraph.server._serialize import dumps
 from asyncgraph.server._services import Services
-from asyncgraph.server._storage import MemoryStorage
+from asyncgraph.server._storage import MemoryStorage, now
 from asyncgraph.types import Command
 
 __all__ = ["PgWorker", "create_serve_app", "run_serve", "run_worker", "run_worker_async"]
@@ -125,12 +125,12 @@ def create_serve_app(
 
 def run_serve(
     config: str, database_url: str, *, host: str = "127.0.0.1", port: int = 2024,
-    max_body_bytes: int = MAX_BODY_BYTES,
+    max_body_bytes: int = MAX_BODY_BYTES, pool_size: int = 20,
 ) -> None:
     """Serve ``config``'s API until interrupted (``asyncgraph serve``)."""
     import uvicorn
 
-    app = create_serve_app(config, database_url, max_body_bytes=max_body_bytes)
+    app = create_serve_app(config, database_url, max_body_bytes=max_body_bytes, pool_size=pool_size)
     print(f"asyncgraph serve: {config} on http://{host}:{port} (PostgreSQL; runs need `asyncgraph worker`)", flush=True)
     uvicorn.run(app, host=host, port=port, log_level="warning")
 
@@ -188,7 +188,8 @@ class PgWorker(Worker):
             if thread is not None:
                 thread["status"] = "busy"
                 await self.storage.put_thread(thread)
-            run = await self._set_run(run_id, status="running") or run
+            run.update(status="running", updated_at=now())  # (the record claim_run returned)
+            await self.storage.put_run(run)
             assistant = await self.services.get_assistant(run["assistant_id"])
             config = self._config(run, assistant)
             if attempt > 1:  # (the first attempt's was sent when the run was created)
@@ -206,7 +207,7 @@ class PgWorker(Worker):
                 for key in ("checkpoint_id", "checkpoint_map"):
                     config["configurable"].pop(key, None)
             try:
-                await self._stream(run, graph, graph_input, config)
+                await self._stream(run, graph, graph_input, config, assistant)
             except FencedOut:
                 raise
             except Exception as exc:

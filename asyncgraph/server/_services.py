@@ -330,12 +330,17 @@ class Services:
             out.append(snapshot_to_dict(snap))
         return out
 
-    async def refresh_thread(self, thread_id: str, graph: Any, *, status: str | None) -> None:
-        """Copy the latest checkpoint's values and interrupts onto the thread record."""
-        t = await self.storage.get_thread(thread_id)
+    async def refresh_thread(self, thread_id: str, graph: Any, *, status: str | None,
+                             thread: dict[str, Any] | None = None, state: Any = None) -> None:
+        """Copy the latest checkpoint's values and interrupts onto the thread record.
+
+        ``thread``: the record, if the caller has just read it; ``state``: the graph's
+        latest state, if the caller has it (each saves a read).
+        """
+        t = thread if thread is not None else await self.storage.get_thread(thread_id)
         if t is None:
             return
-        snap = await graph.aget_state({"configurable": {"thread_id": thread_id}})
+        snap = state if state is not None else await graph.aget_state({"configurable": {"thread_id": thread_id}})
         t["values"] = to_jsonable(snap.values)
         interrupts: dict[str, list[Any]] = {}
         for task in snap.tasks:

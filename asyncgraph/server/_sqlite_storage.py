@@ -148,6 +148,9 @@ class SqliteStorage(Storage):
         return cond
 
     async def append_event(self, run_id: str, event: str, data: str) -> int:
+        return await self.append_events(run_id, [(event, data)])
+
+    async def append_events(self, run_id: str, events: list[tuple[str, str]]) -> int:
         seq = self._seq.get(run_id)
         if seq is None:
             async with self.conn.execute(
@@ -155,11 +158,11 @@ class SqliteStorage(Storage):
             ) as cur:
                 row = await cur.fetchone()
             seq = int(row[0]) if row else 0
-        seq += 1
+        rows = [(run_id, seq + i, event, data) for i, (event, data) in enumerate(events, 1)]
+        seq += len(rows)
         self._seq[run_id] = seq
-        await self.conn.execute(
-            "INSERT INTO ag_server_events (run_id, seq, event, data) VALUES (?, ?, ?, ?)",
-            (run_id, seq, event, data),
+        await self.conn.executemany(
+            "INSERT INTO ag_server_events (run_id, seq, event, data) VALUES (?, ?, ?, ?)", rows
         )
         cond = self._condition(run_id)
         async with cond:
@@ -176,7 +179,7 @@ class SqliteStorage(Storage):
         async with self.conn.execute("SELECT 1 FROM ag_server_closed WHERE run_id = ?", (run_id,)) as cur:
             return await cur.fetchone() is not None
 
-    async def read_events(self, run_id: str, after: int = 0) -> AsyncIterator[RunEvent]:
+    async def read_event_batches(self, run_id: str, after: int = 0) -> AsyncIterator[list[RunEvent]]:
         cond = self._condition(run_id)
         pos = max(after, 0)
         while True:
@@ -185,10 +188,9 @@ class SqliteStorage(Storage):
                 (run_id, pos),
             ) as cur:
                 rows = await cur.fetchall()
-            for seq, event, data in rows:
-                yield RunEvent(seq, event, data)
-                pos = seq
             if rows:
+                pos = rows[-1][0]
+                yield [RunEvent(seq, event, data) for seq, event, data in rows]
                 continue
             if await self._closed(run_id) or (await self.get_run(run_id) is None and pos == 0):
                 return

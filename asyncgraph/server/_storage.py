@@ -86,6 +86,16 @@ class Storage(abc.ABC):
     @abc.abstractmethod
     async def list_runs(self, thread_id: str | None = None) -> list[dict[str, Any]]: ...
 
+    async def update_run(self, run_id: str, fields: dict[str, Any]) -> dict[str, Any] | None:
+        """Set top-level ``fields`` of the run's record; the new record (None: no such run).
+        Back ends override this to do it in one round trip."""
+        run = await self.get_run(run_id)
+        if run is None:
+            return None
+        run.update(fields)
+        await self.put_run(run)
+        return run
+
     # crons
     @abc.abstractmethod
     async def put_cron(self, cron: dict[str, Any]) -> None: ...
@@ -126,13 +136,29 @@ class Storage(abc.ABC):
     async def append_event(self, run_id: str, event: str, data: str) -> int:
         """Store one event (``data`` is JSON text) and wake its readers; return its ``seq``."""
 
+    async def append_events(self, run_id: str, events: list[tuple[str, str]]) -> int:
+        """Store ``(event, data)`` pairs in order and wake the readers once; return the last
+        ``seq``. Back ends override this to write them in one round trip."""
+        seq = 0
+        for event, data in events:
+            seq = await self.append_event(run_id, event, data)
+        return seq
+
     @abc.abstractmethod
     async def close_events(self, run_id: str) -> None:
         """Mark the run's event log complete: readers stop after the last event."""
 
     @abc.abstractmethod
-    def read_events(self, run_id: str, after: int = 0) -> AsyncIterator[RunEvent]:
-        """Events with ``seq > after``, then the ones still to come, until the log closes."""
+    def read_event_batches(self, run_id: str, after: int = 0) -> AsyncIterator[list[RunEvent]]:
+        """Events with ``seq > after``, then the ones still to come, until the log closes;
+        in batches (never empty) of what was there at once, so a reader (SSE) sends them in
+        one write."""
+
+    async def read_events(self, run_id: str, after: int = 0) -> AsyncIterator[RunEvent]:
+        """:meth:`read_event_batches`, one event at a time."""
+        async for batch in self.read_event_batches(run_id, after):
+            for ev in batch:
+                yield ev
 
 
 class MemoryStorage(Storage):
@@ -142,6 +168,7 @@ class MemoryStorage(Storage):
         self._assistants: dict[str, dict[str, Any]] = {}
         self._threads: dict[str, dict[str, Any]] = {}
         self._runs: dict[str, dict[str, Any]] = {}
+        self._thread_runs: dict[str, dict[str, None]] = {}  # thread id -> its run ids, in order
         self._crons: dict[str, dict[str, Any]] = {}
         self._events: dict[str, list[RunEvent]] = {}
         self._closed: set[str] = set()
@@ -169,7 +196,7 @@ class MemoryStorage(Storage):
         return _copy(t) if t is not None else None
 
     async def delete_thread(self, thread_id: str) -> bool:
-        for run_id in [r for r, run in self._runs.items() if run["thread_id"] == thread_id]:
+        for run_id in list(self._thread_runs.get(thread_id, ())):
             await self.delete_run(run_id)
         return self._threads.pop(thread_id, None) is not None
 
@@ -191,6 +218,7 @@ class MemoryStorage(Storage):
 
     async def put_run(self, run: dict[str, Any]) -> None:
         self._runs[run["run_id"]] = _copy(run)
+        self._thread_runs.setdefault(run["thread_id"], {})[run["run_id"]] = None
 
     async def get_run(self, run_id: str) -> dict[str, Any] | None:
         r = self._runs.get(run_id)
@@ -204,7 +232,14 @@ class MemoryStorage(Storage):
         async with cond:
             cond.notify_all()
         asyncio.get_running_loop().call_later(EVENT_GRACE_SECONDS, self._drop_events, run_id)
-        return self._runs.pop(run_id, None) is not None
+        run = self._runs.pop(run_id, None)
+        if run is None:
+            return False
+        siblings = self._thread_runs.get(run["thread_id"], {})
+        siblings.pop(run_id, None)
+        if not siblings:
+            self._thread_runs.pop(run["thread_id"], None)
+        return True
 
     def _drop_events(self, run_id: str) -> None:
         if run_id not in self._runs:
@@ -213,11 +248,9 @@ class MemoryStorage(Storage):
             self._cond.pop(run_id, None)
 
     async def list_runs(self, thread_id: str | None = None) -> list[dict[str, Any]]:
-        return [
-            _copy(r)
-            for r in self._runs.values()
-            if thread_id is None or r["thread_id"] == thread_id
-        ]
+        if thread_id is None:
+            return [_copy(r) for r in self._runs.values()]
+        return [_copy(self._runs[r]) for r in self._thread_runs.get(thread_id, ())]
 
     def _condition(self, run_id: str) -> asyncio.Condition:
         cond = self._cond.get(run_id)
@@ -226,9 +259,14 @@ class MemoryStorage(Storage):
         return cond
 
     async def append_event(self, run_id: str, event: str, data: str) -> int:
+        return await self.append_events(run_id, [(event, data)])
+
+    async def append_events(self, run_id: str, events: list[tuple[str, str]]) -> int:
         log = self._events.setdefault(run_id, [])
-        seq = len(log) + 1
-        log.append(RunEvent(seq, event, data))
+        seq = len(log)
+        for event, data in events:
+            seq += 1
+            log.append(RunEvent(seq, event, data))
         cond = self._condition(run_id)
         async with cond:
             cond.notify_all()
@@ -240,14 +278,16 @@ class MemoryStorage(Storage):
         async with cond:
             cond.notify_all()
 
-    async def read_events(self, run_id: str, after: int = 0) -> AsyncIterator[RunEvent]:
+    async def read_event_batches(self, run_id: str, after: int = 0) -> AsyncIterator[list[RunEvent]]:
         cond = self._condition(run_id)
         pos = max(after, 0)
         while True:
             log = self._events.get(run_id, [])
-            while pos < len(log):
-                yield log[pos]
-                pos += 1
+            if pos < len(log):
+                batch = log[pos:]
+                pos = len(log)
+                yield batch
+                continue
             if run_id in self._closed or (run_id not in self._runs and run_id not in self._events):
                 return
             async with cond:

@@ -1,0 +1,119 @@
+"""The run event log on every storage back end: batched appends, batched reads, the SSE text.
+
+What a client notices: every event once, in order, numbered 1, 2, ... (its SSE id), whether
+the worker wrote it alone or in a batch and whether the reader got it alone or in a batch;
+and SSE text byte for byte as sse-starlette lays it out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sse_starlette.event import ensure_bytes
+
+from asyncgraph.server._app import _sse_bytes
+from asyncgraph.server._storage import MemoryStorage, RunEvent, Storage
+
+
+@contextlib.asynccontextmanager
+async def _open(kind: str, tmp_path: Path, request: Any) -> AsyncIterator[Storage]:
+    if kind == "memory":
+        yield MemoryStorage()
+    elif kind == "sqlite":
+        from asyncgraph.server._sqlite_storage import SqliteStorage
+
+        storage = await SqliteStorage.open(str(tmp_path / "server.sqlite"))
+        try:
+            yield storage
+        finally:
+            await storage.close()
+    else:
+        from asyncgraph.server._pg_storage import PostgresStorage
+
+        cluster = request.getfixturevalue("pg_cluster")
+        async with PostgresStorage.open(cluster.dsn, max_size=4, listen=True) as storage:
+            yield storage
+
+
+def _run(run_id: str) -> dict[str, Any]:
+    return {"run_id": run_id, "thread_id": f"t-{run_id}", "status": "pending", "metadata": {}, "kwargs": {}}
+
+
+@pytest.fixture(params=["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def kind(request: Any) -> str:
+    if request.param == "postgres":
+        request.getfixturevalue("pg_cluster")  # (started outside the test's event loop)
+    return str(request.param)
+
+
+async def test_batched_appends_and_reads_keep_every_event_once_in_order(kind: str, tmp_path: Path, request: Any) -> None:
+    import uuid
+
+    run_id = str(uuid.uuid4())
+    async with _open(kind, tmp_path, request) as storage:
+        await storage.put_run(_run(run_id))
+        got: list[RunEvent] = []
+
+        async def follow() -> None:
+            async for batch in storage.read_event_batches(run_id):
+                assert batch, "a batch is never empty"
+                got.extend(batch)
+
+        reader = asyncio.create_task(follow())
+        assert await storage.append_event(run_id, "metadata", '{"run_id": 1}') == 1
+        assert await storage.append_events(run_id, [("values", '{"n": 2}'), ("messages", '["m3"]')]) == 3
+        await asyncio.sleep(0.05)
+        assert await storage.append_events(run_id, [("updates", f'{{"n": {i}}}') for i in range(4, 9)]) == 8
+        assert await storage.append_event(run_id, "values", '{"n": 9}') == 9
+        await storage.close_events(run_id)
+        await asyncio.wait_for(reader, 10)
+        assert [e.seq for e in got] == list(range(1, 10))
+        assert [e.event for e in got] == ["metadata", "values", "messages", *["updates"] * 5, "values"]
+        assert got[1].value() == {"n": 2}
+        # A late reader from an event id (Last-Event-ID) gets the rest, one by one or batched.
+        assert [e.seq async for e in storage.read_events(run_id, after=6)] == [7, 8, 9]
+
+
+async def test_update_run_sets_fields_and_keeps_the_rest(kind: str, tmp_path: Path, request: Any) -> None:
+    import uuid
+
+    run_id = str(uuid.uuid4())
+    async with _open(kind, tmp_path, request) as storage:
+        await storage.put_run({**_run(run_id), "metadata": {"k": 1}})
+        new = await storage.update_run(run_id, {"status": "success", "output": {"messages": []}})
+        assert new is not None and new["status"] == "success" and new["metadata"] == {"k": 1}
+        assert await storage.get_run(run_id) == new
+        assert await storage.update_run(str(uuid.uuid4()), {"status": "error"}) is None
+
+
+async def test_memory_storage_lists_a_threads_runs_after_deletes() -> None:
+    storage = MemoryStorage()
+    for rid, tid in [("r1", "a"), ("r2", "b"), ("r3", "a")]:
+        await storage.put_run({"run_id": rid, "thread_id": tid, "status": "pending"})
+    assert [r["run_id"] for r in await storage.list_runs("a")] == ["r1", "r3"]
+    await storage.delete_run("r1")
+    assert [r["run_id"] for r in await storage.list_runs("a")] == ["r3"]
+    await storage.put_thread({"thread_id": "a"})
+    await storage.delete_thread("a")
+    assert await storage.list_runs("a") == []
+    assert [r["run_id"] for r in await storage.list_runs()] == ["r2"]
+
+
+def test_sse_text_is_sse_starlettes_layout() -> None:
+    events = [
+        RunEvent(1, "metadata", '{"run_id":"x"}'),
+        RunEvent(2, "messages|sub:1", '[{"content":"ünïcode"}]'),
+        RunEvent(3, "values", "line one\nline two\r\nline three"),
+        RunEvent(4, "updates", "{}"),
+    ]
+    expected = b"".join(ensure_bytes({"event": e.event, "data": e.data, "id": str(e.seq)}, "\r\n") for e in events)
+    assert _sse_bytes(events, None) == expected
+    kept = [e for e in events if e.event.split("|")[0] in ("metadata", "values")]
+    expected = b"".join(ensure_bytes({"event": e.event, "data": e.data, "id": str(e.seq)}, "\r\n") for e in kept)
+    assert _sse_bytes(events, {"metadata", "values"}) == expected
+    assert _sse_bytes(events[3:], {"values"}) == b""
