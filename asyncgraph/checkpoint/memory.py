@@ -328,8 +328,8 @@ class InMemorySaver(BaseCheckpointSaver):
                 wanted = {ch: versions[ch] for ch in walk.open if ch in versions}
                 found = self._load_blobs(thread_id, ns, wanted, skeleton.get(_VARIANTS), parent)
                 for ch in skeleton.get(_UNVERSIONED, ()):
-                    data = self.blobs.get((thread_id, ns, ch, ("", parent)))
-                    if ch in walk.open and data is not None:
+                    data = self.blobs.get((thread_id, ns, ch, ("", parent))) if ch in walk.open else None
+                    if data is not None:
                         found[ch] = self._load(data, thread_id, parent, f"channel {ch!r}")
                 for ch, value in found.items():
                     walk.seed(ch, value)
