@@ -5,7 +5,9 @@ the other comes from here, generated from that one table:
 
 * natively sync (SQLite, PostgreSQL): ``BaseCheckpointSaver``'s defaults run each sync
   method in a worker thread (:func:`asyncgraph._async.async_twin`);
-* natively sync and never blocking (in memory): :class:`InlineAsync` calls them inline;
+* natively sync and never blocking (in memory): :class:`InlineAsync` calls them inline
+  (a class gets its methods with the :func:`inline_async` decorator, so that its first
+  base class stays ``BaseCheckpointSaver``, as LangGraph's tests expect);
 * natively async (aiosqlite, psycopg async): :class:`SyncOverAsync` gives the sync
   twins, run on the saver's event loop (:func:`asyncgraph._sync.sync_twin`).
 """
@@ -13,7 +15,7 @@ the other comes from here, generated from that one table:
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, TypeVar
 
 from asyncgraph._async import async_iter_twin, async_twin
 from asyncgraph._sync import sync_twin
@@ -37,8 +39,19 @@ class SyncOverAsync:
 
 
 class InlineAsync:
-    """Mixin for a saver whose sync methods never block (no I/O): its async methods
-    call them inline, with no thread hop. Mixed in before ``BaseCheckpointSaver``."""
+    """The async methods of a saver whose sync methods never block (no I/O): each
+    calls its sync twin inline, with no thread hop. Installed by :func:`inline_async`."""
+
+
+C = TypeVar("C", bound=type)
+
+
+def inline_async(cls: C) -> C:
+    """Class decorator: give a ``BaseCheckpointSaver`` subclass :class:`InlineAsync`'s
+    async methods (the same function objects), without a mixin in its bases."""
+    for name in SAVER_METHODS:
+        setattr(cls, f"a{name}", InlineAsync.__dict__[f"a{name}"])
+    return cls
 
 
 def _install() -> None:
@@ -52,4 +65,4 @@ def _install() -> None:
 
 _install()
 
-__all__ = ["InlineAsync", "SyncOverAsync"]
+__all__ = ["InlineAsync", "SyncOverAsync", "inline_async"]

@@ -53,13 +53,15 @@ Beyond LangGraph's contract:
 from __future__ import annotations
 
 import builtins  # the methods named `list` shadow the type inside the class
+import copy
 from collections.abc import AsyncIterator, Iterator, Sequence
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Callable, Generic, Literal, NamedTuple, TypedDict
 
-from typing_extensions import TypeVar
+from typing_extensions import NotRequired, TypeVar
 
 from asyncgraph._async import async_iter_twin, async_twin
+from asyncgraph.channels.base import MISSING
 from asyncgraph.checkpoint.serde.base import SerializerProtocol
 
 if TYPE_CHECKING:
@@ -74,6 +76,7 @@ __all__ = [
     "CheckpointMetadata",
     "CheckpointTuple",
     "ChannelVersions",
+    "DeltaChannelHistory",
     "PendingWrite",
     "SerializerProtocol",
     "ThreadInfo",
@@ -83,6 +86,7 @@ __all__ = [
     "copy_checkpoint",
     "create_checkpoint",
     "empty_checkpoint",
+    "get_checkpoint_metadata",
 ]
 
 V = int | float | str
@@ -169,6 +173,19 @@ class CheckpointTuple(NamedTuple):
     pending_writes: list[PendingWrite] | None = None
 
 
+class DeltaChannelHistory(TypedDict):
+    """What ``get_delta_channel_history`` returns for one channel.
+
+    ``writes`` are the channel's writes stored at the ancestors of a checkpoint,
+    oldest first, as ``(task_id, channel, value)``; ``seed`` is the value stored at the
+    nearest ancestor that has one (the writes start at that ancestor). No ``seed`` key
+    means no ancestor stored a value: replay the writes onto an empty channel.
+    """
+
+    writes: list[PendingWrite]
+    seed: NotRequired[Any]
+
+
 class ThreadInfo(NamedTuple):
     """One thread as reported by ``list_threads``: newest first."""
 
@@ -211,21 +228,84 @@ def copy_checkpoint(checkpoint: Checkpoint) -> Checkpoint:
 
 
 def create_checkpoint(
-    channel_values: dict[str, Any],
-    channel_versions: ChannelVersions,
-    versions_seen: dict[str, ChannelVersions],
-    updated_channels: list[str] | None,
+    channel_values: Any,
+    channel_versions: Any,
+    versions_seen: Any,
+    updated_channels: list[str] | None = None,
+    *,
+    id: str | None = None,
 ) -> Checkpoint:
-    """A new checkpoint with a fresh, time-ordered id."""
+    """A new checkpoint with a fresh, time-ordered id (or ``id``).
+
+    Two call forms:
+
+    - ``create_checkpoint(channel_values, channel_versions, versions_seen,
+      updated_channels)``: asyncgraph's, from the parts.
+    - ``create_checkpoint(checkpoint, channels, step)``: LangGraph's, told apart by the
+      int ``step``. The new checkpoint copies ``checkpoint``'s versions; its values are
+      ``checkpoint``'s when ``channels`` is None, else each channel's ``checkpoint()``
+      (empty channels left out). ``step`` is accepted and unused, as in LangGraph.
+    """
+    if isinstance(versions_seen, int):
+        return _from_checkpoint(channel_values, channel_versions, id, updated_channels)
     return Checkpoint(
         v=CHECKPOINT_FORMAT,
-        id=_new_id(),
+        id=id or _new_id(),
         ts=datetime.now(timezone.utc).isoformat(),
         channel_values=channel_values,
         channel_versions=channel_versions,
         versions_seen=versions_seen,
         updated_channels=updated_channels,
     )
+
+
+def _from_checkpoint(
+    checkpoint: Checkpoint, channels: Any, cid: str | None, updated: list[str] | None
+) -> Checkpoint:
+    """LangGraph's ``create_checkpoint(checkpoint, channels, step)``."""
+    if channels is None:
+        values = dict(checkpoint["channel_values"])
+    else:
+        values = {}
+        for name, chan in channels.items():
+            value = chan.checkpoint()
+            if value is not MISSING:
+                values[name] = value
+    new = copy_checkpoint(checkpoint)
+    new["id"] = cid or _new_id()
+    new["ts"] = datetime.now(timezone.utc).isoformat()
+    new["channel_values"] = values
+    new["updated_channels"] = updated
+    return new
+
+
+_NOT_METADATA = frozenset({
+    "thread_id", "checkpoint_id", "checkpoint_ns", "checkpoint_map", "langgraph_step",
+    "langgraph_node", "langgraph_triggers", "langgraph_path", "langgraph_checkpoint_ns",
+})
+
+
+def get_checkpoint_metadata(config: RunnableConfig, metadata: CheckpointMetadata) -> CheckpointMetadata:
+    """``metadata`` as a saver stores it: with the config's ``metadata`` and then its
+    ``configurable`` values that are strings, numbers or booleans added where
+    ``metadata`` has no such key (no private ``__`` keys, no checkpoint address), as
+    LangGraph's savers do. The engine's checkpoints already carry them, so for those
+    this returns ``metadata`` itself; it copies only when it adds something."""
+    out: Any = metadata
+    for obj in (config.get("metadata"), config.get("configurable")):
+        if not obj:
+            continue
+        for k, v in obj.items():
+            if k in out or k in _NOT_METADATA or k.startswith("__"):
+                continue
+            if isinstance(v, str):
+                v = v.replace("\x00", "")
+            elif not isinstance(v, (int, float, bool)):
+                continue
+            if out is metadata:
+                out = dict(metadata)
+            out[k] = v
+    return out  # type: ignore[no-any-return]
 
 
 def _new_id() -> str:
@@ -366,6 +446,73 @@ class BaseCheckpointSaver(Generic[VersionT]):
         """Keep the newest ``keep_last`` checkpoints per namespace; return how many went."""
         raise NotImplementedError
 
+    def with_allowlist(self, extra_allowlist: Any) -> BaseCheckpointSaver[VersionT]:
+        """This saver, reading and writing with a serializer that also allows the classes
+        in ``extra_allowlist`` (classes or ``(module, qualname)`` pairs).
+
+        The result shares this saver's storage; only values it decodes itself see the
+        wider allowlist. This saver is returned unchanged when its serializer takes no
+        allowlist or already allows them all.
+        """
+        widen = getattr(self.serde, "with_msgpack_allowlist", None)
+        if widen is None:
+            return self
+        serde = widen(extra_allowlist)
+        if serde is self.serde:
+            return self
+        return self._with_serde(serde)
+
+    def _with_serde(self, serde: Any) -> BaseCheckpointSaver[VersionT]:
+        """A shallow copy of this saver using ``serde``; savers that keep the serializer
+        elsewhere too override it."""
+        clone = copy.copy(self)
+        clone.serde = serde
+        return clone
+
+    def get_delta_channel_history(
+        self, *, config: RunnableConfig, channels: Sequence[str]
+    ) -> dict[str, DeltaChannelHistory]:
+        """The stored history of ``channels`` before the checkpoint in ``config``.
+
+        Follows the parent links from that checkpoint (its own pending writes are not
+        history: they lead to its child). At each ancestor it takes the writes to the
+        channels, and a channel whose value is stored there gets it as ``seed`` and is
+        not followed further. A fork's history is its own branch only.
+
+        This default reads one ``get_tuple`` per ancestor; savers with direct access to
+        their storage override it. Returns one :class:`DeltaChannelHistory` per name
+        in ``channels`` (an empty dict for none).
+        """
+        if not channels:
+            return {}
+        walk = _HistoryWalk(channels)
+        tup = self.get_tuple(config)
+        parent = tup.parent_config if tup else None
+        while parent is not None and walk.open:
+            tup = self.get_tuple(parent)
+            if tup is None:
+                break
+            walk.visit(tup)
+            parent = tup.parent_config
+        return walk.result()
+
+    async def aget_delta_channel_history(
+        self, *, config: RunnableConfig, channels: Sequence[str]
+    ) -> dict[str, DeltaChannelHistory]:
+        """Async twin of :meth:`get_delta_channel_history`, over ``aget_tuple``."""
+        if not channels:
+            return {}
+        walk = _HistoryWalk(channels)
+        tup = await self.aget_tuple(config)
+        parent = tup.parent_config if tup else None
+        while parent is not None and walk.open:
+            tup = await self.aget_tuple(parent)
+            if tup is None:
+                break
+            walk.visit(tup)
+            parent = tup.parent_config
+        return walk.result()
+
     # -- async API -------------------------------------------------------------------
     # Derived from the sync declarations above (SAVER_METHODS): by default each runs its
     # sync method in a worker thread, for natively sync savers. A natively async saver
@@ -393,6 +540,49 @@ class BaseCheckpointSaver(Generic[VersionT]):
         if isinstance(current, int):
             return current + 1
         return int(str(current).split(".")[0]) + 1
+
+
+class _HistoryWalk:
+    """The state of one ``get_delta_channel_history`` walk, newest ancestor first.
+
+    Local to one call, so concurrent walks (threads or tasks) never see each other.
+    """
+
+    def __init__(self, channels: Sequence[str]) -> None:
+        self.channels = builtins.list(channels)
+        self.open = set(self.channels)  # channels still walked back (no seed yet)
+        self.chunks: dict[str, builtins.list[builtins.list[PendingWrite]]] = {c: [] for c in self.channels}
+        self.seeds: dict[str, Any] = {}
+
+    def visit(self, tup: CheckpointTuple) -> None:
+        """Take one ancestor's writes to the open channels, then its stored values."""
+        self.add_writes(tup.pending_writes or ())
+        values = tup.checkpoint["channel_values"]
+        for ch in [c for c in self.open if c in values]:
+            self.seed(ch, values[ch])
+
+    def add_writes(self, writes: Sequence[PendingWrite]) -> None:
+        """One ancestor's writes (in its pending-writes order); those to open channels count."""
+        mine: dict[str, builtins.list[PendingWrite]] = {}
+        for w in writes:
+            if w[1] in self.open:
+                mine.setdefault(w[1], []).append((w[0], w[1], w[2]))
+        for ch, ws in mine.items():
+            self.chunks[ch].append(ws)
+
+    def seed(self, channel: str, value: Any) -> None:
+        """``channel``'s value stored at the ancestor just visited: the walk stops there."""
+        self.seeds[channel] = value
+        self.open.discard(channel)
+
+    def result(self) -> dict[str, DeltaChannelHistory]:
+        out: dict[str, DeltaChannelHistory] = {}
+        for ch in self.channels:
+            entry: DeltaChannelHistory = {"writes": [w for ws in reversed(self.chunks[ch]) for w in ws]}
+            if ch in self.seeds:
+                entry["seed"] = self.seeds[ch]
+            out[ch] = entry
+        return out
 
 
 def _put_writes_grouped(

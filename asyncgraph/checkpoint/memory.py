@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 from ormsgpack import packb as _packb
 
 from asyncgraph._async import in_thread
-from asyncgraph.checkpoint._bridge import InlineAsync
+from asyncgraph.checkpoint._bridge import inline_async
 from asyncgraph.checkpoint.base import (
     WRITES_IDX_MAP,
     BaseCheckpointSaver,
@@ -48,9 +48,12 @@ from asyncgraph.checkpoint.base import (
     Checkpoint,
     CheckpointMetadata,
     CheckpointTuple,
+    DeltaChannelHistory,
     PendingWrite,
     ThreadInfo,
+    _HistoryWalk,
     check_thread_id,
+    get_checkpoint_metadata,
 )
 from asyncgraph.checkpoint.serde import MsgpackSerde
 from asyncgraph.checkpoint.serde._msgpack import _PACK_OPTS
@@ -91,13 +94,21 @@ def _config(thread_id: str, ns: str, cid: str) -> RunnableConfig:
     return {"configurable": {"thread_id": thread_id, "checkpoint_ns": ns, "checkpoint_id": cid}}
 
 
+def _write_order(kv: tuple[tuple[str, int], tuple[str, str, Typed, str]]) -> tuple[str, str, int]:
+    """The order of a checkpoint's stored writes, as the SQL savers read them: by task
+    path, task id, idx."""
+    return (kv[1][3], kv[0][0], kv[0][1])
+
+
 def _same(a: Typed, b: Typed) -> bool:
     return a[0] == b[0] and type(a[1]) is type(b[1]) and a[1] == b[1]
 
 
-class InMemorySaver(InlineAsync, BaseCheckpointSaver):
+@inline_async
+class InMemorySaver(BaseCheckpointSaver):
     """A checkpointer that keeps everything in process memory. Its async API is its
-    sync methods called inline (:class:`InlineAsync`: no I/O, microseconds).
+    sync methods called inline (:func:`~asyncgraph.checkpoint._bridge.inline_async`:
+    no I/O, microseconds).
 
     Args:
         serde: the serializer; defaults to the safe msgpack one.
@@ -245,15 +256,9 @@ class InMemorySaver(InlineAsync, BaseCheckpointSaver):
     def _tuple(self, thread_id: str, ns: str, cid: str, rec: Record) -> CheckpointTuple:
         skeleton = self._load(rec[0], thread_id, cid, "checkpoint")
         variants = skeleton.pop(_VARIANTS, None)
-        blobs = self.blobs
-        values = {}
-        for ch, version in skeleton["channel_versions"].items():
-            key = (thread_id, ns, ch, tuple(variants[ch]) if variants and ch in variants else version)
-            data = blobs.get(key)
-            if data is not None and data[0] != "empty":
-                values[ch] = self._load(data, thread_id, cid, f"channel {ch!r}")
+        values = self._load_blobs(thread_id, ns, skeleton["channel_versions"], variants, cid)
         for ch in skeleton.pop(_UNVERSIONED, ()):
-            data = blobs.get((thread_id, ns, ch, ("", cid)))
+            data = self.blobs.get((thread_id, ns, ch, ("", cid)))
             if data is not None:
                 values[ch] = self._load(data, thread_id, cid, f"channel {ch!r}")
         checkpoint = {**skeleton, "channel_values": values}
@@ -261,10 +266,7 @@ class InMemorySaver(InlineAsync, BaseCheckpointSaver):
         stored = self.writes.get((thread_id, ns, cid))
         pending = []
         if stored:
-            # The order of the SQL savers: by task path, task id, idx.
-            for (task_id, _), (_, ch, data, _) in sorted(
-                stored.items(), key=lambda kv: (kv[1][3], kv[0][0], kv[0][1])
-            ):
+            for (task_id, _), (_, ch, data, _) in sorted(stored.items(), key=_write_order):
                 pending.append((task_id, ch, self._load(data, thread_id, cid, f"write to {ch}")))
         parent = rec[2]
         return CheckpointTuple(
@@ -274,6 +276,77 @@ class InMemorySaver(InlineAsync, BaseCheckpointSaver):
             parent_config=_config(thread_id, ns, parent) if parent else None,
             pending_writes=pending,
         )
+
+    def _load_blobs(
+        self,
+        thread_id: str,
+        ns: str,
+        versions: ChannelVersions,
+        variants: dict[str, Any] | None = None,
+        cid: str = "",
+    ) -> dict[str, Any]:
+        """The stored values of the channels in ``versions`` (``{channel: version}``,
+        read from a variant key where ``variants`` names one). A channel stored as
+        ``"empty"`` or not stored at all is left out."""
+        blobs = self.blobs
+        values = {}
+        for ch, version in versions.items():
+            key = (thread_id, ns, ch, tuple(variants[ch]) if variants and ch in variants else version)
+            data = blobs.get(key)
+            if data is not None and data[0] != "empty":
+                values[ch] = self._load(data, thread_id, cid, f"channel {ch!r}")
+        return values
+
+    def get_delta_channel_history(
+        self, *, config: RunnableConfig, channels: Sequence[str]
+    ) -> dict[str, DeltaChannelHistory]:
+        """See :meth:`BaseCheckpointSaver.get_delta_channel_history`; this one reads the
+        stored chain directly, decoding only the writes and values of ``channels``."""
+        if not channels:
+            return {}
+        thread_id, ns, cid = _parse(config)
+        walk = _HistoryWalk(channels)
+        with self._lock:
+            chain = (self.storage.get(thread_id) or {}).get(ns) or {}
+            if not cid and chain:
+                cid = next(reversed(chain))
+            rec = chain.get(cid) if cid else None
+            parent = rec[2] if rec else None
+            while parent and walk.open:
+                rec = chain.get(parent)
+                if rec is None:
+                    break
+                stored = self.writes.get((thread_id, ns, parent))
+                if stored:
+                    walk.add_writes([
+                        (task_id, ch, self._load(data, thread_id, parent, f"write to {ch}"))
+                        for (task_id, _), (_, ch, data, _) in sorted(stored.items(), key=_write_order)
+                        if ch in walk.open
+                    ])
+                skeleton = self._load(rec[0], thread_id, parent, "checkpoint")
+                versions = skeleton["channel_versions"]
+                wanted = {ch: versions[ch] for ch in walk.open if ch in versions}
+                found = self._load_blobs(thread_id, ns, wanted, skeleton.get(_VARIANTS), parent)
+                for ch in skeleton.get(_UNVERSIONED, ()):
+                    data = self.blobs.get((thread_id, ns, ch, ("", parent))) if ch in walk.open else None
+                    if data is not None:
+                        found[ch] = self._load(data, thread_id, parent, f"channel {ch!r}")
+                for ch, value in found.items():
+                    walk.seed(ch, value)
+                parent = rec[2]
+        return walk.result()
+
+    async def aget_delta_channel_history(
+        self, *, config: RunnableConfig, channels: Sequence[str]
+    ) -> dict[str, DeltaChannelHistory]:
+        """Async twin of :meth:`get_delta_channel_history`, called inline."""
+        return self.get_delta_channel_history(config=config, channels=channels)
+
+    def _with_serde(self, serde: Any) -> InMemorySaver:
+        # The copy shares the storage (and its lock and indexes); only the codec differs.
+        clone: InMemorySaver = super()._with_serde(serde)  # type: ignore[assignment]
+        clone._raw = type(serde) is MsgpackSerde
+        return clone
 
     def list(
         self,
@@ -364,6 +437,7 @@ class InMemorySaver(InlineAsync, BaseCheckpointSaver):
     ) -> RunnableConfig:
         thread_id, ns, parent_id = _parse(config)
         cid = checkpoint["id"]
+        metadata = get_checkpoint_metadata(config, metadata)
         # Encode everything before storing anything: a TypeError leaves the saver as it was.
         values = checkpoint["channel_values"]
         blobs = self.blobs
