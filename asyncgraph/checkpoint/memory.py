@@ -70,9 +70,9 @@ _EMPTY = ("empty", b"")
 _SCALARS = frozenset({int, float, str, bytes, bool, type(None)})
 _WRITE = "the write to {name!r} by task {task}"
 _VARIANTS = "__asyncgraph_blob_keys__"
+"""Private key in a stored checkpoint: channels whose value sits under a variant key."""
 _UNVERSIONED = "__asyncgraph_unversioned__"
 """Private key in a stored checkpoint: channels with a value but no version."""
-"""Private key in a stored checkpoint: channels whose value sits under a variant key."""
 
 Typed = tuple[str, Any]
 Record = tuple[Typed, Typed, "str | None"]
