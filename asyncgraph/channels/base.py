@@ -14,6 +14,7 @@ from typing import Any, Generic, TypeVar
 
 from typing_extensions import TypeVar as DefaultTypeVar
 
+from asyncgraph._missing import MISSING
 from asyncgraph.errors import EmptyChannelError
 
 Value = TypeVar("Value")
@@ -23,18 +24,6 @@ Update = TypeVar("Update")
 Checkpoint = DefaultTypeVar("Checkpoint", default=Any)
 
 
-class _Missing:
-    __slots__ = ()
-
-    def __repr__(self) -> str:
-        return "MISSING"
-
-    def __bool__(self) -> bool:
-        return False
-
-
-MISSING: Any = _Missing()
-"""Marks a channel with no value (distinct from a stored ``None``)."""
 
 _CONFIG_SLOTS: dict[type, tuple[str, ...]] = {}
 

@@ -61,7 +61,7 @@ from typing import TYPE_CHECKING, Any, Callable, Generic, Literal, NamedTuple, T
 from typing_extensions import NotRequired, TypeVar
 
 from asyncgraph._async import async_iter_twin, async_twin
-from asyncgraph.channels.base import MISSING
+from asyncgraph._missing import MISSING
 from asyncgraph.checkpoint.serde.base import SerializerProtocol
 
 if TYPE_CHECKING:

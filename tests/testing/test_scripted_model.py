@@ -383,7 +383,7 @@ async def test_many_concurrent_conversations_share_one_model() -> None:
     # n * latency = 90 s; a thread pool, several seconds) and start no threads.
     # Generous bound (a loaded CI machine): far below the 90 s of one-by-one calls.
     assert elapsed < n * latency / 10
-    assert threading.active_count() == threads_before
+    assert threading.active_count() <= threads_before  # (an earlier test's thread may end meanwhile)
 
 
 def test_sync_latency_waits() -> None:
