@@ -1,7 +1,7 @@
 """Streaming: where a run's chunks go, what they look like, how the reader gets them.
 
-* :class:`StreamSink`, the buffer between a run and its reader, with its bounds;
-  :class:`ChildSink`, a subgraph's view of its parent's stream.
+* :class:`StreamSink`, the buffer between a run and its reader, with its bounds (a
+  subgraph streams into its parent's only with ``subgraphs=True``).
 * The emitters the loop calls: ``values`` / ``updates`` chunks, ``tasks`` /
   ``checkpoints`` and their ``debug`` wrappers.
 * The reader's side: :func:`consume` is ``astream``'s loop (runs the run, hands its
@@ -158,24 +158,6 @@ class StreamSink:
             for fut in waiting:
                 if not fut.done():
                     fut.set_result(None)
-
-
-class ChildSink:
-    """A subgraph's view of its parent's stream when ``subgraphs=False``: only
-    ``custom`` chunks pass through."""
-
-    __slots__ = ("parent", "modes", "subgraphs")
-
-    def __init__(self, parent: StreamSink) -> None:
-        self.parent = parent
-        self.modes = parent.modes & {"custom"}
-        self.subgraphs = False
-
-    def push(self, ns: tuple[str, ...], mode: str, chunk: Any) -> None:
-        self.parent.push(ns, mode, chunk)
-
-    async def wait_drained(self) -> None:
-        await self.parent.wait_drained()
 
 
 # -- emitters: what the loop streams --------------------------------------------

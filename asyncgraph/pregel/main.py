@@ -38,7 +38,6 @@ from asyncgraph.pregel._schema import ROOT_KEY, context_jsonschema, state_jsonsc
 from asyncgraph.pregel._loop import RunOutcome, run_graph
 from asyncgraph.pregel._nested import address, child_namespace
 from asyncgraph.pregel._stream import (
-    ChildSink,
     Shape,
     StreamSink,
     consume,
@@ -282,12 +281,12 @@ class Pregel(PregelMarker, Runnable[Any, Any], Generic[StateT, ContextT, InputT,
             parent.subgraph_calls += 1
             ns_tuple = tuple(ns.split(NS_SEP))
             if sink is None and prun.sink is not None:
-                # A subgraph streams into its parent's stream.
+                # A subgraph streams into its parent's stream, when that asked for
+                # subgraphs; otherwise it streams nothing, custom chunks included (as
+                # LangGraph: tokens still reach a messages stream through callbacks).
                 psink = prun.sink
                 if psink.subgraphs:
                     run_sink = psink
-                elif "custom" in psink.modes:
-                    run_sink = ChildSink(psink)
             if saver is None or saver is True:
                 saver = prun.saver
             if context is None:
