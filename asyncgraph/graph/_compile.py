@@ -47,19 +47,8 @@ def with_defaults(graph: StateGraph[Any, Any, Any, Any]) -> dict[str, NodeSpec]:
                 "but the graph already has a node of that name"
             )
         default_handler = DEFAULT_ERROR_HANDLER
-        specs[DEFAULT_ERROR_HANDLER] = NodeSpec(
-            name=DEFAULT_ERROR_HANDLER,
-            call=d.error_handler,
-            input_schema=graph.state_schema,
-            retry_policy=None,
-            cache_policy=None,
-            timeout=None,
-            metadata=None,
-            defer=False,
-            destinations=(),
-            limit=None,
-            is_error_handler=True,
-        )
+        specs[DEFAULT_ERROR_HANDLER] = NodeSpec.error_handler_node(
+            DEFAULT_ERROR_HANDLER, d.error_handler, graph.state_schema)
     for name, spec in graph.nodes.items():
         ordinary = not spec.is_error_handler
         specs[name] = dataclasses.replace(

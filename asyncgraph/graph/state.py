@@ -229,19 +229,9 @@ class StateGraph(Generic[StateT, ContextT, InputT, OutputT]):
             handler_name = ERROR_HANDLER_PREFIX + name
             if handler_name in self.nodes:
                 raise InvalidGraphError(f"Node `{handler_name}` (the error handler of '{name}') already present.")
-            self.nodes[handler_name] = NodeSpec(
-                name=handler_name,
-                call=_handler_call(error_handler, f"The error_handler of node '{name}'"),
-                input_schema=input_schema or self.state_schema,
-                retry_policy=None,
-                cache_policy=None,
-                timeout=None,
-                metadata=None,
-                defer=False,
-                destinations=(),
-                limit=None,
-                is_error_handler=True,
-            )
+            self.nodes[handler_name] = NodeSpec.error_handler_node(
+                handler_name, _handler_call(error_handler, f"The error_handler of node '{name}'"),
+                input_schema or self.state_schema)
         labels: dict[str, str] | None = None
         if isinstance(destinations, dict):
             dests: tuple[str, ...] = tuple(destinations)

@@ -237,6 +237,12 @@ class NodeSpec:
     # ``destinations={"node": "label"}``: the labels its drawn edges carry.
     destination_labels: dict[str, str] | None = None
 
+    @classmethod
+    def error_handler_node(cls, name: str, call: CallSpec, input_schema: Any) -> NodeSpec:
+        """The node an error handler runs as: no retries, cache, timeout or limit."""
+        return cls(name=name, call=call, input_schema=input_schema, retry_policy=None, cache_policy=None,
+                   timeout=None, metadata=None, defer=False, destinations=(), limit=None, is_error_handler=True)
+
     @property
     def runnable(self) -> Any:
         """The node's action as a Runnable (LangGraph's ``StateNodeSpec.runnable``):

@@ -89,6 +89,12 @@ def _flag(value: str | None) -> bool:
     return (value or "").lower() in ("1", "true", "yes")
 
 
+async def _search(request: Request, resource: str) -> tuple[dict[str, Any], Any]:
+    """A search or count request's body and the caller's auth filter for ``resource``."""
+    body = await _body(request, required=False)
+    return body, await authorize(request, resource, "search", body)
+
+
 async def _visible_thread(request: Request, tid: str, verb: str, **value: Any) -> None:
     """Authorize ``verb`` (the auth action) on thread ``tid`` with ``value``; a thread the
     handler's filter hides is 404."""
@@ -154,14 +160,12 @@ async def assistants_create(request: Request) -> Response:
 
 
 async def assistants_search(request: Request) -> Response:
-    body = await _body(request, required=False)
-    where = await authorize(request, "assistants", "search", body)
+    body, where = await _search(request, "assistants")
     return _Json(await _svc(request).search_assistants(body, where=where))
 
 
 async def assistants_count(request: Request) -> Response:
-    body = await _body(request, required=False)
-    where = await authorize(request, "assistants", "search", body)
+    body, where = await _search(request, "assistants")
     return _Json(await _svc(request).count_assistants(body, where=where))
 
 
@@ -231,14 +235,12 @@ async def threads_create(request: Request) -> Response:
 
 
 async def threads_search(request: Request) -> Response:
-    body = await _body(request, required=False)
-    where = await authorize(request, "threads", "search", body)
+    body, where = await _search(request, "threads")
     return _Json(await _svc(request).search_threads(body, where=where))
 
 
 async def threads_count(request: Request) -> Response:
-    body = await _body(request, required=False)
-    where = await authorize(request, "threads", "search", body)
+    body, where = await _search(request, "threads")
     return _Json(await _svc(request).count_threads(body, where=where))
 
 
@@ -505,14 +507,12 @@ async def crons_create(request: Request) -> Response:
 
 
 async def crons_search(request: Request) -> Response:
-    body = await _body(request, required=False)
-    where = await authorize(request, "crons", "search", body)
+    body, where = await _search(request, "crons")
     return _Json(await _crons(request).search(body, where=where))
 
 
 async def crons_count(request: Request) -> Response:
-    body = await _body(request, required=False)
-    where = await authorize(request, "crons", "search", body)
+    body, where = await _search(request, "crons")
     return _Json(await _crons(request).count(body, where=where))
 
 
