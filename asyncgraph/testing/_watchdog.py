@@ -189,6 +189,7 @@ class BlockingWatchdog:
         self._stopping = threading.Event()
         self._answered = threading.Event()
         self._answered_at = 0.0
+        self._stop_requested_at = 0.0
 
     # -- lifecycle ------------------------------------------------------------------
 
@@ -221,6 +222,8 @@ class BlockingWatchdog:
         thread = self._thread
         if thread is None:
             return
+        if threading.get_ident() == self._loop_thread:
+            self._stop_requested_at = time.monotonic()  # the loop's thread waits in stop() from here
         self._stopping.set()
         self._answered.set()  # wakes the thread if it is waiting for a heartbeat
         if thread is not threading.current_thread():
@@ -281,7 +284,9 @@ class BlockingWatchdog:
                 if sample is None and now - posted >= threshold:
                     sample = self._sample()
             if stopping.is_set():
-                if sample is not None:
+                # A sample read after stop() began may show the loop's thread inside stop() itself
+                # (waiting for this thread): that is the watchdog's own wait, not a block.
+                if sample is not None and not 0.0 < self._stop_requested_at <= sample.taken_at:
                     # Stopped by another thread while the loop may still be blocked.
                     end = self._answered_at if self._answered_at > sample.taken_at else time.monotonic()
                     self._report(sample, end - posted)

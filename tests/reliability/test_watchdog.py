@@ -262,6 +262,22 @@ def test_loop_that_is_not_running_is_idle_not_blocked() -> None:
         loop.close()
 
 
+async def test_time_the_loop_spends_inside_stop_is_not_a_block() -> None:
+    # On a loaded machine the loop's thread can be held inside stop() (here: a slow Event.set)
+    # long enough for the watchdog to sample it there; that is the watchdog's own shutdown.
+    watchdog = BlockingWatchdog(threshold=0.1).start()
+    await asyncio.sleep(0.05)  # the first heartbeat is answered
+    real_set = watchdog._stopping.set
+
+    def slow_set() -> None:
+        time.sleep(0.4)
+        real_set()
+
+    watchdog._stopping.set = slow_set  # type: ignore[method-assign]
+    watchdog.stop()
+    assert list(watchdog.reports) == []
+
+
 # -- delivery, lifecycle ------------------------------------------------------------
 
 
