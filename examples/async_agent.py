@@ -145,6 +145,8 @@ async def stream_one(app: Any, question: str) -> None:
 
 
 def progress(done: int, total: int, width: int = 30) -> None:
+    if not sys.stdout.isatty() and done < total:
+        return  # piped or logged: only the final bar, not one per run
     filled = width * done // total
     print(f"\r  [{'#' * filled}{'.' * (width - filled)}] {done}/{total}", end="", flush=True)
 

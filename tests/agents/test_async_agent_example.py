@@ -31,5 +31,7 @@ def test_example_runs_offline_with_the_scripted_model() -> None:
     assert "tokens: According to my search" in out
     # Both batches completed, with a progress bar, and concurrency paid off.
     assert out.count("20/20") == 2
+    # Piped, the progress bar is drawn once per batch, not once per finished run.
+    assert "1/20" not in out
     speedup = float(re.search(r"speedup: ([\d.]+)x", out).group(1))  # type: ignore[union-attr]
     assert speedup > 3, out
