@@ -408,7 +408,7 @@ async def _update_task(rc: RunContext, run: RunState, tup: Any, update: StateUpd
     token = current_task.set(tc)
     try:
         for branch in node.branches:
-            await run_branch(tc, run, branch)
+            await run_branch(tc, run, branch, values)
     finally:
         current_task.reset(token)
     return task, own
