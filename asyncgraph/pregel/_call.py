@@ -316,6 +316,7 @@ class _CallTask(Task):
     the call's number and True (a ``Send`` task's ends with False)."""
 
     __slots__ = ("call_path",)
+    call_path: tuple[Any, ...]
 
     @property
     def path(self) -> tuple[Any, ...]:

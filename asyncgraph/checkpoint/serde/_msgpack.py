@@ -181,18 +181,11 @@ def _same_fields(stored: dict[str, Any], obj: Any) -> bool:
         return False
     for key, value in values.items():
         if key in stored:
-            if not _equal(stored[key], value):
+            if stored[key] is not value and not _equal(stored[key], value):
                 return False
-        elif key not in defaults or not _equal(defaults[key], value):
+        elif key not in defaults or (defaults[key] is not value and not _equal(defaults[key], value)):
             return False
     return True
-
-
-def _equal(a: Any, b: Any) -> bool:
-    try:
-        return a is b or bool(a == b)
-    except Exception:  # noqa: BLE001  (a value whose == raises is not equal)
-        return False
 
 
 def _model_defaults(cls: type[pydantic.BaseModel]) -> dict[str, Any]:
