@@ -128,7 +128,10 @@ class EntrypointGraph(Pregel):
     async def aupdate_state(self, config: Any, values: Any, as_node: str | None = None) -> Any:
         """Save ``values`` as if the function had returned it (``entrypoint.final``
         splits the return value from what ``previous`` will be)."""
-        return await super().aupdate_state(config, _writes(values), as_node or self.plan.name)
+        as_node = as_node or self.plan.name
+        if as_node == self.plan.name:  # the node's own writer maps it (``_write_result``)
+            return await super().aupdate_state(config, values, as_node)
+        return await super().aupdate_state(config, _writes(values), as_node)
 
     def update_state(self, config: Any, values: Any, as_node: str | None = None) -> Any:
         return run_sync(lambda: self.aupdate_state(config, values, as_node))
@@ -215,11 +218,10 @@ class _Body:
                                          previous=previous, control=rc.control)
         return out
 
-    async def __call__(self, inp: dict[str, Any]) -> dict[str, Any]:
+    async def __call__(self, value: Any) -> Any:
         tc = current_task.get()
         assert tc is not None  # the engine sets it around every node call
-        value = inp.get(START)
-        kwargs = self._kwargs(tc, inp.get(PREVIOUS)) if self.inject else None
+        kwargs = self._kwargs(tc, _previous(tc)) if self.inject else None
         try:
             if self.is_async:
                 result = await (self.func(value, **kwargs) if kwargs else self.func(value))
@@ -239,7 +241,30 @@ class _Body:
             pending = await join_calls(tc)
             if pending:
                 raise GraphInterrupt(pending)
-        return _writes(result)
+        return result
+
+
+def _previous(tc: TaskContext) -> Any:
+    """What the thread's last run saved (``previous``): the step's ``__previous__``."""
+    run = tc.run.progress.run_state
+    ch = run.channels.get(PREVIOUS) if run is not None else None
+    return ch.value if ch is not None and ch.is_available() else None
+
+
+def _read_input(channels: Any) -> Any:
+    """The entrypoint node's input (``NodePlan.read``): the function's argument, as
+    LangGraph's node reads it (what tracers, ``tasks`` chunks and a cache key see)."""
+    ch = channels.get(START)
+    return ch.value if ch is not None and ch.is_available() else None
+
+
+def _write_result(task: Any, result: Any) -> dict[str, Any]:
+    """The entrypoint node's writes (``NodePlan.write``): the return value and the value
+    saved for ``previous``. The node's output itself (what tracers see) stays the
+    function's return value."""
+    update = _writes(result)
+    task.writes.extend(update.items())
+    return update
 
 
 def _types(func: Callable[..., Any], first: str) -> tuple[Any, Any, Any]:
@@ -290,7 +315,7 @@ def _build(decorator: entrypoint[Any], func: Callable[..., Any]) -> EntrypointGr
         name=name,
         call=CallSpec(body, "async", (), False),
         triggers=(START,),
-        reads=(START, PREVIOUS),
+        reads=(START,),
         input_info=SchemaInfo(None, "dict", {}, {}),
         managed=(),
         after=(),
@@ -306,6 +331,8 @@ def _build(decorator: entrypoint[Any], func: Callable[..., Any]) -> EntrypointGr
         fast=timeout is None,
         cache=decorator.cache_policy,
         inline=not retry and timeout is None,
+        read=_read_input,
+        write=_write_result,
     )
     plan = Plan(
         name=name,

@@ -23,6 +23,7 @@ from asyncgraph.pregel._plan import (
 
 if TYPE_CHECKING:
     from asyncgraph.graph.state import StateGraph
+    from asyncgraph.pregel._schema import SchemaInfo
     from asyncgraph.pregel.main import CompiledStateGraph
 
 
@@ -63,6 +64,15 @@ def with_defaults(graph: StateGraph[Any, Any, Any, Any]) -> dict[str, NodeSpec]:
         h = specs.pop(DEFAULT_ERROR_HANDLER)
         specs[DEFAULT_ERROR_HANDLER] = dataclasses.replace(h, retry_policy=d.retry_policy, timeout=d.timeout)
     return specs
+
+
+def _node_info(graph: StateGraph[Any, Any, Any, Any], spec: NodeSpec | None) -> SchemaInfo | None:
+    """What a conditional edge out of the node ``spec`` reads when its path function
+    declares no schema: the node's input schema, or None for the state's (also for
+    START, as LangGraph)."""
+    if spec is None or spec.input_schema is None or spec.input_schema is graph.state_schema:
+        return None
+    return graph.schemas[spec.input_schema]
 
 
 def validate(graph: StateGraph[Any, Any, Any, Any], interrupt: Sequence[str] | None = None) -> None:
@@ -155,10 +165,11 @@ def lower(
     branches: dict[str, tuple[BranchPlan, ...]] = {
         source: tuple(
             BranchPlan(source, b.name, b.call, b.path_map,
-                       graph.schemas[b.input_schema] if b.input_schema is not None else None)
-            for b in specs.values()
+                       graph.schemas[b.input_schema] if b.input_schema is not None else None,
+                       _node_info(graph, specs.get(source)))
+            for b in branch_specs.values()
         )
-        for source, specs in graph.branches.items()
+        for source, branch_specs in graph.branches.items()
     }
     state_info = graph.schemas[graph.state_schema]
     managed_all = tuple(graph.managed.items())

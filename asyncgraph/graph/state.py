@@ -214,6 +214,13 @@ class StateGraph(Generic[StateT, ContextT, InputT, OutputT]):
         for ch in (NS_SEP, NS_END):
             if ch in name:
                 raise InvalidGraphError(f"'{ch}' is a reserved character and is not allowed in node names ({name!r}).")
+        if isinstance(action, dict):
+            # A dict of Runnables / callables is langchain-core's RunnableParallel of
+            # them, as LangGraph coerces it. Imported here: langchain-core is heavy to
+            # import, and graphs without Runnables never need it.
+            from langchain_core.runnables import RunnableParallel
+
+            action = RunnableParallel(action)
         call = classify(action, what=f"Node '{name}'")
         if input_schema is None and call.kind in ("async", "sync"):
             inferred = first_param_schema(cast("Callable[..., Any]", action))  # classify() checked it
@@ -373,10 +380,10 @@ class StateGraph(Generic[StateT, ContextT, InputT, OutputT]):
             )
         input_schema = None
         if call.kind in ("async", "sync") and call.func is path:
+            # Also the state schema itself: an annotated path function gets no extra
+            # keys of what the node returned (see ``_runner.branch_arg``).
             input_schema = first_param_schema(path)
-            if input_schema is self.state_schema:
-                input_schema = None
-            elif input_schema is not None:
+            if input_schema is not None and input_schema is not self.state_schema:
                 self._add_schema(input_schema)
         branches[name] = BranchSpec(name, call, normalize_path_map(path_map), input_schema)
         return self

@@ -31,6 +31,8 @@ from asyncgraph.types import Send
 
 PULL = 0  # a task started because a trigger channel changed
 PUSH = 1  # a task started by a Send packet
+# What a Send task shows as its triggers (its metadata, ``tasks`` chunks), as LangGraph.
+_PUSH_TRIGGERS = (PUSH_PATH,)
 
 
 class Task:
@@ -474,7 +476,7 @@ def prepare_tasks(
         node = plan.nodes.get(packet.node) if isinstance(packet, Send) else None
         if node is None or node.call is None:
             raise TaskNotFound(getattr(packet, "node", repr(packet)), known=[n for n in plan.nodes if n != START])
-        task = Task(node, packet.arg, PUSH, i, ())
+        task = Task(node, packet.arg, PUSH, i, _PUSH_TRIGGERS)
         task.timeout = packet.timeout
         tasks.append(task)
     channels = run.channels
@@ -489,21 +491,14 @@ def prepare_tasks(
                 inp[key] = managed.compute(step, stop)
         triggers = node.triggers
         if len(triggers) > 1:
-            triggers = _available(channels, triggers)
+            # All of them, sorted, whichever fired (as LangGraph): shown in the task's
+            # metadata and stream chunks, and all marked seen / consumed at the barrier.
+            triggers = tuple(sorted(triggers))
         tasks.append(Task(node, inp, PULL, 0, triggers))
     if with_ids:
         for t in tasks:
             t.id = task_id(checkpoint_id, ns, step, t.name, t.kind, t.index)
     return tasks
-
-
-def _available(channels: dict[str, Any], keys: tuple[str, ...]) -> tuple[str, ...]:
-    out = []
-    for k in keys:
-        ch = channels.get(k)
-        if ch is not None and ch.is_available():
-            out.append(k)
-    return tuple(out)
 
 
 def apply_input(run: RunState, input: Any) -> None:

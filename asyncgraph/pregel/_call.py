@@ -36,6 +36,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 from asyncgraph._context import TaskContext, current_task
+from asyncgraph.constants import PUSH as PUSH_PATH
 from asyncgraph.errors import GraphBubbleUp, GraphInterrupt
 from asyncgraph.pregel._algo import PUSH, Task, task_id
 from asyncgraph.pregel._context import RunContext
@@ -310,14 +311,27 @@ def _pass_outcome(out: concurrent.futures.Future[Any], job: Offload | None, fut:
         out.set_result(fut.result())
 
 
+class _CallTask(Task):
+    """A call's engine task. Its ``path`` is LangGraph's for a call: the caller's path,
+    the call's number and True (a ``Send`` task's ends with False)."""
+
+    __slots__ = ("call_path",)
+    call_path: tuple[Any, ...]
+
+    @property
+    def path(self) -> tuple[Any, ...]:
+        return self.call_path
+
+
 def _call_task(calls: Calls, spec: TaskSpec, idx: int, args: Any, kwargs: Any) -> Task:
     """The engine task of the ``idx``-th call of ``calls.tc``: its id depends only on the
     caller's place in the run and ``idx``, so a resumed caller finds it again."""
     # The index of a call task is a path of call numbers (a str): it is only ever
     # formatted into ids and paths, never sorted, since call tasks never reach a barrier.
     path = f"{calls.prefix}{idx}"
-    t = Task(spec.node, (args, kwargs), PUSH, path, CALL_TRIGGERS)  # type: ignore[arg-type]
+    t = _CallTask(spec.node, (args, kwargs), PUSH, path, CALL_TRIGGERS)  # type: ignore[arg-type]
     tc = calls.tc
+    t.call_path = (PUSH_PATH, tc.task.path, idx, True)
     rc = tc.run
     # Always an id, with or without a saver: it tells the interrupts of calls apart.
     t.id = task_id(rc.progress.checkpoint_id, rc.ns, tc.step, spec.name, PUSH, path)  # type: ignore[arg-type]
@@ -536,7 +550,12 @@ async def _run(sub: TaskContext, spec: TaskSpec, args: Any, kwargs: Any, caller:
         if traced is not None:
             from langchain_core.runnables.config import get_async_callback_manager_for_config
 
-            cm = get_async_callback_manager_for_config(traced)  # type: ignore[arg-type]
+            # The call's run carries the call's own metadata (its name, path, triggers),
+            # inside the caller's run.
+            cm = get_async_callback_manager_for_config(sub.config(callbacks=traced["callbacks"]))  # type: ignore[arg-type]
+            # LangGraph's tag for the call's run (its function is the first step of
+            # the task's sequence); the call's children do not inherit it.
+            cm.add_tags(["seq:step:1"], inherit=False)
             run_manager = await cm.on_chain_start(None, _inputs(spec, args, kwargs), name=spec.name)
             sub.traced = sub.config(callbacks=run_manager.get_child())
         var_child_runnable_config.set(sub.traced or sub.config())  # type: ignore[arg-type]
@@ -650,10 +669,17 @@ def _after_failure(spec: TaskSpec, policies: tuple[RetryPolicy, ...], exc: Excep
 
 async def _settle(sub: TaskContext, spec: TaskSpec, result: Any, exc: BaseException | None,
                   cache_key: Any, cached: bool = False) -> None:
-    """Save a finished call's outcome as a pending write of its step, then stream it."""
+    """Save a finished call's outcome as a pending write of its step, then stream it.
+
+    Streamed on the loop's next turn, as LangGraph's loop streams a finished task's
+    writes: queued before the call's asyncio task completes, so it still comes before
+    anything its awaiting caller streams after its next suspension, but a caller that
+    returns right after the call ends its own run first (its traced output, then the
+    call's update)."""
     _record(sub, result, exc)
     await _save(sub, spec, result, exc, cache_key)
-    _show(sub, spec, result, exc, cached)
+    if sub.run.sink is not None:
+        asyncio.get_running_loop().call_soon(_show, sub, spec, result, exc, cached)
 
 
 def _record(sub: TaskContext, result: Any, exc: BaseException | None) -> None:

@@ -235,6 +235,7 @@ class _Loop:
             if rc.parent is None and conf.get("checkpoint_id") and not (isinstance(input, Command) and input.resume is not None):
                 progress.replay = replay_bound(tup)  # time travel: what its subgraphs start from
             saver.config = tup.config
+            saver.loaded = tup
             saver.parent_id = ckpt["id"]
             progress.checkpoint_id = ckpt["id"]
             run.updated = None if ckpt.get("updated_channels") is None else set(ckpt["updated_channels"])

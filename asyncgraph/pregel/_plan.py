@@ -43,6 +43,10 @@ class BranchPlan:
     path_map: Mapping[Hashable, str] | None
     # The path function's own input schema (see ``BranchSpec.input_schema``), lowered.
     input_info: SchemaInfo | None = None
+    # Without one: the source node's input schema when it is not the state's (None: the
+    # state's). The path function then reads that schema's keys, plus the extra keys of
+    # a dict the node returned (LangGraph passes those through to its edges).
+    node_info: SchemaInfo | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True, eq=False)

@@ -223,16 +223,28 @@ async def _open_node_run(tc: TaskContext) -> Any:
 
 
 
-def branch_arg(tc: TaskContext, run: RunState, branch: BranchPlan) -> Any:
+def branch_arg(tc: TaskContext, run: RunState, branch: BranchPlan, output: Any) -> Any:
     """What a conditional edge's path function receives: the state with only this
     task's writes applied, as the state schema's type (or as the schema annotated on
-    the function, with that schema's keys)."""
+    the function, with that schema's keys; or the source node's input schema's keys).
+
+    ``output``: what the node returned (the START task: the graph's input). With no
+    schema annotated, a dict state gets that dict's other keys too, under the state's
+    (as LangGraph: a node can hand its edge data it does not save)."""
     plan = tc.run.plan
+    where = f"the conditional edge out of '{tc.task.name}'"
     info = branch.input_info
+    if info is not None:
+        keys = None if info is plan.state_info else info.keys
+        return info.coerce(fresh_values(plan, run, tc.task, keys), where)
+    info = branch.node_info
     if info is None:
-        return plan.state_info.coerce(fresh_values(plan, run, tc.task), f"the conditional edge out of '{tc.task.name}'")
-    values = fresh_values(plan, run, tc.task, info.keys)
-    return info.coerce(values, f"the conditional edge out of '{tc.task.name}'")
+        value = plan.state_info.coerce(fresh_values(plan, run, tc.task), where)
+    else:
+        value = info.coerce(fresh_values(plan, run, tc.task, info.keys), where)
+    if isinstance(output, dict) and isinstance(value, dict):
+        value = {**output, **value}
+    return value
 
 
 def bare_path(tc: TaskContext, call: CallSpec) -> bool:
@@ -240,9 +252,10 @@ def bare_path(tc: TaskContext, call: CallSpec) -> bool:
     return call.bare and call.kind == "sync" and tc.traced is None and not tc.run.propagate
 
 
-async def run_branch(tc: TaskContext, run: RunState, branch: BranchPlan) -> None:
-    """Evaluate one conditional edge of a finished task and add its writes."""
-    arg = branch_arg(tc, run, branch)
+async def run_branch(tc: TaskContext, run: RunState, branch: BranchPlan, output: Any) -> None:
+    """Evaluate one conditional edge of a finished task (``output``: what its node
+    returned, see ``branch_arg``) and add its writes."""
+    arg = branch_arg(tc, run, branch, output)
     call = branch.call
     if bare_path(tc, call):
         result = _call_path(call.func, arg)
@@ -470,7 +483,7 @@ async def run_task(rc: RunContext, run: RunState, task: Task, step: int, inline_
             task.update = input_writes(rc.plan, task)
             task.writes.extend(task.node.after)
             for branch in task.node.branches:
-                await run_branch(tc, run, branch)
+                await run_branch(tc, run, branch, task.input)
         else:
             # One attempt is the node, its output's validation and its conditional
             # edges: a failure in any of them retries the whole (as LangGraph does).
@@ -498,7 +511,7 @@ async def run_task(rc: RunContext, run: RunState, task: Task, step: int, inline_
                         result = _subgraph_output(rc.plan, result)
                     write_output(rc.plan, task, result)
                     for branch in node.branches:
-                        await run_branch(tc, run, branch)
+                        await run_branch(tc, run, branch, result)
                     break
                 except ParentCommand as pc:
                     # A subgraph run inside this task sent a Command to this graph:
@@ -509,7 +522,7 @@ async def run_task(rc: RunContext, run: RunState, task: Task, step: int, inline_
                     result = cmd
                     write_output(rc.plan, task, cmd)
                     for branch in task.node.branches:
-                        await run_branch(tc, run, branch)
+                        await run_branch(tc, run, branch, cmd)
                     break
                 except GraphBubbleUp:
                     raise
@@ -596,7 +609,7 @@ def complete_inline(tc: TaskContext, run: RunState, result: Any) -> None:
     task = tc.task
     write_output(plan, task, result)
     for branch in task.node.branches:
-        branch_writes(plan, task, branch, _call_path(branch.call.func, branch_arg(tc, run, branch)))
+        branch_writes(plan, task, branch, _call_path(branch.call.func, branch_arg(tc, run, branch, result)))
     task.done = True
 
 

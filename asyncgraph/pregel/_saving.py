@@ -172,7 +172,7 @@ class Saver:
 
     __slots__ = ("saver", "config", "parent_config", "thread_config", "parent_id", "deferred", "inflight",
                  "durability", "extra", "seen", "stepped", "rc", "held", "steps", "exit_id", "exit_source", "parents",
-                 "untracked")
+                 "untracked", "loaded")
 
     def __init__(self, saver: Any, config: dict[str, Any], durability: str, rc: RunContext | None = None) -> None:
         self.saver = saver
@@ -186,6 +186,9 @@ class Saver:
         }
         self.config: dict[str, Any] | None = None  # config of the latest checkpoint
         self.parent_config: dict[str, Any] | None = None  # and of the one before it
+        # The checkpoint tuple the run started from, if any (its stream event shows its
+        # saved metadata and parent, as LangGraph's).
+        self.loaded: Any = None
         self.parent_id: str | None = None
         # durability="exit": the writes of the step in progress, saved with the final
         # checkpoint (under task ids derived from it, so a resume matches them).

@@ -265,8 +265,8 @@ class BranchSpec:
     name: str
     call: CallSpec
     path_map: dict[Hashable, str] | None
-    # The schema annotated on the path function's first parameter, when it is not the
-    # state schema: the function sees those keys only, as that type.
+    # The schema annotated on the path function's first parameter: the function sees
+    # those keys only, as that type.
     input_schema: Any = None
 
 

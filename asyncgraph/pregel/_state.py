@@ -399,7 +399,8 @@ async def _update_task(rc: RunContext, run: RunState, tup: Any, update: StateUpd
     task = Task(node, None, PULL, index, ())
     if as_node == START:
         task.input = values
-        input_writes(plan, task)
+        if values is not None:  # None: no input, only START's edges (as LangGraph)
+            input_writes(plan, task)
     else:
         output_writes(plan, task, values)
     own = list(task.writes)
@@ -408,7 +409,7 @@ async def _update_task(rc: RunContext, run: RunState, tup: Any, update: StateUpd
     token = current_task.set(tc)
     try:
         for branch in node.branches:
-            await run_branch(tc, run, branch)
+            await run_branch(tc, run, branch, values)
     finally:
         current_task.reset(token)
     return task, own

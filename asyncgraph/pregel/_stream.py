@@ -248,13 +248,18 @@ async def emit_checkpoint(rc: RunContext, saver: Saver, run: RunState, tasks: li
     saved under if it is the run's last, and it has no parent config (LangGraph's too).
     ``pending``: the writes saved with the checkpoint a resumed run starts from (its
     tasks show their interrupts, results and errors, as ``get_state()`` does)."""
+    parents = saver.parents
+    metadata = None
     if saver.durability == "exit":
         cfg: Any = {CONF: {**saver.thread_config[CONF], "checkpoint_id": rc.progress.checkpoint_id}}
         parent_cfg = None
     else:
         await saver.flush()
         cfg, parent_cfg = saver.config, saver.parent_config
-    parents = saver.parents
+        loaded = saver.loaded
+        if loaded is not None and cfg is loaded.config:
+            # The checkpoint the run resumed from (None input): as it was saved.
+            parent_cfg, metadata = loaded.parent_config, dict(loaded.metadata)
     if parents:
         cfg = with_map(cfg, parents)
         parent_cfg = parent_cfg and with_map(parent_cfg, parents)
@@ -270,7 +275,8 @@ async def emit_checkpoint(rc: RunContext, saver: Saver, run: RunState, tasks: li
         "config": cfg,
         "parent_config": parent_cfg,
         "values": output_values(rc.plan, run),
-        "metadata": {"source": "loop" if step >= 0 else "input", "step": step, "parents": dict(parents)},
+        "metadata": metadata if metadata is not None else {
+            "source": "loop" if step >= 0 else "input", "step": step, "parents": dict(parents)},
         "next": [t.name for t in tasks],
         "tasks": [_task_entry(rc, t, saved.get(t.id), state) for t, state in zip(tasks, states)],
     })

@@ -244,6 +244,11 @@ class Pregel(PregelMarker, Runnable[Any, Any], Generic[StateT, ContextT, InputT,
             if inherited:
                 own = cfg.get("metadata")
                 cfg["metadata"] = {**inherited, **own} if own else dict(inherited)
+            # And its callbacks, unless the call brings its own: the graph's run nests
+            # in the caller's trace, and a parent's ``messages`` stream sees the models
+            # of a subgraph invoked inside a node (its handler filters by namespace).
+            if cfg.get("callbacks") is None and outer_cfg.get("callbacks") is not None:
+                cfg["callbacks"] = outer_cfg["callbacks"]
         conf = cfg.get(CONF)
         mc = cfg.get("max_concurrency")
         if mc is not None and not (isinstance(mc, int) and not isinstance(mc, bool) and mc > 0):

@@ -9,7 +9,7 @@ import pytest
 from pydantic import BaseModel
 
 from asyncgraph.checkpoint.memory import InMemorySaver
-from asyncgraph.checkpoint.serde import MsgpackSerde
+from asyncgraph.checkpoint.serde import MsgpackSerde, StoredObject
 from asyncgraph.graph import START, StateGraph
 from asyncgraph.types import Send
 
@@ -62,7 +62,7 @@ def test_a_model_the_graph_does_not_declare_still_needs_allow(caplog: pytest.Log
     app.invoke({"extra": _Undeclared()}, config)  # the run goes on: warned, stored
     assert "Storing unregistered type" in caplog.text and "_Undeclared" in caplog.text
     # Read back, it is its stored fields, not the class (never imported from a row).
-    assert type(app.get_state(config).values["extra"]) is dict
+    assert type(app.get_state(config).values["extra"]) is StoredObject
     assert "Blocked deserialization" in caplog.text
     strict = _graph(InMemorySaver(serde=MsgpackSerde(strict=True)))
     with pytest.raises(TypeError, match="_Undeclared is not in the checkpoint serializer's allowlist"):

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import datetime as dt
 import decimal
 import enum
+import pickle
 import uuid
 import zoneinfo
-from typing import Any, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
 import pydantic
 import pytest
@@ -27,7 +29,7 @@ from langchain_core.messages import (
     ToolMessageChunk,
 )
 
-from asyncgraph.checkpoint.serde import Allowlist, MsgpackSerde, StoredError, allow
+from asyncgraph.checkpoint.serde import Allowlist, MsgpackSerde, StoredError, StoredObject, allow
 from asyncgraph.types import Command, Interrupt, Send
 
 
@@ -193,6 +195,48 @@ def test_an_unallowed_class_is_stored_with_a_warning_and_read_back_as_its_data(
     assert private.loads(data) == [Unregistered(a=1), Unregistered(a=2)]
 
 
+class _Counted(pydantic.BaseModel):
+    """Counts how often Pydantic builds it (a stand-in must never build it)."""
+
+    name: str
+    n: int = 3
+    built: ClassVar[list[int]] = []
+
+    def model_post_init(self, context: Any) -> None:
+        _Counted.built.append(1)
+
+
+@dataclasses.dataclass
+class _Spot:
+    x: int
+    tags: list[str] = dataclasses.field(default_factory=list)
+
+
+def test_an_unallowed_model_reads_back_as_a_stand_in_equal_to_the_original() -> None:
+    # As LangGraph's default serializer, the value read back equals the one stored, but
+    # the class is never imported or built: a StoredObject holds its stored fields.
+    serde = MsgpackSerde()
+    model, spot = _Counted(name="a"), _Spot(1, ["t"])
+    built = len(_Counted.built)
+    back = serde.loads(serde.dumps({"m": model, "s": spot}))
+    assert len(_Counted.built) == built
+    m, sp = back["m"], back["s"]
+    assert type(m) is StoredObject and m.type_name == f"{__name__}._Counted"
+    assert m == model and model == m and m == _Counted(name="a", n=3)  # n: its default
+    assert m != _Counted(name="a", n=4) and m != _Counted(name="b")
+    assert sp == spot and sp != _Spot(1, ["u"]) and sp != Point(1, 2)
+    assert m == {"name": "a"} and m.name == "a" and m["name"] == "a"  # still its data
+    with pytest.raises(AttributeError, match="no field 'n'"):
+        m.n  # noqa: B018  (a field stored without a value is not made up)
+    # Stored again, it is the original class's record: once allowed, the class itself.
+    again = serde.dumps({"m": m, "s": sp})
+    assert serde.loads(again) == {"m": model, "s": spot}
+    allowed = MsgpackSerde(allowlist=Allowlist([_Counted, _Spot]))
+    assert allowed.loads(again) == {"m": model, "s": spot}
+    assert type(allowed.loads(again)["m"]) is _Counted
+    assert copy.deepcopy(m) == model and pickle.loads(pickle.dumps(m)) == model
+
+
 def test_a_strict_serializer_refuses_an_unallowed_class_at_write_with_the_fix() -> None:
     with pytest.raises(TypeError, match=r"allow\(Unregistered\)"):
         MsgpackSerde(strict=True).dumps(Unregistered(a=1))
@@ -299,7 +343,7 @@ def test_other_langchain_core_classes_are_not_trusted() -> None:
         MsgpackSerde(strict=True).dumps(ChatGeneration(message=AIMessage("x")))
     serde = MsgpackSerde()
     back = serde.loads(serde.dumps(ChatGeneration(message=AIMessage("x"))))
-    assert type(back) is dict and back["message"] == AIMessage("x")
+    assert type(back) is StoredObject and back["message"] == AIMessage("x")
 
 
 def test_every_trusted_name_resolves_to_its_class() -> None:

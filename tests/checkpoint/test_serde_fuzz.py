@@ -33,7 +33,7 @@ from langchain_core.messages import AIMessage, HumanMessage
 
 import asyncgraph.pregel.main  # noqa: F401  (the reported walk starts from this module)
 from asyncgraph.cache.sqlite import SqliteCache
-from asyncgraph.checkpoint.serde import Allowlist, MsgpackSerde, StoredError
+from asyncgraph.checkpoint.serde import Allowlist, MsgpackSerde, StoredError, StoredObject
 from asyncgraph.types import Command, Interrupt, Send
 
 # -- the audit guard ---------------------------------------------------------------------
@@ -478,7 +478,7 @@ _PLAIN = (type(None), bool, int, float, str, bytes, list, dict, tuple, set, froz
 def _check_types(value: Any, allowlist: Allowlist, depth: int = 0) -> None:
     """Every object in a decoded value is plain data or of a class the allowlist allows."""
     cls = type(value)
-    if cls not in _PLAIN and not isinstance(value, StoredError):
+    if cls not in _PLAIN and not isinstance(value, (StoredError, StoredObject)):  # our stand-ins
         builtin_error = cls.__module__ == "builtins" and issubclass(cls, Exception)
         assert builtin_error or allowlist.allows(cls.__module__, cls.__qualname__), cls
     if depth > 50:

@@ -5,6 +5,7 @@ inside a node shows its own tokens to its own caller only."""
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 from typing import Any
 
@@ -82,3 +83,46 @@ def test_a_graph_streamed_inside_a_node_keeps_its_tokens() -> None:
     assert results[1] == results[0]
     outer_stream, seen_inside = results[1]
     assert outer_stream == [] and seen_inside == ["three word answer"]
+
+
+def _invoked_inside_a_node(pkg: str, is_async: bool) -> Any:
+    """A parent whose node invokes a model subgraph itself, passing no config (the
+    subgraph finds the node's callbacks through langchain-core's context)."""
+    G = importlib.import_module(f"{pkg}.graph")
+    sub, call = _model_graph(G)
+
+    def node(state: Any) -> dict[str, Any]:
+        return {"messages": sub.invoke(state)["messages"][-1:]}
+
+    async def anode(state: Any) -> dict[str, Any]:
+        return {"messages": (await sub.ainvoke(state))["messages"][-1:]}
+
+    parent = G.StateGraph(G.MessagesState)
+    parent.add_node("wrapper", anode if is_async else node)
+    parent.add_node("top", call)
+    parent.add_edge(G.START, "wrapper")
+    parent.add_edge("wrapper", "top")
+    return parent.compile()
+
+
+async def _atokens(app: Any, subgraphs: bool) -> list[tuple[Any, ...]]:
+    out = []
+    async for item in app.astream({"messages": [("user", "hi")]}, stream_mode="messages", subgraphs=subgraphs):
+        ns, (chunk, meta) = item if subgraphs else ((), item)
+        out.append((len(ns), meta["langgraph_node"], chunk.content))
+    return out
+
+
+@pytest.mark.parametrize("is_async", [False, True])
+@pytest.mark.parametrize("subgraphs", [False, True])
+def test_tokens_of_a_subgraph_invoked_inside_a_node(subgraphs: bool, is_async: bool) -> None:
+    def tokens(pkg: str) -> list[tuple[Any, ...]]:
+        app = _invoked_inside_a_node(pkg, is_async)
+        return asyncio.run(_atokens(app, subgraphs)) if is_async else _tokens(app, subgraphs)
+
+    expected, got = (tokens(pkg) for pkg in PACKAGES)
+    assert got == expected
+    if subgraphs:  # the subgraph's model, under the wrapper task's namespace
+        assert (1, "call", "answer") in got
+    else:
+        assert all(depth == 0 for depth, _, _ in got)

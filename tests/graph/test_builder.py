@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from typing import Any, TypedDict
 
@@ -192,6 +193,18 @@ def test_action_that_is_not_callable() -> None:
     g = _graph()
     with pytest.raises(TypeError, match="Node 'a' must be a callable or a Runnable"):
         g.add_node("a", 42)
+
+
+@pytest.mark.parametrize("use_async", [False, True])
+def test_a_dict_of_runnables_is_a_parallel_node(use_async: bool) -> None:
+    # As LangGraph: each entry gets the node's input, the dict of their results is
+    # the node's update.
+    g = _graph()
+    g.add_node("a", {"x": lambda s: s["x"] * 10})
+    g.add_edge(START, "a")
+    app = g.compile()
+    out = asyncio.run(app.ainvoke({"x": 4})) if use_async else app.invoke({"x": 4})
+    assert out == {"x": 40}
 
 
 def test_empty_sequence() -> None:

@@ -7,9 +7,9 @@ LangGraph's names live in the submodules: ``jsonplus.JsonPlusSerializer``,
 """
 
 from asyncgraph.checkpoint.serde._allow import Allowlist, allow, default_allowlist
-from asyncgraph.checkpoint.serde._msgpack import MsgpackSerde, StoredError
+from asyncgraph.checkpoint.serde._msgpack import MsgpackSerde, StoredError, StoredObject
 
-__all__ = ["Allowlist", "MsgpackSerde", "StoredError", "allow", "default_allowlist", "default_serde"]
+__all__ = ["Allowlist", "MsgpackSerde", "StoredError", "StoredObject", "allow", "default_allowlist", "default_serde"]
 
 
 def default_serde() -> MsgpackSerde:

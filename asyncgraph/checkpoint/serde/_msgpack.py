@@ -39,8 +39,8 @@ subclasses and named tuples are made with the builtin's own ``__new__``. Only en
 (``cls(value)``) and builtin exceptions (``ValueError(*args)``) are called, and an allowed
 class's own field default factories and Pydantic ``model_post_init``.
 
-A class that is not allowed is stored with a warning and read back as its stored data,
-with a warning (see :mod:`asyncgraph.checkpoint.serde._allow`); with ``strict=True``
+A class that is not allowed is stored with a warning and read back as its stored data
+(a model or dataclass as a :class:`StoredObject`), with a warning (see :mod:`asyncgraph.checkpoint.serde._allow`); with ``strict=True``
 storing one is a ``TypeError`` and reading one a ``ValueError`` naming it.
 """
 
@@ -76,7 +76,7 @@ from asyncgraph.checkpoint.serde._allow import (
     warn_once,
 )
 
-__all__ = ["MsgpackSerde", "StoredError"]
+__all__ = ["MsgpackSerde", "StoredError", "StoredObject"]
 
 _PACK_OPTS = (
     ormsgpack.OPT_NON_STR_KEYS
@@ -110,6 +110,96 @@ class StoredError(Exception):
         super().__init__(f"{type_name}: {message}")
         self.type_name = type_name
         self.message = message
+
+
+class StoredObject(dict):  # type: ignore[type-arg]
+    """Stands in for a stored Pydantic model or dataclass whose class the allowlist does
+    not cover: the class is never imported or built, and this is its stored fields.
+
+    It is a dict of those fields (code that reads the value as data works), reads them
+    as attributes too (``value.city``), and compares equal to an instance of the
+    original class (same ``module.qualname``) holding those fields, as well as to a
+    dict of them. Stored again, it is stored as the original class, so once the class
+    is allowed the value reads back as itself. ``type_name`` is the original
+    ``module.qualname``.
+    """
+
+    __slots__ = ("type_name", "_code", "_unset")
+
+    def __init__(self, type_name: str, fields: dict[str, Any], code: int = PYDANTIC,
+                 unset: list[str] | None = None) -> None:
+        super().__init__(fields)
+        self.type_name = type_name
+        self._code = code
+        self._unset = unset
+
+    def __getattr__(self, name: str) -> Any:
+        if not name.startswith("__"):
+            try:
+                return self[name]
+            except KeyError:
+                pass
+        raise AttributeError(f"stored {self.type_name} has no field {name!r}")
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, dict):
+            return dict.__eq__(self, other)
+        cls = type(other)
+        if f"{cls.__module__}.{cls.__qualname__}" != self.type_name:
+            return NotImplemented  # type: ignore[no-any-return]
+        return _same_fields(self, other)
+
+    def __ne__(self, other: object) -> bool:
+        eq = self.__eq__(other)
+        return eq if eq is NotImplemented else not eq
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"StoredObject({self.type_name!r}, {dict.__repr__(self)})"
+
+    def __reduce__(self) -> Any:
+        return (StoredObject, (self.type_name, dict(self), self._code, self._unset))
+
+
+def _same_fields(stored: dict[str, Any], obj: Any) -> bool:
+    """Whether ``obj``, a Pydantic model or dataclass instance, holds the fields
+    ``stored`` (a field stored without a value counts as its class's default)."""
+    if isinstance(obj, pydantic.BaseModel):
+        values = dict(obj.__dict__)
+        if obj.__pydantic_extra__:
+            values.update(obj.__pydantic_extra__)
+        missing = values.keys() - stored.keys()
+        defaults = _model_defaults(type(obj)) if missing else {}
+    elif dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        fields = dataclasses.fields(obj)
+        values = {f.name: getattr(obj, f.name) for f in fields}
+        defaults = {f.name: f.default for f in fields if f.default is not dataclasses.MISSING}
+    else:
+        return False
+    if stored.keys() - values.keys():
+        return False
+    for key, value in values.items():
+        if key in stored:
+            if stored[key] is not value and not _equal(stored[key], value):
+                return False
+        elif key not in defaults or (defaults[key] is not value and not _equal(defaults[key], value)):
+            return False
+    return True
+
+
+def _model_defaults(cls: type[pydantic.BaseModel]) -> dict[str, Any]:
+    """A Pydantic model's field defaults (its default factories called)."""
+    found = {}
+    for name, field in cls.model_fields.items():
+        if field.default_factory is not None:
+            try:
+                found[name] = field.default_factory()  # type: ignore[call-arg]
+            except TypeError:  # a factory that wants the validated data
+                continue
+        elif field.default is not PydanticUndefined:
+            found[name] = field.default
+    return found
 
 
 class _Failure:
@@ -249,6 +339,12 @@ class MsgpackSerde:
         cls = type(obj)
         if cls is tuple:
             return ormsgpack.Ext(TUPLE, self._pack(list(obj), default))
+        if cls is StoredObject:  # keeps standing in for the original class
+            mod, _, qual = obj.type_name.rpartition(".")
+            payload: list[Any] = [mod, qual, dict(obj)]
+            if obj._unset:
+                payload.append(obj._unset)
+            return ormsgpack.Ext(obj._code, self._pack(payload, default))
         plan = _MESSAGE_PLANS.get(cls)
         if plan is not None:  # a langchain-core message seen before: the bulk of most checkpoints
             return self._encode_message(obj, plan, default)
@@ -348,16 +444,7 @@ class MsgpackSerde:
     def _defaults_of(self, cls: type[pydantic.BaseModel]) -> dict[str, Any]:
         found = self._pydantic_defaults.get(cls)
         if found is None:
-            found = {}
-            for name, field in cls.model_fields.items():
-                if field.default_factory is not None:
-                    try:
-                        found[name] = field.default_factory()  # type: ignore[call-arg]
-                    except TypeError:  # a factory that wants the validated data
-                        continue
-                elif field.default is not PydanticUndefined:
-                    found[name] = field.default
-            self._pydantic_defaults[cls] = found
+            found = self._pydantic_defaults[cls] = _model_defaults(cls)
         return found
 
     def _encode_exception(self, exc: BaseException, default: Any) -> ormsgpack.Ext:
@@ -408,7 +495,7 @@ class MsgpackSerde:
             mod, qual, values, *rest = self._unpack(payload, hook)
             cls = self._class_for(mod, qual)
             if cls is None:
-                return _fields(values, qual)
+                return StoredObject(f"{mod}.{qual}", _fields(values, qual), PYDANTIC, rest[0] if rest else None)
             if not issubclass(cls, pydantic.BaseModel):
                 raise ValueError(f"{mod}.{qual} is not a Pydantic model")
             values = _fields(values, qual)
@@ -462,7 +549,7 @@ class MsgpackSerde:
             mod, qual, fields = self._unpack(payload, hook)
             cls = self._class_for(mod, qual)
             if cls is None:
-                return _fields(fields, qual)
+                return StoredObject(f"{mod}.{qual}", _fields(fields, qual), DATACLASS)
             if not dataclasses.is_dataclass(cls):
                 raise ValueError(f"{mod}.{qual} is not a dataclass")
             fields = _fields(fields, qual)
