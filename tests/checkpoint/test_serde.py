@@ -652,9 +652,11 @@ def test_dumps_and_loads_leave_no_cyclic_garbage() -> None:
     gc.collect()
     gc.disable()
     try:
-        for _ in range(50):
+        for _ in range(200):
             assert serde.loads(serde.dumps(value)) == value
-        assert gc.collect() == 0
+        # A cycle per call would leave 400+ objects (two or more each); a few from other
+        # threads (a test's leftover executor, the watchdog) may land in the same window.
+        assert gc.collect() < 50
     finally:
         gc.enable()
 
