@@ -242,11 +242,12 @@ class Store:
         list items (messages), never lists or other values."""
         d = self.d
         parsed = []
+        read: dict[int, str] = {}  # names read by this operation (see _load_body)
         groups: dict[tuple[Any, int, Any], int] = {}  # (tid, channel id, lineage) -> max seq
         for row in rows:
             tid, cid_db, parent_db, body_raw, meta_raw, thread_id, ns = row
             cid = d.id_out(cid_db)
-            body, ids = yield from self._load_body(after, body_raw, thread_id, cid)
+            body, ids = yield from self._load_body(after, body_raw, thread_id, cid, read)
             channels = []
             for ch, loc in body.locs.items():
                 if type(loc) is tuple:
@@ -266,7 +267,7 @@ class Store:
         stmts += [Stmt(select_writes, (row[0], row[1]), fetch=True) for row in rows]
         results = (yield Last(stmts)) if stmts else []
         if d.name == "sqlite" and rows:
-            results[len(keys):] = yield from self._named_writes(after, results[len(keys):])
+            results[len(keys):] = yield from self._named_writes(after, results[len(keys):], read)
         lineages = {key: _Lineage(rows_) for key, rows_ in zip(keys, results)}
         if self.refs:
             # Before anything is decoded: rows stored as references (see _refs).
@@ -288,7 +289,7 @@ class Store:
                                    results[len(keys) + i], remember))
         return out
 
-    def _named_writes(self, after: After, tables: list[list[Any]]) -> Op:
+    def _named_writes(self, after: After, tables: list[list[Any]], read: dict[int, str]) -> Op:
         """SQLite's write rows ``(task_id, channel, data, task_path, idx)``, each table
         as ``(task_id, channel name, data)`` in ``SELECT_WRITES``' order: a channel or
         task path stored as a names id (schema version 4) read back as its text."""
@@ -297,8 +298,8 @@ class Store:
             _id_of(v) for rows in tables for row in rows for v in (row[1], row[3])
             if type(v) is bytes
         }
-        local: dict[int, str] = {}
-        if not wanted <= known.keys():
+        local = read
+        if not wanted <= known.keys() and not wanted <= read.keys():
             (names,) = yield [Stmt(S.SELECT_NAMES, (), True)]
             local = {i: name for i, name in names}
             after.append(lambda: self.names.learn(names))
@@ -619,15 +620,24 @@ class Store:
                 f"record: {exc}; the data was left untouched"
             ) from exc
 
-    def _load_body(self, after: After, data: bytes, thread_id: str, cid: str) -> Op:
-        """Decode a body, reading the names dictionary first if it names unknown ids."""
+    def _load_body(
+        self, after: After, data: bytes, thread_id: str, cid: str,
+        read: dict[int, str] | None = None,
+    ) -> Op:
+        """Decode a body, reading the names dictionary first if it names unknown ids
+        (into ``read``, when given, for the rest of the operation: the cache learns
+        them only once it commits)."""
         row = self._raw_body(data, thread_id, cid)
         known = self.names.names
         local: dict[int, str] = {}
-        if not Body.ids_of(row) <= known.keys():
+        if read and Body.ids_of(row) <= read.keys():
+            local = read
+        elif not Body.ids_of(row) <= known.keys():
             (rows,) = yield [Stmt(self.d.q(S.SELECT_NAMES), (), True)]
             local = {i: name for i, name in rows}
             after.append(lambda: self.names.learn(rows))
+            if read is not None:
+                read.update(local)
 
         def name(i: int) -> str:
             found = local[i] if i in local else known.get(i)
