@@ -335,3 +335,14 @@ def test_checkpoints_listed_together_share_no_list_or_mutable_value(db: str) -> 
         newest["meta"]["turn"] = 99
         assert len(older["messages"]) == 8 and older["meta"] == {"turn": 0}
         assert older["messages"] == msgs[:8]
+
+
+def test_timestamps_read_back_exactly_on_the_fast_path_and_off_it() -> None:
+    from asyncgraph.checkpoint._body import _pack_ts, unpack_ts
+    from asyncgraph.checkpoint._ids import id_and_ts
+
+    for _ in range(2000):
+        cid, ts = id_and_ts()
+        for t in (ts, ts[:26] + "+01:00", ts[:19] + "+00:00", ts[:19] + ".000000+00:00",
+                  ts[:19] + ".12345٣+00:00", "2026-12-07T06:30:15.123456+00:00", "not a time"):
+            assert unpack_ts(_pack_ts(t, cid), cid) == t
