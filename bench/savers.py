@@ -6,6 +6,7 @@ Usage::
     python -m bench.savers                  # more threads and rounds
     python -m bench.savers --only memory,sqlite_tmpfs
     python -m bench.savers --impl asyncgraph --json /tmp/savers.json
+    python -m bench.savers --quick --base /tmp/old  # also an older asyncgraph checkout
 
 The workload is issue #13's: a straight chain of 20 ``async def`` nodes that add 1 to
 ``x``, compiled with the saver, run with ``ainvoke`` on a new ``thread_id`` every time
@@ -54,7 +55,7 @@ if not __package__:
 from bench._worker import RESULT_MARK
 
 ROOT = Path(__file__).resolve().parent.parent
-LG, AG, FLOOR = "langgraph", "asyncgraph", "floor"
+LG, AG, FLOOR, BASE = "langgraph", "asyncgraph", "floor", "base"
 SAVERS = ("none", "memory", "sqlite_tmpfs", "sqlite_disk", "postgres")
 TITLES = {
     "none": "no checkpointer",
@@ -292,6 +293,10 @@ def measure_floor(saver: str, p: dict[str, Any]) -> dict[str, Any]:
 
 
 def _worker_main(impl: str, saver: str, params: str) -> int:
+    if impl == BASE:
+        # An older asyncgraph (--base): its package first on the path, this bench's code.
+        sys.path.insert(0, json.loads(params)["base"])
+        impl = AG
     try:
         if impl == FLOOR:
             result = measure_floor(saver, json.loads(params))
@@ -342,6 +347,9 @@ def table(results: dict[str, dict[str, list[dict[str, Any]]]], markdown: bool) -
     header = ["checkpointer", "LG CPU µs", "ag CPU µs", "ag/LG CPU", "LG wall µs",
               "ag wall µs", "ag/LG wall", "goal", "met", "floor CPU µs", "floor wall µs",
               "ag/floor CPU", "ag/floor wall"]
+    with_base = any(per.get(BASE) for per in results.values())
+    if with_base:
+        header += ["base CPU µs", "base/LG CPU", "base/LG wall"]
     rows = []
     for saver, per in results.items():
         lg_c, ag_c = _median(per.get(LG, []), "cpu_us"), _median(per.get(AG, []), "cpu_us")
@@ -365,8 +373,16 @@ def table(results: dict[str, dict[str, list[dict[str, Any]]]], markdown: bool) -
             "—" if fl_c is None or ag_c is None else f"{ag_c / fl_c:.2f}×",
             "—" if fl_w is None or ag_w is None else f"{ag_w / fl_w:.2f}×",
         ])
+        if with_base:
+            b_c, b_w = _median(per.get(BASE, []), "cpu_us"), _median(per.get(BASE, []), "wall_us")
+            rows[-1] += [
+                _fmt(b_c),
+                "—" if b_c is None or not lg_c else f"{b_c / lg_c:.3f}×",
+                "—" if b_w is None or not lg_w else f"{b_w / lg_w:.3f}×",
+            ]
     if markdown:
-        lines = ["| " + " | ".join(header) + " |", "|---|" + "---:|" * 6 + "---|---|" + "---:|" * 4]
+        lines = ["| " + " | ".join(header) + " |",
+                 "|---|" + "---:|" * 6 + "---|---|" + "---:|" * (len(header) - 9)]
         return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])
     widths = [max(len(x) for x in col) for col in zip(header, *rows)]
     fmt = lambda r: "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))  # noqa: E731
@@ -385,6 +401,9 @@ def main(argv: list[str] | None = None) -> int:
                          "savers' I/O with no graph)")
     ap.add_argument("--runs", type=int, help="ainvoke calls (new threads) per timed repeat")
     ap.add_argument("--rounds", type=int, help="fresh workers per saver and library")
+    ap.add_argument("--base", metavar="PATH",
+                    help="also measure the asyncgraph package in this checkout (e.g. an older "
+                         "commit, `git archive <commit> | tar -x -C PATH`), as 'base'")
     ap.add_argument("--pg", default=PG_URL, help="server URL; a database is created per worker")
     ap.add_argument("--markdown", action="store_true", help="print the table as Markdown")
     ap.add_argument("--json", metavar="PATH", help="also write the raw results here")
@@ -395,6 +414,9 @@ def main(argv: list[str] | None = None) -> int:
     if bad:
         ap.error(f"unknown name(s) {sorted(bad)}")
     params = dict(QUICK if args.quick else FULL, pg_url=args.pg)
+    if args.base:
+        impls.append(BASE)
+        params["base"] = str(Path(args.base).resolve())
     if args.runs:
         params["runs"] = args.runs
     n_rounds = args.rounds or params.pop("rounds")

@@ -65,11 +65,13 @@ class Body:
         ``base`` is the greatest int channel version; a version seen by a node may be
         greater (stored negative), which unpacks the same (``base - stored``)."""
         versions = self.versions
-        base = max([v for v in versions.values() if type(v) is int], default=None)
+        ints = [v for v in versions.values() if type(v) is int]
+        base = max(ints) if ints else None
         locs = self.locs
         vkey = d.vkey
         chans: list[Any] = []
         append = chans.append
+        all_int = len(ints) == len(versions)
         for ch, version in versions.items():
             loc: Any = locs.get(ch)
             if type(loc) is tuple:
@@ -81,10 +83,18 @@ class Body:
                 else:
                     loc = [lin_v, lin_var, seq]
             append(ids(ch))
-            append(base - version if type(version) is int else version)  # type: ignore[operator]
+            append(base - version if all_int or type(version) is int else version)  # type: ignore[operator]
             append(loc)
         seen: list[Any] = []
         for node, vs in self.seen.items():
+            seen.append(ids(node))
+            if len(vs) == 1:
+                # The common case: a node triggered by one channel.
+                for ch, version in vs.items():
+                    if type(version) is int and base is not None:
+                        version = base - version
+                    seen.append([ids(ch), version])
+                continue
             flat: list[Any] = []
             for ch, version in vs.items():
                 flat.append(ids(ch))
@@ -92,7 +102,6 @@ class Body:
                     flat.append(version if base is None else base - version)
                 else:
                     flat.append(version)
-            seen.append(ids(node))
             seen.append(flat)
         if base is None and any(type(v) is int for f in seen[1::2] for v in f[1::2]):
             base = 0  # int versions seen but none current: store them as 0 - v
@@ -221,9 +230,25 @@ class Names:
 _EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
 
 
+# (the text of a UTC second up to the seconds, its microseconds since 1970): the
+# checkpoints of one second share it.
+_ts_second: tuple[str, int] = ("", 0)
+
+
 def _pack_ts(ts: str, cid: str) -> Any:
     """A UTC ISO timestamp as integer microseconds when that reads back identically
     (relative to the checkpoint id's time when it has one), else the string."""
+    global _ts_second
+    # Fast path: the engine's own form ("...THH:MM:SS.ffffff+00:00", no fraction when
+    # it is zero), its second already worked out below (so it reads back the same).
+    head, start = _ts_second
+    if (
+        len(ts) == 32 and ts.startswith(head) and head and ts[19] == "." and ts.endswith("+00:00")
+        and ts[20:26].isdigit() and ts[20:26] != "000000" and ts[20:26].isascii()
+    ):
+        origin = _uuid6_us(cid)
+        us = start + int(ts[20:26])
+        return us if origin is None else us - origin
     try:
         when = datetime.datetime.fromisoformat(ts)
     except (TypeError, ValueError):
@@ -232,6 +257,8 @@ def _pack_ts(ts: str, cid: str) -> Any:
         return ts
     delta = when - _EPOCH
     us = (delta.days * 86400 + delta.seconds) * 1_000_000 + delta.microseconds
+    if len(ts) == 32 and ts[19] == "." and ts.endswith("+00:00"):
+        _ts_second = (ts[:19], us - delta.microseconds)
     origin = _uuid6_us(cid)
     return us if origin is None else us - origin
 

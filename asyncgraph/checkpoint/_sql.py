@@ -26,10 +26,16 @@ Tables (all names prefixed ``asyncgraph_`` so they never clash with LangGraph's)
     also means two forks can never append at the same place (the second one writes a
     snapshot instead).
 ``writes``
-    Pending writes, keyed by (tid, checkpoint_id, task_id, idx).
+    Pending writes, keyed by (tid, checkpoint_id, task_id, idx). On SQLite (version 4
+    on), ``channel`` holds the ``names`` id of the channel instead of its name, and
+    ``task_path`` the ``names`` id of the node for a node's own path
+    (``"('__pregel_pull', <node>)"``), whenever that name is in ``names``: the id as
+    big-endian bytes (a blob, which SQLite keeps as it is in a text column). Either is
+    read back as the text; rows of older versions hold the text itself.
 ``schema``
     One row per applied migration (version 3: pending writes may be stored as
-    references to a value row, see :mod:`._refs`); a database whose version is newer than this code
+    references to a value row, see :mod:`._refs`; version 4: a write's channel and
+    task path may be names ids, above); a database whose version is newer than this code
     knows is refused, untouched.
 
 Checkpoint and task ids are stored as 16 raw bytes on SQLite when they are canonical
@@ -52,7 +58,8 @@ __all__ = ["POSTGRES", "SCHEMA_VERSION", "SQLITE", "Dialect", "Last", "Op", "Stm
 
 SNAPSHOT, DELTA = 0, 1
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
+"""SQLite's; PostgreSQL's is 3 (version 4 changes nothing there)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,6 +264,10 @@ _POSTGRES_V2 = (
 # No table changes; the version makes an older asyncgraph, which would fail to read such
 # a write, refuse the database as a whole (untouched) instead.
 _V3 = ("SELECT 1",)
+# Version 4 (SQLite only): a write's channel and task path may be names ids (see above).
+# No table changes, and version 3 rows read as before; the version makes an older
+# asyncgraph refuse the database (untouched) instead of misreading such a write.
+_V4 = ("SELECT 1",)
 
 # Seeds of the two advisory lock key spaces over thread ids: the saver's own per-write
 # lock and ``saver.thread_lock()`` (a run holding the latter writes under the former).
@@ -266,10 +277,10 @@ THREAD_LOCK = f"SELECT pg_advisory_lock(hashtextextended(%s, {THREAD_LOCK_SEED})
 THREAD_TRY_LOCK = f"SELECT pg_try_advisory_lock(hashtextextended(%s, {THREAD_LOCK_SEED}))"
 THREAD_UNLOCK = f"SELECT pg_advisory_unlock(hashtextextended(%s, {THREAD_LOCK_SEED}))"
 
-SQLITE = Dialect(name="sqlite", migrations=(_SQLITE_V1, _SQLITE_V2, _V3), setup_lock=None)
+SQLITE = Dialect(name="sqlite", migrations=(_SQLITE_V1, _SQLITE_V2, _V3, _V4), setup_lock=None)
 POSTGRES = Dialect(
     name="postgres",
-    migrations=(_POSTGRES_V1, _POSTGRES_V2, _V3),
+    migrations=(_POSTGRES_V1, _POSTGRES_V2, _V3),  # version 4 is SQLite's only
     # Two processes running setup() at once must not both create the tables.
     setup_lock="SELECT pg_advisory_xact_lock(7320461921)",
     thread_xact_lock=f"SELECT pg_advisory_xact_lock(hashtextextended(?, {THREAD_XACT_SEED}))",
@@ -368,6 +379,12 @@ SELECT_BLOB_REFS = (
 SELECT_WRITES = (
     "SELECT task_id, channel, data FROM asyncgraph_writes WHERE tid = ? AND checkpoint_id = ? "
     "ORDER BY task_path, task_id, idx"
+)
+# SQLite: channel and task path may be names ids (version 4), so the rows are put in
+# the order above by the store, after decoding.
+SELECT_WRITES_SQLITE = (
+    "SELECT task_id, channel, data, task_path, idx FROM asyncgraph_writes "
+    "WHERE tid = ? AND checkpoint_id = ?"
 )
 
 # Retention: everything older than the keep_last-th newest checkpoint of the thread.

@@ -23,6 +23,7 @@ database in :mod:`._migrate`, and :class:`Stmt` and :data:`Op` in :mod:`._sql`.
 
 from __future__ import annotations
 
+import ast
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -74,6 +75,38 @@ def make_config(thread_id: str, ns: str, cid: str) -> RunnableConfig:
     return {"configurable": {"thread_id": thread_id, "checkpoint_ns": ns, "checkpoint_id": cid}}
 
 
+_PULL_PREFIX = "('__pregel_pull', "
+
+
+def _pull_path(node: str) -> str:
+    """A node's own task path, as the engine writes it."""
+    return str(("__pregel_pull", node))
+
+
+def _name(i: int, local: dict[int, str], known: dict[int, str]) -> str:
+    found = local[i] if i in local else known.get(i)
+    if found is None:
+        raise CheckpointError(
+            f"a stored pending write names an unknown channel or node (id {i}); the data "
+            "was left untouched"
+        )
+    return found
+
+
+def _id_bytes(i: int) -> bytes:
+    """A names id as a write's channel or task path stores it: big-endian bytes (a
+    blob, which SQLite keeps as it is in a text column, where an int turns to text)."""
+    return i.to_bytes((i.bit_length() + 7) // 8 or 1, "big")
+
+
+def _id_of(data: bytes) -> int:
+    return int.from_bytes(data, "big")
+
+
+def _first(pair: tuple[Any, Any]) -> Any:
+    return pair[0]
+
+
 class Store:
     """The operations of a SQL saver over one dialect. See the module docstring."""
 
@@ -99,6 +132,8 @@ class Store:
         # Checkpoints pruned per thread since its blobs were last collected: collecting
         # reads the kept bodies, so it runs once enough garbage has built up.
         self._gc_debt: dict[tuple[str, str], int] = {}
+        # Task paths stored as a node's names id (see _path_id), once worked out.
+        self._path_ids: dict[str, bytes] = {}
 
     # -- schema ------------------------------------------------------------------------
 
@@ -207,11 +242,12 @@ class Store:
         list items (messages), never lists or other values."""
         d = self.d
         parsed = []
+        read: dict[int, str] = {}  # names read by this operation (see _load_body)
         groups: dict[tuple[Any, int, Any], int] = {}  # (tid, channel id, lineage) -> max seq
         for row in rows:
             tid, cid_db, parent_db, body_raw, meta_raw, thread_id, ns = row
             cid = d.id_out(cid_db)
-            body, ids = yield from self._load_body(after, body_raw, thread_id, cid)
+            body, ids = yield from self._load_body(after, body_raw, thread_id, cid, read)
             channels = []
             for ch, loc in body.locs.items():
                 if type(loc) is tuple:
@@ -227,8 +263,11 @@ class Store:
             for key in keys
             for tid, ch_id, lin in (key,)
         ]
-        stmts += [Stmt(d.q(S.SELECT_WRITES), (row[0], row[1]), fetch=True) for row in rows]
+        select_writes = S.SELECT_WRITES_SQLITE if d.name == "sqlite" else d.q(S.SELECT_WRITES)
+        stmts += [Stmt(select_writes, (row[0], row[1]), fetch=True) for row in rows]
         results = (yield Last(stmts)) if stmts else []
+        if d.name == "sqlite" and rows:
+            results[len(keys):] = yield from self._named_writes(after, results[len(keys):], read)
         lineages = {key: _Lineage(rows_) for key, rows_ in zip(keys, results)}
         if self.refs:
             # Before anything is decoded: rows stored as references (see _refs).
@@ -248,6 +287,35 @@ class Store:
                 assembled.append((ch, value, chan))
             out.append(self._tuple(after, row, cid, body, assembled,
                                    results[len(keys) + i], remember))
+        return out
+
+    def _named_writes(self, after: After, tables: list[list[Any]], read: dict[int, str]) -> Op:
+        """SQLite's write rows ``(task_id, channel, data, task_path, idx)``, each table
+        as ``(task_id, channel name, data)`` in ``SELECT_WRITES``' order: a channel or
+        task path stored as a names id (schema version 4) read back as its text."""
+        known = self.names.names
+        wanted = {
+            _id_of(v) for rows in tables for row in rows for v in (row[1], row[3])
+            if type(v) is bytes
+        }
+        local = read
+        if not wanted <= known.keys() and not wanted <= read.keys():
+            (names,) = yield [Stmt(S.SELECT_NAMES, (), True)]
+            local = {i: name for i, name in names}
+            after.append(lambda: self.names.learn(names))
+        out = []
+        for rows in tables:
+            named = []
+            for task_id, ch, data, path, idx in rows:
+                if type(ch) is bytes:
+                    ch = _name(_id_of(ch), local, known)
+                if type(path) is bytes:
+                    path = _pull_path(_name(_id_of(path), local, known))
+                # ORDER BY task_path, task_id, idx: SQLite puts text before blobs.
+                key = (path, (0, task_id) if type(task_id) is str else (1, bytes(task_id)), idx)
+                named.append((key, (task_id, ch, data)))
+            named.sort(key=_first)
+            out.append([row for _, row in named])
         return out
 
     def _tuple(
@@ -552,15 +620,24 @@ class Store:
                 f"record: {exc}; the data was left untouched"
             ) from exc
 
-    def _load_body(self, after: After, data: bytes, thread_id: str, cid: str) -> Op:
-        """Decode a body, reading the names dictionary first if it names unknown ids."""
+    def _load_body(
+        self, after: After, data: bytes, thread_id: str, cid: str,
+        read: dict[int, str] | None = None,
+    ) -> Op:
+        """Decode a body, reading the names dictionary first if it names unknown ids
+        (into ``read``, when given, for the rest of the operation: the cache learns
+        them only once it commits)."""
         row = self._raw_body(data, thread_id, cid)
         known = self.names.names
         local: dict[int, str] = {}
-        if not Body.ids_of(row) <= known.keys():
+        if read and Body.ids_of(row) <= read.keys():
+            local = read
+        elif not Body.ids_of(row) <= known.keys():
             (rows,) = yield [Stmt(self.d.q(S.SELECT_NAMES), (), True)]
             local = {i: name for i, name in rows}
             after.append(lambda: self.names.learn(rows))
+            if read is not None:
+                read.update(local)
 
         def name(i: int) -> str:
             found = local[i] if i in local else known.get(i)
@@ -712,6 +789,9 @@ class Store:
         counters: dict[str, int] = {}
         cid_db = d.id_in(cid)
         task_dbs: dict[str, Any] = {}
+        compact = d.name == "sqlite"
+        names = self.names.ids
+        paths: dict[str, Any] = {}
         for row in rows:
             task_id, ch, value = row[0], row[1], row[2]
             path = row[3] if len(row) > 3 else task_path
@@ -729,10 +809,41 @@ class Store:
                     referring.append((ch, Stmt(d.q(S.UNREF_WRITE), (
                         data, thread_id, ns, cid_db, task_db, idx, ref))))
                     data = ref
-            params = (cid_db, task_db, idx if special is None else special, ch,
-                      path, data, thread_id, ns)
+            if compact:
+                # Names ids for the channel and a node's own path (schema version 4):
+                # only names the database holds (those cached were read from it).
+                ch_id = names.get(ch)
+                ch_db = ch if ch_id is None else _id_bytes(ch_id)
+                path_db = paths.get(path)
+                if path_db is None:
+                    path_db = paths[path] = self._path_id(path)
+            else:
+                ch_db, path_db = ch, path
+            params = (cid_db, task_db, idx if special is None else special, ch_db,
+                      path_db, data, thread_id, ns)
             stmts.append(Stmt(d.q(S.INSERT_WRITE if special is None else S.UPSERT_WRITE), params))
         return stmts
+
+    def _path_id(self, path: str) -> Any:
+        """A task path as stored on SQLite: the names id of the node for a node's own
+        path (``str(("__pregel_pull", node))``, which reads back the same), else the
+        path itself."""
+        found = self._path_ids.get(path)
+        if found is not None:
+            return found
+        if not path.startswith(_PULL_PREFIX) or not path.endswith(")"):
+            return path
+        try:
+            node = ast.literal_eval(path)[1]
+        except Exception:  # noqa: BLE001  (not a pull path after all: stored as it is)
+            return path
+        i = self.names.ids.get(node) if type(node) is str else None
+        if i is None or _pull_path(node) != path:
+            return path
+        stored = _id_bytes(i)
+        if len(self._path_ids) < 4096:
+            self._path_ids[path] = stored
+        return stored
 
     # -- helpers: retention ---------------------------------------------------------------
 

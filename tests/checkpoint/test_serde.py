@@ -777,3 +777,18 @@ def test_message_bytes_are_stable_and_read_back_twice_over() -> None:
         data = serde.dumps(msgs)
         assert data.hex() == _GOLDEN_MESSAGES
         assert serde.loads(data) == msgs
+
+
+def test_scalars_are_packed_to_the_same_bytes_as_through_the_hook() -> None:
+    # dumps packs a plain scalar without its hook objects: the bytes must not change
+    # (ormsgpack only calls the hook for what it cannot pack), big ints included.
+    import ormsgpack
+
+    from asyncgraph.checkpoint.serde._msgpack import _PACK_OPTS, _Hook
+
+    serde = MsgpackSerde()
+    for value in (None, 0, -1, 2**63 - 1, 2**64 - 1, 2**64, -(2**63) - 1, 10**30, 1.5,
+                  float("inf"), True, False, "", "é" * 40):
+        slow = ormsgpack.packb(value, default=_Hook(serde._encode), option=_PACK_OPTS)
+        assert serde.dumps(value) == slow
+        assert serde.loads(slow) == value

@@ -133,7 +133,7 @@ def test_a_version_1_database_is_migrated_and_reads_back_the_same(tmp_path: Any)
             got = [tuple(t) for t in saver.list({"configurable": {"thread_id": thread_id}})]
             assert got == tuples
         version = saver.conn.execute("SELECT max(version) FROM asyncgraph_schema").fetchone()
-        assert version == (3,)
+        assert version == (4,)
         # The migrated lineage still takes deltas.
         latest = saver.get_tuple(cfg())
         msgs = latest.checkpoint["channel_values"]["messages"] + turn(9)
@@ -143,6 +143,89 @@ def test_a_version_1_database_is_migrated_and_reads_back_the_same(tmp_path: Any)
     with SqliteSaver.from_conn_string(db) as saver:  # reopening runs no migration again
         got = [tuple(t) for t in saver.list({"configurable": {"thread_id": "t2"}})]
         assert got == expected["t2"]
+
+
+def _expected(name: str) -> Any:
+    import importlib.util
+    import os
+
+    data = os.path.join(os.path.dirname(__file__), "data")
+    spec = importlib.util.spec_from_file_location("expected_json", os.path.join(data, "expected_json.py"))
+    assert spec is not None and spec.loader is not None
+    codec = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(codec)
+    with open(os.path.join(data, name), encoding="utf-8") as f:
+        return codec.load_expected(f)
+
+
+def test_a_version_3_database_opens_and_reads_back_the_same(tmp_path: Any) -> None:
+    # v3.db was written by the schema version 3 code (see data/make_v3_db.py): every
+    # write's channel and task path are text there; version 4 may store names ids.
+    import os
+    import shutil
+
+    from asyncgraph.graph import END, START, StateGraph
+    from asyncgraph.graph.message import MessagesState
+
+    db = str(tmp_path / "v3.db")
+    shutil.copy(os.path.join(os.path.dirname(__file__), "data", "v3.db"), db)
+    expected = _expected("v3_expected.json")
+    assert expected["chat"] and expected["fan"]
+    fan_writes = expected["fan"][0][4]
+    # By task path, task id and index (a special channel's index is negative).
+    assert [w[1] for w in fan_writes] == ["items", "__error__", "items"]
+    with SqliteSaver.from_conn_string(db) as saver:
+        for thread_id, tuples in expected.items():
+            assert [tuple(t) for t in saver.list(cfg(thread_id))] == tuples
+        assert saver.conn.execute("SELECT max(version) FROM asyncgraph_schema").fetchone() == (4,)
+        # The thread goes on, its new writes stored the version 4 way.
+        builder = StateGraph(MessagesState)
+        builder.add_node("bot", lambda s: {"messages": [AIMessage("more " * 20, id="more")]})
+        builder.add_edge(START, "bot")
+        builder.add_edge("bot", END)
+        graph = builder.compile(checkpointer=saver)
+        out = graph.invoke({"messages": [HumanMessage("again " * 20, id="again")]}, cfg("chat"))
+        assert [m.id for m in out["messages"]] == ["h0", "a1", "h1", "a3", "h2", "a5", "again", "more"]
+        kinds = saver.conn.execute("SELECT DISTINCT typeof(channel) FROM asyncgraph_writes").fetchall()
+        assert sorted(kinds) == [("blob",), ("text",)]
+        # Old and new writes of one checkpoint, ordered by task path as before.
+        older = list(saver.list(cfg("chat")))[1]
+        assert graph.get_state(older.config).values["messages"][-1].id == "again"
+    with SqliteSaver.from_conn_string(db) as saver:
+        tuples = [tuple(t) for t in saver.list(cfg("fan"))]
+        assert tuples == expected["fan"]
+
+
+def test_write_channels_and_node_paths_are_stored_as_names_ids_and_read_back(db: str) -> None:
+    with SqliteSaver.from_conn_string(db) as saver:
+        grow(saver, 1)
+        first = saver.get_tuple(cfg())
+        assert first is not None
+        writes = [("messages", ["a"]), ("other channel", 1), ("__error__", "boom")]
+        saver.put_writes(first.config, writes[:2], "task-b", "('__pregel_pull', 'node b')")
+        saver.put_writes(first.config, writes[2:], "task-a", "('__pregel_pull', 'zz')")
+        saver.put_writes(first.config, [("messages", ["c"])], "task-c", "custom")
+        # Only names the database holds become ids: the channel 'messages' (no node
+        # is named 'node b' or 'zz' yet, nor a channel 'other channel' or '__error__').
+        rows = saver.conn.execute(
+            "SELECT typeof(channel), typeof(task_path) FROM asyncgraph_writes ORDER BY task_id"
+        ).fetchall()
+        assert rows == [("text", "text"), ("blob", "text"), ("text", "text"), ("blob", "text")]
+        # A checkpoint naming the node 'node b': its path is stored as an id from now on.
+        c = create_checkpoint({}, {"messages": 1}, {"node b": {"messages": 1}}, None)
+        saver.put(cfg("t3"), c, {}, {})
+        saver.put_writes(first.config, [("other channel", 2)], "task-d", "('__pregel_pull', 'node b')")
+        assert saver.conn.execute(
+            "SELECT typeof(task_path) FROM asyncgraph_writes WHERE channel = 'other channel' "
+            "OR typeof(channel) = 'blob' ORDER BY task_path"
+        ).fetchall()[-1] == ("blob",)
+        got = saver.get_tuple(first.config).pending_writes
+    # As LangGraph orders them: by task path, task id, index.
+    assert got == [
+        ("task-b", "messages", ["a"]), ("task-b", "other channel", 1),
+        ("task-d", "other channel", 2), ("task-a", "__error__", "boom"),
+        ("task-c", "messages", ["c"]),
+    ]
 
 
 def test_retention_collects_unneeded_blobs_but_keeps_lineages_in_use(db: str) -> None:
@@ -252,3 +335,14 @@ def test_checkpoints_listed_together_share_no_list_or_mutable_value(db: str) -> 
         newest["meta"]["turn"] = 99
         assert len(older["messages"]) == 8 and older["meta"] == {"turn": 0}
         assert older["messages"] == msgs[:8]
+
+
+def test_timestamps_read_back_exactly_on_the_fast_path_and_off_it() -> None:
+    from asyncgraph.checkpoint._body import _pack_ts, unpack_ts
+    from asyncgraph.checkpoint._ids import id_and_ts
+
+    for _ in range(2000):
+        cid, ts = id_and_ts()
+        for t in (ts, ts[:26] + "+01:00", ts[:19] + "+00:00", ts[:19] + ".000000+00:00",
+                  ts[:19] + ".12345٣+00:00", "2026-12-07T06:30:15.123456+00:00", "not a time"):
+            assert unpack_ts(_pack_ts(t, cid), cid) == t

@@ -76,8 +76,10 @@ def test_each_message_is_stored_once_as_a_value_and_its_write_refers_to_it(tmp_p
             graph.invoke({"messages": [HumanMessage(f"question {i} " * 20)]}, config)
         msgs = graph.get_state(config).values["messages"]
     conn = sqlite3.connect(db)
-    sizes = [n for (n,) in conn.execute(
-        "SELECT length(data) FROM asyncgraph_writes WHERE channel = 'messages'")]
+    # A write's channel is stored as its name, or as the big-endian bytes of its id.
+    names = dict(conn.execute("SELECT id, name FROM asyncgraph_names"))
+    sizes = [len(data) for ch, data in conn.execute("SELECT channel, data FROM asyncgraph_writes")
+             if (names[int.from_bytes(ch, "big")] if type(ch) is bytes else ch) == "messages"]
     conn.close()
     assert len(msgs) == 6 and len(sizes) == 6  # one write per message
     assert max(sizes) < 40  # each a reference, not the ~250-byte message

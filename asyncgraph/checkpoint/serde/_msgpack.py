@@ -78,6 +78,8 @@ from asyncgraph.checkpoint.serde._allow import (
 
 __all__ = ["MsgpackSerde", "StoredError", "StoredObject"]
 
+_SCALARS = frozenset({str, int, float, bool})
+
 _PACK_OPTS = (
     ormsgpack.OPT_NON_STR_KEYS
     | ormsgpack.OPT_PASSTHROUGH_BIG_INT
@@ -257,6 +259,14 @@ class MsgpackSerde:
     # -- protocol ----------------------------------------------------------------------
 
     def dumps(self, obj: Any) -> bytes:
+        if obj is None or type(obj) in _SCALARS:
+            # Packed natively, never through ``default`` (which is only called for what
+            # ormsgpack cannot pack itself): the same bytes, without the hook's objects.
+            # A big int is passed through to ``default``: raised here, done below.
+            try:
+                return ormsgpack.packb(obj, option=_PACK_OPTS)
+            except TypeError:
+                pass
         default = _Hook(self._encode)
         try:
             return ormsgpack.packb(obj, default=default, option=_PACK_OPTS)
