@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import json
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from sse_starlette import EventSourceResponse
@@ -37,6 +37,7 @@ from asyncgraph.server._serialize import dumps
 from asyncgraph.server._services import Services
 from asyncgraph.server._storage import RunEvent
 from asyncgraph.server._store_api import store_routes
+from asyncgraph.server._thread_stream import ThreadEvent, follow_thread, parse_cursor, thread_event_filter
 
 __all__ = ["build_app"]
 
@@ -317,7 +318,7 @@ def _event_filter(modes: list[str] | None) -> set[str] | None:
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 
-def _sse_bytes(batch: list[RunEvent], modes: set[str] | None) -> bytes:
+def _sse_bytes(batch: Sequence[RunEvent | ThreadEvent], modes: set[str] | None) -> bytes:
     """The events of ``batch`` (those ``modes`` keeps) as SSE text, sse-starlette's layout
     (``id``, ``event``, then one ``data:`` line per line of data; CRLF line ends)."""
     parts = []
@@ -488,6 +489,27 @@ async def run_join_stream(request: Request) -> Response:
     )
 
 
+async def thread_join_stream(request: Request) -> Response:
+    """The thread's runs, one after the other, until the client leaves (see _thread_stream)."""
+    svc, tid = _svc(request), _p(request, "thread_id")
+    await _visible_thread(request, tid, "read")
+    await svc.get_thread(tid)  # (404 before the stream starts)
+    cursor = parse_cursor(request.headers.get("last-event-id"))
+    names = thread_event_filter(request.query_params.getlist("stream_mode"))
+    storage = svc.storage
+
+    async def body() -> AsyncIterator[bytes]:
+        async for batch in follow_thread(storage, tid, cursor):
+            chunk = _sse_bytes(batch, names)
+            if chunk:
+                yield chunk
+
+    # Location: where the SDK reconnects (with Last-Event-ID) when the connection drops.
+    query = request.url.query
+    return EventSourceResponse(body(), headers={"Location": f"/threads/{tid}/stream" + (f"?{query}" if query else "")},
+                               ping=15)
+
+
 # ---- crons -----------------------------------------------------------------------------
 def _crons(request: Request) -> CronService:
     return request.app.state.crons  # type: ignore[no-any-return]
@@ -559,6 +581,7 @@ def routes() -> list[Route]:
         Route("/threads/{thread_id}/state/checkpoint", thread_state_checkpoint, methods=["POST"]),
         Route("/threads/{thread_id}/state/{checkpoint_id}", thread_state_at, methods=["GET"]),
         Route("/threads/{thread_id}/history", thread_history, methods=["POST"]),
+        Route("/threads/{thread_id}/stream", thread_join_stream, methods=["GET"]),
         Route("/threads/{thread_id}/runs", runs_create, methods=["POST"]),
         Route("/threads/{thread_id}/runs", runs_list, methods=["GET"]),
         Route("/threads/{thread_id}/runs/stream", runs_stream, methods=["POST"]),

@@ -4,7 +4,7 @@ Records are JSON documents keyed by id, beside the checkpoints in the same datab
 events are rows ``(run_id, seq, event, data)``; each insert sends ``NOTIFY ag_run_events``
 with ``"<run_id> <seq>"`` (``"<run_id> close"`` when the log ends), and every API process
 LISTENs on one connection and wakes the SSE readers of that run, which read the rows after
-the last id they sent. A lost notification (a dropped listener connection) costs at most
+the last id they sent (a new run sends ``"thread:<thread_id>"``, for the thread's stream). A lost notification (a dropped listener connection) costs at most
 :data:`POLL_SECONDS` of latency: readers also poll.
 
 Fencing: a worker runs a run as attempt N (``ag_runs.attempt``, raised by :meth:`claim_run`).
@@ -332,14 +332,18 @@ class PostgresStorage(Storage):
         return due
 
     async def put_run(self, run: dict[str, Any]) -> None:
+        # A new run is announced to the thread's stream readers in every API process
+        # (NOTIFY 'thread:<id>', see watch_thread); an update of one is not.
         async with self.pool.connection() as conn:
             await self._fenced_one(
                 conn,
-                "INSERT INTO ag_runs (id, thread_id, doc) SELECT %(id)s, %(tid)s, %(doc)s::jsonb"
+                ", up AS (INSERT INTO ag_runs (id, thread_id, doc) SELECT %(id)s, %(tid)s, %(doc)s::jsonb"
                 " WHERE EXISTS (SELECT 1 FROM fence)"
-                " ON CONFLICT (id) DO UPDATE SET doc = EXCLUDED.doc RETURNING 1",
-                {"id": run["run_id"], "tid": run["thread_id"], "doc": dumps(run)},
+                " ON CONFLICT (id) DO UPDATE SET doc = EXCLUDED.doc RETURNING (xmax = 0) AS created)"
+                " SELECT 1, CASE WHEN created THEN pg_notify(%(channel)s, 'thread:' || %(tid)s) END FROM up",
+                {"id": run["run_id"], "tid": run["thread_id"], "doc": dumps(run), "channel": CHANNEL},
             )
+        self.thread_watchers.wake(run["thread_id"])
 
     async def update_run(self, run_id: str, fields: dict[str, Any]) -> dict[str, Any] | None:
         # One fenced statement; the fence's FencedOut also covers a run deleted meanwhile.
@@ -483,6 +487,7 @@ class PostgresStorage(Storage):
         """Wake the readers of ``run_id`` (all runs: None) about events up to ``seq``
         (infinity: anything, the log's end)."""
         if run_id is None:
+            self.thread_watchers.wake(None)
             self._notified.clear()
             for waiters in self._waiters.values():
                 for w in waiters:
@@ -505,7 +510,10 @@ class PostgresStorage(Storage):
                     self._wake(None)  # anything sent while we were not listening
                     async for note in conn.notifies():
                         run_id, _, tail = note.payload.partition(" ")
-                        self._wake(run_id, int(tail) if tail.isdigit() else math.inf)
+                        if run_id.startswith("thread:"):
+                            self.thread_watchers.wake(run_id[len("thread:"):])
+                        else:
+                            self._wake(run_id, int(tail) if tail.isdigit() else math.inf)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
