@@ -343,7 +343,6 @@ async def _sse(
     thread_id: str,
 ) -> AsyncIterator[bytes]:
     runs = _runs(request)
-    finished = False
     try:
         # What the log holds at once leaves in one write (the encoded text passes through
         # sse-starlette as it is): far fewer sends than one per event under load.
@@ -351,11 +350,13 @@ async def _sse(
             chunk = _sse_bytes(batch, modes)
             if chunk:
                 yield chunk
-        finished = True
-    finally:
-        if not finished and cancel_on_disconnect:
+    except (asyncio.CancelledError, GeneratorExit):
+        # The client left (or the server is stopping). A failure of this reader is not a
+        # disconnect: it ends the response, and the run goes on for the SDK to rejoin.
+        if cancel_on_disconnect:
             with contextlib.suppress(ApiError):
                 await asyncio.shield(runs.cancel(thread_id, run_id))
+        raise
 
 
 def _stream_response(request: Request, run: dict[str, Any], *, after: int, modes: set[str] | None,

@@ -437,6 +437,8 @@ class PostgresStorage(Storage):
             )
 
     async def read_event_batches(self, run_id: str, after: int = 0) -> AsyncIterator[list[RunEvent]]:
+        import psycopg  # (loaded already: the pool's)
+
         pos = max(after, 0)
         waiters = self._waiters.setdefault(run_id, set())
         wake = asyncio.Event()
@@ -445,18 +447,14 @@ class PostgresStorage(Storage):
         try:
             while True:
                 wake.clear()
-                async with self.pool.connection() as conn:
-                    # One statement, so one snapshot and one round trip: the rows after
-                    # `pos`, and whether the log is closed (then every row of it is in this
-                    # snapshot too) or the run gone.
-                    cur = await conn.execute(
-                        "SELECT EXISTS (SELECT 1 FROM ag_run_closed WHERE run_id = %(run)s),"
-                        " EXISTS (SELECT 1 FROM ag_runs WHERE id = %(run)s), e.seq, e.event, e.data"
-                        " FROM (SELECT 1) one LEFT JOIN LATERAL (SELECT seq, event, data FROM ag_run_events"
-                        " WHERE run_id = %(run)s AND seq > %(pos)s ORDER BY seq) e ON true",
-                        {"run": run_id, "pos": pos},
-                    )
-                    rows = await cur.fetchall()
+                try:
+                    rows = await self._events_after(run_id, pos)
+                except psycopg.OperationalError as exc:
+                    # The database restarted or the link dropped: the reader waits it out
+                    # (the pool reconnects), its client sees a pause, not an error.
+                    log.warning("reading the events of run %s failed (%s); trying again", run_id, exc)
+                    await asyncio.sleep(POLL_SECONDS / 2)
+                    continue
                 closed, exists = rows[0][0], rows[0][1]
                 if rows[0][2] is not None:
                     pos = rows[-1][2]
@@ -482,6 +480,20 @@ class PostgresStorage(Storage):
             if not waiters:
                 self._waiters.pop(run_id, None)
                 self._notified.pop(run_id, None)
+
+    async def _events_after(self, run_id: str, pos: int) -> list[Any]:
+        async with self.pool.connection() as conn:
+            # One statement, so one snapshot and one round trip: the rows after `pos`, and
+            # whether the log is closed (then every row of it is in this snapshot too) or
+            # the run gone.
+            cur = await conn.execute(
+                "SELECT EXISTS (SELECT 1 FROM ag_run_closed WHERE run_id = %(run)s),"
+                " EXISTS (SELECT 1 FROM ag_runs WHERE id = %(run)s), e.seq, e.event, e.data"
+                " FROM (SELECT 1) one LEFT JOIN LATERAL (SELECT seq, event, data FROM ag_run_events"
+                " WHERE run_id = %(run)s AND seq > %(pos)s ORDER BY seq) e ON true",
+                {"run": run_id, "pos": pos},
+            )
+            return await cur.fetchall()
 
     def _wake(self, run_id: str | None, seq: float = math.inf) -> None:
         """Wake the readers of ``run_id`` (all runs: None) about events up to ``seq``
