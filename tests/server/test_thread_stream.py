@@ -118,3 +118,36 @@ async def test_bad_requests_are_refused(client):
         await _follow(client, tid, until_done=1, stream_mode="values")
     with pytest.raises(UnprocessableEntityError, match="Last-Event-ID"):
         await _follow(client, tid, until_done=1, last_event_id="17")
+
+
+@pytest.mark.postgres
+async def test_a_run_created_through_another_api_process_reaches_the_thread_stream(pg_cluster):
+    """serve on PostgreSQL: the thread stream of one API process follows a run created
+    through another one (told by NOTIFY)."""
+    import signal
+
+    import httpx
+    from langgraph_sdk import get_client
+
+    other, other_url = pg_cluster.add_serve()
+    try:
+        for _ in range(300):
+            try:
+                if (await asyncio.to_thread(httpx.get, f"{other_url}/ok", timeout=1)).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            await asyncio.sleep(0.1)
+        a = await asyncio.to_thread(get_client, url=pg_cluster.url)
+        b = await asyncio.to_thread(get_client, url=other_url)
+        async with a, b:
+            tid = (await a.threads.create())["thread_id"]
+            reader = asyncio.create_task(_follow(b, tid, until_done=1))
+            await _started(reader, b, tid)
+            run = await a.runs.create(tid, "agent", input=HI)
+            parts = await asyncio.wait_for(reader, 30)
+            assert parts[0].id == f"{run['run_id']}:1"
+            assert parts[-1].data == {"status": "run_done", "run_id": run["run_id"]}
+    finally:
+        other.send_signal(signal.SIGTERM)
+        await asyncio.to_thread(other.wait, 10)
