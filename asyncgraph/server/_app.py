@@ -232,7 +232,34 @@ async def threads_create(request: Request) -> Response:
         if existing is not None and where and not matches(where, existing["metadata"]):
             # Someone else's thread id: answer as for any taken id, showing nothing of it.
             raise ApiError(409, f"thread {body['thread_id']!r} already exists")
-    return _Json(await _svc(request).create_thread(body))
+    ttl = _thread_ttl(body.pop("ttl", None))
+    thread = await _svc(request).create_thread(body)
+    return _Json(await _set_ttl(request, thread, ttl))
+
+
+def _thread_ttl(value: Any) -> dict[str, Any] | None:
+    """A thread's ``ttl`` as the SDK sends it (``{"ttl": minutes, "strategy": "delete"}``,
+    or a number of minutes), checked; None if not given."""
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        value = {"ttl": value}
+    strategy = value.get("strategy", "delete")
+    if strategy != "delete":
+        raise ApiError(422, f"ttl strategy {strategy!r} is not supported (only 'delete')")
+    minutes = value.get("ttl")
+    if isinstance(minutes, bool) or not isinstance(minutes, (int, float)) or minutes <= 0:
+        raise ApiError(422, f"'ttl' must be a positive number of minutes, got {minutes!r}")
+    return {"strategy": "delete", "ttl": minutes}
+
+
+async def _set_ttl(request: Request, thread: dict[str, Any], ttl: dict[str, Any] | None) -> dict[str, Any]:
+    """Give ``thread`` its ``ttl`` (kept in the record; the sweeper in _crons reads it)."""
+    if ttl is not None:
+        stored = await _svc(request).storage.get_thread(thread["thread_id"]) or thread
+        thread = {**stored, "ttl": ttl}
+        await _svc(request).storage.put_thread(thread)
+    return thread
 
 
 async def threads_search(request: Request) -> Response:
@@ -253,7 +280,8 @@ async def thread_item(request: Request) -> Response:
     if request.method == "PATCH":
         body = await _body(request)
         await _visible_thread(request, tid, "update", metadata=body.get("metadata"))
-        return _Json(await svc.update_thread(tid, body))
+        ttl = _thread_ttl(body.pop("ttl", None))
+        return _Json(await _set_ttl(request, await svc.update_thread(tid, body), ttl))
     await _visible_thread(request, tid, "delete")
     await svc.delete_thread(tid)
     return Response(status_code=204)

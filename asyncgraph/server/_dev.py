@@ -59,6 +59,7 @@ def create_app(
     cfg = config if isinstance(config, ServerConfig) else load_config(config)
     cfg.apply_environment()
     store_options = cfg.store_options()  # (checked now: a bad store section fails at start)
+    cfg.thread_ttl()  # (likewise checkpointer.ttl)
     registry = GraphRegistry(cfg, checkpointer=checkpointer, store=store)
     registry.load_all()
     services = Services(storage or MemoryStorage(), registry)

@@ -27,7 +27,7 @@ def test_env_and_dependencies_are_applied(monkeypatch):
     monkeypatch.delenv("ASYNCGRAPH_TEST_ENV", raising=False)
     monkeypatch.setattr(sys, "path", list(sys.path))
     cfg = load_config(APP)
-    assert sorted(cfg.graphs) == ["agent", "factory", "hitl", "parent", "remember", "slow", "steps"]
+    assert sorted(cfg.graphs) == ["agent", "chatty", "factory", "hitl", "parent", "remember", "slow", "steps"]
     cfg.apply_environment()
     assert os.environ["ASYNCGRAPH_TEST_ENV"] == "from-langgraph-json"
     assert str(APP.parent.resolve()) in sys.path
@@ -45,6 +45,10 @@ def test_env_and_dependencies_are_applied(monkeypatch):
         ({"graphs": {"g": "./g.py:x"}}, {"g.py": "x = 1\n"}, "graph 'g': './g.py:x' is int, not a compiled graph"),
         ({"graphs": {"g": "./g.py:x"}, "env": 3}, {"g.py": "x = 1\n"}, "'env' must be"),
         ({"graphs": {"g": "./g.py:x"}, "env": ".env.missing"}, {}, "env file .* does not exist"),
+        ({"graphs": {"g": "./g.py:x"}, "checkpointer": {"ttl": {"strategy": "archive"}}}, {"g.py": "x = 1\n"},
+         "checkpointer.ttl.strategy 'archive' is not supported"),
+        ({"graphs": {"g": "./g.py:x"}, "checkpointer": {"ttl": {"default_ttl": "1d"}}}, {"g.py": "x = 1\n"},
+         "checkpointer.ttl.default_ttl must be a positive number of minutes, got '1d'"),
     ],
 )
 def test_bad_config_names_the_graph_and_path(tmp_path, config, files, message):
