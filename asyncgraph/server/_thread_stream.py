@@ -107,7 +107,7 @@ async def follow_thread(storage: Storage, thread_id: str, cursor: ThreadCursor |
     if cursor is None or (cursor.run_id is not None and cursor.run_id not in {r["run_id"] for r in runs}):
         # (A resume from a run the thread no longer has: the runs still to finish.)
         done = {r["run_id"] for r in runs if r["status"] not in ("pending", "running")}
-    elif not cursor.everything:
+    elif cursor.run_id is not None:
         ids = [r["run_id"] for r in runs]
         done = set(ids[: ids.index(cursor.run_id) + (cursor.seq is None)])
         start[cursor.run_id] = cursor.seq or 0
@@ -124,7 +124,6 @@ async def follow_thread(storage: Storage, thread_id: str, cursor: ThreadCursor |
                 continue
             run_id = runs[0]["run_id"]
             done.add(run_id)
-            last = start.get(run_id, 0)
-            async for batch in storage.read_event_batches(run_id, last):
+            async for batch in storage.read_event_batches(run_id, start.get(run_id, 0)):
                 yield [ThreadEvent(f"{run_id}:{ev.seq}", ev.event, ev.data) for ev in batch]
             yield [ThreadEvent(f"{run_id}:{DONE}", "metadata", dumps({"status": "run_done", "run_id": run_id}))]
