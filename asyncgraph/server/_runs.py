@@ -459,13 +459,16 @@ async def _events_mode(graph: Any, graph_input: Any, config: dict[str, Any], opt
     wanted = set(modes)
     # (The engine needs at least one mode; a mode nobody asked for is dropped here.)
     source = graph.astream_events(graph_input, config, version="v2", stream_mode=modes or ["values"], **options)
-    async for ev in source:
-        if ev["event"] == "on_chain_stream" and not ev.get("parent_ids"):
-            item = ev["data"].get("chunk")
-            if isinstance(item, tuple) and len(item) == 3 and item[1] in wanted:
-                yield item
-            continue
-        events.add("events", dumps(ev))
+    # Closed on the way out: astream_events runs the graph in a task of its own, which a
+    # cancelled run must not leave running.
+    async with contextlib.aclosing(source):
+        async for ev in source:
+            if ev["event"] == "on_chain_stream" and not ev.get("parent_ids"):
+                item = ev["data"].get("chunk")
+                if isinstance(item, tuple) and len(item) == 3 and item[1] in wanted:
+                    yield item
+                continue
+            events.add("events", dumps(ev))
 
 
 class _EventWriter:

@@ -177,3 +177,18 @@ async def test_events_mode_subgraph_events_name_their_namespace_in_metadata(clie
         inner = [p.data for p in parts if p.event == "events" and p.data["name"] == "inner_agent"]
         assert inner and all(e["metadata"]["langgraph_checkpoint_ns"].startswith("child:") for e in inner)
         assert any(n.startswith("updates|child:") for n in names) == subgraphs
+
+
+async def test_cancelling_an_events_mode_run_stops_its_graph(client):
+    """Cancelling a run streamed with astream_events stops its graph: the node never
+    finishes and nothing is written after the run ended."""
+    tid = (await client.threads.create())["thread_id"]
+    run = await client.runs.create(tid, "slow", input={"steps": []}, stream_mode=["events"])
+    async for p in client.runs.join_stream(tid, run["run_id"]):
+        if p.event == "events" and p.data["event"] == "on_chain_start" and p.data["name"] == "step":
+            break
+    await client.runs.cancel(tid, run["run_id"], wait=True)
+    assert (await client.runs.get(tid, run["run_id"]))["status"] == "interrupted"
+    await asyncio.sleep(1.5)  # (the node would have finished by now)
+    state = await client.threads.get_state(tid)
+    assert "done" not in (state["values"].get("steps") or [])
