@@ -45,6 +45,8 @@ def _dev(args: list[str]) -> int:
     parser.add_argument("--data-dir", default=".asyncgraph",
                         help="directory of the SQLite files (default: .asyncgraph)")
     parser.add_argument("--in-memory", action="store_true", help="keep nothing on disk")
+    parser.add_argument("--no-reload", action="store_true",
+                        help="do not restart the server when the graphs' files change")
     opts = parser.parse_args(args)
     try:
         from asyncgraph.server import ConfigError, run_dev
@@ -53,7 +55,7 @@ def _dev(args: list[str]) -> int:
         return 2
     try:
         run_dev(opts.config, host=opts.host, port=opts.port,
-                data_dir=None if opts.in_memory else opts.data_dir)
+                data_dir=None if opts.in_memory else opts.data_dir, reload=not opts.no_reload)
     except ConfigError as exc:
         print(f"asyncgraph dev: {exc}", file=sys.stderr)
         return 2

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import json
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from sse_starlette import EventSourceResponse
@@ -37,6 +37,7 @@ from asyncgraph.server._serialize import dumps
 from asyncgraph.server._services import Services
 from asyncgraph.server._storage import RunEvent
 from asyncgraph.server._store_api import store_routes
+from asyncgraph.server._thread_stream import ThreadEvent, follow_thread, parse_cursor, thread_event_filter
 
 __all__ = ["build_app"]
 
@@ -231,7 +232,34 @@ async def threads_create(request: Request) -> Response:
         if existing is not None and where and not matches(where, existing["metadata"]):
             # Someone else's thread id: answer as for any taken id, showing nothing of it.
             raise ApiError(409, f"thread {body['thread_id']!r} already exists")
-    return _Json(await _svc(request).create_thread(body))
+    ttl = _thread_ttl(body.pop("ttl", None))
+    thread = await _svc(request).create_thread(body)
+    return _Json(await _set_ttl(request, thread, ttl))
+
+
+def _thread_ttl(value: Any) -> dict[str, Any] | None:
+    """A thread's ``ttl`` as the SDK sends it (``{"ttl": minutes, "strategy": "delete"}``,
+    or a number of minutes), checked; None if not given."""
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        value = {"ttl": value}
+    strategy = value.get("strategy", "delete")
+    if strategy != "delete":
+        raise ApiError(422, f"ttl strategy {strategy!r} is not supported (only 'delete')")
+    minutes = value.get("ttl")
+    if isinstance(minutes, bool) or not isinstance(minutes, (int, float)) or minutes <= 0:
+        raise ApiError(422, f"'ttl' must be a positive number of minutes, got {minutes!r}")
+    return {"strategy": "delete", "ttl": minutes}
+
+
+async def _set_ttl(request: Request, thread: dict[str, Any], ttl: dict[str, Any] | None) -> dict[str, Any]:
+    """Give ``thread`` its ``ttl`` (kept in the record; the sweeper in _crons reads it)."""
+    if ttl is not None:
+        stored = await _svc(request).storage.get_thread(thread["thread_id"]) or thread
+        thread = {**stored, "ttl": ttl}
+        await _svc(request).storage.put_thread(thread)
+    return thread
 
 
 async def threads_search(request: Request) -> Response:
@@ -252,7 +280,8 @@ async def thread_item(request: Request) -> Response:
     if request.method == "PATCH":
         body = await _body(request)
         await _visible_thread(request, tid, "update", metadata=body.get("metadata"))
-        return _Json(await svc.update_thread(tid, body))
+        ttl = _thread_ttl(body.pop("ttl", None))
+        return _Json(await _set_ttl(request, await svc.update_thread(tid, body), ttl))
     await _visible_thread(request, tid, "delete")
     await svc.delete_thread(tid)
     return Response(status_code=204)
@@ -317,7 +346,7 @@ def _event_filter(modes: list[str] | None) -> set[str] | None:
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 
-def _sse_bytes(batch: list[RunEvent], modes: set[str] | None) -> bytes:
+def _sse_bytes(batch: Sequence[RunEvent | ThreadEvent], modes: set[str] | None) -> bytes:
     """The events of ``batch`` (those ``modes`` keeps) as SSE text, sse-starlette's layout
     (``id``, ``event``, then one ``data:`` line per line of data; CRLF line ends)."""
     parts = []
@@ -342,7 +371,6 @@ async def _sse(
     thread_id: str,
 ) -> AsyncIterator[bytes]:
     runs = _runs(request)
-    finished = False
     try:
         # What the log holds at once leaves in one write (the encoded text passes through
         # sse-starlette as it is): far fewer sends than one per event under load.
@@ -350,11 +378,13 @@ async def _sse(
             chunk = _sse_bytes(batch, modes)
             if chunk:
                 yield chunk
-        finished = True
-    finally:
-        if not finished and cancel_on_disconnect:
+    except (asyncio.CancelledError, GeneratorExit):
+        # The client left (or the server is stopping). A failure of this reader is not a
+        # disconnect: it ends the response, and the run goes on for the SDK to rejoin.
+        if cancel_on_disconnect:
             with contextlib.suppress(ApiError):
                 await asyncio.shield(runs.cancel(thread_id, run_id))
+        raise
 
 
 def _stream_response(request: Request, run: dict[str, Any], *, after: int, modes: set[str] | None,
@@ -488,6 +518,27 @@ async def run_join_stream(request: Request) -> Response:
     )
 
 
+async def thread_join_stream(request: Request) -> Response:
+    """The thread's runs, one after the other, until the client leaves (see _thread_stream)."""
+    svc, tid = _svc(request), _p(request, "thread_id")
+    await _visible_thread(request, tid, "read")
+    await svc.get_thread(tid)  # (404 before the stream starts)
+    cursor = parse_cursor(request.headers.get("last-event-id"))
+    names = thread_event_filter(request.query_params.getlist("stream_mode"))
+    storage = svc.storage
+
+    async def body() -> AsyncIterator[bytes]:
+        async for batch in follow_thread(storage, tid, cursor):
+            chunk = _sse_bytes(batch, names)
+            if chunk:
+                yield chunk
+
+    # Location: where the SDK reconnects (with Last-Event-ID) when the connection drops.
+    query = request.url.query
+    return EventSourceResponse(body(), headers={"Location": f"/threads/{tid}/stream" + (f"?{query}" if query else "")},
+                               ping=15)
+
+
 # ---- crons -----------------------------------------------------------------------------
 def _crons(request: Request) -> CronService:
     return request.app.state.crons  # type: ignore[no-any-return]
@@ -559,6 +610,7 @@ def routes() -> list[Route]:
         Route("/threads/{thread_id}/state/checkpoint", thread_state_checkpoint, methods=["POST"]),
         Route("/threads/{thread_id}/state/{checkpoint_id}", thread_state_at, methods=["GET"]),
         Route("/threads/{thread_id}/history", thread_history, methods=["POST"]),
+        Route("/threads/{thread_id}/stream", thread_join_stream, methods=["GET"]),
         Route("/threads/{thread_id}/runs", runs_create, methods=["POST"]),
         Route("/threads/{thread_id}/runs", runs_list, methods=["GET"]),
         Route("/threads/{thread_id}/runs/stream", runs_stream, methods=["POST"]),

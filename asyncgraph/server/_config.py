@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ConfigError", "GraphSpec", "ServerConfig", "load_config", "load_variable"]
+__all__ = ["ConfigError", "GraphSpec", "ServerConfig", "ThreadTTL", "load_config", "load_variable"]
 
 
 class ConfigError(ValueError):
@@ -74,6 +74,15 @@ def load_variable(label: str, location: str, base_dir: Path, module_tag: str) ->
         raise ConfigError(f"{label}: {module_ref!r} has no variable {attr!r}") from None
 
 
+@dataclass(frozen=True)
+class ThreadTTL:
+    """``checkpointer.ttl``: a thread idle for ``default_minutes`` (or for the ``ttl`` it
+    was given) is deleted with its checkpoints by a sweep every ``sweep_minutes``."""
+
+    default_minutes: float | None = None
+    sweep_minutes: float = 5
+
+
 @dataclass
 class ServerConfig:
     """A parsed ``langgraph.json``."""
@@ -111,6 +120,30 @@ class ServerConfig:
                 raise ConfigError(f"store.ttl must be an object, got {section['ttl']!r}")
             out["ttl"] = section["ttl"]
         return out
+
+    def thread_ttl(self) -> ThreadTTL:
+        """``checkpointer.ttl`` of ``langgraph.json``: threads' default time to live and how
+        often expired threads are swept.
+
+        Raises:
+            ConfigError: the section is malformed (checked at start).
+        """
+        checkpointer = self.raw.get("checkpointer")
+        if checkpointer is not None and not isinstance(checkpointer, dict):
+            raise ConfigError(f"'checkpointer' must be an object, got {checkpointer!r}")
+        section = (checkpointer or {}).get("ttl")
+        if section is None:
+            return ThreadTTL()
+        if not isinstance(section, dict):
+            raise ConfigError(f"checkpointer.ttl must be an object, got {section!r}")
+        strategy = section.get("strategy", "delete")
+        if strategy != "delete":
+            raise ConfigError(f"checkpointer.ttl.strategy {strategy!r} is not supported (only 'delete')")
+        default, sweep = section.get("default_ttl"), section.get("sweep_interval_minutes", 5)
+        for name, value in (("default_ttl", default), ("sweep_interval_minutes", sweep)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0):
+                raise ConfigError(f"checkpointer.ttl.{name} must be a positive number of minutes, got {value!r}")
+        return ThreadTTL(default_minutes=default, sweep_minutes=sweep)
 
     def apply_environment(self) -> None:
         """Export ``env`` (without overriding what is set) and put ``dependencies`` on sys.path."""

@@ -12,9 +12,10 @@ however many run. A firing the process then fails to start is logged, not retrie
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from asyncgraph.server._auth import Filter, matches
@@ -165,16 +166,48 @@ class CronScheduler:
     def __init__(self, runs: RunService, *, interval: float = 1.0) -> None:
         self.runs = runs
         self.interval = interval
+        self.ttl = runs.services.graphs.config.thread_ttl()
+        self._next_sweep = 0.0
 
     async def serve(self) -> None:
+        """Every ``interval`` s: fire the due crons, and sweep expired threads when due."""
+        loop = asyncio.get_running_loop()
         while True:
             try:
                 await self.tick()
+                if loop.time() >= self._next_sweep:
+                    self._next_sweep = loop.time() + self.ttl.sweep_minutes * 60
+                    await self.sweep_threads()
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("the cron scheduler failed a tick; going on")
-            await asyncio.sleep(self.interval)
+            await asyncio.sleep(min(self.interval, self.ttl.sweep_minutes * 60))
+
+    async def sweep_threads(self, at: datetime | None = None) -> list[str]:
+        """Delete (with their runs and checkpoints) the threads idle for longer than their
+        ``ttl`` minutes (the config's ``checkpointer.ttl.default_ttl`` for a thread without
+        one): idle meaning not updated, and no run in flight. Returns the deleted ids.
+
+        Several API processes may sweep at once: a thread deleted twice is harmless.
+        """
+        at = at or datetime.now(timezone.utc)
+        services = self.runs.services
+        gone = []
+        for thread in await services.storage.list_threads():
+            minutes = (thread.get("ttl") or {}).get("ttl") or self.ttl.default_minutes
+            if minutes is None or thread.get("status") == "busy":
+                continue
+            if datetime.fromisoformat(thread["updated_at"]) + timedelta(minutes=minutes) > at:
+                continue
+            if any(r["status"] in ("pending", "running") for r in await services.storage.list_runs(thread["thread_id"])):
+                continue
+            with contextlib.suppress(ApiError):  # (deleted meanwhile)
+                await services.delete_thread(thread["thread_id"])
+                gone.append(thread["thread_id"])
+        if gone:
+            log.info("deleted %d thread(s) past their ttl", len(gone))
+        return gone
 
     async def tick(self) -> int:
         """Fire every cron due now; return how many runs were started."""

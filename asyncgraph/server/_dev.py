@@ -59,6 +59,7 @@ def create_app(
     cfg = config if isinstance(config, ServerConfig) else load_config(config)
     cfg.apply_environment()
     store_options = cfg.store_options()  # (checked now: a bad store section fails at start)
+    cfg.thread_ttl()  # (likewise checkpointer.ttl)
     registry = GraphRegistry(cfg, checkpointer=checkpointer, store=store)
     registry.load_all()
     services = Services(storage or MemoryStorage(), registry)
@@ -107,17 +108,60 @@ def create_app(
     return build_app(services, runs, lifespan=lifespan, max_body_bytes=max_body_bytes, auth=load_auth(cfg))
 
 
+_ENV_CONFIG = "ASYNCGRAPH_DEV_CONFIG"
+_ENV_DATA_DIR = "ASYNCGRAPH_DEV_DATA_DIR"
+
+
+def app_from_environment() -> Starlette:
+    """The app ``run_dev(reload=True)`` serves: uvicorn's reloader imports this in each new
+    server process (the options travel in the environment)."""
+    return create_app(os.environ[_ENV_CONFIG], data_dir=os.environ.get(_ENV_DATA_DIR) or None)
+
+
+def watched_dirs(cfg: ServerConfig) -> list[str]:
+    """Where the graphs' code lives: the config's directory and its ``dependencies``."""
+    dirs = {str(cfg.base_dir.resolve())}
+    for dep in cfg.dependencies:
+        path = (cfg.base_dir / dep).resolve()
+        if path.is_dir():
+            dirs.add(str(path))
+    return sorted(dirs)
+
+
 def run_dev(
     config: str = "langgraph.json",
     *,
     host: str = "127.0.0.1",
     port: int = 2024,
     data_dir: str | None = ".asyncgraph",
+    reload: bool = True,
 ) -> None:
-    """Serve ``config`` until interrupted (``asyncgraph dev``)."""
+    """Serve ``config`` until interrupted (``asyncgraph dev``).
+
+    With ``reload``, a change to a ``.py`` file in the config's directory or its
+    ``dependencies`` restarts the server process (uvicorn's reloader), which loads the graphs
+    again. Threads, runs and checkpoints in ``data_dir`` stay; a run cut off by the restart
+    ends as an error, and with ``data_dir=None`` (memory) everything starts empty again.
+
+    Raises:
+        ConfigError: ``langgraph.json`` cannot be read (with ``reload``, a graph that fails
+            to load is reported by the server process, which waits for the next change).
+    """
     import uvicorn
 
-    app = create_app(config, data_dir=data_dir)
     where = f"SQLite files in {data_dir}/" if data_dir else "memory"
-    print(f"asyncgraph dev: serving {config} on http://{host}:{port} (storage: {where})", flush=True)
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    if not reload:
+        app = create_app(config, data_dir=data_dir)
+        print(f"asyncgraph dev: serving {config} on http://{host}:{port} (storage: {where})", flush=True)
+        uvicorn.run(app, host=host, port=port, log_level="warning")
+        return
+    cfg = load_config(config)
+    cfg.store_options()
+    cfg.thread_ttl()
+    os.environ[_ENV_CONFIG] = str(Path(config).resolve())
+    os.environ[_ENV_DATA_DIR] = str(Path(data_dir).resolve()) if data_dir else ""
+    dirs = watched_dirs(cfg)
+    print(f"asyncgraph dev: serving {config} on http://{host}:{port} (storage: {where}); "
+          f"reloading on changes in {', '.join(dirs)}", flush=True)
+    uvicorn.run("asyncgraph.server._dev:app_from_environment", factory=True, host=host, port=port,
+                log_level="warning", reload=True, reload_dirs=dirs)

@@ -42,6 +42,7 @@ SUMMARIES: dict[tuple[str, str], str] = {
     ("POST", "/threads/{thread_id}/state/checkpoint"): "The thread's state at a checkpoint",
     ("GET", "/threads/{thread_id}/state/{checkpoint_id}"): "The thread's state at a checkpoint",
     ("POST", "/threads/{thread_id}/history"): "The thread's past states, newest first",
+    ("GET", "/threads/{thread_id}/stream"): "Follow the thread's runs' events, run after run, from Last-Event-ID (SSE)",
     ("POST", "/threads/{thread_id}/runs"): "Start a background run on the thread",
     ("GET", "/threads/{thread_id}/runs"): "List the thread's runs",
     ("POST", "/threads/{thread_id}/runs/stream"): "Start a run and stream its events (SSE)",

@@ -4,7 +4,7 @@ Records are JSON documents keyed by id, beside the checkpoints in the same datab
 events are rows ``(run_id, seq, event, data)``; each insert sends ``NOTIFY ag_run_events``
 with ``"<run_id> <seq>"`` (``"<run_id> close"`` when the log ends), and every API process
 LISTENs on one connection and wakes the SSE readers of that run, which read the rows after
-the last id they sent. A lost notification (a dropped listener connection) costs at most
+the last id they sent (a new run sends ``"thread:<thread_id>"``, for the thread's stream). A lost notification (a dropped listener connection) costs at most
 :data:`POLL_SECONDS` of latency: readers also poll.
 
 Fencing: a worker runs a run as attempt N (``ag_runs.attempt``, raised by :meth:`claim_run`).
@@ -332,14 +332,18 @@ class PostgresStorage(Storage):
         return due
 
     async def put_run(self, run: dict[str, Any]) -> None:
+        # A new run is announced to the thread's stream readers in every API process
+        # (NOTIFY 'thread:<id>', see watch_thread); an update of one is not.
         async with self.pool.connection() as conn:
             await self._fenced_one(
                 conn,
-                "INSERT INTO ag_runs (id, thread_id, doc) SELECT %(id)s, %(tid)s, %(doc)s::jsonb"
+                ", up AS (INSERT INTO ag_runs (id, thread_id, doc) SELECT %(id)s, %(tid)s, %(doc)s::jsonb"
                 " WHERE EXISTS (SELECT 1 FROM fence)"
-                " ON CONFLICT (id) DO UPDATE SET doc = EXCLUDED.doc RETURNING 1",
-                {"id": run["run_id"], "tid": run["thread_id"], "doc": dumps(run)},
+                " ON CONFLICT (id) DO UPDATE SET doc = EXCLUDED.doc RETURNING (xmax = 0) AS created)"
+                " SELECT 1, CASE WHEN created THEN pg_notify(%(channel)s, 'thread:' || %(tid)s) END FROM up",
+                {"id": run["run_id"], "tid": run["thread_id"], "doc": dumps(run), "channel": CHANNEL},
             )
+        self.thread_watchers.wake(run["thread_id"])
 
     async def update_run(self, run_id: str, fields: dict[str, Any]) -> dict[str, Any] | None:
         # One fenced statement; the fence's FencedOut also covers a run deleted meanwhile.
@@ -433,6 +437,8 @@ class PostgresStorage(Storage):
             )
 
     async def read_event_batches(self, run_id: str, after: int = 0) -> AsyncIterator[list[RunEvent]]:
+        import psycopg  # (loaded already: the pool's)
+
         pos = max(after, 0)
         waiters = self._waiters.setdefault(run_id, set())
         wake = asyncio.Event()
@@ -441,18 +447,14 @@ class PostgresStorage(Storage):
         try:
             while True:
                 wake.clear()
-                async with self.pool.connection() as conn:
-                    # One statement, so one snapshot and one round trip: the rows after
-                    # `pos`, and whether the log is closed (then every row of it is in this
-                    # snapshot too) or the run gone.
-                    cur = await conn.execute(
-                        "SELECT EXISTS (SELECT 1 FROM ag_run_closed WHERE run_id = %(run)s),"
-                        " EXISTS (SELECT 1 FROM ag_runs WHERE id = %(run)s), e.seq, e.event, e.data"
-                        " FROM (SELECT 1) one LEFT JOIN LATERAL (SELECT seq, event, data FROM ag_run_events"
-                        " WHERE run_id = %(run)s AND seq > %(pos)s ORDER BY seq) e ON true",
-                        {"run": run_id, "pos": pos},
-                    )
-                    rows = await cur.fetchall()
+                try:
+                    rows = await self._events_after(run_id, pos)
+                except psycopg.OperationalError as exc:
+                    # The database restarted or the link dropped: the reader waits it out
+                    # (the pool reconnects), its client sees a pause, not an error.
+                    log.warning("reading the events of run %s failed (%s); trying again", run_id, exc)
+                    await asyncio.sleep(POLL_SECONDS / 2)
+                    continue
                 closed, exists = rows[0][0], rows[0][1]
                 if rows[0][2] is not None:
                     pos = rows[-1][2]
@@ -479,10 +481,25 @@ class PostgresStorage(Storage):
                 self._waiters.pop(run_id, None)
                 self._notified.pop(run_id, None)
 
+    async def _events_after(self, run_id: str, pos: int) -> list[Any]:
+        async with self.pool.connection() as conn:
+            # One statement, so one snapshot and one round trip: the rows after `pos`, and
+            # whether the log is closed (then every row of it is in this snapshot too) or
+            # the run gone.
+            cur = await conn.execute(
+                "SELECT EXISTS (SELECT 1 FROM ag_run_closed WHERE run_id = %(run)s),"
+                " EXISTS (SELECT 1 FROM ag_runs WHERE id = %(run)s), e.seq, e.event, e.data"
+                " FROM (SELECT 1) one LEFT JOIN LATERAL (SELECT seq, event, data FROM ag_run_events"
+                " WHERE run_id = %(run)s AND seq > %(pos)s ORDER BY seq) e ON true",
+                {"run": run_id, "pos": pos},
+            )
+            return await cur.fetchall()
+
     def _wake(self, run_id: str | None, seq: float = math.inf) -> None:
         """Wake the readers of ``run_id`` (all runs: None) about events up to ``seq``
         (infinity: anything, the log's end)."""
         if run_id is None:
+            self.thread_watchers.wake(None)
             self._notified.clear()
             for waiters in self._waiters.values():
                 for w in waiters:
@@ -505,7 +522,10 @@ class PostgresStorage(Storage):
                     self._wake(None)  # anything sent while we were not listening
                     async for note in conn.notifies():
                         run_id, _, tail = note.payload.partition(" ")
-                        self._wake(run_id, int(tail) if tail.isdigit() else math.inf)
+                        if run_id.startswith("thread:"):
+                            self.thread_watchers.wake(run_id[len("thread:"):])
+                        else:
+                            self._wake(run_id, int(tail) if tail.isdigit() else math.inf)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:

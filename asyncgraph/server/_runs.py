@@ -29,7 +29,7 @@ __all__ = ["RunService", "Worker"]
 
 log = logging.getLogger("asyncgraph.server")
 
-STREAM_MODES = {"values", "updates", "messages", "messages-tuple", "custom", "debug", "tasks", "checkpoints"}
+STREAM_MODES = {"values", "updates", "messages", "messages-tuple", "custom", "debug", "tasks", "checkpoints", "events"}
 MULTITASK = ("reject", "interrupt", "rollback", "enqueue")
 INFLIGHT = ("pending", "running")
 
@@ -349,7 +349,7 @@ class Worker:
         kw = run["kwargs"]
         run_id = run["run_id"]
         requested = kw["stream_mode"]
-        engine_modes = sorted({"messages" if m == "messages-tuple" else m for m in requested})
+        engine_modes = sorted({"messages" if m == "messages-tuple" else m for m in requested} - {"events"})
         subgraphs = kw["stream_subgraphs"]
         if assistant is None:
             assistant = await self.services.get_assistant(run["assistant_id"])
@@ -360,17 +360,15 @@ class Worker:
         tuples = "messages-tuple" in requested
         protocol = _MessagesProtocol() if "messages" in requested else None
         events = _EventWriter(self.storage, run_id)
+        options = dict(context=context, subgraphs=True, interrupt_before=kw.get("interrupt_before"),
+                       interrupt_after=kw.get("interrupt_after"), **extra)
+        if "events" in requested:
+            stream = _events_mode(graph, graph_input, config, options, events, run_id,
+                                  assistant["graph_id"], engine_modes)
+        else:
+            stream = graph.astream(graph_input, config, stream_mode=engine_modes, **options)
         try:
-            await self._relay(graph.astream(
-                graph_input,
-                config,
-                context=context,
-                stream_mode=engine_modes,
-                subgraphs=True,
-                interrupt_before=kw.get("interrupt_before"),
-                interrupt_after=kw.get("interrupt_after"),
-                **extra,
-            ), events, run_id, subgraphs, tuples, protocol)
+            await self._relay(stream, events, run_id, subgraphs, tuples, protocol)
         finally:
             # What the graph streamed before it ended (or was cancelled) is in the log
             # before the run's end is.
@@ -445,6 +443,32 @@ class Worker:
         if status is not None:
             thread["status"] = status
             await self.storage.put_thread(thread)
+
+
+async def _events_mode(graph: Any, graph_input: Any, config: dict[str, Any], options: dict[str, Any],
+                       events: _EventWriter, run_id: str, graph_id: str, modes: list[str]) -> Any:
+    """``stream_mode="events"``: the run's ``astream_events(version="v2")``, each event
+    written to the log as an ``events`` event, as LangGraph's server sends them: the root
+    run carries the server's run id and the graph id as its name, and the event name has no
+    ``|namespace`` (a subgraph's events name it in ``metadata.langgraph_checkpoint_ns``).
+    The root's ``on_chain_stream`` events are the other modes' chunks: yielded as
+    ``(ns, mode, chunk)`` items for :meth:`Worker._relay`, not written as events."""
+    config = {"run_name": graph_id, **config}
+    with contextlib.suppress(ValueError):
+        config["run_id"] = uuid.UUID(run_id)
+    wanted = set(modes)
+    # (The engine needs at least one mode; a mode nobody asked for is dropped here.)
+    source = graph.astream_events(graph_input, config, version="v2", stream_mode=modes or ["values"], **options)
+    # Closed on the way out: astream_events runs the graph in a task of its own, which a
+    # cancelled run must not leave running.
+    async with contextlib.aclosing(source):
+        async for ev in source:
+            if ev["event"] == "on_chain_stream" and not ev.get("parent_ids"):
+                item = ev["data"].get("chunk")
+                if isinstance(item, tuple) and len(item) == 3 and item[1] in wanted:
+                    yield item
+                continue
+            events.add("events", dumps(ev))
 
 
 class _EventWriter:

@@ -156,16 +156,33 @@ class PgWorker(Worker):
             _uncancel()
             await finish_unstarted(self.storage, run_id, await self.storage.abort_action(run_id) or "interrupt")
             return
-        if claimed is None:
-            return  # finished, cancelled or deleted before this delivery
-        run, attempt = claimed
-        token = FENCE.set((run_id, attempt))
-        try:
-            await self._attempt(context, run, attempt)
-        except FencedOut as exc:
-            log.warning("%s; this worker stops working on it", exc)
-        finally:
-            FENCE.reset(token)
+        while claimed is not None:  # (None: finished, cancelled or deleted before this delivery)
+            run, attempt = claimed
+            token = FENCE.set((run_id, attempt))
+            try:
+                await self._attempt(context, run, attempt)
+                return
+            except FencedOut as exc:
+                log.warning("%s; this worker stops working on it", exc)
+                return
+            except _DatabaseLost as exc:
+                log.warning("run %s: lost the database (%s); going on from its last checkpoint once it is back",
+                            run_id, exc.__cause__)
+            finally:
+                FENCE.reset(token)
+            claimed = await self._claim_when_back(run_id)
+
+    async def _claim_when_back(self, run_id: str) -> tuple[dict[str, Any], int] | None:
+        """A new attempt of ``run_id`` once the database answers again (see :meth:`run_job`)."""
+        import psycopg
+
+        delay = 0.2
+        while True:
+            try:
+                return await self.storage.claim_run(run_id)
+            except psycopg.OperationalError:
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
 
     async def _resumable(self, run: dict[str, Any]) -> bool:
         """Did an earlier attempt of this run already write a checkpoint to go on from?"""
@@ -177,8 +194,11 @@ class PgWorker(Worker):
     async def _attempt(self, context: Any, run: dict[str, Any], attempt: int) -> None:
         from procrastinate.job_context import AbortReason
 
+        import psycopg
+
         run_id = run["run_id"]
         graph: Any = None
+        lost = False
         try:
             if (action := await self.storage.abort_action(run_id)) is not None:
                 await self._finish_cancelled(run, action)
@@ -208,20 +228,30 @@ class PgWorker(Worker):
                     config["configurable"].pop(key, None)
             try:
                 await self._stream(run, graph, graph_input, config, assistant)
-            except FencedOut:
-                raise
+            except (FencedOut, psycopg.OperationalError):
+                raise  # (the graph did not fail: this attempt lost its footing)
             except Exception as exc:
                 await self._finish_error(run, exc, graph)
                 return
             await self._finish_success(run, graph)
+        except psycopg.OperationalError as exc:
+            # The database restarted or the link dropped: the run is not over, so its log
+            # stays open for the next attempt, which run_job starts once the database is back.
+            lost = True
+            raise _DatabaseLost from exc
         except asyncio.CancelledError:
             if context.abort_reason() != AbortReason.USER_REQUEST:
                 raise  # the worker is shutting down: the job is re-delivered
             _uncancel()
             await self._finish_cancelled(run, await self.storage.abort_action(run_id) or "interrupt", graph)
         finally:
-            with contextlib.suppress(FencedOut):
-                await self.storage.close_events(run_id)
+            if not lost:
+                with contextlib.suppress(FencedOut):
+                    await self.storage.close_events(run_id)
+
+
+class _DatabaseLost(Exception):
+    """An attempt of a run stopped because a database call failed to reach PostgreSQL."""
 
 
 def _uncancel() -> None:
@@ -265,20 +295,41 @@ async def run_worker_async(
             recover_stalled(papp, storage, stall_after=stall_after, every=min(0.5, heartbeat))
         )
         try:
-            await papp.run_worker_async(
-                queues=[QUEUE_NAME],
-                name=name or f"asyncgraph-worker-{os.getpid()}",
-                concurrency=concurrency,
-                update_heartbeat_interval=heartbeat,
-                stalled_worker_timeout=max(stall_after * 10, 30.0),
-                fetch_job_polling_interval=1.0,
-                abort_job_polling_interval=1.0,
-                delete_jobs="successful",
-            )
+            delay = 0.5
+            while True:
+                try:
+                    await papp.run_worker_async(
+                        queues=[QUEUE_NAME],
+                        name=name or f"asyncgraph-worker-{os.getpid()}",
+                        concurrency=concurrency,
+                        update_heartbeat_interval=heartbeat,
+                        stalled_worker_timeout=max(stall_after * 10, 30.0),
+                        fetch_job_polling_interval=1.0,
+                        abort_job_polling_interval=1.0,
+                        delete_jobs="successful",
+                    )
+                    break  # (stopped by SIGTERM / SIGINT)
+                except Exception as exc:
+                    # procrastinate stops its worker when its heartbeat or listener loses the
+                    # database (a PostgreSQL restart): start it again once it answers.
+                    if not _lost_database(exc):
+                        raise
+                    log.warning("the worker lost the database (%s); starting again in %.1f s", exc.__cause__ or exc, delay)
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 5.0)
         finally:
             recovery.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await recovery
+
+
+def _lost_database(exc: BaseException) -> bool:
+    import psycopg
+    from procrastinate.exceptions import ConnectorException
+
+    return isinstance(exc, psycopg.OperationalError) or (
+        isinstance(exc, ConnectorException) and isinstance(exc.__cause__, psycopg.OperationalError)
+    )
 
 
 def run_worker(config: str, database_url: str, **kwargs: Any) -> None:

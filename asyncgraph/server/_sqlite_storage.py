@@ -117,6 +117,7 @@ class SqliteStorage(Storage):
             "INSERT OR REPLACE INTO ag_server_runs (id, thread_id, doc) VALUES (?, ?, ?)",
             (run["run_id"], run["thread_id"], dumps(run)),
         )
+        self.thread_watchers.wake(run["thread_id"])
 
     async def get_run(self, run_id: str) -> dict[str, Any] | None:
         return await self._get("ag_server_runs", run_id)

@@ -14,14 +14,14 @@ import abc
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
 import ormsgpack
 
-__all__ = ["MemoryStorage", "RunEvent", "Storage", "now"]
+__all__ = ["MemoryStorage", "RunEvent", "Storage", "Watchers", "now"]
 
 EVENT_GRACE_SECONDS = 60.0
 """How long a deleted run's events stay readable by clients already following them."""
@@ -45,6 +45,33 @@ class RunEvent:
     def value(self) -> Any:
         """The payload, decoded."""
         return json.loads(self.data)
+
+
+class Watchers:
+    """In-process wake-ups by key: readers hold an event, writers set every event of a key."""
+
+    def __init__(self) -> None:
+        self._by_key: dict[str, set[asyncio.Event]] = {}
+
+    @contextlib.contextmanager
+    def watch(self, key: str) -> Iterator[asyncio.Event]:
+        event = asyncio.Event()
+        self._by_key.setdefault(key, set()).add(event)
+        try:
+            yield event
+        finally:
+            events = self._by_key.get(key)
+            if events is not None:
+                events.discard(event)
+                if not events:
+                    del self._by_key[key]
+
+    def wake(self, key: str | None) -> None:
+        """Set the events of ``key`` (None: of every key)."""
+        groups = self._by_key.values() if key is None else [self._by_key.get(key, ())]
+        for events in groups:
+            for event in events:
+                event.set()
 
 
 def _copy(record: dict[str, Any]) -> dict[str, Any]:
@@ -130,6 +157,23 @@ class Storage(abc.ABC):
         several processes override this with a lock they all see.
         """
         return contextlib.nullcontext()
+
+    @property
+    def thread_watchers(self) -> Watchers:
+        """Woken (by thread id) when a run of that thread is stored: see :meth:`watch_thread`."""
+        watchers = self.__dict__.get("_thread_watchers")
+        if watchers is None:
+            watchers = self.__dict__["_thread_watchers"] = Watchers()
+        return watchers
+
+    def watch_thread(self, thread_id: str) -> contextlib.AbstractContextManager[asyncio.Event]:
+        """An event set when a run of ``thread_id`` is created or changes (``put_run``).
+
+        Set for runs stored through this object; a back end shared by several processes
+        also sets it for runs created elsewhere (PostgreSQL: a NOTIFY), and readers re-list
+        the thread's runs every few seconds anyway. Clear it before reading the runs.
+        """
+        return self.thread_watchers.watch(thread_id)
 
     # run events
     @abc.abstractmethod
@@ -219,6 +263,7 @@ class MemoryStorage(Storage):
     async def put_run(self, run: dict[str, Any]) -> None:
         self._runs[run["run_id"]] = _copy(run)
         self._thread_runs.setdefault(run["thread_id"], {})[run["run_id"]] = None
+        self.thread_watchers.wake(run["thread_id"])
 
     async def get_run(self, run_id: str) -> dict[str, Any] | None:
         r = self._runs.get(run_id)

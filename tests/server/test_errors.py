@@ -19,7 +19,7 @@ async def test_malformed_json_is_400_and_stores_nothing(server, client):
     res = await _raw(server, "POST", "/assistants", content=b"[1, 2]")
     assert res.status_code == 422 and "JSON object" in res.json()["detail"]
     assert await client.threads.count() == 0
-    assert await client.assistants.count() == 7  # the system assistants only (one per graph)
+    assert await client.assistants.count() == 8  # the system assistants only (one per graph)
 
 
 async def test_oversized_body_is_413(server, client):

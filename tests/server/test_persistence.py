@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from langgraph_sdk import get_client
 
 from asyncgraph.server import create_app
@@ -15,7 +17,9 @@ async def test_restart_keeps_everything(tmp_path):
     # Clients are closed explicitly: an httpx client left to the garbage collector reports
     # through the unraisable hook, whose traceback formatting can trip Python 3.11's AST
     # recursion counter mid-parse (SystemError at a later ast.parse).
-    async with serve(create_app(APP, data_dir=tmp_path)) as url, get_client(url=url) as client:
+    # The apps are built in a thread: loading the graphs' module is blocking work.
+    app = await asyncio.to_thread(create_app, APP, data_dir=tmp_path)
+    async with serve(app) as url, get_client(url=url) as client:
         a = await client.assistants.create("agent", name="kept")
         tid = (await client.threads.create(metadata={"k": "v"}))["thread_id"]
         await client.runs.wait(tid, a["assistant_id"], input=HI)
@@ -23,7 +27,8 @@ async def test_restart_keeps_everything(tmp_path):
         await client.store.put_item(["n"], "k", {"v": 1})
         events = [(p.id, p.event) async for p in client.runs.join_stream(tid, run_id)]
     assert {p.name for p in tmp_path.iterdir()} >= {"server.sqlite", "checkpoints.sqlite", "store.sqlite"}
-    async with serve(create_app(APP, data_dir=tmp_path)) as url, get_client(url=url) as client:
+    app = await asyncio.to_thread(create_app, APP, data_dir=tmp_path)
+    async with serve(app) as url, get_client(url=url) as client:
         assert (await client.assistants.get(a["assistant_id"]))["name"] == "kept"
         thread = await client.threads.get(tid)
         assert thread["metadata"]["k"] == "v" and thread["status"] == "idle"

@@ -124,3 +124,71 @@ async def test_messages_mode_sends_metadata_then_growing_partials(client):
     # messages-tuple keeps the engine's (chunk, metadata) pairs under the event "messages".
     both = [p.event async for p in client.runs.stream(tid, "agent", input=HI, stream_mode=["messages", "messages-tuple"])]
     assert "messages" in both and "messages/partial" in both
+
+
+async def test_events_mode_forwards_astream_events_with_the_run_as_root(client):
+    """stream_mode="events": the run's astream_events(v2) as `events` chunks, the root run
+    being the server's run (its id, the graph id as name); the other modes come as their
+    own events, never as the root's on_chain_stream (as LangGraph's server sends them)."""
+    tid = (await client.threads.create())["thread_id"]
+    created = []
+    parts = [
+        p async for p in client.runs.stream(
+            tid, "agent", input=HI, stream_mode=["events", "values"], on_run_created=created.append
+        )
+    ]
+    rid = created[0]["run_id"]
+    assert {p.event for p in parts} == {"metadata", "events", "values"}
+    events = [p.data for p in parts if p.event == "events"]
+    root_start, root_end = events[0], events[-1]
+    assert (root_start["event"], root_start["name"], root_start["run_id"], root_start["parent_ids"]) == (
+        "on_chain_start", "agent", rid, []
+    )
+    assert root_start["data"]["input"] == HI
+    assert (root_end["event"], root_end["run_id"]) == ("on_chain_end", rid)
+    assert root_end["data"]["output"]["messages"][-1]["content"] == "hello from the seed agent"
+    assert not [e for e in events if e["event"] == "on_chain_stream" and not e["parent_ids"]]
+    tokens = [e["data"]["chunk"]["content"] for e in events if e["event"] == "on_chat_model_stream"]
+    assert "".join(tokens) == "hello from the seed agent"
+    model_start = next(e for e in events if e["event"] == "on_chat_model_start")
+    assert model_start["metadata"]["langgraph_node"] == "agent" and model_start["parent_ids"][0] == rid
+    assert model_start["metadata"]["thread_id"] == tid
+    values = [p.data for p in parts if p.event == "values"]
+    assert values[-1]["messages"][-1]["content"] == "hello from the seed agent"
+    # Only events asked for: no values chunk rides along.
+    only = [p.event async for p in client.runs.stream(tid, "agent", input=HI, stream_mode="events")]
+    assert set(only) == {"metadata", "events"}
+    # And join_stream filters on it like any mode.
+    replay = [p.event async for p in client.runs.join_stream(tid, rid, stream_mode="values")]
+    assert set(replay) == {"metadata", "values"}
+
+
+async def test_events_mode_subgraph_events_name_their_namespace_in_metadata(client):
+    """A subgraph's events come as `events` too (no `|namespace` in the event name, as
+    LangGraph's server), with or without stream_subgraphs; their metadata names it."""
+    for subgraphs in (True, False):
+        parts = [
+            p async for p in client.runs.stream(
+                None, "parent", input=HI, stream_mode=["events", "updates"], stream_subgraphs=subgraphs
+            )
+        ]
+        names = {p.event for p in parts}
+        assert "events" in names and not [n for n in names if n.startswith("events|")]
+        inner = [p.data for p in parts if p.event == "events" and p.data["name"] == "inner_agent"]
+        assert inner and all(e["metadata"]["langgraph_checkpoint_ns"].startswith("child:") for e in inner)
+        assert any(n.startswith("updates|child:") for n in names) == subgraphs
+
+
+async def test_cancelling_an_events_mode_run_stops_its_graph(client):
+    """Cancelling a run streamed with astream_events stops its graph: the node never
+    finishes and nothing is written after the run ended."""
+    tid = (await client.threads.create())["thread_id"]
+    run = await client.runs.create(tid, "slow", input={"steps": []}, stream_mode=["events"])
+    async for p in client.runs.join_stream(tid, run["run_id"]):
+        if p.event == "events" and p.data["event"] == "on_chain_start" and p.data["name"] == "step":
+            break
+    await client.runs.cancel(tid, run["run_id"], wait=True)
+    assert (await client.runs.get(tid, run["run_id"]))["status"] == "interrupted"
+    await asyncio.sleep(1.5)  # (the node would have finished by now)
+    state = await client.threads.get_state(tid)
+    assert "done" not in (state["values"].get("steps") or [])

@@ -72,3 +72,39 @@ async def test_copy_thread(client):
     await client.runs.wait(copy["thread_id"], "agent", input=HI)
     assert len((await client.threads.get_state(copy["thread_id"]))["values"]["messages"]) == 4
     assert len((await client.threads.get_state(tid))["values"]["messages"]) == 2
+
+
+async def test_ttl_deletes_an_idle_thread_with_its_state_and_runs(client):
+    """A thread created with a ttl (minutes, as the SDK sends it) is deleted by the sweeper
+    once idle that long (the test app sweeps every 0.6 s); threads without one stay."""
+    import asyncio
+
+    keep = (await client.threads.create())["thread_id"]
+    later = (await client.threads.create())["thread_id"]
+    tid = (await client.threads.create(ttl=0.02))["thread_id"]  # 1.2 s
+    await client.runs.wait(tid, "agent", input=HI)
+    await client.threads.update(later, metadata={}, ttl={"ttl": 0.02, "strategy": "delete"})
+    for _ in range(300):
+        try:
+            await client.threads.get(tid)
+            await client.threads.get(later)
+        except NotFoundError:
+            await asyncio.sleep(1.0)  # (both expire together; let the sweep finish)
+            break
+        await asyncio.sleep(0.05)
+    for gone in (tid, later):
+        with pytest.raises(NotFoundError):
+            await client.threads.get(gone)
+    with pytest.raises(NotFoundError):
+        await client.threads.get_state(tid)
+    assert (await client.threads.get(keep))["thread_id"] == keep
+
+
+async def test_bad_ttl_is_refused_and_nothing_is_stored(client):
+    from langgraph_sdk.errors import UnprocessableEntityError
+
+    before = await client.threads.count()
+    for bad in ({"ttl": "soon"}, {"ttl": -5}, {"ttl": 5, "strategy": "archive"}, {"strategy": "delete"}):
+        with pytest.raises(UnprocessableEntityError, match="ttl"):
+            await client.threads.create(ttl=bad)
+    assert await client.threads.count() == before

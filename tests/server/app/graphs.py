@@ -112,3 +112,23 @@ _steps.add_edge(START, "first")
 _steps.add_edge("first", "second")
 _steps.add_edge("second", "third")
 steps = _steps.compile()
+
+
+class Chatty(TypedDict):
+    count: int
+    said: int
+
+
+async def chatter(state: Chatty) -> dict[str, Any]:
+    # A steady flow of stream events (each one a database write on serve + workers).
+    writer = get_stream_writer()
+    for i in range(state["count"]):
+        writer({"i": i, "pid": os.getpid()})
+        await asyncio.sleep(0.01)
+    return {"said": state["count"]}
+
+
+_chatty = StateGraph(Chatty)
+_chatty.add_node("chatter", chatter)
+_chatty.add_edge(START, "chatter")
+chatty = _chatty.compile()
