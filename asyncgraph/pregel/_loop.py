@@ -105,7 +105,7 @@ async def run_graph(rc: RunContext, input: Any, *, interrupt_before: frozenset[s
                     tc.resume_values = task.resume  # type: ignore[union-attr]
                     token = current_task.set(tc)
                     try:
-                        complete_inline(tc, run, await task.node.call.func(task.input))  # type: ignore[arg-type, union-attr]
+                        complete_inline(tc, run, await task.node.call.entry(task.input))  # type: ignore[arg-type, union-attr]
                     except BaseException as exc:
                         settle_inline(tc, run, exc)  # type: ignore[arg-type]
                     finally:
