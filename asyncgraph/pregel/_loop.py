@@ -135,9 +135,11 @@ async def run_graph(rc: RunContext, input: Any, *, interrupt_before: frozenset[s
 
 
 def _inline(task: Task) -> bool:
-    """A plain async node (see ``NodePlan.inline``), pulled by a trigger: the loop
-    awaits it itself and ``_runner.complete_inline`` / ``settle_inline`` finish its task."""
-    return task.node.inline and task.kind == PULL
+    """A plain async node (see ``NodePlan.inline``), pulled by a trigger or sent by a
+    ``Send`` without a timeout of its own (as ``create_agent`` sends each tool call to its
+    ``ToolNode``): the loop awaits it itself and ``_runner.complete_inline`` /
+    ``settle_inline`` finish its task."""
+    return task.node.inline and (task.kind == PULL or task.timeout is None)
 
 
 def _paused(tasks: list[Task]) -> bool:
