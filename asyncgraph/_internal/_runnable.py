@@ -150,7 +150,8 @@ class RunnableCallable(Runnable[Any, Any]):
             assert tc is not None  # only the engine calls this, inside a task
             if tc.run.sync_api:
                 ctx = contextvars.copy_context()
-                return await asyncio.get_running_loop().run_in_executor(None, ctx.run, invoke, state, tc.config())
+                config: RunnableConfig = tc.config()  # type: ignore[assignment]  # the task's config dict
+                return await asyncio.get_running_loop().run_in_executor(None, ctx.run, invoke, state, config)
             if accepts:
                 kwargs = dict(extra)
                 runtime: Any = _MISSING
@@ -180,7 +181,7 @@ class RunnableCallable(Runnable[Any, Any]):
             else:
                 ret = await afunc(state)
             if recurse and isinstance(ret, Runnable):
-                return await ret.ainvoke(state, tc.config())
+                return await ret.ainvoke(state, tc.config())  # type: ignore[arg-type]  # the task's config dict
             return ret
 
         return node
@@ -200,7 +201,7 @@ class RunnableCallable(Runnable[Any, Any]):
             ret = func(state)
             if recurse and isinstance(ret, Runnable):
                 tc = current_task.get()
-                return ret.invoke(state, tc.config() if tc is not None else None)
+                return ret.invoke(state, tc.config() if tc is not None else None)  # type: ignore[arg-type]
             return ret
 
         return path

@@ -199,7 +199,7 @@ class ToolNode(Runnable[Any, Any]):
         def node(state: Any) -> Any:
             tc = current_task.get()
             assert tc is not None  # only the engine calls this, inside a task
-            config = tc.config()
+            config: RunnableConfig = tc.config()  # type: ignore[assignment]  # the task's config dict
             if tags or config.get("callbacks"):
                 return ainvoke(state, config)
             return run(state, config, both and tc.run.sync_api)
