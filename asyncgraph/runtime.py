@@ -180,8 +180,8 @@ class Runtime(Generic[ContextT]):
 
 # -- lazy fields ----------------------------------------------------------------------
 #
-# A Runtime built for a task holds a _FromTask marker in its execution_info and
-# server_info slots; reading the attribute replaces the marker with the value, once.
+# A Runtime built for a task holds a _FromTask marker in its heartbeat, execution_info
+# and server_info slots; reading the attribute replaces the marker with the value, once.
 # The dataclass keeps its ordinary fields (replace(), fields(), ==, repr all work); only
 # the attribute access goes through a property wrapping the slot.
 
@@ -268,8 +268,15 @@ def _server_info(src: _FromTask) -> ServerInfo | None:
     return ServerInfo(assistant_id=str(assistant_id or ""), graph_id=str(graph_id or ""), user=user)
 
 
+def _heartbeat(src: _FromTask) -> Callable[[], None]:
+    # Bound when read: a bound method made for every node's runtime would be one more
+    # object held by every run in flight, and most nodes never beat.
+    return src.tc.heartbeat
+
+
 _lazy_slot(Runtime, "execution_info", _execution_info)
 _lazy_slot(Runtime, "server_info", _server_info)
+_lazy_slot(Runtime, "heartbeat", _heartbeat)
 
 
 def task_runtime(tc: TaskContext, stream_writer: StreamWriter) -> Runtime[Any]:
@@ -280,7 +287,7 @@ def task_runtime(tc: TaskContext, stream_writer: StreamWriter) -> Runtime[Any]:
         context=run.context,
         store=run.store,
         stream_writer=stream_writer,
-        heartbeat=tc.heartbeat,
+        heartbeat=pending,  # type: ignore[arg-type]  # resolved on first read
         execution_info=pending,  # type: ignore[arg-type]  # resolved on first read
         server_info=pending,  # type: ignore[arg-type]
         control=run.control,

@@ -7,6 +7,7 @@ that has it, and ``pip install 'asyncgraph[ecosystem]'`` adds it to yours)::
     python -m bench.create_agent_bench --n 200 --rounds 1    # quick
     python -m bench.create_agent_bench --floor               # also the no-engine floor
     python -m bench.create_agent_bench --floor --no-saver    # the agent without a checkpointer
+    python -m bench.create_agent_bench --both                # with, then without (two tables)
     /tmp/asyncgraph-ecosystem/venv/bin/python -m bench.create_agent_bench
 
 The agent is the one a LangChain user writes: ``create_agent(model, tools=[search])``, a
@@ -134,6 +135,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="also run the floor: LangChain's node code called directly, no engine")
     ap.add_argument("--no-saver", action="store_true",
                     help="the agent without its checkpointer (the floor never has one)")
+    ap.add_argument("--both", action="store_true",
+                    help="the agent with its checkpointer (the headline) and without, interleaved")
     ap.add_argument("--worker", nargs=2, metavar=("IMPL", "N"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.worker:
@@ -141,17 +144,29 @@ def main(argv: list[str] | None = None) -> int:
         print(MARK + json.dumps(_worker(impl, int(n), not args.no_saver)), flush=True)
         return 0
     impls = ("langgraph", "asyncgraph", "floor") if args.floor else ("langgraph", "asyncgraph")
-    results: dict[str, list[dict[str, Any]]] = {impl: [] for impl in impls}
+    savers = (True, False) if args.both else (not args.no_saver,)
+    results: dict[tuple[str, bool], list[dict[str, Any]]] = {(i, s): [] for i in impls for s in savers}
     for r in range(args.rounds):
-        for impl in impls if r % 2 == 0 else impls[::-1]:
-            res = _spawn(impl, args.n, not args.no_saver)
-            if res["engine"] != impl:
-                raise SystemExit(f"the {impl} worker ran on {res['engine']}")
-            results[impl].append(res)
+        for saver in savers:
+            for impl in impls if r % 2 == 0 else impls[::-1]:
+                if impl == "floor" and not saver and args.both:
+                    continue  # the floor never has a checkpointer: one run per round is enough
+                res = _spawn(impl, args.n, saver)
+                if res["engine"] != impl:
+                    raise SystemExit(f"the {impl} worker ran on {res['engine']}")
+                results[impl, saver].append(res)
+    if args.both and args.floor:
+        results["floor", False] = results["floor", True]
+    for saver in savers:
+        _report(args, impls, {impl: results[impl, saver] for impl in impls}, saver)
+    return 0
+
+
+def _report(args: Any, impls: tuple[str, ...], results: dict[str, list[dict[str, Any]]], saver: bool) -> None:
     rate = {impl: statistics.median(x["runs_per_s"] for x in results[impl]) for impl in impls}
     cpu = {impl: statistics.median(x["cpu_ms_per_run"] for x in results[impl]) for impl in impls}
     names = {"langgraph": "LangGraph", "asyncgraph": "asyncgraph", "floor": "floor (no engine)"}
-    saver_text = "no checkpointer" if args.no_saver else "InMemorySaver"
+    saver_text = "InMemorySaver" if saver else "no checkpointer"
     print(f"create_agent ({saver_text}), N={args.n} concurrent runs, {args.rounds} round(s), medians")
     print("| library | runs/s | CPU ms per run |")
     print("|---|---:|---:|")
@@ -163,7 +178,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"floor/LG (the most any engine can reach): {rate['floor'] / rate['langgraph']:.2f}x; "
               f"CPU ms per run the engine adds: LangGraph {cpu['langgraph'] - cpu['floor']:.2f}, "
               f"asyncgraph {cpu['asyncgraph'] - cpu['floor']:.2f}")
-    return 0
 
 
 if __name__ == "__main__":

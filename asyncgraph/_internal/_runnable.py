@@ -18,10 +18,20 @@ contract they rely on:
   invoked with the same input and config.
 - ``trace=True`` reports the call to langchain-core callbacks as a child run (only
   when the config carries callbacks: nothing is built otherwise).
+
+As a graph node or conditional edge (how ``create_agent`` uses it), the engine does not
+go through ``ainvoke`` / ``invoke`` on its fast paths: :meth:`RunnableCallable.engine_node`
+and :meth:`RunnableCallable.engine_path` give it a function of the state alone that does
+what those would do, the config and runtime taken from the running task, so the node can
+run like a plain async function (fewer calls and coroutine frames per step, and fewer
+objects held by every run in flight). Traced runs, and subclasses overriding ``invoke`` or
+``ainvoke``, still go through those.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import inspect
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeAlias
@@ -36,7 +46,7 @@ from langchain_core.runnables.config import (
     run_in_executor,
 )
 
-from asyncgraph._context import current_task
+from asyncgraph._context import current_task, stream_writer
 from asyncgraph.constants import CONF
 
 __all__ = ["RunnableCallable", "RunnableLike"]
@@ -70,6 +80,13 @@ def _current_failure() -> Any:
     """The ``NodeError`` an error handler's task handles (None in any other task)."""
     tc = current_task.get()
     return None if tc is None else tc.task.failure
+
+
+def _own_calls(rc: RunnableCallable) -> bool:
+    """Whether ``rc``'s class keeps this module's ``invoke`` / ``ainvoke`` (a subclass
+    overriding them is always called through them)."""
+    cls = type(rc)
+    return cls.invoke is RunnableCallable.invoke and cls.ainvoke is RunnableCallable.ainvoke
 
 
 class RunnableCallable(Runnable[Any, Any]):
@@ -109,6 +126,85 @@ class RunnableCallable(Runnable[Any, Any]):
         for i, p in enumerate(params.values()):
             if i > 0 and p.name in _INJECTABLE and p.kind in _KINDS:
                 self.func_accepts[p.name] = p.default
+
+    # -- what the engine calls on its fast paths -----------------------------------------
+
+    def engine_node(self) -> Callable[[Any], Awaitable[Any]] | None:
+        """An async function of the state alone that runs this Runnable as the graph's
+        node running now would through ``ainvoke(state, task config)``, or None when
+        this one needs ``ainvoke`` (no async function, ``trace=True``, ``explode_args``).
+
+        Started by the sync API (``invoke`` / ``stream``), it runs :meth:`invoke` in a
+        worker thread, as the engine does for any Runnable node there.
+        """
+        if self.afunc is None or self.trace or self.explode_args or not _own_calls(self):
+            return None
+        from asyncgraph.runtime import task_runtime  # the engine's layer: loaded by now
+
+        afunc, recurse, extra = self.afunc, self.recurse, self.kwargs
+        accepts = tuple(self.func_accepts.items())
+        invoke, name = self.invoke, self.get_name
+
+        async def node(state: Any) -> Any:
+            tc = current_task.get()
+            assert tc is not None  # only the engine calls this, inside a task
+            if tc.run.sync_api:
+                ctx = contextvars.copy_context()
+                config: RunnableConfig = tc.config()  # type: ignore[assignment]  # the task's config dict
+                return await asyncio.get_running_loop().run_in_executor(None, ctx.run, invoke, state, config)
+            if accepts:
+                kwargs = dict(extra)
+                runtime: Any = _MISSING
+                for kw, default in accepts:
+                    if kw in kwargs:
+                        continue
+                    if kw == "config":
+                        kwargs[kw] = tc.config()
+                        continue
+                    if kw == "error":
+                        kwargs[kw] = tc.task.failure
+                        continue
+                    if runtime is _MISSING:
+                        conf = tc.run.config.get(CONF)
+                        runtime = conf.get(_RUNTIME_KEY) if conf else None
+                        if runtime is None:
+                            runtime = task_runtime(tc, stream_writer())
+                    value = runtime if kw == "runtime" else getattr(runtime, _RUNTIME_ATTR[kw], _MISSING)
+                    if value is _MISSING:
+                        if default is inspect.Parameter.empty:
+                            raise ValueError(f"{name()!r} takes a {kw!r} argument, but the graph run provides none.")
+                        value = default
+                    kwargs[kw] = value
+                ret = await afunc(state, **kwargs)
+            elif extra:
+                ret = await afunc(state, **extra)
+            else:
+                ret = await afunc(state)
+            if recurse and isinstance(ret, Runnable):
+                return await ret.ainvoke(state, tc.config())  # type: ignore[arg-type]  # the task's config dict
+            return ret
+
+        return node
+
+    def engine_path(self) -> Callable[[Any], Any] | None:
+        """A sync function of the state alone that does what :meth:`invoke` does for a
+        conditional edge's path, or None when this one needs ``invoke`` (an async
+        function, ``trace=True``, ``explode_args``, bound keywords, or a parameter to
+        fill from the run)."""
+        if self.func is None or self.afunc is not None or self.trace or self.explode_args or not _own_calls(self):
+            return None
+        if self.kwargs or self.func_accepts:
+            return None
+        func, recurse = self.func, self.recurse
+
+        def path(state: Any) -> Any:
+            ret = func(state)
+            if recurse and isinstance(ret, Runnable):
+                tc = current_task.get()
+                return ret.invoke(state, tc.config() if tc is not None else None)  # type: ignore[arg-type]
+            return ret
+
+        return path
 
     def __repr__(self) -> str:
         return f"RunnableCallable({self.get_name()!r}, trace={self.trace}, recurse={self.recurse})"

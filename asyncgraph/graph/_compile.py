@@ -197,8 +197,7 @@ def lower(
         if timeout is not None and is_sync_target(spec.call.func):
             raise InvalidGraphError(sync_timeout_unsupported(n).args[0])
         fast = (
-            spec.call.bare
-            and spec.call.kind == "async"
+            spec.call.entry is not None
             and info.kind == "dict"
             and timeout is None
             and spec.limit is None

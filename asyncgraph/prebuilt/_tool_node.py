@@ -186,6 +186,26 @@ class ToolNode(Runnable[Any, Any]):
         # hints list only the run-manager forms.
         return await self._acall_with_config(traced, input, config)  # type: ignore[arg-type]
 
+    def engine_node(self) -> Callable[[Any], Any] | None:
+        """What the engine's fast path awaits for this node: a function of the state
+        alone doing what ``ainvoke(state, task config)`` does, without its frame (the
+        config is the running task's; traced runs and tags go through ``ainvoke``).
+        None for a subclass overriding ``ainvoke``: the engine calls that."""
+        if type(self).ainvoke is not ToolNode.ainvoke:
+            return None
+        both = self._wrap_tool_call is not None and self._awrap_tool_call is not None
+        tags, run, ainvoke = self.tags, self._run, self.ainvoke
+
+        def node(state: Any) -> Any:
+            tc = current_task.get()
+            assert tc is not None  # only the engine calls this, inside a task
+            config: RunnableConfig = tc.config()  # type: ignore[assignment]  # the task's config dict
+            if tags or config.get("callbacks"):
+                return ainvoke(state, config)
+            return run(state, config, both and tc.run.sync_api)
+
+        return node
+
     # The engine may call ainvoke even in a run started by sync invoke: the sync path is
     # only a bridge to the async one (a sync ``wrap_tool_call`` is still preferred there).
     async_native = True

@@ -105,7 +105,7 @@ async def run_graph(rc: RunContext, input: Any, *, interrupt_before: frozenset[s
                     tc.resume_values = task.resume  # type: ignore[union-attr]
                     token = current_task.set(tc)
                     try:
-                        complete_inline(tc, run, await task.node.call.func(task.input))  # type: ignore[arg-type, union-attr]
+                        complete_inline(tc, run, await task.node.call.entry(task.input))  # type: ignore[arg-type, union-attr]
                     except BaseException as exc:
                         settle_inline(tc, run, exc)  # type: ignore[arg-type]
                     finally:
@@ -135,9 +135,11 @@ async def run_graph(rc: RunContext, input: Any, *, interrupt_before: frozenset[s
 
 
 def _inline(task: Task) -> bool:
-    """A plain async node (see ``NodePlan.inline``), pulled by a trigger: the loop
-    awaits it itself and ``_runner.complete_inline`` / ``settle_inline`` finish its task."""
-    return task.node.inline and task.kind == PULL
+    """A plain async node (see ``NodePlan.inline``), pulled by a trigger or sent by a
+    ``Send`` without a timeout of its own (as ``create_agent`` sends each tool call to its
+    ``ToolNode``): the loop awaits it itself and ``_runner.complete_inline`` /
+    ``settle_inline`` finish its task."""
+    return task.node.inline and (task.kind == PULL or task.timeout is None)
 
 
 def _paused(tasks: list[Task]) -> bool:

@@ -74,8 +74,9 @@ class NodePlan:
     limit: str | None
     defer: bool
     ends: tuple[str, ...]
-    # An async function of the state alone, run with no timeout or limit: the
-    # runner awaits it directly (nothing to set up around the call).
+    # An async function of the state alone (``call.entry``: the node's function, or
+    # what its Runnable offers), run with no timeout or limit: the runner awaits it
+    # directly (nothing to set up around the call).
     fast: bool = False
     cache: CachePolicy | None = None  # skip the node when its input was seen before
     # The node that takes over when this one fails after its retries (its

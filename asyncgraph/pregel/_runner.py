@@ -499,7 +499,7 @@ async def run_task(rc: RunContext, run: RunState, task: Task, step: int, inline_
                         if node.fast and task.kind == PULL and tc.traced is None and not rc.propagate:
                             # The common case, awaited right here: every suspension of
                             # the node passes through each coroutine frame above it.
-                            result = await call.func(task.input)
+                            result = await call.entry(task.input)
                         else:
                             result = await _run_node(tc, run, inline_ok)
                     except asyncio.CancelledError as cancel:

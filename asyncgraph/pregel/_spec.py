@@ -41,10 +41,18 @@ class CallSpec:
     # A plain function called with the state alone (nothing injected): the engine
     # calls these directly, without building a config for them.
     bare: bool = dataclasses.field(init=False)
+    # An async function of the state alone that the engine's fast paths await (see
+    # NodePlan.fast): ``func`` itself when that is a bare async function, or what a
+    # Runnable offers through ``engine_node()`` (asyncgraph's RunnableCallable, as
+    # LangChain's create_agent makes its nodes), which fetches config and runtime from
+    # the running task. None: the node goes through the runner's general path.
+    entry: Any = None
 
     def __post_init__(self) -> None:
         bare = self.kind in ("async", "sync") and not self.inject and not self.config_positional
         object.__setattr__(self, "bare", bare)
+        if bare and self.kind == "async":
+            object.__setattr__(self, "entry", self.func)
 
     @property
     def wants_config(self) -> bool:
@@ -79,7 +87,8 @@ def classify(func: Any, *, what: str, error_handler: bool = False) -> CallSpec:
     if is_pregel(func):
         return CallSpec(func, "subgraph", (), False)
     if _is_runnable(func):
-        return CallSpec(func, "runnable", (), False)
+        offer = getattr(type(func), "engine_node", None)
+        return CallSpec(func, "runnable", (), False, entry=offer(func) if offer is not None else None)
     if not callable(func):
         raise TypeError(f"{what} must be a callable or a Runnable, got {func!r}")
     kind: CallKind = "async" if _is_async_callable(func) else "sync"
@@ -186,16 +195,22 @@ def classify_path(func: Any, *, what: str) -> CallSpec:
     """
     call = classify(func, what=what)
     if call.kind == "runnable" and getattr(func, "afunc", True) is None and getattr(func, "func", None) is not None:
-        invoke = func.invoke
+        # A path of the state alone when the Runnable offers one (a RunnableCallable
+        # needing nothing from the run): called directly, like a plain sync function.
+        offer = getattr(type(func), "engine_path", None)
+        bare = offer(func) if offer is not None else None
+        if bare is None:
+            invoke = func.invoke
 
-        def path(state: Any, config: Any) -> Any:
-            return invoke(state, config)
-
+            def path(state: Any, config: Any) -> Any:
+                return invoke(state, config)
+        else:
+            path = bare
         try:  # for drawing: the targets a ``-> Literal[...]`` annotation declares
             path.__annotations__ = {"return": typing.get_type_hints(func.func).get("return", Any)}
         except Exception:  # noqa: BLE001  (an unresolvable annotation only costs the drawing)
             pass
-        return CallSpec(path, "sync", (), True)
+        return CallSpec(path, "sync", (), bare is None)
     return call
 
 

@@ -141,3 +141,119 @@ async def test_a_given_config_reaches_the_function_as_it_is() -> None:
     assert seen[0] is cfg and seen[1] is cfg
     RunnableCallable(f, trace=False).invoke(1)  # without one, a complete default config
     assert seen[2]["configurable"] == {} and seen[2]["tags"] == []
+
+
+# -- the engine's fast path: engine_node / engine_path ---------------------------------
+
+
+@pytest.mark.parametrize("with_saver", [False, True])
+async def test_a_node_on_the_fast_path_gets_runtime_config_error_and_kwargs(with_saver: bool) -> None:
+    from asyncgraph.checkpoint.memory import InMemorySaver
+    from asyncgraph.config import get_config
+
+    seen: list[Any] = []
+
+    async def anode(state: S, runtime: Runtime, config: Any, store: Any = "default", error: Any = "e",
+                    extra: int = 0) -> S:
+        seen.append((runtime.context, config["configurable"].get("thread_id"), store, error, extra,
+                     get_config()["metadata"]["langgraph_node"]))
+        return {"x": state["x"] + 1}
+
+    def snode(state: S, runtime: Runtime, config: Any, store: Any = "default", error: Any = "e",
+              extra: int = 0) -> S:
+        return {"x": -1}
+
+    node = RunnableCallable(snode, anode, trace=False, extra=7)
+    assert node.engine_node() is not None
+    g: Any = StateGraph(S, context_schema=dict)
+    g.add_node("n", node)
+    g.add_edge(START, "n")
+    app = g.compile(checkpointer=InMemorySaver() if with_saver else None)
+    cfg: Any = {"configurable": {"thread_id": "t"}}
+    assert await app.ainvoke({"x": 1}, cfg, context={"u": 1}) == {"x": 2}
+    assert seen == [({"u": 1}, "t", None, None, 7, "n")]
+    # The sync API runs the sync function (in a worker thread), as LangGraph does.
+    assert (await asyncio.to_thread(app.invoke, {"x": 1}, {"configurable": {"thread_id": "t2"}}))["x"] == -1
+
+
+async def test_a_node_on_the_fast_path_invokes_a_returned_runnable() -> None:
+    async def ainner(s: Any) -> S:
+        return {"x": s["x"] * 10}
+
+    inner = RunnableCallable(None, ainner)
+
+    async def anode(s: Any) -> Any:
+        return inner
+
+    g: Any = StateGraph(S)
+    g.add_node("n", RunnableCallable(None, anode, trace=False))
+    g.add_edge(START, "n")
+    assert await g.compile().ainvoke({"x": 3}) == {"x": 30}
+    g2: Any = StateGraph(S)
+    g2.add_node("n", RunnableCallable(None, anode, trace=False, recurse=False))
+    g2.add_edge(START, "n")
+    with pytest.raises(Exception, match="RunnableCallable"):
+        await g2.compile().ainvoke({"x": 3})
+
+
+async def test_subclasses_overriding_invoke_or_ainvoke_are_called_through_them() -> None:
+    calls: list[str] = []
+
+    class Logged(RunnableCallable):
+        async def ainvoke(self, input: Any, config: Any = None, **kwargs: Any) -> Any:
+            calls.append("ainvoke")
+            return await super().ainvoke(input, config, **kwargs)
+
+        def invoke(self, input: Any, config: Any = None, **kwargs: Any) -> Any:
+            calls.append("invoke")
+            return super().invoke(input, config, **kwargs)
+
+    async def anode(s: Any) -> S:
+        return {"x": 1}
+
+    node = Logged(lambda s: {"x": 1}, anode, trace=False)
+    assert node.engine_node() is None
+    assert Logged(lambda s: "b", trace=False).engine_path() is None
+    g: Any = StateGraph(S)
+    g.add_node("a", node)
+    g.add_node("b", lambda s: {"seen": "b"})
+    g.add_edge(START, "a")
+    g.add_conditional_edges("a", Logged(lambda s: "b", trace=False), ["b"])
+    assert await g.compile().ainvoke({"x": 0}) == {"x": 1, "seen": "b"}
+    assert calls == ["ainvoke", "invoke"]
+
+
+def test_what_needs_invoke_or_ainvoke_gets_no_fast_path() -> None:
+    async def anode(s: Any) -> Any:
+        return s
+
+    assert RunnableCallable(None, anode, trace=True).engine_node() is None
+    assert RunnableCallable(None, anode, explode_args=True, trace=False).engine_node() is None
+    assert RunnableCallable(lambda s: s, trace=False).engine_node() is None  # sync only
+    assert RunnableCallable(lambda s: "a", trace=False).engine_path() is not None
+    assert RunnableCallable(lambda s, config: "a", trace=False).engine_path() is None
+    assert RunnableCallable(lambda s, k: "a", trace=False, k=1).engine_path() is None
+
+
+async def test_an_edge_on_the_fast_path_invokes_a_returned_runnable_and_sees_the_config() -> None:
+    from langchain_core.runnables.config import var_child_runnable_config
+
+    seen: list[Any] = []
+
+    def route(s: Any) -> str:
+        cfg = var_child_runnable_config.get()
+        seen.append(None if cfg is None else cfg["configurable"].get("thread_id"))
+        return "b"
+
+    g: Any = StateGraph(S)
+    g.add_node("a", _async_const_node)
+    g.add_node("b", lambda s: {"seen": "b"})
+    g.add_edge(START, "a")
+    g.add_conditional_edges("a", RunnableCallable(lambda s: RunnableCallable(route), trace=False), ["b"])
+    app = g.compile()
+    assert await app.ainvoke({"x": 0}, {"configurable": {"thread_id": "t"}}) == {"x": 0, "seen": "b"}
+    assert seen == ["t"]
+
+
+async def _async_const_node(s: Any) -> S:
+    return {"x": s["x"]}
