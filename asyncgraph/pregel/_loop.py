@@ -84,6 +84,9 @@ async def run_graph(rc: RunContext, input: Any, *, interrupt_before: frozenset[s
     """Run the graph to completion or until it pauses. See the module docstring."""
     loop = _Loop(rc, interrupt_before)
     await loop.start(input)
+    # Applied: the caller's input (a dict, a message list) is garbage from here on, not
+    # something every run in flight keeps for the collector to walk.
+    del input
     run = loop.run
     while True:
         tasks = loop.plan()
@@ -103,14 +106,17 @@ async def run_graph(rc: RunContext, input: Any, *, interrupt_before: frozenset[s
                     task = to_run[0]
                     tc: TaskContext | None = TaskContext(rc, task, loop.step)
                     tc.resume_values = task.resume  # type: ignore[union-attr]
-                    token = current_task.set(tc)
+                    # Set back by value, not reset by token: a Token held across the
+                    # node's await would be one more object per run in flight.
+                    outer = current_task.get()
+                    current_task.set(tc)
                     try:
                         complete_inline(tc, run, await task.node.call.func(task.input))  # type: ignore[arg-type, union-attr]
                     except BaseException as exc:
                         settle_inline(tc, run, exc)  # type: ignore[arg-type]
                     finally:
-                        current_task.reset(token)
-                        tc = None  # not a stale task for the blocking watchdog to find
+                        current_task.set(outer)
+                        tc = outer = None  # not a stale task for the blocking watchdog to find
                 else:
                     await loop.run_tasks(to_run, on_done)
             except BaseException as exc:
