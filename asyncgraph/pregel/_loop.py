@@ -24,6 +24,8 @@ import asyncio
 from collections.abc import Awaitable, Sequence
 from typing import Any
 
+from langchain_core.runnables.config import var_child_runnable_config
+
 from asyncgraph._context import TaskContext, current_task
 from asyncgraph.callbacks import GraphInterruptEvent, GraphResumeEvent, dispatch, graph_handlers
 from asyncgraph.constants import CONF, ERROR, INTERRUPT, METADATA, NO_WRITES, NULL_TASK_ID, RESUME, START
@@ -100,9 +102,10 @@ async def run_graph(rc: RunContext, input: Any, *, interrupt_before: frozenset[s
         if to_run:
             on_done = loop.begin(to_run)  # what observes each task as it finishes
             try:
-                if on_done is None and len(to_run) == 1 and loop.inline and _inline(to_run[0]):
+                if len(to_run) == 1 and loop.inline and _inline(to_run[0]):
                     # A lone plain node, awaited in this frame: every run in flight
-                    # holds one coroutine frame fewer (see _runner.complete_inline).
+                    # holds the runner's coroutine frames fewer, and a step costs less
+                    # (see _runner.complete_inline).
                     task = to_run[0]
                     tc: TaskContext | None = TaskContext(rc, task, loop.step)
                     tc.resume_values = task.resume  # type: ignore[union-attr]
@@ -110,13 +113,21 @@ async def run_graph(rc: RunContext, input: Any, *, interrupt_before: frozenset[s
                     # node's await would be one more object per run in flight.
                     outer = current_task.get()
                     current_task.set(tc)
+                    if rc.propagate:  # the node's children see its config (as _runner.call_traced)
+                        outer_cfg = var_child_runnable_config.get()
+                        var_child_runnable_config.set(tc.config())  # type: ignore[union-attr]
                     try:
                         complete_inline(tc, run, await task.node.call.func(task.input))  # type: ignore[arg-type, union-attr]
                     except BaseException as exc:
                         settle_inline(tc, run, exc)  # type: ignore[arg-type]
                     finally:
+                        if rc.propagate:
+                            var_child_runnable_config.set(outer_cfg)
+                            outer_cfg = None
                         current_task.set(outer)
                         tc = outer = None  # not a stale task for the blocking watchdog to find
+                    if on_done is not None:  # finished or interrupted: stream it, hold its writes
+                        await on_done(task)
                 else:
                     await loop.run_tasks(to_run, on_done)
             except BaseException as exc:
@@ -352,7 +363,7 @@ class _Loop:
         self.observed = self.track or self.cached  # someone to tell after each step
         # A lone plain node may be awaited by the loop itself: nobody traces the run and
         # no step deadline applies.
-        self.inline = rc.run_manager is None and not rc.propagate and rc.step_timeout is None
+        self.inline = rc.run_manager is None and rc.step_timeout is None
         if self.stream_values and tup is not None and tup.checkpoint["channel_versions"] and (
             input is None or isinstance(input, Command)
         ):

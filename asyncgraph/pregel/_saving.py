@@ -14,6 +14,7 @@ from asyncgraph._context import META_NODE, META_NS, META_PATH, META_STEP, META_T
 from asyncgraph._send import Send
 from asyncgraph.channels.base import MISSING
 from asyncgraph.channels.untracked_value import UntrackedValue
+from asyncgraph.checkpoint._bridge import InlineAsync
 from asyncgraph.checkpoint._ids import id_and_ts
 from asyncgraph.checkpoint.base import CHECKPOINT_FORMAT, BaseCheckpointSaver, Checkpoint
 from asyncgraph.constants import CONF, NULL_TASK_ID, TASKS
@@ -126,6 +127,8 @@ def _path_text(kind: int, name: str, index: int) -> str:
     return str((PULL_PATH, name) if kind == PULL else (PUSH_PATH, index))
 
 
+_INLINE = InlineAsync.__dict__
+
 _STEP_OK: weakref.WeakKeyDictionary[type, bool] = weakref.WeakKeyDictionary()
 
 
@@ -172,7 +175,7 @@ class Saver:
 
     __slots__ = ("saver", "config", "parent_config", "thread_config", "parent_id", "deferred", "inflight",
                  "durability", "extra", "seen", "stepped", "rc", "held", "steps", "exit_id", "exit_source", "parents",
-                 "untracked")
+                 "untracked", "direct")
 
     def __init__(self, saver: Any, config: dict[str, Any], durability: str, rc: RunContext | None = None) -> None:
         self.saver = saver
@@ -205,6 +208,11 @@ class Saver:
         self.parents: dict[str, str] = {} if rc is None else ancestors(rc, config)
         # UntrackedValue channels: their writes are never saved (empty for most graphs).
         self.untracked = untracked_channels(rc.plan.channels) if rc is not None else frozenset()
+        # aput / aput_step are the generated inline twins (checkpoint._bridge.inline_async,
+        # as on InMemorySaver): put calls the sync methods they would call, without a
+        # coroutine to make and step through per checkpoint.
+        cls = type(saver)
+        self.direct = cls.aput is _INLINE["aput"] and cls.aput_step is _INLINE["aput_step"]
 
     def _seen(self, run: RunState) -> dict[str, dict[str, Any]]:
         last = self.seen
@@ -264,6 +272,14 @@ class Saver:
         rc.progress.checkpoint_id = cid
         self.parent_id = cid
         held = self.held
+        if self.direct:
+            # The saver's async methods are its sync ones called inline: call them.
+            if held is not None:
+                self.held = None
+                self.config = self.saver.put_step(cfg, ckpt, metadata, new_versions, parent_writes=held)
+            else:
+                self.config = self.saver.put(cfg, ckpt, metadata, new_versions)
+            return
         if held is not None:
             self.held = None
             coro = self.saver.aput_step(cfg, ckpt, metadata, new_versions, parent_writes=held)
