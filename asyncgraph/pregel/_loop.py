@@ -184,7 +184,7 @@ class _Loop:
     __slots__ = ("rc", "plan_", "progress", "run", "saver", "step", "stop", "resume", "pending", "resuming",
                  "skip_before", "drained", "interrupts", "shown", "with_ids", "track", "cached",
                  "stream_checkpoints", "stream_tasks", "stream_values", "output_keys", "before", "limit",
-                 "observed", "inline", "lifecycle", "paused_at", "sub_paused")
+                 "observed", "inline", "lifecycle", "paused_at", "sub_paused", "done_hook")
 
     def __init__(self, rc: RunContext, interrupt_before: frozenset[str]) -> None:
         self.rc = rc
@@ -361,6 +361,8 @@ class _Loop:
         self.output_keys = plan.output_keys if rc.out_select is None else frozenset(rc.out_select[0])
         self.track = saver is not None or sink is not None
         self.observed = self.track or self.cached  # someone to tell after each step
+        # Made once per run: it reads the step from ``progress.step``, set by begin().
+        self.done_hook = _make_on_done(rc, saver) if self.track else None
         # A lone plain node may be awaited by the loop itself: nobody traces the run and
         # no step deadline applies.
         self.inline = rc.run_manager is None and rc.step_timeout is None
@@ -470,14 +472,15 @@ class _Loop:
     def on_done(self) -> Any:
         """What runs as each task finishes (stream its update, save its writes), or
         None when nobody observes tasks."""
-        return _make_on_done(self.rc, self.saver, self.step) if self.track else None
+        self.progress.step = self.step  # on_done saves and streams the task as of this step
+        return self.done_hook
 
     def begin(self, to_run: list[Task]) -> Any:
         """The step starts running ``to_run``; returns :meth:`on_done`."""
         progress = self.progress
         progress.current = to_run  # for a run deadline's report
         progress.step = self.step
-        return _make_on_done(self.rc, self.saver, self.step) if self.track else None
+        return self.done_hook
 
     def run_tasks(self, to_run: list[Task], on_done: Any) -> Awaitable[None]:
         """Run the step's tasks (``_runner``); returns the runner's awaitable itself,
@@ -623,13 +626,16 @@ async def _run_step_with_timeout(rc: RunContext, run: RunState, tasks: list[Task
         raise GraphTimeoutError(timeout, step=step, nodes=running, scope="step") from None
 
 
-def _make_on_done(rc: RunContext, saver: Saver | None, step: int) -> Any:
+def _make_on_done(rc: RunContext, saver: Saver | None) -> Any:
     sink = rc.sink
     stream_updates = sink is not None and "updates" in sink.modes
     stream_values = sink is not None and "values" in sink.modes
     stream_tasks = wants(rc, "tasks", "debug")
 
+    progress = rc.progress
+
     async def on_done(task: Task) -> None:
+        step = progress.step  # the step the task ran in (see _Loop.begin)
         # The task's update is streamed before its task result, as in LangGraph.
         if not task.done and not task.interrupts:
             return  # its subgraph stopped at a breakpoint: nothing to show or save
