@@ -70,6 +70,10 @@ _NOT_METADATA = frozenset({
 })
 
 
+# The metadata keys a checkpoint of the engine always has (Saver.put).
+_OWN_METADATA = frozenset({"source", "step", "parents"})
+
+
 def untracked_channels(channels: Any) -> frozenset[str]:
     """The names of ``channels``' UntrackedValue channels (a few isinstance checks,
     once per run with a checkpointer)."""
@@ -195,7 +199,8 @@ class Saver:
         self.deferred: list[tuple[Task, int, list[tuple[str, Any]]]] = []
         self.inflight: asyncio.Task[Any] | None = None
         self.durability = durability
-        self.extra = user_metadata(config)
+        # Without the keys put() sets itself, which win over the user's.
+        self.extra = {k: v for k, v in user_metadata(config).items() if k not in _OWN_METADATA}
         # versions_seen as last saved: node -> a copy of its dict, never changed once
         # saved; after a step only the dicts of the nodes that ran (``stepped``, set at
         # the barrier) are copied again.
@@ -262,11 +267,8 @@ class Saver:
         }
         # (A run id reaches the metadata only through the run's own metadata or
         # configurable, as in LangGraph: the callbacks' run id is not the thread's.)
-        metadata = {"source": source, "step": step, "parents": self.parents.copy() if self.parents else {}}
-        if self.extra:
-            for k, v in self.extra.items():
-                if k not in metadata:
-                    metadata[k] = v
+        metadata = {"source": source, "step": step, "parents": self.parents.copy() if self.parents else {},
+                    **self.extra}
         cfg = self.config or {CONF: {**self.thread_config[CONF], **({"checkpoint_id": self.parent_id} if self.parent_id else {})}}
         self.parent_config = cfg if self.parent_id else None
         rc.progress.checkpoint_id = cid
