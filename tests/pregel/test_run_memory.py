@@ -25,28 +25,33 @@ class Input(dict):  # type: ignore[type-arg]  # a dict the test can hold a weak 
     pass
 
 
-@pytest.mark.parametrize("saver", [False, True])
-async def test_the_input_is_not_held_while_the_first_node_runs(saver: bool) -> None:
-    seen: dict[str, Any] = {}
-    gone = asyncio.Event()
+_probe: dict[str, Any] = {}
 
-    async def node(state: S) -> dict[str, Any]:
-        gc.collect()
-        seen["alive"] = ref() is not None
-        gone.set()
-        return {"x": state["x"] + 1}
 
+async def _node(state: S) -> dict[str, Any]:
+    gc.collect()
+    _probe["alive"] = _probe["ref"]() is not None
+    return {"x": state["x"] + 1}
+
+
+def _graph(saver: bool) -> Any:
     g = StateGraph(S)
-    g.add_node("n", node)
+    g.add_node("n", _node)
     g.add_edge(START, "n")
     g.add_edge("n", END)
-    graph = g.compile(checkpointer=InMemorySaver() if saver else None)
+    return g.compile(checkpointer=InMemorySaver() if saver else None)
+
+
+_GRAPHS = {False: _graph(False), True: _graph(True)}  # built at import, not on the test's loop
+
+
+@pytest.mark.parametrize("saver", [False, True])
+async def test_the_input_is_not_held_while_the_first_node_runs(saver: bool) -> None:
+    _probe.clear()
     config = {"configurable": {"thread_id": "t"}} if saver else None
     inp = Input(x=1)
-    ref = weakref.ref(inp)
-    run = asyncio.ensure_future(graph.ainvoke(inp, config))
+    _probe["ref"] = weakref.ref(inp)
+    run = asyncio.ensure_future(_GRAPHS[saver].ainvoke(inp, config))
     del inp
-    out = await run
-    assert gone.is_set()
-    assert out == {"x": 2}
-    assert seen["alive"] is False
+    assert await run == {"x": 2}
+    assert _probe["alive"] is False
