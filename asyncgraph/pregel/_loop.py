@@ -115,7 +115,7 @@ async def run_graph(rc: RunContext, input: Any, *, interrupt_before: frozenset[s
                     current_task.set(tc)
                     if rc.propagate:  # the node's children see its config (as _runner.call_traced)
                         outer_cfg = var_child_runnable_config.get()
-                        var_child_runnable_config.set(tc.config())  # type: ignore[union-attr]
+                        var_child_runnable_config.set(tc.config())  # type: ignore[union-attr, arg-type]
                     try:
                         complete_inline(tc, run, await task.node.call.func(task.input))  # type: ignore[arg-type, union-attr]
                     except BaseException as exc:
