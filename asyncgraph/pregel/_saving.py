@@ -217,7 +217,8 @@ class Saver:
         # as on InMemorySaver): put calls the sync methods they would call, without a
         # coroutine to make and step through per checkpoint.
         cls = type(saver)
-        self.direct = cls.aput is _INLINE["aput"] and cls.aput_step is _INLINE["aput_step"]
+        self.direct = (getattr(cls, "aput", None) is _INLINE["aput"]
+                       and getattr(cls, "aput_step", None) is _INLINE["aput_step"])
 
     def _seen(self, run: RunState) -> dict[str, dict[str, Any]]:
         last = self.seen
