@@ -99,28 +99,31 @@ class TaskContext:
         if cfg is not None and callbacks is None:
             return cfg
         run = self.run
-        base = run.config
+        shared = run.progress.task_config
+        if shared is None:
+            # What every task's config of this run starts from, made once per run.
+            base = run.config
+            shared = run.progress.task_config = (
+                run_metadata(base), base.get("tags") or (), base.get(CONF) or {},
+                base.get("recursion_limit", 10007), base.get("max_concurrency"),
+            )
+        meta, tags, configurable, limit, max_concurrency = shared
         task = self.task
-        configurable = base.get(CONF) or {}
-        metadata = run_metadata(base)
-        metadata[META_STEP] = self.step
-        metadata[META_NODE] = task.name
-        metadata[META_TRIGGERS] = task.triggers
-        metadata[META_PATH] = task.path
-        metadata[META_NS] = ns = self.task_ns
+        ns = self.task_ns
+        metadata = {**meta, META_STEP: self.step, META_NODE: task.name, META_TRIGGERS: task.triggers,
+                    META_PATH: task.path, META_NS: ns}
         if task.node.metadata:
             metadata.update(task.node.metadata)
         cfg = {
-            "tags": list(base.get("tags") or ()),
+            "tags": list(tags),
             "metadata": metadata,
             "callbacks": callbacks if callbacks is not None else run.callbacks,
-            "recursion_limit": base.get("recursion_limit", 10007),
-            "configurable": {**configurable, "checkpoint_ns": ns},
+            "recursion_limit": limit,
+            # LangGraph's CONFIG_KEY_DURABILITY: nodes that read it find the run's mode.
+            "configurable": {**configurable, "checkpoint_ns": ns, "__pregel_durability": run.durability},
         }
-        # LangGraph's CONFIG_KEY_DURABILITY: nodes that read it find the run's mode.
-        cfg["configurable"]["__pregel_durability"] = run.durability
-        if base.get("max_concurrency") is not None:
-            cfg["max_concurrency"] = base["max_concurrency"]
+        if max_concurrency is not None:
+            cfg["max_concurrency"] = max_concurrency
         if callbacks is None:
             self._config = cfg
         return cfg

@@ -29,7 +29,7 @@ class RunProgress:
     it drives) only; tasks, ``_call`` and the run deadline read it."""
 
     __slots__ = ("checkpoint_id", "step", "current", "run_state", "ckpt", "pending_writes", "pending_origin",
-                 "loop", "replay", "resumed_step")
+                 "loop", "replay", "resumed_step", "task_config")
 
     def __init__(self) -> None:
         self.checkpoint_id: str | None = None  # the checkpoint the current step started from
@@ -53,6 +53,9 @@ class RunProgress:
         # subgraph run by one of its tasks continues its own saved run, whatever input
         # the task gives it (pregel/_loop.py, ``start``).
         self.resumed_step = -1
+        # The run-wide part of its tasks' langchain-core configs (TaskContext.config),
+        # made when the first one is.
+        self.task_config: tuple[Any, ...] | None = None
 
 
 class _RunFields:

@@ -24,6 +24,8 @@ import asyncio
 from collections.abc import Awaitable, Sequence
 from typing import Any
 
+from langchain_core.runnables.config import var_child_runnable_config
+
 from asyncgraph._context import TaskContext, current_task
 from asyncgraph.callbacks import GraphInterruptEvent, GraphResumeEvent, dispatch, graph_handlers
 from asyncgraph.constants import CONF, ERROR, INTERRUPT, METADATA, NO_WRITES, NULL_TASK_ID, RESUME, START
@@ -84,6 +86,9 @@ async def run_graph(rc: RunContext, input: Any, *, interrupt_before: frozenset[s
     """Run the graph to completion or until it pauses. See the module docstring."""
     loop = _Loop(rc, interrupt_before)
     await loop.start(input)
+    # Applied: the caller's input (a dict, a message list) is garbage from here on, not
+    # something every run in flight keeps for the collector to walk.
+    del input
     run = loop.run
     while True:
         tasks = loop.plan()
@@ -97,20 +102,32 @@ async def run_graph(rc: RunContext, input: Any, *, interrupt_before: frozenset[s
         if to_run:
             on_done = loop.begin(to_run)  # what observes each task as it finishes
             try:
-                if on_done is None and len(to_run) == 1 and loop.inline and _inline(to_run[0]):
+                if len(to_run) == 1 and loop.inline and _inline(to_run[0]):
                     # A lone plain node, awaited in this frame: every run in flight
-                    # holds one coroutine frame fewer (see _runner.complete_inline).
+                    # holds the runner's coroutine frames fewer, and a step costs less
+                    # (see _runner.complete_inline).
                     task = to_run[0]
                     tc: TaskContext | None = TaskContext(rc, task, loop.step)
                     tc.resume_values = task.resume  # type: ignore[union-attr]
-                    token = current_task.set(tc)
+                    # Set back by value, not reset by token: a Token held across the
+                    # node's await would be one more object per run in flight.
+                    outer = current_task.get()
+                    current_task.set(tc)
+                    if rc.propagate:  # the node's children see its config (as _runner.call_traced)
+                        outer_cfg = var_child_runnable_config.get()
+                        var_child_runnable_config.set(tc.config())  # type: ignore[union-attr, arg-type]
                     try:
                         complete_inline(tc, run, await task.node.call.entry(task.input))  # type: ignore[arg-type, union-attr]
                     except BaseException as exc:
                         settle_inline(tc, run, exc)  # type: ignore[arg-type]
                     finally:
-                        current_task.reset(token)
-                        tc = None  # not a stale task for the blocking watchdog to find
+                        if rc.propagate:
+                            var_child_runnable_config.set(outer_cfg)
+                            outer_cfg = None
+                        current_task.set(outer)
+                        tc = outer = None  # not a stale task for the blocking watchdog to find
+                    if on_done is not None:  # finished or interrupted: stream it, hold its writes
+                        await on_done(task)
                 else:
                     await loop.run_tasks(to_run, on_done)
             except BaseException as exc:
@@ -169,7 +186,7 @@ class _Loop:
     __slots__ = ("rc", "plan_", "progress", "run", "saver", "step", "stop", "resume", "pending", "resuming",
                  "skip_before", "drained", "interrupts", "shown", "with_ids", "track", "cached",
                  "stream_checkpoints", "stream_tasks", "stream_values", "output_keys", "before", "limit",
-                 "observed", "inline", "lifecycle", "paused_at", "sub_paused")
+                 "observed", "inline", "lifecycle", "paused_at", "sub_paused", "done_hook")
 
     def __init__(self, rc: RunContext, interrupt_before: frozenset[str]) -> None:
         self.rc = rc
@@ -347,9 +364,11 @@ class _Loop:
         self.output_keys = plan.output_keys if rc.out_select is None else frozenset(rc.out_select[0])
         self.track = saver is not None or sink is not None
         self.observed = self.track or self.cached  # someone to tell after each step
+        # Made once per run: it reads the step from ``progress.step``, set by begin().
+        self.done_hook = _make_on_done(rc, saver) if self.track else None
         # A lone plain node may be awaited by the loop itself: nobody traces the run and
         # no step deadline applies.
-        self.inline = rc.run_manager is None and not rc.propagate and rc.step_timeout is None
+        self.inline = rc.run_manager is None and rc.step_timeout is None
         if self.stream_values and tup is not None and tup.checkpoint["channel_versions"] and (
             input is None or isinstance(input, Command)
         ):
@@ -456,14 +475,15 @@ class _Loop:
     def on_done(self) -> Any:
         """What runs as each task finishes (stream its update, save its writes), or
         None when nobody observes tasks."""
-        return _make_on_done(self.rc, self.saver, self.step) if self.track else None
+        self.progress.step = self.step  # on_done saves and streams the task as of this step
+        return self.done_hook
 
     def begin(self, to_run: list[Task]) -> Any:
         """The step starts running ``to_run``; returns :meth:`on_done`."""
         progress = self.progress
         progress.current = to_run  # for a run deadline's report
         progress.step = self.step
-        return _make_on_done(self.rc, self.saver, self.step) if self.track else None
+        return self.done_hook
 
     def run_tasks(self, to_run: list[Task], on_done: Any) -> Awaitable[None]:
         """Run the step's tasks (``_runner``); returns the runner's awaitable itself,
@@ -609,13 +629,16 @@ async def _run_step_with_timeout(rc: RunContext, run: RunState, tasks: list[Task
         raise GraphTimeoutError(timeout, step=step, nodes=running, scope="step") from None
 
 
-def _make_on_done(rc: RunContext, saver: Saver | None, step: int) -> Any:
+def _make_on_done(rc: RunContext, saver: Saver | None) -> Any:
     sink = rc.sink
     stream_updates = sink is not None and "updates" in sink.modes
     stream_values = sink is not None and "values" in sink.modes
     stream_tasks = wants(rc, "tasks", "debug")
 
+    progress = rc.progress
+
     async def on_done(task: Task) -> None:
+        step = progress.step  # the step the task ran in (see _Loop.begin)
         # The task's update is streamed before its task result, as in LangGraph.
         if not task.done and not task.interrupts:
             return  # its subgraph stopped at a breakpoint: nothing to show or save

@@ -14,6 +14,7 @@ from asyncgraph._context import META_NODE, META_NS, META_PATH, META_STEP, META_T
 from asyncgraph._send import Send
 from asyncgraph.channels.base import MISSING
 from asyncgraph.channels.untracked_value import UntrackedValue
+from asyncgraph.checkpoint._bridge import InlineAsync
 from asyncgraph.checkpoint._ids import id_and_ts
 from asyncgraph.checkpoint.base import CHECKPOINT_FORMAT, BaseCheckpointSaver, Checkpoint
 from asyncgraph.constants import CONF, NULL_TASK_ID, TASKS
@@ -67,6 +68,10 @@ _NOT_METADATA = frozenset({
     "thread_id", "checkpoint_id", "checkpoint_ns", "checkpoint_map", META_STEP, META_NODE,
     META_TRIGGERS, META_PATH, META_NS,
 })
+
+
+# The metadata keys a checkpoint of the engine always has (Saver.put).
+_OWN_METADATA = frozenset({"source", "step", "parents"})
 
 
 def untracked_channels(channels: Any) -> frozenset[str]:
@@ -126,6 +131,8 @@ def _path_text(kind: int, name: str, index: int) -> str:
     return str((PULL_PATH, name) if kind == PULL else (PUSH_PATH, index))
 
 
+_INLINE = InlineAsync.__dict__
+
 _STEP_OK: weakref.WeakKeyDictionary[type, bool] = weakref.WeakKeyDictionary()
 
 
@@ -172,7 +179,7 @@ class Saver:
 
     __slots__ = ("saver", "config", "parent_config", "thread_config", "parent_id", "deferred", "inflight",
                  "durability", "extra", "seen", "stepped", "rc", "held", "steps", "exit_id", "exit_source", "parents",
-                 "untracked", "loaded")
+                 "untracked", "loaded", "direct")
 
     def __init__(self, saver: Any, config: dict[str, Any], durability: str, rc: RunContext | None = None) -> None:
         self.saver = saver
@@ -195,7 +202,8 @@ class Saver:
         self.deferred: list[tuple[Task, int, list[tuple[str, Any]]]] = []
         self.inflight: asyncio.Task[Any] | None = None
         self.durability = durability
-        self.extra = user_metadata(config)
+        # Without the keys put() sets itself, which win over the user's.
+        self.extra = {k: v for k, v in user_metadata(config).items() if k not in _OWN_METADATA}
         # versions_seen as last saved: node -> a copy of its dict, never changed once
         # saved; after a step only the dicts of the nodes that ran (``stepped``, set at
         # the barrier) are copied again.
@@ -208,6 +216,12 @@ class Saver:
         self.parents: dict[str, str] = {} if rc is None else ancestors(rc, config)
         # UntrackedValue channels: their writes are never saved (empty for most graphs).
         self.untracked = untracked_channels(rc.plan.channels) if rc is not None else frozenset()
+        # aput / aput_step are the generated inline twins (checkpoint._bridge.inline_async,
+        # as on InMemorySaver): put calls the sync methods they would call, without a
+        # coroutine to make and step through per checkpoint.
+        cls = type(saver)
+        self.direct = (getattr(cls, "aput", None) is _INLINE["aput"]
+                       and getattr(cls, "aput_step", None) is _INLINE["aput_step"])
 
     def _seen(self, run: RunState) -> dict[str, dict[str, Any]]:
         last = self.seen
@@ -257,16 +271,21 @@ class Saver:
         }
         # (A run id reaches the metadata only through the run's own metadata or
         # configurable, as in LangGraph: the callbacks' run id is not the thread's.)
-        metadata = {"source": source, "step": step, "parents": self.parents.copy() if self.parents else {}}
-        if self.extra:
-            for k, v in self.extra.items():
-                if k not in metadata:
-                    metadata[k] = v
+        metadata = {"source": source, "step": step, "parents": self.parents.copy() if self.parents else {},
+                    **self.extra}
         cfg = self.config or {CONF: {**self.thread_config[CONF], **({"checkpoint_id": self.parent_id} if self.parent_id else {})}}
         self.parent_config = cfg if self.parent_id else None
         rc.progress.checkpoint_id = cid
         self.parent_id = cid
         held = self.held
+        if self.direct:
+            # The saver's async methods are its sync ones called inline: call them.
+            if held is not None:
+                self.held = None
+                self.config = self.saver.put_step(cfg, ckpt, metadata, new_versions, parent_writes=held)
+            else:
+                self.config = self.saver.put(cfg, ckpt, metadata, new_versions)
+            return
         if held is not None:
             self.held = None
             coro = self.saver.aput_step(cfg, ckpt, metadata, new_versions, parent_writes=held)

@@ -474,8 +474,10 @@ class Pregel(PregelMarker, Runnable[Any, Any], Generic[StateT, ContextT, InputT,
             # The common case without the _arun frame: an in-flight run keeps every
             # coroutine frame between its node and the loop alive, thousands at once.
             plan = self.plan
-            outcome = await run_graph(rc, input, interrupt_before=plan.interrupt_before,
-                                      interrupt_after=plan.interrupt_after)
+            running = run_graph(rc, input, interrupt_before=plan.interrupt_before,
+                                interrupt_after=plan.interrupt_after)
+            del input  # the loop applies it and lets it go; this frame need not hold it
+            outcome = await running
         else:
             outcome = await self._arun(rc, input, interrupt_before, interrupt_after, timeout)
         return self._output(outcome, rc, v2=v2)

@@ -3,7 +3,7 @@
 A lone plain async node, in a run nobody observes task by task, is awaited by the loop
 itself (``_loop.run_graph`` -> ``_runner.complete_inline``); every other task goes through
 ``_runner.run_task``. Both end through ``write_output`` and ``settle``. Each test runs the
-same graph both ways (a tag in the config sends it the general way), checks which way it
+same graph both ways (a callback handler in the config sends it the general way), checks which way it
 took (the node looks at the frame awaiting it), and compares what a user sees: output,
 errors and their notes, interrupts, cancellation. Retries always take the general way.
 """
@@ -16,13 +16,14 @@ from collections.abc import Callable
 from typing import Any, TypedDict
 
 import pytest
+from langchain_core.callbacks import BaseCallbackHandler
 
 from asyncgraph.errors import InvalidUpdateError, ParentCommand
 from asyncgraph.graph import END, START, StateGraph
 from asyncgraph.types import Command, RetryPolicy, interrupt
 
 INLINE = "run_graph"  # the frame awaiting the node on the inline way
-WAYS = {"inline": None, "general": {"tags": ["general way"]}}
+WAYS = {"inline": None, "general": {"callbacks": [BaseCallbackHandler()]}}  # someone listens: general
 
 
 class S(TypedDict):
@@ -143,3 +144,53 @@ async def test_same_cancellation(way: str) -> None:
         await run
     assert seen == [way]
     assert cleaned == ["finally ran"]
+
+
+async def test_with_a_config_and_a_saver_the_loop_awaits_the_node_and_saves_alike() -> None:
+    """A run with a thread, tags and a checkpointer (its config reaches the node's
+    children) also takes the inline way: what a child runnable sees, the checkpoints and
+    an interrupt's resume are the general way's."""
+    from langchain_core.runnables import RunnableLambda
+    from langchain_core.runnables.config import ensure_config
+
+    from asyncgraph.checkpoint.memory import InMemorySaver
+    from asyncgraph.config import get_config
+
+    def _seen_config(_: Any) -> dict[str, Any]:
+        cfg = ensure_config()
+        return {"tags": cfg["tags"], "node": cfg["metadata"]["langgraph_node"],
+                "step": cfg["metadata"]["langgraph_step"], "thread": cfg["configurable"]["thread_id"]}
+
+    child = RunnableLambda(_seen_config)
+    results = {}
+    for way, extra in WAYS.items():
+        seen: list[str] = []
+        children: list[dict[str, Any]] = []
+
+        async def node(state: S) -> dict[str, Any]:
+            caller = sys._getframe(1).f_code.co_name
+            seen.append("inline" if caller == INLINE else "general")
+            children.append(await child.ainvoke(None))
+            assert get_config()["configurable"]["thread_id"] == "t"
+            answer = interrupt("more?") if state["x"] == 1 else "no"
+            return {"x": state["x"] + 1, "route": "again" if answer == "yes" else "end"}
+
+        g = StateGraph(S)
+        g.add_node("n", node)
+        g.add_edge(START, "n")
+        g.add_conditional_edges("n", lambda s: s.get("route", "end"), {"end": END, "again": "n"})
+        graph = g.compile(checkpointer=InMemorySaver())
+        config: dict[str, Any] = {"configurable": {"thread_id": "t"}, "tags": ["mine"], **(extra or {})}
+        paused = await graph.ainvoke({"x": 1, "route": "end"}, config)
+        done = await graph.ainvoke(Command(resume="yes"), config)
+        history = [(s.metadata["step"], s.metadata["source"], s.values, s.next)
+                   async for s in graph.aget_state_history(config)]
+        assert set(seen) == {way}
+        results[way] = (paused, done, children, history)
+    inline, general = results["inline"], results["general"]
+    assert inline[0]["__interrupt__"][0].value == general[0]["__interrupt__"][0].value == "more?"
+    assert inline[1] == general[1] == {"x": 3, "route": "end"}
+    assert inline[2] == general[2]
+    assert inline[2][0] == {"tags": ["mine"], "node": "n", "step": 1, "thread": "t"}
+    assert inline[3] == general[3]
+    assert [step for step, *_ in inline[3]] == [2, 1, 0, -1]
