@@ -94,23 +94,50 @@ def _client(url: str, connections: int) -> Any:
 
 async def _stream(client: Any, thread_id: str, out: dict[str, list[Any]], t0: float | None = None) -> None:
     """Stream one run on ``thread_id``; record its time to first event (``metadata``) and to
-    the first event the graph produced (the input's ``values``), from ``t0`` (default now)."""
+    the first event the graph produced (the input's ``values``), from ``t0`` (default now).
+
+    A request on a kept-alive connection that the server closed as idle (uvicorn closes
+    them after 5 s: a loaded machine can hold a client that long between its warm-up and
+    the start) fails before any byte of the answer: it is sent again, on a new connection,
+    and counted in ``retries`` (its time counts)."""
+    import httpx
+
     if t0 is None:
         t0 = time.perf_counter()
     seen_first = seen_content = False
-    async for part in client.runs.stream(
-        thread_id, "agent", input={"messages": [{"role": "user", "content": "hi"}]},
-        stream_mode=["values", "messages-tuple"],
-    ):
-        if not seen_first:
-            out["first"].append(time.perf_counter() - t0)
-            seen_first = True
-        if not seen_content and part.event != "metadata":
-            out["content"].append(time.perf_counter() - t0)
-            seen_content = True
-        if part.event == "error":
-            out["errors"].append(str(part.data))
+    for attempt in range(3):
+        try:
+            async for part in client.runs.stream(
+                thread_id, "agent", input={"messages": [{"role": "user", "content": "hi"}]},
+                stream_mode=["values", "messages-tuple"],
+            ):
+                if not seen_first:
+                    out["first"].append(time.perf_counter() - t0)
+                    seen_first = True
+                if not seen_content and part.event != "metadata":
+                    out["content"].append(time.perf_counter() - t0)
+                    seen_content = True
+                if part.event == "error":
+                    out["errors"].append(str(part.data))
+            break
+        except (httpx.ReadError, httpx.RemoteProtocolError):
+            if seen_first or attempt == 2:
+                raise
+            out["retries"].append(thread_id)
     out["done"].append(time.perf_counter() - t0)
+
+
+async def _create_thread(client: Any, out: dict[str, list[Any]]) -> str:
+    import httpx
+
+    for attempt in range(3):
+        try:
+            return str((await client.threads.create())["thread_id"])
+        except (httpx.ReadError, httpx.RemoteProtocolError):  # (see _stream)
+            if attempt == 2:
+                raise
+            out["retries"].append("thread")
+    raise AssertionError("unreachable")
 
 
 async def _drive(url: str, runs: int, concurrency: int, mode: str = "closed", rate: float = 0.0,
@@ -127,17 +154,17 @@ async def _drive(url: str, runs: int, concurrency: int, mode: str = "closed", ra
     """
     pool = runs if mode != "closed" else concurrency
     client = _client(url, pool)
-    out: dict[str, list[Any]] = {"first": [], "content": [], "done": [], "errors": []}
-    scratch: dict[str, list[Any]] = {"first": [], "content": [], "done": [], "errors": out["errors"]}
+    out: dict[str, list[Any]] = {"first": [], "content": [], "done": [], "errors": [], "retries": []}
+    scratch: dict[str, list[Any]] = {**out, "first": [], "content": [], "done": []}
     # Warm up: imports, the graph's first run, and the pool's connections (opened at once,
     # after ``ready``: an idle kept-alive connection is closed by the server after a few
     # seconds, and other client processes may take that long to start).
-    await _stream(client, (await client.threads.create())["thread_id"], scratch)
+    await _stream(client, await _create_thread(client, scratch), scratch)
     if ready is not None:
         await ready()
-    await asyncio.gather(*(client.http.get("/ok") for _ in range(pool)))
+    await asyncio.gather(*(client.http.get("/info") for _ in range(pool)))
     threads = [] if mode == "closed" else [
-        t["thread_id"] for t in await asyncio.gather(*(client.threads.create() for _ in range(runs)))
+        *await asyncio.gather(*(_create_thread(client, scratch) for _ in range(runs)))
     ]
     if go is not None:
         await go()
@@ -148,7 +175,7 @@ async def _drive(url: str, runs: int, concurrency: int, mode: str = "closed", ra
 
         async def guarded() -> None:
             async with sem:
-                await _stream(client, (await client.threads.create())["thread_id"], out)
+                await _stream(client, await _create_thread(client, out), out)
 
         await asyncio.gather(*(guarded() for _ in range(runs)))
     elif mode == "burst":
@@ -189,6 +216,7 @@ def _summary(out: dict[str, list[Any]], elapsed: float, client_cpu: float, runs:
         "runs_per_s": runs / elapsed,
         "in_flight": inflight,
         "client_cpu_ms": 1000 * client_cpu / runs,
+        "retries": len(out["retries"]),
     }
 
 
@@ -239,7 +267,7 @@ def bench(url: str, runs: int, concurrency: int, clients: int = 1, mode: str = "
         out, _ = child.communicate()
         results.append(json.loads(out))
     elapsed = time.perf_counter() - t0
-    merged = {k: [x for r in results for x in r[k]] for k in ("first", "content", "done", "errors")}
+    merged = {k: [x for r in results for x in r[k]] for k in ("first", "content", "done", "errors", "retries")}
     cpu = sum(r["client_cpu"] for r in results)
     return _summary(merged, elapsed, cpu, runs, concurrency, clients, mode)
 
@@ -273,7 +301,7 @@ def _tree_cpu_seconds(pid: int) -> float:
     return total
 
 
-def _wait_ok(url: str, procs: list[subprocess.Popen[bytes]], seconds: float = 90) -> None:
+def _wait_ok(url: str, procs: list[subprocess.Popen[bytes]], seconds: float = 90, path: str = "/ok") -> None:
     import httpx
 
     deadline = time.monotonic() + seconds
@@ -281,7 +309,7 @@ def _wait_ok(url: str, procs: list[subprocess.Popen[bytes]], seconds: float = 90
         if any(p.poll() is not None for p in procs):
             raise SystemExit(f"the server at {url} exited while starting")
         try:
-            if httpx.get(f"{url}/ok", timeout=1).status_code == 200:
+            if httpx.get(f"{url}{path}", timeout=1).status_code == 200:
                 return
         except httpx.HTTPError:
             pass
@@ -289,11 +317,30 @@ def _wait_ok(url: str, procs: list[subprocess.Popen[bytes]], seconds: float = 90
     raise SystemExit(f"the server at {url} did not start in {seconds} s")
 
 
-def _measure(label: str, url: str, procs: list[subprocess.Popen[bytes]], args: argparse.Namespace) -> dict[str, Any]:
+def _pg_backends_cpu(db: str) -> dict[int, float]:
+    """CPU seconds of each PostgreSQL backend connected to ``db`` (the server's own share of
+    a run's cost, which the client-side processes do not show)."""
+    import psycopg
+
+    admin_dsn = os.environ.get("ASYNCGRAPH_TEST_PG", "postgresql://root@127.0.0.1:5432/postgres")
+    with psycopg.connect(admin_dsn, autocommit=True) as conn:
+        pids = [r[0] for r in conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s", (db,)).fetchall()]
+    out = {}
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            out[pid] = _cpu_seconds(pid)
+    return out
+
+
+def _measure(label: str, url: str, procs: list[subprocess.Popen[bytes]], args: argparse.Namespace,
+             db: str | None = None) -> dict[str, Any]:
     cpu0: list[float] = []
+    pg0: dict[int, float] = {}
 
     def started() -> None:  # (the clients have warmed up: server CPU from here on)
         cpu0.extend(_tree_cpu_seconds(p.pid) for p in procs)
+        if db is not None:
+            pg0.update(_pg_backends_cpu(db))
 
     load = os.getloadavg()[0]
     result = bench(url, args.runs, args.concurrency, args.clients, args.mode, args.rate, started)
@@ -301,6 +348,11 @@ def _measure(label: str, url: str, procs: list[subprocess.Popen[bytes]], args: a
     result["server_cpu_ms"] = sum(per_proc)
     result["load"] = load
     split = f" (API {per_proc[0]:.1f} + workers {sum(per_proc[1:]):.1f})" if len(procs) > 1 else ""
+    if db is not None:
+        # Backends that ended during the run are missed; new ones count from zero.
+        pg1 = _pg_backends_cpu(db)
+        result["pg_cpu_ms"] = 1000 * sum(c - pg0.get(pid, 0.0) for pid, c in pg1.items()) / args.runs
+        split += f" + PostgreSQL backends {result['pg_cpu_ms']:.1f}"
     rate = f" rate={args.rate:g}/s" if args.mode == "rate" else ""
     print(
         f"{label}  [{args.mode}{rate}] runs={result['runs']} concurrency={result['concurrency']} "
@@ -309,7 +361,8 @@ def _measure(label: str, url: str, procs: list[subprocess.Popen[bytes]], args: a
         f"max={result['ttfe_max_ms']:.1f} ms  first values p50={result['tfv_p50_ms']:.1f} "
         f"p99={result['tfv_p99_ms']:.1f} ms  run p50={result['run_p50_ms']:.1f} ms\n"
         f"    throughput={result['runs_per_s']:.1f} runs/s  server CPU {result['server_cpu_ms']:.2f} ms/run{split}  "
-        f"client CPU {result['client_cpu_ms']:.1f} ms/run ({result['clients']} client processes)",
+        f"client CPU {result['client_cpu_ms']:.1f} ms/run ({result['clients']} client processes)"
+        + (f"  {result['retries']} requests sent again (idle connection closed)" if result["retries"] else ""),
         flush=True,
     )
     return result
@@ -327,7 +380,7 @@ def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
 
 
 @contextlib.contextmanager
-def _langgraph_dev(venv: str, args: argparse.Namespace) -> Iterator[tuple[str, str, list[subprocess.Popen[bytes]]]]:
+def _langgraph_dev(venv: str, args: argparse.Namespace) -> Iterator[tuple[str, str, list[subprocess.Popen[bytes]], str | None]]:
     port = _free_port()
     env = {**os.environ, "BENCH_GRAPH_LIB": "langgraph", "LANGSMITH_TRACING": "false",
            "LANGGRAPH_CLI_NO_ANALYTICS": "1"}
@@ -342,13 +395,41 @@ def _langgraph_dev(venv: str, args: argparse.Namespace) -> Iterator[tuple[str, s
         url = f"http://127.0.0.1:{port}"
         _wait_ok(url, [proc])
         jobs = f", {args.langgraph_dev_jobs} jobs" if args.langgraph_dev_jobs else ", its default jobs"
-        yield f"langgraph dev (memory{jobs})", url, [proc]
+        yield f"langgraph dev (memory{jobs})", url, [proc], None
     finally:
         _stop([proc])
 
 
 @contextlib.contextmanager
-def _asyncgraph(args: argparse.Namespace) -> Iterator[tuple[str, str, list[subprocess.Popen[bytes]]]]:
+def _aegra(venv: str, args: argparse.Namespace) -> Iterator[tuple[str, str, list[subprocess.Popen[bytes]], str | None]]:
+    """Aegra (pip ``aegra-api``: LangGraph on PostgreSQL, one process) from ``venv``, on a
+    scratch database of the local PostgreSQL, serving the same file built with LangGraph."""
+    import psycopg
+
+    admin_dsn = os.environ.get("ASYNCGRAPH_TEST_PG", "postgresql://root@127.0.0.1:5432/postgres")
+    db = f"aegra_bench_{os.getpid()}"
+    port = _free_port()
+    env = {**os.environ, "BENCH_GRAPH_LIB": "langgraph", "LANGSMITH_TRACING": "false",
+           "DATABASE_URL": admin_dsn.rsplit("/", 1)[0] + "/" + db, "AEGRA_CONFIG": str(APP),
+           "LOG_LEVEL": "WARNING"}  # (its default logs every request, ours logs warnings)
+    env.pop("PYTHONPATH", None)
+    with psycopg.connect(admin_dsn, autocommit=True) as admin:
+        admin.execute(f"CREATE DATABASE {db}")
+        proc = subprocess.Popen(
+            [str(Path(venv) / "bin" / "uvicorn"), "aegra_api.main:app", "--port", str(port), "--log-level", "warning"],
+            env=env, cwd=APP.parent, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        try:
+            url = f"http://127.0.0.1:{port}"
+            _wait_ok(url, [proc], path="/info")
+            yield "Aegra (PostgreSQL)", url, [proc], db
+        finally:
+            _stop([proc])
+            admin.execute(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
+
+
+@contextlib.contextmanager
+def _asyncgraph(args: argparse.Namespace) -> Iterator[tuple[str, str, list[subprocess.Popen[bytes]], str | None]]:
     tmp = tempfile.TemporaryDirectory(prefix="asyncgraph-server-bench-")
     port = _free_port()
     env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
@@ -385,7 +466,7 @@ def _asyncgraph(args: argparse.Namespace) -> Iterator[tuple[str, str, list[subpr
         _wait_ok(url, procs)
         if args.storage == "postgres":
             time.sleep(3)  # the workers finish starting (no readiness endpoint)
-        yield label, url, procs
+        yield label, url, procs, (db if args.storage == "postgres" else None)
     finally:
         _stop(procs)
         tmp.cleanup()
@@ -417,6 +498,8 @@ def main() -> None:
                     help="also run langgraph dev from this venv (langgraph-cli[inmem]) and compare")
     ap.add_argument("--langgraph-dev-jobs", type=int, default=None,
                     help="langgraph dev's --n-jobs-per-worker (its default runs few runs at once)")
+    ap.add_argument("--against-aegra", metavar="VENV",
+                    help="also run Aegra from this venv (pip aegra-api) on a scratch database and compare")
     args = ap.parse_args()
     with contextlib.ExitStack() as stack:
         # Every server is up for the whole invocation (an idle one costs nothing), so the
@@ -424,23 +507,26 @@ def main() -> None:
         servers = [stack.enter_context(_asyncgraph(args))]
         if args.against_langgraph_dev:
             servers.append(stack.enter_context(_langgraph_dev(args.against_langgraph_dev, args)))
+        if args.against_aegra:
+            servers.append(stack.enter_context(_aegra(args.against_aegra, args)))
         results: list[list[dict[str, Any]]] = [[] for _ in servers]
         for r in range(args.rounds):
             order = list(range(len(servers)))
             order = order[r % len(order):] + order[: r % len(order)]
             for i in order:
-                label, url, procs = servers[i]
-                results[i].append(_measure(label, url, procs, args))
+                label, url, procs, db = servers[i]
+                results[i].append(_measure(label, url, procs, args, db))
     med = [{k: statistics.median(x[k] for x in rs) for k in rs[0] if isinstance(rs[0][k], float)} for rs in results]
     if args.rounds > 1:
-        for (label, _, _), m in zip(servers, med):
+        for (label, *_), m in zip(servers, med):
             print(f"median of {args.rounds}: {label}: throughput {m['runs_per_s']:.1f} runs/s, TTFE p50/p99 "
                   f"{m['ttfe_p50_ms']:.1f}/{m['ttfe_p99_ms']:.1f} ms, server CPU {m['server_cpu_ms']:.2f} ms/run")
-    if len(servers) > 1:
-        ours, theirs = med[0], med[1]
+    for (label, *_), theirs in zip(servers[1:], med[1:]):
+        ours = med[0]
         print(
-            f"asyncgraph / langgraph dev: throughput {ours['runs_per_s'] / theirs['runs_per_s']:.2f}x, "
-            f"time to first event p99 {ours['ttfe_p99_ms'] / theirs['ttfe_p99_ms']:.2f}x, "
+            f"asyncgraph / {label}: throughput {ours['runs_per_s'] / theirs['runs_per_s']:.2f}x, "
+            f"time to first event p50 {ours['ttfe_p50_ms'] / theirs['ttfe_p50_ms']:.2f}x, "
+            f"p99 {ours['ttfe_p99_ms'] / theirs['ttfe_p99_ms']:.2f}x, "
             f"first values event p99 {ours['tfv_p99_ms'] / theirs['tfv_p99_ms']:.2f}x, "
             f"server CPU per run {ours['server_cpu_ms'] / theirs['server_cpu_ms']:.2f}x"
         )
