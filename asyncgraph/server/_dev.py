@@ -18,7 +18,7 @@ from asyncgraph.server._crons import CronScheduler
 from asyncgraph.server._graphs import GraphRegistry
 from asyncgraph.server._queue import InProcessQueue, RunQueue
 from asyncgraph.server._runs import RunService, Worker
-from asyncgraph.server._services import Services
+from asyncgraph.server._services import Services, freeze_startup_heap
 from asyncgraph.server._storage import MemoryStorage, Storage
 
 __all__ = ["create_app", "run_dev"]
@@ -118,6 +118,7 @@ def run_dev(
     import uvicorn
 
     app = create_app(config, data_dir=data_dir)
+    freeze_startup_heap()
     where = f"SQLite files in {data_dir}/" if data_dir else "memory"
     print(f"asyncgraph dev: serving {config} on http://{host}:{port} (storage: {where})", flush=True)
     uvicorn.run(app, host=host, port=port, log_level="warning")
