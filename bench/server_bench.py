@@ -18,10 +18,21 @@ no reload), started from VENV (a venv with ``langgraph-cli[inmem]``: kept apart 
 project's, it is a black-box oracle), serving the same file built with LangGraph
 (``BENCH_GRAPH_LIB=langgraph``), and prints the ratios.
 
+``--against-aegra VENV``: Aegra (pip ``aegra-api`` + ``greenlet`` in VENV; LangGraph on
+PostgreSQL) on a scratch database, same file. Every server of one invocation stays up for the
+whole invocation and ``--rounds R`` alternates between them (medians, then the ratios).
+
 ``--clients K``: K client processes share the runs and the concurrency. One process parsing
 the SSE streams through langgraph-sdk costs 7-13 ms of CPU per run (more than the dev
-server), and above 100 streams httpx's default pool (100 connections) queues requests in the
-client: keep at most 100 streams per client process.
+server); each client's httpx pool is sized to its streams (``get_client``'s default keeps 20
+connections alive, so above 20 streams most requests opened a new connection).
+
+``--mode``: ``closed`` (default): ``--concurrency`` streams kept in flight, each run on a
+new thread (throughput at saturation); ``burst``: threads made first, then ``--runs``
+streams opened at once (time to first event of N simultaneous streams); ``rate``: threads
+made first, then ``--rate`` streams opened per second, open loop (latency below saturation;
+"in flight" is the concurrency it actually kept). For PostgreSQL setups the CPU of the
+database's backends per run is reported beside the server processes'.
 
 Measured 2026-12-07 on the shared 2-core box (docs/performance.md, "Server"; compare
 within one invocation, CPU per run is the steadier number):
