@@ -422,7 +422,10 @@ def _aegra(venv: str, args: argparse.Namespace) -> Iterator[tuple[str, str, list
     port = _free_port()
     env = {**os.environ, "BENCH_GRAPH_LIB": "langgraph", "LANGSMITH_TRACING": "false",
            "DATABASE_URL": admin_dsn.rsplit("/", 1)[0] + "/" + db, "AEGRA_CONFIG": str(APP),
-           "LOG_LEVEL": "WARNING"}  # (its default logs every request, ours logs warnings)
+           "LOG_LEVEL": "WARNING",  # (its default logs every request, ours logs warnings)
+           # Its defaults (2 SQLAlchemy connections, no overflow; 6 for LangGraph) answer 500
+           # to most requests at 500 concurrent streams (pool timeouts): 20 + 20, as ours.
+           "SQLALCHEMY_POOL_SIZE": "20", "LANGGRAPH_MAX_POOL_SIZE": "20"}
     env.pop("PYTHONPATH", None)
     with psycopg.connect(admin_dsn, autocommit=True) as admin:
         admin.execute(f"CREATE DATABASE {db}")
