@@ -336,10 +336,14 @@ def _pg_backends_cpu(db: str) -> dict[int, float]:
     admin_dsn = os.environ.get("ASYNCGRAPH_TEST_PG", "postgresql://root@127.0.0.1:5432/postgres")
     with psycopg.connect(admin_dsn, autocommit=True) as conn:
         pids = [r[0] for r in conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s", (db,)).fetchall()]
+        row = conn.execute(
+            "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = %s", (db,)
+        ).fetchone()
     out = {}
     for pid in pids:
         with contextlib.suppress(OSError):
             out[pid] = _cpu_seconds(pid)
+    out[-1] = float(row[0]) if row else 0.0  # (transactions, not a pid)
     return out
 
 
@@ -361,9 +365,12 @@ def _measure(label: str, url: str, procs: list[subprocess.Popen[bytes]], args: a
     split = f" (API {per_proc[0]:.1f} + workers {sum(per_proc[1:]):.1f})" if len(procs) > 1 else ""
     if db is not None:
         # Backends that ended during the run are missed; new ones count from zero.
+        time.sleep(1.5)  # (backends report their transaction counts about once a second)
         pg1 = _pg_backends_cpu(db)
+        xacts = pg1.pop(-1) - pg0.pop(-1, 0.0)
         result["pg_cpu_ms"] = 1000 * sum(c - pg0.get(pid, 0.0) for pid, c in pg1.items()) / args.runs
-        split += f" + PostgreSQL backends {result['pg_cpu_ms']:.1f}"
+        result["pg_xacts_per_run"] = xacts / args.runs
+        split += f" + PostgreSQL backends {result['pg_cpu_ms']:.1f} ({xacts / args.runs:.0f} transactions per run)"
     rate = f" rate={args.rate:g}/s" if args.mode == "rate" else ""
     print(
         f"{label}  [{args.mode}{rate}] runs={result['runs']} concurrency={result['concurrency']} "
