@@ -365,9 +365,10 @@ def _measure(label: str, url: str, procs: list[subprocess.Popen[bytes]], args: a
     split = f" (API {per_proc[0]:.1f} + workers {sum(per_proc[1:]):.1f})" if len(procs) > 1 else ""
     if db is not None:
         # Backends that ended during the run are missed; new ones count from zero.
-        time.sleep(1.5)  # (backends report their transaction counts about once a second)
         pg1 = _pg_backends_cpu(db)
-        xacts = pg1.pop(-1) - pg0.pop(-1, 0.0)
+        time.sleep(1.5)  # (backends report their transaction counts about once a second)
+        xacts = _pg_backends_cpu(db)[-1] - pg0.pop(-1, 0.0)
+        pg1.pop(-1)
         result["pg_cpu_ms"] = 1000 * sum(c - pg0.get(pid, 0.0) for pid, c in pg1.items()) / args.runs
         result["pg_xacts_per_run"] = xacts / args.runs
         split += f" + PostgreSQL backends {result['pg_cpu_ms']:.1f} ({xacts / args.runs:.0f} transactions per run)"
