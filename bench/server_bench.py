@@ -34,19 +34,20 @@ made first, then ``--rate`` streams opened per second, open loop (latency below 
 "in flight" is the concurrency it actually kept). For PostgreSQL setups the CPU of the
 database's backends per run is reported beside the server processes'.
 
-Measured 2026-12-07 on the shared 2-core box (docs/performance.md, "Server"; compare
-within one invocation, CPU per run is the steadier number):
+Measured 2026-12-07 on the shared 2-core box, load 9-16 (docs/performance.md, "Server",
+has the tables; compare within one invocation, CPU per run is the steadier number):
 
-    --runs 300 --concurrency 100 --storage memory --against-langgraph-dev /tmp/lgdev-venv
-      asyncgraph dev 101.9 runs/s, TTFE p50/p99 185/474 ms, server CPU 7.5 ms/run
-      langgraph dev   11.4 runs/s, TTFE p50/p99 8402/9101 ms, server CPU 42.8 ms/run
-      -> throughput 8.9x, server CPU per run 0.17x
-    --runs 1000 --concurrency 500 --clients 5 ... --langgraph-dev-jobs 500
-      asyncgraph dev 91.1 runs/s (6.1 ms/run), langgraph dev 27.7 runs/s (26.7 ms/run)
-      -> throughput 3.3x, server CPU per run 0.23x
-    --runs 300 --concurrency 100 --storage postgres --workers 1 / 2 / 4
-      41.6 / 34.3 / 24.5 runs/s; server CPU 22.7 / 25.4 / 27.7 ms/run (API ~9 + workers);
-      the 2 cores are full with one worker (client, API, worker and PostgreSQL share them)
+    --mode burst --runs 100 --clients 4 --rounds 3 --storage memory --against-langgraph-dev ...
+      TTFE p50/p99 1067/1862 ms vs 10965/11059 ms (0.17x p99), server CPU 5.0 vs 59.6 ms/run
+    --mode rate --rate 20 --runs 300 --clients 2 --storage memory --against-langgraph-dev ...
+      TTFE p50/p99 13/117 ms vs 1618/3318 ms (langgraph dev falls behind the rate)
+    --runs 600 --concurrency 500 --clients 5 --storage memory ... --langgraph-dev-jobs 500
+      12.9 vs 4.4 runs/s (2.9x), server CPU 6.4 vs 83.1 ms/run (0.08x)
+    --runs 500 --concurrency 500 --clients 5 --storage postgres --workers 1 --against-aegra ...
+      9.2 vs 4.4 runs/s (2.1x), server CPU 23.0 + PostgreSQL 13.2 vs 60.6 + 10.0 ms/run
+    --runs 250 --concurrency 100 --clients 2 --storage postgres --workers 1 / 2 / 4
+      13.0 / 9.8 / 10.0 runs/s; 35.8 / 41.3 / 43.6 ms/run of server-side CPU (PostgreSQL's
+      included), 42-43 transactions per run: CPU-bound, not contention
 """
 
 from __future__ import annotations
