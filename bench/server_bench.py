@@ -375,8 +375,9 @@ def _measure(label: str, url: str, procs: list[subprocess.Popen[bytes]], args: a
         split += f" + PostgreSQL backends {result['pg_cpu_ms']:.1f} ({xacts / args.runs:.0f} transactions per run)"
     rate = f" rate={args.rate:g}/s" if args.mode == "rate" else ""
     print(
-        f"{label}  [{args.mode}{rate}] runs={result['runs']} concurrency={result['concurrency']} "
-        f"(in flight {result['in_flight']:.0f})  load {load:.1f}\n"
+        f"{label}  [{args.mode}{rate}] runs={result['runs']}"
+        + (f" concurrency={result['concurrency']} " if args.mode == "closed" else " ")
+        + f"(in flight {result['in_flight']:.0f})  load {load:.1f}\n"
         f"    time to first event p50={result['ttfe_p50_ms']:.1f} p99={result['ttfe_p99_ms']:.1f} "
         f"max={result['ttfe_max_ms']:.1f} ms  first values p50={result['tfv_p50_ms']:.1f} "
         f"p99={result['tfv_p99_ms']:.1f} ms  run p50={result['run_p50_ms']:.1f} ms\n"
