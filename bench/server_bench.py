@@ -95,6 +95,10 @@ def _client(url: str, connections: int) -> Any:
     import httpx
     from langgraph_sdk.client import LangGraphClient
 
+    if os.environ.get("BENCH_SDK_DEFAULT_POOL"):  # (for comparison: get_client as it is)
+        from langgraph_sdk import get_client
+
+        return get_client(url=url, timeout=httpx.Timeout(connect=30, read=300, write=300, pool=300))
     n = max(connections, 1) + 5
     http = httpx.AsyncClient(
         base_url=url,
