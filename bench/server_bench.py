@@ -24,8 +24,8 @@ whole invocation and ``--rounds R`` alternates between them (medians, then the r
 
 ``--clients K``: K client processes share the runs and the concurrency. One process parsing
 the SSE streams through langgraph-sdk costs 7-13 ms of CPU per run (more than the dev
-server); each client's httpx pool is sized to its streams (``get_client``'s default keeps 20
-connections alive, so above 20 streams most requests opened a new connection).
+server). Each client uses ``get_client``'s own httpx pool (``BENCH_SDK_SIZED_POOL=1``: one
+that keeps a connection per stream alive, which costs the client 4x more CPU; see _client).
 
 ``--mode``: ``closed`` (default): ``--concurrency`` streams kept in flight, each run on a
 new thread (throughput at saturation); ``burst``: threads made first, then ``--runs``
@@ -85,25 +85,29 @@ def _free_port() -> int:
 
 
 def _client(url: str, connections: int) -> Any:
-    """A langgraph-sdk client whose httpx pool keeps ``connections`` connections alive.
+    """A langgraph-sdk client: ``get_client``'s own (httpx's default pool: at most 100
+    connections, 20 kept alive), or with ``BENCH_SDK_SIZED_POOL=1`` one whose pool keeps
+    ``connections`` alive.
 
-    ``get_client`` builds httpx's default pool (100 connections, 20 kept alive): with more
-    than 20 streams in flight every other request opens a new TCP connection, which costs
-    the client and the server more than the request itself. Same SDK, same calls; only
-    the pool is sized to the load (both servers are measured with it).
+    Keeping 100+ connections alive costs the client far more than reconnecting: httpcore
+    checks every idle connection (a readiness syscall each) on every request, so at 100
+    streams per client process the sized pool spent 23-26 ms of client CPU per run against
+    6 ms with the default pool (2026-12-07, load 2-5).
     """
     import httpx
-    from langgraph_sdk.client import LangGraphClient
 
-    if os.environ.get("BENCH_SDK_DEFAULT_POOL"):  # (for comparison: get_client as it is)
+    timeout = httpx.Timeout(connect=30, read=300, write=300, pool=300)
+    if not os.environ.get("BENCH_SDK_SIZED_POOL"):
         from langgraph_sdk import get_client
 
-        return get_client(url=url, timeout=httpx.Timeout(connect=30, read=300, write=300, pool=300))
+        return get_client(url=url, timeout=timeout)
+    from langgraph_sdk.client import LangGraphClient
+
     n = max(connections, 1) + 5
     http = httpx.AsyncClient(
         base_url=url,
         transport=httpx.AsyncHTTPTransport(retries=5, limits=httpx.Limits(max_connections=n, max_keepalive_connections=n)),
-        timeout=httpx.Timeout(connect=30, read=300, write=300, pool=300),
+        timeout=timeout,
     )
     return LangGraphClient(http)
 
@@ -175,6 +179,7 @@ async def _drive(url: str, runs: int, concurrency: int, mode: str = "closed", ra
     # Warm up: imports, the graph's first run, and the pool's connections (opened at once,
     # after ``ready``: an idle kept-alive connection is closed by the server after a few
     # seconds, and other client processes may take that long to start).
+    pool = min(pool, 20) if not os.environ.get("BENCH_SDK_SIZED_POOL") else pool
     await _stream(client, await _create_thread(client, scratch), scratch)
     if ready is not None:
         await ready()
