@@ -34,15 +34,16 @@ made first, then ``--rate`` streams opened per second, open loop (latency below 
 "in flight" is the concurrency it actually kept). For PostgreSQL setups the CPU of the
 database's backends per run is reported beside the server processes'.
 
-Measured 2026-12-07 on the shared 2-core box, load 9-16 (docs/performance.md, "Server",
+Measured 2026-12-07 on the shared 2-core box, load 1-16 (docs/performance.md, "Server",
 has the tables; compare within one invocation, CPU per run is the steadier number):
 
     --mode burst --runs 100 --clients 4 --rounds 3 --storage memory --against-langgraph-dev ...
       TTFE p50/p99 1067/1862 ms vs 10965/11059 ms (0.17x p99), server CPU 5.0 vs 59.6 ms/run
     --mode rate --rate 20 --runs 300 --clients 2 --storage memory --against-langgraph-dev ...
       TTFE p50/p99 13/117 ms vs 1618/3318 ms (langgraph dev falls behind the rate)
-    --runs 600 --concurrency 500 --clients 5 --storage memory ... --langgraph-dev-jobs 500
-      12.9 vs 4.4 runs/s (2.9x), server CPU 6.4 vs 83.1 ms/run (0.08x)
+    --runs 1000 --concurrency 500 --clients 5 --storage memory ... --langgraph-dev-jobs 500
+      load 1-3: 141.1 vs 11.0 and 116.5 vs 13.9 runs/s (12.8x, 8.4x), server CPU 0.06x
+      (load 12-15, with a costlier client pool since reverted: 2.9x)
     --runs 500 --concurrency 500 --clients 5 --storage postgres --workers 1 --against-aegra ...
       9.2 vs 4.4 runs/s (2.1x), server CPU 23.0 + PostgreSQL 13.2 vs 60.6 + 10.0 ms/run
     --runs 250 --concurrency 100 --clients 2 --storage postgres --workers 1 / 2 / 4
