@@ -14,7 +14,6 @@ import re
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
-from sse_starlette import EventSourceResponse
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -34,6 +33,7 @@ from asyncgraph.server._errors import ApiError, not_found
 from asyncgraph.server._openapi import openapi_document
 from asyncgraph.server._runs import RunService
 from asyncgraph.server._serialize import dumps
+from asyncgraph.server._sse import EventStream
 from asyncgraph.server._services import Services
 from asyncgraph.server._storage import RunEvent
 from asyncgraph.server._store_api import store_routes
@@ -388,10 +388,14 @@ async def _sse(
 
 
 def _stream_response(request: Request, run: dict[str, Any], *, after: int, modes: set[str] | None,
-                     cancel_on_disconnect: bool, headers: dict[str, str]) -> Response:
-    return EventSourceResponse(
+                     cancel_on_disconnect: bool, headers: dict[str, str], first: RunEvent | None = None) -> Response:
+    """``first``: the run's first event, known without reading the log (sent at once)."""
+    if first is not None:
+        after = first.seq
+    return EventStream(
         _sse(request, run["run_id"], after=after, modes=modes,
              cancel_on_disconnect=cancel_on_disconnect, thread_id=run["thread_id"]),
+        first=_sse_bytes([first], modes) if first is not None else b"",
         headers=headers,
         ping=15,
     )
@@ -417,6 +421,7 @@ async def runs_stream(request: Request) -> Response:
         request, run, after=0, modes=None,
         cancel_on_disconnect=on_disconnect == "cancel",
         headers=_location_headers(run, tid is None),
+        first=RunService.first_event(run),
     )
 
 

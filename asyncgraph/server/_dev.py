@@ -18,7 +18,7 @@ from asyncgraph.server._crons import CronScheduler
 from asyncgraph.server._graphs import GraphRegistry
 from asyncgraph.server._queue import InProcessQueue, RunQueue
 from asyncgraph.server._runs import RunService, Worker
-from asyncgraph.server._services import Services
+from asyncgraph.server._services import Services, freeze_startup_heap
 from asyncgraph.server._storage import MemoryStorage, Storage
 
 __all__ = ["create_app", "run_dev"]
@@ -115,7 +115,9 @@ _ENV_DATA_DIR = "ASYNCGRAPH_DEV_DATA_DIR"
 def app_from_environment() -> Starlette:
     """The app ``run_dev(reload=True)`` serves: uvicorn's reloader imports this in each new
     server process (the options travel in the environment)."""
-    return create_app(os.environ[_ENV_CONFIG], data_dir=os.environ.get(_ENV_DATA_DIR) or None)
+    app = create_app(os.environ[_ENV_CONFIG], data_dir=os.environ.get(_ENV_DATA_DIR) or None)
+    freeze_startup_heap()
+    return app
 
 
 def watched_dirs(cfg: ServerConfig) -> list[str]:
@@ -152,6 +154,7 @@ def run_dev(
     where = f"SQLite files in {data_dir}/" if data_dir else "memory"
     if not reload:
         app = create_app(config, data_dir=data_dir)
+        freeze_startup_heap()
         print(f"asyncgraph dev: serving {config} on http://{host}:{port} (storage: {where})", flush=True)
         uvicorn.run(app, host=host, port=port, log_level="warning")
         return

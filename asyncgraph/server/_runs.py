@@ -22,7 +22,7 @@ from asyncgraph.server._queue import RunQueue
 from asyncgraph.server._serialize import dumps, to_jsonable
 from asyncgraph.server._services import Services
 from asyncgraph.server._state import copy_checkpoints
-from asyncgraph.server._storage import Storage, now
+from asyncgraph.server._storage import RunEvent, Storage, now
 from asyncgraph.types import Command
 
 __all__ = ["RunService", "Worker"]
@@ -161,9 +161,17 @@ class RunService:
             await self.storage.put_run(run)
             # The stream's first event, at once: the client learns the run id before a
             # worker picks the run up (a later attempt after a worker died adds its own).
-            await self.storage.append_event(run_id, "metadata", dumps({"run_id": run_id, "attempt": 1}))
+            first = self.first_event(run)
+            await self.storage.append_event(run_id, first.event, first.data)
             await self.queue.enqueue(run_id, thread_id)
         return run
+
+    @staticmethod
+    def first_event(run: dict[str, Any]) -> RunEvent:
+        """The ``metadata`` event :meth:`create` writes first to the run's log: always
+        ``seq`` 1, as nothing else writes there before the run is enqueued. A stream
+        that creates the run sends it without reading it back."""
+        return RunEvent(1, "metadata", dumps({"run_id": run["run_id"], "attempt": 1}))
 
     async def get(self, thread_id: str, run_id: str) -> dict[str, Any]:
         run = await self.storage.get_run(run_id)

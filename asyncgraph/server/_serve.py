@@ -43,7 +43,7 @@ from asyncgraph.server._pg_storage import FENCE, FencedOut, PostgresStorage, ope
 from asyncgraph.server._queue import InProcessQueue
 from asyncgraph.server._runs import RunService, Worker
 from asyncgraph.server._serialize import dumps
-from asyncgraph.server._services import Services
+from asyncgraph.server._services import Services, freeze_startup_heap
 from asyncgraph.server._storage import MemoryStorage, now
 from asyncgraph.types import Command
 
@@ -131,6 +131,7 @@ def run_serve(
     import uvicorn
 
     app = create_serve_app(config, database_url, max_body_bytes=max_body_bytes, pool_size=pool_size)
+    freeze_startup_heap()
     print(f"asyncgraph serve: {config} on http://{host}:{port} (PostgreSQL; runs need `asyncgraph worker`)", flush=True)
     uvicorn.run(app, host=host, port=port, log_level="warning")
 
@@ -270,6 +271,7 @@ async def run_worker_async(
     stall_after: float = 3.0,
     name: str | None = None,
     pool_size: int = 20,
+    freeze: bool = False,
 ) -> None:
     """Run graphs for ``serve`` until SIGINT/SIGTERM (``asyncgraph worker``).
 
@@ -280,11 +282,15 @@ async def run_worker_async(
             are re-delivered (keep it a few heartbeats long).
         pool_size: database connections of this process (records, checkpoints, store and
             queue share them).
+        freeze: take the start-up heap out of the collector (:func:`freeze_startup_heap`;
+            the command line does, a test process does not).
     """
     cfg = config if isinstance(config, ServerConfig) else load_config(config)
     cfg.apply_environment()
     registry = GraphRegistry(cfg, checkpointer=None, store=None)
     registry.load_all()
+    if freeze:
+        freeze_startup_heap()
     async with _backends(database_url, registry, listen=False, pool_size=pool_size) as (storage, papp):
         services = Services(storage, registry)
         await services.ensure_system_assistants()
@@ -336,4 +342,4 @@ def run_worker(config: str, database_url: str, **kwargs: Any) -> None:
     """``asyncgraph worker``: :func:`run_worker_async` in a new event loop."""
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     print(f"asyncgraph worker {os.getpid()}: running the graphs of {config} (PostgreSQL)", flush=True)
-    asyncio.run(run_worker_async(config, database_url, **kwargs))
+    asyncio.run(run_worker_async(config, database_url, freeze=True, **kwargs))
