@@ -540,8 +540,8 @@ async def thread_join_stream(request: Request) -> Response:
 
     # Location: where the SDK reconnects (with Last-Event-ID) when the connection drops.
     query = request.url.query
-    return EventSourceResponse(body(), headers={"Location": f"/threads/{tid}/stream" + (f"?{query}" if query else "")},
-                               ping=15)
+    return EventStream(body(), headers={"Location": f"/threads/{tid}/stream" + (f"?{query}" if query else "")},
+                       ping=15)
 
 
 # ---- crons -----------------------------------------------------------------------------
