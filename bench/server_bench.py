@@ -58,6 +58,7 @@ import asyncio
 import contextlib
 import json
 import os
+import shutil
 import socket
 import statistics
 import subprocess
@@ -417,6 +418,11 @@ def _langgraph_dev(venv: str, args: argparse.Namespace) -> Iterator[tuple[str, s
            "LANGGRAPH_CLI_NO_ANALYTICS": "1"}
     env.pop("PYTHONPATH", None)
     cli = str(Path(venv) / "bin" / "langgraph")
+    # langgraph dev saves its in-memory state under .langgraph_api/ in its working directory
+    # and loads it again at start: state left by an earlier invocation (16 MB after a few
+    # runs) slows it several-fold. Every invocation starts it empty, as ours starts.
+    state = APP.parent / ".langgraph_api"
+    shutil.rmtree(state, ignore_errors=True)
     proc = subprocess.Popen(
         [cli, "dev", "--config", str(APP), "--port", str(port), "--no-browser", "--no-reload",
          *(["--n-jobs-per-worker", str(args.langgraph_dev_jobs)] if args.langgraph_dev_jobs else [])],
@@ -429,6 +435,7 @@ def _langgraph_dev(venv: str, args: argparse.Namespace) -> Iterator[tuple[str, s
         yield f"langgraph dev (memory{jobs})", url, [proc], None
     finally:
         _stop([proc])
+        shutil.rmtree(state, ignore_errors=True)
 
 
 @contextlib.contextmanager
