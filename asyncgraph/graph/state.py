@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import warnings
 from collections.abc import Callable, Hashable, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
@@ -199,7 +200,7 @@ class StateGraph(Generic[StateT, ContextT, InputT, OutputT]):
         if kwargs:
             raise TypeError(f"add_node() got unexpected arguments: {', '.join(kwargs)}")
         if self.compiled:
-            raise InvalidGraphError("Cannot add a node to a graph that was already compiled")
+            _warn_after_compile("add_node")
         if action is None:
             action = node
             name = infer_name(action)
@@ -284,10 +285,10 @@ class StateGraph(Generic[StateT, ContextT, InputT, OutputT]):
         keeps what an earlier call set.
 
         Raises:
-            InvalidGraphError: the graph was compiled already, or a value is invalid.
+            InvalidGraphError: a value is invalid.
         """
         if self.compiled:
-            raise InvalidGraphError("Cannot set node defaults on a graph that was already compiled")
+            _warn_after_compile("set_node_defaults")
         defaults = self.node_defaults
         if retry_policy is not None:
             defaults.retry_policy = (retry_policy,) if isinstance(retry_policy, RetryPolicy) else tuple(retry_policy)
@@ -327,7 +328,7 @@ class StateGraph(Generic[StateT, ContextT, InputT, OutputT]):
         With a list of start nodes, ``end_key`` waits until all of them have run.
         """
         if self.compiled:
-            raise InvalidGraphError("Cannot add an edge to a graph that was already compiled")
+            _warn_after_compile("add_edge")
         if isinstance(start_key, str):
             if start_key == END:
                 raise InvalidGraphError("END cannot be a start node")
@@ -361,7 +362,7 @@ class StateGraph(Generic[StateT, ContextT, InputT, OutputT]):
         list of these. With ``path_map``, its results are keys looked up in the map.
         """
         if self.compiled:
-            raise InvalidGraphError("Cannot add an edge to a graph that was already compiled")
+            _warn_after_compile("add_conditional_edges")
         if source == END:
             raise InvalidGraphError("END cannot be a start node")
         call = classify_path(path, what=f"The path of the conditional edge from '{source}'")
@@ -508,3 +509,13 @@ def __getattr__(name: str) -> Any:
 
         return CompiledStateGraph
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _warn_after_compile(method: str) -> None:
+    """A builder changed after ``compile()``: allowed, as in LangGraph (compiling again
+    picks the change up), but graphs compiled before do not see it, so say so."""
+    warnings.warn(
+        f"{method}() on a StateGraph that was already compiled: graphs compiled before are "
+        "unchanged; call compile() again to include this change",
+        stacklevel=3,
+    )

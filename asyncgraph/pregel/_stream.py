@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import threading
+import warnings
 from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Coroutine, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
@@ -306,7 +307,13 @@ def stream_modes(mode: str | Sequence[str]) -> tuple[set[str], bool]:
     else:
         modes, single = set(mode), False
         if not modes:
-            raise InvalidInputError("stream_mode list is empty")
+            # LangGraph runs the graph and streams nothing (invoke returns []); do the same,
+            # but say so: an empty list is almost always a bug in the caller.
+            warnings.warn(
+                "stream_mode is an empty list: the graph runs and nothing is streamed "
+                "(invoke returns []). Pass one or more of " + ", ".join(sorted(STREAM_MODES)) + ".",
+                stacklevel=4,
+            )
     bad = modes - STREAM_MODES
     if bad:
         raise InvalidInputError(

@@ -455,7 +455,7 @@ class Pregel(PregelMarker, Runnable[Any, Any], Generic[StateT, ContextT, InputT,
         """
         v2 = _stream_version(version)
         if kwargs:
-            durability = _extra_kwargs("ainvoke", kwargs, durability)
+            durability = _extra_kwargs("ainvoke", kwargs, durability, self.plan.strict)
         if output_keys is None and self.plan.io is not None:
             output_keys = self.plan.io.output_channels  # a low-level graph's output
         if stream_mode != "values" or print_mode:
@@ -502,7 +502,7 @@ class Pregel(PregelMarker, Runnable[Any, Any], Generic[StateT, ContextT, InputT,
         """Sync twin of :meth:`ainvoke` (a thin wrapper that drives it)."""
         v2 = _stream_version(version)
         if kwargs:
-            durability = _extra_kwargs("invoke", kwargs, durability)
+            durability = _extra_kwargs("invoke", kwargs, durability, self.plan.strict)
         if output_keys is None and self.plan.io is not None:
             output_keys = self.plan.io.output_channels  # a low-level graph's output
 
@@ -554,7 +554,7 @@ class Pregel(PregelMarker, Runnable[Any, Any], Generic[StateT, ContextT, InputT,
         """
         v2 = _stream_version(version)
         if kwargs:
-            durability = _extra_kwargs("stream" if _inline_sync else "astream", kwargs, durability)
+            durability = _extra_kwargs("stream" if _inline_sync else "astream", kwargs, durability, self.plan.strict)
         modes, single = stream_modes(stream_mode if stream_mode is not None else self._default_stream_mode())
         if debug or self.debug:
             # As in LangGraph: the run's updates and values are printed; what is
@@ -753,17 +753,25 @@ class CompiledStateGraph(Pregel[StateT, ContextT, InputT, OutputT]):
 _LANGGRAPH_EXTRAS = frozenset({"checkpoint_during", "debug", "subgraphs"})
 
 
-def _extra_kwargs(method: str, kwargs: dict[str, Any], durability: str | None) -> str | None:
+def _extra_kwargs(method: str, kwargs: dict[str, Any], durability: str | None, strict: bool = False) -> str | None:
     """Check the keyword arguments a run method got beyond its named ones; returns the
     durability they imply.
 
-    LangGraph ignores unknown ones; a misspelled ``stream_mod=`` then changes nothing,
-    silently. Here it is a ``TypeError``. Of LangGraph's extras, ``checkpoint_during``
-    (deprecated there too) maps to ``durability``.
+    LangGraph ignores unknown ones, so a misspelled ``stream_mod=`` changes nothing,
+    silently. Here they are ignored too, with a ``UserWarning`` naming them; a graph
+    compiled with ``strict=True`` raises ``TypeError``. Of LangGraph's extras,
+    ``checkpoint_during`` (deprecated there too) maps to ``durability``.
     """
     unknown = sorted(set(kwargs) - _LANGGRAPH_EXTRAS)
     if unknown:
-        raise TypeError(f"{method}() got unexpected keyword argument(s): {', '.join(map(repr, unknown))}")
+        names = ", ".join(map(repr, unknown))
+        if strict:
+            raise TypeError(f"{method}() got unexpected keyword argument(s): {names}")
+        warnings.warn(
+            f"{method}() ignores unexpected keyword argument(s) {names}, as LangGraph does "
+            "(a misspelling?); compile(strict=True) makes this a TypeError",
+            stacklevel=3,
+        )
     during = kwargs.get("checkpoint_during")
     if during is not None:
         _renamed("checkpoint_during", "durability", LangGraphDeprecatedSinceV10, stacklevel=4)

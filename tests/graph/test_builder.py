@@ -226,14 +226,20 @@ def test_state_schema_must_be_a_schema_class_or_a_type() -> None:
         StateGraph(42)  # type: ignore[arg-type]
 
 
-def test_builder_is_frozen_after_compile() -> None:
+def test_a_builder_changed_after_compile_warns_and_compiled_graphs_keep_their_shape() -> None:
+    # As in LangGraph: allowed (compile again to use it), with a warning.
     g = _graph("a")
     g.add_edge(START, "a")
-    g.compile()
-    with pytest.raises(InvalidGraphError, match="already compiled"):
+    first = g.compile()
+    with pytest.warns(UserWarning, match=r"add_node\(\) on a StateGraph that was already compiled"):
         g.add_node("b", node)
-    with pytest.raises(InvalidGraphError, match="already compiled"):
-        g.add_edge("a", END)
+    with pytest.warns(UserWarning, match=r"add_edge\(\) on a StateGraph that was already compiled"):
+        g.add_edge("a", "b")
+    with pytest.warns(UserWarning, match=r"add_conditional_edges\(\) on a StateGraph that was already compiled"):
+        g.add_conditional_edges("b", lambda s: END)
+    second = g.compile()
+    assert set(first.get_graph().nodes) == {"__start__", "a", "__end__"}
+    assert set(second.get_graph().nodes) == {"__start__", "a", "b", "__end__"}
 
 
 def test_a_builder_compiles_more_than_once() -> None:

@@ -697,15 +697,25 @@ def test_print_mode_prints_chunks_without_changing_what_is_returned(capsys: Any)
     assert len(printed) == 2 and all("[updates]" in line for line in printed)
 
 
-async def test_a_misspelled_keyword_argument_is_an_error_not_ignored() -> None:
+async def test_a_misspelled_keyword_argument_is_ignored_with_a_warning_and_strict_refuses_it() -> None:
+    # LangGraph ignores unknown keyword arguments: working code must keep working here.
     graph = _chain("a")
-    with pytest.raises(TypeError, match="invoke\\(\\) got unexpected keyword argument\\(s\\): 'stream_mod'"):
-        graph.invoke({"log": []}, stream_mod="updates")
-    with pytest.raises(TypeError, match="astream\\(\\) got unexpected keyword argument\\(s\\): 'foo'"):
-        async for _ in graph.astream({"log": []}, foo=1):
-            pass
+    with pytest.warns(UserWarning, match=r"invoke\(\) ignores unexpected keyword argument\(s\) 'stream_mod'"):
+        assert graph.invoke({"log": []}, stream_mod="updates") == {"log": ["a"]}
+    with pytest.warns(UserWarning, match=r"astream\(\) ignores unexpected keyword argument\(s\) 'foo'"):
+        chunks = [c async for c in graph.astream({"log": []}, foo=1)]
+    assert chunks == [{"a": {"log": ["a"]}}]
     # LangGraph's own extras are taken: subgraphs/debug have no effect on invoke's output.
     assert graph.invoke({"log": []}, subgraphs=True, debug=False) == {"log": ["a"]}
+    g = StateGraph(State)
+    g.add_node("a", visit("a"))
+    g.add_edge(START, "a")
+    strict = g.compile(strict=True)
+    with pytest.raises(TypeError, match=r"invoke\(\) got unexpected keyword argument\(s\): 'stream_mod'"):
+        strict.invoke({"log": []}, stream_mod="updates")
+    with pytest.raises(TypeError, match=r"astream\(\) got unexpected keyword argument\(s\): 'foo'"):
+        async for _ in strict.astream({"log": []}, foo=1):
+            pass
 
 
 def test_checkpoint_during_maps_to_durability_with_a_deprecation_warning() -> None:

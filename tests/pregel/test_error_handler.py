@@ -72,11 +72,12 @@ def test_the_default_handler_name_may_not_be_taken() -> None:
         g.compile()
 
 
-def test_set_node_defaults_after_compile_is_refused() -> None:
+def test_set_node_defaults_after_compile_warns() -> None:
     g = _graph()
     g.compile()
-    with pytest.raises(InvalidGraphError, match="already compiled"):
+    with pytest.warns(UserWarning, match=r"set_node_defaults\(\) on a StateGraph that was already compiled"):
         g.set_node_defaults(retry_policy=RetryPolicy())
+    g.compile()
 
 
 @pytest.mark.parametrize("bad", [0, -1, timedelta(0), TimeoutPolicy(idle_timeout=0)])
