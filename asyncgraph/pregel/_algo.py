@@ -15,6 +15,7 @@ The model (bulk-synchronous parallel, as in Pregel and LangGraph):
 from __future__ import annotations
 
 import hashlib
+import warnings
 from collections.abc import Collection, Iterable, Sequence
 from typing import Any
 
@@ -469,13 +470,19 @@ def prepare_tasks(
     against the run's last step ``stop``). ``with_ids``: give each task its stable id.
 
     Raises:
-        TaskNotFound: a ``Send`` names a node the graph does not have.
+        TaskNotFound: with ``compile(strict=True)``, a ``Send`` names a node the graph does
+            not have (otherwise it is skipped with a ``UserWarning``).
     """
     tasks: list[Task] = []
     for i, packet in enumerate(pending_sends(run)):
         node = plan.nodes.get(packet.node) if isinstance(packet, Send) else None
         if node is None or node.call is None:
-            raise TaskNotFound(getattr(packet, "node", repr(packet)), known=[n for n in plan.nodes if n != START])
+            error = TaskNotFound(getattr(packet, "node", repr(packet)), known=[n for n in plan.nodes if n != START])
+            if plan.strict:
+                raise error
+            # A saved Send to a node this graph no longer has: LangGraph skips it too.
+            warnings.warn(f"{error}. The pending Send is ignored, as LangGraph does", stacklevel=2)
+            continue
         task = Task(node, packet.arg, PUSH, i, _PUSH_TRIGGERS)
         task.timeout = packet.timeout
         tasks.append(task)

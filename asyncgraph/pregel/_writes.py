@@ -26,11 +26,19 @@ from asyncgraph.pregel._schema import ROOT_KEY, check_pydantic_writes, object_to
 from asyncgraph.types import Command, Send
 
 
-def _check_dest(plan: Plan, dest: Any, source: str) -> str:
+def _check_dest(plan: Plan, dest: Any, source: str) -> str | None:
+    """``dest`` as a node to go to, ``END``, or ``None`` for a node the graph does not
+    have: LangGraph ignores those (logging it), so they are ignored with a
+    ``UserWarning``; ``compile(strict=True)`` raises :class:`TaskNotFound`."""
     if dest == END:
         return END
     if not isinstance(dest, str) or dest not in plan.nodes or dest == START:
-        raise TaskNotFound(str(dest), source=source, known=[n for n in plan.nodes if n != START])
+        error = TaskNotFound(str(dest), source=source, known=[n for n in plan.nodes if n != START])
+        if plan.strict:
+            raise error
+        warnings.warn(f"{error}. Ignored, as LangGraph does; compile(strict=True) makes this an error",
+                      stacklevel=2)
+        return None
     return dest
 
 
@@ -38,11 +46,11 @@ def _goto_writes(plan: Plan, goto: Any, source: str, writes: list[tuple[str, Any
     items = goto if isinstance(goto, (list, tuple)) else (goto,)
     for item in items:
         if isinstance(item, Send):
-            _check_dest(plan, item.node, source)
-            writes.append((TASKS, item))
+            if _check_dest(plan, item.node, source) is not None:
+                writes.append((TASKS, item))
         else:
             dest = _check_dest(plan, item, source)
-            if dest != END:
+            if dest is not None and dest != END:
                 writes.append((branch_channel(dest), None))
 
 
@@ -316,8 +324,8 @@ def branch_writes(plan: Plan, task: Task, branch: BranchPlan, result: Any) -> No
     items = result if isinstance(result, (list, tuple)) else (result,)
     for item in items:
         if isinstance(item, Send):
-            _check_dest(plan, item.node, task.name)
-            task.writes.append((TASKS, item))
+            if _check_dest(plan, item.node, task.name) is not None:
+                task.writes.append((TASKS, item))
             continue
         dest = item
         if branch.path_map is not None:
@@ -334,5 +342,5 @@ def branch_writes(plan: Plan, task: Task, branch: BranchPlan, result: Any) -> No
         if dest is None:
             dest = END
         dest = _check_dest(plan, dest, task.name)
-        if dest != END:
+        if dest is not None and dest != END:
             task.writes.append((branch_channel(dest), None))

@@ -93,14 +93,26 @@ def test_result_missing_from_path_map_names_edge_and_value() -> None:
     assert "start" in str(info.value)
 
 
-def test_path_to_unknown_node_is_an_error_naming_it() -> None:
-    # LangGraph logs a warning and drops the edge.
+def test_path_to_unknown_node_is_dropped_with_a_warning_naming_it_and_strict_refuses_it() -> None:
+    # LangGraph logs a warning and drops the edge: working code keeps working.
     g = _graph("start")
     g.add_edge(START, "start")
     g.add_conditional_edges("start", lambda s: "ghost")
+    with pytest.warns(UserWarning, match="Unknown node 'ghost' \\(from node 'start'\\).*Ignored"):
+        assert g.compile().invoke({"n": 0}) == {"n": 0, "log": ["start"]}
     with pytest.raises(TaskNotFound, match="ghost") as info:
-        g.compile().invoke({"n": 0})
+        g.compile(strict=True).invoke({"n": 0})
     assert info.value.node == "ghost"
+
+
+def test_command_goto_an_unknown_node_is_dropped_with_a_warning_and_strict_refuses_it() -> None:
+    g = _graph()
+    g.add_node("a", lambda s: Command(update={"n": 5}, goto=["ghost", Send("nobody", s)]))
+    g.add_edge(START, "a")
+    with pytest.warns(UserWarning, match="Unknown node 'ghost'"), pytest.warns(UserWarning, match="Unknown node 'nobody'"):
+        assert g.compile().invoke({"n": 0}) == {"n": 5, "log": []}
+    with pytest.raises(TaskNotFound, match="ghost"):
+        g.compile(strict=True).invoke({"n": 0})
 
 
 async def test_async_path_function() -> None:
@@ -208,12 +220,14 @@ async def test_send_with_empty_list_runs_nothing() -> None:
     assert out == {"subjects": [], "jokes": []}
 
 
-async def test_send_to_unknown_node_is_an_error() -> None:
+async def test_send_to_unknown_node_is_dropped_with_a_warning_and_strict_refuses_it() -> None:
     g = StateGraph(MapState)
     g.add_node("worker", lambda a: None)
     g.add_conditional_edges(START, lambda s: [Send("nobody", 1)])
+    with pytest.warns(UserWarning, match="Unknown node 'nobody'"):
+        assert await g.compile().ainvoke({"subjects": []}) == {"subjects": [], "jokes": []}
     with pytest.raises(TaskNotFound, match="nobody"):
-        await g.compile().ainvoke({"subjects": []})
+        await g.compile(strict=True).ainvoke({"subjects": []})
 
 
 async def test_send_and_plain_edge_in_one_step() -> None:
@@ -267,12 +281,12 @@ def test_command_goto_adds_to_static_edges() -> None:
     assert g.compile().invoke({"n": 0})["log"] == ["b", "c"]
 
 
-def test_command_goto_missing_node_names_it() -> None:
+def test_command_goto_missing_node_names_it_when_strict() -> None:
     g = _graph()
     g.add_node("decide", lambda s: Command(update={"n": 1}, goto="nowhere"))
     g.add_edge(START, "decide")
     with pytest.raises(TaskNotFound) as info:
-        g.compile().invoke({"n": 0})
+        g.compile(strict=True).invoke({"n": 0})
     assert info.value.node == "nowhere"
     assert "nowhere" in str(info.value) and "decide" in str(info.value)
 

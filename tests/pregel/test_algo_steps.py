@@ -5,6 +5,8 @@ node output into writes. Plain values in and out; no event loop anywhere.
 
 from __future__ import annotations
 
+import dataclasses
+
 import json
 import operator
 import subprocess
@@ -132,14 +134,21 @@ def test_sends_come_first_in_packet_order_then_triggered_nodes() -> None:
     ]
 
 
-def test_a_send_to_a_missing_node_names_it() -> None:
-    plan = _plan()
-    run = _after_input(plan, {"log": []})
-    sender = Task(plan.nodes["a"], None, PULL, 0, (branch_channel("a"),))
-    sender.writes = [(TASKS, Send("nope", None))]
-    apply_writes(plan, run, [sender])
-    with pytest.raises(TaskNotFound, match="nope"):
-        prepare_tasks(plan, run, 2, stop=100)
+def test_a_pending_send_to_a_missing_node_is_skipped_with_a_warning_or_refused_when_strict() -> None:
+    # A saved Send to a node the graph no longer has: LangGraph skips it; so do we, saying so.
+    for strict in (False, True):
+        plan = dataclasses.replace(_plan(), strict=strict)
+        run = _after_input(plan, {"log": []})
+        sender = Task(plan.nodes["a"], None, PULL, 0, (branch_channel("a"),))
+        sender.writes = [(TASKS, Send("nope", None))]
+        apply_writes(plan, run, [sender])
+        if strict:
+            with pytest.raises(TaskNotFound, match="nope"):
+                prepare_tasks(plan, run, 2, stop=100)
+        else:
+            with pytest.warns(UserWarning, match="Unknown node 'nope'.*ignored"):
+                tasks = prepare_tasks(plan, run, 2, stop=100)
+            assert all(t.name != "nope" for t in tasks)
 
 
 def test_task_ids_are_stable_and_distinct() -> None:
