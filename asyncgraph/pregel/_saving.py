@@ -10,13 +10,12 @@ import weakref
 from collections.abc import Collection, Generator, Sequence
 from typing import Any
 
-from asyncgraph._context import META_NODE, META_NS, META_PATH, META_STEP, META_TRIGGERS
 from asyncgraph._send import Send
 from asyncgraph.channels.base import MISSING
 from asyncgraph.channels.untracked_value import UntrackedValue
 from asyncgraph.checkpoint._bridge import InlineAsync
 from asyncgraph.checkpoint._ids import id_and_ts
-from asyncgraph.checkpoint.base import CHECKPOINT_FORMAT, BaseCheckpointSaver, Checkpoint
+from asyncgraph.checkpoint.base import CHECKPOINT_FORMAT, BaseCheckpointSaver, Checkpoint, get_checkpoint_metadata
 from asyncgraph.constants import CONF, NULL_TASK_ID, TASKS
 from asyncgraph.constants import PULL as PULL_PATH
 from asyncgraph.constants import PUSH as PUSH_PATH
@@ -63,13 +62,6 @@ def saved_values(run: RunState, versions: dict[str, Any], untracked: frozenset[s
     return out
 
 
-# Configurable keys that address a checkpoint or describe a task, not the user's run.
-_NOT_METADATA = frozenset({
-    "thread_id", "checkpoint_id", "checkpoint_ns", "checkpoint_map", META_STEP, META_NODE,
-    META_TRIGGERS, META_PATH, META_NS,
-})
-
-
 # The metadata keys a checkpoint of the engine always has (Saver.put).
 _OWN_METADATA = frozenset({"source", "step", "parents"})
 
@@ -98,20 +90,8 @@ def without_untracked(writes: list[tuple[str, Any]], untracked: frozenset[str]) 
 def user_metadata(config: dict[str, Any]) -> dict[str, Any]:
     """What a run's checkpoints carry in their metadata besides source and step, as in
     LangGraph: the run's ``metadata`` and then its ``configurable`` values that are
-    strings, numbers or booleans (no private ``__`` keys, no checkpoint address). The
-    NUL character is removed from strings (PostgreSQL's text cannot hold it)."""
-    out: dict[str, Any] = {}
-    for obj in (config.get("metadata"), config.get(CONF)):
-        if not obj:
-            continue
-        for k, v in obj.items():
-            if k in out or k in _NOT_METADATA or k.startswith("__"):
-                continue
-            if isinstance(v, str):
-                out[k] = v.replace("\x00", "")
-            elif isinstance(v, (int, float, bool)):
-                out[k] = v
-    return out
+    strings, numbers or booleans (the savers' own rule: ``get_checkpoint_metadata``)."""
+    return get_checkpoint_metadata(config, {})  # type: ignore[arg-type, return-value]
 
 
 def saver_config(config: dict[str, Any]) -> dict[str, Any]:
