@@ -448,6 +448,10 @@ async def consume(sink: StreamSink, run: Coroutine[Any, Any, Any], shape: Shape,
                 await runner
             except BaseException:  # the cancellation we asked for, or the run's error
                 pass
+        elif not runner.cancelled():
+            # The reader left after the run failed but before ``after`` saw it (a v3
+            # handle raised the error already): mark it seen, or asyncio logs it at exit.
+            runner.exception()
 
 
 def output_from_values_chunk(chunk: Any, v2: bool) -> Any:

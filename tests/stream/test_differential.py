@@ -3,7 +3,9 @@ asyncgraph; what a user reads from the run stream's projections must match."""
 
 from __future__ import annotations
 
+import gc
 import importlib
+import logging
 import operator
 import types
 from typing import Annotated, Any
@@ -331,3 +333,27 @@ def test_failing_subgraph_marks_its_handle_and_lifecycle() -> None:
         seen[pkg] = (handle.status, handle.error, _lifecycle(got))
     assert seen["asyncgraph"] == seen["langgraph"]
     assert seen["asyncgraph"][:2] == ("failed", "subgraph explosion")
+
+
+def test_a_failed_run_left_after_its_handle_raised_logs_nothing(caplog: pytest.LogCaptureFixture) -> None:
+    # The reader stops after a subgraph handle raised the run's error: the run's task
+    # must not be reported by asyncio as "Task exception was never retrieved".
+    m = mods("asyncgraph")
+
+    def boom(s: S) -> dict[str, Any]:
+        raise RuntimeError("subgraph explosion")
+
+    sub = m.graph.StateGraph(S)
+    sub.add_node("boom", boom)
+    sub.add_edge(m.graph.START, "boom")
+    g = m.graph.StateGraph(S)
+    g.add_node("sub", sub.compile())
+    g.add_edge(m.graph.START, "sub")
+    with caplog.at_level(logging.ERROR, logger="asyncio"):
+        run = g.compile().stream_events({"xs": []}, version="v3")
+        handle = next(iter(run.subgraphs))
+        with pytest.raises(RuntimeError, match="subgraph explosion"):
+            handle.output  # noqa: B018 - the property drives the run
+        del run, handle
+        gc.collect()
+    assert [r.getMessage() for r in caplog.records if r.name == "asyncio"] == []
