@@ -225,6 +225,7 @@ def _summary(out: dict[str, list[Any]], elapsed: float, client_cpu: float, runs:
         raise SystemExit(f"{len(out['errors'])} runs failed, first: {out['errors'][0]}")
     # In flight on average (Little's law): what an open-loop rate actually kept concurrent.
     inflight = sum(out["done"]) / elapsed
+    content = out["content"] or [float("nan")]  # (the bare SSE floor sends no values event)
     return {
         "runs": runs,
         "concurrency": concurrency,
@@ -233,8 +234,8 @@ def _summary(out: dict[str, list[Any]], elapsed: float, client_cpu: float, runs:
         "ttfe_p50_ms": 1000 * statistics.median(out["first"]),
         "ttfe_p99_ms": 1000 * _pct(out["first"], 0.99),
         "ttfe_max_ms": 1000 * max(out["first"]),
-        "tfv_p50_ms": 1000 * statistics.median(out["content"]),
-        "tfv_p99_ms": 1000 * _pct(out["content"], 0.99),
+        "tfv_p50_ms": 1000 * statistics.median(content),
+        "tfv_p99_ms": 1000 * _pct(content, 0.99),
         "run_p50_ms": 1000 * statistics.median(out["done"]),
         "runs_per_s": runs / elapsed,
         "in_flight": inflight,
@@ -469,6 +470,52 @@ def _aegra(venv: str, args: argparse.Namespace) -> Iterator[tuple[str, str, list
             admin.execute(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
 
 
+_BARE_SSE_APP = """
+import json, uuid
+from starlette.applications import Starlette
+from starlette.responses import JSONResponse, StreamingResponse
+from starlette.routing import Route
+
+async def thread(request):
+    return JSONResponse({"thread_id": str(uuid.uuid4()), "metadata": {}, "status": "idle"})
+
+async def stream(request):
+    await request.body()
+    data = json.dumps({"run_id": str(uuid.uuid4()), "attempt": 1})
+    async def body():
+        yield f"id: 1\\r\\nevent: metadata\\r\\ndata: {data}\\r\\n\\r\\n".encode()
+    return StreamingResponse(body(), media_type="text/event-stream")
+
+async def anything(request):
+    return JSONResponse({})
+
+app = Starlette(routes=[Route("/threads", thread, methods=["POST"]),
+                        Route("/threads/{tid}/runs/stream", stream, methods=["POST"]),
+                        Route("/ok", anything), Route("/{path:path}", anything, methods=["GET", "POST"])])
+"""
+
+
+@contextlib.contextmanager
+def _bare_sse(args: argparse.Namespace) -> Iterator[tuple[str, str, list[subprocess.Popen[bytes]], str | None]]:
+    """The floor for time to first event: a bare Starlette app on uvicorn (no graph, no
+    storage, no run) answering each ``runs.stream`` with its one ``metadata`` event, to the
+    same langgraph-sdk clients. What this takes on this machine, no server can go under."""
+    tmp = tempfile.TemporaryDirectory(prefix="bare-sse-")
+    Path(tmp.name, "bare_sse.py").write_text(_BARE_SSE_APP)
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "bare_sse:app", "--port", str(port), "--log-level", "warning"],
+        cwd=tmp.name, stdout=subprocess.DEVNULL,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        _wait_ok(url, [proc])
+        yield "bare Starlette/uvicorn SSE (floor)", url, [proc], None
+    finally:
+        _stop([proc])
+        tmp.cleanup()
+
+
 @contextlib.contextmanager
 def _asyncgraph(args: argparse.Namespace) -> Iterator[tuple[str, str, list[subprocess.Popen[bytes]], str | None]]:
     tmp = tempfile.TemporaryDirectory(prefix="asyncgraph-server-bench-")
@@ -542,6 +589,9 @@ def main() -> None:
                     help="langgraph dev's --n-jobs-per-worker (its default runs few runs at once)")
     ap.add_argument("--against-aegra", metavar="VENV",
                     help="also run Aegra from this venv (pip aegra-api) on a scratch database and compare")
+    ap.add_argument("--against-bare-sse", action="store_true",
+                    help="also run a bare Starlette/uvicorn app answering each stream with one event: "
+                    "the floor of time to first event on this machine")
     args = ap.parse_args()
     with contextlib.ExitStack() as stack:
         # Every server is up for the whole invocation (an idle one costs nothing), so the
@@ -551,6 +601,8 @@ def main() -> None:
             servers.append(stack.enter_context(_langgraph_dev(args.against_langgraph_dev, args)))
         if args.against_aegra:
             servers.append(stack.enter_context(_aegra(args.against_aegra, args)))
+        if args.against_bare_sse:
+            servers.append(stack.enter_context(_bare_sse(args)))
         results: list[list[dict[str, Any]]] = [[] for _ in servers]
         for r in range(args.rounds):
             order = list(range(len(servers)))
