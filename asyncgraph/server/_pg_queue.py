@@ -18,7 +18,8 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from asyncgraph.checkpoint.postgres.aio import AsyncPostgresSaver
-from asyncgraph.server._pg_storage import FENCE, PostgresStorage
+from asyncgraph.checkpoint._store import Stmt
+from asyncgraph.server._pg_storage import FENCE, FENCE_SQLSTATE, FencedOut, PostgresStorage
 from asyncgraph.server._queue import AbortAction, RunQueue
 from asyncgraph.server._serialize import dumps
 from asyncgraph.server._storage import now
@@ -67,36 +68,65 @@ class FencedPostgresSaver(AsyncPostgresSaver):
 
     storage: PostgresStorage | None = None
 
-    @contextlib.asynccontextmanager
-    async def _fenced(self) -> AsyncIterator[None]:
-        if FENCE.get() is None or self.storage is None:
-            yield
-            return
-        async with self.storage.nested(), self.storage.fence():
-            yield
+    async def _transaction(self, conn: Any, op: Any, args: tuple[Any, ...], write: bool) -> Any:
+        # The fence check is the first statement of the write's own transaction (it goes
+        # in the write's first round trip): no second connection, no extra transaction.
+        fence = FENCE.get()
+        if fence is None or not write or getattr(op, "__name__", None) not in _FENCED_OPS:
+            return await super()._transaction(conn, op, args, write)
+        import psycopg
 
-    async def aput(self, config: Any, checkpoint: Any, metadata: Any, new_versions: Any) -> Any:
-        async with self._fenced():
-            return await super().aput(config, checkpoint, metadata, new_versions)
+        try:
+            return await super()._transaction(conn, _FencedOp(op, fence), args, write)
+        except psycopg.Error as exc:
+            if exc.sqlstate != FENCE_SQLSTATE:
+                raise
+            detail = exc.diag.message_detail or ""
+            raise FencedOut(fence[0], fence[1], int(detail) if detail.isdigit() else None) from None
 
-    async def aput_step(
-        self,
-        config: Any,
-        checkpoint: Any,
-        metadata: Any,
-        new_versions: Any,
-        *,
-        parent_writes: Sequence[Any] = (),
-        writes: Sequence[Any] = (),
-    ) -> Any:
-        async with self._fenced():
-            return await super().aput_step(
-                config, checkpoint, metadata, new_versions, parent_writes=parent_writes, writes=writes
-            )
 
-    async def aput_writes(self, config: Any, writes: Sequence[tuple[str, Any]], task_id: str, task_path: str = "") -> None:
-        async with self._fenced():
-            await super().aput_writes(config, writes, task_id, task_path)
+_FENCED_OPS = frozenset({"op_put", "op_put_writes"})
+"""The saver's operations that write a run's progress (checkpoints and pending writes):
+each is fenced. Deleting or copying a thread (rollback, ``on_completion="delete"``) is not."""
+
+
+class _FencedOp:
+    """One of the saver's operations with the fence check (``SELECT ag_fence(run, attempt)``)
+    put first in its first batch of statements, so it runs in the same transaction and the
+    same round trip as the write it guards (``ag_fence`` raises :data:`FENCE_SQLSTATE`,
+    aborting the transaction, when the attempt is no longer current).
+
+    It compares equal to the operation it wraps: the saver recognizes its ``put`` by
+    equality, to send it the fast (one round trip) way.
+    """
+
+    __slots__ = ("_op", "_stmt")
+
+    def __init__(self, op: Any, fence: tuple[str, int]) -> None:
+        self._op = op
+        self._stmt = Stmt("SELECT ag_fence(%s, %s)", fence)
+
+    def __eq__(self, other: object) -> bool:
+        return bool(self._op == other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self._prefixed(self._op(*args, **kwargs))
+
+    def _prefixed(self, gen: Any) -> Any:
+        try:
+            batch = next(gen)
+        except StopIteration as stop:  # (nothing to write: nothing to fence)
+            return stop.value
+        results = yield type(batch)([self._stmt, *batch])
+        results = results[1:]
+        while True:
+            try:
+                batch = gen.send(results)
+            except StopIteration as stop:
+                return stop.value
+            results = yield batch
 
 
 class ProcrastinateQueue(RunQueue):
@@ -117,13 +147,26 @@ class ProcrastinateQueue(RunQueue):
                 return
             thread_id = run["thread_id"]
         deferrer = self.app.configure_task(TASK_NAME, queue=QUEUE_NAME, lock=f"thread:{thread_id}")
-        job_id = await deferrer.defer_async(run_id=run_id)
-        await self.storage.set_job(run_id, job_id)
+        # (The job's id is not stored: an abort, rare, looks the job up; see _job_of.)
+        await deferrer.defer_async(run_id=run_id)
+
+    async def _job_of(self, run_id: str) -> int | None:
+        """The id of the job carrying ``run_id`` that is still to run or running."""
+        async with self.storage.pool.connection() as conn:
+            cur = await conn.execute(
+                "SELECT j.id FROM procrastinate_jobs j JOIN ag_runs r ON r.id = %(run)s"
+                " WHERE j.lock = 'thread:' || r.thread_id AND j.queue_name = %(queue)s"
+                " AND j.task_name = %(task)s AND j.args->>'run_id' = %(run)s"
+                " AND j.status IN ('todo', 'doing') ORDER BY j.id DESC LIMIT 1",
+                {"run": run_id, "queue": QUEUE_NAME, "task": TASK_NAME},
+            )
+            row = await cur.fetchone()
+        return None if row is None else int(row[0])
 
     async def abort(self, run_id: str, action: AbortAction) -> None:
         # The action is read by whichever worker runs (or will claim) the run.
         await self.storage.request_abort(run_id, action)
-        job_id = await self.storage.get_job(run_id)
+        job_id = await self._job_of(run_id)
         if job_id is None:
             return  # not deferred yet: the worker sees the abort when it claims the run
         jm = self.app.job_manager

@@ -22,15 +22,15 @@ import contextlib
 import json
 import logging
 import math
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextvars import ContextVar
 from datetime import datetime
 from typing import Any
 
 from asyncgraph.server._serialize import dumps
-from asyncgraph.server._storage import RunEvent, Storage
+from asyncgraph.server._storage import RunEvent, Storage, now
 
-__all__ = ["FENCE", "FencedOut", "PostgresStorage", "open_pool"]
+__all__ = ["FENCE", "FENCE_SQLSTATE", "FencedOut", "PostgresStorage", "open_pool"]
 
 log = logging.getLogger("asyncgraph.server")
 
@@ -68,7 +68,22 @@ CREATE INDEX IF NOT EXISTS ag_crons_due ON ag_crons (next_run) WHERE enabled;
 CREATE TABLE IF NOT EXISTS ag_run_closed (
     run_id text PRIMARY KEY, deleted_at timestamptz
 );
+CREATE OR REPLACE FUNCTION ag_fence(p_run text, p_attempt integer) RETURNS integer
+LANGUAGE plpgsql AS $$
+DECLARE current integer;
+BEGIN
+    SELECT attempt INTO current FROM ag_runs WHERE id = p_run FOR SHARE;
+    IF current IS DISTINCT FROM p_attempt THEN
+        RAISE EXCEPTION 'run %: attempt % is fenced out', p_run, p_attempt
+            USING ERRCODE = 'AGF01', DETAIL = coalesce(current::text, '');
+    END IF;
+    RETURN current;
+END $$;
 """
+
+FENCE_SQLSTATE = "AGF01"
+"""Raised by ``ag_fence(run_id, attempt)``, the fence check a write transaction sends first
+(the fenced checkpointer's): the attempt is not the run's current one (see FencedOut)."""
 
 
 async def _autocommit(conn: Any) -> None:
@@ -84,7 +99,7 @@ def open_pool(conninfo: str, *, max_size: int = 20) -> Any:
     # Imported here: psycopg is an optional dependency (the postgres extra).
     from psycopg_pool import AsyncConnectionPool
 
-    return AsyncConnectionPool(conninfo, min_size=2, max_size=max_size, configure=_autocommit, open=False)
+    return AsyncConnectionPool(conninfo, min_size=min(2, max_size), max_size=max_size, configure=_autocommit, open=False)
 
 
 class FencedOut(Exception):
@@ -189,15 +204,24 @@ class PostgresStorage(Storage):
             row = await cur.fetchone()
         return None if row is None else (_doc(row[0]), int(row[1]))
 
-    async def set_job(self, run_id: str, job_id: int) -> None:
+    async def start_attempt(self, run_id: str) -> tuple[dict[str, Any], int, str | None] | None:
+        """:meth:`claim_run`, and unless an abort was asked (returned third), the run
+        ``running`` and its thread ``busy``: one statement, where a worker starting a run
+        took five."""
         async with self.pool.connection() as conn:
-            await conn.execute("UPDATE ag_runs SET job_id = %s WHERE id = %s", (job_id, run_id))
-
-    async def get_job(self, run_id: str) -> int | None:
-        async with self.pool.connection() as conn:
-            cur = await conn.execute("SELECT job_id FROM ag_runs WHERE id = %s", (run_id,))
+            cur = await conn.execute(
+                "WITH claimed AS (UPDATE ag_runs SET attempt = attempt + 1,"
+                " doc = CASE WHEN abort IS NULL THEN doc || jsonb_build_object('status', 'running',"
+                " 'updated_at', %(ts)s::text) ELSE doc END"
+                " WHERE id = %(run)s AND doc->>'status' IN ('pending', 'running')"
+                " RETURNING doc, attempt, abort, thread_id),"
+                " busy AS (UPDATE ag_threads t SET doc = t.doc || '{\"status\": \"busy\"}'::jsonb"
+                " FROM claimed WHERE t.id = claimed.thread_id AND claimed.abort IS NULL)"
+                " SELECT doc, attempt, abort FROM claimed",
+                {"run": run_id, "ts": now()},
+            )
             row = await cur.fetchone()
-        return None if row is None else row[0]
+        return None if row is None else (_doc(row[0]), int(row[1]), row[2])
 
     async def request_abort(self, run_id: str, action: str) -> None:
         async with self.pool.connection() as conn:
@@ -263,6 +287,15 @@ class PostgresStorage(Storage):
                 {"id": ident, "doc": dumps(doc)},
             )
 
+    async def get_first_assistant(self, assistant_ids: Sequence[str]) -> dict[str, Any] | None:
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(
+                "SELECT doc FROM ag_assistants WHERE id = ANY(%(ids)s) ORDER BY array_position(%(ids)s, id) LIMIT 1",
+                {"ids": list(assistant_ids)},
+            )
+            row = await cur.fetchone()
+        return None if row is None else _doc(row[0])
+
     async def put_assistant(self, assistant: dict[str, Any]) -> None:
         await self._put("ag_assistants", assistant["assistant_id"], assistant)
 
@@ -282,6 +315,27 @@ class PostgresStorage(Storage):
 
     async def get_thread(self, thread_id: str) -> dict[str, Any] | None:
         return await self._get("ag_threads", thread_id)
+
+    async def insert_thread(self, thread: dict[str, Any]) -> dict[str, Any] | None:
+        # One statement: the insert, or (its id taken) the stored record.
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(
+                "WITH ins AS (INSERT INTO ag_threads (id, doc) VALUES (%(id)s, %(doc)s::jsonb)"
+                " ON CONFLICT (id) DO NOTHING RETURNING 1)"
+                " SELECT doc FROM ag_threads WHERE id = %(id)s AND NOT EXISTS (SELECT 1 FROM ins)",
+                {"id": thread["thread_id"], "doc": dumps(thread)},
+            )
+            row = await cur.fetchone()
+        return None if row is None else _doc(row[0])
+
+    async def patch_thread(self, thread_id: str, fields: dict[str, Any]) -> None:
+        async with self.pool.connection() as conn:
+            await self._fenced_one(
+                conn,
+                ", up AS (UPDATE ag_threads SET doc = doc || %(patch)s::jsonb WHERE id = %(id)s"
+                " AND EXISTS (SELECT 1 FROM fence)) SELECT 1 FROM fence",
+                {"id": thread_id, "patch": dumps(fields)},
+            )
 
     async def delete_thread(self, thread_id: str) -> bool:
         async with self.fence() as conn:
@@ -344,6 +398,41 @@ class PostgresStorage(Storage):
                 {"id": run["run_id"], "tid": run["thread_id"], "doc": dumps(run), "channel": CHANNEL},
             )
         self.thread_watchers.wake(run["thread_id"])
+
+    async def add_run(self, thread: dict[str, Any], run: dict[str, Any], first: RunEvent) -> None:
+        # One statement (one round trip, one transaction) for the thread's record, the
+        # run's, and its first event, with their NOTIFYs (see put_run and append_event).
+        async with self.pool.connection() as conn:
+            await self._fenced_one(
+                conn,
+                ", thr AS (INSERT INTO ag_threads (id, doc) SELECT %(tid)s, %(tdoc)s::jsonb"
+                " WHERE EXISTS (SELECT 1 FROM fence) ON CONFLICT (id) DO UPDATE SET doc = EXCLUDED.doc)"
+                ", up AS (INSERT INTO ag_runs (id, thread_id, doc) SELECT %(id)s, %(tid)s, %(doc)s::jsonb"
+                " WHERE EXISTS (SELECT 1 FROM fence) RETURNING 1)"
+                ", ev AS (INSERT INTO ag_run_events (run_id, seq, event, data)"
+                " SELECT %(id)s, %(seq)s, %(event)s, %(data)s FROM up)"
+                " SELECT 1, pg_notify(%(channel)s, 'thread:' || %(tid)s),"
+                " pg_notify(%(channel)s, %(id)s || ' ' || %(seq)s::text) FROM up",
+                {"id": run["run_id"], "tid": run["thread_id"], "doc": dumps(run), "tdoc": dumps(thread),
+                 "seq": first.seq, "event": first.event, "data": first.data, "channel": CHANNEL},
+            )
+        self.thread_watchers.wake(run["thread_id"])
+
+    async def finish_run(self, run_id: str, fields: dict[str, Any], thread_id: str,
+                         thread_fields: dict[str, Any]) -> None:
+        # One fenced statement: the run's record, the thread's, the log closed (NOTIFY).
+        async with self.pool.connection() as conn:
+            await self._fenced_one(
+                conn,
+                ", up AS (UPDATE ag_runs SET doc = doc || %(patch)s::jsonb WHERE id = %(id)s"
+                " AND EXISTS (SELECT 1 FROM fence) RETURNING 1)"
+                ", thr AS (UPDATE ag_threads SET doc = doc || %(tpatch)s::jsonb WHERE id = %(tid)s"
+                " AND EXISTS (SELECT 1 FROM up))"
+                ", closed AS (INSERT INTO ag_run_closed (run_id) SELECT %(id)s FROM up ON CONFLICT DO NOTHING)"
+                " SELECT 1, pg_notify(%(channel)s, %(id)s || ' close') FROM up",
+                {"id": run_id, "patch": dumps(fields), "tid": thread_id, "tpatch": dumps(thread_fields),
+                 "channel": CHANNEL},
+            )
 
     async def update_run(self, run_id: str, fields: dict[str, Any]) -> dict[str, Any] | None:
         # One fenced statement; the fence's FencedOut also covers a run deleted meanwhile.

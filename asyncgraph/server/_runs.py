@@ -20,7 +20,7 @@ from langchain_core.messages import BaseMessageChunk
 from asyncgraph.server._errors import ApiError, not_found
 from asyncgraph.server._queue import RunQueue
 from asyncgraph.server._serialize import dumps, to_jsonable
-from asyncgraph.server._services import Services
+from asyncgraph.server._services import Services, thread_state_fields
 from asyncgraph.server._state import copy_checkpoints
 from asyncgraph.server._storage import RunEvent, Storage, now
 from asyncgraph.types import Command
@@ -130,7 +130,6 @@ class RunService:
             thread["metadata"].setdefault("graph_id", assistant["graph_id"])
             thread["metadata"].setdefault("assistant_id", assistant["assistant_id"])
             thread["updated_at"] = now()
-            await self.storage.put_thread(thread)
             run_id = str(uuid.uuid4())
             ts = now()
             run = {
@@ -158,11 +157,10 @@ class RunService:
                     "webhook": webhook,
                 },
             }
-            await self.storage.put_run(run)
-            # The stream's first event, at once: the client learns the run id before a
-            # worker picks the run up (a later attempt after a worker died adds its own).
-            first = self.first_event(run)
-            await self.storage.append_event(run_id, first.event, first.data)
+            # The thread, the run and the stream's first event together: the client learns
+            # the run id before a worker picks the run up (a later attempt after a worker
+            # died adds its own).
+            await self.storage.add_run(thread, run, self.first_event(run))
             await self.queue.enqueue(run_id, thread_id)
         return run
 
@@ -264,30 +262,30 @@ class Worker:
         # current. After waiting for the thread's earlier run it is read again.
         fresh = run if not lock.locked() else None
         async with lock:
+            closed = False
             try:
-                await self._execute(run_id, fresh)
+                closed = await self._execute(run_id, fresh)
             finally:
-                await self.storage.close_events(run_id)
+                if not closed:
+                    await self.storage.close_events(run_id)
                 await self.queue.done(run_id)
 
     async def _set_run(self, run_id: str, **fields: Any) -> dict[str, Any] | None:
         return await self.storage.update_run(run_id, {**fields, "updated_at": now()})
 
-    async def _execute(self, run_id: str, run: dict[str, Any] | None = None) -> None:
+    async def _execute(self, run_id: str, run: dict[str, Any] | None = None) -> bool:
+        """Carry the run out; True if its event log was closed on the way."""
         if run is None:
             run = await self.storage.get_run(run_id)
         if run is None or run["status"] != "pending":
-            return
+            return False
         thread_id = run["thread_id"]
         if (action := self.queue.abort_requested(run_id)) is not None:
             await self._finish_cancelled(run, action)
-            return
+            return False
         run.update(status="running", updated_at=now())  # (no await since it was read)
         await self.storage.put_run(run)
-        thread = await self.storage.get_thread(thread_id)
-        if thread is not None:
-            thread["status"] = "busy"
-            await self.storage.put_thread(thread)
+        await self.storage.patch_thread(thread_id, {"status": "busy"})
         kw = run["kwargs"]
         assistant = await self.services.get_assistant(run["assistant_id"])
         config = self._config(run, assistant)
@@ -295,7 +293,7 @@ class Worker:
             graph = await self.services.graphs.get(assistant["graph_id"], config)
         except Exception as exc:
             await self._finish_error(run, exc, None)
-            return
+            return False
         graph_input: Any = kw["input"]
         if kw.get("command"):
             graph_input = Command(**kw["command"])
@@ -312,19 +310,28 @@ class Worker:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await stream_task
             await self._finish_cancelled(run, self.queue.abort_requested(run_id) or "interrupt", graph)
-            return
+            return False
         if (failure := stream_task.exception()) is not None:
             await self._finish_error(run, failure, graph)
-            return
-        await self._finish_success(run, graph)
+            return False
+        return await self._finish_success(run, graph)
 
-    async def _finish_success(self, run: dict[str, Any], graph: Any) -> None:
+    async def _finish_success(self, run: dict[str, Any], graph: Any) -> bool:
+        """Record the run's success; True if that also closed its event log."""
         state = await graph.aget_state({"configurable": {"thread_id": run["thread_id"]}})
         output = to_jsonable(state.values)
         if state.interrupts and isinstance(output, dict):
             output["__interrupt__"] = to_jsonable(list(state.interrupts))
+        kw = run["kwargs"]
+        if kw.get("on_completion") != "delete" and not kw.get("webhook"):
+            # The common case in one storage call (PostgreSQL: one statement): the run's
+            # outcome, the thread idle with the run's values, the log closed.
+            await self.storage.finish_run(run["run_id"], {"status": "success", "output": output, "updated_at": now()},
+                                          run["thread_id"], thread_state_fields(state, None))
+            return True
         await self._set_run(run["run_id"], status="success", output=output)
         await self._complete_thread(run, graph, None, state)
+        return False
 
     def _config(self, run: dict[str, Any], assistant: dict[str, Any]) -> dict[str, Any]:
         kw = run["kwargs"]

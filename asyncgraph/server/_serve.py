@@ -150,7 +150,7 @@ class PgWorker(Worker):
         from procrastinate.job_context import AbortReason
 
         try:
-            claimed = await self.storage.claim_run(run_id)
+            claimed = await self.storage.start_attempt(run_id)
         except asyncio.CancelledError:
             if context.abort_reason() != AbortReason.USER_REQUEST:
                 raise
@@ -158,10 +158,10 @@ class PgWorker(Worker):
             await finish_unstarted(self.storage, run_id, await self.storage.abort_action(run_id) or "interrupt")
             return
         while claimed is not None:  # (None: finished, cancelled or deleted before this delivery)
-            run, attempt = claimed
+            run, attempt, abort = claimed
             token = FENCE.set((run_id, attempt))
             try:
-                await self._attempt(context, run, attempt)
+                await self._attempt(context, run, attempt, abort)
                 return
             except FencedOut as exc:
                 log.warning("%s; this worker stops working on it", exc)
@@ -173,14 +173,14 @@ class PgWorker(Worker):
                 FENCE.reset(token)
             claimed = await self._claim_when_back(run_id)
 
-    async def _claim_when_back(self, run_id: str) -> tuple[dict[str, Any], int] | None:
+    async def _claim_when_back(self, run_id: str) -> tuple[dict[str, Any], int, str | None] | None:
         """A new attempt of ``run_id`` once the database answers again (see :meth:`run_job`)."""
         import psycopg
 
         delay = 0.2
         while True:
             try:
-                return await self.storage.claim_run(run_id)
+                return await self.storage.start_attempt(run_id)
             except psycopg.OperationalError:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
@@ -192,25 +192,20 @@ class PgWorker(Worker):
         )
         return tup is not None and (tup.metadata or {}).get("run_id") == run["run_id"]
 
-    async def _attempt(self, context: Any, run: dict[str, Any], attempt: int) -> None:
+    async def _attempt(self, context: Any, run: dict[str, Any], attempt: int, abort: str | None) -> None:
+        """Attempt ``attempt`` of ``run`` (the record :meth:`PostgresStorage.start_attempt`
+        returned: already ``running``, its thread ``busy``, unless ``abort`` was asked)."""
         from procrastinate.job_context import AbortReason
 
         import psycopg
 
         run_id = run["run_id"]
         graph: Any = None
-        lost = False
+        lost = closed = False
         try:
-            if (action := await self.storage.abort_action(run_id)) is not None:
-                await self._finish_cancelled(run, action)
+            if abort is not None:
+                await self._finish_cancelled(run, abort)
                 return
-            # The thread is busy before the run says it is running (clients poll either).
-            thread = await self.storage.get_thread(run["thread_id"])
-            if thread is not None:
-                thread["status"] = "busy"
-                await self.storage.put_thread(thread)
-            run.update(status="running", updated_at=now())  # (the record claim_run returned)
-            await self.storage.put_run(run)
             assistant = await self.services.get_assistant(run["assistant_id"])
             config = self._config(run, assistant)
             if attempt > 1:  # (the first attempt's was sent when the run was created)
@@ -234,7 +229,7 @@ class PgWorker(Worker):
             except Exception as exc:
                 await self._finish_error(run, exc, graph)
                 return
-            await self._finish_success(run, graph)
+            closed = await self._finish_success(run, graph)
         except psycopg.OperationalError as exc:
             # The database restarted or the link dropped: the run is not over, so its log
             # stays open for the next attempt, which run_job starts once the database is back.
@@ -246,7 +241,7 @@ class PgWorker(Worker):
             _uncancel()
             await self._finish_cancelled(run, await self.storage.abort_action(run_id) or "interrupt", graph)
         finally:
-            if not lost:
+            if not lost and not closed:
                 with contextlib.suppress(FencedOut):
                     await self.storage.close_events(run_id)
 

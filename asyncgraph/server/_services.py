@@ -19,7 +19,7 @@ from asyncgraph.server._state import copy_checkpoints, empty_state, snapshot_to_
 from asyncgraph.server._storage import Storage, now
 from asyncgraph.warnings import LangGraphDeprecationWarning
 
-__all__ = ["Services", "freeze_startup_heap"]
+__all__ = ["Services", "freeze_startup_heap", "thread_state_fields"]
 
 
 def freeze_startup_heap() -> None:
@@ -106,9 +106,10 @@ class Services:
 
     async def _assistant(self, assistant_id: str) -> dict[str, Any]:
         """The stored record, versions included; a graph id names its system assistant."""
-        a = await self.storage.get_assistant(assistant_id)
-        if a is None and assistant_id in self.graphs.graph_ids:
-            a = await self.storage.get_assistant(system_assistant_id(assistant_id))
+        ids = [assistant_id]
+        if assistant_id in self.graphs.graph_ids:
+            ids.append(system_assistant_id(assistant_id))
+        a = await self.storage.get_first_assistant(ids)
         if a is None:
             raise not_found("assistant", assistant_id)
         return a
@@ -228,11 +229,6 @@ class Services:
 
     async def create_thread(self, body: dict[str, Any], *, thread_id: str | None = None) -> dict[str, Any]:
         tid = thread_id or body.get("thread_id") or str(uuid.uuid4())
-        existing = await self.storage.get_thread(tid)
-        if existing is not None:
-            if body.get("if_exists") == "do_nothing":
-                return existing
-            raise ApiError(409, f"thread {tid!r} already exists")
         ts = now()
         t = {
             "thread_id": tid,
@@ -243,7 +239,11 @@ class Services:
             "values": None,
             "interrupts": {},
         }
-        await self.storage.put_thread(t)
+        existing = await self.storage.insert_thread(t)
+        if existing is not None:
+            if body.get("if_exists") == "do_nothing":
+                return existing
+            raise ApiError(409, f"thread {tid!r} already exists")
         return t
 
     async def update_thread(self, thread_id: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -356,17 +356,26 @@ class Services:
         if t is None:
             return
         snap = state if state is not None else await graph.aget_state({"configurable": {"thread_id": thread_id}})
-        t["values"] = to_jsonable(snap.values)
-        interrupts: dict[str, list[Any]] = {}
-        for task in snap.tasks:
-            if task.interrupts:
-                interrupts[task.id] = to_jsonable(list(task.interrupts))
-        t["interrupts"] = interrupts
-        if status is None:
-            status = "busy" if t["status"] == "busy" else ("interrupted" if snap.next else "idle")
-        t["status"] = status
-        t["updated_at"] = now()
+        if status is None and t["status"] == "busy":
+            status = "busy"
+        t.update(thread_state_fields(snap, status))
         await self.storage.put_thread(t)
+
+
+def thread_state_fields(snap: Any, status: str | None) -> dict[str, Any]:
+    """What a thread's record shows of the graph's state ``snap``: its values, its
+    interrupts by task, and ``status`` (None: ``interrupted`` if the graph has more to do,
+    else ``idle``)."""
+    interrupts: dict[str, list[Any]] = {}
+    for task in snap.tasks:
+        if task.interrupts:
+            interrupts[task.id] = to_jsonable(list(task.interrupts))
+    return {
+        "values": to_jsonable(snap.values),
+        "interrupts": interrupts,
+        "status": status if status is not None else ("interrupted" if snap.next else "idle"),
+        "updated_at": now(),
+    }
 
 
 def _schemas(graph_id: str, graph: Any) -> dict[str, Any]:

@@ -14,7 +14,7 @@ import abc
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -93,6 +93,15 @@ class Storage(abc.ABC):
     @abc.abstractmethod
     async def list_assistants(self) -> list[dict[str, Any]]: ...
 
+    async def get_first_assistant(self, assistant_ids: Sequence[str]) -> dict[str, Any] | None:
+        """The first of ``assistant_ids`` that is stored (None: none is). Back ends
+        override this to look them all up in one round trip."""
+        for assistant_id in assistant_ids:
+            a = await self.get_assistant(assistant_id)
+            if a is not None:
+                return a
+        return None
+
     # threads
     @abc.abstractmethod
     async def put_thread(self, thread: dict[str, Any]) -> None: ...
@@ -102,6 +111,22 @@ class Storage(abc.ABC):
     async def delete_thread(self, thread_id: str) -> bool: ...
     @abc.abstractmethod
     async def list_threads(self) -> list[dict[str, Any]]: ...
+
+    async def insert_thread(self, thread: dict[str, Any]) -> dict[str, Any] | None:
+        """Store ``thread`` unless its id is taken: None if stored, else the stored record
+        (left as it is). Back ends override this to do it in one round trip."""
+        existing = await self.get_thread(thread["thread_id"])
+        if existing is None:
+            await self.put_thread(thread)
+        return existing
+
+    async def patch_thread(self, thread_id: str, fields: dict[str, Any]) -> None:
+        """Set top-level ``fields`` of the thread's record, if it exists. Back ends
+        override this to do it in one round trip (without reading the record)."""
+        thread = await self.get_thread(thread_id)
+        if thread is not None:
+            thread.update(fields)
+            await self.put_thread(thread)
 
     # runs
     @abc.abstractmethod
@@ -122,6 +147,23 @@ class Storage(abc.ABC):
         run.update(fields)
         await self.put_run(run)
         return run
+
+    async def add_run(self, thread: dict[str, Any], run: dict[str, Any], first: RunEvent) -> None:
+        """Admit a new run: store ``thread`` (its updated record) and ``run``, then
+        ``first`` as the run's first event (``seq`` 1). Back ends override this to do it
+        in one round trip."""
+        await self.put_thread(thread)
+        await self.put_run(run)
+        await self.append_event(run["run_id"], first.event, first.data)
+
+    async def finish_run(self, run_id: str, fields: dict[str, Any], thread_id: str,
+                         thread_fields: dict[str, Any]) -> None:
+        """End a run: set ``fields`` of its record and ``thread_fields`` of its thread's,
+        then close its event log (readers see the final records when the log ends).
+        Back ends override this to do it in one round trip."""
+        await self.update_run(run_id, fields)
+        await self.patch_thread(thread_id, thread_fields)
+        await self.close_events(run_id)
 
     # crons
     @abc.abstractmethod

@@ -324,3 +324,79 @@ async def test_database_restart_while_events_stream_loses_none(pg_cluster: PgClu
         assert run["status"] == "success"
         replay = [(p.id, p.event) async for p in client.runs.join_stream(tid, run["run_id"])]
         assert replay == [(p.id, p.event) for p in parts]
+
+
+async def test_start_and_finish_a_run_in_one_statement_each(pg_cluster: PgCluster) -> None:
+    """start_attempt claims the run, marks it running and its thread busy (unless an abort
+    was asked); finish_run sets both records and closes the log; both are fenced."""
+    async with PostgresStorage.open(pg_cluster.dsn, max_size=2, listen=False) as storage:
+        assert await storage.insert_thread({"thread_id": "se-thread", "status": "idle", "metadata": {}}) is None
+        again = await storage.insert_thread({"thread_id": "se-thread", "status": "busy", "metadata": {"x": 1}})
+        assert again is not None and again["status"] == "idle" and again["metadata"] == {}
+        await storage.put_run({"run_id": "se-run", "thread_id": "se-thread", "status": "pending"})
+        run, attempt, abort = await storage.start_attempt("se-run")  # type: ignore[misc]
+        assert (run["status"], attempt, abort) == ("running", 1, None)
+        assert (await storage.get_thread("se-thread"))["status"] == "busy"  # type: ignore[index]
+        _, second, _ = await storage.start_attempt("se-run")  # type: ignore[misc]
+        token = FENCE.set(("se-run", attempt))
+        try:
+            with pytest.raises(FencedOut):
+                await storage.finish_run("se-run", {"status": "success"}, "se-thread", {"status": "idle"})
+            with pytest.raises(FencedOut):
+                await storage.patch_thread("se-thread", {"status": "idle"})
+        finally:
+            FENCE.reset(token)
+        assert (await storage.get_run("se-run"))["status"] == "running"  # type: ignore[index]
+        token = FENCE.set(("se-run", second))
+        try:
+            await storage.finish_run("se-run", {"status": "success", "output": {"a": 1}}, "se-thread",
+                                     {"status": "idle", "values": {"a": 1}})
+        finally:
+            FENCE.reset(token)
+        assert (await storage.get_run("se-run"))["output"] == {"a": 1}  # type: ignore[index]
+        thread = await storage.get_thread("se-thread")
+        assert thread is not None and (thread["status"], thread["values"], thread["metadata"]) == ("idle", {"a": 1}, {})
+        assert [e async for e in storage.read_events("se-run")] == []  # closed: the reader ends
+        assert await storage.start_attempt("se-run") is None  # finished: nothing to claim
+        # An abort asked before the claim: the run is left as it is, the abort returned.
+        await storage.put_run({"run_id": "se-run2", "thread_id": "se-thread", "status": "pending"})
+        await storage.request_abort("se-run2", "rollback")
+        run, _, abort = await storage.start_attempt("se-run2")  # type: ignore[misc]
+        assert (run["status"], abort) == ("pending", "rollback")
+        assert (await storage.get_thread("se-thread"))["status"] == "idle"  # type: ignore[index]
+        await storage.delete_thread("se-thread")
+
+
+async def test_fenced_checkpoint_write_needs_one_connection(pg_cluster: PgCluster) -> None:
+    """The fence check travels in the checkpoint write's own transaction: a worker's
+    fenced saver works on a pool of one connection (it used to hold a second one for the
+    fence), and a stale attempt's write raises FencedOut and stores nothing."""
+    from asyncgraph.checkpoint.base import empty_checkpoint
+    from asyncgraph.server._pg_queue import FencedPostgresSaver
+    from asyncgraph.server._pg_storage import open_pool
+
+    async with open_pool(pg_cluster.dsn, max_size=1) as pool:
+        async with PostgresStorage.open(pg_cluster.dsn, pool=pool, listen=False) as storage:
+            saver = FencedPostgresSaver(pool)
+            saver.storage = storage
+            await saver.setup()
+            await storage.put_run({"run_id": "fs-run", "thread_id": "fs-thread", "status": "pending"})
+            _, first = await storage.claim_run("fs-run")  # type: ignore[misc]
+            config = {"configurable": {"thread_id": "fs-thread", "checkpoint_ns": ""}}
+            token = FENCE.set(("fs-run", first))
+            try:
+                async with asyncio.timeout(10):
+                    stored = await saver.aput(config, empty_checkpoint(), {"step": -1}, {})
+                    await saver.aput_writes(stored, [("x", 1)], "task-1")
+                _, second = await storage.claim_run("fs-run")  # type: ignore[misc]
+                with pytest.raises(FencedOut, match=f"attempt {first} is fenced out .*at attempt {second}"):
+                    await saver.aput(stored, {**empty_checkpoint(), "id": "zombie"}, {"step": 0}, {})
+                with pytest.raises(FencedOut):
+                    await saver.aput_writes(stored, [("x", 2)], "task-2")
+            finally:
+                FENCE.reset(token)
+            tup = await saver.aget_tuple(config)
+            assert tup is not None and tup.checkpoint["id"] == stored["configurable"]["checkpoint_id"]
+            assert [w[0] for w in tup.pending_writes] == ["task-1"]
+            await saver.adelete_thread("fs-thread")
+            await storage.delete_run("fs-run")
