@@ -40,6 +40,12 @@ _ALL = math.inf
 """Readers re-read a run's events at least this often, even without a notification."""
 
 EVENT_GRACE_SECONDS = 60
+
+FRESH_MAX = 10_000
+"""At most this many runs admitted here are tracked for their first read (see add_run)."""
+
+_LAST_SEQ = "COALESCE((SELECT MAX(seq) FROM ag_run_events WHERE run_id = {run}), 0)::text"
+"""SQL: the last seq of a run's log, sent with the NOTIFY that closes it."""
 """How long a deleted run's events stay readable by clients already following them."""
 
 FENCE: ContextVar[tuple[str, int] | None] = ContextVar("asyncgraph_server_fence", default=None)
@@ -134,6 +140,11 @@ class PostgresStorage(Storage):
         self.conninfo = conninfo
         self._waiters: dict[str, set[asyncio.Event]] = {}
         self._notified: dict[str, float] = {}  # run id -> the highest seq NOTIFYed to its readers
+        # Runs this process admitted while its listener was up: their NOTIFYs are tracked
+        # from before any worker could write, so a reader needs no first read to catch up.
+        self._fresh: dict[str, None] = {}
+        self._closed_at: dict[str, int] = {}  # run id -> the last seq of its closed log
+        self._listening = False
         self._listener: asyncio.Task[None] | None = None
         self._nested = asyncio.Semaphore(max(1, pool.max_size // 2))
 
@@ -416,6 +427,12 @@ class PostgresStorage(Storage):
                 {"id": run["run_id"], "tid": run["thread_id"], "doc": dumps(run), "tdoc": dumps(thread),
                  "seq": first.seq, "event": first.event, "data": first.data, "channel": CHANNEL},
             )
+        if self._listening:
+            if len(self._fresh) > FRESH_MAX:  # (runs whose end this process never heard of)
+                self._forget_fresh()
+            run_id = run["run_id"]
+            self._fresh[run_id] = None
+            self._notified[run_id] = max(self._notified.get(run_id, 0), first.seq)
         self.thread_watchers.wake(run["thread_id"])
 
     async def finish_run(self, run_id: str, fields: dict[str, Any], thread_id: str,
@@ -429,7 +446,7 @@ class PostgresStorage(Storage):
                 ", thr AS (UPDATE ag_threads SET doc = doc || %(tpatch)s::jsonb WHERE id = %(tid)s"
                 " AND EXISTS (SELECT 1 FROM up))"
                 ", closed AS (INSERT INTO ag_run_closed (run_id) SELECT %(id)s FROM up ON CONFLICT DO NOTHING)"
-                " SELECT 1, pg_notify(%(channel)s, %(id)s || ' close') FROM up",
+                " SELECT 1, pg_notify(%(channel)s, %(id)s || ' close ' || " + _LAST_SEQ.format(run="%(id)s") + ") FROM up",
                 {"id": run_id, "patch": dumps(fields), "tid": thread_id, "tpatch": dumps(thread_fields),
                  "channel": CHANNEL},
             )
@@ -521,7 +538,8 @@ class PostgresStorage(Storage):
                 conn,
                 ", ins AS (INSERT INTO ag_run_closed (run_id) SELECT %(run)s WHERE EXISTS (SELECT 1 FROM fence)"
                 " ON CONFLICT DO NOTHING)"
-                " SELECT pg_notify(%(channel)s, %(run)s || ' close') WHERE EXISTS (SELECT 1 FROM fence)",
+                " SELECT pg_notify(%(channel)s, %(run)s || ' close ' || " + _LAST_SEQ.format(run="%(run)s") + ")"
+                " WHERE EXISTS (SELECT 1 FROM fence)",
                 {"run": run_id, "channel": CHANNEL},
             )
 
@@ -533,11 +551,21 @@ class PostgresStorage(Storage):
         wake = asyncio.Event()
         waiters.add(wake)
         loop = asyncio.get_running_loop()
+        # A run this process admitted, with nothing NOTIFYed after `pos` yet: nothing to
+        # read yet either (the first read would find nothing), so wait for a NOTIFY first.
+        skip = run_id in self._fresh and self._notified.get(run_id, _ALL) <= pos
         try:
             while True:
                 wake.clear()
+                closed_at = self._closed_at.get(run_id)
+                if closed_at is not None and pos >= closed_at:
+                    return  # (the log closed after the last event this reader sent)
                 try:
-                    rows = await self._events_after(run_id, pos)
+                    if skip:
+                        skip = False
+                        rows = [(False, True, None, None, None)]
+                    else:
+                        rows = await self._events_after(run_id, pos)
                 except psycopg.OperationalError as exc:
                     # The database restarted or the link dropped: the reader waits it out
                     # (the pool reconnects), its client sees a pause, not an error.
@@ -569,6 +597,8 @@ class PostgresStorage(Storage):
             if not waiters:
                 self._waiters.pop(run_id, None)
                 self._notified.pop(run_id, None)
+                self._closed_at.pop(run_id, None)
+                self._fresh.pop(run_id, None)
 
     async def _events_after(self, run_id: str, pos: int) -> list[Any]:
         async with self.pool.connection() as conn:
@@ -584,21 +614,38 @@ class PostgresStorage(Storage):
             )
             return await cur.fetchall()
 
-    def _wake(self, run_id: str | None, seq: float = math.inf) -> None:
+    def _forget_fresh(self) -> None:
+        for run_id in self._fresh:
+            if run_id not in self._waiters:
+                self._notified.pop(run_id, None)
+                self._closed_at.pop(run_id, None)
+        self._fresh.clear()
+
+    def _wake(self, run_id: str | None, seq: float = math.inf, closed_at: int | None = None) -> None:
         """Wake the readers of ``run_id`` (all runs: None) about events up to ``seq``
-        (infinity: anything, the log's end)."""
+        (infinity: anything, the log's end; ``closed_at``: the log closed after that seq)."""
         if run_id is None:
             self.thread_watchers.wake(None)
+            self._forget_fresh()
             self._notified.clear()
+            self._closed_at.clear()
             for waiters in self._waiters.values():
                 for w in waiters:
                     w.set()
             return
-        if run_id in self._waiters:
+        if run_id in self._waiters or run_id in self._fresh:
             if seq > self._notified.get(run_id, 0):
                 self._notified[run_id] = seq
-            for w in self._waiters[run_id]:
-                w.set()
+            if closed_at is not None:
+                self._closed_at[run_id] = closed_at
+            readers = self._waiters.get(run_id)
+            if readers:
+                for w in readers:
+                    w.set()
+            elif seq == math.inf:  # ended with no reader here: a later one reads as usual
+                self._fresh.pop(run_id, None)
+                self._notified.pop(run_id, None)
+                self._closed_at.pop(run_id, None)
 
     async def _listen(self) -> None:
         """Relay NOTIFYs to local readers; reconnect (waking everyone) if the link drops."""
@@ -609,15 +656,21 @@ class PostgresStorage(Storage):
                 async with await psycopg.AsyncConnection.connect(self.conninfo, autocommit=True) as conn:
                     await conn.execute(f"LISTEN {CHANNEL}")
                     self._wake(None)  # anything sent while we were not listening
+                    self._listening = True
                     async for note in conn.notifies():
                         run_id, _, tail = note.payload.partition(" ")
                         if run_id.startswith("thread:"):
                             self.thread_watchers.wake(run_id[len("thread:"):])
-                        else:
-                            self._wake(run_id, int(tail) if tail.isdigit() else math.inf)
+                        elif tail.isdigit():
+                            self._wake(run_id, int(tail))
+                        else:  # "close" or "close <last seq>"
+                            last = tail[len("close "):]
+                            self._wake(run_id, math.inf, int(last) if last.isdigit() else None)
             except asyncio.CancelledError:
+                self._listening = False
                 raise
             except Exception as exc:
+                self._listening = False
                 log.warning("event listener lost its connection (%s); reconnecting", exc)
                 self._wake(None)
                 await asyncio.sleep(0.5)

@@ -400,3 +400,46 @@ async def test_fenced_checkpoint_write_needs_one_connection(pg_cluster: PgCluste
             assert [w[0] for w in tup.pending_writes] == ["task-1"]
             await saver.adelete_thread("fs-thread")
             await storage.delete_run("fs-run")
+
+
+async def test_reader_of_a_run_admitted_here_reads_once_per_batch(pg_cluster: PgCluster) -> None:
+    """A run admitted by this process is followed by NOTIFY alone: its reader does not
+    read before the first NOTIFY (nothing can be there yet), and the NOTIFY closing the
+    log carries its last seq, so a reader that has sent that one stops without a read."""
+    from asyncgraph.server._storage import RunEvent
+
+    async with PostgresStorage.open(pg_cluster.dsn, max_size=3, listen=True) as storage:
+        async with asyncio.timeout(10):
+            while not storage._listening:
+                await asyncio.sleep(0.02)
+        reads = 0
+        events_after = storage._events_after
+
+        async def counted(run_id: str, pos: int) -> Any:
+            nonlocal reads
+            reads += 1
+            return await events_after(run_id, pos)
+
+        storage._events_after = counted  # type: ignore[method-assign]
+        thread = {"thread_id": "rd-thread", "status": "idle", "metadata": {}}
+        run = {"run_id": "rd-run", "thread_id": "rd-thread", "status": "pending"}
+        await storage.add_run(thread, run, RunEvent(1, "metadata", '{"run_id": "rd-run"}'))
+
+        async def follow() -> list[int]:
+            return [e.seq async for e in storage.read_events("rd-run", after=1)]
+
+        async with asyncio.timeout(10):
+            reader = asyncio.create_task(follow())
+            await asyncio.sleep(0.2)
+            assert reads == 0
+            await storage.append_events("rd-run", [("values", "{}"), ("values", "{}")])
+            while reads == 0:
+                await asyncio.sleep(0.02)
+            await asyncio.sleep(0.2)
+            await storage.finish_run("rd-run", {"status": "success"}, "rd-thread", {"status": "idle"})
+            assert await reader == [2, 3]
+        assert reads == 1
+        assert (await storage.get_thread("rd-thread"))["status"] == "idle"  # type: ignore[index]
+        # A reader arriving later (not fresh any more) reads the closed log as usual.
+        assert [e.seq async for e in storage.read_events("rd-run")] == [1, 2, 3]
+        await storage.delete_thread("rd-thread")
