@@ -25,12 +25,12 @@ import math
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextvars import ContextVar
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from asyncgraph.server._serialize import dumps
 from asyncgraph.server._storage import RunEvent, Storage, now
 
-__all__ = ["FENCE", "FENCE_SQLSTATE", "FencedOut", "PostgresStorage", "open_pool"]
+__all__ = ["Attempt", "FENCE", "FENCE_SQLSTATE", "FencedOut", "PostgresStorage", "open_pool"]
 
 log = logging.getLogger("asyncgraph.server")
 
@@ -127,6 +127,17 @@ def _doc(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else json.loads(value)  # type: ignore[no-any-return]
 
 
+class Attempt(NamedTuple):
+    """A run's attempt as :meth:`PostgresStorage.start_attempt` began it."""
+
+    run: dict[str, Any]
+    number: int
+    abort: str | None
+    """The cancellation asked before the claim (``interrupt`` / ``rollback``), if any."""
+    assistant: dict[str, Any] | None
+    """The run's assistant (as the API shows it); None if it was deleted."""
+
+
 class PostgresStorage(Storage):
     """Server records and run events in PostgreSQL, over a psycopg 3 connection pool.
 
@@ -215,10 +226,10 @@ class PostgresStorage(Storage):
             row = await cur.fetchone()
         return None if row is None else (_doc(row[0]), int(row[1]))
 
-    async def start_attempt(self, run_id: str) -> tuple[dict[str, Any], int, str | None] | None:
-        """:meth:`claim_run`, and unless an abort was asked (returned third), the run
-        ``running`` and its thread ``busy``: one statement, where a worker starting a run
-        took five."""
+    async def start_attempt(self, run_id: str) -> Attempt | None:
+        """:meth:`claim_run`, and unless an abort was asked, the run ``running`` and its
+        thread ``busy``; with the run's assistant: one statement, where a worker starting
+        a run took six."""
         async with self.pool.connection() as conn:
             cur = await conn.execute(
                 "WITH claimed AS (UPDATE ag_runs SET attempt = attempt + 1,"
@@ -228,11 +239,14 @@ class PostgresStorage(Storage):
                 " RETURNING doc, attempt, abort, thread_id),"
                 " busy AS (UPDATE ag_threads t SET doc = t.doc || '{\"status\": \"busy\"}'::jsonb"
                 " FROM claimed WHERE t.id = claimed.thread_id AND claimed.abort IS NULL)"
-                " SELECT doc, attempt, abort FROM claimed",
+                " SELECT c.doc, c.attempt, c.abort, a.doc - '_versions' FROM claimed c"
+                " LEFT JOIN ag_assistants a ON a.id = c.doc->>'assistant_id'",
                 {"run": run_id, "ts": now()},
             )
             row = await cur.fetchone()
-        return None if row is None else (_doc(row[0]), int(row[1]), row[2])
+        if row is None:
+            return None
+        return Attempt(_doc(row[0]), int(row[1]), row[2], None if row[3] is None else _doc(row[3]))
 
     async def request_abort(self, run_id: str, action: str) -> None:
         async with self.pool.connection() as conn:

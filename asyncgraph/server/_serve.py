@@ -39,7 +39,7 @@ from asyncgraph.server._pg_queue import (
     make_procrastinate_app,
     recover_stalled,
 )
-from asyncgraph.server._pg_storage import FENCE, FencedOut, PostgresStorage, open_pool
+from asyncgraph.server._pg_storage import FENCE, Attempt, FencedOut, PostgresStorage, open_pool
 from asyncgraph.server._queue import InProcessQueue
 from asyncgraph.server._runs import RunService, Worker
 from asyncgraph.server._serialize import dumps
@@ -158,10 +158,9 @@ class PgWorker(Worker):
             await finish_unstarted(self.storage, run_id, await self.storage.abort_action(run_id) or "interrupt")
             return
         while claimed is not None:  # (None: finished, cancelled or deleted before this delivery)
-            run, attempt, abort = claimed
-            token = FENCE.set((run_id, attempt))
+            token = FENCE.set((run_id, claimed.number))
             try:
-                await self._attempt(context, run, attempt, abort)
+                await self._attempt(context, claimed)
                 return
             except FencedOut as exc:
                 log.warning("%s; this worker stops working on it", exc)
@@ -173,7 +172,7 @@ class PgWorker(Worker):
                 FENCE.reset(token)
             claimed = await self._claim_when_back(run_id)
 
-    async def _claim_when_back(self, run_id: str) -> tuple[dict[str, Any], int, str | None] | None:
+    async def _claim_when_back(self, run_id: str) -> Attempt | None:
         """A new attempt of ``run_id`` once the database answers again (see :meth:`run_job`)."""
         import psycopg
 
@@ -192,13 +191,14 @@ class PgWorker(Worker):
         )
         return tup is not None and (tup.metadata or {}).get("run_id") == run["run_id"]
 
-    async def _attempt(self, context: Any, run: dict[str, Any], attempt: int, abort: str | None) -> None:
-        """Attempt ``attempt`` of ``run`` (the record :meth:`PostgresStorage.start_attempt`
-        returned: already ``running``, its thread ``busy``, unless ``abort`` was asked)."""
+    async def _attempt(self, context: Any, started: Attempt) -> None:
+        """Carry out the attempt :meth:`PostgresStorage.start_attempt` began (the run
+        already ``running``, its thread ``busy``, unless an abort was asked)."""
         from procrastinate.job_context import AbortReason
 
         import psycopg
 
+        run, attempt, abort = started.run, started.number, started.abort
         run_id = run["run_id"]
         graph: Any = None
         lost = closed = False
@@ -206,7 +206,7 @@ class PgWorker(Worker):
             if abort is not None:
                 await self._finish_cancelled(run, abort)
                 return
-            assistant = await self.services.get_assistant(run["assistant_id"])
+            assistant = started.assistant or await self.services.get_assistant(run["assistant_id"])
             config = self._config(run, assistant)
             if attempt > 1:  # (the first attempt's was sent when the run was created)
                 await self.storage.append_event(run_id, "metadata", dumps({"run_id": run_id, "attempt": attempt}))
