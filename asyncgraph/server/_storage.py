@@ -281,6 +281,19 @@ class MemoryStorage(Storage):
         t = self._threads.get(thread_id)
         return _copy(t) if t is not None else None
 
+    async def insert_thread(self, thread: dict[str, Any]) -> dict[str, Any] | None:
+        existing = self._threads.get(thread["thread_id"])
+        if existing is not None:
+            return _copy(existing)
+        self._threads[thread["thread_id"]] = _copy(thread)
+        return None
+
+    async def patch_thread(self, thread_id: str, fields: dict[str, Any]) -> None:
+        # In place: only the new fields are copied (not the whole record, twice).
+        thread = self._threads.get(thread_id)
+        if thread is not None:
+            thread.update(_copy(fields))
+
     async def delete_thread(self, thread_id: str) -> bool:
         for run_id in list(self._thread_runs.get(thread_id, ())):
             await self.delete_run(run_id)
@@ -310,6 +323,14 @@ class MemoryStorage(Storage):
     async def get_run(self, run_id: str) -> dict[str, Any] | None:
         r = self._runs.get(run_id)
         return _copy(r) if r is not None else None
+
+    async def update_run(self, run_id: str, fields: dict[str, Any]) -> dict[str, Any] | None:
+        run = self._runs.get(run_id)
+        if run is None:
+            return None
+        run.update(_copy(fields))
+        self.thread_watchers.wake(run["thread_id"])  # (as put_run does)
+        return _copy(run)
 
     async def delete_run(self, run_id: str) -> bool:
         # Readers may still be draining the log (a stateless run deletes itself when it

@@ -117,3 +117,45 @@ def test_sse_text_is_sse_starlettes_layout() -> None:
     expected = b"".join(ensure_bytes({"event": e.event, "data": e.data, "id": str(e.seq)}, "\r\n") for e in kept)
     assert _sse_bytes(events, {"metadata", "values"}) == expected
     assert _sse_bytes(events[3:], {"values"}) == b""
+
+
+@pytest.mark.parametrize("kind", ["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def test_run_lifecycle_records_on_every_back_end(kind: str, tmp_path: Path, request: Any) -> None:
+    """The record operations a run's admission and end use (one round trip each on
+    PostgreSQL): a thread is inserted only once, patches set fields without touching the
+    rest (and keep no reference to the caller's dicts), and a run is admitted with its
+    first event and ended with its log closed."""
+    async with _open(kind, tmp_path, request) as storage:
+        thread = {"thread_id": "lc-thread", "status": "idle", "metadata": {"a": 1}, "values": None}
+        assert await storage.insert_thread(thread) is None
+        again = await storage.insert_thread({**thread, "metadata": {}})
+        assert again == thread
+        fields = {"status": "busy", "values": {"x": [1]}}
+        await storage.patch_thread("lc-thread", fields)
+        fields["values"]["x"].append(2)
+        assert await storage.get_thread("lc-thread") == {**thread, "status": "busy", "values": {"x": [1]}}
+        await storage.patch_thread("lc-missing", {"status": "busy"})
+        assert await storage.get_thread("lc-missing") is None
+        run = {"run_id": "lc-run", "thread_id": "lc-thread", "status": "pending", "assistant_id": "a"}
+        await storage.add_run({**thread, "status": "idle"}, run, RunEvent(1, "metadata", '{"run_id": "lc-run"}'))
+        assert (await storage.get_thread("lc-thread"))["status"] == "idle"  # type: ignore[index]
+        patch = {"status": "running"}
+        updated = await storage.update_run("lc-run", patch)
+        assert updated == {**run, "status": "running"}
+        patch["status"] = "mutated"
+        assert (await storage.get_run("lc-run"))["status"] == "running"  # type: ignore[index]
+        assert await storage.update_run("lc-missing", {"status": "x"}) is None
+        await storage.append_events("lc-run", [("values", "{}")])
+        await storage.finish_run("lc-run", {"status": "success", "output": {"x": 1}}, "lc-thread",
+                                 {"status": "idle", "values": {"x": 1}})
+        assert [(e.seq, e.event) async for e in storage.read_events("lc-run")] == [(1, "metadata"), (2, "values")]
+        assert (await storage.get_run("lc-run"))["output"] == {"x": 1}  # type: ignore[index]
+        assert (await storage.get_thread("lc-thread"))["values"] == {"x": 1}  # type: ignore[index]
+        assert await storage.get_first_assistant(["nope", "also-nope"]) is None
+        await storage.put_assistant({"assistant_id": "a2", "graph_id": "g"})
+        await storage.put_assistant({"assistant_id": "a1", "graph_id": "g"})
+        assert (await storage.get_first_assistant(["a1", "a2"]))["assistant_id"] == "a1"  # type: ignore[index]
+        assert (await storage.get_first_assistant(["zz", "a2", "a1"]))["assistant_id"] == "a2"  # type: ignore[index]
+        await storage.delete_thread("lc-thread")
+        await storage.delete_assistant("a1")
+        await storage.delete_assistant("a2")
