@@ -22,6 +22,10 @@ project's, it is a black-box oracle), serving the same file built with LangGraph
 PostgreSQL) on a scratch database, same file. Every server of one invocation stays up for the
 whole invocation and ``--rounds R`` alternates between them (medians, then the ratios).
 
+``--against-bare-sse``: a bare Starlette app on uvicorn answering each ``runs.stream`` with
+one ``metadata`` event (no graph, no storage): the floor of time to first event for the same
+clients on this machine.
+
 ``--clients K``: K client processes share the runs and the concurrency. One process parsing
 the SSE streams through langgraph-sdk costs 7-13 ms of CPU per run (more than the dev
 server). Each client uses ``get_client``'s own httpx pool (``BENCH_SDK_SIZED_POOL=1``: one
@@ -46,6 +50,10 @@ has the tables; compare within one invocation, CPU per run is the steadier numbe
       (load 12-15, with a costlier client pool since reverted: 2.9x)
     --runs 500 --concurrency 500 --clients 5 --storage postgres --workers 1 --against-aegra ...
       9.2 vs 4.4 runs/s (2.1x), server CPU 23.0 + PostgreSQL 13.2 vs 60.6 + 10.0 ms/run
+    third pass (load 3-12): --storage postgres --workers 1 --runs 500 --concurrency 500
+      --clients 5 --against-aegra: 2.0-2.3x, 25 transactions per run (was 41-45) vs 60;
+      --mode burst --runs 100 --clients 4 --rounds 3 --against-bare-sse: floor p50/p99
+      96/134 ms (load 3-5), 264/499 ms (load 6-9); asyncgraph dev 385/505, 483/663 ms
     --runs 250 --concurrency 100 --clients 2 --storage postgres --workers 1 / 2 / 4
       13.0 / 9.8 / 10.0 runs/s; 35.8 / 41.3 / 43.6 ms/run of server-side CPU (PostgreSQL's
       included), 42-43 transactions per run: CPU-bound, not contention
