@@ -536,7 +536,7 @@ class PostgresStorage(Storage):
                 ", base AS (SELECT COALESCE(MAX(seq), 0) AS s FROM ag_run_events WHERE run_id = %(run)s)"
                 ", ins AS (INSERT INTO ag_run_events (run_id, seq, event, data)"
                 " SELECT %(run)s, base.s + e.n, e.event, e.data"
-                " FROM base, unnest(%(events)s::text[], %(datas)s::text[]) WITH ORDINALITY AS e(event, data, n)"
+                " FROM base, unnest(%(events)b::text[], %(datas)b::text[]) WITH ORDINALITY AS e(event, data, n)"
                 " WHERE EXISTS (SELECT 1 FROM fence) RETURNING seq)"
                 " SELECT last, pg_notify(%(channel)s, %(run)s || ' ' || last)"
                 " FROM (SELECT MAX(seq) AS last FROM ins) m WHERE last IS NOT NULL",

@@ -145,10 +145,13 @@ async def test_run_lifecycle_records_on_every_back_end(kind: str, tmp_path: Path
         patch["status"] = "mutated"
         assert (await storage.get_run("lc-run"))["status"] == "running"  # type: ignore[index]
         assert await storage.update_run("lc-missing", {"status": "x"}) is None
-        await storage.append_events("lc-run", [("values", "{}")])
+        # (Quotes, backslashes, braces and commas: what an array literal would have to escape.)
+        tricky = '{"a": "q\\"u{o},te\\\\ \\n \u00e9 NULL"}'
+        await storage.append_events("lc-run", [("values", tricky), ("custom|a:b", '"x"')])
         await storage.finish_run("lc-run", {"status": "success", "output": {"x": 1}}, "lc-thread",
                                  {"status": "idle", "values": {"x": 1}})
-        assert [(e.seq, e.event) async for e in storage.read_events("lc-run")] == [(1, "metadata"), (2, "values")]
+        assert [(e.seq, e.event, e.data) async for e in storage.read_events("lc-run")] == [
+            (1, "metadata", '{"run_id": "lc-run"}'), (2, "values", tricky), (3, "custom|a:b", '"x"')]
         assert (await storage.get_run("lc-run"))["output"] == {"x": 1}  # type: ignore[index]
         assert (await storage.get_thread("lc-thread"))["values"] == {"x": 1}  # type: ignore[index]
         assert await storage.get_first_assistant(["nope", "also-nope"]) is None
