@@ -263,6 +263,8 @@ def lower(
         output_keys=frozenset(output_info.keys or graph.channels),
         input_keys=frozenset(input_info.keys if input_info.fields else graph.channels),
         strict=strict,
+        fired={ch: channels[ch].from_checkpoint(None) for n in specs
+               if type(channels[ch := branch_channel(n)]) is EphemeralValue},
     )
 
 

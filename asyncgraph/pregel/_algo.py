@@ -176,6 +176,14 @@ class RunState:
     def __init__(self, plan: Plan, values: dict[str, Any] | None = None,
                  versions: dict[str, Any] | None = None,
                  seen: dict[str, dict[str, Any]] | None = None) -> None:
+        self.step = 0
+        self.setup(plan, values, versions, seen)
+
+    def setup(self, plan: Plan, values: dict[str, Any] | None = None,
+              versions: dict[str, Any] | None = None,
+              seen: dict[str, dict[str, Any]] | None = None) -> None:
+        """Fill in the state (``__init__``'s work but ``step``): the loop fills in its
+        run's ``RunProgress``, which is a RunState (see ``pregel/_context.py``)."""
         self.plan = plan
         # Only channels that hold something exist; the rest are made on first write
         # (``channel``), so a run does not allocate one object per edge up front.
@@ -194,7 +202,6 @@ class RunState:
         self.versions: dict[str, Any] = dict(versions) if versions else {}
         self.seen: dict[str, dict[str, Any]] = {k: dict(v) for k, v in seen.items()} if seen else {}
         self.updated: Collection[str] | None = None
-        self.step = 0
         # Versions are run-wide: every channel changed at a barrier gets the same new
         # version, greater than any before, so "which node ran last" is comparable.
         self.vmax: int = (
@@ -213,6 +220,8 @@ class RunState:
         ch = self.channels.get(key)
         if ch is None:
             ch = self.channels[key] = self.plan.channels[key].from_checkpoint(MISSING)
+        elif ch is self.plan.fired.get(key):  # shared by every run: this one's own copy
+            ch = self.channels[key] = ch.copy()
         return ch
 
     def next_version(self) -> int:
@@ -385,6 +394,7 @@ def apply_writes(plan: Plan, run: RunState, tasks: Sequence[Task]) -> dict[str, 
     # the result for the state keys it wrote: take those channels instead of
     # running the reducers (e.g. add_messages) a second time.
     fresh = tasks[0].fresh if len(tasks) == 1 else None
+    fired = plan.fired
     for key, values in grouped.items():
         if fresh is not None:
             done = fresh.get(key)
@@ -395,6 +405,15 @@ def apply_writes(plan: Plan, run: RunState, tasks: Sequence[Task]) -> dict[str, 
                     updated[key] = None
                 continue
         ch = channels.get(key)
+        if key in fired:
+            shared = fired[key]
+            if values[-1] is None:  # an edge fired: the plan's shared channel (see Plan.fired)
+                channels[key] = shared
+                versions[key] = nv
+                updated[key] = None
+                continue
+            if ch is shared:
+                ch = channels[key] = shared.copy()
         if ch is None:
             if key not in plan.channels:
                 nodes = _writers(tasks, key)
@@ -429,6 +448,11 @@ def apply_writes(plan: Plan, run: RunState, tasks: Sequence[Task]) -> dict[str, 
         for key in run.live:
             if key not in grouped:
                 ch = channels[key]
+                if ch is fired.get(key):  # a shared edge trigger (Plan.fired): dropped
+                    del channels[key]
+                    versions[key] = nv
+                    updated[key] = None
+                    continue
                 if ch.update(()):
                     versions[key] = nv
                     updated[key] = None

@@ -469,7 +469,7 @@ def _settle_inline(calls: Calls, sub: TaskContext, spec: TaskSpec, result: Any, 
     its caller streams next; saved as soon as the loop runs again."""
     _record(sub, result, exc)
     _show(sub, spec, result, exc, cached)
-    calls.loop.call_soon(_background_save, calls, _save(sub, spec, result, exc, cache_key))
+    calls.loop.call_soon(_background_save, calls, _save(sub, spec, result, exc, cache_key, sub.run.progress.ckpt))
 
 
 def _background_save(calls: Calls, coro: Any) -> None:
@@ -677,7 +677,7 @@ async def _settle(sub: TaskContext, spec: TaskSpec, result: Any, exc: BaseExcept
     returns right after the call ends its own run first (its traced output, then the
     call's update)."""
     _record(sub, result, exc)
-    await _save(sub, spec, result, exc, cache_key)
+    await _save(sub, spec, result, exc, cache_key, sub.run.progress.ckpt)
     if sub.run.sink is not None:
         asyncio.get_running_loop().call_soon(_show, sub, spec, result, exc, cached)
 
@@ -694,11 +694,13 @@ def _record(sub: TaskContext, result: Any, exc: BaseException | None) -> None:
         task.error = exc
 
 
-async def _save(sub: TaskContext, spec: TaskSpec, result: Any, exc: BaseException | None, cache_key: Any) -> None:
-    """The recorded outcome as a pending write of the call's step (and in the cache)."""
+async def _save(sub: TaskContext, spec: TaskSpec, result: Any, exc: BaseException | None, cache_key: Any,
+                ckpt: Any) -> None:
+    """The recorded outcome as a pending write of the call's step (and in the cache).
+    ``ckpt``: the run's checkpoint writer (``progress.ckpt``) when the call settled: a
+    save that starts after its run ended (the run drops its writer then) still lands."""
     rc = sub.run
     task = sub.task
-    ckpt = rc.progress.ckpt
     if exc is None:
         if ckpt is not None:
             await ckpt.put_writes(task, [(RETURN, result)], sub.step)

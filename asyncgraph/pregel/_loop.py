@@ -51,7 +51,7 @@ from asyncgraph.pregel._algo import (
     with_pending_applied,
 )
 from asyncgraph.pregel._cache import store_results, take_cached
-from asyncgraph.pregel._context import RunContext
+from asyncgraph.pregel._context import RunContext, RunProgress
 from asyncgraph.pregel._nested import load, replay_bound
 from asyncgraph.pregel._runner import complete_inline, run_step, run_task, settle_inline
 from asyncgraph.pregel._saving import Saver, saver_config
@@ -83,72 +83,80 @@ class RunOutcome:
 
 
 async def run_graph(rc: RunContext, input: Any, *, interrupt_before: frozenset[str], interrupt_after: frozenset[str]) -> RunOutcome:
-    """Run the graph to completion or until it pauses. See the module docstring."""
-    loop = _Loop(rc, interrupt_before)
-    await loop.start(input)
-    # Applied: the caller's input (a dict, a message list) is garbage from here on, not
-    # something every run in flight keeps for the collector to walk.
-    del input
-    run = loop.run
-    while True:
-        tasks = loop.plan()
-        if loop.stream_checkpoints:
-            await loop.emit_checkpoint(tasks)
-        if loop.stops_before(tasks):  # done, a breakpoint, a drain request
-            break
-        to_run = loop.ready(tasks)  # finished earlier, resumed, ...
-        if loop.cached and to_run:
-            to_run = await loop.take_cached(to_run)  # ... or cached: no need to run
-        if to_run:
-            on_done = loop.begin(to_run)  # what observes each task as it finishes
+    """Run the graph to completion or until it pauses. See the module docstring.
+
+    ``rc.progress`` must come from :func:`loop_progress` (``main.Pregel`` makes it so)."""
+    loop = rc.progress
+    if type(loop) is not _Loop:
+        raise TypeError("run_graph() needs a RunContext made with progress=loop_progress()")
+    loop.open(rc, interrupt_before)
+    try:
+        await loop.start(input)
+        # Applied: the caller's input (a dict, a message list) is garbage from here on,
+        # not something every run in flight keeps for the collector to walk.
+        del input
+        run = loop  # the loop is its run's state (see _Loop)
+        while True:
+            tasks = loop.next_tasks()
+            if loop.stream_checkpoints:
+                await loop.emit_checkpoint(tasks)
+            if loop.stops_before(tasks):  # done, a breakpoint, a drain request
+                break
+            to_run = loop.ready(tasks)  # finished earlier, resumed, ...
+            if loop.cached and to_run:
+                to_run = await loop.take_cached(to_run)  # ... or cached: no need to run
+            if to_run:
+                on_done = loop.begin(to_run)  # what observes each task as it finishes
+                try:
+                    if len(to_run) == 1 and loop.inline and _inline(to_run[0]):
+                        # A lone plain node, awaited in this frame: every run in flight
+                        # holds the runner's coroutine frames fewer, and a step costs less
+                        # (see _runner.complete_inline).
+                        task = to_run[0]
+                        tc: TaskContext | None = TaskContext(rc, task, loop.step)
+                        tc.resume_values = task.resume  # type: ignore[union-attr]
+                        # Set back by value, not reset by token: a Token held across the
+                        # node's await would be one more object per run in flight.
+                        outer = current_task.get()
+                        current_task.set(tc)
+                        if rc.propagate:  # the node's children see its config (as _runner.call_traced)
+                            outer_cfg = var_child_runnable_config.get()
+                            var_child_runnable_config.set(tc.config())  # type: ignore[union-attr, arg-type]
+                        try:
+                            complete_inline(tc, run, await task.node.call.entry(task.input))  # type: ignore[arg-type, union-attr]
+                        except BaseException as exc:
+                            settle_inline(tc, run, exc)  # type: ignore[arg-type]
+                        finally:
+                            if rc.propagate:
+                                var_child_runnable_config.set(outer_cfg)
+                                outer_cfg = None
+                            current_task.set(outer)
+                            tc = outer = None  # not a stale task for the blocking watchdog to find
+                        if on_done is not None:  # finished or interrupted: stream it, hold its writes
+                            await on_done(task)
+                    else:
+                        await loop.run_tasks(to_run, on_done)
+                except BaseException as exc:
+                    await loop.failed(to_run, exc)
+                    raise
+            if _paused(tasks):  # interrupt() or a subgraph's breakpoint: the step does not commit
+                await loop.save_interrupts(tasks)
+                break
             try:
-                if len(to_run) == 1 and loop.inline and _inline(to_run[0]):
-                    # A lone plain node, awaited in this frame: every run in flight
-                    # holds the runner's coroutine frames fewer, and a step costs less
-                    # (see _runner.complete_inline).
-                    task = to_run[0]
-                    tc: TaskContext | None = TaskContext(rc, task, loop.step)
-                    tc.resume_values = task.resume  # type: ignore[union-attr]
-                    # Set back by value, not reset by token: a Token held across the
-                    # node's await would be one more object per run in flight.
-                    outer = current_task.get()
-                    current_task.set(tc)
-                    if rc.propagate:  # the node's children see its config (as _runner.call_traced)
-                        outer_cfg = var_child_runnable_config.get()
-                        var_child_runnable_config.set(tc.config())  # type: ignore[union-attr, arg-type]
-                    try:
-                        complete_inline(tc, run, await task.node.call.entry(task.input))  # type: ignore[arg-type, union-attr]
-                    except BaseException as exc:
-                        settle_inline(tc, run, exc)  # type: ignore[arg-type]
-                    finally:
-                        if rc.propagate:
-                            var_child_runnable_config.set(outer_cfg)
-                            outer_cfg = None
-                        current_task.set(outer)
-                        tc = outer = None  # not a stale task for the blocking watchdog to find
-                    if on_done is not None:  # finished or interrupted: stream it, hold its writes
-                        await on_done(task)
-                else:
-                    await loop.run_tasks(to_run, on_done)
+                updated = loop.barrier(tasks)  # apply every write of the step
             except BaseException as exc:
-                await loop.failed(to_run, exc)
+                if loop.saver is not None:
+                    await loop.saver.spill(exc)  # the writes held for the checkpoint
                 raise
-        if _paused(tasks):  # interrupt() or a subgraph's breakpoint: the step does not commit
-            await loop.save_interrupts(tasks)
-            break
-        try:
-            updated = loop.barrier(tasks)  # apply every write of the step
-        except BaseException as exc:
-            if loop.saver is not None:
-                await loop.saver.spill(exc)  # the writes held for the checkpoint
-            raise
-        if loop.observed:
-            await loop.observe(to_run, updated)  # cache, values stream, checkpoint, reader
-        loop.step += 1
-        if interrupt_after and _names_any(tasks, interrupt_after):
-            loop.at_breakpoint("interrupt_after")
-            break
-    return await loop.finish()
+            if loop.observed:
+                await loop.observe(to_run, updated)  # cache, values stream, checkpoint, reader
+            loop.step += 1
+            if interrupt_after and _names_any(tasks, interrupt_after):
+                loop.at_breakpoint("interrupt_after")
+                break
+        return await loop.finish()
+    finally:
+        loop.close()
 
 
 def _inline(task: Task) -> bool:
@@ -177,22 +185,32 @@ def _names_any(tasks: list[Task], names: frozenset[str]) -> bool:
     return False
 
 
-class _Loop:
+def loop_progress() -> RunProgress:
+    """The ``progress`` of a run's RunContext when ``run_graph`` will drive the run: the
+    loop itself (see :class:`_Loop`)."""
+    return _Loop()
+
+
+class _Loop(RunProgress):
     """What the loop owns while a run goes: the run state, the step, what is pending
     from a previous run of the thread, and the observers (saver, stream sink). The part
-    tasks may read is ``rc.progress`` (:class:`~asyncgraph.pregel._context.RunProgress`),
-    written here only; the run's configuration (``rc``) is frozen."""
+    tasks may read is the :class:`~asyncgraph.pregel._context.RunProgress` part, written
+    here only; the run's configuration (``rc``) is frozen.
 
-    __slots__ = ("rc", "plan_", "progress", "run", "saver", "step", "stop", "resume", "pending", "resuming",
+    The loop *is* its run's ``rc.progress`` (and so its RunState): one object per run,
+    not three, for every run in flight. It is made with the RunContext
+    (:func:`loop_progress`); :meth:`open` starts it, with a reference to ``rc`` that
+    makes a cycle (rc -> progress -> rc) until :meth:`close` (``run_graph``'s
+    ``finally``) drops it, so a finished run is freed without the collector.
+    """
+
+    __slots__ = ("rc", "saver", "stop", "resume", "pending", "resuming",
                  "skip_before", "drained", "interrupts", "shown", "with_ids", "track", "cached",
                  "stream_checkpoints", "stream_tasks", "stream_values", "output_keys", "before", "limit",
                  "observed", "inline", "lifecycle", "paused_at", "sub_paused", "done_hook")
 
-    def __init__(self, rc: RunContext, interrupt_before: frozenset[str]) -> None:
+    def open(self, rc: RunContext, interrupt_before: frozenset[str]) -> None:
         self.rc = rc
-        self.plan_ = rc.plan
-        self.progress = rc.progress  # what tasks may read of the loop's state
-        self.run: RunState = None  # type: ignore[assignment]  # set by start()
         self.saver: Saver | None = None
         self.step = -1
         self.stop = 0  # the first step the run may not take (recursion limit)
@@ -206,10 +224,18 @@ class _Loop:
         self.interrupts: Sequence[Interrupt] = ()
         self.shown: RunState | None = None  # what the caller sees when the run pauses mid-step
         self.before = interrupt_before
-        self.cached = self.plan_.cached and rc.cache is not None
+        self.cached = rc.plan.cached and rc.cache is not None
         self.lifecycle: Sequence[Any] = ()  # graph lifecycle handlers (asyncgraph.callbacks)
         self.paused_at: str | None = None  # the breakpoint the run stopped at
         self.sub_paused = False  # a task's subgraph stopped at a breakpoint of its own
+
+    def close(self) -> None:
+        """The run is over (finished, paused, failed or cancelled): drop what leads back
+        to ``rc`` (the rc itself, the saver, the task hook), so that rc -> progress is no
+        cycle. What the caller reads afterwards (the state, ``current``, ``step``) stays."""
+        self.rc = None  # type: ignore[assignment]
+        self.saver = self.ckpt = None
+        self.done_hook = None
 
     # -- the start: checkpoint, input -----------------------------------------------
 
@@ -217,8 +243,8 @@ class _Loop:
         """Load the thread's checkpoint (if any) and apply the input: a new input, a
         ``Command``, or None to resume."""
         rc = self.rc
-        progress = self.progress
-        plan = self.plan_
+        progress = self
+        plan = rc.plan
         config = rc.config
         conf = config.get(CONF) or {}
         tup = None
@@ -240,7 +266,8 @@ class _Loop:
         if tup is not None:
             assert saver is not None
             ckpt = tup.checkpoint
-            run = RunState(plan, ckpt["channel_values"], ckpt["channel_versions"], ckpt["versions_seen"])
+            run = self  # the run's RunState is the loop (see the class docstring)
+            run.setup(plan, ckpt["channel_values"], ckpt["channel_versions"], ckpt["versions_seen"])
             self.step = int(tup.metadata.get("step", -1)) + 1
             # Replaying an explicitly chosen checkpoint re-executes its next step; only a
             # resume of the thread's latest checkpoint reuses the writes saved there.
@@ -263,8 +290,8 @@ class _Loop:
                 if null:  # a Command that continued this checkpoint, applied again
                     apply_null_writes(plan, run, null)
         else:
-            run = RunState(plan)
-        self.run = progress.run_state = run
+            run = self
+            run.setup(plan)
         saves_input = saver is not None and saver.durability != "exit"
         parent = rc.parent
         if parent is not None and tup is not None and not fresh and not isinstance(input, Command) and (
@@ -386,7 +413,7 @@ class _Loop:
         """Whether the START task can be folded into applying the input: nothing saves,
         traces or streams it, and it has no conditional edges to evaluate."""
         rc = self.rc
-        start = self.plan_.nodes.get(START)  # an entrypoint's plan has no START node
+        start = self.plan.nodes.get(START)  # an entrypoint's plan has no START node
         if self.saver is not None or rc.callbacks is not None or start is None or start.branches:
             return False
         sink = rc.sink
@@ -394,16 +421,15 @@ class _Loop:
 
     # -- one step ---------------------------------------------------------------------
 
-    def plan(self) -> list[Task]:
-        self.run.step = self.step
+    def next_tasks(self) -> list[Task]:
         if not self.with_ids:
-            return prepare_tasks(self.plan_, self.run, self.step, stop=self.stop)
-        return prepare_tasks(self.plan_, self.run, self.step, stop=self.stop,
-                             checkpoint_id=self.progress.checkpoint_id, ns=self.rc.ns, with_ids=True)
+            return prepare_tasks(self.plan, self, self.step, stop=self.stop)
+        return prepare_tasks(self.plan, self, self.step, stop=self.stop,
+                             checkpoint_id=self.checkpoint_id, ns=self.rc.ns, with_ids=True)
 
     async def emit_checkpoint(self, tasks: list[Task]) -> None:
         assert self.saver is not None
-        await emit_checkpoint(self.rc, self.saver, self.run, tasks, self.step - 1, self.pending)
+        await emit_checkpoint(self.rc, self.saver, self, tasks, self.step - 1, self.pending)
 
     def stops_before(self, tasks: list[Task]) -> bool:
         """Whether the run ends before this step: nothing to run, a breakpoint before one
@@ -440,7 +466,7 @@ class _Loop:
         to_run = tasks
         rc = self.rc
         if self.pending:
-            to_run = restore_pending(self.plan_, tasks, self.pending)
+            to_run = restore_pending(self.plan, tasks, self.pending)
             self.pending = ()
             if len(to_run) < len(tasks) and wants(rc, "updates"):
                 # Tasks that finished before the pause or failure keep their saved
@@ -450,7 +476,7 @@ class _Loop:
                         update = t.update if rc.out_select is None else selected_update(rc, t.update)
                         rc.emit("updates", {t.name: update, METADATA: {"cached": True}})
         if self.resuming:
-            self.progress.resumed_step = self.step
+            self.resumed_step = self.step
             if self.resume is not None:
                 assign_resume(tasks, self.resume)
                 self.resume = None
@@ -462,7 +488,7 @@ class _Loop:
     async def take_cached(self, to_run: list[Task]) -> list[Task]:
         """Tasks whose node result is cached take their writes from the cache."""
         rc = self.rc
-        left = await take_cached(rc, self.plan_, to_run)
+        left = await take_cached(rc, self.plan, to_run)
         on_done = self.on_done()
         if on_done is not None and len(left) < len(to_run):
             for t in to_run:
@@ -475,12 +501,12 @@ class _Loop:
     def on_done(self) -> Any:
         """What runs as each task finishes (stream its update, save its writes), or
         None when nobody observes tasks."""
-        self.progress.step = self.step  # on_done saves and streams the task as of this step
+        self.step = self.step  # on_done saves and streams the task as of this step
         return self.done_hook
 
     def begin(self, to_run: list[Task]) -> Any:
         """The step starts running ``to_run``; returns :meth:`on_done`."""
-        progress = self.progress
+        progress = self
         progress.current = to_run  # for a run deadline's report
         progress.step = self.step
         return self.done_hook
@@ -490,11 +516,11 @@ class _Loop:
         not a coroutine of its own: one frame fewer for every run in flight."""
         rc = self.rc
         if rc.step_timeout is not None:
-            aw = _run_step_with_timeout(rc, self.run, to_run, self.step, on_done)
+            aw = _run_step_with_timeout(rc, self, to_run, self.step, on_done)
         elif on_done is None and len(to_run) == 1:
-            aw = run_task(rc, self.run, to_run[0], self.step, rc.inline_sync)
+            aw = run_task(rc, self, to_run[0], self.step, rc.inline_sync)
         else:
-            aw = run_step(rc, self.run, to_run, self.step, on_done)
+            aw = run_step(rc, self, to_run, self.step, on_done)
         saver = self.saver
         if saver is not None and saver.inflight is not None and _blocks_loop(rc, to_run):
             # durability="async": the previous checkpoint is saved in the background,
@@ -518,7 +544,7 @@ class _Loop:
                     # get_state().tasks[i].error shows): a string any saver can keep.
                     await saver.put_writes(t, [(ERROR, repr(t.error))], self.step)
             if saver.durability == "exit":
-                await saver.finish_exit(self.rc, self.run, self.step)
+                await saver.finish_exit(self.rc, self, self.step)
             await saver.flush()
 
     async def save_interrupts(self, tasks: list[Task]) -> None:
@@ -541,14 +567,16 @@ class _Loop:
                         writes.append((RESUME, list(t.resume)))
                     await saver.put_writes(t, writes, self.step)
         done = [t for t in tasks if t.done]
-        self.shown = with_pending_applied(self.plan_, self.run, done)
+        shown = with_pending_applied(self.plan, self, done)
+        # The loop itself when no task finished: not kept as ``shown`` (a cycle).
+        self.shown = shown if shown is not self else None
         if self.stream_values and done and not self.output_keys.isdisjoint(c for t in done for c, _ in t.writes):
             # The state with the finished tasks' writes, as get_state() shows it.
-            self.rc.emit("values", state_values(self.rc, self.shown))
+            self.rc.emit("values", state_values(self.rc, shown))
 
     def barrier(self, tasks: list[Task]) -> dict[str, None]:
         """Apply every write of the step; returns the channels that changed."""
-        updated = apply_writes(self.plan_, self.run, tasks)
+        updated = apply_writes(self.plan, self, tasks)
         saver = self.saver
         if saver is not None:
             saver.stepped = tasks  # whose versions_seen changed
@@ -564,11 +592,11 @@ class _Loop:
         if self.cached:
             await store_results(rc, to_run)
         if self.stream_values and not self.output_keys.isdisjoint(updated):
-            rc.emit("values", state_values(rc, self.run))
+            rc.emit("values", state_values(rc, self))
         saver = self.saver
         if saver is not None:
             if saver.durability != "exit":
-                await saver.put(rc, self.run, self.step, "loop", updated)
+                await saver.put(rc, self, self.step, "loop", updated)
             else:
                 saver.skip(rc)
         if rc.sink is not None:
@@ -578,7 +606,7 @@ class _Loop:
         saver = self.saver
         if saver is not None:
             if saver.durability == "exit" and self._keeps_exit_checkpoint():
-                await saver.finish_exit(self.rc, self.run, self.step)
+                await saver.finish_exit(self.rc, self, self.step)
             await saver.flush()
         if self.drained is not None:
             raise GraphDrained(self.drained)
@@ -587,7 +615,7 @@ class _Loop:
             await dispatch(self.lifecycle, GraphInterruptEvent(
                 rc.run_id, self.paused_at or "pending", rc.progress.checkpoint_id or "", rc.ns_tuple,  # type: ignore[arg-type]
                 tuple(self.interrupts)))
-        run = self.shown if self.shown is not None else self.run
+        run = self.shown if self.shown is not None else self
         paused = bool(self.interrupts) or self.paused_at is not None or self.sub_paused
         return RunOutcome(run, self.interrupts, saver.config if saver is not None else None, paused)
 
@@ -675,7 +703,7 @@ def _make_on_done(rc: RunContext, saver: Saver | None) -> Any:
     return on_done
 
 
-__all__ = ["AsyncPregelLoop", "PregelLoop", "RunOutcome", "SyncPregelLoop", "run_graph"]
+__all__ = ["AsyncPregelLoop", "PregelLoop", "RunOutcome", "SyncPregelLoop", "loop_progress", "run_graph"]
 
 
 # LangGraph's names for its loop classes (one per sync/async API there; one loop here),

@@ -134,3 +134,10 @@ class Plan:
     # A low-level graph's input and output channels (``_lowlevel.GraphIO``); None for
     # a StateGraph, whose input goes through the START task.
     io: Any = None
+    # Edge triggers (a StateGraph's ``branch:to:<node>`` EphemeralValues), each as one
+    # channel holding None that every run of the plan shares while the edge is fired:
+    # an edge's write is always None, so a run need not make (and keep alive while its
+    # node runs) a channel object of its own. ``_algo`` never updates a shared one in
+    # place: it puts it in a run's channels, drops it at the next barrier, and copies
+    # it before any other write (``RunState.channel``).
+    fired: Mapping[str, BaseChannel[Any, Any]] = dataclasses.field(default_factory=dict)

@@ -35,7 +35,7 @@ from asyncgraph.pregel._draw import draw_graph
 from asyncgraph.pregel._limits import Limiters
 from asyncgraph.pregel._lowlevel import LowLevelGraph, lower_pregel_kwargs, lowlevel_output
 from asyncgraph.pregel._schema import ROOT_KEY, context_jsonschema, state_jsonschema
-from asyncgraph.pregel._loop import RunOutcome, run_graph
+from asyncgraph.pregel._loop import RunOutcome, loop_progress, run_graph
 from asyncgraph.pregel._nested import address, child_namespace
 from asyncgraph.pregel._stream import (
     Shape,
@@ -340,6 +340,7 @@ class Pregel(PregelMarker, Runnable[Any, Any], Generic[StateT, ContextT, InputT,
             durability=durability,
             run_id=cfg.get("run_id"),
             step_timeout=self.step_timeout,
+            progress=loop_progress(),
         )
         if parent is not None:
             rc.progress.replay = parent.run.progress.replay  # one bound for the whole replay

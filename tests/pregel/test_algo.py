@@ -326,3 +326,47 @@ def test_a_failing_reducer_keeps_its_exception_with_a_note() -> None:
         apply_writes(plan, run, [task])
     notes = "\n".join(getattr(info.value, "__notes__", []))
     assert "'x'" in notes and "n" in notes
+
+
+# --- edge triggers: one channel object shared by every run (Plan.fired) -------------
+
+
+def _fired_values(plan: Plan) -> list[Any]:
+    return [ch.value for ch in plan.fired.values()]
+
+
+def test_a_fired_edge_is_the_plans_shared_channel_and_is_dropped_at_the_next_barrier() -> None:
+    plan = _plan()
+    a = branch_channel("a")
+    runs = [_started(plan, {}) for _ in range(2)]
+    for run in runs:
+        apply_writes(plan, run, [_pull(plan, run, START, list(plan.nodes[START].after))])
+    # Both runs hold the plan's own channel: no channel object per run and edge.
+    assert runs[0].channels[a] is runs[1].channels[a] is plan.fired[a]
+    run = runs[0]
+    v = run.versions[a]
+    task = Task(plan.nodes["a"], None, PULL, 0, (a,))
+    task.writes.append(("log", ["a"]))
+    updated = apply_writes(plan, run, [task])
+    assert a not in run.channels and a in updated and run.versions[a] > v
+    assert runs[1].channels[a] is plan.fired[a]  # the other run's edge is still fired
+    assert _fired_values(plan) == [None] * len(plan.fired)
+
+
+def test_a_run_writes_a_shared_edge_channel_only_through_its_own_copy() -> None:
+    from asyncgraph.pregel._algo import apply_null_writes
+
+    plan = _plan()
+    a, b = branch_channel("a"), branch_channel("b")
+    run = _started(plan, {})
+    apply_writes(plan, run, [_pull(plan, run, START, list(plan.nodes[START].after))])
+    assert run.channels[b] is plan.fired[b]
+    # A value other than an edge's None, and writes between steps, go to a copy.
+    apply_writes(plan, run, [_pull(plan, run, "a", [(b, "x")])])
+    assert run.channels[b] is not plan.fired[b] and run.channels[b].value == "x"
+    apply_writes(plan, run, [_pull(plan, run, START, list(plan.nodes[START].after))])
+    assert run.channels[a] is plan.fired[a]
+    apply_null_writes(plan, run, [(a, None)])
+    assert run.channels[a] is not plan.fired[a] and run.channels[a].value is None
+    run.channel(b).update([])  # emptying a run's channel leaves the plan's alone
+    assert _fired_values(plan) == [None] * len(plan.fired)
