@@ -145,6 +145,31 @@ class RunnableCallable(Runnable[Any, Any]):
         accepts = tuple(self.func_accepts.items())
         invoke, name = self.invoke, self.get_name
 
+        def fill(tc: Any) -> dict[str, Any]:
+            kwargs = dict(extra)
+            runtime: Any = _MISSING
+            for kw, default in accepts:
+                if kw in kwargs:
+                    continue
+                if kw == "config":
+                    kwargs[kw] = tc.config()
+                    continue
+                if kw == "error":
+                    kwargs[kw] = tc.task.failure
+                    continue
+                if runtime is _MISSING:
+                    conf = tc.run.config.get(CONF)
+                    runtime = conf.get(_RUNTIME_KEY) if conf else None
+                    if runtime is None:
+                        runtime = task_runtime(tc, stream_writer())
+                value = runtime if kw == "runtime" else getattr(runtime, _RUNTIME_ATTR[kw], _MISSING)
+                if value is _MISSING:
+                    if default is inspect.Parameter.empty:
+                        raise ValueError(f"{name()!r} takes a {kw!r} argument, but the graph run provides none.")
+                    value = default
+                kwargs[kw] = value
+            return kwargs
+
         async def node(state: Any) -> Any:
             tc = current_task.get()
             assert tc is not None  # only the engine calls this, inside a task
@@ -152,30 +177,11 @@ class RunnableCallable(Runnable[Any, Any]):
                 ctx = contextvars.copy_context()
                 config: RunnableConfig = tc.config()  # type: ignore[assignment]  # the task's config dict
                 return await asyncio.get_running_loop().run_in_executor(None, ctx.run, invoke, state, config)
+            # The keyword arguments are a temporary of the call, not a local: a dict held
+            # by this frame would be one more object per run in flight while the node
+            # awaits (the function's own frame holds the values it needs).
             if accepts:
-                kwargs = dict(extra)
-                runtime: Any = _MISSING
-                for kw, default in accepts:
-                    if kw in kwargs:
-                        continue
-                    if kw == "config":
-                        kwargs[kw] = tc.config()
-                        continue
-                    if kw == "error":
-                        kwargs[kw] = tc.task.failure
-                        continue
-                    if runtime is _MISSING:
-                        conf = tc.run.config.get(CONF)
-                        runtime = conf.get(_RUNTIME_KEY) if conf else None
-                        if runtime is None:
-                            runtime = task_runtime(tc, stream_writer())
-                    value = runtime if kw == "runtime" else getattr(runtime, _RUNTIME_ATTR[kw], _MISSING)
-                    if value is _MISSING:
-                        if default is inspect.Parameter.empty:
-                            raise ValueError(f"{name()!r} takes a {kw!r} argument, but the graph run provides none.")
-                        value = default
-                    kwargs[kw] = value
-                ret = await afunc(state, **kwargs)
+                ret = await afunc(state, **fill(tc))
             elif extra:
                 ret = await afunc(state, **extra)
             else:
