@@ -82,7 +82,7 @@ WriteRow = tuple[str, str, Typed, str]  # task id, channel, value, task path
 
 
 def _parse(config: Any) -> tuple[str, str, str | None]:
-    conf = config.get("configurable") if config else None
+    conf: Any = config.get("configurable") if config else None
     thread_id = conf.get("thread_id") if conf else None
     if thread_id is None:
         raise ValueError(
