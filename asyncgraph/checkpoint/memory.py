@@ -69,6 +69,7 @@ __all__ = ["InMemorySaver", "MemorySaver", "PersistentDict"]
 RAW = "raw"
 """Type tag of an immutable scalar kept as itself (default serializer only)."""
 _EMPTY = ("empty", b"")
+_RAW_NONE = (RAW, None)
 _SCALARS = frozenset({int, float, str, bytes, bool, type(None)})
 _WRITE = "the write to {name!r} by task {task}"
 _VARIANTS = "__asyncgraph_blob_keys__"
@@ -459,14 +460,15 @@ class InMemorySaver(BaseCheckpointSaver):
                 }
         raw = self._raw
         for ch, version in new_versions.items():
-            if ch in values:
-                value = values[ch]
-                if raw and type(value) in _SCALARS:
-                    enc: Typed = (RAW, value)
-                else:
-                    enc = self._dump(value, "channel {name!r}", ch)
+            value = values.get(ch, _EMPTY)
+            if value is _EMPTY:  # (never a channel's value: a private object)
+                enc: Typed = _EMPTY
+            elif value is None and raw:
+                enc = _RAW_NONE  # a trigger channel's value, at most steps
+            elif raw and type(value) in _SCALARS:
+                enc = (RAW, value)
             else:
-                enc = _EMPTY
+                enc = self._dump(value, "channel {name!r}", ch)
             key: tuple[str, str, str, Any] = (thread_id, ns, ch, version)
             old = blobs.get(key)
             if old is not None and not _same(old, enc):
