@@ -10,35 +10,46 @@ from datetime import datetime, timezone
 
 _lock = threading.Lock()
 _last = 0
-# Uniqueness across processes needs randomness, not secrecy: a private generator (seeded
-# from the OS, reseeded in a forked child) costs no system call per id, unlike urandom.
-_rng = random.Random()
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_rng.seed)
-_bits = _rng.getrandbits
 _EPOCH = 0x01B21DD213814000  # 100ns intervals from 1582-10-15 to 1970-01-01
 _VARIANT = 1 << 63  # the top two bits of the last 64: "10", RFC 4122's variant
 # (second, its ISO text up to the seconds): every checkpoint of a second shares it.
 _second: tuple[int, str] = (-1, "")
+_suffix = ""
+"""The ids' last 64 bits as text ("-xxxx-xxxxxxxxxxxx"): RFC 4122's variant and 62 random
+bits, drawn once per process, as UUIDv6's clock sequence and node are. Ids of one process
+differ by their timestamps (strictly increasing, below); the random part keeps two
+processes' ids apart. Drawn again in a forked child, which must not share its parent's."""
+
+
+def _draw_suffix() -> None:
+    global _suffix
+    # Randomness for uniqueness, not secrecy; from the OS, once per process.
+    r = f"{random.Random().getrandbits(62) | _VARIANT:016x}"
+    _suffix = f"-{r[:4]}-{r[4:]}"
+
+
+_draw_suffix()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_draw_suffix)
 
 
 def _id(ns: int) -> str:
     global _last
     now = ns // 100 + _EPOCH
-    with _lock:
-        if now <= _last:
-            now = _last + 1
-        _last = now
+    _lock.acquire()
+    if now <= _last:
+        now = _last + 1
+    _last = now
+    _lock.release()  # nothing between can raise
     # UUIDv6: 60 bits of timestamp, most significant first, the version nibble before
-    # the last 12; then the variant and 62 random bits. The same text as
-    # str(uuid.UUID(int=...)), formatted without the object.
-    t = f"{now:015x}"
-    r = f"{_bits(62) | _VARIANT:016x}"
-    return f"{t[:8]}-{t[8:12]}-6{t[12:]}-{r[:4]}-{r[4:]}"
+    # the last 12; then the per-process suffix. The same text as str(uuid.UUID(int=...)),
+    # formatted without the object.
+    t = "%015x" % now
+    return f"{t[:8]}-{t[8:12]}-6{t[12:]}{_suffix}"
 
 
 def time_ordered_id() -> str:
-    """A UUIDv6-style id: 60 bits of 100ns timestamp first, then randomness.
+    """A UUIDv6-style id: 60 bits of 100ns timestamp first, then a per-process random part.
 
     Ids made in one process strictly increase even when the clock does not move.
     """
@@ -50,9 +61,11 @@ def id_and_ts() -> tuple[str, str]:
     ``datetime.now(timezone.utc).isoformat()``, from one reading of the clock."""
     global _second
     ns = time.time_ns()
-    sec, us = divmod(ns // 1000, 1_000_000)
+    us = ns // 1000
+    sec = us // 1_000_000
     cached = _second
     if cached[0] != sec:
         cached = _second = (sec, datetime.fromtimestamp(sec, timezone.utc).isoformat()[:-6])
+    us -= sec * 1_000_000
     # isoformat() leaves the fraction out when it is zero.
-    return _id(ns), f"{cached[1]}.{us:06d}+00:00" if us else f"{cached[1]}+00:00"
+    return _id(ns), (cached[1] + ".%06d+00:00" % us) if us else cached[1] + "+00:00"

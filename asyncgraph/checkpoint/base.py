@@ -291,8 +291,11 @@ def get_checkpoint_metadata(config: RunnableConfig, metadata: CheckpointMetadata
     ``metadata`` has no such key (no private ``__`` keys, no checkpoint address), as
     LangGraph's savers do. The engine's checkpoints already carry them, so for those
     this returns ``metadata`` itself; it copies only when it adds something."""
+    extra, conf = config.get("metadata"), config.get("configurable")
+    if not extra and (not conf or conf.keys() <= _NOT_METADATA):
+        return metadata  # the engine's case: nothing to add
     out: Any = metadata
-    for obj in (config.get("metadata"), config.get("configurable")):
+    for obj in (extra, conf):
         if not obj:
             continue
         for k, v in obj.items():

@@ -42,7 +42,9 @@ from ormsgpack import packb as _packb
 from asyncgraph._async import in_thread
 from asyncgraph.checkpoint._bridge import inline_async
 from asyncgraph.checkpoint.base import (
+    MAX_ID_BYTES,
     WRITES_IDX_MAP,
+    _NOT_METADATA,
     BaseCheckpointSaver,
     ChannelVersions,
     Checkpoint,
@@ -67,6 +69,7 @@ __all__ = ["InMemorySaver", "MemorySaver", "PersistentDict"]
 RAW = "raw"
 """Type tag of an immutable scalar kept as itself (default serializer only)."""
 _EMPTY = ("empty", b"")
+_RAW_NONE = (RAW, None)
 _SCALARS = frozenset({int, float, str, bytes, bool, type(None)})
 _WRITE = "the write to {name!r} by task {task}"
 _VARIANTS = "__asyncgraph_blob_keys__"
@@ -76,18 +79,23 @@ _UNVERSIONED = "__asyncgraph_unversioned__"
 
 Typed = tuple[str, Any]
 Record = tuple[Typed, Typed, "str | None"]
+WriteRow = tuple[str, str, Typed, str]  # task id, channel, value, task path
 
 
 def _parse(config: Any) -> tuple[str, str, str | None]:
-    conf = (config or {}).get("configurable") or {}
-    thread_id = conf.get("thread_id")
+    conf: Any = config.get("configurable") if config else None
+    thread_id = conf.get("thread_id") if conf else None
     if thread_id is None:
         raise ValueError(
             'a checkpointer needs config["configurable"]["thread_id"]; pass e.g. '
             '{"configurable": {"thread_id": "1"}}'
         )
     ns = conf.get("checkpoint_ns") or ""
-    return check_thread_id(thread_id, ns), ns, conf.get("checkpoint_id")
+    if not (type(thread_id) is str and not ns and len(thread_id) <= MAX_ID_BYTES
+            and thread_id.isascii() and "\x00" not in thread_id):
+        # (The common case above is what check_thread_id accepts without a look.)
+        thread_id = check_thread_id(thread_id, ns)
+    return thread_id, ns, conf.get("checkpoint_id")
 
 
 def _config(thread_id: str, ns: str, cid: str) -> RunnableConfig:
@@ -209,30 +217,28 @@ class InMemorySaver(BaseCheckpointSaver):
                 f"{exc}; the data was left untouched"
             ) from exc
 
-    def _write_rows(
-        self,
-        thread_id: str,
-        ns: str,
-        cid: str | None,
-        writes: Sequence[PendingWrite],
-    ) -> builtins.list[tuple[tuple[str, int], tuple[str, str, Typed, str]]]:
-        """Encoded writes of several tasks, ``idx`` counted per task in order."""
-        if not writes:
-            return []
+    def _write_rows(self, cid: str | None, writes: Sequence[PendingWrite]) -> dict[tuple[str, int], WriteRow]:
+        """Encoded writes of several tasks, ``idx`` counted per task in order; a special
+        write (error, interrupt, resume) repeated by a task keeps its last value."""
         if not cid:
             raise ValueError('writes need config["configurable"]["checkpoint_id"]')
-        rows = []
+        rows: dict[tuple[str, int], WriteRow] = {}
         counters: dict[str, int] = {}
         raw = self._raw
+        task = ""
+        idx = 0
         for w in writes:
             task_id, ch, value = w[0], w[1], w[2]
-            idx = counters.get(task_id, 0)
-            counters[task_id] = idx + 1
+            if task_id != task:  # usually one task's writes, in a row
+                counters[task] = idx
+                task = task_id
+                idx = counters.get(task_id, 0)
             if raw and type(value) in _SCALARS:
                 enc: Typed = (RAW, value)
             else:
                 enc = self._dump(value, _WRITE, ch, task_id)
-            rows.append(((task_id, WRITES_IDX_MAP.get(ch, idx)), (task_id, ch, enc, w[3] if len(w) > 3 else "")))
+            rows[(task_id, WRITES_IDX_MAP.get(ch, idx))] = (task_id, ch, enc, w[3] if len(w) > 3 else "")
+            idx += 1
         return rows
 
     # -- sync API -------------------------------------------------------------------------
@@ -437,7 +443,8 @@ class InMemorySaver(BaseCheckpointSaver):
     ) -> RunnableConfig:
         thread_id, ns, parent_id = _parse(config)
         cid = checkpoint["id"]
-        metadata = get_checkpoint_metadata(config, metadata)
+        if config.get("metadata") or not config["configurable"].keys() <= _NOT_METADATA:
+            metadata = get_checkpoint_metadata(config, metadata)  # (the engine's has it all)
         # Encode everything before storing anything: a TypeError leaves the saver as it was.
         values = checkpoint["channel_values"]
         blobs = self.blobs
@@ -453,14 +460,15 @@ class InMemorySaver(BaseCheckpointSaver):
                 }
         raw = self._raw
         for ch, version in new_versions.items():
-            if ch in values:
-                value = values[ch]
-                if raw and type(value) in _SCALARS:
-                    enc: Typed = (RAW, value)
-                else:
-                    enc = self._dump(value, "channel {name!r}", ch)
+            value = values.get(ch, _EMPTY)
+            if value is _EMPTY:  # (never a channel's value: a private object)
+                enc: Typed = _EMPTY
+            elif value is None and raw:
+                enc = _RAW_NONE  # a trigger channel's value, at most steps
+            elif raw and type(value) in _SCALARS:
+                enc = (RAW, value)
             else:
-                enc = _EMPTY
+                enc = self._dump(value, "channel {name!r}", ch)
             key: tuple[str, str, str, Any] = (thread_id, ns, ch, version)
             old = blobs.get(key)
             if old is not None and not _same(old, enc):
@@ -477,22 +485,28 @@ class InMemorySaver(BaseCheckpointSaver):
                 del variants[ch]
             new_blobs.append((key, enc))
         skeleton = dict(checkpoint)
-        skeleton.pop("channel_values", None)
-        versions = checkpoint["channel_versions"]
-        if not values.keys() <= versions.keys():
+        del skeleton["channel_values"]
+        if not values.keys() <= checkpoint["channel_versions"].keys():
             # Values of channels without a version (say an aggregate's initial value in
             # an input checkpoint) belong to this checkpoint alone.
-            unversioned = [ch for ch in values if ch not in versions]
+            unversioned = [ch for ch in values if ch not in checkpoint["channel_versions"]]
             for ch in unversioned:
                 enc = self._dump(values[ch], "channel {name!r}", ch)
                 new_blobs.append(((thread_id, ns, ch, ("", cid)), enc))
             skeleton[_UNVERSIONED] = unversioned
         if variants:
             skeleton[_VARIANTS] = {ch: builtins.list(k) for ch, k in variants.items()}
-        skeleton_t = self._dump_plain(skeleton, "checkpoint {name}", cid)
-        meta_t = self._dump_plain(metadata, "the checkpoint's metadata")
-        parent_rows = self._write_rows(thread_id, ns, parent_id, parent_writes) if parent_writes else None
-        own_rows = self._write_rows(thread_id, ns, cid, writes) if writes else None
+        if raw:  # _dump_plain, inline
+            try:
+                skeleton_t: Typed = ("msgpack", _packb(skeleton, option=_PACK_OPTS))
+                meta_t: Typed = ("msgpack", _packb(metadata, option=_PACK_OPTS))
+            except TypeError:
+                raw = False
+        if not raw:
+            skeleton_t = self._dump_plain(skeleton, "checkpoint {name}", cid)
+            meta_t = self._dump_plain(metadata, "the checkpoint's metadata")
+        parent_rows = self._write_rows(parent_id, parent_writes) if parent_writes else None
+        own_rows = self._write_rows(cid, writes) if writes else None
 
         with self._lock:
             blob_keys = self._blob_keys.get(thread_id)
@@ -502,13 +516,14 @@ class InMemorySaver(BaseCheckpointSaver):
                 blobs[key] = enc
                 blob_keys.add(key)
             chain = self.storage[thread_id][ns]
-            last = next(reversed(chain)) if chain else None
-            chain[cid] = (skeleton_t, meta_t, parent_id)
-            if last is not None and cid < last:
+            if chain and cid < next(reversed(chain)):
                 # Stored out of order (an explicit old id): keep the chain sorted by id.
+                chain[cid] = (skeleton_t, meta_t, parent_id)
                 ordered = sorted(chain.items())
                 chain.clear()
                 chain.update(ordered)
+            else:
+                chain[cid] = (skeleton_t, meta_t, parent_id)
             if variants:
                 self._variants[(thread_id, ns, cid)] = variants
             if parent_rows:
@@ -517,7 +532,7 @@ class InMemorySaver(BaseCheckpointSaver):
                 self._store_writes(thread_id, ns, cid, own_rows)
             if self.keep_last and len(chain) > self.keep_last:
                 self._prune_chain(thread_id, ns, chain, self.keep_last, collect=False)
-        return _config(thread_id, ns, cid)
+        return {"configurable": {"thread_id": thread_id, "checkpoint_ns": ns, "checkpoint_id": cid}}
 
     def put_writes(
         self,
@@ -530,34 +545,30 @@ class InMemorySaver(BaseCheckpointSaver):
         if not cid:
             raise ValueError('put_writes needs config["configurable"]["checkpoint_id"]')
         raw = self._raw
-        rows = []
+        rows: dict[tuple[str, int], WriteRow] = {}
         for idx, (ch, value) in enumerate(writes):
             if raw and type(value) in _SCALARS:
                 enc: Typed = (RAW, value)
             else:
                 enc = self._dump(value, _WRITE, ch, task_id)
-            rows.append(((task_id, WRITES_IDX_MAP.get(ch, idx)), (task_id, ch, enc, task_path)))
+            rows[(task_id, WRITES_IDX_MAP.get(ch, idx))] = (task_id, ch, enc, task_path)
         if rows:
             with self._lock:
                 self._store_writes(thread_id, ns, cid, rows)
 
     def _store_writes(
-        self,
-        thread_id: str,
-        ns: str,
-        cid: str,
-        rows: builtins.list[tuple[tuple[str, int], tuple[str, str, Typed, str]]],
+        self, thread_id: str, ns: str, cid: str, rows: dict[tuple[str, int], WriteRow]
     ) -> None:
         outer = (thread_id, ns, cid)
         stored = self.writes.get(outer)
         if stored is None:
-            self.writes[outer] = dict(rows)
+            self.writes[outer] = rows
             keys = self._write_keys.get(thread_id)
             if keys is None:
                 keys = self._write_keys[thread_id] = set()
             keys.add(outer)
             return
-        for inner, row in rows:
+        for inner, row in rows.items():
             # A retried task writes the same (task, idx) again: the first one stays.
             # Special writes (error, interrupt, resume) replace.
             if inner[1] < 0 or inner not in stored:

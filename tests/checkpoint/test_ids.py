@@ -22,3 +22,24 @@ def test_ids_are_uuid6_and_strictly_increase_with_their_timestamps() -> None:
             when = datetime.fromisoformat(ts)
             assert when.isoformat() == ts  # the same text isoformat() makes
             assert before - timedelta(seconds=1) <= when <= datetime.now(timezone.utc)
+
+
+def test_a_forked_child_draws_its_own_random_part() -> None:
+    # The last 64 bits are drawn once per process; a forked child must not reuse its
+    # parent's, or two processes could make the same id in the same 100 ns.
+    import os
+
+    if not hasattr(os, "fork"):
+        return
+    mine = time_ordered_id()[19:]
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        os.write(w, time_ordered_id()[19:].encode())
+        os._exit(0)
+    os.close(w)
+    theirs = os.read(r, 100).decode()
+    os.close(r)
+    os.waitpid(pid, 0)
+    assert len(theirs) == len(mine) == 17 and theirs != mine
+    assert time_ordered_id()[19:] == mine  # the same for every id of one process
