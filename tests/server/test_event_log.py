@@ -35,6 +35,8 @@ async def _open(kind: str, tmp_path: Path, request: Any) -> AsyncIterator[Storag
     else:
         from asyncgraph.server._pg_storage import PostgresStorage
 
+        # Never started here (blocking, in the test's event loop): the `kind` fixture,
+        # a sync one, started it, so this only looks it up.
         cluster = request.getfixturevalue("pg_cluster")
         async with PostgresStorage.open(cluster.dsn, max_size=4, listen=True) as storage:
             yield storage
@@ -48,6 +50,11 @@ def _run(run_id: str) -> dict[str, Any]:
 def kind(request: Any) -> str:
     if request.param == "postgres":
         request.getfixturevalue("pg_cluster")  # (started outside the test's event loop)
+        # The first import of the pool and the PostgreSQL storage, outside the test's event
+        # loop too (run alone, the tests would import them cold inside it).
+        import psycopg_pool  # noqa: F401
+
+        import asyncgraph.server._pg_storage  # noqa: F401
     return str(request.param)
 
 
@@ -119,7 +126,6 @@ def test_sse_text_is_sse_starlettes_layout() -> None:
     assert _sse_bytes(events[3:], {"values"}) == b""
 
 
-@pytest.mark.parametrize("kind", ["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 async def test_run_lifecycle_records_on_every_back_end(kind: str, tmp_path: Path, request: Any) -> None:
     """The record operations a run's admission and end use (one round trip each on
     PostgreSQL): a thread is inserted only once, patches set fields without touching the
