@@ -168,3 +168,63 @@ async def test_run_lifecycle_records_on_every_back_end(kind: str, tmp_path: Path
         await storage.delete_thread("lc-thread")
         await storage.delete_assistant("a1")
         await storage.delete_assistant("a2")
+
+
+@pytest.mark.postgres
+async def test_postgres_readers_take_small_batches_from_the_notify(pg_storage_kind: str, tmp_path: Path,
+                                                                   request: Any) -> None:
+    """On PostgreSQL a batch of events small enough travels in its NOTIFY's payload and the
+    API process relays it without reading the table; a batch too big for the payload, and
+    a single event (sent without one), are read. Either way every event arrives once, in
+    order."""
+    import uuid
+
+    run_id = str(uuid.uuid4())
+    async with _open(pg_storage_kind, tmp_path, request) as storage:
+        reads = 0
+        read_table = storage._events_after  # type: ignore[attr-defined]
+
+        async def counted(*args: Any) -> Any:
+            nonlocal reads
+            reads += 1
+            return await read_table(*args)
+
+        storage._events_after = counted  # type: ignore[attr-defined]
+        await storage.put_run(_run(run_id))
+        got: list[RunEvent] = []
+        seen = asyncio.Event()
+
+        async def follow() -> None:
+            async for batch in storage.read_event_batches(run_id):
+                got.extend(batch)
+                seen.set()
+
+        reader = asyncio.create_task(follow())
+        assert await storage.append_event(run_id, "metadata", '{"run_id": 1}') == 1
+        await asyncio.wait_for(seen.wait(), 10)
+        first_reads = reads
+        for n in (3, 5):  # two small batches: in the NOTIFYs
+            seen.clear()
+            start = len(got) + 1
+            await storage.append_events(run_id, [("values", f'{{"n": {i}}}') for i in range(start, n + 1)])
+            await asyncio.wait_for(seen.wait(), 10)
+        assert reads == first_reads
+        big = "x" * 8000  # too big for a NOTIFY: read from the table
+        assert await storage.append_events(run_id, [("custom", f'"{big}"'), ("values", '{"n": 7}')]) == 7
+        assert await storage.append_event(run_id, "values", '{"n": 8}') == 8
+        assert await storage.append_events(run_id, [("values", '{"n": 9}')]) == 9
+        await storage.close_events(run_id)
+        await asyncio.wait_for(reader, 10)
+        assert [e.seq for e in got] == list(range(1, 10))
+        assert got[5].data == f'"{big}"' and got[-1].value() == {"n": 9}
+        assert reads > first_reads
+
+
+@pytest.fixture
+def pg_storage_kind(request: Any) -> str:
+    request.getfixturevalue("pg_cluster")  # (started outside the test's event loop)
+    import psycopg_pool  # noqa: F401
+
+    import asyncgraph.server._pg_storage  # noqa: F401
+
+    return "postgres"
