@@ -57,6 +57,13 @@ has the tables; compare within one invocation, CPU per run is the steadier numbe
     --runs 250 --concurrency 100 --clients 2 --storage postgres --workers 1 / 2 / 4
       13.0 / 9.8 / 10.0 runs/s; 35.8 / 41.3 / 43.6 ms/run of server-side CPU (PostgreSQL's
       included), 42-43 transactions per run: CPU-bound, not contention
+    fourth pass (load 3-5): --storage postgres --workers 1 --runs 500 --concurrency 500
+      --clients 5 --rounds 2 --against-aegra: 2.78x, server CPU 13.1 vs 41.0 ms/run,
+      16-18 vs 59-60 transactions per run
+
+``BENCH_PROFILE_DIR=DIR`` (postgres storage) runs ``serve`` and each worker under cProfile
+timed by CPU (``bench/_profile_cpu.py``) and writes ``DIR/serve.prof``, ``DIR/worker0.prof``...
+when they stop (profiling slows them about 3x: compare shares, not times).
 """
 
 from __future__ import annotations
