@@ -645,7 +645,10 @@ class PostgresStorage(Storage):
         """The events after ``pos`` that NOTIFY payloads brought, if they follow on from
         ``pos`` with no gap and reach the last seq notified (else None: read the table)."""
         inbox = self._inbox.get(run_id)
-        if not inbox or inbox[-1].seq <= pos or inbox[-1].seq < self._notified.get(run_id, _ALL):
+        want = self._notified.get(run_id, _ALL)
+        if want == math.inf:  # (the log closed: its last seq, if the NOTIFY said it)
+            want = self._closed_at.get(run_id, _ALL)
+        if not inbox or inbox[-1].seq <= pos or inbox[-1].seq < want:
             return None
         i = len(inbox) - (inbox[-1].seq - pos)
         if i < 0 or inbox[i].seq != pos + 1:

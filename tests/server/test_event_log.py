@@ -190,6 +190,10 @@ async def test_postgres_readers_take_small_batches_from_the_notify(pg_storage_ki
             return await read_table(*args)
 
         storage._events_after = counted  # type: ignore[attr-defined]
+        # (Once the listener is up: its connecting wakes every reader, to read what it missed.)
+        async with asyncio.timeout(10):
+            while not storage._listening:  # type: ignore[attr-defined]
+                await asyncio.sleep(0.01)
         await storage.put_run(_run(run_id))
         got: list[RunEvent] = []
         seen = asyncio.Event()
