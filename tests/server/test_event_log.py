@@ -232,3 +232,39 @@ def pg_storage_kind(request: Any) -> str:
     import asyncgraph.server._pg_storage  # noqa: F401
 
     return "postgres"
+
+
+@pytest.mark.postgres
+async def test_postgres_last_batch_comes_from_the_notify_after_the_close(pg_storage_kind: str, tmp_path: Path,
+                                                                          request: Any) -> None:
+    """A reader that hears the log's last batch and its close before it looks (the usual
+    end of a run: the worker's last events, then the run's end) takes that batch from the
+    NOTIFY as well: no read of the table."""
+    import uuid
+
+    run_id = str(uuid.uuid4())
+    async with _open(pg_storage_kind, tmp_path, request) as storage:
+        reads = 0
+        read_table = storage._events_after  # type: ignore[attr-defined]
+
+        async def counted(*args: Any) -> Any:
+            nonlocal reads
+            reads += 1
+            return await read_table(*args)
+
+        storage._events_after = counted  # type: ignore[attr-defined]
+        async with asyncio.timeout(10):
+            while not storage._listening:  # type: ignore[attr-defined]
+                await asyncio.sleep(0.01)
+        await storage.put_run(_run(run_id))
+        assert await storage.append_event(run_id, "metadata", '{"run_id": 1}') == 1
+        batches = storage.read_event_batches(run_id)
+        assert [e.seq for e in await anext(batches)] == [1]
+        before = reads
+        # Both NOTIFYs reach the listener while the reader is not looking.
+        assert await storage.append_events(run_id, [("values", '{"n": 2}'), ("values", '{"n": 3}')]) == 3
+        await storage.close_events(run_id)
+        await asyncio.sleep(0.5)
+        rest = [e.seq async for batch in batches for e in batch]
+        assert rest == [2, 3]
+        assert reads == before
