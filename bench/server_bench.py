@@ -57,6 +57,13 @@ has the tables; compare within one invocation, CPU per run is the steadier numbe
     --runs 250 --concurrency 100 --clients 2 --storage postgres --workers 1 / 2 / 4
       13.0 / 9.8 / 10.0 runs/s; 35.8 / 41.3 / 43.6 ms/run of server-side CPU (PostgreSQL's
       included), 42-43 transactions per run: CPU-bound, not contention
+    fourth pass (load 3-5): --storage postgres --workers 1 --runs 500 --concurrency 500
+      --clients 5 --rounds 2 --against-aegra: 2.78x, server CPU 13.1 vs 41.0 ms/run,
+      16-18 vs 59-60 transactions per run
+
+``BENCH_PROFILE_DIR=DIR`` (postgres storage) runs ``serve`` and each worker under cProfile
+timed by CPU (``bench/_profile_cpu.py``) and writes ``DIR/serve.prof``, ``DIR/worker0.prof``...
+when they stop (profiling slows them about 3x: compare shares, not times).
 """
 
 from __future__ import annotations
@@ -414,7 +421,7 @@ def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
         proc.terminate()
     for proc in procs:
         try:
-            proc.wait(10)
+            proc.wait(60 if os.environ.get("BENCH_PROFILE_DIR") else 10)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
@@ -541,14 +548,22 @@ def _asyncgraph(args: argparse.Namespace) -> Iterator[tuple[str, str, list[subpr
             admin.execute(f"CREATE DATABASE {db}")
             dsn = admin_dsn.rsplit("/", 1)[0] + "/" + db
             base = [sys.executable, "-m", "asyncgraph"]
+            profile = os.environ.get("BENCH_PROFILE_DIR")  # (cProfile each process into this directory)
             # PostgreSQL allows 100 connections here, shared with whatever else uses it: the
             # processes split about 60 between them.
             pool = str(max(4, min(20, 60 // (args.workers + 1))))
             common = ["--database-url", dsn, "--config", str(APP), "--pool-size", pool]
-            procs.append(subprocess.Popen([*base, "serve", *common, "--port", str(port)], env=env, stdout=subprocess.DEVNULL))
+            def cmd(name: str) -> list[str]:
+                if not profile:
+                    return base
+                return [sys.executable, str(Path(__file__).with_name("_profile_cpu.py")),
+                        os.path.join(profile, f"{name}.prof"), "asyncgraph"]
+
+            procs.append(subprocess.Popen([*cmd("serve"), "serve", *common, "--port", str(port)], env=env,
+                                          stdout=subprocess.DEVNULL))
             procs += [
-                subprocess.Popen([*base, "worker", *common], env=env, stdout=subprocess.DEVNULL)
-                for _ in range(args.workers)
+                subprocess.Popen([*cmd(f"worker{i}"), "worker", *common], env=env, stdout=subprocess.DEVNULL)
+                for i in range(args.workers)
             ]
             label = f"asyncgraph serve + {args.workers} workers (postgres)"
         else:

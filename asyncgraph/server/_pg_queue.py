@@ -15,8 +15,10 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Sequence
+from contextvars import ContextVar
 from typing import Any
 
+from asyncgraph.checkpoint.base import CheckpointTuple
 from asyncgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from asyncgraph.checkpoint._store import Stmt
 from asyncgraph.server._pg_storage import FENCE, FENCE_SQLSTATE, FencedOut, PostgresStorage
@@ -28,6 +30,8 @@ __all__ = [
     "QUEUE_NAME",
     "TASK_NAME",
     "FencedPostgresSaver",
+    "LAST_CHECKPOINT",
+    "LastCheckpoint",
     "ProcrastinateQueue",
     "ensure_queue_schema",
     "make_procrastinate_app",
@@ -58,15 +62,91 @@ async def ensure_queue_schema(app: Any, pool: Any) -> None:
             await app.schema_manager.apply_schema_async()
 
 
+class LastCheckpoint:
+    """The newest root checkpoint an attempt of a run wrote on its thread, as the saver
+    would read it back (see :data:`LAST_CHECKPOINT`)."""
+
+    __slots__ = ("thread_id", "tuple")
+
+    def __init__(self, thread_id: str) -> None:
+        self.thread_id = thread_id
+        self.tuple: CheckpointTuple | None = None
+
+
+LAST_CHECKPOINT: ContextVar[LastCheckpoint | None] = ContextVar("asyncgraph_server_last_checkpoint", default=None)
+"""Set by the worker around an attempt: :class:`FencedPostgresSaver` notes there each root
+checkpoint it stores for the run's thread, and answers the run's final ``aget_state`` (the
+thread's latest checkpoint) from it instead of reading and decoding it again. Writes
+stored against that checkpoint (an interrupt, an error) drop the note: the read then
+happens as usual, pending writes included."""
+
+
+def _root(config: Any, thread_id: str) -> bool:
+    conf = config.get("configurable") or {}
+    return conf.get("thread_id") == thread_id and not conf.get("checkpoint_ns")
+
+
 class FencedPostgresSaver(AsyncPostgresSaver):
     """:class:`AsyncPostgresSaver` whose writes are fenced by the current run's attempt.
 
     Inside a worker's run (:data:`FENCE` set) each checkpoint or pending-writes write
     happens while a transaction of ``storage`` holds the run's fence, so a worker whose run
     was taken over writes nothing (:class:`FencedOut`). Elsewhere it is the plain saver.
+    Inside an attempt it also remembers the run's last checkpoint (:data:`LAST_CHECKPOINT`).
     """
 
     storage: PostgresStorage | None = None
+
+    async def aget_tuple(self, config: Any) -> CheckpointTuple | None:
+        last = LAST_CHECKPOINT.get()
+        if (last is not None and last.tuple is not None and _root(config, last.thread_id)
+                and not config["configurable"].get("checkpoint_id")):
+            return last.tuple
+        return await super().aget_tuple(config)
+
+    async def aput(self, config: Any, checkpoint: Any, metadata: Any, new_versions: Any) -> Any:
+        saved = await super().aput(config, checkpoint, metadata, new_versions)
+        self._remember(config, saved, checkpoint, metadata, ())
+        return saved
+
+    async def aput_step(self, config: Any, checkpoint: Any, metadata: Any, new_versions: Any, *,
+                        parent_writes: Sequence[Any] = (), writes: Sequence[Any] = ()) -> Any:
+        saved = await super().aput_step(config, checkpoint, metadata, new_versions,
+                                         parent_writes=parent_writes, writes=writes)
+        self._remember(config, saved, checkpoint, metadata, writes)
+        return saved
+
+    async def aput_writes(self, config: Any, writes: Sequence[tuple[str, Any]], task_id: str,
+                          task_path: str = "") -> None:
+        last = LAST_CHECKPOINT.get()
+        if last is not None and last.tuple is not None and _root(config, last.thread_id):
+            last.tuple = None  # (pending writes of the latest checkpoint: read them back)
+        await super().aput_writes(config, writes, task_id, task_path)
+
+    async def adelete_thread(self, thread_id: str) -> None:
+        last = LAST_CHECKPOINT.get()
+        if last is not None and last.thread_id == thread_id:
+            last.thread_id, last.tuple = "", None  # (a rollback rewrites the thread: read it from now on)
+        await super().adelete_thread(thread_id)
+
+    def _remember(self, config: Any, saved: Any, checkpoint: Any, metadata: Any, writes: Sequence[Any]) -> None:
+        last = LAST_CHECKPOINT.get()
+        if last is None or not _root(config, last.thread_id):
+            return
+        if writes:
+            last.tuple = None
+            return
+        parent = config["configurable"].get("checkpoint_id")
+        conf = saved["configurable"]
+        last.tuple = CheckpointTuple(
+            config={"configurable": {"thread_id": conf["thread_id"], "checkpoint_ns": "",
+                                     "checkpoint_id": conf["checkpoint_id"]}},
+            checkpoint=checkpoint,
+            metadata=metadata,
+            parent_config={"configurable": {"thread_id": conf["thread_id"], "checkpoint_ns": "",
+                                            "checkpoint_id": parent}} if parent else None,
+            pending_writes=[],
+        )
 
     async def _transaction(self, conn: Any, op: Any, args: tuple[Any, ...], write: bool) -> Any:
         # The fence check is the first statement of the write's own transaction (it goes

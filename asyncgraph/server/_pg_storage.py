@@ -36,8 +36,22 @@ log = logging.getLogger("asyncgraph.server")
 
 CHANNEL = "ag_run_events"
 POLL_SECONDS = 1.0
+"""Readers re-read a run's events at least this often, even without a notification,
+while this process's listener is down (or reconnecting)."""
+LISTENING_POLL_SECONDS = 5.0
+"""The same while the listener is up: a NOTIFY reaches it or the connection drops (and the
+reconnection wakes every reader), so this read is a backstop only; it was a read per
+second of every stream waiting for its run to start."""
 _ALL = math.inf
-"""Readers re-read a run's events at least this often, even without a notification."""
+
+NOTIFY_EVENTS_MAX = 7000
+"""A batch of events whose JSON is at most this many bytes travels in its NOTIFY's payload
+(PostgreSQL's limit is 8000 bytes), so the API processes relay it without reading it back;
+a bigger batch is read from the table."""
+
+INBOX_MAX = 256
+"""At most this many events from NOTIFY payloads are kept per run for its readers (a reader
+that falls further behind reads the table)."""
 
 EVENT_GRACE_SECONDS = 60
 
@@ -155,6 +169,9 @@ class PostgresStorage(Storage):
         # from before any worker could write, so a reader needs no first read to catch up.
         self._fresh: dict[str, None] = {}
         self._closed_at: dict[str, int] = {}  # run id -> the last seq of its closed log
+        # run id -> events that arrived in NOTIFY payloads, in seq order, not yet read by
+        # every reader of the run here (see append_events and read_event_batches).
+        self._inbox: dict[str, list[RunEvent]] = {}
         self._listening = False
         self._listener: asyncio.Task[None] | None = None
         self._nested = asyncio.Semaphore(max(1, pool.max_size // 2))
@@ -529,7 +546,11 @@ class PostgresStorage(Storage):
         return int(row[0])
 
     async def append_events(self, run_id: str, events: list[tuple[str, str]]) -> int:
-        # As append_event, for many: one statement, one NOTIFY carrying the last seq.
+        # As append_event, for many: one statement, one NOTIFY carrying the last seq and,
+        # when small enough, the batch itself ("<run> <last seq>\n[[event, data], ...]"),
+        # which the API processes relay without reading the rows back.
+        body = json.dumps(events, ensure_ascii=False, separators=(",", ":"))
+        tail = "\n" + body if len(body) <= NOTIFY_EVENTS_MAX // 4 or len(body.encode()) <= NOTIFY_EVENTS_MAX else ""
         async with self.pool.connection() as conn:
             row = await self._fenced_one(
                 conn,
@@ -538,10 +559,10 @@ class PostgresStorage(Storage):
                 " SELECT %(run)s, base.s + e.n, e.event, e.data"
                 " FROM base, unnest(%(events)b::text[], %(datas)b::text[]) WITH ORDINALITY AS e(event, data, n)"
                 " WHERE EXISTS (SELECT 1 FROM fence) RETURNING seq)"
-                " SELECT last, pg_notify(%(channel)s, %(run)s || ' ' || last)"
+                " SELECT last, pg_notify(%(channel)s, %(run)s || ' ' || last || %(tail)s)"
                 " FROM (SELECT MAX(seq) AS last FROM ins) m WHERE last IS NOT NULL",
                 {"run": run_id, "events": [e for e, _ in events], "datas": [d for _, d in events],
-                 "channel": CHANNEL},
+                 "channel": CHANNEL, "tail": tail},
             )
         return int(row[0])
 
@@ -574,6 +595,14 @@ class PostgresStorage(Storage):
                 closed_at = self._closed_at.get(run_id)
                 if closed_at is not None and pos >= closed_at:
                     return  # (the log closed after the last event this reader sent)
+                if not skip and (batch := self._take_inbox(run_id, pos)):
+                    # Events the NOTIFYs carried, following on from `pos` and covering
+                    # everything notified: no read.
+                    pos = batch[-1].seq
+                    yield batch
+                    skip = self._listening and self._notified.get(run_id, _ALL) <= pos
+                    if skip or self._closed_at.get(run_id, -1) == pos:
+                        continue
                 try:
                     if skip:
                         skip = False
@@ -598,7 +627,7 @@ class PostgresStorage(Storage):
                 # has set `wake` already; one of events this read got is skipped): one query
                 # per batch of events, none to find nothing new. Read anyway every
                 # POLL_SECONDS.
-                deadline = loop.time() + POLL_SECONDS
+                deadline = loop.time() + (LISTENING_POLL_SECONDS if self._listening else POLL_SECONDS)
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout_at(deadline):
                         while True:
@@ -610,9 +639,30 @@ class PostgresStorage(Storage):
             waiters.discard(wake)
             if not waiters:
                 self._waiters.pop(run_id, None)
-                self._notified.pop(run_id, None)
-                self._closed_at.pop(run_id, None)
-                self._fresh.pop(run_id, None)
+                self._forget(run_id)
+
+    def _take_inbox(self, run_id: str, pos: int) -> list[RunEvent] | None:
+        """The events after ``pos`` that NOTIFY payloads brought, if they follow on from
+        ``pos`` with no gap and reach the last seq notified (else None: read the table)."""
+        inbox = self._inbox.get(run_id)
+        want = self._notified.get(run_id, _ALL)
+        if want == math.inf:  # (the log closed: its last seq, if the NOTIFY said it)
+            want = self._closed_at.get(run_id, _ALL)
+        if not inbox or inbox[-1].seq <= pos or inbox[-1].seq < want:
+            return None
+        i = len(inbox) - (inbox[-1].seq - pos)
+        if i < 0 or inbox[i].seq != pos + 1:
+            return None
+        batch = inbox[i:]
+        if len(self._waiters.get(run_id, ())) <= 1:
+            del inbox[:]  # (the only reader here has them now)
+        return batch
+
+    def _forget(self, run_id: str) -> None:
+        self._notified.pop(run_id, None)
+        self._closed_at.pop(run_id, None)
+        self._fresh.pop(run_id, None)
+        self._inbox.pop(run_id, None)
 
     async def _events_after(self, run_id: str, pos: int) -> list[Any]:
         async with self.pool.connection() as conn:
@@ -633,6 +683,7 @@ class PostgresStorage(Storage):
             if run_id not in self._waiters:
                 self._notified.pop(run_id, None)
                 self._closed_at.pop(run_id, None)
+                self._inbox.pop(run_id, None)
         self._fresh.clear()
 
     def _wake(self, run_id: str | None, seq: float = math.inf, closed_at: int | None = None) -> None:
@@ -643,6 +694,7 @@ class PostgresStorage(Storage):
             self._forget_fresh()
             self._notified.clear()
             self._closed_at.clear()
+            self._inbox.clear()
             for waiters in self._waiters.values():
                 for w in waiters:
                     w.set()
@@ -657,9 +709,22 @@ class PostgresStorage(Storage):
                 for w in readers:
                     w.set()
             elif seq == math.inf:  # ended with no reader here: a later one reads as usual
-                self._fresh.pop(run_id, None)
-                self._notified.pop(run_id, None)
-                self._closed_at.pop(run_id, None)
+                self._forget(run_id)
+
+    def _keep(self, run_id: str, last: int, body: str) -> None:
+        """Keep the events a NOTIFY carried (``body``: the JSON list ``[[event, data], ...]``
+        of seqs up to ``last``) for the run's readers here, if it has any (a background
+        run nobody follows keeps nothing)."""
+        if run_id not in self._waiters:
+            return
+        pairs = json.loads(body)
+        first = last - len(pairs) + 1
+        inbox = self._inbox.setdefault(run_id, [])
+        if inbox and inbox[-1].seq != first - 1:
+            inbox.clear()  # (a gap: events sent without payload; those readers read the table)
+        inbox.extend(RunEvent(first + i, event, data) for i, (event, data) in enumerate(pairs))
+        if len(inbox) > INBOX_MAX:
+            del inbox[:-INBOX_MAX]
 
     async def _listen(self) -> None:
         """Relay NOTIFYs to local readers; reconnect (waking everyone) if the link drops."""
@@ -677,6 +742,10 @@ class PostgresStorage(Storage):
                             self.thread_watchers.wake(run_id[len("thread:"):])
                         elif tail.isdigit():
                             self._wake(run_id, int(tail))
+                        elif "\n" in tail:  # "<last seq>\n<the batch's events>"
+                            last, _, body = tail.partition("\n")
+                            self._keep(run_id, int(last), body)
+                            self._wake(run_id, int(last))
                         else:  # "close" or "close <last seq>"
                             last = tail[len("close "):]
                             self._wake(run_id, math.inf, int(last) if last.isdigit() else None)

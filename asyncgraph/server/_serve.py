@@ -30,9 +30,11 @@ from asyncgraph.server._config import ServerConfig, load_config
 from asyncgraph.server._crons import CronScheduler
 from asyncgraph.server._graphs import GraphRegistry
 from asyncgraph.server._pg_queue import (
+    LAST_CHECKPOINT,
     QUEUE_NAME,
     TASK_NAME,
     FencedPostgresSaver,
+    LastCheckpoint,
     ProcrastinateQueue,
     ensure_queue_schema,
     finish_unstarted,
@@ -159,6 +161,8 @@ class PgWorker(Worker):
             return
         while claimed is not None:  # (None: finished, cancelled or deleted before this delivery)
             token = FENCE.set((run_id, claimed.number))
+            # The checkpoints this attempt writes, so its final state needs no read back.
+            last = LAST_CHECKPOINT.set(LastCheckpoint(claimed.run["thread_id"]))
             try:
                 await self._attempt(context, claimed)
                 return
@@ -169,6 +173,7 @@ class PgWorker(Worker):
                 log.warning("run %s: lost the database (%s); going on from its last checkpoint once it is back",
                             run_id, exc.__cause__)
             finally:
+                LAST_CHECKPOINT.reset(last)
                 FENCE.reset(token)
             claimed = await self._claim_when_back(run_id)
 

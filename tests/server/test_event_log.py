@@ -35,6 +35,8 @@ async def _open(kind: str, tmp_path: Path, request: Any) -> AsyncIterator[Storag
     else:
         from asyncgraph.server._pg_storage import PostgresStorage
 
+        # Never started here (blocking, in the test's event loop): the `kind` fixture,
+        # a sync one, started it, so this only looks it up.
         cluster = request.getfixturevalue("pg_cluster")
         async with PostgresStorage.open(cluster.dsn, max_size=4, listen=True) as storage:
             yield storage
@@ -48,6 +50,11 @@ def _run(run_id: str) -> dict[str, Any]:
 def kind(request: Any) -> str:
     if request.param == "postgres":
         request.getfixturevalue("pg_cluster")  # (started outside the test's event loop)
+        # The first import of the pool and the PostgreSQL storage, outside the test's event
+        # loop too (run alone, the tests would import them cold inside it).
+        import psycopg_pool  # noqa: F401
+
+        import asyncgraph.server._pg_storage  # noqa: F401
     return str(request.param)
 
 
@@ -119,7 +126,6 @@ def test_sse_text_is_sse_starlettes_layout() -> None:
     assert _sse_bytes(events[3:], {"values"}) == b""
 
 
-@pytest.mark.parametrize("kind", ["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 async def test_run_lifecycle_records_on_every_back_end(kind: str, tmp_path: Path, request: Any) -> None:
     """The record operations a run's admission and end use (one round trip each on
     PostgreSQL): a thread is inserted only once, patches set fields without touching the
@@ -162,3 +168,103 @@ async def test_run_lifecycle_records_on_every_back_end(kind: str, tmp_path: Path
         await storage.delete_thread("lc-thread")
         await storage.delete_assistant("a1")
         await storage.delete_assistant("a2")
+
+
+@pytest.mark.postgres
+async def test_postgres_readers_take_small_batches_from_the_notify(pg_storage_kind: str, tmp_path: Path,
+                                                                   request: Any) -> None:
+    """On PostgreSQL a batch of events small enough travels in its NOTIFY's payload and the
+    API process relays it without reading the table; a batch too big for the payload, and
+    a single event (sent without one), are read. Either way every event arrives once, in
+    order."""
+    import uuid
+
+    run_id = str(uuid.uuid4())
+    async with _open(pg_storage_kind, tmp_path, request) as storage:
+        reads = 0
+        read_table = storage._events_after  # type: ignore[attr-defined]
+
+        async def counted(*args: Any) -> Any:
+            nonlocal reads
+            reads += 1
+            return await read_table(*args)
+
+        storage._events_after = counted  # type: ignore[attr-defined]
+        # (Once the listener is up: its connecting wakes every reader, to read what it missed.)
+        async with asyncio.timeout(10):
+            while not storage._listening:  # type: ignore[attr-defined]
+                await asyncio.sleep(0.01)
+        await storage.put_run(_run(run_id))
+        got: list[RunEvent] = []
+        seen = asyncio.Event()
+
+        async def follow() -> None:
+            async for batch in storage.read_event_batches(run_id):
+                got.extend(batch)
+                seen.set()
+
+        reader = asyncio.create_task(follow())
+        assert await storage.append_event(run_id, "metadata", '{"run_id": 1}') == 1
+        await asyncio.wait_for(seen.wait(), 10)
+        first_reads = reads
+        for n in (3, 5):  # two small batches: in the NOTIFYs
+            seen.clear()
+            start = len(got) + 1
+            await storage.append_events(run_id, [("values", f'{{"n": {i}}}') for i in range(start, n + 1)])
+            await asyncio.wait_for(seen.wait(), 10)
+        assert reads == first_reads
+        big = "x" * 8000  # too big for a NOTIFY: read from the table
+        assert await storage.append_events(run_id, [("custom", f'"{big}"'), ("values", '{"n": 7}')]) == 7
+        assert await storage.append_event(run_id, "values", '{"n": 8}') == 8
+        assert await storage.append_events(run_id, [("values", '{"n": 9}')]) == 9
+        await storage.close_events(run_id)
+        await asyncio.wait_for(reader, 10)
+        assert [e.seq for e in got] == list(range(1, 10))
+        assert got[5].data == f'"{big}"' and got[-1].value() == {"n": 9}
+        assert reads > first_reads
+
+
+@pytest.fixture
+def pg_storage_kind(request: Any) -> str:
+    request.getfixturevalue("pg_cluster")  # (started outside the test's event loop)
+    import psycopg_pool  # noqa: F401
+
+    import asyncgraph.server._pg_storage  # noqa: F401
+
+    return "postgres"
+
+
+@pytest.mark.postgres
+async def test_postgres_last_batch_comes_from_the_notify_after_the_close(pg_storage_kind: str, tmp_path: Path,
+                                                                          request: Any) -> None:
+    """A reader that hears the log's last batch and its close before it looks (the usual
+    end of a run: the worker's last events, then the run's end) takes that batch from the
+    NOTIFY as well: no read of the table."""
+    import uuid
+
+    run_id = str(uuid.uuid4())
+    async with _open(pg_storage_kind, tmp_path, request) as storage:
+        reads = 0
+        read_table = storage._events_after  # type: ignore[attr-defined]
+
+        async def counted(*args: Any) -> Any:
+            nonlocal reads
+            reads += 1
+            return await read_table(*args)
+
+        storage._events_after = counted  # type: ignore[attr-defined]
+        async with asyncio.timeout(10):
+            while not storage._listening:  # type: ignore[attr-defined]
+                await asyncio.sleep(0.01)
+        await storage.put_run(_run(run_id))
+        assert await storage.append_event(run_id, "metadata", '{"run_id": 1}') == 1
+        batches = storage.read_event_batches(run_id)
+        assert [e.seq for e in await anext(batches)] == [1]
+        before = reads
+        # Both NOTIFYs reach the listener while the reader is not looking.
+        assert await storage.append_events(run_id, [("values", '{"n": 2}'), ("values", '{"n": 3}')]) == 3
+        await storage.close_events(run_id)
+        await asyncio.sleep(0.5)
+        rest = [e.seq async for batch in batches for e in batch]
+        assert rest == [2, 3]
+        assert reads == before
