@@ -1,6 +1,7 @@
 """The PostgreSQL driver's one-query-string path (``postgres/_driver.py``): parameters
-bound on the client must read back exactly, whatever characters they hold, and a
-speculative put that cannot store its values must fall back without losing anything."""
+bound on the client must read back exactly, whatever characters they hold, a
+speculative put that cannot store its values must fall back without losing anything, and
+a cancelled read must not hand its pool a connection left in pipeline mode."""
 
 from __future__ import annotations
 
@@ -67,3 +68,50 @@ async def test_a_fork_reusing_a_version_falls_back_and_keeps_both_branches(pg_ds
         two = await saver.aput(root, ckpt("1f000000-0000-6000-8000-000000000003", ["a", "c"], 2), {}, {"log": 2})
         assert (await saver.aget_tuple(one)).checkpoint["channel_values"]["log"] == ["a", "b"]
         assert (await saver.aget_tuple(two)).checkpoint["channel_values"]["log"] == ["a", "c"]
+
+
+async def test_a_read_cancelled_at_any_await_leaves_its_connection_usable_or_closed(pg_dsn: str) -> None:
+    # psycopg's pipeline block, cancelled while it runs or exits, can leave libpq in
+    # pipeline mode on an idle connection; a pool that got it back sent every later
+    # query by the extended protocol, and each multi-statement write then failed
+    # ("cannot insert multiple commands into a prepared statement").
+    import asyncio
+
+    import psycopg
+    from psycopg.pq import PipelineStatus
+
+    from asyncgraph.checkpoint._sql import Last
+    from asyncgraph.checkpoint.postgres._driver import arun
+
+    def read() -> Any:
+        return (yield Last([Stmt("SELECT pg_sleep(0.001)", (), fetch=True)]))
+
+    for ticks in range(40):
+        conn = await psycopg.AsyncConnection.connect(pg_dsn, autocommit=True)
+        try:
+            task = asyncio.ensure_future(arun(conn, read(), snapshot=True))
+            for _ in range(ticks):
+                await asyncio.sleep(0)
+            task.cancel()
+            try:
+                await task
+            except asyncio.CancelledError:
+                pass
+            if not conn.closed:
+                assert conn.pgconn.pipeline_status == PipelineStatus.OFF, ticks
+                await conn.execute("SELECT 1; SELECT 2")  # the simple protocol works
+        finally:
+            await conn.close()
+
+def test_a_connection_left_in_pipeline_mode_is_closed_not_reused(pg_dsn: str) -> None:
+    import psycopg
+
+    from asyncgraph.checkpoint.postgres._driver import _rollback
+
+    conn = psycopg.connect(pg_dsn, autocommit=True)
+    try:
+        conn.pgconn.enter_pipeline_mode()
+        _rollback(conn)
+        assert conn.closed
+    finally:
+        conn.close()

@@ -273,9 +273,22 @@ def _sync_exec(cur: Any, stmt: Stmt) -> Any:
     return cur
 
 
+def _left_in_pipeline(conn: Any) -> bool:
+    """A cancel landing while psycopg leaves a pipeline block can leave libpq in pipeline
+    mode on an idle connection; a pool that got it back would send every later query by
+    the extended protocol ("cannot insert multiple commands into a prepared statement")."""
+    from psycopg.pq import PipelineStatus
+
+    return not conn.closed and conn.pgconn.pipeline_status != PipelineStatus.OFF
+
+
 def _rollback(conn: Any) -> None:
+    """Leave ``conn`` idle outside any transaction and out of pipeline mode, or closed."""
     from psycopg.pq import TransactionStatus
 
+    if _left_in_pipeline(conn):
+        conn.close()
+        return
     status = conn.info.transaction_status
     if status in (TransactionStatus.INTRANS, TransactionStatus.INERROR):
         try:
@@ -385,9 +398,12 @@ async def _async_exec(cur: Any, stmt: Stmt) -> None:
 
 
 async def _arollback(conn: Any) -> None:
-    """Leave ``conn`` idle outside any transaction, or closed."""
+    """Leave ``conn`` idle outside any transaction and out of pipeline mode, or closed."""
     from psycopg.pq import TransactionStatus
 
+    if _left_in_pipeline(conn):
+        await conn.close()
+        return
     status = conn.info.transaction_status
     if status in (TransactionStatus.INTRANS, TransactionStatus.INERROR):
         try:
