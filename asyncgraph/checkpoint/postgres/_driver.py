@@ -273,7 +273,7 @@ def _sync_exec(cur: Any, stmt: Stmt) -> Any:
     return cur
 
 
-def _left_in_pipeline(conn: Any) -> bool:
+def left_in_pipeline(conn: Any) -> bool:
     """A cancel landing while psycopg leaves a pipeline block can leave libpq in pipeline
     mode on an idle connection; a pool that got it back would send every later query by
     the extended protocol ("cannot insert multiple commands into a prepared statement")."""
@@ -286,7 +286,7 @@ def _rollback(conn: Any) -> None:
     """Leave ``conn`` idle outside any transaction and out of pipeline mode, or closed."""
     from psycopg.pq import TransactionStatus
 
-    if _left_in_pipeline(conn):
+    if left_in_pipeline(conn):
         conn.close()
         return
     status = conn.info.transaction_status
@@ -401,7 +401,7 @@ async def _arollback(conn: Any) -> None:
     """Leave ``conn`` idle outside any transaction and out of pipeline mode, or closed."""
     from psycopg.pq import TransactionStatus
 
-    if _left_in_pipeline(conn):
+    if left_in_pipeline(conn):
         await conn.close()
         return
     status = conn.info.transaction_status

@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from typing import Any
 
+from asyncgraph.checkpoint.postgres._driver import left_in_pipeline
 from asyncgraph.store._sql import POSTGRES, Stmt
 from asyncgraph.store._sqlstore import AsyncBridge, SqlStore, adrive
 from asyncgraph.store._ttl import AsyncSweeper, interval_seconds
@@ -45,18 +46,23 @@ async def aexecute_pg(conn: Any, batch: list[Stmt]) -> list[Any]:
         await cur.execute(stmt.sql, stmt.params)
         rows = await cur.fetchall() if stmt.fetch else None
         return [stmt.consume(rows) if stmt.consume is not None and rows is not None else rows]
-    async with conn.pipeline() as pipeline, conn.transaction():
-        cursors = []
-        for stmt in batch:
-            cur = conn.cursor(row_factory=tuple_row)
-            if stmt.many:
-                await cur.executemany(stmt.sql, stmt.params)
-            else:
-                await cur.execute(stmt.sql, stmt.params)
-            cursors.append(cur)
-        await pipeline.sync()
-        out = [await c.fetchall() if s.fetch else None for c, s in zip(cursors, batch, strict=True)]
-        return [s.consume(r) if s.consume is not None and r is not None else r for s, r in zip(batch, out, strict=True)]
+    try:
+        async with conn.pipeline() as pipeline, conn.transaction():
+            cursors = []
+            for stmt in batch:
+                cur = conn.cursor(row_factory=tuple_row)
+                if stmt.many:
+                    await cur.executemany(stmt.sql, stmt.params)
+                else:
+                    await cur.execute(stmt.sql, stmt.params)
+                cursors.append(cur)
+            await pipeline.sync()
+            out = [await c.fetchall() if s.fetch else None for c, s in zip(cursors, batch, strict=True)]
+    except BaseException:
+        if left_in_pipeline(conn):  # cancelled mid-pipeline: never hand it back to a pool
+            await conn.close()
+        raise
+    return [s.consume(r) if s.consume is not None and r is not None else r for s, r in zip(batch, out, strict=True)]
 
 
 class AsyncPostgresStore(AsyncBridge, SqlStore):
