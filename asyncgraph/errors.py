@@ -5,6 +5,7 @@ The tree::
     Exception
     ├── GraphRecursionError (RecursionError)  the run hit ``recursion_limit`` steps
     ├── InvalidUpdateError                    a node's output cannot be applied to state
+    │   └── PathMapKeyError (KeyError)          a conditional edge's value is not in its path map
     ├── InvalidGraphError (ValueError)        ``compile()`` / ``add_*`` found a bad graph
     ├── InvalidInputError (ValueError)        bad input or config given to a run
     ├── EmptyInputError                       a run got no input and has nothing to resume
@@ -64,6 +65,7 @@ __all__ = [
     "NodeInterrupt",
     "NodeTimeoutError",
     "ParentCommand",
+    "PathMapKeyError",
     "StreamClosedError",
     "TaskNotFound",
     "UndeclaredKeyWarning",
@@ -129,6 +131,23 @@ class InvalidUpdateError(Exception):
         if error_code is not None:
             message = create_error_message(message=message, error_code=error_code)
         super().__init__(message)
+
+
+class PathMapKeyError(InvalidUpdateError, KeyError):
+    """A conditional edge's path function returned a value its ``path_map`` lacks.
+
+    A ``KeyError`` as on LangGraph, so ``except KeyError`` keeps working: ``args`` is
+    ``(value,)`` as LangGraph's is, while ``str()`` names the edge, the node and the keys
+    the map has. Like any ``LookupError`` it is not retried by the default retry policy.
+    """
+
+    def __init__(self, value: Any, message: str = "", *, nodes: Sequence[str] = ()) -> None:
+        InvalidUpdateError.__init__(self, message, nodes=nodes, value=value)
+        self.message = message
+        self.args = (value,)  # pickles back through __init__(value), message from __dict__
+
+    def __str__(self) -> str:
+        return self.message or KeyError.__str__(self)
 
 
 class InvalidGraphError(ValueError):

@@ -166,8 +166,9 @@ def lower(
         source: tuple(
             BranchPlan(source, b.name, b.call, b.path_map,
                        graph.schemas[b.input_schema] if b.input_schema is not None else None,
-                       _node_info(graph, specs.get(source)))
-            for b in branch_specs.values()
+                       _node_info(graph, specs.get(source)),
+                       3 + len(after[source]) + i)
+            for i, b in enumerate(branch_specs.values())
         )
         for source, branch_specs in graph.branches.items()
     }

@@ -47,6 +47,9 @@ class BranchPlan:
     # state's). The path function then reads that schema's keys, plus the extra keys of
     # a dict the node returned (LangGraph passes those through to its edges).
     node_info: SchemaInfo | None = None
+    # Its run's ``seq:step:N`` tag: LangGraph runs a node as a sequence of its callable,
+    # its state write, one write per static out-edge, then its conditional edges.
+    seq_step: int = 3
 
 
 @dataclasses.dataclass(frozen=True, slots=True, eq=False)

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import copy
 import dataclasses
 import functools
 import logging
@@ -34,6 +35,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Literal
 
 from langchain_core.callbacks import BaseCallbackHandler
+from langchain_core.tracers._streaming import _StreamingCallbackHandler
+from langchain_core.tracers.base import BaseTracer
 from langchain_core.runnables.config import (
     get_async_callback_manager_for_config,
     var_child_runnable_config,
@@ -135,7 +138,17 @@ async def call_user(tc: TaskContext, call: CallSpec, arg: Any, *, inline_ok: boo
     return await loop.run_in_executor(None, ctx.run, fn, *args)
 
 
-async def call_traced(tc: TaskContext, call: CallSpec, arg: Any, *, inline_ok: bool, name: str) -> Any:
+def _first_step(traced: dict[str, Any]) -> dict[str, Any]:
+    """The config the node's own callable sees: the node run's children, tagged
+    ``seq:step:1`` (not inherited further) as LangGraph tags the first step of a node."""
+    cb = traced["callbacks"].copy()
+    cb.add_tags(["seq:step:1"], inherit=False)
+    return {**traced, "callbacks": cb}
+
+
+async def call_traced(
+    tc: TaskContext, call: CallSpec, arg: Any, *, inline_ok: bool, name: str, seq: int = 1
+) -> Any:
     """``call_user`` with the config that code inside the task should see.
 
     Nobody listening and no config to propagate: a bare call. When callbacks listen,
@@ -155,17 +168,22 @@ async def call_traced(tc: TaskContext, call: CallSpec, arg: Any, *, inline_ok: b
         finally:
             var_child_runnable_config.reset(token)
     if name == tc.task.name:
+        traced = _first_step(traced)
         token = var_child_runnable_config.set(traced)  # type: ignore[arg-type]
         try:
             return await call_user(tc, call, arg, inline_ok=inline_ok, config=traced)
         finally:
             var_child_runnable_config.reset(token)
     cm = get_async_callback_manager_for_config(traced)  # type: ignore[arg-type]
+    cm.add_tags([f"seq:step:{seq}"], inherit=False)
     run_manager = await cm.on_chain_start(None, arg, name=name)
     child = {**traced, "callbacks": run_manager.get_child()}
     token = var_child_runnable_config.set(child)  # type: ignore[arg-type]
     try:
-        out = await call_user(tc, call, arg, inline_ok=inline_ok, config=child)
+        # As on LangGraph, a ``config`` parameter gets the config the edge's run was
+        # started from (its children are the node's, tagged like the edge); only code
+        # reading the ambient config runs inside the edge's own run.
+        out = await call_user(tc, call, arg, inline_ok=inline_ok, config={**traced, "callbacks": cm})
     except BaseException as exc:
         await run_manager.on_chain_error(exc)
         raise
@@ -212,10 +230,44 @@ async def _open_node_run(tc: TaskContext) -> Any:
     cfg = tc.config(callbacks=rc.run_manager.get_child(tag=f"graph:step:{tc.step}"))
     cm = get_async_callback_manager_for_config(cfg)  # type: ignore[arg-type]
     policy = tc.task.node.trace_policy
-    recorded = tc.task.input if policy is None else _trace_payload(policy.process_inputs, tc.task.input, tc.task.name)
-    run_manager = await cm.on_chain_start(None, recorded, name=tc.task.name)
+    value = tc.task.input
+    recorded = value if policy is None else _trace_payload(policy.process_inputs, value, tc.task.name)
+    if recorded is value:
+        run_manager = await cm.on_chain_start(None, value, name=tc.task.name)
+    else:
+        # The policy is for tracers only (LangSmith's and other BaseTracers); every other
+        # handler, astream_events included, sees the real input. Tracers start last.
+        others, tracers = _split_tracers(cm)
+        run_manager = await others.on_chain_start(None, value, name=tc.task.name)
+        await tracers.on_chain_start(None, recorded, name=tc.task.name, run_id=run_manager.run_id)
+        run_manager.handlers = cm.handlers
     tc.traced = {**cfg, "callbacks": run_manager.get_child()}
     return run_manager
+
+
+def _is_tracer(handler: Any) -> bool:
+    """A handler a ``TracePolicy`` applies to: a ``BaseTracer`` that records runs, not
+    one that streams events (``astream_events``, ``astream_log``)."""
+    return isinstance(handler, BaseTracer) and not isinstance(handler, _StreamingCallbackHandler)
+
+
+def _split_tracers(manager: Any) -> tuple[Any, Any]:
+    """Two shallow copies of a callback manager (or run manager): one with the handlers
+    that are not tracers, one with the tracers."""
+    others, tracers = copy.copy(manager), copy.copy(manager)
+    others.handlers = [h for h in manager.handlers if not _is_tracer(h)]
+    tracers.handlers = [h for h in manager.handlers if _is_tracer(h)]
+    return others, tracers
+
+
+async def _end_node_run(node_run: Any, policy: Any, result: Any, node: str) -> None:
+    recorded = result if policy is None else _trace_payload(policy.process_outputs, result, node)
+    if recorded is result:
+        await node_run.on_chain_end(result)
+        return
+    others, tracers = _split_tracers(node_run)
+    await tracers.on_chain_end(recorded)  # first: a cancellation cannot leave a tracer run open
+    await others.on_chain_end(result)
 
 
 # -- branches ---------------------------------------------------------------------
@@ -260,7 +312,7 @@ async def run_branch(tc: TaskContext, run: RunState, branch: BranchPlan, output:
     if bare_path(tc, call):
         result = _call_path(call.func, arg)
     else:
-        result = await call_traced(tc, call, arg, inline_ok=True, name=branch.name)
+        result = await call_traced(tc, call, arg, inline_ok=True, name=branch.name, seq=branch.seq_step)
     branch_writes(tc.run.plan, tc.task, branch, result)
 
 
@@ -385,7 +437,7 @@ async def with_timeouts(
 async def _call_watched(tc: TaskContext, call: CallSpec, arg: Any, progress: _Progress) -> Any:
     """Call the node with a callback handler in its config that counts every callback
     event inside it (a chat model's tokens, a tool's start...) as progress."""
-    cfg = tc.traced if tc.traced is not None else tc.config()
+    cfg = _first_step(tc.traced) if tc.traced is not None else tc.config()
     cfg = {**cfg, "callbacks": _plus_handler(cfg.get("callbacks"), _ProgressHandler(progress))}
     token = var_child_runnable_config.set(cfg)  # type: ignore[arg-type]
     try:
@@ -557,10 +609,7 @@ async def run_task(rc: RunContext, run: RunState, task: Task, step: int, inline_
         task.done = True
         if node_run is not None:
             await _stream_node_output(node_run, result)
-            tracing = task.node.trace_policy
-            await node_run.on_chain_end(
-                result if tracing is None else _trace_payload(tracing.process_outputs, result, task.name)
-            )
+            await _end_node_run(node_run, task.node.trace_policy, result, task.name)
     except GeneratorExit:
         raise  # closed unfinished (its loop is gone): nothing can be awaited any more
     except BaseException as exc:

@@ -17,6 +17,7 @@ from asyncgraph.errors import (
     InvalidInputError,
     InvalidUpdateError,
     ParentCommand,
+    PathMapKeyError,
     TaskNotFound,
     UndeclaredKeyWarning,
 )
@@ -331,14 +332,15 @@ def branch_writes(plan: Plan, task: Task, branch: BranchPlan, result: Any) -> No
         if branch.path_map is not None:
             try:
                 dest = branch.path_map[item]
-            except (KeyError, TypeError):
-                raise InvalidUpdateError(
+            except (KeyError, TypeError) as exc:
+                message = (
                     f"Conditional edge '{branch.name}' out of node '{task.name}' returned "
                     f"{item!r}, which is not in its path map (expected one of: "
-                    f"{', '.join(map(repr, branch.path_map))})",
-                    nodes=(task.name,),
-                    value=item,
-                ) from None
+                    f"{', '.join(map(repr, branch.path_map))})"
+                )
+                if isinstance(exc, KeyError):  # a KeyError as on LangGraph
+                    raise PathMapKeyError(item, message, nodes=(task.name,)) from None
+                raise InvalidUpdateError(message, nodes=(task.name,), value=item) from None
         if dest is None:
             dest = END
         dest = _check_dest(plan, dest, task.name)

@@ -308,6 +308,15 @@ class Pregel(PregelMarker, Runnable[Any, Any], Generic[StateT, ContextT, InputT,
                 cfg[CONF] = {**(conf or {}), "thread_id": pconf["thread_id"], "checkpoint_ns": ns}
         if saver is False or saver is True:
             saver = None
+        own_metadata = bool(cfg.get("metadata"))
+        if parent is not None and saver is None:
+            # A subgraph run's metadata names the namespace of the task that called it
+            # (``checkpoint_ns``), as on LangGraph, where ensure_config copies it from the
+            # calling node's config; with a saver its ``configurable`` already has it.
+            # Not a reason to propagate config to the subgraph's nodes (``own_metadata``).
+            md = cfg.get("metadata")
+            if not md or "checkpoint_ns" not in md:
+                cfg["metadata"] = {**md, "checkpoint_ns": ns} if md else {"checkpoint_ns": ns}
         if messages:
             assert sink is not None
             cfg = with_messages_handler(cfg, sink, len(ns_tuple))
@@ -322,7 +331,7 @@ class Pregel(PregelMarker, Runnable[Any, Any], Generic[StateT, ContextT, InputT,
         callbacks = True if cfg.get("callbacks") or _tracing_enabled() else None
         rc = RunContext(
             self, self.plan, cfg,
-            propagate=bool(conf or cfg.get("tags") or cfg.get("metadata") or callbacks),
+            propagate=bool(conf or cfg.get("tags") or own_metadata or callbacks),
             callbacks=callbacks,
             sink=run_sink,
             ns=ns,

@@ -58,12 +58,12 @@ def test_trace_policy_never_changes_what_the_node_sees_or_returns(impl: str) -> 
     assert rec.ends["plain"] == {"answer": "xxx!"}
 
 
-def test_trace_policy_transforms_the_node_run_that_callbacks_record() -> None:
-    # LangGraph 1.2.24 accepts the policy but its plain-function nodes record the raw
-    # payload for callback handlers (README: differences).
+def test_trace_policy_leaves_plain_callback_handlers_the_raw_payload() -> None:
+    # The policy is for tracers (tests/differential/test_trace_tags.py); a plain handler
+    # sees what the node really got and returned, as on LangGraph.
     rec, _ = _run("asyncgraph")
-    assert rec.inputs_of("quiet") == {"history_len": 3}
-    assert rec.ends["quiet"] == {}
+    assert rec.inputs_of("quiet") == {"history": ["a", "b", "c"], "answer": ""}
+    assert rec.ends["quiet"] == {"answer": "xxx"}
 
 
 def test_a_raising_trace_processor_is_logged_and_the_payload_recorded_unchanged(caplog: pytest.LogCaptureFixture) -> None:
