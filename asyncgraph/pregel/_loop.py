@@ -698,7 +698,9 @@ def _make_on_done(rc: RunContext, saver: Saver | None) -> Any:
                 writes = [(NO_WRITES, None)]
             if task.resume:
                 writes = [*writes, (RESUME, list(task.resume))]
-            await saver.put_writes(task, writes, step)
+            # Held for the step's checkpoint without a coroutine (the usual case), or saved.
+            if saver.untracked or not saver.hold(task, writes):
+                await saver.put_writes(task, writes, step)
 
     return on_done
 

@@ -299,6 +299,21 @@ class Saver:
     async def _finish(self, aw: Any) -> None:
         self.config = await aw
 
+    def hold(self, task: Task, writes: list[tuple[str, Any]]) -> bool:
+        """Hold the writes of the task that finishes the step, saved with the step's
+        checkpoint (see the class docstring); False for any other task. Synchronous:
+        the loop calls it first and awaits ``put_writes`` only when it returns False."""
+        if self.durability == "exit" or not self.steps or not self._finishes_step(task):
+            return False
+        path = _path_text(task.kind, task.name, task.index)
+        tid: str = task.id
+        held: list[tuple[str, str, Any, str]] = [(tid, ch, value, path) for ch, value in writes]
+        if self.held is None:
+            self.held = held
+        else:
+            self.held.extend(held)
+        return True
+
     async def put_writes(self, task: Task, writes: list[tuple[str, Any]], step: int) -> None:
         if self.untracked:
             writes = without_untracked(writes, self.untracked)
@@ -307,15 +322,7 @@ class Saver:
         if self.durability == "exit":
             self.deferred.append((task, step, writes))
             return
-        if self.steps and self._finishes_step(task):
-            # Saved with the step's checkpoint (see the class docstring).
-            path = _path_text(task.kind, task.name, task.index)
-            tid: str = task.id
-            held: list[tuple[str, str, Any, str]] = [(tid, ch, value, path) for ch, value in writes]
-            if self.held is None:
-                self.held = held
-            else:
-                self.held.extend(held)
+        if self.hold(task, writes):
             return
         if self.inflight is not None:
             await self.flush()
