@@ -181,19 +181,7 @@ async def test_postgres_readers_take_small_batches_from_the_notify(pg_storage_ki
 
     run_id = str(uuid.uuid4())
     async with _open(pg_storage_kind, tmp_path, request) as storage:
-        reads = 0
-        read_table = storage._events_after  # type: ignore[attr-defined]
-
-        async def counted(*args: Any) -> Any:
-            nonlocal reads
-            reads += 1
-            return await read_table(*args)
-
-        storage._events_after = counted  # type: ignore[attr-defined]
-        # (Once the listener is up: its connecting wakes every reader, to read what it missed.)
-        async with asyncio.timeout(10):
-            while not storage._listening:  # type: ignore[attr-defined]
-                await asyncio.sleep(0.01)
+        reads = await _count_table_reads(storage)
         await storage.put_run(_run(run_id))
         got: list[RunEvent] = []
         seen = asyncio.Event()
@@ -206,13 +194,13 @@ async def test_postgres_readers_take_small_batches_from_the_notify(pg_storage_ki
         reader = asyncio.create_task(follow())
         assert await storage.append_event(run_id, "metadata", '{"run_id": 1}') == 1
         await asyncio.wait_for(seen.wait(), 10)
-        first_reads = reads
+        first_reads = reads[0]
         for n in (3, 5):  # two small batches: in the NOTIFYs
             seen.clear()
             start = len(got) + 1
             await storage.append_events(run_id, [("values", f'{{"n": {i}}}') for i in range(start, n + 1)])
             await asyncio.wait_for(seen.wait(), 10)
-        assert reads == first_reads
+        assert reads[0] == first_reads
         big = "x" * 8000  # too big for a NOTIFY: read from the table
         assert await storage.append_events(run_id, [("custom", f'"{big}"'), ("values", '{"n": 7}')]) == 7
         assert await storage.append_event(run_id, "values", '{"n": 8}') == 8
@@ -221,7 +209,24 @@ async def test_postgres_readers_take_small_batches_from_the_notify(pg_storage_ki
         await asyncio.wait_for(reader, 10)
         assert [e.seq for e in got] == list(range(1, 10))
         assert got[5].data == f'"{big}"' and got[-1].value() == {"n": 9}
-        assert reads > first_reads
+        assert reads[0] > first_reads
+
+
+async def _count_table_reads(storage: Any) -> list[int]:
+    """Count ``storage``'s reads of the event table in the returned ``[n]``, from the moment
+    its listener is up (its connecting wakes every reader, to read what it missed)."""
+    reads = [0]
+    read_table = storage._events_after
+
+    async def counted(*args: Any) -> Any:
+        reads[0] += 1
+        return await read_table(*args)
+
+    storage._events_after = counted
+    async with asyncio.timeout(10):
+        while not storage._listening:
+            await asyncio.sleep(0.01)
+    return reads
 
 
 @pytest.fixture
@@ -244,27 +249,16 @@ async def test_postgres_last_batch_comes_from_the_notify_after_the_close(pg_stor
 
     run_id = str(uuid.uuid4())
     async with _open(pg_storage_kind, tmp_path, request) as storage:
-        reads = 0
-        read_table = storage._events_after  # type: ignore[attr-defined]
-
-        async def counted(*args: Any) -> Any:
-            nonlocal reads
-            reads += 1
-            return await read_table(*args)
-
-        storage._events_after = counted  # type: ignore[attr-defined]
-        async with asyncio.timeout(10):
-            while not storage._listening:  # type: ignore[attr-defined]
-                await asyncio.sleep(0.01)
+        reads = await _count_table_reads(storage)
         await storage.put_run(_run(run_id))
         assert await storage.append_event(run_id, "metadata", '{"run_id": 1}') == 1
         batches = storage.read_event_batches(run_id)
         assert [e.seq for e in await anext(batches)] == [1]
-        before = reads
+        before = reads[0]
         # Both NOTIFYs reach the listener while the reader is not looking.
         assert await storage.append_events(run_id, [("values", '{"n": 2}'), ("values", '{"n": 3}')]) == 3
         await storage.close_events(run_id)
         await asyncio.sleep(0.5)
         rest = [e.seq async for batch in batches for e in batch]
         assert rest == [2, 3]
-        assert reads == before
+        assert reads[0] == before

@@ -307,21 +307,26 @@ def test_failing_node_fails_output_and_projections() -> None:
     assert seen["asyncgraph"] == seen["langgraph"]
 
 
+def _graph_with_a_failing_subgraph(m: Any) -> Any:
+    """START -> "sub", a compiled subgraph whose one node raises RuntimeError."""
+
+    def boom(s: S) -> dict[str, Any]:
+        raise RuntimeError("subgraph explosion")
+
+    sub = m.graph.StateGraph(S)
+    sub.add_node("boom", boom)
+    sub.add_edge(m.graph.START, "boom")
+    g = m.graph.StateGraph(S)
+    g.add_node("sub", sub.compile())
+    g.add_edge(m.graph.START, "sub")
+    return g.compile()
+
+
 def test_failing_subgraph_marks_its_handle_and_lifecycle() -> None:
     seen = {}
     for pkg in PACKAGES:
         m = mods(pkg)
-
-        def boom(s: S) -> dict[str, Any]:
-            raise RuntimeError("subgraph explosion")
-
-        sub = m.graph.StateGraph(S)
-        sub.add_node("boom", boom)
-        sub.add_edge(m.graph.START, "boom")
-        g = m.graph.StateGraph(S)
-        g.add_node("sub", sub.compile())
-        g.add_edge(m.graph.START, "sub")
-        g = g.compile()
+        g = _graph_with_a_failing_subgraph(m)
         run = g.stream_events({"xs": []}, version="v3")
         handle = next(iter(run.subgraphs))
         with pytest.raises(RuntimeError, match="subgraph explosion"):
@@ -338,19 +343,9 @@ def test_failing_subgraph_marks_its_handle_and_lifecycle() -> None:
 def test_a_failed_run_left_after_its_handle_raised_logs_nothing(caplog: pytest.LogCaptureFixture) -> None:
     # The reader stops after a subgraph handle raised the run's error: the run's task
     # must not be reported by asyncio as "Task exception was never retrieved".
-    m = mods("asyncgraph")
-
-    def boom(s: S) -> dict[str, Any]:
-        raise RuntimeError("subgraph explosion")
-
-    sub = m.graph.StateGraph(S)
-    sub.add_node("boom", boom)
-    sub.add_edge(m.graph.START, "boom")
-    g = m.graph.StateGraph(S)
-    g.add_node("sub", sub.compile())
-    g.add_edge(m.graph.START, "sub")
+    g = _graph_with_a_failing_subgraph(mods("asyncgraph"))
     with caplog.at_level(logging.ERROR, logger="asyncio"):
-        run = g.compile().stream_events({"xs": []}, version="v3")
+        run = g.stream_events({"xs": []}, version="v3")
         handle = next(iter(run.subgraphs))
         with pytest.raises(RuntimeError, match="subgraph explosion"):
             handle.output  # noqa: B018 - the property drives the run
