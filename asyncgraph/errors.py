@@ -5,7 +5,8 @@ The tree::
     Exception
     ├── GraphRecursionError (RecursionError)  the run hit ``recursion_limit`` steps
     ├── InvalidUpdateError                    a node's output cannot be applied to state
-    │   └── PathMapKeyError (KeyError)          a conditional edge's value is not in its path map
+    │   ├── PathMapKeyError (KeyError)          a conditional edge's value is not in its path map
+    │   └── PathMapTypeError (TypeError)        ... or cannot be looked up in it (unhashable)
     ├── InvalidGraphError (ValueError)        ``compile()`` / ``add_*`` found a bad graph
     ├── InvalidInputError (ValueError)        bad input or config given to a run
     ├── EmptyInputError                       a run got no input and has nothing to resume
@@ -66,6 +67,7 @@ __all__ = [
     "NodeTimeoutError",
     "ParentCommand",
     "PathMapKeyError",
+    "PathMapTypeError",
     "StreamClosedError",
     "TaskNotFound",
     "UndeclaredKeyWarning",
@@ -148,6 +150,24 @@ class PathMapKeyError(InvalidUpdateError, KeyError):
 
     def __str__(self) -> str:
         return self.message or KeyError.__str__(self)
+
+
+class PathMapTypeError(InvalidUpdateError, TypeError):
+    """A conditional edge's path function returned a value that cannot be a key of its
+    ``path_map`` (a dict, a list inside the returned list, ...).
+
+    A ``TypeError`` as LangGraph's (``unhashable type: ...``), with the same ``args``, so
+    ``except TypeError`` keeps working and the default retry policy does not retry it;
+    ``str()`` names the edge, the node, the value and the keys the map has.
+    """
+
+    def __init__(self, reason: str, message: str = "", *, value: Any = None, nodes: Sequence[str] = ()) -> None:
+        InvalidUpdateError.__init__(self, message, nodes=nodes, value=value)
+        self.message = message
+        self.args = (reason,)
+
+    def __str__(self) -> str:
+        return self.message or TypeError.__str__(self)
 
 
 class InvalidGraphError(ValueError):

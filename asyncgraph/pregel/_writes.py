@@ -18,6 +18,7 @@ from asyncgraph.errors import (
     InvalidUpdateError,
     ParentCommand,
     PathMapKeyError,
+    PathMapTypeError,
     TaskNotFound,
     UndeclaredKeyWarning,
 )
@@ -340,7 +341,8 @@ def branch_writes(plan: Plan, task: Task, branch: BranchPlan, result: Any) -> No
                 )
                 if isinstance(exc, KeyError):  # a KeyError as on LangGraph
                     raise PathMapKeyError(item, message, nodes=(task.name,)) from None
-                raise InvalidUpdateError(message, nodes=(task.name,), value=item) from None
+                # unhashable: a TypeError as on LangGraph
+                raise PathMapTypeError(str(exc), message, value=item, nodes=(task.name,)) from None
         if dest is None:
             dest = END
         dest = _check_dest(plan, dest, task.name)
