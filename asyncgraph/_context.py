@@ -56,7 +56,8 @@ class TaskContext:
     """One running task: what ``get_config()``, ``interrupt()`` and writers see."""
 
     __slots__ = ("run", "task", "step", "_config", "interrupt_idx", "resume_values", "traced", "attempt", "started", "calls",
-                 "subgraph_calls", "on_progress")
+                 "subgraph_calls", "on_progress",
+                 "outer", "outer_config")
 
     def __init__(self, run: RunContext, task: Task, step: int) -> None:
         self.run = run
@@ -77,6 +78,8 @@ class TaskContext:
         # While an attempt runs under an idle timeout: called with heartbeat=True
         # (runtime.heartbeat()) or False (streamed output) to push the deadline on.
         self.on_progress: Callable[[bool], None] | None = None
+        # ``outer`` (the current task before) and ``outer_config`` (the children's config
+        # before): set by _runner.enter_inline only, for leave_inline.
 
     @property
     def task_ns(self) -> str:

@@ -650,6 +650,28 @@ def write_output(plan: Plan, task: Task, result: Any) -> None:
     task.writes.extend(task.node.after)
 
 
+def enter_inline(rc: RunContext, task: Task, step: int) -> TaskContext:
+    """Enter the context of a task whose node the loop awaits itself (``run_graph``):
+    the current task, and the node's config for its children when the run propagates
+    it (as ``call_traced`` does for the general way). What was there is kept on the
+    task context, not in a ``Token``: one object fewer per run in flight."""
+    tc = TaskContext(rc, task, step)
+    tc.resume_values = task.resume
+    tc.outer = current_task.get()
+    current_task.set(tc)
+    if rc.propagate:
+        tc.outer_config = var_child_runnable_config.get()
+        var_child_runnable_config.set(tc.config())  # type: ignore[arg-type]
+    return tc
+
+
+def leave_inline(tc: TaskContext) -> None:
+    """Set back what :func:`enter_inline` replaced, by value."""
+    if tc.run.propagate:
+        var_child_runnable_config.set(tc.outer_config)
+    current_task.set(tc.outer)
+
+
 def complete_inline(tc: TaskContext, run: RunState, result: Any) -> None:
     """The rest of an ``inline`` node's task once the node returned (the loop awaited
     the node itself): what ``run_task`` does after a node returns, for a node whose
