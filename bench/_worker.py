@@ -146,7 +146,10 @@ def fanout(impl: str, p: Params) -> Metrics:
 
 
 def _agent_runner(impl: str, variant: str, model: Any) -> Callable[[int], Any]:
-    """Return ``run(i)``: a coroutine for one full dialogue, yielding the message list."""
+    """Return ``run(i)``: the coroutine of one full dialogue, made by the API under test
+    itself (``floor_run`` or the graph's ``ainvoke``), with no coroutine of the harness
+    around it: every side runs the same number of harness frames (none). It yields the
+    message list (the floor) or the graph's output state (see ``_check_dialogue``)."""
     from langchain_core.messages import HumanMessage
 
     from bench import _graphs
@@ -154,17 +157,13 @@ def _agent_runner(impl: str, variant: str, model: Any) -> Callable[[int], Any]:
     if impl == "floor":
         return lambda i: _graphs.floor_run(model, f"question {i}")
     graph = _graphs.AGENT_BUILDERS[variant](impl, model)
-
-    async def run(i: int) -> Any:
-        out = await graph.ainvoke({"messages": [HumanMessage(f"question {i}")]})
-        return out["messages"]
-
-    return run
+    return lambda i: graph.ainvoke({"messages": [HumanMessage(f"question {i}")]})
 
 
-def _check_dialogue(messages: Any) -> None:
+def _check_dialogue(out: Any) -> None:
     from bench._fake_model import FINAL_ANSWER
 
+    messages = out["messages"] if isinstance(out, dict) else out
     _check(len(messages) == 4, f"expected 4 messages, got {len(messages)}")
     _check(str(messages[-1].content).endswith(FINAL_ANSWER), "no final answer")
 
