@@ -59,6 +59,11 @@ class TaskContext:
                  "subgraph_calls", "on_progress",
                  "outer", "outer_config")
 
+    # Set by _runner.enter_inline only, for leave_inline: the current task and the
+    # children's config that this task's context replaced.
+    outer: TaskContext | None
+    outer_config: Any
+
     def __init__(self, run: RunContext, task: Task, step: int) -> None:
         self.run = run
         self.task = task
@@ -78,8 +83,6 @@ class TaskContext:
         # While an attempt runs under an idle timeout: called with heartbeat=True
         # (runtime.heartbeat()) or False (streamed output) to push the deadline on.
         self.on_progress: Callable[[bool], None] | None = None
-        # ``outer`` (the current task before) and ``outer_config`` (the children's config
-        # before): set by _runner.enter_inline only, for leave_inline.
 
     @property
     def task_ns(self) -> str:

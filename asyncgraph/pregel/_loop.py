@@ -100,10 +100,10 @@ async def run_graph(rc: RunContext, input: Any, *, interrupt_before: frozenset[s
             if to_run:
                 on_done = loop.begin(to_run)  # what observes each task as it finishes
                 try:
-                    tc = loop.lone_inline(to_run)  # a lone plain node: awaited in this frame
+                    tc = enter_inline(rc, to_run, loop.step) if loop.inline else None
                     if tc is None:
                         await loop.run_tasks(to_run, on_done)
-                    else:  # one coroutine frame fewer per run in flight (_runner.enter_inline)
+                    else:  # a lone plain node, awaited in this frame (see _runner.enter_inline)
                         try:
                             complete_inline(tc, loop, await tc.task.node.call.entry(tc.task.input))  # type: ignore[union-attr]
                         except BaseException as exc:
@@ -367,8 +367,8 @@ class _Loop(RunProgress):
         self.observed = self.track or self.cached  # someone to tell after each step
         # Made once per run: it reads the step from ``progress.step``, set by begin().
         self.done_hook = _make_on_done(rc, saver) if self.track else None
-        # A lone plain node may be awaited by the loop itself: nobody traces the run and
-        # no step deadline applies.
+        # A lone plain node may be awaited by the loop itself (_runner.enter_inline):
+        # nobody traces the run and no step deadline applies.
         self.inline = rc.run_manager is None and rc.step_timeout is None
         if self.stream_values and tup is not None and tup.checkpoint["channel_versions"] and (
             input is None or isinstance(input, Command)
@@ -484,19 +484,6 @@ class _Loop(RunProgress):
         progress.current = to_run  # for a run deadline's report
         progress.step = self.step
         return self.done_hook
-
-    def lone_inline(self, to_run: list[Task]) -> TaskContext | None:
-        """The context of a lone plain async node (``NodePlan.inline``), pulled by a
-        trigger or sent by a ``Send`` without a timeout of its own (as ``create_agent``
-        sends each tool call to its ``ToolNode``), when nobody traces the run and no
-        step deadline applies: entered (``_runner.enter_inline``) for ``run_graph`` to
-        await the node itself. Else None: the runner runs the step."""
-        if len(to_run) != 1 or not self.inline:
-            return None
-        task = to_run[0]
-        if not task.node.inline or (task.kind != PULL and task.timeout is not None):
-            return None
-        return enter_inline(self.rc, task, self.step)
 
     def run_tasks(self, to_run: list[Task], on_done: Any) -> Awaitable[None]:
         """Run the step's tasks (``_runner``); returns the runner's awaitable itself,

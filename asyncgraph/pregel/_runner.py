@@ -12,9 +12,10 @@ Policy for failures (the one boundary where they are translated):
 * A single task is awaited directly in the run's own asyncio task (no task object per
   step); several tasks get one asyncio task each in a ``TaskGroup``.
 * One way to finish a task: ``write_output`` when its node returned, ``settle`` when it
-  raised. The loop awaits a lone plain async node itself (``complete_inline``: one
-  coroutine frame fewer for every run in flight); it ends through the same two
-  functions. ``tests/pregel/test_task_paths.py`` checks both ways behave the same.
+  raised. The runner decides whether the loop awaits a lone plain async node itself
+  (``enter_inline``: the runner's coroutine frames fewer for every run in flight); that
+  task ends through the same two functions (``complete_inline``, ``settle_inline``).
+  ``tests/pregel/test_task_paths.py`` checks both ways behave the same.
 * A sync node runs in a worker thread so it never blocks the event loop, except when the
   sync API drives the run and the step has only that task: nothing else can run on that
   private loop then, so the thread hop (~90 µs) is skipped and the node runs in the
@@ -650,11 +651,25 @@ def write_output(plan: Plan, task: Task, result: Any) -> None:
     task.writes.extend(task.node.after)
 
 
-def enter_inline(rc: RunContext, task: Task, step: int) -> TaskContext:
-    """Enter the context of a task whose node the loop awaits itself (``run_graph``):
-    the current task, and the node's config for its children when the run propagates
-    it (as ``call_traced`` does for the general way). What was there is kept on the
-    task context, not in a ``Token``: one object fewer per run in flight."""
+def enter_inline(rc: RunContext, to_run: list[Task], step: int) -> TaskContext | None:
+    """The context of a step's lone task when the loop may await its node itself
+    (``run_graph``), entered; else None (the step goes to :func:`run_step`).
+
+    Such a task: a plain async node (``NodePlan.inline``: no retry, no error handler,
+    sync conditional edges of the state alone), pulled by a trigger or sent by a
+    ``Send`` without a timeout of its own (as ``create_agent`` sends each tool call to
+    its ``ToolNode``), in a run nobody traces and with no step deadline (the loop's
+    ``inline``). Every run in flight then holds the runner's coroutine frames fewer.
+    :func:`complete_inline` / :func:`settle_inline` finish it with the general way's
+    code, :func:`leave_inline` sets back the current task, and the config the node's
+    children see when the run propagates it (as ``call_traced`` does), by value: a
+    ``Token`` held across the node's await would be one more object per run in flight.
+    """
+    if len(to_run) != 1:
+        return None
+    task = to_run[0]
+    if not task.node.inline or (task.kind != PULL and task.timeout is not None):
+        return None
     tc = TaskContext(rc, task, step)
     tc.resume_values = task.resume
     tc.outer = current_task.get()
