@@ -100,8 +100,8 @@ def _agent_workloads() -> list[Workload]:
             # The goals are stated for many concurrent runs, where overhead dominates.
             judged = hand_built and n >= 1000
             # Timed batches per worker, back to back after an untimed one (see
-            # bench/_worker.agent); the median is reported.
-            repeats = 3 if n <= 1000 else 1
+            # bench/_worker.agent); their mean is reported.
+            repeats = 5 if n <= 1000 else 1
             out.append(
                 Workload(
                     name=f"{variant}_n{n}",
@@ -490,7 +490,8 @@ Produced by:
 ## Reading the numbers
 
 - Each number is a median twice over: over the timed repeats inside one
-  worker process (after warm-up), then over rounds. A round starts one fresh
+  worker process (after warm-up; the agent rows take their mean, see below),
+  then over rounds. A round starts one fresh
   worker per implementation, in an order that rotates from round to round,
   so a change in machine load lands on every side alike.
 - The agent rows use a fake model that sleeps 50 ms per call, so 0.1 s is
@@ -500,8 +501,9 @@ Produced by:
   CPU ms per run is what decides the wall time, and it is also the steadier
   number on a busy machine.
 - An agent worker runs one untimed batch of N after its warm-up, then its
-  timed batches back to back with no `gc.collect()` between them, so each side
-  pays its share of the full garbage collections its runs cause. (Collecting
+  timed batches (5 up to N = 1,000) back to back with no `gc.collect()` between
+  them, and reports their mean, so each side pays its share of the full garbage
+  collections its runs cause. (Collecting
   before each batch restarts the collector's schedule: the count of full
   collections in a batch is then a step function of what a run allocates, and
   at N = 1,000 the floor sat on a step, one or two ~90 ms collections by the
