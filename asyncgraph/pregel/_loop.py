@@ -51,7 +51,7 @@ from asyncgraph.pregel._algo import (
 from asyncgraph.pregel._cache import store_results, take_cached
 from asyncgraph.pregel._context import RunContext, RunProgress
 from asyncgraph.pregel._nested import load, replay_bound
-from asyncgraph.pregel._runner import complete_inline, enter_inline, leave_inline, run_step, run_task, settle_inline
+from asyncgraph.pregel._runner import complete_inline, enter_inline, run_step, run_task, settle_inline
 from asyncgraph.pregel._saving import Saver, saver_config
 from asyncgraph.pregel._stream import (
     emit_checkpoint,
@@ -108,9 +108,7 @@ async def run_graph(rc: RunContext, input: Any, *, interrupt_before: frozenset[s
                             complete_inline(tc, loop, await tc.task.node.call.entry(tc.task.input))  # type: ignore[union-attr]
                         except BaseException as exc:
                             settle_inline(tc, loop, exc)  # the general way's settle
-                        finally:
-                            leave_inline(tc)
-                            tc = None  # not a stale task context held through the next step
+                        tc = None  # left (both set back the current task); not held on
                         if on_done is not None:  # finished or interrupted: stream it, hold its writes
                             await on_done(to_run[0])
                 except BaseException as exc:

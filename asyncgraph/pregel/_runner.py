@@ -681,7 +681,9 @@ def enter_inline(rc: RunContext, to_run: list[Task], step: int) -> TaskContext |
 
 
 def leave_inline(tc: TaskContext) -> None:
-    """Set back what :func:`enter_inline` replaced, by value."""
+    """Set back what :func:`enter_inline` replaced, by value. :func:`complete_inline`
+    and :func:`settle_inline` end with it, so the task's context is left on every way
+    out of the task."""
     if tc.run.propagate:
         var_child_runnable_config.set(tc.outer_config)
     current_task.set(tc.outer)
@@ -690,13 +692,20 @@ def leave_inline(tc: TaskContext) -> None:
 def complete_inline(tc: TaskContext, run: RunState, result: Any) -> None:
     """The rest of an ``inline`` node's task once the node returned (the loop awaited
     the node itself): what ``run_task`` does after a node returns, for a node whose
-    conditional edges are all sync functions of the state (called directly)."""
+    conditional edges are all sync functions of the state (called directly). Leaves
+    the task's context (if this raises, ``settle_inline`` follows)."""
     plan = tc.run.plan
     task = tc.task
-    write_output(plan, task, result)
-    for branch in task.node.branches:
-        branch_writes(plan, task, branch, _call_path(branch.call.func, branch_arg(tc, run, branch, result)))
-    task.done = True
+    try:
+        write_output(plan, task, result)
+        for branch in task.node.branches:
+            branch_writes(plan, task, branch, _call_path(branch.call.func, branch_arg(tc, run, branch, result)))
+        task.done = True
+    finally:
+        # leave_inline, written out: this runs at every step of a chain of such nodes.
+        if tc.run.propagate:
+            var_child_runnable_config.set(tc.outer_config)
+        current_task.set(tc.outer)
 
 
 def _command_for(tc: TaskContext, exc: ParentCommand) -> Command[Any] | None:
@@ -721,18 +730,22 @@ def own_cancel(task: Task, cancel: asyncio.CancelledError) -> BaseException:
 
 def settle_inline(tc: TaskContext, run: RunState, exc: BaseException) -> None:
     """``settle`` for a task the loop awaited itself (see ``complete_inline``); a
-    ``Command`` a subgraph inside it sent to this graph completes the task."""
+    ``Command`` a subgraph inside it sent to this graph completes the task. Leaves the
+    task's context."""
     if isinstance(exc, asyncio.CancelledError):
         own = own_cancel(tc.task, exc)
         if own is not exc:
             own.__cause__ = exc
             exc = own
-    if isinstance(exc, ParentCommand):
-        cmd = _command_for(tc, exc)
-        if cmd is not None:
-            complete_inline(tc, run, cmd)
-            return
-    settle(tc.run, tc.task, tc.step, exc)
+    try:
+        if isinstance(exc, ParentCommand):
+            cmd = _command_for(tc, exc)
+            if cmd is not None:
+                complete_inline(tc, run, cmd)
+                return
+        settle(tc.run, tc.task, tc.step, exc)
+    finally:
+        leave_inline(tc)
 
 
 def settle(rc: RunContext, task: Task, step: int, exc: BaseException) -> None:
