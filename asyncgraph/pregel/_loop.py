@@ -120,7 +120,7 @@ async def run_graph(rc: RunContext, input: Any, *, interrupt_before: frozenset[s
             if loop.observed:  # apply every write of the step, then tell the observers
                 await loop.commit(tasks, to_run)
             else:
-                loop.barrier(tasks)
+                apply_writes(loop.plan, loop, tasks)  # no saver: the barrier alone
             loop.step += 1
             if interrupt_after and _names_any(tasks, interrupt_after):
                 loop.at_breakpoint("interrupt_after")
