@@ -100,7 +100,7 @@ def _agent_workloads() -> list[Workload]:
             # The goals are stated for many concurrent runs, where overhead dominates.
             judged = hand_built and n >= 1000
             # Timed batches per worker, back to back after an untimed one (see
-            # bench/_worker.agent); their mean is reported.
+            # bench/_worker.agent); their mean is reported. 3 in quick mode.
             repeats = 5 if n <= 1000 else 1
             out.append(
                 Workload(
@@ -122,7 +122,7 @@ def _agent_workloads() -> list[Workload]:
                         ),
                         Metric("run_rss_mb", "RSS growth during the runs, MB"),
                     ),
-                    quick={**_AGENT, "variant": variant, "n": n, "repeats": repeats}
+                    quick={**_AGENT, "variant": variant, "n": n, "repeats": min(repeats, 3)}
                     if n in quick_sizes
                     else None,
                     full={**_AGENT, "variant": variant, "n": n, "repeats": repeats}
@@ -501,7 +501,7 @@ Produced by:
   CPU ms per run is what decides the wall time, and it is also the steadier
   number on a busy machine.
 - An agent worker runs one untimed batch of N after its warm-up, then its
-  timed batches (5 up to N = 1,000) back to back with no `gc.collect()` between
+  timed batches (5 up to N = 1,000, 3 in quick mode) back to back with no `gc.collect()` between
   them, and reports their mean, so each side pays its share of the full garbage
   collections its runs cause. (Collecting
   before each batch restarts the collector's schedule: the count of full
@@ -572,7 +572,7 @@ def main(argv: list[str] | None = None) -> int:
     for w in selected:
         params = w.quick if args.quick else w.full
         assert params is not None
-        timeout = min(w.timeout_s, 120.0) if args.quick else w.timeout_s
+        timeout = min(w.timeout_s, 240.0) if args.quick else w.timeout_s  # LangGraph: 4 batches of 1,000 agents
         n_rounds = w.rounds[0] if args.quick else w.rounds[1]
         order = [i for i in w.impls if i in impls]
         per_impl: dict[str, list[Outcome]] = {i: [] for i in order}
