@@ -59,8 +59,8 @@ class TaskContext:
                  "subgraph_calls", "on_progress",
                  "outer", "outer_config")
 
-    # Set by _runner.enter_inline only, for leave_inline: the current task and the
-    # children's config that this task's context replaced.
+    # Set by _runner.enter_inline only, for leaving the task (complete_inline,
+    # settle_inline): the current task and the children's config it replaced.
     outer: TaskContext | None
     outer_config: Any
 
