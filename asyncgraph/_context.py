@@ -56,7 +56,13 @@ class TaskContext:
     """One running task: what ``get_config()``, ``interrupt()`` and writers see."""
 
     __slots__ = ("run", "task", "step", "_config", "interrupt_idx", "resume_values", "traced", "attempt", "started", "calls",
-                 "subgraph_calls", "on_progress")
+                 "subgraph_calls", "on_progress",
+                 "outer", "outer_config")
+
+    # Set by _runner.enter_inline only, for leaving the task (complete_inline,
+    # settle_inline): the current task and the children's config it replaced.
+    outer: TaskContext | None
+    outer_config: Any
 
     def __init__(self, run: RunContext, task: Task, step: int) -> None:
         self.run = run

@@ -99,7 +99,9 @@ def _agent_workloads() -> list[Workload]:
         for n in sorted(set(sizes) | set(quick_sizes)):
             # The goals are stated for many concurrent runs, where overhead dominates.
             judged = hand_built and n >= 1000
-            repeats = 2 if n <= 100 else 1
+            # Timed batches per worker, back to back after an untimed one (see
+            # bench/_worker.agent); their mean is reported. 3 in quick mode.
+            repeats = 5 if n <= 1000 else 1
             out.append(
                 Workload(
                     name=f"{variant}_n{n}",
@@ -112,6 +114,7 @@ def _agent_workloads() -> list[Workload]:
                             Target(FLOOR, 1.3) if judged else None,
                         ),
                         Metric("cpu_ms_per_run", "CPU ms per run"),
+                        Metric("full_gc_per_batch", "full GC collections per batch"),
                         Metric(
                             "peak_rss_mb",
                             "peak RSS, MB",
@@ -119,7 +122,7 @@ def _agent_workloads() -> list[Workload]:
                         ),
                         Metric("run_rss_mb", "RSS growth during the runs, MB"),
                     ),
-                    quick={**_AGENT, "variant": variant, "n": n, "repeats": 1}
+                    quick={**_AGENT, "variant": variant, "n": n, "repeats": min(repeats, 3)}
                     if n in quick_sizes
                     else None,
                     full={**_AGENT, "variant": variant, "n": n, "repeats": repeats}
@@ -487,7 +490,8 @@ Produced by:
 ## Reading the numbers
 
 - Each number is a median twice over: over the timed repeats inside one
-  worker process (after warm-up), then over rounds. A round starts one fresh
+  worker process (after warm-up; the agent rows take their mean, see below),
+  then over rounds. A round starts one fresh
   worker per implementation, in an order that rotates from round to round,
   so a change in machine load lands on every side alike.
 - The agent rows use a fake model that sleeps 50 ms per call, so 0.1 s is
@@ -496,6 +500,14 @@ Produced by:
   every side is CPU-bound on that one loop (wall time ≈ N × CPU per run), so
   CPU ms per run is what decides the wall time, and it is also the steadier
   number on a busy machine.
+- An agent worker runs one untimed batch of N after its warm-up, then its
+  timed batches (5 up to N = 1,000, 3 in quick mode) back to back with no `gc.collect()` between
+  them, and reports their mean, so each side pays its share of the full garbage
+  collections its runs cause. (Collecting
+  before each batch restarts the collector's schedule: the count of full
+  collections in a batch is then a step function of what a run allocates, and
+  at N = 1,000 the floor sat on a step, one or two ~90 ms collections by the
+  timing of the run.) "full GC collections per batch" is that count.
 - Peak RSS is `ru_maxrss` of the worker process, which includes the
   interpreter and the imported libraries (about 65–75 MB here), not only the
   runs; "RSS growth" subtracts the peak measured after imports and warm-up,
@@ -560,7 +572,7 @@ def main(argv: list[str] | None = None) -> int:
     for w in selected:
         params = w.quick if args.quick else w.full
         assert params is not None
-        timeout = min(w.timeout_s, 120.0) if args.quick else w.timeout_s
+        timeout = min(w.timeout_s, 240.0) if args.quick else w.timeout_s  # LangGraph: 4 batches of 1,000 agents
         n_rounds = w.rounds[0] if args.quick else w.rounds[1]
         order = [i for i in w.impls if i in impls]
         per_impl: dict[str, list[Outcome]] = {i: [] for i in order}

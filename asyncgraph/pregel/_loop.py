@@ -24,9 +24,7 @@ import asyncio
 from collections.abc import Awaitable, Sequence
 from typing import Any
 
-from langchain_core.runnables.config import var_child_runnable_config
-
-from asyncgraph._context import TaskContext, current_task
+from asyncgraph._context import TaskContext
 from asyncgraph.callbacks import GraphInterruptEvent, GraphResumeEvent, dispatch, graph_handlers
 from asyncgraph.constants import CONF, ERROR, INTERRUPT, METADATA, NO_WRITES, NULL_TASK_ID, RESUME, START
 from asyncgraph.errors import (
@@ -53,7 +51,7 @@ from asyncgraph.pregel._algo import (
 from asyncgraph.pregel._cache import store_results, take_cached
 from asyncgraph.pregel._context import RunContext, RunProgress
 from asyncgraph.pregel._nested import load, replay_bound
-from asyncgraph.pregel._runner import complete_inline, run_step, run_task, settle_inline
+from asyncgraph.pregel._runner import complete_inline, enter_inline, run_step, run_task, settle_inline
 from asyncgraph.pregel._saving import Saver, saver_config
 from asyncgraph.pregel._stream import (
     emit_checkpoint,
@@ -86,16 +84,10 @@ async def run_graph(rc: RunContext, input: Any, *, interrupt_before: frozenset[s
     """Run the graph to completion or until it pauses. See the module docstring.
 
     ``rc.progress`` must come from :func:`loop_progress` (``main.Pregel`` makes it so)."""
-    loop = rc.progress
-    if type(loop) is not _Loop:
-        raise TypeError("run_graph() needs a RunContext made with progress=loop_progress()")
-    loop.open(rc, interrupt_before)
+    loop = _Loop.opened(rc, interrupt_before)
     try:
         await loop.start(input)
-        # Applied: the caller's input (a dict, a message list) is garbage from here on,
-        # not something every run in flight keeps for the collector to walk.
-        del input
-        run = loop  # the loop is its run's state (see _Loop)
+        del input  # applied: not something every run in flight keeps for the collector
         while True:
             tasks = loop.next_tasks()
             if loop.stream_checkpoints:
@@ -108,48 +100,27 @@ async def run_graph(rc: RunContext, input: Any, *, interrupt_before: frozenset[s
             if to_run:
                 on_done = loop.begin(to_run)  # what observes each task as it finishes
                 try:
-                    if len(to_run) == 1 and loop.inline and _inline(to_run[0]):
-                        # A lone plain node, awaited in this frame: every run in flight
-                        # holds the runner's coroutine frames fewer, and a step costs less
-                        # (see _runner.complete_inline).
-                        task = to_run[0]
-                        tc: TaskContext | None = TaskContext(rc, task, loop.step)
-                        tc.resume_values = task.resume  # type: ignore[union-attr]
-                        # Set back by value, not reset by token: a Token held across the
-                        # node's await would be one more object per run in flight.
-                        outer = current_task.get()
-                        current_task.set(tc)
-                        if rc.propagate:  # the node's children see its config (as _runner.call_traced)
-                            outer_cfg = var_child_runnable_config.get()
-                            var_child_runnable_config.set(tc.config())  # type: ignore[union-attr, arg-type]
-                        try:
-                            complete_inline(tc, run, await task.node.call.entry(task.input))  # type: ignore[arg-type, union-attr]
-                        except BaseException as exc:
-                            settle_inline(tc, run, exc)  # type: ignore[arg-type]
-                        finally:
-                            if rc.propagate:
-                                var_child_runnable_config.set(outer_cfg)
-                                outer_cfg = None
-                            current_task.set(outer)
-                            tc = outer = None  # not a stale task for the blocking watchdog to find
-                        if on_done is not None:  # finished or interrupted: stream it, hold its writes
-                            await on_done(task)
-                    else:
+                    tc = enter_inline(rc, to_run, loop.step) if loop.inline else None
+                    if tc is None:
                         await loop.run_tasks(to_run, on_done)
+                    else:  # a lone plain node, awaited in this frame (see _runner.enter_inline)
+                        try:
+                            complete_inline(tc, loop, await tc.task.node.call.entry(tc.task.input))  # type: ignore[union-attr]
+                        except BaseException as exc:
+                            settle_inline(tc, loop, exc)  # the general way's settle
+                        tc = None  # left (both set back the current task); not held on
+                        if on_done is not None:  # finished or interrupted: stream it, hold its writes
+                            await on_done(to_run[0])
                 except BaseException as exc:
                     await loop.failed(to_run, exc)
                     raise
             if _paused(tasks):  # interrupt() or a subgraph's breakpoint: the step does not commit
                 await loop.save_interrupts(tasks)
                 break
-            try:
-                updated = loop.barrier(tasks)  # apply every write of the step
-            except BaseException as exc:
-                if loop.saver is not None:
-                    await loop.saver.spill(exc)  # the writes held for the checkpoint
-                raise
-            if loop.observed:
-                await loop.observe(to_run, updated)  # cache, values stream, checkpoint, reader
+            if loop.observed:  # apply every write of the step, then tell the observers
+                await loop.commit(tasks, to_run)
+            else:
+                apply_writes(loop.plan, loop, tasks)  # no saver: the barrier alone
             loop.step += 1
             if interrupt_after and _names_any(tasks, interrupt_after):
                 loop.at_breakpoint("interrupt_after")
@@ -157,14 +128,6 @@ async def run_graph(rc: RunContext, input: Any, *, interrupt_before: frozenset[s
         return await loop.finish()
     finally:
         loop.close()
-
-
-def _inline(task: Task) -> bool:
-    """A plain async node (see ``NodePlan.inline``), pulled by a trigger or sent by a
-    ``Send`` without a timeout of its own (as ``create_agent`` sends each tool call to its
-    ``ToolNode``): the loop awaits it itself and ``_runner.complete_inline`` /
-    ``settle_inline`` finish its task."""
-    return task.node.inline and (task.kind == PULL or task.timeout is None)
 
 
 def _paused(tasks: list[Task]) -> bool:
@@ -208,6 +171,15 @@ class _Loop(RunProgress):
                  "skip_before", "drained", "interrupts", "shown", "with_ids", "track", "cached",
                  "stream_checkpoints", "stream_tasks", "stream_values", "output_keys", "before", "limit",
                  "observed", "inline", "lifecycle", "paused_at", "sub_paused", "done_hook")
+
+    @staticmethod
+    def opened(rc: RunContext, interrupt_before: frozenset[str]) -> _Loop:
+        """``rc.progress``, opened for a run (see :meth:`open`)."""
+        loop = rc.progress
+        if type(loop) is not _Loop:
+            raise TypeError("run_graph() needs a RunContext made with progress=loop_progress()")
+        loop.open(rc, interrupt_before)
+        return loop
 
     def open(self, rc: RunContext, interrupt_before: frozenset[str]) -> None:
         self.rc = rc
@@ -393,8 +365,8 @@ class _Loop(RunProgress):
         self.observed = self.track or self.cached  # someone to tell after each step
         # Made once per run: it reads the step from ``progress.step``, set by begin().
         self.done_hook = _make_on_done(rc, saver) if self.track else None
-        # A lone plain node may be awaited by the loop itself: nobody traces the run and
-        # no step deadline applies.
+        # A lone plain node may be awaited by the loop itself (_runner.enter_inline):
+        # nobody traces the run and no step deadline applies.
         self.inline = rc.run_manager is None and rc.step_timeout is None
         if self.stream_values and tup is not None and tup.checkpoint["channel_versions"] and (
             input is None or isinstance(input, Command)
@@ -584,10 +556,17 @@ class _Loop(RunProgress):
                 saver.deferred.clear()  # the step committed: its writes are in the state
         return updated
 
-    async def observe(self, to_run: list[Task], updated: dict[str, None]) -> None:
-        """Tell the observers about a committed step: the node cache stores results, the
-        stream gets the new values, the saver the checkpoint; then wait for the stream's
-        reader (a run stays at most one step ahead of it)."""
+    async def commit(self, tasks: list[Task], to_run: list[Task]) -> None:
+        """Apply every write of the step (:meth:`barrier`), then tell the observers: the
+        node cache stores results, the stream gets the new values, the saver the
+        checkpoint; then wait for the stream's reader (a run stays at most one step
+        ahead of it)."""
+        try:
+            updated = self.barrier(tasks)
+        except BaseException as exc:
+            if self.saver is not None:
+                await self.saver.spill(exc)  # the writes held for the checkpoint
+            raise
         rc = self.rc
         if self.cached:
             await store_results(rc, to_run)

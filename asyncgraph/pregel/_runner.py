@@ -12,9 +12,10 @@ Policy for failures (the one boundary where they are translated):
 * A single task is awaited directly in the run's own asyncio task (no task object per
   step); several tasks get one asyncio task each in a ``TaskGroup``.
 * One way to finish a task: ``write_output`` when its node returned, ``settle`` when it
-  raised. The loop awaits a lone plain async node itself (``complete_inline``: one
-  coroutine frame fewer for every run in flight); it ends through the same two
-  functions. ``tests/pregel/test_task_paths.py`` checks both ways behave the same.
+  raised. The runner decides whether the loop awaits a lone plain async node itself
+  (``enter_inline``: the runner's coroutine frames fewer for every run in flight); that
+  task ends through the same two functions (``complete_inline``, ``settle_inline``).
+  ``tests/pregel/test_task_paths.py`` checks both ways behave the same.
 * A sync node runs in a worker thread so it never blocks the event loop, except when the
   sync API drives the run and the step has only that task: nothing else can run on that
   private loop then, so the thread hop (~90 µs) is skipped and the node runs in the
@@ -650,16 +651,61 @@ def write_output(plan: Plan, task: Task, result: Any) -> None:
     task.writes.extend(task.node.after)
 
 
+def enter_inline(rc: RunContext, to_run: list[Task], step: int) -> TaskContext | None:
+    """The context of a step's lone task when the loop may await its node itself
+    (``run_graph``), entered; else None (the step goes to :func:`run_step`).
+
+    Such a task: a plain async node (``NodePlan.inline``: no retry, no error handler,
+    sync conditional edges of the state alone), pulled by a trigger or sent by a
+    ``Send`` without a timeout of its own (as ``create_agent`` sends each tool call to
+    its ``ToolNode``), in a run nobody traces and with no step deadline (the loop's
+    ``inline``). Every run in flight then holds the runner's coroutine frames fewer.
+    :func:`complete_inline` / :func:`settle_inline` finish it with the general way's
+    code, :func:`leave_inline` sets back the current task, and the config the node's
+    children see when the run propagates it (as ``call_traced`` does), by value: a
+    ``Token`` held across the node's await would be one more object per run in flight.
+    """
+    if len(to_run) != 1:
+        return None
+    task = to_run[0]
+    if not task.node.inline or (task.kind != PULL and task.timeout is not None):
+        return None
+    tc = TaskContext(rc, task, step)
+    tc.resume_values = task.resume
+    tc.outer = current_task.get()
+    current_task.set(tc)
+    if rc.propagate:
+        tc.outer_config = var_child_runnable_config.get()
+        var_child_runnable_config.set(tc.config())  # type: ignore[arg-type]
+    return tc
+
+
+def leave_inline(tc: TaskContext) -> None:
+    """Set back what :func:`enter_inline` replaced, by value. :func:`complete_inline`
+    and :func:`settle_inline` end with it, so the task's context is left on every way
+    out of the task."""
+    if tc.run.propagate:
+        var_child_runnable_config.set(tc.outer_config)
+    current_task.set(tc.outer)
+
+
 def complete_inline(tc: TaskContext, run: RunState, result: Any) -> None:
     """The rest of an ``inline`` node's task once the node returned (the loop awaited
     the node itself): what ``run_task`` does after a node returns, for a node whose
-    conditional edges are all sync functions of the state (called directly)."""
+    conditional edges are all sync functions of the state (called directly). Leaves
+    the task's context (if this raises, ``settle_inline`` follows)."""
     plan = tc.run.plan
     task = tc.task
-    write_output(plan, task, result)
-    for branch in task.node.branches:
-        branch_writes(plan, task, branch, _call_path(branch.call.func, branch_arg(tc, run, branch, result)))
-    task.done = True
+    try:
+        write_output(plan, task, result)
+        for branch in task.node.branches:
+            branch_writes(plan, task, branch, _call_path(branch.call.func, branch_arg(tc, run, branch, result)))
+        task.done = True
+    finally:
+        # leave_inline, written out: this runs at every step of a chain of such nodes.
+        if tc.run.propagate:
+            var_child_runnable_config.set(tc.outer_config)
+        current_task.set(tc.outer)
 
 
 def _command_for(tc: TaskContext, exc: ParentCommand) -> Command[Any] | None:
@@ -684,18 +730,22 @@ def own_cancel(task: Task, cancel: asyncio.CancelledError) -> BaseException:
 
 def settle_inline(tc: TaskContext, run: RunState, exc: BaseException) -> None:
     """``settle`` for a task the loop awaited itself (see ``complete_inline``); a
-    ``Command`` a subgraph inside it sent to this graph completes the task."""
+    ``Command`` a subgraph inside it sent to this graph completes the task. Leaves the
+    task's context."""
     if isinstance(exc, asyncio.CancelledError):
         own = own_cancel(tc.task, exc)
         if own is not exc:
             own.__cause__ = exc
             exc = own
-    if isinstance(exc, ParentCommand):
-        cmd = _command_for(tc, exc)
-        if cmd is not None:
-            complete_inline(tc, run, cmd)
-            return
-    settle(tc.run, tc.task, tc.step, exc)
+    try:
+        if isinstance(exc, ParentCommand):
+            cmd = _command_for(tc, exc)
+            if cmd is not None:
+                complete_inline(tc, run, cmd)
+                return
+        settle(tc.run, tc.task, tc.step, exc)
+    finally:
+        leave_inline(tc)
 
 
 def settle(rc: RunContext, task: Task, step: int, exc: BaseException) -> None:

@@ -30,7 +30,7 @@ from asyncgraph.errors import GraphInterrupt, GraphTimeoutError, InvalidInputErr
 from asyncgraph._context import current_task, run_metadata
 from asyncgraph.pregel import _state
 from asyncgraph.pregel._cache import namespace
-from asyncgraph.pregel._context import RunContext
+from asyncgraph.pregel._context import RunContext, tracing_enabled
 from asyncgraph.pregel._draw import draw_graph
 from asyncgraph.pregel._limits import Limiters
 from asyncgraph.pregel._lowlevel import LowLevelGraph, lower_pregel_kwargs, lowlevel_output
@@ -61,15 +61,6 @@ from asyncgraph.warnings import LangGraphDeprecatedSinceV10, _renamed
 # Set by the sync wrappers in the task that drives the run: Runnable nodes then run their
 # sync path, as in LangGraph (see RunContext.sync_api).
 _sync_call: ContextVar[bool] = ContextVar("asyncgraph_sync_call", default=False)
-
-
-def _tracing_enabled() -> bool:
-    """Whether LangSmith tracing is on (env or context), as langchain-core decides it."""
-    # langchain-core exposes this check only under a private name; it is the one its
-    # own callback manager uses, so we agree with it on when tracing is on.
-    from langchain_core.tracers.context import _tracing_v2_is_enabled
-
-    return bool(_tracing_v2_is_enabled())
 
 
 # LangGraph's type parameters, with its defaults, so Pregel[S] / CompiledStateGraph[S, C, I, O]
@@ -328,7 +319,7 @@ class Pregel(PregelMarker, Runnable[Any, Any], Generic[StateT, ContextT, InputT,
             # checkpoint_map names for it (pregel/_nested.py).
             cfg = address(parent, ns, cfg)
         # True until _arun replaces it with the run manager's child.
-        callbacks = True if cfg.get("callbacks") or _tracing_enabled() else None
+        callbacks = True if cfg.get("callbacks") or tracing_enabled() else None
         rc = RunContext(
             self, self.plan, cfg,
             propagate=bool(conf or cfg.get("tags") or own_metadata or callbacks),
