@@ -24,6 +24,7 @@ from asyncgraph.checkpoint._store import Stmt
 from asyncgraph.server._pg_storage import FENCE, FENCE_SQLSTATE, FencedOut, PostgresStorage
 from asyncgraph.server._queue import AbortAction, RunQueue
 from asyncgraph.server._serialize import dumps
+from asyncgraph.server._state import rollback_checkpoints
 from asyncgraph.server._storage import now
 
 __all__ = [
@@ -216,9 +217,10 @@ class ProcrastinateQueue(RunQueue):
     procrastinate worker claims jobs, keeps the heartbeat and cancels an aborted job's task.
     """
 
-    def __init__(self, app: Any, storage: PostgresStorage) -> None:
+    def __init__(self, app: Any, storage: PostgresStorage, saver: Any) -> None:
         self.app = app
         self.storage = storage
+        self.saver = saver  # (a run rolled back before a worker took it: see finish_unstarted)
 
     async def enqueue(self, run_id: str, thread_id: str | None = None) -> None:
         if thread_id is None:
@@ -252,7 +254,7 @@ class ProcrastinateQueue(RunQueue):
         jm = self.app.job_manager
         if await jm.cancel_job_by_id_async(job_id):
             # It was still waiting: no worker will ever start it, so finish it here.
-            await finish_unstarted(self.storage, run_id, action)
+            await finish_unstarted(self.storage, self.saver, run_id, action)
         else:
             await jm.cancel_job_by_id_async(job_id, abort=True)
 
@@ -272,10 +274,12 @@ class ProcrastinateQueue(RunQueue):
         return None
 
 
-async def finish_unstarted(storage: PostgresStorage, run_id: str, action: str) -> None:
+async def finish_unstarted(storage: PostgresStorage, saver: Any, run_id: str, action: str) -> None:
     """End a run no worker is running: deleted (rollback) or ``interrupted``, log closed.
 
     Takes a new attempt first, so a worker that may still hold an old one is fenced out.
+    A run re-delivered after its worker went silent may have written checkpoints in its
+    earlier attempt: a rollback takes them out of the thread too.
     """
     claimed = await storage.claim_run(run_id)
     if claimed is None:
@@ -284,20 +288,24 @@ async def finish_unstarted(storage: PostgresStorage, run_id: str, action: str) -
     token = FENCE.set((run_id, attempt))
     try:
         if action == "rollback":
-            await storage.delete_run(run_id)
-            return
-        run.update(status="interrupted", updated_at=now())
-        await storage.put_run(run)
-        await storage.close_events(run_id)
-        thread = await storage.get_thread(run["thread_id"])
+            if attempt > 1:  # (attempt 1 is this claim: the run never started)
+                await rollback_checkpoints(saver, run["thread_id"], run_id)
+        else:
+            run.update(status="interrupted", updated_at=now())
+            await storage.put_run(run)
+            await storage.close_events(run_id)
+        # (A rolled-back run that never started left the thread as it was.)
+        thread = None if action == "rollback" and attempt == 1 else await storage.get_thread(run["thread_id"])
         if thread is not None and thread["status"] == "busy":
             thread.update(status="idle", updated_at=now())
             await storage.put_thread(thread)
+        if action == "rollback":
+            await storage.delete_run(run_id)  # (last: it ends the fence of the writes above)
     finally:
         FENCE.reset(token)
 
 
-async def recover_stalled(app: Any, storage: PostgresStorage, *, stall_after: float, every: float) -> None:
+async def recover_stalled(app: Any, storage: PostgresStorage, saver: Any, *, stall_after: float, every: float) -> None:
     """Forever: give the jobs of workers whose heartbeat is older than ``stall_after``
     seconds back to the queue, and wake the workers (procrastinate only notifies inserts).
 
@@ -320,7 +328,7 @@ async def recover_stalled(app: Any, storage: PostgresStorage, *, stall_after: fl
                 if await jm.get_job_status_async(job.id) == pjobs.Status.FAILED:
                     # procrastinate fails (instead of retrying) a job whose abort was asked.
                     action = await storage.abort_action(run_id) or "interrupt"
-                    await finish_unstarted(storage, run_id, action)
+                    await finish_unstarted(storage, saver, run_id, action)
                     continue
                 async with storage.pool.connection() as conn:
                     payload = dumps({"type": "job_inserted", "job_id": job.id})

@@ -21,7 +21,7 @@ from asyncgraph.server._errors import ApiError, not_found
 from asyncgraph.server._queue import RunQueue
 from asyncgraph.server._serialize import dumps, to_jsonable
 from asyncgraph.server._services import Services, thread_state_fields
-from asyncgraph.server._state import copy_checkpoints
+from asyncgraph.server._state import rollback_checkpoints
 from asyncgraph.server._storage import RunEvent, Storage, now
 from asyncgraph.types import Command
 
@@ -416,14 +416,13 @@ class Worker:
     async def _finish_cancelled(self, run: dict[str, Any], action: str, graph: Any = None) -> None:
         run_id, thread_id = run["run_id"], run["thread_id"]
         if action == "rollback":
+            # (The run's cancelled task is over; a write it started can still be on its
+            # way only on a saver that does I/O outside the caller's task: the PostgreSQL
+            # worker fences those out first, see PgWorker._finish_cancelled. The memory
+            # saver writes inline, and SQLite's queues every operation in order.)
             # The run's record goes last: on PostgreSQL, deleting it ends this attempt's
             # fence, and the checkpoint rewrite and thread update are fenced writes.
-            saver = self.services.checkpointer
-            scratch = f"__rollback__{run_id}"
-            await copy_checkpoints(saver, thread_id, scratch, skip_run_id=run_id)
-            await saver.adelete_thread(thread_id)
-            await copy_checkpoints(saver, scratch, thread_id)
-            await saver.adelete_thread(scratch)
+            await rollback_checkpoints(self.services.checkpointer, thread_id, run_id)
             await self._complete_thread(run, graph, None)
             await self.storage.delete_run(run_id)
             return

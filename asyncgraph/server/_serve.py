@@ -112,7 +112,7 @@ def create_serve_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with _backends(database_url, registry, listen=True, pool_size=pool_size) as (storage, papp):
             services.storage = storage
-            runs.queue = ProcrastinateQueue(papp, storage)
+            runs.queue = ProcrastinateQueue(papp, storage, registry.checkpointer)
             await services.ensure_system_assistants()
             scheduler = asyncio.create_task(CronScheduler(runs, interval=cron_interval).serve())
             try:
@@ -157,7 +157,8 @@ class PgWorker(Worker):
             if context.abort_reason() != AbortReason.USER_REQUEST:
                 raise
             _uncancel()
-            await finish_unstarted(self.storage, run_id, await self.storage.abort_action(run_id) or "interrupt")
+            await finish_unstarted(self.storage, self.services.checkpointer, run_id,
+                                   await self.storage.abort_action(run_id) or "interrupt")
             return
         while claimed is not None:  # (None: finished, cancelled or deleted before this delivery)
             token = FENCE.set((run_id, claimed.number))
@@ -176,6 +177,20 @@ class PgWorker(Worker):
                 LAST_CHECKPOINT.reset(last)
                 FENCE.reset(token)
             claimed = await self._claim_when_back(run_id)
+
+    async def _finish_cancelled(self, run: dict[str, Any], action: str, graph: Any = None) -> None:
+        if action == "rollback":
+            # End the cancelled attempt before rewriting the thread: a checkpoint write it
+            # started may still be on its way (saved in the background, or sent before its
+            # task was cancelled; it can wait for a connection). Taking a new attempt waits
+            # for the writes already inside the database (the copy then sees them, and
+            # drops them with the run's others) and fences out every later one, which would
+            # otherwise land in the rewritten thread. The rollback goes on as that attempt.
+            claimed = await self.storage.claim_run(run["run_id"])
+            if claimed is None:
+                return  # (finished, or rolled back, by someone else meanwhile)
+            FENCE.set((run["run_id"], claimed[1]))  # (run_job resets it)
+        await super()._finish_cancelled(run, action, graph)
 
     async def _claim_when_back(self, run_id: str) -> Attempt | None:
         """A new attempt of ``run_id`` once the database answers again (see :meth:`run_job`)."""
@@ -294,11 +309,11 @@ async def run_worker_async(
     async with _backends(database_url, registry, listen=False, pool_size=pool_size) as (storage, papp):
         services = Services(storage, registry)
         await services.ensure_system_assistants()
-        queue = ProcrastinateQueue(papp, storage)
+        queue = ProcrastinateQueue(papp, storage, registry.checkpointer)
         worker = PgWorker(RunService(services, queue))
         papp.task(name=TASK_NAME, queue=QUEUE_NAME, pass_context=True)(worker.run_job)
         recovery = asyncio.create_task(
-            recover_stalled(papp, storage, stall_after=stall_after, every=min(0.5, heartbeat))
+            recover_stalled(papp, storage, registry.checkpointer, stall_after=stall_after, every=min(0.5, heartbeat))
         )
         try:
             delay = 0.5

@@ -6,7 +6,7 @@ from typing import Any
 
 from asyncgraph.server._serialize import to_jsonable
 
-__all__ = ["copy_checkpoints", "empty_state", "snapshot_to_dict"]
+__all__ = ["copy_checkpoints", "empty_state", "rollback_checkpoints", "snapshot_to_dict"]
 
 
 def _checkpoint(config: Any) -> dict[str, Any] | None:
@@ -61,6 +61,26 @@ def empty_state(thread_id: str) -> dict[str, Any]:
     }
 
 
+async def rollback_checkpoints(saver: Any, thread_id: str, run_id: str) -> bool:
+    """Take every checkpoint ``run_id`` wrote out of thread ``thread_id`` (a rollback);
+    True if there was one. The thread is rewritten without them (through a scratch
+    thread); nothing is written when the run left no checkpoint.
+
+    The caller makes sure no write of the run is still on its way (see the workers'
+    ``_finish_cancelled``): one landing after this would stay.
+    """
+    tuples = [t async for t in saver.alist({"configurable": {"thread_id": thread_id}})]
+    if not any((t.metadata or {}).get("run_id") == run_id for t in tuples):
+        return False
+    scratch = f"__rollback__{run_id}"
+    await saver.adelete_thread(scratch)  # (what an interrupted earlier rollback left)
+    await _put_all(saver, tuples, scratch, skip_run_id=run_id)
+    await saver.adelete_thread(thread_id)
+    await copy_checkpoints(saver, scratch, thread_id)
+    await saver.adelete_thread(scratch)
+    return True
+
+
 async def copy_checkpoints(
     saver: Any, source: str, target: str, *, skip_run_id: str | None = None
 ) -> None:
@@ -69,8 +89,12 @@ async def copy_checkpoints(
     With ``skip_run_id``, checkpoints written by that run are left out (rollback).
     """
     tuples = [t async for t in saver.alist({"configurable": {"thread_id": source}})]
-    tuples.reverse()
-    for t in tuples:
+    await _put_all(saver, tuples, target, skip_run_id=skip_run_id)
+
+
+async def _put_all(saver: Any, tuples: list[Any], target: str, *, skip_run_id: str | None) -> None:
+    """Put ``tuples`` (newest first, as ``alist`` gives them) into ``target``, oldest first."""
+    for t in reversed(tuples):
         if skip_run_id is not None and (t.metadata or {}).get("run_id") == skip_run_id:
             continue
         conf = t.config["configurable"]
