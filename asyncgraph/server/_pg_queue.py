@@ -65,13 +65,20 @@ async def ensure_queue_schema(app: Any, pool: Any) -> None:
 
 class LastCheckpoint:
     """The newest root checkpoint an attempt of a run wrote on its thread, as the saver
-    would read it back (see :data:`LAST_CHECKPOINT`)."""
+    would read it back (see :data:`LAST_CHECKPOINT`).
 
-    __slots__ = ("thread_id", "tuple")
+    ``empty``: the thread had no checkpoint when the attempt began (the worker learns it
+    with the attempt's claim), and the attempt has written nothing to it since: the
+    thread's latest checkpoint is then known to be none, without a read (a run on a new
+    thread starts without reading the thread).
+    """
 
-    def __init__(self, thread_id: str) -> None:
+    __slots__ = ("empty", "thread_id", "tuple")
+
+    def __init__(self, thread_id: str, *, empty: bool = False) -> None:
         self.thread_id = thread_id
         self.tuple: CheckpointTuple | None = None
+        self.empty = empty
 
 
 LAST_CHECKPOINT: ContextVar[LastCheckpoint | None] = ContextVar("asyncgraph_server_last_checkpoint", default=None)
@@ -100,7 +107,7 @@ class FencedPostgresSaver(AsyncPostgresSaver):
 
     async def aget_tuple(self, config: Any) -> CheckpointTuple | None:
         last = LAST_CHECKPOINT.get()
-        if (last is not None and last.tuple is not None and _root(config, last.thread_id)
+        if (last is not None and (last.tuple is not None or last.empty) and _root(config, last.thread_id)
                 and not config["configurable"].get("checkpoint_id")):
             return last.tuple
         return await super().aget_tuple(config)
@@ -120,20 +127,21 @@ class FencedPostgresSaver(AsyncPostgresSaver):
     async def aput_writes(self, config: Any, writes: Sequence[tuple[str, Any]], task_id: str,
                           task_path: str = "") -> None:
         last = LAST_CHECKPOINT.get()
-        if last is not None and last.tuple is not None and _root(config, last.thread_id):
-            last.tuple = None  # (pending writes of the latest checkpoint: read them back)
+        if last is not None and _root(config, last.thread_id):
+            last.tuple, last.empty = None, False  # (pending writes of the latest checkpoint: read them back)
         await super().aput_writes(config, writes, task_id, task_path)
 
     async def adelete_thread(self, thread_id: str) -> None:
         last = LAST_CHECKPOINT.get()
         if last is not None and last.thread_id == thread_id:
-            last.thread_id, last.tuple = "", None  # (a rollback rewrites the thread: read it from now on)
+            last.thread_id, last.tuple, last.empty = "", None, False  # (a rollback rewrites the thread: read it from now on)
         await super().adelete_thread(thread_id)
 
     def _remember(self, config: Any, saved: Any, checkpoint: Any, metadata: Any, writes: Sequence[Any]) -> None:
         last = LAST_CHECKPOINT.get()
         if last is None or not _root(config, last.thread_id):
             return
+        last.empty = False
         if writes:
             last.tuple = None
             return

@@ -141,6 +141,12 @@ def run_serve(
 class PgWorker(Worker):
     """Executes runs handed over by procrastinate, each as a fenced attempt."""
 
+    def __init__(self, runs: RunService) -> None:
+        super().__init__(runs)
+        self._unsent: dict[str, list[tuple[str, str]]] = {}
+        """A run's last events, kept when the database was lost while its end (which
+        writes them) was being recorded: the next attempt here writes them first."""
+
     @property
     def storage(self) -> PostgresStorage:
         storage = self.services.storage
@@ -149,6 +155,12 @@ class PgWorker(Worker):
 
     async def run_job(self, context: Any, run_id: str) -> None:
         """The procrastinate task: claim a new attempt of ``run_id`` and carry it out."""
+        try:
+            await self._run_job(context, run_id)
+        finally:
+            self._unsent.pop(run_id, None)
+
+    async def _run_job(self, context: Any, run_id: str) -> None:
         from procrastinate.job_context import AbortReason
 
         try:
@@ -163,7 +175,7 @@ class PgWorker(Worker):
         while claimed is not None:  # (None: finished, cancelled or deleted before this delivery)
             token = FENCE.set((run_id, claimed.number))
             # The checkpoints this attempt writes, so its final state needs no read back.
-            last = LAST_CHECKPOINT.set(LastCheckpoint(claimed.run["thread_id"]))
+            last = LAST_CHECKPOINT.set(LastCheckpoint(claimed.run["thread_id"], empty=not claimed.checkpointed))
             try:
                 await self._attempt(context, claimed)
                 return
@@ -229,7 +241,8 @@ class PgWorker(Worker):
             assistant = started.assistant or await self.services.get_assistant(run["assistant_id"])
             config = self._config(run, assistant)
             if attempt > 1:  # (the first attempt's was sent when the run was created)
-                await self.storage.append_event(run_id, "metadata", dumps({"run_id": run_id, "attempt": attempt}))
+                await self.storage.append_events(run_id, [
+                    *self._unsent.pop(run_id, ()), ("metadata", dumps({"run_id": run_id, "attempt": attempt}))])
             try:
                 graph = await self.services.graphs.get(assistant["graph_id"], config)
             except Exception as exc:
@@ -243,13 +256,17 @@ class PgWorker(Worker):
                 for key in ("checkpoint_id", "checkpoint_map"):
                     config["configurable"].pop(key, None)
             try:
-                await self._stream(run, graph, graph_input, config, assistant)
+                tail = await self._stream(run, graph, graph_input, config, assistant)
             except (FencedOut, psycopg.OperationalError):
                 raise  # (the graph did not fail: this attempt lost its footing)
             except Exception as exc:
                 await self._finish_error(run, exc, graph)
                 return
-            closed = await self._finish_success(run, graph)
+            try:
+                closed = await self._finish_success(run, graph, tail)
+            except psycopg.OperationalError:
+                self._unsent[run_id] = tail  # (if the end did not commit, the next attempt writes them)
+                raise
         except psycopg.OperationalError as exc:
             # The database restarted or the link dropped: the run is not over, so its log
             # stays open for the next attempt, which run_job starts once the database is back.

@@ -339,11 +339,11 @@ async def test_start_and_finish_a_run_in_one_statement_each(pg_cluster: PgCluste
         await storage.put_assistant({"assistant_id": "se-asst", "graph_id": "g", "_versions": [1]})
         await storage.put_run({"run_id": "se-run", "thread_id": "se-thread", "status": "pending",
                                "assistant_id": "se-asst"})
-        run, attempt, abort, assistant = await storage.start_attempt("se-run")  # type: ignore[misc]
-        assert (run["status"], attempt, abort) == ("running", 1, None)
+        run, attempt, abort, assistant, checkpointed = await storage.start_attempt("se-run")  # type: ignore[misc]
+        assert (run["status"], attempt, abort, checkpointed) == ("running", 1, None, False)
         assert assistant == {"assistant_id": "se-asst", "graph_id": "g"}  # (as the API shows it)
         assert (await storage.get_thread("se-thread"))["status"] == "busy"  # type: ignore[index]
-        _, second, _, _ = await storage.start_attempt("se-run")  # type: ignore[misc]
+        _, second, _, _, _ = await storage.start_attempt("se-run")  # type: ignore[misc]
         token = FENCE.set(("se-run", attempt))
         try:
             with pytest.raises(FencedOut):
@@ -367,7 +367,7 @@ async def test_start_and_finish_a_run_in_one_statement_each(pg_cluster: PgCluste
         # An abort asked before the claim: the run is left as it is, the abort returned.
         await storage.put_run({"run_id": "se-run2", "thread_id": "se-thread", "status": "pending"})
         await storage.request_abort("se-run2", "rollback")
-        run, _, abort, assistant = await storage.start_attempt("se-run2")  # type: ignore[misc]
+        run, _, abort, assistant, _ = await storage.start_attempt("se-run2")  # type: ignore[misc]
         assert (run["status"], abort, assistant) == ("pending", "rollback", None)
         assert (await storage.get_thread("se-thread"))["status"] == "idle"  # type: ignore[index]
         await storage.delete_thread("se-thread")
