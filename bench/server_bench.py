@@ -164,6 +164,14 @@ async def _stream(client: Any, thread_id: str, out: dict[str, list[Any]], t0: fl
     out["done"].append(time.perf_counter() - t0)
 
 
+def _server_error(exc: BaseException) -> bool:
+    """A 5xx the server answered (Aegra answers 500 to some requests when its connection
+    pools time out on a loaded machine): counted as a refused run, not a crash of the bench."""
+    from langgraph_sdk.errors import InternalServerError
+
+    return isinstance(exc, InternalServerError)
+
+
 async def _create_thread(client: Any, out: dict[str, list[Any]]) -> str:
     import httpx
 
@@ -191,7 +199,7 @@ async def _drive(url: str, runs: int, concurrency: int, mode: str = "closed", ra
     """
     pool = runs if mode != "closed" else concurrency
     client = _client(url, pool)
-    out: dict[str, list[Any]] = {"first": [], "content": [], "done": [], "errors": [], "retries": []}
+    out: dict[str, list[Any]] = {"first": [], "content": [], "done": [], "errors": [], "retries": [], "refused": []}
     scratch: dict[str, list[Any]] = {**out, "first": [], "content": [], "done": []}
     # Warm up: imports, the graph's first run, and the pool's connections (opened at once,
     # after ``ready``: an idle kept-alive connection is closed by the server after a few
@@ -213,7 +221,12 @@ async def _drive(url: str, runs: int, concurrency: int, mode: str = "closed", ra
 
         async def guarded() -> None:
             async with sem:
-                await _stream(client, await _create_thread(client, out), out)
+                try:
+                    await _stream(client, await _create_thread(client, out), out)
+                except Exception as exc:
+                    if not _server_error(exc):
+                        raise
+                    out["refused"].append(f"{type(exc).__name__}: {exc}")
 
         await asyncio.gather(*(guarded() for _ in range(runs)))
     elif mode == "burst":
@@ -241,7 +254,10 @@ def _summary(out: dict[str, list[Any]], elapsed: float, client_cpu: float, runs:
     # In flight on average (Little's law): what an open-loop rate actually kept concurrent.
     inflight = sum(out["done"]) / elapsed
     content = out["content"] or [float("nan")]  # (the bare SSE floor sends no values event)
+    refused = len(out.get("refused", ()))
+    runs -= refused  # (throughput and costs per run: of the runs that completed)
     return {
+        "refused": refused,
         "runs": runs,
         "concurrency": concurrency,
         "clients": clients,
@@ -306,7 +322,7 @@ def bench(url: str, runs: int, concurrency: int, clients: int = 1, mode: str = "
         out, _ = child.communicate()
         results.append(json.loads(out))
     elapsed = time.perf_counter() - t0
-    merged = {k: [x for r in results for x in r[k]] for k in ("first", "content", "done", "errors", "retries")}
+    merged = {k: [x for r in results for x in r[k]] for k in ("first", "content", "done", "errors", "retries", "refused")}
     cpu = sum(r["client_cpu"] for r in results)
     return _summary(merged, elapsed, cpu, runs, concurrency, clients, mode)
 
@@ -387,7 +403,8 @@ def _measure(label: str, url: str, procs: list[subprocess.Popen[bytes]], args: a
 
     load = os.getloadavg()[0]
     result = bench(url, args.runs, args.concurrency, args.clients, args.mode, args.rate, started)
-    per_proc = [1000 * (_tree_cpu_seconds(p.pid) - c0) / args.runs for p, c0 in zip(procs, cpu0)]
+    done = result["runs"]  # (completed: a server's refusals excluded)
+    per_proc = [1000 * (_tree_cpu_seconds(p.pid) - c0) / done for p, c0 in zip(procs, cpu0)]
     result["server_cpu_ms"] = sum(per_proc)
     result["load"] = load
     split = f" (API {per_proc[0]:.1f} + workers {sum(per_proc[1:]):.1f})" if len(procs) > 1 else ""
@@ -397,9 +414,9 @@ def _measure(label: str, url: str, procs: list[subprocess.Popen[bytes]], args: a
         time.sleep(1.5)  # (backends report their transaction counts about once a second)
         xacts = _pg_backends_cpu(db)[-1] - pg0.pop(-1, 0.0)
         pg1.pop(-1)
-        result["pg_cpu_ms"] = 1000 * sum(c - pg0.get(pid, 0.0) for pid, c in pg1.items()) / args.runs
-        result["pg_xacts_per_run"] = xacts / args.runs
-        split += f" + PostgreSQL backends {result['pg_cpu_ms']:.1f} ({xacts / args.runs:.0f} transactions per run)"
+        result["pg_cpu_ms"] = 1000 * sum(c - pg0.get(pid, 0.0) for pid, c in pg1.items()) / done
+        result["pg_xacts_per_run"] = xacts / done
+        split += f" + PostgreSQL backends {result['pg_cpu_ms']:.1f} ({xacts / done:.0f} transactions per run)"
     rate = f" rate={args.rate:g}/s" if args.mode == "rate" else ""
     print(
         f"{label}  [{args.mode}{rate}] runs={result['runs']}"
@@ -410,7 +427,8 @@ def _measure(label: str, url: str, procs: list[subprocess.Popen[bytes]], args: a
         f"p99={result['tfv_p99_ms']:.1f} ms  run p50={result['run_p50_ms']:.1f} ms\n"
         f"    throughput={result['runs_per_s']:.1f} runs/s  server CPU {result['server_cpu_ms']:.2f} ms/run{split}  "
         f"client CPU {result['client_cpu_ms']:.1f} ms/run ({result['clients']} client processes)"
-        + (f"  {result['retries']} requests sent again (idle connection closed)" if result["retries"] else ""),
+        + (f"  {result['retries']} requests sent again (idle connection closed)" if result["retries"] else "")
+        + (f"  {result['refused']} runs REFUSED by the server (5xx; not counted above)" if result["refused"] else ""),
         flush=True,
     )
     return result
