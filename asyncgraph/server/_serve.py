@@ -374,4 +374,15 @@ def run_worker(config: str, database_url: str, **kwargs: Any) -> None:
     """``asyncgraph worker``: :func:`run_worker_async` in a new event loop."""
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     print(f"asyncgraph worker {os.getpid()}: running the graphs of {config} (PostgreSQL)", flush=True)
-    asyncio.run(run_worker_async(config, database_url, freeze=True, **kwargs))
+    with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
+        runner.run(run_worker_async(config, database_url, freeze=True, **kwargs))
+
+
+def event_loop_factory() -> Any:
+    """uvloop's event loop if it is installed (``pip install uvloop``), else None (asyncio's):
+    the worker's choice, as uvicorn's ``loop="auto"`` is ``serve``'s and ``dev``'s."""
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
