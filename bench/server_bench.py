@@ -60,6 +60,14 @@ has the tables; compare within one invocation, CPU per run is the steadier numbe
     fourth pass (load 3-5): --storage postgres --workers 1 --runs 500 --concurrency 500
       --clients 5 --rounds 2 --against-aegra: 2.78x, server CPU 13.1 vs 41.0 ms/run,
       16-18 vs 59-60 transactions per run
+    fifth pass, same command: 1.79x at load 3 (server + PostgreSQL CPU 22-26 vs 60 ms/run,
+      15-16 vs 60 transactions), 3.89x at load 9-10 (Aegra refused or failed up to 40%
+      of its runs: pool timeouts); uvloop + httptools on PYTHONPATH: -20% server CPU
+
+A run the server answers with a 5xx (refused) or whose stream ends with an ``error`` event
+(failed) is counted and reported, and left out of throughput and the costs per run.
+``BENCH_AEGRA_PYTHONPATH=DIR`` puts DIR on Aegra's path (e.g. uvloop + httptools, which its
+uvicorn then uses, as ours does with them on ``PYTHONPATH``).
 
 ``BENCH_PROFILE_DIR=DIR`` (postgres storage) runs ``serve`` and each worker under cProfile
 timed by CPU (``bench/_profile_cpu.py``) and writes ``DIR/serve.prof``, ``DIR/worker0.prof``...
@@ -493,6 +501,10 @@ def _aegra(venv: str, args: argparse.Namespace) -> Iterator[tuple[str, str, list
            # to most requests at 500 concurrent streams (pool timeouts): 20 + 20, as ours.
            "SQLALCHEMY_POOL_SIZE": "20", "LANGGRAPH_MAX_POOL_SIZE": "20"}
     env.pop("PYTHONPATH", None)
+    if os.environ.get("BENCH_AEGRA_PYTHONPATH"):
+        # e.g. a directory with uvloop + httptools, which its uvicorn then runs on (as ours
+        # does when they are on our PYTHONPATH): the same event loop and HTTP parser for both.
+        env["PYTHONPATH"] = os.environ["BENCH_AEGRA_PYTHONPATH"]
     with psycopg.connect(admin_dsn, autocommit=True) as admin:
         admin.execute(f"CREATE DATABASE {db}")
         proc = subprocess.Popen(
