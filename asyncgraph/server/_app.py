@@ -12,6 +12,7 @@ import contextlib
 import json
 import re
 from collections.abc import AsyncIterator, Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
 from starlette.applications import Starlette
@@ -28,6 +29,7 @@ from asyncgraph.server._auth import (
     owned_metadata,
     stamp_user,
 )
+from asyncgraph.server._config import TTL_STRATEGIES
 from asyncgraph.server._crons import CronService
 from asyncgraph.server._errors import ApiError, not_found
 from asyncgraph.server._openapi import openapi_document
@@ -234,23 +236,42 @@ async def threads_create(request: Request) -> Response:
             raise ApiError(409, f"thread {body['thread_id']!r} already exists")
     ttl = _thread_ttl(body.pop("ttl", None))
     thread = await _svc(request).create_thread(body)
-    return _Json(await _set_ttl(request, thread, ttl))
+    return _Json(_thread_out(request, await _set_ttl(request, thread, ttl), with_ttl=ttl is not None))
 
 
 def _thread_ttl(value: Any) -> dict[str, Any] | None:
-    """A thread's ``ttl`` as the SDK sends it (``{"ttl": minutes, "strategy": "delete"}``,
-    or a number of minutes), checked; None if not given."""
+    """A thread's ``ttl`` as the SDK sends it (``{"ttl": minutes, "strategy": "delete" |
+    "keep_latest"}``, or a number of minutes), checked; None if not given."""
     if value is None:
         return None
     if not isinstance(value, dict):
         value = {"ttl": value}
     strategy = value.get("strategy", "delete")
-    if strategy != "delete":
-        raise ApiError(422, f"ttl strategy {strategy!r} is not supported (only 'delete')")
+    if strategy not in TTL_STRATEGIES:
+        raise ApiError(422, f"ttl strategy {strategy!r} is not supported (only 'delete' or 'keep_latest')")
     minutes = value.get("ttl")
     if isinstance(minutes, bool) or not isinstance(minutes, (int, float)) or minutes <= 0:
         raise ApiError(422, f"'ttl' must be a positive number of minutes, got {minutes!r}")
-    return {"strategy": "delete", "ttl": minutes}
+    return {"strategy": strategy, "ttl": minutes}
+
+
+def _thread_out(request: Request, thread: dict[str, Any], *, with_ttl: bool = False) -> dict[str, Any]:
+    """A thread record as the API shows it: its ``ttl`` only when asked
+    (``include=ttl``), as ``{"strategy", "ttl_minutes", "expires_at"}``: its own, or
+    the ``checkpointer.ttl`` default of ``langgraph.json`` (None: it never expires).
+    ``expires_at`` is when the sweeper may take it if nothing updates it before."""
+    own = thread.get("ttl")
+    out = {k: v for k, v in thread.items() if k != "ttl"} if own is not None or with_ttl else thread
+    if with_ttl:
+        default = _svc(request).graphs.config.thread_ttl()
+        minutes = (own or {}).get("ttl") or default.default_minutes
+        strategy = (own or {}).get("strategy") if own else default.strategy
+        out["ttl"] = None if minutes is None else {
+            "strategy": strategy,
+            "ttl_minutes": minutes,
+            "expires_at": (datetime.fromisoformat(thread["updated_at"]) + timedelta(minutes=minutes)).isoformat(),
+        }
+    return out
 
 
 async def _set_ttl(request: Request, thread: dict[str, Any], ttl: dict[str, Any] | None) -> dict[str, Any]:
@@ -264,7 +285,7 @@ async def _set_ttl(request: Request, thread: dict[str, Any], ttl: dict[str, Any]
 
 async def threads_search(request: Request) -> Response:
     body, where = await _search(request, "threads")
-    return _Json(await _svc(request).search_threads(body, where=where))
+    return _Json([_thread_out(request, t) for t in await _svc(request).search_threads(body, where=where)])
 
 
 async def threads_count(request: Request) -> Response:
@@ -276,12 +297,14 @@ async def thread_item(request: Request) -> Response:
     svc, tid = _svc(request), _p(request, "thread_id")
     if request.method == "GET":
         await _visible_thread(request, tid, "read")
-        return _Json(await svc.get_thread(tid))
+        include = {part.strip() for part in request.query_params.get("include", "").split(",")}
+        return _Json(_thread_out(request, await svc.get_thread(tid), with_ttl="ttl" in include))
     if request.method == "PATCH":
         body = await _body(request)
         await _visible_thread(request, tid, "update", metadata=body.get("metadata"))
         ttl = _thread_ttl(body.pop("ttl", None))
-        return _Json(await _set_ttl(request, await svc.update_thread(tid, body), ttl))
+        thread = await _set_ttl(request, await svc.update_thread(tid, body), ttl)
+        return _Json(_thread_out(request, thread, with_ttl=ttl is not None))
     await _visible_thread(request, tid, "delete")
     await svc.delete_thread(tid)
     return Response(status_code=204)
@@ -290,7 +313,7 @@ async def thread_item(request: Request) -> Response:
 async def thread_copy(request: Request) -> Response:
     tid = _p(request, "thread_id")
     await _visible_thread(request, tid, "read")
-    return _Json(await _svc(request).copy_thread(tid))
+    return _Json(_thread_out(request, await _svc(request).copy_thread(tid)))
 
 
 async def thread_state(request: Request) -> Response:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ConfigError", "GraphSpec", "ServerConfig", "ThreadTTL", "load_config", "load_variable"]
+__all__ = ["TTL_STRATEGIES", "ConfigError", "GraphSpec", "ServerConfig", "ThreadTTL", "load_config", "load_variable"]
 
 
 class ConfigError(ValueError):
@@ -74,13 +74,20 @@ def load_variable(label: str, location: str, base_dir: Path, module_tag: str) ->
         raise ConfigError(f"{label}: {module_ref!r} has no variable {attr!r}") from None
 
 
+TTL_STRATEGIES = ("delete", "keep_latest")
+"""What a thread's expiry does: delete it, or keep it with its latest checkpoint only."""
+
+
 @dataclass(frozen=True)
 class ThreadTTL:
     """``checkpointer.ttl``: a thread idle for ``default_minutes`` (or for the ``ttl`` it
-    was given) is deleted with its checkpoints by a sweep every ``sweep_minutes``."""
+    was given) is swept by a sweep every ``sweep_minutes``: deleted with its runs and
+    checkpoints (``strategy`` ``"delete"``), or left with its latest checkpoint only
+    (``"keep_latest"``; a thread's own ``ttl`` carries its own strategy)."""
 
     default_minutes: float | None = None
     sweep_minutes: float = 5
+    strategy: str = "delete"
 
 
 @dataclass
@@ -137,13 +144,13 @@ class ServerConfig:
         if not isinstance(section, dict):
             raise ConfigError(f"checkpointer.ttl must be an object, got {section!r}")
         strategy = section.get("strategy", "delete")
-        if strategy != "delete":
-            raise ConfigError(f"checkpointer.ttl.strategy {strategy!r} is not supported (only 'delete')")
+        if strategy not in TTL_STRATEGIES:
+            raise ConfigError(f"checkpointer.ttl.strategy {strategy!r} is not supported (only 'delete' or 'keep_latest')")
         default, sweep = section.get("default_ttl"), section.get("sweep_interval_minutes", 5)
         for name, value in (("default_ttl", default), ("sweep_interval_minutes", sweep)):
             if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0):
                 raise ConfigError(f"checkpointer.ttl.{name} must be a positive number of minutes, got {value!r}")
-        return ThreadTTL(default_minutes=default, sweep_minutes=sweep)
+        return ThreadTTL(default_minutes=default, sweep_minutes=sweep, strategy=strategy)
 
     def apply_environment(self) -> None:
         """Export ``env`` (without overriding what is set) and put ``dependencies`` on sys.path."""

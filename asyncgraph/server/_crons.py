@@ -168,6 +168,9 @@ class CronScheduler:
         self.interval = interval
         self.ttl = runs.services.graphs.config.thread_ttl()
         self._next_sweep = 0.0
+        self._pruned: dict[str, str] = {}
+        """Threads this process pruned (``keep_latest``), with the ``updated_at`` they had:
+        pruned again only once something updated them."""
 
     async def serve(self) -> None:
         """Every ``interval`` s: fire the due crons, and sweep expired threads when due."""
@@ -185,29 +188,47 @@ class CronScheduler:
             await asyncio.sleep(min(self.interval, self.ttl.sweep_minutes * 60))
 
     async def sweep_threads(self, at: datetime | None = None) -> list[str]:
-        """Delete (with their runs and checkpoints) the threads idle for longer than their
-        ``ttl`` minutes (the config's ``checkpointer.ttl.default_ttl`` for a thread without
-        one): idle meaning not updated, and no run in flight. Returns the deleted ids.
+        """Sweep the threads idle for longer than their ``ttl`` minutes (the config's
+        ``checkpointer.ttl.default_ttl`` for a thread without one): idle meaning not
+        updated, and no run in flight. By the ttl's strategy (the thread's own, else the
+        config's): ``delete`` deletes the thread with its runs and checkpoints;
+        ``keep_latest`` keeps the thread, its runs and its latest checkpoint (of each
+        namespace) and drops the older checkpoints, once per idle period. Returns the
+        ids of the threads deleted or pruned.
 
-        Several API processes may sweep at once: a thread deleted twice is harmless.
+        Several API processes may sweep at once: a thread deleted or pruned twice is
+        harmless.
         """
         at = at or datetime.now(timezone.utc)
         services = self.runs.services
-        gone = []
+        swept: list[str] = []
+        pruned = 0
         for thread in await services.storage.list_threads():
-            minutes = (thread.get("ttl") or {}).get("ttl") or self.ttl.default_minutes
+            own = thread.get("ttl") or {}
+            minutes = own.get("ttl") or self.ttl.default_minutes
             if minutes is None or thread.get("status") == "busy":
                 continue
-            if datetime.fromisoformat(thread["updated_at"]) + timedelta(minutes=minutes) > at:
+            strategy = own.get("strategy", "delete") if own.get("ttl") else self.ttl.strategy
+            tid, updated = thread["thread_id"], thread["updated_at"]
+            if strategy == "keep_latest" and self._pruned.get(tid) == updated:
+                continue  # (pruned already, and nothing happened since)
+            if datetime.fromisoformat(updated) + timedelta(minutes=minutes) > at:
                 continue
-            if any(r["status"] in ("pending", "running") for r in await services.storage.list_runs(thread["thread_id"])):
+            if any(r["status"] in ("pending", "running") for r in await services.storage.list_runs(tid)):
+                continue
+            if strategy == "keep_latest":
+                await services.checkpointer.aprune(tid, keep_last=1)
+                self._pruned[tid] = updated
+                pruned += 1
+                swept.append(tid)
                 continue
             with contextlib.suppress(ApiError):  # (deleted meanwhile)
-                await services.delete_thread(thread["thread_id"])
-                gone.append(thread["thread_id"])
-        if gone:
-            log.info("deleted %d thread(s) past their ttl", len(gone))
-        return gone
+                await services.delete_thread(tid)
+                self._pruned.pop(tid, None)
+                swept.append(tid)
+        if swept:
+            log.info("ttl: deleted %d thread(s), pruned %d to their latest checkpoint", len(swept) - pruned, pruned)
+        return swept
 
     async def tick(self) -> int:
         """Fire every cron due now; return how many runs were started."""

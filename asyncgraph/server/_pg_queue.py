@@ -24,6 +24,7 @@ from asyncgraph.checkpoint._store import Stmt
 from asyncgraph.server._pg_storage import FENCE, FENCE_SQLSTATE, FencedOut, PostgresStorage
 from asyncgraph.server._queue import AbortAction, RunQueue
 from asyncgraph.server._serialize import dumps
+from asyncgraph.server._state import rollback_checkpoints
 from asyncgraph.server._storage import now
 
 __all__ = [
@@ -64,13 +65,20 @@ async def ensure_queue_schema(app: Any, pool: Any) -> None:
 
 class LastCheckpoint:
     """The newest root checkpoint an attempt of a run wrote on its thread, as the saver
-    would read it back (see :data:`LAST_CHECKPOINT`)."""
+    would read it back (see :data:`LAST_CHECKPOINT`).
 
-    __slots__ = ("thread_id", "tuple")
+    ``empty``: the thread had no checkpoint when the attempt began (the worker learns it
+    with the attempt's claim), and the attempt has written nothing to it since: the
+    thread's latest checkpoint is then known to be none, without a read (a run on a new
+    thread starts without reading the thread).
+    """
 
-    def __init__(self, thread_id: str) -> None:
+    __slots__ = ("empty", "thread_id", "tuple")
+
+    def __init__(self, thread_id: str, *, empty: bool = False) -> None:
         self.thread_id = thread_id
         self.tuple: CheckpointTuple | None = None
+        self.empty = empty
 
 
 LAST_CHECKPOINT: ContextVar[LastCheckpoint | None] = ContextVar("asyncgraph_server_last_checkpoint", default=None)
@@ -99,7 +107,7 @@ class FencedPostgresSaver(AsyncPostgresSaver):
 
     async def aget_tuple(self, config: Any) -> CheckpointTuple | None:
         last = LAST_CHECKPOINT.get()
-        if (last is not None and last.tuple is not None and _root(config, last.thread_id)
+        if (last is not None and (last.tuple is not None or last.empty) and _root(config, last.thread_id)
                 and not config["configurable"].get("checkpoint_id")):
             return last.tuple
         return await super().aget_tuple(config)
@@ -119,20 +127,21 @@ class FencedPostgresSaver(AsyncPostgresSaver):
     async def aput_writes(self, config: Any, writes: Sequence[tuple[str, Any]], task_id: str,
                           task_path: str = "") -> None:
         last = LAST_CHECKPOINT.get()
-        if last is not None and last.tuple is not None and _root(config, last.thread_id):
-            last.tuple = None  # (pending writes of the latest checkpoint: read them back)
+        if last is not None and _root(config, last.thread_id):
+            last.tuple, last.empty = None, False  # (pending writes of the latest checkpoint: read them back)
         await super().aput_writes(config, writes, task_id, task_path)
 
     async def adelete_thread(self, thread_id: str) -> None:
         last = LAST_CHECKPOINT.get()
         if last is not None and last.thread_id == thread_id:
-            last.thread_id, last.tuple = "", None  # (a rollback rewrites the thread: read it from now on)
+            last.thread_id, last.tuple, last.empty = "", None, False  # (a rollback rewrites the thread: read it from now on)
         await super().adelete_thread(thread_id)
 
     def _remember(self, config: Any, saved: Any, checkpoint: Any, metadata: Any, writes: Sequence[Any]) -> None:
         last = LAST_CHECKPOINT.get()
         if last is None or not _root(config, last.thread_id):
             return
+        last.empty = False
         if writes:
             last.tuple = None
             return
@@ -216,9 +225,10 @@ class ProcrastinateQueue(RunQueue):
     procrastinate worker claims jobs, keeps the heartbeat and cancels an aborted job's task.
     """
 
-    def __init__(self, app: Any, storage: PostgresStorage) -> None:
+    def __init__(self, app: Any, storage: PostgresStorage, saver: Any) -> None:
         self.app = app
         self.storage = storage
+        self.saver = saver  # (a run rolled back before a worker took it: see finish_unstarted)
 
     async def enqueue(self, run_id: str, thread_id: str | None = None) -> None:
         if thread_id is None:
@@ -252,7 +262,7 @@ class ProcrastinateQueue(RunQueue):
         jm = self.app.job_manager
         if await jm.cancel_job_by_id_async(job_id):
             # It was still waiting: no worker will ever start it, so finish it here.
-            await finish_unstarted(self.storage, run_id, action)
+            await finish_unstarted(self.storage, self.saver, run_id, action)
         else:
             await jm.cancel_job_by_id_async(job_id, abort=True)
 
@@ -272,10 +282,12 @@ class ProcrastinateQueue(RunQueue):
         return None
 
 
-async def finish_unstarted(storage: PostgresStorage, run_id: str, action: str) -> None:
+async def finish_unstarted(storage: PostgresStorage, saver: Any, run_id: str, action: str) -> None:
     """End a run no worker is running: deleted (rollback) or ``interrupted``, log closed.
 
     Takes a new attempt first, so a worker that may still hold an old one is fenced out.
+    A run re-delivered after its worker went silent may have written checkpoints in its
+    earlier attempt: a rollback takes them out of the thread too.
     """
     claimed = await storage.claim_run(run_id)
     if claimed is None:
@@ -284,20 +296,24 @@ async def finish_unstarted(storage: PostgresStorage, run_id: str, action: str) -
     token = FENCE.set((run_id, attempt))
     try:
         if action == "rollback":
-            await storage.delete_run(run_id)
-            return
-        run.update(status="interrupted", updated_at=now())
-        await storage.put_run(run)
-        await storage.close_events(run_id)
-        thread = await storage.get_thread(run["thread_id"])
+            if attempt > 1:  # (attempt 1 is this claim: the run never started)
+                await rollback_checkpoints(saver, run["thread_id"], run_id)
+        else:
+            run.update(status="interrupted", updated_at=now())
+            await storage.put_run(run)
+            await storage.close_events(run_id)
+        # (A rolled-back run that never started left the thread as it was.)
+        thread = None if action == "rollback" and attempt == 1 else await storage.get_thread(run["thread_id"])
         if thread is not None and thread["status"] == "busy":
             thread.update(status="idle", updated_at=now())
             await storage.put_thread(thread)
+        if action == "rollback":
+            await storage.delete_run(run_id)  # (last: it ends the fence of the writes above)
     finally:
         FENCE.reset(token)
 
 
-async def recover_stalled(app: Any, storage: PostgresStorage, *, stall_after: float, every: float) -> None:
+async def recover_stalled(app: Any, storage: PostgresStorage, saver: Any, *, stall_after: float, every: float) -> None:
     """Forever: give the jobs of workers whose heartbeat is older than ``stall_after``
     seconds back to the queue, and wake the workers (procrastinate only notifies inserts).
 
@@ -320,7 +336,7 @@ async def recover_stalled(app: Any, storage: PostgresStorage, *, stall_after: fl
                 if await jm.get_job_status_async(job.id) == pjobs.Status.FAILED:
                     # procrastinate fails (instead of retrying) a job whose abort was asked.
                     action = await storage.abort_action(run_id) or "interrupt"
-                    await finish_unstarted(storage, run_id, action)
+                    await finish_unstarted(storage, saver, run_id, action)
                     continue
                 async with storage.pool.connection() as conn:
                     payload = dumps({"type": "job_inserted", "job_id": job.id})

@@ -150,6 +150,10 @@ class Attempt(NamedTuple):
     """The cancellation asked before the claim (``interrupt`` / ``rollback``), if any."""
     assistant: dict[str, Any] | None
     """The run's assistant (as the API shows it); None if it was deleted."""
+    checkpointed: bool = True
+    """Whether the run's thread had any checkpoint of the server's checkpointer when the
+    attempt began (False: the run's first read of the thread's latest checkpoint can be
+    answered without a read, see :class:`~asyncgraph.server._pg_queue.LastCheckpoint`)."""
 
 
 class PostgresStorage(Storage):
@@ -245,8 +249,9 @@ class PostgresStorage(Storage):
 
     async def start_attempt(self, run_id: str) -> Attempt | None:
         """:meth:`claim_run`, and unless an abort was asked, the run ``running`` and its
-        thread ``busy``; with the run's assistant: one statement, where a worker starting
-        a run took six."""
+        thread ``busy``; with the run's assistant, and whether the thread has checkpoints
+        (in the checkpointer's ``asyncgraph_threads`` table, which the worker creates
+        before it takes runs): one statement, where a worker starting a run took six."""
         async with self.pool.connection() as conn:
             cur = await conn.execute(
                 "WITH claimed AS (UPDATE ag_runs SET attempt = attempt + 1,"
@@ -256,14 +261,15 @@ class PostgresStorage(Storage):
                 " RETURNING doc, attempt, abort, thread_id),"
                 " busy AS (UPDATE ag_threads t SET doc = t.doc || '{\"status\": \"busy\"}'::jsonb"
                 " FROM claimed WHERE t.id = claimed.thread_id AND claimed.abort IS NULL)"
-                " SELECT c.doc, c.attempt, c.abort, a.doc - '_versions' FROM claimed c"
+                " SELECT c.doc, c.attempt, c.abort, a.doc - '_versions',"
+                " EXISTS (SELECT 1 FROM asyncgraph_threads k WHERE k.thread_id = c.thread_id) FROM claimed c"
                 " LEFT JOIN ag_assistants a ON a.id = c.doc->>'assistant_id'",
                 {"run": run_id, "ts": now()},
             )
             row = await cur.fetchone()
         if row is None:
             return None
-        return Attempt(_doc(row[0]), int(row[1]), row[2], None if row[3] is None else _doc(row[3]))
+        return Attempt(_doc(row[0]), int(row[1]), row[2], None if row[3] is None else _doc(row[3]), bool(row[4]))
 
     async def request_abort(self, run_id: str, action: str) -> None:
         async with self.pool.connection() as conn:
@@ -337,6 +343,19 @@ class PostgresStorage(Storage):
             )
             row = await cur.fetchone()
         return None if row is None else _doc(row[0])
+
+    async def get_first_assistant_and_thread(
+        self, assistant_ids: Sequence[str], thread_id: str
+    ) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(
+                "SELECT (SELECT doc FROM ag_assistants WHERE id = ANY(%(ids)s)"
+                " ORDER BY array_position(%(ids)s, id) LIMIT 1), (SELECT doc FROM ag_threads WHERE id = %(tid)s)",
+                {"ids": list(assistant_ids), "tid": thread_id},
+            )
+            row = await cur.fetchone()
+        assert row is not None
+        return (None if row[0] is None else _doc(row[0])), (None if row[1] is None else _doc(row[1]))
 
     async def put_assistant(self, assistant: dict[str, Any]) -> None:
         await self._put("ag_assistants", assistant["assistant_id"], assistant)
@@ -467,18 +486,33 @@ class PostgresStorage(Storage):
         self.thread_watchers.wake(run["thread_id"])
 
     async def finish_run(self, run_id: str, fields: dict[str, Any], thread_id: str,
-                         thread_fields: dict[str, Any]) -> None:
-        # One fenced statement: the run's record, the thread's, the log closed (NOTIFY).
+                         thread_fields: dict[str, Any], events: Sequence[tuple[str, str]] = ()) -> None:
+        # One fenced statement: the last events (with their NOTIFY, as append_events sends
+        # it), the run's record, the thread's, the log closed (NOTIFY, after the events').
+        body = json.dumps(events, ensure_ascii=False, separators=(",", ":")) if events else ""
+        tail = "\n" + body if events and (len(body) <= NOTIFY_EVENTS_MAX // 4
+                                          or len(body.encode()) <= NOTIFY_EVENTS_MAX) else ""
         async with self.pool.connection() as conn:
             await self._fenced_one(
                 conn,
                 ", up AS (UPDATE ag_runs SET doc = doc || %(patch)s::jsonb WHERE id = %(id)s"
                 " AND EXISTS (SELECT 1 FROM fence) RETURNING 1)"
+                ", base AS (SELECT COALESCE(MAX(seq), 0) AS s FROM ag_run_events WHERE run_id = %(id)s)"
+                ", ins AS (INSERT INTO ag_run_events (run_id, seq, event, data)"
+                " SELECT %(id)s, base.s + e.n, e.event, e.data"
+                " FROM up, base, unnest(%(events)b::text[], %(datas)b::text[]) WITH ORDINALITY AS e(event, data, n)"
+                " RETURNING seq)"
+                ", last AS (SELECT COALESCE((SELECT MAX(seq) FROM ins), (SELECT s FROM base)) AS seq)"
+                ", sent AS (SELECT pg_notify(%(channel)s, %(id)s || ' ' || last.seq || %(tail)s) FROM last"
+                " WHERE EXISTS (SELECT 1 FROM ins))"
                 ", thr AS (UPDATE ag_threads SET doc = doc || %(tpatch)s::jsonb WHERE id = %(tid)s"
                 " AND EXISTS (SELECT 1 FROM up))"
                 ", closed AS (INSERT INTO ag_run_closed (run_id) SELECT %(id)s FROM up ON CONFLICT DO NOTHING)"
-                " SELECT 1, pg_notify(%(channel)s, %(id)s || ' close ' || " + _LAST_SEQ.format(run="%(id)s") + ") FROM up",
+                # (The events' NOTIFY goes first: the FROM's count runs before this list.)
+                " SELECT 1, pg_notify(%(channel)s, %(id)s || ' close ' || last.seq::text)"
+                " FROM up, last, (SELECT count(*) FROM sent) n",
                 {"id": run_id, "patch": dumps(fields), "tid": thread_id, "tpatch": dumps(thread_fields),
+                 "events": [e for e, _ in events], "datas": [d for _, d in events], "tail": tail,
                  "channel": CHANNEL},
             )
 

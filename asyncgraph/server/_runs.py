@@ -21,7 +21,7 @@ from asyncgraph.server._errors import ApiError, not_found
 from asyncgraph.server._queue import RunQueue
 from asyncgraph.server._serialize import dumps, to_jsonable
 from asyncgraph.server._services import Services, thread_state_fields
-from asyncgraph.server._state import copy_checkpoints
+from asyncgraph.server._state import rollback_checkpoints
 from asyncgraph.server._storage import RunEvent, Storage, now
 from asyncgraph.types import Command
 
@@ -84,7 +84,11 @@ class RunService:
         """
         if "assistant_id" not in body:
             raise ApiError(422, "'assistant_id' is required")
-        assistant = await self.services.get_assistant(str(body["assistant_id"]))
+        stored: dict[str, Any] | None = None
+        if thread_id is None:
+            assistant = await self.services.get_assistant(str(body["assistant_id"]))
+        else:  # (both in one round trip)
+            assistant, stored = await self.services.get_assistant_and_thread(str(body["assistant_id"]), thread_id)
         modes = _modes(body.get("stream_mode"))
         strategy = body.get("multitask_strategy") or "enqueue"
         if strategy not in MULTITASK:
@@ -103,7 +107,7 @@ class RunService:
             thread = await self.services.create_thread({"metadata": dict(thread_metadata or {})})
             thread_id = str(thread["thread_id"])
         else:
-            thread = await self.storage.get_thread(thread_id)
+            thread = stored
             if thread is None:
                 if body.get("if_not_exists") == "create":
                     thread = await self.services.create_thread(
@@ -314,21 +318,24 @@ class Worker:
         if (failure := stream_task.exception()) is not None:
             await self._finish_error(run, failure, graph)
             return False
-        return await self._finish_success(run, graph)
+        return await self._finish_success(run, graph, stream_task.result())
 
-    async def _finish_success(self, run: dict[str, Any], graph: Any) -> bool:
-        """Record the run's success; True if that also closed its event log."""
+    async def _finish_success(self, run: dict[str, Any], graph: Any, tail: list[tuple[str, str]]) -> bool:
+        """Record the run's success, after ``tail`` (its last events, not written yet);
+        True if that also closed its event log."""
         state = await graph.aget_state({"configurable": {"thread_id": run["thread_id"]}})
         output = to_jsonable(state.values)
         if state.interrupts and isinstance(output, dict):
             output["__interrupt__"] = to_jsonable(list(state.interrupts))
         kw = run["kwargs"]
         if kw.get("on_completion") != "delete" and not kw.get("webhook"):
-            # The common case in one storage call (PostgreSQL: one statement): the run's
-            # outcome, the thread idle with the run's values, the log closed.
+            # The common case in one storage call (PostgreSQL: one statement): the last
+            # events, the run's outcome, the thread idle with the run's values, the log closed.
             await self.storage.finish_run(run["run_id"], {"status": "success", "output": output, "updated_at": now()},
-                                          run["thread_id"], thread_state_fields(state, None))
+                                          run["thread_id"], thread_state_fields(state, None), tail)
             return True
+        if tail:
+            await self.storage.append_events(run["run_id"], tail)
         await self._set_run(run["run_id"], status="success", output=output)
         await self._complete_thread(run, graph, None, state)
         return False
@@ -360,7 +367,9 @@ class Worker:
         return config
 
     async def _stream(self, run: dict[str, Any], graph: Any, graph_input: Any, config: dict[str, Any],
-                      assistant: dict[str, Any] | None = None) -> None:
+                      assistant: dict[str, Any] | None = None) -> list[tuple[str, str]]:
+        """Run the graph, its stream's chunks appended to the run's log as events; returns
+        the last events, not written yet: the caller writes them with the run's end."""
         kw = run["kwargs"]
         run_id = run["run_id"]
         requested = kw["stream_mode"]
@@ -384,10 +393,13 @@ class Worker:
             stream = graph.astream(graph_input, config, stream_mode=engine_modes, **options)
         try:
             await self._relay(stream, events, run_id, subgraphs, tuples, protocol)
-        finally:
-            # What the graph streamed before it ended (or was cancelled) is in the log
+        except BaseException:
+            # What the graph streamed before it failed (or was cancelled) is in the log
             # before the run's end is.
             await events.drain()
+            raise
+        # The last events go with the run's end (see _finish_success).
+        return await events.settle()
 
     async def _relay(self, stream: Any, events: _EventWriter, run_id: str, subgraphs: bool, tuples: bool,
                      protocol: _MessagesProtocol | None) -> None:
@@ -416,14 +428,13 @@ class Worker:
     async def _finish_cancelled(self, run: dict[str, Any], action: str, graph: Any = None) -> None:
         run_id, thread_id = run["run_id"], run["thread_id"]
         if action == "rollback":
+            # (The run's cancelled task is over; a write it started can still be on its
+            # way only on a saver that does I/O outside the caller's task: the PostgreSQL
+            # worker fences those out first, see PgWorker._finish_cancelled. The memory
+            # saver writes inline, and SQLite's queues every operation in order.)
             # The run's record goes last: on PostgreSQL, deleting it ends this attempt's
             # fence, and the checkpoint rewrite and thread update are fenced writes.
-            saver = self.services.checkpointer
-            scratch = f"__rollback__{run_id}"
-            await copy_checkpoints(saver, thread_id, scratch, skip_run_id=run_id)
-            await saver.adelete_thread(thread_id)
-            await copy_checkpoints(saver, scratch, thread_id)
-            await saver.adelete_thread(scratch)
+            await rollback_checkpoints(self.services.checkpointer, thread_id, run_id)
             await self._complete_thread(run, graph, None)
             await self.storage.delete_run(run_id)
             return
@@ -496,6 +507,7 @@ class _EventWriter:
         self._run_id = run_id
         self._pending: list[tuple[str, str]] = []
         self._task: asyncio.Task[None] | None = None
+        self._held = False
 
     def add(self, event: str, data: str) -> None:
         """Queue one event; raises what made an earlier write fail (``FencedOut``, ...)."""
@@ -508,7 +520,7 @@ class _EventWriter:
             self._task = asyncio.get_running_loop().create_task(self._flush())
 
     async def _flush(self) -> None:
-        while self._pending:
+        while self._pending and not self._held:
             batch, self._pending = self._pending, []
             await self._storage.append_events(self._run_id, batch)
 
@@ -517,6 +529,17 @@ class _EventWriter:
         task, self._task = self._task, None
         if task is not None:
             await task
+
+    async def settle(self) -> list[tuple[str, str]]:
+        """Wait for the write under way (raises its failure), and return the events not
+        written yet instead of writing them: the run's end writes them with its records
+        (``Storage.finish_run``), in the same round trip."""
+        self._held = True
+        task, self._task = self._task, None
+        if task is not None:
+            await task
+        rest, self._pending = self._pending, []
+        return rest
 
 
 class WebhookSender:

@@ -112,7 +112,7 @@ def create_serve_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with _backends(database_url, registry, listen=True, pool_size=pool_size) as (storage, papp):
             services.storage = storage
-            runs.queue = ProcrastinateQueue(papp, storage)
+            runs.queue = ProcrastinateQueue(papp, storage, registry.checkpointer)
             await services.ensure_system_assistants()
             scheduler = asyncio.create_task(CronScheduler(runs, interval=cron_interval).serve())
             try:
@@ -141,6 +141,12 @@ def run_serve(
 class PgWorker(Worker):
     """Executes runs handed over by procrastinate, each as a fenced attempt."""
 
+    def __init__(self, runs: RunService) -> None:
+        super().__init__(runs)
+        self._unsent: dict[str, list[tuple[str, str]]] = {}
+        """A run's last events, kept when the database was lost while its end (which
+        writes them) was being recorded: the next attempt here writes them first."""
+
     @property
     def storage(self) -> PostgresStorage:
         storage = self.services.storage
@@ -149,6 +155,12 @@ class PgWorker(Worker):
 
     async def run_job(self, context: Any, run_id: str) -> None:
         """The procrastinate task: claim a new attempt of ``run_id`` and carry it out."""
+        try:
+            await self._run_job(context, run_id)
+        finally:
+            self._unsent.pop(run_id, None)
+
+    async def _run_job(self, context: Any, run_id: str) -> None:
         from procrastinate.job_context import AbortReason
 
         try:
@@ -157,12 +169,13 @@ class PgWorker(Worker):
             if context.abort_reason() != AbortReason.USER_REQUEST:
                 raise
             _uncancel()
-            await finish_unstarted(self.storage, run_id, await self.storage.abort_action(run_id) or "interrupt")
+            await finish_unstarted(self.storage, self.services.checkpointer, run_id,
+                                   await self.storage.abort_action(run_id) or "interrupt")
             return
         while claimed is not None:  # (None: finished, cancelled or deleted before this delivery)
             token = FENCE.set((run_id, claimed.number))
             # The checkpoints this attempt writes, so its final state needs no read back.
-            last = LAST_CHECKPOINT.set(LastCheckpoint(claimed.run["thread_id"]))
+            last = LAST_CHECKPOINT.set(LastCheckpoint(claimed.run["thread_id"], empty=not claimed.checkpointed))
             try:
                 await self._attempt(context, claimed)
                 return
@@ -176,6 +189,20 @@ class PgWorker(Worker):
                 LAST_CHECKPOINT.reset(last)
                 FENCE.reset(token)
             claimed = await self._claim_when_back(run_id)
+
+    async def _finish_cancelled(self, run: dict[str, Any], action: str, graph: Any = None) -> None:
+        if action == "rollback":
+            # End the cancelled attempt before rewriting the thread: a checkpoint write it
+            # started may still be on its way (saved in the background, or sent before its
+            # task was cancelled; it can wait for a connection). Taking a new attempt waits
+            # for the writes already inside the database (the copy then sees them, and
+            # drops them with the run's others) and fences out every later one, which would
+            # otherwise land in the rewritten thread. The rollback goes on as that attempt.
+            claimed = await self.storage.claim_run(run["run_id"])
+            if claimed is None:
+                return  # (finished, or rolled back, by someone else meanwhile)
+            FENCE.set((run["run_id"], claimed[1]))  # (run_job resets it)
+        await super()._finish_cancelled(run, action, graph)
 
     async def _claim_when_back(self, run_id: str) -> Attempt | None:
         """A new attempt of ``run_id`` once the database answers again (see :meth:`run_job`)."""
@@ -214,7 +241,8 @@ class PgWorker(Worker):
             assistant = started.assistant or await self.services.get_assistant(run["assistant_id"])
             config = self._config(run, assistant)
             if attempt > 1:  # (the first attempt's was sent when the run was created)
-                await self.storage.append_event(run_id, "metadata", dumps({"run_id": run_id, "attempt": attempt}))
+                await self.storage.append_events(run_id, [
+                    *self._unsent.pop(run_id, ()), ("metadata", dumps({"run_id": run_id, "attempt": attempt}))])
             try:
                 graph = await self.services.graphs.get(assistant["graph_id"], config)
             except Exception as exc:
@@ -228,13 +256,17 @@ class PgWorker(Worker):
                 for key in ("checkpoint_id", "checkpoint_map"):
                     config["configurable"].pop(key, None)
             try:
-                await self._stream(run, graph, graph_input, config, assistant)
+                tail = await self._stream(run, graph, graph_input, config, assistant)
             except (FencedOut, psycopg.OperationalError):
                 raise  # (the graph did not fail: this attempt lost its footing)
             except Exception as exc:
                 await self._finish_error(run, exc, graph)
                 return
-            closed = await self._finish_success(run, graph)
+            try:
+                closed = await self._finish_success(run, graph, tail)
+            except psycopg.OperationalError:
+                self._unsent[run_id] = tail  # (if the end did not commit, the next attempt writes them)
+                raise
         except psycopg.OperationalError as exc:
             # The database restarted or the link dropped: the run is not over, so its log
             # stays open for the next attempt, which run_job starts once the database is back.
@@ -294,11 +326,11 @@ async def run_worker_async(
     async with _backends(database_url, registry, listen=False, pool_size=pool_size) as (storage, papp):
         services = Services(storage, registry)
         await services.ensure_system_assistants()
-        queue = ProcrastinateQueue(papp, storage)
+        queue = ProcrastinateQueue(papp, storage, registry.checkpointer)
         worker = PgWorker(RunService(services, queue))
         papp.task(name=TASK_NAME, queue=QUEUE_NAME, pass_context=True)(worker.run_job)
         recovery = asyncio.create_task(
-            recover_stalled(papp, storage, stall_after=stall_after, every=min(0.5, heartbeat))
+            recover_stalled(papp, storage, registry.checkpointer, stall_after=stall_after, every=min(0.5, heartbeat))
         )
         try:
             delay = 0.5
@@ -342,4 +374,15 @@ def run_worker(config: str, database_url: str, **kwargs: Any) -> None:
     """``asyncgraph worker``: :func:`run_worker_async` in a new event loop."""
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     print(f"asyncgraph worker {os.getpid()}: running the graphs of {config} (PostgreSQL)", flush=True)
-    asyncio.run(run_worker_async(config, database_url, freeze=True, **kwargs))
+    with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
+        runner.run(run_worker_async(config, database_url, freeze=True, **kwargs))
+
+
+def event_loop_factory() -> Any:
+    """uvloop's event loop if it is installed (``pip install uvloop``), else None (asyncio's):
+    the worker's choice, as uvicorn's ``loop="auto"`` is ``serve``'s and ``dev``'s."""
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop

@@ -106,13 +106,24 @@ class Services:
 
     async def _assistant(self, assistant_id: str) -> dict[str, Any]:
         """The stored record, versions included; a graph id names its system assistant."""
-        ids = [assistant_id]
-        if assistant_id in self.graphs.graph_ids:
-            ids.append(system_assistant_id(assistant_id))
-        a = await self.storage.get_first_assistant(ids)
+        a = await self.storage.get_first_assistant(self._assistant_ids(assistant_id))
         if a is None:
             raise not_found("assistant", assistant_id)
         return a
+
+    def _assistant_ids(self, assistant_id: str) -> list[str]:
+        ids = [assistant_id]
+        if assistant_id in self.graphs.graph_ids:
+            ids.append(system_assistant_id(assistant_id))
+        return ids
+
+    async def get_assistant_and_thread(self, assistant_id: str, thread_id: str) -> tuple[dict[str, Any], dict[str, Any] | None]:
+        """:meth:`get_assistant` and the thread's stored record (None: no such thread), in
+        one storage call."""
+        a, thread = await self.storage.get_first_assistant_and_thread(self._assistant_ids(assistant_id), thread_id)
+        if a is None:
+            raise not_found("assistant", assistant_id)
+        return _public(a), thread
 
     def _check_graph(self, graph_id: Any) -> str:
         if not isinstance(graph_id, str) or graph_id not in self.graphs.graph_ids:

@@ -6,7 +6,7 @@ from typing import Any
 
 from asyncgraph.server._serialize import to_jsonable
 
-__all__ = ["copy_checkpoints", "empty_state", "snapshot_to_dict"]
+__all__ = ["copy_checkpoints", "empty_state", "rollback_checkpoints", "snapshot_to_dict"]
 
 
 def _checkpoint(config: Any) -> dict[str, Any] | None:
@@ -61,6 +61,36 @@ def empty_state(thread_id: str) -> dict[str, Any]:
     }
 
 
+async def rollback_checkpoints(saver: Any, thread_id: str, run_id: str) -> bool:
+    """Take every checkpoint ``run_id`` wrote out of thread ``thread_id`` (a rollback);
+    True if there was one. The thread is rewritten without them through a scratch thread
+    (the others copied there, the thread deleted, copied back, the scratch deleted);
+    nothing is written when the run left no checkpoint. A rollback of the run that
+    stopped half-way (its worker fenced out by another taking the run over) is finished
+    by the next one from the scratch copy.
+
+    The caller makes sure no write of the run is still on its way (see the workers'
+    ``_finish_cancelled``): one landing after this would stay.
+    """
+    tuples = [t async for t in saver.alist({"configurable": {"thread_id": thread_id}})]
+    scratch = f"__rollback__{run_id}"
+    kept = [t async for t in saver.alist({"configurable": {"thread_id": scratch}})]
+    if any((t.metadata or {}).get("run_id") == run_id for t in tuples):
+        # (A scratch copy here is from an earlier rollback of the run stopped before it
+        # deleted the thread: start again.)
+        await saver.adelete_thread(scratch)
+        await _put_all(saver, tuples, scratch, skip_run_id=run_id)
+        kept = [t async for t in saver.alist({"configurable": {"thread_id": scratch}})]
+    elif not kept:
+        return False
+    # (Else an earlier rollback of the run, stopped (fenced out, say) after it deleted the
+    # thread, left the whole copy in the scratch thread: finish it.)
+    await saver.adelete_thread(thread_id)
+    await _put_all(saver, kept, thread_id, skip_run_id=None)
+    await saver.adelete_thread(scratch)
+    return True
+
+
 async def copy_checkpoints(
     saver: Any, source: str, target: str, *, skip_run_id: str | None = None
 ) -> None:
@@ -69,8 +99,12 @@ async def copy_checkpoints(
     With ``skip_run_id``, checkpoints written by that run are left out (rollback).
     """
     tuples = [t async for t in saver.alist({"configurable": {"thread_id": source}})]
-    tuples.reverse()
-    for t in tuples:
+    await _put_all(saver, tuples, target, skip_run_id=skip_run_id)
+
+
+async def _put_all(saver: Any, tuples: list[Any], target: str, *, skip_run_id: str | None) -> None:
+    """Put ``tuples`` (newest first, as ``alist`` gives them) into ``target``, oldest first."""
+    for t in reversed(tuples):
         if skip_run_id is not None and (t.metadata or {}).get("run_id") == skip_run_id:
             continue
         conf = t.config["configurable"]

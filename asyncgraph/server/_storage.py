@@ -102,6 +102,13 @@ class Storage(abc.ABC):
                 return a
         return None
 
+    async def get_first_assistant_and_thread(
+        self, assistant_ids: Sequence[str], thread_id: str
+    ) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+        """:meth:`get_first_assistant` and :meth:`get_thread` (what creating a run on a
+        thread reads first). Back ends override this to read both in one round trip."""
+        return await self.get_first_assistant(assistant_ids), await self.get_thread(thread_id)
+
     # threads
     @abc.abstractmethod
     async def put_thread(self, thread: dict[str, Any]) -> None: ...
@@ -157,10 +164,13 @@ class Storage(abc.ABC):
         await self.append_event(run["run_id"], first.event, first.data)
 
     async def finish_run(self, run_id: str, fields: dict[str, Any], thread_id: str,
-                         thread_fields: dict[str, Any]) -> None:
-        """End a run: set ``fields`` of its record and ``thread_fields`` of its thread's,
-        then close its event log (readers see the final records when the log ends).
-        Back ends override this to do it in one round trip."""
+                         thread_fields: dict[str, Any], events: Sequence[tuple[str, str]] = ()) -> None:
+        """End a run: append its last ``events`` (``(event, data)`` pairs) to its log, set
+        ``fields`` of its record and ``thread_fields`` of its thread's, then close its event
+        log (readers see the final records when the log ends). Back ends override this to
+        do it in one round trip."""
+        if events:
+            await self.append_events(run_id, list(events))
         await self.update_run(run_id, fields)
         await self.patch_thread(thread_id, thread_fields)
         await self.close_events(run_id)

@@ -165,3 +165,18 @@ def test_dev_reloads_the_graphs_when_their_code_changes(tmp_path):
         assert value(url, time.monotonic() + 10) == 2
     finally:
         stop(proc)
+
+
+def test_worker_runs_on_uvloop_when_it_is_installed(monkeypatch):
+    """``asyncgraph worker`` picks its event loop as uvicorn's ``loop="auto"`` does for
+    ``serve`` and ``dev``: uvloop's when the package is importable, asyncio's otherwise."""
+    import types
+
+    from asyncgraph.server._serve import event_loop_factory
+
+    monkeypatch.setitem(sys.modules, "uvloop", None)  # (not installed)
+    assert event_loop_factory() is None
+    fake = types.ModuleType("uvloop")
+    fake.new_event_loop = lambda: "a uvloop loop"  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "uvloop", fake)
+    assert event_loop_factory()() == "a uvloop loop"

@@ -153,11 +153,13 @@ async def test_run_lifecycle_records_on_every_back_end(kind: str, tmp_path: Path
         assert await storage.update_run("lc-missing", {"status": "x"}) is None
         # (Quotes, backslashes, braces and commas: what an array literal would have to escape.)
         tricky = '{"a": "q\\"u{o},te\\\\ \\n \u00e9 NULL"}'
-        await storage.append_events("lc-run", [("values", tricky), ("custom|a:b", '"x"')])
+        await storage.append_events("lc-run", [("values", tricky)])
+        # The run's last events go with its end (one statement on PostgreSQL).
         await storage.finish_run("lc-run", {"status": "success", "output": {"x": 1}}, "lc-thread",
-                                 {"status": "idle", "values": {"x": 1}})
+                                 {"status": "idle", "values": {"x": 1}}, [("custom|a:b", '"x"'), ("values", tricky)])
         assert [(e.seq, e.event, e.data) async for e in storage.read_events("lc-run")] == [
-            (1, "metadata", '{"run_id": "lc-run"}'), (2, "values", tricky), (3, "custom|a:b", '"x"')]
+            (1, "metadata", '{"run_id": "lc-run"}'), (2, "values", tricky), (3, "custom|a:b", '"x"'),
+            (4, "values", tricky)]
         assert (await storage.get_run("lc-run"))["output"] == {"x": 1}  # type: ignore[index]
         assert (await storage.get_thread("lc-thread"))["values"] == {"x": 1}  # type: ignore[index]
         assert await storage.get_first_assistant(["nope", "also-nope"]) is None
@@ -165,6 +167,10 @@ async def test_run_lifecycle_records_on_every_back_end(kind: str, tmp_path: Path
         await storage.put_assistant({"assistant_id": "a1", "graph_id": "g"})
         assert (await storage.get_first_assistant(["a1", "a2"]))["assistant_id"] == "a1"  # type: ignore[index]
         assert (await storage.get_first_assistant(["zz", "a2", "a1"]))["assistant_id"] == "a2"  # type: ignore[index]
+        # What creating a run reads first, together.
+        a, t = await storage.get_first_assistant_and_thread(["zz", "a2", "a1"], "lc-thread")
+        assert (a["assistant_id"], t) == ("a2", await storage.get_thread("lc-thread"))  # type: ignore[index]
+        assert await storage.get_first_assistant_and_thread(["zz"], "lc-missing") == (None, None)
         await storage.delete_thread("lc-thread")
         await storage.delete_assistant("a1")
         await storage.delete_assistant("a2")
@@ -262,3 +268,32 @@ async def test_postgres_last_batch_comes_from_the_notify_after_the_close(pg_stor
         rest = [e.seq async for batch in batches for e in batch]
         assert rest == [2, 3]
         assert reads[0] == before
+
+
+@pytest.mark.postgres
+async def test_postgres_events_written_with_the_runs_end_come_from_the_notify(pg_storage_kind: str, tmp_path: Path,
+                                                                               request: Any) -> None:
+    """The last events a run's end writes (``finish_run``, one statement) reach a reader
+    that follows the log through its NOTIFY, before the close and without a read of the
+    table; a big batch there is read, and the reader still ends after it."""
+    import uuid
+
+    async with _open(pg_storage_kind, tmp_path, request) as storage:
+        reads = await _count_table_reads(storage)
+        for tail, read in (([("values", '{"n": 2}'), ("messages", '[1]')], False),
+                           ([("custom", '"' + "x" * 8000 + '"')], True)):
+            run_id = str(uuid.uuid4())
+            await storage.put_run(_run(run_id))
+            await storage.put_thread({"thread_id": f"t-{run_id}", "status": "busy", "metadata": {}})
+            assert await storage.append_event(run_id, "metadata", '{"run_id": 1}') == 1
+            batches = storage.read_event_batches(run_id)
+            assert [e.seq for e in await anext(batches)] == [1]
+            before = reads[0]
+            await storage.finish_run(run_id, {"status": "success"}, f"t-{run_id}", {"status": "idle"}, tail)
+            async with asyncio.timeout(10):
+                rest = [(e.seq, e.event, e.data) async for batch in batches for e in batch]
+            assert rest == [(2 + i, e, d) for i, (e, d) in enumerate(tail)]
+            assert (reads[0] > before) is read
+            assert (await storage.get_thread(f"t-{run_id}"))["status"] == "idle"  # type: ignore[index]
+            await storage.delete_thread(f"t-{run_id}")
+            await storage.delete_run(run_id)

@@ -8,13 +8,16 @@ a worker silent for 2 s for dead, so a dead worker's run moves on within about 3
 from __future__ import annotations
 
 import asyncio
+import operator
 import os
 import signal
 import time
-from typing import Any
+from typing import Annotated, Any
 
 import pytest
 from langgraph_sdk import get_client
+from langgraph_sdk.errors import NotFoundError
+from typing_extensions import TypedDict
 
 from asyncgraph.server._pg_storage import FENCE, FencedOut, PostgresStorage
 
@@ -336,11 +339,11 @@ async def test_start_and_finish_a_run_in_one_statement_each(pg_cluster: PgCluste
         await storage.put_assistant({"assistant_id": "se-asst", "graph_id": "g", "_versions": [1]})
         await storage.put_run({"run_id": "se-run", "thread_id": "se-thread", "status": "pending",
                                "assistant_id": "se-asst"})
-        run, attempt, abort, assistant = await storage.start_attempt("se-run")  # type: ignore[misc]
-        assert (run["status"], attempt, abort) == ("running", 1, None)
+        run, attempt, abort, assistant, checkpointed = await storage.start_attempt("se-run")  # type: ignore[misc]
+        assert (run["status"], attempt, abort, checkpointed) == ("running", 1, None, False)
         assert assistant == {"assistant_id": "se-asst", "graph_id": "g"}  # (as the API shows it)
         assert (await storage.get_thread("se-thread"))["status"] == "busy"  # type: ignore[index]
-        _, second, _, _ = await storage.start_attempt("se-run")  # type: ignore[misc]
+        _, second, _, _, _ = await storage.start_attempt("se-run")  # type: ignore[misc]
         token = FENCE.set(("se-run", attempt))
         try:
             with pytest.raises(FencedOut):
@@ -364,7 +367,7 @@ async def test_start_and_finish_a_run_in_one_statement_each(pg_cluster: PgCluste
         # An abort asked before the claim: the run is left as it is, the abort returned.
         await storage.put_run({"run_id": "se-run2", "thread_id": "se-thread", "status": "pending"})
         await storage.request_abort("se-run2", "rollback")
-        run, _, abort, assistant = await storage.start_attempt("se-run2")  # type: ignore[misc]
+        run, _, abort, assistant, _ = await storage.start_attempt("se-run2")  # type: ignore[misc]
         assert (run["status"], abort, assistant) == ("pending", "rollback", None)
         assert (await storage.get_thread("se-thread"))["status"] == "idle"  # type: ignore[index]
         await storage.delete_thread("se-thread")
@@ -447,3 +450,126 @@ async def test_reader_of_a_run_admitted_here_reads_once_per_batch(pg_cluster: Pg
         # A reader arriving later (not fresh any more) reads the closed log as usual.
         assert [e.seq async for e in storage.read_events("rd-run")] == [1, 2, 3]
         await storage.delete_thread("rd-thread")
+
+
+class _Items(TypedDict):
+    items: Annotated[list[str], operator.add]
+
+
+async def test_rollback_refuses_a_late_checkpoint_write_of_the_cancelled_attempt(pg_cluster: PgCluster) -> None:
+    """A rolled-back run's checkpoint write that was still on its way when the run was
+    cancelled (saved in the background, or waiting for a connection) and reaches the
+    database while the rollback rewrites the thread is refused: the thread's history
+    keeps no checkpoint of the run. The interleaving is forced: the write lands right
+    after the rollback deleted the thread's checkpoints, before it copies them back."""
+    import contextvars
+    import uuid
+
+    from asyncgraph.graph import START, StateGraph
+    from asyncgraph.server._config import load_config
+    from asyncgraph.server._graphs import GraphRegistry
+    from asyncgraph.server._pg_queue import FencedPostgresSaver
+    from asyncgraph.server._queue import InProcessQueue
+    from asyncgraph.server._runs import RunService
+    from asyncgraph.server._serve import PgWorker
+    from asyncgraph.server._services import Services
+
+    from tests.server.conftest import APP
+
+    g = StateGraph(_Items)
+    g.add_node("add", lambda s: {"items": ["x"]})
+    g.add_edge(START, "add")
+
+    async with PostgresStorage.open(pg_cluster.dsn, max_size=4, listen=False) as storage:
+        saver = FencedPostgresSaver(storage.pool)
+        saver.storage = storage
+        graph = g.compile(checkpointer=saver)
+        worker = PgWorker(RunService(Services(storage, GraphRegistry(load_config(APP), checkpointer=saver, store=None)),
+                                     InProcessQueue()))
+        tid, doomed = str(uuid.uuid4()), str(uuid.uuid4())
+
+        def config(run_id: str) -> dict[str, Any]:
+            return {"configurable": {"thread_id": tid}, "metadata": {"run_id": run_id}}
+
+        await graph.ainvoke({"items": ["earlier"]}, config("earlier"))
+        await storage.put_thread({"thread_id": tid, "status": "busy", "metadata": {}, "values": {}})
+        run = {"run_id": doomed, "thread_id": tid, "status": "running", "kwargs": {}}
+        await storage.put_run(run)
+        _, attempt = await storage.claim_run(doomed)  # type: ignore[misc]
+        token = FENCE.set((doomed, attempt))
+        try:
+            await graph.ainvoke({"items": ["doomed"]}, config(doomed))  # the attempt's own checkpoints
+            cancelled_attempt = contextvars.copy_context()  # (where its late write comes from)
+        finally:
+            FENCE.reset(token)
+
+        late: list[BaseException | None] = []
+        delete = saver.adelete_thread
+
+        async def adelete_thread(thread_id: str) -> None:
+            await delete(thread_id)
+            if thread_id == tid and not late:
+                # The cancelled attempt's write lands now, under its own fence.
+                write = asyncio.get_running_loop().create_task(
+                    graph.ainvoke({"items": ["late"]}, config(doomed)), context=cancelled_attempt)
+                late.append(await asyncio.wait({write}) and write.exception())
+
+        saver.adelete_thread = adelete_thread  # type: ignore[method-assign]
+        token = FENCE.set((doomed, attempt))  # (as in the worker's attempt)
+        try:
+            await worker._finish_cancelled(run, "rollback")
+        finally:
+            FENCE.reset(token)
+
+        assert len(late) == 1 and isinstance(late[0], FencedOut)
+        history = [t async for t in saver.alist({"configurable": {"thread_id": tid}})]
+        assert history and all(t.metadata.get("run_id") == "earlier" for t in history)
+        assert (await graph.aget_state({"configurable": {"thread_id": tid}})).values == {"items": ["earlier", "x"]}
+        assert await storage.get_run(doomed) is None
+        assert (await storage.get_thread(tid))["status"] == "idle"  # type: ignore[index]
+
+
+async def test_rollback_of_a_run_its_frozen_worker_held_leaves_no_checkpoint(pg_cluster: PgCluster) -> None:
+    """A run whose worker froze (SIGSTOP) after it wrote checkpoints, rolled back by a
+    newer run: the worker never answers the abort, so another worker's stalled-job
+    recovery finishes the rollback. The frozen attempt's checkpoints go too, and when the
+    frozen worker wakes, its own late rollback changes nothing."""
+    frozen = None
+    try:
+        async with asyncio.timeout(60), await _client(pg_cluster.url) as client:
+            tid = (await client.threads.create())["thread_id"]
+            await client.runs.wait(tid, "steps", input={"log": ["earlier"], "hold": 0.0})
+            doomed = await client.runs.create(tid, "steps", input={"log": ["doomed"], "hold": 30.0},
+                                              stream_mode=["custom"], durability="sync")
+            async for p in client.runs.join_stream(tid, doomed["run_id"]):
+                if p.event == "custom" and p.data["node"] == "second":
+                    frozen = _worker(pg_cluster, p.data["pid"])
+                    frozen.send_signal(signal.SIGSTOP)
+                    break
+            assert frozen is not None
+            history = await client.threads.get_history(tid, limit=50)
+            assert any(s["metadata"].get("run_id") == doomed["run_id"] for s in history)  # (written before the freeze)
+
+            last = await client.runs.create(tid, "steps", input={"log": ["last"], "hold": 0.0},
+                                            multitask_strategy="rollback")
+            await client.runs.join(tid, last["run_id"])
+            expected = ["earlier", "first", "second", "third", "last", "first", "second", "third"]
+
+            async def check() -> None:
+                with pytest.raises(NotFoundError):
+                    await client.runs.get(tid, doomed["run_id"])
+                history = await client.threads.get_history(tid, limit=50)
+                assert {s["metadata"].get("run_id") for s in history} == {
+                    (await client.runs.list(tid))[-1]["run_id"], last["run_id"]}
+                assert (await client.threads.get_state(tid))["values"]["log"] == expected
+
+            await check()
+            frozen.send_signal(signal.SIGCONT)  # its abort arrives now: it finds the run gone
+            await asyncio.sleep(3.0)
+            await check()
+            assert (await client.threads.get(tid))["status"] == "idle"
+    finally:
+        if frozen is not None:
+            frozen.kill()
+            frozen.wait(5)
+            await _replace(pg_cluster, frozen)

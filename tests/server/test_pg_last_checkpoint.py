@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import operator
 import uuid
+from unittest import mock
 from typing import Annotated, Any
 
 import pytest
@@ -101,3 +102,61 @@ async def test_final_state_from_the_last_checkpoint_equals_the_read(dsn: str, as
             assert await saver.aget_tuple(thread) is None
         finally:
             LAST_CHECKPOINT.reset(token)
+
+
+async def test_a_run_on_a_thread_without_checkpoints_starts_without_a_read(dsn: str) -> None:
+    """The worker learns with the attempt's claim whether the thread has checkpoints: on
+    one that has none, the run's first read of the thread (its latest checkpoint) is
+    answered without the database, and the run's result is the one a read gives. A
+    thread that has checkpoints is claimed as such."""
+    from asyncgraph.server._pg_queue import LAST_CHECKPOINT, FencedPostgresSaver, LastCheckpoint
+    from asyncgraph.server._pg_storage import PostgresStorage, open_pool
+
+    async with open_pool(dsn, max_size=2) as pool:
+        saver = FencedPostgresSaver(pool)
+        graph = _graph(saver)
+        thread_id = str(uuid.uuid4())
+        thread = {"configurable": {"thread_id": thread_id}}
+        async with PostgresStorage.open(dsn, pool=pool, listen=False) as storage:
+            run_ids = [str(uuid.uuid4()), str(uuid.uuid4())]
+            for run_id in run_ids:
+                await storage.put_run({"run_id": run_id, "thread_id": thread_id, "status": "pending"})
+            first = await storage.start_attempt(run_ids[0])
+            assert first is not None and first.checkpointed is False
+
+            reads = 0  # (of the database, by the saver)
+            plain = super(FencedPostgresSaver, saver).aget_tuple
+
+            async def counted(_saver: Any, config: Any) -> Any:
+                nonlocal reads
+                reads += 1
+                return await plain(config)
+
+            token = LAST_CHECKPOINT.set(LastCheckpoint(thread_id, empty=not first.checkpointed))
+            try:
+                with mock.patch("asyncgraph.checkpoint.postgres.aio.AsyncPostgresSaver.aget_tuple", counted):
+                    assert await saver.aget_tuple(thread) is None  # (known: none)
+                    await graph.ainvoke({"items": []}, thread)
+                    state = await graph.aget_state(thread)
+            finally:
+                LAST_CHECKPOINT.reset(token)
+            assert reads == 0
+            _same(state, await graph.aget_state(thread))
+            assert state.values == {"items": ["a", "b"]}
+
+            second = await storage.start_attempt(run_ids[1])
+            assert second is not None and second.checkpointed is True
+            # Once the attempt writes to the thread, "empty" no longer answers.
+            last = LastCheckpoint(thread_id, empty=True)
+            await saver.aput_writes(state.config, [("items", ["z"])], "t")  # (outside an attempt)
+            token = LAST_CHECKPOINT.set(last)
+            try:
+                await saver.aput_writes(state.config, [("items", ["w"])], "t2")
+                assert last.empty is False
+                tup = await saver.aget_tuple(thread)
+                assert tup is not None and tup.checkpoint["id"] == state.config["configurable"]["checkpoint_id"]
+            finally:
+                LAST_CHECKPOINT.reset(token)
+            await saver.adelete_thread(thread_id)
+            for run_id in run_ids:
+                await storage.delete_run(run_id)
