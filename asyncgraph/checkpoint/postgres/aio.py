@@ -37,6 +37,9 @@ from asyncgraph.checkpoint.postgres._driver import (
 )
 from asyncgraph.checkpoint.postgres._lock import PgThreadLock
 
+_FAST = {"fast": True}
+_SPECULATE = {"fast": True, "speculate": True}  # op_put_steps
+
 if TYPE_CHECKING:
     import psycopg
     import psycopg_pool
@@ -119,10 +122,12 @@ class AsyncPostgresSaver(SyncOverAsync, SqlSaver):
     async def _transaction(self, conn: Any, op: OpFn, args: tuple[Any, ...], write: bool) -> Any:
         after: list[Any] = []
         try:
-            if op == self._store.op_put:
+            store = self._store
+            if op == store.op_put or op == store.op_put_steps:
                 # One round trip, COMMIT included; the careful way if it cannot be.
+                fast = _FAST if op == store.op_put else _SPECULATE
                 try:
-                    value = await arun(conn, op(after, *args, fast=True))
+                    value = await arun(conn, op(after, *args, **fast))
                 except Exception as exc:
                     if not speculation_failed(exc):
                         raise
