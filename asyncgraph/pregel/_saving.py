@@ -163,10 +163,11 @@ def stores_steps_at_once(saver: Any) -> bool:
 
 _STEPS_OK: weakref.WeakKeyDictionary[type, bool] = weakref.WeakKeyDictionary()
 
-MAX_QUEUED = 32
-"""durability="async": checkpoints queued behind the save in flight, at most; a step
-that would queue one more waits for everything queued to be saved first. It bounds what
-a killed process can lose (see the README's "Durability modes") and what the queue holds."""
+MAX_UNSAVED = 32
+"""durability="async" with group commit: checkpoints not yet committed (being saved, or
+queued behind), at most; a step that would make one more waits for all of them to be
+saved first. It bounds what a killed process can lose (see the README's "Durability
+modes") and what the queue holds."""
 
 
 class Saver:
@@ -195,7 +196,7 @@ class Saver:
 
     __slots__ = ("saver", "config", "parent_config", "thread_config", "parent_id", "deferred", "inflight",
                  "durability", "extra", "seen", "stepped", "rc", "held", "steps", "exit_id", "exit_source", "parents",
-                 "untracked", "loaded", "direct", "batches", "queue")
+                 "untracked", "loaded", "direct", "batches", "queue", "unsaved")
 
     def __init__(self, saver: Any, config: dict[str, Any], durability: str, rc: RunContext | None = None) -> None:
         self.saver = saver
@@ -242,6 +243,7 @@ class Saver:
         # in flight, saved together by the task in ``inflight`` (_drain).
         self.batches = self.steps and durability == "async" and not self.direct and stores_steps_at_once(saver)
         self.queue: list[StepPut] = []
+        self.unsaved = 0  # checkpoints being saved or queued (at most MAX_UNSAVED)
 
     def _seen(self, run: RunState) -> dict[str, dict[str, Any]]:
         last = self.seen
@@ -274,7 +276,7 @@ class Saver:
     async def put(self, rc: RunContext, run: RunState, step: int, source: str, updated: Collection[str] | None) -> None:
         inflight = self.inflight
         if inflight is not None:
-            if self.batches and not inflight.done() and len(self.queue) < MAX_QUEUED:
+            if self.batches and not inflight.done() and self.unsaved < MAX_UNSAVED:
                 pass  # queued behind it, below
             else:
                 await self.flush()
@@ -309,11 +311,13 @@ class Saver:
             self.held = None
             if inflight is not None:
                 self.queue.append(StepPut(cfg, ckpt, metadata, new_versions, held or ()))
+                self.unsaved += 1
                 return
             if held is not None:
                 coro = self.saver.aput_step(cfg, ckpt, metadata, new_versions, parent_writes=held)
             else:
                 coro = self.saver.aput(cfg, ckpt, metadata, new_versions)
+            self.unsaved = 1
             if type(coro) is not types.CoroutineType:
                 self.inflight = asyncio.ensure_future(self._drain(coro))
                 return
@@ -371,13 +375,16 @@ class Saver:
         ``flush``)."""
         try:
             await aw
+            self.unsaved -= 1
             queue = self.queue
             while queue:
                 self.queue = []
                 await self.saver.aput_steps(queue)
+                self.unsaved -= len(queue)
                 queue = self.queue
         except BaseException:
             self.queue = []
+            self.unsaved = 0
             raise
 
     def hold(self, task: Task, writes: list[tuple[str, Any]]) -> bool:

@@ -282,3 +282,20 @@ async def test_a_saver_that_watches_aput_step_sees_every_step(tmp_path: Any) -> 
         seen.clear()
         await saver.aput_steps(_steps("b", 3))
         assert seen == [0, 1, 2]
+
+
+@pytest.mark.parametrize("saver_kind", ASYNC_KINDS, indirect=True)
+async def test_at_most_max_unsaved_checkpoints_wait_to_be_committed(
+    make_saver: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from asyncgraph.pregel import _saving
+
+    monkeypatch.setattr(_saving, "MAX_UNSAVED", 3)
+    async with make_saver() as saver:
+        graph = _chain(saver, length=12)
+        count = _Count(saver)
+        out = await graph.ainvoke({"messages": [], "n": 0}, {"configurable": {"thread_id": "a"}})
+        assert out["n"] == 12
+        assert count.checkpoints == 14
+        # One save in flight and two queued at most: a batch holds two, never more.
+        assert max(n for _, n in count.calls) == 2, count.calls
