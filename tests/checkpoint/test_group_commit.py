@@ -7,6 +7,7 @@ same resumes after an interrupt or an error, and a failed save as the run's erro
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from typing import Annotated, Any
 
@@ -299,3 +300,64 @@ async def test_at_most_max_unsaved_checkpoints_wait_to_be_committed(
         assert count.checkpoints == 14
         # One save in flight and two queued at most: a batch holds two, never more.
         assert max(n for _, n in count.calls) == 2, count.calls
+
+
+# -- across callers (AsyncPostgresSaver) -----------------------------------------------
+
+
+def _count_transactions(saver: Any) -> list[Any]:
+    calls: list[Any] = []
+    one = saver._arun_one
+
+    async def spy(op: Any, args: Any, write: bool) -> Any:
+        name = getattr(op, "__name__", op)
+        calls.append((name, len(args[0])) if name == "op_put_steps" else (name, 1))
+        return await one(op, args, write)
+
+    saver._arun_one = spy
+    return calls
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("saver_kind", ["postgres_aio"], indirect=True)
+async def test_concurrent_puts_of_many_threads_share_transactions_and_each_gets_its_own(
+    make_saver: Any,
+) -> None:
+    async with make_saver() as saver:  # a pool of 4: two write lanes
+        transactions = _count_transactions(saver)
+        threads = [_steps(f"t{i}", 3) for i in range(30)]
+
+        async def thread(steps: list[StepPut]) -> list[Any]:
+            first = await saver.aput(steps[0].config, steps[0].checkpoint, steps[0].metadata,
+                                     steps[0].new_versions)
+            return [first, *await saver.aput_steps(steps[1:])]
+
+        configs = await asyncio.gather(*(thread(steps) for steps in threads))
+        assert len(transactions) < 60  # 60 calls
+        for steps, got in zip(threads, configs):
+            assert [c["configurable"]["checkpoint_id"] for c in got] == [s.checkpoint["id"] for s in steps]
+            latest = await saver.aget_tuple(steps[0].config)
+            assert latest.checkpoint["id"] == steps[-1].checkpoint["id"]
+            assert [m.id for m in latest.checkpoint["channel_values"]["messages"]] == ["m0", "m1", "m2"]
+            assert latest.parent_config == got[-2]
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("saver_kind", ["postgres_aio"], indirect=True)
+async def test_a_put_that_fails_in_a_shared_transaction_fails_alone(make_saver: Any) -> None:
+    async with make_saver() as saver:
+        threads = [_steps(f"t{i}", 2) for i in range(20)]
+        bad = threads[7][1]
+        threads[7][1] = bad._replace(checkpoint={**bad.checkpoint, "channel_values": {"n": object()}})
+        for steps in threads:
+            await saver.aput(steps[0].config, steps[0].checkpoint, steps[0].metadata, steps[0].new_versions)
+        transactions = _count_transactions(saver)
+        results = await asyncio.gather(*(saver.aput_steps(steps[1:]) for steps in threads),
+                                       return_exceptions=True)
+        # Two went on their own (two lanes), the rest queued and were tried together;
+        # that failed (thread 7), so each ran again on its own.
+        assert max(n for _, n in transactions) > 1 and len(transactions) > 20
+        assert isinstance(results[7], TypeError)
+        for i, steps in enumerate(threads):
+            latest = await saver.aget_tuple(steps[0].config)
+            assert latest.checkpoint["id"] == steps[0 if i == 7 else 1].checkpoint["id"]

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, cast
 from asyncgraph.checkpoint._bridge import SyncOverAsync
 from asyncgraph.checkpoint._locks import ThreadLock, local_locks
 from asyncgraph.checkpoint._sql import POSTGRES
-from asyncgraph.checkpoint._sqlsaver import OpFn, SqlSaver
+from asyncgraph.checkpoint._sqlsaver import OpFn, SqlSaver, own_steps
 from asyncgraph.checkpoint._store import Store
 from asyncgraph.checkpoint.base import check_thread_id
 from asyncgraph.checkpoint.postgres._driver import (
@@ -35,6 +35,7 @@ from asyncgraph.checkpoint.postgres._driver import (
     speculation_failed,
     translated,
 )
+from asyncgraph.checkpoint.postgres._group import GroupCommit
 from asyncgraph.checkpoint.postgres._lock import PgThreadLock
 
 _FAST = {"fast": True}
@@ -72,6 +73,9 @@ class AsyncPostgresSaver(SyncOverAsync, SqlSaver):
         self.lock = asyncio.Lock()  # only for a single connection
         self._store = Store(POSTGRES, self.serde, keep_last=keep_last)
         self._pooled = hasattr(conn, "getconn")
+        # Group commit across callers (postgres._group): puts queue once enough are in
+        # flight, and are stored together. Only for a pool (one connection: one at a time).
+        self._group = GroupCommit(self, getattr(conn, "max_size", 0)) if self._pooled else None
 
     @classmethod
     @asynccontextmanager
@@ -97,6 +101,16 @@ class AsyncPostgresSaver(SyncOverAsync, SqlSaver):
         await self._arun(self._store.op_setup, write=True)
 
     async def _arun(self, op: OpFn, *args: Any, write: bool = False) -> Any:
+        group = self._group
+        if group is not None and write and (op == self._store.op_put or op == self._store.op_put_steps) \
+                and own_steps(type(self)):
+            self._bind_loop()
+            return await group.run(op, args)
+        return await self._arun_one(op, args, write)
+
+    async def _arun_one(self, op: OpFn, args: tuple[Any, ...], write: bool) -> Any:
+        """One operation in one transaction of its own (``_group`` may run puts of several
+        callers as one)."""
         self._bind_loop()
         try:
             async with asyncio.timeout(None if self.timeout is None else self.timeout + BACKSTOP):
