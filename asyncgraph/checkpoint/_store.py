@@ -599,6 +599,53 @@ class Store:
         after.append(view.commit)
         return configs
 
+    def op_many(
+        self,
+        after: After,
+        calls: Sequence[tuple[Callable[..., Op], tuple[Any, ...]]],
+        done: Callable[[int, BaseException | None, Any], None] | None = None,
+    ) -> Op:
+        """Several independent operations (reads of different callers) in one
+        transaction, in lockstep: each round sends the next batch of every operation
+        not yet done, together. Returns ``(error, value)`` per call: an operation that
+        raises fails alone (its ``after`` callbacks are dropped); the others go on.
+        ``done(i, error, value)`` is called as soon as call ``i`` has its outcome, before
+        the transaction ends (for reads: what they read is final)."""
+        subs: list[After] = [[] for _ in calls]
+        gens = [op(sub, *args) for sub, (op, args) in zip(subs, calls)]
+        out: list[Any] = [None] * len(calls)
+        errors: list[BaseException | None] = [None] * len(calls)
+        batches: dict[int, list[Stmt]] = {}
+
+        def advance(i: int, results: Any) -> None:
+            try:
+                batches[i] = next(gens[i]) if results is None else gens[i].send(results)
+            except StopIteration as stop:
+                out[i] = stop.value
+                if done is not None:
+                    done(i, None, stop.value)
+            except Exception as exc:  # noqa: BLE001  (this call's error, handed back)
+                errors[i] = exc
+                if done is not None:
+                    done(i, exc, None)
+
+        for i in range(len(gens)):
+            advance(i, None)
+        while batches:
+            round_ = list(batches.items())
+            batches.clear()
+            stmts = [stmt for _, batch in round_ for stmt in batch]
+            last = all(type(batch) is Last for _, batch in round_)
+            results = yield Last(stmts) if last else stmts
+            at = 0
+            for i, batch in round_:
+                advance(i, results[at : at + len(batch)])
+                at += len(batch)
+        for sub, error in zip(subs, errors):
+            if error is None:
+                after.extend(sub)
+        return list(zip(errors, out))
+
     def op_put_writes(
         self,
         after: After,

@@ -361,3 +361,23 @@ async def test_a_put_that_fails_in_a_shared_transaction_fails_alone(make_saver: 
         for i, steps in enumerate(threads):
             latest = await saver.aget_tuple(steps[0].config)
             assert latest.checkpoint["id"] == steps[0 if i == 7 else 1].checkpoint["id"]
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("saver_kind", ["postgres_aio"], indirect=True)
+async def test_concurrent_reads_share_snapshots_and_each_gets_its_own_thread(make_saver: Any) -> None:
+    async with make_saver() as saver:
+        threads = [_steps(f"t{i}", 1 + i % 3) for i in range(30)]
+        for steps in threads[:20]:  # the last ten threads have nothing stored
+            await saver.aput_steps(steps)
+        transactions = _count_transactions(saver)
+        got = await asyncio.gather(*(saver.aget_tuple(steps[0].config) for steps in threads))
+        assert len(transactions) < 30
+        for i, (steps, tup) in enumerate(zip(threads, got)):
+            if i >= 20:
+                assert tup is None
+            else:
+                assert tup.checkpoint["id"] == steps[-1].checkpoint["id"]
+                assert [m.id for m in tup.checkpoint["channel_values"]["messages"]] == \
+                    [f"m{j}" for j in range(len(steps))]
+                assert [w[2] for w in tup.pending_writes] == []

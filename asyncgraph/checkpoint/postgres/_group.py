@@ -34,6 +34,13 @@ together (by the next lane to come free); at most half the pool's connections.""
 MAX_STEPS = 64
 """Checkpoints stored in one shared transaction, at most."""
 
+MAX_READS = 64
+"""Reads in one shared snapshot, at most."""
+
+
+class _Alone(Exception):
+    """A lone queued read: it runs on its own."""
+
 
 class _Item:
     __slots__ = ("fut", "op", "args", "steps")
@@ -48,7 +55,7 @@ class _Item:
 class GroupCommit:
     """The queue and the lanes of one saver (see the module docstring)."""
 
-    __slots__ = ("busy", "lanes", "queue", "saver")
+    __slots__ = ("busy", "lanes", "queue", "reading", "reads", "saver")
 
     def __init__(self, saver: Any, pool_size: int) -> None:
         self.saver = saver
@@ -56,6 +63,8 @@ class GroupCommit:
         self.lanes = max(1, min(LANES, pool_size // 2))
         self.busy = 0  # write transactions in flight: direct ones and shared ones
         self.queue: list[_Item] = []
+        self.reading = 0  # read transactions in flight
+        self.reads: list[_Item] = []
 
     async def run(self, op: Any, args: tuple[Any, ...]) -> Any:
         """``op`` (the store's ``op_put`` or ``op_put_steps``) with ``args``, on its own
@@ -103,6 +112,66 @@ class GroupCommit:
         finally:
             self.busy -= 1
             self._next()
+
+    async def read(self, op: Any, args: tuple[Any, ...]) -> Any:
+        """A read (``op_get_tuple``), on its own or with the reads of other callers: in
+        one snapshot, the statements of every read in the same round trips."""
+        if self.reading < self.lanes:
+            self.reading += 1
+            try:
+                return await self.saver._arun_one(op, args, False)
+            finally:
+                self.reading -= 1
+                self._next_read()
+        fut = asyncio.get_running_loop().create_future()
+        self.reads.append(_Item(fut, op, args, []))
+        self._next_read()
+        return await fut
+
+    def _next_read(self) -> None:
+        if self.reads and self.reading < self.lanes:
+            self.reading += 1
+            asyncio.ensure_future(self._read_lane())
+
+    async def _read_lane(self) -> None:
+        saver = self.saver
+        try:
+            while self.reads:
+                items = [item for item in self.reads[:MAX_READS] if not item.fut.done()]
+                del self.reads[:MAX_READS]
+                if not items:
+                    continue
+                try:
+                    if len(items) == 1:
+                        raise _Alone
+                    def done(i: int, error: BaseException | None, value: Any, items: list[_Item] = items) -> None:
+                        # Handed over as soon as read: no wait for the snapshot's COMMIT.
+                        if error is None:
+                            _settle(items[i].fut, value)
+                        else:
+                            _settle(items[i].fut, exc=error)
+
+                    results = await saver._arun_one(
+                        saver._store.op_many, ([(item.op, item.args) for item in items], done), False)
+                except (_Alone, Exception):
+                    for item in items:  # each on its own: its own result or error
+                        try:
+                            _settle(item.fut, await saver._arun_one(item.op, item.args, False))
+                        except Exception as exc:  # noqa: BLE001  (handed to its caller)
+                            _settle(item.fut, exc=exc)
+                except BaseException:
+                    for item in items:
+                        item.fut.cancel()
+                    raise
+                else:
+                    for item, (error, value) in zip(items, results):
+                        if error is not None:
+                            _settle(item.fut, exc=error)
+                        else:
+                            _settle(item.fut, value)
+        finally:
+            self.reading -= 1
+            self._next_read()
 
     async def _store(self, items: list[_Item]) -> None:
         saver = self.saver

@@ -106,6 +106,9 @@ class AsyncPostgresSaver(SyncOverAsync, SqlSaver):
                 and own_steps(type(self)):
             self._bind_loop()
             return await group.run(op, args)
+        if group is not None and not write and op == self._store.op_get_tuple and own_steps(type(self)):
+            self._bind_loop()
+            return await group.read(op, args)
         return await self._arun_one(op, args, write)
 
     async def _arun_one(self, op: OpFn, args: tuple[Any, ...], write: bool) -> Any:
