@@ -189,8 +189,10 @@ class StepPut(NamedTuple):
     checkpoint: Checkpoint
     metadata: CheckpointMetadata
     new_versions: ChannelVersions
-    parent_writes: Sequence[PendingWrite] = ()
-    writes: Sequence[PendingWrite] = ()
+    parent_writes: Sequence[tuple[Any, ...]] = ()
+    """``(task_id, channel, value)`` or ``(task_id, channel, value, task_path)``, as
+    ``put_step`` takes them."""
+    writes: Sequence[tuple[Any, ...]] = ()
 
 
 class DeltaChannelHistory(TypedDict):

@@ -310,7 +310,7 @@ class Saver:
             self.config = {CONF: {**self.thread_config[CONF], "checkpoint_id": cid}}
             self.held = None
             if inflight is not None:
-                self.queue.append(StepPut(cfg, ckpt, metadata, new_versions, held or ()))
+                self.queue.append(StepPut(cfg, ckpt, metadata, new_versions, held or ()))  # type: ignore[arg-type]
                 self.unsaved += 1
                 return
             if held is not None:
