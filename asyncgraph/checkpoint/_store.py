@@ -610,7 +610,8 @@ class Store:
         not yet done, together. Returns ``(error, value)`` per call: an operation that
         raises fails alone (its ``after`` callbacks are dropped); the others go on.
         ``done(i, error, value)`` is called as soon as call ``i`` has its outcome, before
-        the transaction ends (for reads: what they read is final)."""
+        the transaction ends, after that call's ``after`` callbacks: only for reads,
+        whose results and callbacks (caching what was read) are final once read."""
         subs: list[After] = [[] for _ in calls]
         gens = [op(sub, *args) for sub, (op, args) in zip(subs, calls)]
         out: list[Any] = [None] * len(calls)
@@ -623,6 +624,11 @@ class Store:
             except StopIteration as stop:
                 out[i] = stop.value
                 if done is not None:
+                    # A read's callbacks only keep what it read (final): at once, so its
+                    # caller's next put finds the states it read in the cache.
+                    for callback in subs[i]:
+                        callback()
+                    subs[i].clear()
                     done(i, None, stop.value)
             except Exception as exc:  # noqa: BLE001  (this call's error, handed back)
                 errors[i] = exc
