@@ -155,6 +155,8 @@ class GroupCommit:
                         saver._store.op_many, ([(item.op, item.args) for item in items], done), False)
                 except (_Alone, Exception):
                     for item in items:  # each on its own: its own result or error
+                        if item.fut.done():  # (read before the shared transaction failed)
+                            continue
                         try:
                             _settle(item.fut, await saver._arun_one(item.op, item.args, False))
                         except Exception as exc:  # noqa: BLE001  (handed to its caller)
