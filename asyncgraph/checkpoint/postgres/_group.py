@@ -8,7 +8,10 @@ and return, ``BEGIN``/``COMMIT``; and each commit costs the server a WAL flush. 
 next lane to come free stores everything queued (up to :data:`MAX_STEPS` checkpoints)
 in ONE transaction, one round trip (``Store.op_put_steps``, speculative), each caller
 getting its own configs back. With fewer writes in flight nothing queues: a lone run's
-puts go exactly as before.
+puts go exactly as before. Reads of a thread's checkpoint (``get_tuple``) do the same
+with their own lanes: the queued ones run in one snapshot, in lockstep
+(``Store.op_many``: the first statement of every read in one round trip, then the next),
+and each caller gets its tuple as soon as its rows are read.
 
 What each caller sees is unchanged: its checkpoints are stored as their own rows, all or
 nothing per call, before its call returns. If the shared transaction fails (one

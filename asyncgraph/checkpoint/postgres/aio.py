@@ -8,7 +8,10 @@ Usage mirrors LangGraph's::
 
 There is no saver-wide lock: with a pool (what ``from_conn_string`` makes, or pass your
 own ``psycopg_pool.AsyncConnectionPool``) every operation takes its own connection, so
-concurrent threads are served in parallel, up to the pool size. With a single
+concurrent threads are served in parallel, up to the pool size. Under load, puts and
+reads of concurrent callers share transactions (group commit, see
+:mod:`asyncgraph.checkpoint.postgres._group`): once 4 are in flight (at most half the
+pool), the next ones are stored, or read, together. With a single
 ``psycopg.AsyncConnection`` operations take turns on it. Sync methods work from other
 threads and refuse, with a clear error, on the event loop's own thread.
 """
