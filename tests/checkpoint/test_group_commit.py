@@ -380,3 +380,14 @@ async def test_concurrent_reads_share_snapshots_and_each_gets_its_own_thread(mak
                 assert [m.id for m in tup.checkpoint["channel_values"]["messages"]] == \
                     [f"m{j}" for j in range(len(steps))]
                 assert [w[2] for w in tup.pending_writes] == []
+
+
+@pytest.mark.parametrize("saver_kind", ["memory", *SQL_KINDS], indirect=True)
+async def test_put_steps_of_nothing_stores_nothing(saver_kind: str, make_saver: Any) -> None:
+    async with make_saver() as saver:
+        assert await _call(saver, "put_steps", []) == []
+        assert await _call(saver, "list_threads") == []
+        # And the in-memory saver (its default: one put_step per step) stores steps too.
+        steps = _steps("t", 3)
+        configs = await _call(saver, "put_steps", steps)
+        assert [c["configurable"]["checkpoint_id"] for c in configs] == [s.checkpoint["id"] for s in steps]
