@@ -7,6 +7,7 @@ description per method (``SqlSaver._op_<name>``).
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +21,7 @@ from asyncgraph.checkpoint.base import (
     CheckpointMetadata,
     CheckpointTuple,
     PendingWrite,
+    StepPut,
     check_thread_id,
 )
 
@@ -77,6 +79,10 @@ class SqlSaver(BaseCheckpointSaver):
         writes: Sequence[PendingWrite] = (),
     ) -> _Call:
         return self._store.op_put, (config, checkpoint, metadata, new_versions, parent_writes, writes), True
+
+    def _op_put_steps(self, steps: Sequence[StepPut]) -> _Call:
+        steps = [s if type(s) is StepPut else StepPut(*s) for s in steps]
+        return self._store.op_put_steps, (steps,), True
 
     def _op_put_writes(
         self,
@@ -141,12 +147,17 @@ _Call = tuple[OpFn, tuple[Any, ...], bool]
 def _sql_methods(name: str) -> tuple[Callable[..., Any], Callable[..., Any]]:
     """The sync and async method ``name`` of :class:`SqlSaver`, from ``_op_<name>``."""
     build = getattr(SqlSaver, f"_op_{name}")
+    steps = name == "put_steps"
 
     def sync(self: SqlSaver, /, *args: Any, **kwargs: Any) -> Any:
+        if steps and not own_steps(type(self)):
+            return getattr(BaseCheckpointSaver, name)(self, *args, **kwargs)
         op, op_args, write = build(self, *args, **kwargs)
         return self._run(op, *op_args, write=write)
 
     async def asyn(self: SqlSaver, /, *args: Any, **kwargs: Any) -> Any:
+        if steps and not own_steps(type(self)):
+            return await getattr(BaseCheckpointSaver, f"a{name}")(self, *args, **kwargs)
         op, op_args, write = build(self, *args, **kwargs)
         return await self._arun(op, *op_args, write=write)
 
@@ -161,6 +172,29 @@ for _name, _iterates in SAVER_METHODS.items():
         _sync_method, _async_method = _sql_methods(_name)
         setattr(SqlSaver, _name, _sync_method)
         setattr(SqlSaver, f"a{_name}", _async_method)
+
+
+# The methods a step's save goes through: a subclass that overrides one of them (to
+# watch or fence what is saved) outside this package gets put_steps as calls to its own
+# put_step, one per step, never a transaction that bypasses its override.
+_STEP_PATH = ("put", "aput", "put_writes", "aput_writes", "put_step", "aput_step",
+              "put_steps", "aput_steps", "_run", "_arun", "_transaction")
+_OWN_STEPS: weakref.WeakKeyDictionary[type, bool] = weakref.WeakKeyDictionary()
+
+
+def own_steps(cls: type) -> bool:
+    """Whether ``cls`` (a SQL saver) stores ``put_steps`` in one transaction: nothing on
+    its step path is overridden outside ``asyncgraph.checkpoint``."""
+    ok = _OWN_STEPS.get(cls)
+    if ok is None:
+        ok = True
+        for name in _STEP_PATH:
+            for klass in cls.__mro__:
+                if name in klass.__dict__:
+                    ok = ok and klass.__module__.startswith("asyncgraph.checkpoint")
+                    break
+        _OWN_STEPS[cls] = ok
+    return ok
 
 
 def _before_id(before: RunnableConfig | None) -> str | None:

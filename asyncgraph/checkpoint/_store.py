@@ -48,7 +48,7 @@ from asyncgraph.errors import CheckpointError
 if TYPE_CHECKING:
     from langchain_core.runnables import RunnableConfig
 
-__all__ = ["Op", "Stmt", "Store"]
+__all__ = ["Mispredicted", "Op", "Stmt", "Store"]
 
 
 After = list[Callable[[], object]]  # run after the commit; return values are ignored
@@ -544,6 +544,114 @@ class Store:
         after.append(lambda: self.cache.put(thread_id, ns, cid, chans))
         return make_config(thread_id, ns, cid)
 
+    def op_put_steps(
+        self, after: After, steps: Sequence[Any], *, fast: bool = False, speculate: bool = False
+    ) -> Op:
+        """Store several steps (``put_steps``: :class:`~asyncgraph.checkpoint.base.StepPut`)
+        in one transaction, each exactly as :meth:`op_put` stores it on its own, in order;
+        their configs.
+
+        The puts run one after the other on a view of this store (:class:`_TxView`)
+        whose caches (channel states, names ids, task path ids) take in each put's
+        results at once: a put sees its parent's channel states as if the put before it
+        had committed (so a list extended step by step is stored as the same deltas).
+        The shared caches learn them only after the commit.
+
+        ``speculate`` (with ``fast``; PostgreSQL): the last batch of a put (:class:`Last`)
+        is answered at once with the results it gets when every row is stored (a
+        speculative put checks nothing else), and its statements wait to go with the
+        next batch that needs real results, or at the end: a call whose puts need no
+        reads is ONE batch, ``COMMIT`` included. The real results are checked when they
+        come; a row that was not stored raises :class:`Mispredicted` (nothing is
+        stored: the transaction rolls back) and the caller runs the call again without
+        speculating."""
+        view = _TxView(self)
+        configs = []
+        deferred: list[Stmt] = []  # statements answered by a guess, not sent yet
+        guessed: list[Any] = []
+        last_step = len(steps) - 1
+        for i, step in enumerate(steps):
+            sub: After = []
+            gen = view.op_put(sub, step.config, step.checkpoint, step.metadata, step.new_versions,
+                              step.parent_writes, step.writes, fast=fast)
+            try:
+                batch = next(gen)
+                while True:
+                    if speculate and type(batch) is Last:
+                        answer = [_guess(stmt) for stmt in batch]
+                        deferred += batch
+                        guessed += answer
+                    else:
+                        final = type(batch) is Last and i == last_step and not deferred
+                        results = yield Last(batch) if final else [*deferred, *batch]
+                        if deferred:
+                            _check(deferred, guessed, results)
+                            results = results[len(deferred):]
+                            deferred, guessed = [], []
+                        answer = results
+                    batch = gen.send(answer)
+            except StopIteration as stop:
+                configs.append(stop.value)
+            for callback in sub:  # into the view's caches, for the puts after it
+                callback()
+        if deferred:
+            _check(deferred, guessed, (yield Last(deferred)))
+        after.append(view.commit)
+        return configs
+
+    def op_many(
+        self,
+        after: After,
+        calls: Sequence[tuple[Callable[..., Op], tuple[Any, ...]]],
+        done: Callable[[int, BaseException | None, Any], None] | None = None,
+    ) -> Op:
+        """Several independent operations (reads of different callers) in one
+        transaction, in lockstep: each round sends the next batch of every operation
+        not yet done, together. Returns ``(error, value)`` per call: an operation that
+        raises fails alone (its ``after`` callbacks are dropped); the others go on.
+        ``done(i, error, value)`` is called as soon as call ``i`` has its outcome, before
+        the transaction ends, after that call's ``after`` callbacks: only for reads,
+        whose results and callbacks (caching what was read) are final once read."""
+        subs: list[After] = [[] for _ in calls]
+        gens = [op(sub, *args) for sub, (op, args) in zip(subs, calls)]
+        out: list[Any] = [None] * len(calls)
+        errors: list[BaseException | None] = [None] * len(calls)
+        batches: dict[int, list[Stmt]] = {}
+
+        def advance(i: int, results: Any) -> None:
+            try:
+                batches[i] = next(gens[i]) if results is None else gens[i].send(results)
+            except StopIteration as stop:
+                out[i] = stop.value
+                if done is not None:
+                    # A read's callbacks only keep what it read (final): at once, so its
+                    # caller's next put finds the states it read in the cache.
+                    for callback in subs[i]:
+                        callback()
+                    subs[i].clear()
+                    done(i, None, stop.value)
+            except Exception as exc:  # noqa: BLE001  (this call's error, handed back)
+                errors[i] = exc
+                if done is not None:
+                    done(i, exc, None)
+
+        for i in range(len(gens)):
+            advance(i, None)
+        while batches:
+            round_ = list(batches.items())
+            batches.clear()
+            stmts = [stmt for _, batch in round_ for stmt in batch]
+            last = all(type(batch) is Last for _, batch in round_)
+            results = yield Last(stmts) if last else stmts
+            at = 0
+            for i, batch in round_:
+                advance(i, results[at : at + len(batch)])
+                at += len(batch)
+        for sub, error in zip(subs, errors):
+            if error is None:
+                after.extend(sub)
+        return list(zip(errors, out))
+
     def op_put_writes(
         self,
         after: After,
@@ -908,3 +1016,131 @@ class Store:
             )
 
         after.append(lambda: self.cache.retain(thread_id, ns, still_stored))
+
+
+# -- several puts in one transaction (Store.op_put_steps) ------------------------------
+
+
+class Mispredicted(Exception):
+    """A speculative ``op_put_steps`` found a row it guessed stored was not (a write
+    stored before, a thread deleted meanwhile): it was rolled back, nothing stored; run
+    it again without speculating."""
+
+
+def _guess(stmt: Stmt) -> Any:
+    """The result of a statement of a speculative put's last batch when every row is
+    stored: its row count (the rows a fetch returns are not read there)."""
+    if stmt.fetch:
+        return []
+    return len(stmt.params) if stmt.many else 1
+
+
+def _check(stmts: Sequence[Stmt], guessed: Sequence[Any], results: Sequence[Any]) -> None:
+    for stmt, guess, got in zip(stmts, guessed, results):
+        if not stmt.fetch and got != guess:
+            raise Mispredicted(f"{got} rows where {guess} were expected: {stmt.sql[:60]}")
+
+
+class _TxCache:
+    """A transaction's view of the channel-state cache: what its puts stored, over the
+    shared cache; replayed onto the shared cache after the commit."""
+
+    __slots__ = ("cut", "local", "log", "shared")
+
+    def __init__(self, shared: _Cache) -> None:
+        self.shared = shared
+        self.local: dict[tuple[str, str], dict[str, dict[str, _Chan]]] = {}
+        self.log: list[tuple[str, tuple[Any, ...]]] = []
+        self.cut: set[tuple[str, str]] = set()  # threads pruned here: the shared states may be gone
+
+    def get(self, thread_id: str, ns: str, cid: str) -> dict[str, _Chan] | None:
+        key = (thread_id, ns)
+        entries = self.local.get(key)
+        if entries is not None and cid in entries:
+            return entries[cid]
+        if key in self.cut:
+            return None
+        return self.shared.get(thread_id, ns, cid)
+
+    def put(self, thread_id: str, ns: str, cid: str, chans: dict[str, _Chan]) -> None:
+        self.local.setdefault((thread_id, ns), {})[cid] = chans
+        self.log.append(("put", (thread_id, ns, cid, chans)))
+
+    def retain(self, thread_id: str, ns: str, keep: Callable[[dict[str, _Chan]], bool]) -> None:
+        key = (thread_id, ns)
+        entries = self.local.get(key)
+        if entries:
+            for cid in [c for c, chans in entries.items() if not keep(chans)]:
+                del entries[cid]
+        self.cut.add(key)
+        self.log.append(("retain", (thread_id, ns, keep)))
+
+    def drop_thread(self, thread_id: str) -> None:
+        for key in [k for k in self.local if k[0] == thread_id]:
+            del self.local[key]
+        self.cut.update(k for k in list(self.cut) if k[0] == thread_id)
+        self.log.append(("drop_thread", (thread_id,)))
+
+    def commit(self) -> None:
+        for name, args in self.log:
+            getattr(self.shared, name)(*args)
+
+
+class _TxNames:
+    """A transaction's view of the names dictionary cache (see :class:`_TxCache`)."""
+
+    __slots__ = ("ids", "learned", "names", "shared")
+
+    def __init__(self, shared: Names) -> None:
+        self.shared = shared
+        self.ids = shared.ids
+        self.names = shared.names
+        self.learned: list[Sequence[Sequence[Any]]] | None = None
+
+    def learn(self, rows: Sequence[Sequence[Any]]) -> None:
+        if self.learned is None:
+            self.learned = []
+            self.ids, self.names = dict(self.ids), dict(self.names)
+        for i, name in rows:
+            self.ids[name] = i
+            self.names[i] = name
+        self.learned.append(rows)
+
+    def commit(self) -> None:
+        for rows in self.learned or ():
+            self.shared.learn(rows)
+
+
+class _TxView(Store):
+    """The store as one ``op_put_steps`` transaction sees it: the shared store's
+    settings and state, with caches of its own (see :meth:`Store.op_put_steps`), and
+    each thread's advisory lock taken once."""
+
+    def __init__(self, store: Store) -> None:  # noqa: super-init-not-called  (a view)
+        self.__dict__.update(store.__dict__)
+        self.shared = store
+        self.cache = _TxCache(store.cache)  # type: ignore[assignment]
+        self.names = _TxNames(store.names)  # type: ignore[assignment]
+        self._locked: set[str] = set()
+
+    def _lock(self, thread_id: str) -> list[Stmt]:
+        if thread_id in self._locked:
+            return []
+        self._locked.add(thread_id)
+        return Store._lock(self, thread_id)
+
+    def _path_id(self, path: str) -> Any:
+        # Ids worked out from names learned in this transaction stay here until it commits.
+        if self.names.learned is not None and self._path_ids is self.shared._path_ids:  # type: ignore[attr-defined]
+            self._path_ids = dict(self._path_ids)
+        return Store._path_id(self, path)
+
+    def commit(self) -> None:
+        """After the commit: what the transaction learned goes to the shared caches."""
+        self.cache.commit()  # type: ignore[attr-defined]
+        self.names.commit()  # type: ignore[attr-defined]
+        shared = self.shared._path_ids
+        if self._path_ids is not shared:
+            for path, stored in self._path_ids.items():
+                if path not in shared and len(shared) < 4096:
+                    shared[path] = stored

@@ -37,6 +37,14 @@ Beyond LangGraph's contract:
   engine sends the latter; the path is ``put_writes``'s); ``idx`` counts per task in sequence order, exactly as
   if ``put_writes`` were called once per task. Either everything is stored or nothing is.
   The engine should prefer it over ``aput_writes`` + ``aput`` where it has both at hand.
+- ``put_steps`` / ``aput_steps`` store several :class:`StepPut` (each what one
+  ``put_step`` call takes) in order, and return their configs. A step's config may name
+  the checkpoint of an earlier step of the same call as its parent. The SQL savers store
+  them in ONE transaction (one thread hop for SQLite, one round trip for PostgreSQL), each
+  checkpoint and write as its own row, exactly what the ``put_step`` calls one by one
+  store; either all are stored or none. The default calls ``put_step`` once per step
+  (each atomic, the whole not). The engine uses it to save the checkpoints of the steps
+  that ran while an earlier save was in flight (``durability="async"``).
 - ``list_threads`` reports every thread with its newest checkpoint id and count.
 - ``prune(thread_id, keep_last=N)`` keeps the newest N checkpoints of each namespace of a
   thread (all threads when ``thread_id`` is None) with their writes, and deletes the rest.
@@ -82,6 +90,7 @@ __all__ = [
     "ThreadInfo",
     "MAX_ID_BYTES",
     "SAVER_METHODS",
+    "StepPut",
     "check_thread_id",
     "copy_checkpoint",
     "create_checkpoint",
@@ -171,6 +180,19 @@ class CheckpointTuple(NamedTuple):
     metadata: CheckpointMetadata
     parent_config: RunnableConfig | None = None
     pending_writes: list[PendingWrite] | None = None
+
+
+class StepPut(NamedTuple):
+    """What one ``put_step`` call takes: one element of ``put_steps``' argument."""
+
+    config: RunnableConfig
+    checkpoint: Checkpoint
+    metadata: CheckpointMetadata
+    new_versions: ChannelVersions
+    parent_writes: Sequence[tuple[Any, ...]] = ()
+    """``(task_id, channel, value)`` or ``(task_id, channel, value, task_path)``, as
+    ``put_step`` takes them."""
+    writes: Sequence[tuple[Any, ...]] = ()
 
 
 class DeltaChannelHistory(TypedDict):
@@ -324,6 +346,7 @@ SAVER_METHODS: dict[str, bool] = {
     "put": False,
     "put_writes": False,
     "put_step": False,
+    "put_steps": False,
     "delete_thread": False,
     "list_threads": False,
     "prune": False,
@@ -418,6 +441,18 @@ class BaseCheckpointSaver(Generic[VersionT]):
         new_config = self.put(config, checkpoint, metadata, new_versions)
         _put_writes_grouped(self.put_writes, new_config, writes)
         return new_config
+
+    def put_steps(self, steps: Sequence[StepPut]) -> builtins.list[RunnableConfig]:
+        """Store several steps in order (see the module docstring); their configs.
+
+        This default calls ``put_step`` once per step: each step is atomic, the whole
+        is not. The SQL savers store them all in one transaction.
+        """
+        return [
+            self.put_step(s.config, s.checkpoint, s.metadata, s.new_versions,
+                          parent_writes=s.parent_writes, writes=s.writes)
+            for s in steps
+        ]
 
     def list_threads(self, *, limit: int | None = None) -> builtins.list[ThreadInfo]:
         """Every thread that has a checkpoint, most recently updated first."""
@@ -526,6 +561,15 @@ class BaseCheckpointSaver(Generic[VersionT]):
     aput = async_twin(put)
     aput_writes = async_twin(put_writes)
     aput_step = async_twin(put_step)
+
+    async def aput_steps(self, steps: Sequence[StepPut]) -> builtins.list[RunnableConfig]:
+        """Async twin of :meth:`put_steps`: this default awaits ``aput_step`` once per
+        step (so a subclass's own ``aput_step`` sees every step)."""
+        return [
+            await self.aput_step(s.config, s.checkpoint, s.metadata, s.new_versions,
+                                 parent_writes=s.parent_writes, writes=s.writes)
+            for s in steps
+        ]
     adelete_thread = async_twin(delete_thread)
     alist_threads = async_twin(list_threads)
     aprune = async_twin(prune)

@@ -15,7 +15,7 @@ from asyncgraph.channels.base import MISSING
 from asyncgraph.channels.untracked_value import UntrackedValue
 from asyncgraph.checkpoint._bridge import InlineAsync
 from asyncgraph.checkpoint._ids import id_and_ts
-from asyncgraph.checkpoint.base import CHECKPOINT_FORMAT, BaseCheckpointSaver, Checkpoint, get_checkpoint_metadata
+from asyncgraph.checkpoint.base import CHECKPOINT_FORMAT, BaseCheckpointSaver, Checkpoint, StepPut, get_checkpoint_metadata
 from asyncgraph.constants import CONF, NULL_TASK_ID, TASKS
 from asyncgraph.constants import PULL as PULL_PATH
 from asyncgraph.constants import PUSH as PUSH_PATH
@@ -144,6 +144,32 @@ def takes_steps(saver: Any) -> bool:
     return ok
 
 
+def stores_steps_at_once(saver: Any) -> bool:
+    """Whether ``saver`` has its own ``aput_steps`` (several steps in one transaction),
+    from a class that also provides the ``aput_step``, ``aput`` and ``aput_writes`` it
+    has: a subclass that overrides one of those (to watch or fence what is saved) is
+    called through it, one step at a time."""
+    cls = type(saver)
+    ok = _STEPS_OK.get(cls)
+    if ok is None:
+        steps = _definer(cls, "aput_steps")
+        ok = takes_steps(saver) and steps is not None and steps is not BaseCheckpointSaver and all(
+            (d := _definer(cls, name)) is not None and issubclass(steps, d)
+            for name in ("aput_step", "aput", "aput_writes")
+        )
+        _STEPS_OK[cls] = ok
+    return ok
+
+
+_STEPS_OK: weakref.WeakKeyDictionary[type, bool] = weakref.WeakKeyDictionary()
+
+MAX_UNSAVED = 32
+"""durability="async" with group commit: checkpoints not yet committed (being saved, or
+queued behind), at most; a step that would make one more waits for all of them to be
+saved first. It bounds what a killed process can lose (see the README's "Durability
+modes") and what the queue holds."""
+
+
 class Saver:
     """The loop's view of the checkpointer: what to save, in which config, when.
 
@@ -155,11 +181,22 @@ class Saver:
     tasks that finish while siblings still run are saved at once, so a failing or
     paused sibling never costs them. Savers without their own ``aput_step`` get
     ``aput_writes`` then ``aput``, as before.
+
+    Group commit (durability="async", a saver with its own ``aput_steps``: the SQL
+    savers): a step does not wait for the save of the step before it. While a save is
+    in flight, the next steps' checkpoints (with their held writes) queue behind it, in
+    order, and are saved together in ONE ``aput_steps`` call (one transaction) when it
+    completes; each is still its own row, exactly as saved one at a time. Their configs
+    are made here (every checkpoint's id is), so a queued checkpoint is the parent of
+    the next without a round trip. Anything that needs the saved state (writes of a
+    sibling or an interrupt, an error, the run's end, a stream of checkpoints, a sync
+    node that holds the loop) waits for everything queued (``flush``), as it waits for
+    the one save in flight otherwise.
     """
 
     __slots__ = ("saver", "config", "parent_config", "thread_config", "parent_id", "deferred", "inflight",
                  "durability", "extra", "seen", "stepped", "rc", "held", "steps", "exit_id", "exit_source", "parents",
-                 "untracked", "loaded", "direct")
+                 "untracked", "loaded", "direct", "batches", "queue", "unsaved")
 
     def __init__(self, saver: Any, config: dict[str, Any], durability: str, rc: RunContext | None = None) -> None:
         self.saver = saver
@@ -202,6 +239,11 @@ class Saver:
         cls = type(saver)
         self.direct = (getattr(cls, "aput", None) is _INLINE["aput"]
                        and getattr(cls, "aput_step", None) is _INLINE["aput_step"])
+        # Group commit (see the class docstring): the checkpoints queued behind the save
+        # in flight, saved together by the task in ``inflight`` (_drain).
+        self.batches = self.steps and durability == "async" and not self.direct and stores_steps_at_once(saver)
+        self.queue: list[StepPut] = []
+        self.unsaved = 0  # checkpoints being saved or queued (at most MAX_UNSAVED)
 
     def _seen(self, run: RunState) -> dict[str, dict[str, Any]]:
         last = self.seen
@@ -232,8 +274,13 @@ class Saver:
                 self.inflight = None
 
     async def put(self, rc: RunContext, run: RunState, step: int, source: str, updated: Collection[str] | None) -> None:
-        if self.inflight is not None:
-            await self.flush()
+        inflight = self.inflight
+        if inflight is not None:
+            if self.batches and not inflight.done() and self.unsaved < MAX_UNSAVED:
+                pass  # queued behind it, below
+            else:
+                await self.flush()
+                inflight = None
         versions = run.versions.copy()  # the run goes on changing its own
         new_versions = versions if updated is None else {k: versions[k] for k in updated if k in versions}
         if self.exit_id is not None:
@@ -258,6 +305,28 @@ class Saver:
         rc.progress.checkpoint_id = cid
         self.parent_id = cid
         held = self.held
+        if self.batches:
+            # The saver returns exactly this config (it is the checkpoint's address).
+            self.config = {CONF: {**self.thread_config[CONF], "checkpoint_id": cid}}
+            self.held = None
+            if inflight is not None:
+                self.queue.append(StepPut(cfg, ckpt, metadata, new_versions, held or ()))  # type: ignore[arg-type]
+                self.unsaved += 1
+                return
+            if held is not None:
+                coro = self.saver.aput_step(cfg, ckpt, metadata, new_versions, parent_writes=held)
+            else:
+                coro = self.saver.aput(cfg, ckpt, metadata, new_versions)
+            self.unsaved = 1
+            if type(coro) is not types.CoroutineType:
+                self.inflight = asyncio.ensure_future(self._drain(coro))
+                return
+            try:
+                first = coro.send(None)
+            except StopIteration:
+                return
+            self.inflight = asyncio.ensure_future(self._drain(_resume(coro, first)))
+            return
         if self.direct:
             # The saver's async methods are its sync ones called inline: call them.
             if held is not None:
@@ -298,6 +367,25 @@ class Saver:
 
     async def _finish(self, aw: Any) -> None:
         self.config = await aw
+
+    async def _drain(self, aw: Any) -> None:
+        """Group commit: finish the save in flight, then save what queued behind it,
+        all at once, until nothing is left. A failed save drops the rest: they chain
+        on a checkpoint that was not stored (the run fails with its error, at the next
+        ``flush``)."""
+        try:
+            await aw
+            self.unsaved -= 1
+            queue = self.queue
+            while queue:
+                self.queue = []
+                await self.saver.aput_steps(queue)
+                self.unsaved -= len(queue)
+                queue = self.queue
+        except BaseException:
+            self.queue = []
+            self.unsaved = 0
+            raise
 
     def hold(self, task: Task, writes: list[tuple[str, Any]]) -> bool:
         """Hold the writes of the task that finishes the step, saved with the step's

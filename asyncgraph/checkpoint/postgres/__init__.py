@@ -36,6 +36,9 @@ from asyncgraph.checkpoint.postgres._driver import (
 )
 from asyncgraph.checkpoint.postgres._lock import PgThreadLock
 
+_FAST = {"fast": True}
+_SPECULATE = {"fast": True, "speculate": True}  # op_put_steps
+
 if TYPE_CHECKING:
     import psycopg
     import psycopg_pool
@@ -109,10 +112,12 @@ class PostgresSaver(SqlSaver):
     def _transaction(self, conn: Any, op: OpFn, args: tuple[Any, ...], write: bool) -> Any:
         after: list[Any] = []
         try:
-            if op == self._store.op_put:
+            store = self._store
+            if op == store.op_put or op == store.op_put_steps:
                 # One round trip, COMMIT included; the careful way if it cannot be.
+                fast = _FAST if op == store.op_put else _SPECULATE
                 try:
-                    value = run(conn, op(after, *args, fast=True), timeout=self.timeout)
+                    value = run(conn, op(after, *args, **fast), timeout=self.timeout)
                 except Exception as exc:
                     if not speculation_failed(exc):
                         raise

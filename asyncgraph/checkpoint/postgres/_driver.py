@@ -419,12 +419,15 @@ async def _arollback(conn: Any) -> None:
 
 
 def speculation_failed(exc: BaseException) -> bool:
-    """Whether ``exc`` ended a speculative put (``Store.op_put(fast=True)``): one of its
-    value inserts could not store its row; it was rolled back and must be run again
-    the careful way."""
+    """Whether ``exc`` ended a speculative put (``Store.op_put(fast=True)``, or
+    ``op_put_steps(fast=True, speculate=True)``): one of its value inserts could not
+    store its row (or a guessed row count was wrong); it was rolled back and must be run
+    again the careful way."""
     import psycopg.errors
 
-    return isinstance(exc, (psycopg.errors.UniqueViolation, psycopg.errors.NotNullViolation))
+    from asyncgraph.checkpoint._store import Mispredicted
+
+    return isinstance(exc, (psycopg.errors.UniqueViolation, psycopg.errors.NotNullViolation, Mispredicted))
 
 
 def translated(exc: BaseException) -> BaseException:

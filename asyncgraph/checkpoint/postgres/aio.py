@@ -8,7 +8,10 @@ Usage mirrors LangGraph's::
 
 There is no saver-wide lock: with a pool (what ``from_conn_string`` makes, or pass your
 own ``psycopg_pool.AsyncConnectionPool``) every operation takes its own connection, so
-concurrent threads are served in parallel, up to the pool size. With a single
+concurrent threads are served in parallel, up to the pool size. Under load, puts and
+reads of concurrent callers share transactions (group commit, see
+:mod:`asyncgraph.checkpoint.postgres._group`): once 4 are in flight (at most half the
+pool), the next ones are stored, or read, together. With a single
 ``psycopg.AsyncConnection`` operations take turns on it. Sync methods work from other
 threads and refuse, with a clear error, on the event loop's own thread.
 """
@@ -23,7 +26,7 @@ from typing import TYPE_CHECKING, Any, cast
 from asyncgraph.checkpoint._bridge import SyncOverAsync
 from asyncgraph.checkpoint._locks import ThreadLock, local_locks
 from asyncgraph.checkpoint._sql import POSTGRES
-from asyncgraph.checkpoint._sqlsaver import OpFn, SqlSaver
+from asyncgraph.checkpoint._sqlsaver import OpFn, SqlSaver, own_steps
 from asyncgraph.checkpoint._store import Store
 from asyncgraph.checkpoint.base import check_thread_id
 from asyncgraph.checkpoint.postgres._driver import (
@@ -35,7 +38,11 @@ from asyncgraph.checkpoint.postgres._driver import (
     speculation_failed,
     translated,
 )
+from asyncgraph.checkpoint.postgres._group import GroupCommit
 from asyncgraph.checkpoint.postgres._lock import PgThreadLock
+
+_FAST = {"fast": True}
+_SPECULATE = {"fast": True, "speculate": True}  # op_put_steps
 
 if TYPE_CHECKING:
     import psycopg
@@ -69,6 +76,9 @@ class AsyncPostgresSaver(SyncOverAsync, SqlSaver):
         self.lock = asyncio.Lock()  # only for a single connection
         self._store = Store(POSTGRES, self.serde, keep_last=keep_last)
         self._pooled = hasattr(conn, "getconn")
+        # Group commit across callers (postgres._group): puts queue once enough are in
+        # flight, and are stored together. Only for a pool (one connection: one at a time).
+        self._group = GroupCommit(self, getattr(conn, "max_size", 0)) if self._pooled else None
 
     @classmethod
     @asynccontextmanager
@@ -94,6 +104,19 @@ class AsyncPostgresSaver(SyncOverAsync, SqlSaver):
         await self._arun(self._store.op_setup, write=True)
 
     async def _arun(self, op: OpFn, *args: Any, write: bool = False) -> Any:
+        group = self._group
+        if group is not None and write and (op == self._store.op_put or op == self._store.op_put_steps) \
+                and own_steps(type(self)):
+            self._bind_loop()
+            return await group.run(op, args)
+        if group is not None and not write and op == self._store.op_get_tuple and own_steps(type(self)):
+            self._bind_loop()
+            return await group.read(op, args)
+        return await self._arun_one(op, args, write)
+
+    async def _arun_one(self, op: OpFn, args: tuple[Any, ...], write: bool) -> Any:
+        """One operation in one transaction of its own (``_group`` may run puts of several
+        callers as one)."""
         self._bind_loop()
         try:
             async with asyncio.timeout(None if self.timeout is None else self.timeout + BACKSTOP):
@@ -119,10 +142,12 @@ class AsyncPostgresSaver(SyncOverAsync, SqlSaver):
     async def _transaction(self, conn: Any, op: OpFn, args: tuple[Any, ...], write: bool) -> Any:
         after: list[Any] = []
         try:
-            if op == self._store.op_put:
+            store = self._store
+            if op == store.op_put or op == store.op_put_steps:
                 # One round trip, COMMIT included; the careful way if it cannot be.
+                fast = _FAST if op == store.op_put else _SPECULATE
                 try:
-                    value = await arun(conn, op(after, *args, fast=True))
+                    value = await arun(conn, op(after, *args, **fast))
                 except Exception as exc:
                     if not speculation_failed(exc):
                         raise
