@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import logging
 import os
 from collections.abc import AsyncIterator
@@ -381,8 +382,8 @@ def run_worker(config: str, database_url: str, **kwargs: Any) -> None:
 def event_loop_factory() -> Any:
     """uvloop's event loop if it is installed (``pip install uvloop``), else None (asyncio's):
     the worker's choice, as uvicorn's ``loop="auto"`` is ``serve``'s and ``dev``'s."""
-    try:
-        import uvloop
+    try:  # an optional dependency, without type stubs in every environment
+        uvloop = importlib.import_module("uvloop")
     except ImportError:
         return None
     return uvloop.new_event_loop
