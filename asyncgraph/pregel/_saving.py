@@ -240,7 +240,7 @@ class Saver:
         self.direct = (getattr(cls, "aput", None) is _INLINE["aput"]
                        and getattr(cls, "aput_step", None) is _INLINE["aput_step"])
         # Group commit (see the class docstring): the checkpoints queued behind the save
-        # in flight, saved together by the task in ``inflight`` (_drain).
+        # in flight, saved together by the task in ``inflight`` (_finish).
         self.batches = self.steps and durability == "async" and not self.direct and stores_steps_at_once(saver)
         self.queue: list[StepPut] = []
         self.unsaved = 0  # checkpoints being saved or queued (at most MAX_UNSAVED)
@@ -308,25 +308,12 @@ class Saver:
         if self.batches:
             # The saver returns exactly this config (it is the checkpoint's address).
             self.config = {CONF: {**self.thread_config[CONF], "checkpoint_id": cid}}
-            self.held = None
             if inflight is not None:
+                self.held = None
                 self.queue.append(StepPut(cfg, ckpt, metadata, new_versions, held or ()))  # type: ignore[arg-type]
                 self.unsaved += 1
                 return
-            if held is not None:
-                coro = self.saver.aput_step(cfg, ckpt, metadata, new_versions, parent_writes=held)
-            else:
-                coro = self.saver.aput(cfg, ckpt, metadata, new_versions)
-            self.unsaved = 1
-            if type(coro) is not types.CoroutineType:
-                self.inflight = asyncio.ensure_future(self._drain(coro))
-                return
-            try:
-                first = coro.send(None)
-            except StopIteration:
-                return
-            self.inflight = asyncio.ensure_future(self._drain(_resume(coro, first)))
-            return
+            self.unsaved = 1  # and saved in the background, below (durability="async")
         if self.direct:
             # The saver's async methods are its sync ones called inline: call them.
             if held is not None:
@@ -366,13 +353,14 @@ class Saver:
         rc.progress.checkpoint_id = self.exit_id[0]
 
     async def _finish(self, aw: Any) -> None:
-        self.config = await aw
-
-    async def _drain(self, aw: Any) -> None:
-        """Group commit: finish the save in flight, then save what queued behind it,
-        all at once, until nothing is left. A failed save drops the rest: they chain
+        """Finish the save in flight. With group commit, then save what queued behind
+        it, all at once, until nothing is left (``put`` already made the configs: a
+        later one may be the latest by now). A failed save drops the rest: they chain
         on a checkpoint that was not stored (the run fails with its error, at the next
         ``flush``)."""
+        if not self.batches:
+            self.config = await aw
+            return
         try:
             await aw
             self.unsaved -= 1
