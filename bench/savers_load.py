@@ -139,18 +139,360 @@ def agents(impl: str, p: dict[str, Any]) -> dict[str, Any]:
                 return out
 
             await asyncio.gather(*(run(-1 - i) for i in range(min(p["n"], 10))))  # warm-up
+            hops = _count_hops(saver) if p["saver"] == "sqlite" else None
+            stats0 = await _pg_xacts(saver) if p["saver"] == "postgres" else None
             gc.collect()
             c0, t0 = time.process_time(), time.perf_counter()
             await asyncio.gather(*(run(i) for i in range(p["n"])))
             wall = time.perf_counter() - t0
             cpu = time.process_time() - c0
+            extra: dict[str, float] = {}
+            if stats0 is not None:
+                extra = _xact_delta(stats0, await _pg_xacts(saver), p["n"])
+            if hops is not None:
+                extra = {"xacts_per_run": hops[0] / p["n"]}
             if saver is not None:
                 state = await graph.aget_state({"configurable": {"thread_id": f"{prefix}-0"}})
                 if len(state.values["messages"]) != 4:
                     raise AssertionError("the saver did not keep the run's messages")
-        return {"wall_s": wall, "runs_per_s": p["n"] / wall, "cpu_ms_per_run": cpu / p["n"] * 1e3}
+        return {"wall_s": wall, "runs_per_s": p["n"] / wall, "cpu_ms_per_run": cpu / p["n"] * 1e3, **extra}
 
     return asyncio.run(main())
+
+
+def _count_hops(saver: Any) -> list[int]:
+    """Count the saver's hops to aiosqlite's thread from now on (one per transaction for
+    both libraries' async SQLite savers and the floor; one call frame each)."""
+    conn = saver.conn
+    count = [0]
+    orig = conn._execute
+
+    async def counted(fn: Any, *args: Any, **kwargs: Any) -> Any:
+        count[0] += 1
+        return await orig(fn, *args, **kwargs)
+
+    conn._execute = counted
+    return count
+
+
+# -- worker: the floor ------------------------------------------------------------------
+#
+# The same 1,000 agents with no graph and no saver code on the timed path: each does the
+# dialogue by hand (the same model and tool calls, ``bench._graphs.floor_run``'s loop)
+# and, where asyncgraph's saver writes, sends the SAME statements with the same bytes,
+# through the same connection pool (PostgreSQL) or aiosqlite connection (SQLite), made
+# the same way (``_saver``). The statements are recorded once, before timing, from one
+# asyncgraph run on the same database (its read, then one transaction per checkpoint:
+# the input, ``__start__``, model, tools, model), and rebound for each run's thread id
+# (every row is keyed by it); PostgreSQL's are bound into query strings before timing.
+# Transactions are made as asyncgraph makes them under ``durability="async"`` (the
+# default the agents run with): per run, one save in flight, the checkpoints queued
+# behind it stored together in the next transaction; on PostgreSQL also across runs, as
+# ``checkpoint/postgres/_group.py`` does (at most ``LANES`` write and ``LANES`` read
+# transactions in flight, further ones queued and sent together, at most 64 each, threads
+# in ascending order). What is left out: the graph, the store's Python (encoding,
+# planning rows, binding), the driver's result checks.
+
+REC_THREAD = "floor-recorded-thread"
+
+
+async def _record(saver: Any, kind: str, model: Any) -> list[tuple[bool, list[tuple[str, Any, bool]]]]:
+    """The transactions of one asyncgraph agent run on ``saver``: (write, [(sql, params,
+    many)])."""
+    from bench._graphs import agent
+
+    from langchain_core.messages import HumanMessage
+
+    log: list[tuple[bool, list[tuple[str, Any, bool]]]] = []
+    graph = agent(AG, model, checkpointer=saver)
+    for i in range(10):  # the agents worker's warm-up: names cached, pool filled
+        await graph.ainvoke({"messages": [HumanMessage(f"question {-1 - i}")]},
+                            {"configurable": {"thread_id": f"floor-warm-{i}"}})
+    if kind == "postgres":
+        import asyncgraph.checkpoint.postgres._driver as drv
+
+        orig = drv.adrive
+
+        async def rec(gen: Any, execute: Any) -> Any:
+            stmts: list[tuple[str, Any, bool]] = []
+            log.append((False, stmts))
+
+            async def ex(batch: list[Any]) -> Any:
+                stmts.extend((s.sql, s.params, s.many) for s in batch)
+                return await execute(batch)
+
+            return await orig(gen, ex)
+
+        drv.adrive = rec
+        try:
+            await graph.ainvoke({"messages": [HumanMessage("question 0")]}, {"configurable": {"thread_id": REC_THREAD}})
+        finally:
+            drv.adrive = orig
+        log = [(any(sql.lstrip().upper().startswith(("INSERT", "UPDATE", "DELETE")) for sql, _, _ in stmts), stmts)
+               for _, stmts in log]
+    else:
+        import asyncgraph.checkpoint.sqlite as sq
+        import asyncgraph.checkpoint.sqlite.aio as sqa
+
+        orig_tx, orig_ex = sqa.transaction, sq._execute
+
+        def rec_tx(conn: Any, op: Any, args: Any, *, write: bool) -> Any:
+            log.append((write, []))
+            return orig_tx(conn, op, args, write=write)
+
+        def rec_ex(cur: Any, batch: list[Any]) -> Any:
+            log[-1][1].extend((s.sql, s.params, s.many) for s in batch)
+            return orig_ex(cur, batch)
+
+        sqa.transaction, sq._execute = rec_tx, rec_ex  # type: ignore[assignment]
+        try:
+            await graph.ainvoke({"messages": [HumanMessage("question 0")]}, {"configurable": {"thread_id": REC_THREAD}})
+        finally:
+            sqa.transaction, sq._execute = orig_tx, orig_ex  # type: ignore[assignment]
+    shape = [w for w, _ in log]
+    if shape != [False] + [True] * 5:
+        raise AssertionError(f"an agent run made transactions {shape}, the floor expects a read and 5 puts")
+    return log
+
+
+def _rebind(params: Any, many: bool, thread: str) -> Any:
+    def one(row: Any) -> tuple[Any, ...]:
+        return tuple(thread if v == REC_THREAD else v for v in row)
+
+    return [one(r) for r in params] if many else one(params)
+
+
+class _Lanes:
+    """At most ``lanes`` transactions in flight; further ones queue, and the next lane to
+    come free sends everything queued (up to ``most`` parts, keys ascending) as one."""
+
+    def __init__(self, send: Any, lanes: int, most: int = 64) -> None:
+        self.send, self.lanes, self.most = send, lanes, most
+        self.busy = 0
+        self.queue: list[tuple[asyncio.Future[None], str, list[Any]]] = []
+
+    async def run(self, key: str, parts: list[Any]) -> None:
+        if self.busy < self.lanes:
+            self.busy += 1
+            try:
+                await self.send(parts)
+            finally:
+                self.busy -= 1
+                self._next()
+            return
+        fut = asyncio.get_running_loop().create_future()
+        self.queue.append((fut, key, parts))
+        self._next()
+        await fut
+
+    def _next(self) -> None:
+        if self.queue and self.busy < self.lanes:
+            self.busy += 1
+            asyncio.ensure_future(self._lane())
+
+    async def _lane(self) -> None:
+        try:
+            while self.queue:
+                items: list[tuple[asyncio.Future[None], str, list[Any]]] = []
+                count = 0
+                while self.queue and (not items or count + len(self.queue[0][2]) <= self.most):
+                    items.append(self.queue.pop(0))
+                    count += len(items[-1][2])
+                items.sort(key=lambda it: it[1])
+                try:
+                    await self.send([part for it in items for part in it[2]])
+                except BaseException as exc:
+                    for fut, _, _ in items:
+                        if not fut.done():
+                            fut.set_exception(exc)
+                    if not isinstance(exc, Exception):
+                        raise
+                else:
+                    for fut, _, _ in items:
+                        if not fut.done():
+                            fut.set_result(None)
+        finally:
+            self.busy -= 1
+            self._next()
+
+
+class _RunSaves:
+    """One run's saves under ``durability="async"``: one in flight, the rest queued behind
+    it and stored together."""
+
+    def __init__(self, store: Any, key: str) -> None:
+        self.store, self.key = store, key
+        self.queue: list[Any] = []
+        self.task: asyncio.Task[None] | None = None
+
+    def put(self, tx: Any) -> None:
+        self.queue.append(tx)
+        if self.task is None:
+            self.task = asyncio.ensure_future(self._drain())
+
+    async def _drain(self) -> None:
+        while self.queue:
+            batch, self.queue = self.queue, []
+            await self.store(self.key, batch)
+        self.task = None
+
+    async def wait(self) -> None:
+        while self.task is not None:
+            await self.task
+
+
+async def _pg_floor(saver: Any, template: Any, threads: list[str]) -> tuple[Any, Any, list[list[Any]]]:
+    """Send functions for the reads and the writes, and each run's transactions as query
+    strings (bound now, before timing)."""
+    from psycopg import AsyncClientCursor
+
+    from asyncgraph.checkpoint.postgres._driver import _script
+    from asyncgraph.checkpoint.postgres._group import LANES
+    from asyncgraph.checkpoint._store import Stmt
+
+    pool = saver.conn
+    async with pool.connection() as conn:
+        cur = AsyncClientCursor(conn)
+        per_run = [[_script(cur, [Stmt(sql, _rebind(params, many, t), many=many) for sql, params, many in stmts])
+                    for _, stmts in template] for t in threads]
+
+    def sender(begin: str) -> Any:
+        async def send(parts: list[str]) -> None:
+            async with pool.connection() as conn:
+                cur = conn.cursor()
+                await cur.execute(";\n".join([begin, *parts, "COMMIT"]))
+                while cur.nextset():  # every statement's result, as a driver reads them
+                    pass
+        return send
+
+    lanes = max(1, min(LANES, pool.max_size // 2))
+    reads = _Lanes(sender("BEGIN ISOLATION LEVEL REPEATABLE READ"), lanes)
+    writes = _Lanes(sender("BEGIN"), lanes)
+    return reads.run, writes.run, per_run
+
+
+async def _sqlite_floor(saver: Any, template: Any, threads: list[str]) -> tuple[Any, Any, list[list[Any]]]:
+    conn = saver.conn  # the saver's aiosqlite connection: its one thread, its pragmas
+
+    def unit(begin: str, txs: list[list[tuple[str, Any, bool]]]) -> None:
+        cur = conn._conn.cursor()
+        cur.execute(begin)
+        for stmts in txs:
+            for sql, params, many in stmts:
+                if many:
+                    cur.executemany(sql, params)
+                else:
+                    cur.execute(sql, params).fetchall()
+        cur.execute("COMMIT")
+        cur.close()
+
+    async def read(key: str, txs: list[Any]) -> None:
+        await conn._execute(unit, "BEGIN", txs)
+
+    async def write(key: str, txs: list[Any]) -> None:
+        await conn._execute(unit, "BEGIN IMMEDIATE", txs)
+
+    per_run = [[[(sql, _rebind(params, many, t), many) for sql, params, many in stmts] for _, stmts in template]
+               for t in threads]
+    return read, write, per_run
+
+
+def floor(impl: str, p: dict[str, Any]) -> dict[str, Any]:
+    from bench._fake_model import TOOLS, FakeAgentModel
+
+    from langchain_core.messages import HumanMessage
+
+    async def main() -> dict[str, Any]:
+        model = FakeAgentModel(latency=p["latency"])
+        tools = {t.name: t for t in TOOLS}
+        async with _saver(AG, p["saver"], p) as saver:
+            template = await _record(saver, p["saver"], model)
+            prefix = uuid.uuid4().hex[:8]
+            threads = [f"{prefix}-{i}" for i in range(p["n"])]
+            make = _pg_floor if p["saver"] == "postgres" else _sqlite_floor
+            read, write, per_run = await make(saver, template, threads)
+            hops = _count_hops(saver) if p["saver"] == "sqlite" else None
+            stats0 = await _pg_xacts(saver) if p["saver"] == "postgres" else None
+
+            async def run(i: int) -> None:
+                txs, key = per_run[i], threads[i]
+                await read(key, [txs[0]])
+                saves = _RunSaves(write, key)
+                saves.put(txs[1])  # the input checkpoint: its save starts at once,
+                await asyncio.sleep(0)  # as the engine's does, before __start__ runs
+                saves.put(txs[2])  # __start__
+                messages: list[Any] = [HumanMessage(f"question {i}")]
+                at = 3
+                while True:
+                    reply = await model.ainvoke(messages)
+                    messages.append(reply)
+                    saves.put(txs[at])
+                    at += 1
+                    if not reply.tool_calls:
+                        break
+                    for tc in reply.tool_calls:
+                        messages.append(await tools[tc["name"]].ainvoke(tc))
+                    saves.put(txs[at])
+                    at += 1
+                await saves.wait()
+                if len(messages) != 4:
+                    raise AssertionError(f"run {i}: {len(messages)} messages")
+
+            gc.collect()
+            c0, t0 = time.process_time(), time.perf_counter()
+            await asyncio.gather(*(run(i) for i in range(p["n"])))
+            wall = time.perf_counter() - t0
+            cpu = time.process_time() - c0
+            out = {"wall_s": wall, "runs_per_s": p["n"] / wall, "cpu_ms_per_run": cpu / p["n"] * 1e3}
+            if stats0 is not None:
+                out.update(_xact_delta(stats0, await _pg_xacts(saver), p["n"]))
+            if hops is not None:
+                out["xacts_per_run"] = hops[0] / p["n"]
+            tx_bytes = sum(len(str(x)) for x in per_run[0]) if p["saver"] == "postgres" else None
+            if tx_bytes is not None:
+                out["query_bytes_per_run"] = tx_bytes
+        return out
+
+    return asyncio.run(main())
+
+
+async def _pg_xacts(saver: Any) -> tuple[int, float]:
+    """The database's committed transactions so far (the server's count, flushed: idle
+    backends report within a second) and the server's CPU seconds so far."""
+    await asyncio.sleep(1.2)
+    async with saver.conn.connection() as conn:
+        await conn.execute("SELECT pg_stat_clear_snapshot()")
+        row = await (await conn.execute(
+            "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()")).fetchone()
+    return int(row[0]), _server_cpu()
+
+
+def _server_cpu() -> float:
+    """CPU seconds (user + system) of every ``postgres`` process on this machine so far
+    (the server is local: its CPU competes with the client's on the same cores)."""
+    total = 0
+    tick = os.sysconf("SC_CLK_TCK")
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        name = stat[stat.index(b"(") + 1 : stat.rindex(b")")]
+        if not name.startswith(b"postgres"):
+            continue
+        fields = stat[stat.rindex(b")") + 2 :].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / tick
+
+
+def _xact_delta(before: tuple[int, float], after: tuple[int, float], n: int) -> dict[str, float]:
+    # Less the counting query's own transaction; the server's CPU is everyone's on this
+    # machine (other databases too), so read it next to the load average.
+    return {"xacts_per_run": (after[0] - before[0] - 2) / n,
+            "server_cpu_ms_per_run": (after[1] - before[1]) / n * 1e3}
 
 
 # -- worker: conversation --------------------------------------------------------------
@@ -270,7 +612,7 @@ def _spawn(kind: str, impl: str, params: dict[str, Any], timeout: float) -> dict
 
 
 def _worker_main(kind: str, impl: str, params: str) -> int:
-    fn = {"agents": agents, "conversation": conversation}[kind]
+    fn = {"agents": agents, "floor": floor, "conversation": conversation}[kind]
     try:
         result = fn(impl, json.loads(params))
     except BaseException as exc:  # noqa: BLE001 - every failure becomes a table cell
@@ -289,6 +631,62 @@ def _row(cells: list[str]) -> str:
     return "| " + " | ".join(cells) + " |"
 
 
+def _med(outs: list[dict[str, Any]], key: str) -> float | None:
+    vals = [o[key] for o in outs if key in o]
+    return statistics.median(vals) if vals else None
+
+
+def _ratios(num: list[dict[str, Any]], den: list[dict[str, Any]], key: str = "wall_s") -> list[float]:
+    """``num / den`` per round (same round, so the same machine)."""
+    return [a[key] / b[key] for a, b in zip(num, den) if key in a and key in b]
+
+
+def _x(vals: list[float]) -> str:
+    if not vals:
+        return "—"
+    med = f"{statistics.median(vals):.2f}×"
+    return med if len(vals) == 1 else f"{med} ({' / '.join(f'{v:.2f}' for v in vals)})"
+
+
+def _agents_table(per: dict[str, dict[str, list[dict[str, Any]]]], n: int, rounds: int, libs: tuple[str, ...]) -> list[str]:
+    """The agents table: medians over rounds; ratios of wall times taken per round
+    (the rounds in brackets)."""
+    lines = [f"**{n:,} concurrent agent runs, one thread each, default durability (`\"async\"`)** "
+             f"(runs/s = N / wall time; {rounds} round(s), medians; *floor*: the same transactions "
+             "and bytes through the same pool / connection, no graph)", "",
+             _row(["saver", "LG runs/s", "ag runs/s", "floor runs/s", "ag/LG throughput", "LG CPU ms/run",
+                   "ag CPU ms/run", "floor CPU ms/run", "transactions/run ag / floor",
+                   "server CPU ms/run ag / floor", "ag / no-saver wall", "floor / no-saver wall",
+                   "ag / floor wall", "goal", "met"]),
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|"]
+    none = per["none"][AG]
+    for saver in ("none", "sqlite", "postgres"):
+        lg = per[saver].get(LG, [])
+        ag = per[saver][AG]
+        fl = per[saver].get("floor", []) if saver != "none" else []
+        vs_lg = [1 / r for r in _ratios(ag, lg)] if lg else []
+        own = _ratios(ag, none) if saver != "none" else []
+        fl_own = _ratios(fl, none) if fl else []
+        ag_fl = _ratios(ag, fl) if fl else []
+        goal = "—" if saver == "none" else "≥ 4× LG and ≤ 1.5× no-saver"
+        met = "—"
+        if saver != "none" and own:
+            four = statistics.median(vs_lg) >= 4 if vs_lg else None
+            half = statistics.median(own) <= 1.5
+            met = ("yes" if four and half else "half (4× yes)" if four else "half (1.5× yes)" if half
+                   else "no") if four is not None else ("1.5× yes" if half else "1.5× no")
+        tx = "—" if saver == "none" else f"{_f(_med(ag, 'xacts_per_run'), 2)} / {_f(_med(fl, 'xacts_per_run'), 2)}"
+        scpu = "—" if saver != "postgres" else (
+            f"{_f(_med(ag, 'server_cpu_ms_per_run'), 2)} / {_f(_med(fl, 'server_cpu_ms_per_run'), 2)}")
+        lines.append(_row([saver, _f(_med(lg, "runs_per_s")), _f(_med(ag, "runs_per_s")), _f(_med(fl, "runs_per_s")),
+                           _x(vs_lg), _f(_med(lg, "cpu_ms_per_run"), 2), _f(_med(ag, "cpu_ms_per_run"), 2),
+                           _f(_med(fl, "cpu_ms_per_run"), 2), tx, scpu, _x(own) if saver != "none" else "1.00×",
+                           _x(fl_own), _x(ag_fl), goal, met]))
+    errors = [f"{s}/{i}: {o['error']}" for s, d in per.items() for i, outs in d.items() for o in outs if "error" in o]
+    lines += [""] + [f"error: {e}" for e in errors] + ([""] if errors else [])
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["--worker"]:
@@ -303,6 +701,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--pg", default=PG_URL)
     ap.add_argument("--markdown", action="store_true")
     ap.add_argument("--json", metavar="PATH")
+    ap.add_argument("--rounds", type=int, default=1, help="agents: rounds, ratios per round, medians shown")
+    ap.add_argument("--no-lg", action="store_true", help="agents: asyncgraph and the floor only")
     args = ap.parse_args(argv)
     only = set(args.only.split(","))
     n = args.n or (200 if args.quick else 1000)
@@ -312,30 +712,19 @@ def main(argv: list[str] | None = None) -> int:
     lines: list[str] = []
 
     if "agents" in only:
-        lines += [f"**{n:,} concurrent agent runs, one thread each** (runs/s = N / wall time)", "",
-                  _row(["saver", "LG runs/s", "ag runs/s", "ag/LG throughput", "LG CPU ms/run",
-                        "ag CPU ms/run", "ag wall / ag no-saver wall", "goal", "met"]),
-                  "|---|---:|---:|---:|---:|---:|---:|---|---|"]
-        per: dict[str, dict[str, Any]] = {}
-        for saver in ("none", "sqlite", "postgres"):
-            per[saver] = {}
-            for impl in (LG, AG):
-                out = _spawn("agents", impl, {**base, "n": n, "saver": saver}, 600)
-                per[saver][impl] = out
-                print(f"  agents {saver:8} {impl:10} {out}", flush=True)
+        libs = (AG, "floor") if args.no_lg else (LG, AG, "floor")
+        per: dict[str, dict[str, list[dict[str, Any]]]] = {k: {i: [] for i in libs} for k in ("none", "sqlite", "postgres")}
+        for r in range(args.rounds):
+            for saver in ("none", "sqlite", "postgres"):
+                for impl in libs:
+                    if impl == "floor" and saver == "none":
+                        continue
+                    kind = "floor" if impl == "floor" else "agents"
+                    out = _spawn(kind, AG if impl == "floor" else impl, {**base, "n": n, "saver": saver}, 600)
+                    per[saver][impl].append(out)
+                    print(f"  round {r + 1} agents {saver:8} {impl:10} {out}  load {os.getloadavg()[0]:.1f}", flush=True)
         results["agents"] = per
-        ag_none = per["none"][AG].get("wall_s")
-        for saver in ("none", "sqlite", "postgres"):
-            lg, ag = per[saver][LG], per[saver][AG]
-            ratio = ag["runs_per_s"] / lg["runs_per_s"] if "runs_per_s" in lg and "runs_per_s" in ag else None
-            own = ag["wall_s"] / ag_none if "wall_s" in ag and ag_none else None
-            goal = "—" if saver == "none" else "≥ 4× LG and ≤ 1.5× no-saver"
-            met = "—" if saver == "none" or ratio is None or own is None else (
-                "yes" if ratio >= 4 and own <= 1.5 else "no")
-            lines.append(_row([saver, _f(lg.get("runs_per_s")), _f(ag.get("runs_per_s")),
-                               "—" if ratio is None else f"{ratio:.2f}×", _f(lg.get("cpu_ms_per_run"), 2),
-                               _f(ag.get("cpu_ms_per_run"), 2), "—" if own is None else f"{own:.2f}×", goal, met]))
-        lines.append("")
+        lines += _agents_table(per, n, args.rounds, libs)
 
     if "curve" in only:
         lines += [f"**AsyncPostgresSaver, C runs in flight through one pool of {args.pool}** "
