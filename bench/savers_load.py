@@ -461,9 +461,12 @@ async def _pg_xacts(saver: Any) -> tuple[int, float]:
     backends report within a second) and the server's CPU seconds so far."""
     await asyncio.sleep(1.2)
     async with saver.conn.connection() as conn:
-        await conn.execute("SELECT pg_stat_clear_snapshot()")
-        row = await (await conn.execute(
-            "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()")).fetchone()
+        from psycopg.rows import tuple_row  # (LangGraph's pool makes dict rows)
+
+        cur = conn.cursor(row_factory=tuple_row)
+        await cur.execute("SELECT pg_stat_clear_snapshot()")
+        await cur.execute("SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()")
+        row = await cur.fetchone()
     return int(row[0]), _server_cpu()
 
 
