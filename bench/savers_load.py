@@ -600,10 +600,14 @@ def _env() -> dict[str, str]:
     return env
 
 
-def _spawn(kind: str, impl: str, params: dict[str, Any], timeout: float) -> dict[str, Any]:
+def _spawn(kind: str, impl: str, params: dict[str, Any], timeout: float, root: Path = ROOT) -> dict[str, Any]:
+    """Run a worker in a fresh interpreter; ``root``: the checkout it imports (``--base``)."""
     cmd = [sys.executable, "-m", "bench.savers_load", "--worker", kind, impl, json.dumps(params)]
+    env = _env()
+    if root != ROOT:
+        env["PYTHONPATH"] = os.pathsep.join([str(root), *[p for p in env["PYTHONPATH"].split(os.pathsep) if p != str(ROOT)]])
     try:
-        proc = subprocess.run(cmd, cwd=ROOT, env=_env(), capture_output=True, text=True,
+        proc = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True,
                               timeout=timeout, check=False)
     except subprocess.TimeoutExpired:
         return {"error": f"timed out after {timeout:.0f} s"}
@@ -662,10 +666,13 @@ def _agents_table(per: dict[str, dict[str, list[dict[str, Any]]]], n: int, round
                    "server CPU ms/run ag / floor", "ag / no-saver wall", "floor / no-saver wall",
                    "ag / floor wall", "goal", "met"]),
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|"]
-    none = per["none"][AG]
-    for saver in ("none", "sqlite", "postgres"):
+    rows = [(saver, AG) for saver in ("none", "sqlite", "postgres")]
+    if "base" in libs:
+        rows += [(saver, "base") for saver in ("none", "sqlite", "postgres")]
+    for saver, who in rows:
+        none = per["none"][who]
         lg = per[saver].get(LG, [])
-        ag = per[saver][AG]
+        ag = per[saver][who]
         fl = per[saver].get("floor", []) if saver != "none" else []
         vs_lg = [1 / r for r in _ratios(ag, lg)] if lg else []
         own = _ratios(ag, none) if saver != "none" else []
@@ -681,7 +688,7 @@ def _agents_table(per: dict[str, dict[str, list[dict[str, Any]]]], n: int, round
         tx = "—" if saver == "none" else f"{_f(_med(ag, 'xacts_per_run'), 2)} / {_f(_med(fl, 'xacts_per_run'), 2)}"
         scpu = "—" if saver != "postgres" else (
             f"{_f(_med(ag, 'server_cpu_ms_per_run'), 2)} / {_f(_med(fl, 'server_cpu_ms_per_run'), 2)}")
-        lines.append(_row([saver, _f(_med(lg, "runs_per_s")), _f(_med(ag, "runs_per_s")), _f(_med(fl, "runs_per_s")),
+        lines.append(_row([saver if who == AG else f"{saver} (base)", _f(_med(lg, "runs_per_s")), _f(_med(ag, "runs_per_s")), _f(_med(fl, "runs_per_s")),
                            _x(vs_lg), _f(_med(lg, "cpu_ms_per_run"), 2), _f(_med(ag, "cpu_ms_per_run"), 2),
                            _f(_med(fl, "cpu_ms_per_run"), 2), tx, scpu, _x(own) if saver != "none" else "1.00×",
                            _x(fl_own), _x(ag_fl), goal, met]))
@@ -706,6 +713,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", metavar="PATH")
     ap.add_argument("--rounds", type=int, default=1, help="agents: rounds, ratios per round, medians shown")
     ap.add_argument("--no-lg", action="store_true", help="agents: asyncgraph and the floor only")
+    ap.add_argument("--base", metavar="DIR", help="agents: also asyncgraph from this checkout (e.g. git archive "
+                    "of the base commit), interleaved, as rows 'saver (base)'")
     args = ap.parse_args(argv)
     only = set(args.only.split(","))
     n = args.n or (200 if args.quick else 1000)
@@ -716,6 +725,8 @@ def main(argv: list[str] | None = None) -> int:
 
     if "agents" in only:
         libs = (AG, "floor") if args.no_lg else (LG, AG, "floor")
+        if args.base:
+            libs = (*libs, "base")
         per: dict[str, dict[str, list[dict[str, Any]]]] = {k: {i: [] for i in libs} for k in ("none", "sqlite", "postgres")}
         for r in range(args.rounds):
             for saver in ("none", "sqlite", "postgres"):
@@ -723,7 +734,8 @@ def main(argv: list[str] | None = None) -> int:
                     if impl == "floor" and saver == "none":
                         continue
                     kind = "floor" if impl == "floor" else "agents"
-                    out = _spawn(kind, AG if impl == "floor" else impl, {**base, "n": n, "saver": saver}, 600)
+                    out = _spawn(kind, impl if impl == LG else AG, {**base, "n": n, "saver": saver}, 600,
+                                 Path(args.base) if impl == "base" else ROOT)
                     per[saver][impl].append(out)
                     print(f"  round {r + 1} agents {saver:8} {impl:10} {out}  load {os.getloadavg()[0]:.1f}", flush=True)
         results["agents"] = per

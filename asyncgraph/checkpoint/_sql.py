@@ -88,6 +88,10 @@ _CANONICAL_UUID = re.compile(
 ).fullmatch
 
 
+_PERCENT_S: dict[str, str] = {}
+"""``Dialect.q``'s translations, by statement (a dict lookup instead of a scan per use)."""
+
+
 @dataclass(frozen=True)
 class Dialect:
     name: str
@@ -100,7 +104,14 @@ class Dialect:
 
     def q(self, sql: str) -> str:
         """Placeholders are written ``?``; psycopg wants ``%s``."""
-        return sql if self.name == "sqlite" else sql.replace("?", "%s")
+        if self.name == "sqlite":
+            return sql
+        found = _PERCENT_S.get(sql)
+        if found is None:
+            found = sql.replace("?", "%s")
+            if len(_PERCENT_S) < 4096:  # the store's statements are a few dozen constants
+                _PERCENT_S[sql] = found
+        return found
 
     def vkey(self, version: Any) -> Any:
         """A channel version as a key column value: injective over int, float and str."""

@@ -38,6 +38,7 @@ from asyncgraph.checkpoint.serde import MsgpackSerde
 from asyncgraph.checkpoint.base import (
     WRITES_IDX_MAP,
     Checkpoint,
+    MAX_ID_BYTES,
     check_thread_id,
     CheckpointTuple,
     ThreadInfo,
@@ -68,6 +69,9 @@ def parse_config(config: Any) -> tuple[str, str, str | None]:
             '{"configurable": {"thread_id": "1"}}'
         )
     ns = conf.get("checkpoint_ns") or ""
+    if (type(thread_id) is str and not ns and thread_id.isascii()
+            and len(thread_id) <= MAX_ID_BYTES and "\x00" not in thread_id):
+        return thread_id, ns, conf.get("checkpoint_id")  # check_thread_id's common case
     return check_thread_id(thread_id, ns), ns, conf.get("checkpoint_id")
 
 

@@ -79,13 +79,19 @@ _COMMIT = Stmt("COMMIT")
 _BEGIN = ("BEGIN", "BEGIN ISOLATION LEVEL REPEATABLE READ")
 
 
+_SIZED = frozenset((bytes, str))
+
+
 def _size(batch: Sequence[Stmt]) -> int:
     total = 0
     for stmt in batch:
         rows = stmt.params if stmt.many else (stmt.params,)
         for row in rows:
             for p in row:
-                if isinstance(p, (bytes, bytearray, memoryview, str)):
+                t = type(p)
+                if t in _SIZED:  # the common cases first, without isinstance
+                    total += len(p)
+                elif t is not int and p is not None and isinstance(p, (bytes, bytearray, memoryview, str)):
                     total += len(p)
     return total
 
@@ -122,7 +128,14 @@ def _bind(sql: str, params: Sequence[Any]) -> str:
         raise _Unsure
     out = [parts[0]]
     for p, text in zip(params, parts[1:]):
-        out.append(_literal(p))
+        # _literal's common cases inline (a call per parameter is most of the cost)
+        t = type(p)
+        if t is str and "\x00" not in p:
+            out.append("'" + p.replace("'", "''") + "'")
+        elif t is bytes:
+            out.append("'\\x" + p.hex() + "'::bytea")
+        else:
+            out.append(_literal(p))
         out.append(text)
     return "".join(out)
 
