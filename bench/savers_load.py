@@ -456,9 +456,10 @@ def floor(impl: str, p: dict[str, Any]) -> dict[str, Any]:
     return asyncio.run(main())
 
 
-async def _pg_xacts(saver: Any) -> tuple[int, float]:
+async def _pg_xacts(saver: Any) -> tuple[int, dict[int, float]]:
     """The database's committed transactions so far (the server's count, flushed: idle
-    backends report within a second) and the server's CPU seconds so far."""
+    backends report within a second) and the CPU seconds so far of each server process
+    connected to it (the server is local: its CPU competes with the client's)."""
     await asyncio.sleep(1.2)
     async with saver.conn.connection() as conn:
         from psycopg.rows import tuple_row  # (LangGraph's pool makes dict rows)
@@ -467,35 +468,28 @@ async def _pg_xacts(saver: Any) -> tuple[int, float]:
         await cur.execute("SELECT pg_stat_clear_snapshot()")
         await cur.execute("SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()")
         row = await cur.fetchone()
-    return int(row[0]), _server_cpu()
+        await cur.execute("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
+        pids = [r[0] for r in await cur.fetchall()]
+    return int(row[0]), {pid: _proc_cpu(pid) for pid in pids}
 
 
-def _server_cpu() -> float:
-    """CPU seconds (user + system) of every ``postgres`` process on this machine so far
-    (the server is local: its CPU competes with the client's on the same cores)."""
-    total = 0
-    tick = os.sysconf("SC_CLK_TCK")
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            with open(f"/proc/{pid}/stat", "rb") as f:
-                stat = f.read()
-        except OSError:
-            continue
-        name = stat[stat.index(b"(") + 1 : stat.rindex(b")")]
-        if not name.startswith(b"postgres"):
-            continue
-        fields = stat[stat.rindex(b")") + 2 :].split()
-        total += int(fields[11]) + int(fields[12])
-    return total / tick
+def _proc_cpu(pid: int) -> float:
+    """CPU seconds (user + system) of process ``pid`` so far (0 if it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+    except OSError:
+        return 0.0
+    fields = stat[stat.rindex(b")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _xact_delta(before: tuple[int, float], after: tuple[int, float], n: int) -> dict[str, float]:
-    # Less the counting query's own transaction; the server's CPU is everyone's on this
-    # machine (other databases too), so read it next to the load average.
-    return {"xacts_per_run": (after[0] - before[0] - 2) / n,
-            "server_cpu_ms_per_run": (after[1] - before[1]) / n * 1e3}
+def _xact_delta(before: tuple[int, dict[int, float]], after: tuple[int, dict[int, float]], n: int) -> dict[str, float]:
+    # Less the counting queries' own transactions. Server CPU: the backends connected to
+    # the run's database (a pool keeps its connections through the run); the server's
+    # background processes (WAL writer, checkpointer) are not in it.
+    cpu = sum(v - before[1].get(pid, 0.0) for pid, v in after[1].items())
+    return {"xacts_per_run": (after[0] - before[0] - 3) / n, "server_cpu_ms_per_run": cpu / n * 1e3}
 
 
 # -- worker: conversation --------------------------------------------------------------
