@@ -15,6 +15,13 @@ its own fresh interpreter, one after the other:
   ``--pool`` connections on a database made for the worker; LangGraph's saver gets the
   same pool). Throughput is N / wall time. Goals: >= 4x LangGraph's throughput with
   each saver, and asyncgraph's wall time within 1.5x of its own runs without a saver.
+  Both libraries run with their default durability (``"async"``). For each database
+  saver a third worker, the *floor*, runs the same agents with no graph, sending the
+  same transactions with the same bytes through the same pool or connection (see
+  ``floor`` below); the table gives ag / no-saver, floor / no-saver and ag / floor wall
+  time, transactions per run and (PostgreSQL) the server's CPU per run.
+  ``--rounds R`` repeats every worker R times, interleaved; ``--base DIR`` adds
+  asyncgraph from another checkout (e.g. ``git archive`` of a base commit).
 * ``curve``: the same agent on PostgreSQL with at most C runs in flight (C = 1, 10, 50,
   200; 3C runs, at least 20), through one pool: runs/s. With a model taking 0.1 s per
   run, C / 0.1 s is the ideal; a saver that serializes its operations flattens it.
