@@ -65,6 +65,10 @@ _LAST_SEQ = "COALESCE((SELECT MAX(seq) FROM ag_run_events WHERE run_id = {run}),
 FENCE: ContextVar[tuple[str, int] | None] = ContextVar("asyncgraph_server_fence", default=None)
 """``(run_id, attempt)`` of the run the current task executes, in a worker; None elsewhere."""
 
+JOB: ContextVar[int | None] = ContextVar("asyncgraph_server_job", default=None)
+"""The id of the procrastinate job carrying the run the current task executes, in a worker:
+:meth:`PostgresStorage.finish_run` ends it with the run (see ``finished_jobs``)."""
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS ag_assistants (id text PRIMARY KEY, doc jsonb NOT NULL);
 CREATE TABLE IF NOT EXISTS ag_threads (id text PRIMARY KEY, doc jsonb NOT NULL);
@@ -180,6 +184,9 @@ class PostgresStorage(Storage):
         self._listener: asyncio.Task[None] | None = None
         self._nested = asyncio.Semaphore(max(1, pool.max_size // 2))
         self._event_group = _EventGroup(self)
+        self.finished_jobs: set[int] = set()
+        """Jobs :meth:`finish_run` ended (deleted, as procrastinate does a successful job
+        of the worker's): procrastinate's own finish of them is skipped (see _serve)."""
 
     @classmethod
     @contextlib.asynccontextmanager
@@ -501,8 +508,9 @@ class PostgresStorage(Storage):
         body = json.dumps(events, ensure_ascii=False, separators=(",", ":")) if events else ""
         tail = "\n" + body if events and (len(body) <= NOTIFY_EVENTS_MAX // 4
                                           or len(body.encode()) <= NOTIFY_EVENTS_MAX) else ""
+        job = JOB.get() if FENCE.get() is not None else None
         async with self.pool.connection() as conn:
-            await self._fenced_one(
+            row = await self._fenced_one(
                 conn,
                 ", up AS (UPDATE ag_runs SET doc = doc || %(patch)s::jsonb WHERE id = %(id)s"
                 " AND EXISTS (SELECT 1 FROM fence) RETURNING 1)"
@@ -517,13 +525,20 @@ class PostgresStorage(Storage):
                 ", thr AS (UPDATE ag_threads SET doc = doc || %(tpatch)s::jsonb WHERE id = %(tid)s"
                 " AND EXISTS (SELECT 1 FROM up))"
                 ", closed AS (INSERT INTO ag_run_closed (run_id) SELECT %(id)s FROM up ON CONFLICT DO NOTHING)"
+                # The run's procrastinate job ends with it, as procrastinate_finish_job_v1
+                # ends a successful one (delete_jobs="successful"): one statement less.
+                + (", job AS (DELETE FROM procrastinate_jobs WHERE id = %(job)s AND status IN ('todo', 'doing')"
+                   " AND EXISTS (SELECT 1 FROM up) RETURNING id)" if job is not None else "") +
                 # (The events' NOTIFY goes first: the FROM's count runs before this list.)
                 " SELECT 1, pg_notify(%(channel)s, %(id)s || ' close ' || last.seq::text)"
+                + (", (SELECT count(*) FROM job)" if job is not None else "") +
                 " FROM up, last, (SELECT count(*) FROM sent) n",
                 {"id": run_id, "patch": dumps(fields), "tid": thread_id, "tpatch": dumps(thread_fields),
                  "events": [e for e, _ in events], "datas": [d for _, d in events], "tail": tail,
-                 "channel": CHANNEL},
+                 "channel": CHANNEL, "job": job},
             )
+        if job is not None and row[2]:
+            self.finished_jobs.add(job)
 
     async def update_run(self, run_id: str, fields: dict[str, Any]) -> dict[str, Any] | None:
         # One fenced statement; the fence's FencedOut also covers a run deleted meanwhile.
