@@ -38,10 +38,11 @@ CHANNEL = "ag_run_events"
 POLL_SECONDS = 1.0
 """Readers re-read a run's events at least this often, even without a notification,
 while this process's listener is down (or reconnecting)."""
-LISTENING_POLL_SECONDS = 5.0
+LISTENING_POLL_SECONDS = 30.0
 """The same while the listener is up: a NOTIFY reaches it or the connection drops (and the
-reconnection wakes every reader), so this read is a backstop only; it was a read per
-second of every stream waiting for its run to start."""
+reconnection wakes every reader), so this read is a backstop only. It was a read per
+second, then every 5 s, of every stream waiting for its run to start: with runs queued
+for 10-20 s (500 streams on one worker), 2-4 reads per run."""
 _ALL = math.inf
 
 NOTIFY_EVENTS_MAX = 7000
@@ -912,17 +913,17 @@ class _EventGroup:
                 async with storage.pool.connection() as conn:
                     cur = await conn.execute(
                         "WITH fence AS (SELECT r.id FROM ag_runs r,"
-                        " unnest(%(runs)s::text[], %(attempts)s::int[]) AS f(run, attempt)"
+                        " unnest(%(runs)b::text[], %(attempts)b::int[]) AS f(run, attempt)"
                         " WHERE r.id = f.run AND r.attempt = f.attempt FOR SHARE OF r)"
                         ", base AS (SELECT fence.id, COALESCE((SELECT MAX(seq) FROM ag_run_events e"
                         " WHERE e.run_id = fence.id), 0) AS s FROM fence)"
                         ", ins AS (INSERT INTO ag_run_events (run_id, seq, event, data)"
                         " SELECT e.run, base.s + e.n, e.event, e.data"
-                        " FROM unnest(%(eruns)s::text[], %(ns)s::int[], %(events)b::text[], %(datas)b::text[])"
+                        " FROM unnest(%(eruns)b::text[], %(ns)b::int[], %(events)b::text[], %(datas)b::text[])"
                         " AS e(run, n, event, data) JOIN base ON base.id = e.run RETURNING run_id, seq)"
                         ", last AS (SELECT run_id, MAX(seq) AS last FROM ins GROUP BY run_id)"
                         " SELECT last.run_id, last.last, pg_notify(%(channel)s, last.run_id || ' ' || last.last || t.tail)"
-                        " FROM last JOIN unnest(%(runs)s::text[], %(tails)s::text[]) AS t(run, tail) ON t.run = last.run_id",
+                        " FROM last JOIN unnest(%(runs)b::text[], %(tails)b::text[]) AS t(run, tail) ON t.run = last.run_id",
                         {"runs": [fence[0] for _f, fence, _e in items],
                          "attempts": [fence[1] for _f, fence, _e in items],
                          "tails": [_notify_tail(events) for _f, _fence, events in items],

@@ -202,3 +202,47 @@ async def test_a_new_run_and_its_job_are_stored_by_one_statement(scratch_dsn: st
                 jobs[how] = row
                 assert await queue._job_of(run["run_id"]) is not None  # (cancel finds it)
             assert jobs["together"] == jobs["apart"]
+
+
+async def test_a_run_that_succeeds_ends_its_job_in_the_same_statement(scratch_dsn: str) -> None:
+    """A worker records a run's success and ends its procrastinate job in one statement
+    (the job deleted, as procrastinate ends a successful one); procrastinate's own finish
+    of that job afterwards is skipped instead of failing on a job that is gone."""
+    from asyncgraph.server._pg_queue import ProcrastinateQueue, ensure_queue_schema, make_procrastinate_app
+    from asyncgraph.server._pg_storage import FENCE, JOB, PostgresStorage, open_pool
+    from asyncgraph.server._runs import RunService
+    from asyncgraph.server._serve import _skip_finished_jobs
+
+    dsn = scratch_dsn
+    async with open_pool(dsn, max_size=4) as pool, PostgresStorage.open(dsn, pool=pool, listen=False) as storage:
+        app = make_procrastinate_app()
+        async with app.open_async(pool):
+            await ensure_queue_schema(app, pool)
+            queue = ProcrastinateQueue(app, storage, None)
+            thread = {"thread_id": str(uuid.uuid4()), "status": "idle", "metadata": {}, "values": None}
+            run = {"run_id": str(uuid.uuid4()), "thread_id": thread["thread_id"], "status": "pending"}
+            await queue.add_and_enqueue(storage, thread, run, RunService.first_event(run))
+            async with pool.connection() as conn:
+                cur = await conn.execute("SELECT * FROM procrastinate_register_worker_v1()")
+                worker_id = (await cur.fetchone())[0]
+            job = await app.job_manager.fetch_job(queues=None, worker_id=worker_id)
+            assert job is not None and job.task_kwargs == {"run_id": run["run_id"]}
+            claimed = await storage.claim_run(run["run_id"])
+            assert claimed is not None
+            fence, job_token = FENCE.set((run["run_id"], claimed[1])), JOB.set(job.id)
+            try:
+                await storage.finish_run(run["run_id"], {"status": "success"}, thread["thread_id"],
+                                         {"status": "idle"}, [("values", "{}")])
+            finally:
+                FENCE.reset(fence)
+                JOB.reset(job_token)
+            assert (await storage.get_run(run["run_id"]))["status"] == "success"
+            assert await queue._job_of(run["run_id"]) is None
+            async with pool.connection() as conn:
+                cur = await conn.execute("SELECT count(*) FROM procrastinate_jobs WHERE id = %s", (job.id,))
+                assert (await cur.fetchone())[0] == 0
+            from procrastinate import jobs as pjobs
+
+            _skip_finished_jobs(app, storage)
+            await app.job_manager.finish_job(job=job, status=pjobs.Status.SUCCEEDED, delete_job=True)
+            assert storage.finished_jobs == set()
