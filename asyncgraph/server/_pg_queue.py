@@ -260,7 +260,7 @@ class _FencedGroup(GroupCommit):
             finally:
                 _SHARED_FENCES.reset(token)
         for item in items:
-            token = FENCE.set(item.fence)
+            own = FENCE.set(item.fence)
             try:
                 result = await saver._arun_one(item.op, item.args, True)
             except BaseException as exc:  # noqa: BLE001  (handed to its caller)
@@ -270,7 +270,7 @@ class _FencedGroup(GroupCommit):
             else:
                 _settle(item.fut, result)
             finally:
-                FENCE.reset(token)
+                FENCE.reset(own)
 
 
 LANES = 1

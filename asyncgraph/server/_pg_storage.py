@@ -875,7 +875,9 @@ class _EventGroup:
     async def _lane(self) -> None:
         try:
             while self.queue:
-                items, rest, seen = [], [], set()
+                items: list[tuple[asyncio.Future[int], tuple[str, int], list[tuple[str, str]]]] = []
+                rest: list[tuple[asyncio.Future[int], tuple[str, int], list[tuple[str, str]]]] = []
+                seen: set[str] = set()
                 for item in self.queue:
                     if item[0].done():  # (its caller was cancelled while it queued)
                         continue
