@@ -72,6 +72,9 @@ uvicorn then uses, as ours does with them on ``PYTHONPATH``).
 ``BENCH_PROFILE_DIR=DIR`` (postgres storage) runs ``serve`` and each worker under cProfile
 timed by CPU (``bench/_profile_cpu.py``) and writes ``DIR/serve.prof``, ``DIR/worker0.prof``...
 when they stop (profiling slows them about 3x: compare shares, not times).
+``BENCH_LOG_STATEMENTS=1`` sets ``log_statement = 'all'`` on the scratch database (named
+``$BENCH_DB_PREFIX_<pid>``, default prefix ``asyncgraph_bench``), so PostgreSQL's log holds
+every statement of the run, to count them.
 """
 
 from __future__ import annotations
@@ -573,7 +576,7 @@ def _asyncgraph(args: argparse.Namespace) -> Iterator[tuple[str, str, list[subpr
     env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
     procs: list[subprocess.Popen[bytes]] = []
     admin = None
-    db = f"asyncgraph_bench_{os.getpid()}"
+    db = f"{os.environ.get('BENCH_DB_PREFIX', 'asyncgraph_bench')}_{os.getpid()}"
     try:
         if args.storage == "postgres":
             import psycopg
@@ -581,6 +584,8 @@ def _asyncgraph(args: argparse.Namespace) -> Iterator[tuple[str, str, list[subpr
             admin_dsn = os.environ.get("ASYNCGRAPH_TEST_PG", "postgresql://root@127.0.0.1:5432/postgres")
             admin = psycopg.connect(admin_dsn, autocommit=True)
             admin.execute(f"CREATE DATABASE {db}")
+            if os.environ.get("BENCH_LOG_STATEMENTS"):  # (every statement to the server's log: counting them)
+                admin.execute(f"ALTER DATABASE {db} SET log_statement = 'all'")
             dsn = admin_dsn.rsplit("/", 1)[0] + "/" + db
             base = [sys.executable, "-m", "asyncgraph"]
             profile = os.environ.get("BENCH_PROFILE_DIR")  # (cProfile each process into this directory)

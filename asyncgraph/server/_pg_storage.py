@@ -38,10 +38,11 @@ CHANNEL = "ag_run_events"
 POLL_SECONDS = 1.0
 """Readers re-read a run's events at least this often, even without a notification,
 while this process's listener is down (or reconnecting)."""
-LISTENING_POLL_SECONDS = 5.0
+LISTENING_POLL_SECONDS = 30.0
 """The same while the listener is up: a NOTIFY reaches it or the connection drops (and the
-reconnection wakes every reader), so this read is a backstop only; it was a read per
-second of every stream waiting for its run to start."""
+reconnection wakes every reader), so this read is a backstop only. It was a read per
+second, then every 5 s, of every stream waiting for its run to start: with runs queued
+for 10-20 s (500 streams on one worker), 2-4 reads per run."""
 _ALL = math.inf
 
 NOTIFY_EVENTS_MAX = 7000
@@ -64,6 +65,10 @@ _LAST_SEQ = "COALESCE((SELECT MAX(seq) FROM ag_run_events WHERE run_id = {run}),
 
 FENCE: ContextVar[tuple[str, int] | None] = ContextVar("asyncgraph_server_fence", default=None)
 """``(run_id, attempt)`` of the run the current task executes, in a worker; None elsewhere."""
+
+JOB: ContextVar[int | None] = ContextVar("asyncgraph_server_job", default=None)
+"""The id of the procrastinate job carrying the run the current task executes, in a worker:
+:meth:`PostgresStorage.finish_run` ends it with the run (see ``finished_jobs``)."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS ag_assistants (id text PRIMARY KEY, doc jsonb NOT NULL);
@@ -179,6 +184,10 @@ class PostgresStorage(Storage):
         self._listening = False
         self._listener: asyncio.Task[None] | None = None
         self._nested = asyncio.Semaphore(max(1, pool.max_size // 2))
+        self._event_group = _EventGroup(self)
+        self.finished_jobs: set[int] = set()
+        """Jobs :meth:`finish_run` ended (deleted, as procrastinate does a successful job
+        of the worker's): procrastinate's own finish of them is skipped (see _serve)."""
 
     @classmethod
     @contextlib.asynccontextmanager
@@ -460,9 +469,16 @@ class PostgresStorage(Storage):
             )
         self.thread_watchers.wake(run["thread_id"])
 
-    async def add_run(self, thread: dict[str, Any], run: dict[str, Any], first: RunEvent) -> None:
+    async def add_run(self, thread: dict[str, Any], run: dict[str, Any], first: RunEvent,
+                      job: tuple[str, str, str, str] | None = None) -> None:
         # One statement (one round trip, one transaction) for the thread's record, the
         # run's, and its first event, with their NOTIFYs (see put_run and append_event).
+        # ``job``: (queue, task, lock, args as JSON) of a procrastinate job deferred in
+        # the same statement (ProcrastinateQueue.add_and_enqueue).
+        defer = ""
+        if job is not None:
+            defer = (", procrastinate_defer_jobs_v1(ARRAY[ROW(%(q)s, %(task)s, 0, %(lock)s, NULL, %(args)s::jsonb,"
+                     " NULL)::procrastinate_job_to_defer_v1])")
         async with self.pool.connection() as conn:
             await self._fenced_one(
                 conn,
@@ -473,9 +489,10 @@ class PostgresStorage(Storage):
                 ", ev AS (INSERT INTO ag_run_events (run_id, seq, event, data)"
                 " SELECT %(id)s, %(seq)s, %(event)s, %(data)s FROM up)"
                 " SELECT 1, pg_notify(%(channel)s, 'thread:' || %(tid)s),"
-                " pg_notify(%(channel)s, %(id)s || ' ' || %(seq)s::text) FROM up",
+                " pg_notify(%(channel)s, %(id)s || ' ' || %(seq)s::text)" + defer + " FROM up",
                 {"id": run["run_id"], "tid": run["thread_id"], "doc": dumps(run), "tdoc": dumps(thread),
-                 "seq": first.seq, "event": first.event, "data": first.data, "channel": CHANNEL},
+                 "seq": first.seq, "event": first.event, "data": first.data, "channel": CHANNEL,
+                 **({} if job is None else dict(zip(("q", "task", "lock", "args"), job)))},
             )
         if self._listening:
             if len(self._fresh) > FRESH_MAX:  # (runs whose end this process never heard of)
@@ -492,8 +509,9 @@ class PostgresStorage(Storage):
         body = json.dumps(events, ensure_ascii=False, separators=(",", ":")) if events else ""
         tail = "\n" + body if events and (len(body) <= NOTIFY_EVENTS_MAX // 4
                                           or len(body.encode()) <= NOTIFY_EVENTS_MAX) else ""
+        job = JOB.get() if FENCE.get() is not None else None
         async with self.pool.connection() as conn:
-            await self._fenced_one(
+            row = await self._fenced_one(
                 conn,
                 ", up AS (UPDATE ag_runs SET doc = doc || %(patch)s::jsonb WHERE id = %(id)s"
                 " AND EXISTS (SELECT 1 FROM fence) RETURNING 1)"
@@ -508,13 +526,20 @@ class PostgresStorage(Storage):
                 ", thr AS (UPDATE ag_threads SET doc = doc || %(tpatch)s::jsonb WHERE id = %(tid)s"
                 " AND EXISTS (SELECT 1 FROM up))"
                 ", closed AS (INSERT INTO ag_run_closed (run_id) SELECT %(id)s FROM up ON CONFLICT DO NOTHING)"
+                # The run's procrastinate job ends with it, as procrastinate_finish_job_v1
+                # ends a successful one (delete_jobs="successful"): one statement less.
+                + (", job AS (DELETE FROM procrastinate_jobs WHERE id = %(job)s AND status IN ('todo', 'doing')"
+                   " AND EXISTS (SELECT 1 FROM up) RETURNING id)" if job is not None else "") +
                 # (The events' NOTIFY goes first: the FROM's count runs before this list.)
                 " SELECT 1, pg_notify(%(channel)s, %(id)s || ' close ' || last.seq::text)"
+                + (", (SELECT count(*) FROM job)" if job is not None else "") +
                 " FROM up, last, (SELECT count(*) FROM sent) n",
                 {"id": run_id, "patch": dumps(fields), "tid": thread_id, "tpatch": dumps(thread_fields),
                  "events": [e for e, _ in events], "datas": [d for _, d in events], "tail": tail,
-                 "channel": CHANNEL},
+                 "channel": CHANNEL, "job": job},
             )
+        if job is not None and row[2]:
+            self.finished_jobs.add(job)
 
     async def update_run(self, run_id: str, fields: dict[str, Any]) -> dict[str, Any] | None:
         # One fenced statement; the fence's FencedOut also covers a run deleted meanwhile.
@@ -582,9 +607,15 @@ class PostgresStorage(Storage):
     async def append_events(self, run_id: str, events: list[tuple[str, str]]) -> int:
         # As append_event, for many: one statement, one NOTIFY carrying the last seq and,
         # when small enough, the batch itself ("<run> <last seq>\n[[event, data], ...]"),
-        # which the API processes relay without reading the rows back.
-        body = json.dumps(events, ensure_ascii=False, separators=(",", ":"))
-        tail = "\n" + body if len(body) <= NOTIFY_EVENTS_MAX // 4 or len(body.encode()) <= NOTIFY_EVENTS_MAX else ""
+        # which the API processes relay without reading the rows back. In a worker under
+        # load, the batches of several runs go in one statement (_EventGroup).
+        fence = FENCE.get()
+        if fence is not None and fence[0] == run_id:
+            return await self._event_group.append(fence, events)
+        return await self._append_events(run_id, events)
+
+    async def _append_events(self, run_id: str, events: list[tuple[str, str]]) -> int:
+        tail = _notify_tail(events)
         async with self.pool.connection() as conn:
             row = await self._fenced_one(
                 conn,
@@ -791,3 +822,138 @@ class PostgresStorage(Storage):
                 log.warning("event listener lost its connection (%s); reconnecting", exc)
                 self._wake(None)
                 await asyncio.sleep(0.5)
+
+
+def _notify_tail(events: Sequence[tuple[str, str]]) -> str:
+    """What follows ``<run> <last seq>`` in the NOTIFY of a batch: the batch itself when
+    it fits (``"\n[[event, data], ...]"``), else nothing (readers read the rows)."""
+    body = json.dumps(events, ensure_ascii=False, separators=(",", ":"))
+    return "\n" + body if len(body) <= NOTIFY_EVENTS_MAX // 4 or len(body.encode()) <= NOTIFY_EVENTS_MAX else ""
+
+
+EVENT_LANES = 1
+"""Event writes of a worker in flight before further ones queue (see _EventGroup)."""
+
+EVENT_GROUP_MAX = 128
+"""Runs whose events one grouped statement writes, at most."""
+
+
+class _EventGroup:
+    """Group commit for the event batches of a worker's runs (:meth:`PostgresStorage.append_events`
+    under a fence): while :data:`EVENT_LANES` writes are in flight, further batches queue,
+    and the next lane to come free writes those of every queued run in ONE statement: each
+    run's fence checked (a share lock on its row, as alone), its events inserted after its
+    last seq, and its own NOTIFY, exactly as alone. A run whose attempt is stale gets no row
+    back: its batch then runs alone, which raises :class:`FencedOut` (or, if the attempt
+    was current after all, stores it). With fewer writes in flight nothing queues."""
+
+    __slots__ = ("busy", "queue", "storage")
+
+    def __init__(self, storage: PostgresStorage) -> None:
+        self.storage = storage
+        self.busy = 0
+        self.queue: list[tuple[asyncio.Future[int], tuple[str, int], list[tuple[str, str]]]] = []
+
+    async def append(self, fence: tuple[str, int], events: list[tuple[str, str]]) -> int:
+        if self.busy < EVENT_LANES:
+            self.busy += 1
+            try:
+                return await self.storage._append_events(fence[0], events)
+            finally:
+                self.busy -= 1
+                self._next()
+        fut: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self.queue.append((fut, fence, events))
+        self._next()
+        return await fut
+
+    def _next(self) -> None:
+        if self.queue and self.busy < EVENT_LANES:
+            self.busy += 1
+            asyncio.ensure_future(self._lane())
+
+    async def _lane(self) -> None:
+        try:
+            while self.queue:
+                items: list[tuple[asyncio.Future[int], tuple[str, int], list[tuple[str, str]]]] = []
+                rest: list[tuple[asyncio.Future[int], tuple[str, int], list[tuple[str, str]]]] = []
+                seen: set[str] = set()
+                for item in self.queue:
+                    if item[0].done():  # (its caller was cancelled while it queued)
+                        continue
+                    if item[1][0] in seen or len(items) >= EVENT_GROUP_MAX:
+                        rest.append(item)  # (one batch per run per statement: its seqs follow on)
+                        continue
+                    seen.add(item[1][0])
+                    items.append(item)
+                self.queue = rest
+                if items:
+                    try:
+                        await self._write(items)
+                    except BaseException:
+                        for item in items:
+                            item[0].cancel()
+                        raise
+        finally:
+            self.busy -= 1
+            self._next()
+
+    async def _write(self, items: list[tuple[asyncio.Future[int], tuple[str, int], list[tuple[str, str]]]]) -> None:
+        import psycopg  # (loaded already: the pool's)
+
+        storage = self.storage
+        last: dict[str, int] = {}
+        if len(items) > 1:
+            eruns, ns, names, datas = [], [], [], []
+            for _fut, (run_id, _attempt), events in items:
+                for n, (event, data) in enumerate(events, 1):
+                    eruns.append(run_id)
+                    ns.append(n)
+                    names.append(event)
+                    datas.append(data)
+            try:
+                async with storage.pool.connection() as conn:
+                    cur = await conn.execute(
+                        "WITH fence AS (SELECT r.id FROM ag_runs r,"
+                        " unnest(%(runs)b::text[], %(attempts)b::int[]) AS f(run, attempt)"
+                        " WHERE r.id = f.run AND r.attempt = f.attempt FOR SHARE OF r)"
+                        ", base AS (SELECT fence.id, COALESCE((SELECT MAX(seq) FROM ag_run_events e"
+                        " WHERE e.run_id = fence.id), 0) AS s FROM fence)"
+                        ", ins AS (INSERT INTO ag_run_events (run_id, seq, event, data)"
+                        " SELECT e.run, base.s + e.n, e.event, e.data"
+                        " FROM unnest(%(eruns)b::text[], %(ns)b::int[], %(events)b::text[], %(datas)b::text[])"
+                        " AS e(run, n, event, data) JOIN base ON base.id = e.run RETURNING run_id, seq)"
+                        ", last AS (SELECT run_id, MAX(seq) AS last FROM ins GROUP BY run_id)"
+                        " SELECT last.run_id, last.last, pg_notify(%(channel)s, last.run_id || ' ' || last.last || t.tail)"
+                        " FROM last JOIN unnest(%(runs)b::text[], %(tails)b::text[]) AS t(run, tail) ON t.run = last.run_id",
+                        {"runs": [fence[0] for _f, fence, _e in items],
+                         "attempts": [fence[1] for _f, fence, _e in items],
+                         "tails": [_notify_tail(events) for _f, _fence, events in items],
+                         "eruns": eruns, "ns": ns, "events": names, "datas": datas, "channel": CHANNEL},
+                    )
+                    last = {run_id: int(seq) for run_id, seq, _ in await cur.fetchall()}
+            except psycopg.OperationalError as exc:
+                # (The connection failed: the statement may have been committed, so no
+                # batch is written again; each run's attempt fails as alone.)
+                for fut, _fence, _events in items:
+                    if not fut.done():
+                        fut.set_exception(exc)
+                return
+            except Exception:  # noqa: BLE001  (each batch runs again on its own, below)
+                last = {}
+        for fut, fence, events in items:
+            if fut.done():
+                continue
+            if fence[0] in last:
+                fut.set_result(last[fence[0]])
+                continue
+            token = FENCE.set(fence)
+            try:
+                fut.set_result(await storage._append_events(fence[0], events))
+            except BaseException as exc:  # noqa: BLE001  (handed to its caller)
+                if not fut.done():
+                    fut.set_exception(exc)
+                if not isinstance(exc, Exception):
+                    raise
+            finally:
+                FENCE.reset(token)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import abc
 import asyncio
-from typing import Literal
+from typing import Any, Literal
 
 __all__ = ["AbortAction", "InProcessQueue", "RunQueue"]
 
@@ -23,6 +23,13 @@ class RunQueue(abc.ABC):
     @abc.abstractmethod
     async def enqueue(self, run_id: str, thread_id: str | None = None) -> None:
         """Make ``run_id`` available to a worker (``thread_id``: its thread, if known)."""
+
+    async def add_and_enqueue(self, storage: Any, thread: dict[str, Any], run: dict[str, Any], first: Any) -> None:
+        """Store a new run (``storage.add_run``: the thread's record, the run's, its first
+        event), then :meth:`enqueue` it. A back end on the storage's database does both in
+        one statement."""
+        await storage.add_run(thread, run, first)
+        await self.enqueue(run["run_id"], run["thread_id"])
 
     @abc.abstractmethod
     async def claim(self) -> str:

@@ -164,8 +164,7 @@ class RunService:
             # The thread, the run and the stream's first event together: the client learns
             # the run id before a worker picks the run up (a later attempt after a worker
             # died adds its own).
-            await self.storage.add_run(thread, run, self.first_event(run))
-            await self.queue.enqueue(run_id, thread_id)
+            await self.queue.add_and_enqueue(self.storage, thread, run, self.first_event(run))
         return run
 
     @staticmethod

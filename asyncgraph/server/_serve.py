@@ -42,7 +42,7 @@ from asyncgraph.server._pg_queue import (
     make_procrastinate_app,
     recover_stalled,
 )
-from asyncgraph.server._pg_storage import FENCE, Attempt, FencedOut, PostgresStorage, open_pool
+from asyncgraph.server._pg_storage import FENCE, JOB, Attempt, FencedOut, PostgresStorage, open_pool
 from asyncgraph.server._queue import InProcessQueue
 from asyncgraph.server._runs import RunService, Worker
 from asyncgraph.server._serialize import dumps
@@ -156,9 +156,11 @@ class PgWorker(Worker):
 
     async def run_job(self, context: Any, run_id: str) -> None:
         """The procrastinate task: claim a new attempt of ``run_id`` and carry it out."""
+        job = JOB.set(getattr(context.job, "id", None))
         try:
             await self._run_job(context, run_id)
         finally:
+            JOB.reset(job)
             self._unsent.pop(run_id, None)
 
     async def _run_job(self, context: Any, run_id: str) -> None:
@@ -330,6 +332,7 @@ async def run_worker_async(
         queue = ProcrastinateQueue(papp, storage, registry.checkpointer)
         worker = PgWorker(RunService(services, queue))
         papp.task(name=TASK_NAME, queue=QUEUE_NAME, pass_context=True)(worker.run_job)
+        _skip_finished_jobs(papp, storage)
         recovery = asyncio.create_task(
             recover_stalled(papp, storage, registry.checkpointer, stall_after=stall_after, every=min(0.5, heartbeat))
         )
@@ -360,6 +363,22 @@ async def run_worker_async(
             recovery.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await recovery
+
+
+def _skip_finished_jobs(papp: Any, storage: PostgresStorage) -> None:
+    """procrastinate finishes each job after its task returns; a run's end already ended
+    its job (``PostgresStorage.finish_run``, in the same statement): skip those."""
+    jm = papp.job_manager
+    finish = jm.finish_job
+    done = storage.finished_jobs
+
+    async def finish_job(job: Any, status: Any, delete_job: bool) -> None:
+        if job.id in done:
+            done.discard(job.id)
+            return
+        await finish(job=job, status=status, delete_job=delete_job)
+
+    jm.finish_job = finish_job
 
 
 def _lost_database(exc: BaseException) -> bool:

@@ -411,8 +411,10 @@ async def test_fenced_checkpoint_write_needs_one_connection(pg_cluster: PgCluste
 
 async def test_reader_of_a_run_admitted_here_reads_once_per_batch(pg_cluster: PgCluster) -> None:
     """A run admitted by this process is followed by NOTIFY alone: its reader does not
-    read before the first NOTIFY (nothing can be there yet), and the NOTIFY closing the
-    log carries its last seq, so a reader that has sent that one stops without a read."""
+    read before the first NOTIFY (nothing can be there yet), reads once for a batch too
+    big to travel in its NOTIFY, and the NOTIFY closing the log carries its last seq, so a
+    reader that has sent that one stops without a read. (No poll is needed: the readers'
+    backstop read comes after LISTENING_POLL_SECONDS, longer than this test.)"""
     from asyncgraph.server._storage import RunEvent
 
     async with PostgresStorage.open(pg_cluster.dsn, max_size=3, listen=True) as storage:
@@ -439,7 +441,8 @@ async def test_reader_of_a_run_admitted_here_reads_once_per_batch(pg_cluster: Pg
             reader = asyncio.create_task(follow())
             await asyncio.sleep(0.2)
             assert reads == 0
-            await storage.append_events("rd-run", [("values", "{}"), ("values", "{}")])
+            big = '"' + "x" * 8000 + '"'  # (over NOTIFY_EVENTS_MAX: the reader reads it)
+            await storage.append_events("rd-run", [("values", big), ("values", big)])
             while reads == 0:
                 await asyncio.sleep(0.02)
             await asyncio.sleep(0.2)
