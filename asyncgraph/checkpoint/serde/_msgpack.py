@@ -236,6 +236,36 @@ class _Hook:
             raise
 
 
+class _SameInstant(_Hook):
+    """The encoding hook of :meth:`MsgpackSerde.encoder`: an object met again (the same
+    object, by identity) is not encoded again; its first encoding is reused.
+
+    Exact only because every value it encodes is taken at one instant: nothing runs
+    between the encodings that could change an object in place (see ``encoder``). The
+    memo holds each object with its encoding, so no id is reused while it lives.
+    """
+
+    __slots__ = ("memo",)
+
+    def __init__(self, method: Callable[..., Any]) -> None:
+        super().__init__(method)
+        self.memo: dict[int, tuple[Any, Any]] = {}
+
+    def __call__(self, obj: Any) -> Any:
+        memo = self.memo
+        hit = memo.get(id(obj))
+        if hit is not None:
+            return hit[1]
+        try:
+            out = self.method(obj, self)
+        except BaseException as exc:
+            if self.failure.error is None:
+                self.failure.error = exc
+            raise
+        memo[id(obj)] = (obj, out)
+        return out
+
+
 class MsgpackSerde:
     """The default checkpoint serializer: typed msgpack via ``ormsgpack``.
 
@@ -275,6 +305,31 @@ class MsgpackSerde:
             if isinstance(cause, TypeError):
                 raise TypeError(str(cause)) from None
             raise cause from None
+
+    def encoder(self) -> Callable[[Any], bytes]:
+        """``dumps`` for several values saved at one instant, say a checkpoint's new
+        channel values and the writes saved with it: an object that occurs in more than
+        one of them (a message in the message list and in the write that added it) is
+        encoded once. The bytes are exactly ``dumps``'s. Use it only while nothing can
+        change the values in place, and drop it once they are encoded (it holds them)."""
+        hook = _SameInstant(self._encode)
+
+        def dumps(obj: Any) -> bytes:
+            if obj is None or type(obj) in _SCALARS:
+                try:
+                    return ormsgpack.packb(obj, option=_PACK_OPTS)
+                except TypeError:
+                    pass
+            hook.failure.error = None
+            try:
+                return ormsgpack.packb(obj, default=hook, option=_PACK_OPTS)
+            except TypeError as exc:
+                cause = hook.failure.error or exc
+                if isinstance(cause, TypeError):
+                    raise TypeError(str(cause)) from None
+                raise cause from None
+
+        return dumps
 
     def loads(self, data: bytes) -> Any:
         hook = _Hook(self._decode)
