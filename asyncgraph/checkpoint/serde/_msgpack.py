@@ -91,6 +91,8 @@ _PACK_OPTS = (
     | ormsgpack.OPT_PASSTHROUGH_UUID
 )
 _UNPACK_OPTS = ormsgpack.OPT_NON_STR_KEYS
+_packb = ormsgpack.packb
+_Ext = ormsgpack.Ext
 
 TUPLE, SET, FROZENSET, DATETIME, DATE, TIME, TIMEDELTA, UUID, DECIMAL = range(1, 10)
 ENUM, PYDANTIC, DATACLASS, NAMEDTUPLE, MESSAGE, SEND = range(10, 16)
@@ -413,6 +415,8 @@ class MsgpackSerde:
         plan = _MESSAGE_PLANS.get(cls)
         if plan is not None:  # a langchain-core message seen before: the bulk of most checkpoints
             return self._encode_message(obj, plan, default)
+        if cls is Send:  # (before the isinstance checks; _is_send below for look-alikes)
+            return self._encode_send(obj, default)
         if isinstance(obj, pydantic.BaseModel):
             return self._encode_model(obj, default)
         if isinstance(obj, enum.Enum):
@@ -440,11 +444,7 @@ class MsgpackSerde:
         if cls is int:
             return ormsgpack.Ext(BIGINT, str(obj).encode())
         if _is_send(obj):
-            packet = [obj.node, obj.arg]
-            timeout = getattr(obj, "timeout", None)
-            if timeout is not None:
-                packet.append([timeout.run_timeout, timeout.idle_timeout, timeout.refresh_on])
-            return ormsgpack.Ext(SEND, self._pack(packet, default))
+            return self._encode_send(obj, default)
         if isinstance(obj, tuple) and hasattr(cls, "_fields"):
             mod, qual = self._class_ref(cls)
             return ormsgpack.Ext(NAMEDTUPLE, self._pack([mod, qual, list(obj)], default))
@@ -467,11 +467,19 @@ class MsgpackSerde:
             "langchain-core messages"
         )
 
+    def _encode_send(self, obj: Any, default: Any) -> ormsgpack.Ext:
+        packet = [obj.node, obj.arg]
+        timeout = getattr(obj, "timeout", None)
+        if timeout is not None:
+            packet.append([timeout.run_timeout, timeout.idle_timeout, timeout.refresh_on])
+        return ormsgpack.Ext(SEND, self._pack(packet, default))
+
     def _encode_model(self, obj: pydantic.BaseModel, default: Any) -> ormsgpack.Ext:
         cls = type(obj)
         defaults = self._defaults_of(cls)
         if _is_message(cls):
-            plan = _MESSAGE_PLANS[cls] = (_MESSAGE_CODES.get(cls.__name__, cls.__name__), defaults)
+            fields = {**defaults, "content": _BY_POSITION, "id": _BY_POSITION}
+            plan = _MESSAGE_PLANS[cls] = (_MESSAGE_CODES.get(cls.__name__, cls.__name__), defaults, fields)
             return self._encode_message(obj, plan, default)
         values = dict(obj.__dict__)
         if obj.__pydantic_extra__:
@@ -485,26 +493,43 @@ class MsgpackSerde:
             payload.append(unset)
         return ormsgpack.Ext(PYDANTIC, self._pack(payload, default))
 
-    def _encode_message(self, obj: Any, plan: tuple[Any, dict[str, Any]], default: Any) -> ormsgpack.Ext:
+    def _encode_message(self, obj: Any, plan: tuple[Any, dict[str, Any], dict[str, Any]],
+                        default: Any) -> ormsgpack.Ext:
         """A langchain-core message: a small class code, content and id by position (a
-        UUID id as 16 bytes), and only the fields that differ from their defaults."""
-        code, defaults = plan
+        UUID id as 16 bytes), and only the fields that differ from their defaults (a
+        field equal to its default, of the same type, is left out)."""
+        code, defaults, fields = plan
         kept = {}
+        get = fields.get
         for k, v in obj.__dict__.items():
-            if k == "content" or k == "id":
+            d = get(k, _NO_DEFAULT)
+            if v is d or d is _BY_POSITION:
                 continue
-            if k in defaults:
-                d = defaults[k]
-                if v is d or (type(v) is type(d) and _equal(v, d)):
-                    continue
+            if d is not _NO_DEFAULT:
+                t = type(d)
+                if type(v) is t:
+                    # (Inline _equal for the defaults messages have: no call, no try.)
+                    if t is dict or t is list:
+                        if not d:
+                            if not v:
+                                continue
+                        elif _equal(v, d):
+                            continue
+                    elif t in _EQ_NEVER_RAISES:
+                        if v == d:
+                            continue
+                    elif _equal(v, d):
+                        continue
             kept[k] = v
         extra = obj.__pydantic_extra__
         if extra:
             for k, v in extra.items():
                 if not _same(defaults, k, v):
                     kept[k] = v
-        payload = [code, obj.content, kept, _pack_id(obj.id)]
-        return ormsgpack.Ext(MESSAGE, self._pack(payload, default))
+        mid = obj.id
+        if type(mid) is str and len(mid) == 36:
+            mid = _PACKED_IDS.get(mid) or _pack_id(mid)
+        return _Ext(MESSAGE, _packb([code, obj.content, kept, mid], default=default, option=_PACK_OPTS))
 
     def _defaults_of(self, cls: type[pydantic.BaseModel]) -> dict[str, Any]:
         found = self._pydantic_defaults.get(cls)
@@ -786,8 +811,13 @@ _MESSAGE_NAMES = (
 _MESSAGE_CODES = {name: i for i, name in enumerate(_MESSAGE_NAMES) if name}
 
 
-# The class code and field defaults of each message class met (see _encode_message).
-_MESSAGE_PLANS: dict[type, tuple[Any, dict[str, Any]]] = {}
+# The class code and field defaults of each message class met (see _encode_message), and
+# the defaults again with content and id marked as stored by position.
+_MESSAGE_PLANS: dict[type, tuple[Any, dict[str, Any], dict[str, Any]]] = {}
+_BY_POSITION = object()
+_NO_DEFAULT = object()
+# Exact builtin types whose == never raises (nor calls into other code).
+_EQ_NEVER_RAISES = frozenset({str, int, float, bool, bytes, type(None)})
 # Message ids as packed (a message is saved again with every checkpoint of its thread);
 # cleared when full.
 _PACKED_IDS: dict[str, Any] = {}
