@@ -43,9 +43,8 @@ def _id(ns: int) -> str:
     _lock.release()  # nothing between can raise
     # UUIDv6: 60 bits of timestamp, most significant first, the version nibble before
     # the last 12; then the per-process suffix. The same text as str(uuid.UUID(int=...)),
-    # formatted without the object.
-    t = "%015x" % now
-    return f"{t[:8]}-{t[8:12]}-6{t[12:]}{_suffix}"
+    # formatted without the object, in one formatting operation.
+    return "%08x-%04x-6%03x%s" % (now >> 28, (now >> 12) & 0xFFFF, now & 0xFFF, _suffix)
 
 
 def time_ordered_id() -> str:
@@ -56,10 +55,16 @@ def time_ordered_id() -> str:
     return _id(time.time_ns())
 
 
+# The id's text up to its last three hex digits, for the current 409.6 µs (2**12 ticks of
+# 100 ns): (now >> 12, "xxxxxxxx-xxxx-6"); and the last three digits.
+_window: tuple[int, str] = (-1, "")
+_HEX3 = tuple(f"{i:03x}" for i in range(4096))
+
+
 def id_and_ts() -> tuple[str, str]:
     """A new checkpoint's id (:func:`time_ordered_id`) and its ``ts``: the same text as
     ``datetime.now(timezone.utc).isoformat()``, from one reading of the clock."""
-    global _second
+    global _second, _last, _window
     ns = time.time_ns()
     us = ns // 1000
     sec = us // 1_000_000
@@ -67,5 +72,18 @@ def id_and_ts() -> tuple[str, str]:
     if cached[0] != sec:
         cached = _second = (sec, datetime.fromtimestamp(sec, timezone.utc).isoformat()[:-6])
     us -= sec * 1_000_000
+    # _id(ns), inline, its text made from a cached prefix (one call and two integer
+    # formattings fewer per checkpoint).
+    now = ns // 100 + _EPOCH
+    _lock.acquire()
+    if now <= _last:
+        now = _last + 1
+    _last = now
+    _lock.release()  # nothing between can raise
+    high = now >> 12
+    window = _window
+    if window[0] != high:
+        window = _window = (high, "%08x-%04x-6" % (high >> 16, high & 0xFFFF))
     # isoformat() leaves the fraction out when it is zero.
-    return _id(ns), (cached[1] + ".%06d+00:00" % us) if us else cached[1] + "+00:00"
+    return (window[1] + _HEX3[now & 0xFFF] + _suffix,
+            "%s.%06d+00:00" % (cached[1], us) if us else cached[1] + "+00:00")

@@ -182,12 +182,16 @@ class InMemorySaver(BaseCheckpointSaver):
 
     # -- encoding -------------------------------------------------------------------------
 
-    def _dump(self, value: Any, what: str, name: Any = None, task: Any = None) -> Typed:
-        """Encode a value; a TypeError names it (``what`` formatted with name and task)."""
+    def _dump(self, value: Any, what: str, name: Any = None, task: Any = None,
+              dumps: Callable[[Any], bytes] | None = None) -> Typed:
+        """Encode a value; a TypeError names it (``what`` formatted with name and task).
+        ``dumps``: the default serializer's encoder for the values of one save."""
         if self._raw:
             if type(value) in _SCALARS:
                 return (RAW, value)
         try:
+            if dumps is not None:
+                return ("msgpack", dumps(value))
             return self.serde.dumps_typed(value)  # type: ignore[no-any-return]
         except TypeError as exc:
             raise TypeError(f"cannot store {what.format(name=name, task=task)}: {exc}") from None
@@ -217,7 +221,8 @@ class InMemorySaver(BaseCheckpointSaver):
                 f"{exc}; the data was left untouched"
             ) from exc
 
-    def _write_rows(self, cid: str | None, writes: Sequence[PendingWrite]) -> dict[tuple[str, int], WriteRow]:
+    def _write_rows(self, cid: str | None, writes: Sequence[PendingWrite],
+                    dumps: Callable[[Any], bytes] | None = None) -> dict[tuple[str, int], WriteRow]:
         """Encoded writes of several tasks, ``idx`` counted per task in order; a special
         write (error, interrupt, resume) repeated by a task keeps its last value."""
         if not cid:
@@ -236,7 +241,7 @@ class InMemorySaver(BaseCheckpointSaver):
             if raw and type(value) in _SCALARS:
                 enc: Typed = (RAW, value)
             else:
-                enc = self._dump(value, _WRITE, ch, task_id)
+                enc = self._dump(value, _WRITE, ch, task_id, dumps)
             rows[(task_id, WRITES_IDX_MAP.get(ch, idx))] = (task_id, ch, enc, w[3] if len(w) > 3 else "")
             idx += 1
         return rows
@@ -459,6 +464,10 @@ class InMemorySaver(BaseCheckpointSaver):
                     if ch not in new_versions and versions.get(ch) == key[0]
                 }
         raw = self._raw
+        # The values and the writes saved with them are encoded at one instant: an
+        # object in several of them (a message in the list and in the write that added
+        # it) is encoded once (MsgpackSerde.encoder).
+        dumps = self.serde.encoder() if raw else None
         for ch, version in new_versions.items():
             value = values.get(ch, _EMPTY)
             if value is _EMPTY:  # (never a channel's value: a private object)
@@ -468,7 +477,7 @@ class InMemorySaver(BaseCheckpointSaver):
             elif raw and type(value) in _SCALARS:
                 enc = (RAW, value)
             else:
-                enc = self._dump(value, "channel {name!r}", ch)
+                enc = self._dump(value, "channel {name!r}", ch, None, dumps)
             key: tuple[str, str, str, Any] = (thread_id, ns, ch, version)
             old = blobs.get(key)
             if old is not None and not _same(old, enc):
@@ -491,7 +500,7 @@ class InMemorySaver(BaseCheckpointSaver):
             # an input checkpoint) belong to this checkpoint alone.
             unversioned = [ch for ch in values if ch not in checkpoint["channel_versions"]]
             for ch in unversioned:
-                enc = self._dump(values[ch], "channel {name!r}", ch)
+                enc = self._dump(values[ch], "channel {name!r}", ch, None, dumps)
                 new_blobs.append(((thread_id, ns, ch, ("", cid)), enc))
             skeleton[_UNVERSIONED] = unversioned
         if variants:
@@ -505,8 +514,9 @@ class InMemorySaver(BaseCheckpointSaver):
         if not raw:
             skeleton_t = self._dump_plain(skeleton, "checkpoint {name}", cid)
             meta_t = self._dump_plain(metadata, "the checkpoint's metadata")
-        parent_rows = self._write_rows(parent_id, parent_writes) if parent_writes else None
-        own_rows = self._write_rows(cid, writes) if writes else None
+        parent_rows = self._write_rows(parent_id, parent_writes, dumps) if parent_writes else None
+        own_rows = self._write_rows(cid, writes, dumps) if writes else None
+        dumps = None  # (it holds the values it encoded)
 
         with self._lock:
             blob_keys = self._blob_keys.get(thread_id)

@@ -12,12 +12,14 @@ from pathlib import Path
 from typing import Annotated, Any, TypedDict
 
 import pytest
+from langchain_core.messages import AIMessage
 
 from asyncgraph.checkpoint.base import create_checkpoint
 from asyncgraph.checkpoint.memory import InMemorySaver, MemorySaver, PersistentDict
 from asyncgraph.checkpoint.serde import default_serde
 from asyncgraph.errors import CheckpointError
 from asyncgraph.graph import END, START, StateGraph
+from asyncgraph.graph.message import add_messages
 
 
 class State(TypedDict):
@@ -163,6 +165,45 @@ def test_mutating_results_or_read_back_values_never_changes_what_is_stored() -> 
     assert again.checkpoint["channel_values"]["log"] == ["a", "b"]
     assert again.checkpoint["channel_versions"]
     assert graph.get_state(cfg()).values["data"] == {"items": [1]}
+
+
+def test_a_message_changed_in_place_between_checkpoints_is_saved_as_it_was_each_time() -> None:
+    """Each checkpoint is a snapshot: a message saved in one step (in the list and in
+    the write that added it) and changed in place by a later node is stored as it was
+    then, and as it is now by the next checkpoint that saves the list."""
+    class S(TypedDict):
+        messages: Annotated[list, add_messages]
+
+    def a(state: S) -> dict[str, Any]:
+        return {"messages": [AIMessage(content="first", id="m1", tool_calls=[
+            {"name": "f", "args": {"q": 1}, "id": "c1"}])]}
+
+    def b(state: S) -> dict[str, Any]:
+        msg = state["messages"][-1]
+        msg.content = "edited"
+        msg.tool_calls[0]["args"]["q"] = 2
+        return {"messages": [AIMessage(content="second", id="m2")]}
+
+    builder = StateGraph(S)
+    builder.add_node("a", a)
+    builder.add_node("b", b)
+    builder.add_edge(START, "a")
+    builder.add_edge("a", "b")
+    builder.add_edge("b", END)
+    saver = InMemorySaver()
+    graph = builder.compile(checkpointer=saver)
+    graph.invoke({"messages": []}, cfg())
+    after_a, after_b = (
+        [m for m in snap.values["messages"]]
+        for snap in [*graph.get_state_history(cfg())][1::-1]
+    )
+    assert [(m.content, m.tool_calls[0]["args"]) for m in after_a] == [("first", {"q": 1})]
+    assert [m.content for m in after_b] == ["edited", "second"]
+    assert after_b[0].tool_calls[0]["args"] == {"q": 2}
+    # The write of a, saved with the checkpoint after a's step, is as a returned it.
+    history = [*saver.list(cfg())]
+    written = [w for tup in history for w in tup.pending_writes if w[1] == "messages"]
+    assert any(v[0].content == "first" and v[0].tool_calls[0]["args"] == {"q": 1} for _, _, v in written)
 
 
 def test_a_value_without_a_version_round_trips() -> None:

@@ -182,6 +182,45 @@ def test_an_unknown_type_is_a_type_error_naming_it() -> None:
         MsgpackSerde().dumps({"a": [Opaque()]})
 
 
+def test_an_encoder_for_one_save_makes_the_bytes_dumps_makes_and_its_errors() -> None:
+    """``encoder()`` encodes an object met again in the same save once; what it returns
+    is byte for byte what ``dumps`` returns, value by value, and it fails as ``dumps``."""
+    serde = MsgpackSerde()
+    msg = AIMessage(content="hi", id="m1", tool_calls=[{"name": "f", "args": {"q": 1}, "id": "c1"}])
+    human = HumanMessage(content="q", id="11111111-2222-4333-8444-555555555555")
+    values = [
+        [human, msg],
+        [msg],
+        {"state": {"messages": [human, msg]}, "send": Send("tools", {"m": msg})},
+        (msg, msg, (1, 2)),
+        None, 3, "text", 2**70, dt.date(2026, 1, 2),
+    ]
+    dumps = serde.encoder()
+    assert [dumps(v) for v in values] == [serde.dumps(v) for v in values]
+
+    class Opaque:
+        pass
+
+    with pytest.raises(TypeError, match="Opaque"):
+        dumps([msg, Opaque()])
+    assert dumps([msg]) == serde.dumps([msg])  # usable after an error
+
+
+def test_each_encoder_sees_objects_as_they_are_now() -> None:
+    """A new save's encoder encodes a message changed in place since the last save
+    afresh (what a saver makes one encoder per checkpoint for)."""
+    serde = MsgpackSerde()
+    msg = AIMessage(content="", id="m1", tool_calls=[{"name": "f", "args": {"q": 1}, "id": "c1"}])
+    first = serde.encoder()([msg])
+    msg.tool_calls[0]["args"]["q"] = 2
+    msg.additional_kwargs["edited"] = True
+    second = serde.encoder()([msg])
+    assert serde.loads(first)[0].tool_calls[0]["args"] == {"q": 1}
+    back = serde.loads(second)[0]
+    assert back.tool_calls[0]["args"] == {"q": 2}
+    assert back.additional_kwargs == {"edited": True}
+
+
 def test_an_unallowed_class_is_stored_with_a_warning_and_read_back_as_its_data(
     caplog: pytest.LogCaptureFixture,
 ) -> None:

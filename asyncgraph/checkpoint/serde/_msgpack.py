@@ -91,6 +91,8 @@ _PACK_OPTS = (
     | ormsgpack.OPT_PASSTHROUGH_UUID
 )
 _UNPACK_OPTS = ormsgpack.OPT_NON_STR_KEYS
+_packb = ormsgpack.packb
+_Ext = ormsgpack.Ext
 
 TUPLE, SET, FROZENSET, DATETIME, DATE, TIME, TIMEDELTA, UUID, DECIMAL = range(1, 10)
 ENUM, PYDANTIC, DATACLASS, NAMEDTUPLE, MESSAGE, SEND = range(10, 16)
@@ -236,6 +238,36 @@ class _Hook:
             raise
 
 
+class _SameInstant(_Hook):
+    """The encoding hook of :meth:`MsgpackSerde.encoder`: an object met again (the same
+    object, by identity) is not encoded again; its first encoding is reused.
+
+    Exact only because every value it encodes is taken at one instant: nothing runs
+    between the encodings that could change an object in place (see ``encoder``). The
+    memo holds each object with its encoding, so no id is reused while it lives.
+    """
+
+    __slots__ = ("memo",)
+
+    def __init__(self, method: Callable[..., Any]) -> None:
+        super().__init__(method)
+        self.memo: dict[int, tuple[Any, Any]] = {}
+
+    def __call__(self, obj: Any) -> Any:
+        memo = self.memo
+        hit = memo.get(id(obj))
+        if hit is not None:
+            return hit[1]
+        try:
+            out = self.method(obj, self)
+        except BaseException as exc:
+            if self.failure.error is None:
+                self.failure.error = exc
+            raise
+        memo[id(obj)] = (obj, out)
+        return out
+
+
 class MsgpackSerde:
     """The default checkpoint serializer: typed msgpack via ``ormsgpack``.
 
@@ -275,6 +307,31 @@ class MsgpackSerde:
             if isinstance(cause, TypeError):
                 raise TypeError(str(cause)) from None
             raise cause from None
+
+    def encoder(self) -> Callable[[Any], bytes]:
+        """``dumps`` for several values saved at one instant, say a checkpoint's new
+        channel values and the writes saved with it: an object that occurs in more than
+        one of them (a message in the message list and in the write that added it) is
+        encoded once. The bytes are exactly ``dumps``'s. Use it only while nothing can
+        change the values in place, and drop it once they are encoded (it holds them)."""
+        hook = _SameInstant(self._encode)
+
+        def dumps(obj: Any) -> bytes:
+            if obj is None or type(obj) in _SCALARS:
+                try:
+                    return ormsgpack.packb(obj, option=_PACK_OPTS)
+                except TypeError:
+                    pass
+            hook.failure.error = None
+            try:
+                return ormsgpack.packb(obj, default=hook, option=_PACK_OPTS)
+            except TypeError as exc:
+                cause = hook.failure.error or exc
+                if isinstance(cause, TypeError):
+                    raise TypeError(str(cause)) from None
+                raise cause from None
+
+        return dumps
 
     def loads(self, data: bytes) -> Any:
         hook = _Hook(self._decode)
@@ -358,6 +415,8 @@ class MsgpackSerde:
         plan = _MESSAGE_PLANS.get(cls)
         if plan is not None:  # a langchain-core message seen before: the bulk of most checkpoints
             return self._encode_message(obj, plan, default)
+        if cls is Send:  # (before the isinstance checks; _is_send below for look-alikes)
+            return self._encode_send(obj, default)
         if isinstance(obj, pydantic.BaseModel):
             return self._encode_model(obj, default)
         if isinstance(obj, enum.Enum):
@@ -385,11 +444,7 @@ class MsgpackSerde:
         if cls is int:
             return ormsgpack.Ext(BIGINT, str(obj).encode())
         if _is_send(obj):
-            packet = [obj.node, obj.arg]
-            timeout = getattr(obj, "timeout", None)
-            if timeout is not None:
-                packet.append([timeout.run_timeout, timeout.idle_timeout, timeout.refresh_on])
-            return ormsgpack.Ext(SEND, self._pack(packet, default))
+            return self._encode_send(obj, default)
         if isinstance(obj, tuple) and hasattr(cls, "_fields"):
             mod, qual = self._class_ref(cls)
             return ormsgpack.Ext(NAMEDTUPLE, self._pack([mod, qual, list(obj)], default))
@@ -412,11 +467,19 @@ class MsgpackSerde:
             "langchain-core messages"
         )
 
+    def _encode_send(self, obj: Any, default: Any) -> ormsgpack.Ext:
+        packet = [obj.node, obj.arg]
+        timeout = getattr(obj, "timeout", None)
+        if timeout is not None:
+            packet.append([timeout.run_timeout, timeout.idle_timeout, timeout.refresh_on])
+        return ormsgpack.Ext(SEND, self._pack(packet, default))
+
     def _encode_model(self, obj: pydantic.BaseModel, default: Any) -> ormsgpack.Ext:
         cls = type(obj)
         defaults = self._defaults_of(cls)
         if _is_message(cls):
-            plan = _MESSAGE_PLANS[cls] = (_MESSAGE_CODES.get(cls.__name__, cls.__name__), defaults)
+            fields = {**defaults, "content": _BY_POSITION, "id": _BY_POSITION}
+            plan = _MESSAGE_PLANS[cls] = (_MESSAGE_CODES.get(cls.__name__, cls.__name__), defaults, fields)
             return self._encode_message(obj, plan, default)
         values = dict(obj.__dict__)
         if obj.__pydantic_extra__:
@@ -430,26 +493,43 @@ class MsgpackSerde:
             payload.append(unset)
         return ormsgpack.Ext(PYDANTIC, self._pack(payload, default))
 
-    def _encode_message(self, obj: Any, plan: tuple[Any, dict[str, Any]], default: Any) -> ormsgpack.Ext:
+    def _encode_message(self, obj: Any, plan: tuple[Any, dict[str, Any], dict[str, Any]],
+                        default: Any) -> ormsgpack.Ext:
         """A langchain-core message: a small class code, content and id by position (a
-        UUID id as 16 bytes), and only the fields that differ from their defaults."""
-        code, defaults = plan
+        UUID id as 16 bytes), and only the fields that differ from their defaults (a
+        field equal to its default, of the same type, is left out)."""
+        code, defaults, fields = plan
         kept = {}
+        get = fields.get
         for k, v in obj.__dict__.items():
-            if k == "content" or k == "id":
+            d = get(k, _NO_DEFAULT)
+            if v is d or d is _BY_POSITION:
                 continue
-            if k in defaults:
-                d = defaults[k]
-                if v is d or (type(v) is type(d) and _equal(v, d)):
-                    continue
+            if d is not _NO_DEFAULT:
+                t = type(d)
+                if type(v) is t:
+                    # (Inline _equal for the defaults messages have: no call, no try.)
+                    if t is dict or t is list:
+                        if not d:
+                            if not v:
+                                continue
+                        elif _equal(v, d):
+                            continue
+                    elif t in _EQ_NEVER_RAISES:
+                        if v == d:
+                            continue
+                    elif _equal(v, d):
+                        continue
             kept[k] = v
         extra = obj.__pydantic_extra__
         if extra:
             for k, v in extra.items():
                 if not _same(defaults, k, v):
                     kept[k] = v
-        payload = [code, obj.content, kept, _pack_id(obj.id)]
-        return ormsgpack.Ext(MESSAGE, self._pack(payload, default))
+        mid = obj.id
+        if type(mid) is str and len(mid) == 36:
+            mid = _PACKED_IDS.get(mid) or _pack_id(mid)
+        return _Ext(MESSAGE, _packb([code, obj.content, kept, mid], default=default, option=_PACK_OPTS))
 
     def _defaults_of(self, cls: type[pydantic.BaseModel]) -> dict[str, Any]:
         found = self._pydantic_defaults.get(cls)
@@ -731,8 +811,13 @@ _MESSAGE_NAMES = (
 _MESSAGE_CODES = {name: i for i, name in enumerate(_MESSAGE_NAMES) if name}
 
 
-# The class code and field defaults of each message class met (see _encode_message).
-_MESSAGE_PLANS: dict[type, tuple[Any, dict[str, Any]]] = {}
+# The class code and field defaults of each message class met (see _encode_message), and
+# the defaults again with content and id marked as stored by position.
+_MESSAGE_PLANS: dict[type, tuple[Any, dict[str, Any], dict[str, Any]]] = {}
+_BY_POSITION = object()
+_NO_DEFAULT = object()
+# Exact builtin types whose == never raises (nor calls into other code).
+_EQ_NEVER_RAISES = frozenset({str, int, float, bool, bytes, type(None)})
 # Message ids as packed (a message is saved again with every checkpoint of its thread);
 # cleared when full.
 _PACKED_IDS: dict[str, Any] = {}
