@@ -11,6 +11,7 @@ import uuid
 import warnings
 from typing import Any
 
+from asyncgraph._async import in_thread
 from asyncgraph.server._auth import Filter, matches
 from asyncgraph.server._errors import ApiError, not_found
 from asyncgraph.server._graphs import GraphRegistry, system_assistant_id
@@ -217,19 +218,25 @@ class Services:
         a = await self.get_assistant(assistant_id)
         return await self.graphs.get(a["graph_id"], {"configurable": a["config"].get("configurable", {})})
 
+    # Drawing a graph and generating its JSON schemas (pydantic) are CPU work of up to
+    # seconds for a large graph: they run in a worker thread, so the event loop keeps
+    # serving other requests and streams meanwhile.
     async def get_graph_drawing(self, assistant_id: str, xray: int | bool) -> dict[str, Any]:
         graph = await self.assistant_graph(assistant_id)
-        return to_jsonable(graph.get_graph(xray=xray).to_json())
+        return await in_thread(lambda: to_jsonable(graph.get_graph(xray=xray).to_json()))
 
     async def get_schemas(self, assistant_id: str) -> dict[str, Any]:
         a = await self.get_assistant(assistant_id)
-        return _schemas(a["graph_id"], await self.assistant_graph(assistant_id))
+        graph = await self.assistant_graph(assistant_id)
+        config_schema = _config_schema(graph)
+        return await in_thread(_schemas, a["graph_id"], graph, config_schema)
 
     async def get_subgraphs(self, assistant_id: str, namespace: str | None, recurse: bool) -> dict[str, Any]:
         """``{namespace: schemas}`` of the subgraphs added as nodes (``recurse``: theirs too)."""
         a = await self.get_assistant(assistant_id)
         graph = await self.assistant_graph(assistant_id)
-        return {ns: _schemas(a["graph_id"], sub) for ns, sub in graph.get_subgraphs(namespace=namespace, recurse=recurse)}
+        subs = [(ns, sub, _config_schema(sub)) for ns, sub in graph.get_subgraphs(namespace=namespace, recurse=recurse)]
+        return await in_thread(lambda: {ns: _schemas(a["graph_id"], sub, config) for ns, sub, config in subs})
 
     # ---- threads ----------------------------------------------------------------------
     async def get_thread(self, thread_id: str) -> dict[str, Any]:
@@ -389,25 +396,36 @@ def thread_state_fields(snap: Any, status: str | None) -> dict[str, Any]:
     }
 
 
-def _schemas(graph_id: str, graph: Any) -> dict[str, Any]:
+def _config_schema(graph: Any) -> Any:
+    """The config schema, which ``get_schemas`` still answers with although the method is
+    deprecated (it warns; the caller did not ask for a deprecated name). Called on the
+    event loop's thread: ``warnings.catch_warnings`` swaps process-wide filters, so two
+    threads using it at once can leave a filter behind."""
+    fn = getattr(graph, "get_config_jsonschema", None)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", LangGraphDeprecationWarning)
+            return to_jsonable(fn()) if fn is not None else None
+    except Exception:
+        return None
+
+
+def _schemas(graph_id: str, graph: Any, config_schema: Any) -> dict[str, Any]:
     """The JSON schemas ``get_schemas`` answers with (None where the graph has none)."""
 
     def schema(name: str) -> Any:
         fn = getattr(graph, name, None)
         try:
-            # The config schema is deprecated (it warns) but still part of the API's
-            # answer; the caller did not ask for a deprecated name.
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", LangGraphDeprecationWarning)
-                return to_jsonable(fn()) if fn is not None else None
+            return to_jsonable(fn()) if fn is not None else None
         except Exception:
             return None
 
+    input_schema = schema("get_input_jsonschema")
     return {
         "graph_id": graph_id,
-        "input_schema": schema("get_input_jsonschema"),
+        "input_schema": input_schema,
         "output_schema": schema("get_output_jsonschema"),
-        "state_schema": schema("get_input_jsonschema"),
-        "config_schema": schema("get_config_jsonschema"),
+        "state_schema": input_schema,
+        "config_schema": config_schema,
         "context_schema": schema("get_context_jsonschema"),
     }
