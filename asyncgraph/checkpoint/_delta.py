@@ -264,6 +264,24 @@ class _Cache:
                 del self._data[key]
 
 
+_RUN_MIN = 8
+"""Delta rows from which a lineage's rows are decoded in one pass (see ``_decode_run``)."""
+
+
+def _array_len(data: bytes) -> int:
+    """The item count a msgpack array header at the start of ``data`` announces, or -1."""
+    if not data:
+        return -1
+    b = data[0]
+    if 0x90 <= b <= 0x9F:
+        return b & 0x0F
+    if b == 0xDC and len(data) >= 3:
+        return int.from_bytes(data[1:3], "big")
+    if b == 0xDD and len(data) >= 5:
+        return int.from_bytes(data[1:5], "big")
+    return -1
+
+
 class _Lineage:
     """The fetched rows of one lineage, decoded incrementally and only once."""
 
@@ -297,8 +315,38 @@ class _Lineage:
         return self._list
 
     def prefix(self, store: Any, seq: int, thread_id: str, cid: str, ch: str) -> list[Any]:
+        if seq - len(self._ends) >= _RUN_MIN and store.refs:
+            self._decode_run(store, seq)
         while len(self._ends) <= seq:
             r = self.rows[len(self._ends)]
             self._items.extend(store._decode(r[2], thread_id, cid, f"channel {ch!r}"))
             self._ends.append(len(self._items))
         return self._items[: self._ends[seq]]
+
+    def _decode_run(self, store: Any, seq: int) -> None:
+        """Decode the delta rows up to ``seq`` in ONE call of the default serializer:
+        their bytes (each a msgpack array) joined behind one array header, so the
+        decoder's setup is paid once, not once per row. Each row must come back as a
+        list of the length its own header announces; anything else (a row that is not
+        an array, bytes that do not decode, a boundary that does not line up) leaves
+        the rows to the row-by-row decoding, which reports the row at fault."""
+        start = len(self._ends)
+        if start == 0:
+            return  # the snapshot is decoded by is_list first
+        datas = [bytes(r[2]) for r in self.rows[start : seq + 1]]
+        counts = [_array_len(d) for d in datas]
+        if -1 in counts:
+            return
+        try:
+            values = store.serde.loads(b"\xdd" + len(datas).to_bytes(4, "big") + b"".join(datas))
+        except Exception:  # noqa: BLE001  (the row-by-row decoding reports it)
+            return
+        if type(values) is not list or len(values) != len(datas):
+            return
+        for value, count in zip(values, counts):
+            if type(value) is not list or len(value) != count:
+                return
+        items, ends = self._items, self._ends
+        for value in values:
+            items.extend(value)
+            ends.append(len(items))

@@ -115,3 +115,53 @@ def test_a_connection_left_in_pipeline_mode_is_closed_not_reused(pg_dsn: str) ->
         assert conn.closed
     finally:
         conn.close()
+
+
+async def test_a_long_message_list_reads_back_exactly_and_a_damaged_row_is_still_reported(
+    pg_dsn: str,
+) -> None:
+    # A list grown over many checkpoints is stored as a snapshot and one delta row per
+    # checkpoint; reading it decodes the delta rows in one pass. Every message comes back
+    # equal (ids included) in order, and a delta row cut short is an error naming the
+    # channel, never a list made of the wrong bytes.
+    import uuid
+
+    import psycopg
+    from langchain_core.messages import AIMessage, HumanMessage
+
+    from asyncgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+    from asyncgraph.errors import CheckpointError
+
+    cfg = {"configurable": {"thread_id": "long-lineage", "checkpoint_ns": ""}}
+    messages: list[Any] = []
+    async with AsyncPostgresSaver.from_conn_string(pg_dsn) as saver:
+        await saver.setup()
+        parent = cfg
+        for i in range(40):
+            new = [HumanMessage(f"q{i}", id=str(uuid.uuid4()))]
+            if i % 3:  # deltas of one and of two messages
+                new.append(AIMessage(f"a{i}" * (i + 1), id=f"not-a-uuid-{i}"))
+            messages = messages + new
+            ckpt = {"v": 1, "id": f"1f000000-0000-6000-8000-{i + 1:012d}",
+                    "ts": "2026-01-01T00:00:00+00:00",
+                    "channel_values": {"messages": messages},
+                    "channel_versions": {"messages": i + 1},
+                    "versions_seen": {}, "updated_channels": ["messages"]}
+            parent = await saver.aput(parent, ckpt, {}, {"messages": i + 1})
+    async with AsyncPostgresSaver.from_conn_string(pg_dsn) as fresh:  # nothing cached
+        got = (await fresh.aget_tuple(cfg)).checkpoint["channel_values"]["messages"]
+        assert got == messages
+        assert [m.id for m in got] == [m.id for m in messages]
+
+        with psycopg.connect(pg_dsn, autocommit=True) as conn:
+            cur = conn.execute(
+                "SELECT channel, lin_version, lin_variant, seq, data FROM asyncgraph_blobs "
+                "WHERE seq = 20")
+            ch, lin_v, lin_var, seq, data = cur.fetchone()  # type: ignore[misc]
+            assert data[0] == 0x92  # a delta of two messages: cut its second one short
+            first = bytes(data[:-3])
+            conn.execute(
+                "UPDATE asyncgraph_blobs SET data = %s WHERE channel = %s AND lin_version = %s "
+                "AND lin_variant = %s AND seq = %s", (first, ch, lin_v, lin_var, seq))
+        with pytest.raises(CheckpointError, match="channel 'messages'"):
+            await fresh.aget_tuple(cfg)
