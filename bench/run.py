@@ -301,6 +301,26 @@ def _ratio(results: dict[str, Outcome], key: str, base: str) -> float | None:
     return va / vb
 
 
+def _show_round_ratios(w: Workload, res: dict[str, Outcome]) -> None:
+    """Print a judged metric's per-round ratios and both summaries (the table shows
+    the median of the per-round ratios), so a verdict near the line can be read."""
+    for m in w.metrics:
+        if m.target is None:
+            continue
+        a, b = res.get(AG), res.get(m.target.base)
+        if not a or not b or a.error or b.error:
+            continue
+        ra, rb = a.metrics.get("rounds") or [], b.metrics.get("rounds") or []
+        if len(ra) != len(rb) or len(ra) < 2:
+            continue
+        per = [x.get(m.key) / y[m.key] for x, y in zip(ra, rb, strict=True)
+               if x.get(m.key) is not None and y.get(m.key)]
+        of_medians = a.metrics[m.key] / b.metrics[m.key] if b.metrics.get(m.key) else float("nan")
+        print(f"  {w.name:22} {m.key} ag/{m.target.base} per round: "
+              f"{', '.join(f'{r:.2f}' for r in per)}; median {statistics.median(per):.2f}, "
+              f"ratio of medians {of_medians:.2f}", flush=True)
+
+
 def _cell(o: Outcome | None, key: str) -> str:
     if o is None:
         return "—"
@@ -605,6 +625,7 @@ def main(argv: list[str] | None = None) -> int:
                     flush=True,
                 )
         all_results.append((w, {i: combine(os_) for i, os_ in per_impl.items() if os_}))
+        _show_round_ratios(w, all_results[-1][1])
 
     rows = build_rows(all_results)
     notes = problems(all_results)
