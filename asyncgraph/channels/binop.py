@@ -64,6 +64,26 @@ class BinaryOperatorAggregate(BaseChannel[Any, Any]):
         self.factory = _empty_factory(typ)
         self.value = self.factory() if self.factory is not None else MISSING
 
+    def _empty(self) -> BinaryOperatorAggregate:
+        # The base's generic slot copy, written out for this class: a run makes one of
+        # these per reducer key, and a conditional edge's fresh state one per step.
+        if type(self) is not BinaryOperatorAggregate:
+            return super()._empty()  # type: ignore[return-value]
+        new = object.__new__(BinaryOperatorAggregate)
+        new.typ = self.typ
+        new.key = self.key
+        new.value = MISSING
+        new.operator = self.operator
+        new.factory = self.factory
+        return new
+
+    def copy(self) -> BinaryOperatorAggregate:
+        if type(self) is not BinaryOperatorAggregate:
+            return super().copy()  # type: ignore[return-value]
+        new = self._empty()
+        new.value = self.value
+        return new
+
     def new_run(self) -> BinaryOperatorAggregate | None:
         # A new starting value for every run: a reducer that extends its left side in
         # place must not carry one run's values into the next.

@@ -266,7 +266,19 @@ def lower(
         strict=strict,
         fired={ch: channels[ch].from_checkpoint(None) for n in specs
                if type(channels[ch := branch_channel(n)]) is EphemeralValue},
+        goes=_goes(nodes, channels),
     )
+
+
+def _goes(nodes: Mapping[str, NodePlan], channels: Mapping[str, Any]) -> dict[str, tuple[str, None]]:
+    """``Plan.goes``: the edge write to each node but START, with the channel's own key."""
+    keys = {k: k for k in channels}
+    out = {}
+    for n in nodes:
+        if n != START:
+            ch = branch_channel(n)
+            out[n] = (keys.get(ch, ch), None)
+    return out
 
 
 def compile_graph(

@@ -144,3 +144,8 @@ class Plan:
     # place: it puts it in a run's channels, drops it at the next barrier, and copies
     # it before any other write (``RunState.channel``).
     fired: Mapping[str, BaseChannel[Any, Any]] = dataclasses.field(default_factory=dict)
+    # node -> the write that sends a conditional edge or ``goto`` there,
+    # ``(branch_channel(node), None)``, made once: the string (its hash cached) is
+    # the channel's own key. Empty for plans without edge triggers; ``_writes`` makes
+    # the write for a name not here.
+    goes: Mapping[str, tuple[str, None]] = dataclasses.field(default_factory=dict)

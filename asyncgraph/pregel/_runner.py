@@ -276,6 +276,14 @@ async def _end_node_run(node_run: Any, policy: Any, result: Any, node: str) -> N
 
 
 
+def _as_schema(info: Any, values: dict[str, Any], tc: TaskContext) -> Any:
+    """``info.coerce`` for a conditional edge's state (a dict state: the dict itself,
+    with no message made for an error that cannot happen)."""
+    if info.kind == "dict":
+        return values
+    return info.coerce(values, f"the conditional edge out of '{tc.task.name}'")
+
+
 def branch_arg(tc: TaskContext, run: RunState, branch: BranchPlan, output: Any) -> Any:
     """What a conditional edge's path function receives: the state with only this
     task's writes applied, as the state schema's type (or as the schema annotated on
@@ -285,16 +293,15 @@ def branch_arg(tc: TaskContext, run: RunState, branch: BranchPlan, output: Any) 
     schema annotated, a dict state gets that dict's other keys too, under the state's
     (as LangGraph: a node can hand its edge data it does not save)."""
     plan = tc.run.plan
-    where = f"the conditional edge out of '{tc.task.name}'"
     info = branch.input_info
     if info is not None:
         keys = None if info is plan.state_info else info.keys
-        return info.coerce(fresh_values(plan, run, tc.task, keys), where)
+        return _as_schema(info, fresh_values(plan, run, tc.task, keys), tc)
     info = branch.node_info
     if info is None:
-        value = plan.state_info.coerce(fresh_values(plan, run, tc.task), where)
+        value = _as_schema(plan.state_info, fresh_values(plan, run, tc.task), tc)
     else:
-        value = info.coerce(fresh_values(plan, run, tc.task, info.keys), where)
+        value = _as_schema(info, fresh_values(plan, run, tc.task, info.keys), tc)
     if isinstance(output, dict) and isinstance(value, dict):
         value = {**output, **value}
     return value

@@ -45,10 +45,11 @@ class SchemaInfo:
     kind: SchemaKind
     fields: Mapping[str, Field]
     defaults: Mapping[str, Any]
+    # The keys in declaration order, made once (read at every conditional edge).
+    keys: tuple[str, ...] = dataclasses.field(init=False, repr=False, compare=False)
 
-    @property
-    def keys(self) -> tuple[str, ...]:
-        return tuple(self.fields)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "keys", tuple(self.fields))
 
     def coerce(self, values: dict[str, Any], where: str) -> Any:
         """Node input for ``values``: the dict itself, or an instance of the schema.

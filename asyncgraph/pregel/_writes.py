@@ -53,7 +53,7 @@ def _goto_writes(plan: Plan, goto: Any, source: str, writes: list[tuple[str, Any
         else:
             dest = _check_dest(plan, item, source)
             if dest is not None and dest != END:
-                writes.append((branch_channel(dest), None))
+                writes.append(plan.goes.get(dest) or (branch_channel(dest), None))
 
 
 def output_writes(plan: Plan, task: Task, result: Any) -> dict[str, Any] | None:
@@ -345,6 +345,11 @@ def branch_writes(plan: Plan, task: Task, branch: BranchPlan, result: Any) -> No
                 raise PathMapTypeError(str(exc), message, value=item, nodes=(task.name,)) from None
         if dest is None:
             dest = END
+        elif type(dest) is str:
+            write = plan.goes.get(dest)
+            if write is not None:  # a node of the graph (the usual case)
+                task.writes.append(write)
+                continue
         dest = _check_dest(plan, dest, task.name)
         if dest is not None and dest != END:
             task.writes.append((branch_channel(dest), None))

@@ -348,3 +348,33 @@ def test_copy_is_a_snapshot() -> None:
     ch.update([[2]])
     assert snap.get() == [1]
     assert ch.get() == [1, 2]
+
+
+def test_binop_copy_keeps_its_reducer_and_is_independent() -> None:
+    ch = BinaryOperatorAggregate(list, operator.add, key="xs")
+    ch.update([[1]])
+    twin = ch.copy()
+    assert (type(twin), twin.key, twin.operator, twin.get()) == (BinaryOperatorAggregate, "xs", operator.add, [1])
+    twin.update([[2]])
+    assert (ch.get(), twin.get()) == ([1], [1, 2])
+    fresh = twin.from_checkpoint(MISSING)
+    fresh.update([[3]])  # its empty factory came along: starts from the first write
+    assert fresh.get() == [3]
+
+
+def test_binop_subclass_copy_goes_through_its_own_checkpoint() -> None:
+    class Tagged(BinaryOperatorAggregate):
+        __slots__ = ("tag",)
+
+        def checkpoint(self) -> Any:
+            return ("saved", self.value)
+
+        def from_checkpoint(self, checkpoint: Any) -> Tagged:
+            new = super().from_checkpoint(checkpoint[1] if isinstance(checkpoint, tuple) else checkpoint)
+            return new  # type: ignore[return-value]
+
+    ch = Tagged(list, operator.add, key="xs")
+    ch.tag = "t"
+    ch.update([[1]])
+    twin = ch.copy()
+    assert (type(twin), twin.tag, twin.get()) == (Tagged, "t", [1])
