@@ -282,6 +282,7 @@ def _summary(out: dict[str, list[Any]], elapsed: float, client_cpu: float, runs:
         "tfv_p50_ms": 1000 * statistics.median(content),
         "tfv_p99_ms": 1000 * _pct(content, 0.99),
         "run_p50_ms": 1000 * statistics.median(out["done"]),
+        "run_max_ms": 1000 * max(out["done"]),
         "runs_per_s": runs / elapsed,
         "in_flight": inflight,
         "client_cpu_ms": 1000 * client_cpu / runs,
@@ -438,7 +439,7 @@ def _measure(label: str, url: str, procs: list[subprocess.Popen[bytes]], args: a
         + f"(in flight {result['in_flight']:.0f})  load {load:.1f}\n"
         f"    time to first event p50={result['ttfe_p50_ms']:.1f} p99={result['ttfe_p99_ms']:.1f} "
         f"max={result['ttfe_max_ms']:.1f} ms  first values p50={result['tfv_p50_ms']:.1f} "
-        f"p99={result['tfv_p99_ms']:.1f} ms  run p50={result['run_p50_ms']:.1f} ms\n"
+        f"p99={result['tfv_p99_ms']:.1f} ms  run p50={result['run_p50_ms']:.1f} max={result['run_max_ms']:.1f} ms\n"
         f"    throughput={result['runs_per_s']:.1f} runs/s  server CPU {result['server_cpu_ms']:.2f} ms/run{split}  "
         f"client CPU {result['client_cpu_ms']:.1f} ms/run ({result['clients']} client processes)"
         + (f"  {result['retries']} requests sent again (idle connection closed)" if result["retries"] else "")

@@ -38,11 +38,13 @@ CHANNEL = "ag_run_events"
 POLL_SECONDS = 1.0
 """Readers re-read a run's events at least this often, even without a notification,
 while this process's listener is down (or reconnecting)."""
-LISTENING_POLL_SECONDS = 30.0
+LISTENING_POLL_SECONDS = 5.0
 """The same while the listener is up: a NOTIFY reaches it or the connection drops (and the
-reconnection wakes every reader), so this read is a backstop only. It was a read per
-second, then every 5 s, of every stream waiting for its run to start: with runs queued
-for 10-20 s (500 streams on one worker), 2-4 reads per run."""
+reconnection wakes every reader), so this read is a backstop only. It bounds a missed
+wake-up: at 30 s (tried in session 9: 2-4 reads per run fewer when 500 streams queue on
+one worker) one stream in about 2,000 of the server bench's runs waited the whole 30 s
+(run max 30.5 s against p50 3.8 s), so some reader still misses a NOTIFY it should
+get; until that is found, 5 s."""
 _ALL = math.inf
 
 NOTIFY_EVENTS_MAX = 7000

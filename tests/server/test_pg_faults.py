@@ -409,13 +409,16 @@ async def test_fenced_checkpoint_write_needs_one_connection(pg_cluster: PgCluste
             await storage.delete_run("fs-run")
 
 
-async def test_reader_of_a_run_admitted_here_reads_once_per_batch(pg_cluster: PgCluster) -> None:
+async def test_reader_of_a_run_admitted_here_reads_once_per_batch(pg_cluster: PgCluster, monkeypatch: pytest.MonkeyPatch) -> None:
     """A run admitted by this process is followed by NOTIFY alone: its reader does not
     read before the first NOTIFY (nothing can be there yet), reads once for a batch too
     big to travel in its NOTIFY, and the NOTIFY closing the log carries its last seq, so a
     reader that has sent that one stops without a read. (No poll is needed: the readers'
-    backstop read comes after LISTENING_POLL_SECONDS, longer than this test.)"""
+    backstop read comes after LISTENING_POLL_SECONDS, made longer than this test.)"""
+    from asyncgraph.server import _pg_storage
     from asyncgraph.server._storage import RunEvent
+
+    monkeypatch.setattr(_pg_storage, "LISTENING_POLL_SECONDS", 60.0)
 
     async with PostgresStorage.open(pg_cluster.dsn, max_size=3, listen=True) as storage:
         async with asyncio.timeout(10):
