@@ -43,8 +43,9 @@ LISTENING_POLL_SECONDS = 5.0
 reconnection wakes every reader), so this read is a backstop only. It bounds a missed
 wake-up: at 30 s (tried in session 9: 2-4 reads per run fewer when 500 streams queue on
 one worker) one stream in about 2,000 of the server bench's runs waited the whole 30 s
-(run max 30.5 s against p50 3.8 s), so some reader still misses a NOTIFY it should
-get; until that is found, 5 s."""
+(run max 30.5 s against p50 3.8 s): its run had been started by a worker, and its events
+and end heard here, before ``add_run`` marked it fresh (fixed: marked before the
+statement). Kept at 5 s until a long series of runs shows no other miss."""
 _ALL = math.inf
 
 NOTIFY_EVENTS_MAX = 7000
@@ -481,6 +482,28 @@ class PostgresStorage(Storage):
         if job is not None:
             defer = (", procrastinate_defer_jobs_v1(ARRAY[ROW(%(q)s, %(task)s, 0, %(lock)s, NULL, %(args)s::jsonb,"
                      " NULL)::procrastinate_job_to_defer_v1])")
+        # The run is marked fresh BEFORE the statement: once it commits, a worker may run
+        # it at once, and this process's listener may hear its events and its end before
+        # this coroutine resumes. Marked after, those NOTIFYs were ignored (not a run of
+        # ours yet) and the mark then said "nothing after the first event": the reader
+        # waited for the backstop poll.
+        run_id = run["run_id"]
+        marked = self._listening
+        if marked:
+            if len(self._fresh) > FRESH_MAX:  # (runs whose end this process never heard of)
+                self._forget_fresh()
+            self._fresh[run_id] = None
+            self._notified[run_id] = max(self._notified.get(run_id, 0), first.seq)
+        try:
+            await self._add_run(thread, run, first, defer, job)
+        except BaseException:
+            if marked and run_id not in self._waiters:
+                self._forget(run_id)
+            raise
+        self.thread_watchers.wake(run["thread_id"])
+
+    async def _add_run(self, thread: dict[str, Any], run: dict[str, Any], first: RunEvent, defer: str,
+                       job: tuple[str, str, str, str] | None) -> None:
         async with self.pool.connection() as conn:
             await self._fenced_one(
                 conn,
@@ -496,13 +519,6 @@ class PostgresStorage(Storage):
                  "seq": first.seq, "event": first.event, "data": first.data, "channel": CHANNEL,
                  **({} if job is None else dict(zip(("q", "task", "lock", "args"), job)))},
             )
-        if self._listening:
-            if len(self._fresh) > FRESH_MAX:  # (runs whose end this process never heard of)
-                self._forget_fresh()
-            run_id = run["run_id"]
-            self._fresh[run_id] = None
-            self._notified[run_id] = max(self._notified.get(run_id, 0), first.seq)
-        self.thread_watchers.wake(run["thread_id"])
 
     async def finish_run(self, run_id: str, fields: dict[str, Any], thread_id: str,
                          thread_fields: dict[str, Any], events: Sequence[tuple[str, str]] = ()) -> None:

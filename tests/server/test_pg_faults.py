@@ -579,3 +579,46 @@ async def test_rollback_of_a_run_its_frozen_worker_held_leaves_no_checkpoint(pg_
             frozen.kill()
             frozen.wait(5)
             await _replace(pg_cluster, frozen)
+
+
+async def test_a_run_heard_ending_before_its_admission_returns_is_read_at_once(
+    pg_cluster: PgCluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under load a worker can run a new run, and this process's listener relay its
+    events and its end, before the coroutine that admitted it resumes: its stream still
+    gets every event at once, not after the readers' backstop poll (made longer than
+    this test)."""
+    from asyncgraph.server import _pg_storage
+    from asyncgraph.server._storage import RunEvent
+
+    monkeypatch.setattr(_pg_storage, "LISTENING_POLL_SECONDS", 60.0)
+    async with PostgresStorage.open(pg_cluster.dsn, max_size=3, listen=True) as storage:
+        async with asyncio.timeout(10):
+            while not storage._listening:
+                await asyncio.sleep(0.02)
+        heard_end = asyncio.Event()
+        wake = storage._wake
+
+        def spy(run_id: str | None, seq: float = float("inf"), closed_at: int | None = None) -> None:
+            wake(run_id, seq, closed_at)
+            if run_id == "early-run" and seq == float("inf"):
+                heard_end.set()
+
+        storage._wake = spy  # type: ignore[method-assign]
+        add_run = storage._add_run
+
+        async def worker_first(*args: Any) -> None:
+            await add_run(*args)
+            # (committed: the worker runs it and ends it; the listener hears it all)
+            await storage.append_events("early-run", [("values", '{"n": 1}'), ("values", '{"n": 2}')])
+            await storage.finish_run("early-run", {"status": "success"}, "early-thread", {"status": "idle"})
+            async with asyncio.timeout(10):
+                await heard_end.wait()
+
+        storage._add_run = worker_first  # type: ignore[method-assign]
+        thread = {"thread_id": "early-thread", "status": "idle", "metadata": {}}
+        run = {"run_id": "early-run", "thread_id": "early-thread", "status": "pending"}
+        await storage.add_run(thread, run, RunEvent(1, "metadata", '{"run_id": "early-run"}'))
+        async with asyncio.timeout(10):
+            assert [e.seq async for e in storage.read_events("early-run", after=1)] == [2, 3]
+        await storage.delete_thread("early-thread")
