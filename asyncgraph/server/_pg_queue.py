@@ -14,15 +14,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from contextvars import ContextVar
 from typing import Any
 
 from asyncgraph.checkpoint.base import CheckpointTuple
-from asyncgraph.checkpoint.postgres._group import GroupCommit, _Item, _settle, _thread
+from asyncgraph.checkpoint.postgres._group import GroupCommit, _Item
 from asyncgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from asyncgraph.checkpoint._store import Stmt
-from asyncgraph.checkpoint.base import StepPut
 from asyncgraph.server._pg_storage import FENCE, FENCE_SQLSTATE, FencedOut, PostgresStorage
 from asyncgraph.server._queue import AbortAction, RunQueue
 from asyncgraph.server._serialize import dumps
@@ -221,56 +220,24 @@ class _FencedGroup(GroupCommit):
         super().__init__(saver, pool_size)
         self.lanes = LANES
 
-    async def run(self, op: Any, args: tuple[Any, ...]) -> Any:
-        if self.busy < self.lanes:
-            self.busy += 1
-            try:
-                return await self.saver._arun_one(op, args, True)
-            finally:
-                self.busy -= 1
-                self._next()
-        steps = [StepPut(*args)] if op == self.saver._store.op_put else list(args[0])
-        fut = asyncio.get_running_loop().create_future()
-        self.queue.append(_FencedItem(fut, op, args, steps, FENCE.get()))
-        self._next()
-        return await fut
+    def _item(self, fut: Any, op: Any, args: tuple[Any, ...], steps: list[Any]) -> _Item:
+        return _FencedItem(fut, op, args, steps, FENCE.get())
 
-    async def _store(self, items: list[Any]) -> None:
-        saver = self.saver
-        if len(items) > 1:
-            order = sorted(range(len(items)), key=lambda i: _thread(items[i].steps))
-            steps = [s for i in order for s in items[i].steps]
-            token = _SHARED_FENCES.set(sorted({item.fence for item in items}))
-            try:
-                configs = await saver._arun_one(saver._store.op_put_steps, (steps,), True)
-            except TimeoutError as exc:
-                for item in items:
-                    _settle(item.fut, exc=exc)
-                return
-            except Exception:  # noqa: BLE001  (each put runs again on its own, below)
-                pass
-            else:
-                at = 0
-                for i in order:
-                    item = items[i]
-                    mine = configs[at : at + len(item.steps)]
-                    at += len(item.steps)
-                    _settle(item.fut, mine[0] if item.op == saver._store.op_put else mine)
-                return
-            finally:
-                _SHARED_FENCES.reset(token)
-        for item in items:
-            own = FENCE.set(item.fence)
-            try:
-                result = await saver._arun_one(item.op, item.args, True)
-            except BaseException as exc:  # noqa: BLE001  (handed to its caller)
-                _settle(item.fut, exc=exc)
-                if not isinstance(exc, Exception):
-                    raise
-            else:
-                _settle(item.fut, result)
-            finally:
-                FENCE.reset(own)
+    @contextlib.contextmanager
+    def _together(self, items: list[Any]) -> Iterator[None]:
+        token = _SHARED_FENCES.set(sorted({item.fence for item in items}))
+        try:
+            yield
+        finally:
+            _SHARED_FENCES.reset(token)
+
+    @contextlib.contextmanager
+    def _alone(self, item: Any) -> Iterator[None]:
+        own = FENCE.set(item.fence)
+        try:
+            yield
+        finally:
+            FENCE.reset(own)
 
 
 LANES = 1

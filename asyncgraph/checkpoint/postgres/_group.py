@@ -26,6 +26,8 @@ sent may).
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 from asyncgraph.checkpoint.base import StepPut
@@ -84,9 +86,26 @@ class GroupCommit:
         else:
             steps = list(args[0])
         fut = asyncio.get_running_loop().create_future()
-        self.queue.append(_Item(fut, op, args, steps))
+        self.queue.append(self._item(fut, op, args, steps))
         self._next()
         return await fut
+
+    # Hooks for a subclass whose writes need more than the saver's own transaction (the
+    # server's fenced saver: each put's (run, attempt) fence).
+    def _item(self, fut: asyncio.Future[Any], op: Any, args: tuple[Any, ...], steps: list[StepPut]) -> _Item:
+        """A queued put (made in its caller's context)."""
+        return _Item(fut, op, args, steps)
+
+    @contextlib.contextmanager
+    def _together(self, items: list[_Item]) -> Iterator[None]:
+        """Around the one transaction that stores the steps of several queued puts."""
+        yield
+
+    @contextlib.contextmanager
+    def _alone(self, item: _Item) -> Iterator[None]:
+        """Around a queued put stored on its own (alone in the queue, or after the
+        shared transaction failed)."""
+        yield
 
     def _next(self) -> None:
         """A lane is free: it takes what is queued."""
@@ -184,31 +203,33 @@ class GroupCommit:
             # Threads in ascending order (a stable sort: each thread's steps keep theirs).
             order = sorted(range(len(items)), key=lambda i: _thread(items[i].steps))
             steps = [s for i in order for s in items[i].steps]
-            try:
-                configs = await saver._arun_one(saver._store.op_put_steps, (steps,), True)
-            except TimeoutError as exc:
-                for item in items:
-                    _settle(item.fut, exc=exc)
-                return
-            except Exception:  # noqa: BLE001  (each call runs again on its own, below)
-                pass
-            else:
-                at = 0
-                for i in order:
-                    item = items[i]
-                    mine = configs[at : at + len(item.steps)]
-                    at += len(item.steps)
-                    _settle(item.fut, mine[0] if item.op == saver._store.op_put else mine)
-                return
+            with self._together(items):
+                try:
+                    configs = await saver._arun_one(saver._store.op_put_steps, (steps,), True)
+                except TimeoutError as exc:
+                    for item in items:
+                        _settle(item.fut, exc=exc)
+                    return
+                except Exception:  # noqa: BLE001  (each call runs again on its own, below)
+                    pass
+                else:
+                    at = 0
+                    for i in order:
+                        item = items[i]
+                        mine = configs[at : at + len(item.steps)]
+                        at += len(item.steps)
+                        _settle(item.fut, mine[0] if item.op == saver._store.op_put else mine)
+                    return
         for item in items:
-            try:
-                result = await saver._arun_one(item.op, item.args, True)
-            except BaseException as exc:  # noqa: BLE001  (handed to its caller)
-                _settle(item.fut, exc=exc)
-                if not isinstance(exc, Exception):
-                    raise
-            else:
-                _settle(item.fut, result)
+            with self._alone(item):
+                try:
+                    result = await saver._arun_one(item.op, item.args, True)
+                except BaseException as exc:  # noqa: BLE001  (handed to its caller)
+                    _settle(item.fut, exc=exc)
+                    if not isinstance(exc, Exception):
+                        raise
+                else:
+                    _settle(item.fut, result)
 
 
 def _thread(steps: list[StepPut]) -> str:
