@@ -137,3 +137,27 @@ async def test_sync_calls_from_other_threads_still_work_while_puts_are_shared(ma
         for steps, configs in zip(threads, got):
             assert [c["configurable"]["checkpoint_id"] for c in configs] == [s.checkpoint["id"] for s in steps]
             assert (await saver.aget_tuple(steps[0].config)).checkpoint["id"] == steps[-1].checkpoint["id"]
+
+
+@pytest.mark.parametrize("saver_kind", ["sqlite_aio"], indirect=True)
+async def test_a_loop_stopped_with_a_put_in_flight_does_not_block_the_next_loop(
+    make_saver: Any,
+) -> None:
+    async with make_saver() as saver:
+        threads = [_steps(f"t{i}", 2) for i in range(4)]
+
+        def abandon() -> asyncio.AbstractEventLoop:
+            # A loop stopped (and never run again) while its put holds the write lane.
+            loop = asyncio.new_event_loop()
+            task = loop.create_task(saver.aput_steps(threads[0]))
+            loop.call_soon(loop.stop)
+            loop.run_forever()
+            assert not task.done()
+            return loop
+
+        old = await asyncio.to_thread(abandon)
+        got = await asyncio.wait_for(asyncio.gather(*(saver.aput_steps(steps) for steps in threads[1:])), 10)
+        for steps, configs in zip(threads[1:], got):
+            assert [c["configurable"]["checkpoint_id"] for c in configs] == [s.checkpoint["id"] for s in steps]
+        await asyncio.to_thread(old.run_until_complete, asyncio.sleep(0.1))  # (its put ends)
+        old.close()

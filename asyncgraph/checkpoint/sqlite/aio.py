@@ -68,7 +68,7 @@ class AsyncSqliteSaver(SyncOverAsync, SqlSaver):
         self._store = Store(SQLITE, self.serde, keep_last=keep_last)
         self._synchronous = synchronous
         self._is_setup = False
-        self._group = _Group(self)
+        self._group: _Group | None = None  # made on the loop it serves (see _grouped)
 
     @classmethod
     @asynccontextmanager
@@ -106,12 +106,20 @@ class AsyncSqliteSaver(SyncOverAsync, SqlSaver):
         store = self._store
         if op == store.op_put or op == store.op_put_steps:
             if write and own_steps(type(self)):
-                self._bind_loop()
-                return await self._group.run(op, args)
+                return await self._grouped().run(op, args)
         elif op == store.op_get_tuple and not write and own_steps(type(self)):
-            self._bind_loop()
-            return await self._group.read(op, args)
+            return await self._grouped().read(op, args)
         return await self._arun_one(op, args, write)
+
+    def _grouped(self) -> _Group:
+        """The group commit of the running loop: a saver used from a new loop (a loop
+        that ended with a put in flight never gives its lane back) starts afresh."""
+        self._bind_loop()
+        loop = asyncio.get_running_loop()
+        group = self._group
+        if group is None or group.loop is not loop:
+            group = self._group = _Group(self, loop)
+        return group
 
     async def _arun_one(self, op: OpFn, args: tuple[Any, ...], write: bool) -> Any:
         """One operation in one transaction of its own (``_group`` may run the puts or
@@ -137,7 +145,8 @@ class _Group(GroupCommit):
     """Group commit with one write lane and one read lane: aiosqlite runs one
     transaction at a time, so a second lane would only queue in its thread."""
 
-    __slots__ = ()
+    __slots__ = ("loop",)
 
-    def __init__(self, saver: AsyncSqliteSaver) -> None:
-        super().__init__(saver, 2)
+    def __init__(self, saver: AsyncSqliteSaver, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__(saver, 2)  # (a pool of 2: one lane each)
+        self.loop = loop
