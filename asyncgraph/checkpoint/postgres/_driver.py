@@ -17,7 +17,11 @@ A write transaction whose batch carries at most :data:`SIMPLE_MAX` bytes of para
 (a checkpoint, its writes) skips the pipeline: its statements, parameters bound on the
 client, go as ONE query string (simple query protocol) and their results come back
 together. That is one ``execute`` instead of one per statement, about half the client
-CPU of the pipeline; reads keep the pipeline and binary results.
+CPU of the pipeline; reads keep the pipeline and binary results. A write the string
+repeats (the rows of many checkpoints: group commit) is prepared in it, executed per row
+and deallocated at its end, so the server parses it once (see :func:`_script`).
+Consecutive reads of one statement in a pipeline (the reads of several callers, in
+lockstep) go as one ``executemany``.
 
 If the transaction fails or the caller is cancelled, it is rolled back when the
 connection can still talk; a connection left mid-query is closed, so no pool ever gets
@@ -27,9 +31,11 @@ back a connection inside a transaction (psycopg's pools discard closed connectio
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import socket
 import threading
+import uuid
 from collections.abc import Sequence
 from typing import Any
 
@@ -158,6 +164,12 @@ _PREPARABLE = ("INSERT INTO asyncgraph_", "UPDATE asyncgraph_", "DELETE FROM asy
 PREPARED_PREFIX = "_asyncgraph_s"
 """Names of the statements a query string prepares for itself (and deallocates)."""
 
+_UNIQUE = itertools.count()
+_PROCESS = uuid.uuid4().hex[:8]
+# Each string's names are new: a statement left prepared by a string that failed where
+# the cleanup could not reach it (a transaction-pooling proxy such as PgBouncer sends the
+# cleanup over another server connection) never collides with a later string's.
+
 DEALLOCATE_OURS = (
     "DO $$DECLARE n text; BEGIN FOR n IN SELECT name FROM pg_prepared_statements "
     f"WHERE name LIKE '{PREPARED_PREFIX.replace('_', chr(92) + '_')}%' LOOP "
@@ -263,7 +275,7 @@ def _script(cur: Any, stmts: Sequence[Stmt], prepared: list[str] | None = None,
             if n >= PREPARE_MIN and sql not in _mixed:
                 types = _first_types(sql, stmts)
                 if types is not None:
-                    ours[sql] = _Prepared(f"{PREPARED_PREFIX}{len(ours)}", sql, types)
+                    ours[sql] = _Prepared(f"{PREPARED_PREFIX}{_PROCESS}_{next(_UNIQUE)}", sql, types)
     parts = [p.head for p in ours.values()]
     for s in stmts:
         rows = s.params if s.many else (s.params,) if s.params else ()
@@ -337,8 +349,21 @@ async def _ascript_results(cur: Any, stmts: Sequence[Stmt], skip: int = 0) -> li
     return out
 
 
-def _results(cursors: list[Any], batch: Sequence[Stmt]) -> list[Any]:
-    return [c.fetchall() if s.fetch else c.rowcount for c, s in zip(cursors, batch)]
+def _runs(stmts: Sequence[Stmt]) -> list[tuple[int, int]]:
+    """``stmts`` cut into runs ``stmts[i:j]`` to send with one cursor each: consecutive
+    reads of one statement (``fetch``, one row of parameters each: the reads of
+    several callers in lockstep) go as one ``executemany``, the rest one by one."""
+    out = []
+    i, n = 0, len(stmts)
+    while i < n:
+        s = stmts[i]
+        j = i + 1
+        if s.fetch and not s.many and s.params:
+            while j < n and stmts[j].sql == s.sql and stmts[j].fetch and not stmts[j].many and stmts[j].params:
+                j += 1
+        out.append((i, j))
+        i = j
+    return out
 
 
 def run(conn: Any, gen: Op, *, snapshot: bool = False, timeout: float | None = None) -> Any:
@@ -380,10 +405,25 @@ def run(conn: Any, gen: Op, *, snapshot: bool = False, timeout: float | None = N
                 stmts.append(_COMMIT)  # in the same round trip
                 committed = True
             with conn.pipeline() as pipeline:
-                cursors = [_sync_exec(conn.cursor(row_factory=tuple_row, binary=True), s)
-                           for s in stmts]
+                runs = _runs(stmts)
+                cursors = []
+                for i, j in runs:
+                    cur = conn.cursor(row_factory=tuple_row, binary=True)
+                    if j - i > 1:
+                        cur.executemany(stmts[i].sql, [s.params for s in stmts[i:j]], returning=True)
+                    else:
+                        _sync_exec(cur, stmts[i])
+                    cursors.append(cur)
                 pipeline.sync()
-                out = _results(cursors, stmts)
+                out = []
+                for cur, (i, j) in zip(cursors, runs):
+                    if j - i > 1:
+                        out.append(cur.fetchall())
+                        for _ in range(i + 1, j):
+                            cur.nextset()
+                            out.append(cur.fetchall())
+                    else:
+                        out.append(cur.fetchall() if stmts[i].fetch else cur.rowcount)
         else:
             out = []
             for s in stmts:
@@ -530,14 +570,25 @@ async def arun(conn: Any, gen: Op, *, snapshot: bool = False) -> Any:
                 stmts.append(_COMMIT)  # in the same round trip
                 committed = True
             async with conn.pipeline() as pipeline:
+                runs = _runs(stmts)
                 cursors = []
-                for s in stmts:
+                for i, j in runs:
                     cur = conn.cursor(row_factory=tuple_row, binary=True)
-                    await _async_exec(cur, s)
+                    if j - i > 1:
+                        await cur.executemany(stmts[i].sql, [s.params for s in stmts[i:j]], returning=True)
+                    else:
+                        await _async_exec(cur, stmts[i])
                     cursors.append(cur)
                 await pipeline.sync()
-                out = [await c.fetchall() if s.fetch else c.rowcount
-                       for c, s in zip(cursors, stmts)]
+                out = []
+                for cur, (i, j) in zip(cursors, runs):
+                    if j - i > 1:
+                        out.append(await cur.fetchall())
+                        for _ in range(i + 1, j):
+                            cur.nextset()
+                            out.append(await cur.fetchall())
+                    else:
+                        out.append(await cur.fetchall() if stmts[i].fetch else cur.rowcount)
         else:
             out = []
             for s in stmts:
