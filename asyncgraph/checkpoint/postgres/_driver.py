@@ -308,45 +308,74 @@ def _script_results(cur: Any, stmts: Sequence[Stmt], skip: int = 0) -> list[Any]
     """Each statement's rows (``fetch``) or row count, from the results of a script run
     on a sync cursor; the first ``skip`` results (``PREPARE``) are not theirs."""
     out: list[Any] = []
-    for _ in range(skip):
-        cur.nextset()
-    first = True
+    k = skip
+    results = _all_results(cur)
     for s in stmts:
-        total = 0
-        rows = None
-        for _ in range(len(s.params) if s.many else 1):
-            if first:
-                first = False
-            else:
-                cur.nextset()
-            if s.fetch:
+        n = len(s.params) if s.many else 1
+        if s.fetch:
+            rows = None
+            for _ in range(n):
+                cur.set_result(k) if results is None else cur._select_current_result(k)
                 rows = cur.fetchall()
-            else:
+                k += 1
+            out.append(rows)
+        elif results is not None:
+            total = 0
+            for res in results[k : k + n]:
+                total += res.command_tuples or 0
+            k += n
+            out.append(total)
+        else:
+            total = 0
+            for _ in range(n):
+                cur.set_result(k)
                 total += max(cur.rowcount, 0)
-        out.append(rows if s.fetch else total)
+                k += 1
+            out.append(total)
     return out
 
 
 async def _ascript_results(cur: Any, stmts: Sequence[Stmt], skip: int = 0) -> list[Any]:
     """:func:`_script_results` on an async cursor."""
     out: list[Any] = []
-    for _ in range(skip):
-        cur.nextset()
-    first = True
+    k = skip
+    results = _all_results(cur)
     for s in stmts:
-        total = 0
-        rows = None
-        for _ in range(len(s.params) if s.many else 1):
-            if first:
-                first = False
-            else:
-                cur.nextset()
-            if s.fetch:
+        n = len(s.params) if s.many else 1
+        if s.fetch:
+            rows = None
+            for _ in range(n):
+                if results is None:
+                    await cur.set_result(k)
+                else:
+                    cur._select_current_result(k)
                 rows = await cur.fetchall()
-            else:
+                k += 1
+            out.append(rows)
+        elif results is not None:
+            total = 0
+            for res in results[k : k + n]:
+                total += res.command_tuples or 0
+            k += n
+            out.append(total)
+        else:
+            total = 0
+            for _ in range(n):
+                await cur.set_result(k)
                 total += max(cur.rowcount, 0)
-        out.append(rows if s.fetch else total)
+                k += 1
+            out.append(total)
     return out
+
+
+def _all_results(cur: Any) -> list[Any] | None:
+    """The cursor's results (psycopg's own list: reading each one's row count there is
+    ~10x cheaper than making it the current result), or None where psycopg keeps them
+    otherwise (then the public ``set_result``, psycopg >= 3.3)."""
+    results = getattr(cur, "_results", None)
+    if type(results) is list and hasattr(cur, "_select_current_result"):
+        return results
+    return None
 
 
 def _runs(stmts: Sequence[Stmt]) -> list[tuple[int, int]]:
