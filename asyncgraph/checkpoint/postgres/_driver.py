@@ -134,7 +134,7 @@ def _bind(sql: str, params: Sequence[Any]) -> str:
         found = _FORMATS[sql] = (len(parts) - 1, "%s".join(part.replace("%", "%%") for part in parts))
     if found[0] != len(params):
         raise _Unsure
-    lits = []
+    lits: list[str] = []
     append = lits.append
     for p in params:
         # _literal's common cases inline (a call per parameter is most of the cost)
@@ -195,11 +195,11 @@ class _Prepared:
 
     def __init__(self, name: str, sql: str, types: tuple[type, ...]) -> None:
         self.name = name
-        self.types = types
+        self.types: tuple[Any, ...] = types
         # A value as the literal its type makes, typed as that literal would be
         # (``unknown`` for a string: the server infers it as an untyped literal's).
-        numbered = sql.split("%s")
-        numbered = numbered[0] + "".join(f"${i}{text}" for i, text in enumerate(numbered[1:], 1))
+        parts = sql.split("%s")
+        numbered = parts[0] + "".join(f"${i}{text}" for i, text in enumerate(parts[1:], 1))
         self.head = f"PREPARE {name} ({', '.join(_DECLARED[t] for t in types)}) AS {numbered}"
         self.template = f"EXECUTE {name}(" + ", ".join(_ARG[t] for t in types) + ")"
         self.generic = f"EXECUTE {name}(" + ", ".join(["%s"] * len(types)) + ")"
@@ -209,6 +209,7 @@ class _Prepared:
             raise _Mixed
         vals: list[Any] = []
         append = vals.append
+        p: Any
         for p, t in zip(row, self.types):
             if type(p) is not t:
                 if p is None:
