@@ -299,7 +299,11 @@ def _script(cur: Any, stmts: Sequence[Stmt], prepared: list[str] | None = None,
                 except _Unsure:
                     pass
             parts.append(cur.mogrify(s.sql, row))
-    parts.extend(f"DEALLOCATE {p.name}" for p in ours.values())
+    if ours:
+        # Before a final COMMIT: after it, they would make a transaction of their own.
+        last = [parts.pop()] if stmts and stmts[-1].sql == "COMMIT" and not stmts[-1].params else []
+        parts.extend(f"DEALLOCATE {p.name}" for p in ours.values())
+        parts.extend(last)
     if prepared is not None:
         prepared.extend(p.name for p in ours.values())
     return ";\n".join(parts)
@@ -307,7 +311,9 @@ def _script(cur: Any, stmts: Sequence[Stmt], prepared: list[str] | None = None,
 
 def _script_results(cur: Any, stmts: Sequence[Stmt], skip: int = 0) -> list[Any]:
     """Each statement's rows (``fetch``) or row count, from the results of a script run
-    on a sync cursor; the first ``skip`` results (``PREPARE``) are not theirs."""
+    on a sync cursor; the first ``skip`` results (``PREPARE``) are not theirs. (A final
+    ``COMMIT`` is read from the first ``DEALLOCATE``'s result, which comes before it:
+    both count 0 rows.)"""
     out: list[Any] = []
     k = skip
     results = _all_results(cur)
