@@ -17,7 +17,11 @@ A write transaction whose batch carries at most :data:`SIMPLE_MAX` bytes of para
 (a checkpoint, its writes) skips the pipeline: its statements, parameters bound on the
 client, go as ONE query string (simple query protocol) and their results come back
 together. That is one ``execute`` instead of one per statement, about half the client
-CPU of the pipeline; reads keep the pipeline and binary results.
+CPU of the pipeline; reads keep the pipeline and binary results. A write the string
+repeats (the rows of many checkpoints: group commit) is prepared in it, executed per row
+and deallocated at its end, so the server parses it once (see :func:`_script`).
+Consecutive reads of one statement in a pipeline (the reads of several callers, in
+lockstep) go as one ``executemany``.
 
 If the transaction fails or the caller is cancelled, it is rolled back when the
 connection can still talk; a connection left mid-query is closed, so no pool ever gets
@@ -27,9 +31,11 @@ back a connection inside a transaction (psycopg's pools discard closed connectio
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import socket
 import threading
+import uuid
 from collections.abc import Sequence
 from typing import Any
 
@@ -117,40 +123,173 @@ def _literal(v: Any) -> str:
     raise _Unsure
 
 
-_SPLIT: dict[str, list[str]] = {}
+_FORMATS: dict[str, tuple[int, str]] = {}
 
 
 def _bind(sql: str, params: Sequence[Any]) -> str:
-    parts = _SPLIT.get(sql)
-    if parts is None:
-        parts = _SPLIT[sql] = sql.split("%s")
-    if len(parts) != len(params) + 1:
+    """``sql`` with its ``%s`` placeholders replaced by ``params`` as literals."""
+    found = _FORMATS.get(sql)
+    if found is None:
+        parts = sql.split("%s")
+        found = _FORMATS[sql] = (len(parts) - 1, "%s".join(part.replace("%", "%%") for part in parts))
+    if found[0] != len(params):
         raise _Unsure
-    out = [parts[0]]
-    for p, text in zip(params, parts[1:]):
+    lits: list[str] = []
+    append = lits.append
+    for p in params:
         # _literal's common cases inline (a call per parameter is most of the cost)
         t = type(p)
         if t is str and "\x00" not in p:
-            out.append("'" + p.replace("'", "''") + "'")
+            append("'" + p.replace("'", "''") + "'")
         elif t is bytes:
-            out.append("'\\x" + p.hex() + "'::bytea")
+            append("'\\x" + p.hex() + "'::bytea")
+        elif t is int:
+            append(str(p) if p >= 0 else f"({p})")
+        elif p is None:
+            append("NULL")
         else:
-            out.append(_literal(p))
-        out.append(text)
-    return "".join(out)
+            append(_literal(p))
+    return found[1] % tuple(lits)
 
 
-def _script(cur: Any, stmts: Sequence[Stmt]) -> str:
+PREPARE_MIN = 3
+"""Statements of one shape in a query string from which that shape is prepared (see
+:func:`_script`)."""
+
+_PREPARABLE = ("INSERT INTO asyncgraph_", "UPDATE asyncgraph_", "DELETE FROM asyncgraph_",
+               "SELECT pg_advisory_xact_lock(")
+"""The statements :func:`_script` may prepare: the store's writes (each of them prepares:
+``tests/checkpoint/test_postgres_prepared.py``)."""
+
+PREPARED_PREFIX = "_asyncgraph_s"
+"""Names of the statements a query string prepares for itself (and deallocates)."""
+
+_UNIQUE = itertools.count()
+_PROCESS = uuid.uuid4().hex[:8]
+# Each string's names are new: a statement left prepared by a string that failed where
+# the cleanup could not reach it (a transaction-pooling proxy such as PgBouncer sends the
+# cleanup over another server connection) never collides with a later string's.
+
+DEALLOCATE_OURS = (
+    "DO $$DECLARE n text; BEGIN FOR n IN SELECT name FROM pg_prepared_statements "
+    f"WHERE name LIKE '{PREPARED_PREFIX.replace('_', chr(92) + '_')}%' LOOP "
+    "EXECUTE 'DEALLOCATE ' || quote_ident(n); END LOOP; END$$"
+)
+"""Deallocates whatever a failed query string left prepared (``PREPARE`` is not undone by
+a rollback)."""
+
+_INT8 = 1 << 63
+_DECLARED = {int: "bigint", bytes: "bytea", str: "unknown"}
+_ARG = {int: "%s", bytes: "'\\x%s'::bytea", str: "'%s'"}
+
+
+class _Mixed(Exception):
+    """Values of a prepared statement's position that are not all of one type."""
+
+
+class _Prepared:
+    """One statement prepared by a query string: its ``PREPARE``, and its rows as
+    ``EXECUTE name(values)``."""
+
+    __slots__ = ("generic", "head", "name", "template", "types")
+
+    def __init__(self, name: str, sql: str, types: tuple[type, ...]) -> None:
+        self.name = name
+        self.types: tuple[Any, ...] = types
+        # A value as the literal its type makes, typed as that literal would be
+        # (``unknown`` for a string: the server infers it as an untyped literal's).
+        parts = sql.split("%s")
+        numbered = parts[0] + "".join(f"${i}{text}" for i, text in enumerate(parts[1:], 1))
+        self.head = f"PREPARE {name} ({', '.join(_DECLARED[t] for t in types)}) AS {numbered}"
+        self.template = f"EXECUTE {name}(" + ", ".join(_ARG[t] for t in types) + ")"
+        self.generic = f"EXECUTE {name}(" + ", ".join(["%s"] * len(types)) + ")"
+
+    def bind(self, row: Sequence[Any]) -> str:
+        if len(row) != len(self.types):
+            raise _Mixed
+        vals: list[Any] = []
+        append = vals.append
+        p: Any
+        for p, t in zip(row, self.types):
+            if type(p) is not t:
+                if p is None:
+                    return _bind(self.generic, row)  # (NULL)
+                raise _Mixed
+            if t is str:
+                if "\x00" in p:
+                    return _bind(self.generic, row)  # (psycopg's error, from _literal)
+                append(p.replace("'", "''"))
+            elif t is bytes:
+                append(p.hex())
+            elif -_INT8 <= p < _INT8:
+                append(p)
+            else:
+                raise _Mixed
+        return self.template % tuple(vals)
+
+
+def _first_types(sql: str, stmts: Sequence[Stmt]) -> tuple[type, ...] | None:
+    """Each position's type in the first row where it is not None (None if one is None
+    in every row, or of a type other than ``int``, ``bytes``, ``str``)."""
+    n = sql.count("%s")
+    types: list[Any] = [None] * n
+    missing = n
+    for s in stmts:
+        if s.sql != sql:
+            continue
+        for row in s.params if s.many else (s.params,):
+            if len(row) != n:
+                return None
+            for i, v in enumerate(row):
+                if types[i] is None and v is not None:
+                    if type(v) not in _DECLARED:
+                        return None
+                    types[i] = type(v)
+                    missing -= 1
+            if not missing:
+                return tuple(types)
+    return None
+
+
+def _script(cur: Any, stmts: Sequence[Stmt], prepared: list[str] | None = None,
+            _mixed: frozenset[str] = frozenset()) -> str:
     """The statements as one query string, parameters bound on the client; a ``many``
     statement becomes one statement per row. Values of the types the store binds are
     formatted here (``standard_conforming_strings`` must be on, as it is by default
-    since PostgreSQL 9.1); anything else by ``cur`` (a client-side binding cursor)."""
+    since PostgreSQL 9.1); anything else by ``cur`` (a client-side binding cursor).
+
+    With ``prepared`` (a list), a write of the store that occurs at least
+    :data:`PREPARE_MIN` times is prepared at the start of the string (``PREPARE``, named
+    into ``prepared``: their results come first), sent as ``EXECUTE name(values)`` and
+    deallocated at its end: the server parses and analyses it once instead of once per
+    row (a group commit of 60 checkpoints: about half the server's CPU). Nothing outlives
+    the string when it succeeds; when it fails, :data:`DEALLOCATE_OURS` cleans up.
+    """
     fast = cur.connection.info.parameter_status("standard_conforming_strings") == "on"
-    parts = []
+    ours: dict[str, _Prepared] = {}
+    if prepared is not None and fast:
+        counts: dict[str, int] = {}
+        for s in stmts:
+            if s.params and s.sql.startswith(_PREPARABLE):
+                counts[s.sql] = counts.get(s.sql, 0) + (len(s.params) if s.many else 1)
+        for sql, n in counts.items():
+            if n >= PREPARE_MIN and sql not in _mixed:
+                types = _first_types(sql, stmts)
+                if types is not None:
+                    ours[sql] = _Prepared(f"{PREPARED_PREFIX}{_PROCESS}_{next(_UNIQUE)}", sql, types)
+    parts = [p.head for p in ours.values()]
     for s in stmts:
         rows = s.params if s.many else (s.params,) if s.params else ()
         if not rows and not s.many:
             parts.append(s.sql)
+            continue
+        mine = ours.get(s.sql)
+        if mine is not None:
+            for row in rows:
+                try:
+                    parts.append(mine.bind(row))
+                except _Mixed:  # (not of the first rows' types: not prepared after all)
+                    return _script(cur, stmts, prepared, _mixed | {s.sql})
             continue
         for row in rows:
             if fast:
@@ -160,52 +299,107 @@ def _script(cur: Any, stmts: Sequence[Stmt]) -> str:
                 except _Unsure:
                     pass
             parts.append(cur.mogrify(s.sql, row))
+    if ours:
+        # Before a final COMMIT: after it, they would make a transaction of their own.
+        last = [parts.pop()] if stmts and stmts[-1].sql == "COMMIT" and not stmts[-1].params else []
+        parts.extend(f"DEALLOCATE {p.name}" for p in ours.values())
+        parts.extend(last)
+    if prepared is not None:
+        prepared.extend(p.name for p in ours.values())
     return ";\n".join(parts)
 
 
-def _script_results(cur: Any, stmts: Sequence[Stmt]) -> list[Any]:
+def _script_results(cur: Any, stmts: Sequence[Stmt], skip: int = 0) -> list[Any]:
     """Each statement's rows (``fetch``) or row count, from the results of a script run
-    on a sync cursor."""
+    on a sync cursor; the first ``skip`` results (``PREPARE``) are not theirs. (A final
+    ``COMMIT`` is read from the first ``DEALLOCATE``'s result, which comes before it:
+    both count 0 rows.)"""
     out: list[Any] = []
-    first = True
+    k = skip
+    results = _all_results(cur)
     for s in stmts:
-        total = 0
-        rows = None
-        for _ in range(len(s.params) if s.many else 1):
-            if first:
-                first = False
-            else:
-                cur.nextset()
-            if s.fetch:
+        n = len(s.params) if s.many else 1
+        if s.fetch:
+            rows = None
+            for _ in range(n):
+                cur.set_result(k) if results is None else cur._select_current_result(k)
                 rows = cur.fetchall()
-            else:
+                k += 1
+            out.append(rows)
+        elif results is not None:
+            total = 0
+            for res in results[k : k + n]:
+                total += res.command_tuples or 0
+            k += n
+            out.append(total)
+        else:
+            total = 0
+            for _ in range(n):
+                cur.set_result(k)
                 total += max(cur.rowcount, 0)
-        out.append(rows if s.fetch else total)
+                k += 1
+            out.append(total)
     return out
 
 
-async def _ascript_results(cur: Any, stmts: Sequence[Stmt]) -> list[Any]:
+async def _ascript_results(cur: Any, stmts: Sequence[Stmt], skip: int = 0) -> list[Any]:
     """:func:`_script_results` on an async cursor."""
     out: list[Any] = []
-    first = True
+    k = skip
+    results = _all_results(cur)
     for s in stmts:
-        total = 0
-        rows = None
-        for _ in range(len(s.params) if s.many else 1):
-            if first:
-                first = False
-            else:
-                cur.nextset()
-            if s.fetch:
+        n = len(s.params) if s.many else 1
+        if s.fetch:
+            rows = None
+            for _ in range(n):
+                if results is None:
+                    await cur.set_result(k)
+                else:
+                    cur._select_current_result(k)
                 rows = await cur.fetchall()
-            else:
+                k += 1
+            out.append(rows)
+        elif results is not None:
+            total = 0
+            for res in results[k : k + n]:
+                total += res.command_tuples or 0
+            k += n
+            out.append(total)
+        else:
+            total = 0
+            for _ in range(n):
+                await cur.set_result(k)
                 total += max(cur.rowcount, 0)
-        out.append(rows if s.fetch else total)
+                k += 1
+            out.append(total)
     return out
 
 
-def _results(cursors: list[Any], batch: Sequence[Stmt]) -> list[Any]:
-    return [c.fetchall() if s.fetch else c.rowcount for c, s in zip(cursors, batch)]
+def _all_results(cur: Any) -> list[Any] | None:
+    """The cursor's results (psycopg's own list: reading each one's row count there is
+    ~10x cheaper than making it the current result), or None where psycopg keeps them
+    otherwise (then the public ``set_result``, psycopg >= 3.3)."""
+    results = getattr(cur, "_results", None)
+    if type(results) is list and hasattr(cur, "_select_current_result"):
+        return results
+    return None
+
+
+def _runs(stmts: Sequence[Stmt]) -> list[tuple[int, int]]:
+    """``stmts`` cut into runs ``stmts[i:j]`` to send with one cursor each: consecutive
+    reads of one statement (``fetch``, one row of parameters each: the reads of
+    several callers in lockstep) go as one ``executemany``, the rest one by one."""
+    out = []
+    i, n = 0, len(stmts)
+    while i < n:
+        s = stmts[i]
+        j = i + 1
+        if s.fetch and not s.many and s.params:
+            while j < n and stmts[j].sql == s.sql and stmts[j].fetch and not stmts[j].many and stmts[j].params:
+                j += 1
+        out.append((i, j))
+        i = j
+    return out
 
 
 def run(conn: Any, gen: Op, *, snapshot: bool = False, timeout: float | None = None) -> Any:
@@ -220,9 +414,10 @@ def run(conn: Any, gen: Op, *, snapshot: bool = False, timeout: float | None = N
     pending = [Stmt(_BEGIN[snapshot])] if conn.autocommit else []
     committed = False
     client: Any = None
+    left_prepared = False
 
     def execute(batch: list[Stmt]) -> list[Any]:
-        nonlocal committed, client
+        nonlocal committed, client, left_prepared
         stmts = pending + batch
         skip = len(pending)
         pending.clear()
@@ -235,17 +430,36 @@ def run(conn: Any, gen: Op, *, snapshot: bool = False, timeout: float | None = N
                 from psycopg import ClientCursor
 
                 client = ClientCursor(conn, row_factory=tuple_row)
-            client.execute(_script(client, stmts))
-            out = _script_results(client, stmts)
+            names: list[str] = []
+            query = _script(client, stmts, names)
+            left_prepared = bool(names)  # until the string ran through (its DEALLOCATEs)
+            client.execute(query)
+            left_prepared = False
+            out = _script_results(client, stmts, len(names))
         elif size <= PIPELINE_MAX:
             if type(batch) is Last and conn.autocommit:
                 stmts.append(_COMMIT)  # in the same round trip
                 committed = True
             with conn.pipeline() as pipeline:
-                cursors = [_sync_exec(conn.cursor(row_factory=tuple_row, binary=True), s)
-                           for s in stmts]
+                runs = _runs(stmts)
+                cursors = []
+                for i, j in runs:
+                    cur = conn.cursor(row_factory=tuple_row, binary=True)
+                    if j - i > 1:
+                        cur.executemany(stmts[i].sql, [s.params for s in stmts[i:j]], returning=True)
+                    else:
+                        _sync_exec(cur, stmts[i])
+                    cursors.append(cur)
                 pipeline.sync()
-                out = _results(cursors, stmts)
+                out = []
+                for cur, (i, j) in zip(cursors, runs):
+                    if j - i > 1:
+                        out.append(cur.fetchall())
+                        for _ in range(i + 1, j):
+                            cur.nextset()
+                            out.append(cur.fetchall())
+                    else:
+                        out.append(cur.fetchall() if stmts[i].fetch else cur.rowcount)
         else:
             out = []
             for s in stmts:
@@ -264,7 +478,7 @@ def run(conn: Any, gen: Op, *, snapshot: bool = False, timeout: float | None = N
             else:
                 conn.commit()
     except BaseException as exc:
-        _rollback(conn)
+        _rollback(conn, left_prepared)
         if watchdog is not None and watchdog.fired:
             raise TimeoutError(
                 f"a checkpoint operation took longer than {timeout} s (the saver's "
@@ -295,8 +509,9 @@ def left_in_pipeline(conn: Any) -> bool:
     return not conn.closed and conn.pgconn.pipeline_status != PipelineStatus.OFF
 
 
-def _rollback(conn: Any) -> None:
-    """Leave ``conn`` idle outside any transaction and out of pipeline mode, or closed."""
+def _rollback(conn: Any, prepared: bool = False) -> None:
+    """Leave ``conn`` idle outside any transaction and out of pipeline mode, with none of
+    the statements a failed query string prepared (``prepared``), or closed."""
     from psycopg.pq import TransactionStatus
 
     if left_in_pipeline(conn):
@@ -306,11 +521,25 @@ def _rollback(conn: Any) -> None:
     if status in (TransactionStatus.INTRANS, TransactionStatus.INERROR):
         try:
             conn.rollback() if not conn.autocommit else conn.execute("ROLLBACK")
-            return
+            status = conn.info.transaction_status
         except Exception:
             pass
+    if status == TransactionStatus.IDLE and prepared:
+        try:
+            _deallocate(conn)
+            status = conn.info.transaction_status
+        except Exception:
+            status = None  # (closed below)
     if status != TransactionStatus.IDLE:
         conn.close()
+
+
+def _deallocate(conn: Any) -> None:
+    if conn.autocommit:
+        conn.execute(DEALLOCATE_OURS)
+    else:
+        with conn.transaction():
+            conn.execute(DEALLOCATE_OURS)
 
 
 class _Watchdog:
@@ -350,9 +579,10 @@ async def arun(conn: Any, gen: Op, *, snapshot: bool = False) -> Any:
     pending = [Stmt(_BEGIN[snapshot])] if conn.autocommit else []
     committed = False
     client: Any = None
+    left_prepared = False
 
     async def execute(batch: list[Stmt]) -> list[Any]:
-        nonlocal committed, client
+        nonlocal committed, client, left_prepared
         stmts = pending + batch
         skip = len(pending)
         pending.clear()
@@ -365,21 +595,36 @@ async def arun(conn: Any, gen: Op, *, snapshot: bool = False) -> Any:
                 from psycopg import AsyncClientCursor
 
                 client = AsyncClientCursor(conn, row_factory=tuple_row)
-            await client.execute(_script(client, stmts))
-            out = await _ascript_results(client, stmts)
+            names: list[str] = []
+            query = _script(client, stmts, names)
+            left_prepared = bool(names)  # until the string ran through (its DEALLOCATEs)
+            await client.execute(query)
+            left_prepared = False
+            out = await _ascript_results(client, stmts, len(names))
         elif size <= PIPELINE_MAX:
             if type(batch) is Last and conn.autocommit:
                 stmts.append(_COMMIT)  # in the same round trip
                 committed = True
             async with conn.pipeline() as pipeline:
+                runs = _runs(stmts)
                 cursors = []
-                for s in stmts:
+                for i, j in runs:
                     cur = conn.cursor(row_factory=tuple_row, binary=True)
-                    await _async_exec(cur, s)
+                    if j - i > 1:
+                        await cur.executemany(stmts[i].sql, [s.params for s in stmts[i:j]], returning=True)
+                    else:
+                        await _async_exec(cur, stmts[i])
                     cursors.append(cur)
                 await pipeline.sync()
-                out = [await c.fetchall() if s.fetch else c.rowcount
-                       for c, s in zip(cursors, stmts)]
+                out = []
+                for cur, (i, j) in zip(cursors, runs):
+                    if j - i > 1:
+                        out.append(await cur.fetchall())
+                        for _ in range(i + 1, j):
+                            cur.nextset()
+                            out.append(await cur.fetchall())
+                    else:
+                        out.append(await cur.fetchall() if stmts[i].fetch else cur.rowcount)
         else:
             out = []
             for s in stmts:
@@ -398,7 +643,7 @@ async def arun(conn: Any, gen: Op, *, snapshot: bool = False) -> Any:
             else:
                 await conn.commit()
     except BaseException:
-        await _arollback(conn)
+        await _arollback(conn, left_prepared)
         raise
     return value
 
@@ -410,8 +655,9 @@ async def _async_exec(cur: Any, stmt: Stmt) -> None:
         await cur.execute(stmt.sql, stmt.params)
 
 
-async def _arollback(conn: Any) -> None:
-    """Leave ``conn`` idle outside any transaction and out of pipeline mode, or closed."""
+async def _arollback(conn: Any, prepared: bool = False) -> None:
+    """Leave ``conn`` idle outside any transaction and out of pipeline mode, with none of
+    the statements a failed query string prepared (``prepared``), or closed."""
     from psycopg.pq import TransactionStatus
 
     if left_in_pipeline(conn):
@@ -424,11 +670,25 @@ async def _arollback(conn: Any) -> None:
             await asyncio.shield(
                 conn.rollback() if not conn.autocommit else conn.execute("ROLLBACK")
             )
-            return
+            status = conn.info.transaction_status
         except BaseException:
             pass
-    if conn.info.transaction_status != TransactionStatus.IDLE:
+    if status == TransactionStatus.IDLE and prepared:
+        try:
+            await asyncio.shield(_adeallocate(conn))
+            status = conn.info.transaction_status
+        except BaseException:
+            status = None  # (closed below)
+    if status != TransactionStatus.IDLE:
         await conn.close()
+
+
+async def _adeallocate(conn: Any) -> None:
+    if conn.autocommit:
+        await conn.execute(DEALLOCATE_OURS)
+    else:
+        async with conn.transaction():
+            await conn.execute(DEALLOCATE_OURS)
 
 
 def speculation_failed(exc: BaseException) -> bool:
