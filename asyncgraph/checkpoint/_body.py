@@ -111,11 +111,14 @@ class Body:
         meta: list[Any] | None = None
         if self.meta is not None:
             meta = []
+            put = meta.append
             for k, value in self.meta.items():
                 if type(value) is str and value in INTERNED:
-                    meta += (-ids(k), ids(value))
+                    put(-ids(k))
+                    put(ids(value))
                 else:
-                    meta += (ids(k), value)
+                    put(ids(k))
+                    put(value)
         row: list[Any] = [self.v, _pack_ts(self.ts, cid), base, chans, seen, updated, meta]
         if self.extra:
             row.append(self.extra)
@@ -194,7 +197,20 @@ def plain(value: Any, depth: int = 0) -> bool:
     if t is int:
         return -(2**63) <= value < 2**64
     if t is dict and depth < 4:
-        return all(type(k) is str and plain(v, depth + 1) for k, v in value.items())
+        # The scalars inline (a checkpoint's metadata: one call, not one per value).
+        for k, v in value.items():
+            if type(k) is not str:
+                return False
+            t = type(v)
+            if t is str or t is bool or t is float or v is None:
+                continue
+            if t is int:
+                if -(2**63) <= v < 2**64:
+                    continue
+                return False
+            if not plain(v, depth + 1):
+                return False
+        return True
     if t is list and depth < 4:
         return all(plain(v, depth + 1) for v in value)
     return False

@@ -60,6 +60,12 @@ _INSERT_DELTA_REF_STRICT = INSERT_DELTA_STRICT.replace(
 assert _INSERT_BLOB_REF != S.INSERT_BLOB and _INSERT_DELTA_REF != S.INSERT_DELTA
 assert _INSERT_DELTA_REF_STRICT != INSERT_DELTA_STRICT
 
+# The insert of a value row by (kind, strict), as it is / as a reference (see _plan_blob).
+_INSERTS = {(SNAPSHOT, False): S.INSERT_BLOB, (SNAPSHOT, True): INSERT_BLOB_STRICT,
+            (DELTA, False): S.INSERT_DELTA, (DELTA, True): INSERT_DELTA_STRICT}
+_INSERTS_REF = {(SNAPSHOT, False): _INSERT_BLOB_REF, (SNAPSHOT, True): _INSERT_BLOB_REF_STRICT,
+                (DELTA, False): _INSERT_DELTA_REF, (DELTA, True): _INSERT_DELTA_REF_STRICT}
+
 _SOURCE_MAX = 1 << 14
 """The longest ``__start__`` value whose bytes a put keeps (in the cache, so at most
 this much per cached thread) for the next put's values to refer to; a longer input is
@@ -80,7 +86,7 @@ class _Chan(NamedTuple):
 
 def _plan_blob(
     d: Dialect,
-    encode: Callable[[Any, str], bytes],
+    encode: Callable[[Any, str, Any], bytes],
     max_deltas: int,
     thread_id: str,
     ns: str,
@@ -116,13 +122,13 @@ def _plan_blob(
         and _extends(value, prev.items)
     ):
         n = len(prev.items)
-        data = encode(value[n:], f"channel {ch!r}")
+        data = encode(value[n:], "channel {!r}", ch)
         lin_v, lin_var = prev.lin
         seq = prev.seq + 1
         chan = _Chan(version, 0, prev.lin, seq, list(value))
         kind: Any = DELTA
     else:
-        data = encode(value, f"channel {ch!r}")
+        data = encode(value, "channel {!r}", ch)
         if len(data) <= INLINE_MAX:
             return None, _Chan(version, 0, inline=data), None
         lin_v, lin_var, seq = d.vkey(version), 0, 0
@@ -135,12 +141,10 @@ def _plan_blob(
     pred = () if kind == SNAPSHOT else (ch_id, lin_v, lin_var, seq - 1)
     if ref is None:
         guard: tuple[Any, ...] = ()
-        sql = {(SNAPSHOT, False): S.INSERT_BLOB, (SNAPSHOT, True): INSERT_BLOB_STRICT,
-               (DELTA, False): S.INSERT_DELTA, (DELTA, True): INSERT_DELTA_STRICT}[kind, strict]
+        sql = _INSERTS[kind, strict]
     else:
         guard = source[1]  # type: ignore[index]  # ref is None without a source
-        sql = {(SNAPSHOT, False): _INSERT_BLOB_REF, (SNAPSHOT, True): _INSERT_BLOB_REF_STRICT,
-               (DELTA, False): _INSERT_DELTA_REF, (DELTA, True): _INSERT_DELTA_REF_STRICT}[kind, strict]
+        sql = _INSERTS_REF[kind, strict]
     if strict and (pred or guard):
         # The kind is NULL (a not-null violation) when the predecessor or the row
         # referred to is gone.
@@ -155,7 +159,7 @@ def _plan_blob(
 
 def _store_fallback(
     d: Dialect,
-    encode: Callable[[Any, str], bytes],
+    encode: Callable[[Any, str, Any], bytes],
     thread_id: str,
     ns: str,
     ids: Callable[[str], int],
@@ -172,7 +176,7 @@ def _store_fallback(
             top = rows[0][0] if rows else None
             variant = 0 if top is None else top + 1
             value = values[ch]  # lost inserts are of values: an empty channel has none
-            data = encode(value, f"channel {ch!r}")
+            data = encode(value, "channel {!r}", ch)
             items = list(value) if type(value) is list else None
             chan = _Chan(version, variant, (vkey, variant), 0, items)
             params = (ids(ch), vkey, variant, 0, SNAPSHOT, data, thread_id, ns)

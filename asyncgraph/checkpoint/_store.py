@@ -111,6 +111,14 @@ def _first(pair: tuple[Any, Any]) -> Any:
     return pair[0]
 
 
+def _interned_known(meta: dict[str, Any], known: dict[str, int]) -> bool:
+    """Whether every metadata value the body stores as a names id has one already."""
+    for v in meta.values():
+        if type(v) is str and v in INTERNED and v not in known:
+            return False
+    return True
+
+
 class Store:
     """The operations of a SQL saver over one dialect. See the module docstring."""
 
@@ -458,6 +466,10 @@ class Store:
             first.append(Stmt(d.q(S.SELECT_BODY), (thread_id, ns, d.id_in(parent_id)), True))
 
         # Encode everything before touching the database: a TypeError leaves it as it was.
+        # One encoder for the new values and the writes saved with them, all taken at
+        # this instant (nothing runs between: no yield until every value is encoded): a
+        # message in the list and in the write that added it is encoded once.
+        encode = self._encoder()
         values = checkpoint["channel_values"]
         planned: dict[str, tuple[Stmt, _Chan]] = {}
         unstored: dict[str, _Chan] = {}  # no value, or one small enough for the body
@@ -472,7 +484,7 @@ class Store:
         source = (src.data, (ids(START), *src.lin, src.seq)) if src and src.data and src.lin else None
         for ch, version in new_versions.items():
             stmt, chan, target = _plan_blob(
-                d, self._encode, self.max_deltas,
+                d, encode, self.max_deltas,
                 thread_id, ns, ids(ch), ch, version, values, parent, fast,
                 source if ch != START else None,
             )
@@ -485,9 +497,10 @@ class Store:
         referring: list[tuple[str, Stmt]] = []  # (channel, the write's fix-up if lost)
         write_stmts = [
             *self._write_stmts(thread_id, ns, parent_id, parent_writes, "put_step",
-                               targets=targets, referring=referring),
-            *self._write_stmts(thread_id, ns, cid, writes, "put_step"),
+                               targets=targets, referring=referring, encode=encode),
+            *self._write_stmts(thread_id, ns, cid, writes, "put_step", encode=encode),
         ]
+        del encode  # (it holds what it encoded)
 
         if parent_id and parent is None:
             results = yield first + [p[0] for p in planned.values()]
@@ -706,11 +719,29 @@ class Store:
 
     # -- helpers: encoding ---------------------------------------------------------------
 
-    def _encode(self, value: Any, what: str) -> bytes:
+    def _encode(self, value: Any, what: str, subject: Any = None) -> bytes:
+        """``value`` encoded; a ``TypeError`` says what it was: ``what``, formatted with
+        ``subject`` (only then: most values encode)."""
         try:
             return self.serde.dumps(value)
         except TypeError as exc:
-            raise TypeError(f"cannot store {what}: {exc}") from None
+            raise TypeError(f"cannot store {what.format(subject)}: {exc}") from None
+
+    def _encoder(self) -> Callable[[Any, str, Any], bytes]:
+        """``_encode`` for the values of one put, taken at one instant: with the default
+        serializer, an object met twice (by identity) is encoded once
+        (``MsgpackSerde.encoder``, same bytes). Drop it once they are encoded."""
+        if not self.refs:
+            return self._encode
+        dumps = self.serde.encoder()
+
+        def encode(value: Any, what: str, subject: Any = None) -> bytes:
+            try:
+                return dumps(value)
+            except TypeError as exc:
+                raise TypeError(f"cannot store {what.format(subject)}: {exc}") from None
+
+        return encode
 
     def _decode(self, data: bytes, thread_id: str, cid: str, what: str) -> Any:
         try:
@@ -792,8 +823,7 @@ class Store:
         if (
             names >= checkpoint["channel_versions"].keys()
             and names >= new_versions.keys()
-            and (not meta or (names >= meta.keys() and all(
-                type(v) is not str or v not in INTERNED or v in known for v in meta.values())))
+            and (not meta or (names >= meta.keys() and _interned_known(meta, known)))
             and names >= seen.keys()
             and names >= set().union(*seen.values())
             and names >= set(checkpoint.get("updated_channels") or ())
@@ -888,15 +918,20 @@ class Store:
         *,
         targets: dict[str, list[tuple[bytes, RefTarget]]] | None = None,
         referring: list[tuple[str, Stmt]] | None = None,
+        encode: Callable[[Any, str, Any], bytes] | None = None,
     ) -> list[Stmt]:
         """The inserts of writes. With ``targets``, a write whose bytes a value row of
         the same channel holds is stored as a reference to them (see :mod:`._refs`);
-        ``referring`` gets, for each, the statement storing it as it is instead."""
+        ``referring`` gets, for each, the statement storing it as it is instead.
+        ``encode``: the put's encoder (see ``_encoder``), else ``_encode``."""
         if not rows:
             return []
         if not cid:
             raise ValueError(f"{what}: writes need a checkpoint to belong to")
         d = self.d
+        if encode is None:
+            encode = self._encode
+        insert, upsert = d.q(S.INSERT_WRITE), d.q(S.UPSERT_WRITE)
         stmts = []
         counters: dict[str, int] = {}
         cid_db = d.id_in(cid)
@@ -910,7 +945,7 @@ class Store:
             idx = counters.get(task_id, 0)
             counters[task_id] = idx + 1
             special = WRITES_IDX_MAP.get(ch)
-            data = self._encode(value, f"the write to {ch!r} by task {task_id}")
+            data = encode(value, "the write to {0[0]!r} by task {0[1]}", (ch, task_id))
             task_db = task_dbs.get(task_id)
             if task_db is None:
                 task_db = task_dbs[task_id] = d.id_in(task_id)
@@ -933,7 +968,7 @@ class Store:
                 ch_db, path_db = ch, path
             params = (cid_db, task_db, idx if special is None else special, ch_db,
                       path_db, data, thread_id, ns)
-            stmts.append(Stmt(d.q(S.INSERT_WRITE if special is None else S.UPSERT_WRITE), params))
+            stmts.append(Stmt(insert if special is None else upsert, params))
         return stmts
 
     def _path_id(self, path: str) -> Any:
