@@ -62,12 +62,33 @@ SCHEMA_VERSION = 4
 """SQLite's; PostgreSQL's is 3 (version 4 changes nothing there)."""
 
 
-@dataclass(frozen=True, slots=True)
 class Stmt:
-    sql: str
-    params: Sequence[Any] = ()
-    fetch: bool = False
-    many: bool = False
+    """One statement of a batch: ``sql`` with ``%s`` placeholders, its ``params`` (a row,
+    or with ``many`` a list of rows), and whether its rows are read (``fetch``).
+
+    A plain slots class, not a frozen dataclass: a put makes several, and a frozen
+    dataclass's ``__init__`` (one ``object.__setattr__`` per field) costs three times as
+    much. Treat it as immutable all the same; it compares and hashes by value."""
+
+    __slots__ = ("fetch", "many", "params", "sql")
+
+    def __init__(self, sql: str, params: Sequence[Any] = (), fetch: bool = False, many: bool = False) -> None:
+        self.sql = sql
+        self.params = params
+        self.fetch = fetch
+        self.many = many
+
+    def _key(self) -> tuple[Any, ...]:
+        return (self.sql, self.params, self.fetch, self.many)
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is Stmt and self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        return f"Stmt(sql={self.sql!r}, params={self.params!r}, fetch={self.fetch!r}, many={self.many!r})"
 
 
 Op = Generator[list[Stmt], list[Any], Any]
