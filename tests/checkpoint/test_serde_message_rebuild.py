@@ -117,12 +117,14 @@ def messages(draw: Any) -> Any:
     return cls(**kw)
 
 
-def _same(a: Any, b: Any, *, stored: bool = False) -> None:
+def _same(a: Any, b: Any, *, stored: bool = False, text: bool = True) -> None:
     """``a`` and ``b`` are the same message, in every way a caller can see.
 
     ``stored``: ``b`` is the message as it was stored, ``a`` as read back. The encoding
     leaves out a field equal to its default, so such a field, set explicitly on ``b``,
     is not among ``a``'s fields set (an older property of the format, not of reading).
+    ``text``: also the same repr and JSON (validation may reorder the keys of a nested
+    dict, such as a chunk's tool calls, which == does not see).
     """
     assert type(a) is type(b)
     assert a == b
@@ -140,8 +142,9 @@ def _same(a: Any, b: Any, *, stored: bool = False) -> None:
     assert a.__pydantic_extra__ == b.__pydantic_extra__
     assert a.__pydantic_private__ == b.__pydantic_private__
     assert a.model_dump() == b.model_dump()
-    assert repr(a) == repr(b)
-    assert a.model_dump_json() == b.model_dump_json()
+    if text:
+        assert repr(a) == repr(b)
+        assert a.model_dump_json() == b.model_dump_json()
 
 
 def _validated(msg: Any) -> Any:
@@ -158,7 +161,7 @@ def test_a_rebuilt_message_is_the_stored_one_and_the_validated_one(msg: Any) -> 
     _same(back, msg, stored=True)
     validated = _validated(msg)
     if validated == msg:  # (a chunk's validators derive tool calls again from its chunks)
-        _same(back, validated, stored=True)
+        _same(back, validated, stored=True, text=False)
     # The generic rebuild (pydantic models) and pydantic's own model_construct agree.
     fields = {**msg.__dict__, **(msg.__pydantic_extra__ or {})}
     _same(back, _construct(type(msg), dict(fields), set(back.model_fields_set)))

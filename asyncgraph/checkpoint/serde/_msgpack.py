@@ -239,6 +239,26 @@ class _Hook:
             raise
 
 
+class _Decoding(_Hook):
+    """The ``ext_hook`` of one ``loads``: a message (most of a conversation's values)
+    is rebuilt right here, every other extension by ``MsgpackSerde._decode``."""
+
+    __slots__ = ()
+
+    def __call__(self, code: int, payload: bytes) -> Any:  # type: ignore[override]
+        try:
+            if code == MESSAGE:
+                name, content, values, msg_id = ormsgpack.unpackb(payload, ext_hook=self, option=_UNPACK_OPTS)
+                if type(name) is int and 0 < name < _N_MESSAGE_NAMES and _BUILDERS_BY_CODE:
+                    return _BUILDERS_BY_CODE[name - 1](content, values, msg_id)
+                return _message_builder(name)(content, values, msg_id)
+            return self.method(code, payload, self)
+        except BaseException as exc:
+            if self.failure.error is None:
+                self.failure.error = exc
+            raise
+
+
 class _SameInstant(_Hook):
     """The encoding hook of :meth:`MsgpackSerde.encoder`: an object met again (the same
     object, by identity) is not encoded again; its first encoding is reused.
@@ -335,7 +355,7 @@ class MsgpackSerde:
         return dumps
 
     def loads(self, data: bytes) -> Any:
-        hook = _Hook(self._decode)
+        hook = _Decoding(self._decode)
         try:
             return ormsgpack.unpackb(data, ext_hook=hook, option=_UNPACK_OPTS)
         except ValueError as exc:
@@ -916,6 +936,7 @@ _MESSAGE_NAMES = (
     "SystemMessageChunk", "ToolMessageChunk", "FunctionMessageChunk", "ChatMessageChunk",
 )
 _MESSAGE_CODES = {name: i for i, name in enumerate(_MESSAGE_NAMES) if name}
+_N_MESSAGE_NAMES = len(_MESSAGE_NAMES)
 
 
 # The class code and field defaults of each message class met (see _encode_message), and
