@@ -550,7 +550,15 @@ class InMemorySaver(BaseCheckpointSaver):
             if variants:
                 self._variants[(thread_id, ns, cid)] = variants
             if parent_rows:
-                self._store_writes(thread_id, ns, parent_id, parent_rows)  # type: ignore[arg-type]
+                outer = (thread_id, ns, parent_id)
+                if outer not in self.writes:  # (_store_writes, inline: the usual case)
+                    self.writes[outer] = parent_rows  # type: ignore[index]
+                    keys = self._write_keys.get(thread_id)
+                    if keys is None:
+                        keys = self._write_keys[thread_id] = set()
+                    keys.add(outer)  # type: ignore[arg-type]
+                else:
+                    self._store_writes(thread_id, ns, parent_id, parent_rows)  # type: ignore[arg-type]
             if own_rows:
                 self._store_writes(thread_id, ns, cid, own_rows)
             if self.keep_last and len(chain) > self.keep_last:
