@@ -222,26 +222,35 @@ class InMemorySaver(BaseCheckpointSaver):
             ) from exc
 
     def _write_rows(self, cid: str | None, writes: Sequence[PendingWrite],
-                    dumps: Callable[[Any], bytes] | None = None) -> dict[tuple[str, int], WriteRow]:
+                    encoder: builtins.list[Any] | None = None) -> dict[tuple[str, int], WriteRow]:
         """Encoded writes of several tasks, ``idx`` counted per task in order; a special
-        write (error, interrupt, resume) repeated by a task keeps its last value."""
+        write (error, interrupt, resume) repeated by a task keeps its last value.
+        ``encoder``: the save's one-item list holding its encoder, or None until one is
+        needed (see ``_put``)."""
         if not cid:
             raise ValueError('writes need config["configurable"]["checkpoint_id"]')
         rows: dict[tuple[str, int], WriteRow] = {}
-        counters: dict[str, int] = {}
+        counters: dict[str, int] | None = None
         raw = self._raw
-        task = ""
+        task = None
         idx = 0
         for w in writes:
             task_id, ch, value = w[0], w[1], w[2]
             if task_id != task:  # usually one task's writes, in a row
-                counters[task] = idx
+                if task is not None:
+                    if counters is None:
+                        counters = {}
+                    counters[task] = idx
                 task = task_id
-                idx = counters.get(task_id, 0)
+                idx = counters.get(task_id, 0) if counters else 0
             if raw and type(value) in _SCALARS:
-                enc: Typed = (RAW, value)
+                enc: Typed = _RAW_NONE if value is None else (RAW, value)
+            elif encoder is not None:
+                if encoder[0] is None:
+                    encoder[0] = self.serde.encoder()
+                enc = self._dump(value, _WRITE, ch, task_id, encoder[0])
             else:
-                enc = self._dump(value, _WRITE, ch, task_id, dumps)
+                enc = self._dump(value, _WRITE, ch, task_id)
             rows[(task_id, WRITES_IDX_MAP.get(ch, idx))] = (task_id, ch, enc, w[3] if len(w) > 3 else "")
             idx += 1
         return rows
@@ -453,7 +462,7 @@ class InMemorySaver(BaseCheckpointSaver):
         # Encode everything before storing anything: a TypeError leaves the saver as it was.
         values = checkpoint["channel_values"]
         blobs = self.blobs
-        new_blobs: builtins.list[tuple[tuple[str, str, str, Any], Typed]] = []
+        new_blobs: dict[tuple[str, str, str, Any], Typed] = {}  # (keys are distinct)
         variants: dict[str, Any] | None = None
         if parent_id and self._variants:
             inherited = self._variants.get((thread_id, ns, parent_id))
@@ -466,8 +475,9 @@ class InMemorySaver(BaseCheckpointSaver):
         raw = self._raw
         # The values and the writes saved with them are encoded at one instant: an
         # object in several of them (a message in the list and in the write that added
-        # it) is encoded once (MsgpackSerde.encoder).
-        dumps = self.serde.encoder() if raw else None
+        # it) is encoded once (MsgpackSerde.encoder). The encoder is made when the first
+        # value that is not a scalar needs it (most steps of many graphs have none).
+        encoder: builtins.list[Any] | None = [None] if raw else None
         for ch, version in new_versions.items():
             value = values.get(ch, _EMPTY)
             if value is _EMPTY:  # (never a channel's value: a private object)
@@ -477,7 +487,9 @@ class InMemorySaver(BaseCheckpointSaver):
             elif raw and type(value) in _SCALARS:
                 enc = (RAW, value)
             else:
-                enc = self._dump(value, "channel {name!r}", ch, None, dumps)
+                if encoder is not None and encoder[0] is None:
+                    encoder[0] = self.serde.encoder()
+                enc = self._dump(value, "channel {name!r}", ch, None, encoder[0] if encoder else None)
             key: tuple[str, str, str, Any] = (thread_id, ns, ch, version)
             old = blobs.get(key)
             if old is not None and not _same(old, enc):
@@ -492,7 +504,7 @@ class InMemorySaver(BaseCheckpointSaver):
                 variants[ch] = (version, n)
             elif variants and ch in variants:
                 del variants[ch]
-            new_blobs.append((key, enc))
+            new_blobs[key] = enc
         skeleton = dict(checkpoint)
         del skeleton["channel_values"]
         if not values.keys() <= checkpoint["channel_versions"].keys():
@@ -500,8 +512,10 @@ class InMemorySaver(BaseCheckpointSaver):
             # an input checkpoint) belong to this checkpoint alone.
             unversioned = [ch for ch in values if ch not in checkpoint["channel_versions"]]
             for ch in unversioned:
-                enc = self._dump(values[ch], "channel {name!r}", ch, None, dumps)
-                new_blobs.append(((thread_id, ns, ch, ("", cid)), enc))
+                if encoder is not None and encoder[0] is None:
+                    encoder[0] = self.serde.encoder()
+                enc = self._dump(values[ch], "channel {name!r}", ch, None, encoder[0] if encoder else None)
+                new_blobs[(thread_id, ns, ch, ("", cid))] = enc
             skeleton[_UNVERSIONED] = unversioned
         if variants:
             skeleton[_VARIANTS] = {ch: builtins.list(k) for ch, k in variants.items()}
@@ -514,17 +528,16 @@ class InMemorySaver(BaseCheckpointSaver):
         if not raw:
             skeleton_t = self._dump_plain(skeleton, "checkpoint {name}", cid)
             meta_t = self._dump_plain(metadata, "the checkpoint's metadata")
-        parent_rows = self._write_rows(parent_id, parent_writes, dumps) if parent_writes else None
-        own_rows = self._write_rows(cid, writes, dumps) if writes else None
-        dumps = None  # (it holds the values it encoded)
+        parent_rows = self._write_rows(parent_id, parent_writes, encoder) if parent_writes else None
+        own_rows = self._write_rows(cid, writes, encoder) if writes else None
+        encoder = None  # (it holds the values it encoded)
 
         with self._lock:
             blob_keys = self._blob_keys.get(thread_id)
             if blob_keys is None:
                 blob_keys = self._blob_keys[thread_id] = set()
-            for key, enc in new_blobs:
-                blobs[key] = enc
-                blob_keys.add(key)
+            blobs.update(new_blobs)
+            blob_keys.update(new_blobs)
             chain = self.storage[thread_id][ns]
             if chain and cid < next(reversed(chain)):
                 # Stored out of order (an explicit old id): keep the chain sorted by id.
@@ -537,7 +550,15 @@ class InMemorySaver(BaseCheckpointSaver):
             if variants:
                 self._variants[(thread_id, ns, cid)] = variants
             if parent_rows:
-                self._store_writes(thread_id, ns, parent_id, parent_rows)  # type: ignore[arg-type]
+                outer = (thread_id, ns, parent_id)
+                if outer not in self.writes:  # (_store_writes, inline: the usual case)
+                    self.writes[outer] = parent_rows  # type: ignore[index]
+                    keys = self._write_keys.get(thread_id)
+                    if keys is None:
+                        keys = self._write_keys[thread_id] = set()
+                    keys.add(outer)  # type: ignore[arg-type]
+                else:
+                    self._store_writes(thread_id, ns, parent_id, parent_rows)  # type: ignore[arg-type]
             if own_rows:
                 self._store_writes(thread_id, ns, cid, own_rows)
             if self.keep_last and len(chain) > self.keep_last:

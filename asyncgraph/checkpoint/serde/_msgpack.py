@@ -53,6 +53,7 @@ import dataclasses
 import datetime as dt
 import decimal
 import enum
+import functools
 import importlib.util
 import os
 import re
@@ -238,6 +239,26 @@ class _Hook:
             raise
 
 
+class _Decoding(_Hook):
+    """The ``ext_hook`` of one ``loads``: a message (most of a conversation's values)
+    is rebuilt right here, every other extension by ``MsgpackSerde._decode``."""
+
+    __slots__ = ()
+
+    def __call__(self, code: int, payload: bytes) -> Any:  # type: ignore[override]
+        try:
+            if code == MESSAGE:
+                name, content, values, msg_id = ormsgpack.unpackb(payload, ext_hook=self, option=_UNPACK_OPTS)
+                if type(name) is int and 0 < name < _N_MESSAGE_NAMES and _BUILDERS_BY_CODE:
+                    return _BUILDERS_BY_CODE[name - 1](content, values, msg_id)
+                return _message_builder(name)(content, values, msg_id)
+            return self.method(code, payload, self)
+        except BaseException as exc:
+            if self.failure.error is None:
+                self.failure.error = exc
+            raise
+
+
 class _SameInstant(_Hook):
     """The encoding hook of :meth:`MsgpackSerde.encoder`: an object met again (the same
     object, by identity) is not encoded again; its first encoding is reused.
@@ -334,7 +355,7 @@ class MsgpackSerde:
         return dumps
 
     def loads(self, data: bytes) -> Any:
-        hook = _Hook(self._decode)
+        hook = _Decoding(self._decode)
         try:
             return ormsgpack.unpackb(data, ext_hook=hook, option=_UNPACK_OPTS)
         except ValueError as exc:
@@ -573,14 +594,7 @@ class MsgpackSerde:
             return tuple(_list(self._unpack(payload, hook), "tuple"))
         if code == MESSAGE:
             name, content, values, msg_id = self._unpack(payload, hook)
-            msg_cls = _message_class(name)
-            values = _fields(values, msg_cls.__name__)
-            values["content"] = content
-            values["id"] = _unpack_id(msg_id)
-            fields_set = set(values)
-            if msg_id is None:
-                fields_set.discard("id")
-            return _construct(msg_cls, values, fields_set)
+            return _message_builder(name)(content, values, msg_id)
         if code == PYDANTIC:
             mod, qual, values, *rest = self._unpack(payload, hook)
             cls = self._class_for(mod, qual)
@@ -735,6 +749,119 @@ def _construct(cls: type[pydantic.BaseModel], values: dict[str, Any], fields_set
     return obj
 
 
+_Builder = Callable[[Any, Any, Any], Any]
+_BUILDERS_BY_CODE: list[_Builder] = []
+_BUILDERS_BY_NAME: dict[str, _Builder] = {}
+_ABSENT = object()
+
+
+def _message_builder(name: Any) -> _Builder:
+    """The function that rebuilds a stored message of class ``name`` (its stored code,
+    or its class name) from its content, other fields and id (see
+    :func:`_builder_for`); ValueError for a name that is not a langchain-core message
+    class."""
+    if type(name) is int and 0 < name < len(_MESSAGE_NAMES):
+        if not _BUILDERS_BY_CODE:
+            _BUILDERS_BY_CODE.extend(_builder_for(_message_class(i)) for i in range(len(_MESSAGE_NAMES)) if i)
+        return _BUILDERS_BY_CODE[name - 1]
+    build = _BUILDERS_BY_NAME.get(name) if type(name) is str else None
+    if build is None:
+        build = _BUILDERS_BY_NAME[name] = _builder_for(_message_class(name))
+    return build
+
+
+def _builder_for(cls: type[pydantic.BaseModel]) -> _Builder:
+    """A function ``(content, values, msg_id) -> message`` for the message class
+    ``cls``: the stored message as ``_construct`` (and so ``model_construct``) builds
+    it, with the per-class work done here, once.
+
+    The message's ``__dict__`` starts as a copy of a template holding every field in
+    declaration order with its immutable default; fields with a default factory (the
+    empty dicts and lists of every message) get a fresh value from it, then the stored
+    fields replace their defaults in place (the order stays the declared one). Stored
+    names must be strings and never dunders (``_fields``); names that are not fields
+    are extras, as ``_construct`` keeps them. Nothing of the class runs but its
+    default factories, as with ``_construct``.
+    """
+    if _plan_for(cls) is None:  # a hook or private attributes: model_construct's way
+        def slow(content: Any, values: Any, msg_id: Any) -> Any:
+            values = _fields(values, cls.__name__)
+            values["content"] = content
+            values["id"] = _unpack_id(msg_id)
+            fields_set = set(values)
+            if msg_id is None:
+                fields_set.discard("id")
+            return _construct(cls, values, fields_set)
+
+        return slow
+    template: dict[str, Any] = {}
+    fresh: list[tuple[str, Callable[[], Any]]] = []
+    required: list[str] = []
+    for name, field in cls.__pydantic_fields__.items():
+        if field.default_factory is not None:
+            template[name] = None
+            fresh.append((name, field.default_factory))  # type: ignore[arg-type]
+        elif field.default is PydanticUndefined:
+            template[name] = _ABSENT
+            required.append(name)
+        elif isinstance(field.default, _IMMUTABLE):
+            template[name] = field.default
+        else:
+            template[name] = None
+            fresh.append((name, functools.partial(copy.deepcopy, field.default)))
+    # content is always stored; a missing other required field stays missing.
+    required_rest = tuple(n for n in required if n != "content")
+    names = frozenset(template)
+    extra_allowed = cls.model_config.get("extra") == "allow"
+    what = cls.__name__
+    new = cls.__new__
+    setattr_ = object.__setattr__
+
+    def build(content: Any, values: Any, msg_id: Any) -> Any:
+        fv = template.copy()
+        for name, factory in fresh:
+            fv[name] = factory()
+        extra: dict[str, Any] | None = {} if extra_allowed else None
+        if values:
+            _fields(values, what)
+            fields_set = set(values)
+            if values.keys() <= names:
+                fv.update(values)
+            else:
+                for key, value in values.items():
+                    if key in names:
+                        fv[key] = value
+                    elif extra is not None:
+                        extra[key] = value
+        elif type(values) is dict:
+            fields_set = set()
+        else:
+            raise ValueError(f"malformed stored {what}: expected a field mapping")
+        fv["content"] = content
+        fields_set.add("content")
+        if type(msg_id) is bytes and len(msg_id) == 16:
+            h = msg_id.hex()
+            fv["id"] = f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+            fields_set.add("id")
+        else:
+            fv["id"] = _unpack_id(msg_id)
+            if msg_id is None:
+                fields_set.discard("id")
+            else:
+                fields_set.add("id")
+        for name in required_rest:
+            if fv[name] is _ABSENT:
+                del fv[name]
+        obj = new(cls)
+        setattr_(obj, "__dict__", fv)
+        setattr_(obj, "__pydantic_fields_set__", fields_set)
+        setattr_(obj, "__pydantic_extra__", extra)
+        setattr_(obj, "__pydantic_private__", None)
+        return obj
+
+    return build
+
+
 def _plan_for(cls: type[pydantic.BaseModel]) -> _Plan:
     if cls.__pydantic_root_model__ or cls.__pydantic_post_init__ or cls.__private_attributes__:
         return None
@@ -809,6 +936,7 @@ _MESSAGE_NAMES = (
     "SystemMessageChunk", "ToolMessageChunk", "FunctionMessageChunk", "ChatMessageChunk",
 )
 _MESSAGE_CODES = {name: i for i, name in enumerate(_MESSAGE_NAMES) if name}
+_N_MESSAGE_NAMES = len(_MESSAGE_NAMES)
 
 
 # The class code and field defaults of each message class met (see _encode_message), and
