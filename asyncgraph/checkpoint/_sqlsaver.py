@@ -7,7 +7,6 @@ description per method (``SqlSaver._op_<name>``).
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -179,13 +178,15 @@ for _name, _iterates in SAVER_METHODS.items():
 # put_step, one per step, never a transaction that bypasses its override.
 _STEP_PATH = ("put", "aput", "put_writes", "aput_writes", "put_step", "aput_step",
               "put_steps", "aput_steps", "_run", "_arun", "_transaction")
-_OWN_STEPS: weakref.WeakKeyDictionary[type, bool] = weakref.WeakKeyDictionary()
+_OWN_STEPS_ATTR = "_asyncgraph_own_steps"
+"""Where :func:`own_steps` keeps its answer: in the class's own ``__dict__`` (read per
+put: a ``WeakKeyDictionary`` lookup made a weak reference on every call)."""
 
 
 def own_steps(cls: type) -> bool:
     """Whether ``cls`` (a SQL saver) stores ``put_steps`` in one transaction: nothing on
     its step path is overridden outside ``asyncgraph.checkpoint``."""
-    ok = _OWN_STEPS.get(cls)
+    ok = cls.__dict__.get(_OWN_STEPS_ATTR)
     if ok is None:
         ok = True
         for name in _STEP_PATH:
@@ -193,7 +194,7 @@ def own_steps(cls: type) -> bool:
                 if name in klass.__dict__:
                     ok = ok and klass.__module__.startswith("asyncgraph.checkpoint")
                     break
-        _OWN_STEPS[cls] = ok
+        setattr(cls, _OWN_STEPS_ATTR, ok)  # (its subclasses look in their own __dict__)
     return ok
 
 
