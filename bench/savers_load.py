@@ -195,7 +195,7 @@ def _count_hops(saver: Any) -> list[int]:
 # Transactions are made as asyncgraph makes them under ``durability="async"`` (the
 # default the agents run with): per run, one save in flight, the checkpoints queued
 # behind it stored together in the next transaction; on PostgreSQL also across runs, as
-# ``checkpoint/postgres/_group.py`` does (at most ``LANES`` write and ``LANES`` read
+# ``checkpoint/_group.py`` does (at most ``LANES`` write and ``LANES`` read
 # transactions in flight, further ones queued and sent together, at most 64 each, threads
 # in ascending order). What is left out: the graph, the store's Python (encoding,
 # planning rows, binding), the driver's result checks.
@@ -354,7 +354,7 @@ async def _pg_floor(saver: Any, template: Any, threads: list[str]) -> tuple[Any,
     from psycopg import AsyncClientCursor
 
     from asyncgraph.checkpoint.postgres._driver import _script
-    from asyncgraph.checkpoint.postgres._group import LANES
+    from asyncgraph.checkpoint._group import LANES
     from asyncgraph.checkpoint._store import Stmt
 
     pool = saver.conn

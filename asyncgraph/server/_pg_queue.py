@@ -19,7 +19,7 @@ from contextvars import ContextVar
 from typing import Any
 
 from asyncgraph.checkpoint.base import CheckpointTuple
-from asyncgraph.checkpoint.postgres._group import GroupCommit, _Item
+from asyncgraph.checkpoint._group import GroupCommit, _Item
 from asyncgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from asyncgraph.checkpoint._store import Stmt
 from asyncgraph.server._pg_storage import FENCE, FENCE_SQLSTATE, FencedOut, PostgresStorage

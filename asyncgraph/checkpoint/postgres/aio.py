@@ -10,7 +10,7 @@ There is no saver-wide lock: with a pool (what ``from_conn_string`` makes, or pa
 own ``psycopg_pool.AsyncConnectionPool``) every operation takes its own connection, so
 concurrent threads are served in parallel, up to the pool size. Under load, puts and
 reads of concurrent callers share transactions (group commit, see
-:mod:`asyncgraph.checkpoint.postgres._group`): once 4 are in flight (at most half the
+:mod:`asyncgraph.checkpoint._group`): once 4 are in flight (at most half the
 pool), the next ones are stored, or read, together. With a single
 ``psycopg.AsyncConnection`` operations take turns on it. Sync methods work from other
 threads and refuse, with a clear error, on the event loop's own thread.
@@ -38,7 +38,7 @@ from asyncgraph.checkpoint.postgres._driver import (
     speculation_failed,
     translated,
 )
-from asyncgraph.checkpoint.postgres._group import GroupCommit
+from asyncgraph.checkpoint._group import GroupCommit
 from asyncgraph.checkpoint.postgres._lock import PgThreadLock
 
 _FAST = {"fast": True}
@@ -76,7 +76,7 @@ class AsyncPostgresSaver(SyncOverAsync, SqlSaver):
         self.lock = asyncio.Lock()  # only for a single connection
         self._store = Store(POSTGRES, self.serde, keep_last=keep_last)
         self._pooled = hasattr(conn, "getconn")
-        # Group commit across callers (postgres._group): puts queue once enough are in
+        # Group commit across callers (checkpoint._group): puts queue once enough are in
         # flight, and are stored together. Only for a pool (one connection: one at a time).
         self._group = GroupCommit(self, getattr(conn, "max_size", 0)) if self._pooled else None
 

@@ -12,7 +12,7 @@ methods work from other threads and refuse, with a clear error, on the event loo
 thread.
 
 Group commit across callers (the same as ``AsyncPostgresSaver``'s, see
-:mod:`asyncgraph.checkpoint.postgres._group`), with one lane: while one write transaction
+:mod:`asyncgraph.checkpoint._group`), with one lane: while one write transaction
 is in aiosqlite's thread, further puts of any thread queue, and the next transaction
 stores everything queued (up to 64 checkpoints) in one hop; reads of the latest
 checkpoint likewise share one snapshot. Under many concurrent runs this replaces a hop,
@@ -32,7 +32,7 @@ from asyncgraph.checkpoint._bridge import SyncOverAsync
 from asyncgraph.checkpoint._sql import SQLITE
 from asyncgraph.checkpoint._sqlsaver import OpFn, SqlSaver, own_steps
 from asyncgraph.checkpoint._store import Store
-from asyncgraph.checkpoint.postgres._group import GroupCommit
+from asyncgraph.checkpoint._group import GroupCommit
 from asyncgraph.checkpoint.sqlite import Synchronous, transaction
 
 if TYPE_CHECKING:

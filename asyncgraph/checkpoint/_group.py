@@ -1,4 +1,8 @@
-"""Group commit across callers for :class:`~asyncgraph.checkpoint.postgres.aio.AsyncPostgresSaver`.
+"""Group commit across callers for the async SQL savers:
+:class:`~asyncgraph.checkpoint.postgres.aio.AsyncPostgresSaver`, and
+:class:`~asyncgraph.checkpoint.sqlite.aio.AsyncSqliteSaver` with one lane each way (the
+server's fenced saver subclasses it through ``_item`` / ``_together`` / ``_alone``).
+The text below speaks of PostgreSQL; on SQLite a "lane" is aiosqlite's one thread.
 
 Under load (many runs saving at once through one pool) most of a put's client CPU is
 the transaction itself, not its rows: psycopg's async round trip, the pool's checkout
