@@ -311,25 +311,13 @@ def _pass_outcome(out: concurrent.futures.Future[Any], job: Offload | None, fut:
         out.set_result(fut.result())
 
 
-class _CallTask(Task):
-    """A call's engine task. Its ``path`` is LangGraph's for a call: the caller's path,
-    the call's number and True (a ``Send`` task's ends with False)."""
-
-    __slots__ = ("call_path",)
-    call_path: tuple[Any, ...]
-
-    @property
-    def path(self) -> tuple[Any, ...]:
-        return self.call_path
-
-
 def _call_task(calls: Calls, spec: TaskSpec, idx: int, args: Any, kwargs: Any) -> Task:
     """The engine task of the ``idx``-th call of ``calls.tc``: its id depends only on the
     caller's place in the run and ``idx``, so a resumed caller finds it again."""
     # The index of a call task is a path of call numbers (a str): it is only ever
     # formatted into ids and paths, never sorted, since call tasks never reach a barrier.
     path = f"{calls.prefix}{idx}"
-    t = _CallTask(spec.node, (args, kwargs), PUSH, path, CALL_TRIGGERS)  # type: ignore[arg-type]
+    t = Task(spec.node, (args, kwargs), PUSH, path, CALL_TRIGGERS)  # type: ignore[arg-type]
     tc = calls.tc
     t.call_path = (PUSH_PATH, tc.task.path, idx, True)
     rc = tc.run
@@ -368,7 +356,7 @@ def _prepare(calls: Calls, spec: TaskSpec, idx: int, args: Any, kwargs: Any) -> 
     if saved is not None:
         for c, v in saved:
             if c == RETURN:
-                return TaskContext(rc, task, tc.step), v
+                return task.enter(rc, tc.step), v
         prior = [i for c, v in saved if c == INTERRUPT for i in v]
         resume = [a for c, v in saved if c == RESUME for a in v] or None
         task.prior_interrupts = prior
@@ -378,9 +366,7 @@ def _prepare(calls: Calls, spec: TaskSpec, idx: int, args: Any, kwargs: Any) -> 
                 resume = [*(resume or ()), answer]
                 task.resume_raw = tc.task.resume_raw
     task.resume = resume
-    sub = TaskContext(rc, task, tc.step)
-    sub.resume_values = resume
-    return sub, _NO_ANSWER
+    return task.enter(rc, tc.step, resume), _NO_ANSWER
 
 
 def start(calls: Calls, spec: TaskSpec, sub: TaskContext, saved: Any, args: Any, kwargs: Any,

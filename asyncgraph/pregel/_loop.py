@@ -105,7 +105,7 @@ async def run_graph(rc: RunContext, input: Any, *, interrupt_before: frozenset[s
                         await loop.run_tasks(to_run, on_done)
                     else:  # a lone plain node, awaited in this frame (see _runner.enter_inline)
                         try:
-                            complete_inline(tc, loop, await tc.task.node.call.entry(tc.task.input))  # type: ignore[union-attr]
+                            complete_inline(tc, loop, await tc.node.call.entry(tc.input))  # type: ignore[union-attr]
                         except BaseException as exc:
                             settle_inline(tc, loop, exc)  # the general way's settle
                         tc = None  # left (both set back the current task); not held on
@@ -137,6 +137,10 @@ def _paused(tasks: list[Task]) -> bool:
         if t.interrupts or not t.done:
             return True
     return False
+
+
+def _running_names(tasks: list[Task]) -> tuple[str, ...]:
+    return tuple([t.name for t in tasks if not t.done and not t.interrupts])
 
 
 def _names_any(tasks: list[Task], names: frozenset[str]) -> bool:
@@ -203,11 +207,18 @@ class _Loop(RunProgress):
 
     def close(self) -> None:
         """The run is over (finished, paused, failed or cancelled): drop what leads back
-        to ``rc`` (the rc itself, the saver, the task hook), so that rc -> progress is no
-        cycle. What the caller reads afterwards (the state, ``current``, ``step``) stays."""
+        to ``rc`` (the rc itself, the saver, the task hook, the last step's tasks), so
+        that rc -> progress is no cycle. What the caller reads afterwards (the state,
+        ``step``, ``left_running``) stays."""
         self.rc = None  # type: ignore[assignment]
         self.saver = self.ckpt = None
         self.done_hook = None
+        # The last step's tasks refer to rc (the run they ran in): not kept (rc ->
+        # progress -> current -> task -> rc); a run deadline's report reads their names.
+        current = self.current
+        if current:
+            self.left_running = _running_names(current)
+            self.current = ()
 
     # -- the start: checkpoint, input -----------------------------------------------
 

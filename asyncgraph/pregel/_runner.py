@@ -531,8 +531,7 @@ async def run_task(rc: RunContext, run: RunState, task: Task, step: int, inline_
     On success ``task.writes`` holds its writes and ``task.done`` is True. Raises the
     node's exception (with a note naming node and step), or records interrupts.
     """
-    tc = TaskContext(rc, task, step)
-    tc.resume_values = task.resume
+    tc = task.enter(rc, step, task.resume)
     token = current_task.set(tc)
     node_run = None
     try:
@@ -597,7 +596,7 @@ async def run_task(rc: RunContext, run: RunState, task: Task, step: int, inline_
                             raise
                         # The node's error handler takes the task over, in this step.
                         node_run = await _hand_over(tc, task, exc, node_run)
-                        tc = TaskContext(rc, task, step)
+                        tc = task.enter(rc, step)  # the handler's run of the task: a clean slate
                         current_task.set(tc)
                         if node_run is not None:
                             node_run = await _open_node_run(tc)
@@ -677,8 +676,7 @@ def enter_inline(rc: RunContext, to_run: list[Task], step: int) -> TaskContext |
     task = to_run[0]
     if not task.node.inline or (task.kind != PULL and task.timeout is not None):
         return None
-    tc = TaskContext(rc, task, step)
-    tc.resume_values = task.resume
+    tc = task.enter(rc, step, task.resume)
     tc.outer = current_task.get()
     current_task.set(tc)
     if rc.propagate:
@@ -702,7 +700,7 @@ def complete_inline(tc: TaskContext, run: RunState, result: Any) -> None:
     conditional edges are all sync functions of the state (called directly). Leaves
     the task's context (if this raises, ``settle_inline`` follows)."""
     plan = tc.run.plan
-    task = tc.task
+    task = tc
     try:
         write_output(plan, task, result)
         for branch in task.node.branches:
