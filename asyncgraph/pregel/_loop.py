@@ -222,8 +222,11 @@ class _Loop(RunProgress):
         # progress -> current -> task -> rc); a run deadline's report reads their names.
         current = self.current
         if current:
-            self.left_running = _running_names(current)
             self.current = ()
+            for t in current:
+                if not t.done and not t.interrupts:
+                    self.left_running = _running_names(current)
+                    break
 
     # -- the start: checkpoint, input -----------------------------------------------
 
