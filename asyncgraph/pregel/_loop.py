@@ -104,15 +104,16 @@ async def run_graph(rc: RunContext, input: Any, *, interrupt_before: frozenset[s
                     if tc is None:
                         await loop.run_tasks(to_run, on_done)
                     else:  # a lone plain node, awaited in this frame (see _runner.enter_inline)
-                        # The step's list is not held across the node's await (one object
-                        # fewer for every run in flight): the task is tc.
-                        tasks = to_run = loop.current = ()  # type: ignore[assignment]
+                        lone = tasks is to_run  # (not when tasks that finished before are restored)
+                        if lone:  # the step's list is not held across the node's await: the task is tc
+                            tasks = to_run = loop.current = ()  # type: ignore[assignment]
                         try:
                             complete_inline(tc, loop, await tc.node.call.entry(tc.input))  # type: ignore[union-attr]
                         except BaseException as exc:
                             settle_inline(tc, loop, exc)  # the general way's settle
                         finally:
-                            tasks = to_run = loop.current = [tc]
+                            if lone:
+                                tasks = to_run = loop.current = [tc]
                         tc = None  # left (both set back the current task); not held on
                         if on_done is not None:  # finished or interrupted: stream it, hold its writes
                             await on_done(to_run[0])
