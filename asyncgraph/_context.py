@@ -11,18 +11,22 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
-from asyncgraph._ids import InterruptId, task_id
+from asyncgraph._ids import InterruptId, TaskId, task_id
 from asyncgraph._interrupt import Interrupt
 from asyncgraph.constants import CONF, NS_END, NS_SEP
+from asyncgraph.constants import PULL as PULL_PATH
+from asyncgraph.constants import PUSH as PUSH_PATH
 from asyncgraph.errors import GraphInterrupt, mark_invalid_resume
 
 if TYPE_CHECKING:
-    from asyncgraph.pregel._algo import Task
+    from asyncgraph.channels.base import BaseChannel
+    from asyncgraph.errors import NodeError
     from asyncgraph.pregel._context import RunContext
+    from asyncgraph.pregel._plan import NodePlan
 
 # Metadata keys LangGraph users and tracing tools read; keep the names.
 META_NODE = "langgraph_node"
@@ -52,25 +56,86 @@ def run_metadata(config: Mapping[str, Any]) -> dict[str, Any]:
     return metadata
 
 
-class TaskContext:
-    """One running task: what ``get_config()``, ``interrupt()`` and writers see."""
+PULL = 0  # a task started because a trigger channel changed
+PUSH = 1  # a task started by a Send packet
 
-    __slots__ = ("run", "task", "step", "_config", "interrupt_idx", "resume_values", "traced", "attempt", "started", "calls",
-                 "subgraph_calls", "on_progress",
-                 "outer", "outer_config")
 
-    # Set by _runner.enter_inline only, for leaving the task (complete_inline,
-    # settle_inline): the current task and the children's config it replaced.
-    outer: TaskContext | None
+class Task:
+    """One execution of one node in one step, and (once the runner enters it, see
+    :meth:`enter`) the running task: what ``get_config()``, ``interrupt()`` and writers
+    see. One object per task, not two: every run in flight holds its step's task.
+
+    ``writes`` collects the (channel, value) pairs the task produced; they are applied
+    only at the end of the step, and only if the task succeeded.
+    """
+
+    __slots__ = (
+        # the planned task (``pregel._algo``)
+        "name", "node", "input", "kind", "index", "triggers", "writes", "id", "update", "error",
+        "interrupts", "done", "resume", "prior_interrupts", "fresh", "resume_raw", "cache_key",
+        "cached", "handles", "failure", "timeout", "call_path",
+        # the running task, set by :meth:`enter`
+        "run", "step", "_config", "interrupt_idx", "resume_values", "traced", "attempt", "started",
+        "calls", "subgraph_calls", "on_progress",
+        # set by _runner.enter_inline only, for leaving the task (complete_inline,
+        # settle_inline): the current task and the children's config it replaced
+        "outer", "outer_config",
+    )
+
+    run: RunContext
+    step: int
+    outer: Task | None
     outer_config: Any
+    call_path: tuple[Any, ...]  # a functional-API call's task only (pregel/_call.py)
 
-    def __init__(self, run: RunContext, task: Task, step: int) -> None:
+    def __init__(
+        self,
+        node: NodePlan,
+        input: Any,
+        kind: int,
+        index: int,
+        triggers: tuple[str, ...],
+    ) -> None:
+        self.name = node.name
+        self.node = node
+        self.input = input
+        self.kind = kind
+        self.index = index
+        self.triggers = triggers
+        self.writes: list[tuple[str, Any]] = []
+        self.id: TaskId = TaskId("")  # set by the loop when it needs stable ids (checkpointing)
+        self.update: Any = None  # what the node returned, for stream_mode="updates"
+        self.error: BaseException | None = None
+        self.interrupts: Sequence[Any] = ()  # set if it called interrupt()
+        self.done = False
+        self.resume: list[Any] | None = None  # answers to its interrupt() calls, in order
+        self.prior_interrupts: Sequence[Any] = ()  # interrupts it raised before a resume
+        # State channels with only this task's writes applied (made for its conditional
+        # edges): in a step with no other task they are exactly the barrier's result.
+        self.fresh: dict[str, tuple[BaseChannel[Any, Any], bool]] | None = None
+        # The run's Command(resume=...) value when this task is being resumed: a
+        # subgraph run inside the task resumes its own interrupted tasks with it.
+        self.resume_raw: Any = None
+        # Node result caching: this task's (namespace, key), and whether its writes
+        # came from the cache instead of running the node.
+        self.cache_key: Any = None
+        self.cached = False
+        # An error handler's task took this task over (see ``to_error_handler``): the
+        # failed node's name (its triggers count as seen, its writes' place in the
+        # barrier's order is kept) and the failure the handler receives.
+        self.handles: str | None = None
+        self.failure: NodeError | None = None
+        # ``Send(..., timeout=...)``: this task's TimeoutPolicy, instead of its node's.
+        self.timeout: Any = None
+
+    def enter(self, run: RunContext, step: int, resume: list[Any] | None = None) -> Task:
+        """The task starts running in ``run`` at ``step`` (again, from a clean slate,
+        when an error handler takes it over); returns itself."""
         self.run = run
-        self.task = task
         self.step = step
         self._config: dict[str, Any] | None = None
         self.interrupt_idx = 0
-        self.resume_values: list[Any] | None = None
+        self.resume_values: list[Any] | None = resume
         # When someone listens: the config of code running inside this task's node
         # run (callbacks = that run's child manager). Set by the runner.
         self.traced: dict[str, Any] | None = None
@@ -83,6 +148,26 @@ class TaskContext:
         # While an attempt runs under an idle timeout: called with heartbeat=True
         # (runtime.heartbeat()) or False (streamed output) to push the deadline on.
         self.on_progress: Callable[[bool], None] | None = None
+        return self
+
+    @property
+    def task(self) -> Task:
+        """The task itself: code written for the running task's context reads
+        ``tc.task.name``, ``tc.task.node``..."""
+        return self
+
+    @property
+    def path(self) -> tuple[Any, ...]:
+        """LangGraph's task path: why the task exists (made on demand, rarely read). A
+        ``Send`` task's ends with False, as LangGraph's does (not a ``@task`` call); a
+        call's is set by ``pregel._call``."""
+        call_path = getattr(self, "call_path", None)
+        if call_path is not None:
+            return call_path
+        return (PULL_PATH, self.name) if self.kind == PULL else (PUSH_PATH, self.index, False)
+
+    def __repr__(self) -> str:
+        return f"Task({self.name!r}, step-kind={'pull' if self.kind == PULL else 'push'})"
 
     @property
     def task_ns(self) -> str:
@@ -92,7 +177,7 @@ class TaskContext:
         here, when its namespace is first asked for (its config, an interrupt, a
         subgraph run): it is the id the loop would have given it.
         """
-        task = self.task
+        task = self
         if not task.id:
             run = self.run
             task.id = task_id(run.progress.checkpoint_id, run.ns, self.step, task.name, task.kind, task.index)
@@ -114,7 +199,7 @@ class TaskContext:
                 base.get("recursion_limit", 10007), base.get("max_concurrency"),
             )
         meta, tags, configurable, limit, max_concurrency = shared
-        task = self.task
+        task = self
         ns = self.task_ns
         metadata = {**meta, META_STEP: self.step, META_NODE: task.name, META_TRIGGERS: task.triggers,
                     META_PATH: task.path, META_NS: ns}
@@ -156,7 +241,10 @@ class TaskContext:
             progress(True)
 
 
-current_task: ContextVar[TaskContext | None] = ContextVar("asyncgraph_task", default=None)
+# The running task's name where code reads it as the task's context.
+TaskContext = Task
+
+current_task: ContextVar[Task | None] = ContextVar("asyncgraph_task", default=None)
 
 
 def interrupt_in_task(value: Any, schema: dict[str, Any] | None, adapter: Any) -> Any:

@@ -342,5 +342,5 @@ def push_message(message: MessageLikeRepresentation | BaseMessageChunk, *, state
         raise ValueError("Message ID is required")
     stream_message(tc, msg)
     if state_key:
-        tc.task.writes.append((state_key, msg))
+        tc.writes.append((state_key, msg))
     return cast(AnyMessage, msg)

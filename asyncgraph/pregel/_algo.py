@@ -29,92 +29,12 @@ from asyncgraph.errors import InvalidUpdateError, NodeError, TaskNotFound
 from asyncgraph.pregel._plan import NodePlan, Plan
 from asyncgraph._ids import TaskId, task_id
 from asyncgraph.types import Send
+from asyncgraph._context import PULL, PUSH, Task
 
-PULL = 0  # a task started because a trigger channel changed
-PUSH = 1  # a task started by a Send packet
+# PULL: a task started because a trigger channel changed; PUSH: by a Send packet.
 # What a Send task shows as its triggers (its metadata, ``tasks`` chunks), as LangGraph.
 _PUSH_TRIGGERS = (PUSH_PATH,)
 
-
-class Task:
-    """One execution of one node in one step.
-
-    ``writes`` collects the (channel, value) pairs the task produced; they are applied
-    only at the end of the step, and only if the task succeeded.
-    """
-
-    __slots__ = (
-        "name",
-        "node",
-        "input",
-        "kind",
-        "index",
-        "triggers",
-        "writes",
-        "id",
-        "update",
-        "error",
-        "interrupts",
-        "done",
-        "resume",
-        "prior_interrupts",
-        "fresh",
-        "resume_raw",
-        "cache_key",
-        "cached",
-        "handles",
-        "failure",
-        "timeout",
-    )
-
-    def __init__(
-        self,
-        node: NodePlan,
-        input: Any,
-        kind: int,
-        index: int,
-        triggers: tuple[str, ...],
-    ) -> None:
-        self.name = node.name
-        self.node = node
-        self.input = input
-        self.kind = kind
-        self.index = index
-        self.triggers = triggers
-        self.writes: list[tuple[str, Any]] = []
-        self.id: TaskId = TaskId("")  # set by the loop when it needs stable ids (checkpointing)
-        self.update: Any = None  # what the node returned, for stream_mode="updates"
-        self.error: BaseException | None = None
-        self.interrupts: Sequence[Any] = ()  # set if it called interrupt()
-        self.done = False
-        self.resume: list[Any] | None = None  # answers to its interrupt() calls, in order
-        self.prior_interrupts: Sequence[Any] = ()  # interrupts it raised before a resume
-        # State channels with only this task's writes applied (made for its conditional
-        # edges): in a step with no other task they are exactly the barrier's result.
-        self.fresh: dict[str, tuple[BaseChannel[Any, Any], bool]] | None = None
-        # The run's Command(resume=...) value when this task is being resumed: a
-        # subgraph run inside the task resumes its own interrupted tasks with it.
-        self.resume_raw: Any = None
-        # Node result caching: this task's (namespace, key), and whether its writes
-        # came from the cache instead of running the node.
-        self.cache_key: Any = None
-        self.cached = False
-        # An error handler's task took this task over (see ``to_error_handler``): the
-        # failed node's name (its triggers count as seen, its writes' place in the
-        # barrier's order is kept) and the failure the handler receives.
-        self.handles: str | None = None
-        self.failure: NodeError | None = None
-        # ``Send(..., timeout=...)``: this task's TimeoutPolicy, instead of its node's.
-        self.timeout: Any = None
-
-    @property
-    def path(self) -> tuple[Any, ...]:
-        """LangGraph's task path: why the task exists (made on demand, rarely read). A
-        ``Send`` task's ends with False, as LangGraph's does (not a ``@task`` call)."""
-        return (PULL_PATH, self.name) if self.kind == PULL else (PUSH_PATH, self.index, False)
-
-    def __repr__(self) -> str:
-        return f"Task({self.name!r}, step-kind={'pull' if self.kind == PULL else 'push'})"
 
 
 def task_sort_key(task: Task) -> tuple[int, str, int]:

@@ -96,7 +96,7 @@ class Calls:
         self.loop = loop
         self.count = 0
         # The caller's place in the run, the stem of its calls' paths (and so ids).
-        parent = tc.task
+        parent = tc
         self.prefix = f"{parent.name}~{parent.kind}~{parent.index}/"
         self.running: set[asyncio.Future[Any]] = set()
         self.answered = False  # the caller's plain resume answer went to its calls
@@ -311,27 +311,15 @@ def _pass_outcome(out: concurrent.futures.Future[Any], job: Offload | None, fut:
         out.set_result(fut.result())
 
 
-class _CallTask(Task):
-    """A call's engine task. Its ``path`` is LangGraph's for a call: the caller's path,
-    the call's number and True (a ``Send`` task's ends with False)."""
-
-    __slots__ = ("call_path",)
-    call_path: tuple[Any, ...]
-
-    @property
-    def path(self) -> tuple[Any, ...]:
-        return self.call_path
-
-
 def _call_task(calls: Calls, spec: TaskSpec, idx: int, args: Any, kwargs: Any) -> Task:
     """The engine task of the ``idx``-th call of ``calls.tc``: its id depends only on the
     caller's place in the run and ``idx``, so a resumed caller finds it again."""
     # The index of a call task is a path of call numbers (a str): it is only ever
     # formatted into ids and paths, never sorted, since call tasks never reach a barrier.
     path = f"{calls.prefix}{idx}"
-    t = _CallTask(spec.node, (args, kwargs), PUSH, path, CALL_TRIGGERS)  # type: ignore[arg-type]
+    t = Task(spec.node, (args, kwargs), PUSH, path, CALL_TRIGGERS)  # type: ignore[arg-type]
     tc = calls.tc
-    t.call_path = (PUSH_PATH, tc.task.path, idx, True)
+    t.call_path = (PUSH_PATH, tc.path, idx, True)
     rc = tc.run
     # Always an id, with or without a saver: it tells the interrupts of calls apart.
     t.id = task_id(rc.progress.checkpoint_id, rc.ns, tc.step, spec.name, PUSH, path)  # type: ignore[arg-type]
@@ -368,7 +356,7 @@ def _prepare(calls: Calls, spec: TaskSpec, idx: int, args: Any, kwargs: Any) -> 
     if saved is not None:
         for c, v in saved:
             if c == RETURN:
-                return TaskContext(rc, task, tc.step), v
+                return task.enter(rc, tc.step), v
         prior = [i for c, v in saved if c == INTERRUPT for i in v]
         resume = [a for c, v in saved if c == RESUME for a in v] or None
         task.prior_interrupts = prior
@@ -376,11 +364,9 @@ def _prepare(calls: Calls, spec: TaskSpec, idx: int, args: Any, kwargs: Any) -> 
             answer = _answer_for(calls, prior)
             if answer is not _NO_ANSWER:
                 resume = [*(resume or ()), answer]
-                task.resume_raw = tc.task.resume_raw
+                task.resume_raw = tc.resume_raw
     task.resume = resume
-    sub = TaskContext(rc, task, tc.step)
-    sub.resume_values = resume
-    return sub, _NO_ANSWER
+    return task.enter(rc, tc.step, resume), _NO_ANSWER
 
 
 def start(calls: Calls, spec: TaskSpec, sub: TaskContext, saved: Any, args: Any, kwargs: Any,
@@ -390,11 +376,11 @@ def start(calls: Calls, spec: TaskSpec, sub: TaskContext, saved: Any, args: Any,
     if saved is not _NO_ANSWER:
         rc = sub.run
         if rc.sink is not None:  # shown as started, as LangGraph does, not as run
-            _emit_start(rc, sub.task)
+            _emit_start(rc, sub)
         if rc.progress.pending_origin is not None and rc.progress.ckpt is not None:
             # Replaying an older checkpoint: the run is a fork with new task ids; the
             # result goes with it, so resuming the fork reuses it too.
-            _background_save(calls, rc.progress.ckpt.put_writes(sub.task, [(RETURN, saved)], sub.step))
+            _background_save(calls, rc.progress.ckpt.put_writes(sub, [(RETURN, saved)], sub.step))
         fut = calls.loop.create_future()
         fut.set_result(saved)
         return fut
@@ -424,7 +410,7 @@ def _run_inline(calls: Calls, spec: TaskSpec, idx: int, args: Any, kwargs: Any) 
         return out
     rc = sub.run
     if rc.sink is not None:
-        _emit_start(rc, sub.task)
+        _emit_start(rc, sub)
     cache_key = _cache_key(rc, spec, args, kwargs)
     if cache_key is not None:
         hit = rc.cache.get([cache_key]).get(cache_key)
@@ -495,7 +481,7 @@ def _answer_for(calls: Calls, prior: list[Any]) -> Any:
     caller's own answers (those its own ``interrupt()`` calls take, in order).
     """
     tc = calls.tc
-    raw = tc.task.resume_raw
+    raw = tc.resume_raw
     if raw is None:
         return _NO_ANSWER
     answers = tc.resume_values
@@ -515,7 +501,7 @@ def _answer_for(calls: Calls, prior: list[Any]) -> Any:
 
 
 def _interrupt_ids(tc: TaskContext) -> set[str]:
-    return {i.id for i in tc.task.prior_interrupts}
+    return {i.id for i in tc.prior_interrupts}
 
 
 def _remove(answers: list[Any] | None, value: Any) -> None:
@@ -560,7 +546,7 @@ async def _run(sub: TaskContext, spec: TaskSpec, args: Any, kwargs: Any, caller:
             sub.traced = sub.config(callbacks=run_manager.get_child())
         var_child_runnable_config.set(sub.traced or sub.config())  # type: ignore[arg-type]
     if rc.sink is not None:
-        _emit_start(rc, sub.task)
+        _emit_start(rc, sub)
     cache_key = _cache_key(rc, spec, args, kwargs)
     if cache_key is not None:
         hit = (await rc.cache.aget([cache_key])).get(cache_key)
@@ -684,7 +670,7 @@ async def _settle(sub: TaskContext, spec: TaskSpec, result: Any, exc: BaseExcept
 
 def _record(sub: TaskContext, result: Any, exc: BaseException | None) -> None:
     """The call's outcome, on its engine task."""
-    task = sub.task
+    task = sub
     if exc is None:
         task.done = True
         task.update = result
@@ -700,7 +686,7 @@ async def _save(sub: TaskContext, spec: TaskSpec, result: Any, exc: BaseExceptio
     ``ckpt``: the run's checkpoint writer (``progress.ckpt``) when the call settled: a
     save that starts after its run ended (the run drops its writer then) still lands."""
     rc = sub.run
-    task = sub.task
+    task = sub
     if exc is None:
         if ckpt is not None:
             await ckpt.put_writes(task, [(RETURN, result)], sub.step)
@@ -729,9 +715,9 @@ def _show(sub: TaskContext, spec: TaskSpec, result: Any, exc: BaseException | No
             chunk["__metadata__"] = {"cached": True}
         rc.emit("updates", chunk)
         if not cached:
-            _emit_result(rc, sub.task, None)
-    elif sub.task.error is not None:
-        _emit_result(rc, sub.task, exc)
+            _emit_result(rc, sub, None)
+    elif sub.error is not None:
+        _emit_result(rc, sub, exc)
 
 
 def merge_interrupts(exc: GraphInterrupt, more: Sequence[Any]) -> GraphInterrupt:

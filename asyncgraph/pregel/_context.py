@@ -37,7 +37,7 @@ class RunProgress(RunState):
     the collector to walk. ``step`` is the step planned or running now.
     """
 
-    __slots__ = ("checkpoint_id", "current", "ckpt", "pending_writes", "pending_origin",
+    __slots__ = ("checkpoint_id", "current", "left_running", "ckpt", "pending_writes", "pending_origin",
                  "loop", "replay", "resumed_step", "task_config")
 
     def __init__(self) -> None:
@@ -45,6 +45,9 @@ class RunProgress(RunState):
         self.checkpoint_id: str | None = None  # the checkpoint the current step started from
         self.step = -1  # the step running now (for a run deadline's report)
         self.current: Any = ()  # tasks of the step running now (for a run deadline's report)
+        # Once the run has closed (finished, failed, cancelled): the names of the tasks
+        # of its last step that had not finished (a run deadline's report).
+        self.left_running: tuple[str, ...] = ()
         # For calls made by running tasks (pregel/_call.py): the loop's Saver, the
         # writes saved against the checkpoint this run resumed (or replays; _call indexes
         # them by task id on first use), for a replay that checkpoint's (id, next step),

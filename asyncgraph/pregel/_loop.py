@@ -104,10 +104,16 @@ async def run_graph(rc: RunContext, input: Any, *, interrupt_before: frozenset[s
                     if tc is None:
                         await loop.run_tasks(to_run, on_done)
                     else:  # a lone plain node, awaited in this frame (see _runner.enter_inline)
+                        lone = tasks is to_run  # (not when tasks that finished before are restored)
+                        if lone:  # the step's list is not held across the node's await: the task is tc
+                            tasks = to_run = loop.current = ()  # type: ignore[assignment]
                         try:
-                            complete_inline(tc, loop, await tc.task.node.call.entry(tc.task.input))  # type: ignore[union-attr]
+                            complete_inline(tc, loop, await tc.node.call.entry(tc.input))  # type: ignore[union-attr]
                         except BaseException as exc:
                             settle_inline(tc, loop, exc)  # the general way's settle
+                        finally:
+                            if lone:
+                                tasks = to_run = loop.current = [tc]
                         tc = None  # left (both set back the current task); not held on
                         if on_done is not None:  # finished or interrupted: stream it, hold its writes
                             await on_done(to_run[0])
@@ -137,6 +143,10 @@ def _paused(tasks: list[Task]) -> bool:
         if t.interrupts or not t.done:
             return True
     return False
+
+
+def _running_names(tasks: list[Task]) -> tuple[str, ...]:
+    return tuple([t.name for t in tasks if not t.done and not t.interrupts])
 
 
 def _names_any(tasks: list[Task], names: frozenset[str]) -> bool:
@@ -203,11 +213,21 @@ class _Loop(RunProgress):
 
     def close(self) -> None:
         """The run is over (finished, paused, failed or cancelled): drop what leads back
-        to ``rc`` (the rc itself, the saver, the task hook), so that rc -> progress is no
-        cycle. What the caller reads afterwards (the state, ``current``, ``step``) stays."""
+        to ``rc`` (the rc itself, the saver, the task hook, the last step's tasks), so
+        that rc -> progress is no cycle. What the caller reads afterwards (the state,
+        ``step``, ``left_running``) stays."""
         self.rc = None  # type: ignore[assignment]
         self.saver = self.ckpt = None
         self.done_hook = None
+        # The last step's tasks refer to rc (the run they ran in): not kept (rc ->
+        # progress -> current -> task -> rc); a run deadline's report reads their names.
+        current = self.current
+        if current:
+            self.current = ()
+            for t in current:
+                if not t.done and not t.interrupts:
+                    self.left_running = _running_names(current)
+                    break
 
     # -- the start: checkpoint, input -----------------------------------------------
 

@@ -93,7 +93,7 @@ def _injected(tc: TaskContext, names: tuple[str, ...]) -> dict[str, Any]:
         if name == "config":
             out["config"] = tc.config()
         elif name == "error":
-            out["error"] = tc.task.failure  # None unless the task is an error handler's
+            out["error"] = tc.failure  # None unless the task is an error handler's
         elif name == "writer":
             out["writer"] = stream_writer()
         elif name == "store":
@@ -168,7 +168,7 @@ async def call_traced(
             return await call_user(tc, call, arg, inline_ok=inline_ok, config=cfg)
         finally:
             var_child_runnable_config.reset(token)
-    if name == tc.task.name:
+    if name == tc.name:
         traced = _first_step(traced)
         token = var_child_runnable_config.set(traced)  # type: ignore[arg-type]
         try:
@@ -230,17 +230,17 @@ async def _open_node_run(tc: TaskContext) -> Any:
     rc = tc.run
     cfg = tc.config(callbacks=rc.run_manager.get_child(tag=f"graph:step:{tc.step}"))
     cm = get_async_callback_manager_for_config(cfg)  # type: ignore[arg-type]
-    policy = tc.task.node.trace_policy
-    value = tc.task.input
-    recorded = value if policy is None else _trace_payload(policy.process_inputs, value, tc.task.name)
+    policy = tc.node.trace_policy
+    value = tc.input
+    recorded = value if policy is None else _trace_payload(policy.process_inputs, value, tc.name)
     if recorded is value:
-        run_manager = await cm.on_chain_start(None, value, name=tc.task.name)
+        run_manager = await cm.on_chain_start(None, value, name=tc.name)
     else:
         # The policy is for tracers only (LangSmith's and other BaseTracers); every other
         # handler, astream_events included, sees the real input. Tracers start last.
         others, tracers = _split_tracers(cm)
-        run_manager = await others.on_chain_start(None, value, name=tc.task.name)
-        await tracers.on_chain_start(None, recorded, name=tc.task.name, run_id=run_manager.run_id)
+        run_manager = await others.on_chain_start(None, value, name=tc.name)
+        await tracers.on_chain_start(None, recorded, name=tc.name, run_id=run_manager.run_id)
         run_manager.handlers = cm.handlers
     tc.traced = {**cfg, "callbacks": run_manager.get_child()}
     return run_manager
@@ -281,7 +281,7 @@ def _as_schema(info: Any, values: dict[str, Any], tc: TaskContext) -> Any:
     with no message made for an error that cannot happen)."""
     if info.kind == "dict":
         return values
-    return info.coerce(values, f"the conditional edge out of '{tc.task.name}'")
+    return info.coerce(values, f"the conditional edge out of '{tc.name}'")
 
 
 def branch_arg(tc: TaskContext, run: RunState, branch: BranchPlan, output: Any) -> Any:
@@ -296,12 +296,12 @@ def branch_arg(tc: TaskContext, run: RunState, branch: BranchPlan, output: Any) 
     info = branch.input_info
     if info is not None:
         keys = None if info is plan.state_info else info.keys
-        return _as_schema(info, fresh_values(plan, run, tc.task, keys), tc)
+        return _as_schema(info, fresh_values(plan, run, tc, keys), tc)
     info = branch.node_info
     if info is None:
-        value = _as_schema(plan.state_info, fresh_values(plan, run, tc.task), tc)
+        value = _as_schema(plan.state_info, fresh_values(plan, run, tc), tc)
     else:
-        value = _as_schema(info, fresh_values(plan, run, tc.task, info.keys), tc)
+        value = _as_schema(info, fresh_values(plan, run, tc, info.keys), tc)
     if isinstance(output, dict) and isinstance(value, dict):
         value = {**output, **value}
     return value
@@ -321,7 +321,7 @@ async def run_branch(tc: TaskContext, run: RunState, branch: BranchPlan, output:
         result = _call_path(call.func, arg)
     else:
         result = await call_traced(tc, call, arg, inline_ok=True, name=branch.name, seq=branch.seq_step)
-    branch_writes(tc.run.plan, tc.task, branch, result)
+    branch_writes(tc.run.plan, tc, branch, result)
 
 
 # -- one task ---------------------------------------------------------------------
@@ -351,7 +351,7 @@ def _should_retry(policy: RetryPolicy, exc: Exception) -> bool:
 
 
 async def _run_node(tc: TaskContext, run: RunState, inline_ok: bool) -> Any:
-    task = tc.task
+    task = tc
     node = task.node
     call = node.call
     assert call is not None
@@ -381,7 +381,7 @@ async def _run_node(tc: TaskContext, run: RunState, inline_ok: bool) -> Any:
 
 async def _run_node_timed(tc: TaskContext, call: CallSpec, arg: Any, inline_ok: bool) -> Any:
     """One attempt of the node under its timeouts (a ``Send``'s override them)."""
-    task = tc.task
+    task = tc
     node = task.node
     policy = task.timeout  # Send(..., timeout=...) overrides the node's
     if policy is None:
@@ -531,8 +531,7 @@ async def run_task(rc: RunContext, run: RunState, task: Task, step: int, inline_
     On success ``task.writes`` holds its writes and ``task.done`` is True. Raises the
     node's exception (with a note naming node and step), or records interrupts.
     """
-    tc = TaskContext(rc, task, step)
-    tc.resume_values = task.resume
+    tc = task.enter(rc, step, task.resume)
     token = current_task.set(tc)
     node_run = None
     try:
@@ -597,7 +596,7 @@ async def run_task(rc: RunContext, run: RunState, task: Task, step: int, inline_
                             raise
                         # The node's error handler takes the task over, in this step.
                         node_run = await _hand_over(tc, task, exc, node_run)
-                        tc = TaskContext(rc, task, step)
+                        tc = task.enter(rc, step)  # the handler's run of the task: a clean slate
                         current_task.set(tc)
                         if node_run is not None:
                             node_run = await _open_node_run(tc)
@@ -677,8 +676,7 @@ def enter_inline(rc: RunContext, to_run: list[Task], step: int) -> TaskContext |
     task = to_run[0]
     if not task.node.inline or (task.kind != PULL and task.timeout is not None):
         return None
-    tc = TaskContext(rc, task, step)
-    tc.resume_values = task.resume
+    tc = task.enter(rc, step, task.resume)
     tc.outer = current_task.get()
     current_task.set(tc)
     if rc.propagate:
@@ -702,7 +700,7 @@ def complete_inline(tc: TaskContext, run: RunState, result: Any) -> None:
     conditional edges are all sync functions of the state (called directly). Leaves
     the task's context (if this raises, ``settle_inline`` follows)."""
     plan = tc.run.plan
-    task = tc.task
+    task = tc
     try:
         write_output(plan, task, result)
         for branch in task.node.branches:
@@ -740,7 +738,7 @@ def settle_inline(tc: TaskContext, run: RunState, exc: BaseException) -> None:
     ``Command`` a subgraph inside it sent to this graph completes the task. Leaves the
     task's context."""
     if isinstance(exc, asyncio.CancelledError):
-        own = own_cancel(tc.task, exc)
+        own = own_cancel(tc, exc)
         if own is not exc:
             own.__cause__ = exc
             exc = own
@@ -750,7 +748,7 @@ def settle_inline(tc: TaskContext, run: RunState, exc: BaseException) -> None:
             if cmd is not None:
                 complete_inline(tc, run, cmd)
                 return
-        settle(tc.run, tc.task, tc.step, exc)
+        settle(tc.run, tc, tc.step, exc)
     finally:
         leave_inline(tc)
 

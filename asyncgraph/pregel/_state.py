@@ -405,7 +405,7 @@ async def _update_task(rc: RunContext, run: RunState, tup: Any, update: StateUpd
         output_writes(plan, task, values)
     own = list(task.writes)
     task.writes.extend(node.after)
-    tc = TaskContext(rc, task, step)
+    tc = task.enter(rc, step)
     token = current_task.set(tc)
     try:
         for branch in node.branches:

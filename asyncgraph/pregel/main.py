@@ -739,7 +739,7 @@ async def _with_deadline(rc: RunContext, timeout: float, coro: Any) -> RunOutcom
         if not deadline.expired():
             raise  # a node's or a step's own timeout
         progress = rc.progress
-        running = tuple(t.name for t in progress.current if not t.done and not t.interrupts)
+        running = progress.left_running  # run_graph's loop closed with the deadline's cancellation
         raise GraphTimeoutError(timeout, step=progress.step, nodes=running) from None
 
 
