@@ -327,11 +327,8 @@ def _script_results(cur: Any, stmts: Sequence[Stmt], skip: int = 0) -> list[Any]
                 k += 1
             out.append(rows)
         elif results is not None:
-            total = 0
-            for res in results[k : k + n]:
-                total += res.command_tuples or 0
+            out.append(_counted(results, k, n))
             k += n
-            out.append(total)
         else:
             total = 0
             for _ in range(n):
@@ -360,11 +357,8 @@ async def _ascript_results(cur: Any, stmts: Sequence[Stmt], skip: int = 0) -> li
                 k += 1
             out.append(rows)
         elif results is not None:
-            total = 0
-            for res in results[k : k + n]:
-                total += res.command_tuples or 0
+            out.append(_counted(results, k, n))
             k += n
-            out.append(total)
         else:
             total = 0
             for _ in range(n):
@@ -373,6 +367,14 @@ async def _ascript_results(cur: Any, stmts: Sequence[Stmt], skip: int = 0) -> li
                 k += 1
             out.append(total)
     return out
+
+
+def _counted(results: list[Any], k: int, n: int) -> int:
+    """The rows ``n`` statements from result ``k`` on touched (psycopg's result list)."""
+    total = 0
+    for res in results[k : k + n]:
+        total += res.command_tuples or 0
+    return total
 
 
 def _all_results(cur: Any) -> list[Any] | None:

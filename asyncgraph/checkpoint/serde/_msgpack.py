@@ -239,6 +239,18 @@ class _Hook:
             raise
 
 
+def _packed(obj: Any, hook: _Hook) -> bytes:
+    """``obj`` packed with ``hook`` encoding what msgpack cannot: the first error the
+    hook met is raised (a TypeError as a plain one, its message kept), not ormsgpack's."""
+    try:
+        return ormsgpack.packb(obj, default=hook, option=_PACK_OPTS)
+    except TypeError as exc:
+        cause = hook.failure.error or exc
+        if isinstance(cause, TypeError):
+            raise TypeError(str(cause)) from None
+        raise cause from None
+
+
 class _Decoding(_Hook):
     """The ``ext_hook`` of one ``loads``: a message (most of a conversation's values)
     is rebuilt right here, every other extension by ``MsgpackSerde._decode``."""
@@ -320,14 +332,7 @@ class MsgpackSerde:
                 return ormsgpack.packb(obj, option=_PACK_OPTS)
             except TypeError:
                 pass
-        default = _Hook(self._encode)
-        try:
-            return ormsgpack.packb(obj, default=default, option=_PACK_OPTS)
-        except TypeError as exc:
-            cause = default.failure.error or exc
-            if isinstance(cause, TypeError):
-                raise TypeError(str(cause)) from None
-            raise cause from None
+        return _packed(obj, _Hook(self._encode))
 
     def encoder(self) -> Callable[[Any], bytes]:
         """``dumps`` for several values saved at one instant, say a checkpoint's new
@@ -344,13 +349,7 @@ class MsgpackSerde:
                 except TypeError:
                     pass
             hook.failure.error = None
-            try:
-                return ormsgpack.packb(obj, default=hook, option=_PACK_OPTS)
-            except TypeError as exc:
-                cause = hook.failure.error or exc
-                if isinstance(cause, TypeError):
-                    raise TypeError(str(cause)) from None
-                raise cause from None
+            return _packed(obj, hook)
 
         return dumps
 
