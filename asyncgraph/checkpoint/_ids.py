@@ -12,8 +12,6 @@ _lock = threading.Lock()
 _last = 0
 _EPOCH = 0x01B21DD213814000  # 100ns intervals from 1582-10-15 to 1970-01-01
 _VARIANT = 1 << 63  # the top two bits of the last 64: "10", RFC 4122's variant
-# (second, its ISO text up to the seconds): every checkpoint of a second shares it.
-_second: tuple[int, str] = (-1, "")
 _suffix = ""
 """The ids' last 64 bits as text ("-xxxx-xxxxxxxxxxxx"): RFC 4122's variant and 62 random
 bits, drawn once per process, as UUIDv6's clock sequence and node are. Ids of one process
@@ -55,35 +53,40 @@ def time_ordered_id() -> str:
     return _id(time.time_ns())
 
 
-# The id's text up to its last three hex digits, for the current 409.6 µs (2**12 ticks of
-# 100 ns): (now >> 12, "xxxxxxxx-xxxx-6"); and the last three digits.
-_window: tuple[int, str] = (-1, "")
+# What every checkpoint of the current 409.6 µs (2**12 ticks of 100 ns) shares, made
+# when it changes: (now >> 12, the id's text up to its last three hex digits
+# "xxxxxxxx-xxxx-6", the second, that second's ISO text up to the seconds).
+_window: tuple[int, str, int, str] = (-1, "", -1, "")
 _HEX3 = tuple(f"{i:03x}" for i in range(4096))
+_acquire, _release = _lock.acquire, _lock.release
+
+
+def _new_window(high: int, sec: int) -> tuple[int, str, int, str]:
+    global _window
+    cached = _window
+    text = cached[3] if cached[2] == sec else datetime.fromtimestamp(sec, timezone.utc).isoformat()[:-6]
+    _window = (high, "%08x-%04x-6" % (high >> 16, high & 0xFFFF), sec, text)
+    return _window
 
 
 def id_and_ts() -> tuple[str, str]:
     """A new checkpoint's id (:func:`time_ordered_id`) and its ``ts``: the same text as
     ``datetime.now(timezone.utc).isoformat()``, from one reading of the clock."""
-    global _second, _last, _window
+    global _last
     ns = time.time_ns()
-    us = ns // 1000
-    sec = us // 1_000_000
-    cached = _second
-    if cached[0] != sec:
-        cached = _second = (sec, datetime.fromtimestamp(sec, timezone.utc).isoformat()[:-6])
-    us -= sec * 1_000_000
     # _id(ns), inline, its text made from a cached prefix (one call and two integer
     # formattings fewer per checkpoint).
     now = ns // 100 + _EPOCH
-    _lock.acquire()
+    _acquire()
     if now <= _last:
         now = _last + 1
     _last = now
-    _lock.release()  # nothing between can raise
-    high = now >> 12
+    _release()  # nothing between can raise
+    sec, us = divmod(ns, 1_000_000_000)
+    us //= 1000
     window = _window
-    if window[0] != high:
-        window = _window = (high, "%08x-%04x-6" % (high >> 16, high & 0xFFFF))
+    if window[0] != now >> 12 or window[2] != sec:
+        window = _new_window(now >> 12, sec)
     # isoformat() leaves the fraction out when it is zero.
-    return (window[1] + _HEX3[now & 0xFFF] + _suffix,
-            "%s.%06d+00:00" % (cached[1], us) if us else cached[1] + "+00:00")
+    return (f"{window[1]}{_HEX3[now & 0xFFF]}{_suffix}",
+            "%s.%06d+00:00" % (window[3], us) if us else window[3] + "+00:00")

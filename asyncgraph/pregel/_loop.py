@@ -595,7 +595,9 @@ class _Loop(RunProgress):
         saver = self.saver
         if saver is not None:
             if saver.durability != "exit":
-                await saver.put(rc, self, self.step, "loop", updated)
+                saving = saver.save(rc, self, self.step, "loop", updated)
+                if saving is not None:  # (None: saved, or saving in the background)
+                    await saving
             else:
                 saver.skip(rc)
         if rc.sink is not None:

@@ -7,7 +7,7 @@ import asyncio
 import functools
 import types
 import weakref
-from collections.abc import Collection, Generator, Sequence
+from collections.abc import Awaitable, Collection, Generator, Sequence
 from typing import Any
 
 from asyncgraph._send import Send
@@ -108,7 +108,14 @@ def saver_config(config: dict[str, Any]) -> dict[str, Any]:
 @functools.lru_cache(maxsize=4096)
 def _path_text(kind: int, name: str, index: int) -> str:
     """``str(task.path)``, the task path savers store with writes; made once per node."""
-    return str((PULL_PATH, name) if kind == PULL else (PUSH_PATH, index))
+    text = str((PULL_PATH, name) if kind == PULL else (PUSH_PATH, index))
+    if kind == PULL and len(_PULL_PATHS) < 4096:
+        _PULL_PATHS[name] = text
+    return text
+
+
+# A pull task's path text by node name (what _path_text made): one dict look-up.
+_PULL_PATHS: dict[str, str] = {}
 
 
 _INLINE = InlineAsync.__dict__
@@ -245,22 +252,6 @@ class Saver:
         self.queue: list[StepPut] = []
         self.unsaved = 0  # checkpoints being saved or queued (at most MAX_UNSAVED)
 
-    def _seen(self, run: RunState) -> dict[str, dict[str, Any]]:
-        last = self.seen
-        stepped = self.stepped
-        self.stepped = None
-        if last is None or stepped is None:
-            seen = {k: v.copy() for k, v in run.seen.items()}
-        else:
-            seen = last.copy()
-            current = run.seen
-            for task in stepped:
-                mine = current.get(task.name)
-                if mine is not None:
-                    seen[task.name] = mine.copy()
-        self.seen = seen
-        return seen
-
     async def flush(self) -> None:
         """Wait for the checkpoint being saved in the background, if any.
 
@@ -273,35 +264,89 @@ class Saver:
             if self.inflight is t:
                 self.inflight = None
 
+    def save(self, rc: RunContext, run: RunState, step: int, source: str,
+             updated: Collection[str] | None) -> Awaitable[None] | None:
+        """Save the checkpoint of ``run`` after ``step`` (:meth:`put`) as far as it can
+        without waiting, which is all of it unless a save in flight must finish first or
+        durability="sync" waits for the saver; then the awaitable that does the rest.
+        The loop's per-step call: no coroutine to make and step through when the save
+        needs no waiting (the in-memory saver, any saver in the background)."""
+        inflight = self.inflight
+        if inflight is not None and not (self.batches and self.unsaved < MAX_UNSAVED and not inflight.done()):
+            return self.put(rc, run, step, source, updated)
+        return self._save(rc, run, step, source, updated, inflight)
+
     async def put(self, rc: RunContext, run: RunState, step: int, source: str, updated: Collection[str] | None) -> None:
         inflight = self.inflight
         if inflight is not None:
             if self.batches and not inflight.done() and self.unsaved < MAX_UNSAVED:
-                pass  # queued behind it, below
+                pass  # queued behind it (_save)
             else:
                 await self.flush()
                 inflight = None
+        aw = self._save(rc, run, step, source, updated, inflight)
+        if aw is not None:
+            await aw
+
+    def _save(self, rc: RunContext, run: RunState, step: int, source: str, updated: Collection[str] | None,
+              inflight: asyncio.Task[Any] | None) -> Awaitable[None] | None:
+        """:meth:`put` once no save in flight is in the way: ``inflight`` is the one the
+        checkpoint queues behind (group commit), if any. Returns what is left to await."""
         versions = run.versions.copy()  # the run goes on changing its own
-        new_versions = versions if updated is None else {k: versions[k] for k in updated if k in versions}
+        if updated is None:
+            new_versions = versions
+        else:
+            try:  # (every changed channel has a version: one pass in C)
+                new_versions = dict(zip(updated, map(versions.__getitem__, updated)))
+            except KeyError:
+                new_versions = {k: versions[k] for k in updated if k in versions}
         if self.exit_id is not None:
             (cid, ts), self.exit_id = self.exit_id, None
         else:
             cid, ts = id_and_ts()
+        # saved_values(run, versions, self.untracked), inline.
+        values = {}
+        for key, ch in run.channels.items():
+            if key in versions:
+                v = ch.checkpoint()
+                if v is not MISSING:
+                    values[key] = v
+        if self.untracked and isinstance(values.get(TASKS), list):
+            values[TASKS] = [v for _, v in without_untracked([(TASKS, send) for send in values[TASKS]], self.untracked)]
+        # versions_seen (see ``seen`` in __init__): the dicts of the nodes that did not
+        # run are shared with the last checkpoint.
+        last = self.seen
+        stepped = self.stepped
+        current = run.seen
+        self.stepped = None
+        if last is None or stepped is None:
+            seen = {k: v.copy() for k, v in current.items()}
+        else:
+            seen = last.copy()
+            for task in stepped:
+                name = task.handles or task.name  # (an error handler's: its failed node's)
+                mine = current.get(name)
+                if mine is not None:
+                    seen[name] = mine.copy()
+        self.seen = seen
         ckpt: Checkpoint = {
             "v": CHECKPOINT_FORMAT,
             "id": cid,
             "ts": ts,
-            "channel_values": saved_values(run, versions, self.untracked),
+            "channel_values": values,
             "channel_versions": versions,
-            "versions_seen": self._seen(run),
+            "versions_seen": seen,
             "updated_channels": sorted(updated) if updated is not None else None,
         }
         # (A run id reaches the metadata only through the run's own metadata or
         # configurable, as in LangGraph: the callbacks' run id is not the thread's.)
-        metadata = {"source": source, "step": step, "parents": self.parents.copy() if self.parents else {},
-                    **self.extra}
-        cfg = self.config or {CONF: {**self.thread_config[CONF], **({"checkpoint_id": self.parent_id} if self.parent_id else {})}}
-        self.parent_config = cfg if self.parent_id else None
+        parents = self.parents
+        metadata = {"source": source, "step": step, "parents": parents.copy() if parents else {}}
+        if self.extra:
+            metadata.update(self.extra)
+        parent_id = self.parent_id
+        cfg = self.config or {CONF: {**self.thread_config[CONF], **({"checkpoint_id": parent_id} if parent_id else {})}}
+        self.parent_config = cfg if parent_id else None
         rc.progress.checkpoint_id = cid
         self.parent_id = cid
         held = self.held
@@ -312,7 +357,7 @@ class Saver:
                 self.held = None
                 self.queue.append(StepPut(cfg, ckpt, metadata, new_versions, held or ()))  # type: ignore[arg-type]
                 self.unsaved += 1
-                return
+                return None
             self.unsaved = 1  # and saved in the background, below (durability="async")
         if self.direct:
             # The saver's async methods are its sync ones called inline: call them.
@@ -321,27 +366,31 @@ class Saver:
                 self.config = self.saver.put_step(cfg, ckpt, metadata, new_versions, parent_writes=held)
             else:
                 self.config = self.saver.put(cfg, ckpt, metadata, new_versions)
-            return
+            return None
         if held is not None:
             self.held = None
             coro = self.saver.aput_step(cfg, ckpt, metadata, new_versions, parent_writes=held)
         else:
             coro = self.saver.aput(cfg, ckpt, metadata, new_versions)
         if self.durability != "async":
-            self.config = await coro
-            return
+            return self._saved(coro)
         # In the background, but started right here: a saver whose put needs no I/O
         # (the in-memory one) finishes before the first suspension, and a task and
         # two turns of the event loop per step would buy nothing.
         if type(coro) is not types.CoroutineType:
             self.inflight = asyncio.ensure_future(self._finish(coro))
-            return
+            return None
         try:
             first = coro.send(None)
         except StopIteration as done:
             self.config = done.value
-            return
+            return None
         self.inflight = asyncio.ensure_future(self._finish(_resume(coro, first)))
+        return None
+
+    async def _saved(self, aw: Awaitable[Any]) -> None:
+        """durability="sync": wait for the saver's put; its config is the latest."""
+        self.config = await aw
 
     def skip(self, rc: RunContext, source: str = "loop") -> None:
         """durability="exit": a checkpoint that is not saved still gets its id now.
@@ -379,9 +428,16 @@ class Saver:
         """Hold the writes of the task that finishes the step, saved with the step's
         checkpoint (see the class docstring); False for any other task. Synchronous:
         the loop calls it first and awaits ``put_writes`` only when it returns False."""
-        if self.durability == "exit" or not self.steps or not self._finishes_step(task):
+        if not self.steps:  # (False under durability="exit")
             return False
-        path = _path_text(task.kind, task.name, task.index)
+        if not task.done or task.interrupts or task.error is not None:
+            return False
+        current = self.rc.progress.current  # type: ignore[union-attr]  # steps: rc is set
+        if (len(current) != 1 or current[0] is not task) and not self._finishes_step(task, current):
+            return False
+        path = _PULL_PATHS.get(task.name) if task.kind == PULL else None
+        if path is None:
+            path = _path_text(task.kind, task.name, task.index)
         tid: str = task.id
         held: list[tuple[str, str, Any, str]] = [(tid, ch, value, path) for ch, value in writes]
         if self.held is None:
@@ -416,14 +472,10 @@ class Saver:
             await self.flush()
         await self.saver.aput_writes(self.config, writes, NULL_TASK_ID, "")
 
-    def _finishes_step(self, task: Task) -> bool:
-        """Whether ``task`` finished (not interrupted, not failed) and is the last of
-        its step's tasks to do so: the step's checkpoint comes next."""
-        if not task.done or task.interrupts or task.error is not None:
-            return False
-        current = self.rc.progress.current  # type: ignore[union-attr]  # steps: rc is set
-        if len(current) == 1:
-            return current[0] is task
+    @staticmethod
+    def _finishes_step(task: Task, current: Sequence[Task]) -> bool:
+        """Whether ``task``, which finished (not interrupted, not failed), is the last of
+        the step's tasks ``current`` to do so: the step's checkpoint comes next."""
         mine = False
         for t in current:
             if t is task:

@@ -43,3 +43,25 @@ def test_a_forked_child_draws_its_own_random_part() -> None:
     os.waitpid(pid, 0)
     assert len(theirs) == len(mine) == 17 and theirs != mine
     assert time_ordered_id()[19:] == mine  # the same for every id of one process
+
+
+def test_id_and_ts_match_the_clock_reading_they_come_from(monkeypatch) -> None:
+    # id_and_ts caches the text its ids and timestamps share (per 409.6 µs window and
+    # per second): across window and second boundaries, and at a whole second (no
+    # fraction), both are exactly what the one clock reading gives.
+    import types
+
+    from asyncgraph.checkpoint import _ids
+
+    epoch = datetime(1970, 1, 1, tzinfo=timezone.utc)
+    start = 1_765_000_000_999_000_000
+    readings = [start + k * 137_000 for k in range(40)] + [1_765_000_002_000_000_000, 1_765_000_002_000_000_900]
+    clock = iter(readings)
+    monkeypatch.setattr(_ids, "time", types.SimpleNamespace(time_ns=lambda: next(clock)))
+    monkeypatch.setattr(_ids, "_last", 0)
+    for ns in readings:
+        cid, ts = id_and_ts()
+        assert ts == (epoch + timedelta(microseconds=ns // 1000)).isoformat()
+        now = ns // 100 + _ids._EPOCH
+        expected = uuid.UUID(int=(now >> 12) << 80 | 0x6 << 76 | (now & 0xFFF) << 64 | int(_ids._suffix.replace("-", ""), 16))
+        assert cid == str(expected)

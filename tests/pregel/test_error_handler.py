@@ -186,6 +186,18 @@ async def test_the_failure_is_saved_before_the_handler_runs() -> None:
     assert any(c == ERROR and isinstance(v, str) and v.startswith("ValueError(") for c, v in seen)
 
 
+async def test_the_checkpoint_after_a_handled_failure_records_what_the_failed_node_saw() -> None:
+    # versions_seen has the failed node's triggers (the handler took its place), as
+    # LangGraph's checkpoints do, and as the run's own state had them.
+    saver = InMemorySaver()
+    app = _graph(error_handler=lambda s: {"foo": "handled", "log": []}).compile(checkpointer=saver)
+    config = {"configurable": {"thread_id": "1"}}
+    await app.ainvoke({"foo": "", "log": []}, config)
+    seen = saver.get_tuple(config).checkpoint["versions_seen"]  # type: ignore[union-attr]
+    assert set(seen) == {START, "bad"}
+    assert seen["bad"] == {"branch:to:bad": 2}
+
+
 async def test_tasks_stream_shows_the_failure_then_the_handler() -> None:
     g = _graph(error_handler=lambda s: Command(update={"foo": "h"}))
     events = [
