@@ -53,20 +53,29 @@ def time_ordered_id() -> str:
     return _id(time.time_ns())
 
 
-# What every checkpoint of the current 409.6 µs (2**12 ticks of 100 ns) shares, made
-# when it changes: (now >> 12, the id's text up to its last three hex digits
-# "xxxxxxxx-xxxx-6", the second, that second's ISO text up to the seconds).
-_window: tuple[int, str, int, str] = (-1, "", -1, "")
+# The id's text up to its last three hex digits, for the current 409.6 µs (2**12 ticks of
+# 100 ns): (now >> 12, "xxxxxxxx-xxxx-6"); and the last three digits.
+_window: tuple[int, str] = (-1, "")
 _HEX3 = tuple(f"{i:03x}" for i in range(4096))
+# The ts's second: (second, its ISO text up to the seconds, that text with the UTC offset:
+# all isoformat() writes when the microseconds are 0); and the fraction's digits by
+# thousands.
+_second: tuple[int, str, str] = (-1, "", "")
+_DEC3 = tuple(f"{i:03d}" for i in range(1000))
 _acquire, _release = _lock.acquire, _lock.release
 
 
-def _new_window(high: int, sec: int) -> tuple[int, str, int, str]:
+def _new_window(high: int) -> tuple[int, str]:
     global _window
-    cached = _window
-    text = cached[3] if cached[2] == sec else datetime.fromtimestamp(sec, timezone.utc).isoformat()[:-6]
-    _window = (high, "%08x-%04x-6" % (high >> 16, high & 0xFFFF), sec, text)
+    _window = (high, "%08x-%04x-6" % (high >> 16, high & 0xFFFF))
     return _window
+
+
+def _new_second(sec: int) -> tuple[int, str, str]:
+    global _second
+    text = datetime.fromtimestamp(sec, timezone.utc).isoformat()[:-6]
+    _second = (sec, text, text + "+00:00")
+    return _second
 
 
 def id_and_ts() -> tuple[str, str]:
@@ -82,11 +91,12 @@ def id_and_ts() -> tuple[str, str]:
         now = _last + 1
     _last = now
     _release()  # nothing between can raise
-    sec, us = divmod(ns, 1_000_000_000)
-    us //= 1000
     window = _window
-    if window[0] != now >> 12 or window[2] != sec:
-        window = _new_window(now >> 12, sec)
-    # isoformat() leaves the fraction out when it is zero.
+    if window[0] != now >> 12:
+        window = _new_window(now >> 12)
+    second = _second
+    if second[0] != ns // 1_000_000_000:
+        second = _new_second(ns // 1_000_000_000)
+    us = ns // 1000 % 1_000_000
     return (f"{window[1]}{_HEX3[now & 0xFFF]}{_suffix}",
-            "%s.%06d+00:00" % (window[3], us) if us else window[3] + "+00:00")
+            f"{second[1]}.{_DEC3[us // 1000]}{_DEC3[us % 1000]}+00:00" if us else second[2])

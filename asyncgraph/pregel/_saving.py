@@ -69,6 +69,8 @@ _OWN_METADATA = frozenset({"source", "step", "parents"})
 def untracked_channels(channels: Any) -> frozenset[str]:
     """The names of ``channels``' UntrackedValue channels (a few isinstance checks,
     once per run with a checkpointer)."""
+    if not any(issubclass(t, UntrackedValue) for t in set(map(type, channels.values()))):
+        return frozenset()  # (the usual case: one pass in C over the channels, a check per type)
     return frozenset(k for k, ch in channels.items() if isinstance(ch, UntrackedValue))
 
 
@@ -296,9 +298,11 @@ class Saver:
         if updated is None:
             new_versions = versions
         else:
-            try:  # (every changed channel has a version: one pass in C)
-                new_versions = dict(zip(updated, map(versions.__getitem__, updated)))
-            except KeyError:
+            new_versions = {}
+            try:  # (a loop in this frame: cheaper than a comprehension's own frame)
+                for k in updated:
+                    new_versions[k] = versions[k]
+            except KeyError:  # (every changed channel has a version, but just in case)
                 new_versions = {k: versions[k] for k in updated if k in versions}
         if self.exit_id is not None:
             (cid, ts), self.exit_id = self.exit_id, None
@@ -439,11 +443,11 @@ class Saver:
         if path is None:
             path = _path_text(task.kind, task.name, task.index)
         tid: str = task.id
-        held: list[tuple[str, str, Any, str]] = [(tid, ch, value, path) for ch, value in writes]
-        if self.held is None:
-            self.held = held
-        else:
-            self.held.extend(held)
+        held = self.held
+        if held is None:
+            held = self.held = []
+        for ch, value in writes:  # (no comprehension: its frame costs more than two appends)
+            held.append((tid, ch, value, path))
         return True
 
     async def put_writes(self, task: Task, writes: list[tuple[str, Any]], step: int) -> None:

@@ -55,7 +55,8 @@ def test_id_and_ts_match_the_clock_reading_they_come_from(monkeypatch) -> None:
 
     epoch = datetime(1970, 1, 1, tzinfo=timezone.utc)
     start = 1_765_000_000_999_000_000
-    readings = [start + k * 137_000 for k in range(40)] + [1_765_000_002_000_000_000, 1_765_000_002_000_000_900]
+    readings = [start + k * 137_000 for k in range(40)] + [1_765_000_002_000_000_000, 1_765_000_002_000_000_900,
+                                                            1_765_000_002_005_000_000, 1_765_000_002_005_001_999]
     clock = iter(readings)
     monkeypatch.setattr(_ids, "time", types.SimpleNamespace(time_ns=lambda: next(clock)))
     monkeypatch.setattr(_ids, "_last", 0)
