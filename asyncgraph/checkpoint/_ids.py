@@ -65,12 +65,6 @@ _DEC3 = tuple(f"{i:03d}" for i in range(1000))
 _acquire, _release = _lock.acquire, _lock.release
 
 
-def _new_window(high: int) -> tuple[int, str]:
-    global _window
-    _window = (high, "%08x-%04x-6" % (high >> 16, high & 0xFFFF))
-    return _window
-
-
 def _new_second(sec: int) -> tuple[int, str, str]:
     global _second
     text = datetime.fromtimestamp(sec, timezone.utc).isoformat()[:-6]
@@ -81,7 +75,7 @@ def _new_second(sec: int) -> tuple[int, str, str]:
 def id_and_ts() -> tuple[str, str]:
     """A new checkpoint's id (:func:`time_ordered_id`) and its ``ts``: the same text as
     ``datetime.now(timezone.utc).isoformat()``, from one reading of the clock."""
-    global _last
+    global _last, _window
     ns = time.time_ns()
     # _id(ns), inline, its text made from a cached prefix (one call and two integer
     # formattings fewer per checkpoint).
@@ -93,7 +87,9 @@ def id_and_ts() -> tuple[str, str]:
     _release()  # nothing between can raise
     window = _window
     if window[0] != now >> 12:
-        window = _new_window(now >> 12)
+        high = now >> 12
+        h = "%012x" % high
+        window = _window = (high, f"{h[:8]}-{h[8:]}-6")
     second = _second
     if second[0] != ns // 1_000_000_000:
         second = _new_second(ns // 1_000_000_000)

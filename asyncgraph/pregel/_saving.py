@@ -121,6 +121,7 @@ _PULL_PATHS: dict[str, str] = {}
 
 
 _INLINE = InlineAsync.__dict__
+_new_tuple = tuple.__new__
 
 _STEP_OK: weakref.WeakKeyDictionary[type, bool] = weakref.WeakKeyDictionary()
 
@@ -275,25 +276,8 @@ class Saver:
         needs no waiting (the in-memory saver, any saver in the background)."""
         inflight = self.inflight
         if inflight is not None and not (self.batches and self.unsaved < MAX_UNSAVED and not inflight.done()):
-            return self.put(rc, run, step, source, updated)
-        return self._save(rc, run, step, source, updated, inflight)
-
-    async def put(self, rc: RunContext, run: RunState, step: int, source: str, updated: Collection[str] | None) -> None:
-        inflight = self.inflight
-        if inflight is not None:
-            if self.batches and not inflight.done() and self.unsaved < MAX_UNSAVED:
-                pass  # queued behind it (_save)
-            else:
-                await self.flush()
-                inflight = None
-        aw = self._save(rc, run, step, source, updated, inflight)
-        if aw is not None:
-            await aw
-
-    def _save(self, rc: RunContext, run: RunState, step: int, source: str, updated: Collection[str] | None,
-              inflight: asyncio.Task[Any] | None) -> Awaitable[None] | None:
-        """:meth:`put` once no save in flight is in the way: ``inflight`` is the one the
-        checkpoint queues behind (group commit), if any. Returns what is left to await."""
+            return self.put(rc, run, step, source, updated)  # (which waits for it, then comes back)
+        # Otherwise the checkpoint queues behind the save in flight, if any (group commit).
         versions = run.versions.copy()  # the run goes on changing its own
         if updated is None:
             new_versions = versions
@@ -333,6 +317,10 @@ class Saver:
                 if mine is not None:
                     seen[name] = mine.copy()
         self.seen = seen
+        changed: list[str] | None = None
+        if updated is not None:
+            changed = names = [*updated]
+            names.sort()  # (sorted(), without its call: the same list)
         ckpt: Checkpoint = {
             "v": CHECKPOINT_FORMAT,
             "id": cid,
@@ -340,7 +328,7 @@ class Saver:
             "channel_values": values,
             "channel_versions": versions,
             "versions_seen": seen,
-            "updated_channels": sorted(updated) if updated is not None else None,
+            "updated_channels": changed,
         }
         # (A run id reaches the metadata only through the run's own metadata or
         # configurable, as in LangGraph: the callbacks' run id is not the thread's.)
@@ -359,7 +347,9 @@ class Saver:
             self.config = {CONF: {**self.thread_config[CONF], "checkpoint_id": cid}}
             if inflight is not None:
                 self.held = None
-                self.queue.append(StepPut(cfg, ckpt, metadata, new_versions, held or ()))  # type: ignore[arg-type]
+                # StepPut(cfg, ckpt, metadata, new_versions, held or ()), made in C (the
+                # named tuple's own __new__ is Python code).
+                self.queue.append(_new_tuple(StepPut, (cfg, ckpt, metadata, new_versions, held or (), ())))
                 self.unsaved += 1
                 return None
             self.unsaved = 1  # and saved in the background, below (durability="async")
@@ -391,6 +381,16 @@ class Saver:
             return None
         self.inflight = asyncio.ensure_future(self._finish(_resume(coro, first)))
         return None
+
+    async def put(self, rc: RunContext, run: RunState, step: int, source: str, updated: Collection[str] | None) -> None:
+        """:meth:`save`, awaited: first waits for the save in flight unless the checkpoint
+        can queue behind it (group commit)."""
+        inflight = self.inflight
+        if inflight is not None and not (self.batches and self.unsaved < MAX_UNSAVED and not inflight.done()):
+            await self.flush()  # (no save is started meanwhile: the loop saves one step at a time)
+        aw = self.save(rc, run, step, source, updated)
+        if aw is not None:
+            await aw
 
     async def _saved(self, aw: Awaitable[Any]) -> None:
         """durability="sync": wait for the saver's put; its config is the latest."""
