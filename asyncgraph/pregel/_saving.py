@@ -67,11 +67,24 @@ _OWN_METADATA = frozenset({"source", "step", "parents"})
 
 
 def untracked_channels(channels: Any) -> frozenset[str]:
-    """The names of ``channels``' UntrackedValue channels (a few isinstance checks,
-    once per run with a checkpointer)."""
+    """The names of ``channels``' UntrackedValue channels (a plan's, which never change:
+    found once per plan, not once per run with a checkpointer)."""
+    known = _UNTRACKED.get(id(channels))
+    if known is not None and known[0] is channels:
+        return known[1]
     if not any(issubclass(t, UntrackedValue) for t in set(map(type, channels.values()))):
-        return frozenset()  # (the usual case: one pass in C over the channels, a check per type)
-    return frozenset(k for k, ch in channels.items() if isinstance(ch, UntrackedValue))
+        names: frozenset[str] = frozenset()  # (the usual case: a check per channel type)
+    else:
+        names = frozenset(k for k, ch in channels.items() if isinstance(ch, UntrackedValue))
+    if len(_UNTRACKED) >= 256:
+        _UNTRACKED.clear()  # (a bound on the plans kept alive here)
+    _UNTRACKED[id(channels)] = (channels, names)
+    return names
+
+
+# id(plan.channels) -> (plan.channels, its UntrackedValue channels): the mapping itself is
+# kept, so its id is not reused while the entry lives.
+_UNTRACKED: dict[int, tuple[Any, frozenset[str]]] = {}
 
 
 def without_untracked(writes: list[tuple[str, Any]], untracked: frozenset[str]) -> list[tuple[str, Any]]:
