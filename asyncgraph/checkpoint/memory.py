@@ -70,6 +70,8 @@ RAW = "raw"
 """Type tag of an immutable scalar kept as itself (default serializer only)."""
 _EMPTY = ("empty", b"")
 _RAW_NONE = (RAW, None)
+_RAW_INTS = tuple((RAW, i) for i in range(256))
+"""Small ints (counters, steps) kept as one shared tuple each: nothing new to store."""
 _SCALARS = frozenset({int, float, str, bytes, bool, type(None)})
 _ONLY_ADDRESS = _NOT_METADATA.issuperset
 """Whether a ``configurable`` holds nothing the checkpoint's metadata takes (the engine's)."""
@@ -249,8 +251,11 @@ class InMemorySaver(BaseCheckpointSaver):
                     counters[task] = idx
                 task = task_id
                 idx = counters.get(task_id, 0) if counters else 0
-            if raw and type(value) in _SCALARS:
-                enc: Typed = _RAW_NONE if value is None else (RAW, value)
+            t = type(value)
+            if raw and t is int and -1 < value < 256:
+                enc: Typed = _RAW_INTS[value]
+            elif raw and t in _SCALARS:
+                enc = _RAW_NONE if value is None else (RAW, value)
             elif encoder is not None:
                 if encoder[0] is None:
                     encoder[0] = self.serde.encoder()
@@ -493,14 +498,19 @@ class InMemorySaver(BaseCheckpointSaver):
             if value is _EMPTY:  # (never a channel's value: a private object)
                 new_blobs[(thread_id, ns, ch, version)] = _EMPTY
                 continue
-            if raw and type(value) in _SCALARS:
-                enc: Typed = _RAW_NONE if value is None else (RAW, value)  # None: a trigger's
-            elif raw:
+            t = type(value)
+            if not raw:
+                enc: Typed = self._dump(value, "channel {name!r}", ch)
+            elif t is int and -1 < value < 256:
+                enc = _RAW_INTS[value]
+            elif value is None:
+                enc = _RAW_NONE  # a trigger channel's value, at most steps
+            elif t in _SCALARS:
+                enc = (RAW, value)
+            else:
                 if encoder is None:
                     encoder = [self.serde.encoder()]
                 enc = self._dump(value, "channel {name!r}", ch, None, encoder[0])
-            else:
-                enc = self._dump(value, "channel {name!r}", ch)
             new_blobs[(thread_id, ns, ch, version)] = enc
             if ch in versions:
                 stored += 1
