@@ -240,7 +240,7 @@ class InMemorySaver(BaseCheckpointSaver):
         idx = 0
         for w in writes:
             try:
-                task_id, ch, value, path = w  # the engine's (with the task path)
+                task_id, ch, value, path = w  # type: ignore[misc]  # the engine's, with the task path
             except ValueError:
                 task_id, ch, value = w[0], w[1], w[2]
                 path = w[3] if len(w) > 3 else ""
