@@ -70,7 +70,11 @@ RAW = "raw"
 """Type tag of an immutable scalar kept as itself (default serializer only)."""
 _EMPTY = ("empty", b"")
 _RAW_NONE = (RAW, None)
+_RAW_INTS = tuple((RAW, i) for i in range(256))
+"""Small ints (counters, steps) kept as one shared tuple each: nothing new to store."""
 _SCALARS = frozenset({int, float, str, bytes, bool, type(None)})
+_ONLY_ADDRESS = _NOT_METADATA.issuperset
+"""Whether a ``configurable`` holds nothing the checkpoint's metadata takes (the engine's)."""
 _WRITE = "the write to {name!r} by task {task}"
 _VARIANTS = "__asyncgraph_blob_keys__"
 """Private key in a stored checkpoint: channels whose value sits under a variant key."""
@@ -235,7 +239,11 @@ class InMemorySaver(BaseCheckpointSaver):
         task = None
         idx = 0
         for w in writes:
-            task_id, ch, value = w[0], w[1], w[2]
+            try:
+                task_id, ch, value, path = w  # type: ignore[misc]  # the engine's, with the task path
+            except ValueError:
+                task_id, ch, value = w[0], w[1], w[2]
+                path = w[3] if len(w) > 3 else ""
             if task_id != task:  # usually one task's writes, in a row
                 if task is not None:
                     if counters is None:
@@ -243,15 +251,18 @@ class InMemorySaver(BaseCheckpointSaver):
                     counters[task] = idx
                 task = task_id
                 idx = counters.get(task_id, 0) if counters else 0
-            if raw and type(value) in _SCALARS:
-                enc: Typed = _RAW_NONE if value is None else (RAW, value)
+            t = type(value)
+            if raw and t is int and -1 < value < 256:
+                enc: Typed = _RAW_INTS[value]
+            elif raw and t in _SCALARS:
+                enc = _RAW_NONE if value is None else (RAW, value)
             elif encoder is not None:
                 if encoder[0] is None:
                     encoder[0] = self.serde.encoder()
                 enc = self._dump(value, _WRITE, ch, task_id, encoder[0])
             else:
                 enc = self._dump(value, _WRITE, ch, task_id)
-            rows[(task_id, WRITES_IDX_MAP.get(ch, idx))] = (task_id, ch, enc, w[3] if len(w) > 3 else "")
+            rows[(task_id, WRITES_IDX_MAP[ch] if ch in WRITES_IDX_MAP else idx)] = (task_id, ch, enc, path)
             idx += 1
         return rows
 
@@ -437,7 +448,9 @@ class InMemorySaver(BaseCheckpointSaver):
         writes: Sequence[PendingWrite] = (),
     ) -> RunnableConfig:
         cls = type(self)
-        if cls.put is not InMemorySaver.put or cls.put_writes is not InMemorySaver.put_writes:
+        if cls is not InMemorySaver and (
+            cls.put is not InMemorySaver.put or cls.put_writes is not InMemorySaver.put_writes
+        ):
             # A subclass that overrides put / put_writes (as LangGraph's tests do) sees
             # every checkpoint and write through them, in put_step's order.
             return super().put_step(
@@ -455,65 +468,73 @@ class InMemorySaver(BaseCheckpointSaver):
         parent_writes: Sequence[PendingWrite],
         writes: Sequence[PendingWrite],
     ) -> RunnableConfig:
-        thread_id, ns, parent_id = _parse(config)
+        # (Every call and object below costs: this runs once per step of every graph.)
+        conf: Any = config.get("configurable") if config else None
+        thread_id = conf.get("thread_id") if conf else None
+        ns = conf.get("checkpoint_ns") if conf else None
+        if ns or type(thread_id) is not str or thread_id not in self._blob_keys:
+            # A new thread (or a namespace): check its id. A thread the saver holds
+            # data of passed this check before.
+            thread_id, ns, _ = _parse(config)
+        else:
+            ns = ""
+        parent_id = conf.get("checkpoint_id")
         cid = checkpoint["id"]
-        if config.get("metadata") or not config["configurable"].keys() <= _NOT_METADATA:
+        if config.get("metadata") or not _ONLY_ADDRESS(conf):
             metadata = get_checkpoint_metadata(config, metadata)  # (the engine's has it all)
         # Encode everything before storing anything: a TypeError leaves the saver as it was.
         values = checkpoint["channel_values"]
-        blobs = self.blobs
+        versions = checkpoint["channel_versions"]
+        raw = self._raw
+        # The values and the writes saved with them are encoded at one instant: an
+        # object in several of them (a message in the list and in the write that added
+        # it) is encoded once (MsgpackSerde.encoder), made when the first value that is
+        # not a scalar needs it (most steps of many graphs have none).
+        encoder: builtins.list[Any] | None = None
         new_blobs: dict[tuple[str, str, str, Any], Typed] = {}  # (keys are distinct)
+        stored = 0  # channels of `values` stored here (all of them, with their versions)
+        for ch, version in new_versions.items():
+            value = values.get(ch, _EMPTY)
+            if value is _EMPTY:  # (never a channel's value: a private object)
+                new_blobs[(thread_id, ns, ch, version)] = _EMPTY
+                continue
+            t = type(value)
+            if not raw:
+                enc: Typed = self._dump(value, "channel {name!r}", ch)
+            elif t is int and -1 < value < 256:
+                enc = _RAW_INTS[value]
+            elif value is None:
+                enc = _RAW_NONE  # a trigger channel's value, at most steps
+            elif t in _SCALARS:
+                enc = (RAW, value)
+            else:
+                if encoder is None:
+                    encoder = [self.serde.encoder()]
+                enc = self._dump(value, "channel {name!r}", ch, None, encoder[0])
+            new_blobs[(thread_id, ns, ch, version)] = enc
+            if ch in versions:
+                stored += 1
+        blobs = self.blobs
         variants: dict[str, Any] | None = None
         if parent_id and self._variants:
             inherited = self._variants.get((thread_id, ns, parent_id))
             if inherited:
-                versions = checkpoint["channel_versions"]
                 variants = {
                     ch: key for ch, key in inherited.items()
                     if ch not in new_versions and versions.get(ch) == key[0]
                 }
-        raw = self._raw
-        # The values and the writes saved with them are encoded at one instant: an
-        # object in several of them (a message in the list and in the write that added
-        # it) is encoded once (MsgpackSerde.encoder). The encoder is made when the first
-        # value that is not a scalar needs it (most steps of many graphs have none).
-        encoder: builtins.list[Any] | None = [None] if raw else None
-        for ch, version in new_versions.items():
-            value = values.get(ch, _EMPTY)
-            if value is _EMPTY:  # (never a channel's value: a private object)
-                enc: Typed = _EMPTY
-            elif value is None and raw:
-                enc = _RAW_NONE  # a trigger channel's value, at most steps
-            elif raw and type(value) in _SCALARS:
-                enc = (RAW, value)
-            else:
-                if encoder is not None and encoder[0] is None:
-                    encoder[0] = self.serde.encoder()
-                enc = self._dump(value, "channel {name!r}", ch, None, encoder[0] if encoder else None)
-            key: tuple[str, str, str, Any] = (thread_id, ns, ch, version)
-            old = blobs.get(key)
-            if old is not None and not _same(old, enc):
-                # A fork reused this version for another value: a variant key.
-                n = 1
-                while (old := blobs.get(key := (thread_id, ns, ch, (version, n)))) is not None:
-                    if _same(old, enc):
-                        break
-                    n += 1
-                if variants is None:
-                    variants = {}
-                variants[ch] = (version, n)
-            elif variants and ch in variants:
-                del variants[ch]
-            new_blobs[key] = enc
+        if variants or not blobs.keys().isdisjoint(new_blobs):
+            # A fork reused a version, or the parent reads a variant key: rare.
+            new_blobs, variants = self._variant_keys(new_blobs, variants)
         skeleton = dict(checkpoint)
         del skeleton["channel_values"]
-        if not values.keys() <= checkpoint["channel_versions"].keys():
+        if stored != len(values) and not values.keys() <= versions.keys():
             # Values of channels without a version (say an aggregate's initial value in
             # an input checkpoint) belong to this checkpoint alone.
-            unversioned = [ch for ch in values if ch not in checkpoint["channel_versions"]]
+            unversioned = [ch for ch in values if ch not in versions]
             for ch in unversioned:
-                if encoder is not None and encoder[0] is None:
-                    encoder[0] = self.serde.encoder()
+                if raw and encoder is None:
+                    encoder = [self.serde.encoder()]
                 enc = self._dump(values[ch], "channel {name!r}", ch, None, encoder[0] if encoder else None)
                 new_blobs[(thread_id, ns, ch, ("", cid))] = enc
             skeleton[_UNVERSIONED] = unversioned
@@ -528,11 +549,19 @@ class InMemorySaver(BaseCheckpointSaver):
         if not raw:
             skeleton_t = self._dump_plain(skeleton, "checkpoint {name}", cid)
             meta_t = self._dump_plain(metadata, "the checkpoint's metadata")
-        parent_rows = self._write_rows(parent_id, parent_writes, encoder) if parent_writes else None
-        own_rows = self._write_rows(cid, writes, encoder) if writes else None
+        if parent_writes or writes:
+            if raw and encoder is None:
+                encoder = [None]
+            parent_rows = self._write_rows(parent_id, parent_writes, encoder) if parent_writes else None
+            own_rows = self._write_rows(cid, writes, encoder) if writes else None
+        else:
+            parent_rows = own_rows = None
         encoder = None  # (it holds the values it encoded)
+        record = (skeleton_t, meta_t, parent_id)
 
-        with self._lock:
+        lock = self._lock
+        lock.acquire()  # (not `with`: it costs twice as much)
+        try:
             blob_keys = self._blob_keys.get(thread_id)
             if blob_keys is None:
                 blob_keys = self._blob_keys[thread_id] = set()
@@ -541,12 +570,12 @@ class InMemorySaver(BaseCheckpointSaver):
             chain = self.storage[thread_id][ns]
             if chain and cid < next(reversed(chain)):
                 # Stored out of order (an explicit old id): keep the chain sorted by id.
-                chain[cid] = (skeleton_t, meta_t, parent_id)
+                chain[cid] = record
                 ordered = sorted(chain.items())
                 chain.clear()
                 chain.update(ordered)
             else:
-                chain[cid] = (skeleton_t, meta_t, parent_id)
+                chain[cid] = record
             if variants:
                 self._variants[(thread_id, ns, cid)] = variants
             if parent_rows:
@@ -563,7 +592,37 @@ class InMemorySaver(BaseCheckpointSaver):
                 self._store_writes(thread_id, ns, cid, own_rows)
             if self.keep_last and len(chain) > self.keep_last:
                 self._prune_chain(thread_id, ns, chain, self.keep_last, collect=False)
+        finally:
+            lock.release()
         return {"configurable": {"thread_id": thread_id, "checkpoint_ns": ns, "checkpoint_id": cid}}
+
+    def _variant_keys(
+        self, new_blobs: dict[tuple[str, str, str, Any], Typed], variants: dict[str, Any] | None
+    ) -> tuple[dict[tuple[str, str, str, Any], Typed], dict[str, Any] | None]:
+        """The keys a checkpoint's new values are stored under when a version is reused.
+
+        A fork that reuses a channel's version for another value stores it under a
+        variant key ``(version, n)`` and remembers it in ``variants`` (inherited from the
+        parent for the channels this checkpoint did not change); a new value for a
+        channel read from a variant key ends that."""
+        blobs = self.blobs
+        out: dict[tuple[str, str, str, Any], Typed] = {}
+        for key, enc in new_blobs.items():
+            thread_id, ns, ch, version = key
+            old = blobs.get(key)
+            if old is not None and not _same(old, enc):
+                n = 1
+                while (old := blobs.get(key := (thread_id, ns, ch, (version, n)))) is not None:
+                    if _same(old, enc):
+                        break
+                    n += 1
+                if variants is None:
+                    variants = {}
+                variants[ch] = (version, n)
+            elif variants and ch in variants:
+                del variants[ch]
+            out[key] = enc
+        return out, variants
 
     def put_writes(
         self,

@@ -349,3 +349,34 @@ def test_copy_checkpoint_shares_no_maps_with_the_original() -> None:
     assert original["channel_values"] == {"a": [1]}
     assert original["channel_versions"] == {"a": 1}
     assert original["versions_seen"] == {"n": {"a": 1}}
+
+
+def test_thread_ids_are_checked_for_new_threads_and_known_ones_alike() -> None:
+    from asyncgraph.checkpoint.base import empty_checkpoint
+
+    saver = InMemorySaver()
+
+    def put(thread_id: Any, cid: str, parent: str | None = None, ns: str = "") -> Any:
+        conf: dict[str, Any] = {"thread_id": thread_id, "checkpoint_ns": ns}
+        if parent:
+            conf["checkpoint_id"] = parent
+        c = empty_checkpoint()
+        c["id"] = cid
+        c["channel_values"] = {"n": 3, "s": "x", "none": None, "big": 10**6}
+        c["channel_versions"] = {"n": 1, "s": 1, "none": 1, "big": 1}
+        return saver.put({"configurable": conf}, c, {"step": 1}, dict(c["channel_versions"]))
+
+    assert put(7, "1")["configurable"]["thread_id"] == "7"  # as str, as before
+    assert put(7, "2", "1")["configurable"]["thread_id"] == "7"  # a known thread, again
+    assert put("7", "3", "2")["configurable"] == {"thread_id": "7", "checkpoint_ns": "", "checkpoint_id": "3"}
+    assert list(saver.storage["7"][""]) == ["1", "2", "3"]
+    for bad in ("a\x00b", "x" * 2000):
+        with pytest.raises(ValueError):
+            put(bad, "1")
+    with pytest.raises(ValueError):
+        put("7", "4", "3", ns="n\x00s")  # a known thread in a bad namespace
+    assert saver.get_tuple({"configurable": {"thread_id": "7"}}).checkpoint["channel_values"] == {
+        "n": 3, "s": "x", "big": 10**6, "none": None,
+    }
+    # Stored values are the serializer's typed pairs; a small int is a shared one.
+    assert saver.blobs[("7", "", "n", 1)] == ("raw", 3) and saver.blobs[("7", "", "big", 1)] == ("raw", 10**6)

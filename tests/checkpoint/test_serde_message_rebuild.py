@@ -245,3 +245,38 @@ def test_a_crafted_row_builds_only_message_classes_and_allowed_values() -> None:
     # A required field left out stays missing, as with model_construct.
     back = serde.loads(_row(4))
     assert type(back) is ToolMessage and "tool_call_id" not in back.__dict__
+
+
+def test_ids_read_back_are_the_stored_ones_on_every_read_and_after_the_cache_is_full() -> None:
+    from asyncgraph.checkpoint.serde import _msgpack
+
+    msgs = [HumanMessage(f"m{i}", id=str(uuid.UUID(int=i, version=4))) for i in range(50)]
+    msgs.append(AIMessage("no id"))
+    msgs.append(AIMessage("text id", id="run-1"))
+    data = serde.dumps(msgs)
+    first = serde.loads(data)
+    again = serde.loads(data)  # ids now come from the read-back cache
+    assert first == msgs and again == msgs
+    assert [m.id for m in again] == [m.id for m in msgs]
+    assert [m.model_fields_set for m in again] == [m.model_fields_set for m in msgs]
+    _msgpack._UNPACKED_IDS.clear()
+    _msgpack._UNPACKED_IDS.update({uuid.UUID(int=10**6 + i).bytes: "x" for i in range(_msgpack._PACKED_IDS_MAX)})
+    assert serde.loads(data) == msgs  # a full cache is cleared, never serves a wrong id
+    assert len(_msgpack._UNPACKED_IDS) <= _msgpack._PACKED_IDS_MAX
+
+
+def test_slots_are_set_as_object_setattr_sets_them() -> None:
+    from asyncgraph.checkpoint.serde._msgpack import _slot_setter
+
+    class Plain:
+        marker = "class attribute, not a descriptor"
+
+    for name in ("__dict__", "__pydantic_fields_set__", "__pydantic_extra__", "__pydantic_private__"):
+        a, b = AIMessage.__new__(AIMessage), AIMessage.__new__(AIMessage)
+        value: Any = {"content": "x"} if name == "__dict__" else None
+        _slot_setter(AIMessage, name)(a, value)
+        object.__setattr__(b, name, value)
+        assert getattr(a, name) == getattr(b, name)
+    p = Plain()
+    _slot_setter(Plain, "marker")(p, 1)  # not a data descriptor: an instance attribute
+    assert p.__dict__ == {"marker": 1} and Plain.marker != 1

@@ -814,13 +814,19 @@ def _builder_for(cls: type[pydantic.BaseModel]) -> _Builder:
     extra_allowed = cls.model_config.get("extra") == "allow"
     what = cls.__name__
     new = cls.__new__
-    setattr_ = object.__setattr__
+    # The slots, set through their descriptors (what object.__setattr__ finds and calls,
+    # without its per-call name lookup and argument tuple).
+    set_dict, set_fields_set, set_extra, set_private = (
+        _slot_setter(cls, name)
+        for name in ("__dict__", "__pydantic_fields_set__", "__pydantic_extra__", "__pydantic_private__")
+    )
 
     def build(content: Any, values: Any, msg_id: Any) -> Any:
         fv = template.copy()
         for name, factory in fresh:
             fv[name] = factory()
         extra: dict[str, Any] | None = {} if extra_allowed else None
+        fields_set: set[str] | None = None
         if values:
             _fields(values, what)
             fields_set = set(values)
@@ -832,30 +838,31 @@ def _builder_for(cls: type[pydantic.BaseModel]) -> _Builder:
                         fv[key] = value
                     elif extra is not None:
                         extra[key] = value
-        elif type(values) is dict:
-            fields_set = set()
-        else:
+        elif type(values) is not dict:
             raise ValueError(f"malformed stored {what}: expected a field mapping")
         fv["content"] = content
-        fields_set.add("content")
         if type(msg_id) is bytes and len(msg_id) == 16:
-            h = msg_id.hex()
-            fv["id"] = f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
-            fields_set.add("id")
+            fv["id"] = _UNPACKED_IDS.get(msg_id) or _unpack_uuid(msg_id)
+            has_id = True
         else:
             fv["id"] = _unpack_id(msg_id)
-            if msg_id is None:
-                fields_set.discard("id")
-            else:
+            has_id = msg_id is not None
+        if fields_set is None:
+            fields_set = {"content", "id"} if has_id else {"content"}
+        else:
+            fields_set.add("content")
+            if has_id:
                 fields_set.add("id")
+            else:
+                fields_set.discard("id")
         for name in required_rest:
             if fv[name] is _ABSENT:
                 del fv[name]
         obj = new(cls)
-        setattr_(obj, "__dict__", fv)
-        setattr_(obj, "__pydantic_fields_set__", fields_set)
-        setattr_(obj, "__pydantic_extra__", extra)
-        setattr_(obj, "__pydantic_private__", None)
+        set_dict(obj, fv)
+        set_fields_set(obj, fields_set)
+        set_extra(obj, extra)
+        set_private(obj, None)
         return obj
 
     return build
@@ -968,6 +975,37 @@ def _pack_id(value: Any) -> Any:
         _PACKED_IDS[value] = packed
         return packed
     return value
+
+
+# Message ids as read back (the same messages are read with every read of their thread);
+# cleared when full.
+_UNPACKED_IDS: dict[bytes, str] = {}
+
+
+def _unpack_uuid(value: bytes) -> str:
+    """A 16-byte id as its canonical UUID string (``str(uuid.UUID(bytes=value))``),
+    remembered in ``_UNPACKED_IDS``."""
+    # Formatted directly: building the UUID object was a fifth of the cost of reading a
+    # message back.
+    h = value.hex()
+    text = f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+    if len(_UNPACKED_IDS) >= _PACKED_IDS_MAX:
+        _UNPACKED_IDS.clear()
+    _UNPACKED_IDS[value] = text
+    return text
+
+
+def _slot_setter(cls: type, name: str) -> Callable[[Any, Any], None]:
+    """``lambda obj, value: object.__setattr__(obj, name, value)`` for instances of
+    ``cls``, as the data descriptor that call finds on the class (its ``__set__``)."""
+    for klass in cls.__mro__:
+        attr = klass.__dict__.get(name)
+        if attr is not None:
+            setter = getattr(type(attr), "__set__", None)
+            if setter is not None:
+                return attr.__set__  # type: ignore[no-any-return]
+            break
+    return lambda obj, value: object.__setattr__(obj, name, value)
 
 
 def _unpack_id(value: Any) -> Any:
