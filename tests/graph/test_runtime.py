@@ -378,10 +378,11 @@ def test_runnable_node_name_is_inferred() -> None:
 
 async def test_sync_node_runs_in_a_thread_and_the_loop_keeps_ticking() -> None:
     threads: list[int] = []
+    ticked = threading.Event()  # set by the loop's ticker; the node blocks until it is
 
     def blocking(state: State) -> dict[str, Any]:
         threads.append(threading.get_ident())
-        time.sleep(0.3)
+        assert ticked.wait(10), "the event loop did not tick while a sync node blocked"
         return {"log": ["blocking"]}
 
     g = StateGraph(State)
@@ -394,6 +395,8 @@ async def test_sync_node_runs_in_a_thread_and_the_loop_keeps_ticking() -> None:
         while True:
             await asyncio.sleep(0.01)
             ticks += 1
+            if ticks >= 10:
+                ticked.set()
 
     t = asyncio.create_task(ticker())
     try:
@@ -406,9 +409,13 @@ async def test_sync_node_runs_in_a_thread_and_the_loop_keeps_ticking() -> None:
 
 
 async def test_parallel_sync_nodes_overlap() -> None:
+    # The three sync nodes of one step meet at a barrier: run one after another, the
+    # first would wait there alone and the barrier would break (no wall-clock bound).
+    meet = threading.Barrier(3, timeout=10)
+
     def sleeper(name: str) -> Any:
         def run(state: State) -> dict[str, Any]:
-            time.sleep(0.2)
+            meet.wait()
             return {"log": [name]}
 
         return run
@@ -417,9 +424,7 @@ async def test_parallel_sync_nodes_overlap() -> None:
     for n in ("a", "b", "c"):
         g.add_node(n, sleeper(n))
         g.add_edge(START, n)
-    t0 = time.monotonic()
     out = await g.compile().ainvoke({"log": []})
-    assert time.monotonic() - t0 < 0.5
     assert out == {"log": ["a", "b", "c"]}
 
 
