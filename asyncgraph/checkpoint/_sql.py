@@ -113,7 +113,7 @@ _ID_BYTES: dict[str, bytes] = {}
 """``Dialect.id_in``'s 16-byte forms on SQLite, by id: a put converts its checkpoint id,
 its parent's (the previous put's) and its tasks' (saved again as the next put's
 parent writes) several times over, and the regular expression costs ~10x a lookup."""
-_ID_BYTES_MAX = 1 << 14
+_ID_BYTES_MAX = 1 << 13
 
 _PERCENT_S: dict[str, str] = {}
 """``Dialect.q``'s translations, by statement (a dict lookup instead of a scan per use)."""

@@ -627,8 +627,8 @@ class Store:
                     if speculate and type(batch) is Last:
                         # What each statement gives when every row is stored: its
                         # row count (the rows a fetch returns are not read there).
-                        answer = [[] if stmt.fetch else len(stmt.params) if stmt.many else 1
-                                  for stmt in batch]
+                        answer: list[Any] = [[] if stmt.fetch else len(stmt.params) if stmt.many else 1
+                                             for stmt in batch]
                         deferred += batch
                         guessed += answer
                     else:

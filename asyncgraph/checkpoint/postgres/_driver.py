@@ -245,25 +245,18 @@ def _binder(types: tuple[type, ...]) -> Any:
     if found is not None:
         return found
     names = [f"a{i}" for i in range(len(types))]
-    odd, conv = [], []
+    checks: list[str] = []  # per position: its type, then (str, int) what _bind refuses
+    conv: list[str] = []
     for a, t in zip(names, types):
-        odd.append(f"type({a}) is not {t.__name__}")
+        checks.append(f"type({a}) is not {t.__name__}")
         if t is str:
-            odd.append(f"'\\x00' in {a}")
+            checks.append(f"'\\x00' in {a}")
             conv.append(f"{a}.replace(\"'\", \"''\")")
         elif t is bytes:
             conv.append(f"{a}.hex()")
         else:
-            odd.append(f"not -_INT8 <= {a} < _INT8")
+            checks.append(f"not -_INT8 <= {a} < _INT8")
             conv.append(a)
-    # Checks in order, each after its position's type is known to be the right one.
-    checks, k = [], 0
-    for a, t in zip(names, types):
-        checks.append(odd[k])
-        k += 1
-        if t is not bytes:
-            checks.append(odd[k])
-            k += 1
     src = (
         "def make(template, slow):\n"
         "    def bind(row):\n"
