@@ -84,6 +84,22 @@ class _Chan(NamedTuple):
     data: bytes | None = None  # the row's bytes, for the next put to refer to (START only)
 
 
+_EMPTY: dict[int, _Chan] = {}
+
+
+def _empty(version: Any) -> _Chan:
+    """``_Chan(version, 0)``: the state of a channel with no value (most channels of
+    most checkpoints). Shared for small int versions, as they are immutable: a put
+    makes one per such channel, and the cache keeps them per thread (fewer objects for
+    the collector to count and trace)."""
+    if type(version) is int and 0 <= version < 4096:
+        found = _EMPTY.get(version)
+        if found is None:
+            found = _EMPTY[version] = _Chan(version, 0)
+        return found
+    return _Chan(version, 0)
+
+
 def _plan_blob(
     d: Dialect,
     encode: Callable[[Any, str, Any], bytes],
@@ -110,7 +126,7 @@ def _plan_blob(
     ``__start__`` value); a value whose bytes are a range of it is stored as a
     reference to that range (see :mod:`._refs`), inserted only if that row still exists."""
     if ch not in values:
-        return None, _Chan(version, 0), None
+        return None, _empty(version), None
     value = values[ch]
     prev = parent.get(ch) if parent else None
     if (

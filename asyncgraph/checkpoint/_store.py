@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 from asyncgraph.checkpoint import _refs
 from asyncgraph.checkpoint import _sql as S
 from asyncgraph.checkpoint._body import INTERNED, Body, Names, plain
-from asyncgraph.checkpoint._delta import _Cache, _Chan, _Lineage, _locs, _plan_blob, _store_fallback
+from asyncgraph.checkpoint._delta import _Cache, _Chan, _Lineage, _empty, _locs, _plan_blob, _store_fallback
 from asyncgraph.checkpoint._migrate import _migrate_v1
 from asyncgraph.checkpoint._refs import RefTarget
 from asyncgraph.checkpoint._sql import SNAPSHOT, Dialect, Last, Op, Stmt
@@ -117,6 +117,33 @@ def _interned_known(meta: dict[str, Any], known: dict[str, int]) -> bool:
         if type(v) is str and v in INTERNED and v not in known:
             return False
     return True
+
+
+def _known_ids(
+    known: dict[str, int], checkpoint: Checkpoint, new_versions: dict[str, Any],
+    meta: dict[str, Any] | None,
+) -> Callable[[str], int] | None:
+    """``known.__getitem__`` when every name a put stores has a names id already (the
+    common case, checked at C speed and without a generator: ``Store._ids_for``
+    inserts the others), else None."""
+    names = known.keys()
+    seen = checkpoint["versions_seen"]
+    if not (
+        names >= checkpoint["channel_versions"].keys()
+        and names >= new_versions.keys()
+        and (not meta or (names >= meta.keys() and _interned_known(meta, known)))
+        and names >= seen.keys()
+    ):
+        return None
+    for vs in seen.values():
+        if not names >= vs.keys():
+            return None
+    updated = checkpoint.get("updated_channels")
+    if updated:
+        for ch in updated:
+            if ch not in names:
+                return None
+    return known.__getitem__
 
 
 class Store:
@@ -459,9 +486,11 @@ class Store:
         first = self._lock(thread_id)
         if parent is None:
             first.append(Stmt(d.q(S.INSERT_THREAD), (thread_id, ns)))
-        ids = yield from self._ids_for(
-            after, checkpoint, new_versions, metadata if plain_meta else None, first
-        )
+        ids = _known_ids(self.names.ids, checkpoint, new_versions, metadata if plain_meta else None)
+        if ids is None:  # (names to insert first)
+            ids = yield from self._ids_for(
+                after, checkpoint, new_versions, metadata if plain_meta else None, first
+            )
         if parent_id and parent is None:
             first.append(Stmt(d.q(S.SELECT_BODY), (thread_id, ns, d.id_in(parent_id)), True))
 
@@ -517,7 +546,8 @@ class Store:
 
         chans = self._inherit(checkpoint, new_versions, parent)
         chans.update(unstored)
-        chans.update({ch: p[1] for ch, p in planned.items()})
+        for ch, p in planned.items():
+            chans[ch] = p[1]
         body = self._body(checkpoint, chans, metadata if plain_meta else None)
         ckpt_stmt = Stmt(
             d.q(S.INSERT_CHECKPOINT),
@@ -595,7 +625,10 @@ class Store:
                 batch = next(gen)
                 while True:
                     if speculate and type(batch) is Last:
-                        answer = [_guess(stmt) for stmt in batch]
+                        # What each statement gives when every row is stored: its
+                        # row count (the rows a fetch returns are not read there).
+                        answer: list[Any] = [[] if stmt.fetch else len(stmt.params) if stmt.many else 1
+                                             for stmt in batch]
                         deferred += batch
                         guessed += answer
                     else:
@@ -817,18 +850,9 @@ class Store:
         When names must be inserted, the statements of ``first`` go in the same batch,
         ahead of them, and ``first`` is emptied."""
         known = self.names.ids
-        names = known.keys()
-        seen = checkpoint["versions_seen"]
-        # The common case, checked at C speed: every name is known already.
-        if (
-            names >= checkpoint["channel_versions"].keys()
-            and names >= new_versions.keys()
-            and (not meta or (names >= meta.keys() and _interned_known(meta, known)))
-            and names >= seen.keys()
-            and names >= set().union(*seen.values())
-            and names >= set(checkpoint.get("updated_channels") or ())
-        ):
-            return known.__getitem__
+        found = _known_ids(known, checkpoint, new_versions, meta)
+        if found is not None:
+            return found
         needed = set(checkpoint["channel_versions"]) | set(new_versions) | set(meta or ())
         if meta:
             needed.update(v for v in meta.values() if type(v) is str and v in INTERNED)
@@ -887,7 +911,7 @@ class Store:
             if ch in new_versions:
                 continue
             prev = parent.get(ch) if parent else None
-            chans[ch] = prev if prev is not None and prev.version == version else _Chan(version, 0)
+            chans[ch] = prev if prev is not None and prev.version == version else _empty(version)
         return chans
 
     def _parent_from_body(
@@ -1064,14 +1088,6 @@ class Mispredicted(Exception):
     """A speculative ``op_put_steps`` found a row it guessed stored was not (a write
     stored before, a thread deleted meanwhile): it was rolled back, nothing stored; run
     it again without speculating."""
-
-
-def _guess(stmt: Stmt) -> Any:
-    """The result of a statement of a speculative put's last batch when every row is
-    stored: its row count (the rows a fetch returns are not read there)."""
-    if stmt.fetch:
-        return []
-    return len(stmt.params) if stmt.many else 1
 
 
 def _check(stmts: Sequence[Stmt], guessed: Sequence[Any], results: Sequence[Any]) -> None:

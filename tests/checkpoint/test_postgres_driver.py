@@ -165,3 +165,28 @@ async def test_a_long_message_list_reads_back_exactly_and_a_damaged_row_is_still
                 "AND lin_variant = %s AND seq = %s", (first, ch, lin_v, lin_var, seq))
         with pytest.raises(CheckpointError, match="channel 'messages'"):
             await fresh.aget_tuple(cfg)
+
+
+_ROWS: list[tuple[Any, ...]] = [
+    ("a", b"\x00'", 1), ("it's", b"", -(2**63)), ("", bytes(range(256)), 2**63 - 1),
+    ("x", None, 3), (None, b"", 0), ("nul\x00", b"", 0), ("a", b"", 2**63), ("a", b"", True),
+    ("a", "b", 1), (1, b"", 1), ("a", b""), ("a", b"", 1, 2), ("%s %% ?", b"%", -5),
+]
+
+
+@pytest.mark.parametrize("row", _ROWS, ids=repr)
+def test_a_prepared_row_binds_as_the_general_binder_does(row: tuple[Any, ...]) -> None:
+    # The binder written out per type tuple (_binder) gives what the general loop
+    # gives, or raises what it raises, for every row: plain, None, NUL, out of range,
+    # a bool, another type, another length.
+    from asyncgraph.checkpoint.postgres._driver import _Prepared
+
+    prepared = _Prepared("_asyncgraph_s_test", "INSERT INTO t VALUES (%s, %s, %s)", (str, bytes, int))
+
+    def outcome(bind: Any) -> Any:
+        try:
+            return bind(row)
+        except Exception as exc:  # noqa: BLE001  (compared below)
+            return type(exc)
+
+    assert outcome(prepared.bind) == outcome(prepared._bind)

@@ -191,7 +191,7 @@ class _Prepared:
     """One statement prepared by a query string: its ``PREPARE``, and its rows as
     ``EXECUTE name(values)``."""
 
-    __slots__ = ("generic", "head", "name", "template", "types")
+    __slots__ = ("bind", "generic", "head", "name", "template", "types")
 
     def __init__(self, name: str, sql: str, types: tuple[type, ...]) -> None:
         self.name = name
@@ -203,8 +203,11 @@ class _Prepared:
         self.head = f"PREPARE {name} ({', '.join(_DECLARED[t] for t in types)}) AS {numbered}"
         self.template = f"EXECUTE {name}(" + ", ".join(_ARG[t] for t in types) + ")"
         self.generic = f"EXECUTE {name}(" + ", ".join(["%s"] * len(types)) + ")"
+        self.bind = _binder(types)(self.template, self._bind)
 
-    def bind(self, row: Sequence[Any]) -> str:
+    def _bind(self, row: Sequence[Any]) -> str:
+        """``bind`` for any row: the fast binder (:func:`_binder`) hands over a row it
+        does not take as it is (a None, a string with NUL, a type not the first rows')."""
         if len(row) != len(self.types):
             raise _Mixed
         vals: list[Any] = []
@@ -226,6 +229,50 @@ class _Prepared:
             else:
                 raise _Mixed
         return self.template % tuple(vals)
+
+
+_BINDERS: dict[tuple[type, ...], Any] = {}
+
+
+def _binder(types: tuple[type, ...]) -> Any:
+    """A maker of ``_Prepared.bind`` for rows of ``types``, written out for them (one
+    check and one conversion per position, no loop): a group commit binds ~20 rows per
+    agent run, and the loop over positions was most of it. Made once per ``types`` (the
+    store has a handful). ``make(template, slow)`` gives ``bind(row)``, which hands
+    any row that is not plainly of ``types`` (wrong length, a None, a NUL, an int out of
+    range) to ``slow``, the general binder, unchanged."""
+    found = _BINDERS.get(types)
+    if found is not None:
+        return found
+    names = [f"a{i}" for i in range(len(types))]
+    checks: list[str] = []  # per position: its type, then (str, int) what _bind refuses
+    conv: list[str] = []
+    for a, t in zip(names, types):
+        checks.append(f"type({a}) is not {t.__name__}")
+        if t is str:
+            checks.append(f"'\\x00' in {a}")
+            conv.append(f"{a}.replace(\"'\", \"''\")")
+        elif t is bytes:
+            conv.append(f"{a}.hex()")
+        else:
+            checks.append(f"not -_INT8 <= {a} < _INT8")
+            conv.append(a)
+    src = (
+        "def make(template, slow):\n"
+        "    def bind(row):\n"
+        f"        if len(row) != {len(types)}:\n"
+        "            return slow(row)\n"
+        f"        {', '.join(names)}, = row\n"
+        f"        if {' or '.join(checks)}:\n"
+        "            return slow(row)\n"
+        f"        return template % ({', '.join(conv)},)\n"
+        "    return bind\n"
+    )
+    scope: dict[str, Any] = {"_INT8": _INT8}
+    exec(compile(src, f"<_binder {','.join(t.__name__ for t in types)}>", "exec"), scope)  # noqa: S102  (names and types are the store's own, see _DECLARED)
+    if len(_BINDERS) < 256:
+        _BINDERS[types] = scope["make"]
+    return scope["make"]
 
 
 def _first_types(sql: str, stmts: Sequence[Stmt]) -> tuple[type, ...] | None:
@@ -327,7 +374,7 @@ def _script_results(cur: Any, stmts: Sequence[Stmt], skip: int = 0) -> list[Any]
                 k += 1
             out.append(rows)
         elif results is not None:
-            out.append(_counted(results, k, n))
+            out.append((results[k].command_tuples or 0) if n == 1 else _counted(results, k, n))
             k += n
         else:
             total = 0
@@ -357,7 +404,7 @@ async def _ascript_results(cur: Any, stmts: Sequence[Stmt], skip: int = 0) -> li
                 k += 1
             out.append(rows)
         elif results is not None:
-            out.append(_counted(results, k, n))
+            out.append((results[k].command_tuples or 0) if n == 1 else _counted(results, k, n))
             k += n
         else:
             total = 0
