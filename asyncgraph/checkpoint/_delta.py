@@ -15,6 +15,7 @@ from __future__ import annotations
 import collections
 import operator
 import threading
+import weakref
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
@@ -79,12 +80,32 @@ class _Chan(NamedTuple):
     variant: int
     lin: tuple[Any, int] | None = None  # (lin_version key, lin_variant) of its lineage
     seq: int = 0
-    items: list[Any] | None = None  # a private copy of the list value, for prefix checks
+    items: list[Any] | tuple[Any, ...] | None = None  # the list value's items (see _held)
     inline: bytes | None = None  # a small value kept in the checkpoint body itself
     data: bytes | None = None  # the row's bytes, for the next put to refer to (START only)
 
 
 _EMPTY: dict[int, _Chan] = {}
+
+_ref = weakref.ref
+_call = operator.call
+
+
+def _held(value: list[Any]) -> list[Any] | tuple[Any, ...]:
+    """A list value's items as the cache keeps them, for the next put's prefix check
+    (:func:`_extends`): weak references when every item takes one (messages), else a
+    private copy of the list.
+
+    The cache outlives the run: strong references would keep every message of the last
+    runs of up to 1,024 threads alive for the collector to trace (~15 tracked objects
+    per thread of the bench's agent), for nothing, as a thread's next run reads its
+    checkpoint first and that read replaces the entry. While a run is in flight the
+    engine holds its messages, so the references are alive for its next put; an item
+    that died fails the check (a snapshot is written instead: space, not correctness)."""
+    try:
+        return tuple(map(_ref, value))  # one shared reference per object, made once
+    except TypeError:  # str, dict, tuple, None, ...: no weak references
+        return list(value)
 
 
 def _empty(version: Any) -> _Chan:
@@ -141,14 +162,14 @@ def _plan_blob(
         data = encode(value[n:], "channel {!r}", ch)
         lin_v, lin_var = prev.lin
         seq = prev.seq + 1
-        chan = _Chan(version, 0, prev.lin, seq, list(value))
+        chan = _Chan(version, 0, prev.lin, seq, _held(value))
         kind: Any = DELTA
     else:
         data = encode(value, "channel {!r}", ch)
         if len(data) <= INLINE_MAX:
             return None, _Chan(version, 0, inline=data), None
         lin_v, lin_var, seq = d.vkey(version), 0, 0
-        items = list(value) if type(value) is list else None
+        items = _held(value) if type(value) is list else None
         chan = _Chan(version, 0, (lin_v, 0), 0, items)
         kind = SNAPSHOT
     here: RefTarget = (ch_id, lin_v, lin_var, seq)
@@ -193,7 +214,7 @@ def _store_fallback(
             variant = 0 if top is None else top + 1
             value = values[ch]  # lost inserts are of values: an empty channel has none
             data = encode(value, "channel {!r}", ch)
-            items = list(value) if type(value) is list else None
+            items = _held(value) if type(value) is list else None
             chan = _Chan(version, variant, (vkey, variant), 0, items)
             params = (ids(ch), vkey, variant, 0, SNAPSHOT, data, thread_id, ns)
             (count,) = yield [Stmt(d.q(S.INSERT_BLOB), params)]
@@ -218,8 +239,11 @@ def _locs(chans: dict[str, _Chan]) -> dict[str, Loc]:
     return locs
 
 
-def _extends(new: list[Any], old: list[Any]) -> bool:
-    """Whether ``new`` starts with the items of ``old``: by identity, else by equality."""
+def _extends(new: list[Any], old: list[Any] | tuple[Any, ...]) -> bool:
+    """Whether ``new`` starts with the items of ``old`` (see :func:`_held`): by
+    identity, else by equality."""
+    if type(old) is tuple:  # weak references; a dead one gives None, which fails below
+        old = list(map(_call, old))  # (None is never an item here: it takes none)
     n = len(old)
     if len(new) < n:
         return False

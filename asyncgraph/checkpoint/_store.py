@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 from asyncgraph.checkpoint import _refs
 from asyncgraph.checkpoint import _sql as S
 from asyncgraph.checkpoint._body import INTERNED, Body, Names, plain
-from asyncgraph.checkpoint._delta import _Cache, _Chan, _Lineage, _empty, _locs, _plan_blob, _store_fallback
+from asyncgraph.checkpoint._delta import _Cache, _Chan, _Lineage, _empty, _held, _locs, _plan_blob, _store_fallback
 from asyncgraph.checkpoint._migrate import _migrate_v1
 from asyncgraph.checkpoint._refs import RefTarget
 from asyncgraph.checkpoint._sql import SNAPSHOT, Dialect, Last, Op, Stmt
@@ -444,7 +444,7 @@ class Store:
                 "stored on top of a non-list value; the data was left untouched"
             )
         value = lineage.prefix(self, target_seq, thread_id, cid, ch)
-        chan = _Chan(version, lin[1], lin, target_seq, list(value) if remember else None)
+        chan = _Chan(version, lin[1], lin, target_seq, _held(value) if remember else None)
         return value, chan
 
     def op_list_threads(self, after: After, limit: int | None) -> Op:
