@@ -88,12 +88,11 @@ class _Chan(NamedTuple):
 _EMPTY: dict[int, _Chan] = {}
 
 _ref = weakref.ref
-_call = operator.call
 
 
 def _held(value: list[Any]) -> list[Any] | tuple[Any, ...]:
     """A list value's items as the cache keeps them, for the next put's prefix check
-    (:func:`_extends`): weak references when every item takes one (messages), else a
+    (:func:`_prefix`): weak references when every item takes one (messages), else a
     private copy of the list.
 
     The cache outlives the run: strong references would keep every message of the last
@@ -156,13 +155,20 @@ def _plan_blob(
         and prev.items is not None
         and prev.lin is not None
         and prev.seq < max_deltas
-        and _extends(value, prev.items)
+        and (same := _prefix(value, prev.items))
     ):
         n = len(prev.items)
         data = encode(value[n:], "channel {!r}", ch)
         lin_v, lin_var = prev.lin
         seq = prev.seq + 1
-        chan = _Chan(version, 0, prev.lin, seq, _held(value))
+        if same == _SAME and type(prev.items) is tuple:  # the same objects: same references
+            try:
+                items: Any = prev.items + tuple(map(_ref, value[n:]))
+            except TypeError:
+                items = list(value)
+        else:
+            items = _held(value)
+        chan = _Chan(version, 0, prev.lin, seq, items)
         kind: Any = DELTA
     else:
         data = encode(value, "channel {!r}", ch)
@@ -239,29 +245,33 @@ def _locs(chans: dict[str, _Chan]) -> dict[str, Loc]:
     return locs
 
 
-def _extends(new: list[Any], old: list[Any] | tuple[Any, ...]) -> bool:
-    """Whether ``new`` starts with the items of ``old`` (see :func:`_held`): by
-    identity, else by equality."""
+_SAME = 1
+_EQUAL = 2
+
+
+def _prefix(new: list[Any], old: list[Any] | tuple[Any, ...]) -> int:
+    """Whether ``new`` starts with the items of ``old`` (see :func:`_held`): 0 if not,
+    :data:`_SAME` if with the same objects, :data:`_EQUAL` if with equal ones."""
     if type(old) is tuple:  # weak references; a dead one gives None, which fails below
-        old = list(map(_call, old))  # (None is never an item here: it takes none)
+        old = [r() for r in old]  # (None is never an item here: it takes none)
     n = len(old)
     if len(new) < n:
-        return False
+        return 0
     if all(map(operator.is_, old, new)):  # the common case, at C speed
-        return True
+        return _SAME
     for a, b in zip(old, new):
         if a is b:
             continue
         if type(a) is not type(b):
-            return False
+            return 0
         if isinstance(a, pydantic.BaseModel):
             # Field-wise, as pydantic's __eq__ but without its per-call overhead (a
             # thread reloaded from the database holds equal, not identical, messages).
             if a.__dict__ != b.__dict__ or a.__pydantic_extra__ != b.__pydantic_extra__:
-                return False
+                return 0
         elif a != b:
-            return False
-    return True
+            return 0
+    return _EQUAL
 
 
 class _Cache:

@@ -129,6 +129,19 @@ def test_a_list_whose_items_were_dropped_and_rebuilt_equal_is_stored_right(db: s
         assert saver.get_tuple(cfg()).checkpoint["channel_values"]["messages"] == msgs
 
 
+def test_a_list_of_messages_extended_by_plain_items_is_stored_as_deltas(db: str) -> None:
+    with SqliteSaver.from_conn_string(db) as saver:
+        msgs = grow(saver, 2)
+        config = saver.get_tuple(cfg()).config
+        items: list[Any] = msgs
+        for i, extra in enumerate([{"role": "user", "content": "x " * 40}, "y " * 40]):
+            items = items + [extra]
+            c = create_checkpoint({"messages": items}, {"messages": 3 + i}, {}, ["messages"])
+            config = saver.put(config, c, {"step": 2 + i}, {"messages": 3 + i})
+        assert blob_kinds(saver.conn) == [0, 1, 1, 1]
+        assert saver.get_tuple(cfg()).checkpoint["channel_values"]["messages"] == items
+
+
 def _row_count(conn: sqlite3.Connection) -> int:
     return conn.execute("SELECT count(*) FROM asyncgraph_blobs").fetchone()[0]
 
