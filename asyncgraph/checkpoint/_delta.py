@@ -245,6 +245,16 @@ def _locs(chans: dict[str, _Chan]) -> dict[str, Loc]:
     return locs
 
 
+def _alive(chans: dict[str, _Chan]) -> bool:
+    """Whether every list item the channel states hold weakly is still alive."""
+    for c in chans.values():
+        if type(c.items) is tuple:
+            for r in c.items:
+                if r() is None:
+                    return False
+    return True
+
+
 _SAME = 1
 _EQUAL = 2
 
@@ -304,6 +314,15 @@ class _Cache:
             entries[cid] = chans
             while len(entries) > self._per_thread:
                 del entries[next(iter(entries))]
+
+    def remember(self, thread_id: str, ns: str, cid: str, chans: dict[str, _Chan]) -> None:
+        """The states of a checkpoint just read: as :meth:`put`, unless the states of
+        the same checkpoint are cached with every list item still alive (a run in
+        flight on the thread holds them, and its next put extends them; the read's
+        items die with its caller's result, e.g. a client polling the state)."""
+        old = self.get(thread_id, ns, cid)
+        if old is None or not _alive(old):
+            self.put(thread_id, ns, cid, chans)
 
     def retain(self, thread_id: str, ns: str, keep: Callable[[dict[str, _Chan]], bool]) -> None:
         with self._lock:

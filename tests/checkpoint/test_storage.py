@@ -131,15 +131,29 @@ def test_a_list_whose_items_were_dropped_and_rebuilt_equal_is_stored_right(db: s
 
 def test_a_list_of_messages_extended_by_plain_items_is_stored_as_deltas(db: str) -> None:
     with SqliteSaver.from_conn_string(db) as saver:
-        msgs = grow(saver, 2)
-        config = saver.get_tuple(cfg()).config
-        items: list[Any] = msgs
+        grow(saver, 2)
+        tup = saver.get_tuple(cfg())  # as a run does: it goes on from what it read
+        config, items = tup.config, tup.checkpoint["channel_values"]["messages"]
         for i, extra in enumerate([{"role": "user", "content": "x " * 40}, "y " * 40]):
             items = items + [extra]
             c = create_checkpoint({"messages": items}, {"messages": 3 + i}, {}, ["messages"])
             config = saver.put(config, c, {"step": 2 + i}, {"messages": 3 + i})
         assert blob_kinds(saver.conn) == [0, 1, 1, 1]
         assert saver.get_tuple(cfg()).checkpoint["channel_values"]["messages"] == items
+
+
+def test_a_state_read_during_a_run_does_not_turn_its_next_delta_into_a_snapshot(db: str) -> None:
+    # A client reading the thread's state while a run goes on (and dropping what it
+    # read) leaves the saver's memory of the run's messages as it was.
+    with SqliteSaver.from_conn_string(db) as saver:
+        msgs = grow(saver, 2)  # the "run", holding its messages
+        config = saver.get_tuple(cfg()).config  # the client's read, dropped
+        gc.collect()
+        msgs = msgs + turn(2)
+        c = create_checkpoint({"messages": msgs}, {"messages": 3}, {}, ["messages"])
+        saver.put(config, c, {"step": 2}, {"messages": 3})
+        assert blob_kinds(saver.conn) == [0, 1, 1]
+        assert saver.get_tuple(cfg()).checkpoint["channel_values"]["messages"] == msgs
 
 
 def _row_count(conn: sqlite3.Connection) -> int:
