@@ -15,6 +15,7 @@ from __future__ import annotations
 import collections
 import operator
 import threading
+import weakref
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
@@ -79,12 +80,31 @@ class _Chan(NamedTuple):
     variant: int
     lin: tuple[Any, int] | None = None  # (lin_version key, lin_variant) of its lineage
     seq: int = 0
-    items: list[Any] | None = None  # a private copy of the list value, for prefix checks
+    items: list[Any] | tuple[Any, ...] | None = None  # the list value's items (see _held)
     inline: bytes | None = None  # a small value kept in the checkpoint body itself
     data: bytes | None = None  # the row's bytes, for the next put to refer to (START only)
 
 
 _EMPTY: dict[int, _Chan] = {}
+
+_ref = weakref.ref
+
+
+def _held(value: list[Any]) -> list[Any] | tuple[Any, ...]:
+    """A list value's items as the cache keeps them, for the next put's prefix check
+    (:func:`_prefix`): weak references when every item takes one (messages), else a
+    private copy of the list.
+
+    The cache outlives the run: strong references would keep every message of the last
+    runs of up to 1,024 threads alive for the collector to trace (~15 tracked objects
+    per thread of the bench's agent), for nothing, as a thread's next run reads its
+    checkpoint first and that read replaces the entry. While a run is in flight the
+    engine holds its messages, so the references are alive for its next put; an item
+    that died fails the check (a snapshot is written instead: space, not correctness)."""
+    try:
+        return tuple(map(_ref, value))  # one shared reference per object, made once
+    except TypeError:  # str, dict, tuple, None, ...: no weak references
+        return list(value)
 
 
 def _empty(version: Any) -> _Chan:
@@ -135,20 +155,27 @@ def _plan_blob(
         and prev.items is not None
         and prev.lin is not None
         and prev.seq < max_deltas
-        and _extends(value, prev.items)
+        and (same := _prefix(value, prev.items))
     ):
         n = len(prev.items)
         data = encode(value[n:], "channel {!r}", ch)
         lin_v, lin_var = prev.lin
         seq = prev.seq + 1
-        chan = _Chan(version, 0, prev.lin, seq, list(value))
+        if same == _SAME and type(prev.items) is tuple:  # the same objects: same references
+            try:
+                items: Any = prev.items + tuple(map(_ref, value[n:]))
+            except TypeError:
+                items = list(value)
+        else:
+            items = _held(value)
+        chan = _Chan(version, 0, prev.lin, seq, items)
         kind: Any = DELTA
     else:
         data = encode(value, "channel {!r}", ch)
         if len(data) <= INLINE_MAX:
             return None, _Chan(version, 0, inline=data), None
         lin_v, lin_var, seq = d.vkey(version), 0, 0
-        items = list(value) if type(value) is list else None
+        items = _held(value) if type(value) is list else None
         chan = _Chan(version, 0, (lin_v, 0), 0, items)
         kind = SNAPSHOT
     here: RefTarget = (ch_id, lin_v, lin_var, seq)
@@ -193,7 +220,7 @@ def _store_fallback(
             variant = 0 if top is None else top + 1
             value = values[ch]  # lost inserts are of values: an empty channel has none
             data = encode(value, "channel {!r}", ch)
-            items = list(value) if type(value) is list else None
+            items = _held(value) if type(value) is list else None
             chan = _Chan(version, variant, (vkey, variant), 0, items)
             params = (ids(ch), vkey, variant, 0, SNAPSHOT, data, thread_id, ns)
             (count,) = yield [Stmt(d.q(S.INSERT_BLOB), params)]
@@ -218,26 +245,43 @@ def _locs(chans: dict[str, _Chan]) -> dict[str, Loc]:
     return locs
 
 
-def _extends(new: list[Any], old: list[Any]) -> bool:
-    """Whether ``new`` starts with the items of ``old``: by identity, else by equality."""
+def _alive(chans: dict[str, _Chan]) -> bool:
+    """Whether every list item the channel states hold weakly is still alive."""
+    for c in chans.values():
+        if type(c.items) is tuple:
+            for r in c.items:
+                if r() is None:
+                    return False
+    return True
+
+
+_SAME = 1
+_EQUAL = 2
+
+
+def _prefix(new: list[Any], old: list[Any] | tuple[Any, ...]) -> int:
+    """Whether ``new`` starts with the items of ``old`` (see :func:`_held`): 0 if not,
+    :data:`_SAME` if with the same objects, :data:`_EQUAL` if with equal ones."""
+    if type(old) is tuple:  # weak references; a dead one gives None, which fails below
+        old = [r() for r in old]  # (None is never an item here: it takes none)
     n = len(old)
     if len(new) < n:
-        return False
+        return 0
     if all(map(operator.is_, old, new)):  # the common case, at C speed
-        return True
+        return _SAME
     for a, b in zip(old, new):
         if a is b:
             continue
         if type(a) is not type(b):
-            return False
+            return 0
         if isinstance(a, pydantic.BaseModel):
             # Field-wise, as pydantic's __eq__ but without its per-call overhead (a
             # thread reloaded from the database holds equal, not identical, messages).
             if a.__dict__ != b.__dict__ or a.__pydantic_extra__ != b.__pydantic_extra__:
-                return False
+                return 0
         elif a != b:
-            return False
-    return True
+            return 0
+    return _EQUAL
 
 
 class _Cache:
@@ -270,6 +314,15 @@ class _Cache:
             entries[cid] = chans
             while len(entries) > self._per_thread:
                 del entries[next(iter(entries))]
+
+    def remember(self, thread_id: str, ns: str, cid: str, chans: dict[str, _Chan]) -> None:
+        """The states of a checkpoint just read: as :meth:`put`, unless the states of
+        the same checkpoint are cached with every list item still alive (a run in
+        flight on the thread holds them, and its next put extends them; the read's
+        items die with its caller's result, e.g. a client polling the state)."""
+        old = self.get(thread_id, ns, cid)
+        if old is None or not _alive(old):
+            self.put(thread_id, ns, cid, chans)
 
     def retain(self, thread_id: str, ns: str, keep: Callable[[dict[str, _Chan]], bool]) -> None:
         with self._lock:

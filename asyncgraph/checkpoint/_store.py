@@ -30,7 +30,9 @@ from typing import TYPE_CHECKING, Any
 from asyncgraph.checkpoint import _refs
 from asyncgraph.checkpoint import _sql as S
 from asyncgraph.checkpoint._body import INTERNED, Body, Names, plain
-from asyncgraph.checkpoint._delta import _Cache, _Chan, _Lineage, _empty, _locs, _plan_blob, _store_fallback
+from asyncgraph.checkpoint._delta import (
+    _alive, _Cache, _Chan, _Lineage, _empty, _held, _locs, _plan_blob, _store_fallback,
+)
 from asyncgraph.checkpoint._migrate import _migrate_v1
 from asyncgraph.checkpoint._refs import RefTarget
 from asyncgraph.checkpoint._sql import SNAPSHOT, Dialect, Last, Op, Stmt
@@ -402,7 +404,7 @@ class Store:
             metadata = self._decode(meta_raw, thread_id, cid, "metadata")
         parent = d.parent_out(parent_db, cid_db) if parent_db is not None else None
         if remember:
-            after.append(lambda: self.cache.put(thread_id, ns, cid, chans))
+            after.append(lambda: self.cache.remember(thread_id, ns, cid, chans))
         return CheckpointTuple(
             config=make_config(thread_id, ns, cid),
             checkpoint=checkpoint,  # type: ignore[arg-type]
@@ -444,7 +446,7 @@ class Store:
                 "stored on top of a non-list value; the data was left untouched"
             )
         value = lineage.prefix(self, target_seq, thread_id, cid, ch)
-        chan = _Chan(version, lin[1], lin, target_seq, list(value) if remember else None)
+        chan = _Chan(version, lin[1], lin, target_seq, _held(value) if remember else None)
         return value, chan
 
     def op_list_threads(self, after: After, limit: int | None) -> Op:
@@ -1120,6 +1122,11 @@ class _TxCache:
     def put(self, thread_id: str, ns: str, cid: str, chans: dict[str, _Chan]) -> None:
         self.local.setdefault((thread_id, ns), {})[cid] = chans
         self.log.append(("put", (thread_id, ns, cid, chans)))
+
+    def remember(self, thread_id: str, ns: str, cid: str, chans: dict[str, _Chan]) -> None:
+        old = self.get(thread_id, ns, cid)
+        if old is None or not _alive(old):
+            self.put(thread_id, ns, cid, chans)
 
     def retain(self, thread_id: str, ns: str, keep: Callable[[dict[str, _Chan]], bool]) -> None:
         key = (thread_id, ns)

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import sqlite3
-from typing import Any
+import weakref
+from typing import Annotated, Any
 
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage
+from typing_extensions import TypedDict
 
 from asyncgraph.checkpoint.base import create_checkpoint
 from asyncgraph.checkpoint.sqlite import SqliteSaver
 from asyncgraph.errors import CheckpointError
+from asyncgraph.graph import START, StateGraph
+from asyncgraph.graph.message import add_messages
 
 
 def cfg(thread_id: str = "t1", checkpoint_id: str | None = None) -> dict[str, Any]:
@@ -63,6 +68,92 @@ def test_an_edited_list_starts_a_new_snapshot(db: str) -> None:
         kind = saver.conn.execute("SELECT kind FROM asyncgraph_blobs WHERE lin_version = 4")
         assert kind.fetchall() == [(0,)]  # a full snapshot, not a delta
         assert saver.get_tuple(cfg()).checkpoint["channel_values"]["messages"] == edited
+
+
+class _Chat(TypedDict):
+    messages: Annotated[list[Any], add_messages]
+
+
+def _chat_graph(saver: Any) -> Any:
+    def reply(state: _Chat) -> dict[str, Any]:
+        return {"messages": [AIMessage("a " * 50)]}
+
+    def again(state: _Chat) -> dict[str, Any]:
+        return {"messages": [AIMessage("b " * 50)]}
+
+    g = StateGraph(_Chat)
+    g.add_node("reply", reply)
+    g.add_node("again", again)
+    g.add_edge(START, "reply")
+    g.add_edge("reply", "again")
+    return g.compile(checkpointer=saver)
+
+
+def test_a_finished_run_leaves_no_message_alive_in_the_saver(db: str) -> None:
+    # The saver remembers the last checkpoints of each thread (for deltas), but not the
+    # messages themselves: once the caller lets go of a run's result, they are freed.
+    with SqliteSaver.from_conn_string(db) as saver:
+        graph = _chat_graph(saver)
+        out = graph.invoke({"messages": [HumanMessage("q " * 50)]}, cfg())
+        refs = [weakref.ref(m) for m in out["messages"]]
+        assert len(refs) == 3
+        del out
+        gc.collect()
+        assert [r() for r in refs] == [None, None, None]
+
+
+def test_a_threads_next_run_still_stores_its_messages_as_deltas(db: str) -> None:
+    with SqliteSaver.from_conn_string(db) as saver:
+        graph = _chat_graph(saver)
+        for i in range(3):
+            graph.invoke({"messages": [HumanMessage(f"q{i} " * 50)]}, cfg())
+            gc.collect()  # the previous run's messages are gone: the read gives new ones
+        # The messages: one snapshot, then a delta for each later put (8); each run's
+        # input: a snapshot.
+        assert blob_kinds(saver.conn) == [0] * 4 + [1] * 8
+        assert len(saver.get_tuple(cfg()).checkpoint["channel_values"]["messages"]) == 9
+
+
+def test_a_list_whose_items_were_dropped_and_rebuilt_equal_is_stored_right(db: str) -> None:
+    # The saver's memory of a list holds its items weakly: when they died since (the
+    # caller rebuilt equal ones), the next put stores a snapshot; what is read is the same.
+    with SqliteSaver.from_conn_string(db) as saver:
+        grow(saver, 3)  # (its messages are dropped here)
+        parent_id = saver.get_tuple(cfg()).checkpoint["id"]  # (and the read's)
+        gc.collect()
+        msgs = [m for i in range(4) for m in turn(i)]
+        c = create_checkpoint({"messages": msgs}, {"messages": 4}, {}, ["messages"])
+        saver.put(cfg(checkpoint_id=parent_id), c, {"step": 3}, {"messages": 4})
+        kind = saver.conn.execute("SELECT kind FROM asyncgraph_blobs WHERE lin_version = 4")
+        assert kind.fetchall() == [(0,)]  # a snapshot
+        assert saver.get_tuple(cfg()).checkpoint["channel_values"]["messages"] == msgs
+
+
+def test_a_list_of_messages_extended_by_plain_items_is_stored_as_deltas(db: str) -> None:
+    with SqliteSaver.from_conn_string(db) as saver:
+        grow(saver, 2)
+        tup = saver.get_tuple(cfg())  # as a run does: it goes on from what it read
+        config, items = tup.config, tup.checkpoint["channel_values"]["messages"]
+        for i, extra in enumerate([{"role": "user", "content": "x " * 40}, "y " * 40]):
+            items = items + [extra]
+            c = create_checkpoint({"messages": items}, {"messages": 3 + i}, {}, ["messages"])
+            config = saver.put(config, c, {"step": 2 + i}, {"messages": 3 + i})
+        assert blob_kinds(saver.conn) == [0, 1, 1, 1]
+        assert saver.get_tuple(cfg()).checkpoint["channel_values"]["messages"] == items
+
+
+def test_a_state_read_during_a_run_does_not_turn_its_next_delta_into_a_snapshot(db: str) -> None:
+    # A client reading the thread's state while a run goes on (and dropping what it
+    # read) leaves the saver's memory of the run's messages as it was.
+    with SqliteSaver.from_conn_string(db) as saver:
+        msgs = grow(saver, 2)  # the "run", holding its messages
+        config = saver.get_tuple(cfg()).config  # the client's read, dropped
+        gc.collect()
+        msgs = msgs + turn(2)
+        c = create_checkpoint({"messages": msgs}, {"messages": 3}, {}, ["messages"])
+        saver.put(config, c, {"step": 2}, {"messages": 3})
+        assert blob_kinds(saver.conn) == [0, 1, 1]
+        assert saver.get_tuple(cfg()).checkpoint["channel_values"]["messages"] == msgs
 
 
 def _row_count(conn: sqlite3.Connection) -> int:
