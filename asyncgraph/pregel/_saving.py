@@ -305,15 +305,7 @@ class Saver:
             (cid, ts), self.exit_id = self.exit_id, None
         else:
             cid, ts = id_and_ts()
-        # saved_values(run, versions, self.untracked), inline.
-        values = {}
-        for key, ch in run.channels.items():
-            if key in versions:
-                v = ch.checkpoint()
-                if v is not MISSING:
-                    values[key] = v
-        if self.untracked and isinstance(values.get(TASKS), list):
-            values[TASKS] = [v for _, v in without_untracked([(TASKS, send) for send in values[TASKS]], self.untracked)]
+        values = saved_values(run, versions, self.untracked)
         # versions_seen (see ``seen`` in __init__): the dicts of the nodes that did not
         # run are shared with the last checkpoint.
         last = self.seen
