@@ -38,6 +38,7 @@ __all__ = [
     "ensure_queue_schema",
     "make_procrastinate_app",
     "recover_stalled",
+    "recover_stalled_once",
 ]
 
 log = logging.getLogger("asyncgraph.server")
@@ -400,34 +401,61 @@ async def finish_unstarted(storage: PostgresStorage, saver: Any, run_id: str, ac
 
 
 async def recover_stalled(app: Any, storage: PostgresStorage, saver: Any, *, stall_after: float, every: float) -> None:
-    """Forever: give the jobs of workers whose heartbeat is older than ``stall_after``
-    seconds back to the queue, and wake the workers (procrastinate only notifies inserts).
+    """Forever: every ``every`` seconds, :func:`recover_stalled_once`.
 
-    Every worker runs this; two retrying the same job is harmless (the second fails).
+    Every worker runs this; two recovering the same job is harmless (see there).
     """
-    from procrastinate import jobs as pjobs
-
-    jm = app.job_manager
     while True:
         await asyncio.sleep(every)
         try:
-            stalled = await jm.get_stalled_jobs(queue=QUEUE_NAME, task_name=TASK_NAME, seconds_since_heartbeat=stall_after)
-            for job in stalled:
-                try:
-                    await jm.retry_job(job)
-                except Exception:
-                    continue  # another worker took care of it
-                run_id = job.task_kwargs.get("run_id")
-                log.warning("run %s: its worker stopped sending heartbeats; re-delivering it", run_id)
-                if await jm.get_job_status_async(job.id) == pjobs.Status.FAILED:
-                    # procrastinate fails (instead of retrying) a job whose abort was asked.
-                    action = await storage.abort_action(run_id) or "interrupt"
-                    await finish_unstarted(storage, saver, run_id, action)
-                    continue
-                async with storage.pool.connection() as conn:
-                    payload = dumps({"type": "job_inserted", "job_id": job.id})
-                    await conn.execute("SELECT pg_notify(%s, %s)", (f"procrastinate_queue_v1#{QUEUE_NAME}", payload))
+            await recover_stalled_once(app, storage, saver, stall_after=stall_after)
         except asyncio.CancelledError:
             raise
         except Exception:
             log.exception("recovering stalled runs failed; trying again")
+
+
+async def recover_stalled_once(app: Any, storage: PostgresStorage, saver: Any, *, stall_after: float) -> None:
+    """Give the jobs of workers whose heartbeat is older than ``stall_after`` seconds back
+    to the queue, and wake the workers (procrastinate only notifies inserts).
+
+    A stalled job whose run was asked to stop (``rollback`` / ``interrupt``) is finished
+    here instead, and only then released: while its job is ``doing``, procrastinate's
+    thread lock keeps the thread's next run waiting, so that run never starts on a thread
+    a rollback is still rewriting (releasing first let it run, and its checkpoints could
+    be dropped with the rolled-back run's). Each job is handled under the thread's
+    admission lock, so an API process cannot ask an abort half-way through, and another
+    worker recovering the same job waits and then finds it no longer stalled.
+    """
+    from procrastinate import jobs as pjobs
+
+    jm = app.job_manager
+    stalled = await jm.get_stalled_jobs(queue=QUEUE_NAME, task_name=TASK_NAME, seconds_since_heartbeat=stall_after)
+    for job in stalled:
+        run_id = job.task_kwargs.get("run_id")
+        run = await storage.get_run(run_id) if isinstance(run_id, str) else None
+        admission = storage.thread_admission(run["thread_id"]) if run is not None else contextlib.nullcontext()
+        async with admission:
+            still = await jm.get_stalled_jobs(queue=QUEUE_NAME, task_name=TASK_NAME, seconds_since_heartbeat=stall_after)
+            if job.id not in {j.id for j in still}:
+                continue  # (another worker recovered it meanwhile)
+            action = await storage.abort_action(run_id) if run is not None else None
+            if action is not None:
+                log.warning("run %s: its worker stopped sending heartbeats with a %s asked; finishing it here",
+                            run_id, action)
+                await finish_unstarted(storage, saver, run_id, action)  # (fences the silent worker out)
+            try:
+                await jm.retry_job(job)  # (fails it instead when its abort was asked)
+            except Exception:
+                continue  # another worker took care of it
+            if action is not None:
+                continue
+            if await jm.get_job_status_async(job.id) == pjobs.Status.FAILED:
+                # (An abort asked by the cancel endpoint between the look above and the
+                # retry: procrastinate failed the job; finish the run now.)
+                await finish_unstarted(storage, saver, run_id, await storage.abort_action(run_id) or "interrupt")
+                continue
+            log.warning("run %s: its worker stopped sending heartbeats; re-delivering it", run_id)
+            async with storage.pool.connection() as conn:
+                payload = dumps({"type": "job_inserted", "job_id": job.id})
+                await conn.execute("SELECT pg_notify(%s, %s)", (f"procrastinate_queue_v1#{QUEUE_NAME}", payload))
