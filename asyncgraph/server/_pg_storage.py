@@ -649,6 +649,24 @@ class PostgresStorage(Storage):
             )
         return int(row[0])
 
+    async def logged_prefix(self, run_id: str, after: int, events: Sequence[tuple[str, str]]) -> int:
+        """How many of ``events`` (an attempt's, whose writes failed) are in the log right
+        after ``seq`` ``after``: a write whose connection dropped around its commit may
+        have landed. Compared by content, so events another attempt wrote there meanwhile
+        are not taken for them."""
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(
+                "SELECT event, data FROM ag_run_events WHERE run_id = %s AND seq > %s ORDER BY seq LIMIT %s",
+                (run_id, after, len(events)),
+            )
+            logged = await cur.fetchall()
+        n = 0
+        for (event, data), (l_event, l_data) in zip(events, logged):
+            if (event, data) != (l_event, l_data):
+                break
+            n += 1
+        return n
+
     async def close_events(self, run_id: str) -> None:
         # One fenced statement (one round trip): mark the log closed, NOTIFY its readers.
         async with self.pool.connection() as conn:

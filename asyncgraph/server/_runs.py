@@ -382,7 +382,7 @@ class Worker:
             extra["durability"] = kw["durability"]
         tuples = "messages-tuple" in requested
         protocol = _MessagesProtocol() if "messages" in requested else None
-        events = _EventWriter(self.storage, run_id)
+        events = self._event_writer(run)
         options = dict(context=context, subgraphs=True, interrupt_before=kw.get("interrupt_before"),
                        interrupt_after=kw.get("interrupt_after"), **extra)
         if "events" in requested:
@@ -399,6 +399,10 @@ class Worker:
             raise
         # The last events go with the run's end (see _finish_success).
         return await events.settle()
+
+    def _event_writer(self, run: dict[str, Any]) -> _EventWriter:
+        """The writer of an attempt's events (see :class:`PgWorker`, which keeps it)."""
+        return _EventWriter(self.storage, run["run_id"])
 
     async def _relay(self, stream: Any, events: _EventWriter, run_id: str, subgraphs: bool, tuples: bool,
                      protocol: _MessagesProtocol | None) -> None:
@@ -501,12 +505,14 @@ class _EventWriter:
     allows: while one write is under way the next events gather and leave together in the
     next (on PostgreSQL one round trip per batch, not per event)."""
 
-    def __init__(self, storage: Storage, run_id: str) -> None:
+    def __init__(self, storage: Storage, run_id: str, written: int | None = None) -> None:
         self._storage = storage
         self._run_id = run_id
         self._pending: list[tuple[str, str]] = []
         self._task: asyncio.Task[None] | None = None
         self._held = False
+        self.written = written
+        """The ``seq`` of the last event known to be in the log (None: not known)."""
 
     def add(self, event: str, data: str) -> None:
         """Queue one event; raises what made an earlier write fail (``FencedOut``, ...)."""
@@ -521,7 +527,18 @@ class _EventWriter:
     async def _flush(self) -> None:
         while self._pending and not self._held:
             batch, self._pending = self._pending, []
-            await self._storage.append_events(self._run_id, batch)
+            try:
+                self.written = await self._storage.append_events(self._run_id, batch)
+            except BaseException:
+                # Refused, or its outcome unknown (the connection dropped around the
+                # commit): kept for :meth:`unwritten`; the log after ``written`` tells.
+                self._pending[:0] = batch
+                raise
+
+    def unwritten(self) -> list[tuple[str, str]]:
+        """The events added whose write was not confirmed, in order (after a failed
+        :meth:`drain` or :meth:`settle`: the first of them may be in the log after all)."""
+        return list(self._pending)
 
     async def drain(self) -> None:
         """Wait until every event added is written (raises a write's failure)."""

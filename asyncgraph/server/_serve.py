@@ -44,7 +44,7 @@ from asyncgraph.server._pg_queue import (
 )
 from asyncgraph.server._pg_storage import FENCE, JOB, Attempt, FencedOut, PostgresStorage, open_pool
 from asyncgraph.server._queue import InProcessQueue
-from asyncgraph.server._runs import RunService, Worker
+from asyncgraph.server._runs import RunService, Worker, _EventWriter
 from asyncgraph.server._serialize import dumps
 from asyncgraph.server._services import Services, freeze_startup_heap
 from asyncgraph.server._storage import MemoryStorage, now
@@ -144,9 +144,16 @@ class PgWorker(Worker):
 
     def __init__(self, runs: RunService) -> None:
         super().__init__(runs)
-        self._unsent: dict[str, list[tuple[str, str]]] = {}
-        """A run's last events, kept when the database was lost while its end (which
-        writes them) was being recorded: the next attempt here writes them first."""
+        self._unsent: dict[str, tuple[int | None, list[tuple[str, str]]]] = {}
+        """A run's events whose write was not confirmed when its attempt lost the database
+        (mid-run, or while its end, which writes the last ones, was recorded), with the
+        ``seq`` of the last one known to be in the log: the next attempt here writes those
+        that did not land, first. (A node whose checkpoint was saved is not run again, so
+        its events would otherwise be lost.)"""
+        self._writers: dict[str, _EventWriter] = {}
+        """The event writer of each attempt streaming in this process."""
+        self._written: dict[str, int] = {}
+        """The ``seq`` of a run's log when this process's attempt of it began streaming."""
 
     @property
     def storage(self) -> PostgresStorage:
@@ -162,6 +169,8 @@ class PgWorker(Worker):
         finally:
             JOB.reset(job)
             self._unsent.pop(run_id, None)
+            self._writers.pop(run_id, None)
+            self._written.pop(run_id, None)
 
     async def _run_job(self, context: Any, run_id: str) -> None:
         from procrastinate.job_context import AbortReason
@@ -207,6 +216,11 @@ class PgWorker(Worker):
             FENCE.set((run["run_id"], claimed[1]))  # (run_job resets it)
         await super()._finish_cancelled(run, action, graph)
 
+    def _event_writer(self, run: dict[str, Any]) -> _EventWriter:
+        run_id = run["run_id"]
+        writer = self._writers[run_id] = _EventWriter(self.storage, run_id, self._written.get(run_id))
+        return writer
+
     async def _claim_when_back(self, run_id: str) -> Attempt | None:
         """A new attempt of ``run_id`` once the database answers again (see :meth:`run_job`)."""
         import psycopg
@@ -235,6 +249,7 @@ class PgWorker(Worker):
 
         run, attempt, abort = started.run, started.number, started.abort
         run_id = run["run_id"]
+        self._writers.pop(run_id, None)  # (an earlier attempt's)
         graph: Any = None
         lost = closed = False
         try:
@@ -243,9 +258,15 @@ class PgWorker(Worker):
                 return
             assistant = started.assistant or await self.services.get_assistant(run["assistant_id"])
             config = self._config(run, assistant)
-            if attempt > 1:  # (the first attempt's was sent when the run was created)
-                await self.storage.append_events(run_id, [
-                    *self._unsent.pop(run_id, ()), ("metadata", dumps({"run_id": run_id, "attempt": attempt}))])
+            if attempt > 1:  # (the first attempt's was sent when the run was created, as seq 1)
+                written, unsent = self._unsent.get(run_id, (None, []))
+                if unsent and written is not None:
+                    unsent = unsent[await self.storage.logged_prefix(run_id, written, unsent):]
+                self._written[run_id] = await self.storage.append_events(run_id, [
+                    *unsent, ("metadata", dumps({"run_id": run_id, "attempt": attempt}))])
+                self._unsent.pop(run_id, None)  # (only now: that write can be lost too)
+            else:
+                self._written[run_id] = 1
             try:
                 graph = await self.services.graphs.get(assistant["graph_id"], config)
             except Exception as exc:
@@ -260,15 +281,21 @@ class PgWorker(Worker):
                     config["configurable"].pop(key, None)
             try:
                 tail = await self._stream(run, graph, graph_input, config, assistant)
-            except (FencedOut, psycopg.OperationalError):
+            except psycopg.OperationalError:
+                writer = self._writers.get(run_id)
+                if writer is not None:
+                    self._unsent[run_id] = (writer.written, writer.unwritten())
                 raise  # (the graph did not fail: this attempt lost its footing)
+            except FencedOut:
+                raise
             except Exception as exc:
                 await self._finish_error(run, exc, graph)
                 return
             try:
                 closed = await self._finish_success(run, graph, tail)
             except psycopg.OperationalError:
-                self._unsent[run_id] = tail  # (if the end did not commit, the next attempt writes them)
+                # (If the end did not commit, the next attempt writes them.)
+                self._unsent[run_id] = (self._writers[run_id].written, tail)  # (made by _stream)
                 raise
         except psycopg.OperationalError as exc:
             # The database restarted or the link dropped: the run is not over, so its log

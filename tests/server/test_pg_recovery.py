@@ -187,3 +187,85 @@ async def test_a_stalled_interrupt_ends_the_run_interrupted_and_frees_the_thread
     assert (await q.storage.get_thread(tid))["status"] == "idle"  # type: ignore[index]
     # An interrupt keeps what the run wrote.
     assert (await graph.aget_state({"configurable": {"thread_id": tid}})).values == {"items": ["earlier", "x", "doomed", "x"]}
+
+
+@pytest.fixture
+def app_graphs() -> Any:
+    """The test app's graph registry (loaded outside the test's event loop: blocking)."""
+    from asyncgraph.server._config import load_config
+    from asyncgraph.server._graphs import GraphRegistry
+
+    from tests.server.conftest import APP
+
+    registry = GraphRegistry(load_config(APP), checkpointer=None, store=None)
+    registry.load_all()
+    return registry
+
+
+class _Context:
+    """What procrastinate hands a task: no job id here, and no abort asked."""
+
+    class job:
+        id = None
+
+    @staticmethod
+    def abort_reason() -> None:
+        return None
+
+
+@pytest.mark.parametrize("landed", [False, True], ids=["write-lost", "write-landed-ack-lost"])
+async def test_events_of_a_node_whose_checkpoint_was_saved_survive_a_lost_database(
+    queue: _Queue, app_graphs: Any, landed: bool
+) -> None:
+    """The connection drops under the write of node 'third''s events while its checkpoint
+    was saved: the next attempt goes on from that checkpoint and does not run 'third'
+    again, so it writes the events the first attempt could not confirm, each once: none
+    when the write had landed (its acknowledgement lost), all of them when it had not."""
+    import psycopg
+
+    from asyncgraph.server._queue import InProcessQueue
+    from asyncgraph.server._runs import RunService
+    from asyncgraph.server._serve import PgWorker
+    from asyncgraph.server._services import Services
+    from json import loads
+
+    q = queue
+    app_graphs.checkpointer = q.saver
+    services = Services(q.storage, app_graphs)
+    await services.ensure_system_assistants()
+    worker = PgWorker(RunService(services, InProcessQueue()))
+    tid, run_id = str(uuid.uuid4()), str(uuid.uuid4())
+    run = {"run_id": run_id, "thread_id": tid, "assistant_id": "steps", "status": "pending", "metadata": {},
+           "created_at": "2026-01-01T00:00:00+00:00", "updated_at": "2026-01-01T00:00:00+00:00",
+           "multitask_strategy": "reject",
+           "kwargs": {"input": {"log": [], "hold": 0.0}, "command": None, "config": {}, "context": {},
+                      "stream_mode": ["custom", "values"], "stream_subgraphs": False, "interrupt_before": None,
+                      "interrupt_after": None, "checkpoint": None, "temporary": False, "on_completion": "keep",
+                      "durability": "sync", "webhook": None}}
+    await q.storage.add_run({"thread_id": tid, "status": "idle", "metadata": {}}, run,
+                            RunService.first_event(run))
+
+    append = q.storage._append_events
+    cut: list[list[tuple[str, str]]] = []
+
+    async def flaky(rid: str, events: list[tuple[str, str]]) -> int:
+        if not cut and any(e == "custom" and loads(d)["node"] == "third" for e, d in events):
+            cut.append(events)
+            if landed:
+                await append(rid, events)
+            raise psycopg.OperationalError("the connection was lost")
+        return await append(rid, events)
+
+    q.storage._append_events = flaky  # type: ignore[method-assign]
+    await worker.run_job(_Context(), run_id)
+
+    assert cut, "the fault was not injected"
+    log = [(ev.seq, ev.event, loads(ev.data)) async for ev in q.storage.read_events(run_id)]
+    assert [seq for seq, _, _ in log] == list(range(1, len(log) + 1))
+    assert [d["node"] for _, e, d in log if e == "custom"] == ["first", "second", "third"]
+    assert [d["attempt"] for _, e, d in log if e == "metadata"] == [1, 2]
+    # The first attempt's events all come before the second attempt's.
+    attempt2 = next(i for i, (_, e, d) in enumerate(log) if e == "metadata" and d["attempt"] == 2)
+    assert all(e != "custom" for _, e, _ in log[attempt2:])
+    assert log[-1][1] == "values" and log[-1][2]["log"] == ["first", "second", "third"]
+    assert (await q.storage.get_run(run_id))["status"] == "success"  # type: ignore[index]
