@@ -41,7 +41,8 @@ LANES = 4
 together (by the next lane to come free); at most half the pool's connections."""
 
 MAX_STEPS = 64
-"""Checkpoints stored in one shared transaction, at most."""
+"""Checkpoints stored in one shared transaction, at most (a saver may take fewer:
+``GroupCommit(max_steps=)``)."""
 
 MAX_READS = 64
 """Reads in one shared snapshot, at most."""
@@ -64,10 +65,11 @@ class _Item:
 class GroupCommit:
     """The queue and the lanes of one saver (see the module docstring)."""
 
-    __slots__ = ("busy", "lanes", "queue", "reading", "reads", "saver")
+    __slots__ = ("busy", "lanes", "max_steps", "queue", "reading", "reads", "saver")
 
-    def __init__(self, saver: Any, pool_size: int) -> None:
+    def __init__(self, saver: Any, pool_size: int, max_steps: int = MAX_STEPS) -> None:
         self.saver = saver
+        self.max_steps = max_steps
         # Half the pool at most: reads keep connections of their own.
         self.lanes = max(1, min(LANES, pool_size // 2))
         self.busy = 0  # write transactions in flight: direct ones and shared ones
@@ -88,7 +90,9 @@ class GroupCommit:
         if op == self.saver._store.op_put:
             steps = [StepPut(*args)]
         else:
-            steps = list(args[0])
+            steps = args[0]  # (read only; a list of its own: SqlSaver._op_put_steps)
+            if type(steps) is not list:
+                steps = list(steps)
         fut = asyncio.get_running_loop().create_future()
         self.queue.append(self._item(fut, op, args, steps))
         self._next()
@@ -122,7 +126,8 @@ class GroupCommit:
             while self.queue:
                 items: list[_Item] = []
                 count = 0
-                while self.queue and (not items or count + len(self.queue[0].steps) <= MAX_STEPS):
+                most = self.max_steps
+                while self.queue and (not items or count + len(self.queue[0].steps) <= most):
                     item = self.queue.pop(0)
                     if item.fut.done():  # its caller was cancelled while it queued
                         continue
