@@ -41,8 +41,7 @@ LANES = 4
 together (by the next lane to come free); at most half the pool's connections."""
 
 MAX_STEPS = 64
-"""Checkpoints stored in one shared transaction, at most (a saver may take fewer:
-``GroupCommit(max_steps=)``)."""
+"""Checkpoints stored in one shared transaction, at most."""
 
 MAX_READS = 64
 """Reads in one shared snapshot, at most."""
@@ -65,11 +64,10 @@ class _Item:
 class GroupCommit:
     """The queue and the lanes of one saver (see the module docstring)."""
 
-    __slots__ = ("busy", "lanes", "max_steps", "queue", "reading", "reads", "saver")
+    __slots__ = ("busy", "lanes", "queue", "reading", "reads", "saver")
 
-    def __init__(self, saver: Any, pool_size: int, max_steps: int = MAX_STEPS) -> None:
+    def __init__(self, saver: Any, pool_size: int) -> None:
         self.saver = saver
-        self.max_steps = max_steps
         # Half the pool at most: reads keep connections of their own.
         self.lanes = max(1, min(LANES, pool_size // 2))
         self.busy = 0  # write transactions in flight: direct ones and shared ones
@@ -126,8 +124,7 @@ class GroupCommit:
             while self.queue:
                 items: list[_Item] = []
                 count = 0
-                most = self.max_steps
-                while self.queue and (not items or count + len(self.queue[0].steps) <= most):
+                while self.queue and (not items or count + len(self.queue[0].steps) <= MAX_STEPS):
                     item = self.queue.pop(0)
                     if item.fut.done():  # its caller was cancelled while it queued
                         continue

@@ -41,14 +41,6 @@ from asyncgraph.checkpoint.postgres._driver import (
 from asyncgraph.checkpoint._group import GroupCommit
 from asyncgraph.checkpoint.postgres._lock import PgThreadLock
 
-SHARED_STEPS = 32
-"""Checkpoints in one shared transaction, at most (group commit's ``max_steps``). Half
-of :data:`~asyncgraph.checkpoint._group.MAX_STEPS`: everything a shared transaction
-holds (its callers' checkpoints, its statements) is let go at once when it commits, and
-the collector does not count objects freed faster than new ones are made. 1,000
-concurrent agent runs made ~10 % fewer young collections with 32 (16 and 24: the same
-as 32) than with 64, for ~0.2 transactions per run instead of ~0.1."""
-
 _FAST = {"fast": True}
 _SPECULATE = {"fast": True, "speculate": True}  # op_put_steps
 
@@ -86,7 +78,7 @@ class AsyncPostgresSaver(SyncOverAsync, SqlSaver):
         self._pooled = hasattr(conn, "getconn")
         # Group commit across callers (checkpoint._group): puts queue once enough are in
         # flight, and are stored together. Only for a pool (one connection: one at a time).
-        self._group = GroupCommit(self, getattr(conn, "max_size", 0), SHARED_STEPS) if self._pooled else None
+        self._group = GroupCommit(self, getattr(conn, "max_size", 0)) if self._pooled else None
 
     @classmethod
     @asynccontextmanager
