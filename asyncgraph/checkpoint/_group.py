@@ -88,7 +88,9 @@ class GroupCommit:
         if op == self.saver._store.op_put:
             steps = [StepPut(*args)]
         else:
-            steps = list(args[0])
+            steps = args[0]  # (read only; a list of its own: SqlSaver._op_put_steps)
+            if type(steps) is not list:
+                steps = list(steps)
         fut = asyncio.get_running_loop().create_future()
         self.queue.append(self._item(fut, op, args, steps))
         self._next()

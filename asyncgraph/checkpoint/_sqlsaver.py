@@ -80,7 +80,12 @@ class SqlSaver(BaseCheckpointSaver):
         return self._store.op_put, (config, checkpoint, metadata, new_versions, parent_writes, writes), True
 
     def _op_put_steps(self, steps: Sequence[StepPut]) -> _Call:
-        steps = [s if type(s) is StepPut else StepPut(*s) for s in steps]
+        for s in steps:
+            if type(s) is not StepPut:
+                steps = [s if type(s) is StepPut else StepPut(*s) for s in steps]
+                break
+        else:
+            steps = list(steps)  # (its own: a queued put is stored later, see _group)
         return self._store.op_put_steps, (steps,), True
 
     def _op_put_writes(
