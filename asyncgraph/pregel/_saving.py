@@ -301,6 +301,10 @@ class Saver:
         versions = run.versions.copy()  # the run goes on changing its own
         if updated is None:
             new_versions = versions
+        elif source == "loop":
+            # A barrier's (apply_writes): every channel it changed got the one new
+            # version it ended with, run.vmax.
+            new_versions = dict.fromkeys(updated, run.vmax)
         else:
             new_versions = {}
             try:  # (a loop in this frame: cheaper than a comprehension's own frame)
