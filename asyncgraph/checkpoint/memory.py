@@ -504,11 +504,11 @@ class InMemorySaver(BaseCheckpointSaver):
         if meta_t is None and (config.get("metadata") or not _ONLY_ADDRESS(conf)):
             metadata = get_checkpoint_metadata(config, metadata)  # (the engine's has it all)
         # Encode everything before storing anything: a TypeError leaves the saver as it was.
+        skeleton: dict[str, Any] | None = None
         if values is None:
             values = checkpoint["channel_values"]
-            skeleton = None
         else:
-            skeleton = checkpoint  # type: ignore[assignment]
+            skeleton = checkpoint  # type: ignore[assignment]  # (without channel_values)
         versions = checkpoint["channel_versions"]
         raw = self._raw
         # The values and the writes saved with them are encoded at one instant: an
@@ -577,7 +577,8 @@ class InMemorySaver(BaseCheckpointSaver):
             skeleton_t = self._dump_plain(skeleton, "checkpoint {name}", cid)
             if meta_t is None:
                 meta_t = self._dump_plain(metadata, "the checkpoint's metadata")
-        parent_rows = own_rows = None
+        parent_rows: dict[tuple[str, int], WriteRow] | None = None
+        own_rows: dict[tuple[str, int], WriteRow] | None = None
         if skeleton is checkpoint and parent_writes and parent_id and raw:
             # The engine's step entry: the held writes of the one task that finished
             # the step, each (task id, channel, value, path). _write_rows, inline, for
@@ -607,7 +608,7 @@ class InMemorySaver(BaseCheckpointSaver):
             parent_rows = self._write_rows(parent_id, parent_writes, encoder) if parent_writes else None
             own_rows = self._write_rows(cid, writes, encoder) if writes else None
         encoder = None  # (it holds the values it encoded)
-        record = (skeleton_t, meta_t, parent_id)
+        record: Record = (skeleton_t, meta_t, parent_id)  # type: ignore[assignment]  # (meta_t is set)
 
         lock = self._lock
         lock.acquire()  # (not `with`: it costs twice as much)
