@@ -459,6 +459,21 @@ class InMemorySaver(BaseCheckpointSaver):
             )
         return self._put(config, checkpoint, metadata, new_versions, parent_writes, writes)
 
+    def step_entry(self) -> Callable[..., RunnableConfig] | None:
+        """For the engine (``pregel._saving``): the method that saves one step, called
+        as ``entry(config, checkpoint, metadata, new_versions, parent_writes, writes,
+        values, meta_t)`` instead of ``put_step`` / ``put`` (the same effect, one call
+        fewer per step; see ``_put`` for the last two). None for a subclass that
+        overrides ``put``, ``put_writes`` or ``put_step``, which sees every checkpoint
+        through them, or a serializer other than the default one."""
+        cls = type(self)
+        if not self._raw or cls is not InMemorySaver and (
+            cls.put is not InMemorySaver.put or cls.put_writes is not InMemorySaver.put_writes
+            or cls.put_step is not InMemorySaver.put_step
+        ):
+            return None
+        return self._put
+
     def _put(
         self,
         config: RunnableConfig,
@@ -467,7 +482,13 @@ class InMemorySaver(BaseCheckpointSaver):
         new_versions: ChannelVersions,
         parent_writes: Sequence[PendingWrite],
         writes: Sequence[PendingWrite],
+        values: dict[str, Any] | None = None,
+        meta_t: Typed | None = None,
     ) -> RunnableConfig:
+        """put / put_step. From the engine's step entry (``step_entry``) also: the
+        checkpoint without its ``channel_values`` (a dict of its own, kept as the stored
+        skeleton) and the ``values`` apart; and ``meta_t``, the metadata already stored
+        (``packed_metadata``: the engine's plain metadata, in an address-only config)."""
         # (Every call and object below costs: this runs once per step of every graph.)
         conf: Any = config.get("configurable") if config else None
         thread_id = conf.get("thread_id") if conf else None
@@ -480,10 +501,14 @@ class InMemorySaver(BaseCheckpointSaver):
             ns = ""
         parent_id = conf.get("checkpoint_id")
         cid = checkpoint["id"]
-        if config.get("metadata") or not _ONLY_ADDRESS(conf):
+        if meta_t is None and (config.get("metadata") or not _ONLY_ADDRESS(conf)):
             metadata = get_checkpoint_metadata(config, metadata)  # (the engine's has it all)
         # Encode everything before storing anything: a TypeError leaves the saver as it was.
-        values = checkpoint["channel_values"]
+        skeleton: dict[str, Any] | None = None
+        if values is None:
+            values = checkpoint["channel_values"]
+        else:
+            skeleton = checkpoint  # type: ignore[assignment]  # (without channel_values)
         versions = checkpoint["channel_versions"]
         raw = self._raw
         # The values and the writes saved with them are encoded at one instant: an
@@ -526,8 +551,9 @@ class InMemorySaver(BaseCheckpointSaver):
         if variants or not blobs.keys().isdisjoint(new_blobs):
             # A fork reused a version, or the parent reads a variant key: rare.
             new_blobs, variants = self._variant_keys(new_blobs, variants)
-        skeleton = dict(checkpoint)
-        del skeleton["channel_values"]
+        if skeleton is None:
+            skeleton = dict(checkpoint)
+            del skeleton["channel_values"]
         if stored != len(values) and not values.keys() <= versions.keys():
             # Values of channels without a version (say an aggregate's initial value in
             # an input checkpoint) belong to this checkpoint alone.
@@ -543,21 +569,46 @@ class InMemorySaver(BaseCheckpointSaver):
         if raw:  # _dump_plain, inline
             try:
                 skeleton_t: Typed = ("msgpack", _packb(skeleton, option=_PACK_OPTS))
-                meta_t: Typed = ("msgpack", _packb(metadata, option=_PACK_OPTS))
+                if meta_t is None:
+                    meta_t = ("msgpack", _packb(metadata, option=_PACK_OPTS))
             except TypeError:
                 raw = False
         if not raw:
             skeleton_t = self._dump_plain(skeleton, "checkpoint {name}", cid)
-            meta_t = self._dump_plain(metadata, "the checkpoint's metadata")
-        if parent_writes or writes:
+            if meta_t is None:
+                meta_t = self._dump_plain(metadata, "the checkpoint's metadata")
+        parent_rows: dict[tuple[str, int], WriteRow] | None = None
+        own_rows: dict[tuple[str, int], WriteRow] | None = None
+        if skeleton is checkpoint and parent_writes and parent_id and raw:
+            # The engine's step entry: the held writes of the one task that finished
+            # the step, each (task id, channel, value, path). _write_rows, inline, for
+            # scalar values; anything else goes there.
+            parent_rows = {}
+            idx = 0
+            first = parent_writes[0][0]
+            for task_id, ch, value, path in parent_writes:  # type: ignore[misc]
+                if task_id != first:
+                    parent_rows = None
+                    break
+                t = type(value)
+                if t is int and -1 < value < 256:
+                    enc = _RAW_INTS[value]
+                elif value is None:
+                    enc = _RAW_NONE
+                elif t in _SCALARS:
+                    enc = (RAW, value)
+                else:
+                    parent_rows = None
+                    break
+                parent_rows[(task_id, WRITES_IDX_MAP[ch] if ch in WRITES_IDX_MAP else idx)] = (task_id, ch, enc, path)
+                idx += 1
+        if parent_rows is None and (parent_writes or writes):
             if raw and encoder is None:
                 encoder = [None]
             parent_rows = self._write_rows(parent_id, parent_writes, encoder) if parent_writes else None
             own_rows = self._write_rows(cid, writes, encoder) if writes else None
-        else:
-            parent_rows = own_rows = None
         encoder = None  # (it holds the values it encoded)
-        record = (skeleton_t, meta_t, parent_id)
+        record: Record = (skeleton_t, meta_t, parent_id)  # type: ignore[assignment]  # (meta_t is set)
 
         lock = self._lock
         lock.acquire()  # (not `with`: it costs twice as much)
@@ -758,6 +809,20 @@ class InMemorySaver(BaseCheckpointSaver):
                         self._variants[(t, ns, cid)] = {
                             ch: tuple(k) for ch, k in skeleton[_VARIANTS].items()
                         }
+
+
+def packed_metadata(source: str, step: int) -> Typed:
+    """The stored form of the engine's plain metadata, ``{"source": source, "step": step,
+    "parents": {}}`` (no parents, nothing from the config): the same for every thread,
+    so packed once (``PACKED_METADATA`` keeps it, by ``(source, step)``)."""
+    t = ("msgpack", _packb({"source": source, "step": step, "parents": {}}, option=_PACK_OPTS))
+    if len(PACKED_METADATA) >= 4096:
+        PACKED_METADATA.clear()  # (a bound: steps go up to the recursion limit)
+    PACKED_METADATA[(source, step)] = t
+    return t
+
+
+PACKED_METADATA: dict[tuple[str, int], Typed] = {}
 
 
 def _ns_dict() -> defaultdict[str, dict[str, Record]]:

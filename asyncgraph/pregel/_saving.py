@@ -15,6 +15,7 @@ from asyncgraph.channels.base import MISSING
 from asyncgraph.channels.untracked_value import UntrackedValue
 from asyncgraph.checkpoint._bridge import InlineAsync
 from asyncgraph.checkpoint._ids import id_and_ts
+from asyncgraph.checkpoint.memory import PACKED_METADATA, packed_metadata
 from asyncgraph.checkpoint.base import CHECKPOINT_FORMAT, BaseCheckpointSaver, Checkpoint, StepPut, get_checkpoint_metadata
 from asyncgraph.constants import CONF, NULL_TASK_ID, TASKS
 from asyncgraph.constants import PULL as PULL_PATH
@@ -219,7 +220,7 @@ class Saver:
 
     __slots__ = ("saver", "config", "parent_config", "thread_config", "parent_id", "deferred", "inflight",
                  "durability", "extra", "seen", "stepped", "rc", "held", "steps", "exit_id", "exit_source", "parents",
-                 "untracked", "loaded", "direct", "batches", "queue", "unsaved")
+                 "untracked", "loaded", "direct", "batches", "queue", "unsaved", "entry")
 
     def __init__(self, saver: Any, config: dict[str, Any], durability: str, rc: RunContext | None = None) -> None:
         self.saver = saver
@@ -262,6 +263,12 @@ class Saver:
         cls = type(saver)
         self.direct = (getattr(cls, "aput", None) is _INLINE["aput"]
                        and getattr(cls, "aput_step", None) is _INLINE["aput_step"])
+        # The saver's own per-step entry, when it has one that does what put_step and
+        # put would (InMemorySaver._put, for the class itself or a subclass that
+        # overrides none of put, put_writes, put_step): one call per checkpoint, without
+        # put_step's keyword arguments and subclass check.
+        entry = getattr(saver, "step_entry", None) if self.direct else None
+        self.entry = entry() if entry is not None else None
         # Group commit (see the class docstring): the checkpoints queued behind the save
         # in flight, saved together by the task in ``inflight`` (_finish).
         self.batches = self.steps and durability == "async" and not self.direct and stores_steps_at_once(saver)
@@ -294,6 +301,10 @@ class Saver:
         versions = run.versions.copy()  # the run goes on changing its own
         if updated is None:
             new_versions = versions
+        elif source == "loop":
+            # A barrier's (apply_writes): every channel it changed got the one new
+            # version it ended with, run.vmax.
+            new_versions = dict.fromkeys(updated, run.vmax)
         else:
             new_versions = {}
             try:  # (a loop in this frame: cheaper than a comprehension's own frame)
@@ -326,6 +337,31 @@ class Saver:
         if updated is not None:
             changed = names = [*updated]
             names.sort()  # (sorted(), without its call: the same list)
+        parents = self.parents
+        entry = self.entry
+        if entry is not None and not parents and not self.extra:
+            # InMemorySaver's step entry (see __init__): the checkpoint without its
+            # values (the skeleton it stores), the values apart, and the plain metadata
+            # in its stored form, packed once per (source, step) for every thread.
+            meta_t = PACKED_METADATA.get((source, step))
+            if meta_t is None:
+                meta_t = packed_metadata(source, step)
+            parent_id = self.parent_id
+            cfg = self.config or {CONF: {**self.thread_config[CONF], **({"checkpoint_id": parent_id} if parent_id else {})}}
+            self.parent_config = cfg if parent_id else None
+            rc.progress.checkpoint_id = cid
+            self.parent_id = cid
+            held = self.held
+            self.held = None
+            self.config = entry(cfg, {
+                "v": CHECKPOINT_FORMAT,
+                "id": cid,
+                "ts": ts,
+                "channel_versions": versions,
+                "versions_seen": seen,
+                "updated_channels": changed,
+            }, None, new_versions, held or (), (), values, meta_t)
+            return None
         ckpt: Checkpoint = {
             "v": CHECKPOINT_FORMAT,
             "id": cid,
@@ -337,7 +373,6 @@ class Saver:
         }
         # (A run id reaches the metadata only through the run's own metadata or
         # configurable, as in LangGraph: the callbacks' run id is not the thread's.)
-        parents = self.parents
         metadata = {"source": source, "step": step, "parents": parents.copy() if parents else {}}
         if self.extra:
             metadata.update(self.extra)
@@ -360,6 +395,14 @@ class Saver:
             self.unsaved = 1  # and saved in the background, below (durability="async")
         if self.direct:
             # The saver's async methods are its sync ones called inline: call them.
+            entry = self.entry
+            if entry is not None:
+                if held is not None:
+                    self.held = None
+                    self.config = entry(cfg, ckpt, metadata, new_versions, held, ())
+                else:
+                    self.config = entry(cfg, ckpt, metadata, new_versions, (), ())
+                return None
             if held is not None:
                 self.held = None
                 self.config = self.saver.put_step(cfg, ckpt, metadata, new_versions, parent_writes=held)
