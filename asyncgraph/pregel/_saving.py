@@ -337,6 +337,13 @@ class Saver:
         if updated is not None:
             changed = names = [*updated]
             names.sort()  # (sorted(), without its call: the same list)
+        # The checkpoint's address: its parent's config, and this one's id from now on.
+        parent_id = self.parent_id
+        cfg = self.config or {CONF: {**self.thread_config[CONF], **({"checkpoint_id": parent_id} if parent_id else {})}}
+        self.parent_config = cfg if parent_id else None
+        rc.progress.checkpoint_id = cid
+        self.parent_id = cid
+        held = self.held
         parents = self.parents
         entry = self.entry
         if entry is not None and not parents and not self.extra:
@@ -346,12 +353,6 @@ class Saver:
             meta_t = PACKED_METADATA.get((source, step))
             if meta_t is None:
                 meta_t = packed_metadata(source, step)
-            parent_id = self.parent_id
-            cfg = self.config or {CONF: {**self.thread_config[CONF], **({"checkpoint_id": parent_id} if parent_id else {})}}
-            self.parent_config = cfg if parent_id else None
-            rc.progress.checkpoint_id = cid
-            self.parent_id = cid
-            held = self.held
             self.held = None
             self.config = entry(cfg, {
                 "v": CHECKPOINT_FORMAT,
@@ -376,12 +377,6 @@ class Saver:
         metadata = {"source": source, "step": step, "parents": parents.copy() if parents else {}}
         if self.extra:
             metadata.update(self.extra)
-        parent_id = self.parent_id
-        cfg = self.config or {CONF: {**self.thread_config[CONF], **({"checkpoint_id": parent_id} if parent_id else {})}}
-        self.parent_config = cfg if parent_id else None
-        rc.progress.checkpoint_id = cid
-        self.parent_id = cid
-        held = self.held
         if self.batches:
             # The saver returns exactly this config (it is the checkpoint's address).
             self.config = {CONF: {**self.thread_config[CONF], "checkpoint_id": cid}}
