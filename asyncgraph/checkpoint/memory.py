@@ -579,30 +579,7 @@ class InMemorySaver(BaseCheckpointSaver):
                 meta_t = self._dump_plain(metadata, "the checkpoint's metadata")
         parent_rows: dict[tuple[str, int], WriteRow] | None = None
         own_rows: dict[tuple[str, int], WriteRow] | None = None
-        if skeleton is checkpoint and parent_writes and parent_id and raw:
-            # The engine's step entry: the held writes of the one task that finished
-            # the step, each (task id, channel, value, path). _write_rows, inline, for
-            # scalar values; anything else goes there.
-            parent_rows = {}
-            idx = 0
-            first = parent_writes[0][0]
-            for task_id, ch, value, path in parent_writes:  # type: ignore[misc]
-                if task_id != first:
-                    parent_rows = None
-                    break
-                t = type(value)
-                if t is int and -1 < value < 256:
-                    enc = _RAW_INTS[value]
-                elif value is None:
-                    enc = _RAW_NONE
-                elif t in _SCALARS:
-                    enc = (RAW, value)
-                else:
-                    parent_rows = None
-                    break
-                parent_rows[(task_id, WRITES_IDX_MAP[ch] if ch in WRITES_IDX_MAP else idx)] = (task_id, ch, enc, path)
-                idx += 1
-        if parent_rows is None and (parent_writes or writes):
+        if parent_writes or writes:
             if raw and encoder is None:
                 encoder = [None]
             parent_rows = self._write_rows(parent_id, parent_writes, encoder) if parent_writes else None
